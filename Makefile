@@ -1,0 +1,42 @@
+# kgbuild developer commands. `make demo` and `make test` set everything up themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+OUT    ?= out/demo
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: install lint typecheck test demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install kgbuild with its pinned dependencies
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check kgbuild flows tests bench
+	$(BIN)/ruff format --check kgbuild flows tests bench
+
+typecheck: install ## mypy --strict on the library and the flows
+	$(BIN)/mypy kgbuild flows
+
+test: lint typecheck ## lint, type-check and run the whole test suite
+	$(BIN)/python -m pytest
+
+demo: install ## build the graph of the example corpus into $(OUT)
+	$(BIN)/kgbuild build examples/corpus --out $(OUT)
+	@echo "open $(OUT)/graph.html in a browser; GraphML: $(OUT)/graph.graphml; JSON: $(OUT)/graph.json"
+
+bench: install ## run the benchmarks (minutes)
+	$(BIN)/python bench/bench_ner.py
+	$(BIN)/python bench/bench_resolve.py
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache

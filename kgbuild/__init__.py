@@ -1,0 +1,38 @@
+"""kgbuild: documents in, a resolved knowledge graph out (NER, resolution, graph, Neo4j).
+
+The heavy parts (torch, transformers) load on first use, so ``import kgbuild`` is cheap.
+
+Example:
+    >>> import kgbuild
+    >>> report = kgbuild.build(["examples/corpus"])  # doctest: +SKIP
+    >>> print(report.summary())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["BuildReport", "Settings", "__version__", "build", "load_settings"]
+
+if TYPE_CHECKING:
+    from kgbuild.config import Settings, load_settings
+    from kgbuild.pipeline import BuildReport, build
+
+_LAZY = {
+    "BuildReport": "kgbuild.pipeline",
+    "build": "kgbuild.pipeline",
+    "Settings": "kgbuild.config",
+    "load_settings": "kgbuild.config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kgbuild' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,5 @@
+"""``python -m kgbuild`` runs the CLI."""
+
+from kgbuild.cli import app
+
+app()

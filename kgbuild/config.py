@@ -1,0 +1,152 @@
+"""Configuration: a YAML file plus ``KGBUILD_*`` environment overrides.
+
+Precedence, highest first: explicit keyword arguments, environment variables
+(``KGBUILD_NER__BATCH_SIZE=64``; nested fields use ``__``), the config file
+(``--config`` or ``KGBUILD_CONFIG``), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from kgbuild.errors import ConfigError
+from kgbuild.stages.resolve import ResolveConfig
+
+__all__ = [
+    "ChunkConfig",
+    "IngestConfig",
+    "NerConfig",
+    "Settings",
+    "load_settings",
+]
+
+Aggregation = Literal["first", "average", "max"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IngestConfig(_Section):
+    """How input files are found and decoded."""
+
+    extensions: tuple[str, ...] = (".txt", ".md", ".jsonl")
+    max_document_bytes: int = Field(default=20_000_000, gt=0)
+    encoding: str | None = None
+    """Declared encoding to try when a file is not valid UTF-8 (before detection)."""
+    lang: str | None = None
+    """Force a language code; ``None`` detects English or Chinese per document."""
+
+
+class ChunkConfig(_Section):
+    """Sentence splitting (spaCy ``blank`` + ``sentencizer``)."""
+
+    max_sentence_chars: int = Field(default=2_000, gt=50)
+    """Longer sentences are split at whitespace into several chunks (never truncated)."""
+
+
+class NerConfig(_Section):
+    """Token-classification NER stage."""
+
+    model: str = "default"
+    """``default`` (the manifest's model), a local directory or a Hugging Face hub id."""
+    batch_size: int = Field(default=32, gt=0)
+    stride: int = Field(default=32, ge=0)
+    """Tokens of overlap between windows of a sentence longer than the model's maximum."""
+    max_length: int | None = Field(default=None, gt=8)
+    """Window length in tokens; ``None`` uses the model's maximum."""
+    aggregation: Aggregation = "first"
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    device: str | None = None
+    label_map: dict[str, str] = Field(default_factory=dict)
+    """Rename model labels, e.g. ``{"Peop": "PER"}``."""
+
+
+class Settings(BaseSettings):
+    """All settings of a kgbuild run."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KGBUILD_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    out_dir: Path = Path("out")
+    ledger_url: str | None = None
+    """SQLAlchemy URL of the run ledger; default: SQLite file in ``out_dir``."""
+    docs_per_batch: int = Field(default=16, gt=0)
+    ingest: IngestConfig = IngestConfig()
+    chunking: ChunkConfig = ChunkConfig()
+    ner: NerConfig = NerConfig()
+    resolve: ResolveConfig = ResolveConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments, then environment, then the YAML config file."""
+        path = os.environ.get("KGBUILD_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+    def resolved_ledger_url(self) -> str:
+        """The ledger URL, defaulting to ``sqlite:///<out_dir>/ledger.sqlite``."""
+        if self.ledger_url:
+            return self.ledger_url
+        return f"sqlite:///{(self.out_dir / 'ledger.sqlite').as_posix()}"
+
+
+def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``config_path`` (YAML) and the environment.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, or a field is invalid
+            (the message names the field).
+    """
+    previous = os.environ.get("KGBUILD_CONFIG")
+    try:
+        if config_path is not None:
+            if not config_path.is_file():
+                raise ConfigError(f"config file not found: {config_path}")
+            try:
+                yaml.safe_load(config_path.read_text(encoding="utf-8"))
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"config file {config_path} is not valid YAML: {exc}") from exc
+            os.environ["KGBUILD_CONFIG"] = str(config_path)
+        try:
+            return Settings(**overrides)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, config_path)) from exc
+    finally:
+        if config_path is not None:
+            if previous is None:
+                os.environ.pop("KGBUILD_CONFIG", None)
+            else:
+                os.environ["KGBUILD_CONFIG"] = previous
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    where = f" in {path}" if path else ""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )
+    return f"invalid configuration{where}: {problems}"

@@ -1,0 +1,167 @@
+"""Typed, frozen data models passed between pipeline stages.
+
+Every object refers to others by id, never by reference, so a batch serialises
+cleanly (JSON, Prefect results, Neo4j rows) and ids stay stable across runs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+
+__all__ = [
+    "Attribute",
+    "Batch",
+    "Chunk",
+    "Document",
+    "DocumentFailure",
+    "Entity",
+    "Evidence",
+    "Mention",
+    "Provenance",
+    "Relation",
+    "Score",
+    "Span",
+]
+
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Frozen(BaseModel):
+    """Base for all pipeline data: immutable, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Span(Frozen):
+    """A half-open character span ``[start, end)`` into a document's text."""
+
+    start: NonNegativeInt
+    end: NonNegativeInt
+
+    @model_validator(mode="after")
+    def _check_order(self) -> Span:
+        if self.end <= self.start:
+            raise ValueError(f"span end {self.end} must be greater than start {self.start}")
+        return self
+
+
+class Document(Frozen):
+    """One input document, as read from disk (text is never modified)."""
+
+    id: str
+    text: str
+    source: str
+    content_hash: str
+    lang: str = "en"
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class DocumentFailure(Frozen):
+    """A document (or input file) that a stage could not process, and why."""
+
+    source: str
+    stage: str
+    error: str
+    doc_id: str | None = None
+
+
+class Chunk(Frozen):
+    """A sentence of a document, with offsets into the original text."""
+
+    id: str
+    doc_id: str
+    index: NonNegativeInt
+    span: Span
+    text: str
+
+
+class Provenance(Frozen):
+    """Where a fact came from: document, chunk, offsets, score, model and run."""
+
+    doc_id: str
+    chunk_id: str
+    span: Span
+    score: Score
+    model: str
+    model_revision: str
+    run_id: str
+    stage: str
+
+
+class Mention(Frozen):
+    """A typed entity mention found by a model in one chunk."""
+
+    id: str
+    text: str
+    label: str
+    provenance: Provenance
+
+    @property
+    def doc_id(self) -> str:
+        """Id of the document this mention is in."""
+        return self.provenance.doc_id
+
+    @property
+    def span(self) -> Span:
+        """Character span of the mention in its document."""
+        return self.provenance.span
+
+    @property
+    def score(self) -> float:
+        """Model confidence for the mention."""
+        return self.provenance.score
+
+
+class Entity(Frozen):
+    """A resolved real-world entity: a cluster of mentions across documents."""
+
+    id: str
+    label: str
+    name: str
+    aliases: tuple[str, ...]
+    mention_ids: tuple[str, ...]
+    doc_ids: tuple[str, ...]
+
+
+class Evidence(Frozen):
+    """The text span a relation or attribute was read from."""
+
+    provenance: Provenance
+    text: str
+
+
+class Relation(Frozen):
+    """A typed, directed relation between two entities (by entity id)."""
+
+    id: str
+    head: str
+    tail: str
+    type: str
+    score: Score
+    evidence: tuple[Evidence, ...]
+
+
+class Attribute(Frozen):
+    """A slot value of an entity, e.g. a founding year, with evidence."""
+
+    id: str
+    entity: str
+    key: str
+    value: str | int | float | bool
+    value_type: Literal["date", "number", "location", "text"] = "text"
+    score: Score
+    evidence: tuple[Evidence, ...]
+
+
+class Batch(Frozen):
+    """What flows between stages; each stage returns a copy with its slice added."""
+
+    run_id: str
+    documents: tuple[Document, ...] = ()
+    chunks: tuple[Chunk, ...] = ()
+    mentions: tuple[Mention, ...] = ()
+    relations: tuple[Relation, ...] = ()
+    attributes: tuple[Attribute, ...] = ()
+    failures: tuple[DocumentFailure, ...] = ()

@@ -1,0 +1,41 @@
+"""The model manifest (``models/manifest.yaml``): what ``"default"`` means per task."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kgbuild.errors import ConfigError
+
+__all__ = ["MODELS_DIR", "resolve_task_model"]
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+@lru_cache(maxsize=1)
+def _manifest() -> dict[str, Any]:
+    path = MODELS_DIR / "manifest.yaml"
+    if not path.is_file():
+        raise ConfigError(f"model manifest not found at {path}; name a model explicitly")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ConfigError(f"model manifest {path} must be a mapping of task -> entry")
+    return data
+
+
+def resolve_task_model(task: str, ref: str) -> str:
+    """Turn ``"default"`` into the manifest's model for ``task``; return other refs as given.
+
+    A manifest path is relative to the ``models/`` folder.
+    """
+    if ref != "default":
+        return ref
+    entry = _manifest().get(task)
+    if not isinstance(entry, dict) or "default" not in entry:
+        raise ConfigError(f"model manifest has no default model for task {task!r}")
+    default = str(entry["default"])
+    local = MODELS_DIR / default
+    return str(local) if local.exists() else default

@@ -1,0 +1,162 @@
+"""Pure functions from word-piece probabilities to labelled character spans.
+
+The flow follows the transformers token-classification pipeline: merge the
+predictions of overlapping windows, aggregate word pieces into words
+(:class:`AggregationStrategy`), then decode BIO/BIOES tags into spans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "AggregationStrategy",
+    "SpanPrediction",
+    "TokenPrediction",
+    "WordPrediction",
+    "aggregate_words",
+    "decode_tags",
+    "merge_windows",
+    "split_tag",
+]
+
+FloatArray = npt.NDArray[np.float32]
+
+
+class AggregationStrategy(str, Enum):
+    """How the word pieces of one word vote for the word's label."""
+
+    FIRST = "first"
+    """The first piece's distribution (how models trained on first pieces expect it)."""
+    AVERAGE = "average"
+    """The mean distribution over the pieces."""
+    MAX = "max"
+    """The distribution of the piece with the most confident prediction."""
+
+
+@dataclass(frozen=True)
+class TokenPrediction:
+    """One word piece: which word it belongs to, its offsets within the word, its probabilities."""
+
+    word: int
+    start: int
+    end: int
+    probs: FloatArray
+
+
+@dataclass(frozen=True)
+class WordPrediction:
+    """A word with its aggregated label id and score."""
+
+    word: int
+    label_id: int
+    score: float
+
+
+@dataclass(frozen=True)
+class SpanPrediction:
+    """A decoded entity over words ``[first_word, last_word]``."""
+
+    first_word: int
+    last_word: int
+    label: str
+    score: float
+
+
+def merge_windows(windows: Iterable[Sequence[TokenPrediction]]) -> list[TokenPrediction]:
+    """Merge the predictions of overlapping windows over one sequence of words.
+
+    A piece seen in several windows keeps the prediction from the window where it
+    lies farthest from an edge (the most context on both sides). Pieces are
+    identified by ``(word, start, end)``. Returns pieces in text order.
+    O(total pieces).
+    """
+    best: dict[tuple[int, int, int], tuple[int, TokenPrediction]] = {}
+    for window in windows:
+        last = len(window) - 1
+        for position, token in enumerate(window):
+            centrality = min(position, last - position)
+            key = (token.word, token.start, token.end)
+            kept = best.get(key)
+            if kept is None or centrality > kept[0]:
+                best[key] = (centrality, token)
+    return [best[key][1] for key in sorted(best)]
+
+
+def aggregate_words(
+    tokens: Sequence[TokenPrediction], strategy: AggregationStrategy | str
+) -> list[WordPrediction]:
+    """Aggregate word pieces (in text order) into one prediction per word."""
+    strategy = AggregationStrategy(strategy)
+    words: list[WordPrediction] = []
+    index = 0
+    while index < len(tokens):
+        word = tokens[index].word
+        end = index
+        while end < len(tokens) and tokens[end].word == word:
+            end += 1
+        pieces = np.stack([token.probs for token in tokens[index:end]])
+        if strategy is AggregationStrategy.FIRST:
+            probs = pieces[0]
+        elif strategy is AggregationStrategy.AVERAGE:
+            probs = pieces.mean(axis=0)
+        else:
+            probs = pieces[int(pieces.max(axis=1).argmax())]
+        label_id = int(probs.argmax())
+        words.append(WordPrediction(word=word, label_id=label_id, score=float(probs[label_id])))
+        index = end
+    return words
+
+
+def split_tag(tag: str) -> tuple[str, str | None]:
+    """Split ``"B-PER"`` into ``("B", "PER")``; ``"O"`` gives ``("O", None)``.
+
+    A tag with no BIOES prefix (IO schemes) counts as inside: ``"PER"`` -> ``("I", "PER")``.
+
+    >>> split_tag("E-ORG"), split_tag("O"), split_tag("LOC")
+    (('E', 'ORG'), ('O', None), ('I', 'LOC'))
+    """
+    if tag == "O" or not tag:
+        return "O", None
+    prefix, sep, kind = tag.partition("-")
+    if sep and prefix in {"B", "I", "E", "S", "M"}:
+        return ("I" if prefix == "M" else prefix), kind
+    return "I", tag
+
+
+def decode_tags(words: Sequence[WordPrediction], id2label: Mapping[int, str]) -> list[SpanPrediction]:
+    """Decode BIO, IOB1 or BIOES word tags into spans; span score = mean word score.
+
+    An ``I-`` tag of a different type than the open span starts a new span, as
+    the conlleval definition reads it.
+    """
+    spans: list[SpanPrediction] = []
+    current: list[WordPrediction] = []
+    current_kind: str | None = None
+
+    def close() -> None:
+        nonlocal current, current_kind
+        if current and current_kind is not None:
+            score = sum(word.score for word in current) / len(current)
+            spans.append(SpanPrediction(current[0].word, current[-1].word, current_kind, score))
+        current, current_kind = [], None
+
+    for word in words:
+        prefix, kind = split_tag(id2label[word.label_id])
+        if kind is None:
+            close()
+            continue
+        contiguous = bool(current) and current[-1].word == word.word - 1
+        if prefix in {"B", "S"} or kind != current_kind or not contiguous:
+            close()
+        current.append(word)
+        current_kind = kind
+        if prefix in {"E", "S"}:
+            close()
+    close()
+    return spans

@@ -1,0 +1,53 @@
+from kgbuild.config import ChunkConfig
+from kgbuild.data import Document
+from kgbuild.ids import content_hash
+from kgbuild.stages.chunking import chunk_document
+
+
+def doc(text: str, lang: str = "en", doc_id: str = "d") -> Document:
+    return Document(id=doc_id, text=text, source=doc_id, content_hash=content_hash(text), lang=lang)
+
+
+def test_sentences_slice_back_to_the_original_text() -> None:
+    text = "# Acme\n\nAcme Robotics Inc. was founded by Dr. Maria Gonzalez in 2012.  It is based in Berlin.\nNorthwind is not."
+    chunks = chunk_document(doc(text))
+    assert [c.text for c in chunks] == [
+        "# Acme",
+        "Acme Robotics Inc. was founded by Dr. Maria Gonzalez in 2012.",
+        "It is based in Berlin.",
+        "Northwind is not.",
+    ]
+    for chunk in chunks:
+        assert text[chunk.span.start : chunk.span.end] == chunk.text
+    assert [c.index for c in chunks] == [0, 1, 2, 3]
+
+
+def test_chinese_sentences() -> None:
+    text = "阿克米公司成立于2012年。总部位于柏林！它有员工吗？"
+    chunks = chunk_document(doc(text, "zh"))
+    assert [c.text for c in chunks] == ["阿克米公司成立于2012年。", "总部位于柏林！", "它有员工吗？"]
+
+
+def test_long_sentence_is_split_never_truncated() -> None:
+    text = " ".join(f"word{i}" for i in range(3000))
+    chunks = chunk_document(doc(text), ChunkConfig(max_sentence_chars=500))
+    assert len(chunks) > 10
+    assert all(len(c.text) <= 500 for c in chunks)
+    assert " ".join(c.text for c in chunks) == text
+    assert chunks[-1].text.endswith("word2999")
+
+
+def test_ids_are_deterministic_and_change_with_content() -> None:
+    first = chunk_document(doc("Acme is here. Berlin is there."))
+    again = chunk_document(doc("Acme is here. Berlin is there."))
+    changed = chunk_document(doc("Acme is here. Berlin is elsewhere."))
+    assert [c.id for c in first] == [c.id for c in again]
+    assert first[0].id != changed[0].id
+
+
+def test_huge_document_is_chunked_to_its_end() -> None:
+    sentence = "Acme Robotics opened an office in Berlin last spring. "
+    text = sentence * 40_000
+    chunks = chunk_document(doc(text))
+    assert len(chunks) == 40_000
+    assert chunks[-1].span.end == len(text.rstrip())
