@@ -38,4 +38,11 @@ def resolve_task_model(task: str, ref: str) -> str:
         raise ConfigError(f"model manifest has no default model for task {task!r}")
     default = str(entry["default"])
     local = MODELS_DIR / default
-    return str(local) if local.exists() else default
+    if local.exists():
+        return str(local)
+    if "/" not in default:  # a folder name of ours, not a hub id
+        raise ConfigError(
+            f"the default {task} model is missing from {local}; train it with "
+            f"`kgbuild train {task}` (see README) or set {task}.model to a folder or hub id"
+        )
+    return default
