@@ -1,0 +1,499 @@
+"""Hand-checked cases for kgbuild.stages.resolve."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from rapidfuzz import fuzz
+
+from kgbuild.data import Mention, Provenance, Span
+from kgbuild.ids import stable_id
+from kgbuild.stages.resolve import (  # _window_pairs: unit-tested helper
+    ResolutionResult,
+    ResolveConfig,
+    _window_pairs,
+    cluster_names,
+    normalize_name,
+    resolve_mentions,
+)
+
+
+def make_mentions(*specs: tuple[str, str, str]) -> list[Mention]:
+    """Build mentions from ``(text, label, doc_id)``; ids are m0, m1, ... in order."""
+    return [
+        Mention(
+            id=f"m{i}",
+            text=text,
+            label=label,
+            provenance=Provenance(
+                doc_id=doc,
+                chunk_id=f"{doc}-c0",
+                span=Span(start=0, end=max(len(text), 1)),
+                score=0.9,
+                model="test",
+                model_revision="0",
+                run_id="run",
+                stage="ner",
+            ),
+        )
+        for i, (text, label, doc) in enumerate(specs)
+    ]
+
+
+def groups(result: ResolutionResult) -> set[frozenset[str]]:
+    """The partition of mention ids, as a set of frozensets."""
+    return {frozenset(e.mention_ids) for e in result.entities}
+
+
+def same(result: ResolutionResult, a: str, b: str) -> bool:
+    """Tell whether two mention ids went to one entity."""
+    return result.mention_to_entity[a] == result.mention_to_entity[b]
+
+
+# --------------------------------------------------------------------------- normalize_name
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "expected"),
+    [
+        ("Acme Robotics, Inc.", "ORG", "acme robotics"),
+        ("ACME ROBOTICS LTD", "ORG", "acme robotics"),
+        ("Acme Robotics Corporation", "ORG", "acme robotics"),
+        ("Acme Co., Ltd.", "ORG", "acme"),
+        ("Société Générale S.A.", "ORG", "societe generale"),
+        ("The Coca-Cola Company", "ORG", "coca cola"),
+        ("Procter & Gamble Co.", "ORG", "procter and gamble"),
+        ("Siemens AG", "ORG", "siemens"),
+        ("Inc.", "ORG", "inc"),  # never strips everything
+        ("Dr. José  Álvarez", "PER", "jose alvarez"),
+        ("Mr. John O'Neill", "PER", "john oneill"),
+        ("Smith, John", "PER", "john smith"),
+        ("John Smith, Jr.", "PER", "john smith jr"),
+        ("Jane Doe, PhD", "PER", "jane doe"),
+        ("Dr.", "PER", "dr"),
+        ("ﬁnland", "LOC", "finland"),  # NFKC ligature
+        ("Inc.", "LOC", "inc"),  # suffixes only for organisations
+        ("Acme Inc.", "PER", "acme inc"),
+        ("...", "ORG", "..."),
+    ],
+)
+def test_normalize_name(text: str, label: str, expected: str) -> None:
+    assert normalize_name(text, label) == expected
+
+
+def test_normalize_name_uses_config_lists() -> None:
+    config = ResolveConfig(corporate_suffixes=("Holdings",), person_titles=())
+    assert normalize_name("Acme Holdings", "ORG", config=config) == "acme"
+    assert normalize_name("Acme Inc.", "ORG", config=config) == "acme inc"
+    assert normalize_name("Dr. No", "PER", config=config) == "dr no"
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def test_transitive_merging() -> None:
+    a, b, c = "Maple Grove", "Maple Grave", "Mable Grave"
+    # Hand-checked: a~b and b~c score 90.9 (one substitution each, tokens 80), a~c 81.8.
+    assert fuzz.ratio(a.lower(), b.lower()) >= 90
+    assert fuzz.ratio(b.lower(), c.lower()) >= 90
+    assert fuzz.ratio(a.lower(), c.lower()) < 90
+    result = resolve_mentions(make_mentions((a, "ORG", "d1"), (c, "ORG", "d2")))
+    assert len(result.entities) == 2
+    result = resolve_mentions(make_mentions((a, "ORG", "d1"), (b, "ORG", "d2"), (c, "ORG", "d3")))
+    assert groups(result) == {frozenset({"m0", "m1", "m2"})}
+    assert result.merges == 2
+
+
+def test_suffix_case_and_accent_variants_merge() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Acme Robotics Inc.", "ORG", "d1"),
+            ("ACME ROBOTICS", "ORG", "d2"),
+            ("acme robotics ltd", "ORG", "d3"),
+            ("Nestlé S.A.", "ORG", "d1"),
+            ("Nestle", "ORG", "d4"),
+        )
+    )
+    assert groups(result) == {frozenset({"m0", "m1", "m2"}), frozenset({"m3", "m4"})}
+
+
+def test_typo_merges() -> None:
+    result = resolve_mentions(
+        make_mentions(("Acme Robotics", "ORG", "d1"), ("Acme Robtics", "ORG", "d2"))
+    )
+    assert same(result, "m0", "m1")
+
+
+def test_unrelated_names_stay_apart() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Acme Robotics", "ORG", "d1"),
+            ("Acme Foods", "ORG", "d1"),
+            ("Austria", "LOC", "d1"),
+            ("Australia", "LOC", "d1"),
+            ("Windows 10", "MISC", "d1"),
+            ("Windows 11", "MISC", "d1"),
+        )
+    )
+    assert len(result.entities) == 6
+
+
+def test_initial_links_when_unambiguous() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("John Smith", "PER", "d1"),
+            ("J. Smith", "PER", "d2"),
+            ("Mary Jones", "PER", "d3"),
+        )
+    )
+    assert same(result, "m0", "m1")
+    assert len(result.entities) == 2
+
+
+def test_initial_stays_apart_when_ambiguous() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("John Smith", "PER", "d1"),
+            ("James Smith", "PER", "d2"),
+            ("J. Smith", "PER", "d3"),
+            ("Mary Smith", "PER", "d4"),
+        )
+    )
+    assert len(result.entities) == 4
+
+
+def test_different_initials_never_fuzzy_match() -> None:
+    result = resolve_mentions(
+        make_mentions(("J. Smithson", "PER", "d1"), ("A. Smithson", "PER", "d2"))
+    )
+    assert len(result.entities) == 2
+
+
+def test_middle_initial_links_when_unambiguous() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("John A. Smith", "PER", "d1"),
+            ("John Smith", "PER", "d2"),
+            ("J. Smith", "PER", "d3"),
+        )
+    )
+    assert groups(result) == {frozenset({"m0", "m1", "m2"})}
+
+
+def test_typo_variant_counts_as_one_candidate() -> None:
+    # "Jonathan Smith" and its typo are one fuzzy cluster, so "J. Smith" is unambiguous.
+    result = resolve_mentions(
+        make_mentions(
+            ("Jonathan Smith", "PER", "d1"),
+            ("Jonathon Smith", "PER", "d2"),
+            ("J. Smith", "PER", "d3"),
+        ),
+        ResolveConfig(fuzzy_given_names=True),
+    )
+    assert groups(result) == {frozenset({"m0", "m1", "m2"})}
+
+
+def test_surname_links_only_within_the_same_document() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("John Smith", "PER", "d1"),
+            ("Smith", "PER", "d1"),
+            ("Smith", "PER", "d2"),  # no full name in d2
+            ("Smith", "PER", "d3"),  # ambiguous in d3
+            ("John Smith", "PER", "d3"),
+            ("Mary Smith", "PER", "d3"),
+        )
+    )
+    assert same(result, "m0", "m1")
+    assert same(result, "m0", "m4")
+    assert not same(result, "m0", "m2")
+    assert not same(result, "m3", "m4")
+    assert not same(result, "m3", "m5")
+    # Unlinked bare surnames fall back to one global "Smith" key (like exact matching).
+    assert same(result, "m2", "m3")
+    by_id = {e.id: e for e in result.entities}
+    john = by_id[result.mention_to_entity["m0"]]
+    assert john.name == "John Smith"
+    assert john.aliases == ("Smith",)
+    assert john.doc_ids == ("d1", "d3")
+    smith = by_id[result.mention_to_entity["m2"]]
+    assert smith.name == "Smith"
+    assert smith.id != john.id
+
+
+def test_moved_surnames_do_not_decide_the_canonical_name() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("John Smith", "PER", "d1"),
+            ("Smith", "PER", "d1"),
+            ("Smith", "PER", "d1"),
+            ("Smith", "PER", "d1"),
+            ("Smith", "PER", "d2"),
+        )
+    )
+    by_mention = {m: e for e in result.entities for m in e.mention_ids}
+    assert by_mention["m0"].name == "John Smith"
+    assert by_mention["m0"].id == stable_id("ent", "PER", "john smith")
+    assert by_mention["m0"].mention_ids == ("m0", "m1", "m2", "m3")
+    assert by_mention["m4"].name == "Smith"
+    assert by_mention["m4"].id == stable_id("ent", "PER", "smith")
+
+
+def test_large_surname_block_keeps_people_apart() -> None:
+    # 3,000 people named "<given> Chen" form one block far above max_block_size: it
+    # is scanned by window, and no two of them merge (given names are all distinct).
+    given = [a + b + c + "o" for a in "bcdfghjklm" for b in "aeiou" for c in "bcdfghjklmnprst"]
+    texts = [f"{g.capitalize()}{t} Chen" for g in given for t in ("", "n", "r", "s")][:3000]
+    ids = cluster_names(["PER"] * len(texts), texts, [f"d{i}" for i in range(len(texts))])
+    assert len(set(ids.tolist())) == len(texts)
+
+
+def test_surname_rule_can_be_switched_off() -> None:
+    mentions = make_mentions(("John Smith", "PER", "d1"), ("Smith", "PER", "d1"))
+    assert same(resolve_mentions(mentions), "m0", "m1")
+    result = resolve_mentions(mentions, ResolveConfig(document_rules=False))
+    assert not same(result, "m0", "m1")
+
+
+def test_initial_links_within_a_document_even_if_globally_ambiguous() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("John Smith", "PER", "d1"),
+            ("J. Smith", "PER", "d1"),
+            ("James Smith", "PER", "d2"),
+            ("J. Smith", "PER", "d3"),  # no fuller name in d3: stays apart
+        )
+    )
+    assert same(result, "m0", "m1")
+    assert not same(result, "m2", "m1")
+    assert not same(result, "m3", "m0")
+    assert not same(result, "m3", "m2")
+    john = next(e for e in result.entities if "m0" in e.mention_ids)
+    assert john.aliases == ("J. Smith",)
+    assert john.name == "John Smith"
+
+
+def test_organisation_short_form_within_a_document() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Acme Robotics Inc.", "ORG", "d1"),
+            ("Acme", "ORG", "d1"),
+            ("Acme Foods", "ORG", "d2"),
+            ("Acme", "ORG", "d2"),
+            ("Acme", "ORG", "d3"),  # ambiguous globally, no long form in d3
+        )
+    )
+    assert same(result, "m0", "m1")
+    assert same(result, "m2", "m3")
+    assert not same(result, "m0", "m2")
+    assert not same(result, "m4", "m0")
+    assert not same(result, "m4", "m2")
+
+
+def test_frequency_guard_keeps_established_names_apart() -> None:
+    specs = [("Dominica", "LOC", f"a{i}") for i in range(5)]
+    specs += [("Dominican", "LOC", f"b{i}") for i in range(5)]
+    specs += [("Dominicn", "LOC", "c0")]  # a one-off typo still matches
+    mentions = make_mentions(*specs)
+    result = resolve_mentions(mentions)
+    assert not same(result, "m0", "m5")
+    assert same(result, "m10", "m5")
+    assert len(resolve_mentions(mentions, ResolveConfig(max_variant_share=1.0)).entities) == 1
+
+
+def test_best_match_only_limits_chaining() -> None:
+    # The typo "Geilga" is one letter from both "Gelga" and "Geiga" (90.9 each), which
+    # are 80 apart. It joins only its best match (tie on score and mentions: the first
+    # key in sorted order, "geiga").
+    specs = [("Gelga", "ORG", f"a{i}") for i in range(5)]
+    specs += [("Geiga", "ORG", f"b{i}") for i in range(5)]
+    specs += [("Geilga", "ORG", "c0")]
+    result = resolve_mentions(make_mentions(*specs))
+    assert groups(result) == {
+        frozenset(f"m{i}" for i in range(5)),
+        frozenset(f"m{i}" for i in range(5, 11)),
+    }
+    chained = resolve_mentions(make_mentions(*specs), ResolveConfig(best_match_only=False))
+    assert len(chained.entities) == 1
+
+
+def test_people_sharing_a_surname_stay_apart() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("David Chen", "PER", "d1"),
+            ("Linda Chen", "PER", "d1"),
+            ("Chen", "PER", "d1"),
+            ("D. Chen", "PER", "d2"),
+            ("John Smith", "PER", "d3"),
+            ("Joan Smith", "PER", "d3"),
+        )
+    )
+    assert not same(result, "m0", "m1")
+    assert not same(result, "m2", "m0")
+    assert not same(result, "m2", "m1")
+    assert same(result, "m3", "m0")  # only one "D." Chen
+    assert not same(result, "m4", "m5")
+
+
+def test_token_order_variants_merge() -> None:
+    result = resolve_mentions(
+        make_mentions(("David Chen", "PER", "d1"), ("CHEN David", "PER", "d2"))
+    )
+    assert same(result, "m0", "m1")
+
+
+def test_different_labels_never_merge() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Jordan", "PER", "d1"),
+            ("Jordan", "LOC", "d1"),
+            ("Acme", "ORG", "d1"),
+            ("Acme", "PRODUCT", "d1"),
+            ("Michael Jordan", "LOC", "d1"),
+        )
+    )
+    assert len(result.entities) == 5
+    assert {e.label for e in result.entities} == {"PER", "LOC", "ORG", "PRODUCT"}
+
+
+def test_organisation_short_form() -> None:
+    unique = resolve_mentions(
+        make_mentions(("Acme", "ORG", "d1"), ("Acme Robotics Inc.", "ORG", "d2"))
+    )
+    assert same(unique, "m0", "m1")
+    ambiguous = resolve_mentions(
+        make_mentions(
+            ("Acme", "ORG", "d1"),
+            ("Acme Robotics Inc.", "ORG", "d2"),
+            ("Acme Foods", "ORG", "d3"),
+        )
+    )
+    assert len(ambiguous.entities) == 3
+
+
+# --------------------------------------------------------------------------- output contract
+
+
+def test_canonical_name_aliases_and_sorting() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Acme Robotics", "ORG", "d3"),
+            ("Acme Robotics Inc.", "ORG", "d2"),
+            ("ACME", "ORG", "d1"),
+            ("Acme Robotics Inc.", "ORG", "d1"),
+            ("Acme Robotics", "ORG", "d2"),
+        )
+    )
+    (entity,) = result.entities
+    # Two forms occur twice: the longer wins.
+    assert entity.name == "Acme Robotics Inc."
+    assert entity.aliases == ("ACME", "Acme Robotics")
+    assert entity.mention_ids == ("m0", "m1", "m2", "m3", "m4")
+    assert entity.doc_ids == ("d1", "d2", "d3")
+    assert entity.label == "ORG"
+    assert entity.id == stable_id("ent", "ORG", "acme robotics")
+    assert result.merges == 1  # keys "acme robotics" and "acme"
+
+
+def test_canonical_tie_breaks_lexicographically() -> None:
+    result = resolve_mentions(make_mentions(("ACME Inc", "ORG", "d1"), ("Acme Inc", "ORG", "d1")))
+    assert result.entities[0].name == "ACME Inc"
+
+
+def test_ids_are_stable_across_runs_and_batches() -> None:
+    first = resolve_mentions(make_mentions(("John Smith", "PER", "d1"), ("Acme", "ORG", "d1")))
+    second = resolve_mentions(make_mentions(("Acme", "ORG", "d9"), ("John Smith", "PER", "d7")))
+    assert {e.id for e in first.entities} == {e.id for e in second.entities}
+    assert {e.id for e in first.entities} == {
+        stable_id("ent", "PER", "john smith"),
+        stable_id("ent", "ORG", "acme"),
+    }
+
+
+def test_deterministic_under_shuffled_input() -> None:
+    mentions = make_mentions(
+        ("John Smith", "PER", "d1"),
+        ("Smith", "PER", "d1"),
+        ("J. Smith", "PER", "d2"),
+        ("Mary Smith", "PER", "d3"),
+        ("Smith", "PER", "d3"),
+        ("Acme Robotics Inc.", "ORG", "d1"),
+        ("ACME Robtics", "ORG", "d2"),
+        ("Acme", "ORG", "d3"),
+        ("Acme Foods Ltd", "ORG", "d3"),
+        ("Northwind Traders", "ORG", "d1"),
+        ("Northwind Tradrs", "ORG", "d2"),
+        ("Paris", "LOC", "d1"),
+        ("paris", "LOC", "d4"),
+    )
+    expected = resolve_mentions(mentions)
+    labels = [m.label for m in mentions]
+    texts = [m.text for m in mentions]
+    docs = [m.doc_id for m in mentions]
+    expected_ids = cluster_names(labels, texts, docs)
+    rng = random.Random(7)
+    for _ in range(10):
+        order = list(range(len(mentions)))
+        rng.shuffle(order)
+        assert resolve_mentions([mentions[i] for i in order]) == expected
+        shuffled_ids = cluster_names(
+            [labels[i] for i in order], [texts[i] for i in order], [docs[i] for i in order]
+        )
+        assert shuffled_ids.tolist() == [expected_ids[i] for i in order]
+
+
+def test_window_pairs_small_blocks_all_pairs_large_blocks_windowed() -> None:
+    members = np.arange(13, dtype=np.int64)
+    block = np.array([0] * 10 + [1] * 3, dtype=np.int64)
+    order = np.arange(13, dtype=np.int64)[::-1].copy()  # sorted within block by order
+    left, right = _window_pairs(members, block, order, max_block_size=4, window=2)
+    pairs = {tuple(sorted(p)) for p in zip(left.tolist(), right.tolist(), strict=True)}
+    big = {(i, i + d) for i in range(10) for d in (1, 2) if i + d < 10}
+    assert pairs == big | {(10, 11), (10, 12), (11, 12)}
+    assert len(left) == len(pairs)
+
+
+def test_tiny_blocks_still_match_neighbours() -> None:
+    # max_block_size=2 forces the sorted-neighbourhood path in every block.
+    config = ResolveConfig(max_block_size=2, window=1)
+    texts = [f"{w} Widgets" for w in ("Alpha", "Bravo", "Delta", "Echo", "Foxtrot")]
+    texts += ["Charlie Widgets", "Charlie Widgetz", "Acme Robotics", "Acme Robtics"]
+    ids = cluster_names(["ORG"] * len(texts), texts, ["d1"] * len(texts), config).tolist()
+    assert ids[5] == ids[6]
+    assert ids[7] == ids[8]
+    assert len(set(ids)) == 7
+
+
+def test_given_names_must_match_unless_configured() -> None:
+    mentions = make_mentions(("Christina Miller", "PER", "d1"), ("Christine Miller", "PER", "d2"))
+    assert len(resolve_mentions(mentions).entities) == 2
+    fuzzy = resolve_mentions(mentions, ResolveConfig(fuzzy_given_names=True))
+    assert len(fuzzy.entities) == 1
+
+
+def test_surname_typo_merges() -> None:
+    result = resolve_mentions(
+        make_mentions(("Maria Williams", "PER", "d1"), ("Maria Wiliams", "PER", "d2"))
+    )
+    assert same(result, "m0", "m1")
+
+
+def test_cluster_names_validates_lengths() -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        cluster_names(["PER"], ["a", "b"], ["d1", "d1"])
+
+
+def test_duplicate_mention_ids_are_rejected() -> None:
+    mentions = make_mentions(("A", "PER", "d1"))
+    with pytest.raises(ValueError, match="unique"):
+        resolve_mentions([mentions[0], mentions[0]])
+
+
+def test_empty_input() -> None:
+    result = resolve_mentions([])
+    assert result.entities == ()
+    assert result.mention_to_entity == {}
+    assert result.merges == 0
+    assert cluster_names([], [], []).tolist() == []
