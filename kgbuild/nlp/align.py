@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +28,7 @@ __all__ = [
 FloatArray = npt.NDArray[np.float32]
 
 
-class AggregationStrategy(str, Enum):
+class AggregationStrategy(StrEnum):
     """How the word pieces of one word vote for the word's label."""
 
     FIRST = "first"
@@ -129,7 +129,9 @@ def split_tag(tag: str) -> tuple[str, str | None]:
     return "I", tag
 
 
-def decode_tags(words: Sequence[WordPrediction], id2label: Mapping[int, str]) -> list[SpanPrediction]:
+def decode_tags(
+    words: Sequence[WordPrediction], id2label: Mapping[int, str]
+) -> list[SpanPrediction]:
     """Decode BIO, IOB1 or BIOES word tags into spans; span score = mean word score.
 
     An ``I-`` tag of a different type than the open span starts a new span, as

@@ -1,0 +1,163 @@
+"""The ``kgbuild`` command line: build, export, train, evaluate."""
+
+from __future__ import annotations
+
+import logging
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from kgbuild.errors import KGBuildError
+from kgbuild.training.cli import train_app
+
+if TYPE_CHECKING:
+    from kgbuild.config import Settings
+
+app = typer.Typer(
+    name="kgbuild",
+    help="Build a knowledge graph from documents: NER, entity resolution, graph export.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(train_app, name="train")
+
+log = logging.getLogger("kgbuild")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML config file (env: KGBUILD_CONFIG). "
+        "KGBUILD_* environment variables override it, e.g. KGBUILD_NER__BATCH_SIZE=64.",
+    ),
+]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Output folder (graph files and run ledger).")
+]
+
+
+class Engine(StrEnum):
+    """How ``kgbuild build`` runs the pipeline."""
+
+    local = "local"
+    prefect = "prefect"
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _settings(config: Path | None, out: Path | None, model: str | None = None) -> Settings:
+    from kgbuild.config import load_settings
+
+    overrides: dict[str, object] = {}
+    if out is not None:
+        overrides["out_dir"] = out
+    settings = load_settings(config or _env_config(), **overrides)
+    if model is not None:
+        settings = settings.model_copy(
+            update={"ner": settings.ner.model_copy(update={"model": model})}
+        )
+    return settings
+
+
+def _env_config() -> Path | None:
+    value = os.environ.get("KGBUILD_CONFIG")
+    return Path(value) if value else None
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=2)
+
+
+@app.command()
+def build(
+    paths: Annotated[
+        list[str], typer.Argument(help="Folders, files or globs of .txt/.md/.jsonl documents.")
+    ],
+    config: ConfigOption = None,
+    out: OutOption = None,
+    model: Annotated[str | None, typer.Option(help="NER model: local folder or hub id.")] = None,
+    engine: Annotated[
+        Engine, typer.Option(help="local: in this process; prefect: as a Prefect flow.")
+    ] = Engine.local,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Build the graph from documents (unchanged documents are skipped), then export it."""
+    _setup_logging(verbose)
+    try:
+        settings = _settings(config, out, model)
+        if engine is Engine.prefect:
+            from flows.build_kg import build_kg_flow
+
+            report = build_kg_flow(paths=list(paths), settings=settings)
+        else:
+            from kgbuild.pipeline import build as run_build
+
+            report = run_build(paths, settings, progress=progress)
+    except KGBuildError as exc:
+        raise _fail(exc) from exc
+    typer.echo(report.summary())
+
+
+@app.command()
+def export(
+    config: ConfigOption = None,
+    out: OutOption = None,
+) -> None:
+    """Re-export the last built graph (GraphML, node-link JSON, HTML) from the run ledger.
+
+    Runs no model: it resolves the stored mentions of every current document.
+    """
+    _setup_logging(False)
+    from kgbuild.pipeline import assemble
+    from kgbuild.pipeline import export as write_outputs
+    from kgbuild.store.sql.orm import make_engine
+
+    try:
+        settings = _settings(config, out)
+        ledger_url = settings.resolved_ledger_url()
+        if (
+            ledger_url.startswith("sqlite:///")
+            and not Path(ledger_url.removeprefix("sqlite:///")).exists()
+        ):
+            raise KGBuildError(f"no run ledger at {ledger_url}: run `kgbuild build` first")
+        assembled = assemble(settings, make_engine(ledger_url))
+    except KGBuildError as exc:
+        raise _fail(exc) from exc
+    for name, path in write_outputs(assembled.graph, settings.out_dir).items():
+        typer.echo(f"{name}: {path}")
+
+
+@app.command("evaluate-ner")
+def evaluate_ner(
+    model: Annotated[
+        str, typer.Option(help="Model folder or hub id ('default' for the shipped model).")
+    ],
+    data: Annotated[Path, typer.Option(help="CoNLL BIO file to score.")],
+) -> None:
+    """Score a NER model on a CoNLL file: entity-level micro and per-type P/R/F1 (seqeval)."""
+    from kgbuild.models import resolve_task_model
+    from kgbuild.training.ner import evaluate_ner as run_evaluation
+
+    try:
+        scores = run_evaluation(resolve_task_model("ner", model), data)
+    except KGBuildError as exc:
+        raise _fail(exc) from exc
+    typer.echo(scores.model_dump_json(indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

