@@ -51,11 +51,17 @@ def test_merge_prefers_the_window_where_a_piece_is_most_central() -> None:
 
 def test_decode_bio_bioes_and_type_changes() -> None:
     def words(*ids: int) -> list[WordPrediction]:
-        return [WordPrediction(word=i, label_id=label, score=0.5 + i / 100) for i, label in enumerate(ids)]
+        return [
+            WordPrediction(word=i, label_id=label, score=0.5 + i / 100)
+            for i, label in enumerate(ids)
+        ]
 
     spans = decode_tags(words(1, 2, 0, 3, 4, 2, 0, 2), LABELS)
     assert [(s.first_word, s.last_word, s.label) for s in spans] == [
-        (0, 1, "ORG"), (3, 4, "PER"), (5, 5, "ORG"), (7, 7, "ORG")
+        (0, 1, "ORG"),
+        (3, 4, "PER"),
+        (5, 5, "ORG"),
+        (7, 7, "ORG"),
     ]
     assert spans[0].score == pytest.approx((0.5 + 0.51) / 2)
     bioes = {0: "O", 1: "S-LOC", 2: "B-LOC", 3: "E-LOC", 4: "I-LOC"}

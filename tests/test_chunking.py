@@ -25,7 +25,11 @@ def test_sentences_slice_back_to_the_original_text() -> None:
 def test_chinese_sentences() -> None:
     text = "阿克米公司成立于2012年。总部位于柏林！它有员工吗？"
     chunks = chunk_document(doc(text, "zh"))
-    assert [c.text for c in chunks] == ["阿克米公司成立于2012年。", "总部位于柏林！", "它有员工吗？"]
+    assert [c.text for c in chunks] == [
+        "阿克米公司成立于2012年。",
+        "总部位于柏林！",
+        "它有员工吗？",
+    ]
 
 
 def test_long_sentence_is_split_never_truncated() -> None:

@@ -8,9 +8,15 @@ from kgbuild.errors import ConfigError
 
 def test_file_then_environment_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "kgbuild.yaml"
-    path.write_text("ner:\n  batch_size: 8\n  threshold: 0.7\nresolve:\n  threshold: 85\n", encoding="utf-8")
+    path.write_text(
+        "ner:\n  batch_size: 8\n  threshold: 0.7\nresolve:\n  threshold: 85\n", encoding="utf-8"
+    )
     settings = load_settings(path)
-    assert (settings.ner.batch_size, settings.ner.threshold, settings.resolve.threshold) == (8, 0.7, 85)
+    assert (settings.ner.batch_size, settings.ner.threshold, settings.resolve.threshold) == (
+        8,
+        0.7,
+        85,
+    )
     monkeypatch.setenv("KGBUILD_NER__BATCH_SIZE", "64")
     settings = load_settings(path)
     assert (settings.ner.batch_size, settings.ner.threshold) == (64, 0.7)

@@ -21,7 +21,9 @@ def write(path: Path, data: bytes | str) -> Path:
 def test_reads_txt_md_and_jsonl_with_stable_ids(tmp_path: Path) -> None:
     write(tmp_path / "a.txt", "Acme Robotics was founded in Berlin.")
     write(tmp_path / "sub" / "b.md", "# Title\n\nNorthwind is based in Toronto.")
-    records = [{"id": "r1", "text": "Maria Gonzalez runs Acme.", "metadata": {"date": "2024-01-01"}}]
+    records = [
+        {"id": "r1", "text": "Maria Gonzalez runs Acme.", "metadata": {"date": "2024-01-01"}}
+    ]
     write(tmp_path / "c.jsonl", "\n".join(json.dumps(r) for r in records))
     result = read_documents([tmp_path])
     assert result.failures == []
@@ -37,7 +39,10 @@ def test_bad_inputs_are_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
     write(tmp_path / "good.txt", "Acme is a company.")
     write(tmp_path / "empty.txt", "   \n\n")
     write(tmp_path / "binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 50)
-    write(tmp_path / "bad.jsonl", '{"id": "x1", "text": "ok text"}\nnot json\n{"text": "no id"}\n{"id": "x2"}\n')
+    write(
+        tmp_path / "bad.jsonl",
+        '{"id": "x1", "text": "ok text"}\nnot json\n{"text": "no id"}\n{"id": "x2"}\n',
+    )
     result = read_documents([tmp_path])
     assert sorted(d.id for d in result.documents) == ["good.txt", "x1"]
     errors = {f.source.rsplit("/", 1)[-1]: f.error for f in result.failures}

@@ -26,12 +26,16 @@ def test_committed_json_schemas_match_the_code(name: str) -> None:
     ("text", "field"),
     [
         ("entity_types: [{name: per}]", "entity_types.0.name"),
-        ("entity_types: [{name: PER}]\nrelation_types: [{name: WORKS_FOR, domain: [PER], range: [ORG]}]",
-         "relation_types.0.range"),
+        (
+            "entity_types: [{name: PER}]\nrelation_types: [{name: WORKS_FOR, domain: [PER], range: [ORG]}]",
+            "relation_types.0.range",
+        ),
         ("entity_types: [{name: PER, colour: red}]", "entity_types.0.colour"),
         ("relation_types: []", "entity_types"),
-        ("entity_types: [{name: PER}]\nattributes: [{name: age, entity_type: ORG, question: q}]",
-         "attributes.0.entity_type"),
+        (
+            "entity_types: [{name: PER}]\nattributes: [{name: age, entity_type: ORG, question: q}]",
+            "attributes.0.entity_type",
+        ),
     ],
 )
 def test_wrong_schema_files_name_the_field(tmp_path: Path, text: str, field: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+
 from kgbuild.config import ChunkConfig
 from kgbuild.data import Chunk, Document, Span
 from kgbuild.ids import stable_id
@@ -20,6 +21,7 @@ __all__ = ["chunk_document", "chunk_documents", "paragraph_spans", "sentence_spa
 
 _BLOCK_SEPARATORS = ("\n", ". ", "。", " ")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\n(?=#)")
+
 
 def paragraph_spans(text: str, *, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[tuple[int, int]]:
     """Yield ``(start, end)`` of paragraphs, none longer than ``max_chars``."""
@@ -81,7 +83,9 @@ def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tup
 def chunk_document(document: Document, config: ChunkConfig | None = None) -> list[Chunk]:
     """Split one document into sentence chunks (offsets into ``document.text``)."""
     config = config or ChunkConfig()
-    spans = sentence_spans(document.text, document.lang, max_sentence_chars=config.max_sentence_chars)
+    spans = sentence_spans(
+        document.text, document.lang, max_sentence_chars=config.max_sentence_chars
+    )
     return [
         Chunk(
             id=stable_id("chk", document.id, start, end, document.content_hash),
@@ -94,6 +98,8 @@ def chunk_document(document: Document, config: ChunkConfig | None = None) -> lis
     ]
 
 
-def chunk_documents(documents: Sequence[Document], config: ChunkConfig | None = None) -> list[Chunk]:
+def chunk_documents(
+    documents: Sequence[Document], config: ChunkConfig | None = None
+) -> list[Chunk]:
     """Chunk several documents, in order."""
     return [chunk for document in documents for chunk in chunk_document(document, config)]

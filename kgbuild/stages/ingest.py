@@ -110,7 +110,9 @@ def _check_text(text: str) -> None:
         raise _BadInput("binary file (too many control characters)")
 
 
-def _document(doc_id: str, text: str, source: str, config: IngestConfig, meta: dict[str, str]) -> Document:
+def _document(
+    doc_id: str, text: str, source: str, config: IngestConfig, meta: dict[str, str]
+) -> Document:
     lang = meta.get("lang") or config.lang or detect_lang(text)
     return Document(
         id=doc_id,
@@ -151,7 +153,9 @@ def _read_jsonl(file: Path, config: IngestConfig) -> Iterator[Document | Documen
             if not isinstance(body, str):
                 raise _BadInput("record has no 'text' (string)")
             if len(body.encode("utf-8")) > config.max_document_bytes:
-                raise _BadInput(f"record text is over ingest.max_document_bytes ({config.max_document_bytes:,})")
+                raise _BadInput(
+                    f"record text is over ingest.max_document_bytes ({config.max_document_bytes:,})"
+                )
             _check_text(body)
             raw_meta = record.get("metadata") or {}
             if not isinstance(raw_meta, dict):
@@ -200,10 +204,14 @@ def read_documents(paths: Sequence[str | Path], config: IngestConfig | None = No
             else:
                 accept(_read_text_file(file, root, config))
         except _BadInput as exc:
-            result.failures.append(DocumentFailure(source=file.as_posix(), stage=STAGE, error=str(exc)))
+            result.failures.append(
+                DocumentFailure(source=file.as_posix(), stage=STAGE, error=str(exc))
+            )
         except OSError as exc:
             result.failures.append(
-                DocumentFailure(source=file.as_posix(), stage=STAGE, error=f"cannot read file: {exc}")
+                DocumentFailure(
+                    source=file.as_posix(), stage=STAGE, error=f"cannot read file: {exc}"
+                )
             )
     for failure in result.failures:
         log.warning("skipped %s: %s", failure.source, failure.error)

@@ -50,7 +50,9 @@ class _Window:
 class NerStage:
     """Token-classification NER over chunks; returns Mentions with provenance."""
 
-    def __init__(self, config: NerConfig | None = None, *, run_id: str, progress: bool = False) -> None:
+    def __init__(
+        self, config: NerConfig | None = None, *, run_id: str, progress: bool = False
+    ) -> None:
         self.config = config or NerConfig()
         self.run_id = run_id
         self.progress = progress
@@ -87,7 +89,9 @@ class NerStage:
         limit = self.loaded.max_length
         return min(self.config.max_length or limit, limit)
 
-    def _windows(self, chunks: Sequence[Chunk], words: Sequence[list[tuple[int, int]]]) -> list[_Window]:
+    def _windows(
+        self, chunks: Sequence[Chunk], words: Sequence[list[tuple[int, int]]]
+    ) -> list[_Window]:
         texts = [
             [chunk.text[start:end] for start, end in spans]
             for chunk, spans in zip(chunks, words, strict=True)
@@ -121,12 +125,16 @@ class NerStage:
     def _forward(self, windows: Sequence[_Window]) -> list[np.ndarray[Any, np.dtype[np.float32]]]:
         loaded = self.loaded
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids), reverse=True)
-        results: list[np.ndarray[Any, np.dtype[np.float32]]] = [np.empty(0, np.float32)] * len(windows)
+        results: list[np.ndarray[Any, np.dtype[np.float32]]] = [np.empty(0, np.float32)] * len(
+            windows
+        )
         pad_id = loaded.tokenizer.pad_token_id or 0
         batch_size = self.config.batch_size
         starts = range(0, len(order), batch_size)
         with torch.inference_mode():
-            for start in tqdm(starts, desc="ner", unit="batch", disable=not self.progress, leave=False):
+            for start in tqdm(
+                starts, desc="ner", unit="batch", disable=not self.progress, leave=False
+            ):
                 rows = order[start : start + batch_size]
                 width = len(windows[rows[0]].input_ids)
                 ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -157,20 +165,27 @@ class NerStage:
             per_chunk[window.chunk_index].append(
                 [
                     TokenPrediction(word=word, start=off[0], end=off[1], probs=window_probs[pos])
-                    for pos, (word, off) in enumerate(zip(window.word_ids, window.offsets, strict=True))
+                    for pos, (word, off) in enumerate(
+                        zip(window.word_ids, window.offsets, strict=True)
+                    )
                     if word is not None
                 ]
             )
         mentions: list[Mention] = []
         for chunk_index in sorted(per_chunk):
             tokens = merge_windows(per_chunk[chunk_index])
-            spans = decode_tags(aggregate_words(tokens, self.config.aggregation), self.loaded.id2label)
+            spans = decode_tags(
+                aggregate_words(tokens, self.config.aggregation), self.loaded.id2label
+            )
             chunk, chunk_words = chunks[chunk_index], words[chunk_index]
             for span in spans:
                 if span.score < self.config.threshold:
                     continue
-                mentions.append(self._mention(chunk, chunk_words, span.first_word, span.last_word,
-                                              span.label, span.score))
+                mentions.append(
+                    self._mention(
+                        chunk, chunk_words, span.first_word, span.last_word, span.label, span.score
+                    )
+                )
         return mentions
 
     def _mention(

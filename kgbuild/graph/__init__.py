@@ -1,0 +1,1 @@
+"""Graph assembly (NetworkX) and exports."""

@@ -1,0 +1,338 @@
+"""The build pipeline: ingest -> chunk -> NER -> resolve -> graph -> export, incrementally.
+
+Each step is a plain function so that the Prefect flow (``flows/build_kg.py``) and
+:func:`build` run the same code. The run ledger decides which documents need model
+work: a document whose text and model settings are unchanged reuses its stored
+result, and one that disappeared from the input is marked deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import networkx as nx
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from kgbuild.config import Settings
+from kgbuild.data import Chunk, Document, DocumentFailure, Mention
+from kgbuild.graph.build import build_graph
+from kgbuild.graph.export import write_graphml, write_html, write_node_link
+from kgbuild.stages.chunking import chunk_document
+from kgbuild.stages.ingest import IngestResult, read_documents
+from kgbuild.stages.ner import NerStage
+from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
+from kgbuild.store.sql import ledger
+from kgbuild.store.sql.orm import make_engine
+
+__all__ = [
+    "Assembled",
+    "BuildReport",
+    "DocumentOutcome",
+    "Plan",
+    "add_outcomes",
+    "assemble",
+    "batches",
+    "build",
+    "export",
+    "extract",
+    "fail",
+    "finish",
+    "ner_stage",
+    "new_run_id",
+    "plan",
+    "read_documents",
+    "record",
+    "start_report",
+]
+
+log = logging.getLogger(__name__)
+
+EXTRACT_STAGES = ("chunk", "ner")
+
+
+def new_run_id() -> str:
+    """A unique, sortable run id: UTC time plus random suffix."""
+    return f"run_{datetime.now(UTC):%Y%m%dT%H%M%S}_{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run has to do, decided from the input and the ledger."""
+
+    run_id: str
+    model_key: str
+    to_process: list[Document]
+    unchanged: list[Document]
+    deleted: list[str]
+    failures: list[DocumentFailure]
+
+    @property
+    def present(self) -> list[Document]:
+        """Every readable document of this run's input."""
+        return sorted([*self.to_process, *self.unchanged], key=lambda doc: doc.id)
+
+
+@dataclass(frozen=True)
+class DocumentOutcome:
+    """One document's extraction result, or its failure."""
+
+    document: Document
+    chunks: tuple[Chunk, ...] = ()
+    mentions: tuple[Mention, ...] = ()
+    failure: DocumentFailure | None = None
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for people and for tests."""
+
+    run_id: str
+    documents: int = 0
+    processed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    deleted: int = 0
+    chunks: int = 0
+    mentions: int = 0
+    entities: int = 0
+    merges: int = 0
+    seconds: float = 0.0
+    failures: list[DocumentFailure] = field(default_factory=list)
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A few human-readable lines."""
+        lines = [
+            f"run {self.run_id}: {self.documents} documents "
+            f"({self.processed} processed, {self.skipped} unchanged and skipped, "
+            f"{self.failed} failed, {self.deleted} deleted)",
+            f"{self.chunks} sentences, {self.mentions} mentions -> {self.entities} entities "
+            f"({self.merges} surface forms merged) in {self.seconds:.1f} s",
+        ]
+        lines += [f"  failed: {f.source} [{f.stage}]: {f.error}" for f in self.failures]
+        lines += [f"  {name}: {path}" for name, path in self.outputs.items()]
+        return "\n".join(lines)
+
+
+def ner_stage(settings: Settings, run_id: str, *, progress: bool = False) -> NerStage:
+    """The NER stage for ``settings`` (the model itself is cached per process)."""
+    return NerStage(settings.ner, run_id=run_id, progress=progress)
+
+
+def plan(ingested: IngestResult, engine: Engine, *, run_id: str, model_key: str) -> Plan:
+    """Start the run in the ledger and decide which of the read documents need model work."""
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, run_id)
+    with Session(engine) as session, session.begin():
+        unchanged_ids = ledger.unchanged_documents(session, ingested.documents, model_key)
+        unchanged = [doc for doc in ingested.documents if doc.id in unchanged_ids]
+        to_process = [doc for doc in ingested.documents if doc.id not in unchanged_ids]
+        ledger.record_skipped(session, run_id, unchanged)
+        for failure in ingested.failures:
+            ledger.record_failure(session, run_id, failure)
+        deleted = ledger.mark_deleted(session, run_id, [doc.id for doc in ingested.documents])
+    if unchanged:
+        log.info("%d unchanged documents skipped (same text and models)", len(unchanged))
+    if deleted:
+        log.info("%d documents no longer in the input: their results are removed", len(deleted))
+    return Plan(run_id, model_key, to_process, unchanged, deleted, list(ingested.failures))
+
+
+def extract(documents: Sequence[Document], stage: NerStage) -> list[DocumentOutcome]:
+    """Chunk and run NER over a batch of documents, isolating per-document failures.
+
+    The batch runs as one model pass; if it fails, each document is retried alone
+    so that one bad document does not lose the others.
+    """
+    try:
+        return _extract_batch(documents, stage)
+    except Exception as batch_error:
+        if len(documents) == 1:
+            doc = documents[0]
+            error = f"{type(batch_error).__name__}: {batch_error}"
+            log.error("extraction failed for %s: %s", doc.source, error)
+            return [
+                DocumentOutcome(
+                    doc,
+                    failure=DocumentFailure(
+                        source=doc.source, doc_id=doc.id, stage="extract", error=error
+                    ),
+                )
+            ]
+        log.warning(
+            "batch of %d failed (%s); retrying document by document", len(documents), batch_error
+        )
+        return [outcome for doc in documents for outcome in extract([doc], stage)]
+
+
+def _extract_batch(documents: Sequence[Document], stage: NerStage) -> list[DocumentOutcome]:
+    chunks_by_doc = {doc.id: chunk_document(doc) for doc in documents}
+    all_chunks = [chunk for doc in documents for chunk in chunks_by_doc[doc.id]]
+    mentions = stage(all_chunks, {doc.id: doc.lang for doc in documents})
+    by_doc: dict[str, list[Mention]] = {doc.id: [] for doc in documents}
+    for mention in mentions:
+        by_doc[mention.doc_id].append(mention)
+    return [
+        DocumentOutcome(doc, tuple(chunks_by_doc[doc.id]), tuple(by_doc[doc.id]))
+        for doc in documents
+    ]
+
+
+def record(
+    engine: Engine, run_id: str, model_key: str, outcomes: Sequence[DocumentOutcome]
+) -> None:
+    """Store a batch's outcomes in the ledger, in one transaction."""
+    with Session(engine) as session, session.begin():
+        for outcome in outcomes:
+            if outcome.failure is not None:
+                ledger.record_failure(session, run_id, outcome.failure, outcome.document)
+            else:
+                ledger.record_result(
+                    session,
+                    run_id,
+                    outcome.document,
+                    model_key,
+                    outcome.chunks,
+                    outcome.mentions,
+                    EXTRACT_STAGES,
+                )
+
+
+@dataclass(frozen=True)
+class Assembled:
+    """The resolved graph of every current document."""
+
+    graph: nx.MultiDiGraph[str]
+    resolution: ResolutionResult
+    chunks: int
+    mentions: int
+
+
+def assemble(settings: Settings, engine: Engine) -> Assembled:
+    """Resolve the mentions of every current document (stored results) into the graph."""
+    with Session(engine) as session:
+        rows = ledger.current_documents(session)
+        infos = [
+            {"id": row.id, "source": row.source, "content_hash": row.content_hash, "lang": row.lang}
+            for row in rows
+        ]
+        results = ledger.load_results(session, [row.id for row in rows])
+    mentions = [mention for result in results for mention in result.mentions]
+    resolution = resolve_mentions(mentions, settings.resolve)
+    graph = build_graph(infos, resolution.entities, mentions, resolution.mention_to_entity)
+    return Assembled(graph, resolution, sum(len(r.chunks) for r in results), len(mentions))
+
+
+def export(graph: nx.MultiDiGraph[str], out_dir: Path) -> dict[str, Path]:
+    """Write GraphML, node-link JSON and the HTML view into ``out_dir``."""
+    return {
+        "graphml": write_graphml(graph, out_dir / "graph.graphml"),
+        "json": write_node_link(graph, out_dir / "graph.json"),
+        "html": write_html(graph, out_dir / "graph.html"),
+    }
+
+
+def start_report(todo: Plan) -> BuildReport:
+    """A report holding what planning decided."""
+    return BuildReport(
+        run_id=todo.run_id,
+        documents=len(todo.present),
+        deleted=len(todo.deleted),
+        skipped=len(todo.unchanged),
+        failures=list(todo.failures),
+    )
+
+
+def add_outcomes(report: BuildReport, outcomes: Sequence[DocumentOutcome]) -> None:
+    """Count a batch's processed and failed documents into ``report``."""
+    for outcome in outcomes:
+        if outcome.failure is not None:
+            report.failures.append(outcome.failure)
+        else:
+            report.processed += 1
+
+
+def finish(
+    engine: Engine, report: BuildReport, assembled: Assembled, started: float
+) -> BuildReport:
+    """Fill the report's totals and record the run as succeeded."""
+    report.failed = len(report.failures)
+    report.chunks, report.mentions = assembled.chunks, assembled.mentions
+    report.entities = len(assembled.resolution.entities)
+    report.merges = assembled.resolution.merges
+    report.seconds = time.perf_counter() - started
+    with Session(engine) as session, session.begin():
+        ledger.finish_run(
+            session,
+            report.run_id,
+            status="succeeded",
+            documents=report.documents,
+            processed=report.processed,
+            skipped=report.skipped,
+            failed=report.failed,
+            deleted=report.deleted,
+            mentions=report.mentions,
+            entities=report.entities,
+            merges=report.merges,
+        )
+    return report
+
+
+def fail(engine: Engine, run_id: str, exc: BaseException) -> None:
+    """Record the run as failed, with the error that stopped it."""
+    with Session(engine) as session, session.begin():
+        ledger.finish_run(session, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+
+
+def batches(documents: Sequence[Document], size: int) -> list[list[Document]]:
+    """Split documents into batches of ``size`` (the unit of model work and of ledger commits)."""
+    return [list(documents[i : i + size]) for i in range(0, len(documents), size)]
+
+
+def build(
+    paths: Sequence[str | Path],
+    settings: Settings | None = None,
+    *,
+    progress: bool = False,
+) -> BuildReport:
+    """Run the whole pipeline in this process and return what it did.
+
+    Args:
+        paths: folders, files or globs of .txt/.md/.jsonl documents.
+        settings: configuration (default: built-in defaults and ``KGBUILD_*`` variables).
+        progress: show a progress bar over documents.
+    """
+    from tqdm.auto import tqdm
+
+    settings = settings or Settings()
+    started = time.perf_counter()
+    run_id = new_run_id()
+    engine = make_engine(settings.resolved_ledger_url())
+    try:
+        ingested = read_documents(paths, settings.ingest)
+        stage = ner_stage(settings, run_id, progress=False)
+        todo = plan(ingested, engine, run_id=run_id, model_key=stage.model_key)
+        report = start_report(todo)
+        with tqdm(
+            total=len(todo.to_process), desc="documents", unit="doc", disable=not progress
+        ) as bar:
+            for batch in batches(todo.to_process, settings.docs_per_batch):
+                outcomes = extract(batch, stage)
+                record(engine, run_id, todo.model_key, outcomes)
+                add_outcomes(report, outcomes)
+                bar.update(len(batch))
+        assembled = assemble(settings, engine)
+        report.outputs = export(assembled.graph, settings.out_dir)
+        return finish(engine, report, assembled, started)
+    except BaseException as exc:
+        fail(engine, run_id, exc)
+        raise
+    finally:
+        engine.dispose()

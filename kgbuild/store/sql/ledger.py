@@ -1,0 +1,208 @@
+"""Run-ledger operations. Each function takes a Session; callers own its lifecycle.
+
+Use as ``with Session(engine) as session, session.begin(): record_result(session, ...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kgbuild.data import Chunk, Document, DocumentFailure, Mention
+from kgbuild.store.sql.orm import DocumentRow, ResultRow, RunRow, StageEventRow, utcnow
+
+__all__ = [
+    "DocumentResult",
+    "current_documents",
+    "finish_run",
+    "load_results",
+    "mark_deleted",
+    "record_failure",
+    "record_result",
+    "record_skipped",
+    "start_run",
+    "unchanged_documents",
+]
+
+
+class DocumentResult(BaseModel):
+    """What extraction produced for one document version (stored as JSON)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    doc_id: str
+    chunks: tuple[Chunk, ...]
+    mentions: tuple[Mention, ...]
+
+
+def start_run(session: Session, run_id: str) -> None:
+    """Record the start of a run."""
+    session.add(RunRow(id=run_id, status="running"))
+
+
+def finish_run(
+    session: Session, run_id: str, *, status: str, error: str | None = None, **counts: int
+) -> None:
+    """Record a run's end, its status and counts (``processed=3, skipped=10, ...``)."""
+    run = session.get(RunRow, run_id)
+    if run is None:  # the run failed before it was started
+        run = RunRow(id=run_id)
+        session.add(run)
+    run.status = status
+    run.finished_at = utcnow()
+    run.error = error
+    for name, value in counts.items():
+        setattr(run, name, value)
+
+
+def unchanged_documents(
+    session: Session, documents: Sequence[Document], model_key: str
+) -> set[str]:
+    """Ids of ``documents`` whose text and models match a stored, successful result."""
+    ids = [doc.id for doc in documents]
+    stored = {
+        row.doc_id: (row.content_hash, row.model_key)
+        for row in session.scalars(select(ResultRow).where(ResultRow.doc_id.in_(ids)))
+    }
+    ok = set(
+        session.scalars(
+            select(DocumentRow.id).where(DocumentRow.id.in_(ids), DocumentRow.status == "ok")
+        )
+    )
+    return {
+        doc.id
+        for doc in documents
+        if doc.id in ok and stored.get(doc.id) == (doc.content_hash, model_key)
+    }
+
+
+def _upsert_document(
+    session: Session,
+    run_id: str,
+    document: Document,
+    *,
+    status: str,
+    model_key: str | None = None,
+    error: str | None = None,
+) -> None:
+    row = session.get(DocumentRow, document.id)
+    if row is None:
+        row = DocumentRow(id=document.id)
+        session.add(row)
+    row.source = document.source
+    row.content_hash = document.content_hash
+    row.lang = document.lang
+    row.status = status
+    row.model_key = model_key
+    row.last_run_id = run_id
+    row.updated_at = utcnow()
+    row.error = error
+
+
+def _event(
+    session: Session,
+    run_id: str,
+    *,
+    source: str,
+    stage: str,
+    status: str,
+    doc_id: str | None = None,
+    error: str | None = None,
+) -> None:
+    session.add(
+        StageEventRow(
+            run_id=run_id, doc_id=doc_id, source=source, stage=stage, status=status, error=error
+        )
+    )
+
+
+def record_result(
+    session: Session,
+    run_id: str,
+    document: Document,
+    model_key: str,
+    chunks: Sequence[Chunk],
+    mentions: Sequence[Mention],
+    stages: Iterable[str],
+) -> None:
+    """Store a document's extraction result, replacing any earlier version."""
+    _upsert_document(session, run_id, document, status="ok", model_key=model_key)
+    result = DocumentResult(doc_id=document.id, chunks=tuple(chunks), mentions=tuple(mentions))
+    row = session.get(ResultRow, document.id)
+    if row is None:
+        row = ResultRow(doc_id=document.id)
+        session.add(row)
+    row.content_hash = document.content_hash
+    row.model_key = model_key
+    row.run_id = run_id
+    row.payload = result.model_dump_json()
+    for stage in stages:
+        _event(
+            session, run_id, source=document.source, stage=stage, status="ok", doc_id=document.id
+        )
+
+
+def record_skipped(session: Session, run_id: str, documents: Iterable[Document]) -> None:
+    """Record that unchanged documents were skipped in this run."""
+    for doc in documents:
+        _event(session, run_id, source=doc.source, stage="extract", status="skipped", doc_id=doc.id)
+
+
+def record_failure(
+    session: Session, run_id: str, failure: DocumentFailure, document: Document | None = None
+) -> None:
+    """Record a failed document or input; a failed document's old result is dropped."""
+    _event(
+        session,
+        run_id,
+        source=failure.source,
+        stage=failure.stage,
+        status="failed",
+        doc_id=failure.doc_id,
+        error=failure.error,
+    )
+    if document is not None:
+        _upsert_document(session, run_id, document, status="failed", error=failure.error)
+        stale = session.get(ResultRow, document.id)
+        if stale is not None:
+            session.delete(stale)
+
+
+def mark_deleted(session: Session, run_id: str, present_ids: Iterable[str]) -> list[str]:
+    """Mark every known document not in ``present_ids`` as deleted; return their ids."""
+    present = set(present_ids)
+    gone = [
+        row
+        for row in session.scalars(select(DocumentRow).where(DocumentRow.status != "deleted"))
+        if row.id not in present
+    ]
+    for row in gone:
+        row.status = "deleted"
+        row.last_run_id = run_id
+        row.updated_at = utcnow()
+        stale = session.get(ResultRow, row.id)
+        if stale is not None:
+            session.delete(stale)
+        _event(session, run_id, source=row.source, stage="ingest", status="deleted", doc_id=row.id)
+    return sorted(row.id for row in gone)
+
+
+def current_documents(session: Session) -> list[DocumentRow]:
+    """Documents whose latest version was extracted successfully, in id order."""
+    return list(
+        session.scalars(
+            select(DocumentRow).where(DocumentRow.status == "ok").order_by(DocumentRow.id)
+        )
+    )
+
+
+def load_results(session: Session, doc_ids: Iterable[str]) -> list[DocumentResult]:
+    """Stored results for ``doc_ids`` (those that have one), in id order."""
+    ids = sorted(set(doc_ids))
+    rows = session.scalars(
+        select(ResultRow).where(ResultRow.doc_id.in_(ids)).order_by(ResultRow.doc_id)
+    )
+    return [DocumentResult.model_validate_json(row.payload) for row in rows]

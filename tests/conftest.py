@@ -1,0 +1,95 @@
+"""Shared fixtures: tiny models built and trained on the fly through the real code paths."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from kgbuild.config import NerConfig, Settings
+from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB, make_tiny_bert
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "examples" / "corpus"
+
+LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
+PEOPLE = [("maria", "gonzalez"), ("david", "chen"), ("linda", "chen"), ("omar", "haddad")]
+ORGS = [("acme", "robotics"), ("northwind", "logistics"), ("helix",), ("granite", "capital")]
+PLACES = [("berlin",), ("toronto",), ("nairobi",), ("lisbon",)]
+FILLER = (
+    ["the", "company", "said", "on", "monday", "that", "it", "was", "a", "good", "year", "for", "its", "work", "in", "the", "city", "and", "of"]
+)
+KEYWORDS = sorted({w for group in (PEOPLE, ORGS, PLACES) for name in group for w in name})
+
+
+def _sentence(rng: random.Random) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    for _ in range(rng.randint(2, 5)):
+        tokens += [(w, "O") for w in rng.sample(FILLER, rng.randint(0, 6))]
+        kind, names = rng.choice([("PER", PEOPLE), ("ORG", ORGS), ("LOC", PLACES)])
+        name = rng.choice(names)
+        tokens += [(w, ("B-" if i == 0 else "I-") + kind) for i, w in enumerate(name)]
+    tokens.append((".", "O"))
+    return tokens
+
+
+def write_keyword_conll(path: Path, sentences: int, seed: int) -> Path:
+    """Synthetic CoNLL data where the entity words alone decide the tags."""
+    rng = random.Random(seed)
+    blocks = ["\n".join(f"{w} {t}" for w, t in _sentence(rng)) for _ in range(sentences)]
+    path.write_text("-DOCSTART- O\n\n" + "\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def keyword_ner_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BERT NER model trained (by our own train_ner) to tag the keyword names."""
+    from kgbuild.training.ner import train_ner
+
+    root = tmp_path_factory.mktemp("keyword-ner")
+    base = make_tiny_bert(
+        root / "base",
+        LABELS,
+        vocab=[*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)],
+        seed=0,
+    )
+    train = write_keyword_conll(root / "train.txt", 600, seed=1)
+    dev = write_keyword_conll(root / "dev.txt", 60, seed=2)
+    out = root / "model"
+    train_ner(
+        train,
+        dev,
+        base=str(base),
+        out=out,
+        epochs=8,
+        learning_rate=5e-3,
+        batch_size=16,
+        lora_rank=None,
+        seed=0,
+        patience=6,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def random_ner_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained tiny BERT NER model (random but deterministic predictions)."""
+    return make_tiny_bert(tmp_path_factory.mktemp("random-ner") / "model", LABELS, seed=0)
+
+
+@pytest.fixture
+def settings_for(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Build Settings around a model dir, writing outputs and the ledger under tmp_path."""
+
+    def make(model: Path, **ner: object) -> Settings:
+        return Settings(out_dir=tmp_path / "out", ner=NerConfig(model=str(model), **ner))  # type: ignore[arg-type]
+
+    return make

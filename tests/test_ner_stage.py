@@ -1,0 +1,100 @@
+from pathlib import Path
+
+import pytest
+
+from kgbuild.config import NerConfig
+from kgbuild.data import Chunk, Document
+from kgbuild.ids import content_hash
+from kgbuild.stages.chunking import chunk_document
+from kgbuild.stages.ner import NerStage
+
+
+def document(text: str, lang: str = "en", doc_id: str = "doc") -> Document:
+    return Document(id=doc_id, text=text, source=doc_id, content_hash=content_hash(text), lang=lang)
+
+
+def run(stage: NerStage, doc: Document, chunks: list[Chunk] | None = None) -> list[tuple[str, str]]:
+    mentions = stage(chunks or chunk_document(doc), {doc.id: doc.lang})
+    for mention in mentions:
+        assert doc.text[mention.span.start : mention.span.end] == mention.text
+    return [(m.text, m.label) for m in mentions]
+
+
+def test_keyword_model_finds_typed_mentions_with_provenance(keyword_ner_model: Path) -> None:
+    stage = NerStage(NerConfig(model=str(keyword_ner_model)), run_id="run_test")
+    doc = document("Maria Gonzalez joined Acme Robotics in Berlin. David Chen works in Toronto.")
+    mentions = stage(chunk_document(doc), {doc.id: "en"})
+    assert [(m.text, m.label) for m in mentions] == [
+        ("Maria Gonzalez", "PER"),
+        ("Acme Robotics", "ORG"),
+        ("Berlin", "LOC"),
+        ("David Chen", "PER"),
+        ("Toronto", "LOC"),
+    ]
+    first = mentions[0]
+    assert (first.span.start, first.span.end) == (0, 14)
+    prov = first.provenance
+    assert prov.doc_id == "doc" and prov.run_id == "run_test" and prov.stage == "ner"
+    assert prov.model == stage.loaded.name and prov.model_revision == stage.loaded.revision
+    assert 0.5 <= prov.score <= 1.0
+    assert prov.chunk_id == chunk_document(doc)[0].id
+
+
+def test_long_sentence_is_windowed_and_read_to_its_end(keyword_ner_model: Path) -> None:
+    # one 3,000-word sentence (no full stop) is far longer than the tiny model's 128 positions
+    words = ["the", "company", "said", "that", "it", "was", "a", "good", "year"] * 333
+    text = " ".join(words) + " said that Maria Gonzalez was in Lisbon"
+    doc = document(text)
+    chunk = Chunk(id="c0", doc_id=doc.id, index=0, span={"start": 0, "end": len(text)}, text=text)
+    stage = NerStage(NerConfig(model=str(keyword_ner_model), stride=16), run_id="r")
+    assert run(stage, doc, [chunk])[-2:] == [("Maria Gonzalez", "PER"), ("Lisbon", "LOC")]
+
+
+def test_small_windows_give_the_same_mentions(keyword_ner_model: Path) -> None:
+    text = (
+        "Linda Chen said on Monday that Omar Haddad was in Nairobi for Northwind Logistics "
+        "and its work in the city of Berlin for Granite Capital was a good year for Helix "
+        "in the city that Acme Robotics said was good for Toronto"
+    )
+    doc = document(text)
+    chunk = Chunk(id="c0", doc_id=doc.id, index=0, span={"start": 0, "end": len(text)}, text=text)
+    whole = run(NerStage(NerConfig(model=str(keyword_ner_model)), run_id="r"), doc, [chunk])
+    windowed = run(
+        NerStage(NerConfig(model=str(keyword_ner_model), max_length=16, stride=6), run_id="r"),
+        doc,
+        [chunk],
+    )
+    assert len(whole) == 9
+    assert windowed == whole
+
+
+@pytest.mark.parametrize("strategy", ["first", "average", "max"])
+def test_aggregation_strategies_keep_offsets_exact(random_ner_model: Path, strategy: str) -> None:
+    stage = NerStage(
+        NerConfig(model=str(random_ner_model), aggregation=strategy, threshold=0.0), run_id="r"
+    )
+    doc = document(
+        "Zoë Müller-Lüdenscheidt of Acme Robotics Inc. met the U.S. delegation in São Paulo."
+    )
+    assert run(stage, doc)  # random model, threshold 0: spans exist and slice back exactly
+
+
+def test_chinese_text_gives_character_offsets(random_ner_model: Path) -> None:
+    stage = NerStage(NerConfig(model=str(random_ner_model), threshold=0.0), run_id="r")
+    doc = document("阿克米机器人公司成立于2012年。总部位于柏林！", lang="zh")
+    found = run(stage, doc)
+    assert found
+    assert all(len(text) >= 1 for text, _ in found)
+
+
+def test_threshold_filters_low_scores(random_ner_model: Path) -> None:
+    doc = document("Acme Robotics opened an office in Berlin.")
+    low = run(NerStage(NerConfig(model=str(random_ner_model), threshold=0.0), run_id="r"), doc)
+    high = run(NerStage(NerConfig(model=str(random_ner_model), threshold=0.99), run_id="r"), doc)
+    assert len(low) > len(high) == 0
+
+
+def test_model_key_changes_with_settings(random_ner_model: Path) -> None:
+    a = NerStage(NerConfig(model=str(random_ner_model)), run_id="r").model_key
+    b = NerStage(NerConfig(model=str(random_ner_model), threshold=0.7), run_id="r").model_key
+    assert a != b
