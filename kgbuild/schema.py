@@ -87,8 +87,10 @@ class GraphSchema(_Strict):
                     )
         for index, attribute in enumerate(self.attributes):
             if attribute.entity_type not in known:
-                raise ValueError(f"attributes.{index}.entity_type: unknown entity type "
-                                 f"{attribute.entity_type!r} (declared: {sorted(known)})")
+                raise ValueError(
+                    f"attributes.{index}.entity_type: unknown entity type "
+                    f"{attribute.entity_type!r} (declared: {sorted(known)})"
+                )
         return self
 
     @property
@@ -119,7 +121,8 @@ def load_schema(path: Path | None = None) -> GraphSchema:
         return GraphSchema.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
         )
         raise ConfigError(f"invalid schema file {path}: {problems}") from exc
 
