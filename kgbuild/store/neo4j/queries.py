@@ -1,0 +1,347 @@
+"""Every Cypher statement the Neo4j store runs, as module constants.
+
+Data always travels as parameters (``$rows``, ``$doc_ids`` ...). Labels, relationship types and
+constraint names cannot be parameters, so the few ``*_TEMPLATE`` strings below take them through
+:func:`str.format`; :mod:`kgbuild.store.neo4j.schema` fills them in only with names that match
+``^[A-Z][A-Za-z0-9_]*$`` and belong to the allowed schema. Nothing else is ever formatted into
+Cypher.
+
+Graph model::
+
+    (:Document {id, source, content_hash, lang, run_id})
+    (:Chunk {id, doc_id, index, start, end, text})-[:PART_OF]->(:Document)
+    (:Mention {id, text, label, start, end, score, model, model_revision, run_id, doc_id,
+               chunk_id})-[:IN_CHUNK]->(:Chunk)
+    (:Mention)-[:REFERS_TO]->(:Entity:<LABEL> {id, name, label, aliases})
+    (:Entity)-[:<TYPE> {id, score, doc_id, chunk_id, start, end, model, run_id, evidence,
+                        evidence_doc_ids, evidence_chunk_ids, evidence_starts,
+                        evidence_ends}]->(:Entity)
+    (:Entity)-[:HAS_ATTRIBUTE]->(:Attribute {id, entity_id, key, value, value_type, score,
+                                             doc_id, chunk_id, start, end, model, run_id,
+                                             evidence, evidence_*})
+
+Every node and relation the writer owns also carries ``write_hash``, a digest of the row last
+written to it: a batch first asks which rows are new or changed (``CHANGED_*``) and writes only
+those, so re-writing an identical batch only reads.
+
+Relations and attributes keep one entry per evidence span in parallel lists (``evidence`` holds
+the texts, offsets are document offsets); the scalar ``doc_id``/``chunk_id``/``start``/``end``
+describe the first entry, ``model``/``run_id`` the latest write. A write puts the incoming
+entries first, replacing the stored entries of the documents they come from, and keeps the
+others, so a relation seen in several documents keeps all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- schema -------------------------------------------------------------------------------------
+
+#: Uniqueness constraint on ``id`` for a node label; ``{name}``/``{label}`` are validated names.
+NODE_ID_CONSTRAINT_TEMPLATE: Final = (
+    "CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE"
+)
+#: Uniqueness constraint on ``id`` for a relationship type (Neo4j 5.7+, Community included).
+REL_ID_CONSTRAINT_TEMPLATE: Final = (
+    "CREATE CONSTRAINT {name} IF NOT EXISTS FOR ()-[r:{rel_type}]-() REQUIRE r.id IS UNIQUE"
+)
+#: Range indexes used by :data:`DELETE_DOCUMENT_MENTIONS` and :data:`DELETE_DOCUMENT_CHUNKS`.
+INDEXES: Final = (
+    "CREATE INDEX kg_chunk_doc_id IF NOT EXISTS FOR (n:Chunk) ON (n.doc_id)",
+    "CREATE INDEX kg_mention_doc_id IF NOT EXISTS FOR (n:Mention) ON (n.doc_id)",
+)
+AWAIT_INDEXES: Final = "CALL db.awaitIndexes($timeout_s)"
+SHOW_CONSTRAINTS: Final = (
+    "SHOW CONSTRAINTS YIELD name, type, entityType, labelsOrTypes, properties "
+    "RETURN name, type, entityType, labelsOrTypes, properties"
+)
+
+# -- change detection ---------------------------------------------------------------------------
+
+#: ``$keys`` is ``[{id, h}]``; returns the ids not in the graph and those whose ``write_hash``
+#: differs. ``{label}`` is one of the store's own labels (see the constants below).
+CHANGED_NODES_TEMPLATE: Final = """
+UNWIND $keys AS k
+OPTIONAL MATCH (n:{label} {{id: k.id}})
+RETURN collect(CASE WHEN n IS NULL THEN k.id END) AS new_ids,
+       collect(CASE WHEN n IS NOT NULL AND coalesce(n.write_hash, '') <> k.h THEN k.id END)
+         AS changed_ids
+"""
+CHANGED_DOCUMENTS: Final = CHANGED_NODES_TEMPLATE.format(label="Document")
+CHANGED_CHUNKS: Final = CHANGED_NODES_TEMPLATE.format(label="Chunk")
+CHANGED_MENTIONS: Final = CHANGED_NODES_TEMPLATE.format(label="Mention")
+CHANGED_ENTITIES: Final = CHANGED_NODES_TEMPLATE.format(label="Entity")
+CHANGED_ATTRIBUTES: Final = CHANGED_NODES_TEMPLATE.format(label="Attribute")
+
+#: The same for the relationships of one validated type.
+CHANGED_RELATIONS_TEMPLATE: Final = """
+UNWIND $keys AS k
+OPTIONAL MATCH ()-[x:{rel_type} {{id: k.id}}]->()
+RETURN collect(CASE WHEN x IS NULL THEN k.id END) AS new_ids,
+       collect(CASE WHEN x IS NOT NULL AND coalesce(x.write_hash, '') <> k.h THEN k.id END)
+         AS changed_ids
+"""
+
+# -- documents and chunks -----------------------------------------------------------------------
+
+UPSERT_DOCUMENTS: Final = """
+UNWIND $rows AS row
+MERGE (d:Document {id: row.id})
+SET d += row.props
+RETURN count(*) AS written
+"""
+
+UPSERT_CHUNKS: Final = """
+UNWIND $rows AS row
+MATCH (d:Document {id: row.doc_id})
+MERGE (c:Chunk {id: row.id})
+SET c += row.props
+MERGE (c)-[:PART_OF]->(d)
+RETURN count(*) AS written
+"""
+
+# -- entities -----------------------------------------------------------------------------------
+
+#: Upsert entities of one label. ``{label}`` is the validated label; ``{remove_labels}`` is empty
+#: or ``REMOVE n:A:B`` with the other allowed labels (an entity whose label changed loses the old).
+UPSERT_ENTITIES_TEMPLATE: Final = """
+UNWIND $rows AS row
+MERGE (n:Entity {{id: row.id}})
+SET n += row.props, n:{label}
+{remove_labels}
+RETURN count(*) AS written
+"""
+REMOVE_LABELS_TEMPLATE: Final = "REMOVE n:{labels}"
+
+# -- mentions -----------------------------------------------------------------------------------
+
+UPSERT_MENTIONS: Final = """
+UNWIND $rows AS row
+MATCH (c:Chunk {id: row.chunk_id})
+MERGE (m:Mention {id: row.id})
+SET m += row.props
+MERGE (m)-[:IN_CHUNK]->(c)
+RETURN count(*) AS written
+"""
+
+#: Drop REFERS_TO links that no longer hold (the mention now refers to another entity or none).
+UNLINK_MENTIONS: Final = """
+UNWIND $rows AS row
+MATCH (m:Mention {id: row.id})-[old:REFERS_TO]->(e:Entity)
+WHERE row.entity_id IS NULL OR e.id <> row.entity_id
+DELETE old
+"""
+
+LINK_MENTIONS: Final = """
+UNWIND $rows AS row
+MATCH (m:Mention {id: row.id})
+MATCH (e:Entity {id: row.entity_id})
+MERGE (m)-[:REFERS_TO]->(e)
+RETURN count(*) AS written
+"""
+
+# -- evidence lists (shared by relations and attributes) ----------------------------------------
+
+#: Merge incoming evidence into ``x``: the incoming entries (``row.ev_*``) come first, then the
+#: stored entries whose document is not in ``row.replace_doc_ids``; the scalar ``doc_id``,
+#: ``chunk_id``, ``start``, ``end`` describe the first entry. ``row.props`` (score, model, run_id,
+#: write_hash) is set as given. Only a few string lists per relation: Neo4j stores each string
+#: list in its own 128-byte array block, the main cost in store size and write time.
+_MERGE_EVIDENCE: Final = """
+WITH x, row, [i IN range(0, size(coalesce(x.evidence_doc_ids, [])) - 1)
+              WHERE NOT x.evidence_doc_ids[i] IN row.replace_doc_ids] AS keep
+WITH x, row,
+     row.ev_texts + [i IN keep | x.evidence[i]] AS texts,
+     row.ev_doc_ids + [i IN keep | x.evidence_doc_ids[i]] AS doc_ids,
+     row.ev_chunk_ids + [i IN keep | x.evidence_chunk_ids[i]] AS chunk_ids,
+     row.ev_starts + [i IN keep | x.evidence_starts[i]] AS starts,
+     row.ev_ends + [i IN keep | x.evidence_ends[i]] AS ends
+SET x += row.props,
+    x.evidence = texts,
+    x.evidence_doc_ids = doc_ids,
+    x.evidence_chunk_ids = chunk_ids,
+    x.evidence_starts = starts,
+    x.evidence_ends = ends,
+    x.doc_id = doc_ids[0],
+    x.chunk_id = chunk_ids[0],
+    x.start = starts[0],
+    x.end = ends[0]
+"""
+
+#: A ``row`` for :data:`_MERGE_EVIDENCE` that only removes the entries of ``$doc_ids`` (and
+#: clears ``write_hash``, so that a later identical write restores them).
+_TRIM_ROW: Final = (
+    "{replace_doc_ids: $doc_ids, props: {write_hash: null}, ev_texts: [], ev_doc_ids: [], "
+    "ev_chunk_ids: [], ev_starts: [], ev_ends: []} AS row"
+)
+
+# -- relations (one query text per validated relationship type) ---------------------------------
+
+#: Delete relationships whose id now joins other entities (re-resolved endpoints).
+UNLINK_RELATIONS_TEMPLATE: Final = """
+UNWIND $rows AS row
+MATCH (a)-[r:{rel_type} {{id: row.id}}]->(b)
+WHERE a.id <> row.head OR b.id <> row.tail
+DELETE r
+"""
+
+UPSERT_RELATIONS_TEMPLATE: Final = (
+    """
+UNWIND $rows AS row
+MATCH (a:Entity {{id: row.head}})
+MATCH (b:Entity {{id: row.tail}})
+MERGE (a)-[x:{rel_type} {{id: row.id}}]->(b)
+"""
+    + _MERGE_EVIDENCE.replace("{", "{{").replace("}", "}}")
+    + """
+RETURN count(*) AS written
+"""
+)
+
+DELETE_DOCS_RELATIONS_TEMPLATE: Final = """
+MATCH ()-[r:{rel_type}]->()
+WHERE size(coalesce(r.evidence_doc_ids, [])) > 0
+  AND all(d IN r.evidence_doc_ids WHERE d IN $doc_ids)
+DELETE r
+RETURN count(*) AS deleted
+"""
+
+TRIM_DOCS_RELATIONS_TEMPLATE: Final = (
+    """
+MATCH ()-[x:{rel_type}]->()
+WHERE any(d IN x.evidence_doc_ids WHERE d IN $doc_ids)
+WITH x, """
+    + _TRIM_ROW.replace("{", "{{").replace("}", "}}")
+    + _MERGE_EVIDENCE.replace("{", "{{").replace("}", "}}")
+    + """
+RETURN count(*) AS trimmed
+"""
+)
+
+# -- attributes ---------------------------------------------------------------------------------
+
+UNLINK_ATTRIBUTES: Final = """
+UNWIND $rows AS row
+MATCH (e:Entity)-[h:HAS_ATTRIBUTE]->(:Attribute {id: row.id})
+WHERE e.id <> row.entity_id
+DELETE h
+"""
+
+UPSERT_ATTRIBUTES: Final = (
+    """
+UNWIND $rows AS row
+MATCH (e:Entity {id: row.entity_id})
+MERGE (x:Attribute {id: row.id})
+MERGE (e)-[:HAS_ATTRIBUTE]->(x)
+"""
+    + _MERGE_EVIDENCE
+    + """
+RETURN count(*) AS written
+"""
+)
+
+DELETE_DOCS_ATTRIBUTES: Final = """
+MATCH (x:Attribute)
+WHERE size(coalesce(x.evidence_doc_ids, [])) > 0
+  AND all(d IN x.evidence_doc_ids WHERE d IN $doc_ids)
+DETACH DELETE x
+RETURN count(*) AS deleted
+"""
+
+TRIM_DOCS_ATTRIBUTES: Final = (
+    """
+MATCH (x:Attribute)
+WHERE any(d IN x.evidence_doc_ids WHERE d IN $doc_ids)
+WITH x, """
+    + _TRIM_ROW
+    + _MERGE_EVIDENCE
+    + """
+RETURN count(*) AS trimmed
+"""
+)
+
+# -- document removal (one transaction per group of documents) ----------------------------------
+
+DOCUMENT_MENTION_ENTITIES: Final = """
+UNWIND $doc_ids AS doc_id
+MATCH (:Mention {doc_id: doc_id})-[:REFERS_TO]->(e:Entity)
+RETURN collect(DISTINCT e.id) AS entity_ids
+"""
+
+DELETE_DOCUMENT_MENTIONS: Final = """
+UNWIND $doc_ids AS doc_id
+MATCH (m:Mention {doc_id: doc_id})
+DETACH DELETE m
+RETURN count(*) AS deleted
+"""
+
+DELETE_DOCUMENT_CHUNKS: Final = """
+UNWIND $doc_ids AS doc_id
+MATCH (c:Chunk {doc_id: doc_id})
+DETACH DELETE c
+RETURN count(*) AS deleted
+"""
+
+DELETE_DOCUMENTS: Final = """
+UNWIND $doc_ids AS doc_id
+MATCH (d:Document {id: doc_id})
+DETACH DELETE d
+RETURN count(*) AS deleted
+"""
+
+#: Delete the given entities that no Mention refers to any more, with their attributes.
+DELETE_UNMENTIONED_ENTITIES: Final = """
+UNWIND $entity_ids AS entity_id
+MATCH (e:Entity {id: entity_id})
+WHERE NOT EXISTS { MATCH (e)<-[:REFERS_TO]-(:Mention) }
+CALL (e) {
+  MATCH (e)-[:HAS_ATTRIBUTE]->(x:Attribute)
+  DETACH DELETE x
+}
+DETACH DELETE e
+RETURN count(*) AS deleted
+"""
+
+#: Every Entity that no Mention refers to (for a full clean-up).
+UNMENTIONED_ENTITY_IDS: Final = """
+MATCH (e:Entity)
+WHERE NOT EXISTS { MATCH (e)<-[:REFERS_TO]-(:Mention) }
+RETURN collect(e.id) AS entity_ids
+"""
+
+# -- diagnostics --------------------------------------------------------------------------------
+
+MISSING_DOCUMENTS: Final = """
+UNWIND $ids AS id
+OPTIONAL MATCH (n:Document {id: id})
+WITH id, n WHERE n IS NULL
+RETURN collect(DISTINCT id) AS missing
+"""
+
+MISSING_CHUNKS: Final = """
+UNWIND $ids AS id
+OPTIONAL MATCH (n:Chunk {id: id})
+WITH id, n WHERE n IS NULL
+RETURN collect(DISTINCT id) AS missing
+"""
+
+MISSING_ENTITIES: Final = """
+UNWIND $ids AS id
+OPTIONAL MATCH (n:Entity {id: id})
+WITH id, n WHERE n IS NULL
+RETURN collect(DISTINCT id) AS missing
+"""
+
+#: Node counts per structural label (served from the count store, no scan).
+COUNT_NODES: Final = """
+MATCH (n:Document) RETURN 'Document' AS label, count(n) AS n
+UNION ALL MATCH (n:Chunk) RETURN 'Chunk' AS label, count(n) AS n
+UNION ALL MATCH (n:Mention) RETURN 'Mention' AS label, count(n) AS n
+UNION ALL MATCH (n:Entity) RETURN 'Entity' AS label, count(n) AS n
+UNION ALL MATCH (n:Attribute) RETURN 'Attribute' AS label, count(n) AS n
+"""
+
+COUNT_RELATIONSHIPS: Final = """
+MATCH ()-[r]->()
+RETURN type(r) AS type, count(*) AS n
+"""

@@ -1,0 +1,183 @@
+"""The allowed graph schema: validation of labels and types, constraints, per-name queries.
+
+A Cypher label or relationship type cannot be a query parameter. Every name that ends up in query
+text therefore goes through :class:`GraphSchema`: it must match ``^[A-Z][A-Za-z0-9_]*$``, must not
+be one of the structural names this store uses itself, and must be in the allowed set. Only then
+are the templates of :mod:`kgbuild.store.neo4j.queries` filled in with it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from neo4j import Driver
+
+from kgbuild.errors import InputError
+from kgbuild.store.neo4j import queries
+
+__all__ = [
+    "NAME_PATTERN",
+    "STRUCTURAL_LABELS",
+    "STRUCTURAL_TYPES",
+    "GraphSchema",
+    "SchemaError",
+    "constraint_statements",
+    "create_constraints",
+]
+
+NAME_PATTERN: Final = re.compile(r"[A-Z][A-Za-z0-9_]*")
+#: Node labels of the store's own model; entity labels may not reuse them.
+STRUCTURAL_LABELS: Final = frozenset({"Document", "Chunk", "Mention", "Entity", "Attribute"})
+#: Relationship types of the store's own model; relation types may not reuse them.
+STRUCTURAL_TYPES: Final = frozenset({"PART_OF", "IN_CHUNK", "REFERS_TO", "HAS_ATTRIBUTE"})
+
+
+class SchemaError(InputError, ValueError):
+    """A label or relationship type that the graph schema does not allow."""
+
+
+def _check_name(kind: str, name: object, reserved: frozenset[str]) -> str:
+    if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
+        raise SchemaError(
+            f"invalid {kind} {name!r}: names must match ^[A-Z][A-Za-z0-9_]*$ "
+            "(an uppercase letter, then letters, digits or underscores)"
+        )
+    if name in reserved:
+        raise SchemaError(
+            f"invalid {kind} {name!r}: it is reserved for the store's own model "
+            f"({', '.join(sorted(reserved))})"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class GraphSchema:
+    """Allowed entity labels and relation types, validated, with their pre-built queries.
+
+    Build it with :meth:`of`; the query dicts are keyed by validated names only.
+
+    Attributes:
+        entity_labels: Labels an Entity node may carry besides ``Entity`` (e.g. PER, ORG).
+        relation_types: Relationship types allowed between entities (e.g. WORKS_FOR).
+    """
+
+    entity_labels: frozenset[str]
+    relation_types: frozenset[str]
+    entity_queries: Mapping[str, str] = field(repr=False)
+    changed_relation_queries: Mapping[str, str] = field(repr=False)
+    unlink_relation_queries: Mapping[str, str] = field(repr=False)
+    relation_queries: Mapping[str, str] = field(repr=False)
+    delete_docs_relation_queries: Mapping[str, str] = field(repr=False)
+    trim_docs_relation_queries: Mapping[str, str] = field(repr=False)
+
+    @classmethod
+    def of(cls, entity_labels: Iterable[str], relation_types: Iterable[str]) -> GraphSchema:
+        """Validate the names and pre-build one query text per label and per type.
+
+        Args:
+            entity_labels: Allowed entity labels.
+            relation_types: Allowed relation types.
+
+        Returns:
+            The schema.
+
+        Raises:
+            SchemaError: A name is malformed or reserved.
+        """
+        if isinstance(entity_labels, str) or isinstance(relation_types, str):
+            raise SchemaError("pass collections of names, not a single string")
+        labels = frozenset(_check_name("entity label", x, STRUCTURAL_LABELS) for x in entity_labels)
+        types = frozenset(_check_name("relation type", x, STRUCTURAL_TYPES) for x in relation_types)
+        entity_queries: dict[str, str] = {}
+        for label in sorted(labels):
+            others = sorted(labels - {label})
+            remove = (
+                queries.REMOVE_LABELS_TEMPLATE.format(labels=":".join(others)) if others else ""
+            )
+            entity_queries[label] = queries.UPSERT_ENTITIES_TEMPLATE.format(
+                label=label, remove_labels=remove
+            )
+        return cls(
+            entity_labels=labels,
+            relation_types=types,
+            entity_queries=entity_queries,
+            changed_relation_queries={
+                t: queries.CHANGED_RELATIONS_TEMPLATE.format(rel_type=t) for t in sorted(types)
+            },
+            unlink_relation_queries={
+                t: queries.UNLINK_RELATIONS_TEMPLATE.format(rel_type=t) for t in sorted(types)
+            },
+            relation_queries={
+                t: queries.UPSERT_RELATIONS_TEMPLATE.format(rel_type=t) for t in sorted(types)
+            },
+            delete_docs_relation_queries={
+                t: queries.DELETE_DOCS_RELATIONS_TEMPLATE.format(rel_type=t) for t in sorted(types)
+            },
+            trim_docs_relation_queries={
+                t: queries.TRIM_DOCS_RELATIONS_TEMPLATE.format(rel_type=t) for t in sorted(types)
+            },
+        )
+
+    def check_label(self, label: str) -> str:
+        """Return ``label`` if it is an allowed entity label.
+
+        Raises:
+            SchemaError: Naming the bad label and the allowed ones.
+        """
+        if label not in self.entity_labels:
+            raise SchemaError(
+                f"entity label {label!r} is not in the graph schema; allowed labels: "
+                f"{', '.join(sorted(self.entity_labels)) or '(none)'}"
+            )
+        return label
+
+    def check_relation_type(self, rel_type: str) -> str:
+        """Return ``rel_type`` if it is an allowed relation type.
+
+        Raises:
+            SchemaError: Naming the bad type and the allowed ones.
+        """
+        if rel_type not in self.relation_types:
+            raise SchemaError(
+                f"relation type {rel_type!r} is not in the graph schema; allowed types: "
+                f"{', '.join(sorted(self.relation_types)) or '(none)'}"
+            )
+        return rel_type
+
+
+def constraint_statements(schema: GraphSchema) -> list[str]:
+    """Return the ``CREATE CONSTRAINT/INDEX ... IF NOT EXISTS`` statements for ``schema``.
+
+    One uniqueness constraint on ``id`` for every structural label and for every relation type
+    (relationship uniqueness constraints exist in Community from 5.7), plus the ``doc_id``
+    indexes that document replacement uses.
+    """
+    statements = [
+        queries.NODE_ID_CONSTRAINT_TEMPLATE.format(name=f"kg_{label.lower()}_id", label=label)
+        for label in sorted(STRUCTURAL_LABELS)
+    ]
+    statements += [
+        queries.REL_ID_CONSTRAINT_TEMPLATE.format(name=f"kg_rel_{rel_type}_id", rel_type=rel_type)
+        for rel_type in sorted(schema.relation_types)
+    ]
+    statements += list(queries.INDEXES)
+    return statements
+
+
+def create_constraints(
+    driver: Driver, schema: GraphSchema, *, database: str = "neo4j", timeout_s: int = 300
+) -> None:
+    """Create all constraints and indexes (idempotent) and wait until they are online.
+
+    Args:
+        driver: An open Neo4j driver.
+        schema: The validated schema.
+        database: Target database.
+        timeout_s: Seconds to wait for the indexes to come online.
+    """
+    for statement in constraint_statements(schema):
+        driver.execute_query(statement, database_=database)
+    driver.execute_query(queries.AWAIT_INDEXES, {"timeout_s": timeout_s}, database_=database)

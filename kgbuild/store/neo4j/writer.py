@@ -1,0 +1,688 @@
+"""Idempotent, batched persistence of a :class:`~kgbuild.data.Batch` to Neo4j.
+
+Every write is ``UNWIND $rows AS row MERGE (n:Label {id: row.id}) SET n += row.props`` in batches
+of ``batch_size`` rows, each batch in its own ``session.execute_write`` transaction function,
+which the driver may retry: every statement is safe to run again. Writing the same batch twice
+leaves the graph as after the first write.
+
+Incremental updates: call :meth:`Neo4jWriter.replace_documents` with the ids of changed or
+deleted documents first (it removes what they contributed and the entities nothing mentions any
+more), then :meth:`Neo4jWriter.write` the new batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+from neo4j import Driver, ManagedTransaction, Session
+from neo4j.exceptions import ServiceUnavailable, SessionExpired
+
+from kgbuild.data import Attribute, Batch, Chunk, Document, Entity, Evidence, Mention, Relation
+from kgbuild.errors import InputError, KGBuildError
+from kgbuild.store.neo4j import queries
+from kgbuild.store.neo4j.schema import GraphSchema, SchemaError, create_constraints
+
+__all__ = [
+    "DeleteSummary",
+    "MissingNodeError",
+    "Neo4jUnavailableError",
+    "Neo4jWriter",
+    "ProgressCallback",
+    "WriteSummary",
+]
+
+Row = dict[str, Any]
+T = TypeVar("T")
+#: Called after each committed batch with (kind, rows done so far, rows in total).
+ProgressCallback = Callable[[str, int, int], None]
+
+_DOC_GROUP: Final = 200  # documents removed per transaction by replace_documents
+
+
+class Neo4jUnavailableError(KGBuildError, ConnectionError):
+    """The Neo4j server cannot be reached (or went away during a write).
+
+    Args:
+        uri: Where the driver connects.
+        database: The target database.
+    """
+
+    def __init__(self, uri: str, database: str) -> None:
+        self.uri = uri
+        self.database = database
+        super().__init__(
+            f"Neo4j at {uri} (database {database!r}) is unavailable: the server is not running, "
+            "not reachable or was stopped during the write. Start it (docker compose up -d "
+            "--wait, or python -m kgbuild.store.neo4j.server start) or set NEO4J_URI, then run "
+            "again: writes are idempotent, a re-run completes without duplicates."
+        )
+
+
+class MissingNodeError(InputError, ValueError):
+    """Rows refer to nodes that are neither in the batch nor in the graph."""
+
+
+@dataclass(frozen=True)
+class WriteSummary:
+    """Rows created or changed per kind by :meth:`Neo4jWriter.write` (unchanged rows: 0)."""
+
+    documents: int = 0
+    chunks: int = 0
+    entities: int = 0
+    mentions: int = 0
+    relations: int = 0
+    attributes: int = 0
+
+
+@dataclass(frozen=True)
+class DeleteSummary:
+    """What :meth:`Neo4jWriter.replace_documents` removed."""
+
+    documents: int = 0
+    chunks: int = 0
+    mentions: int = 0
+    entities: int = 0
+    relations_deleted: int = 0
+    relations_trimmed: int = 0
+    attributes_deleted: int = 0
+    attributes_trimmed: int = 0
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One statement of a batch transaction; ``expect`` rows must report as written."""
+
+    query: str
+    rows: list[Row]
+    expect: int | None = None
+    missing_query: str | None = None
+    missing_ids: tuple[str, ...] = ()
+    what: str = ""
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How to write one kind of row.
+
+    ``changed_query`` finds which rows are new or differ from the graph (by ``write_hash``);
+    ``steps(todo, existing)`` gives the statements for the rows to write, ``existing`` being
+    those among them that are already in the graph (only they may need stale links removed).
+    """
+
+    name: str
+    changed_query: str
+    steps: Callable[[list[Row], list[Row]], list[_Step]]
+
+
+class Neo4jWriter:
+    """Writes documents, chunks, mentions, entities, relations and attributes to Neo4j.
+
+    Args:
+        driver: An open :class:`neo4j.Driver` (the caller owns and closes it).
+        database: Target database.
+        batch_size: Rows per transaction.
+        progress: Optional callback after each committed batch.
+        uri: URI shown in :class:`Neo4jUnavailableError` (default: derived from the driver).
+    """
+
+    def __init__(
+        self,
+        driver: Driver,
+        *,
+        database: str = "neo4j",
+        batch_size: int = 5000,
+        progress: ProgressCallback | None = None,
+        uri: str | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        self.driver = driver
+        self.database = database
+        self.batch_size = batch_size
+        self.progress = progress
+        self.uri = uri or _driver_uri(driver)
+        self._schema: GraphSchema | None = None
+
+    # -- schema ------------------------------------------------------------------------------
+
+    @property
+    def schema(self) -> GraphSchema:
+        """The schema set by :meth:`ensure_schema`.
+
+        Raises:
+            SchemaError: :meth:`ensure_schema` was not called.
+        """
+        if self._schema is None:
+            raise SchemaError("call Neo4jWriter.ensure_schema(entity_labels, relation_types) first")
+        return self._schema
+
+    def ensure_schema(
+        self, entity_labels: Iterable[str], relation_types: Iterable[str]
+    ) -> GraphSchema:
+        """Validate the allowed labels/types and create constraints and indexes (idempotent).
+
+        Args:
+            entity_labels: Allowed entity labels (e.g. PER, ORG, LOC, MISC).
+            relation_types: Allowed relation types.
+
+        Returns:
+            The validated schema (also kept for later writes).
+
+        Raises:
+            SchemaError: A name is malformed or reserved.
+            Neo4jUnavailableError: The server cannot be reached.
+        """
+        schema = GraphSchema.of(entity_labels, relation_types)
+        with self._translate_errors():
+            create_constraints(self.driver, schema, database=self.database)
+        self._schema = schema
+        return schema
+
+    def validate(self, batch: Batch, entities: Sequence[Entity] = ()) -> None:
+        """Refuse entity labels and relation types that are not in the schema.
+
+        Raises:
+            SchemaError: Naming the first bad label or type and the allowed ones.
+        """
+        schema = self.schema
+        for label in sorted({e.label for e in entities}):
+            schema.check_label(label)
+        for rel_type in sorted({r.type for r in batch.relations}):
+            schema.check_relation_type(rel_type)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def write(
+        self,
+        batch: Batch,
+        entities: Sequence[Entity] = (),
+        mention_entity: Mapping[str, str] | None = None,
+    ) -> WriteSummary:
+        """Write a batch and its resolved entities (upsert; safe to repeat).
+
+        Order: documents, chunks, entities, mentions (with their entity links), relations,
+        attributes. Everything is validated before anything is written.
+
+        Args:
+            batch: Documents, chunks, mentions, relations and attributes of one run.
+            entities: Resolved entities (relations and attributes refer to them by id).
+            mention_entity: ``mention_id -> entity_id``; default: from ``Entity.mention_ids``.
+
+        Returns:
+            Rows created or changed per kind (rows already in the graph as given count 0).
+
+        Raises:
+            SchemaError: An entity label or relation type is not in the schema.
+            MissingNodeError: A row refers to a chunk/entity that exists nowhere.
+            Neo4jUnavailableError: The server is unreachable or went away.
+        """
+        self.validate(batch, entities)
+        if mention_entity is None:
+            mention_entity = {m: e.id for e in entities for m in e.mention_ids}
+        n_docs, n_chunks = self.write_documents(batch.documents, batch.chunks, run_id=batch.run_id)
+        return WriteSummary(
+            documents=n_docs,
+            chunks=n_chunks,
+            entities=self.write_entities(entities),
+            mentions=self.write_mentions(batch.mentions, mention_entity),
+            relations=self.write_relations(batch.relations),
+            attributes=self.write_attributes(batch.attributes),
+        )
+
+    def write_documents(
+        self, documents: Sequence[Document], chunks: Sequence[Chunk] = (), *, run_id: str = ""
+    ) -> tuple[int, int]:
+        """Upsert Document nodes and Chunk nodes (with ``PART_OF``).
+
+        Returns:
+            ``(documents, chunks)`` created or changed.
+        """
+        with self._session() as session:
+            docs = self._run_batches(
+                session, _DOCUMENTS, documents, functools.partial(_document_row, run_id=run_id)
+            )
+            return docs, self._run_batches(session, _CHUNKS, chunks, _chunk_row)
+
+    def write_entities(self, entities: Sequence[Entity]) -> int:
+        """Upsert ``(:Entity:<Label>)`` nodes, one pre-built query per validated label.
+
+        Returns:
+            Entities created or changed.
+        """
+        schema = self.schema
+        by_label: dict[str, list[Entity]] = defaultdict(list)
+        for e in entities:
+            by_label[schema.check_label(e.label)].append(e)
+        written = 0
+        with self._session() as session:
+            for label in sorted(by_label):
+                kind = _Kind(
+                    f"entities:{label}",
+                    queries.CHANGED_ENTITIES,
+                    functools.partial(_plain_steps, schema.entity_queries[label]),
+                )
+                written += self._run_batches(session, kind, by_label[label], _entity_row)
+        return written
+
+    def write_mentions(self, mentions: Sequence[Mention], mention_entity: Mapping[str, str]) -> int:
+        """Upsert Mention nodes with ``IN_CHUNK`` and ``REFERS_TO`` (per ``mention_entity``).
+
+        A mention whose entity changed loses its old ``REFERS_TO`` link.
+
+        Returns:
+            Mentions created or changed.
+        """
+        to_row = functools.partial(_mention_row, mention_entity=mention_entity)
+        with self._session() as session:
+            return self._run_batches(session, _MENTIONS, mentions, to_row)
+
+    def write_relations(self, relations: Sequence[Relation]) -> int:
+        """Upsert one ``(:Entity)-[:<TYPE> {id}]->(:Entity)`` per relation id.
+
+        Evidence is merged: entries from the documents of the incoming evidence are replaced,
+        entries from other documents are kept.
+
+        Returns:
+            Relations created or changed.
+        """
+        schema = self.schema
+        by_type: dict[str, list[Relation]] = defaultdict(list)
+        for r in relations:
+            by_type[schema.check_relation_type(r.type)].append(r)
+        written = 0
+        with self._session() as session:
+            for rel_type in sorted(by_type):
+                kind = _Kind(
+                    f"relations:{rel_type}",
+                    schema.changed_relation_queries[rel_type],
+                    functools.partial(
+                        _relation_steps,
+                        schema.unlink_relation_queries[rel_type],
+                        schema.relation_queries[rel_type],
+                    ),
+                )
+                written += self._run_batches(session, kind, by_type[rel_type], _relation_row)
+        return written
+
+    def write_attributes(self, attributes: Sequence[Attribute]) -> int:
+        """Upsert Attribute nodes with ``(:Entity)-[:HAS_ATTRIBUTE]->(:Attribute)``.
+
+        Returns:
+            Attributes created or changed.
+        """
+        with self._session() as session:
+            return self._run_batches(session, _ATTRIBUTES, attributes, _attribute_row)
+
+    # -- incremental removal -----------------------------------------------------------------
+
+    def replace_documents(self, doc_ids: Iterable[str]) -> DeleteSummary:
+        """Remove everything the given documents contributed, before re-writing or dropping them.
+
+        Deletes their Document, Chunk and Mention nodes; removes their evidence from relations
+        and attributes (deleting those with no evidence left); then deletes the entities that
+        those mentions referred to and that no Mention refers to any more (with their
+        attributes). Entities still mentioned elsewhere stay. Safe to repeat.
+
+        Args:
+            doc_ids: Ids of changed or deleted documents.
+
+        Returns:
+            Counts of what was removed.
+
+        Raises:
+            SchemaError: :meth:`ensure_schema` was not called (relation types are needed).
+        """
+        ids = sorted(set(doc_ids))
+        if not ids:
+            return DeleteSummary()
+        schema = self.schema
+        relation_queries = [
+            (schema.delete_docs_relation_queries[t], schema.trim_docs_relation_queries[t])
+            for t in sorted(schema.relation_types)
+        ]
+        totals: dict[str, int] = defaultdict(int)
+
+        def evidence_tx(tx: ManagedTransaction) -> dict[str, int]:
+            out: dict[str, int] = defaultdict(int)
+            for delete_q, trim_q in relation_queries:
+                out["relations_deleted"] += _single(tx.run(delete_q, doc_ids=ids), "deleted")
+                out["relations_trimmed"] += _single(tx.run(trim_q, doc_ids=ids), "trimmed")
+            out["attributes_deleted"] = _single(
+                tx.run(queries.DELETE_DOCS_ATTRIBUTES, doc_ids=ids), "deleted"
+            )
+            out["attributes_trimmed"] = _single(
+                tx.run(queries.TRIM_DOCS_ATTRIBUTES, doc_ids=ids), "trimmed"
+            )
+            return out
+
+        def documents_tx(tx: ManagedTransaction, group: list[str]) -> dict[str, int]:
+            entity_ids = tx.run(queries.DOCUMENT_MENTION_ENTITIES, doc_ids=group).single(
+                strict=True
+            )["entity_ids"]
+            return {
+                "mentions": _single(
+                    tx.run(queries.DELETE_DOCUMENT_MENTIONS, doc_ids=group), "deleted"
+                ),
+                "chunks": _single(tx.run(queries.DELETE_DOCUMENT_CHUNKS, doc_ids=group), "deleted"),
+                "documents": _single(tx.run(queries.DELETE_DOCUMENTS, doc_ids=group), "deleted"),
+                "entities": _single(
+                    tx.run(queries.DELETE_UNMENTIONED_ENTITIES, entity_ids=entity_ids), "deleted"
+                ),
+            }
+
+        with self._session() as session:
+            for key, value in session.execute_write(evidence_tx).items():
+                totals[key] += value
+            for start in range(0, len(ids), _DOC_GROUP):
+                group = ids[start : start + _DOC_GROUP]
+                for key, value in session.execute_write(documents_tx, group).items():
+                    totals[key] += value
+        return DeleteSummary(**totals)
+
+    def prune_unmentioned_entities(self) -> int:
+        """Delete every Entity that no Mention refers to (with its attributes).
+
+        Returns:
+            Entities deleted.
+        """
+        with self._session() as session:
+            entity_ids: list[str] = session.execute_read(
+                lambda tx: tx.run(queries.UNMENTIONED_ENTITY_IDS).single(strict=True)["entity_ids"]
+            )
+            deleted = 0
+            for start in range(0, len(entity_ids), self.batch_size):
+                chunk = entity_ids[start : start + self.batch_size]
+                deleted += session.execute_write(_delete_unmentioned, chunk)
+        return deleted
+
+    def counts(self) -> dict[str, int]:
+        """Node counts per structural label and relationship counts per type."""
+        with self._session() as session:
+
+            def read(tx: ManagedTransaction) -> dict[str, int]:
+                out = {r["label"]: r["n"] for r in tx.run(queries.COUNT_NODES)}
+                out.update({r["type"]: r["n"] for r in tx.run(queries.COUNT_RELATIONSHIPS)})
+                return out
+
+            return session.execute_read(read)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise Neo4jUnavailableError(self.uri, self.database) from exc
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Session]:
+        with (
+            self._translate_errors(),
+            self.driver.session(
+                database=self.database,
+                # write_hash & co. are unknown property keys until first written: not a problem
+                notifications_disabled_classifications=["UNRECOGNIZED"],
+            ) as session,
+        ):
+            yield session
+
+    def _run_batches(
+        self, session: Session, kind: _Kind, items: Sequence[T], to_row: Callable[[T], Row]
+    ) -> int:
+        """Write ``items`` in batches, one transaction each; return the rows created/changed.
+
+        Rows are built one batch at a time (memory stays flat), the next batch in a helper
+        thread while the server works on the current one, and stamped with a hash of their
+        content; rows whose hash is already in the graph are skipped.
+        """
+
+        def build(start: int) -> list[Row]:
+            return [_stamp(to_row(item)) for item in items[start : start + self.batch_size]]
+
+        if not items:
+            return 0
+        written = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neo4j-rows") as pool:
+            pending = pool.submit(build, 0)
+            for start in range(0, len(items), self.batch_size):
+                rows = pending.result()
+                if start + self.batch_size < len(items):
+                    pending = pool.submit(build, start + self.batch_size)
+                written += session.execute_write(_write_batch, kind, rows)
+                if self.progress is not None:
+                    self.progress(kind.name, min(start + self.batch_size, len(items)), len(items))
+        return written
+
+
+def _write_batch(tx: ManagedTransaction, kind: _Kind, rows: list[Row]) -> int:
+    """Transaction function: write the new or changed rows of one batch (idempotent)."""
+    keys = [{"id": r["id"], "h": r["props"]["write_hash"]} for r in rows]
+    record = tx.run(kind.changed_query, keys=keys).single(strict=True)
+    new_ids, changed_ids = set(record["new_ids"]), set(record["changed_ids"])
+    if not new_ids and not changed_ids:
+        return 0
+    todo = [r for r in rows if r["id"] in new_ids or r["id"] in changed_ids]
+    existing = [r for r in todo if r["id"] in changed_ids]
+    _run_steps(tx, kind.steps(todo, existing))
+    return len(todo)
+
+
+def _run_steps(tx: ManagedTransaction, steps: list[_Step]) -> None:
+    """Run each step; fail (and so roll back) when rows refer to nodes that do not exist."""
+    for step in steps:
+        if not step.rows:
+            continue
+        result = tx.run(step.query, rows=step.rows)
+        if step.expect is None:
+            result.consume()
+            continue
+        written = _single(result, "written")
+        if written != step.expect:
+            missing: list[str] = []
+            if step.missing_query is not None:
+                record = tx.run(step.missing_query, ids=list(step.missing_ids)).single(strict=True)
+                missing = list(record["missing"])
+            shown = ", ".join(repr(x) for x in missing[:20])
+            more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+            raise MissingNodeError(
+                f"{step.expect - written} of {step.expect} {step.what} that exist neither in "
+                f"the batch nor in the graph: {shown or '(unknown)'}{more}; nothing of this "
+                "batch was written"
+            )
+
+
+def _stamp(row: Row) -> Row:
+    """Add ``props.write_hash``: a digest of everything the row would write."""
+    digest = hashlib.blake2b(repr(row).encode("utf-8", "surrogatepass"), digest_size=12)
+    row["props"]["write_hash"] = digest.hexdigest()
+    return row
+
+
+# -- rows and steps per kind -------------------------------------------------------------------
+
+
+def _document_row(d: Document, run_id: str) -> Row:
+    props = {"source": d.source, "content_hash": d.content_hash, "lang": d.lang, "run_id": run_id}
+    return {"id": d.id, "props": props}
+
+
+def _chunk_row(c: Chunk) -> Row:
+    props = {
+        "doc_id": c.doc_id,
+        "index": c.index,
+        "start": c.span.start,
+        "end": c.span.end,
+        "text": c.text,
+    }
+    return {"id": c.id, "doc_id": c.doc_id, "props": props}
+
+
+def _entity_row(e: Entity) -> Row:
+    return {"id": e.id, "props": {"name": e.name, "label": e.label, "aliases": list(e.aliases)}}
+
+
+def _mention_row(m: Mention, mention_entity: Mapping[str, str]) -> Row:
+    p = m.provenance
+    props = {
+        "text": m.text,
+        "label": m.label,
+        "start": p.span.start,
+        "end": p.span.end,
+        "score": p.score,
+        "model": p.model,
+        "model_revision": p.model_revision,
+        "run_id": p.run_id,
+        "doc_id": p.doc_id,
+        "chunk_id": p.chunk_id,
+    }
+    return {
+        "id": m.id,
+        "chunk_id": p.chunk_id,
+        "entity_id": mention_entity.get(m.id),
+        "props": props,
+    }
+
+
+def _relation_row(r: Relation) -> Row:
+    row: Row = {"id": r.id, "head": r.head, "tail": r.tail, "props": {"score": r.score}}
+    return _evidence_fields(row, r.evidence)
+
+
+def _attribute_row(a: Attribute) -> Row:
+    props: dict[str, Any] = {
+        "entity_id": a.entity,
+        "key": a.key,
+        "value": a.value,
+        "value_type": a.value_type,
+        "score": a.score,
+    }
+    row: Row = {"id": a.id, "entity_id": a.entity, "props": props}
+    return _evidence_fields(row, a.evidence)
+
+
+def _plain_steps(query: str, rows: list[Row], existing: list[Row]) -> list[_Step]:
+    return [_Step(query, rows)]
+
+
+def _chunk_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:
+    return [
+        _Step(
+            queries.UPSERT_CHUNKS,
+            rows,
+            expect=len(rows),
+            missing_query=queries.MISSING_DOCUMENTS,
+            missing_ids=tuple(r["doc_id"] for r in rows),
+            what="chunks refer to documents",
+        )
+    ]
+
+
+def _mention_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:
+    linked = [r for r in rows if r["entity_id"] is not None]
+    return [
+        _Step(
+            queries.UPSERT_MENTIONS,
+            rows,
+            expect=len(rows),
+            missing_query=queries.MISSING_CHUNKS,
+            missing_ids=tuple(r["chunk_id"] for r in rows),
+            what="mentions refer to chunks",
+        ),
+        _Step(queries.UNLINK_MENTIONS, existing),
+        _Step(
+            queries.LINK_MENTIONS,
+            linked,
+            expect=len(linked),
+            missing_query=queries.MISSING_ENTITIES,
+            missing_ids=tuple(r["entity_id"] for r in linked),
+            what="mentions refer to entities",
+        ),
+    ]
+
+
+def _relation_steps(unlink: str, upsert: str, rows: list[Row], existing: list[Row]) -> list[_Step]:
+    return [
+        _Step(unlink, existing),
+        _Step(
+            upsert,
+            rows,
+            expect=len(rows),
+            missing_query=queries.MISSING_ENTITIES,
+            missing_ids=tuple(x for r in rows for x in (r["head"], r["tail"])),
+            what="relations refer to entities",
+        ),
+    ]
+
+
+def _attribute_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:
+    return [
+        _Step(queries.UNLINK_ATTRIBUTES, existing),
+        _Step(
+            queries.UPSERT_ATTRIBUTES,
+            rows,
+            expect=len(rows),
+            missing_query=queries.MISSING_ENTITIES,
+            missing_ids=tuple(r["entity_id"] for r in rows),
+            what="attributes refer to entities",
+        ),
+    ]
+
+
+def _delete_unmentioned(tx: ManagedTransaction, entity_ids: list[str]) -> int:
+    return _single(tx.run(queries.DELETE_UNMENTIONED_ENTITIES, entity_ids=entity_ids), "deleted")
+
+
+_DOCUMENTS: Final = _Kind(
+    "documents",
+    queries.CHANGED_DOCUMENTS,
+    functools.partial(_plain_steps, queries.UPSERT_DOCUMENTS),
+)
+_CHUNKS: Final = _Kind("chunks", queries.CHANGED_CHUNKS, _chunk_steps)
+_MENTIONS: Final = _Kind("mentions", queries.CHANGED_MENTIONS, _mention_steps)
+_ATTRIBUTES: Final = _Kind("attributes", queries.CHANGED_ATTRIBUTES, _attribute_steps)
+
+
+def _single(result: Any, key: str) -> int:
+    record = result.single(strict=True)
+    value: int = record[key]
+    return value
+
+
+def _evidence_fields(row: Row, evidence: Sequence[Evidence]) -> Row:
+    """Add the ``ev_*`` lists (and model/run_id of the first entry) to ``row``."""
+    texts, doc_ids, chunk_ids, starts, ends = [], [], [], [], []
+    for e in evidence:
+        p = e.provenance
+        texts.append(e.text)
+        doc_ids.append(p.doc_id)
+        chunk_ids.append(p.chunk_id)
+        starts.append(p.span.start)
+        ends.append(p.span.end)
+    if evidence:
+        first = evidence[0].provenance
+        row["props"]["model"] = first.model
+        row["props"]["run_id"] = first.run_id
+    row["replace_doc_ids"] = sorted(set(doc_ids))
+    row["ev_texts"] = texts
+    row["ev_doc_ids"] = doc_ids
+    row["ev_chunk_ids"] = chunk_ids
+    row["ev_starts"] = starts
+    row["ev_ends"] = ends
+    return row
+
+
+def _driver_uri(driver: Driver) -> str:
+    address = getattr(driver, "address", None)
+    if address is None:
+        pool = getattr(driver, "_pool", None)
+        address = getattr(pool, "address", None)
+    scheme = "bolt" if type(driver).__name__.startswith("Bolt") else "neo4j"
+    return f"{scheme}://{address}" if address is not None else f"{scheme}://(unknown address)"

