@@ -98,3 +98,12 @@ def test_model_key_changes_with_settings(random_ner_model: Path) -> None:
     a = NerStage(NerConfig(model=str(random_ner_model)), run_id="r").model_key
     b = NerStage(NerConfig(model=str(random_ner_model), threshold=0.7), run_id="r").model_key
     assert a != b
+
+
+def test_a_name_never_spans_a_line_break() -> None:
+    from kgbuild.stages.ner import _line_pieces
+
+    text = "Acme Robotics\nAcme Robotics Inc. grew"
+    words = [(0, 4), (5, 13), (14, 18), (19, 27), (28, 32)]
+    assert _line_pieces(text, words, 0, 3) == [(0, 1), (2, 3)]
+    assert _line_pieces(text, words, 2, 4) == [(2, 4)]

@@ -497,3 +497,29 @@ def test_empty_input() -> None:
     assert result.mention_to_entity == {}
     assert result.merges == 0
     assert cluster_names([], [], []).tolist() == []
+
+
+def test_short_org_form_joins_the_dominant_candidate_and_name_is_the_fullest() -> None:
+    texts = ["Acme"] * 6 + ["Acme Robotics"] * 4 + ["Acme Robotics Inc."] * 2 + ["Acme board"]
+    mentions = [
+        Mention(
+            id=f"m{i}",
+            text=t,
+            label="ORG",
+            provenance=Provenance(
+                doc_id=f"d{i}",
+                chunk_id="c",
+                span=Span(start=0, end=len(t)),
+                score=0.9,
+                model="m",
+                model_revision="r",
+                run_id="run",
+                stage="ner",
+            ),
+        )
+        for i, t in enumerate(texts)
+    ]
+    result = resolve_mentions(mentions)
+    by_name = {e.name: e for e in result.entities}
+    assert set(by_name) == {"Acme Robotics", "Acme board"}
+    assert len(by_name["Acme Robotics"].mention_ids) == 12

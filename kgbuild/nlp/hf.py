@@ -11,12 +11,14 @@ A *model reference* is one of:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
 import json
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,6 +185,18 @@ def _read_manifest(directory: Path, ref: str) -> dict[str, Any]:
     return manifest
 
 
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
+
+
 def _load_adapter(directory: Path, ref: str) -> tuple[Any, Any, str]:
     """Load base + LoRA adapter from one of our training folders, merged."""
     from peft import PeftModel
@@ -194,12 +208,15 @@ def _load_adapter(directory: Path, ref: str) -> tuple[Any, Any, str]:
         raise ModelLoadError(f"model {ref!r}: {KGBUILD_MODEL_FILE} lists no labels")
     base = resolve_model_ref(str(manifest["base"]))
     try:
-        model = AutoModelForTokenClassification.from_pretrained(
-            base,
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
-            ignore_mismatched_sizes=True,
-        )
+        # The base has no classifier yet (the adapter brings it): silence the load report
+        # that would call it "newly initialized".
+        with _quiet_transformers():
+            model = AutoModelForTokenClassification.from_pretrained(
+                base,
+                id2label=dict(enumerate(labels)),
+                label2id={label: i for i, label in enumerate(labels)},
+                ignore_mismatched_sizes=True,
+            )
         with warnings.catch_warnings():
             # peft 0.21 reads a property that transformers 5 deprecated; harmless.
             warnings.filterwarnings("ignore", _PEFT_DEPRECATION, FutureWarning)

@@ -47,6 +47,19 @@ class _Window:
     offsets: list[tuple[int, int]]
 
 
+def _line_pieces(
+    text: str, words: Sequence[tuple[int, int]], first: int, last: int
+) -> list[tuple[int, int]]:
+    """Split a word range where a line break separates two words (a name never spans lines)."""
+    pieces, start = [], first
+    for index in range(first + 1, last + 1):
+        if "\n" in text[words[index - 1][1] : words[index][0]]:
+            pieces.append((start, index - 1))
+            start = index
+    pieces.append((start, last))
+    return pieces
+
+
 class NerStage:
     """Token-classification NER over chunks; returns Mentions with provenance."""
 
@@ -181,11 +194,12 @@ class NerStage:
             for span in spans:
                 if span.score < self.config.threshold:
                     continue
-                mentions.append(
-                    self._mention(
-                        chunk, chunk_words, span.first_word, span.last_word, span.label, span.score
+                for first, last in _line_pieces(
+                    chunk.text, chunk_words, span.first_word, span.last_word
+                ):
+                    mentions.append(
+                        self._mention(chunk, chunk_words, first, last, span.label, span.score)
                     )
-                )
         return mentions
 
     def _mention(

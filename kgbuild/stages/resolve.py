@@ -153,6 +153,9 @@ class ResolveConfig(BaseModel):
     org_short_forms: bool = True
     """Link a one-token organisation name to the one organisation it starts."""
 
+    short_form_dominance: float = Field(default=5.0, ge=1.0)
+    """A one-token organisation joins the candidate with this many times the mentions of
+    all other candidates together (5)."""
     min_short_form_chars: int = Field(default=3, ge=1)
     """Shortest organisation short form considered by ``org_short_forms`` (3)."""
 
@@ -737,26 +740,37 @@ def _person_rule_edges(
 
 
 def _short_form_edges(
-    keys: _Keys, cluster: IntArray, config: ResolveConfig
+    keys: _Keys, cluster: IntArray, counts: IntArray, config: ResolveConfig
 ) -> list[tuple[int, int]]:
-    """Link a one-token organisation to the only cluster of organisations it starts.
+    """Link a one-token organisation to the cluster of organisations it starts.
 
+    The link is made when one candidate cluster dominates the others by mentions
+    (``short_form_dominance``, e.g. "Acme" -> "Acme Robotics" even when a stray
+    "Acme board" exists), so a stray NER error does not block it, while two real
+    organisations sharing a first word keep the short form apart.
     ``O(number of organisation keys)``: each longer key registers its first token.
     """
-    starts: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+    starts: dict[tuple[int, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    first_key: dict[int, int] = {}
     label_ids, firsts, clusters = keys.label_id.tolist(), keys.first.tolist(), cluster.tolist()
+    mention_counts = counts.tolist()
     for k in np.flatnonzero(keys.is_org & (keys.n_tokens >= 2)).tolist():
-        found = starts[label_ids[k], firsts[k]]
-        if len(found) < 3:
-            found.setdefault(clusters[k], k)
+        starts[label_ids[k], firsts[k]][clusters[k]] += mention_counts[k]
+        first_key.setdefault(clusters[k], k)
     edges: list[tuple[int, int]] = []
     for k in np.flatnonzero(keys.is_org & (keys.n_tokens == 1)).tolist():
         if len(keys.norms[k]) < config.min_short_form_chars:
             continue
         found = starts.get((label_ids[k], firsts[k]), {})
-        others = [c for cid, c in found.items() if cid != clusters[k]]
-        if len(others) == 1:
-            edges.append((k, others[0]))
+        others = sorted(
+            ((n, c) for c, n in found.items() if c != clusters[k]),
+            key=lambda item: (-item[0], item[1]),
+        )
+        if not others:
+            continue
+        best, rest = others[0][0], sum(n for n, _ in others[1:])
+        if rest == 0 or best >= config.short_form_dominance * rest:
+            edges.append((k, first_key[others[0][1]]))
     return edges
 
 
@@ -868,7 +882,7 @@ def _cluster(
         graph.add_edges_from(_token_order_edges(keys))
     key_cluster = _components(size, graph)
     if config.org_short_forms:
-        short_forms = _short_form_edges(keys, key_cluster, config)
+        short_forms = _short_form_edges(keys, key_cluster, counts, config)
         if short_forms:
             graph.add_edges_from(short_forms)
             key_cluster = _components(size, graph)
@@ -929,10 +943,17 @@ def cluster_names(
     return _cluster(labels, texts, doc_ids, config).cluster
 
 
-def _canonical(texts: Iterable[str]) -> str:
-    """Most frequent text; ties go to the longest, then the lexicographically smallest."""
+def _canonical(texts: Iterable[str], label: str, config: ResolveConfig) -> str:
+    """The fullest name of a cluster, the one an entity is shown and keyed by.
+
+    Among the forms with the most normalised tokens ("Acme Robotics" over "Acme",
+    "David Chen" over "Dr. Chen"), the most frequent; ties go to the longest text,
+    then the lexicographically smallest.
+    """
     counts = Counter(texts)
-    return min(counts, key=lambda t: (-counts[t], -len(t), t))
+    sizes = {t: len(normalize_name(t, label, config=config).split()) for t in counts}
+    fullest = max(sizes.values())
+    return min((t for t in counts if sizes[t] == fullest), key=lambda t: (-counts[t], -len(t), t))
 
 
 def resolve_mentions(
@@ -972,7 +993,7 @@ def resolve_mentions(
     mention_to_entity: dict[str, str] = {}
     for group in members.values():
         label = labels[group[0]]
-        name = _canonical(texts[i] for i in group if anchored[i])
+        name = _canonical((texts[i] for i in group if anchored[i]), label, config)
         entity_id = stable_id("ent", label, normalize_name(name, label, config=config))
         entities.append(
             Entity(
