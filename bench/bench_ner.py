@@ -35,6 +35,31 @@ DEFAULT_DATA = (
 )
 
 
+def gold_spans(tokens: tuple[str, ...], tags: tuple[str, ...]) -> set[tuple[int, int, str]]:
+    """Gold entity character spans in the space-joined sentence."""
+    spans, offset, current = set(), 0, None
+    for token, tag in zip(tokens, tags, strict=True):
+        start, end = offset, offset + len(token)
+        offset = end + 1
+        prefix, _, kind = tag.partition("-")
+        if tag == "O" or prefix == "B" or current is None or current[2] != kind:
+            if current is not None:
+                spans.add(current)
+            current = (start, end, kind) if tag != "O" else None
+        else:
+            current = (current[0], end, kind)
+    if current is not None:
+        spans.add(current)
+    return spans
+
+
+def f1(gold: list[set[tuple[int, int, str]]], pred: list[set[tuple[int, int, str]]]) -> float:
+    """Entity-level micro F1 (exact span and type)."""
+    tp = sum(len(g & p) for g, p in zip(gold, pred, strict=True))
+    n_gold, n_pred = sum(map(len, gold)), sum(map(len, pred))
+    return 2 * tp / (n_gold + n_pred) if n_gold + n_pred else 0.0
+
+
 def spans_from_pipeline(output: list[dict[str, object]]) -> set[tuple[int, int, str]]:
     return {(int(e["start"]), int(e["end"]), str(e["entity_group"])) for e in output}  # type: ignore[call-overload]
 
@@ -47,17 +72,23 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     parser.add_argument("--out", type=Path, default=Path("bench/results/ner.json"))
     args = parser.parse_args()
 
-    sentences = [" ".join(s.tokens) for s in read_conll(args.data)][: args.sentences]
+    tagged = read_conll(args.data)[: args.sentences]
+    sentences = [" ".join(s.tokens) for s in tagged]
+    gold = [gold_spans(s.tokens, s.tags) for s in tagged]
     chunks = [
         Chunk(id=f"c{i}", doc_id=f"d{i}", index=0, span=Span(start=0, end=len(t)), text=t)
         for i, t in enumerate(sentences)
     ]
     stage = NerStage(
         NerConfig(
-            model=resolve_task_model("ner", args.model), threshold=args.threshold, batch_size=32
+            model=resolve_task_model("ner", args.model),
+            threshold=args.threshold,
+            batch_size=32,
+            precision=args.precision,
         ),
         run_id="bench",
     )
@@ -112,6 +143,10 @@ def main() -> None:
         "speedup_vs_batched": t_batched / t_stage,
         "same_spans_as_pipeline_batched_vs_single": agree_batched,
         "same_spans_as_pipeline_kgbuild_vs_single": agree_ours,
+        "precision": "bf16" if stage.bf16 else "fp32",
+        "f1_vs_gold_pipeline_one_by_one": f1(gold, one_by_one),
+        "f1_vs_gold_pipeline_batched": f1(gold, batched),
+        "f1_vs_gold_kgbuild": f1(gold, ours),
         "entities_pipeline": sum(len(s) for s in one_by_one),
         "entities_kgbuild": sum(len(s) for s in ours),
     }

@@ -69,6 +69,8 @@ class NerConfig(_Section):
     aggregation: Aggregation = "first"
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     device: str | None = None
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """``auto``: bf16 autocast where the hardware has native bf16 kernels, else fp32."""
     label_map: dict[str, str] = Field(default_factory=dict)
     """Rename model labels, e.g. ``{"Peop": "PER"}``."""
 

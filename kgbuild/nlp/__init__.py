@@ -1,0 +1,1 @@
+"""Model plumbing: loading, word-piece alignment, words, tiny test models."""

@@ -31,6 +31,7 @@ from kgbuild.nlp.tiny import make_tiny_bert
 __all__ = [
     "KGBUILD_MODEL_FILE",
     "LoadedTokenClassifier",
+    "bf16_supported",
     "clear_model_cache",
     "load_token_classifier",
     "make_tiny_bert",
@@ -97,6 +98,15 @@ def pick_device(preferred: str | None = None) -> torch.device:
     if preferred:
         return torch.device(preferred)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 autocast is fast on ``device`` (native bf16 kernels)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
 
 
 @dataclass(frozen=True)

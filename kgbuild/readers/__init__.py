@@ -1,0 +1,1 @@
+"""Readers for training and evaluation data formats."""

@@ -1,0 +1,1 @@
+"""Pipeline stages: ingest, chunking, NER, resolution."""

@@ -29,7 +29,7 @@ from kgbuild.nlp.align import (
     merge_windows,
     split_tag,
 )
-from kgbuild.nlp.hf import LoadedTokenClassifier, load_token_classifier
+from kgbuild.nlp.hf import LoadedTokenClassifier, bf16_supported, load_token_classifier
 from kgbuild.nlp.words import word_spans
 
 __all__ = ["NerStage"]
@@ -72,6 +72,10 @@ class NerStage:
         self.loaded: LoadedTokenClassifier = load_token_classifier(
             resolve_task_model("ner", self.config.model), device=self.config.device
         )
+        precision = self.config.precision
+        self.bf16 = precision == "bf16" or (
+            precision == "auto" and bf16_supported(self.loaded.device)
+        )
         self.labels = sorted(
             {
                 self.config.label_map.get(kind, kind)
@@ -86,7 +90,8 @@ class NerStage:
         cfg = self.config
         return (
             f"{self.loaded.name}@{self.loaded.revision}|{cfg.aggregation}|{cfg.threshold}"
-            f"|{cfg.stride}|{cfg.max_length}|{sorted(cfg.label_map.items())}"
+            f"|{cfg.stride}|{cfg.max_length}|{'bf16' if self.bf16 else 'fp32'}"
+            f"|{sorted(cfg.label_map.items())}"
         )
 
     def __call__(self, chunks: Sequence[Chunk], langs: Mapping[str, str]) -> list[Mention]:
@@ -144,7 +149,8 @@ class NerStage:
         pad_id = loaded.tokenizer.pad_token_id or 0
         batch_size = self.config.batch_size
         starts = range(0, len(order), batch_size)
-        with torch.inference_mode():
+        autocast = torch.autocast(loaded.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        with torch.inference_mode(), autocast:
             for start in tqdm(
                 starts, desc="ner", unit="batch", disable=not self.progress, leave=False
             ):

@@ -32,6 +32,7 @@ from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.hf import (
     _PEFT_DEPRECATION,
     KGBUILD_MODEL_FILE,
+    bf16_supported,
     clear_model_cache,
     load_token_classifier,
     model_revision,
@@ -147,15 +148,6 @@ def _encode(
         feature["labels"] = labels
         features.append(feature)
     return _EncodedDataset(features)
-
-
-def _bf16_supported(device: torch.device) -> bool:
-    """Whether bf16 autocast is fast on ``device`` (native bf16 kernels)."""
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    if device.type == "cpu":
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
 
 
 def _sha256(path: Path) -> str:
@@ -388,7 +380,7 @@ def train_ner(
 
     steps_per_epoch = max(1, -(-len(train_data) // batch_size))
     planned_steps = max_steps if max_steps > 0 else int(steps_per_epoch * epochs)
-    use_bf16 = _bf16_supported(target) if bf16 is None else bf16
+    use_bf16 = bf16_supported(target) if bf16 is None else bf16
     with tempfile.TemporaryDirectory(prefix="kgbuild-ner-") as checkpoints:
         args = TrainingArguments(
             output_dir=checkpoints,
