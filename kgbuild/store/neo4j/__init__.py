@@ -1,0 +1,1 @@
+"""Neo4j: the local server, the Cypher queries, the schema guard and the batched writer."""

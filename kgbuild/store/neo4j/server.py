@@ -9,12 +9,18 @@ Tests use it when ``NEO4J_URI`` is not set; users without Docker can run::
     python -m kgbuild.store.neo4j.server status --home .kgbuild/neo4j
     python -m kgbuild.store.neo4j.server stop --home .kgbuild/neo4j
 
-Measured on the development machine (2 CPU cores busy with other work, OpenJDK 17.0.15, Neo4j
-5.26.30, ``-Xmx1g``, page cache 256 MiB): a fresh home is ready (``NEO4J READY`` line) about 5-6 s
-after the JVM starts (4.6-5.6 s inside the JVM; 3.5-4.5 s when the home already exists); RSS is
-about 0.5 GB idle, about 1.2 GB after the 400,000-row write benchmark. The first ``mvn package``
-downloads about 230 MB into ``~/.m2`` (213 jars, 123 MB copied to ``tools/neo4j/target/lib``) and
-takes about 5 s with a warm cache.
+Measured on the development machine (2 shared CPU cores, OpenJDK 17.0.15, Neo4j 5.26.30, heap
+``-Xmx1g``, page cache 256 MiB):
+
+* start-up, ``start()`` until the ``NEO4J READY`` line: 4.1-6.2 s with the machine otherwise
+  quiet (4.0-4.6 s of it inside the JVM, about 1 s more with a password); 12-21 s while a
+  training job kept both cores busy (load 7), about half of that with
+  :data:`FAST_START_JVM_OPTIONS` (C1 JIT only), which the tests use.
+* clean stop (SIGTERM): under 1 s.
+* RSS of the JVM: 0.46-0.51 GB idle after start; 1.25-1.42 GB after writing the 400,000-row
+  benchmark graph (``bench/bench_neo4j_write.py``).
+* first ``mvn package``: about 230 MB into ``~/.m2``, 213 jars (123 MB) copied to
+  ``tools/neo4j/target/lib``; about 5 s when the cache is warm.
 """
 
 from __future__ import annotations
@@ -216,11 +222,11 @@ class LocalNeo4j:
         if not force and self.is_built():
             return
         self.java_executable()  # fail early with a clear message
-        mvn = self._mvn or shutil.which("mvn")
+        mvn = shutil.which(self._mvn or "mvn")
         if mvn is None:
             raise Neo4jServerError(
-                "Maven ('mvn') is not on PATH: install Maven (apt-get install maven) or set "
-                "NEO4J_URI to an existing Neo4j 5.26+ server"
+                f"Maven ({self._mvn or 'mvn'!r}) is not found: install Maven (apt-get install "
+                "maven) or set NEO4J_URI to an existing Neo4j 5.26+ server"
             )
         target = self.tools_dir / "target"
         target.mkdir(parents=True, exist_ok=True)
@@ -249,7 +255,10 @@ class LocalNeo4j:
             Neo4jServerError: No Java was found.
         """
         if self._java:
-            return self._java
+            java = shutil.which(self._java)
+            if java is None:
+                raise Neo4jServerError(f"Java executable {self._java!r} is not found")
+            return java
         java_home = os.environ.get("JAVA_HOME")
         if java_home and (Path(java_home) / "bin" / "java").is_file():
             return str(Path(java_home) / "bin" / "java")
@@ -304,6 +313,11 @@ class LocalNeo4j:
                 f"a Neo4j server (pid {running}) already runs in {self.home}; stop() it first"
             )
         self.build()
+        if not _port_free(self.host, self.port):
+            raise Neo4jServerError(
+                f"port {self.port} on {self.host} is already in use: pick another port "
+                "(LocalNeo4j(port=None) picks a free one) or stop what listens there"
+            )
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             log.write(f"--- starting {self.uri} at {time.ctime()}\n".encode())
@@ -328,7 +342,7 @@ class LocalNeo4j:
                 code = self._proc.returncode
                 self._forget()
                 raise Neo4jServerError(
-                    f"Neo4j exited with code {code} before it was ready "
+                    f"Neo4j exited with code {code} before it was ready{_root_cause(output)} "
                     f"(log {self.log_file}):\n{_tail(output, 40)}"
                 )
             if time.monotonic() > deadline:
@@ -428,6 +442,22 @@ class LocalNeo4j:
                 return log.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+
+def _root_cause(log: str) -> str:
+    """``": <last 'Caused by' line>"`` of a Java stack trace in ``log``, or ``""``."""
+    causes = [line.strip() for line in log.splitlines() if line.startswith("Caused by:")]
+    return f": {causes[-1].removeprefix('Caused by:').strip()}" if causes else ""
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Netty does: TIME_WAIT is ok
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def _tail(text: str, lines: int) -> str:

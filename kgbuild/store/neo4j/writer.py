@@ -3,11 +3,17 @@
 Every write is ``UNWIND $rows AS row MERGE (n:Label {id: row.id}) SET n += row.props`` in batches
 of ``batch_size`` rows, each batch in its own ``session.execute_write`` transaction function,
 which the driver may retry: every statement is safe to run again. Writing the same batch twice
-leaves the graph as after the first write.
+leaves the graph as after the first write. Each row carries ``write_hash`` (a digest of what it
+writes); a batch first reads which ids are new or changed and writes only those, so an identical
+re-write costs index look-ups only.
 
 Incremental updates: call :meth:`Neo4jWriter.replace_documents` with the ids of changed or
 deleted documents first (it removes what they contributed and the entities nothing mentions any
 more), then :meth:`Neo4jWriter.write` the new batch.
+
+Assumptions: the writer owns the properties it writes (an edit by hand is not seen as a change
+unless ``write_hash`` is removed too); a relation id keeps its type (ids should include it);
+entity labels and relation types come from :class:`~kgbuild.store.neo4j.schema.GraphSchema`.
 """
 
 from __future__ import annotations
