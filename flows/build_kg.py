@@ -97,6 +97,20 @@ def assemble_task(settings: Settings) -> tuple[pipeline.Assembled, dict[str, Pat
     return assembled, pipeline.export(assembled.graph, settings.out_dir)
 
 
+@task(
+    name="persist-neo4j",
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
+def persist_task(settings: Settings, run_id: str, assembled: pipeline.Assembled) -> str | None:
+    """Bring Neo4j in line with the current documents (idempotent, so safe to retry)."""
+    return pipeline.persist_neo4j(
+        settings, _engine(settings.resolved_ledger_url()), run_id, assembled
+    )
+
+
 @flow(name="build-kg", log_prints=True)
 def build_kg_flow(paths: Sequence[str], settings: Settings | None = None) -> BuildReport:
     """Build the knowledge graph from ``paths`` (see :func:`kgbuild.pipeline.build`)."""
@@ -110,6 +124,7 @@ def build_kg_flow(paths: Sequence[str], settings: Settings | None = None) -> Bui
         for batch in pipeline.batches(todo.to_process, settings.docs_per_batch):
             pipeline.add_outcomes(report, extract_task(batch, settings, run_id, todo.model_key))
         assembled, report.outputs = assemble_task(settings)
+        report.neo4j = persist_task(settings, run_id, assembled)
         report = pipeline.finish(engine, report, assembled, started)
     except BaseException as exc:
         pipeline.fail(engine, run_id, exc)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kgbuild.cli_neo4j import cypher, local_uri_if_running, neo4j_app
 from kgbuild.errors import KGBuildError
 from kgbuild.training.cli import train_app
 
@@ -23,6 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(train_app, name="train")
+app.add_typer(neo4j_app, name="neo4j")
+app.command()(cypher)
 
 log = logging.getLogger("kgbuild")
 
@@ -57,7 +60,9 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _settings(config: Path | None, out: Path | None, model: str | None = None) -> Settings:
+def _settings(
+    config: Path | None, out: Path | None, model: str | None = None, neo4j: str | None = None
+) -> Settings:
     from kgbuild.config import load_settings
 
     overrides: dict[str, object] = {}
@@ -65,9 +70,18 @@ def _settings(config: Path | None, out: Path | None, model: str | None = None) -
         overrides["out_dir"] = out
     settings = load_settings(config or _env_config(), **overrides)
     if model is not None:
-        settings = settings.model_copy(
-            update={"ner": settings.ner.model_copy(update={"model": model})}
-        )
+        ner = settings.ner.model_copy(update={"model": model})
+        settings = settings.model_copy(update={"ner": ner})
+    if neo4j == "auto":
+        neo4j = settings.neo4j.uri or local_uri_if_running()
+        if neo4j is None:
+            log.info(
+                "no Neo4j configured or running: writing files only "
+                "(start one with `kgbuild neo4j start`)"
+            )
+    if neo4j:
+        target = settings.neo4j.model_copy(update={"uri": neo4j})
+        settings = settings.model_copy(update={"neo4j": target})
     return settings
 
 
@@ -89,6 +103,13 @@ def build(
     config: ConfigOption = None,
     out: OutOption = None,
     model: Annotated[str | None, typer.Option(help="NER model: local folder or hub id.")] = None,
+    neo4j: Annotated[
+        str | None,
+        typer.Option(
+            help="Persist to this Bolt URI ('auto': the configured one or the running "
+            "`kgbuild neo4j` server, else files only). Default: config / NEO4J_URI."
+        ),
+    ] = None,
     engine: Annotated[
         Engine, typer.Option(help="local: in this process; prefect: as a Prefect flow.")
     ] = Engine.local,
@@ -98,7 +119,7 @@ def build(
     """Build the graph from documents (unchanged documents are skipped), then export it."""
     _setup_logging(verbose)
     try:
-        settings = _settings(config, out, model)
+        settings = _settings(config, out, model, neo4j)
         if engine is Engine.prefect:
             from flows.build_kg import build_kg_flow
 

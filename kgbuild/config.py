@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,6 +26,7 @@ from kgbuild.stages.resolve import ResolveConfig
 __all__ = [
     "ChunkConfig",
     "IngestConfig",
+    "Neo4jConfig",
     "NerConfig",
     "Settings",
     "load_settings",
@@ -75,6 +76,26 @@ class NerConfig(_Section):
     """Rename model labels, e.g. ``{"Peop": "PER"}``."""
 
 
+class Neo4jConfig(_Section):
+    """Where the graph is persisted. ``uri`` unset: no Neo4j (files only).
+
+    The standard ``NEO4J_URI``, ``NEO4J_USER``, ``NEO4J_PASSWORD`` and ``NEO4J_DATABASE``
+    variables fill fields that config and ``KGBUILD_NEO4J__*`` leave unset.
+    """
+
+    uri: str | None = None
+    user: str = "neo4j"
+    password: SecretStr | None = None
+    database: str = "neo4j"
+    batch_size: int = Field(default=5000, gt=0)
+    schema_path: Path | None = None
+    """Graph schema YAML (default: ``schemas/graph_schema.yaml``)."""
+
+    def auth(self) -> tuple[str, str] | None:
+        """Driver auth tuple, or ``None`` for a server without authentication."""
+        return (self.user, self.password.get_secret_value()) if self.password else None
+
+
 class Settings(BaseSettings):
     """All settings of a kgbuild run."""
 
@@ -93,6 +114,7 @@ class Settings(BaseSettings):
     chunking: ChunkConfig = ChunkConfig()
     ner: NerConfig = NerConfig()
     resolve: ResolveConfig = ResolveConfig()
+    neo4j: Neo4jConfig = Neo4jConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -135,7 +157,7 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
                 raise ConfigError(f"config file {config_path} is not valid YAML: {exc}") from exc
             os.environ["KGBUILD_CONFIG"] = str(config_path)
         try:
-            return Settings(**overrides)
+            return _with_standard_neo4j_env(Settings(**overrides))
         except ValidationError as exc:
             raise ConfigError(_describe(exc, config_path)) from exc
     finally:
@@ -144,6 +166,28 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
                 os.environ.pop("KGBUILD_CONFIG", None)
             else:
                 os.environ["KGBUILD_CONFIG"] = previous
+
+
+_NEO4J_ENV = {
+    "uri": "NEO4J_URI",
+    "user": "NEO4J_USER",
+    "password": "NEO4J_PASSWORD",
+    "database": "NEO4J_DATABASE",
+}
+
+
+def _with_standard_neo4j_env(settings: Settings) -> Settings:
+    """Fill Neo4j fields left at their defaults from the standard NEO4J_* variables."""
+    explicit = settings.neo4j.model_fields_set
+    update = {
+        field: os.environ[name]
+        for field, name in _NEO4J_ENV.items()
+        if field not in explicit and os.environ.get(name)
+    }
+    if not update:
+        return settings
+    neo4j = Neo4jConfig.model_validate({**settings.neo4j.model_dump(), **update})
+    return settings.model_copy(update={"neo4j": neo4j})
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:

@@ -46,6 +46,7 @@ __all__ = [
     "finish",
     "ner_stage",
     "new_run_id",
+    "persist_neo4j",
     "plan",
     "read_documents",
     "record",
@@ -106,6 +107,8 @@ class BuildReport:
     seconds: float = 0.0
     failures: list[DocumentFailure] = field(default_factory=list)
     outputs: dict[str, Path] = field(default_factory=dict)
+    neo4j: str | None = None
+    """What was persisted to Neo4j (``None``: no Neo4j configured)."""
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -118,6 +121,8 @@ class BuildReport:
         ]
         lines += [f"  failed: {f.source} [{f.stage}]: {f.error}" for f in self.failures]
         lines += [f"  {name}: {path}" for name, path in self.outputs.items()]
+        if self.neo4j:
+            lines.append(f"  {self.neo4j}")
         return "\n".join(lines)
 
 
@@ -211,8 +216,17 @@ class Assembled:
 
     graph: nx.MultiDiGraph[str]
     resolution: ResolutionResult
-    chunks: int
-    mentions: int
+    results: list[ledger.DocumentResult]
+
+    @property
+    def chunks(self) -> int:
+        """Sentences of all current documents."""
+        return sum(len(result.chunks) for result in self.results)
+
+    @property
+    def mentions(self) -> int:
+        """Mentions of all current documents."""
+        return sum(len(result.mentions) for result in self.results)
 
 
 def assemble(settings: Settings, engine: Engine) -> Assembled:
@@ -227,7 +241,7 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
     mentions = [mention for result in results for mention in result.mentions]
     resolution = resolve_mentions(mentions, settings.resolve)
     graph = build_graph(infos, resolution.entities, mentions, resolution.mention_to_entity)
-    return Assembled(graph, resolution, sum(len(r.chunks) for r in results), len(mentions))
+    return Assembled(graph, resolution, results)
 
 
 def export(graph: nx.MultiDiGraph[str], out_dir: Path) -> dict[str, Path]:
@@ -237,6 +251,19 @@ def export(graph: nx.MultiDiGraph[str], out_dir: Path) -> dict[str, Path]:
         "json": write_node_link(graph, out_dir / "graph.json"),
         "html": write_html(graph, out_dir / "graph.html"),
     }
+
+
+def persist_neo4j(
+    settings: Settings, engine: Engine, run_id: str, assembled: Assembled
+) -> str | None:
+    """Persist to Neo4j when one is configured; return its summary line."""
+    if not settings.neo4j.uri:
+        return None
+    from kgbuild.store.neo4j.persist import persist
+
+    return persist(
+        settings.neo4j, engine, run_id, assembled.results, assembled.resolution
+    ).summary()
 
 
 def start_report(todo: Plan) -> BuildReport:
@@ -330,6 +357,7 @@ def build(
                 bar.update(len(batch))
         assembled = assemble(settings, engine)
         report.outputs = export(assembled.graph, settings.out_dir)
+        report.neo4j = persist_neo4j(settings, engine, run_id, assembled)
         return finish(engine, report, assembled, started)
     except BaseException as exc:
         fail(engine, run_id, exc)

@@ -311,6 +311,13 @@ RETURN collect(e.id) AS entity_ids
 
 # -- diagnostics --------------------------------------------------------------------------------
 
+#: Ids of the Document nodes among ``$ids`` (which documents the graph really holds).
+EXISTING_DOCUMENTS: Final = """
+UNWIND $ids AS id
+MATCH (n:Document {id: id})
+RETURN collect(n.id) AS existing
+"""
+
 MISSING_DOCUMENTS: Final = """
 UNWIND $ids AS id
 OPTIONAL MATCH (n:Document {id: id})

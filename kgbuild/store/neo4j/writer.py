@@ -392,6 +392,17 @@ class Neo4jWriter:
                     totals[key] += value
         return DeleteSummary(**totals)
 
+    def existing_documents(self, doc_ids: Iterable[str]) -> set[str]:
+        """Which of ``doc_ids`` have a Document node in the graph."""
+        ids = sorted(set(doc_ids))
+        with self._session() as session:
+            found: list[str] = session.execute_read(
+                lambda tx: tx.run(queries.EXISTING_DOCUMENTS, ids=ids).single(strict=True)[
+                    "existing"
+                ]
+            )
+        return set(found)
+
     def prune_unmentioned_entities(self) -> int:
         """Delete every Entity that no Mention refers to (with its attributes).
 

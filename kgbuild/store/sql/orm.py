@@ -55,6 +55,8 @@ class DocumentRow(Base):
     last_run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     error: Mapped[str | None] = mapped_column(Text)
+    neo4j_key: Mapped[str | None] = mapped_column(Text)
+    """What was last written to Neo4j for this document: target, content hash, model key."""
 
 
 class ResultRow(Base):

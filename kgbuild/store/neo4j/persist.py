@@ -1,0 +1,172 @@
+"""Persist the assembled graph to Neo4j, incrementally, with the ledger as the record.
+
+Per document the ledger keeps ``neo4j_key`` (target, content hash and model key last
+written). A run writes the documents whose key differs or whose Document node is
+missing, after removing what their earlier version contributed; removes deleted
+documents; re-links every current mention to its current entity and prunes entities no
+mention refers to. Keys are updated only after the writes succeed, so a run stopped by a
+Neo4j failure is completed by the next run, without duplicates (every write is a MERGE).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from neo4j import Driver, GraphDatabase
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from kgbuild.config import Neo4jConfig
+from kgbuild.data import Batch, Chunk, Document, Mention
+from kgbuild.errors import ConfigError
+from kgbuild.schema import load_schema
+from kgbuild.stages.resolve import ResolutionResult
+from kgbuild.store.neo4j.writer import Neo4jWriter
+from kgbuild.store.sql.ledger import DocumentResult
+from kgbuild.store.sql.orm import DocumentRow, StageEventRow
+
+__all__ = ["PersistReport", "open_driver", "persist"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PersistReport:
+    """What a persist did."""
+
+    uri: str
+    database: str
+    written: int
+    removed: int
+    entities: int
+    pruned: int
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (
+            f"neo4j {self.uri} (database {self.database!r}): {self.written} documents written, "
+            f"{self.removed} removed, {self.entities} entities current, {self.pruned} pruned"
+        )
+
+
+@contextmanager
+def open_driver(config: Neo4jConfig) -> Iterator[Driver]:
+    """A driver for ``config`` that gives up on a dead server in seconds, closed on exit."""
+    if not config.uri:
+        raise ConfigError("no Neo4j configured: pass --neo4j URI or set NEO4J_URI")
+    driver = GraphDatabase.driver(
+        config.uri, auth=config.auth(), connection_timeout=10.0, max_transaction_retry_time=15.0
+    )
+    try:
+        yield driver
+    finally:
+        driver.close()
+
+
+def _target(config: Neo4jConfig) -> str:
+    return f"{config.uri}|{config.database}"
+
+
+def persist(
+    config: Neo4jConfig,
+    engine: Engine,
+    run_id: str,
+    results: list[DocumentResult],
+    resolution: ResolutionResult,
+) -> PersistReport:
+    """Bring Neo4j in line with the current documents (see the module docstring).
+
+    Raises:
+        ConfigError: no URI configured, or the graph schema file is wrong.
+        SchemaError: an entity label is not in the graph schema.
+        Neo4jUnavailableError: the server is down or went away during the writes.
+    """
+    schema = load_schema(config.schema_path)
+    target = _target(config)
+    with Session(engine) as session:
+        rows = {row.id: row for row in session.scalars(select(DocumentRow))}
+    current = {result.doc_id: result for result in results}
+    with open_driver(config) as driver:
+        writer = Neo4jWriter(
+            driver, database=config.database, batch_size=config.batch_size, uri=config.uri
+        )
+        writer.ensure_schema(schema.entity_labels, schema.relation_names)
+        present = writer.existing_documents(current)
+        stale = sorted(
+            doc_id
+            for doc_id in current
+            if doc_id not in present or rows[doc_id].neo4j_key != _key(target, rows[doc_id])
+        )
+        removed = sorted(
+            row.id
+            for row in rows.values()
+            if row.id not in current and (row.neo4j_key or "").startswith(target + "|")
+        )
+        writer.replace_documents([*stale, *removed])
+        batch = _batch(run_id, [current[doc_id] for doc_id in stale], rows, results)
+        writer.write(batch, resolution.entities, resolution.mention_to_entity)
+        pruned = writer.prune_unmentioned_entities()
+    _record(engine, run_id, target, stale, removed)
+    report = PersistReport(
+        config.uri or "",
+        config.database,
+        len(stale),
+        len(removed),
+        len(resolution.entities),
+        pruned,
+    )
+    log.info(report.summary())
+    return report
+
+
+def _key(target: str, row: DocumentRow) -> str:
+    return f"{target}|{row.content_hash}|{row.model_key}"
+
+
+def _batch(
+    run_id: str,
+    stale: list[DocumentResult],
+    rows: dict[str, DocumentRow],
+    results: list[DocumentResult],
+) -> Batch:
+    """Documents and chunks to (re)write, and every current mention (to re-link)."""
+    documents: list[Document] = []
+    chunks: list[Chunk] = []
+    for result in stale:
+        row = rows[result.doc_id]
+        documents.append(
+            Document(
+                id=row.id, text="", source=row.source, content_hash=row.content_hash, lang=row.lang
+            )
+        )
+        chunks.extend(result.chunks)
+    mentions: list[Mention] = [m for result in results for m in result.mentions]
+    return Batch(
+        run_id=run_id, documents=tuple(documents), chunks=tuple(chunks), mentions=tuple(mentions)
+    )
+
+
+def _record(
+    engine: Engine, run_id: str, target: str, written: list[str], removed: list[str]
+) -> None:
+    with Session(engine) as session, session.begin():
+        for doc_id in written:
+            row = session.get_one(DocumentRow, doc_id)
+            row.neo4j_key = _key(target, row)
+            session.add(
+                StageEventRow(
+                    run_id=run_id, doc_id=doc_id, source=row.source, stage="neo4j", status="ok"
+                )
+            )
+        for doc_id in removed:
+            row = session.get_one(DocumentRow, doc_id)
+            row.neo4j_key = None
+            session.add(
+                StageEventRow(
+                    run_id=run_id, doc_id=doc_id, source=row.source, stage="neo4j", status="deleted"
+                )
+            )
