@@ -158,6 +158,10 @@ def main() -> None:
     print(f"{'pipeline, batch_size=32':38s} {result['pipeline_batched_sps']:8.1f} sentences/s")
     print(f"{'kgbuild NER stage':38s} {result['kgbuild_stage_sps']:8.1f} sentences/s")
     print(
+        f"entity F1 vs the CoNLL gold spans: pipeline {result['f1_vs_gold_pipeline_one_by_one']:.4f}, "
+        f"kgbuild {result['f1_vs_gold_kgbuild']:.4f} ({result['precision']})"
+    )
+    print(
         f"speed-up: {result['speedup_vs_one_by_one']:.1f}x one-by-one, "
         f"{result['speedup_vs_batched']:.2f}x batched; identical spans on "
         f"{agree_ours:.1%} of sentences ({result['entities_kgbuild']} vs {result['entities_pipeline']} entities)"

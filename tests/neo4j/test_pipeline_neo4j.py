@@ -1,0 +1,240 @@
+"""The whole pipeline persisting to a real Neo4j: round trip, re-runs, deletion, failures, CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from neo4j import Driver
+from typer.testing import CliRunner
+
+from kgbuild.cli import app
+from kgbuild.config import Neo4jConfig, NerConfig, Settings
+from kgbuild.errors import KGBuildError
+from kgbuild.pipeline import build
+from kgbuild.store.neo4j.server import FAST_START_JVM_OPTIONS, LocalNeo4j, free_port
+from kgbuild.store.neo4j.writer import Neo4jUnavailableError
+
+from .conftest import Neo4jTarget
+
+pytestmark = pytest.mark.neo4j
+
+DOCS = {
+    "a.txt": "Maria Gonzalez founded Acme Robotics in Toronto. Acme Robotics opened an office in Berlin.",
+    "b.txt": "David Chen said that Acme Robotics and Northwind Logistics work in Nairobi.",
+    "c.txt": "Omar Haddad works for Granite Capital in Lisbon.",
+}
+
+
+def write_docs(folder: Path, docs: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in docs.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def settings(tmp_path: Path, model: Path, target: Neo4jTarget) -> Settings:
+    user, password = target.auth if target.auth else ("neo4j", None)
+    return Settings(
+        out_dir=tmp_path / "out",
+        ner=NerConfig(model=str(model)),
+        neo4j=Neo4jConfig(uri=target.uri, user=user, password=password, database=target.database),
+    )
+
+
+def query(driver: Driver, database: str, text: str, **params: Any) -> list[dict[str, Any]]:
+    records, _, _ = driver.execute_query(text, params, database_=database)
+    return [r.data() for r in records]
+
+
+def counts(driver: Driver, database: str) -> dict[str, int]:
+    rows = query(
+        driver, database, "MATCH (n) UNWIND labels(n) AS label RETURN label, count(*) AS n"
+    )
+    rels = query(driver, database, "MATCH ()-[r]->() RETURN type(r) AS label, count(*) AS n")
+    return {row["label"]: row["n"] for row in [*rows, *rels]}
+
+
+def test_round_trip_rerun_and_incremental_update(
+    tmp_path: Path, keyword_ner_model: Path, clean_db: Driver, neo4j_target: Neo4jTarget
+) -> None:
+    db = neo4j_target.database
+    folder = write_docs(tmp_path / "docs", DOCS)
+    config = settings(tmp_path, keyword_ner_model, neo4j_target)
+    report = build([folder], config)
+    assert report.neo4j is not None and "3 documents written" in report.neo4j
+
+    first = counts(clean_db, db)
+    assert first["Document"] == 3
+    assert first["Mention"] == report.mentions == first["REFERS_TO"] == first["IN_CHUNK"]
+    assert first["Entity"] == report.entities
+    # exact facts, by Cypher: the entity, its documents, and provenance back to the sentence
+    acme = query(
+        clean_db,
+        db,
+        """
+        MATCH (e:Entity:ORG {name: 'Acme Robotics'})<-[:REFERS_TO]-(m:Mention)-[:IN_CHUNK]->(c:Chunk)
+              -[:PART_OF]->(d:Document)
+        RETURN d.id AS doc, m.start AS start, m.end AS end, c.text AS sentence, c.start AS c_start
+        ORDER BY doc, start""",
+    )
+    assert [row["doc"] for row in acme] == ["a.txt", "a.txt", "b.txt"]
+    for row in acme:
+        assert DOCS[row["doc"]][row["start"] : row["end"]] == "Acme Robotics"
+        assert (
+            row["sentence"]
+            == DOCS[row["doc"]][row["c_start"] : row["c_start"] + len(row["sentence"])]
+        )
+
+    # identical re-run: nothing written, same graph
+    again = build([folder], config)
+    assert again.neo4j is not None and "0 documents written" in again.neo4j
+    assert counts(clean_db, db) == first
+
+    # change one document, delete another
+    (folder / "b.txt").write_text("David Chen moved to Berlin.", encoding="utf-8")
+    (folder / "c.txt").unlink()
+    third = build([folder], config)
+    assert third.neo4j is not None and "1 documents written, 1 removed" in third.neo4j
+    names = {row["name"] for row in query(clean_db, db, "MATCH (e:Entity) RETURN e.name AS name")}
+    assert "Omar Haddad" not in names and "Granite Capital" not in names
+    assert "Northwind Logistics" not in names  # only the old b.txt mentioned it
+    acme_docs = query(
+        clean_db,
+        db,
+        """
+        MATCH (:Entity {name: 'Acme Robotics'})<-[:REFERS_TO]-(m:Mention)
+        RETURN collect(DISTINCT m.doc_id) AS docs""",
+    )
+    assert acme_docs == [{"docs": ["a.txt"]}]
+    berlin = query(
+        clean_db,
+        db,
+        """
+        MATCH (:Entity {name: 'Berlin'})<-[:REFERS_TO]-(m:Mention)
+        RETURN m.doc_id AS doc ORDER BY doc""",
+    )
+    assert [row["doc"] for row in berlin] == ["a.txt", "b.txt"]
+    docs = query(clean_db, db, "MATCH (d:Document) RETURN d.id AS id ORDER BY id")
+    assert [row["id"] for row in docs] == ["a.txt", "b.txt"]
+    assert query(clean_db, db, "MATCH (e:Entity) WHERE NOT (e)<-[:REFERS_TO]-() RETURN e") == []
+
+
+def test_rerun_rewrites_a_wiped_graph(
+    tmp_path: Path, keyword_ner_model: Path, clean_db: Driver, neo4j_target: Neo4jTarget
+) -> None:
+    folder = write_docs(tmp_path / "docs", DOCS)
+    config = settings(tmp_path, keyword_ner_model, neo4j_target)
+    build([folder], config)
+    before = counts(clean_db, neo4j_target.database)
+    clean_db.execute_query("MATCH (n) DETACH DELETE n", database_=neo4j_target.database)
+    report = build([folder], config)
+    assert (
+        report.processed == 0 and report.neo4j is not None and "3 documents written" in report.neo4j
+    )
+    assert counts(clean_db, neo4j_target.database) == before
+
+
+def test_label_not_in_the_schema_is_refused(
+    tmp_path: Path, keyword_ner_model: Path, clean_db: Driver, neo4j_target: Neo4jTarget
+) -> None:
+    folder = write_docs(tmp_path / "docs", {"a.txt": DOCS["a.txt"]})
+    config = settings(tmp_path, keyword_ner_model, neo4j_target)
+    config = config.model_copy(
+        update={"ner": config.ner.model_copy(update={"label_map": {"ORG": "COMPANY"}})}
+    )
+    with pytest.raises(KGBuildError, match="COMPANY"):
+        build([folder], config)
+    assert counts(clean_db, neo4j_target.database).get("Mention", 0) == 0
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[LocalNeo4j]:
+    server = LocalNeo4j(tmp_path / "neo4j", port=free_port(), jvm_options=FAST_START_JVM_OPTIONS)
+    server.start(timeout=300)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_server_down_gives_a_clear_error_and_the_rerun_completes(
+    tmp_path: Path, keyword_ner_model: Path, own_server: LocalNeo4j
+) -> None:
+    target = Neo4jTarget(own_server.uri, own_server.auth, "neo4j")
+    folder = write_docs(tmp_path / "docs", DOCS)
+    config = settings(tmp_path, keyword_ner_model, target)
+    own_server.stop()
+    with pytest.raises(Neo4jUnavailableError, match="unavailable"):
+        build([folder], config)
+    # the extraction results were kept; the files were written; Neo4j gets everything next time
+    assert (tmp_path / "out" / "graph.json").exists()
+    own_server.start(timeout=300)
+    report = build([folder], config)
+    assert (
+        report.processed == 0 and report.neo4j is not None and "3 documents written" in report.neo4j
+    )
+    with own_server_driver(own_server) as driver:
+        mentions = query(driver, "neo4j", "MATCH (m:Mention) RETURN m.id AS id")
+        assert len(mentions) == len({row["id"] for row in mentions}) == report.mentions
+        assert query(driver, "neo4j", "MATCH (d:Document) RETURN count(d) AS n") == [{"n": 3}]
+
+
+def own_server_driver(server: LocalNeo4j) -> Any:
+    from neo4j import GraphDatabase
+
+    return GraphDatabase.driver(server.uri, auth=server.auth)
+
+
+def test_cli_build_and_cypher(
+    tmp_path: Path,
+    keyword_ner_model: Path,
+    clean_db: Driver,
+    neo4j_target: Neo4jTarget,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if neo4j_target.auth:
+        monkeypatch.setenv("NEO4J_USER", neo4j_target.auth[0])
+        monkeypatch.setenv("NEO4J_PASSWORD", neo4j_target.auth[1])
+    monkeypatch.setenv("NEO4J_DATABASE", neo4j_target.database)
+    folder = write_docs(tmp_path / "docs", DOCS)
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "build",
+            str(folder),
+            "--out",
+            str(tmp_path / "out"),
+            "--model",
+            str(keyword_ner_model),
+            "--neo4j",
+            neo4j_target.uri,
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 documents written" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "cypher",
+            "MATCH (e:Entity {name: $name}) RETURN e.name AS name, labels(e) AS labels",
+            "--param",
+            "name=Acme Robotics",
+            "--neo4j",
+            neo4j_target.uri,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "Acme Robotics" in result.output
+        and '["Entity", "ORG"]' in result.output
+        and "(1 row)" in result.output
+    )
+    result = runner.invoke(app, ["cypher", "CREATE (x:Hack) RETURN x", "--neo4j", neo4j_target.uri])
+    assert result.exit_code == 2
+    assert "query failed" in result.output
+    assert counts(clean_db, neo4j_target.database).get("Hack", 0) == 0
