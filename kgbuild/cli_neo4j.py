@@ -171,7 +171,11 @@ def cypher(
             from neo4j.exceptions import ServiceUnavailable
 
             try:
-                with driver.session(database=target.database, default_access_mode=READ_ACCESS) as s:
+                with driver.session(
+                    database=target.database,
+                    default_access_mode=READ_ACCESS,
+                    notifications_min_severity="OFF",
+                ) as s:
                     result = s.execute_read(
                         lambda tx: (lambda r: (r.keys(), r.data()))(tx.run(query, params))
                     )
