@@ -24,9 +24,27 @@ LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 PEOPLE = [("maria", "gonzalez"), ("david", "chen"), ("linda", "chen"), ("omar", "haddad")]
 ORGS = [("acme", "robotics"), ("northwind", "logistics"), ("helix",), ("granite", "capital")]
 PLACES = [("berlin",), ("toronto",), ("nairobi",), ("lisbon",)]
-FILLER = (
-    ["the", "company", "said", "on", "monday", "that", "it", "was", "a", "good", "year", "for", "its", "work", "in", "the", "city", "and", "of"]
-)
+FILLER = [
+    "the",
+    "company",
+    "said",
+    "on",
+    "monday",
+    "that",
+    "it",
+    "was",
+    "a",
+    "good",
+    "year",
+    "for",
+    "its",
+    "work",
+    "in",
+    "the",
+    "city",
+    "and",
+    "of",
+]
 KEYWORDS = sorted({w for group in (PEOPLE, ORGS, PLACES) for name in group for w in name})
 
 
