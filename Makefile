@@ -31,12 +31,13 @@ test: lint typecheck ## lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
 
 demo: install ## build the graph of the example corpus into $(OUT)
-	$(BIN)/kgbuild build examples/corpus --out $(OUT)
+	$(BIN)/kgbuild build examples/corpus --out $(OUT) --neo4j auto
 	@echo "open $(OUT)/graph.html in a browser; GraphML: $(OUT)/graph.graphml; JSON: $(OUT)/graph.json"
 
 bench: install ## run the benchmarks (minutes)
 	$(BIN)/python bench/bench_ner.py
 	$(BIN)/python bench/bench_resolve.py
+	$(BIN)/python bench/bench_neo4j_write.py
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

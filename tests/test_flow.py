@@ -1,12 +1,15 @@
 """The Prefect build flow, run for real (temporary Prefect server from the test harness)."""
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kgbuild.pipeline import build
+
+from .conftest import CORPUS
 
 pytestmark = pytest.mark.prefect
 
