@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
@@ -27,9 +28,12 @@ from kgbuild.store.sql.orm import make_engine
 __all__ = ["build_kg_flow", "is_transient"]
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    ConnectionError,
+    OperationalError,  # e.g. "database is locked"
+    ConnectionError,  # includes kgbuild's Neo4jUnavailableError
     TimeoutError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
 )
 
 

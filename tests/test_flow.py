@@ -37,34 +37,37 @@ def test_flow_builds_the_same_graph_as_the_library_and_skips_on_rerun(
 ) -> None:
     from flows.build_kg import build_kg_flow
 
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "a.txt").write_text(
-        "Maria Gonzalez founded Acme Robotics in Toronto.", encoding="utf-8"
-    )
-    (folder / "b.txt").write_text("David Chen works for Acme Robotics in Berlin.", encoding="utf-8")
-    (folder / "c.txt").write_text("", encoding="utf-8")
+    folder = tmp_path / "corpus"
+    shutil.copytree(CORPUS, folder)
+    (folder / "empty.txt").write_text("", encoding="utf-8")
 
     settings = settings_for(keyword_ner_model)
     flow_settings = settings.model_copy(
-        update={"out_dir": tmp_path / "flow-out", "docs_per_batch": 1}
+        update={"out_dir": tmp_path / "flow-out", "docs_per_batch": 8}
     )
     report = build_kg_flow(paths=[str(folder)], settings=flow_settings)
     direct = build([folder], settings)
 
-    assert (report.processed, report.failed) == (2, 1)
+    assert (report.processed, report.failed) == (30, 1)
+    assert report.failures[0].source.endswith("empty.txt")
     assert names(report.outputs["json"]) == names(direct.outputs["json"])
-    assert ("Acme Robotics", "ORG") in names(report.outputs["json"])
+    assert report.entities == direct.entities > 0
 
     again = build_kg_flow(paths=[str(folder)], settings=flow_settings)
-    assert (again.processed, again.skipped) == (0, 2)
+    assert (again.processed, again.skipped) == (0, 30)
 
 
 def test_only_transient_errors_are_retried() -> None:
+    from neo4j.exceptions import ServiceUnavailable
     from sqlalchemy.exc import OperationalError
 
     from flows.build_kg import is_transient
+    from kgbuild.store.neo4j.schema import SchemaError
+    from kgbuild.store.neo4j.writer import Neo4jUnavailableError
 
     assert is_transient(OperationalError("SELECT 1", {}, Exception("database is locked")))
     assert is_transient(ConnectionResetError())
+    assert is_transient(Neo4jUnavailableError("bolt://127.0.0.1:1", "neo4j"))
+    assert is_transient(ServiceUnavailable("gone"))
     assert not is_transient(ValueError("bad label"))
+    assert not is_transient(SchemaError("label 'X' is not in the schema"))
