@@ -198,6 +198,26 @@ RETURN count(*) AS written
 """
 )
 
+#: Relationships that the changed-query found absent: CREATE, no evidence to merge. The
+#: uniqueness constraint on ``id`` still refuses a duplicate if a retried batch had committed.
+CREATE_RELATIONS_TEMPLATE: Final = """
+UNWIND $rows AS row
+MATCH (a:Entity {{id: row.head}})
+MATCH (b:Entity {{id: row.tail}})
+CREATE (a)-[x:{rel_type} {{id: row.id}}]->(b)
+SET x += row.props,
+    x.evidence = row.ev_texts,
+    x.evidence_doc_ids = row.ev_doc_ids,
+    x.evidence_chunk_ids = row.ev_chunk_ids,
+    x.evidence_starts = row.ev_starts,
+    x.evidence_ends = row.ev_ends,
+    x.doc_id = row.ev_doc_ids[0],
+    x.chunk_id = row.ev_chunk_ids[0],
+    x.start = row.ev_starts[0],
+    x.end = row.ev_ends[0]
+RETURN count(*) AS written
+"""
+
 DELETE_DOCS_RELATIONS_TEMPLATE: Final = """
 MATCH ()-[r:{rel_type}]->()
 WHERE size(coalesce(r.evidence_doc_ids, [])) > 0

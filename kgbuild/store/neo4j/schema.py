@@ -70,6 +70,7 @@ class GraphSchema:
     changed_relation_queries: Mapping[str, str] = field(repr=False)
     unlink_relation_queries: Mapping[str, str] = field(repr=False)
     relation_queries: Mapping[str, str] = field(repr=False)
+    create_relation_queries: Mapping[str, str] = field(repr=False)
     delete_docs_relation_queries: Mapping[str, str] = field(repr=False)
     trim_docs_relation_queries: Mapping[str, str] = field(repr=False)
 
@@ -112,6 +113,9 @@ class GraphSchema:
             },
             relation_queries={
                 t: queries.UPSERT_RELATIONS_TEMPLATE.format(rel_type=t) for t in sorted(types)
+            },
+            create_relation_queries={
+                t: queries.CREATE_RELATIONS_TEMPLATE.format(rel_type=t) for t in sorted(types)
             },
             delete_docs_relation_queries={
                 t: queries.DELETE_DOCS_RELATIONS_TEMPLATE.format(rel_type=t) for t in sorted(types)
