@@ -66,9 +66,9 @@ def _engine(url: str) -> Engine:
 def plan_task(paths: list[str], settings: Settings, run_id: str) -> Plan:
     """Read the input and decide, from the ledger, which documents need model work."""
     ingested = pipeline.read_documents(paths, settings.ingest)
-    stage = pipeline.ner_stage(settings, run_id)
+    stages = pipeline.extractor(settings, run_id)
     return pipeline.plan(
-        ingested, _engine(settings.resolved_ledger_url()), run_id=run_id, model_key=stage.model_key
+        ingested, _engine(settings.resolved_ledger_url()), run_id=run_id, model_key=stages.model_key
     )
 
 
@@ -83,7 +83,7 @@ def extract_task(
     documents: list[Document], settings: Settings, run_id: str, model_key: str
 ) -> list[DocumentOutcome]:
     """Chunk and run NER over one batch of documents and record the results in the ledger."""
-    outcomes = pipeline.extract(documents, pipeline.ner_stage(settings, run_id))
+    outcomes = pipeline.extract(documents, pipeline.extractor(settings, run_id))
     pipeline.record(_engine(settings.resolved_ledger_url()), run_id, model_key, outcomes)
     return outcomes
 

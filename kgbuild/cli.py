@@ -12,7 +12,7 @@ import typer
 
 from kgbuild.cli_neo4j import cypher, local_uri_if_running, neo4j_app
 from kgbuild.errors import KGBuildError
-from kgbuild.training.cli import train_app
+from kgbuild.training.cli import evaluate_re_command, train_app
 
 if TYPE_CHECKING:
     from kgbuild.config import Settings
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(train_app, name="train")
 app.add_typer(neo4j_app, name="neo4j")
 app.command()(cypher)
+app.command("evaluate-re")(evaluate_re_command)
 
 log = logging.getLogger("kgbuild")
 

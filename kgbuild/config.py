@@ -28,6 +28,7 @@ __all__ = [
     "IngestConfig",
     "Neo4jConfig",
     "NerConfig",
+    "ReConfig",
     "Settings",
     "load_settings",
 ]
@@ -76,6 +77,37 @@ class NerConfig(_Section):
     """Rename model labels, e.g. ``{"Peop": "PER"}``."""
 
 
+def _conll04_label_map() -> dict[str, str]:
+    return {
+        "Work_For": "WORKS_FOR",
+        "OrgBased_In": "HEADQUARTERED_IN",
+        "Live_In": "LIVES_IN",
+        "Located_In": "LOCATED_IN",
+        "Kill": "KILLED",
+    }
+
+
+class ReConfig(_Section):
+    """Relation extraction stage (a sequence classifier over marked mention pairs)."""
+
+    enabled: bool = False
+    model: str = "default"
+    """``default`` (the manifest's ``re`` model), a local directory or a Hub id."""
+    batch_size: int = Field(default=32, gt=0)
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_distance_chars: int = Field(default=300, ge=0)
+    """Pairs whose mentions are farther apart (characters between them) are not candidates."""
+    same_sentence_only: bool = True
+    """Pair mentions of one chunk only; ``False`` also pairs mentions of nearby chunks."""
+    label_map: dict[str, str] = Field(default_factory=_conll04_label_map)
+    """Model relation label -> schema relation type (labels not listed pass unchanged)."""
+    entity_label_map: dict[str, str] = Field(default_factory=dict)
+    """Mention label -> marker type, where the model's markers use other names."""
+    device: str | None = None
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """``auto``: bf16 autocast where the hardware has native bf16 kernels, else fp32."""
+
+
 class Neo4jConfig(_Section):
     """Where the graph is persisted. ``uri`` unset: no Neo4j (files only).
 
@@ -88,8 +120,6 @@ class Neo4jConfig(_Section):
     password: SecretStr | None = None
     database: str = "neo4j"
     batch_size: int = Field(default=5000, gt=0)
-    schema_path: Path | None = None
-    """Graph schema YAML (default: ``schemas/graph_schema.yaml``)."""
 
     def auth(self) -> tuple[str, str] | None:
         """Driver auth tuple, or ``None`` for a server without authentication."""
@@ -113,6 +143,9 @@ class Settings(BaseSettings):
     ingest: IngestConfig = IngestConfig()
     chunking: ChunkConfig = ChunkConfig()
     ner: NerConfig = NerConfig()
+    relations: ReConfig = ReConfig()
+    schema_path: Path | None = None
+    """Graph schema YAML (default: ``schemas/graph_schema.yaml``)."""
     resolve: ResolveConfig = ResolveConfig()
     neo4j: Neo4jConfig = Neo4jConfig()
 

@@ -21,12 +21,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from kgbuild.config import Settings
-from kgbuild.data import Chunk, Document, DocumentFailure, Mention
-from kgbuild.graph.build import build_graph
+from kgbuild.data import Chunk, Document, DocumentFailure, Mention, Relation
+from kgbuild.extraction import Extractor
+from kgbuild.graph.build import build_graph, resolve_relations
 from kgbuild.graph.export import write_graphml, write_html, write_node_link
-from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.ingest import IngestResult, read_documents
-from kgbuild.stages.ner import NerStage
 from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
 from kgbuild.store.sql import ledger
 from kgbuild.store.sql.orm import make_engine
@@ -42,9 +41,9 @@ __all__ = [
     "build",
     "export",
     "extract",
+    "extractor",
     "fail",
     "finish",
-    "ner_stage",
     "new_run_id",
     "persist_neo4j",
     "plan",
@@ -87,6 +86,7 @@ class DocumentOutcome:
     document: Document
     chunks: tuple[Chunk, ...] = ()
     mentions: tuple[Mention, ...] = ()
+    relations: tuple[Relation, ...] = ()
     failure: DocumentFailure | None = None
 
 
@@ -103,6 +103,7 @@ class BuildReport:
     chunks: int = 0
     mentions: int = 0
     entities: int = 0
+    relations: int = 0
     merges: int = 0
     seconds: float = 0.0
     failures: list[DocumentFailure] = field(default_factory=list)
@@ -117,7 +118,8 @@ class BuildReport:
             f"({self.processed} processed, {self.skipped} unchanged and skipped, "
             f"{self.failed} failed, {self.deleted} deleted)",
             f"{self.chunks} sentences, {self.mentions} mentions -> {self.entities} entities "
-            f"({self.merges} surface forms merged) in {self.seconds:.1f} s",
+            f"({self.merges} surface forms merged), {self.relations} relations "
+            f"in {self.seconds:.1f} s",
         ]
         lines += [f"  failed: {f.source} [{f.stage}]: {f.error}" for f in self.failures]
         lines += [f"  {name}: {path}" for name, path in self.outputs.items()]
@@ -126,9 +128,9 @@ class BuildReport:
         return "\n".join(lines)
 
 
-def ner_stage(settings: Settings, run_id: str, *, progress: bool = False) -> NerStage:
-    """The NER stage for ``settings`` (the model itself is cached per process)."""
-    return NerStage(settings.ner, run_id=run_id, progress=progress)
+def extractor(settings: Settings, run_id: str, *, progress: bool = False) -> Extractor:
+    """The model stages for ``settings`` (models themselves are cached per process)."""
+    return Extractor(settings, run_id=run_id, progress=progress)
 
 
 def plan(ingested: IngestResult, engine: Engine, *, run_id: str, model_key: str) -> Plan:
@@ -150,44 +152,30 @@ def plan(ingested: IngestResult, engine: Engine, *, run_id: str, model_key: str)
     return Plan(run_id, model_key, to_process, unchanged, deleted, list(ingested.failures))
 
 
-def extract(documents: Sequence[Document], stage: NerStage) -> list[DocumentOutcome]:
-    """Chunk and run NER over a batch of documents, isolating per-document failures.
+def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentOutcome]:
+    """Run the model stages over a batch of documents, isolating per-document failures.
 
-    The batch runs as one model pass; if it fails, each document is retried alone
-    so that one bad document does not lose the others.
+    The batch runs as one model pass per stage; if it fails, each document is retried
+    alone so that one bad document does not lose the others.
     """
     try:
-        return _extract_batch(documents, stage)
+        return [
+            DocumentOutcome(x.document, x.chunks, x.mentions, x.relations)
+            for x in stages(documents)
+        ]
     except Exception as batch_error:
         if len(documents) == 1:
             doc = documents[0]
             error = f"{type(batch_error).__name__}: {batch_error}"
             log.error("extraction failed for %s: %s", doc.source, error)
-            return [
-                DocumentOutcome(
-                    doc,
-                    failure=DocumentFailure(
-                        source=doc.source, doc_id=doc.id, stage="extract", error=error
-                    ),
-                )
-            ]
+            failure = DocumentFailure(
+                source=doc.source, doc_id=doc.id, stage="extract", error=error
+            )
+            return [DocumentOutcome(doc, failure=failure)]
         log.warning(
             "batch of %d failed (%s); retrying document by document", len(documents), batch_error
         )
-        return [outcome for doc in documents for outcome in extract([doc], stage)]
-
-
-def _extract_batch(documents: Sequence[Document], stage: NerStage) -> list[DocumentOutcome]:
-    chunks_by_doc = {doc.id: chunk_document(doc) for doc in documents}
-    all_chunks = [chunk for doc in documents for chunk in chunks_by_doc[doc.id]]
-    mentions = stage(all_chunks, {doc.id: doc.lang for doc in documents})
-    by_doc: dict[str, list[Mention]] = {doc.id: [] for doc in documents}
-    for mention in mentions:
-        by_doc[mention.doc_id].append(mention)
-    return [
-        DocumentOutcome(doc, tuple(chunks_by_doc[doc.id]), tuple(by_doc[doc.id]))
-        for doc in documents
-    ]
+        return [outcome for doc in documents for outcome in extract([doc], stages)]
 
 
 def record(
@@ -207,6 +195,7 @@ def record(
                     outcome.chunks,
                     outcome.mentions,
                     EXTRACT_STAGES,
+                    relations=outcome.relations,
                 )
 
 
@@ -217,6 +206,8 @@ class Assembled:
     graph: nx.MultiDiGraph[str]
     resolution: ResolutionResult
     results: list[ledger.DocumentResult]
+    relations: list[Relation]
+    """Entity-level relations (see :func:`kgbuild.graph.build.resolve_relations`)."""
 
     @property
     def chunks(self) -> int:
@@ -240,8 +231,14 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
         results = ledger.load_results(session, [row.id for row in rows])
     mentions = [mention for result in results for mention in result.mentions]
     resolution = resolve_mentions(mentions, settings.resolve)
-    graph = build_graph(infos, resolution.entities, mentions, resolution.mention_to_entity)
-    return Assembled(graph, resolution, results)
+    relations = resolve_relations(
+        (relation for result in results for relation in result.relations),
+        resolution.mention_to_entity,
+    )
+    graph = build_graph(
+        infos, resolution.entities, mentions, resolution.mention_to_entity, relations
+    )
+    return Assembled(graph, resolution, results, relations)
 
 
 def export(graph: nx.MultiDiGraph[str], out_dir: Path) -> dict[str, Path]:
@@ -262,7 +259,13 @@ def persist_neo4j(
     from kgbuild.store.neo4j.persist import persist
 
     return persist(
-        settings.neo4j, engine, run_id, assembled.results, assembled.resolution
+        settings.neo4j,
+        engine,
+        run_id,
+        assembled.results,
+        assembled.resolution,
+        assembled.relations,
+        schema_path=settings.schema_path,
     ).summary()
 
 
@@ -293,6 +296,7 @@ def finish(
     report.failed = len(report.failures)
     report.chunks, report.mentions = assembled.chunks, assembled.mentions
     report.entities = len(assembled.resolution.entities)
+    report.relations = len(assembled.relations)
     report.merges = assembled.resolution.merges
     report.seconds = time.perf_counter() - started
     with Session(engine) as session, session.begin():
@@ -344,14 +348,14 @@ def build(
     engine = make_engine(settings.resolved_ledger_url())
     try:
         ingested = read_documents(paths, settings.ingest)
-        stage = ner_stage(settings, run_id, progress=False)
-        todo = plan(ingested, engine, run_id=run_id, model_key=stage.model_key)
+        stages = extractor(settings, run_id, progress=False)
+        todo = plan(ingested, engine, run_id=run_id, model_key=stages.model_key)
         report = start_report(todo)
         with tqdm(
             total=len(todo.to_process), desc="documents", unit="doc", disable=not progress
         ) as bar:
             for batch in batches(todo.to_process, settings.docs_per_batch):
-                outcomes = extract(batch, stage)
+                outcomes = extract(batch, stages)
                 record(engine, run_id, todo.model_key, outcomes)
                 add_outcomes(report, outcomes)
                 bar.update(len(batch))

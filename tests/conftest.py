@@ -111,3 +111,60 @@ def settings_for(tmp_path: Path):  # type: ignore[no-untyped-def]
         return Settings(out_dir=tmp_path / "out", ner=NerConfig(model=str(model), **ner))  # type: ignore[arg-type]
 
     return make
+
+
+def write_keyword_conll04(path: Path, sentences: int, seed: int) -> Path:
+    """Synthetic CoNLL04 over the keyword names: who works for which organisation where."""
+    import json
+
+    rng = random.Random(seed)
+    records = []
+    for i in range(sentences):
+        (given, family), org, (city,) = rng.choice(PEOPLE), rng.choice(ORGS), rng.choice(PLACES)
+        person = [given.title(), family.title()]
+        org_words = [w.title() for w in org]
+        if i % 2 == 0:
+            tokens = [*person, "works", "for", *org_words, "in", city.title(), "."]
+            p, o = (0, 2), (4, 4 + len(org_words))
+            c = (o[1] + 1, o[1] + 2)
+        else:
+            tokens = [city.title(), ":", *person, "of", *org_words, "said", "."]
+            c, p = (0, 1), (2, 4)
+            o = (5, 5 + len(org_words))
+        entities = [[p[0], p[1], "Peop"], [o[0], o[1], "Org"], [c[0], c[1], "Loc"]]
+        relations = [[*p, *o, "Work_For"], [*o, *c, "OrgBased_In"]]
+        records.append({"tokens": tokens, "entities": entities, "relations": relations})
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def keyword_re_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny relation classifier trained (by our own train_re) on keyword sentences."""
+    from kgbuild.training.re import train_re
+
+    root = tmp_path_factory.mktemp("keyword-re")
+    base = make_tiny_bert(
+        root / "base",
+        ["O"],
+        vocab=[*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)],
+        seed=0,
+    )
+    train = write_keyword_conll04(root / "train.json", 64, seed=0)
+    dev = write_keyword_conll04(root / "dev.json", 16, seed=1)
+    train_re(
+        train,
+        dev,
+        base=str(base),
+        out=root / "model",
+        epochs=10,
+        learning_rate=5e-3,
+        batch_size=8,
+        lora_rank=4,
+        patience=8,
+        seed=1,
+        bf16=False,
+        device="cpu",
+        command="kgbuild train re (test fixture)",
+    )
+    return root / "model"

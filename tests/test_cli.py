@@ -11,7 +11,20 @@ runner = CliRunner()
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["build"], ["export"], ["train"], ["train", "ner"], ["evaluate-ner"]],
+    [
+        [],
+        ["build"],
+        ["export"],
+        ["train"],
+        ["train", "ner"],
+        ["train", "re"],
+        ["evaluate-ner"],
+        ["evaluate-re"],
+        ["neo4j"],
+        ["neo4j", "start"],
+        ["neo4j", "status"],
+        ["cypher"],
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])

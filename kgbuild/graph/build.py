@@ -14,9 +14,10 @@ from typing import Any
 
 import networkx as nx
 
-from kgbuild.data import Entity, Mention
+from kgbuild.data import Entity, Evidence, Mention, Relation
+from kgbuild.ids import stable_id
 
-__all__ = ["DocumentInfo", "build_graph", "document_node"]
+__all__ = ["DocumentInfo", "build_graph", "document_node", "resolve_relations"]
 
 DocumentInfo = Mapping[str, str]
 """A document's node attributes: at least ``id``, ``source`` and ``content_hash``."""
@@ -43,15 +44,54 @@ def _provenance(mention: Mention) -> dict[str, Any]:
     }
 
 
+def resolve_relations(
+    relations: Iterable[Relation], mention_to_entity: Mapping[str, str]
+) -> list[Relation]:
+    """Lift mention-level relations to entities: one relation per (head, type, tail).
+
+    Its score is the best of its mentions' scores and its evidence all of theirs (in
+    document and offset order); relations of an entity to itself are dropped.
+    O(relations).
+    """
+    grouped: dict[tuple[str, str, str], list[Relation]] = defaultdict(list)
+    for relation in relations:
+        head, tail = mention_to_entity.get(relation.head), mention_to_entity.get(relation.tail)
+        if head is None or tail is None or head == tail:
+            continue
+        grouped[(head, relation.type, tail)].append(relation)
+    lifted = []
+    for (head, rel_type, tail), found in sorted(grouped.items()):
+        evidence: dict[tuple[str, str], Evidence] = {}
+        for relation in found:
+            for item in relation.evidence:
+                evidence.setdefault((item.provenance.doc_id, item.provenance.chunk_id), item)
+        ordered = sorted(
+            evidence.values(), key=lambda e: (e.provenance.doc_id, e.provenance.span.start)
+        )
+        lifted.append(
+            Relation(
+                id=stable_id("rel", head, rel_type, tail),
+                head=head,
+                tail=tail,
+                type=rel_type,
+                score=max(r.score for r in found),
+                evidence=tuple(ordered),
+            )
+        )
+    return lifted
+
+
 def build_graph(
     documents: Iterable[DocumentInfo],
     entities: Sequence[Entity],
     mentions: Iterable[Mention],
     mention_to_entity: Mapping[str, str],
+    relations: Iterable[Relation] = (),
 ) -> nx.MultiDiGraph[str]:
-    """Build the entity graph with per-document provenance edges.
+    """Build the entity graph with per-document provenance edges and relation edges.
 
-    O(entities + mentions).
+    ``relations`` are entity-level (see :func:`resolve_relations`). O(entities + mentions
+    + relations).
     """
     graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
     for doc in documents:
@@ -80,5 +120,28 @@ def build_graph(
             type="MENTIONED_IN",
             count=len(provenance),
             provenance=provenance,
+        )
+    for relation in relations:
+        graph.add_edge(
+            relation.head,
+            relation.tail,
+            key=relation.id,
+            type=relation.type,
+            score=round(relation.score, 6),
+            count=len(relation.evidence),
+            provenance=[
+                {
+                    "doc_id": e.provenance.doc_id,
+                    "chunk_id": e.provenance.chunk_id,
+                    "start": e.provenance.span.start,
+                    "end": e.provenance.span.end,
+                    "text": e.text,
+                    "score": round(e.provenance.score, 6),
+                    "model": e.provenance.model,
+                    "model_revision": e.provenance.model_revision,
+                    "run_id": e.provenance.run_id,
+                }
+                for e in relation.evidence
+            ],
         )
     return graph

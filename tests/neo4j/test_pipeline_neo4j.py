@@ -238,3 +238,61 @@ def test_cli_build_and_cypher(
     assert result.exit_code == 2
     assert "query failed" in result.output
     assert counts(clean_db, neo4j_target.database).get("Hack", 0) == 0
+
+
+def test_relations_reach_the_graph_files_and_neo4j_with_evidence(
+    tmp_path: Path,
+    keyword_ner_model: Path,
+    keyword_re_model: Path,
+    clean_db: Driver,
+    neo4j_target: Neo4jTarget,
+) -> None:
+    import json
+
+    from kgbuild.config import ReConfig
+
+    docs = {
+        "a.txt": "Maria Gonzalez works for Acme Robotics in Berlin .",
+        "b.txt": "Toronto : David Chen of Northwind Logistics said .",
+    }
+    folder = write_docs(tmp_path / "docs", docs)
+    config = settings(tmp_path, keyword_ner_model, neo4j_target).model_copy(
+        update={"relations": ReConfig(enabled=True, model=str(keyword_re_model), threshold=0.0)}
+    )
+    report = build([folder], config)
+    assert report.relations > 0
+    data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
+    names = {n["id"]: n.get("name") for n in data["nodes"]}
+    found = {
+        (names[e["source"]], e["type"], names[e["target"]])
+        for e in data["edges"]
+        if e["type"] != "MENTIONED_IN"
+    }
+    assert ("Maria Gonzalez", "WORKS_FOR", "Acme Robotics") in found
+    edge = next(e for e in data["edges"] if e["type"] == "WORKS_FOR")
+    evidence = edge["provenance"][0]
+    assert docs[evidence["doc_id"]][evidence["start"] : evidence["end"]] == evidence["text"]
+
+    db = neo4j_target.database
+    rows = query(
+        clean_db,
+        db,
+        """
+        MATCH (h:Entity)-[r:WORKS_FOR]->(t:Entity)
+        RETURN h.name AS head, t.name AS tail, r.evidence AS evidence, r.evidence_doc_ids AS docs""",
+    )
+    assert {
+        "head": "Maria Gonzalez",
+        "tail": "Acme Robotics",
+        "evidence": [docs["a.txt"]],
+        "docs": ["a.txt"],
+    } in rows
+    before = counts(clean_db, db)
+    build([folder], config)
+    assert counts(clean_db, db) == before  # identical re-run
+    (folder / "a.txt").unlink()
+    build([folder], config)
+    rows = query(
+        clean_db, db, "MATCH (h:Entity {name: 'Maria Gonzalez'})-[r]->() RETURN type(r) AS t"
+    )
+    assert rows == []

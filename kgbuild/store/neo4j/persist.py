@@ -11,9 +11,10 @@ Neo4j failure is completed by the next run, without duplicates (every write is a
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from neo4j import Driver, GraphDatabase
 from sqlalchemy import select
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from kgbuild.config import Neo4jConfig
-from kgbuild.data import Batch, Chunk, Document, Mention
+from kgbuild.data import Batch, Chunk, Document, Mention, Relation
 from kgbuild.errors import ConfigError
 from kgbuild.schema import load_schema
 from kgbuild.stages.resolve import ResolutionResult
@@ -77,6 +78,9 @@ def persist(
     run_id: str,
     results: list[DocumentResult],
     resolution: ResolutionResult,
+    relations: Sequence[Relation] = (),
+    *,
+    schema_path: Path | None = None,
 ) -> PersistReport:
     """Bring Neo4j in line with the current documents (see the module docstring).
 
@@ -85,7 +89,7 @@ def persist(
         SchemaError: an entity label is not in the graph schema.
         Neo4jUnavailableError: the server is down or went away during the writes.
     """
-    schema = load_schema(config.schema_path)
+    schema = load_schema(schema_path)
     target = _target(config)
     with Session(engine) as session:
         rows = {row.id: row for row in session.scalars(select(DocumentRow))}
@@ -108,6 +112,7 @@ def persist(
         )
         writer.replace_documents([*stale, *removed])
         batch = _batch(run_id, [current[doc_id] for doc_id in stale], rows, results)
+        batch = batch.model_copy(update={"relations": tuple(relations)})
         writer.write(batch, resolution.entities, resolution.mention_to_entity)
         pruned = writer.prune_unmentioned_entities()
     _record(engine, run_id, target, stale, removed)

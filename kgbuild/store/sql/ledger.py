@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kgbuild.data import Chunk, Document, DocumentFailure, Mention
+from kgbuild.data import Chunk, Document, DocumentFailure, Mention, Relation
 from kgbuild.store.sql.orm import DocumentRow, ResultRow, RunRow, StageEventRow, utcnow
 
 __all__ = [
@@ -36,6 +36,8 @@ class DocumentResult(BaseModel):
     doc_id: str
     chunks: tuple[Chunk, ...]
     mentions: tuple[Mention, ...]
+    relations: tuple[Relation, ...] = ()
+    """Relations between this document's mentions (head/tail are mention ids)."""
 
 
 def start_run(session: Session, run_id: str) -> None:
@@ -127,10 +129,17 @@ def record_result(
     chunks: Sequence[Chunk],
     mentions: Sequence[Mention],
     stages: Iterable[str],
+    *,
+    relations: Sequence[Relation] = (),
 ) -> None:
     """Store a document's extraction result, replacing any earlier version."""
     _upsert_document(session, run_id, document, status="ok", model_key=model_key)
-    result = DocumentResult(doc_id=document.id, chunks=tuple(chunks), mentions=tuple(mentions))
+    result = DocumentResult(
+        doc_id=document.id,
+        chunks=tuple(chunks),
+        mentions=tuple(mentions),
+        relations=tuple(relations),
+    )
     row = session.get(ResultRow, document.id)
     if row is None:
         row = ResultRow(doc_id=document.id)

@@ -1,0 +1,485 @@
+"""Relation extraction stage: typed entity markers + one sequence classifier.
+
+preprocess (candidate ordered mention pairs the schema allows, marked text, token
+ids) -> forward (every candidate of a call in length-sorted batches under
+``torch.inference_mode``, bf16 autocast where supported) -> postprocess (softmax,
+``no_relation`` and types the schema does not allow for the pair are dropped, score
+threshold). Relations come out with MENTION ids as ``head``/``tail``; they are mapped
+to entity ids after resolution.
+
+A candidate is the chunk text with typed markers around the head and the tail::
+
+    [H:PER] John Smith [/H] works for [T:ORG] Acme [/T] .
+
+The marker tokens are added to the tokenizer at training time
+(:func:`kgbuild.training.re.train_re`) and saved with it. :func:`mark_pair` and
+:class:`MarkerEncoder` are shared with training, so the two cannot drift. A marked
+text longer than the model's maximum is cut to a window around the two mentions
+(all four markers always kept), never truncated silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from kgbuild.config import ReConfig
+from kgbuild.data import Chunk, Evidence, Mention, Provenance, Relation, Span
+from kgbuild.errors import ModelLoadError
+from kgbuild.ids import stable_id
+from kgbuild.models import resolve_task_model
+from kgbuild.nlp.hf import LoadedSequenceClassifier, bf16_supported, load_sequence_classifier
+from kgbuild.schema import GraphSchema
+from kgbuild.training.re_metrics import NO_RELATION
+
+__all__ = [
+    "DEFAULT_MARKER_TYPES",
+    "NO_RELATION",
+    "Candidate",
+    "MarkerEncoder",
+    "ReConfig",
+    "RelationStage",
+    "classify",
+    "mark_pair",
+    "marker_tokens",
+]
+
+log = logging.getLogger(__name__)
+
+STAGE = "re"
+
+DEFAULT_MARKER_TYPES = ("LOC", "MISC", "ORG", "PER")
+"""Marker entity types of models that carry no manifest (the default schema's types)."""
+
+HEAD_CLOSE = "[/H]"
+TAIL_CLOSE = "[/T]"
+
+
+# -- markers (shared with training) --------------------------------------------------------
+
+
+def marker_tokens(entity_types: Sequence[str]) -> list[str]:
+    """Return the marker tokens: ``[H:X]`` and ``[T:X]`` per type, then ``[/H]``, ``[/T]``.
+
+    >>> marker_tokens(["PER"])
+    ['[H:PER]', '[T:PER]', '[/H]', '[/T]']
+    """
+    tokens = [marker for kind in entity_types for marker in (f"[H:{kind}]", f"[T:{kind}]")]
+    return [*tokens, HEAD_CLOSE, TAIL_CLOSE]
+
+
+def mark_pair(
+    text: str,
+    head: tuple[int, int],
+    head_label: str,
+    tail: tuple[int, int],
+    tail_label: str,
+) -> str:
+    """Insert typed entity markers around a head and a tail span of ``text``.
+
+    Args:
+        text: The sentence (or window) text.
+        head: Character span ``[start, end)`` of the head in ``text``.
+        head_label: Entity type of the head (the marker type, e.g. ``"PER"``).
+        tail: Character span of the tail.
+        tail_label: Entity type of the tail.
+
+    Returns:
+        str: ``text`` with ``[H:<type>] `` / `` [/H]`` around the head and
+        ``[T:<type>] `` / `` [/T]`` around the tail.
+
+    Raises:
+        ValueError: A span is empty, outside ``text``, or the two spans overlap.
+
+    >>> mark_pair("John works for Acme .", (0, 4), "PER", (15, 19), "ORG")
+    '[H:PER] John [/H] works for [T:ORG] Acme [/T] .'
+    """
+    for start, end in (head, tail):
+        if not 0 <= start < end <= len(text):
+            raise ValueError(f"span [{start}, {end}) is empty or outside a text of {len(text)}")
+    if head[0] < tail[1] and tail[0] < head[1]:
+        raise ValueError(f"head {head} and tail {tail} overlap")
+    spans = sorted(
+        [(head, f"[H:{head_label}]", HEAD_CLOSE), (tail, f"[T:{tail_label}]", TAIL_CLOSE)]
+    )
+    pieces: list[str] = []
+    position = 0
+    for (start, end), opener, closer in spans:
+        pieces += [text[position:start], f"{opener} ", text[start:end], f" {closer}"]
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def _window(n: int, first: tuple[int, int], second: tuple[int, int], budget: int) -> list[int]:
+    """Indices of at most ``budget`` of ``n`` tokens that keep both marked ranges.
+
+    ``first``/``second`` are the inclusive token ranges ``[open marker, close marker]``
+    of the two mentions, ``first`` before ``second``. If the stretch from the first
+    opening to the last closing marker fits, a contiguous window around it is kept;
+    otherwise the two ranges (their inner tokens clipped if even they do not fit) plus
+    the nearest context tokens of each.
+    """
+    if n <= budget:
+        return list(range(n))
+    (a0, a1), (b0, b1) = first, second
+    if b1 - a0 + 1 <= budget:
+        extra = budget - (b1 - a0 + 1)
+        left = min(a0, extra // 2)
+        right = min(n - 1 - b1, extra - left)
+        left = min(a0, extra - right)
+        return list(range(a0 - left, b1 + 1 + right))
+
+    def clip(lo: int, hi: int, size: int) -> list[int]:
+        return list(range(lo, hi + 1)) if hi - lo + 1 <= size else [*range(lo, lo + size - 1), hi]
+
+    kept_a = clip(a0, a1, max(2, budget // 2))
+    kept_b = clip(b0, b1, max(2, budget - len(kept_a)))
+    kept_a = clip(a0, a1, max(2, budget - len(kept_b)))
+    kept = set(kept_a) | set(kept_b)
+
+    def distance(i: int) -> int:
+        return min(abs(i - min(max(i, a0), a1)), abs(i - min(max(i, b0), b1)))
+
+    rest = sorted(
+        (i for i in range(n) if i not in kept and not a0 < i < a1 and not b0 < i < b1),
+        key=lambda i: (distance(i), i),
+    )
+    kept.update(rest[: max(0, budget - len(kept))])
+    return sorted(kept)
+
+
+class MarkerEncoder:
+    """Turns marked texts into model input ids, cutting windows around the markers.
+
+    Args:
+        tokenizer: A fast tokenizer that holds the marker tokens (as added tokens).
+        markers: The marker tokens (see :func:`marker_tokens`).
+        max_length: Maximum input length in tokens, special tokens included.
+
+    Raises:
+        ModelLoadError: A marker is not a single token of ``tokenizer``.
+    """
+
+    def __init__(self, tokenizer: Any, markers: Sequence[str], max_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        ids: dict[int, str] = {}
+        for marker in markers:
+            pieces = tokenizer(marker, add_special_tokens=False)["input_ids"]
+            if len(pieces) != 1:
+                raise ModelLoadError(
+                    f"marker {marker!r} is not one token of the tokenizer (got {len(pieces)}); "
+                    f"was the model trained with 'kgbuild train re'?"
+                )
+            ids[int(pieces[0])] = marker
+        self.marker_ids = ids
+        self.markers = frozenset(markers)
+        probe = tokenizer("a", add_special_tokens=False)["input_ids"]
+        framed = list(tokenizer("a")["input_ids"])
+        at = next(i for i in range(len(framed)) if framed[i : i + len(probe)] == probe)
+        self.prefix, self.suffix = framed[:at], framed[at + len(probe) :]
+        self.budget = max_length - len(self.prefix) - len(self.suffix)
+        if self.budget < 4:
+            raise ValueError(f"max_length {max_length} leaves no room for the four markers")
+
+    def encode(self, text: str) -> tuple[list[int], bool]:
+        """Return the input ids of a marked ``text`` and whether it was cut to a window.
+
+        Raises:
+            ValueError: ``text`` does not hold exactly four marker tokens.
+        """
+        ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        positions = [i for i, token in enumerate(ids) if token in self.marker_ids]
+        if len(positions) != 4:
+            raise ValueError(f"expected 4 entity markers in a candidate, found {len(positions)}")
+        if len(ids) <= self.budget:
+            return [*self.prefix, *ids, *self.suffix], False
+        p0, p1, p2, p3 = positions
+        kept = _window(len(ids), (p0, p1), (p2, p3), self.budget)
+        return [*self.prefix, *(ids[i] for i in kept), *self.suffix], True
+
+
+def classify(
+    loaded: LoadedSequenceClassifier,
+    sequences: Sequence[Sequence[int]],
+    *,
+    batch_size: int = 32,
+    bf16: bool = False,
+    progress: bool = False,
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """Class probabilities (softmax) of token-id sequences, in input order.
+
+    Runs length-sorted batches under ``torch.inference_mode`` (bf16 autocast if asked).
+
+    Returns:
+        np.ndarray: Shape ``(len(sequences), number of classes)``.
+    """
+    n_classes = len(loaded.id2label)
+    results = np.zeros((len(sequences), n_classes), dtype=np.float32)
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]), reverse=True)
+    pad_id = loaded.tokenizer.pad_token_id or 0
+    autocast = torch.autocast(loaded.device.type, dtype=torch.bfloat16, enabled=bf16)
+    starts = range(0, len(order), batch_size)
+    with torch.inference_mode(), autocast:
+        for start in tqdm(starts, desc="re", unit="batch", disable=not progress, leave=False):
+            rows = order[start : start + batch_size]
+            width = len(sequences[rows[0]])
+            ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for r, index in enumerate(rows):
+                seq = sequences[index]
+                ids[r, : len(seq)] = torch.tensor(list(seq), dtype=torch.long)
+                mask[r, : len(seq)] = 1
+            logits = loaded.model(
+                input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device)
+            ).logits
+            probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            results[rows] = probs
+    return results
+
+
+# -- the stage ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An ordered mention pair to classify, with the text it is read from."""
+
+    head: Mention
+    tail: Mention
+    chunk: Chunk
+    """The chunk of the head (provenance of the relation)."""
+    span: Span
+    """Document span of ``text`` (one chunk, or consecutive chunks)."""
+    text: str
+
+
+def _allowed_types(schema: GraphSchema) -> dict[tuple[str, str], frozenset[str]]:
+    allowed: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for relation in schema.relation_types:
+        for head in relation.domain:
+            for tail in relation.range:
+                allowed[head, tail].add(relation.name)
+    return {pair: frozenset(names) for pair, names in allowed.items()}
+
+
+class RelationStage:
+    """Entity-marker relation classification over mention pairs; returns Relations."""
+
+    def __init__(
+        self,
+        config: ReConfig | None = None,
+        *,
+        schema: GraphSchema,
+        run_id: str,
+        progress: bool = False,
+    ) -> None:
+        self.config = config or ReConfig()
+        self.schema = schema
+        self.run_id = run_id
+        self.progress = progress
+        self.loaded: LoadedSequenceClassifier = load_sequence_classifier(
+            resolve_task_model("re", self.config.model), device=self.config.device
+        )
+        precision = self.config.precision
+        self.bf16 = precision == "bf16" or (
+            precision == "auto" and bf16_supported(self.loaded.device)
+        )
+        manifest = self.loaded.manifest
+        self.marker_types = tuple(
+            str(t) for t in manifest.get("entity_types", DEFAULT_MARKER_TYPES)
+        )
+        # The length the model was trained with (its candidates were windowed the same way).
+        max_length = min(
+            int(manifest.get("max_length", self.loaded.max_length)), self.loaded.max_length
+        )
+        self.encoder = MarkerEncoder(
+            self.loaded.tokenizer, marker_tokens(self.marker_types), max_length
+        )
+        self.allowed = _allowed_types(schema)
+        self.types = {
+            index: self.config.label_map.get(label, label)
+            for index, label in self.loaded.id2label.items()
+        }
+        unknown = sorted(
+            {t for t in self.types.values() if t != NO_RELATION} - schema.relation_names
+        )
+        if unknown:
+            log.warning(
+                "relation model %s predicts types the schema does not declare (dropped): %s",
+                self.loaded.name,
+                unknown,
+            )
+
+    @property
+    def model_key(self) -> str:
+        """Identifies the model and every setting that changes this stage's output."""
+        cfg = self.config
+        schema_digest = hashlib.sha256(
+            repr(sorted((k, sorted(v)) for k, v in self.allowed.items())).encode()
+        ).hexdigest()[:12]
+        return (
+            f"{self.loaded.name}@{self.loaded.revision}|{cfg.threshold}|{cfg.max_distance_chars}"
+            f"|{cfg.same_sentence_only}|{'bf16' if self.bf16 else 'fp32'}"
+            f"|{sorted(cfg.label_map.items())}|{sorted(cfg.entity_label_map.items())}"
+            f"|schema:{schema_digest}"
+        )
+
+    def __call__(self, chunks: Sequence[Chunk], mentions: Sequence[Mention]) -> list[Relation]:
+        """Find relations between ``mentions`` (of ``chunks``); head/tail are mention ids."""
+        candidates = self.candidates(chunks, mentions)
+        if not candidates:
+            return []
+        sequences = [self._encode(candidate) for candidate in candidates]
+        probs = classify(
+            self.loaded,
+            sequences,
+            batch_size=self.config.batch_size,
+            bf16=self.bf16,
+            progress=self.progress,
+        )
+        return self._postprocess(candidates, probs)
+
+    # -- preprocess ---------------------------------------------------------------------------
+
+    def _marker_type(self, label: str) -> str:
+        return self.config.entity_label_map.get(label, label)
+
+    def candidates(self, chunks: Sequence[Chunk], mentions: Sequence[Mention]) -> list[Candidate]:
+        """Ordered mention pairs that the schema and the distance limits allow, in order."""
+        cfg = self.config
+        by_chunk: dict[str, list[Mention]] = defaultdict(list)
+        for mention in mentions:
+            by_chunk[mention.provenance.chunk_id].append(mention)
+        doc_chunks: dict[str, list[Chunk]] = defaultdict(list)
+        for chunk in chunks:
+            doc_chunks[chunk.doc_id].append(chunk)
+        out: list[Candidate] = []
+        for doc_id in dict.fromkeys(chunk.doc_id for chunk in chunks):
+            ordered = sorted(doc_chunks[doc_id], key=lambda c: c.span.start)
+            position = {chunk.id: i for i, chunk in enumerate(ordered)}
+            located = sorted(
+                (
+                    (position[m.provenance.chunk_id], m)
+                    for chunk in ordered
+                    for m in by_chunk.get(chunk.id, ())
+                ),
+                key=lambda item: (item[1].span.start, item[1].span.end, item[1].id),
+            )
+            # Mentions sorted by start: for a fixed first mention the gap to later ones
+            # only grows, so the scan stops at the distance limit.
+            for i, (ci, first) in enumerate(located):
+                for cj, second in located[i + 1 :]:
+                    if second.span.start - first.span.end > cfg.max_distance_chars:
+                        break
+                    if cfg.same_sentence_only and ci != cj:
+                        continue
+                    for (hi, head), (ti, tail) in (
+                        ((ci, first), (cj, second)),
+                        ((cj, second), (ci, first)),
+                    ):
+                        if self._admissible(head, tail):
+                            window = ordered[min(hi, ti) : max(hi, ti) + 1]
+                            out.append(self._candidate(window, ordered[hi], head, tail))
+        return out
+
+    def _admissible(self, head: Mention, tail: Mention) -> bool:
+        if head.id == tail.id or (head.label, tail.label) not in self.allowed:
+            return False
+        if head.span.start < tail.span.end and tail.span.start < head.span.end:
+            return False  # overlapping mentions cannot both be marked
+        if self._marker_type(head.label) not in self.marker_types or (
+            self._marker_type(tail.label) not in self.marker_types
+        ):
+            log.debug("no marker type for %s/%s: pair skipped", head.label, tail.label)
+            return False
+        return True
+
+    @staticmethod
+    def _candidate(
+        window: Sequence[Chunk], chunk: Chunk, head: Mention, tail: Mention
+    ) -> Candidate:
+        start, end = window[0].span.start, window[-1].span.end
+        buffer = [" "] * (end - start)
+        for chunk in window:  # gaps between chunks become spaces; offsets stay exact
+            buffer[chunk.span.start - start : chunk.span.end - start] = list(chunk.text)
+        return Candidate(
+            head=head,
+            tail=tail,
+            chunk=chunk,
+            span=Span(start=start, end=end),
+            text="".join(buffer),
+        )
+
+    def _encode(self, candidate: Candidate) -> list[int]:
+        offset = candidate.span.start
+        head, tail = candidate.head, candidate.tail
+        marked = mark_pair(
+            candidate.text,
+            (head.span.start - offset, head.span.end - offset),
+            self._marker_type(head.label),
+            (tail.span.start - offset, tail.span.end - offset),
+            self._marker_type(tail.label),
+        )
+        ids, cut = self.encoder.encode(marked)
+        if cut:
+            log.debug(
+                "candidate %s -> %s in %s is longer than %d tokens: read in a window "
+                "around the two mentions",
+                head.id,
+                tail.id,
+                candidate.chunk.id,
+                self.encoder.max_length,
+            )
+        return ids
+
+    # -- postprocess --------------------------------------------------------------------------
+
+    def _postprocess(
+        self, candidates: Sequence[Candidate], probs: np.ndarray[Any, np.dtype[np.float32]]
+    ) -> list[Relation]:
+        loaded = self.loaded
+        relations: list[Relation] = []
+        for candidate, row in zip(candidates, probs, strict=True):
+            best = int(np.argmax(row))
+            kind = self.types[best]
+            score = float(row[best])
+            if kind == NO_RELATION or score < self.config.threshold:
+                continue
+            if kind not in self.allowed.get((candidate.head.label, candidate.tail.label), ()):
+                continue
+            score = min(1.0, max(0.0, score))
+            relations.append(
+                Relation(
+                    id=stable_id("rel", candidate.head.id, kind, candidate.tail.id),
+                    head=candidate.head.id,
+                    tail=candidate.tail.id,
+                    type=kind,
+                    score=score,
+                    evidence=(
+                        Evidence(
+                            provenance=Provenance(
+                                doc_id=candidate.chunk.doc_id,
+                                chunk_id=candidate.chunk.id,
+                                span=candidate.span,
+                                score=score,
+                                model=loaded.name,
+                                model_revision=loaded.revision,
+                                run_id=self.run_id,
+                                stage=STAGE,
+                            ),
+                            text=candidate.text,
+                        ),
+                    ),
+                )
+            )
+        return relations
