@@ -168,14 +168,17 @@ def evaluate_ner(
     model: Annotated[
         str, typer.Option(help="Model folder or hub id ('default' for the shipped model).")
     ],
-    data: Annotated[Path, typer.Option(help="CoNLL BIO file to score.")],
+    data: Annotated[Path, typer.Option(help="Tagged file to score (see --format).")],
+    data_format: Annotated[
+        str, typer.Option("--format", help="conll, bmes, weibo or spans.")
+    ] = "conll",
 ) -> None:
-    """Score a NER model on a CoNLL file: entity-level micro and per-type P/R/F1 (seqeval)."""
+    """Score a NER model on a tagged file: entity-level micro and per-type P/R/F1 (seqeval)."""
     from kgbuild.models import resolve_task_model
     from kgbuild.training.ner import evaluate_ner as run_evaluation
 
     try:
-        scores = run_evaluation(resolve_task_model("ner", model), data)
+        scores = run_evaluation(resolve_task_model("ner", model), data, data_format=data_format)
     except KGBuildError as exc:
         raise _fail(exc) from exc
     typer.echo(scores.model_dump_json(indent=2))

@@ -96,3 +96,49 @@ def test_missing_data_file_raises(data: tuple[Path, Path, Path], tmp_path: Path)
     _, dev, base = data
     with pytest.raises(InputError, match="does not exist"):
         train_ner(tmp_path / "nope.txt", dev, base=str(base), out=tmp_path / "m")
+
+
+@pytest.mark.parametrize("data_format", ["bmes", "spans"])
+def test_train_ner_reads_bmes_and_json_spans(data_format: str, tmp_path: Path) -> None:
+    base = make_tiny_bert(tmp_path / "base", ["O"])
+    if data_format == "bmes":
+        sentence = [("北", "B-LOC"), ("京", "E-LOC"), ("大", "O"), ("学", "O"), ("中", "S-ORG")]
+        text = "\n\n".join("\n".join(f"{c} {t}" for c, t in sentence) for _ in range(8)) + "\n"
+        expected = {"O", "B-LOC", "I-LOC", "B-ORG"}
+    else:
+        record = {
+            "text": "Mary Smith went to Paris .",
+            "entities": [
+                {"start": 0, "end": 10, "label": "PER"},
+                {"start": 19, "end": 24, "label": "LOC"},
+            ],
+        }
+        text = "\n".join(json.dumps(record) for _ in range(8)) + "\n"
+        expected = {"O", "B-PER", "I-PER", "B-LOC"}
+    train = tmp_path / "train.data"
+    train.write_text(text, encoding="utf-8")
+    result = train_ner(
+        train,
+        train,
+        base=str(base),
+        out=tmp_path / "model",
+        epochs=1,
+        batch_size=4,
+        lora_rank=None,
+        max_steps=2,
+        seed=0,
+        bf16=False,
+        device="cpu",
+        data_format=data_format,
+    )
+    card = json.loads((result.out_dir / "model_card.json").read_text(encoding="utf-8"))
+    assert set(card["labels"]) == expected
+    clear_model_cache()
+    loaded = load_token_classifier(str(result.out_dir))
+    assert set(loaded.id2label.values()) == expected
+
+
+def test_unknown_training_format_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "x").write_text("a O\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown NER data format 'xml'"):
+        train_ner(tmp_path / "x", tmp_path / "x", base="b", out=tmp_path / "o", data_format="xml")

@@ -38,7 +38,7 @@ def _command_line() -> str:
 def ner(
     train: Annotated[
         Path,
-        typer.Option(help="Training file: CoNLL columns (token first, BIO tag last).", exists=True),
+        typer.Option(help="Training file (see --format).", exists=True),
     ],
     dev: Annotated[
         Path,
@@ -68,6 +68,14 @@ def ner(
     device: Annotated[
         str | None, typer.Option(help="'cpu', 'cuda'... (default: CUDA when available).")
     ] = None,
+    data_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="conll (BIO columns), bmes (character BMES, Chinese), weibo, or spans "
+            "(JSON lines of text with character spans).",
+        ),
+    ] = "conll",
 ) -> None:
     """Fine-tune a token classifier for NER and save it (LoRA adapter by default)."""
     from kgbuild.training.ner import train_ner
@@ -88,6 +96,7 @@ def ner(
         max_steps=max_steps,
         device=device,
         command=_command_line(),
+        data_format=data_format,
     )
     micro = result.dev.micro
     typer.echo(

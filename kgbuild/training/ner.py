@@ -235,6 +235,22 @@ loaded = load_token_classifier("{out}")
     (out / "README.md").write_text(text, encoding="utf-8")
 
 
+NER_FORMATS = ("conll", "bmes", "weibo", "spans")
+"""Training data formats: CoNLL BIO columns, character BMES (Chinese), Weibo
+``char+segment`` BIO, and JSON(L) text with character spans."""
+
+
+def read_tagged(path: Path, data_format: str) -> list[TaggedSentence]:
+    """Read a NER training file in one of :data:`NER_FORMATS` (tags come back as BIO)."""
+    from kgbuild.readers.bmes import read_bmes, read_weibo
+    from kgbuild.readers.spans import read_spans
+
+    readers = {"conll": read_conll, "bmes": read_bmes, "weibo": read_weibo, "spans": read_spans}
+    if data_format not in readers:
+        raise ValueError(f"unknown NER data format {data_format!r}; use one of {NER_FORMATS}")
+    return readers[data_format](path)
+
+
 def train_ner(
     train: Path,
     dev: Path,
@@ -253,6 +269,7 @@ def train_ner(
     device: str | None = None,
     bf16: bool | None = None,
     command: str | None = None,
+    data_format: str = "conll",
 ) -> NerTrainResult:
     """Fine-tune a token classifier on CoNLL files and save it to ``out``.
 
@@ -278,6 +295,7 @@ def train_ner(
             supports it natively (recent CUDA GPUs, CPUs with AVX512-BF16 or AMX,
             where it is about 3x faster than fp32). Saved weights stay fp32/fp16.
         command: Command line recorded in the model card (default: ``sys.argv``).
+        data_format: Format of ``train`` and ``dev``, one of :data:`NER_FORMATS`.
 
     Returns:
         NerTrainResult: Output folder, labels, dev scores of the saved model, timing.
@@ -305,8 +323,8 @@ def train_ner(
     if epochs <= 0 or batch_size <= 0 or learning_rate <= 0 or max_length < 8:
         raise InputError("epochs, batch_size and learning_rate must be > 0, max_length >= 8")
     rank = lora_rank or None
-    train_sentences = read_conll(train)
-    dev_sentences = read_conll(dev)
+    train_sentences = read_tagged(train, data_format)
+    dev_sentences = read_tagged(dev, data_format)
     if not train_sentences or not dev_sentences:
         raise InputError(f"no sentences in {train if not train_sentences else dev}")
     labels = label_list([*train_sentences, *dev_sentences])
@@ -448,7 +466,7 @@ def train_ner(
     (out / KGBUILD_MODEL_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
     clear_model_cache()
-    dev_scores = evaluate_ner(str(out), dev, device=str(target))
+    dev_scores = evaluate_ner(str(out), dev, device=str(target), data_format=data_format)
     clear_model_cache()
 
     wall = time.perf_counter() - wall_start
@@ -573,12 +591,14 @@ def evaluate_ner(
     *,
     device: str | None = None,
     batch_size: int = 32,
+    data_format: str = "conll",
 ) -> NerScores:
-    """Score a token classifier on a CoNLL file (entity level, seqeval default mode).
+    """Score a token classifier on a tagged file (entity level, seqeval default mode).
 
     Args:
         model_ref: Model reference (Hub id, local folder, adapter folder, ``pypi:``).
-        data_path: CoNLL column file with gold tags.
+        data_path: File with gold tags, in ``data_format`` (one of :data:`NER_FORMATS`).
+        data_format: Format of ``data_path``.
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         batch_size: Sentences per forward pass.
 
@@ -591,7 +611,7 @@ def evaluate_ner(
     """
     if not data_path.is_file():
         raise InputError(f"data file {data_path} does not exist")
-    sentences = read_conll(data_path)
+    sentences = read_tagged(data_path, data_format)
     predicted = predict_tags(
         model_ref, [s.tokens for s in sentences], device=device, batch_size=batch_size
     )
