@@ -10,17 +10,14 @@ tokenizer, ``kgbuild_model.json`` and a model card (``model_card.json`` and
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import platform
 import shlex
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +37,13 @@ from kgbuild.nlp.hf import (
     resolve_model_ref,
 )
 from kgbuild.readers.conll import TaggedSentence, read_conll
+from kgbuild.training.common import (
+    dir_size,
+    library_versions,
+    logits_to_ids,
+    sha256_file,
+    training_arguments,
+)
 from kgbuild.training.metrics import NerScores, ner_scores
 
 __all__ = [
@@ -64,7 +68,6 @@ LORA_TARGET_MODULES = (
 """Every linear layer of a BERT encoder layer (names as in ``modeling_bert``)."""
 
 _PREFIX_ORDER = {"B": 0, "I": 1, "M": 2, "E": 3, "S": 4, "L": 5, "U": 6}
-_LIBRARIES = ("torch", "transformers", "peft", "accelerate", "seqeval", "tokenizers", "kgbuild")
 
 
 class NerTrainResult(BaseModel):
@@ -148,28 +151,6 @@ def _encode(
         feature["labels"] = labels
         features.append(feature)
     return _EncodedDataset(features)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def _dir_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def _save_adapter_fp16(model: Any, out: Path) -> None:
@@ -312,7 +293,6 @@ def train_ner(
         EarlyStoppingCallback,
         EvalPrediction,
         Trainer,
-        TrainingArguments,
         set_seed,
     )
 
@@ -393,39 +373,18 @@ def train_ner(
             "f1": scores.micro.f1,
         }
 
-    def logits_to_ids(logits: torch.Tensor, _labels: torch.Tensor) -> torch.Tensor:
-        return logits.argmax(dim=-1)
-
-    steps_per_epoch = max(1, -(-len(train_data) // batch_size))
-    planned_steps = max_steps if max_steps > 0 else int(steps_per_epoch * epochs)
     use_bf16 = bf16_supported(target) if bf16 is None else bf16
     with tempfile.TemporaryDirectory(prefix="kgbuild-ner-") as checkpoints:
-        args = TrainingArguments(
-            output_dir=checkpoints,
-            num_train_epochs=epochs,
+        args = training_arguments(
+            checkpoints,
+            examples=len(train_data),
+            epochs=epochs,
             max_steps=max_steps,
             learning_rate=learning_rate,
-            lr_scheduler_type="linear",
-            warmup_steps=0.06,
-            weight_decay=0.01,
-            per_device_train_batch_size=batch_size,
-            per_device_eval_batch_size=max(64, batch_size),
-            eval_strategy="epoch",
-            save_strategy="epoch",
-            save_total_limit=1,
-            load_best_model_at_end=True,
-            metric_for_best_model="f1",
-            greater_is_better=True,
-            logging_strategy="steps",
-            logging_steps=max(1, min(50, planned_steps // 10)),
-            train_sampling_strategy="group_by_length",
+            batch_size=batch_size,
             seed=seed,
-            data_seed=seed,
             bf16=use_bf16,
-            use_cpu=target.type == "cpu",
-            report_to="none",
-            dataloader_num_workers=0,
-            save_only_model=True,
+            device=target,
         )
         trainer = Trainer(
             model=model,
@@ -480,7 +439,7 @@ def train_ner(
         "base_revision": base_revision,
         "labels": labels,
         "data": {
-            name: {"path": str(path.resolve()), "sha256": _sha256(path), "sentences": n}
+            name: {"path": str(path.resolve()), "sha256": sha256_file(path), "sentences": n}
             for name, path, n in (
                 ("train", train, len(train_sentences)),
                 ("dev", dev, len(dev_sentences)),
@@ -517,7 +476,7 @@ def train_ner(
         },
         "device": str(target),
         "threads": torch.get_num_threads(),
-        "versions": _versions(),
+        "versions": library_versions(),
     }
     _write_model_card(out, card, dev_scores)
     return NerTrainResult(
@@ -532,7 +491,7 @@ def train_ner(
         cpu_seconds=cpu,
         train_sentences_per_second=card["timing"]["train_sentences_per_second"],
         device=str(target),
-        size_bytes=_dir_size(out),
+        size_bytes=dir_size(out),
     )
 
 

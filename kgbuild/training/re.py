@@ -49,7 +49,14 @@ from kgbuild.nlp.hf import (
 )
 from kgbuild.readers.relations import RelationExample, read_conll04
 from kgbuild.stages.relations import MarkerEncoder, classify, mark_pair, marker_tokens
-from kgbuild.training.ner import LORA_TARGET_MODULES, _dir_size, _sha256, _versions
+from kgbuild.training.common import (
+    dir_size,
+    library_versions,
+    logits_to_ids,
+    sha256_file,
+    training_arguments,
+)
+from kgbuild.training.ner import LORA_TARGET_MODULES
 from kgbuild.training.re_metrics import NO_RELATION, RelationKey, ReScores, relation_scores
 
 __all__ = [
@@ -445,7 +452,6 @@ def train_re(
         EarlyStoppingCallback,
         EvalPrediction,
         Trainer,
-        TrainingArguments,
         set_seed,
     )
 
@@ -575,39 +581,18 @@ def train_re(
                 return
             super().check_metric_value(args, state, control, metric_value)  # type: ignore[no-untyped-call]
 
-    def logits_to_ids(logits: torch.Tensor, _labels: torch.Tensor) -> torch.Tensor:
-        return logits.argmax(dim=-1)
-
-    steps_per_epoch = max(1, -(-len(train_data) // batch_size))
-    planned_steps = max_steps if max_steps > 0 else int(steps_per_epoch * epochs)
     use_bf16 = bf16_supported(target) if bf16 is None else bf16
     with tempfile.TemporaryDirectory(prefix="kgbuild-re-") as checkpoints:
-        args = TrainingArguments(
-            output_dir=checkpoints,
-            num_train_epochs=epochs,
+        args = training_arguments(
+            checkpoints,
+            examples=len(train_data),
+            epochs=epochs,
             max_steps=max_steps,
             learning_rate=learning_rate,
-            lr_scheduler_type="linear",
-            warmup_steps=0.06,
-            weight_decay=0.01,
-            per_device_train_batch_size=batch_size,
-            per_device_eval_batch_size=max(64, batch_size),
-            eval_strategy="epoch",
-            save_strategy="epoch",
-            save_total_limit=1,
-            load_best_model_at_end=True,
-            metric_for_best_model="f1",
-            greater_is_better=True,
-            logging_strategy="steps",
-            logging_steps=max(1, min(50, planned_steps // 10)),
-            train_sampling_strategy="group_by_length",
+            batch_size=batch_size,
             seed=seed,
-            data_seed=seed,
             bf16=use_bf16,
-            use_cpu=target.type == "cpu",
-            report_to="none",
-            dataloader_num_workers=0,
-            save_only_model=True,
+            device=target,
         )
         trainer = Trainer(
             model=model,
@@ -669,7 +654,7 @@ def train_re(
     )
     pairs_per_second = pairs_seen / train_seconds if train_seconds else 0.0
     dev_data_card: dict[str, Any] = (
-        {"path": str(dev.resolve()), "sha256": _sha256(dev), "sentences": len(dev_examples)}
+        {"path": str(dev.resolve()), "sha256": sha256_file(dev), "sentences": len(dev_examples)}
         if dev is not None
         else {
             "split_from": str(train.resolve()),
@@ -691,7 +676,7 @@ def train_re(
         "data": {
             "train": {
                 "path": str(train.resolve()),
-                "sha256": _sha256(train),
+                "sha256": sha256_file(train),
                 "sentences": len(train_examples),
                 "pairs": len(train_pairs),
                 "pairs_before_sampling": n_all_train,
@@ -730,7 +715,7 @@ def train_re(
         },
         "device": str(target),
         "threads": torch.get_num_threads(),
-        "versions": _versions(),
+        "versions": library_versions(),
     }
     _write_model_card(out, card, dev_scores)
     return ReTrainResult(
@@ -746,5 +731,5 @@ def train_re(
         cpu_seconds=cpu,
         train_pairs_per_second=pairs_per_second,
         device=str(target),
-        size_bytes=_dir_size(out),
+        size_bytes=dir_size(out),
     )

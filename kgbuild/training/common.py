@@ -1,0 +1,95 @@
+"""What the ``train`` commands share: Trainer arguments, file hashes, versions, sizes."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["dir_size", "library_versions", "logits_to_ids", "sha256_file", "training_arguments"]
+
+_LIBRARIES = ("torch", "transformers", "peft", "accelerate", "seqeval", "tokenizers", "kgbuild")
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a data file (recorded in model cards)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Python and library versions (recorded in model cards)."""
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def dir_size(path: Path) -> int:
+    """Bytes of all files under ``path``."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def logits_to_ids(logits: torch.Tensor, _labels: torch.Tensor) -> torch.Tensor:
+    """``preprocess_logits_for_metrics``: keep class ids, not logits, between eval steps."""
+    return logits.argmax(dim=-1)
+
+
+def training_arguments(
+    output_dir: str,
+    *,
+    examples: int,
+    epochs: float,
+    max_steps: int,
+    learning_rate: float,
+    batch_size: int,
+    seed: int,
+    bf16: bool,
+    device: torch.device,
+) -> Any:
+    """TrainingArguments of every kgbuild training run.
+
+    Linear decay with 6% warm-up, evaluation and a checkpoint each epoch, the best
+    checkpoint (dev ``f1``) loaded at the end, seeded, length-grouped batches.
+    """
+    from transformers import TrainingArguments
+
+    steps_per_epoch = max(1, -(-examples // batch_size))
+    planned_steps = max_steps if max_steps > 0 else int(steps_per_epoch * epochs)
+    return TrainingArguments(
+        output_dir=output_dir,
+        num_train_epochs=epochs,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=0.06,
+        weight_decay=0.01,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=max(64, batch_size),
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="f1",
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=max(1, min(50, planned_steps // 10)),
+        train_sampling_strategy="group_by_length",
+        seed=seed,
+        data_seed=seed,
+        bf16=bf16,
+        use_cpu=device.type == "cpu",
+        report_to="none",
+        dataloader_num_workers=0,
+        save_only_model=True,
+    )
