@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kgbuild.cli_evaluate import evaluate_app
 from kgbuild.cli_neo4j import cypher, local_uri_if_running, neo4j_app
 from kgbuild.errors import KGBuildError
-from kgbuild.training.cli import evaluate_re_command, train_app
+from kgbuild.training.cli import train_app
 
 if TYPE_CHECKING:
     from kgbuild.config import Settings
@@ -26,7 +27,7 @@ app = typer.Typer(
 app.add_typer(train_app, name="train")
 app.add_typer(neo4j_app, name="neo4j")
 app.command()(cypher)
-app.command("evaluate-re")(evaluate_re_command)
+app.add_typer(evaluate_app, name="evaluate")
 
 log = logging.getLogger("kgbuild")
 
@@ -161,27 +162,6 @@ def export(
         raise _fail(exc) from exc
     for name, path in write_outputs(assembled.graph, settings.out_dir).items():
         typer.echo(f"{name}: {path}")
-
-
-@app.command("evaluate-ner")
-def evaluate_ner(
-    model: Annotated[
-        str, typer.Option(help="Model folder or hub id ('default' for the shipped model).")
-    ],
-    data: Annotated[Path, typer.Option(help="Tagged file to score (see --format).")],
-    data_format: Annotated[
-        str, typer.Option("--format", help="conll, bmes, weibo or spans.")
-    ] = "conll",
-) -> None:
-    """Score a NER model on a tagged file: entity-level micro and per-type P/R/F1 (seqeval)."""
-    from kgbuild.models import resolve_task_model
-    from kgbuild.training.ner import evaluate_ner as run_evaluation
-
-    try:
-        scores = run_evaluation(resolve_task_model("ner", model), data, data_format=data_format)
-    except KGBuildError as exc:
-        raise _fail(exc) from exc
-    typer.echo(scores.model_dump_json(indent=2))
 
 
 if __name__ == "__main__":  # pragma: no cover

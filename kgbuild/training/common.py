@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["dir_size", "library_versions", "logits_to_ids", "sha256_file", "training_arguments"]
+__all__ = [
+    "dir_size",
+    "library_versions",
+    "logits_to_ids",
+    "save_adapter_fp16",
+    "sha256_file",
+    "training_arguments",
+]
 
 _LIBRARIES = ("torch", "transformers", "peft", "accelerate", "seqeval", "tokenizers", "kgbuild")
 
@@ -56,13 +64,19 @@ def training_arguments(
     seed: int,
     bf16: bool,
     device: torch.device,
+    trainer_evaluates: bool = True,
+    label_names: list[str] | None = None,
 ) -> Any:
     """TrainingArguments of every kgbuild training run.
 
-    Linear decay with 6% warm-up, evaluation and a checkpoint each epoch, the best
-    checkpoint (dev ``f1``) loaded at the end, seeded, length-grouped batches.
+    Linear decay with 6% warm-up, seeded, length-grouped batches. With
+    ``trainer_evaluates``, evaluation and a checkpoint each epoch and the best
+    checkpoint (dev ``f1``) loaded at the end; without, the caller evaluates (a
+    callback) and no checkpoint is written.
     """
     from transformers import TrainingArguments
+
+    per_epoch = "epoch" if trainer_evaluates else "no"
 
     steps_per_epoch = max(1, -(-examples // batch_size))
     planned_steps = max_steps if max_steps > 0 else int(steps_per_epoch * epochs)
@@ -76,10 +90,11 @@ def training_arguments(
         weight_decay=0.01,
         per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=max(64, batch_size),
-        eval_strategy="epoch",
-        save_strategy="epoch",
+        eval_strategy=per_epoch,
+        save_strategy=per_epoch,
         save_total_limit=1,
-        load_best_model_at_end=True,
+        load_best_model_at_end=trainer_evaluates,
+        label_names=label_names,
         metric_for_best_model="f1",
         greater_is_better=True,
         logging_strategy="steps",
@@ -93,3 +108,25 @@ def training_arguments(
         dataloader_num_workers=0,
         save_only_model=True,
     )
+
+
+def save_adapter_fp16(model: Any, out: Path) -> None:
+    """Save a PEFT adapter, its saved modules and trained new-token rows, in fp16.
+
+    The embedding matrix is never saved whole: only the rows of tokens added and
+    trained (peft ``trainable_token_indices``), so an adapter stays a few MB.
+    """
+    from safetensors.torch import load_file, save_file
+
+    from kgbuild.nlp.hf import PEFT_DEPRECATION
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
+        model.save_pretrained(str(out), save_embedding_layers=False)
+    weights = out / "adapter_model.safetensors"
+    state = load_file(str(weights))
+    half = {
+        key: (value.half() if value.is_floating_point() else value).contiguous()
+        for key, value in state.items()
+    }
+    save_file(half, str(weights), metadata={"format": "pt"})

@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.hf import (
-    _PEFT_DEPRECATION,
     KGBUILD_MODEL_FILE,
+    PEFT_DEPRECATION,
     bf16_supported,
     clear_model_cache,
     load_token_classifier,
@@ -41,6 +41,7 @@ from kgbuild.training.common import (
     dir_size,
     library_versions,
     logits_to_ids,
+    save_adapter_fp16,
     sha256_file,
     training_arguments,
 )
@@ -151,20 +152,6 @@ def _encode(
         feature["labels"] = labels
         features.append(feature)
     return _EncodedDataset(features)
-
-
-def _save_adapter_fp16(model: Any, out: Path) -> None:
-    """Save a PEFT adapter (and its saved modules) with fp16 weights."""
-    from safetensors.torch import load_file, save_file
-
-    model.save_pretrained(str(out))
-    weights = out / "adapter_model.safetensors"
-    state = load_file(str(weights))
-    half = {
-        key: (value.half() if value.is_floating_point() else value).contiguous()
-        for key, value in state.items()
-    }
-    save_file(half, str(weights), metadata={"format": "pt"})
 
 
 def _scores_table(scores: NerScores) -> str:
@@ -340,7 +327,7 @@ def train_ner(
         )
         with warnings.catch_warnings():
             # peft 0.21 reads a property that transformers 5 deprecated; harmless.
-            warnings.filterwarnings("ignore", _PEFT_DEPRECATION, FutureWarning)
+            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
             model = get_peft_model(model, lora)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -411,7 +398,7 @@ def train_ner(
     out.mkdir(parents=True, exist_ok=True)
     model = model.to("cpu")
     if rank is not None:
-        _save_adapter_fp16(model, out)
+        save_adapter_fp16(model, out)
     else:
         model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))

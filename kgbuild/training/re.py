@@ -37,8 +37,8 @@ from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.hf import (
-    _PEFT_DEPRECATION,
     KGBUILD_MODEL_FILE,
+    PEFT_DEPRECATION,
     bf16_supported,
     clear_model_cache,
     load_sequence_classifier,
@@ -53,6 +53,7 @@ from kgbuild.training.common import (
     dir_size,
     library_versions,
     logits_to_ids,
+    save_adapter_fp16,
     sha256_file,
     training_arguments,
 )
@@ -64,7 +65,10 @@ __all__ = [
     "RePair",
     "ReTrainResult",
     "build_pairs",
+    "evaluate_examples",
     "evaluate_re",
+    "gold_keys",
+    "manifest_maps",
     "predict_relations",
     "train_re",
 ]
@@ -176,9 +180,10 @@ def build_pairs(
     return pairs
 
 
-def _gold_keys(
+def gold_keys(
     examples: Sequence[RelationExample], label_map: Mapping[str, str] | None = None
 ) -> list[list[RelationKey]]:
+    """Gold relations per sentence as strict-scoring keys (labels renamed by ``label_map``)."""
     relabel = dict(label_map or {})
     gold: list[list[RelationKey]] = []
     for example in examples:
@@ -231,7 +236,8 @@ def _encode_pairs(
     return _PairDataset(features)
 
 
-def _manifest_maps(manifest: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+def manifest_maps(manifest: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """A relation model's data-type -> marker-type map and data-label -> model-label map."""
     entity_map = {str(k): str(v) for k, v in dict(manifest.get("entity_label_map", {})).items()}
     label_map = {str(k): str(v) for k, v in dict(manifest.get("label_map", {})).items()}
     return entity_map, label_map
@@ -253,7 +259,7 @@ def predict_relations(
         list[list[RelationKey]]: Predicted relations per sentence (token offsets).
     """
     loaded = load_sequence_classifier(model_ref, device=device)
-    entity_map, label_map = _manifest_maps(loaded.manifest)
+    entity_map, label_map = manifest_maps(loaded.manifest)
     types = [
         str(t)
         for t in loaded.manifest.get("entity_types", sorted(set(CONLL04_ENTITY_TYPES.values())))
@@ -272,13 +278,14 @@ def predict_relations(
     return _keys_by_sentence(len(examples), pairs, labels)
 
 
-def _evaluate_examples(
+def evaluate_examples(
     model_ref: str, examples: Sequence[RelationExample], *, device: str | None, batch_size: int
 ) -> ReScores:
+    """Strict scores of a relation model on sentences with gold entities."""
     loaded = load_sequence_classifier(model_ref, device=device)
-    _, label_map = _manifest_maps(loaded.manifest)
+    _, label_map = manifest_maps(loaded.manifest)
     predicted = predict_relations(model_ref, examples, device=device, batch_size=batch_size)
-    return relation_scores(_gold_keys(examples, label_map), predicted)
+    return relation_scores(gold_keys(examples, label_map), predicted)
 
 
 def evaluate_re(
@@ -295,26 +302,9 @@ def evaluate_re(
     """
     if not data_path.is_file():
         raise InputError(f"data file {data_path} does not exist")
-    return _evaluate_examples(
+    return evaluate_examples(
         model_ref, read_conll04(data_path), device=device, batch_size=batch_size
     )
-
-
-def _save_adapter(model: Any, out: Path) -> None:
-    """Save a PEFT adapter, its saved modules and marker rows, with fp16 weights."""
-    from safetensors.torch import load_file, save_file
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", _PEFT_DEPRECATION, FutureWarning)
-        # Only the trained marker rows (trainable tokens), never the whole embedding matrix.
-        model.save_pretrained(str(out), save_embedding_layers=False)
-    weights = out / "adapter_model.safetensors"
-    state = load_file(str(weights))
-    half = {
-        key: (value.half() if value.is_floating_point() else value).contiguous()
-        for key, value in state.items()
-    }
-    save_file(half, str(weights), metadata={"format": "pt"})
 
 
 def _scores_table(scores: ReScores) -> str:
@@ -534,7 +524,7 @@ def train_re(
             trainable_token_indices={embedding_name: marker_ids},
         )
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", _PEFT_DEPRECATION, FutureWarning)
+            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
             model = get_peft_model(model, lora)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -549,7 +539,7 @@ def train_re(
     )
     train_data = _encode_pairs(train_pairs, encoder, label2id)
     dev_data = _encode_pairs(dev_pairs, encoder, label2id)
-    dev_gold = _gold_keys(dev_examples, relabel)
+    dev_gold = gold_keys(dev_examples, relabel)
 
     n_gold = sum(len(set(keys)) for keys in dev_gold)
 
@@ -607,7 +597,7 @@ def train_re(
         )
         train_start = time.perf_counter()
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", _PEFT_DEPRECATION, FutureWarning)
+            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
             # Intermediate checkpoints (a temporary folder) keep the whole resized
             # embedding matrix; the final save keeps only the marker rows.
             warnings.filterwarnings("ignore", ".*save_embedding_layers.*", UserWarning)
@@ -626,7 +616,7 @@ def train_re(
         (out / stale).unlink(missing_ok=True)
     model = model.to("cpu")
     if rank is not None:
-        _save_adapter(model, out)
+        save_adapter_fp16(model, out)
     else:
         model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
@@ -644,7 +634,7 @@ def train_re(
     (out / KGBUILD_MODEL_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
     clear_model_cache()
-    dev_scores = _evaluate_examples(str(out), dev_examples, device=str(target), batch_size=64)
+    dev_scores = evaluate_examples(str(out), dev_examples, device=str(target), batch_size=64)
     clear_model_cache()
 
     wall = time.perf_counter() - wall_start

@@ -1,0 +1,194 @@
+"""``kgbuild evaluate ner|re|qa|pipeline``: standard scores, printed and written as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kgbuild.errors import KGBuildError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from kgbuild.training.metrics import PRF
+
+__all__ = ["evaluate_app"]
+
+evaluate_app = typer.Typer(
+    help="Score models on annotated data (NER, relations, QA, NER+RE end to end).",
+    no_args_is_help=True,
+)
+
+ModelOption = Annotated[
+    str,
+    typer.Option(help="Model: a folder, 'pypi:...', a Hub id, or 'default' for the shipped one."),
+]
+DeviceOption = Annotated[
+    str | None, typer.Option(help="'cpu', 'cuda'... (default: CUDA when available).")
+]
+JsonOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--json-out", help="Write the scores here as JSON (default: out/eval/<task>-<data>.json)."
+    ),
+]
+
+
+def _write(task: str, data: Path, json_out: Path | None, payload: Mapping[str, Any]) -> Path:
+    target = json_out or Path("out") / "eval" / f"{task}-{data.stem}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def _prf_lines(title: str, micro: PRF, per_type: Mapping[str, PRF]) -> None:
+    typer.echo(
+        f"{title}: P/R/F1 {100 * micro.precision:.2f}/{100 * micro.recall:.2f}/"
+        f"{100 * micro.f1:.2f} ({micro.support} gold, {micro.predicted} predicted)"
+    )
+    for name, prf in per_type.items():
+        typer.echo(
+            f"  {name}: P {100 * prf.precision:.2f} R {100 * prf.recall:.2f} "
+            f"F1 {100 * prf.f1:.2f} ({prf.support} gold)"
+        )
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=2)
+
+
+def _model(task: str, ref: str) -> str:
+    from kgbuild.models import resolve_task_model
+
+    return resolve_task_model(task, ref)
+
+
+@evaluate_app.command("ner")
+def ner(
+    model: ModelOption,
+    data: Annotated[Path, typer.Option(help="Tagged file to score (see --format).")],
+    data_format: Annotated[
+        str, typer.Option("--format", help="conll, bmes, weibo or spans.")
+    ] = "conll",
+    device: DeviceOption = None,
+    json_out: JsonOption = None,
+) -> None:
+    """Entity-level micro and per-type P/R/F1 (seqeval's default, conlleval) of a NER model."""
+    from kgbuild.training.ner import evaluate_ner
+
+    try:
+        scores = evaluate_ner(_model("ner", model), data, data_format=data_format, device=device)
+    except KGBuildError as exc:
+        raise _fail(exc) from exc
+    _prf_lines("entities", scores.micro, scores.per_type)
+    payload = {"task": "ner", "model": model, "data": str(data), **scores.model_dump()}
+    typer.echo(f"scores: {_write('ner', data, json_out, payload)}")
+
+
+@evaluate_app.command("re")
+def re_command(
+    model: ModelOption,
+    data: Annotated[Path, typer.Option(help="CoNLL04 JSON file with gold entities and relations.")],
+    device: DeviceOption = None,
+    batch_size: Annotated[int, typer.Option(help="Candidate pairs per forward pass.")] = 32,
+    json_out: JsonOption = None,
+) -> None:
+    """Strict relation P/R/F1 (micro and per type) of a relation model on gold entities.
+
+    For the score from predicted entities (NER then RE), use `kgbuild evaluate pipeline`.
+    """
+    from kgbuild.training.re import evaluate_re
+
+    try:
+        scores = evaluate_re(_model("re", model), data, device=device, batch_size=batch_size)
+    except KGBuildError as exc:
+        raise _fail(exc) from exc
+    _prf_lines("strict relations, gold entities", scores.micro, scores.per_type)
+    payload = {"task": "re", "model": model, "data": str(data), **scores.model_dump()}
+    typer.echo(f"scores: {_write('re', data, json_out, payload)}")
+
+
+@evaluate_app.command("qa")
+def qa(
+    model: ModelOption,
+    data: Annotated[Path, typer.Option(help="SQuAD v1.1 JSON (also CMRC 2018, DRCD).")],
+    held_out_articles: Annotated[
+        int,
+        typer.Option(
+            help="Score only the N articles that `kgbuild train qa --dev-articles N` held "
+            "back from this file (same --seed); 0 scores every question."
+        ),
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the article split.")] = 42,
+    device: DeviceOption = None,
+    json_out: JsonOption = None,
+) -> None:
+    """SQuAD exact match and F1 (official normalisation) of an extractive QA model."""
+    from kgbuild.readers.squad import load_squad
+    from kgbuild.training.qa import evaluate_qa, split_by_article
+
+    try:
+        examples = list(load_squad(data, strict=False).examples)
+        if held_out_articles:
+            _, examples = split_by_article(examples, held_out_articles, seed)
+        scores, _ = evaluate_qa(_model("qa", model), examples, device=device)
+    except KGBuildError as exc:
+        raise _fail(exc) from exc
+    typer.echo(
+        f"exact match {scores.exact_match:.2f}, F1 {scores.f1:.2f} ({scores.questions} questions)"
+    )
+    payload = {
+        "task": "qa",
+        "model": model,
+        "data": str(data),
+        "held_out_articles": held_out_articles,
+        **scores.model_dump(),
+    }
+    typer.echo(f"scores: {_write('qa', data, json_out, payload)}")
+
+
+@evaluate_app.command("pipeline")
+def pipeline(
+    data: Annotated[Path, typer.Option(help="CoNLL04 JSON file with gold entities and relations.")],
+    ner_model: Annotated[str, typer.Option(help="NER model ('default': the shipped one).")] = (
+        "default"
+    ),
+    re_model: Annotated[
+        str, typer.Option(help="Relation model ('default': the shipped one).")
+    ] = "default",
+    device: DeviceOption = None,
+    batch_size: Annotated[int, typer.Option(help="Items per forward pass.")] = 32,
+    json_out: JsonOption = None,
+) -> None:
+    """NER then relation extraction over predicted entities: strict relation F1 end to end."""
+    from kgbuild.training.pipeline_eval import evaluate_pipeline
+
+    try:
+        scores = evaluate_pipeline(
+            _model("ner", ner_model),
+            _model("re", re_model),
+            data,
+            device=device,
+            batch_size=batch_size,
+        )
+    except KGBuildError as exc:
+        raise _fail(exc) from exc
+    _prf_lines("entities (NER)", scores.entities.micro, scores.entities.per_type)
+    _prf_lines(
+        "strict relations, end to end",
+        scores.relations_end_to_end.micro,
+        scores.relations_end_to_end.per_type,
+    )
+    _prf_lines("strict relations, gold entities", scores.relations_gold_entities.micro, {})
+    payload = {
+        "task": "pipeline",
+        "ner_model": ner_model,
+        "re_model": re_model,
+        "data": str(data),
+        **scores.model_dump(),
+    }
+    typer.echo(f"scores: {_write('pipeline', data, json_out, payload)}")

@@ -1,0 +1,226 @@
+"""Extractive question answering: read a question over contexts, return answer spans.
+
+The reader is the inference half of ``kgbuild train qa`` and the reading step of
+attribute filling and of question answering over the graph. A context longer than
+the model's window is read in overlapping windows (``stride``), never truncated;
+every answer is a character span of its context (offsets map back to the source
+text), and the best spans are aggregated over windows and contexts.
+
+Scores are probabilities: softmax over the start logits times softmax over the end
+logits of a window (context tokens and ``[CLS]``), so that a span the model is unsure
+of scores low and a threshold can say "no answer".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_question_answerer
+
+__all__ = ["AnswerSpan", "ExtractiveReader", "QaQuery"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QaQuery:
+    """One question over one context."""
+
+    question: str
+    context: str
+
+
+@dataclass(frozen=True)
+class AnswerSpan:
+    """One answer: ``context[start:end] == text``, read from context ``context_index``."""
+
+    text: str
+    start: int
+    end: int
+    score: float
+    context_index: int
+
+
+@dataclass(frozen=True)
+class _Window:
+    query: int  # index into the queries
+    input_ids: list[int]
+    offsets: list[tuple[int, int] | None]  # char offsets of context tokens, None elsewhere
+
+
+class ExtractiveReader:
+    """An extractive QA model that reads questions over contexts in batched windows.
+
+    Args:
+        model: A model reference (Hub id, local folder, LoRA adapter from
+            ``kgbuild train qa``) or an already loaded model.
+        device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
+        max_length: Sub-tokens per window (question + context); default: what the
+            model was trained with (``kgbuild train qa``), else the model's maximum, at
+            most 384.
+        stride: Context sub-tokens shared by consecutive windows; default: what the
+            model was trained with, else 128.
+        max_answer_tokens: Longest answer considered, in sub-tokens.
+        batch_size: Windows per forward pass.
+        bf16: bf16 autocast; ``None`` turns it on where the hardware supports it natively.
+    """
+
+    def __init__(
+        self,
+        model: str | LoadedModel,
+        *,
+        device: str | None = None,
+        max_length: int | None = None,
+        stride: int | None = None,
+        max_answer_tokens: int = 30,
+        batch_size: int = 32,
+        bf16: bool | None = None,
+    ) -> None:
+        self.loaded = (
+            load_question_answerer(model, device=device) if isinstance(model, str) else model
+        )
+        trained = self.loaded.manifest
+        self.max_length = min(
+            max_length or int(trained.get("max_length", 384)), self.loaded.max_length
+        )
+        self.stride = stride or int(trained.get("stride", 128))
+        if not 0 < self.stride < self.max_length // 2:
+            raise ValueError(
+                f"stride {self.stride} must be under half of max_length {self.max_length}"
+            )
+        self.max_answer_tokens = max_answer_tokens
+        self.batch_size = batch_size
+        self.bf16 = bf16_supported(self.loaded.device) if bf16 is None else bf16
+
+    @property
+    def name(self) -> str:
+        """The model reference."""
+        return self.loaded.name
+
+    @property
+    def revision(self) -> str:
+        """The model revision (weights digest or Hub commit)."""
+        return self.loaded.revision
+
+    def _windows(self, queries: Sequence[QaQuery]) -> list[_Window]:
+        tokenizer = self.loaded.tokenizer
+        encoded = tokenizer(
+            [q.question.strip() or "?" for q in queries],
+            [q.context for q in queries],
+            truncation="only_second",
+            max_length=self.max_length,
+            stride=self.stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+        )
+        windows = []
+        for row, ids in enumerate(encoded["input_ids"]):
+            sequence_ids = encoded.sequence_ids(row)
+            offsets = [
+                (int(a), int(b)) if sequence_ids[i] == 1 else None
+                for i, (a, b) in enumerate(encoded["offset_mapping"][row])
+            ]
+            windows.append(_Window(int(encoded["overflow_to_sample_mapping"][row]), ids, offsets))
+        return windows
+
+    @torch.inference_mode()
+    def _logits(self, windows: Sequence[_Window]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Start and end log-probabilities per window (context tokens and [CLS] only)."""
+        loaded = self.loaded
+        pad = loaded.tokenizer.pad_token_id or 0
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
+        results: list[tuple[torch.Tensor, torch.Tensor]] = [None] * len(windows)  # type: ignore[list-item]
+        for first in range(0, len(order), self.batch_size):
+            batch = [windows[i] for i in order[first : first + self.batch_size]]
+            width = max(len(w.input_ids) for w in batch)
+            ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, window in enumerate(batch):
+                ids[row, : len(window.input_ids)] = torch.tensor(window.input_ids)
+                mask[row, : len(window.input_ids)] = 1
+            with torch.autocast(loaded.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                output = loaded.model(
+                    input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device)
+                )
+            starts, ends = output.start_logits.float().cpu(), output.end_logits.float().cpu()
+            for row, window in enumerate(batch):
+                allowed = torch.tensor(
+                    [i == 0 or o is not None for i, o in enumerate(window.offsets)]
+                )
+                n = len(window.input_ids)
+                start = starts[row, :n].masked_fill(~allowed, float("-inf"))
+                end = ends[row, :n].masked_fill(~allowed, float("-inf"))
+                results[order[first + row]] = (
+                    torch.log_softmax(start, dim=-1),
+                    torch.log_softmax(end, dim=-1),
+                )
+        return results
+
+    def _spans(
+        self, window: _Window, start: torch.Tensor, end: torch.Tensor, context: str, top_k: int
+    ) -> list[AnswerSpan]:
+        """The best spans of one window (``top_k`` starts x ``top_k`` ends considered)."""
+        candidates = max(top_k, 5) * 4
+        k = min(candidates, start.numel())
+        start_top = torch.topk(start, k).indices.tolist()
+        end_top = torch.topk(end, k).indices.tolist()
+        spans: list[AnswerSpan] = []
+        for s in start_top:
+            for e in end_top:
+                first, last = window.offsets[s], window.offsets[e]
+                if first is None or last is None or e < s or e - s + 1 > self.max_answer_tokens:
+                    continue
+                score = float(torch.exp(start[s] + end[e]))
+                a, b = first[0], last[1]
+                spans.append(AnswerSpan(context[a:b], a, b, score, window.query))
+        return spans
+
+    def read_batch(self, queries: Sequence[QaQuery], *, top_k: int = 1) -> list[list[AnswerSpan]]:
+        """Answer each query over its own context.
+
+        Args:
+            queries: Question/context pairs; a long context is read in windows.
+            top_k: Answers kept per query (distinct spans, best first).
+
+        Returns:
+            list[list[AnswerSpan]]: Per query, up to ``top_k`` spans (``context_index``
+            is the query's index), best first; empty when the context is empty.
+        """
+        if not queries:
+            return []
+        live = [i for i, q in enumerate(queries) if q.context.strip()]
+        windows = self._windows([queries[i] for i in live])
+        logits = self._logits(windows)
+        best: dict[int, dict[tuple[int, int], AnswerSpan]] = {i: {} for i in live}
+        for window, (start, end) in zip(windows, logits, strict=True):
+            query = live[window.query]
+            for span in self._spans(window, start, end, queries[query].context, top_k):
+                span = AnswerSpan(span.text, span.start, span.end, span.score, query)
+                kept = best[query].get((span.start, span.end))
+                if kept is None or span.score > kept.score:
+                    best[query][(span.start, span.end)] = span
+        answers: list[list[AnswerSpan]] = []
+        for index in range(len(queries)):
+            spans = sorted(best.get(index, {}).values(), key=lambda a: (-a.score, a.start))
+            answers.append(spans[:top_k])
+        return answers
+
+    def read(self, question: str, contexts: Sequence[str], *, top_k: int = 1) -> list[AnswerSpan]:
+        """Answer one question over several contexts, best spans across all of them.
+
+        Args:
+            question: The question.
+            contexts: Passages to read; ``context_index`` of an answer points here.
+            top_k: Answers kept (distinct by context and span), best first.
+
+        Returns:
+            list[AnswerSpan]: Up to ``top_k`` answers, best first.
+        """
+        per_context = self.read_batch([QaQuery(question, c) for c in contexts], top_k=top_k)
+        merged = [span for spans in per_context for span in spans]
+        merged.sort(key=lambda a: (-a.score, a.context_index, a.start))
+        return merged[:top_k]

@@ -1,0 +1,540 @@
+"""Fine-tuning and evaluating extractive question-answering models (SQuAD JSON).
+
+Training follows the standard SQuAD recipe: question and context are encoded
+together, a long context in overlapping windows (``stride``), and every window is
+labelled with the token span of the answer, or with ``[CLS]`` when the answer lies
+outside it. The model is a standard ``AutoModelForQuestionAnswering``; with LoRA only
+the adapter and the ``qa_outputs`` head are trained and saved (a few MB).
+
+The dev set is read after every epoch by :class:`kgbuild.nlp.reader.ExtractiveReader`,
+the same code that answers questions at inference time, and scored with the official
+SQuAD exact match and F1; the best epoch is kept and training stops early when F1
+stops improving. SQuAD dev files are split by article (``--dev-articles``), so the
+dev score is on passages the model never saw.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shlex
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from kgbuild.errors import InputError, ModelLoadError
+from kgbuild.nlp.hf import (
+    KGBUILD_MODEL_FILE,
+    PEFT_DEPRECATION,
+    LoadedModel,
+    bf16_supported,
+    clear_model_cache,
+    model_revision,
+    pick_device,
+    resolve_model_ref,
+)
+from kgbuild.nlp.reader import ExtractiveReader, QaQuery
+from kgbuild.readers.squad import QAExample, load_squad
+from kgbuild.training.common import (
+    dir_size,
+    library_versions,
+    save_adapter_fp16,
+    sha256_file,
+    training_arguments,
+)
+from kgbuild.training.ner import LORA_TARGET_MODULES
+from kgbuild.training.qa_metrics import QaScores, qa_scores
+
+__all__ = ["QaTrainResult", "evaluate_qa", "predict_answers", "split_by_article", "train_qa"]
+
+logger = logging.getLogger(__name__)
+
+_MODEL_FILES = (
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+    "config.json",
+    "model.safetensors",
+    "pytorch_model.bin",
+)
+
+
+class QaTrainResult(BaseModel):
+    """What :func:`train_qa` produced."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    out_dir: Path
+    dev: QaScores
+    dev_f1_per_epoch: tuple[float, ...]
+    epochs_run: float
+    steps: int
+    train_questions: int
+    train_windows: int
+    train_losses: tuple[float, ...]
+    wall_seconds: float
+    cpu_seconds: float
+    train_windows_per_second: float
+    device: str
+    size_bytes: int
+
+
+def split_by_article(
+    examples: Sequence[QAExample], dev_articles: int, seed: int
+) -> tuple[list[QAExample], list[QAExample]]:
+    """Hold out ``dev_articles`` whole articles (by title, seeded) as the dev set."""
+    titles = sorted({e.title for e in examples})
+    if not 0 < dev_articles < len(titles):
+        raise InputError(
+            f"dev_articles must be between 1 and {len(titles) - 1} (the data has "
+            f"{len(titles)} articles), got {dev_articles}"
+        )
+    held = set(random.Random(seed).sample(titles, dev_articles))
+    return [e for e in examples if e.title not in held], [e for e in examples if e.title in held]
+
+
+class _WindowDataset(torch.utils.data.Dataset[dict[str, Any]]):
+    def __init__(self, features: list[dict[str, Any]]) -> None:
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.features[index]
+
+
+def encode_training_windows(
+    examples: Sequence[QAExample], tokenizer: Any, max_length: int, stride: int
+) -> _WindowDataset:
+    """Tokenise question + context in windows, each labelled with its answer's token span.
+
+    The first gold answer is the target; a window that does not contain it whole is
+    labelled ``(0, 0)`` (``[CLS]``), as in the reference SQuAD recipe.
+    """
+    encoded = tokenizer(
+        [e.question.strip() for e in examples],
+        [e.context for e in examples],
+        truncation="only_second",
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    features: list[dict[str, Any]] = []
+    for row, ids in enumerate(encoded["input_ids"]):
+        example = examples[int(encoded["overflow_to_sample_mapping"][row])]
+        sequence_ids = encoded.sequence_ids(row)
+        offsets = encoded["offset_mapping"][row]
+        start_pos = end_pos = 0
+        if example.answers:
+            answer = example.answers[0]
+            first_char, last_char = answer.start, answer.start + len(answer.text)
+            context_tokens = [i for i, s in enumerate(sequence_ids) if s == 1]
+            if (
+                context_tokens
+                and offsets[context_tokens[0]][0] <= first_char
+                and offsets[context_tokens[-1]][1] >= last_char
+            ):
+                start_pos = next(i for i in context_tokens if offsets[i][1] > first_char)
+                end_pos = next(i for i in reversed(context_tokens) if offsets[i][0] < last_char)
+        feature = {
+            "input_ids": list(ids),
+            "attention_mask": list(encoded["attention_mask"][row]),
+            "start_positions": start_pos,
+            "end_positions": end_pos,
+        }
+        if "token_type_ids" in encoded:
+            feature["token_type_ids"] = list(encoded["token_type_ids"][row])
+        features.append(feature)
+    return _WindowDataset(features)
+
+
+def predict_answers(
+    reader: ExtractiveReader, examples: Sequence[QAExample], *, batch_questions: int = 256
+) -> dict[str, str]:
+    """Best answer text per question id (``""`` when the context is empty)."""
+    predictions: dict[str, str] = {}
+    for first in range(0, len(examples), batch_questions):
+        chunk = examples[first : first + batch_questions]
+        answers = reader.read_batch([QaQuery(e.question, e.context) for e in chunk])
+        for example, spans in zip(chunk, answers, strict=True):
+            predictions[example.id] = spans[0].text if spans else ""
+    return predictions
+
+
+def _golds(examples: Sequence[QAExample]) -> dict[str, list[str]]:
+    return {e.id: [a.text for a in e.answers] for e in examples}
+
+
+def evaluate_qa(
+    model: str | LoadedModel,
+    examples: Sequence[QAExample],
+    *,
+    device: str | None = None,
+    max_length: int | None = None,
+    stride: int | None = None,
+) -> tuple[QaScores, dict[str, str]]:
+    """SQuAD EM/F1 of a QA model over examples, and its predictions by question id.
+
+    Windows default to what the model was trained with (see ExtractiveReader).
+    """
+    reader = ExtractiveReader(model, device=device, max_length=max_length, stride=stride)
+    predictions = predict_answers(reader, examples)
+    return qa_scores(predictions, _golds(examples)), predictions
+
+
+def _write_model_card(out: Path, card: dict[str, Any]) -> None:
+    (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    hp, data, timing, dev = (
+        card["hyperparameters"],
+        card["data"],
+        card["timing"],
+        card["dev_scores"],
+    )
+    text = f"""# Question-answering model: {out.name}
+
+Extractive QA model (start/end span) fine-tuned by `kgbuild train qa` ({card["method"]}).
+
+- Base model: `{card["base"]}` (resolved revision `{card["base_revision"]}`)
+- Training data: `{data["train"]["path"]}` ({data["train"]["questions"]} questions in
+  {data["train"]["articles"]} articles, {data["train"]["windows"]} windows,
+  sha256 `{data["train"]["sha256"]}`)
+- Dev data: `{data["dev"]["path"]}` ({data["dev"]["questions"]} questions in
+  {data["dev"]["articles"]} held-back articles: {", ".join(data["dev"]["titles"])})
+- Command: `{card["command"]}`
+- Seed: {card["seed"]}
+- Hyper-parameters: {", ".join(f"{k}={v}" for k, v in hp.items())}
+- Epochs run: {card["epochs_run"]:.2f} ({card["steps"]} steps); best epoch kept;
+  dev F1 per epoch: {", ".join(f"{f:.2f}" for f in card["dev_f1_per_epoch"])}
+- Time: {timing["wall_seconds"]:.0f} s wall, {timing["cpu_seconds"]:.0f} s CPU (process),
+  {timing["train_windows_per_second"]:.1f} training windows/s
+- Device: {card["device"]} ({card["threads"]} CPU threads)
+- Libraries: {", ".join(f"{k} {v}" for k, v in card["versions"].items())}
+
+## Dev scores (SQuAD v1.1 official normalisation, saved model re-loaded)
+
+| exact match | F1 | questions |
+|---|---|---|
+| {dev["exact_match"]:.2f} | {dev["f1"]:.2f} | {dev["questions"]} |
+
+## Use
+
+```python
+from kgbuild.nlp.reader import ExtractiveReader
+reader = ExtractiveReader("{out}")
+reader.read("When was Acme founded?", ["Acme was founded in 1999 in Oslo."])
+```
+"""
+    (out / "README.md").write_text(text, encoding="utf-8")
+
+
+def train_qa(
+    train: Path,
+    dev: Path | None = None,
+    *,
+    base: str,
+    out: Path,
+    epochs: float = 4,
+    learning_rate: float = 1e-3,
+    batch_size: int = 32,
+    seed: int = 42,
+    lora_rank: int | None = 32,
+    max_length: int = 256,
+    stride: int = 96,
+    patience: int = 2,
+    max_steps: int = -1,
+    dev_articles: int = 4,
+    max_train_questions: int | None = None,
+    device: str | None = None,
+    bf16: bool | None = None,
+    command: str | None = None,
+) -> QaTrainResult:
+    """Fine-tune an extractive QA model on SQuAD JSON and save it.
+
+    Args:
+        train: Training file (SQuAD v1.1 JSON; also CMRC 2018 and DRCD).
+        dev: Dev file scored after every epoch; ``None`` holds out ``dev_articles``
+            whole articles of the training file (seeded).
+        base: Base encoder reference (``pypi:...``, local folder or Hub id).
+        out: Output folder (created; files in it are overwritten).
+        epochs: Maximum number of epochs (early stopping may end sooner).
+        learning_rate: Peak learning rate (linear decay, 6% warm-up).
+        batch_size: Windows per training batch.
+        seed: Seed for initialisation, the split, shuffling and dropout.
+        lora_rank: LoRA rank (alpha = 2 x rank) on every linear layer, the
+            ``qa_outputs`` head trained in full; ``None`` (or 0) fine-tunes all weights.
+        max_length: Sub-tokens per window (question + context).
+        stride: Context sub-tokens shared by consecutive windows.
+        patience: Epochs without dev F1 improvement before stopping.
+        max_steps: Stop after this many optimisation steps (``-1``: no limit).
+        dev_articles: Articles held out when ``dev`` is ``None``.
+        max_train_questions: Train on at most this many questions (a seeded sample).
+        device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
+        bf16: bf16 autocast; ``None`` turns it on where the hardware supports it natively.
+        command: Command line recorded in the model card (default: ``sys.argv``).
+
+    Returns:
+        QaTrainResult: Output folder, dev scores of the re-loaded model, timing.
+
+    Raises:
+        InputError: A data file is missing or holds no answered question, or an
+            option is out of range.
+        ModelLoadError: The base model cannot be loaded.
+    """
+    from transformers import (
+        AutoModelForQuestionAnswering,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        set_seed,
+    )
+
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
+    for path in (train, dev):
+        if path is not None and not path.is_file():
+            raise InputError(f"data file {path} does not exist")
+    if epochs <= 0 or batch_size <= 0 or learning_rate <= 0 or max_length < 32:
+        raise InputError("epochs, batch_size and learning_rate must be > 0, max_length >= 32")
+    if not 0 < stride < max_length // 2:
+        raise InputError(f"stride must be in (0, {max_length // 2}), got {stride}")
+    rank = lora_rank or None
+    all_train = list(load_squad(train, strict=False).examples)
+    if dev is None:
+        train_examples, dev_examples = split_by_article(all_train, dev_articles, seed)
+    else:
+        train_examples, dev_examples = all_train, list(load_squad(dev, strict=False).examples)
+    train_examples = [e for e in train_examples if e.answers]
+    if max_train_questions is not None and len(train_examples) > max_train_questions:
+        train_examples = random.Random(seed).sample(train_examples, max_train_questions)
+    if not train_examples or not dev_examples:
+        raise InputError(f"no answered question in {train if not train_examples else dev}")
+
+    set_seed(seed)
+    target = pick_device(device)
+    resolved = resolve_model_ref(base)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolved)
+        # Two outputs (start, end), whatever head the base was saved with.
+        model: Any = AutoModelForQuestionAnswering.from_pretrained(
+            resolved, num_labels=2, ignore_mismatched_sizes=True
+        )
+    except (OSError, ValueError, RuntimeError) as e:
+        raise ModelLoadError(f"base model {base!r}: cannot load it: {e}") from e
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"base model {base!r}: a fast tokenizer is required")
+    base_revision = model_revision(resolved, model.config)
+    if rank is not None:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        lora = LoraConfig(
+            task_type=TaskType.QUESTION_ANS,
+            r=rank,
+            lora_alpha=2 * rank,
+            lora_dropout=0.1,
+            target_modules=list(LORA_TARGET_MODULES),
+            modules_to_save=["qa_outputs"],
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
+            model = get_peft_model(model, lora)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    train_data = encode_training_windows(train_examples, tokenizer, max_length, stride)
+    logger.info(
+        "%d training questions in %d windows, %d dev questions; trainable parameters: %d",
+        len(train_examples),
+        len(train_data),
+        len(dev_examples),
+        trainable,
+    )
+    use_bf16 = bf16_supported(target) if bf16 is None else bf16
+    golds = _golds(dev_examples)
+    history: list[float] = []
+    best: dict[str, Any] = {"f1": -1.0, "state": None}
+
+    eval_seconds = [0.0]
+
+    def dev_f1(current: Any) -> float:
+        began = time.perf_counter()
+        current.eval()
+        loaded = LoadedModel(
+            model=current,
+            tokenizer=tokenizer,
+            id2label={},
+            name="training",
+            revision="training",
+            max_length=max_length,
+            device=target,
+        )
+        reader = ExtractiveReader(loaded, max_length=max_length, stride=stride, bf16=use_bf16)
+        scores = qa_scores(predict_answers(reader, dev_examples), golds)
+        current.train()
+        eval_seconds[0] += time.perf_counter() - began
+        return scores.f1
+
+    class _EpochEvaluation(TrainerCallback):
+        """Score the dev set with the inference reader each epoch; keep the best weights."""
+
+        def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            current = kwargs["model"]
+            f1 = dev_f1(current)
+            history.append(f1)
+            logger.info("epoch %.0f: dev F1 %.2f", state.epoch or 0, f1)
+            if f1 > best["f1"]:
+                best["f1"] = f1
+                best["state"] = {
+                    k: v.detach().clone()
+                    for k, v in current.state_dict().items()
+                    if "lora_" in k or "qa_outputs" in k or rank is None
+                }
+            elif len(history) - 1 - history.index(max(history)) >= patience:
+                control.should_training_stop = True
+            return control
+
+    with tempfile.TemporaryDirectory(prefix="kgbuild-qa-") as checkpoints:
+        args = training_arguments(
+            checkpoints,
+            examples=len(train_data),
+            epochs=epochs,
+            max_steps=max_steps,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            seed=seed,
+            bf16=use_bf16,
+            device=target,
+            trainer_evaluates=False,
+            label_names=["start_positions", "end_positions"],
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            train_dataset=train_data,
+            processing_class=tokenizer,
+            callbacks=[_EpochEvaluation()],
+        )
+        train_start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
+            output = trainer.train()
+        # Windows/s counts optimisation time only (the per-epoch dev readings excluded).
+        train_seconds = max(1e-9, time.perf_counter() - train_start - eval_seconds[0])
+        state = trainer.state
+        train_losses = tuple(float(e["loss"]) for e in state.log_history if "loss" in e)
+        model = trainer.model
+        if not history:  # max_steps ended training inside the first epoch
+            history.append(dev_f1(model))
+        elif best["state"] is not None:
+            model.load_state_dict(best["state"], strict=False)
+
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in _MODEL_FILES:
+        (out / stale).unlink(missing_ok=True)
+    model = model.to("cpu")
+    if rank is not None:
+        save_adapter_fp16(model, out)
+    else:
+        model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    manifest = {
+        "base": base,
+        "task": "question-answering",
+        "format": "lora" if rank is not None else "full",
+        "max_length": max_length,
+        "stride": stride,
+    }
+    (out / KGBUILD_MODEL_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+    clear_model_cache()
+    dev_scores, _ = evaluate_qa(
+        str(out), dev_examples, device=str(target), max_length=max_length, stride=stride
+    )
+    clear_model_cache()
+
+    wall = time.perf_counter() - wall_start
+    cpu = time.process_time() - cpu_start
+    windows_seen = min(
+        float(output.global_step * batch_size), len(train_data) * float(state.epoch or 0.0)
+    )
+    dev_path = dev if dev is not None else train
+    card: dict[str, Any] = {
+        "task": "question-answering (extractive)",
+        "method": f"LoRA r={rank} alpha={2 * rank}" if rank is not None else "full fine-tune",
+        "base": base,
+        "base_resolved": resolved,
+        "base_revision": base_revision,
+        "data": {
+            "train": {
+                "path": str(train.resolve()),
+                "sha256": sha256_file(train),
+                "questions": len(train_examples),
+                "articles": len({e.title for e in train_examples}),
+                "windows": len(train_data),
+            },
+            "dev": {
+                "path": str(dev_path.resolve()),
+                "sha256": sha256_file(dev_path),
+                "questions": len(dev_examples),
+                "articles": len({e.title for e in dev_examples}),
+                "titles": sorted({e.title for e in dev_examples}),
+                "held_out_of_train": dev is None,
+            },
+        },
+        "command": command if command is not None else shlex.join(sys.argv),
+        "seed": seed,
+        "hyperparameters": {
+            "epochs": epochs,
+            "learning_rate": learning_rate,
+            "batch_size": batch_size,
+            "lora_rank": rank,
+            "lora_alpha": 2 * rank if rank is not None else None,
+            "lora_target_modules": list(LORA_TARGET_MODULES) if rank is not None else None,
+            "max_length": max_length,
+            "stride": stride,
+            "patience": patience,
+            "max_steps": max_steps,
+            "max_train_questions": max_train_questions,
+            "scheduler": "linear, warmup 6%",
+            "weight_decay": 0.01,
+            "bf16_autocast": use_bf16,
+        },
+        "trainable_parameters": trainable,
+        "epochs_run": float(state.epoch or 0.0),
+        "steps": int(output.global_step),
+        "dev_f1_per_epoch": history,
+        "dev_scores": dev_scores.model_dump(),
+        "timing": {
+            "wall_seconds": wall,
+            "cpu_seconds": cpu,
+            "train_seconds": train_seconds,
+            "train_windows_per_second": windows_seen / train_seconds,
+        },
+        "device": str(target),
+        "threads": torch.get_num_threads(),
+        "versions": library_versions(),
+    }
+    _write_model_card(out, card)
+    return QaTrainResult(
+        out_dir=out,
+        dev=dev_scores,
+        dev_f1_per_epoch=tuple(history),
+        epochs_run=float(state.epoch or 0.0),
+        steps=int(output.global_step),
+        train_questions=len(train_examples),
+        train_windows=len(train_data),
+        train_losses=train_losses,
+        wall_seconds=wall,
+        cpu_seconds=cpu,
+        train_windows_per_second=windows_seen / train_seconds,
+        device=str(target),
+        size_bytes=dir_size(out),
+    )

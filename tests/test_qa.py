@@ -1,0 +1,216 @@
+"""Extractive QA: SQuAD metrics, the windowed reader, train qa / evaluate qa on a tiny model."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from kgbuild.errors import InputError
+from kgbuild.nlp.hf import clear_model_cache, load_question_answerer
+from kgbuild.nlp.reader import ExtractiveReader, QaQuery
+from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB, make_tiny_bert
+from kgbuild.readers.squad import load_squad
+from kgbuild.training.qa import QaTrainResult, evaluate_qa, split_by_article, train_qa
+from kgbuild.training.qa_metrics import exact_match, normalize_answer, qa_scores, token_f1
+from tests.conftest import KEYWORDS, ORGS, PEOPLE, PLACES
+
+# -- metrics (hand-checked against the official SQuAD v1.1 script's definitions) ----------
+
+
+def test_normalisation_is_the_official_one() -> None:
+    assert normalize_answer("The  Eiffel Tower!") == "eiffel tower"
+    assert normalize_answer("an apple, a pear") == "apple pear"
+    assert normalize_answer("Theatre") == "theatre"  # "the" only as a whole word
+    assert normalize_answer("“quoted”") == "“quoted”"  # only ASCII punctuation in English
+    assert normalize_answer("北京，中国。") == "北京中国"  # CJK punctuation removed
+
+
+def test_exact_match_and_f1_hand_checked() -> None:
+    assert exact_match("the Denver Broncos", "Denver Broncos") == 1.0
+    assert exact_match("Denver", "Denver Broncos") == 0.0
+    # prediction "denver" vs gold "denver broncos": P 1, R 1/2 -> F1 2/3
+    assert token_f1("Denver", "Denver Broncos") == pytest.approx(2 / 3)
+    assert token_f1("a", "the") == 1.0  # both normalise to empty: equal
+    assert token_f1("", "Denver") == 0.0
+    assert token_f1("Broncos Broncos", "Broncos") == pytest.approx(2 * 0.5 * 1 / 1.5)
+    assert token_f1("北京大学", "北京") == pytest.approx(2 * 0.5 * 1 / 1.5)  # by character
+
+
+def test_scores_take_the_best_gold_and_average_over_questions() -> None:
+    golds = {"q1": ["Denver Broncos", "Broncos"], "q2": ["1999"], "q3": ["Oslo"], "q4": []}
+    predictions = {"q1": "Broncos", "q2": "in 1999", "q4": ""}
+    scores = qa_scores(predictions, golds)
+    # q1 EM 1 F1 1; q2 EM 0 F1 2/3; q3 unanswered 0; q4 unanswerable and empty: 1
+    assert scores.exact_match == pytest.approx(100 * 2 / 4)
+    assert scores.f1 == pytest.approx(100 * (1 + 2 / 3 + 0 + 1) / 4)
+    assert (scores.questions, scores.answered) == (4, 2)
+
+
+# -- synthetic data a tiny model can learn ---------------------------------------------------
+
+
+def write_keyword_squad(path: Path, articles: int, seed: int) -> Path:
+    """Who-works-where paragraphs; questions about the organisation or the city."""
+    rng = random.Random(seed)
+    data = []
+    for a in range(articles):
+        paragraphs = []
+        for p in range(4):
+            (given, family), org, (city,) = rng.choice(PEOPLE), rng.choice(ORGS), rng.choice(PLACES)
+            person, org_text = f"{given} {family}", " ".join(org)
+            filler = " ".join(rng.sample(["the", "company", "said", "on", "monday"], 3))
+            context = f"{filler} . {person} works for {org_text} in {city} . {filler} ."
+            qas = [
+                {
+                    "id": f"a{a}p{p}org",
+                    "question": f"who does {person} work for ?",
+                    "answers": [{"text": org_text, "answer_start": context.index(org_text)}],
+                },
+                {
+                    "id": f"a{a}p{p}city",
+                    "question": f"in which city does {person} work ?",
+                    "answers": [{"text": city, "answer_start": context.rindex(city)}],
+                },
+            ]
+            paragraphs.append({"context": context, "qas": qas})
+        data.append({"title": f"article_{a}", "paragraphs": paragraphs})
+    path.write_text(json.dumps({"version": "1.1", "data": data}), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    vocab = [*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)]
+    extra = [w for w in ("who", "does", "work", "works", "which", "?") if w not in vocab]
+    return make_tiny_bert(
+        tmp_path_factory.mktemp("qa-base") / "base", ["O"], vocab=[*vocab, *extra], seed=0
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(
+    tiny_base: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, QaTrainResult]:
+    root = tmp_path_factory.mktemp("qa-train")
+    data = write_keyword_squad(root / "squad.json", articles=30, seed=1)
+    out = root / "model"
+    result = train_qa(
+        data,
+        base=str(tiny_base),
+        out=out,
+        epochs=6,
+        learning_rate=5e-3,
+        batch_size=16,
+        lora_rank=None,
+        max_length=64,
+        stride=16,
+        dev_articles=5,
+        patience=6,
+        seed=0,
+    )
+    return data, out, result
+
+
+# -- reader ---------------------------------------------------------------------------------
+
+
+def test_reader_spans_map_back_and_long_contexts_are_read_to_the_end(tiny_base: Path) -> None:
+    from transformers import AutoModelForQuestionAnswering
+
+    qa_dir = tiny_base.parent / "qa-random"
+    model = AutoModelForQuestionAnswering.from_pretrained(tiny_base, num_labels=2)
+    model.save_pretrained(qa_dir)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (qa_dir / name).write_bytes((tiny_base / name).read_bytes())
+    reader = ExtractiveReader(str(qa_dir), max_length=48, stride=16, device="cpu")
+    long_context = " ".join(["maria gonzalez works for acme robotics in berlin ."] * 200)
+    windows = reader._windows([QaQuery("who works for acme ?", long_context)])
+    covered = max(o[1] for w in windows for o in w.offsets if o is not None)
+    assert len(windows) > 10
+    assert covered == len(long_context.rstrip())  # the last character is read: no truncation
+    answers = reader.read_batch(
+        [QaQuery("who works ?", long_context), QaQuery("where ?", "  ")], top_k=3
+    )
+    assert answers[1] == []  # an empty context gives no answer, not an error
+    assert 1 <= len(answers[0]) <= 3
+    for span in answers[0]:
+        assert long_context[span.start : span.end] == span.text
+        assert 0.0 < span.score <= 1.0
+    assert [a.score for a in answers[0]] == sorted((a.score for a in answers[0]), reverse=True)
+
+
+def test_loading_a_non_qa_model_names_the_problem(tmp_path: Path) -> None:
+    from kgbuild.errors import ModelLoadError
+
+    token_model = make_tiny_bert(tmp_path / "ner", ["O", "B-PER"])
+    with pytest.raises(ModelLoadError, match="not a question-answering model"):
+        load_question_answerer(str(token_model))
+
+
+# -- training and evaluation ----------------------------------------------------------------
+
+
+def test_split_by_article_holds_back_whole_articles(tmp_path: Path) -> None:
+    data = write_keyword_squad(tmp_path / "s.json", articles=6, seed=3)
+    examples = list(load_squad(data).examples)
+    train, dev = split_by_article(examples, 2, seed=0)
+    assert len({e.title for e in dev}) == 2
+    assert not {e.title for e in train} & {e.title for e in dev}
+    assert len(train) + len(dev) == len(examples)
+    assert split_by_article(examples, 2, seed=0) == (train, dev)  # seeded
+    with pytest.raises(InputError, match="between 1 and 5"):
+        split_by_article(examples, 6, seed=0)
+
+
+def test_train_qa_learns_writes_card_and_reloads(trained: tuple[Path, Path, QaTrainResult]) -> None:
+    data, out, result = trained
+    losses = result.train_losses
+    assert losses[-1] < losses[0]
+    assert result.dev_f1_per_epoch[-1] > result.dev_f1_per_epoch[0]
+    assert result.dev.f1 > 50.0  # far above chance on held-back articles
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["data"]["dev"]["held_out_of_train"] is True
+    assert len(card["data"]["dev"]["titles"]) == 5
+    assert card["dev_scores"]["f1"] == pytest.approx(result.dev.f1)
+    assert "exact match" in (out / "README.md").read_text()
+    clear_model_cache()
+    _, dev = split_by_article(list(load_squad(data).examples), 5, seed=0)
+    scores, predictions = evaluate_qa(str(out), dev, device="cpu", max_length=64, stride=16)
+    assert scores == result.dev  # the saved model re-loaded scores exactly as reported
+    assert set(predictions) == {e.id for e in dev}
+
+
+def test_evaluate_qa_cli_writes_json(
+    trained: tuple[Path, Path, QaTrainResult], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from kgbuild.cli import app
+
+    data, out, result = trained
+    target = tmp_path / "qa.json"
+    run = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "qa",
+            "--model",
+            str(out),
+            "--data",
+            str(data),
+            "--held-out-articles",
+            "5",
+            "--device",
+            "cpu",
+            "--json-out",
+            str(target),
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    written = json.loads(target.read_text())
+    assert written["task"] == "qa"
+    assert written["questions"] == result.dev.questions
+    assert "exact match" in run.output
