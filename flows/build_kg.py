@@ -1,31 +1,41 @@
-"""The build flow: ingest -> chunk -> NER -> resolve -> export, over batches of documents.
+"""The build flow: plan -> extract batches -> record -> resolve/export -> Neo4j -> summary.
 
-Tasks take and return plain data (settings, documents, counts); models and database
-engines are created inside the tasks through per-process caches, never passed as
-arguments. Only transient errors are retried.
+Tasks take and return plain, picklable data (settings, documents, outcomes, counts);
+models and database engines are created inside the tasks through per-process caches,
+never passed as arguments. Only transient errors are retried. Model work runs in the
+flow's process (``orchestration.task_runner: thread``) or on a Dask cluster (``dask``);
+ledger writes always happen in the flow's process, one batch per transaction, in batch
+order, so the graph does not depend on which worker finished first.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
-from prefect import flow, task
+from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from flows.artifacts import publish_report
+from flows.caching import batch_cache_key
 from kgbuild import pipeline
-from kgbuild.config import Settings
+from kgbuild.config import OrchestrationConfig, Settings
 from kgbuild.data import Document
 from kgbuild.pipeline import BuildReport, DocumentOutcome, Plan
 from kgbuild.store.sql.orm import make_engine
 
-__all__ = ["build_kg_flow", "is_transient"]
+__all__ = ["BatchSummary", "build_kg_flow", "is_transient"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,  # e.g. "database is locked"
@@ -56,6 +66,27 @@ def _engine(url: str) -> Engine:
     return make_engine(url)
 
 
+@dataclass(frozen=True)
+class BatchSummary:
+    """What recording one batch did (small: counts and failed sources)."""
+
+    documents: int
+    processed: int
+    mentions: int
+    failed_sources: tuple[str, ...]
+
+    @classmethod
+    def of(cls, outcomes: Sequence[DocumentOutcome]) -> BatchSummary:
+        """Count a batch's outcomes."""
+        failed = tuple(o.document.source for o in outcomes if o.failure is not None)
+        return cls(
+            documents=len(outcomes),
+            processed=len(outcomes) - len(failed),
+            mentions=sum(len(o.mentions) for o in outcomes),
+            failed_sources=failed,
+        )
+
+
 @task(
     name="plan",
     retries=2,
@@ -77,15 +108,39 @@ def plan_task(paths: list[str], settings: Settings, run_id: str) -> Plan:
     retries=2,
     retry_delay_seconds=[1, 5],
     retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
+    cache_key_fn=batch_cache_key,
+    cache_expiration=timedelta(days=7),
+    persist_result=True,
 )
 def extract_task(
     documents: list[Document], settings: Settings, run_id: str, model_key: str
 ) -> list[DocumentOutcome]:
-    """Chunk and run NER over one batch of documents and record the results in the ledger."""
-    outcomes = pipeline.extract(documents, pipeline.extractor(settings, run_id))
+    """Chunk and run NER (and relations) over one batch, wherever the task runner says.
+
+    Cached on the batch's documents, model versions and stage settings (see
+    :func:`flows.caching.batch_key`), so a retried flow reuses finished batches.
+    """
+    stages = pipeline.extractor(settings, run_id)
+    if stages.model_key != model_key:
+        raise RuntimeError(
+            f"this worker's models differ from the run's: {stages.model_key} != {model_key}"
+        )
+    return pipeline.extract(documents, stages)
+
+
+@task(
+    name="record-batch",
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
+def record_task(
+    settings: Settings, run_id: str, model_key: str, outcomes: list[DocumentOutcome]
+) -> BatchSummary:
+    """Store one batch's results in the ledger (one transaction, in the flow's process)."""
     pipeline.record(_engine(settings.resolved_ledger_url()), run_id, model_key, outcomes)
-    return outcomes
+    return BatchSummary.of(outcomes)
 
 
 @task(
@@ -115,24 +170,84 @@ def persist_task(settings: Settings, run_id: str, assembled: pipeline.Assembled)
     )
 
 
+def _configured(task_: Task[P, R], config: OrchestrationConfig) -> Task[P, R]:
+    """``task_`` with the retries and cache lifetime of ``config``."""
+    if task_.cache_expiration is not None:
+        return task_.with_options(
+            retries=config.retries, cache_expiration=timedelta(days=config.cache_days)
+        )
+    return task_.with_options(retries=config.retries)
+
+
+def _extracted_batches(
+    todo: Plan, settings: Settings, run_id: str
+) -> Iterator[list[DocumentOutcome]]:
+    """Each batch's outcomes, in batch order, computed by the configured task runner."""
+    config = settings.orchestration
+    extract = _configured(extract_task, config)
+    batches = pipeline.batches(todo.to_process, settings.docs_per_batch)
+    if config.task_runner == "thread" or not batches:
+        for batch in batches:
+            yield extract(batch, settings, run_id, todo.model_key)
+        return
+    from flows.runners import dask_task_runner
+
+    with dask_task_runner(config) as runner:
+        futures = [
+            runner.submit(
+                extract,
+                {
+                    "documents": batch,
+                    "settings": settings,
+                    "run_id": run_id,
+                    "model_key": todo.model_key,
+                },
+            )
+            for batch in batches
+        ]
+        for future in futures:
+            yield future.result()
+
+
 @flow(name="build-kg", log_prints=True)
 def build_kg_flow(paths: Sequence[str], settings: Settings | None = None) -> BuildReport:
     """Build the knowledge graph from ``paths`` (see :func:`kgbuild.pipeline.build`)."""
     settings = settings or Settings()
+    config = settings.orchestration
+    logger = get_run_logger()
     started = time.perf_counter()
     run_id = pipeline.new_run_id()
     engine = _engine(settings.resolved_ledger_url())
     try:
-        todo = plan_task(list(paths), settings, run_id)
+        todo = _configured(plan_task, config)(list(paths), settings, run_id)
+        logger.info(
+            "%s: %d documents to process, %d unchanged, %d deleted, %d unreadable",
+            run_id,
+            len(todo.to_process),
+            len(todo.unchanged),
+            len(todo.deleted),
+            len(todo.failures),
+        )
         report = pipeline.start_report(todo)
-        for batch in pipeline.batches(todo.to_process, settings.docs_per_batch):
-            pipeline.add_outcomes(report, extract_task(batch, settings, run_id, todo.model_key))
-        assembled, report.outputs = assemble_task(settings)
-        report.neo4j = persist_task(settings, run_id, assembled)
+        record = _configured(record_task, config)
+        for number, outcomes in enumerate(_extracted_batches(todo, settings, run_id), 1):
+            summary = record(settings, run_id, todo.model_key, outcomes)
+            pipeline.add_outcomes(report, outcomes)
+            logger.info(
+                "batch %d: %d documents, %d mentions, %d failed %s",
+                number,
+                summary.documents,
+                summary.mentions,
+                len(summary.failed_sources),
+                list(summary.failed_sources) or "",
+            )
+        assembled, report.outputs = _configured(assemble_task, config)(settings)
+        report.neo4j = _configured(persist_task, config)(settings, run_id, assembled)
         report = pipeline.finish(engine, report, assembled, started)
     except BaseException as exc:
         pipeline.fail(engine, run_id, exc)
         raise
+    publish_report(report, config.task_runner)
     print(report.summary())
     return report
 

@@ -28,6 +28,7 @@ __all__ = [
     "IngestConfig",
     "Neo4jConfig",
     "NerConfig",
+    "OrchestrationConfig",
     "ReConfig",
     "Settings",
     "load_settings",
@@ -126,6 +127,26 @@ class Neo4jConfig(_Section):
         return (self.user, self.password.get_secret_value()) if self.password else None
 
 
+class OrchestrationConfig(_Section):
+    """How the Prefect flow runs its model stages (the library's own ``build`` ignores it).
+
+    ``thread``: batches one after another in the flow's process. ``dask``: batches in
+    parallel on a Dask cluster (``prefect-dask``), a local one of ``dask_workers``
+    processes or the scheduler at ``dask_address``; each worker loads the models once.
+    """
+
+    task_runner: Literal["thread", "dask"] = "thread"
+    dask_address: str | None = None
+    """Scheduler of an existing cluster, e.g. ``tcp://10.0.0.5:8786``; ``None``: a local one."""
+    dask_workers: int = Field(default=2, gt=0)
+    """Worker processes of the local cluster."""
+    dask_threads_per_worker: int = Field(default=1, gt=0)
+    retries: int = Field(default=2, ge=0)
+    """Retries of a task that failed with a transient error (lost connection, locked database)."""
+    cache_days: float = Field(default=7.0, ge=0)
+    """How long a batch's extraction result is reused by a retried flow; 0: no cache."""
+
+
 class Settings(BaseSettings):
     """All settings of a kgbuild run."""
 
@@ -148,6 +169,7 @@ class Settings(BaseSettings):
     """Graph schema YAML (default: ``schemas/graph_schema.yaml``)."""
     resolve: ResolveConfig = ResolveConfig()
     neo4j: Neo4jConfig = Neo4jConfig()
+    orchestration: OrchestrationConfig = OrchestrationConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,46 @@
+"""Cache keys for the flow's model work: a batch is redone only when its inputs change."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from kgbuild.config import Settings
+from kgbuild.data import Document
+
+__all__ = ["batch_cache_key", "batch_key"]
+
+
+def batch_key(documents: list[Document], settings: Settings, model_key: str) -> str:
+    """Hash of what decides a batch's extraction result.
+
+    The documents (id, source, language, metadata and content hash), the model versions
+    and output-changing settings (``model_key``), the stage configuration, and the ledger
+    the results belong to (so two projects never share cached batches).
+    """
+    payload = {
+        "ledger": settings.resolved_ledger_url(),
+        "model_key": model_key,
+        "stages": {
+            "chunking": settings.chunking.model_dump(mode="json"),
+            "ner": settings.ner.model_dump(mode="json", exclude={"batch_size", "device"}),
+            "relations": settings.relations.model_dump(
+                mode="json", exclude={"batch_size", "device"}
+            ),
+        },
+        "documents": [
+            [doc.id, doc.source, doc.lang, doc.content_hash, sorted(doc.metadata.items())]
+            for doc in documents
+        ],
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return "kgbuild-extract-" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def batch_cache_key(context: Any, parameters: dict[str, Any]) -> str | None:
+    """Prefect ``cache_key_fn`` of the extract task (``None``: caching switched off)."""
+    settings: Settings = parameters["settings"]
+    if settings.orchestration.cache_days <= 0:
+        return None
+    return batch_key(parameters["documents"], settings, parameters["model_key"])
