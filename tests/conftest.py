@@ -16,6 +16,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from kgbuild.config import NerConfig, Settings
 from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB, make_tiny_bert
+from tests.neo4j_session import neo4j_target  # noqa: F401  (session fixture: tests/neo4j, tests/flows)
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "examples" / "corpus"
