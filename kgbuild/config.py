@@ -24,6 +24,7 @@ from kgbuild.errors import ConfigError
 from kgbuild.stages.resolve import ResolveConfig
 
 __all__ = [
+    "AttributeConfig",
     "ChunkConfig",
     "IngestConfig",
     "Neo4jConfig",
@@ -109,6 +110,22 @@ class ReConfig(_Section):
     """``auto``: bf16 autocast where the hardware has native bf16 kernels, else fp32."""
 
 
+class AttributeConfig(_Section):
+    """Attribute filling (the schema's ``attributes``, read by an extractive QA model)."""
+
+    enabled: bool = False
+    model: str = "default"
+    """``default`` (the manifest's ``qa`` model), a local directory or a Hub id."""
+    threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    """Lowest answer probability kept (a schema attribute may set its own)."""
+    max_contexts: int = Field(default=8, gt=0)
+    """Evidence sentences read per entity and attribute, per document."""
+    batch_size: int = Field(default=32, gt=0)
+    device: str | None = None
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """``auto``: bf16 autocast where the hardware has native bf16 kernels, else fp32."""
+
+
 class Neo4jConfig(_Section):
     """Where the graph is persisted. ``uri`` unset: no Neo4j (files only).
 
@@ -165,6 +182,7 @@ class Settings(BaseSettings):
     chunking: ChunkConfig = ChunkConfig()
     ner: NerConfig = NerConfig()
     relations: ReConfig = ReConfig()
+    attributes: AttributeConfig = AttributeConfig()
     schema_path: Path | None = None
     """Graph schema YAML (default: ``schemas/graph_schema.yaml``)."""
     resolve: ResolveConfig = ResolveConfig()

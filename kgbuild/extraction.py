@@ -1,4 +1,4 @@
-"""The model stages of a run, built once per process: chunking, NER, then relations.
+"""The model stages of a run, built once per process: chunking, NER, relations, attributes.
 
 :class:`Extractor` is what a batch of documents goes through; its ``model_key`` names
 every model and setting that changes the output, which the ledger compares to decide
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kgbuild.config import Settings
-from kgbuild.data import Chunk, Document, Mention, Relation
+from kgbuild.data import Attribute, Chunk, Document, Mention, Relation
 from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.ner import NerStage
 
@@ -23,28 +23,35 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DocumentExtraction:
-    """What the model stages found in one document (relations join mention ids)."""
+    """What the model stages found in one document (relations and attributes name mention ids)."""
 
     document: Document
     chunks: tuple[Chunk, ...]
     mentions: tuple[Mention, ...]
     relations: tuple[Relation, ...]
+    attributes: tuple[Attribute, ...] = ()
 
 
 class Extractor:
-    """Chunking, NER and (when enabled) relation extraction over batches of documents."""
+    """Chunking, NER and (when enabled) relations and attributes over batches of documents."""
 
     def __init__(self, settings: Settings, *, run_id: str, progress: bool = False) -> None:
         self.settings = settings
         self.ner = NerStage(settings.ner, run_id=run_id, progress=progress)
         self.relations = None
-        if settings.relations.enabled:
+        self.attributes = None
+        if settings.relations.enabled or settings.attributes.enabled:
             from kgbuild.schema import load_schema
+
+            schema = load_schema(settings.schema_path)
+        if settings.relations.enabled:
             from kgbuild.stages.relations import RelationStage
 
-            self.relations = RelationStage(
-                settings.relations, schema=load_schema(settings.schema_path), run_id=run_id
-            )
+            self.relations = RelationStage(settings.relations, schema=schema, run_id=run_id)
+        if settings.attributes.enabled:
+            from kgbuild.stages.attributes import AttributeStage
+
+            self.attributes = AttributeStage(settings.attributes, schema=schema, run_id=run_id)
 
     @property
     def model_key(self) -> str:
@@ -52,26 +59,36 @@ class Extractor:
         key = f"chunk:{self.settings.chunking.max_sentence_chars}|ner:{self.ner.model_key}"
         if self.relations is not None:
             key += f"|re:{self.relations.model_key}"
+        if self.attributes is not None:
+            key += f"|attr:{self.attributes.model_key}"
         return key
 
     def __call__(self, documents: Sequence[Document]) -> list[DocumentExtraction]:
         """Run the stages over ``documents`` as one batch (one model pass per stage)."""
         chunks = {doc.id: chunk_document(doc, self.settings.chunking) for doc in documents}
         all_chunks = [chunk for doc in documents for chunk in chunks[doc.id]]
-        mentions = self.ner(all_chunks, {doc.id: doc.lang for doc in documents})
+        langs = {doc.id: doc.lang for doc in documents}
+        mentions = self.ner(all_chunks, langs)
         relations = self.relations(all_chunks, mentions) if self.relations is not None else []
+        attributes = (
+            self.attributes(all_chunks, mentions, langs) if self.attributes is not None else []
+        )
         mentions_by_doc: dict[str, list[Mention]] = {doc.id: [] for doc in documents}
         for mention in mentions:
             mentions_by_doc[mention.doc_id].append(mention)
         relations_by_doc: dict[str, list[Relation]] = {doc.id: [] for doc in documents}
         for relation in relations:
             relations_by_doc[relation.evidence[0].provenance.doc_id].append(relation)
+        attributes_by_doc: dict[str, list[Attribute]] = {doc.id: [] for doc in documents}
+        for attribute in attributes:
+            attributes_by_doc[attribute.evidence[0].provenance.doc_id].append(attribute)
         return [
             DocumentExtraction(
                 doc,
                 tuple(chunks[doc.id]),
                 tuple(mentions_by_doc[doc.id]),
                 tuple(relations_by_doc[doc.id]),
+                tuple(attributes_by_doc[doc.id]),
             )
             for doc in documents
         ]

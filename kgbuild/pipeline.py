@@ -21,9 +21,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from kgbuild.config import Settings
-from kgbuild.data import Chunk, Document, DocumentFailure, Mention, Relation
+from kgbuild.data import Attribute, Chunk, Document, DocumentFailure, Mention, Relation
 from kgbuild.extraction import Extractor
-from kgbuild.graph.build import build_graph, resolve_relations
+from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
 from kgbuild.graph.export import write_graphml, write_html, write_node_link
 from kgbuild.stages.ingest import IngestResult, read_documents
 from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
@@ -88,6 +88,7 @@ class DocumentOutcome:
     mentions: tuple[Mention, ...] = ()
     relations: tuple[Relation, ...] = ()
     failure: DocumentFailure | None = None
+    attributes: tuple[Attribute, ...] = ()
 
 
 @dataclass
@@ -104,6 +105,7 @@ class BuildReport:
     mentions: int = 0
     entities: int = 0
     relations: int = 0
+    attributes: int = 0
     merges: int = 0
     seconds: float = 0.0
     failures: list[DocumentFailure] = field(default_factory=list)
@@ -118,8 +120,8 @@ class BuildReport:
             f"({self.processed} processed, {self.skipped} unchanged and skipped, "
             f"{self.failed} failed, {self.deleted} deleted)",
             f"{self.chunks} sentences, {self.mentions} mentions -> {self.entities} entities "
-            f"({self.merges} surface forms merged), {self.relations} relations "
-            f"in {self.seconds:.1f} s",
+            f"({self.merges} surface forms merged), {self.relations} relations, "
+            f"{self.attributes} attribute values in {self.seconds:.1f} s",
         ]
         lines += [f"  failed: {f.source} [{f.stage}]: {f.error}" for f in self.failures]
         lines += [f"  {name}: {path}" for name, path in self.outputs.items()]
@@ -160,7 +162,7 @@ def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentOu
     """
     try:
         return [
-            DocumentOutcome(x.document, x.chunks, x.mentions, x.relations)
+            DocumentOutcome(x.document, x.chunks, x.mentions, x.relations, attributes=x.attributes)
             for x in stages(documents)
         ]
     except Exception as batch_error:
@@ -196,6 +198,7 @@ def record(
                     outcome.mentions,
                     EXTRACT_STAGES,
                     relations=outcome.relations,
+                    attributes=outcome.attributes,
                 )
 
 
@@ -208,6 +211,8 @@ class Assembled:
     results: list[ledger.DocumentResult]
     relations: list[Relation]
     """Entity-level relations (see :func:`kgbuild.graph.build.resolve_relations`)."""
+    attributes: list[Attribute] = field(default_factory=list)
+    """Entity-level attributes (see :func:`kgbuild.stages.attributes.resolve_attributes`)."""
 
     @property
     def chunks(self) -> int:
@@ -235,10 +240,19 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
         (relation for result in results for relation in result.relations),
         resolution.mention_to_entity,
     )
-    graph = build_graph(
-        infos, resolution.entities, mentions, resolution.mention_to_entity, relations
+    attributes = resolve_attributes(
+        (attribute for result in results for attribute in result.attributes),
+        resolution.mention_to_entity,
     )
-    return Assembled(graph, resolution, results, relations)
+    graph = build_graph(
+        infos,
+        resolution.entities,
+        mentions,
+        resolution.mention_to_entity,
+        relations,
+        attributes=attributes,
+    )
+    return Assembled(graph, resolution, results, relations, attributes)
 
 
 def export(graph: nx.MultiDiGraph[str], out_dir: Path) -> dict[str, Path]:
@@ -265,6 +279,7 @@ def persist_neo4j(
         assembled.results,
         assembled.resolution,
         assembled.relations,
+        assembled.attributes,
         schema_path=settings.schema_path,
     ).summary()
 
@@ -297,6 +312,7 @@ def finish(
     report.chunks, report.mentions = assembled.chunks, assembled.mentions
     report.entities = len(assembled.resolution.entities)
     report.relations = len(assembled.relations)
+    report.attributes = len(assembled.attributes)
     report.merges = assembled.resolution.merges
     report.seconds = time.perf_counter() - started
     with Session(engine) as session, session.begin():

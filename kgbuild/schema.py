@@ -55,12 +55,29 @@ class RelationType(_Strict):
 
 
 class AttributeSpec(_Strict):
-    """A slot of an entity type, filled by question answering over its evidence."""
+    """A slot of an entity type, filled by question answering over its evidence.
+
+    ``question`` holds ``{name}``, replaced by the entity's name. With ``model`` (a
+    token-classification model) and ``label``, the best span of that label in the
+    evidence sentences fills the slot instead of the QA model.
+    """
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     entity_type: TypeName
-    question: str
+    question: str = ""
     value_type: Literal["date", "number", "location", "text"] = "text"
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Overrides the stage's threshold for this attribute."""
+    model: str | None = None
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _check_reader(self) -> AttributeSpec:
+        if self.model is None and "{name}" not in self.question:
+            raise ValueError("question must contain {name} (or set model and label)")
+        if self.model is not None and not self.label:
+            raise ValueError("label is required with model (the tag type that holds the value)")
+        return self
 
 
 class GraphSchema(_Strict):

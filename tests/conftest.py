@@ -169,3 +169,70 @@ def keyword_re_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         command="kgbuild train re (test fixture)",
     )
     return root / "model"
+
+
+def write_keyword_squad(path: Path, articles: int, seed: int) -> Path:
+    """SQuAD JSON over who-works-where paragraphs; questions about the organisation or city."""
+    import json
+
+    rng = random.Random(seed)
+    data = []
+    for a in range(articles):
+        paragraphs = []
+        for p in range(4):
+            (given, family), org, (city,) = rng.choice(PEOPLE), rng.choice(ORGS), rng.choice(PLACES)
+            person, org_text = f"{given} {family}", " ".join(org)
+            filler = " ".join(rng.sample(["the", "company", "said", "on", "monday"], 3))
+            context = f"{filler} . {person} works for {org_text} in {city} . {filler} ."
+            qas = [
+                {
+                    "id": f"a{a}p{p}org",
+                    "question": f"who does {person} work for ?",
+                    "answers": [{"text": org_text, "answer_start": context.index(org_text)}],
+                },
+                {
+                    "id": f"a{a}p{p}city",
+                    "question": f"in which city does {person} work ?",
+                    "answers": [{"text": city, "answer_start": context.rindex(city)}],
+                },
+            ]
+            paragraphs.append({"context": context, "qas": qas})
+        data.append({"title": f"article_{a}", "paragraphs": paragraphs})
+    path.write_text(json.dumps({"version": "1.1", "data": data}), encoding="utf-8")
+    return path
+
+
+QA_WORDS = ["who", "does", "work", "works", "which", "?"]
+
+
+@pytest.fixture(scope="session")
+def qa_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BERT whose vocabulary holds the keyword names and question words."""
+    vocab = [*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)]
+    vocab += [w for w in QA_WORDS if w not in vocab]
+    return make_tiny_bert(tmp_path_factory.mktemp("qa-base") / "base", ["O"], vocab=vocab, seed=0)
+
+
+@pytest.fixture(scope="session")
+def keyword_qa_model(qa_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny extractive QA model trained (by our own train_qa) on keyword paragraphs."""
+    from kgbuild.training.qa import train_qa
+
+    root = tmp_path_factory.mktemp("keyword-qa")
+    data = write_keyword_squad(root / "squad.json", articles=30, seed=1)
+    train_qa(
+        data,
+        base=str(qa_base),
+        out=root / "model",
+        epochs=6,
+        learning_rate=5e-3,
+        batch_size=16,
+        lora_rank=None,
+        max_length=64,
+        stride=16,
+        dev_articles=5,
+        patience=6,
+        seed=0,
+        command="kgbuild train qa (test fixture)",
+    )
+    return root / "model"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
@@ -11,11 +10,11 @@ import pytest
 from kgbuild.errors import InputError
 from kgbuild.nlp.hf import clear_model_cache, load_question_answerer
 from kgbuild.nlp.reader import ExtractiveReader, QaQuery
-from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB, make_tiny_bert
+from kgbuild.nlp.tiny import make_tiny_bert
 from kgbuild.readers.squad import load_squad
 from kgbuild.training.qa import QaTrainResult, evaluate_qa, split_by_article, train_qa
 from kgbuild.training.qa_metrics import exact_match, normalize_answer, qa_scores, token_f1
-from tests.conftest import KEYWORDS, ORGS, PEOPLE, PLACES
+from tests.conftest import write_keyword_squad
 
 # -- metrics (hand-checked against the official SQuAD v1.1 script's definitions) ----------
 
@@ -49,57 +48,16 @@ def test_scores_take_the_best_gold_and_average_over_questions() -> None:
     assert (scores.questions, scores.answered) == (4, 2)
 
 
-# -- synthetic data a tiny model can learn ---------------------------------------------------
-
-
-def write_keyword_squad(path: Path, articles: int, seed: int) -> Path:
-    """Who-works-where paragraphs; questions about the organisation or the city."""
-    rng = random.Random(seed)
-    data = []
-    for a in range(articles):
-        paragraphs = []
-        for p in range(4):
-            (given, family), org, (city,) = rng.choice(PEOPLE), rng.choice(ORGS), rng.choice(PLACES)
-            person, org_text = f"{given} {family}", " ".join(org)
-            filler = " ".join(rng.sample(["the", "company", "said", "on", "monday"], 3))
-            context = f"{filler} . {person} works for {org_text} in {city} . {filler} ."
-            qas = [
-                {
-                    "id": f"a{a}p{p}org",
-                    "question": f"who does {person} work for ?",
-                    "answers": [{"text": org_text, "answer_start": context.index(org_text)}],
-                },
-                {
-                    "id": f"a{a}p{p}city",
-                    "question": f"in which city does {person} work ?",
-                    "answers": [{"text": city, "answer_start": context.rindex(city)}],
-                },
-            ]
-            paragraphs.append({"context": context, "qas": qas})
-        data.append({"title": f"article_{a}", "paragraphs": paragraphs})
-    path.write_text(json.dumps({"version": "1.1", "data": data}), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    vocab = [*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)]
-    extra = [w for w in ("who", "does", "work", "works", "which", "?") if w not in vocab]
-    return make_tiny_bert(
-        tmp_path_factory.mktemp("qa-base") / "base", ["O"], vocab=[*vocab, *extra], seed=0
-    )
-
-
 @pytest.fixture(scope="module")
 def trained(
-    tiny_base: Path, tmp_path_factory: pytest.TempPathFactory
+    qa_base: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path, QaTrainResult]:
     root = tmp_path_factory.mktemp("qa-train")
     data = write_keyword_squad(root / "squad.json", articles=30, seed=1)
     out = root / "model"
     result = train_qa(
         data,
-        base=str(tiny_base),
+        base=str(qa_base),
         out=out,
         epochs=6,
         learning_rate=5e-3,
@@ -117,14 +75,14 @@ def trained(
 # -- reader ---------------------------------------------------------------------------------
 
 
-def test_reader_spans_map_back_and_long_contexts_are_read_to_the_end(tiny_base: Path) -> None:
+def test_reader_spans_map_back_and_long_contexts_are_read_to_the_end(qa_base: Path) -> None:
     from transformers import AutoModelForQuestionAnswering
 
-    qa_dir = tiny_base.parent / "qa-random"
-    model = AutoModelForQuestionAnswering.from_pretrained(tiny_base, num_labels=2)
+    qa_dir = qa_base.parent / "qa-random"
+    model = AutoModelForQuestionAnswering.from_pretrained(qa_base, num_labels=2)
     model.save_pretrained(qa_dir)
     for name in ("tokenizer.json", "tokenizer_config.json"):
-        (qa_dir / name).write_bytes((tiny_base / name).read_bytes())
+        (qa_dir / name).write_bytes((qa_base / name).read_bytes())
     reader = ExtractiveReader(str(qa_dir), max_length=48, stride=16, device="cpu")
     long_context = " ".join(["maria gonzalez works for acme robotics in berlin ."] * 200)
     windows = reader._windows([QaQuery("who works for acme ?", long_context)])

@@ -33,7 +33,7 @@ def test_committed_json_schemas_match_the_code(name: str) -> None:
         ("entity_types: [{name: PER, colour: red}]", "entity_types.0.colour"),
         ("relation_types: []", "entity_types"),
         (
-            "entity_types: [{name: PER}]\nattributes: [{name: age, entity_type: ORG, question: q}]",
+            "entity_types: [{name: PER}]\nattributes: [{name: age, entity_type: ORG, question: 'q {name}'}]",
             "attributes.0.entity_type",
         ),
     ],

@@ -2,8 +2,9 @@
 
 Nodes are entities (``kind="entity"``) and documents (``kind="document"``); each
 entity has a ``MENTIONED_IN`` edge to every document that mentions it, carrying
-the mentions (chunk, offsets, score, model, run) as provenance. Later stages add
-relation and attribute edges on the same graph.
+the mentions (chunk, offsets, score, model, run) as provenance. Relations are edges
+between entities with their evidence; attribute values sit on the entity node
+(``attributes``: key -> value, type, score and evidence).
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ from typing import Any
 
 import networkx as nx
 
-from kgbuild.data import Entity, Evidence, Mention, Relation
+from kgbuild.data import Attribute, Entity, Evidence, Mention, Relation
 from kgbuild.ids import stable_id
 
-__all__ = ["DocumentInfo", "build_graph", "document_node", "resolve_relations"]
+__all__ = [
+    "DocumentInfo",
+    "build_graph",
+    "document_node",
+    "resolve_attributes",
+    "resolve_relations",
+]
 
 DocumentInfo = Mapping[str, str]
 """A document's node attributes: at least ``id``, ``source`` and ``content_hash``."""
@@ -81,17 +88,62 @@ def resolve_relations(
     return lifted
 
 
+def resolve_attributes(
+    attributes: Iterable[Attribute], mention_to_entity: Mapping[str, str]
+) -> list[Attribute]:
+    """Lift mention-level attributes to entities: one value per (entity, attribute).
+
+    Where documents disagree, the value with the highest score wins (ties: the value
+    read first in document order); the evidence of every finding of that value is kept,
+    in document and offset order.
+    """
+    grouped: dict[tuple[str, str], list[Attribute]] = defaultdict(list)
+    for attribute in attributes:
+        entity = mention_to_entity.get(attribute.entity)
+        if entity is not None:
+            grouped[(entity, attribute.key)].append(attribute)
+    lifted = []
+    for (entity, key), found in sorted(grouped.items()):
+        found.sort(key=lambda a: (-a.score, _first_evidence(a)))
+        winner = found[0]
+        agreeing = [a for a in found if a.value == winner.value]
+        evidence = sorted(
+            {
+                (e.provenance.doc_id, e.provenance.span.start, e.provenance.chunk_id): e
+                for a in agreeing
+                for e in a.evidence
+            }.items()
+        )
+        lifted.append(
+            winner.model_copy(
+                update={
+                    "id": stable_id("attr", entity, key),
+                    "entity": entity,
+                    "evidence": tuple(e for _, e in evidence),
+                }
+            )
+        )
+    return lifted
+
+
+def _first_evidence(attribute: Attribute) -> tuple[str, int]:
+    first = attribute.evidence[0].provenance if attribute.evidence else None
+    return (first.doc_id, first.span.start) if first else ("", 0)
+
+
 def build_graph(
     documents: Iterable[DocumentInfo],
     entities: Sequence[Entity],
     mentions: Iterable[Mention],
     mention_to_entity: Mapping[str, str],
     relations: Iterable[Relation] = (),
+    *,
+    attributes: Iterable[Attribute] = (),
 ) -> nx.MultiDiGraph[str]:
     """Build the entity graph with per-document provenance edges and relation edges.
 
-    ``relations`` are entity-level (see :func:`resolve_relations`). O(entities + mentions
-    + relations).
+    ``relations`` and ``attributes`` are entity-level (see :func:`resolve_relations`,
+    :func:`resolve_attributes`). O(entities + mentions + relations + attributes).
     """
     graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
     for doc in documents:
@@ -121,6 +173,17 @@ def build_graph(
             count=len(provenance),
             provenance=provenance,
         )
+    values: dict[str, dict[str, Any]] = defaultdict(dict)
+    for attribute in attributes:
+        values[attribute.entity][attribute.key] = {
+            "value": attribute.value,
+            "value_type": attribute.value_type,
+            "score": round(attribute.score, 6),
+            "evidence": [_evidence(e) for e in attribute.evidence],
+        }
+    for entity_id, found in values.items():
+        if entity_id in graph:
+            graph.nodes[entity_id]["attributes"] = dict(sorted(found.items()))
     for relation in relations:
         graph.add_edge(
             relation.head,
@@ -129,19 +192,20 @@ def build_graph(
             type=relation.type,
             score=round(relation.score, 6),
             count=len(relation.evidence),
-            provenance=[
-                {
-                    "doc_id": e.provenance.doc_id,
-                    "chunk_id": e.provenance.chunk_id,
-                    "start": e.provenance.span.start,
-                    "end": e.provenance.span.end,
-                    "text": e.text,
-                    "score": round(e.provenance.score, 6),
-                    "model": e.provenance.model,
-                    "model_revision": e.provenance.model_revision,
-                    "run_id": e.provenance.run_id,
-                }
-                for e in relation.evidence
-            ],
+            provenance=[_evidence(e) for e in relation.evidence],
         )
     return graph
+
+
+def _evidence(e: Evidence) -> dict[str, Any]:
+    return {
+        "doc_id": e.provenance.doc_id,
+        "chunk_id": e.provenance.chunk_id,
+        "start": e.provenance.span.start,
+        "end": e.provenance.span.end,
+        "text": e.text,
+        "score": round(e.provenance.score, 6),
+        "model": e.provenance.model,
+        "model_revision": e.provenance.model_revision,
+        "run_id": e.provenance.run_id,
+    }

@@ -73,6 +73,9 @@ def graph_to_vis(graph: nx.MultiDiGraph[str]) -> dict[str, list[dict[str, Any]]]
             continue
         label = str(data.get("label", ""))
         aliases = ", ".join(data.get("aliases", [])) or "-"
+        values = "".join(
+            f"\n{key}: {slot.get('value')}" for key, slot in data.get("attributes", {}).items()
+        )
         nodes.append(
             {
                 "id": node,
@@ -80,7 +83,7 @@ def graph_to_vis(graph: nx.MultiDiGraph[str]) -> dict[str, list[dict[str, Any]]]
                 "color": _PALETTE.get(label, "#76b7b2"),
                 "value": int(data.get("mention_count", 1)),
                 "title": f"{data.get('name')} [{label}]\naliases: {aliases}\n"
-                f"mentions: {data.get('mention_count', 0)}",
+                f"mentions: {data.get('mention_count', 0)}{values}",
                 "group": label,
             }
         )

@@ -235,6 +235,13 @@ def qa_command(
     max_train_questions: Annotated[
         int | None, typer.Option(help="Train on at most this many questions (seeded sample).")
     ] = None,
+    context_sentences: Annotated[
+        int | None,
+        typer.Option(
+            help="Train on the answer's sentence and N sentences either side, not the whole "
+            "paragraph (several times faster; dev is always read whole)."
+        ),
+    ] = None,
     patience: Annotated[
         int, typer.Option(help="Epochs without dev-F1 gain before early stopping.")
     ] = 2,
@@ -262,6 +269,7 @@ def qa_command(
         max_steps=max_steps,
         dev_articles=dev_articles,
         max_train_questions=max_train_questions,
+        context_sentences=context_sentences,
         device=device,
         command=_command_line(),
     )

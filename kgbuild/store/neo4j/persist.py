@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from kgbuild.config import Neo4jConfig
-from kgbuild.data import Batch, Chunk, Document, Mention, Relation
+from kgbuild.data import Attribute, Batch, Chunk, Document, Mention, Relation
 from kgbuild.errors import ConfigError
 from kgbuild.schema import load_schema
 from kgbuild.stages.resolve import ResolutionResult
@@ -79,6 +79,7 @@ def persist(
     results: list[DocumentResult],
     resolution: ResolutionResult,
     relations: Sequence[Relation] = (),
+    attributes: Sequence[Attribute] = (),
     *,
     schema_path: Path | None = None,
 ) -> PersistReport:
@@ -112,7 +113,9 @@ def persist(
         )
         writer.replace_documents([*stale, *removed])
         batch = _batch(run_id, [current[doc_id] for doc_id in stale], rows, results)
-        batch = batch.model_copy(update={"relations": tuple(relations)})
+        batch = batch.model_copy(
+            update={"relations": tuple(relations), "attributes": tuple(attributes)}
+        )
         writer.write(batch, resolution.entities, resolution.mention_to_entity)
         pruned = writer.prune_unmentioned_entities()
     _record(engine, run_id, target, stale, removed)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kgbuild.data import Chunk, Document, DocumentFailure, Mention, Relation
+from kgbuild.data import Attribute, Chunk, Document, DocumentFailure, Mention, Relation
 from kgbuild.store.sql.orm import DocumentRow, ResultRow, RunRow, StageEventRow, utcnow
 
 __all__ = [
@@ -38,6 +38,8 @@ class DocumentResult(BaseModel):
     mentions: tuple[Mention, ...]
     relations: tuple[Relation, ...] = ()
     """Relations between this document's mentions (head/tail are mention ids)."""
+    attributes: tuple[Attribute, ...] = ()
+    """Attribute values of this document's mentions (``entity`` is a mention id)."""
 
 
 def start_run(session: Session, run_id: str) -> None:
@@ -131,6 +133,7 @@ def record_result(
     stages: Iterable[str],
     *,
     relations: Sequence[Relation] = (),
+    attributes: Sequence[Attribute] = (),
 ) -> None:
     """Store a document's extraction result, replacing any earlier version."""
     _upsert_document(session, run_id, document, status="ok", model_key=model_key)
@@ -139,6 +142,7 @@ def record_result(
         chunks=tuple(chunks),
         mentions=tuple(mentions),
         relations=tuple(relations),
+        attributes=tuple(attributes),
     )
     row = session.get(ResultRow, document.id)
     if row is None:

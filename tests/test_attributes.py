@@ -1,0 +1,203 @@
+"""Attribute filling: value normalisation, the stage, lifting to entities, the whole build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kgbuild.config import AttributeConfig, NerConfig, Settings
+from kgbuild.data import Attribute, Evidence, Provenance, Span
+from kgbuild.graph.build import resolve_attributes
+from kgbuild.schema import AttributeSpec, EntityType, GraphSchema, load_schema
+from kgbuild.stages.values import normalise_date, normalise_number, normalise_value
+
+# -- normalisation (hand-checked) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("2011", "2011"),
+        ("in 2011.", "2011"),
+        ("March 2019", "2019-03"),
+        ("Sept. 2016", "2016-09"),
+        ("14 July 2021", "2021-07-14"),
+        ("July 14, 2021", "2021-07-14"),
+        ("1st of May 2020", "2020-05-01"),
+        ("2021-07-14", "2021-07-14"),
+        ("2011年", "2011"),
+        ("2021年7月14日", "2021-07-14"),
+        ("14/07/2021", "2021-07-14"),
+    ],
+)
+def test_dates_become_iso_8601(text: str, iso: str) -> None:
+    assert normalise_date(text) == iso
+
+
+@pytest.mark.parametrize("text", ["last spring", "Toronto", "13/13/2020", "32 May 2020", "", "11"])
+def test_non_dates_are_refused(text: str) -> None:
+    assert normalise_date(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("$12M", 12_000_000),
+        ("€85 million", 85_000_000),
+        ("1,200", 1200),
+        ("about 3.5 billion", 3_500_000_000),
+        ("40", 40),
+        ("2.5", 2.5),
+        ("1.2万", 12_000),
+    ],
+)
+def test_numbers_are_parsed(text: str, number: float) -> None:
+    assert normalise_number(text) == number
+
+
+def test_text_and_locations_are_trimmed_and_bad_numbers_refused() -> None:
+    assert normalise_value(" Toronto, ", "location") == "Toronto"
+    assert normalise_value("twelve", "number") is None
+    assert normalise_value("  ", "text") is None
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+
+def test_schema_attribute_errors_name_the_field(tmp_path: Path) -> None:
+    from kgbuild.errors import ConfigError
+
+    bad = tmp_path / "s.yaml"
+    bad.write_text(
+        "entity_types: [{name: ORG}]\n"
+        "attributes: [{name: founded, entity_type: ORG, question: 'When was it founded?'}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"attributes\.0.*\{name\}"):
+        load_schema(bad)
+    bad.write_text(
+        "entity_types: [{name: ORG}]\n"
+        "attributes: [{name: founded, entity_type: ORG, model: some/tagger}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"attributes\.0.*label is required"):
+        load_schema(bad)
+
+
+def test_default_schema_declares_attributes_with_questions() -> None:
+    schema = load_schema()
+    names = {a.name for a in schema.attributes}
+    assert {"founding_year", "headquarters", "birthplace"} <= names
+    assert all("{name}" in a.question for a in schema.attributes if a.model is None)
+
+
+# -- lifting to entities ----------------------------------------------------------------------
+
+
+def _attribute(mention: str, value: str, score: float, doc: str, start: int) -> Attribute:
+    provenance = Provenance(
+        doc_id=doc,
+        chunk_id=f"{doc}-c",
+        span=Span(start=start, end=start + 10),
+        score=score,
+        model="m",
+        model_revision="r",
+        run_id="run",
+        stage="attributes",
+    )
+    return Attribute(
+        id=f"a-{mention}",
+        entity=mention,
+        key="headquarters",
+        value=value,
+        value_type="location",
+        score=score,
+        evidence=(Evidence(provenance=provenance, text="..."),),
+    )
+
+
+def test_resolve_attributes_keeps_the_best_value_with_all_its_evidence() -> None:
+    found = [
+        _attribute("m1", "Toronto", 0.6, "d1", 0),
+        _attribute("m2", "Berlin", 0.9, "d2", 5),
+        _attribute("m3", "Berlin", 0.4, "d3", 7),
+        _attribute("m4", "Oslo", 0.99, "d4", 0),  # another entity
+        _attribute("m5", "Lima", 0.99, "d5", 0),  # a mention resolved to nothing
+    ]
+    lifted = resolve_attributes(found, {"m1": "E1", "m2": "E1", "m3": "E1", "m4": "E2"})
+    by_entity = {a.entity: a for a in lifted}
+    assert set(by_entity) == {"E1", "E2"}
+    assert by_entity["E1"].value == "Berlin"
+    assert by_entity["E1"].score == 0.9
+    assert [e.provenance.doc_id for e in by_entity["E1"].evidence] == ["d2", "d3"]
+    assert (
+        by_entity["E1"].id
+        == resolve_attributes(found[:3], {"m1": "E1", "m2": "E1", "m3": "E1"})[0].id
+    )
+
+
+# -- the stage and the whole build with tiny trained models -----------------------------------
+
+WORK_SCHEMA = GraphSchema(
+    entity_types=(EntityType(name="PER"), EntityType(name="ORG"), EntityType(name="LOC")),
+    attributes=(
+        AttributeSpec(name="employer", entity_type="PER", question="who does {name} work for ?"),
+        AttributeSpec(
+            name="city",
+            entity_type="PER",
+            question="in which city does {name} work ?",
+            value_type="location",
+        ),
+    ),
+)
+
+
+def _write_schema(path: Path) -> Path:
+    path.write_text(json.dumps(WORK_SCHEMA.model_dump(mode="json")), encoding="utf-8")
+    return path
+
+
+def test_build_fills_attributes_with_evidence(
+    tmp_path: Path, keyword_ner_model: Path, keyword_qa_model: Path
+) -> None:
+    from kgbuild.pipeline import build
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text(
+        "the company said on monday . maria gonzalez works for acme robotics in berlin .",
+        encoding="utf-8",
+    )
+    (docs / "b.txt").write_text(
+        "on monday the company said . david chen works for helix in nairobi .",
+        encoding="utf-8",
+    )
+    settings = Settings(
+        out_dir=tmp_path / "out",
+        ner=NerConfig(model=str(keyword_ner_model)),
+        attributes=AttributeConfig(enabled=True, model=str(keyword_qa_model), threshold=0.005),
+        schema_path=_write_schema(tmp_path / "schema.json"),
+    )
+    report = build([str(docs)], settings, progress=False)
+    assert report.attributes >= 2
+    graph = json.loads((tmp_path / "out" / "graph.json").read_text())
+    people = {n["name"].lower(): n for n in graph["nodes"] if n.get("label") == "PER"}
+    maria = people["maria gonzalez"]["attributes"]
+    assert maria["employer"]["value"] == "acme robotics"
+    assert maria["city"]["value"] == "berlin"
+    evidence = maria["employer"]["evidence"][0]
+    assert evidence["doc_id"] == "a.txt"
+    assert "acme robotics" in evidence["text"]
+    assert evidence["model"] == str(keyword_qa_model)
+    # the answer is never the entity's own name
+    assert all(
+        slot["value"] != name
+        for name, node in people.items()
+        for slot in node["attributes"].values()
+    )
+    # an unchanged re-run reuses the stored attributes (no model work) and gives the same graph
+    again = build([str(docs)], settings, progress=False)
+    assert again.skipped == 2 and again.processed == 0
+    assert json.loads((tmp_path / "out" / "graph.json").read_text()) == graph

@@ -1,0 +1,73 @@
+"""`kgbuild evaluate ...`: BIO decoding, NER then RE end to end, scores written as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kgbuild.cli import app
+from kgbuild.training.pipeline_eval import bio_spans, evaluate_pipeline
+from tests.conftest import write_keyword_conll, write_keyword_conll04
+
+
+@pytest.mark.parametrize(
+    ("tags", "spans"),
+    [
+        (["B-PER", "I-PER", "O", "B-ORG"], [(0, 2, "PER"), (3, 4, "ORG")]),
+        (["I-PER", "I-PER", "B-PER"], [(0, 2, "PER"), (2, 3, "PER")]),  # conlleval: I- starts
+        (["B-PER", "I-ORG"], [(0, 1, "PER"), (1, 2, "ORG")]),  # a type change splits
+        (["S-LOC", "B-ORG", "E-ORG", "O"], [(0, 1, "LOC"), (1, 3, "ORG")]),  # BIOES
+        (["O", "O"], []),
+    ],
+)
+def test_bio_spans_hand_checked(tags: list[str], spans: list[tuple[int, int, str]]) -> None:
+    assert bio_spans(tags) == spans
+
+
+def test_pipeline_scores_end_to_end_and_on_gold_entities(
+    tmp_path: Path, keyword_ner_model: Path, keyword_re_model: Path
+) -> None:
+    data = write_keyword_conll04(tmp_path / "dev.json", 12, seed=5)
+    scores = evaluate_pipeline(str(keyword_ner_model), str(keyword_re_model), data, device="cpu")
+    assert scores.sentences == 12
+    assert scores.entities.micro.support == 36  # three gold entities per sentence
+    e2e, gold = scores.relations_end_to_end.micro, scores.relations_gold_entities.micro
+    assert e2e.support == gold.support == 24
+    assert gold.f1 > 0.5 and e2e.f1 > 0.0
+
+
+def test_evaluate_commands_write_json(
+    tmp_path: Path, keyword_ner_model: Path, keyword_re_model: Path
+) -> None:
+    runner = CliRunner()
+    conll = write_keyword_conll(tmp_path / "dev.txt", 20, seed=7)
+    conll04 = write_keyword_conll04(tmp_path / "dev.json", 8, seed=7)
+    runs = {
+        "ner": ["evaluate", "ner", "--model", str(keyword_ner_model), "--data", str(conll)],
+        "re": ["evaluate", "re", "--model", str(keyword_re_model), "--data", str(conll04)],
+        "pipeline": [
+            "evaluate", "pipeline", "--ner-model", str(keyword_ner_model),
+            "--re-model", str(keyword_re_model), "--data", str(conll04),
+        ],
+    }  # fmt: skip
+    for task, command in runs.items():
+        target = tmp_path / f"{task}.json"
+        result = runner.invoke(app, [*command, "--device", "cpu", "--json-out", str(target)])
+        assert result.exit_code == 0, result.output
+        written = json.loads(target.read_text())
+        assert written["task"] == task
+        assert "P/R/F1" in result.output
+    pipeline = json.loads((tmp_path / "pipeline.json").read_text())
+    assert {"entities", "relations_end_to_end", "relations_gold_entities"} <= set(pipeline)
+
+
+def test_evaluate_reports_a_missing_file_clearly(tmp_path: Path, keyword_re_model: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "re", "--model", str(keyword_re_model), "--data", str(tmp_path / "no.json")],
+    )
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
