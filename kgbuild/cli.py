@@ -12,6 +12,7 @@ import typer
 
 from kgbuild.cli_evaluate import evaluate_app
 from kgbuild.cli_neo4j import cypher, local_uri_if_running, neo4j_app
+from kgbuild.cli_schedule import schedule
 from kgbuild.errors import KGBuildError
 from kgbuild.training.cli import train_app
 
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(train_app, name="train")
 app.add_typer(neo4j_app, name="neo4j")
 app.command()(cypher)
+app.command()(schedule)
 app.add_typer(evaluate_app, name="evaluate")
 
 log = logging.getLogger("kgbuild")

@@ -1,0 +1,72 @@
+"""Scheduled builds: the deployment that ``kgbuild schedule`` serves and ``prefect.yaml`` deploys.
+
+A deployment stores its parameters in the Prefect database, so they hold no secrets:
+the paths, an optional config file and plain overrides. Each run loads its settings
+where it runs (config file, ``KGBUILD_*`` and ``NEO4J_*`` variables of that process),
+then runs the build flow, which only does model work for new or changed documents.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, serve
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
+
+from flows.build_kg import build_kg_flow
+from kgbuild.config import load_settings
+
+__all__ = ["deployment", "scheduled_build_flow", "serve_schedule"]
+
+DEFAULT_NAME = "kgbuild-scheduled"
+
+
+@flow(name="scheduled-build-kg", log_prints=True)
+def scheduled_build_flow(
+    paths: list[str], config: str | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Build the graph from ``paths`` with settings loaded here; return the report's counts."""
+    settings = load_settings(Path(config) if config else None, **(overrides or {}))
+    report = build_kg_flow(paths, settings)
+    return {
+        "run_id": report.run_id,
+        "documents": report.documents,
+        "processed": report.processed,
+        "skipped": report.skipped,
+        "failed": report.failed,
+        "deleted": report.deleted,
+        "entities": report.entities,
+        "neo4j": report.neo4j,
+    }
+
+
+def deployment(
+    paths: list[str],
+    *,
+    config: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    cron: str | None = None,
+    interval: float | None = None,
+    name: str = DEFAULT_NAME,
+) -> RunnerDeployment:
+    """The scheduled deployment (exactly one of ``cron`` and ``interval``)."""
+    if (cron is None) == (interval is None):
+        raise ValueError("give exactly one of cron and interval")
+    return scheduled_build_flow.to_deployment(
+        name=name,
+        cron=cron,
+        interval=interval,
+        parameters={"paths": paths, "config": config, "overrides": overrides or {}},
+        description="kgbuild: build the graph from " + ", ".join(paths),
+        tags=["kgbuild"],
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+
+
+def serve_schedule(*deployments: RunnerDeployment) -> None:
+    """Serve the deployments until the process is stopped (one run at a time).
+
+    Needs a Prefect server (``PREFECT_API_URL``): the temporary one cannot schedule.
+    """
+    serve(*deployments, limit=1)
