@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, serve
-from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.deployments.runner import RunnerDeployment
+from prefect.types.entrypoint import EntrypointType
 
 from flows.build_kg import build_kg_flow
 from kgbuild.config import load_settings
@@ -53,7 +54,7 @@ def deployment(
     """The scheduled deployment (exactly one of ``cron`` and ``interval``)."""
     if (cron is None) == (interval is None):
         raise ValueError("give exactly one of cron and interval")
-    return scheduled_build_flow.to_deployment(
+    created = scheduled_build_flow.to_deployment(
         name=name,
         cron=cron,
         interval=interval,
@@ -62,6 +63,9 @@ def deployment(
         tags=["kgbuild"],
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
+    if not isinstance(created, RunnerDeployment):  # a coroutine only inside an event loop
+        raise TypeError("deployment() must be called from synchronous code")
+    return created
 
 
 def serve_schedule(*deployments: RunnerDeployment) -> None:
