@@ -6,6 +6,7 @@ Example:
     >>> import kgbuild
     >>> report = kgbuild.build(["examples/corpus"])  # doctest: +SKIP
     >>> print(report.summary())  # doctest: +SKIP
+    >>> print(kgbuild.ask("Where is Acme Robotics based?").answer)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -14,17 +15,28 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["BuildReport", "Settings", "__version__", "build", "load_settings"]
+__all__ = [
+    "BuildReport",
+    "GraphQA",
+    "Settings",
+    "__version__",
+    "ask",
+    "build",
+    "load_settings",
+]
 
 if TYPE_CHECKING:
     from kgbuild.config import Settings, load_settings
     from kgbuild.pipeline import BuildReport, build
+    from kgbuild.qa.engine import GraphQA, ask
 
 _LAZY = {
     "BuildReport": "kgbuild.pipeline",
     "build": "kgbuild.pipeline",
     "Settings": "kgbuild.config",
     "load_settings": "kgbuild.config",
+    "GraphQA": "kgbuild.qa.engine",
+    "ask": "kgbuild.qa.engine",
 }
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kgbuild.cli_ask import ask, serve
 from kgbuild.cli_evaluate import evaluate_app
 from kgbuild.cli_neo4j import cypher, local_uri_if_running, neo4j_app
 from kgbuild.cli_schedule import schedule
@@ -30,6 +31,8 @@ app.add_typer(neo4j_app, name="neo4j")
 app.command()(cypher)
 app.command()(schedule)
 app.add_typer(evaluate_app, name="evaluate")
+app.command()(ask)
+app.command()(serve)
 
 log = logging.getLogger("kgbuild")
 

@@ -372,3 +372,84 @@ COUNT_RELATIONSHIPS: Final = """
 MATCH ()-[r]->()
 RETURN type(r) AS type, count(*) AS n
 """
+
+# -- question answering (read only; kgbuild.qa.neo4j_store) -------------------------------------
+
+#: Full-text index over entity names and aliases (accent-folding analyzer) for entity linking.
+QA_FULLTEXT_INDEX: Final = "kg_entity_names"
+CREATE_QA_FULLTEXT_INDEX: Final = """
+CREATE FULLTEXT INDEX kg_entity_names IF NOT EXISTS
+FOR (n:Entity) ON EACH [n.name, n.aliases]
+OPTIONS {indexConfig: {`fulltext.analyzer`: 'standard-folding'}}
+"""
+#: Whether the full-text index exists and is online.
+QA_FULLTEXT_STATE: Final = """
+SHOW FULLTEXT INDEXES YIELD name, state WHERE name = $name RETURN state
+"""
+
+#: ``$query`` is a Lucene query built from escaped question words only.
+QA_SEARCH_ENTITIES: Final = """
+CALL db.index.fulltext.queryNodes($index, $query, {limit: $limit}) YIELD node, score
+RETURN node.id AS id, node.name AS name, node.label AS label,
+       coalesce(node.aliases, []) AS aliases,
+       COUNT { (node)<-[:REFERS_TO]-(:Mention) } AS mention_count, score
+ORDER BY score DESC, mention_count DESC, id
+"""
+
+QA_ENTITY: Final = """
+MATCH (e:Entity {id: $id})
+RETURN e.id AS id, e.name AS name, e.label AS label, coalesce(e.aliases, []) AS aliases
+"""
+
+#: Mentions of an entity with their chunks, in document and offset order.
+QA_ENTITY_MENTIONS: Final = """
+MATCH (e:Entity {id: $id})<-[:REFERS_TO]-(m:Mention)
+RETURN m.doc_id AS doc_id, m.chunk_id AS chunk_id, m.start AS start, m.end AS end,
+       m.text AS text, m.score AS score
+ORDER BY doc_id, start, end
+"""
+
+QA_ENTITY_ATTRIBUTES: Final = """
+MATCH (e:Entity {id: $id})-[:HAS_ATTRIBUTE]->(x:Attribute)
+RETURN x.key AS key, x.value AS value, x.value_type AS value_type, x.score AS score,
+       coalesce(x.evidence, []) AS texts, coalesce(x.evidence_doc_ids, []) AS doc_ids,
+       coalesce(x.evidence_chunk_ids, []) AS chunk_ids, coalesce(x.evidence_starts, []) AS starts,
+       coalesce(x.evidence_ends, []) AS ends
+ORDER BY key
+"""
+
+#: Relations between entities touching ``$id`` (both directions; structural types excluded).
+QA_ENTITY_RELATIONS: Final = """
+MATCH (e:Entity {id: $id})-[r]-(o:Entity)
+WITH r, startNode(r) AS h, endNode(r) AS t
+RETURN r.id AS id, type(r) AS type, h.id AS head_id, h.name AS head_name, h.label AS head_label,
+       t.id AS tail_id, t.name AS tail_name, t.label AS tail_label, r.score AS score,
+       coalesce(r.evidence, []) AS texts, coalesce(r.evidence_doc_ids, []) AS doc_ids,
+       coalesce(r.evidence_chunk_ids, []) AS chunk_ids, coalesce(r.evidence_starts, []) AS starts,
+       coalesce(r.evidence_ends, []) AS ends
+"""
+
+#: Relations of one type from (``$outgoing``) or to an entity; the type is a parameter.
+QA_RELATED: Final = """
+MATCH (e:Entity {id: $id})-[r]-(o:Entity)
+WHERE type(r) = $rel_type AND (startNode(r) = e) = $outgoing
+WITH r, startNode(r) AS h, endNode(r) AS t
+RETURN r.id AS id, type(r) AS type, h.id AS head_id, h.name AS head_name, h.label AS head_label,
+       t.id AS tail_id, t.name AS tail_name, t.label AS tail_label, r.score AS score,
+       coalesce(r.evidence, []) AS texts, coalesce(r.evidence_doc_ids, []) AS doc_ids,
+       coalesce(r.evidence_chunk_ids, []) AS chunk_ids, coalesce(r.evidence_starts, []) AS starts,
+       coalesce(r.evidence_ends, []) AS ends
+"""
+
+QA_SENTENCES: Final = """
+UNWIND $ids AS id
+MATCH (c:Chunk {id: id})
+RETURN c.id AS chunk_id, c.doc_id AS doc_id, c.start AS start, c.end AS end, c.text AS text
+"""
+
+QA_COUNTS: Final = """
+CALL () { MATCH (n:Entity) RETURN count(n) AS entities }
+CALL () { MATCH (n:Document) RETURN count(n) AS documents }
+CALL () { MATCH (:Entity)-[r]->(:Entity) RETURN count(r) AS relations }
+RETURN entities, documents, relations
+"""

@@ -1,0 +1,109 @@
+"""Candidate contexts for a question: verbalised facts and the sentences they came from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kgbuild.qa.models import AttributeFact, Context, EntityCard, RelationFact, SentenceText
+from kgbuild.qa.store import MENTION_SENTENCES, GraphStore
+
+__all__ = ["gather_contexts", "verbalise_attribute", "verbalise_relation"]
+
+_RELATION_TEMPLATES = {
+    "WORKS_FOR": "{head} works for {tail}.",
+    "FOUNDED_BY": "{head} was founded by {tail}.",
+    "HEADQUARTERED_IN": "{head} is headquartered in {tail}.",
+    "LOCATED_IN": "{head} is located in {tail}.",
+    "LIVES_IN": "{head} lives in {tail}.",
+    "BORN_IN": "{head} was born in {tail}.",
+    "ACQUIRED": "{head} acquired {tail}.",
+    "INVESTED_IN": "{head} invested in {tail}.",
+    "PARTNER_OF": "{head} is a partner of {tail}.",
+    "KILLED": "{head} killed {tail}.",
+}
+_ATTRIBUTE_TEMPLATES = {
+    "founding_year": "{name} was founded in {value}.",
+    "headquarters": "{name} is based in {value}.",
+    "birthplace": "{name} was born in {value}.",
+    "birth_date": "{name} was born on {value}.",
+}
+
+
+def verbalise_relation(relation: RelationFact) -> str:
+    """A short sentence stating the relation, e.g. ``"Acme acquired Aurora."``."""
+    template = _RELATION_TEMPLATES.get(relation.type)
+    if template is None:
+        verb = relation.type.lower().replace("_", " ")
+        return f"{relation.head_name} {verb} {relation.tail_name}."
+    return template.format(head=relation.head_name, tail=relation.tail_name)
+
+
+def verbalise_attribute(name: str, attribute: AttributeFact) -> str:
+    """A short sentence stating the attribute, e.g. ``"Acme was founded in 2011."``."""
+    template = _ATTRIBUTE_TEMPLATES.get(attribute.key)
+    if template is None:
+        return f"The {attribute.key.replace('_', ' ')} of {name} is {attribute.value}."
+    return template.format(name=name, value=attribute.value)
+
+
+def gather_contexts(
+    store: GraphStore, cards: Sequence[EntityCard], *, sentences_per_entity: int = MENTION_SENTENCES
+) -> list[Context]:
+    """Facts and sentences of the entities, without duplicate texts, in a stable order."""
+    contexts: list[Context] = []
+    seen: set[str] = set()
+
+    def add(context: Context) -> None:
+        key = context.text.strip()
+        if key and key not in seen:
+            seen.add(key)
+            contexts.append(context)
+
+    wanted: list[str] = []
+    for card in cards:
+        for attribute in card.attributes:
+            text = verbalise_attribute(card.name, attribute)
+            add(Context(text=text, source="attribute", entity_id=card.id, attribute=attribute))
+        for relation in card.relations:
+            text = verbalise_relation(relation)
+            add(Context(text=text, source="relation", entity_id=card.id, relation=relation))
+        chunks: list[str] = []
+        for mention in card.mentions:
+            if mention.chunk_id and mention.chunk_id not in chunks:
+                chunks.append(mention.chunk_id)
+            if len(chunks) >= sentences_per_entity:
+                break
+        wanted += chunks
+    sentences = store.sentences(sorted(set(wanted)))
+    for card in cards:
+        for attribute in card.attributes:
+            for ev in attribute.evidence:
+                _add_sentence(add, card.id, sentences.get(ev.chunk_id) or _as_sentence(ev))
+        for relation in card.relations:
+            for ev in relation.evidence:
+                _add_sentence(add, card.id, _as_sentence(ev))
+        chunk_ids: list[str] = []
+        for mention in card.mentions:
+            if mention.chunk_id and mention.chunk_id not in chunk_ids:
+                chunk_ids.append(mention.chunk_id)
+        for chunk_id in chunk_ids[:sentences_per_entity]:
+            sentence = sentences.get(chunk_id)
+            if sentence is not None:
+                _add_sentence(add, card.id, sentence)
+    return contexts
+
+
+def _as_sentence(ev: object) -> SentenceText:
+    from kgbuild.qa.models import EvidenceRef
+
+    assert isinstance(ev, EvidenceRef)
+    return SentenceText(
+        chunk_id=ev.chunk_id, doc_id=ev.doc_id, start=ev.start, end=ev.end, text=ev.text
+    )
+
+
+def _add_sentence(add: object, entity_id: str, sentence: SentenceText) -> None:
+    if sentence.text.strip():
+        add(  # type: ignore[operator]
+            Context(text=sentence.text, source="sentence", entity_id=entity_id, sentence=sentence)
+        )

@@ -1,0 +1,255 @@
+"""The embedded graph: node-link ``graph.json`` written by ``kgbuild build`` plus its ledger.
+
+Entity names and aliases go into an in-memory word index (folded words; fuzzy lookup of
+words with rapidfuzz); sentence text comes from the run ledger's stored chunks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from kgbuild.errors import InputError
+from kgbuild.qa.models import (
+    AttributeFact,
+    EntityCard,
+    EntityHit,
+    EvidenceRef,
+    RelationFact,
+    SentenceText,
+)
+from kgbuild.qa.text import fold, is_cjk, tokens
+
+__all__ = ["EmbeddedGraph", "evidence_refs", "sort_relations"]
+
+_STRUCTURAL = frozenset({"MENTIONED_IN"})
+
+
+def evidence_refs(items: Iterable[Mapping[str, Any]]) -> tuple[EvidenceRef, ...]:
+    """Evidence dicts (graph.json provenance) as references, in document and offset order.
+
+    Per-evidence scores are left out: Neo4j keeps one score per relation or attribute.
+    """
+    refs = [
+        EvidenceRef(
+            doc_id=str(e["doc_id"]),
+            chunk_id=str(e.get("chunk_id", "")),
+            start=int(e["start"]),
+            end=int(e["end"]),
+            text=str(e.get("text", "")),
+        )
+        for e in items
+    ]
+    return tuple(sorted(refs, key=lambda r: (r.doc_id, r.start, r.end, r.chunk_id)))
+
+
+def sort_relations(relations: Iterable[RelationFact]) -> tuple[RelationFact, ...]:
+    """Relations in a deterministic order: best score first, then type and id."""
+    return tuple(sorted(relations, key=lambda r: (-r.score, r.type, r.id)))
+
+
+class EmbeddedGraph:
+    """A built graph read from ``graph.json`` (and the ledger beside it for sentences).
+
+    Args:
+        graph_json: The node-link JSON written by ``kgbuild build``.
+        ledger_url: SQLAlchemy URL of the run ledger (default: ``ledger.sqlite`` beside
+            the JSON); without a ledger, sentences are limited to stored evidence texts.
+    """
+
+    name = "embedded"
+
+    def __init__(self, graph_json: Path, ledger_url: str | None = None) -> None:
+        if not graph_json.is_file():
+            raise InputError(
+                f"no graph at {graph_json}: run `kgbuild build <docs> --out {graph_json.parent}`"
+            )
+        try:
+            data = json.loads(graph_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read graph {graph_json}: {exc}") from exc
+        self.path = graph_json
+        self._nodes: dict[str, dict[str, Any]] = {}
+        self._documents = 0
+        for node in data.get("nodes", []):
+            if node.get("kind") == "entity":
+                self._nodes[str(node["id"])] = node
+            elif node.get("kind") == "document":
+                self._documents += 1
+        self._out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._in: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._mentions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._relations = 0
+        for edge in data.get("edges", []):
+            source, target = str(edge["source"]), str(edge["target"])
+            if edge.get("type") in _STRUCTURAL:
+                self._mentions[source].extend(edge.get("provenance", []))
+            elif source in self._nodes and target in self._nodes:
+                self._out[source].append(edge)
+                self._in[target].append(edge)
+                self._relations += 1
+        self._index_names()
+        if ledger_url is None:
+            ledger = graph_json.parent / "ledger.sqlite"
+            ledger_url = f"sqlite:///{ledger.as_posix()}" if ledger.is_file() else None
+        self._sentences = _load_sentences(ledger_url) if ledger_url else {}
+
+    # -- name index -----------------------------------------------------------------------
+
+    def _index_names(self) -> None:
+        words: dict[str, set[str]] = defaultdict(set)
+        self._cjk: list[tuple[str, str]] = []
+        for entity_id, node in self._nodes.items():
+            for name in [node.get("name", ""), *node.get("aliases", [])]:
+                for word in tokens(str(name)):
+                    words[word].add(entity_id)
+                if is_cjk(str(name)):
+                    self._cjk.append(("".join(tokens(str(name))), entity_id))
+        self._words = {w: sorted(ids) for w, ids in words.items()}
+        self._vocab = sorted(self._words)
+
+    def search(self, terms: Sequence[str], limit: int) -> list[EntityHit]:
+        """Entities sharing a word (exact, or within a small edit distance) with ``terms``."""
+        found: dict[str, float] = {}
+        for term in {fold(t) for t in terms if t}:
+            if is_cjk(term):
+                for name, entity_id in self._cjk:
+                    if name and (name in term or term in name):
+                        found[entity_id] = max(found.get(entity_id, 0.0), 1.0)
+                continue
+            for entity_id in self._words.get(term, ()):
+                found[entity_id] = max(found.get(entity_id, 0.0), 1.0)
+            if len(term) >= 4:
+                for word, score, _ in process.extract(
+                    term, self._vocab, scorer=fuzz.ratio, score_cutoff=80, limit=20
+                ):
+                    for entity_id in self._words[word]:
+                        found[entity_id] = max(found.get(entity_id, 0.0), score / 100)
+        ranked = sorted(found.items(), key=lambda kv: (-kv[1], -self._mention_count(kv[0]), kv[0]))
+        return [self._hit(entity_id, score) for entity_id, score in ranked[:limit]]
+
+    def _mention_count(self, entity_id: str) -> int:
+        return int(self._nodes[entity_id].get("mention_count", 0))
+
+    def _hit(self, entity_id: str, score: float) -> EntityHit:
+        node = self._nodes[entity_id]
+        return EntityHit(
+            id=entity_id,
+            name=str(node.get("name", "")),
+            label=str(node.get("label", "")),
+            aliases=tuple(str(a) for a in node.get("aliases", [])),
+            mention_count=int(node.get("mention_count", 0)),
+            score=score,
+        )
+
+    # -- entities -------------------------------------------------------------------------
+
+    def _relation(self, edge: Mapping[str, Any]) -> RelationFact:
+        head, tail = self._nodes[str(edge["source"])], self._nodes[str(edge["target"])]
+        return RelationFact(
+            id=str(edge.get("key", "")),
+            type=str(edge.get("type", "")),
+            head_id=str(edge["source"]),
+            head_name=str(head.get("name", "")),
+            head_label=str(head.get("label", "")),
+            tail_id=str(edge["target"]),
+            tail_name=str(tail.get("name", "")),
+            tail_label=str(tail.get("label", "")),
+            score=round(float(edge.get("score", 0.0)), 6),
+            evidence=evidence_refs(edge.get("provenance", [])),
+        )
+
+    def entity(self, entity_id: str) -> EntityCard | None:
+        """The entity card, or ``None`` for an unknown id."""
+        node = self._nodes.get(entity_id)
+        if node is None:
+            return None
+        attributes = tuple(
+            AttributeFact(
+                entity_id=entity_id,
+                key=str(key),
+                value=str(slot.get("value")),
+                value_type=str(slot.get("value_type", "text")),
+                score=round(float(slot.get("score", 0.0)), 6),
+                evidence=evidence_refs(slot.get("evidence", [])),
+            )
+            for key, slot in sorted(node.get("attributes", {}).items())
+        )
+        edges = [*self._out.get(entity_id, []), *self._in.get(entity_id, [])]
+        mentions = sorted(
+            (
+                EvidenceRef(
+                    doc_id=str(m["doc_id"]),
+                    chunk_id=str(m.get("chunk_id", "")),
+                    start=int(m["start"]),
+                    end=int(m["end"]),
+                    text=str(m.get("text", "")),
+                    score=round(float(m.get("score", 0.0)), 6),
+                )
+                for m in self._mentions.get(entity_id, [])
+            ),
+            key=lambda r: (r.doc_id, r.start, r.end),
+        )
+        return EntityCard(
+            id=entity_id,
+            name=str(node.get("name", "")),
+            label=str(node.get("label", "")),
+            aliases=tuple(str(a) for a in node.get("aliases", [])),
+            mention_count=int(node.get("mention_count", len(mentions))),
+            doc_ids=tuple(sorted(str(d) for d in node.get("doc_ids", []))),
+            attributes=attributes,
+            relations=sort_relations(self._relation(e) for e in edges),
+            mentions=tuple(mentions),
+        )
+
+    def sentences(self, chunk_ids: Sequence[str]) -> dict[str, SentenceText]:
+        """Stored sentences by chunk id."""
+        return {c: self._sentences[c] for c in chunk_ids if c in self._sentences}
+
+    def related(self, entity_id: str, rel_type: str, outgoing: bool) -> list[RelationFact]:
+        """Relations of ``rel_type`` from or to the entity."""
+        edges = (self._out if outgoing else self._in).get(entity_id, [])
+        return list(sort_relations(self._relation(e) for e in edges if e.get("type") == rel_type))
+
+    def counts(self) -> dict[str, int]:
+        """Entity, document and relation counts."""
+        return {
+            "entities": len(self._nodes),
+            "documents": self._documents,
+            "relations": self._relations,
+        }
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _load_sentences(ledger_url: str) -> dict[str, SentenceText]:
+    """Every stored chunk of the ledger's current documents."""
+    from sqlalchemy.orm import Session
+
+    from kgbuild.store.sql import ledger
+    from kgbuild.store.sql.orm import make_engine
+
+    engine = make_engine(ledger_url)
+    try:
+        with Session(engine) as session:
+            rows = ledger.current_documents(session)
+            results = ledger.load_results(session, [row.id for row in rows])
+    finally:
+        engine.dispose()
+    return {
+        chunk.id: SentenceText(
+            chunk_id=chunk.id,
+            doc_id=chunk.doc_id,
+            start=chunk.span.start,
+            end=chunk.span.end,
+            text=chunk.text,
+        )
+        for result in results
+        for chunk in result.chunks
+    }

