@@ -1,0 +1,201 @@
+"""Orchestration overhead of the Prefect flow, and throughput on the Dask task runner.
+
+For the example corpus (30 documents) and for ``--docs`` documents generated from it
+(each corpus document copied under a new name with a numbered sentence appended, so
+every copy has its own id and content hash; written to a temporary folder), it times,
+in the same process and run:
+
+- ``direct``: :func:`kgbuild.pipeline.build` (the library stages, in this process);
+- ``flow``: :func:`flows.build_kg.build_kg_flow` with the default ``thread`` runner;
+
+each into a fresh output folder and ledger (so every document gets model work), after
+one warm-up of each (the model loaded, the temporary Prefect server started). The
+overhead is ``flow / direct - 1``. Then it runs the flow with the Dask runner on a
+local cluster of 1 and of 2 worker processes (one thread each) over the generated
+documents and reports documents per second over the whole flow call, cluster start-up
+and the workers' model loading included. The default model (models/ner-en-minilm) and
+default settings are used throughout.
+
+Run: ``.venv/bin/python bench/bench_flow.py [--docs 2000] [--out bench/results/flow.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kgbuild.pipeline import BuildReport
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "examples" / "corpus"
+FILLER = [
+    "The archive copy was filed on a Tuesday.",
+    "Analysts in Lisbon and Toronto read the note.",
+    "A spokesperson declined to comment further.",
+]
+
+
+def generate(folder: Path, count: int) -> Path:
+    """``count`` documents made from the corpus: renamed, with a numbered sentence appended."""
+    from kgbuild.config import IngestConfig
+    from kgbuild.stages.ingest import read_documents
+
+    originals = read_documents([CORPUS], IngestConfig()).documents
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        doc = originals[i % len(originals)]
+        stem = Path(doc.id).stem.replace("/", "_")
+        text = f"{doc.text.rstrip()}\n\n{FILLER[i % len(FILLER)]} Copy number {i}.\n"
+        (folder / f"gen_{i:05d}_{stem}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and every descendant (the temporary Prefect server, Dask)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                text = (entry / "stat").read_text()
+            except OSError:
+                continue
+            stats[int(entry.name)] = text[text.rindex(")") + 2 :].split()
+    children: dict[int, list[int]] = {}
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(pid)
+    total, todo = 0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:  # utime, stime, cutime, cstime (reaped children included)
+            total += sum(int(x) for x in stats[pid][11:15])
+        todo += children.get(pid, [])
+    return total / tick
+
+
+def measure(run: Callable[[], BuildReport]) -> tuple[float, float, BuildReport]:
+    """Wall seconds, CPU seconds and the report of one build."""
+    cpu, started = cpu_seconds(), time.perf_counter()
+    report = run()
+    return time.perf_counter() - started, cpu_seconds() - cpu, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=2000, help="generated documents")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "flow.json")
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs over the corpus")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="kgbuild-bench-flow-"))
+    os.environ.setdefault("PREFECT_HOME", str(work / "prefect-home"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import flows  # noqa: F401  (offline Prefect defaults)
+    from flows.build_kg import build_kg_flow
+    from kgbuild.config import OrchestrationConfig, Settings
+    from kgbuild.pipeline import build
+
+    def settings(name: str, runner: str = "thread", workers: int = 2) -> Settings:
+        return Settings(
+            out_dir=work / name,
+            orchestration=OrchestrationConfig(task_runner=runner, dask_workers=workers),  # type: ignore[arg-type]
+        )
+
+    try:
+        warm = generate(work / "warm", 4)
+        build([warm], settings("warm-direct"))
+        build_kg_flow([str(warm)], settings("warm-flow"))
+        generated = generate(work / "generated", args.docs)
+
+        sizes: dict[str, Any] = {}
+        load_before = os.getloadavg()
+        for label, folder, repeat in (
+            ("corpus", CORPUS, args.repeat),
+            ("generated", generated, 1),
+        ):
+            direct_runs, flow_runs = [], []
+            for i in range(repeat):  # interleaved, so both sides see the same machine load
+                direct_runs.append(
+                    measure(lambda f=folder, n=f"{label}-direct-{i}": build([f], settings(n)))
+                )
+                flow_runs.append(
+                    measure(
+                        lambda f=folder, n=f"{label}-flow-{i}": build_kg_flow([str(f)], settings(n))
+                    )
+                )
+            direct_s, direct_cpu = min(r[0] for r in direct_runs), min(r[1] for r in direct_runs)
+            flow_s, flow_cpu = min(r[0] for r in flow_runs), min(r[1] for r in flow_runs)
+            direct, flowed = direct_runs[0][2], flow_runs[0][2]
+            assert direct.processed == flowed.processed and direct.entities == flowed.entities
+            sizes[label] = {
+                "documents": direct.documents,
+                "mentions": direct.mentions,
+                "entities": direct.entities,
+                "runs_each": repeat,
+                "direct_s": round(direct_s, 2),
+                "flow_s": round(flow_s, 2),
+                "flow_over_direct": round(flow_s / direct_s, 3),
+                "overhead_pct": round(100 * (flow_s / direct_s - 1), 1),
+                "direct_cpu_s": round(direct_cpu, 2),
+                "flow_cpu_s": round(flow_cpu, 2),
+                "cpu_overhead_pct": round(100 * (flow_cpu / direct_cpu - 1), 1),
+                "direct_docs_per_s": round(direct.documents / direct_s, 2),
+                "flow_docs_per_s": round(flowed.documents / flow_s, 2),
+                "all_wall_s": {
+                    "direct": [round(r[0], 2) for r in direct_runs],
+                    "flow": [round(r[0], 2) for r in flow_runs],
+                },
+            }
+            print(label, json.dumps(sizes[label]), flush=True)
+
+        dask: dict[str, Any] = {}
+        for workers in args.workers:
+            seconds, cpu, report = measure(
+                lambda w=workers: build_kg_flow([str(generated)], settings(f"dask-{w}", "dask", w))
+            )
+            assert report.processed == args.docs
+            assert report.entities == sizes["generated"]["entities"]
+            dask[f"workers_{workers}"] = {
+                "workers": workers,
+                "seconds": round(seconds, 2),
+                "docs_per_s": round(args.docs / seconds, 2),
+                "cpu_s": round(cpu, 2),
+            }
+            print("dask", json.dumps(dask[f"workers_{workers}"]), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    result = {
+        "benchmark": "bench/bench_flow.py",
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "model": "default (models/ner-en-minilm)",
+        "load_average_before_after": [round(x, 2) for x in (*load_before, *os.getloadavg())],
+        "generated_documents": args.docs,
+        "sizes": sizes,
+        "dask": dask,
+        "target": "flow overhead < 10% of the direct library run",
+        "met": {label: size["overhead_pct"] < 10 for label, size in sizes.items()},
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
