@@ -47,9 +47,16 @@ def verbalise_attribute(name: str, attribute: AttributeFact) -> str:
 
 
 def gather_contexts(
-    store: GraphStore, cards: Sequence[EntityCard], *, sentences_per_entity: int = MENTION_SENTENCES
+    store: GraphStore,
+    cards: Sequence[EntityCard],
+    *,
+    sentences_per_entity: int = MENTION_SENTENCES,
+    max_relations: int = 30,
 ) -> list[Context]:
-    """Facts and sentences of the entities, without duplicate texts, in a stable order."""
+    """Facts and sentences of the entities, without duplicate texts, in a stable order.
+
+    An entity's relations are taken best score first, at most ``max_relations``.
+    """
     contexts: list[Context] = []
     seen: set[str] = set()
 
@@ -64,7 +71,7 @@ def gather_contexts(
         for attribute in card.attributes:
             text = verbalise_attribute(card.name, attribute)
             add(Context(text=text, source="attribute", entity_id=card.id, attribute=attribute))
-        for relation in card.relations:
+        for relation in card.relations[:max_relations]:
             text = verbalise_relation(relation)
             add(Context(text=text, source="relation", entity_id=card.id, relation=relation))
         chunks: list[str] = []
@@ -79,8 +86,8 @@ def gather_contexts(
         for attribute in card.attributes:
             for ev in attribute.evidence:
                 _add_sentence(add, card.id, sentences.get(ev.chunk_id) or _as_sentence(ev))
-        for relation in card.relations:
-            for ev in relation.evidence:
+        for relation in card.relations[:max_relations]:
+            for ev in relation.evidence[:1]:
                 _add_sentence(add, card.id, _as_sentence(ev))
         chunk_ids: list[str] = []
         for mention in card.mentions:

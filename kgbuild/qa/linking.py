@@ -103,7 +103,7 @@ class EntityLinker:
                 matched = question[hit.match_start : hit.match_end]
                 hits.append(hit.model_copy(update={"matched": matched}))
         hits.sort(key=lambda h: (-h.score, -(h.match_end - h.match_start), -h.mention_count, h.id))
-        return hits[:limit]
+        return _resolve_overlaps(hits)[:limit]
 
     def _ner_spans(self, question: str) -> list[tuple[int, int]]:
         if self.ner is None:
@@ -147,3 +147,16 @@ class EntityLinker:
                 "match_end": end,
             }
         )
+
+
+def _resolve_overlaps(hits: Sequence[EntityHit]) -> list[EntityHit]:
+    """Drop a hit whose question span overlaps a better one's, unless it ties (ambiguity)."""
+    kept: list[EntityHit] = []
+    for hit in hits:
+        clash = [k for k in kept if k.match_start < hit.match_end and hit.match_start < k.match_end]
+        if all(
+            (k.match_start, k.match_end, k.score) == (hit.match_start, hit.match_end, hit.score)
+            for k in clash
+        ):
+            kept.append(hit)
+    return kept

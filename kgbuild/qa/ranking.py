@@ -92,12 +92,21 @@ class SentenceEncoder:
 class ContextRanker:
     """Scores contexts: BM25 (scaled to 0..1 by the best) and cosine similarity, averaged.
 
-    Verbalised facts get a small bonus: they are short and state one fact each.
+    Only the ``embed_top`` best contexts by BM25 are embedded (the others keep their BM25
+    half), which bounds the encoder's work per question. Verbalised facts get a small
+    bonus: they are short and state one fact each.
     """
 
-    def __init__(self, encoder: SentenceEncoder | None = None, *, fact_bonus: float = 0.05) -> None:
+    def __init__(
+        self,
+        encoder: SentenceEncoder | None = None,
+        *,
+        fact_bonus: float = 0.05,
+        embed_top: int = 24,
+    ) -> None:
         self.encoder = encoder
         self.fact_bonus = fact_bonus
+        self.embed_top = embed_top
 
     def rank(self, question: str, contexts: Sequence[Context]) -> list[Context]:
         """Contexts with ``rank_score`` set, best first (ties: original order)."""
@@ -106,17 +115,17 @@ class ContextRanker:
         texts = [c.text for c in contexts]
         bm25 = bm25_scores(question, texts)
         top = max(bm25) or 1.0
-        scores = [s / top for s in bm25]
+        bonus = [self.fact_bonus if c.source != "sentence" else 0.0 for c in contexts]
+        scores = [s / top + b for s, b in zip(bm25, bonus, strict=True)]
         if self.encoder is not None:
-            embedded = self.encoder.encode([question, *texts])
+            best = sorted(range(len(texts)), key=lambda i: (-scores[i], i))[: self.embed_top]
+            embedded = self.encoder.encode([question, *(texts[i] for i in best)])
             cosine = (embedded[1:] @ embedded[0]).tolist()
-            scores = [0.5 * s + 0.5 * float(c) for s, c in zip(scores, cosine, strict=True)]
+            scores = [0.5 * (s - b) + b for s, b in zip(scores, bonus, strict=True)]
+            for i, c in zip(best, cosine, strict=True):
+                scores[i] += 0.5 * float(c)
         ranked = [
-            c.model_copy(
-                update={
-                    "rank_score": round(s + (self.fact_bonus if c.source != "sentence" else 0.0), 6)
-                }
-            )
+            c.model_copy(update={"rank_score": round(s, 6)})
             for c, s in zip(contexts, scores, strict=True)
         ]
         order = sorted(range(len(ranked)), key=lambda i: (-ranked[i].rank_score, i))
