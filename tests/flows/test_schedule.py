@@ -10,13 +10,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from kgbuild.config import Settings
 from kgbuild.store.neo4j.server import free_port
+from tests.conftest import REPO
 from tests.neo4j.conftest import open_driver, wipe
 from tests.neo4j_session import Neo4jTarget
 
@@ -91,6 +92,17 @@ def prefect_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         stop(server)
 
 
+def completed_runs(api: str, at_least: int) -> list[dict[str, Any]] | None:
+    """Flow runs created by a deployment's schedule, once ``at_least`` of them completed."""
+    flow_runs: list[dict[str, Any]] = httpx.post(
+        f"{api}/flow_runs/filter",
+        json={"flow_runs": {"deployment_id": {"is_null_": False}}},
+        timeout=10,
+    ).json()
+    done = [r for r in flow_runs if r["state_type"] == "COMPLETED"]
+    return flow_runs if len(done) >= at_least else None
+
+
 def test_a_scheduled_run_picks_up_a_new_document_and_writes_it_to_neo4j(
     prefect_server: tuple[str, dict[str, str]],
     neo4j_target: Neo4jTarget,
@@ -142,6 +154,12 @@ def test_a_scheduled_run_picks_up_a_new_document_and_writes_it_to_neo4j(
         wait_for("a first scheduled run", lambda: succeeded(2, 0), 300, log)
         (watched / "c.txt").write_text("Omar Haddad joined Helix in Nairobi.", "utf-8")
         wait_for("a scheduled run that picks up c.txt", lambda: succeeded(1, 2), 300, log)
+        scheduled_runs = wait_for(
+            "Prefect to record two completed scheduled runs",
+            lambda: completed_runs(api, 2),
+            120,
+            log,
+        )
     finally:
         stop(serve)
 
@@ -159,13 +177,26 @@ def test_a_scheduled_run_picks_up_a_new_document_and_writes_it_to_neo4j(
 
     deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
     (deployment,) = [d for d in deployments if d["name"] == "kgbuild-scheduled"]
-    flow_runs = httpx.post(
-        f"{api}/flow_runs/filter",
-        json={"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}},
-        timeout=10,
-    ).json()
-    completed = [r for r in flow_runs if r["state_type"] == "COMPLETED"]
-    assert len(completed) >= 2  # the runs came from the schedule, not from this test
+    completed = [r for r in scheduled_runs if r["state_type"] == "COMPLETED"]
+    assert {r["deployment_id"] for r in scheduled_runs} == {deployment["id"]}
     assert all(r["parameters"]["paths"] == [str(watched)] for r in completed)
     if neo4j_target.auth:  # secrets stay in the serving process's environment
-        assert neo4j_target.auth[1] not in str(flow_runs)
+        assert neo4j_target.auth[1] not in str(scheduled_runs)
+
+    # prefect.yaml deploys the same flow to a work pool on this server.
+    deploy_env = {**env, "KGBUILD_REPO": str(REPO), "KGBUILD_INBOX": str(watched)}
+    for command in (
+        ["work-pool", "create", "kgbuild", "--type", "process"],
+        ["--no-prompt", "deploy", "--all"],
+    ):
+        done = subprocess.run(
+            [str(BIN / "prefect"), *command], env=deploy_env, cwd=REPO, capture_output=True
+        )
+        assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+    (pooled,) = [d for d in deployments if d["name"] == "kgbuild-hourly"]
+    assert pooled["flow_id"] == deployment["flow_id"]  # the flow `kgbuild schedule` serves
+    assert pooled["work_pool_name"] == "kgbuild"
+    assert pooled["entrypoint"] == "flows/schedule.py:scheduled_build_flow"
+    assert pooled["parameters"]["paths"] == [str(watched)]
+    assert [s["schedule"]["cron"] for s in pooled["schedules"]] == ["0 * * * *"]
