@@ -1,4 +1,4 @@
-"""The shipped default NER model (LoRA adapter over MiniLM-L6) on a few fixed sentences."""
+"""The shipped default models (LoRA adapters over MiniLM-L6) on a few fixed sentences."""
 
 from kgbuild.config import NerConfig
 from kgbuild.data import Document
@@ -27,3 +27,37 @@ def test_default_model_tags_people_organisations_and_places() -> None:
         ("San Francisco", "LOC"),
     }
     assert expected <= found, found
+
+
+def test_default_models_extract_relations_and_attributes() -> None:
+    from kgbuild.config import AttributeConfig, ReConfig, Settings
+    from kgbuild.extraction import Extractor
+
+    text = (
+        "Maria Gonzalez works for Acme Robotics in Toronto. "
+        "Acme Robotics was founded in 2011 by Maria Gonzalez. "
+        "Acme Robotics is based in Toronto."
+    )
+    doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    settings = Settings(relations=ReConfig(enabled=True), attributes=AttributeConfig(enabled=True))
+    extractor = Extractor(settings, run_id="r")
+    assert extractor.relations is not None and extractor.attributes is not None
+    assert extractor.relations.loaded.name.endswith("re-en-minilm")
+    [found] = extractor([doc])
+    names = {m.id: m.text for m in found.mentions}
+    relations = {(names[r.head], r.type, names[r.tail]) for r in found.relations}
+    assert ("Maria Gonzalez", "WORKS_FOR", "Acme Robotics") in relations, relations
+    values = {(names[a.entity], a.key, a.value) for a in found.attributes}
+    assert ("Acme Robotics", "founding_year", "2011") in values, values
+
+
+def test_default_qa_model_reads_answers_with_offsets() -> None:
+    from kgbuild.models import resolve_task_model
+    from kgbuild.nlp.reader import ExtractiveReader
+
+    reader = ExtractiveReader(resolve_task_model("qa", "default"))
+    context = "Acme Robotics was founded in 2011 in Toronto by Maria Gonzalez and David Chen."
+    [best] = reader.read("When was Acme Robotics founded?", [context])
+    assert best.text == "2011" and context[best.start : best.end] == "2011"
+    [where] = reader.read("Where was Acme Robotics founded?", [context])
+    assert where.text == "Toronto"
