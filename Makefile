@@ -30,14 +30,16 @@ typecheck: install ## mypy --strict on the library and the flows
 test: lint typecheck ## lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
 
-demo: install ## build the graph of the example corpus into $(OUT)
-	$(BIN)/kgbuild build examples/corpus --out $(OUT) --neo4j auto
+demo: install ## build the graph of the example corpus into $(OUT) (NER, relations, attributes)
+	KGBUILD_RELATIONS__ENABLED=true KGBUILD_ATTRIBUTES__ENABLED=true \
+	  $(BIN)/kgbuild build examples/corpus --out $(OUT) --neo4j auto
 	@echo "open $(OUT)/graph.html in a browser; GraphML: $(OUT)/graph.graphml; JSON: $(OUT)/graph.json"
 
 bench: install ## run the benchmarks (minutes)
 	$(BIN)/python bench/bench_ner.py
 	$(BIN)/python bench/bench_resolve.py
 	$(BIN)/python bench/bench_neo4j_write.py
+	$(BIN)/python bench/bench_extraction.py
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

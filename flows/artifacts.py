@@ -24,6 +24,7 @@ def report_markdown(report: BuildReport, task_runner: str) -> str:
         ("mentions", report.mentions),
         ("entities", report.entities),
         ("relations", report.relations),
+        ("attribute values", report.attributes),
         ("surface forms merged", report.merges),
     ]
     lines = [

@@ -115,7 +115,7 @@ def plan_task(paths: list[str], settings: Settings, run_id: str) -> Plan:
 def extract_task(
     documents: list[Document], settings: Settings, run_id: str, model_key: str
 ) -> list[DocumentOutcome]:
-    """Chunk and run NER (and relations) over one batch, wherever the task runner says.
+    """Chunk, NER (and relations, attributes) over one batch, wherever the task runner says.
 
     Cached on the batch's documents, model versions and stage settings (see
     :func:`flows.caching.batch_key`), so a retried flow reuses finished batches.

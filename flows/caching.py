@@ -28,6 +28,10 @@ def batch_key(documents: list[Document], settings: Settings, model_key: str) -> 
             "relations": settings.relations.model_dump(
                 mode="json", exclude={"batch_size", "device"}
             ),
+            "attributes": settings.attributes.model_dump(
+                mode="json", exclude={"batch_size", "device"}
+            ),
+            "schema": str(settings.schema_path or ""),
         },
         "documents": [
             [doc.id, doc.source, doc.lang, doc.content_hash, sorted(doc.metadata.items())]
