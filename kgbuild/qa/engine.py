@@ -291,11 +291,13 @@ class GraphQA:
         question_words = set(tokens(question))
         best: dict[str, Answer] = {}
         for span in spans:
-            key = " ".join(tokens(span.text))
+            context = contexts[span.context_index]
+            start, end = _whole_words(context.text, span.start, span.end)
+            text = context.text[start:end]
+            key = " ".join(tokens(text))
             if not key or key in banned or set(key.split()) <= question_words:
                 continue
-            context = contexts[span.context_index]
-            answer = _answer(span.text, span.start, span.end, span.score, context, linked)
+            answer = _answer(text, start, end, span.score, context, linked)
             kept = best.get(key)
             if kept is None:
                 best[key] = answer
@@ -304,6 +306,15 @@ class GraphQA:
                 best[key] = kept.model_copy(update={"support": support})
         ranked = sorted(best.values(), key=lambda a: (-a.score, a.text))
         return ranked[:top_k]
+
+
+def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen a span that starts or ends inside a word (a sub-word answer) to whole words."""
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum() and text[end - 1].isalnum():
+        end += 1
+    return start, end
 
 
 def _locate(answer: str, evidence: Sequence[EvidenceRef]) -> EvidenceRef | None:
