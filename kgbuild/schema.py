@@ -68,6 +68,11 @@ class AttributeSpec(_Strict):
     value_type: Literal["date", "number", "location", "text"] = "text"
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     """Overrides the stage's threshold for this attribute."""
+    cues: tuple[str, ...] = ()
+    """Words of which an evidence sentence must hold one (case-insensitive) to be read for
+    this attribute, e.g. ``born``; empty: every sentence that mentions the entity. An
+    extractive QA model always answers something, so cues keep it to sentences that can
+    hold the value."""
     model: str | None = None
     label: str | None = None
 

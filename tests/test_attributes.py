@@ -201,3 +201,51 @@ def test_build_fills_attributes_with_evidence(
     again = build([str(docs)], settings, progress=False)
     assert again.skipped == 2 and again.processed == 0
     assert json.loads((tmp_path / "out" / "graph.json").read_text()) == graph
+
+
+def test_cues_limit_the_sentences_read(keyword_qa_model: Path) -> None:
+    from kgbuild.data import Chunk, Mention
+    from kgbuild.stages.attributes import AttributeStage
+
+    schema = GraphSchema(
+        entity_types=(EntityType(name="PER"),),
+        attributes=(
+            AttributeSpec(
+                name="city",
+                entity_type="PER",
+                question="in which city does {name} work ?",
+                value_type="location",
+                cues=("WORKS",),  # case-insensitive
+            ),
+        ),
+    )
+    texts = [
+        "maria gonzalez works for acme robotics in berlin .",
+        "maria gonzalez met acme robotics in lisbon .",
+    ]
+    chunks, mentions, offset = [], [], 0
+    for index, text in enumerate(texts):
+        chunk = Chunk(
+            id=f"c{index}",
+            doc_id="d",
+            index=index,
+            span=Span(start=offset, end=offset + len(text)),
+            text=text,
+        )
+        chunks.append(chunk)
+        provenance = Provenance(
+            doc_id="d", chunk_id=chunk.id, span=Span(start=offset, end=offset + 14), score=0.9,
+            model="m", model_revision="r", run_id="run", stage="ner",
+        )  # fmt: skip
+        mentions.append(
+            Mention(id=f"m{index}", text="maria gonzalez", label="PER", provenance=provenance)
+        )
+        offset += len(text) + 1
+    stage = AttributeStage(
+        AttributeConfig(model=str(keyword_qa_model), threshold=0.0), schema=schema, run_id="run"
+    )
+    slots = stage.slots(chunks, mentions)
+    assert [slot.chunk.id for slot in slots] == ["c0"]  # the sentence without the cue is not read
+    [city] = stage(chunks, mentions)
+    assert city.value == "berlin"
+    assert [e.provenance.chunk_id for e in city.evidence] == ["c0"]

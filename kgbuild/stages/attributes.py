@@ -4,7 +4,8 @@ The schema declares, per entity type, attributes with a question template ("When
 {name} founded?") and a value type. Within each document, the mentions of one name
 and type are one local entity; its evidence sentences (the chunks that mention it, at
 most ``max_contexts``) are read by the extractive QA model with the question filled
-in. The best span that clears the threshold, does not overlap the entity's own
+in (only sentences holding one of the attribute's ``cues``, when it has any). The best
+span that clears the threshold, does not overlap the entity's own
 mention and normalises as the declared type (dates to ISO 8601, numbers parsed) is the
 value, with the sentence as evidence.
 
@@ -87,7 +88,7 @@ class AttributeStage:
         """The models and every setting that changes this stage's output."""
         reader = f"{self.reader.name}@{self.reader.revision}" if self.reader else "none"
         specs = sorted(
-            (s.name, s.entity_type, s.question, s.value_type, s.model or "", s.label or "")
+            (s.name, s.entity_type, s.question, s.value_type, s.model or "", s.label or "", s.cues)
             for s in self.specs
         )
         cfg = self.config
@@ -115,7 +116,12 @@ class AttributeStage:
                     (m.span.start - chunk.span.start, m.span.end - chunk.span.start)
                     for m in in_chunk[chunk_id]
                 )
-                slots.extend(_Slot(spec, group[0], chunk, own) for spec in by_type[label])
+                lowered = chunk.text.casefold()
+                slots.extend(
+                    _Slot(spec, group[0], chunk, own)
+                    for spec in by_type[label]
+                    if not spec.cues or any(cue.casefold() in lowered for cue in spec.cues)
+                )
         return slots
 
     def __call__(
