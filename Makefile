@@ -40,6 +40,10 @@ bench: install ## run the benchmarks (minutes)
 	$(BIN)/python bench/bench_resolve.py
 	$(BIN)/python bench/bench_neo4j_write.py
 	$(BIN)/python bench/bench_extraction.py
+	$(BIN)/python bench/bench_flow.py --docs 200
+	$(BIN)/python bench/bench_ask.py examples
+	$(BIN)/python bench/bench_ask.py redocred
+	$(BIN)/python bench/bench_ask.py latency
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

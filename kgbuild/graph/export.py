@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import html
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-__all__ = ["graph_to_vis", "write_graphml", "write_html", "write_node_link"]
+__all__ = ["graph_to_vis", "vis_assets", "write_graphml", "write_html", "write_node_link"]
 
 _PALETTE = {
     "PER": "#4e79a7",
@@ -100,7 +101,9 @@ def graph_to_vis(graph: nx.MultiDiGraph[str]) -> dict[str, list[dict[str, Any]]]
     return {"nodes": nodes, "edges": edges}
 
 
-def _vis_assets() -> tuple[str, str]:
+@lru_cache(maxsize=1)
+def vis_assets() -> tuple[str, str]:
+    """vis-network's JavaScript and CSS, from the installed ``pyvis`` package (no CDN)."""
     import pyvis
 
     lib = Path(pyvis.__file__).parent / "templates" / "lib" / "vis-9.1.2"
@@ -146,7 +149,7 @@ window.kgbuildGraph = {{ network, nodeCount: data.nodes.length, edgeCount: data.
 
 def write_html(graph: nx.MultiDiGraph[str], path: Path, *, title: str = "kgbuild graph") -> Path:
     """Write a self-contained interactive HTML view of the graph."""
-    js, css = _vis_assets()
+    js, css = vis_assets()
     vis = graph_to_vis(graph)
     entities = sum(1 for _, data in graph.nodes(data=True) if data.get("kind") == "entity")
     documents = graph.number_of_nodes() - entities

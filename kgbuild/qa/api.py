@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query
@@ -12,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from kgbuild.errors import KGBuildError
+from kgbuild.graph.export import vis_assets
 from kgbuild.qa.engine import MAX_QUESTION_CHARS, GraphQA
 from kgbuild.qa.models import AskResult, EntityCard
 
@@ -74,20 +74,9 @@ def create_app(qa: GraphQA) -> FastAPI:
 
 
 @lru_cache(maxsize=1)
-def _vis_assets() -> tuple[str, str]:
-    import pyvis
-
-    lib = Path(pyvis.__file__).parent / "templates" / "lib" / "vis-9.1.2"
-    return (
-        (lib / "vis-network.min.js").read_text(encoding="utf-8"),
-        (lib / "vis-network.css").read_text(encoding="utf-8"),
-    )
-
-
-@lru_cache(maxsize=1)
 def page_html() -> str:
     """The self-contained question page (vis-network inlined, no network access needed)."""
-    js, css = _vis_assets()
+    js, css = vis_assets()
     config = json.dumps({"maxChars": MAX_QUESTION_CHARS})
     return (
         _PAGE.replace("/*VIS_CSS*/", css)
