@@ -47,6 +47,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from kgbuild.config import AttributeConfig, NerConfig, ReConfig, Settings
 from kgbuild.qa import Answer, AskResult, GraphQA, open_store
+from kgbuild.qa.engine import DEFAULT_THRESHOLD
 from kgbuild.qa.text import fold
 from kgbuild.training.qa_metrics import exact_match, token_f1
 
@@ -675,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
             "--re-model", default=None, help="enable relation extraction with this model"
         )
         p.add_argument("--no-attributes", action="store_true", help="do not fill attributes")
-        p.add_argument("--threshold", type=float, default=0.3)
+        p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
         p.add_argument("--work", default=None, help="working folder (default: a temporary one)")
         p.add_argument("--name", default=None, help="results file suffix (default: the command)")
         p.add_argument("--seed", type=int, default=0)

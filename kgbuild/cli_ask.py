@@ -28,6 +28,8 @@ QaModelOption = Annotated[
 NerModelOption = Annotated[
     str, typer.Option("--ner-model", help="NER model for the question ('none': alias lookup only).")
 ]
+DEFAULT_THRESHOLD = 0.1
+"""Same as ``kgbuild.qa.engine.DEFAULT_THRESHOLD`` (not imported here: it loads torch)."""
 ThresholdOption = Annotated[
     float, typer.Option(min=0.0, max=1.0, help="Lowest answer score; below it: I don't know.")
 ]
@@ -124,7 +126,7 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question, e.g. 'Where is Acme based?'")],
     top: Annotated[int, typer.Option("--top", min=1, max=20, help="Answers to show.")] = 1,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    threshold: ThresholdOption = 0.3,
+    threshold: ThresholdOption = DEFAULT_THRESHOLD,
     graph: GraphOption = None,
     neo4j: Neo4jOption = None,
     qa_model: QaModelOption = "default",
@@ -147,7 +149,7 @@ def ask(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    threshold: ThresholdOption = 0.3,
+    threshold: ThresholdOption = DEFAULT_THRESHOLD,
     graph: GraphOption = None,
     neo4j: Neo4jOption = None,
     qa_model: QaModelOption = "default",

@@ -75,3 +75,10 @@ def test_clear_errors_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["export", "--out", str(tmp_path / "empty")])
     assert result.exit_code == 2
     assert "run `kgbuild build` first" in result.output
+
+
+def test_ask_cli_default_threshold_matches_the_engine() -> None:
+    from kgbuild.cli_ask import DEFAULT_THRESHOLD as CLI_DEFAULT
+    from kgbuild.qa.engine import DEFAULT_THRESHOLD
+
+    assert CLI_DEFAULT == DEFAULT_THRESHOLD

@@ -7,8 +7,11 @@ every answer is a character span of its context (offsets map back to the source
 text), and the best spans are aggregated over windows and contexts.
 
 Scores are probabilities: softmax over the start logits times softmax over the end
-logits of a window (context tokens and ``[CLS]``), so that a span the model is unsure
-of scores low and a threshold can say "no answer".
+logits, normalised jointly over every window that is read for the same question (all
+windows of a long context; all contexts in :meth:`ExtractiveReader.read`). A span in
+one context therefore competes with the spans of the others: the scores are comparable
+across contexts, and a question the contexts do not answer clearly scores low, so that
+a threshold can say "no answer".
 """
 
 from __future__ import annotations
@@ -129,7 +132,7 @@ class ExtractiveReader:
 
     @torch.inference_mode()
     def _logits(self, windows: Sequence[_Window]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Start and end log-probabilities per window (context tokens and [CLS] only)."""
+        """Raw start and end logits per window, ``-inf`` outside the context tokens."""
         loaded = self.loaded
         pad = loaded.tokenizer.pad_token_id or 0
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
@@ -148,17 +151,31 @@ class ExtractiveReader:
                 )
             starts, ends = output.start_logits.float().cpu(), output.end_logits.float().cpu()
             for row, window in enumerate(batch):
-                allowed = torch.tensor(
-                    [i == 0 or o is not None for i, o in enumerate(window.offsets)]
-                )
+                allowed = torch.tensor([o is not None for o in window.offsets])
                 n = len(window.input_ids)
                 start = starts[row, :n].masked_fill(~allowed, float("-inf"))
                 end = ends[row, :n].masked_fill(~allowed, float("-inf"))
-                results[order[first + row]] = (
-                    torch.log_softmax(start, dim=-1),
-                    torch.log_softmax(end, dim=-1),
-                )
+                results[order[first + row]] = (start, end)
         return results
+
+    @staticmethod
+    def _normalise(
+        logits: Sequence[tuple[torch.Tensor, torch.Tensor]], groups: Sequence[Sequence[int]]
+    ) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+        """Log-probabilities, softmax taken jointly over the windows of each group.
+
+        A window with no context token (nothing to answer from) gets ``None``.
+        """
+        out: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(logits)
+        for group in groups:
+            live = [i for i in group if torch.isfinite(logits[i][0]).any()]
+            if not live:
+                continue
+            start_norm = torch.logsumexp(torch.cat([logits[i][0] for i in live]), dim=0)
+            end_norm = torch.logsumexp(torch.cat([logits[i][1] for i in live]), dim=0)
+            for i in live:
+                out[i] = (logits[i][0] - start_norm, logits[i][1] - end_norm)
+        return out
 
     def _spans(
         self, window: _Window, start: torch.Tensor, end: torch.Tensor, context: str, top_k: int
@@ -179,12 +196,16 @@ class ExtractiveReader:
                 spans.append(AnswerSpan(context[a:b], a, b, score, window.query))
         return spans
 
-    def read_batch(self, queries: Sequence[QaQuery], *, top_k: int = 1) -> list[list[AnswerSpan]]:
+    def read_batch(
+        self, queries: Sequence[QaQuery], *, top_k: int = 1, joint: bool = False
+    ) -> list[list[AnswerSpan]]:
         """Answer each query over its own context.
 
         Args:
             queries: Question/context pairs; a long context is read in windows.
             top_k: Answers kept per query (distinct spans, best first).
+            joint: Normalise scores over all queries together (one question over several
+                contexts, see :meth:`read`) instead of per query.
 
         Returns:
             list[list[AnswerSpan]]: Per query, up to ``top_k`` spans (``context_index``
@@ -194,9 +215,15 @@ class ExtractiveReader:
             return []
         live = [i for i, q in enumerate(queries) if q.context.strip()]
         windows = self._windows([queries[i] for i in live])
-        logits = self._logits(windows)
+        by_query: dict[int, list[int]] = {}
+        for index, window in enumerate(windows):
+            by_query.setdefault(0 if joint else window.query, []).append(index)
+        logits = self._normalise(self._logits(windows), list(by_query.values()))
         best: dict[int, dict[tuple[int, int], AnswerSpan]] = {i: {} for i in live}
-        for window, (start, end) in zip(windows, logits, strict=True):
+        for window, normalised in zip(windows, logits, strict=True):
+            if normalised is None:
+                continue
+            start, end = normalised
             query = live[window.query]
             for span in self._spans(window, start, end, queries[query].context, top_k):
                 span = AnswerSpan(span.text, span.start, span.end, span.score, query)
@@ -220,7 +247,9 @@ class ExtractiveReader:
         Returns:
             list[AnswerSpan]: Up to ``top_k`` answers, best first.
         """
-        per_context = self.read_batch([QaQuery(question, c) for c in contexts], top_k=top_k)
+        per_context = self.read_batch(
+            [QaQuery(question, c) for c in contexts], top_k=top_k, joint=True
+        )
         merged = [span for spans in per_context for span in spans]
         merged.sort(key=lambda a: (-a.score, a.context_index, a.start))
         return merged[:top_k]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_QUESTION_CHARS", "GraphQA", "ask", "check_question", "open_store"]
 
 MAX_QUESTION_CHARS = 1000
-DEFAULT_THRESHOLD = 0.3
+DEFAULT_THRESHOLD = 0.1
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _RELATIVE = re.compile(
     r"\bthe (company|firm|organi[sz]ation|person|investor|startup|city|founder|acquirer)"
@@ -301,9 +301,13 @@ class GraphQA:
             kept = best.get(key)
             if kept is None:
                 best[key] = answer
-            elif answer.evidence is not None:
-                support = (*kept.support, answer.evidence)[:5]
-                best[key] = kept.model_copy(update={"support": support})
+            else:
+                # The reader's scores are normalised jointly over all contexts, so the
+                # probability of an answer is the sum over the places it was read.
+                update: dict[str, Any] = {"score": min(1.0, kept.score + answer.score)}
+                if answer.evidence is not None:
+                    update["support"] = (*kept.support, answer.evidence)[:5]
+                best[key] = kept.model_copy(update=update)
         ranked = sorted(best.values(), key=lambda a: (-a.score, a.text))
         return ranked[:top_k]
 
@@ -394,7 +398,7 @@ def ask(
         qa_model: Extractive QA model (``"default"``: the manifest's).
         ner_model: NER model for the question (``None``: alias lookup only).
         top_k: Answers returned (the best and ``top_k - 1`` alternatives).
-        threshold: Lowest answer score (default 0.3).
+        threshold: Lowest answer score (default DEFAULT_THRESHOLD, 0.1).
     """
     key = (id(settings), str(graph), neo4j, qa_model, ner_model)
     qa = _CACHE.get(key)
