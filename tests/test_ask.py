@@ -7,11 +7,15 @@ trained in tests/conftest.py; nothing is mocked.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -394,3 +398,30 @@ def test_the_page_writes_text_never_html() -> None:
     from kgbuild.qa.api import _PAGE
 
     assert "innerHTML" not in _PAGE and "textContent" in _PAGE
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_the_page_shows_an_answer_in_a_real_headless_browser(server: str, tmp_path: Path) -> None:
+    """Debian's chromium opens the page with ?q=..., which asks on load; the DOM shows the answer."""
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    url = f"{server}/?q={quote('in which city does omar haddad work ?')}"
+    run = subprocess.run(
+        [
+            browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=30000", "--dump-dom", url,
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    dom = run.stdout
+    assert 'data-state="done"' in dom, run.stderr[-2000:]
+    assert '<div id="answer">Toronto</div>' in dom
+    assert "<mark>Toronto</mark>" in dom  # the evidence sentence, answer highlighted

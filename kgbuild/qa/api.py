@@ -194,7 +194,11 @@ $("ask").addEventListener("submit", async (event) => {
   }
   const entity = (result.answer && result.answer.entity_id) || (result.linked[0] && result.linked[0].id);
   if (entity) await drawEntity(entity);
+  document.body.dataset.state = "done";
 });
+// A link can carry the question: /?q=Where+is+Acme+based%3F asks it on load.
+const initial = new URLSearchParams(window.location.search).get("q");
+if (initial) { $("question").value = initial; $("ask").requestSubmit(); }
 </script>
 </body>
 </html>
