@@ -53,6 +53,8 @@ from kgbuild.training.qa_metrics import exact_match, token_f1
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
+DETAILS = REPO / "out" / "bench"
+"""Per-question rows over shared data (not committed: ``out/`` is git-ignored)."""
 REDOCRED = REPO.parent / "shared" / "data" / "kg" / "redocred"
 
 
@@ -384,10 +386,15 @@ def run_redocred(args: argparse.Namespace) -> None:
             t: _summary([r for r in rows if r["tail_type"] == t])
             for t in sorted({r["tail_type"] for r in rows})
         },
-        "questions": rows,
+        "per_question_rows": str(DETAILS / f"ask_{args.name or 'redocred'}_questions.json"),
         "machine": _machine(),
     }
     _write(args.name or "redocred", payload)
+    # The rows hold Re-DocRED's entity names and gold answers: data of ../shared, so they
+    # go to the git-ignored out/ folder, never into bench/results.
+    DETAILS.mkdir(parents=True, exist_ok=True)
+    rows_path = DETAILS / f"ask_{args.name or 'redocred'}_questions.json"
+    rows_path.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(
         json.dumps(
             {
