@@ -8,12 +8,12 @@ from kgbuild.readers.conll import TaggedSentence, read_conll
 
 GOOD = """-DOCSTART- -X- -X- O
 
-EU NNP B-NP B-ORG
-rejects VBZ B-VP O
-German JJ B-NP B-MISC
+Acme NNP B-NP B-ORG
+hires VBZ B-VP O
+Dutch JJ B-NP B-MISC
 
-Peter NNP B-NP B-PER
-Blackburn NNP I-NP I-PER
+Maria NNP B-NP B-PER
+Gonzalez NNP I-NP I-PER
 
 -DOCSTART- -X- -X- O
 
@@ -27,17 +27,17 @@ def test_reads_sentences_skipping_docstart(tmp_path: Path) -> None:
     path.write_text(GOOD, encoding="utf-8")
     sentences = read_conll(path)
     assert sentences == [
-        TaggedSentence(tokens=("EU", "rejects", "German"), tags=("B-ORG", "O", "B-MISC")),
-        TaggedSentence(tokens=("Peter", "Blackburn"), tags=("B-PER", "I-PER")),
+        TaggedSentence(tokens=("Acme", "hires", "Dutch"), tags=("B-ORG", "O", "B-MISC")),
+        TaggedSentence(tokens=("Maria", "Gonzalez"), tags=("B-PER", "I-PER")),
         TaggedSentence(tokens=("Tab", "separated"), tags=("O", "B-LOC")),
     ]
 
 
 def test_last_sentence_without_trailing_blank_line_and_bmes(tmp_path: Path) -> None:
     path = tmp_path / "bmes.txt"
-    path.write_text("高 B-NAME\n勇 E-NAME\n\uff1a O", encoding="utf-8")
+    path.write_text("李 B-NAME\n明 E-NAME\n\uff1a O", encoding="utf-8")
     (sentence,) = read_conll(path)
-    assert sentence.tokens == ("高", "勇", "\uff1a")
+    assert sentence.tokens == ("李", "明", "\uff1a")
     assert sentence.tags == ("B-NAME", "E-NAME", "O")
 
 
