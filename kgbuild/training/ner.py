@@ -27,7 +27,6 @@ from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.hf import (
-    KGBUILD_MODEL_FILE,
     PEFT_DEPRECATION,
     bf16_supported,
     clear_model_cache,
@@ -41,7 +40,7 @@ from kgbuild.training.common import (
     dir_size,
     library_versions,
     logits_to_ids,
-    save_adapter_fp16,
+    save_trained,
     sha256_file,
     training_arguments,
 )
@@ -395,21 +394,13 @@ def train_ner(
             best_f1 = max(evals)
         model = trainer.model
 
-    out.mkdir(parents=True, exist_ok=True)
-    model = model.to("cpu")
-    if rank is not None:
-        save_adapter_fp16(model, out)
-    else:
-        model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
     manifest = {
         "base": base,
         "task": "token-classification",
-        "format": "lora" if rank is not None else "full",
         "labels": labels,
         "max_length": max_length,
     }
-    (out / KGBUILD_MODEL_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    save_trained(model, tokenizer, out, lora=rank is not None, manifest=manifest)
 
     clear_model_cache()
     dev_scores = evaluate_ner(str(out), dev, device=str(target), data_format=data_format)

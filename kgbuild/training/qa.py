@@ -32,7 +32,6 @@ from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.hf import (
-    KGBUILD_MODEL_FILE,
     PEFT_DEPRECATION,
     LoadedModel,
     bf16_supported,
@@ -46,7 +45,7 @@ from kgbuild.readers.squad import QAExample, load_squad
 from kgbuild.training.common import (
     dir_size,
     library_versions,
-    save_adapter_fp16,
+    save_trained,
     sha256_file,
     training_arguments,
 )
@@ -63,15 +62,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_MODEL_FILES = (
-    "adapter_config.json",
-    "adapter_model.safetensors",
-    "adapter_model.bin",
-    "config.json",
-    "model.safetensors",
-    "pytorch_model.bin",
-)
 
 
 class QaTrainResult(BaseModel):
@@ -480,23 +470,13 @@ def train_qa(
         elif best["state"] is not None:
             model.load_state_dict(best["state"], strict=False)
 
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in _MODEL_FILES:
-        (out / stale).unlink(missing_ok=True)
-    model = model.to("cpu")
-    if rank is not None:
-        save_adapter_fp16(model, out)
-    else:
-        model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
     manifest = {
         "base": base,
         "task": "question-answering",
-        "format": "lora" if rank is not None else "full",
         "max_length": max_length,
         "stride": stride,
     }
-    (out / KGBUILD_MODEL_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    save_trained(model, tokenizer, out, lora=rank is not None, manifest=manifest)
 
     clear_model_cache()
     dev_scores, _ = evaluate_qa(

@@ -37,7 +37,6 @@ from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.hf import (
-    KGBUILD_MODEL_FILE,
     PEFT_DEPRECATION,
     bf16_supported,
     clear_model_cache,
@@ -53,7 +52,7 @@ from kgbuild.training.common import (
     dir_size,
     library_versions,
     logits_to_ids,
-    save_adapter_fp16,
+    save_trained,
     sha256_file,
     training_arguments,
 )
@@ -77,16 +76,6 @@ logger = logging.getLogger(__name__)
 
 CONLL04_ENTITY_TYPES: dict[str, str] = {"Peop": "PER", "Org": "ORG", "Loc": "LOC", "Other": "MISC"}
 """CoNLL04 entity types -> the marker (schema) types the pipeline's NER produces."""
-
-
-_MODEL_FILES = (
-    "adapter_config.json",
-    "adapter_model.safetensors",
-    "adapter_model.bin",
-    "config.json",
-    "model.safetensors",
-    "pytorch_model.bin",
-)
 
 
 class ReTrainResult(BaseModel):
@@ -611,19 +600,9 @@ def train_re(
         best_f1 = max(evals) if evals else None
         model = trainer.model
 
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in _MODEL_FILES:  # a previous run's adapter or full model would shadow this one
-        (out / stale).unlink(missing_ok=True)
-    model = model.to("cpu")
-    if rank is not None:
-        save_adapter_fp16(model, out)
-    else:
-        model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
     manifest = {
         "base": base,
         "task": "sequence-classification",
-        "format": "lora" if rank is not None else "full",
         "labels": labels,
         "entity_types": entity_types,
         "markers": markers,
@@ -631,7 +610,7 @@ def train_re(
         "label_map": relabel,
         "max_length": max_length,
     }
-    (out / KGBUILD_MODEL_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    save_trained(model, tokenizer, out, lora=rank is not None, manifest=manifest)
 
     clear_model_cache()
     dev_scores = evaluate_examples(str(out), dev_examples, device=str(target), batch_size=64)
