@@ -6,7 +6,8 @@ every copy has its own id and content hash; written to a temporary folder), it t
 in the same process and run:
 
 - ``direct``: :func:`kgbuild.pipeline.build` (the library stages, in this process);
-- ``flow``: :func:`flows.build_kg.build_kg_flow` with the default ``thread`` runner;
+- ``flow``: :func:`flows.build_kg.run_build_flow` (the build flow as the CLI runs it) with
+  the default ``thread`` runner;
 
 each into a fresh output folder and ledger (so every document gets model work), after
 one warm-up of each (the model loaded, the temporary Prefect server started). The
@@ -123,7 +124,7 @@ def main() -> None:
     os.environ.setdefault("PREFECT_HOME", str(work / "prefect-home"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import flows  # noqa: F401  (offline Prefect defaults)
-    from flows.build_kg import build_kg_flow
+    from flows.build_kg import run_build_flow
     from kgbuild.config import OrchestrationConfig, Settings
     from kgbuild.pipeline import build
 
@@ -136,7 +137,7 @@ def main() -> None:
     try:
         warm = generate(work / "warm", 4)
         build([warm], settings("warm-direct"))
-        build_kg_flow([str(warm)], settings("warm-flow"))
+        run_build_flow([str(warm)], settings("warm-flow"))
         generated = generate(work / "generated", args.docs)
 
         sizes: dict[str, Any] = {}
@@ -152,7 +153,9 @@ def main() -> None:
                 )
                 flow_runs.append(
                     measure(
-                        lambda f=folder, n=f"{label}-flow-{i}": build_kg_flow([str(f)], settings(n))
+                        lambda f=folder, n=f"{label}-flow-{i}": run_build_flow(
+                            [str(f)], settings(n)
+                        )
                     )
                 )
             direct_s, direct_cpu = min(r[0] for r in direct_runs), min(r[1] for r in direct_runs)
@@ -183,7 +186,7 @@ def main() -> None:
         dask: dict[str, Any] = {}
         for workers in args.workers:
             seconds, cpu, report = measure(
-                lambda w=workers: build_kg_flow([str(generated)], settings(f"dask-{w}", "dask", w))
+                lambda w=workers: run_build_flow([str(generated)], settings(f"dask-{w}", "dask", w))
             )
             assert report.processed == args.docs
             assert report.entities == sizes["generated"]["entities"]

@@ -128,9 +128,9 @@ def build(
     try:
         settings = _settings(config, out, model, neo4j)
         if engine is Engine.prefect:
-            from flows.build_kg import build_kg_flow
+            from flows.build_kg import run_build_flow
 
-            report = build_kg_flow(paths=list(paths), settings=settings)
+            report = run_build_flow([str(path) for path in paths], settings)
         else:
             from kgbuild.pipeline import build as run_build
 

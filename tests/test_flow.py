@@ -35,7 +35,7 @@ def names(report_json: Path) -> set[tuple[str, str]]:
 def test_flow_builds_the_same_graph_as_the_library_and_skips_on_rerun(
     prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
 ) -> None:
-    from flows.build_kg import build_kg_flow
+    from flows.build_kg import build_kg_flow, run_build_flow
 
     folder = tmp_path / "corpus"
     shutil.copytree(CORPUS, folder)
@@ -53,8 +53,23 @@ def test_flow_builds_the_same_graph_as_the_library_and_skips_on_rerun(
     assert names(report.outputs["json"]) == names(direct.outputs["json"])
     assert report.entities == direct.entities > 0
 
-    again = build_kg_flow(paths=[str(folder)], settings=flow_settings)
+    again = run_build_flow([str(folder)], flow_settings)
     assert (again.processed, again.skipped) == (0, 30)
+
+
+def test_heartbeats_are_off_only_on_the_temporary_server() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.build_kg import local_run_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: None}):
+        off = local_run_settings()
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        kept = local_run_settings()
+    assert [(setting.name, value) for setting, value in off.items()] == [
+        ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", None)
+    ]
+    assert kept == {}
 
 
 def test_only_transient_errors_are_retried() -> None:
