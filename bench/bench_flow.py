@@ -17,7 +17,7 @@ documents and reports documents per second over the whole flow call, cluster sta
 and the workers' model loading included. The default model (models/ner-en-minilm) and
 default settings are used throughout.
 
-Run: ``.venv/bin/python bench/bench_flow.py [--docs 2000] [--out bench/results/flow.json]``.
+Run: ``.venv/bin/python bench/bench_flow.py [--docs 2000] [--out bench/results/flow_2000.json]``.
 """
 
 from __future__ import annotations
@@ -115,10 +115,13 @@ def notes(docs: int, load: tuple[float, float, float]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=2000, help="generated documents")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "flow.json")
+    parser.add_argument(
+        "--out", type=Path, help="result file (default: bench/results/flow_<docs>.json)"
+    )
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs over the corpus")
     args = parser.parse_args()
+    args.out = args.out or REPO / "bench" / "results" / f"flow_{args.docs}.json"
 
     work = Path(tempfile.mkdtemp(prefix="kgbuild-bench-flow-"))
     os.environ.setdefault("PREFECT_HOME", str(work / "prefect-home"))
