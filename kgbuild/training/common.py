@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import tempfile
+import time
 import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,10 @@ from typing import Any
 import torch
 
 __all__ = [
+    "FeatureDataset",
+    "Fitted",
     "dir_size",
+    "fit",
     "library_versions",
     "logits_to_ids",
     "save_adapter_fp16",
@@ -110,6 +117,120 @@ def training_arguments(
         dataloader_num_workers=0,
         save_only_model=True,
     )
+
+
+class FeatureDataset(torch.utils.data.Dataset[dict[str, Any]]):
+    """Encoded training or dev examples (one dict of model inputs each) for the Trainer."""
+
+    def __init__(self, features: list[dict[str, Any]]) -> None:
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.features[index]
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What one Trainer run produced (the model with its best weights, and the record)."""
+
+    model: Any
+    steps: int
+    epochs: float
+    train_losses: tuple[float, ...]
+    best_dev_f1: float | None
+    """Best dev ``f1`` the Trainer measured (``None`` when the caller evaluates)."""
+    train_seconds: float
+    """Optimisation time only: dev evaluations are excluded."""
+    examples_seen: float
+
+    @property
+    def examples_per_second(self) -> float:
+        """Training examples per second of optimisation."""
+        return self.examples_seen / self.train_seconds
+
+
+def fit(
+    model: Any,
+    tokenizer: Any,
+    *,
+    name: str,
+    train_data: FeatureDataset,
+    collator: Any,
+    device: torch.device,
+    epochs: float,
+    max_steps: int,
+    learning_rate: float,
+    batch_size: int,
+    seed: int,
+    bf16: bool,
+    callbacks: Sequence[Any],
+    dev_data: FeatureDataset | None = None,
+    compute_metrics: Callable[[Any], dict[str, float]] | None = None,
+    label_names: list[str] | None = None,
+    caller_eval_seconds: Callable[[], float] | None = None,
+) -> Fitted:
+    """Train ``model`` with the Hugging Face Trainer and the kgbuild training arguments.
+
+    With ``dev_data`` (and ``compute_metrics`` giving ``f1``) the Trainer scores dev each
+    epoch and ends on the best checkpoint; without, a callback of the caller evaluates
+    and ``caller_eval_seconds`` reports the time it spent, to leave out of the speed.
+    Checkpoints live in a temporary folder that is removed afterwards.
+    """
+    from transformers import Trainer
+
+    from kgbuild.nlp.hf import PEFT_DEPRECATION
+
+    trainer_evaluates = dev_data is not None
+    with tempfile.TemporaryDirectory(prefix=f"kgbuild-{name}-") as checkpoints:
+        args = training_arguments(
+            checkpoints,
+            examples=len(train_data),
+            epochs=epochs,
+            max_steps=max_steps,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            seed=seed,
+            bf16=bf16,
+            device=device,
+            trainer_evaluates=trainer_evaluates,
+            label_names=label_names,
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            data_collator=collator,
+            train_dataset=train_data,
+            eval_dataset=dev_data,
+            processing_class=tokenizer,
+            compute_metrics=compute_metrics,
+            preprocess_logits_for_metrics=logits_to_ids if trainer_evaluates else None,
+            callbacks=list(callbacks),
+        )
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
+            # Intermediate checkpoints (a temporary folder) keep a resized embedding
+            # matrix whole; the final save keeps only the trained rows.
+            warnings.filterwarnings("ignore", ".*save_embedding_layers.*", UserWarning)
+            output = trainer.train()
+        history = trainer.state.log_history
+        eval_seconds = sum(float(e.get("eval_runtime", 0.0)) for e in history)
+        if caller_eval_seconds is not None:
+            eval_seconds += caller_eval_seconds()
+        evals = [float(e["eval_f1"]) for e in history if "eval_f1" in e]
+        epochs_run = float(trainer.state.epoch or 0.0)
+        return Fitted(
+            model=trainer.model,
+            steps=int(output.global_step),
+            epochs=epochs_run,
+            train_losses=tuple(float(e["loss"]) for e in history if "loss" in e),
+            best_dev_f1=max(evals) if evals else None,
+            train_seconds=max(1e-9, time.perf_counter() - started - eval_seconds),
+            examples_seen=min(float(output.global_step * batch_size), len(train_data) * epochs_run),
+        )
 
 
 def save_adapter_fp16(model: Any, out: Path) -> None:

@@ -14,7 +14,6 @@ import json
 import logging
 import shlex
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -37,12 +36,12 @@ from kgbuild.nlp.hf import (
 )
 from kgbuild.readers.conll import TaggedSentence, read_conll
 from kgbuild.training.common import (
+    FeatureDataset,
     dir_size,
+    fit,
     library_versions,
-    logits_to_ids,
     save_trained,
     sha256_file,
-    training_arguments,
 )
 from kgbuild.training.metrics import NerScores, ner_scores
 
@@ -103,19 +102,6 @@ def label_list(sentences: Sequence[TaggedSentence]) -> list[str]:
     return ["O", *ordered]
 
 
-class _EncodedDataset(torch.utils.data.Dataset[dict[str, list[int]]]):
-    """A list of tokenized sentences (``input_ids``, ``attention_mask``, ``labels``)."""
-
-    def __init__(self, features: list[dict[str, list[int]]]) -> None:
-        self.features = features
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-    def __getitem__(self, index: int) -> dict[str, list[int]]:
-        return self.features[index]
-
-
 def _encode(
     sentences: Sequence[TaggedSentence],
     tokenizer: Any,
@@ -123,7 +109,7 @@ def _encode(
     *,
     max_length: int,
     label_all_subtokens: bool,
-) -> _EncodedDataset:
+) -> FeatureDataset:
     """Tokenize words and align labels to the first sub-token of each word."""
     features: list[dict[str, list[int]]] = []
     for sentence in sentences:
@@ -150,7 +136,7 @@ def _encode(
         feature = {key: list(value) for key, value in encoding.items()}
         feature["labels"] = labels
         features.append(feature)
-    return _EncodedDataset(features)
+    return FeatureDataset(features)
 
 
 def _scores_table(scores: NerScores) -> str:
@@ -278,7 +264,6 @@ def train_ner(
         DataCollatorForTokenClassification,
         EarlyStoppingCallback,
         EvalPrediction,
-        Trainer,
         set_seed,
     )
 
@@ -360,39 +345,24 @@ def train_ner(
         }
 
     use_bf16 = bf16_supported(target) if bf16 is None else bf16
-    with tempfile.TemporaryDirectory(prefix="kgbuild-ner-") as checkpoints:
-        args = training_arguments(
-            checkpoints,
-            examples=len(train_data),
-            epochs=epochs,
-            max_steps=max_steps,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            seed=seed,
-            bf16=use_bf16,
-            device=target,
-        )
-        trainer = Trainer(
-            model=model,
-            args=args,
-            data_collator=DataCollatorForTokenClassification(tokenizer),
-            train_dataset=train_data,
-            eval_dataset=dev_data,
-            processing_class=tokenizer,
-            compute_metrics=compute_metrics,
-            preprocess_logits_for_metrics=logits_to_ids,
-            callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)],
-        )
-        train_start = time.perf_counter()
-        output = trainer.train()
-        train_seconds = time.perf_counter() - train_start
-        state = trainer.state
-        train_losses = tuple(float(e["loss"]) for e in state.log_history if "loss" in e)
-        best_f1 = None
-        evals = [float(e["eval_f1"]) for e in state.log_history if "eval_f1" in e]
-        if evals:
-            best_f1 = max(evals)
-        model = trainer.model
+    fitted = fit(
+        model,
+        tokenizer,
+        name="ner",
+        train_data=train_data,
+        dev_data=dev_data,
+        collator=DataCollatorForTokenClassification(tokenizer),
+        compute_metrics=compute_metrics,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)],
+        device=target,
+        epochs=epochs,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        seed=seed,
+        bf16=use_bf16,
+    )
+    model = fitted.model
 
     manifest = {
         "base": base,
@@ -408,7 +378,6 @@ def train_ner(
 
     wall = time.perf_counter() - wall_start
     cpu = time.process_time() - cpu_start
-    sentences_seen = float(output.global_step * batch_size)
     card: dict[str, Any] = {
         "task": "token-classification",
         "method": f"LoRA r={rank} alpha={2 * rank}" if rank is not None else "full fine-tune",
@@ -442,15 +411,15 @@ def train_ner(
             "bf16_autocast": use_bf16,
         },
         "trainable_parameters": trainable,
-        "epochs_run": float(state.epoch or 0.0),
-        "steps": int(output.global_step),
-        "best_checkpoint_dev_f1": best_f1,
+        "epochs_run": fitted.epochs,
+        "steps": fitted.steps,
+        "best_checkpoint_dev_f1": fitted.best_dev_f1,
         "dev_scores": dev_scores.model_dump(),
         "timing": {
             "wall_seconds": wall,
             "cpu_seconds": cpu,
-            "train_seconds": train_seconds,
-            "train_sentences_per_second": sentences_seen / train_seconds if train_seconds else 0,
+            "train_seconds": fitted.train_seconds,
+            "train_sentences_per_second": fitted.examples_per_second,
         },
         "device": str(target),
         "threads": torch.get_num_threads(),
@@ -461,10 +430,10 @@ def train_ner(
         out_dir=out,
         labels=tuple(labels),
         dev=dev_scores,
-        best_dev_f1_during_training=best_f1,
-        epochs_run=float(state.epoch or 0.0),
-        steps=int(output.global_step),
-        train_losses=train_losses,
+        best_dev_f1_during_training=fitted.best_dev_f1,
+        epochs_run=fitted.epochs,
+        steps=fitted.steps,
+        train_losses=fitted.train_losses,
         wall_seconds=wall,
         cpu_seconds=cpu,
         train_sentences_per_second=card["timing"]["train_sentences_per_second"],

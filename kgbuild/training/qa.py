@@ -20,7 +20,6 @@ import logging
 import random
 import shlex
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -43,11 +42,12 @@ from kgbuild.nlp.hf import (
 from kgbuild.nlp.reader import ExtractiveReader, QaQuery
 from kgbuild.readers.squad import QAExample, load_squad
 from kgbuild.training.common import (
+    FeatureDataset,
     dir_size,
+    fit,
     library_versions,
     save_trained,
     sha256_file,
-    training_arguments,
 )
 from kgbuild.training.ner import LORA_TARGET_MODULES
 from kgbuild.training.qa_metrics import QaScores, qa_scores
@@ -98,17 +98,6 @@ def split_by_article(
     return [e for e in examples if e.title not in held], [e for e in examples if e.title in held]
 
 
-class _WindowDataset(torch.utils.data.Dataset[dict[str, Any]]):
-    def __init__(self, features: list[dict[str, Any]]) -> None:
-        self.features = features
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.features[index]
-
-
 def focus_on_answer(example: QAExample, sentences: int) -> QAExample:
     """The example with its context cut to the answer's sentence and ``sentences`` either side.
 
@@ -143,7 +132,7 @@ def focus_on_answer(example: QAExample, sentences: int) -> QAExample:
 
 def encode_training_windows(
     examples: Sequence[QAExample], tokenizer: Any, max_length: int, stride: int
-) -> _WindowDataset:
+) -> FeatureDataset:
     """Tokenise question + context in windows, each labelled with its answer's token span.
 
     The first gold answer is the target; a window that does not contain it whole is
@@ -184,7 +173,7 @@ def encode_training_windows(
         if "token_type_ids" in encoded:
             feature["token_type_ids"] = list(encoded["token_type_ids"][row])
         features.append(feature)
-    return _WindowDataset(features)
+    return FeatureDataset(features)
 
 
 def predict_answers(
@@ -326,7 +315,6 @@ def train_qa(
         AutoModelForQuestionAnswering,
         AutoTokenizer,
         DataCollatorWithPadding,
-        Trainer,
         TrainerCallback,
         set_seed,
     )
@@ -434,41 +422,28 @@ def train_qa(
                 control.should_training_stop = True
             return control
 
-    with tempfile.TemporaryDirectory(prefix="kgbuild-qa-") as checkpoints:
-        args = training_arguments(
-            checkpoints,
-            examples=len(train_data),
-            epochs=epochs,
-            max_steps=max_steps,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            seed=seed,
-            bf16=use_bf16,
-            device=target,
-            trainer_evaluates=False,
-            label_names=["start_positions", "end_positions"],
-        )
-        trainer = Trainer(
-            model=model,
-            args=args,
-            data_collator=DataCollatorWithPadding(tokenizer),
-            train_dataset=train_data,
-            processing_class=tokenizer,
-            callbacks=[_EpochEvaluation()],
-        )
-        train_start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
-            output = trainer.train()
-        # Windows/s counts optimisation time only (the per-epoch dev readings excluded).
-        train_seconds = max(1e-9, time.perf_counter() - train_start - eval_seconds[0])
-        state = trainer.state
-        train_losses = tuple(float(e["loss"]) for e in state.log_history if "loss" in e)
-        model = trainer.model
-        if not history:  # max_steps ended training inside the first epoch
-            history.append(dev_f1(model))
-        elif best["state"] is not None:
-            model.load_state_dict(best["state"], strict=False)
+    fitted = fit(
+        model,
+        tokenizer,
+        name="qa",
+        train_data=train_data,
+        collator=DataCollatorWithPadding(tokenizer),
+        callbacks=[_EpochEvaluation()],
+        label_names=["start_positions", "end_positions"],
+        caller_eval_seconds=lambda: eval_seconds[0],
+        device=target,
+        epochs=epochs,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        seed=seed,
+        bf16=use_bf16,
+    )
+    model = fitted.model
+    if not history:  # max_steps ended training inside the first epoch
+        history.append(dev_f1(model))
+    elif best["state"] is not None:
+        model.load_state_dict(best["state"], strict=False)
 
     manifest = {
         "base": base,
@@ -486,9 +461,6 @@ def train_qa(
 
     wall = time.perf_counter() - wall_start
     cpu = time.process_time() - cpu_start
-    windows_seen = min(
-        float(output.global_step * batch_size), len(train_data) * float(state.epoch or 0.0)
-    )
     dev_path = dev if dev is not None else train
     card: dict[str, Any] = {
         "task": "question-answering (extractive)",
@@ -533,15 +505,15 @@ def train_qa(
             "bf16_autocast": use_bf16,
         },
         "trainable_parameters": trainable,
-        "epochs_run": float(state.epoch or 0.0),
-        "steps": int(output.global_step),
+        "epochs_run": fitted.epochs,
+        "steps": fitted.steps,
         "dev_f1_per_epoch": history,
         "dev_scores": dev_scores.model_dump(),
         "timing": {
             "wall_seconds": wall,
             "cpu_seconds": cpu,
-            "train_seconds": train_seconds,
-            "train_windows_per_second": windows_seen / train_seconds,
+            "train_seconds": fitted.train_seconds,
+            "train_windows_per_second": fitted.examples_per_second,
         },
         "device": str(target),
         "threads": torch.get_num_threads(),
@@ -552,14 +524,14 @@ def train_qa(
         out_dir=out,
         dev=dev_scores,
         dev_f1_per_epoch=tuple(history),
-        epochs_run=float(state.epoch or 0.0),
-        steps=int(output.global_step),
+        epochs_run=fitted.epochs,
+        steps=fitted.steps,
         train_questions=len(train_examples),
         train_windows=len(train_data),
-        train_losses=train_losses,
+        train_losses=fitted.train_losses,
         wall_seconds=wall,
         cpu_seconds=cpu,
-        train_windows_per_second=windows_seen / train_seconds,
+        train_windows_per_second=fitted.examples_per_second,
         device=str(target),
         size_bytes=dir_size(out),
     )

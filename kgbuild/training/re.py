@@ -23,7 +23,6 @@ import logging
 import random
 import shlex
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -49,12 +48,12 @@ from kgbuild.nlp.hf import (
 from kgbuild.readers.relations import RelationExample, read_conll04
 from kgbuild.stages.relations import MarkerEncoder, classify, mark_pair, marker_tokens
 from kgbuild.training.common import (
+    FeatureDataset,
     dir_size,
+    fit,
     library_versions,
-    logits_to_ids,
     save_trained,
     sha256_file,
-    training_arguments,
 )
 from kgbuild.training.ner import LORA_TARGET_MODULES
 from kgbuild.training.re_metrics import NO_RELATION, RelationKey, ReScores, relation_scores
@@ -199,20 +198,9 @@ def _keys_by_sentence(
     return out
 
 
-class _PairDataset(torch.utils.data.Dataset[dict[str, Any]]):
-    def __init__(self, features: list[dict[str, Any]]) -> None:
-        self.features = features
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.features[index]
-
-
 def _encode_pairs(
     pairs: Sequence[RePair], encoder: MarkerEncoder, label2id: Mapping[str, int]
-) -> _PairDataset:
+) -> FeatureDataset:
     features, cut = [], 0
     for pair in pairs:
         ids, was_cut = encoder.encode(pair.text)
@@ -222,7 +210,7 @@ def _encode_pairs(
         )
     if cut:
         logger.info("%d of %d candidates read in a window around their mentions", cut, len(pairs))
-    return _PairDataset(features)
+    return FeatureDataset(features)
 
 
 def manifest_maps(manifest: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
@@ -430,7 +418,6 @@ def train_re(
         DataCollatorWithPadding,
         EarlyStoppingCallback,
         EvalPrediction,
-        Trainer,
         set_seed,
     )
 
@@ -561,44 +548,24 @@ def train_re(
             super().check_metric_value(args, state, control, metric_value)  # type: ignore[no-untyped-call]
 
     use_bf16 = bf16_supported(target) if bf16 is None else bf16
-    with tempfile.TemporaryDirectory(prefix="kgbuild-re-") as checkpoints:
-        args = training_arguments(
-            checkpoints,
-            examples=len(train_data),
-            epochs=epochs,
-            max_steps=max_steps,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            seed=seed,
-            bf16=use_bf16,
-            device=target,
-        )
-        trainer = Trainer(
-            model=model,
-            args=args,
-            data_collator=DataCollatorWithPadding(tokenizer),
-            train_dataset=train_data,
-            eval_dataset=dev_data,
-            processing_class=tokenizer,
-            compute_metrics=compute_metrics,
-            preprocess_logits_for_metrics=logits_to_ids,
-            callbacks=[_PatientEarlyStopping(early_stopping_patience=patience)],
-        )
-        train_start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
-            # Intermediate checkpoints (a temporary folder) keep the whole resized
-            # embedding matrix; the final save keeps only the marker rows.
-            warnings.filterwarnings("ignore", ".*save_embedding_layers.*", UserWarning)
-            output = trainer.train()
-        state = trainer.state
-        # Pairs/s counts optimisation time only (the per-epoch dev evaluations excluded).
-        eval_seconds = sum(float(e.get("eval_runtime", 0.0)) for e in state.log_history)
-        train_seconds = max(1e-9, time.perf_counter() - train_start - eval_seconds)
-        train_losses = tuple(float(e["loss"]) for e in state.log_history if "loss" in e)
-        evals = [float(e["eval_f1"]) for e in state.log_history if "eval_f1" in e]
-        best_f1 = max(evals) if evals else None
-        model = trainer.model
+    fitted = fit(
+        model,
+        tokenizer,
+        name="re",
+        train_data=train_data,
+        dev_data=dev_data,
+        collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+        callbacks=[_PatientEarlyStopping(early_stopping_patience=patience)],
+        device=target,
+        epochs=epochs,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        seed=seed,
+        bf16=use_bf16,
+    )
+    model = fitted.model
 
     manifest = {
         "base": base,
@@ -618,10 +585,6 @@ def train_re(
 
     wall = time.perf_counter() - wall_start
     cpu = time.process_time() - cpu_start
-    pairs_seen = min(
-        float(output.global_step * batch_size), len(train_data) * float(state.epoch or 0.0)
-    )
-    pairs_per_second = pairs_seen / train_seconds if train_seconds else 0.0
     dev_data_card: dict[str, Any] = (
         {"path": str(dev.resolve()), "sha256": sha256_file(dev), "sentences": len(dev_examples)}
         if dev is not None
@@ -672,15 +635,15 @@ def train_re(
             "bf16_autocast": use_bf16,
         },
         "trainable_parameters": trainable,
-        "epochs_run": float(state.epoch or 0.0),
-        "steps": int(output.global_step),
-        "best_checkpoint_dev_f1": best_f1,
+        "epochs_run": fitted.epochs,
+        "steps": fitted.steps,
+        "best_checkpoint_dev_f1": fitted.best_dev_f1,
         "dev_scores": dev_scores.model_dump(),
         "timing": {
             "wall_seconds": wall,
             "cpu_seconds": cpu,
-            "train_seconds": train_seconds,
-            "train_pairs_per_second": pairs_per_second,
+            "train_seconds": fitted.train_seconds,
+            "train_pairs_per_second": fitted.examples_per_second,
         },
         "device": str(target),
         "threads": torch.get_num_threads(),
@@ -691,14 +654,14 @@ def train_re(
         out_dir=out,
         labels=tuple(labels),
         dev=dev_scores,
-        best_dev_f1_during_training=best_f1,
-        epochs_run=float(state.epoch or 0.0),
-        steps=int(output.global_step),
+        best_dev_f1_during_training=fitted.best_dev_f1,
+        epochs_run=fitted.epochs,
+        steps=fitted.steps,
         train_pairs=len(train_pairs),
-        train_losses=train_losses,
+        train_losses=fitted.train_losses,
         wall_seconds=wall,
         cpu_seconds=cpu,
-        train_pairs_per_second=pairs_per_second,
+        train_pairs_per_second=fitted.examples_per_second,
         device=str(target),
         size_bytes=dir_size(out),
     )
