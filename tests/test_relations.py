@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import random
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,6 +22,7 @@ from kgbuild.stages.relations import (
     MarkerEncoder,
     ReConfig,
     RelationStage,
+    classify,
     mark_pair,
     marker_tokens,
 )
@@ -364,6 +367,39 @@ def test_full_fine_tune_saves_a_plain_model(tmp_path: Path) -> None:
     loaded = load_sequence_classifier(str(out), device="cpu")
     assert loaded.manifest["task"] == "sequence-classification"
     assert result.steps == 4
+
+
+def test_negative_sampling_is_recorded_and_undone_at_prediction(tmp_path: Path) -> None:
+    base = make_tiny_bert(tmp_path / "base", ["O"])
+    data = _write_conll04(tmp_path / "train.json", 16, 0)
+    out = tmp_path / "sampled"
+    train_re(
+        data,
+        None,
+        base=str(base),
+        out=out,
+        max_steps=1,
+        batch_size=8,
+        lora_rank=4,
+        negative_ratio=1.0,
+        dev_fraction=0.25,
+        bf16=False,
+        device="cpu",
+    )
+    # 12 training sentences, each 2 related and 4 unrelated ordered pairs: 48 negatives,
+    # 24 kept (one per positive), so no_relation is scaled back up twofold
+    loaded = load_sequence_classifier(str(out), device="cpu")
+    assert loaded.manifest["no_relation_weight"] == pytest.approx(2.0)
+    sequences = [[2, 5, 6, 7, 3], [2, 6, 5, 3]]
+    corrected = classify(loaded, sequences)
+    plain = classify(
+        replace(loaded, manifest={**loaded.manifest, "no_relation_weight": 1.0}), sequences
+    )
+    expected = plain.copy()
+    expected[:, 0] *= 2.0  # no_relation is label 0
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(corrected, expected, rtol=1e-5)
+    assert not np.allclose(corrected, plain)
 
 
 def test_train_re_cli_options() -> None:

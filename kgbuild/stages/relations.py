@@ -219,6 +219,9 @@ def classify(
     """Class probabilities (softmax) of token-id sequences, in input order.
 
     Runs length-sorted batches under ``torch.inference_mode`` (bf16 autocast if asked).
+    A model trained on a sample of the ``no_relation`` pairs records in its manifest
+    how much to scale that class back up (``no_relation_weight``); the probabilities
+    are corrected by it and renormalised.
 
     Returns:
         np.ndarray: Shape ``(len(sequences), number of classes)``.
@@ -244,6 +247,11 @@ def classify(
             ).logits
             probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
             results[rows] = probs
+    weight = float(loaded.manifest.get("no_relation_weight", 1.0))
+    no_relation = next((i for i, name in loaded.id2label.items() if name == NO_RELATION), None)
+    if weight != 1.0 and no_relation is not None:
+        results[:, no_relation] *= weight
+        results /= results.sum(axis=1, keepdims=True)
     return results
 
 

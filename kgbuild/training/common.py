@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import tempfile
 import time
@@ -23,6 +24,7 @@ __all__ = [
     "fit",
     "library_versions",
     "logits_to_ids",
+    "prior_corrected_ids",
     "save_adapter_fp16",
     "save_trained",
     "sha256_file",
@@ -60,6 +62,20 @@ def dir_size(path: Path) -> int:
 def logits_to_ids(logits: torch.Tensor, _labels: torch.Tensor) -> torch.Tensor:
     """``preprocess_logits_for_metrics``: keep class ids, not logits, between eval steps."""
     return logits.argmax(dim=-1)
+
+
+def prior_corrected_ids(
+    class_id: int, weight: float
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Like :func:`logits_to_ids`, with class ``class_id``'s probability times ``weight``."""
+    offset = math.log(weight)
+
+    def ids(logits: torch.Tensor, _labels: torch.Tensor) -> torch.Tensor:
+        adjusted = logits.clone()
+        adjusted[..., class_id] += offset
+        return adjusted.argmax(dim=-1)
+
+    return ids
 
 
 def training_arguments(
@@ -171,11 +187,13 @@ def fit(
     compute_metrics: Callable[[Any], dict[str, float]] | None = None,
     label_names: list[str] | None = None,
     caller_eval_seconds: Callable[[], float] | None = None,
+    preprocess_logits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = logits_to_ids,
 ) -> Fitted:
     """Train ``model`` with the Hugging Face Trainer and the kgbuild training arguments.
 
     With ``dev_data`` (and ``compute_metrics`` giving ``f1``) the Trainer scores dev each
-    epoch and ends on the best checkpoint; without, a callback of the caller evaluates
+    epoch (``preprocess_logits`` turns logits into class ids) and ends on the best
+    checkpoint; without, a callback of the caller evaluates
     and ``caller_eval_seconds`` reports the time it spent, to leave out of the speed.
     Checkpoints live in a temporary folder that is removed afterwards.
     """
@@ -206,7 +224,7 @@ def fit(
             eval_dataset=dev_data,
             processing_class=tokenizer,
             compute_metrics=compute_metrics,
-            preprocess_logits_for_metrics=logits_to_ids if trainer_evaluates else None,
+            preprocess_logits_for_metrics=preprocess_logits if trainer_evaluates else None,
             callbacks=list(callbacks),
         )
         started = time.perf_counter()

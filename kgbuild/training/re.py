@@ -52,6 +52,7 @@ from kgbuild.training.common import (
     dir_size,
     fit,
     library_versions,
+    prior_corrected_ids,
     save_trained,
     sha256_file,
 )
@@ -317,6 +318,8 @@ Entity-marker sequence classifier fine-tuned by `kgbuild train re` ({card["metho
 - Command: `{card["command"]}`
 - Seed: {card["seed"]}
 - Hyper-parameters: {", ".join(f"{k}={v}" for k, v in hp.items())}
+- Prediction: `no_relation` probability times {card["no_relation_weight"]:.3f} (the inverse of
+  the share of `no_relation` pairs kept by negative sampling), then renormalised
 - Epochs run: {card["epochs_run"]:.2f} ({card["steps"]} steps); best epoch kept
 - Time: {timing["wall_seconds"]:.0f} s wall, {timing["cpu_seconds"]:.0f} s CPU (process),
   {timing["train_pairs_per_second"]:.1f} training pairs/s
@@ -442,10 +445,14 @@ def train_re(
     if not train_pairs or not dev_pairs:
         raise InputError(f"no candidate entity pairs in {train if not train_pairs else dev}")
     n_all_train = len(train_pairs)
+    no_relation_weight = 1.0
     if negative_ratio is not None:
         positives = [p for p in train_pairs if p.label != NO_RELATION]
         negatives = [p for p in train_pairs if p.label == NO_RELATION]
         keep = min(len(negatives), round(negative_ratio * len(positives)))
+        # Undo the sampling at prediction: the model saw no_relation keep/len times as
+        # often as it occurs, so its no_relation probability is scaled back up.
+        no_relation_weight = len(negatives) / keep if keep else 1.0
         sampled = set(random.Random(seed).sample(range(len(negatives)), keep))
         kept_neg = {id(p) for i, p in enumerate(negatives) if i in sampled}
         train_pairs = [p for p in train_pairs if p.label != NO_RELATION or id(p) in kept_neg]
@@ -556,6 +563,7 @@ def train_re(
         dev_data=dev_data,
         collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
+        preprocess_logits=prior_corrected_ids(label2id[NO_RELATION], no_relation_weight),
         callbacks=[_PatientEarlyStopping(early_stopping_patience=patience)],
         device=target,
         epochs=epochs,
@@ -576,6 +584,7 @@ def train_re(
         "entity_label_map": entity_map,
         "label_map": relabel,
         "max_length": max_length,
+        "no_relation_weight": no_relation_weight,
     }
     save_trained(model, tokenizer, out, lora=rank is not None, manifest=manifest)
 
@@ -635,6 +644,7 @@ def train_re(
             "bf16_autocast": use_bf16,
         },
         "trainable_parameters": trainable,
+        "no_relation_weight": no_relation_weight,
         "epochs_run": fitted.epochs,
         "steps": fitted.steps,
         "best_checkpoint_dev_f1": fitted.best_dev_f1,
