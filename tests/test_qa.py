@@ -172,3 +172,54 @@ def test_evaluate_qa_cli_writes_json(
     assert written["task"] == "qa"
     assert written["questions"] == result.dev.questions
     assert "exact match" in run.output
+
+
+def test_training_continues_from_a_trained_model(
+    trained: tuple[Path, Path, QaTrainResult], qa_base: Path, tmp_path: Path
+) -> None:
+    data, out, result = trained
+    one_tiny_step = {
+        "base": str(qa_base),
+        "max_length": 64,
+        "stride": 16,
+        "dev_articles": 5,
+        "seed": 0,
+        "batch_size": 16,
+        "max_steps": 1,
+        "learning_rate": 1e-9,
+        "device": "cpu",
+        "bf16": False,
+    }
+    continued = train_qa(
+        data, out=tmp_path / "continued", lora_rank=None, init=out, **one_tiny_step
+    )
+    fresh = train_qa(data, out=tmp_path / "fresh", lora_rank=None, **one_tiny_step)
+    assert continued.dev.f1 == pytest.approx(result.dev.f1, abs=1.0)
+    assert fresh.dev.f1 < result.dev.f1 - 30
+    card = json.loads((tmp_path / "continued" / "model_card.json").read_text())
+    assert card["hyperparameters"]["init"] == str(out.resolve())
+
+    lora = train_qa(
+        data,
+        out=tmp_path / "lora",
+        lora_rank=4,
+        **{**one_tiny_step, "max_steps": -1, "learning_rate": 5e-3},
+        epochs=4,
+    )
+    assert lora.dev.f1 > 30
+    again = train_qa(
+        data, out=tmp_path / "lora-again", lora_rank=4, init=tmp_path / "lora", **one_tiny_step
+    )
+    assert again.dev.f1 == pytest.approx(lora.dev.f1, abs=1.0)
+    with pytest.raises(InputError, match="full model"):
+        train_qa(data, out=tmp_path / "bad", lora_rank=4, init=out, **one_tiny_step)
+    with pytest.raises(InputError, match="rank 4, not 8"):
+        train_qa(data, out=tmp_path / "bad", lora_rank=8, init=tmp_path / "lora", **one_tiny_step)
+    with pytest.raises(InputError, match="trained from"):
+        train_qa(
+            data,
+            out=tmp_path / "bad",
+            lora_rank=4,
+            init=tmp_path / "lora",
+            **{**one_tiny_step, "base": str(tmp_path / "other")},
+        )

@@ -232,6 +232,15 @@ def qa_command(
         ),
     ] = None,
     patience: PatienceOption = 2,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            help="Continue from this kgbuild QA model (trained from --base; same LoRA rank) "
+            "instead of a fresh head.",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
     device: DeviceOption = None,
 ) -> None:
     """Fine-tune an extractive question-answering model and save it (LoRA adapter by default)."""
@@ -255,6 +264,7 @@ def qa_command(
         dev_articles=dev_articles,
         max_train_questions=max_train_questions,
         context_sentences=context_sentences,
+        init=init,
         device=device,
         command=_command_line(),
     )

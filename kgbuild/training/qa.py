@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.hf import (
+    KGBUILD_MODEL_FILE,
     PEFT_DEPRECATION,
     LoadedModel,
     bf16_supported,
@@ -255,6 +256,53 @@ reader.read("When was Acme founded?", ["Acme was founded in 1999 in Oslo."])
     (out / "README.md").write_text(text, encoding="utf-8")
 
 
+def _init_manifest(init: Path, base: str) -> dict[str, Any]:
+    """The manifest of the model to continue from, checked against the run's base."""
+    try:
+        manifest: dict[str, Any] = json.loads(
+            (init / KGBUILD_MODEL_FILE).read_text(encoding="utf-8")
+        )
+    except (OSError, ValueError) as e:
+        raise InputError(f"init model {init}: not a kgbuild model folder ({e})") from e
+    if manifest.get("task") != "question-answering":
+        raise InputError(
+            f"init model {init}: task {manifest.get('task')!r}, not question-answering"
+        )
+    if manifest.get("base") != base:
+        raise InputError(
+            f"init model {init} was trained from {manifest.get('base')!r}, not --base {base!r}"
+        )
+    return manifest
+
+
+def _check_init(init: Path, base: str, rank: int | None) -> None:
+    """Refuse, before any loading, a model to continue from that cannot be continued."""
+    manifest = _init_manifest(init, base)
+    if rank is None and manifest.get("format") != "full":
+        raise InputError(f"init model {init} is a LoRA adapter: continue it with a LoRA rank")
+    if rank is not None:
+        if manifest.get("format") != "lora":
+            raise InputError(f"init model {init} is a full model: continue it with --lora-rank 0")
+        config = json.loads((init / "adapter_config.json").read_text(encoding="utf-8"))
+        if int(config.get("r", -1)) != rank:
+            raise InputError(f"init model {init} has LoRA rank {config.get('r')}, not {rank}")
+
+
+def _load_adapter(model: Any, init: Path) -> None:
+    """Put the LoRA adapter (and trained head) of ``init`` into the new PEFT ``model``."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    state = {k: v.float() for k, v in load_file(str(init / "adapter_model.safetensors")).items()}
+    result: Any = set_peft_model_state_dict(model, state)
+    unexpected: list[str] = list(result.unexpected_keys)
+    if unexpected:
+        raise ModelLoadError(
+            f"init model {init}: {len(unexpected)} adapter weights fit no layer, "
+            f"e.g. {unexpected[0]}"
+        )
+
+
 def train_qa(
     train: Path,
     dev: Path | None = None,
@@ -273,6 +321,7 @@ def train_qa(
     dev_articles: int = 4,
     max_train_questions: int | None = None,
     context_sentences: int | None = None,
+    init: Path | None = None,
     device: str | None = None,
     bf16: bool | None = None,
     command: str | None = None,
@@ -299,6 +348,9 @@ def train_qa(
         max_train_questions: Train on at most this many questions (a seeded sample).
         context_sentences: Train on the answer's sentence and this many sentences
             either side instead of the whole paragraph (faster; dev is always read whole).
+        init: A kgbuild QA model folder to continue from instead of a fresh head: its
+            LoRA adapter (same rank) or, for a full fine-tune, its weights. It must have
+            been trained from ``base``.
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         bf16: bf16 autocast; ``None`` turns it on where the hardware supports it natively.
         command: Command line recorded in the model card (default: ``sys.argv``).
@@ -328,6 +380,8 @@ def train_qa(
     if not 0 < stride < max_length // 2:
         raise InputError(f"stride must be in (0, {max_length // 2}), got {stride}")
     rank = lora_rank or None
+    if init is not None:
+        _check_init(init, base, rank)
     all_train = list(load_squad(train, strict=False).examples)
     if dev is None:
         train_examples, dev_examples = split_by_article(all_train, dev_articles, seed)
@@ -355,6 +409,8 @@ def train_qa(
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"base model {base!r}: a fast tokenizer is required")
     base_revision = model_revision(resolved, model.config)
+    if init is not None and rank is None:
+        model = AutoModelForQuestionAnswering.from_pretrained(str(init))
     if rank is not None:
         from peft import LoraConfig, TaskType, get_peft_model
 
@@ -369,6 +425,8 @@ def train_qa(
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
             model = get_peft_model(model, lora)
+        if init is not None:
+            _load_adapter(model, init)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     train_data = encode_training_windows(train_examples, tokenizer, max_length, stride)
     logger.info(
@@ -500,6 +558,7 @@ def train_qa(
             "max_steps": max_steps,
             "max_train_questions": max_train_questions,
             "context_sentences": context_sentences,
+            "init": str(init.resolve()) if init is not None else None,
             "scheduler": "linear, warmup 6%",
             "weight_decay": 0.01,
             "bf16_autocast": use_bf16,
