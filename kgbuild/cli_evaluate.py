@@ -72,7 +72,7 @@ def ner(
     model: ModelOption,
     data: Annotated[Path, typer.Option(help="Tagged file to score (see --format).")],
     data_format: Annotated[
-        str, typer.Option("--format", help="conll, bmes, weibo or spans.")
+        str, typer.Option("--format", help="conll, bmes, weibo, spans or conll04.")
     ] = "conll",
     device: DeviceOption = None,
     json_out: JsonOption = None,

@@ -228,6 +228,24 @@ def test_read_conll04(tmp_path: Path) -> None:
         example.tokens = ()  # type: ignore[misc]
 
 
+def test_conll04_entities_as_bio_for_ner_training(tmp_path: Path) -> None:
+    from kgbuild.training.ner import read_tagged
+
+    records = [
+        {
+            "tokens": ["John", "Wilkes", "Booth", "killed", "Lincoln", "in", "Washington", "."],
+            "entities": [[0, 3, "Peop"], [4, 5, "Peop"], [6, 7, "Loc"]],
+            "relations": [[0, 3, 4, 5, "Kill"]],
+        }
+    ]
+    (sentence,) = read_tagged(write_json(tmp_path, "c.json", records), "conll04")
+    assert sentence.tags == ("B-PER", "I-PER", "I-PER", "O", "B-PER", "O", "B-LOC", "O")
+    records[0]["entities"] = [[0, 3, "Peop"], [2, 4, "Org"]]
+    records[0]["relations"] = []
+    with pytest.raises(DataFormatError, match="record 0: entities overlap at tokens 2-4"):
+        read_tagged(write_json(tmp_path, "overlap.json", records), "conll04")
+
+
 @pytest.mark.parametrize(
     ("record", "message"),
     [

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from kgbuild.errors import DataFormatError
+from kgbuild.readers.conll import TaggedSentence
 from kgbuild.readers.spans import split_words
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "RelationExample",
     "RelationSpan",
     "read_conll04",
+    "read_conll04_tags",
     "read_dygie",
     "read_semeval2010",
 ]
@@ -187,6 +190,36 @@ def read_conll04(path: Path | str, *, encoding: str = "utf-8") -> list[RelationE
         except ValueError as exc:
             raise DataFormatError(f"{path}: record {index}: {_describe(exc)}") from exc
     return examples
+
+
+def read_conll04_tags(
+    path: Path | str, entity_label_map: Mapping[str, str] | None = None
+) -> list[TaggedSentence]:
+    """The entities of a CoNLL04 JSON file as BIO-tagged sentences (for NER training).
+
+    Args:
+        path: The JSON file (see :func:`read_conll04`).
+        entity_label_map: Data entity type -> tag type (unlisted types pass unchanged).
+
+    Raises:
+        DataFormatError: As :func:`read_conll04`, or two entities of a record overlap.
+    """
+    types = dict(entity_label_map or {})
+    sentences: list[TaggedSentence] = []
+    for index, example in enumerate(read_conll04(path)):
+        tags = ["O"] * len(example.tokens)
+        for entity in example.entities:
+            if any(tag != "O" for tag in tags[entity.start : entity.end]):
+                raise DataFormatError(
+                    f"{path}: record {index}: entities overlap at tokens "
+                    f"{entity.start}-{entity.end}, which BIO tags cannot express"
+                )
+            label = types.get(entity.label, entity.label)
+            tags[entity.start : entity.end] = [f"B-{label}"] + [f"I-{label}"] * (
+                entity.end - entity.start - 1
+            )
+        sentences.append(TaggedSentence(tokens=example.tokens, tags=tuple(tags)))
+    return sentences
 
 
 def _load_json(path: Path, encoding: str) -> Any:

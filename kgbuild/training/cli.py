@@ -79,8 +79,9 @@ def ner(
         str,
         typer.Option(
             "--format",
-            help="conll (BIO columns), bmes (character BMES, Chinese), weibo, or spans "
-            "(JSON lines of text with character spans).",
+            help="conll (BIO columns), bmes (character BMES, Chinese), weibo, spans "
+            "(JSON lines of text with character spans), or conll04 (the entities of "
+            "CoNLL04 JSON, as PER/ORG/LOC/MISC).",
         ),
     ] = "conll",
 ) -> None:

@@ -16,7 +16,7 @@ import shlex
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -188,17 +188,27 @@ loaded = load_token_classifier("{out}")
     (out / "README.md").write_text(text, encoding="utf-8")
 
 
-NER_FORMATS = ("conll", "bmes", "weibo", "spans")
+NER_FORMATS = ("conll", "bmes", "weibo", "spans", "conll04")
 """Training data formats: CoNLL BIO columns, character BMES (Chinese), Weibo
-``char+segment`` BIO, and JSON(L) text with character spans."""
+``char+segment`` BIO, JSON(L) text with character spans, and the entities of CoNLL04
+JSON (types renamed to the pipeline's ``PER``/``ORG``/``LOC``/``MISC``, as the relation
+models expect)."""
 
 
 def read_tagged(path: Path, data_format: str) -> list[TaggedSentence]:
     """Read a NER training file in one of :data:`NER_FORMATS` (tags come back as BIO)."""
     from kgbuild.readers.bmes import read_bmes, read_weibo
+    from kgbuild.readers.relations import read_conll04_tags
     from kgbuild.readers.spans import read_spans
+    from kgbuild.training.re import CONLL04_ENTITY_TYPES  # (re imports this module)
 
-    readers = {"conll": read_conll, "bmes": read_bmes, "weibo": read_weibo, "spans": read_spans}
+    readers: dict[str, Callable[[Path], list[TaggedSentence]]] = {
+        "conll": read_conll,
+        "bmes": read_bmes,
+        "weibo": read_weibo,
+        "spans": read_spans,
+        "conll04": lambda file: read_conll04_tags(file, CONLL04_ENTITY_TYPES),
+    }
     if data_format not in readers:
         raise ValueError(f"unknown NER data format {data_format!r}; use one of {NER_FORMATS}")
     return readers[data_format](path)
