@@ -210,14 +210,14 @@ def test_read_spans_malformed_json_list(tmp_path: Path) -> None:
 def test_read_conll04(tmp_path: Path) -> None:
     records = [
         {
-            "tokens": ["John", "Wilkes", "Booth", "killed", "Lincoln", "."],
+            "tokens": ["Ilse", "Varga", "Brandt", "killed", "Lenz", "."],
             "entities": [[0, 3, "Peop"], [4, 5, "Peop"]],
             "relations": [[0, 3, 4, 5, "Kill"]],
         }
     ]
     (example,) = read_conll04(write_json(tmp_path, "c.json", records))
     assert example == RelationExample(
-        tokens=("John", "Wilkes", "Booth", "killed", "Lincoln", "."),
+        tokens=("Ilse", "Varga", "Brandt", "killed", "Lenz", "."),
         entities=(
             EntitySpan(start=0, end=3, label="Peop"),
             EntitySpan(start=4, end=5, label="Peop"),
@@ -233,7 +233,7 @@ def test_conll04_entities_as_bio_for_ner_training(tmp_path: Path) -> None:
 
     records = [
         {
-            "tokens": ["John", "Wilkes", "Booth", "killed", "Lincoln", "in", "Washington", "."],
+            "tokens": ["Ilse", "Varga", "Brandt", "killed", "Lenz", "in", "Velmora", "."],
             "entities": [[0, 3, "Peop"], [4, 5, "Peop"], [6, 7, "Loc"]],
             "relations": [[0, 3, 4, 5, "Kill"]],
         }
@@ -476,20 +476,20 @@ def test_real_squad(relative: str, count: int, skipped: int) -> None:
 
 def docred_doc() -> dict[str, Any]:
     return {
-        "title": "Skeleton",
-        "sents": [["Willi", "Schneider", "is", "German", "."], ["Schneider", "won", "."]],
+        "title": "Invented",
+        "sents": [["Greta", "Holm", "is", "Danish", "."], ["Holm", "won", "."]],
         "vertexSet": [
             [
                 {
-                    "name": "Willi Schneider",
+                    "name": "Greta Holm",
                     "sent_id": 0,
                     "pos": [0, 2],
                     "type": "PER",
                     "index": "0_0",
                 },
-                {"name": "Schneider", "sent_id": 1, "pos": [0, 1], "type": "PER"},
+                {"name": "Holm", "sent_id": 1, "pos": [0, 1], "type": "PER"},
             ],
-            [{"name": "German", "sent_id": 0, "pos": [3, 4], "type": "LOC"}],
+            [{"name": "Danish", "sent_id": 0, "pos": [3, 4], "type": "LOC"}],
         ],
         "labels": [{"h": 0, "t": 1, "r": "P27", "evidence": [0]}],
     }
@@ -498,17 +498,17 @@ def docred_doc() -> dict[str, Any]:
 def test_read_docred_and_text(tmp_path: Path) -> None:
     (doc,) = read_docred(write_json(tmp_path, "d.json", [docred_doc()]))
     assert isinstance(doc, DocREDDocument)
-    assert doc.sentences[1] == ("Schneider", "won", ".")
+    assert doc.sentences[1] == ("Holm", "won", ".")
     assert [e.type for e in doc.entities] == ["PER", "LOC"]
     assert doc.entities[0].mentions[0].end == 2
     assert doc.relations[0].relation == "P27"
     assert doc.relations[0].evidence == (0,)
     text, sentence_offsets, mention_offsets = document_text(doc)
-    assert text == "Willi Schneider is German . Schneider won ."
-    assert sentence_offsets == ((0, 27), (28, 43))
+    assert text == "Greta Holm is Danish . Holm won ."
+    assert sentence_offsets == ((0, 22), (23, 33))
     assert [[text[s:e] for s, e in mentions] for mentions in mention_offsets] == [
-        ["Willi Schneider", "Schneider"],
-        ["German"],
+        ["Greta Holm", "Holm"],
+        ["Danish"],
     ]
 
 
