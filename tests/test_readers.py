@@ -266,15 +266,15 @@ def test_read_conll04_malformed(tmp_path: Path, record: dict[str, Any], message:
 
 
 SEMEVAL = (
-    '1\t"The system in an arrayed <e1>configuration</e1> of antenna <e2>elements</e2>."\r\n'
+    '1\t"The robot in a stacked <e1>frame</e1> of steel <e2>rods</e2>."\r\n'
     "Component-Whole(e2,e1)\r\n"
     "Comment: Not a collection.\r\n"
     "\r\n"
-    '2\t""Any time," the <e1>child</e1> was wrapped into the<e2>cradle</e2>."\r\n'
+    '2\t""Any time," the <e1>parcel</e1> was packed into the<e2>crate</e2>."\r\n'
     "Other\r\n"
     "Comment:\r\n"
     "\r\n"
-    '3\t"<e1>Smoke</e1> causes <e2>lung cancer</e2>"\r\n'
+    '3\t"<e1>Rain</e1> causes <e2>muddy roads</e2>"\r\n'
     "Cause-Effect(e1,e2)\r\n"
     "Comment:\r\n"
     "\r\n"
@@ -287,14 +287,14 @@ def test_read_semeval2010(tmp_path: Path) -> None:
     first, other, third = read_semeval2010(path)
     assert first.tokens == (
         "The",
-        "system",
+        "robot",
         "in",
-        "an",
-        "arrayed",
-        "configuration",
+        "a",
+        "stacked",
+        "frame",
         "of",
-        "antenna",
-        "elements",
+        "steel",
+        "rods",
         ".",
     )
     assert first.entities == (
@@ -303,7 +303,7 @@ def test_read_semeval2010(tmp_path: Path) -> None:
     )
     assert first.relations == (RelationSpan(head=1, tail=0, label="Component-Whole"),)
     assert other.tokens[:4] == ('"', "Any", "time", ",")
-    assert other.tokens[other.entities[1].start] == "cradle"
+    assert other.tokens[other.entities[1].start] == "crate"
     assert other.relations == ()
     assert third.entities[1] == EntitySpan(start=2, end=4, label="E")
     assert third.relations == (RelationSpan(head=0, tail=1, label="Cause-Effect"),)
@@ -314,7 +314,7 @@ def test_read_semeval2010(tmp_path: Path) -> None:
     [
         ("Cause-Effect(e1,e2)", "Cause-Effect(e1,e1)", 10, "label line"),
         ("Other", "Otherwise", 6, "label line"),
-        ("<e2>lung cancer</e2>", "lung cancer", 9, "markup"),
+        ("<e2>muddy roads</e2>", "muddy roads", 9, "markup"),
         ('3\t"', "3 ", 9, "sentence line"),
     ],
 )
