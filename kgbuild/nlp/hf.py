@@ -42,6 +42,7 @@ __all__ = [
     "make_tiny_bert",
     "model_revision",
     "pick_device",
+    "read_manifest",
     "resize_embeddings",
     "resolve_model_ref",
 ]
@@ -234,7 +235,8 @@ def _load_tokenizer(source: str, ref: str) -> Any:
     return tokenizer
 
 
-def _read_manifest(directory: Path, ref: str, task: str = "token-classification") -> dict[str, Any]:
+def read_manifest(directory: Path, ref: str, task: str = "token-classification") -> dict[str, Any]:
+    """The kgbuild manifest of a model folder, checked to have a base and to be for ``task``."""
     try:
         manifest = json.loads((directory / KGBUILD_MODEL_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
@@ -276,7 +278,7 @@ def _load_adapter(directory: Path, ref: str, kind: _Kind) -> tuple[Any, Any, str
     """
     from peft import PeftModel
 
-    manifest = _read_manifest(directory, ref, kind.task)
+    manifest = read_manifest(directory, ref, kind.task)
     head: dict[str, Any] = {"num_labels": 2}  # start and end logits
     if kind.labelled:
         labels = [str(label) for label in manifest.get("labels", [])]
@@ -315,7 +317,7 @@ def _load_plain(resolved: str, ref: str, kind: _Kind) -> tuple[Any, Any, str, di
     directory = Path(resolved)
     manifest: dict[str, Any] = {}
     if directory.is_dir() and (directory / KGBUILD_MODEL_FILE).is_file():
-        manifest = _read_manifest(directory, ref, kind.task)
+        manifest = read_manifest(directory, ref, kind.task)
     try:
         config = AutoConfig.from_pretrained(resolved)
     except (OSError, ValueError) as e:

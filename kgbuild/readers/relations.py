@@ -35,6 +35,7 @@ from kgbuild.readers.conll import TaggedSentence
 from kgbuild.readers.spans import split_words
 
 __all__ = [
+    "CONLL04_ENTITY_TYPES",
     "EntitySpan",
     "RelationExample",
     "RelationSpan",
@@ -190,6 +191,10 @@ def read_conll04(path: Path | str, *, encoding: str = "utf-8") -> list[RelationE
         except ValueError as exc:
             raise DataFormatError(f"{path}: record {index}: {_describe(exc)}") from exc
     return examples
+
+
+CONLL04_ENTITY_TYPES: dict[str, str] = {"Peop": "PER", "Org": "ORG", "Loc": "LOC", "Other": "MISC"}
+"""CoNLL04 entity types -> the types the pipeline's NER produces (and relation markers use)."""
 
 
 def read_conll04_tags(

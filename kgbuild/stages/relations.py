@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ __all__ = [
     "classify",
     "mark_pair",
     "marker_tokens",
+    "undo_negative_sampling",
 ]
 
 log = logging.getLogger(__name__)
@@ -208,6 +210,19 @@ class MarkerEncoder:
         return [*self.prefix, *(ids[i] for i in kept), *self.suffix], True
 
 
+def undo_negative_sampling(logits: torch.Tensor, no_relation: int, weight: float) -> torch.Tensor:
+    """``logits`` with ``no_relation``'s probability times ``weight`` (after softmax).
+
+    A model trained on a sample of the ``no_relation`` pairs (``weight`` = all / kept)
+    under-rates that class; adding ``log(weight)`` to its logit puts it back.
+    """
+    if weight == 1.0:
+        return logits
+    shifted = logits.clone()
+    shifted[..., no_relation] += math.log(weight)
+    return shifted
+
+
 def classify(
     loaded: LoadedSequenceClassifier,
     sequences: Sequence[Sequence[int]],
@@ -232,6 +247,10 @@ def classify(
     pad_id = loaded.tokenizer.pad_token_id or 0
     autocast = torch.autocast(loaded.device.type, dtype=torch.bfloat16, enabled=bf16)
     starts = range(0, len(order), batch_size)
+    weight = float(loaded.manifest.get("no_relation_weight", 1.0))
+    no_relation = next((i for i, name in loaded.id2label.items() if name == NO_RELATION), None)
+    if no_relation is None:
+        weight = 1.0
     with torch.inference_mode(), autocast:
         for start in tqdm(starts, desc="re", unit="batch", disable=not progress, leave=False):
             rows = order[start : start + batch_size]
@@ -245,13 +264,8 @@ def classify(
             logits = loaded.model(
                 input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device)
             ).logits
-            probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-            results[rows] = probs
-    weight = float(loaded.manifest.get("no_relation_weight", 1.0))
-    no_relation = next((i for i, name in loaded.id2label.items() if name == NO_RELATION), None)
-    if weight != 1.0 and no_relation is not None:
-        results[:, no_relation] *= weight
-        results /= results.sum(axis=1, keepdims=True)
+            logits = undo_negative_sampling(logits.float(), no_relation or 0, weight)
+            results[rows] = torch.softmax(logits, dim=-1).cpu().numpy()
     return results
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import platform
 import tempfile
 import time
@@ -24,7 +23,6 @@ __all__ = [
     "fit",
     "library_versions",
     "logits_to_ids",
-    "prior_corrected_ids",
     "save_adapter_fp16",
     "save_trained",
     "sha256_file",
@@ -62,20 +60,6 @@ def dir_size(path: Path) -> int:
 def logits_to_ids(logits: torch.Tensor, _labels: torch.Tensor) -> torch.Tensor:
     """``preprocess_logits_for_metrics``: keep class ids, not logits, between eval steps."""
     return logits.argmax(dim=-1)
-
-
-def prior_corrected_ids(
-    class_id: int, weight: float
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Like :func:`logits_to_ids`, with class ``class_id``'s probability times ``weight``."""
-    offset = math.log(weight)
-
-    def ids(logits: torch.Tensor, _labels: torch.Tensor) -> torch.Tensor:
-        adjusted = logits.clone()
-        adjusted[..., class_id] += offset
-        return adjusted.argmax(dim=-1)
-
-    return ids
 
 
 def training_arguments(

@@ -198,9 +198,8 @@ models expect)."""
 def read_tagged(path: Path, data_format: str) -> list[TaggedSentence]:
     """Read a NER training file in one of :data:`NER_FORMATS` (tags come back as BIO)."""
     from kgbuild.readers.bmes import read_bmes, read_weibo
-    from kgbuild.readers.relations import read_conll04_tags
+    from kgbuild.readers.relations import CONLL04_ENTITY_TYPES, read_conll04_tags
     from kgbuild.readers.spans import read_spans
-    from kgbuild.training.re import CONLL04_ENTITY_TYPES  # (re imports this module)
 
     readers: dict[str, Callable[[Path], list[TaggedSentence]]] = {
         "conll": read_conll,

@@ -31,13 +31,13 @@ from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.hf import (
-    KGBUILD_MODEL_FILE,
     PEFT_DEPRECATION,
     LoadedModel,
     bf16_supported,
     clear_model_cache,
     model_revision,
     pick_device,
+    read_manifest,
     resolve_model_ref,
 )
 from kgbuild.nlp.reader import ExtractiveReader, QaQuery
@@ -258,16 +258,7 @@ reader.read("When was Acme founded?", ["Acme was founded in 1999 in Oslo."])
 
 def _init_manifest(init: Path, base: str) -> dict[str, Any]:
     """The manifest of the model to continue from, checked against the run's base."""
-    try:
-        manifest: dict[str, Any] = json.loads(
-            (init / KGBUILD_MODEL_FILE).read_text(encoding="utf-8")
-        )
-    except (OSError, ValueError) as e:
-        raise InputError(f"init model {init}: not a kgbuild model folder ({e})") from e
-    if manifest.get("task") != "question-answering":
-        raise InputError(
-            f"init model {init}: task {manifest.get('task')!r}, not question-answering"
-        )
+    manifest = read_manifest(init, str(init), "question-answering")
     if manifest.get("base") != base:
         raise InputError(
             f"init model {init} was trained from {manifest.get('base')!r}, not --base {base!r}"

@@ -45,14 +45,19 @@ from kgbuild.nlp.hf import (
     resize_embeddings,
     resolve_model_ref,
 )
-from kgbuild.readers.relations import RelationExample, read_conll04
-from kgbuild.stages.relations import MarkerEncoder, classify, mark_pair, marker_tokens
+from kgbuild.readers.relations import CONLL04_ENTITY_TYPES, RelationExample, read_conll04
+from kgbuild.stages.relations import (
+    MarkerEncoder,
+    classify,
+    mark_pair,
+    marker_tokens,
+    undo_negative_sampling,
+)
 from kgbuild.training.common import (
     FeatureDataset,
     dir_size,
     fit,
     library_versions,
-    prior_corrected_ids,
     save_trained,
     sha256_file,
 )
@@ -73,9 +78,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-CONLL04_ENTITY_TYPES: dict[str, str] = {"Peop": "PER", "Org": "ORG", "Loc": "LOC", "Other": "MISC"}
-"""CoNLL04 entity types -> the marker (schema) types the pipeline's NER produces."""
 
 
 class ReTrainResult(BaseModel):
@@ -563,7 +565,9 @@ def train_re(
         dev_data=dev_data,
         collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
-        preprocess_logits=prior_corrected_ids(label2id[NO_RELATION], no_relation_weight),
+        preprocess_logits=lambda logits, _labels: undo_negative_sampling(
+            logits, label2id[NO_RELATION], no_relation_weight
+        ).argmax(dim=-1),
         callbacks=[_PatientEarlyStopping(early_stopping_patience=patience)],
         device=target,
         epochs=epochs,
