@@ -223,3 +223,30 @@ def test_training_continues_from_a_trained_model(
             init=tmp_path / "lora",
             **{**one_tiny_step, "base": str(tmp_path / "other")},
         )
+
+
+def test_extra_training_files_add_questions_never_dev(qa_base: Path, tmp_path: Path) -> None:
+    data = write_keyword_squad(tmp_path / "squad.json", articles=8, seed=1)
+    extra = write_keyword_squad(tmp_path / "extra.json", articles=2, seed=9)
+    settings = {
+        "base": str(qa_base),
+        "max_length": 64,
+        "stride": 16,
+        "dev_articles": 2,
+        "seed": 0,
+        "batch_size": 16,
+        "max_steps": 1,
+        "lora_rank": 4,
+        "device": "cpu",
+        "bf16": False,
+    }
+    plain = train_qa(data, out=tmp_path / "plain", **settings)
+    more = train_qa(data, out=tmp_path / "more", extra_train=[extra], **settings)
+    assert more.train_questions == plain.train_questions + 16  # 2 articles x 4 x 2 questions
+    assert more.dev.questions == plain.dev.questions
+    card = json.loads((tmp_path / "more" / "model_card.json").read_text())
+    (recorded,) = card["data"]["extra_train"]
+    assert recorded["questions"] == 16
+    assert len(recorded["sha256"]) == 64
+    with pytest.raises(InputError, match="does not exist"):
+        train_qa(data, out=tmp_path / "bad", extra_train=[tmp_path / "nope.json"], **settings)

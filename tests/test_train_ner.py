@@ -142,3 +142,38 @@ def test_unknown_training_format_is_refused(tmp_path: Path) -> None:
     (tmp_path / "x").write_text("a O\n", encoding="utf-8")
     with pytest.raises(ValueError, match="unknown NER data format 'xml'"):
         train_ner(tmp_path / "x", tmp_path / "x", base="b", out=tmp_path / "o", data_format="xml")
+
+
+def test_training_continues_from_a_trained_model(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    train, dev, base = data
+    settings = {"base": str(base), "batch_size": 8, "seed": 1, "bf16": False, "device": "cpu"}
+    trained = train_ner(
+        train, dev, out=tmp_path / "trained", lora_rank=4, epochs=8, learning_rate=5e-3, **settings
+    )
+    assert trained.dev.micro.f1 > 0.5
+    one_tiny_step = {**settings, "lora_rank": 4, "max_steps": 1, "learning_rate": 1e-9}
+    continued = train_ner(
+        train, dev, out=tmp_path / "continued", init=trained.out_dir, **one_tiny_step
+    )
+    fresh = train_ner(train, dev, out=tmp_path / "fresh", **one_tiny_step)
+    assert continued.dev.micro.f1 == pytest.approx(trained.dev.micro.f1, abs=0.02)
+    assert fresh.dev.micro.f1 < trained.dev.micro.f1 - 0.3
+    card = json.loads((tmp_path / "continued" / "model_card.json").read_text(encoding="utf-8"))
+    assert card["hyperparameters"]["init"] == str(trained.out_dir.resolve())
+
+    other_labels = tmp_path / "other.txt"
+    other_labels.write_text(train.read_text(encoding="utf-8").replace("B-ORG", "B-MISC"))
+    with pytest.raises(InputError, match="a head can only be continued on the same labels"):
+        train_ner(
+            other_labels, other_labels, out=tmp_path / "bad", init=trained.out_dir, **one_tiny_step
+        )
+    with pytest.raises(InputError, match="is a LoRA adapter"):
+        train_ner(
+            train,
+            dev,
+            out=tmp_path / "bad",
+            init=trained.out_dir,
+            **{**one_tiny_step, "lora_rank": None},
+        )

@@ -84,6 +84,16 @@ def ner(
             "CoNLL04 JSON, as PER/ORG/LOC/MISC).",
         ),
     ] = "conll",
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            help="Continue from this kgbuild NER model (trained from --base, same labels "
+            "and LoRA rank) instead of a fresh head, e.g. models/ner-en-minilm on a small "
+            "corpus.",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Fine-tune a token classifier for NER and save it (LoRA adapter by default)."""
     from kgbuild.training.ner import train_ner
@@ -105,6 +115,7 @@ def ner(
         device=device,
         command=_command_line(),
         data_format=data_format,
+        init=init,
     )
     micro = result.dev.micro
     typer.echo(
@@ -242,6 +253,15 @@ def qa_command(
             file_okay=False,
         ),
     ] = None,
+    extra_train: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="More SQuAD JSON training questions, e.g. from 'kgbuild train qa-questions' "
+            "(repeatable; never used for dev).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     device: DeviceOption = None,
 ) -> None:
     """Fine-tune an extractive question-answering model and save it (LoRA adapter by default)."""
@@ -266,6 +286,7 @@ def qa_command(
         max_train_questions=max_train_questions,
         context_sentences=context_sentences,
         init=init,
+        extra_train=tuple(extra_train or ()),
         device=device,
         command=_command_line(),
     )
@@ -275,6 +296,60 @@ def qa_command(
         f"questions); {result.train_windows_per_second:.1f} training windows/s; "
         f"{result.wall_seconds:.0f} s wall, {result.cpu_seconds:.0f} s CPU"
     )
+
+
+@train_app.command("qa-questions")
+def qa_questions_command(
+    out: Annotated[Path, typer.Option(help="Output file (SQuAD v1.1 JSON).")],
+    docred: Annotated[
+        Path | None,
+        typer.Option(help="DocRED / Re-DocRED JSON: questions over whole documents.", exists=True),
+    ] = None,
+    rel_info: Annotated[
+        Path | None,
+        typer.Option(
+            help="DocRED rel_info.json (relation names for relations without a template); "
+            "default: rel_info.json beside --docred when it exists.",
+            exists=True,
+        ),
+    ] = None,
+    skip_docs: Annotated[
+        int,
+        typer.Option(help="Leave out the first N DocRED documents (e.g. kept for evaluation)."),
+    ] = 0,
+    conll04: Annotated[
+        Path | None,
+        typer.Option(help="CoNLL04 JSON: questions over sentences, both directions.", exists=True),
+    ] = None,
+    max_questions: Annotated[
+        int | None, typer.Option(help="Keep at most this many questions (seeded sample).")
+    ] = None,
+    seed: SeedOption = 0,
+) -> None:
+    """Generate QA training questions from relation annotations (for train qa --extra-train)."""
+    import json
+
+    from kgbuild.errors import InputError
+    from kgbuild.readers.docred import read_docred, read_rel_info
+    from kgbuild.readers.relations import read_conll04
+    from kgbuild.training.qa_generation import conll04_questions, docred_questions, write_squad
+
+    if docred is None and conll04 is None:
+        raise typer.BadParameter("give --docred, --conll04 or both")
+    examples = []
+    if docred is not None:
+        names_file = rel_info or docred.parent / "rel_info.json"
+        names = read_rel_info(names_file) if names_file.is_file() else {}
+        documents = read_docred(docred)
+        if skip_docs >= len(documents):
+            raise InputError(
+                f"--skip-docs {skip_docs} leaves none of the {len(documents)} documents"
+            )
+        examples += docred_questions(documents[skip_docs:], names, first_index=skip_docs)
+    if conll04 is not None:
+        examples += conll04_questions(read_conll04(conll04))
+    written = write_squad(examples, out, limit=max_questions, seed=seed)
+    typer.echo(json.dumps({"generated": len(examples), "written": written, "out": str(out)}))
 
 
 if __name__ == "__main__":  # ``python -m kgbuild.training.cli ...`` (without the main CLI)

@@ -19,9 +19,11 @@ import torch
 __all__ = [
     "FeatureDataset",
     "Fitted",
+    "check_init",
     "dir_size",
     "fit",
     "library_versions",
+    "load_init_adapter",
     "logits_to_ids",
     "save_adapter_fp16",
     "save_trained",
@@ -289,3 +291,59 @@ def save_trained(
     tokenizer.save_pretrained(str(out))
     written = {**manifest, "format": "lora" if lora else "full"}
     (out / KGBUILD_MODEL_FILE).write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
+
+
+def check_init(
+    init: Path, *, base: str, rank: int | None, task: str, labels: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Refuse, before any loading, a trained model to continue from that cannot be continued.
+
+    It must be a kgbuild model for ``task`` trained from ``base``, in the same form as the
+    run (a LoRA adapter of rank ``rank``, or full weights when ``rank`` is ``None``) and,
+    where ``labels`` are given, with exactly those labels in that order (the head's rows).
+
+    Returns:
+        dict[str, Any]: The init model's manifest.
+
+    Raises:
+        InputError: The model cannot be continued by this run, and why.
+    """
+    from kgbuild.errors import InputError
+    from kgbuild.nlp.hf import read_manifest
+
+    manifest = read_manifest(init, str(init), task)
+    if manifest.get("base") != base:
+        raise InputError(
+            f"init model {init} was trained from {manifest.get('base')!r}, not --base {base!r}"
+        )
+    if rank is None and manifest.get("format") != "full":
+        raise InputError(f"init model {init} is a LoRA adapter: continue it with a LoRA rank")
+    if rank is not None:
+        if manifest.get("format") != "lora":
+            raise InputError(f"init model {init} is a full model: continue it with --lora-rank 0")
+        config = json.loads((init / "adapter_config.json").read_text(encoding="utf-8"))
+        if int(config.get("r", -1)) != rank:
+            raise InputError(f"init model {init} has LoRA rank {config.get('r')}, not {rank}")
+    if labels is not None and list(manifest.get("labels", [])) != list(labels):
+        raise InputError(
+            f"init model {init} has labels {manifest.get('labels')}, but the data has "
+            f"{list(labels)}: a head can only be continued on the same labels"
+        )
+    return manifest
+
+
+def load_init_adapter(model: Any, init: Path) -> None:
+    """Put the LoRA adapter (and trained head) of ``init`` into the new PEFT ``model``."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from kgbuild.errors import ModelLoadError
+
+    state = {k: v.float() for k, v in load_file(str(init / "adapter_model.safetensors")).items()}
+    result: Any = set_peft_model_state_dict(model, state)
+    unexpected: list[str] = list(result.unexpected_keys)
+    if unexpected:
+        raise ModelLoadError(
+            f"init model {init}: {len(unexpected)} adapter weights fit no layer, "
+            f"e.g. {unexpected[0]}"
+        )

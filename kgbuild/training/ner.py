@@ -37,9 +37,11 @@ from kgbuild.nlp.hf import (
 from kgbuild.readers.conll import TaggedSentence, read_conll
 from kgbuild.training.common import (
     FeatureDataset,
+    check_init,
     dir_size,
     fit,
     library_versions,
+    load_init_adapter,
     save_trained,
     sha256_file,
 )
@@ -232,6 +234,7 @@ def train_ner(
     bf16: bool | None = None,
     command: str | None = None,
     data_format: str = "conll",
+    init: Path | None = None,
 ) -> NerTrainResult:
     """Fine-tune a token classifier on CoNLL files and save it to ``out``.
 
@@ -258,6 +261,10 @@ def train_ner(
             where it is about 3x faster than fp32). Saved weights stay fp32/fp16.
         command: Command line recorded in the model card (default: ``sys.argv``).
         data_format: Format of ``train`` and ``dev``, one of :data:`NER_FORMATS`.
+        init: A kgbuild NER model folder to continue from instead of a fresh head (for
+            example the CoNLL-2003 model, continued on a smaller corpus with the same
+            labels): its LoRA adapter (same rank) or, for a full fine-tune, its weights.
+            It must have been trained from ``base`` with the data's labels.
 
     Returns:
         NerTrainResult: Output folder, labels, dev scores of the saved model, timing.
@@ -290,6 +297,8 @@ def train_ner(
     labels = label_list([*train_sentences, *dev_sentences])
     label2id = {label: i for i, label in enumerate(labels)}
     id2label = dict(enumerate(labels))
+    if init is not None:
+        check_init(init, base=base, rank=rank, task="token-classification", labels=labels)
 
     set_seed(seed)
     target = pick_device(device)
@@ -307,6 +316,8 @@ def train_ner(
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"base model {base!r}: a fast tokenizer is required")
     base_revision = model_revision(resolved, model.config)
+    if init is not None and rank is None:
+        model = AutoModelForTokenClassification.from_pretrained(str(init))
     if rank is not None:
         from peft import LoraConfig, TaskType, get_peft_model
 
@@ -322,6 +333,8 @@ def train_ner(
             # peft 0.21 reads a property that transformers 5 deprecated; harmless.
             warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
             model = get_peft_model(model, lora)
+        if init is not None:
+            load_init_adapter(model, init)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     logger.info("trainable parameters: %d of %d", trainable, total)
@@ -415,6 +428,7 @@ def train_ner(
             "patience": patience,
             "max_steps": max_steps,
             "label_all_subtokens": label_all_subtokens,
+            "init": str(init.resolve()) if init is not None else None,
             "scheduler": "linear, warmup 6%",
             "weight_decay": 0.01,
             "bf16_autocast": use_bf16,

@@ -37,16 +37,17 @@ from kgbuild.nlp.hf import (
     clear_model_cache,
     model_revision,
     pick_device,
-    read_manifest,
     resolve_model_ref,
 )
 from kgbuild.nlp.reader import ExtractiveReader, QaQuery
 from kgbuild.readers.squad import QAExample, load_squad
 from kgbuild.training.common import (
     FeatureDataset,
+    check_init,
     dir_size,
     fit,
     library_versions,
+    load_init_adapter,
     save_trained,
     sha256_file,
 )
@@ -256,44 +257,6 @@ reader.read("When was Acme founded?", ["Acme was founded in 1999 in Oslo."])
     (out / "README.md").write_text(text, encoding="utf-8")
 
 
-def _init_manifest(init: Path, base: str) -> dict[str, Any]:
-    """The manifest of the model to continue from, checked against the run's base."""
-    manifest = read_manifest(init, str(init), "question-answering")
-    if manifest.get("base") != base:
-        raise InputError(
-            f"init model {init} was trained from {manifest.get('base')!r}, not --base {base!r}"
-        )
-    return manifest
-
-
-def _check_init(init: Path, base: str, rank: int | None) -> None:
-    """Refuse, before any loading, a model to continue from that cannot be continued."""
-    manifest = _init_manifest(init, base)
-    if rank is None and manifest.get("format") != "full":
-        raise InputError(f"init model {init} is a LoRA adapter: continue it with a LoRA rank")
-    if rank is not None:
-        if manifest.get("format") != "lora":
-            raise InputError(f"init model {init} is a full model: continue it with --lora-rank 0")
-        config = json.loads((init / "adapter_config.json").read_text(encoding="utf-8"))
-        if int(config.get("r", -1)) != rank:
-            raise InputError(f"init model {init} has LoRA rank {config.get('r')}, not {rank}")
-
-
-def _load_adapter(model: Any, init: Path) -> None:
-    """Put the LoRA adapter (and trained head) of ``init`` into the new PEFT ``model``."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    state = {k: v.float() for k, v in load_file(str(init / "adapter_model.safetensors")).items()}
-    result: Any = set_peft_model_state_dict(model, state)
-    unexpected: list[str] = list(result.unexpected_keys)
-    if unexpected:
-        raise ModelLoadError(
-            f"init model {init}: {len(unexpected)} adapter weights fit no layer, "
-            f"e.g. {unexpected[0]}"
-        )
-
-
 def train_qa(
     train: Path,
     dev: Path | None = None,
@@ -313,6 +276,7 @@ def train_qa(
     max_train_questions: int | None = None,
     context_sentences: int | None = None,
     init: Path | None = None,
+    extra_train: Sequence[Path] = (),
     device: str | None = None,
     bf16: bool | None = None,
     command: str | None = None,
@@ -342,6 +306,8 @@ def train_qa(
         init: A kgbuild QA model folder to continue from instead of a fresh head: its
             LoRA adapter (same rank) or, for a full fine-tune, its weights. It must have
             been trained from ``base``.
+        extra_train: More SQuAD JSON files whose questions are added to the training
+            questions, never to dev (e.g. from :mod:`kgbuild.training.qa_generation`).
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         bf16: bf16 autocast; ``None`` turns it on where the hardware supports it natively.
         command: Command line recorded in the model card (default: ``sys.argv``).
@@ -363,7 +329,7 @@ def train_qa(
     )
 
     wall_start, cpu_start = time.perf_counter(), time.process_time()
-    for path in (train, dev):
+    for path in (train, dev, *extra_train):
         if path is not None and not path.is_file():
             raise InputError(f"data file {path} does not exist")
     if epochs <= 0 or batch_size <= 0 or learning_rate <= 0 or max_length < 32:
@@ -372,7 +338,7 @@ def train_qa(
         raise InputError(f"stride must be in (0, {max_length // 2}), got {stride}")
     rank = lora_rank or None
     if init is not None:
-        _check_init(init, base, rank)
+        check_init(init, base=base, rank=rank, task="question-answering")
     all_train = list(load_squad(train, strict=False).examples)
     if dev is None:
         train_examples, dev_examples = split_by_article(all_train, dev_articles, seed)
@@ -381,6 +347,13 @@ def train_qa(
     train_examples = [e for e in train_examples if e.answers]
     if max_train_questions is not None and len(train_examples) > max_train_questions:
         train_examples = random.Random(seed).sample(train_examples, max_train_questions)
+    extra_counts: list[int] = []
+    for path in extra_train:
+        extra = [e for e in load_squad(path, strict=False).examples if e.answers]
+        if not extra:
+            raise InputError(f"no answered question in {path}")
+        extra_counts.append(len(extra))
+        train_examples.extend(extra)
     if not train_examples or not dev_examples:
         raise InputError(f"no answered question in {train if not train_examples else dev}")
     if context_sentences is not None:
@@ -417,7 +390,7 @@ def train_qa(
             warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
             model = get_peft_model(model, lora)
         if init is not None:
-            _load_adapter(model, init)
+            load_init_adapter(model, init)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     train_data = encode_training_windows(train_examples, tokenizer, max_length, stride)
     logger.info(
@@ -525,6 +498,10 @@ def train_qa(
                 "articles": len({e.title for e in train_examples}),
                 "windows": len(train_data),
             },
+            "extra_train": [
+                {"path": str(path.resolve()), "sha256": sha256_file(path), "questions": count}
+                for path, count in zip(extra_train, extra_counts, strict=True)
+            ],
             "dev": {
                 "path": str(dev_path.resolve()),
                 "sha256": sha256_file(dev_path),

@@ -1,0 +1,245 @@
+"""Extractive QA training questions generated from relation annotations.
+
+SQuAD gives a few thousand questions; relation data gives many more facts with their
+evidence. Every gold triple ``(head, relation, tail)`` becomes a template question about
+the head ("Where was {h} born?") whose answers are the tail's mentions, located in the
+annotated text: for DocRED-style documents the whole document is the context and the
+mentions in the evidence sentences come first; for CoNLL04-style sentences the sentence
+is the context, and each relation is asked in both directions ("Who works for {t}?").
+Triples that share a head and a question are one question with several answers.
+
+The output is ordinary SQuAD JSON, so ``kgbuild train qa --extra-train`` reads it
+with the same reader as SQuAD itself.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kgbuild.errors import InputError
+from kgbuild.readers.docred import DocREDDocument, document_text
+from kgbuild.readers.relations import RelationExample
+from kgbuild.readers.squad import Answer, QAExample
+
+__all__ = [
+    "CONLL04_QUESTIONS",
+    "DOCRED_QUESTIONS",
+    "conll04_questions",
+    "docred_question",
+    "docred_questions",
+    "write_squad",
+]
+
+DOCRED_QUESTIONS: dict[str, str] = {
+    "P17": "Which country is {h} in?",
+    "P131": "Where is {h} located?",
+    "P27": "What is the nationality of {h}?",
+    "P569": "When was {h} born?",
+    "P570": "When did {h} die?",
+    "P19": "Where was {h} born?",
+    "P20": "Where did {h} die?",
+    "P161": "Who starred in {h}?",
+    "P175": "Who performed {h}?",
+    "P577": "When was {h} released?",
+    "P571": "When was {h} founded?",
+    "P159": "Where is {h} headquartered?",
+    "P150": "Which place is in {h}?",
+    "P495": "Which country is {h} from?",
+    "P36": "What is the capital of {h}?",
+    "P54": "Which team did {h} play for?",
+    "P108": "Who employed {h}?",
+    "P112": "Who founded {h}?",
+    "P69": "Where was {h} educated?",
+    "P102": "Which party was {h} a member of?",
+    "P264": "Which record label released {h}?",
+    "P50": "Who wrote {h}?",
+    "P57": "Who directed {h}?",
+    "P170": "Who created {h}?",
+    "P178": "Who developed {h}?",
+    "P123": "Who published {h}?",
+    "P22": "Who is the father of {h}?",
+    "P26": "Who is the spouse of {h}?",
+    "P40": "Who is the child of {h}?",
+    "P361": "What is {h} part of?",
+    "P527": "What is part of {h}?",
+    "P740": "Where was {h} formed?",
+    "P276": "Where is {h}?",
+    "P30": "Which continent is {h} on?",
+    "P449": "Which network aired {h}?",
+    "P136": "What genre is {h}?",
+    "P1441": "Which work does {h} appear in?",
+    "P710": "Who took part in {h}?",
+    "P463": "Which organisation is {h} a member of?",
+    "P155": "What came before {h}?",
+    "P156": "What came after {h}?",
+}
+"""Question templates for common Wikidata properties (DocRED relation ids)."""
+
+CONLL04_QUESTIONS: dict[str, tuple[str, str]] = {
+    "Work_For": ("Who does {h} work for?", "Who works for {t}?"),
+    "Live_In": ("Where does {h} live?", "Who lives in {t}?"),
+    "OrgBased_In": ("Where is {h} based?", "Which organisation is based in {t}?"),
+    "Located_In": ("Where is {h} located?", "What is located in {t}?"),
+    "Kill": ("Who did {h} kill?", "Who killed {t}?"),
+}
+"""CoNLL04 relation -> (question about the head, question about the tail)."""
+
+
+def docred_question(relation: str, relation_names: Mapping[str, str]) -> str:
+    """The question template for a DocRED relation id; a generic one from its name."""
+    if relation in DOCRED_QUESTIONS:
+        return DOCRED_QUESTIONS[relation]
+    name = relation_names.get(relation, relation)
+    return f"What is {{h}} {name}?" if name.endswith(" of") else f"What is the {name} of {{h}}?"
+
+
+def _merge(examples: Iterable[QAExample]) -> list[QAExample]:
+    """One question per (context, question): the answers of equal questions pooled."""
+    merged: dict[tuple[str, str], QAExample] = {}
+    for example in examples:
+        key = (example.context, example.question)
+        if key not in merged:
+            merged[key] = example
+            continue
+        known = merged[key]
+        answers = known.answers + tuple(a for a in example.answers if a not in known.answers)
+        merged[key] = known.model_copy(update={"answers": answers})
+    return list(merged.values())
+
+
+def docred_questions(
+    documents: Sequence[DocREDDocument],
+    relation_names: Mapping[str, str],
+    *,
+    id_prefix: str = "docred",
+    first_index: int = 0,
+) -> list[QAExample]:
+    """Questions over whole DocRED documents, one per (head entity, relation).
+
+    Answers are the tail's mentions, those in the triple's evidence sentences first;
+    the first answer is what a model is trained to point at.
+
+    Args:
+        documents: Documents with their gold relations.
+        relation_names: Relation id -> name (``rel_info.json``), for relations with no
+            template of their own.
+        id_prefix: Start of every question id.
+        first_index: Index of ``documents[0]`` in its file (ids and titles use it).
+    """
+    examples: list[QAExample] = []
+    for offset, doc in enumerate(documents):
+        index = first_index + offset
+        located = document_text(doc)
+        for number, relation in enumerate(doc.relations):
+            head = doc.entities[relation.head]
+            tail = doc.entities[relation.tail]
+            spans = sorted(
+                zip(tail.mentions, located.mention_offsets[relation.tail], strict=True),
+                key=lambda pair: (pair[0].sent_id not in relation.evidence, pair[1]),
+            )
+            answers = tuple(Answer(text=located.text[a:b], start=a) for _, (a, b) in spans)
+            question = docred_question(relation.relation, relation_names)
+            examples.append(
+                QAExample(
+                    id=f"{id_prefix}-{index}-{number}",
+                    title=f"{id_prefix}-{index}",
+                    context=located.text,
+                    question=question.format(h=head.mentions[0].name),
+                    answers=answers,
+                )
+            )
+    return _merge(examples)
+
+
+def conll04_questions(
+    sentences: Sequence[RelationExample], *, id_prefix: str = "conll04"
+) -> list[QAExample]:
+    """Questions over CoNLL04 sentences, each relation asked about its head and its tail.
+
+    Raises:
+        InputError: A relation type has no question template.
+    """
+    examples: list[QAExample] = []
+    for index, sentence in enumerate(sentences):
+        context = " ".join(sentence.tokens)
+        starts = [0]
+        for token in sentence.tokens:
+            starts.append(starts[-1] + len(token) + 1)
+
+        def span(
+            entity: int, sentence: RelationExample = sentence, starts: list[int] = starts
+        ) -> tuple[str, Answer]:
+            first, last = sentence.entities[entity].start, sentence.entities[entity].end
+            text = " ".join(sentence.tokens[first:last])
+            return text, Answer(text=text, start=starts[first])
+
+        for number, relation in enumerate(sentence.relations):
+            if relation.label not in CONLL04_QUESTIONS:
+                raise InputError(
+                    f"sentence {index}: relation {relation.label!r} has no question template "
+                    f"(known: {', '.join(sorted(CONLL04_QUESTIONS))})"
+                )
+            about_head, about_tail = CONLL04_QUESTIONS[relation.label]
+            head_text, head_answer = span(relation.head)
+            tail_text, tail_answer = span(relation.tail)
+            for side, question, answer in (
+                ("h", about_head.format(h=head_text), tail_answer),
+                ("t", about_tail.format(t=tail_text), head_answer),
+            ):
+                examples.append(
+                    QAExample(
+                        id=f"{id_prefix}-{index}-{number}{side}",
+                        title=f"{id_prefix}-{index}",
+                        context=context,
+                        question=question,
+                        answers=(answer,),
+                    )
+                )
+    return _merge(examples)
+
+
+def write_squad(
+    examples: Sequence[QAExample],
+    path: Path,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+) -> int:
+    """Write questions as SQuAD v1.1 JSON (one article per title); return how many.
+
+    Args:
+        examples: The questions.
+        path: Output file (its folder is created).
+        limit: Keep at most this many questions, a seeded sample.
+        seed: Seed of that sample.
+    """
+    chosen = list(examples)
+    if limit is not None and len(chosen) > limit:
+        keep = sorted(random.Random(seed).sample(range(len(chosen)), limit))
+        chosen = [chosen[i] for i in keep]
+    articles: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for example in chosen:
+        paragraphs = articles.setdefault(example.title, {})
+        paragraphs.setdefault(example.context, []).append(
+            {
+                "id": example.id,
+                "question": example.question,
+                "answers": [{"text": a.text, "answer_start": a.start} for a in example.answers],
+            }
+        )
+    data = [
+        {
+            "title": title,
+            "paragraphs": [{"context": c, "qas": qas} for c, qas in paragraphs.items()],
+        }
+        for title, paragraphs in articles.items()
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"version": "1.1", "data": data}, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return len(chosen)

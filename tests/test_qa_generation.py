@@ -1,0 +1,146 @@
+"""QA training questions generated from relation annotations (invented records)."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from kgbuild.cli import app
+from kgbuild.errors import InputError
+from kgbuild.readers.docred import read_docred
+from kgbuild.readers.relations import read_conll04
+from kgbuild.readers.squad import load_squad
+from kgbuild.training.qa_generation import (
+    conll04_questions,
+    docred_question,
+    docred_questions,
+    write_squad,
+)
+
+
+def _docred_records() -> list[dict[str, Any]]:
+    """Two invented documents; the second has two tails for one (head, relation)."""
+    first = {
+        "title": "Invented one",
+        "sents": [
+            ["Tove", "Lindqvist", "grew", "up", "in", "Norway", "."],
+            ["Later", "Lindqvist", "moved", "to", "Sweden", ",", "not", "Norway", "."],
+        ],
+        "vertexSet": [
+            [
+                {"name": "Tove Lindqvist", "sent_id": 0, "pos": [0, 2], "type": "PER"},
+                {"name": "Lindqvist", "sent_id": 1, "pos": [1, 2], "type": "PER"},
+            ],
+            [
+                {"name": "Norway", "sent_id": 0, "pos": [5, 6], "type": "LOC"},
+                {"name": "Norway", "sent_id": 1, "pos": [7, 8], "type": "LOC"},
+            ],
+            [{"name": "Sweden", "sent_id": 1, "pos": [4, 5], "type": "LOC"}],
+        ],
+        # evidence is the second sentence: its mention of Norway must come first
+        "labels": [{"h": 0, "t": 1, "r": "P27", "evidence": [1]}],
+    }
+    second = {
+        "title": "Invented two",
+        "sents": [["Quarn", "Labs", "sells", "in", "Peru", "and", "Chile", "."]],
+        "vertexSet": [
+            [{"name": "Quarn Labs", "sent_id": 0, "pos": [0, 2], "type": "ORG"}],
+            [{"name": "Peru", "sent_id": 0, "pos": [4, 5], "type": "LOC"}],
+            [{"name": "Chile", "sent_id": 0, "pos": [6, 7], "type": "LOC"}],
+        ],
+        "labels": [
+            {"h": 0, "t": 1, "r": "P999", "evidence": [0]},
+            {"h": 0, "t": 2, "r": "P999", "evidence": [0]},
+        ],
+    }
+    return [first, second]
+
+
+def _conll04_records() -> list[dict[str, Any]]:
+    return [
+        {
+            "tokens": ["Ines", "Marr", "works", "for", "Velto", "Corp", "."],
+            "entities": [[0, 2, "Peop"], [4, 6, "Org"]],
+            "relations": [[0, 2, 4, 6, "Work_For"]],
+        }
+    ]
+
+
+def _write(path: Path, data: Any) -> Path:
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_docred_questions_point_at_the_tail_in_its_evidence(tmp_path: Path) -> None:
+    docs = read_docred(_write(tmp_path / "d.json", _docred_records()))
+    questions = docred_questions(docs, {"P999": "market of"}, id_prefix="x", first_index=7)
+    by_question = {q.question: q for q in questions}
+    assert set(by_question) == {
+        "What is the nationality of Tove Lindqvist?",
+        "What is Quarn Labs market of?",
+    }
+    nationality = by_question["What is the nationality of Tove Lindqvist?"]
+    assert nationality.title == "x-7"
+    assert [a.text for a in nationality.answers] == ["Norway", "Norway"]
+    first, other = nationality.answers
+    assert first.start > other.start  # the evidence sentence's mention is the target
+    for answer in nationality.answers:
+        assert nationality.context[answer.start : answer.start + len(answer.text)] == "Norway"
+    market = by_question["What is Quarn Labs market of?"]
+    assert [a.text for a in market.answers] == ["Peru", "Chile"]  # two tails, one question
+
+
+def test_generic_question_from_the_relation_name() -> None:
+    assert docred_question("P17", {}) == "Which country is {h} in?"
+    assert docred_question("P1", {"P1": "sibling"}) == "What is the sibling of {h}?"
+    assert docred_question("P2", {}) == "What is the P2 of {h}?"
+
+
+def test_conll04_questions_ask_both_directions(tmp_path: Path) -> None:
+    sentences = read_conll04(_write(tmp_path / "c.json", _conll04_records()))
+    questions = {q.question: q for q in conll04_questions(sentences)}
+    assert set(questions) == {"Who does Ines Marr work for?", "Who works for Velto Corp?"}
+    employer = questions["Who does Ines Marr work for?"]
+    (answer,) = employer.answers
+    assert employer.context[answer.start : answer.start + len(answer.text)] == "Velto Corp"
+    (person,) = questions["Who works for Velto Corp?"].answers
+    assert (person.start, person.text) == (0, "Ines Marr")
+
+
+def test_unknown_conll04_relation_is_refused(tmp_path: Path) -> None:
+    records = _conll04_records()
+    records[0]["relations"] = [[0, 2, 4, 6, "Owns"]]
+    sentences = read_conll04(_write(tmp_path / "c.json", records))
+    with pytest.raises(InputError, match="'Owns' has no question template"):
+        conll04_questions(sentences)
+
+
+def test_written_questions_read_back_as_squad(tmp_path: Path) -> None:
+    docs = read_docred(_write(tmp_path / "d.json", _docred_records()))
+    questions = docred_questions(docs, {})
+    assert write_squad(questions, tmp_path / "q.json") == len(questions)
+    read = load_squad(tmp_path / "q.json").examples
+    assert sorted(read, key=lambda q: q.id) == sorted(questions, key=lambda q: q.id)
+    assert write_squad(questions, tmp_path / "one.json", limit=1, seed=3) == 1
+    (kept,) = load_squad(tmp_path / "one.json").examples
+    assert kept in questions
+
+
+def test_qa_questions_command(tmp_path: Path) -> None:
+    docred = _write(tmp_path / "d.json", _docred_records())
+    conll04 = _write(tmp_path / "c.json", _conll04_records())
+    out = tmp_path / "gen" / "q.json"
+    args = ["train", "qa-questions", "--out", str(out), "--conll04", str(conll04)]
+    run = CliRunner().invoke(app, [*args, "--docred", str(docred), "--skip-docs", "1"])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.output) == {"generated": 3, "written": 3, "out": str(out)}
+    titles = {q.title for q in load_squad(out).examples}
+    assert titles == {"docred-1", "conll04-0"}  # the first document was skipped
+    run = CliRunner().invoke(app, [*args, "--docred", str(docred), "--skip-docs", "2"])
+    assert run.exit_code != 0
+    assert "leaves none of the 2 documents" in str(run.exception) + run.output
+    run = CliRunner().invoke(app, ["train", "qa-questions", "--out", str(out)])
+    assert run.exit_code != 0
+    assert "give --docred, --conll04 or both" in run.output
