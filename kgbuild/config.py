@@ -71,6 +71,10 @@ class NerConfig(_Section):
     max_length: int | None = Field(default=None, gt=8)
     """Window length in tokens; ``None`` uses the model's maximum."""
     aggregation: Aggregation = "first"
+    decoding: Literal["constrained", "argmax"] = "constrained"
+    """``constrained``: the most probable valid BIO/BIOES tag sequence (Viterbi);
+    ``argmax``: each word's most probable tag (use it for IOB1 models, whose ``I-`` tags
+    open entities)."""
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     device: str | None = None
     precision: Literal["auto", "fp32", "bf16"] = "auto"

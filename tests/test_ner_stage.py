@@ -107,3 +107,18 @@ def test_a_name_never_spans_a_line_break() -> None:
     words = [(0, 4), (5, 13), (14, 18), (19, 27), (28, 32)]
     assert _line_pieces(text, words, 0, 3) == [(0, 1), (2, 3)]
     assert _line_pieces(text, words, 2, 4) == [(2, 4)]
+
+
+def test_decoding_setting_changes_mentions_and_model_key(random_ner_model: Path) -> None:
+    doc = document(
+        "Zoë Müller of Acme Robotics Inc. met the U.S. delegation in São Paulo on Monday, "
+        "then flew with Ben Ortiz of Quarn Labs to Lagos and Lima for the Velto summit."
+    )
+    configs = {
+        kind: NerConfig(model=str(random_ner_model), threshold=0.0, decoding=kind)
+        for kind in ("constrained", "argmax")
+    }
+    stages = {kind: NerStage(config, run_id="r") for kind, config in configs.items()}
+    # a random model's per-word argmax breaks spans that the constrained decoding joins
+    assert run(stages["constrained"], doc) != run(stages["argmax"], doc)
+    assert stages["constrained"].model_key != stages["argmax"].model_key

@@ -2,7 +2,10 @@
 
 The flow follows the transformers token-classification pipeline: merge the
 predictions of overlapping windows, aggregate word pieces into words
-(:class:`AggregationStrategy`), then decode BIO/BIOES tags into spans.
+(:class:`AggregationStrategy`), then decode BIO/BIOES tags into spans. Word labels are
+either each word's most probable tag or, by default, the most probable tag *sequence*
+that is valid BIO/BIOES (:func:`constrained_label_ids`, Viterbi: no ``I-ORG`` after
+``B-PER`` or ``O``), which mends the broken spans a per-word argmax produces.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ __all__ = [
     "TokenPrediction",
     "WordPrediction",
     "aggregate_words",
+    "constrained_label_ids",
     "decode_tags",
     "merge_windows",
     "split_tag",
@@ -88,12 +92,11 @@ def merge_windows(windows: Iterable[Sequence[TokenPrediction]]) -> list[TokenPre
     return [best[key][1] for key in sorted(best)]
 
 
-def aggregate_words(
-    tokens: Sequence[TokenPrediction], strategy: AggregationStrategy | str
-) -> list[WordPrediction]:
-    """Aggregate word pieces (in text order) into one prediction per word."""
-    strategy = AggregationStrategy(strategy)
-    words: list[WordPrediction] = []
+def _word_probs(
+    tokens: Sequence[TokenPrediction], strategy: AggregationStrategy
+) -> list[tuple[int, FloatArray]]:
+    """Each word (in text order) with its pieces' aggregated distribution."""
+    words: list[tuple[int, FloatArray]] = []
     index = 0
     while index < len(tokens):
         word = tokens[index].word
@@ -107,10 +110,94 @@ def aggregate_words(
             probs = pieces.mean(axis=0)
         else:
             probs = pieces[int(pieces.max(axis=1).argmax())]
-        label_id = int(probs.argmax())
-        words.append(WordPrediction(word=word, label_id=label_id, score=float(probs[label_id])))
+        words.append((word, probs))
         index = end
     return words
+
+
+def aggregate_words(
+    tokens: Sequence[TokenPrediction],
+    strategy: AggregationStrategy | str,
+    id2label: Mapping[int, str] | None = None,
+) -> list[WordPrediction]:
+    """Aggregate word pieces (in text order) into one prediction per word.
+
+    With ``id2label`` the labels are the best valid tag sequence
+    (:func:`constrained_label_ids`); without it, each word's most probable tag.
+    """
+    words = _word_probs(tokens, AggregationStrategy(strategy))
+    if not words:
+        return []
+    probs = np.stack([p for _, p in words])
+    if id2label is None:
+        label_ids = [int(i) for i in probs.argmax(axis=1)]
+    else:
+        label_ids = constrained_label_ids(probs, id2label)
+    return [
+        WordPrediction(word=word, label_id=label_id, score=float(p[label_id]))
+        for (word, p), label_id in zip(words, label_ids, strict=True)
+    ]
+
+
+_FORBIDDEN = -1e9
+
+
+def _transition_scores(
+    id2label: Mapping[int, str],
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Start, transition (previous x current) and end scores: 0 allowed, -1e9 forbidden.
+
+    Only tag sets with ``B-`` tags are constrained (IO tags are left free): ``I-X`` and
+    ``E-X`` continue ``B-X`` or ``I-X``; with ``E-``/``S-`` tags (BIOES) an open ``B-X``
+    or ``I-X`` must be continued, and cannot end the sentence.
+    """
+    size = len(id2label)
+    tags = [split_tag(id2label[i]) for i in range(size)]
+    start = np.zeros(size, dtype=np.float32)
+    transition = np.zeros((size, size), dtype=np.float32)
+    end = np.zeros(size, dtype=np.float32)
+    if not any(prefix == "B" for prefix, _ in tags):
+        return start, transition, end
+    bioes = any(prefix in {"E", "S"} for prefix, _ in tags)
+    for current, (prefix, kind) in enumerate(tags):
+        continues = prefix in {"I", "E"}
+        if continues:
+            start[current] = _FORBIDDEN
+        if bioes and prefix in {"B", "I"}:
+            end[current] = _FORBIDDEN
+        for previous, (previous_prefix, previous_kind) in enumerate(tags):
+            is_open = previous_prefix in {"B", "I"}
+            if (continues and not (is_open and previous_kind == kind)) or (
+                bioes and is_open and not (continues and previous_kind == kind)
+            ):
+                transition[previous, current] = _FORBIDDEN
+    return start, transition, end
+
+
+def constrained_label_ids(probs: FloatArray, id2label: Mapping[int, str]) -> list[int]:
+    """The most probable valid tag sequence (Viterbi over per-word probabilities).
+
+    Args:
+        probs: ``(words, labels)`` probabilities of consecutive words.
+        id2label: Label of each column.
+
+    Returns:
+        list[int]: One label id per word.
+    """
+    if len(probs) == 0:
+        return []
+    start, transition, end = _transition_scores(id2label)
+    log_probs = np.log(np.clip(probs, 1e-12, None))
+    score = start + log_probs[0]
+    back: list[npt.NDArray[np.intp]] = []
+    for row in log_probs[1:]:
+        candidates = score[:, None] + transition
+        back.append(candidates.argmax(axis=0))
+        score = candidates.max(axis=0) + row
+    best = [int((score + end).argmax())]
+    for pointers in reversed(back):
+        best.append(int(pointers[best[-1]]))
+    return best[::-1]
 
 
 def split_tag(tag: str) -> tuple[str, str | None]:

@@ -89,7 +89,8 @@ class NerStage:
         """Identifies the model and every setting that changes this stage's output."""
         cfg = self.config
         return (
-            f"{self.loaded.name}@{self.loaded.revision}|{cfg.aggregation}|{cfg.threshold}"
+            f"{self.loaded.name}@{self.loaded.revision}|{cfg.aggregation}|{cfg.decoding}"
+            f"|{cfg.threshold}"
             f"|{cfg.stride}|{cfg.max_length}|{'bf16' if self.bf16 else 'fp32'}"
             f"|{sorted(cfg.label_map.items())}"
         )
@@ -193,9 +194,11 @@ class NerStage:
         mentions: list[Mention] = []
         for chunk_index in sorted(per_chunk):
             tokens = merge_windows(per_chunk[chunk_index])
-            spans = decode_tags(
-                aggregate_words(tokens, self.config.aggregation), self.loaded.id2label
+            constrain = self.config.decoding == "constrained"
+            word_predictions = aggregate_words(
+                tokens, self.config.aggregation, self.loaded.id2label if constrain else None
             )
+            spans = decode_tags(word_predictions, self.loaded.id2label)
             chunk, chunk_words = chunks[chunk_index], words[chunk_index]
             for span in spans:
                 if span.score < self.config.threshold:

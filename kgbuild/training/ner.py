@@ -25,6 +25,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError, ModelLoadError
+from kgbuild.nlp.align import constrained_label_ids
 from kgbuild.nlp.hf import (
     PEFT_DEPRECATION,
     bf16_supported,
@@ -471,6 +472,7 @@ def predict_tags(
     *,
     device: str | None = None,
     batch_size: int = 32,
+    constrained: bool = True,
 ) -> list[list[str]]:
     """Tag pre-tokenized sentences with a token classifier (first sub-token per word).
 
@@ -482,6 +484,9 @@ def predict_tags(
         sentences: Sentences as lists of words.
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         batch_size: Sentences per forward pass.
+        constrained: Tag each sentence with its most probable valid BIO/BIOES sequence
+            (:func:`kgbuild.nlp.align.constrained_label_ids`), as the NER stage does by
+            default; ``False``: each word's most probable tag.
 
     Returns:
         list[list[str]]: One tag per word, per sentence.
@@ -504,13 +509,23 @@ def predict_tags(
                 return_tensors="pt",
             )
             inputs = {k: v.to(loaded.device) for k, v in encoding.items()}
-            predicted = model(**inputs).logits.argmax(dim=-1).cpu().tolist()
+            probs = torch.softmax(model(**inputs).logits.float(), dim=-1).cpu().numpy()
             for row, index in enumerate(batch_ids):
-                previous: int | None = None
+                first_pieces: dict[int, int] = {}
                 for position, word_id in enumerate(encoding.word_ids(row)):
-                    if word_id is not None and word_id != previous:
-                        results[index][word_id] = loaded.id2label[predicted[row][position]]
-                    previous = word_id
+                    if word_id is not None and word_id not in first_pieces:
+                        first_pieces[word_id] = position
+                if not first_pieces:
+                    continue
+                word_ids = sorted(first_pieces)
+                word_probs = probs[row, [first_pieces[w] for w in word_ids]]
+                label_ids = (
+                    constrained_label_ids(word_probs, loaded.id2label)
+                    if constrained
+                    else [int(i) for i in word_probs.argmax(axis=1)]
+                )
+                for word_id, label_id in zip(word_ids, label_ids, strict=True):
+                    results[index][word_id] = loaded.id2label[label_id]
     return results
 
 
