@@ -61,3 +61,23 @@ def test_default_qa_model_reads_answers_with_offsets() -> None:
     assert best.text == "2011" and context[best.start : best.end] == "2011"
     [where] = reader.read("Where was Acme Robotics founded?", [context])
     assert where.text == "Toronto"
+
+
+def test_shipped_conll04_ner_feeds_relations_end_to_end() -> None:
+    """models/ner-conll04-minilm (CoNLL04 conventions) then the default relation model."""
+    from kgbuild.config import ReConfig, Settings
+    from kgbuild.extraction import Extractor
+    from kgbuild.models import MODELS_DIR
+
+    text = "Maria Gonzalez works for Acme Corp. in Toronto. Acme Corp. is based in Toronto."
+    doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    ner = NerConfig(model=str(MODELS_DIR / "ner-conll04-minilm"))
+    extractor = Extractor(Settings(ner=ner, relations=ReConfig(enabled=True)), run_id="r")
+    [found] = extractor([doc])
+    names = {m.id: m.text for m in found.mentions}
+    assert {("Maria Gonzalez", "PER"), ("Acme Corp.", "ORG"), ("Toronto", "LOC")} <= {
+        (m.text, m.label) for m in found.mentions
+    }
+    relations = {(names[r.head], r.type, names[r.tail]) for r in found.relations}
+    assert ("Maria Gonzalez", "WORKS_FOR", "Acme Corp.") in relations, relations
+    assert ("Acme Corp.", "HEADQUARTERED_IN", "Toronto") in relations, relations
