@@ -352,14 +352,17 @@ def train_ner(
     )
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
-        pred_ids = np.asarray(prediction.predictions)
+        # Dev is decoded as inference decodes it: the best valid tag sequence over the
+        # first sub-token of each word (the labelled positions).
+        pred_probs = np.asarray(prediction.predictions, dtype=np.float32)
         gold_ids = np.asarray(prediction.label_ids)
         gold_tags: list[list[str]] = []
         pred_tags: list[list[str]] = []
-        for pred_row, gold_row in zip(pred_ids, gold_ids, strict=True):
+        for prob_rows, gold_row in zip(pred_probs, gold_ids, strict=True):
             keep = gold_row != -100
             gold_tags.append([id2label[int(i)] for i in gold_row[keep]])
-            pred_tags.append([id2label[int(i)] for i in pred_row[keep]])
+            label_ids = constrained_label_ids(prob_rows[keep], id2label)
+            pred_tags.append([id2label[i] for i in label_ids])
         scores = ner_scores(gold_tags, pred_tags)
         return {
             "precision": scores.micro.precision,
@@ -376,6 +379,7 @@ def train_ner(
         dev_data=dev_data,
         collator=DataCollatorForTokenClassification(tokenizer),
         compute_metrics=compute_metrics,
+        preprocess_logits=lambda logits, _labels: torch.softmax(logits.float(), dim=-1),
         callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)],
         device=target,
         epochs=epochs,
