@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -142,17 +143,16 @@ def aggregate_words(
 _FORBIDDEN = -1e9
 
 
-def _transition_scores(
-    id2label: Mapping[int, str],
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+@lru_cache(maxsize=64)
+def _transition_scores(labels: tuple[str, ...]) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Start, transition (previous x current) and end scores: 0 allowed, -1e9 forbidden.
 
     Only tag sets with ``B-`` tags are constrained (IO tags are left free): ``I-X`` and
     ``E-X`` continue ``B-X`` or ``I-X``; with ``E-``/``S-`` tags (BIOES) an open ``B-X``
     or ``I-X`` must be continued, and cannot end the sentence.
     """
-    size = len(id2label)
-    tags = [split_tag(id2label[i]) for i in range(size)]
+    size = len(labels)
+    tags = [split_tag(label) for label in labels]
     start = np.zeros(size, dtype=np.float32)
     transition = np.zeros((size, size), dtype=np.float32)
     end = np.zeros(size, dtype=np.float32)
@@ -186,7 +186,7 @@ def constrained_label_ids(probs: FloatArray, id2label: Mapping[int, str]) -> lis
     """
     if len(probs) == 0:
         return []
-    start, transition, end = _transition_scores(id2label)
+    start, transition, end = _transition_scores(tuple(id2label[i] for i in range(len(id2label))))
     log_probs = np.log(np.clip(probs, 1e-12, None))
     score = start + log_probs[0]
     back: list[npt.NDArray[np.intp]] = []

@@ -84,6 +84,13 @@ def ner(
             "CoNLL04 JSON, as PER/ORG/LOC/MISC).",
         ),
     ] = "conll",
+    label_all_subtokens: Annotated[
+        bool,
+        typer.Option(
+            help="Train every sub-token (continuation pieces get the I- label), not only "
+            "each word's first."
+        ),
+    ] = False,
     init: Annotated[
         Path | None,
         typer.Option(
@@ -115,6 +122,7 @@ def ner(
         device=device,
         command=_command_line(),
         data_format=data_format,
+        label_all_subtokens=label_all_subtokens,
         init=init,
     )
     micro = result.dev.micro
