@@ -7,6 +7,7 @@ import logging
 import random
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -342,25 +343,28 @@ def test_stage_returns_relations_with_evidence(
     assert any("window" in record.getMessage() for record in caplog.records)
 
 
-def test_full_fine_tune_saves_a_plain_model(tmp_path: Path) -> None:
+def _train_on_one_file(tmp_path: Path, out: Path, **options: Any) -> ReTrainResult:
+    """A few steps of train_re on 16 generated sentences, a quarter split off as dev."""
     base = make_tiny_bert(tmp_path / "base", ["O"])
     data = _write_conll04(tmp_path / "train.json", 16, 0)
-    out = tmp_path / "full"
-    out.mkdir()
-    (out / "adapter_config.json").write_text("{}", encoding="utf-8")  # stale: removed
-    result = train_re(
+    return train_re(
         data,
         None,
         base=str(base),
         out=out,
-        max_steps=4,
         batch_size=8,
-        lora_rank=None,
-        learning_rate=1e-3,
         dev_fraction=0.25,
         bf16=False,
         device="cpu",
+        **options,
     )
+
+
+def test_full_fine_tune_saves_a_plain_model(tmp_path: Path) -> None:
+    out = tmp_path / "full"
+    out.mkdir()
+    (out / "adapter_config.json").write_text("{}", encoding="utf-8")  # stale: removed
+    result = _train_on_one_file(tmp_path, out, max_steps=4, lora_rank=None, learning_rate=1e-3)
     assert not (out / "adapter_config.json").exists() and (out / "config.json").is_file()
     card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
     assert card["data"]["dev"]["sentences"] == 4 and card["method"] == "full fine-tune"
@@ -370,22 +374,8 @@ def test_full_fine_tune_saves_a_plain_model(tmp_path: Path) -> None:
 
 
 def test_negative_sampling_is_recorded_and_undone_at_prediction(tmp_path: Path) -> None:
-    base = make_tiny_bert(tmp_path / "base", ["O"])
-    data = _write_conll04(tmp_path / "train.json", 16, 0)
     out = tmp_path / "sampled"
-    train_re(
-        data,
-        None,
-        base=str(base),
-        out=out,
-        max_steps=1,
-        batch_size=8,
-        lora_rank=4,
-        negative_ratio=1.0,
-        dev_fraction=0.25,
-        bf16=False,
-        device="cpu",
-    )
+    _train_on_one_file(tmp_path, out, max_steps=1, lora_rank=4, negative_ratio=1.0)
     # 12 training sentences, each 2 related and 4 unrelated ordered pairs: 48 negatives,
     # 24 kept (one per positive), so no_relation is scaled back up twofold
     loaded = load_sequence_classifier(str(out), device="cpu")

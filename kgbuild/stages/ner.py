@@ -192,12 +192,10 @@ class NerStage:
                 ]
             )
         mentions: list[Mention] = []
+        constrain_to = self.loaded.id2label if self.config.decoding == "constrained" else None
         for chunk_index in sorted(per_chunk):
             tokens = merge_windows(per_chunk[chunk_index])
-            constrain = self.config.decoding == "constrained"
-            word_predictions = aggregate_words(
-                tokens, self.config.aggregation, self.loaded.id2label if constrain else None
-            )
+            word_predictions = aggregate_words(tokens, self.config.aggregation, constrain_to)
             spans = decode_tags(word_predictions, self.loaded.id2label)
             chunk, chunk_words = chunks[chunk_index], words[chunk_index]
             for span in spans:

@@ -178,7 +178,8 @@ def fit(
     """Train ``model`` with the Hugging Face Trainer and the kgbuild training arguments.
 
     With ``dev_data`` (and ``compute_metrics`` giving ``f1``) the Trainer scores dev each
-    epoch (``preprocess_logits`` turns logits into class ids) and ends on the best
+    epoch (``preprocess_logits`` reduces each batch's logits to what ``compute_metrics``
+    reads: class ids by default) and ends on the best
     checkpoint; without, a callback of the caller evaluates
     and ``caller_eval_seconds`` reports the time it spent, to leave out of the speed.
     Checkpoints live in a temporary folder that is removed afterwards.
@@ -295,15 +296,12 @@ def save_trained(
 
 def check_init(
     init: Path, *, base: str, rank: int | None, task: str, labels: Sequence[str] | None = None
-) -> dict[str, Any]:
+) -> None:
     """Refuse, before any loading, a trained model to continue from that cannot be continued.
 
     It must be a kgbuild model for ``task`` trained from ``base``, in the same form as the
     run (a LoRA adapter of rank ``rank``, or full weights when ``rank`` is ``None``) and,
     where ``labels`` are given, with exactly those labels in that order (the head's rows).
-
-    Returns:
-        dict[str, Any]: The init model's manifest.
 
     Raises:
         InputError: The model cannot be continued by this run, and why.
@@ -329,7 +327,6 @@ def check_init(
             f"init model {init} has labels {manifest.get('labels')}, but the data has "
             f"{list(labels)}: a head can only be continued on the same labels"
         )
-    return manifest
 
 
 def load_init_adapter(model: Any, init: Path) -> None:

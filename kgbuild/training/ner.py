@@ -25,7 +25,12 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError, ModelLoadError
-from kgbuild.nlp.align import constrained_label_ids
+from kgbuild.nlp.align import (
+    AggregationStrategy,
+    TokenPrediction,
+    aggregate_words,
+    constrained_label_ids,
+)
 from kgbuild.nlp.hf import (
     PEFT_DEPRECATION,
     bf16_supported,
@@ -497,6 +502,7 @@ def predict_tags(
     """
     loaded = load_token_classifier(model_ref, device=device)
     tokenizer, model = loaded.tokenizer, loaded.model
+    labels = loaded.id2label if constrained else None  # None: each word's argmax
     results: list[list[str]] = [["O"] * len(words) for words in sentences]
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     with torch.inference_mode():
@@ -515,21 +521,15 @@ def predict_tags(
             inputs = {k: v.to(loaded.device) for k, v in encoding.items()}
             probs = torch.softmax(model(**inputs).logits.float(), dim=-1).cpu().numpy()
             for row, index in enumerate(batch_ids):
-                first_pieces: dict[int, int] = {}
-                for position, word_id in enumerate(encoding.word_ids(row)):
-                    if word_id is not None and word_id not in first_pieces:
-                        first_pieces[word_id] = position
-                if not first_pieces:
-                    continue
-                word_ids = sorted(first_pieces)
-                word_probs = probs[row, [first_pieces[w] for w in word_ids]]
-                label_ids = (
-                    constrained_label_ids(word_probs, loaded.id2label)
-                    if constrained
-                    else [int(i) for i in word_probs.argmax(axis=1)]
-                )
-                for word_id, label_id in zip(word_ids, label_ids, strict=True):
-                    results[index][word_id] = loaded.id2label[label_id]
+                pieces = [
+                    TokenPrediction(
+                        word=word_id, start=position, end=position, probs=probs[row, position]
+                    )
+                    for position, word_id in enumerate(encoding.word_ids(row))
+                    if word_id is not None
+                ]
+                for word in aggregate_words(pieces, AggregationStrategy.FIRST, labels):
+                    results[index][word.word] = loaded.id2label[word.label_id]
     return results
 
 
