@@ -16,6 +16,7 @@ import torch
 from kgbuild.data import Chunk, Mention, Provenance, Relation, Span
 from kgbuild.ids import stable_id
 from kgbuild.nlp.hf import clear_model_cache, load_sequence_classifier
+from kgbuild.nlp.pair_classifier import HEAD_FILE, EntityPairClassifier, opening_marker_ids
 from kgbuild.nlp.tiny import make_tiny_bert
 from kgbuild.readers.relations import read_conll04
 from kgbuild.schema import load_schema
@@ -141,6 +142,40 @@ def test_encoder_cuts_a_window_that_keeps_all_markers(tmp_path: Path) -> None:
     assert tokens[1:-1].count("the") == 10
 
 
+def test_pair_classifier_reads_the_first_head_and_tail_markers(tmp_path: Path) -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    base = make_tiny_bert(tmp_path / "tok", ["O"])
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    markers = marker_tokens(["PER", "ORG"])
+    tokenizer.add_tokens(markers, special_tokens=True)
+    heads, tails = opening_marker_ids(tokenizer, markers)
+    assert tokenizer.convert_ids_to_tokens(heads) == ["[H:PER]", "[H:ORG]"]
+    assert tokenizer.convert_ids_to_tokens(tails) == ["[T:PER]", "[T:ORG]"]
+    encoder = AutoModel.from_pretrained(base)
+    encoder.resize_token_embeddings(len(tokenizer))
+    model = EntityPairClassifier(encoder, {0: "no_relation", 1: "Work_For"}, heads, tails).eval()
+    text = mark_pair("john works for bank .", (0, 4), "PER", (15, 19), "ORG")
+    ids = torch.tensor([MarkerEncoder(tokenizer, markers, 32).encode(text)[0]])
+    tokens = tokenizer.convert_ids_to_tokens(ids[0])
+    head_at, tail_at = tokens.index("[H:PER]"), tokens.index("[T:ORG]")
+    with torch.inference_mode():
+        states = encoder(input_ids=ids).last_hidden_state[0]
+        expected = model.classifier(torch.cat([states[head_at], states[tail_at]]))
+        out = model(input_ids=ids, labels=torch.tensor([1]))
+    torch.testing.assert_close(out.logits[0], expected)
+    assert float(out.loss) == pytest.approx(
+        float(torch.nn.functional.cross_entropy(expected[None], torch.tensor([1])))
+    )
+    assert model.config.id2label == {0: "no_relation", 1: "Work_For"}
+    with pytest.raises(ValueError, match="head and a tail marker"):
+        model(input_ids=torch.tensor([[2, 5, 6, 3]]))
+    with pytest.raises(ValueError, match="not a token"):
+        opening_marker_ids(tokenizer, ["[H:LOC]"])
+    with pytest.raises(ValueError, match="no head or no tail"):
+        opening_marker_ids(tokenizer, ["[H:PER]", "[/H]"])
+
+
 # -- metrics --------------------------------------------------------------------------------
 
 
@@ -203,12 +238,20 @@ def test_train_re_writes_card_manifest_and_learns(
     assert result.best_dev_f1_during_training == pytest.approx(result.dev.micro.f1)
 
 
+def _marked_ids(loaded: Any) -> torch.Tensor:
+    """One marked candidate, encoded with the markers of a loaded relation model."""
+    encoder = MarkerEncoder(loaded.tokenizer, loaded.manifest["markers"], 64)
+    text = mark_pair("john smith works for bank .", (0, 10), "PER", (21, 25), "ORG")
+    return torch.tensor([encoder.encode(text)[0]])
+
+
 def test_reload_gives_identical_predictions(trained: tuple[Path, Path, ReTrainResult]) -> None:
     out, dev, result = trained
     examples = read_conll04(dev)
     first = predict_relations(str(out), examples, device="cpu")
     loaded = load_sequence_classifier(str(out), device="cpu")
-    ids = torch.tensor([[2, 5, 6, 7, 3]])
+    assert isinstance(loaded.model, EntityPairClassifier)  # the default pooling
+    ids = _marked_ids(loaded)
     with torch.inference_mode():
         logits_a = loaded.model(input_ids=ids).logits
     clear_model_cache()
@@ -360,25 +403,41 @@ def _train_on_one_file(tmp_path: Path, out: Path, **options: Any) -> ReTrainResu
     )
 
 
-def test_full_fine_tune_saves_a_plain_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pooling", ["entity_start", "cls"])
+def test_full_fine_tune_saves_a_plain_model(tmp_path: Path, pooling: str) -> None:
     out = tmp_path / "full"
     out.mkdir()
     (out / "adapter_config.json").write_text("{}", encoding="utf-8")  # stale: removed
-    result = _train_on_one_file(tmp_path, out, max_steps=4, lora_rank=None, learning_rate=1e-3)
+    result = _train_on_one_file(
+        tmp_path, out, max_steps=4, lora_rank=None, learning_rate=1e-3, pooling=pooling
+    )
     assert not (out / "adapter_config.json").exists() and (out / "config.json").is_file()
+    assert (out / HEAD_FILE).is_file() == (pooling == "entity_start")
     card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
     assert card["data"]["dev"]["sentences"] == 4 and card["method"] == "full fine-tune"
+    assert card["pooling"] == pooling
     loaded = load_sequence_classifier(str(out), device="cpu")
     assert loaded.manifest["task"] == "sequence-classification"
+    assert loaded.manifest["pooling"] == pooling
+    assert isinstance(loaded.model, EntityPairClassifier) == (pooling == "entity_start")
     assert result.steps == 4
+    # the saved weights are the trained ones: a second load gives the same logits
+    ids = _marked_ids(loaded)
+    with torch.inference_mode():
+        before = loaded.model(input_ids=ids).logits
+    clear_model_cache()
+    with torch.inference_mode():
+        after = load_sequence_classifier(str(out), device="cpu").model(input_ids=ids).logits
+    assert torch.equal(before, after)
 
 
 def test_negative_sampling_is_recorded_and_undone_at_prediction(tmp_path: Path) -> None:
     out = tmp_path / "sampled"
-    _train_on_one_file(tmp_path, out, max_steps=1, lora_rank=4, negative_ratio=1.0)
+    _train_on_one_file(tmp_path, out, max_steps=1, lora_rank=4, negative_ratio=1.0, pooling="cls")
     # 12 training sentences, each 2 related and 4 unrelated ordered pairs: 48 negatives,
     # 24 kept (one per positive), so no_relation is scaled back up twofold
     loaded = load_sequence_classifier(str(out), device="cpu")
+    assert type(loaded.model).__name__.endswith("ForSequenceClassification")  # standard
     assert loaded.manifest["no_relation_weight"] == pytest.approx(2.0)
     sequences = [[2, 5, 6, 7, 3], [2, 6, 5, 3]]
     corrected = classify(loaded, sequences)
@@ -411,5 +470,6 @@ def test_train_re_cli_options() -> None:
         "--max-steps",
         "--max-length",
         "--negative-ratio",
+        "--pooling",
     ):
         assert option in output

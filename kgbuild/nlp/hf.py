@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from kgbuild.errors import ModelLoadError
+from kgbuild.nlp.pair_classifier import ENTITY_START, load_pair_classifier
 from kgbuild.nlp.tiny import make_tiny_bert
 
 __all__ = [
@@ -269,6 +270,11 @@ def _auto_class(kind: _Kind) -> Any:
     return getattr(transformers, kind.auto_class)
 
 
+def _pairs_from_markers(kind: _Kind, manifest: dict[str, Any]) -> bool:
+    """Whether a relation model reads its pairs at the entity markers (not ``[CLS]``)."""
+    return kind is _SEQUENCE and manifest.get("pooling") == ENTITY_START
+
+
 def _load_adapter(directory: Path, ref: str, kind: _Kind) -> tuple[Any, Any, str, dict[str, Any]]:
     """Load base + LoRA adapter (+ trained new-token rows) from a training folder, merged.
 
@@ -296,7 +302,12 @@ def _load_adapter(directory: Path, ref: str, kind: _Kind) -> tuple[Any, Any, str
         # The base has no task head yet (the adapter brings it): silence the load
         # report that would call it "newly initialized".
         with _quiet_transformers():
-            model = _auto_class(kind).from_pretrained(base, ignore_mismatched_sizes=True, **head)
+            if _pairs_from_markers(kind, manifest):
+                model = load_pair_classifier(base, tokenizer, manifest, with_head=False)
+            else:
+                model = _auto_class(kind).from_pretrained(
+                    base, ignore_mismatched_sizes=True, **head
+                )
         resize_embeddings(model, len(tokenizer))
         with warnings.catch_warnings():
             # peft 0.21 reads a property that transformers 5 deprecated; harmless.
@@ -318,6 +329,13 @@ def _load_plain(resolved: str, ref: str, kind: _Kind) -> tuple[Any, Any, str, di
     manifest: dict[str, Any] = {}
     if directory.is_dir() and (directory / KGBUILD_MODEL_FILE).is_file():
         manifest = read_manifest(directory, ref, kind.task)
+    if _pairs_from_markers(kind, manifest):
+        tokenizer = _load_tokenizer(resolved, ref)
+        try:
+            pairs = load_pair_classifier(resolved, tokenizer, manifest, with_head=True)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise ModelLoadError(f"model {ref!r}: cannot load it: {e}") from e
+        return pairs, tokenizer, model_revision(resolved, pairs.config), manifest
     try:
         config = AutoConfig.from_pretrained(resolved)
     except (OSError, ValueError) as e:

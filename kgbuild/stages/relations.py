@@ -1,4 +1,8 @@
-"""Relation extraction stage: typed entity markers + one sequence classifier.
+"""Relation extraction stage: typed entity markers + one pair classifier.
+
+The classifier is a kgbuild :class:`~kgbuild.nlp.pair_classifier.EntityPairClassifier`
+(it reads the hidden states at the two opening markers; what ``kgbuild train re``
+makes) or any ``AutoModelForSequenceClassification`` trained on marked text.
 
 preprocess (candidate ordered mention pairs the schema allows, marked text, token
 ids) -> forward (every candidate of a call in length-sorted batches under

@@ -175,6 +175,13 @@ def re_command(
             "(seeded sample); default: keep all."
         ),
     ] = None,
+    pooling: Annotated[
+        str,
+        typer.Option(
+            help="How a candidate is read: 'entity_start' (the hidden states at the head "
+            "and tail markers) or 'cls' (a standard sequence classifier's [CLS] vector)."
+        ),
+    ] = "entity_start",
     patience: PatienceOption = 2,
     device: DeviceOption = None,
 ) -> None:
@@ -196,6 +203,7 @@ def re_command(
         patience=patience,
         max_steps=max_steps,
         negative_ratio=negative_ratio,
+        pooling=pooling,
         device=device,
         command=_command_line(),
     )

@@ -267,6 +267,7 @@ _MODEL_FILES = (
     "config.json",
     "model.safetensors",
     "pytorch_model.bin",
+    "pair_classifier.safetensors",
 )
 """Weight files a previous run may have left in an output folder (they would shadow the new one)."""
 

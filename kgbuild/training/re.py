@@ -4,10 +4,12 @@ Candidates are built from GOLD entities: every ordered pair of entities of a sen
 (that do not overlap) is one example, labelled with its gold relation or
 ``no_relation``. The input is the sentence with typed markers around head and tail
 (:func:`kgbuild.stages.relations.mark_pair`, shared with the pipeline stage), read by
-one ``AutoModelForSequenceClassification``. The marker tokens are added to the
-tokenizer; with LoRA only their embedding rows are trained and saved (peft
-``trainable_token_indices``), beside the adapter, the classifier head and the pooler,
-so an adapter stays a few MB.
+an :class:`~kgbuild.nlp.pair_classifier.EntityPairClassifier` (the hidden states at
+the two opening markers; the default) or a standard
+``AutoModelForSequenceClassification`` (``[CLS]``; ``pooling="cls"``). The marker
+tokens are added to the tokenizer; with LoRA only their embedding rows are trained and
+saved (peft ``trainable_token_indices``), beside the adapter and the classifier head
+(and the pooler of a ``[CLS]`` model), so an adapter stays a few MB.
 
 Training uses the Hugging Face ``Trainer``: seeded, length-grouped batches, one
 evaluation per epoch with strict micro F1 (``no_relation`` excluded), best epoch kept,
@@ -44,6 +46,12 @@ from kgbuild.nlp.hf import (
     pick_device,
     resize_embeddings,
     resolve_model_ref,
+)
+from kgbuild.nlp.pair_classifier import (
+    ENTITY_START,
+    POOLINGS,
+    EntityPairClassifier,
+    opening_marker_ids,
 )
 from kgbuild.readers.relations import CONLL04_ENTITY_TYPES, RelationExample, read_conll04
 from kgbuild.stages.relations import (
@@ -297,6 +305,14 @@ def _scores_table(scores: ReScores) -> str:
     return "\n".join(rows)
 
 
+_POOLING_TEXT = {
+    ENTITY_START: "It reads each candidate at its two opening markers: the encoder's last hidden\n"
+    "states there, concatenated, go through one linear layer (`EntityPairClassifier`).",
+    "cls": "A standard `AutoModelForSequenceClassification`: it reads each candidate from\n"
+    "its `[CLS]` vector.",
+}
+
+
 def _write_model_card(out: Path, card: dict[str, Any], dev: ReScores) -> None:
     (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     hp, data, timing = card["hyperparameters"], card["data"], card["timing"]
@@ -309,7 +325,8 @@ def _write_model_card(out: Path, card: dict[str, Any], dev: ReScores) -> None:
     )
     text = f"""# Relation model: {out.name}
 
-Entity-marker sequence classifier fine-tuned by `kgbuild train re` ({card["method"]}).
+Entity-marker relation classifier fine-tuned by `kgbuild train re` ({card["method"]}).
+{_POOLING_TEXT[card.get("pooling", "cls")]}
 
 - Base model: `{card["base"]}` (resolved revision `{card["base_revision"]}`)
 - Labels ({len(card["labels"])}): {", ".join(f"`{label}`" for label in card["labels"])}
@@ -376,6 +393,7 @@ def train_re(
     negative_ratio: float | None = None,
     label_map: Mapping[str, str] | None = None,
     entity_label_map: Mapping[str, str] | None = None,
+    pooling: str = ENTITY_START,
     device: str | None = None,
     bf16: bool | None = None,
     command: str | None = None,
@@ -393,7 +411,8 @@ def train_re(
         batch_size: Candidate pairs per training batch.
         seed: Seed for initialisation, sampling, shuffling and dropout.
         lora_rank: LoRA rank (alpha = 2 x rank) on every linear layer, with the
-            classifier, the pooler and the marker-token rows trained in full; ``None``
+            classifier (and a ``[CLS]`` model's pooler) and the marker-token rows
+            trained in full; ``None``
             (or 0) fine-tunes all weights.
         max_length: Maximum sub-tokens per candidate (longer ones are read in a window
             around the two mentions).
@@ -405,6 +424,9 @@ def train_re(
             positive pair (a seeded sample, fixed for the run); ``None`` keeps all.
         label_map: Rename data relation labels for the model (e.g. to schema types).
         entity_label_map: Data entity type -> marker type (default: CoNLL04's).
+        pooling: ``"entity_start"``: classify from the hidden states at the head and
+            tail markers (:class:`kgbuild.nlp.pair_classifier.EntityPairClassifier`);
+            ``"cls"``: a standard ``AutoModelForSequenceClassification`` (``[CLS]``).
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         bf16: bf16 autocast; ``None`` turns it on where the hardware supports it natively.
         command: Command line recorded in the model card (default: ``sys.argv``).
@@ -418,6 +440,7 @@ def train_re(
         ModelLoadError: The base model cannot be loaded.
     """
     from transformers import (
+        AutoModel,
         AutoModelForSequenceClassification,
         AutoTokenizer,
         DataCollatorWithPadding,
@@ -434,6 +457,8 @@ def train_re(
         raise InputError("epochs, batch_size and learning_rate must be > 0, max_length >= 8")
     if not 0 < dev_fraction < 1 or (negative_ratio is not None and negative_ratio < 0):
         raise InputError("dev_fraction must be in (0, 1) and negative_ratio >= 0")
+    if pooling not in POOLINGS:
+        raise InputError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
     rank = lora_rank or None
     train_examples = read_conll04(train)
     if dev is None:
@@ -476,20 +501,29 @@ def train_re(
     resolved = resolve_model_ref(base)
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved)
-        model: Any = AutoModelForSequenceClassification.from_pretrained(
-            resolved, id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True
-        )
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelLoadError(f"base model {base!r}: a fast tokenizer is required")
+        tokenizer.add_tokens(markers, special_tokens=True)
+        model: Any
+        if pooling == ENTITY_START:
+            heads, tails = opening_marker_ids(tokenizer, markers)
+            model = EntityPairClassifier(
+                AutoModel.from_pretrained(resolved), id2label, heads, tails
+            )
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                resolved, id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True
+            )
     except (OSError, ValueError, RuntimeError) as e:
         raise ModelLoadError(f"base model {base!r}: cannot load it: {e}") from e
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelLoadError(f"base model {base!r}: a fast tokenizer is required")
     base_revision = model_revision(resolved, model.config)
-    tokenizer.add_tokens(markers, special_tokens=True)
     resize_embeddings(model, len(tokenizer))
     encoder = MarkerEncoder(tokenizer, markers, max_length)
     marker_ids = sorted(encoder.marker_ids)
     modules_to_save = ["classifier"]
-    if any(name.endswith("pooler") for name, _ in model.named_modules()):
+    if pooling != ENTITY_START and any(
+        name.endswith("pooler") for name, _ in model.named_modules()
+    ):
         modules_to_save.append("pooler")
     if rank is not None:
         from peft import LoraConfig, TaskType, get_peft_model
@@ -589,6 +623,7 @@ def train_re(
         "label_map": relabel,
         "max_length": max_length,
         "no_relation_weight": no_relation_weight,
+        "pooling": pooling,
     }
     save_trained(model, tokenizer, out, lora=rank is not None, manifest=manifest)
 
@@ -610,6 +645,7 @@ def train_re(
     dev_data_card["pairs"] = len(dev_pairs)
     card: dict[str, Any] = {
         "task": "sequence-classification (relation extraction, typed entity markers)",
+        "pooling": pooling,
         "method": f"LoRA r={rank} alpha={2 * rank}" if rank is not None else "full fine-tune",
         "base": base,
         "base_resolved": resolved,
