@@ -87,8 +87,7 @@ def _settings(
                 "(start one with `kgbuild neo4j start`)"
             )
     if neo4j:
-        target = settings.neo4j.model_copy(update={"uri": neo4j})
-        settings = settings.model_copy(update={"neo4j": target})
+        settings = settings.model_copy(update={"neo4j": settings.neo4j.with_uri(neo4j)})
     return settings
 
 

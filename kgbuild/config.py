@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -130,6 +130,10 @@ class AttributeConfig(_Section):
     """``auto``: bf16 autocast where the hardware has native bf16 kernels, else fp32."""
 
 
+NEO4J_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+"""URI schemes the Neo4j driver connects with over Bolt."""
+
+
 class Neo4jConfig(_Section):
     """Where the graph is persisted. ``uri`` unset: no Neo4j (files only).
 
@@ -142,6 +146,29 @@ class Neo4jConfig(_Section):
     password: SecretStr | None = None
     database: str = "neo4j"
     batch_size: int = Field(default=5000, gt=0)
+
+    @field_validator("uri")
+    @classmethod
+    def _check_uri(cls, uri: str | None) -> str | None:
+        if uri is not None and uri.partition("://")[0] not in NEO4J_SCHEMES:
+            raise ValueError(
+                f"{uri!r} is not a Neo4j URI: use one of the schemes {', '.join(NEO4J_SCHEMES)} "
+                "(e.g. bolt://localhost:7687), or leave it unset to write files only"
+            )
+        return uri
+
+    def with_uri(self, uri: str) -> Neo4jConfig:
+        """This configuration pointed at ``uri`` (checked like a configured one).
+
+        Raises:
+            ConfigError: ``uri`` is not a Neo4j URI.
+        """
+        try:
+            return Neo4jConfig.model_validate({**self.model_dump(), "uri": uri})
+        except ValidationError as e:
+            raise ConfigError(
+                "neo4j uri: " + str(e.errors()[0]["msg"]).removeprefix("Value error, ")
+            ) from e
 
     def auth(self) -> tuple[str, str] | None:
         """Driver auth tuple, or ``None`` for a server without authentication."""

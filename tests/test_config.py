@@ -36,6 +36,7 @@ def test_defaults_and_ledger_url(tmp_path: Path) -> None:
         ("ner:\n  aggregation: mean\n", r"ner\.aggregation"),
         ("nre:\n  batch_size: 3\n", r"nre"),
         ("ner: [unclosed\n", "not valid YAML"),
+        ("neo4j:\n  uri: localhost:7687\n", r"neo4j\.uri: .*not a Neo4j URI"),
     ],
 )
 def test_bad_config_names_the_field(tmp_path: Path, text: str, message: str) -> None:
@@ -48,3 +49,24 @@ def test_bad_config_names_the_field(tmp_path: Path, text: str, message: str) -> 
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_neo4j_uri_override_is_checked(tmp_path: Path) -> None:
+    neo4j = load_settings(out_dir=tmp_path).neo4j
+    assert neo4j.with_uri("bolt://localhost:7687").uri == "bolt://localhost:7687"
+    assert neo4j.with_uri("neo4j+s://db.example.com").uri == "neo4j+s://db.example.com"
+    with pytest.raises(ConfigError, match=r"'off' is not a Neo4j URI.*bolt://localhost:7687"):
+        neo4j.with_uri("off")
+
+
+def test_cli_refuses_a_bad_neo4j_uri_before_reading_anything(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kgbuild.cli import app
+
+    result = CliRunner().invoke(
+        app, ["build", str(tmp_path / "missing"), "--out", str(tmp_path), "--neo4j", "off"]
+    )
+    assert result.exit_code == 2
+    assert "not a Neo4j URI" in result.output
+    assert not (tmp_path / "ledger.sqlite").exists()

@@ -226,6 +226,9 @@ def test_train_re_writes_card_manifest_and_learns(
     assert card["seed"] == 1
     assert len(card["data"]["train"]["sha256"]) == 64
     assert card["timing"]["train_pairs_per_second"] > 0
+    assert len(card["dev_f1_per_epoch"]) == round(result.epochs_run)
+    assert max(card["dev_f1_per_epoch"]) == result.best_dev_f1_during_training
+    assert "dev F1 per epoch" in (out / "README.md").read_text(encoding="utf-8")
     assert "Dev scores" in (out / "README.md").read_text(encoding="utf-8")
     # only the marker rows are saved, never the whole embedding matrix
     from safetensors.torch import load_file

@@ -75,6 +75,8 @@ def test_train_save_and_reload(
     assert card["seed"] == 1
     assert len(card["data"]["train"]["sha256"]) == 64
     assert "micro" in card["dev_scores"]
+    assert len(card["dev_f1_per_epoch"]) == round(card["epochs_run"])
+    assert max(card["dev_f1_per_epoch"]) == card["best_checkpoint_dev_f1"]
     assert card["versions"]["transformers"]
     assert "Dev scores" in (out / "README.md").read_text(encoding="utf-8")
     if lora_rank is not None:

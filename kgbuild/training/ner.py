@@ -176,7 +176,8 @@ Token classifier fine-tuned by `kgbuild train ner` ({card["method"]}).
 - Command: `{card["command"]}`
 - Seed: {card["seed"]}
 - Hyper-parameters: {", ".join(f"{k}={v}" for k, v in hp.items())}
-- Epochs run: {card["epochs_run"]:.2f} ({card["steps"]} steps); best epoch kept
+- Epochs run: {card["epochs_run"]:.2f} ({card["steps"]} steps); best epoch kept;
+  dev F1 per epoch: {", ".join(f"{100 * f:.2f}" for f in card["dev_f1_per_epoch"])}
 - Time: {timing["wall_seconds"]:.0f} s wall, {timing["cpu_seconds"]:.0f} s CPU (process),
   {timing["train_sentences_per_second"]:.1f} training sentences/s
 - Device: {card["device"]} ({card["threads"]} CPU threads)
@@ -447,6 +448,7 @@ def train_ner(
         "epochs_run": fitted.epochs,
         "steps": fitted.steps,
         "best_checkpoint_dev_f1": fitted.best_dev_f1,
+        "dev_f1_per_epoch": list(fitted.dev_f1_per_epoch),
         "dev_scores": dev_scores.model_dump(),
         "timing": {
             "wall_seconds": wall,

@@ -339,7 +339,8 @@ Entity-marker relation classifier fine-tuned by `kgbuild train re` ({card["metho
 - Hyper-parameters: {", ".join(f"{k}={v}" for k, v in hp.items())}
 - Prediction: `no_relation` probability times {card["no_relation_weight"]:.3f} (the inverse of
   the share of `no_relation` pairs kept by negative sampling), then renormalised
-- Epochs run: {card["epochs_run"]:.2f} ({card["steps"]} steps); best epoch kept
+- Epochs run: {card["epochs_run"]:.2f} ({card["steps"]} steps); best epoch kept;
+  dev F1 per epoch: {", ".join(f"{100 * f:.2f}" for f in card["dev_f1_per_epoch"])}
 - Time: {timing["wall_seconds"]:.0f} s wall, {timing["cpu_seconds"]:.0f} s CPU (process),
   {timing["train_pairs_per_second"]:.1f} training pairs/s
 - Device: {card["device"]} ({card["threads"]} CPU threads)
@@ -688,6 +689,7 @@ def train_re(
         "epochs_run": fitted.epochs,
         "steps": fitted.steps,
         "best_checkpoint_dev_f1": fitted.best_dev_f1,
+        "dev_f1_per_epoch": list(fitted.dev_f1_per_epoch),
         "dev_scores": dev_scores.model_dump(),
         "timing": {
             "wall_seconds": wall,
