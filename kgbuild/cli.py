@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kgbuild.cli_ask import ask, serve
+from kgbuild.cli_errors import fail
 from kgbuild.cli_evaluate import evaluate_app
 from kgbuild.cli_neo4j import cypher, local_uri_if_running, neo4j_app
 from kgbuild.cli_schedule import schedule
@@ -96,11 +97,6 @@ def _env_config() -> Path | None:
     return Path(value) if value else None
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
-
-
 @app.command()
 def build(
     paths: Annotated[
@@ -135,7 +131,7 @@ def build(
 
             report = run_build(paths, settings, progress=progress)
     except KGBuildError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(report.summary())
 
 
@@ -163,7 +159,7 @@ def export(
             raise KGBuildError(f"no run ledger at {ledger_url}: run `kgbuild build` first")
         assembled = assemble(settings, make_engine(ledger_url))
     except KGBuildError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     for name, path in write_outputs(assembled.graph, settings.out_dir).items():
         typer.echo(f"{name}: {path}")
 

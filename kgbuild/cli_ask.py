@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kgbuild.cli_errors import fail
 from kgbuild.errors import KGBuildError
 
 if TYPE_CHECKING:
@@ -62,11 +63,6 @@ def _open(
     except BaseException:
         store.close()
         raise
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
 
 
 def _quoted(answer: Answer) -> str:
@@ -142,7 +138,7 @@ def ask(
         finally:
             qa.close()
     except KGBuildError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(result.model_dump_json(indent=2) if json_output else render(result))
 
 
@@ -165,7 +161,7 @@ def serve(
     try:
         qa = _open(config, out, graph, neo4j, qa_model, ner_model, threshold)
     except KGBuildError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     try:
         typer.echo(f"serving the graph ({qa.store.name}) on http://{host}:{port}/")
         uvicorn.run(create_app(qa), host=host, port=port, log_level="info")

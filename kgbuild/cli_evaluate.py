@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kgbuild.cli_errors import fail
 from kgbuild.errors import KGBuildError
 
 if TYPE_CHECKING:
@@ -56,11 +57,6 @@ def _prf_lines(title: str, micro: PRF, per_type: Mapping[str, PRF]) -> None:
         )
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
-
-
 def _model(task: str, ref: str) -> str:
     from kgbuild.models import resolve_task_model
 
@@ -83,7 +79,7 @@ def ner(
     try:
         scores = evaluate_ner(_model("ner", model), data, data_format=data_format, device=device)
     except KGBuildError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     _prf_lines("entities", scores.micro, scores.per_type)
     payload = {"task": "ner", "model": model, "data": str(data), **scores.model_dump()}
     typer.echo(f"scores: {_write('ner', data, json_out, payload)}")
@@ -106,7 +102,7 @@ def re_command(
     try:
         scores = evaluate_re(_model("re", model), data, device=device, batch_size=batch_size)
     except KGBuildError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     _prf_lines("strict relations, gold entities", scores.micro, scores.per_type)
     payload = {"task": "re", "model": model, "data": str(data), **scores.model_dump()}
     typer.echo(f"scores: {_write('re', data, json_out, payload)}")
@@ -137,7 +133,7 @@ def qa(
             _, examples = split_by_article(examples, held_out_articles, seed)
         scores, _ = evaluate_qa(_model("qa", model), examples, device=device)
     except KGBuildError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(
         f"exact match {scores.exact_match:.2f}, F1 {scores.f1:.2f} ({scores.questions} questions)"
     )
@@ -176,7 +172,7 @@ def pipeline(
             batch_size=batch_size,
         )
     except KGBuildError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     _prf_lines("entities (NER)", scores.entities.micro, scores.entities.per_type)
     _prf_lines(
         "strict relations, end to end",

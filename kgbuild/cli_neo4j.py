@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from kgbuild.cli_errors import fail
 from kgbuild.errors import KGBuildError
 
 __all__ = ["DEFAULT_HOME", "cypher", "local_uri_if_running", "neo4j_app"]
@@ -64,11 +65,6 @@ def local_uri_if_running(home: Path = DEFAULT_HOME) -> str | None:
     return status.uri if status.running else None
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
-
-
 @neo4j_app.command()
 def start(
     home: HomeOption = DEFAULT_HOME,
@@ -85,7 +81,7 @@ def start(
             return
         uri = _local(home, port, password).start(timeout=300)
     except (KGBuildError, subprocess.CalledProcessError, ValueError) as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(f"neo4j (local JVM): {uri}, data in {home}")
     typer.echo(f"use it: kgbuild build PATH --neo4j {uri}   (or export NEO4J_URI={uri})")
 
@@ -100,7 +96,7 @@ def stop(home: HomeOption = DEFAULT_HOME, docker: DockerOption = None) -> None:
         else:
             _local(home, 0, None).stop()
     except (KGBuildError, subprocess.CalledProcessError) as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo("neo4j stopped")
 
 
@@ -182,9 +178,9 @@ def cypher(
             except ServiceUnavailable as exc:
                 raise Neo4jUnavailableError(target.uri or "", target.database) from exc
     except KGBuildError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     except Neo4jError as exc:
-        raise _fail(KGBuildError(f"query failed: {exc.message}")) from exc
+        raise fail(KGBuildError(f"query failed: {exc.message}")) from exc
     keys, rows = list(result[0]), result[1]
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))

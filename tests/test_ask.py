@@ -231,6 +231,27 @@ def test_answer_has_evidence_with_offsets_into_the_real_document(
     assert again.answer.evidence == ev
 
 
+def test_relations_are_read_through_their_evidence_sentences_only(qa: GraphQA) -> None:
+    from kgbuild.qa.contexts import gather_contexts
+
+    cards = [
+        card
+        for hit in qa.linker.link("who does maria gonzalez work for ?", limit=3)
+        if (card := qa.store.entity(hit.id)) is not None
+    ]
+    related = [card for card in cards if card.relations]
+    assert related, "the example graph has relations"
+    contexts = gather_contexts(qa.store, cards)
+    assert all(c.source != "relation" for c in contexts)  # no verbalised guesses
+    texts = {c.text for c in contexts}
+    for card in related:
+        for relation in card.relations:
+            assert relation.evidence[0].text in texts
+    carried = [c for c in contexts if c.relation is not None]
+    assert carried and all(c.sentence is not None for c in carried)
+    assert all(c.text == c.relation.evidence[0].text for c in carried if c.relation)
+
+
 def test_below_the_threshold_it_says_i_dont_know_with_candidates(qa: GraphQA) -> None:
     result = qa.ask("in which city does maria gonzalez work ?", threshold=0.9999)
     assert not result.answered and result.answer is None

@@ -476,3 +476,17 @@ def test_train_re_cli_options() -> None:
         "--pooling",
     ):
         assert option in output
+
+
+def test_train_re_cli_reports_bad_input_without_a_traceback(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kgbuild.training.cli import train_app
+
+    data = _write_conll04(tmp_path / "train.json", 4, 0)
+    args = ["re", "--train", str(data), "--out", str(tmp_path / "m"), "--pooling", "mean"]
+    result = CliRunner().invoke(train_app, args)
+    assert result.exit_code == 2
+    assert "error: pooling must be one of" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "m").exists()

@@ -55,7 +55,13 @@ def gather_contexts(
 ) -> list[Context]:
     """Facts and sentences of the entities, without duplicate texts, in a stable order.
 
-    An entity's relations are taken best score first, at most ``max_relations``.
+    Attributes are read as short verbalised facts and through their evidence sentences;
+    relations only through their evidence sentences (the context keeps the relation, so
+    an answer found there names it). A verbalised relation ("Acme is headquartered in
+    Brazil.") states a classifier's guess as plain fact, and the reader cannot tell: on
+    the example QA set, with relations in the graph, verbalised relations took F1 from
+    65.7 to 47.1. An entity's relations are taken best score first, at most
+    ``max_relations``.
     """
     contexts: list[Context] = []
     seen: set[str] = set()
@@ -71,9 +77,6 @@ def gather_contexts(
         for attribute in card.attributes:
             text = verbalise_attribute(card.name, attribute)
             add(Context(text=text, source="attribute", entity_id=card.id, attribute=attribute))
-        for relation in card.relations[:max_relations]:
-            text = verbalise_relation(relation)
-            add(Context(text=text, source="relation", entity_id=card.id, relation=relation))
         chunks: list[str] = []
         for mention in card.mentions:
             if mention.chunk_id and mention.chunk_id not in chunks:
@@ -88,7 +91,7 @@ def gather_contexts(
                 _add_sentence(add, card.id, sentences.get(ev.chunk_id) or _as_sentence(ev))
         for relation in card.relations[:max_relations]:
             for ev in relation.evidence[:1]:
-                _add_sentence(add, card.id, _as_sentence(ev))
+                _add_sentence(add, card.id, _as_sentence(ev), relation)
         chunk_ids: list[str] = []
         for mention in card.mentions:
             if mention.chunk_id and mention.chunk_id not in chunk_ids:
@@ -109,8 +112,16 @@ def _as_sentence(ev: object) -> SentenceText:
     )
 
 
-def _add_sentence(add: object, entity_id: str, sentence: SentenceText) -> None:
+def _add_sentence(
+    add: object, entity_id: str, sentence: SentenceText, relation: RelationFact | None = None
+) -> None:
     if sentence.text.strip():
         add(  # type: ignore[operator]
-            Context(text=sentence.text, source="sentence", entity_id=entity_id, sentence=sentence)
+            Context(
+                text=sentence.text,
+                source="sentence",
+                entity_id=entity_id,
+                sentence=sentence,
+                relation=relation,
+            )
         )

@@ -344,6 +344,12 @@ def _answer(
     entity = next((h for h in linked if h.id == context.entity_id), None)
     relation: RelationFact | None = context.relation
     evidence: EvidenceRef | None = None
+    if relation is not None and context.sentence is not None:
+        # a relation's evidence sentence: the answer rests on the relation only if it
+        # is one of the relation's two entities
+        ends = {relation.head_name.casefold(), relation.tail_name.casefold()}
+        if text.strip().casefold() not in ends:
+            relation = None
     if context.sentence is not None:
         s = context.sentence
         evidence = EvidenceRef(

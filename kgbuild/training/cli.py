@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from kgbuild.cli_errors import reports_errors
+
 __all__ = ["train_app"]
 
 train_app = typer.Typer(
@@ -55,6 +57,7 @@ def _command_line() -> str:
 
 
 @train_app.command("ner")
+@reports_errors
 def ner(
     train: Annotated[
         Path,
@@ -138,6 +141,7 @@ def ner(
 
 
 @train_app.command("re")
+@reports_errors
 def re_command(
     train: Annotated[
         Path,
@@ -221,6 +225,7 @@ def re_command(
 
 
 @train_app.command("qa")
+@reports_errors
 def qa_command(
     train: Annotated[
         Path,
@@ -315,6 +320,7 @@ def qa_command(
 
 
 @train_app.command("qa-questions")
+@reports_errors
 def qa_questions_command(
     out: Annotated[Path, typer.Option(help="Output file (SQuAD v1.1 JSON).")],
     docred: Annotated[
