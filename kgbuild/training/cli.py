@@ -376,3 +376,28 @@ def qa_questions_command(
 
 if __name__ == "__main__":  # ``python -m kgbuild.training.cli ...`` (without the main CLI)
     train_app()
+
+
+@train_app.command("soup")
+@reports_errors
+def soup_command(
+    models: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Two or more LoRA model folders of one base and task (the first gives the "
+            "reading settings).",
+            exists=True,
+            file_okay=False,
+        ),
+    ],
+    out: OutOption,
+) -> None:
+    """Average fine-tuned LoRA adapters into one model (a uniform model soup, exact)."""
+    from kgbuild.training.soup import soup_adapters
+
+    result = soup_adapters(models, out, command=_command_line())
+    typer.echo(
+        f"saved {result.out_dir} ({result.size_bytes / 1e6:.1f} MB): the average of "
+        f"{len(result.ingredients)} adapters as one of rank {result.rank}; score it with "
+        "`kgbuild evaluate`"
+    )

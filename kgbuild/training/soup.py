@@ -1,0 +1,212 @@
+"""Uniform model soups of LoRA adapters: the average of several fine-tunes, exactly.
+
+Fine-tunes of one base that started from the same point often average into a model better
+than each of them (Wortsman et al. 2022, "model soups"). A LoRA adapter adds ``s * B @ A``
+to a weight (``s = alpha / r``); the average of n adapters is itself a LoRA adapter of
+rank ``sum(r_i)``: ``A`` the ingredients' ``A`` stacked, ``B`` their ``s_i * B_i / n`` side
+by side, ``alpha = rank``. Averaging ``A`` and ``B`` separately would not give the average
+model. Saved modules (task heads) and trained new-token rows are averaged as they are.
+
+The soup keeps the first ingredient's manifest (task, labels, markers, reading window),
+tokenizer and, for a relation model, its no-relation weight; the ingredients must share
+base, task, labels and markers.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from kgbuild.errors import InputError
+
+__all__ = ["SoupResult", "soup_adapters"]
+
+_ADAPTER = "adapter_model.safetensors"
+_CONFIG = "adapter_config.json"
+_SAME_MANIFEST_KEYS = ("base", "task", "labels", "markers", "entity_types", "pooling")
+_SAME_CONFIG_KEYS = ("task_type", "target_modules", "modules_to_save", "trainable_token_indices")
+_UNSUPPORTED_CONFIG = ("use_dora", "use_rslora", "rank_pattern", "alpha_pattern", "lora_bias")
+
+
+class SoupResult(BaseModel):
+    """What :func:`soup_adapters` wrote."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    out_dir: Path
+    ingredients: tuple[Path, ...]
+    rank: int
+    size_bytes: int
+
+
+def _read(directory: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:
+    from safetensors.torch import load_file
+
+    from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
+
+    try:
+        manifest = json.loads((directory / KGBUILD_MODEL_FILE).read_text(encoding="utf-8"))
+        config = json.loads((directory / _CONFIG).read_text(encoding="utf-8"))
+        weights = load_file(str(directory / _ADAPTER))
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"{directory} is not a kgbuild LoRA model folder: {e}") from e
+    if manifest.get("format") != "lora":
+        raise InputError(f"{directory} is not a LoRA adapter (format {manifest.get('format')!r})")
+    for key in _UNSUPPORTED_CONFIG:
+        if config.get(key):
+            raise InputError(f"{directory}: adapters with {key} cannot be averaged here")
+    return manifest, config, weights
+
+
+def _check_same(
+    first: tuple[Path, dict[str, Any], dict[str, Any], dict[str, torch.Tensor]],
+    other: tuple[Path, dict[str, Any], dict[str, Any], dict[str, torch.Tensor]],
+) -> None:
+    path0, manifest0, config0, weights0 = first
+    path, manifest, config, weights = other
+    for key in _SAME_MANIFEST_KEYS:
+        if manifest.get(key) != manifest0.get(key):
+            raise InputError(
+                f"{path} and {path0} differ in {key} ({manifest.get(key)!r} vs "
+                f"{manifest0.get(key)!r}): only models of one base and task average"
+            )
+    for key in _SAME_CONFIG_KEYS:
+        mine, theirs = config.get(key), config0.get(key)
+        if isinstance(mine, list) and isinstance(theirs, list):
+            mine, theirs = sorted(set(mine)), sorted(set(theirs))
+        if mine != theirs:
+            raise InputError(f"{path} and {path0} differ in adapter setting {key}")
+    if set(weights) != set(weights0):
+        raise InputError(f"{path} and {path0} adapt different modules")
+
+
+def _scale(config: dict[str, Any]) -> float:
+    return float(config["lora_alpha"]) / float(config["r"])
+
+
+def soup_adapters(models: Sequence[Path], out: Path, *, command: str | None = None) -> SoupResult:
+    """Write the uniform average of the LoRA adapters in ``models`` to ``out``.
+
+    Args:
+        models: Two or more kgbuild LoRA model folders (``kgbuild train ...``) of one base,
+            task and label set.
+        out: Output folder (created; adapter files in it are overwritten).
+        command: Command line recorded in the card (default: ``sys.argv``).
+
+    Returns:
+        SoupResult: The folder, the ingredients and the soup's LoRA rank.
+
+    Raises:
+        InputError: Fewer than two models, a folder that is not a LoRA model, or
+            models that differ in base, task, labels, markers or adapted modules.
+    """
+    from safetensors.torch import save_file
+
+    if len(models) < 2:
+        raise InputError("a soup needs at least two models")
+    if any(out.resolve() == model.resolve() for model in models):
+        raise InputError(f"the output folder {out} is one of the ingredients")
+    read = [(model, *_read(model)) for model in models]
+    for other in read[1:]:
+        _check_same(read[0], other)
+    n = len(read)
+    rank = sum(int(config["r"]) for _, _, config, _ in read)
+    soup: dict[str, torch.Tensor] = {}
+    for key in read[0][3]:
+        tensors = [weights[key].float() for _, _, _, weights in read]
+        if ".lora_A." in key:
+            soup[key] = torch.cat(tensors, dim=0)
+        elif ".lora_B." in key:
+            scaled = [
+                t * _scale(config) / n for t, (_, _, config, _) in zip(tensors, read, strict=True)
+            ]
+            soup[key] = torch.cat(scaled, dim=1)
+        else:  # saved modules (heads) and trained new-token rows
+            soup[key] = torch.stack(tensors).mean(dim=0)
+    first_dir, manifest, config, _ = read[0]
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {k: v.half().contiguous() for k, v in soup.items()},
+        str(out / _ADAPTER),
+        metadata={"format": "pt"},
+    )
+    (out / _CONFIG).write_text(
+        json.dumps({**config, "r": rank, "lora_alpha": rank}, indent=2) + "\n", encoding="utf-8"
+    )
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (first_dir / name).is_file():
+            shutil.copyfile(first_dir / name, out / name)
+    from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
+
+    soup_manifest = {**manifest, "soup_of": [str(m) for m in models]}
+    (out / KGBUILD_MODEL_FILE).write_text(
+        json.dumps(soup_manifest, indent=2) + "\n", encoding="utf-8"
+    )
+    _write_card(out, read, rank, command if command is not None else shlex.join(sys.argv))
+    size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
+    return SoupResult(out_dir=out, ingredients=tuple(models), rank=rank, size_bytes=size)
+
+
+def _write_card(
+    out: Path,
+    read: Sequence[tuple[Path, dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]],
+    rank: int,
+    command: str,
+) -> None:
+    from kgbuild.training.common import library_versions, sha256_file
+
+    ingredients = []
+    for path, manifest, config, _ in read:
+        card_file = path / "model_card.json"
+        card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.is_file() else {}
+        ingredients.append(
+            {
+                "path": str(path),
+                "adapter_sha256": sha256_file(path / _ADAPTER),
+                "rank": config["r"],
+                "lora_alpha": config["lora_alpha"],
+                "command": card.get("command"),
+                "seed": card.get("seed"),
+                "max_length": manifest.get("max_length"),
+            }
+        )
+    card = {
+        "task": read[0][1].get("task"),
+        "method": f"uniform soup of {len(read)} LoRA adapters (exact: rank {rank})",
+        "base": read[0][1].get("base"),
+        "ingredients": ingredients,
+        "command": command,
+        "versions": library_versions(),
+    }
+    (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    lines = "\n".join(
+        f"{i}. `{item['path']}` (rank {item['rank']}, adapter sha256 "
+        f"`{item['adapter_sha256'][:16]}...`): `{item['command']}`"
+        for i, item in enumerate(ingredients, 1)
+    )
+    text = f"""# Model soup: {out.name}
+
+The uniform average of {len(read)} fine-tuned LoRA adapters over `{card["base"]}`
+({card["task"]}), made by `kgbuild train soup`. It is exact: the average of the ingredients'
+weight updates, stored as one LoRA adapter of rank {rank} (A matrices stacked, scaled B
+matrices side by side); task heads are averaged. Its manifest (reading window, labels) is
+the first ingredient's.
+
+- Command: `{command}`
+- Libraries: {", ".join(f"{k} {v}" for k, v in card["versions"].items())}
+
+## Ingredients
+
+{lines}
+
+Score it with `kgbuild evaluate`; the ingredients' cards hold their own dev scores.
+"""
+    (out / "README.md").write_text(text, encoding="utf-8")
