@@ -223,6 +223,16 @@ def test_training_continues_from_a_trained_model(
             init=tmp_path / "lora",
             **{**one_tiny_step, "base": str(tmp_path / "other")},
         )
+    # another seed holds out other articles, which the model being continued trained on
+    with pytest.raises(InputError, match="dev scores would be inflated"):
+        train_qa(
+            data,
+            out=tmp_path / "leaky",
+            lora_rank=4,
+            init=tmp_path / "lora",
+            **{**one_tiny_step, "seed": 7},
+        )
+    assert not (tmp_path / "leaky").exists()
 
 
 def test_extra_training_files_add_questions_never_dev(qa_base: Path, tmp_path: Path) -> None:

@@ -257,6 +257,32 @@ reader.read("When was Acme founded?", ["Acme was founded in 1999 in Oslo."])
     (out / "README.md").write_text(text, encoding="utf-8")
 
 
+def _check_dev_unseen(init: Path, dev_file: Path, dev_examples: Sequence[QAExample]) -> None:
+    """Refuse a dev set whose articles the model being continued was trained on.
+
+    Its card names the file it trained on and the articles it held out; a run that
+    holds out other articles of the same file would score questions the model has seen.
+    """
+    card_file = init / "model_card.json"
+    if not card_file.is_file():
+        return
+    data = json.loads(card_file.read_text(encoding="utf-8")).get("data", {})
+    trained_on = data.get("train", {}).get("sha256")
+    if trained_on != sha256_file(dev_file):
+        return
+    held_out = set(data.get("dev", {}).get("titles") or [])
+    if not data.get("dev", {}).get("held_out_of_train"):
+        held_out = set()
+    seen = sorted({e.title for e in dev_examples} - held_out)
+    if seen:
+        raise InputError(
+            f"init model {init} was trained on {dev_file.name} articles that this run "
+            f"scores as dev ({', '.join(seen[:5])}): dev scores would be inflated. Hold out "
+            f"the articles it held out ({', '.join(sorted(held_out)) or 'none'}: the same "
+            "--dev-articles and --seed) or pass --dev"
+        )
+
+
 def train_qa(
     train: Path,
     dev: Path | None = None,
@@ -344,6 +370,8 @@ def train_qa(
         train_examples, dev_examples = split_by_article(all_train, dev_articles, seed)
     else:
         train_examples, dev_examples = all_train, list(load_squad(dev, strict=False).examples)
+    if init is not None:
+        _check_dev_unseen(init, dev if dev is not None else train, dev_examples)
     train_examples = [e for e in train_examples if e.answers]
     if max_train_questions is not None and len(train_examples) > max_train_questions:
         train_examples = random.Random(seed).sample(train_examples, max_train_questions)
