@@ -6,11 +6,13 @@ cleanly (JSON, Prefect results, Neo4j rows) and ids stay stable across runs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
 __all__ = [
+    "METADATA_PREFIX",
     "Attribute",
     "Batch",
     "Chunk",
@@ -23,6 +25,7 @@ __all__ = [
     "Relation",
     "Score",
     "Span",
+    "metadata_properties",
 ]
 
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -56,6 +59,15 @@ class Document(Frozen):
     content_hash: str
     lang: str = "en"
     metadata: dict[str, str] = Field(default_factory=dict)
+
+
+METADATA_PREFIX = "meta_"
+"""Prefix of a document's metadata entries as graph properties (``meta_author``)."""
+
+
+def metadata_properties(metadata: Mapping[str, str]) -> dict[str, str]:
+    """A document's metadata as flat node properties: ``meta_<key>``, in key order."""
+    return {f"{METADATA_PREFIX}{key}": metadata[key] for key in sorted(metadata)}
 
 
 class DocumentFailure(Frozen):

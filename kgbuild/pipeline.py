@@ -21,7 +21,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from kgbuild.config import Settings
-from kgbuild.data import Attribute, Chunk, Document, DocumentFailure, Mention, Relation
+from kgbuild.data import (
+    Attribute,
+    Chunk,
+    Document,
+    DocumentFailure,
+    Mention,
+    Relation,
+    metadata_properties,
+)
 from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
 from kgbuild.graph.export import write_graphml, write_html, write_node_link
@@ -230,7 +238,13 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
     with Session(engine) as session:
         rows = ledger.current_documents(session)
         infos = [
-            {"id": row.id, "source": row.source, "content_hash": row.content_hash, "lang": row.lang}
+            {
+                "id": row.id,
+                "source": row.source,
+                "content_hash": row.content_hash,
+                "lang": row.lang,
+                **metadata_properties(ledger.stored_metadata(row)),
+            }
             for row in rows
         ]
         results = ledger.load_results(session, [row.id for row in rows])

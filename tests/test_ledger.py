@@ -100,3 +100,43 @@ def test_failure_and_deletion(engine) -> None:  # type: ignore[no-untyped-def]
             text("SELECT stage, status FROM stage_events WHERE run_id = 'run2' ORDER BY id")
         ).all()
         assert [tuple(e) for e in events] == [("extract", "failed"), ("ingest", "deleted")]
+
+
+def test_metadata_is_stored_and_kept_current_when_skipped(engine) -> None:  # type: ignore[no-untyped-def]
+    plain = doc("a.txt", "Acme")
+    dated = plain.model_copy(update={"metadata": {"date": "2024-01-01", "author": "Lí"}})
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(session, "run1", dated, "k", [], [], ["ner"])
+    with Session(engine) as session, session.begin():
+        row = session.get_one(DocumentRow, "a.txt")
+        assert ledger.stored_metadata(row) == {"author": "Lí", "date": "2024-01-01"}
+        assert row.metadata_json == '{"author": "Lí", "date": "2024-01-01"}'  # sorted keys
+        # the text is unchanged, so the document is skipped; its new metadata is kept
+        assert ledger.unchanged_documents(session, [plain], "k") == {"a.txt"}
+        ledger.start_run(session, "run2")
+        ledger.record_skipped(session, "run2", [plain])
+    with Session(engine) as session:
+        row = session.get_one(DocumentRow, "a.txt")
+        assert row.metadata_json is None and ledger.stored_metadata(row) == {}
+
+
+def test_a_ledger_made_before_metadata_gains_the_column(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    old = make_engine(url)
+    with old.begin() as conn:
+        conn.execute(text("ALTER TABLE documents DROP COLUMN metadata_json"))
+        columns = {r[1] for r in conn.execute(text("PRAGMA table_info(documents)"))}
+    assert "metadata_json" not in columns
+    old.dispose()
+    upgraded = make_engine(url)  # what the next run does
+    with upgraded.begin() as conn:
+        columns = {r[1] for r in conn.execute(text("PRAGMA table_info(documents)"))}
+    assert "metadata_json" in columns
+    with Session(upgraded) as session, session.begin():
+        ledger.start_run(session, "run1")
+        dated = doc("a.txt", "Acme").model_copy(update={"metadata": {"date": "2024"}})
+        ledger.record_result(session, "run1", dated, "k", [], [], ["ner"])
+    with Session(upgraded) as session:
+        assert ledger.stored_metadata(session.get_one(DocumentRow, "a.txt")) == {"date": "2024"}
+    make_engine(url).dispose()  # a second upgrade finds nothing to add

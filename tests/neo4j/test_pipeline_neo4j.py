@@ -122,6 +122,43 @@ def test_round_trip_rerun_and_incremental_update(
     assert query(clean_db, db, "MATCH (e:Entity) WHERE NOT (e)<-[:REFERS_TO]-() RETURN e") == []
 
 
+def test_document_metadata_reaches_neo4j_and_the_graph_files_and_follows_changes(
+    tmp_path: Path, keyword_ner_model: Path, clean_db: Driver, neo4j_target: Neo4jTarget
+) -> None:
+    import json
+
+    db = neo4j_target.database
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    records = folder / "news.jsonl"
+
+    def write(metadata: dict[str, str]) -> None:
+        record = {"id": "n1", "text": DOCS["c.txt"], "metadata": metadata}
+        records.write_text(json.dumps(record) + "\n", encoding="utf-8")
+
+    def node() -> dict[str, Any]:
+        (row,) = query(clean_db, db, "MATCH (d:Document {id: 'n1'}) RETURN properties(d) AS p")
+        return dict(row["p"])
+
+    def exported() -> dict[str, Any]:
+        graph = json.loads((tmp_path / "out" / "graph.json").read_text(encoding="utf-8"))
+        return next(n for n in graph["nodes"] if n.get("kind") == "document")
+
+    config = settings(tmp_path, keyword_ner_model, neo4j_target)
+    write({"date": "2024-01-01", "author": "Ana Lima"})
+    build([folder], config)
+    assert node()["meta_date"] == "2024-01-01" and node()["meta_author"] == "Ana Lima"
+    assert exported()["meta_date"] == "2024-01-01"
+    # only the metadata changes: nothing is re-extracted, the Document node is rewritten
+    # and the removed entry leaves it
+    write({"date": "2024-02-02"})
+    report = build([folder], config)
+    assert report.neo4j is not None and "1 documents written" in report.neo4j
+    assert node()["meta_date"] == "2024-02-02" and "meta_author" not in node()
+    assert exported()["meta_date"] == "2024-02-02" and "meta_author" not in exported()
+    assert "0 documents written" in (build([folder], config).neo4j or "")
+
+
 def test_rerun_rewrites_a_wiped_graph(
     tmp_path: Path, keyword_ner_model: Path, clean_db: Driver, neo4j_target: Neo4jTarget
 ) -> None:

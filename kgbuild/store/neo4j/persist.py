@@ -10,6 +10,7 @@ Neo4j failure is completed by the next run, without duplicates (every write is a
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ from kgbuild.errors import ConfigError
 from kgbuild.schema import load_schema
 from kgbuild.stages.resolve import ResolutionResult
 from kgbuild.store.neo4j.writer import Neo4jWriter
-from kgbuild.store.sql.ledger import DocumentResult
+from kgbuild.store.sql.ledger import DocumentResult, stored_metadata
 from kgbuild.store.sql.orm import DocumentRow, StageEventRow
 
 __all__ = ["PersistReport", "open_driver", "persist"]
@@ -132,7 +133,10 @@ def persist(
 
 
 def _key(target: str, row: DocumentRow) -> str:
-    return f"{target}|{row.content_hash}|{row.model_key}"
+    key = f"{target}|{row.content_hash}|{row.model_key}"
+    if row.metadata_json:  # documents without metadata keep the keys they had before it
+        key += "|meta:" + hashlib.sha256(row.metadata_json.encode()).hexdigest()[:16]
+    return key
 
 
 def _batch(
@@ -148,7 +152,12 @@ def _batch(
         row = rows[result.doc_id]
         documents.append(
             Document(
-                id=row.id, text="", source=row.source, content_hash=row.content_hash, lang=row.lang
+                id=row.id,
+                text="",
+                source=row.source,
+                content_hash=row.content_hash,
+                lang=row.lang,
+                metadata=stored_metadata(row),
             )
         )
         chunks.extend(result.chunks)

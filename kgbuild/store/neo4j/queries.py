@@ -8,7 +8,7 @@ Cypher.
 
 Graph model::
 
-    (:Document {id, source, content_hash, lang, run_id})
+    (:Document {id, source, content_hash, lang, run_id, meta_<key> per metadata entry})
     (:Chunk {id, doc_id, index, start, end, text})-[:PART_OF]->(:Document)
     (:Mention {id, text, label, start, end, score, model, model_revision, run_id, doc_id,
                chunk_id})-[:IN_CHUNK]->(:Chunk)
@@ -84,10 +84,12 @@ RETURN collect(CASE WHEN x IS NULL THEN k.id END) AS new_ids,
 
 # -- documents and chunks -----------------------------------------------------------------------
 
+#: ``SET d = row.props`` (``props`` holds ``id``): the node gets exactly these properties, so
+#: a metadata entry removed from the document is removed from the node.
 UPSERT_DOCUMENTS: Final = """
 UNWIND $rows AS row
 MERGE (d:Document {id: row.id})
-SET d += row.props
+SET d = row.props
 RETURN count(*) AS written
 """
 

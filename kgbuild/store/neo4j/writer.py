@@ -30,7 +30,17 @@ from typing import Any, Final, TypeVar
 from neo4j import Driver, ManagedTransaction, Session
 from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
-from kgbuild.data import Attribute, Batch, Chunk, Document, Entity, Evidence, Mention, Relation
+from kgbuild.data import (
+    Attribute,
+    Batch,
+    Chunk,
+    Document,
+    Entity,
+    Evidence,
+    Mention,
+    Relation,
+    metadata_properties,
+)
 from kgbuild.errors import InputError, KGBuildError
 from kgbuild.store.neo4j import queries
 from kgbuild.store.neo4j.schema import GraphSchema, SchemaError, create_constraints
@@ -528,7 +538,14 @@ def _stamp(row: Row) -> Row:
 
 
 def _document_row(d: Document, run_id: str) -> Row:
-    props = {"source": d.source, "content_hash": d.content_hash, "lang": d.lang, "run_id": run_id}
+    props: dict[str, object] = {
+        "id": d.id,
+        "source": d.source,
+        "content_hash": d.content_hash,
+        "lang": d.lang,
+        "run_id": run_id,
+    }
+    props.update(metadata_properties(d.metadata))
     return {"id": d.id, "props": props}
 
 

@@ -5,6 +5,7 @@ Use as ``with Session(engine) as session, session.begin(): record_result(session
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
@@ -20,10 +21,12 @@ __all__ = [
     "finish_run",
     "load_results",
     "mark_deleted",
+    "metadata_json",
     "record_failure",
     "record_result",
     "record_skipped",
     "start_run",
+    "stored_metadata",
     "unchanged_documents",
 ]
 
@@ -83,6 +86,18 @@ def unchanged_documents(
     }
 
 
+def metadata_json(document: Document) -> str | None:
+    """A document's metadata as stored in the ledger: sorted JSON, ``None`` when empty."""
+    if not document.metadata:
+        return None
+    return json.dumps(document.metadata, sort_keys=True, ensure_ascii=False)
+
+
+def stored_metadata(row: DocumentRow) -> dict[str, str]:
+    """The metadata a ledger row holds (``{}`` for none)."""
+    return dict(json.loads(row.metadata_json)) if row.metadata_json else {}
+
+
 def _upsert_document(
     session: Session,
     run_id: str,
@@ -97,6 +112,7 @@ def _upsert_document(
         row = DocumentRow(id=document.id)
         session.add(row)
     row.source = document.source
+    row.metadata_json = metadata_json(document)
     row.content_hash = document.content_hash
     row.lang = document.lang
     row.status = status
@@ -159,8 +175,11 @@ def record_result(
 
 
 def record_skipped(session: Session, run_id: str, documents: Iterable[Document]) -> None:
-    """Record that unchanged documents were skipped in this run."""
+    """Record that unchanged documents were skipped in this run (their metadata is kept current)."""
     for doc in documents:
+        row = session.get(DocumentRow, doc.id)
+        if row is not None:
+            row.metadata_json = metadata_json(doc)
         _event(session, run_id, source=doc.source, stage="extract", status="skipped", doc_id=doc.id)
 
 

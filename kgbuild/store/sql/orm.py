@@ -57,6 +57,8 @@ class DocumentRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     neo4j_key: Mapped[str | None] = mapped_column(Text)
     """What was last written to Neo4j for this document: target, content hash, model key."""
+    metadata_json: Mapped[str | None] = mapped_column(Text)
+    """The document's metadata (JSON object of strings), ``None`` when it has none."""
 
 
 class ResultRow(Base):
@@ -98,4 +100,26 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
     Base.metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+_ADDED_COLUMNS = {"documents": ("metadata_json",)}
+"""Nullable columns added after the first release, by table: ledgers made before get them."""
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add the columns of :data:`_ADDED_COLUMNS` that an older ledger lacks (``ALTER TABLE``)."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {column["name"] for column in inspector.get_columns(table)}
+        for name in columns:
+            if name in present:
+                continue
+            column = Base.metadata.tables[table].c[name]
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as connection:
+                # names come from this module, never from data
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
