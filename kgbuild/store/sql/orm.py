@@ -111,15 +111,20 @@ _ADDED_COLUMNS = {"documents": ("metadata_json",)}
 def _add_missing_columns(engine: Engine) -> None:
     """Add the columns of :data:`_ADDED_COLUMNS` that an older ledger lacks (``ALTER TABLE``)."""
     from sqlalchemy import inspect, text
+    from sqlalchemy.exc import DBAPIError
 
-    inspector = inspect(engine)
+    def present(table: str) -> set[str]:
+        return {column["name"] for column in inspect(engine).get_columns(table)}
+
     for table, columns in _ADDED_COLUMNS.items():
-        present = {column["name"] for column in inspector.get_columns(table)}
         for name in columns:
-            if name in present:
+            if name in present(table):
                 continue
-            column = Base.metadata.tables[table].c[name]
-            kind = column.type.compile(dialect=engine.dialect)
-            with engine.begin() as connection:
-                # names come from this module, never from data
-                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+            kind = Base.metadata.tables[table].c[name].type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as connection:
+                    # names come from this module, never from data
+                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+            except DBAPIError:
+                if name not in present(table):  # not another process adding it first
+                    raise
