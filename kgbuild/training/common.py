@@ -25,10 +25,12 @@ __all__ = [
     "library_versions",
     "load_init_adapter",
     "logits_to_ids",
+    "run_lines",
     "save_adapter_fp16",
     "save_trained",
     "sha256_file",
     "training_arguments",
+    "write_card_json",
 ]
 
 _LIBRARIES = ("torch", "transformers", "peft", "accelerate", "seqeval", "tokenizers", "kgbuild")
@@ -348,3 +350,36 @@ def load_init_adapter(model: Any, init: Path) -> None:
             f"init model {init}: {len(unexpected)} adapter weights fit no layer, "
             f"e.g. {unexpected[0]}"
         )
+
+
+def write_card_json(out: Path, card: dict[str, Any]) -> None:
+    """Write ``model_card.json`` (the machine-readable model card) into ``out``."""
+    (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+
+
+def run_lines(
+    card: dict[str, Any], *, unit: str, f1_as_fraction: bool, extra: Sequence[str] = ()
+) -> str:
+    """The model-card README lines every ``train`` command writes about its run.
+
+    Command, seed, hyper-parameters, ``extra`` lines, epochs with dev F1 per epoch, time
+    and speed (``timing["train_<unit>_per_second"]``), device and library versions.
+    """
+    timing, scale = card["timing"], 100 if f1_as_fraction else 1
+    per_epoch = ", ".join(f"{scale * f:.2f}" for f in card["dev_f1_per_epoch"])
+    return "\n".join(
+        [
+            f"- Command: `{card['command']}`",
+            f"- Seed: {card['seed']}",
+            "- Hyper-parameters: "
+            + ", ".join(f"{k}={v}" for k, v in card["hyperparameters"].items()),
+            *extra,
+            f"- Epochs run: {card['epochs_run']:.2f} ({card['steps']} steps); best epoch kept;",
+            f"  dev F1 per epoch: {per_epoch}",
+            f"- Time: {timing['wall_seconds']:.0f} s wall, {timing['cpu_seconds']:.0f} s CPU "
+            "(process),",
+            f"  {timing[f'train_{unit}_per_second']:.1f} training {unit}/s",
+            f"- Device: {card['device']} ({card['threads']} CPU threads)",
+            "- Libraries: " + ", ".join(f"{k} {v}" for k, v in card["versions"].items()),
+        ]
+    )

@@ -10,7 +10,6 @@ tokenizer, ``kgbuild_model.json`` and a model card (``model_card.json`` and
 
 from __future__ import annotations
 
-import json
 import logging
 import shlex
 import sys
@@ -48,8 +47,10 @@ from kgbuild.training.common import (
     fit,
     library_versions,
     load_init_adapter,
+    run_lines,
     save_trained,
     sha256_file,
+    write_card_json,
 )
 from kgbuild.training.metrics import NerScores, ner_scores
 
@@ -159,10 +160,9 @@ def _scores_table(scores: NerScores) -> str:
 
 
 def _write_model_card(out: Path, card: dict[str, Any], dev: NerScores) -> None:
-    (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    hp = card["hyperparameters"]
+    write_card_json(out, card)
     data = card["data"]
-    timing = card["timing"]
+    run = run_lines(card, unit="sentences", f1_as_fraction=True)
     text = f"""# NER model: {out.name}
 
 Token classifier fine-tuned by `kgbuild train ner` ({card["method"]}).
@@ -173,15 +173,7 @@ Token classifier fine-tuned by `kgbuild train ner` ({card["method"]}).
   sha256 `{data["train"]["sha256"]}`)
 - Dev data: `{data["dev"]["path"]}` ({data["dev"]["sentences"]} sentences,
   sha256 `{data["dev"]["sha256"]}`)
-- Command: `{card["command"]}`
-- Seed: {card["seed"]}
-- Hyper-parameters: {", ".join(f"{k}={v}" for k, v in hp.items())}
-- Epochs run: {card["epochs_run"]:.2f} ({card["steps"]} steps); best epoch kept;
-  dev F1 per epoch: {", ".join(f"{100 * f:.2f}" for f in card["dev_f1_per_epoch"])}
-- Time: {timing["wall_seconds"]:.0f} s wall, {timing["cpu_seconds"]:.0f} s CPU (process),
-  {timing["train_sentences_per_second"]:.1f} training sentences/s
-- Device: {card["device"]} ({card["threads"]} CPU threads)
-- Libraries: {", ".join(f"{k} {v}" for k, v in card["versions"].items())}
+{run}
 
 ## Dev scores (entity level, seqeval default / conlleval, saved model re-loaded)
 

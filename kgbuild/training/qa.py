@@ -48,8 +48,10 @@ from kgbuild.training.common import (
     fit,
     library_versions,
     load_init_adapter,
+    run_lines,
     save_trained,
     sha256_file,
+    write_card_json,
 )
 from kgbuild.training.ner import LORA_TARGET_MODULES
 from kgbuild.training.qa_metrics import QaScores, qa_scores
@@ -213,13 +215,9 @@ def evaluate_qa(
 
 
 def _write_model_card(out: Path, card: dict[str, Any]) -> None:
-    (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    hp, data, timing, dev = (
-        card["hyperparameters"],
-        card["data"],
-        card["timing"],
-        card["dev_scores"],
-    )
+    write_card_json(out, card)
+    data, dev = card["data"], card["dev_scores"]
+    run = run_lines(card, unit="windows", f1_as_fraction=False)
     text = f"""# Question-answering model: {out.name}
 
 Extractive QA model (start/end span) fine-tuned by `kgbuild train qa` ({card["method"]}).
@@ -230,15 +228,7 @@ Extractive QA model (start/end span) fine-tuned by `kgbuild train qa` ({card["me
   sha256 `{data["train"]["sha256"]}`)
 - Dev data: `{data["dev"]["path"]}` ({data["dev"]["questions"]} questions in
   {data["dev"]["articles"]} held-back articles: {", ".join(data["dev"]["titles"])})
-- Command: `{card["command"]}`
-- Seed: {card["seed"]}
-- Hyper-parameters: {", ".join(f"{k}={v}" for k, v in hp.items())}
-- Epochs run: {card["epochs_run"]:.2f} ({card["steps"]} steps); best epoch kept;
-  dev F1 per epoch: {", ".join(f"{f:.2f}" for f in card["dev_f1_per_epoch"])}
-- Time: {timing["wall_seconds"]:.0f} s wall, {timing["cpu_seconds"]:.0f} s CPU (process),
-  {timing["train_windows_per_second"]:.1f} training windows/s
-- Device: {card["device"]} ({card["threads"]} CPU threads)
-- Libraries: {", ".join(f"{k} {v}" for k, v in card["versions"].items())}
+{run}
 
 ## Dev scores (SQuAD v1.1 official normalisation, saved model re-loaded)
 

@@ -20,7 +20,6 @@ with the markers, ``kgbuild_model.json`` and a model card (``model_card.json`` a
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import shlex
@@ -66,8 +65,10 @@ from kgbuild.training.common import (
     dir_size,
     fit,
     library_versions,
+    run_lines,
     save_trained,
     sha256_file,
+    write_card_json,
 )
 from kgbuild.training.ner import LORA_TARGET_MODULES
 from kgbuild.training.re_metrics import NO_RELATION, RelationKey, ReScores, relation_scores
@@ -314,8 +315,18 @@ _POOLING_TEXT = {
 
 
 def _write_model_card(out: Path, card: dict[str, Any], dev: ReScores) -> None:
-    (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    hp, data, timing = card["hyperparameters"], card["data"], card["timing"]
+    write_card_json(out, card)
+    data = card["data"]
+    run = run_lines(
+        card,
+        unit="pairs",
+        f1_as_fraction=True,
+        extra=[
+            f"- Prediction: `no_relation` probability times {card['no_relation_weight']:.3f} "
+            "(the inverse of",
+            "  the share of `no_relation` pairs kept by negative sampling), then renormalised",
+        ],
+    )
     dev_line = (
         f"`{data['dev']['path']}` ({data['dev']['sentences']} sentences, "
         f"sha256 `{data['dev']['sha256']}`)"
@@ -334,17 +345,7 @@ Entity-marker relation classifier fine-tuned by `kgbuild train re` ({card["metho
 - Training data: `{data["train"]["path"]}` ({data["train"]["sentences"]} sentences,
   {data["train"]["pairs"]} candidate pairs, sha256 `{data["train"]["sha256"]}`)
 - Dev data: {dev_line}
-- Command: `{card["command"]}`
-- Seed: {card["seed"]}
-- Hyper-parameters: {", ".join(f"{k}={v}" for k, v in hp.items())}
-- Prediction: `no_relation` probability times {card["no_relation_weight"]:.3f} (the inverse of
-  the share of `no_relation` pairs kept by negative sampling), then renormalised
-- Epochs run: {card["epochs_run"]:.2f} ({card["steps"]} steps); best epoch kept;
-  dev F1 per epoch: {", ".join(f"{100 * f:.2f}" for f in card["dev_f1_per_epoch"])}
-- Time: {timing["wall_seconds"]:.0f} s wall, {timing["cpu_seconds"]:.0f} s CPU (process),
-  {timing["train_pairs_per_second"]:.1f} training pairs/s
-- Device: {card["device"]} ({card["threads"]} CPU threads)
-- Libraries: {", ".join(f"{k} {v}" for k, v in card["versions"].items())}
+{run}
 
 ## Dev scores (strict, gold entities, saved model re-loaded)
 
