@@ -150,6 +150,18 @@ def _count(values: Any) -> dict[str, int]:
     return dict(counts)
 
 
+def _write_rows(name: str, rows: list[dict[str, Any]]) -> str:
+    """Write per-question rows to the git-ignored out/bench; return the path for the payload.
+
+    Rows repeat questions, gold answers and entity names of the question sets (for Re-DocRED,
+    data of ../shared), so they never go into bench/results, which keeps the scores only.
+    """
+    DETAILS.mkdir(parents=True, exist_ok=True)
+    path = DETAILS / f"ask_{name}_questions.json"
+    path.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return f"{path.relative_to(REPO)} (written by the bench, not committed)"
+
+
 def _write(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"ask_{name}.json"
@@ -244,7 +256,7 @@ def run_examples(args: argparse.Namespace) -> None:
         "graph": built,
         "overall": _summary(rows),
         "per_kind": {k: _summary([r for r in rows if r["kind"] == k]) for k in kinds},
-        "questions": rows,
+        "per_question_rows": _write_rows(args.name or "examples", rows),
         "machine": _machine(),
     }
     _write(args.name or "examples", payload)
@@ -344,15 +356,10 @@ def run_redocred(args: argparse.Namespace) -> None:
             t: _summary([r for r in rows if r["tail_type"] == t])
             for t in sorted({r["tail_type"] for r in rows})
         },
-        "per_question_rows": str(DETAILS / f"ask_{args.name or 'redocred'}_questions.json"),
+        "per_question_rows": _write_rows(args.name or "redocred", rows),
         "machine": _machine(),
     }
     _write(args.name or "redocred", payload)
-    # The rows hold Re-DocRED's entity names and gold answers: data of ../shared, so they
-    # go to the git-ignored out/ folder, never into bench/results.
-    DETAILS.mkdir(parents=True, exist_ok=True)
-    rows_path = DETAILS / f"ask_{args.name or 'redocred'}_questions.json"
-    rows_path.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(
         json.dumps(
             {
