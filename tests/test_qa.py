@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -211,28 +212,23 @@ def test_training_continues_from_a_trained_model(
         data, out=tmp_path / "lora-again", lora_rank=4, init=tmp_path / "lora", **one_tiny_step
     )
     assert again.dev.f1 == pytest.approx(lora.dev.f1, abs=1.0)
-    with pytest.raises(InputError, match="full model"):
-        train_qa(data, out=tmp_path / "bad", lora_rank=4, init=out, **one_tiny_step)
-    with pytest.raises(InputError, match="rank 4, not 8"):
-        train_qa(data, out=tmp_path / "bad", lora_rank=8, init=tmp_path / "lora", **one_tiny_step)
-    with pytest.raises(InputError, match="trained from"):
-        train_qa(
-            data,
-            out=tmp_path / "bad",
-            lora_rank=4,
-            init=tmp_path / "lora",
-            **{**one_tiny_step, "base": str(tmp_path / "other")},
-        )
-    # another seed holds out other articles, which the model being continued trained on
-    with pytest.raises(InputError, match="dev scores would be inflated"):
-        train_qa(
-            data,
-            out=tmp_path / "leaky",
-            lora_rank=4,
-            init=tmp_path / "lora",
-            **{**one_tiny_step, "seed": 7},
-        )
-    assert not (tmp_path / "leaky").exists()
+    refused: list[tuple[int, Path, dict[str, Any], str]] = [
+        (4, out, {}, "full model"),
+        (8, tmp_path / "lora", {}, "rank 4, not 8"),
+        (4, tmp_path / "lora", {"base": str(tmp_path / "other")}, "trained from"),
+        # another seed holds out other articles, which the model being continued trained on
+        (4, tmp_path / "lora", {"seed": 7}, "dev scores would be inflated"),
+    ]
+    for rank, init, overrides, message in refused:
+        with pytest.raises(InputError, match=message):
+            train_qa(
+                data,
+                out=tmp_path / "bad",
+                lora_rank=rank,
+                init=init,
+                **{**one_tiny_step, **overrides},
+            )
+    assert not (tmp_path / "bad").exists()
 
 
 def test_extra_training_files_add_questions_never_dev(qa_base: Path, tmp_path: Path) -> None:

@@ -7,35 +7,14 @@ from collections.abc import Sequence
 from kgbuild.qa.models import AttributeFact, Context, EntityCard, RelationFact, SentenceText
 from kgbuild.qa.store import MENTION_SENTENCES, GraphStore
 
-__all__ = ["gather_contexts", "verbalise_attribute", "verbalise_relation"]
+__all__ = ["gather_contexts", "verbalise_attribute"]
 
-_RELATION_TEMPLATES = {
-    "WORKS_FOR": "{head} works for {tail}.",
-    "FOUNDED_BY": "{head} was founded by {tail}.",
-    "HEADQUARTERED_IN": "{head} is headquartered in {tail}.",
-    "LOCATED_IN": "{head} is located in {tail}.",
-    "LIVES_IN": "{head} lives in {tail}.",
-    "BORN_IN": "{head} was born in {tail}.",
-    "ACQUIRED": "{head} acquired {tail}.",
-    "INVESTED_IN": "{head} invested in {tail}.",
-    "PARTNER_OF": "{head} is a partner of {tail}.",
-    "KILLED": "{head} killed {tail}.",
-}
 _ATTRIBUTE_TEMPLATES = {
     "founding_year": "{name} was founded in {value}.",
     "headquarters": "{name} is based in {value}.",
     "birthplace": "{name} was born in {value}.",
     "birth_date": "{name} was born on {value}.",
 }
-
-
-def verbalise_relation(relation: RelationFact) -> str:
-    """A short sentence stating the relation, e.g. ``"Acme acquired Aurora."``."""
-    template = _RELATION_TEMPLATES.get(relation.type)
-    if template is None:
-        verb = relation.type.lower().replace("_", " ")
-        return f"{relation.head_name} {verb} {relation.tail_name}."
-    return template.format(head=relation.head_name, tail=relation.tail_name)
 
 
 def verbalise_attribute(name: str, attribute: AttributeFact) -> str:

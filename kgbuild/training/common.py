@@ -144,13 +144,16 @@ class Fitted:
     steps: int
     epochs: float
     train_losses: tuple[float, ...]
-    best_dev_f1: float | None
-    """Best dev ``f1`` the Trainer measured (``None`` when the caller evaluates)."""
     dev_f1_per_epoch: tuple[float, ...]
     """Dev ``f1`` of each Trainer evaluation, in order (empty when the caller evaluates)."""
     train_seconds: float
     """Optimisation time only: dev evaluations are excluded."""
     examples_seen: float
+
+    @property
+    def best_dev_f1(self) -> float | None:
+        """Best dev ``f1`` the Trainer measured (``None`` when the caller evaluates)."""
+        return max(self.dev_f1_per_epoch, default=None)
 
     @property
     def examples_per_second(self) -> float:
@@ -236,7 +239,6 @@ def fit(
             steps=int(output.global_step),
             epochs=epochs_run,
             train_losses=tuple(float(e["loss"]) for e in history if "loss" in e),
-            best_dev_f1=max(evals) if evals else None,
             dev_f1_per_epoch=tuple(evals),
             train_seconds=max(1e-9, time.perf_counter() - started - eval_seconds),
             examples_seen=min(float(output.global_step * batch_size), len(train_data) * epochs_run),

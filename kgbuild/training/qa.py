@@ -260,9 +260,8 @@ def _check_dev_unseen(init: Path, dev_file: Path, dev_examples: Sequence[QAExamp
     trained_on = data.get("train", {}).get("sha256")
     if trained_on != sha256_file(dev_file):
         return
-    held_out = set(data.get("dev", {}).get("titles") or [])
-    if not data.get("dev", {}).get("held_out_of_train"):
-        held_out = set()
+    dev_card = data.get("dev", {})
+    held_out = set(dev_card.get("titles") or []) if dev_card.get("held_out_of_train") else set()
     seen = sorted({e.title for e in dev_examples} - held_out)
     if seen:
         raise InputError(

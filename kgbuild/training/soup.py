@@ -26,6 +26,8 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError
+from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
+from kgbuild.training.common import dir_size, library_versions, sha256_file, write_card_json
 
 __all__ = ["SoupResult", "soup_adapters"]
 
@@ -49,8 +51,6 @@ class SoupResult(BaseModel):
 
 def _read(directory: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:
     from safetensors.torch import load_file
-
-    from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
 
     try:
         manifest = json.loads((directory / KGBUILD_MODEL_FILE).read_text(encoding="utf-8"))
@@ -144,15 +144,12 @@ def soup_adapters(models: Sequence[Path], out: Path, *, command: str | None = No
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         if (first_dir / name).is_file():
             shutil.copyfile(first_dir / name, out / name)
-    from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
-
     soup_manifest = {**manifest, "soup_of": [str(m) for m in models]}
     (out / KGBUILD_MODEL_FILE).write_text(
         json.dumps(soup_manifest, indent=2) + "\n", encoding="utf-8"
     )
     _write_card(out, read, rank, command if command is not None else shlex.join(sys.argv))
-    size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
-    return SoupResult(out_dir=out, ingredients=tuple(models), rank=rank, size_bytes=size)
+    return SoupResult(out_dir=out, ingredients=tuple(models), rank=rank, size_bytes=dir_size(out))
 
 
 def _write_card(
@@ -161,8 +158,6 @@ def _write_card(
     rank: int,
     command: str,
 ) -> None:
-    from kgbuild.training.common import library_versions, sha256_file
-
     ingredients = []
     for path, manifest, config, _ in read:
         card_file = path / "model_card.json"
@@ -186,7 +181,7 @@ def _write_card(
         "command": command,
         "versions": library_versions(),
     }
-    (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    write_card_json(out, card)
     lines = "\n".join(
         f"{i}. `{item['path']}` (rank {item['rank']}, adapter sha256 "
         f"`{item['adapter_sha256'][:16]}...`): `{item['command']}`"

@@ -176,10 +176,16 @@ def record_result(
 
 def record_skipped(session: Session, run_id: str, documents: Iterable[Document]) -> None:
     """Record that unchanged documents were skipped in this run (their metadata is kept current)."""
-    for doc in documents:
-        row = session.get(DocumentRow, doc.id)
-        if row is not None:
-            row.metadata_json = metadata_json(doc)
+    skipped = list(documents)
+    rows = {
+        row.id: row
+        for row in session.scalars(
+            select(DocumentRow).where(DocumentRow.id.in_([doc.id for doc in skipped]))
+        )
+    }
+    for doc in skipped:
+        if doc.id in rows:
+            rows[doc.id].metadata_json = metadata_json(doc)
         _event(session, run_id, source=doc.source, stage="extract", status="skipped", doc_id=doc.id)
 
 
