@@ -120,6 +120,13 @@ def qa(
         ),
     ] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the article split.")] = 42,
+    sentence_prior: Annotated[
+        bool,
+        typer.Option(
+            help="Read with the sentence prior the model declares (if any); "
+            "--no-sentence-prior scores the reader alone."
+        ),
+    ] = True,
     device: DeviceOption = None,
     json_out: JsonOption = None,
 ) -> None:
@@ -131,7 +138,9 @@ def qa(
         examples = list(load_squad(data, strict=False).examples)
         if held_out_articles:
             _, examples = split_by_article(examples, held_out_articles, seed)
-        scores, _ = evaluate_qa(_model("qa", model), examples, device=device)
+        scores, _ = evaluate_qa(
+            _model("qa", model), examples, device=device, sentence_prior=sentence_prior
+        )
     except KGBuildError as exc:
         raise fail(exc) from exc
     typer.echo(
@@ -142,6 +151,7 @@ def qa(
         "model": model,
         "data": str(data),
         "held_out_articles": held_out_articles,
+        "sentence_prior": sentence_prior,
         **scores.model_dump(),
     }
     typer.echo(f"scores: {_write('qa', data, json_out, payload)}")

@@ -124,6 +124,31 @@ def test_split_by_article_holds_back_whole_articles(tmp_path: Path) -> None:
         split_by_article(examples, 6, seed=0)
 
 
+def test_training_targets_the_span_most_annotators_gave(qa_base: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from kgbuild.readers.squad import Answer, QAExample
+    from kgbuild.training.qa import consensus_answer, encode_training_windows
+
+    context = "The Broncos beat the Carolina Panthers in Santa Clara."
+    one, most = (
+        Answer(text="the Carolina Panthers", start=16),
+        Answer(text="Carolina Panthers", start=20),
+    )
+    example = QAExample(
+        id="q", title="t", question="Who lost?", context=context, answers=(one, most, most)
+    )
+    assert consensus_answer(example) == most
+    tie = example.model_copy(update={"answers": (one, most)})
+    assert consensus_answer(tie) == one  # equal votes: the first listed
+
+    tokenizer = AutoTokenizer.from_pretrained(qa_base)
+    feature = encode_training_windows([example], tokenizer, 64, 16)[0]
+    offsets = tokenizer(example.question, context, return_offsets_mapping=True)["offset_mapping"]
+    first, last = offsets[feature["start_positions"]], offsets[feature["end_positions"]]
+    assert context[first[0] : last[1]] == "Carolina Panthers"
+
+
 def test_train_qa_learns_writes_card_and_reloads(trained: tuple[Path, Path, QaTrainResult]) -> None:
     data, out, result = trained
     losses = result.train_losses

@@ -12,21 +12,34 @@ windows of a long context; all contexts in :meth:`ExtractiveReader.read`). A spa
 one context therefore competes with the spans of the others: the scores are comparable
 across contexts, and a question the contexts do not answer clearly scores low, so that
 a threshold can say "no answer".
+
+A model may declare a sentence prior (:mod:`kgbuild.nlp.sentence_prior`): within a
+context of several sentences, span scores are then reweighted by how close each sentence
+is to the question in a sentence-embedding space.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_question_answerer
+from kgbuild.nlp.sentence_encoder import load_sentence_encoder
+from kgbuild.nlp.sentence_prior import SentencePrior, sentence_factors, sentence_index
 
 __all__ = ["AnswerSpan", "ExtractiveReader", "QaQuery"]
 
 logger = logging.getLogger(__name__)
+
+_MAY_HOLD_SENTENCES = re.compile(
+    r"[.!?;](?=[\"'\u201d\u2019)\]]*\s+\S)|[\u3002\uff01\uff1f](?=\S)|\n\s*\n"
+)
+"""A sentence end or a blank line inside a text: without one it is a single sentence,
+and the sentence splitter (the costly part for the many one-sentence contexts) is skipped."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,8 @@ class ExtractiveReader:
         max_answer_tokens: Longest answer considered, in sub-tokens.
         batch_size: Windows per forward pass.
         bf16: bf16 autocast; ``None`` turns it on where the hardware supports it natively.
+        sentence_prior: ``True``: the sentence prior the model's manifest declares (none
+            if it declares none); ``False``: none; or a prior to use.
     """
 
     def __init__(
@@ -82,6 +97,7 @@ class ExtractiveReader:
         max_answer_tokens: int = 30,
         batch_size: int = 32,
         bf16: bool | None = None,
+        sentence_prior: SentencePrior | bool = True,
     ) -> None:
         self.loaded = (
             load_question_answerer(model, device=device) if isinstance(model, str) else model
@@ -98,6 +114,13 @@ class ExtractiveReader:
         self.max_answer_tokens = max_answer_tokens
         self.batch_size = batch_size
         self.bf16 = bf16_supported(self.loaded.device) if bf16 is None else bf16
+        self.sentence_prior: SentencePrior | None
+        if sentence_prior is True:
+            self.sentence_prior = SentencePrior.from_manifest(trained, self.loaded.name)
+        elif sentence_prior is False:
+            self.sentence_prior = None
+        else:
+            self.sentence_prior = sentence_prior
 
     @property
     def name(self) -> str:
@@ -108,6 +131,15 @@ class ExtractiveReader:
     def revision(self) -> str:
         """The model revision (weights digest or Hub commit)."""
         return self.loaded.revision
+
+    @property
+    def key(self) -> str:
+        """What decides the answers: model, revision and the sentence prior, if any."""
+        key = f"{self.loaded.name}@{self.loaded.revision}"
+        prior = self.sentence_prior
+        if prior is not None:
+            key += f"|prior={prior.encoder},{prior.scale:g},{prior.weight:g}"
+        return key
 
     def _windows(self, queries: Sequence[QaQuery]) -> list[_Window]:
         tokenizer = self.loaded.tokenizer
@@ -177,6 +209,58 @@ class ExtractiveReader:
                 out[i] = (logits[i][0] - start_norm, logits[i][1] - end_norm)
         return out
 
+    def _sentence_factors(
+        self,
+        queries: Sequence[QaQuery],
+        windows: Sequence[_Window],
+        logits: Sequence[tuple[torch.Tensor, torch.Tensor] | None],
+    ) -> dict[int, tuple[list[int], torch.Tensor]]:
+        """Per query with a context of several sentences: sentence starts and factors.
+
+        ``queries`` are the ones the windows were cut from (``window.query`` indexes them).
+        """
+        prior = self.sentence_prior
+        if prior is None:
+            return {}
+        from kgbuild.lang import detect_lang
+        from kgbuild.stages.chunking import sentence_spans
+
+        by_context: dict[str, list[tuple[int, int]]] = {}  # many questions share a context
+        split: dict[int, list[tuple[int, int]]] = {}
+        for index, query in enumerate(queries):
+            context = query.context
+            if context not in by_context:
+                by_context[context] = (
+                    sentence_spans(
+                        context, detect_lang(context), max_sentence_chars=len(context) + 1
+                    )
+                    if _MAY_HOLD_SENTENCES.search(context.strip())
+                    else [(0, len(context))]
+                )
+            if len(by_context[context]) > 1:
+                split[index] = by_context[context]
+        if not split:
+            return {}
+        encoder = load_sentence_encoder(prior.encoder, str(self.loaded.device))
+        log_priors = prior.log_probs(
+            encoder,
+            [queries[i].question for i in split],
+            [[queries[i].context[a:b] for a, b in spans] for i, spans in split.items()],
+        )
+        starts = {i: [a for a, _ in spans] for i, spans in split.items()}
+        mass = {i: torch.zeros(len(spans)) for i, spans in split.items()}
+        for window, normalised in zip(windows, logits, strict=True):
+            if normalised is None or window.query not in split:
+                continue
+            tokens = [(t, o[0]) for t, o in enumerate(window.offsets) if o is not None]
+            sentence = torch.tensor([sentence_index(starts[window.query], c) for _, c in tokens])
+            probs = normalised[0][[t for t, _ in tokens]].exp()
+            mass[window.query].index_add_(0, sentence, probs)
+        return {
+            i: (starts[i], sentence_factors(log_prior, mass[i], prior.weight))
+            for i, log_prior in zip(split, log_priors, strict=True)
+        }
+
     def _spans(
         self, window: _Window, start: torch.Tensor, end: torch.Tensor, context: str, top_k: int
     ) -> list[AnswerSpan]:
@@ -219,14 +303,19 @@ class ExtractiveReader:
         for index, window in enumerate(windows):
             by_query.setdefault(0 if joint else window.query, []).append(index)
         logits = self._normalise(self._logits(windows), list(by_query.values()))
+        factors = self._sentence_factors([queries[i] for i in live], windows, logits)
         best: dict[int, dict[tuple[int, int], AnswerSpan]] = {i: {} for i in live}
         for window, normalised in zip(windows, logits, strict=True):
             if normalised is None:
                 continue
             start, end = normalised
             query = live[window.query]
+            reweight = factors.get(window.query)
             for span in self._spans(window, start, end, queries[query].context, top_k):
-                span = AnswerSpan(span.text, span.start, span.end, span.score, query)
+                score = span.score
+                if reweight is not None:
+                    score *= float(reweight[1][sentence_index(reweight[0], span.start)])
+                span = AnswerSpan(span.text, span.start, span.end, score, query)
                 kept = best[query].get((span.start, span.end))
                 if kept is None or span.score > kept.score:
                     best[query][(span.start, span.end)] = span

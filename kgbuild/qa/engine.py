@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgbuild.errors import InputError
+from kgbuild.nlp.sentence_encoder import load_sentence_encoder
 from kgbuild.qa.contexts import gather_contexts
 from kgbuild.qa.linking import EntityLinker
 from kgbuild.qa.models import (
@@ -19,7 +20,7 @@ from kgbuild.qa.models import (
     EvidenceRef,
     RelationFact,
 )
-from kgbuild.qa.ranking import ContextRanker, SentenceEncoder
+from kgbuild.qa.ranking import ContextRanker
 from kgbuild.qa.store import GraphStore
 from kgbuild.qa.structured import GraphQuery, parse_graph_query
 from kgbuild.qa.text import fold, name_forms, tokens
@@ -139,7 +140,7 @@ class GraphQA:
         )
         ner = _QuestionNer(ner_model, device) if ner_model else None
         self.linker = EntityLinker(store, ner)
-        self.ranker = ContextRanker(SentenceEncoder(encoder, device=device) if encoder else None)
+        self.ranker = ContextRanker(load_sentence_encoder(encoder, device) if encoder else None)
 
     # -- public -----------------------------------------------------------------------------
 

