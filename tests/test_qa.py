@@ -29,19 +29,19 @@ def test_normalisation_is_the_official_one() -> None:
 
 
 def test_exact_match_and_f1_hand_checked() -> None:
-    assert exact_match("the Denver Broncos", "Denver Broncos") == 1.0
-    assert exact_match("Denver", "Denver Broncos") == 0.0
-    # prediction "denver" vs gold "denver broncos": P 1, R 1/2 -> F1 2/3
-    assert token_f1("Denver", "Denver Broncos") == pytest.approx(2 / 3)
+    assert exact_match("the Harbour Lions", "Harbour Lions") == 1.0
+    assert exact_match("Harbour", "Harbour Lions") == 0.0
+    # prediction "harbour" vs gold "harbour lions": P 1, R 1/2 -> F1 2/3
+    assert token_f1("Harbour", "Harbour Lions") == pytest.approx(2 / 3)
     assert token_f1("a", "the") == 1.0  # both normalise to empty: equal
-    assert token_f1("", "Denver") == 0.0
-    assert token_f1("Broncos Broncos", "Broncos") == pytest.approx(2 * 0.5 * 1 / 1.5)
+    assert token_f1("", "Harbour") == 0.0
+    assert token_f1("Lions Lions", "Lions") == pytest.approx(2 * 0.5 * 1 / 1.5)
     assert token_f1("北京大学", "北京") == pytest.approx(2 * 0.5 * 1 / 1.5)  # by character
 
 
 def test_scores_take_the_best_gold_and_average_over_questions() -> None:
-    golds = {"q1": ["Denver Broncos", "Broncos"], "q2": ["1999"], "q3": ["Oslo"], "q4": []}
-    predictions = {"q1": "Broncos", "q2": "in 1999", "q4": ""}
+    golds = {"q1": ["Harbour Lions", "Lions"], "q2": ["1999"], "q3": ["Oslo"], "q4": []}
+    predictions = {"q1": "Lions", "q2": "in 1999", "q4": ""}
     scores = qa_scores(predictions, golds)
     # q1 EM 1 F1 1; q2 EM 0 F1 2/3; q3 unanswered 0; q4 unanswerable and empty: 1
     assert scores.exact_match == pytest.approx(100 * 2 / 4)
@@ -130,10 +130,10 @@ def test_training_targets_the_span_most_annotators_gave(qa_base: Path) -> None:
     from kgbuild.readers.squad import Answer, QAExample
     from kgbuild.training.qa import consensus_answer, encode_training_windows
 
-    context = "The Broncos beat the Carolina Panthers in Santa Clara."
+    context = "The Otters beat the Harbour Lions in Millbrook."
     one, most = (
-        Answer(text="the Carolina Panthers", start=16),
-        Answer(text="Carolina Panthers", start=20),
+        Answer(text="the Harbour Lions", start=16),
+        Answer(text="Harbour Lions", start=20),
     )
     example = QAExample(
         id="q", title="t", question="Who lost?", context=context, answers=(one, most, most)
@@ -146,7 +146,7 @@ def test_training_targets_the_span_most_annotators_gave(qa_base: Path) -> None:
     feature = encode_training_windows([example], tokenizer, 64, 16)[0]
     offsets = tokenizer(example.question, context, return_offsets_mapping=True)["offset_mapping"]
     first, last = offsets[feature["start_positions"]], offsets[feature["end_positions"]]
-    assert context[first[0] : last[1]] == "Carolina Panthers"
+    assert context[first[0] : last[1]] == "Harbour Lions"
 
 
 def test_train_qa_learns_writes_card_and_reloads(trained: tuple[Path, Path, QaTrainResult]) -> None:
