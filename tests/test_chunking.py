@@ -1,7 +1,7 @@
 from kgbuild.config import ChunkConfig
 from kgbuild.data import Document
 from kgbuild.ids import content_hash
-from kgbuild.stages.chunking import chunk_document
+from kgbuild.stages.chunking import chunk_document, sentence_spans, text_sentence_spans
 
 
 def doc(text: str, lang: str = "en", doc_id: str = "d") -> Document:
@@ -55,3 +55,18 @@ def test_huge_document_is_chunked_to_its_end() -> None:
     chunks = chunk_document(doc(text))
     assert len(chunks) == 40_000
     assert chunks[-1].span.end == len(text.rstrip())
+
+
+def test_text_sentence_spans_agree_with_the_splitter_and_skip_it_for_one_sentence() -> None:
+    texts = {
+        "  Acme was founded in 1999 in Oslo.  ": "en",
+        "Dr. Lee joined Acme. She left in 2020! Why? Nobody said.": "en",
+        "Report\n\nAcme grew.\n# Outlook\nMore growth": "en",
+        "李明出生于北京。后来他搬到了上海。": "zh",
+        "   ": "en",
+    }
+    for text, lang in texts.items():
+        expected = sentence_spans(text, lang, max_sentence_chars=len(text) + 1)
+        assert text_sentence_spans(text) == expected, text
+    assert text_sentence_spans("  Acme was founded in 1999 in Oslo.  ") == [(2, 35)]
+    assert len(text_sentence_spans("Dr. Lee joined Acme. She left in 2020! Why? Nobody said.")) == 4

@@ -21,7 +21,6 @@ is to the question in a sentence-embedding space.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,12 +33,6 @@ from kgbuild.nlp.sentence_prior import SentencePrior, sentence_factors, sentence
 __all__ = ["AnswerSpan", "ExtractiveReader", "QaQuery"]
 
 logger = logging.getLogger(__name__)
-
-_MAY_HOLD_SENTENCES = re.compile(
-    r"[.!?;](?=[\"'\u201d\u2019)\]]*\s+\S)|[\u3002\uff01\uff1f](?=\S)|\n\s*\n"
-)
-"""A sentence end or a blank line inside a text: without one it is a single sentence,
-and the sentence splitter (the costly part for the many one-sentence contexts) is skipped."""
 
 
 @dataclass(frozen=True)
@@ -222,21 +215,14 @@ class ExtractiveReader:
         prior = self.sentence_prior
         if prior is None:
             return {}
-        from kgbuild.lang import detect_lang
-        from kgbuild.stages.chunking import sentence_spans
+        from kgbuild.stages.chunking import text_sentence_spans
 
         by_context: dict[str, list[tuple[int, int]]] = {}  # many questions share a context
         split: dict[int, list[tuple[int, int]]] = {}
         for index, query in enumerate(queries):
             context = query.context
             if context not in by_context:
-                by_context[context] = (
-                    sentence_spans(
-                        context, detect_lang(context), max_sentence_chars=len(context) + 1
-                    )
-                    if _MAY_HOLD_SENTENCES.search(context.strip())
-                    else [(0, len(context))]
-                )
+                by_context[context] = text_sentence_spans(context)
             if len(by_context[context]) > 1:
                 split[index] = by_context[context]
         if not split:
@@ -310,11 +296,11 @@ class ExtractiveReader:
                 continue
             start, end = normalised
             query = live[window.query]
-            reweight = factors.get(window.query)
+            sentence_starts, sentence_weights = factors.get(window.query, ([], None))
             for span in self._spans(window, start, end, queries[query].context, top_k):
                 score = span.score
-                if reweight is not None:
-                    score *= float(reweight[1][sentence_index(reweight[0], span.start)])
+                if sentence_weights is not None:
+                    score *= float(sentence_weights[sentence_index(sentence_starts, span.start)])
                 span = AnswerSpan(span.text, span.start, span.end, score, query)
                 kept = best[query].get((span.start, span.end))
                 if kept is None or span.score > kept.score:

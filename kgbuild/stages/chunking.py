@@ -17,10 +17,20 @@ from kgbuild.data import Chunk, Document, Span
 from kgbuild.ids import stable_id
 from kgbuild.nlp.words import MAX_BLOCK_CHARS, blank_pipeline
 
-__all__ = ["chunk_document", "chunk_documents", "paragraph_spans", "sentence_spans"]
+__all__ = [
+    "chunk_document",
+    "chunk_documents",
+    "paragraph_spans",
+    "sentence_spans",
+    "text_sentence_spans",
+]
 
 _BLOCK_SEPARATORS = ("\n", ". ", "。", " ")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\n(?=#)")
+_INNER_BREAK = re.compile(
+    r"[.!?;](?=[\"'\u201d\u2019)\]]*\s+\S)|[\u3002\uff01\uff1f](?=\S)|\n[ \t]*\n|\n(?=#)"
+)
+"""A sentence end or a paragraph break inside a text; a text without one is one sentence."""
 
 
 def paragraph_spans(text: str, *, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[tuple[int, int]]:
@@ -78,6 +88,20 @@ def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tup
                     if clean:
                         spans.append(clean)
     return spans
+
+
+def text_sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of a free text in its detected language, none cut for length.
+
+    A text with no sentence end or paragraph break inside it (most evidence sentences
+    and questions' contexts) is one sentence without running the splitter.
+    """
+    if not _INNER_BREAK.search(text.strip()):
+        whole = _stripped(text, 0, len(text))
+        return [whole] if whole else []
+    from kgbuild.lang import detect_lang
+
+    return sentence_spans(text, detect_lang(text), max_sentence_chars=len(text) + 1)
 
 
 def chunk_document(document: Document, config: ChunkConfig | None = None) -> list[Chunk]:

@@ -122,14 +122,11 @@ def focus_on_answer(example: QAExample, sentences: int) -> QAExample:
     Short contexts train several times faster and match how the pipeline reads: one
     evidence sentence or verbalised fact at a time. Offsets are shifted to the new context.
     """
-    from kgbuild.lang import detect_lang
-    from kgbuild.stages.chunking import sentence_spans
+    from kgbuild.stages.chunking import text_sentence_spans
 
     if not example.answers:
         return example
-    spans = sentence_spans(
-        example.context, detect_lang(example.context), max_sentence_chars=100_000
-    )
+    spans = text_sentence_spans(example.context)
     start = consensus_answer(example).start
     index = next((i for i, (a, b) in enumerate(spans) if a <= start < b), None)
     if index is None:
@@ -153,8 +150,8 @@ def encode_training_windows(
 ) -> FeatureDataset:
     """Tokenise question + context in windows, each labelled with its answer's token span.
 
-    The consensus answer (:func:`consensus_answer`) is the target; a window that does not contain it whole is
-    labelled ``(0, 0)`` (``[CLS]``), as in the reference SQuAD recipe.
+    The consensus answer (:func:`consensus_answer`) is the target; a window that does not
+    contain it whole is labelled ``(0, 0)`` (``[CLS]``), as in the reference SQuAD recipe.
     """
     encoded = tokenizer(
         [e.question.strip() for e in examples],
