@@ -94,17 +94,34 @@ def _conll04_label_map() -> dict[str, str]:
 
 
 class ReConfig(_Section):
-    """Relation extraction stage (a sequence classifier over marked mention pairs)."""
+    """Relation extraction stage.
+
+    The model decides how it reads: a document-level model (``kgbuild train re --format
+    docred``, the default) scores every entity pair of a document window; a sentence-level
+    pair classifier (``--format conll04``) scores marked mention pairs of a sentence.
+    """
 
     enabled: bool = False
     model: str = "default"
     """``default`` (the manifest's ``re`` model), a local directory or a Hub id."""
+    min_precision: float = Field(default=0.85, ge=0.0, le=1.0)
+    """Document-level model: keep a fact when its calibrated probability reaches the
+    type's threshold for this precision (measured on held-out documents at training)."""
+    evidence_mass: float = Field(default=0.2, gt=0.0, le=1.0)
+    """Document-level model: a sentence is evidence of a fact when it holds at least this
+    share of the pair's attention (the strongest sentence always is)."""
+    window_batch_size: int = Field(default=4, gt=0)
+    """Document-level model: windows per forward pass."""
     batch_size: int = Field(default=32, gt=0)
+    """Sentence-level model: candidate pairs per forward pass."""
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Sentence-level model: lowest probability kept."""
     max_distance_chars: int = Field(default=300, ge=0)
-    """Pairs whose mentions are farther apart (characters between them) are not candidates."""
+    """Sentence-level model: pairs whose mentions are farther apart (characters between
+    them) are not candidates."""
     same_sentence_only: bool = True
-    """Pair mentions of one chunk only; ``False`` also pairs mentions of nearby chunks."""
+    """Sentence-level model: pair mentions of one chunk only; ``False`` also pairs
+    mentions of nearby chunks."""
     label_map: dict[str, str] = Field(default_factory=_conll04_label_map)
     """Model relation label -> schema relation type (labels not listed pass unchanged)."""
     entity_label_map: dict[str, str] = Field(default_factory=dict)

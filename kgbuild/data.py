@@ -138,10 +138,16 @@ class Entity(Frozen):
 
 
 class Evidence(Frozen):
-    """The text span a relation or attribute was read from."""
+    """The text span a relation or attribute was read from.
+
+    For a relation, ``head``/``tail`` are the head's and the tail's mentions that the
+    evidence sentence holds (or the nearest ones in the document), by mention id.
+    """
 
     provenance: Provenance
     text: str
+    head: str | None = None
+    tail: str | None = None
 
 
 class Relation(Frozen):

@@ -10,15 +10,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kgbuild.config import Settings
 from kgbuild.data import Attribute, Chunk, Document, Mention, Relation
 from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.ner import NerStage
 
+if TYPE_CHECKING:
+    from kgbuild.schema import GraphSchema
+    from kgbuild.stages.doc_relations import DocRelationStage
+    from kgbuild.stages.relations import RelationStage
+
 __all__ = ["DocumentExtraction", "Extractor"]
 
 log = logging.getLogger(__name__)
+
+DOCUMENT_RELATIONS = "document-relation-classification"
+"""Manifest task of a document-level relation model."""
 
 
 @dataclass(frozen=True)
@@ -38,16 +47,14 @@ class Extractor:
     def __init__(self, settings: Settings, *, run_id: str, progress: bool = False) -> None:
         self.settings = settings
         self.ner = NerStage(settings.ner, run_id=run_id, progress=progress)
-        self.relations = None
+        self.relations: RelationStage | DocRelationStage | None = None
         self.attributes = None
         if settings.relations.enabled or settings.attributes.enabled:
             from kgbuild.schema import load_schema
 
             schema = load_schema(settings.schema_path)
         if settings.relations.enabled:
-            from kgbuild.stages.relations import RelationStage
-
-            self.relations = RelationStage(settings.relations, schema=schema, run_id=run_id)
+            self.relations = _relation_stage(settings, schema, run_id)
         if settings.attributes.enabled:
             from kgbuild.stages.attributes import AttributeStage
 
@@ -92,3 +99,21 @@ class Extractor:
             )
             for doc in documents
         ]
+
+
+def _relation_stage(
+    settings: Settings, schema: GraphSchema, run_id: str
+) -> RelationStage | DocRelationStage:
+    """The relation stage the configured model reads with (document or sentence level)."""
+    from kgbuild.models import resolve_task_model
+    from kgbuild.nlp.hf import model_task
+
+    if model_task(resolve_task_model("re", settings.relations.model)) == DOCUMENT_RELATIONS:
+        from kgbuild.stages.doc_relations import DocRelationStage
+
+        return DocRelationStage(
+            settings.relations, schema=schema, run_id=run_id, resolve=settings.resolve
+        )
+    from kgbuild.stages.relations import RelationStage
+
+    return RelationStage(settings.relations, schema=schema, run_id=run_id)

@@ -25,10 +25,12 @@ __all__ = [
     "RelationType",
     "generated_json_schemas",
     "load_schema",
+    "schema_file",
 ]
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
-DEFAULT_SCHEMA_PATH = SCHEMAS_DIR / "graph_schema.yaml"
+DEFAULT_SCHEMA_PATH = SCHEMAS_DIR / "wikidata.yaml"
+"""The default schema: Wikidata's relation types as annotated in Re-DocRED."""
 
 TypeName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9_]*$", max_length=64)]
 RelationName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=64)]
@@ -46,12 +48,22 @@ class EntityType(_Strict):
 
 
 class RelationType(_Strict):
-    """A relationship type and the entity types it may connect."""
+    """A relationship type and the entity types it may connect (head -> tail).
+
+    ``wikidata`` names the Wikidata property it stands for (``P17``): a relation model
+    whose labels are Wikidata ids fills it. ``symmetric`` relations hold both ways;
+    ``inverse`` names the type that holds from tail to head (``FOLLOWS`` / ``FOLLOWED_BY``).
+    """
 
     name: RelationName
-    domain: tuple[TypeName, ...]
-    range: tuple[TypeName, ...]
+    domain: tuple[TypeName, ...] = Field(min_length=1)
+    range: tuple[TypeName, ...] = Field(min_length=1)
     description: str = ""
+    label: str = ""
+    """A readable name (``"place of birth"``)."""
+    wikidata: Annotated[str, Field(pattern=r"^P[1-9][0-9]*$")] | None = None
+    symmetric: bool = False
+    inverse: RelationName | None = None
 
 
 class AttributeSpec(_Strict):
@@ -107,6 +119,18 @@ class GraphSchema(_Strict):
                         f"relation_types.{index}.{side}: unknown entity types {sorted(unknown)} "
                         f"(declared: {sorted(known)})"
                     )
+        relations = [r.name for r in self.relation_types]
+        if len(set(relations)) != len(relations):
+            raise ValueError(f"relation_types: duplicate names in {relations}")
+        wikidata = [r.wikidata for r in self.relation_types if r.wikidata]
+        if len(set(wikidata)) != len(wikidata):
+            raise ValueError("relation_types: a Wikidata property is declared twice")
+        for index, relation in enumerate(self.relation_types):
+            if relation.inverse is not None and relation.inverse not in relations:
+                raise ValueError(
+                    f"relation_types.{index}.inverse: {relation.inverse!r} is not a declared "
+                    "relation type"
+                )
         for index, attribute in enumerate(self.attributes):
             if attribute.entity_type not in known:
                 raise ValueError(
@@ -125,14 +149,33 @@ class GraphSchema(_Strict):
         """Names of the declared relation types."""
         return frozenset(t.name for t in self.relation_types)
 
+    def relation_for_label(self, label: str) -> str | None:
+        """The relation type a model label stands for: its name or its Wikidata id."""
+        for relation in self.relation_types:
+            if label in (relation.name, relation.wikidata):
+                return relation.name
+        return None
+
+
+def schema_file(path: Path | str | None) -> Path:
+    """The schema file for a config value: a path, a shipped schema's name, or the default."""
+    if path is None:
+        return DEFAULT_SCHEMA_PATH
+    shipped = SCHEMAS_DIR / f"{path}.yaml"
+    if isinstance(path, str | Path) and "/" not in str(path) and shipped.is_file():
+        return shipped
+    return Path(path)
+
 
 def load_schema(path: Path | None = None) -> GraphSchema:
-    """Load and validate a schema YAML file (default: ``schemas/graph_schema.yaml``).
+    """Load and validate a schema YAML file (default: ``schemas/wikidata.yaml``).
+
+    ``path`` may also name a schema that ships in ``schemas/`` (``wikidata``, ``business``).
 
     Raises:
         ConfigError: unreadable file, invalid YAML, or a wrong field (named in the message).
     """
-    path = path or DEFAULT_SCHEMA_PATH
+    path = schema_file(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:

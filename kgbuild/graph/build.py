@@ -208,4 +208,6 @@ def _evidence(e: Evidence) -> dict[str, Any]:
         "model": e.provenance.model,
         "model_revision": e.provenance.model_revision,
         "run_id": e.provenance.run_id,
+        **({"head_mention": e.head} if e.head else {}),
+        **({"tail_mention": e.tail} if e.tail else {}),
     }

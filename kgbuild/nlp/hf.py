@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from kgbuild.errors import ModelLoadError
+from kgbuild.nlp.doc_relations import load_doc_relation_model
 from kgbuild.nlp.pair_classifier import ENTITY_START, load_pair_classifier
 from kgbuild.nlp.tiny import make_tiny_bert
 
@@ -37,11 +38,13 @@ __all__ = [
     "LoadedTokenClassifier",
     "bf16_supported",
     "clear_model_cache",
+    "load_doc_relation_model_ref",
     "load_question_answerer",
     "load_sequence_classifier",
     "load_token_classifier",
     "make_tiny_bert",
     "model_revision",
+    "model_task",
     "pick_device",
     "read_manifest",
     "resize_embeddings",
@@ -169,6 +172,13 @@ _SEQUENCE = _Kind(
     "kgbuild train re",
     True,
 )
+_DOC_RELATIONS = _Kind(
+    "document-relation-classification",
+    "AutoModel",
+    "Model",
+    "kgbuild train re --format docred",
+    True,
+)
 _QA = _Kind(
     "question-answering",
     "AutoModelForQuestionAnswering",
@@ -252,6 +262,17 @@ def read_manifest(directory: Path, ref: str, task: str = "token-classification")
     return manifest
 
 
+def model_task(ref: str) -> str | None:
+    """The ``task`` a local model folder's manifest declares (``None``: no manifest)."""
+    directory = Path(resolve_model_ref(ref))
+    try:
+        manifest = json.loads((directory / KGBUILD_MODEL_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    task = manifest.get("task", "token-classification") if isinstance(manifest, dict) else None
+    return str(task) if task else None
+
+
 @contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
     from transformers.utils import logging as hf_logging
@@ -301,9 +322,12 @@ def _load_adapter(directory: Path, ref: str, kind: _Kind) -> tuple[Any, Any, str
     try:
         # The base has no task head yet (the adapter brings it): silence the load
         # report that would call it "newly initialized".
+        model: Any
         with _quiet_transformers():
             if _pairs_from_markers(kind, manifest):
                 model = load_pair_classifier(base, tokenizer, manifest, with_head=False)
+            elif kind is _DOC_RELATIONS:
+                model = load_doc_relation_model(base, manifest, with_head=False)
             else:
                 model = _auto_class(kind).from_pretrained(
                     base, ignore_mismatched_sizes=True, **head
@@ -329,6 +353,18 @@ def _load_plain(resolved: str, ref: str, kind: _Kind) -> tuple[Any, Any, str, di
     manifest: dict[str, Any] = {}
     if directory.is_dir() and (directory / KGBUILD_MODEL_FILE).is_file():
         manifest = read_manifest(directory, ref, kind.task)
+    if kind is _DOC_RELATIONS:
+        if not manifest:
+            raise ModelLoadError(
+                f"model {ref!r} is not a document relation model (no {KGBUILD_MODEL_FILE}); "
+                f"train one with '{kind.train_command}'"
+            )
+        tokenizer = _load_tokenizer(resolved, ref)
+        try:
+            doc_model = load_doc_relation_model(resolved, manifest, with_head=True)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise ModelLoadError(f"model {ref!r}: cannot load it: {e}") from e
+        return doc_model, tokenizer, model_revision(resolved, doc_model.config), manifest
     if _pairs_from_markers(kind, manifest):
         tokenizer = _load_tokenizer(resolved, ref)
         try:
@@ -426,6 +462,21 @@ def load_sequence_classifier(ref: str, *, device: str | None = None) -> LoadedMo
             classifier, or it has no fast tokenizer.
     """
     return _load_model(ref, device, _SEQUENCE)
+
+
+def load_doc_relation_model_ref(ref: str, *, device: str | None = None) -> LoadedModel:
+    """Load a document-level relation model once per ``(ref, device)`` (cached).
+
+    Args:
+        ref: A folder written by ``kgbuild train re --format docred`` (LoRA adapter or
+            full weights; its ``kgbuild_model.json`` names the base, the labels and the
+            calibration).
+        device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
+
+    Raises:
+        ModelLoadError: The folder is missing or is not a document relation model.
+    """
+    return _load_model(ref, device, _DOC_RELATIONS)
 
 
 def load_question_answerer(ref: str, *, device: str | None = None) -> LoadedModel:

@@ -146,53 +146,104 @@ def re_command(
     train: Annotated[
         Path,
         typer.Option(
-            help="Training file: CoNLL04 JSON (tokens, entities, relations).", exists=True
+            help="Training file: CoNLL04 JSON (tokens, entities, relations), or DocRED "
+            "JSON with --format docred.",
+            exists=True,
         ),
     ],
     out: OutOption,
+    data_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="'conll04': a sentence-level pair classifier (entity markers); 'docred': "
+            "the document-level model (every entity pair of a document window, evidence "
+            "sentences, calibrated scores).",
+        ),
+    ] = "conll04",
     dev: Annotated[
         Path | None,
         typer.Option(
-            help="Dev file (CoNLL04 JSON), scored each epoch to pick the best model; "
-            "default: hold out 10% of the training sentences.",
+            help="Dev file (same format). CoNLL04: scored each epoch to pick the best model "
+            "(default: hold out 10% of the training sentences). DocRED: scored each epoch "
+            "for the log and used to calibrate (default: the first --dev-docs documents).",
             exists=True,
         ),
     ] = None,
     base: BaseOption = DEFAULT_BASE,
     epochs: EpochsOption = 10,
     lr: LrOption = 1e-3,
-    batch_size: Annotated[int, typer.Option(help="Candidate pairs per training batch.")] = 32,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Candidate pairs (conll04, default 32) or windows (docred, default 4) per step."
+        ),
+    ] = None,
     seed: SeedOption = 42,
     lora_rank: LoraRankOption = 32,
     max_steps: MaxStepsOption = -1,
     max_length: Annotated[
-        int,
+        int | None,
         typer.Option(
-            help="Maximum sub-tokens per marked candidate (longer ones are read in a "
-            "window around the two entities)."
+            help="Maximum sub-tokens per marked candidate (conll04, default 128; longer "
+            "ones are read in a window around the two entities) or per document window "
+            "(docred, default 512)."
         ),
-    ] = 128,
+    ] = None,
     negative_ratio: Annotated[
         float | None,
         typer.Option(
-            help="Keep at most this many no_relation training pairs per positive pair "
-            "(seeded sample); default: keep all."
+            help="conll04: keep at most this many no_relation training pairs per positive "
+            "pair (seeded sample); default: keep all."
         ),
     ] = None,
     pooling: Annotated[
         str,
         typer.Option(
-            help="How a candidate is read: 'entity_start' (the hidden states at the head "
-            "and tail markers) or 'cls' (a standard sequence classifier's [CLS] vector)."
+            help="conll04: how a candidate is read: 'entity_start' (the hidden states at "
+            "the head and tail markers) or 'cls' (a standard sequence classifier's [CLS] vector)."
         ),
     ] = "entity_start",
     patience: PatienceOption = 2,
+    dev_docs: Annotated[
+        int, typer.Option(help="docred: documents held out of --train when --dev is not given.")
+    ] = 100,
+    head_lr: Annotated[
+        float, typer.Option(help="docred: peak learning rate of the pair layers.")
+    ] = 5e-4,
+    evidence_weight: Annotated[
+        float, typer.Option(help="docred: weight of the evidence-attention loss (0: off).")
+    ] = 0.1,
+    resume: Annotated[
+        bool, typer.Option(help="docred: continue from the epoch checkpoint in --out.")
+    ] = False,
     device: DeviceOption = None,
 ) -> None:
-    """Fine-tune an entity-marker relation classifier and save it (LoRA adapter by default)."""
+    """Fine-tune a relation model and save it (LoRA adapter by default)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if data_format == "docred":
+        _train_docred(
+            train,
+            out,
+            dev=dev,
+            base=base,
+            epochs=epochs,
+            lr=lr,
+            head_lr=head_lr,
+            batch_size=batch_size or 4,
+            seed=seed,
+            lora_rank=lora_rank,
+            max_length=max_length or 512,
+            evidence_weight=evidence_weight,
+            dev_docs=dev_docs,
+            resume=resume,
+            device=device,
+        )
+        return
+    if data_format != "conll04":
+        raise typer.BadParameter(f"--format must be conll04 or docred, not {data_format!r}")
     from kgbuild.training.re import train_re
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     result = train_re(
         train,
         dev,
@@ -200,10 +251,10 @@ def re_command(
         out=out,
         epochs=epochs,
         learning_rate=lr,
-        batch_size=batch_size,
+        batch_size=batch_size or 32,
         seed=seed,
         lora_rank=lora_rank or None,
-        max_length=max_length,
+        max_length=max_length or 128,
         patience=patience,
         max_steps=max_steps,
         negative_ratio=negative_ratio,
@@ -222,6 +273,56 @@ def re_command(
         typer.echo(
             f"  {name}: P {100 * prf.precision:.2f} R {100 * prf.recall:.2f} F1 {100 * prf.f1:.2f}"
         )
+
+
+def _train_docred(
+    train: Path,
+    out: Path,
+    *,
+    dev: Path | None,
+    base: str,
+    epochs: float,
+    lr: float,
+    head_lr: float,
+    batch_size: int,
+    seed: int,
+    lora_rank: int,
+    max_length: int,
+    evidence_weight: float,
+    dev_docs: int,
+    resume: bool,
+    device: str | None,
+) -> None:
+    from kgbuild.nlp.hf import bf16_supported, pick_device
+    from kgbuild.training.doc_re_train import DocReRun, train_doc_re
+
+    run = DocReRun(
+        epochs=int(epochs),
+        learning_rate=lr,
+        head_learning_rate=head_lr,
+        batch_size=batch_size,
+        seed=seed,
+        lora_rank=lora_rank or None,
+        max_length=max_length,
+        evidence_weight=evidence_weight,
+        bf16=bf16_supported(pick_device(device)),
+    )
+    result = train_doc_re(
+        train,
+        out=out,
+        base=base,
+        dev=dev,
+        dev_docs=dev_docs,
+        run=run,
+        resume=resume,
+        device=device,
+        command=_command_line(),
+    )
+    dev_scores = result.dev
+    typer.echo(
+        f"saved {result.out_dir}; dev P/R/F1 {dev_scores['precision']:.2f}/"
+        f"{dev_scores['recall']:.2f}/{dev_scores['f1']:.2f}, Ign F1 {dev_scores['ign_f1']:.2f}"
+    )
 
 
 @train_app.command("qa")

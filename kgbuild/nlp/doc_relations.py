@@ -1,0 +1,440 @@
+"""Document-level relation model: one encoder pass per window, every entity pair classified.
+
+The architecture is ATLOP (Zhou et al. 2021, "Document-Level Relation Extraction with
+Adaptive Thresholding and Localized Context Pooling") with DREEAM's evidence guidance
+(Ma et al. 2023):
+
+* an entity is the log-sum-exp of the encoder's states at the opening markers of its
+  mentions (see :mod:`kgbuild.nlp.doc_windows`);
+* a pair's *localized context* is the encoder's last-layer attention from the head's
+  mentions times the tail's (averaged over heads and mentions, normalised), pooled over
+  the tokens: the words both entities attend to;
+* head and tail each go through a tanh layer with that context, then a grouped bilinear
+  layer scores every relation type;
+* class 0 is the adaptive threshold (``TH``): a type holds for a pair when its logit beats
+  the pair's threshold logit, trained with the adaptive-thresholding loss;
+* the same pair attention, summed per sentence, names the evidence sentences; with gold
+  evidence it is trained towards it (a KL term, weight ``evidence_weight``).
+
+The last-layer attention is recomputed for the marker rows only, from the last layer's
+query and key projections (BERT-family encoders), so the encoder runs with its fast
+attention kernel and nothing of size ``layers x heads x L x L`` is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "HEAD_FILE",
+    "THRESHOLD_CLASS",
+    "DocPrediction",
+    "DocRelationModel",
+    "PairBatch",
+    "WindowPairs",
+    "WindowScores",
+    "adaptive_threshold_loss",
+    "evidence_loss",
+    "load_doc_relation_model",
+    "merge_windows",
+    "pad_windows",
+    "pair_batch",
+    "score_windows",
+]
+
+THRESHOLD_CLASS = "TH"
+"""Label of class 0: the learned per-pair threshold (a pair's "no relation")."""
+
+HEAD_FILE = "doc_relation_head.safetensors"
+"""The pair layers of a fully fine-tuned :class:`DocRelationModel`."""
+
+_PAIR_CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class PairBatch:
+    """What the model reads of one window besides its token ids.
+
+    ``entity_positions[i]``: opening-marker positions of entity ``i``'s mentions;
+    ``pairs``: ``(P, 2)`` window-entity indexes (head, tail); ``token_sentences``:
+    ``(L,)`` window-local sentence index of each token (-1: not in a sentence);
+    ``n_sentences``: sentences of the window.
+    """
+
+    entity_positions: Sequence[Sequence[int]]
+    pairs: torch.Tensor
+    token_sentences: torch.Tensor
+    n_sentences: int
+
+
+class DocRelationModel(nn.Module):
+    """ATLOP-style pair classifier over a BERT-family encoder.
+
+    Args:
+        encoder: A transformers ``AutoModel`` (BERT family: its last layer's attention
+            has ``query`` and ``key`` projections).
+        labels: Class names; ``labels[0]`` must be :data:`THRESHOLD_CLASS`.
+        emb_size: Width of the head and tail representations.
+        block_size: Group size of the grouped bilinear layer (divides ``emb_size``).
+    """
+
+    def __init__(
+        self, encoder: Any, labels: Sequence[str], *, emb_size: int = 384, block_size: int = 64
+    ) -> None:
+        super().__init__()
+        if not labels or labels[0] != THRESHOLD_CLASS:
+            raise ValueError(f"the first label must be {THRESHOLD_CLASS!r}, got {list(labels)[:1]}")
+        if emb_size % block_size:
+            raise ValueError(f"block_size {block_size} must divide emb_size {emb_size}")
+        self.encoder = encoder
+        self.config = encoder.config
+        self.config.id2label = dict(enumerate(labels))
+        self.config.label2id = {label: i for i, label in enumerate(labels)}
+        hidden = int(self.config.hidden_size)
+        self.emb_size, self.block_size = emb_size, block_size
+        self.head_extractor = nn.Linear(2 * hidden, emb_size)
+        self.tail_extractor = nn.Linear(2 * hidden, emb_size)
+        self.bilinear = nn.Linear(emb_size * block_size, len(labels))
+        self.heads = int(self.config.num_attention_heads)
+
+    # -- encoder ------------------------------------------------------------------------------
+
+    def get_input_embeddings(self) -> Any:
+        """The encoder's input embeddings."""
+        return self.encoder.get_input_embeddings()
+
+    def resize_token_embeddings(self, size: int, **kwargs: Any) -> Any:
+        """Grow the encoder's vocabulary."""
+        return self.encoder.resize_token_embeddings(size, **kwargs)
+
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Last hidden states and the last layer's input, each ``(B, L, H)``."""
+        out = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+        )
+        return out.last_hidden_state, out.hidden_states[-2]
+
+    def _attention_rows(
+        self, layer_input: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Last-layer attention of the tokens at ``positions``: ``(heads, len(positions), L)``."""
+        attention = self.encoder.encoder.layer[-1].attention.self
+        size = layer_input.shape[-1] // self.heads
+        query = attention.query(layer_input[positions]).view(-1, self.heads, size).transpose(0, 1)
+        key = attention.key(layer_input).view(-1, self.heads, size).transpose(0, 1)
+        scores = torch.matmul(query.float(), key.float().transpose(1, 2)) * size**-0.5
+        scores = scores.masked_fill(~mask.bool()[None, None, :], torch.finfo(scores.dtype).min)
+        return torch.softmax(scores, dim=-1)
+
+    # -- pairs --------------------------------------------------------------------------------
+
+    def window_pairs(
+        self,
+        states: torch.Tensor,
+        layer_input: torch.Tensor,
+        mask: torch.Tensor,
+        window: PairBatch,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``(P, C)`` and sentence attention ``(P, S)`` of one window's pairs."""
+        flat = [p for positions in window.entity_positions for p in positions]
+        index = torch.tensor(flat, device=states.device)
+        rows = self._attention_rows(layer_input, index, mask)
+        embeddings, attention = _pool_entities(states[index].float(), rows, window.entity_positions)
+        logits, sentences = [], []
+        for chunk in torch.split(window.pairs, _PAIR_CHUNK):
+            chunk = chunk.to(states.device)
+            pair_attention = (attention[chunk[:, 0]] * attention[chunk[:, 1]]).mean(dim=1)
+            pair_attention = pair_attention / (pair_attention.sum(dim=1, keepdim=True) + 1e-5)
+            context = pair_attention @ states.float()
+            head = torch.tanh(self.head_extractor(torch.cat([embeddings[chunk[:, 0]], context], 1)))
+            tail = torch.tanh(self.tail_extractor(torch.cat([embeddings[chunk[:, 1]], context], 1)))
+            logits.append(self._bilinear(head, tail))
+            sentences.append(_per_sentence(pair_attention, window, states.device))
+        return torch.cat(logits), torch.cat(sentences)
+
+    def _bilinear(self, head: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
+        groups = self.emb_size // self.block_size
+        b1 = head.view(-1, groups, self.block_size)
+        b2 = tail.view(-1, groups, self.block_size)
+        grouped = (b1.unsqueeze(3) * b2.unsqueeze(2)).view(-1, self.emb_size * self.block_size)
+        logits: torch.Tensor = self.bilinear(grouped)
+        return logits.float()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        windows: Sequence[PairBatch],
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per window: pair logits ``(P, C)`` and pair attention per sentence ``(P, S)``."""
+        states, layer_input = self.encode(input_ids, attention_mask)
+        logits, sentences = [], []
+        for b, window in enumerate(windows):
+            if not len(window.pairs):
+                logits.append(states.new_zeros((0, self.bilinear.out_features)).float())
+                sentences.append(states.new_zeros((0, window.n_sentences)).float())
+                continue
+            window_logits, window_sentences = self.window_pairs(
+                states[b], layer_input[b], attention_mask[b], window
+            )
+            logits.append(window_logits)
+            sentences.append(window_sentences)
+        return logits, sentences
+
+    def save_pretrained(self, out: str, **kwargs: Any) -> None:
+        """Save the encoder (``save_pretrained``) and the pair layers (:data:`HEAD_FILE`)."""
+        from safetensors.torch import save_file
+
+        self.encoder.save_pretrained(out, **kwargs)
+        state = {
+            k: v.detach().contiguous()
+            for k, v in self.state_dict().items()
+            if not k.startswith("encoder.")
+        }
+        save_file(state, str(Path(out) / HEAD_FILE), metadata={"format": "pt"})
+
+    def load_head(self, directory: Path) -> None:
+        """Load the pair layers saved by :meth:`save_pretrained`."""
+        from safetensors.torch import load_file
+
+        missing = self.load_state_dict(load_file(str(directory / HEAD_FILE)), strict=False)
+        if missing.unexpected_keys:
+            raise ValueError(f"unexpected pair-layer weights: {missing.unexpected_keys[:3]}")
+
+
+def _pool_entities(
+    mention_states: torch.Tensor, rows: torch.Tensor, entity_positions: Sequence[Sequence[int]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Entity embeddings ``(E, H)`` (log-sum-exp over mentions) and attention ``(E, heads, L)``.
+
+    ``mention_states`` and ``rows`` hold the mentions of all entities in order, entity
+    by entity (as ``entity_positions`` lists them).
+    """
+    counts = torch.tensor([len(p) for p in entity_positions], device=mention_states.device)
+    n_entities, widest = len(entity_positions), int(counts.max())
+    slot = torch.arange(widest, device=counts.device)
+    valid = slot[None, :] < counts[:, None]  # (E, widest)
+    first = torch.cumsum(counts, 0) - counts
+    index = torch.where(valid, first[:, None] + slot[None, :], 0)
+    padded = mention_states[index].masked_fill(~valid[..., None], float("-inf"))
+    embeddings = torch.logsumexp(padded, dim=1)
+    weights = torch.zeros((n_entities, len(mention_states)), device=counts.device)
+    weights.scatter_(1, index, valid.float() / counts[:, None].float())
+    attention = torch.einsum("em,hml->ehl", weights, rows)
+    return embeddings, attention
+
+
+def _per_sentence(
+    pair_attention: torch.Tensor, window: PairBatch, device: torch.device
+) -> torch.Tensor:
+    """Sum each pair's token attention per sentence: ``(P, n_sentences)``."""
+    sentence_of = torch.full((pair_attention.shape[1],), -1, dtype=torch.long, device=device)
+    sentence_of[: len(window.token_sentences)] = window.token_sentences.to(device)
+    inside = sentence_of >= 0
+    out = pair_attention.new_zeros((pair_attention.shape[0], window.n_sentences))
+    index = sentence_of[inside].unsqueeze(0).expand(pair_attention.shape[0], -1)
+    return out.scatter_add_(1, index, pair_attention[:, inside])
+
+
+def adaptive_threshold_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """ATLOP's loss: gold types above the threshold class, the threshold above the rest.
+
+    Args:
+        logits: ``(P, C)``; class 0 is the threshold.
+        labels: ``(P, C)`` multi-hot gold types (column 0 ignored).
+    """
+    labels = labels.float().clone()
+    labels[:, 0] = 0.0
+    threshold = torch.zeros_like(labels)
+    threshold[:, 0] = 1.0
+    positive_mask = labels + threshold
+    negative_mask = 1.0 - labels
+    large = 1e30
+    above = torch.log_softmax(logits - (1.0 - positive_mask) * large, dim=-1)
+    loss_positive = -(above * labels).sum(dim=1)
+    below = torch.log_softmax(logits - (1.0 - negative_mask) * large, dim=-1)
+    loss_negative = -(below * threshold).sum(dim=1)
+    return (loss_positive + loss_negative).mean()
+
+
+def evidence_loss(sentence_attention: torch.Tensor, evidence: torch.Tensor) -> torch.Tensor:
+    """KL(gold evidence || pair attention per sentence), over pairs that have evidence.
+
+    Args:
+        sentence_attention: ``(P, S)`` attention mass per sentence (rows sum to at most 1).
+        evidence: ``(P, S)`` 1 on each gold evidence sentence of the pair, else 0.
+    """
+    has = evidence.sum(dim=1) > 0
+    if not bool(has.any()):
+        return sentence_attention.new_zeros(())
+    gold = evidence[has].float()
+    gold = gold / gold.sum(dim=1, keepdim=True)
+    predicted = sentence_attention[has].clamp_min(1e-10)
+    predicted = predicted / predicted.sum(dim=1, keepdim=True)
+    kl = (gold * (torch.log(gold.clamp_min(1e-10)) - torch.log(predicted))).sum(dim=1)
+    return kl.mean()
+
+
+def load_doc_relation_model(
+    source: str, manifest: Mapping[str, Any], *, with_head: bool
+) -> DocRelationModel:
+    """Build a :class:`DocRelationModel` on the encoder at ``source``.
+
+    Args:
+        source: The base encoder (before a LoRA adapter is applied) or a fully
+            fine-tuned model folder.
+        manifest: The model's ``kgbuild_model.json`` (``labels``, ``emb_size``,
+            ``block_size``).
+        with_head: Load the pair layers saved in ``source`` (a full fine-tune).
+    """
+    from transformers import AutoModel
+
+    model = DocRelationModel(
+        AutoModel.from_pretrained(source),
+        [str(label) for label in manifest.get("labels", [])],
+        emb_size=int(manifest.get("emb_size", 384)),
+        block_size=int(manifest.get("block_size", 64)),
+    )
+    if with_head:
+        model.load_head(Path(source))
+    return model
+
+
+# -- inference ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowPairs:
+    """A window and the pairs of its entities to score (window-entity indexes)."""
+
+    input_ids: Sequence[int]
+    pairs: Sequence[tuple[int, int]]
+    entity_positions: Sequence[Sequence[int]]
+    token_sentences: Sequence[int]
+    sentences: Sequence[int]
+    """Document sentence index of each window-local sentence, in order."""
+
+
+@dataclass(frozen=True)
+class WindowScores:
+    """Scores of a window's pairs: margins over the threshold class and evidence mass."""
+
+    margins: Any
+    """``(P, C - 1)`` float32 array: each type's logit minus the pair's threshold logit."""
+    sentence_attention: Any
+    """``(P, S)`` float32 array: the pair's attention mass per window sentence."""
+
+
+def pair_batch(window: WindowPairs, device: torch.device | None = None) -> PairBatch:
+    """The :class:`PairBatch` of a window (window-local sentence numbers)."""
+    local = {sentence: i for i, sentence in enumerate(window.sentences)}
+    token_sentences = torch.tensor([local.get(s, -1) for s in window.token_sentences])
+    pairs = torch.tensor(list(window.pairs), dtype=torch.long).view(-1, 2)
+    return PairBatch(
+        entity_positions=window.entity_positions,
+        pairs=pairs if device is None else pairs.to(device),
+        token_sentences=token_sentences,
+        n_sentences=len(window.sentences),
+    )
+
+
+def pad_windows(
+    windows: Sequence[Sequence[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask of windows, right-padded to the longest."""
+    width = max(len(ids) for ids in windows)
+    input_ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(windows), width), dtype=torch.long)
+    for row, ids in enumerate(windows):
+        input_ids[row, : len(ids)] = torch.tensor(list(ids), dtype=torch.long)
+        mask[row, : len(ids)] = 1
+    return input_ids.to(device), mask.to(device)
+
+
+def score_windows(
+    model: DocRelationModel,
+    windows: Sequence[WindowPairs],
+    *,
+    pad_id: int,
+    batch_size: int = 4,
+    bf16: bool = False,
+    progress: Any = None,
+) -> list[WindowScores]:
+    """Score every pair of every window, in length-sorted batches, in input order.
+
+    Args:
+        model: The model (eval mode).
+        windows: Windows with the pairs to score (a window without pairs costs nothing).
+        pad_id: The tokenizer's padding id.
+        batch_size: Windows per forward pass.
+        bf16: Run the encoder under bf16 autocast.
+        progress: Called with the number of windows done after each batch, if given.
+    """
+    import numpy as np
+
+    device = next(model.parameters()).device
+    n_types = model.bilinear.out_features - 1
+    results: list[WindowScores | None] = [None] * len(windows)
+    todo = [i for i, window in enumerate(windows) if window.pairs]
+    for i, window in enumerate(windows):
+        if not window.pairs:
+            results[i] = WindowScores(
+                np.zeros((0, n_types), np.float32), np.zeros((0, len(window.sentences)), np.float32)
+            )
+    todo.sort(key=lambda i: len(windows[i].input_ids), reverse=True)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    with torch.inference_mode(), autocast:
+        for start in range(0, len(todo), batch_size):
+            rows = todo[start : start + batch_size]
+            ids, mask = pad_windows([windows[i].input_ids for i in rows], pad_id, device)
+            logits, sentences = model(ids, mask, [pair_batch(windows[i], device) for i in rows])
+            for i, window_logits, window_sentences in zip(rows, logits, sentences, strict=True):
+                margins = (window_logits[:, 1:] - window_logits[:, :1]).float().cpu().numpy()
+                results[i] = WindowScores(margins, window_sentences.float().cpu().numpy())
+            if progress is not None:
+                progress(len(rows))
+    return [r for r in results if r is not None]
+
+
+@dataclass(frozen=True)
+class DocPrediction:
+    """A document's scored pairs: margins per type (best window) and evidence sentences."""
+
+    margins: dict[tuple[int, int], Any]
+    """``(head, tail)`` -> margin of each type over the threshold class."""
+    evidence: dict[tuple[int, int], Any]
+    """``(head, tail)`` -> attention mass per document sentence (from the window whose
+    best margin for the pair was highest)."""
+
+
+def merge_windows(
+    scored: Sequence[tuple[tuple[int, ...], WindowPairs, Any]], n_sentences: int
+) -> DocPrediction:
+    """Merge a document's window scores: a pair keeps its best margin per type."""
+    margins: dict[tuple[int, int], Any] = {}
+    evidence: dict[tuple[int, int], Any] = {}
+    best: dict[tuple[int, int], float] = {}
+    for entities, window, scores in scored:
+        for row, (h, t) in enumerate(window.pairs):
+            key = (entities[h], entities[t])
+            row_margins = scores.margins[row]
+            top = float(row_margins.max())
+            if key in margins:
+                margins[key] = np.maximum(margins[key], row_margins)
+            else:
+                margins[key] = row_margins.copy()
+            if top > best.get(key, -np.inf):
+                best[key] = top
+                mass = np.zeros(n_sentences, np.float32)
+                mass[list(window.sentences)] = scores.sentence_attention[row]
+                evidence[key] = mass
+    return DocPrediction(margins, evidence)

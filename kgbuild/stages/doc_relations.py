@@ -1,0 +1,349 @@
+"""Document-level relation stage: every entity pair of a document window, in one pass each.
+
+preprocess: the mentions of each document are grouped into local entities (the same
+resolution rules as the graph's, run within the document; an entity's type is the vote
+of its mentions), the document is cut into marked windows of whole sentences
+(:func:`kgbuild.nlp.doc_windows.encode_windows`), and the candidates are the ordered
+entity pairs of each window whose types the schema allows for some relation type.
+forward: one encoder pass per window (:func:`kgbuild.nlp.doc_relations.score_windows`),
+length-sorted batches, bf16 autocast where supported. postprocess: margins become
+calibrated probabilities (the model's Platt map); a type is kept when the schema allows it
+for the pair and its probability reaches the type's threshold for ``min_precision``; a
+pair read in several windows keeps its best score.
+
+A relation comes out with the first mention (in text order) of its head and of its tail
+entity as ``head``/``tail`` (lifted to resolved entities after resolution), its calibrated
+probability as score, and one evidence entry per evidence sentence: the sentences that
+hold at least ``evidence_mass`` of the pair's attention (at least the strongest one), each
+naming the head's and the tail's mentions it holds (or the nearest ones).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from kgbuild.config import ReConfig
+from kgbuild.data import Chunk, Evidence, Mention, Provenance, Relation
+from kgbuild.ids import stable_id
+from kgbuild.models import resolve_task_model
+from kgbuild.nlp.calibration import Platt, precision_at
+from kgbuild.nlp.doc_relations import WindowPairs, merge_windows, score_windows
+from kgbuild.nlp.doc_windows import MentionSpan, encode_windows
+from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_doc_relation_model_ref
+from kgbuild.schema import GraphSchema
+from kgbuild.stages.resolve import ResolveConfig, resolve_mentions
+
+__all__ = ["DocRelationStage", "LocalEntity", "local_entities"]
+
+log = logging.getLogger(__name__)
+
+STAGE = "re"
+
+
+@dataclass(frozen=True)
+class LocalEntity:
+    """Mentions of one document that name one thing, and the type they vote for."""
+
+    label: str
+    mentions: tuple[Mention, ...]
+    """In text order."""
+
+
+def local_entities(mentions: Sequence[Mention], config: ResolveConfig) -> list[LocalEntity]:
+    """Group one document's mentions into entities (resolution rules within the document).
+
+    Mentions with the same surface text are one entity whatever their labels; the
+    entity's type is the most frequent label of its mentions (ties: the first mention's).
+    """
+    if not mentions:
+        return []
+    ordered = sorted(mentions, key=lambda m: (m.span.start, m.span.end, m.id))
+    parent = list(range(len(ordered)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    resolved = resolve_mentions(ordered, config).mention_to_entity
+    first_of: dict[tuple[str, str], int] = {}
+    for i, mention in enumerate(ordered):
+        for key in (("entity", resolved[mention.id]), ("text", mention.text.casefold())):
+            j = first_of.setdefault(key, i)
+            parent[find(i)] = find(j)
+    groups: dict[int, list[Mention]] = defaultdict(list)
+    for i, mention in enumerate(ordered):
+        groups[find(i)].append(mention)
+    entities = []
+    for members in groups.values():
+        votes = Counter(m.label for m in members)
+        top = max(votes.values())
+        label = next(m.label for m in members if votes[m.label] == top)
+        entities.append(LocalEntity(label, tuple(members)))
+    entities.sort(key=lambda e: (e.mentions[0].span.start, e.mentions[0].id))
+    return entities
+
+
+@dataclass(frozen=True)
+class _DocumentPlan:
+    """One document's chunks, entities and windows (with their window-entity maps)."""
+
+    doc_id: str
+    chunks: tuple[Chunk, ...]
+    entities: tuple[LocalEntity, ...]
+    windows: tuple[tuple[WindowPairs, tuple[int, ...]], ...]
+
+
+class DocRelationStage:
+    """Document-level relation extraction over NER mentions; returns mention-level Relations."""
+
+    def __init__(
+        self,
+        config: ReConfig | None = None,
+        *,
+        schema: GraphSchema,
+        run_id: str,
+        resolve: ResolveConfig | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.config = config or ReConfig()
+        self.schema = schema
+        self.run_id = run_id
+        self.resolve = resolve or ResolveConfig()
+        self.progress = progress
+        self.loaded: LoadedModel = load_doc_relation_model_ref(
+            resolve_task_model("re", self.config.model), device=self.config.device
+        )
+        manifest = self.loaded.manifest
+        precision = self.config.precision
+        self.bf16 = precision == "bf16" or (
+            precision == "auto" and bf16_supported(self.loaded.device)
+        )
+        self.max_length = min(int(manifest.get("max_length", 512)), self.loaded.max_length)
+        self.overlap = float(manifest.get("overlap", 0.25))
+        calibration = manifest.get("calibration", {})
+        self.platt = Platt(
+            float(calibration.get("scale", 1.0)), float(calibration.get("bias", 0.0))
+        )
+        labels = [self.loaded.id2label[i] for i in range(1, len(self.loaded.id2label))]
+        thresholds = manifest.get("precision_thresholds")
+        cut = precision_at(thresholds, self.config.min_precision) if thresholds else {}
+        self.types: list[str | None] = []
+        self.thresholds = np.ones(len(labels))
+        for column, label in enumerate(labels):
+            self.types.append(
+                self.schema.relation_for_label(self.config.label_map.get(label, label))
+            )
+            self.thresholds[column] = float(cut.get(label, cut.get("*", 0.5)))
+        unknown = [label for label, kind in zip(labels, self.types, strict=True) if kind is None]
+        if unknown:
+            log.warning(
+                "relation model %s predicts %d types the schema does not declare (dropped): %s",
+                self.loaded.name,
+                len(unknown),
+                unknown[:10],
+            )
+        self.allowed = self._allowed_columns()
+        self.entity_labels = frozenset(label for pair in self.allowed for label in pair)
+
+    def _allowed_columns(self) -> dict[tuple[str, str], np.ndarray[Any, Any]]:
+        by_name = {r.name: r for r in self.schema.relation_types}
+        allowed: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for column, kind in enumerate(self.types):
+            if kind is None:
+                continue
+            relation = by_name[kind]
+            for head in relation.domain:
+                for tail in relation.range:
+                    allowed[head, tail].append(column)
+        return {pair: np.asarray(columns) for pair, columns in allowed.items()}
+
+    @property
+    def model_key(self) -> str:
+        """Identifies the model and every setting that changes this stage's output."""
+        cfg = self.config
+        schema_digest = hashlib.sha256(
+            repr(sorted((k, v.tolist()) for k, v in self.allowed.items())).encode()
+        ).hexdigest()[:12]
+        return (
+            f"doc:{self.loaded.name}@{self.loaded.revision}|{cfg.min_precision}"
+            f"|{cfg.evidence_mass}|{'bf16' if self.bf16 else 'fp32'}"
+            f"|{sorted(cfg.label_map.items())}|{sorted(cfg.entity_label_map.items())}"
+            f"|resolve:{self.resolve.model_dump_json()}|schema:{schema_digest}"
+        )
+
+    def __call__(self, chunks: Sequence[Chunk], mentions: Sequence[Mention]) -> list[Relation]:
+        """Find relations between ``mentions`` (of ``chunks``); head/tail are mention ids."""
+        plans = self._plan(chunks, mentions)
+        windows = [window for plan in plans for window, _ in plan.windows]
+        if not any(window.pairs for window in windows):
+            return []
+        with tqdm(
+            total=len(windows), desc="relations", unit="window", disable=not self.progress
+        ) as bar:
+            scores = score_windows(
+                self.loaded.model,
+                windows,
+                pad_id=self.loaded.tokenizer.pad_token_id or 0,
+                batch_size=self.config.window_batch_size,
+                bf16=self.bf16,
+                progress=bar.update,
+            )
+        relations: list[Relation] = []
+        position = 0
+        for plan in plans:
+            scored = []
+            for window, entities in plan.windows:
+                scored.append((entities, window, scores[position]))
+                position += 1
+            relations += self._relations(plan, merge_windows(scored, len(plan.chunks)))
+        return relations
+
+    # -- preprocess -------------------------------------------------------------------------
+
+    def _plan(self, chunks: Sequence[Chunk], mentions: Sequence[Mention]) -> list[_DocumentPlan]:
+        by_doc: dict[str, list[Chunk]] = defaultdict(list)
+        for chunk in chunks:
+            by_doc[chunk.doc_id].append(chunk)
+        mentions_by_doc: dict[str, list[Mention]] = defaultdict(list)
+        for mention in mentions:
+            mentions_by_doc[mention.doc_id].append(mention)
+        plans = []
+        for doc_id, doc_chunks in by_doc.items():
+            ordered = tuple(sorted(doc_chunks, key=lambda c: c.span.start))
+            entities = tuple(
+                e
+                for e in local_entities(mentions_by_doc.get(doc_id, []), self.resolve)
+                if self._marker_label(e.label) in self.entity_labels
+            )
+            plans.append(_DocumentPlan(doc_id, ordered, entities, self._windows(ordered, entities)))
+        return plans
+
+    def _marker_label(self, label: str) -> str:
+        return self.config.entity_label_map.get(label, label)
+
+    def _windows(
+        self, chunks: Sequence[Chunk], entities: Sequence[LocalEntity]
+    ) -> tuple[tuple[WindowPairs, tuple[int, ...]], ...]:
+        if len(entities) < 2:
+            return ()
+        start, end = chunks[0].span.start, chunks[-1].span.end
+        buffer = [" "] * (end - start)
+        for chunk in chunks:  # gaps between chunks become spaces; offsets stay exact
+            buffer[chunk.span.start - start : chunk.span.end - start] = list(chunk.text)
+        spans = [
+            MentionSpan(m.span.start - start, m.span.end - start, index)
+            for index, entity in enumerate(entities)
+            for m in entity.mentions
+        ]
+        labels = [self._marker_label(e.label) for e in entities]
+        out = []
+        for window in encode_windows(
+            self.loaded.tokenizer,
+            "".join(buffer),
+            [(c.span.start - start, c.span.end - start) for c in chunks],
+            spans,
+            max_length=self.max_length,
+            overlap=self.overlap,
+        ):
+            pairs = [
+                (h, t)
+                for h, head in enumerate(window.entities)
+                for t, tail in enumerate(window.entities)
+                if h != t and (labels[head], labels[tail]) in self.allowed
+            ]
+            out.append(
+                (
+                    WindowPairs(
+                        window.input_ids,
+                        pairs,
+                        window.entity_positions,
+                        window.token_sentences,
+                        window.sentences,
+                    ),
+                    window.entities,
+                )
+            )
+        return tuple(out)
+
+    # -- postprocess ------------------------------------------------------------------------
+
+    def _relations(self, plan: _DocumentPlan, prediction: Any) -> list[Relation]:
+        out = []
+        for (h, t), margins in prediction.margins.items():
+            head, tail = plan.entities[h], plan.entities[t]
+            columns = self.allowed[self._marker_label(head.label), self._marker_label(tail.label)]
+            probabilities = self.platt(margins[columns])
+            for column, probability in zip(columns, probabilities, strict=True):
+                if probability < self.thresholds[column]:
+                    continue
+                kind = self.types[column]
+                assert kind is not None  # allowed columns have a schema type
+                score = float(min(1.0, max(0.0, probability)))
+                evidence = self._evidence(plan, prediction.evidence[h, t], head, tail, score)
+                out.append(
+                    Relation(
+                        id=stable_id("rel", head.mentions[0].id, kind, tail.mentions[0].id),
+                        head=head.mentions[0].id,
+                        tail=tail.mentions[0].id,
+                        type=kind,
+                        score=score,
+                        evidence=evidence,
+                    )
+                )
+        return out
+
+    def _evidence(
+        self,
+        plan: _DocumentPlan,
+        mass: np.ndarray[Any, Any],
+        head: LocalEntity,
+        tail: LocalEntity,
+        score: float,
+    ) -> tuple[Evidence, ...]:
+        chosen = [int(i) for i in np.flatnonzero(mass >= self.config.evidence_mass)]
+        if not chosen:
+            chosen = [int(np.argmax(mass))]
+        out = []
+        for index in chosen:
+            chunk = plan.chunks[index]
+            out.append(
+                Evidence(
+                    provenance=Provenance(
+                        doc_id=chunk.doc_id,
+                        chunk_id=chunk.id,
+                        span=chunk.span,
+                        score=score,
+                        model=self.loaded.name,
+                        model_revision=self.loaded.revision,
+                        run_id=self.run_id,
+                        stage=STAGE,
+                    ),
+                    text=chunk.text,
+                    head=_nearest(head, chunk).id,
+                    tail=_nearest(tail, chunk).id,
+                )
+            )
+        return tuple(out)
+
+
+def _nearest(entity: LocalEntity, chunk: Chunk) -> Mention:
+    """The entity's mention inside ``chunk``, else the one closest to it."""
+
+    def distance(mention: Mention) -> int:
+        if mention.span.end <= chunk.span.start:
+            return chunk.span.start - mention.span.end
+        if mention.span.start >= chunk.span.end:
+            return mention.span.start - chunk.span.end
+        return 0
+
+    return min(entity.mentions, key=lambda m: (distance(m), m.span.start))

@@ -1,0 +1,362 @@
+"""Document-level relations: windows, the model, training, calibration and the stage."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kgbuild.config import ReConfig
+from kgbuild.data import Chunk, Mention, Provenance, Span
+from kgbuild.ids import stable_id
+from kgbuild.nlp.calibration import (
+    Platt,
+    expected_calibration_error,
+    fit_platt,
+    precision_at,
+    precision_thresholds,
+    threshold_for,
+)
+from kgbuild.nlp.doc_relations import (
+    THRESHOLD_CLASS,
+    DocRelationModel,
+    adaptive_threshold_loss,
+    evidence_loss,
+)
+from kgbuild.nlp.doc_windows import MARKER, MentionSpan, encode_windows
+from kgbuild.nlp.hf import clear_model_cache
+from kgbuild.nlp.tiny import make_tiny_bert
+from kgbuild.schema import GraphSchema
+from kgbuild.stages.doc_relations import DocRelationStage, local_entities
+from kgbuild.stages.resolve import ResolveConfig
+from kgbuild.training.doc_re import docred_examples, score_facts, train_facts
+from kgbuild.training.doc_re_train import DocReRun, DocReTrainResult, train_doc_re
+
+PEOPLE = ["john", "mary", "peter", "david", "paul", "michael"]
+ORGS = ["reuters", "police", "bank", "court"]
+CITIES = ["london", "paris", "tokyo", "berlin"]
+
+
+def _tokenizer(tmp_path: Path) -> object:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(make_tiny_bert(tmp_path / "tok", ["O"])))
+
+
+# -- windows --------------------------------------------------------------------------------
+
+
+def test_mentions_are_marked_and_read_at_their_opening_marker(tmp_path: Path) -> None:
+    tokenizer = _tokenizer(tmp_path)
+    text = "john smith works for reuters . paris is big ."
+    sentences = [(0, 30), (31, 45)]
+    mentions = [MentionSpan(0, 10, 0), MentionSpan(21, 28, 1), MentionSpan(31, 36, 2)]
+    (window,) = encode_windows(tokenizer, text, sentences, mentions, max_length=64)
+    tokens = tokenizer.convert_ids_to_tokens(list(window.input_ids))
+    assert tokens == [
+        "[CLS]", MARKER, "john", "smith", MARKER, "works", "for", MARKER, "reuters", MARKER,
+        ".", MARKER, "paris", MARKER, "is", "big", ".", "[SEP]",
+    ]  # fmt: skip
+    assert window.entities == (0, 1, 2)
+    assert [tokens[p[0]] for p in window.entity_positions] == [MARKER] * 3
+    assert [tokens[p[0] + 1] for p in window.entity_positions] == ["john", "reuters", "paris"]
+    assert window.sentences == (0, 1)
+    assert window.token_sentences[1] == 0 and window.token_sentences[tokens.index("paris")] == 1
+    assert window.token_sentences[0] == window.token_sentences[-1] == -1
+
+
+def test_long_documents_are_read_in_overlapping_windows_that_grow_linearly(
+    tmp_path: Path,
+) -> None:
+    tokenizer = _tokenizer(tmp_path)
+    sentence = "john works for the bank in paris ."
+    for n in (20, 40, 80):
+        text = " ".join([sentence] * n)
+        spans = [
+            (i * (len(sentence) + 1), i * (len(sentence) + 1) + len(sentence)) for i in range(n)
+        ]
+        mentions = [MentionSpan(start, start + 4, i) for i, (start, _) in enumerate(spans)]
+        windows = encode_windows(tokenizer, text, spans, mentions, max_length=64, overlap=0.25)
+        assert all(len(w.input_ids) <= 64 for w in windows)
+        covered = {s for w in windows for s in w.sentences}
+        assert covered == set(range(n))  # nothing dropped
+        read = sum(len(w.input_ids) for w in windows)
+        assert read <= 1.6 * n * 12  # about 1/(1-overlap) times each token, never quadratic
+        # consecutive windows share sentences, so a pair across their border is read together
+        assert all(set(a.sentences) & set(b.sentences) for a, b in zip(windows, windows[1:]))
+        assert {e for w in windows for e in w.entities} == set(range(n))
+
+
+def test_a_sentence_longer_than_a_window_is_cut_not_dropped(tmp_path: Path) -> None:
+    tokenizer = _tokenizer(tmp_path)
+    text = " ".join(["the"] * 100 + ["paris"])
+    windows = encode_windows(
+        tokenizer, text, [(0, len(text))], [MentionSpan(len(text) - 5, len(text), 0)], max_length=32
+    )
+    assert len(windows) >= 4 and all(len(w.input_ids) <= 32 for w in windows)
+    assert any(w.entities == (0,) for w in windows)  # the mention at the very end is read
+
+
+# -- the model's arithmetic -------------------------------------------------------------------
+
+
+def test_adaptive_threshold_loss_hand_checked() -> None:
+    logits = torch.tensor([[0.0, 2.0, -1.0], [1.0, 0.0, 0.0]])
+    labels = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    # row 1: positive type 1 above TH among {TH, 1}; TH above the rest among {TH, 2}
+    row1 = -np.log(np.exp(2) / (np.exp(2) + 1)) - np.log(1 / (1 + np.exp(-1)))
+    # row 2: no positive; TH above both others
+    row2 = -np.log(np.exp(1) / (np.exp(1) + 2))
+    expected = (row1 + row2) / 2
+    assert float(adaptive_threshold_loss(logits, labels)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_evidence_loss_is_zero_when_attention_matches_the_gold_sentences() -> None:
+    gold = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    assert float(evidence_loss(torch.tensor([[0.5, 0.0, 0.5], [0.2, 0.3, 0.5]]), gold)) == (
+        pytest.approx(0.0, abs=1e-6)
+    )
+    assert float(evidence_loss(torch.tensor([[0.1, 0.8, 0.1], [1.0, 0.0, 0.0]]), gold)) > 1.0
+
+
+def test_model_refuses_labels_without_the_threshold_class(tmp_path: Path) -> None:
+    from transformers import AutoModel
+
+    encoder = AutoModel.from_pretrained(str(make_tiny_bert(tmp_path / "m", ["O"])))
+    with pytest.raises(ValueError, match="first label"):
+        DocRelationModel(encoder, ["P17"], emb_size=32, block_size=8)
+    model = DocRelationModel(encoder, [THRESHOLD_CLASS, "P17"], emb_size=32, block_size=8)
+    assert model.bilinear.out_features == 2
+
+
+# -- calibration --------------------------------------------------------------------------------
+
+
+def test_platt_fit_recovers_known_parameters() -> None:
+    rng = np.random.default_rng(0)
+    margins = rng.normal(0.0, 3.0, 20000)
+    truth = Platt(0.8, -1.5)
+    correct = rng.random(margins.size) < truth(margins)
+    fitted = fit_platt(margins, correct)
+    assert fitted.scale == pytest.approx(0.8, abs=0.05)
+    assert fitted.bias == pytest.approx(-1.5, abs=0.08)
+    assert fitted.margin_for(0.5) == pytest.approx(-fitted.bias / fitted.scale)
+    with pytest.raises(ValueError):
+        fit_platt([1.0, 2.0], [1, 1])
+
+
+def test_expected_calibration_error_hand_checked() -> None:
+    # bin [0.8, 0.9): p 0.8 x2, one correct (gap 0.3); bin [0.2, 0.3): p 0.2 x2, none (gap 0.2)
+    p = [0.8, 0.8, 0.2, 0.2]
+    y = [1, 0, 0, 0]
+    assert expected_calibration_error(p, y) == pytest.approx(0.5 * 0.3 + 0.5 * 0.2)
+    assert expected_calibration_error(p, y, floor=0.5) == pytest.approx(0.3)
+
+
+def test_thresholds_reach_the_target_precision() -> None:
+    p = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    y = [1, 1, 0, 1, 0, 0]
+    assert threshold_for(p, y, 1.0) == 0.8
+    assert threshold_for(p, y, 0.75) == 0.6  # 3 of the 4 at or above 0.6
+    assert threshold_for(p, y, 0.99) == 0.8
+    assert threshold_for([0.5, 0.5], [1, 0], 0.9) is None  # a tie is kept whole
+    types = ["A"] * 30 + ["B"] * 6
+    probs = [0.9] * 20 + [0.4] * 10 + [0.95] * 6
+    gold = [1] * 20 + [0] * 10 + [1, 1, 1, 0, 0, 0]
+    table = precision_thresholds(probs, gold, types, [0.9], min_support=5)
+    assert table["0.9"]["A"] == 0.9  # its own threshold
+    assert "B" not in table["0.9"]  # too few facts: the pooled threshold applies
+    assert precision_at(table, 0.85) is table["0.9"]
+    with pytest.raises(ValueError, match="above every"):
+        precision_at(table, 0.95)
+
+
+# -- training on an invented DocRED file, then the pipeline stage ---------------------------
+
+
+def _document(rng: random.Random) -> dict[str, object]:
+    person, other = rng.sample(PEOPLE, 2)
+    org, city = rng.choice(ORGS), rng.choice(CITIES)
+    sents = [
+        [person, "smith", "was", "born", "in", city, "."],
+        ["he", "works", "for", "the", org, "."],
+        [other, "jones", "said", "so", "."],
+    ]
+    vertex_set = [
+        [{"name": f"{person} smith", "sent_id": 0, "pos": [0, 2], "type": "PER"}],
+        [{"name": city, "sent_id": 0, "pos": [5, 6], "type": "LOC"}],
+        [{"name": org, "sent_id": 1, "pos": [4, 5], "type": "ORG"}],
+        [{"name": f"{other} jones", "sent_id": 2, "pos": [0, 2], "type": "PER"}],
+    ]
+    labels = [
+        {"h": 0, "t": 1, "r": "P19", "evidence": [0]},
+        {"h": 0, "t": 2, "r": "P108", "evidence": [0, 1]},  # across sentences
+    ]
+    return {"title": "t", "sents": sents, "vertexSet": vertex_set, "labels": labels}
+
+
+@pytest.fixture(scope="module")
+def trained_doc_model(tmp_path_factory: pytest.TempPathFactory) -> DocReTrainResult:
+    root = tmp_path_factory.mktemp("docre")
+    rng = random.Random(0)
+    data = root / "docred.json"
+    data.write_text(json.dumps([_document(rng) for _ in range(60)]), encoding="utf-8")
+    base = make_tiny_bert(root / "base", ["O"])
+    run = DocReRun(
+        epochs=12,
+        learning_rate=5e-3,
+        head_learning_rate=5e-3,
+        batch_size=4,
+        lora_rank=4,
+        max_length=128,
+        emb_size=32,
+        block_size=8,
+        seed=1,
+    )
+    return train_doc_re(data, out=root / "model", base=str(base), dev_docs=16, run=run)
+
+
+def test_trained_model_predicts_the_cross_sentence_relation(
+    trained_doc_model: DocReTrainResult,
+) -> None:
+    dev = trained_doc_model.dev
+    assert dev["f1"] > 90.0
+    assert dev["per_type"]["P108"]["f1"] > 90.0  # head in sentence 0, tail in sentence 1
+    card = json.loads((trained_doc_model.out_dir / "model_card.json").read_text())
+    assert card["history"] and card["calibration"]["platt"]["scale"] > 0
+    manifest = json.loads((trained_doc_model.out_dir / "kgbuild_model.json").read_text())
+    assert manifest["task"] == "document-relation-classification"
+    assert manifest["labels"][0] == THRESHOLD_CLASS and set(manifest["labels"][1:]) == {
+        "P19",
+        "P108",
+    }
+    assert not (trained_doc_model.out_dir / "checkpoint.pt").exists()
+
+
+SCHEMA = GraphSchema.model_validate(
+    {
+        "entity_types": [{"name": n} for n in ("PER", "ORG", "LOC")],
+        "relation_types": [
+            {"name": "PLACE_OF_BIRTH", "wikidata": "P19", "domain": ["PER"], "range": ["LOC"]},
+            {"name": "EMPLOYER", "wikidata": "P108", "domain": ["PER"], "range": ["ORG"]},
+        ],
+    }
+)
+
+
+def _pipeline_document(doc_id: str) -> tuple[list[Chunk], list[Mention]]:
+    texts = ["mary smith was born in tokyo .", "he works for the bank .", "paul jones said so ."]
+    chunks, start = [], 0
+    for index, text in enumerate(texts):
+        span = Span(start=start, end=start + len(text))
+        chunks.append(
+            Chunk(id=f"{doc_id}-c{index}", doc_id=doc_id, index=index, span=span, text=text)
+        )
+        start += len(text) + 1
+    mentions = []
+    for index, word, label in [(0, "mary smith", "PER"), (0, "tokyo", "LOC"), (1, "bank", "ORG"),
+                               (2, "paul jones", "PER")]:  # fmt: skip
+        chunk = chunks[index]
+        at = chunk.text.index(word) + chunk.span.start
+        span = Span(start=at, end=at + len(word))
+        mentions.append(
+            Mention(
+                id=stable_id("m", doc_id, at),
+                text=word,
+                label=label,
+                provenance=Provenance(
+                    doc_id=doc_id,
+                    chunk_id=chunk.id,
+                    span=span,
+                    score=0.99,
+                    model="gold",
+                    model_revision="-",
+                    run_id="r",
+                    stage="ner",
+                ),  # fmt: skip
+            )
+        )
+    return chunks, mentions
+
+
+def test_stage_links_entities_across_sentences_with_evidence(
+    trained_doc_model: DocReTrainResult,
+) -> None:
+    clear_model_cache()
+    config = ReConfig(enabled=True, model=str(trained_doc_model.out_dir), min_precision=0.5)
+    stage = DocRelationStage(config, schema=SCHEMA, run_id="run-1")
+    chunks, mentions = _pipeline_document("doc-a")
+    relations = stage(chunks, mentions)
+    found = {(r.head, r.type, r.tail) for r in relations}
+    mary, tokyo, bank, paul = (m.id for m in mentions)
+    assert (mary, "EMPLOYER", bank) in found  # a relation across two sentences
+    assert (mary, "PLACE_OF_BIRTH", tokyo) in found
+    assert (paul, "EMPLOYER", bank) not in found
+    employer = next(r for r in relations if r.type == "EMPLOYER" and r.head == mary)
+    assert 0.0 < employer.score <= 1.0
+    assert {e.provenance.chunk_id for e in employer.evidence} <= {c.id for c in chunks}
+    for evidence in employer.evidence:
+        assert evidence.head == mary and evidence.tail == bank
+        assert evidence.provenance.stage == "re" and evidence.text in {c.text for c in chunks}
+    assert "doc:" in stage.model_key
+    # a stricter operating point keeps fewer facts, never more
+    strict = DocRelationStage(
+        config.model_copy(update={"min_precision": 0.95}), schema=SCHEMA, run_id="run-1"
+    )
+    assert {(r.head, r.type, r.tail) for r in strict(chunks, mentions)} <= found
+
+
+def test_local_entities_join_repeated_names_whatever_their_labels() -> None:
+    chunks, mentions = _pipeline_document("doc-b")
+    again = mentions[1].model_copy(
+        update={
+            "id": "m-again",
+            "label": "ORG",
+            "provenance": mentions[1].provenance.model_copy(
+                update={"span": Span(start=60, end=65)}
+            ),
+        }
+    )
+    entities = local_entities([*mentions, again], ResolveConfig())
+    tokyo = next(e for e in entities if any(m.text == "tokyo" for m in e.mentions))
+    assert len(tokyo.mentions) == 2 and tokyo.label == "LOC"  # first label wins the tie
+    assert len(entities) == 4
+
+
+# -- scoring ---------------------------------------------------------------------------------
+
+
+def test_docred_scores_and_ign_f1_hand_checked() -> None:
+    def doc(names: list[str], facts: list[tuple[int, int, str]]) -> dict[str, object]:
+        return {
+            "title": "d",
+            "sents": [names],
+            "vertexSet": [
+                [{"name": n, "sent_id": 0, "pos": [i, i + 1], "type": "LOC"}]
+                for i, n in enumerate(names)
+            ],
+            "labels": [{"h": h, "t": t, "r": r, "evidence": [0]} for h, t, r in facts],
+        }
+
+    from kgbuild.readers.docred import _document
+
+    train = docred_examples([_document(doc(["a", "b"], [(0, 1, "P1")]))])
+    gold = docred_examples(
+        [
+            _document(doc(["a", "b", "c"], [(0, 1, "P1"), (1, 2, "P2")])),
+            _document(doc(["x", "y"], [(0, 1, "P1")])),
+        ]
+    )
+    predicted = [[(0, 1, "P1"), (2, 1, "P2")], [(0, 1, "P1"), (1, 0, "P1")]]
+    scores = score_facts(gold, predicted, train_facts(train))
+    assert (scores.micro.correct, scores.micro.predicted, scores.micro.gold) == (2, 4, 3)
+    assert scores.micro.precision == pytest.approx(50.0)
+    assert scores.micro.recall == pytest.approx(200 / 3)
+    # Ign: the correct (a, b, P1) was seen in training: precision 1/3, recall unchanged
+    ign_p = 100 / 3
+    assert scores.ign_f1 == pytest.approx(2 * ign_p * (200 / 3) / (ign_p + 200 / 3))
+    assert scores.per_type["P2"].correct == 0 and scores.per_type["P2"].gold == 1
