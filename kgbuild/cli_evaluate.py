@@ -198,3 +198,93 @@ def pipeline(
         **scores.model_dump(),
     }
     typer.echo(f"scores: {_write('pipeline', data, json_out, payload)}")
+
+
+def _document_range(text: str) -> slice:
+    start, _, end = text.partition(":")
+    try:
+        return slice(int(start) if start else None, int(end) if end else None)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--documents {text!r} is not START:END") from exc
+
+
+@evaluate_app.command("graph")
+def graph(
+    data: Annotated[Path, typer.Option(help="DocRED-format JSON (sents, vertexSet, labels).")],
+    documents: Annotated[
+        str,
+        typer.Option(help="Which documents of the file, START:END (e.g. 0:100; default: all)."),
+    ] = ":",
+    gold_entities: Annotated[
+        bool,
+        typer.Option(
+            help="Give the relation model the gold mentions and entities (it alone is scored)."
+        ),
+    ] = False,
+    ner_model: Annotated[str | None, typer.Option(help="NER model (default: config).")] = None,
+    re_model: Annotated[str | None, typer.Option(help="Relation model (default: config).")] = None,
+    min_precision: Annotated[
+        float | None, typer.Option(help="Operating point of a calibrated relation model.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="kgbuild YAML config.")] = None,
+    json_out: JsonOption = None,
+) -> None:
+    """Run the pipeline from raw text over DocRED-format documents; score mentions, clusters, triples.
+
+    Mentions: span and type exact. Clusters: B-cubed within documents over the mentions
+    found with the right span, and merge precision. Triples: each resolved entity stands
+    for the gold entity most of its mentions belong to; P/R/F1, Ign F1 (facts of the
+    relation model's own training documents, read from its model card) and per type.
+    """
+    from kgbuild.config import load_settings
+    from kgbuild.readers.docred import read_docred
+    from kgbuild.training.doc_re import docred_examples
+    from kgbuild.training.graph_eval import evaluate_graph, seen_facts_of
+
+    try:
+        examples = docred_examples(read_docred(data))[_document_range(documents)]
+        overrides: dict[str, Any] = {}
+        settings = load_settings(config)
+        relations = settings.relations.model_copy(
+            update={
+                "enabled": True,
+                **({"model": re_model} if re_model else {}),
+                **({"min_precision": min_precision} if min_precision is not None else {}),
+            }
+        )
+        overrides["relations"] = relations
+        if ner_model:
+            overrides["ner"] = settings.ner.model_copy(update={"model": ner_model})
+        settings = settings.model_copy(update=overrides)
+        seen = seen_facts_of(_model("re", settings.relations.model))
+        scores = evaluate_graph(examples, settings, gold_entities=gold_entities, seen=seen)
+    except KGBuildError as exc:
+        raise fail(exc) from exc
+    m, c, t = scores.mentions, scores.clusters, scores.triples
+    if not gold_entities:
+        typer.echo(
+            f"mentions: P/R/F1 {m.precision:.2f}/{m.recall:.2f}/{m.f1:.2f} "
+            f"({m.gold} gold, {m.predicted} predicted)"
+        )
+        for kind, counts in scores.mentions_per_type.items():
+            typer.echo(f"  {kind}: F1 {counts.f1:.2f} ({counts.gold} gold)")
+        typer.echo(
+            f"entity clusters (within documents): B-cubed P/R/F1 {c['precision']:.2f}/"
+            f"{c['recall']:.2f}/{c['f1']:.2f}; merge precision {c['merge_precision']:.2f}"
+        )
+    typer.echo(
+        f"triples{' (gold entities)' if gold_entities else ''}: P/R/F1 "
+        f"{t.micro.precision:.2f}/{t.micro.recall:.2f}/{t.micro.f1:.2f}, Ign F1 {t.ign_f1:.2f} "
+        f"({t.micro.gold} gold, {t.micro.predicted} predicted)"
+    )
+    payload = {
+        "task": "graph",
+        "data": str(data),
+        "documents": documents,
+        "gold_entities": gold_entities,
+        "ner_model": settings.ner.model,
+        "re_model": settings.relations.model,
+        "min_precision": settings.relations.min_precision,
+        **scores.as_dict(),
+    }
+    typer.echo(f"scores: {_write('graph', data, json_out, payload)}")

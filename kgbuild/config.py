@@ -232,7 +232,8 @@ class Settings(BaseSettings):
     relations: ReConfig = ReConfig()
     attributes: AttributeConfig = AttributeConfig()
     schema_path: Path | None = None
-    """Graph schema YAML (default: ``schemas/graph_schema.yaml``)."""
+    """Graph schema: a YAML file, or the name of one in ``schemas/`` (``wikidata``, the
+    default; ``business``)."""
     resolve: ResolveConfig = ResolveConfig()
     neo4j: Neo4jConfig = Neo4jConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()

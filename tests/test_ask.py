@@ -50,7 +50,7 @@ def build_example(
     docs.mkdir(parents=True)
     for name, text in DOCS.items():
         (docs / name).write_text(text, encoding="utf-8")
-    schema = load_schema().model_copy(
+    schema = load_schema("business").model_copy(
         update={
             "attributes": (
                 AttributeSpec(

@@ -87,7 +87,7 @@ def test_schema_attribute_errors_name_the_field(tmp_path: Path) -> None:
 
 
 def test_default_schema_declares_attributes_with_questions() -> None:
-    schema = load_schema()
+    schema = load_schema("business")
     names = {a.name for a in schema.attributes}
     assert {"founding_year", "headquarters", "birthplace"} <= names
     assert all("{name}" in a.question for a in schema.attributes if a.model is None)

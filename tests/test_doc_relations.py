@@ -360,3 +360,88 @@ def test_docred_scores_and_ign_f1_hand_checked() -> None:
     ign_p = 100 / 3
     assert scores.ign_f1 == pytest.approx(2 * ign_p * (200 / 3) / (ign_p + 200 / 3))
     assert scores.per_type["P2"].correct == 0 and scores.per_type["P2"].gold == 1
+
+
+def _predicted(doc: str, start: int, end: int, label: str) -> Mention:
+    return Mention(
+        id=f"{doc}:{start}",
+        text="x",
+        label=label,
+        provenance=Provenance(
+            doc_id=doc,
+            chunk_id=f"{doc}-c",
+            span=Span(start=start, end=end),
+            score=0.9,
+            model="m",
+            model_revision="-",
+            run_id="r",
+            stage="ner",
+        ),  # fmt: skip
+    )
+
+
+def test_graph_scorer_hand_checked_on_two_invented_documents() -> None:
+    from kgbuild.data import Relation
+    from kgbuild.readers.docred import _document
+    from kgbuild.training.graph_eval import score_graph
+
+    # doc 1: "ada lee met bo . lee left ." gold: ada lee (PER, tokens 0-2) = lee (PER, 5-6);
+    # bo (PER, 3-4). Fact: (ada lee, bo, P26).
+    first = {
+        "title": "one",
+        "sents": [["ada", "lee", "met", "bo", "."], ["lee", "left", "."]],
+        "vertexSet": [
+            [
+                {"name": "ada lee", "sent_id": 0, "pos": [0, 2], "type": "PER"},
+                {"name": "lee", "sent_id": 1, "pos": [0, 1], "type": "PER"},
+            ],
+            [{"name": "bo", "sent_id": 0, "pos": [3, 4], "type": "PER"}],
+        ],  # fmt: skip
+        "labels": [{"h": 0, "t": 1, "r": "P26", "evidence": [0]}],
+    }
+    # doc 2: "rome is in italy ." gold: rome (LOC), italy (LOC); fact (rome, italy, P17)
+    second = {
+        "title": "two",
+        "sents": [["rome", "is", "in", "italy", "."]],
+        "vertexSet": [
+            [{"name": "rome", "sent_id": 0, "pos": [0, 1], "type": "LOC"}],
+            [{"name": "italy", "sent_id": 0, "pos": [3, 4], "type": "LOC"}],
+        ],
+        "labels": [{"h": 0, "t": 1, "r": "P17", "evidence": [0]}],
+    }
+    examples = docred_examples([_document(first), _document(second)])
+    assert examples[0].text == "ada lee met bo . lee left ."
+    # predictions, doc 1: "ada lee" PER, "bo" ORG (wrong type), "lee" PER, but "lee" is
+    # resolved with "bo" (a wrong merge) instead of with "ada lee".
+    d1 = [_predicted("d1", 0, 7, "PER"), _predicted("d1", 12, 14, "ORG"),
+          _predicted("d1", 17, 20, "PER")]  # fmt: skip
+    # doc 2: "rome" LOC, "italy" LOC, plus a spurious "is" MISC
+    d2 = [_predicted("d2", 0, 4, "LOC"), _predicted("d2", 11, 16, "LOC"),
+          _predicted("d2", 5, 7, "MISC")]  # fmt: skip
+    entity = {"d1:0": "A", "d1:12": "B", "d1:17": "B", "d2:0": "R", "d2:11": "I", "d2:5": "S"}
+
+    def rel(head: str, kind: str, tail: str) -> Relation:
+        return Relation(id=f"{head}{kind}{tail}", head=head, tail=tail, type=kind, score=0.9,
+                        evidence=())  # fmt: skip
+
+    relations = [[rel("d1:0", "SPOUSE", "d1:12")], [rel("d2:0", "COUNTRY", "d2:11"),
+                                                   rel("d2:11", "COUNTRY", "d2:0")]]  # fmt: skip
+    scores = score_graph(
+        examples, [d1, d2], entity, relations, type_to_label={"SPOUSE": "P26", "COUNTRY": "P17"}
+    )
+    # mentions: 5 gold, 6 predicted; correct: ada lee, lee, rome, italy (bo has the wrong type)
+    assert (scores.mentions.correct, scores.mentions.predicted, scores.mentions.gold) == (4, 6, 5)
+    assert (
+        scores.mentions_per_type["PER"].gold == 3 and scores.mentions_per_type["PER"].correct == 2
+    )
+    # clusters over the 5 mentions with right spans: doc 1 predicted {ada lee}, {bo, lee};
+    # gold {ada lee, lee}, {bo}. B3 precision: 1 + 1/2 + 1/2 = 2 of 3 (doc 2: 1 + 1)
+    assert scores.clusters["mentions"] == 5
+    assert scores.clusters["precision"] == pytest.approx(100 * (1 + 0.5 + 0.5 + 1 + 1) / 5)
+    # recall: ada lee 1/2, lee 1/2, bo 1, rome 1, italy 1
+    assert scores.clusters["recall"] == pytest.approx(100 * (0.5 + 0.5 + 1 + 1 + 1) / 5)
+    assert scores.clusters["merged_pairs"] == 1 and scores.clusters["merge_precision"] == 0.0
+    # triples: entity B holds bo (gold 1) and lee (gold 0): a tie, the first vote (bo) wins,
+    # so (A, B, SPOUSE) -> (0, 1, P26), correct; doc 2: one correct, one reversed (wrong)
+    assert (scores.triples.micro.correct, scores.triples.micro.predicted) == (2, 3)
+    assert scores.triples.micro.gold == 2

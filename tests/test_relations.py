@@ -313,7 +313,7 @@ def test_candidates_respect_schema_and_sentences(trained: tuple[Path, Path, ReTr
         _mention(first, "Olympics", "MISC"),
         _mention(second, "John Smith", "PER"),
     ]
-    stage = RelationStage(ReConfig(model=str(out)), schema=load_schema(), run_id="r")
+    stage = RelationStage(ReConfig(model=str(out)), schema=load_schema("business"), run_id="r")
     pairs = {(c.head.text, c.tail.text) for c in stage.candidates([first, second], mentions)}
     # PER->ORG (WORKS_FOR), ORG->PER (FOUNDED_BY), ORG->LOC, PER->LOC; nothing with MISC,
     # no LOC->PER or LOC->ORG, and nothing across the sentence boundary
@@ -325,7 +325,7 @@ def test_candidates_respect_schema_and_sentences(trained: tuple[Path, Path, ReTr
     }
     across = RelationStage(
         ReConfig(model=str(out), same_sentence_only=False, max_distance_chars=40),
-        schema=load_schema(),
+        schema=load_schema("business"),
         run_id="r",
     )
     candidates = across.candidates([first, second], mentions)
@@ -351,7 +351,7 @@ def test_stage_returns_relations_with_evidence(
         _mention(chunks[1], "London", "LOC"),
         _mention(chunks[1], "bank", "ORG"),
     ]
-    schema = load_schema()
+    schema = load_schema("business")
     stage = RelationStage(ReConfig(model=str(out), threshold=0.0), schema=schema, run_id="run1")
     relations = stage(chunks, mentions)
     assert relations and all(isinstance(r, Relation) for r in relations)

@@ -7,11 +7,22 @@ from kgbuild.errors import ConfigError
 from kgbuild.schema import DEFAULT_SCHEMA_PATH, SCHEMAS_DIR, generated_json_schemas, load_schema
 
 
-def test_default_schema_loads() -> None:
+def test_default_schema_is_wikidata_and_the_business_schema_ships_beside_it() -> None:
     schema = load_schema()
-    assert {"PER", "ORG", "LOC", "MISC"} == schema.entity_labels
-    assert "WORKS_FOR" in schema.relation_names
+    assert {"PER", "ORG", "LOC", "MISC", "TIME", "NUM"} == schema.entity_labels
+    assert len(schema.relation_types) == 96
+    assert schema.relation_for_label("P17") == "COUNTRY"
+    assert schema.relation_for_label("COUNTRY") == "COUNTRY"
+    assert schema.relation_for_label("P999999") is None
+    cast = next(r for r in schema.relation_types if r.name == "CAST_MEMBER")
+    assert cast.wikidata == "P161" and cast.description and "PER" in cast.range
+    follows = next(r for r in schema.relation_types if r.name == "FOLLOWS")
+    assert follows.inverse == "FOLLOWED_BY"
+    assert next(r for r in schema.relation_types if r.name == "SPOUSE").symmetric
     assert DEFAULT_SCHEMA_PATH.parent == SCHEMAS_DIR
+    business = load_schema("business")  # a shipped schema by name, as config may give it
+    assert {"PER", "ORG", "LOC", "MISC"} == business.entity_labels
+    assert "WORKS_FOR" in business.relation_names
 
 
 @pytest.mark.parametrize("name", sorted(generated_json_schemas()))
@@ -31,6 +42,22 @@ def test_committed_json_schemas_match_the_code(name: str) -> None:
             "relation_types.0.range",
         ),
         ("entity_types: [{name: PER, colour: red}]", "entity_types.0.colour"),
+        (
+            "entity_types: [{name: PER}]\nrelation_types: [{name: KNOWS, domain: [], range: [PER]}]",
+            "relation_types.0.domain",
+        ),
+        (
+            "entity_types: [{name: PER}]\nrelation_types: [{name: KNOWS, domain: [PLANET], range: [PER]}]",
+            "relation_types.0.domain",
+        ),
+        (
+            "entity_types: [{name: PER}]\nrelation_types: [{name: KNOWS, domain: [PER], range: [PER], wikidata: Q5}]",
+            "relation_types.0.wikidata",
+        ),
+        (
+            "entity_types: [{name: PER}]\nrelation_types: [{name: KNOWS, domain: [PER], range: [PER], inverse: KNOWN_BY}]",
+            "relation_types.0.inverse",
+        ),
         ("relation_types: []", "entity_types"),
         (
             "entity_types: [{name: PER}]\nattributes: [{name: age, entity_type: ORG, question: 'q {name}'}]",

@@ -23,8 +23,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -120,6 +121,10 @@ class DocRelationStage:
         self.run_id = run_id
         self.resolve = resolve or ResolveConfig()
         self.progress = progress
+        self.grouping: Callable[[Sequence[Mention]], list[LocalEntity]] = partial(
+            local_entities, config=self.resolve
+        )
+        """How one document's mentions become entities (evaluation swaps in gold ones)."""
         self.loaded: LoadedModel = load_doc_relation_model_ref(
             resolve_task_model("re", self.config.model), device=self.config.device
         )
@@ -222,7 +227,7 @@ class DocRelationStage:
             ordered = tuple(sorted(doc_chunks, key=lambda c: c.span.start))
             entities = tuple(
                 e
-                for e in local_entities(mentions_by_doc.get(doc_id, []), self.resolve)
+                for e in self.grouping(mentions_by_doc.get(doc_id, []))
                 if self._marker_label(e.label) in self.entity_labels
             )
             plans.append(_DocumentPlan(doc_id, ordered, entities, self._windows(ordered, entities)))

@@ -217,6 +217,25 @@ def re_command(
     resume: Annotated[
         bool, typer.Option(help="docred: continue from the epoch checkpoint in --out.")
     ] = False,
+    extra_fewrel: Annotated[
+        Path | None,
+        typer.Option(
+            help="docred: FewRel JSON added to training (the Wikidata properties that the "
+            "data's labels hold).",
+            exists=True,
+        ),
+    ] = None,
+    extra_conll04: Annotated[
+        Path | None,
+        typer.Option(
+            help="docred: CoNLL04 JSON added to training (relations renamed to Wikidata "
+            "properties: Work_For P108, OrgBased_In P159, Live_In P551, Located_In P131).",
+            exists=True,
+        ),
+    ] = None,
+    extra_per_epoch: Annotated[
+        int, typer.Option(help="docred: extra pseudo-documents drawn per epoch (0: all).")
+    ] = 0,
     device: DeviceOption = None,
 ) -> None:
     """Fine-tune a relation model and save it (LoRA adapter by default)."""
@@ -238,6 +257,8 @@ def re_command(
             dev_docs=dev_docs,
             resume=resume,
             device=device,
+            extra=[(k, p) for k, p in (("fewrel", extra_fewrel), ("conll04", extra_conll04)) if p],
+            extra_per_epoch=extra_per_epoch,
         )
         return
     if data_format != "conll04":
@@ -292,6 +313,8 @@ def _train_docred(
     dev_docs: int,
     resume: bool,
     device: str | None,
+    extra: list[tuple[str, Path]],
+    extra_per_epoch: int,
 ) -> None:
     from kgbuild.nlp.hf import bf16_supported, pick_device
     from kgbuild.training.doc_re_train import DocReRun, train_doc_re
@@ -317,6 +340,8 @@ def _train_docred(
         resume=resume,
         device=device,
         command=_command_line(),
+        extra=extra,
+        extra_per_epoch=extra_per_epoch,
     )
     dev_scores = result.dev
     typer.echo(

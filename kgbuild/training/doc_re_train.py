@@ -352,6 +352,41 @@ def _split(
     return documents[dev_docs:], documents[:dev_docs], split
 
 
+def _extra_features(
+    extra: Sequence[tuple[str, Path]],
+    tokenizer: Any,
+    relation_types: Sequence[str],
+    label2id: dict[str, int],
+    run: DocReRun,
+) -> tuple[list[TrainingPair], list[dict[str, Any]]]:
+    from kgbuild.training.doc_re_extra import conll04_documents, fewrel_documents
+
+    readers = {"fewrel": fewrel_documents, "conll04": conll04_documents}
+    features: list[TrainingPair] = []
+    card = []
+    for kind, path in extra:
+        if kind not in readers:
+            raise InputError(f"extra training data format {kind!r}: use fewrel or conll04")
+        if not path.is_file():
+            raise InputError(f"data file {path} does not exist")
+        documents = readers[kind](path, relation_types, seed=run.seed)
+        features += training_windows(
+            tokenizer, documents, label2id, max_length=run.max_length, overlap=run.overlap
+        )
+        facts = sum(len(d.facts) for d in documents)
+        card.append(
+            {
+                "format": kind,
+                "path": str(path.resolve()),
+                "sha256": sha256_file(path),
+                "documents": len(documents),
+                "facts": facts,
+            }
+        )
+        logger.info("extra %s: %d pseudo-documents, %d facts", kind, len(documents), facts)
+    return features, card
+
+
 def _save_checkpoint(
     path: Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]
 ) -> None:
@@ -389,6 +424,8 @@ def train_doc_re(
     dev: Path | None = None,
     dev_docs: int = 100,
     run: DocReRun | None = None,
+    extra: Sequence[tuple[str, Path]] = (),
+    extra_per_epoch: int = 0,
     resume: bool = False,
     device: str | None = None,
     command: str | None = None,
@@ -402,6 +439,9 @@ def train_doc_re(
         dev: Dev file; ``None`` holds out the first ``dev_docs`` documents of ``train``.
         dev_docs: Documents held out of ``train`` when ``dev`` is ``None``.
         run: Hyper-parameters.
+        extra: Sentence-level data added to training, as ``(format, path)`` with format
+            ``fewrel`` or ``conll04`` (see :mod:`kgbuild.training.doc_re_extra`).
+        extra_per_epoch: Pseudo-documents of ``extra`` drawn afresh each epoch (0: all).
         resume: Continue from the checkpoint in ``out``.
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         command: Command line recorded in the model card.
@@ -438,7 +478,11 @@ def train_doc_re(
     features = training_windows(
         tokenizer, train_examples, label2id, max_length=run.max_length, overlap=run.overlap
     )
-    steps = run.epochs * -(-len(features) // run.batch_size)
+    extra_features, extra_card = _extra_features(extra, tokenizer, relation_types, label2id, run)
+    per_epoch = len(features) + (
+        min(extra_per_epoch, len(extra_features)) if extra_per_epoch else len(extra_features)
+    )
+    steps = run.epochs * -(-per_epoch // run.batch_size)
     optimizer, scheduler = make_optimizer(model, run, steps)
     rng = random.Random(run.seed)
     history: list[dict[str, Any]] = []
@@ -466,7 +510,14 @@ def train_doc_re(
     train_seconds = 0.0
     for epoch in range(first_epoch, run.epochs):
         started = time.perf_counter()
-        loss = train_epoch(model, features, optimizer, scheduler, run=run, pad_id=pad_id, rng=rng)
+        drawn = (
+            rng.sample(extra_features, per_epoch - len(features))
+            if extra_per_epoch
+            else extra_features
+        )
+        loss = train_epoch(
+            model, [*features, *drawn], optimizer, scheduler, run=run, pad_id=pad_id, rng=rng
+        )
         seconds = time.perf_counter() - started
         train_seconds += seconds
         predictions = predict_examples(
@@ -539,6 +590,8 @@ def train_doc_re(
                 "windows": len(features),
             },
             "dev": {**dev_card, "documents": len(dev_examples)},
+            "extra": extra_card,
+            "extra_per_epoch": extra_per_epoch,
         },
         "command": command if command is not None else shlex.join(sys.argv),
         "hyperparameters": asdict(run),

@@ -294,7 +294,10 @@ def test_relations_reach_the_graph_files_and_neo4j_with_evidence(
     }
     folder = write_docs(tmp_path / "docs", docs)
     config = settings(tmp_path, keyword_ner_model, neo4j_target).model_copy(
-        update={"relations": ReConfig(enabled=True, model=str(keyword_re_model), threshold=0.0)}
+        update={
+            "relations": ReConfig(enabled=True, model=str(keyword_re_model), threshold=0.0),
+            "schema_path": Path("business"),  # the sentence-level model's relation types
+        }
     )
     report = build([folder], config)
     assert report.relations > 0

@@ -1,0 +1,351 @@
+"""``kgbuild evaluate graph``: the whole pipeline from raw text, scored on DocRED-format data.
+
+Each document's text (its tokens joined by spaces) goes through the configured pipeline:
+chunking, NER, relations, then resolution over all the documents' mentions. Scores:
+
+* **mentions**: a predicted mention is correct when its character span and type equal a
+  gold mention's (micro and per type);
+* **entity clusters, within documents**: B-cubed precision, recall and F1 over the
+  mentions found with the right span (whatever their type), predicted clusters being
+  the resolved entities restricted to the document; and the precision of merges (pairs of
+  those mentions put in one cluster that are one gold entity);
+* **triples**: each resolved entity of a document stands for the gold entity that most of
+  its correctly-spanned mentions belong to (none if it has none); a predicted
+  ``(head, tail, type)`` is correct when it maps to a gold fact; P/R/F1, Ign F1 (facts
+  seen in ``--train-facts`` data by mention names) and per type.
+
+With ``gold_entities`` the relation model alone is scored: the gold mentions and
+clusters are given to the model, as in DocRED's standard setting.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from kgbuild.config import Settings
+from kgbuild.data import Chunk, Document, Mention, Provenance, Relation
+from kgbuild.data import Span as CharSpan
+from kgbuild.errors import KGBuildError
+from kgbuild.ids import stable_id
+from kgbuild.stages.doc_relations import LocalEntity
+from kgbuild.training.doc_re import DocExample, DocScores, score_facts
+
+__all__ = [
+    "GraphScores",
+    "b_cubed",
+    "evaluate_graph",
+    "mention_scores",
+    "score_graph",
+    "seen_facts_of",
+]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Correct, predicted and gold counts with P/R/F1 (0-100)."""
+
+    correct: int
+    predicted: int
+    gold: int
+
+    @property
+    def precision(self) -> float:
+        """Correct over predicted."""
+        return 100.0 * self.correct / self.predicted if self.predicted else 0.0
+
+    @property
+    def recall(self) -> float:
+        """Correct over gold."""
+        return 100.0 * self.correct / self.gold if self.gold else 0.0
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        """JSON form."""
+        return {**asdict(self), "precision": self.precision, "recall": self.recall, "f1": self.f1}
+
+
+Span = tuple[int, int]
+
+
+def mention_scores(
+    gold: Sequence[Mapping[Span, str]], predicted: Sequence[Mapping[Span, str]]
+) -> tuple[Counts, dict[str, Counts]]:
+    """Typed mention P/R/F1 (span and type must match), micro and per type."""
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for gold_doc, predicted_doc in zip(gold, predicted, strict=True):
+        for span, kind in gold_doc.items():
+            per[kind][2] += 1
+            if predicted_doc.get(span) == kind:
+                per[kind][0] += 1
+        for kind in predicted_doc.values():
+            per[kind][1] += 1
+    per_type = {kind: Counts(*c) for kind, c in sorted(per.items())}
+    total = Counts(*(sum(c[i] for c in per.values()) for i in range(3)))
+    return total, per_type
+
+
+def b_cubed(
+    gold: Sequence[Mapping[Span, int]], predicted: Sequence[Mapping[Span, int]]
+) -> dict[str, float]:
+    """B-cubed P/R/F1 and merge precision over the spans both sides hold, per document.
+
+    ``gold[d]`` / ``predicted[d]``: span -> cluster id in document ``d``.
+    """
+    precision_sum = recall_sum = 0.0
+    n = 0
+    merged_pairs = merged_right = 0
+    for gold_doc, predicted_doc in zip(gold, predicted, strict=True):
+        spans = [s for s in predicted_doc if s in gold_doc]
+        by_predicted: dict[int, list[Span]] = defaultdict(list)
+        by_gold: dict[int, list[Span]] = defaultdict(list)
+        for span in spans:
+            by_predicted[predicted_doc[span]].append(span)
+            by_gold[gold_doc[span]].append(span)
+        for span in spans:
+            mine = by_predicted[predicted_doc[span]]
+            truth = by_gold[gold_doc[span]]
+            both = sum(1 for s in mine if gold_doc[s] == gold_doc[span])
+            precision_sum += both / len(mine)
+            recall_sum += both / len(truth)
+            n += 1
+        for members in by_predicted.values():
+            for i, a in enumerate(members):
+                for b in members[i + 1 :]:
+                    merged_pairs += 1
+                    merged_right += gold_doc[a] == gold_doc[b]
+    p = 100.0 * precision_sum / n if n else 0.0
+    r = 100.0 * recall_sum / n if n else 0.0
+    return {
+        "precision": p,
+        "recall": r,
+        "f1": 2 * p * r / (p + r) if p + r else 0.0,
+        "mentions": n,
+        "merge_precision": 100.0 * merged_right / merged_pairs if merged_pairs else 100.0,
+        "merged_pairs": merged_pairs,
+    }
+
+
+@dataclass(frozen=True)
+class GraphScores:
+    """Everything :func:`evaluate_graph` measured."""
+
+    mentions: Counts
+    mentions_per_type: dict[str, Counts]
+    clusters: dict[str, float]
+    triples: DocScores
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "mentions": self.mentions.as_dict(),
+            "mentions_per_type": {k: v.as_dict() for k, v in self.mentions_per_type.items()},
+            "clusters": self.clusters,
+            "triples": {
+                **asdict(self.triples.micro),
+                "ign_f1": self.triples.ign_f1,
+                "per_type": {k: asdict(v) for k, v in self.triples.per_type.items()},
+            },
+        }
+
+
+def _gold_spans(example: DocExample) -> tuple[dict[Span, str], dict[Span, int]]:
+    typed: dict[Span, str] = {}
+    cluster: dict[Span, int] = {}
+    for mention in example.mentions:
+        span = (mention.start, mention.end)
+        typed[span] = example.entity_types[mention.entity]
+        cluster[span] = mention.entity
+    return typed, cluster
+
+
+def score_graph(
+    examples: Sequence[DocExample],
+    mentions: Sequence[Sequence[Mention]],
+    mention_to_entity: Mapping[str, str],
+    relations: Sequence[Sequence[Relation]],
+    *,
+    type_to_label: Mapping[str, str],
+    seen: set[tuple[str, str, str]] | None = None,
+) -> GraphScores:
+    """Score one predicted graph per document against the gold annotations.
+
+    Args:
+        examples: Gold documents (the text the pipeline read is ``example.text``).
+        mentions: Predicted mentions per document (offsets into ``example.text``).
+        mention_to_entity: Resolution of the predicted mentions.
+        relations: Predicted mention-level relations per document (head/tail mention ids).
+        type_to_label: Relation type -> gold label (a schema name -> its Wikidata id).
+        seen: Training facts by names, for Ign F1.
+    """
+    gold_typed, gold_clusters, predicted_typed, predicted_clusters = [], [], [], []
+    facts: list[list[tuple[int, int, str]]] = []
+    for example, found, doc_relations in zip(examples, mentions, relations, strict=True):
+        typed, clusters = _gold_spans(example)
+        gold_typed.append(typed)
+        gold_clusters.append(clusters)
+        predicted_typed.append({(m.span.start, m.span.end): m.label for m in found})
+        entity_ids = sorted({mention_to_entity[m.id] for m in found})
+        number = {entity: i for i, entity in enumerate(entity_ids)}
+        predicted_clusters.append(
+            {(m.span.start, m.span.end): number[mention_to_entity[m.id]] for m in found}
+        )
+        votes: dict[str, Counter[int]] = defaultdict(Counter)
+        for m in found:
+            span = (m.span.start, m.span.end)
+            if span in clusters:
+                votes[mention_to_entity[m.id]][clusters[span]] += 1
+        to_gold = {entity: vote.most_common(1)[0][0] for entity, vote in votes.items()}
+        doc_facts = set()
+        for relation in doc_relations:
+            head = to_gold.get(mention_to_entity.get(relation.head, ""))
+            tail = to_gold.get(mention_to_entity.get(relation.tail, ""))
+            if head is not None and tail is not None and head != tail:
+                doc_facts.add((head, tail, type_to_label.get(relation.type, relation.type)))
+        facts.append(sorted(doc_facts))
+    total, per_type = mention_scores(gold_typed, predicted_typed)
+    return GraphScores(
+        total,
+        per_type,
+        b_cubed(gold_clusters, predicted_clusters),
+        score_facts(examples, facts, seen),
+    )
+
+
+def evaluate_graph(
+    examples: Sequence[DocExample],
+    settings: Settings,
+    *,
+    gold_entities: bool = False,
+    seen: set[tuple[str, str, str]] | None = None,
+    progress: bool = False,
+) -> GraphScores:
+    """Run the configured pipeline over ``examples`` and score it (see the module docstring).
+
+    ``settings.relations`` must be enabled for triples. With ``gold_entities`` the
+    relation stage reads the gold sentences, mentions and entities instead of chunking,
+    NER and resolution.
+    """
+    from kgbuild.extraction import Extractor
+    from kgbuild.ids import content_hash
+    from kgbuild.schema import load_schema
+    from kgbuild.stages.doc_relations import DocRelationStage
+    from kgbuild.stages.resolve import resolve_mentions
+
+    schema = load_schema(settings.schema_path)
+    type_to_label = {r.name: r.wikidata or r.name for r in schema.relation_types}
+    documents = [
+        Document(
+            id=f"doc{i:05d}",
+            text=e.text,
+            source=e.title or f"doc{i}",
+            content_hash=content_hash(e.text),
+        )
+        for i, e in enumerate(examples)
+    ]
+    extractor = Extractor(settings, run_id="evaluate-graph", progress=progress)
+    if gold_entities:
+        stage = extractor.relations
+        if not isinstance(stage, DocRelationStage):
+            raise KGBuildError("--gold-entities needs a document-level relation model")
+        stage.grouping = _gold_grouping
+        mentions = [_gold_mentions(d, e) for d, e in zip(documents, examples, strict=True)]
+        relations = [
+            stage(_gold_chunks(d, e), found)
+            for d, e, found in zip(documents, examples, mentions, strict=True)
+        ]
+        mention_to_entity = {
+            m.id: f"{m.doc_id}/{m.provenance.model}" for found in mentions for m in found
+        }
+    else:
+        results = []
+        batch = max(1, settings.docs_per_batch)
+        for start in range(0, len(documents), batch):
+            results += extractor(documents[start : start + batch])
+        mentions = [list(r.mentions) for r in results]
+        relations = [list(r.relations) for r in results]
+        flat = [m for found in mentions for m in found]
+        mention_to_entity = resolve_mentions(flat, settings.resolve).mention_to_entity
+    return score_graph(
+        examples,
+        mentions,
+        mention_to_entity,
+        relations,
+        type_to_label=type_to_label,
+        seen=seen,
+    )
+
+
+def _gold_chunks(document: Document, example: DocExample) -> list[Chunk]:
+    return [
+        Chunk(
+            id=stable_id("chunk", document.id, index),
+            doc_id=document.id,
+            index=index,
+            span=CharSpan(start=start, end=end),
+            text=example.text[start:end],
+        )
+        for index, (start, end) in enumerate(example.sentences)
+    ]
+
+
+def _gold_mentions(document: Document, example: DocExample) -> list[Mention]:
+    """The gold mentions, each naming its gold entity in its model field (``gold:3``)."""
+    chunks = _gold_chunks(document, example)
+    out = []
+    for m in example.mentions:
+        chunk = next(c for c in chunks if c.span.start <= m.start < c.span.end)
+        out.append(
+            Mention(
+                id=stable_id("gold", document.id, m.start, m.end),
+                text=example.text[m.start : m.end],
+                label=example.entity_types[m.entity],
+                provenance=Provenance(
+                    doc_id=document.id,
+                    chunk_id=chunk.id,
+                    span=CharSpan(start=m.start, end=m.end),
+                    score=1.0,
+                    model=f"gold:{m.entity}",
+                    model_revision="-",
+                    run_id="evaluate-graph",
+                    stage="gold",
+                ),
+            )
+        )
+    return out
+
+
+def _gold_grouping(mentions: Sequence[Mention]) -> list[LocalEntity]:
+    """Group gold mentions by the gold entity their model field names."""
+    groups: dict[str, list[Mention]] = defaultdict(list)
+    for mention in sorted(mentions, key=lambda m: (m.span.start, m.span.end)):
+        groups[mention.provenance.model].append(mention)
+    return [LocalEntity(members[0].label, tuple(members)) for members in groups.values()]
+
+
+def seen_facts_of(model_dir: str) -> set[tuple[str, str, str]] | None:
+    """The training facts (by names) of a document-level model, from its model card.
+
+    ``None`` when the card or its training file cannot be read (Ign F1 then equals F1).
+    """
+    import json
+    from pathlib import Path
+
+    from kgbuild.readers.docred import read_docred
+    from kgbuild.training.doc_re import docred_examples, train_facts
+
+    try:
+        card = json.loads((Path(model_dir) / "model_card.json").read_text(encoding="utf-8"))
+        train = card["data"]["train"]["path"]
+        skip = int(card["data"]["dev"].get("first_documents", 0))
+        documents = read_docred(train)
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+    return train_facts(docred_examples(documents[skip:]))
