@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from pathlib import Path
@@ -87,7 +88,7 @@ def test_long_documents_are_read_in_overlapping_windows_that_grow_linearly(
         read = sum(len(w.input_ids) for w in windows)
         assert read <= 1.6 * n * 12  # about 1/(1-overlap) times each token, never quadratic
         # consecutive windows share sentences, so a pair across their border is read together
-        assert all(set(a.sentences) & set(b.sentences) for a, b in zip(windows, windows[1:]))
+        assert all(set(a.sentences) & set(b.sentences) for a, b in itertools.pairwise(windows))
         assert {e for w in windows for e in w.entities} == set(range(n))
 
 
@@ -277,7 +278,7 @@ def _pipeline_document(doc_id: str) -> tuple[list[Chunk], list[Mention]]:
                     model_revision="-",
                     run_id="r",
                     stage="ner",
-                ),  # fmt: skip
+                ),
             )
         )
     return chunks, mentions
@@ -311,7 +312,7 @@ def test_stage_links_entities_across_sentences_with_evidence(
 
 
 def test_local_entities_join_repeated_names_whatever_their_labels() -> None:
-    chunks, mentions = _pipeline_document("doc-b")
+    _chunks, mentions = _pipeline_document("doc-b")
     again = mentions[1].model_copy(
         update={
             "id": "m-again",
@@ -376,7 +377,7 @@ def _predicted(doc: str, start: int, end: int, label: str) -> Mention:
             model_revision="-",
             run_id="r",
             stage="ner",
-        ),  # fmt: skip
+        ),
     )
 
 
@@ -396,7 +397,7 @@ def test_graph_scorer_hand_checked_on_two_invented_documents() -> None:
                 {"name": "lee", "sent_id": 1, "pos": [0, 1], "type": "PER"},
             ],
             [{"name": "bo", "sent_id": 0, "pos": [3, 4], "type": "PER"}],
-        ],  # fmt: skip
+        ],
         "labels": [{"h": 0, "t": 1, "r": "P26", "evidence": [0]}],
     }
     # doc 2: "rome is in italy ." gold: rome (LOC), italy (LOC); fact (rome, italy, P17)
