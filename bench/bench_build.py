@@ -1,0 +1,238 @@
+"""Whole builds of real documents with each stage switched on in turn, in one run.
+
+Re-DocRED dev documents (Wikipedia abstracts, read from ../shared; their tokens joined by
+spaces are written as .txt files into a temporary folder) are built by ``kgbuild.build``
+three ways, each in its own process (fresh ledger and output folder, models loaded
+there, peak memory of that process):
+
+1. NER only (the library defaults);
+2. NER + relations (the default relation model);
+3. NER + relations + attributes.
+
+For each: whole-build seconds and sentences/s, extraction seconds and the share of
+extraction time outside model forward passes (forward hooks), peak RSS. The transformers
+``pipeline("token-classification", batch_size=32)`` over the same sentences with the same
+NER model is the baseline. Rounds are interleaved (1 2 3 1 2 3 ...) and the best of each
+configuration is reported, with every round kept in the result file.
+
+Usage: python bench/bench_build.py [--documents 0:100] [--rounds 2] [--out bench/results/build.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DATA = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "kg" / "redocred" / "dev_revised.json"
+)
+CONFIGS = {
+    "ner": {},
+    "ner+relations": {"relations": True},
+    "ner+relations+attributes": {"relations": True, "attributes": True},
+}
+
+
+def _machine() -> dict[str, Any]:
+    import torch
+
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average": os.getloadavg(),
+    }
+
+
+def _commit() -> dict[str, Any]:
+    root = Path(__file__).resolve().parents[1]
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = bool(
+        subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    )
+    return {"commit": head, "dirty": dirty}
+
+
+def write_corpus(folder: Path, documents: str) -> int:
+    """Write the chosen Re-DocRED documents as .txt files; return how many."""
+    records = json.loads(DATA.read_text(encoding="utf-8"))
+    start, _, end = documents.partition(":")
+    chosen = records[int(start or 0) : int(end) if end else None]
+    for index, record in enumerate(chosen):
+        text = " ".join(" ".join(sentence) for sentence in record["sents"])
+        (folder / f"doc{index:04d}.txt").write_text(text + "\n", encoding="utf-8")
+    return len(chosen)
+
+
+def child(config: str, corpus: Path, out: Path) -> dict[str, Any]:
+    """One build in this process: timings, forward share, sentences, peak RSS."""
+    from kgbuild.config import AttributeConfig, ReConfig, Settings
+    from kgbuild.extraction import Extractor
+    from kgbuild.pipeline import build
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_extraction import ForwardClock
+
+    options = CONFIGS[config]
+    settings = Settings(
+        out_dir=out,
+        relations=ReConfig(enabled=bool(options.get("relations"))),
+        attributes=AttributeConfig(enabled=bool(options.get("attributes"))),
+    )
+    clocks: list[ForwardClock] = []
+    original_init = Extractor.__init__
+
+    def instrumented(self: Extractor, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        clocks.append(ForwardClock(self.ner.loaded.model))
+        if self.relations is not None:
+            clocks.append(ForwardClock(self.relations.loaded.model))
+        if self.attributes is not None and self.attributes.reader is not None:
+            clocks.append(ForwardClock(self.attributes.reader.loaded.model))
+
+    Extractor.__init__ = instrumented  # type: ignore[method-assign]
+    started = time.perf_counter()
+    report = build([str(corpus)], settings)
+    seconds = time.perf_counter() - started
+    forward = sum(clock.seconds for clock in clocks)
+    return {
+        "config": config,
+        "seconds": seconds,
+        "sentences": report.chunks,
+        "sentences_per_second": report.chunks / seconds,
+        "forward_seconds": forward,
+        "share_outside_forward": 1 - forward / seconds,
+        "mentions": report.mentions,
+        "entities": report.entities,
+        "relations": report.relations,
+        "attributes": report.attributes,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def pipeline_baseline(corpus: Path) -> dict[str, Any]:
+    """The transformers token-classification pipeline (batch 32) over the same sentences."""
+    from transformers import pipeline
+
+    from kgbuild.config import Settings
+    from kgbuild.models import resolve_task_model
+    from kgbuild.nlp.hf import load_token_classifier
+    from kgbuild.stages.chunking import chunk_document
+    from kgbuild.stages.ingest import read_documents
+
+    settings = Settings()
+    documents = read_documents([str(corpus)], settings.ingest).documents
+    sentences = [c.text for d in documents for c in chunk_document(d, settings.chunking)]
+    loaded = load_token_classifier(resolve_task_model("ner", "default"))
+    tagger = pipeline(
+        "token-classification",
+        model=loaded.model,
+        tokenizer=loaded.tokenizer,
+        aggregation_strategy="first",
+        device=-1,
+    )
+    tagger(sentences[:8], batch_size=8)
+    started = time.perf_counter()
+    tagger(sentences, batch_size=32)
+    seconds = time.perf_counter() - started
+    return {
+        "sentences": len(sentences),
+        "seconds": seconds,
+        "sentences_per_second": len(sentences) / seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--documents", default="0:100")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/build.json"))
+    parser.add_argument("--child", choices=sorted(CONFIGS))
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--build-out", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.corpus, args.build_out)))
+        return
+    before = _machine()
+    rounds: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="kgbuild-bench-build-") as tmp:
+        corpus = Path(tmp) / "corpus"
+        corpus.mkdir()
+        n = write_corpus(corpus, args.documents)
+        for round_number in range(args.rounds):
+            for config in CONFIGS:
+                out = Path(tmp) / f"out-{config}-{round_number}"
+                done = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        config,
+                        "--corpus",
+                        str(corpus),
+                        "--build-out",
+                        str(out),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                measured = json.loads(done.stdout.strip().splitlines()[-1])
+                measured["round"] = round_number
+                rounds.append(measured)
+                print(
+                    f"{config:>26}: {measured['seconds']:6.1f} s, "
+                    f"{measured['sentences_per_second']:6.1f} sentences/s, "
+                    f"{100 * measured['share_outside_forward']:4.1f}% outside forward, "
+                    f"{measured['peak_rss_mb']:.0f} MB",
+                    flush=True,
+                )
+        baseline = pipeline_baseline(corpus)
+    best = {
+        c: min((r for r in rounds if r["config"] == c), key=lambda r: r["seconds"]) for c in CONFIGS
+    }
+    ner_seconds = best["ner"]["seconds"]
+    result = {
+        "benchmark": "bench_build",
+        "data": f"Re-DocRED dev documents {args.documents} ({n} documents)",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        **_commit(),
+        "machine": {**_machine(), "load_average_before": before["load_average"]},
+        "best": best,
+        "cost_vs_ner_only": {c: best[c]["seconds"] / ner_seconds for c in CONFIGS},
+        "transformers_pipeline_ner_batched": baseline,
+        "rounds": rounds,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    for config, ratio in result["cost_vs_ner_only"].items():
+        print(f"{config:>26}: {ratio:.2f}x the NER-only build")
+    print(
+        f"transformers pipeline NER (batch 32): {baseline['sentences_per_second']:.1f} sentences/s"
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
