@@ -190,6 +190,8 @@ def test_bm25_ranks_the_sentence_that_shares_the_question_words_first() -> None:
         ("Which companies were acquired by Acme?", "ORG", "ACQUIRED", True, "list"),
         ("Which people founded Acme?", "ORG", "FOUNDED_BY", True, "list"),
         ("Which city is Acme headquartered in?", "ORG", "HEADQUARTERED_IN", True, "one"),
+        ("Which people starred in Acme?", "MISC", "CAST_MEMBER", True, "list"),
+        ("How many people directed Acme?", "MISC", "DIRECTOR", True, "count"),
     ],
 )
 def test_list_and_count_questions_become_one_hop_graph_queries(
@@ -201,7 +203,7 @@ def test_list_and_count_questions_become_one_hop_graph_queries(
     )
     query = parse_graph_query(question, [hit])
     assert query is not None
-    assert (query.rel_type, query.outgoing, query.mode) == (rel_type, outgoing, mode)
+    assert (query.rel_types[0], query.outgoing, query.mode) == (rel_type, outgoing, mode)
     assert parse_graph_query("Where is Acme based?", [hit]) is None  # the reader answers
 
 

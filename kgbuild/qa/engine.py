@@ -252,8 +252,17 @@ class GraphQA:
         return linked, self._read(question, linked, contexts[: self.max_contexts], top_k), "reader"
 
     def _graph_answer(self, query: GraphQuery) -> Answer | None:
-        relations = query.answers(
-            self.store.related(query.entity.id, query.rel_type, query.outgoing)
+        relations = next(
+            (
+                found
+                for rel_type in query.rel_types
+                if (
+                    found := query.answers(
+                        self.store.related(query.entity.id, rel_type, query.outgoing)
+                    )
+                )
+            ),
+            [],
         )
         if not relations:
             return None

@@ -18,32 +18,47 @@ from kgbuild.qa.text import fold
 
 __all__ = ["GraphQuery", "parse_graph_query"]
 
-_TRIGGERS: tuple[tuple[str, str], ...] = (
-    ("WORKS_FOR", r"\b(work|works|worked|working|employ\w*|staff)\b"),
-    ("FOUNDED_BY", r"\b(found|founded|founder|founders|co-?founded|started|set up)\b"),
-    ("HEADQUARTERED_IN", r"\b(headquarter\w*|based)\b"),
-    ("BORN_IN", r"\bborn\b"),
-    ("LIVES_IN", r"\b(live|lives|lived|living|reside\w*)\b"),
-    ("LOCATED_IN", r"\blocated\b"),
-    ("ACQUIRED", r"\b(acquir\w*|bought|buy|buys|purchas\w*|took over)\b"),
-    ("INVESTED_IN", r"\b(invest\w*|backed|funded)\b"),
-    ("PARTNER_OF", r"\b(partner\w*|collaborat\w*)\b"),
-    ("KILLED", r"\b(kill\w*|murder\w*)\b"),
+_TRIGGERS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("WORKS_FOR", "EMPLOYER"), r"\b(work|works|worked|working|employ\w*|staff)\b"),
+    (("FOUNDED_BY",), r"\b(found|founded|founder|founders|co-?founded|started|set up)\b"),
+    (("HEADQUARTERED_IN", "HEADQUARTERS_LOCATION"), r"\b(headquarter\w*|based)\b"),
+    (("BORN_IN", "PLACE_OF_BIRTH"), r"\bborn\b"),
+    (("LIVES_IN", "RESIDENCE"), r"\b(live|lives|lived|living|reside\w*)\b"),
+    (("LOCATED_IN",), r"\blocated\b"),
+    (("ACQUIRED",), r"\b(acquir\w*|bought|buy|buys|purchas\w*|took over)\b"),
+    (("INVESTED_IN",), r"\b(invest\w*|backed|funded)\b"),
+    (("PARTNER_OF",), r"\b(partner\w*|collaborat\w*)\b"),
+    (("KILLED",), r"\b(kill\w*|murder\w*)\b"),
+    (("DIRECTOR",), r"\b(direct|directed|directs|director|directors)\b"),
+    (("AUTHOR",), r"\b(wrote|written|writes|author|authors)\b"),
+    (("CAST_MEMBER",), r"\b(starred|stars|starring|cast)\b"),
+    (("PUBLISHER",), r"\b(publish\w*)\b"),
 )
+"""Trigger words and the relation types they ask about: the business schema's name first,
+then the Wikidata schema's (the first one the graph holds relations of answers)."""
 #: Relation types whose active verb has the relation's tail as subject ("X founded Y").
-_SUBJECT_IS_TAIL = frozenset({"FOUNDED_BY"})
-#: Domain (head labels) and range (tail labels) of the schema's relation types.
+_SUBJECT_IS_TAIL = frozenset({"FOUNDED_BY", "DIRECTOR", "AUTHOR", "CAST_MEMBER", "PUBLISHER"})
+_PER, _ORG, _LOC, _MISC = (frozenset({t}) for t in ("PER", "ORG", "LOC", "MISC"))
+#: Domain (head labels) and range (tail labels) of the relation types.
 _DOMAIN_RANGE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "WORKS_FOR": (frozenset({"PER"}), frozenset({"ORG"})),
-    "FOUNDED_BY": (frozenset({"ORG"}), frozenset({"PER"})),
-    "HEADQUARTERED_IN": (frozenset({"ORG"}), frozenset({"LOC"})),
-    "LOCATED_IN": (frozenset({"LOC", "ORG"}), frozenset({"LOC"})),
-    "LIVES_IN": (frozenset({"PER"}), frozenset({"LOC"})),
-    "BORN_IN": (frozenset({"PER"}), frozenset({"LOC"})),
-    "ACQUIRED": (frozenset({"ORG"}), frozenset({"ORG"})),
-    "INVESTED_IN": (frozenset({"ORG", "PER"}), frozenset({"ORG"})),
-    "PARTNER_OF": (frozenset({"ORG"}), frozenset({"ORG"})),
-    "KILLED": (frozenset({"PER"}), frozenset({"PER"})),
+    "WORKS_FOR": (_PER, _ORG),
+    "EMPLOYER": (_PER, _ORG),
+    "FOUNDED_BY": (frozenset({"ORG", "MISC"}), _PER),
+    "HEADQUARTERED_IN": (_ORG, _LOC),
+    "HEADQUARTERS_LOCATION": (_ORG, _LOC),
+    "LOCATED_IN": (frozenset({"LOC", "ORG"}), _LOC),
+    "LIVES_IN": (_PER, _LOC),
+    "RESIDENCE": (_PER, _LOC),
+    "BORN_IN": (_PER, _LOC),
+    "PLACE_OF_BIRTH": (_PER, _LOC),
+    "ACQUIRED": (_ORG, _ORG),
+    "INVESTED_IN": (frozenset({"ORG", "PER"}), _ORG),
+    "PARTNER_OF": (_ORG, _ORG),
+    "KILLED": (_PER, _PER),
+    "DIRECTOR": (_MISC, _PER),
+    "AUTHOR": (_MISC, _PER),
+    "CAST_MEMBER": (_MISC, _PER),
+    "PUBLISHER": (_MISC, _ORG),
 }
 _TYPE_NOUNS = {
     "PER": "person people persons individuals founders founder employees employee executives "
@@ -62,10 +77,14 @@ _SINGULAR = frozenset(_SINGULAR_WORDS.split())
 
 @dataclass(frozen=True)
 class GraphQuery:
-    """A one-hop query: relations of ``rel_type`` from (``outgoing``) or to ``entity``."""
+    """A one-hop query: relations of ``rel_types`` from (``outgoing``) or to ``entity``.
+
+    ``rel_types`` are the same relation in the schemas kgbuild ships (``WORKS_FOR``,
+    ``EMPLOYER``); the first one the graph holds relations of answers.
+    """
 
     entity: EntityHit
-    rel_type: str
+    rel_types: tuple[str, ...]
     outgoing: bool
     mode: Literal["list", "count", "one"]
     answer_label: str | None
@@ -101,7 +120,8 @@ def parse_graph_query(question: str, linked: list[EntityHit]) -> GraphQuery | No
     found = [(t, m) for t, p in _TRIGGERS if (m := re.search(p, q))]
     if len(found) != 1:
         return None
-    rel_type, trigger = found[0]
+    rel_types, trigger = found[0]
+    rel_type = rel_types[0]
     # the linked entity, in folded-question coordinates (folding keeps most lengths)
     entity = linked[0]
     entity_pos = q.find(fold(entity.matched)) if entity.matched else -1
@@ -120,5 +140,5 @@ def parse_graph_query(question: str, linked: list[EntityHit]) -> GraphQuery | No
     elif not is_head and entity.label not in range_ and entity.label in domain:
         is_head = True
     return GraphQuery(
-        entity=entity, rel_type=rel_type, outgoing=is_head, mode=mode[0], answer_label=mode[1]
+        entity=entity, rel_types=rel_types, outgoing=is_head, mode=mode[0], answer_label=mode[1]
     )
