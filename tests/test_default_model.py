@@ -1,5 +1,7 @@
 """The shipped default models (LoRA adapters over MiniLM-L6) on a few fixed sentences."""
 
+from pathlib import Path
+
 from kgbuild.config import NerConfig
 from kgbuild.data import Document
 from kgbuild.ids import content_hash
@@ -29,9 +31,10 @@ def test_default_model_tags_people_organisations_and_places() -> None:
     assert expected <= found, found
 
 
-def test_default_models_extract_relations_and_attributes() -> None:
+def test_sentence_relation_model_and_default_attributes_on_the_business_schema() -> None:
     from kgbuild.config import AttributeConfig, ReConfig, Settings
     from kgbuild.extraction import Extractor
+    from kgbuild.models import MODELS_DIR
 
     text = (
         "Maria Gonzalez works for Acme Robotics in Toronto. "
@@ -39,7 +42,11 @@ def test_default_models_extract_relations_and_attributes() -> None:
         "Acme Robotics is based in Toronto."
     )
     doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
-    settings = Settings(relations=ReConfig(enabled=True), attributes=AttributeConfig(enabled=True))
+    settings = Settings(
+        relations=ReConfig(enabled=True, model=str(MODELS_DIR / "re-en-minilm")),
+        attributes=AttributeConfig(enabled=True),
+        schema_path=Path("business"),
+    )
     extractor = Extractor(settings, run_id="r")
     assert extractor.relations is not None and extractor.attributes is not None
     assert extractor.relations.loaded.name.endswith("re-en-minilm")
@@ -64,7 +71,7 @@ def test_default_qa_model_reads_answers_with_offsets() -> None:
 
 
 def test_shipped_conll04_ner_feeds_relations_end_to_end() -> None:
-    """models/ner-conll04-minilm (CoNLL04 conventions) then the default relation model."""
+    """models/ner-conll04-minilm (CoNLL04 conventions) then the sentence-level relation model."""
     from kgbuild.config import ReConfig, Settings
     from kgbuild.extraction import Extractor
     from kgbuild.models import MODELS_DIR
@@ -72,7 +79,9 @@ def test_shipped_conll04_ner_feeds_relations_end_to_end() -> None:
     text = "Maria Gonzalez works for Acme Corp. in Toronto. Acme Corp. is based in Toronto."
     doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
     ner = NerConfig(model=str(MODELS_DIR / "ner-conll04-minilm"))
-    extractor = Extractor(Settings(ner=ner, relations=ReConfig(enabled=True)), run_id="r")
+    relations = ReConfig(enabled=True, model=str(MODELS_DIR / "re-en-minilm"))
+    settings = Settings(ner=ner, relations=relations, schema_path=Path("business"))
+    extractor = Extractor(settings, run_id="r")
     [found] = extractor([doc])
     names = {m.id: m.text for m in found.mentions}
     assert {("Maria Gonzalez", "PER"), ("Acme Corp.", "ORG"), ("Toronto", "LOC")} <= {
