@@ -138,12 +138,16 @@ class Neo4jConfig(_Section):
     """Where the graph is persisted. ``uri`` unset: no Neo4j (files only).
 
     The standard ``NEO4J_URI``, ``NEO4J_USER``, ``NEO4J_PASSWORD`` and ``NEO4J_DATABASE``
-    variables fill fields that config and ``KGBUILD_NEO4J__*`` leave unset.
+    variables fill fields that config and ``KGBUILD_NEO4J__*`` leave unset. With neither
+    ``password`` nor ``password_file`` set, a ``uri`` that points at the server ``kgbuild neo4j
+    start`` runs (home ``$KGBUILD_NEO4J_HOME`` or ~/.kgbuild/neo4j) uses the password it keeps.
     """
 
     uri: str | None = None
     user: str = "neo4j"
     password: SecretStr | None = None
+    password_file: Path | None = None
+    """File whose first line is the password, e.g. ``<home>/neo4j.password`` of a local server."""
     database: str = "neo4j"
     batch_size: int = Field(default=5000, gt=0)
 
@@ -171,8 +175,29 @@ class Neo4jConfig(_Section):
             ) from e
 
     def auth(self) -> tuple[str, str] | None:
-        """Driver auth tuple, or ``None`` for a server without authentication."""
-        return (self.user, self.password.get_secret_value()) if self.password else None
+        """Driver auth tuple, or ``None`` for a server without authentication.
+
+        The password comes from ``password``, else ``password_file``, else the password file of
+        the local server when ``uri`` points at it.
+
+        Raises:
+            ConfigError: ``password_file`` cannot be read.
+        """
+        from kgbuild.store.neo4j.server import (
+            Neo4jServerError,
+            local_server_password,
+            read_password_file,
+        )
+
+        if self.password:
+            return (self.user, self.password.get_secret_value())
+        if self.password_file is not None:
+            try:
+                return (self.user, read_password_file(self.password_file))
+            except Neo4jServerError as exc:
+                raise ConfigError(f"neo4j password_file: {exc}") from exc
+        local = local_server_password(self.uri) if self.uri else None
+        return (self.user, local) if local else None
 
 
 class OrchestrationConfig(_Section):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neo4j import Driver, GraphDatabase
+from neo4j.exceptions import AuthError
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -27,7 +28,7 @@ from kgbuild.data import Attribute, Batch, Chunk, Document, Mention, Relation
 from kgbuild.errors import ConfigError
 from kgbuild.schema import load_schema
 from kgbuild.stages.resolve import ResolutionResult
-from kgbuild.store.neo4j.writer import Neo4jWriter
+from kgbuild.store.neo4j.writer import Neo4jAuthError, Neo4jWriter
 from kgbuild.store.sql.ledger import DocumentResult, stored_metadata
 from kgbuild.store.sql.orm import DocumentRow, StageEventRow
 
@@ -57,14 +58,21 @@ class PersistReport:
 
 @contextmanager
 def open_driver(config: Neo4jConfig) -> Iterator[Driver]:
-    """A driver for ``config`` that gives up on a dead server in seconds, closed on exit."""
+    """A driver for ``config`` that gives up on a dead server in seconds, closed on exit.
+
+    Raises:
+        Neo4jAuthError: The server refused the credentials (inside the ``with`` block).
+    """
     if not config.uri:
         raise ConfigError("no Neo4j configured: pass --neo4j URI or set NEO4J_URI")
+    auth = config.auth()
     driver = GraphDatabase.driver(
-        config.uri, auth=config.auth(), connection_timeout=10.0, max_transaction_retry_time=15.0
+        config.uri, auth=auth, connection_timeout=10.0, max_transaction_retry_time=15.0
     )
     try:
         yield driver
+    except AuthError as exc:
+        raise Neo4jAuthError(config.uri, config.user, password_sent=auth is not None) from exc
     finally:
         driver.close()
 
@@ -90,6 +98,7 @@ def persist(
         ConfigError: no URI configured, or the graph schema file is wrong.
         SchemaError: an entity label is not in the graph schema.
         Neo4jUnavailableError: the server is down or went away during the writes.
+        Neo4jAuthError: the server refused the user and password.
     """
     schema = load_schema(schema_path)
     target = _target(config)

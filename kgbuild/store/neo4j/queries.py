@@ -4,7 +4,7 @@ Data always travels as parameters (``$rows``, ``$doc_ids`` ...). Labels, relatio
 constraint names cannot be parameters, so the few ``*_TEMPLATE`` strings below take them through
 :func:`str.format`; :mod:`kgbuild.store.neo4j.schema` fills them in only with names that match
 ``^[A-Z][A-Za-z0-9_]*$`` and belong to the allowed schema. Nothing else is ever formatted into
-Cypher.
+Cypher, except by :data:`EXPLAIN_TEMPLATE`, which prefixes a ``kgbuild cypher`` user's own query.
 
 Graph model::
 
@@ -51,6 +51,9 @@ INDEXES: Final = (
     "CREATE INDEX kg_mention_doc_id IF NOT EXISTS FOR (n:Mention) ON (n.doc_id)",
 )
 AWAIT_INDEXES: Final = "CALL db.awaitIndexes($timeout_s)"
+#: The plan of a user's query (``kgbuild cypher``), checked before the query runs; the query
+#: text is the user's own, which runs next anyway (see :mod:`kgbuild.store.neo4j.read_query`).
+EXPLAIN_TEMPLATE: Final = "EXPLAIN {query}"
 SHOW_CONSTRAINTS: Final = (
     "SHOW CONSTRAINTS YIELD name, type, entityType, labelsOrTypes, properties "
     "RETURN name, type, entityType, labelsOrTypes, properties"

@@ -41,13 +41,14 @@ from kgbuild.data import (
     Relation,
     metadata_properties,
 )
-from kgbuild.errors import InputError, KGBuildError
+from kgbuild.errors import ConfigError, InputError, KGBuildError
 from kgbuild.store.neo4j import queries
 from kgbuild.store.neo4j.schema import GraphSchema, SchemaError, create_constraints
 
 __all__ = [
     "DeleteSummary",
     "MissingNodeError",
+    "Neo4jAuthError",
     "Neo4jUnavailableError",
     "Neo4jWriter",
     "ProgressCallback",
@@ -75,10 +76,32 @@ class Neo4jUnavailableError(KGBuildError, ConnectionError):
         self.database = database
         super().__init__(
             f"Neo4j at {uri} (database {database!r}) is unavailable: the server is not running, "
-            "not reachable or was stopped during the write. Start it (docker compose up -d "
-            "--wait, or python -m kgbuild.store.neo4j.server start) or set NEO4J_URI, then run "
-            "again: writes are idempotent, a re-run completes without duplicates."
+            "not reachable or was stopped during the write. Start it (kgbuild neo4j start) or "
+            "set NEO4J_URI, then run again: writes are idempotent, a re-run completes without "
+            "duplicates."
         )
+
+
+class Neo4jAuthError(ConfigError):
+    """The Neo4j server refused the configured user and password.
+
+    Args:
+        uri: Where the driver connects.
+        user: The user name sent.
+        password_sent: Whether any password was configured (or found for the local server).
+    """
+
+    def __init__(self, uri: str, user: str, *, password_sent: bool) -> None:
+        self.uri = uri
+        self.user = user
+        hint = (
+            "the password is wrong: set the right one (NEO4J_PASSWORD, or neo4j.password / "
+            "neo4j.password_file in the config)"
+            if password_sent
+            else "no password is configured: set NEO4J_PASSWORD (or neo4j.password_file), or "
+            "start the local server with `kgbuild neo4j start`, whose password kgbuild finds"
+        )
+        super().__init__(f"Neo4j at {uri} refused user {user!r}: {hint}")
 
 
 class MissingNodeError(InputError, ValueError):
