@@ -273,7 +273,7 @@ def test_cli_build_and_cypher(
     )
     result = runner.invoke(app, ["cypher", "CREATE (x:Hack) RETURN x", "--neo4j", neo4j_target.uri])
     assert result.exit_code == 2
-    assert "query failed" in result.output
+    assert "query refused" in result.output
     assert counts(clean_db, neo4j_target.database).get("Hack", 0) == 0
 
 

@@ -35,9 +35,12 @@ from kgbuild.store.neo4j.server import (
 )
 from tests.neo4j_session import local_server_possible
 
-pytestmark = pytest.mark.skipif(
-    not local_server_possible(), reason="needs Java and Maven for a local Neo4j"
-)
+pytestmark = [
+    pytest.mark.neo4j,
+    pytest.mark.skipif(
+        not local_server_possible(), reason="needs Java and Maven for a local Neo4j"
+    ),
+]
 
 WEBSOCKET_UPGRADE = (
     "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
