@@ -252,6 +252,7 @@ def cypher(
         params = dict(_parse_param(p) for p in param or [])
         with open_driver(target) as driver:
             try:
+                driver.verify_connectivity()  # a dead server fails now, not after retries
                 result = run_read_query(
                     driver, query, params, database=target.database, timeout_s=timeout
                 )

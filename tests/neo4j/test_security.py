@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from kgbuild.cli import app
 from kgbuild.cli_neo4j import local_uri_if_running
-from kgbuild.config import Neo4jConfig
+from kgbuild.config import Neo4jConfig, Settings
 from kgbuild.store.neo4j.server import (
     FAST_START_JVM_OPTIONS,
     LocalNeo4j,
@@ -181,6 +181,13 @@ def test_kgbuild_finds_the_local_password_only_for_that_server(
     )
     # `kgbuild build --neo4j auto` (make demo) uses the running server, with its password
     assert local_uri_if_running() == secured.uri
+    from kgbuild.qa.engine import open_store
+
+    store = open_store(Settings(), neo4j=f"bolt://localhost:{port}")  # ask and serve
+    try:
+        assert store.counts()["entities"] == 0
+    finally:
+        store.close()
     result = CliRunner().invoke(app, ["cypher", "RETURN 40 + 2 AS answer", "--neo4j", secured.uri])
     assert result.exit_code == 0, result.output
     assert "42" in result.output

@@ -236,6 +236,8 @@ class LocalNeo4j:
     ) -> None:
         if password is not None and len(password) < 8:
             raise ValueError("Neo4j passwords need at least 8 characters")
+        if password is not None and ("\n" in password or "\r" in password):
+            raise ValueError("a Neo4j password cannot contain a line break")
         self.home = Path(home).resolve()
         self.host = host
         self.port = port if port is not None else free_port(host)
