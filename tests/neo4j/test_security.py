@@ -161,7 +161,7 @@ def test_load_csv_cannot_read_files(secured: LocalNeo4j, tmp_path: Path) -> None
     with GraphDatabase.driver(secured.uri, auth=secured.auth) as driver:
         for url in (outside.as_uri(), "file:///etc/hostname", "file:///inside.csv"):
             with pytest.raises(ClientError, match="allow_csv_import_from_file_urls"):
-                driver.execute_query(f"LOAD CSV FROM '{url}' AS row RETURN row")
+                driver.execute_query("LOAD CSV FROM $url AS row RETURN row", {"url": url})
 
 
 def test_kgbuild_finds_the_local_password_only_for_that_server(

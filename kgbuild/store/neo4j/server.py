@@ -519,7 +519,8 @@ class LocalNeo4j:
 
     def _send_password(self, password: str) -> None:
         """Hand the password to the launcher on its stdin (closed unless tied to this process)."""
-        assert self._proc is not None and self._proc.stdin is not None
+        if self._proc is None or self._proc.stdin is None:
+            raise Neo4jServerError("the launcher was not started with a stdin pipe")
         with contextlib.suppress(BrokenPipeError):
             self._proc.stdin.write(password.encode("utf-8") + b"\n")
             self._proc.stdin.flush()
