@@ -60,6 +60,10 @@ class IngestConfig(_Section):
     """Longest metadata value (or key) kept; a longer one is left out with a warning."""
 
 
+MIN_TOKEN_CHARS = 16
+"""Shortest access token ``kgbuild serve`` accepts."""
+
+
 class ServeConfig(_Section):
     """``kgbuild serve``: request size, accepted ``Host`` names, the API token, docs pages."""
 
@@ -73,6 +77,19 @@ class ServeConfig(_Section):
     the loopback interface."""
     docs: bool = False
     """Serve Swagger UI at ``/docs`` (it loads its script from a CDN) and ``/openapi.json``."""
+
+    @field_validator("token")
+    @classmethod
+    def _check_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is None:
+            return None
+        value = token.get_secret_value()
+        if len(value) < MIN_TOKEN_CHARS or not all("!" <= ch <= "~" for ch in value):
+            raise ValueError(
+                f"the token must be at least {MIN_TOKEN_CHARS} printable ASCII characters "
+                "without spaces, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return token
 
 
 class ChunkConfig(_Section):

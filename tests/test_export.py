@@ -7,17 +7,14 @@ the tiny keyword NER model); the HTML view is opened in Debian's chromium.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import networkx as nx
-import pytest
 
 from kgbuild.config import NerConfig, Settings
 from kgbuild.graph.export import script_json, write_graphml, write_html, xml_safe
+from tests.browser import dump_dom
 
 HOSTILE = "</script><!--<script>x & y > z\u2028\u2029"
 """Text that ends a script element, opens an HTML comment-in-script, and breaks JS lines."""
@@ -82,30 +79,6 @@ def test_script_json_escapes_what_could_end_or_reopen_a_script() -> None:
     assert not set("<>&\u2028\u2029") & set(text)
 
 
-def _chromium() -> str:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return browser
-
-
-def render(url: str, profile: Path) -> str:
-    """The DOM of ``url`` after its scripts ran, from headless chromium."""
-    run = subprocess.run(
-        [
-            _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", f"--user-data-dir={profile}",
-            "--virtual-time-budget=20000", "--dump-dom", url,
-        ],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert run.stdout, run.stderr[-2000:]
-    return run.stdout
-
-
 def _embedded_data(page: str) -> object:
     match = re.search(r'<script id="graph-data" type="application/json">(.*?)</script>', page, re.S)
     assert match is not None
@@ -119,7 +92,7 @@ def test_graph_html_draws_its_canvas_with_a_hostile_id_and_name(tmp_path: Path) 
     data = _embedded_data(page)
     assert isinstance(data, dict)
     assert {node["label"] for node in data["nodes"]} == {HOSTILE, f"Acme {HOSTILE}"}
-    dom = render(path.as_uri(), tmp_path / "profile")
+    dom = dump_dom(path.as_uri(), tmp_path / "profile")
     assert "<canvas" in dom  # vis-network drew: the page's script ran
 
 
@@ -148,5 +121,5 @@ def test_a_build_refuses_a_control_character_id_and_writes_readable_exports(
     doc = graph.nodes["doc:<!--<script>"]
     assert doc["meta_note"] == "bell\ufffd" and doc["meta_tags"] == '["a", "b"]'
     assert any(data.get("name") == "Helix" for _, data in graph.nodes(data=True))
-    dom = render(report.outputs["html"].as_uri(), tmp_path / "profile")
+    dom = dump_dom(report.outputs["html"].as_uri(), tmp_path / "profile")
     assert "<canvas" in dom
