@@ -189,7 +189,7 @@ class _Walk:
         for entry in entries:
             path, parts = folder / entry.name, (*rel, entry.name)
             try:
-                info = path.stat()
+                info = entry.stat()  # follows symlinks; cached for plain entries
             except OSError as exc:
                 self._unresolved(path, parts, exc, entry.is_symlink())
                 continue

@@ -110,7 +110,7 @@ def decode_bytes(data: bytes, *, declared: str | None = None, undecodable: str =
     where = f"invalid UTF-8 ({utf8_error.reason} at byte {utf8_error.start:,})"
     replaced = data.decode("utf-8", errors="replace")
     bad = replaced.count("\N{REPLACEMENT CHARACTER}") - data.count(b"\xef\xbf\xbd")
-    good = sum(1 for ch in replaced if ord(ch) > 127) - bad
+    good = len(replaced) - len(replaced.encode("ascii", errors="ignore")) - bad
     if good > bad:
         why = f"{where}: {bad:,} bad among {good:,} valid UTF-8 characters (damaged UTF-8)"
     else:
