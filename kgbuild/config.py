@@ -31,6 +31,7 @@ __all__ = [
     "NerConfig",
     "OrchestrationConfig",
     "ReConfig",
+    "ServeConfig",
     "Settings",
     "load_settings",
 ]
@@ -51,6 +52,44 @@ class IngestConfig(_Section):
     """Declared encoding to try when a file is not valid UTF-8 (before detection)."""
     lang: str | None = None
     """Force a language code; ``None`` detects English or Chinese per document."""
+    undecodable: Literal["fail", "replace"] = "fail"
+    """A file that is not UTF-8 and that no declared or unambiguously detected encoding
+    reads: ``fail`` records it as a failure; ``replace`` reads it as UTF-8 with U+FFFD
+    for the bad bytes and records a warning."""
+    max_metadata_chars: int = Field(default=10_000, gt=0)
+    """Longest metadata value (or key) kept; a longer one is left out with a warning."""
+
+
+MIN_TOKEN_CHARS = 16
+"""Shortest access token ``kgbuild serve`` accepts."""
+
+
+class ServeConfig(_Section):
+    """``kgbuild serve``: request size, accepted ``Host`` names, the API token, docs pages."""
+
+    max_body_bytes: int = Field(default=65_536, gt=0)
+    """Largest request body; a longer one gets 413 before it is parsed."""
+    allowed_hosts: tuple[str, ...] = ()
+    """``Host`` names accepted besides localhost, 127.0.0.1, [::1] and the bound host
+    (``*``: any, e.g. behind a proxy that checks them)."""
+    token: SecretStr | None = None
+    """Bearer token the API requires (``KGBUILD_SERVE__TOKEN``); needed to bind beyond
+    the loopback interface."""
+    docs: bool = False
+    """Serve Swagger UI at ``/docs`` (it loads its script from a CDN) and ``/openapi.json``."""
+
+    @field_validator("token")
+    @classmethod
+    def _check_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is None:
+            return None
+        value = token.get_secret_value()
+        if len(value) < MIN_TOKEN_CHARS or not all("!" <= ch <= "~" for ch in value):
+            raise ValueError(
+                f"the token must be at least {MIN_TOKEN_CHARS} printable ASCII characters "
+                "without spaces, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return token
 
 
 class ChunkConfig(_Section):
@@ -244,6 +283,7 @@ class Settings(BaseSettings):
     resolve: ResolveConfig = ResolveConfig()
     neo4j: Neo4jConfig = Neo4jConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
+    serve: ServeConfig = ServeConfig()
 
     @classmethod
     def settings_customise_sources(

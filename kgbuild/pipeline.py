@@ -33,7 +33,7 @@ from kgbuild.data import (
 from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
 from kgbuild.graph.export import write_graphml, write_html, write_node_link
-from kgbuild.stages.ingest import IngestResult, read_documents
+from kgbuild.stages.ingest import IngestResult, IngestWarning, read_documents
 from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
 from kgbuild.store.sql import ledger
 from kgbuild.store.sql.orm import make_engine
@@ -80,6 +80,8 @@ class Plan:
     unchanged: list[Document]
     deleted: list[str]
     failures: list[DocumentFailure]
+    warnings: list[IngestWarning] = field(default_factory=list)
+    """What ingest changed or left out of documents it still read."""
 
     @property
     def present(self) -> list[Document]:
@@ -117,6 +119,7 @@ class BuildReport:
     merges: int = 0
     seconds: float = 0.0
     failures: list[DocumentFailure] = field(default_factory=list)
+    warnings: list[IngestWarning] = field(default_factory=list)
     outputs: dict[str, Path] = field(default_factory=dict)
     neo4j: str | None = None
     """What was persisted to Neo4j (``None``: no Neo4j configured)."""
@@ -132,6 +135,7 @@ class BuildReport:
             f"{self.attributes} attribute values in {self.seconds:.1f} s",
         ]
         lines += [f"  failed: {f.source} [{f.stage}]: {f.error}" for f in self.failures]
+        lines += [f"  warning: {w.source}: {w.message}" for w in self.warnings]
         lines += [f"  {name}: {path}" for name, path in self.outputs.items()]
         if self.neo4j:
             lines.append(f"  {self.neo4j}")
@@ -159,7 +163,15 @@ def plan(ingested: IngestResult, engine: Engine, *, run_id: str, model_key: str)
         log.info("%d unchanged documents skipped (same text and models)", len(unchanged))
     if deleted:
         log.info("%d documents no longer in the input: their results are removed", len(deleted))
-    return Plan(run_id, model_key, to_process, unchanged, deleted, list(ingested.failures))
+    return Plan(
+        run_id,
+        model_key,
+        to_process,
+        unchanged,
+        deleted,
+        list(ingested.failures),
+        list(ingested.warnings),
+    )
 
 
 def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentOutcome]:
@@ -306,6 +318,7 @@ def start_report(todo: Plan) -> BuildReport:
         deleted=len(todo.deleted),
         skipped=len(todo.unchanged),
         failures=list(todo.failures),
+        warnings=list(todo.warnings),
     )
 
 
