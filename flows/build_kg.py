@@ -21,6 +21,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import TerminationSignal
 from prefect.settings import (
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     get_current_settings,
@@ -36,7 +37,9 @@ from flows.caching import batch_cache_key
 from kgbuild import pipeline
 from kgbuild.config import OrchestrationConfig, Settings
 from kgbuild.data import Document
+from kgbuild.interrupts import sigterm_raises
 from kgbuild.pipeline import BuildReport, DocumentOutcome, Plan
+from kgbuild.runlock import output_lock
 from kgbuild.store.sql.orm import make_engine
 
 __all__ = ["BatchSummary", "build_kg_flow", "is_transient", "local_run_settings", "run_build_flow"]
@@ -229,12 +232,25 @@ def _extracted_batches(
 
 @flow(name="build-kg", log_prints=True)
 def build_kg_flow(paths: Sequence[str], settings: Settings | None = None) -> BuildReport:
-    """Build the knowledge graph from ``paths`` (see :func:`kgbuild.pipeline.build`)."""
+    """Build the knowledge graph from ``paths`` (see :func:`kgbuild.pipeline.build`).
+
+    Holds the output folder's lock for the whole run (a second build into the folder
+    fails at once); a run stopped by Ctrl-C or SIGTERM is recorded as ``interrupted``.
+    """
     settings = settings or Settings()
+    run_id = pipeline.new_run_id()
+    with output_lock(settings.out_dir, purpose="build", run_id=run_id):
+        report = _build(paths, settings, run_id)
+    publish_report(report, settings.orchestration.task_runner)
+    print(report.summary())
+    return report
+
+
+def _build(paths: Sequence[str], settings: Settings, run_id: str) -> BuildReport:
+    """The flow's body, under the output folder's lock."""
     config = settings.orchestration
     logger = get_run_logger()
     started = time.perf_counter()
-    run_id = pipeline.new_run_id()
     engine = _engine(settings.resolved_ledger_url())
     try:
         todo = _configured(plan_task, config)(list(paths), settings, run_id)
@@ -261,13 +277,11 @@ def build_kg_flow(paths: Sequence[str], settings: Settings | None = None) -> Bui
             )
         assembled, report.outputs = _configured(assemble_task, config)(settings)
         report.neo4j = _configured(persist_task, config)(settings, run_id, _whole(assembled))
-        report = pipeline.finish(engine, report, assembled, started)
+        return pipeline.finish(engine, report, assembled, started)
     except BaseException as exc:
-        pipeline.fail(engine, run_id, exc)
+        interrupted = isinstance(exc, (KeyboardInterrupt, TerminationSignal))
+        pipeline.fail(engine, run_id, exc, interrupted=interrupted)
         raise
-    publish_report(report, config.task_runner)
-    print(report.summary())
-    return report
 
 
 def run_build_flow(paths: Sequence[str], settings: Settings | None = None) -> BuildReport:
@@ -278,8 +292,11 @@ def run_build_flow(paths: Sequence[str], settings: Settings | None = None) -> Bu
     heartbeats; Prefect's sync engine still joins its heartbeat thread at the end of
     every run, which costs up to a second of idle wall time. Heartbeats are switched
     off in that case only; with a real server (crash detection) they stay on.
+
+    SIGTERM raises :class:`~kgbuild.interrupts.Terminated` here once the flow has
+    recorded the run as interrupted (Prefect passes the signal on after its own handling).
     """
-    with temporary_settings(updates=local_run_settings()):
+    with sigterm_raises(), temporary_settings(updates=local_run_settings()):
         return build_kg_flow(paths, settings)
 
 
