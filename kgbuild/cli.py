@@ -133,7 +133,7 @@ def build(
         if engine is Engine.prefect:
             from flows.build_kg import run_build_flow
 
-            report = run_build_flow([str(path) for path in paths], settings)
+            report = run_build_flow([str(path) for path in paths], settings, progress=progress)
         else:
             from kgbuild.pipeline import build as run_build
 
@@ -142,7 +142,8 @@ def build(
         raise fail(exc) from exc
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (kgbuild.interrupts.Terminated)
         typer.secho(
-            f"interrupted ({exc}): the run is recorded as interrupted; build again to complete it",
+            f"interrupted ({exc or 'stopped by SIGINT'}): the run is recorded as interrupted; "
+            "build again to complete it",
             err=True,
             fg=typer.colors.YELLOW,
         )

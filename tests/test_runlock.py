@@ -86,9 +86,8 @@ def test_a_lock_left_by_a_killed_process_is_taken_over_with_a_log_line(
     holder.wait(timeout=30)
     left = json.loads((tmp_path / "out" / LOCK_NAME).read_text(encoding="utf-8"))
     assert left["pid"] == holder.pid
-    with caplog.at_level(logging.WARNING, logger="kgbuild.runlock"):
-        with OutputLock(tmp_path / "out"):
-            pass
+    with caplog.at_level(logging.WARNING, logger="kgbuild.runlock"), OutputLock(tmp_path / "out"):
+        pass
     assert f"taking over the stale lock {tmp_path / 'out' / LOCK_NAME}" in caplog.text
     assert f"pid {holder.pid} on host {this_host()}" in caplog.text
     assert "is no longer running" in caplog.text
