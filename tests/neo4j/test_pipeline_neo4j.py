@@ -388,13 +388,13 @@ def test_an_interrupted_first_write_is_completed_without_emptying_the_graph(
 ) -> None:
     db = neo4j_target.database
     folder = write_docs(tmp_path / "docs", DOCS)
-    build([folder], settings(tmp_path / "clean", keyword_ner_model, neo4j_target))
-    complete, expected = counts(clean_db, db), snapshot(clean_db, db)
-    clean_db.execute_query("MATCH (n) DETACH DELETE n", database_=db)
-
-    config = settings(tmp_path / "run", keyword_ner_model, neo4j_target)
+    config = settings(tmp_path, keyword_ner_model, neo4j_target)
     config = config.model_copy(update={"neo4j": config.neo4j.model_copy(update={"batch_size": 2})})
     build([folder], config.model_copy(update={"neo4j": Neo4jConfig()}))  # extraction only
+    # the complete graph of these results, written in one go
+    persist_stored(config, "run-clean", None)
+    complete, expected = counts(clean_db, db), snapshot(clean_db, db)
+    clean_db.execute_query("MATCH (n) DETACH DELETE n", database_=db)  # its nodes are missing now
 
     def crash_in_mentions(kind: str, done: int, total: int) -> None:
         if kind == "mentions":
@@ -458,6 +458,7 @@ def test_a_changed_document_keeps_its_old_contribution_until_the_new_one_is_writ
     assert "Berlin" in final
     after = snapshot(clean_db, db)
 
+    # the same results written into an empty database give the same graph
     clean_db.execute_query("MATCH (n) DETACH DELETE n", database_=db)
-    build([folder], settings(tmp_path / "fresh", keyword_ner_model, neo4j_target))
+    assert persist_stored(config, "run-fresh", None).written == 2
     assert after == snapshot(clean_db, db)
