@@ -33,7 +33,11 @@ class DocumentExtraction:
 
 
 class Extractor:
-    """Chunking, NER and (when enabled) relations and attributes over batches of documents."""
+    """Chunking, NER and (when enabled) relations and attributes over batches of documents.
+
+    With ``progress``, each model stage reports its progress over a long batch (a bar on a
+    terminal, INFO log lines otherwise: :func:`kgbuild.progress.track`).
+    """
 
     def __init__(self, settings: Settings, *, run_id: str, progress: bool = False) -> None:
         self.settings = settings
@@ -47,11 +51,15 @@ class Extractor:
         if settings.relations.enabled:
             from kgbuild.stages.relations import RelationStage
 
-            self.relations = RelationStage(settings.relations, schema=schema, run_id=run_id)
+            self.relations = RelationStage(
+                settings.relations, schema=schema, run_id=run_id, progress=progress
+            )
         if settings.attributes.enabled:
             from kgbuild.stages.attributes import AttributeStage
 
-            self.attributes = AttributeStage(settings.attributes, schema=schema, run_id=run_id)
+            self.attributes = AttributeStage(
+                settings.attributes, schema=schema, run_id=run_id, progress=progress
+            )
 
     @property
     def model_key(self) -> str:
