@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         server = LocalNeo4j(Path(tmp.name) / "neo4j")
         uri = server.start(timeout=300)
+        auth = server.auth
     startup_s = time.perf_counter() - t0
     try:
         with GraphDatabase.driver(uri, auth=auth) as driver:

@@ -21,6 +21,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import TerminationSignal
 from prefect.settings import (
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     get_current_settings,
@@ -36,7 +37,9 @@ from flows.caching import batch_cache_key
 from kgbuild import pipeline
 from kgbuild.config import OrchestrationConfig, Settings
 from kgbuild.data import Document
+from kgbuild.interrupts import sigterm_raises
 from kgbuild.pipeline import BuildReport, DocumentOutcome, Plan
+from kgbuild.runlock import output_lock
 from kgbuild.store.sql.orm import make_engine
 
 __all__ = ["BatchSummary", "build_kg_flow", "is_transient", "local_run_settings", "run_build_flow"]
@@ -131,14 +134,19 @@ def plan_task(paths: list[str], settings: Settings, run_id: str) -> Plan:
     persist_result=True,
 )
 def extract_task(
-    documents: list[Document], settings: Settings, run_id: str, model_key: str
+    documents: list[Document],
+    settings: Settings,
+    run_id: str,
+    model_key: str,
+    progress: bool = False,
 ) -> list[DocumentOutcome]:
     """Chunk, NER (and relations, attributes) over one batch, wherever the task runner says.
 
     Cached on the batch's documents, model versions and stage settings (see
-    :func:`flows.caching.batch_key`), so a retried flow reuses finished batches.
+    :func:`flows.caching.batch_key`), so a retried flow reuses finished batches. With
+    ``progress``, the model stages report their progress over a long batch.
     """
-    stages = pipeline.extractor(settings, run_id)
+    stages = pipeline.extractor(settings, run_id, progress=progress)
     if stages.model_key != model_key:
         raise RuntimeError(
             f"this worker's models differ from the run's: {stages.model_key} != {model_key}"
@@ -198,7 +206,7 @@ def _configured(task_: Task[P, R], config: OrchestrationConfig) -> Task[P, R]:
 
 
 def _extracted_batches(
-    todo: Plan, settings: Settings, run_id: str
+    todo: Plan, settings: Settings, run_id: str, progress: bool
 ) -> Iterator[list[DocumentOutcome]]:
     """Each batch's outcomes, in batch order, computed by the configured task runner."""
     config = settings.orchestration
@@ -206,7 +214,7 @@ def _extracted_batches(
     batches = pipeline.batches(todo.to_process, settings.docs_per_batch)
     if config.task_runner == "thread" or not batches:
         for batch in batches:
-            yield extract(_whole(batch), settings, run_id, todo.model_key)
+            yield extract(_whole(batch), settings, run_id, todo.model_key, progress)
         return
     from flows.runners import dask_task_runner
 
@@ -219,6 +227,7 @@ def _extracted_batches(
                     "settings": settings,
                     "run_id": run_id,
                     "model_key": todo.model_key,
+                    "progress": progress,
                 },
             )
             for batch in batches
@@ -228,13 +237,29 @@ def _extracted_batches(
 
 
 @flow(name="build-kg", log_prints=True)
-def build_kg_flow(paths: Sequence[str], settings: Settings | None = None) -> BuildReport:
-    """Build the knowledge graph from ``paths`` (see :func:`kgbuild.pipeline.build`)."""
+def build_kg_flow(
+    paths: Sequence[str], settings: Settings | None = None, progress: bool = False
+) -> BuildReport:
+    """Build the knowledge graph from ``paths`` (see :func:`kgbuild.pipeline.build`).
+
+    Holds the output folder's lock for the whole run (a second build into the folder
+    fails at once); a run stopped by Ctrl-C or SIGTERM is recorded as ``interrupted``.
+    ``progress``: the model stages report their progress over long batches.
+    """
     settings = settings or Settings()
+    run_id = pipeline.new_run_id()
+    with output_lock(settings.out_dir, purpose="build", run_id=run_id):
+        report = _build(paths, settings, run_id, progress)
+    publish_report(report, settings.orchestration.task_runner)
+    print(report.summary())
+    return report
+
+
+def _build(paths: Sequence[str], settings: Settings, run_id: str, progress: bool) -> BuildReport:
+    """The flow's body, under the output folder's lock."""
     config = settings.orchestration
     logger = get_run_logger()
     started = time.perf_counter()
-    run_id = pipeline.new_run_id()
     engine = _engine(settings.resolved_ledger_url())
     try:
         todo = _configured(plan_task, config)(list(paths), settings, run_id)
@@ -248,7 +273,7 @@ def build_kg_flow(paths: Sequence[str], settings: Settings | None = None) -> Bui
         )
         report = pipeline.start_report(todo)
         record = _configured(record_task, config)
-        for number, outcomes in enumerate(_extracted_batches(todo, settings, run_id), 1):
+        for number, outcomes in enumerate(_extracted_batches(todo, settings, run_id, progress), 1):
             summary = record(settings, run_id, todo.model_key, _whole(outcomes))
             pipeline.add_outcomes(report, outcomes)
             logger.info(
@@ -261,16 +286,16 @@ def build_kg_flow(paths: Sequence[str], settings: Settings | None = None) -> Bui
             )
         assembled, report.outputs = _configured(assemble_task, config)(settings)
         report.neo4j = _configured(persist_task, config)(settings, run_id, _whole(assembled))
-        report = pipeline.finish(engine, report, assembled, started)
+        return pipeline.finish(engine, report, assembled, started)
     except BaseException as exc:
-        pipeline.fail(engine, run_id, exc)
+        interrupted = isinstance(exc, (KeyboardInterrupt, TerminationSignal))
+        pipeline.fail(engine, run_id, exc, interrupted=interrupted)
         raise
-    publish_report(report, config.task_runner)
-    print(report.summary())
-    return report
 
 
-def run_build_flow(paths: Sequence[str], settings: Settings | None = None) -> BuildReport:
+def run_build_flow(
+    paths: Sequence[str], settings: Settings | None = None, *, progress: bool = False
+) -> BuildReport:
     """Run :func:`build_kg_flow` from this process, as the CLI and the benchmark do.
 
     Without a Prefect server (no ``PREFECT_API_URL``) the flow runs on Prefect's
@@ -278,9 +303,12 @@ def run_build_flow(paths: Sequence[str], settings: Settings | None = None) -> Bu
     heartbeats; Prefect's sync engine still joins its heartbeat thread at the end of
     every run, which costs up to a second of idle wall time. Heartbeats are switched
     off in that case only; with a real server (crash detection) they stay on.
+
+    SIGTERM raises :class:`~kgbuild.interrupts.Terminated` here once the flow has
+    recorded the run as interrupted (Prefect passes the signal on after its own handling).
     """
-    with temporary_settings(updates=local_run_settings()):
-        return build_kg_flow(paths, settings)
+    with sigterm_raises(), temporary_settings(updates=local_run_settings()):
+        return build_kg_flow(paths, settings, progress)
 
 
 def local_run_settings() -> dict[Setting, Any]:

@@ -16,10 +16,12 @@ from kgbuild.cli_evaluate import evaluate_app
 from kgbuild.cli_neo4j import cypher, local_uri_if_running, neo4j_app
 from kgbuild.cli_schedule import schedule
 from kgbuild.errors import KGBuildError
+from kgbuild.interrupts import exit_status
 from kgbuild.training.cli import train_app
 
 if TYPE_CHECKING:
     from kgbuild.config import Settings
+    from kgbuild.pipeline import BuildReport
 
 app = typer.Typer(
     name="kgbuild",
@@ -118,21 +120,52 @@ def build(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
-    """Build the graph from documents (unchanged documents are skipped), then export it."""
+    """Build the graph from documents (unchanged documents are skipped), then export it.
+
+    Exit status: 0 every document built; 1 some documents failed (the summary lists
+    them); 2 nothing usable (no input, or every input failed) or an error stopped the
+    run (configuration, input path, another build holding --out, Neo4j down);
+    130/143 interrupted by SIGINT/SIGTERM (the run is recorded as interrupted).
+    """
     _setup_logging(verbose)
     try:
         settings = _settings(config, out, model, neo4j)
         if engine is Engine.prefect:
             from flows.build_kg import run_build_flow
 
-            report = run_build_flow([str(path) for path in paths], settings)
+            report = run_build_flow([str(path) for path in paths], settings, progress=progress)
         else:
             from kgbuild.pipeline import build as run_build
 
             report = run_build(paths, settings, progress=progress)
     except KGBuildError as exc:
         raise fail(exc) from exc
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (kgbuild.interrupts.Terminated)
+        typer.secho(
+            f"interrupted ({exc or 'stopped by SIGINT'}): the run is recorded as interrupted; "
+            "build again to complete it",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+        raise typer.Exit(code=exit_status(exc)) from exc
     typer.echo(report.summary())
+    code, reason = build_exit_code(report)
+    if code:
+        typer.secho(f"exit {code}: {reason}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=code)
+
+
+def build_exit_code(report: BuildReport) -> tuple[int, str]:
+    """The exit status of a finished build and why: 0 all good, 1 some failed, 2 nothing usable."""
+    usable = report.processed + report.skipped
+    failed = len(report.failures)
+    if usable == 0 and failed == 0:
+        return 2, "no input documents: nothing was built"
+    if usable == 0:
+        return 2, f"nothing usable: every input failed ({failed} of {failed})"
+    if failed:
+        return 1, f"{failed} of {usable + failed} inputs failed (listed above)"
+    return 0, ""
 
 
 @app.command()
@@ -142,11 +175,14 @@ def export(
 ) -> None:
     """Re-export the last built graph (GraphML, node-link JSON, HTML) from the run ledger.
 
-    Runs no model: it resolves the stored mentions of every current document.
+    Runs no model: it resolves the stored mentions of every current document. Exit
+    status: 0 written; 2 no ledger, a ledger with no built document, or --out in use by
+    a build.
     """
     _setup_logging(False)
     from kgbuild.pipeline import assemble
     from kgbuild.pipeline import export as write_outputs
+    from kgbuild.runlock import output_lock
     from kgbuild.store.sql.orm import make_engine
 
     try:
@@ -157,10 +193,21 @@ def export(
             and not Path(ledger_url.removeprefix("sqlite:///")).exists()
         ):
             raise KGBuildError(f"no run ledger at {ledger_url}: run `kgbuild build` first")
-        assembled = assemble(settings, make_engine(ledger_url))
+        with output_lock(settings.out_dir, purpose="export"):
+            engine = make_engine(ledger_url)
+            try:
+                assembled = assemble(settings, engine)
+                if not assembled.results:
+                    raise KGBuildError(
+                        f"the ledger {ledger_url} holds no successfully built document: "
+                        "nothing to export"
+                    )
+                written = write_outputs(assembled.graph, settings.out_dir)
+            finally:
+                engine.dispose()
     except KGBuildError as exc:
         raise fail(exc) from exc
-    for name, path in write_outputs(assembled.graph, settings.out_dir).items():
+    for name, path in written.items():
         typer.echo(f"{name}: {path}")
 
 

@@ -11,6 +11,7 @@ from kgbuild.cli_errors import fail
 from kgbuild.errors import KGBuildError
 
 if TYPE_CHECKING:
+    from kgbuild.config import ServeConfig, Settings
     from kgbuild.qa.engine import GraphQA
     from kgbuild.qa.models import Answer, AskResult
 
@@ -38,20 +39,23 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML 
 OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder of the build.")]
 
 
+def _settings(config: Path | None, out: Path | None) -> Settings:
+    from kgbuild.config import load_settings
+
+    overrides: dict[str, object] = {"out_dir": out} if out is not None else {}
+    return load_settings(config, **overrides)
+
+
 def _open(
-    config: Path | None,
-    out: Path | None,
+    settings: Settings,
     graph: Path | None,
     neo4j: str | None,
     qa_model: str,
     ner_model: str,
     threshold: float,
 ) -> GraphQA:
-    from kgbuild.config import load_settings
     from kgbuild.qa.engine import GraphQA, open_store
 
-    overrides: dict[str, object] = {"out_dir": out} if out is not None else {}
-    settings = load_settings(config, **overrides)
     store = open_store(settings, graph=graph, neo4j=neo4j)
     try:
         return GraphQA(
@@ -132,7 +136,7 @@ def ask(
 ) -> None:
     """Answer a question from the built graph, with the evidence it rests on."""
     try:
-        qa = _open(config, out, graph, neo4j, qa_model, ner_model, threshold)
+        qa = _open(_settings(config, out), graph, neo4j, qa_model, ner_model, threshold)
         try:
             result = qa.ask(question, top_k=top)
         finally:
@@ -142,9 +146,70 @@ def ask(
     typer.echo(result.model_dump_json(indent=2) if json_output else render(result))
 
 
+def _serve_config(
+    base: ServeConfig,
+    host: str,
+    token: str | None,
+    allowed_host: list[str] | None,
+    max_body_bytes: int | None,
+    docs: bool,
+) -> ServeConfig:
+    """The configured serve settings with the command's options on top, checked.
+
+    Raises:
+        ConfigError: a bad option, or a non-loopback host without a token.
+    """
+    from pydantic import ValidationError
+
+    from kgbuild.config import ServeConfig
+    from kgbuild.errors import ConfigError
+    from kgbuild.qa.http_guards import is_loopback
+
+    update: dict[str, object] = {"docs": docs or base.docs}
+    if token is not None:
+        update["token"] = token
+    if allowed_host:
+        update["allowed_hosts"] = (*base.allowed_hosts, *allowed_host)
+    if max_body_bytes is not None:
+        update["max_body_bytes"] = max_body_bytes
+    try:
+        serve_config = ServeConfig.model_validate({**base.model_dump(), **update})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"serve: {problems}") from exc
+    if serve_config.token is None and not is_loopback(host):
+        raise ConfigError(
+            f"refusing to serve on {host} without an access token: anyone who reaches the "
+            "port could query the graph. Set KGBUILD_SERVE__TOKEN (or --token), or serve on "
+            "127.0.0.1"
+        )
+    return serve_config
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="Bearer token the API requires (needed beyond 127.0.0.1). Prefer the "
+            "KGBUILD_SERVE__TOKEN variable: an option shows in the process list.",
+        ),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="Host header name to accept besides localhost, 127.0.0.1, [::1] and --host "
+            "(repeat; '*': any).",
+        ),
+    ] = None,
+    max_body_bytes: Annotated[
+        int | None, typer.Option(min=1, help="Largest request body (default 65536).")
+    ] = None,
+    docs: Annotated[
+        bool, typer.Option("--docs", help="Serve Swagger UI at /docs (loads it from a CDN).")
+    ] = False,
     threshold: ThresholdOption = DEFAULT_THRESHOLD,
     graph: GraphOption = None,
     neo4j: Neo4jOption = None,
@@ -157,13 +222,22 @@ def serve(
     import uvicorn
 
     from kgbuild.qa.api import create_app
+    from kgbuild.qa.http_guards import host_name
 
     try:
-        qa = _open(config, out, graph, neo4j, qa_model, ner_model, threshold)
+        settings = _settings(config, out)
+        serve_config = _serve_config(
+            settings.serve, host, token, allowed_host, max_body_bytes, docs
+        )
+        qa = _open(settings, graph, neo4j, qa_model, ner_model, threshold)
     except KGBuildError as exc:
         raise fail(exc) from exc
     try:
-        typer.echo(f"serving the graph ({qa.store.name}) on http://{host}:{port}/")
-        uvicorn.run(create_app(qa), host=host, port=port, log_level="info")
+        where = f"http://{host_name(host)}:{port}/"
+        typer.echo(f"serving the graph ({qa.store.name}) on {where}")
+        if serve_config.token is not None:
+            typer.echo(f"the API needs the token; the page takes it once as {where}#token=<token>")
+        app = create_app(qa, serve_config, bound_host=host)
+        uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
         qa.close()

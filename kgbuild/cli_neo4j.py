@@ -5,17 +5,22 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
 from kgbuild.cli_errors import fail
 from kgbuild.errors import KGBuildError
+from kgbuild.store.neo4j.server import LocalNeo4j, ServerStatus, default_home
 
 __all__ = ["DEFAULT_HOME", "cypher", "local_uri_if_running", "neo4j_app"]
 
-DEFAULT_HOME = Path.home() / ".kgbuild" / "neo4j"
+DEFAULT_HOME = default_home()
+TTY_CELL_WIDTH = 60
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 
 neo4j_app = typer.Typer(
@@ -25,16 +30,39 @@ neo4j_app = typer.Typer(
 )
 
 HomeOption = Annotated[
-    Path, typer.Option(help="Data and log folder of the local (non-Docker) server.")
+    Path,
+    typer.Option(
+        envvar="KGBUILD_NEO4J_HOME",
+        help="Data and log folder of the local (non-Docker) server; kgbuild commands find its "
+        "password there.",
+    ),
 ]
 PortOption = Annotated[int, typer.Option(help="Bolt port of the local (non-Docker) server.")]
+CheckPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--port", help="Bolt port the local server should serve (default: whichever it serves)."
+    ),
+]
 PasswordOption = Annotated[
     str | None,
-    typer.Option(envvar="NEO4J_PASSWORD", help="Password of user neo4j (8+ chars); none: no auth."),
+    typer.Option(
+        envvar="NEO4J_PASSWORD",
+        help="Password of user neo4j (8+ chars); default: the one kept in HOME/neo4j.password, "
+        "generated on the first start.",
+    ),
 ]
 DockerOption = Annotated[
     bool | None,
     typer.Option("--docker/--no-docker", help="Force or forbid docker compose (default: auto)."),
+]
+WebSocketOption = Annotated[
+    bool,
+    typer.Option(
+        "--bolt-websocket",
+        help="Also accept Bolt over WebSocket (for Neo4j Browser). Off by default: any web page "
+        "open on this machine could reach the server (the password still guards it).",
+    ),
 ]
 
 
@@ -49,20 +77,25 @@ def _compose(*args: str) -> None:
     subprocess.run(["docker", "compose", "-f", str(COMPOSE_FILE), *args], check=True)
 
 
-def _local(home: Path, port: int, password: str | None) -> Any:
-    from kgbuild.store.neo4j.server import LocalNeo4j
+def _local(
+    home: Path, port: int, password: str | None = None, *, bolt_websocket: bool = False
+) -> LocalNeo4j:
+    return LocalNeo4j(
+        home, port=port, password=password, tie_to_parent=False, bolt_websocket=bolt_websocket
+    )
 
-    return LocalNeo4j(home, port=port, password=password, tie_to_parent=False)
 
-
-def local_uri_if_running(home: Path = DEFAULT_HOME) -> str | None:
+def local_uri_if_running(home: Path | None = None) -> str | None:
     """The Bolt URI of the local server started by ``kgbuild neo4j start``, if it runs."""
-    from kgbuild.store.neo4j.server import LocalNeo4j
-
+    home = default_home() if home is None else home
     if not home.exists():
         return None
     status = LocalNeo4j(home, port=0, tie_to_parent=False).status()
     return status.uri if status.running else None
+
+
+def _port_of(uri: str | None) -> int | None:
+    return urlsplit(uri).port if uri else None
 
 
 @neo4j_app.command()
@@ -71,45 +104,73 @@ def start(
     port: PortOption = 7687,
     password: PasswordOption = None,
     docker: DockerOption = None,
+    bolt_websocket: WebSocketOption = False,
 ) -> None:
-    """Start Neo4j and print its Bolt URI and where its data lives."""
+    """Start Neo4j and print its Bolt URI, where its data and its password are."""
     use_docker = _docker_available() if docker is None else docker
     try:
         if use_docker:
             _compose("up", "-d", "--wait", "neo4j")
             typer.echo("neo4j (docker compose): bolt://localhost:7687, data in volume neo4j-data")
             return
-        uri = _local(home, port, password).start(timeout=300)
+        server = _local(home, port, password, bolt_websocket=bolt_websocket)
+        uri = server.start(timeout=300)
     except (KGBuildError, subprocess.CalledProcessError, ValueError) as exc:
         raise fail(exc) from exc
     typer.echo(f"neo4j (local JVM): {uri}, data in {home}")
-    typer.echo(f"use it: kgbuild build PATH --neo4j {uri}   (or export NEO4J_URI={uri})")
+    typer.echo(f"password of user neo4j in {server.password_file} (readable by you only)")
+    if home.resolve() == default_home().resolve():
+        typer.echo(f"use it: kgbuild build PATH --neo4j {uri}   (kgbuild reads the password)")
+    else:
+        typer.echo(
+            f"use it: export KGBUILD_NEO4J_HOME={home}; kgbuild build PATH --neo4j {uri}   "
+            "(kgbuild then reads the password)"
+        )
+
+
+def _check_port(state: ServerStatus, port: int | None, home: Path) -> None:
+    """Refuse to act on the server in ``home`` when it does not serve the ``--port`` given."""
+    if port is not None and state.running and _port_of(state.uri) != port:
+        raise KGBuildError(
+            f"the local server in {home} serves {state.uri}, not port {port}: pass its port, "
+            f"or the --home of the server on port {port}"
+        )
 
 
 @neo4j_app.command()
-def stop(home: HomeOption = DEFAULT_HOME, docker: DockerOption = None) -> None:
+def stop(
+    home: HomeOption = DEFAULT_HOME, port: CheckPortOption = None, docker: DockerOption = None
+) -> None:
     """Stop the development Neo4j (its data is kept)."""
     use_docker = _docker_available() if docker is None else docker
     try:
         if use_docker:
             _compose("stop", "neo4j")
         else:
-            _local(home, 0, None).stop()
+            server = _local(home, port or 0)
+            _check_port(server.status(), port, home)
+            server.stop()
     except (KGBuildError, subprocess.CalledProcessError) as exc:
         raise fail(exc) from exc
     typer.echo("neo4j stopped")
 
 
 @neo4j_app.command()
-def status(home: HomeOption = DEFAULT_HOME, docker: DockerOption = None) -> None:
+def status(
+    home: HomeOption = DEFAULT_HOME, port: CheckPortOption = None, docker: DockerOption = None
+) -> None:
     """Say whether the development Neo4j runs, and where (exit code 3 when it does not)."""
     if _docker_available() if docker is None else docker:
         _compose("ps", "neo4j")
         return
-    state = _local(home, 0, None).status()
+    state = _local(home, port or 0).status()
     if not state.running:
         typer.echo(f"neo4j (local JVM) not running; data folder {home}")
         raise typer.Exit(code=3)
+    try:
+        _check_port(state, port, home)
+    except KGBuildError as exc:
+        raise fail(exc) from exc
     memory = f", {state.rss_bytes / 2**30:.2f} GiB RSS" if state.rss_bytes else ""
     typer.echo(f"neo4j (local JVM) running: {state.uri}, pid {state.pid}{memory}, data in {home}")
 
@@ -120,18 +181,34 @@ def _format_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def render_table(keys: list[str], rows: list[dict[str, Any]], *, max_width: int = 60) -> str:
-    """A plain-text table of query results (long cells are shortened with an ellipsis)."""
+def render_table(
+    keys: Sequence[str], rows: list[dict[str, Any]], *, max_width: int | None = 60
+) -> str:
+    """A plain-text table of query results.
+
+    Args:
+        keys: Column names.
+        rows: One dict per row.
+        max_width: Longer cells are shortened with an ellipsis; ``None``: never shortened.
+    """
     cells = [[_format_value(row[key]) for key in keys] for row in rows]
-    cells = [
-        [c if len(c) <= max_width else c[: max_width - 1] + "…" for c in line] for line in cells
-    ]
+    if max_width is not None:
+        cells = [
+            [c if len(c) <= max_width else c[: max_width - 1] + "…" for c in line] for line in cells
+        ]
     widths = [max([len(key), *(len(line[i]) for line in cells)]) for i, key in enumerate(keys)]
     lines = [" | ".join(key.ljust(w) for key, w in zip(keys, widths, strict=True))]
     lines.append("-+-".join("-" * w for w in widths))
     lines += [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
     lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cell_width(width: int | None) -> int | None:
+    """``--width``: 0 means unlimited; unset: 60 on a terminal, unlimited when piped."""
+    if width is None:
+        return TTY_CELL_WIDTH if sys.stdout.isatty() else None
+    return width or None
 
 
 def cypher(
@@ -145,47 +222,48 @@ def cypher(
         str | None, typer.Option(help="Bolt URI (default: config / NEO4J_URI).")
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.001, help="Seconds after which the server stops the query.")
+    ] = 30.0,
+    width: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Widest table cell (longer ones end in …); 0: no limit. "
+            f"Default: {TTY_CELL_WIDTH} on a terminal, no limit when the output is piped.",
+        ),
+    ] = None,
 ) -> None:
     """Run a read query against the graph in Neo4j and print a table.
 
-    Runs in a read transaction: a query that writes is refused by the server.
+    Read queries only: the query's plan is checked first; writes, LOAD CSV and procedures other
+    than read-only look-ups (db.labels, db.schema.visualization, full-text search ...) are refused.
     """
-    from neo4j.exceptions import Neo4jError
+    from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
     from kgbuild.config import load_settings
     from kgbuild.store.neo4j.persist import open_driver
+    from kgbuild.store.neo4j.read_query import run_read_query
     from kgbuild.store.neo4j.writer import Neo4jUnavailableError
 
     try:
         settings = load_settings(config)
-        target = settings.neo4j
-        if neo4j:
-            target = target.model_copy(update={"uri": neo4j})
+        target = settings.neo4j.with_uri(neo4j) if neo4j else settings.neo4j
         params = dict(_parse_param(p) for p in param or [])
         with open_driver(target) as driver:
-            from neo4j import READ_ACCESS
-            from neo4j.exceptions import ServiceUnavailable
-
             try:
-                with driver.session(
-                    database=target.database,
-                    default_access_mode=READ_ACCESS,
-                    notifications_min_severity="OFF",
-                ) as s:
-                    result = s.execute_read(
-                        lambda tx: (lambda r: (r.keys(), r.data()))(tx.run(query, params))
-                    )
-            except ServiceUnavailable as exc:
+                driver.verify_connectivity()  # a dead server fails now, not after retries
+                result = run_read_query(
+                    driver, query, params, database=target.database, timeout_s=timeout
+                )
+            except (ServiceUnavailable, SessionExpired) as exc:
                 raise Neo4jUnavailableError(target.uri or "", target.database) from exc
     except KGBuildError as exc:
         raise fail(exc) from exc
-    except Neo4jError as exc:
-        raise fail(KGBuildError(f"query failed: {exc.message}")) from exc
-    keys, rows = list(result[0]), result[1]
     if as_json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        typer.echo(json.dumps(result.rows, ensure_ascii=False, indent=2, default=str))
     else:
-        typer.echo(render_table(keys, rows))
+        typer.echo(render_table(result.keys, result.rows, max_width=_cell_width(width)))
 
 
 def _parse_param(text: str) -> tuple[str, Any]:

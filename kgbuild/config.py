@@ -31,6 +31,7 @@ __all__ = [
     "NerConfig",
     "OrchestrationConfig",
     "ReConfig",
+    "ServeConfig",
     "Settings",
     "load_settings",
 ]
@@ -51,6 +52,44 @@ class IngestConfig(_Section):
     """Declared encoding to try when a file is not valid UTF-8 (before detection)."""
     lang: str | None = None
     """Force a language code; ``None`` detects English or Chinese per document."""
+    undecodable: Literal["fail", "replace"] = "fail"
+    """A file that is not UTF-8 and that no declared or unambiguously detected encoding
+    reads: ``fail`` records it as a failure; ``replace`` reads it as UTF-8 with U+FFFD
+    for the bad bytes and records a warning."""
+    max_metadata_chars: int = Field(default=10_000, gt=0)
+    """Longest metadata value (or key) kept; a longer one is left out with a warning."""
+
+
+MIN_TOKEN_CHARS = 16
+"""Shortest access token ``kgbuild serve`` accepts."""
+
+
+class ServeConfig(_Section):
+    """``kgbuild serve``: request size, accepted ``Host`` names, the API token, docs pages."""
+
+    max_body_bytes: int = Field(default=65_536, gt=0)
+    """Largest request body; a longer one gets 413 before it is parsed."""
+    allowed_hosts: tuple[str, ...] = ()
+    """``Host`` names accepted besides localhost, 127.0.0.1, [::1] and the bound host
+    (``*``: any, e.g. behind a proxy that checks them)."""
+    token: SecretStr | None = None
+    """Bearer token the API requires (``KGBUILD_SERVE__TOKEN``); needed to bind beyond
+    the loopback interface."""
+    docs: bool = False
+    """Serve Swagger UI at ``/docs`` (it loads its script from a CDN) and ``/openapi.json``."""
+
+    @field_validator("token")
+    @classmethod
+    def _check_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is None:
+            return None
+        value = token.get_secret_value()
+        if len(value) < MIN_TOKEN_CHARS or not all("!" <= ch <= "~" for ch in value):
+            raise ValueError(
+                f"the token must be at least {MIN_TOKEN_CHARS} printable ASCII characters "
+                "without spaces, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return token
 
 
 class ChunkConfig(_Section):
@@ -155,12 +194,16 @@ class Neo4jConfig(_Section):
     """Where the graph is persisted. ``uri`` unset: no Neo4j (files only).
 
     The standard ``NEO4J_URI``, ``NEO4J_USER``, ``NEO4J_PASSWORD`` and ``NEO4J_DATABASE``
-    variables fill fields that config and ``KGBUILD_NEO4J__*`` leave unset.
+    variables fill fields that config and ``KGBUILD_NEO4J__*`` leave unset. With neither
+    ``password`` nor ``password_file`` set, a ``uri`` that points at the server ``kgbuild neo4j
+    start`` runs (home ``$KGBUILD_NEO4J_HOME`` or ~/.kgbuild/neo4j) uses the password it keeps.
     """
 
     uri: str | None = None
     user: str = "neo4j"
     password: SecretStr | None = None
+    password_file: Path | None = None
+    """File whose first line is the password, e.g. ``<home>/neo4j.password`` of a local server."""
     database: str = "neo4j"
     batch_size: int = Field(default=5000, gt=0)
 
@@ -188,8 +231,29 @@ class Neo4jConfig(_Section):
             ) from e
 
     def auth(self) -> tuple[str, str] | None:
-        """Driver auth tuple, or ``None`` for a server without authentication."""
-        return (self.user, self.password.get_secret_value()) if self.password else None
+        """Driver auth tuple, or ``None`` for a server without authentication.
+
+        The password comes from ``password``, else ``password_file``, else the password file of
+        the local server when ``uri`` points at it.
+
+        Raises:
+            ConfigError: ``password_file`` cannot be read.
+        """
+        from kgbuild.store.neo4j.server import (
+            Neo4jServerError,
+            local_server_password,
+            read_password_file,
+        )
+
+        if self.password:
+            return (self.user, self.password.get_secret_value())
+        if self.password_file is not None:
+            try:
+                return (self.user, read_password_file(self.password_file))
+            except Neo4jServerError as exc:
+                raise ConfigError(f"neo4j password_file: {exc}") from exc
+        local = local_server_password(self.uri) if self.uri else None
+        return (self.user, local) if local else None
 
 
 class OrchestrationConfig(_Section):
@@ -237,6 +301,7 @@ class Settings(BaseSettings):
     resolve: ResolveConfig = ResolveConfig()
     neo4j: Neo4jConfig = Neo4jConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
+    serve: ServeConfig = ServeConfig()
 
     @classmethod
     def settings_customise_sources(

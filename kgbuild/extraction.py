@@ -42,7 +42,11 @@ class DocumentExtraction:
 
 
 class Extractor:
-    """Chunking, NER and (when enabled) relations and attributes over batches of documents."""
+    """Chunking, NER and (when enabled) relations and attributes over batches of documents.
+
+    With ``progress``, each model stage reports its progress over a long batch (a bar on a
+    terminal, INFO log lines otherwise: :func:`kgbuild.progress.track`).
+    """
 
     def __init__(self, settings: Settings, *, run_id: str, progress: bool = False) -> None:
         self.settings = settings
@@ -54,11 +58,13 @@ class Extractor:
 
             schema = load_schema(settings.schema_path)
         if settings.relations.enabled:
-            self.relations = _relation_stage(settings, schema, run_id)
+            self.relations = _relation_stage(settings, schema, run_id, progress=progress)
         if settings.attributes.enabled:
             from kgbuild.stages.attributes import AttributeStage
 
-            self.attributes = AttributeStage(settings.attributes, schema=schema, run_id=run_id)
+            self.attributes = AttributeStage(
+                settings.attributes, schema=schema, run_id=run_id, progress=progress
+            )
 
     @property
     def model_key(self) -> str:
@@ -102,7 +108,7 @@ class Extractor:
 
 
 def _relation_stage(
-    settings: Settings, schema: GraphSchema, run_id: str
+    settings: Settings, schema: GraphSchema, run_id: str, *, progress: bool
 ) -> RelationStage | DocRelationStage:
     """The relation stage the configured model reads with (document or sentence level)."""
     from kgbuild.models import resolve_task_model
@@ -112,8 +118,12 @@ def _relation_stage(
         from kgbuild.stages.doc_relations import DocRelationStage
 
         return DocRelationStage(
-            settings.relations, schema=schema, run_id=run_id, resolve=settings.resolve
+            settings.relations,
+            schema=schema,
+            run_id=run_id,
+            resolve=settings.resolve,
+            progress=progress,
         )
     from kgbuild.stages.relations import RelationStage
 
-    return RelationStage(settings.relations, schema=schema, run_id=run_id)
+    return RelationStage(settings.relations, schema=schema, run_id=run_id, progress=progress)

@@ -33,7 +33,9 @@ from kgbuild.data import (
 from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
 from kgbuild.graph.export import write_graphml, write_html, write_node_link
-from kgbuild.stages.ingest import IngestResult, read_documents
+from kgbuild.interrupts import is_interruption, sigterm_raises
+from kgbuild.runlock import output_lock
+from kgbuild.stages.ingest import IngestResult, IngestWarning, read_documents
 from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
 from kgbuild.store.sql import ledger
 from kgbuild.store.sql.orm import make_engine
@@ -80,6 +82,8 @@ class Plan:
     unchanged: list[Document]
     deleted: list[str]
     failures: list[DocumentFailure]
+    warnings: list[IngestWarning] = field(default_factory=list)
+    """What ingest changed or left out of documents it still read."""
 
     @property
     def present(self) -> list[Document]:
@@ -117,6 +121,7 @@ class BuildReport:
     merges: int = 0
     seconds: float = 0.0
     failures: list[DocumentFailure] = field(default_factory=list)
+    warnings: list[IngestWarning] = field(default_factory=list)
     outputs: dict[str, Path] = field(default_factory=dict)
     neo4j: str | None = None
     """What was persisted to Neo4j (``None``: no Neo4j configured)."""
@@ -132,6 +137,7 @@ class BuildReport:
             f"{self.attributes} attribute values in {self.seconds:.1f} s",
         ]
         lines += [f"  failed: {f.source} [{f.stage}]: {f.error}" for f in self.failures]
+        lines += [f"  warning: {w.source}: {w.message}" for w in self.warnings]
         lines += [f"  {name}: {path}" for name, path in self.outputs.items()]
         if self.neo4j:
             lines.append(f"  {self.neo4j}")
@@ -144,8 +150,13 @@ def extractor(settings: Settings, run_id: str, *, progress: bool = False) -> Ext
 
 
 def plan(ingested: IngestResult, engine: Engine, *, run_id: str, model_key: str) -> Plan:
-    """Start the run in the ledger and decide which of the read documents need model work."""
+    """Start the run in the ledger and decide which of the read documents need model work.
+
+    Runs left ``running`` by a process that died are marked ``abandoned`` first.
+    """
     with Session(engine) as session, session.begin():
+        for run in ledger.abandon_dead_runs(session):
+            log.warning("run %s was left unfinished (%s): marked abandoned", run.id, run.error)
         ledger.start_run(session, run_id)
     with Session(engine) as session, session.begin():
         unchanged_ids = ledger.unchanged_documents(session, ingested.documents, model_key)
@@ -159,7 +170,15 @@ def plan(ingested: IngestResult, engine: Engine, *, run_id: str, model_key: str)
         log.info("%d unchanged documents skipped (same text and models)", len(unchanged))
     if deleted:
         log.info("%d documents no longer in the input: their results are removed", len(deleted))
-    return Plan(run_id, model_key, to_process, unchanged, deleted, list(ingested.failures))
+    return Plan(
+        run_id,
+        model_key,
+        to_process,
+        unchanged,
+        deleted,
+        list(ingested.failures),
+        list(ingested.warnings),
+    )
 
 
 def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentOutcome]:
@@ -306,6 +325,7 @@ def start_report(todo: Plan) -> BuildReport:
         deleted=len(todo.deleted),
         skipped=len(todo.unchanged),
         failures=list(todo.failures),
+        warnings=list(todo.warnings),
     )
 
 
@@ -346,10 +366,20 @@ def finish(
     return report
 
 
-def fail(engine: Engine, run_id: str, exc: BaseException) -> None:
-    """Record the run as failed, with the error that stopped it."""
+def fail(
+    engine: Engine, run_id: str, exc: BaseException, *, interrupted: bool | None = None
+) -> None:
+    """Record the run as failed, or as interrupted (Ctrl-C, SIGTERM), with what stopped it.
+
+    ``interrupted`` defaults to whether ``exc`` is a ``KeyboardInterrupt``.
+    """
+    if interrupted is None:
+        interrupted = is_interruption(exc)
+    status = "interrupted" if interrupted else "failed"
+    if interrupted:
+        log.warning("run %s interrupted (%s): run the build again to complete it", run_id, exc)
     with Session(engine) as session, session.begin():
-        ledger.finish_run(session, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        ledger.finish_run(session, run_id, status=status, error=f"{type(exc).__name__}: {exc}")
 
 
 def batches(documents: Sequence[Document], size: int) -> list[list[Document]]:
@@ -365,20 +395,36 @@ def build(
 ) -> BuildReport:
     """Run the whole pipeline in this process and return what it did.
 
+    The run holds the output folder's lock (see :mod:`kgbuild.runlock`) and, in the main
+    thread, turns SIGTERM into :class:`~kgbuild.interrupts.Terminated`, so that a run
+    stopped by Ctrl-C or SIGTERM is recorded as ``interrupted`` before the exception
+    propagates.
+
     Args:
         paths: folders, files or globs of .txt/.md/.jsonl documents.
         settings: configuration (default: built-in defaults and ``KGBUILD_*`` variables).
-        progress: show a progress bar over documents.
+        progress: show progress bars over documents and, within a long document's
+            batch, over each model stage (logged at INFO when stderr is not a terminal).
+
+    Raises:
+        OutputLockedError: another build is writing into ``settings.out_dir``.
     """
+    settings = settings or Settings()
+    run_id = new_run_id()
+    with sigterm_raises(), output_lock(settings.out_dir, purpose="build", run_id=run_id):
+        return _locked_build(paths, settings, run_id, progress=progress)
+
+
+def _locked_build(
+    paths: Sequence[str | Path], settings: Settings, run_id: str, *, progress: bool
+) -> BuildReport:
     from tqdm.auto import tqdm
 
-    settings = settings or Settings()
     started = time.perf_counter()
-    run_id = new_run_id()
     engine = make_engine(settings.resolved_ledger_url())
     try:
         ingested = read_documents(paths, settings.ingest)
-        stages = extractor(settings, run_id, progress=False)
+        stages = extractor(settings, run_id, progress=progress)
         todo = plan(ingested, engine, run_id=run_id, model_key=stages.model_key)
         report = start_report(todo)
         with tqdm(

@@ -1,10 +1,12 @@
 """The session's real Neo4j, shared by tests/neo4j and tests/flows (registered in tests/conftest.py).
 
 With ``NEO4J_URI`` set (``NEO4J_USER``/``NEO4J_PASSWORD``/``NEO4J_DATABASE`` optional) the tests
-use that server, e.g. ``docker compose up -d --wait``. It must be a disposable database: the
-``clean_db`` fixture deletes everything in it. Otherwise the session builds (``mvn package``,
-once) and starts :class:`LocalNeo4j` on a free loopback port in a temporary directory and stops
-it at the end; that needs a JDK 17+ and Maven.
+use that server, e.g. ``docker compose up -d --wait``, with the password kgbuild itself would use
+(``NEO4J_PASSWORD``, else that of a ``kgbuild neo4j start`` server at that address). It must be a
+disposable database: the ``clean_db`` fixture deletes everything in it. Otherwise the session
+builds (``mvn package``, once) and starts :class:`LocalNeo4j` on a free loopback port in a
+temporary directory and stops it at the end; that needs a JDK 17+ and Maven. Its password is
+generated on start and read from its 0600 password file, as kgbuild's commands read it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from kgbuild.store.neo4j.server import FAST_START_JVM_OPTIONS, LocalNeo4j, free_port
+from kgbuild.config import Neo4jConfig
+from kgbuild.store.neo4j.server import (
+    FAST_START_JVM_OPTIONS,
+    LocalNeo4j,
+    free_port,
+    read_password_file,
+)
 
 
 @dataclass(frozen=True)
@@ -40,9 +48,12 @@ def neo4j_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jTarg
     uri = os.environ.get("NEO4J_URI")
     database = os.environ.get("NEO4J_DATABASE", "neo4j")
     if uri:
-        password = os.environ.get("NEO4J_PASSWORD")
-        auth = (os.environ.get("NEO4J_USER", "neo4j"), password) if password else None
-        yield Neo4jTarget(uri, auth, database)
+        config = Neo4jConfig(
+            uri=uri,
+            user=os.environ.get("NEO4J_USER", "neo4j"),
+            password=os.environ.get("NEO4J_PASSWORD") or None,
+        )
+        yield Neo4jTarget(uri, config.auth(), database)
         return
     if not local_server_possible():
         message = "NEO4J_URI is not set and Java/Maven are missing to start a local Neo4j"
@@ -53,6 +64,7 @@ def neo4j_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jTarg
     server = LocalNeo4j(home, port=free_port(), jvm_options=FAST_START_JVM_OPTIONS)
     server.start(timeout=300)
     try:
-        yield Neo4jTarget(server.uri, server.auth, "neo4j")
+        password = read_password_file(server.password_file)
+        yield Neo4jTarget(server.uri, ("neo4j", password), "neo4j")
     finally:
         server.stop()

@@ -7,22 +7,25 @@ trained in tests/conftest.py; nothing is mocked.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import threading
-import time
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from kgbuild.cli import app
-from kgbuild.config import AttributeConfig, Neo4jConfig, NerConfig, ReConfig, Settings
+from kgbuild.config import (
+    AttributeConfig,
+    Neo4jConfig,
+    NerConfig,
+    ReConfig,
+    ServeConfig,
+    Settings,
+)
 from kgbuild.errors import InputError
 from kgbuild.qa import GraphQA, open_store
 from kgbuild.qa.embedded import EmbeddedGraph
@@ -31,6 +34,8 @@ from kgbuild.qa.models import EntityHit
 from kgbuild.qa.ranking import bm25_scores
 from kgbuild.qa.structured import parse_graph_query
 from kgbuild.schema import AttributeSpec, load_schema
+from tests.browser import dump_dom
+from tests.http_server import running
 
 DOCS = {
     "a.txt": "The company said on Monday . Maria Gonzalez works for Acme Robotics in Berlin .",
@@ -362,25 +367,10 @@ def test_cli_ask_prints_the_answer_with_evidence_and_json(
 
 @pytest.fixture(scope="module")
 def server(qa: GraphQA) -> Iterator[str]:
-    import uvicorn
-
     from kgbuild.qa.api import create_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(qa), host="127.0.0.1", port=port, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        running.should_exit = True
-        thread.join(timeout=10)
+    with running(create_app(qa)) as url:
+        yield url
 
 
 def test_http_api_answers_and_refuses_bad_input_with_4xx(server: str) -> None:
@@ -423,28 +413,29 @@ def test_the_page_writes_text_never_html() -> None:
     assert "innerHTML" not in _PAGE and "textContent" in _PAGE
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def test_the_page_shows_an_answer_in_a_real_headless_browser(server: str, tmp_path: Path) -> None:
     """Debian's chromium opens the page with ?q=..., which asks on load; the DOM shows the answer."""
-    browser = _chromium()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
     url = f"{server}/?q={quote('in which city does omar haddad work ?')}"
-    run = subprocess.run(
-        [
-            browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=30000", "--dump-dom", url,
-        ],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    dom = run.stdout
-    assert 'data-state="done"' in dom, run.stderr[-2000:]
+    dom = dump_dom(url, tmp_path / "profile")
+    assert 'data-state="done"' in dom
     assert '<div id="answer">Toronto</div>' in dom
     assert "<mark>Toronto</mark>" in dom  # the evidence sentence, answer highlighted
+    assert '<form id="auth" hidden="">' in dom  # no token asked for
+
+
+def test_the_page_sends_the_token_it_was_given_once(qa: GraphQA, tmp_path: Path) -> None:
+    """With a token, the page takes it from the URL fragment and sends it with each request."""
+    from kgbuild.qa.api import create_app
+
+    token = secrets.token_urlsafe(24)
+    question = quote("in which city does omar haddad work ?")
+    with running(create_app(qa, ServeConfig(token=SecretStr(token)))) as url:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert client.post("/ask", json={"question": "q"}).status_code == 401
+        dom = dump_dom(f"{url}/?q={question}#token={token}", tmp_path / "given")
+        assert '<div id="answer">Toronto</div>' in dom
+        assert "<mark>Toronto</mark>" in dom
+        assert 'data-state="done"' in dom  # the neighbourhood request carried the token too
+        locked = dump_dom(f"{url}/?q={question}", tmp_path / "none")
+    assert '<form id="auth">' in locked and "needs its access token" in locked
+    assert '<div id="answer"></div>' in locked

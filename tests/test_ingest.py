@@ -1,4 +1,5 @@
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -54,15 +55,64 @@ def test_bad_inputs_are_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
     assert all(f.stage == "ingest" for f in result.failures)
 
 
-def test_invalid_utf8_is_decoded_with_declared_or_detected_encoding(tmp_path: Path) -> None:
+def test_a_declared_encoding_reads_a_legacy_file(tmp_path: Path) -> None:
     text = "Zoë Müller founded Café Crème in Zürich. " * 20
     write(tmp_path / "latin.txt", text.encode("latin-1"))
     declared = read_documents([tmp_path], IngestConfig(encoding="latin-1"))
     assert declared.documents[0].text == text
     assert declared.documents[0].metadata["encoding"] == "latin-1"
-    detected = read_documents([tmp_path])
-    assert detected.failures == []
-    assert "Zürich" in detected.documents[0].text
+    assert declared.failures == [] and declared.warnings == []
+
+
+def test_an_ambiguous_legacy_encoding_is_a_recorded_failure_not_mojibake(tmp_path: Path) -> None:
+    """cp1250, cp1252 and cp1257 all read these bytes without a fault ("Crème" or "Crčme")."""
+    text = "Zoë Müller founded Café Crème in Zürich. " * 20
+    write(tmp_path / "latin.txt", text.encode("latin-1"))
+    result = read_documents([tmp_path])
+    assert result.documents == []
+    (failure,) = result.failures
+    assert "ambiguous" in failure.error and "cp1252" in failure.error
+    assert "set ingest.encoding" in failure.error
+
+
+def test_a_detected_encoding_is_used_when_unambiguous_and_recorded(tmp_path: Path) -> None:
+    text = "Компания Акме Роботикс основана в Берлине. Мария работает там, говорят все. " * 5
+    write(tmp_path / "ru.txt", text.encode("cp1251"))
+    result = read_documents([tmp_path])
+    assert result.failures == []
+    (doc,) = result.documents
+    assert doc.text == text and doc.metadata["encoding"] == "cp1251"
+    (warning,) = result.warnings
+    assert warning.source.endswith("ru.txt") and "decoded as cp1251 (detected" in warning.message
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_text_with_random_bytes_is_never_read_as_a_guessed_encoding(
+    tmp_path: Path, seed: int
+) -> None:
+    """charset-normalizer guesses ptcp154, mac_cyrillic, cp1251 or cp949 for such bytes."""
+    rng = random.Random(seed)
+    noise = bytes(rng.randrange(128, 256) for _ in range(20))
+    write(tmp_path / "noise.txt", b"Acme Robotics opened an office. " * 5 + noise)
+    result = read_documents([tmp_path])
+    assert result.documents == []
+    assert "invalid UTF-8" in result.failures[0].error
+    replaced = read_documents([tmp_path], IngestConfig(undecodable="replace"))
+    (doc,) = replaced.documents
+    assert doc.text.startswith("Acme Robotics opened an office. ") and "\ufffd" in doc.text
+    assert "U+FFFD" in replaced.warnings[0].message
+
+
+def test_damaged_utf8_is_not_read_as_a_legacy_encoding(tmp_path: Path) -> None:
+    data = "Maria González works for Acme in Zürich. ".encode() * 20 + b"\xe9 end."
+    write(tmp_path / "damaged.txt", data)
+    result = read_documents([tmp_path])
+    assert result.documents == []
+    assert "damaged UTF-8" in result.failures[0].error
+    replaced = read_documents([tmp_path], IngestConfig(undecodable="replace"))
+    (doc,) = replaced.documents
+    assert "Zürich" in doc.text and doc.text.endswith("\ufffd end.")
+    assert "for 1 bad byte" in replaced.warnings[0].message
 
 
 def test_utf8_bom_is_stripped(tmp_path: Path) -> None:
@@ -108,3 +158,80 @@ def test_glob_and_missing_path(tmp_path: Path) -> None:
     assert [d.id for d in result.documents] == ["a.txt"]
     with pytest.raises(InputError, match="does not exist"):
         read_documents([tmp_path / "nope"])
+
+
+def test_symlink_loops_and_broken_links_in_a_folder_are_recorded(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    write(docs / "a.txt", "Acme one.")
+    write(docs / "sub" / "b.txt", "Acme two.")
+    (docs / "sub" / "up").symlink_to("..")  # a folder loop
+    (docs / "again").symlink_to("sub")  # a second way into sub
+    (docs / "ping.txt").symlink_to("pong.txt")  # links that lead to each other
+    (docs / "pong.txt").symlink_to("ping.txt")
+    (docs / "gone.txt").symlink_to("missing.txt")
+    for pattern in (docs, docs / "**" / "*.txt"):
+        result = read_documents([str(pattern)])
+        assert sorted(d.id for d in result.documents) == ["a.txt", "sub/b.txt"]
+        errors = {f.source.removeprefix(docs.as_posix() + "/"): f.error for f in result.failures}
+        assert set(errors) == {"sub/up", "again", "ping.txt", "pong.txt", "gone.txt"}
+        assert errors["sub/up"].startswith("symlink loop") and "contains it" in errors["sub/up"]
+        assert "read already" in errors["again"]
+        assert errors["ping.txt"].startswith("symlink loop")
+        assert "broken symlink" in errors["gone.txt"]
+
+
+def test_a_symlinked_folder_is_read_through_its_link(tmp_path: Path) -> None:
+    write(tmp_path / "elsewhere" / "c.txt", "Acme three.")
+    write(tmp_path / "docs" / "a.txt", "Acme one.")
+    (tmp_path / "docs" / "linked").symlink_to(tmp_path / "elsewhere")
+    result = read_documents([tmp_path / "docs"])
+    assert [d.id for d in result.documents] == ["a.txt", "linked/c.txt"]
+    assert result.failures == []
+
+
+def test_document_ids_with_control_characters_are_refused(tmp_path: Path) -> None:
+    records = [
+        {"id": "ctl\u0001id", "text": "Acme Robotics is in Berlin."},
+        {"id": "fine", "text": "Acme Robotics is in Toronto."},
+        {"id": "bad-text", "text": "Acme \ud800 Robotics."},
+    ]
+    write(tmp_path / "r.jsonl", "\n".join(json.dumps(r) for r in records))
+    write(tmp_path / "tab\tname.txt", "Acme four.")
+    result = read_documents([tmp_path])
+    assert [d.id for d in result.documents] == ["fine"]
+    errors = {f.source.rsplit("/", 1)[-1]: f.error for f in result.failures}
+    assert "'ctl\\x01id' contains the control character U+0001" in errors["r.jsonl:1"]
+    assert "not valid Unicode" in errors["r.jsonl:3"]
+    assert "U+0009" in errors["tab\tname.txt"] and "the file name" in errors["tab\tname.txt"]
+
+
+def test_metadata_is_json_for_non_strings_and_over_size_values_are_left_out(
+    tmp_path: Path,
+) -> None:
+    record = {
+        "id": "r1",
+        "text": "Acme Robotics is in Berlin.",
+        "metadata": {
+            "author": "Ana",
+            "tags": ["b", "a"],
+            "extra": {"z": 1, "a": None},
+            "flag": True,
+            "big": "x" * 2_000_000,
+            "ctl\u0007key": "v",
+        },
+    }
+    write(tmp_path / "r.jsonl", json.dumps(record))
+    result = read_documents([tmp_path], IngestConfig(max_metadata_chars=10_000))
+    (doc,) = result.documents
+    assert doc.metadata == {
+        "author": "Ana",
+        "tags": '["b", "a"]',
+        "extra": '{"a": null, "z": 1}',
+        "flag": "true",
+    }
+    messages = sorted(w.message for w in result.warnings)
+    assert len(messages) == 2 and all(w.doc_id == "r1" for w in result.warnings)
+    assert (
+        "'big' has a value of 2,000,000 characters, over ingest.max_metadata_chars" in messages[0]
+    )
+    assert "U+0007" in messages[1]

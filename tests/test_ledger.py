@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from kgbuild.data import Chunk, DocumentFailure, Mention, Provenance, Span
@@ -140,3 +140,96 @@ def test_a_ledger_made_before_metadata_gains_the_column(tmp_path: Path) -> None:
     with Session(upgraded) as session:
         assert ledger.stored_metadata(session.get_one(DocumentRow, "a.txt")) == {"date": "2024"}
     make_engine(url).dispose()  # a second upgrade finds nothing to add
+
+
+def test_a_run_records_its_process_and_a_dead_runs_status_becomes_abandoned(engine) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    from kgbuild.processes import this_host
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait(timeout=30)
+    alive = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    host = this_host()
+    try:
+        with Session(engine) as session, session.begin():
+            ledger.start_run(session, "run0")
+            session.add_all(
+                [
+                    RunRow(id="killed", status="running", pid=ended.pid, host=host),
+                    RunRow(id="live", status="running", pid=alive.pid, host=host),
+                    RunRow(id="remote", status="running", pid=ended.pid, host="elsewhere.example"),
+                    RunRow(id="old", status="running"),  # recorded before pids were
+                    RunRow(id="done", status="succeeded", pid=ended.pid, host=host),
+                ]
+            )
+        with Session(engine) as session:
+            run0 = session.get_one(RunRow, "run0")
+            assert (run0.pid, run0.host, run0.status) == (os.getpid(), host, "running")
+        with Session(engine) as session, session.begin():
+            marked = [run.id for run in ledger.abandon_dead_runs(session)]
+        # run0 belongs to this very process, which runs one build of a ledger at a time
+        assert sorted(marked) == ["killed", "run0"]
+        with Session(engine) as session:
+            status = {run.id: run.status for run in session.scalars(select(RunRow))}
+            killed = session.get_one(RunRow, "killed")
+            assert killed.finished_at is not None
+            assert killed.error and f"process {ended.pid} on {host} ended" in killed.error
+        assert status == {
+            "run0": "abandoned",
+            "killed": "abandoned",
+            "live": "running",
+            "remote": "running",
+            "old": "running",
+            "done": "succeeded",
+        }
+    finally:
+        alive.kill()
+        alive.wait(timeout=30)
+
+
+def test_a_stopped_run_is_interrupted_and_an_error_failed(engine) -> None:  # type: ignore[no-untyped-def]
+    from kgbuild.interrupts import Terminated
+    from kgbuild.pipeline import fail
+
+    with Session(engine) as session, session.begin():
+        for run_id in ("ctrl_c", "sigterm", "error"):
+            ledger.start_run(session, run_id)
+    fail(engine, "ctrl_c", KeyboardInterrupt())
+    fail(engine, "sigterm", Terminated())
+    fail(engine, "error", ValueError("bad input"))
+    with Session(engine) as session:
+        runs = {run.id: (run.status, run.error) for run in session.scalars(select(RunRow))}
+    assert runs == {
+        "ctrl_c": ("interrupted", "KeyboardInterrupt: "),
+        "sigterm": ("interrupted", "Terminated: stopped by SIGTERM"),
+        "error": ("failed", "ValueError: bad input"),
+    }
+
+
+def test_an_older_ledger_gains_the_run_process_columns(engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import inspect
+
+    url = engine.url.render_as_string(hide_password=False)
+    with Session(engine) as session, session.begin():
+        session.add(RunRow(id="before", status="running"))
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE runs DROP COLUMN pid"))
+        conn.execute(text("ALTER TABLE runs DROP COLUMN host"))
+    assert {"pid", "host"}.isdisjoint(c["name"] for c in inspect(engine).get_columns("runs"))
+    engine.dispose()
+    upgraded = make_engine(url)  # what the next run does
+    try:
+        assert {"pid", "host"} <= {c["name"] for c in inspect(upgraded).get_columns("runs")}
+        with Session(upgraded) as session, session.begin():
+            assert ledger.abandon_dead_runs(session) == []  # nothing known about 'before'
+            ledger.start_run(session, "after")
+        with Session(upgraded) as session:
+            assert session.get_one(RunRow, "before").pid is None
+            assert session.get_one(RunRow, "after").pid is not None
+    finally:
+        upgraded.dispose()

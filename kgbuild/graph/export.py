@@ -2,19 +2,33 @@
 
 The HTML view is one self-contained file: vis-network (the JavaScript library that
 ships inside the ``pyvis`` package) is inlined, so it opens offline.
+
+Every string of the GraphML file is valid XML 1.0: characters XML 1.0 cannot hold (control
+characters other than tab, newline and carriage return; lone surrogates; U+FFFE, U+FFFF) are
+written as U+FFFD. The HTML view's embedded data escapes ``<``, ``>``, ``&``, U+2028 and
+U+2029, so no text can end or reopen its ``<script>`` element.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-__all__ = ["graph_to_vis", "vis_assets", "write_graphml", "write_html", "write_node_link"]
+__all__ = [
+    "graph_to_vis",
+    "script_json",
+    "vis_assets",
+    "write_graphml",
+    "write_html",
+    "write_node_link",
+    "xml_safe",
+]
 
 _PALETTE = {
     "PER": "#4e79a7",
@@ -25,21 +39,57 @@ _PALETTE = {
 _DOCUMENT_COLOUR = "#bab0ac"
 
 
+_NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""One character that XML 1.0 cannot hold (its ``Char`` production, complemented)."""
+
+_SCRIPT_ESCAPES = {ch: f"\\u{ord(ch):04x}" for ch in "<>&\u2028\u2029"}
+_SCRIPT_UNSAFE = re.compile(r"[<>&\u2028\u2029]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with every character XML 1.0 forbids replaced by U+FFFD."""
+    return _NOT_XML.sub("\N{REPLACEMENT CHARACTER}", text)
+
+
+def script_json(value: Any) -> str:
+    r"""JSON that is safe inside an HTML ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` (which could close the element or open ``<!--``) and the line
+    separators U+2028/U+2029 are written as ``\uXXXX`` escapes; JSON only has them inside
+    strings, so the value parses back unchanged.
+    """
+    raw = json.dumps(value, ensure_ascii=False)
+    return _SCRIPT_UNSAFE.sub(lambda m: _SCRIPT_ESCAPES[m.group()], raw)
+
+
 def _scalar(value: Any) -> Any:
-    """GraphML holds scalars only: lists and dicts become JSON strings."""
-    if isinstance(value, str | int | float | bool):
+    """GraphML holds scalars only: lists and dicts become JSON strings; text is XML-safe."""
+    if isinstance(value, bool | int | float):
         return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return xml_safe(value)
+
+
+def _flat_attributes(data: dict[str, Any]) -> dict[str, Any]:
+    return {xml_safe(str(k)): _scalar(v) for k, v in data.items() if v is not None}
 
 
 def write_graphml(graph: nx.MultiDiGraph[str], path: Path) -> Path:
-    """Write GraphML; list and dict attributes are stored as JSON strings."""
+    """Write GraphML that XML 1.0 readers (networkx included) read back.
+
+    List and dict attributes are stored as JSON strings; in node ids, edge keys, attribute
+    names and values, characters XML 1.0 forbids become U+FFFD (see the module docstring).
+    """
     flat: nx.MultiDiGraph[str] = nx.MultiDiGraph()
     for node, data in graph.nodes(data=True):
-        flat.add_node(node, **{k: _scalar(v) for k, v in data.items() if v is not None})
+        flat.add_node(xml_safe(str(node)), **_flat_attributes(data))
     for head, tail, key, data in graph.edges(keys=True, data=True):
         flat.add_edge(
-            head, tail, key=key, **{k: _scalar(v) for k, v in data.items() if v is not None}
+            xml_safe(str(head)),
+            xml_safe(str(tail)),
+            key=xml_safe(str(key)),
+            **_flat_attributes(data),
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     nx.write_graphml(flat, path, encoding="utf-8")
@@ -153,7 +203,7 @@ def write_html(graph: nx.MultiDiGraph[str], path: Path, *, title: str = "kgbuild
     vis = graph_to_vis(graph)
     entities = sum(1 for _, data in graph.nodes(data=True) if data.get("kind") == "entity")
     documents = graph.number_of_nodes() - entities
-    payload = json.dumps(vis, ensure_ascii=False).replace("</", "<\\/")
+    payload = script_json(vis)
     page = _TEMPLATE.format(
         title=html.escape(title),
         summary=f"{entities} entities, {documents} documents, {graph.number_of_edges()} edges",

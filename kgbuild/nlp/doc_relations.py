@@ -23,7 +23,7 @@ attention kernel and nothing of size ``layers x heads x L x L`` is kept.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -367,7 +367,7 @@ def score_windows(
     pad_id: int,
     batch_size: int = 4,
     bf16: bool = False,
-    progress: Any = None,
+    batches: Callable[[range], Iterable[int]] = iter,
 ) -> list[WindowScores]:
     """Score every pair of every window, in length-sorted batches, in input order.
 
@@ -377,7 +377,7 @@ def score_windows(
         pad_id: The tokenizer's padding id.
         batch_size: Windows per forward pass.
         bf16: Run the encoder under bf16 autocast.
-        progress: Called with the number of windows done after each batch, if given.
+        batches: Wraps the batch starts (e.g. to report progress over them).
     """
     import numpy as np
 
@@ -393,15 +393,13 @@ def score_windows(
     todo.sort(key=lambda i: len(windows[i].input_ids), reverse=True)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     with torch.inference_mode(), autocast:
-        for start in range(0, len(todo), batch_size):
+        for start in batches(range(0, len(todo), batch_size)):
             rows = todo[start : start + batch_size]
             ids, mask = pad_windows([windows[i].input_ids for i in rows], pad_id, device)
             logits, sentences = model(ids, mask, [pair_batch(windows[i], device) for i in rows])
             for i, window_logits, window_sentences in zip(rows, logits, sentences, strict=True):
                 margins = (window_logits[:, 1:] - window_logits[:, :1]).float().cpu().numpy()
                 results[i] = WindowScores(margins, window_sentences.float().cpu().numpy())
-            if progress is not None:
-                progress(len(rows))
     return [r for r in results if r is not None]
 
 

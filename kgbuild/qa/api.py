@@ -1,21 +1,33 @@
-"""The HTTP API (FastAPI): ``/ask``, ``/entities/{id}``, ``/health`` and one HTML page."""
+"""The HTTP API (FastAPI): ``/ask``, ``/entities/{id}``, ``/health`` and one HTML page.
+
+Guards (:mod:`kgbuild.qa.http_guards`), outermost first: the ``Host`` allow-list, the body
+limit, then the bearer token when one is set (the page ``/`` itself is open: it holds no
+data, and asks for the token). Errors name the field and the problem, never the input.
+Swagger UI (``/docs``, which loads its script from a CDN) and ``/openapi.json`` exist only
+when asked for.
+"""
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from kgbuild.config import ServeConfig
 from kgbuild.errors import KGBuildError
-from kgbuild.graph.export import vis_assets
+from kgbuild.graph.export import script_json, vis_assets
 from kgbuild.qa.engine import MAX_QUESTION_CHARS, GraphQA
+from kgbuild.qa.http_guards import BodyLimit, TokenAuth, allowed_hosts, validation_errors
 from kgbuild.qa.models import AskResult, EntityCard
 
 __all__ = ["AskRequest", "create_app", "page_html"]
+
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json")
 
 
 class AskRequest(BaseModel):
@@ -35,13 +47,41 @@ class EntityResponse(BaseModel):
     neighbourhood: dict[str, list[dict[str, Any]]]
 
 
-def create_app(qa: GraphQA) -> FastAPI:
-    """The API over one :class:`GraphQA` (its models stay loaded between requests)."""
-    app = FastAPI(title="kgbuild", description="Question answering over the knowledge graph.")
+def create_app(
+    qa: GraphQA, config: ServeConfig | None = None, *, bound_host: str = "127.0.0.1"
+) -> FastAPI:
+    """The API over one :class:`GraphQA` (its models stay loaded between requests).
+
+    Args:
+        qa: The question answering engine.
+        config: Body limit, extra allowed ``Host`` names, token, docs (default: none).
+        bound_host: The interface the server listens on; a ``Host`` it accepts too.
+    """
+    config = config or ServeConfig()
+    token = config.token.get_secret_value() if config.token is not None else None
+    app = FastAPI(
+        title="kgbuild",
+        description="Question answering over the knowledge graph.",
+        docs_url=DOCS_PATHS[0] if config.docs else None,
+        redoc_url=None,
+        openapi_url=DOCS_PATHS[2] if config.docs else None,
+    )
+    if token is not None:
+        app.add_middleware(TokenAuth, token=token, open_paths=("/", *DOCS_PATHS))
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.add_middleware(
+        TrustedHostMiddleware,
+        allowed_hosts=allowed_hosts(bound_host, config.allowed_hosts),
+        www_redirect=False,
+    )
 
     @app.exception_handler(KGBuildError)
     async def _bad_input(_: Any, exc: KGBuildError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Any, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": validation_errors(exc.errors())})
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -68,16 +108,22 @@ def create_app(qa: GraphQA) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> HTMLResponse:
-        return HTMLResponse(page_html())
+        return HTMLResponse(page_html(auth=token is not None))
 
     return app
 
 
-@lru_cache(maxsize=1)
-def page_html() -> str:
-    """The self-contained question page (vis-network inlined, no network access needed)."""
+@lru_cache(maxsize=2)
+def page_html(*, auth: bool = False) -> str:
+    """The self-contained question page (vis-network inlined, no network access needed).
+
+    With ``auth``, the page sends the access token with every request: it takes it from a
+    ``#token=...`` fragment of its URL (fragments never reach the server or its logs; the
+    page removes it from the address bar) or from its token field, and keeps it in the
+    tab's ``sessionStorage`` only.
+    """
     js, css = vis_assets()
-    config = json.dumps({"maxChars": MAX_QUESTION_CHARS})
+    config = script_json({"maxChars": MAX_QUESTION_CHARS, "auth": auth})
     return (
         _PAGE.replace("/*VIS_CSS*/", css)
         .replace("/*VIS_JS*/", js.replace("</script", "<\\/script"))
@@ -106,6 +152,10 @@ mark { background: #ffd54f; }
 </head>
 <body>
 <h1>Ask the graph</h1>
+<form id="auth" hidden>
+  <input id="token" type="password" autocomplete="off" placeholder="Access token of this server">
+  <button type="submit">Use token</button>
+</form>
 <form id="ask">
   <input id="question" name="question" autocomplete="off" placeholder="Where is Acme Robotics based?">
   <button type="submit">Ask</button>
@@ -119,6 +169,34 @@ mark { background: #ffd54f; }
 <script>
 const CONFIG = /*CONFIG*/;
 const $ = (id) => document.getElementById(id);
+// With auth on, the token comes from a #token=... fragment (never sent to the server) or
+// the token field, and lives in this tab's sessionStorage only.
+const TOKEN_KEY = "kgbuildToken";
+function takeTokenFromFragment() {
+  const token = new URLSearchParams(window.location.hash.slice(1)).get("token");
+  if (!token) return;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  history.replaceState(null, "", window.location.pathname + window.location.search);
+}
+function authHeaders() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+function askForToken(message) {
+  $("auth").hidden = false;
+  $("error").textContent = message;
+}
+$("auth").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+  $("token").value = "";
+  $("auth").hidden = true;
+  $("error").textContent = "";
+});
+if (CONFIG.auth) {
+  takeTokenFromFragment();
+  if (!sessionStorage.getItem(TOKEN_KEY)) askForToken("This server needs its access token.");
+}
 function clear() {
   for (const id of ["answer", "details", "error", "alternatives"]) $(id).textContent = "";
   $("evidence").hidden = true;
@@ -146,7 +224,7 @@ function showEvidence(ev) {
   box.hidden = false;
 }
 async function drawEntity(id) {
-  const response = await fetch(`/entities/${encodeURIComponent(id)}`);
+  const response = await fetch(`/entities/${encodeURIComponent(id)}`, { headers: authHeaders() });
   if (!response.ok) return;
   const data = await response.json();
   const hood = data.neighbourhood;
@@ -166,8 +244,17 @@ $("ask").addEventListener("submit", async (event) => {
     $("error").textContent = `The question is too long (at most ${CONFIG.maxChars} characters).`;
     return;
   }
-  const response = await fetch("/ask", { method: "POST", headers: { "Content-Type": "application/json" },
-                                         body: JSON.stringify({ question, top_k: 3 }) });
+  const response = await fetch("/ask", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...authHeaders() },
+    body: JSON.stringify({ question, top_k: 3 }),
+  });
+  if (response.status === 401) {
+    askForToken(sessionStorage.getItem(TOKEN_KEY)
+      ? "The server refused the access token: paste the right one above."
+      : "This server needs its access token: paste it above.");
+    return;
+  }
   const result = await response.json();
   if (!response.ok) {
     $("error").textContent = typeof result.detail === "string" ? result.detail : "The question was refused.";

@@ -66,7 +66,8 @@ def open_store(
     if uri:
         from kgbuild.qa.neo4j_store import Neo4jGraph
 
-        return Neo4jGraph(uri, auth=settings.neo4j.auth(), database=settings.neo4j.database)
+        config = settings.neo4j.model_copy(update={"uri": uri})  # auth may depend on the uri
+        return Neo4jGraph(uri, auth=config.auth(), database=config.database)
     from kgbuild.qa.embedded import EmbeddedGraph
 
     path = graph or settings.out_dir / "graph.json"

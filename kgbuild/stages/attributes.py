@@ -29,6 +29,7 @@ from kgbuild.data import Attribute, Chunk, Evidence, Mention, Provenance
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.reader import ExtractiveReader, QaQuery
+from kgbuild.progress import track
 from kgbuild.schema import AttributeSpec, GraphSchema
 from kgbuild.stages.values import normalise_value
 
@@ -37,6 +38,9 @@ __all__ = ["STAGE", "AttributeStage"]
 log = logging.getLogger(__name__)
 
 STAGE = "attributes"
+
+READ_GROUP_BATCHES = 8
+"""Model batches of questions read per reader call (the unit of progress reports)."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +70,21 @@ class AttributeStage:
         config: Model, threshold and limits.
         schema: Declares the attributes (per entity type).
         run_id: Recorded in every attribute's provenance.
+        progress: Report progress over the questions of a long batch (see
+            :func:`kgbuild.progress.track`).
     """
 
-    def __init__(self, config: AttributeConfig, *, schema: GraphSchema, run_id: str) -> None:
+    def __init__(
+        self,
+        config: AttributeConfig,
+        *,
+        schema: GraphSchema,
+        run_id: str,
+        progress: bool = False,
+    ) -> None:
         self.config = config
         self.run_id = run_id
+        self.progress = progress
         self.specs = schema.attributes
         self.reader: ExtractiveReader | None = None
         if any(spec.model is None for spec in self.specs):
@@ -151,8 +165,17 @@ class AttributeStage:
             QaQuery(slot.spec.question.format(name=slot.mention.text), slot.chunk.text)
             for slot in slots
         ]
+        group = reader.batch_size * READ_GROUP_BATCHES
+        starts = range(0, len(queries), group)
+        answers = [
+            spans
+            for start in track(
+                starts, STAGE, enabled=self.progress, detail=f"{len(queries):,} questions"
+            )
+            for spans in reader.read_batch(queries[start : start + group], top_k=3)
+        ]
         findings = []
-        for slot, spans in zip(slots, reader.read_batch(queries, top_k=3), strict=True):
+        for slot, spans in zip(slots, answers, strict=True):
             for span in spans:
                 if not _overlaps(span.start, span.end, slot.own):
                     findings.append(

@@ -29,7 +29,6 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from kgbuild.config import ReConfig
 from kgbuild.data import Chunk, Evidence, Mention, Provenance, Relation
@@ -39,6 +38,7 @@ from kgbuild.nlp.calibration import Platt, precision_at
 from kgbuild.nlp.doc_relations import WindowPairs, merge_windows, score_windows
 from kgbuild.nlp.doc_windows import MentionSpan, encode_windows
 from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_doc_relation_model_ref
+from kgbuild.progress import track
 from kgbuild.schema import GraphSchema
 from kgbuild.stages.resolve import ResolveConfig, resolve_mentions
 
@@ -192,17 +192,16 @@ class DocRelationStage:
         windows = [window for plan in plans for window, _ in plan.windows]
         if not any(window.pairs for window in windows):
             return []
-        with tqdm(
-            total=len(windows), desc="relations", unit="window", disable=not self.progress
-        ) as bar:
-            scores = score_windows(
-                self.loaded.model,
-                windows,
-                pad_id=self.loaded.tokenizer.pad_token_id or 0,
-                batch_size=self.config.window_batch_size,
-                bf16=self.bf16,
-                progress=bar.update,
-            )
+        scores = score_windows(
+            self.loaded.model,
+            windows,
+            pad_id=self.loaded.tokenizer.pad_token_id or 0,
+            batch_size=self.config.window_batch_size,
+            bf16=self.bf16,
+            batches=lambda starts: track(
+                starts, STAGE, enabled=self.progress, detail=f"{len(windows):,} windows"
+            ),
+        )
         relations: list[Relation] = []
         position = 0
         for plan in plans:

@@ -1,104 +1,149 @@
 """Ingest: find input files and read them into Documents, one clear failure per bad input.
 
 A bad file never stops the run: it becomes a :class:`~kgbuild.data.DocumentFailure`
-naming the file (and line, for JSON Lines) and the reason.
+naming the file (and line, for JSON Lines) and the reason. What ingest changes in a
+document it keeps (an encoding it detected, bytes it replaced, metadata it left out) is
+an :class:`IngestWarning`: logged, and listed in the build summary.
+
+Decoding: UTF-8, then ``ingest.encoding`` if set, then detection, accepted only when it is
+unambiguous (every plausible encoding reads the same text, and the bytes do not look like
+damaged UTF-8); otherwise a failure, or with ``ingest.undecodable: replace`` the text read
+as UTF-8 with U+FFFD for the bad bytes. Document ids and metadata keys are identities:
+one with a control character (or that is not valid Unicode) is refused, never rewritten.
+Metadata values that are not strings are stored as JSON (sorted keys).
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import charset_normalizer
+from pydantic import BaseModel, ConfigDict
 
 from kgbuild.config import IngestConfig
 from kgbuild.data import Document, DocumentFailure
-from kgbuild.errors import InputError
 from kgbuild.ids import content_hash
 from kgbuild.lang import detect_lang
+from kgbuild.stages.discovery import find_inputs
 
-__all__ = ["IngestResult", "decode_bytes", "find_files", "read_documents"]
+__all__ = [
+    "Decoded",
+    "IngestResult",
+    "IngestWarning",
+    "decode_bytes",
+    "find_files",
+    "read_documents",
+]
 
 log = logging.getLogger(__name__)
 
 STAGE = "ingest"
 
+MAX_CHAOS = 0.01
+"""Highest charset-normalizer "chaos" (mess ratio) of a detected encoding we accept."""
+MIN_COHERENCE = 0.1
+"""Lowest charset-normalizer "coherence" (how well the text fits a known language)."""
+CHAOS_MARGIN = 0.05
+COHERENCE_MARGIN = 0.1
+"""Encodings this close to the best one are plausible too: they must all read the same."""
+
+
+class IngestWarning(BaseModel):
+    """Something ingest changed or left out of a document that it still reads."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    message: str
+    doc_id: str | None = None
+
 
 @dataclass
 class IngestResult:
-    """Documents read, and the inputs that could not be read."""
+    """Documents read, the inputs that could not be read, and what was changed on the way."""
 
     documents: list[Document] = field(default_factory=list)
     failures: list[DocumentFailure] = field(default_factory=list)
+    warnings: list[IngestWarning] = field(default_factory=list)
 
 
 class _BadInput(Exception):
     """Internal: one file or record cannot become a document."""
 
 
+class Decoded(NamedTuple):
+    """Text decoded from bytes, the encoding used and a warning to record (if any)."""
+
+    text: str
+    encoding: str
+    warning: str | None = None
+
+
 def find_files(paths: Sequence[str | Path], extensions: Sequence[str]) -> list[tuple[Path, Path]]:
-    """Expand folders and globs into ``(file, root)`` pairs, sorted for determinism.
-
-    ``root`` is the folder ids are made relative to. Raises InputError for a path
-    that matches nothing.
-    """
-    found: dict[Path, Path] = {}
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for file in path.rglob("*"):
-                if file.is_file() and file.suffix.lower() in extensions:
-                    found.setdefault(file, path)
-        elif path.is_file():
-            found.setdefault(path, path.parent)
-        else:
-            matches = [Path(m) for m in glob.glob(str(raw), recursive=True)]
-            files = [m for m in matches if m.is_file()]
-            if not files:
-                raise InputError(f"input path {raw!s} does not exist and matches no files")
-            root = _glob_root(path)
-            for file in files:
-                found.setdefault(file, root)
-    return sorted(found.items(), key=lambda item: item[0].as_posix())
+    """``(file, root)`` pairs of the inputs (see :func:`kgbuild.stages.discovery.find_inputs`)."""
+    return find_inputs(paths, extensions).files
 
 
-def _glob_root(pattern: Path) -> Path:
-    """The folder part of a glob pattern before its first wildcard."""
-    fixed = list(pattern.parts)
-    for index, part in enumerate(pattern.parts):
-        if glob.has_magic(part):
-            fixed = list(pattern.parts[:index])
-            break
-    return Path(*fixed) if fixed else Path()
+def decode_bytes(data: bytes, *, declared: str | None = None, undecodable: str = "fail") -> Decoded:
+    """Decode ``data``: UTF-8, then a declared encoding, then unambiguous detection.
 
-
-def decode_bytes(data: bytes, *, declared: str | None = None) -> tuple[str, str]:
-    """Decode ``data``: UTF-8 first, then a declared encoding, then detection.
-
-    Returns ``(text, encoding)``. Raises _BadInput for binary or undecodable data.
+    Raises _BadInput for binary data, and for data nothing reads cleanly unless
+    ``undecodable`` is ``"replace"``.
     """
     if b"\x00" in data[:8192]:
         raise _BadInput("binary file (contains NUL bytes)")
     try:
-        return data.decode("utf-8-sig"), "utf-8"
+        return Decoded(data.decode("utf-8-sig"), "utf-8")
     except UnicodeDecodeError as exc:
         utf8_error = exc
     if declared:
         try:
-            return data.decode(declared), declared
+            return Decoded(data.decode(declared), declared)
         except (UnicodeDecodeError, LookupError):
             pass
-    best = charset_normalizer.from_bytes(data).best()
-    if best is None or best.encoding is None:
-        raise _BadInput(
-            f"invalid UTF-8 ({utf8_error.reason} at byte {utf8_error.start}) and no encoding "
-            "could be detected; set ingest.encoding"
+    where = f"invalid UTF-8 ({utf8_error.reason} at byte {utf8_error.start:,})"
+    replaced = data.decode("utf-8", errors="replace")
+    bad = replaced.count("\N{REPLACEMENT CHARACTER}") - data.count(b"\xef\xbf\xbd")
+    good = len(replaced) - len(replaced.encode("ascii", errors="ignore")) - bad
+    if good > bad:
+        why = f"{where}: {bad:,} bad among {good:,} valid UTF-8 characters (damaged UTF-8)"
+    else:
+        detected, why = _detect(data, where)
+        if detected is not None:
+            return detected
+    if undecodable == "replace":
+        bytes_ = "byte" if bad == 1 else "bytes"
+        return Decoded(replaced, "utf-8", f"{why}; read with U+FFFD for {bad:,} bad {bytes_}")
+    raise _BadInput(f"{why}; set ingest.encoding, or ingest.undecodable: replace")
+
+
+def _detect(data: bytes, where: str) -> tuple[Decoded | None, str]:
+    """The detected decoding when it is confident and unambiguous, else ``None`` and why."""
+    matches = list(charset_normalizer.from_bytes(data))
+    if not matches:
+        return None, f"{where} and no encoding could be detected"
+    best = matches[0]
+    if best.chaos > MAX_CHAOS or best.coherence < MIN_COHERENCE:
+        return None, (
+            f"{where} and no encoding was detected with confidence (best guess "
+            f"{best.encoding}: {best.chaos:.0%} chaos, {best.coherence:.0%} coherence)"
         )
-    return str(best), best.encoding
+    plausible = [
+        m
+        for m in matches
+        if m.chaos <= best.chaos + CHAOS_MARGIN and m.coherence >= best.coherence - COHERENCE_MARGIN
+    ]
+    if len({str(m) for m in plausible}) > 1:
+        names = ", ".join(dict.fromkeys(m.encoding for m in plausible[:5]))
+        return None, f"{where} and the encoding is ambiguous ({names} read it differently)"
+    warning = f"not UTF-8: decoded as {best.encoding} (detected; set ingest.encoding to choose)"
+    return Decoded(str(best), best.encoding, warning), ""
 
 
 def _check_text(text: str) -> None:
@@ -110,62 +155,168 @@ def _check_text(text: str) -> None:
         raise _BadInput("binary file (too many control characters)")
 
 
-def _document(
-    doc_id: str, text: str, source: str, config: IngestConfig, meta: dict[str, str]
-) -> Document:
-    lang = meta.get("lang") or config.lang or detect_lang(text)
-    return Document(
-        id=doc_id,
-        text=text,
-        source=source,
-        content_hash=content_hash(text),
-        lang=lang,
-        metadata=meta,
-    )
+def _unprintable(name: str) -> str | None:
+    """Why ``name`` cannot be an identity (a control character, a surrogate), or None."""
+    for index, ch in enumerate(name):
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            return f"is not valid Unicode (unpaired surrogate U+{ord(ch):04X} at {index})"
+        if category == "Cc" or ch in "\ufffe\uffff":
+            return f"contains the control character U+{ord(ch):04X} (at {index})"
+    return None
 
 
-def _read_text_file(file: Path, root: Path, config: IngestConfig) -> Document:
-    size = file.stat().st_size
-    if size > config.max_document_bytes:
+def _check_id(doc_id: str, what: str) -> None:
+    problem = _unprintable(doc_id)
+    if problem is not None:
+        raise _BadInput(f"document id {doc_id!r} {problem}: ids must be printable; fix {what}")
+
+
+def _check_unicode(value: str, what: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(value[exc.start])
         raise _BadInput(
-            f"document is {size:,} bytes, over ingest.max_document_bytes "
-            f"({config.max_document_bytes:,}); raise the limit to process it"
+            f"{what} is not valid Unicode (unpaired surrogate U+{code:04X} at {exc.start:,})"
+        ) from exc
+
+
+class _Reader:
+    """Reads the inputs of one run into an :class:`IngestResult`."""
+
+    def __init__(self, config: IngestConfig) -> None:
+        self.config = config
+        self.result = IngestResult()
+        self.seen: dict[str, str] = {}
+
+    def warn(self, source: str, message: str, doc_id: str | None = None) -> None:
+        self.result.warnings.append(IngestWarning(source=source, message=message, doc_id=doc_id))
+
+    def fail(self, source: str, error: str, doc_id: str | None = None) -> None:
+        self.result.failures.append(
+            DocumentFailure(source=source, stage=STAGE, error=error, doc_id=doc_id)
         )
-    text, encoding = decode_bytes(file.read_bytes(), declared=config.encoding)
-    _check_text(text)
-    meta = {"encoding": encoding} if encoding != "utf-8" else {}
-    return _document(file.relative_to(root).as_posix(), text, file.as_posix(), config, meta)
 
+    def accept(self, doc: Document) -> None:
+        if doc.id in self.seen:
+            first = self.seen[doc.id]
+            self.fail(
+                doc.source, f"duplicate document id {doc.id!r} (first read from {first})", doc.id
+            )
+            return
+        self.seen[doc.id] = doc.source
+        self.result.documents.append(doc)
 
-def _read_jsonl(file: Path, config: IngestConfig) -> Iterator[Document | DocumentFailure]:
-    text, _ = decode_bytes(file.read_bytes(), declared=config.encoding)
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        source = f"{file.as_posix()}:{lineno}"
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise _BadInput("a JSON Lines record must be an object with 'id' and 'text'")
-            doc_id, body = record.get("id"), record.get("text")
-            if not isinstance(doc_id, str | int) or str(doc_id) == "":
-                raise _BadInput("record has no 'id' (string)")
-            if not isinstance(body, str):
-                raise _BadInput("record has no 'text' (string)")
-            if len(body.encode("utf-8")) > config.max_document_bytes:
-                raise _BadInput(
-                    f"record text is over ingest.max_document_bytes ({config.max_document_bytes:,})"
+    def decode(self, file: Path) -> Decoded:
+        decoded = decode_bytes(
+            file.read_bytes(), declared=self.config.encoding, undecodable=self.config.undecodable
+        )
+        if decoded.warning:
+            self.warn(file.as_posix(), decoded.warning)
+        return decoded
+
+    def document(self, doc_id: str, text: str, source: str, meta: dict[str, str]) -> Document:
+        lang = meta.get("lang") or self.config.lang or detect_lang(text)
+        return Document(
+            id=doc_id,
+            text=text,
+            source=source,
+            content_hash=content_hash(text),
+            lang=lang,
+            metadata=meta,
+        )
+
+    def read_text_file(self, file: Path, root: Path) -> Document:
+        doc_id = file.relative_to(root).as_posix()
+        _check_id(doc_id, "the file name")
+        size = file.stat().st_size
+        if size > self.config.max_document_bytes:
+            raise _BadInput(
+                f"document is {size:,} bytes, over ingest.max_document_bytes "
+                f"({self.config.max_document_bytes:,}); raise the limit to process it"
+            )
+        decoded = self.decode(file)
+        _check_text(decoded.text)
+        meta = {"encoding": decoded.encoding} if decoded.encoding != "utf-8" else {}
+        return self.document(doc_id, decoded.text, file.as_posix(), meta)
+
+    def read_jsonl(self, file: Path) -> Iterator[Document]:
+        text = self.decode(file).text
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            source = f"{file.as_posix()}:{lineno}"
+            try:
+                yield self.record(line, source)
+            except json.JSONDecodeError as exc:
+                self.fail(source, f"invalid JSON: {exc.msg}")
+            except _BadInput as exc:
+                self.fail(source, str(exc))
+
+    def record(self, line: str, source: str) -> Document:
+        record = json.loads(line)
+        if not isinstance(record, dict):
+            raise _BadInput("a JSON Lines record must be an object with 'id' and 'text'")
+        doc_id, body = record.get("id"), record.get("text")
+        if not isinstance(doc_id, str | int) or str(doc_id) == "":
+            raise _BadInput("record has no 'id' (string)")
+        doc_id = str(doc_id)
+        _check_id(doc_id, "the record's 'id'")
+        if not isinstance(body, str):
+            raise _BadInput("record has no 'text' (string)")
+        _check_unicode(body, "record 'text'")
+        if len(body.encode("utf-8")) > self.config.max_document_bytes:
+            raise _BadInput(
+                f"record text is over ingest.max_document_bytes ({self.config.max_document_bytes:,})"
+            )
+        _check_text(body)
+        raw_meta = record.get("metadata") or {}
+        if not isinstance(raw_meta, dict):
+            raise _BadInput("'metadata' must be an object")
+        return self.document(doc_id, body, source, self.metadata(raw_meta, source, doc_id))
+
+    def metadata(self, raw: dict[str, Any], source: str, doc_id: str) -> dict[str, str]:
+        """Metadata as strings (JSON for other values); bad or over-size entries left out."""
+        limit = self.config.max_metadata_chars
+        meta: dict[str, str] = {}
+        for key, value in raw.items():
+            if isinstance(value, str):
+                text = value
+            else:
+                text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+            shown = repr(key if len(key) <= 60 else key[:60] + "...")
+            problem = _unprintable(key)
+            if problem is None and len(key) > limit:
+                problem = f"is {len(key):,} characters, over ingest.max_metadata_chars ({limit:,})"
+            if problem is None and len(text) > limit:
+                problem = (
+                    f"has a value of {len(text):,} characters, over "
+                    f"ingest.max_metadata_chars ({limit:,})"
                 )
-            _check_text(body)
-            raw_meta = record.get("metadata") or {}
-            if not isinstance(raw_meta, dict):
-                raise _BadInput("'metadata' must be an object")
-            meta = {str(k): str(v) for k, v in raw_meta.items()}
-            yield _document(str(doc_id), body, source, config, meta)
-        except json.JSONDecodeError as exc:
-            yield DocumentFailure(source=source, stage=STAGE, error=f"invalid JSON: {exc.msg}")
+            if problem is None and _surrogates(text):
+                problem = "has a value that is not valid Unicode (an unpaired surrogate)"
+            if problem is not None:
+                self.warn(source, f"metadata {shown} {problem}: left out", doc_id)
+                continue
+            meta[key] = text
+        return meta
+
+    def read(self, file: Path, root: Path) -> None:
+        try:
+            if file.suffix.lower() == ".jsonl":
+                for document in self.read_jsonl(file):
+                    self.accept(document)
+            else:
+                self.accept(self.read_text_file(file, root))
         except _BadInput as exc:
-            yield DocumentFailure(source=source, stage=STAGE, error=str(exc))
+            self.fail(file.as_posix(), str(exc))
+        except OSError as exc:
+            self.fail(file.as_posix(), f"cannot read file: {exc}")
+
+
+def _surrogates(text: str) -> bool:
+    return any(unicodedata.category(ch) == "Cs" for ch in text)
 
 
 def read_documents(paths: Sequence[str | Path], config: IngestConfig | None = None) -> IngestResult:
@@ -175,44 +326,13 @@ def read_documents(paths: Sequence[str | Path], config: IngestConfig | None = No
     JSON Lines record), so they stay the same when the content changes. A repeated
     id keeps its first occurrence and records the others as failures.
     """
-    config = config or IngestConfig()
-    result = IngestResult()
-    seen: dict[str, str] = {}
-
-    def accept(doc: Document) -> None:
-        if doc.id in seen:
-            result.failures.append(
-                DocumentFailure(
-                    source=doc.source,
-                    stage=STAGE,
-                    doc_id=doc.id,
-                    error=f"duplicate document id {doc.id!r} (first read from {seen[doc.id]})",
-                )
-            )
-            return
-        seen[doc.id] = doc.source
-        result.documents.append(doc)
-
-    for file, root in find_files(paths, config.extensions):
-        try:
-            if file.suffix.lower() == ".jsonl":
-                for item in _read_jsonl(file, config):
-                    if isinstance(item, Document):
-                        accept(item)
-                    else:
-                        result.failures.append(item)
-            else:
-                accept(_read_text_file(file, root, config))
-        except _BadInput as exc:
-            result.failures.append(
-                DocumentFailure(source=file.as_posix(), stage=STAGE, error=str(exc))
-            )
-        except OSError as exc:
-            result.failures.append(
-                DocumentFailure(
-                    source=file.as_posix(), stage=STAGE, error=f"cannot read file: {exc}"
-                )
-            )
-    for failure in result.failures:
+    reader = _Reader(config or IngestConfig())
+    found = find_inputs(paths, reader.config.extensions)
+    reader.result.failures += found.failures
+    for file, root in found.files:
+        reader.read(file, root)
+    for failure in reader.result.failures:
         log.warning("skipped %s: %s", failure.source, failure.error)
-    return result
+    for warning in reader.result.warnings:
+        log.warning("%s: %s", warning.source, warning.message)
+    return reader.result

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from kgbuild.config import NerConfig
 from kgbuild.data import Chunk, Mention, Provenance, Span
@@ -31,6 +30,7 @@ from kgbuild.nlp.align import (
 )
 from kgbuild.nlp.hf import LoadedTokenClassifier, bf16_supported, load_token_classifier
 from kgbuild.nlp.words import word_spans
+from kgbuild.progress import track
 
 __all__ = ["NerStage"]
 
@@ -152,8 +152,8 @@ class NerStage:
         starts = range(0, len(order), batch_size)
         autocast = torch.autocast(loaded.device.type, dtype=torch.bfloat16, enabled=self.bf16)
         with torch.inference_mode(), autocast:
-            for start in tqdm(
-                starts, desc="ner", unit="batch", disable=not self.progress, leave=False
+            for start in track(
+                starts, STAGE, enabled=self.progress, detail=f"{len(windows):,} windows"
             ):
                 rows = order[start : start + batch_size]
                 width = len(windows[rows[0]].input_ids)

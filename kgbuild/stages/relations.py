@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from kgbuild.config import ReConfig
 from kgbuild.data import Chunk, Evidence, Mention, Provenance, Relation, Span
@@ -42,6 +41,7 @@ from kgbuild.errors import ModelLoadError
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.hf import LoadedSequenceClassifier, bf16_supported, load_sequence_classifier
+from kgbuild.progress import track
 from kgbuild.schema import GraphSchema
 from kgbuild.training.re_metrics import NO_RELATION
 
@@ -256,7 +256,8 @@ def classify(
     if no_relation is None:
         weight = 1.0
     with torch.inference_mode(), autocast:
-        for start in tqdm(starts, desc="re", unit="batch", disable=not progress, leave=False):
+        detail = f"{len(sequences):,} candidate pairs"
+        for start in track(starts, STAGE, enabled=progress, detail=detail):
             rows = order[start : start + batch_size]
             width = len(sequences[rows[0]])
             ids = torch.full((len(rows), width), pad_id, dtype=torch.long)

@@ -195,3 +195,59 @@ def test_a_finished_batch_is_cached_on_documents_models_and_stage_config(
     assert batch_key(docs, settings.model_copy(update={"ner": threshold}), model_key) != key
     batch_size = settings.ner.model_copy(update={"batch_size": 7})
     assert batch_key(docs, settings.model_copy(update={"ner": batch_size}), model_key) == key
+
+
+def test_the_flow_holds_the_output_lock(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    from flows.build_kg import build_kg_flow
+    from kgbuild.runlock import LOCK_NAME, OutputLockedError
+    from tests.test_runlock import hold_lock
+
+    settings = settings_for(keyword_ner_model)
+    docs = write_docs(tmp_path / "docs")
+    holder = hold_lock(settings.out_dir)
+    try:
+        with pytest.raises(OutputLockedError, match=f"pid {holder.pid} on host"):
+            build_kg_flow([str(docs)], settings)
+        assert sorted(p.name for p in settings.out_dir.iterdir()) == [LOCK_NAME]  # no ledger
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    report = build_kg_flow([str(docs)], settings)  # the killed holder's lock is stale
+    assert report.processed == 2
+    assert not (settings.out_dir / LOCK_NAME).exists()
+
+
+def test_a_flow_stopped_by_sigterm_is_recorded_as_interrupted(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    """`kgbuild build --engine prefect` in its own process, on the harness's Prefect server."""
+    import signal
+
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.build_kg import build_kg_flow
+    from kgbuild.runlock import LOCK_NAME
+    from tests.processes import BuildProcess, long_corpus
+
+    settings = settings_for(keyword_ner_model)
+    docs = long_corpus(tmp_path / "docs", sentences=1200)
+    out, model = str(settings.out_dir), str(keyword_ner_model)
+    process = BuildProcess(
+        ["build", str(docs), "--engine", "prefect", "--out", out, "--model", model],
+        env={"PREFECT_API_URL": str(PREFECT_API_URL.value()), "KGBUILD_NER__BATCH_SIZE": "2"},
+    )
+    try:
+        process.wait_for("ner: 10%")
+        process.process.send_signal(signal.SIGTERM)
+        assert process.finish() == 128 + signal.SIGTERM, process.output
+    finally:
+        process.stop()
+    (run,) = runs(settings)
+    assert (run.status, run.pid) == ("interrupted", process.pid)
+    assert run.error is not None and "TerminationSignal" in run.error
+    assert not (settings.out_dir / LOCK_NAME).exists()
+    report = build_kg_flow([str(docs)], settings)
+    assert (report.processed, report.failed) == (1, 0)
+    assert [r.status for r in runs(settings)] == ["interrupted", "succeeded"]

@@ -17,7 +17,7 @@ from kgbuild.pipeline import build
 from kgbuild.store.neo4j.server import FAST_START_JVM_OPTIONS, LocalNeo4j, free_port
 from kgbuild.store.neo4j.writer import Neo4jUnavailableError
 
-from .conftest import Neo4jTarget
+from .conftest import Neo4jTarget, open_driver
 
 pytestmark = pytest.mark.neo4j
 
@@ -273,7 +273,7 @@ def test_cli_build_and_cypher(
     )
     result = runner.invoke(app, ["cypher", "CREATE (x:Hack) RETURN x", "--neo4j", neo4j_target.uri])
     assert result.exit_code == 2
-    assert "query failed" in result.output
+    assert "query refused" in result.output
     assert counts(clean_db, neo4j_target.database).get("Hack", 0) == 0
 
 
@@ -336,3 +336,132 @@ def test_relations_reach_the_graph_files_and_neo4j_with_evidence(
         clean_db, db, "MATCH (h:Entity {name: 'Maria Gonzalez'})-[r]->() RETURN type(r) AS t"
     )
     assert rows == []
+
+
+# -- rewrites that readers never see incomplete -------------------------------------------------
+
+
+def snapshot(driver: Driver, database: str) -> list[str]:
+    """The whole graph, without what differs between equal builds (run ids, write hashes)."""
+
+    def clean(props: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in sorted(props.items()) if k not in {"run_id", "write_hash"}}
+
+    nodes = query(driver, database, "MATCH (n) RETURN labels(n) AS labels, properties(n) AS p")
+    rels = query(
+        driver,
+        database,
+        "MATCH (a)-[r]->(b) RETURN a.id AS a, type(r) AS t, b.id AS b, properties(r) AS p",
+    )
+    return sorted(
+        [repr((sorted(n["labels"]), clean(n["p"]))) for n in nodes]
+        + [repr((r["a"], r["t"], r["b"], clean(r["p"]))) for r in rels]
+    )
+
+
+def persist_stored(config: Settings, run_id: str, progress: Any) -> Any:
+    """Persist what the ledger holds (as a build's last step does), reporting to ``progress``."""
+    from kgbuild.pipeline import assemble
+    from kgbuild.store.neo4j.persist import persist
+    from kgbuild.store.sql.orm import make_engine
+
+    engine = make_engine(config.resolved_ledger_url())
+    try:
+        assembled = assemble(config, engine)
+        return persist(
+            config.neo4j,
+            engine,
+            run_id,
+            assembled.results,
+            assembled.resolution,
+            assembled.relations,
+            assembled.attributes,
+            progress=progress,
+        )
+    finally:
+        engine.dispose()
+
+
+class _Crash(Exception):
+    """Stands for the process dying in the middle of a Neo4j write."""
+
+
+def test_an_interrupted_first_write_is_completed_without_emptying_the_graph(
+    tmp_path: Path, keyword_ner_model: Path, clean_db: Driver, neo4j_target: Neo4jTarget
+) -> None:
+    db = neo4j_target.database
+    folder = write_docs(tmp_path / "docs", DOCS)
+    config = settings(tmp_path, keyword_ner_model, neo4j_target)
+    config = config.model_copy(update={"neo4j": config.neo4j.model_copy(update={"batch_size": 2})})
+    build([folder], config.model_copy(update={"neo4j": Neo4jConfig()}))  # extraction only
+    # the complete graph of these results, written in one go
+    persist_stored(config, "run-clean", None)
+    complete, expected = counts(clean_db, db), snapshot(clean_db, db)
+    clean_db.execute_query("MATCH (n) DETACH DELETE n", database_=db)  # its nodes are missing now
+
+    def crash_in_mentions(kind: str, done: int, total: int) -> None:
+        if kind == "mentions":
+            raise _Crash
+
+    with pytest.raises(_Crash):
+        persist_stored(config, "run-crash", crash_in_mentions)
+    partial = counts(clean_db, db)
+    assert partial["Mention"] == 2 < complete["Mention"]  # one batch of mentions committed
+    assert partial["Entity"] == complete["Entity"]
+
+    # the next run, watched from a second driver after every batch and at the clean-up
+    seen: list[tuple[str, dict[str, int]]] = []
+    with open_driver(neo4j_target.uri, neo4j_target.auth) as reader:
+
+        def watch(kind: str, done: int, total: int) -> None:
+            seen.append((kind, counts(reader, db)))
+
+        report = persist_stored(config, "run-recover", watch)
+    assert report.written == 3
+    kinds = [kind for kind, _ in seen]
+    assert "mentions" in kinds and "cleanup" in kinds
+    for kind, now in seen:
+        for label in ("Document", "Chunk", "Entity"):
+            assert now.get(label, 0) >= complete[label], (kind, label, now)
+        assert now.get("Mention", 0) >= partial["Mention"], (kind, now)
+    assert counts(clean_db, db) == complete
+    assert snapshot(clean_db, db) == expected  # as a clean build: nothing doubled, nothing lost
+
+
+def test_a_changed_document_keeps_its_old_contribution_until_the_new_one_is_written(
+    tmp_path: Path, keyword_ner_model: Path, clean_db: Driver, neo4j_target: Neo4jTarget
+) -> None:
+    db = neo4j_target.database
+    folder = write_docs(tmp_path / "docs", DOCS)
+    config = settings(tmp_path, keyword_ner_model, neo4j_target)
+    build([folder], config)
+
+    def names() -> set[str]:
+        return {r["n"] for r in query(clean_db, db, "MATCH (e:Entity) RETURN e.name AS n")}
+
+    old_names = names()
+    (folder / "b.txt").write_text("David Chen moved to Berlin.", encoding="utf-8")
+    (folder / "c.txt").unlink()
+    build([folder], config.model_copy(update={"neo4j": Neo4jConfig()}))  # extraction only
+
+    at_cleanup: list[set[str]] = []
+    docs_at_cleanup: list[int] = []
+
+    def watch(kind: str, done: int, total: int) -> None:
+        if kind == "cleanup":
+            at_cleanup.append(names())
+            docs_at_cleanup.append(counts(clean_db, db)["Document"])
+
+    report = persist_stored(config, "run-2", watch)
+    assert (report.written, report.removed) == (1, 1)
+    assert at_cleanup and at_cleanup[0] >= old_names  # old and new side by side
+    assert docs_at_cleanup == [3]  # the deleted document too, until the clean-up
+    final = names()
+    assert {"Northwind Logistics", "Omar Haddad", "Granite Capital"}.isdisjoint(final)
+    assert "Berlin" in final
+    after = snapshot(clean_db, db)
+
+    # the same results written into an empty database give the same graph
+    clean_db.execute_query("MATCH (n) DETACH DELETE n", database_=db)
+    assert persist_stored(config, "run-fresh", None).written == 2
+    assert after == snapshot(clean_db, db)

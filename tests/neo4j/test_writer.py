@@ -525,3 +525,113 @@ def test_server_stopped_mid_run_then_rerun_has_no_duplicates(tmp_path: Path) -> 
     finally:
         server.stop()
     assert not server.status().running
+
+
+# -- rewriting without a gap --------------------------------------------------------------------
+
+
+def snapshot(driver: Driver) -> list[str]:
+    """Every node and relationship with its properties (but ``write_hash``), sorted."""
+
+    def clean(props: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in sorted(props.items()) if k != "write_hash"}
+
+    nodes = query(driver, "MATCH (n) RETURN labels(n) AS labels, properties(n) AS p")
+    rels = query(
+        driver, "MATCH (a)-[r]->(b) RETURN a.id AS a, type(r) AS t, b.id AS b, properties(r) AS p"
+    )
+    return sorted(
+        [repr((sorted(n["labels"]), clean(n["p"]))) for n in nodes]
+        + [repr((r["a"], r["t"], r["b"], clean(r["p"]))) for r in rels]
+    )
+
+
+def changed_a_graph() -> tuple[Batch, list[Entity]]:
+    """Document A rewritten: only Acme is left in it, in a new chunk (new content, new ids)."""
+    old, _ = two_document_graph()
+    text = "Acme hired nobody."
+    da = Document(id="A", text=text, source="A.txt", content_hash=content_hash(text))
+    ca = Chunk(id="A-c0-v2", doc_id="A", index=0, span=Span(start=0, end=len(text)), text=text)
+    acme_a = Mention(id="A-m-Acme-0", text="Acme", label="ORG", provenance=prov("A", chunk=ca.id))
+    b_mentions = [m for m in old.mentions if m.doc_id == "B"]
+    m_bob, m_acme_b, m_paris_b = b_mentions
+    entities = [
+        entity("bob", "PER", [m_bob]),
+        entity("acme", "ORG", [acme_a, m_acme_b]),
+        entity("paris", "LOC", [m_paris_b]),
+    ]
+    founded = Attribute(
+        id="att-acme-founded",
+        entity="acme",
+        key="founded",
+        value="1900",
+        value_type="date",
+        score=0.6,
+        evidence=(evidence("B", "since 1900"),),
+    )
+    batch = Batch(
+        run_id="run-2",
+        documents=(da, old.documents[1]),
+        chunks=(ca, old.chunks[1]),
+        mentions=(acme_a, *b_mentions),
+        relations=(
+            relation("r-bob-acme", "bob", "acme", "WORKS_FOR", ["B"]),
+            relation("r-acme-paris", "acme", "paris", "LOCATED_IN", ["B"]),
+        ),
+        attributes=(founded,),
+    )
+    return batch, entities
+
+
+def test_a_rewritten_document_is_written_beside_its_old_version_then_the_old_one_retired(
+    writer: Neo4jWriter, clean_db: Driver
+) -> None:
+    old, old_entities = two_document_graph()
+    writer.write(old, old_entities)
+    new, new_entities = changed_a_graph()
+
+    writer.write(new, new_entities)
+    # between the write and the clean-up: the old contribution is still all there
+    during = counts(writer)
+    assert all(during.get(kind, 0) >= n for kind, n in EXPECTED.items()), during
+    assert {r["id"] for r in query(clean_db, "MATCH (e:Entity) RETURN e.id AS id")} >= {"ada"}
+    assert query(
+        clean_db, "MATCH (:Mention {id: 'A-m-Acme-0'})-[:IN_CHUNK]->(c) RETURN c.id AS c"
+    ) == [{"c": "A-c0-v2"}]
+
+    retired = writer.retire_documents(["A"], new)
+    assert (retired.documents, retired.chunks, retired.mentions, retired.entities) == (0, 1, 2, 1)
+    assert (retired.relations_deleted, retired.relations_trimmed) == (1, 1)
+    assert (retired.attributes_deleted, retired.attributes_trimmed) == (1, 1)
+    after = snapshot(clean_db)
+    assert writer.retire_documents(["A"], new) == type(retired)()  # repeatable
+
+    # exactly what writing the new version alone gives
+    clean_db.execute_query("MATCH (n) DETACH DELETE n", database_="neo4j")
+    writer.write(new, new_entities)
+    assert after == snapshot(clean_db)
+
+
+def test_retiring_a_deleted_document_removes_all_it_contributed(
+    writer: Neo4jWriter, clean_db: Driver
+) -> None:
+    batch, entities = two_document_graph()
+    writer.write(batch, entities)
+    only_b = Batch(
+        run_id="run-2",
+        documents=batch.documents[1:],
+        chunks=batch.chunks[1:],
+        mentions=tuple(m for m in batch.mentions if m.doc_id == "B"),
+        relations=(
+            relation("r-bob-acme", "bob", "acme", "WORKS_FOR", ["B"]),
+            relation("r-acme-paris", "acme", "paris", "LOCATED_IN", ["B"]),
+        ),
+    )
+    retired = writer.retire_documents(["A"], only_b)
+    assert (retired.documents, retired.chunks, retired.mentions, retired.entities) == (1, 1, 3, 1)
+    ids = {
+        r["id"] for r in query(clean_db, "MATCH (n) WHERE n:Document OR n:Entity RETURN n.id AS id")
+    }
+    assert ids == {"B", "bob", "acme", "paris"}
+    (rel,) = query(clean_db, "MATCH ()-[r:LOCATED_IN]->() RETURN r.evidence_doc_ids AS d")
+    assert rel["d"] == ["B"]

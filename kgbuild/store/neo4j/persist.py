@@ -2,10 +2,14 @@
 
 Per document the ledger keeps ``neo4j_key`` (target, content hash and model key last
 written). A run writes the documents whose key differs or whose Document node is
-missing, after removing what their earlier version contributed; removes deleted
-documents; re-links every current mention to its current entity and prunes entities no
-mention refers to. Keys are updated only after the writes succeed, so a run stopped by a
-Neo4j failure is completed by the next run, without duplicates (every write is a MERGE).
+missing, re-links every current mention to its current entity, and only then removes
+what the rewritten documents' earlier versions and the deleted documents contributed
+and the new graph does not hold, then prunes entities no mention refers to. A reader
+therefore always sees a complete graph: the old one, old and new together while the
+write runs, then the new one. The keys of the documents to rewrite are cleared before
+the write and set after it succeeds, so a run stopped midway (Neo4j failure, Ctrl-C,
+``kill -9``) is completed by the next run, without duplicates (every write is a MERGE
+on content-hash ids).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neo4j import Driver, GraphDatabase
+from neo4j.exceptions import AuthError
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -27,7 +32,7 @@ from kgbuild.data import Attribute, Batch, Chunk, Document, Mention, Relation
 from kgbuild.errors import ConfigError
 from kgbuild.schema import load_schema
 from kgbuild.stages.resolve import ResolutionResult
-from kgbuild.store.neo4j.writer import Neo4jWriter
+from kgbuild.store.neo4j.writer import Neo4jAuthError, Neo4jWriter, ProgressCallback
 from kgbuild.store.sql.ledger import DocumentResult, stored_metadata
 from kgbuild.store.sql.orm import DocumentRow, StageEventRow
 
@@ -57,14 +62,21 @@ class PersistReport:
 
 @contextmanager
 def open_driver(config: Neo4jConfig) -> Iterator[Driver]:
-    """A driver for ``config`` that gives up on a dead server in seconds, closed on exit."""
+    """A driver for ``config`` that gives up on a dead server in seconds, closed on exit.
+
+    Raises:
+        Neo4jAuthError: The server refused the credentials (inside the ``with`` block).
+    """
     if not config.uri:
         raise ConfigError("no Neo4j configured: pass --neo4j URI or set NEO4J_URI")
+    auth = config.auth()
     driver = GraphDatabase.driver(
-        config.uri, auth=config.auth(), connection_timeout=10.0, max_transaction_retry_time=15.0
+        config.uri, auth=auth, connection_timeout=10.0, max_transaction_retry_time=15.0
     )
     try:
         yield driver
+    except AuthError as exc:
+        raise Neo4jAuthError(config.uri, config.user, password_sent=auth is not None) from exc
     finally:
         driver.close()
 
@@ -83,13 +95,28 @@ def persist(
     attributes: Sequence[Attribute] = (),
     *,
     schema_path: Path | None = None,
+    progress: ProgressCallback | None = None,
 ) -> PersistReport:
     """Bring Neo4j in line with the current documents (see the module docstring).
+
+    Args:
+        config: Where to write.
+        engine: The run ledger.
+        run_id: This run (recorded on Document nodes and in the ledger).
+        results: Stored results of every current document.
+        resolution: Entities and the mention -> entity map.
+        relations: Entity-level relations.
+        attributes: Entity-level attributes.
+        schema_path: Graph schema YAML (default: the shipped one).
+        progress: Called after each committed write batch (``kind, done, total``), once
+            with kind ``"cleanup"`` between the write and the removal of old contributions,
+            and after each removal step (kinds ``"retire ..."``).
 
     Raises:
         ConfigError: no URI configured, or the graph schema file is wrong.
         SchemaError: an entity label is not in the graph schema.
         Neo4jUnavailableError: the server is down or went away during the writes.
+        Neo4jAuthError: the server refused the user and password.
     """
     schema = load_schema(schema_path)
     target = _target(config)
@@ -98,10 +125,14 @@ def persist(
     current = {result.doc_id: result for result in results}
     with open_driver(config) as driver:
         writer = Neo4jWriter(
-            driver, database=config.database, batch_size=config.batch_size, uri=config.uri
+            driver,
+            database=config.database,
+            batch_size=config.batch_size,
+            uri=config.uri,
+            progress=progress,
         )
         writer.ensure_schema(schema.entity_labels, schema.relation_names)
-        present = writer.existing_documents(current)
+        present = writer.existing_documents(rows)
         stale = sorted(
             doc_id
             for doc_id in current
@@ -110,14 +141,18 @@ def persist(
         removed = sorted(
             row.id
             for row in rows.values()
-            if row.id not in current and (row.neo4j_key or "").startswith(target + "|")
+            if row.id not in current
+            and (row.id in present or (row.neo4j_key or "").startswith(target + "|"))
         )
-        writer.replace_documents([*stale, *removed])
+        _forget(engine, stale)
         batch = _batch(run_id, [current[doc_id] for doc_id in stale], rows, results)
         batch = batch.model_copy(
             update={"relations": tuple(relations), "attributes": tuple(attributes)}
         )
         writer.write(batch, resolution.entities, resolution.mention_to_entity)
+        if progress is not None:
+            progress("cleanup", 0, len(stale) + len(removed))
+        writer.retire_documents([*stale, *removed], batch)
         pruned = writer.prune_unmentioned_entities()
     _record(engine, run_id, target, stale, removed)
     report = PersistReport(
@@ -165,6 +200,15 @@ def _batch(
     return Batch(
         run_id=run_id, documents=tuple(documents), chunks=tuple(chunks), mentions=tuple(mentions)
     )
+
+
+def _forget(engine: Engine, doc_ids: list[str]) -> None:
+    """Clear the keys of documents about to be rewritten: a write stopped midway is redone."""
+    if not doc_ids:
+        return
+    with Session(engine) as session, session.begin():
+        for doc_id in doc_ids:
+            session.get_one(DocumentRow, doc_id).neo4j_key = None
 
 
 def _record(

@@ -4,7 +4,7 @@ Data always travels as parameters (``$rows``, ``$doc_ids`` ...). Labels, relatio
 constraint names cannot be parameters, so the few ``*_TEMPLATE`` strings below take them through
 :func:`str.format`; :mod:`kgbuild.store.neo4j.schema` fills them in only with names that match
 ``^[A-Z][A-Za-z0-9_]*$`` and belong to the allowed schema. Nothing else is ever formatted into
-Cypher.
+Cypher, except by :data:`EXPLAIN_TEMPLATE`, which prefixes a ``kgbuild cypher`` user's own query.
 
 Graph model::
 
@@ -51,6 +51,9 @@ INDEXES: Final = (
     "CREATE INDEX kg_mention_doc_id IF NOT EXISTS FOR (n:Mention) ON (n.doc_id)",
 )
 AWAIT_INDEXES: Final = "CALL db.awaitIndexes($timeout_s)"
+#: The plan of a user's query (``kgbuild cypher``), checked before the query runs; the query
+#: text is the user's own, which runs next anyway (see :mod:`kgbuild.store.neo4j.read_query`).
+EXPLAIN_TEMPLATE: Final = "EXPLAIN {query}"
 SHOW_CONSTRAINTS: Final = (
     "SHOW CONSTRAINTS YIELD name, type, entityType, labelsOrTypes, properties "
     "RETURN name, type, entityType, labelsOrTypes, properties"
@@ -131,6 +134,15 @@ UNLINK_MENTIONS: Final = """
 UNWIND $rows AS row
 MATCH (m:Mention {id: row.id})-[old:REFERS_TO]->(e:Entity)
 WHERE row.entity_id IS NULL OR e.id <> row.entity_id
+DELETE old
+"""
+
+#: Drop the IN_CHUNK link of a mention whose chunk changed (its document was rewritten: new
+#: chunk ids); the old chunk itself goes with the old contribution.
+UNLINK_MENTION_CHUNKS: Final = """
+UNWIND $rows AS row
+MATCH (m:Mention {id: row.id})-[old:IN_CHUNK]->(c:Chunk)
+WHERE c.id <> row.chunk_id
 DELETE old
 """
 
@@ -330,6 +342,101 @@ MATCH (e:Entity)
 WHERE NOT EXISTS { MATCH (e)<-[:REFERS_TO]-(:Mention) }
 RETURN collect(e.id) AS entity_ids
 """
+
+# -- retiring an old contribution (after the new one is written) -------------------------------
+#
+# Rewriting a document writes its new contribution beside the old one (MERGE on content-hash
+# ids: what did not change is the same node) and only then deletes what the old contribution
+# held and the new one does not, so a reader never sees the document missing. The writer reads
+# the candidates below, decides in Python what is stale, and deletes or trims by id, in the
+# same transaction for relationships (their element ids are only used within it).
+
+#: Ids of the Mention nodes of ``$doc_ids`` (``kg_mention_doc_id`` index).
+DOCUMENT_MENTION_IDS: Final = """
+UNWIND $doc_ids AS doc_id
+MATCH (m:Mention {doc_id: doc_id})
+RETURN collect(m.id) AS ids
+"""
+
+#: Ids of the Chunk nodes of ``$doc_ids`` (``kg_chunk_doc_id`` index).
+DOCUMENT_CHUNK_IDS: Final = """
+UNWIND $doc_ids AS doc_id
+MATCH (c:Chunk {doc_id: doc_id})
+RETURN collect(c.id) AS ids
+"""
+
+#: Entities that the Mention nodes ``$ids`` refer to (to prune once those are gone).
+MENTION_ENTITIES: Final = """
+UNWIND $ids AS id
+MATCH (:Mention {id: id})-[:REFERS_TO]->(e:Entity)
+RETURN collect(DISTINCT e.id) AS entity_ids
+"""
+
+DELETE_MENTIONS: Final = """
+UNWIND $ids AS id
+MATCH (m:Mention {id: id})
+DETACH DELETE m
+RETURN count(*) AS deleted
+"""
+
+DELETE_CHUNKS: Final = """
+UNWIND $ids AS id
+MATCH (c:Chunk {id: id})
+DETACH DELETE c
+RETURN count(*) AS deleted
+"""
+
+#: Relationships between entities that hold evidence from ``$doc_ids`` (any relation type).
+DOCUMENTS_RELATION_EVIDENCE: Final = """
+MATCH (:Entity)-[x]->(:Entity)
+WHERE any(d IN coalesce(x.evidence_doc_ids, []) WHERE d IN $doc_ids)
+RETURN elementId(x) AS eid, x.id AS id, x.evidence_doc_ids AS doc_ids
+"""
+
+DELETE_RELATIONSHIPS_BY_ELEMENT_ID: Final = """
+UNWIND $eids AS eid
+MATCH ()-[x]->() WHERE elementId(x) = eid
+DELETE x
+RETURN count(*) AS deleted
+"""
+
+#: ``row.eid`` plus a :data:`_MERGE_EVIDENCE` row with no incoming entries, whose
+#: ``replace_doc_ids`` are the documents whose entries go.
+TRIM_RELATIONSHIPS_BY_ELEMENT_ID: Final = (
+    """
+UNWIND $rows AS row
+MATCH ()-[x]->() WHERE elementId(x) = row.eid
+"""
+    + _MERGE_EVIDENCE
+    + """
+RETURN count(*) AS trimmed
+"""
+)
+
+#: Attribute nodes that hold evidence from ``$doc_ids``.
+DOCUMENTS_ATTRIBUTE_EVIDENCE: Final = """
+MATCH (x:Attribute)
+WHERE any(d IN coalesce(x.evidence_doc_ids, []) WHERE d IN $doc_ids)
+RETURN x.id AS id, x.evidence_doc_ids AS doc_ids
+"""
+
+DELETE_ATTRIBUTES: Final = """
+UNWIND $ids AS id
+MATCH (x:Attribute {id: id})
+DETACH DELETE x
+RETURN count(*) AS deleted
+"""
+
+TRIM_ATTRIBUTES: Final = (
+    """
+UNWIND $rows AS row
+MATCH (x:Attribute {id: row.id})
+"""
+    + _MERGE_EVIDENCE
+    + """
+RETURN count(*) AS trimmed
+"""
+)
 
 # -- diagnostics --------------------------------------------------------------------------------
 

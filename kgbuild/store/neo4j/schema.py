@@ -8,12 +8,13 @@ are the templates of :mod:`kgbuild.store.neo4j.queries` filled in with it.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from neo4j import Driver
+from neo4j import Driver, ManagedTransaction
 
 from kgbuild.errors import InputError
 from kgbuild.store.neo4j import queries
@@ -27,6 +28,8 @@ __all__ = [
     "constraint_statements",
     "create_constraints",
 ]
+
+log = logging.getLogger(__name__)
 
 NAME_PATTERN: Final = re.compile(r"[A-Z][A-Za-z0-9_]*")
 #: Node labels of the store's own model; entity labels may not reuse them.
@@ -173,15 +176,35 @@ def constraint_statements(schema: GraphSchema) -> list[str]:
 
 def create_constraints(
     driver: Driver, schema: GraphSchema, *, database: str = "neo4j", timeout_s: int = 300
-) -> None:
+) -> int:
     """Create all constraints and indexes (idempotent) and wait until they are online.
+
+    The server's notices that a constraint or index already exists (one per statement on every
+    run into an existing graph) are not requested; one INFO line says what was created, if any.
 
     Args:
         driver: An open Neo4j driver.
         schema: The validated schema.
         database: Target database.
         timeout_s: Seconds to wait for the indexes to come online.
+
+    Returns:
+        How many constraints and indexes were created.
     """
-    for statement in constraint_statements(schema):
-        driver.execute_query(statement, database_=database)
-    driver.execute_query(queries.AWAIT_INDEXES, {"timeout_s": timeout_s}, database_=database)
+
+    def run(tx: ManagedTransaction, statement: str) -> int:
+        counters = tx.run(statement).consume().counters
+        return counters.constraints_added + counters.indexes_added
+
+    with driver.session(
+        database=database, notifications_disabled_classifications=["SCHEMA"]
+    ) as session:
+        created = sum(
+            session.execute_write(run, statement) for statement in constraint_statements(schema)
+        )
+        session.execute_read(
+            lambda tx: tx.run(queries.AWAIT_INDEXES, {"timeout_s": timeout_s}).consume()
+        )
+    if created:
+        log.info("neo4j database %r: created %d constraints and indexes", database, created)
+    return created

@@ -3,11 +3,16 @@
 ``tools/neo4j`` holds a Maven project (``pom.xml``, ``kgbuild.NeoLauncher``) that runs the
 Neo4j 5.26 Community DBMS embedded, with its Bolt connector on a loopback port. This module builds
 it (``mvn package`` into the default ``~/.m2`` cache, once) and starts/stops it as a background JVM.
-Tests use it when ``NEO4J_URI`` is not set; users without Docker can run::
+Tests use it when ``NEO4J_URI`` is not set; users without Docker run ``kgbuild neo4j start``
+(or ``python -m kgbuild.store.neo4j.server start|status|stop --home DIR --port 7687``).
 
-    python -m kgbuild.store.neo4j.server start --home .kgbuild/neo4j --port 7687
-    python -m kgbuild.store.neo4j.server status --home .kgbuild/neo4j
-    python -m kgbuild.store.neo4j.server stop --home .kgbuild/neo4j
+Authentication is always on. The password of user ``neo4j`` is the one given, or one generated
+on first start; either way it is kept in ``HOME/neo4j.password`` (mode 0600, in a 0700 home), where
+kgbuild finds it (:func:`local_server_password`). It reaches the JVM on its standard input, never
+on a command line or in the environment. The launcher also refuses WebSocket/HTTP on the Bolt port,
+runs no HTTP connector, refuses ``file:`` URLs in ``LOAD CSV`` and loads plugin procedures from
+an allow-list only (see ``NeoLauncher.java``). Files the JVM writes (logs included) are private
+(umask 077).
 
 Measured on the development machine (2 shared CPU cores, OpenJDK 17.0.15, Neo4j 5.26.30, heap
 ``-Xmx1g``, page cache 256 MiB):
@@ -30,6 +35,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -39,16 +45,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from kgbuild.errors import KGBuildError
 
 __all__ = [
     "DEFAULT_TOOLS_DIR",
     "FAST_START_JVM_OPTIONS",
+    "PASSWORD_FILE",
     "LocalNeo4j",
     "Neo4jServerError",
     "ServerStatus",
+    "default_home",
     "free_port",
+    "local_server_password",
+    "read_password_file",
 ]
 
 #: Where the Maven project lives (override with ``KGBUILD_NEO4J_TOOLS``).
@@ -60,6 +71,9 @@ LAUNCHER_CLASS = "kgbuild.NeoLauncher"
 PID_FILE = "neo4j.pid"
 URI_FILE = "neo4j.uri"
 LOG_FILE = "neo4j-launcher.log"
+PASSWORD_FILE = "neo4j.password"
+USER = "neo4j"
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 _STAMP = ".kgbuild-built"
 #: C1 JIT only: about half the start-up time on a busy machine, lower peak write throughput.
 FAST_START_JVM_OPTIONS: tuple[str, ...] = ("-XX:TieredStopAtLevel=1",)
@@ -114,13 +128,84 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def default_home() -> Path:
+    """Home of the server ``kgbuild neo4j start`` runs: ``$KGBUILD_NEO4J_HOME`` or ~/.kgbuild/neo4j."""
+    return Path(os.environ.get("KGBUILD_NEO4J_HOME") or Path.home() / ".kgbuild" / "neo4j")
+
+
+def read_password_file(path: str | os.PathLike[str]) -> str:
+    """The password in ``path`` (its first line).
+
+    Raises:
+        Neo4jServerError: The file is missing, unreadable or empty.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise Neo4jServerError(f"cannot read the Neo4j password file {path}: {exc}") from exc
+    if not lines or not lines[0]:
+        raise Neo4jServerError(f"the Neo4j password file {path} is empty")
+    return lines[0]
+
+
+def local_server_password(uri: str, home: Path | None = None) -> str | None:
+    """The password of the local server in ``home`` if it runs and ``uri`` points at it.
+
+    Nothing is returned for a server that is not running, so that the password never goes to
+    another one that took over its address.
+
+    ``localhost``, ``127.0.0.1`` and ``::1`` count as the same host; ``bolt`` and ``neo4j``
+    schemes as the same server.
+
+    Args:
+        uri: The Bolt URI a client is about to use.
+        home: The server's home (default: :func:`default_home`).
+
+    Returns:
+        The password from ``HOME/neo4j.password``, or ``None`` when no local server runs at
+        ``uri`` (or it keeps no password file).
+    """
+    home = default_home() if home is None else home
+    if not (home / PASSWORD_FILE).is_file():
+        return None
+    state = LocalNeo4j(home, port=0, tie_to_parent=False).status()
+    if not state.running or state.uri is None or _endpoint(uri) != _endpoint(state.uri):
+        return None
+    try:
+        return read_password_file(home / PASSWORD_FILE)
+    except Neo4jServerError:
+        return None
+
+
+def _endpoint(uri: str) -> tuple[str, int] | None:
+    try:
+        parts = urlsplit(uri)
+        host, port = parts.hostname, parts.port or 7687
+    except ValueError:
+        return None
+    if host is None:
+        return None
+    return ("127.0.0.1" if host in _LOOPBACK else host, port)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` with mode 0600 from the start (replacing it atomically)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
 class LocalNeo4j:
     """A Neo4j 5.26 Community server in a background JVM, on a loopback port.
 
     Args:
         home: Directory for data, logs, the pid file and the launcher log.
         port: Bolt port; a free one is picked when ``None`` (and kept for restarts).
-        password: Password of user ``neo4j`` (8+ characters); ``None`` disables auth.
+        password: Password of user ``neo4j`` (8+ characters); ``None``: the one kept in
+            ``home/neo4j.password``, generated on the first start. A given one is kept there too.
         host: Interface to listen on.
         heap: JVM heap size (``-Xmx``).
         pagecache_bytes: Neo4j page cache size.
@@ -129,6 +214,8 @@ class LocalNeo4j:
         mvn: Maven executable (default: ``mvn`` on ``PATH``).
         tie_to_parent: Stop the JVM when this Python process exits (via a stdin pipe).
         jvm_options: Extra JVM options, e.g. :data:`FAST_START_JVM_OPTIONS` for tests.
+        bolt_websocket: Accept Bolt over WebSocket (Neo4j Browser); off: any web page open on
+            this machine could otherwise reach the server.
     """
 
     def __init__(
@@ -145,13 +232,16 @@ class LocalNeo4j:
         mvn: str | None = None,
         tie_to_parent: bool = True,
         jvm_options: Sequence[str] = (),
+        bolt_websocket: bool = False,
     ) -> None:
         if password is not None and len(password) < 8:
             raise ValueError("Neo4j passwords need at least 8 characters")
+        if password is not None and ("\n" in password or "\r" in password):
+            raise ValueError("a Neo4j password cannot contain a line break")
         self.home = Path(home).resolve()
         self.host = host
         self.port = port if port is not None else free_port(host)
-        self.password = password
+        self._password = password
         self.heap = heap
         self.pagecache_bytes = pagecache_bytes
         self.tools_dir = Path(tools_dir).resolve() if tools_dir else DEFAULT_TOOLS_DIR
@@ -159,6 +249,7 @@ class LocalNeo4j:
         self._mvn = mvn
         self.tie_to_parent = tie_to_parent
         self.jvm_options = tuple(jvm_options)
+        self.bolt_websocket = bolt_websocket
         self._proc: subprocess.Popen[bytes] | None = None
 
     # -- paths and settings ------------------------------------------------------------------
@@ -169,9 +260,25 @@ class LocalNeo4j:
         return f"bolt://{self.host}:{self.port}"
 
     @property
-    def auth(self) -> tuple[str, str] | None:
-        """Driver auth: ``("neo4j", password)``, or ``None`` when auth is disabled."""
-        return ("neo4j", self.password) if self.password is not None else None
+    def password_file(self) -> Path:
+        """Where the password of user ``neo4j`` is kept (mode 0600)."""
+        return self.home / PASSWORD_FILE
+
+    @property
+    def password(self) -> str:
+        """The password of user ``neo4j``: the given one, else the one in :attr:`password_file`.
+
+        Raises:
+            Neo4jServerError: None was given and the server never started in this home.
+        """
+        if self._password is not None:
+            return self._password
+        return read_password_file(self.password_file)
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        """Driver auth: ``("neo4j", password)``."""
+        return (USER, self.password)
 
     @property
     def pid_file(self) -> Path:
@@ -273,7 +380,7 @@ class LocalNeo4j:
     # -- start / stop / status ---------------------------------------------------------------
 
     def command(self) -> list[str]:
-        """The JVM command line that starts the server."""
+        """The JVM command line that starts the server (the password goes to its stdin)."""
         classpath = f"{self.tools_dir / 'target' / 'classes'}{os.pathsep}{self.lib_dir / '*'}"
         return [
             self.java_executable(),
@@ -284,12 +391,12 @@ class LocalNeo4j:
             f"-Dkgbuild.neo4j.host={self.host}",
             f"-Dkgbuild.neo4j.pagecache.bytes={self.pagecache_bytes}",
             f"-Dkgbuild.neo4j.exitOnStdinEof={'true' if self.tie_to_parent else 'false'}",
+            f"-Dkgbuild.neo4j.boltWebSocket={'true' if self.bolt_websocket else 'false'}",
             "-cp",
             classpath,
             LAUNCHER_CLASS,
             str(self.home),
             str(self.port),
-            self.password if self.password is not None else "-",
         ]
 
     def start(self, timeout: float = 180.0) -> str:
@@ -318,19 +425,22 @@ class LocalNeo4j:
                 f"port {self.port} on {self.host} is already in use: pick another port "
                 "(LocalNeo4j(port=None) picks a free one) or stop what listens there"
             )
-        self.home.mkdir(parents=True, exist_ok=True)
+        self._prepare_home()
+        password = self._ensure_password()
         with open(self.log_file, "ab") as log:
             log.write(f"--- starting {self.uri} at {time.ctime()}\n".encode())
             log.flush()
             offset = log.tell()
             self._proc = subprocess.Popen(
                 self.command(),
-                stdin=subprocess.PIPE if self.tie_to_parent else subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.home,
                 start_new_session=True,
+                umask=0o077,
             )
+        self._send_password(password)
         self.pid_file.write_text(f"{self._proc.pid}\n")
         deadline = time.monotonic() + timeout
         while True:
@@ -393,6 +503,30 @@ class LocalNeo4j:
         self.stop()
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _prepare_home(self) -> None:
+        """Create the home, private to this user (data, logs and the password live there)."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.home.chmod(0o700)
+
+    def _ensure_password(self) -> str:
+        """The password to start with, kept in :attr:`password_file` (generated if none)."""
+        if self._password is None and self.password_file.is_file():
+            return read_password_file(self.password_file)
+        password = self._password if self._password is not None else secrets.token_urlsafe(24)
+        _write_private(self.password_file, password + "\n")
+        return password
+
+    def _send_password(self, password: str) -> None:
+        """Hand the password to the launcher on its stdin (closed unless tied to this process)."""
+        if self._proc is None or self._proc.stdin is None:
+            raise Neo4jServerError("the launcher was not started with a stdin pipe")
+        with contextlib.suppress(BrokenPipeError):
+            self._proc.stdin.write(password.encode("utf-8") + b"\n")
+            self._proc.stdin.flush()
+        if not self.tie_to_parent:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
 
     def _running_pid(self) -> int | None:
         if self._proc is not None:
@@ -498,14 +632,20 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: ``start``, ``stop``, ``status`` or ``build`` a local server."""
     parser = argparse.ArgumentParser(prog="python -m kgbuild.store.neo4j.server")
     parser.add_argument("action", choices=["build", "start", "stop", "status"])
-    parser.add_argument("--home", default=".kgbuild/neo4j", help="data/log directory")
+    parser.add_argument("--home", default=str(default_home()), help="data/log directory")
     parser.add_argument("--port", type=int, default=7687)
     parser.add_argument("--password", default=os.environ.get("NEO4J_PASSWORD"))
     parser.add_argument("--heap", default="1g")
     parser.add_argument("--timeout", type=float, default=180.0)
+    parser.add_argument("--bolt-websocket", action="store_true", help="accept Bolt over WebSocket")
     args = parser.parse_args(argv)
     server = LocalNeo4j(
-        args.home, port=args.port, password=args.password, heap=args.heap, tie_to_parent=False
+        args.home,
+        port=args.port,
+        password=args.password,
+        heap=args.heap,
+        tie_to_parent=False,
+        bolt_websocket=args.bolt_websocket,
     )
     try:
         if args.action == "build":
@@ -513,6 +653,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"built {server.lib_dir}")
         elif args.action == "start":
             print(server.start(timeout=args.timeout))
+            print(f"password of user {USER}: {server.password_file}")
         elif args.action == "stop":
             server.stop()
             print("stopped")

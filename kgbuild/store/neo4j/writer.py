@@ -7,9 +7,12 @@ leaves the graph as after the first write. Each row carries ``write_hash`` (a di
 writes); a batch first reads which ids are new or changed and writes only those, so an identical
 re-write costs index look-ups only.
 
-Incremental updates: call :meth:`Neo4jWriter.replace_documents` with the ids of changed or
-deleted documents first (it removes what they contributed and the entities nothing mentions any
-more), then :meth:`Neo4jWriter.write` the new batch.
+Incremental updates without a gap: :meth:`Neo4jWriter.write` the changed documents' new
+contribution beside the old one (ids are content hashes, so what did not change is the same
+node), then :meth:`Neo4jWriter.retire_documents` deletes what their old contribution (and
+that of deleted documents) held and the new one does not. A reader sees the old graph, then
+old and new together, then the new graph: never a document missing. To drop documents at
+once instead, :meth:`Neo4jWriter.replace_documents` removes everything they contributed.
 
 Assumptions: the writer owns the properties it writes (an edit by hand is not seen as a change
 unless ``write_hash`` is removed too); a relation id keeps its type (ids should include it);
@@ -41,13 +44,14 @@ from kgbuild.data import (
     Relation,
     metadata_properties,
 )
-from kgbuild.errors import InputError, KGBuildError
+from kgbuild.errors import ConfigError, InputError, KGBuildError
 from kgbuild.store.neo4j import queries
 from kgbuild.store.neo4j.schema import GraphSchema, SchemaError, create_constraints
 
 __all__ = [
     "DeleteSummary",
     "MissingNodeError",
+    "Neo4jAuthError",
     "Neo4jUnavailableError",
     "Neo4jWriter",
     "ProgressCallback",
@@ -75,10 +79,32 @@ class Neo4jUnavailableError(KGBuildError, ConnectionError):
         self.database = database
         super().__init__(
             f"Neo4j at {uri} (database {database!r}) is unavailable: the server is not running, "
-            "not reachable or was stopped during the write. Start it (docker compose up -d "
-            "--wait, or python -m kgbuild.store.neo4j.server start) or set NEO4J_URI, then run "
-            "again: writes are idempotent, a re-run completes without duplicates."
+            "not reachable or was stopped during the write. Start it (kgbuild neo4j start) or "
+            "set NEO4J_URI, then run again: writes are idempotent, a re-run completes without "
+            "duplicates."
         )
+
+
+class Neo4jAuthError(ConfigError):
+    """The Neo4j server refused the configured user and password.
+
+    Args:
+        uri: Where the driver connects.
+        user: The user name sent.
+        password_sent: Whether any password was configured (or found for the local server).
+    """
+
+    def __init__(self, uri: str, user: str, *, password_sent: bool) -> None:
+        self.uri = uri
+        self.user = user
+        hint = (
+            "the password is wrong: set the right one (NEO4J_PASSWORD, or neo4j.password / "
+            "neo4j.password_file in the config)"
+            if password_sent
+            else "no password is configured: set NEO4J_PASSWORD (or neo4j.password_file), or "
+            "start the local server with `kgbuild neo4j start`, whose password kgbuild finds"
+        )
+        super().__init__(f"Neo4j at {uri} refused user {user!r}: {hint}")
 
 
 class MissingNodeError(InputError, ValueError):
@@ -403,6 +429,66 @@ class Neo4jWriter:
                     totals[key] += value
         return DeleteSummary(**totals)
 
+    def retire_documents(self, doc_ids: Iterable[str], current: Batch) -> DeleteSummary:
+        """Delete what the documents contributed before and ``current`` no longer holds.
+
+        The second half of a rewrite: :meth:`write` the documents' new contribution first,
+        then call this. It deletes, of ``doc_ids``, the Mention and Chunk nodes that are not
+        in ``current``, the Document nodes that are not in ``current`` (deleted documents),
+        their evidence entries on relations and attributes whose ``current`` row does not
+        hold evidence from that document (a relation or attribute left with none is
+        deleted), and the entities that the deleted mentions referred to and nothing
+        mentions any more. Other documents' nodes and evidence stay. Safe to repeat.
+
+        Args:
+            doc_ids: Ids of rewritten or deleted documents.
+            current: The graph's current rows: the documents of ``doc_ids`` that stay, with
+                their chunks, the current mentions, relations and attributes (rows of other
+                documents may be included; they are ignored).
+
+        Returns:
+            Counts of what was removed.
+        """
+        ids = sorted(set(doc_ids))
+        if not ids:
+            return DeleteSummary()
+        retired = set(ids)
+        keep = _Keep(
+            documents={d.id for d in current.documents} & retired,
+            chunks={c.id for c in current.chunks if c.doc_id in retired},
+            mentions={m.id for m in current.mentions if m.doc_id in retired},
+            relations={r.id: _evidence_docs(r.evidence) for r in current.relations},
+            attributes={a.id: _evidence_docs(a.evidence) for a in current.attributes},
+        )
+        totals: dict[str, int] = defaultdict(int)
+        with self._session() as session:
+            totals.update(session.execute_write(_retire_evidence, ids, keep))
+            self._report("retire evidence", len(ids))
+            stale = sorted(set(_ids_of(session, queries.DOCUMENT_MENTION_IDS, ids)) - keep.mentions)
+            entity_ids: set[str] = set()
+            for start in range(0, len(stale), self.batch_size):
+                group = stale[start : start + self.batch_size]
+                found, deleted = session.execute_write(_delete_mentions, group)
+                entity_ids.update(found)
+                totals["mentions"] += deleted
+                self._report("retire mentions", min(start + self.batch_size, len(stale)))
+            stale = sorted(set(_ids_of(session, queries.DOCUMENT_CHUNK_IDS, ids)) - keep.chunks)
+            for start in range(0, len(stale), self.batch_size):
+                group = stale[start : start + self.batch_size]
+                totals["chunks"] += session.execute_write(_delete, queries.DELETE_CHUNKS, group)
+            gone = sorted(retired - keep.documents)
+            totals["documents"] = session.execute_write(_delete_documents, gone)
+            entities = sorted(entity_ids)
+            for start in range(0, len(entities), self.batch_size):
+                group = entities[start : start + self.batch_size]
+                totals["entities"] += session.execute_write(_delete_unmentioned, group)
+            self._report("retire documents", len(ids))
+        return DeleteSummary(**totals)
+
+    def _report(self, kind: str, done: int) -> None:
+        if self.progress is not None:
+            self.progress(kind, done, done)
+
     def existing_documents(self, doc_ids: Iterable[str]) -> set[str]:
         """Which of ``doc_ids`` have a Document node in the graph."""
         ids = sorted(set(doc_ids))
@@ -631,6 +717,7 @@ def _mention_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:
             missing_ids=tuple(r["chunk_id"] for r in rows),
             what="mentions refer to chunks",
         ),
+        _Step(queries.UNLINK_MENTION_CHUNKS, existing),
         _Step(queries.UNLINK_MENTIONS, existing),
         _Step(
             queries.LINK_MENTIONS,
@@ -691,6 +778,107 @@ def _attribute_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:
 
 def _delete_unmentioned(tx: ManagedTransaction, entity_ids: list[str]) -> int:
     return _single(tx.run(queries.DELETE_UNMENTIONED_ENTITIES, entity_ids=entity_ids), "deleted")
+
+
+# -- retiring an old contribution ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Keep:
+    """What stays of the retired documents: ids, and per relation/attribute id its documents."""
+
+    documents: set[str]
+    chunks: set[str]
+    mentions: set[str]
+    relations: dict[str, set[str]]
+    attributes: dict[str, set[str]]
+
+
+def _evidence_docs(evidence: Sequence[Evidence]) -> set[str]:
+    return {e.provenance.doc_id for e in evidence}
+
+
+def _ids_of(session: Session, query: str, doc_ids: list[str]) -> list[str]:
+    found: list[str] = session.execute_read(
+        lambda tx: tx.run(query, doc_ids=doc_ids).single(strict=True)["ids"]
+    )
+    return found
+
+
+def _delete(tx: ManagedTransaction, query: str, ids: list[str]) -> int:
+    return _single(tx.run(query, ids=ids), "deleted")
+
+
+def _delete_documents(tx: ManagedTransaction, doc_ids: list[str]) -> int:
+    if not doc_ids:
+        return 0
+    return _single(tx.run(queries.DELETE_DOCUMENTS, doc_ids=doc_ids), "deleted")
+
+
+def _delete_mentions(tx: ManagedTransaction, ids: list[str]) -> tuple[list[str], int]:
+    """Delete mentions; return the entities they referred to and how many were deleted."""
+    entity_ids: list[str] = tx.run(queries.MENTION_ENTITIES, ids=ids).single(strict=True)[
+        "entity_ids"
+    ]
+    return entity_ids, _delete(tx, queries.DELETE_MENTIONS, ids)
+
+
+def _stale_evidence(
+    records: Iterable[Any], key: str, retired: set[str], keep: Mapping[str, set[str]]
+) -> tuple[list[Any], list[Row]]:
+    """Split rows holding evidence of ``retired`` documents into ones to delete and to trim.
+
+    An entry of a retired document goes unless the row's current version (``keep``, by id)
+    has evidence from that document too (then the write just replaced it).
+    """
+    delete: list[Any] = []
+    trim: list[Row] = []
+    for record in records:
+        stored = set(record["doc_ids"] or [])
+        drop = (stored & retired) - keep.get(record["id"], set())
+        if not drop:
+            continue
+        if stored <= drop:
+            delete.append(record[key])
+        else:
+            trim.append({key: record[key], **_trim_fields(drop)})
+    return delete, trim
+
+
+def _trim_fields(drop: set[str]) -> Row:
+    """A row for the evidence merge that only removes the entries of ``drop``.
+
+    ``write_hash`` is cleared, so that the next write of the row rewrites it whole.
+    """
+    return {
+        "replace_doc_ids": sorted(drop),
+        "props": {"write_hash": None},
+        "ev_texts": [],
+        "ev_doc_ids": [],
+        "ev_chunk_ids": [],
+        "ev_starts": [],
+        "ev_ends": [],
+    }
+
+
+def _retire_evidence(tx: ManagedTransaction, doc_ids: list[str], keep: _Keep) -> dict[str, int]:
+    """Transaction function: the retired documents' stale relation and attribute evidence."""
+    retired = set(doc_ids)
+    records = list(tx.run(queries.DOCUMENTS_RELATION_EVIDENCE, doc_ids=doc_ids))
+    delete, trim = _stale_evidence(records, "eid", retired, keep.relations)
+    out = {
+        "relations_deleted": _single(
+            tx.run(queries.DELETE_RELATIONSHIPS_BY_ELEMENT_ID, eids=delete), "deleted"
+        ),
+        "relations_trimmed": _single(
+            tx.run(queries.TRIM_RELATIONSHIPS_BY_ELEMENT_ID, rows=trim), "trimmed"
+        ),
+    }
+    records = list(tx.run(queries.DOCUMENTS_ATTRIBUTE_EVIDENCE, doc_ids=doc_ids))
+    delete, trim = _stale_evidence(records, "id", retired, keep.attributes)
+    out["attributes_deleted"] = _delete(tx, queries.DELETE_ATTRIBUTES, delete)
+    out["attributes_trimmed"] = _single(tx.run(queries.TRIM_ATTRIBUTES, rows=trim), "trimmed")
+    return out
 
 
 _DOCUMENTS: Final = _Kind(

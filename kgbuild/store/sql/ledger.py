@@ -6,6 +6,7 @@ Use as ``with Session(engine) as session, session.begin(): record_result(session
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
@@ -13,10 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kgbuild.data import Attribute, Chunk, Document, DocumentFailure, Mention, Relation
+from kgbuild.processes import process_alive, this_host
 from kgbuild.store.sql.orm import DocumentRow, ResultRow, RunRow, StageEventRow, utcnow
 
 __all__ = [
+    "RUN_STATUSES",
     "DocumentResult",
+    "abandon_dead_runs",
     "current_documents",
     "finish_run",
     "load_results",
@@ -45,9 +49,41 @@ class DocumentResult(BaseModel):
     """Attribute values of this document's mentions (``entity`` is a mention id)."""
 
 
+RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "abandoned")
+"""What a run's ``status`` can be (see :class:`~kgbuild.store.sql.orm.RunRow`)."""
+
+
 def start_run(session: Session, run_id: str) -> None:
-    """Record the start of a run."""
-    session.add(RunRow(id=run_id, status="running"))
+    """Record the start of a run by this process (pid and host, to tell later if it died)."""
+    session.add(RunRow(id=run_id, status="running", pid=os.getpid(), host=this_host()))
+
+
+def abandon_dead_runs(session: Session) -> list[RunRow]:
+    """Mark ``abandoned`` the runs still ``running`` whose process on this host has ended.
+
+    A run killed without clean-up (``kill -9``, a crash) stays ``running``; the next run
+    calls this before it starts. A run of this very process counts as ended too: a
+    process runs one build of a ledger at a time (the output folder's lock). Runs of
+    other hosts, and runs recorded before pids were, cannot be checked and stay.
+
+    Returns:
+        The runs marked, oldest first.
+    """
+    host, me = this_host(), os.getpid()
+    rows = session.scalars(
+        select(RunRow)
+        .where(RunRow.status == "running", RunRow.host == host, RunRow.pid.is_not(None))
+        .order_by(RunRow.started_at, RunRow.id)
+    )
+    dead = [row for row in rows if row.pid == me or not process_alive(row.pid or 0)]
+    for row in dead:
+        row.status = "abandoned"
+        row.finished_at = utcnow()
+        row.error = (
+            f"process {row.pid} on {row.host} ended without finishing the run "
+            "(killed, crashed, or the machine stopped)"
+        )
+    return dead
 
 
 def finish_run(

@@ -29,6 +29,8 @@ class RunRow(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(16), default="running")
+    """``running``, ``succeeded``, ``failed``, ``interrupted`` (SIGINT/SIGTERM) or
+    ``abandoned`` (its process ended without finishing it, e.g. ``kill -9``)."""
     documents: Mapped[int] = mapped_column(Integer, default=0)
     processed: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
@@ -38,6 +40,10 @@ class RunRow(Base):
     entities: Mapped[int] = mapped_column(Integer, default=0)
     merges: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    """The process that ran it (``None`` in runs recorded before pids were)."""
+    host: Mapped[str | None] = mapped_column(String(255))
+    """The host of that process."""
 
 
 class DocumentRow(Base):
@@ -104,7 +110,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-_ADDED_COLUMNS = {"documents": ("metadata_json",)}
+_ADDED_COLUMNS = {"documents": ("metadata_json",), "runs": ("pid", "host")}
 """Nullable columns added after the first release, by table: ledgers made before get them."""
 
 

@@ -1,0 +1,66 @@
+"""SIGTERM as an exception, so that a stopped build can record itself as interrupted.
+
+Python turns SIGINT (Ctrl-C) into :class:`KeyboardInterrupt`, but SIGTERM (``kill``, a
+container stop, a scheduler's cancel) ends the process without running any ``finally``.
+Inside :func:`sigterm_raises` the first SIGTERM raises :class:`Terminated` (a
+``KeyboardInterrupt``) in the main thread instead; a second one, while the run is still
+cleaning up, ends the process at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+__all__ = ["Terminated", "exit_status", "is_interruption", "sigterm_raises"]
+
+
+class Terminated(KeyboardInterrupt):
+    """The process received SIGTERM.
+
+    Args:
+        signum: The signal number.
+    """
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def is_interruption(exc: BaseException) -> bool:
+    """True for Ctrl-C and SIGTERM, not for errors."""
+    return isinstance(exc, KeyboardInterrupt)
+
+
+def exit_status(exc: KeyboardInterrupt) -> int:
+    """The shell's exit status for an interruption: 128 + the signal number (SIGINT: 130)."""
+    signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+    return 128 + int(signum)
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` (main thread only; else a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if received:  # a second SIGTERM during the clean-up: stop now
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        received.append(signum)
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        # None: a handler installed outside Python, which cannot be put back; the default
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

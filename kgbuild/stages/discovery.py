@@ -1,0 +1,239 @@
+"""Find input files: folders (walked), single files and glob patterns.
+
+Folders are walked with their symlinks followed, each folder once: a symlink that leads
+back into a folder that contains it (a loop), a second way into a folder already read,
+a symlink that cannot be resolved (a loop of links) and a broken symlink with an input
+extension are each recorded as a failure of that path, never skipped silently. Glob
+patterns (``notes/**/*.md``) are matched by the same walk, so a loop cannot make them run
+away either.
+"""
+
+from __future__ import annotations
+
+import errno
+import glob
+import os
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from kgbuild.data import DocumentFailure
+from kgbuild.errors import InputError
+
+__all__ = ["FoundInputs", "find_inputs", "glob_root"]
+
+STAGE = "ingest"
+
+Parts = tuple[str, ...]
+
+
+@dataclass
+class FoundInputs:
+    """``(file, root)`` pairs (``root``: the folder ids are relative to), and paths not read."""
+
+    files: list[tuple[Path, Path]] = field(default_factory=list)
+    failures: list[DocumentFailure] = field(default_factory=list)
+
+
+def find_inputs(paths: Sequence[str | Path], extensions: Sequence[str]) -> FoundInputs:
+    """Expand folders and globs into ``(file, root)`` pairs, sorted for determinism.
+
+    Raises:
+        InputError: a path that does not exist and matches no files.
+    """
+    found: dict[Path, Path] = {}
+    failures: list[DocumentFailure] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            walk = _Walk(
+                path,
+                accept=lambda parts: Path(parts[-1]).suffix.lower() in extensions,
+                enter=lambda parts: True,
+            )
+            for file in walk.files():
+                found.setdefault(file, path)
+            failures += walk.failures
+        elif path.is_file():
+            found.setdefault(path, path.parent)
+        elif path.is_symlink():
+            raise InputError(f"input path {raw!s} is a broken symlink or a symlink loop")
+        else:
+            root, files, walk_failures = _expand_glob(str(raw))
+            for file in files:
+                found.setdefault(file, root)
+            failures += walk_failures
+    return FoundInputs(sorted(found.items(), key=lambda item: item[0].as_posix()), failures)
+
+
+def glob_root(pattern: Path) -> Path:
+    """The folder part of a glob pattern before its first wildcard."""
+    fixed = list(pattern.parts)
+    for index, part in enumerate(pattern.parts):
+        if glob.has_magic(part):
+            fixed = list(pattern.parts[:index])
+            break
+    return Path(*fixed) if fixed else Path()
+
+
+def _expand_glob(raw: str) -> tuple[Path, list[Path], list[DocumentFailure]]:
+    pattern = Path(raw)
+    root = glob_root(pattern)
+    wanted = pattern.parts[len(root.parts) :]
+    files: list[Path] = []
+    failures: list[DocumentFailure] = []
+    if wanted and root.is_dir():
+        walk = _Walk(
+            root,
+            accept=lambda parts: _matches(parts, wanted),
+            enter=lambda parts: _may_contain(parts, wanted),
+        )
+        files = walk.files()
+        failures = walk.failures
+    if not files:
+        raise InputError(f"input path {raw} does not exist and matches no files")
+    return root, files, failures
+
+
+def _matches(parts: Parts, pattern: Parts) -> bool:
+    """Whether a relative path matches glob segments (``**``: any number of folders).
+
+    As in :mod:`glob`, a wildcard does not match a name that starts with a dot unless
+    the pattern's segment does.
+    """
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        for taken in range(len(parts) + 1):
+            if _matches(parts[taken:], rest):
+                return True
+            if taken < len(parts) and parts[taken].startswith("."):
+                return False
+        return False
+    if not parts:
+        return False
+    name = parts[0]
+    if name.startswith(".") and not head.startswith(".") and glob.has_magic(head):
+        return False
+    return fnmatchcase(name, head) and _matches(parts[1:], rest)
+
+
+def _may_contain(parts: Parts, pattern: Parts) -> bool:
+    """Whether files below the folder ``parts`` can match the glob segments."""
+    if not parts:
+        return bool(pattern)
+    if not pattern:
+        return False
+    head, rest = pattern[0], pattern[1:]
+    name = parts[0]
+    hidden = name.startswith(".") and not head.startswith(".")
+    if head == "**":
+        return _may_contain(parts, rest) or (not hidden and _may_contain(parts[1:], pattern))
+    if hidden and glob.has_magic(head):
+        return False
+    return fnmatchcase(name, head) and _may_contain(parts[1:], rest)
+
+
+class _Walk:
+    """One folder tree, walked with symlinks followed and each folder read once.
+
+    ``accept`` says which files (paths relative to the root, as parts) are wanted and
+    ``enter`` which folders may hold some.
+    """
+
+    def __init__(
+        self, root: Path, *, accept: Callable[[Parts], bool], enter: Callable[[Parts], bool]
+    ) -> None:
+        self.root = root
+        self.accept = accept
+        self.enter = enter
+        self.failures: list[DocumentFailure] = []
+        self._read: dict[tuple[int, int], Path] = {}
+
+    def files(self) -> list[Path]:
+        """Accepted files; symlinked folders are followed after the real tree, once each."""
+        found: list[Path] = []
+        root_stat = self.root.stat()
+        self._read[(root_stat.st_dev, root_stat.st_ino)] = self.root
+        folders: list[tuple[Path, Parts]] = [(self.root, ())]
+        links: list[tuple[Path, Parts]] = []
+        while folders or links:
+            if folders:
+                folder, rel = folders.pop()
+                found += self._scan(folder, rel, folders, links)
+            else:
+                link, rel = links.pop(0)
+                if self._enter(link):
+                    folders.append((link, rel))
+        return found
+
+    def _fail(self, path: Path, error: str) -> None:
+        self.failures.append(DocumentFailure(source=path.as_posix(), stage=STAGE, error=error))
+
+    def _scan(
+        self,
+        folder: Path,
+        rel: Parts,
+        folders: list[tuple[Path, Parts]],
+        links: list[tuple[Path, Parts]],
+    ) -> list[Path]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as exc:
+            self._fail(folder, f"cannot read folder: {exc.strerror or exc}")
+            return []
+        files: list[Path] = []
+        for entry in entries:
+            path, parts = folder / entry.name, (*rel, entry.name)
+            try:
+                info = entry.stat()  # follows symlinks; cached for plain entries
+            except OSError as exc:
+                self._unresolved(path, parts, exc, entry.is_symlink())
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if not self.enter(parts):
+                    continue
+                if entry.is_symlink():
+                    links.append((path, parts))
+                elif self._enter(path):
+                    folders.append((path, parts))
+            elif stat.S_ISREG(info.st_mode) and self.accept(parts):
+                files.append(path)
+        return files
+
+    def _unresolved(self, path: Path, parts: Parts, exc: OSError, is_link: bool) -> None:
+        if not is_link:
+            if self.accept(parts) or self.enter(parts):
+                self._fail(path, f"cannot read: {exc.strerror or exc}")
+        elif exc.errno == errno.ELOOP and (self.accept(parts) or self.enter(parts)):
+            self._fail(
+                path,
+                "symlink loop: the link never reaches a file or folder (links lead back to each other)",
+            )
+        elif self.accept(parts):
+            self._fail(path, f"broken symlink: its target {os.readlink(path)} does not exist")
+
+    def _enter(self, folder: Path) -> bool:
+        """Mark ``folder`` read; False (and a recorded failure) when it was read already."""
+        info = folder.stat()
+        key = (info.st_dev, info.st_ino)
+        seen = self._read.get(key)
+        if seen is None:
+            self._read[key] = folder
+            return True
+        if seen in folder.parents:
+            self._fail(
+                folder,
+                f"symlink loop: {folder} leads back to {seen}, a folder that contains it; "
+                "not followed",
+            )
+        else:
+            self._fail(
+                folder,
+                f"symlink {folder} leads to {seen}, which is read already; not followed "
+                "(its files would be read twice under other ids)",
+            )
+        return False

@@ -1,0 +1,168 @@
+"""Run a user's Cypher query only if it is read-only, and only for a limited time.
+
+A read transaction alone is not enough: the server refuses writes in it, but still runs
+``LOAD CSV`` (which reads files on the server, or fetches URLs from it) and procedures that
+change server state (``db.clearQueryCaches``, ``dbms.killConnections`` ...). So the query's
+``EXPLAIN`` plan is checked first, in the same transaction: only read queries (query type
+``r``), no ``LoadCSV`` operator, and procedure calls only to :data:`READ_PROCEDURES`. The
+transaction has a timeout, which the server enforces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from neo4j import READ_ACCESS, Driver, ManagedTransaction, unit_of_work
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from kgbuild.errors import InputError, KGBuildError
+from kgbuild.store.neo4j import queries
+
+__all__ = [
+    "READ_PROCEDURES",
+    "QueryFailedError",
+    "QueryResult",
+    "QueryTimeoutError",
+    "ReadOnlyQueryError",
+    "check_read_only",
+    "run_read_query",
+]
+
+#: Procedures a read-only query may call: schema and index look-ups that change nothing.
+READ_PROCEDURES: Final = frozenset(
+    {
+        "db.labels",
+        "db.relationshipTypes",
+        "db.propertyKeys",
+        "db.schema.visualization",
+        "db.schema.nodeTypeProperties",
+        "db.schema.relTypeProperties",
+        "db.index.fulltext.queryNodes",
+        "db.index.fulltext.queryRelationships",
+        "db.index.fulltext.listAvailableAnalyzers",
+        "db.index.vector.queryNodes",
+        "db.index.vector.queryRelationships",
+        "db.info",
+        "db.ping",
+        "dbms.components",
+        "dbms.showCurrentUser",
+    }
+)
+_REFUSED_OPERATORS: Final = {"LoadCSV": "LOAD CSV reads files or URLs from the server"}
+
+
+class ReadOnlyQueryError(InputError):
+    """The query is not read-only (it writes, loads CSV or calls a procedure not allowed)."""
+
+
+class QueryTimeoutError(KGBuildError):
+    """The query ran longer than its timeout and the server stopped it."""
+
+
+class QueryFailedError(KGBuildError):
+    """The server rejected or failed the query (syntax error, unknown function ...)."""
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Column names and rows (as dicts) of a query."""
+
+    keys: tuple[str, ...]
+    rows: list[dict[str, Any]]
+
+
+def _operators(plan: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    yield plan
+    for child in plan.get("children", ()):
+        yield from _operators(child)
+
+
+def _procedure_name(details: str) -> str:
+    """``"db.labels() :: (label :: STRING)"`` -> ``"db.labels"``."""
+    return details.partition("(")[0].strip()
+
+
+def check_read_only(query_type: str | None, plan: Mapping[str, Any] | None) -> None:
+    """Refuse a query whose ``EXPLAIN`` summary shows it is not read-only.
+
+    Args:
+        query_type: ``ResultSummary.query_type`` (``r``, ``rw``, ``w`` or ``s``).
+        plan: ``ResultSummary.plan`` (a tree of operators with ``args`` and ``children``).
+
+    Raises:
+        ReadOnlyQueryError: Naming what is not allowed.
+    """
+    if plan is None:
+        raise ReadOnlyQueryError("query refused: the server returned no plan to check")
+    for operator in _operators(plan):
+        name = str(operator.get("operatorType", "")).partition("@")[0]
+        if name in _REFUSED_OPERATORS:
+            raise ReadOnlyQueryError(f"query refused: {_REFUSED_OPERATORS[name]}")
+        if name == "ProcedureCall":
+            procedure = _procedure_name(str(operator.get("args", {}).get("Details", "")))
+            if procedure not in READ_PROCEDURES:
+                raise ReadOnlyQueryError(
+                    f"query refused: procedure {procedure or '(unknown)'} is not on the "
+                    f"read-only list ({', '.join(sorted(READ_PROCEDURES))})"
+                )
+    if query_type != "r":
+        what = {"s": "changes the schema or is an administration command"}.get(
+            query_type or "", "writes"
+        )
+        raise ReadOnlyQueryError(f"query refused: it {what}; kgbuild cypher runs read queries only")
+
+
+def run_read_query(
+    driver: Driver,
+    query: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    database: str = "neo4j",
+    timeout_s: float = 30.0,
+) -> QueryResult:
+    """Check that ``query`` is read-only, then run it in a read transaction with a timeout.
+
+    Args:
+        driver: An open driver.
+        query: The user's Cypher.
+        params: Its parameters.
+        database: Target database.
+        timeout_s: Transaction timeout in seconds (the server stops the query after it).
+
+    Returns:
+        The query's columns and rows.
+
+    Raises:
+        ReadOnlyQueryError: The query is not read-only.
+        QueryTimeoutError: It ran longer than ``timeout_s``.
+        QueryFailedError: The server rejected or failed it (one line: the server's message).
+        ServiceUnavailable: The server cannot be reached (callers report it their way).
+        AuthError: The server refused the credentials (likewise).
+    """
+    parameters = dict(params or {})
+
+    @unit_of_work(timeout=timeout_s)
+    def work(tx: ManagedTransaction) -> QueryResult:
+        summary = tx.run(queries.EXPLAIN_TEMPLATE.format(query=query), parameters).consume()
+        check_read_only(summary.query_type, summary.plan)
+        result = tx.run(query, parameters)
+        return QueryResult(tuple(result.keys()), result.data())
+
+    try:
+        with driver.session(
+            database=database, default_access_mode=READ_ACCESS, notifications_min_severity="OFF"
+        ) as session:
+            return session.execute_read(work)
+    except (ServiceUnavailable, SessionExpired, AuthError):
+        raise
+    except Neo4jError as exc:
+        if "TransactionTimedOut" in (exc.code or ""):
+            raise QueryTimeoutError(
+                f"query stopped: it ran longer than the {timeout_s:g} s timeout (--timeout)"
+            ) from exc
+        message = (exc.message or "").strip()
+        raise QueryFailedError(
+            f"query failed: {message.splitlines()[0] if message else exc.code}"
+        ) from exc
