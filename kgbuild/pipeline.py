@@ -97,6 +97,8 @@ class DocumentOutcome:
     relations: tuple[Relation, ...] = ()
     failure: DocumentFailure | None = None
     attributes: tuple[Attribute, ...] = ()
+    skipped_stages: tuple[str, ...] = ()
+    """Stages not run on the document: their model does not read its language."""
 
 
 @dataclass
@@ -120,6 +122,8 @@ class BuildReport:
     outputs: dict[str, Path] = field(default_factory=dict)
     neo4j: str | None = None
     """What was persisted to Neo4j (``None``: no Neo4j configured)."""
+    language_skips: dict[tuple[str, tuple[str, ...]], list[str]] = field(default_factory=dict)
+    """(language, stages not run) -> sources of the documents no configured model reads."""
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -132,6 +136,13 @@ class BuildReport:
             f"{self.attributes} attribute values in {self.seconds:.1f} s",
         ]
         lines += [f"  failed: {f.source} [{f.stage}]: {f.error}" for f in self.failures]
+        lines += [
+            f"  skipped {', '.join(stages)} for {len(sources)} document(s) in language {lang!r} "
+            f"(no configured model reads it; chunked and kept as documents): "
+            + ", ".join(sources[:5])
+            + (", ..." if len(sources) > 5 else "")
+            for (lang, stages), sources in sorted(self.language_skips.items())
+        ]
         lines += [f"  {name}: {path}" for name, path in self.outputs.items()]
         if self.neo4j:
             lines.append(f"  {self.neo4j}")
@@ -170,7 +181,14 @@ def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentOu
     """
     try:
         return [
-            DocumentOutcome(x.document, x.chunks, x.mentions, x.relations, attributes=x.attributes)
+            DocumentOutcome(
+                x.document,
+                x.chunks,
+                x.mentions,
+                x.relations,
+                attributes=x.attributes,
+                skipped_stages=x.skipped_stages,
+            )
             for x in stages(documents)
         ]
     except Exception as batch_error:
@@ -204,7 +222,7 @@ def record(
                     model_key,
                     outcome.chunks,
                     outcome.mentions,
-                    EXTRACT_STAGES,
+                    [s for s in EXTRACT_STAGES if s not in outcome.skipped_stages],
                     relations=outcome.relations,
                     attributes=outcome.attributes,
                 )
@@ -316,6 +334,9 @@ def add_outcomes(report: BuildReport, outcomes: Sequence[DocumentOutcome]) -> No
             report.failures.append(outcome.failure)
         else:
             report.processed += 1
+        if outcome.skipped_stages:
+            key = (outcome.document.lang, outcome.skipped_stages)
+            report.language_skips.setdefault(key, []).append(outcome.document.source)
 
 
 def finish(

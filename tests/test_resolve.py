@@ -634,6 +634,23 @@ def test_one_name_under_three_labels_in_a_document_is_one_entity() -> None:
     assert by_name["Varnosia"].label == "LOC"  # tie: alphabetical
 
 
+def test_same_name_in_a_document_ignores_the_labels_own_rules() -> None:
+    # As an organisation "Brackley Robotics Ltd." normalises to "brackley robotics".
+    result = resolve_mentions(
+        make_mentions(
+            ("Brackley Robotics Ltd.", "ORG", "d1"),
+            ("Brackley Robotics Ltd.", "ORG", "d1"),
+            ("Brackley Robotics Ltd.", "MISC", "d1"),
+            ("Dr. Varno", "PER", "d2"),
+            ("Dr. Varno", "ORG", "d2"),
+            ("Varno", "LOC", "d2"),  # another name
+        )
+    )
+    assert same(result, "m0", "m2")
+    assert same(result, "m3", "m4")
+    assert not same(result, "m3", "m5")
+
+
 def test_same_name_rule_can_be_switched_off() -> None:
     mentions = make_mentions(("Varnosia", "LOC", "d1"), ("Varnosia", "MISC", "d1"))
     assert len(resolve_mentions(mentions, ResolveConfig(same_name_rule=False)).entities) == 2
@@ -760,3 +777,35 @@ def test_context_similarity_vetoes_a_merge_whose_sentences_disagree() -> None:
     assert same(resolve_mentions(mentions, sentences=sentences), "m0", "m2")  # off by default
     with pytest.raises(ValueError, match="sentences"):
         resolve_mentions(mentions, config)
+
+
+def test_graph_exports_show_the_merges_on_entity_nodes(tmp_path) -> None:
+    import json
+
+    import networkx as nx
+
+    from kgbuild.graph.build import build_graph
+    from kgbuild.graph.export import write_graphml, write_node_link
+
+    mentions = make_mentions(
+        ("National Center for Tidal Analysis and Monitoring", "ORG", "d1"),
+        ("NCTAM", "ORG", "d1"),
+        ("Varnosia", "LOC", "d1"),
+    )
+    result = resolve_mentions(mentions)
+    graph = build_graph(
+        [{"id": "d1", "source": "d1.txt", "content_hash": "h"}],
+        result.entities,
+        mentions,
+        result.mention_to_entity,
+    )
+    center = result.mention_to_entity["m0"]
+    (merge,) = graph.nodes[center]["merges"]
+    assert merge["rule"] in {"acronym", "document_acronym"}
+    assert {merge["source"], merge["target"]} <= {"NCTAM", mentions[0].text}
+    assert graph.nodes[result.mention_to_entity["m2"]]["merges"] == []
+    data = json.loads(write_node_link(graph, tmp_path / "g.json").read_text(encoding="utf-8"))
+    node = next(n for n in data["nodes"] if n["id"] == center)
+    assert node["merges"] == [merge]
+    graphml = nx.read_graphml(write_graphml(graph, tmp_path / "g.graphml"))
+    assert json.loads(graphml.nodes[center]["merges"]) == [merge]

@@ -410,8 +410,20 @@ def _strip_tail(tokens: list[str], phrases: dict[str, tuple[tuple[str, ...], ...
 
 def _normalize(text: str, label: str, rules: _Rules) -> str:
     """Implement :func:`normalize_name` for a compiled config."""
+    return _normalize_both(text, label, rules)[0]
+
+
+def _normalize_both(text: str, label: str, rules: _Rules) -> tuple[str, str]:
+    """The name's :func:`normalize_name` form and its plain form, the same for any label.
+
+    The plain form is the folded tokens without the label's rules (suffixes, titles,
+    turning round) and without a leading "the": "Acme Inc." is ``acme inc`` whether an
+    organisation or not.
+    """
     text = _POSSESSIVE.sub("", text) or text
+    plain: list[str] | None = None
     if label in rules.persons:
+        original = text
         head, sep, tail = text.partition(",")
         if sep and "," not in tail:
             tail_tokens = _tokens(tail)
@@ -425,8 +437,10 @@ def _normalize(text: str, label: str, rules: _Rules) -> str:
         tokens = _strip_tail(_tokens(text), rules.postnominals)
         while len(tokens) > 1 and tokens[0] in rules.titles:
             tokens = tokens[1:]
+        if text is not original or len(tokens) < len(original.split()):
+            plain = _tokens(original)  # something was turned round or stripped
     else:
-        tokens = _tokens(text)
+        tokens = plain = _tokens(text)
         if label in rules.organizations:
             if len(tokens) > 1 and tokens[0] == "the":
                 tokens = tokens[1:]
@@ -434,8 +448,12 @@ def _normalize(text: str, label: str, rules: _Rules) -> str:
             if len(tokens) > 1 and tokens[-1] == "and":  # "Smith & Co." -> "smith and"
                 tokens = tokens[:-1]
     if not tokens:  # only punctuation: keep something that still tells texts apart
-        return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-    return " ".join(tokens)
+        kept = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+        return kept, kept
+    plain = tokens if plain is None else plain
+    if len(plain) > 1 and plain[0] == "the":
+        plain = plain[1:]
+    return " ".join(tokens), " ".join(plain)
 
 
 def normalize_name(text: str, label: str, *, config: ResolveConfig = DEFAULT_CONFIG) -> str:
@@ -544,18 +562,29 @@ def _reads_as_proper_name(text: str) -> bool:
 
 def _build_keys(
     labels: Sequence[str], texts: Sequence[str], rules: _Rules
-) -> tuple[_Keys, IntArray]:
-    """Dedupe mentions to sorted keys; return the keys and each mention's key index."""
+) -> tuple[_Keys, IntArray, IntArray]:
+    """Dedupe mentions to sorted keys.
+
+    Returns the keys, each mention's key index and each mention's plain-name code
+    (equal codes: equal names whatever the labels, see :func:`_normalize_both`).
+    """
     distinct = dict.fromkeys(zip(labels, texts, strict=True))  # normalise each form once
-    raw = {pair: (pair[0], _normalize(pair[1], pair[0], rules)) for pair in distinct}
+    both = {pair: _normalize_both(pair[1], pair[0], rules) for pair in distinct}
+    raw = {pair: (pair[0], norm) for pair, (norm, _) in both.items()}
     unique = sorted(set(raw.values()))
     index = {key: i for i, key in enumerate(unique)}
     key_of_raw = {pair: index[key] for pair, key in raw.items()}
-    key_of_mention = np.fromiter(
-        map(key_of_raw.__getitem__, zip(labels, texts, strict=True)),
+    plain_codes: dict[str, int] = {}
+    of_raw = {
+        pair: (key_of_raw[pair], plain_codes.setdefault(plain, len(plain_codes)))
+        for pair, (_, plain) in both.items()
+    }
+    coded = np.fromiter(
+        chain.from_iterable(map(of_raw.__getitem__, zip(labels, texts, strict=True))),
         dtype=np.int64,
-        count=len(texts),
+        count=2 * len(texts),
     )
+    key_of_mention, name_of_mention = coded[0::2].copy(), coded[1::2].copy()
 
     key_labels = [label for label, _ in unique]
     norms = [norm for _, norm in unique]
@@ -609,7 +638,7 @@ def _build_keys(
         proper=proper,
         caps_head=caps_head,
     )
-    return keys, key_of_mention
+    return keys, key_of_mention, name_of_mention
 
 
 # --------------------------------------------------------------------------- blocking
@@ -1259,22 +1288,21 @@ def _document_acronyms(
 
 
 def _same_name_in_document(
-    keys: _Keys,
-    key_of_mention: IntArray,
+    name_of_mention: IntArray,
     doc: IntArray,
     cluster: IntArray,
     moved_by: npt.NDArray[np.int8],
 ) -> None:
     """Join the mentions of one name under several labels in one document (in place).
 
-    Mentions that no other document rule moved, with one normalised name (keys'
-    ``name_id``), in more than one cluster, go to the cluster holding most of them
+    Mentions that no other document rule moved, with one plain name
+    (:func:`_normalize_both`), in more than one cluster, go to the cluster holding most of them
     (ties: the smaller cluster id). ``O(N log N)`` in numpy.
     """
     free = np.flatnonzero(moved_by == 0)
     if len(free) < 2:
         return
-    group = _combine(doc[free], keys.name_id[key_of_mention[free]])
+    group = _combine(doc[free], name_of_mention[free])
     order = np.lexsort((cluster[free], group))
     g, c = group[order], cluster[free][order]
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
@@ -1361,7 +1389,7 @@ def _cluster(
             f"{len(labels)}, {len(texts)}, {len(doc_ids)}"
         )
     rules = _compile(config)
-    keys, key_of_mention = _build_keys(labels, texts, rules)
+    keys, key_of_mention, name_of_mention = _build_keys(labels, texts, rules)
     size = len(keys.norms)
     counts = np.bincount(key_of_mention, minlength=size).astype(np.int64)
     veto = None if contexts is None else _context_veto(key_of_mention, contexts, config)
@@ -1377,7 +1405,7 @@ def _cluster(
     if long_forms:
         _document_acronyms(keys, key_of_mention, doc, cluster, moved_by, long_forms)
     if config.same_name_rule:
-        _same_name_in_document(keys, key_of_mention, doc, cluster, moved_by)
+        _same_name_in_document(name_of_mention, doc, cluster, moved_by)
     return _Clustering(
         keys=keys,
         key_of_mention=key_of_mention,
