@@ -16,16 +16,18 @@ By default NER plays no part: this measures resolution alone. With ``--ner`` the
 shipped NER model reads the sentences instead, all its mentions are resolved, and
 the scores count the predicted mentions whose span is a gold mention's (types are
 the model's): resolution on real NER output, without NER's misses. The result goes to
-``bench/results/resolve_redocred.json`` with the commit, machine and command; with
-``--errors`` the wrong merges and the missed links are printed (not stored: they
-quote the data).
+``bench/results/resolve_redocred.json`` (one entry per ``--label``) with the commit,
+machine and command; with ``--errors`` the wrong merges and the missed links are
+printed (not stored: they quote the data). ``--resolver`` scores another version of
+``resolve.py`` (before/after).
 
-Run: ``.venv/bin/python bench/bench_resolve_redocred.py [--docs 100] [--contexts]``.
+Run: ``.venv/bin/python bench/bench_resolve_redocred.py [--docs 100] [--ner] [--contexts]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -33,7 +35,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ from kgbuild.stages.resolve import ResolutionResult, ResolveConfig, resolve_ment
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "kg" / "redocred" / "dev_revised.json"
 OUT = REPO / "bench" / "results" / "resolve_redocred.json"
+BENCHMARK = "kgbuild.stages.resolve.resolve_mentions on Re-DocRED, within documents"
 
 
 def gold_mentions(
@@ -206,18 +209,37 @@ def _commit() -> str:
     return found.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def _load_resolver(path: Path) -> Callable[..., ResolutionResult]:
+    """``resolve_mentions`` of another version of ``kgbuild/stages/resolve.py``."""
+    spec = importlib.util.spec_from_file_location("kgbuild_resolve_under_test", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    found: Callable[..., ResolutionResult] = module.resolve_mentions
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Resolve the gold mentions, score them within documents, write the JSON."""
+    """Resolve the mentions, score them within documents, add the run to the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--first", type=int, default=0, help="index of the first document")
     parser.add_argument("--docs", type=int, default=100, help="number of documents")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--label", help="the run's key in the JSON (default: gold or ner)")
     parser.add_argument("--errors", type=int, default=0, help="print this many errors of each kind")
     parser.add_argument(
         "--contexts", action="store_true", help="use sentence context similarity (MiniLM)"
     )
     parser.add_argument("--ner", action="store_true", help="resolve the NER model's mentions")
+    parser.add_argument(
+        "--resolver",
+        type=Path,
+        help="resolve.py of another version, for before/after "
+        "(git show <commit>:kgbuild/stages/resolve.py > /tmp/resolve_before.py)",
+    )
     args = parser.parse_args(argv)
 
     docs = read_docred(args.data)[args.first : args.first + args.docs]
@@ -228,13 +250,13 @@ def main(argv: list[str] | None = None) -> int:
         gold_of = gold
         gold = {m: gold_of[g] for m, g in matched.items()}
         scored = [m for m in mentions if m.id in gold]
+    resolve = _load_resolver(args.resolver) if args.resolver else resolve_mentions
     started = time.perf_counter()
-    result: ResolutionResult
     if args.contexts:
         config = ResolveConfig(context_similarity=True)
-        result = resolve_mentions(mentions, config, sentences=sentences)
+        result = resolve(mentions, config, sentences=sentences)
     else:
-        result = resolve_mentions(mentions)
+        result = resolve(mentions)
     seconds = time.perf_counter() - started
     found = scores(scored, result.mention_to_entity, gold)
     for key, value in found.items():
@@ -242,8 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.errors:
         print_errors(scored, result.mention_to_entity, gold, args.errors)
 
-    report = {
-        "benchmark": "kgbuild.stages.resolve.resolve_mentions on Re-DocRED gold mentions",
+    run = {
         "data": f"{args.data.name} documents {args.first}-{args.first + len(docs) - 1}",
         "documents": len(docs),
         "mentions": len(mentions),
@@ -252,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         "gold_entities": len(set(gold.values())),
         "predicted_entities": len(result.entities),
         "context_similarity": args.contexts,
+        "resolver": str(args.resolver) if args.resolver else "kgbuild.stages.resolve",
         "scores": found,
         "seconds": round(seconds, 3),
         "commit": _commit(),
@@ -260,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.platform(),
         "cpu_count": os.cpu_count(),
     }
+    report: dict[str, Any] = {"benchmark": BENCHMARK, "runs": {}}
+    if args.out.exists():
+        report = json.loads(args.out.read_text(encoding="utf-8"))
+    report["runs"][args.label or ("ner" if args.ner else "gold")] = run
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -421,7 +421,6 @@ def _normalize_both(text: str, label: str, rules: _Rules) -> tuple[str, str]:
     organisation or not.
     """
     text = _POSSESSIVE.sub("", text) or text
-    plain: list[str] | None = None
     if label in rules.persons:
         original = text
         head, sep, tail = text.partition(",")
@@ -434,11 +433,12 @@ def _normalize_both(text: str, label: str, rules: _Rules) -> tuple[str, str]:
                 and tuple(tail_tokens) not in rules.postnominals.get(tail_tokens[-1], ())
             ):
                 text = f"{tail} {head}"
-        tokens = _strip_tail(_tokens(text), rules.postnominals)
+        plain = _tokens(text)
+        tokens = _strip_tail(plain, rules.postnominals)
         while len(tokens) > 1 and tokens[0] in rules.titles:
             tokens = tokens[1:]
-        if text is not original or len(tokens) < len(original.split()):
-            plain = _tokens(original)  # something was turned round or stripped
+        if text is not original:  # turned round: the plain form keeps the written order
+            plain = _tokens(original)
     else:
         tokens = plain = _tokens(text)
         if label in rules.organizations:
@@ -450,7 +450,6 @@ def _normalize_both(text: str, label: str, rules: _Rules) -> tuple[str, str]:
     if not tokens:  # only punctuation: keep something that still tells texts apart
         kept = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
         return kept, kept
-    plain = tokens if plain is None else plain
     if len(plain) > 1 and plain[0] == "the":
         plain = plain[1:]
     return " ".join(tokens), " ".join(plain)
@@ -575,16 +574,17 @@ def _build_keys(
     index = {key: i for i, key in enumerate(unique)}
     key_of_raw = {pair: index[key] for pair, key in raw.items()}
     plain_codes: dict[str, int] = {}
-    of_raw = {
-        pair: (key_of_raw[pair], plain_codes.setdefault(plain, len(plain_codes)))
-        for pair, (_, plain) in both.items()
+    plain_of = {
+        p: plain_codes.setdefault(plain, len(plain_codes)) for p, (_, plain) in both.items()
     }
+    width = max(len(plain_codes), 1)
+    code_of_raw = {pair: key * width + plain_of[pair] for pair, key in key_of_raw.items()}
     coded = np.fromiter(
-        chain.from_iterable(map(of_raw.__getitem__, zip(labels, texts, strict=True))),
+        map(code_of_raw.__getitem__, zip(labels, texts, strict=True)),
         dtype=np.int64,
-        count=2 * len(texts),
+        count=len(texts),
     )
-    key_of_mention, name_of_mention = coded[0::2].copy(), coded[1::2].copy()
+    key_of_mention, name_of_mention = np.divmod(coded, width)
 
     key_labels = [label for label, _ in unique]
     norms = [norm for _, norm in unique]
@@ -609,19 +609,20 @@ def _build_keys(
         count=len(norms),
     )
     acronym = [""] * len(norms)
-    dotted = np.zeros(len(norms), dtype=np.bool_)
-    proper = np.zeros(len(norms), dtype=np.bool_)
-    caps_head = np.ones(len(norms), dtype=np.bool_)
-    for (label, text), k in key_of_raw.items():
+    dotted = [False] * len(norms)
+    proper = [False] * len(norms)
+    multi_org = [
+        len(t) > 1 and x in rules.organizations for x, t in zip(key_labels, tokens, strict=True)
+    ]
+    caps_head = list(multi_org)
+    for (_, text), k in key_of_raw.items():
         if text.isupper() and (letters := _acronym_letters(text)):
             acronym[k] = letters
-            dotted[k] |= "." in text
-        if label in rules.organizations and len(tokens[k]) > 1:
-            proper[k] |= _reads_as_proper_name(text)
+            dotted[k] = dotted[k] or "." in text
+        if multi_org[k]:
+            proper[k] = proper[k] or _reads_as_proper_name(text)
             head = text.split(maxsplit=1)[0]
-            caps_head[k] &= len(head) > 1 and head.isupper()
-        else:
-            caps_head[k] = False
+            caps_head[k] = caps_head[k] and len(head) > 1 and head.isupper()
     keys = _Keys(
         labels=key_labels,
         norms=norms,
@@ -634,9 +635,9 @@ def _build_keys(
         n_tokens=np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens)),
         name_id=name_id,
         acronym=acronym,
-        dotted=dotted,
-        proper=proper,
-        caps_head=caps_head,
+        dotted=np.asarray(dotted, dtype=np.bool_),
+        proper=np.asarray(proper, dtype=np.bool_),
+        caps_head=np.asarray(caps_head, dtype=np.bool_),
     )
     return keys, key_of_mention, name_of_mention
 
@@ -797,7 +798,9 @@ _RANK_ENDINGS = ("oideae", "iformes", "oidea", "aceae", "ineae", "idae", "inae",
 
 def _rank_ending(word: str) -> str:
     """The taxon-rank ending of a word, or ""."""
-    return next((e for e in _RANK_ENDINGS if word.endswith(e)), "")
+    if not word.endswith(_RANK_ENDINGS):
+        return ""
+    return next(e for e in _RANK_ENDINGS if word.endswith(e))
 
 
 def _other_word(x: str, y: str) -> bool:
@@ -880,6 +883,7 @@ def _fuzzy_edges(
     left, right = _candidate_pairs(keys, config)
     norms = np.asarray(keys.norms, dtype=object)
     one_token = keys.n_tokens == 1
+    lengths = np.fromiter(map(len, keys.norms), dtype=np.int64, count=len(keys.norms))
     swaps = config.one_token_typos
     cutoff = min(config.threshold, _SWAP_FLOOR) if swaps else config.threshold
     found_left: list[int] = []
@@ -897,7 +901,9 @@ def _fuzzy_edges(
             workers=config.workers,
         )
         high = scores >= config.threshold
-        low = (scores >= cutoff) & ~high & one_token[a] if swaps else np.zeros_like(high)
+        low = np.zeros_like(high)
+        if swaps:  # a swap keeps the length
+            low = (scores >= cutoff) & ~high & one_token[a] & (lengths[a] == lengths[b])
         hits = np.flatnonzero(high | low)
         for i, j, score in zip(
             a[hits].tolist(), b[hits].tolist(), scores[hits].tolist(), strict=True
@@ -1165,20 +1171,14 @@ def _components(size: int, graph: nx.Graph[int]) -> IntArray:
     return cluster
 
 
-def _fits(
-    tokens: list[str], full: list[str], short_ok: bool, person: bool, config: ResolveConfig
-) -> bool:
-    """Tell whether a name (``tokens``) is a less specific form of another (``full``).
+def _short_form_fits(tokens: list[str], full: list[str], config: ResolveConfig) -> bool:
+    """Tell whether an organisation name (``tokens``) is the short form of ``full``.
 
-    People (same surname): :func:`_subsumes` on the given names. Organisations (same
-    first token): ``tokens`` is that one token, ``full`` is longer, and ``short_ok``
-    (``full`` reads as a proper name and does not start with ``tokens`` in capitals).
+    ``tokens`` is one token (``full``'s first, as the caller groups them), ``full`` is
+    longer; the caller checks that ``full`` reads as a proper name.
     """
-    if person:
-        return _subsumes(tokens[:-1], full[:-1])
     return (
         config.org_short_forms
-        and short_ok
         and len(tokens) == 1
         and len(full) > 1
         and len(tokens[0]) >= config.min_short_form_chars
@@ -1198,8 +1198,9 @@ def _document_overrides(
 
     Person mentions of one document with the same label and surname, and organisation
     mentions with the same label and first token, form a group. A mention that is a
-    less specific name (:func:`_fits`) of other names in its group (a bare surname, an
-    initial, a missing middle name; an organisation's first word) moves to their
+    less specific name of other names in its group (:func:`_subsumes`: a bare surname,
+    an initial, a missing middle name; :func:`_short_form_fits`: an organisation's first
+    word, of a proper name not written with it in capitals) moves to their
     cluster if they are exactly one cluster, different from its own. Groups with more
     than ``max_block_size`` distinct names are left alone. ``O(N log N)`` in numpy
     plus ``O(g^2)`` per group of ``g`` distinct names.
@@ -1226,18 +1227,18 @@ def _document_overrides(
         names = members[start : start + size].tolist()
         person = bool(keys.is_person[names[0]])
         for a in names:
-            found = {
-                clusters[b]
-                for b in names
-                if b != a
-                and _fits(
-                    tokens[a],
-                    tokens[b],
-                    proper[b] and not (acronym[a] and caps_head[b]),
-                    person,
-                    config,
-                )
-            }
+            if person:
+                given = tokens[a][:-1]
+                found = {clusters[b] for b in names if b != a and _subsumes(given, tokens[b][:-1])}
+            else:
+                found = {
+                    clusters[b]
+                    for b in names
+                    if b != a
+                    and proper[b]
+                    and not (acronym[a] and caps_head[b])
+                    and _short_form_fits(tokens[a], tokens[b], config)
+                }
             if len(found) == 1 and (target := found.pop()) != clusters[a]:
                 moved.append(int(distinct[start]) - names[0] + a)
                 targets.append(target)
@@ -1329,16 +1330,21 @@ class _Links:
     veto: KeyPairVeto | None = None
     graph: nx.Graph[int] = field(default_factory=nx.Graph)
     found: list[tuple[int, int, str, float]] = field(default_factory=list)
+    pairs: set[tuple[int, int]] = field(default_factory=set)
 
     def add(self, edges: Sequence[tuple[int, int, float]], rule: str) -> bool:
         """Add ``(key, key, score)`` edges found by ``rule``; tell whether any was kept."""
         if self.veto is not None and edges and rule in _CONTEXT_CHECKED:
             keep = self.veto([(a, b) for a, b, _ in edges])
             edges = [edge for edge, ok in zip(edges, keep, strict=True) if ok]
+        fresh = []
         for a, b, score in edges:  # one record per pair, the first found
-            if not self.graph.has_edge(a, b):
-                self.graph.add_edge(a, b)
-                self.found.append((a, b, rule, score))
+            pair = (a, b) if a < b else (b, a)
+            if pair not in self.pairs:
+                self.pairs.add(pair)
+                fresh.append((a, b, rule, score))
+        self.graph.add_edges_from((a, b) for a, b, _, _ in fresh)
+        self.found.extend(fresh)
         return bool(edges)
 
     def clusters(self) -> IntArray:
