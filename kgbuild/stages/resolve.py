@@ -106,18 +106,19 @@ __all__ = [
 IntArray = npt.NDArray[np.int64]
 
 RULES: dict[str, str] = {
-    "fuzzy": "similar names of one label (fuzz.ratio score); switch: threshold",
-    "token_order": "the same words in another order; switch: token_order",
-    "person_name": "an initial or a missing middle name, one fuller name fits; person_rules",
-    "org_short_form": "an organisation's first word, one organisation fits; org_short_forms",
-    "acronym": "an acronym and the one long form it spells; switch: acronyms",
-    "type_majority": "one multi-word name under two labels, one dominant; type_dominance",
-    "document_person": "a surname or initial and its document's fuller name; document_rules",
-    "document_short_form": "an organisation's first word in its document; document_rules",
-    "document_acronym": "an acronym and the long form of its document; acronyms",
-    "same_name_in_document": "one name under several labels in a document; same_name_rule",
+    "fuzzy": "similar names of one label, scored by fuzz.ratio (threshold, one_token_typos)",
+    "token_order": "the same words in another order (token_order)",
+    "person_name": "an initial or a missing middle name, one fuller name fits (person_rules)",
+    "org_short_form": "an organisation's first word, one organisation fits (org_short_forms)",
+    "acronym": "an acronym and the one long form it spells in the corpus (acronyms)",
+    "type_majority": "a multi-word name under a dominated label (type_dominance)",
+    "document_person": "a surname or initial and its document's fuller name (document_rules)",
+    "document_short_form": "an organisation's first word in its document (document_rules)",
+    "document_acronym": "an acronym and its document's long form (acronyms)",
+    "same_name_in_document": "one name under several labels in a document (same_name_rule)",
 }
-"""Every rule that merges mentions (:attr:`kgbuild.data.Merge.rule`) and its setting."""
+"""Every rule that merges mentions (:attr:`kgbuild.data.Merge.rule`), and the
+:class:`ResolveConfig` setting that turns it off."""
 
 _CONTEXT_CHECKED = frozenset({"fuzzy", "person_name", "org_short_form", "acronym", "type_majority"})
 """Key-level rules that context similarity can veto (they join names across documents)."""
