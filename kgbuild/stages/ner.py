@@ -20,6 +20,7 @@ import torch
 from kgbuild.config import NerConfig
 from kgbuild.data import Chunk, Mention, Provenance, Span
 from kgbuild.ids import stable_id
+from kgbuild.lang import model_languages
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.align import (
     TokenPrediction,
@@ -72,6 +73,8 @@ class NerStage:
         self.loaded: LoadedTokenClassifier = load_token_classifier(
             resolve_task_model("ner", self.config.model), device=self.config.device
         )
+        self.languages = model_languages(self.loaded.manifest, self.loaded.name)
+        """What the model reads (its manifest's ``languages``; ``None``: any language)."""
         precision = self.config.precision
         self.bf16 = precision == "bf16" or (
             precision == "auto" and bf16_supported(self.loaded.device)
@@ -93,6 +96,7 @@ class NerStage:
             f"|{cfg.threshold}"
             f"|{cfg.stride}|{cfg.max_length}|{'bf16' if self.bf16 else 'fp32'}"
             f"|{sorted(cfg.label_map.items())}"
+            + (f"|lang:{','.join(sorted(self.languages))}" if self.languages else "")
         )
 
     def __call__(self, chunks: Sequence[Chunk], langs: Mapping[str, str]) -> list[Mention]:
