@@ -1,9 +1,10 @@
 """NER stage: any Hugging Face token-classification model over sentence chunks.
 
-preprocess (words and model windows) -> forward (batched, length-sorted,
-``torch.inference_mode``) -> postprocess (window merge, word aggregation, tag
-decoding, offsets back into the document). Windows overlap by ``stride`` tokens,
-so a sentence longer than the model's maximum is read whole, never truncated.
+preprocess (words, then one fast-tokenizer call for every chunk's model windows) ->
+forward (batched, length-sorted, ``torch.inference_mode``) -> postprocess (window merge,
+word aggregation, tag decoding for the whole batch at once, :mod:`kgbuild.nlp.batch_align`;
+offsets back into the document). Windows overlap by ``stride`` tokens, so a sentence
+longer than the model's maximum is read whole, never truncated.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ STAGE = "ner"
 
 @dataclass(frozen=True)
 class _Windows:
-    """The model windows of a batch as flat arrays: window ``i`` holds tokens ``bounds[i]:bounds[i + 1]``."""
+    """A batch's model windows as flat arrays: window ``i`` is tokens ``bounds[i]:bounds[i + 1]``."""
 
     chunk_index: IntArray  # per window
     bounds: IntArray  # windows + 1
@@ -209,12 +210,7 @@ class NerStage:
             if score < self.config.threshold:
                 continue
             chunk, chunk_words = chunks[chunk_index], words[chunk_index]
-            pieces = (
-                _line_pieces(chunk.text, chunk_words, first_word, last_word)
-                if "\n" in chunk.text
-                else [(first_word, last_word)]
-            )
-            for first, last in pieces:
+            for first, last in _line_pieces(chunk.text, chunk_words, first_word, last_word):
                 mentions.append(self._mention(chunk, chunk_words, first, last, label, score))
         return mentions
 
