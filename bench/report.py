@@ -157,10 +157,10 @@ def _ner_table(results: dict[str, Result]) -> list[str]:
         "## NER stage against the transformers pipeline (`bench/bench_ner.py`)",
         "",
         "Sentences per second over CoNLL-2003 dev sentences, the same model and torch threads "
-        "for all three, interleaved rounds (median round); ratios are kgbuild's speed-up.",
+        "for all three, interleaved rounds (median round); ratios are kgbuild's speed-up in wall time, then in CPU time (batched / one by one), which moves less with the load of other jobs.",
         "",
         "| file | precision | threads | kgbuild | pipeline batched | pipeline one by one "
-        "| x batched | x one by one | same, CPU time | F1 kgbuild | F1 pipeline | commit "
+        "| x batched | x one by one | CPU-time ratios | F1 kgbuild | F1 pipeline | commit "
         "| load before -> after |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
