@@ -344,6 +344,8 @@ def _drive(page: Page, screenshots: Path | None = None) -> None:
     page.wait_for(f"kgExplorer.graph.nodes.length > {before}")
     page.wait_for("document.getElementById('entity-name')?.textContent === 'Ines Okafor'")
     page.wait_for("document.getElementById('graph').dataset.settled === 'true'")
+    shown = page.evaluate("document.getElementById('entity').textContent")
+    assert "Mentioned with (3)" in shown and "null" not in shown and "undefined" not in shown
     grown = page.evaluate("kgExplorer.graph.nodes.length")
     assert grown == 4  # + Quill Capital, mentioned with her in another document
     # unticking LOC hides the places, ticking it again brings them back

@@ -472,7 +472,7 @@
         entityLink(r.other, open), el("span", { class: "meta" }, ` score ${(r.score || 0).toFixed(2)}`),
         (r.evidence || []).map(evidence), moreEvidence((r.evidence || []).length, r.evidence_total || 0))))));
     const hidden = (page.relations_total || 0) - relations.length;
-    box.replaceChildren(
+    box.replaceChildren(...[
       el("h2", { id: "entity-name" }, e.name),
       el("div", { class: "entity-meta" }, typeBadge(e.label),
         el("span", { class: "meta" }, ` ${plural(e.mention_count || 0, "mention")} in ${plural(documents.length, "document")}, ${plural(e.degree || 0, "relation")}`)),
@@ -499,7 +499,7 @@
         ? el("ul", { class: "co-mentions" }, co.map((c) => el("li", {}, entityLink(c.entity, open),
             el("span", { class: "meta" }, ` in ${plural(c.sentences, "sentence")}`))))
         : el("p", { class: "meta" }, "No other entity is mentioned in its sentences.")),
-    );
+    ].filter(Boolean));
     box.dataset.entity = e.id;
   };
 
