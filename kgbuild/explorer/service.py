@@ -91,8 +91,16 @@ class Explorer:
     def entity_page(self, entity_id: str) -> EntityPage | None:
         """The entity's names, documents, relations, attributes, merges and co-mentions."""
         card = self.store.entity(entity_id)
-        if card is None:
-            return None
+        return None if card is None else self.page_of(card)
+
+    def views(self, entity_id: str) -> tuple[EntityPage, Neighbourhood] | None:
+        """The entity page and the neighbourhood, from one read of the entity."""
+        card = self.store.entity(entity_id)
+        return None if card is None else (self.page_of(card), self.neighbourhood_of(card))
+
+    def page_of(self, card: EntityCard) -> EntityPage:
+        """The entity page of an entity card read from the store."""
+        entity_id = card.id
         node = self.store.entity_nodes([entity_id]).get(entity_id) or _card_node(card)
         relations = _relations(card)
         shown = relations[:MAX_RELATIONS]
@@ -143,8 +151,11 @@ class Explorer:
     def neighbourhood(self, entity_id: str, limit: int = NEIGHBOURS) -> Neighbourhood | None:
         """The entity, its related entities and (where room is left) co-mentioned ones."""
         card = self.store.entity(entity_id)
-        if card is None:
-            return None
+        return None if card is None else self.neighbourhood_of(card, limit)
+
+    def neighbourhood_of(self, card: EntityCard, limit: int = NEIGHBOURS) -> Neighbourhood:
+        """The neighbourhood of an entity card read from the store."""
+        entity_id = card.id
         relations = _relations(card)
         partners = {r.tail_id if r.head_id == entity_id else r.head_id for r in relations}
         edges: list[GraphEdge] = []

@@ -31,10 +31,10 @@ def static_bundle(graph: nx.MultiDiGraph[str]) -> dict[str, Any]:
     pages: dict[str, Any] = {}
     neighbourhoods: dict[str, Any] = {}
     for node in everyone:
-        page = explorer.entity_page(node.id)
-        hood = explorer.neighbourhood(node.id)
-        if page is None or hood is None:  # pragma: no cover - the ids come from the store
+        views = explorer.views(node.id)
+        if views is None:  # pragma: no cover - the ids come from the store
             continue
+        page, hood = views
         pages[node.id] = dump(page)
         neighbourhoods[node.id] = dump(hood.model_copy(update={"nodes": ()}))
     return {
