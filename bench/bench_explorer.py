@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import shlex
 import statistics
 import subprocess
 import sys
@@ -39,10 +37,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_serve import _commit, _free_port, write_graph
+import _meta
+from bench_serve import _free_port, write_graph
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
 TARGET_P95_MS = 200.0
 
 
@@ -190,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--neo4j", action="store_true", help="also measure over Neo4j")
     args = parser.parse_args(argv)
 
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    measurement = _meta.start()
     work_dir = tempfile.TemporaryDirectory(prefix="kgbuild-explorer-bench-")
     work = Path(work_dir.name)
     stores: dict[str, Any] = {}
@@ -208,31 +206,18 @@ def main(argv: list[str] | None = None) -> int:
                 stop()
     finally:
         work_dir.cleanup()
-    load_after = [round(x, 2) for x in os.getloadavg()]
     payload = {
         "benchmark": "explorer endpoints of `kgbuild serve`: type-ahead search -> entity page "
         "(-> neighbourhood), one client, warm",
-        "command": "python " + shlex.join(["bench/bench_explorer.py", *(argv or sys.argv[1:])]),
-        "commit": _commit(),
         "graph": counts,
         "lookups": args.lookups,
         "warmup": args.warmup,
         "typed": "first word of the name and two letters of the next (e.g. 'Kalomi Ro')",
         "target": {"search_to_entity_page_p95_ms": TARGET_P95_MS},
         "stores": stores,
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_1_5_15_before": load_before,
-            "load_average_1_5_15_after": load_after,
-        },
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "explorer.json"
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(json.dumps({k: v for k, v in payload.items() if k != "machine"}, indent=1))
-    print(f"wrote {path}")
+    _meta.write_result(_meta.RESULTS / "explorer.json", payload, measurement)
+    print(json.dumps(payload, indent=1))
     return 0
 
 

@@ -123,6 +123,14 @@ def _serve(r: Result) -> str:
     )
 
 
+def _explorer(r: Result) -> str:
+    return "; ".join(
+        f"{store}: search to entity page p50 {_f(v['search_to_entity_page']['p50_ms'])} ms, "
+        f"p95 {_f(v['search_to_entity_page']['p95_ms'])} ms"
+        for store, v in r["stores"].items()
+    )
+
+
 def _flow(r: Result) -> str:
     return "; ".join(
         f"{label} ({size['documents']:,} docs): flow {_f(size['flow_s'], 2)} s vs direct "
@@ -153,6 +161,7 @@ KINDS: list[tuple[str, str, Callable[[Result], str]]] = [
     ("resolve_redocred", "bench_resolve_redocred.py", _resolve_redocred),
     ("resolve", "bench_resolve.py", _resolve),
     ("serve_load", "bench_serve.py", _serve),
+    ("explorer", "bench_explorer.py", _explorer),
     ("flow_", "bench_flow.py", _flow),
     ("neo4j_write", "bench_neo4j_write.py", _neo4j),
     ("ask_", "bench_ask.py", _ask),
