@@ -40,7 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _meta
 from bench_serve import _free_port, write_graph
 
-REPO = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 200.0
 
 
