@@ -44,6 +44,7 @@ bench: install ## run the benchmarks (minutes)
 	$(BIN)/python bench/bench_ask.py examples
 	$(BIN)/python bench/bench_ask.py redocred
 	$(BIN)/python bench/bench_ask.py latency
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

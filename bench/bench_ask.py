@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import statistics
@@ -45,14 +44,16 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import _meta
+
 from kgbuild.config import AttributeConfig, NerConfig, ReConfig, Settings
 from kgbuild.qa import Answer, AskResult, GraphQA, open_store
 from kgbuild.qa.engine import DEFAULT_THRESHOLD
 from kgbuild.qa.text import fold
 from kgbuild.training.qa_metrics import exact_match, token_f1
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
+REPO = _meta.REPO
+RESULTS = _meta.RESULTS
 DETAILS = REPO / "out" / "bench"
 """Per-question rows over shared data (not committed: ``out/`` is git-ignored)."""
 REDOCRED = REPO.parent / "shared" / "data" / "kg" / "redocred"
@@ -76,18 +77,6 @@ def _qa_model(ref: str) -> tuple[str, bool]:
 
 def _model_info(qa: GraphQA) -> dict[str, Any]:
     return {"qa_model": qa.reader.name, "qa_revision": qa.reader.revision}
-
-
-def _machine() -> dict[str, Any]:
-    import torch
-
-    return {
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 # -- scoring ----------------------------------------------------------------------------------
@@ -162,12 +151,8 @@ def _write_rows(name: str, rows: list[dict[str, Any]]) -> str:
     return f"{path.relative_to(REPO)} (written by the bench, not committed)"
 
 
-def _write(name: str, payload: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"ask_{name}.json"
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {path}")
-    return path
+def _write(name: str, payload: dict[str, Any], run: _meta.Run) -> Path:
+    return _meta.write_result(RESULTS / f"ask_{name}.json", payload, run)
 
 
 def _build(paths: list[str], out: Path, args: argparse.Namespace, qa_ref: str) -> dict[str, Any]:
@@ -230,6 +215,7 @@ def _ask_all(
 
 
 def run_examples(args: argparse.Namespace) -> None:
+    run = _meta.start()
     qa_ref, real_default = _qa_model(args.qa_model)
     questions = [
         json.loads(line)
@@ -257,9 +243,8 @@ def run_examples(args: argparse.Namespace) -> None:
         "overall": _summary(rows),
         "per_kind": {k: _summary([r for r in rows if r["kind"] == k]) for k in kinds},
         "per_question_rows": _write_rows(args.name or "examples", rows),
-        "machine": _machine(),
     }
-    _write(args.name or "examples", payload)
+    _write(args.name or "examples", payload, run)
     print(json.dumps({"overall": payload["overall"], "per_kind": payload["per_kind"]}, indent=1))
 
 
@@ -270,6 +255,7 @@ def run_redocred(args: argparse.Namespace) -> None:
     from kgbuild.readers.docred import document_text, read_docred, read_rel_info
     from kgbuild.training.qa_generation import docred_question
 
+    run = _meta.start()
     qa_ref, real_default = _qa_model(args.qa_model)
     if args.docs > HELD_FOR_EVALUATION:
         raise SystemExit(
@@ -357,9 +343,8 @@ def run_redocred(args: argparse.Namespace) -> None:
             for t in sorted({r["tail_type"] for r in rows})
         },
         "per_question_rows": _write_rows(args.name or "redocred", rows),
-        "machine": _machine(),
     }
-    _write(args.name or "redocred", payload)
+    _write(args.name or "redocred", payload, run)
     print(
         json.dumps(
             {
@@ -542,6 +527,7 @@ def run_latency(args: argparse.Namespace) -> None:
     from kgbuild.store.neo4j.server import LocalNeo4j, free_port
     from kgbuild.store.neo4j.writer import Neo4jWriter
 
+    run = _meta.start()
     qa_ref, real_default = _qa_model(args.qa_model)
     t0 = time.perf_counter()
     batch, entities, questions = synthetic_graph(args.entities, args.seed)
@@ -623,9 +609,8 @@ def run_latency(args: argparse.Namespace) -> None:
             k: _summary([r for r in rows if r["kind"] == k])
             for k in sorted({r["kind"] for r in rows})
         },
-        "machine": _machine(),
     }
-    _write(args.name or "latency", payload)
+    _write(args.name or "latency", payload, run)
     print(
         json.dumps(
             {

@@ -13,9 +13,7 @@ Usage: python bench/bench_extraction.py [--copies 4] [--out bench/results/extrac
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any, TypeVar
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import _meta
 import torch
 
 from kgbuild.config import AttributeConfig, NerConfig, ReConfig, Settings
@@ -118,6 +117,7 @@ def main() -> None:
     for clock in clocks.values():
         clock.seconds, clock.calls = 0.0, 0
 
+    run = _meta.start()
     chunks, chunk_wall, _ = run_stage(
         lambda: [c for d in documents for c in chunk_document(d, settings.chunking)], None
     )
@@ -156,7 +156,6 @@ def main() -> None:
         },
         "device": str(extractor.ner.loaded.device),
         "torch_threads": torch.get_num_threads(),
-        "cpu": platform.machine(),
         "stages": {
             "chunking": stage(chunk_wall, 0.0, None),
             "ner": stage(ner_wall, ner_fwd, clocks["ner"]),
@@ -170,8 +169,7 @@ def main() -> None:
             "target_share_outside_forward": 0.25,
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    _meta.write_result(args.out, result, run)
     for name, numbers in result["stages"].items():
         share = numbers["share_outside_forward"]
         print(
@@ -184,7 +182,6 @@ def main() -> None:
         f"     whole: {whole['sentences_per_second']:8.1f} sentences/s, {whole['seconds']:6.2f} s, "
         f"{100 * whole['share_outside_forward']:4.1f}% outside forward (target < 25%)"
     )
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

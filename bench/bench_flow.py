@@ -25,14 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import _meta
 
 if TYPE_CHECKING:
     from kgbuild.pipeline import BuildReport
@@ -91,12 +91,12 @@ def measure(run: Callable[[], BuildReport]) -> tuple[float, float, BuildReport]:
     return time.perf_counter() - started, cpu_seconds() - cpu, report
 
 
-def notes(docs: int, load: tuple[float, float, float]) -> list[str]:
+def notes(docs: int, load: list[float]) -> list[str]:
     """What a reader of the figures must know."""
     found = [
         "overhead_pct < 0 means the difference is below this machine's noise: every figure "
         "is the fastest of the interleaved runs, taken while other jobs shared the CPU "
-        "(see load_average_before_after and all_wall_s)",
+        "(see meta.load_average and all_wall_s)",
         "the thread runner's torch uses both cores; Dask workers run one thread each "
         "(distributed sets OMP_NUM_THREADS=1), which wastes less CPU when the machine is "
         "oversubscribed, so Dask at 1 worker can beat the in-process flow here",
@@ -144,7 +144,7 @@ def main() -> None:
         generated = generate(work / "generated", args.docs)
 
         sizes: dict[str, Any] = {}
-        load_before = os.getloadavg()
+        run = _meta.start()
         for label, folder, repeat in (
             ("corpus", CORPUS, args.repeat),
             ("generated", generated, 1),
@@ -205,23 +205,15 @@ def main() -> None:
 
     result = {
         "benchmark": "bench/bench_flow.py",
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
         "model": "default (models/ner-en-minilm)",
-        "load_average_before_after": [round(x, 2) for x in (*load_before, *os.getloadavg())],
         "generated_documents": args.docs,
         "sizes": sizes,
         "dask": dask,
         "target": "flow overhead < 10% of the direct library run",
         "met": {label: size["overhead_pct"] < 10 for label, size in sizes.items()},
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "notes": notes(args.docs, load_before),
+        "notes": notes(args.docs, run.load_before),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    _meta.write_result(args.out, result, run)
     print(json.dumps(result, indent=2))
 
 

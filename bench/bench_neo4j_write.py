@@ -15,6 +15,7 @@ of them in one call. Only the time inside the writer counts as write time.
 Usage::
 
     python bench/bench_neo4j_write.py [--entities 100000] [--relations 300000] [--chunk 50000]
+        [--out bench/results/neo4j_write.json]
 
 Uses ``NEO4J_URI`` (+ ``NEO4J_USER``/``NEO4J_PASSWORD``; the database is wiped!) when set,
 otherwise starts a :class:`~kgbuild.store.neo4j.server.LocalNeo4j` in a temporary directory.
@@ -23,7 +24,6 @@ otherwise starts a :class:`~kgbuild.store.neo4j.server.LocalNeo4j` in a temporar
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import resource
@@ -35,6 +35,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+import _meta
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 
 from kgbuild.data import Batch, Entity, Evidence, Provenance, Relation, Span
@@ -180,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--per-row-entities", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/neo4j_write.json"))
     args = parser.parse_args(argv)
 
     server: LocalNeo4j | None = None
@@ -195,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         uri = server.start(timeout=300)
         auth = server.auth
     startup_s = time.perf_counter() - t0
+    run = _meta.start()
     try:
         with GraphDatabase.driver(uri, auth=auth) as driver:
             with driver.session(database="neo4j") as session:
@@ -267,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         f"peak Python memory (max RSS): {max_rss_mb():,.0f} MiB (target < 1024), "
         f"{chunk:,} relations per write call, packstream codec: {CODEC}"
     )
-    print(json.dumps(result))
+    _meta.write_result(args.out, result, run)
     return 0
 
 

@@ -3,24 +3,31 @@
 Sentences/second over N CoNLL-2003 dev sentences for:
   1. the transformers ``pipeline("token-classification")`` called once per sentence,
   2. the same pipeline with ``batch_size=32``,
-  3. kgbuild's NER stage (length-sorted batches, ``inference_mode``, spaCy words).
-It also reports how often the three agree on the entity spans.
+  3. kgbuild's NER stage (spaCy words, one fast-tokenizer call, length-sorted batches
+     under ``inference_mode``, the whole batch decoded at once).
+The three run interleaved, ``--rounds`` times each (the order rotates every round), with
+the same torch threads; each method's figure is its median round, wall and CPU time are
+both recorded, and the ratios compare medians. Entity F1 against the gold spans, and how
+often the methods agree on a sentence's spans, come from the first round.
 
-Usage: python bench/bench_ner.py [--model default] [--sentences 1000] [--out bench/results/ner.json]
+Usage: python bench/bench_ner.py [--model default] [--sentences 1000] [--rounds 3]
+       [--precision auto|fp32|bf16] [--out bench/results/ner.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import _meta
 import torch
 from transformers import pipeline
 
@@ -30,12 +37,12 @@ from kgbuild.models import resolve_task_model
 from kgbuild.readers.conll import read_conll
 from kgbuild.stages.ner import NerStage
 
-DEFAULT_DATA = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "ner" / "conll2003" / "valid.txt"
-)
+DEFAULT_DATA = _meta.REPO.parent / "shared" / "data" / "ner" / "conll2003" / "valid.txt"
+SpanSet = set[tuple[int, int, str]]
+METHODS = ("pipeline_one_by_one", "pipeline_batched", "kgbuild_stage")
 
 
-def gold_spans(tokens: tuple[str, ...], tags: tuple[str, ...]) -> set[tuple[int, int, str]]:
+def gold_spans(tokens: tuple[str, ...], tags: tuple[str, ...]) -> SpanSet:
     """Gold entity character spans in the space-joined sentence."""
     spans, offset, current = set(), 0, None
     for token, tag in zip(tokens, tags, strict=True):
@@ -53,29 +60,45 @@ def gold_spans(tokens: tuple[str, ...], tags: tuple[str, ...]) -> set[tuple[int,
     return spans
 
 
-def f1(gold: list[set[tuple[int, int, str]]], pred: list[set[tuple[int, int, str]]]) -> float:
+def f1(gold: list[SpanSet], pred: list[SpanSet]) -> float:
     """Entity-level micro F1 (exact span and type)."""
     tp = sum(len(g & p) for g, p in zip(gold, pred, strict=True))
     n_gold, n_pred = sum(map(len, gold)), sum(map(len, pred))
     return 2 * tp / (n_gold + n_pred) if n_gold + n_pred else 0.0
 
 
-def spans_from_pipeline(output: list[dict[str, object]]) -> set[tuple[int, int, str]]:
-    return {(int(e["start"]), int(e["end"]), str(e["entity_group"])) for e in output}  # type: ignore[call-overload]
+def pipeline_spans(output: list[dict[str, Any]], threshold: float) -> SpanSet:
+    """The pipeline's entities at or above ``threshold``."""
+    return {
+        (int(e["start"]), int(e["end"]), str(e["entity_group"]))
+        for e in output
+        if float(e["score"]) >= threshold
+    }
 
 
-def main() -> None:
+def timed(work: Callable[[], list[SpanSet]]) -> tuple[list[SpanSet], float, float]:
+    """Run ``work``; return its spans, wall seconds and process CPU seconds."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    spans = work()
+    return spans, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="default")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--sentences", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     parser.add_argument("--out", type=Path, default=Path("bench/results/ner.json"))
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
     tagged = read_conll(args.data)[: args.sentences]
     sentences = [" ".join(s.tokens) for s in tagged]
     gold = [gold_spans(s.tokens, s.tags) for s in tagged]
@@ -83,15 +106,13 @@ def main() -> None:
         Chunk(id=f"c{i}", doc_id=f"d{i}", index=0, span=Span(start=0, end=len(t)), text=t)
         for i, t in enumerate(sentences)
     ]
-    stage = NerStage(
-        NerConfig(
-            model=resolve_task_model("ner", args.model),
-            threshold=args.threshold,
-            batch_size=32,
-            precision=args.precision,
-        ),
-        run_id="bench",
+    config = NerConfig(
+        model=resolve_task_model("ner", args.model),
+        threshold=args.threshold,
+        batch_size=32,
+        precision=args.precision,
     )
+    stage = NerStage(config, run_id="bench")
     loaded = stage.loaded
     pipe = pipeline(
         "token-classification",
@@ -101,70 +122,90 @@ def main() -> None:
         device=loaded.device,
     )
 
-    def keep(output: list[dict[str, object]]) -> set[tuple[int, int, str]]:
-        return {
-            s
-            for s, e in zip(spans_from_pipeline(output), output, strict=False)
-            if float(e["score"]) >= args.threshold
-        }  # type: ignore[arg-type]
+    def kgbuild_stage() -> list[SpanSet]:
+        found: list[SpanSet] = [set() for _ in sentences]
+        for m in stage(chunks, {}):
+            found[int(m.doc_id[1:])].add((m.span.start, m.span.end, m.label))
+        return found
 
-    # warm-up, outside the timings
-    stage(chunks[:32], {})
+    work: dict[str, Callable[[], list[SpanSet]]] = {
+        "pipeline_one_by_one": lambda: [
+            pipeline_spans(pipe(text), args.threshold) for text in sentences
+        ],
+        "pipeline_batched": lambda: [
+            pipeline_spans(out, args.threshold) for out in pipe(sentences, batch_size=32)
+        ],
+        "kgbuild_stage": kgbuild_stage,
+    }
+    stage(chunks[:64], {})  # warm-up, outside the timings
     pipe(sentences[:8])
+    pipe(sentences[:64], batch_size=32)
 
-    started = time.perf_counter()
-    one_by_one = [keep(pipe(text)) for text in sentences]
-    t_single = time.perf_counter() - started
-
-    started = time.perf_counter()
-    batched = [keep(out) for out in pipe(sentences, batch_size=32)]
-    t_batched = time.perf_counter() - started
-
-    started = time.perf_counter()
-    mentions = stage(chunks, {})
-    t_stage = time.perf_counter() - started
-    ours: list[set[tuple[int, int, str]]] = [set() for _ in sentences]
-    for m in mentions:
-        ours[int(m.doc_id[1:])].add((m.span.start, m.span.end, m.label))
+    run = _meta.start()
+    spans: dict[str, list[SpanSet]] = {}
+    wall: dict[str, list[float]] = {name: [] for name in METHODS}
+    cpu: dict[str, list[float]] = {name: [] for name in METHODS}
+    for round_index in range(args.rounds):
+        order = METHODS[round_index % 3 :] + METHODS[: round_index % 3]
+        for name in order:
+            found, seconds, cpu_seconds = timed(work[name])
+            spans.setdefault(name, found)
+            if found != spans[name]:
+                raise SystemExit(f"{name} found different spans in round {round_index + 1}")
+            wall[name].append(seconds)
+            cpu[name].append(cpu_seconds)
+            print(
+                f"round {round_index + 1}: {name:20s} {len(sentences) / seconds:8.1f} sentences/s"
+            )
 
     n = len(sentences)
-    agree_batched = sum(a == b for a, b in zip(one_by_one, batched, strict=True)) / n
-    agree_ours = sum(a == b for a, b in zip(one_by_one, ours, strict=True)) / n
-    result = {
+    median_wall = {name: statistics.median(wall[name]) for name in METHODS}
+    median_cpu = {name: statistics.median(cpu[name]) for name in METHODS}
+    single, batched, ours = (spans[name] for name in METHODS)
+    result: dict[str, Any] = {
+        "benchmark": "NER stage vs transformers token-classification pipeline",
         "sentences": n,
+        "data": "CoNLL-2003 dev (first sentences)",
         "model": loaded.name,
+        "model_revision": loaded.revision,
         "device": str(loaded.device),
-        "torch_threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(),
-        "pipeline_one_by_one_sps": n / t_single,
-        "pipeline_batched_sps": n / t_batched,
-        "kgbuild_stage_sps": n / t_stage,
-        "speedup_vs_one_by_one": t_single / t_stage,
-        "speedup_vs_batched": t_batched / t_stage,
-        "same_spans_as_pipeline_batched_vs_single": agree_batched,
-        "same_spans_as_pipeline_kgbuild_vs_single": agree_ours,
         "precision": "bf16" if stage.bf16 else "fp32",
-        "f1_vs_gold_pipeline_one_by_one": f1(gold, one_by_one),
+        "batch_size": config.batch_size,
+        "rounds": args.rounds,
+        "torch_threads": torch.get_num_threads(),
+        **{f"{name}_sps": n / median_wall[name] for name in METHODS},
+        **{f"{name}_cpu_sps": n / median_cpu[name] for name in METHODS},
+        "speedup_vs_one_by_one": median_wall["pipeline_one_by_one"] / median_wall["kgbuild_stage"],
+        "speedup_vs_batched": median_wall["pipeline_batched"] / median_wall["kgbuild_stage"],
+        "cpu_speedup_vs_one_by_one": median_cpu["pipeline_one_by_one"]
+        / median_cpu["kgbuild_stage"],
+        "cpu_speedup_vs_batched": median_cpu["pipeline_batched"] / median_cpu["kgbuild_stage"],
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "f1_vs_gold_pipeline_one_by_one": f1(gold, single),
         "f1_vs_gold_pipeline_batched": f1(gold, batched),
         "f1_vs_gold_kgbuild": f1(gold, ours),
-        "entities_pipeline": sum(len(s) for s in one_by_one),
-        "entities_kgbuild": sum(len(s) for s in ours),
+        "same_spans_as_pipeline_batched_vs_single": sum(map(set.__eq__, single, batched)) / n,
+        "same_spans_as_pipeline_kgbuild_vs_single": sum(map(set.__eq__, single, ours)) / n,
+        "entities_pipeline": sum(map(len, single)),
+        "entities_kgbuild": sum(map(len, ours)),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    _meta.write_result(args.out, result, run)
+    for name in METHODS:
+        print(
+            f"{name:20s} {result[f'{name}_sps']:8.1f} sentences/s wall, "
+            f"{result[f'{name}_cpu_sps']:8.1f} per CPU second (median of {args.rounds})"
+        )
     print(
-        f"{'pipeline, one sentence per call':38s} {result['pipeline_one_by_one_sps']:8.1f} sentences/s"
+        f"speed-up: {result['speedup_vs_one_by_one']:.2f}x one-by-one, "
+        f"{result['speedup_vs_batched']:.2f}x batched (CPU: "
+        f"{result['cpu_speedup_vs_one_by_one']:.2f}x, {result['cpu_speedup_vs_batched']:.2f}x); "
+        f"{result['torch_threads']} torch threads, {result['precision']}"
     )
-    print(f"{'pipeline, batch_size=32':38s} {result['pipeline_batched_sps']:8.1f} sentences/s")
-    print(f"{'kgbuild NER stage':38s} {result['kgbuild_stage_sps']:8.1f} sentences/s")
     print(
-        f"entity F1 vs the CoNLL gold spans: pipeline {result['f1_vs_gold_pipeline_one_by_one']:.4f}, "
-        f"kgbuild {result['f1_vs_gold_kgbuild']:.4f} ({result['precision']})"
-    )
-    print(
-        f"speed-up: {result['speedup_vs_one_by_one']:.1f}x one-by-one, "
-        f"{result['speedup_vs_batched']:.2f}x batched; identical spans on "
-        f"{agree_ours:.1%} of sentences ({result['entities_kgbuild']} vs {result['entities_pipeline']} entities)"
+        f"entity F1 vs gold: pipeline {result['f1_vs_gold_pipeline_one_by_one']:.4f} "
+        f"(batched {result['f1_vs_gold_pipeline_batched']:.4f}), "
+        f"kgbuild {result['f1_vs_gold_kgbuild']:.4f}"
     )
 
 

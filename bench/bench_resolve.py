@@ -25,19 +25,16 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import os
-import platform
 import random
 import re
 import resource
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import _meta
 import numpy as np
 import numpy.typing as npt
 
@@ -375,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     data = generate(max(sizes), args.entities, args.seed)
     generation = time.perf_counter() - start
+    run = _meta.start()
     rows = [run_size(data, size, config, args.repeat) for size in sizes]
 
     print(
@@ -406,18 +404,12 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": args.repeat,
         "generation_seconds": round(generation, 2),
         "config": settings,
-        "python": sys.version.split()[0],
-        "machine": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_end": list(os.getloadavg()),
         "results": rows,
         "time_ratio_wall": round(wall_ratio, 3),
         "time_ratio_cpu": round(cpu_ratio, 3),
         "size_ratio": growth,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    _meta.write_result(args.out, report, run)
     return 0
 
 

@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import shlex
 import statistics
 import subprocess
 import sys
@@ -37,11 +35,10 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ask import synthetic_graph  # noqa: E402
+import _meta
+from bench_ask import synthetic_graph
 
 
 def write_graph(n_entities: int, seed: int, out: Path) -> tuple[dict[str, int], list[str]]:
@@ -149,15 +146,6 @@ def _percentile(sorted_ms: list[float], q: float) -> float:
     return sorted_ms[min(len(sorted_ms) - 1, max(0, round(q * len(sorted_ms)) - 1))]
 
 
-def _commit() -> str:
-    def git(*a: str) -> str:
-        return subprocess.run(
-            ["git", *a], cwd=REPO, capture_output=True, text=True, check=False
-        ).stdout.strip()
-
-    return git("rev-parse", "HEAD") + (" (with uncommitted changes)" if git("status", "-s") else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=10_000)
@@ -170,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-timeout", type=float, default=600)
     args = parser.parse_args(argv)
 
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    run = _meta.start()
     work = tempfile.TemporaryDirectory(prefix="kgbuild-serve-load-")
     out = Path(work.name)
     t0 = time.perf_counter()
@@ -196,15 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         server.terminate()
         server.wait(timeout=30)
         work.cleanup()
-    load_after = [round(x, 2) for x in os.getloadavg()]
     ms = sorted(r["ms"] for r in rows)
     statuses: dict[str, int] = {}
     for r in rows:
         statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
     payload = {
         "benchmark": "kgbuild serve under load: POST /ask, synthetic graph, CPU, warm",
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "commit": _commit(),
         "graph": {**counts, "build_s": round(graph_s, 1)},
         "server": {
             "models": {"qa": args.qa_model, "ner": args.ner_model},
@@ -225,19 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": round(wall, 1),
         "throughput_rps": round(len(rows) / wall, 2),
         "oversize_body_20mb": oversize,
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_1_5_15_before": load_before,
-            "load_average_1_5_15_after": load_after,
-        },
         "note": "one run on a shared machine: latencies are noisy, read them with the load",
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "serve_load.json"
-    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {path}")
+    _meta.write_result(_meta.RESULTS / "serve_load.json", payload, run)
     summary = ("errors", "p50_ms", "p95_ms", "throughput_rps", "oversize_body_20mb")
     print(json.dumps({k: payload[k] for k in summary}, indent=1))
     return 0 if payload["errors"] == 0 else 1

@@ -218,7 +218,7 @@ def serve(
     config: ConfigOption = None,
     out: OutOption = None,
 ) -> None:
-    """Serve /ask, /entities/{id}, /health and a question page over HTTP."""
+    """Serve /ask, /entities/{id}, /health, the explorer (/explore) and a question page."""
     import uvicorn
 
     from kgbuild.qa.api import create_app
@@ -234,7 +234,7 @@ def serve(
         raise fail(exc) from exc
     try:
         where = f"http://{host_name(host)}:{port}/"
-        typer.echo(f"serving the graph ({qa.store.name}) on {where}")
+        typer.echo(f"serving the graph ({qa.store.name}) on {where} (explorer: {where}explore)")
         if serve_config.token is not None:
             typer.echo(f"the API needs the token; the page takes it once as {where}#token=<token>")
         app = create_app(qa, serve_config, bound_host=host)

@@ -21,6 +21,7 @@ __all__ = [
     "Entity",
     "Evidence",
     "Mention",
+    "Merge",
     "Provenance",
     "Relation",
     "Score",
@@ -126,8 +127,32 @@ class Mention(Frozen):
         return self.provenance.score
 
 
+class Merge(Frozen):
+    """Why entity resolution joined two names into one entity (so it can be checked).
+
+    ``rule`` is one of :data:`kgbuild.stages.resolve.RULES` (each has a setting that
+    turns it off); ``score`` is the rule's evidence on a 0-100 scale (``fuzz.ratio``
+    for fuzzy matches, the winner's share of mentions for majority rules, 100 for
+    exact rules). ``source`` (with its NER label) is the name that joined ``target``;
+    ``doc_ids`` are the documents a within-document rule applied in (empty for rules
+    over the whole corpus).
+    """
+
+    rule: str
+    score: float = Field(ge=0.0, le=100.0)
+    source: str
+    source_label: str
+    target: str
+    target_label: str
+    doc_ids: tuple[str, ...] = ()
+
+
 class Entity(Frozen):
-    """A resolved real-world entity: a cluster of mentions across documents."""
+    """A resolved real-world entity: a cluster of mentions across documents.
+
+    ``label`` is the majority label of its mentions; ``merges`` say why its names
+    were joined (none for an entity of one name).
+    """
 
     id: str
     label: str
@@ -135,6 +160,7 @@ class Entity(Frozen):
     aliases: tuple[str, ...]
     mention_ids: tuple[str, ...]
     doc_ids: tuple[str, ...]
+    merges: tuple[Merge, ...] = ()
 
 
 class Evidence(Frozen):

@@ -2,7 +2,9 @@
 
 :class:`Extractor` is what a batch of documents goes through; its ``model_key`` names
 every model and setting that changes the output, which the ledger compares to decide
-whether a document's stored result can be reused.
+whether a document's stored result can be reused. A document in a language that a
+stage's model does not declare (manifest ``languages``) is chunked but not read by that
+stage, and the stage is named in its ``skipped_stages``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from kgbuild.config import Settings
 from kgbuild.data import Attribute, Chunk, Document, Mention, Relation
+from kgbuild.lang import covers, model_languages
 from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.ner import NerStage
 
@@ -39,6 +42,8 @@ class DocumentExtraction:
     mentions: tuple[Mention, ...]
     relations: tuple[Relation, ...]
     attributes: tuple[Attribute, ...] = ()
+    skipped_stages: tuple[str, ...] = ()
+    """Stages whose model does not read the document's language (they did not run on it)."""
 
 
 class Extractor:
@@ -65,6 +70,14 @@ class Extractor:
             self.attributes = AttributeStage(
                 settings.attributes, schema=schema, run_id=run_id, progress=progress
             )
+        self.languages = {"ner": self.ner.languages}
+        """What each stage's model reads (``None``: any language)."""
+        if self.relations is not None:
+            loaded = self.relations.loaded
+            self.languages["re"] = model_languages(loaded.manifest, loaded.name)
+        if self.attributes is not None and self.attributes.reader is not None:
+            loaded = self.attributes.reader.loaded
+            self.languages["attributes"] = model_languages(loaded.manifest, loaded.name)
 
     @property
     def model_key(self) -> str:
@@ -79,12 +92,37 @@ class Extractor:
     def __call__(self, documents: Sequence[Document]) -> list[DocumentExtraction]:
         """Run the stages over ``documents`` as one batch (one model pass per stage)."""
         chunks = {doc.id: chunk_document(doc, self.settings.chunking) for doc in documents}
-        all_chunks = [chunk for doc in documents for chunk in chunks[doc.id]]
         langs = {doc.id: doc.lang for doc in documents}
-        mentions = self.ner(all_chunks, langs)
-        relations = self.relations(all_chunks, mentions) if self.relations is not None else []
+        skipped = {
+            doc.id: tuple(s for s, read in self.languages.items() if not covers(read, doc.lang))
+            for doc in documents
+        }
+        for doc in documents:
+            if skipped[doc.id]:
+                log.warning(
+                    "%s: language %r is not read by the %s model(s): not run on it",
+                    doc.source,
+                    doc.lang,
+                    ", ".join(skipped[doc.id]),
+                )
+
+        def read_by(stage: str) -> list[Chunk]:
+            return [c for doc in documents if stage not in skipped[doc.id] for c in chunks[doc.id]]
+
+        mentions = self.ner(read_by("ner"), langs)
+        relations = (
+            self.relations(read_by("re"), [m for m in mentions if "re" not in skipped[m.doc_id]])
+            if self.relations is not None
+            else []
+        )
         attributes = (
-            self.attributes(all_chunks, mentions, langs) if self.attributes is not None else []
+            self.attributes(
+                read_by("attributes"),
+                [m for m in mentions if "attributes" not in skipped[m.doc_id]],
+                langs,
+            )
+            if self.attributes is not None
+            else []
         )
         mentions_by_doc: dict[str, list[Mention]] = {doc.id: [] for doc in documents}
         for mention in mentions:
@@ -102,6 +140,7 @@ class Extractor:
                 tuple(mentions_by_doc[doc.id]),
                 tuple(relations_by_doc[doc.id]),
                 tuple(attributes_by_doc[doc.id]),
+                skipped[doc.id],
             )
             for doc in documents
         ]

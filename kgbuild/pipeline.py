@@ -101,6 +101,8 @@ class DocumentOutcome:
     relations: tuple[Relation, ...] = ()
     failure: DocumentFailure | None = None
     attributes: tuple[Attribute, ...] = ()
+    skipped_stages: tuple[str, ...] = ()
+    """Stages not run on the document: their model does not read its language."""
 
 
 @dataclass
@@ -125,6 +127,8 @@ class BuildReport:
     outputs: dict[str, Path] = field(default_factory=dict)
     neo4j: str | None = None
     """What was persisted to Neo4j (``None``: no Neo4j configured)."""
+    language_skips: dict[tuple[str, tuple[str, ...]], list[str]] = field(default_factory=dict)
+    """(language, stages not run) -> sources of the documents no configured model reads."""
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -138,6 +142,13 @@ class BuildReport:
         ]
         lines += [f"  failed: {f.source} [{f.stage}]: {f.error}" for f in self.failures]
         lines += [f"  warning: {w.source}: {w.message}" for w in self.warnings]
+        lines += [
+            f"  skipped {', '.join(stages)} for {len(sources)} document(s) in language {lang!r} "
+            f"(no configured model reads it; chunked and kept as documents): "
+            + ", ".join(sources[:5])
+            + (", ..." if len(sources) > 5 else "")
+            for (lang, stages), sources in sorted(self.language_skips.items())
+        ]
         lines += [f"  {name}: {path}" for name, path in self.outputs.items()]
         if self.neo4j:
             lines.append(f"  {self.neo4j}")
@@ -189,7 +200,14 @@ def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentOu
     """
     try:
         return [
-            DocumentOutcome(x.document, x.chunks, x.mentions, x.relations, attributes=x.attributes)
+            DocumentOutcome(
+                x.document,
+                x.chunks,
+                x.mentions,
+                x.relations,
+                attributes=x.attributes,
+                skipped_stages=x.skipped_stages,
+            )
             for x in stages(documents)
         ]
     except Exception as batch_error:
@@ -223,7 +241,7 @@ def record(
                     model_key,
                     outcome.chunks,
                     outcome.mentions,
-                    EXTRACT_STAGES,
+                    [s for s in EXTRACT_STAGES if s not in outcome.skipped_stages],
                     relations=outcome.relations,
                     attributes=outcome.attributes,
                 )
@@ -336,6 +354,9 @@ def add_outcomes(report: BuildReport, outcomes: Sequence[DocumentOutcome]) -> No
             report.failures.append(outcome.failure)
         else:
             report.processed += 1
+        if outcome.skipped_stages:
+            key = (outcome.document.lang, outcome.skipped_stages)
+            report.language_skips.setdefault(key, []).append(outcome.document.source)
 
 
 def finish(

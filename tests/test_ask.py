@@ -401,16 +401,27 @@ def test_http_api_answers_and_refuses_bad_input_with_4xx(server: str) -> None:
         assert "vis-network" in page.text and len(page.text) > 100_000  # inlined
 
 
-def test_the_page_loads_nothing_from_elsewhere() -> None:
-    from kgbuild.qa.api import _PAGE
-
-    assert "<script src" not in _PAGE and "<link" not in _PAGE and "http" not in _PAGE
+PAGE_SOURCES = ("ask.html", "explorer.html", "explorer.js", "explorer.css")
 
 
-def test_the_page_writes_text_never_html() -> None:
-    from kgbuild.qa.api import _PAGE
+@pytest.mark.parametrize("name", PAGE_SOURCES)
+def test_the_pages_load_nothing_from_elsewhere(name: str) -> None:
+    from kgbuild.explorer.pages import asset
 
-    assert "innerHTML" not in _PAGE and "textContent" in _PAGE
+    text = asset(name)
+    assert "<script src" not in text and "<link" not in text and "http" not in text
+    assert "url(" not in text and "import(" not in text
+
+
+@pytest.mark.parametrize("name", PAGE_SOURCES)
+def test_the_pages_write_text_never_html(name: str) -> None:
+    from kgbuild.explorer.pages import asset
+
+    text = asset(name)
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in text
+    if name in ("ask.html", "explorer.js"):  # the pages that write text
+        assert "textContent" in text
 
 
 def test_the_page_shows_an_answer_in_a_real_headless_browser(server: str, tmp_path: Path) -> None:

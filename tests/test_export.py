@@ -1,4 +1,4 @@
-"""Exports hold any text: GraphML that XML readers read back, an HTML view that renders.
+"""Exports hold any text: GraphML that XML readers read back, an HTML explorer that renders.
 
 Hostile ids and text go through the real writers (and once through the whole build with
 the tiny keyword NER model); the HTML view is opened in Debian's chromium.
@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 
 from kgbuild.config import NerConfig, Settings
 from kgbuild.graph.export import script_json, write_graphml, write_html, xml_safe
 from tests.browser import dump_dom
+from tests.cdp import open_page
 
 HOSTILE = "</script><!--<script>x & y > z\u2028\u2029"
 """Text that ends a script element, opens an HTML comment-in-script, and breaks JS lines."""
@@ -79,10 +81,12 @@ def test_script_json_escapes_what_could_end_or_reopen_a_script() -> None:
     assert not set("<>&\u2028\u2029") & set(text)
 
 
-def _embedded_data(page: str) -> object:
-    match = re.search(r'<script id="graph-data" type="application/json">(.*?)</script>', page, re.S)
+def _embedded_data(page: str) -> dict[str, Any]:
+    match = re.search(r'<script id="kg-data" type="application/json">(.*?)</script>', page, re.S)
     assert match is not None
-    return json.loads(match.group(1))
+    data = json.loads(match.group(1))
+    assert isinstance(data, dict)
+    return data
 
 
 def test_graph_html_draws_its_canvas_with_a_hostile_id_and_name(tmp_path: Path) -> None:
@@ -90,10 +94,25 @@ def test_graph_html_draws_its_canvas_with_a_hostile_id_and_name(tmp_path: Path) 
     path = write_html(graph, tmp_path / "graph.html", title=HOSTILE)
     page = path.read_text(encoding="utf-8")
     data = _embedded_data(page)
-    assert isinstance(data, dict)
-    assert {node["label"] for node in data["nodes"]} == {HOSTILE, f"Acme {HOSTILE}"}
+    assert [row[1] for row in data["entities"]] == [f"Acme {HOSTILE}"]
+    (documents,) = [p["documents"] for p in data["pages"].values()]
+    assert [d["title"] for d in documents] == [HOSTILE]  # a record: titled by its id
     dom = dump_dom(path.as_uri(), tmp_path / "profile")
-    assert "<canvas" in dom  # vis-network drew: the page's script ran
+    assert "<canvas" in dom and 'data-ready="true"' in dom  # the explorer's script ran
+    # searched and opened, the name and the title are text on the page, never markup
+    with open_page(tmp_path / "driven") as tab:
+        tab.goto(path.as_uri())
+        tab.wait_for("document.body.dataset.ready === 'true'")
+        tab.click_selector("#search")
+        tab.type("acme")
+        tab.wait_for("!document.getElementById('suggestions').hidden")
+        tab.click_selector("#suggestions li")
+        tab.wait_for("document.getElementById('entity-name')")
+        shown = tab.evaluate("document.getElementById('entity-name').textContent")
+        assert shown == f"Acme {HOSTILE}"
+        assert HOSTILE in tab.evaluate("document.querySelector('.documents').textContent")
+        assert tab.evaluate("document.querySelectorAll('#entity script').length") == 0
+        assert tab.evaluate("document.title") == HOSTILE
 
 
 def test_a_build_refuses_a_control_character_id_and_writes_readable_exports(

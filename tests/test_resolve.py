@@ -11,6 +11,7 @@ from rapidfuzz import fuzz
 from kgbuild.data import Mention, Provenance, Span
 from kgbuild.ids import stable_id
 from kgbuild.stages.resolve import (  # _window_pairs: unit-tested helper
+    RULES,
     ResolutionResult,
     ResolveConfig,
     _window_pairs,
@@ -293,9 +294,10 @@ def test_organisation_short_form_within_a_document() -> None:
 
 
 def test_frequency_guard_keeps_established_names_apart() -> None:
-    specs = [("Dominica", "LOC", f"a{i}") for i in range(5)]
-    specs += [("Dominican", "LOC", f"b{i}") for i in range(5)]
-    specs += [("Dominicn", "LOC", "c0")]  # a one-off typo still matches
+    # Two established names one interior letter apart (ratio 90.9), and a typo.
+    specs = [("Belgrovenia", "LOC", f"a{i}") for i in range(5)]
+    specs += [("Belgravenia", "LOC", f"b{i}") for i in range(5)]
+    specs += [("Belgravnia", "LOC", "c0")]  # a one-off typo still matches
     mentions = make_mentions(*specs)
     result = resolve_mentions(mentions)
     assert not same(result, "m0", "m5")
@@ -344,14 +346,14 @@ def test_token_order_variants_merge() -> None:
     assert same(result, "m0", "m1")
 
 
-def test_different_labels_never_merge() -> None:
+def test_one_word_names_keep_their_labels_across_documents() -> None:
     result = resolve_mentions(
         make_mentions(
             ("Jordan", "PER", "d1"),
-            ("Jordan", "LOC", "d1"),
+            ("Jordan", "LOC", "d2"),
             ("Acme", "ORG", "d1"),
-            ("Acme", "PRODUCT", "d1"),
-            ("Michael Jordan", "LOC", "d1"),
+            ("Acme", "PRODUCT", "d2"),
+            ("Michael Jordan", "LOC", "d3"),
         )
     )
     assert len(result.entities) == 5
@@ -523,3 +525,287 @@ def test_short_org_form_joins_the_dominant_candidate_and_name_is_the_fullest() -
     by_name = {e.name: e for e in result.entities}
     assert set(by_name) == {"Acme Robotics", "Acme board"}
     assert len(by_name["Acme Robotics"].mention_ids) == 12
+
+
+# --------------------------------------------------------------------------- issue 15: merges
+# Invented names of the shapes that went wrong on real text.
+
+
+def test_a_name_with_a_prefix_is_another_genus() -> None:
+    # "Eopseudotrilobus" is "Pseudotrilobus" plus a prefix (ratio 93): two genera.
+    result = resolve_mentions(
+        make_mentions(
+            ("Pseudotrilobus", "MISC", "d1"),
+            ("Eopseudotrilobus", "MISC", "d1"),
+            ("Eopseudotrilobus", "MISC", "d2"),
+        )
+    )
+    assert not same(result, "m0", "m1")
+    assert same(result, "m1", "m2")
+
+
+def test_taxon_suffixes_are_different_taxa() -> None:
+    # Genus, order and family one or two letters apart (ratios 91 and 96).
+    result = resolve_mentions(
+        make_mentions(
+            ("Spinoplaxa", "MISC", "d1"),
+            ("Spinoplaxida", "MISC", "d1"),
+            ("Spinoplaxidae", "MISC", "d2"),
+            ("Spinoplaxinae", "MISC", "d3"),  # a subfamily: one substitution from the family
+        )
+    )
+    assert len(result.entities) == 4
+
+
+def test_binomial_does_not_join_its_genus() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Fungaria velutipes", "ORG", "d1"),
+            ("Fungaria", "ORG", "d1"),
+            ("Fungaria", "ORG", "d2"),
+            ("Brackley Robotics", "ORG", "d3"),  # a proper name: its short form joins
+            ("Brackley", "ORG", "d3"),
+            ("Brackley", "ORG", "d4"),
+        )
+    )
+    assert not same(result, "m0", "m1")
+    assert not same(result, "m0", "m2")
+    assert same(result, "m3", "m4")
+    assert same(result, "m3", "m5")
+
+
+def test_accent_folded_word_with_one_more_letter_stays_apart() -> None:
+    # "castelière" folds to "casteliere", "Castelier" plus one letter (ratio 94.7).
+    result = resolve_mentions(
+        make_mentions(("Castelier", "ORG", "d1"), ("castelière", "ORG", "d2"))
+    )
+    assert len(result.entities) == 2
+
+
+def test_one_word_typos_inside_the_word_still_merge() -> None:
+    specs = [("Marovinna", "LOC", f"a{i}") for i in range(6)]
+    specs += [("Marovinan", "LOC", "b0"), ("Marovina", "LOC", "b1")]
+    result = resolve_mentions(make_mentions(*specs))
+    # A swap of the last two letters (ratio 88.9) joins; "Marovina" is "Marovinna"
+    # less one of its doubled letters, a typo too.
+    assert len(result.entities) == 1
+    rules = {(m.source, m.rule) for m in result.entities[0].merges}
+    assert ("Marovinan", "fuzzy") in rules
+
+
+def test_words_with_another_first_letter_stay_apart() -> None:
+    result = resolve_mentions(
+        make_mentions(("Eastern Varnosia", "LOC", "d1"), ("Western Varnosia", "LOC", "d2"))
+    )
+    assert len(result.entities) == 2
+
+
+def test_possessive_is_the_same_name() -> None:
+    result = resolve_mentions(
+        make_mentions(("Brackley Robotics", "ORG", "d1"), ("Brackley Robotics'", "ORG", "d2"))
+    )
+    assert same(result, "m0", "m1")
+    assert normalize_name("Acme\u2019s", "ORG") == "acme"
+
+
+# --------------------------------------------------------------------------- issue 15: splits
+
+
+def test_one_name_under_three_labels_in_a_document_is_one_entity() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Tsamunghkal", "LOC", "d1"),
+            ("Tsamunghkal", "ORG", "d1"),
+            ("Tsamunghkal", "PER", "d1"),
+            ("Tsamunghkal", "LOC", "d1"),
+            ("Varnosia", "LOC", "d2"),
+            ("Varnosia", "MISC", "d2"),
+        )
+    )
+    assert groups(result) == {frozenset({"m0", "m1", "m2", "m3"}), frozenset({"m4", "m5"})}
+    by_name = {e.name: e for e in result.entities}
+    assert by_name["Tsamunghkal"].label == "LOC"  # the majority of its mentions
+    merge = next(m for m in by_name["Tsamunghkal"].merges if m.source_label == "PER")
+    assert (merge.rule, merge.target_label, merge.doc_ids) == (
+        "same_name_in_document",
+        "LOC",
+        ("d1",),
+    )
+    assert by_name["Varnosia"].label == "LOC"  # tie: alphabetical
+
+
+def test_same_name_in_a_document_ignores_the_labels_own_rules() -> None:
+    # As an organisation "Brackley Robotics Ltd." normalises to "brackley robotics".
+    result = resolve_mentions(
+        make_mentions(
+            ("Brackley Robotics Ltd.", "ORG", "d1"),
+            ("Brackley Robotics Ltd.", "ORG", "d1"),
+            ("Brackley Robotics Ltd.", "MISC", "d1"),
+            ("Dr. Varno", "PER", "d2"),
+            ("Dr. Varno", "ORG", "d2"),
+            ("Varno", "LOC", "d2"),  # another name
+        )
+    )
+    assert same(result, "m0", "m2")
+    assert same(result, "m3", "m4")
+    assert not same(result, "m3", "m5")
+
+
+def test_same_name_rule_can_be_switched_off() -> None:
+    mentions = make_mentions(("Varnosia", "LOC", "d1"), ("Varnosia", "MISC", "d1"))
+    assert len(resolve_mentions(mentions, ResolveConfig(same_name_rule=False)).entities) == 2
+
+
+def test_multi_word_name_joins_its_dominant_label_across_documents() -> None:
+    specs = [("Marrow Bay Navy", "ORG", f"a{i}") for i in range(3)]
+    specs += [("Marrow Bay Navy", "LOC", "b0")]
+    specs += [("Kestrel Point", "LOC", "c0"), ("Kestrel Point", "ORG", "c1")]  # no majority
+    result = resolve_mentions(make_mentions(*specs))
+    assert same(result, "m0", "m3")
+    navy = next(e for e in result.entities if "m0" in e.mention_ids)
+    assert navy.label == "ORG"
+    assert [(m.rule, m.score) for m in navy.merges] == [("type_majority", 75.0)]
+    assert not same(result, "m4", "m5")
+
+
+def test_acronym_joins_its_long_form_in_a_document() -> None:
+    long_form = "National Center for Tidal Analysis and Monitoring"
+    result = resolve_mentions(
+        make_mentions(
+            (long_form, "ORG", "d1"),
+            ("NCTAM", "ORG", "d1"),
+            ("NCTAM", "MISC", "d1"),  # any label within the document
+            ("NCTAM", "ORG", "d2"),  # another document: the corpus has one long form
+        )
+    )
+    assert groups(result) == {frozenset({"m0", "m1", "m2", "m3"})}
+    (entity,) = result.entities
+    assert entity.name == long_form
+    assert entity.label == "ORG"
+    rules = {m.rule for m in entity.merges}
+    assert rules == {"acronym"} | ({"document_acronym"} if len(entity.merges) > 1 else set())
+
+
+def test_acronym_across_documents_only_when_the_long_form_is_unambiguous() -> None:
+    unique = resolve_mentions(
+        make_mentions(
+            ("United Kingdom Geodetic Service", "ORG", "d1"),
+            ("UKGS", "ORG", "d2"),
+            ("N.R.", "LOC", "d3"),  # dotted: two letters are enough
+            ("Northern Republic", "LOC", "d4"),
+            ("NR", "LOC", "d5"),  # the same acronym without dots
+        )
+    )
+    assert same(unique, "m0", "m1")
+    assert same(unique, "m2", "m3")
+    assert same(unique, "m2", "m4")
+    ambiguous = resolve_mentions(
+        make_mentions(
+            ("United Kingdom Geodetic Service", "ORG", "d1"),
+            ("Upper Kent Gliding Society", "ORG", "d3"),
+            ("UKGS", "ORG", "d2"),
+            ("UKGS", "ORG", "d3"),
+        )
+    )
+    assert not same(ambiguous, "m2", "m0")
+    assert not same(ambiguous, "m2", "m1")
+    assert same(ambiguous, "m3", "m1")  # its own document decides
+    off = resolve_mentions(
+        make_mentions(("United Kingdom Geodetic Service", "ORG", "d1"), ("UKGS", "ORG", "d1")),
+        ResolveConfig(acronyms=False),
+    )
+    assert not same(off, "m0", "m1")
+
+
+def test_acronym_short_form_of_a_name_in_capitals_stays_apart() -> None:
+    # "ZORBA Live" (an album) starts with "ZORBA" in capitals: the parent, not it.
+    result = resolve_mentions(
+        make_mentions(
+            ("ZORBA Live", "ORG", "d1"),
+            ("ZORBA", "ORG", "d1"),
+            ("ZORBA", "ORG", "d2"),
+        )
+    )
+    assert not same(result, "m0", "m1")
+    assert not same(result, "m0", "m2")
+
+
+def test_every_merge_says_why() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Acme Robotics Inc.", "ORG", "d1"),
+            ("Acme Robtics", "ORG", "d2"),
+            ("John Smith", "PER", "d1"),
+            ("Smith", "PER", "d1"),
+        )
+    )
+    acme = next(e for e in result.entities if "m0" in e.mention_ids)
+    (fuzzy,) = acme.merges
+    assert fuzzy.rule == "fuzzy"
+    assert {fuzzy.source, fuzzy.target} == {"Acme Robotics Inc.", "Acme Robtics"}
+    assert 90 <= fuzzy.score < 100
+    assert fuzzy.doc_ids == ()
+    smith = next(e for e in result.entities if "m2" in e.mention_ids)
+    (moved,) = smith.merges
+    assert (moved.rule, moved.source, moved.target, moved.doc_ids) == (
+        "document_person",
+        "Smith",
+        "John Smith",
+        ("d1",),
+    )
+    assert all(merge.rule in RULES for e in result.entities for merge in e.merges)
+    single = next(e for e in result.entities if e.mention_ids == ("m0", "m1"))
+    assert single.merges
+
+
+def test_context_similarity_vetoes_a_merge_whose_sentences_disagree() -> None:
+    mentions = make_mentions(
+        ("Marovinna", "LOC", "d1"),
+        ("Marovinna", "LOC", "d2"),
+        ("Marovinan", "LOC", "d3"),  # a typo, in a town's sentence
+    )
+    sentences = {
+        "d1-c0": "Marovinna is a small town in the river valley, known for its cheese market.",
+        "d2-c0": "Marovinna lies in the valley; its weekly cheese market draws farmers.",
+        "d3-c0": "Marovinan, a small town in the valley, holds a cheese market every week.",
+    }
+    config = ResolveConfig(context_similarity=True)
+    assert same(resolve_mentions(mentions, config, sentences=sentences), "m0", "m2")
+    sentences["d3-c0"] = "The striker Marovinan scored twice in the cup final on Saturday."
+    vetoed = resolve_mentions(mentions, config, sentences=sentences)
+    assert not same(vetoed, "m0", "m2")
+    assert same(resolve_mentions(mentions, sentences=sentences), "m0", "m2")  # off by default
+    with pytest.raises(ValueError, match="sentences"):
+        resolve_mentions(mentions, config)
+
+
+def test_graph_exports_show_the_merges_on_entity_nodes(tmp_path) -> None:
+    import json
+
+    import networkx as nx
+
+    from kgbuild.graph.build import build_graph
+    from kgbuild.graph.export import write_graphml, write_node_link
+
+    mentions = make_mentions(
+        ("National Center for Tidal Analysis and Monitoring", "ORG", "d1"),
+        ("NCTAM", "ORG", "d1"),
+        ("Varnosia", "LOC", "d1"),
+    )
+    result = resolve_mentions(mentions)
+    graph = build_graph(
+        [{"id": "d1", "source": "d1.txt", "content_hash": "h"}],
+        result.entities,
+        mentions,
+        result.mention_to_entity,
+    )
+    center = result.mention_to_entity["m0"]
+    (merge,) = graph.nodes[center]["merges"]
+    assert merge["rule"] in {"acronym", "document_acronym"}
+    assert {merge["source"], merge["target"]} <= {"NCTAM", mentions[0].text}
+    assert graph.nodes[result.mention_to_entity["m2"]]["merges"] == []
+    data = json.loads(write_node_link(graph, tmp_path / "g.json").read_text(encoding="utf-8"))
+    node = next(n for n in data["nodes"] if n["id"] == center)
+    assert node["merges"] == [merge]
+    graphml = nx.read_graphml(write_graphml(graph, tmp_path / "g.graphml"))
+    assert json.loads(graphml.nodes[center]["merges"]) == [merge]

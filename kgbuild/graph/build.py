@@ -4,7 +4,9 @@ Nodes are entities (``kind="entity"``) and documents (``kind="document"``); each
 entity has a ``MENTIONED_IN`` edge to every document that mentions it, carrying
 the mentions (chunk, offsets, score, model, run) as provenance. Relations are edges
 between entities with their evidence; attribute values sit on the entity node
-(``attributes``: key -> value, type, score and evidence).
+(``attributes``: key -> value, type, score and evidence), and so do the reasons its
+names were joined (``merges``: rule, score, the two names and their labels, and the
+documents of a within-document rule; see :class:`kgbuild.data.Merge`).
 """
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ def build_graph(
             aliases=list(entity.aliases),
             mention_count=len(entity.mention_ids),
             doc_ids=list(entity.doc_ids),
+            merges=[merge.model_dump(mode="json") for merge in entity.merges],
         )
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for mention in mentions:

@@ -1,17 +1,17 @@
-"""Write the graph as files people can open: GraphML, node-link JSON and an HTML view.
+"""Write the graph as files people can open: GraphML, node-link JSON and the HTML explorer.
 
-The HTML view is one self-contained file: vis-network (the JavaScript library that
-ships inside the ``pyvis`` package) is inlined, so it opens offline.
+The HTML explorer (``graph.html``) is one self-contained file: vis-network (the JavaScript
+library that ships inside the ``pyvis`` package), the explorer's script and the graph's data
+are inlined, so it opens offline.
 
 Every string of the GraphML file is valid XML 1.0: characters XML 1.0 cannot hold (control
 characters other than tab, newline and carriage return; lone surrogates; U+FFFE, U+FFFF) are
-written as U+FFFD. The HTML view's embedded data escapes ``<``, ``>``, ``&``, U+2028 and
+written as U+FFFD. The explorer's embedded data escapes ``<``, ``>``, ``&``, U+2028 and
 U+2029, so no text can end or reopen its ``<script>`` element.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from functools import lru_cache
@@ -21,7 +21,6 @@ from typing import Any
 import networkx as nx
 
 __all__ = [
-    "graph_to_vis",
     "script_json",
     "vis_assets",
     "write_graphml",
@@ -29,14 +28,6 @@ __all__ = [
     "write_node_link",
     "xml_safe",
 ]
-
-_PALETTE = {
-    "PER": "#4e79a7",
-    "ORG": "#f28e2b",
-    "LOC": "#59a14f",
-    "MISC": "#b07aa1",
-}
-_DOCUMENT_COLOUR = "#bab0ac"
 
 
 _NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -106,51 +97,6 @@ def write_node_link(graph: nx.MultiDiGraph[str], path: Path) -> Path:
     return path
 
 
-def graph_to_vis(graph: nx.MultiDiGraph[str]) -> dict[str, list[dict[str, Any]]]:
-    """Nodes and edges in vis-network's format, with escaped tooltips."""
-    nodes: list[dict[str, Any]] = []
-    for node, data in graph.nodes(data=True):
-        if data.get("kind") == "document":
-            nodes.append(
-                {
-                    "id": node,
-                    "label": str(data.get("id", node)),
-                    "shape": "box",
-                    "color": _DOCUMENT_COLOUR,
-                    "title": f"document {data.get('id', node)}\n{data.get('source', '')}",
-                    "group": "document",
-                }
-            )
-            continue
-        label = str(data.get("label", ""))
-        aliases = ", ".join(data.get("aliases", [])) or "-"
-        values = "".join(
-            f"\n{key}: {slot.get('value')}" for key, slot in data.get("attributes", {}).items()
-        )
-        nodes.append(
-            {
-                "id": node,
-                "label": str(data.get("name", node)),
-                "color": _PALETTE.get(label, "#76b7b2"),
-                "value": int(data.get("mention_count", 1)),
-                "title": f"{data.get('name')} [{label}]\naliases: {aliases}\n"
-                f"mentions: {data.get('mention_count', 0)}{values}",
-                "group": label,
-            }
-        )
-    edges = [
-        {
-            "from": head,
-            "to": tail,
-            "label": str(data.get("type", key)) if data.get("type") != "MENTIONED_IN" else "",
-            "title": f"{data.get('type', key)} x{data.get('count', 1)}",
-            "arrows": "to",
-        }
-        for head, tail, key, data in graph.edges(keys=True, data=True)
-    ]
-    return {"nodes": nodes, "edges": edges}
-
-
 @lru_cache(maxsize=1)
 def vis_assets() -> tuple[str, str]:
     """vis-network's JavaScript and CSS, from the installed ``pyvis`` package (no CDN)."""
@@ -163,54 +109,22 @@ def vis_assets() -> tuple[str, str]:
     )
 
 
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>{css}</style>
-<style>
-body {{ font-family: sans-serif; margin: 0; }}
-header {{ padding: 8px 16px; background: #f4f4f4; border-bottom: 1px solid #ddd; }}
-#graph {{ width: 100vw; height: calc(100vh - 60px); }}
-</style>
-<script>{js}</script>
-</head>
-<body>
-<header><strong>{title}</strong> &mdash; {summary}</header>
-<div id="graph"></div>
-<script id="graph-data" type="application/json">{data}</script>
-<script>
-const data = JSON.parse(document.getElementById("graph-data").textContent);
-const network = new vis.Network(
-  document.getElementById("graph"),
-  {{ nodes: new vis.DataSet(data.nodes), edges: new vis.DataSet(data.edges) }},
-  {{ nodes: {{ shape: "dot", scaling: {{ min: 8, max: 30 }}, font: {{ size: 14 }} }},
-    edges: {{ color: {{ opacity: 0.4 }}, smooth: false }},
-    physics: {{ stabilization: {{ iterations: 200 }}, barnesHut: {{ gravitationalConstant: -8000 }} }},
-    interaction: {{ hover: true, tooltipDelay: 100 }} }});
-network.once("stabilizationIterationsDone", () => network.setOptions({{ physics: false }}));
-window.kgbuildGraph = {{ network, nodeCount: data.nodes.length, edgeCount: data.edges.length }};
-</script>
-</body>
-</html>
-"""
-
-
 def write_html(graph: nx.MultiDiGraph[str], path: Path, *, title: str = "kgbuild graph") -> Path:
-    """Write a self-contained interactive HTML view of the graph."""
-    js, css = vis_assets()
-    vis = graph_to_vis(graph)
-    entities = sum(1 for _, data in graph.nodes(data=True) if data.get("kind") == "entity")
-    documents = graph.number_of_nodes() - entities
-    payload = script_json(vis)
-    page = _TEMPLATE.format(
-        title=html.escape(title),
-        summary=f"{entities} entities, {documents} documents, {graph.number_of_edges()} edges",
-        css=css,
-        js=js,
-        data=payload,
+    """Write the explorer as one self-contained file (see :mod:`kgbuild.explorer.static`).
+
+    Search with type-ahead, entity pages with evidence, neighbourhoods that expand on
+    click, filters and a legend, over the data embedded in the file: it opens offline.
+    """
+    from kgbuild.explorer.pages import explorer_html
+    from kgbuild.explorer.static import static_bundle
+
+    bundle = static_bundle(graph)
+    counts = bundle["counts"]
+    summary = (
+        f"{counts['entities']:,} entities, {counts['relations']:,} relations, "
+        f"{counts['documents']:,} documents"
     )
+    page = explorer_html(static_data=bundle, title=title, summary=summary)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path

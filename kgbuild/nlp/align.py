@@ -24,6 +24,7 @@ __all__ = [
     "TokenPrediction",
     "WordPrediction",
     "aggregate_words",
+    "batched_label_ids",
     "constrained_label_ids",
     "decode_tags",
     "merge_windows",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.intp]
 
 
 class AggregationStrategy(StrEnum):
@@ -186,18 +188,56 @@ def constrained_label_ids(probs: FloatArray, id2label: Mapping[int, str]) -> lis
     """
     if len(probs) == 0:
         return []
+    lengths = np.array([len(probs)], dtype=np.intp)
+    return [int(i) for i in batched_label_ids(probs, lengths, id2label)]
+
+
+def batched_label_ids(
+    probs: FloatArray, lengths: IntArray, id2label: Mapping[int, str] | None
+) -> IntArray:
+    """Label ids of many word sequences at once, stacked in one ``(words, labels)`` table.
+
+    With ``id2label`` each sequence gets its most probable valid tag sequence (the
+    Viterbi of :func:`constrained_label_ids`, run over all sequences together: one
+    numpy step per word position, never one per word); without it, each word's most
+    probable tag.
+
+    Args:
+        probs: Word probabilities, the sequences one after another.
+        lengths: Words in each sequence (they sum to ``len(probs)``; zeros allowed).
+        id2label: Label of each column, or ``None`` for a per-word argmax.
+
+    Returns:
+        IntArray: One label id per row of ``probs``.
+    """
+    if len(probs) == 0:
+        return np.zeros(0, dtype=np.intp)
+    if id2label is None:
+        return np.asarray(probs.argmax(axis=1), dtype=np.intp)
     start, transition, end = _transition_scores(tuple(id2label[i] for i in range(len(id2label))))
     log_probs = np.log(np.clip(probs, 1e-12, None))
-    score = start + log_probs[0]
-    back: list[npt.NDArray[np.intp]] = []
-    for row in log_probs[1:]:
-        candidates = score[:, None] + transition
-        back.append(candidates.argmax(axis=0))
-        score = candidates.max(axis=0) + row
-    best = [int((score + end).argmax())]
-    for pointers in reversed(back):
-        best.append(int(pointers[best[-1]]))
-    return best[::-1]
+    # Longest first: the sequences still running at position t are then a prefix.
+    order = np.argsort(-lengths, kind="stable")
+    sorted_lengths = lengths[order]
+    first_rows = (np.cumsum(lengths) - lengths)[order]
+    steps = int(sorted_lengths[0]) if len(sorted_lengths) else 0
+    running = np.searchsorted(-sorted_lengths, -np.arange(steps), side="left")
+    score = start + log_probs[first_rows[: running[0]]]
+    back: list[IntArray] = []
+    for t in range(1, steps):
+        alive = running[t]
+        candidates = score[:alive, :, None] + transition
+        back.append(candidates.argmax(axis=1))
+        score[:alive] = candidates.max(axis=1) + log_probs[first_rows[:alive] + t]
+    label_ids = np.empty(len(probs), dtype=np.intp)
+    current = (score + end).argmax(axis=1)  # each sequence's label at its last word
+    label_ids[first_rows[: len(current)] + sorted_lengths[: len(current)] - 1] = current
+    for t in range(steps - 1, 0, -1):
+        alive = running[t]
+        previous = back[t - 1][np.arange(alive), current[:alive]]
+        label_ids[first_rows[:alive] + t - 1] = previous
+        current[:alive] = previous
+    return label_ids
 
 
 def split_tag(tag: str) -> tuple[str, str | None]:

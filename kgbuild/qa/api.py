@@ -1,16 +1,22 @@
-"""The HTTP API (FastAPI): ``/ask``, ``/entities/{id}``, ``/health`` and one HTML page.
+"""The HTTP API (FastAPI): ``/ask``, ``/entities/{id}``, ``/health``, the explorer, two pages.
+
+The explorer's JSON routes (``/explorer/search`` for type-ahead, ``/explorer/entity``,
+``/explorer/neighbourhood``, ``/explorer/overview``) serve :class:`kgbuild.explorer.service.
+Explorer` over the question answering store; the pages are ``/`` (ask a question) and
+``/explore`` (the explorer).
 
 Guards (:mod:`kgbuild.qa.http_guards`), outermost first: the ``Host`` allow-list, the body
-limit, then the bearer token when one is set (the page ``/`` itself is open: it holds no
-data, and asks for the token). Errors name the field and the problem, never the input.
+limit, then the bearer token when one is set (the pages ``/`` and ``/explore`` are open: they
+hold no data, and ask for the token). Errors name the field and the problem, never the input.
 Swagger UI (``/docs``, which loads its script from a CDN) and ``/openapi.json`` exist only
 when asked for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
@@ -20,14 +26,21 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from kgbuild.config import ServeConfig
 from kgbuild.errors import KGBuildError
-from kgbuild.graph.export import script_json, vis_assets
+from kgbuild.explorer.models import DocumentRef, EntityPage, Neighbourhood, SearchResult
+from kgbuild.explorer.pages import ask_html, explorer_html
+from kgbuild.explorer.search import MAX_QUERY_CHARS
+from kgbuild.explorer.service import NEIGHBOURS, OVERVIEW_ENTITIES, Explorer
+from kgbuild.explorer.store import ExplorerStore
 from kgbuild.qa.engine import MAX_QUESTION_CHARS, GraphQA
 from kgbuild.qa.http_guards import BodyLimit, TokenAuth, allowed_hosts, validation_errors
 from kgbuild.qa.models import AskResult, EntityCard
 
-__all__ = ["AskRequest", "create_app", "page_html"]
+__all__ = ["AskRequest", "AskResponse", "create_app", "page_html"]
 
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json")
+PAGE_PATHS = ("/", "/explore")
+"""The pages: open without the token (they hold no data; they ask for it)."""
+MAX_ID_CHARS = 1000
 
 
 class AskRequest(BaseModel):
@@ -40,11 +53,26 @@ class AskRequest(BaseModel):
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
+class AskResponse(AskResult):
+    """What ``/ask`` returns: the result, and the title of each document its evidence cites."""
+
+    documents: dict[str, DocumentRef] = Field(default_factory=dict)
+
+
 class EntityResponse(BaseModel):
     """Body of ``GET /entities/{id}``: the entity card and its neighbourhood."""
 
     entity: EntityCard
     neighbourhood: dict[str, list[dict[str, Any]]]
+
+
+def _cited(result: AskResult) -> Iterator[str]:
+    """The documents the answers of a result cite as evidence."""
+    answers = [*([result.answer] if result.answer else []), *result.alternatives]
+    for answer in [*answers, *result.candidates]:
+        if answer.evidence is not None:
+            yield answer.evidence.doc_id
+        yield from (e.doc_id for e in answer.support)
 
 
 def create_app(
@@ -61,19 +89,20 @@ def create_app(
     token = config.token.get_secret_value() if config.token is not None else None
     app = FastAPI(
         title="kgbuild",
-        description="Question answering over the knowledge graph.",
+        description="Question answering over the knowledge graph, and an explorer.",
         docs_url=DOCS_PATHS[0] if config.docs else None,
         redoc_url=None,
         openapi_url=DOCS_PATHS[2] if config.docs else None,
     )
     if token is not None:
-        app.add_middleware(TokenAuth, token=token, open_paths=("/", *DOCS_PATHS))
+        app.add_middleware(TokenAuth, token=token, open_paths=(*PAGE_PATHS, *DOCS_PATHS))
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     app.add_middleware(
         TrustedHostMiddleware,
         allowed_hosts=allowed_hosts(bound_host, config.allowed_hosts),
         www_redirect=False,
     )
+    explorer = Explorer(cast(ExplorerStore, qa.store))
 
     @app.exception_handler(KGBuildError)
     async def _bad_input(_: Any, exc: KGBuildError) -> JSONResponse:
@@ -87,17 +116,20 @@ def create_app(
     def health() -> dict[str, Any]:
         return qa.health()
 
-    @app.post("/ask", response_model=AskResult)
-    def ask_post(request: AskRequest) -> AskResult:
-        return qa.ask(request.question, top_k=request.top_k, threshold=request.threshold)
+    def answered(result: AskResult) -> AskResponse:
+        return AskResponse(**dict(result), documents=explorer.documents(_cited(result)))
 
-    @app.get("/ask", response_model=AskResult)
+    @app.post("/ask", response_model=AskResponse)
+    def ask_post(request: AskRequest) -> AskResponse:
+        return answered(qa.ask(request.question, top_k=request.top_k, threshold=request.threshold))
+
+    @app.get("/ask", response_model=AskResponse)
     def ask_get(
         q: str = Query(max_length=MAX_QUESTION_CHARS * 20),
         top_k: int = Query(default=1, ge=1, le=20),
         threshold: float | None = Query(default=None, ge=0.0, le=1.0),
-    ) -> AskResult:
-        return qa.ask(q, top_k=top_k, threshold=threshold)
+    ) -> AskResponse:
+        return answered(qa.ask(q, top_k=top_k, threshold=threshold))
 
     @app.get("/entities/{entity_id}", response_model=EntityResponse)
     def entity(entity_id: str) -> EntityResponse:
@@ -106,14 +138,61 @@ def create_app(
             raise HTTPException(status_code=404, detail="no entity with this id")
         return EntityResponse(entity=card, neighbourhood=qa.neighbourhood(entity_id))
 
+    _explorer_routes(app, explorer)
+
     @app.get("/", response_class=HTMLResponse)
     def page() -> HTMLResponse:
         return HTMLResponse(page_html(auth=token is not None))
 
+    @app.get("/explore", response_class=HTMLResponse)
+    def explore_page() -> HTMLResponse:
+        return HTMLResponse(_explorer_page(auth=token is not None))
+
     return app
 
 
+def _explorer_routes(app: FastAPI, explorer: Explorer) -> None:
+    """The explorer's JSON routes (defaults left out, as in the static ``graph.html``)."""
+
+    @app.get("/explorer/search", response_model=SearchResult, response_model_exclude_defaults=True)
+    def search(
+        q: str = Query(max_length=MAX_QUERY_CHARS), limit: int = Query(default=10, ge=1, le=50)
+    ) -> SearchResult:
+        return explorer.suggest(q, limit)
+
+    @app.get("/explorer/entity", response_model=EntityPage, response_model_exclude_defaults=True)
+    def entity_page(id: str = Query(max_length=MAX_ID_CHARS)) -> EntityPage:
+        page = explorer.entity_page(id)
+        if page is None:
+            raise HTTPException(status_code=404, detail="no entity with this id")
+        return page
+
+    @app.get(
+        "/explorer/neighbourhood",
+        response_model=Neighbourhood,
+        response_model_exclude_defaults=True,
+    )
+    def neighbourhood(
+        id: str = Query(max_length=MAX_ID_CHARS),
+        limit: int = Query(default=NEIGHBOURS, ge=1, le=200),
+    ) -> Neighbourhood:
+        view = explorer.neighbourhood(id, limit)
+        if view is None:
+            raise HTTPException(status_code=404, detail="no entity with this id")
+        return view
+
+    @app.get(
+        "/explorer/overview", response_model=Neighbourhood, response_model_exclude_defaults=True
+    )
+    def overview(limit: int = Query(default=OVERVIEW_ENTITIES, ge=1, le=500)) -> Neighbourhood:
+        return explorer.overview(limit)
+
+
 @lru_cache(maxsize=2)
+def _explorer_page(*, auth: bool) -> str:
+    return explorer_html(auth=auth)
+
+
 def page_html(*, auth: bool = False) -> str:
     """The self-contained question page (vis-network inlined, no network access needed).
 
@@ -122,171 +201,4 @@ def page_html(*, auth: bool = False) -> str:
     page removes it from the address bar) or from its token field, and keeps it in the
     tab's ``sessionStorage`` only.
     """
-    js, css = vis_assets()
-    config = script_json({"maxChars": MAX_QUESTION_CHARS, "auth": auth})
-    return (
-        _PAGE.replace("/*VIS_CSS*/", css)
-        .replace("/*VIS_JS*/", js.replace("</script", "<\\/script"))
-        .replace("/*CONFIG*/", config)
-    )
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>kgbuild: ask the graph</title>
-<style>/*VIS_CSS*/</style>
-<style>
-body { font-family: sans-serif; margin: 0 auto; max-width: 960px; padding: 16px; }
-form { display: flex; gap: 8px; }
-#question { flex: 1; font-size: 16px; padding: 6px; }
-#answer { font-size: 22px; margin: 16px 0 4px; }
-.meta { color: #555; font-size: 13px; }
-blockquote { background: #f6f6f6; border-left: 4px solid #f28e2b; margin: 8px 0; padding: 8px; }
-mark { background: #ffd54f; }
-#graph { height: 380px; border: 1px solid #ddd; margin-top: 12px; }
-#error { color: #b00020; }
-</style>
-<script>/*VIS_JS*/</script>
-</head>
-<body>
-<h1>Ask the graph</h1>
-<form id="auth" hidden>
-  <input id="token" type="password" autocomplete="off" placeholder="Access token of this server">
-  <button type="submit">Use token</button>
-</form>
-<form id="ask">
-  <input id="question" name="question" autocomplete="off" placeholder="Where is Acme Robotics based?">
-  <button type="submit">Ask</button>
-</form>
-<p id="error"></p>
-<div id="answer"></div>
-<div id="details" class="meta"></div>
-<blockquote id="evidence" hidden></blockquote>
-<ol id="alternatives" class="meta"></ol>
-<div id="graph"></div>
-<script>
-const CONFIG = /*CONFIG*/;
-const $ = (id) => document.getElementById(id);
-// With auth on, the token comes from a #token=... fragment (never sent to the server) or
-// the token field, and lives in this tab's sessionStorage only.
-const TOKEN_KEY = "kgbuildToken";
-function takeTokenFromFragment() {
-  const token = new URLSearchParams(window.location.hash.slice(1)).get("token");
-  if (!token) return;
-  sessionStorage.setItem(TOKEN_KEY, token);
-  history.replaceState(null, "", window.location.pathname + window.location.search);
-}
-function authHeaders() {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  return token ? { Authorization: `Bearer ${token}` } : {};
-}
-function askForToken(message) {
-  $("auth").hidden = false;
-  $("error").textContent = message;
-}
-$("auth").addEventListener("submit", (event) => {
-  event.preventDefault();
-  sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
-  $("token").value = "";
-  $("auth").hidden = true;
-  $("error").textContent = "";
-});
-if (CONFIG.auth) {
-  takeTokenFromFragment();
-  if (!sessionStorage.getItem(TOKEN_KEY)) askForToken("This server needs its access token.");
-}
-function clear() {
-  for (const id of ["answer", "details", "error", "alternatives"]) $(id).textContent = "";
-  $("evidence").hidden = true;
-  $("evidence").replaceChildren();
-}
-function showEvidence(ev) {
-  const box = $("evidence");
-  if (!ev) return;
-  const text = ev.text;
-  const a = ev.answer_start == null ? -1 : ev.answer_start - ev.start;
-  const b = ev.answer_end == null ? -1 : ev.answer_end - ev.start;
-  if (a >= 0 && b <= text.length && a < b) {
-    const mark = document.createElement("mark");
-    mark.textContent = text.slice(a, b);
-    box.replaceChildren(document.createTextNode(text.slice(0, a)), mark,
-                        document.createTextNode(text.slice(b)));
-  } else {
-    box.replaceChildren(document.createTextNode(text));
-  }
-  const where = document.createElement("div");
-  where.className = "meta";
-  const span = ev.answer_start == null ? `${ev.start}-${ev.end}` : `${ev.answer_start}-${ev.answer_end}`;
-  where.textContent = `${ev.doc_id}, characters ${span}`;
-  box.appendChild(where);
-  box.hidden = false;
-}
-async function drawEntity(id) {
-  const response = await fetch(`/entities/${encodeURIComponent(id)}`, { headers: authHeaders() });
-  if (!response.ok) return;
-  const data = await response.json();
-  const hood = data.neighbourhood;
-  const nodes = hood.nodes.map((n) => ({ id: n.id, label: n.label, group: n.group,
-                                         borderWidth: n.main ? 4 : 1 }));
-  window.kgbuildNetwork = new vis.Network($("graph"),
-    { nodes: new vis.DataSet(nodes), edges: new vis.DataSet(hood.edges.map((e) => ({ ...e, arrows: "to" }))) },
-    { physics: { stabilization: { iterations: 100 } } });
-  window.kgbuildNeighbourhood = { nodes: nodes.length, edges: hood.edges.length };
-}
-$("ask").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  clear();
-  const question = $("question").value;
-  if (!question.trim()) { $("error").textContent = "Type a question first."; return; }
-  if (question.length > CONFIG.maxChars) {
-    $("error").textContent = `The question is too long (at most ${CONFIG.maxChars} characters).`;
-    return;
-  }
-  const response = await fetch("/ask", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", ...authHeaders() },
-    body: JSON.stringify({ question, top_k: 3 }),
-  });
-  if (response.status === 401) {
-    askForToken(sessionStorage.getItem(TOKEN_KEY)
-      ? "The server refused the access token: paste the right one above."
-      : "This server needs its access token: paste it above.");
-    return;
-  }
-  const result = await response.json();
-  if (!response.ok) {
-    $("error").textContent = typeof result.detail === "string" ? result.detail : "The question was refused.";
-    return;
-  }
-  window.kgbuildResult = result;
-  if (!result.answered) {
-    $("answer").textContent = "I don't know.";
-    const guesses = result.candidates.map((c) => `${c.text} (${c.score.toFixed(2)})`).join(", ");
-    $("details").textContent = result.message + (guesses ? ` Best candidates: ${guesses}` : "");
-  } else {
-    const a = result.answer;
-    $("answer").textContent = a.text;
-    let on = a.entity_name ? `entity ${a.entity_name}` : "";
-    if (a.relation) on = `${a.relation.head_name} ${a.relation.type} ${a.relation.tail_name}`;
-    if (a.attribute) on = `${a.entity_name}: ${a.attribute.key} = ${a.attribute.value}`;
-    $("details").textContent = `score ${a.score.toFixed(3)} · ${a.path} · rests on ${on}`;
-    showEvidence(a.evidence);
-    for (const alt of result.alternatives) {
-      const li = document.createElement("li");
-      li.textContent = `${alt.text} (${alt.score.toFixed(3)})`;
-      $("alternatives").appendChild(li);
-    }
-  }
-  const entity = (result.answer && result.answer.entity_id) || (result.linked[0] && result.linked[0].id);
-  if (entity) await drawEntity(entity);
-  document.body.dataset.state = "done";
-});
-// A link can carry the question: /?q=Where+is+Acme+based%3F asks it on load.
-const initial = new URLSearchParams(window.location.search).get("q");
-if (initial) { $("question").value = initial; $("ask").requestSubmit(); }
-</script>
-</body>
-</html>
-"""
+    return ask_html(auth=auth, max_chars=MAX_QUESTION_CHARS)

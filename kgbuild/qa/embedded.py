@@ -7,14 +7,27 @@ words with rapidfuzz); sentence text comes from the run ledger's stored chunks.
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rapidfuzz import fuzz, process
 
 from kgbuild.errors import InputError
+from kgbuild.explorer.models import (
+    NON_RELATION_TYPES,
+    ChunkMention,
+    DocumentRef,
+    EntityNode,
+    GraphEdge,
+    Suggestion,
+    document_title,
+    merge_records,
+)
+from kgbuild.explorer.search import query_words, rank_suggestions
 from kgbuild.qa.models import (
     AttributeFact,
     EntityCard,
@@ -28,6 +41,8 @@ from kgbuild.qa.text import fold, is_cjk, tokens
 __all__ = ["EmbeddedGraph", "evidence_refs", "sort_relations"]
 
 _STRUCTURAL = frozenset({"MENTIONED_IN"})
+_DOCUMENT_PREFIX = "doc:"
+"""Graph key prefix of document nodes (:func:`kgbuild.graph.build.document_node`)."""
 
 
 def evidence_refs(items: Iterable[Mapping[str, Any]]) -> tuple[EvidenceRef, ...]:
@@ -73,14 +88,32 @@ class EmbeddedGraph:
             data = json.loads(graph_json.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read graph {graph_json}: {exc}") from exc
-        self.path = graph_json
+        self.path: Path | None = graph_json
+        self._load(data)
+        if ledger_url is None:
+            ledger = graph_json.parent / "ledger.sqlite"
+            ledger_url = f"sqlite:///{ledger.as_posix()}" if ledger.is_file() else None
+        self._sentences = _load_sentences(ledger_url) if ledger_url else {}
+
+    @classmethod
+    def from_node_link(cls, data: Mapping[str, Any]) -> EmbeddedGraph:
+        """A graph held in memory as node-link data (no ledger: evidence texts only)."""
+        graph = cls.__new__(cls)
+        graph.path = None
+        graph._load(data)
+        graph._sentences = {}
+        return graph
+
+    def _load(self, data: Mapping[str, Any]) -> None:
         self._nodes: dict[str, dict[str, Any]] = {}
-        self._documents = 0
+        self._docs: dict[str, dict[str, Any]] = {}
         for node in data.get("nodes", []):
             if node.get("kind") == "entity":
                 self._nodes[str(node["id"])] = node
             elif node.get("kind") == "document":
-                self._documents += 1
+                # node-link data keys nodes by ``id``: a document's is ``doc:<its id>``
+                self._docs[str(node["id"]).removeprefix(_DOCUMENT_PREFIX)] = node
+        self._documents = len(self._docs)
         self._out: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._in: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._mentions: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -94,10 +127,7 @@ class EmbeddedGraph:
                 self._in[target].append(edge)
                 self._relations += 1
         self._index_names()
-        if ledger_url is None:
-            ledger = graph_json.parent / "ledger.sqlite"
-            ledger_url = f"sqlite:///{ledger.as_posix()}" if ledger.is_file() else None
-        self._sentences = _load_sentences(ledger_url) if ledger_url else {}
+        self._explorer_index: _ExplorerIndex | None = None
 
     # -- name index -----------------------------------------------------------------------
 
@@ -226,6 +256,142 @@ class EmbeddedGraph:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    # -- explorer reads (kgbuild.explorer.store.ExplorerStore) --------------------------------
+
+    def _explorer(self) -> _ExplorerIndex:
+        if self._explorer_index is None:
+            self._explorer_index = _ExplorerIndex.build(self)
+        return self._explorer_index
+
+    def suggest(self, text: str, limit: int) -> list[Suggestion]:
+        """Entities whose name or an alias has a word starting with each typed word."""
+        words = query_words(text)
+        found: set[str] | None = None
+        for word in words:
+            ids: set[str] = set()
+            at = bisect_left(self._vocab, word)
+            while at < len(self._vocab) and self._vocab[at].startswith(word):
+                ids.update(self._words[self._vocab[at]])
+                at += 1
+            found = ids if found is None else found & ids
+            if not found:
+                return []
+        nodes = self._explorer().nodes
+        return rank_suggestions(text, (nodes[i] for i in sorted(found or ())), limit)
+
+    def entity_nodes(self, entity_ids: Sequence[str]) -> dict[str, EntityNode]:
+        """Node summaries of the entities that exist."""
+        nodes = self._explorer().nodes
+        return {i: nodes[i] for i in entity_ids if i in nodes}
+
+    def top_entities(self, limit: int) -> list[EntityNode]:
+        """Entities by relation degree, then mentions, then id."""
+        index = self._explorer()
+        return [index.nodes[i] for i in index.ranked[:limit]]
+
+    def relations_among(self, entity_ids: Sequence[str]) -> list[GraphEdge]:
+        """Relations between two of the entities."""
+        among = set(entity_ids)
+        edges = [
+            GraphEdge(
+                id=str(edge.get("key", "")),
+                source=source,
+                target=str(edge["target"]),
+                type=str(edge.get("type", "")),
+                score=round(float(edge.get("score", 0.0)), 6),
+            )
+            for source in sorted(among)
+            for edge in self._out.get(source, [])
+            if str(edge["target"]) in among and edge.get("type") not in NON_RELATION_TYPES
+        ]
+        return sorted(edges, key=lambda e: (e.source, e.type, e.target, e.id))
+
+    def mention_chunks(self, entity_ids: Sequence[str], per_entity: int) -> dict[str, list[str]]:
+        """The sentences each entity is mentioned in, in document and offset order."""
+        chunks = self._explorer().chunks_of
+        return {i: chunks[i][:per_entity] for i in entity_ids if i in chunks}
+
+    def chunk_mentions(self, chunk_ids: Sequence[str]) -> list[ChunkMention]:
+        """Every entity mention in those sentences."""
+        by_chunk = self._explorer().by_chunk
+        return [m for c in dict.fromkeys(chunk_ids) for m in by_chunk.get(c, ())]
+
+    def documents(self, doc_ids: Sequence[str]) -> dict[str, DocumentRef]:
+        """The documents that exist, with their titles."""
+        found = {}
+        for doc_id in doc_ids:
+            node = self._docs.get(doc_id)
+            if node is not None:
+                title = document_title(doc_id, node.get("source"), node.get("meta_title"))
+                found[doc_id] = DocumentRef(id=doc_id, title=title)
+        return found
+
+    def merges(self, entity_id: str) -> list[dict[str, Any]]:
+        """The entity's ``merges`` records (none when the graph carries none)."""
+        node = self._nodes.get(entity_id)
+        return merge_records(node.get("merges")) if node is not None else []
+
+
+@dataclass
+class _ExplorerIndex:
+    """What the explorer looks up often, built on first use from the loaded graph."""
+
+    nodes: dict[str, EntityNode] = field(default_factory=dict)
+    ranked: list[str] = field(default_factory=list)
+    """Entity ids by degree, then mentions, then id."""
+    chunks_of: dict[str, list[str]] = field(default_factory=dict)
+    by_chunk: dict[str, list[ChunkMention]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, graph: EmbeddedGraph) -> _ExplorerIndex:
+        index = cls()
+        by_chunk: dict[str, list[ChunkMention]] = defaultdict(list)
+        for entity_id, node in graph._nodes.items():
+            degree = sum(
+                1
+                for edge in (*graph._out.get(entity_id, ()), *graph._in.get(entity_id, ()))
+                if edge.get("type") not in NON_RELATION_TYPES
+            )
+            name, label = str(node.get("name", "")), str(node.get("label", ""))
+            index.nodes[entity_id] = EntityNode(
+                id=entity_id,
+                name=name,
+                label=label,
+                aliases=tuple(str(a) for a in node.get("aliases", [])),
+                mention_count=int(node.get("mention_count", 0)),
+                degree=degree,
+            )
+            mentions = sorted(
+                graph._mentions.get(entity_id, []),
+                key=lambda m: (str(m["doc_id"]), int(m["start"]), int(m["end"])),
+            )
+            chunks: dict[str, None] = {}
+            for m in mentions:
+                chunk_id = str(m.get("chunk_id", ""))
+                if not chunk_id:
+                    continue
+                chunks[chunk_id] = None
+                by_chunk[chunk_id].append(
+                    ChunkMention(
+                        entity_id=entity_id,
+                        name=name,
+                        label=label,
+                        doc_id=str(m["doc_id"]),
+                        chunk_id=chunk_id,
+                        start=int(m["start"]),
+                        end=int(m["end"]),
+                    )
+                )
+            index.chunks_of[entity_id] = list(chunks)
+        index.by_chunk = {
+            c: sorted(ms, key=lambda m: (m.start, m.end, m.entity_id)) for c, ms in by_chunk.items()
+        }
+        index.ranked = sorted(
+            index.nodes,
+            key=lambda i: (-index.nodes[i].degree, -index.nodes[i].mention_count, i),
+        )
+        return index
 
 
 def _load_sentences(ledger_url: str) -> dict[str, SentenceText]:

@@ -12,6 +12,17 @@ from typing import Any
 from neo4j import Driver, GraphDatabase
 
 from kgbuild.errors import InputError
+from kgbuild.explorer.models import (
+    NON_RELATION_TYPES,
+    ChunkMention,
+    DocumentRef,
+    EntityNode,
+    GraphEdge,
+    Suggestion,
+    document_title,
+    merge_records,
+)
+from kgbuild.explorer.search import query_words, rank_suggestions
 from kgbuild.qa.embedded import evidence_refs, sort_relations
 from kgbuild.qa.models import (
     AttributeFact,
@@ -24,9 +35,50 @@ from kgbuild.qa.models import (
 from kgbuild.qa.text import fold, is_cjk
 from kgbuild.store.neo4j import queries as q
 
-__all__ = ["Neo4jGraph", "lucene_query"]
+__all__ = ["Neo4jGraph", "lucene_prefix_query", "lucene_query"]
 
 _LUCENE_SPECIAL = set('+-&|!(){}[]^"~*?:\\/')
+_LUCENE_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    ]
+)
+"""Words the ``standard-folding`` analyzer leaves out of the index (Lucene's English set)."""
+_SKIP = sorted(NON_RELATION_TYPES)
+SUGGEST_CANDIDATES = 2000
+"""Full-text matches ranked per type-ahead query (prefix matches all score alike)."""
 
 
 def lucene_query(terms: Sequence[str]) -> str:
@@ -41,6 +93,31 @@ def lucene_query(terms: Sequence[str]) -> str:
         else:
             parts.append(clean + ("~1" if len(clean) >= 4 else ""))
     return " OR ".join(parts)
+
+
+def lucene_prefix_query(text: str) -> str:
+    """A Lucene query: every typed word (folded, escaped) starts a word of the name.
+
+    Stop words are optional clauses: the index leaves them out, so requiring one would
+    miss "Bank of America" for "bank of".
+    """
+    parts = []
+    for word in query_words(text):
+        clean = "".join(c for c in word if c not in _LUCENE_SPECIAL and not c.isspace())
+        if clean:
+            parts.append(("" if clean in _LUCENE_STOPWORDS else "+") + clean + "*")
+    return " ".join(parts)
+
+
+def _node(row: Mapping[str, Any]) -> EntityNode:
+    return EntityNode(
+        id=str(row["id"]),
+        name=str(row["name"]),
+        label=str(row["label"] or ""),
+        aliases=tuple(str(a) for a in row["aliases"]),
+        mention_count=int(row["mention_count"]),
+        degree=int(row["degree"]),
+    )
 
 
 def _evidence(row: Mapping[str, Any]) -> tuple[EvidenceRef, ...]:
@@ -202,3 +279,93 @@ class Neo4jGraph:
         """Close the driver if this object opened it."""
         if self._own:
             self.driver.close()
+
+    # -- explorer reads (kgbuild.explorer.store.ExplorerStore) --------------------------------
+
+    def suggest(self, text: str, limit: int) -> list[Suggestion]:
+        """Entities whose name or an alias has a word starting with each typed word."""
+        query = lucene_prefix_query(text)
+        if not query:
+            return []
+        self.ensure_index()
+        rows = self._read(
+            q.EXPLORER_SUGGEST,
+            index=q.QA_FULLTEXT_INDEX,
+            query=query,
+            limit=SUGGEST_CANDIDATES,
+            skip=_SKIP,
+        )
+        return rank_suggestions(text, (_node(r) for r in rows), limit)
+
+    def entity_nodes(self, entity_ids: Sequence[str]) -> dict[str, EntityNode]:
+        """Node summaries of the entities that exist."""
+        if not entity_ids:
+            return {}
+        rows = self._read(q.EXPLORER_ENTITY_NODES, ids=list(entity_ids), skip=_SKIP)
+        return {str(r["id"]): _node(r) for r in rows}
+
+    def top_entities(self, limit: int) -> list[EntityNode]:
+        """Entities by relation degree, then mentions, then id."""
+        return [_node(r) for r in self._read(q.EXPLORER_TOP_ENTITIES, limit=limit, skip=_SKIP)]
+
+    def relations_among(self, entity_ids: Sequence[str]) -> list[GraphEdge]:
+        """Relations between two of the entities."""
+        if not entity_ids:
+            return []
+        rows = self._read(q.EXPLORER_RELATIONS_AMONG, ids=list(entity_ids), skip=_SKIP)
+        return [
+            GraphEdge(
+                id=str(r["id"]),
+                source=str(r["source"]),
+                target=str(r["target"]),
+                type=str(r["type"]),
+                score=round(float(r["score"] or 0.0), 6),
+            )
+            for r in rows
+        ]
+
+    def mention_chunks(self, entity_ids: Sequence[str], per_entity: int) -> dict[str, list[str]]:
+        """The sentences each entity is mentioned in, in document and offset order."""
+        if not entity_ids:
+            return {}
+        rows = self._read(q.EXPLORER_MENTION_CHUNKS, ids=list(entity_ids))
+        return {
+            str(r["id"]): list(dict.fromkeys(str(c) for c in r["chunk_ids"] if c))[:per_entity]
+            for r in rows
+        }
+
+    def chunk_mentions(self, chunk_ids: Sequence[str]) -> list[ChunkMention]:
+        """Every entity mention in those sentences."""
+        if not chunk_ids:
+            return []
+        rows = self._read(q.EXPLORER_CHUNK_MENTIONS, ids=list(dict.fromkeys(chunk_ids)))
+        mentions = [
+            ChunkMention(
+                entity_id=str(r["entity_id"]),
+                name=str(r["name"]),
+                label=str(r["label"] or ""),
+                doc_id=str(r["doc_id"]),
+                chunk_id=str(r["chunk_id"]),
+                start=int(r["start"]),
+                end=int(r["end"]),
+            )
+            for r in rows
+        ]
+        order = {c: i for i, c in enumerate(dict.fromkeys(chunk_ids))}
+        return sorted(mentions, key=lambda m: (order[m.chunk_id], m.start, m.end, m.entity_id))
+
+    def documents(self, doc_ids: Sequence[str]) -> dict[str, DocumentRef]:
+        """The documents that exist, with their titles."""
+        if not doc_ids:
+            return {}
+        return {
+            str(r["id"]): DocumentRef(
+                id=str(r["id"]), title=document_title(str(r["id"]), r["source"], r["title"])
+            )
+            for r in self._read(q.EXPLORER_DOCUMENTS, ids=list(dict.fromkeys(doc_ids)))
+        }
+
+    def merges(self, entity_id: str) -> list[dict[str, Any]]:
+        """The entity's merge records (none when the graph carries none)."""
+        rows = self._read(q.EXPLORER_MERGES, id=entity_id)
+        return merge_records(rows[0]["merges"]) if rows else []

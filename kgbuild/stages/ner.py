@@ -1,17 +1,18 @@
 """NER stage: any Hugging Face token-classification model over sentence chunks.
 
-preprocess (words and model windows) -> forward (batched, length-sorted,
-``torch.inference_mode``) -> postprocess (window merge, word aggregation, tag
-decoding, offsets back into the document). Windows overlap by ``stride`` tokens,
-so a sentence longer than the model's maximum is read whole, never truncated.
+preprocess (words, then one fast-tokenizer call for every chunk's model windows) ->
+forward (batched, length-sorted, ``torch.inference_mode``) -> postprocess (window merge,
+word aggregation, tag decoding for the whole batch at once, :mod:`kgbuild.nlp.batch_align`;
+offsets back into the document). Windows overlap by ``stride`` tokens, so a sentence
+longer than the model's maximum is read whole, never truncated.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -20,14 +21,10 @@ import torch
 from kgbuild.config import NerConfig
 from kgbuild.data import Chunk, Mention, Provenance, Span
 from kgbuild.ids import stable_id
+from kgbuild.lang import model_languages
 from kgbuild.models import resolve_task_model
-from kgbuild.nlp.align import (
-    TokenPrediction,
-    aggregate_words,
-    decode_tags,
-    merge_windows,
-    split_tag,
-)
+from kgbuild.nlp.align import FloatArray, IntArray, split_tag
+from kgbuild.nlp.batch_align import Pieces, decode_pieces
 from kgbuild.nlp.hf import LoadedTokenClassifier, bf16_supported, load_token_classifier
 from kgbuild.nlp.words import word_spans
 from kgbuild.progress import track
@@ -40,11 +37,35 @@ STAGE = "ner"
 
 
 @dataclass(frozen=True)
-class _Window:
-    chunk_index: int
-    input_ids: list[int]
-    word_ids: list[int | None]
-    offsets: list[tuple[int, int]]
+class _Windows:
+    """A batch's model windows as flat arrays: window ``i`` is tokens ``bounds[i]:bounds[i + 1]``."""
+
+    chunk_index: IntArray  # per window
+    bounds: IntArray  # windows + 1
+    input_ids: IntArray  # per token
+    word_ids: IntArray  # per token; -1 for special tokens
+    offsets: IntArray  # (tokens, 2): the piece's offsets within its word
+
+    @property
+    def lengths(self) -> IntArray:
+        """Tokens in each window."""
+        return np.diff(self.bounds)
+
+
+def _flat_windows(encodings: Sequence[Any], chunk_index: IntArray) -> _Windows:
+    """Flat arrays from the fast tokenizer's ``Encoding`` of each window."""
+    lengths = np.fromiter((len(e.ids) for e in encodings), np.intp, len(encodings))
+    tokens = int(lengths.sum())
+    ids = chain.from_iterable(e.ids for e in encodings)
+    word_ids = (-1 if w is None else w for e in encodings for w in e.word_ids)
+    offsets = chain.from_iterable(chain.from_iterable(e.offsets for e in encodings))
+    return _Windows(
+        chunk_index=chunk_index,
+        bounds=np.concatenate(([0], np.cumsum(lengths))).astype(np.intp),
+        input_ids=np.fromiter(ids, np.intp, tokens),
+        word_ids=np.fromiter(word_ids, np.intp, tokens),
+        offsets=np.fromiter(offsets, np.intp, 2 * tokens).reshape(tokens, 2),
+    )
 
 
 def _line_pieces(
@@ -72,6 +93,8 @@ class NerStage:
         self.loaded: LoadedTokenClassifier = load_token_classifier(
             resolve_task_model("ner", self.config.model), device=self.config.device
         )
+        self.languages = model_languages(self.loaded.manifest, self.loaded.name)
+        """What the model reads (its manifest's ``languages``; ``None``: any language)."""
         precision = self.config.precision
         self.bf16 = precision == "bf16" or (
             precision == "auto" and bf16_supported(self.loaded.device)
@@ -93,6 +116,7 @@ class NerStage:
             f"|{cfg.threshold}"
             f"|{cfg.stride}|{cfg.max_length}|{'bf16' if self.bf16 else 'fp32'}"
             f"|{sorted(cfg.label_map.items())}"
+            + (f"|lang:{','.join(sorted(self.languages))}" if self.languages else "")
         )
 
     def __call__(self, chunks: Sequence[Chunk], langs: Mapping[str, str]) -> list[Mention]:
@@ -108,68 +132,51 @@ class NerStage:
         limit = self.loaded.max_length
         return min(self.config.max_length or limit, limit)
 
-    def _windows(
-        self, chunks: Sequence[Chunk], words: Sequence[list[tuple[int, int]]]
-    ) -> list[_Window]:
-        texts = [
-            [chunk.text[start:end] for start, end in spans]
-            for chunk, spans in zip(chunks, words, strict=True)
-        ]
-        indexed = [i for i, spans in enumerate(texts) if spans]
+    def _windows(self, chunks: Sequence[Chunk], words: Sequence[list[tuple[int, int]]]) -> _Windows:
+        """Every chunk's words through the fast tokenizer in one call; long ones overflow."""
+        indexed = [i for i, spans in enumerate(words) if spans]
         if not indexed:
-            return []
+            return _flat_windows([], np.zeros(0, dtype=np.intp))
         max_length = self._window_length()
         encoded = self.loaded.tokenizer(
-            [texts[i] for i in indexed],
+            [[chunks[i].text[start:end] for start, end in words[i]] for i in indexed],
             is_split_into_words=True,
             truncation=True,
             max_length=max_length,
             stride=min(self.config.stride, max_length // 2 - 2),
             return_overflowing_tokens=True,
-            return_offsets_mapping=True,
         )
-        mapping = encoded["overflow_to_sample_mapping"]
-        return [
-            _Window(
-                chunk_index=indexed[mapping[row]],
-                input_ids=list(encoded["input_ids"][row]),
-                word_ids=encoded.word_ids(row),
-                offsets=[tuple(pair) for pair in encoded["offset_mapping"][row]],
-            )
-            for row in range(len(mapping))
-        ]
+        sample = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.intp)
+        return _flat_windows(encoded.encodings, np.asarray(indexed, dtype=np.intp)[sample])
 
     # -- forward ------------------------------------------------------------------------------
 
-    def _forward(self, windows: Sequence[_Window]) -> list[np.ndarray[Any, np.dtype[np.float32]]]:
+    def _forward(self, windows: _Windows) -> FloatArray:
+        """Label probabilities of every token, windows in length-sorted batches."""
         loaded = self.loaded
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids), reverse=True)
-        results: list[np.ndarray[Any, np.dtype[np.float32]]] = [np.empty(0, np.float32)] * len(
-            windows
-        )
+        lengths = windows.lengths
+        order = np.argsort(-lengths, kind="stable")  # longest first, ties in window order
+        probs = np.zeros((len(windows.input_ids), len(loaded.id2label)), dtype=np.float32)
         pad_id = loaded.tokenizer.pad_token_id or 0
         batch_size = self.config.batch_size
         starts = range(0, len(order), batch_size)
         autocast = torch.autocast(loaded.device.type, dtype=torch.bfloat16, enabled=self.bf16)
         with torch.inference_mode(), autocast:
             for start in track(
-                starts, STAGE, enabled=self.progress, detail=f"{len(windows):,} windows"
+                starts, STAGE, enabled=self.progress, detail=f"{len(windows.lengths):,} windows"
             ):
                 rows = order[start : start + batch_size]
-                width = len(windows[rows[0]].input_ids)
-                ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for r, index in enumerate(rows):
-                    seq = windows[index].input_ids
-                    ids[r, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                    mask[r, : len(seq)] = 1
+                width = int(lengths[rows[0]])
+                real = np.arange(width) < lengths[rows, None]
+                positions = (windows.bounds[rows, None] + np.arange(width))[real]
+                ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+                ids[real] = windows.input_ids[positions]
                 logits = loaded.model(
-                    input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device)
+                    input_ids=torch.from_numpy(ids).to(loaded.device),
+                    attention_mask=torch.from_numpy(real.astype(np.int64)).to(loaded.device),
                 ).logits
-                probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-                for r, index in enumerate(rows):
-                    results[index] = probs[r, : len(windows[index].input_ids)]
-        return results
+                probs[positions] = torch.softmax(logits.float(), dim=-1).cpu().numpy()[real]
+        return probs
 
     # -- postprocess --------------------------------------------------------------------------
 
@@ -177,36 +184,38 @@ class NerStage:
         self,
         chunks: Sequence[Chunk],
         words: Sequence[list[tuple[int, int]]],
-        windows: Sequence[_Window],
-        probs: Sequence[np.ndarray[Any, np.dtype[np.float32]]],
+        windows: _Windows,
+        probs: FloatArray,
     ) -> list[Mention]:
-        per_chunk: dict[int, list[list[TokenPrediction]]] = defaultdict(list)
-        for window, window_probs in zip(windows, probs, strict=True):
-            per_chunk[window.chunk_index].append(
-                [
-                    TokenPrediction(word=word, start=off[0], end=off[1], probs=window_probs[pos])
-                    for pos, (word, off) in enumerate(
-                        zip(window.word_ids, window.offsets, strict=True)
-                    )
-                    if word is not None
-                ]
-            )
+        window = np.repeat(np.arange(len(windows.chunk_index)), windows.lengths)
+        piece = windows.word_ids >= 0
+        spans = decode_pieces(
+            Pieces(
+                sequence=windows.chunk_index[window[piece]],
+                window=window[piece],
+                word=windows.word_ids[piece],
+                start=windows.offsets[piece, 0],
+                end=windows.offsets[piece, 1],
+                probs=probs[piece],
+            ),
+            self.config.aggregation,
+            self.loaded.id2label,
+            constrained=self.config.decoding == "constrained",
+        )
         mentions: list[Mention] = []
-        constrain_to = self.loaded.id2label if self.config.decoding == "constrained" else None
-        for chunk_index in sorted(per_chunk):
-            tokens = merge_windows(per_chunk[chunk_index])
-            word_predictions = aggregate_words(tokens, self.config.aggregation, constrain_to)
-            spans = decode_tags(word_predictions, self.loaded.id2label)
+        for chunk_index, first_word, last_word, label, score in zip(
+            spans.sequence.tolist(),
+            spans.first_word.tolist(),
+            spans.last_word.tolist(),
+            spans.label,
+            spans.score,
+            strict=True,
+        ):
+            if score < self.config.threshold:
+                continue
             chunk, chunk_words = chunks[chunk_index], words[chunk_index]
-            for span in spans:
-                if span.score < self.config.threshold:
-                    continue
-                for first, last in _line_pieces(
-                    chunk.text, chunk_words, span.first_word, span.last_word
-                ):
-                    mentions.append(
-                        self._mention(chunk, chunk_words, first, last, span.label, span.score)
-                    )
+            for first, last in _line_pieces(chunk.text, chunk_words, first_word, last_word):
+                mentions.append(self._mention(chunk, chunk_words, first, last, label, score))
         return mentions
 
     def _mention(

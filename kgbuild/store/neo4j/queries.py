@@ -562,3 +562,72 @@ CALL () { MATCH (n:Document) RETURN count(n) AS documents }
 CALL () { MATCH (:Entity)-[r]->(:Entity) RETURN count(r) AS relations }
 RETURN entities, documents, relations
 """
+
+# -- explorer (read only; kgbuild.qa.neo4j_store, kgbuild.explorer) ---------------------------
+#
+# ``$skip`` lists the relationship types between entities that are not extracted relations
+# (co-mentions); a node's ``degree`` counts the others, both directions.
+
+#: Type-ahead: ``$query`` is a Lucene prefix query built from folded, escaped typed words only.
+EXPLORER_SUGGEST: Final = """
+CALL db.index.fulltext.queryNodes($index, $query, {limit: $limit}) YIELD node
+RETURN node.id AS id, node.name AS name, node.label AS label,
+       coalesce(node.aliases, []) AS aliases,
+       COUNT { (node)<-[:REFERS_TO]-() } AS mention_count,
+       COUNT { (node)-[r]-(:Entity) WHERE NOT type(r) IN $skip } AS degree
+"""
+
+EXPLORER_ENTITY_NODES: Final = """
+UNWIND $ids AS id
+MATCH (e:Entity {id: id})
+RETURN e.id AS id, e.name AS name, e.label AS label, coalesce(e.aliases, []) AS aliases,
+       COUNT { (e)<-[:REFERS_TO]-() } AS mention_count,
+       COUNT { (e)-[r]-(:Entity) WHERE NOT type(r) IN $skip } AS degree
+"""
+
+#: The entities with most relations, then most mentions (reads every entity once).
+EXPLORER_TOP_ENTITIES: Final = """
+MATCH (e:Entity)
+WITH e, COUNT { (e)-[r]-(:Entity) WHERE NOT type(r) IN $skip } AS degree,
+     COUNT { (e)<-[:REFERS_TO]-() } AS mention_count
+ORDER BY degree DESC, mention_count DESC, e.id
+LIMIT $limit
+RETURN e.id AS id, e.name AS name, e.label AS label, coalesce(e.aliases, []) AS aliases,
+       mention_count, degree
+"""
+
+EXPLORER_RELATIONS_AMONG: Final = """
+MATCH (a:Entity)-[r]->(b:Entity)
+WHERE a.id IN $ids AND b.id IN $ids AND NOT type(r) IN $skip
+RETURN r.id AS id, type(r) AS type, a.id AS source, b.id AS target, r.score AS score
+ORDER BY source, type, target, id
+"""
+
+#: The chunks each entity is mentioned in, in document and offset order, at most ``$per``.
+EXPLORER_MENTION_CHUNKS: Final = """
+UNWIND $ids AS id
+MATCH (e:Entity {id: id})<-[:REFERS_TO]-(m:Mention)
+WITH id, m ORDER BY m.doc_id, m.start, m.end
+WITH id, collect(m.chunk_id) AS chunk_ids
+RETURN id, chunk_ids
+"""
+
+#: Every entity mention in the chunks (Chunk ids are constrained, so indexed).
+EXPLORER_CHUNK_MENTIONS: Final = """
+UNWIND $ids AS chunk_id
+MATCH (:Chunk {id: chunk_id})<-[:IN_CHUNK]-(m:Mention)-[:REFERS_TO]->(e:Entity)
+RETURN e.id AS entity_id, e.name AS name, e.label AS label, m.doc_id AS doc_id,
+       chunk_id, m.start AS start, m.end AS end
+"""
+
+EXPLORER_DOCUMENTS: Final = """
+UNWIND $ids AS id
+MATCH (d:Document {id: id})
+RETURN d.id AS id, d.source AS source, d.meta_title AS title
+"""
+
+#: The entity's merge records (JSON text written by resolution; absent when there are none).
+EXPLORER_MERGES: Final = """
+MATCH (e:Entity {id: $id})
+RETURN e.merges AS merges
+"""

@@ -647,7 +647,9 @@ def _chunk_row(c: Chunk) -> Row:
 
 
 def _entity_row(e: Entity) -> Row:
-    return {"id": e.id, "props": {"name": e.name, "label": e.label, "aliases": list(e.aliases)}}
+    merges = "[" + ",".join(m.model_dump_json() for m in e.merges) + "]" if e.merges else None
+    props = {"name": e.name, "label": e.label, "aliases": list(e.aliases), "merges": merges}
+    return {"id": e.id, "props": props}  # merges: JSON of why names were joined; null removes
 
 
 def _mention_row(m: Mention, mention_entity: Mapping[str, str]) -> Row:

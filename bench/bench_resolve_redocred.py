@@ -1,0 +1,296 @@
+"""Benchmark: entity resolution within documents on Re-DocRED's gold mentions.
+
+The gold mentions (text and gold type) of Re-DocRED dev documents (the first 100 by
+default, ``../shared/data/kg/redocred/dev_revised.json``) go through
+:func:`kgbuild.stages.resolve.resolve_mentions` together, as one corpus (so cross-document
+merges play their part), and the predicted clusters are compared with the gold entity
+clusters (``vertexSet``) within each document:
+
+* pairwise precision, recall and F1 over the pairs of mentions of one document (a pair
+  is predicted when both mentions went to one entity, true when they are one gold
+  entity); precision is the "merge precision";
+* B-cubed precision, recall and F1, averaged over mentions, each mention's predicted
+  and gold clusters cut down to its document.
+
+By default NER plays no part: this measures resolution alone. With ``--ner`` the
+shipped NER model reads the sentences instead, all its mentions are resolved, and
+the scores count the predicted mentions whose span is a gold mention's (types are
+the model's): resolution on real NER output, without NER's misses. The result goes to
+``bench/results/resolve_redocred.json`` (one entry per ``--label``) with the commit,
+machine and command; with ``--errors`` the wrong merges and the missed links are
+printed (not stored: they quote the data). ``--resolver`` scores another version of
+``resolve.py`` (before/after).
+
+Run: ``.venv/bin/python bench/bench_resolve_redocred.py [--docs 100] [--ner] [--contexts]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from kgbuild.data import Mention, Provenance, Span
+from kgbuild.readers.docred import DocREDDocument, document_text, read_docred
+from kgbuild.stages.resolve import ResolutionResult, ResolveConfig, resolve_mentions
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data" / "kg" / "redocred" / "dev_revised.json"
+OUT = REPO / "bench" / "results" / "resolve_redocred.json"
+BENCHMARK = "kgbuild.stages.resolve.resolve_mentions on Re-DocRED, within documents"
+
+
+def gold_mentions(
+    docs: Sequence[DocREDDocument], first: int
+) -> tuple[list[Mention], dict[str, str], dict[str, str]]:
+    """Mentions of the documents' gold entities, with their gold cluster and sentence.
+
+    Returns the mentions (document ``redocred-dev-<index>``, chunk = sentence), the gold
+    cluster of each mention id and the text of each chunk id.
+    """
+    mentions: list[Mention] = []
+    gold: dict[str, str] = {}
+    sentences: dict[str, str] = {}
+    for offset, doc in enumerate(docs):
+        doc_id = f"redocred-dev-{first + offset:04d}"
+        laid_out = document_text(doc)
+        for sent_id, (start, end) in enumerate(laid_out.sentence_offsets):
+            sentences[f"{doc_id}-s{sent_id}"] = laid_out.text[start:end]
+        for e_index, entity in enumerate(doc.entities):
+            spans = laid_out.mention_offsets[e_index]
+            for m_index, (mention, (start, end)) in enumerate(
+                zip(entity.mentions, spans, strict=True)
+            ):
+                mention_id = f"{doc_id}-e{e_index}-m{m_index}"
+                gold[mention_id] = f"{doc_id}-e{e_index}"
+                mentions.append(
+                    Mention(
+                        id=mention_id,
+                        text=laid_out.text[start:end],
+                        label=mention.type,
+                        provenance=Provenance(
+                            doc_id=doc_id,
+                            chunk_id=f"{doc_id}-s{mention.sent_id}",
+                            span=Span(start=start, end=end),
+                            score=1.0,
+                            model="gold",
+                            model_revision="redocred",
+                            run_id="bench",
+                            stage="gold",
+                        ),
+                    )
+                )
+    return mentions, gold, sentences
+
+
+def ner_mentions(
+    docs: Sequence[DocREDDocument], first: int, gold_mentions: Sequence[Mention]
+) -> tuple[list[Mention], dict[str, str]]:
+    """The shipped NER model's mentions of the documents, and their gold mention ids.
+
+    Only predicted mentions whose span is a gold mention's have one.
+    """
+    from kgbuild.config import NerConfig
+    from kgbuild.data import Chunk
+    from kgbuild.stages.ner import NerStage
+
+    chunks: list[Chunk] = []
+    for offset, doc in enumerate(docs):
+        doc_id = f"redocred-dev-{first + offset:04d}"
+        laid_out = document_text(doc)
+        for sent_id, (start, end) in enumerate(laid_out.sentence_offsets):
+            chunks.append(
+                Chunk(
+                    id=f"{doc_id}-s{sent_id}",
+                    doc_id=doc_id,
+                    index=sent_id,
+                    span=Span(start=start, end=end),
+                    text=laid_out.text[start:end],
+                )
+            )
+    stage = NerStage(NerConfig(), run_id="bench")
+    predicted = stage(chunks, {})
+    by_span = {(m.doc_id, m.span.start, m.span.end): m.id for m in gold_mentions}
+    return predicted, {
+        m.id: by_span[key]
+        for m in predicted
+        if (key := (m.doc_id, m.span.start, m.span.end)) in by_span
+    }
+
+
+def _pairs(counts: Counter[Any]) -> int:
+    return sum(n * (n - 1) // 2 for n in counts.values())
+
+
+def scores(
+    mentions: Sequence[Mention], predicted: dict[str, str], gold: dict[str, str]
+) -> dict[str, float]:
+    """Pairwise and B-cubed precision, recall and F1 within documents (in percent)."""
+    both: Counter[tuple[str, str, str]] = Counter()
+    pred: Counter[tuple[str, str]] = Counter()
+    true: Counter[tuple[str, str]] = Counter()
+    for m in mentions:
+        both[m.doc_id, predicted[m.id], gold[m.id]] += 1
+        pred[m.doc_id, predicted[m.id]] += 1
+        true[m.doc_id, gold[m.id]] += 1
+    n_both, n_pred, n_true = _pairs(both), _pairs(pred), _pairs(true)
+    b3_p = b3_r = 0.0
+    for m in mentions:
+        shared = both[m.doc_id, predicted[m.id], gold[m.id]]
+        b3_p += shared / pred[m.doc_id, predicted[m.id]]
+        b3_r += shared / true[m.doc_id, gold[m.id]]
+    b3_p, b3_r = b3_p / len(mentions), b3_r / len(mentions)
+
+    def f1(p: float, r: float) -> float:
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    pair_p = n_both / n_pred if n_pred else 1.0
+    pair_r = n_both / n_true if n_true else 1.0
+    return {
+        "pairwise_precision": round(100 * pair_p, 2),
+        "pairwise_recall": round(100 * pair_r, 2),
+        "pairwise_f1": round(100 * f1(pair_p, pair_r), 2),
+        "bcubed_precision": round(100 * b3_p, 2),
+        "bcubed_recall": round(100 * b3_r, 2),
+        "bcubed_f1": round(100 * f1(b3_p, b3_r), 2),
+        "true_pairs": n_true,
+        "predicted_pairs": n_pred,
+        "correct_pairs": n_both,
+    }
+
+
+def print_errors(
+    mentions: Sequence[Mention], predicted: dict[str, str], gold: dict[str, str], limit: int
+) -> None:
+    """Print wrong merges and missed links, one line per distinct pair of surface forms."""
+    by_doc: dict[str, list[Mention]] = defaultdict(list)
+    for m in mentions:
+        by_doc[m.doc_id].append(m)
+    wrong: Counter[str] = Counter()
+    missed: Counter[str] = Counter()
+    for doc_mentions in by_doc.values():
+        for i, a in enumerate(doc_mentions):
+            for b in doc_mentions[i + 1 :]:
+                same_pred = predicted[a.id] == predicted[b.id]
+                same_gold = gold[a.id] == gold[b.id]
+                if same_pred == same_gold:
+                    continue
+                pair = " | ".join(sorted((f"{a.text} [{a.label}]", f"{b.text} [{b.label}]")))
+                (wrong if same_pred else missed)[f"{a.doc_id}: {pair}"] += 1
+    for title, found in (("wrong merges", wrong), ("missed links", missed)):
+        print(f"-- {title}: {sum(found.values())} pairs, {len(found)} distinct")
+        for line, count in found.most_common(limit):
+            print(f"  {count:>3}  {line}")
+
+
+def _commit() -> str:
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "kgbuild"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return found.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def _load_resolver(path: Path) -> Callable[..., ResolutionResult]:
+    """``resolve_mentions`` of another version of ``kgbuild/stages/resolve.py``."""
+    spec = importlib.util.spec_from_file_location("kgbuild_resolve_under_test", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    found: Callable[..., ResolutionResult] = module.resolve_mentions
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Resolve the mentions, score them within documents, add the run to the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--first", type=int, default=0, help="index of the first document")
+    parser.add_argument("--docs", type=int, default=100, help="number of documents")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--label", help="the run's key in the JSON (default: gold or ner)")
+    parser.add_argument("--errors", type=int, default=0, help="print this many errors of each kind")
+    parser.add_argument(
+        "--contexts", action="store_true", help="use sentence context similarity (MiniLM)"
+    )
+    parser.add_argument("--ner", action="store_true", help="resolve the NER model's mentions")
+    parser.add_argument(
+        "--resolver",
+        type=Path,
+        help="resolve.py of another version, for before/after "
+        "(git show <commit>:kgbuild/stages/resolve.py > /tmp/resolve_before.py)",
+    )
+    args = parser.parse_args(argv)
+
+    docs = read_docred(args.data)[args.first : args.first + args.docs]
+    mentions, gold, sentences = gold_mentions(docs, args.first)
+    scored = mentions
+    if args.ner:
+        mentions, matched = ner_mentions(docs, args.first, mentions)
+        gold_of = gold
+        gold = {m: gold_of[g] for m, g in matched.items()}
+        scored = [m for m in mentions if m.id in gold]
+    resolve = _load_resolver(args.resolver) if args.resolver else resolve_mentions
+    started = time.perf_counter()
+    if args.contexts:
+        config = ResolveConfig(context_similarity=True)
+        result = resolve(mentions, config, sentences=sentences)
+    else:
+        result = resolve(mentions)
+    seconds = time.perf_counter() - started
+    found = scores(scored, result.mention_to_entity, gold)
+    for key, value in found.items():
+        print(f"{key:>20}: {value}")
+    if args.errors:
+        print_errors(scored, result.mention_to_entity, gold, args.errors)
+
+    run = {
+        "data": f"{args.data.name} documents {args.first}-{args.first + len(docs) - 1}",
+        "documents": len(docs),
+        "mentions": len(mentions),
+        "mentions_scored": len(scored),
+        "mentions_from": "ner-en-minilm (spans matching gold)" if args.ner else "gold",
+        "gold_entities": len(set(gold.values())),
+        "predicted_entities": len(result.entities),
+        "context_similarity": args.contexts,
+        "resolver": str(args.resolver) if args.resolver else "kgbuild.stages.resolve",
+        "scores": found,
+        "seconds": round(seconds, 3),
+        "commit": _commit(),
+        "command": " ".join(["python", "bench/bench_resolve_redocred.py", *(argv or sys.argv[1:])]),
+        "python": sys.version.split()[0],
+        "machine": platform.platform(),
+        "cpu_count": os.cpu_count(),
+    }
+    report: dict[str, Any] = {"benchmark": BENCHMARK, "runs": {}}
+    if args.out.exists():
+        report = json.loads(args.out.read_text(encoding="utf-8"))
+    report["runs"][args.label or ("ner" if args.ner else "gold")] = run
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
