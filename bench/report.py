@@ -131,6 +131,14 @@ def _explorer(r: Result) -> str:
     )
 
 
+def _build(r: Result) -> str:
+    return "; ".join(
+        f"{config} {_f(best['sentences_per_second'])} sentences/s "
+        f"({_f(r['cost_vs_ner_only'][config], 2)}x NER only)"
+        for config, best in r["best"].items()
+    )
+
+
 def _flow(r: Result) -> str:
     return "; ".join(
         f"{label} ({size['documents']:,} docs): flow {_f(size['flow_s'], 2)} s vs direct "
@@ -158,6 +166,7 @@ KINDS: list[tuple[str, str, Callable[[Result], str]]] = [
     ("ner", "bench_ner.py", _ner),
     ("scores_", "bench_scores.py", _scores),
     ("extraction", "bench_extraction.py", _extraction),
+    ("build", "bench_build.py", _build),
     ("resolve_redocred", "bench_resolve_redocred.py", _resolve_redocred),
     ("resolve", "bench_resolve.py", _resolve),
     ("serve_load", "bench_serve.py", _serve),
