@@ -19,6 +19,7 @@ from kgbuild.errors import ConfigError
 
 __all__ = [
     "DEFAULT_SCHEMA_PATH",
+    "RESERVED_RELATION_TYPES",
     "AttributeSpec",
     "EntityType",
     "GraphSchema",
@@ -31,6 +32,20 @@ __all__ = [
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 DEFAULT_SCHEMA_PATH = SCHEMAS_DIR / "wikidata.yaml"
 """The default schema: Wikidata's relation types as annotated in Re-DocRED."""
+
+RESERVED_RELATION_TYPES = frozenset(
+    {
+        "PART_OF",
+        "IN_CHUNK",
+        "REFERS_TO",
+        "HAS_ATTRIBUTE",
+        "MENTIONED_IN",
+        "CO_OCCURS",
+        "IN_DOCUMENT",
+    }
+)
+"""Relationship types of the graph's own structure (documents, chunks, mentions): a schema's
+relation types may not reuse them."""
 
 TypeName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9_]*$", max_length=64)]
 RelationName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=64)]
@@ -120,6 +135,12 @@ class GraphSchema(_Strict):
                         f"(declared: {sorted(known)})"
                     )
         relations = [r.name for r in self.relation_types]
+        for index, name in enumerate(relations):
+            if name in RESERVED_RELATION_TYPES:
+                raise ValueError(
+                    f"relation_types.{index}.name: {name!r} is reserved for the graph's own "
+                    f"structure ({', '.join(sorted(RESERVED_RELATION_TYPES))}); rename it"
+                )
         if len(set(relations)) != len(relations):
             raise ValueError(f"relation_types: duplicate names in {relations}")
         wikidata = [r.wikidata for r in self.relation_types if r.wikidata]

@@ -58,6 +58,10 @@ def test_committed_json_schemas_match_the_code(name: str) -> None:
             "entity_types: [{name: PER}]\nrelation_types: [{name: KNOWS, domain: [PER], range: [PER], inverse: KNOWN_BY}]",
             "relation_types.0.inverse",
         ),
+        (
+            "entity_types: [{name: LOC}]\nrelation_types: [{name: PART_OF, domain: [LOC], range: [LOC]}]",
+            "relation_types.0.name",
+        ),
         ("relation_types: []", "entity_types"),
         (
             "entity_types: [{name: PER}]\nattributes: [{name: age, entity_type: ORG, question: 'q {name}'}]",

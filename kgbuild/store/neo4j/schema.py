@@ -17,6 +17,7 @@ from typing import Final
 from neo4j import Driver, ManagedTransaction
 
 from kgbuild.errors import InputError
+from kgbuild.schema import RESERVED_RELATION_TYPES
 from kgbuild.store.neo4j import queries
 
 __all__ = [
@@ -35,7 +36,7 @@ NAME_PATTERN: Final = re.compile(r"[A-Z][A-Za-z0-9_]*")
 #: Node labels of the store's own model; entity labels may not reuse them.
 STRUCTURAL_LABELS: Final = frozenset({"Document", "Chunk", "Mention", "Entity", "Attribute"})
 #: Relationship types of the store's own model; relation types may not reuse them.
-STRUCTURAL_TYPES: Final = frozenset({"PART_OF", "IN_CHUNK", "REFERS_TO", "HAS_ATTRIBUTE"})
+STRUCTURAL_TYPES: Final = RESERVED_RELATION_TYPES
 
 
 class SchemaError(InputError, ValueError):
