@@ -2,14 +2,19 @@
 
 :class:`Extractor` is what a batch of documents goes through; its ``model_key`` names
 every model and setting that changes the output, which the ledger compares to decide
-whether a document's stored result can be reused.
+whether a document's stored result can be reused. With relations enabled, relation types
+the schema gives a question template and the relation model does not predict (or that are
+marked ``extract: template``) are read by the zero-shot stage
+(:mod:`kgbuild.stages.zeroshot`); the relation model's predictions of types read by
+template are dropped.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kgbuild.config import Settings
@@ -21,6 +26,7 @@ if TYPE_CHECKING:
     from kgbuild.schema import GraphSchema
     from kgbuild.stages.doc_relations import DocRelationStage
     from kgbuild.stages.relations import RelationStage
+    from kgbuild.stages.zeroshot import TemplateRelationStage
 
 __all__ = ["DocumentExtraction", "Extractor"]
 
@@ -39,6 +45,8 @@ class DocumentExtraction:
     mentions: tuple[Mention, ...]
     relations: tuple[Relation, ...]
     attributes: tuple[Attribute, ...] = ()
+    refused: dict[str, int] = field(default_factory=dict)
+    """Per relation type or attribute: answers refused as not of its type."""
 
 
 class Extractor:
@@ -52,6 +60,7 @@ class Extractor:
         self.settings = settings
         self.ner = NerStage(settings.ner, run_id=run_id, progress=progress)
         self.relations: RelationStage | DocRelationStage | None = None
+        self.templates: TemplateRelationStage | None = None
         self.attributes = None
         if settings.relations.enabled or settings.attributes.enabled:
             from kgbuild.schema import load_schema
@@ -59,11 +68,18 @@ class Extractor:
             schema = load_schema(settings.schema_path)
         if settings.relations.enabled:
             self.relations = _relation_stage(settings, schema, run_id, progress=progress)
+            self.templates = _template_stage(
+                settings, schema, self.relations, run_id, progress=progress
+            )
         if settings.attributes.enabled:
             from kgbuild.stages.attributes import AttributeStage
 
             self.attributes = AttributeStage(
-                settings.attributes, schema=schema, run_id=run_id, progress=progress
+                settings.attributes,
+                schema=schema,
+                run_id=run_id,
+                resolve=settings.resolve,
+                progress=progress,
             )
 
     @property
@@ -72,6 +88,8 @@ class Extractor:
         key = f"chunk:{self.settings.chunking.max_sentence_chars}|ner:{self.ner.model_key}"
         if self.relations is not None:
             key += f"|re:{self.relations.model_key}"
+        if self.templates is not None:
+            key += f"|zs:{self.templates.model_key}"
         if self.attributes is not None:
             key += f"|attr:{self.attributes.model_key}"
         return key
@@ -83,9 +101,20 @@ class Extractor:
         langs = {doc.id: doc.lang for doc in documents}
         mentions = self.ner(all_chunks, langs)
         relations = self.relations(all_chunks, mentions) if self.relations is not None else []
+        refused: Counter[tuple[str, str]] = Counter()
+        if self.templates is not None:
+            templated = self.templates.types
+            relations = [r for r in relations if r.type not in templated]
+            relations += self.templates(all_chunks, mentions)
+            refused.update(self.templates.refused)
         attributes = (
             self.attributes(all_chunks, mentions, langs) if self.attributes is not None else []
         )
+        if self.attributes is not None:
+            refused.update(self.attributes.refused)
+        refused_by_doc: dict[str, dict[str, int]] = {doc.id: {} for doc in documents}
+        for (doc_id, kind), count in sorted(refused.items()):
+            refused_by_doc.setdefault(doc_id, {})[kind] = count
         mentions_by_doc: dict[str, list[Mention]] = {doc.id: [] for doc in documents}
         for mention in mentions:
             mentions_by_doc[mention.doc_id].append(mention)
@@ -102,9 +131,47 @@ class Extractor:
                 tuple(mentions_by_doc[doc.id]),
                 tuple(relations_by_doc[doc.id]),
                 tuple(attributes_by_doc[doc.id]),
+                refused_by_doc[doc.id],
             )
             for doc in documents
         ]
+
+
+def _template_stage(
+    settings: Settings,
+    schema: GraphSchema,
+    relations: RelationStage | DocRelationStage,
+    run_id: str,
+    *,
+    progress: bool,
+) -> TemplateRelationStage | None:
+    """The zero-shot stage for the templated types the relation model does not cover."""
+    from kgbuild.errors import ConfigError
+    from kgbuild.stages.zeroshot import TemplateRelationStage, template_types
+
+    config = settings.templates
+    if not config.enabled:
+        return None
+    predicted = {t for t in _predicted_types(relations) if t}
+    try:
+        types = template_types(schema, predicted, config.types)
+    except KeyError as exc:
+        raise ConfigError(f"templates.types: {exc.args[0]}") from exc
+    if not types:
+        return None
+    log.info("relation types read by template (zero-shot): %s", ", ".join(r.name for r in types))
+    return TemplateRelationStage(
+        config, relation_types=types, run_id=run_id, resolve=settings.resolve, progress=progress
+    )
+
+
+def _predicted_types(relations: RelationStage | DocRelationStage) -> list[str | None]:
+    """The schema types the relation model can output."""
+    from kgbuild.stages.doc_relations import DocRelationStage
+
+    if isinstance(relations, DocRelationStage):
+        return list(relations.types)
+    return list(relations.types.values())
 
 
 def _relation_stage(

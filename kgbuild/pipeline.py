@@ -101,6 +101,8 @@ class DocumentOutcome:
     relations: tuple[Relation, ...] = ()
     failure: DocumentFailure | None = None
     attributes: tuple[Attribute, ...] = ()
+    refused: dict[str, int] = field(default_factory=dict)
+    """Per relation type or attribute: answers refused as not of its type."""
 
 
 @dataclass
@@ -125,6 +127,9 @@ class BuildReport:
     outputs: dict[str, Path] = field(default_factory=dict)
     neo4j: str | None = None
     """What was persisted to Neo4j (``None``: no Neo4j configured)."""
+    refused: dict[str, int] = field(default_factory=dict)
+    """Per relation type or attribute: answers read in this run's documents that were not
+    of the declared type (not an entity of the range, not a date...) and were not stored."""
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -136,6 +141,9 @@ class BuildReport:
             f"({self.merges} surface forms merged), {self.relations} relations, "
             f"{self.attributes} attribute values in {self.seconds:.1f} s",
         ]
+        if self.refused:
+            counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.refused.items()))
+            lines.append(f"  refused (not of the declared type, not stored): {counts}")
         lines += [f"  failed: {f.source} [{f.stage}]: {f.error}" for f in self.failures]
         lines += [f"  warning: {w.source}: {w.message}" for w in self.warnings]
         lines += [f"  {name}: {path}" for name, path in self.outputs.items()]
@@ -189,7 +197,14 @@ def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentOu
     """
     try:
         return [
-            DocumentOutcome(x.document, x.chunks, x.mentions, x.relations, attributes=x.attributes)
+            DocumentOutcome(
+                x.document,
+                x.chunks,
+                x.mentions,
+                x.relations,
+                attributes=x.attributes,
+                refused=x.refused,
+            )
             for x in stages(documents)
         ]
     except Exception as batch_error:
@@ -336,6 +351,8 @@ def add_outcomes(report: BuildReport, outcomes: Sequence[DocumentOutcome]) -> No
             report.failures.append(outcome.failure)
         else:
             report.processed += 1
+            for kind, count in outcome.refused.items():
+                report.refused[kind] = report.refused.get(kind, 0) + count
 
 
 def finish(
