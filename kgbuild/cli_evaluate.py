@@ -134,6 +134,10 @@ def qa(
             "--negatives); --no-abstain always answers with the best span."
         ),
     ] = True,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(help="Operating point of the no-answer calibration (default: the model's)."),
+    ] = None,
     unanswerable: Annotated[
         bool,
         typer.Option(
@@ -164,10 +168,19 @@ def qa(
             impossible += held_out_unanswerable(answerable, seed)
         reference = _model("qa", model)
         scores, _ = evaluate_qa(
-            reference, answerable, device=device, sentence_prior=sentence_prior, abstain=abstain
+            reference,
+            answerable,
+            device=device,
+            sentence_prior=sentence_prior,
+            abstain=abstain,
+            min_confidence=min_confidence,
         )
         reader = ExtractiveReader(
-            reference, device=device, sentence_prior=sentence_prior, abstain=abstain
+            reference,
+            device=device,
+            sentence_prior=sentence_prior,
+            abstain=abstain,
+            min_confidence=min_confidence,
         )
         rate = no_answer_rate(reader, impossible) if impossible else None
     except KGBuildError as exc:
@@ -187,6 +200,7 @@ def qa(
         "held_out_articles": held_out_articles,
         "sentence_prior": sentence_prior,
         "abstains": reader.abstains,
+        "min_confidence": min_confidence,
         **scores.model_dump(),
         "unanswerable": {"questions": len(impossible), "no_answer_percent": rate},
     }

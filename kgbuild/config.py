@@ -203,7 +203,8 @@ class TemplateConfig(AttributeConfig):
     max_contexts: int = Field(default=3, gt=0)
     types: tuple[str, ...] = ()
     """Relation types read by template only, as if the schema said ``extract: template``
-    (the relation model's predictions of them are dropped), e.g. to evaluate them."""
+    (the relation model's predictions of them are dropped), e.g. to evaluate them. With
+    relations off, these types alone are read by template."""
 
 
 NEO4J_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")

@@ -62,12 +62,14 @@ class Extractor:
         self.relations: RelationStage | DocRelationStage | None = None
         self.templates: TemplateRelationStage | None = None
         self.attributes = None
-        if settings.relations.enabled or settings.attributes.enabled:
+        only_templates = not settings.relations.enabled and bool(settings.templates.types)
+        if settings.relations.enabled or settings.attributes.enabled or only_templates:
             from kgbuild.schema import load_schema
 
             schema = load_schema(settings.schema_path)
         if settings.relations.enabled:
             self.relations = _relation_stage(settings, schema, run_id, progress=progress)
+        if settings.relations.enabled or only_templates:
             self.templates = _template_stage(
                 settings, schema, self.relations, run_id, progress=progress
             )
@@ -140,21 +142,28 @@ class Extractor:
 def _template_stage(
     settings: Settings,
     schema: GraphSchema,
-    relations: RelationStage | DocRelationStage,
+    relations: RelationStage | DocRelationStage | None,
     run_id: str,
     *,
     progress: bool,
 ) -> TemplateRelationStage | None:
-    """The zero-shot stage for the templated types the relation model does not cover."""
+    """The zero-shot stage for the templated types the relation model does not cover.
+
+    Without a relation stage (relations off), only the types of ``templates.types``.
+    """
     from kgbuild.errors import ConfigError
     from kgbuild.stages.zeroshot import TemplateRelationStage, template_types
 
     config = settings.templates
     if not config.enabled:
         return None
-    predicted = {t for t in _predicted_types(relations) if t}
     try:
-        types = template_types(schema, predicted, config.types)
+        if relations is None:
+            types = tuple(schema.relation_type(name) for name in config.types)
+            template_types(schema, (), config.types)  # each must have a question
+        else:
+            predicted = {t for t in _predicted_types(relations) if t}
+            types = template_types(schema, predicted, config.types)
     except KeyError as exc:
         raise ConfigError(f"templates.types: {exc.args[0]}") from exc
     if not types:

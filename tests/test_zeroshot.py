@@ -380,3 +380,31 @@ def test_report_summary_counts_refusals_per_type() -> None:
     assert "refused (not of the declared type, not stored): DIRECTOR 3, birth_date 1" in (
         report.summary()
     )
+
+
+def test_listed_template_types_alone_are_read_with_relations_off(
+    tmp_path: Path, keyword_ner_model: Path, keyword_re_model: Path, keyword_qa_model: Path
+) -> None:
+    from kgbuild.extraction import Extractor
+
+    settings = zero_shot_settings(
+        tmp_path, keyword_ner_model, keyword_re_model, keyword_qa_model, ZERO_SHOT_SCHEMA
+    )
+    off = settings.model_copy(
+        update={
+            "relations": ReConfig(enabled=False),
+            "templates": settings.templates.model_copy(update={"types": ("WORK_CITY",)}),
+        }
+    )
+    extractor = Extractor(off, run_id="t")
+    assert extractor.relations is None
+    assert extractor.templates is not None and extractor.templates.types == {"WORK_CITY"}
+    assert (
+        Extractor(settings.model_copy(update={"relations": ReConfig()}), run_id="t").templates
+        is None
+    )
+    bad = off.model_copy(
+        update={"templates": settings.templates.model_copy(update={"types": ("WORKS_FOR",)})}
+    )
+    with pytest.raises(ConfigError, match="WORKS_FOR has no question"):
+        Extractor(bad, run_id="t")

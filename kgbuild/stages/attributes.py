@@ -45,13 +45,18 @@ STAGE = "attributes"
 
 
 def qa_reader(config: AttributeConfig) -> ExtractiveReader:
-    """The extractive reader a template stage's config names."""
+    """The extractive reader a template stage's config names.
+
+    The stage's thresholds are its operating points: the reader itself keeps every best
+    span (with its calibrated confidence, when the model has one) for them to judge.
+    """
     precision = config.precision
     return ExtractiveReader(
         resolve_task_model("qa", config.model),
         device=config.device,
         batch_size=config.batch_size,
         bf16=None if precision == "auto" else precision == "bf16",
+        min_confidence=0.0,
     )
 
 

@@ -438,6 +438,13 @@ def qa_command(
     calibration_articles: Annotated[
         int, typer.Option(help="Articles held out for calibration when --calibration is not given.")
     ] = 2,
+    min_confidence: Annotated[
+        float,
+        typer.Option(
+            help="Default operating point stored with the calibration: the reader abstains "
+            "when no span is at least this likely right."
+        ),
+    ] = 0.5,
     device: DeviceOption = None,
 ) -> None:
     """Fine-tune an extractive question-answering model and save it (LoRA adapter by default)."""
@@ -468,6 +475,7 @@ def qa_command(
         negatives=negatives,
         calibration=calibration,
         calibration_articles=calibration_articles,
+        min_confidence=min_confidence,
         device=device,
         command=_command_line(),
     )
@@ -503,6 +511,10 @@ def qa_questions_command(
         int,
         typer.Option(help="Leave out the first N DocRED documents (e.g. kept for evaluation)."),
     ] = 0,
+    until_doc: Annotated[
+        int | None,
+        typer.Option(help="Use DocRED documents before this index only (default: to the end)."),
+    ] = None,
     conll04: Annotated[
         Path | None,
         typer.Option(help="CoNLL04 JSON: questions over sentences, both directions.", exists=True),
@@ -545,7 +557,7 @@ def qa_questions_command(
     if docred is not None:
         names_file = rel_info or docred.parent / "rel_info.json"
         names = read_rel_info(names_file) if names_file.is_file() else {}
-        documents = read_docred(docred)
+        documents = read_docred(docred)[:until_doc]
         if skip_docs >= len(documents):
             raise InputError(
                 f"--skip-docs {skip_docs} leaves none of the {len(documents)} documents"
@@ -561,6 +573,7 @@ def qa_questions_command(
         "excluded_relations": excluded,
         "negatives": negatives,
         "skip_docs": skip_docs,
+        "until_doc": until_doc,
         "sources": [str(p) for p in (docred, conll04) if p is not None],
     }
     written = write_squad(examples, out, limit=max_questions, seed=seed, metadata=metadata)

@@ -510,7 +510,8 @@ def _gold_grouping(mentions: Sequence[Mention]) -> list[LocalEntity]:
 def seen_facts_of(model_dir: str) -> set[tuple[str, str, str]] | None:
     """The training facts (by names) of a document-level model, from its model card.
 
-    ``None`` when the card or its training file cannot be read (Ign F1 then equals F1).
+    ``None`` when the card or its training file cannot be read as DocRED (Ign F1 then
+    equals F1).
     """
     import json
     from pathlib import Path
@@ -523,6 +524,6 @@ def seen_facts_of(model_dir: str) -> set[tuple[str, str, str]] | None:
         train = card["data"]["train"]["path"]
         skip = int(card["data"]["dev"].get("first_documents", 0))
         documents = read_docred(train)
-    except (OSError, KeyError, ValueError, TypeError):
-        return None
+    except (OSError, KeyError, ValueError, TypeError, KGBuildError):
+        return None  # not a document-level model's card (a sentence-level one's, say)
     return train_facts(docred_examples(documents[skip:]))

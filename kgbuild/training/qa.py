@@ -234,6 +234,7 @@ def evaluate_qa(
     stride: int | None = None,
     sentence_prior: SentencePrior | bool = True,
     abstain: bool = True,
+    min_confidence: float | None = None,
 ) -> tuple[QaScores, dict[str, str]]:
     """SQuAD EM/F1 of a QA model over examples, and its predictions by question id.
 
@@ -248,6 +249,7 @@ def evaluate_qa(
         stride=stride,
         sentence_prior=sentence_prior,
         abstain=abstain,
+        min_confidence=min_confidence,
     )
     predictions = predict_answers(reader, examples)
     return qa_scores(predictions, _golds(examples)), predictions
@@ -388,6 +390,7 @@ def train_qa(
     negatives: float = 0.0,
     calibration: Path | None = None,
     calibration_articles: int = 2,
+    min_confidence: float = 0.5,
     device: str | None = None,
     bf16: bool | None = None,
     command: str | None = None,
@@ -428,6 +431,8 @@ def train_qa(
             is fitted (unanswerable ones are generated when it has none); default:
             ``calibration_articles`` articles of ``train``, then left out of training.
         calibration_articles: See ``calibration`` (only with ``negatives``).
+        min_confidence: The reader's default operating point, stored with the calibration:
+            it abstains when no span is at least this likely right.
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         bf16: bf16 autocast; ``None`` turns it on where the hardware supports it natively.
         command: Command line recorded in the model card (default: ``sys.argv``).
@@ -624,7 +629,9 @@ def train_qa(
             bf16=use_bf16,
             sentence_prior=sentence_prior or False,
         )
-        manifest[NO_ANSWER_KEY] = calibrate_no_answer(calibrated, calibration_examples) | {
+        manifest[NO_ANSWER_KEY] = calibrate_no_answer(
+            calibrated, calibration_examples, min_confidence=min_confidence
+        ) | {
             "data": str(calibration.resolve())
             if calibration
             else f"{calibration_articles} held-out articles of {train.name}"
