@@ -408,3 +408,80 @@ def test_listed_template_types_alone_are_read_with_relations_off(
     )
     with pytest.raises(ConfigError, match="WORKS_FOR has no question"):
         Extractor(bad, run_id="t")
+
+
+# -- graph evaluation: zero-shot types apart, attributes against gold facts --------------------
+
+
+def test_graph_scores_report_zero_shot_types_and_attribute_values() -> None:
+    from kgbuild.data import Attribute, Evidence, Relation
+    from kgbuild.readers.docred import _document
+    from kgbuild.training.doc_re import docred_examples
+    from kgbuild.training.graph_eval import score_graph
+    from tests.test_doc_relations import _predicted
+
+    # "dark harbour is by ilse varn . varn was born 3 may 1901 in quell ."
+    doc = {
+        "title": "film",
+        "sents": [
+            ["dark", "harbour", "is", "by", "ilse", "varn", "."],
+            ["varn", "was", "born", "3", "may", "1901", "in", "quell", "."],
+        ],
+        "vertexSet": [
+            [{"name": "dark harbour", "sent_id": 0, "pos": [0, 2], "type": "MISC"}],
+            [
+                {"name": "ilse varn", "sent_id": 0, "pos": [4, 6], "type": "PER"},
+                {"name": "varn", "sent_id": 1, "pos": [0, 1], "type": "PER"},
+            ],
+            [{"name": "3 may 1901", "sent_id": 1, "pos": [3, 6], "type": "TIME"}],
+            [{"name": "quell", "sent_id": 1, "pos": [7, 8], "type": "LOC"}],
+        ],
+        "labels": [
+            {"h": 0, "t": 1, "r": "P57", "evidence": [0]},
+            {"h": 1, "t": 2, "r": "P569", "evidence": [1]},
+            {"h": 1, "t": 3, "r": "P19", "evidence": [1]},
+        ],
+    }
+    [example] = docred_examples([_document(doc)])
+    text = example.text
+
+    def at(word: str) -> int:
+        return text.index(word)
+
+    film = _predicted("d", 0, 12, "MISC")
+    ilse = _predicted("d", at("ilse"), at("ilse") + 9, "PER")
+    quell = _predicted("d", at("quell"), at("quell") + 5, "LOC")
+    mentions = [film, ilse, quell]
+    entity = {m.id: m.id for m in mentions}
+
+    def attribute(key: str, value: object, value_type: str, tail: str | None = None) -> Attribute:
+        evidence = Evidence(provenance=ilse.provenance, text="x", tail=tail)
+        return Attribute(id=key, entity=ilse.id, key=key, value=value,  # type: ignore[arg-type]
+                         value_type=value_type, score=0.9, evidence=(evidence,))  # type: ignore[arg-type]  # fmt: skip
+
+    found = [
+        attribute("birth_date", "1901", "date"),  # less precise than the gold date: right
+        attribute("birthplace", "quell", "location", tail=quell.id),  # the gold place: right
+        attribute("deathplace", "dark harbour", "location", tail=film.id),  # a MISC: wrong type
+    ]
+    specs = load_schema().attributes
+    director = Relation(id="r", head=film.id, tail=ilse.id, type="DIRECTOR", score=0.9, evidence=())
+    scores = score_graph(
+        [example],
+        [mentions],
+        entity,
+        [[director]],
+        type_to_label={"DIRECTOR": "P57", "AUTHOR": "P50"},
+        zero_shot=["P57", "P50"],
+        attributes=[found],
+        attribute_specs=specs,
+    )
+    assert scores.zero_shot["P57"].correct == 1 and scores.zero_shot["P50"].predicted == 0
+    average = scores.zero_shot_average
+    assert average["precision"] == 100.0  # over the one type that predicted
+    assert average["recall"] == 50.0  # P57 100, P50 0 (no gold: 0)
+    counts = scores.attributes
+    assert (counts["birth_date"].stored, counts["birth_date"].correct) == (1, 1)
+    assert (counts["birthplace"].correct, counts["birthplace"].gold) == (1, 1)
+    assert counts["deathplace"].wrong_type == 1 and counts["deathplace"].correct == 0
+    assert scores.as_dict()["attributes"]["wrong_type"] == 1
