@@ -454,10 +454,17 @@ def evaluate_graph(
         relations,
         type_to_label=type_to_label,
         seen=seen,
-        zero_shot=[type_to_label[t] for t in templates.types] if templates is not None else (),
+        zero_shot=[type_to_label[t] for t in _zero_shot_types(settings, templates)],
         attributes=attributes,
         attribute_specs=schema.attributes,
     )
+
+
+def _zero_shot_types(settings: Settings, templates: Any) -> list[str]:
+    """The types reported apart: those listed in ``templates.types``, else all read by template."""
+    if templates is None:
+        return []
+    return sorted(settings.templates.types or templates.types)
 
 
 def _gold_chunks(document: Document, example: DocExample) -> list[Chunk]:
