@@ -76,7 +76,18 @@ def _qa_model(ref: str) -> tuple[str, bool]:
 
 
 def _model_info(qa: GraphQA) -> dict[str, Any]:
-    return {"qa_model": qa.reader.name, "qa_revision": qa.reader.revision}
+    calibration = qa.reader.no_answer
+    return {
+        "qa_model": qa.reader.name,
+        "qa_revision": qa.reader.revision,
+        # a model trained with negatives abstains ("I don't know") below its operating point
+        "qa_abstains": qa.reader.abstains,
+        "qa_min_confidence": (
+            qa.reader.min_confidence
+            if qa.reader.min_confidence is not None
+            else (calibration.min_confidence if calibration else None)
+        ),
+    }
 
 
 # -- scoring ----------------------------------------------------------------------------------
@@ -119,6 +130,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "em": round(100 * sum(r["em"] for r in rows) / n, 1) if n else 0.0,
         "f1": round(100 * sum(r["f1"] for r in rows) / n, 1) if n else 0.0,
         "answered": sum(r["answered"] for r in rows),
+        "said_i_dont_know": sum(not r["answered"] for r in rows),
         "em_no_threshold": round(100 * sum(r.get("em_no_threshold", r["em"]) for r in rows) / n, 1)
         if n
         else 0.0,

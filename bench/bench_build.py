@@ -2,12 +2,14 @@
 
 Re-DocRED dev documents (Wikipedia abstracts, read from ../shared; their tokens joined by
 spaces are written as .txt files into a temporary folder) are built by ``kgbuild.build``
-three ways, each in its own process (fresh ledger and output folder, models loaded
+four ways, each in its own process (fresh ledger and output folder, models loaded
 there, peak memory of that process):
 
 1. NER only (the library defaults);
 2. NER + relations (the default relation model);
-3. NER + relations + attributes.
+3. NER + relations + attributes;
+4. NER + 10 relation types read by question template (zero-shot, relations off; the QA
+   model of ``$KGBUILD_BENCH_QA`` or the default one): the target is at most 2x (1).
 
 For each: whole-build seconds and sentences/s (model loading, ingest, ledger, resolution and
 exports included), extraction seconds (the model stages alone) and the share of extraction
@@ -46,7 +48,21 @@ CONFIGS = {
     "ner": {},
     "ner+relations": {"relations": True},
     "ner+relations+attributes": {"relations": True, "attributes": True},
+    "ner+templates": {"templates": True},
 }
+ZERO_SHOT_TYPES = (
+    "DIRECTOR",
+    "AUTHOR",
+    "PUBLISHER",
+    "CAST_MEMBER",
+    "FOUNDED_BY",
+    "EMPLOYER",
+    "RECORD_LABEL",
+    "SCREENWRITER",
+    "PRODUCER",
+    "MEMBER_OF_SPORTS_TEAM",
+)
+"""The templated types of ``ner+templates``: read by the QA model with relations off."""
 
 
 def write_corpus(folder: Path, documents: str) -> int:
@@ -64,7 +80,7 @@ def child(config: str, corpus: Path, out: Path) -> dict[str, Any]:
     """One build in this process: timings, forward share, sentences, peak RSS."""
     from bench_extraction import ForwardClock
 
-    from kgbuild.config import AttributeConfig, ReConfig, Settings
+    from kgbuild.config import AttributeConfig, ReConfig, Settings, TemplateConfig
     from kgbuild.extraction import Extractor
     from kgbuild.pipeline import build
 
@@ -73,6 +89,14 @@ def child(config: str, corpus: Path, out: Path) -> dict[str, Any]:
         out_dir=out,
         relations=ReConfig(enabled=bool(options.get("relations"))),
         attributes=AttributeConfig(enabled=bool(options.get("attributes"))),
+        templates=TemplateConfig(
+            types=ZERO_SHOT_TYPES if options.get("templates") else (),
+            **(
+                {"model": os.environ["KGBUILD_BENCH_QA"]}
+                if "KGBUILD_BENCH_QA" in os.environ
+                else {}
+            ),
+        ),
     )
     clocks: list[ForwardClock] = []
     original_init = Extractor.__init__
@@ -82,8 +106,10 @@ def child(config: str, corpus: Path, out: Path) -> dict[str, Any]:
         clocks.append(ForwardClock(self.ner.loaded.model))
         if self.relations is not None:
             clocks.append(ForwardClock(self.relations.loaded.model))
-        if self.attributes is not None and self.attributes.reader is not None:
-            clocks.append(ForwardClock(self.attributes.reader.loaded.model))
+        if self.attributes is not None and self.attributes.reading is not None:
+            clocks.append(ForwardClock(self.attributes.reading.reader.loaded.model))
+        if self.templates is not None:
+            clocks.append(ForwardClock(self.templates.reading.reader.loaded.model))
 
     extraction = [0.0]
     original_call = Extractor.__call__

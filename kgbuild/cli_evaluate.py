@@ -127,32 +127,82 @@ def qa(
             "--no-sentence-prior scores the reader alone."
         ),
     ] = True,
+    abstain: Annotated[
+        bool,
+        typer.Option(
+            help="Abstain as the model's no-answer calibration says (a model trained with "
+            "--negatives); --no-abstain always answers with the best span."
+        ),
+    ] = True,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(help="Operating point of the no-answer calibration (default: the model's)."),
+    ] = None,
+    unanswerable: Annotated[
+        bool,
+        typer.Option(
+            help="Also score unanswerable questions generated from the scored articles (each "
+            "question over another paragraph of its article without the answer): the "
+            "percent answered 'no answer'."
+        ),
+    ] = True,
     device: DeviceOption = None,
     json_out: JsonOption = None,
 ) -> None:
-    """SQuAD exact match and F1 (official normalisation) of an extractive QA model."""
+    """SQuAD exact match and F1 (official normalisation) of an extractive QA model.
+
+    Unanswerable questions of the file (empty answers) are scored apart from answerable ones.
+    """
+    from kgbuild.nlp.reader import ExtractiveReader
     from kgbuild.readers.squad import load_squad
     from kgbuild.training.qa import evaluate_qa, split_by_article
+    from kgbuild.training.qa_negatives import held_out_unanswerable, no_answer_rate
 
     try:
         examples = list(load_squad(data, strict=False).examples)
         if held_out_articles:
             _, examples = split_by_article(examples, held_out_articles, seed)
+        answerable = [e for e in examples if e.answers]
+        impossible = [e for e in examples if not e.answers]
+        if unanswerable:
+            impossible += held_out_unanswerable(answerable, seed)
+        reference = _model("qa", model)
         scores, _ = evaluate_qa(
-            _model("qa", model), examples, device=device, sentence_prior=sentence_prior
+            reference,
+            answerable,
+            device=device,
+            sentence_prior=sentence_prior,
+            abstain=abstain,
+            min_confidence=min_confidence,
         )
+        reader = ExtractiveReader(
+            reference,
+            device=device,
+            sentence_prior=sentence_prior,
+            abstain=abstain,
+            min_confidence=min_confidence,
+        )
+        rate = no_answer_rate(reader, impossible) if impossible else None
     except KGBuildError as exc:
         raise fail(exc) from exc
     typer.echo(
-        f"exact match {scores.exact_match:.2f}, F1 {scores.f1:.2f} ({scores.questions} questions)"
+        f"answerable: exact match {scores.exact_match:.2f}, F1 {scores.f1:.2f} "
+        f"({scores.questions} questions, {scores.answered} answered)"
     )
+    if rate is not None:
+        typer.echo(f"unanswerable: {rate:.2f}% answered 'no answer' ({len(impossible)} questions)")
+    if not reader.abstains:
+        typer.echo("(the model has no no-answer calibration, or --no-abstain: it never abstains)")
     payload = {
         "task": "qa",
         "model": model,
         "data": str(data),
         "held_out_articles": held_out_articles,
         "sentence_prior": sentence_prior,
+        "abstains": reader.abstains,
+        "min_confidence": min_confidence,
         **scores.model_dump(),
+        "unanswerable": {"questions": len(impossible), "no_answer_percent": rate},
     }
     typer.echo(f"scores: {_write('qa', data, json_out, payload)}")
 
@@ -200,6 +250,34 @@ def pipeline(
     typer.echo(f"scores: {_write('pipeline', data, json_out, payload)}")
 
 
+def _zero_shot_lines(scores: Any) -> None:
+    """Print the zero-shot and attribute scores of a graph evaluation, if any."""
+    if scores.zero_shot:
+        average = scores.zero_shot_average
+        typer.echo(
+            f"zero-shot types ({average['types']}): average P {average['precision']:.2f} "
+            f"(over the {average['types_predicting']} that predicted) R {average['recall']:.2f}; "
+            f"micro P/R/F1 {average['micro_precision']:.2f}/{average['micro_recall']:.2f}/"
+            f"{average['micro_f1']:.2f}"
+        )
+        for label, prf in scores.zero_shot.items():
+            typer.echo(
+                f"  {label}: P {prf.precision:.2f} R {prf.recall:.2f} ({prf.correct} right of "
+                f"{prf.predicted} predicted, {prf.gold} gold)"
+            )
+    if scores.attributes:
+        data = scores.as_dict()["attributes"]
+        typer.echo(
+            f"attributes: {data['stored']} stored, {data['correct_percent']:.2f}% right, "
+            f"{data['wrong_type']} of the wrong type"
+        )
+        for name, counts in scores.attributes.items():
+            typer.echo(
+                f"  {name}: {counts.correct} right of {counts.stored} stored "
+                f"({counts.precision:.2f}%), {counts.wrong_type} wrong type, {counts.gold} gold"
+            )
+
+
 def _document_range(text: str) -> slice:
     start, _, end = text.partition(":")
     try:
@@ -225,6 +303,24 @@ def graph(
     re_model: Annotated[str | None, typer.Option(help="Relation model (default: config).")] = None,
     min_precision: Annotated[
         float | None, typer.Option(help="Operating point of a calibrated relation model.")
+    ] = None,
+    zero_shot_types: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated relation types (schema names, e.g. DIRECTOR,AUTHOR) read "
+            "by their question template only, the relation model's predictions of them "
+            "dropped; reported apart (per type and averaged).",
+        ),
+    ] = "",
+    attributes: Annotated[
+        bool,
+        typer.Option(
+            help="Run the attribute stage and score stored values against the gold facts "
+            "of each attribute's Wikidata property (right, wrong type)."
+        ),
+    ] = False,
+    qa_model: Annotated[
+        str | None, typer.Option(help="QA model of templates and attributes (default: config).")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="kgbuild YAML config.")] = None,
     json_out: JsonOption = None,
@@ -255,6 +351,16 @@ def graph(
         overrides["relations"] = relations
         if ner_model:
             overrides["ner"] = settings.ner.model_copy(update={"model": ner_model})
+        qa = {"model": qa_model} if qa_model else {}
+        forced = tuple(t.strip() for t in zero_shot_types.split(",") if t.strip())
+        if forced:
+            overrides["templates"] = settings.templates.model_copy(
+                update={"enabled": True, "types": forced, **qa}
+            )
+        elif qa:
+            overrides["templates"] = settings.templates.model_copy(update=qa)
+        if attributes:
+            overrides["attributes"] = settings.attributes.model_copy(update={"enabled": True, **qa})
         settings = settings.model_copy(update=overrides)
         seen = seen_facts_of(_model("re", settings.relations.model))
         scores = evaluate_graph(examples, settings, gold_entities=gold_entities, seen=seen)
@@ -277,6 +383,7 @@ def graph(
         f"{t.micro.precision:.2f}/{t.micro.recall:.2f}/{t.micro.f1:.2f}, Ign F1 {t.ign_f1:.2f} "
         f"({t.micro.gold} gold, {t.micro.predicted} predicted)"
     )
+    _zero_shot_lines(scores)
     payload = {
         "task": "graph",
         "data": str(data),

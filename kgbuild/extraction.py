@@ -4,14 +4,19 @@
 every model and setting that changes the output, which the ledger compares to decide
 whether a document's stored result can be reused. A document in a language that a
 stage's model does not declare (manifest ``languages``) is chunked but not read by that
-stage, and the stage is named in its ``skipped_stages``.
+stage, and the stage is named in its ``skipped_stages``. With relations enabled, relation
+types the schema gives a question template and the relation model does not predict (or
+that are marked ``extract: template``) are read by the zero-shot stage
+(:mod:`kgbuild.stages.zeroshot`); the relation model's predictions of types read by
+template are dropped.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kgbuild.config import Settings
@@ -24,6 +29,7 @@ if TYPE_CHECKING:
     from kgbuild.schema import GraphSchema
     from kgbuild.stages.doc_relations import DocRelationStage
     from kgbuild.stages.relations import RelationStage
+    from kgbuild.stages.zeroshot import TemplateRelationStage
 
 __all__ = ["DocumentExtraction", "Extractor"]
 
@@ -44,6 +50,8 @@ class DocumentExtraction:
     attributes: tuple[Attribute, ...] = ()
     skipped_stages: tuple[str, ...] = ()
     """Stages whose model does not read the document's language (they did not run on it)."""
+    refused: dict[str, int] = field(default_factory=dict)
+    """Per relation type or attribute: answers refused as not of its type."""
 
 
 class Extractor:
@@ -57,27 +65,40 @@ class Extractor:
         self.settings = settings
         self.ner = NerStage(settings.ner, run_id=run_id, progress=progress)
         self.relations: RelationStage | DocRelationStage | None = None
+        self.templates: TemplateRelationStage | None = None
         self.attributes = None
-        if settings.relations.enabled or settings.attributes.enabled:
+        only_templates = not settings.relations.enabled and bool(settings.templates.types)
+        if settings.relations.enabled or settings.attributes.enabled or only_templates:
             from kgbuild.schema import load_schema
 
             schema = load_schema(settings.schema_path)
         if settings.relations.enabled:
             self.relations = _relation_stage(settings, schema, run_id, progress=progress)
+        if settings.relations.enabled or only_templates:
+            self.templates = _template_stage(
+                settings, schema, self.relations, run_id, progress=progress
+            )
         if settings.attributes.enabled:
             from kgbuild.stages.attributes import AttributeStage
 
             self.attributes = AttributeStage(
-                settings.attributes, schema=schema, run_id=run_id, progress=progress
+                settings.attributes,
+                schema=schema,
+                run_id=run_id,
+                resolve=settings.resolve,
+                progress=progress,
             )
         self.languages = {"ner": self.ner.languages}
         """What each stage's model reads (``None``: any language)."""
         if self.relations is not None:
             loaded = self.relations.loaded
             self.languages["re"] = model_languages(loaded.manifest, loaded.name)
-        if self.attributes is not None and self.attributes.reader is not None:
-            loaded = self.attributes.reader.loaded
+        if self.attributes is not None and self.attributes.reading is not None:
+            loaded = self.attributes.reading.reader.loaded
             self.languages["attributes"] = model_languages(loaded.manifest, loaded.name)
+        if self.templates is not None:
+            loaded = self.templates.reading.reader.loaded
+            self.languages["templates"] = model_languages(loaded.manifest, loaded.name)
 
     @property
     def model_key(self) -> str:
@@ -85,6 +106,8 @@ class Extractor:
         key = f"chunk:{self.settings.chunking.max_sentence_chars}|ner:{self.ner.model_key}"
         if self.relations is not None:
             key += f"|re:{self.relations.model_key}"
+        if self.templates is not None:
+            key += f"|zs:{self.templates.model_key}"
         if self.attributes is not None:
             key += f"|attr:{self.attributes.model_key}"
         return key
@@ -115,6 +138,15 @@ class Extractor:
             if self.relations is not None
             else []
         )
+        refused: Counter[tuple[str, str]] = Counter()
+        if self.templates is not None:
+            templated = self.templates.types
+            relations = [r for r in relations if r.type not in templated]
+            relations += self.templates(
+                read_by("templates"),
+                [m for m in mentions if "templates" not in skipped[m.doc_id]],
+            )
+            refused.update(self.templates.refused)
         attributes = (
             self.attributes(
                 read_by("attributes"),
@@ -124,6 +156,11 @@ class Extractor:
             if self.attributes is not None
             else []
         )
+        if self.attributes is not None:
+            refused.update(self.attributes.refused)
+        refused_by_doc: dict[str, dict[str, int]] = {doc.id: {} for doc in documents}
+        for (doc_id, kind), count in sorted(refused.items()):
+            refused_by_doc.setdefault(doc_id, {})[kind] = count
         mentions_by_doc: dict[str, list[Mention]] = {doc.id: [] for doc in documents}
         for mention in mentions:
             mentions_by_doc[mention.doc_id].append(mention)
@@ -141,9 +178,54 @@ class Extractor:
                 tuple(relations_by_doc[doc.id]),
                 tuple(attributes_by_doc[doc.id]),
                 skipped[doc.id],
+                refused_by_doc[doc.id],
             )
             for doc in documents
         ]
+
+
+def _template_stage(
+    settings: Settings,
+    schema: GraphSchema,
+    relations: RelationStage | DocRelationStage | None,
+    run_id: str,
+    *,
+    progress: bool,
+) -> TemplateRelationStage | None:
+    """The zero-shot stage for the templated types the relation model does not cover.
+
+    Without a relation stage (relations off), only the types of ``templates.types``.
+    """
+    from kgbuild.errors import ConfigError
+    from kgbuild.stages.zeroshot import TemplateRelationStage, template_types
+
+    config = settings.templates
+    if not config.enabled:
+        return None
+    try:
+        if relations is None:
+            types = tuple(schema.relation_type(name) for name in config.types)
+            template_types(schema, (), config.types)  # each must have a question
+        else:
+            predicted = {t for t in _predicted_types(relations) if t}
+            types = template_types(schema, predicted, config.types)
+    except KeyError as exc:
+        raise ConfigError(f"templates.types: {exc.args[0]}") from exc
+    if not types:
+        return None
+    log.info("relation types read by template (zero-shot): %s", ", ".join(r.name for r in types))
+    return TemplateRelationStage(
+        config, relation_types=types, run_id=run_id, resolve=settings.resolve, progress=progress
+    )
+
+
+def _predicted_types(relations: RelationStage | DocRelationStage) -> list[str | None]:
+    """The schema types the relation model can output."""
+    from kgbuild.stages.doc_relations import DocRelationStage
+
+    if isinstance(relations, DocRelationStage):
+        return list(relations.types)
+    return list(relations.types.values())
 
 
 def _relation_stage(

@@ -103,6 +103,8 @@ class DocumentOutcome:
     attributes: tuple[Attribute, ...] = ()
     skipped_stages: tuple[str, ...] = ()
     """Stages not run on the document: their model does not read its language."""
+    refused: dict[str, int] = field(default_factory=dict)
+    """Per relation type or attribute: answers refused as not of its type."""
 
 
 @dataclass
@@ -129,6 +131,9 @@ class BuildReport:
     """What was persisted to Neo4j (``None``: no Neo4j configured)."""
     language_skips: dict[tuple[str, tuple[str, ...]], list[str]] = field(default_factory=dict)
     """(language, stages not run) -> sources of the documents no configured model reads."""
+    refused: dict[str, int] = field(default_factory=dict)
+    """Per relation type or attribute: answers read in this run's documents that were not
+    of the declared type (not an entity of the range, not a date...) and were not stored."""
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -140,6 +145,9 @@ class BuildReport:
             f"({self.merges} surface forms merged), {self.relations} relations, "
             f"{self.attributes} attribute values in {self.seconds:.1f} s",
         ]
+        if self.refused:
+            counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.refused.items()))
+            lines.append(f"  refused (not of the declared type, not stored): {counts}")
         lines += [f"  failed: {f.source} [{f.stage}]: {f.error}" for f in self.failures]
         lines += [f"  warning: {w.source}: {w.message}" for w in self.warnings]
         lines += [
@@ -207,6 +215,7 @@ def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentOu
                 x.relations,
                 attributes=x.attributes,
                 skipped_stages=x.skipped_stages,
+                refused=x.refused,
             )
             for x in stages(documents)
         ]
@@ -354,6 +363,8 @@ def add_outcomes(report: BuildReport, outcomes: Sequence[DocumentOutcome]) -> No
             report.failures.append(outcome.failure)
         else:
             report.processed += 1
+            for kind, count in outcome.refused.items():
+                report.refused[kind] = report.refused.get(kind, 0) + count
         if outcome.skipped_stages:
             key = (outcome.document.lang, outcome.skipped_stages)
             report.language_skips.setdefault(key, []).append(outcome.document.source)

@@ -19,11 +19,13 @@ from kgbuild.errors import ConfigError
 
 __all__ = [
     "DEFAULT_SCHEMA_PATH",
+    "ENTITY_VALUE_TYPES",
     "RESERVED_RELATION_TYPES",
     "AttributeSpec",
     "EntityType",
     "GraphSchema",
     "RelationType",
+    "fill_question",
     "generated_json_schemas",
     "load_schema",
     "schema_file",
@@ -49,6 +51,22 @@ relation types may not reuse them."""
 
 TypeName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9_]*$", max_length=64)]
 RelationName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=64)]
+WikidataId = Annotated[str, Field(pattern=r"^P[1-9][0-9]*$")]
+Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
+
+ValueType = Literal["entity", "date", "year", "number", "quantity", "string", "location", "text"]
+"""What an attribute's value must be: an ``entity`` mention of the ``range`` types (a
+``location`` is one of type ``LOC`` unless ``range`` says otherwise), a ``date`` (ISO
+8601), a ``year``, a ``number``, a ``quantity`` (number and unit) or a ``string``
+(``text`` is the older name). A value that is not of its type is refused."""
+
+ENTITY_VALUE_TYPES = frozenset({"entity", "location"})
+"""Value types whose answers must be entity mentions."""
+
+
+def fill_question(template: str, head: str) -> str:
+    """A question template with the head entity's name in place of ``{head}`` / ``{name}``."""
+    return template.replace("{head}", head).replace("{name}", head)
 
 
 class _Strict(BaseModel):
@@ -76,40 +94,70 @@ class RelationType(_Strict):
     description: str = ""
     label: str = ""
     """A readable name (``"place of birth"``)."""
-    wikidata: Annotated[str, Field(pattern=r"^P[1-9][0-9]*$")] | None = None
+    wikidata: WikidataId | None = None
     symmetric: bool = False
     inverse: RelationName | None = None
+    question: str | None = None
+    """A question about the head whose answer is the tail (``Who directed {head}?``): with
+    it, the type is extracted without training, by the QA model (see ``extract``)."""
+    extract: Literal["auto", "model", "template"] = "auto"
+    """``auto``: by the relation model when it predicts this type, else by ``question``;
+    ``model``: by the relation model only; ``template``: by ``question`` only (the relation
+    model's predictions of this type are dropped)."""
+    threshold: Threshold | None = None
+    """Template route: overrides the stage's lowest answer confidence for this type."""
+
+    @model_validator(mode="after")
+    def _check_template(self) -> RelationType:
+        if self.question is not None and "{head}" not in self.question:
+            raise ValueError("question must contain {head} (the head entity's name)")
+        if self.extract == "template" and self.question is None:
+            raise ValueError("extract: template needs a question")
+        return self
 
 
 class AttributeSpec(_Strict):
     """A slot of an entity type, filled by question answering over its evidence.
 
-    ``question`` holds ``{name}``, replaced by the entity's name. With ``model`` (a
-    token-classification model) and ``label``, the best span of that label in the
-    evidence sentences fills the slot instead of the QA model.
+    ``question`` holds ``{head}`` (or ``{name}``), replaced by the entity's name. The
+    answer must be a value of ``value_type`` (see :data:`ValueType`), else it is refused.
+    With ``model`` (a token-classification model) and ``label``, the best span of that
+    label in the evidence sentences fills the slot instead of the QA model.
     """
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     entity_type: TypeName
     question: str = ""
-    value_type: Literal["date", "number", "location", "text"] = "text"
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    value_type: ValueType = "text"
+    range: tuple[TypeName, ...] = ()
+    """Entity types an ``entity`` value may have (``location``: ``LOC`` when empty)."""
+    wikidata: WikidataId | None = None
+    """The Wikidata property the attribute stands for (evaluation maps gold facts by it)."""
+    threshold: Threshold | None = None
     """Overrides the stage's threshold for this attribute."""
     cues: tuple[str, ...] = ()
-    """Words of which an evidence sentence must hold one (case-insensitive) to be read for
-    this attribute, e.g. ``born``; empty: every sentence that mentions the entity. An
-    extractive QA model always answers something, so cues keep it to sentences that can
-    hold the value."""
+    """Optional: words of which an evidence sentence must hold one (case-insensitive) to be
+    read for this attribute. Without cues, the sentences that can hold a value of the type
+    and are nearest the question in a sentence-embedding space are read."""
     model: str | None = None
     label: str | None = None
 
     @model_validator(mode="after")
     def _check_reader(self) -> AttributeSpec:
-        if self.model is None and "{name}" not in self.question:
-            raise ValueError("question must contain {name} (or set model and label)")
+        if self.model is None and not ("{name}" in self.question or "{head}" in self.question):
+            raise ValueError("question must contain {head} or {name} (or set model and label)")
         if self.model is not None and not self.label:
             raise ValueError("label is required with model (the tag type that holds the value)")
+        if self.value_type == "entity" and not self.range:
+            raise ValueError("value_type entity needs range (the entity types of the value)")
         return self
+
+    @property
+    def value_range(self) -> tuple[str, ...]:
+        """Entity types an entity value may have (empty for other value types)."""
+        if self.value_type == "location":
+            return self.range or ("LOC",)
+        return self.range if self.value_type == "entity" else ()
 
 
 class GraphSchema(_Strict):
@@ -158,6 +206,16 @@ class GraphSchema(_Strict):
                     f"attributes.{index}.entity_type: unknown entity type "
                     f"{attribute.entity_type!r} (declared: {sorted(known)})"
                 )
+            unknown = set(attribute.value_range) - known
+            if unknown:
+                raise ValueError(
+                    f"attributes.{index}.range: unknown entity types {sorted(unknown)} "
+                    f"(declared: {sorted(known)}; a location value is a LOC mention unless "
+                    "range names other types)"
+                )
+        attribute_names = [(a.entity_type, a.name) for a in self.attributes]
+        if len(set(attribute_names)) != len(attribute_names):
+            raise ValueError("attributes: an attribute is declared twice for one entity type")
         return self
 
     @property
@@ -169,6 +227,18 @@ class GraphSchema(_Strict):
     def relation_names(self) -> frozenset[str]:
         """Names of the declared relation types."""
         return frozenset(t.name for t in self.relation_types)
+
+    @property
+    def templated_relations(self) -> tuple[RelationType, ...]:
+        """Relation types with a question template (extractable without training)."""
+        return tuple(r for r in self.relation_types if r.question and r.extract != "model")
+
+    def relation_type(self, name: str) -> RelationType:
+        """The declared relation type ``name`` (``KeyError`` if undeclared)."""
+        for relation in self.relation_types:
+            if relation.name == name:
+                return relation
+        raise KeyError(name)
 
     def relation_for_label(self, label: str) -> str | None:
         """The relation type a model label stands for: its name or its Wikidata id."""

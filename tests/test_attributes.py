@@ -36,7 +36,35 @@ def test_dates_become_iso_8601(text: str, iso: str) -> None:
     assert normalise_date(text) == iso
 
 
-@pytest.mark.parametrize("text", ["last spring", "Toronto", "13/13/2020", "32 May 2020", "", "11"])
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("June 17, 1953", "1953-06-17"),
+        ("17th of June, 1953", "1953-06-17"),
+        ("Thursday, 17 June 1953", "1953-06-17"),
+        ("c. 1850", "1850"),
+    ],
+)
+def test_other_dates_are_read_by_dateparser(text: str, iso: str) -> None:
+    assert normalise_date(text) == iso
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "last spring",
+        "Toronto",
+        "13/13/2020",
+        "32 May 2020",
+        "",
+        "11",
+        "German",  # wrong values the old attribute stage stored as dates or places
+        "South",
+        "Chicago Bears",
+        "Monday",  # no year written: refused, never "this year"
+        "12 June",
+    ],
+)
 def test_non_dates_are_refused(text: str) -> None:
     assert normalise_date(text) is None
 
@@ -57,6 +85,26 @@ def test_numbers_are_parsed(text: str, number: float) -> None:
     assert normalise_number(text) == number
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("8,848 m", "8848 m"),
+        ("about 12.5 km", "12.5 km"),
+        ("2 million square kilometres", "2000000 square kilometres"),
+        ("45%", "45%"),
+        ("40", None),  # a bare number has no unit
+        ("twelve km", None),
+    ],
+)
+def test_quantities_keep_their_unit(text: str, value: str | None) -> None:
+    assert normalise_value(text, "quantity") == value
+
+
+def test_years_come_from_dates() -> None:
+    assert normalise_value("June 17, 1953", "year") == "1953"
+    assert normalise_value("Norwich City", "year") is None
+
+
 def test_text_and_locations_are_trimmed_and_bad_numbers_refused() -> None:
     assert normalise_value(" Toronto, ", "location") == "Toronto"
     assert normalise_value("twelve", "number") is None
@@ -75,7 +123,7 @@ def test_schema_attribute_errors_name_the_field(tmp_path: Path) -> None:
         "attributes: [{name: founded, entity_type: ORG, question: 'When was it founded?'}]\n",
         encoding="utf-8",
     )
-    with pytest.raises(ConfigError, match=r"attributes\.0.*\{name\}"):
+    with pytest.raises(ConfigError, match=r"attributes\.0.*\{head\} or \{name\}"):
         load_schema(bad)
     bad.write_text(
         "entity_types: [{name: ORG}]\n"
@@ -90,7 +138,8 @@ def test_default_schema_declares_attributes_with_questions() -> None:
     schema = load_schema("business")
     names = {a.name for a in schema.attributes}
     assert {"founding_year", "headquarters", "birthplace"} <= names
-    assert all("{name}" in a.question for a in schema.attributes if a.model is None)
+    assert all("{head}" in a.question for a in schema.attributes if a.model is None)
+    assert {a.name: a.value_type for a in schema.attributes}["founding_year"] == "year"
 
 
 # -- lifting to entities ----------------------------------------------------------------------
@@ -195,7 +244,7 @@ def test_build_fills_attributes_with_evidence(
     assert all(
         slot["value"] != name
         for name, node in people.items()
-        for slot in node["attributes"].values()
+        for slot in node.get("attributes", {}).values()
     )
     # an unchanged re-run reuses the stored attributes (no model work) and gives the same graph
     again = build([str(docs)], settings, progress=False)
@@ -208,14 +257,14 @@ def test_cues_limit_the_sentences_read(keyword_qa_model: Path) -> None:
     from kgbuild.stages.attributes import AttributeStage
 
     schema = GraphSchema(
-        entity_types=(EntityType(name="PER"),),
+        entity_types=(EntityType(name="PER"), EntityType(name="LOC")),
         attributes=(
             AttributeSpec(
                 name="city",
                 entity_type="PER",
                 question="in which city does {name} work ?",
                 value_type="location",
-                cues=("WORKS",),  # case-insensitive
+                cues=("WORKS",),  # optional, case-insensitive
             ),
         ),
     )
@@ -240,12 +289,17 @@ def test_cues_limit_the_sentences_read(keyword_qa_model: Path) -> None:
         mentions.append(
             Mention(id=f"m{index}", text="maria gonzalez", label="PER", provenance=provenance)
         )
+        city = text.split(" in ")[1].split()[0]
+        start = offset + text.index(city)
+        place = provenance.model_copy(update={"span": Span(start=start, end=start + len(city))})
+        mentions.append(Mention(id=f"p{index}", text=city, label="LOC", provenance=place))
         offset += len(text) + 1
     stage = AttributeStage(
         AttributeConfig(model=str(keyword_qa_model), threshold=0.0), schema=schema, run_id="run"
     )
-    slots = stage.slots(chunks, mentions)
-    assert [slot.chunk.id for slot in slots] == ["c0"]  # the sentence without the cue is not read
+    assert stage.reading is not None
+    read = stage.reading.questions(chunks, mentions, list(stage.templates))
+    assert [q.chunks[-1].id for q in read] == ["c0"]  # the sentence without the cue is not read
     [city] = stage(chunks, mentions)
     assert city.value == "berlin"
     assert [e.provenance.chunk_id for e in city.evidence] == ["c0"]

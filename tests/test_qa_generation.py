@@ -135,7 +135,13 @@ def test_qa_questions_command(tmp_path: Path) -> None:
     args = ["train", "qa-questions", "--out", str(out), "--conll04", str(conll04)]
     run = CliRunner().invoke(app, [*args, "--docred", str(docred), "--skip-docs", "1"])
     assert run.exit_code == 0, run.output
-    assert json.loads(run.output) == {"generated": 3, "written": 3, "out": str(out)}
+    assert json.loads(run.output) == {
+        "generated": 3,
+        "unanswerable": 0,
+        "excluded_relations": [],
+        "written": 3,
+        "out": str(out),
+    }
     titles = {q.title for q in load_squad(out).examples}
     assert titles == {"docred-1", "conll04-0"}  # the first document was skipped
     run = CliRunner().invoke(app, [*args, "--docred", str(docred), "--skip-docs", "2"])

@@ -16,6 +16,14 @@ a threshold can say "no answer".
 A model may declare a sentence prior (:mod:`kgbuild.nlp.sentence_prior`): within a
 context of several sentences, span scores are then reweighted by how close each sentence
 is to the question in a sentence-embedding space.
+
+No answer: every span also gets a margin, its start + end logits minus the window's
+``[CLS]`` start + end logits (the "no answer" score of SQuAD 2.0 models). A model
+trained with negatives (``kgbuild train qa --negatives``) carries a calibration of those
+margins in its manifest (``no_answer``: a Platt map fitted on held-out answerable and
+unanswerable questions, see :mod:`kgbuild.nlp.calibration`): each span then has a
+``confidence``, the probability that it is a right answer, and the reader abstains (no
+span) when no span reaches ``min_confidence``.
 """
 
 from __future__ import annotations
@@ -26,13 +34,53 @@ from dataclasses import dataclass
 
 import torch
 
+from kgbuild.nlp.calibration import Platt
 from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_question_answerer
 from kgbuild.nlp.sentence_encoder import load_sentence_encoder
 from kgbuild.nlp.sentence_prior import SentencePrior, sentence_factors, sentence_index
 
-__all__ = ["AnswerSpan", "ExtractiveReader", "QaQuery"]
+__all__ = ["NO_ANSWER_KEY", "AnswerSpan", "ExtractiveReader", "NoAnswerCalibration", "QaQuery"]
 
 logger = logging.getLogger(__name__)
+
+NO_ANSWER_KEY = "no_answer"
+"""Manifest key of a model's no-answer calibration."""
+
+
+@dataclass(frozen=True)
+class NoAnswerCalibration:
+    """How a model trained with negatives says "no answer".
+
+    ``platt`` maps a span's margin over ``[CLS]`` to the probability that the span is a
+    right answer; ``min_confidence`` is the default operating point. Without ``platt``
+    (no held-out data of both kinds), a span must beat ``[CLS]`` (margin > 0).
+    """
+
+    platt: Platt | None
+    min_confidence: float = 0.5
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, object]) -> NoAnswerCalibration | None:
+        """The calibration a model manifest declares, if any."""
+        entry = manifest.get(NO_ANSWER_KEY)
+        if not isinstance(entry, dict):
+            return None
+        platt = entry.get("platt")
+        return cls(
+            Platt(float(platt["scale"]), float(platt["bias"])) if isinstance(platt, dict) else None,
+            float(entry.get("min_confidence", 0.5)),
+        )
+
+    def confidence(self, margin: float) -> float | None:
+        """The probability that a span of this margin is right (``None``: uncalibrated)."""
+        return None if self.platt is None else float(self.platt(margin))
+
+    def keeps(self, margin: float, min_confidence: float | None = None) -> bool:
+        """Whether a span of this margin is an answer (else the reader abstains)."""
+        if self.platt is None:
+            return margin > 0.0
+        cut = self.min_confidence if min_confidence is None else min_confidence
+        return float(self.platt(margin)) >= cut
 
 
 @dataclass(frozen=True)
@@ -45,13 +93,20 @@ class QaQuery:
 
 @dataclass(frozen=True)
 class AnswerSpan:
-    """One answer: ``context[start:end] == text``, read from context ``context_index``."""
+    """One answer: ``context[start:end] == text``, read from context ``context_index``.
+
+    ``margin``: start + end logits minus the window's ``[CLS]`` ones (> 0: the model
+    prefers this span to "no answer"); ``confidence``: its calibrated probability of being
+    right (``None`` for a model without a no-answer calibration).
+    """
 
     text: str
     start: int
     end: int
     score: float
     context_index: int
+    margin: float = 0.0
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +114,13 @@ class _Window:
     query: int  # index into the queries
     input_ids: list[int]
     offsets: list[tuple[int, int] | None]  # char offsets of context tokens, None elsewhere
+
+
+@dataclass(frozen=True)
+class _Logits:
+    start: torch.Tensor  # raw logits, -inf outside the context tokens
+    end: torch.Tensor
+    null: float  # start + end logits at [CLS]
 
 
 class ExtractiveReader:
@@ -78,6 +140,10 @@ class ExtractiveReader:
         bf16: bf16 autocast; ``None`` turns it on where the hardware supports it natively.
         sentence_prior: ``True``: the sentence prior the model's manifest declares (none
             if it declares none); ``False``: none; or a prior to use.
+        abstain: Drop spans the model's no-answer calibration rejects (only for a model
+            that has one); ``False`` always answers with the best span.
+        min_confidence: Operating point of the no-answer calibration (default: the one
+            the model's manifest declares).
     """
 
     def __init__(
@@ -91,6 +157,8 @@ class ExtractiveReader:
         batch_size: int = 32,
         bf16: bool | None = None,
         sentence_prior: SentencePrior | bool = True,
+        abstain: bool = True,
+        min_confidence: float | None = None,
     ) -> None:
         self.loaded = (
             load_question_answerer(model, device=device) if isinstance(model, str) else model
@@ -114,6 +182,14 @@ class ExtractiveReader:
             self.sentence_prior = None
         else:
             self.sentence_prior = sentence_prior
+        self.no_answer = NoAnswerCalibration.from_manifest(trained)
+        self.abstain = abstain
+        self.min_confidence = min_confidence
+
+    @property
+    def abstains(self) -> bool:
+        """Whether the reader answers "no answer" (a calibrated model, abstention on)."""
+        return self.abstain and self.no_answer is not None
 
     @property
     def name(self) -> str:
@@ -132,6 +208,8 @@ class ExtractiveReader:
         prior = self.sentence_prior
         if prior is not None:
             key += f"|prior={prior.encoder},{prior.scale:g},{prior.weight:g}"
+        if self.abstains:
+            key += f"|abstain={self.min_confidence}"
         return key
 
     def _windows(self, queries: Sequence[QaQuery]) -> list[_Window]:
@@ -156,12 +234,12 @@ class ExtractiveReader:
         return windows
 
     @torch.inference_mode()
-    def _logits(self, windows: Sequence[_Window]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _logits(self, windows: Sequence[_Window]) -> list[_Logits]:
         """Raw start and end logits per window, ``-inf`` outside the context tokens."""
         loaded = self.loaded
         pad = loaded.tokenizer.pad_token_id or 0
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
-        results: list[tuple[torch.Tensor, torch.Tensor]] = [None] * len(windows)  # type: ignore[list-item]
+        results: list[_Logits] = [None] * len(windows)  # type: ignore[list-item]
         for first in range(0, len(order), self.batch_size):
             batch = [windows[i] for i in order[first : first + self.batch_size]]
             width = max(len(w.input_ids) for w in batch)
@@ -180,12 +258,13 @@ class ExtractiveReader:
                 n = len(window.input_ids)
                 start = starts[row, :n].masked_fill(~allowed, float("-inf"))
                 end = ends[row, :n].masked_fill(~allowed, float("-inf"))
-                results[order[first + row]] = (start, end)
+                null = float(starts[row, 0] + ends[row, 0])
+                results[order[first + row]] = _Logits(start, end, null)
         return results
 
     @staticmethod
     def _normalise(
-        logits: Sequence[tuple[torch.Tensor, torch.Tensor]], groups: Sequence[Sequence[int]]
+        logits: Sequence[_Logits], groups: Sequence[Sequence[int]]
     ) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
         """Log-probabilities, softmax taken jointly over the windows of each group.
 
@@ -193,13 +272,13 @@ class ExtractiveReader:
         """
         out: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(logits)
         for group in groups:
-            live = [i for i in group if torch.isfinite(logits[i][0]).any()]
+            live = [i for i in group if torch.isfinite(logits[i].start).any()]
             if not live:
                 continue
-            start_norm = torch.logsumexp(torch.cat([logits[i][0] for i in live]), dim=0)
-            end_norm = torch.logsumexp(torch.cat([logits[i][1] for i in live]), dim=0)
+            start_norm = torch.logsumexp(torch.cat([logits[i].start for i in live]), dim=0)
+            end_norm = torch.logsumexp(torch.cat([logits[i].end for i in live]), dim=0)
             for i in live:
-                out[i] = (logits[i][0] - start_norm, logits[i][1] - end_norm)
+                out[i] = (logits[i].start - start_norm, logits[i].end - end_norm)
         return out
 
     def _sentence_factors(
@@ -248,7 +327,13 @@ class ExtractiveReader:
         }
 
     def _spans(
-        self, window: _Window, start: torch.Tensor, end: torch.Tensor, context: str, top_k: int
+        self,
+        window: _Window,
+        start: torch.Tensor,
+        end: torch.Tensor,
+        raw: _Logits,
+        context: str,
+        top_k: int,
     ) -> list[AnswerSpan]:
         """The best spans of one window (``top_k`` starts x ``top_k`` ends considered)."""
         candidates = max(top_k, 5) * 4
@@ -262,8 +347,9 @@ class ExtractiveReader:
                 if first is None or last is None or e < s or e - s + 1 > self.max_answer_tokens:
                     continue
                 score = float(torch.exp(start[s] + end[e]))
+                margin = float(raw.start[s] + raw.end[e]) - raw.null
                 a, b = first[0], last[1]
-                spans.append(AnswerSpan(context[a:b], a, b, score, window.query))
+                spans.append(AnswerSpan(context[a:b], a, b, score, window.query, margin))
         return spans
 
     def read_batch(
@@ -279,7 +365,8 @@ class ExtractiveReader:
 
         Returns:
             list[list[AnswerSpan]]: Per query, up to ``top_k`` spans (``context_index``
-            is the query's index), best first; empty when the context is empty.
+            is the query's index), best first; empty when the context is empty or when
+            the reader abstains (see :attr:`abstains`).
         """
         if not queries:
             return []
@@ -288,20 +375,32 @@ class ExtractiveReader:
         by_query: dict[int, list[int]] = {}
         for index, window in enumerate(windows):
             by_query.setdefault(0 if joint else window.query, []).append(index)
-        logits = self._normalise(self._logits(windows), list(by_query.values()))
+        raw = self._logits(windows)
+        logits = self._normalise(raw, list(by_query.values()))
         factors = self._sentence_factors([queries[i] for i in live], windows, logits)
         best: dict[int, dict[tuple[int, int], AnswerSpan]] = {i: {} for i in live}
-        for window, normalised in zip(windows, logits, strict=True):
+        calibration = self.no_answer
+        for window, normalised, window_raw in zip(windows, logits, raw, strict=True):
             if normalised is None:
                 continue
             start, end = normalised
             query = live[window.query]
             sentence_starts, sentence_weights = factors.get(window.query, ([], None))
-            for span in self._spans(window, start, end, queries[query].context, top_k):
+            context = queries[query].context
+            for span in self._spans(window, start, end, window_raw, context, top_k):
+                if (
+                    self.abstains
+                    and calibration is not None
+                    and not calibration.keeps(span.margin, self.min_confidence)
+                ):
+                    continue
                 score = span.score
                 if sentence_weights is not None:
                     score *= float(sentence_weights[sentence_index(sentence_starts, span.start)])
-                span = AnswerSpan(span.text, span.start, span.end, score, query)
+                confidence = calibration.confidence(span.margin) if calibration else None
+                span = AnswerSpan(
+                    span.text, span.start, span.end, score, query, span.margin, confidence
+                )
                 kept = best[query].get((span.start, span.end))
                 if kept is None or span.score > kept.score:
                     best[query][(span.start, span.end)] = span

@@ -1,17 +1,18 @@
-"""Attribute filling: slot values of entities (founding year, headquarters...) read from text.
+"""Attribute filling: slot values of entities (date of birth, headquarters...) read from text.
 
 The schema declares, per entity type, attributes with a question template ("When was
-{name} founded?") and a value type. Within each document, the mentions of one name
-and type are one local entity; its evidence sentences (the chunks that mention it, at
-most ``max_contexts``) are read by the extractive QA model with the question filled
-in (only sentences holding one of the attribute's ``cues``, when it has any). The best
-span that clears the threshold, does not overlap the entity's own
-mention and normalises as the declared type (dates to ISO 8601, numbers parsed) is the
-value, with the sentence as evidence.
+{head} founded?") and a value type (:data:`kgbuild.schema.ValueType`). Within each
+document, the mentions that name one thing are one local entity; the extractive QA
+model reads the question over the entity's sentences that can hold a value of the type,
+nearest the question first (:mod:`kgbuild.stages.reading`, shared with zero-shot
+relations). The best answer that clears the threshold and is a value of the type (a
+mention of the range types for entity values, which the evidence names as ``tail``; a
+normalised date, year, number or quantity) is the value, with its sentence as evidence.
+An answer of the wrong type is refused and counted (:attr:`AttributeStage.refused`).
 
 An attribute may name a token-classification model and label instead (``model``,
-``label`` in the schema): then the best span of that label in the evidence sentences
-is the value.
+``label`` in the schema): then the best span of that label in the entity's sentences is
+the value.
 
 Attributes come out at mention level (``entity`` is a mention id, as relations' heads
 are); :func:`kgbuild.graph.build.resolve_attributes` lifts them to resolved entities.
@@ -20,47 +21,68 @@ are); :func:`kgbuild.graph.build.resolve_attributes` lifts them to resolved enti
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from kgbuild.config import AttributeConfig, NerConfig
 from kgbuild.data import Attribute, Chunk, Evidence, Mention, Provenance
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
-from kgbuild.nlp.reader import ExtractiveReader, QaQuery
-from kgbuild.progress import track
+from kgbuild.nlp.reader import ExtractiveReader
 from kgbuild.schema import AttributeSpec, GraphSchema
+from kgbuild.stages.doc_relations import LocalEntity, local_entities
+from kgbuild.stages.reading import Template, TemplateReader
+from kgbuild.stages.resolve import ResolveConfig
 from kgbuild.stages.values import normalise_value
 
-__all__ = ["STAGE", "AttributeStage"]
+__all__ = ["STAGE", "AttributeStage", "qa_reader", "template_of"]
 
 log = logging.getLogger(__name__)
 
 STAGE = "attributes"
 
-READ_GROUP_BATCHES = 8
-"""Model batches of questions read per reader call (the unit of progress reports)."""
+
+def qa_reader(config: AttributeConfig) -> ExtractiveReader:
+    """The extractive reader a template stage's config names.
+
+    The stage's thresholds are its operating points: the reader itself keeps every best
+    span (with its calibrated confidence, when the model has one) for them to judge.
+    """
+    precision = config.precision
+    return ExtractiveReader(
+        resolve_task_model("qa", config.model),
+        device=config.device,
+        batch_size=config.batch_size,
+        bf16=None if precision == "auto" else precision == "bf16",
+        min_confidence=0.0,
+    )
 
 
-@dataclass(frozen=True)
-class _Slot:
-    """One question to fill: an attribute of a local entity, over one evidence sentence."""
-
-    spec: AttributeSpec
-    mention: Mention  # the local entity's first mention (its id names the entity)
-    chunk: Chunk
-    own: tuple[tuple[int, int], ...]  # the entity's mentions in the chunk (chunk offsets)
+def template_of(spec: AttributeSpec) -> Template:
+    """The reading template of a QA-read attribute."""
+    return Template(
+        key=spec.name,
+        question=spec.question,
+        head_types=frozenset({spec.entity_type}),
+        value_type=spec.value_type,
+        value_range=spec.value_range,
+        threshold=spec.threshold,
+        cues=spec.cues,
+    )
 
 
 @dataclass(frozen=True)
 class _Finding:
-    slot: _Slot
-    start: int  # offsets in the chunk
-    end: int
+    spec: AttributeSpec
+    head: LocalEntity
+    value: str | int | float
+    chunk: Chunk
     score: float
     model: str
     revision: str
+    tail: str | None = None  # the value's mention (entity values)
 
 
 class AttributeStage:
@@ -70,6 +92,7 @@ class AttributeStage:
         config: Model, threshold and limits.
         schema: Declares the attributes (per entity type).
         run_id: Recorded in every attribute's provenance.
+        resolve: Resolution rules that group a document's mentions into entities.
         progress: Report progress over the questions of a long batch (see
             :func:`kgbuild.progress.track`).
     """
@@ -80,63 +103,36 @@ class AttributeStage:
         *,
         schema: GraphSchema,
         run_id: str,
+        resolve: ResolveConfig | None = None,
         progress: bool = False,
     ) -> None:
         self.config = config
         self.run_id = run_id
         self.progress = progress
         self.specs = schema.attributes
-        self.reader: ExtractiveReader | None = None
-        if any(spec.model is None for spec in self.specs):
-            precision = config.precision
-            self.reader = ExtractiveReader(
-                resolve_task_model("qa", config.model),
-                device=config.device,
-                batch_size=config.batch_size,
-                bf16=None if precision == "auto" else precision == "bf16",
+        self.grouping = partial(local_entities, config=resolve or ResolveConfig())
+        self.templates = {template_of(s): s for s in self.specs if s.model is None}
+        self.reading: TemplateReader | None = None
+        if self.templates:
+            self.reading = TemplateReader(
+                qa_reader(config),
+                grouping=self.grouping,
+                threshold=config.threshold,
+                max_contexts=config.max_contexts,
+                encoder=config.encoder,
+                stage=STAGE,
+                progress=progress,
             )
         self._taggers: dict[str, object] = {}
+        self.refused: Counter[tuple[str, str]] = Counter()
+        """Per (document id, attribute): answers refused as not of the type, last call."""
 
     @property
     def model_key(self) -> str:
         """The models and every setting that changes this stage's output."""
-        reader = self.reader.key if self.reader else "none"
-        specs = sorted(
-            (s.name, s.entity_type, s.question, s.value_type, s.model or "", s.label or "", s.cues)
-            for s in self.specs
-        )
-        cfg = self.config
-        return f"{reader}|{cfg.threshold}|{cfg.max_contexts}|{specs}"
-
-    def slots(self, chunks: Sequence[Chunk], mentions: Sequence[Mention]) -> list[_Slot]:
-        """Every (attribute, local entity, evidence sentence) to read, in document order."""
-        by_type: dict[str, list[AttributeSpec]] = defaultdict(list)
-        for spec in self.specs:
-            by_type[spec.entity_type].append(spec)
-        chunk_of = {chunk.id: chunk for chunk in chunks}
-        groups: dict[tuple[str, str, str], list[Mention]] = defaultdict(list)
-        for mention in sorted(mentions, key=lambda m: (m.doc_id, m.span.start, m.id)):
-            if mention.label in by_type and mention.provenance.chunk_id in chunk_of:
-                key = (mention.doc_id, mention.label, " ".join(mention.text.casefold().split()))
-                groups[key].append(mention)
-        slots: list[_Slot] = []
-        for (_, label, _), group in groups.items():
-            in_chunk: dict[str, list[Mention]] = defaultdict(list)
-            for mention in group:
-                in_chunk[mention.provenance.chunk_id].append(mention)
-            for chunk_id in list(in_chunk)[: self.config.max_contexts]:
-                chunk = chunk_of[chunk_id]
-                own = tuple(
-                    (m.span.start - chunk.span.start, m.span.end - chunk.span.start)
-                    for m in in_chunk[chunk_id]
-                )
-                lowered = chunk.text.casefold()
-                slots.extend(
-                    _Slot(spec, group[0], chunk, own)
-                    for spec in by_type[label]
-                    if not spec.cues or any(cue.casefold() in lowered for cue in spec.cues)
-                )
-        return slots
+        reading = self.reading.key if self.reading else "none"
+        specs = sorted(repr(s.model_dump(mode="json")) for s in self.specs)
+        return f"{reading}|{specs}"
 
     def __call__(
         self,
@@ -148,45 +144,40 @@ class AttributeStage:
 
         ``langs`` maps document id to language code (for token-classification attributes).
         """
-        slots = self.slots(chunks, mentions)
-        findings = self._read([s for s in slots if s.spec.model is None])
-        for model in sorted({s.spec.model for s in slots if s.spec.model is not None}):
-            slots_of_model = [s for s in slots if s.spec.model == model]
-            findings += self._tag(model, slots_of_model, langs or {})
+        self.refused = Counter()
+        findings: list[_Finding] = []
+        if self.reading is not None:
+            result = self.reading(chunks, mentions, list(self.templates))
+            self.refused.update(result.refused)
+            reader = self.reading.reader
+            findings += [
+                _Finding(
+                    self.templates[a.template],
+                    a.head,
+                    a.value,
+                    a.chunk,
+                    a.score,
+                    reader.name,
+                    reader.revision,
+                    a.mention.id if a.mention is not None else None,
+                )
+                for a in result.answers
+            ]
+        for model in sorted({s.model for s in self.specs if s.model is not None}):
+            specs = [s for s in self.specs if s.model == model]
+            findings += self._tag(model, specs, chunks, mentions, langs or {})
         return self._choose(findings)
 
-    # -- reading ---------------------------------------------------------------------------
+    # -- token-classification attributes ---------------------------------------------------
 
-    def _read(self, slots: Sequence[_Slot]) -> list[_Finding]:
-        if not slots or self.reader is None:
-            return []
-        reader = self.reader
-        queries = [
-            QaQuery(slot.spec.question.format(name=slot.mention.text), slot.chunk.text)
-            for slot in slots
-        ]
-        group = reader.batch_size * READ_GROUP_BATCHES
-        starts = range(0, len(queries), group)
-        answers = [
-            spans
-            for start in track(
-                starts, STAGE, enabled=self.progress, detail=f"{len(queries):,} questions"
-            )
-            for spans in reader.read_batch(queries[start : start + group], top_k=3)
-        ]
-        findings = []
-        for slot, spans in zip(slots, answers, strict=True):
-            for span in spans:
-                if not _overlaps(span.start, span.end, slot.own):
-                    findings.append(
-                        _Finding(
-                            slot, span.start, span.end, span.score, reader.name, reader.revision
-                        )
-                    )
-                    break
-        return findings
-
-    def _tag(self, model: str, slots: Sequence[_Slot], langs: Mapping[str, str]) -> list[_Finding]:
+    def _tag(
+        self,
+        model: str,
+        specs: Sequence[AttributeSpec],
+        chunks: Sequence[Chunk],
+        mentions: Sequence[Mention],
+        langs: Mapping[str, str],
+    ) -> list[_Finding]:
         from kgbuild.stages.ner import NerStage
 
         tagger = self._taggers.get(model)
@@ -194,58 +185,65 @@ class AttributeStage:
             tagger = NerStage(NerConfig(model=model, device=self.config.device), run_id=self.run_id)
             self._taggers[model] = tagger
         assert isinstance(tagger, NerStage)
-        chunks = list({slot.chunk.id: slot.chunk for slot in slots}.values())
+        chunk_of = {chunk.id: chunk for chunk in chunks}
+        slots: list[tuple[AttributeSpec, LocalEntity, Chunk]] = []
+        by_doc: dict[str, list[Mention]] = defaultdict(list)
+        for mention in mentions:
+            by_doc[mention.doc_id].append(mention)
+        for doc_mentions in by_doc.values():
+            for head in self.grouping(doc_mentions):
+                ids = list(dict.fromkeys(m.provenance.chunk_id for m in head.mentions))
+                read = [chunk_of[i] for i in ids if i in chunk_of][: self.config.max_contexts]
+                slots += [(s, head, c) for s in specs if s.entity_type == head.label for c in read]
+        tagged = list({chunk.id: chunk for _, _, chunk in slots}.values())
         found: dict[str, list[Mention]] = defaultdict(list)
-        for mention in tagger(chunks, langs):
+        for mention in tagger(tagged, langs):
             found[mention.provenance.chunk_id].append(mention)
         findings = []
-        for slot in slots:
-            offset = slot.chunk.span.start
+        for spec, head, chunk in slots:
             candidates = [
                 m
-                for m in found[slot.chunk.id]
-                if m.label == slot.spec.label
-                and not _overlaps(m.span.start - offset, m.span.end - offset, slot.own)
+                for m in found[chunk.id]
+                if m.label == spec.label and not _overlaps(m, head.mentions)
             ]
-            if candidates:
-                best = max(candidates, key=lambda m: (m.score, -m.span.start))
-                findings.append(
-                    _Finding(
-                        slot,
-                        best.span.start - offset,
-                        best.span.end - offset,
-                        best.score,
-                        best.provenance.model,
-                        best.provenance.model_revision,
-                    )
+            if not candidates:
+                continue
+            best = max(candidates, key=lambda m: (m.score, -m.span.start))
+            value = normalise_value(best.text, spec.value_type)
+            if value is None:
+                self.refused[chunk.doc_id, spec.name] += 1
+                continue
+            findings.append(
+                _Finding(
+                    spec,
+                    head,
+                    value,
+                    chunk,
+                    best.score,
+                    best.provenance.model,
+                    best.provenance.model_revision,
                 )
+            )
         return findings
 
     # -- choosing ----------------------------------------------------------------------------
 
     def _choose(self, findings: Iterable[_Finding]) -> list[Attribute]:
-        """Per local entity and attribute: the best-scoring normalised value, with evidence."""
+        """Per local entity and attribute: the best-scoring value, with its evidence."""
         best: dict[tuple[str, str], tuple[str | int | float, list[_Finding]]] = {}
-        ranked = sorted(findings, key=lambda f: (-f.score, f.slot.chunk.span.start, f.start))
+        ranked = sorted(findings, key=lambda f: (-f.score, f.chunk.span.start))
         for finding in ranked:
-            spec = finding.slot.spec
-            threshold = spec.threshold if spec.threshold is not None else self.config.threshold
-            if finding.score < threshold:
+            threshold = finding.spec.threshold
+            if finding.score < (self.config.threshold if threshold is None else threshold):
                 continue
-            value = normalise_value(
-                finding.slot.chunk.text[finding.start : finding.end], spec.value_type
-            )
-            if value is None:
-                log.debug("%r is not a %s: dropped", finding, spec.value_type)
-                continue
-            key = (finding.slot.mention.id, spec.name)
+            key = (finding.head.mentions[0].id, finding.spec.name)
             if key not in best:
-                best[key] = (value, [finding])
-            elif best[key][0] == value:
+                best[key] = (finding.value, [finding])
+            elif best[key][0] == finding.value:
                 best[key][1].append(finding)
         attributes = []
         for (mention_id, name), (value, support) in best.items():
-            spec = support[0].slot.spec
+            spec = support[0].spec
             attributes.append(
                 Attribute(
                     id=stable_id("attr", mention_id, name),
@@ -253,14 +251,14 @@ class AttributeStage:
                     key=name,
                     value=value,
                     value_type=spec.value_type,
-                    score=support[0].score,
+                    score=min(1.0, max(0.0, support[0].score)),
                     evidence=tuple(self._evidence(f) for f in support),
                 )
             )
         return attributes
 
     def _evidence(self, finding: _Finding) -> Evidence:
-        chunk = finding.slot.chunk
+        chunk = finding.chunk
         return Evidence(
             provenance=Provenance(
                 doc_id=chunk.doc_id,
@@ -273,8 +271,23 @@ class AttributeStage:
                 stage=STAGE,
             ),
             text=chunk.text,
+            head=nearest_mention(finding.head, chunk).id,
+            tail=finding.tail,
         )
 
 
-def _overlaps(start: int, end: int, spans: Iterable[tuple[int, int]]) -> bool:
-    return any(start < b and a < end for a, b in spans)
+def nearest_mention(entity: LocalEntity, chunk: Chunk) -> Mention:
+    """The entity's mention inside ``chunk``, else the one closest to it."""
+
+    def distance(mention: Mention) -> int:
+        if mention.span.end <= chunk.span.start:
+            return chunk.span.start - mention.span.end
+        if mention.span.start >= chunk.span.end:
+            return mention.span.start - chunk.span.end
+        return 0
+
+    return min(entity.mentions, key=lambda m: (distance(m), m.span.start))
+
+
+def _overlaps(mention: Mention, others: Iterable[Mention]) -> bool:
+    return any(mention.span.start < m.span.end and m.span.start < mention.span.end for m in others)

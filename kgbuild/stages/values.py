@@ -1,19 +1,35 @@
-"""Normalising attribute values read from text: dates to ISO 8601, numbers parsed.
+"""Normalising values read from text: dates to ISO 8601, years, numbers, quantities.
 
 A value that does not parse as its declared type is refused (``None``), never guessed:
-"last spring" is not a date. Dates keep the precision the text gives: ``"2011"``,
-``"2019-03"`` or ``"2021-07-14"``. Numbers understand thousands separators, currency
-signs and scale words (``"$12M"``, ``"€85 million"``, ``"1.2 billion"``).
+"last spring" is not a date, "German" is not a year. Dates keep the precision the text
+gives: ``"2011"``, ``"2019-03"`` or ``"2021-07-14"``; a few common shapes are read by
+pattern, everything else by ``dateparser`` (absolute dates only: "Monday" or "12 June",
+which name no year, are refused). Numbers understand thousands separators, currency
+signs and scale words (``"$12M"``, ``"€85 million"``, ``"1.2 billion"``); a quantity is a
+number with its unit (``"8,848 m"`` -> ``"8848 m"``).
+
+Entity values (``entity``, ``location``) are not normalised here: the stage that reads
+them checks that the answer is a mention of an allowed type.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["ValueType", "normalise_date", "normalise_number", "normalise_value"]
+__all__ = [
+    "ValueType",
+    "normalise_date",
+    "normalise_number",
+    "normalise_quantity",
+    "normalise_value",
+    "normalise_year",
+]
 
-ValueType = Literal["date", "number", "location", "text"]
+ValueType = Literal["date", "year", "number", "quantity", "string", "location", "text"]
+"""Value types a text value is normalised as (``location`` and ``text`` are kept for old
+schemas: a ``location`` is checked as an entity by the stages, ``text`` is a string)."""
 
 _MONTHS = {
     name: index
@@ -78,6 +94,56 @@ def _clean(text: str) -> str:
 def normalise_date(text: str) -> str | None:
     """ISO 8601 date (``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``), or ``None`` if not a date."""
     value = _clean(text)
+    matched = _pattern_date(value)
+    if matched is not None:  # a known shape: its verdict stands ("" when out of range)
+        return matched or None
+    return _parsed_date(value) if _YEAR_IN_TEXT.search(value) else None
+
+
+_YEAR_IN_TEXT = re.compile(r"(?<!\d)(1[0-9]\d\d|20\d\d|21\d\d)(?!\d)")
+_PERIODS = {"year": 1, "month": 2, "day": 3}
+
+
+@functools.lru_cache(maxsize=1)
+def _date_parser() -> Any:
+    from dateparser.date import DateDataParser
+
+    return DateDataParser(
+        settings={
+            "PARSERS": ["absolute-time", "custom-formats"],
+            "PREFER_DAY_OF_MONTH": "first",
+            "RETURN_AS_TIMEZONE_AWARE": False,
+        }
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_date(value: str) -> str | None:
+    """A date ``dateparser`` reads in ``value``, kept only if its year is written there."""
+    if len(value) > 40:
+        return None
+    try:
+        data = _date_parser().get_date_data(value)
+    except (ValueError, OverflowError, TypeError):  # dateparser raises on odd input
+        return None
+    date, period = data["date_obj"], data["period"]
+    if date is None or str(date.year) not in _YEAR_IN_TEXT.findall(value):
+        return None
+    year, month, day = int(date.year), int(date.month), int(date.day)
+    parts = _PERIODS.get(str(period), 3)
+    return [f"{year:04d}", f"{year:04d}-{month:02d}", f"{year:04d}-{month:02d}-{day:02d}"][
+        parts - 1
+    ]
+
+
+def normalise_year(text: str) -> str | None:
+    """The year (``YYYY``) of a date, or ``None`` if ``text`` is not a date."""
+    date = normalise_date(text)
+    return None if date is None else date[:4]
+
+
+def _pattern_date(value: str) -> str | None:
+    """The date of a known shape; ``""`` for a known shape out of range, else ``None``."""
     for pattern in _DATE_PATTERNS:
         match = pattern.match(value)
         if match is None:
@@ -91,12 +157,12 @@ def normalise_date(text: str) -> str | None:
             return f"{year:04d}"
         month_number = int(month)
         if not 1 <= month_number <= 12:
-            return None
+            return ""
         if day is None:
             return f"{year:04d}-{month_number:02d}"
         day_number = int(day)
         if not 1 <= day_number <= 31:
-            return None
+            return ""
         return f"{year:04d}-{month_number:02d}-{day_number:02d}"
     return None
 
@@ -113,11 +179,40 @@ def normalise_number(text: str) -> int | float | None:
     return int(number) if number.is_integer() else number
 
 
-def normalise_value(text: str, value_type: ValueType) -> str | int | float | None:
+_QUANTITY = re.compile(
+    r"^(?:about|around|over|nearly|some|approximately|roughly|almost|more than|less than)?\s*"
+    r"(?P<number>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*"
+    r"(?P<scale>thousand|million|billion)?\s*"
+    r"(?P<unit>%|°\s?[CF]|[A-Za-z\u00b2\u00b3/.]{1,24}(?:\s[a-z\u00b2\u00b3/.]{1,12})?)$",
+    re.IGNORECASE,
+)
+
+
+def normalise_quantity(text: str) -> str | None:
+    """A number with its unit (``"8,848 metres"`` -> ``"8848 metres"``), or ``None``.
+
+    A bare number (no unit) is not a quantity, nor is a number followed by a sentence.
+    """
+    match = _QUANTITY.match(_clean(text))
+    if match is None:
+        return None
+    number = float(match["number"].replace(",", ""))
+    if match["scale"]:
+        number *= _SCALES[match["scale"].lower()]
+    shown = int(number) if number.is_integer() else number
+    unit = " ".join(match["unit"].split())
+    return f"{shown}{unit}" if unit == "%" else f"{shown} {unit}"
+
+
+def normalise_value(text: str, value_type: ValueType | str) -> str | int | float | None:
     """Normalise ``text`` as ``value_type``; ``None`` when it is not a value of that type."""
     if value_type == "date":
         return normalise_date(text)
+    if value_type == "year":
+        return normalise_year(text)
     if value_type == "number":
         return normalise_number(text)
+    if value_type == "quantity":
+        return normalise_quantity(text)
     cleaned = _clean(text)
     return cleaned or None

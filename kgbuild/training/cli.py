@@ -417,6 +417,34 @@ def qa_command(
             f"question (e.g. {DEFAULT_BASE}; recorded in the model). Default: none.",
         ),
     ] = None,
+    negatives: Annotated[
+        float,
+        typer.Option(
+            help="Unanswerable questions (target [CLS]) made per answerable training "
+            "question: the question over a passage of its article without the answer. "
+            "With it, the model is calibrated to abstain (see --calibration).",
+        ),
+    ] = 0.0,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQuAD JSON of held-out questions (answerable, and unanswerable ones or "
+            "generated) to calibrate the no-answer score on; default: "
+            "--calibration-articles articles of the training file, left out of training.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    calibration_articles: Annotated[
+        int, typer.Option(help="Articles held out for calibration when --calibration is not given.")
+    ] = 2,
+    min_confidence: Annotated[
+        float,
+        typer.Option(
+            help="Default operating point stored with the calibration: the reader abstains "
+            "when no span is at least this likely right."
+        ),
+    ] = 0.5,
     device: DeviceOption = None,
 ) -> None:
     """Fine-tune an extractive question-answering model and save it (LoRA adapter by default)."""
@@ -444,9 +472,17 @@ def qa_command(
         init=init,
         extra_train=tuple(extra_train or ()),
         sentence_prior=SentencePrior(encoder=sentence_prior) if sentence_prior else None,
+        negatives=negatives,
+        calibration=calibration,
+        calibration_articles=calibration_articles,
+        min_confidence=min_confidence,
         device=device,
         command=_command_line(),
     )
+    if result.dev_no_answer_rate is not None:
+        typer.echo(
+            f"dev unanswerable questions answered 'no answer': {result.dev_no_answer_rate:.2f}%"
+        )
     typer.echo(
         f"saved {result.out_dir} ({result.size_bytes / 1e6:.1f} MB); dev exact match "
         f"{result.dev.exact_match:.2f}, F1 {result.dev.f1:.2f} ({result.dev.questions} "
@@ -475,6 +511,10 @@ def qa_questions_command(
         int,
         typer.Option(help="Leave out the first N DocRED documents (e.g. kept for evaluation)."),
     ] = 0,
+    until_doc: Annotated[
+        int | None,
+        typer.Option(help="Use DocRED documents before this index only (default: to the end)."),
+    ] = None,
     conll04: Annotated[
         Path | None,
         typer.Option(help="CoNLL04 JSON: questions over sentences, both directions.", exists=True),
@@ -482,6 +522,21 @@ def qa_questions_command(
     max_questions: Annotated[
         int | None, typer.Option(help="Keep at most this many questions (seeded sample).")
     ] = None,
+    exclude_relations: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated relation ids (P57,...) or CoNLL04 labels (Work_For) to ask "
+            "no question about, e.g. types kept for zero-shot evaluation (recorded in the "
+            "file and in the card of a model trained on it).",
+        ),
+    ] = "",
+    negatives: Annotated[
+        float,
+        typer.Option(
+            help="Unanswerable questions per answerable one: the question over two sentences "
+            "of its document that hold none of its answers (SQuAD 2.0 style).",
+        ),
+    ] = 0.0,
     seed: SeedOption = 0,
 ) -> None:
     """Generate QA training questions from relation annotations (for train qa --extra-train)."""
@@ -491,23 +546,48 @@ def qa_questions_command(
     from kgbuild.readers.docred import read_docred, read_rel_info
     from kgbuild.readers.relations import read_conll04
     from kgbuild.training.qa_generation import conll04_questions, docred_questions, write_squad
+    from kgbuild.training.qa_negatives import make_negatives
 
     if docred is None and conll04 is None:
         raise typer.BadParameter("give --docred, --conll04 or both")
+    if negatives < 0:
+        raise typer.BadParameter("--negatives must be >= 0")
+    excluded = sorted({r.strip() for r in exclude_relations.split(",") if r.strip()})
     examples = []
     if docred is not None:
         names_file = rel_info or docred.parent / "rel_info.json"
         names = read_rel_info(names_file) if names_file.is_file() else {}
-        documents = read_docred(docred)
+        documents = read_docred(docred)[:until_doc]
         if skip_docs >= len(documents):
             raise InputError(
                 f"--skip-docs {skip_docs} leaves none of the {len(documents)} documents"
             )
-        examples += docred_questions(documents[skip_docs:], names, first_index=skip_docs)
+        examples += docred_questions(
+            documents[skip_docs:], names, first_index=skip_docs, exclude=excluded
+        )
     if conll04 is not None:
-        examples += conll04_questions(read_conll04(conll04))
-    written = write_squad(examples, out, limit=max_questions, seed=seed)
-    typer.echo(json.dumps({"generated": len(examples), "written": written, "out": str(out)}))
+        examples += conll04_questions(read_conll04(conll04), exclude=excluded)
+    answerable = len(examples)
+    examples += make_negatives(examples, negatives, seed=seed, width=2)
+    metadata = {
+        "excluded_relations": excluded,
+        "negatives": negatives,
+        "skip_docs": skip_docs,
+        "until_doc": until_doc,
+        "sources": [str(p) for p in (docred, conll04) if p is not None],
+    }
+    written = write_squad(examples, out, limit=max_questions, seed=seed, metadata=metadata)
+    typer.echo(
+        json.dumps(
+            {
+                "generated": len(examples),
+                "unanswerable": len(examples) - answerable,
+                "excluded_relations": excluded,
+                "written": written,
+                "out": str(out),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":  # ``python -m kgbuild.training.cli ...`` (without the main CLI)

@@ -16,24 +16,37 @@ chunking, NER, relations, then resolution over all the documents' mentions. Scor
 
 With ``gold_entities`` the relation model alone is scored: the gold mentions and
 clusters are given to the model, as in DocRED's standard setting.
+
+Zero-shot types (``zero_shot``: types read by question template, see
+:mod:`kgbuild.stages.zeroshot`) are also reported apart: per type, micro, and averaged
+over the types (precision over the types that predicted anything, recall over all).
+Attributes (when the attribute stage runs) are scored against the gold facts of the
+Wikidata property each one names (``wikidata`` in the schema): a stored value is correct
+when it is (an entity value) a mention of a gold tail entity of the head's fact, or (a
+literal) equal to a gold tail mention normalised the same way (a date may be less or more
+precise than the gold one); values not of their declared type are counted.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from kgbuild.config import Settings
-from kgbuild.data import Chunk, Document, Mention, Provenance, Relation
+from kgbuild.data import Attribute, Chunk, Document, Mention, Provenance, Relation
 from kgbuild.data import Span as CharSpan
 from kgbuild.errors import KGBuildError
 from kgbuild.ids import stable_id
+from kgbuild.schema import ENTITY_VALUE_TYPES, AttributeSpec
 from kgbuild.stages.doc_relations import LocalEntity
-from kgbuild.training.doc_re import DocExample, DocScores, score_facts
+from kgbuild.stages.values import normalise_value
+from kgbuild.training.doc_re import PRF, DocExample, DocScores, score_facts
 
 __all__ = [
+    "AttributeCounts",
     "GraphScores",
     "b_cubed",
     "evaluate_graph",
@@ -133,6 +146,31 @@ def b_cubed(
     }
 
 
+@dataclass
+class AttributeCounts:
+    """Stored attribute values of one attribute: how many, right, of the wrong type; gold."""
+
+    stored: int = 0
+    correct: int = 0
+    wrong_type: int = 0
+    gold: int = 0
+    """Gold (head entity, property) facts of the attribute's Wikidata property."""
+
+    @property
+    def precision(self) -> float:
+        """Percent of stored values that are right."""
+        return 100.0 * self.correct / self.stored if self.stored else 0.0
+
+    @property
+    def recall(self) -> float:
+        """Right values over gold facts (percent)."""
+        return 100.0 * self.correct / self.gold if self.gold else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        """JSON form."""
+        return {**asdict(self), "precision": self.precision, "recall": self.recall}
+
+
 @dataclass(frozen=True)
 class GraphScores:
     """Everything :func:`evaluate_graph` measured."""
@@ -141,10 +179,35 @@ class GraphScores:
     mentions_per_type: dict[str, Counts]
     clusters: dict[str, float]
     triples: DocScores
+    zero_shot: dict[str, PRF] = field(default_factory=dict)
+    """Per zero-shot type (by gold label)."""
+    attributes: dict[str, AttributeCounts] = field(default_factory=dict)
+
+    @property
+    def zero_shot_average(self) -> dict[str, float]:
+        """Zero-shot types averaged: precision over types that predicted, recall over all."""
+        scores = list(self.zero_shot.values())
+        predicting = [s for s in scores if s.predicted]
+        micro = PRF.of(
+            sum(s.correct for s in scores),
+            sum(s.predicted for s in scores),
+            sum(s.gold for s in scores),
+        )
+        return {
+            "precision": sum(s.precision for s in predicting) / len(predicting)
+            if predicting
+            else 0.0,
+            "recall": sum(s.recall for s in scores) / len(scores) if scores else 0.0,
+            "types": len(scores),
+            "types_predicting": len(predicting),
+            "micro_precision": micro.precision,
+            "micro_recall": micro.recall,
+            "micro_f1": micro.f1,
+        }
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {
+        out: dict[str, Any] = {
             "mentions": self.mentions.as_dict(),
             "mentions_per_type": {k: v.as_dict() for k, v in self.mentions_per_type.items()},
             "clusters": self.clusters,
@@ -154,6 +217,22 @@ class GraphScores:
                 "per_type": {k: asdict(v) for k, v in self.triples.per_type.items()},
             },
         }
+        if self.zero_shot:
+            out["zero_shot"] = {
+                **self.zero_shot_average,
+                "per_type": {k: asdict(v) for k, v in self.zero_shot.items()},
+            }
+        if self.attributes:
+            stored = sum(c.stored for c in self.attributes.values())
+            out["attributes"] = {
+                "stored": stored,
+                "correct_percent": 100.0 * sum(c.correct for c in self.attributes.values()) / stored
+                if stored
+                else 0.0,
+                "wrong_type": sum(c.wrong_type for c in self.attributes.values()),
+                "per_attribute": {k: v.as_dict() for k, v in self.attributes.items()},
+            }
+        return out
 
 
 def _gold_spans(example: DocExample) -> tuple[dict[Span, str], dict[Span, int]]:
@@ -174,6 +253,9 @@ def score_graph(
     *,
     type_to_label: Mapping[str, str],
     seen: set[tuple[str, str, str]] | None = None,
+    zero_shot: Collection[str] = (),
+    attributes: Sequence[Sequence[Attribute]] | None = None,
+    attribute_specs: Sequence[AttributeSpec] = (),
 ) -> GraphScores:
     """Score one predicted graph per document against the gold annotations.
 
@@ -184,10 +266,20 @@ def score_graph(
         relations: Predicted mention-level relations per document (head/tail mention ids).
         type_to_label: Relation type -> gold label (a schema name -> its Wikidata id).
         seen: Training facts by names, for Ign F1.
+        zero_shot: Gold labels of the types read by template (reported apart).
+        attributes: Predicted mention-level attributes per document (scored by the
+            ``wikidata`` property of their spec in ``attribute_specs``).
+        attribute_specs: The schema's attributes.
     """
     gold_typed, gold_clusters, predicted_typed, predicted_clusters = [], [], [], []
     facts: list[list[tuple[int, int, str]]] = []
-    for example, found, doc_relations in zip(examples, mentions, relations, strict=True):
+    attribute_counts: dict[str, AttributeCounts] = {
+        s.name: AttributeCounts() for s in attribute_specs if s.wikidata and attributes is not None
+    }
+    found_attributes = attributes if attributes is not None else [()] * len(examples)
+    for example, found, doc_relations, doc_attributes in zip(
+        examples, mentions, relations, found_attributes, strict=True
+    ):
         typed, clusters = _gold_spans(example)
         gold_typed.append(typed)
         gold_clusters.append(clusters)
@@ -210,13 +302,84 @@ def score_graph(
             if head is not None and tail is not None and head != tail:
                 doc_facts.add((head, tail, type_to_label.get(relation.type, relation.type)))
         facts.append(sorted(doc_facts))
+        if attribute_counts:
+            _count_attributes(
+                attribute_counts,
+                {s.name: s for s in attribute_specs},
+                example,
+                doc_attributes,
+                {m.id: m for m in found},
+                partial(_gold_of, to_gold, mention_to_entity),
+                clusters,
+            )
     total, per_type = mention_scores(gold_typed, predicted_typed)
+    triples = score_facts(examples, facts, seen)
     return GraphScores(
         total,
         per_type,
         b_cubed(gold_clusters, predicted_clusters),
-        score_facts(examples, facts, seen),
+        triples,
+        {label: triples.per_type.get(label, PRF.of(0, 0, 0)) for label in sorted(zero_shot)},
+        attribute_counts,
     )
+
+
+def _count_attributes(
+    counts: dict[str, AttributeCounts],
+    specs: Mapping[str, AttributeSpec],
+    example: DocExample,
+    found: Sequence[Attribute],
+    mentions: Mapping[str, Mention],
+    gold_entity_of: Any,
+    clusters: Mapping[Span, int],
+) -> None:
+    """Count one document's stored attribute values against its gold facts."""
+    for name, count in counts.items():
+        prop = specs[name].wikidata
+        count.gold += len({h for h, _, kind, _ in example.facts if kind == prop})
+    for attribute in found:
+        spec = specs.get(attribute.key)
+        if spec is None or attribute.key not in counts:
+            continue
+        count = counts[attribute.key]
+        count.stored += 1
+        tail = mentions.get(attribute.evidence[0].tail or "") if attribute.evidence else None
+        if spec.value_type in ENTITY_VALUE_TYPES:
+            count.wrong_type += tail is None or tail.label not in spec.value_range
+        else:
+            again = normalise_value(str(attribute.value), spec.value_type)
+            count.wrong_type += again != attribute.value
+        head = gold_entity_of(attribute.entity)
+        tails = {t for h, t, kind, _ in example.facts if h == head and kind == spec.wikidata}
+        if head is None or not tails:
+            continue
+        if spec.value_type in ENTITY_VALUE_TYPES:
+            entity = None
+            if tail is not None:
+                entity = clusters.get((tail.span.start, tail.span.end))
+                entity = gold_entity_of(tail.id) if entity is None else entity
+            names = {n.casefold() for t in tails for n in example.entity_names[t]}
+            right = entity in tails or str(attribute.value).casefold() in names
+        else:
+            golds = {
+                normalise_value(n, spec.value_type) for t in tails for n in example.entity_names[t]
+            }
+            right = any(_same_value(attribute.value, g) for g in golds if g is not None)
+        count.correct += right
+
+
+def _gold_of(
+    to_gold: Mapping[str, int], mention_to_entity: Mapping[str, str], mention_id: str
+) -> int | None:
+    """The gold entity a predicted mention's entity stands for, if any."""
+    return to_gold.get(mention_to_entity.get(mention_id, ""))
+
+
+def _same_value(value: object, gold: object) -> bool:
+    """Equal values; dates also when one is a less precise form of the other."""
+    if isinstance(value, str) and isinstance(gold, str):
+        return value == gold or value.startswith(gold + "-") or gold.startswith(value + "-")
+    return value == gold
 
 
 def evaluate_graph(
@@ -230,8 +393,9 @@ def evaluate_graph(
     """Run the configured pipeline over ``examples`` and score it (see the module docstring).
 
     ``settings.relations`` must be enabled for triples. With ``gold_entities`` the
-    relation stage reads the gold sentences, mentions and entities instead of chunking,
-    NER and resolution.
+    relation stages read the gold sentences, mentions and entities instead of chunking,
+    NER and resolution. Types read by template (``settings.templates``) are reported
+    apart; attributes are scored when ``settings.attributes`` is enabled.
     """
     from kgbuild.extraction import Extractor
     from kgbuild.ids import content_hash
@@ -251,16 +415,24 @@ def evaluate_graph(
         for i, e in enumerate(examples)
     ]
     extractor = Extractor(settings, run_id="evaluate-graph", progress=progress)
+    templates = extractor.templates
+    attributes: list[list[Attribute]] | None = None
     if gold_entities:
         stage = extractor.relations
         if not isinstance(stage, DocRelationStage):
             raise KGBuildError("--gold-entities needs a document-level relation model")
         stage.grouping = _gold_grouping
+        if templates is not None:
+            templates.reading.grouping = _gold_grouping
         mentions = [_gold_mentions(d, e) for d, e in zip(documents, examples, strict=True)]
-        relations = [
-            stage(_gold_chunks(d, e), found)
-            for d, e, found in zip(documents, examples, mentions, strict=True)
-        ]
+        relations = []
+        for d, e, found in zip(documents, examples, mentions, strict=True):
+            chunks = _gold_chunks(d, e)
+            read = stage(chunks, found)
+            if templates is not None:
+                read = [r for r in read if r.type not in templates.types]
+                read += templates(chunks, found)
+            relations.append(read)
         mention_to_entity = {
             m.id: f"{m.doc_id}/{m.provenance.model}" for found in mentions for m in found
         }
@@ -271,6 +443,8 @@ def evaluate_graph(
             results += extractor(documents[start : start + batch])
         mentions = [list(r.mentions) for r in results]
         relations = [list(r.relations) for r in results]
+        if extractor.attributes is not None:
+            attributes = [list(r.attributes) for r in results]
         flat = [m for found in mentions for m in found]
         mention_to_entity = resolve_mentions(flat, settings.resolve).mention_to_entity
     return score_graph(
@@ -280,7 +454,17 @@ def evaluate_graph(
         relations,
         type_to_label=type_to_label,
         seen=seen,
+        zero_shot=[type_to_label[t] for t in _zero_shot_types(settings, templates)],
+        attributes=attributes,
+        attribute_specs=schema.attributes,
     )
+
+
+def _zero_shot_types(settings: Settings, templates: Any) -> list[str]:
+    """The types reported apart: those listed in ``templates.types``, else all read by template."""
+    if templates is None:
+        return []
+    return sorted(settings.templates.types or templates.types)
 
 
 def _gold_chunks(document: Document, example: DocExample) -> list[Chunk]:
@@ -333,7 +517,8 @@ def _gold_grouping(mentions: Sequence[Mention]) -> list[LocalEntity]:
 def seen_facts_of(model_dir: str) -> set[tuple[str, str, str]] | None:
     """The training facts (by names) of a document-level model, from its model card.
 
-    ``None`` when the card or its training file cannot be read (Ign F1 then equals F1).
+    ``None`` when the card or its training file cannot be read as DocRED (Ign F1 then
+    equals F1).
     """
     import json
     from pathlib import Path
@@ -346,6 +531,6 @@ def seen_facts_of(model_dir: str) -> set[tuple[str, str, str]] | None:
         train = card["data"]["train"]["path"]
         skip = int(card["data"]["dev"].get("first_documents", 0))
         documents = read_docred(train)
-    except (OSError, KeyError, ValueError, TypeError):
-        return None
+    except (OSError, KeyError, ValueError, TypeError, KGBuildError):
+        return None  # not a document-level model's card (a sentence-level one's, say)
     return train_facts(docred_examples(documents[skip:]))

@@ -11,6 +11,14 @@ the same code that answers questions at inference time, and scored with the offi
 SQuAD exact match and F1; the best epoch is kept and training stops early when F1
 stops improving. SQuAD dev files are split by article (``--dev-articles``), so the
 dev score is on passages the model never saw.
+
+With ``negatives`` (``--negatives RATIO``), unanswerable questions are added, SQuAD 2.0
+style (:mod:`kgbuild.training.qa_negatives`): a question over a passage of its article that
+does not hold its answer, labelled ``[CLS]``. The saved model then carries a no-answer
+calibration fitted on held-out questions of both kinds (``--calibration`` or
+``calibration_articles`` articles of the training file, never trained on), with which the
+reader abstains; the card scores the dev articles' answerable questions and unanswerable
+questions generated from them.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from kgbuild.nlp.hf import (
     pick_device,
     resolve_model_ref,
 )
-from kgbuild.nlp.reader import ExtractiveReader, QaQuery
+from kgbuild.nlp.reader import NO_ANSWER_KEY, ExtractiveReader, QaQuery
 from kgbuild.nlp.sentence_prior import MANIFEST_KEY, SentencePrior
 from kgbuild.readers.squad import Answer, QAExample, load_squad
 from kgbuild.training.common import (
@@ -57,6 +65,12 @@ from kgbuild.training.common import (
 )
 from kgbuild.training.ner import LORA_TARGET_MODULES
 from kgbuild.training.qa_metrics import QaScores, qa_scores
+from kgbuild.training.qa_negatives import (
+    calibrate_no_answer,
+    held_out_unanswerable,
+    make_negatives,
+    no_answer_rate,
+)
 
 __all__ = [
     "QaTrainResult",
@@ -89,6 +103,9 @@ class QaTrainResult(BaseModel):
     train_windows_per_second: float
     device: str
     size_bytes: int
+    train_negatives: int = 0
+    dev_no_answer_rate: float | None = None
+    """Percent of the dev articles' generated unanswerable questions answered "no answer"."""
 
 
 def split_by_article(
@@ -216,14 +233,23 @@ def evaluate_qa(
     max_length: int | None = None,
     stride: int | None = None,
     sentence_prior: SentencePrior | bool = True,
+    abstain: bool = True,
+    min_confidence: float | None = None,
 ) -> tuple[QaScores, dict[str, str]]:
     """SQuAD EM/F1 of a QA model over examples, and its predictions by question id.
 
     Windows and the sentence prior default to what the model was trained with (see
-    ExtractiveReader).
+    ExtractiveReader); a model with a no-answer calibration abstains (``""``) unless
+    ``abstain`` is off.
     """
     reader = ExtractiveReader(
-        model, device=device, max_length=max_length, stride=stride, sentence_prior=sentence_prior
+        model,
+        device=device,
+        max_length=max_length,
+        stride=stride,
+        sentence_prior=sentence_prior,
+        abstain=abstain,
+        min_confidence=min_confidence,
     )
     predictions = predict_answers(reader, examples)
     return qa_scores(predictions, _golds(examples)), predictions
@@ -247,6 +273,7 @@ def _write_model_card(out: Path, card: dict[str, Any]) -> None:
         else ""
     )
     run = run_lines(card, unit="windows", f1_as_fraction=False)
+    no_answer = _no_answer_lines(card)
     text = f"""# Question-answering model: {out.name}
 
 Extractive QA model (start/end span) fine-tuned by `kgbuild train qa` ({card["method"]}).
@@ -264,7 +291,7 @@ Extractive QA model (start/end span) fine-tuned by `kgbuild train qa` ({card["me
 | exact match | F1 | questions | reading |
 |---|---|---|---|
 | {dev["exact_match"]:.2f} | {dev["f1"]:.2f} | {dev["questions"]} | {reading} |{bare_row}
-
+{no_answer}
 ## Use
 
 ```python
@@ -274,6 +301,44 @@ reader.read("When was Acme founded?", ["Acme was founded in 1999 in Oslo."])
 ```
 """
     (out / "README.md").write_text(text, encoding="utf-8")
+
+
+def _no_answer_lines(card: dict[str, Any]) -> str:
+    """The card's lines on negatives, abstention and excluded relation types."""
+    lines = []
+    negatives = card["data"].get("negatives", {})
+    if negatives.get("ratio"):
+        lines.append(
+            f"\nTrained with {negatives['generated']} generated unanswerable questions "
+            f"(ratio {negatives['ratio']:g}, target [CLS])."
+        )
+    for extra in card["data"].get("extra_train", []):
+        if extra.get("excluded_relations"):
+            lines.append(
+                f"\n`{Path(extra['path']).name}` leaves out questions about the relation "
+                f"types {', '.join(extra['excluded_relations'])} (kept for zero-shot "
+                "evaluation): the model was never trained on them."
+            )
+    calibration = card.get("no_answer_calibration") or {}
+    if "platt" in calibration:
+        lines.append(
+            f"\nNo-answer calibration on {calibration['questions']} held-out questions "
+            f"({calibration['unanswerable']} unanswerable; {calibration['data']}): Platt "
+            f"scale {calibration['platt']['scale']:.4f}, bias {calibration['platt']['bias']:.4f}, "
+            f"ECE {calibration['ece']:.4f}; the reader abstains below confidence "
+            f"{calibration['min_confidence']:g}."
+        )
+    unanswerable = card.get("dev_unanswerable")
+    always = card.get("dev_scores_never_abstaining")
+    if unanswerable:
+        lines.append(
+            f"\nUnanswerable questions generated from the dev articles: "
+            f"{unanswerable['no_answer_percent']:.2f}% of {unanswerable['questions']} answered "
+            '"no answer".'
+        )
+    if always:
+        lines.append(f"Answerable dev questions never abstaining: F1 {always['f1']:.2f}.")
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def _check_dev_unseen(init: Path, dev_file: Path, dev_examples: Sequence[QAExample]) -> None:
@@ -322,6 +387,10 @@ def train_qa(
     init: Path | None = None,
     extra_train: Sequence[Path] = (),
     sentence_prior: SentencePrior | None = None,
+    negatives: float = 0.0,
+    calibration: Path | None = None,
+    calibration_articles: int = 2,
+    min_confidence: float = 0.5,
     device: str | None = None,
     bf16: bool | None = None,
     command: str | None = None,
@@ -355,6 +424,15 @@ def train_qa(
             questions, never to dev (e.g. from :mod:`kgbuild.training.qa_generation`).
         sentence_prior: A sentence prior the model reads with (recorded in its manifest,
             used for every dev score; the card also gives the final score without it).
+        negatives: Unanswerable questions made per answerable training question of
+            ``train`` (see :func:`kgbuild.training.qa_negatives.make_negatives`); 0: none.
+            The unanswerable questions of ``extra_train`` files are used either way.
+        calibration: SQuAD JSON of held-out questions on which the no-answer calibration
+            is fitted (unanswerable ones are generated when it has none); default:
+            ``calibration_articles`` articles of ``train``, then left out of training.
+        calibration_articles: See ``calibration`` (only with ``negatives``).
+        min_confidence: The reader's default operating point, stored with the calibration:
+            it abstains when no span is at least this likely right.
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         bf16: bf16 autocast; ``None`` turns it on where the hardware supports it natively.
         command: Command line recorded in the model card (default: ``sys.argv``).
@@ -376,7 +454,7 @@ def train_qa(
     )
 
     wall_start, cpu_start = time.perf_counter(), time.process_time()
-    for path in (train, dev, *extra_train):
+    for path in (train, dev, calibration, *extra_train):
         if path is not None and not path.is_file():
             raise InputError(f"data file {path} does not exist")
     if epochs <= 0 or batch_size <= 0 or learning_rate <= 0 or max_length < 32:
@@ -393,20 +471,32 @@ def train_qa(
         train_examples, dev_examples = all_train, list(load_squad(dev, strict=False).examples)
     if init is not None:
         _check_dev_unseen(init, dev if dev is not None else train, dev_examples)
+    if negatives < 0:
+        raise InputError(f"negatives must be >= 0, got {negatives}")
+    calibration_examples: list[QAExample] = []
+    if negatives > 0:
+        train_examples, calibration_examples = _calibration_split(
+            train_examples, calibration, calibration_articles, seed
+        )
     train_examples = [e for e in train_examples if e.answers]
     if max_train_questions is not None and len(train_examples) > max_train_questions:
         train_examples = random.Random(seed).sample(train_examples, max_train_questions)
+    width = None if context_sentences is None else 2 * context_sentences + 1
+    negative_examples = make_negatives(train_examples, negatives, seed=seed, width=width)
     extra_counts: list[int] = []
+    extra_meta: list[dict[str, Any]] = []
     for path in extra_train:
-        extra = [e for e in load_squad(path, strict=False).examples if e.answers]
-        if not extra:
+        extra = list(load_squad(path, strict=False).examples)
+        if not any(e.answers for e in extra):
             raise InputError(f"no answered question in {path}")
         extra_counts.append(len(extra))
+        extra_meta.append(_generation_metadata(path) | {"unanswerable": _unanswerable(extra)})
         train_examples.extend(extra)
     if not train_examples or not dev_examples:
         raise InputError(f"no answered question in {train if not train_examples else dev}")
     if context_sentences is not None:
         train_examples = [focus_on_answer(e, context_sentences) for e in train_examples]
+    train_examples.extend(negative_examples)
 
     set_seed(seed)
     target = pick_device(device)
@@ -522,7 +612,7 @@ def train_qa(
     elif best["state"] is not None:
         model.load_state_dict(best["state"], strict=False)
 
-    manifest = {
+    manifest: dict[str, Any] = {
         "base": base,
         "task": "question-answering",
         "max_length": max_length,
@@ -530,12 +620,44 @@ def train_qa(
     }
     if sentence_prior is not None:
         manifest[MANIFEST_KEY] = sentence_prior.to_manifest()
+    if calibration_examples:
+        model.eval()
+        calibrated = ExtractiveReader(
+            _in_memory(model, tokenizer, max_length, target),
+            max_length=max_length,
+            stride=stride,
+            bf16=use_bf16,
+            sentence_prior=sentence_prior or False,
+        )
+        manifest[NO_ANSWER_KEY] = calibrate_no_answer(
+            calibrated, calibration_examples, min_confidence=min_confidence
+        ) | {
+            "data": str(calibration.resolve())
+            if calibration
+            else f"{calibration_articles} held-out articles of {train.name}"
+        }
     save_trained(model, tokenizer, out, lora=rank is not None, manifest=manifest)
 
     clear_model_cache()
     dev_scores, _ = evaluate_qa(
         str(out), dev_examples, device=str(target), max_length=max_length, stride=stride
     )
+    dev_unanswerable = held_out_unanswerable(dev_examples, seed)
+    no_answer = None
+    always_scores = None
+    if NO_ANSWER_KEY in manifest:
+        no_answer = no_answer_rate(
+            ExtractiveReader(str(out), device=str(target), max_length=max_length, stride=stride),
+            dev_unanswerable,
+        )
+        always_scores = evaluate_qa(
+            str(out),
+            dev_examples,
+            device=str(target),
+            max_length=max_length,
+            stride=stride,
+            abstain=False,
+        )[0]
     bare_scores = (
         evaluate_qa(
             str(out),
@@ -568,9 +690,19 @@ def train_qa(
                 "windows": len(train_data),
             },
             "extra_train": [
-                {"path": str(path.resolve()), "sha256": sha256_file(path), "questions": count}
-                for path, count in zip(extra_train, extra_counts, strict=True)
+                {
+                    "path": str(path.resolve()),
+                    "sha256": sha256_file(path),
+                    "questions": count,
+                    **meta,
+                }
+                for path, count, meta in zip(extra_train, extra_counts, extra_meta, strict=True)
             ],
+            "negatives": {
+                "ratio": negatives,
+                "generated": len(negative_examples),
+                "calibration_questions": len(calibration_examples),
+            },
             "dev": {
                 "path": str(dev_path.resolve()),
                 "sha256": sha256_file(dev_path),
@@ -596,6 +728,7 @@ def train_qa(
             "max_train_questions": max_train_questions,
             "context_sentences": context_sentences,
             "sentence_prior": sentence_prior.to_manifest() if sentence_prior else None,
+            "negatives": negatives,
             "init": str(init.resolve()) if init is not None else None,
             "scheduler": "linear, warmup 6%",
             "weight_decay": 0.01,
@@ -607,6 +740,13 @@ def train_qa(
         "dev_f1_per_epoch": history,
         "dev_scores": dev_scores.model_dump(),
         "dev_scores_without_prior": bare_scores.model_dump() if bare_scores else None,
+        "dev_scores_never_abstaining": always_scores.model_dump() if always_scores else None,
+        "dev_unanswerable": (
+            {"questions": len(dev_unanswerable), "no_answer_percent": no_answer}
+            if no_answer is not None
+            else None
+        ),
+        "no_answer_calibration": manifest.get(NO_ANSWER_KEY),
         "timing": {
             "wall_seconds": wall,
             "cpu_seconds": cpu,
@@ -632,4 +772,48 @@ def train_qa(
         train_windows_per_second=fitted.examples_per_second,
         device=str(target),
         size_bytes=dir_size(out),
+        train_negatives=len(negative_examples),
+        dev_no_answer_rate=no_answer,
     )
+
+
+def _in_memory(model: Any, tokenizer: Any, max_length: int, device: torch.device) -> LoadedModel:
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        id2label={},
+        name="training",
+        revision="training",
+        max_length=max_length,
+        device=device,
+    )
+
+
+def _calibration_split(
+    train_examples: list[QAExample], calibration: Path | None, articles: int, seed: int
+) -> tuple[list[QAExample], list[QAExample]]:
+    """Training questions, and held-out questions of both kinds to calibrate "no answer"."""
+    if calibration is None:
+        train_examples, held = split_by_article(train_examples, articles, seed + 1)
+        held = [e for e in held if e.answers]
+    else:
+        held = list(load_squad(calibration, strict=False).examples)
+    if not any(e.answers for e in held):
+        raise InputError("the calibration questions hold no answered question")
+    if all(e.answers for e in held):
+        held += make_negatives(held, 1.0, seed=seed + 1)
+    return train_examples, held
+
+
+def _unanswerable(examples: Sequence[QAExample]) -> int:
+    return sum(1 for e in examples if not e.answers)
+
+
+def _generation_metadata(path: Path) -> dict[str, Any]:
+    """What ``kgbuild train qa-questions`` recorded in a generated file (``kgbuild`` key)."""
+    try:
+        root = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    meta = root.get("kgbuild") if isinstance(root, dict) else None
+    return dict(meta) if isinstance(meta, dict) else {}

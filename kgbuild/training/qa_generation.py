@@ -8,15 +8,21 @@ mentions in the evidence sentences come first; for CoNLL04-style sentences the s
 is the context, and each relation is asked in both directions ("Who works for {t}?").
 Triples that share a head and a question are one question with several answers.
 
-The output is ordinary SQuAD JSON, so ``kgbuild train qa --extra-train`` reads it
-with the same reader as SQuAD itself.
+Relation types kept for zero-shot evaluation can be left out (``exclude``): no question
+about them is generated. Unanswerable questions (``negatives``) pair a question with a
+short run of sentences of the same document (or sentence set) that holds none of its
+answers (:func:`kgbuild.training.qa_negatives.make_negatives`).
+
+The output is ordinary SQuAD JSON (SQuAD 2.0 style where it has unanswerable questions:
+empty ``answers``), so ``kgbuild train qa --extra-train`` reads it with the same reader as
+SQuAD itself; a ``kgbuild`` key records what was left out.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +123,7 @@ def docred_questions(
     *,
     id_prefix: str = "docred",
     first_index: int = 0,
+    exclude: Collection[str] = (),
 ) -> list[QAExample]:
     """Questions over whole DocRED documents, one per (head entity, relation).
 
@@ -129,12 +136,15 @@ def docred_questions(
             template of their own.
         id_prefix: Start of every question id.
         first_index: Index of ``documents[0]`` in its file (ids and titles use it).
+        exclude: Relation ids asked no question about.
     """
     examples: list[QAExample] = []
     for offset, doc in enumerate(documents):
         index = first_index + offset
         located = document_text(doc)
         for number, relation in enumerate(doc.relations):
+            if relation.relation in exclude:
+                continue
             head = doc.entities[relation.head]
             tail = doc.entities[relation.tail]
             spans = sorted(
@@ -156,9 +166,14 @@ def docred_questions(
 
 
 def conll04_questions(
-    sentences: Sequence[RelationExample], *, id_prefix: str = "conll04"
+    sentences: Sequence[RelationExample],
+    *,
+    id_prefix: str = "conll04",
+    exclude: Collection[str] = (),
 ) -> list[QAExample]:
     """Questions over CoNLL04 sentences, each relation asked about its head and its tail.
+
+    Relations whose label is in ``exclude`` are asked no question.
 
     Raises:
         InputError: A relation type has no question template.
@@ -178,6 +193,8 @@ def conll04_questions(
             return text, Answer(text=text, start=starts[first])
 
         for number, relation in enumerate(sentence.relations):
+            if relation.label in exclude:
+                continue
             if relation.label not in CONLL04_QUESTIONS:
                 raise InputError(
                     f"sentence {index}: relation {relation.label!r} has no question template "
@@ -208,6 +225,7 @@ def write_squad(
     *,
     limit: int | None = None,
     seed: int = 0,
+    metadata: Mapping[str, Any] | None = None,
 ) -> int:
     """Write questions as SQuAD v1.1 JSON (one article per title); return how many.
 
@@ -216,6 +234,7 @@ def write_squad(
         path: Output file (its folder is created).
         limit: Keep at most this many questions, a seeded sample.
         seed: Seed of that sample.
+        metadata: Recorded under the file's ``kgbuild`` key (what was generated, left out).
     """
     chosen = list(examples)
     if limit is not None and len(chosen) > limit:
@@ -239,7 +258,8 @@ def write_squad(
         for title, paragraphs in articles.items()
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps({"version": "1.1", "data": data}, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    root: dict[str, Any] = {"version": "1.1", "data": data}
+    if metadata:
+        root["kgbuild"] = dict(metadata)
+    path.write_text(json.dumps(root, ensure_ascii=False) + "\n", encoding="utf-8")
     return len(chosen)

@@ -1,0 +1,321 @@
+"""Template reading: questions about a document's entities, read where the answer can be.
+
+Shared by the attribute stage and the zero-shot relation stage. A :class:`Template` is a
+question about a head entity ("Who directed {head}?") and the kind of value that answers
+it: an entity mention of given types, or a literal (date, year, number, quantity,
+string). Within each document, mentions are grouped into local entities (the resolution
+rules, within the document); for every entity of a template's head types:
+
+1. candidate sentences are those that hold one of its mentions and the sentence after
+   each (where "It was directed by ..." continues), kept only when they can hold a value
+   of the type (a mention of a range type that is not the entity itself; a year for
+   dates; a digit for numbers), and holding a cue if the template has cues;
+2. when there are more than ``max_contexts``, the ones nearest the filled-in question in
+   the sentence-embedding space (:mod:`kgbuild.nlp.sentence_encoder`) are kept;
+3. each is read by the extractive QA model as its own context (a following sentence
+   together with the sentence before it, which names the entity);
+4. the answer counts when its score reaches the threshold: the model's calibrated
+   confidence where it has one (and the reader abstains below its operating point),
+   else the span probability. It must then be a value of the type: a span that overlaps a
+   mention of a range type (which becomes the value) or that normalises
+   (:func:`kgbuild.stages.values.normalise_value`). Anything else is refused and counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from kgbuild.data import Chunk, Mention
+from kgbuild.nlp.reader import ExtractiveReader, QaQuery
+from kgbuild.progress import track
+from kgbuild.schema import fill_question
+from kgbuild.stages.doc_relations import LocalEntity
+from kgbuild.stages.values import normalise_value
+
+__all__ = ["Answer", "Template", "TemplateReader"]
+
+READ_GROUP_BATCHES = 8
+"""Model batches of questions read per reader call (the unit of progress reports)."""
+
+_YEAR = re.compile(r"(?<!\d)(1[0-9]\d\d|20\d\d|21\d\d)(?!\d)")
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A question about entities of ``head_types``, answered by a value of ``value_type``.
+
+    ``value_range`` non-empty: the answer must be a mention of one of these types.
+    """
+
+    key: str
+    question: str
+    head_types: frozenset[str]
+    value_type: str
+    value_range: tuple[str, ...] = ()
+    threshold: float | None = None
+    cues: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A typed answer: the value, the mention it is (entity values) and the sentence."""
+
+    template: Template
+    head: LocalEntity
+    value: str | int | float
+    mention: Mention | None
+    chunk: Chunk
+    """The sentence that holds the answer (its evidence)."""
+    score: float
+
+
+@dataclass(frozen=True)
+class _Question:
+    template: Template
+    head: LocalEntity
+    chunks: tuple[Chunk, ...]  # the context: one sentence, or the one before and it
+    question: str
+
+
+@dataclass
+class ReadResult:
+    """Typed answers, and per document and template key how many answers were refused."""
+
+    answers: list[Answer]
+    refused: Counter[tuple[str, str]]
+
+
+class TemplateReader:
+    """Reads templates over the entities of documents (see the module docstring).
+
+    Args:
+        reader: The extractive QA model.
+        grouping: One document's mentions -> its local entities.
+        threshold: Lowest answer score kept (a template may set its own).
+        max_contexts: Sentences read per entity and template.
+        encoder: Sentence-encoder reference used to rank candidate sentences.
+        stage: Name used in progress reports.
+        progress: Report progress over long batches.
+    """
+
+    def __init__(
+        self,
+        reader: ExtractiveReader,
+        *,
+        grouping: Callable[[Sequence[Mention]], list[LocalEntity]],
+        threshold: float,
+        max_contexts: int,
+        encoder: str,
+        stage: str,
+        progress: bool = False,
+    ) -> None:
+        self.reader = reader
+        self.grouping = grouping
+        self.threshold = threshold
+        self.max_contexts = max_contexts
+        self.encoder = encoder
+        self.stage = stage
+        self.progress = progress
+
+    @property
+    def key(self) -> str:
+        """Every setting that changes what is read."""
+        return f"{self.reader.key}|{self.threshold}|{self.max_contexts}|{self.encoder}"
+
+    def __call__(
+        self, chunks: Sequence[Chunk], mentions: Sequence[Mention], templates: Sequence[Template]
+    ) -> ReadResult:
+        """Typed answers of ``templates`` about the entities of ``mentions``."""
+        questions = self.questions(chunks, mentions, templates)
+        spans = self._read(questions)
+        result = ReadResult([], Counter())
+        by_doc = _by_doc(mentions)
+        for question, span in zip(questions, spans, strict=True):
+            if span is None:
+                continue
+            start, end, score = span
+            threshold = question.template.threshold
+            if score < (self.threshold if threshold is None else threshold):
+                continue
+            answer = _typed(question, start, end, score, by_doc[question.chunks[0].doc_id])
+            if answer is None:
+                result.refused[question.chunks[0].doc_id, question.template.key] += 1
+            else:
+                result.answers.append(answer)
+        return result
+
+    # -- choosing what to read -------------------------------------------------------------
+
+    def questions(
+        self, chunks: Sequence[Chunk], mentions: Sequence[Mention], templates: Sequence[Template]
+    ) -> list[_Question]:
+        """Every (template, entity, context) to read, in document order."""
+        if not templates:
+            return []
+        chunks_of: dict[str, list[Chunk]] = defaultdict(list)
+        for chunk in chunks:
+            chunks_of[chunk.doc_id].append(chunk)
+        questions: list[_Question] = []
+        ranked: list[tuple[int, list[_Question]]] = []
+        for doc_id, doc_mentions in _by_doc(mentions).items():
+            ordered = sorted(chunks_of.get(doc_id, []), key=lambda c: c.span.start)
+            if not ordered:
+                continue
+            index_of = {chunk.id: i for i, chunk in enumerate(ordered)}
+            in_chunk: dict[int, list[Mention]] = defaultdict(list)
+            for mention in doc_mentions:
+                if mention.provenance.chunk_id in index_of:
+                    in_chunk[index_of[mention.provenance.chunk_id]].append(mention)
+            for head in self.grouping(doc_mentions):
+                for template in templates:
+                    if head.label not in template.head_types:
+                        continue
+                    candidates = _candidates(template, head, ordered, index_of, in_chunk)
+                    if len(candidates) > self.max_contexts:
+                        ranked.append((len(questions), candidates))
+                    questions.extend(candidates)
+        return self._keep_nearest(questions, ranked)
+
+    def _keep_nearest(
+        self, questions: list[_Question], ranked: list[tuple[int, list[_Question]]]
+    ) -> list[_Question]:
+        """Drop, where an entity has too many candidates, those least like the question."""
+        if not ranked:
+            return questions
+        from kgbuild.nlp.sentence_encoder import load_sentence_encoder
+
+        encoder = load_sentence_encoder(self.encoder, str(self.reader.loaded.device))
+        texts = sorted({q.chunks[-1].text for _, group in ranked for q in group})
+        texts += sorted({q.question for _, group in ranked for q in group})
+        vectors = dict(zip(texts, encoder.encode(texts), strict=True))
+        dropped: set[int] = set()
+        for first, group in ranked:
+            similarity = [float(vectors[q.question] @ vectors[q.chunks[-1].text]) for q in group]
+            order = sorted(range(len(group)), key=lambda i: (-similarity[i], i))
+            dropped.update(first + i for i in order[self.max_contexts :])
+        return [q for i, q in enumerate(questions) if i not in dropped]
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _read(self, questions: Sequence[_Question]) -> list[tuple[int, int, float] | None]:
+        """Per question: the answer's document offsets and score, or ``None``."""
+        if not questions:
+            return []
+        contexts = [_context(q.chunks) for q in questions]
+        queries = [
+            QaQuery(q.question, text) for q, (text, _) in zip(questions, contexts, strict=True)
+        ]
+        group = self.reader.batch_size * READ_GROUP_BATCHES
+        starts = range(0, len(queries), group)
+        detail = f"{len(queries):,} questions"
+        answers = [
+            spans
+            for first in track(starts, self.stage, enabled=self.progress, detail=detail)
+            for spans in self.reader.read_batch(queries[first : first + group], top_k=1)
+        ]
+        out: list[tuple[int, int, float] | None] = []
+        for (_, to_doc), spans in zip(contexts, answers, strict=True):
+            if not spans:
+                out.append(None)
+                continue
+            span = spans[0]
+            score = span.confidence if span.confidence is not None else span.score
+            out.append((to_doc(span.start), to_doc(span.end - 1) + 1, score))
+        return out
+
+
+def _by_doc(mentions: Iterable[Mention]) -> dict[str, list[Mention]]:
+    out: dict[str, list[Mention]] = defaultdict(list)
+    for mention in mentions:
+        out[mention.doc_id].append(mention)
+    return out
+
+
+def _can_hold(template: Template, chunk: Chunk, others: Sequence[Mention]) -> bool:
+    """Whether a sentence can hold a value of the template's type."""
+    if template.cues and not any(c.casefold() in chunk.text.casefold() for c in template.cues):
+        return False
+    if template.value_range:
+        return any(m.label in template.value_range for m in others)
+    if template.value_type in ("date", "year"):
+        return _YEAR.search(chunk.text) is not None
+    if template.value_type in ("number", "quantity"):
+        return _DIGIT.search(chunk.text) is not None
+    return True
+
+
+def _candidates(
+    template: Template,
+    head: LocalEntity,
+    ordered: Sequence[Chunk],
+    index_of: dict[str, int],
+    in_chunk: dict[int, list[Mention]],
+) -> list[_Question]:
+    """The sentences of a head entity that can hold the answer, as contexts to read."""
+    own = {m.id for m in head.mentions}
+    named = sorted({index_of[m.provenance.chunk_id] for m in head.mentions})
+    question = fill_question(template.question, head.mentions[0].text)
+    out = []
+    for index in sorted(set(named) | {i + 1 for i in named if i + 1 < len(ordered)}):
+        others = [m for m in in_chunk.get(index, []) if m.id not in own]
+        if not _can_hold(template, ordered[index], others):
+            continue
+        context = (ordered[index],) if index in named else (ordered[index - 1], ordered[index])
+        out.append(_Question(template, head, context, question))
+    return out
+
+
+def _context(chunks: Sequence[Chunk]) -> tuple[str, Callable[[int], int]]:
+    """The context text of consecutive chunks, and a map from its offsets to the document's."""
+    text = " ".join(c.text for c in chunks)
+    bounds = []
+    position = 0
+    for chunk in chunks:
+        bounds.append((position, chunk.span.start))
+        position += len(chunk.text) + 1
+
+    def to_doc(offset: int) -> int:
+        start, doc_start = next(b for b in reversed(bounds) if b[0] <= offset)
+        return doc_start + offset - start
+
+    return text, to_doc
+
+
+def _typed(
+    question: _Question, start: int, end: int, score: float, mentions: Sequence[Mention]
+) -> Answer | None:
+    """The answer as a value of the template's type, or ``None`` (refused)."""
+    template, head = question.template, question.head
+    chunk = next(
+        (c for c in question.chunks if c.span.start <= start < c.span.end), question.chunks[-1]
+    )
+    own = {m.id for m in head.mentions}
+    if any(start < m.span.end and m.span.start < end for m in head.mentions):
+        return None  # the question's own entity is never its answer
+    if template.value_range:
+        overlapping = [
+            m
+            for m in mentions
+            if m.id not in own
+            and m.label in template.value_range
+            and m.span.start < end
+            and start < m.span.end
+            and m.provenance.chunk_id in {c.id for c in question.chunks}
+        ]
+        if not overlapping:
+            return None
+        mention = max(
+            overlapping,
+            key=lambda m: (min(end, m.span.end) - max(start, m.span.start), -m.span.start),
+        )
+        chunk = next(c for c in question.chunks if c.id == mention.provenance.chunk_id)
+        return Answer(template, head, " ".join(mention.text.split()), mention, chunk, score)
+    text = chunk.text[start - chunk.span.start : end - chunk.span.start]
+    value = normalise_value(text, template.value_type)
+    if value is None:
+        return None
+    return Answer(template, head, value, None, chunk, score)

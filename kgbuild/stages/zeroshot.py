@@ -1,0 +1,176 @@
+"""Zero-shot relations: relation types a schema declares with a question, no training needed.
+
+A relation type with a ``question`` (``Who directed {head}?``) is read by the extractive QA
+model over the sentences of each entity of its domain types that can hold the answer (a
+mention of a range type), nearest the question first (:mod:`kgbuild.stages.reading`,
+shared with the attribute stage). The answer span becomes a link to the entity mention it
+overlaps, if that mention is of a range type; otherwise nothing is stored and the refusal
+is counted per type (:attr:`TemplateRelationStage.refused`). A model with a no-answer
+calibration abstains when no span is likely right; the relation's score is then that
+calibrated confidence.
+
+Which types go this way (:func:`template_types`): those with ``extract: template`` (or
+listed in ``templates.types``), and those with ``extract: auto`` that the configured
+relation model does not predict. Relations come out at mention level like the relation
+stages' (head and tail are the first mentions of their local entities), one per (head,
+type, tail) with one evidence entry per sentence that gave the answer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Collection, Sequence
+from functools import partial
+
+from kgbuild.config import TemplateConfig
+from kgbuild.data import Chunk, Evidence, Mention, Provenance, Relation
+from kgbuild.ids import stable_id
+from kgbuild.schema import GraphSchema, RelationType
+from kgbuild.stages.attributes import nearest_mention, qa_reader
+from kgbuild.stages.doc_relations import LocalEntity, local_entities
+from kgbuild.stages.reading import Answer, Template, TemplateReader
+from kgbuild.stages.resolve import ResolveConfig
+
+__all__ = ["STAGE", "TemplateRelationStage", "template_types"]
+
+STAGE = "re-template"
+
+
+def template_types(
+    schema: GraphSchema, predicted: Collection[str], forced: Collection[str] = ()
+) -> tuple[RelationType, ...]:
+    """The relation types read by template, given the types the relation model predicts.
+
+    Raises:
+        KeyError: A forced type is not declared or has no question (named in the message).
+    """
+    for name in forced:
+        relation = schema.relation_type(name)
+        if not relation.question:
+            raise KeyError(f"relation type {name} has no question template")
+    return tuple(
+        r
+        for r in schema.templated_relations
+        if r.extract == "template" or r.name in forced or r.name not in predicted
+    )
+
+
+def _template(relation: RelationType) -> Template:
+    assert relation.question is not None
+    return Template(
+        key=relation.name,
+        question=relation.question,
+        head_types=frozenset(relation.domain),
+        value_type="entity",
+        value_range=relation.range,
+        threshold=relation.threshold,
+    )
+
+
+class TemplateRelationStage:
+    """Relations of template types between ``mentions`` (see the module docstring).
+
+    Args:
+        config: QA model, threshold, contexts per entity and type.
+        relation_types: The types to read (see :func:`template_types`).
+        run_id: Recorded in every relation's provenance.
+        resolve: Resolution rules that group a document's mentions into entities.
+        progress: Report progress over long batches.
+    """
+
+    def __init__(
+        self,
+        config: TemplateConfig,
+        *,
+        relation_types: Sequence[RelationType],
+        run_id: str,
+        resolve: ResolveConfig | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.config = config
+        self.run_id = run_id
+        self.relation_types = tuple(relation_types)
+        self.templates = [_template(r) for r in self.relation_types]
+        self.reading = TemplateReader(
+            qa_reader(config),
+            grouping=partial(local_entities, config=resolve or ResolveConfig()),
+            threshold=config.threshold,
+            max_contexts=config.max_contexts,
+            encoder=config.encoder,
+            stage=STAGE,
+            progress=progress,
+        )
+        self.refused: Counter[tuple[str, str]] = Counter()
+        """Per (document id, relation type): answers that were no entity of the range."""
+
+    @property
+    def types(self) -> frozenset[str]:
+        """The relation types this stage reads."""
+        return frozenset(r.name for r in self.relation_types)
+
+    @property
+    def model_key(self) -> str:
+        """The model and every setting that changes this stage's output."""
+        templates = sorted(repr(t) for t in self.templates)
+        return f"template:{self.reading.key}|{templates}"
+
+    def __call__(self, chunks: Sequence[Chunk], mentions: Sequence[Mention]) -> list[Relation]:
+        """Relations of the template types; head and tail are mention ids."""
+        result = self.reading(chunks, mentions, self.templates)
+        self.refused = result.refused
+        tails = _entity_of(mentions, self.reading)
+        grouped: dict[tuple[str, str, str], list[Answer]] = defaultdict(list)
+        for answer in result.answers:
+            assert answer.mention is not None  # entity values only
+            linked = tails.get(answer.mention.id, answer.mention)
+            if linked.id == answer.head.mentions[0].id:
+                continue
+            grouped[answer.head.mentions[0].id, answer.template.key, linked.id].append(answer)
+        relations = []
+        reader = self.reading.reader
+        for (head, kind, tail), answers in grouped.items():
+            score = max(a.score for a in answers)
+            by_chunk = {a.chunk.id: a for a in sorted(answers, key=lambda a: -a.score)}
+            evidence = tuple(
+                Evidence(
+                    provenance=Provenance(
+                        doc_id=a.chunk.doc_id,
+                        chunk_id=a.chunk.id,
+                        span=a.chunk.span,
+                        score=min(1.0, max(0.0, a.score)),
+                        model=reader.name,
+                        model_revision=reader.revision,
+                        run_id=self.run_id,
+                        stage=STAGE,
+                    ),
+                    text=a.chunk.text,
+                    head=nearest_mention(a.head, a.chunk).id,
+                    tail=a.mention.id if a.mention is not None else None,
+                )
+                for a in sorted(by_chunk.values(), key=lambda a: a.chunk.span.start)
+            )
+            relations.append(
+                Relation(
+                    id=stable_id("rel", head, kind, tail),
+                    head=head,
+                    tail=tail,
+                    type=kind,
+                    score=min(1.0, max(0.0, score)),
+                    evidence=evidence,
+                )
+            )
+        return relations
+
+
+def _entity_of(mentions: Sequence[Mention], reading: TemplateReader) -> dict[str, Mention]:
+    """Mention id -> the first mention of its local entity (what relations link to)."""
+    by_doc: dict[str, list[Mention]] = defaultdict(list)
+    for mention in mentions:
+        by_doc[mention.doc_id].append(mention)
+    first: dict[str, Mention] = {}
+    for doc_mentions in by_doc.values():
+        entities: list[LocalEntity] = reading.grouping(doc_mentions)
+        for entity in entities:
+            for mention in entity.mentions:
+                first[mention.id] = entity.mentions[0]
+    return first
