@@ -138,13 +138,19 @@ def graph_to_vis(graph: nx.MultiDiGraph[str]) -> dict[str, list[dict[str, Any]]]
                 "group": label,
             }
         )
+    unlabelled = {"MENTIONED_IN", "CO_OCCURS"}
     edges = [
         {
             "from": head,
             "to": tail,
-            "label": str(data.get("type", key)) if data.get("type") != "MENTIONED_IN" else "",
+            "label": str(data.get("type", key)) if data.get("type") not in unlabelled else "",
             "title": f"{data.get('type', key)} x{data.get('count', 1)}",
-            "arrows": "to",
+            # co-occurrence has no direction; drawn dashed, under the relations
+            **(
+                {"arrows": "", "dashes": True}
+                if data.get("type") == "CO_OCCURS"
+                else {"arrows": "to"}
+            ),
         }
         for head, tail, key, data in graph.edges(keys=True, data=True)
     ]

@@ -30,6 +30,7 @@ NAMES = {
     "P1412": "LANGUAGES_SPOKEN",
     "P403": "MOUTH_OF_WATERCOURSE",
     "P1344": "PARTICIPANT_OF",
+    "P361": "IS_PART_OF",  # PART_OF is the Neo4j store's own Chunk -> Document edge
 }
 MANUAL = {
     "P190": (["LOC"], ["LOC"]),
