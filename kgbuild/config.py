@@ -47,7 +47,8 @@ class _Section(BaseModel):
 class IngestConfig(_Section):
     """How input files are found and decoded."""
 
-    extensions: tuple[str, ...] = (".txt", ".md", ".jsonl")
+    extensions: tuple[str, ...] = (".txt", ".md", ".jsonl", ".pdf", ".html", ".htm", ".docx")
+    """Files read from folders and globs (PDF, HTML and Word through their text)."""
     max_document_bytes: int = Field(default=20_000_000, gt=0)
     encoding: str | None = None
     """Declared encoding to try when a file is not valid UTF-8 (before detection)."""
