@@ -14,6 +14,11 @@ that of deleted documents) held and the new one does not. A reader sees the old 
 old and new together, then the new graph: never a document missing. To drop documents at
 once instead, :meth:`Neo4jWriter.replace_documents` removes everything they contributed.
 
+Derived edges (``CO_OCCURS``, ``IN_DOCUMENT``; :mod:`kgbuild.graph.cooccurrence`) are written
+whole every time: :meth:`Neo4jWriter.write_derived` upserts the current ones (unchanged ones only
+read) and :meth:`Neo4jWriter.remove_stale_derived` deletes the rest, so counts never drift. Every
+write or removal that changes entities or mentions gives ``(:GraphState)`` a new ``version``.
+
 Assumptions: the writer owns the properties it writes (an edit by hand is not seen as a change
 unless ``write_hash`` is removed too); a relation id keeps its type (ids should include it);
 entity labels and relation types come from :class:`~kgbuild.store.neo4j.schema.GraphSchema`.
