@@ -26,6 +26,7 @@ from kgbuild.stages.resolve import ResolveConfig
 __all__ = [
     "AttributeConfig",
     "ChunkConfig",
+    "GraphConfig",
     "IngestConfig",
     "Neo4jConfig",
     "NerConfig",
@@ -47,7 +48,8 @@ class _Section(BaseModel):
 class IngestConfig(_Section):
     """How input files are found and decoded."""
 
-    extensions: tuple[str, ...] = (".txt", ".md", ".jsonl")
+    extensions: tuple[str, ...] = (".txt", ".md", ".jsonl", ".pdf", ".html", ".htm", ".docx")
+    """Files read from folders and globs (PDF, HTML and Word through their text)."""
     max_document_bytes: int = Field(default=20_000_000, gt=0)
     encoding: str | None = None
     """Declared encoding to try when a file is not valid UTF-8 (before detection)."""
@@ -63,6 +65,14 @@ class IngestConfig(_Section):
 
 MIN_TOKEN_CHARS = 16
 """Shortest access token ``kgbuild serve`` accepts."""
+
+
+class GraphConfig(_Section):
+    """The assembled graph (files and Neo4j)."""
+
+    cooccurrence_window: int = Field(default=0, ge=0)
+    """``CO_OCCURS`` joins entities mentioned in the same sentence (0) or at most this many
+    sentences apart."""
 
 
 class ServeConfig(_Section):
@@ -321,6 +331,7 @@ class Settings(BaseSettings):
     """Graph schema: a YAML file, or the name of one in ``schemas/`` (``wikidata``, the
     default; ``business``)."""
     resolve: ResolveConfig = ResolveConfig()
+    graph: GraphConfig = GraphConfig()
     neo4j: Neo4jConfig = Neo4jConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
     serve: ServeConfig = ServeConfig()

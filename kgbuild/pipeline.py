@@ -311,6 +311,8 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
         resolution.mention_to_entity,
         relations,
         attributes=attributes,
+        chunk_index={chunk.id: chunk.index for result in results for chunk in result.chunks},
+        cooccurrence_window=settings.graph.cooccurrence_window,
     )
     return Assembled(graph, resolution, results, relations, attributes)
 
@@ -341,6 +343,7 @@ def persist_neo4j(
         assembled.relations,
         assembled.attributes,
         schema_path=settings.schema_path,
+        cooccurrence_window=settings.graph.cooccurrence_window,
     ).summary()
 
 

@@ -366,6 +366,8 @@ def test_stage_returns_relations_with_evidence(
         assert evidence.provenance.stage == "re" and evidence.provenance.run_id == "run1"
         assert evidence.provenance.model == str(out)
         assert evidence.provenance.score == relation.score
+        # the evidence names the two mentions it was read from (their offsets are theirs)
+        assert (evidence.head, evidence.tail) == (head.id, tail.id)
     found = {(by_id[r.head].text, r.type, by_id[r.tail].text) for r in relations}
     assert ("Mary Smith", "WORKS_FOR", "police") in found
     assert stage(chunks, mentions) == relations  # deterministic

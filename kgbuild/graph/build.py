@@ -1,10 +1,14 @@
 """Assemble resolved entities and their provenance into an ``nx.MultiDiGraph``.
 
 Nodes are entities (``kind="entity"``) and documents (``kind="document"``); each
-entity has a ``MENTIONED_IN`` edge to every document that mentions it, carrying
-the mentions (chunk, offsets, score, model, run) as provenance. Relations are edges
-between entities with their evidence; attribute values sit on the entity node
-(``attributes``: key -> value, type, score and evidence), and so do the reasons its
+entity has a ``MENTIONED_IN`` edge to every document that mentions it (Neo4j's
+``IN_DOCUMENT``), carrying the mention ``count`` and the mentions (chunk, offsets, score,
+model, run; the PDF ``page`` or the HTML/Word ``element`` where the document records its
+layout) as provenance. Relations are edges between entities with their evidence (each
+entry with its head's and tail's mention and offsets); entities named in the same sentence
+(or within ``cooccurrence_window`` sentences) are joined by one ``CO_OCCURS`` edge
+(``count``, ``docs``; see :mod:`kgbuild.graph.cooccurrence`); attribute values sit on the
+entity node (``attributes``: key -> value, type, score and evidence), and so do the reasons its
 names were joined (``merges``: rule, score, the two names and their labels, and the
 documents of a within-document rule; see :class:`kgbuild.data.Merge`).
 """
@@ -17,8 +21,10 @@ from typing import Any
 
 import networkx as nx
 
-from kgbuild.data import Attribute, Entity, Evidence, Mention, Relation
+from kgbuild.data import METADATA_PREFIX, Attribute, Entity, Evidence, Mention, Relation, Span
+from kgbuild.graph.cooccurrence import co_occurrences
 from kgbuild.ids import stable_id
+from kgbuild.layout import Layout
 
 __all__ = [
     "DocumentInfo",
@@ -141,15 +147,24 @@ def build_graph(
     relations: Iterable[Relation] = (),
     *,
     attributes: Iterable[Attribute] = (),
+    chunk_index: Mapping[str, int] | None = None,
+    cooccurrence_window: int = 0,
 ) -> nx.MultiDiGraph[str]:
     """Build the entity graph with per-document provenance edges and relation edges.
 
     ``relations`` and ``attributes`` are entity-level (see :func:`resolve_relations`,
-    :func:`resolve_attributes`). O(entities + mentions + relations + attributes).
+    :func:`resolve_attributes`). ``chunk_index`` (chunk id -> sentence index in its
+    document) is needed for a ``cooccurrence_window`` over several sentences.
+    O(entities + mentions + relations + attributes + co-occurring pairs).
     """
+    mentions = list(mentions)
     graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
+    layouts: dict[str, Layout] = {}
     for doc in documents:
         graph.add_node(document_node(doc["id"]), kind="document", **dict(doc))
+        layout = Layout.from_metadata({k.removeprefix(METADATA_PREFIX): v for k, v in doc.items()})
+        if layout is not None:
+            layouts[doc["id"]] = layout
     for entity in entities:
         graph.add_node(
             entity.id,
@@ -165,7 +180,11 @@ def build_graph(
     for mention in mentions:
         entity_id = mention_to_entity.get(mention.id)
         if entity_id is not None:
-            grouped[(entity_id, mention.doc_id)].append(_provenance(mention))
+            found = _provenance(mention)
+            layout = layouts.get(mention.doc_id)
+            if layout is not None:
+                found.update(layout.locate(mention.span.start))
+            grouped[(entity_id, mention.doc_id)].append(found)
     for (entity_id, doc_id), provenance in sorted(grouped.items()):
         provenance.sort(key=lambda item: (item["start"], item["end"]))
         graph.add_edge(
@@ -187,6 +206,7 @@ def build_graph(
     for entity_id, found in values.items():
         if entity_id in graph:
             graph.nodes[entity_id]["attributes"] = dict(sorted(found.items()))
+    spans = {mention.id: mention.span for mention in mentions}
     for relation in relations:
         graph.add_edge(
             relation.head,
@@ -195,12 +215,40 @@ def build_graph(
             type=relation.type,
             score=round(relation.score, 6),
             count=len(relation.evidence),
-            provenance=[_evidence(e) for e in relation.evidence],
+            provenance=[_evidence(e, spans) for e in relation.evidence],
         )
+    _add_cooccurrences(graph, mentions, mention_to_entity, chunk_index, cooccurrence_window)
     return graph
 
 
-def _evidence(e: Evidence) -> dict[str, Any]:
+def _add_cooccurrences(
+    graph: nx.MultiDiGraph[str],
+    mentions: Sequence[Mention],
+    mention_to_entity: Mapping[str, str],
+    chunk_index: Mapping[str, int] | None,
+    window: int,
+) -> None:
+    for pair in co_occurrences(mentions, mention_to_entity, chunk_index, window=window):
+        if pair.source in graph and pair.target in graph:
+            graph.add_edge(
+                pair.source,
+                pair.target,
+                key=pair.id,
+                type="CO_OCCURS",
+                count=pair.count,
+                docs=list(pair.docs),
+            )
+
+
+def _evidence(e: Evidence, spans: Mapping[str, Span] | None = None) -> dict[str, Any]:
+    found = spans or {}
+    ends: dict[str, Any] = {}
+    for role, mention in (("head", e.head), ("tail", e.tail)):
+        if mention:
+            ends[f"{role}_mention"] = mention
+            span = found.get(mention)
+            if span is not None:
+                ends[f"{role}_start"], ends[f"{role}_end"] = span.start, span.end
     return {
         "doc_id": e.provenance.doc_id,
         "chunk_id": e.provenance.chunk_id,
@@ -211,6 +259,5 @@ def _evidence(e: Evidence) -> dict[str, Any]:
         "model": e.provenance.model,
         "model_revision": e.provenance.model_revision,
         "run_id": e.provenance.run_id,
-        **({"head_mention": e.head} if e.head else {}),
-        **({"tail_mention": e.tail} if e.tail else {}),
+        **ends,
     }

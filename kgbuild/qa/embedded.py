@@ -7,14 +7,11 @@ words with rapidfuzz); sentence text comes from the run ledger's stored chunks.
 from __future__ import annotations
 
 import json
-from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from rapidfuzz import fuzz, process
 
 from kgbuild.errors import InputError
 from kgbuild.explorer.models import (
@@ -36,13 +33,15 @@ from kgbuild.qa.models import (
     RelationFact,
     SentenceText,
 )
-from kgbuild.qa.text import fold, is_cjk, tokens
+from kgbuild.qa.names import NameIndex, NameRow
 
 __all__ = ["EmbeddedGraph", "evidence_refs", "sort_relations"]
 
 _STRUCTURAL = frozenset({"MENTIONED_IN"})
 _DOCUMENT_PREFIX = "doc:"
 """Graph key prefix of document nodes (:func:`kgbuild.graph.build.document_node`)."""
+_DERIVED = frozenset({"CO_OCCURS"})
+"""Edges between entities that are not relations (see :mod:`kgbuild.graph.cooccurrence`)."""
 
 
 def evidence_refs(items: Iterable[Mapping[str, Any]]) -> tuple[EvidenceRef, ...]:
@@ -122,60 +121,29 @@ class EmbeddedGraph:
             source, target = str(edge["source"]), str(edge["target"])
             if edge.get("type") in _STRUCTURAL:
                 self._mentions[source].extend(edge.get("provenance", []))
+            elif edge.get("type") in _DERIVED:
+                continue
             elif source in self._nodes and target in self._nodes:
                 self._out[source].append(edge)
                 self._in[target].append(edge)
                 self._relations += 1
-        self._index_names()
+        self._names = NameIndex(
+            NameRow(
+                id=entity_id,
+                name=str(node.get("name", "")),
+                label=str(node.get("label", "")),
+                aliases=tuple(str(a) for a in node.get("aliases", [])),
+                mention_count=int(node.get("mention_count", 0)),
+            )
+            for entity_id, node in self._nodes.items()
+        )
         self._explorer_index: _ExplorerIndex | None = None
 
     # -- name index -----------------------------------------------------------------------
 
-    def _index_names(self) -> None:
-        words: dict[str, set[str]] = defaultdict(set)
-        self._cjk: list[tuple[str, str]] = []
-        for entity_id, node in self._nodes.items():
-            for name in [node.get("name", ""), *node.get("aliases", [])]:
-                for word in tokens(str(name)):
-                    words[word].add(entity_id)
-                if is_cjk(str(name)):
-                    self._cjk.append(("".join(tokens(str(name))), entity_id))
-        self._words = {w: sorted(ids) for w, ids in words.items()}
-        self._vocab = sorted(self._words)
-
     def search(self, terms: Sequence[str], limit: int) -> list[EntityHit]:
         """Entities sharing a word (exact, or within a small edit distance) with ``terms``."""
-        found: dict[str, float] = {}
-        for term in {fold(t) for t in terms if t}:
-            if is_cjk(term):
-                for name, entity_id in self._cjk:
-                    if name and (name in term or term in name):
-                        found[entity_id] = max(found.get(entity_id, 0.0), 1.0)
-                continue
-            for entity_id in self._words.get(term, ()):
-                found[entity_id] = max(found.get(entity_id, 0.0), 1.0)
-            if len(term) >= 4:
-                for word, score, _ in process.extract(
-                    term, self._vocab, scorer=fuzz.ratio, score_cutoff=80, limit=20
-                ):
-                    for entity_id in self._words[word]:
-                        found[entity_id] = max(found.get(entity_id, 0.0), score / 100)
-        ranked = sorted(found.items(), key=lambda kv: (-kv[1], -self._mention_count(kv[0]), kv[0]))
-        return [self._hit(entity_id, score) for entity_id, score in ranked[:limit]]
-
-    def _mention_count(self, entity_id: str) -> int:
-        return int(self._nodes[entity_id].get("mention_count", 0))
-
-    def _hit(self, entity_id: str, score: float) -> EntityHit:
-        node = self._nodes[entity_id]
-        return EntityHit(
-            id=entity_id,
-            name=str(node.get("name", "")),
-            label=str(node.get("label", "")),
-            aliases=tuple(str(a) for a in node.get("aliases", [])),
-            mention_count=int(node.get("mention_count", 0)),
-            score=score,
-        )
+        return self._names.search(terms, limit)
 
     # -- entities -------------------------------------------------------------------------
 
@@ -269,11 +237,7 @@ class EmbeddedGraph:
         words = query_words(text)
         found: set[str] | None = None
         for word in words:
-            ids: set[str] = set()
-            at = bisect_left(self._vocab, word)
-            while at < len(self._vocab) and self._vocab[at].startswith(word):
-                ids.update(self._words[self._vocab[at]])
-                at += 1
+            ids = self._names.prefixed(word)
             found = ids if found is None else found & ids
             if not found:
                 return []

@@ -1,7 +1,10 @@
 """The graph in Neo4j, read for question answering (all Cypher in ``store.neo4j.queries``).
 
-Entity linking queries a full-text index over names and aliases (created on first use,
-``IF NOT EXISTS``) with fuzzy terms built from the question's words only.
+Entity linking uses the same in-memory name index as the graph files
+(:class:`~kgbuild.qa.names.NameIndex`), filled from the Entity nodes and read again when
+the graph's version (``(:GraphState)``, set by every write that changes entities or
+mentions) or its entity count changes; so both stores link a question alike. A full-text
+index over names and aliases (:meth:`Neo4jGraph.ensure_index`) remains for other look-ups.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from kgbuild.qa.models import (
     RelationFact,
     SentenceText,
 )
+from kgbuild.qa.names import NameIndex, NameRow
 from kgbuild.qa.text import fold, is_cjk
 from kgbuild.store.neo4j import queries as q
 
@@ -173,6 +177,7 @@ class Neo4jGraph:
         )
         self.database = database
         self._index_ready = False
+        self._names: tuple[tuple[Any, int], NameIndex] | None = None
 
     def _read(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
         records, _, _ = self.driver.execute_query(
@@ -189,23 +194,27 @@ class Neo4jGraph:
         self._index_ready = True
 
     def search(self, terms: Sequence[str], limit: int) -> list[EntityHit]:
-        """Entities whose names match the words, by the full-text index."""
-        query = lucene_query(terms)
-        if not query:
-            return []
-        self.ensure_index()
-        rows = self._read(q.QA_SEARCH_ENTITIES, index=q.QA_FULLTEXT_INDEX, query=query, limit=limit)
-        return [
-            EntityHit(
-                id=str(r["id"]),
-                name=str(r["name"]),
-                label=str(r["label"] or ""),
-                aliases=tuple(str(a) for a in r["aliases"]),
-                mention_count=int(r["mention_count"]),
-                score=float(r["score"]),
+        """Entities sharing a word (exact, or within a small edit distance) with ``terms``."""
+        return self._name_index().search(terms, limit)
+
+    def _name_index(self) -> NameIndex:
+        """The name index of the graph as it is now (read again after a change)."""
+        state = self._read(q.QA_GRAPH_VERSION)[0]
+        version = (state["version"], int(state["entities"]))
+        if self._names is None or self._names[0] != version:
+            rows = self._read(q.QA_ENTITY_NAMES)
+            index = NameIndex(
+                NameRow(
+                    id=str(r["id"]),
+                    name=str(r["name"]),
+                    label=str(r["label"] or ""),
+                    aliases=tuple(str(a) for a in r["aliases"]),
+                    mention_count=int(r["mention_count"]),
+                )
+                for r in rows
             )
-            for r in rows
-        ]
+            self._names = (version, index)
+        return self._names[1]
 
     def entity(self, entity_id: str) -> EntityCard | None:
         """The entity card, or ``None`` for an unknown id."""

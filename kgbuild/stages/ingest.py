@@ -5,6 +5,10 @@ naming the file (and line, for JSON Lines) and the reason. What ingest changes i
 document it keeps (an encoding it detected, bytes it replaced, metadata it left out) is
 an :class:`IngestWarning`: logged, and listed in the build summary.
 
+PDF, HTML and Word (.docx) files are read by :mod:`kgbuild.stages.formats`: their text,
+with the page or element of every offset in the metadata (``pages``/``elements``, see
+:mod:`kgbuild.layout`); an encrypted, corrupt or text-less file is a failure.
+
 Decoding: UTF-8, then ``ingest.encoding`` if set, then detection, accepted only when it is
 unambiguous (every plausible encoding reads the same text, and the bytes do not look like
 damaged UTF-8); otherwise a failure, or with ``ingest.undecodable: replace`` the text read
@@ -30,7 +34,16 @@ from kgbuild.config import IngestConfig
 from kgbuild.data import Document, DocumentFailure
 from kgbuild.ids import content_hash
 from kgbuild.lang import detect_lang
+from kgbuild.layout import ELEMENTS_KEY, FORMAT_KEY, PAGES_KEY
 from kgbuild.stages.discovery import find_inputs
+from kgbuild.stages.formats import (
+    EXTENSIONS,
+    Extracted,
+    FormatError,
+    extract_docx,
+    extract_html,
+    extract_pdf,
+)
 
 __all__ = [
     "Decoded",
@@ -241,6 +254,36 @@ class _Reader:
         meta = {"encoding": decoded.encoding} if decoded.encoding != "utf-8" else {}
         return self.document(doc_id, decoded.text, file.as_posix(), meta)
 
+    def read_formatted(self, file: Path, root: Path) -> Document:
+        """A PDF, HTML or Word file: its extracted text and layout (see ``formats``)."""
+        doc_id = file.relative_to(root).as_posix()
+        _check_id(doc_id, "the file name")
+        size = file.stat().st_size
+        if size > self.config.max_document_bytes:
+            raise _BadInput(
+                f"document is {size:,} bytes, over ingest.max_document_bytes "
+                f"({self.config.max_document_bytes:,}); raise the limit to process it"
+            )
+        kind = EXTENSIONS[file.suffix.lower()]
+        extracted: Extracted
+        try:
+            if kind == "html":
+                decoded = self.decode(file)
+                extracted = extract_html(decoded.text)
+                if decoded.encoding != "utf-8":
+                    extracted.metadata["encoding"] = decoded.encoding
+            elif kind == "pdf":
+                extracted = extract_pdf(file.read_bytes())
+            else:
+                extracted = extract_docx(file.read_bytes())
+        except FormatError as exc:
+            raise _BadInput(str(exc)) from exc
+        _check_text(extracted.text)
+        layout = {k: v for k, v in extracted.metadata.items() if k in _LAYOUT_KEYS}
+        other = {k: v for k, v in extracted.metadata.items() if k not in _LAYOUT_KEYS}
+        meta = {**self.metadata(other, file.as_posix(), doc_id), **layout}
+        return self.document(doc_id, extracted.text, file.as_posix(), meta)
+
     def read_jsonl(self, file: Path) -> Iterator[Document]:
         text = self.decode(file).text
         for lineno, line in enumerate(text.splitlines(), start=1):
@@ -307,6 +350,8 @@ class _Reader:
             if file.suffix.lower() == ".jsonl":
                 for document in self.read_jsonl(file):
                     self.accept(document)
+            elif file.suffix.lower() in EXTENSIONS:
+                self.accept(self.read_formatted(file, root))
             else:
                 self.accept(self.read_text_file(file, root))
         except _BadInput as exc:
@@ -315,12 +360,18 @@ class _Reader:
             self.fail(file.as_posix(), f"cannot read file: {exc}")
 
 
+_LAYOUT_KEYS = frozenset({FORMAT_KEY, PAGES_KEY, ELEMENTS_KEY})
+"""Metadata ingest derives from a file's layout: exempt from ``ingest.max_metadata_chars``."""
+
+
 def _surrogates(text: str) -> bool:
     return any(unicodedata.category(ch) == "Cs" for ch in text)
 
 
 def read_documents(paths: Sequence[str | Path], config: IngestConfig | None = None) -> IngestResult:
-    """Read every .txt/.md/.jsonl input into Documents; record one failure per bad input.
+    """Read every input (.txt .md .jsonl .pdf .html .htm .docx) into Documents.
+
+    One failure is recorded per bad input (file, or JSON Lines record).
 
     Document ids are the file path relative to the folder given (or the ``id`` of a
     JSON Lines record), so they stay the same when the content changes. A repeated

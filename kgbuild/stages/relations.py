@@ -505,6 +505,8 @@ class RelationStage:
                                 stage=STAGE,
                             ),
                             text=candidate.text,
+                            head=candidate.head.id,
+                            tail=candidate.tail.id,
                         ),
                     ),
                 )

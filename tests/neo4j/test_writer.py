@@ -197,11 +197,11 @@ def test_constraints_exist(writer: Neo4jWriter, clean_db: Driver) -> None:
     writer.ensure_schema(LABELS, TYPES)  # a second call is a no-op
     rows = query(clean_db, "SHOW CONSTRAINTS YIELD type, labelsOrTypes, properties RETURN *")
     found = {(r["type"], r["labelsOrTypes"][0], tuple(r["properties"])) for r in rows}
-    for label in ("Document", "Chunk", "Mention", "Entity", "Attribute"):
+    for label in ("Document", "Chunk", "Mention", "Entity", "Attribute", "GraphState"):
         assert ("UNIQUENESS", label, ("id",)) in found
-    for rel_type in TYPES:
+    for rel_type in (*TYPES, "CO_OCCURS", "IN_DOCUMENT"):
         assert ("RELATIONSHIP_UNIQUENESS", rel_type, ("id",)) in found
-    assert len(rows) == 5 + len(TYPES)
+    assert len(rows) == 6 + len(TYPES) + 2
 
     clean_db.execute_query("CREATE (:Entity {id: 'x'})", database_="neo4j")
     with pytest.raises(ConstraintError):
@@ -293,7 +293,8 @@ def test_write_is_idempotent(writer: Neo4jWriter, clean_db: Driver) -> None:
     batch, entities = two_document_graph()
     writer.write(batch, entities)
     first = counts(writer)
-    snapshot = query(clean_db, "MATCH (n) RETURN n.id AS id, n {.*} AS p ORDER BY id")
+    content = "MATCH (n) WHERE NOT n:GraphState RETURN n.id AS id, n {.*} AS p ORDER BY id"
+    snapshot = query(clean_db, content)
     assert writer.write(batch, entities) == WriteSummary()  # nothing new or changed
     # the MERGE path itself is idempotent too: forget the hashes and write in one-row batches
     clean_db.execute_query("MATCH (n) REMOVE n.write_hash", database_="neo4j")
@@ -303,7 +304,7 @@ def test_write_is_idempotent(writer: Neo4jWriter, clean_db: Driver) -> None:
     again = tiny.write(batch, entities)
     assert (again.entities, again.mentions, again.relations) == (4, 6, 3)
     assert counts(writer) == first == EXPECTED
-    assert query(clean_db, "MATCH (n) RETURN n.id AS id, n {.*} AS p ORDER BY id") == snapshot
+    assert query(clean_db, content) == snapshot
 
 
 def test_missing_endpoint_is_an_error_and_rolls_back(writer: Neo4jWriter) -> None:
@@ -531,12 +532,17 @@ def test_server_stopped_mid_run_then_rerun_has_no_duplicates(tmp_path: Path) -> 
 
 
 def snapshot(driver: Driver) -> list[str]:
-    """Every node and relationship with its properties (but ``write_hash``), sorted."""
+    """Every node and relationship with its properties (but ``write_hash``), sorted.
+
+    The graph's version token (``GraphState``) is left out: it is new after every write.
+    """
 
     def clean(props: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in sorted(props.items()) if k != "write_hash"}
 
-    nodes = query(driver, "MATCH (n) RETURN labels(n) AS labels, properties(n) AS p")
+    nodes = query(
+        driver, "MATCH (n) WHERE NOT n:GraphState RETURN labels(n) AS labels, properties(n) AS p"
+    )
     rels = query(
         driver, "MATCH (a)-[r]->(b) RETURN a.id AS a, type(r) AS t, b.id AS b, properties(r) AS p"
     )

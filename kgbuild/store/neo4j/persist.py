@@ -4,7 +4,9 @@ Per document the ledger keeps ``neo4j_key`` (target, content hash and model key 
 written). A run writes the documents whose key differs or whose Document node is
 missing, re-links every current mention to its current entity, and only then removes
 what the rewritten documents' earlier versions and the deleted documents contributed
-and the new graph does not hold, then prunes entities no mention refers to. A reader
+and the new graph does not hold, then prunes entities no mention refers to. The derived
+``CO_OCCURS`` and ``IN_DOCUMENT`` edges are recomputed from every current mention and
+upserted after the write; those no longer current are deleted last. A reader
 therefore always sees a complete graph: the old one, old and new together while the
 write runs, then the new one. The keys of the documents to rewrite are cleared before
 the write and set after it succeeds, so a run stopped midway (Neo4j failure, Ctrl-C,
@@ -30,6 +32,7 @@ from sqlalchemy.orm import Session
 from kgbuild.config import Neo4jConfig
 from kgbuild.data import Attribute, Batch, Chunk, Document, Mention, Relation
 from kgbuild.errors import ConfigError
+from kgbuild.graph.cooccurrence import co_occurrences, document_links
 from kgbuild.schema import load_schema
 from kgbuild.stages.resolve import ResolutionResult
 from kgbuild.store.neo4j.writer import Neo4jAuthError, Neo4jWriter, ProgressCallback
@@ -96,6 +99,7 @@ def persist(
     *,
     schema_path: Path | None = None,
     progress: ProgressCallback | None = None,
+    cooccurrence_window: int = 0,
 ) -> PersistReport:
     """Bring Neo4j in line with the current documents (see the module docstring).
 
@@ -111,6 +115,7 @@ def persist(
         progress: Called after each committed write batch (``kind, done, total``), once
             with kind ``"cleanup"`` between the write and the removal of old contributions,
             and after each removal step (kinds ``"retire ..."``).
+        cooccurrence_window: ``CO_OCCURS`` joins entities at most this many sentences apart.
 
     Raises:
         ConfigError: no URI configured, or the graph schema file is wrong.
@@ -120,6 +125,14 @@ def persist(
     """
     schema = load_schema(schema_path)
     target = _target(config)
+    mentions = [mention for result in results for mention in result.mentions]
+    cooccurrences = co_occurrences(
+        mentions,
+        resolution.mention_to_entity,
+        {chunk.id: chunk.index for result in results for chunk in result.chunks},
+        window=cooccurrence_window,
+    )
+    links = document_links(mentions, resolution.mention_to_entity)
     with Session(engine) as session:
         rows = {row.id: row for row in session.scalars(select(DocumentRow))}
     current = {result.doc_id: result for result in results}
@@ -150,10 +163,12 @@ def persist(
             update={"relations": tuple(relations), "attributes": tuple(attributes)}
         )
         writer.write(batch, resolution.entities, resolution.mention_to_entity)
+        writer.write_derived(cooccurrences, links)
         if progress is not None:
             progress("cleanup", 0, len(stale) + len(removed))
         writer.retire_documents([*stale, *removed], batch)
         pruned = writer.prune_unmentioned_entities()
+        writer.remove_stale_derived(cooccurrences, links)
     _record(engine, run_id, target, stale, removed)
     report = PersistReport(
         config.uri or "",

@@ -9,13 +9,19 @@ Cypher, except by :data:`EXPLAIN_TEMPLATE`, which prefixes a ``kgbuild cypher`` 
 Graph model::
 
     (:Document {id, source, content_hash, lang, run_id, meta_<key> per metadata entry})
-    (:Chunk {id, doc_id, index, start, end, text})-[:PART_OF]->(:Document)
+    (:Chunk {id, doc_id, index, start, end, text, page | element, element_tag})
+        -[:PART_OF]->(:Document)
     (:Mention {id, text, label, start, end, score, model, model_revision, run_id, doc_id,
                chunk_id})-[:IN_CHUNK]->(:Chunk)
     (:Mention)-[:REFERS_TO]->(:Entity:<LABEL> {id, name, label, aliases})
     (:Entity)-[:<TYPE> {id, score, doc_id, chunk_id, start, end, model, run_id, evidence,
                         evidence_doc_ids, evidence_chunk_ids, evidence_starts,
-                        evidence_ends}]->(:Entity)
+                        evidence_ends, evidence_head_mentions, evidence_tail_mentions,
+                        evidence_head_starts, evidence_head_ends, evidence_tail_starts,
+                        evidence_tail_ends}]->(:Entity)
+    (:Entity)-[:CO_OCCURS {id, count, docs}]->(:Entity)      (smaller id -> larger id)
+    (:Entity)-[:IN_DOCUMENT {id, count}]->(:Document)
+    (:GraphState {id: 'kgbuild', version})                    (changes with entities/mentions)
     (:Entity)-[:HAS_ATTRIBUTE]->(:Attribute {id, entity_id, key, value, value_type, score,
                                              doc_id, chunk_id, start, end, model, run_id,
                                              evidence, evidence_*})
@@ -156,37 +162,62 @@ RETURN count(*) AS written
 
 # -- evidence lists (shared by relations and attributes) ----------------------------------------
 
+#: Parallel evidence lists: (property, row field, value for a stored entry that lacks it).
+_EVIDENCE_LISTS: Final = (
+    ("evidence", "ev_texts", "''"),
+    ("evidence_doc_ids", "ev_doc_ids", "''"),
+    ("evidence_chunk_ids", "ev_chunk_ids", "''"),
+    ("evidence_starts", "ev_starts", "-1"),
+    ("evidence_ends", "ev_ends", "-1"),
+)
+#: Relations also name, per evidence entry, the head's and the tail's mention (id and offsets;
+#: ``''``/``-1`` where unknown).
+_MENTION_LISTS: Final = (
+    ("evidence_head_mentions", "ev_head_mentions", "''"),
+    ("evidence_tail_mentions", "ev_tail_mentions", "''"),
+    ("evidence_head_starts", "ev_head_starts", "-1"),
+    ("evidence_head_ends", "ev_head_ends", "-1"),
+    ("evidence_tail_starts", "ev_tail_starts", "-1"),
+    ("evidence_tail_ends", "ev_tail_ends", "-1"),
+)
+
+
+def _merge_evidence(lists: tuple[tuple[str, str, str], ...]) -> str:
+    """Cypher merging incoming evidence into ``x`` (see :data:`_MERGE_EVIDENCE`)."""
+    merged = ",\n     ".join(
+        f"row.{field} + [i IN keep | coalesce(x.{prop}[i], {default})] AS {field}"
+        for prop, field, default in lists
+    )
+    assigned = ",\n    ".join(f"x.{prop} = {field}" for prop, field, _ in lists)
+    return f"""
+WITH x, row, [i IN range(0, size(coalesce(x.evidence_doc_ids, [])) - 1)
+              WHERE NOT x.evidence_doc_ids[i] IN row.replace_doc_ids] AS keep
+WITH x, row,
+     {merged}
+SET x += row.props,
+    {assigned},
+    x.doc_id = ev_doc_ids[0],
+    x.chunk_id = ev_chunk_ids[0],
+    x.start = ev_starts[0],
+    x.end = ev_ends[0]
+"""
+
+
 #: Merge incoming evidence into ``x``: the incoming entries (``row.ev_*``) come first, then the
 #: stored entries whose document is not in ``row.replace_doc_ids``; the scalar ``doc_id``,
 #: ``chunk_id``, ``start``, ``end`` describe the first entry. ``row.props`` (score, model, run_id,
 #: write_hash) is set as given. Only a few string lists per relation: Neo4j stores each string
 #: list in its own 128-byte array block, the main cost in store size and write time.
-_MERGE_EVIDENCE: Final = """
-WITH x, row, [i IN range(0, size(coalesce(x.evidence_doc_ids, [])) - 1)
-              WHERE NOT x.evidence_doc_ids[i] IN row.replace_doc_ids] AS keep
-WITH x, row,
-     row.ev_texts + [i IN keep | x.evidence[i]] AS texts,
-     row.ev_doc_ids + [i IN keep | x.evidence_doc_ids[i]] AS doc_ids,
-     row.ev_chunk_ids + [i IN keep | x.evidence_chunk_ids[i]] AS chunk_ids,
-     row.ev_starts + [i IN keep | x.evidence_starts[i]] AS starts,
-     row.ev_ends + [i IN keep | x.evidence_ends[i]] AS ends
-SET x += row.props,
-    x.evidence = texts,
-    x.evidence_doc_ids = doc_ids,
-    x.evidence_chunk_ids = chunk_ids,
-    x.evidence_starts = starts,
-    x.evidence_ends = ends,
-    x.doc_id = doc_ids[0],
-    x.chunk_id = chunk_ids[0],
-    x.start = starts[0],
-    x.end = ends[0]
-"""
+_MERGE_EVIDENCE: Final = _merge_evidence(_EVIDENCE_LISTS)
+#: The same for relations, whose entries also name their head and tail mentions.
+_MERGE_RELATION_EVIDENCE: Final = _merge_evidence(_EVIDENCE_LISTS + _MENTION_LISTS)
 
-#: A ``row`` for :data:`_MERGE_EVIDENCE` that only removes the entries of ``$doc_ids`` (and
-#: clears ``write_hash``, so that a later identical write restores them).
+#: A ``row`` for :data:`_MERGE_EVIDENCE` or :data:`_MERGE_RELATION_EVIDENCE` that only
+#: removes the entries of ``$doc_ids`` (and clears ``write_hash``, so that a later identical write restores them).
 _TRIM_ROW: Final = (
-    "{replace_doc_ids: $doc_ids, props: {write_hash: null}, ev_texts: [], ev_doc_ids: [], "
-    "ev_chunk_ids: [], ev_starts: [], ev_ends: []} AS row"
+    "{replace_doc_ids: $doc_ids, props: {write_hash: null}, "
+    + ", ".join(f"{field}: []" for _, field, _ in _EVIDENCE_LISTS + _MENTION_LISTS)
+    + "} AS row"
 )
 
 # -- relations (one query text per validated relationship type) ---------------------------------
@@ -206,7 +237,7 @@ MATCH (a:Entity {{id: row.head}})
 MATCH (b:Entity {{id: row.tail}})
 MERGE (a)-[x:{rel_type} {{id: row.id}}]->(b)
 """
-    + _MERGE_EVIDENCE.replace("{", "{{").replace("}", "}}")
+    + _MERGE_RELATION_EVIDENCE.replace("{", "{{").replace("}", "}}")
     + """
 RETURN count(*) AS written
 """
@@ -225,6 +256,12 @@ SET x += row.props,
     x.evidence_chunk_ids = row.ev_chunk_ids,
     x.evidence_starts = row.ev_starts,
     x.evidence_ends = row.ev_ends,
+    x.evidence_head_mentions = row.ev_head_mentions,
+    x.evidence_tail_mentions = row.ev_tail_mentions,
+    x.evidence_head_starts = row.ev_head_starts,
+    x.evidence_head_ends = row.ev_head_ends,
+    x.evidence_tail_starts = row.ev_tail_starts,
+    x.evidence_tail_ends = row.ev_tail_ends,
     x.doc_id = row.ev_doc_ids[0],
     x.chunk_id = row.ev_chunk_ids[0],
     x.start = row.ev_starts[0],
@@ -246,11 +283,70 @@ MATCH ()-[x:{rel_type}]->()
 WHERE any(d IN x.evidence_doc_ids WHERE d IN $doc_ids)
 WITH x, """
     + _TRIM_ROW.replace("{", "{{").replace("}", "}}")
-    + _MERGE_EVIDENCE.replace("{", "{{").replace("}", "}}")
+    + _MERGE_RELATION_EVIDENCE.replace("{", "{{").replace("}", "}}")
     + """
 RETURN count(*) AS trimmed
 """
 )
+
+# -- derived edges: CO_OCCURS between entities, IN_DOCUMENT to documents ---------------------
+#
+# Recomputed from the current mentions on every build (kgbuild.graph.cooccurrence): the writer
+# upserts the current edges (unchanged ones only read, by write_hash) and deletes the others.
+
+CHANGED_CO_OCCURS: Final = CHANGED_RELATIONS_TEMPLATE.format(rel_type="CO_OCCURS")
+CHANGED_IN_DOCUMENT: Final = CHANGED_RELATIONS_TEMPLATE.format(rel_type="IN_DOCUMENT")
+
+UPSERT_CO_OCCURS: Final = """
+UNWIND $rows AS row
+MATCH (a:Entity {id: row.source})
+MATCH (b:Entity {id: row.target})
+MERGE (a)-[x:CO_OCCURS {id: row.id}]->(b)
+SET x += row.props
+RETURN count(*) AS written
+"""
+
+UPSERT_IN_DOCUMENT: Final = """
+UNWIND $rows AS row
+MATCH (e:Entity {id: row.entity_id})
+MATCH (d:Document {id: row.doc_id})
+MERGE (e)-[x:IN_DOCUMENT {id: row.id}]->(d)
+SET x += row.props
+RETURN count(*) AS written
+"""
+
+#: Rows of UPSERT_IN_DOCUMENT whose entity or document is missing (for the error message).
+MISSING_IN_DOCUMENT_ENDS: Final = """
+UNWIND $ids AS id
+OPTIONAL MATCH (e:Entity {id: id})
+OPTIONAL MATCH (d:Document {id: id})
+WITH id, e, d WHERE e IS NULL AND d IS NULL
+RETURN collect(DISTINCT id) AS missing
+"""
+
+CO_OCCURS_IDS: Final = "MATCH ()-[x:CO_OCCURS]->() RETURN collect(x.id) AS ids"
+IN_DOCUMENT_IDS: Final = "MATCH ()-[x:IN_DOCUMENT]->() RETURN collect(x.id) AS ids"
+
+DELETE_CO_OCCURS: Final = """
+UNWIND $ids AS id
+MATCH ()-[x:CO_OCCURS {id: id}]->()
+DELETE x
+RETURN count(*) AS deleted
+"""
+
+DELETE_IN_DOCUMENT: Final = """
+UNWIND $ids AS id
+MATCH ()-[x:IN_DOCUMENT {id: id}]->()
+DELETE x
+RETURN count(*) AS deleted
+"""
+
+#: A new version of the graph's entities and mentions (the question-answering name index
+#: reads them again when it changes).
+BUMP_GRAPH_VERSION: Final = """
+MERGE (s:GraphState {id: 'kgbuild'})
+SET s.version = randomUUID()
+"""
 
 # -- attributes ---------------------------------------------------------------------------------
 
@@ -400,14 +496,14 @@ DELETE x
 RETURN count(*) AS deleted
 """
 
-#: ``row.eid`` plus a :data:`_MERGE_EVIDENCE` row with no incoming entries, whose
+#: ``row.eid`` plus a :data:`_MERGE_RELATION_EVIDENCE` row with no incoming entries, whose
 #: ``replace_doc_ids`` are the documents whose entries go.
 TRIM_RELATIONSHIPS_BY_ELEMENT_ID: Final = (
     """
 UNWIND $rows AS row
 MATCH ()-[x]->() WHERE elementId(x) = row.eid
 """
-    + _MERGE_EVIDENCE
+    + _MERGE_RELATION_EVIDENCE
     + """
 RETURN count(*) AS trimmed
 """
@@ -527,9 +623,9 @@ RETURN x.key AS key, x.value AS value, x.value_type AS value_type, x.score AS sc
 ORDER BY key
 """
 
-#: Relations between entities touching ``$id`` (both directions; structural types excluded).
+#: Relations between entities touching ``$id`` (both directions; derived CO_OCCURS excluded).
 QA_ENTITY_RELATIONS: Final = """
-MATCH (e:Entity {id: $id})-[r]-(o:Entity)
+MATCH (e:Entity {id: $id})-[r:!CO_OCCURS]-(o:Entity)
 WITH r, startNode(r) AS h, endNode(r) AS t
 RETURN r.id AS id, type(r) AS type, h.id AS head_id, h.name AS head_name, h.label AS head_label,
        t.id AS tail_id, t.name AS tail_name, t.label AS tail_label, r.score AS score,
@@ -559,7 +655,7 @@ RETURN c.id AS chunk_id, c.doc_id AS doc_id, c.start AS start, c.end AS end, c.t
 QA_COUNTS: Final = """
 CALL () { MATCH (n:Entity) RETURN count(n) AS entities }
 CALL () { MATCH (n:Document) RETURN count(n) AS documents }
-CALL () { MATCH (:Entity)-[r]->(:Entity) RETURN count(r) AS relations }
+CALL () { MATCH (:Entity)-[r:!CO_OCCURS]->(:Entity) RETURN count(r) AS relations }
 RETURN entities, documents, relations
 """
 
@@ -630,4 +726,19 @@ RETURN d.id AS id, d.source AS source, d.meta_title AS title
 EXPLORER_MERGES: Final = """
 MATCH (e:Entity {id: $id})
 RETURN e.merges AS merges
+"""
+
+#: The graph's version (changed by every write of entities or mentions) and entity count:
+#: the name index is read again when either changes.
+QA_GRAPH_VERSION: Final = """
+CALL () { MATCH (n:Entity) RETURN count(n) AS entities }
+OPTIONAL MATCH (s:GraphState {id: 'kgbuild'})
+RETURN s.version AS version, entities
+"""
+
+#: Every entity's names and mention count, for the name index that links questions.
+QA_ENTITY_NAMES: Final = """
+MATCH (e:Entity)
+RETURN e.id AS id, e.name AS name, e.label AS label, coalesce(e.aliases, []) AS aliases,
+       COUNT { (e)<-[:REFERS_TO]-(:Mention) } AS mention_count
 """

@@ -21,6 +21,7 @@ from kgbuild.schema import RESERVED_RELATION_TYPES
 from kgbuild.store.neo4j import queries
 
 __all__ = [
+    "DERIVED_TYPES",
     "NAME_PATTERN",
     "STRUCTURAL_LABELS",
     "STRUCTURAL_TYPES",
@@ -34,7 +35,11 @@ log = logging.getLogger(__name__)
 
 NAME_PATTERN: Final = re.compile(r"[A-Z][A-Za-z0-9_]*")
 #: Node labels of the store's own model; entity labels may not reuse them.
-STRUCTURAL_LABELS: Final = frozenset({"Document", "Chunk", "Mention", "Entity", "Attribute"})
+STRUCTURAL_LABELS: Final = frozenset(
+    {"Document", "Chunk", "Mention", "Entity", "Attribute", "GraphState"}
+)
+#: Edges derived from mentions (kgbuild.graph.cooccurrence), with an ``id`` each.
+DERIVED_TYPES: Final = ("CO_OCCURS", "IN_DOCUMENT")
 #: Relationship types of the store's own model; relation types may not reuse them.
 STRUCTURAL_TYPES: Final = RESERVED_RELATION_TYPES
 
@@ -159,8 +164,8 @@ class GraphSchema:
 def constraint_statements(schema: GraphSchema) -> list[str]:
     """Return the ``CREATE CONSTRAINT/INDEX ... IF NOT EXISTS`` statements for ``schema``.
 
-    One uniqueness constraint on ``id`` for every structural label and for every relation type
-    (relationship uniqueness constraints exist in Community from 5.7), plus the ``doc_id``
+    One uniqueness constraint on ``id`` for every structural label, every relation type and
+    the derived edge types (relationship uniqueness constraints exist in Community from 5.7), plus the ``doc_id``
     indexes that document replacement uses.
     """
     statements = [
@@ -169,7 +174,7 @@ def constraint_statements(schema: GraphSchema) -> list[str]:
     ]
     statements += [
         queries.REL_ID_CONSTRAINT_TEMPLATE.format(name=f"kg_rel_{rel_type}_id", rel_type=rel_type)
-        for rel_type in sorted(schema.relation_types)
+        for rel_type in sorted(schema.relation_types) + list(DERIVED_TYPES)
     ]
     statements += list(queries.INDEXES)
     return statements

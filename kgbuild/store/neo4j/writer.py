@@ -14,6 +14,11 @@ that of deleted documents) held and the new one does not. A reader sees the old 
 old and new together, then the new graph: never a document missing. To drop documents at
 once instead, :meth:`Neo4jWriter.replace_documents` removes everything they contributed.
 
+Derived edges (``CO_OCCURS``, ``IN_DOCUMENT``; :mod:`kgbuild.graph.cooccurrence`) are written
+whole every time: :meth:`Neo4jWriter.write_derived` upserts the current ones (unchanged ones only
+read) and :meth:`Neo4jWriter.remove_stale_derived` deletes the rest, so counts never drift. Every
+write or removal that changes entities or mentions gives ``(:GraphState)`` a new ``version``.
+
 Assumptions: the writer owns the properties it writes (an edit by hand is not seen as a change
 unless ``write_hash`` is removed too); a relation id keeps its type (ids should include it);
 entity labels and relation types come from :class:`~kgbuild.store.neo4j.schema.GraphSchema`.
@@ -42,9 +47,12 @@ from kgbuild.data import (
     Evidence,
     Mention,
     Relation,
+    Span,
     metadata_properties,
 )
 from kgbuild.errors import ConfigError, InputError, KGBuildError
+from kgbuild.graph.cooccurrence import CoOccurrence, DocumentLink
+from kgbuild.layout import Layout
 from kgbuild.store.neo4j import queries
 from kgbuild.store.neo4j.schema import GraphSchema, SchemaError, create_constraints
 
@@ -269,12 +277,13 @@ class Neo4jWriter:
         if mention_entity is None:
             mention_entity = {m: e.id for e in entities for m in e.mention_ids}
         n_docs, n_chunks = self.write_documents(batch.documents, batch.chunks, run_id=batch.run_id)
+        spans = {m.id: m.span for m in batch.mentions}
         return WriteSummary(
             documents=n_docs,
             chunks=n_chunks,
             entities=self.write_entities(entities),
             mentions=self.write_mentions(batch.mentions, mention_entity),
-            relations=self.write_relations(batch.relations),
+            relations=self.write_relations(batch.relations, spans),
             attributes=self.write_attributes(batch.attributes),
         )
 
@@ -283,14 +292,20 @@ class Neo4jWriter:
     ) -> tuple[int, int]:
         """Upsert Document nodes and Chunk nodes (with ``PART_OF``).
 
+        A chunk of a document given here whose metadata records its layout (a PDF's
+        ``pages``, an HTML or Word file's ``elements``: :mod:`kgbuild.layout`) gets its
+        ``page``, or ``element`` and ``element_tag``.
+
         Returns:
             ``(documents, chunks)`` created or changed.
         """
+        layouts = {d.id: layout for d in documents if (layout := Layout.from_metadata(d.metadata))}
         with self._session() as session:
             docs = self._run_batches(
                 session, _DOCUMENTS, documents, functools.partial(_document_row, run_id=run_id)
             )
-            return docs, self._run_batches(session, _CHUNKS, chunks, _chunk_row)
+            to_row = functools.partial(_chunk_row, layouts=layouts)
+            return docs, self._run_batches(session, _CHUNKS, chunks, to_row)
 
     def write_entities(self, entities: Sequence[Entity]) -> int:
         """Upsert ``(:Entity:<Label>)`` nodes, one pre-built query per validated label.
@@ -311,6 +326,8 @@ class Neo4jWriter:
                     functools.partial(_plain_steps, schema.entity_queries[label]),
                 )
                 written += self._run_batches(session, kind, by_label[label], _entity_row)
+            if written:
+                self._new_version(session)
         return written
 
     def write_mentions(self, mentions: Sequence[Mention], mention_entity: Mapping[str, str]) -> int:
@@ -323,13 +340,20 @@ class Neo4jWriter:
         """
         to_row = functools.partial(_mention_row, mention_entity=mention_entity)
         with self._session() as session:
-            return self._run_batches(session, _MENTIONS, mentions, to_row)
+            written = self._run_batches(session, _MENTIONS, mentions, to_row)
+            if written:
+                self._new_version(session)
+            return written
 
-    def write_relations(self, relations: Sequence[Relation]) -> int:
+    def write_relations(
+        self, relations: Sequence[Relation], spans: Mapping[str, Span] | None = None
+    ) -> int:
         """Upsert one ``(:Entity)-[:<TYPE> {id}]->(:Entity)`` per relation id.
 
         Evidence is merged: entries from the documents of the incoming evidence are replaced,
-        entries from other documents are kept.
+        entries from other documents are kept. Each entry names its head and tail mentions
+        (``evidence_head_mentions``, ``evidence_tail_mentions``) with their offsets, taken
+        from ``spans`` (mention id -> span; ``-1`` where unknown).
 
         Returns:
             Relations created or changed.
@@ -351,7 +375,8 @@ class Neo4jWriter:
                         schema.create_relation_queries[rel_type],
                     ),
                 )
-                written += self._run_batches(session, kind, by_type[rel_type], _relation_row)
+                to_row = functools.partial(_relation_row, spans=spans or {})
+                written += self._run_batches(session, kind, by_type[rel_type], to_row)
         return written
 
     def write_attributes(self, attributes: Sequence[Attribute]) -> int:
@@ -362,6 +387,43 @@ class Neo4jWriter:
         """
         with self._session() as session:
             return self._run_batches(session, _ATTRIBUTES, attributes, _attribute_row)
+
+    def write_derived(
+        self, cooccurrences: Sequence[CoOccurrence], links: Sequence[DocumentLink]
+    ) -> tuple[int, int]:
+        """Upsert ``CO_OCCURS`` and ``IN_DOCUMENT`` edges (their entities and documents exist).
+
+        Returns:
+            ``(co-occurrences, document links)`` created or changed.
+        """
+        with self._session() as session:
+            return (
+                self._run_batches(session, _CO_OCCURS, cooccurrences, _cooccurrence_row),
+                self._run_batches(session, _IN_DOCUMENT, links, _document_link_row),
+            )
+
+    def remove_stale_derived(
+        self, cooccurrences: Sequence[CoOccurrence], links: Sequence[DocumentLink]
+    ) -> tuple[int, int]:
+        """Delete the ``CO_OCCURS`` and ``IN_DOCUMENT`` edges that are not among the current ones.
+
+        Returns:
+            ``(co-occurrences, document links)`` deleted.
+        """
+        deleted = []
+        with self._session() as session:
+            for ids_query, delete_query, current in (
+                (queries.CO_OCCURS_IDS, queries.DELETE_CO_OCCURS, {c.id for c in cooccurrences}),
+                (queries.IN_DOCUMENT_IDS, queries.DELETE_IN_DOCUMENT, {x.id for x in links}),
+            ):
+                stored: list[str] = session.execute_read(_all_ids, ids_query)
+                stale = sorted(set(stored) - current)
+                count = 0
+                for start in range(0, len(stale), self.batch_size):
+                    group = stale[start : start + self.batch_size]
+                    count += session.execute_write(_delete, delete_query, group)
+                deleted.append(count)
+        return deleted[0], deleted[1]
 
     # -- incremental removal -----------------------------------------------------------------
 
@@ -427,6 +489,8 @@ class Neo4jWriter:
                 group = ids[start : start + _DOC_GROUP]
                 for key, value in session.execute_write(documents_tx, group).items():
                     totals[key] += value
+            if totals["mentions"] or totals["entities"]:
+                self._new_version(session)
         return DeleteSummary(**totals)
 
     def retire_documents(self, doc_ids: Iterable[str], current: Batch) -> DeleteSummary:
@@ -482,8 +546,15 @@ class Neo4jWriter:
             for start in range(0, len(entities), self.batch_size):
                 group = entities[start : start + self.batch_size]
                 totals["entities"] += session.execute_write(_delete_unmentioned, group)
+            if totals["mentions"] or totals["entities"]:
+                self._new_version(session)
             self._report("retire documents", len(ids))
         return DeleteSummary(**totals)
+
+    @staticmethod
+    def _new_version(session: Session) -> None:
+        """Record that entities or mentions changed (readers' name indexes are refreshed)."""
+        session.execute_write(lambda tx: tx.run(queries.BUMP_GRAPH_VERSION).consume())
 
     def _report(self, kind: str, done: int) -> None:
         if self.progress is not None:
@@ -514,6 +585,8 @@ class Neo4jWriter:
             for start in range(0, len(entity_ids), self.batch_size):
                 chunk = entity_ids[start : start + self.batch_size]
                 deleted += session.execute_write(_delete_unmentioned, chunk)
+            if deleted:
+                self._new_version(session)
         return deleted
 
     def counts(self) -> dict[str, int]:
@@ -635,14 +708,17 @@ def _document_row(d: Document, run_id: str) -> Row:
     return {"id": d.id, "props": props}
 
 
-def _chunk_row(c: Chunk) -> Row:
-    props = {
+def _chunk_row(c: Chunk, layouts: Mapping[str, Layout]) -> Row:
+    props: dict[str, object] = {
         "doc_id": c.doc_id,
         "index": c.index,
         "start": c.span.start,
         "end": c.span.end,
         "text": c.text,
     }
+    layout = layouts.get(c.doc_id)
+    if layout is not None:
+        props.update(layout.locate(c.span.start))
     return {"id": c.id, "doc_id": c.doc_id, "props": props}
 
 
@@ -674,9 +750,43 @@ def _mention_row(m: Mention, mention_entity: Mapping[str, str]) -> Row:
     }
 
 
-def _relation_row(r: Relation) -> Row:
+def _relation_row(r: Relation, spans: Mapping[str, Span]) -> Row:
     row: Row = {"id": r.id, "head": r.head, "tail": r.tail, "props": {"score": r.score}}
+    _mention_fields(row, r.evidence, spans)
     return _evidence_fields(row, r.evidence)
+
+
+def _mention_fields(row: Row, evidence: Sequence[Evidence], spans: Mapping[str, Span]) -> None:
+    """Add the ``ev_head_*``/``ev_tail_*`` lists: each entry's mentions and their offsets."""
+    for role in ("head", "tail"):
+        ids, starts, ends = [], [], []
+        for e in evidence:
+            mention = getattr(e, role) or ""
+            span = spans.get(mention)
+            ids.append(mention)
+            starts.append(span.start if span else -1)
+            ends.append(span.end if span else -1)
+        row[f"ev_{role}_mentions"] = ids
+        row[f"ev_{role}_starts"] = starts
+        row[f"ev_{role}_ends"] = ends
+
+
+def _cooccurrence_row(c: CoOccurrence) -> Row:
+    return {
+        "id": c.id,
+        "source": c.source,
+        "target": c.target,
+        "props": {"count": c.count, "docs": list(c.docs)},
+    }
+
+
+def _document_link_row(link: DocumentLink) -> Row:
+    return {
+        "id": link.id,
+        "entity_id": link.entity,
+        "doc_id": link.doc_id,
+        "props": {"count": link.count},
+    }
 
 
 def _attribute_row(a: Attribute) -> Row:
@@ -778,6 +888,32 @@ def _attribute_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:
     ]
 
 
+def _co_occurs_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:
+    return [
+        _Step(
+            queries.UPSERT_CO_OCCURS,
+            rows,
+            expect=len(rows),
+            missing_query=queries.MISSING_ENTITIES,
+            missing_ids=tuple(x for r in rows for x in (r["source"], r["target"])),
+            what="co-occurrences refer to entities",
+        )
+    ]
+
+
+def _in_document_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:
+    return [
+        _Step(
+            queries.UPSERT_IN_DOCUMENT,
+            rows,
+            expect=len(rows),
+            missing_query=queries.MISSING_IN_DOCUMENT_ENDS,
+            missing_ids=tuple(x for r in rows for x in (r["entity_id"], r["doc_id"])),
+            what="document links refer to entities or documents",
+        )
+    ]
+
+
 def _delete_unmentioned(tx: ManagedTransaction, entity_ids: list[str]) -> int:
     return _single(tx.run(queries.DELETE_UNMENTIONED_ENTITIES, entity_ids=entity_ids), "deleted")
 
@@ -805,6 +941,11 @@ def _ids_of(session: Session, query: str, doc_ids: list[str]) -> list[str]:
         lambda tx: tx.run(query, doc_ids=doc_ids).single(strict=True)["ids"]
     )
     return found
+
+
+def _all_ids(tx: ManagedTransaction, query: str) -> list[str]:
+    ids: list[str] = tx.run(query).single(strict=True)["ids"]
+    return ids
 
 
 def _delete(tx: ManagedTransaction, query: str, ids: list[str]) -> int:
@@ -852,15 +993,13 @@ def _trim_fields(drop: set[str]) -> Row:
 
     ``write_hash`` is cleared, so that the next write of the row rewrites it whole.
     """
-    return {
-        "replace_doc_ids": sorted(drop),
-        "props": {"write_hash": None},
-        "ev_texts": [],
-        "ev_doc_ids": [],
-        "ev_chunk_ids": [],
-        "ev_starts": [],
-        "ev_ends": [],
-    }
+    row: Row = {"replace_doc_ids": sorted(drop), "props": {"write_hash": None}}
+    for field in ("texts", "doc_ids", "chunk_ids", "starts", "ends"):
+        row[f"ev_{field}"] = []
+    for role in ("head", "tail"):
+        for field in ("mentions", "starts", "ends"):
+            row[f"ev_{role}_{field}"] = []
+    return row
 
 
 def _retire_evidence(tx: ManagedTransaction, doc_ids: list[str], keep: _Keep) -> dict[str, int]:
@@ -891,6 +1030,8 @@ _DOCUMENTS: Final = _Kind(
 _CHUNKS: Final = _Kind("chunks", queries.CHANGED_CHUNKS, _chunk_steps)
 _MENTIONS: Final = _Kind("mentions", queries.CHANGED_MENTIONS, _mention_steps)
 _ATTRIBUTES: Final = _Kind("attributes", queries.CHANGED_ATTRIBUTES, _attribute_steps)
+_CO_OCCURS: Final = _Kind("co-occurrences", queries.CHANGED_CO_OCCURS, _co_occurs_steps)
+_IN_DOCUMENT: Final = _Kind("document links", queries.CHANGED_IN_DOCUMENT, _in_document_steps)
 
 
 def _single(result: Any, key: str) -> int:

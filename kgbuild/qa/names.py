@@ -1,0 +1,117 @@
+"""The entity name index that links questions, shared by both graph stores.
+
+Both stores (graph files and Neo4j) look candidates up with this one index, built from
+the same rows (id, name, label, aliases, mention count), so a question links to the same
+entities whichever store holds the graph. Names are cut into folded words
+(:func:`kgbuild.qa.text.tokens`: ``"FOREX.com"`` is ``forex`` and ``com``, as in the
+question); a question word finds the entities having that word, or, from four characters
+on, a word within rapidfuzz ratio 80 (a small typo).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from kgbuild.qa.models import EntityHit
+from kgbuild.qa.text import fold, is_cjk, tokens
+
+__all__ = ["NameIndex", "NameRow"]
+
+FUZZY_MIN_CHARS = 4
+"""Shortest question word looked up fuzzily."""
+FUZZY_CUTOFF = 80
+"""Lowest rapidfuzz ratio of a fuzzy word match."""
+FUZZY_WORDS = 20
+"""Most index words one question word matches fuzzily (best ratio first, then the word)."""
+
+
+@dataclass(frozen=True)
+class NameRow:
+    """One entity as the index holds it."""
+
+    id: str
+    name: str
+    label: str
+    aliases: tuple[str, ...]
+    mention_count: int
+
+
+class NameIndex:
+    """Folded name words -> entity ids, with fuzzy word look-up.
+
+    Args:
+        rows: The graph's entities.
+    """
+
+    def __init__(self, rows: Iterable[NameRow]) -> None:
+        self._rows = {row.id: row for row in rows}
+        words: dict[str, set[str]] = defaultdict(set)
+        cjk: list[tuple[str, str]] = []
+        for entity_id, row in sorted(self._rows.items()):
+            for name in (row.name, *row.aliases):
+                for word in tokens(name):
+                    words[word].add(entity_id)
+                if is_cjk(name):
+                    cjk.append(("".join(tokens(name)), entity_id))
+        self._words = {word: sorted(ids) for word, ids in words.items()}
+        self._vocab = sorted(self._words)
+        self._cjk = cjk
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def prefixed(self, word: str) -> set[str]:
+        """Ids of the entities with a name word that starts with ``word`` (folded)."""
+        ids: set[str] = set()
+        at = bisect_left(self._vocab, word)
+        while at < len(self._vocab) and self._vocab[at].startswith(word):
+            ids.update(self._words[self._vocab[at]])
+            at += 1
+        return ids
+
+    def search(self, terms: Sequence[str], limit: int) -> list[EntityHit]:
+        """Entities sharing a word (exact, or within a small edit distance) with ``terms``.
+
+        Best first: word score, then more mentions, then id.
+        """
+        found: dict[str, float] = {}
+
+        def add(entity_id: str, score: float) -> None:
+            found[entity_id] = max(found.get(entity_id, 0.0), score)
+
+        for term in sorted({fold(t) for t in terms if t}):
+            if is_cjk(term):
+                for name, entity_id in self._cjk:
+                    if name and (name in term or term in name):
+                        add(entity_id, 1.0)
+                continue
+            for entity_id in self._words.get(term, ()):
+                add(entity_id, 1.0)
+            if len(term) >= FUZZY_MIN_CHARS:
+                matches = process.extract(
+                    term, self._vocab, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=None
+                )
+                matches.sort(key=lambda match: (-match[1], match[0]))
+                for word, score, _ in matches[:FUZZY_WORDS]:
+                    for entity_id in self._words[word]:
+                        add(entity_id, score / 100)
+        ranked = sorted(
+            found.items(), key=lambda kv: (-kv[1], -self._rows[kv[0]].mention_count, kv[0])
+        )
+        return [self._hit(entity_id, score) for entity_id, score in ranked[:limit]]
+
+    def _hit(self, entity_id: str, score: float) -> EntityHit:
+        row = self._rows[entity_id]
+        return EntityHit(
+            id=row.id,
+            name=row.name,
+            label=row.label,
+            aliases=row.aliases,
+            mention_count=row.mention_count,
+            score=score,
+        )

@@ -1,0 +1,298 @@
+"""Text out of PDF, HTML and Word (.docx) files, with where each block came from.
+
+Each reader returns the text as the file's blocks (PDF pages; HTML and Word block
+elements) joined by a blank line, and metadata recording the blocks' ``[start, end)``
+offsets into that text (``pages`` or ``elements``, see :mod:`kgbuild.layout`) and the
+``format``. Offsets of mentions and sentences are offsets into this extracted text, so
+:func:`kgbuild.layout.locate` gives the page or element of any of them.
+
+* PDF (pypdf): the text of each page in content-stream order; an encrypted PDF is read
+  only when it opens with the empty password (an owner password alone), otherwise it is
+  refused. Scanned pages (images) hold no text: a PDF with no text at all is refused.
+* HTML (trafilatura): the page's main text (navigation, footers, scripts and comments are
+  left out), in block elements: headings ``h1``-``h6``, paragraphs ``p``, list items
+  ``li``, table cells ``td``, ``pre``, ``blockquote``; a fragment without ``<body>`` is read
+  as a body. The page's ``<title>`` becomes metadata ``title``.
+* Word (python-docx): paragraphs and table cells in document order; headings (``Heading
+  n`` styles, ``Title``) become ``h<n>``/``h1``, list paragraphs ``li``; ``title`` and
+  ``author`` from the document properties. A legacy ``.doc`` or an encrypted file (both
+  OLE containers, not zip) is refused with a message saying so.
+
+A file the parser cannot read raises :class:`FormatError` with the parser's reason.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from kgbuild.layout import ELEMENTS_KEY, FORMAT_KEY, PAGES_KEY
+
+__all__ = ["EXTENSIONS", "Extracted", "FormatError", "extract_docx", "extract_html", "extract_pdf"]
+
+EXTENSIONS = {".pdf": "pdf", ".html": "html", ".htm": "html", ".docx": "docx"}
+"""File extensions read by this module, and their format."""
+
+BLOCK_SEPARATOR = "\n\n"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+
+
+class FormatError(Exception):
+    """A file its format's parser cannot read (corrupt, encrypted, no text)."""
+
+
+@dataclass
+class Extracted:
+    """Extracted text and its metadata (layout, format, title ...)."""
+
+    text: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class _Blocks:
+    """Text blocks joined by a blank line, with their offsets."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.spans: list[tuple[int, int, str]] = []
+        self.length = 0
+
+    def add(self, text: str, tag: str = "") -> None:
+        """Append a block (an empty one keeps its place as an empty range)."""
+        if self.length and text:
+            self.parts.append(BLOCK_SEPARATOR)
+            self.length += len(BLOCK_SEPARATOR)
+        self.spans.append((self.length, self.length + len(text), tag))
+        self.parts.append(text)
+        self.length += len(text)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def _require_text(text: str, what: str) -> None:
+    if not text.strip():
+        raise FormatError(f"no text found in the {what}")
+
+
+# -- PDF ----------------------------------------------------------------------------------------
+
+
+def extract_pdf(data: bytes) -> Extracted:
+    """The text of each page of a PDF, with ``pages`` offsets.
+
+    Raises:
+        FormatError: not a readable PDF, encrypted with a password, or without text.
+    """
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not _opens_without_password(reader):
+            raise FormatError(
+                "encrypted PDF: it needs a password to open; decrypt it (e.g. qpdf "
+                "--decrypt) and build again"
+            )
+        blocks = _Blocks()
+        for page in reader.pages:
+            blocks.add(_normalise(page.extract_text() or ""))
+    except FormatError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+        raise FormatError(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
+    text = blocks.text()
+    _require_text(text, "PDF (scanned pages hold images, not text)")
+    metadata = {
+        FORMAT_KEY: "pdf",
+        PAGES_KEY: json.dumps([[start, end] for start, end, _ in blocks.spans]),
+    }
+    title = _pdf_title(reader)
+    if title:
+        metadata["title"] = title
+    return Extracted(text, metadata)
+
+
+def _opens_without_password(reader: Any) -> bool:
+    try:
+        return bool(reader.decrypt(""))
+    except Exception as exc:  # pypdf raises DependencyError for AES without cryptography
+        raise FormatError(f"encrypted PDF that cannot be opened here ({exc})") from exc
+
+
+def _pdf_title(reader: Any) -> str:
+    try:
+        info = reader.metadata
+        title = info.title if info is not None else None
+    except Exception:  # a broken info dictionary is no reason to lose the text
+        return ""
+    return str(title).strip() if title else ""
+
+
+def _normalise(text: str) -> str:
+    """Page text without trailing spaces on lines, surrounding blank lines or NUL bytes."""
+    lines = [line.rstrip() for line in text.replace("\x00", "").splitlines()]
+    return "\n".join(lines).strip()
+
+
+# -- HTML ---------------------------------------------------------------------------------------
+
+_HTML_BLOCKS = {"p": "p", "item": "li", "cell": "td", "quote": "blockquote", "code": "pre"}
+
+
+def extract_html(html: str) -> Extracted:
+    """The main text of an HTML page, in block elements, with ``elements`` offsets.
+
+    Raises:
+        FormatError: the page has no main text.
+    """
+    import trafilatura
+    from lxml import etree
+
+    def run(markup: str) -> str | None:
+        result: str | None = trafilatura.extract(
+            markup,
+            output_format="xml",
+            include_tables=True,
+            include_comments=False,
+            include_formatting=False,
+            favor_recall=True,
+            with_metadata=True,
+        )
+        return result
+
+    xml = run(html)
+    if xml is None and not re.search(r"<body[\s>]", html, re.IGNORECASE):
+        xml = run(f"<html><body>{html}</body></html>")
+    if xml is None:
+        raise FormatError("no main text found in the HTML page")
+    try:
+        root = etree.fromstring(xml.encode("utf-8"))
+    except etree.XMLSyntaxError as exc:  # pragma: no cover - trafilatura writes valid XML
+        raise FormatError(f"cannot read the extracted HTML text: {exc}") from exc
+    blocks = _Blocks()
+    main = root.find("main")
+    for tag, text in _html_blocks(main if main is not None else root):
+        blocks.add(text, tag)
+    text = blocks.text()
+    _require_text(text, "HTML page")
+    metadata = {
+        FORMAT_KEY: "html",
+        ELEMENTS_KEY: json.dumps([[s, e, tag] for s, e, tag in blocks.spans if e > s]),
+    }
+    title = (root.get("title") or "").strip()
+    if title:
+        metadata["title"] = title
+    return Extracted(text, metadata)
+
+
+def _html_blocks(element: Any) -> Iterator[tuple[str, str]]:
+    """``(tag, text)`` of the block elements under ``element``, in document order."""
+    for child in element:
+        name = child.tag if isinstance(child.tag, str) else ""
+        if name == "head":
+            rend = str(child.get("rend") or "h2")
+            tag = rend if re.fullmatch(r"h[1-6]", rend) else "h2"
+        else:
+            tag = _HTML_BLOCKS.get(name, "")
+        if tag:
+            text = _clean(_own_text(child))
+            if text:
+                yield tag, text
+        yield from _html_blocks(child)
+
+
+def _own_text(element: Any) -> str:
+    """The text of ``element`` and its inline children, without nested blocks."""
+    parts = [element.text or ""]
+    for child in element:
+        name = child.tag if isinstance(child.tag, str) else ""
+        if name not in _HTML_BLOCKS and name not in {"head", "list", "table", "row"}:
+            parts.append("\n" if name == "lb" else _own_text(child))
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+def _clean(text: str) -> str:
+    lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+# -- Word ---------------------------------------------------------------------------------------
+
+
+def extract_docx(data: bytes) -> Extracted:
+    """Paragraphs and table cells of a Word .docx file, with ``elements`` offsets.
+
+    Raises:
+        FormatError: not a readable .docx (a legacy .doc, encrypted, corrupt), or no text.
+    """
+    if data.startswith(_OLE_MAGIC):
+        raise FormatError(
+            "not a .docx file: an OLE container, i.e. an encrypted Word file or a legacy "
+            ".doc; save it as an unencrypted .docx"
+        )
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+        blocks = _Blocks()
+        for tag, text in _docx_blocks(document.iter_inner_content()):
+            blocks.add(text, tag)
+        props = document.core_properties
+        title, author = (props.title or "").strip(), (props.author or "").strip()
+    except PackageNotFoundError as exc:
+        raise FormatError(f"not a readable .docx (not a Word package: {exc})") from exc
+    except Exception as exc:  # zip, XML and package errors of a damaged file
+        raise FormatError(f"not a readable .docx ({type(exc).__name__}: {exc})") from exc
+    text = blocks.text()
+    _require_text(text, "Word document")
+    metadata = {
+        FORMAT_KEY: "docx",
+        ELEMENTS_KEY: json.dumps([[s, e, tag] for s, e, tag in blocks.spans if e > s]),
+    }
+    if title:
+        metadata["title"] = title
+    if author:
+        metadata["author"] = author
+    return Extracted(text, metadata)
+
+
+def _docx_blocks(items: Iterable[Any]) -> Iterator[tuple[str, str]]:
+    """``(tag, text)`` of paragraphs and table cells (merged cells once), in order."""
+    from docx.table import Table
+
+    for item in items:
+        if isinstance(item, Table):
+            seen: set[int] = set()
+            for row in item.rows:
+                for cell in row.cells:
+                    if id(cell._tc) in seen:
+                        continue
+                    seen.add(id(cell._tc))
+                    text = _clean("\n".join(p.text for p in cell.paragraphs))
+                    if text:
+                        yield "td", text
+        else:
+            text = _clean(item.text)
+            if text:
+                yield _paragraph_tag(item), text
+
+
+def _paragraph_tag(paragraph: Any) -> str:
+    style = str(getattr(paragraph.style, "name", "") or "")
+    heading = re.fullmatch(r"Heading ([1-6])", style)
+    if heading:
+        return f"h{heading.group(1)}"
+    if style == "Title":
+        return "h1"
+    numbered = paragraph._p.pPr is not None and paragraph._p.pPr.numPr is not None
+    if style.startswith("List") or numbered:
+        return "li"
+    return "p"

@@ -1,0 +1,170 @@
+"""PDF, HTML and Word inputs: text with the page or element of every offset; bad files recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kgbuild.data import Document
+from kgbuild.layout import Layout, locate
+from kgbuild.pipeline import build
+from kgbuild.stages.ingest import read_documents
+from tests.documents import ARTICLE_HTML, make_docx, make_pdf
+
+PAGES = [
+    ["Maria Gonzalez founded Acme Robotics in Toronto.", "It builds warehouse robots."],
+    [],  # an empty page keeps its number
+    ["David Chen works for Helix in Berlin."],
+]
+
+
+def read_one(folder: Path) -> Document:
+    result = read_documents([folder])
+    assert result.failures == [], result.failures
+    (document,) = result.documents
+    return document
+
+
+def test_a_pdf_is_read_page_by_page_with_page_offsets(tmp_path: Path) -> None:
+    (tmp_path / "report.pdf").write_bytes(make_pdf(PAGES))
+    doc = read_one(tmp_path)
+    assert doc.id == "report.pdf" and doc.metadata["format"] == "pdf"
+    pages = json.loads(doc.metadata["pages"])
+    assert len(pages) == 3 and pages[1][0] == pages[1][1]  # page 2 is empty
+    assert doc.text[pages[0][0] : pages[0][1]].startswith("Maria Gonzalez founded")
+    assert doc.text[pages[2][0] : pages[2][1]] == "David Chen works for Helix in Berlin."
+    assert locate(doc.metadata, doc.text.index("Toronto")) == {"page": 1}
+    assert locate(doc.metadata, doc.text.index("Berlin")) == {"page": 3}
+    assert locate(doc.metadata, pages[0][1]) == {}  # the blank line between pages
+    assert (
+        "\n\n" in doc.text[pages[0][1] : pages[2][0]]
+    )  # a paragraph break: no sentence spans pages
+
+
+def test_encrypted_corrupt_and_empty_pdfs_are_recorded_failures(tmp_path: Path) -> None:
+    (tmp_path / "locked.pdf").write_bytes(make_pdf(PAGES, password="s3cret"))
+    (tmp_path / "owner-only.pdf").write_bytes(make_pdf(PAGES, password="s3cret", owner_only=True))
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog")
+    (tmp_path / "truncated.pdf").write_bytes(make_pdf(PAGES)[:300])
+    (tmp_path / "scanned.pdf").write_bytes(make_pdf([[], []]))
+    (tmp_path / "good.txt").write_text("Omar Haddad lives in Lisbon.", encoding="utf-8")
+    result = read_documents([tmp_path])
+    assert sorted(d.id for d in result.documents) == ["good.txt", "owner-only.pdf"]
+    errors = {Path(f.source).name: f.error for f in result.failures}
+    assert set(errors) == {"locked.pdf", "broken.pdf", "truncated.pdf", "scanned.pdf"}
+    assert "encrypted PDF" in errors["locked.pdf"] and "password" in errors["locked.pdf"]
+    assert "not a readable PDF" in errors["broken.pdf"]
+    assert "not a readable PDF" in errors["truncated.pdf"]
+    assert "no text" in errors["scanned.pdf"]
+    assert all(f.stage == "ingest" for f in result.failures)
+    opened = next(d for d in result.documents if d.id == "owner-only.pdf")
+    assert "David Chen works for Helix" in opened.text
+
+
+def test_html_keeps_the_main_text_in_its_elements(tmp_path: Path) -> None:
+    (tmp_path / "news.html").write_text(ARTICLE_HTML, encoding="utf-8")
+    doc = read_one(tmp_path)
+    assert doc.metadata["format"] == "html"
+    assert doc.metadata["title"]
+    for boilerplate in ("Markets", "All rights reserved", "tracker", "color: red"):
+        assert boilerplate not in doc.text
+    elements = json.loads(doc.metadata["elements"])
+    tags = [tag for _, _, tag in elements]
+    assert tags[0] == "h1" and "p" in tags and tags.count("li") == 2
+    by_tag = {doc.text[s:e]: tag for s, e, tag in elements}
+    assert by_tag["Acme Robotics opens a plant"] == "h1"
+    assert by_tag["Omar Haddad joins from Northwind Logistics."] == "li"
+    assert "200 people & works with Helix" in doc.text  # entities decoded
+    at = doc.text.index("Omar Haddad")
+    where = locate(doc.metadata, at)
+    assert where["element_tag"] == "li"
+    assert elements[int(where["element"])][0] <= at < elements[int(where["element"])][1]
+
+
+def test_an_html_fragment_and_an_html_page_without_text(tmp_path: Path) -> None:
+    (tmp_path / "a.htm").write_text(
+        "<p>Linda Chen moved to Nairobi.</p><p>She works for Granite Capital.</p>",
+        encoding="utf-8",
+    )
+    (tmp_path / "b.html").write_text(
+        "<html><body><script>var x = 1;</script></body></html>", encoding="utf-8"
+    )
+    result = read_documents([tmp_path])
+    (doc,) = result.documents
+    assert doc.text == "Linda Chen moved to Nairobi.\n\nShe works for Granite Capital."
+    assert json.loads(doc.metadata["elements"]) == [[0, 28, "p"], [30, 60, "p"]]
+    (failure,) = result.failures
+    assert failure.source.endswith("b.html") and "no main text" in failure.error
+
+
+def test_a_word_file_is_read_in_its_paragraphs_lists_and_cells(tmp_path: Path) -> None:
+    (tmp_path / "report.docx").write_bytes(make_docx())
+    doc = read_one(tmp_path)
+    assert doc.metadata["format"] == "docx"
+    assert (doc.metadata["title"], doc.metadata["author"]) == ("Annual report", "Kim Example")
+    elements = json.loads(doc.metadata["elements"])
+    pieces = [(doc.text[s:e], tag) for s, e, tag in elements]
+    assert pieces == [
+        ("Acme Robotics annual report", "h1"),
+        ("Maria Gonzalez works for Acme Robotics in Toronto.", "p"),
+        ("Helix opened an office in Lisbon.", "li"),
+        ("Revenue", "td"),
+        ("David Chen in Berlin", "td"),
+    ]
+    assert locate(doc.metadata, doc.text.index("Berlin")) == {"element": 4, "element_tag": "td"}
+
+
+def test_corrupt_legacy_and_empty_word_files_are_recorded_failures(tmp_path: Path) -> None:
+    (tmp_path / "zip-garbage.docx").write_bytes(b"PK\x03\x04" + b"\x00garbage" * 20)
+    (tmp_path / "truncated.docx").write_bytes(make_docx()[:500])
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504
+    (tmp_path / "encrypted.docx").write_bytes(ole)
+    import docx
+
+    empty = docx.Document()
+    empty.add_paragraph("  ")
+    empty.save(str(tmp_path / "empty.docx"))
+    result = read_documents([tmp_path])
+    assert result.documents == []
+    errors = {Path(f.source).name: f.error for f in result.failures}
+    assert "not a readable .docx" in errors["zip-garbage.docx"]
+    assert "not a readable .docx" in errors["truncated.docx"]
+    assert "encrypted Word file or a legacy .doc" in errors["encrypted.docx"]
+    assert "no text" in errors["empty.docx"]
+
+
+def test_layout_metadata_that_is_not_a_layout_is_ignored() -> None:
+    assert Layout.from_metadata({}) is None
+    assert Layout.from_metadata({"pages": "not json"}) is None
+    assert Layout.from_metadata({"pages": "[[0, 5]]"}) == Layout("page", ((0, 5, ""),))
+    assert locate({"pages": "[[0, 5], [7, 9]]"}, 8) == {"page": 2}
+
+
+def test_pages_and_elements_reach_the_graph_files(
+    tmp_path: Path, keyword_ner_model: Path, settings_for: object
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "report.pdf").write_bytes(make_pdf(PAGES))
+    (docs / "report.docx").write_bytes(make_docx())
+    (docs / "news.html").write_text(ARTICLE_HTML, encoding="utf-8")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 nothing")
+    report = build([str(docs)], settings_for(keyword_ner_model))  # type: ignore[operator]
+    assert [Path(f.source).name for f in report.failures] == ["broken.pdf"]
+    data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
+    names = {n["id"]: n.get("name") for n in data["nodes"]}
+    texts = {n["id"]: n for n in data["nodes"] if n["kind"] == "document"}
+    assert {"doc:report.pdf", "doc:report.docx", "doc:news.html"} <= set(texts)
+    provenance = [
+        (names[e["source"]], p)
+        for e in data["edges"]
+        if e["type"] == "MENTIONED_IN"
+        for p in e["provenance"]
+    ]
+    in_pdf = {name: p["page"] for name, p in provenance if p["doc_id"] == "report.pdf"}
+    assert in_pdf["Toronto"] == 1 and in_pdf["Berlin"] == 3
+    in_docx = {name: p["element_tag"] for name, p in provenance if p["doc_id"] == "report.docx"}
+    assert in_docx["Lisbon"] == "li" and in_docx["Berlin"] == "td"
+    in_html = {name: p["element_tag"] for name, p in provenance if p["doc_id"] == "news.html"}
+    assert in_html["Lisbon"] == "p"
+    assert texts["doc:report.pdf"]["meta_format"] == "pdf"
