@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,25 @@ def guarded(qa: GraphQA) -> Iterator[str]:
         yield url
 
 
+def _send_some(sock: socket.socket, data: bytes, patience: float = 5.0) -> int:
+    """Send what the server takes of ``data`` (non-blocking socket); return the bytes sent.
+
+    Stops early when the socket stays unwritable for ``patience`` seconds: the server has
+    stopped reading. Only bytes the kernel accepted count, never what was refused.
+    """
+    view, sent = memoryview(data), 0
+    while sent < len(data):
+        try:
+            sent += sock.send(view[sent:])
+        except BlockingIOError:
+            _, writable, _ = select.select([], [sock], [], patience)
+            if not writable:
+                break
+        except OSError:
+            break
+    return sent
+
+
 def _raw(base: str, head: str, chunks: Iterator[bytes]) -> tuple[int, bytes, int]:
     """Send ``head`` then body chunks until the server answers; return status, reply, bytes sent."""
     parts = urlsplit(base)
@@ -77,13 +97,10 @@ def _raw(base: str, head: str, chunks: Iterator[bytes]) -> tuple[int, bytes, int
                 reply += sock.recv(65536)
             if reply:
                 break
-            try:
-                sock.sendall(chunk)
-            except BlockingIOError:
-                pass  # the server stopped reading
-            except OSError:
-                break
-            sent += len(chunk)
+            sent_now = _send_some(sock, chunk)
+            sent += sent_now
+            if sent_now < len(chunk):
+                break  # the server stopped reading: its buffers stayed full
         sock.settimeout(20)
         while b"\r\n\r\n" not in reply:
             more = sock.recv(65536)
