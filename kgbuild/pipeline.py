@@ -1,6 +1,6 @@
 """The build pipeline: ingest -> chunk -> NER -> resolve -> graph -> export, incrementally.
 
-Each step is a plain function so that the Prefect flow (``flows/build_kg.py``) and
+Each step is a plain function so that the Prefect flow (``kgbuild_flows/build_kg.py``) and
 :func:`build` run the same code. The run ledger decides which documents need model
 work: a document whose text and model settings are unchanged reuses its stored
 result, and one that disappeared from the input is marked deleted.

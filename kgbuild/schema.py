@@ -20,6 +20,7 @@ from kgbuild.errors import ConfigError
 __all__ = [
     "DEFAULT_SCHEMA_PATH",
     "ENTITY_VALUE_TYPES",
+    "NO_RELATION",
     "RESERVED_RELATION_TYPES",
     "AttributeSpec",
     "EntityType",
@@ -48,6 +49,10 @@ RESERVED_RELATION_TYPES = frozenset(
 )
 """Relationship types of the graph's own structure (documents, chunks, mentions): a schema's
 relation types may not reuse them."""
+
+NO_RELATION = "no_relation"
+"""The label of relation classifiers for a pair with no relation (never a graph edge, never
+scored)."""
 
 TypeName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9_]*$", max_length=64)]
 RelationName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=64)]

@@ -166,7 +166,7 @@ def test_export_exits_2_when_the_ledger_holds_no_built_document(
 
 
 def test_ask_cli_default_threshold_matches_the_engine() -> None:
-    from kgbuild.cli_ask import DEFAULT_THRESHOLD as CLI_DEFAULT
+    from kgbuild.cli.ask import DEFAULT_THRESHOLD as CLI_DEFAULT
     from kgbuild.qa.engine import DEFAULT_THRESHOLD
 
     assert CLI_DEFAULT == DEFAULT_THRESHOLD

@@ -19,9 +19,10 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     import os
 
     os.environ.setdefault("PREFECT_HOME", str(tmp_path_factory.mktemp("prefect-home")))
-    from prefect.testing.utilities import prefect_test_harness
+    from kgbuild_flows import configure_environment
 
-    import flows  # noqa: F401  (sets the offline Prefect defaults)
+    configure_environment()  # before prefect is imported
+    from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
@@ -35,7 +36,7 @@ def names(report_json: Path) -> set[tuple[str, str]]:
 def test_flow_builds_the_same_graph_as_the_library_and_skips_on_rerun(
     prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
 ) -> None:
-    from flows.build_kg import build_kg_flow, run_build_flow
+    from kgbuild_flows.build_kg import build_kg_flow, run_build_flow
 
     folder = tmp_path / "corpus"
     shutil.copytree(CORPUS, folder)
@@ -60,7 +61,7 @@ def test_flow_builds_the_same_graph_as_the_library_and_skips_on_rerun(
 def test_heartbeats_are_off_only_on_the_temporary_server() -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.build_kg import local_run_settings
+    from kgbuild_flows.build_kg import local_run_settings
 
     with temporary_settings(updates={PREFECT_API_URL: None}):
         off = local_run_settings()
@@ -76,9 +77,9 @@ def test_only_transient_errors_are_retried() -> None:
     from neo4j.exceptions import ServiceUnavailable
     from sqlalchemy.exc import OperationalError
 
-    from flows.build_kg import is_transient
     from kgbuild.store.neo4j.schema import SchemaError
     from kgbuild.store.neo4j.writer import Neo4jUnavailableError
+    from kgbuild_flows.build_kg import is_transient
 
     assert is_transient(OperationalError("SELECT 1", {}, Exception("database is locked")))
     assert is_transient(ConnectionResetError())

@@ -459,7 +459,7 @@ def test_negative_sampling_is_recorded_and_undone_at_prediction(tmp_path: Path) 
 def test_train_re_cli_options() -> None:
     from typer.testing import CliRunner
 
-    from kgbuild.training.cli import train_app
+    from kgbuild.cli.train import train_app
 
     output = CliRunner().invoke(train_app, ["re", "--help"], terminal_width=200).output
     for option in (
@@ -483,7 +483,7 @@ def test_train_re_cli_options() -> None:
 def test_train_re_cli_reports_bad_input_without_a_traceback(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from kgbuild.training.cli import train_app
+    from kgbuild.cli.train import train_app
 
     data = _write_conll04(tmp_path / "train.json", 4, 0)
     args = ["re", "--train", str(data), "--out", str(tmp_path / "m"), "--pooling", "mean"]

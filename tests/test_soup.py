@@ -90,7 +90,7 @@ def test_soup_refuses_what_cannot_be_averaged(
 def test_soup_cli(two_models: tuple[Path, Path, Path], tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from kgbuild.training.cli import train_app
+    from kgbuild.cli.train import train_app
 
     _, a, b = two_models
     runner = CliRunner()

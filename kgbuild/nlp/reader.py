@@ -294,7 +294,7 @@ class ExtractiveReader:
         prior = self.sentence_prior
         if prior is None:
             return {}
-        from kgbuild.stages.chunking import text_sentence_spans
+        from kgbuild.nlp.sentences import text_sentence_spans
 
         by_context: dict[str, list[tuple[int, int]]] = {}  # many questions share a context
         split: dict[int, list[tuple[int, int]]] = {}

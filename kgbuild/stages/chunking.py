@@ -1,21 +1,19 @@
 """Chunking: documents into sentence chunks whose offsets slice the original text.
 
-spaCy's ``blank(lang)`` pipeline with the rule-based ``sentencizer`` splits each
-paragraph; paragraphs bound the work spaCy does at once, so a 5 MB document is
-fine. A sentence longer than ``max_sentence_chars`` is split at whitespace into
-several chunks: text is never dropped. Model-length windows are made later, by the
-model stage, with overlap.
+Sentences come from :mod:`kgbuild.nlp.sentences` (spaCy's rule-based ``sentencizer``,
+paragraph by paragraph); a sentence longer than ``max_sentence_chars`` is split at
+whitespace into several chunks: text is never dropped. Model-length windows are made
+later, by the model stage, with overlap.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from kgbuild.config import ChunkConfig
 from kgbuild.data import Chunk, Document, Span
 from kgbuild.ids import stable_id
-from kgbuild.nlp.words import MAX_BLOCK_CHARS, blank_pipeline
+from kgbuild.nlp.sentences import paragraph_spans, sentence_spans, text_sentence_spans
 
 __all__ = [
     "chunk_document",
@@ -24,84 +22,6 @@ __all__ = [
     "sentence_spans",
     "text_sentence_spans",
 ]
-
-_BLOCK_SEPARATORS = ("\n", ". ", "。", " ")
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\n(?=#)")
-_INNER_BREAK = re.compile(
-    r"[.!?;](?=[\"'\u201d\u2019)\]]*\s+\S)|[\u3002\uff01\uff1f](?=\S)|\n[ \t]*\n|\n(?=#)"
-)
-"""A sentence end or a paragraph break inside a text; a text without one is one sentence."""
-
-
-def paragraph_spans(text: str, *, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[tuple[int, int]]:
-    """Yield ``(start, end)`` of paragraphs, none longer than ``max_chars``."""
-    start = 0
-    for match in _PARAGRAPH_BREAK.finditer(text):
-        yield from _bounded(text, start, match.start(), max_chars, _BLOCK_SEPARATORS)
-        start = match.end()
-    yield from _bounded(text, start, len(text), max_chars, _BLOCK_SEPARATORS)
-
-
-def _bounded(
-    text: str, start: int, end: int, max_chars: int, separators: tuple[str, ...] = (" ",)
-) -> Iterator[tuple[int, int]]:
-    """Split ``text[start:end]`` into pieces of at most ``max_chars``.
-
-    Each cut is made after the last of ``separators`` (tried in order) in the second
-    half of the piece, or hard at ``max_chars`` when there is none.
-    """
-    while end - start > max_chars:
-        cut = -1
-        for separator in separators:
-            found = text.rfind(separator, start + max_chars // 2, start + max_chars)
-            if found > start:
-                cut = found + len(separator.rstrip()) if separator.strip() else found
-                break
-        if cut <= start:
-            cut = start + max_chars
-        yield start, cut
-        start = cut
-    if start < end:
-        yield start, end
-
-
-def _stripped(text: str, start: int, end: int) -> tuple[int, int] | None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return (start, end) if start < end else None
-
-
-def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tuple[int, int]]:
-    """Sentence ``(start, end)`` offsets into ``text``, whitespace trimmed, in order."""
-    nlp = blank_pipeline(lang)
-    paragraphs = [span for span in paragraph_spans(text) if _stripped(text, *span)]
-    spans: list[tuple[int, int]] = []
-    docs = nlp.pipe(text[start:end] for start, end in paragraphs)
-    for (offset, _), doc in zip(paragraphs, docs, strict=True):
-        for sent in doc.sents:
-            trimmed = _stripped(text, offset + sent.start_char, offset + sent.end_char)
-            if trimmed:
-                for piece in _bounded(text, *trimmed, max_sentence_chars):
-                    clean = _stripped(text, *piece)
-                    if clean:
-                        spans.append(clean)
-    return spans
-
-
-def text_sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of a free text in its detected language, none cut for length.
-
-    A text with no sentence end or paragraph break inside it (most evidence sentences
-    and questions' contexts) is one sentence without running the splitter.
-    """
-    if not _INNER_BREAK.search(text.strip()):
-        whole = _stripped(text, 0, len(text))
-        return [whole] if whole else []
-    from kgbuild.lang import detect_lang
-
-    return sentence_spans(text, detect_lang(text), max_sentence_chars=len(text) + 1)
 
 
 def chunk_document(document: Document, config: ChunkConfig | None = None) -> list[Chunk]:

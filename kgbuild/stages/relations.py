@@ -42,8 +42,7 @@ from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.hf import LoadedSequenceClassifier, bf16_supported, load_sequence_classifier
 from kgbuild.progress import track
-from kgbuild.schema import GraphSchema
-from kgbuild.training.re_metrics import NO_RELATION
+from kgbuild.schema import NO_RELATION, GraphSchema
 
 __all__ = [
     "DEFAULT_MARKER_TYPES",

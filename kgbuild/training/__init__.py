@@ -1,1 +1,1 @@
-"""Training and evaluation commands and metrics."""
+"""Training and evaluation: recipes and metrics (the commands are in :mod:`kgbuild.cli.train`)."""

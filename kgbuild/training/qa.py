@@ -139,7 +139,7 @@ def focus_on_answer(example: QAExample, sentences: int) -> QAExample:
     Short contexts train several times faster and match how the pipeline reads: one
     evidence sentence or verbalised fact at a time. Offsets are shifted to the new context.
     """
-    from kgbuild.stages.chunking import text_sentence_spans
+    from kgbuild.nlp.sentences import text_sentence_spans
 
     if not example.answers:
         return example

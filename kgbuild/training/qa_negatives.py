@@ -42,7 +42,7 @@ def answer_free_passages(context: str, answers: Sequence[str], width: int | None
     ``width`` ``None``: the whole context, if it qualifies; else every run of ``width``
     consecutive sentences that holds no answer.
     """
-    from kgbuild.stages.chunking import text_sentence_spans
+    from kgbuild.nlp.sentences import text_sentence_spans
 
     folded = [a.casefold() for a in answers if a.strip()]
 

@@ -15,11 +15,10 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
+from kgbuild.schema import NO_RELATION
 from kgbuild.training.metrics import PRF
 
 __all__ = ["NO_RELATION", "ReScores", "RelationKey", "relation_scores"]
-
-NO_RELATION = "no_relation"
 
 
 class RelationKey(NamedTuple):

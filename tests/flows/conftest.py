@@ -24,9 +24,10 @@ from tests.conftest import CORPUS
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """A temporary Prefect server (SQLite in a temporary folder) for the whole session."""
-    from prefect.testing.utilities import prefect_test_harness
+    from kgbuild_flows import configure_environment
 
-    import flows  # noqa: F401  (sets the offline Prefect defaults)
+    configure_environment()  # before prefect is imported
+    from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
         yield

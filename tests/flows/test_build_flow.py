@@ -37,8 +37,8 @@ def test_flow_end_to_end_then_reruns_do_model_work_only_for_changed_documents(
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    from flows.artifacts import SUMMARY_KEY
-    from flows.build_kg import build_kg_flow
+    from kgbuild_flows.artifacts import SUMMARY_KEY
+    from kgbuild_flows.build_kg import build_kg_flow
 
     settings = settings_for(keyword_ner_model).model_copy(update={"docs_per_batch": 8})
     first = build_kg_flow([str(corpus)], settings)
@@ -112,7 +112,7 @@ def test_a_transient_error_is_retried_and_the_run_completes(
     retry_watch: list[_RetryWatch],
 ) -> None:
     """A real transient error: another connection holds the SQLite ledger's write lock."""
-    from flows.build_kg import build_kg_flow
+    from kgbuild_flows.build_kg import build_kg_flow
 
     settings = settings_for(keyword_ner_model)
     make_engine(settings.resolved_ledger_url()).dispose()  # the ledger's tables exist
@@ -138,7 +138,7 @@ def test_a_permanent_error_fails_the_run_clearly_and_writes_nothing(
     settings_for,
     retry_watch: list[_RetryWatch],
 ) -> None:
-    from flows.build_kg import build_kg_flow
+    from kgbuild_flows.build_kg import build_kg_flow
 
     missing = tmp_path / "no-such-model"
     settings = settings_for(missing)
@@ -168,8 +168,8 @@ def test_a_finished_batch_is_cached_on_documents_models_and_stage_config(
 ) -> None:
     from prefect import flow
 
-    from flows.build_kg import extract_task
-    from flows.caching import batch_key
+    from kgbuild_flows.build_kg import extract_task
+    from kgbuild_flows.caching import batch_key
 
     settings = settings_for(keyword_ner_model)
     docs = pipeline.read_documents([write_docs(tmp_path / "docs")], settings.ingest).documents
@@ -200,8 +200,8 @@ def test_a_finished_batch_is_cached_on_documents_models_and_stage_config(
 def test_the_flow_holds_the_output_lock(
     prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
 ) -> None:
-    from flows.build_kg import build_kg_flow
     from kgbuild.runlock import LOCK_NAME, OutputLockedError
+    from kgbuild_flows.build_kg import build_kg_flow
     from tests.test_runlock import hold_lock
 
     settings = settings_for(keyword_ner_model)
@@ -227,8 +227,8 @@ def test_a_flow_stopped_by_sigterm_is_recorded_as_interrupted(
 
     from prefect.settings import PREFECT_API_URL
 
-    from flows.build_kg import build_kg_flow
     from kgbuild.runlock import LOCK_NAME
+    from kgbuild_flows.build_kg import build_kg_flow
     from tests.processes import BuildProcess, long_corpus
 
     settings = settings_for(keyword_ner_model)

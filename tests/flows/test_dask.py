@@ -37,7 +37,7 @@ def graph(path: Path) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
 def test_dask_runner_builds_the_same_graph_as_the_thread_runner(
     prefect_harness: None, corpus: Path, keyword_ner_model: Path, settings_for, tmp_path: Path
 ) -> None:
-    from flows.build_kg import build_kg_flow
+    from kgbuild_flows.build_kg import build_kg_flow
 
     thread = settings_for(keyword_ner_model).model_copy(update={"docs_per_batch": 8})
     dask = thread.model_copy(

@@ -197,6 +197,6 @@ def test_a_scheduled_run_picks_up_a_new_document_and_writes_it_to_neo4j(
     (pooled,) = [d for d in deployments if d["name"] == "kgbuild-hourly"]
     assert pooled["flow_id"] == deployment["flow_id"]  # the flow `kgbuild schedule` serves
     assert pooled["work_pool_name"] == "kgbuild"
-    assert pooled["entrypoint"] == "flows/schedule.py:scheduled_build_flow"
+    assert pooled["entrypoint"] == "kgbuild_flows/schedule.py:scheduled_build_flow"
     assert pooled["parameters"]["paths"] == [str(watched)]
     assert [s["schedule"]["cron"] for s in pooled["schedules"]] == ["0 * * * *"]

@@ -41,7 +41,7 @@ def test_compose_has_neo4j_postgres_and_prefect_with_healthchecks_and_no_secrets
 
 
 def test_prefect_yaml_deploys_the_scheduled_flow_that_kgbuild_schedule_serves() -> None:
-    from flows.schedule import scheduled_build_flow
+    from kgbuild_flows.schedule import scheduled_build_flow
 
     (deployment,) = load("prefect.yaml")["deployments"]
     path, name = deployment["entrypoint"].split(":")

@@ -24,7 +24,7 @@ from neo4j.exceptions import AuthError, ClientError
 from typer.testing import CliRunner
 
 from kgbuild.cli import app
-from kgbuild.cli_neo4j import local_uri_if_running
+from kgbuild.cli.neo4j import local_uri_if_running
 from kgbuild.config import Neo4jConfig, Settings
 from kgbuild.store.neo4j.server import (
     FAST_START_JVM_OPTIONS,

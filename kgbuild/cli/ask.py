@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kgbuild.cli_errors import fail
+from kgbuild.cli.errors import fail
 from kgbuild.errors import KGBuildError
 
 if TYPE_CHECKING:

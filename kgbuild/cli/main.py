@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kgbuild.cli_ask import ask, serve
-from kgbuild.cli_errors import fail
-from kgbuild.cli_evaluate import evaluate_app
-from kgbuild.cli_neo4j import cypher, local_uri_if_running, neo4j_app
-from kgbuild.cli_schedule import schedule
+from kgbuild.cli.ask import ask, serve
+from kgbuild.cli.errors import fail
+from kgbuild.cli.evaluate import evaluate_app
+from kgbuild.cli.neo4j import cypher, local_uri_if_running, neo4j_app
+from kgbuild.cli.schedule import schedule
+from kgbuild.cli.train import train_app
 from kgbuild.errors import KGBuildError
 from kgbuild.interrupts import exit_status
-from kgbuild.training.cli import train_app
 
 if TYPE_CHECKING:
     from kgbuild.config import Settings
@@ -131,7 +131,10 @@ def build(
     try:
         settings = _settings(config, out, model, neo4j)
         if engine is Engine.prefect:
-            from flows.build_kg import run_build_flow
+            from kgbuild_flows import configure_environment
+
+            configure_environment()  # before the flow module imports prefect
+            from kgbuild_flows.build_kg import run_build_flow
 
             report = run_build_flow([str(path) for path in paths], settings, progress=progress)
         else:

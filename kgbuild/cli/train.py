@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from kgbuild.cli_errors import reports_errors
+from kgbuild.cli.errors import reports_errors
 
 __all__ = ["train_app"]
 
@@ -49,8 +49,8 @@ def _command_line() -> str:
     program = Path(sys.argv[0])
     if program.name == "__main__.py" and program.parent.name == "kgbuild":
         prefix = ["python", "-m", "kgbuild"]
-    elif program.name == "cli.py" and program.parent.name == "training":
-        prefix = ["python", "-m", "kgbuild.training.cli"]
+    elif program.name == "train.py" and program.parent.name == "cli":
+        prefix = ["python", "-m", "kgbuild.cli.train"]
     else:
         prefix = [program.name]
     return shlex.join([*prefix, *sys.argv[1:]])
@@ -590,10 +590,6 @@ def qa_questions_command(
     )
 
 
-if __name__ == "__main__":  # ``python -m kgbuild.training.cli ...`` (without the main CLI)
-    train_app()
-
-
 @train_app.command("soup")
 @reports_errors
 def soup_command(
@@ -617,3 +613,7 @@ def soup_command(
         f"{len(result.ingredients)} adapters as one of rank {result.rank}; score it with "
         "`kgbuild evaluate`"
     )
+
+
+if __name__ == "__main__":  # ``python -m kgbuild.cli.train ...`` (without the main CLI)
+    train_app()

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from kgbuild.cli_errors import fail
+from kgbuild.cli.errors import fail
 from kgbuild.errors import KGBuildError
 from kgbuild.store.neo4j.server import LocalNeo4j, ServerStatus, default_home
 

@@ -78,7 +78,10 @@ def schedule(
     except (ConfigError, KGBuildError) as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from exc
-    from flows.schedule import deployment, serve_schedule
+    from kgbuild_flows import configure_environment
+
+    configure_environment()  # before the flow module imports prefect
+    from kgbuild_flows.schedule import deployment, serve_schedule
 
     absolute = [p if any(c in p for c in "*?[") else str(Path(p).resolve()) for p in paths]
     serve_schedule(

@@ -15,8 +15,8 @@ from prefect import flow, serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.types.entrypoint import EntrypointType
 
-from flows.build_kg import build_kg_flow
 from kgbuild.config import load_settings
+from kgbuild_flows.build_kg import build_kg_flow
 
 __all__ = ["deployment", "scheduled_build_flow", "serve_schedule"]
 

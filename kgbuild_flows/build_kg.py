@@ -32,8 +32,6 @@ from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from flows.artifacts import publish_report
-from flows.caching import batch_cache_key
 from kgbuild import pipeline
 from kgbuild.config import OrchestrationConfig, Settings
 from kgbuild.data import Document
@@ -41,6 +39,8 @@ from kgbuild.interrupts import sigterm_raises
 from kgbuild.pipeline import BuildReport, DocumentOutcome, Plan
 from kgbuild.runlock import output_lock
 from kgbuild.store.sql.orm import make_engine
+from kgbuild_flows.artifacts import publish_report
+from kgbuild_flows.caching import batch_cache_key
 
 __all__ = ["BatchSummary", "build_kg_flow", "is_transient", "local_run_settings", "run_build_flow"]
 
@@ -143,7 +143,7 @@ def extract_task(
     """Chunk, NER (and relations, attributes) over one batch, wherever the task runner says.
 
     Cached on the batch's documents, model versions and stage settings (see
-    :func:`flows.caching.batch_key`), so a retried flow reuses finished batches. With
+    :func:`kgbuild_flows.caching.batch_key`), so a retried flow reuses finished batches. With
     ``progress``, the model stages report their progress over a long batch.
     """
     stages = pipeline.extractor(settings, run_id, progress=progress)
@@ -216,7 +216,7 @@ def _extracted_batches(
         for batch in batches:
             yield extract(_whole(batch), settings, run_id, todo.model_key, progress)
         return
-    from flows.runners import dask_task_runner
+    from kgbuild_flows.runners import dask_task_runner
 
     with dask_task_runner(config) as runner:
         futures = [
