@@ -21,7 +21,7 @@ __all__ = ["DEFAULT_HOME", "cypher", "local_uri_if_running", "neo4j_app"]
 
 DEFAULT_HOME = default_home()
 TTY_CELL_WIDTH = 60
-COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
+COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
 neo4j_app = typer.Typer(
     help="A local Neo4j for development: docker compose when a Docker engine answers, "
