@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install lint lint-imports typecheck test demo bench clean
+.PHONY: install lint lint-imports typecheck test test-install demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,12 @@ lint-imports: install ## the import-layer contract (import-linter, [tool.importl
 typecheck: install ## mypy --strict on the library and the flows
 	$(BIN)/mypy kgbuild kgbuild_flows
 
-test: lint lint-imports typecheck ## lint, check import layers, type-check and run the whole test suite
+test: lint lint-imports typecheck ## lint, check import layers, type-check, the whole test suite, the wheel check
 	$(BIN)/python -m pytest
+	.ci/install_check.sh $(BIN)/python
+
+test-install: install ## build the wheel, install it into a fresh venv, run `kgbuild build` on one file
+	.ci/install_check.sh $(BIN)/python
 
 demo: install ## build the graph of the example corpus into $(OUT) (NER, relations, attributes)
 	KGBUILD_RELATIONS__ENABLED=true KGBUILD_ATTRIBUTES__ENABLED=true \

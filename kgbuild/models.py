@@ -1,4 +1,8 @@
-"""The model manifest (``models/manifest.yaml``): what ``"default"`` means per task."""
+"""The model manifest (``models/manifest.yaml``): what ``"default"`` means per task.
+
+The folder comes from :func:`kgbuild.resources.resource_dir` (``KGBUILD_MODELS_DIR``
+overrides it; an installed wheel carries its own copy).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,23 @@ from typing import Any
 import yaml
 
 from kgbuild.errors import ConfigError
+from kgbuild.resources import resource_dir
 
-__all__ = ["MODELS_DIR", "resolve_task_model"]
-
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+__all__ = ["MODELS_DIR", "models_dir", "resolve_task_model"]
 
 
-@lru_cache(maxsize=1)
-def _manifest() -> dict[str, Any]:
-    path = MODELS_DIR / "manifest.yaml"
+def models_dir() -> Path:
+    """The folder of the manifest and our default models (read anew at each call)."""
+    return resource_dir("models")
+
+
+MODELS_DIR = models_dir()
+"""The models folder when kgbuild was imported."""
+
+
+@lru_cache(maxsize=4)
+def _manifest(folder: Path) -> dict[str, Any]:
+    path = folder / "manifest.yaml"
     if not path.is_file():
         raise ConfigError(f"model manifest not found at {path}; name a model explicitly")
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -33,11 +45,12 @@ def resolve_task_model(task: str, ref: str) -> str:
     """
     if ref != "default":
         return ref
-    entry = _manifest().get(task)
+    folder = models_dir()
+    entry = _manifest(folder).get(task)
     if not isinstance(entry, dict) or "default" not in entry:
         raise ConfigError(f"model manifest has no default model for task {task!r}")
     default = str(entry["default"])
-    local = MODELS_DIR / default
+    local = folder / default
     if local.exists():
         return str(local)
     if "/" not in default:  # a folder name of ours, not a hub id

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kgbuild.errors import ConfigError
+from kgbuild.resources import resource_dir
 
 __all__ = [
     "DEFAULT_SCHEMA_PATH",
@@ -32,8 +33,10 @@ __all__ = [
     "schema_file",
 ]
 
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
-DEFAULT_SCHEMA_PATH = SCHEMAS_DIR / "wikidata.yaml"
+SCHEMAS_DIR = resource_dir("schemas")
+"""The shipped schemas when kgbuild was imported (``KGBUILD_SCHEMAS_DIR`` overrides it)."""
+DEFAULT_SCHEMA_NAME = "wikidata"
+DEFAULT_SCHEMA_PATH = SCHEMAS_DIR / f"{DEFAULT_SCHEMA_NAME}.yaml"
 """The default schema: Wikidata's relation types as annotated in Re-DocRED."""
 
 RESERVED_RELATION_TYPES = frozenset(
@@ -255,9 +258,10 @@ class GraphSchema(_Strict):
 
 def schema_file(path: Path | str | None) -> Path:
     """The schema file for a config value: a path, a shipped schema's name, or the default."""
+    folder = resource_dir("schemas")
     if path is None:
-        return DEFAULT_SCHEMA_PATH
-    shipped = SCHEMAS_DIR / f"{path}.yaml"
+        return folder / f"{DEFAULT_SCHEMA_NAME}.yaml"
+    shipped = folder / f"{path}.yaml"
     if isinstance(path, str | Path) and "/" not in str(path) and shipped.is_file():
         return shipped
     return Path(path)
