@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install lint lint-imports typecheck test test-install demo bench clean
+.PHONY: install lint lint-imports typecheck test test-unit test-install demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ typecheck: install ## mypy --strict on the library and the flows
 test: lint lint-imports typecheck ## lint, check import layers, type-check, the whole test suite, the wheel check
 	$(BIN)/python -m pytest
 	.ci/install_check.sh $(BIN)/python
+
+test-unit: install ## the fast unit tests: no JDK, PostgreSQL or Chromium, no slow-marked test
+	$(BIN)/python -m pytest tests/unit -m "not slow"
 
 test-install: install ## build the wheel, install it into a fresh venv, run `kgbuild build` on one file
 	.ci/install_check.sh $(BIN)/python

@@ -12,7 +12,7 @@ A result file in ``bench/results`` holds the benchmark's numbers and a ``meta`` 
 ``started``       UTC start time; ``seconds`` the wall time from start to write
 
 A file measured before this existed says so instead: ``{"stale": true, "reason": ...}``.
-``problems`` lists what a ``meta`` object lacks (tests/test_bench_results.py runs it on
+``problems`` lists what a ``meta`` object lacks (tests/unit/test_bench_results.py runs it on
 every result file). No kgbuild import: the benchmarks of the library use it too.
 """
 

@@ -16,10 +16,38 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from kgbuild.config import NerConfig, Settings
 from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB, make_tiny_bert
-from tests.neo4j_session import neo4j_target  # noqa: F401  (session fixture: tests/neo4j, tests/flows)
+from tests.neo4j_session import neo4j_target  # noqa: F401  (session fixture: tests/integration/{neo4j,flows})
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "examples" / "corpus"
+SHARED_DATA = Path(os.environ.get("KGBUILD_SHARED_DATA") or REPO.parent / "shared" / "data")
+"""The shared data sets: ``../shared/data`` beside the repository (``$KGBUILD_SHARED_DATA``)."""
+
+
+class SharedData:
+    """Files of the shared data sets; a test whose file is not there is skipped, saying so."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __call__(self, relative: str) -> Path:
+        """The file ``relative`` to the data folder (skips the test where it is missing)."""
+        path = self.root / relative
+        if not path.is_file():
+            pytest.skip(f"{relative} is not in the shared data ({self.root})")
+        return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> SharedData:
+    """The shared data sets; fails under CI when the folder itself is missing."""
+    if not SHARED_DATA.is_dir():
+        message = f"the shared data folder {SHARED_DATA} is missing (set KGBUILD_SHARED_DATA)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return SharedData(SHARED_DATA)
+
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 PEOPLE = [("maria", "gonzalez"), ("david", "chen"), ("linda", "chen"), ("omar", "haddad")]

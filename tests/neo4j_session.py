@@ -1,4 +1,4 @@
-"""The session's real Neo4j, shared by tests/neo4j and tests/flows (registered in tests/conftest.py).
+"""The session's real Neo4j, shared by tests/integration/neo4j and tests/integration/flows (registered in tests/conftest.py).
 
 With ``NEO4J_URI`` set (``NEO4J_USER``/``NEO4J_PASSWORD``/``NEO4J_DATABASE`` optional) the tests
 use that server, e.g. ``docker compose up -d --wait``, with the password kgbuild itself would use

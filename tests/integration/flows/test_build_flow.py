@@ -1,0 +1,253 @@
+"""The build flow under real Prefect (the test harness's server): end to end, re-runs,
+transient and permanent failures, and the batch cache."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kgbuild import pipeline
+from kgbuild.config import OrchestrationConfig, Settings
+from kgbuild.store.sql.orm import DocumentRow, ResultRow, make_engine
+
+from .conftest import runs
+
+pytestmark = pytest.mark.prefect
+
+
+def result_runs(settings: Settings) -> dict[str, str]:
+    """Document id -> the run that computed its stored result (the run that did model work)."""
+    engine = make_engine(settings.resolved_ledger_url())
+    try:
+        with Session(engine) as session:
+            return {row.doc_id: row.run_id for row in session.scalars(select(ResultRow))}
+    finally:
+        engine.dispose()
+
+
+def test_flow_end_to_end_then_reruns_do_model_work_only_for_changed_documents(
+    prefect_harness: None, corpus: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from kgbuild_flows.artifacts import SUMMARY_KEY
+    from kgbuild_flows.build_kg import build_kg_flow
+
+    settings = settings_for(keyword_ner_model).model_copy(update={"docs_per_batch": 8})
+    first = build_kg_flow([str(corpus)], settings)
+    assert (first.documents, first.processed, first.failed) == (30, 30, 0)
+    assert first.entities > 0 and first.outputs["json"].is_file()
+    done = result_runs(settings)
+    assert len(done) == 30 and set(done.values()) == {first.run_id}
+
+    again = build_kg_flow([str(corpus)], settings)
+    assert (again.processed, again.skipped, again.entities) == (0, 30, first.entities)
+    assert result_runs(settings) == done  # no document has a result from the second run
+
+    (corpus / "001_acme_founding.txt").write_text(
+        "Maria Gonzalez moved Acme Robotics to Lisbon.", encoding="utf-8"
+    )
+    (corpus / "new.txt").write_text("Omar Haddad joined Helix in Nairobi.", encoding="utf-8")
+    third = build_kg_flow([str(corpus)], settings)
+    assert (third.processed, third.skipped) == (2, 29)
+    redone = {doc for doc, run in result_runs(settings).items() if run == third.run_id}
+    assert redone == {"001_acme_founding.txt", "new.txt"}
+
+    ledger = runs(settings)
+    assert [r.status for r in ledger] == ["succeeded"] * 3
+    assert [(r.processed, r.skipped) for r in ledger] == [(30, 0), (0, 30), (2, 29)]
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[SUMMARY_KEY]))
+        )
+    summaries = [str(a.data) for a in artifacts]
+    assert any(
+        third.run_id in text and "| processed (model work) | 2 |" in text for text in summaries
+    )
+
+
+class _RetryWatch(logging.Handler):
+    """Releases the ledger lock when Prefect logs that a task run will be retried."""
+
+    def __init__(self, lock: sqlite3.Connection) -> None:
+        super().__init__()
+        self.ledger_lock = lock
+        self.retries: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "Retry 1/" in message:
+            self.retries.append(message)
+            self.ledger_lock.rollback()
+
+
+@pytest.fixture
+def retry_watch() -> Iterator[list[_RetryWatch]]:
+    watches: list[_RetryWatch] = []
+    yield watches
+    for watch in watches:
+        logging.getLogger("prefect.task_runs").removeHandler(watch)
+
+
+def write_docs(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "a.txt").write_text("Maria Gonzalez founded Acme Robotics in Toronto.", "utf-8")
+    (folder / "b.txt").write_text("David Chen works for Granite Capital in Berlin.", "utf-8")
+    return folder
+
+
+def test_a_transient_error_is_retried_and_the_run_completes(
+    prefect_harness: None,
+    tmp_path: Path,
+    keyword_ner_model: Path,
+    settings_for,
+    retry_watch: list[_RetryWatch],
+) -> None:
+    """A real transient error: another connection holds the SQLite ledger's write lock."""
+    from kgbuild_flows.build_kg import build_kg_flow
+
+    settings = settings_for(keyword_ner_model)
+    make_engine(settings.resolved_ledger_url()).dispose()  # the ledger's tables exist
+    lock = sqlite3.connect(settings.out_dir / "ledger.sqlite", check_same_thread=False)
+    lock.isolation_level = None
+    lock.execute("BEGIN IMMEDIATE")  # readers may read; no other writer until released
+    watch = _RetryWatch(lock)
+    retry_watch.append(watch)
+    logging.getLogger("prefect.task_runs").addHandler(watch)
+    try:
+        report = build_kg_flow([str(write_docs(tmp_path / "docs"))], settings)
+    finally:
+        lock.close()
+
+    assert len(watch.retries) == 1 and "database is locked" in watch.retries[0]
+    assert (report.processed, report.failed) == (2, 0)
+    assert [(r.status, r.processed) for r in runs(settings)] == [("succeeded", 2)]
+
+
+def test_a_permanent_error_fails_the_run_clearly_and_writes_nothing(
+    prefect_harness: None,
+    tmp_path: Path,
+    settings_for,
+    retry_watch: list[_RetryWatch],
+) -> None:
+    from kgbuild_flows.build_kg import build_kg_flow
+
+    missing = tmp_path / "no-such-model"
+    settings = settings_for(missing)
+    watch = _RetryWatch(sqlite3.connect(":memory:"))
+    retry_watch.append(watch)
+    logging.getLogger("prefect.task_runs").addHandler(watch)
+
+    state = build_kg_flow([str(write_docs(tmp_path / "docs"))], settings, return_state=True)
+
+    assert state.is_failed()
+    with pytest.raises(Exception, match="no-such-model") as raised:
+        state.result()
+    assert type(raised.value).__name__ == "ModelLoadError"
+    assert watch.retries == []  # a permanent error is not retried
+    (run,) = runs(settings)
+    assert run.status == "failed" and run.error and "no-such-model" in run.error
+    engine = make_engine(settings.resolved_ledger_url())
+    with Session(engine) as session:
+        assert session.scalars(select(DocumentRow)).all() == []
+        assert session.scalars(select(ResultRow)).all() == []
+    engine.dispose()
+    assert sorted(p.name for p in settings.out_dir.iterdir()) == ["ledger.sqlite"]
+
+
+def test_a_finished_batch_is_cached_on_documents_models_and_stage_config(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    from prefect import flow
+
+    from kgbuild_flows.build_kg import extract_task
+    from kgbuild_flows.caching import batch_key
+
+    settings = settings_for(keyword_ner_model)
+    docs = pipeline.read_documents([write_docs(tmp_path / "docs")], settings.ingest).documents
+    model_key = pipeline.extractor(settings, "test").model_key
+
+    @flow
+    def extract_twice(settings: Settings) -> list[str]:
+        states = [
+            extract_task(docs, settings, f"run{i}", model_key, return_state=True) for i in (1, 2)
+        ]
+        return [state.name for state in states]
+
+    assert extract_twice(settings) == ["Completed", "Cached"]
+    no_cache = settings.model_copy(update={"orchestration": OrchestrationConfig(cache_days=0)})
+    assert extract_twice(no_cache) == ["Completed", "Completed"]
+
+    key = batch_key(docs, settings, model_key)
+    edited = [docs[0].model_copy(update={"content_hash": "0" * 64}), docs[1]]
+    threshold = settings.ner.model_copy(update={"threshold": 0.9})
+    assert batch_key(docs, settings, model_key) == key
+    assert batch_key(edited, settings, model_key) != key
+    assert batch_key(docs, settings, model_key + "|other-model") != key
+    assert batch_key(docs, settings.model_copy(update={"ner": threshold}), model_key) != key
+    batch_size = settings.ner.model_copy(update={"batch_size": 7})
+    assert batch_key(docs, settings.model_copy(update={"ner": batch_size}), model_key) == key
+
+
+def test_the_flow_holds_the_output_lock(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    from kgbuild.runlock import LOCK_NAME, OutputLockedError
+    from kgbuild_flows.build_kg import build_kg_flow
+    from tests.unit.test_runlock import hold_lock
+
+    settings = settings_for(keyword_ner_model)
+    docs = write_docs(tmp_path / "docs")
+    holder = hold_lock(settings.out_dir)
+    try:
+        with pytest.raises(OutputLockedError, match=f"pid {holder.pid} on host"):
+            build_kg_flow([str(docs)], settings)
+        assert sorted(p.name for p in settings.out_dir.iterdir()) == [LOCK_NAME]  # no ledger
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    report = build_kg_flow([str(docs)], settings)  # the killed holder's lock is stale
+    assert report.processed == 2
+    assert not (settings.out_dir / LOCK_NAME).exists()
+
+
+def test_a_flow_stopped_by_sigterm_is_recorded_as_interrupted(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    """`kgbuild build --engine prefect` in its own process, on the harness's Prefect server."""
+    import signal
+
+    from prefect.settings import PREFECT_API_URL
+
+    from kgbuild.runlock import LOCK_NAME
+    from kgbuild_flows.build_kg import build_kg_flow
+    from tests.processes import BuildProcess, long_corpus
+
+    settings = settings_for(keyword_ner_model)
+    docs = long_corpus(tmp_path / "docs", sentences=1200)
+    out, model = str(settings.out_dir), str(keyword_ner_model)
+    process = BuildProcess(
+        ["build", str(docs), "--engine", "prefect", "--out", out, "--model", model],
+        env={"PREFECT_API_URL": str(PREFECT_API_URL.value()), "KGBUILD_NER__BATCH_SIZE": "2"},
+    )
+    try:
+        process.wait_for("ner: 10%")
+        process.process.send_signal(signal.SIGTERM)
+        assert process.finish() == 128 + signal.SIGTERM, process.output
+    finally:
+        process.stop()
+    (run,) = runs(settings)
+    assert (run.status, run.pid) == ("interrupted", process.pid)
+    assert run.error is not None and "TerminationSignal" in run.error
+    assert not (settings.out_dir / LOCK_NAME).exists()
+    report = build_kg_flow([str(docs)], settings)
+    assert (report.processed, report.failed) == (1, 0)
+    assert [r.status for r in runs(settings)] == ["interrupted", "succeeded"]

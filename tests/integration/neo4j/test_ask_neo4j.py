@@ -1,0 +1,63 @@
+"""Question answering from Neo4j gives the same answers as from the exported graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from neo4j import Driver
+
+from kgbuild.config import Neo4jConfig
+from kgbuild.qa import GraphQA
+from kgbuild.qa.embedded import EmbeddedGraph
+from kgbuild.qa.neo4j_store import Neo4jGraph, lucene_query
+from tests.unit.qa.test_ask import QUESTIONS, build_example
+
+from .conftest import Neo4jTarget
+
+
+def _qa(store: object, qa_model: Path, ner_model: Path) -> GraphQA:
+    return GraphQA(
+        store,  # type: ignore[arg-type]
+        qa_model=str(qa_model),
+        ner_model=str(ner_model),
+        encoder=None,
+        threshold=0.2,
+    )
+
+
+def test_neo4j_and_embedded_graph_give_the_same_answers(
+    tmp_path: Path,
+    keyword_ner_model: Path,
+    keyword_re_model: Path,
+    keyword_qa_model: Path,
+    clean_db: Driver,
+    neo4j_target: Neo4jTarget,
+) -> None:
+    auth = neo4j_target.auth
+    neo4j = Neo4jConfig(
+        uri=neo4j_target.uri,
+        user=auth[0] if auth else "neo4j",
+        password=auth[1] if auth else None,
+        database=neo4j_target.database,
+    )
+    settings = build_example(
+        tmp_path, keyword_ner_model, keyword_re_model, keyword_qa_model, neo4j=neo4j
+    )
+    embedded = EmbeddedGraph(settings.out_dir / "graph.json")
+    graph = Neo4jGraph(driver=clean_db, database=neo4j_target.database)
+    assert graph.counts() == embedded.counts()
+    with (
+        _qa(embedded, keyword_qa_model, keyword_ner_model) as from_files,
+        _qa(graph, keyword_qa_model, keyword_ner_model) as from_neo4j,
+    ):
+        for question in QUESTIONS:
+            expected = from_files.ask(question, top_k=3)
+            assert from_neo4j.ask(question, top_k=3) == expected, question
+        answered = from_neo4j.ask("in which city does maria gonzalez work ?")
+        assert answered.answer is not None and answered.answer.evidence is not None
+        entity = answered.linked[0].id
+        assert from_neo4j.entity(entity) == from_files.entity(entity)
+    # the full-text index exists once, and a query built from hostile text stays harmless
+    graph.ensure_index()
+    assert lucene_query(["acme~", "(n)", "*", "OR", "Gonzalez"]) == "n OR acme~1 OR gonzalez~1"
+    assert graph.search(["MATCH", "(n)", "DETACH", "DELETE"], 5) == []

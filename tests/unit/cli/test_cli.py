@@ -1,0 +1,172 @@
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from kgbuild.cli import app
+
+runner = CliRunner()
+
+
+def _all_commands() -> list[list[str]]:
+    """Every command path of the CLI, groups included (found by walking the click tree)."""
+    import typer.main
+
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        paths.append(path)
+        if isinstance(getattr(command, "commands", None), dict):  # a group
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+def test_the_cli_has_the_documented_commands() -> None:
+    names = {" ".join(p) for p in _all_commands()}
+    for expected in (
+        "build",
+        "train qa",
+        "evaluate ner",
+        "evaluate re",
+        "evaluate qa",
+        "evaluate pipeline",
+        "neo4j start",
+        "cypher",
+    ):
+        assert expected in names
+
+
+@pytest.mark.parametrize("command", _all_commands(), ids=lambda p: " ".join(p) or "kgbuild")
+def test_every_command_has_help(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_build_then_export_from_the_ledger(tmp_path: Path, keyword_ner_model: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text(
+        "Maria Gonzalez founded Acme Robotics in Toronto.", encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        ["build", str(docs), "--out", str(out), "--model", str(keyword_ner_model), "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 documents (1 processed" in result.output
+    (out / "graph.json").unlink()
+    result = runner.invoke(app, ["export", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    nodes = json.loads((out / "graph.json").read_text(encoding="utf-8"))["nodes"]
+    assert {"Maria Gonzalez", "Acme Robotics", "Toronto"} <= {n.get("name") for n in nodes}
+
+
+def test_clear_errors_exit_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["build", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+    result = runner.invoke(app, ["export", "--out", str(tmp_path / "empty")])
+    assert result.exit_code == 2
+    assert "run `kgbuild build` first" in result.output
+
+
+def _build(docs: Path, out: Path, model: Path) -> Any:
+    return runner.invoke(
+        app, ["build", str(docs), "--out", str(out), "--model", str(model), "--no-progress"]
+    )
+
+
+def test_build_exits_1_when_some_documents_failed_and_names_them(
+    tmp_path: Path, keyword_ner_model: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    (docs / "empty.txt").write_text("", encoding="utf-8")
+    result = _build(docs, tmp_path / "out", keyword_ner_model)
+    assert result.exit_code == 1, result.output
+    assert "1 processed" in result.output
+    assert f"failed: {docs / 'empty.txt'}" in result.output
+    assert "exit 1: 1 of 2 inputs failed" in result.output
+    assert (tmp_path / "out" / "graph.json").is_file()  # the good document was built
+
+
+def test_build_exits_2_when_every_input_failed_or_there_was_none(
+    tmp_path: Path, keyword_ner_model: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "empty.txt").write_text("", encoding="utf-8")
+    (docs / "binary.txt").write_bytes(b"\x00\x01\x02" * 100)
+    result = _build(docs, tmp_path / "out", keyword_ner_model)
+    assert result.exit_code == 2, result.output
+    assert "exit 2: nothing usable: every input failed (2 of 2)" in result.output
+    assert "failed: " in result.output  # each one is listed
+
+    nothing = tmp_path / "nothing"
+    nothing.mkdir()
+    result = _build(nothing, tmp_path / "out2", keyword_ner_model)
+    assert result.exit_code == 2, result.output
+    assert "exit 2: no input documents" in result.output
+
+
+def test_build_exits_2_on_a_configuration_error(tmp_path: Path) -> None:
+    config = tmp_path / "kgbuild.yaml"
+    config.write_text("docs_per_batch: 0\n", encoding="utf-8")
+    result = runner.invoke(
+        app, ["build", str(tmp_path), "--config", str(config), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2, result.output
+    assert "docs_per_batch" in result.output
+
+
+def test_build_and_export_exit_2_while_another_process_holds_the_output_folder(
+    tmp_path: Path, keyword_ner_model: Path
+) -> None:
+    from tests.unit.test_runlock import hold_lock
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    out = tmp_path / "out"
+    assert _build(docs, out, keyword_ner_model).exit_code == 0
+    before = (out / "graph.json").read_bytes()
+    holder = hold_lock(out)
+    try:
+        (docs / "b.txt").write_text("David Chen works in Berlin.", encoding="utf-8")
+        result = _build(docs, out, keyword_ner_model)
+        assert result.exit_code == 2, result.output
+        assert f"is in use by kgbuild build run_holder (pid {holder.pid} on host" in result.output
+        result = runner.invoke(app, ["export", "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert f"pid {holder.pid}" in result.output
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert (out / "graph.json").read_bytes() == before  # nothing was written meanwhile
+
+
+def test_export_exits_2_when_the_ledger_holds_no_built_document(
+    tmp_path: Path, keyword_ner_model: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "empty.txt").write_text("", encoding="utf-8")
+    assert _build(docs, tmp_path / "out", keyword_ner_model).exit_code == 2
+    result = runner.invoke(app, ["export", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "holds no successfully built document" in result.output
+
+
+def test_ask_cli_default_threshold_matches_the_engine() -> None:
+    from kgbuild.cli.ask import DEFAULT_THRESHOLD as CLI_DEFAULT
+    from kgbuild.qa.engine import DEFAULT_THRESHOLD
+
+    assert CLI_DEFAULT == DEFAULT_THRESHOLD

@@ -1,0 +1,124 @@
+"""Exports hold any text: GraphML that XML readers read back, an HTML explorer that renders.
+
+Hostile ids and text go through the real writers (and once through the whole build with
+the tiny keyword NER model); tests/integration/browser opens the HTML view in chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from kgbuild.config import NerConfig, Settings
+from kgbuild.graph.export import script_json, write_graphml, write_html, xml_safe
+
+HOSTILE = "</script><!--<script>x & y > z\u2028\u2029"
+"""Text that ends a script element, opens an HTML comment-in-script, and breaks JS lines."""
+
+
+def _graph(doc_id: str, name: str) -> nx.MultiDiGraph[str]:
+    graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
+    graph.add_node(
+        f"doc:{doc_id}",
+        kind="document",
+        id=doc_id,
+        source="r.jsonl:1",
+        content_hash="h",
+        meta_note="bell\x07 tab\t line\nend",
+    )
+    graph.add_node(
+        "ent_1",
+        kind="entity",
+        label="ORG",
+        name=name,
+        aliases=[name, "Acme"],
+        mention_count=2,
+        doc_ids=[doc_id],
+    )
+    graph.add_edge(
+        "ent_1",
+        f"doc:{doc_id}",
+        key="MENTIONED_IN",
+        type="MENTIONED_IN",
+        count=1,
+        provenance=[{"doc_id": doc_id, "start": 0, "end": 4, "text": "ctl\x01 text"}],
+    )
+    return graph
+
+
+def test_xml_safe_replaces_exactly_what_xml_1_0_forbids() -> None:
+    allowed = "tab\t lf\n cr\r é 中 \U0001f600 \x7f \x85 \ufffd"
+    assert xml_safe(allowed) == allowed
+    assert (
+        xml_safe("a\x00b\x01c\x1fd\ud800e\ufffef\uffff")
+        == "a\ufffdb\ufffdc\ufffdd\ufffde\ufffdf\ufffd"
+    )
+
+
+def test_graphml_with_control_characters_reads_back_in_networkx(tmp_path: Path) -> None:
+    path = write_graphml(_graph("ctl\x01id", "Acme\x0bRobotics"), tmp_path / "g.graphml")
+    back = nx.read_graphml(path, force_multigraph=True)
+    doc = back.nodes["doc:ctl\ufffdid"]
+    assert doc["id"] == "ctl\ufffdid" and doc["meta_note"] == "bell\ufffd tab\t line\nend"
+    entity = back.nodes["ent_1"]
+    assert entity["name"] == "Acme\ufffdRobotics"
+    # list and dict values are JSON, which escapes control characters: they come back whole
+    assert json.loads(entity["aliases"]) == ["Acme\x0bRobotics", "Acme"]
+    (edge,) = back.get_edge_data("ent_1", "doc:ctl\ufffdid").values()
+    assert json.loads(edge["provenance"])[0]["text"] == "ctl\x01 text"
+
+
+def test_script_json_escapes_what_could_end_or_reopen_a_script() -> None:
+    value = {"id": HOSTILE, "nested": [HOSTILE]}
+    text = script_json(value)
+    assert json.loads(text) == value
+    assert not set("<>&\u2028\u2029") & set(text)
+
+
+def _embedded_data(page: str) -> dict[str, Any]:
+    match = re.search(r'<script id="kg-data" type="application/json">(.*?)</script>', page, re.S)
+    assert match is not None
+    data = json.loads(match.group(1))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_graph_html_embeds_a_hostile_id_and_name_as_data(tmp_path: Path) -> None:
+    graph = _graph(HOSTILE, f"Acme {HOSTILE}")
+    path = write_html(graph, tmp_path / "graph.html", title=HOSTILE)
+    page = path.read_text(encoding="utf-8")
+    data = _embedded_data(page)
+    assert [row[1] for row in data["entities"]] == [f"Acme {HOSTILE}"]
+    (documents,) = [p["documents"] for p in data["pages"].values()]
+    assert [d["title"] for d in documents] == [HOSTILE]  # a record: titled by its id
+
+
+def test_a_build_refuses_a_control_character_id_and_writes_readable_exports(
+    tmp_path: Path, keyword_ner_model: Path
+) -> None:
+    from kgbuild.pipeline import build
+
+    records = [
+        {"id": "ctl\u0001id", "text": "Maria Gonzalez works for Acme Robotics in Berlin ."},
+        {
+            "id": "<!--<script>",
+            "text": "David Chen works for Helix in Nairobi . <!--<script> \u2028",
+            "metadata": {"note": "bell\u0007", "tags": ["a", "b"]},
+        },
+    ]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "r.jsonl").write_text("\n".join(json.dumps(r) for r in records), encoding="utf-8")
+    settings = Settings(out_dir=tmp_path / "out", ner=NerConfig(model=str(keyword_ner_model)))
+    report = build([str(docs)], settings)
+    (failure,) = report.failures
+    assert failure.source.endswith("r.jsonl:1") and "control character U+0001" in failure.error
+    assert "control character U+0001" in report.summary()
+    graph = nx.read_graphml(report.outputs["graphml"], force_multigraph=True)
+    doc = graph.nodes["doc:<!--<script>"]
+    assert doc["meta_note"] == "bell\ufffd" and doc["meta_tags"] == '["a", "b"]'
+    assert any(data.get("name") == "Helix" for _, data in graph.nodes(data=True))

@@ -1,0 +1,419 @@
+"""Question answering over the graph: linking, ranking, reading, the graph path, CLI and HTTP.
+
+The graph is built by the real pipeline (NER, relations, attributes) with the tiny models
+trained in tests/conftest.py; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from kgbuild.cli import app
+from kgbuild.config import (
+    AttributeConfig,
+    Neo4jConfig,
+    NerConfig,
+    ReConfig,
+    Settings,
+)
+from kgbuild.errors import InputError
+from kgbuild.qa import GraphQA, open_store
+from kgbuild.qa.embedded import EmbeddedGraph
+from kgbuild.qa.linking import EntityLinker
+from kgbuild.qa.models import EntityHit
+from kgbuild.qa.ranking import bm25_scores
+from kgbuild.qa.structured import parse_graph_query
+from kgbuild.schema import AttributeSpec, load_schema
+from tests.http_server import running
+
+DOCS = {
+    "a.txt": "The company said on Monday . Maria Gonzalez works for Acme Robotics in Berlin .",
+    "b.txt": "On Monday the company said . David Chen works for Helix in Nairobi .",
+    "c.txt": "Omar Haddad works for Acme Robotics in Toronto . It was a good year .",
+    "d.txt": "Toronto : Linda Chen of Granite Capital said .",
+}
+
+
+def build_example(
+    root: Path, ner: Path, re_model: Path, qa: Path, neo4j: Neo4jConfig | None = None
+) -> Settings:
+    """Build the example graph (NER, relations, attributes) under ``root``; return its settings."""
+    from kgbuild.pipeline import build
+
+    docs = root / "docs"
+    docs.mkdir(parents=True)
+    for name, text in DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    schema = load_schema("business").model_copy(
+        update={
+            "attributes": (
+                AttributeSpec(
+                    name="employer", entity_type="PER", question="who does {name} work for ?"
+                ),
+            )
+        }
+    )
+    schema_path = root / "schema.json"
+    schema_path.write_text(json.dumps(schema.model_dump(mode="json")), encoding="utf-8")
+    settings = Settings(
+        out_dir=root / "out",
+        ner=NerConfig(model=str(ner)),
+        relations=ReConfig(enabled=True, model=str(re_model), threshold=0.0),
+        attributes=AttributeConfig(enabled=True, model=str(qa), threshold=0.05),
+        schema_path=schema_path,
+        neo4j=neo4j or Neo4jConfig(),
+    )
+    build([str(docs)], settings, progress=False)
+    return settings
+
+
+QUESTIONS = [
+    "in which city does maria gonzalez work ?",
+    "In which city does MARÍA GONZALES work?",
+    "who does maria gonzalez work for ?",
+    "in which city does omar haddad work ?",
+    "Which people work for Acme Robotics?",
+    "How many people work for Acme?",
+    "in which city does the person who works for Acme Robotics work ?",
+    "Who is Zaphod Beeblebrox?",
+    "艾克米机器人在哪里？",
+]
+
+
+@pytest.fixture(scope="module")
+def example(
+    tmp_path_factory: pytest.TempPathFactory,
+    keyword_ner_model: Path,
+    keyword_re_model: Path,
+    keyword_qa_model: Path,
+) -> Settings:
+    return build_example(
+        tmp_path_factory.mktemp("ask"), keyword_ner_model, keyword_re_model, keyword_qa_model
+    )
+
+
+def open_qa(store: object, qa_model: Path, ner_model: Path) -> GraphQA:
+    return GraphQA(
+        store,  # type: ignore[arg-type]
+        qa_model=str(qa_model),
+        ner_model=str(ner_model),
+        encoder=None,
+        threshold=0.2,
+    )
+
+
+@pytest.fixture(scope="module")
+def qa(example: Settings, keyword_qa_model: Path, keyword_ner_model: Path) -> Iterator[GraphQA]:
+    with open_qa(open_store(example), keyword_qa_model, keyword_ner_model) as graph_qa:
+        yield graph_qa
+
+
+# -- linking and ranking on a hand-written graph (no models) ----------------------------------
+
+
+def _node(id_: str, name: str, label: str, aliases: list[str], mentions: int) -> dict[str, object]:
+    return {
+        "id": id_,
+        "kind": "entity",
+        "name": name,
+        "label": label,
+        "aliases": aliases,
+        "mention_count": mentions,
+        "doc_ids": ["x.txt"],
+    }
+
+
+@pytest.fixture(scope="module")
+def names_graph(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedGraph:
+    nodes = [
+        _node("acme", "Acme Robotics Inc.", "ORG", ["Acme", "Acme Robotics", "艾克米机器人"], 9),
+        _node("maria", "María González", "PER", ["Maria Gonzalez"], 5),
+        _node("david", "David Chen", "PER", [], 4),
+        _node("linda", "Linda Chen", "PER", [], 4),
+        _node("north", "Northwind Logistics Ltd.", "ORG", ["Northwind"], 6),
+        _node("toronto", "Toronto", "LOC", [], 3),
+    ]
+    path = tmp_path_factory.mktemp("names") / "graph.json"
+    path.write_text(json.dumps({"nodes": nodes, "edges": []}), encoding="utf-8")
+    return EmbeddedGraph(path)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Where is ACME ROBOTICS based?", {"acme"}),  # case
+        ("Who is maria gonzalez?", {"maria"}),  # accents folded
+        ("When was Acme Robtics founded?", {"acme"}),  # typo
+        ("Who runs Northwnd Logistics?", {"north"}),  # typo
+        ("Where is Northwind based?", {"north"}),  # partial name, alias
+        ("Who is González?", {"maria"}),  # partial name (surname only)
+        ("Who is Chen?", {"david", "linda"}),  # ambiguous: both, equal scores
+        ("艾克米机器人在哪里？", {"acme"}),  # Chinese alias
+    ],
+)
+def test_linking_tolerates_case_accents_typos_and_partial_names(
+    names_graph: EmbeddedGraph, question: str, expected: set[str]
+) -> None:
+    hits = EntityLinker(names_graph).link(question)
+    best = [h for h in hits if h.score == hits[0].score]
+    assert {h.id for h in best} == expected
+    assert all(question[h.match_start : h.match_end] == h.matched for h in hits)
+
+
+def test_linking_finds_nothing_for_unknown_names(names_graph: EmbeddedGraph) -> None:
+    assert EntityLinker(names_graph).link("Who is Zaphod Beeblebrox?") == []
+    assert EntityLinker(names_graph).link("MATCH (n) DETACH DELETE n") == []
+
+
+def test_bm25_ranks_the_sentence_that_shares_the_question_words_first() -> None:
+    sentences = [
+        "Acme Robotics opened an office in Berlin.",
+        "Acme Robotics is headquartered in Toronto.",
+        "The weather in Toronto was cold.",
+    ]
+    scores = bm25_scores("Where is Acme Robotics headquartered?", sentences)
+    assert max(range(3), key=scores.__getitem__) == 1
+
+
+@pytest.mark.parametrize(
+    ("question", "label", "rel_type", "outgoing", "mode"),
+    [
+        ("Which people work for Acme?", "ORG", "WORKS_FOR", False, "list"),
+        ("How many companies did Acme acquire?", "ORG", "ACQUIRED", True, "count"),
+        ("Which companies acquired Acme?", "ORG", "ACQUIRED", False, "list"),
+        ("Which companies were acquired by Acme?", "ORG", "ACQUIRED", True, "list"),
+        ("Which people founded Acme?", "ORG", "FOUNDED_BY", True, "list"),
+        ("Which city is Acme headquartered in?", "ORG", "HEADQUARTERED_IN", True, "one"),
+        ("Which people starred in Acme?", "MISC", "CAST_MEMBER", True, "list"),
+        ("How many people directed Acme?", "MISC", "DIRECTOR", True, "count"),
+    ],
+)
+def test_list_and_count_questions_become_one_hop_graph_queries(
+    question: str, label: str, rel_type: str, outgoing: bool, mode: str
+) -> None:
+    start = question.index("Acme")
+    hit = EntityHit(
+        id="acme", name="Acme", label=label, matched="Acme", match_start=start, match_end=start + 4
+    )
+    query = parse_graph_query(question, [hit])
+    assert query is not None
+    assert (query.rel_types[0], query.outgoing, query.mode) == (rel_type, outgoing, mode)
+    assert parse_graph_query("Where is Acme based?", [hit]) is None  # the reader answers
+
+
+# -- answering over the built graph -----------------------------------------------------------
+
+
+def _doc_text(settings: Settings, doc_id: str) -> str:
+    return DOCS[doc_id]
+
+
+def test_answer_has_evidence_with_offsets_into_the_real_document(
+    qa: GraphQA, example: Settings
+) -> None:
+    result = qa.ask("in which city does maria gonzalez work ?", top_k=3)
+    assert result.answered and result.path == "reader"
+    answer = result.answer
+    assert answer is not None and answer.text.lower() == "berlin"
+    ev = answer.evidence
+    assert ev is not None and ev.answer_start is not None and ev.answer_end is not None
+    text = _doc_text(example, ev.doc_id)
+    assert ev.doc_id == "a.txt" and text[ev.start : ev.end] == ev.text
+    assert text[ev.answer_start : ev.answer_end] == "Berlin"
+    assert result.linked[0].name == "Maria Gonzalez"
+    # the same answer for a shouted, accented, misspelled name
+    again = qa.ask("In which city does MARÍA GONZALES work?")
+    assert again.answer is not None and again.answer.text.lower() == "berlin"
+    assert again.answer.evidence == ev
+
+
+def test_relations_are_read_through_their_evidence_sentences_only(qa: GraphQA) -> None:
+    from kgbuild.qa.contexts import gather_contexts
+
+    cards = [
+        card
+        for hit in qa.linker.link("who does maria gonzalez work for ?", limit=3)
+        if (card := qa.store.entity(hit.id)) is not None
+    ]
+    related = [card for card in cards if card.relations]
+    assert related, "the example graph has relations"
+    contexts = gather_contexts(qa.store, cards)
+    assert all(c.source != "relation" for c in contexts)  # no verbalised guesses
+    texts = {c.text for c in contexts}
+    for card in related:
+        for relation in card.relations:
+            assert relation.evidence[0].text in texts
+    carried = [c for c in contexts if c.relation is not None]
+    assert carried and all(c.sentence is not None for c in carried)
+    assert all(c.text == c.relation.evidence[0].text for c in carried if c.relation)
+
+
+def test_below_the_threshold_it_says_i_dont_know_with_candidates(qa: GraphQA) -> None:
+    result = qa.ask("in which city does maria gonzalez work ?", threshold=0.9999)
+    assert not result.answered and result.answer is None
+    assert result.candidates and "I don't know" in result.message
+    unknown = qa.ask("Who is Zaphod Beeblebrox?")
+    assert not unknown.answered and "no entity" in unknown.message
+
+
+def test_list_and_count_questions_are_answered_from_the_graph(qa: GraphQA) -> None:
+    listed = qa.ask("Which people work for Acme Robotics?")
+    assert listed.path == "graph" and listed.answer is not None
+    assert set(listed.answer.items) == {"Maria Gonzalez", "Omar Haddad"}
+    assert {e.doc_id for e in listed.answer.support} == {"a.txt", "c.txt"}
+    counted = qa.ask("How many people work for Acme?")
+    assert counted.answer is not None and counted.answer.text == "2"
+
+
+def test_multi_hop_answers_the_inner_question_first(qa: GraphQA) -> None:
+    result = qa.ask("in which city does the person who works for Acme Robotics work ?")
+    assert len(result.hops) == 1
+    city = {"Maria Gonzalez": "berlin", "Omar Haddad": "toronto"}
+    person = result.hops[0].split(" -> ")[1]
+    assert result.answer is not None and result.answer.text.lower() == city[person]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "艾克米机器人在哪里？",
+        "MATCH (n) DETACH DELETE n RETURN n",
+        "<script>alert('x')</script> who does maria gonzalez work for ?",
+        "' OR 1=1 -- \" } ) CALL db.labels()",
+    ],
+)
+def test_odd_questions_get_a_clear_answer(qa: GraphQA, question: str) -> None:
+    result = qa.ask(question)
+    assert result.answered or result.message.startswith("I don't know")
+
+
+def test_empty_and_overlong_questions_are_refused(qa: GraphQA) -> None:
+    with pytest.raises(InputError, match="empty"):
+        qa.ask("   ")
+    with pytest.raises(InputError, match="10000 characters"):
+        qa.ask("x" * 10_000)
+
+
+def test_an_empty_graph_says_so(tmp_path: Path, keyword_qa_model: Path) -> None:
+    path = tmp_path / "graph.json"
+    path.write_text(json.dumps({"nodes": [], "edges": []}), encoding="utf-8")
+    with GraphQA(
+        EmbeddedGraph(path), qa_model=str(keyword_qa_model), ner_model=None, encoder=None
+    ) as empty:
+        assert "graph is empty" in empty.ask("Where is Acme based?").message
+    with pytest.raises(InputError, match="kgbuild build"):
+        EmbeddedGraph(tmp_path / "missing" / "graph.json")
+
+
+def test_ranking_with_the_minilm_encoder_gives_the_same_answer(
+    example: Settings, keyword_qa_model: Path, keyword_ner_model: Path
+) -> None:
+    with GraphQA(
+        open_store(example),
+        qa_model=str(keyword_qa_model),
+        ner_model=str(keyword_ner_model),
+        threshold=0.2,
+    ) as hybrid:
+        result = hybrid.ask("in which city does omar haddad work ?")
+    assert result.answer is not None and result.answer.text.lower() == "toronto"
+
+
+# -- CLI --------------------------------------------------------------------------------------
+
+
+def test_cli_ask_prints_the_answer_with_evidence_and_json(
+    example: Settings, keyword_qa_model: Path, keyword_ner_model: Path
+) -> None:
+    runner = CliRunner()
+    common = [
+        "--out",
+        str(example.out_dir),
+        "--qa-model",
+        str(keyword_qa_model),
+        "--ner-model",
+        str(keyword_ner_model),
+        "--threshold",
+        "0.2",
+    ]
+    result = runner.invoke(app, ["ask", "in which city does maria gonzalez work ?", *common])
+    assert result.exit_code == 0, result.output
+    assert "Answer: Berlin" in result.output
+    assert "Evidence: a.txt, characters 71-77" in result.output and "[Berlin]" in result.output
+    result = runner.invoke(
+        app, ["ask", "in which city does omar haddad work ?", "--json", "--top", "3", *common]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["answered"] and data["answer"]["evidence"]["doc_id"] == "c.txt"
+    result = runner.invoke(app, ["ask", "Who is Zaphod?", *common])
+    assert result.exit_code == 0 and "I don't know" in result.output
+    result = runner.invoke(app, ["ask", "", *common])
+    assert result.exit_code == 2 and "empty" in result.output
+
+
+# -- HTTP: a real server, a real client -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(qa: GraphQA) -> Iterator[str]:
+    from kgbuild.qa.api import create_app
+
+    with running(create_app(qa)) as url:
+        yield url
+
+
+def test_http_api_answers_and_refuses_bad_input_with_4xx(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=30) as client:
+        health = client.get("/health").json()
+        assert health["status"] == "ok" and health["counts"]["entities"] > 0
+        answer = client.post("/ask", json={"question": "in which city does omar haddad work ?"})
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["answered"] and body["answer"]["text"] == "Toronto"
+        entity_id = body["answer"]["entity_id"]
+        card = client.get(f"/entities/{entity_id}").json()
+        assert card["entity"]["name"] == "Omar Haddad"
+        assert card["entity"]["relations"] and card["neighbourhood"]["edges"]
+        assert client.get("/entities/nope").status_code == 404
+        question = {"q": "in which city does omar haddad work ?"}
+        assert client.get("/ask", params=question).json()["answered"]
+        for bad in ("", "   ", "x" * 10_000):
+            refused = client.post("/ask", json={"question": bad})
+            assert refused.status_code == 400 and refused.json()["detail"]
+        assert client.post("/ask", json={"question": 3}).status_code == 422
+        assert client.post("/ask", json={"question": "q", "top_k": 0}).status_code == 422
+        hostile = client.post("/ask", json={"question": "<img src=x onerror=alert(1)> Acme?"})
+        assert hostile.status_code == 200
+        assert hostile.headers["content-type"].startswith("application/json")
+        page = client.get("/")
+        assert page.status_code == 200 and "vis.Network" in page.text
+        assert "vis-network" in page.text and len(page.text) > 100_000  # inlined
+
+
+PAGE_SOURCES = ("ask.html", "explorer.html", "explorer.js", "explorer.css")
+
+
+@pytest.mark.parametrize("name", PAGE_SOURCES)
+def test_the_pages_load_nothing_from_elsewhere(name: str) -> None:
+    from kgbuild.explorer.pages import asset
+
+    text = asset(name)
+    assert "<script src" not in text and "<link" not in text and "http" not in text
+    assert "url(" not in text and "import(" not in text
+
+
+@pytest.mark.parametrize("name", PAGE_SOURCES)
+def test_the_pages_write_text_never_html(name: str) -> None:
+    from kgbuild.explorer.pages import asset
+
+    text = asset(name)
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in text
+    if name in ("ask.html", "explorer.js"):  # the pages that write text
+        assert "textContent" in text

@@ -1,0 +1,487 @@
+"""Zero-shot relations and typed attributes: templates in the schema, read by a tiny QA model.
+
+The models are tiny ones trained on the fly by our own training code (tests/conftest.py):
+a keyword NER model and a keyword QA model that answers "who does X work for ?" and "in
+which city does X work ?". Nothing here was trained on the relation types the schemas
+below declare: they are read by their question templates only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from kgbuild.config import AttributeConfig, NerConfig, ReConfig, Settings, TemplateConfig
+from kgbuild.data import Chunk, Mention, Provenance, Span
+from kgbuild.errors import ConfigError
+from kgbuild.schema import (
+    AttributeSpec,
+    EntityType,
+    GraphSchema,
+    RelationType,
+    fill_question,
+    load_schema,
+)
+from kgbuild.stages.zeroshot import template_types
+
+# -- the schema -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (
+            "relation_types: [{name: DIRECTOR, domain: [PER], range: [PER], "
+            "question: 'Who directed it?'}]",
+            r"relation_types\.0.*\{head\}",
+        ),
+        (
+            "relation_types: [{name: DIRECTOR, domain: [PER], range: [PER], extract: template}]",
+            r"relation_types\.0.*needs a question",
+        ),
+        (
+            "attributes: [{name: born, entity_type: PER, question: 'When was {head} born?', "
+            "value_type: entity}]",
+            r"attributes\.0.*range",
+        ),
+        (
+            "attributes: [{name: city, entity_type: PER, question: 'Where is {head}?', "
+            "value_type: location}]",
+            r"attributes\.0\.range.*LOC",
+        ),
+        (
+            "attributes: [{name: born, entity_type: PER, question: 'When was {head} born?', "
+            "value_type: moment}]",
+            r"attributes\.0\.value_type",
+        ),
+    ],
+)
+def test_wrong_templates_name_the_field(tmp_path: Path, text: str, field: str) -> None:
+    path = tmp_path / "schema.yaml"
+    path.write_text("entity_types: [{name: PER}]\n" + text + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=field):
+        load_schema(path)
+
+
+def test_questions_are_filled_with_the_head_name() -> None:
+    assert fill_question("Who directed {head}?", "Sailor's Luck") == "Who directed Sailor's Luck?"
+    assert fill_question("When was {name} founded?", "A {b}") == "When was A {b} founded?"
+
+
+def test_template_types_follow_the_model_the_schema_and_the_config() -> None:
+    schema = GraphSchema(
+        entity_types=(EntityType(name="PER"), EntityType(name="MISC")),
+        relation_types=(
+            RelationType(name="DIRECTOR", domain=("MISC",), range=("PER",), question="Who directed {head}?"),
+            RelationType(name="AUTHOR", domain=("MISC",), range=("PER",), question="Who wrote {head}?"),
+            RelationType(
+                name="CAST", domain=("MISC",), range=("PER",), question="Who starred in {head}?",
+                extract="template",
+            ),
+            RelationType(
+                name="EDITOR", domain=("MISC",), range=("PER",), question="Who edited {head}?",
+                extract="model",
+            ),
+            RelationType(name="SPOUSE", domain=("PER",), range=("PER",)),
+        ),
+    )  # fmt: skip
+    predicted = {"DIRECTOR", "CAST", "SPOUSE"}
+    names = [r.name for r in template_types(schema, predicted)]
+    # AUTHOR: not predicted; CAST: forced by the schema; DIRECTOR: the model predicts it;
+    # EDITOR: model only; SPOUSE: no question
+    assert names == ["AUTHOR", "CAST"]
+    assert [r.name for r in template_types(schema, predicted, ["DIRECTOR"])] == [
+        "DIRECTOR",
+        "AUTHOR",
+        "CAST",
+    ]
+    with pytest.raises(KeyError, match="SPOUSE has no question"):
+        template_types(schema, predicted, ["SPOUSE"])
+
+
+def test_shipped_schemas_carry_templates_and_typed_attributes() -> None:
+    wikidata = load_schema()
+    templated = {r.name for r in wikidata.templated_relations}
+    ten = {"DIRECTOR", "AUTHOR", "PUBLISHER", "CAST_MEMBER", "FOUNDED_BY", "EMPLOYER"}
+    ten |= {"RECORD_LABEL", "SCREENWRITER", "PRODUCER", "MEMBER_OF_SPORTS_TEAM"}
+    assert ten <= templated
+    assert {"CHIEF_EXECUTIVE_OFFICER", "DISTRIBUTED_BY"} <= templated  # not in Re-DocRED
+    attributes = {a.name: a for a in wikidata.attributes}
+    assert attributes["birth_date"].value_type == "date"
+    assert attributes["birthplace"].value_range == ("LOC",)
+    assert attributes["inception"].wikidata == "P571"
+    assert all(not a.cues for a in wikidata.attributes)  # no hand-written cue lists
+
+
+# -- tiny documents ---------------------------------------------------------------------------
+
+WORK_TEXTS = {
+    "a.txt": "the company said on monday . maria gonzalez works for acme robotics in berlin .",
+    "b.txt": "on monday the company said . david chen works for helix in nairobi .",
+}
+
+ZERO_SHOT_SCHEMA = GraphSchema(
+    entity_types=(EntityType(name="PER"), EntityType(name="ORG"), EntityType(name="LOC")),
+    relation_types=(
+        # what the tiny relation model predicts (CoNLL04 labels mapped by relations.label_map)
+        RelationType(name="WORKS_FOR", domain=("PER",), range=("ORG",)),
+        RelationType(name="HEADQUARTERED_IN", domain=("ORG",), range=("LOC",)),
+        # added by a user, never trained: read by template
+        RelationType(
+            name="EMPLOYER", domain=("PER",), range=("ORG",), question="who does {head} work for ?"
+        ),
+        RelationType(
+            name="WORK_CITY",
+            domain=("PER",),
+            range=("LOC",),
+            question="in which city does {head} work ?",
+        ),
+        # a question whose answers are of the wrong kind (organisations, not places)
+        RelationType(
+            name="EMPLOYER_PLACE",
+            domain=("PER",),
+            range=("LOC",),
+            question="who does {head} work for ?",
+        ),
+    ),
+)
+
+
+def _docs(tmp_path: Path, texts: dict[str, str]) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def zero_shot_settings(
+    tmp_path: Path, ner: Path, re_model: Path, qa: Path, schema: GraphSchema
+) -> Settings:
+    schema_file = tmp_path / "schema.json"
+    schema_file.write_text(json.dumps(schema.model_dump(mode="json")), encoding="utf-8")
+    return Settings(
+        out_dir=tmp_path / "out",
+        ner=NerConfig(model=str(ner)),
+        relations=ReConfig(enabled=True, model=str(re_model), threshold=0.5),
+        templates=TemplateConfig(model=str(qa), threshold=0.005),
+        schema_path=schema_file,
+    )
+
+
+def test_a_relation_type_added_with_a_template_gets_edges_with_evidence_without_training(
+    tmp_path: Path, keyword_ner_model: Path, keyword_re_model: Path, keyword_qa_model: Path
+) -> None:
+    from kgbuild.pipeline import build
+
+    settings = zero_shot_settings(
+        tmp_path, keyword_ner_model, keyword_re_model, keyword_qa_model, ZERO_SHOT_SCHEMA
+    )
+    folder = _docs(tmp_path, WORK_TEXTS)
+    report = build([str(folder)], settings, progress=False)
+    graph = nx.read_graphml(report.outputs["graphml"])
+    names = {node: data.get("name", "").lower() for node, data in graph.nodes(data=True)}
+    edges = {(names[a], data.get("type"), names[b]): data for a, b, data in graph.edges(data=True)}
+    assert ("maria gonzalez", "EMPLOYER", "acme robotics") in edges
+    assert ("maria gonzalez", "WORK_CITY", "berlin") in edges
+    assert not any(kind == "EMPLOYER_PLACE" for _, kind, _ in edges)  # never an ORG as a place
+    data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
+    edge = next(
+        e
+        for e in data["edges"]
+        if e["type"] == "EMPLOYER" and names.get(e["source"]) == "maria gonzalez"
+    )
+    evidence = edge["provenance"][0]
+    assert evidence["doc_id"] == "a.txt"
+    assert evidence["text"] == "maria gonzalez works for acme robotics in berlin ."
+    assert evidence["model"] == str(keyword_qa_model)
+    # the answers of the wrong kind were refused and counted, per type
+    assert report.refused.get("EMPLOYER_PLACE", 0) >= 1
+    assert "EMPLOYER_PLACE" in report.summary()
+    # an unchanged re-run reuses the stored results (no model work), the same graph
+    again = build([str(folder)], settings, progress=False)
+    assert again.skipped == 2 and again.processed == 0
+    assert json.loads(report.outputs["json"].read_text(encoding="utf-8")) == data
+
+
+def test_a_template_type_the_model_predicts_stays_with_the_model_unless_forced(
+    tmp_path: Path, keyword_ner_model: Path, keyword_re_model: Path, keyword_qa_model: Path
+) -> None:
+    from kgbuild.extraction import Extractor
+
+    schema = ZERO_SHOT_SCHEMA.model_copy(
+        update={
+            "relation_types": (
+                RelationType(
+                    name="WORKS_FOR",
+                    domain=("PER",),
+                    range=("ORG",),
+                    question="in which city does {head} work ?",  # would give places
+                ),
+                *ZERO_SHOT_SCHEMA.relation_types[1:],
+            )
+        }
+    )
+    settings = zero_shot_settings(
+        tmp_path, keyword_ner_model, keyword_re_model, keyword_qa_model, schema
+    )
+    extractor = Extractor(settings, run_id="t")
+    assert extractor.templates is not None
+    assert "WORKS_FOR" not in extractor.templates.types  # the relation model predicts it
+    forced = settings.model_copy(
+        update={"templates": settings.templates.model_copy(update={"types": ("WORKS_FOR",)})}
+    )
+    extractor = Extractor(forced, run_id="t")
+    assert extractor.templates is not None and "WORKS_FOR" in extractor.templates.types
+    from kgbuild.data import Document
+    from kgbuild.ids import content_hash
+
+    text = WORK_TEXTS["a.txt"]
+    [result] = extractor([Document(id="d", text=text, source="d", content_hash=content_hash(text))])
+    works_for = [r for r in result.relations if r.type == "WORKS_FOR"]
+    # read by its (misleading) template only: the model's WORKS_FOR edges are dropped and the
+    # template's answers (places) are not organisations, so they are refused
+    assert works_for == []
+    assert result.refused.get("WORKS_FOR", 0) >= 1
+
+
+# -- typed attributes --------------------------------------------------------------------------
+
+
+def _chunks_and_mentions(
+    texts: list[str], people: dict[int, tuple[int, int]], others: list[tuple[int, int, int, str]]
+) -> tuple[list[Chunk], list[Mention]]:
+    """Chunks of one document and mentions (chunk index, start, end in the chunk, label)."""
+    chunks, offset = [], 0
+    for index, text in enumerate(texts):
+        chunks.append(
+            Chunk(id=f"c{index}", doc_id="d", index=index,
+                  span=Span(start=offset, end=offset + len(text)), text=text)
+        )  # fmt: skip
+        offset += len(text) + 1
+    spans = [(i, a, b, "PER") for i, (a, b) in people.items()] + others
+    mentions = []
+    for number, (index, a, b, label) in enumerate(spans):
+        chunk = chunks[index]
+        provenance = Provenance(
+            doc_id="d", chunk_id=chunk.id,
+            span=Span(start=chunk.span.start + a, end=chunk.span.start + b), score=0.9,
+            model="m", model_revision="r", run_id="run", stage="ner",
+        )  # fmt: skip
+        mentions.append(
+            Mention(id=f"m{number}", text=chunk.text[a:b], label=label, provenance=provenance)
+        )
+    return chunks, mentions
+
+
+def test_attribute_values_are_typed_or_refused(keyword_qa_model: Path) -> None:
+    from kgbuild.stages.attributes import AttributeStage
+
+    schema = GraphSchema(
+        entity_types=(EntityType(name="PER"), EntityType(name="ORG"), EntityType(name="LOC")),
+        attributes=(
+            AttributeSpec(
+                name="city", entity_type="PER", question="in which city does {head} work ?",
+                value_type="location",
+            ),
+            # the answer is an organisation, not a place: refused
+            AttributeSpec(
+                name="home", entity_type="PER", question="who does {head} work for ?",
+                value_type="entity", range=("LOC",),
+            ),
+        ),
+    )  # fmt: skip
+    text = "maria gonzalez works for acme robotics in berlin ."
+    chunks, mentions = _chunks_and_mentions(
+        [text], {0: (0, 14)}, [(0, 25, 38, "ORG"), (0, 42, 48, "LOC")]
+    )
+    stage = AttributeStage(
+        AttributeConfig(model=str(keyword_qa_model), threshold=0.005), schema=schema, run_id="r"
+    )
+    [city] = stage(chunks, mentions)
+    assert (city.key, city.value, city.value_type) == ("city", "berlin", "location")
+    assert city.evidence[0].tail == "m2" and city.evidence[0].head == "m0"
+    assert stage.refused == {("d", "home"): 1}
+
+
+def test_sentences_that_cannot_hold_the_value_are_not_read(keyword_qa_model: Path) -> None:
+    from kgbuild.stages.attributes import AttributeStage
+
+    schema = GraphSchema(
+        entity_types=(EntityType(name="PER"), EntityType(name="LOC")),
+        attributes=(
+            AttributeSpec(name="born", entity_type="PER", question="when was {head} born ?",
+                          value_type="date"),
+            AttributeSpec(name="city", entity_type="PER", question="in which city does {head} work ?",
+                          value_type="location"),
+        ),
+    )  # fmt: skip
+    texts = [
+        "maria gonzalez works for acme robotics .",  # no place, no year
+        "the company said on monday .",  # after a mention: read for places only if one is here
+        "maria gonzalez works in berlin .",
+    ]
+    chunks, mentions = _chunks_and_mentions(texts, {0: (0, 14), 2: (0, 14)}, [(2, 24, 30, "LOC")])
+    stage = AttributeStage(
+        AttributeConfig(model=str(keyword_qa_model), threshold=0.0), schema=schema, run_id="r"
+    )
+    assert stage.reading is not None
+    read = stage.reading.questions(chunks, mentions, list(stage.templates))
+    assert [(q.template.key, [c.id for c in q.chunks]) for q in read] == [("city", ["c2"])]
+
+
+def test_nearest_sentences_to_the_question_are_read_first(keyword_qa_model: Path) -> None:
+    from kgbuild.stages.attributes import AttributeStage
+
+    schema = GraphSchema(
+        entity_types=(EntityType(name="PER"), EntityType(name="LOC")),
+        attributes=(
+            AttributeSpec(name="city", entity_type="PER",
+                          question="in which city does {head} work ?", value_type="location"),
+        ),
+    )  # fmt: skip
+    texts = [
+        "maria gonzalez met friends in lisbon on holiday .",
+        "maria gonzalez works in berlin every day .",
+    ]
+    chunks, mentions = _chunks_and_mentions(
+        texts, {0: (0, 14), 1: (0, 14)}, [(0, 30, 36, "LOC"), (1, 24, 30, "LOC")]
+    )
+    stage = AttributeStage(
+        AttributeConfig(model=str(keyword_qa_model), threshold=0.0, max_contexts=1),
+        schema=schema,
+        run_id="r",
+    )
+    assert stage.reading is not None
+    read = stage.reading.questions(chunks, mentions, list(stage.templates))
+    assert [[c.id for c in q.chunks] for q in read] == [["c1"]]
+
+
+# -- the build report -------------------------------------------------------------------------
+
+
+def test_report_summary_counts_refusals_per_type() -> None:
+    from kgbuild.data import Document
+    from kgbuild.pipeline import BuildReport, DocumentOutcome, add_outcomes
+
+    report = BuildReport(run_id="r")
+    doc = Document(id="d", text="x", source="d", content_hash="h")
+    add_outcomes(
+        report,
+        [
+            DocumentOutcome(doc, refused={"DIRECTOR": 2, "birth_date": 1}),
+            DocumentOutcome(doc, refused={"DIRECTOR": 1}),
+        ],
+    )
+    assert report.refused == {"DIRECTOR": 3, "birth_date": 1}
+    assert "refused (not of the declared type, not stored): DIRECTOR 3, birth_date 1" in (
+        report.summary()
+    )
+
+
+def test_listed_template_types_alone_are_read_with_relations_off(
+    tmp_path: Path, keyword_ner_model: Path, keyword_re_model: Path, keyword_qa_model: Path
+) -> None:
+    from kgbuild.extraction import Extractor
+
+    settings = zero_shot_settings(
+        tmp_path, keyword_ner_model, keyword_re_model, keyword_qa_model, ZERO_SHOT_SCHEMA
+    )
+    off = settings.model_copy(
+        update={
+            "relations": ReConfig(enabled=False),
+            "templates": settings.templates.model_copy(update={"types": ("WORK_CITY",)}),
+        }
+    )
+    extractor = Extractor(off, run_id="t")
+    assert extractor.relations is None
+    assert extractor.templates is not None and extractor.templates.types == {"WORK_CITY"}
+    assert (
+        Extractor(settings.model_copy(update={"relations": ReConfig()}), run_id="t").templates
+        is None
+    )
+    bad = off.model_copy(
+        update={"templates": settings.templates.model_copy(update={"types": ("WORKS_FOR",)})}
+    )
+    with pytest.raises(ConfigError, match="WORKS_FOR has no question"):
+        Extractor(bad, run_id="t")
+
+
+# -- graph evaluation: zero-shot types apart, attributes against gold facts --------------------
+
+
+def test_graph_scores_report_zero_shot_types_and_attribute_values() -> None:
+    from kgbuild.data import Attribute, Evidence, Relation
+    from kgbuild.readers.docred import _document
+    from kgbuild.training.doc_re import docred_examples
+    from kgbuild.training.graph_eval import score_graph
+    from tests.unit.stages.test_doc_relations import _predicted
+
+    # "dark harbour is by ilse varn . varn was born 3 may 1901 in quell ."
+    doc = {
+        "title": "film",
+        "sents": [
+            ["dark", "harbour", "is", "by", "ilse", "varn", "."],
+            ["varn", "was", "born", "3", "may", "1901", "in", "quell", "."],
+        ],
+        "vertexSet": [
+            [{"name": "dark harbour", "sent_id": 0, "pos": [0, 2], "type": "MISC"}],
+            [
+                {"name": "ilse varn", "sent_id": 0, "pos": [4, 6], "type": "PER"},
+                {"name": "varn", "sent_id": 1, "pos": [0, 1], "type": "PER"},
+            ],
+            [{"name": "3 may 1901", "sent_id": 1, "pos": [3, 6], "type": "TIME"}],
+            [{"name": "quell", "sent_id": 1, "pos": [7, 8], "type": "LOC"}],
+        ],
+        "labels": [
+            {"h": 0, "t": 1, "r": "P57", "evidence": [0]},
+            {"h": 1, "t": 2, "r": "P569", "evidence": [1]},
+            {"h": 1, "t": 3, "r": "P19", "evidence": [1]},
+        ],
+    }
+    [example] = docred_examples([_document(doc)])
+    text = example.text
+
+    def at(word: str) -> int:
+        return text.index(word)
+
+    film = _predicted("d", 0, 12, "MISC")
+    ilse = _predicted("d", at("ilse"), at("ilse") + 9, "PER")
+    quell = _predicted("d", at("quell"), at("quell") + 5, "LOC")
+    mentions = [film, ilse, quell]
+    entity = {m.id: m.id for m in mentions}
+
+    def attribute(key: str, value: object, value_type: str, tail: str | None = None) -> Attribute:
+        evidence = Evidence(provenance=ilse.provenance, text="x", tail=tail)
+        return Attribute(id=key, entity=ilse.id, key=key, value=value,  # type: ignore[arg-type]
+                         value_type=value_type, score=0.9, evidence=(evidence,))  # type: ignore[arg-type]  # fmt: skip
+
+    found = [
+        attribute("birth_date", "1901", "date"),  # less precise than the gold date: right
+        attribute("birthplace", "quell", "location", tail=quell.id),  # the gold place: right
+        attribute("deathplace", "dark harbour", "location", tail=film.id),  # a MISC: wrong type
+    ]
+    specs = load_schema().attributes
+    director = Relation(id="r", head=film.id, tail=ilse.id, type="DIRECTOR", score=0.9, evidence=())
+    scores = score_graph(
+        [example],
+        [mentions],
+        entity,
+        [[director]],
+        type_to_label={"DIRECTOR": "P57", "AUTHOR": "P50"},
+        zero_shot=["P57", "P50"],
+        attributes=[found],
+        attribute_specs=specs,
+    )
+    assert scores.zero_shot["P57"].correct == 1 and scores.zero_shot["P50"].predicted == 0
+    average = scores.zero_shot_average
+    assert average["precision"] == 100.0  # over the one type that predicted
+    assert average["recall"] == 50.0  # P57 100, P50 0 (no gold: 0)
+    counts = scores.attributes
+    assert (counts["birth_date"].stored, counts["birth_date"].correct) == (1, 1)
+    assert (counts["birthplace"].correct, counts["birthplace"].gold) == (1, 1)
+    assert counts["deathplace"].wrong_type == 1 and counts["deathplace"].correct == 0
+    assert scores.as_dict()["attributes"]["wrong_type"] == 1

@@ -1,0 +1,219 @@
+"""The run ledger on SQLite (tests/integration/postgres runs the same tests on PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
+
+from kgbuild.data import Chunk, DocumentFailure, Mention, Provenance, Span
+from kgbuild.data import Document as Doc
+from kgbuild.ids import content_hash
+from kgbuild.store.sql import ledger
+from kgbuild.store.sql.orm import DocumentRow, RunRow, make_engine
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A fresh SQLite ledger (tests/integration/postgres runs these tests on PostgreSQL)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    yield engine
+    engine.dispose()
+
+
+def doc(doc_id: str, body: str) -> Doc:
+    return Doc(id=doc_id, text=body, source=f"/in/{doc_id}", content_hash=content_hash(body))
+
+
+def mention(doc_id: str, text_: str, start: int) -> Mention:
+    prov = Provenance(
+        doc_id=doc_id,
+        chunk_id="c",
+        span=Span(start=start, end=start + len(text_)),
+        score=0.9,
+        model="m",
+        model_revision="r",
+        run_id="run1",
+        stage="ner",
+    )
+    return Mention(id=f"{doc_id}:{start}", text=text_, label="ORG", provenance=prov)
+
+
+def test_results_round_trip_and_skip_logic(engine) -> None:  # type: ignore[no-untyped-def]
+    a, b = doc("a.txt", 'Acme Robotics — 東京 "quoted" \\ 🚀'), doc("b.txt", "Northwind")
+    chunk = Chunk(id="c", doc_id="a.txt", index=0, span=Span(start=0, end=len(a.text)), text=a.text)
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(
+            session, "run1", a, "key1", [chunk], [mention("a.txt", "Acme Robotics", 0)], ["ner"]
+        )
+        ledger.record_result(session, "run1", b, "key1", [], [], ["ner"])
+        ledger.finish_run(session, "run1", status="succeeded", processed=2)
+    with Session(engine) as session:
+        (loaded,) = ledger.load_results(session, ["a.txt"])
+        assert loaded.chunks[0].text == a.text
+        assert loaded.mentions[0].text == "Acme Robotics"
+        assert ledger.unchanged_documents(session, [a, b], "key1") == {"a.txt", "b.txt"}
+        assert ledger.unchanged_documents(session, [a, b], "key2") == set()
+        changed = doc("b.txt", "Northwind Logistics")
+        assert ledger.unchanged_documents(session, [a, changed], "key1") == {"a.txt"}
+        assert session.get_one(RunRow, "run1").processed == 2
+
+
+def test_failure_and_deletion(engine) -> None:  # type: ignore[no-untyped-def]
+    a, b = doc("a.txt", "Acme"), doc("b.txt", "Northwind")
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(session, "run1", a, "k", [], [], ["ner"])
+        ledger.record_result(session, "run1", b, "k", [], [], ["ner"])
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run2")
+        failure = DocumentFailure(source=a.source, stage="extract", error="boom", doc_id=a.id)
+        ledger.record_failure(session, "run2", failure, a)
+        assert ledger.mark_deleted(session, "run2", ["a.txt"]) == ["b.txt"]
+    with Session(engine) as session:
+        assert session.get_one(DocumentRow, "a.txt").status == "failed"
+        assert session.get_one(DocumentRow, "b.txt").status == "deleted"
+        assert ledger.unchanged_documents(session, [a], "k") == set()  # a failed doc is retried
+        assert ledger.current_documents(session) == []
+        assert ledger.load_results(session, ["a.txt", "b.txt"]) == []
+        events = session.execute(
+            text("SELECT stage, status FROM stage_events WHERE run_id = 'run2' ORDER BY id")
+        ).all()
+        assert [tuple(e) for e in events] == [("extract", "failed"), ("ingest", "deleted")]
+
+
+def test_metadata_is_stored_and_kept_current_when_skipped(engine) -> None:  # type: ignore[no-untyped-def]
+    plain = doc("a.txt", "Acme")
+    dated = plain.model_copy(update={"metadata": {"date": "2024-01-01", "author": "Lí"}})
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(session, "run1", dated, "k", [], [], ["ner"])
+    with Session(engine) as session, session.begin():
+        row = session.get_one(DocumentRow, "a.txt")
+        assert ledger.stored_metadata(row) == {"author": "Lí", "date": "2024-01-01"}
+        assert row.metadata_json == '{"author": "Lí", "date": "2024-01-01"}'  # sorted keys
+        # the text is unchanged, so the document is skipped; its new metadata is kept
+        assert ledger.unchanged_documents(session, [plain], "k") == {"a.txt"}
+        ledger.start_run(session, "run2")
+        ledger.record_skipped(session, "run2", [plain])
+    with Session(engine) as session:
+        row = session.get_one(DocumentRow, "a.txt")
+        assert row.metadata_json is None and ledger.stored_metadata(row) == {}
+
+
+def test_a_ledger_made_before_metadata_gains_the_column(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    old = make_engine(url)
+    with old.begin() as conn:
+        conn.execute(text("ALTER TABLE documents DROP COLUMN metadata_json"))
+        columns = {r[1] for r in conn.execute(text("PRAGMA table_info(documents)"))}
+    assert "metadata_json" not in columns
+    old.dispose()
+    upgraded = make_engine(url)  # what the next run does
+    with upgraded.begin() as conn:
+        columns = {r[1] for r in conn.execute(text("PRAGMA table_info(documents)"))}
+    assert "metadata_json" in columns
+    with Session(upgraded) as session, session.begin():
+        ledger.start_run(session, "run1")
+        dated = doc("a.txt", "Acme").model_copy(update={"metadata": {"date": "2024"}})
+        ledger.record_result(session, "run1", dated, "k", [], [], ["ner"])
+    with Session(upgraded) as session:
+        assert ledger.stored_metadata(session.get_one(DocumentRow, "a.txt")) == {"date": "2024"}
+    make_engine(url).dispose()  # a second upgrade finds nothing to add
+
+
+def test_a_run_records_its_process_and_a_dead_runs_status_becomes_abandoned(engine) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    from kgbuild.processes import this_host
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait(timeout=30)
+    alive = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    host = this_host()
+    try:
+        with Session(engine) as session, session.begin():
+            ledger.start_run(session, "run0")
+            session.add_all(
+                [
+                    RunRow(id="killed", status="running", pid=ended.pid, host=host),
+                    RunRow(id="live", status="running", pid=alive.pid, host=host),
+                    RunRow(id="remote", status="running", pid=ended.pid, host="elsewhere.example"),
+                    RunRow(id="old", status="running"),  # recorded before pids were
+                    RunRow(id="done", status="succeeded", pid=ended.pid, host=host),
+                ]
+            )
+        with Session(engine) as session:
+            run0 = session.get_one(RunRow, "run0")
+            assert (run0.pid, run0.host, run0.status) == (os.getpid(), host, "running")
+        with Session(engine) as session, session.begin():
+            marked = [run.id for run in ledger.abandon_dead_runs(session)]
+        # run0 belongs to this very process, which runs one build of a ledger at a time
+        assert sorted(marked) == ["killed", "run0"]
+        with Session(engine) as session:
+            status = {run.id: run.status for run in session.scalars(select(RunRow))}
+            killed = session.get_one(RunRow, "killed")
+            assert killed.finished_at is not None
+            assert killed.error and f"process {ended.pid} on {host} ended" in killed.error
+        assert status == {
+            "run0": "abandoned",
+            "killed": "abandoned",
+            "live": "running",
+            "remote": "running",
+            "old": "running",
+            "done": "succeeded",
+        }
+    finally:
+        alive.kill()
+        alive.wait(timeout=30)
+
+
+def test_a_stopped_run_is_interrupted_and_an_error_failed(engine) -> None:  # type: ignore[no-untyped-def]
+    from kgbuild.interrupts import Terminated
+    from kgbuild.pipeline import fail
+
+    with Session(engine) as session, session.begin():
+        for run_id in ("ctrl_c", "sigterm", "error"):
+            ledger.start_run(session, run_id)
+    fail(engine, "ctrl_c", KeyboardInterrupt())
+    fail(engine, "sigterm", Terminated())
+    fail(engine, "error", ValueError("bad input"))
+    with Session(engine) as session:
+        runs = {run.id: (run.status, run.error) for run in session.scalars(select(RunRow))}
+    assert runs == {
+        "ctrl_c": ("interrupted", "KeyboardInterrupt: "),
+        "sigterm": ("interrupted", "Terminated: stopped by SIGTERM"),
+        "error": ("failed", "ValueError: bad input"),
+    }
+
+
+def test_an_older_ledger_gains_the_run_process_columns(engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import inspect
+
+    url = engine.url.render_as_string(hide_password=False)
+    with Session(engine) as session, session.begin():
+        session.add(RunRow(id="before", status="running"))
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE runs DROP COLUMN pid"))
+        conn.execute(text("ALTER TABLE runs DROP COLUMN host"))
+    assert {"pid", "host"}.isdisjoint(c["name"] for c in inspect(engine).get_columns("runs"))
+    engine.dispose()
+    upgraded = make_engine(url)  # what the next run does
+    try:
+        assert {"pid", "host"} <= {c["name"] for c in inspect(upgraded).get_columns("runs")}
+        with Session(upgraded) as session, session.begin():
+            assert ledger.abandon_dead_runs(session) == []  # nothing known about 'before'
+            ledger.start_run(session, "after")
+        with Session(upgraded) as session:
+            assert session.get_one(RunRow, "before").pid is None
+            assert session.get_one(RunRow, "after").pid is not None
+    finally:
+        upgraded.dispose()

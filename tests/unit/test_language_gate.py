@@ -1,0 +1,94 @@
+"""A model reads only the languages its manifest declares; other documents are skipped."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kgbuild.errors import ConfigError
+from kgbuild.lang import covers, model_languages
+from kgbuild.pipeline import build
+from kgbuild.store.sql.orm import StageEventRow, make_engine
+
+# Chinese text (detected as "zh") with invented names the keyword model tags in English.
+CHINESE = "玛丽亚创立了 Acme Robotics 公司，总部位于多伦多。David Chen 说这家公司在内罗毕工作。"
+ENGLISH = "Maria Gonzalez founded Acme Robotics in Toronto."
+
+
+def with_languages(model: Path, folder: Path, languages: list[str] | None) -> Path:
+    """A copy of ``model`` whose manifest declares ``languages`` (None: no field)."""
+    copy = folder / "model"
+    shutil.copytree(model, copy)
+    manifest_path = copy / "kgbuild_model.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest.pop("languages", None)
+    if languages is not None:
+        manifest["languages"] = languages
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    return copy
+
+
+def corpus(folder: Path) -> Path:
+    docs = folder / "docs"
+    docs.mkdir()
+    (docs / "en.txt").write_text(ENGLISH, encoding="utf-8")
+    (docs / "zh.txt").write_text(CHINESE, encoding="utf-8")
+    return docs
+
+
+def test_chinese_document_is_not_read_by_an_english_model(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    settings = settings_for(with_languages(keyword_ner_model, tmp_path, ["en"]))
+    report = build([corpus(tmp_path)], settings)
+    assert (report.processed, report.failed) == (2, 0)
+    ((key, sources),) = report.language_skips.items()
+    assert (key, [Path(s).name for s in sources]) == (("zh", ("ner",)), ["zh.txt"])
+    assert "skipped ner for 1 document(s) in language 'zh'" in report.summary()
+    data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
+    documents = {n["id"] for n in data["nodes"] if n["kind"] == "document"}
+    assert documents == {"doc:en.txt", "doc:zh.txt"}  # the document node is still there
+    entity_docs = {d for n in data["nodes"] if n["kind"] == "entity" for d in n["doc_ids"]}
+    assert entity_docs == {"en.txt"}  # no mention from the Chinese document
+    engine = make_engine(settings.resolved_ledger_url())
+    with Session(engine) as session:
+        events = session.scalars(
+            select(StageEventRow).where(StageEventRow.doc_id == "zh.txt")
+        ).all()
+        assert {(e.stage, e.status) for e in events} == {("chunk", "ok")}  # chunked, no NER
+    assert report.chunks >= 3  # both documents were chunked
+
+
+def test_a_model_without_languages_reads_any_language(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    settings = settings_for(with_languages(keyword_ner_model, tmp_path, None))
+    report = build([corpus(tmp_path)], settings)
+    assert report.language_skips == {}
+    assert "no configured model reads it" not in report.summary()
+    engine = make_engine(settings.resolved_ledger_url())
+    with Session(engine) as session:
+        events = session.scalars(
+            select(StageEventRow).where(StageEventRow.doc_id == "zh.txt")
+        ).all()
+        assert {(e.stage, e.status) for e in events} == {("chunk", "ok"), ("ner", "ok")}
+
+
+def test_shipped_models_declare_english() -> None:
+    models = Path(__file__).resolve().parents[2] / "models"
+    manifests = sorted(models.glob("*/kgbuild_model.json"))
+    assert manifests
+    for path in manifests:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        assert model_languages(manifest, str(path)) == frozenset({"en"}), path
+
+
+def test_languages_field_is_checked() -> None:
+    assert covers(model_languages({"languages": ["EN"]}, "m"), "en-GB")
+    assert not covers(model_languages({"languages": ["en"]}, "m"), "zh")
+    for bad in ("en", [], [1]):
+        with pytest.raises(ConfigError, match="languages"):
+            model_languages({"languages": bad}, "my-model")

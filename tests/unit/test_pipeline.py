@@ -1,0 +1,143 @@
+"""The whole library pipeline, end to end, with the keyword-trained tiny model."""
+
+import json
+import shutil
+from pathlib import Path
+
+import networkx as nx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kgbuild.pipeline import build
+from kgbuild.store.sql.orm import DocumentRow, RunRow, StageEventRow, make_engine
+
+DOCS = {
+    "a.txt": "Maria Gonzalez founded Acme Robotics in Toronto. Acme Robotics later opened an office in Berlin.",
+    "b.txt": "David Chen said that Acme Robotics and Northwind Logistics work in Nairobi.",
+    "c.txt": "Omar Haddad works for Granite Capital in Lisbon.",
+}
+
+
+def corpus(tmp_path: Path, docs: dict[str, str] = DOCS) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir(exist_ok=True)
+    for name, text in docs.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def entities(graph_json: Path) -> dict[str, dict]:
+    data = json.loads(graph_json.read_text(encoding="utf-8"))
+    return {n["name"]: n for n in data["nodes"] if n["kind"] == "entity"}
+
+
+def test_build_resolves_across_documents_and_exports(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    settings = settings_for(keyword_ner_model)
+    report = build([corpus(tmp_path)], settings)
+    assert (report.documents, report.processed, report.failed) == (3, 3, 0)
+    found = entities(report.outputs["json"])
+    acme = found["Acme Robotics"]
+    assert acme["label"] == "ORG"
+    assert acme["mention_count"] == 3
+    assert acme["doc_ids"] == ["a.txt", "b.txt"]
+    assert {"Maria Gonzalez", "David Chen", "Omar Haddad", "Berlin", "Toronto"} <= set(found)
+    assert report.entities == len(found)
+    # GraphML round-trips; provenance is kept on every MENTIONED_IN edge
+    graph = nx.read_graphml(report.outputs["graphml"])
+    edges = [d for _, _, d in graph.edges(data=True) if d["type"] == "MENTIONED_IN"]
+    assert len(edges) == sum(len(e["doc_ids"]) for e in found.values())
+    provenance = json.loads(edges[0]["provenance"])[0]
+    assert {
+        "doc_id",
+        "chunk_id",
+        "start",
+        "end",
+        "score",
+        "model",
+        "model_revision",
+        "run_id",
+    } <= set(provenance)
+    text = DOCS[provenance["doc_id"]]
+    assert text[provenance["start"] : provenance["end"]] == provenance["text"]
+    page = report.outputs["html"].read_text(encoding="utf-8")
+    assert (
+        "vis.Network" in page
+        and "Acme Robotics" in page
+        and "https://" not in page.split("<script id")[0][-2000:]
+    )
+
+
+def test_rerun_skips_unchanged_and_updates_changed_and_deleted(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    settings = settings_for(keyword_ner_model)
+    folder = corpus(tmp_path)
+    first = build([folder], settings)
+    again = build([folder], settings)
+    assert (again.processed, again.skipped) == (0, 3)
+    assert again.entities == first.entities
+    engine = make_engine(settings.resolved_ledger_url())
+    with Session(engine) as session:
+        skipped = session.scalars(
+            select(StageEventRow).where(
+                StageEventRow.run_id == again.run_id, StageEventRow.status == "skipped"
+            )
+        ).all()
+        assert sorted(e.doc_id for e in skipped) == ["a.txt", "b.txt", "c.txt"]
+    # change one document, delete another
+    (folder / "b.txt").write_text("David Chen moved to Berlin.", encoding="utf-8")
+    (folder / "c.txt").unlink()
+    third = build([folder], settings)
+    assert (third.processed, third.skipped, third.deleted) == (1, 1, 1)
+    found = entities(third.outputs["json"])
+    assert "Omar Haddad" not in found and "Granite Capital" not in found  # only in the deleted doc
+    assert found["Acme Robotics"]["doc_ids"] == ["a.txt"]  # still supported by a.txt
+    assert found["Berlin"]["doc_ids"] == ["a.txt", "b.txt"]
+    with Session(engine) as session:
+        assert session.get(DocumentRow, "c.txt").status == "deleted"
+        runs = session.scalars(select(RunRow).order_by(RunRow.started_at)).all()
+        assert [r.status for r in runs] == ["succeeded"] * 3
+        assert runs[-1].deleted == 1
+
+
+def test_bad_documents_are_recorded_and_the_rest_is_built(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    folder = corpus(tmp_path)
+    (folder / "empty.txt").write_text("", encoding="utf-8")
+    (folder / "binary.txt").write_bytes(b"\x00\x01\x02" * 100)
+    settings = settings_for(keyword_ner_model)
+    report = build([folder], settings)
+    assert report.processed == 3
+    assert sorted(Path(f.source).name for f in report.failures) == ["binary.txt", "empty.txt"]
+    assert "failed: " in report.summary()
+    engine = make_engine(settings.resolved_ledger_url())
+    with Session(engine) as session:
+        failed = session.scalars(
+            select(StageEventRow).where(StageEventRow.status == "failed")
+        ).all()
+        assert len(failed) == 2 and all(e.error for e in failed)
+
+
+def test_ten_thousand_word_document_yields_mentions_at_its_end(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    filler = "the company said on monday that it was a good year for its work in the city ."
+    words = (filler + " ") * (10_000 // len(filler.split()) + 1)
+    text = words + "Maria Gonzalez said that Acme Robotics was in Lisbon ."
+    report = build([corpus(tmp_path, {"long.txt": text})], settings_for(keyword_ner_model))
+    assert len(text.split()) > 10_000
+    data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
+    ends = [p["end"] for e in data["edges"] for p in e.get("provenance", [])]
+    assert max(ends) > len(text) - 20
+    assert {"Maria Gonzalez", "Acme Robotics", "Lisbon"} <= set(entities(report.outputs["json"]))
+
+
+def test_example_corpus_builds(tmp_path, keyword_ner_model, settings_for) -> None:
+    corpus_dir = Path(__file__).resolve().parents[2] / "examples" / "corpus"
+    shutil.copytree(corpus_dir, tmp_path / "corpus")
+    report = build([tmp_path / "corpus"], settings_for(keyword_ner_model))
+    assert report.documents >= 30 and report.failed == 0
+    assert report.outputs["graphml"].stat().st_size > 0

@@ -1,0 +1,34 @@
+from pathlib import Path
+
+import pytest
+
+from kgbuild.models import models_dir, resolve_task_model
+from kgbuild.resources import resource_dir
+from kgbuild.schema import load_schema, schema_file
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_checkout_uses_the_repository_folders() -> None:
+    assert resource_dir("models") == REPO / "models"
+    assert resource_dir("schemas") == REPO / "schemas"
+    assert schema_file(None) == REPO / "schemas" / "wikidata.yaml"
+
+
+def test_the_environment_overrides_the_models_and_schemas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = tmp_path / "models"
+    (models / "my-ner").mkdir(parents=True)
+    (models / "manifest.yaml").write_text("ner:\n  default: my-ner\n", encoding="utf-8")
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    shipped = (REPO / "schemas" / "business.yaml").read_text(encoding="utf-8")
+    (schemas / "wikidata.yaml").write_text(shipped, encoding="utf-8")
+    monkeypatch.setenv("KGBUILD_MODELS_DIR", str(models))
+    monkeypatch.setenv("KGBUILD_SCHEMAS_DIR", str(schemas))
+
+    assert models_dir() == models
+    assert resolve_task_model("ner", "default") == str(models / "my-ner")
+    assert schema_file(None) == schemas / "wikidata.yaml"
+    assert load_schema() == load_schema(REPO / "schemas" / "business.yaml")

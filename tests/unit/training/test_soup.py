@@ -1,0 +1,102 @@
+"""kgbuild train soup: the exact average of LoRA fine-tunes, checked on merged weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from kgbuild.errors import InputError
+from kgbuild.nlp.hf import clear_model_cache, load_sequence_classifier
+from kgbuild.nlp.tiny import make_tiny_bert
+from kgbuild.training.re import train_re
+from kgbuild.training.soup import soup_adapters
+from tests.unit.stages.test_relations import _write_conll04
+
+
+def _train(root: Path, base: Path, name: str, seed: int, rank: int) -> Path:
+    data = _write_conll04(root / "train.json", 16, 0)
+    train_re(
+        data,
+        None,
+        base=str(base),
+        out=root / name,
+        batch_size=8,
+        dev_fraction=0.25,
+        max_steps=3,
+        learning_rate=5e-2,
+        lora_rank=rank,
+        seed=seed,
+        bf16=False,
+        device="cpu",
+    )
+    return root / name
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    root = tmp_path_factory.mktemp("soup")
+    base = make_tiny_bert(root / "base", ["O"])
+    return base, _train(root, base, "a", seed=1, rank=4), _train(root, base, "b", seed=2, rank=2)
+
+
+def _merged(model: Path) -> dict[str, torch.Tensor]:
+    clear_model_cache()
+    loaded = load_sequence_classifier(str(model), device="cpu")
+    return {k: v.detach().clone() for k, v in loaded.model.state_dict().items()}
+
+
+def test_soup_equals_the_average_of_the_merged_models(
+    two_models: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, a, b = two_models
+    result = soup_adapters([a, b], tmp_path / "soup", command="kgbuild train soup (test)")
+    assert result.rank == 6  # 4 + 2: exact, not an average of A and B matrices
+    merged_a, merged_b, merged_soup = _merged(a), _merged(b), _merged(tmp_path / "soup")
+    assert merged_soup.keys() == merged_a.keys()
+    differs = 0
+    for key, value in merged_soup.items():
+        if not value.is_floating_point() or ".pooler." in key:
+            continue  # the pair classifier never reads the pooler, which nothing trains
+        expected = (merged_a[key] + merged_b[key]) / 2
+        torch.testing.assert_close(value, expected, atol=2e-3, rtol=1e-2)
+        differs += not torch.equal(merged_a[key], merged_b[key])
+    assert differs > 10  # the ingredients really differ, so the check means something
+    card = json.loads((tmp_path / "soup" / "model_card.json").read_text(encoding="utf-8"))
+    assert [item["rank"] for item in card["ingredients"]] == [4, 2]
+    assert card["command"] == "kgbuild train soup (test)"
+    manifest = json.loads((tmp_path / "soup" / "kgbuild_model.json").read_text(encoding="utf-8"))
+    assert manifest["soup_of"] == [str(a), str(b)] and manifest["labels"][0] == "no_relation"
+
+
+def test_soup_refuses_what_cannot_be_averaged(
+    two_models: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    base, a, _ = two_models
+    with pytest.raises(InputError, match="at least two"):
+        soup_adapters([a], tmp_path / "one")
+    with pytest.raises(InputError, match="is one of the ingredients"):
+        soup_adapters([a, a], a)
+    other_base = make_tiny_bert(tmp_path / "other-base", ["O"])
+    other = _train(tmp_path, other_base, "c", seed=1, rank=4)
+    with pytest.raises(InputError, match="differ in base"):
+        soup_adapters([a, other], tmp_path / "mixed")
+    with pytest.raises(InputError, match="not a kgbuild LoRA model folder"):
+        soup_adapters([a, base], tmp_path / "plain")
+
+
+def test_soup_cli(two_models: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kgbuild.cli.train import train_app
+
+    _, a, b = two_models
+    runner = CliRunner()
+    result = runner.invoke(train_app, ["soup", str(a), str(b), "--out", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    assert "rank 6" in result.output and (tmp_path / "s" / "adapter_model.safetensors").is_file()
+    refused = runner.invoke(train_app, ["soup", str(a), "--out", str(tmp_path / "t")])
+    assert refused.exit_code == 2 and "error: a soup needs at least two models" in refused.output
+    assert "--out" in runner.invoke(train_app, ["soup", "--help"]).output
