@@ -56,6 +56,6 @@ def resolve_task_model(task: str, ref: str) -> str:
     if "/" not in default:  # a folder name of ours, not a hub id
         raise ConfigError(
             f"the default {task} model is missing from {local}; train it with "
-            f"`kgbuild train {task}` (see README) or set {task}.model to a folder or hub id"
+            f"`kgbuild train {task}` (see docs/models.md) or set {task}.model to a folder or hub id"
         )
     return default

@@ -1,4 +1,4 @@
-"""docker-compose.yml and prefect.yaml: valid YAML describing what the README promises."""
+"""docker-compose.yml and prefect.yaml: valid YAML describing what docs/pipeline.md promises."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Every query of the README's "Ten useful queries" runs on a built graph with sensible results.
+"""Every query of docs/graph-model.md's "Ten useful queries" runs on a built graph with sensible results.
 
-The queries are read from the README itself, so the documented text is what is tested.
+The queries are read from the page itself, so the documented text is what is tested.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tests.documents import make_pdf
 
 from .conftest import Neo4jTarget
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+GRAPH_MODEL = Path(__file__).resolve().parents[3] / "docs" / "graph-model.md"
 
 DOCS = {
     "a.txt": "Maria Gonzalez works for Acme Robotics in Berlin . "
@@ -32,9 +32,9 @@ PDF_PAGES = [
 
 
 def readme_queries() -> dict[int, str]:
-    """The numbered queries of the README's cypher block under "Ten useful queries"."""
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("### Ten useful queries") :]
+    """The numbered queries of the cypher block under "Ten useful queries"."""
+    text = GRAPH_MODEL.read_text(encoding="utf-8")
+    section = text[text.index("## Ten useful queries") :]
     block = section[section.index("```cypher") + len("```cypher") : section.index("```\n", 20)]
     parts = re.split(r"^// (\d+)\. .*$", block, flags=re.MULTILINE)
     return {
@@ -95,7 +95,7 @@ def test_every_readme_query_answers_sensibly(
 
     def ask(number: int, **params: Any) -> list[dict[str, Any]]:
         rows = run(neo4j_driver, db, queries[number], **params)
-        assert rows, f"README query {number} returned nothing"
+        assert rows, f"docs/graph-model.md query {number} returned nothing"
         return rows
 
     # Maria Gonzalez is one entity named in two spellings; either may be its name
