@@ -84,7 +84,10 @@ def _listening_ports(pid: int) -> set[tuple[str, int]]:
     """(address, port) of every TCP socket process ``pid`` listens on (from /proc)."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:  # closed by the server between the listing and the read
+            continue
         if target.startswith("socket:["):
             inodes.add(target[len("socket:[") : -1])
     found = set()
