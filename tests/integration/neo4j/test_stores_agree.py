@@ -19,6 +19,7 @@ from kgbuild.config import AttributeConfig, Neo4jConfig, ReConfig, Settings
 from kgbuild.data import Entity
 from kgbuild.graph.build import build_graph
 from kgbuild.graph.export import write_node_link
+from kgbuild.models import MODELS_DIR
 from kgbuild.pipeline import build
 from kgbuild.qa import GraphQA
 from kgbuild.qa.embedded import EmbeddedGraph
@@ -91,9 +92,10 @@ def test_files_and_neo4j_answer_every_example_question_alike(
     auth = neo4j_target.auth
     settings = Settings(
         out_dir=tmp_path / "out",
-        relations=ReConfig(enabled=True),
+        # the business schema and the sentence-level model trained for it (CoNLL04 labels)
+        relations=ReConfig(enabled=True, model=str(MODELS_DIR / "re-en-minilm")),
         attributes=AttributeConfig(enabled=True),
-        schema_path=Path("business"),  # the schema the shipped relation model was trained for
+        schema_path=Path("business"),
         neo4j=Neo4jConfig(
             uri=neo4j_target.uri,
             user=auth[0] if auth else "neo4j",
