@@ -32,7 +32,7 @@ from kgbuild.stages.factories import (
     RelationsStep,
     ZeroShotStep,
 )
-from kgbuild.stages.registry import Stage, StageBatch, StageContext, get_factory
+from kgbuild.stages.registry import Stage, StageBatch, StageContext, get_factory, stage_key
 
 if TYPE_CHECKING:
     from kgbuild.stages.attributes import AttributeStage
@@ -131,7 +131,7 @@ class Extractor:
     @property
     def model_key(self) -> str:
         """Every model and setting that changes what a document yields."""
-        key = f"chunk:{self.settings.chunking.max_sentence_chars}"
+        key = f"chunk:{stage_key(self.settings.chunking)}"
         return key + "".join(f"|{stage.label}:{stage.model_key}" for stage in self.stages)
 
     def __call__(self, documents: Sequence[Document]) -> list[DocumentExtraction]:

@@ -14,10 +14,12 @@ key and language gate come from the :class:`Stage` it returns.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -35,8 +37,10 @@ __all__ = [
     "StageContext",
     "StageFactory",
     "get_factory",
+    "output_settings",
     "registered",
     "stage_factory",
+    "stage_key",
 ]
 
 FIELDS = ("chunks", "langs", "mentions", "relations", "attributes", "refused")
@@ -207,6 +211,57 @@ def get_factory(name: str) -> StageFactory:
         raise ConfigError(
             f"no stage named {name!r}; registered: {', '.join(sorted(_REGISTRY))}"
         ) from None
+
+
+def output_settings(config: BaseModel, *, unused: Collection[str] = ()) -> dict[str, Any]:
+    """The fields of ``config`` that change a stage's output, as plain JSON-able values.
+
+    Every field but those the config class declares run-time-only (its
+    ``run_time_fields``: batch sizes, device) and ``unused`` (fields of a shared config
+    that this stage never reads). Sets become sorted lists, so the result does not depend
+    on the process's hash seed.
+    """
+    exempt = set(getattr(type(config), "run_time_fields", ())) | set(unused)
+    return {name: _canonical(value) for name, value in config.model_dump(exclude=exempt).items()}
+
+
+def stage_key(
+    config: BaseModel,
+    resolved: Mapping[str, Any] | None = None,
+    *,
+    unused: Collection[str] = (),
+) -> str:
+    """A stage's model key: :func:`output_settings` of ``config`` plus what it resolved.
+
+    ``resolved`` holds what the config does not say: the model's name and revision (in
+    place of the configured ``model`` reference), the precision it runs at (in place of
+    ``auto``), a digest of the schema it reads... A resolved value replaces the field of
+    the same name. The ledger re-extracts a document when its stored key differs.
+
+    >>> from kgbuild.config import ChunkConfig
+    >>> stage_key(ChunkConfig())
+    '{"max_sentence_chars":2000}'
+    """
+    fields = output_settings(config, unused=unused)
+    fields.update((name, _canonical(value)) for name, value in (resolved or {}).items())
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with sets sorted, tuples as lists and paths as strings (for JSON)."""
+    if isinstance(value, BaseModel):
+        return _canonical(value.model_dump())
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, PurePath):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def registered() -> list[StageFactory]:
