@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -43,6 +43,13 @@ Aggregation = Literal["first", "average", "max"]
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_time_fields: ClassVar[frozenset[str]] = frozenset()
+    """Fields that change how a stage runs (speed, memory, device), never what it finds.
+
+    A stage's model key is its config minus these (see
+    :func:`kgbuild.stages.registry.stage_key`): every other field, a new one included,
+    is taken to change the output, so changing it re-runs the stage on stored documents."""
 
 
 class IngestConfig(_Section):
@@ -113,6 +120,7 @@ class ChunkConfig(_Section):
 class NerConfig(_Section):
     """Token-classification NER stage."""
 
+    run_time_fields = frozenset({"batch_size", "device"})
     model: str = "default"
     """``default`` (the manifest's model), a local directory or a Hugging Face hub id."""
     batch_size: int = Field(default=32, gt=0)
@@ -151,6 +159,7 @@ class ReConfig(_Section):
     pair classifier (``--format conll04``) scores marked mention pairs of a sentence.
     """
 
+    run_time_fields = frozenset({"batch_size", "window_batch_size", "device"})
     enabled: bool = False
     model: str = "default"
     """``default`` (the manifest's ``re`` model), a local directory or a Hub id."""
@@ -184,6 +193,7 @@ class ReConfig(_Section):
 class AttributeConfig(_Section):
     """Attribute filling (the schema's ``attributes``, read by an extractive QA model)."""
 
+    run_time_fields = frozenset({"batch_size", "device"})
     enabled: bool = False
     model: str = "default"
     """``default`` (the manifest's ``qa`` model), a local directory or a Hub id."""
@@ -315,6 +325,9 @@ class ResolveConfig(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    run_time_fields: ClassVar[frozenset[str]] = frozenset({"workers", "batch_size"})
+    """Fields that change how resolution runs, never what it merges (see ``_Section``)."""
 
     threshold: float = Field(default=90.0, ge=0.0, le=100.0)
     """Minimum ``fuzz.ratio`` of two normalised names of one label to match (90)."""

@@ -1,9 +1,11 @@
 """The build pipeline: ingest -> chunk -> NER -> resolve -> graph -> export, incrementally.
 
-Each step is a plain function so that the Prefect flow (``kgbuild_flows/build_kg.py``) and
-:func:`build` run the same code. The run ledger decides which documents need model
-work: a document whose text and model settings are unchanged reuses its stored
-result, and one that disappeared from the input is marked deleted.
+:data:`BUILD_STEPS` is the one list of a build's steps; :func:`build` walks it in this
+process and the Prefect flow (``kgbuild_flows/build_kg.py``) walks it as tasks, so a new
+step is one entry there. Each step reads and fills a :class:`BuildRun`. The run ledger
+decides which documents need model work: a document whose text and model settings are
+unchanged reuses its stored result, and one that disappeared from the input is marked
+deleted.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,22 +43,29 @@ from kgbuild.store.sql import ledger
 from kgbuild.store.sql.orm import make_engine
 
 __all__ = [
+    "BUILD_STEPS",
     "Assembled",
     "BuildReport",
+    "BuildRun",
+    "BuildStep",
     "DocumentOutcome",
     "Plan",
     "add_outcomes",
     "assemble",
+    "assemble_step",
     "batches",
     "build",
     "export",
     "extract",
+    "extract_step",
     "extractor",
     "fail",
     "finish",
     "new_run_id",
     "persist_neo4j",
+    "persist_step",
     "plan",
+    "plan_step",
     "read_documents",
     "record",
     "start_report",
@@ -422,6 +431,125 @@ def batches(documents: Sequence[Document], size: int) -> list[list[Document]]:
     return [list(documents[i : i + size]) for i in range(0, len(documents), size)]
 
 
+@dataclass
+class BuildRun:
+    """One build as its steps go: its inputs, and what each step fills in for the next."""
+
+    paths: Sequence[str | Path]
+    settings: Settings
+    run_id: str
+    engine: Engine
+    progress: bool = False
+    started: float = field(default_factory=time.perf_counter)
+    stages: Extractor | None = None
+    """The model stages (step ``plan``)."""
+    todo: Plan | None = None
+    """What the run has to do (step ``plan``)."""
+    report: BuildReport | None = None
+    """What the run did so far (step ``plan`` starts it)."""
+    assembled: Assembled | None = None
+    """The resolved graph (step ``resolve-and-export``)."""
+
+    def planned(self) -> tuple[Plan, BuildReport]:
+        """The plan and the report, once step ``plan`` has run.
+
+        Raises:
+            RuntimeError: a step ran before ``plan``.
+        """
+        if self.todo is None or self.report is None:
+            raise RuntimeError(f"run {self.run_id}: a build step ran before the plan step")
+        return self.todo, self.report
+
+    def finished(self) -> BuildReport:
+        """Fill the report's totals and record the run as succeeded (after every step).
+
+        Raises:
+            RuntimeError: the graph was not assembled.
+        """
+        _, report = self.planned()
+        if self.assembled is None:
+            raise RuntimeError(f"run {self.run_id}: finished before the graph was assembled")
+        return finish(self.engine, report, self.assembled, self.started)
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    """One step of a build: a function of the :class:`BuildRun`.
+
+    Attributes:
+        name: The step's name (the Prefect task's name).
+        run: Does the step's work on this process.
+        retry_delays: Seconds between retries of a transient failure, where the runner
+            retries (the Prefect flow; :func:`build` does not).
+        describe: A log line saying what the step decided, logged by the runner after it.
+    """
+
+    name: str
+    run: Callable[[BuildRun], None]
+    retry_delays: tuple[float, ...] = (1, 5)
+    describe: Callable[[BuildRun], str] | None = None
+
+
+def plan_step(run: BuildRun) -> None:
+    """Read the input, build the model stages and decide which documents need them."""
+    ingested = read_documents(run.paths, run.settings.ingest)
+    run.stages = extractor(run.settings, run.run_id, progress=run.progress)
+    run.todo = plan(ingested, run.engine, run_id=run.run_id, model_key=run.stages.model_key)
+    run.report = start_report(run.todo)
+
+
+def _describe_plan(run: BuildRun) -> str:
+    todo, _ = run.planned()
+    return (
+        f"{run.run_id}: {len(todo.to_process)} documents to process, {len(todo.unchanged)} "
+        f"unchanged, {len(todo.deleted)} deleted, {len(todo.failures)} unreadable"
+    )
+
+
+def extract_step(run: BuildRun) -> None:
+    """Run the model stages over the documents to process, batch by batch, recording each.
+
+    The Prefect flow runs this step its own way (batches as cached tasks, on the
+    configured task runner), with the same :func:`extract` and :func:`record`.
+    """
+    from tqdm.auto import tqdm
+
+    todo, report = run.planned()
+    stages = run.stages or extractor(run.settings, run.run_id, progress=run.progress)
+    with tqdm(
+        total=len(todo.to_process), desc="documents", unit="doc", disable=not run.progress
+    ) as bar:
+        for batch in batches(todo.to_process, run.settings.docs_per_batch):
+            outcomes = extract(batch, stages)
+            record(run.engine, run.run_id, todo.model_key, outcomes)
+            add_outcomes(report, outcomes)
+            bar.update(len(batch))
+
+
+def assemble_step(run: BuildRun) -> None:
+    """Resolve every current document into the graph and write the output files."""
+    _, report = run.planned()
+    run.assembled = assemble(run.settings, run.engine)
+    report.outputs = export(run.assembled.graph, run.settings.out_dir)
+
+
+def persist_step(run: BuildRun) -> None:
+    """Bring Neo4j in line with the current documents, when one is configured."""
+    _, report = run.planned()
+    if run.assembled is None:
+        raise RuntimeError(f"run {run.run_id}: persist-neo4j ran before the graph was assembled")
+    report.neo4j = persist_neo4j(run.settings, run.engine, run.run_id, run.assembled)
+
+
+BUILD_STEPS: tuple[BuildStep, ...] = (
+    BuildStep("plan", plan_step, describe=_describe_plan),
+    BuildStep("extract", extract_step),
+    BuildStep("resolve-and-export", assemble_step),
+    BuildStep("persist-neo4j", persist_step, retry_delays=(2, 10)),
+)
+"""A build's steps, in order: walked by :func:`build` and by the Prefect flow."""
+
+
 def build(
     paths: Sequence[str | Path],
     settings: Settings | None = None,
@@ -453,27 +581,14 @@ def build(
 def _locked_build(
     paths: Sequence[str | Path], settings: Settings, run_id: str, *, progress: bool
 ) -> BuildReport:
-    from tqdm.auto import tqdm
-
-    started = time.perf_counter()
     engine = make_engine(settings.resolved_ledger_url())
+    run = BuildRun(paths, settings, run_id, engine, progress=progress)
     try:
-        ingested = read_documents(paths, settings.ingest)
-        stages = extractor(settings, run_id, progress=progress)
-        todo = plan(ingested, engine, run_id=run_id, model_key=stages.model_key)
-        report = start_report(todo)
-        with tqdm(
-            total=len(todo.to_process), desc="documents", unit="doc", disable=not progress
-        ) as bar:
-            for batch in batches(todo.to_process, settings.docs_per_batch):
-                outcomes = extract(batch, stages)
-                record(engine, run_id, todo.model_key, outcomes)
-                add_outcomes(report, outcomes)
-                bar.update(len(batch))
-        assembled = assemble(settings, engine)
-        report.outputs = export(assembled.graph, settings.out_dir)
-        report.neo4j = persist_neo4j(settings, engine, run_id, assembled)
-        return finish(engine, report, assembled, started)
+        for step in BUILD_STEPS:
+            step.run(run)
+            if step.describe is not None:
+                log.debug("%s", step.describe(run))
+        return run.finished()
     except BaseException as exc:
         fail(engine, run_id, exc)
         raise

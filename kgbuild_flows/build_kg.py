@@ -1,8 +1,10 @@
-"""The build flow: plan -> extract batches -> record -> resolve/export -> Neo4j -> summary.
+"""The build flow: the steps of :data:`kgbuild.pipeline.BUILD_STEPS`, each a Prefect task.
 
-Tasks take and return plain, picklable data (settings, documents, outcomes, counts);
-models and database engines are created inside the tasks through per-process caches,
-never passed as arguments. Only transient errors are retried. Model work runs in the
+Each step becomes a task of its name, with its retry delays, that runs in the flow's
+process over the run's :class:`~kgbuild.pipeline.BuildRun`. The ``extract`` step runs as
+one task per batch instead: those take and return plain, picklable data (settings,
+documents, outcomes); models are created inside them through per-process caches, never
+passed as arguments. Only transient errors are retried. Model work runs in the
 flow's process (``orchestration.task_runner: thread``) or on a Dask cluster (``dask``);
 ledger writes always happen in the flow's process, one batch per transaction, in batch
 order, so the graph does not depend on which worker finished first.
@@ -10,12 +12,10 @@ order, so the graph does not depend on which worker finished first.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
-from pathlib import Path
+from functools import cache, lru_cache
 from typing import Any, ParamSpec, TypeVar, cast
 
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
@@ -36,7 +36,7 @@ from kgbuild import pipeline
 from kgbuild.config import OrchestrationConfig, Settings
 from kgbuild.data import Document
 from kgbuild.interrupts import sigterm_raises
-from kgbuild.pipeline import BuildReport, DocumentOutcome, Plan
+from kgbuild.pipeline import BuildReport, BuildRun, BuildStep, DocumentOutcome, Plan
 from kgbuild.runlock import output_lock
 from kgbuild.store.sql.orm import make_engine
 from kgbuild_flows.artifacts import publish_report
@@ -109,22 +109,6 @@ class BatchSummary:
 
 
 @task(
-    name="plan",
-    retries=2,
-    retry_delay_seconds=[1, 5],
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
-def plan_task(paths: list[str], settings: Settings, run_id: str) -> Plan:
-    """Read the input and decide, from the ledger, which documents need model work."""
-    ingested = pipeline.read_documents(paths, settings.ingest)
-    stages = pipeline.extractor(settings, run_id)
-    return pipeline.plan(
-        ingested, _engine(settings.resolved_ledger_url()), run_id=run_id, model_key=stages.model_key
-    )
-
-
-@task(
     name="extract-batch",
     retries=2,
     retry_delay_seconds=[1, 5],
@@ -169,31 +153,16 @@ def record_task(
     return BatchSummary.of(outcomes)
 
 
-@task(
-    name="resolve-and-export",
-    retries=2,
-    retry_delay_seconds=[1, 5],
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
-def assemble_task(settings: Settings) -> tuple[pipeline.Assembled, dict[str, Path]]:
-    """Resolve every current document's mentions into the graph and write the outputs."""
-    assembled = pipeline.assemble(settings, _engine(settings.resolved_ledger_url()))
-    return assembled, pipeline.export(assembled.graph, settings.out_dir)
-
-
-@task(
-    name="persist-neo4j",
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
-def persist_task(settings: Settings, run_id: str, assembled: pipeline.Assembled) -> str | None:
-    """Bring Neo4j in line with the current documents (idempotent, so safe to retry)."""
-    return pipeline.persist_neo4j(
-        settings, _engine(settings.resolved_ledger_url()), run_id, assembled
-    )
+@cache
+def _step_task(step: BuildStep) -> Task[[BuildRun], None]:
+    """``step`` as a task of its name that retries transient failures after its delays."""
+    return task(
+        name=step.name,
+        retries=len(step.retry_delays),
+        retry_delay_seconds=list(step.retry_delays),
+        retry_condition_fn=retry_transient,
+        cache_policy=NO_CACHE,
+    )(step.run)
 
 
 def _configured(task_: Task[P, R], config: OrchestrationConfig) -> Task[P, R]:
@@ -203,6 +172,25 @@ def _configured(task_: Task[P, R], config: OrchestrationConfig) -> Task[P, R]:
             retries=config.retries, cache_expiration=timedelta(days=config.cache_days)
         )
     return task_.with_options(retries=config.retries)
+
+
+def _extract_batches(run: BuildRun) -> None:
+    """The ``extract`` step: each batch extracted by a task, then recorded in batch order."""
+    logger = get_run_logger()
+    todo, report = run.planned()
+    record = _configured(record_task, run.settings.orchestration)
+    batches = _extracted_batches(todo, run.settings, run.run_id, run.progress)
+    for number, outcomes in enumerate(batches, 1):
+        summary = record(run.settings, run.run_id, todo.model_key, _whole(outcomes))
+        pipeline.add_outcomes(report, outcomes)
+        logger.info(
+            "batch %d: %d documents, %d mentions, %d failed %s",
+            number,
+            summary.documents,
+            summary.mentions,
+            len(summary.failed_sources),
+            list(summary.failed_sources) or "",
+        )
 
 
 def _extracted_batches(
@@ -259,34 +247,17 @@ def _build(paths: Sequence[str], settings: Settings, run_id: str, progress: bool
     """The flow's body, under the output folder's lock."""
     config = settings.orchestration
     logger = get_run_logger()
-    started = time.perf_counter()
     engine = _engine(settings.resolved_ledger_url())
+    run = BuildRun(list(paths), settings, run_id, engine, progress=progress)
     try:
-        todo = _configured(plan_task, config)(list(paths), settings, run_id)
-        logger.info(
-            "%s: %d documents to process, %d unchanged, %d deleted, %d unreadable",
-            run_id,
-            len(todo.to_process),
-            len(todo.unchanged),
-            len(todo.deleted),
-            len(todo.failures),
-        )
-        report = pipeline.start_report(todo)
-        record = _configured(record_task, config)
-        for number, outcomes in enumerate(_extracted_batches(todo, settings, run_id, progress), 1):
-            summary = record(settings, run_id, todo.model_key, _whole(outcomes))
-            pipeline.add_outcomes(report, outcomes)
-            logger.info(
-                "batch %d: %d documents, %d mentions, %d failed %s",
-                number,
-                summary.documents,
-                summary.mentions,
-                len(summary.failed_sources),
-                list(summary.failed_sources) or "",
-            )
-        assembled, report.outputs = _configured(assemble_task, config)(settings)
-        report.neo4j = _configured(persist_task, config)(settings, run_id, _whole(assembled))
-        return pipeline.finish(engine, report, assembled, started)
+        for step in pipeline.BUILD_STEPS:
+            if step.name == "extract":
+                _extract_batches(run)
+            else:
+                _configured(_step_task(step), config)(_whole(run))
+            if step.describe is not None:
+                logger.info("%s", step.describe(run))
+        return run.finished()
     except BaseException as exc:
         interrupted = isinstance(exc, (KeyboardInterrupt, TerminationSignal))
         pipeline.fail(engine, run_id, exc, interrupted=interrupted)

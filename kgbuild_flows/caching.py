@@ -8,6 +8,7 @@ from typing import Any
 
 from kgbuild.config import Settings
 from kgbuild.data import Document
+from kgbuild.stages.registry import output_settings
 
 __all__ = ["batch_cache_key", "batch_key"]
 
@@ -23,14 +24,12 @@ def batch_key(documents: list[Document], settings: Settings, model_key: str) -> 
         "ledger": settings.resolved_ledger_url(),
         "model_key": model_key,
         "stages": {
-            "chunking": settings.chunking.model_dump(mode="json"),
-            "ner": settings.ner.model_dump(mode="json", exclude={"batch_size", "device"}),
-            "relations": settings.relations.model_dump(
-                mode="json", exclude={"batch_size", "device"}
-            ),
-            "attributes": settings.attributes.model_dump(
-                mode="json", exclude={"batch_size", "device"}
-            ),
+            "chunking": output_settings(settings.chunking),
+            "ner": output_settings(settings.ner),
+            "relations": output_settings(settings.relations),
+            "attributes": output_settings(settings.attributes),
+            "templates": output_settings(settings.templates),
+            "resolve": output_settings(settings.resolve),
             "schema": str(settings.schema_path or ""),
         },
         "documents": [

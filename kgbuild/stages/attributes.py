@@ -34,6 +34,7 @@ from kgbuild.nlp.reader import ExtractiveReader
 from kgbuild.schema import AttributeSpec, GraphSchema
 from kgbuild.stages.doc_relations import LocalEntity, local_entities
 from kgbuild.stages.reading import Template, TemplateReader
+from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig
 from kgbuild.stages.values import normalise_value
 
@@ -110,7 +111,8 @@ class AttributeStage:
         self.run_id = run_id
         self.progress = progress
         self.specs = schema.attributes
-        self.grouping = partial(local_entities, config=resolve or ResolveConfig())
+        self.resolve = resolve or ResolveConfig()
+        self.grouping = partial(local_entities, config=self.resolve)
         self.templates = {template_of(s): s for s in self.specs if s.model is None}
         self.reading: TemplateReader | None = None
         if self.templates:
@@ -129,10 +131,17 @@ class AttributeStage:
 
     @property
     def model_key(self) -> str:
-        """The models and every setting that changes this stage's output."""
-        reading = self.reading.key if self.reading else "none"
-        specs = sorted(repr(s.model_dump(mode="json")) for s in self.specs)
-        return f"{reading}|{specs}"
+        """The config's output fields plus QA model, precision, attributes and resolution."""
+        reader = self.reading.reader if self.reading is not None else None
+        return stage_key(
+            self.config,
+            {
+                "model": reader.key if reader is not None else None,
+                "precision": None if reader is None else "bf16" if reader.bf16 else "fp32",
+                "specs": sorted(repr(s.model_dump(mode="json")) for s in self.specs),
+                "resolve": output_settings(self.resolve),
+            },
+        )
 
     def __call__(
         self,

@@ -40,6 +40,7 @@ from kgbuild.nlp.doc_windows import MentionSpan, encode_windows
 from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_doc_relation_model_ref
 from kgbuild.progress import track
 from kgbuild.schema import GraphSchema
+from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig, resolve_mentions
 
 __all__ = ["DocRelationStage", "LocalEntity", "local_entities"]
@@ -172,18 +173,25 @@ class DocRelationStage:
                     allowed[head, tail].append(column)
         return {pair: np.asarray(columns) for pair, columns in allowed.items()}
 
+    UNUSED_SETTINGS = frozenset({"threshold", "max_distance_chars", "same_sentence_only"})
+    """Fields of :class:`ReConfig` only the sentence-level stage reads (not in the key)."""
+
     @property
     def model_key(self) -> str:
-        """Identifies the model and every setting that changes this stage's output."""
-        cfg = self.config
+        """The config's output fields plus model revision, precision, resolution and schema."""
         schema_digest = hashlib.sha256(
             repr(sorted((k, v.tolist()) for k, v in self.allowed.items())).encode()
         ).hexdigest()[:12]
-        return (
-            f"doc:{self.loaded.name}@{self.loaded.revision}|{cfg.min_precision}"
-            f"|{cfg.evidence_mass}|{'bf16' if self.bf16 else 'fp32'}"
-            f"|{sorted(cfg.label_map.items())}|{sorted(cfg.entity_label_map.items())}"
-            f"|resolve:{self.resolve.model_dump_json()}|schema:{schema_digest}"
+        return stage_key(
+            self.config,
+            {
+                "model": f"{self.loaded.name}@{self.loaded.revision}",
+                "precision": "bf16" if self.bf16 else "fp32",
+                "level": "document",
+                "resolve": output_settings(self.resolve),
+                "schema": schema_digest,
+            },
+            unused=self.UNUSED_SETTINGS,
         )
 
     def __call__(self, chunks: Sequence[Chunk], mentions: Sequence[Mention]) -> list[Relation]:

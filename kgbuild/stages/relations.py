@@ -43,6 +43,7 @@ from kgbuild.models import resolve_task_model
 from kgbuild.nlp.hf import LoadedSequenceClassifier, bf16_supported, load_sequence_classifier
 from kgbuild.progress import track
 from kgbuild.schema import NO_RELATION, GraphSchema
+from kgbuild.stages.registry import stage_key
 
 __all__ = [
     "DEFAULT_MARKER_TYPES",
@@ -346,18 +347,24 @@ class RelationStage:
                 unknown,
             )
 
+    UNUSED_SETTINGS = frozenset({"min_precision", "evidence_mass"})
+    """Fields of :class:`ReConfig` only the document-level stage reads (not in the key)."""
+
     @property
     def model_key(self) -> str:
-        """Identifies the model and every setting that changes this stage's output."""
-        cfg = self.config
+        """The config's output fields, the model revision, the precision and the schema."""
         schema_digest = hashlib.sha256(
             repr(sorted((k, sorted(v)) for k, v in self.allowed.items())).encode()
         ).hexdigest()[:12]
-        return (
-            f"{self.loaded.name}@{self.loaded.revision}|{cfg.threshold}|{cfg.max_distance_chars}"
-            f"|{cfg.same_sentence_only}|{'bf16' if self.bf16 else 'fp32'}"
-            f"|{sorted(cfg.label_map.items())}|{sorted(cfg.entity_label_map.items())}"
-            f"|schema:{schema_digest}"
+        return stage_key(
+            self.config,
+            {
+                "model": f"{self.loaded.name}@{self.loaded.revision}",
+                "precision": "bf16" if self.bf16 else "fp32",
+                "level": "sentence",
+                "schema": schema_digest,
+            },
+            unused=self.UNUSED_SETTINGS,
         )
 
     def __call__(self, chunks: Sequence[Chunk], mentions: Sequence[Mention]) -> list[Relation]:

@@ -29,6 +29,7 @@ from kgbuild.schema import GraphSchema, RelationType
 from kgbuild.stages.attributes import nearest_mention, qa_reader
 from kgbuild.stages.doc_relations import LocalEntity, local_entities
 from kgbuild.stages.reading import Answer, Template, TemplateReader
+from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig
 
 __all__ = ["STAGE", "TemplateRelationStage", "template_types"]
@@ -89,11 +90,12 @@ class TemplateRelationStage:
     ) -> None:
         self.config = config
         self.run_id = run_id
+        self.resolve = resolve or ResolveConfig()
         self.relation_types = tuple(relation_types)
         self.templates = [_template(r) for r in self.relation_types]
         self.reading = TemplateReader(
             qa_reader(config),
-            grouping=partial(local_entities, config=resolve or ResolveConfig()),
+            grouping=partial(local_entities, config=self.resolve),
             threshold=config.threshold,
             max_contexts=config.max_contexts,
             encoder=config.encoder,
@@ -110,9 +112,17 @@ class TemplateRelationStage:
 
     @property
     def model_key(self) -> str:
-        """The model and every setting that changes this stage's output."""
-        templates = sorted(repr(t) for t in self.templates)
-        return f"template:{self.reading.key}|{templates}"
+        """The config's output fields plus QA model, precision, templates and resolution."""
+        reader = self.reading.reader
+        return stage_key(
+            self.config,
+            {
+                "model": reader.key,
+                "precision": "bf16" if reader.bf16 else "fp32",
+                "templates": sorted(repr(t) for t in self.templates),
+                "resolve": output_settings(self.resolve),
+            },
+        )
 
     def __call__(self, chunks: Sequence[Chunk], mentions: Sequence[Mention]) -> list[Relation]:
         """Relations of the template types; head and tail are mention ids."""

@@ -141,3 +141,21 @@ def test_example_corpus_builds(tmp_path, keyword_ner_model, settings_for) -> Non
     report = build([tmp_path / "corpus"], settings_for(keyword_ner_model))
     assert report.documents >= 30 and report.failed == 0
     assert report.outputs["graphml"].stat().st_size > 0
+
+
+def test_a_step_added_to_the_step_list_runs_in_the_build(
+    tmp_path, keyword_ner_model, settings_for, monkeypatch
+) -> None:
+    from kgbuild import pipeline
+
+    seen: list[tuple[str, int]] = []
+
+    def count_entities(run: pipeline.BuildRun) -> None:
+        assert run.assembled is not None  # it runs after the steps before it
+        seen.append((run.run_id, len(run.assembled.resolution.entities)))
+
+    steps = (*pipeline.BUILD_STEPS, pipeline.BuildStep("count-entities", count_entities))
+    monkeypatch.setattr(pipeline, "BUILD_STEPS", steps)
+    report = build([corpus(tmp_path)], settings_for(keyword_ner_model))
+    assert seen == [(report.run_id, report.entities)]
+    assert [s.name for s in steps[:4]] == ["plan", "extract", "resolve-and-export", "persist-neo4j"]

@@ -251,3 +251,25 @@ def test_a_flow_stopped_by_sigterm_is_recorded_as_interrupted(
     report = build_kg_flow([str(docs)], settings)
     assert (report.processed, report.failed) == (1, 0)
     assert [r.status for r in runs(settings)] == ["interrupted", "succeeded"]
+
+
+def test_a_step_added_to_the_step_list_runs_in_the_flow_as_a_task(
+    prefect_harness: None, corpus: Path, keyword_ner_model: Path, settings_for, monkeypatch
+) -> None:
+    from prefect.context import get_run_context
+
+    from kgbuild_flows.build_kg import build_kg_flow
+
+    seen: list[tuple[str, str, int]] = []
+
+    def count_entities(run: pipeline.BuildRun) -> None:
+        assert run.assembled is not None  # it runs after the steps before it
+        task_name = get_run_context().task_run.name  # type: ignore[union-attr]
+        seen.append(
+            (task_name.rsplit("-", 1)[0], run.run_id, len(run.assembled.resolution.entities))
+        )
+
+    steps = (*pipeline.BUILD_STEPS, pipeline.BuildStep("count-entities", count_entities))
+    monkeypatch.setattr(pipeline, "BUILD_STEPS", steps)
+    report = build_kg_flow([str(corpus)], settings_for(keyword_ner_model))
+    assert seen == [("count-entities", report.run_id, report.entities)]

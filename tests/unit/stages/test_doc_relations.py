@@ -303,7 +303,7 @@ def test_stage_links_entities_across_sentences_with_evidence(
     for evidence in employer.evidence:
         assert evidence.head == mary and evidence.tail == bank
         assert evidence.provenance.stage == "re" and evidence.text in {c.text for c in chunks}
-    assert "doc:" in stage.model_key
+    assert '"level":"document"' in stage.model_key
     # a stricter operating point keeps fewer facts, never more
     strict = DocRelationStage(
         config.model_copy(update={"min_precision": 0.95}), schema=SCHEMA, run_id="run-1"

@@ -1,0 +1,309 @@
+"""The built-in model stages, registered with :mod:`kgbuild.stages.registry`.
+
+Each factory wraps one stage class (NER, sentence- or document-level relations, zero-shot
+relations, attributes) in a small adapter that reads its inputs from a
+:class:`~kgbuild.stages.registry.StageBatch` and assigns its outputs to it; the stage
+classes themselves keep their own call signatures. Stage modules are imported inside the
+factories, so a run loads only the models and code of the stages it uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from kgbuild.config import Settings
+from kgbuild.errors import ConfigError
+from kgbuild.lang import model_languages
+from kgbuild.stages.registry import StageBatch, StageContext, stage_factory, stage_key
+
+if TYPE_CHECKING:
+    from kgbuild.stages.attributes import AttributeStage
+    from kgbuild.stages.doc_relations import DocRelationStage
+    from kgbuild.stages.ner import NerStage
+    from kgbuild.stages.relations import RelationStage
+    from kgbuild.stages.zeroshot import TemplateRelationStage
+
+__all__ = [
+    "DEFAULT_STAGES",
+    "DOCUMENT_RELATIONS",
+    "AttributesStep",
+    "NerStep",
+    "RelationsStep",
+    "ZeroShotStep",
+]
+
+log = logging.getLogger(__name__)
+
+DOCUMENT_RELATIONS = "document-relation-classification"
+"""Manifest task of a document-level relation model."""
+
+DEFAULT_STAGES = (
+    "ner",
+    "relations.sentence",
+    "relations.document",
+    "zeroshot",
+    "attributes",
+)
+"""The stages an extractor walks, in order (each builds only when its settings turn it on).
+
+Zero-shot relations and attributes read the same mentions, but keep this order: both rank
+sentences with one cached sentence encoder, whose embeddings depend (in the last bits) on
+the batch that first computed them, so the order can change which sentence is read."""
+
+
+class NerStep:
+    """The NER stage over a batch: reads chunks and languages, assigns mentions."""
+
+    label = "ner"
+
+    def __init__(self, stage: NerStage) -> None:
+        self.stage = stage
+
+    @property
+    def languages(self) -> frozenset[str] | None:
+        """What the NER model reads."""
+        return self.stage.languages
+
+    @property
+    def model_key(self) -> str:
+        """The NER config's output fields, the model revision and the precision it runs at."""
+        stage = self.stage
+        return stage_key(
+            stage.config,
+            {
+                "model": f"{stage.loaded.name}@{stage.loaded.revision}",
+                "precision": "bf16" if stage.bf16 else "fp32",
+                "languages": stage.languages,
+            },
+        )
+
+    def __call__(self, batch: StageBatch) -> None:
+        """Find the mentions of the chunks of the documents the model reads."""
+        batch.mentions = self.stage(batch.chunks_for(self.label), batch.langs)
+
+
+class RelationsStep:
+    """A relation stage (sentence or document level): reads chunks and mentions.
+
+    Assigns relations between mention ids.
+    """
+
+    label = "re"
+
+    def __init__(self, stage: RelationStage | DocRelationStage) -> None:
+        self.stage = stage
+
+    @property
+    def languages(self) -> frozenset[str] | None:
+        """What the relation model reads."""
+        loaded = self.stage.loaded
+        return model_languages(loaded.manifest, loaded.name)
+
+    @property
+    def model_key(self) -> str:
+        """The relation model and its output-changing settings."""
+        return self.stage.model_key
+
+    def predicted_types(self) -> list[str | None]:
+        """The schema types the relation model can output."""
+        from kgbuild.stages.doc_relations import DocRelationStage
+
+        if isinstance(self.stage, DocRelationStage):
+            return list(self.stage.types)
+        return list(self.stage.types.values())
+
+    def __call__(self, batch: StageBatch) -> None:
+        """Classify the mention pairs of the documents the model reads."""
+        batch.relations = self.stage(batch.chunks_for(self.label), batch.mentions_for(self.label))
+
+
+class ZeroShotStep:
+    """Relations read by template: replaces the relations of its types, counts refusals."""
+
+    label = "templates"
+
+    def __init__(self, stage: TemplateRelationStage) -> None:
+        self.stage = stage
+
+    @property
+    def languages(self) -> frozenset[str] | None:
+        """What the QA model reads."""
+        loaded = self.stage.reading.reader.loaded
+        return model_languages(loaded.manifest, loaded.name)
+
+    @property
+    def model_key(self) -> str:
+        """The QA model, the templates and the reading settings."""
+        return self.stage.model_key
+
+    def __call__(self, batch: StageBatch) -> None:
+        """Drop the relation model's relations of the templated types; add the template's."""
+        templated = self.stage.types
+        relations = [r for r in batch.relations if r.type not in templated]
+        relations += self.stage(batch.chunks_for(self.label), batch.mentions_for(self.label))
+        batch.relations = relations
+        batch.refused.update(self.stage.refused)
+
+
+class AttributesStep:
+    """Attribute filling: reads chunks, mentions and languages; assigns attributes."""
+
+    label = "attributes"
+
+    def __init__(self, stage: AttributeStage) -> None:
+        self.stage = stage
+
+    @property
+    def languages(self) -> frozenset[str] | None:
+        """What the QA model reads (``None`` without QA-read attributes)."""
+        if self.stage.reading is None:
+            return None
+        loaded = self.stage.reading.reader.loaded
+        return model_languages(loaded.manifest, loaded.name)
+
+    @property
+    def model_key(self) -> str:
+        """The models, the attribute specs and the reading settings."""
+        return self.stage.model_key
+
+    def __call__(self, batch: StageBatch) -> None:
+        """Fill the attributes of the entities of the documents the model reads."""
+        batch.attributes = self.stage(
+            batch.chunks_for(self.label), batch.mentions_for(self.label), batch.langs
+        )
+        batch.refused.update(self.stage.refused)
+
+
+@stage_factory("ner", label="ner", section="ner", reads=("chunks", "langs"), assigns=("mentions",))
+def make_ner(settings: Settings, context: StageContext) -> NerStep:
+    """Token-classification NER (always on)."""
+    from kgbuild.stages.ner import NerStage
+
+    return NerStep(NerStage(settings.ner, run_id=context.run_id, progress=context.progress))
+
+
+def _document_level(settings: Settings) -> bool:
+    from kgbuild.models import resolve_task_model
+    from kgbuild.nlp.hf import model_task
+
+    return model_task(resolve_task_model("re", settings.relations.model)) == DOCUMENT_RELATIONS
+
+
+@stage_factory(
+    "relations.sentence",
+    label="re",
+    section="relations",
+    reads=("chunks", "mentions"),
+    assigns=("relations",),
+)
+def make_sentence_relations(settings: Settings, context: StageContext) -> RelationsStep | None:
+    """Entity-marker pair classification, when relations are on and the model reads sentences."""
+    if not settings.relations.enabled or _document_level(settings):
+        return None
+    from kgbuild.stages.relations import RelationStage
+
+    return RelationsStep(
+        RelationStage(
+            settings.relations,
+            schema=context.schema(settings),
+            run_id=context.run_id,
+            progress=context.progress,
+        )
+    )
+
+
+@stage_factory(
+    "relations.document",
+    label="re",
+    section="relations",
+    reads=("chunks", "mentions"),
+    assigns=("relations",),
+)
+def make_document_relations(settings: Settings, context: StageContext) -> RelationsStep | None:
+    """Document-level relations, when relations are on and the model reads documents."""
+    if not settings.relations.enabled or not _document_level(settings):
+        return None
+    from kgbuild.stages.doc_relations import DocRelationStage
+
+    return RelationsStep(
+        DocRelationStage(
+            settings.relations,
+            schema=context.schema(settings),
+            run_id=context.run_id,
+            resolve=settings.resolve,
+            progress=context.progress,
+        )
+    )
+
+
+@stage_factory(
+    "attributes",
+    label="attributes",
+    section="attributes",
+    reads=("chunks", "mentions", "langs"),
+    assigns=("attributes", "refused"),
+)
+def make_attributes(settings: Settings, context: StageContext) -> AttributesStep | None:
+    """The schema's attributes, when ``attributes.enabled``."""
+    if not settings.attributes.enabled:
+        return None
+    from kgbuild.stages.attributes import AttributeStage
+
+    return AttributesStep(
+        AttributeStage(
+            settings.attributes,
+            schema=context.schema(settings),
+            run_id=context.run_id,
+            resolve=settings.resolve,
+            progress=context.progress,
+        )
+    )
+
+
+@stage_factory(
+    "zeroshot",
+    label="templates",
+    section="templates",
+    reads=("chunks", "mentions", "relations"),
+    assigns=("relations", "refused"),
+)
+def make_zero_shot(settings: Settings, context: StageContext) -> ZeroShotStep | None:
+    """The templated relation types the relation model does not cover.
+
+    With relations on: every templated type the relation model does not predict (or that
+    is forced). With relations off, only the types of ``templates.types``. ``None`` when
+    templates are off or no type is left.
+
+    Raises:
+        ConfigError: a type of ``templates.types`` is not declared or has no question.
+    """
+    from kgbuild.stages.zeroshot import TemplateRelationStage, template_types
+
+    config = settings.templates
+    only_templates = not settings.relations.enabled and bool(config.types)
+    if not (settings.relations.enabled or only_templates) or not config.enabled:
+        return None
+    schema = context.schema(settings)
+    relations = context.stage("re")
+    try:
+        if not isinstance(relations, RelationsStep):
+            types = tuple(schema.relation_type(name) for name in config.types)
+            template_types(schema, (), config.types)  # each must have a question
+        else:
+            predicted = {t for t in relations.predicted_types() if t}
+            types = template_types(schema, predicted, config.types)
+    except KeyError as exc:
+        raise ConfigError(f"templates.types: {exc.args[0]}") from exc
+    if not types:
+        return None
+    log.info("relation types read by template (zero-shot): %s", ", ".join(r.name for r in types))
+    return ZeroShotStep(
+        TemplateRelationStage(
+            config,
+            relation_types=types,
+            run_id=context.run_id,
+            resolve=settings.resolve,
+            progress=context.progress,
+        )
+    )
