@@ -99,3 +99,31 @@ def test_shipped_conll04_ner_feeds_relations_end_to_end() -> None:
     relations = {(names[r.head], r.type, names[r.tail]) for r in found.relations}
     assert ("Maria Gonzalez", "WORKS_FOR", "Acme Corp.") in relations, relations
     assert ("Acme Corp.", "HEADQUARTERED_IN", "Toronto") in relations, relations
+
+
+def test_default_relation_model_reads_a_document_and_scores_probabilities() -> None:
+    from kgbuild.config import ReConfig, Settings
+    from kgbuild.extraction import Extractor
+    from kgbuild.stages.doc_relations import DocRelationStage
+
+    text = (
+        "Brindle Harbour is a port town in the north of Norvania. "
+        "Tomas Erlend was born in Brindle Harbour in 1931. "
+        "He later joined Calder Shipping, a company based in Brindle Harbour."
+    )
+    doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    # an operating point below the default (0.85) so that this short invented text yields facts
+    extractor = Extractor(Settings(relations=ReConfig(enabled=True, min_precision=0.3)), run_id="r")
+    assert isinstance(extractor.relations, DocRelationStage)
+    assert extractor.relations.loaded.name.endswith("re-docred-minilm")
+    [found] = extractor([doc])
+    names = {m.id: m.text for m in found.mentions}
+    facts = {(names[r.head], r.type, names[r.tail]): r for r in found.relations}
+    located = [
+        f
+        for (h, t, tail), f in facts.items()
+        if h.startswith("Brindle") and t == "LOCATED_IN" and tail == "Norvania"
+    ]
+    assert located, sorted(facts)
+    assert all(0.0 < r.score < 1.0 for r in found.relations)
+    assert located[0].evidence and "Norvania" in located[0].evidence[0].text
