@@ -90,6 +90,7 @@ def child(config: str, corpus: Path, out: Path) -> dict[str, Any]:
         relations=ReConfig(enabled=bool(options.get("relations"))),
         attributes=AttributeConfig(enabled=bool(options.get("attributes"))),
         templates=TemplateConfig(
+            enabled=bool(options.get("templates")),
             types=ZERO_SHOT_TYPES if options.get("templates") else (),
             **(
                 {"model": os.environ["KGBUILD_BENCH_QA"]}

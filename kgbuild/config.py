@@ -216,9 +216,14 @@ class TemplateConfig(AttributeConfig):
 
     They are read by the extractive QA model when the relation model does not predict them
     (or the schema says ``extract: template``), in builds with relations enabled.
+
+    Off by default: the shipped QA model was trained without unanswerable questions and
+    never abstains, so on real text it gives a right-typed but wrong entity at a high score
+    ("X ARCHITECT Y" for "Y was born in X"). Switch it on with a QA model trained with
+    ``kgbuild train qa --negatives`` (one that answers "no answer").
     """
 
-    enabled: bool = True
+    enabled: bool = False
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     max_contexts: int = Field(default=3, gt=0)
     types: tuple[str, ...] = ()

@@ -167,7 +167,7 @@ def zero_shot_settings(
         out_dir=tmp_path / "out",
         ner=NerConfig(model=str(ner)),
         relations=ReConfig(enabled=True, model=str(re_model), threshold=0.5),
-        templates=TemplateConfig(model=str(qa), threshold=0.005),
+        templates=TemplateConfig(enabled=True, model=str(qa), threshold=0.005),
         schema_path=schema_file,
     )
 
