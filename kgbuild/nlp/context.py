@@ -10,8 +10,11 @@ Training and inference build windows with the same function, so they read alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["context_room", "context_window"]
+from kgbuild.errors import ModelLoadError
+
+__all__ = ["context_room", "context_window", "special_token_ids"]
 
 
 def context_room(left: int, right: int, room: int) -> tuple[int, int]:
@@ -61,3 +64,16 @@ def context_window(
         after.extend(sentence)
     take_left, take_right = context_room(len(before), len(after), room)
     return before[len(before) - take_left :], after[:take_right]
+
+
+def special_token_ids(tokenizer: Any) -> tuple[int, int]:
+    """The ids that open and close a window (``[CLS]``/``[SEP]`` or ``<s>``/``</s>``).
+
+    Raises:
+        ModelLoadError: The tokenizer has neither pair.
+    """
+    first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    last = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    if first is None or last is None:
+        raise ModelLoadError("the tokenizer has no [CLS]/[SEP] (or <s>/</s>) tokens")
+    return int(first), int(last)

@@ -30,7 +30,7 @@ from kgbuild.nlp.align import (
     aggregate_words,
     constrained_label_ids,
 )
-from kgbuild.nlp.context import context_window
+from kgbuild.nlp.context import context_window, special_token_ids
 from kgbuild.nlp.hf import (
     PEFT_DEPRECATION,
     bf16_supported,
@@ -113,15 +113,6 @@ def label_list(sentences: Sequence[TaggedSentence]) -> list[str]:
     tags = {tag for sentence in sentences for tag in sentence.tags} - {"O"}
     ordered = sorted(tags, key=lambda t: (t[2:], _PREFIX_ORDER.get(t[0], 9), t))
     return ["O", *ordered]
-
-
-def special_token_ids(tokenizer: Any) -> tuple[int, int]:
-    """The ids that open and close a window (``[CLS]``/``[SEP]`` or ``<s>``/``</s>``)."""
-    first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
-    last = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
-    if first is None or last is None:
-        raise ModelLoadError("the tokenizer has no [CLS]/[SEP] (or <s>/</s>) tokens")
-    return int(first), int(last)
 
 
 class _Window(BaseModel):
