@@ -65,6 +65,7 @@ __all__ = [
     "restrict_types",
     "special_token_ids",
     "train_ner",
+    "write_ner_card",
 ]
 
 logger = logging.getLogger(__name__)
