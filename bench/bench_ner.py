@@ -10,8 +10,12 @@ the same torch threads; each method's figure is its median round, wall and CPU t
 both recorded, and the ratios compare medians. Entity F1 against the gold spans, and how
 often the methods agree on a sentence's spans, come from the first round.
 
+With ``--documents`` the stage reads the sentences as the pipeline does, as chunks of
+their CoNLL documents (a model trained with context then reads each sentence with its
+neighbours); without, each sentence is a document of its own.
+
 Usage: python bench/bench_ner.py [--model default] [--sentences 1000] [--rounds 3]
-       [--precision auto|fp32|bf16] [--out bench/results/ner.json]
+       [--precision auto|fp32|bf16] [--documents] [--out bench/results/ner.json]
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from transformers import pipeline
 from kgbuild.config import NerConfig
 from kgbuild.data import Chunk, Span
 from kgbuild.models import resolve_task_model
-from kgbuild.readers.conll import read_conll
+from kgbuild.readers.conll import iter_conll_documents
 from kgbuild.stages.ner import NerStage
 
 DEFAULT_DATA = _meta.REPO.parent / "shared" / "data" / "ner" / "conll2003" / "valid.txt"
@@ -93,18 +97,32 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    parser.add_argument(
+        "--documents", action="store_true", help="chunks of their documents, not each alone"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/ner.json"))
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    tagged = read_conll(args.data)[: args.sentences]
+    placed = [
+        (d, i, s)
+        for d, doc in enumerate(iter_conll_documents(args.data))
+        for i, s in enumerate(doc)
+    ][: args.sentences]
+    tagged = [s for _, _, s in placed]
     sentences = [" ".join(s.tokens) for s in tagged]
     gold = [gold_spans(s.tokens, s.tags) for s in tagged]
     chunks = [
-        Chunk(id=f"c{i}", doc_id=f"d{i}", index=0, span=Span(start=0, end=len(t)), text=t)
-        for i, t in enumerate(sentences)
+        Chunk(
+            id=f"c{n}",
+            doc_id=f"d{d}" if args.documents else f"d{n}",
+            index=i if args.documents else 0,
+            span=Span(start=0, end=len(t)),
+            text=t,
+        )
+        for n, ((d, i, _), t) in enumerate(zip(placed, sentences, strict=True))
     ]
     config = NerConfig(
         model=resolve_task_model("ner", args.model),
@@ -125,7 +143,7 @@ def main() -> None:
     def kgbuild_stage() -> list[SpanSet]:
         found: list[SpanSet] = [set() for _ in sentences]
         for m in stage(chunks, {}):
-            found[int(m.doc_id[1:])].add((m.span.start, m.span.end, m.label))
+            found[int(m.provenance.chunk_id[1:])].add((m.span.start, m.span.end, m.label))
         return found
 
     work: dict[str, Callable[[], list[SpanSet]]] = {
@@ -166,6 +184,8 @@ def main() -> None:
         "benchmark": "NER stage vs transformers token-classification pipeline",
         "sentences": n,
         "data": "CoNLL-2003 dev (first sentences)",
+        "chunks": "sentences of their documents" if args.documents else "each sentence alone",
+        "model_reads_context": stage.context,
         "model": loaded.name,
         "model_revision": loaded.revision,
         "device": str(loaded.device),

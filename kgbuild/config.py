@@ -139,6 +139,9 @@ class NerConfig(_Section):
     """``auto``: bf16 autocast where the hardware has native bf16 kernels, else fp32."""
     label_map: dict[str, str] = Field(default_factory=dict)
     """Rename model labels, e.g. ``{"Peop": "PER"}``."""
+    whole_words: bool = True
+    """Extend a span that starts or ends inside a word of the text to the whole word
+    (letters and digits joined by inner hyphens: "Hanns-Peter Boehm", not "Peter Boehm")."""
 
 
 def _conll04_label_map() -> dict[str, str]:

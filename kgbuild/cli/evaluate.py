@@ -66,23 +66,61 @@ def _model(task: str, ref: str) -> str:
 @evaluate_app.command("ner")
 def ner(
     model: ModelOption,
-    data: Annotated[Path, typer.Option(help="Tagged file to score (see --format).")],
+    data: Annotated[
+        str,
+        typer.Option(
+            help="Tagged data to score: a file in --format, or FORMAT:PATH[@FIRST:END] "
+            "(e.g. docred:dev_revised.json@0:100)."
+        ),
+    ],
     data_format: Annotated[
-        str, typer.Option("--format", help="conll, bmes, weibo, spans or conll04.")
+        str,
+        typer.Option(
+            "--format",
+            help="conll, wnut17, docred (typed mention F1 over all gold mentions), bmes, "
+            "weibo, spans or conll04.",
+        ),
     ] = "conll",
+    docs: Annotated[
+        str | None,
+        typer.Option(help="Score only these documents, FIRST:END (end exclusive), e.g. 0:100."),
+    ] = None,
+    types: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated entity types to score (default: those the data annotates; "
+            "predictions of other types are left out)."
+        ),
+    ] = None,
     device: DeviceOption = None,
     json_out: JsonOption = None,
 ) -> None:
-    """Entity-level micro and per-type P/R/F1 (seqeval's default, conlleval) of a NER model."""
+    """Entity-level micro and per-type P/R/F1 (exact typed spans, conlleval) of a NER model.
+
+    Sentences of one document are read together when the model was trained with context.
+    """
+    from kgbuild.readers.ner_sources import parse_source
     from kgbuild.training.ner import evaluate_ner
 
     try:
-        scores = evaluate_ner(_model("ner", model), data, data_format=data_format, device=device)
+        source = parse_source(data + (f"@{docs}" if docs else ""), data_format)
+        scores = evaluate_ner(
+            _model("ner", model),
+            source,
+            device=device,
+            types=[t.strip() for t in types.split(",") if t.strip()] if types else None,
+        )
     except KGBuildError as exc:
         raise fail(exc) from exc
     _prf_lines("entities", scores.micro, scores.per_type)
-    payload = {"task": "ner", "model": model, "data": str(data), **scores.model_dump()}
-    typer.echo(f"scores: {_write('ner', data, json_out, payload)}")
+    payload = {
+        "task": "ner",
+        "model": model,
+        "data": str(source),
+        "types": types,
+        **scores.model_dump(),
+    }
+    typer.echo(f"scores: {_write('ner', source.path, json_out, payload)}")
 
 
 @evaluate_app.command("re")

@@ -60,12 +60,19 @@ def _command_line() -> str:
 @reports_errors
 def ner(
     train: Annotated[
-        Path,
-        typer.Option(help="Training file (see --format).", exists=True),
+        list[str],
+        typer.Option(
+            help="Training data, repeatable: a file in --format, or FORMAT:PATH[@FIRST:END] "
+            "(formats conll, wnut17, docred, bmes, weibo, spans, conll04; @FIRST:END: a "
+            "slice of documents, e.g. docred:dev_revised.json@100:500)."
+        ),
     ],
     dev: Annotated[
-        Path,
-        typer.Option(help="Dev file, scored each epoch to pick the best model.", exists=True),
+        list[str],
+        typer.Option(
+            help="Dev data (same forms as --train, repeatable), scored each epoch to pick "
+            "the best model."
+        ),
     ],
     out: OutOption,
     base: BaseOption = DEFAULT_BASE,
@@ -104,14 +111,26 @@ def ner(
             file_okay=False,
         ),
     ] = None,
+    context: Annotated[
+        bool,
+        typer.Option(
+            help="Read each sentence with its document's neighbouring sentences as context "
+            "(only the centre labelled); the NER stage then reads the same way."
+        ),
+    ] = False,
+    attention_dropout: Annotated[
+        float,
+        typer.Option(help="Attention dropout (0: keeps CPU training on the fused kernel)."),
+    ] = 0.0,
 ) -> None:
     """Fine-tune a token classifier for NER and save it (LoRA adapter by default)."""
+    from kgbuild.readers.ner_sources import parse_source
     from kgbuild.training.ner import train_ner
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     result = train_ner(
-        train,
-        dev,
+        [parse_source(spec, data_format) for spec in train],
+        [parse_source(spec, data_format) for spec in dev],
         base=base,
         out=out,
         epochs=epochs,
@@ -127,6 +146,8 @@ def ner(
         data_format=data_format,
         label_all_subtokens=label_all_subtokens,
         init=init,
+        context=context,
+        attention_dropout=attention_dropout,
     )
     micro = result.dev.micro
     typer.echo(

@@ -7,12 +7,14 @@ sentence's final "." as another; spaCy's tokenizer exceptions give that, and
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 import spacy
 from spacy.language import Language
 
-__all__ = ["MAX_BLOCK_CHARS", "blank_pipeline", "word_spans"]
+__all__ = ["MAX_BLOCK_CHARS", "blank_pipeline", "whole_word_spans", "word_spans"]
 
 MAX_BLOCK_CHARS = 100_000
 
@@ -41,3 +43,64 @@ def word_spans(text: str, lang: str) -> list[tuple[int, int]]:
         for token in blank_pipeline(lang).tokenizer(text)
         if not token.is_space
     ]
+
+
+_CJK = "\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_WORD_CHAR = re.compile(rf"[^\W_{_CJK}]")
+"""A letter or digit of a script that separates words with spaces (not CJK)."""
+_HYPHENS = frozenset("-\u2010\u2011")
+
+
+def _joined(text: str, index: int, step: int) -> bool:
+    """Whether ``text[index]`` continues a word in direction ``step`` (letter, or inner hyphen)."""
+    if not 0 <= index < len(text):
+        return False
+    if _WORD_CHAR.match(text[index]):
+        return True
+    beyond = index + step
+    return (
+        text[index] in _HYPHENS and 0 <= beyond < len(text) and bool(_WORD_CHAR.match(text[beyond]))
+    )
+
+
+def whole_word_spans(
+    text: str, spans: Sequence[tuple[int, int, str, float]]
+) -> list[tuple[int, int, str, float]]:
+    """Spans that start or end inside a word of ``text``, extended to the whole word.
+
+    A word here runs over letters and digits joined by inner hyphens, so a name the word
+    splitter or the tokenizer cut ("Peter Boehm" of "Hanns-Peter Boehm", "suk" of "Sin
+    Gwang-suk") comes out whole. Spans that overlap after extension become one (their
+    union), with the label and score of the span that was longest before. CJK characters
+    are never joined (no spaces between their words).
+
+    Args:
+        text: The text the spans index.
+        spans: ``(start, end, label, score)`` character spans, end exclusive.
+
+    Returns:
+        list[tuple[int, int, str, float]]: The spans, in text order.
+
+    >>> whole_word_spans("Hanns-Peter Boehm", [(6, 17, "PER", 0.9)])
+    [(0, 17, 'PER', 0.9)]
+    """
+    extended: list[tuple[int, int, int, str, float]] = []
+    for start, end, label, score in spans:
+        new_start, new_end = start, end
+        if _WORD_CHAR.match(text[start]):
+            while _joined(text, new_start - 1, -1):
+                new_start -= 1
+        if _WORD_CHAR.match(text[end - 1]):
+            while _joined(text, new_end, 1):
+                new_end += 1
+        extended.append((new_start, new_end, end - start, label, score))
+    extended.sort()
+    merged: list[tuple[int, int, int, str, float]] = []
+    for span in extended:
+        if merged and span[0] < merged[-1][1]:
+            last = merged[-1]
+            best = last if last[2] >= span[2] else span
+            merged[-1] = (last[0], max(last[1], span[1]), best[2], best[3], best[4])
+        else:
+            merged.append(span)
+    return [(start, end, label, score) for start, end, _, label, score in merged]

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from kgbuild.errors import DataFormatError
 
-__all__ = ["TaggedSentence", "iter_conll", "read_conll"]
+__all__ = ["TaggedSentence", "iter_conll", "iter_conll_documents", "read_conll"]
 
 _TAG_RE = re.compile(r"^(?:O|[BIESMLU]-\S+)$")
 
@@ -42,30 +42,39 @@ def _split(line: str) -> list[str]:
     return line.split(" ")
 
 
-def iter_conll(path: Path | str, *, encoding: str = "utf-8") -> Iterator[TaggedSentence]:
-    """Yield the sentences of a CoNLL column file one by one.
+def iter_conll_documents(
+    path: Path | str, *, encoding: str = "utf-8"
+) -> Iterator[list[TaggedSentence]]:
+    """Yield the documents of a CoNLL column file: the sentences between ``-DOCSTART-`` lines.
+
+    A file without ``-DOCSTART-`` lines is one document.
 
     Args:
         path: The file to read.
         encoding: Its text encoding.
 
     Yields:
-        TaggedSentence: Each non-empty sentence, in file order.
+        list[TaggedSentence]: Each non-empty document's sentences, in file order.
 
     Raises:
         DataFormatError: A line has fewer than two columns, an empty token or an
             unknown tag; the message gives ``file:line``.
     """
     path = Path(path)
+    document: list[TaggedSentence] = []
     tokens: list[str] = []
     tags: list[str] = []
     with path.open(encoding=encoding) as handle:
         for lineno, raw in enumerate(handle, start=1):
             line = raw.rstrip("\r\n")
-            if not line.strip() or line.startswith("-DOCSTART-"):
+            starts_document = line.startswith("-DOCSTART-")
+            if not line.strip() or starts_document:
                 if tokens:
-                    yield TaggedSentence(tokens=tuple(tokens), tags=tuple(tags))
+                    document.append(TaggedSentence(tokens=tuple(tokens), tags=tuple(tags)))
                     tokens, tags = [], []
+                if starts_document and document:
+                    yield document
+                    document = []
                 continue
             cols = [col for col in _split(line) if col != ""]
             if len(cols) < 2:
@@ -82,7 +91,27 @@ def iter_conll(path: Path | str, *, encoding: str = "utf-8") -> Iterator[TaggedS
             tokens.append(token)
             tags.append(tag)
     if tokens:
-        yield TaggedSentence(tokens=tuple(tokens), tags=tuple(tags))
+        document.append(TaggedSentence(tokens=tuple(tokens), tags=tuple(tags)))
+    if document:
+        yield document
+
+
+def iter_conll(path: Path | str, *, encoding: str = "utf-8") -> Iterator[TaggedSentence]:
+    """Yield the sentences of a CoNLL column file one by one.
+
+    Args:
+        path: The file to read.
+        encoding: Its text encoding.
+
+    Yields:
+        TaggedSentence: Each non-empty sentence, in file order.
+
+    Raises:
+        DataFormatError: A line has fewer than two columns, an empty token or an
+            unknown tag; the message gives ``file:line``.
+    """
+    for document in iter_conll_documents(path, encoding=encoding):
+        yield from document
 
 
 def read_conll(path: Path | str, *, encoding: str = "utf-8") -> list[TaggedSentence]:

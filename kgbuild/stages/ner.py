@@ -5,13 +5,19 @@ forward (batched, length-sorted, ``torch.inference_mode``) -> postprocess (windo
 word aggregation, tag decoding for the whole batch at once, :mod:`kgbuild.nlp.batch_align`;
 offsets back into the document). Windows overlap by ``stride`` tokens, so a sentence
 longer than the model's maximum is read whole, never truncated.
+
+A model trained with document context (its manifest's ``context``) reads each chunk with
+the neighbouring chunks of its document (those in the same call) around it, as it was
+trained (:mod:`kgbuild.nlp.context`); only the centre chunk's words are decoded. Spans
+that start or end inside a word of the text are extended to the whole word
+(:func:`kgbuild.nlp.words.whole_word_spans`; ``whole_words`` in the config).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
@@ -25,8 +31,9 @@ from kgbuild.lang import model_languages
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.align import FloatArray, IntArray, split_tag
 from kgbuild.nlp.batch_align import Pieces, decode_pieces
+from kgbuild.nlp.context import context_window, special_token_ids
 from kgbuild.nlp.hf import LoadedTokenClassifier, bf16_supported, load_token_classifier
-from kgbuild.nlp.words import word_spans
+from kgbuild.nlp.words import whole_word_spans, word_spans
 from kgbuild.progress import track
 
 __all__ = ["NerStage"]
@@ -50,6 +57,15 @@ class _Windows:
     def lengths(self) -> IntArray:
         """Tokens in each window."""
         return np.diff(self.bounds)
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """A window built here (context around a centre), shaped like a tokenizer ``Encoding``."""
+
+    ids: list[int]
+    word_ids: list[int | None]
+    offsets: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _flat_windows(encodings: Sequence[Any], chunk_index: IntArray) -> _Windows:
@@ -93,6 +109,8 @@ class NerStage:
         self.loaded: LoadedTokenClassifier = load_token_classifier(
             resolve_task_model("ner", self.config.model), device=self.config.device
         )
+        self.context = bool(self.loaded.manifest.get("context"))
+        """Whether the model reads neighbouring chunks as context (trained so)."""
         self.languages = model_languages(self.loaded.manifest, self.loaded.name)
         """What the model reads (its manifest's ``languages``; ``None``: any language)."""
         precision = self.config.precision
@@ -116,6 +134,8 @@ class NerStage:
             f"|{cfg.threshold}"
             f"|{cfg.stride}|{cfg.max_length}|{'bf16' if self.bf16 else 'fp32'}"
             f"|{sorted(cfg.label_map.items())}"
+            + ("|context" if self.context else "")
+            + ("|whole-words" if cfg.whole_words else "")
             + (f"|lang:{','.join(sorted(self.languages))}" if self.languages else "")
         )
 
@@ -138,6 +158,20 @@ class NerStage:
         if not indexed:
             return _flat_windows([], np.zeros(0, dtype=np.intp))
         max_length = self._window_length()
+        if self.context:
+            return self._context_windows(chunks, words, indexed, max_length)
+        return self._overflow_windows(chunks, words, indexed, max_length)
+
+    def _overflow_windows(
+        self,
+        chunks: Sequence[Chunk],
+        words: Sequence[list[tuple[int, int]]],
+        indexed: Sequence[int],
+        max_length: int,
+    ) -> _Windows:
+        """Each chunk alone, in windows that overlap by ``stride`` tokens where it is long."""
+        if not indexed:
+            return _flat_windows([], np.zeros(0, dtype=np.intp))
         encoded = self.loaded.tokenizer(
             [[chunks[i].text[start:end] for start, end in words[i]] for i in indexed],
             is_split_into_words=True,
@@ -148,6 +182,66 @@ class NerStage:
         )
         sample = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.intp)
         return _flat_windows(encoded.encodings, np.asarray(indexed, dtype=np.intp)[sample])
+
+    def _context_windows(
+        self,
+        chunks: Sequence[Chunk],
+        words: Sequence[list[tuple[int, int]]],
+        indexed: Sequence[int],
+        max_length: int,
+    ) -> _Windows:
+        """One window per chunk: its sub-tokens with its document neighbours' around them.
+
+        A chunk too long for one window is read alone, in overlapping windows.
+        """
+        tokenizer = self.loaded.tokenizer
+        encoded = tokenizer(
+            [[chunks[i].text[start:end] for start, end in words[i]] for i in indexed],
+            is_split_into_words=True,
+            add_special_tokens=False,
+        )
+        encodings = dict(zip(indexed, encoded.encodings, strict=True))
+        first, last = special_token_ids(tokenizer)
+        room = max_length - 2
+        documents: dict[str, list[int]] = {}
+        for i in sorted(indexed, key=lambda i: (chunks[i].doc_id, chunks[i].index)):
+            documents.setdefault(chunks[i].doc_id, []).append(i)
+        built: list[_Encoded] = []
+        built_index: list[int] = []
+        long: list[int] = []
+        for members in documents.values():
+            pieces = [encodings[i].ids for i in members]
+            for position, i in enumerate(members):
+                centre = encodings[i]
+                if len(centre.ids) > room:
+                    long.append(i)
+                    continue
+                before, after = context_window(pieces, position, room - len(centre.ids))
+                outside_before = [None] * (1 + len(before))
+                outside_after = [None] * (1 + len(after))
+                built.append(
+                    _Encoded(
+                        ids=[first, *before, *centre.ids, *after, last],
+                        word_ids=[*outside_before, *centre.word_ids, *outside_after],
+                        offsets=[
+                            *([(0, 0)] * len(outside_before)),
+                            *centre.offsets,
+                            *([(0, 0)] * len(outside_after)),
+                        ],
+                    )
+                )
+                built_index.append(i)
+        alone = self._overflow_windows(chunks, words, sorted(long), max_length)
+        if not built:
+            return alone
+        own = _flat_windows(built, np.asarray(built_index, dtype=np.intp))
+        return _Windows(
+            chunk_index=np.concatenate([own.chunk_index, alone.chunk_index]),
+            bounds=np.concatenate([own.bounds, own.bounds[-1] + alone.bounds[1:]]),
+            input_ids=np.concatenate([own.input_ids, alone.input_ids]),
+            word_ids=np.concatenate([own.word_ids, alone.word_ids]),
+            offsets=np.concatenate([own.offsets, alone.offsets]),
+        )
 
     # -- forward ------------------------------------------------------------------------------
 
@@ -202,7 +296,7 @@ class NerStage:
             self.loaded.id2label,
             constrained=self.config.decoding == "constrained",
         )
-        mentions: list[Mention] = []
+        found: dict[int, list[tuple[int, int, str, float]]] = {}
         for chunk_index, first_word, last_word, label, score in zip(
             spans.sequence.tolist(),
             spans.first_word.tolist(),
@@ -215,19 +309,20 @@ class NerStage:
                 continue
             chunk, chunk_words = chunks[chunk_index], words[chunk_index]
             for first, last in _line_pieces(chunk.text, chunk_words, first_word, last_word):
-                mentions.append(self._mention(chunk, chunk_words, first, last, label, score))
+                found.setdefault(chunk_index, []).append(
+                    (chunk_words[first][0], chunk_words[last][1], label, score)
+                )
+        mentions: list[Mention] = []
+        for chunk_index in sorted(found):
+            chunk, chunk_spans = chunks[chunk_index], found[chunk_index]
+            if self.config.whole_words:
+                chunk_spans = whole_word_spans(chunk.text, chunk_spans)
+            mentions.extend(self._mention(chunk, *span) for span in chunk_spans)
         return mentions
 
     def _mention(
-        self,
-        chunk: Chunk,
-        chunk_words: Sequence[tuple[int, int]],
-        first: int,
-        last: int,
-        label: str,
-        score: float,
+        self, chunk: Chunk, rel_start: int, rel_end: int, label: str, score: float
     ) -> Mention:
-        rel_start, rel_end = chunk_words[first][0], chunk_words[last][1]
         start, end = chunk.span.start + rel_start, chunk.span.start + rel_end
         label = self.config.label_map.get(label, label)
         loaded = self.loaded

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 from seqeval.metrics.sequence_labeling import get_entities
 
-__all__ = ["PRF", "NerScores", "ner_scores"]
+__all__ = ["PRF", "NerScores", "ner_scores", "normalise_tags", "span_scores"]
 
 # BMES / BILOU prefixes mapped onto the IOBES prefixes seqeval understands.
 _PREFIX_MAP = {"M": "I", "L": "E", "U": "S"}
@@ -32,7 +34,8 @@ class NerScores(BaseModel):
     per_type: dict[str, PRF]
 
 
-def _normalise(tags: list[str]) -> list[str]:
+def normalise_tags(tags: list[str]) -> list[str]:
+    """BMES / BILOU prefixes as the IOBES ones seqeval reads."""
     out = []
     for tag in tags:
         if len(tag) > 2 and tag[1] == "-" and tag[0] in _PREFIX_MAP:
@@ -67,20 +70,27 @@ def ner_scores(gold: list[list[str]], pred: list[list[str]]) -> NerScores:
     """
     if len(gold) != len(pred) or any(len(g) != len(p) for g, p in zip(gold, pred, strict=False)):
         raise ValueError("gold and predicted tag sequences differ in shape")
-    gold_entities: set[tuple[int, str, int, int]] = set()
-    pred_entities: set[tuple[int, str, int, int]] = set()
+    gold_entities: set[tuple[int, int, str, int, int]] = set()
+    pred_entities: set[tuple[int, int, str, int, int]] = set()
     for i, (g, p) in enumerate(zip(gold, pred, strict=True)):
-        gold_entities.update((i, t, s, e) for t, s, e in get_entities(_normalise(g)))
-        pred_entities.update((i, t, s, e) for t, s, e in get_entities(_normalise(p)))
-    correct = gold_entities & pred_entities
-    types = sorted({e[1] for e in gold_entities | pred_entities})
+        gold_entities.update((0, i, t, s, e) for t, s, e in get_entities(normalise_tags(g)))
+        pred_entities.update((0, i, t, s, e) for t, s, e in get_entities(normalise_tags(p)))
+    return span_scores(gold_entities, pred_entities)
+
+
+def span_scores(gold: set[tuple[Any, ...]], pred: set[tuple[Any, ...]]) -> NerScores:
+    """Score predicted mentions against gold ones, each a tuple whose element 2 is its type.
+
+    A mention is correct when its whole tuple (where, type, boundaries) is in gold.
+    """
+    correct = gold & pred
+    types = sorted({e[2] for e in gold | pred})
     per_type = {
         t: _prf(
-            sum(1 for e in correct if e[1] == t),
-            sum(1 for e in pred_entities if e[1] == t),
-            sum(1 for e in gold_entities if e[1] == t),
+            sum(1 for e in correct if e[2] == t),
+            sum(1 for e in pred if e[2] == t),
+            sum(1 for e in gold if e[2] == t),
         )
         for t in types
     }
-    micro = _prf(len(correct), len(pred_entities), len(gold_entities))
-    return NerScores(micro=micro, per_type=per_type)
+    return NerScores(micro=_prf(len(correct), len(pred), len(gold)), per_type=per_type)

@@ -30,6 +30,7 @@ from kgbuild.nlp.align import (
     aggregate_words,
     constrained_label_ids,
 )
+from kgbuild.nlp.context import context_window, special_token_ids
 from kgbuild.nlp.hf import (
     PEFT_DEPRECATION,
     bf16_supported,
@@ -40,6 +41,7 @@ from kgbuild.nlp.hf import (
     resolve_model_ref,
 )
 from kgbuild.readers.conll import TaggedSentence, read_conll
+from kgbuild.readers.ner_sources import NerSource, parse_source, read_source, unannotated_words
 from kgbuild.training.common import (
     FeatureDataset,
     check_init,
@@ -52,7 +54,7 @@ from kgbuild.training.common import (
     sha256_file,
     write_card_json,
 )
-from kgbuild.training.metrics import NerScores, ner_scores
+from kgbuild.training.metrics import NerScores, ner_scores, span_scores
 
 __all__ = [
     "LORA_TARGET_MODULES",
@@ -60,7 +62,10 @@ __all__ = [
     "evaluate_ner",
     "label_list",
     "predict_tags",
+    "restrict_types",
+    "special_token_ids",
     "train_ner",
+    "write_ner_card",
 ]
 
 logger = logging.getLogger(__name__)
@@ -111,41 +116,113 @@ def label_list(sentences: Sequence[TaggedSentence]) -> list[str]:
     return ["O", *ordered]
 
 
+class _Window(BaseModel):
+    """One model window: ids, and where the centre sentence's sub-tokens sit in it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_ids: tuple[int, ...]
+    word_ids: tuple[int | None, ...]
+    """The centre's word of each position (``None``: context or a special token)."""
+
+
+def _document_windows(
+    document: Sequence[Sequence[str]],
+    tokenizer: Any,
+    *,
+    max_length: int,
+    context: bool,
+) -> list[_Window]:
+    """Each sentence of a document as a window; with ``context``, its neighbours around it."""
+    first, last = special_token_ids(tokenizer)
+    indexed = [i for i, words in enumerate(document) if words]
+    windows = [_Window(input_ids=(first, last), word_ids=(None, None)) for _ in document]
+    if not indexed:
+        return windows
+    encoding = tokenizer(
+        [list(document[i]) for i in indexed], is_split_into_words=True, add_special_tokens=False
+    )
+    pieces: list[list[int]] = [[] for _ in document]
+    word_ids: list[list[int | None]] = [[] for _ in document]
+    for row, index in enumerate(indexed):
+        pieces[index] = list(encoding["input_ids"][row])
+        word_ids[index] = list(encoding.word_ids(row))
+    centre_room = max_length - 2
+    for index in indexed:
+        centre = pieces[index][:centre_room]
+        room = centre_room - len(centre) if context else 0
+        before, after = context_window(pieces, index, room)
+        windows[index] = _Window(
+            input_ids=(first, *before, *centre, *after, last),
+            word_ids=(
+                *([None] * (1 + len(before))),
+                *word_ids[index][:centre_room],
+                *([None] * (len(after) + 1)),
+            ),
+        )
+    return windows
+
+
 def _encode(
-    sentences: Sequence[TaggedSentence],
+    sources: Sequence[tuple[list[list[TaggedSentence]], bool]],
     tokenizer: Any,
     label2id: dict[str, int],
     *,
     max_length: int,
     label_all_subtokens: bool,
+    context: bool = False,
 ) -> FeatureDataset:
-    """Tokenize words and align labels to the first sub-token of each word."""
+    """Windows of every sentence with labels on the first sub-token of each word.
+
+    ``sources`` are ``(documents, partial)``: a partial source's ``O`` on dates and
+    numbers is masked (:func:`kgbuild.readers.ner_sources.unannotated_words`). Context
+    and special tokens get ``-100``.
+    """
+    with_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
     features: list[dict[str, list[int]]] = []
-    for sentence in sentences:
-        encoding = tokenizer(
-            list(sentence.tokens),
-            is_split_into_words=True,
-            truncation=True,
-            max_length=max_length,
-        )
-        labels: list[int] = []
-        previous: int | None = None
-        for word_id in encoding.word_ids():
-            if word_id is None:
-                labels.append(-100)
-            elif word_id != previous:
-                labels.append(label2id[sentence.tags[word_id]])
-            elif label_all_subtokens:
-                tag = sentence.tags[word_id]
-                inside = f"I-{tag[2:]}" if tag.startswith("B-") else tag
-                labels.append(label2id.get(inside, label2id[tag]))
-            else:
-                labels.append(-100)
-            previous = word_id
-        feature = {key: list(value) for key, value in encoding.items()}
-        feature["labels"] = labels
-        features.append(feature)
+    for documents, partial in sources:
+        for document in documents:
+            windows = _document_windows(
+                [s.tokens for s in document], tokenizer, max_length=max_length, context=context
+            )
+            for sentence, window in zip(document, windows, strict=True):
+                masked = unannotated_words(sentence) if partial else (False,) * len(sentence.tags)
+                labels: list[int] = []
+                previous: int | None = None
+                for word_id in window.word_ids:
+                    if word_id is None or masked[word_id]:
+                        labels.append(-100)
+                    elif word_id != previous:
+                        labels.append(label2id[sentence.tags[word_id]])
+                    elif label_all_subtokens:
+                        tag = sentence.tags[word_id]
+                        inside = f"I-{tag[2:]}" if tag.startswith("B-") else tag
+                        labels.append(label2id.get(inside, label2id[tag]))
+                    else:
+                        labels.append(-100)
+                    previous = word_id
+                feature = {
+                    "input_ids": list(window.input_ids),
+                    "attention_mask": [1] * len(window.input_ids),
+                    "labels": labels,
+                }
+                if with_types:
+                    feature["token_type_ids"] = [0] * len(window.input_ids)
+                features.append(feature)
     return FeatureDataset(features)
+
+
+def restrict_types(tags: Sequence[str], types: frozenset[str] | None) -> list[str]:
+    """Tags of entity types outside ``types`` turned to ``O`` (``None``: keep all)."""
+    if types is None:
+        return list(tags)
+    return [tag if tag == "O" or tag[2:] in types else "O" for tag in tags]
+
+
+def _data_types(documents: Sequence[Sequence[TaggedSentence]]) -> frozenset[str]:
+    return frozenset(
+        tag[2:] for document in documents for s in document for tag in s.tags if tag != "O"
+    )
 
 
 def _scores_table(scores: NerScores) -> str:
@@ -159,26 +236,74 @@ def _scores_table(scores: NerScores) -> str:
     return "\n".join(rows)
 
 
-def _write_model_card(out: Path, card: dict[str, Any], dev: NerScores) -> None:
+def _data_lines(entries: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"  - `{e['source']}` ({e['sentences']} sentences, sha256 `{e['sha256']}`"
+        + ("; O on dates and numbers masked" if e["masked_unannotated_dates_numbers"] else "")
+        + ")"
+        for e in entries
+    )
+
+
+def _results_section(results: dict[str, Any]) -> str:
+    """The card's ``results``: scores measured after training, each with what it was scored on."""
+    if not results:
+        return ""
+    parts = ["## Results (measured after training)\n"]
+    for name, result in results.items():
+        parts.append(f"### {name}\n\n{result.get('note', '')}\n")
+        if "scores" in result:
+            parts.append(_scores_table(NerScores.model_validate(result["scores"])) + "\n")
+        for key, value in result.items():
+            if key not in ("note", "scores"):
+                parts.append(f"- {key}: {value}")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def write_ner_card(out: Path, card: dict[str, Any]) -> None:
+    """(Re)write a NER model's card, ``model_card.json`` and ``README.md``, from ``card``."""
+    dev = NerScores.model_validate(card["dev_scores"])
+    by_source = {
+        k: NerScores.model_validate(v) for k, v in card.get("dev_scores_by_source", {}).items()
+    }
+    _write_model_card(out, card, dev, by_source)
+
+
+def _write_model_card(
+    out: Path, card: dict[str, Any], dev: NerScores, by_source: dict[str, NerScores]
+) -> None:
     write_card_json(out, card)
     data = card["data"]
     run = run_lines(card, unit="sentences", f1_as_fraction=True)
+    per_source = "\n".join(
+        f"\n### `{name}`\n\n{_scores_table(scores)}" for name, scores in by_source.items()
+    )
     text = f"""# NER model: {out.name}
 
 Token classifier fine-tuned by `kgbuild train ner` ({card["method"]}).
 
 - Base model: `{card["base"]}` (resolved revision `{card["base_revision"]}`)
 - Labels ({len(card["labels"])}): {", ".join(f"`{label}`" for label in card["labels"])}
-- Training data: `{data["train"]["path"]}` ({data["train"]["sentences"]} sentences,
-  sha256 `{data["train"]["sha256"]}`)
-- Dev data: `{data["dev"]["path"]}` ({data["dev"]["sentences"]} sentences,
-  sha256 `{data["dev"]["sha256"]}`)
+- Reads document context: {
+        "yes (neighbouring sentences; only the centre labelled)"
+        if card["hyperparameters"].get("context")
+        else "no"
+    }
+- Training data:
+{_data_lines(data["train"])}
+- Dev data:
+{_data_lines(data["dev"])}
 {run}
 
 ## Dev scores (entity level, seqeval default / conlleval, saved model re-loaded)
 
-{_scores_table(dev)}
+Each dev source is scored on the entity types it annotates.
 
+{_scores_table(dev)}
+{per_source}
+
+{_results_section(card.get("results", {}))}
 ## Use
 
 ```python
@@ -214,9 +339,17 @@ def read_tagged(path: Path, data_format: str) -> list[TaggedSentence]:
     return readers[data_format](path)
 
 
+def _sources(data: Path | Sequence[NerSource], data_format: str) -> list[NerSource]:
+    if isinstance(data, Path):
+        return [parse_source(str(data), data_format)]
+    if not data:
+        raise InputError("no data source given")
+    return list(data)
+
+
 def train_ner(
-    train: Path,
-    dev: Path,
+    train: Path | Sequence[NerSource],
+    dev: Path | Sequence[NerSource],
     *,
     base: str,
     out: Path,
@@ -234,12 +367,20 @@ def train_ner(
     command: str | None = None,
     data_format: str = "conll",
     init: Path | None = None,
+    context: bool = False,
+    attention_dropout: float = 0.0,
 ) -> NerTrainResult:
-    """Fine-tune a token classifier on CoNLL files and save it to ``out``.
+    """Fine-tune a token classifier on tagged data and save it to ``out``.
+
+    One model learns the union of the sources' labels. A partial source (CoNLL, WNUT-17:
+    no TIME or NUM type) has its ``O`` on dates and numbers masked, so it does not
+    teach that they are not entities (:func:`kgbuild.readers.ner_sources.unannotated_words`).
 
     Args:
-        train: Training file (CoNLL columns, see :mod:`kgbuild.readers.conll`).
-        dev: Dev file, scored after every epoch (entity F1 picks the best epoch).
+        train: Training file (in ``data_format``) or sources
+            (:func:`kgbuild.readers.ner_sources.parse_source`), read together.
+        dev: Dev file or sources, scored after every epoch (entity F1 over all of them
+            picks the best epoch; each source is scored on its own types only).
         base: Base model reference (``pypi:...``, local folder or Hub id).
         out: Output folder (created; files in it are overwritten).
         epochs: Maximum number of epochs (early stopping may end sooner).
@@ -259,11 +400,16 @@ def train_ner(
             supports it natively (recent CUDA GPUs, CPUs with AVX512-BF16 or AMX,
             where it is about 3x faster than fp32). Saved weights stay fp32/fp16.
         command: Command line recorded in the model card (default: ``sys.argv``).
-        data_format: Format of ``train`` and ``dev``, one of :data:`NER_FORMATS`.
+        data_format: Format of ``train`` and ``dev`` given as files, one of :data:`NER_FORMATS`.
         init: A kgbuild NER model folder to continue from instead of a fresh head (for
             example the CoNLL-2003 model, continued on a smaller corpus with the same
             labels): its LoRA adapter (same rank) or, for a full fine-tune, its weights.
             It must have been trained from ``base`` with the data's labels.
+        context: Read each sentence with its document's neighbouring sentences (only the
+            centre labelled, :mod:`kgbuild.nlp.context`); recorded in the model's
+            manifest so that inference reads the same way.
+        attention_dropout: Dropout on attention probabilities. 0 by default: on CPU,
+            attention with dropout leaves the fused kernel and a step is about 4x slower.
 
     Returns:
         NerTrainResult: Output folder, labels, dev scores of the saved model, timing.
@@ -283,16 +429,19 @@ def train_ner(
     )
 
     wall_start, cpu_start = time.perf_counter(), time.process_time()
-    for path in (train, dev):
-        if not path.is_file():
-            raise InputError(f"data file {path} does not exist")
+    train_sources, dev_sources = _sources(train, data_format), _sources(dev, data_format)
     if epochs <= 0 or batch_size <= 0 or learning_rate <= 0 or max_length < 8:
         raise InputError("epochs, batch_size and learning_rate must be > 0, max_length >= 8")
     rank = lora_rank or None
-    train_sentences = read_tagged(train, data_format)
-    dev_sentences = read_tagged(dev, data_format)
-    if not train_sentences or not dev_sentences:
-        raise InputError(f"no sentences in {train if not train_sentences else dev}")
+    train_docs = [read_source(source) for source in train_sources]
+    dev_docs = [read_source(source) for source in dev_sources]
+    for source, documents in zip(
+        [*train_sources, *dev_sources], [*train_docs, *dev_docs], strict=True
+    ):
+        if not any(documents):
+            raise InputError(f"no sentences in {source}")
+    train_sentences = [s for documents in train_docs for doc in documents for s in doc]
+    dev_sentences = [s for documents in dev_docs for doc in documents for s in doc]
     labels = label_list([*train_sentences, *dev_sentences])
     label2id = {label: i for i, label in enumerate(labels)}
     id2label = dict(enumerate(labels))
@@ -309,6 +458,7 @@ def train_ner(
             id2label=id2label,
             label2id=label2id,
             ignore_mismatched_sizes=True,
+            attention_probs_dropout_prob=attention_dropout,
         )
     except (OSError, ValueError, RuntimeError) as e:
         raise ModelLoadError(f"base model {base!r}: cannot load it: {e}") from e
@@ -339,15 +489,25 @@ def train_ner(
     logger.info("trainable parameters: %d of %d", trainable, total)
 
     train_data = _encode(
-        train_sentences,
+        [(docs, source.partial) for source, docs in zip(train_sources, train_docs, strict=True)],
         tokenizer,
         label2id,
         max_length=max_length,
         label_all_subtokens=label_all_subtokens,
+        context=context,
     )
     dev_data = _encode(
-        dev_sentences, tokenizer, label2id, max_length=max_length, label_all_subtokens=False
+        [(docs, False) for docs in dev_docs],
+        tokenizer,
+        label2id,
+        max_length=max_length,
+        label_all_subtokens=False,
+        context=context,
     )
+    # Each dev sentence is scored on its source's types (CoNLL has no TIME to predict).
+    dev_types = [
+        types for docs in dev_docs for types in [_data_types(docs)] * sum(len(doc) for doc in docs)
+    ]
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
         # Dev is decoded as inference decodes it: the best valid tag sequence over the
@@ -356,11 +516,11 @@ def train_ner(
         gold_ids = np.asarray(prediction.label_ids)
         gold_tags: list[list[str]] = []
         pred_tags: list[list[str]] = []
-        for prob_rows, gold_row in zip(pred_probs, gold_ids, strict=True):
+        for prob_rows, gold_row, types in zip(pred_probs, gold_ids, dev_types, strict=True):
             keep = gold_row != -100
             gold_tags.append([id2label[int(i)] for i in gold_row[keep]])
             label_ids = constrained_label_ids(prob_rows[keep], id2label)
-            pred_tags.append([id2label[i] for i in label_ids])
+            pred_tags.append(restrict_types([id2label[i] for i in label_ids], types))
         scores = ner_scores(gold_tags, pred_tags)
         return {
             "precision": scores.micro.precision,
@@ -394,11 +554,20 @@ def train_ner(
         "task": "token-classification",
         "labels": labels,
         "max_length": max_length,
+        "context": context,
     }
     save_trained(model, tokenizer, out, lora=rank is not None, manifest=manifest)
 
     clear_model_cache()
-    dev_scores = evaluate_ner(str(out), dev, device=str(target), data_format=data_format)
+    gold: set[tuple[Any, ...]] = set()
+    pred: set[tuple[Any, ...]] = set()
+    dev_by_source: dict[str, NerScores] = {}
+    for index, source in enumerate(dev_sources):
+        source_gold, source_pred = _source_entities(str(out), source, device=str(target))
+        dev_by_source[str(source)] = span_scores(source_gold, source_pred)
+        gold.update(((index, e[0]), *e[1:]) for e in source_gold)
+        pred.update(((index, e[0]), *e[1:]) for e in source_pred)
+    dev_scores = span_scores(gold, pred)
     clear_model_cache()
 
     wall = time.perf_counter() - wall_start
@@ -411,10 +580,21 @@ def train_ner(
         "base_revision": base_revision,
         "labels": labels,
         "data": {
-            name: {"path": str(path.resolve()), "sha256": sha256_file(path), "sentences": n}
-            for name, path, n in (
-                ("train", train, len(train_sentences)),
-                ("dev", dev, len(dev_sentences)),
+            name: [
+                {
+                    "source": str(source),
+                    "format": source.format,
+                    "path": str(source.path.resolve()),
+                    "documents": list(source.docs) if source.docs is not None else None,
+                    "sha256": sha256_file(source.path),
+                    "sentences": sum(len(doc) for doc in docs),
+                    "masked_unannotated_dates_numbers": source.partial and name == "train",
+                }
+                for source, docs in zip(sources, documents, strict=True)
+            ]
+            for name, sources, documents in (
+                ("train", train_sources, train_docs),
+                ("dev", dev_sources, dev_docs),
             )
         },
         "command": command if command is not None else shlex.join(sys.argv),
@@ -431,6 +611,8 @@ def train_ner(
             "patience": patience,
             "max_steps": max_steps,
             "label_all_subtokens": label_all_subtokens,
+            "context": context,
+            "attention_dropout": attention_dropout,
             "init": str(init.resolve()) if init is not None else None,
             "scheduler": "linear, warmup 6%",
             "weight_decay": 0.01,
@@ -442,6 +624,8 @@ def train_ner(
         "best_checkpoint_dev_f1": fitted.best_dev_f1,
         "dev_f1_per_epoch": list(fitted.dev_f1_per_epoch),
         "dev_scores": dev_scores.model_dump(),
+        "dev_scores_by_source": {k: v.model_dump() for k, v in dev_by_source.items()},
+        "results": {},
         "timing": {
             "wall_seconds": wall,
             "cpu_seconds": cpu,
@@ -452,7 +636,7 @@ def train_ner(
         "threads": torch.get_num_threads(),
         "versions": library_versions(),
     }
-    _write_model_card(out, card, dev_scores)
+    _write_model_card(out, card, dev_scores, dev_by_source)
     return NerTrainResult(
         out_dir=out,
         labels=tuple(labels),
@@ -473,6 +657,7 @@ def predict_tags(
     model_ref: str,
     sentences: Sequence[Sequence[str]],
     *,
+    doc_ids: Sequence[object] | None = None,
     device: str | None = None,
     batch_size: int = 32,
     constrained: bool = True,
@@ -485,6 +670,9 @@ def predict_tags(
     Args:
         model_ref: Model reference for :func:`kgbuild.nlp.hf.load_token_classifier`.
         sentences: Sentences as lists of words.
+        doc_ids: Each sentence's document; consecutive sentences of one document are
+            neighbours, read as context when the model was trained with context
+            (its manifest's ``context``). ``None``: every sentence alone.
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         batch_size: Sentences per forward pass.
         constrained: Tag each sentence with its most probable valid BIO/BIOES sequence
@@ -496,30 +684,44 @@ def predict_tags(
     """
     loaded = load_token_classifier(model_ref, device=device)
     tokenizer, model = loaded.tokenizer, loaded.model
+    context = bool(loaded.manifest.get("context")) and doc_ids is not None
     labels = loaded.id2label if constrained else None  # None: each word's argmax
+    groups: list[list[int]] = []
+    for index in range(len(sentences)):
+        if doc_ids is not None and groups and doc_ids[groups[-1][-1]] == doc_ids[index]:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    windows: list[_Window] = [_Window(input_ids=(), word_ids=())] * len(sentences)
+    for group in groups:
+        built = _document_windows(
+            [sentences[i] for i in group], tokenizer, max_length=loaded.max_length, context=context
+        )
+        for index, window in zip(group, built, strict=True):
+            windows[index] = window
     results: list[list[str]] = [["O"] * len(words) for words in sentences]
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    pad_id = tokenizer.pad_token_id or 0
+    order = sorted(
+        (i for i in range(len(sentences)) if sentences[i]), key=lambda i: len(windows[i].input_ids)
+    )
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            batch_ids = [i for i in order[start : start + batch_size] if sentences[i]]
-            if not batch_ids:
-                continue
-            encoding = tokenizer(
-                [list(sentences[i]) for i in batch_ids],
-                is_split_into_words=True,
-                truncation=True,
-                max_length=loaded.max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            inputs = {k: v.to(loaded.device) for k, v in encoding.items()}
-            probs = torch.softmax(model(**inputs).logits.float(), dim=-1).cpu().numpy()
+            batch_ids = order[start : start + batch_size]
+            width = max(len(windows[i].input_ids) for i in batch_ids)
+            ids = torch.full((len(batch_ids), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch_ids), width), dtype=torch.long)
+            for row, index in enumerate(batch_ids):
+                length = len(windows[index].input_ids)
+                ids[row, :length] = torch.tensor(windows[index].input_ids)
+                mask[row, :length] = 1
+            logits = model(input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device))
+            probs = torch.softmax(logits.logits.float(), dim=-1).cpu().numpy()
             for row, index in enumerate(batch_ids):
                 pieces = [
                     TokenPrediction(
                         word=word_id, start=position, end=position, probs=probs[row, position]
                     )
-                    for position, word_id in enumerate(encoding.word_ids(row))
+                    for position, word_id in enumerate(windows[index].word_ids)
                     if word_id is not None
                 ]
                 for word in aggregate_words(pieces, AggregationStrategy.FIRST, labels):
@@ -527,20 +729,87 @@ def predict_tags(
     return results
 
 
+Entity = tuple[int, int, str, int, int]
+"""``(document, sentence, type, first word, end word)`` of a mention (end exclusive)."""
+
+
+def _tag_entities(doc: int, sent: int, tags: Sequence[str]) -> set[Entity]:
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    from kgbuild.training.metrics import normalise_tags
+
+    return {(doc, sent, t, s, e + 1) for t, s, e in get_entities(normalise_tags(list(tags)))}
+
+
+def _source_entities(
+    model_ref: str,
+    source: NerSource,
+    *,
+    device: str | None = None,
+    batch_size: int = 32,
+    types: Sequence[str] | None = None,
+) -> tuple[set[Entity], set[Entity]]:
+    """Gold and predicted mentions of a source, on the types scored.
+
+    DocRED gold is every mention of the file (nested ones too); other formats' gold is
+    their tags. Predicted mentions of types outside ``types`` (default: the types the
+    source annotates) are left out: a corpus without TIME cannot score a TIME.
+    """
+    documents = read_source(source)
+    sentences = [s for doc in documents for s in doc]
+    doc_ids = [d for d, doc in enumerate(documents) for _ in doc]
+    sent_ids = [i for doc in documents for i in range(len(doc))]
+    predicted = predict_tags(
+        model_ref,
+        [s.tokens for s in sentences],
+        doc_ids=doc_ids,
+        device=device,
+        batch_size=batch_size,
+    )
+    gold: set[Entity] = set()
+    if source.format == "docred":
+        from kgbuild.readers.docred import read_docred
+
+        first = source.docs[0] if source.docs is not None else 0
+        end = source.docs[1] if source.docs is not None else None
+        for d, doc in enumerate(read_docred(source.path)[first:end]):
+            gold.update(
+                (d, m.sent_id, m.type, m.start, m.end) for e in doc.entities for m in e.mentions
+            )
+    else:
+        for d, s, sentence in zip(doc_ids, sent_ids, sentences, strict=True):
+            gold |= _tag_entities(d, s, sentence.tags)
+    scored = frozenset(types) if types is not None else frozenset(e[2] for e in gold)
+    gold = {e for e in gold if e[2] in scored}
+    pred: set[Entity] = set()
+    for d, s, tags in zip(doc_ids, sent_ids, predicted, strict=True):
+        pred |= {e for e in _tag_entities(d, s, tags) if e[2] in scored}
+    return gold, pred
+
+
 def evaluate_ner(
     model_ref: str,
-    data_path: Path,
+    data_path: Path | NerSource,
     *,
     device: str | None = None,
     batch_size: int = 32,
     data_format: str = "conll",
+    docs: tuple[int, int | None] | None = None,
+    types: Sequence[str] | None = None,
 ) -> NerScores:
-    """Score a token classifier on a tagged file (entity level, seqeval default mode).
+    """Score a token classifier on tagged data: mentions, typed, exact boundaries.
+
+    Sentences of one document are read together when the model was trained with
+    context. With DocRED data this is typed mention F1 over all gold mentions.
 
     Args:
         model_ref: Model reference (Hub id, local folder, adapter folder, ``pypi:``).
-        data_path: File with gold tags, in ``data_format`` (one of :data:`NER_FORMATS`).
-        data_format: Format of ``data_path``.
+        data_path: File with gold tags, in ``data_format`` (one of
+            :data:`kgbuild.readers.ner_sources.NER_SOURCE_FORMATS`), or a source.
+        data_format: Format of ``data_path`` given as a file.
+        docs: ``(first, end)`` documents of the file to score (``None``: all).
+        types: Entity types to score (default: the types the data annotates;
+            predictions of other types are left out).
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         batch_size: Sentences per forward pass.
 
@@ -551,10 +820,14 @@ def evaluate_ner(
         InputError: The file is missing.
         ModelLoadError: The model cannot be loaded.
     """
-    if not data_path.is_file():
-        raise InputError(f"data file {data_path} does not exist")
-    sentences = read_tagged(data_path, data_format)
-    predicted = predict_tags(
-        model_ref, [s.tokens for s in sentences], device=device, batch_size=batch_size
+    source = (
+        data_path
+        if isinstance(data_path, NerSource)
+        else NerSource(format=data_format, path=data_path, docs=docs)
     )
-    return ner_scores([list(s.tags) for s in sentences], predicted)
+    if not source.path.is_file():
+        raise InputError(f"data file {source.path} does not exist")
+    gold, pred = _source_entities(
+        model_ref, source, device=device, batch_size=batch_size, types=types
+    )
+    return span_scores(gold, pred)

@@ -1,5 +1,8 @@
+import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kgbuild.config import NerConfig
@@ -122,3 +125,95 @@ def test_decoding_setting_changes_mentions_and_model_key(random_ner_model: Path)
     # a random model's per-word argmax breaks spans that the constrained decoding joins
     assert run(stages["constrained"], doc) != run(stages["argmax"], doc)
     assert stages["constrained"].model_key != stages["argmax"].model_key
+
+
+def test_names_cut_at_hyphens_come_out_whole(keyword_ner_model: Path) -> None:
+    # the keyword model knows "Maria Gonzalez" and "Berlin", never "Anna", "Ruiz" or "Nord"
+    text = (
+        "Anna-Maria Gonzalez met Maria Gonzalez-Ruiz in Nord-Berlin. David Chen works in Toronto."
+    )
+    doc = document(text)
+    found = run(NerStage(NerConfig(model=str(keyword_ner_model)), run_id="r"), doc)
+    assert found == [
+        ("Anna-Maria Gonzalez", "PER"),
+        ("Maria Gonzalez-Ruiz", "PER"),
+        ("Nord-Berlin", "LOC"),
+        ("David Chen", "PER"),
+        ("Toronto", "LOC"),
+    ]
+    cut = run(NerStage(NerConfig(model=str(keyword_ner_model), whole_words=False), run_id="r"), doc)
+    assert ("Maria Gonzalez", "PER") in cut and ("Berlin", "LOC") in cut
+
+
+def test_whole_word_spans_join_pieces_of_one_name() -> None:
+    from kgbuild.nlp.words import whole_word_spans
+
+    def spans(text: str, *parts: tuple[str, str]) -> list[str]:
+        found = [(text.index(p), text.index(p) + len(p), label, 0.9) for p, label in parts]
+        return [text[start:end] for start, end, _, _ in whole_word_spans(text, found)]
+
+    # "suk" and "Sin Gwang" of "Sin Gwang-suk": one name again
+    assert spans("Kim Dal-bong met Pak Ryong-hui.", ("Pak Ryong", "PER"), ("hui", "PER")) == [
+        "Pak Ryong-hui"
+    ]
+    assert spans("Ulla-Britt Norrgard spoke.", ("Britt Norrgard", "PER")) == ["Ulla-Britt Norrgard"]
+    assert spans("the ZKTia group", ("ZKT", "ORG")) == ["ZKTia"]  # a prefix cut by the tokenizer
+    # a word's edge is left alone: punctuation, possessives, and CJK characters
+    assert spans("(Velto) said", ("Velto", "ORG")) == ["Velto"]
+    assert spans("Velto's plan", ("Velto", "ORG")) == ["Velto"]
+    assert spans("阿克米机器人公司", ("机器", "ORG")) == ["机器"]
+
+
+def _context_model(source: Path, target: Path) -> Path:
+    """The same weights, declared as trained with document context."""
+    shutil.copytree(source, target)
+    (target / "kgbuild_model.json").write_text(
+        json.dumps(
+            {
+                "base": str(source),
+                "task": "token-classification",
+                "labels": json.loads((source / "config.json").read_text())["id2label"],
+                "format": "full",
+                "context": True,
+            }
+        ),
+        encoding="utf-8",
+    )
+    return target
+
+
+def test_context_model_reads_neighbouring_sentences(random_ner_model: Path, tmp_path: Path) -> None:
+    from kgbuild.nlp.words import word_spans
+
+    context_model = _context_model(random_ner_model, tmp_path / "context-model")
+    text = "Acme Robotics opened in Berlin. Maria Gonzalez said so. Helix grew in Lisbon."
+    doc = document(text)
+    chunks = chunk_document(doc)
+    assert len(chunks) == 3
+    config = {"threshold": 0.0}
+    plain = NerStage(NerConfig(model=str(random_ner_model), **config), run_id="r")
+    reader = NerStage(NerConfig(model=str(context_model), **config), run_id="r")
+    assert reader.context and not plain.context and reader.model_key != plain.model_key
+
+    words = [word_spans(c.text, "en") for c in chunks]
+    windows = reader._windows(chunks, words)
+    own = [len(plain.loaded.tokenizer(c.text)["input_ids"]) for c in chunks]
+    # each chunk one window holding its neighbours too; only its own words are decoded
+    assert windows.chunk_index.tolist() == [0, 1, 2]
+    assert windows.lengths.tolist() == [sum(own) - 4] * 3
+    middle = windows.word_ids[windows.bounds[1] : windows.bounds[2]]
+    assert (middle >= 0).sum() == own[1] - 2 and middle[1] == -1
+
+    # the neighbours change what the model reads: chunk 2 alone reads like the plain model
+    with_context = run(reader, doc)
+    assert run(reader, doc, chunks[1:2]) == run(plain, doc, chunks[1:2])
+    assert with_context != run(plain, doc)
+
+    # a short window: context is trimmed, never the centre
+    assert max(own) <= 24 < sum(own) - 4
+    short = NerStage(NerConfig(model=str(context_model), max_length=24, **config), run_id="r")
+    trimmed = short._windows(chunks, words)
+    assert trimmed.lengths.tolist() == [24, 24, 24]
+    assert [(w >= 0).sum() for w in np.split(trimmed.word_ids, trimmed.bounds[1:-1])] == [
+        n - 2 for n in own
+    ]

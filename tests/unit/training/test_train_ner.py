@@ -73,7 +73,7 @@ def test_train_save_and_reload(
     card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
     assert card["command"] == "kgbuild train ner (test)"
     assert card["seed"] == 1
-    assert len(card["data"]["train"]["sha256"]) == 64
+    assert len(card["data"]["train"][0]["sha256"]) == 64
     assert "micro" in card["dev_scores"]
     assert len(card["dev_f1_per_epoch"]) == round(card["epochs_run"])
     assert max(card["dev_f1_per_epoch"]) == card["best_checkpoint_dev_f1"]
@@ -142,7 +142,7 @@ def test_train_ner_reads_bmes_and_json_spans(data_format: str, tmp_path: Path) -
 
 def test_unknown_training_format_is_refused(tmp_path: Path) -> None:
     (tmp_path / "x").write_text("a O\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="unknown NER data format 'xml'"):
+    with pytest.raises(InputError, match="unknown format 'xml'"):
         train_ner(tmp_path / "x", tmp_path / "x", base="b", out=tmp_path / "o", data_format="xml")
 
 
@@ -179,3 +179,149 @@ def test_training_continues_from_a_trained_model(
             init=trained.out_dir,
             **{**one_tiny_step, "lora_rank": None},
         )
+
+
+def _write_docred(path: Path) -> Path:
+    """Three documents of two sentences; document 0 has a nested mention and a date."""
+    docs = []
+    for i in range(3):
+        sents = [
+            ["John", "Smith", "of", "Reuters", "went", "to", "Paris", "in", "1996", "."],
+            ["He", "saw", "three", "men", "in", "London", "Paris", "."],
+        ]
+        vertex = [
+            [{"name": "John Smith", "sent_id": 0, "pos": [0, 2], "type": "PER"}],
+            [{"name": "Reuters", "sent_id": 0, "pos": [3, 4], "type": "ORG"}],
+            [{"name": "Paris", "sent_id": 0, "pos": [6, 7], "type": "LOC"}],
+            [{"name": "1996", "sent_id": 0, "pos": [8, 9], "type": "TIME"}],
+            [{"name": "three", "sent_id": 1, "pos": [2, 3], "type": "NUM"}],
+            [{"name": "London", "sent_id": 1, "pos": [5, 6], "type": "LOC"}],
+        ]
+        if i == 0:  # nested in "London Paris": the longer mention is tagged for training
+            vertex.append([{"name": "London Paris", "sent_id": 1, "pos": [5, 7], "type": "MISC"}])
+        docs.append({"title": f"doc {i}", "sents": sents, "vertexSet": vertex, "labels": []})
+    path.write_text(json.dumps(docs), encoding="utf-8")
+    return path
+
+
+def test_encoding_masks_context_and_unannotated_dates(data: tuple[Path, Path, Path]) -> None:
+    from transformers import AutoTokenizer
+
+    from kgbuild.readers.conll import TaggedSentence
+    from kgbuild.training.ner import _encode
+
+    _, _, base = data
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    document = [
+        TaggedSentence(tokens=("the", "year", "was", "good"), tags=("O",) * 4),
+        TaggedSentence(
+            tokens=("John", "won", "in", "1996", "and", "May"),
+            tags=("B-PER", "O", "O", "O", "O", "O"),
+        ),
+        TaggedSentence(tokens=("it", "may", "rain", "."), tags=("O",) * 4),
+    ]
+    label2id = {"O": 0, "B-PER": 1}
+    encode = _encode  # one call per (context, partial) setting below
+
+    plain = encode(
+        [([document], False)], tokenizer, label2id, max_length=64, label_all_subtokens=False
+    )
+    partial = encode(
+        [([document], True)], tokenizer, label2id, max_length=64, label_all_subtokens=False
+    )
+    centre_plain, centre_partial = plain.features[1]["labels"], partial.features[1]["labels"]
+    assert [x for x in centre_plain if x != -100] == [1, 0, 0, 0, 0, 0]
+    # a partial corpus (no TIME/NUM) does not vouch for the O of "1996" and "May"
+    assert [x for x in centre_partial if x != -100] == [1, 0, 0, 0]
+    assert [x for x in partial.features[2]["labels"] if x != -100] == [0, 0, 0, 0]  # "may"
+
+    context = encode(
+        [([document], False)],
+        tokenizer,
+        label2id,
+        max_length=64,
+        label_all_subtokens=False,
+        context=True,
+    )
+    window = context.features[1]
+    assert len(window["input_ids"]) > len(plain.features[1]["input_ids"])
+    assert [x for x in window["labels"] if x != -100] == [1, 0, 0, 0, 0, 0]  # centre only
+    first_label = next(i for i, x in enumerate(window["labels"]) if x != -100)
+    assert first_label > 1  # the previous sentence is read before it
+    # a short window: context is cut, the centre never
+    short = encode(
+        [([document], False)],
+        tokenizer,
+        label2id,
+        max_length=12,
+        label_all_subtokens=False,
+        context=True,
+    )
+    assert all(len(f["input_ids"]) <= 12 for f in short.features)
+    assert [x for x in short.features[1]["labels"] if x != -100] == [1, 0, 0, 0, 0, 0]
+
+
+def test_train_on_several_sources_with_context(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    from kgbuild.readers.ner_sources import parse_source
+
+    train, dev, base = data
+    docred = _write_docred(tmp_path / "docred.json")
+    wnut = tmp_path / "wnut.conll"
+    wnut.write_text(
+        "Mary\tB-person\nat\tO\nAcme\tB-group\nplays\tO\nTetris\tB-creative-work\n",
+        encoding="utf-8",
+    )
+    result = train_ner(
+        [
+            parse_source(f"conll:{train}"),
+            parse_source(f"docred:{docred}@1:3"),
+            parse_source(f"wnut17:{wnut}"),
+        ],
+        [parse_source(f"conll:{dev}"), parse_source(f"docred:{docred}@0:1")],
+        base=str(base),
+        out=tmp_path / "model",
+        max_steps=3,
+        batch_size=8,
+        lora_rank=4,
+        context=True,
+        max_length=64,
+        device="cpu",
+        bf16=False,
+    )
+    assert {label[2:] for label in result.labels if label != "O"} == {
+        "PER",
+        "ORG",
+        "LOC",
+        "MISC",
+        "TIME",
+        "NUM",
+    }
+    manifest = json.loads((tmp_path / "model" / "kgbuild_model.json").read_text(encoding="utf-8"))
+    assert manifest["context"] is True
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text(encoding="utf-8"))
+    train_data = card["data"]["train"]
+    assert [e["format"] for e in train_data] == ["conll", "docred", "wnut17"]
+    assert train_data[1]["documents"] == [1, 3] and train_data[1]["sentences"] == 4
+    assert [e["masked_unannotated_dates_numbers"] for e in train_data] == [True, False, True]
+    assert set(card["dev_scores_by_source"]) == {f"conll:{dev}", f"docred:{docred}@0:1"}
+    # CoNLL dev is scored on its own types only: no TIME or NUM
+    assert set(card["dev_scores_by_source"][f"conll:{dev}"]["per_type"]) <= {"PER", "ORG", "LOC"}
+    readme = (tmp_path / "model" / "README.md").read_text(encoding="utf-8")
+    assert "Reads document context: yes" in readme and f"docred:{docred}@1:3" in readme
+
+
+def test_evaluate_docred_scores_every_gold_mention_by_type(tmp_path: Path) -> None:
+    from kgbuild.readers.ner_sources import NerSource
+
+    docred = _write_docred(tmp_path / "docred.json")
+    model = make_tiny_bert(tmp_path / "model", ["O", "B-PER", "I-PER", "B-TIME", "B-LOC"])
+    scores = evaluate_ner(str(model), docred, data_format="docred", docs=(0, 2), device="cpu")
+    support = {name: prf.support for name, prf in scores.per_type.items() if prf.support}
+    # two documents; the nested "London Paris" (document 0) counts as a gold mention too
+    assert support == {"PER": 2, "ORG": 2, "LOC": 4, "TIME": 2, "NUM": 2, "MISC": 1}
+    only = evaluate_ner(
+        str(model), NerSource(format="docred", path=docred, docs=(2, None)), types=["PER", "TIME"]
+    )
+    assert set(only.per_type) <= {"PER", "TIME"} and only.micro.support == 2

@@ -1,0 +1,211 @@
+"""NER data sources: ``FORMAT:PATH[@FIRST:END]`` specs, read as documents of tagged sentences.
+
+Several corpora train one model, so each source names its format and, for document
+collections, a slice of documents (``docred:dev_revised.json@100:500`` is documents 100 to
+499). Every source is read as documents (lists of :class:`TaggedSentence`) so that a
+model can read a sentence's neighbours as context:
+
+- ``conll``: CoNLL columns, documents between ``-DOCSTART-`` lines; tags as they are.
+- ``wnut17``: WNUT-17 columns, one tweet per document, types mapped onto the pipeline's
+  (:data:`WNUT17_TYPES`: person PER, location LOC, corporation and group ORG,
+  creative-work and product MISC).
+- ``docred``: DocRED / Re-DocRED JSON; each document's mentions as BIO tags (types as they
+  are: PER ORG LOC MISC TIME NUM). Nested or overlapping mentions: the longer one is
+  tagged, the other left out.
+- ``bmes``, ``weibo``, ``spans``, ``conll04``: as ``kgbuild train ner --format``, one
+  sentence per document.
+
+``partial`` sources (``conll``, ``wnut17``) annotate no dates or numbers: their ``O`` on
+such words is no evidence (see :func:`unannotated_words`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from kgbuild.errors import InputError
+from kgbuild.readers.conll import TaggedSentence
+
+__all__ = [
+    "NER_SOURCE_FORMATS",
+    "PARTIAL_FORMATS",
+    "WNUT17_TYPES",
+    "NerSource",
+    "docred_sentences",
+    "parse_source",
+    "read_source",
+    "unannotated_words",
+]
+
+NER_SOURCE_FORMATS = ("conll", "wnut17", "docred", "bmes", "weibo", "spans", "conll04")
+"""Formats a source may name."""
+
+PARTIAL_FORMATS = frozenset({"conll", "wnut17"})
+"""Formats whose corpora have no TIME or NUM type: their ``O`` on dates and numbers is unknown."""
+
+WNUT17_TYPES = {
+    "person": "PER",
+    "location": "LOC",
+    "corporation": "ORG",
+    "group": "ORG",
+    "creative-work": "MISC",
+    "product": "MISC",
+}
+"""WNUT-17 entity types onto the pipeline's types."""
+
+_SLICE_RE = re.compile(r"@(\d*):(\d*)$")
+_MONTHS = frozenset(
+    {
+        *("january", "february", "march", "april", "may", "june", "july", "august"),
+        *("september", "october", "november", "december", "jan", "feb", "mar", "apr"),
+        *("jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"),
+    }
+)
+
+
+class NerSource(BaseModel):
+    """One NER data source: its format, its file and, optionally, a slice of its documents."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: str
+    path: Path
+    docs: tuple[int, int | None] | None = None
+    """``(first, end)`` document indexes (end exclusive, ``None``: to the end); ``None``: all."""
+
+    @property
+    def partial(self) -> bool:
+        """Whether the corpus leaves dates and numbers unannotated (see :data:`PARTIAL_FORMATS`)."""
+        return self.format in PARTIAL_FORMATS
+
+    def __str__(self) -> str:
+        docs = (
+            ""
+            if self.docs is None
+            else f"@{self.docs[0]}:{'' if self.docs[1] is None else self.docs[1]}"
+        )
+        return f"{self.format}:{self.path}{docs}"
+
+
+def parse_source(spec: str, default_format: str = "conll") -> NerSource:
+    """Parse ``FORMAT:PATH[@FIRST:END]`` (or a bare ``PATH``, read as ``default_format``).
+
+    >>> parse_source("docred:data/dev.json@100:500").docs
+    (100, 500)
+
+    Raises:
+        InputError: An unknown format, an empty path or an empty document slice.
+    """
+    data_format, path = default_format, spec
+    head, sep, rest = spec.partition(":")
+    if sep and head in NER_SOURCE_FORMATS:
+        data_format, path = head, rest
+    docs: tuple[int, int | None] | None = None
+    match = _SLICE_RE.search(path)
+    if match:
+        first = int(match.group(1) or 0)
+        end = int(match.group(2)) if match.group(2) else None
+        if end is not None and end <= first:
+            raise InputError(f"data source {spec!r}: document slice {first}:{end} is empty")
+        docs, path = (first, end), path[: match.start()]
+    if data_format not in NER_SOURCE_FORMATS:
+        raise InputError(
+            f"data source {spec!r}: unknown format {data_format!r}; use one of {NER_SOURCE_FORMATS}"
+        )
+    if not path:
+        raise InputError(f"data source {spec!r} names no file")
+    return NerSource(format=data_format, path=Path(path), docs=docs)
+
+
+def unannotated_words(sentence: TaggedSentence) -> tuple[bool, ...]:
+    """Words whose ``O`` a corpus without TIME and NUM types cannot vouch for.
+
+    Tokens holding a digit, and capitalised month names, tagged ``O``: CoNLL-2003 and
+    WNUT-17 leave dates and quantities untagged, where Re-DocRED tags them TIME or NUM. Training masks
+    their loss, so these corpora do not teach that dates are not entities.
+    """
+    return tuple(
+        tag == "O"
+        and (any(c.isdigit() for c in token) or (token[:1].isupper() and token.lower() in _MONTHS))
+        for token, tag in zip(sentence.tokens, sentence.tags, strict=True)
+    )
+
+
+def docred_sentences(
+    sentences: tuple[tuple[str, ...], ...], mentions: list[tuple[int, int, int, str]]
+) -> list[TaggedSentence]:
+    """BIO-tag a document's sentences from ``(sent_id, start, end, type)`` mentions.
+
+    Longer mentions win: a mention overlapping one already tagged is left out.
+    """
+    tags = [["O"] * len(sentence) for sentence in sentences]
+    for sent_id, start, end, kind in sorted(mentions, key=lambda m: (m[1] - m[2], m[0], m[1])):
+        row = tags[sent_id]
+        if any(tag != "O" for tag in row[start:end]):
+            continue
+        row[start] = f"B-{kind}"
+        for index in range(start + 1, end):
+            row[index] = f"I-{kind}"
+    return [
+        TaggedSentence(tokens=sentence, tags=tuple(row))
+        for sentence, row in zip(sentences, tags, strict=True)
+    ]
+
+
+def _map_types(sentence: TaggedSentence, types: dict[str, str]) -> TaggedSentence:
+    mapped = []
+    for tag in sentence.tags:
+        prefix, _, kind = tag.partition("-")
+        target = types.get(kind) if tag != "O" else None
+        mapped.append(f"{prefix}-{target}" if target else "O")
+    return TaggedSentence(tokens=sentence.tokens, tags=tuple(mapped))
+
+
+def read_source(source: NerSource) -> list[list[TaggedSentence]]:
+    """Read a source as documents of BIO-tagged sentences (its slice of documents only).
+
+    Raises:
+        InputError: The file does not exist.
+        DataFormatError: The file is malformed.
+    """
+    from kgbuild.readers.bmes import read_bmes, read_weibo
+    from kgbuild.readers.conll import iter_conll_documents, read_conll
+    from kgbuild.readers.docred import read_docred
+    from kgbuild.readers.relations import CONLL04_ENTITY_TYPES, read_conll04_tags
+    from kgbuild.readers.spans import read_spans
+
+    path = source.path
+    if not path.is_file():
+        raise InputError(f"data file {path} does not exist")
+    documents: list[list[TaggedSentence]]
+    if source.format == "conll":
+        documents = list(iter_conll_documents(path))
+    elif source.format == "wnut17":
+        documents = [[_map_types(s, WNUT17_TYPES)] for s in read_conll(path)]
+    elif source.format == "docred":
+        documents = [
+            docred_sentences(
+                doc.sentences,
+                [
+                    (m.sent_id, m.start, m.end, m.type)
+                    for entity in doc.entities
+                    for m in entity.mentions
+                ],
+            )
+            for doc in read_docred(path)
+        ]
+    else:
+        readers: dict[str, Callable[[Path], list[TaggedSentence]]] = {
+            "bmes": read_bmes,
+            "weibo": read_weibo,
+            "spans": read_spans,
+            "conll04": lambda file: read_conll04_tags(file, CONLL04_ENTITY_TYPES),
+        }
+        documents = [[sentence] for sentence in readers[source.format](path)]
+    if source.docs is not None:
+        documents = documents[source.docs[0] : source.docs[1]]
+    return documents
