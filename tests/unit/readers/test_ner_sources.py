@@ -10,7 +10,7 @@ from kgbuild.nlp.context import context_room, context_window
 from kgbuild.nlp.tiny import make_tiny_bert
 from kgbuild.readers.conll import TaggedSentence, iter_conll_documents
 from kgbuild.readers.ner_sources import NerSource, parse_source, read_source, unannotated_words
-from tests.test_train_ner import _write_conll, _write_docred
+from tests.unit.training.test_train_ner import _write_conll, _write_docred
 
 
 def test_sources_name_format_file_and_document_slice() -> None:
