@@ -85,6 +85,21 @@ def _scores(r: Result) -> str:
         )
     if task == "qa":
         return f"EM {_f(r.get('exact_match'), 2)}, F1 **{_f(r.get('f1'), 2)}** ({r.get('questions')} questions)"
+    if task == "graph":
+        triples = r["triples"]
+        found = (
+            "gold entities"
+            if r.get("gold_entities")
+            else (
+                f"mention F1 {_f(r['mentions']['f1'], 2)}, B-cubed F1 {_f(r['clusters']['f1'], 2)}, "
+                f"merge precision {_f(r['clusters']['merge_precision'], 2)}"
+            )
+        )
+        return (
+            f"{found}; triples at min_precision {r.get('min_precision')}: P/R/F1 "
+            f"{_f(triples['precision'], 2)} / {_f(triples['recall'], 2)} / "
+            f"**{_f(triples['f1'], 2)}** ({triples['gold']:,} gold)"
+        )
     return "see the file"
 
 
