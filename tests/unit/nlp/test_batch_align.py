@@ -29,6 +29,7 @@ from kgbuild.nlp.align import (
     merge_windows,
 )
 from kgbuild.nlp.batch_align import Pieces, decode_pieces, window_centrality
+from kgbuild.nlp.words import whole_word_spans
 from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.ingest import read_documents
 from kgbuild.stages.ner import NerStage, _line_pieces
@@ -294,15 +295,17 @@ def reference_mentions(
             per_chunk[chunk_index], config.aggregation, id2label, config.decoding == "constrained"
         )
         chunk, chunk_words = chunks[chunk_index], words[chunk_index]
-        for span in spans:
-            if span.score < config.threshold:
-                continue
+        found = [
+            (chunk_words[first][0], chunk_words[last][1], span.label, span.score)
+            for span in spans
+            if span.score >= config.threshold
             for first, last in _line_pieces(
                 chunk.text, chunk_words, span.first_word, span.last_word
-            ):
-                mentions.append(
-                    stage._mention(chunk, chunk_words, first, last, span.label, span.score)
-                )
+            )
+        ]
+        if config.whole_words:
+            found = whole_word_spans(chunk.text, found)
+        mentions.extend(stage._mention(chunk, *span) for span in found)
     return mentions
 
 
