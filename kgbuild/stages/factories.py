@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from kgbuild.config import Settings
 from kgbuild.errors import ConfigError
 from kgbuild.lang import model_languages
-from kgbuild.stages.registry import StageBatch, StageContext, stage_factory, stage_key
+from kgbuild.stages.registry import StageBatch, StageContext, stage_factory
 
 if TYPE_CHECKING:
     from kgbuild.stages.attributes import AttributeStage
@@ -67,16 +67,8 @@ class NerStep:
 
     @property
     def model_key(self) -> str:
-        """The NER config's output fields, the model revision and the precision it runs at."""
-        stage = self.stage
-        return stage_key(
-            stage.config,
-            {
-                "model": f"{stage.loaded.name}@{stage.loaded.revision}",
-                "precision": "bf16" if stage.bf16 else "fp32",
-                "languages": stage.languages,
-            },
-        )
+        """The NER model and its output-changing settings."""
+        return self.stage.model_key
 
     def __call__(self, batch: StageBatch) -> None:
         """Find the mentions of the chunks of the documents the model reads."""

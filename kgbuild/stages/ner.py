@@ -35,6 +35,7 @@ from kgbuild.nlp.context import context_window, special_token_ids
 from kgbuild.nlp.hf import LoadedTokenClassifier, bf16_supported, load_token_classifier
 from kgbuild.nlp.words import whole_word_spans, word_spans
 from kgbuild.progress import track
+from kgbuild.stages.registry import stage_key
 
 __all__ = ["NerStage"]
 
@@ -127,16 +128,14 @@ class NerStage:
 
     @property
     def model_key(self) -> str:
-        """Identifies the model and every setting that changes this stage's output."""
-        cfg = self.config
-        return (
-            f"{self.loaded.name}@{self.loaded.revision}|{cfg.aggregation}|{cfg.decoding}"
-            f"|{cfg.threshold}"
-            f"|{cfg.stride}|{cfg.max_length}|{'bf16' if self.bf16 else 'fp32'}"
-            f"|{sorted(cfg.label_map.items())}"
-            + ("|context" if self.context else "")
-            + ("|whole-words" if cfg.whole_words else "")
-            + (f"|lang:{','.join(sorted(self.languages))}" if self.languages else "")
+        """The config's output fields, the model revision and the precision it runs at."""
+        return stage_key(
+            self.config,
+            {
+                "model": f"{self.loaded.name}@{self.loaded.revision}",
+                "precision": "bf16" if self.bf16 else "fp32",
+                "languages": self.languages,
+            },
         )
 
     def __call__(self, chunks: Sequence[Chunk], langs: Mapping[str, str]) -> list[Mention]:
