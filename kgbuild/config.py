@@ -139,6 +139,11 @@ class NerConfig(_Section):
     """``auto``: bf16 autocast where the hardware has native bf16 kernels, else fp32."""
     label_map: dict[str, str] = Field(default_factory=dict)
     """Rename model labels, e.g. ``{"Peop": "PER"}``."""
+    context_margin: int = Field(default=64, ge=0)
+    """For a model trained with document context: sub-tokens of context read at least on
+    each side of the sentences one window labels. Consecutive sentences share a window up
+    to ``window - 2 * context_margin`` sub-tokens; half the window or more labels one
+    sentence per window (the most context, several times slower)."""
     whole_words: bool = True
     """Extend a span that starts or ends inside a word of the text to the whole word
     (letters and digits joined by inner hyphens: "Hanns-Peter Boehm", not "Peter Boehm")."""

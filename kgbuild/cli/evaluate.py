@@ -92,6 +92,14 @@ def ner(
             "predictions of other types are left out)."
         ),
     ] = None,
+    context_margin: Annotated[
+        int | None,
+        typer.Option(
+            help="For a model trained with context: sub-tokens of context read at least on "
+            "each side of the sentences a window labels, as ner.context_margin (default: "
+            "the config default); half the window or more reads one sentence per window."
+        ),
+    ] = None,
     device: DeviceOption = None,
     json_out: JsonOption = None,
 ) -> None:
@@ -109,6 +117,7 @@ def ner(
             source,
             device=device,
             types=[t.strip() for t in types.split(",") if t.strip()] if types else None,
+            context_margin=context_margin,
         )
     except KGBuildError as exc:
         raise fail(exc) from exc
@@ -118,6 +127,7 @@ def ner(
         "model": model,
         "data": str(source),
         "types": types,
+        "context_margin": context_margin,
         **scores.model_dump(),
     }
     typer.echo(f"scores: {_write('ner', source.path, json_out, payload)}")

@@ -118,6 +118,14 @@ def ner(
             "(only the centre labelled); the NER stage then reads the same way."
         ),
     ] = False,
+    context_margin: Annotated[
+        int | None,
+        typer.Option(
+            help="With --context: sub-tokens of context kept on each side of the sentences "
+            "one window labels (consecutive sentences share a window, as the NER stage "
+            "packs them; default: ner.context_margin's default)."
+        ),
+    ] = None,
     attention_dropout: Annotated[
         float,
         typer.Option(help="Attention dropout (0: keeps CPU training on the fused kernel)."),
@@ -147,6 +155,7 @@ def ner(
         label_all_subtokens=label_all_subtokens,
         init=init,
         context=context,
+        context_margin=context_margin,
         attention_dropout=attention_dropout,
     )
     micro = result.dev.micro

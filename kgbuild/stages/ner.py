@@ -8,7 +8,8 @@ longer than the model's maximum is read whole, never truncated.
 
 A model trained with document context (its manifest's ``context``) reads each chunk with
 the neighbouring chunks of its document (those in the same call) around it, as it was
-trained (:mod:`kgbuild.nlp.context`); only the centre chunk's words are decoded. Spans
+trained (:mod:`kgbuild.nlp.context`); consecutive chunks share a window, with at least
+``context_margin`` sub-tokens of context on each side, and only their words are decoded. Spans
 that start or end inside a word of the text are extended to the whole word
 (:func:`kgbuild.nlp.words.whole_word_spans`; ``whole_words`` in the config).
 """
@@ -31,7 +32,7 @@ from kgbuild.lang import model_languages
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.align import FloatArray, IntArray, split_tag
 from kgbuild.nlp.batch_align import Pieces, decode_pieces
-from kgbuild.nlp.context import context_window, special_token_ids
+from kgbuild.nlp.context import context_around, pack_sentences, special_token_ids
 from kgbuild.nlp.hf import LoadedTokenClassifier, bf16_supported, load_token_classifier
 from kgbuild.nlp.words import whole_word_spans, word_spans
 from kgbuild.progress import track
@@ -48,7 +49,7 @@ STAGE = "ner"
 class _Windows:
     """A batch's model windows as flat arrays: window ``i`` is tokens ``bounds[i]:bounds[i + 1]``."""
 
-    chunk_index: IntArray  # per window
+    token_chunk: IntArray  # per token: the chunk a labelled token belongs to; -1 for the rest
     bounds: IntArray  # windows + 1
     input_ids: IntArray  # per token
     word_ids: IntArray  # per token; -1 for special tokens
@@ -67,20 +68,32 @@ class _Encoded:
     ids: list[int]
     word_ids: list[int | None]
     offsets: list[tuple[int, int]] = field(default_factory=list)
+    chunks: list[int] = field(default_factory=list)
+    """Per token: the chunk whose word it is; -1 outside the labelled chunks."""
 
 
-def _flat_windows(encodings: Sequence[Any], chunk_index: IntArray) -> _Windows:
-    """Flat arrays from the fast tokenizer's ``Encoding`` of each window."""
+def _flat_windows(encodings: Sequence[Any], chunk_index: IntArray | None = None) -> _Windows:
+    """Flat arrays from the ``Encoding`` of each window.
+
+    ``chunk_index`` gives each window's chunk (a tokenizer's windows); without it each
+    encoding carries its tokens' chunks (windows built here).
+    """
     lengths = np.fromiter((len(e.ids) for e in encodings), np.intp, len(encodings))
     tokens = int(lengths.sum())
     ids = chain.from_iterable(e.ids for e in encodings)
-    word_ids = (-1 if w is None else w for e in encodings for w in e.word_ids)
+    word_ids = np.fromiter(
+        (-1 if w is None else w for e in encodings for w in e.word_ids), np.intp, tokens
+    )
     offsets = chain.from_iterable(chain.from_iterable(e.offsets for e in encodings))
+    if chunk_index is None:
+        token_chunk = np.fromiter(chain.from_iterable(e.chunks for e in encodings), np.intp, tokens)
+    else:
+        token_chunk = np.where(word_ids >= 0, np.repeat(chunk_index, lengths), -1)
     return _Windows(
-        chunk_index=chunk_index,
+        token_chunk=token_chunk,
         bounds=np.concatenate(([0], np.cumsum(lengths))).astype(np.intp),
         input_ids=np.fromiter(ids, np.intp, tokens),
-        word_ids=np.fromiter(word_ids, np.intp, tokens),
+        word_ids=word_ids,
         offsets=np.fromiter(offsets, np.intp, 2 * tokens).reshape(tokens, 2),
     )
 
@@ -189,7 +202,7 @@ class NerStage:
         indexed: Sequence[int],
         max_length: int,
     ) -> _Windows:
-        """One window per chunk: its sub-tokens with its document neighbours' around them.
+        """Consecutive chunks of a document labelled together, its neighbours read around them.
 
         A chunk too long for one window is read alone, in overlapping windows.
         """
@@ -206,36 +219,51 @@ class NerStage:
         for i in sorted(indexed, key=lambda i: (chunks[i].doc_id, chunks[i].index)):
             documents.setdefault(chunks[i].doc_id, []).append(i)
         built: list[_Encoded] = []
-        built_index: list[int] = []
         long: list[int] = []
         for members in documents.values():
             pieces = [encodings[i].ids for i in members]
-            for position, i in enumerate(members):
-                centre = encodings[i]
-                if len(centre.ids) > room:
-                    long.append(i)
+            lengths = [len(ids) for ids in pieces]
+            for group in pack_sentences(lengths, room, self.config.context_margin):
+                if lengths[group.start] > room:
+                    long.append(members[group.start])
                     continue
-                before, after = context_window(pieces, position, room - len(centre.ids))
+                centre = [encodings[members[position]] for position in group]
+                size = sum(lengths[position] for position in group)
+                before, after = context_around(pieces, group.start, group.stop, room - size)
                 outside_before = [None] * (1 + len(before))
                 outside_after = [None] * (1 + len(after))
                 built.append(
                     _Encoded(
-                        ids=[first, *before, *centre.ids, *after, last],
-                        word_ids=[*outside_before, *centre.word_ids, *outside_after],
+                        ids=[
+                            first,
+                            *before,
+                            *chain.from_iterable(e.ids for e in centre),
+                            *after,
+                            last,
+                        ],
+                        word_ids=[
+                            *outside_before,
+                            *chain.from_iterable(e.word_ids for e in centre),
+                            *outside_after,
+                        ],
                         offsets=[
                             *([(0, 0)] * len(outside_before)),
-                            *centre.offsets,
+                            *chain.from_iterable(e.offsets for e in centre),
                             *([(0, 0)] * len(outside_after)),
+                        ],
+                        chunks=[
+                            *([-1] * len(outside_before)),
+                            *(members[p] for p in group for _ in range(lengths[p])),
+                            *([-1] * len(outside_after)),
                         ],
                     )
                 )
-                built_index.append(i)
         alone = self._overflow_windows(chunks, words, sorted(long), max_length)
         if not built:
             return alone
-        own = _flat_windows(built, np.asarray(built_index, dtype=np.intp))
+        own = _flat_windows(built)
         return _Windows(
-            chunk_index=np.concatenate([own.chunk_index, alone.chunk_index]),
+            token_chunk=np.concatenate([own.token_chunk, alone.token_chunk]),
             bounds=np.concatenate([own.bounds, own.bounds[-1] + alone.bounds[1:]]),
             input_ids=np.concatenate([own.input_ids, alone.input_ids]),
             word_ids=np.concatenate([own.word_ids, alone.word_ids]),
@@ -280,11 +308,11 @@ class NerStage:
         windows: _Windows,
         probs: FloatArray,
     ) -> list[Mention]:
-        window = np.repeat(np.arange(len(windows.chunk_index)), windows.lengths)
-        piece = windows.word_ids >= 0
+        window = np.repeat(np.arange(len(windows.lengths)), windows.lengths)
+        piece = windows.token_chunk >= 0
         spans = decode_pieces(
             Pieces(
-                sequence=windows.chunk_index[window[piece]],
+                sequence=windows.token_chunk[piece],
                 window=window[piece],
                 word=windows.word_ids[piece],
                 start=windows.offsets[piece, 0],

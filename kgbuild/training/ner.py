@@ -16,6 +16,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict
 
+from kgbuild.config import NerConfig
 from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.align import (
     AggregationStrategy,
@@ -30,7 +32,11 @@ from kgbuild.nlp.align import (
     aggregate_words,
     constrained_label_ids,
 )
-from kgbuild.nlp.context import context_window, special_token_ids
+from kgbuild.nlp.context import (
+    context_around,
+    pack_sentences,
+    special_token_ids,
+)
 from kgbuild.nlp.hf import (
     PEFT_DEPRECATION,
     bf16_supported,
@@ -124,41 +130,69 @@ class _Window(BaseModel):
     input_ids: tuple[int, ...]
     word_ids: tuple[int | None, ...]
     """The centre's word of each position (``None``: context or a special token)."""
+    sentences: tuple[int, ...] = ()
+    """Packed windows (:func:`_packed_windows`): the sentence of each position (-1: none)."""
 
 
-def _document_windows(
+def _packed_windows(
     document: Sequence[Sequence[str]],
     tokenizer: Any,
     *,
     max_length: int,
-    context: bool,
+    margin: int | None,
 ) -> list[_Window]:
-    """Each sentence of a document as a window; with ``context``, its neighbours around it."""
+    """A document's sentences in windows, as the NER stage reads them.
+
+    With a ``margin`` (a context model), consecutive sentences share a window with at
+    least ``margin`` sub-tokens of their neighbours read on each side
+    (:func:`kgbuild.nlp.context.pack_sentences`); ``None``: each sentence alone. A
+    sentence longer than a window keeps its first ``max_length - 2`` sub-tokens (the
+    rest is tagged ``O``).
+    """
     first, last = special_token_ids(tokenizer)
     indexed = [i for i, words in enumerate(document) if words]
-    windows = [_Window(input_ids=(first, last), word_ids=(None, None)) for _ in document]
     if not indexed:
-        return windows
+        return []
     encoding = tokenizer(
         [list(document[i]) for i in indexed], is_split_into_words=True, add_special_tokens=False
     )
-    pieces: list[list[int]] = [[] for _ in document]
-    word_ids: list[list[int | None]] = [[] for _ in document]
-    for row, index in enumerate(indexed):
-        pieces[index] = list(encoding["input_ids"][row])
-        word_ids[index] = list(encoding.word_ids(row))
-    centre_room = max_length - 2
-    for index in indexed:
-        centre = pieces[index][:centre_room]
-        room = centre_room - len(centre) if context else 0
-        before, after = context_window(pieces, index, room)
-        windows[index] = _Window(
-            input_ids=(first, *before, *centre, *after, last),
-            word_ids=(
-                *([None] * (1 + len(before))),
-                *word_ids[index][:centre_room],
-                *([None] * (len(after) + 1)),
-            ),
+    room = max_length - 2
+    pieces = [list(encoding["input_ids"][row])[:room] for row in range(len(indexed))]
+    word_ids = [list(encoding.word_ids(row))[:room] for row in range(len(indexed))]
+    lengths = [len(p) for p in pieces]
+    if margin is None:
+        groups = [range(row, row + 1) for row in range(len(indexed))]
+    else:
+        groups = pack_sentences(lengths, room, margin)
+    windows = []
+    for group in groups:
+        size = sum(lengths[row] for row in group)
+        before, after = (
+            ([], [])
+            if margin is None
+            else context_around(pieces, group.start, group.stop, room - size)
+        )
+        outside_before, outside_after = 1 + len(before), 1 + len(after)
+        windows.append(
+            _Window(
+                input_ids=(
+                    first,
+                    *before,
+                    *chain.from_iterable(pieces[r] for r in group),
+                    *after,
+                    last,
+                ),
+                word_ids=(
+                    *([None] * outside_before),
+                    *chain.from_iterable(word_ids[r] for r in group),
+                    *([None] * outside_after),
+                ),
+                sentences=(
+                    *([-1] * outside_before),
+                    *(indexed[r] for r in group for _ in range(lengths[r])),
+                    *([-1] * outside_after),
+                ),
+            )
         )
     return windows
 
@@ -171,36 +205,48 @@ def _encode(
     max_length: int,
     label_all_subtokens: bool,
     context: bool = False,
+    context_margin: int | None = None,
 ) -> FeatureDataset:
     """Windows of every sentence with labels on the first sub-token of each word.
 
     ``sources`` are ``(documents, partial)``: a partial source's ``O`` on dates and
     numbers is masked (:func:`kgbuild.readers.ner_sources.unannotated_words`). Context
-    and special tokens get ``-100``.
+    and special tokens get ``-100``. With ``context``, sentences share windows as the
+    NER stage reads them (:func:`_packed_windows`, ``context_margin``).
     """
+    margin = NerConfig().context_margin if context_margin is None else context_margin
     with_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
     features: list[dict[str, list[int]]] = []
     for documents, partial in sources:
         for document in documents:
-            windows = _document_windows(
-                [s.tokens for s in document], tokenizer, max_length=max_length, context=context
+            windows = _packed_windows(
+                [s.tokens for s in document],
+                tokenizer,
+                max_length=max_length,
+                margin=margin if context else None,
             )
-            for sentence, window in zip(document, windows, strict=True):
-                masked = unannotated_words(sentence) if partial else (False,) * len(sentence.tags)
+            masks = [
+                unannotated_words(sentence) if partial else (False,) * len(sentence.tags)
+                for sentence in document
+            ]
+            for window in windows:
                 labels: list[int] = []
-                previous: int | None = None
-                for word_id in window.word_ids:
-                    if word_id is None or masked[word_id]:
+                previous: tuple[int, int] | None = None
+                for index, word_id in zip(window.sentences, window.word_ids, strict=True):
+                    if word_id is None or index < 0:
                         labels.append(-100)
-                    elif word_id != previous:
-                        labels.append(label2id[sentence.tags[word_id]])
+                        continue
+                    tag = document[index].tags[word_id]
+                    if masks[index][word_id]:
+                        labels.append(-100)
+                    elif (index, word_id) != previous:
+                        labels.append(label2id[tag])
                     elif label_all_subtokens:
-                        tag = sentence.tags[word_id]
                         inside = f"I-{tag[2:]}" if tag.startswith("B-") else tag
                         labels.append(label2id.get(inside, label2id[tag]))
                     else:
                         labels.append(-100)
-                    previous = word_id
+                    previous = (index, word_id)
                 feature = {
                     "input_ids": list(window.input_ids),
                     "attention_mask": [1] * len(window.input_ids),
@@ -368,6 +414,7 @@ def train_ner(
     data_format: str = "conll",
     init: Path | None = None,
     context: bool = False,
+    context_margin: int | None = None,
     attention_dropout: float = 0.0,
 ) -> NerTrainResult:
     """Fine-tune a token classifier on tagged data and save it to ``out``.
@@ -407,7 +454,10 @@ def train_ner(
             It must have been trained from ``base`` with the data's labels.
         context: Read each sentence with its document's neighbouring sentences (only the
             centre labelled, :mod:`kgbuild.nlp.context`); recorded in the model's
-            manifest so that inference reads the same way.
+            manifest so that inference reads the same way. Consecutive sentences share
+            a window as the NER stage packs them.
+        context_margin: Sub-tokens of context kept on each side of a window's labelled
+            sentences (``ner.context_margin``; ``None``: its default).
         attention_dropout: Dropout on attention probabilities. 0 by default: on CPU,
             attention with dropout leaves the fused kernel and a step is about 4x slower.
 
@@ -495,18 +545,27 @@ def train_ner(
         max_length=max_length,
         label_all_subtokens=label_all_subtokens,
         context=context,
+        context_margin=context_margin,
     )
-    dev_data = _encode(
-        [(docs, False) for docs in dev_docs],
-        tokenizer,
-        label2id,
-        max_length=max_length,
-        label_all_subtokens=False,
-        context=context,
-    )
-    # Each dev sentence is scored on its source's types (CoNLL has no TIME to predict).
+    # Each dev window is scored on its source's types (CoNLL has no TIME to predict);
+    # a window holds sentences of one document, so of one source.
+    dev_parts = [
+        _encode(
+            [(docs, False)],
+            tokenizer,
+            label2id,
+            max_length=max_length,
+            label_all_subtokens=False,
+            context=context,
+            context_margin=context_margin,
+        )
+        for docs in dev_docs
+    ]
+    dev_data = FeatureDataset([f for part in dev_parts for f in part.features])
     dev_types = [
-        types for docs in dev_docs for types in [_data_types(docs)] * sum(len(doc) for doc in docs)
+        types
+        for docs, part in zip(dev_docs, dev_parts, strict=True)
+        for types in [_data_types(docs)] * len(part)
     ]
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
@@ -563,7 +622,9 @@ def train_ner(
     pred: set[tuple[Any, ...]] = set()
     dev_by_source: dict[str, NerScores] = {}
     for index, source in enumerate(dev_sources):
-        source_gold, source_pred = _source_entities(str(out), source, device=str(target))
+        source_gold, source_pred = _source_entities(
+            str(out), source, device=str(target), context_margin=context_margin
+        )
         dev_by_source[str(source)] = span_scores(source_gold, source_pred)
         gold.update(((index, e[0]), *e[1:]) for e in source_gold)
         pred.update(((index, e[0]), *e[1:]) for e in source_pred)
@@ -612,6 +673,7 @@ def train_ner(
             "max_steps": max_steps,
             "label_all_subtokens": label_all_subtokens,
             "context": context,
+            "context_margin": context_margin if context else None,
             "attention_dropout": attention_dropout,
             "init": str(init.resolve()) if init is not None else None,
             "scheduler": "linear, warmup 6%",
@@ -661,6 +723,7 @@ def predict_tags(
     device: str | None = None,
     batch_size: int = 32,
     constrained: bool = True,
+    context_margin: int | None = None,
 ) -> list[list[str]]:
     """Tag pre-tokenized sentences with a token classifier (first sub-token per word).
 
@@ -678,6 +741,9 @@ def predict_tags(
         constrained: Tag each sentence with its most probable valid BIO/BIOES sequence
             (:func:`kgbuild.nlp.align.constrained_label_ids`), as the NER stage does by
             default; ``False``: each word's most probable tag.
+        context_margin: For a context model, as ``ner.context_margin`` (consecutive
+            sentences share a window, as the NER stage reads them); ``None``: the
+            config's default.
 
     Returns:
         list[list[str]]: One tag per word, per sentence.
@@ -685,6 +751,7 @@ def predict_tags(
     loaded = load_token_classifier(model_ref, device=device)
     tokenizer, model = loaded.tokenizer, loaded.model
     context = bool(loaded.manifest.get("context")) and doc_ids is not None
+    margin = NerConfig().context_margin if context_margin is None else context_margin
     labels = loaded.id2label if constrained else None  # None: each word's argmax
     groups: list[list[int]] = []
     for index in range(len(sentences)):
@@ -692,18 +759,23 @@ def predict_tags(
             groups[-1].append(index)
         else:
             groups.append([index])
-    windows: list[_Window] = [_Window(input_ids=(), word_ids=())] * len(sentences)
+    windows: list[_Window] = []
     for group in groups:
-        built = _document_windows(
-            [sentences[i] for i in group], tokenizer, max_length=loaded.max_length, context=context
-        )
-        for index, window in zip(group, built, strict=True):
-            windows[index] = window
+        for window in _packed_windows(
+            [sentences[i] for i in group],
+            tokenizer,
+            max_length=loaded.max_length,
+            margin=margin if context else None,
+        ):
+            # sentence positions within the group -> indexes into ``sentences``
+            windows.append(
+                window.model_copy(
+                    update={"sentences": tuple(-1 if s < 0 else group[s] for s in window.sentences)}
+                )
+            )
     results: list[list[str]] = [["O"] * len(words) for words in sentences]
     pad_id = tokenizer.pad_token_id or 0
-    order = sorted(
-        (i for i in range(len(sentences)) if sentences[i]), key=lambda i: len(windows[i].input_ids)
-    )
+    order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             batch_ids = order[start : start + batch_size]
@@ -717,15 +789,23 @@ def predict_tags(
             logits = model(input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device))
             probs = torch.softmax(logits.logits.float(), dim=-1).cpu().numpy()
             for row, index in enumerate(batch_ids):
-                pieces = [
-                    TokenPrediction(
-                        word=word_id, start=position, end=position, probs=probs[row, position]
-                    )
-                    for position, word_id in enumerate(windows[index].word_ids)
-                    if word_id is not None
-                ]
-                for word in aggregate_words(pieces, AggregationStrategy.FIRST, labels):
-                    results[index][word.word] = loaded.id2label[word.label_id]
+                window = windows[index]
+                per_sentence: dict[int, list[TokenPrediction]] = {}
+                for position, (sentence, word_id) in enumerate(
+                    zip(window.sentences, window.word_ids, strict=True)
+                ):
+                    if sentence >= 0 and word_id is not None:
+                        per_sentence.setdefault(sentence, []).append(
+                            TokenPrediction(
+                                word=word_id,
+                                start=position,
+                                end=position,
+                                probs=probs[row, position],
+                            )
+                        )
+                for sentence, pieces in per_sentence.items():
+                    for word in aggregate_words(pieces, AggregationStrategy.FIRST, labels):
+                        results[sentence][word.word] = loaded.id2label[word.label_id]
     return results
 
 
@@ -748,6 +828,7 @@ def _source_entities(
     device: str | None = None,
     batch_size: int = 32,
     types: Sequence[str] | None = None,
+    context_margin: int | None = None,
 ) -> tuple[set[Entity], set[Entity]]:
     """Gold and predicted mentions of a source, on the types scored.
 
@@ -765,6 +846,7 @@ def _source_entities(
         doc_ids=doc_ids,
         device=device,
         batch_size=batch_size,
+        context_margin=context_margin,
     )
     gold: set[Entity] = set()
     if source.format == "docred":
@@ -796,6 +878,7 @@ def evaluate_ner(
     data_format: str = "conll",
     docs: tuple[int, int | None] | None = None,
     types: Sequence[str] | None = None,
+    context_margin: int | None = None,
 ) -> NerScores:
     """Score a token classifier on tagged data: mentions, typed, exact boundaries.
 
@@ -812,6 +895,7 @@ def evaluate_ner(
             predictions of other types are left out).
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         batch_size: Sentences per forward pass.
+        context_margin: As in :func:`predict_tags`.
 
     Returns:
         NerScores: Micro and per-type precision, recall and F1.
@@ -828,6 +912,11 @@ def evaluate_ner(
     if not source.path.is_file():
         raise InputError(f"data file {source.path} does not exist")
     gold, pred = _source_entities(
-        model_ref, source, device=device, batch_size=batch_size, types=types
+        model_ref,
+        source,
+        device=device,
+        batch_size=batch_size,
+        types=types,
+        context_margin=context_margin,
     )
     return span_scores(gold, pred)

@@ -274,8 +274,10 @@ def reference_mentions(
     windows = stage._windows(chunks, words)
     probs = stage._forward(windows)
     per_chunk: dict[int, list[list[TokenPrediction]]] = {}
-    for index, chunk_index in enumerate(windows.chunk_index.tolist()):
+    for index in range(len(windows.lengths)):
         begin, end = windows.bounds[index], windows.bounds[index + 1]
+        labelled = windows.token_chunk[begin:end]
+        chunk_index = int(labelled[labelled >= 0][0])  # a plain model's window reads one chunk
         per_chunk.setdefault(chunk_index, []).append(
             [
                 TokenPrediction(word=int(w), start=int(o[0]), end=int(o[1]), probs=p)

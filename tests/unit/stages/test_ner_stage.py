@@ -192,15 +192,19 @@ def test_context_model_reads_neighbouring_sentences(random_ner_model: Path, tmp_
     assert len(chunks) == 3
     config = {"threshold": 0.0}
     plain = NerStage(NerConfig(model=str(random_ner_model), **config), run_id="r")
-    reader = NerStage(NerConfig(model=str(context_model), **config), run_id="r")
+    reader = NerStage(
+        NerConfig(model=str(context_model), context_margin=1000, **config), run_id="r"
+    )
     assert reader.context and not plain.context and reader.model_key != plain.model_key
 
     words = [word_spans(c.text, "en") for c in chunks]
     windows = reader._windows(chunks, words)
     own = [len(plain.loaded.tokenizer(c.text)["input_ids"]) for c in chunks]
-    # each chunk one window holding its neighbours too; only its own words are decoded
-    assert windows.chunk_index.tolist() == [0, 1, 2]
+    # a margin of half the window or more: each chunk one window holding its neighbours
+    # too; only its own words are decoded
     assert windows.lengths.tolist() == [sum(own) - 4] * 3
+    per_window = np.split(windows.token_chunk, windows.bounds[1:-1])
+    assert [sorted(set(w.tolist()) - {-1}) for w in per_window] == [[0], [1], [2]]
     middle = windows.word_ids[windows.bounds[1] : windows.bounds[2]]
     assert (middle >= 0).sum() == own[1] - 2 and middle[1] == -1
 
@@ -208,6 +212,19 @@ def test_context_model_reads_neighbouring_sentences(random_ner_model: Path, tmp_
     with_context = run(reader, doc)
     assert run(reader, doc, chunks[1:2]) == run(plain, doc, chunks[1:2])
     assert with_context != run(plain, doc)
+
+    # a small margin: the three short chunks share one window, each labelled once
+    packed = NerStage(NerConfig(model=str(context_model), context_margin=4, **config), run_id="r")
+    assert packed.model_key != reader.model_key
+    shared = packed._windows(chunks, words)
+    assert shared.lengths.tolist() == [sum(own) - 4]
+    assert shared.token_chunk.tolist() == [-1] + [
+        chunk for chunk, n in enumerate(own) for _ in range(n - 2)
+    ] + [-1]
+    assert (shared.word_ids >= 0).tolist() == (shared.token_chunk >= 0).tolist()
+    found = packed(chunks, {doc.id: doc.lang})
+    assert {m.provenance.chunk_id for m in found} == {c.id for c in chunks}
+    assert all(doc.text[m.span.start : m.span.end] == m.text for m in found)
 
     # a short window: context is trimmed, never the centre
     assert max(own) <= 24 < sum(own) - 4
