@@ -49,7 +49,7 @@ bench: install ## run the benchmarks (minutes)
 	$(BIN)/python bench/bench_ner.py
 	$(BIN)/python bench/bench_resolve.py
 	$(BIN)/python bench/bench_neo4j_write.py
-	$(BIN)/python bench/bench_extraction.py
+	$(BIN)/python bench/bench_build.py --documents 0:100
 	$(BIN)/python bench/bench_flow.py --docs 200
 	$(BIN)/python bench/bench_ask.py examples
 	$(BIN)/python bench/bench_ask.py redocred

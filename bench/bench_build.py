@@ -76,10 +76,39 @@ def write_corpus(folder: Path, documents: str) -> int:
     return len(chosen)
 
 
+class ForwardClock:
+    """Total seconds spent inside a module's forward (hooks on the top-level module)."""
+
+    def __init__(self, module: Any) -> None:
+        import torch
+
+        self._synchronize = torch.cuda.synchronize if torch.cuda.is_available() else None
+        self.seconds = 0.0
+        self.calls = 0
+        self._started = 0.0
+        self._handles = [
+            module.register_forward_pre_hook(self._pre),
+            module.register_forward_hook(self._post),
+        ]
+
+    def _pre(self, *_: Any) -> None:
+        if self._synchronize is not None:
+            self._synchronize()
+        self._started = time.perf_counter()
+
+    def _post(self, *_: Any) -> None:
+        if self._synchronize is not None:
+            self._synchronize()
+        self.seconds += time.perf_counter() - self._started
+        self.calls += 1
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
 def child(config: str, corpus: Path, out: Path) -> dict[str, Any]:
     """One build in this process: timings, forward share, sentences, peak RSS."""
-    from bench_extraction import ForwardClock
-
     from kgbuild.config import AttributeConfig, ReConfig, Settings, TemplateConfig
     from kgbuild.extraction import Extractor
     from kgbuild.pipeline import build

@@ -103,15 +103,6 @@ def _scores(r: Result) -> str:
     return "see the file"
 
 
-def _extraction(r: Result) -> str:
-    whole, ner = r["whole_extraction"], r["stages"]["ner"]
-    return (
-        f"whole extraction {_f(whole['sentences_per_second'])} sentences/s, "
-        f"{_pct(whole['share_outside_forward'])}% outside forward; NER "
-        f"{_f(ner['sentences_per_second'])} sentences/s"
-    )
-
-
 def _resolve(r: Result) -> str:
     rows = r["results"]
     return (
@@ -180,7 +171,6 @@ def _ask(r: Result) -> str:
 KINDS: list[tuple[str, str, Callable[[Result], str]]] = [
     ("ner", "bench_ner.py", _ner),
     ("scores_", "bench_scores.py", _scores),
-    ("extraction", "bench_extraction.py", _extraction),
     ("build", "bench_build.py", _build),
     ("resolve_redocred", "bench_resolve_redocred.py", _resolve_redocred),
     ("resolve", "bench_resolve.py", _resolve),
