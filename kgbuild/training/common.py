@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import shlex
+import sys
 import tempfile
 import time
 import warnings
@@ -17,8 +19,10 @@ from typing import Any
 import torch
 
 __all__ = [
+    "LORA_TARGET_MODULES",
     "FeatureDataset",
     "Fitted",
+    "TrainOptions",
     "check_init",
     "dir_size",
     "fit",
@@ -28,10 +32,21 @@ __all__ = [
     "run_lines",
     "save_adapter_fp16",
     "save_trained",
+    "schedule_fields",
     "sha256_file",
     "training_arguments",
     "write_card_json",
 ]
+
+LORA_TARGET_MODULES = (
+    "query",
+    "key",
+    "value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
+"""Every linear layer of a BERT encoder layer (names as in ``modeling_bert``)."""
 
 _LIBRARIES = ("torch", "transformers", "peft", "accelerate", "seqeval", "tokenizers", "kgbuild")
 
@@ -68,13 +83,9 @@ def logits_to_ids(logits: torch.Tensor, _labels: torch.Tensor) -> torch.Tensor:
 
 def training_arguments(
     output_dir: str,
+    options: TrainOptions,
     *,
     examples: int,
-    epochs: float,
-    max_steps: int,
-    learning_rate: float,
-    batch_size: int,
-    seed: int,
     bf16: bool,
     device: torch.device,
     trainer_evaluates: bool = True,
@@ -91,13 +102,14 @@ def training_arguments(
 
     per_epoch = "epoch" if trainer_evaluates else "no"
 
+    batch_size, max_steps = options.batch_size, options.max_steps
     steps_per_epoch = max(1, -(-examples // batch_size))
-    planned_steps = max_steps if max_steps > 0 else int(steps_per_epoch * epochs)
+    planned_steps = max_steps if max_steps > 0 else int(steps_per_epoch * options.epochs)
     return TrainingArguments(
         output_dir=output_dir,
-        num_train_epochs=epochs,
+        num_train_epochs=options.epochs,
         max_steps=max_steps,
-        learning_rate=learning_rate,
+        learning_rate=options.learning_rate,
         lr_scheduler_type="linear",
         warmup_steps=0.06,
         weight_decay=0.01,
@@ -113,14 +125,94 @@ def training_arguments(
         logging_strategy="steps",
         logging_steps=max(1, min(50, planned_steps // 10)),
         train_sampling_strategy="group_by_length",
-        seed=seed,
-        data_seed=seed,
+        seed=options.seed,
+        data_seed=options.seed,
         bf16=bf16,
         use_cpu=device.type == "cpu",
         report_to="none",
         dataloader_num_workers=0,
         save_only_model=True,
     )
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What every ``train`` command sets (each task adds its own options beside these)."""
+
+    base: str
+    """Base model reference (``pypi:...``, local folder or Hub id)."""
+    out: Path
+    """Output folder (created; files in it are overwritten)."""
+    epochs: float
+    """Maximum number of epochs (early stopping may end sooner)."""
+    learning_rate: float = 1e-3
+    """Peak learning rate (linear decay, 6% warm-up)."""
+    batch_size: int = 32
+    seed: int = 42
+    lora_rank: int | None = 32
+    """LoRA rank (alpha = 2 x rank) on every linear layer; ``None`` or 0: all weights."""
+    max_steps: int = -1
+    """Stop after this many optimisation steps (``-1``: no limit)."""
+    patience: int = 2
+    """Epochs without dev F1 improvement before stopping."""
+    device: str | None = None
+    """``"cpu"``, ``"cuda"``... or ``None`` for automatic."""
+    bf16: bool | None = None
+    """bf16 autocast; ``None`` turns it on where the hardware supports it natively."""
+    init: Path | None = None
+    """A kgbuild model of the task to continue from instead of a fresh head."""
+    command: str | None = None
+    """Command line recorded in the model card (default: ``sys.argv``)."""
+
+    @property
+    def rank(self) -> int | None:
+        """The LoRA rank, ``None`` for a full fine-tune."""
+        return self.lora_rank or None
+
+    def check(self, max_length: int, *, least: int) -> None:
+        """Refuse numbers out of range (``max_length``, a task option, at least ``least``).
+
+        Raises:
+            InputError: An option is out of range.
+        """
+        from kgbuild.errors import InputError
+
+        if min(self.epochs, self.batch_size, self.learning_rate) <= 0 or max_length < least:
+            raise InputError(
+                f"epochs, batch_size and learning_rate must be > 0, max_length >= {least}"
+            )
+
+    def command_line(self) -> str:
+        """The command line the model card records."""
+        return self.command if self.command is not None else shlex.join(sys.argv)
+
+    def method(self) -> str:
+        """How the weights are trained, as the model card says it."""
+        rank = self.rank
+        return f"LoRA r={rank} alpha={2 * rank}" if rank is not None else "full fine-tune"
+
+    def hyperparameters(self, *, dropout: bool = True) -> dict[str, Any]:
+        """The card's first hyper-parameters: epochs, learning rate, batch size, LoRA."""
+        rank = self.rank
+        lora = {
+            "lora_rank": rank,
+            "lora_alpha": 2 * rank if rank is not None else None,
+            "lora_dropout": 0.1 if rank is not None else None,
+            "lora_target_modules": list(LORA_TARGET_MODULES) if rank is not None else None,
+        }
+        if not dropout:
+            del lora["lora_dropout"]
+        return {
+            "epochs": self.epochs,
+            "learning_rate": self.learning_rate,
+            "batch_size": self.batch_size,
+            **lora,
+        }
+
+
+def schedule_fields(bf16: bool) -> dict[str, Any]:
+    """The card's last hyper-parameters: the schedule every Trainer run uses."""
+    return {"scheduler": "linear, warmup 6%", "weight_decay": 0.01, "bf16_autocast": bf16}
 
 
 class FeatureDataset(torch.utils.data.Dataset[dict[str, Any]]):
@@ -164,16 +256,12 @@ class Fitted:
 def fit(
     model: Any,
     tokenizer: Any,
+    options: TrainOptions,
     *,
     name: str,
     train_data: FeatureDataset,
     collator: Any,
     device: torch.device,
-    epochs: float,
-    max_steps: int,
-    learning_rate: float,
-    batch_size: int,
-    seed: int,
     bf16: bool,
     callbacks: Sequence[Any],
     dev_data: FeatureDataset | None = None,
@@ -199,12 +287,8 @@ def fit(
     with tempfile.TemporaryDirectory(prefix=f"kgbuild-{name}-") as checkpoints:
         args = training_arguments(
             checkpoints,
+            options,
             examples=len(train_data),
-            epochs=epochs,
-            max_steps=max_steps,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            seed=seed,
             bf16=bf16,
             device=device,
             trainer_evaluates=trainer_evaluates,
@@ -241,7 +325,9 @@ def fit(
             train_losses=tuple(float(e["loss"]) for e in history if "loss" in e),
             dev_f1_per_epoch=tuple(evals),
             train_seconds=max(1e-9, time.perf_counter() - started - eval_seconds),
-            examples_seen=min(float(output.global_step * batch_size), len(train_data) * epochs_run),
+            examples_seen=min(
+                float(output.global_step * options.batch_size), len(train_data) * epochs_run
+            ),
         )
 
 

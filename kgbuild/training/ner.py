@@ -11,11 +11,8 @@ tokenizer, ``kgbuild_model.json`` and a model card (``model_card.json`` and
 from __future__ import annotations
 
 import logging
-import shlex
-import sys
-import time
-import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from kgbuild.config import NerConfig
-from kgbuild.errors import InputError, ModelLoadError
+from kgbuild.errors import InputError
 from kgbuild.nlp.align import (
     AggregationStrategy,
     TokenPrediction,
@@ -37,54 +34,46 @@ from kgbuild.nlp.context import (
     pack_sentences,
     special_token_ids,
 )
-from kgbuild.nlp.hf import (
-    PEFT_DEPRECATION,
-    bf16_supported,
-    clear_model_cache,
-    load_token_classifier,
-    model_revision,
-    pick_device,
-    resolve_model_ref,
-)
+from kgbuild.nlp.hf import load_token_classifier
 from kgbuild.readers.conll import TaggedSentence, read_conll
 from kgbuild.readers.ner_sources import NerSource, parse_source, read_source, unannotated_words
 from kgbuild.training.common import (
+    LORA_TARGET_MODULES,
     FeatureDataset,
+    Fitted,
+    TrainOptions,
     check_init,
-    dir_size,
     fit,
-    library_versions,
-    load_init_adapter,
     run_lines,
-    save_trained,
+    schedule_fields,
     sha256_file,
     write_card_json,
 )
 from kgbuild.training.metrics import NerScores, ner_scores, span_scores
+from kgbuild.training.recipe import (
+    Elapsed,
+    Run,
+    card_tail,
+    result_fields,
+    train_model,
+    with_adapter,
+)
 
 __all__ = [
     "LORA_TARGET_MODULES",
+    "NerOptions",
     "NerTrainResult",
     "evaluate_ner",
     "label_list",
     "predict_tags",
     "restrict_types",
+    "run_ner",
     "special_token_ids",
     "train_ner",
     "write_ner_card",
 ]
 
 logger = logging.getLogger(__name__)
-
-LORA_TARGET_MODULES = (
-    "query",
-    "key",
-    "value",
-    "attention.output.dense",
-    "intermediate.dense",
-    "output.dense",
-)
-"""Every linear layer of a BERT encoder layer (names as in ``modeling_bert``)."""
 
 _PREFIX_ORDER = {"B": 0, "I": 1, "M": 2, "E": 3, "S": 4, "L": 5, "U": 6}
 
@@ -309,17 +298,15 @@ def _results_section(results: dict[str, Any]) -> str:
 
 def write_ner_card(out: Path, card: dict[str, Any]) -> None:
     """(Re)write a NER model's card, ``model_card.json`` and ``README.md``, from ``card``."""
+    write_card_json(out, card)
+    _write_readme(out, card)
+
+
+def _write_readme(out: Path, card: dict[str, Any]) -> None:
     dev = NerScores.model_validate(card["dev_scores"])
     by_source = {
         k: NerScores.model_validate(v) for k, v in card.get("dev_scores_by_source", {}).items()
     }
-    _write_model_card(out, card, dev, by_source)
-
-
-def _write_model_card(
-    out: Path, card: dict[str, Any], dev: NerScores, by_source: dict[str, NerScores]
-) -> None:
-    write_card_json(out, card)
     data = card["data"]
     run = run_lines(card, unit="sentences", f1_as_fraction=True)
     per_source = "\n".join(
@@ -393,6 +380,24 @@ def _sources(data: Path | Sequence[NerSource], data_format: str) -> list[NerSour
     return list(data)
 
 
+@dataclass(frozen=True)
+class NerOptions:
+    """What a NER run sets beyond :class:`~kgbuild.training.common.TrainOptions`."""
+
+    max_length: int = 128
+    """Maximum sub-tokens per sentence (longer ones are truncated for training)."""
+    label_all_subtokens: bool = False
+    """Train on every sub-token (continuation pieces get the ``I-`` label)."""
+    data_format: str = "conll"
+    """Format of ``train`` and ``dev`` given as files, one of :data:`NER_FORMATS`."""
+    context: bool = False
+    """Read each sentence with its document's neighbouring sentences (see :func:`train_ner`)."""
+    context_margin: int | None = None
+    """Sub-tokens of context on each side of a window's sentences (``None``: the default)."""
+    attention_dropout: float = 0.0
+    """Dropout on attention probabilities (0 keeps CPU training on the fused kernel)."""
+
+
 def train_ner(
     train: Path | Sequence[NerSource],
     dev: Path | Sequence[NerSource],
@@ -422,6 +427,8 @@ def train_ner(
     One model learns the union of the sources' labels. A partial source (CoNLL, WNUT-17:
     no TIME or NUM type) has its ``O`` on dates and numbers masked, so it does not
     teach that they are not entities (:func:`kgbuild.readers.ner_sources.unannotated_words`).
+    The keywords build a :class:`~kgbuild.training.common.TrainOptions` and a
+    :class:`NerOptions` for :func:`run_ner`.
 
     Args:
         train: Training file (in ``data_format``) or sources
@@ -469,108 +476,250 @@ def train_ner(
             out of range.
         ModelLoadError: The base model cannot be loaded.
     """
-    from transformers import (
-        AutoModelForTokenClassification,
-        AutoTokenizer,
-        DataCollatorForTokenClassification,
-        EarlyStoppingCallback,
-        EvalPrediction,
-        set_seed,
+    options = TrainOptions(
+        base=base,
+        out=out,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        seed=seed,
+        lora_rank=lora_rank,
+        max_steps=max_steps,
+        patience=patience,
+        device=device,
+        bf16=bf16,
+        init=init,
+        command=command,
     )
-
-    wall_start, cpu_start = time.perf_counter(), time.process_time()
-    train_sources, dev_sources = _sources(train, data_format), _sources(dev, data_format)
-    if epochs <= 0 or batch_size <= 0 or learning_rate <= 0 or max_length < 8:
-        raise InputError("epochs, batch_size and learning_rate must be > 0, max_length >= 8")
-    rank = lora_rank or None
-    train_docs = [read_source(source) for source in train_sources]
-    dev_docs = [read_source(source) for source in dev_sources]
-    for source, documents in zip(
-        [*train_sources, *dev_sources], [*train_docs, *dev_docs], strict=True
-    ):
-        if not any(documents):
-            raise InputError(f"no sentences in {source}")
-    train_sentences = [s for documents in train_docs for doc in documents for s in doc]
-    dev_sentences = [s for documents in dev_docs for doc in documents for s in doc]
-    labels = label_list([*train_sentences, *dev_sentences])
-    label2id = {label: i for i, label in enumerate(labels)}
-    id2label = dict(enumerate(labels))
-    if init is not None:
-        check_init(init, base=base, rank=rank, task="token-classification", labels=labels)
-
-    set_seed(seed)
-    target = pick_device(device)
-    resolved = resolve_model_ref(base)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved)
-        model: Any = AutoModelForTokenClassification.from_pretrained(
-            resolved,
-            id2label=id2label,
-            label2id=label2id,
-            ignore_mismatched_sizes=True,
-            attention_probs_dropout_prob=attention_dropout,
-        )
-    except (OSError, ValueError, RuntimeError) as e:
-        raise ModelLoadError(f"base model {base!r}: cannot load it: {e}") from e
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelLoadError(f"base model {base!r}: a fast tokenizer is required")
-    base_revision = model_revision(resolved, model.config)
-    if init is not None and rank is None:
-        model = AutoModelForTokenClassification.from_pretrained(str(init))
-    if rank is not None:
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        lora = LoraConfig(
-            task_type=TaskType.TOKEN_CLS,
-            r=rank,
-            lora_alpha=2 * rank,
-            lora_dropout=0.1,
-            target_modules=list(LORA_TARGET_MODULES),
-            modules_to_save=["classifier"],
-        )
-        with warnings.catch_warnings():
-            # peft 0.21 reads a property that transformers 5 deprecated; harmless.
-            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
-            model = get_peft_model(model, lora)
-        if init is not None:
-            load_init_adapter(model, init)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    logger.info("trainable parameters: %d of %d", trainable, total)
-
-    train_data = _encode(
-        [(docs, source.partial) for source, docs in zip(train_sources, train_docs, strict=True)],
-        tokenizer,
-        label2id,
+    ner = NerOptions(
         max_length=max_length,
         label_all_subtokens=label_all_subtokens,
+        data_format=data_format,
         context=context,
         context_margin=context_margin,
+        attention_dropout=attention_dropout,
     )
-    # Each dev window is scored on its source's types (CoNLL has no TIME to predict);
-    # a window holds sentences of one document, so of one source.
-    dev_parts = [
-        _encode(
-            [(docs, False)],
-            tokenizer,
-            label2id,
-            max_length=max_length,
-            label_all_subtokens=False,
-            context=context,
-            context_margin=context_margin,
-        )
-        for docs in dev_docs
-    ]
-    dev_data = FeatureDataset([f for part in dev_parts for f in part.features])
-    dev_types = [
-        types
-        for docs, part in zip(dev_docs, dev_parts, strict=True)
-        for types in [_data_types(docs)] * len(part)
-    ]
+    return run_ner(train, dev, options, ner)
 
-    def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
-        # Dev is decoded as inference decodes it: the best valid tag sequence over the
-        # first sub-token of each word (the labelled positions).
+
+def run_ner(
+    train: Path | Sequence[NerSource],
+    dev: Path | Sequence[NerSource],
+    options: TrainOptions,
+    ner: NerOptions,
+) -> NerTrainResult:
+    """:func:`train_ner` with its options as objects (the recipe's NER task)."""
+    return train_model(_NerTask(train, dev, options, ner))
+
+
+class _NerTask:
+    """The NER task of :func:`kgbuild.training.recipe.train_model` (one run's state)."""
+
+    name = "ner"
+    require_fast = True
+
+    def __init__(
+        self,
+        train: Path | Sequence[NerSource],
+        dev: Path | Sequence[NerSource],
+        options: TrainOptions,
+        ner: NerOptions,
+    ) -> None:
+        self.options, self.ner = options, ner
+        self.train_spec, self.dev_spec = train, dev
+        self.train_sources: list[NerSource] = []
+        self.dev_sources: list[NerSource] = []
+        self.train_docs: list[list[list[TaggedSentence]]] = []
+        self.dev_docs: list[list[list[TaggedSentence]]] = []
+        self.labels: list[str] = []
+        self.dev_scores = span_scores(set(), set())  # until evaluate()
+        self.dev_by_source: dict[str, NerScores] = {}
+
+    def prepare(self) -> None:
+        options, ner = self.options, self.ner
+        self.train_sources = _sources(self.train_spec, ner.data_format)
+        self.dev_sources = _sources(self.dev_spec, ner.data_format)
+        options.check(ner.max_length, least=8)
+        self.train_docs = [read_source(source) for source in self.train_sources]
+        self.dev_docs = [read_source(source) for source in self.dev_sources]
+        for source, documents in zip(
+            [*self.train_sources, *self.dev_sources],
+            [*self.train_docs, *self.dev_docs],
+            strict=True,
+        ):
+            if not any(documents):
+                raise InputError(f"no sentences in {source}")
+        self.labels = label_list(
+            [s for documents in [*self.train_docs, *self.dev_docs] for d in documents for s in d]
+        )
+        if options.init is not None:
+            check_init(
+                options.init,
+                base=options.base,
+                rank=options.rank,
+                task="token-classification",
+                labels=self.labels,
+            )
+
+    def load(self, resolved: str, tokenizer: Any) -> Any:
+        from transformers import AutoModelForTokenClassification
+
+        return AutoModelForTokenClassification.from_pretrained(
+            resolved,
+            id2label=dict(enumerate(self.labels)),
+            label2id={label: i for i, label in enumerate(self.labels)},
+            ignore_mismatched_sizes=True,
+            attention_probs_dropout_prob=self.ner.attention_dropout,
+        )
+
+    def adapt(self, model: Any) -> Any:
+        from transformers import AutoModelForTokenClassification
+
+        model = with_adapter(
+            model,
+            self.options,
+            task_type="TOKEN_CLS",
+            modules_to_save=["classifier"],
+            full_model=AutoModelForTokenClassification,
+        )
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        logger.info("trainable parameters: %d of %d", trainable, total)
+        return model
+
+    def _encoded(
+        self, run: Run, sources: Sequence[tuple[list[list[TaggedSentence]], bool]], all_: bool
+    ) -> FeatureDataset:
+        return _encode(
+            sources,
+            run.tokenizer,
+            {label: i for i, label in enumerate(self.labels)},
+            max_length=self.ner.max_length,
+            label_all_subtokens=all_,
+            context=self.ner.context,
+            context_margin=self.ner.context_margin,
+        )
+
+    def fit(self, run: Run, model: Any) -> Fitted:
+        from transformers import DataCollatorForTokenClassification, EarlyStoppingCallback
+
+        train_data = self._encoded(
+            run,
+            [
+                (docs, source.partial)
+                for source, docs in zip(self.train_sources, self.train_docs, strict=True)
+            ],
+            self.ner.label_all_subtokens,
+        )
+        # Each dev window is scored on its source's types (CoNLL has no TIME to predict);
+        # a window holds sentences of one document, so of one source.
+        dev_parts = [self._encoded(run, [(docs, False)], False) for docs in self.dev_docs]
+        dev_types = [
+            types
+            for docs, part in zip(self.dev_docs, dev_parts, strict=True)
+            for types in [_data_types(docs)] * len(part)
+        ]
+        return fit(
+            model,
+            run.tokenizer,
+            self.options,
+            name=self.name,
+            train_data=train_data,
+            dev_data=FeatureDataset([f for part in dev_parts for f in part.features]),
+            collator=DataCollatorForTokenClassification(run.tokenizer),
+            compute_metrics=_dev_metrics(dict(enumerate(self.labels)), dev_types),
+            preprocess_logits=lambda logits, _labels: torch.softmax(logits.float(), dim=-1),
+            callbacks=[EarlyStoppingCallback(early_stopping_patience=self.options.patience)],
+            device=run.device,
+            bf16=run.bf16,
+        )
+
+    def manifest(self, run: Run) -> dict[str, Any]:
+        return {
+            "base": self.options.base,
+            "task": "token-classification",
+            "labels": self.labels,
+            "max_length": self.ner.max_length,
+            "context": self.ner.context,
+        }
+
+    def evaluate(self, run: Run) -> None:
+        gold: set[tuple[Any, ...]] = set()
+        pred: set[tuple[Any, ...]] = set()
+        for index, source in enumerate(self.dev_sources):
+            source_gold, source_pred = _source_entities(
+                str(self.options.out),
+                source,
+                device=str(run.device),
+                context_margin=self.ner.context_margin,
+            )
+            self.dev_by_source[str(source)] = span_scores(source_gold, source_pred)
+            gold.update(((index, e[0]), *e[1:]) for e in source_gold)
+            pred.update(((index, e[0]), *e[1:]) for e in source_pred)
+        self.dev_scores = span_scores(gold, pred)
+
+    def card(self, run: Run, fitted: Fitted, elapsed: Elapsed) -> dict[str, Any]:
+        options, ner = self.options, self.ner
+        return {
+            **run.card_head("token-classification"),
+            "labels": self.labels,
+            "data": {
+                "train": _data_card(self.train_sources, self.train_docs, train=True),
+                "dev": _data_card(self.dev_sources, self.dev_docs, train=False),
+            },
+            "command": options.command_line(),
+            "seed": options.seed,
+            "hyperparameters": {
+                **options.hyperparameters(),
+                "max_length": ner.max_length,
+                "patience": options.patience,
+                "max_steps": options.max_steps,
+                "label_all_subtokens": ner.label_all_subtokens,
+                "context": ner.context,
+                "context_margin": ner.context_margin if ner.context else None,
+                "attention_dropout": ner.attention_dropout,
+                "init": str(options.init.resolve()) if options.init is not None else None,
+                **schedule_fields(run.bf16),
+            },
+            "trainable_parameters": run.trainable,
+            "epochs_run": fitted.epochs,
+            "steps": fitted.steps,
+            "best_checkpoint_dev_f1": fitted.best_dev_f1,
+            "dev_f1_per_epoch": list(fitted.dev_f1_per_epoch),
+            "dev_scores": self.dev_scores.model_dump(),
+            "dev_scores_by_source": {k: v.model_dump() for k, v in self.dev_by_source.items()},
+            "results": {},
+            **card_tail(
+                run,
+                elapsed,
+                train_seconds=fitted.train_seconds,
+                per_second={"train_sentences_per_second": fitted.examples_per_second},
+            ),
+        }
+
+    def write_readme(self, out: Path, card: dict[str, Any]) -> None:
+        _write_readme(out, card)
+
+    def result(
+        self, run: Run, fitted: Fitted, elapsed: Elapsed, card: dict[str, Any]
+    ) -> NerTrainResult:
+        return NerTrainResult(
+            **result_fields(run, fitted, elapsed),
+            labels=tuple(self.labels),
+            dev=self.dev_scores,
+            best_dev_f1_during_training=fitted.best_dev_f1,
+            train_sentences_per_second=card["timing"]["train_sentences_per_second"],
+        )
+
+
+def _dev_metrics(
+    id2label: dict[int, str], dev_types: Sequence[frozenset[str]]
+) -> Callable[[Any], dict[str, float]]:
+    """``compute_metrics`` of a NER run: entity F1 of dev, decoded as inference decodes it."""
+
+    def compute_metrics(prediction: Any) -> dict[str, float]:
+        # The best valid tag sequence over the first sub-token of each word (the
+        # labelled positions), each window scored on its source's types.
         pred_probs = np.asarray(prediction.predictions, dtype=np.float32)
         gold_ids = np.asarray(prediction.label_ids)
         gold_tags: list[list[str]] = []
@@ -587,132 +736,25 @@ def train_ner(
             "f1": scores.micro.f1,
         }
 
-    use_bf16 = bf16_supported(target) if bf16 is None else bf16
-    fitted = fit(
-        model,
-        tokenizer,
-        name="ner",
-        train_data=train_data,
-        dev_data=dev_data,
-        collator=DataCollatorForTokenClassification(tokenizer),
-        compute_metrics=compute_metrics,
-        preprocess_logits=lambda logits, _labels: torch.softmax(logits.float(), dim=-1),
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)],
-        device=target,
-        epochs=epochs,
-        max_steps=max_steps,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        seed=seed,
-        bf16=use_bf16,
-    )
-    model = fitted.model
+    return compute_metrics
 
-    manifest = {
-        "base": base,
-        "task": "token-classification",
-        "labels": labels,
-        "max_length": max_length,
-        "context": context,
-    }
-    save_trained(model, tokenizer, out, lora=rank is not None, manifest=manifest)
 
-    clear_model_cache()
-    gold: set[tuple[Any, ...]] = set()
-    pred: set[tuple[Any, ...]] = set()
-    dev_by_source: dict[str, NerScores] = {}
-    for index, source in enumerate(dev_sources):
-        source_gold, source_pred = _source_entities(
-            str(out), source, device=str(target), context_margin=context_margin
-        )
-        dev_by_source[str(source)] = span_scores(source_gold, source_pred)
-        gold.update(((index, e[0]), *e[1:]) for e in source_gold)
-        pred.update(((index, e[0]), *e[1:]) for e in source_pred)
-    dev_scores = span_scores(gold, pred)
-    clear_model_cache()
-
-    wall = time.perf_counter() - wall_start
-    cpu = time.process_time() - cpu_start
-    card: dict[str, Any] = {
-        "task": "token-classification",
-        "method": f"LoRA r={rank} alpha={2 * rank}" if rank is not None else "full fine-tune",
-        "base": base,
-        "base_resolved": resolved,
-        "base_revision": base_revision,
-        "labels": labels,
-        "data": {
-            name: [
-                {
-                    "source": str(source),
-                    "format": source.format,
-                    "path": str(source.path.resolve()),
-                    "documents": list(source.docs) if source.docs is not None else None,
-                    "sha256": sha256_file(source.path),
-                    "sentences": sum(len(doc) for doc in docs),
-                    "masked_unannotated_dates_numbers": source.partial and name == "train",
-                }
-                for source, docs in zip(sources, documents, strict=True)
-            ]
-            for name, sources, documents in (
-                ("train", train_sources, train_docs),
-                ("dev", dev_sources, dev_docs),
-            )
-        },
-        "command": command if command is not None else shlex.join(sys.argv),
-        "seed": seed,
-        "hyperparameters": {
-            "epochs": epochs,
-            "learning_rate": learning_rate,
-            "batch_size": batch_size,
-            "lora_rank": rank,
-            "lora_alpha": 2 * rank if rank is not None else None,
-            "lora_dropout": 0.1 if rank is not None else None,
-            "lora_target_modules": list(LORA_TARGET_MODULES) if rank is not None else None,
-            "max_length": max_length,
-            "patience": patience,
-            "max_steps": max_steps,
-            "label_all_subtokens": label_all_subtokens,
-            "context": context,
-            "context_margin": context_margin if context else None,
-            "attention_dropout": attention_dropout,
-            "init": str(init.resolve()) if init is not None else None,
-            "scheduler": "linear, warmup 6%",
-            "weight_decay": 0.01,
-            "bf16_autocast": use_bf16,
-        },
-        "trainable_parameters": trainable,
-        "epochs_run": fitted.epochs,
-        "steps": fitted.steps,
-        "best_checkpoint_dev_f1": fitted.best_dev_f1,
-        "dev_f1_per_epoch": list(fitted.dev_f1_per_epoch),
-        "dev_scores": dev_scores.model_dump(),
-        "dev_scores_by_source": {k: v.model_dump() for k, v in dev_by_source.items()},
-        "results": {},
-        "timing": {
-            "wall_seconds": wall,
-            "cpu_seconds": cpu,
-            "train_seconds": fitted.train_seconds,
-            "train_sentences_per_second": fitted.examples_per_second,
-        },
-        "device": str(target),
-        "threads": torch.get_num_threads(),
-        "versions": library_versions(),
-    }
-    _write_model_card(out, card, dev_scores, dev_by_source)
-    return NerTrainResult(
-        out_dir=out,
-        labels=tuple(labels),
-        dev=dev_scores,
-        best_dev_f1_during_training=fitted.best_dev_f1,
-        epochs_run=fitted.epochs,
-        steps=fitted.steps,
-        train_losses=fitted.train_losses,
-        wall_seconds=wall,
-        cpu_seconds=cpu,
-        train_sentences_per_second=card["timing"]["train_sentences_per_second"],
-        device=str(target),
-        size_bytes=dir_size(out),
-    )
+def _data_card(
+    sources: Sequence[NerSource], documents: Sequence[list[list[TaggedSentence]]], *, train: bool
+) -> list[dict[str, Any]]:
+    """The card's entries of one split: each source, its file's hash and its size."""
+    return [
+        {
+            "source": str(source),
+            "format": source.format,
+            "path": str(source.path.resolve()),
+            "documents": list(source.docs) if source.docs is not None else None,
+            "sha256": sha256_file(source.path),
+            "sentences": sum(len(doc) for doc in docs),
+            "masked_unannotated_dates_numbers": source.partial and train,
+        }
+        for source, docs in zip(sources, documents, strict=True)
+    ]
 
 
 def predict_tags(

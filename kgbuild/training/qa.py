@@ -26,44 +26,31 @@ from __future__ import annotations
 import json
 import logging
 import random
-import shlex
-import sys
 import time
-import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from kgbuild.errors import InputError, ModelLoadError
-from kgbuild.nlp.hf import (
-    PEFT_DEPRECATION,
-    LoadedModel,
-    bf16_supported,
-    clear_model_cache,
-    model_revision,
-    pick_device,
-    resolve_model_ref,
-)
+from kgbuild.errors import InputError
+from kgbuild.nlp.hf import LoadedModel
 from kgbuild.nlp.reader import NO_ANSWER_KEY, ExtractiveReader, QaQuery
 from kgbuild.nlp.sentence_prior import MANIFEST_KEY, SentencePrior
 from kgbuild.readers.squad import Answer, QAExample, load_squad
 from kgbuild.training.common import (
     FeatureDataset,
+    Fitted,
+    TrainOptions,
     check_init,
-    dir_size,
     fit,
-    library_versions,
-    load_init_adapter,
     run_lines,
-    save_trained,
+    schedule_fields,
     sha256_file,
-    write_card_json,
 )
-from kgbuild.training.ner import LORA_TARGET_MODULES
 from kgbuild.training.qa_metrics import QaScores, qa_scores
 from kgbuild.training.qa_negatives import (
     calibrate_no_answer,
@@ -71,13 +58,23 @@ from kgbuild.training.qa_negatives import (
     make_negatives,
     no_answer_rate,
 )
+from kgbuild.training.recipe import (
+    Elapsed,
+    Run,
+    card_tail,
+    result_fields,
+    train_model,
+    with_adapter,
+)
 
 __all__ = [
+    "QaOptions",
     "QaTrainResult",
     "consensus_answer",
     "evaluate_qa",
     "focus_on_answer",
     "predict_answers",
+    "run_qa",
     "split_by_article",
     "train_qa",
 ]
@@ -255,8 +252,7 @@ def evaluate_qa(
     return qa_scores(predictions, _golds(examples)), predictions
 
 
-def _write_model_card(out: Path, card: dict[str, Any]) -> None:
-    write_card_json(out, card)
+def _write_readme(out: Path, card: dict[str, Any]) -> None:
     data, dev = card["data"], card["dev_scores"]
     prior = card["hyperparameters"].get("sentence_prior")
     bare = card.get("dev_scores_without_prior")
@@ -366,6 +362,34 @@ def _check_dev_unseen(init: Path, dev_file: Path, dev_examples: Sequence[QAExamp
         )
 
 
+@dataclass(frozen=True)
+class QaOptions:
+    """What a QA run sets beyond :class:`~kgbuild.training.common.TrainOptions`."""
+
+    max_length: int = 256
+    """Sub-tokens per window (question + context)."""
+    stride: int = 96
+    """Context sub-tokens shared by consecutive windows."""
+    dev_articles: int = 4
+    """Articles held out when there is no dev file."""
+    max_train_questions: int | None = None
+    """Train on at most this many questions (a seeded sample)."""
+    context_sentences: int | None = None
+    """Train on the answer's sentence and this many either side (``None``: the paragraph)."""
+    extra_train: tuple[Path, ...] = ()
+    """More SQuAD JSON files of training questions (never dev)."""
+    sentence_prior: SentencePrior | None = None
+    """A sentence prior the model reads with."""
+    negatives: float = 0.0
+    """Unanswerable questions made per answerable training question."""
+    calibration: Path | None = None
+    """Held-out questions the no-answer calibration is fitted on."""
+    calibration_articles: int = 2
+    """Articles of the training file held out for calibration when ``calibration`` is ``None``."""
+    min_confidence: float = 0.5
+    """The reader's default operating point, stored with the calibration."""
+
+
 def train_qa(
     train: Path,
     dev: Path | None = None,
@@ -396,6 +420,9 @@ def train_qa(
     command: str | None = None,
 ) -> QaTrainResult:
     """Fine-tune an extractive QA model on SQuAD JSON and save it.
+
+    The keywords build a :class:`~kgbuild.training.common.TrainOptions` and a
+    :class:`QaOptions` for :func:`run_qa`.
 
     Args:
         train: Training file (SQuAD v1.1 JSON; also CMRC 2018 and DRCD).
@@ -445,336 +472,374 @@ def train_qa(
             option is out of range.
         ModelLoadError: The base model cannot be loaded.
     """
-    from transformers import (
-        AutoModelForQuestionAnswering,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        TrainerCallback,
-        set_seed,
-    )
-
-    wall_start, cpu_start = time.perf_counter(), time.process_time()
-    for path in (train, dev, calibration, *extra_train):
-        if path is not None and not path.is_file():
-            raise InputError(f"data file {path} does not exist")
-    if epochs <= 0 or batch_size <= 0 or learning_rate <= 0 or max_length < 32:
-        raise InputError("epochs, batch_size and learning_rate must be > 0, max_length >= 32")
-    if not 0 < stride < max_length // 2:
-        raise InputError(f"stride must be in (0, {max_length // 2}), got {stride}")
-    rank = lora_rank or None
-    if init is not None:
-        check_init(init, base=base, rank=rank, task="question-answering")
-    all_train = list(load_squad(train, strict=False).examples)
-    if dev is None:
-        train_examples, dev_examples = split_by_article(all_train, dev_articles, seed)
-    else:
-        train_examples, dev_examples = all_train, list(load_squad(dev, strict=False).examples)
-    if init is not None:
-        _check_dev_unseen(init, dev if dev is not None else train, dev_examples)
-    if negatives < 0:
-        raise InputError(f"negatives must be >= 0, got {negatives}")
-    calibration_examples: list[QAExample] = []
-    if negatives > 0:
-        train_examples, calibration_examples = _calibration_split(
-            train_examples, calibration, calibration_articles, seed
-        )
-    train_examples = [e for e in train_examples if e.answers]
-    if max_train_questions is not None and len(train_examples) > max_train_questions:
-        train_examples = random.Random(seed).sample(train_examples, max_train_questions)
-    width = None if context_sentences is None else 2 * context_sentences + 1
-    negative_examples = make_negatives(train_examples, negatives, seed=seed, width=width)
-    extra_counts: list[int] = []
-    extra_meta: list[dict[str, Any]] = []
-    for path in extra_train:
-        extra = list(load_squad(path, strict=False).examples)
-        if not any(e.answers for e in extra):
-            raise InputError(f"no answered question in {path}")
-        extra_counts.append(len(extra))
-        extra_meta.append(_generation_metadata(path) | {"unanswerable": _unanswerable(extra)})
-        train_examples.extend(extra)
-    if not train_examples or not dev_examples:
-        raise InputError(f"no answered question in {train if not train_examples else dev}")
-    if context_sentences is not None:
-        train_examples = [focus_on_answer(e, context_sentences) for e in train_examples]
-    train_examples.extend(negative_examples)
-
-    set_seed(seed)
-    target = pick_device(device)
-    resolved = resolve_model_ref(base)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved)
-        # Two outputs (start, end), whatever head the base was saved with.
-        model: Any = AutoModelForQuestionAnswering.from_pretrained(
-            resolved, num_labels=2, ignore_mismatched_sizes=True
-        )
-    except (OSError, ValueError, RuntimeError) as e:
-        raise ModelLoadError(f"base model {base!r}: cannot load it: {e}") from e
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelLoadError(f"base model {base!r}: a fast tokenizer is required")
-    base_revision = model_revision(resolved, model.config)
-    if init is not None and rank is None:
-        model = AutoModelForQuestionAnswering.from_pretrained(str(init))
-    if rank is not None:
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        lora = LoraConfig(
-            task_type=TaskType.QUESTION_ANS,
-            r=rank,
-            lora_alpha=2 * rank,
-            lora_dropout=0.1,
-            target_modules=list(LORA_TARGET_MODULES),
-            modules_to_save=["qa_outputs"],
-        )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
-            model = get_peft_model(model, lora)
-        if init is not None:
-            load_init_adapter(model, init)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    train_data = encode_training_windows(train_examples, tokenizer, max_length, stride)
-    logger.info(
-        "%d training questions in %d windows, %d dev questions; trainable parameters: %d",
-        len(train_examples),
-        len(train_data),
-        len(dev_examples),
-        trainable,
-    )
-    use_bf16 = bf16_supported(target) if bf16 is None else bf16
-    golds = _golds(dev_examples)
-    history: list[float] = []
-    best: dict[str, Any] = {"f1": -1.0, "state": None}
-
-    eval_seconds = [0.0]
-
-    def dev_f1(current: Any) -> float:
-        began = time.perf_counter()
-        current.eval()
-        loaded = LoadedModel(
-            model=current,
-            tokenizer=tokenizer,
-            id2label={},
-            name="training",
-            revision="training",
-            max_length=max_length,
-            device=target,
-        )
-        reader = ExtractiveReader(
-            loaded,
-            max_length=max_length,
-            stride=stride,
-            bf16=use_bf16,
-            sentence_prior=sentence_prior or False,
-        )
-        scores = qa_scores(predict_answers(reader, dev_examples), golds)
-        current.train()
-        eval_seconds[0] += time.perf_counter() - began
-        return scores.f1
-
-    class _EpochEvaluation(TrainerCallback):
-        """Score the dev set with the inference reader each epoch; keep the best weights."""
-
-        def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-            current = kwargs["model"]
-            f1 = dev_f1(current)
-            history.append(f1)
-            logger.info("epoch %.0f: dev F1 %.2f", state.epoch or 0, f1)
-            if f1 > best["f1"]:
-                best["f1"] = f1
-                best["state"] = {
-                    k: v.detach().clone()
-                    for k, v in current.state_dict().items()
-                    if "lora_" in k or "qa_outputs" in k or rank is None
-                }
-            elif len(history) - 1 - history.index(max(history)) >= patience:
-                control.should_training_stop = True
-            return control
-
-    fitted = fit(
-        model,
-        tokenizer,
-        name="qa",
-        train_data=train_data,
-        collator=DataCollatorWithPadding(tokenizer),
-        callbacks=[_EpochEvaluation()],
-        label_names=["start_positions", "end_positions"],
-        caller_eval_seconds=lambda: eval_seconds[0],
-        device=target,
+    options = TrainOptions(
+        base=base,
+        out=out,
         epochs=epochs,
-        max_steps=max_steps,
         learning_rate=learning_rate,
         batch_size=batch_size,
         seed=seed,
-        bf16=use_bf16,
+        lora_rank=lora_rank,
+        max_steps=max_steps,
+        patience=patience,
+        device=device,
+        bf16=bf16,
+        init=init,
+        command=command,
     )
-    model = fitted.model
-    if not history:  # max_steps ended training inside the first epoch
-        history.append(dev_f1(model))
-    elif best["state"] is not None:
-        model.load_state_dict(best["state"], strict=False)
+    qa = QaOptions(
+        max_length=max_length,
+        stride=stride,
+        dev_articles=dev_articles,
+        max_train_questions=max_train_questions,
+        context_sentences=context_sentences,
+        extra_train=tuple(extra_train),
+        sentence_prior=sentence_prior,
+        negatives=negatives,
+        calibration=calibration,
+        calibration_articles=calibration_articles,
+        min_confidence=min_confidence,
+    )
+    return run_qa(train, dev, options, qa)
 
-    manifest: dict[str, Any] = {
-        "base": base,
-        "task": "question-answering",
-        "max_length": max_length,
-        "stride": stride,
-    }
-    if sentence_prior is not None:
-        manifest[MANIFEST_KEY] = sentence_prior.to_manifest()
-    if calibration_examples:
-        model.eval()
-        calibrated = ExtractiveReader(
-            _in_memory(model, tokenizer, max_length, target),
-            max_length=max_length,
-            stride=stride,
-            bf16=use_bf16,
-            sentence_prior=sentence_prior or False,
+
+def run_qa(train: Path, dev: Path | None, options: TrainOptions, qa: QaOptions) -> QaTrainResult:
+    """:func:`train_qa` with its options as objects (the recipe's QA task)."""
+    return train_model(_QaTask(train, dev, options, qa))
+
+
+class _QaTask:
+    """The QA task of :func:`kgbuild.training.recipe.train_model` (one run's state)."""
+
+    name = "qa"
+    require_fast = True
+
+    def __init__(self, train: Path, dev: Path | None, options: TrainOptions, qa: QaOptions) -> None:
+        self.train, self.dev, self.options, self.qa = train, dev, options, qa
+        self.train_examples: list[QAExample] = []
+        self.dev_examples: list[QAExample] = []
+        self.calibration_examples: list[QAExample] = []
+        self.negative_examples: list[QAExample] = []
+        self.extra_card: list[dict[str, Any]] = []
+        self.train_windows = 0
+        self.no_answer_calibration: dict[str, Any] | None = None
+        self.dev_scores = qa_scores({}, {})  # until evaluate()
+        self.dev_unanswerable: list[QAExample] = []
+        self.no_answer: float | None = None
+        self.always_scores: QaScores | None = None
+        self.bare_scores: QaScores | None = None
+
+    def prepare(self) -> None:
+        options, qa, seed = self.options, self.qa, self.options.seed
+        for path in (self.train, self.dev, qa.calibration, *qa.extra_train):
+            if path is not None and not path.is_file():
+                raise InputError(f"data file {path} does not exist")
+        options.check(qa.max_length, least=32)
+        if not 0 < qa.stride < qa.max_length // 2:
+            raise InputError(f"stride must be in (0, {qa.max_length // 2}), got {qa.stride}")
+        if options.init is not None:
+            check_init(
+                options.init, base=options.base, rank=options.rank, task="question-answering"
+            )
+        all_train = list(load_squad(self.train, strict=False).examples)
+        if self.dev is None:
+            train_examples, self.dev_examples = split_by_article(all_train, qa.dev_articles, seed)
+        else:
+            train_examples = all_train
+            self.dev_examples = list(load_squad(self.dev, strict=False).examples)
+        if options.init is not None:
+            _check_dev_unseen(options.init, self.dev or self.train, self.dev_examples)
+        if qa.negatives < 0:
+            raise InputError(f"negatives must be >= 0, got {qa.negatives}")
+        if qa.negatives > 0:
+            train_examples, self.calibration_examples = _calibration_split(
+                train_examples, qa.calibration, qa.calibration_articles, seed
+            )
+        train_examples = [e for e in train_examples if e.answers]
+        if qa.max_train_questions is not None and len(train_examples) > qa.max_train_questions:
+            train_examples = random.Random(seed).sample(train_examples, qa.max_train_questions)
+        width = None if qa.context_sentences is None else 2 * qa.context_sentences + 1
+        self.negative_examples = make_negatives(
+            train_examples, qa.negatives, seed=seed, width=width
         )
-        manifest[NO_ANSWER_KEY] = calibrate_no_answer(
-            calibrated, calibration_examples, min_confidence=min_confidence
-        ) | {
-            "data": str(calibration.resolve())
-            if calibration
-            else f"{calibration_articles} held-out articles of {train.name}"
-        }
-    save_trained(model, tokenizer, out, lora=rank is not None, manifest=manifest)
-
-    clear_model_cache()
-    dev_scores, _ = evaluate_qa(
-        str(out), dev_examples, device=str(target), max_length=max_length, stride=stride
-    )
-    dev_unanswerable = held_out_unanswerable(dev_examples, seed)
-    no_answer = None
-    always_scores = None
-    if NO_ANSWER_KEY in manifest:
-        no_answer = no_answer_rate(
-            ExtractiveReader(str(out), device=str(target), max_length=max_length, stride=stride),
-            dev_unanswerable,
-        )
-        always_scores = evaluate_qa(
-            str(out),
-            dev_examples,
-            device=str(target),
-            max_length=max_length,
-            stride=stride,
-            abstain=False,
-        )[0]
-    bare_scores = (
-        evaluate_qa(
-            str(out),
-            dev_examples,
-            device=str(target),
-            max_length=max_length,
-            stride=stride,
-            sentence_prior=False,
-        )[0]
-        if sentence_prior is not None
-        else None
-    )
-    clear_model_cache()
-
-    wall = time.perf_counter() - wall_start
-    cpu = time.process_time() - cpu_start
-    dev_path = dev if dev is not None else train
-    card: dict[str, Any] = {
-        "task": "question-answering (extractive)",
-        "method": f"LoRA r={rank} alpha={2 * rank}" if rank is not None else "full fine-tune",
-        "base": base,
-        "base_resolved": resolved,
-        "base_revision": base_revision,
-        "data": {
-            "train": {
-                "path": str(train.resolve()),
-                "sha256": sha256_file(train),
-                "questions": len(train_examples),
-                "articles": len({e.title for e in train_examples}),
-                "windows": len(train_data),
-            },
-            "extra_train": [
+        for path in qa.extra_train:
+            extra = list(load_squad(path, strict=False).examples)
+            if not any(e.answers for e in extra):
+                raise InputError(f"no answered question in {path}")
+            self.extra_card.append(
                 {
                     "path": str(path.resolve()),
                     "sha256": sha256_file(path),
-                    "questions": count,
-                    **meta,
+                    "questions": len(extra),
+                    **_generation_metadata(path),
+                    "unanswerable": _unanswerable(extra),
                 }
-                for path, count, meta in zip(extra_train, extra_counts, extra_meta, strict=True)
-            ],
-            "negatives": {
-                "ratio": negatives,
-                "generated": len(negative_examples),
-                "calibration_questions": len(calibration_examples),
+            )
+            train_examples.extend(extra)
+        if not train_examples or not self.dev_examples:
+            raise InputError(
+                f"no answered question in {self.train if not train_examples else self.dev}"
+            )
+        if qa.context_sentences is not None:
+            train_examples = [focus_on_answer(e, qa.context_sentences) for e in train_examples]
+        self.train_examples = [*train_examples, *self.negative_examples]
+
+    def load(self, resolved: str, tokenizer: Any) -> Any:
+        from transformers import AutoModelForQuestionAnswering
+
+        # Two outputs (start, end), whatever head the base was saved with.
+        return AutoModelForQuestionAnswering.from_pretrained(
+            resolved, num_labels=2, ignore_mismatched_sizes=True
+        )
+
+    def adapt(self, model: Any) -> Any:
+        from transformers import AutoModelForQuestionAnswering
+
+        return with_adapter(
+            model,
+            self.options,
+            task_type="QUESTION_ANS",
+            modules_to_save=["qa_outputs"],
+            full_model=AutoModelForQuestionAnswering,
+        )
+
+    def _reader(self, run: Run, model: Any) -> ExtractiveReader:
+        """The inference reader over the model being trained."""
+        qa = self.qa
+        return ExtractiveReader(
+            _in_memory(model, run.tokenizer, qa.max_length, run.device),
+            max_length=qa.max_length,
+            stride=qa.stride,
+            bf16=run.bf16,
+            sentence_prior=qa.sentence_prior or False,
+        )
+
+    def fit(self, run: Run, model: Any) -> Fitted:
+        from transformers import DataCollatorWithPadding
+
+        qa = self.qa
+        train_data = encode_training_windows(
+            self.train_examples, run.tokenizer, qa.max_length, qa.stride
+        )
+        self.train_windows = len(train_data)
+        logger.info(
+            "%d training questions in %d windows, %d dev questions; trainable parameters: %d",
+            len(self.train_examples),
+            len(train_data),
+            len(self.dev_examples),
+            run.trainable,
+        )
+        golds = _golds(self.dev_examples)
+        tracker = _BestEpoch(
+            lambda current: (
+                qa_scores(predict_answers(self._reader(run, current), self.dev_examples), golds).f1
+            ),
+            patience=self.options.patience,
+            keep_all=self.options.rank is None,
+        )
+        fitted = fit(
+            model,
+            run.tokenizer,
+            self.options,
+            name=self.name,
+            train_data=train_data,
+            collator=DataCollatorWithPadding(run.tokenizer),
+            callbacks=[tracker.callback()],
+            label_names=["start_positions", "end_positions"],
+            caller_eval_seconds=lambda: tracker.eval_seconds,
+            device=run.device,
+            bf16=run.bf16,
+        )
+        tracker.finish(fitted.model)
+        if self.calibration_examples:
+            fitted.model.eval()
+            self.no_answer_calibration = calibrate_no_answer(
+                self._reader(run, fitted.model),
+                self.calibration_examples,
+                min_confidence=qa.min_confidence,
+            ) | {
+                "data": str(qa.calibration.resolve())
+                if qa.calibration
+                else f"{qa.calibration_articles} held-out articles of {self.train.name}"
+            }
+        return replace(fitted, dev_f1_per_epoch=tuple(tracker.history))
+
+    def manifest(self, run: Run) -> dict[str, Any]:
+        qa = self.qa
+        manifest: dict[str, Any] = {
+            "base": self.options.base,
+            "task": "question-answering",
+            "max_length": qa.max_length,
+            "stride": qa.stride,
+        }
+        if qa.sentence_prior is not None:
+            manifest[MANIFEST_KEY] = qa.sentence_prior.to_manifest()
+        if self.no_answer_calibration is not None:
+            manifest[NO_ANSWER_KEY] = self.no_answer_calibration
+        return manifest
+
+    def evaluate(self, run: Run) -> None:
+        out, qa, examples = str(self.options.out), self.qa, self.dev_examples
+        windows: dict[str, Any] = {
+            "device": str(run.device),
+            "max_length": qa.max_length,
+            "stride": qa.stride,
+        }
+        self.dev_scores = evaluate_qa(out, examples, **windows)[0]
+        self.dev_unanswerable = held_out_unanswerable(examples, self.options.seed)
+        if self.no_answer_calibration is not None:
+            reader = ExtractiveReader(out, **windows)
+            self.no_answer = no_answer_rate(reader, self.dev_unanswerable)
+            self.always_scores = evaluate_qa(out, examples, abstain=False, **windows)[0]
+        if qa.sentence_prior is not None:
+            self.bare_scores = evaluate_qa(out, examples, sentence_prior=False, **windows)[0]
+
+    def card(self, run: Run, fitted: Fitted, elapsed: Elapsed) -> dict[str, Any]:
+        options, qa, train = self.options, self.qa, self.train
+        dev_path = self.dev if self.dev is not None else train
+        dev_titles = sorted({e.title for e in self.dev_examples})
+        return {
+            **run.card_head("question-answering (extractive)"),
+            "data": {
+                "train": {
+                    "path": str(train.resolve()),
+                    "sha256": sha256_file(train),
+                    "questions": len(self.train_examples),
+                    "articles": len({e.title for e in self.train_examples}),
+                    "windows": self.train_windows,
+                },
+                "extra_train": self.extra_card,
+                "negatives": {
+                    "ratio": qa.negatives,
+                    "generated": len(self.negative_examples),
+                    "calibration_questions": len(self.calibration_examples),
+                },
+                "dev": {
+                    "path": str(dev_path.resolve()),
+                    "sha256": sha256_file(dev_path),
+                    "questions": len(self.dev_examples),
+                    "articles": len(dev_titles),
+                    "titles": dev_titles,
+                    "held_out_of_train": self.dev is None,
+                },
             },
-            "dev": {
-                "path": str(dev_path.resolve()),
-                "sha256": sha256_file(dev_path),
-                "questions": len(dev_examples),
-                "articles": len({e.title for e in dev_examples}),
-                "titles": sorted({e.title for e in dev_examples}),
-                "held_out_of_train": dev is None,
+            "command": options.command_line(),
+            "seed": options.seed,
+            "hyperparameters": {
+                **options.hyperparameters(dropout=False),
+                "max_length": qa.max_length,
+                "stride": qa.stride,
+                "patience": options.patience,
+                "max_steps": options.max_steps,
+                "max_train_questions": qa.max_train_questions,
+                "context_sentences": qa.context_sentences,
+                "sentence_prior": qa.sentence_prior.to_manifest() if qa.sentence_prior else None,
+                "negatives": qa.negatives,
+                "init": str(options.init.resolve()) if options.init is not None else None,
+                **schedule_fields(run.bf16),
             },
-        },
-        "command": command if command is not None else shlex.join(sys.argv),
-        "seed": seed,
-        "hyperparameters": {
-            "epochs": epochs,
-            "learning_rate": learning_rate,
-            "batch_size": batch_size,
-            "lora_rank": rank,
-            "lora_alpha": 2 * rank if rank is not None else None,
-            "lora_target_modules": list(LORA_TARGET_MODULES) if rank is not None else None,
-            "max_length": max_length,
-            "stride": stride,
-            "patience": patience,
-            "max_steps": max_steps,
-            "max_train_questions": max_train_questions,
-            "context_sentences": context_sentences,
-            "sentence_prior": sentence_prior.to_manifest() if sentence_prior else None,
-            "negatives": negatives,
-            "init": str(init.resolve()) if init is not None else None,
-            "scheduler": "linear, warmup 6%",
-            "weight_decay": 0.01,
-            "bf16_autocast": use_bf16,
-        },
-        "trainable_parameters": trainable,
-        "epochs_run": fitted.epochs,
-        "steps": fitted.steps,
-        "dev_f1_per_epoch": history,
-        "dev_scores": dev_scores.model_dump(),
-        "dev_scores_without_prior": bare_scores.model_dump() if bare_scores else None,
-        "dev_scores_never_abstaining": always_scores.model_dump() if always_scores else None,
-        "dev_unanswerable": (
-            {"questions": len(dev_unanswerable), "no_answer_percent": no_answer}
-            if no_answer is not None
-            else None
-        ),
-        "no_answer_calibration": manifest.get(NO_ANSWER_KEY),
-        "timing": {
-            "wall_seconds": wall,
-            "cpu_seconds": cpu,
-            "train_seconds": fitted.train_seconds,
-            "train_windows_per_second": fitted.examples_per_second,
-        },
-        "device": str(target),
-        "threads": torch.get_num_threads(),
-        "versions": library_versions(),
-    }
-    _write_model_card(out, card)
-    return QaTrainResult(
-        out_dir=out,
-        dev=dev_scores,
-        dev_f1_per_epoch=tuple(history),
-        epochs_run=fitted.epochs,
-        steps=fitted.steps,
-        train_questions=len(train_examples),
-        train_windows=len(train_data),
-        train_losses=fitted.train_losses,
-        wall_seconds=wall,
-        cpu_seconds=cpu,
-        train_windows_per_second=fitted.examples_per_second,
-        device=str(target),
-        size_bytes=dir_size(out),
-        train_negatives=len(negative_examples),
-        dev_no_answer_rate=no_answer,
-    )
+            "trainable_parameters": run.trainable,
+            "epochs_run": fitted.epochs,
+            "steps": fitted.steps,
+            "dev_f1_per_epoch": list(fitted.dev_f1_per_epoch),
+            "dev_scores": self.dev_scores.model_dump(),
+            "dev_scores_without_prior": _dumped(self.bare_scores),
+            "dev_scores_never_abstaining": _dumped(self.always_scores),
+            "dev_unanswerable": (
+                {"questions": len(self.dev_unanswerable), "no_answer_percent": self.no_answer}
+                if self.no_answer is not None
+                else None
+            ),
+            "no_answer_calibration": self.no_answer_calibration,
+            **card_tail(
+                run,
+                elapsed,
+                train_seconds=fitted.train_seconds,
+                per_second={"train_windows_per_second": fitted.examples_per_second},
+            ),
+        }
+
+    def write_readme(self, out: Path, card: dict[str, Any]) -> None:
+        _write_readme(out, card)
+
+    def result(
+        self, run: Run, fitted: Fitted, elapsed: Elapsed, card: dict[str, Any]
+    ) -> QaTrainResult:
+        return QaTrainResult(
+            **result_fields(run, fitted, elapsed),
+            dev=self.dev_scores,
+            dev_f1_per_epoch=fitted.dev_f1_per_epoch,
+            train_questions=len(self.train_examples),
+            train_windows=self.train_windows,
+            train_windows_per_second=fitted.examples_per_second,
+            train_negatives=len(self.negative_examples),
+            dev_no_answer_rate=self.no_answer,
+        )
+
+
+def _dumped(scores: QaScores | None) -> dict[str, Any] | None:
+    return scores.model_dump() if scores else None
+
+
+class _BestEpoch:
+    """Scores dev with the inference reader each epoch and keeps the best weights.
+
+    ``score`` reads a model (in eval mode) and returns its dev F1; training stops after
+    ``patience`` epochs without a gain. Only the adapter and ``qa_outputs`` weights are
+    kept, or all of them (``keep_all``) for a full fine-tune.
+    """
+
+    def __init__(self, score: Callable[[Any], float], *, patience: int, keep_all: bool) -> None:
+        self.score, self.patience, self.keep_all = score, patience, keep_all
+        self.history: list[float] = []
+        self.best_f1 = -1.0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.eval_seconds = 0.0
+        """Time spent scoring (left out of the training speed)."""
+
+    def evaluate(self, model: Any) -> float:
+        """Dev F1 of ``model`` (left in training mode)."""
+        began = time.perf_counter()
+        model.eval()
+        f1 = self.score(model)
+        model.train()
+        self.eval_seconds += time.perf_counter() - began
+        return f1
+
+    def on_epoch_end(self, model: Any, epoch: float | None, control: Any) -> None:
+        """Score an epoch; keep its weights when best, or stop when patience ran out."""
+        f1 = self.evaluate(model)
+        self.history.append(f1)
+        logger.info("epoch %.0f: dev F1 %.2f", epoch or 0, f1)
+        if f1 > self.best_f1:
+            self.best_f1 = f1
+            self.best_state = {
+                k: v.detach().clone()
+                for k, v in model.state_dict().items()
+                if "lora_" in k or "qa_outputs" in k or self.keep_all
+            }
+        elif len(self.history) - 1 - self.history.index(max(self.history)) >= self.patience:
+            control.should_training_stop = True
+
+    def callback(self) -> Any:
+        """The Trainer callback that calls :meth:`on_epoch_end`."""
+        from transformers import TrainerCallback
+
+        tracker = self
+
+        class _EpochEvaluation(TrainerCallback):
+            def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+                tracker.on_epoch_end(kwargs["model"], state.epoch, control)
+                return control
+
+        return _EpochEvaluation()
+
+    def finish(self, model: Any) -> None:
+        """Put the best epoch's weights into ``model`` (or score it, without an epoch)."""
+        if not self.history:  # max_steps ended training inside the first epoch
+            self.history.append(self.evaluate(model))
+        elif self.best_state is not None:
+            model.load_state_dict(self.best_state, strict=False)
 
 
 def _in_memory(model: Any, tokenizer: Any, max_length: int, device: torch.device) -> LoadedModel:

@@ -22,30 +22,16 @@ from __future__ import annotations
 
 import logging
 import random
-import shlex
-import sys
-import time
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict
 
-from kgbuild.errors import InputError, ModelLoadError
-from kgbuild.nlp.hf import (
-    PEFT_DEPRECATION,
-    bf16_supported,
-    clear_model_cache,
-    load_sequence_classifier,
-    model_revision,
-    pick_device,
-    resize_embeddings,
-    resolve_model_ref,
-)
+from kgbuild.errors import InputError
+from kgbuild.nlp.hf import load_sequence_classifier, resize_embeddings
 from kgbuild.nlp.pair_classifier import (
     ENTITY_START,
     POOLINGS,
@@ -62,19 +48,26 @@ from kgbuild.stages.relations import (
 )
 from kgbuild.training.common import (
     FeatureDataset,
-    dir_size,
+    Fitted,
+    TrainOptions,
     fit,
-    library_versions,
     run_lines,
-    save_trained,
+    schedule_fields,
     sha256_file,
-    write_card_json,
 )
-from kgbuild.training.ner import LORA_TARGET_MODULES
 from kgbuild.training.re_metrics import NO_RELATION, RelationKey, ReScores, relation_scores
+from kgbuild.training.recipe import (
+    Elapsed,
+    Run,
+    card_tail,
+    result_fields,
+    train_model,
+    with_adapter,
+)
 
 __all__ = [
     "CONLL04_ENTITY_TYPES",
+    "ReOptions",
     "RePair",
     "ReTrainResult",
     "build_pairs",
@@ -83,6 +76,7 @@ __all__ = [
     "gold_keys",
     "manifest_maps",
     "predict_relations",
+    "run_re",
     "train_re",
 ]
 
@@ -314,8 +308,7 @@ _POOLING_TEXT = {
 }
 
 
-def _write_model_card(out: Path, card: dict[str, Any], dev: ReScores) -> None:
-    write_card_json(out, card)
+def _write_readme(out: Path, card: dict[str, Any], dev: ReScores) -> None:
     data = card["data"]
     run = run_lines(
         card,
@@ -377,6 +370,24 @@ def _split_dev(
     )
 
 
+@dataclass(frozen=True)
+class ReOptions:
+    """What a relation run sets beyond :class:`~kgbuild.training.common.TrainOptions`."""
+
+    max_length: int = 128
+    """Maximum sub-tokens per candidate (longer ones: a window around the two mentions)."""
+    dev_fraction: float = 0.1
+    """Share of training sentences held out when there is no dev file."""
+    negative_ratio: float | None = None
+    """At most this many ``no_relation`` training pairs per positive pair (``None``: all)."""
+    label_map: Mapping[str, str] | None = None
+    """Data relation label -> model label."""
+    entity_label_map: Mapping[str, str] | None = None
+    """Data entity type -> marker type (default: CoNLL04's)."""
+    pooling: str = ENTITY_START
+    """``"entity_start"`` (the two opening markers) or ``"cls"``."""
+
+
 def train_re(
     train: Path,
     dev: Path | None = None,
@@ -401,6 +412,9 @@ def train_re(
     command: str | None = None,
 ) -> ReTrainResult:
     """Fine-tune an entity-marker relation classifier on CoNLL04 JSON and save it.
+
+    The keywords build a :class:`~kgbuild.training.common.TrainOptions` and a
+    :class:`ReOptions` for :func:`run_re`.
 
     Args:
         train: Training file (CoNLL04 JSON, see :func:`kgbuild.readers.relations.read_conll04`).
@@ -441,136 +455,305 @@ def train_re(
             out of range.
         ModelLoadError: The base model cannot be loaded.
     """
-    from transformers import (
-        AutoModel,
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        EarlyStoppingCallback,
-        EvalPrediction,
-        set_seed,
+    options = TrainOptions(
+        base=base,
+        out=out,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        seed=seed,
+        lora_rank=lora_rank,
+        max_steps=max_steps,
+        patience=patience,
+        device=device,
+        bf16=bf16,
+        command=command,
     )
-
-    wall_start, cpu_start = time.perf_counter(), time.process_time()
-    for path in (train, dev):
-        if path is not None and not path.is_file():
-            raise InputError(f"data file {path} does not exist")
-    if epochs <= 0 or batch_size <= 0 or learning_rate <= 0 or max_length < 8:
-        raise InputError("epochs, batch_size and learning_rate must be > 0, max_length >= 8")
-    if not 0 < dev_fraction < 1 or (negative_ratio is not None and negative_ratio < 0):
-        raise InputError("dev_fraction must be in (0, 1) and negative_ratio >= 0")
-    if pooling not in POOLINGS:
-        raise InputError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
-    rank = lora_rank or None
-    train_examples = read_conll04(train)
-    if dev is None:
-        train_examples, dev_examples = _split_dev(train_examples, dev_fraction, seed)
-    else:
-        dev_examples = read_conll04(dev)
-    entity_map = dict(CONLL04_ENTITY_TYPES if entity_label_map is None else entity_label_map)
-    relabel = dict(label_map or {})
-    train_pairs = build_pairs(train_examples, entity_label_map=entity_map, label_map=relabel)
-    dev_pairs = build_pairs(dev_examples, entity_label_map=entity_map, label_map=relabel)
-    if not train_pairs or not dev_pairs:
-        raise InputError(f"no candidate entity pairs in {train if not train_pairs else dev}")
-    n_all_train = len(train_pairs)
-    no_relation_weight = 1.0
-    if negative_ratio is not None:
-        positives = [p for p in train_pairs if p.label != NO_RELATION]
-        negatives = [p for p in train_pairs if p.label == NO_RELATION]
-        keep = min(len(negatives), round(negative_ratio * len(positives)))
-        # Undo the sampling at prediction: the model saw no_relation keep/len times as
-        # often as it occurs, so its no_relation probability is scaled back up.
-        no_relation_weight = len(negatives) / keep if keep else 1.0
-        sampled = set(random.Random(seed).sample(range(len(negatives)), keep))
-        kept_neg = {id(p) for i, p in enumerate(negatives) if i in sampled}
-        train_pairs = [p for p in train_pairs if p.label != NO_RELATION or id(p) in kept_neg]
-    relation_labels = sorted({p.label for p in [*train_pairs, *dev_pairs]} - {NO_RELATION})
-    labels = [NO_RELATION, *relation_labels]
-    label2id = {label: i for i, label in enumerate(labels)}
-    id2label = dict(enumerate(labels))
-    entity_types = sorted(
-        {
-            entity_map.get(e.label, e.label)
-            for ex in [*train_examples, *dev_examples]
-            for e in ex.entities
-        }
+    relation = ReOptions(
+        max_length=max_length,
+        dev_fraction=dev_fraction,
+        negative_ratio=negative_ratio,
+        label_map=label_map,
+        entity_label_map=entity_label_map,
+        pooling=pooling,
     )
-    markers = marker_tokens(entity_types)
+    return run_re(train, dev, options, relation)
 
-    set_seed(seed)
-    target = pick_device(device)
-    resolved = resolve_model_ref(base)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved)
-        if not getattr(tokenizer, "is_fast", False):
-            raise ModelLoadError(f"base model {base!r}: a fast tokenizer is required")
-        tokenizer.add_tokens(markers, special_tokens=True)
-        model: Any
-        if pooling == ENTITY_START:
-            heads, tails = opening_marker_ids(tokenizer, markers)
-            model = EntityPairClassifier(
-                AutoModel.from_pretrained(resolved), id2label, heads, tails
+
+def run_re(
+    train: Path, dev: Path | None, options: TrainOptions, relation: ReOptions
+) -> ReTrainResult:
+    """:func:`train_re` with its options as objects (the recipe's relation task)."""
+    return train_model(_ReTask(train, dev, options, relation))
+
+
+class _ReTask:
+    """The relation task of :func:`kgbuild.training.recipe.train_model` (one run's state)."""
+
+    name = "re"
+    require_fast = True
+
+    def __init__(
+        self, train: Path, dev: Path | None, options: TrainOptions, relation: ReOptions
+    ) -> None:
+        self.train, self.dev, self.options, self.relation = train, dev, options, relation
+        self.train_examples: list[RelationExample] = []
+        self.dev_examples: list[RelationExample] = []
+        self.train_pairs: list[RePair] = []
+        self.dev_pairs: list[RePair] = []
+        self.pairs_before_sampling = 0
+        self.no_relation_weight = 1.0
+        self.labels: list[str] = []
+        self.entity_types: list[str] = []
+        self.markers: list[str] = []
+        self.modules_to_save = ["classifier"]
+        self.vocabulary = 0
+        self.marker_ids: list[int] = []
+        self.dev_scores = relation_scores([], [])  # until evaluate()
+
+    @property
+    def entity_map(self) -> dict[str, str]:
+        """Data entity type -> marker type."""
+        given = self.relation.entity_label_map
+        return dict(CONLL04_ENTITY_TYPES if given is None else given)
+
+    @property
+    def relabel(self) -> dict[str, str]:
+        """Data relation label -> model label."""
+        return dict(self.relation.label_map or {})
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        """Class id of each label."""
+        return {label: i for i, label in enumerate(self.labels)}
+
+    def prepare(self) -> None:
+        options, relation, seed = self.options, self.relation, self.options.seed
+        for path in (self.train, self.dev):
+            if path is not None and not path.is_file():
+                raise InputError(f"data file {path} does not exist")
+        options.check(relation.max_length, least=8)
+        ratio = relation.negative_ratio
+        if not 0 < relation.dev_fraction < 1 or (ratio is not None and ratio < 0):
+            raise InputError("dev_fraction must be in (0, 1) and negative_ratio >= 0")
+        if relation.pooling not in POOLINGS:
+            raise InputError(f"pooling must be one of {POOLINGS}, not {relation.pooling!r}")
+        self.train_examples = read_conll04(self.train)
+        if self.dev is None:
+            self.train_examples, self.dev_examples = _split_dev(
+                self.train_examples, relation.dev_fraction, seed
             )
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                resolved, id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True
+            self.dev_examples = read_conll04(self.dev)
+        entity_map, relabel = self.entity_map, self.relabel
+        pairs = build_pairs(self.train_examples, entity_label_map=entity_map, label_map=relabel)
+        self.dev_pairs = build_pairs(
+            self.dev_examples, entity_label_map=entity_map, label_map=relabel
+        )
+        if not pairs or not self.dev_pairs:
+            raise InputError(
+                f"no candidate entity pairs in {self.train if not pairs else self.dev}"
             )
-    except (OSError, ValueError, RuntimeError) as e:
-        raise ModelLoadError(f"base model {base!r}: cannot load it: {e}") from e
-    base_revision = model_revision(resolved, model.config)
-    resize_embeddings(model, len(tokenizer))
-    encoder = MarkerEncoder(tokenizer, markers, max_length)
-    marker_ids = sorted(encoder.marker_ids)
-    modules_to_save = ["classifier"]
-    if pooling != ENTITY_START and any(
-        name.endswith("pooler") for name, _ in model.named_modules()
-    ):
-        modules_to_save.append("pooler")
-    if rank is not None:
-        from peft import LoraConfig, TaskType, get_peft_model
+        self.pairs_before_sampling = len(pairs)
+        self.train_pairs, self.no_relation_weight = _sample_negatives(pairs, ratio, seed)
+        relation_labels = {p.label for p in [*self.train_pairs, *self.dev_pairs]} - {NO_RELATION}
+        self.labels = [NO_RELATION, *sorted(relation_labels)]
+        self.entity_types = sorted(
+            {
+                entity_map.get(e.label, e.label)
+                for ex in [*self.train_examples, *self.dev_examples]
+                for e in ex.entities
+            }
+        )
+        self.markers = marker_tokens(self.entity_types)
 
+    def load(self, resolved: str, tokenizer: Any) -> Any:
+        from transformers import AutoModel, AutoModelForSequenceClassification
+
+        tokenizer.add_tokens(self.markers, special_tokens=True)
+        self.vocabulary = len(tokenizer)
+        encoder = MarkerEncoder(tokenizer, self.markers, self.relation.max_length)
+        self.marker_ids = sorted(encoder.marker_ids)
+        id2label = dict(enumerate(self.labels))
+        if self.relation.pooling == ENTITY_START:
+            heads, tails = opening_marker_ids(tokenizer, self.markers)
+            return EntityPairClassifier(AutoModel.from_pretrained(resolved), id2label, heads, tails)
+        return AutoModelForSequenceClassification.from_pretrained(
+            resolved, id2label=id2label, label2id=self.label2id, ignore_mismatched_sizes=True
+        )
+
+    def adapt(self, model: Any) -> Any:
+        resize_embeddings(model, self.vocabulary)
+        if self.relation.pooling != ENTITY_START and any(
+            name.endswith("pooler") for name, _ in model.named_modules()
+        ):
+            self.modules_to_save.append("pooler")
         embedding_name = next(
             name.rsplit(".", 1)[-1]
             for name, module in model.named_modules()
             if module is model.get_input_embeddings()
         )
-        lora = LoraConfig(
-            task_type=TaskType.SEQ_CLS,
-            r=rank,
-            lora_alpha=2 * rank,
-            lora_dropout=0.1,
-            target_modules=list(LORA_TARGET_MODULES),
-            modules_to_save=list(modules_to_save),  # peft extends the list it is given
-            trainable_token_indices={embedding_name: marker_ids},
+        model = with_adapter(
+            model,
+            self.options,
+            task_type="SEQ_CLS",
+            modules_to_save=self.modules_to_save,
+            trainable_token_indices={embedding_name: self.marker_ids},
         )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
-            model = get_peft_model(model, lora)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    logger.info(
-        "%d training pairs (%d before negative sampling), %d dev pairs; trainable "
-        "parameters: %d of %d",
-        len(train_pairs),
-        n_all_train,
-        len(dev_pairs),
-        trainable,
-        total,
-    )
-    train_data = _encode_pairs(train_pairs, encoder, label2id)
-    dev_data = _encode_pairs(dev_pairs, encoder, label2id)
-    dev_gold = gold_keys(dev_examples, relabel)
+        logger.info(
+            "%d training pairs (%d before negative sampling), %d dev pairs; trainable "
+            "parameters: %d of %d",
+            len(self.train_pairs),
+            self.pairs_before_sampling,
+            len(self.dev_pairs),
+            sum(p.numel() for p in model.parameters() if p.requires_grad),
+            sum(p.numel() for p in model.parameters()),
+        )
+        return model
 
-    n_gold = sum(len(set(keys)) for keys in dev_gold)
+    def fit(self, run: Run, model: Any) -> Fitted:
+        from transformers import DataCollatorWithPadding
 
-    def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
+        encoder = MarkerEncoder(run.tokenizer, self.markers, self.relation.max_length)
+        no_relation, weight = self.label2id[NO_RELATION], self.no_relation_weight
+        n_gold = sum(len(set(keys)) for keys in gold_keys(self.dev_examples, self.relabel))
+        return fit(
+            model,
+            run.tokenizer,
+            self.options,
+            name=self.name,
+            train_data=_encode_pairs(self.train_pairs, encoder, self.label2id),
+            dev_data=_encode_pairs(self.dev_pairs, encoder, self.label2id),
+            collator=DataCollatorWithPadding(run.tokenizer),
+            compute_metrics=_dev_metrics(no_relation, n_gold),
+            preprocess_logits=lambda logits, _labels: undo_negative_sampling(
+                logits, no_relation, weight
+            ).argmax(dim=-1),
+            callbacks=[_patient_early_stopping(self.options.patience)],
+            device=run.device,
+            bf16=run.bf16,
+        )
+
+    def manifest(self, run: Run) -> dict[str, Any]:
+        return {
+            "base": self.options.base,
+            "task": "sequence-classification",
+            "labels": self.labels,
+            "entity_types": self.entity_types,
+            "markers": self.markers,
+            "entity_label_map": self.entity_map,
+            "label_map": self.relabel,
+            "max_length": self.relation.max_length,
+            "no_relation_weight": self.no_relation_weight,
+            "pooling": self.relation.pooling,
+        }
+
+    def evaluate(self, run: Run) -> None:
+        self.dev_scores = evaluate_examples(
+            str(self.options.out), self.dev_examples, device=str(run.device), batch_size=64
+        )
+
+    def card(self, run: Run, fitted: Fitted, elapsed: Elapsed) -> dict[str, Any]:
+        options, relation, train, dev = self.options, self.relation, self.train, self.dev
+        dev_card: dict[str, Any] = (
+            {"path": str(dev.resolve()), "sha256": sha256_file(dev)}
+            if dev is not None
+            else {"split_from": str(train.resolve()), "fraction": relation.dev_fraction}
+        )
+        task = "sequence-classification (relation extraction, typed entity markers)"
+        return {
+            "task": task,
+            "pooling": relation.pooling,
+            **run.card_head(task),
+            "labels": self.labels,
+            "markers": self.markers,
+            "entity_label_map": self.entity_map,
+            "label_map": self.relabel,
+            "data": {
+                "train": {
+                    "path": str(train.resolve()),
+                    "sha256": sha256_file(train),
+                    "sentences": len(self.train_examples),
+                    "pairs": len(self.train_pairs),
+                    "pairs_before_sampling": self.pairs_before_sampling,
+                },
+                "dev": {
+                    **dev_card,
+                    "sentences": len(self.dev_examples),
+                    "pairs": len(self.dev_pairs),
+                },
+            },
+            "command": options.command_line(),
+            "seed": options.seed,
+            "hyperparameters": {
+                **options.hyperparameters(),
+                "modules_to_save": self.modules_to_save if options.rank is not None else None,
+                "max_length": relation.max_length,
+                "patience": options.patience,
+                "max_steps": options.max_steps,
+                "negative_ratio": relation.negative_ratio,
+                **schedule_fields(run.bf16),
+            },
+            "trainable_parameters": run.trainable,
+            "no_relation_weight": self.no_relation_weight,
+            "epochs_run": fitted.epochs,
+            "steps": fitted.steps,
+            "best_checkpoint_dev_f1": fitted.best_dev_f1,
+            "dev_f1_per_epoch": list(fitted.dev_f1_per_epoch),
+            "dev_scores": self.dev_scores.model_dump(),
+            **card_tail(
+                run,
+                elapsed,
+                train_seconds=fitted.train_seconds,
+                per_second={"train_pairs_per_second": fitted.examples_per_second},
+            ),
+        }
+
+    def write_readme(self, out: Path, card: dict[str, Any]) -> None:
+        _write_readme(out, card, self.dev_scores)
+
+    def result(
+        self, run: Run, fitted: Fitted, elapsed: Elapsed, card: dict[str, Any]
+    ) -> ReTrainResult:
+        return ReTrainResult(
+            **result_fields(run, fitted, elapsed),
+            labels=tuple(self.labels),
+            dev=self.dev_scores,
+            best_dev_f1_during_training=fitted.best_dev_f1,
+            train_pairs=len(self.train_pairs),
+            train_pairs_per_second=fitted.examples_per_second,
+        )
+
+
+def _sample_negatives(
+    pairs: list[RePair], ratio: float | None, seed: int
+) -> tuple[list[RePair], float]:
+    """Training pairs with at most ``ratio`` ``no_relation`` pairs per positive (seeded).
+
+    Also returns the weight that undoes the sampling at prediction: the model saw
+    ``no_relation`` keep/len times as often as it occurs, so its probability is scaled
+    back up by len/keep (1 without sampling).
+    """
+    if ratio is None:
+        return pairs, 1.0
+    positives = [p for p in pairs if p.label != NO_RELATION]
+    negatives = [p for p in pairs if p.label == NO_RELATION]
+    keep = min(len(negatives), round(ratio * len(positives)))
+    sampled = set(random.Random(seed).sample(range(len(negatives)), keep))
+    kept_neg = {id(p) for i, p in enumerate(negatives) if i in sampled}
+    kept = [p for p in pairs if p.label != NO_RELATION or id(p) in kept_neg]
+    return kept, len(negatives) / keep if keep else 1.0
+
+
+def _dev_metrics(no_relation: int, n_gold: int) -> Callable[[Any], dict[str, float]]:
+    """``compute_metrics`` of a relation run: strict micro F1 over the dev pairs."""
+
+    def compute_metrics(prediction: Any) -> dict[str, float]:
         # The Trainer may reorder evaluation rows (length grouping), so count per row:
         # with gold entities, a predicted relation is strictly correct iff its pair's
         # gold label is the same relation (equal to relation_scores on the same pairs).
         pred_ids = np.asarray(prediction.predictions).reshape(-1)
         gold_ids = np.asarray(prediction.label_ids).reshape(-1)
-        no_relation = label2id[NO_RELATION]
         predicted = int((pred_ids != no_relation).sum())
         correct = int(((pred_ids == gold_ids) & (gold_ids != no_relation)).sum())
         precision = correct / predicted if predicted else 0.0
@@ -578,13 +761,18 @@ def train_re(
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         return {"precision": precision, "recall": recall, "f1": f1}
 
+    return compute_metrics
+
+
+def _patient_early_stopping(patience: int) -> Any:
+    """Early stopping that does not count epochs with a dev F1 of 0.
+
+    A relation classifier first predicts only ``no_relation`` (the prior) for an
+    epoch or more; those epochs say nothing about over-fitting.
+    """
+    from transformers import EarlyStoppingCallback
+
     class _PatientEarlyStopping(EarlyStoppingCallback):
-        """Early stopping that does not count epochs with a dev F1 of 0.
-
-        A relation classifier first predicts only ``no_relation`` (the prior) for an
-        epoch or more; those epochs say nothing about over-fitting.
-        """
-
         def check_metric_value(
             self, args: Any, state: Any, control: Any, metric_value: Any
         ) -> None:
@@ -592,129 +780,4 @@ def train_re(
                 return
             super().check_metric_value(args, state, control, metric_value)  # type: ignore[no-untyped-call]
 
-    use_bf16 = bf16_supported(target) if bf16 is None else bf16
-    fitted = fit(
-        model,
-        tokenizer,
-        name="re",
-        train_data=train_data,
-        dev_data=dev_data,
-        collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=compute_metrics,
-        preprocess_logits=lambda logits, _labels: undo_negative_sampling(
-            logits, label2id[NO_RELATION], no_relation_weight
-        ).argmax(dim=-1),
-        callbacks=[_PatientEarlyStopping(early_stopping_patience=patience)],
-        device=target,
-        epochs=epochs,
-        max_steps=max_steps,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        seed=seed,
-        bf16=use_bf16,
-    )
-    model = fitted.model
-
-    manifest = {
-        "base": base,
-        "task": "sequence-classification",
-        "labels": labels,
-        "entity_types": entity_types,
-        "markers": markers,
-        "entity_label_map": entity_map,
-        "label_map": relabel,
-        "max_length": max_length,
-        "no_relation_weight": no_relation_weight,
-        "pooling": pooling,
-    }
-    save_trained(model, tokenizer, out, lora=rank is not None, manifest=manifest)
-
-    clear_model_cache()
-    dev_scores = evaluate_examples(str(out), dev_examples, device=str(target), batch_size=64)
-    clear_model_cache()
-
-    wall = time.perf_counter() - wall_start
-    cpu = time.process_time() - cpu_start
-    dev_data_card: dict[str, Any] = (
-        {"path": str(dev.resolve()), "sha256": sha256_file(dev), "sentences": len(dev_examples)}
-        if dev is not None
-        else {
-            "split_from": str(train.resolve()),
-            "fraction": dev_fraction,
-            "sentences": len(dev_examples),
-        }
-    )
-    dev_data_card["pairs"] = len(dev_pairs)
-    card: dict[str, Any] = {
-        "task": "sequence-classification (relation extraction, typed entity markers)",
-        "pooling": pooling,
-        "method": f"LoRA r={rank} alpha={2 * rank}" if rank is not None else "full fine-tune",
-        "base": base,
-        "base_resolved": resolved,
-        "base_revision": base_revision,
-        "labels": labels,
-        "markers": markers,
-        "entity_label_map": entity_map,
-        "label_map": relabel,
-        "data": {
-            "train": {
-                "path": str(train.resolve()),
-                "sha256": sha256_file(train),
-                "sentences": len(train_examples),
-                "pairs": len(train_pairs),
-                "pairs_before_sampling": n_all_train,
-            },
-            "dev": dev_data_card,
-        },
-        "command": command if command is not None else shlex.join(sys.argv),
-        "seed": seed,
-        "hyperparameters": {
-            "epochs": epochs,
-            "learning_rate": learning_rate,
-            "batch_size": batch_size,
-            "lora_rank": rank,
-            "lora_alpha": 2 * rank if rank is not None else None,
-            "lora_dropout": 0.1 if rank is not None else None,
-            "lora_target_modules": list(LORA_TARGET_MODULES) if rank is not None else None,
-            "modules_to_save": modules_to_save if rank is not None else None,
-            "max_length": max_length,
-            "patience": patience,
-            "max_steps": max_steps,
-            "negative_ratio": negative_ratio,
-            "scheduler": "linear, warmup 6%",
-            "weight_decay": 0.01,
-            "bf16_autocast": use_bf16,
-        },
-        "trainable_parameters": trainable,
-        "no_relation_weight": no_relation_weight,
-        "epochs_run": fitted.epochs,
-        "steps": fitted.steps,
-        "best_checkpoint_dev_f1": fitted.best_dev_f1,
-        "dev_f1_per_epoch": list(fitted.dev_f1_per_epoch),
-        "dev_scores": dev_scores.model_dump(),
-        "timing": {
-            "wall_seconds": wall,
-            "cpu_seconds": cpu,
-            "train_seconds": fitted.train_seconds,
-            "train_pairs_per_second": fitted.examples_per_second,
-        },
-        "device": str(target),
-        "threads": torch.get_num_threads(),
-        "versions": library_versions(),
-    }
-    _write_model_card(out, card, dev_scores)
-    return ReTrainResult(
-        out_dir=out,
-        labels=tuple(labels),
-        dev=dev_scores,
-        best_dev_f1_during_training=fitted.best_dev_f1,
-        epochs_run=fitted.epochs,
-        steps=fitted.steps,
-        train_pairs=len(train_pairs),
-        train_losses=fitted.train_losses,
-        wall_seconds=wall,
-        cpu_seconds=cpu,
-        train_pairs_per_second=fitted.examples_per_second,
-        device=str(target),
-        size_bytes=dir_size(out),
-    )
+    return _PatientEarlyStopping(early_stopping_patience=patience)
