@@ -23,8 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import shlex
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kgbuild.errors import InputError, ModelLoadError
+from kgbuild.errors import InputError
 from kgbuild.nlp.calibration import (
     Platt,
     expected_calibration_error,
@@ -50,7 +48,8 @@ from kgbuild.nlp.doc_relations import (
     pair_batch,
 )
 from kgbuild.readers.docred import read_docred
-from kgbuild.training.common import dir_size, library_versions, sha256_file, write_card_json
+from kgbuild.training import recipe
+from kgbuild.training.common import dir_size, sha256_file
 from kgbuild.training.doc_re import (
     DocExample,
     DocPrediction,
@@ -63,11 +62,14 @@ from kgbuild.training.doc_re import (
     train_facts,
     training_windows,
 )
+from kgbuild.training.recipe import Elapsed, Fitted, Run, TrainOptions
 
 __all__ = [
     "DOC_RE_HEAD_MODULES",
     "PRECISION_TARGETS",
+    "DocReData",
     "DocReRun",
+    "DocReTask",
     "DocReTrainResult",
     "calibrate",
     "train_doc_re",
@@ -112,38 +114,6 @@ class DocReRun:
 
 
 # -- model and optimiser --------------------------------------------------------------------------
-
-
-def build_model(base_path: str, labels: Sequence[str], run: DocReRun) -> Any:
-    """A :class:`DocRelationModel` on the encoder at ``base_path``, LoRA-wrapped if asked."""
-    from transformers import AutoModel
-
-    from kgbuild.training.ner import LORA_TARGET_MODULES
-
-    model: Any = DocRelationModel(
-        AutoModel.from_pretrained(base_path, attention_probs_dropout_prob=run.attention_dropout),
-        labels,
-        emb_size=run.emb_size,
-        block_size=run.block_size,
-    )
-    if run.lora_rank:
-        import warnings
-
-        from peft import LoraConfig, get_peft_model
-
-        from kgbuild.nlp.hf import PEFT_DEPRECATION
-
-        lora = LoraConfig(
-            r=run.lora_rank,
-            lora_alpha=2 * run.lora_rank,
-            lora_dropout=0.1,
-            target_modules=list(LORA_TARGET_MODULES),
-            modules_to_save=list(DOC_RE_HEAD_MODULES),
-        )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
-            model = get_peft_model(model, lora)
-    return model
 
 
 def make_optimizer(model: Any, run: DocReRun, steps: int) -> tuple[Any, Any]:
@@ -327,19 +297,6 @@ def calibrate(
 # -- the run --------------------------------------------------------------------------------------
 
 
-class DocReTrainResult:
-    """What :func:`train_doc_re` produced (the card holds everything)."""
-
-    def __init__(self, out_dir: Path, card: dict[str, Any]) -> None:
-        self.out_dir = out_dir
-        self.card = card
-
-    @property
-    def dev(self) -> dict[str, Any]:
-        """Dev scores of the saved model at the adaptive threshold."""
-        return dict(self.card["dev_scores"])
-
-
 def _split(
     train: Path, dev: Path | None, dev_docs: int
 ) -> tuple[list[DocExample], list[DocExample], dict[str, Any]]:
@@ -420,6 +377,304 @@ def _scores_dict(scores: DocScores) -> dict[str, Any]:
     }
 
 
+class DocReTrainResult:
+    """What :func:`train_doc_re` produced (the card holds everything)."""
+
+    def __init__(self, out_dir: Path, card: dict[str, Any]) -> None:
+        self.out_dir = out_dir
+        self.card = card
+
+    @property
+    def dev(self) -> dict[str, Any]:
+        """Dev scores of the saved model at the adaptive threshold."""
+        return dict(self.card["dev_scores"])
+
+
+@dataclass(frozen=True)
+class DocReData:
+    """Where a document-level run's dev and extra training data come from."""
+
+    dev: Path | None = None
+    """Dev file; ``None`` holds out the first ``dev_docs`` documents of the training file."""
+    dev_docs: int = 100
+    """Documents held out of the training file when ``dev`` is ``None``."""
+    extra: tuple[tuple[str, Path], ...] = ()
+    """Sentence-level data added to training, as ``(format, path)`` with format ``fewrel``
+    or ``conll04`` (see :mod:`kgbuild.training.doc_re_extra`)."""
+    extra_per_epoch: int = 0
+    """Pseudo-documents of ``extra`` drawn afresh each epoch (0: all)."""
+
+
+class DocReTask:
+    """The document-level relation task of :func:`kgbuild.training.recipe.train_model`.
+
+    Its own training loop (two learning rates, evidence loss, an epoch checkpoint to
+    resume from) replaces the Trainer; the last epoch is kept and calibrated on dev.
+    """
+
+    name = "doc-re"
+    require_fast = False
+
+    def __init__(
+        self,
+        train: Path,
+        run: DocReRun,
+        data: DocReData,
+        *,
+        base: str,
+        out: Path,
+        device: str | None = None,
+        command: str | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.train, self.run, self.data, self.resume = train, run, data, resume
+        self.options = TrainOptions(
+            base=base,
+            out=out,
+            epochs=run.epochs,
+            learning_rate=run.learning_rate,
+            batch_size=run.batch_size,
+            seed=run.seed,
+            lora_rank=run.lora_rank,
+            device=device,
+            bf16=run.bf16,
+            command=command,
+        )
+        self.train_examples: list[DocExample] = []
+        self.dev_examples: list[DocExample] = []
+        self.dev_card: dict[str, Any] = {}
+        self.relation_types: list[str] = []
+        self.windows = 0
+        self.extra_card: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
+        self.dev_scores: DocScores | None = None
+        self.calibration: Calibration | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        """The threshold class, then the relation types."""
+        return [THRESHOLD_CLASS, *self.relation_types]
+
+    def prepare(self) -> None:
+        """Read the training file and split off (or read) the dev documents."""
+        if not self.train.is_file():
+            raise InputError(f"data file {self.train} does not exist")
+        self.train_examples, self.dev_examples, self.dev_card = _split(
+            self.train, self.data.dev, self.data.dev_docs
+        )
+        self.relation_types = sorted(
+            {k for e in [*self.train_examples, *self.dev_examples] for _, _, k, _ in e.facts},
+            key=lambda k: (len(k), k),
+        )
+
+    def load(self, resolved: str, tokenizer: Any) -> Any:
+        """A :class:`DocRelationModel` on the base encoder."""
+        from transformers import AutoModel
+
+        encoder = AutoModel.from_pretrained(
+            resolved, attention_probs_dropout_prob=self.run.attention_dropout
+        )
+        return DocRelationModel(
+            encoder, self.labels, emb_size=self.run.emb_size, block_size=self.run.block_size
+        )
+
+    def adapt(self, model: Any) -> Any:
+        """A LoRA adapter (the pair layers trained in full), or full weights."""
+        return recipe.with_adapter(
+            model,
+            self.options,
+            task_type=None,
+            modules_to_save=DOC_RE_HEAD_MODULES,
+        )
+
+    def fit(self, run: Run, model: Any) -> Fitted:
+        """Train every epoch (resuming from the checkpoint), then calibrate on dev."""
+        model.to(run.device)
+        doc, tokenizer = self.run, run.tokenizer
+        label2id = {label: i for i, label in enumerate(self.labels)}
+        features = training_windows(
+            tokenizer, self.train_examples, label2id, max_length=doc.max_length, overlap=doc.overlap
+        )
+        self.windows = len(features)
+        extra, self.extra_card = _extra_features(
+            self.data.extra, tokenizer, self.relation_types, label2id, doc
+        )
+        train_seconds = self._epochs(model, tokenizer, features, extra)
+        predictions, self.dev_scores = self._dev(model, tokenizer)
+        self.calibration = calibrate(
+            predictions,
+            self.dev_examples,
+            self.relation_types,
+            seen=train_facts(self.train_examples),
+        )
+        return Fitted(
+            model=model,
+            steps=len(self.history) * -(-len(features) // doc.batch_size),
+            epochs=float(len(self.history)),
+            train_losses=tuple(float(h["loss"]) for h in self.history),
+            dev_f1_per_epoch=tuple(float(h["dev_f1"]) for h in self.history),
+            train_seconds=train_seconds,
+            examples_seen=float(len(self.history) * len(features)),
+        )
+
+    def _epochs(
+        self, model: Any, tokenizer: Any, features: list[TrainingPair], extra: list[TrainingPair]
+    ) -> float:
+        """Train from the checkpoint's epoch (or the first) to the last; the seconds it took."""
+        doc, checkpoint = self.run, self.options.out / CHECKPOINT
+        extra_per_epoch = self.data.extra_per_epoch
+        per_epoch = len(features) + (
+            min(extra_per_epoch, len(extra)) if extra_per_epoch else len(extra)
+        )
+        optimizer, scheduler = make_optimizer(
+            model, doc, doc.epochs * -(-per_epoch // doc.batch_size)
+        )
+        rng = random.Random(doc.seed)
+        first_epoch = 0
+        self.options.out.mkdir(parents=True, exist_ok=True)
+        if self.resume and checkpoint.is_file():
+            state = torch.load(checkpoint, weights_only=False)
+            model.load_state_dict(state["model"], strict=False)
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            rng.setstate(state["rng"])
+            torch.set_rng_state(state["torch_rng"])
+            first_epoch, self.history = int(state["epoch"]), list(state["history"])
+            logger.info("resumed after epoch %d from %s", first_epoch, checkpoint)
+        logger.info(
+            "%d training documents (%d windows), %d dev documents, %d relation types",
+            len(self.train_examples),
+            len(features),
+            len(self.dev_examples),
+            len(self.relation_types),
+        )
+        pad_id = tokenizer.pad_token_id or 0
+        train_seconds = 0.0
+        for epoch in range(first_epoch, doc.epochs):
+            started = time.perf_counter()
+            drawn = rng.sample(extra, per_epoch - len(features)) if extra_per_epoch else extra
+            loss = train_epoch(
+                model, [*features, *drawn], optimizer, scheduler, run=doc, pad_id=pad_id, rng=rng
+            )
+            seconds = time.perf_counter() - started
+            train_seconds += seconds
+            _, scores = self._dev(model, tokenizer)
+            self.history.append(
+                {
+                    "epoch": epoch + 1,
+                    "loss": loss,
+                    "seconds": seconds,
+                    "dev_f1": scores.micro.f1,
+                    "dev_ign_f1": scores.ign_f1,
+                }
+            )
+            logger.info(
+                "epoch %d/%d: loss %.4f, %.0f s; dev P/R/F1 %.2f/%.2f/%.2f, Ign F1 %.2f",
+                epoch + 1,
+                doc.epochs,
+                loss,
+                seconds,
+                scores.micro.precision,
+                scores.micro.recall,
+                scores.micro.f1,
+                scores.ign_f1,
+            )
+            _save_checkpoint(
+                checkpoint,
+                model,
+                optimizer,
+                scheduler,
+                {
+                    "epoch": epoch + 1,
+                    "history": self.history,
+                    "rng": rng.getstate(),
+                    "torch_rng": torch.get_rng_state(),
+                },
+            )
+        return train_seconds
+
+    def _dev(self, model: Any, tokenizer: Any) -> tuple[list[DocPrediction], DocScores]:
+        """The model's predictions on the dev documents, and their scores."""
+        doc = self.run
+        predictions = predict_examples(
+            unwrap(model),
+            tokenizer,
+            self.dev_examples,
+            max_length=doc.max_length,
+            overlap=doc.overlap,
+        )
+        facts = facts_above(predictions, self.relation_types)
+        return predictions, score_facts(self.dev_examples, facts, train_facts(self.train_examples))
+
+    def _calibrated(self) -> tuple[DocScores, Calibration]:
+        if self.dev_scores is None or self.calibration is None:
+            raise RuntimeError("the document relation model has not been fitted")
+        return self.dev_scores, self.calibration
+
+    def manifest(self, run: Run) -> dict[str, Any]:
+        """Base, labels, window and pair-layer sizes, and the calibration."""
+        doc, (_, calibration) = self.run, self._calibrated()
+        return {
+            "base": self.options.base,
+            "task": "document-relation-classification",
+            "labels": self.labels,
+            "emb_size": doc.emb_size,
+            "block_size": doc.block_size,
+            "max_length": doc.max_length,
+            "overlap": doc.overlap,
+            "calibration": {"scale": calibration.platt.scale, "bias": calibration.platt.bias},
+            "precision_thresholds": calibration.thresholds,
+            "entity_types": sorted({t for e in self.train_examples for t in e.entity_types}),
+        }
+
+    def evaluate(self, run: Run) -> None:
+        """Nothing to score again (dev was scored to calibrate); drop the epoch checkpoint."""
+        (self.options.out / CHECKPOINT).unlink(missing_ok=True)
+
+    def card(self, run: Run, fitted: Fitted, elapsed: Elapsed) -> dict[str, Any]:
+        """``model_card.json``: data, hyper-parameters, history, dev scores, calibration."""
+        dev_scores, calibration = self._calibrated()
+        train, rank = self.train, self.run.lora_rank
+        return {
+            "task": "document-relation-classification",
+            "method": f"LoRA r={rank}" if rank else "full fine-tune",
+            "base": self.options.base,
+            "base_revision": run.base_revision,
+            "labels": self.labels,
+            "data": {
+                "train": {
+                    "path": str(train.resolve()),
+                    "sha256": sha256_file(train),
+                    "documents": len(self.train_examples),
+                    "windows": self.windows,
+                },
+                "dev": {**self.dev_card, "documents": len(self.dev_examples)},
+                "extra": self.extra_card,
+                "extra_per_epoch": self.data.extra_per_epoch,
+            },
+            "command": self.options.command_line(),
+            "hyperparameters": asdict(self.run),
+            "history": self.history,
+            "dev_scores": _scores_dict(dev_scores),
+            "calibration": {
+                "platt": asdict(calibration.platt),
+                "held_out_cross_fitted": calibration.held_out,
+            },
+            **recipe.card_tail(run, elapsed, fitted),
+        }
+
+    def write_readme(self, out: Path, card: dict[str, Any]) -> None:
+        """Write ``README.md`` from ``card``."""
+        (out / "README.md").write_text(_card_text(out, card), encoding="utf-8")
+
+    def result(
+        self, run: Run, fitted: Fitted, elapsed: Elapsed, card: dict[str, Any]
+    ) -> DocReTrainResult:
+        """The :class:`DocReTrainResult` of the run."""
+        logger.info("saved %s (%.1f MB)", self.options.out, dir_size(self.options.out) / 1e6)
+        return DocReTrainResult(self.options.out, card)
+
+
 def train_doc_re(
     train: Path,
     *,
@@ -443,8 +698,7 @@ def train_doc_re(
         dev: Dev file; ``None`` holds out the first ``dev_docs`` documents of ``train``.
         dev_docs: Documents held out of ``train`` when ``dev`` is ``None``.
         run: Hyper-parameters.
-        extra: Sentence-level data added to training, as ``(format, path)`` with format
-            ``fewrel`` or ``conll04`` (see :mod:`kgbuild.training.doc_re_extra`).
+        extra: Sentence-level data added to training (see :attr:`DocReData.extra`).
         extra_per_epoch: Pseudo-documents of ``extra`` drawn afresh each epoch (0: all).
         resume: Continue from the checkpoint in ``out``.
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
@@ -454,170 +708,20 @@ def train_doc_re(
         InputError: A file is missing or malformed, or the split leaves no documents.
         ModelLoadError: The base model cannot be loaded.
     """
-    from transformers import AutoTokenizer, set_seed
-
-    from kgbuild.nlp.hf import model_revision, pick_device, resolve_model_ref
-    from kgbuild.training.common import save_trained
-
-    run = run or DocReRun()
-    wall_start, cpu_start = time.perf_counter(), time.process_time()
-    if not train.is_file():
-        raise InputError(f"data file {train} does not exist")
-    train_examples, dev_examples, dev_card = _split(train, dev, dev_docs)
-    relation_types = sorted(
-        {k for e in [*train_examples, *dev_examples] for _, _, k, _ in e.facts},
-        key=lambda k: (len(k), k),
+    data = DocReData(
+        dev=dev, dev_docs=dev_docs, extra=tuple(extra), extra_per_epoch=extra_per_epoch
     )
-    labels = [THRESHOLD_CLASS, *relation_types]
-    label2id = {label: i for i, label in enumerate(labels)}
-    set_seed(run.seed)
-    target = pick_device(device)
-    resolved = resolve_model_ref(base)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved)
-        model = build_model(resolved, labels, run)
-    except (OSError, ValueError, RuntimeError) as e:
-        raise ModelLoadError(f"base model {base!r}: cannot load it: {e}") from e
-    model.to(target)
-    features = training_windows(
-        tokenizer, train_examples, label2id, max_length=run.max_length, overlap=run.overlap
+    task = DocReTask(
+        train,
+        run or DocReRun(),
+        data,
+        base=base,
+        out=out,
+        device=device,
+        command=command,
+        resume=resume,
     )
-    extra_features, extra_card = _extra_features(extra, tokenizer, relation_types, label2id, run)
-    per_epoch = len(features) + (
-        min(extra_per_epoch, len(extra_features)) if extra_per_epoch else len(extra_features)
-    )
-    steps = run.epochs * -(-per_epoch // run.batch_size)
-    optimizer, scheduler = make_optimizer(model, run, steps)
-    rng = random.Random(run.seed)
-    history: list[dict[str, Any]] = []
-    first_epoch = 0
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint = out / CHECKPOINT
-    if resume and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
-        model.load_state_dict(state["model"], strict=False)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        rng.setstate(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        first_epoch, history = int(state["epoch"]), list(state["history"])
-        logger.info("resumed after epoch %d from %s", first_epoch, checkpoint)
-    logger.info(
-        "%d training documents (%d windows), %d dev documents, %d relation types",
-        len(train_examples),
-        len(features),
-        len(dev_examples),
-        len(relation_types),
-    )
-    seen = train_facts(train_examples)
-    pad_id = tokenizer.pad_token_id or 0
-    train_seconds = 0.0
-    for epoch in range(first_epoch, run.epochs):
-        started = time.perf_counter()
-        drawn = (
-            rng.sample(extra_features, per_epoch - len(features))
-            if extra_per_epoch
-            else extra_features
-        )
-        loss = train_epoch(
-            model, [*features, *drawn], optimizer, scheduler, run=run, pad_id=pad_id, rng=rng
-        )
-        seconds = time.perf_counter() - started
-        train_seconds += seconds
-        predictions = predict_examples(
-            unwrap(model), tokenizer, dev_examples, max_length=run.max_length, overlap=run.overlap
-        )
-        scores = score_facts(dev_examples, facts_above(predictions, relation_types), seen)
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "loss": loss,
-                "seconds": seconds,
-                "dev_f1": scores.micro.f1,
-                "dev_ign_f1": scores.ign_f1,
-            }
-        )
-        logger.info(
-            "epoch %d/%d: loss %.4f, %.0f s; dev P/R/F1 %.2f/%.2f/%.2f, Ign F1 %.2f",
-            epoch + 1,
-            run.epochs,
-            loss,
-            seconds,
-            scores.micro.precision,
-            scores.micro.recall,
-            scores.micro.f1,
-            scores.ign_f1,
-        )
-        _save_checkpoint(
-            checkpoint,
-            model,
-            optimizer,
-            scheduler,
-            {
-                "epoch": epoch + 1,
-                "history": history,
-                "rng": rng.getstate(),
-                "torch_rng": torch.get_rng_state(),
-            },
-        )
-    inner = unwrap(model)
-    predictions = predict_examples(
-        inner, tokenizer, dev_examples, max_length=run.max_length, overlap=run.overlap
-    )
-    dev_scores = score_facts(dev_examples, facts_above(predictions, relation_types), seen)
-    calibration = calibrate(predictions, dev_examples, relation_types, seen=seen)
-    manifest = {
-        "base": base,
-        "task": "document-relation-classification",
-        "labels": labels,
-        "emb_size": run.emb_size,
-        "block_size": run.block_size,
-        "max_length": run.max_length,
-        "overlap": run.overlap,
-        "calibration": {"scale": calibration.platt.scale, "bias": calibration.platt.bias},
-        "precision_thresholds": calibration.thresholds,
-        "entity_types": sorted({t for e in train_examples for t in e.entity_types}),
-    }
-    save_trained(model, tokenizer, out, lora=run.lora_rank is not None, manifest=manifest)
-    checkpoint.unlink(missing_ok=True)
-    card = {
-        "task": manifest["task"],
-        "method": f"LoRA r={run.lora_rank}" if run.lora_rank else "full fine-tune",
-        "base": base,
-        "base_revision": model_revision(resolved, inner.config),
-        "labels": labels,
-        "data": {
-            "train": {
-                "path": str(train.resolve()),
-                "sha256": sha256_file(train),
-                "documents": len(train_examples),
-                "windows": len(features),
-            },
-            "dev": {**dev_card, "documents": len(dev_examples)},
-            "extra": extra_card,
-            "extra_per_epoch": extra_per_epoch,
-        },
-        "command": command if command is not None else shlex.join(sys.argv),
-        "hyperparameters": asdict(run),
-        "history": history,
-        "dev_scores": _scores_dict(dev_scores),
-        "calibration": {
-            "platt": asdict(calibration.platt),
-            "held_out_cross_fitted": calibration.held_out,
-        },
-        "timing": {
-            "wall_seconds": time.perf_counter() - wall_start,
-            "cpu_seconds": time.process_time() - cpu_start,
-            "train_seconds": train_seconds,
-        },
-        "device": str(target),
-        "threads": torch.get_num_threads(),
-        "versions": library_versions(),
-    }
-    write_card_json(out, card)
-    (out / "README.md").write_text(_card_text(out, card), encoding="utf-8")
-    logger.info("saved %s (%.1f MB)", out, dir_size(out) / 1e6)
-    return DocReTrainResult(out, card)
+    return recipe.train_model(task)
 
 
 def _card_text(out: Path, card: dict[str, Any]) -> str:

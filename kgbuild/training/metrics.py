@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 from seqeval.metrics.sequence_labeling import get_entities
 
-__all__ = ["PRF", "NerScores", "ner_scores", "normalise_tags", "span_scores"]
+__all__ = ["PRF", "NerScores", "TypedScores", "ner_scores", "normalise_tags", "span_scores"]
 
 # BMES / BILOU prefixes mapped onto the IOBES prefixes seqeval understands.
 _PREFIX_MAP = {"M": "I", "L": "E", "U": "S"}
@@ -25,13 +25,17 @@ class PRF(BaseModel):
     predicted: NonNegativeInt
 
 
-class NerScores(BaseModel):
-    """Micro-averaged and per-entity-type scores."""
+class TypedScores(BaseModel):
+    """Micro-averaged scores and scores per type."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     micro: PRF
     per_type: dict[str, PRF]
+
+
+class NerScores(TypedScores):
+    """Micro-averaged and per-entity-type scores."""
 
 
 def normalise_tags(tags: list[str]) -> list[str]:

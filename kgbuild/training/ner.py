@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import torch
@@ -37,37 +37,29 @@ from kgbuild.nlp.context import (
 from kgbuild.nlp.hf import load_token_classifier
 from kgbuild.readers.conll import TaggedSentence, read_conll
 from kgbuild.readers.ner_sources import NerSource, parse_source, read_source, unannotated_words
+from kgbuild.training import recipe
 from kgbuild.training.common import (
     LORA_TARGET_MODULES,
     FeatureDataset,
-    Fitted,
-    TrainOptions,
     check_init,
     fit,
     run_lines,
-    schedule_fields,
     sha256_file,
     write_card_json,
 )
 from kgbuild.training.metrics import NerScores, ner_scores, span_scores
-from kgbuild.training.recipe import (
-    Elapsed,
-    Run,
-    card_tail,
-    result_fields,
-    train_model,
-    with_adapter,
-)
+from kgbuild.training.recipe import Elapsed, Fitted, Run, TrainOptions
 
 __all__ = [
     "LORA_TARGET_MODULES",
+    "NerKeywords",
     "NerOptions",
+    "NerTask",
     "NerTrainResult",
     "evaluate_ner",
     "label_list",
     "predict_tags",
     "restrict_types",
-    "run_ner",
     "special_token_ids",
     "train_ner",
     "write_ner_card",
@@ -78,23 +70,13 @@ logger = logging.getLogger(__name__)
 _PREFIX_ORDER = {"B": 0, "I": 1, "M": 2, "E": 3, "S": 4, "L": 5, "U": 6}
 
 
-class NerTrainResult(BaseModel):
+class NerTrainResult(recipe.TrainResult):
     """What :func:`train_ner` produced."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    out_dir: Path
     labels: tuple[str, ...]
     dev: NerScores
     best_dev_f1_during_training: float | None
-    epochs_run: float
-    steps: int
-    train_losses: tuple[float, ...]
-    wall_seconds: float
-    cpu_seconds: float
     train_sentences_per_second: float
-    device: str
-    size_bytes: int
 
 
 def label_list(sentences: Sequence[TaggedSentence]) -> list[str]:
@@ -380,6 +362,10 @@ def _sources(data: Path | Sequence[NerSource], data_format: str) -> list[NerSour
     return list(data)
 
 
+NerData = Path | Sequence[NerSource]
+"""NER data: a file (in ``data_format``) or sources, read together."""
+
+
 @dataclass(frozen=True)
 class NerOptions:
     """What a NER run sets beyond :class:`~kgbuild.training.common.TrainOptions`."""
@@ -387,143 +373,42 @@ class NerOptions:
     max_length: int = 128
     """Maximum sub-tokens per sentence (longer ones are truncated for training)."""
     label_all_subtokens: bool = False
-    """Train on every sub-token (continuation pieces get the ``I-`` label)."""
+    """Train on every sub-token (continuation pieces get the ``I-`` label) instead of on
+    first sub-tokens only."""
     data_format: str = "conll"
     """Format of ``train`` and ``dev`` given as files, one of :data:`NER_FORMATS`."""
     context: bool = False
-    """Read each sentence with its document's neighbouring sentences (see :func:`train_ner`)."""
+    """Read each sentence with its document's neighbouring sentences (only the centre
+    labelled, :mod:`kgbuild.nlp.context`); recorded in the model's manifest so that
+    inference reads the same way. Consecutive sentences share a window as the NER stage
+    packs them."""
     context_margin: int | None = None
-    """Sub-tokens of context on each side of a window's sentences (``None``: the default)."""
+    """Sub-tokens of context kept on each side of a window's labelled sentences
+    (``ner.context_margin``; ``None``: its default)."""
     attention_dropout: float = 0.0
-    """Dropout on attention probabilities (0 keeps CPU training on the fused kernel)."""
+    """Dropout on attention probabilities. 0 by default: on CPU, attention with dropout
+    leaves the fused kernel and a step is about 4x slower."""
 
 
-def train_ner(
-    train: Path | Sequence[NerSource],
-    dev: Path | Sequence[NerSource],
-    *,
-    base: str,
-    out: Path,
-    epochs: float = 8,
-    learning_rate: float = 1e-3,
-    batch_size: int = 32,
-    seed: int = 42,
-    lora_rank: int | None = 32,
-    max_length: int = 128,
-    patience: int = 2,
-    max_steps: int = -1,
-    label_all_subtokens: bool = False,
-    device: str | None = None,
-    bf16: bool | None = None,
-    command: str | None = None,
-    data_format: str = "conll",
-    init: Path | None = None,
-    context: bool = False,
-    context_margin: int | None = None,
-    attention_dropout: float = 0.0,
-) -> NerTrainResult:
-    """Fine-tune a token classifier on tagged data and save it to ``out``.
+class NerKeywords(recipe.TrainKeywords, total=False):
+    """:class:`~kgbuild.training.common.TrainOptions` and :class:`NerOptions` as keywords."""
 
-    One model learns the union of the sources' labels. A partial source (CoNLL, WNUT-17:
-    no TIME or NUM type) has its ``O`` on dates and numbers masked, so it does not
-    teach that they are not entities (:func:`kgbuild.readers.ner_sources.unannotated_words`).
-    The keywords build a :class:`~kgbuild.training.common.TrainOptions` and a
-    :class:`NerOptions` for :func:`run_ner`.
-
-    Args:
-        train: Training file (in ``data_format``) or sources
-            (:func:`kgbuild.readers.ner_sources.parse_source`), read together.
-        dev: Dev file or sources, scored after every epoch (entity F1 over all of them
-            picks the best epoch; each source is scored on its own types only).
-        base: Base model reference (``pypi:...``, local folder or Hub id).
-        out: Output folder (created; files in it are overwritten).
-        epochs: Maximum number of epochs (early stopping may end sooner).
-        learning_rate: Peak learning rate (linear decay, 6% warm-up).
-        batch_size: Sentences per training batch.
-        seed: Seed for initialisation, shuffling and dropout.
-        lora_rank: LoRA rank (alpha = 2 x rank) on every linear layer; ``None``
-            (or 0) fine-tunes all weights.
-        max_length: Maximum number of sub-tokens per sentence (longer ones are
-            truncated for training).
-        patience: Epochs without dev F1 improvement before stopping.
-        max_steps: Stop after this many optimisation steps (``-1``: no limit).
-        label_all_subtokens: Train on every sub-token (continuation pieces get the
-            ``I-`` label) instead of on first sub-tokens only.
-        device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
-        bf16: Train with bf16 autocast; ``None`` turns it on where the hardware
-            supports it natively (recent CUDA GPUs, CPUs with AVX512-BF16 or AMX,
-            where it is about 3x faster than fp32). Saved weights stay fp32/fp16.
-        command: Command line recorded in the model card (default: ``sys.argv``).
-        data_format: Format of ``train`` and ``dev`` given as files, one of :data:`NER_FORMATS`.
-        init: A kgbuild NER model folder to continue from instead of a fresh head (for
-            example the CoNLL-2003 model, continued on a smaller corpus with the same
-            labels): its LoRA adapter (same rank) or, for a full fine-tune, its weights.
-            It must have been trained from ``base`` with the data's labels.
-        context: Read each sentence with its document's neighbouring sentences (only the
-            centre labelled, :mod:`kgbuild.nlp.context`); recorded in the model's
-            manifest so that inference reads the same way. Consecutive sentences share
-            a window as the NER stage packs them.
-        context_margin: Sub-tokens of context kept on each side of a window's labelled
-            sentences (``ner.context_margin``; ``None``: its default).
-        attention_dropout: Dropout on attention probabilities. 0 by default: on CPU,
-            attention with dropout leaves the fused kernel and a step is about 4x slower.
-
-    Returns:
-        NerTrainResult: Output folder, labels, dev scores of the saved model, timing.
-
-    Raises:
-        InputError: A data file is missing or holds no sentences, or an option is
-            out of range.
-        ModelLoadError: The base model cannot be loaded.
-    """
-    options = TrainOptions(
-        base=base,
-        out=out,
-        epochs=epochs,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        seed=seed,
-        lora_rank=lora_rank,
-        max_steps=max_steps,
-        patience=patience,
-        device=device,
-        bf16=bf16,
-        init=init,
-        command=command,
-    )
-    ner = NerOptions(
-        max_length=max_length,
-        label_all_subtokens=label_all_subtokens,
-        data_format=data_format,
-        context=context,
-        context_margin=context_margin,
-        attention_dropout=attention_dropout,
-    )
-    return run_ner(train, dev, options, ner)
+    max_length: int
+    label_all_subtokens: bool
+    data_format: str
+    context: bool
+    context_margin: int | None
+    attention_dropout: float
 
 
-def run_ner(
-    train: Path | Sequence[NerSource],
-    dev: Path | Sequence[NerSource],
-    options: TrainOptions,
-    ner: NerOptions,
-) -> NerTrainResult:
-    """:func:`train_ner` with its options as objects (the recipe's NER task)."""
-    return train_model(_NerTask(train, dev, options, ner))
-
-
-class _NerTask:
+class NerTask:
     """The NER task of :func:`kgbuild.training.recipe.train_model` (one run's state)."""
 
     name = "ner"
     require_fast = True
 
     def __init__(
-        self,
-        train: Path | Sequence[NerSource],
-        dev: Path | Sequence[NerSource],
-        options: TrainOptions,
-        ner: NerOptions,
+        self, train: NerData, dev: NerData, options: TrainOptions, ner: NerOptions
     ) -> None:
         self.options, self.ner = options, ner
         self.train_spec, self.dev_spec = train, dev
@@ -536,6 +421,7 @@ class _NerTask:
         self.dev_by_source: dict[str, NerScores] = {}
 
     def prepare(self) -> None:
+        """Read the sources, check the options, collect the labels, check ``init``."""
         options, ner = self.options, self.ner
         self.train_sources = _sources(self.train_spec, ner.data_format)
         self.dev_sources = _sources(self.dev_spec, ner.data_format)
@@ -562,6 +448,7 @@ class _NerTask:
             )
 
     def load(self, resolved: str, tokenizer: Any) -> Any:
+        """The base model with a fresh token-classification head over the labels."""
         from transformers import AutoModelForTokenClassification
 
         return AutoModelForTokenClassification.from_pretrained(
@@ -573,14 +460,12 @@ class _NerTask:
         )
 
     def adapt(self, model: Any) -> Any:
-        from transformers import AutoModelForTokenClassification
-
-        model = with_adapter(
+        """A LoRA adapter (the classifier trained in full), or full weights."""
+        model = recipe.with_adapter(
             model,
             self.options,
             task_type="TOKEN_CLS",
             modules_to_save=["classifier"],
-            full_model=AutoModelForTokenClassification,
         )
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
@@ -601,6 +486,7 @@ class _NerTask:
         )
 
     def fit(self, run: Run, model: Any) -> Fitted:
+        """Train with the Trainer; dev entity F1 each epoch picks the best epoch."""
         from transformers import DataCollatorForTokenClassification, EarlyStoppingCallback
 
         train_data = self._encoded(
@@ -635,6 +521,7 @@ class _NerTask:
         )
 
     def manifest(self, run: Run) -> dict[str, Any]:
+        """Base, task, labels, window length and whether context is read."""
         return {
             "base": self.options.base,
             "task": "token-classification",
@@ -644,6 +531,7 @@ class _NerTask:
         }
 
     def evaluate(self, run: Run) -> None:
+        """Entity scores of the saved model on each dev source and on all of them."""
         gold: set[tuple[Any, ...]] = set()
         pred: set[tuple[Any, ...]] = set()
         for index, source in enumerate(self.dev_sources):
@@ -659,6 +547,7 @@ class _NerTask:
         self.dev_scores = span_scores(gold, pred)
 
     def card(self, run: Run, fitted: Fitted, elapsed: Elapsed) -> dict[str, Any]:
+        """``model_card.json``: data, hyper-parameters, the run and the dev scores."""
         options, ner = self.options, self.ner
         return {
             **run.card_head("token-classification"),
@@ -679,7 +568,7 @@ class _NerTask:
                 "context_margin": ner.context_margin if ner.context else None,
                 "attention_dropout": ner.attention_dropout,
                 "init": str(options.init.resolve()) if options.init is not None else None,
-                **schedule_fields(run.bf16),
+                **recipe.schedule_fields(run.bf16),
             },
             "trainable_parameters": run.trainable,
             "epochs_run": fitted.epochs,
@@ -689,27 +578,60 @@ class _NerTask:
             "dev_scores": self.dev_scores.model_dump(),
             "dev_scores_by_source": {k: v.model_dump() for k, v in self.dev_by_source.items()},
             "results": {},
-            **card_tail(
-                run,
-                elapsed,
-                train_seconds=fitted.train_seconds,
-                per_second={"train_sentences_per_second": fitted.examples_per_second},
-            ),
+            **recipe.card_tail(run, elapsed, fitted, unit="sentences"),
         }
 
-    def write_readme(self, out: Path, card: dict[str, Any]) -> None:
-        _write_readme(out, card)
+    write_readme = staticmethod(_write_readme)
 
     def result(
         self, run: Run, fitted: Fitted, elapsed: Elapsed, card: dict[str, Any]
     ) -> NerTrainResult:
+        """The :class:`NerTrainResult` of the run."""
         return NerTrainResult(
-            **result_fields(run, fitted, elapsed),
+            **recipe.result_fields(run, fitted, elapsed),
             labels=tuple(self.labels),
             dev=self.dev_scores,
             best_dev_f1_during_training=fitted.best_dev_f1,
             train_sentences_per_second=card["timing"]["train_sentences_per_second"],
         )
+
+
+def train_ner(
+    train: NerData,
+    dev: NerData,
+    *,
+    base: str,
+    out: Path,
+    **keywords: Unpack[NerKeywords],
+) -> NerTrainResult:
+    """Fine-tune a token classifier on tagged data and save it to ``out``.
+
+    One model learns the union of the sources' labels. A partial source (CoNLL, WNUT-17:
+    no TIME or NUM type) has its ``O`` on dates and numbers masked, so it does not
+    teach that they are not entities (:func:`kgbuild.readers.ner_sources.unannotated_words`).
+    Training runs up to 8 epochs by default; the best epoch (dev entity F1) is kept.
+
+    Args:
+        train: Training file (in ``data_format``) or sources
+            (:func:`kgbuild.readers.ner_sources.parse_source`), read together.
+        dev: Dev file or sources, scored after every epoch (entity F1 over all of them
+            picks the best epoch; each source is scored on its own types only).
+        base: Base model reference (``pypi:...``, local folder or Hub id).
+        out: Output folder (created; files in it are overwritten).
+        **keywords: The fields of :class:`~kgbuild.training.common.TrainOptions` (an
+            ``init`` model must have been trained from ``base`` with the data's labels,
+            and the same LoRA rank) and of :class:`NerOptions`.
+
+    Returns:
+        NerTrainResult: Output folder, labels, dev scores of the saved model, timing.
+
+    Raises:
+        InputError: A data file is missing or holds no sentences, or an option is
+            out of range.
+        ModelLoadError: The base model cannot be loaded.
+    """
+    options, ner = recipe.split_keywords(keywords, NerOptions, base=base, out=out, epochs=8)
+    return recipe.train_model(NerTask(train, dev, options, ner))
 
 
 def _dev_metrics(

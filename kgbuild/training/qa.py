@@ -31,24 +31,21 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import torch
-from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError
 from kgbuild.nlp.hf import LoadedModel
 from kgbuild.nlp.reader import NO_ANSWER_KEY, ExtractiveReader, QaQuery
 from kgbuild.nlp.sentence_prior import MANIFEST_KEY, SentencePrior
 from kgbuild.readers.squad import Answer, QAExample, load_squad
+from kgbuild.training import recipe
 from kgbuild.training.common import (
     FeatureDataset,
-    Fitted,
-    TrainOptions,
     check_init,
     fit,
     run_lines,
-    schedule_fields,
     sha256_file,
 )
 from kgbuild.training.qa_metrics import QaScores, qa_scores
@@ -58,23 +55,17 @@ from kgbuild.training.qa_negatives import (
     make_negatives,
     no_answer_rate,
 )
-from kgbuild.training.recipe import (
-    Elapsed,
-    Run,
-    card_tail,
-    result_fields,
-    train_model,
-    with_adapter,
-)
+from kgbuild.training.recipe import Elapsed, Fitted, Run, TrainOptions
 
 __all__ = [
+    "QaKeywords",
     "QaOptions",
+    "QaTask",
     "QaTrainResult",
     "consensus_answer",
     "evaluate_qa",
     "focus_on_answer",
     "predict_answers",
-    "run_qa",
     "split_by_article",
     "train_qa",
 ]
@@ -82,24 +73,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class QaTrainResult(BaseModel):
+class QaTrainResult(recipe.TrainResult):
     """What :func:`train_qa` produced."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    out_dir: Path
     dev: QaScores
     dev_f1_per_epoch: tuple[float, ...]
-    epochs_run: float
-    steps: int
     train_questions: int
     train_windows: int
-    train_losses: tuple[float, ...]
-    wall_seconds: float
-    cpu_seconds: float
     train_windows_per_second: float
-    device: str
-    size_bytes: int
     train_negatives: int = 0
     dev_no_answer_rate: float | None = None
     """Percent of the dev articles' generated unanswerable questions answered "no answer"."""
@@ -375,140 +356,46 @@ class QaOptions:
     max_train_questions: int | None = None
     """Train on at most this many questions (a seeded sample)."""
     context_sentences: int | None = None
-    """Train on the answer's sentence and this many either side (``None``: the paragraph)."""
+    """Train on the answer's sentence and this many sentences either side instead of the
+    whole paragraph (faster; dev is always read whole)."""
     extra_train: tuple[Path, ...] = ()
-    """More SQuAD JSON files of training questions (never dev)."""
+    """More SQuAD JSON files whose questions are added to the training questions, never
+    to dev (e.g. from :mod:`kgbuild.training.qa_generation`)."""
     sentence_prior: SentencePrior | None = None
-    """A sentence prior the model reads with."""
+    """A sentence prior the model reads with (recorded in its manifest, used for every dev
+    score; the card also gives the final score without it)."""
     negatives: float = 0.0
-    """Unanswerable questions made per answerable training question."""
+    """Unanswerable questions made per answerable training question of ``train`` (see
+    :func:`kgbuild.training.qa_negatives.make_negatives`); 0: none. The unanswerable
+    questions of ``extra_train`` files are used either way."""
     calibration: Path | None = None
-    """Held-out questions the no-answer calibration is fitted on."""
+    """SQuAD JSON of held-out questions on which the no-answer calibration is fitted
+    (unanswerable ones are generated when it has none); default: ``calibration_articles``
+    articles of ``train``, then left out of training (only with ``negatives``)."""
     calibration_articles: int = 2
-    """Articles of the training file held out for calibration when ``calibration`` is ``None``."""
+    """See ``calibration``."""
     min_confidence: float = 0.5
-    """The reader's default operating point, stored with the calibration."""
+    """The reader's default operating point, stored with the calibration: it abstains
+    when no span is at least this likely right."""
 
 
-def train_qa(
-    train: Path,
-    dev: Path | None = None,
-    *,
-    base: str,
-    out: Path,
-    epochs: float = 4,
-    learning_rate: float = 1e-3,
-    batch_size: int = 32,
-    seed: int = 42,
-    lora_rank: int | None = 32,
-    max_length: int = 256,
-    stride: int = 96,
-    patience: int = 2,
-    max_steps: int = -1,
-    dev_articles: int = 4,
-    max_train_questions: int | None = None,
-    context_sentences: int | None = None,
-    init: Path | None = None,
-    extra_train: Sequence[Path] = (),
-    sentence_prior: SentencePrior | None = None,
-    negatives: float = 0.0,
-    calibration: Path | None = None,
-    calibration_articles: int = 2,
-    min_confidence: float = 0.5,
-    device: str | None = None,
-    bf16: bool | None = None,
-    command: str | None = None,
-) -> QaTrainResult:
-    """Fine-tune an extractive QA model on SQuAD JSON and save it.
+class QaKeywords(recipe.TrainKeywords, total=False):
+    """:class:`~kgbuild.training.common.TrainOptions` and :class:`QaOptions` as keywords."""
 
-    The keywords build a :class:`~kgbuild.training.common.TrainOptions` and a
-    :class:`QaOptions` for :func:`run_qa`.
-
-    Args:
-        train: Training file (SQuAD v1.1 JSON; also CMRC 2018 and DRCD).
-        dev: Dev file scored after every epoch; ``None`` holds out ``dev_articles``
-            whole articles of the training file (seeded).
-        base: Base encoder reference (``pypi:...``, local folder or Hub id).
-        out: Output folder (created; files in it are overwritten).
-        epochs: Maximum number of epochs (early stopping may end sooner).
-        learning_rate: Peak learning rate (linear decay, 6% warm-up).
-        batch_size: Windows per training batch.
-        seed: Seed for initialisation, the split, shuffling and dropout.
-        lora_rank: LoRA rank (alpha = 2 x rank) on every linear layer, the
-            ``qa_outputs`` head trained in full; ``None`` (or 0) fine-tunes all weights.
-        max_length: Sub-tokens per window (question + context).
-        stride: Context sub-tokens shared by consecutive windows.
-        patience: Epochs without dev F1 improvement before stopping.
-        max_steps: Stop after this many optimisation steps (``-1``: no limit).
-        dev_articles: Articles held out when ``dev`` is ``None``.
-        max_train_questions: Train on at most this many questions (a seeded sample).
-        context_sentences: Train on the answer's sentence and this many sentences
-            either side instead of the whole paragraph (faster; dev is always read whole).
-        init: A kgbuild QA model folder to continue from instead of a fresh head: its
-            LoRA adapter (same rank) or, for a full fine-tune, its weights. It must have
-            been trained from ``base``.
-        extra_train: More SQuAD JSON files whose questions are added to the training
-            questions, never to dev (e.g. from :mod:`kgbuild.training.qa_generation`).
-        sentence_prior: A sentence prior the model reads with (recorded in its manifest,
-            used for every dev score; the card also gives the final score without it).
-        negatives: Unanswerable questions made per answerable training question of
-            ``train`` (see :func:`kgbuild.training.qa_negatives.make_negatives`); 0: none.
-            The unanswerable questions of ``extra_train`` files are used either way.
-        calibration: SQuAD JSON of held-out questions on which the no-answer calibration
-            is fitted (unanswerable ones are generated when it has none); default:
-            ``calibration_articles`` articles of ``train``, then left out of training.
-        calibration_articles: See ``calibration`` (only with ``negatives``).
-        min_confidence: The reader's default operating point, stored with the calibration:
-            it abstains when no span is at least this likely right.
-        device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
-        bf16: bf16 autocast; ``None`` turns it on where the hardware supports it natively.
-        command: Command line recorded in the model card (default: ``sys.argv``).
-
-    Returns:
-        QaTrainResult: Output folder, dev scores of the re-loaded model, timing.
-
-    Raises:
-        InputError: A data file is missing or holds no answered question, or an
-            option is out of range.
-        ModelLoadError: The base model cannot be loaded.
-    """
-    options = TrainOptions(
-        base=base,
-        out=out,
-        epochs=epochs,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        seed=seed,
-        lora_rank=lora_rank,
-        max_steps=max_steps,
-        patience=patience,
-        device=device,
-        bf16=bf16,
-        init=init,
-        command=command,
-    )
-    qa = QaOptions(
-        max_length=max_length,
-        stride=stride,
-        dev_articles=dev_articles,
-        max_train_questions=max_train_questions,
-        context_sentences=context_sentences,
-        extra_train=tuple(extra_train),
-        sentence_prior=sentence_prior,
-        negatives=negatives,
-        calibration=calibration,
-        calibration_articles=calibration_articles,
-        min_confidence=min_confidence,
-    )
-    return run_qa(train, dev, options, qa)
+    max_length: int
+    stride: int
+    dev_articles: int
+    max_train_questions: int | None
+    context_sentences: int | None
+    extra_train: Sequence[Path]
+    sentence_prior: SentencePrior | None
+    negatives: float
+    calibration: Path | None
+    calibration_articles: int
+    min_confidence: float
 
 
-def run_qa(train: Path, dev: Path | None, options: TrainOptions, qa: QaOptions) -> QaTrainResult:
-    """:func:`train_qa` with its options as objects (the recipe's QA task)."""
-    return train_model(_QaTask(train, dev, options, qa))
-
-
-class _QaTask:
+class QaTask:
     """The QA task of :func:`kgbuild.training.recipe.train_model` (one run's state)."""
 
     name = "qa"
@@ -530,6 +417,7 @@ class _QaTask:
         self.bare_scores: QaScores | None = None
 
     def prepare(self) -> None:
+        """Read, split and sample the questions; add negatives and extra files."""
         options, qa, seed = self.options, self.qa, self.options.seed
         for path in (self.train, self.dev, qa.calibration, *qa.extra_train):
             if path is not None and not path.is_file():
@@ -585,6 +473,7 @@ class _QaTask:
         self.train_examples = [*train_examples, *self.negative_examples]
 
     def load(self, resolved: str, tokenizer: Any) -> Any:
+        """The base encoder with a fresh two-output (start, end) span head."""
         from transformers import AutoModelForQuestionAnswering
 
         # Two outputs (start, end), whatever head the base was saved with.
@@ -593,14 +482,12 @@ class _QaTask:
         )
 
     def adapt(self, model: Any) -> Any:
-        from transformers import AutoModelForQuestionAnswering
-
-        return with_adapter(
+        """A LoRA adapter (``qa_outputs`` trained in full), or full weights."""
+        return recipe.with_adapter(
             model,
             self.options,
             task_type="QUESTION_ANS",
             modules_to_save=["qa_outputs"],
-            full_model=AutoModelForQuestionAnswering,
         )
 
     def _reader(self, run: Run, model: Any) -> ExtractiveReader:
@@ -615,6 +502,7 @@ class _QaTask:
         )
 
     def fit(self, run: Run, model: Any) -> Fitted:
+        """Train; the inference reader scores dev each epoch, the best epoch is kept."""
         from transformers import DataCollatorWithPadding
 
         qa = self.qa
@@ -665,6 +553,7 @@ class _QaTask:
         return replace(fitted, dev_f1_per_epoch=tuple(tracker.history))
 
     def manifest(self, run: Run) -> dict[str, Any]:
+        """Base, task, windows, the sentence prior and the no-answer calibration."""
         qa = self.qa
         manifest: dict[str, Any] = {
             "base": self.options.base,
@@ -679,6 +568,7 @@ class _QaTask:
         return manifest
 
     def evaluate(self, run: Run) -> None:
+        """SQuAD scores of the saved model on dev (with and without prior, abstaining)."""
         out, qa, examples = str(self.options.out), self.qa, self.dev_examples
         windows: dict[str, Any] = {
             "device": str(run.device),
@@ -695,6 +585,7 @@ class _QaTask:
             self.bare_scores = evaluate_qa(out, examples, sentence_prior=False, **windows)[0]
 
     def card(self, run: Run, fitted: Fitted, elapsed: Elapsed) -> dict[str, Any]:
+        """``model_card.json``: data, hyper-parameters, the run and the dev scores."""
         options, qa, train = self.options, self.qa, self.train
         dev_path = self.dev if self.dev is not None else train
         dev_titles = sorted({e.title for e in self.dev_examples})
@@ -736,7 +627,7 @@ class _QaTask:
                 "sentence_prior": qa.sentence_prior.to_manifest() if qa.sentence_prior else None,
                 "negatives": qa.negatives,
                 "init": str(options.init.resolve()) if options.init is not None else None,
-                **schedule_fields(run.bf16),
+                **recipe.schedule_fields(run.bf16),
             },
             "trainable_parameters": run.trainable,
             "epochs_run": fitted.epochs,
@@ -751,22 +642,17 @@ class _QaTask:
                 else None
             ),
             "no_answer_calibration": self.no_answer_calibration,
-            **card_tail(
-                run,
-                elapsed,
-                train_seconds=fitted.train_seconds,
-                per_second={"train_windows_per_second": fitted.examples_per_second},
-            ),
+            **recipe.card_tail(run, elapsed, fitted, unit="windows"),
         }
 
-    def write_readme(self, out: Path, card: dict[str, Any]) -> None:
-        _write_readme(out, card)
+    write_readme = staticmethod(_write_readme)
 
     def result(
         self, run: Run, fitted: Fitted, elapsed: Elapsed, card: dict[str, Any]
     ) -> QaTrainResult:
+        """The :class:`QaTrainResult` of the run."""
         return QaTrainResult(
-            **result_fields(run, fitted, elapsed),
+            **recipe.result_fields(run, fitted, elapsed),
             dev=self.dev_scores,
             dev_f1_per_epoch=fitted.dev_f1_per_epoch,
             train_questions=len(self.train_examples),
@@ -775,6 +661,42 @@ class _QaTask:
             train_negatives=len(self.negative_examples),
             dev_no_answer_rate=self.no_answer,
         )
+
+
+def train_qa(
+    train: Path,
+    dev: Path | None = None,
+    *,
+    base: str,
+    out: Path,
+    **keywords: Unpack[QaKeywords],
+) -> QaTrainResult:
+    """Fine-tune an extractive QA model on SQuAD JSON and save it.
+
+    With LoRA, the ``qa_outputs`` head is trained in full beside the adapter. Training
+    runs up to 4 epochs by default; dev is read by the inference reader after every
+    epoch and the best epoch (SQuAD F1) is kept.
+
+    Args:
+        train: Training file (SQuAD v1.1 JSON; also CMRC 2018 and DRCD).
+        dev: Dev file scored after every epoch; ``None`` holds out ``dev_articles``
+            whole articles of the training file (seeded).
+        base: Base encoder reference (``pypi:...``, local folder or Hub id).
+        out: Output folder (created; files in it are overwritten).
+        **keywords: The fields of :class:`~kgbuild.training.common.TrainOptions` and of
+            :class:`QaOptions`.
+
+    Returns:
+        QaTrainResult: Output folder, dev scores of the re-loaded model, timing.
+
+    Raises:
+        InputError: A data file is missing or holds no answered question, or an
+            option is out of range.
+        ModelLoadError: The base model cannot be loaded.
+    """
+    given = {**keywords, "extra_train": tuple(keywords.get("extra_train", ()))}
+    options, qa = recipe.split_keywords(given, QaOptions, base=base, out=out, epochs=4)
+    return recipe.train_model(QaTask(train, dev, options, qa))
 
 
 def _dumped(scores: QaScores | None) -> dict[str, Any] | None:

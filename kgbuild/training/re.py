@@ -25,10 +25,9 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError
 from kgbuild.nlp.hf import load_sequence_classifier, resize_embeddings
@@ -46,29 +45,22 @@ from kgbuild.stages.relations import (
     marker_tokens,
     undo_negative_sampling,
 )
+from kgbuild.training import recipe
 from kgbuild.training.common import (
     FeatureDataset,
-    Fitted,
-    TrainOptions,
     fit,
     run_lines,
-    schedule_fields,
     sha256_file,
 )
 from kgbuild.training.re_metrics import NO_RELATION, RelationKey, ReScores, relation_scores
-from kgbuild.training.recipe import (
-    Elapsed,
-    Run,
-    card_tail,
-    result_fields,
-    train_model,
-    with_adapter,
-)
+from kgbuild.training.recipe import Elapsed, Fitted, Run, TrainOptions
 
 __all__ = [
     "CONLL04_ENTITY_TYPES",
+    "ReKeywords",
     "ReOptions",
     "RePair",
+    "ReTask",
     "ReTrainResult",
     "build_pairs",
     "evaluate_examples",
@@ -76,31 +68,20 @@ __all__ = [
     "gold_keys",
     "manifest_maps",
     "predict_relations",
-    "run_re",
     "train_re",
 ]
 
 logger = logging.getLogger(__name__)
 
 
-class ReTrainResult(BaseModel):
+class ReTrainResult(recipe.TrainResult):
     """What :func:`train_re` produced."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    out_dir: Path
     labels: tuple[str, ...]
     dev: ReScores
     best_dev_f1_during_training: float | None
-    epochs_run: float
-    steps: int
     train_pairs: int
-    train_losses: tuple[float, ...]
-    wall_seconds: float
-    cpu_seconds: float
     train_pairs_per_second: float
-    device: str
-    size_bytes: int
 
 
 @dataclass(frozen=True)
@@ -308,8 +289,8 @@ _POOLING_TEXT = {
 }
 
 
-def _write_readme(out: Path, card: dict[str, Any], dev: ReScores) -> None:
-    data = card["data"]
+def _write_readme(out: Path, card: dict[str, Any]) -> None:
+    dev, data = ReScores.model_validate(card["dev_scores"]), card["data"]
     run = run_lines(
         card,
         unit="pairs",
@@ -375,119 +356,35 @@ class ReOptions:
     """What a relation run sets beyond :class:`~kgbuild.training.common.TrainOptions`."""
 
     max_length: int = 128
-    """Maximum sub-tokens per candidate (longer ones: a window around the two mentions)."""
+    """Maximum sub-tokens per candidate (longer ones are read in a window around the two
+    mentions)."""
     dev_fraction: float = 0.1
     """Share of training sentences held out when there is no dev file."""
     negative_ratio: float | None = None
-    """At most this many ``no_relation`` training pairs per positive pair (``None``: all)."""
+    """Keep at most this many ``no_relation`` training pairs per positive pair (a seeded
+    sample, fixed for the run); ``None`` keeps all."""
     label_map: Mapping[str, str] | None = None
-    """Data relation label -> model label."""
+    """Rename data relation labels for the model (e.g. to schema types)."""
     entity_label_map: Mapping[str, str] | None = None
     """Data entity type -> marker type (default: CoNLL04's)."""
     pooling: str = ENTITY_START
-    """``"entity_start"`` (the two opening markers) or ``"cls"``."""
+    """``"entity_start"``: classify from the hidden states at the head and tail markers
+    (:class:`kgbuild.nlp.pair_classifier.EntityPairClassifier`); ``"cls"``: a standard
+    ``AutoModelForSequenceClassification`` (``[CLS]``)."""
 
 
-def train_re(
-    train: Path,
-    dev: Path | None = None,
-    *,
-    base: str,
-    out: Path,
-    epochs: float = 10,
-    learning_rate: float = 1e-3,
-    batch_size: int = 32,
-    seed: int = 42,
-    lora_rank: int | None = 32,
-    max_length: int = 128,
-    patience: int = 2,
-    max_steps: int = -1,
-    dev_fraction: float = 0.1,
-    negative_ratio: float | None = None,
-    label_map: Mapping[str, str] | None = None,
-    entity_label_map: Mapping[str, str] | None = None,
-    pooling: str = ENTITY_START,
-    device: str | None = None,
-    bf16: bool | None = None,
-    command: str | None = None,
-) -> ReTrainResult:
-    """Fine-tune an entity-marker relation classifier on CoNLL04 JSON and save it.
+class ReKeywords(recipe.TrainKeywords, total=False):
+    """:class:`~kgbuild.training.common.TrainOptions` and :class:`ReOptions` as keywords."""
 
-    The keywords build a :class:`~kgbuild.training.common.TrainOptions` and a
-    :class:`ReOptions` for :func:`run_re`.
-
-    Args:
-        train: Training file (CoNLL04 JSON, see :func:`kgbuild.readers.relations.read_conll04`).
-        dev: Dev file scored after every epoch; ``None`` holds out ``dev_fraction`` of
-            the training sentences (seeded).
-        base: Base encoder reference (``pypi:...``, local folder or Hub id).
-        out: Output folder (created; files in it are overwritten).
-        epochs: Maximum number of epochs (early stopping may end sooner).
-        learning_rate: Peak learning rate (linear decay, 6% warm-up).
-        batch_size: Candidate pairs per training batch.
-        seed: Seed for initialisation, sampling, shuffling and dropout.
-        lora_rank: LoRA rank (alpha = 2 x rank) on every linear layer, with the
-            classifier (and a ``[CLS]`` model's pooler) and the marker-token rows
-            trained in full; ``None``
-            (or 0) fine-tunes all weights.
-        max_length: Maximum sub-tokens per candidate (longer ones are read in a window
-            around the two mentions).
-        patience: Epochs without dev F1 improvement before stopping (epochs while the
-            model still predicts no relation at all, dev F1 0, do not count).
-        max_steps: Stop after this many optimisation steps (``-1``: no limit).
-        dev_fraction: Share of training sentences held out when ``dev`` is ``None``.
-        negative_ratio: Keep at most this many ``no_relation`` training pairs per
-            positive pair (a seeded sample, fixed for the run); ``None`` keeps all.
-        label_map: Rename data relation labels for the model (e.g. to schema types).
-        entity_label_map: Data entity type -> marker type (default: CoNLL04's).
-        pooling: ``"entity_start"``: classify from the hidden states at the head and
-            tail markers (:class:`kgbuild.nlp.pair_classifier.EntityPairClassifier`);
-            ``"cls"``: a standard ``AutoModelForSequenceClassification`` (``[CLS]``).
-        device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
-        bf16: bf16 autocast; ``None`` turns it on where the hardware supports it natively.
-        command: Command line recorded in the model card (default: ``sys.argv``).
-
-    Returns:
-        ReTrainResult: Output folder, labels, dev scores of the re-loaded model, timing.
-
-    Raises:
-        InputError: A data file is missing or holds no usable pair, or an option is
-            out of range.
-        ModelLoadError: The base model cannot be loaded.
-    """
-    options = TrainOptions(
-        base=base,
-        out=out,
-        epochs=epochs,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        seed=seed,
-        lora_rank=lora_rank,
-        max_steps=max_steps,
-        patience=patience,
-        device=device,
-        bf16=bf16,
-        command=command,
-    )
-    relation = ReOptions(
-        max_length=max_length,
-        dev_fraction=dev_fraction,
-        negative_ratio=negative_ratio,
-        label_map=label_map,
-        entity_label_map=entity_label_map,
-        pooling=pooling,
-    )
-    return run_re(train, dev, options, relation)
+    max_length: int
+    dev_fraction: float
+    negative_ratio: float | None
+    label_map: Mapping[str, str] | None
+    entity_label_map: Mapping[str, str] | None
+    pooling: str
 
 
-def run_re(
-    train: Path, dev: Path | None, options: TrainOptions, relation: ReOptions
-) -> ReTrainResult:
-    """:func:`train_re` with its options as objects (the recipe's relation task)."""
-    return train_model(_ReTask(train, dev, options, relation))
-
-
-class _ReTask:
+class ReTask:
     """The relation task of :func:`kgbuild.training.recipe.train_model` (one run's state)."""
 
     name = "re"
@@ -528,10 +425,13 @@ class _ReTask:
         return {label: i for i, label in enumerate(self.labels)}
 
     def prepare(self) -> None:
+        """Read and split the data, build (and sample) the candidate pairs and markers."""
         options, relation, seed = self.options, self.relation, self.options.seed
         for path in (self.train, self.dev):
             if path is not None and not path.is_file():
                 raise InputError(f"data file {path} does not exist")
+        if options.init is not None:
+            raise InputError("a relation model cannot be continued: train it without init")
         options.check(relation.max_length, least=8)
         ratio = relation.negative_ratio
         if not 0 < relation.dev_fraction < 1 or (ratio is not None and ratio < 0):
@@ -568,6 +468,7 @@ class _ReTask:
         self.markers = marker_tokens(self.entity_types)
 
     def load(self, resolved: str, tokenizer: Any) -> Any:
+        """The base encoder with the marker tokens added and a fresh pair classifier."""
         from transformers import AutoModel, AutoModelForSequenceClassification
 
         tokenizer.add_tokens(self.markers, special_tokens=True)
@@ -583,6 +484,7 @@ class _ReTask:
         )
 
     def adapt(self, model: Any) -> Any:
+        """A LoRA adapter (head and marker rows trained in full), or full weights."""
         resize_embeddings(model, self.vocabulary)
         if self.relation.pooling != ENTITY_START and any(
             name.endswith("pooler") for name, _ in model.named_modules()
@@ -593,7 +495,7 @@ class _ReTask:
             for name, module in model.named_modules()
             if module is model.get_input_embeddings()
         )
-        model = with_adapter(
+        model = recipe.with_adapter(
             model,
             self.options,
             task_type="SEQ_CLS",
@@ -612,6 +514,7 @@ class _ReTask:
         return model
 
     def fit(self, run: Run, model: Any) -> Fitted:
+        """Train with the Trainer; dev strict F1 each epoch picks the best epoch."""
         from transformers import DataCollatorWithPadding
 
         encoder = MarkerEncoder(run.tokenizer, self.markers, self.relation.max_length)
@@ -635,6 +538,7 @@ class _ReTask:
         )
 
     def manifest(self, run: Run) -> dict[str, Any]:
+        """Base, task, labels, markers, label maps, window and prediction settings."""
         return {
             "base": self.options.base,
             "task": "sequence-classification",
@@ -649,11 +553,13 @@ class _ReTask:
         }
 
     def evaluate(self, run: Run) -> None:
+        """Strict relation scores of the saved model on the dev sentences."""
         self.dev_scores = evaluate_examples(
             str(self.options.out), self.dev_examples, device=str(run.device), batch_size=64
         )
 
     def card(self, run: Run, fitted: Fitted, elapsed: Elapsed) -> dict[str, Any]:
+        """``model_card.json``: data, hyper-parameters, the run and the dev scores."""
         options, relation, train, dev = self.options, self.relation, self.train, self.dev
         dev_card: dict[str, Any] = (
             {"path": str(dev.resolve()), "sha256": sha256_file(dev)}
@@ -692,7 +598,7 @@ class _ReTask:
                 "patience": options.patience,
                 "max_steps": options.max_steps,
                 "negative_ratio": relation.negative_ratio,
-                **schedule_fields(run.bf16),
+                **recipe.schedule_fields(run.bf16),
             },
             "trainable_parameters": run.trainable,
             "no_relation_weight": self.no_relation_weight,
@@ -701,28 +607,59 @@ class _ReTask:
             "best_checkpoint_dev_f1": fitted.best_dev_f1,
             "dev_f1_per_epoch": list(fitted.dev_f1_per_epoch),
             "dev_scores": self.dev_scores.model_dump(),
-            **card_tail(
-                run,
-                elapsed,
-                train_seconds=fitted.train_seconds,
-                per_second={"train_pairs_per_second": fitted.examples_per_second},
-            ),
+            **recipe.card_tail(run, elapsed, fitted, unit="pairs"),
         }
 
-    def write_readme(self, out: Path, card: dict[str, Any]) -> None:
-        _write_readme(out, card, self.dev_scores)
+    write_readme = staticmethod(_write_readme)
 
     def result(
         self, run: Run, fitted: Fitted, elapsed: Elapsed, card: dict[str, Any]
     ) -> ReTrainResult:
+        """The :class:`ReTrainResult` of the run."""
         return ReTrainResult(
-            **result_fields(run, fitted, elapsed),
+            **recipe.result_fields(run, fitted, elapsed),
             labels=tuple(self.labels),
             dev=self.dev_scores,
             best_dev_f1_during_training=fitted.best_dev_f1,
             train_pairs=len(self.train_pairs),
             train_pairs_per_second=fitted.examples_per_second,
         )
+
+
+def train_re(
+    train: Path,
+    dev: Path | None = None,
+    *,
+    base: str,
+    out: Path,
+    **keywords: Unpack[ReKeywords],
+) -> ReTrainResult:
+    """Fine-tune an entity-marker relation classifier on CoNLL04 JSON and save it.
+
+    With LoRA, the classifier (and a ``[CLS]`` model's pooler) and the marker-token
+    rows are trained in full beside the adapter. Training runs up to 10 epochs by
+    default; the best epoch (dev strict F1) is kept, and epochs while the model still
+    predicts no relation at all (dev F1 0) do not count towards the patience.
+
+    Args:
+        train: Training file (CoNLL04 JSON, see :func:`kgbuild.readers.relations.read_conll04`).
+        dev: Dev file scored after every epoch; ``None`` holds out ``dev_fraction`` of
+            the training sentences (seeded).
+        base: Base encoder reference (``pypi:...``, local folder or Hub id).
+        out: Output folder (created; files in it are overwritten).
+        **keywords: The fields of :class:`~kgbuild.training.common.TrainOptions` (no
+            ``init``: a relation model is always trained afresh) and of :class:`ReOptions`.
+
+    Returns:
+        ReTrainResult: Output folder, labels, dev scores of the re-loaded model, timing.
+
+    Raises:
+        InputError: A data file is missing or holds no usable pair, or an option is
+            out of range.
+        ModelLoadError: The base model cannot be loaded.
+    """
+    options, relation = recipe.split_keywords(keywords, ReOptions, base=base, out=out, epochs=10)
+    return recipe.train_model(ReTask(train, dev, options, relation))
 
 
 def _sample_negatives(

@@ -13,10 +13,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict
-
 from kgbuild.schema import NO_RELATION
-from kgbuild.training.metrics import PRF
+from kgbuild.training.metrics import PRF, TypedScores
 
 __all__ = ["NO_RELATION", "ReScores", "RelationKey", "relation_scores"]
 
@@ -33,13 +31,8 @@ class RelationKey(NamedTuple):
     type: str
 
 
-class ReScores(BaseModel):
+class ReScores(TypedScores):
     """Micro-averaged and per-relation-type strict scores."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    micro: PRF
-    per_type: dict[str, PRF]
 
 
 def _prf(correct: int, predicted: int, gold: int) -> PRF:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar
 
 import torch
+from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import ModelLoadError
 from kgbuild.training.common import (
@@ -39,16 +40,65 @@ from kgbuild.training.common import (
 
 __all__ = [
     "Elapsed",
+    "Fitted",
     "Run",
+    "TrainKeywords",
     "TrainOptions",
+    "TrainResult",
     "TrainingTask",
     "card_tail",
     "result_fields",
+    "schedule_fields",
+    "split_keywords",
     "train_model",
     "with_adapter",
 ]
 
 ResultT_co = TypeVar("ResultT_co", covariant=True)
+TaskOptionsT = TypeVar("TaskOptionsT")
+
+
+class TrainKeywords(TypedDict, total=False):
+    """:class:`~kgbuild.training.common.TrainOptions` but ``base`` and ``out``, as keywords.
+
+    A task's keywords (``NerKeywords``...) add its own options; the ``train_...``
+    functions take them and :func:`split_keywords` makes the two option objects.
+    """
+
+    epochs: float
+    learning_rate: float
+    batch_size: int
+    seed: int
+    lora_rank: int | None
+    max_steps: int
+    patience: int
+    device: str | None
+    bf16: bool | None
+    init: Path | None
+    command: str | None
+
+
+def split_keywords(
+    keywords: Mapping[str, Any],
+    task_options: type[TaskOptionsT],
+    *,
+    base: str,
+    out: Path,
+    epochs: float,
+) -> tuple[TrainOptions, TaskOptionsT]:
+    """The shared and the task's options named by ``keywords``.
+
+    ``epochs`` is the task's default number of epochs; the other shared options
+    default as :class:`~kgbuild.training.common.TrainOptions` says, the task's as
+    ``task_options`` says.
+    """
+    shared = {f.name for f in fields(TrainOptions)}
+    options = TrainOptions(
+        base=base,
+        out=out,
+        **{"epochs": epochs, **{k: v for k, v in keywords.items() if k in shared}},
+    )
+    return options, task_options(**{k: v for k, v in keywords.items() if k not in shared})
 
 
 @dataclass(frozen=True)
@@ -208,28 +258,26 @@ def with_adapter(
     *,
     task_type: str | None,
     modules_to_save: Sequence[str],
-    full_model: Any = None,
     trainable_token_indices: dict[str, list[int]] | None = None,
 ) -> Any:
-    """``model`` ready to train, as ``options`` ask.
+    """``model`` ready to train: a LoRA adapter, or its own (or ``init``'s) full weights.
 
     With a LoRA rank, a peft adapter (alpha = 2 x rank, dropout 0.1) on every linear
     layer (:data:`kgbuild.training.common.LORA_TARGET_MODULES`), ``modules_to_save``
-    trained in full, and the ``--init`` model's adapter loaded into it. Without, the
-    model itself or, with ``--init``, the init model's full weights (loaded with
-    ``full_model.from_pretrained``).
+    trained in full, and the ``init`` model's adapter loaded into it. Without, the
+    model itself or, with ``init``, the init model's full weights (a model of the same
+    class as ``model``).
 
     Args:
         model: The base model with a fresh head.
         options: The run's options (``lora_rank``, ``init``).
         task_type: peft ``TaskType`` name (``TOKEN_CLS``...; ``None``: a custom model).
         modules_to_save: Modules trained and saved in full beside the adapter.
-        full_model: The ``AutoModel...`` class of a full ``--init`` model.
         trainable_token_indices: Embedding rows trained (new tokens), by embedding name.
     """
     rank, init = options.rank, options.init
     if rank is None:
-        return model if init is None else full_model.from_pretrained(str(init))
+        return model if init is None else type(model).from_pretrained(str(init))
     from peft import LoraConfig, TaskType, get_peft_model
 
     from kgbuild.nlp.hf import PEFT_DEPRECATION
@@ -257,23 +305,45 @@ def with_adapter(
 
 
 def card_tail(
-    run: Run, elapsed: Elapsed, *, train_seconds: float, per_second: dict[str, float] | None = None
+    run: Run, elapsed: Elapsed, fitted: Fitted, *, unit: str | None = None
 ) -> dict[str, Any]:
     """The card's last fields: timing, device, threads and library versions.
 
-    ``per_second`` adds the training speed to the timing (``train_<unit>_per_second``).
+    With a ``unit`` (``sentences``...), the timing holds the training speed too
+    (``train_<unit>_per_second``).
     """
+    speed = {} if unit is None else {f"train_{unit}_per_second": fitted.examples_per_second}
     return {
         "timing": {
             "wall_seconds": elapsed.wall_seconds,
             "cpu_seconds": elapsed.cpu_seconds,
-            "train_seconds": train_seconds,
-            **(per_second or {}),
+            "train_seconds": fitted.train_seconds,
+            **speed,
         },
         "device": str(run.device),
         "threads": torch.get_num_threads(),
         "versions": library_versions(),
     }
+
+
+def schedule_fields(bf16: bool) -> dict[str, Any]:
+    """The card's last hyper-parameters: the schedule every Trainer run uses."""
+    return {"scheduler": "linear, warmup 6%", "weight_decay": 0.01, "bf16_autocast": bf16}
+
+
+class TrainResult(BaseModel):
+    """What every ``train_...`` function returns (each task's result adds its scores)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    out_dir: Path
+    epochs_run: float
+    steps: int
+    train_losses: tuple[float, ...]
+    wall_seconds: float
+    cpu_seconds: float
+    device: str
+    size_bytes: int
 
 
 def result_fields(run: Run, fitted: Fitted, elapsed: Elapsed) -> dict[str, Any]:
