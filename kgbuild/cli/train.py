@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from kgbuild.cli.errors import reports_errors
+
+if TYPE_CHECKING:
+    from kgbuild.training.common import TrainOptions
+    from kgbuild.training.doc_re_train import DocReData
 
 __all__ = ["train_app"]
 
@@ -27,7 +32,7 @@ BaseOption = Annotated[
 EpochsOption = Annotated[
     float, typer.Option(help="Maximum epochs (early stopping may end sooner).")
 ]
-LrOption = Annotated[float, typer.Option(help="Peak learning rate (linear decay).")]
+LrOption = Annotated[float, typer.Option("--lr", help="Peak learning rate (linear decay).")]
 SeedOption = Annotated[int, typer.Option(help="Random seed.")]
 LoraRankOption = Annotated[
     int, typer.Option(help="LoRA rank on all linear layers; 0 = full fine-tune.")
@@ -56,6 +61,27 @@ def _command_line() -> str:
     return shlex.join([*prefix, *sys.argv[1:]])
 
 
+TaskOptionsT = TypeVar("TaskOptionsT")
+
+
+def _options(
+    given: dict[str, Any], task_options: type[TaskOptionsT], **overrides: Any
+) -> tuple[TrainOptions, TaskOptionsT]:
+    """A command's shared and task options, from its parameters (``given``: its ``locals()``).
+
+    The command's parameters carry the options' field names (``--lr`` is
+    ``learning_rate``); ``overrides`` replace some of them. The command line is recorded.
+    """
+    from kgbuild.training.common import TrainOptions
+
+    values = {**given, "command": _command_line(), **overrides}
+
+    def pick(options: Any) -> dict[str, Any]:
+        return {f.name: values[f.name] for f in fields(options) if f.name in values}
+
+    return TrainOptions(**pick(TrainOptions)), task_options(**pick(task_options))
+
+
 @train_app.command("ner")
 @reports_errors
 def ner(
@@ -77,7 +103,7 @@ def ner(
     out: OutOption,
     base: BaseOption = DEFAULT_BASE,
     epochs: EpochsOption = 8,
-    lr: LrOption = 1e-3,
+    learning_rate: LrOption = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Sentences per training batch.")] = 32,
     seed: SeedOption = 42,
     lora_rank: LoraRankOption = 32,
@@ -133,31 +159,16 @@ def ner(
 ) -> None:
     """Fine-tune a token classifier for NER and save it (LoRA adapter by default)."""
     from kgbuild.readers.ner_sources import parse_source
-    from kgbuild.training.ner import train_ner
+    from kgbuild.training.ner import NerOptions, NerTask
+    from kgbuild.training.recipe import train_model
+
+    options, ner_options = _options(locals(), NerOptions)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    result = train_ner(
-        [parse_source(spec, data_format) for spec in train],
-        [parse_source(spec, data_format) for spec in dev],
-        base=base,
-        out=out,
-        epochs=epochs,
-        learning_rate=lr,
-        batch_size=batch_size,
-        seed=seed,
-        lora_rank=lora_rank or None,
-        max_length=max_length,
-        patience=patience,
-        max_steps=max_steps,
-        device=device,
-        command=_command_line(),
-        data_format=data_format,
-        label_all_subtokens=label_all_subtokens,
-        init=init,
-        context=context,
-        context_margin=context_margin,
-        attention_dropout=attention_dropout,
+    train_sources, dev_sources = (
+        [parse_source(spec, data_format) for spec in specs] for specs in (train, dev)
     )
+    result = train_model(NerTask(train_sources, dev_sources, options, ner_options))
     micro = result.dev.micro
     typer.echo(
         f"saved {result.out_dir} ({result.size_bytes / 1e6:.1f} MB); dev entity "
@@ -170,39 +181,45 @@ def ner(
         )
 
 
+# ``train re`` options used by both formats (its other options name theirs).
+ReTrainOption = Annotated[
+    Path,
+    typer.Option(
+        help="Training file: CoNLL04 JSON (tokens, entities, relations), or DocRED "
+        "JSON with --format docred.",
+        exists=True,
+    ),
+]
+ReFormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="'conll04': a sentence-level pair classifier (entity markers); 'docred': "
+        "the document-level model (every entity pair of a document window, evidence "
+        "sentences, calibrated scores).",
+    ),
+]
+ReDevOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Dev file (same format). CoNLL04: scored each epoch to pick the best model "
+        "(default: hold out 10% of the training sentences). DocRED: scored each epoch "
+        "for the log and used to calibrate (default: the first --dev-docs documents).",
+        exists=True,
+    ),
+]
+
+
 @train_app.command("re")
 @reports_errors
 def re_command(
-    train: Annotated[
-        Path,
-        typer.Option(
-            help="Training file: CoNLL04 JSON (tokens, entities, relations), or DocRED "
-            "JSON with --format docred.",
-            exists=True,
-        ),
-    ],
+    train: ReTrainOption,
     out: OutOption,
-    data_format: Annotated[
-        str,
-        typer.Option(
-            "--format",
-            help="'conll04': a sentence-level pair classifier (entity markers); 'docred': "
-            "the document-level model (every entity pair of a document window, evidence "
-            "sentences, calibrated scores).",
-        ),
-    ] = "conll04",
-    dev: Annotated[
-        Path | None,
-        typer.Option(
-            help="Dev file (same format). CoNLL04: scored each epoch to pick the best model "
-            "(default: hold out 10% of the training sentences). DocRED: scored each epoch "
-            "for the log and used to calibrate (default: the first --dev-docs documents).",
-            exists=True,
-        ),
-    ] = None,
+    data_format: ReFormatOption = "conll04",
+    dev: ReDevOption = None,
     base: BaseOption = DEFAULT_BASE,
     epochs: EpochsOption = 10,
-    lr: LrOption = 1e-3,
+    learning_rate: LrOption = 1e-3,
     batch_size: Annotated[
         int | None,
         typer.Option(
@@ -269,50 +286,28 @@ def re_command(
     device: DeviceOption = None,
 ) -> None:
     """Fine-tune a relation model and save it (LoRA adapter by default)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if data_format == "docred":
-        _train_docred(
-            train,
-            out,
-            dev=dev,
-            base=base,
-            epochs=epochs,
-            lr=lr,
-            head_lr=head_lr,
-            batch_size=batch_size or 4,
-            seed=seed,
-            lora_rank=lora_rank,
-            max_length=max_length or 512,
-            evidence_weight=evidence_weight,
-            dev_docs=dev_docs,
-            resume=resume,
-            device=device,
-            extra=[(k, p) for k, p in (("fewrel", extra_fewrel), ("conll04", extra_conll04)) if p],
-            extra_per_epoch=extra_per_epoch,
-        )
-        return
-    if data_format != "conll04":
-        raise typer.BadParameter(f"--format must be conll04 or docred, not {data_format!r}")
-    from kgbuild.training.re import train_re
+    from kgbuild.training.doc_re_train import DocReData
+    from kgbuild.training.re import ReOptions, ReTask
+    from kgbuild.training.recipe import train_model
 
-    result = train_re(
-        train,
-        dev,
-        base=base,
-        out=out,
-        epochs=epochs,
-        learning_rate=lr,
-        batch_size=batch_size or 32,
-        seed=seed,
-        lora_rank=lora_rank or None,
-        max_length=max_length or 128,
-        patience=patience,
-        max_steps=max_steps,
-        negative_ratio=negative_ratio,
-        pooling=pooling,
-        device=device,
-        command=_command_line(),
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if data_format not in ("conll04", "docred"):
+        raise typer.BadParameter(f"--format must be conll04 or docred, not {data_format!r}")
+    docred = data_format == "docred"
+    options, relation = _options(
+        locals(),
+        ReOptions,
+        batch_size=batch_size or (4 if docred else 32),
+        max_length=max_length or (512 if docred else 128),
     )
+    if docred:
+        extra = ((k, p) for k, p in (("fewrel", extra_fewrel), ("conll04", extra_conll04)) if p)
+        data = DocReData(
+            dev=dev, dev_docs=dev_docs, extra=tuple(extra), extra_per_epoch=extra_per_epoch
+        )
+        _train_docred(train, options, relation.max_length, data, head_lr, evidence_weight, resume)
+        return
+    result = train_model(ReTask(train, dev, options, relation))
     micro = result.dev.micro
     typer.echo(
         f"saved {result.out_dir} ({result.size_bytes / 1e6:.1f} MB); dev strict relation "
@@ -328,51 +323,40 @@ def re_command(
 
 def _train_docred(
     train: Path,
-    out: Path,
-    *,
-    dev: Path | None,
-    base: str,
-    epochs: float,
-    lr: float,
-    head_lr: float,
-    batch_size: int,
-    seed: int,
-    lora_rank: int,
+    options: TrainOptions,
     max_length: int,
+    data: DocReData,
+    head_lr: float,
     evidence_weight: float,
-    dev_docs: int,
     resume: bool,
-    device: str | None,
-    extra: list[tuple[str, Path]],
-    extra_per_epoch: int,
 ) -> None:
+    """Train the document-level model (``--format docred``) and report its dev scores."""
     from kgbuild.nlp.hf import bf16_supported, pick_device
-    from kgbuild.training.doc_re_train import DocReRun, train_doc_re
+    from kgbuild.training.doc_re_train import DocReRun, DocReTask
+    from kgbuild.training.recipe import train_model
 
     run = DocReRun(
-        epochs=int(epochs),
-        learning_rate=lr,
+        epochs=int(options.epochs),
+        learning_rate=options.learning_rate,
         head_learning_rate=head_lr,
-        batch_size=batch_size,
-        seed=seed,
-        lora_rank=lora_rank or None,
+        batch_size=options.batch_size,
+        seed=options.seed,
+        lora_rank=options.rank,
         max_length=max_length,
         evidence_weight=evidence_weight,
-        bf16=bf16_supported(pick_device(device)),
+        bf16=bf16_supported(pick_device(options.device)),
     )
-    result = train_doc_re(
+    task = DocReTask(
         train,
-        out=out,
-        base=base,
-        dev=dev,
-        dev_docs=dev_docs,
-        run=run,
+        run,
+        data,
+        base=options.base,
+        out=options.out,
+        device=options.device,
+        command=options.command,
         resume=resume,
-        device=device,
-        command=_command_line(),
-        extra=extra,
-        extra_per_epoch=extra_per_epoch,
     )
+    result = train_model(task)
     dev_scores = result.dev
     typer.echo(
         f"saved {result.out_dir}; dev P/R/F1 {dev_scores['precision']:.2f}/"
@@ -401,7 +385,7 @@ def qa_command(
     ] = 4,
     base: BaseOption = DEFAULT_BASE,
     epochs: EpochsOption = 4,
-    lr: LrOption = 1e-3,
+    learning_rate: LrOption = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Windows per training batch.")] = 32,
     seed: SeedOption = 42,
     lora_rank: LoraRankOption = 32,
@@ -479,36 +463,17 @@ def qa_command(
 ) -> None:
     """Fine-tune an extractive question-answering model and save it (LoRA adapter by default)."""
     from kgbuild.nlp.sentence_prior import SentencePrior
-    from kgbuild.training.qa import train_qa
+    from kgbuild.training.qa import QaOptions, QaTask
+    from kgbuild.training.recipe import train_model
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    result = train_qa(
-        train,
-        dev,
-        base=base,
-        out=out,
-        epochs=epochs,
-        learning_rate=lr,
-        batch_size=batch_size,
-        seed=seed,
-        lora_rank=lora_rank or None,
-        max_length=max_length,
-        stride=stride,
-        patience=patience,
-        max_steps=max_steps,
-        dev_articles=dev_articles,
-        max_train_questions=max_train_questions,
-        context_sentences=context_sentences,
-        init=init,
+    options, qa = _options(
+        locals(),
+        QaOptions,
         extra_train=tuple(extra_train or ()),
         sentence_prior=SentencePrior(encoder=sentence_prior) if sentence_prior else None,
-        negatives=negatives,
-        calibration=calibration,
-        calibration_articles=calibration_articles,
-        min_confidence=min_confidence,
-        device=device,
-        command=_command_line(),
     )
+    result = train_model(QaTask(train, dev, options, qa))
     if result.dev_no_answer_rate is not None:
         typer.echo(
             f"dev unanswerable questions answered 'no answer': {result.dev_no_answer_rate:.2f}%"
