@@ -21,6 +21,8 @@ __all__ = [
     "Entity",
     "Evidence",
     "Mention",
+    "MentionAttribute",
+    "MentionRelation",
     "Merge",
     "Provenance",
     "Relation",
@@ -176,8 +178,32 @@ class Evidence(Frozen):
     tail: str | None = None
 
 
+class MentionRelation(Frozen):
+    """A typed, directed relation between two mentions, as a stage read it (by mention id).
+
+    Entity resolution lifts it to a :class:`Relation`. The run ledger stores it under the
+    keys ``head`` and ``tail`` (its format from before mention- and entity-level
+    relations were told apart), which it is still read from.
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    id: str
+    head_mention: str = Field(alias="head")
+    tail_mention: str = Field(alias="tail")
+    type: str
+    score: Score
+    evidence: tuple[Evidence, ...]
+
+
 class Relation(Frozen):
-    """A typed, directed relation between two entities (by entity id)."""
+    """A typed, directed relation between two entities (by entity id), lifted from mentions."""
 
     id: str
     head: str
@@ -187,16 +213,44 @@ class Relation(Frozen):
     evidence: tuple[Evidence, ...]
 
 
+AttributeValueType = Literal[
+    "date", "year", "number", "quantity", "string", "entity", "location", "text"
+]
+
+
+class MentionAttribute(Frozen):
+    """A slot value of a mention's local entity, as a stage read it (by mention id).
+
+    Entity resolution lifts it to an :class:`Attribute`. The run ledger stores the mention
+    id under the key ``entity`` (its format from before mention- and entity-level
+    attributes were told apart), which it is still read from.
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    id: str
+    mention: str = Field(alias="entity")
+    key: str
+    value: str | int | float | bool
+    value_type: AttributeValueType = "text"
+    score: Score
+    evidence: tuple[Evidence, ...]
+
+
 class Attribute(Frozen):
-    """A slot value of an entity, e.g. a founding year, with evidence."""
+    """A slot value of an entity (by entity id), e.g. a founding year, with evidence."""
 
     id: str
     entity: str
     key: str
     value: str | int | float | bool
-    value_type: Literal[
-        "date", "year", "number", "quantity", "string", "entity", "location", "text"
-    ] = "text"
+    value_type: AttributeValueType = "text"
     score: Score
     evidence: tuple[Evidence, ...]
 

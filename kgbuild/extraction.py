@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kgbuild.config import Settings
-from kgbuild.data import Attribute, Chunk, Document, Mention, Relation
+from kgbuild.data import Chunk, Document, Mention, MentionAttribute, MentionRelation
 from kgbuild.lang import covers
 from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.factories import (
@@ -53,8 +53,8 @@ class DocumentExtraction:
     document: Document
     chunks: tuple[Chunk, ...]
     mentions: tuple[Mention, ...]
-    relations: tuple[Relation, ...]
-    attributes: tuple[Attribute, ...] = ()
+    relations: tuple[MentionRelation, ...]
+    attributes: tuple[MentionAttribute, ...] = ()
     skipped_stages: tuple[str, ...] = ()
     """Stages whose model does not read the document's language (they did not run on it)."""
     refused: dict[str, int] = field(default_factory=dict)
@@ -169,10 +169,10 @@ def _by_document(batch: StageBatch) -> list[DocumentExtraction]:
     mentions_by_doc: dict[str, list[Mention]] = {doc.id: [] for doc in documents}
     for mention in batch.mentions:
         mentions_by_doc[mention.doc_id].append(mention)
-    relations_by_doc: dict[str, list[Relation]] = {doc.id: [] for doc in documents}
+    relations_by_doc: dict[str, list[MentionRelation]] = {doc.id: [] for doc in documents}
     for relation in batch.relations:
         relations_by_doc[relation.evidence[0].provenance.doc_id].append(relation)
-    attributes_by_doc: dict[str, list[Attribute]] = {doc.id: [] for doc in documents}
+    attributes_by_doc: dict[str, list[MentionAttribute]] = {doc.id: [] for doc in documents}
     for attribute in batch.attributes:
         attributes_by_doc[attribute.evidence[0].provenance.doc_id].append(attribute)
     return [

@@ -29,6 +29,8 @@ from kgbuild.data import (
     Document,
     DocumentFailure,
     Mention,
+    MentionAttribute,
+    MentionRelation,
     Relation,
     metadata_properties,
 )
@@ -107,9 +109,9 @@ class DocumentOutcome:
     document: Document
     chunks: tuple[Chunk, ...] = ()
     mentions: tuple[Mention, ...] = ()
-    relations: tuple[Relation, ...] = ()
+    relations: tuple[MentionRelation, ...] = ()
     failure: DocumentFailure | None = None
-    attributes: tuple[Attribute, ...] = ()
+    attributes: tuple[MentionAttribute, ...] = ()
     skipped_stages: tuple[str, ...] = ()
     """Stages not run on the document: their model does not read its language."""
     refused: dict[str, int] = field(default_factory=dict)

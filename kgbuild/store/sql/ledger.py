@@ -13,7 +13,14 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kgbuild.data import Attribute, Chunk, Document, DocumentFailure, Mention, Relation
+from kgbuild.data import (
+    Chunk,
+    Document,
+    DocumentFailure,
+    Mention,
+    MentionAttribute,
+    MentionRelation,
+)
 from kgbuild.processes import process_alive, this_host
 from kgbuild.store.sql.orm import DocumentRow, ResultRow, RunRow, StageEventRow, utcnow
 
@@ -43,10 +50,10 @@ class DocumentResult(BaseModel):
     doc_id: str
     chunks: tuple[Chunk, ...]
     mentions: tuple[Mention, ...]
-    relations: tuple[Relation, ...] = ()
-    """Relations between this document's mentions (head/tail are mention ids)."""
-    attributes: tuple[Attribute, ...] = ()
-    """Attribute values of this document's mentions (``entity`` is a mention id)."""
+    relations: tuple[MentionRelation, ...] = ()
+    """Relations between this document's mentions."""
+    attributes: tuple[MentionAttribute, ...] = ()
+    """Attribute values of this document's mentions."""
 
 
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "abandoned")
@@ -184,8 +191,8 @@ def record_result(
     mentions: Sequence[Mention],
     stages: Iterable[str],
     *,
-    relations: Sequence[Relation] = (),
-    attributes: Sequence[Attribute] = (),
+    relations: Sequence[MentionRelation] = (),
+    attributes: Sequence[MentionAttribute] = (),
 ) -> None:
     """Store a document's extraction result, replacing any earlier version."""
     _upsert_document(session, run_id, document, status="ok", model_key=model_key)

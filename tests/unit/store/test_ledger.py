@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,16 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from kgbuild.data import Chunk, DocumentFailure, Mention, Provenance, Span
+from kgbuild.data import (
+    Chunk,
+    DocumentFailure,
+    Evidence,
+    Mention,
+    MentionAttribute,
+    MentionRelation,
+    Provenance,
+    Span,
+)
 from kgbuild.data import Document as Doc
 from kgbuild.ids import content_hash
 from kgbuild.store.sql import ledger
@@ -61,6 +71,38 @@ def test_results_round_trip_and_skip_logic(engine) -> None:  # type: ignore[no-u
         changed = doc("b.txt", "Northwind Logistics")
         assert ledger.unchanged_documents(session, [a, changed], "key1") == {"a.txt"}
         assert session.get_one(RunRow, "run1").processed == 2
+
+
+def test_mention_relations_and_attributes_keep_their_stored_keys(engine) -> None:  # type: ignore[no-untyped-def]
+    """Results stored before the mention-level types (keys head, tail, entity) still load."""
+    a = doc("a.txt", "Acme hired Ada in 1990.")
+    acme, ada = mention("a.txt", "Acme", 0), mention("a.txt", "Ada", 11)
+    evidence = (Evidence(provenance=acme.provenance, text=a.text, head=ada.id, tail=acme.id),)
+    relation = MentionRelation(
+        id="r", head_mention=ada.id, tail_mention=acme.id, type="WORKS_FOR", score=0.8,
+        evidence=evidence,
+    )  # fmt: skip
+    attribute = MentionAttribute(
+        id="x", mention=acme.id, key="founded", value="1990", value_type="year", score=0.7,
+        evidence=evidence,
+    )  # fmt: skip
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(
+            session, "run1", a, "k", [], [acme, ada], ["ner"],
+            relations=[relation], attributes=[attribute],
+        )  # fmt: skip
+    with Session(engine) as session:
+        payload = json.loads(session.scalars(text("SELECT payload FROM results")).one())
+        (loaded,) = ledger.load_results(session, ["a.txt"])
+    assert {k: payload["relations"][0][k] for k in ("head", "tail")} == {
+        "head": ada.id,
+        "tail": acme.id,
+    }
+    assert payload["attributes"][0]["entity"] == acme.id
+    assert "head_mention" not in payload["relations"][0]
+    assert "mention" not in payload["attributes"][0]
+    assert loaded.relations == (relation,) and loaded.attributes == (attribute,)
 
 
 def test_failure_and_deletion(engine) -> None:  # type: ignore[no-untyped-def]
