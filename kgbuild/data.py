@@ -18,6 +18,8 @@ __all__ = [
     "Chunk",
     "Document",
     "DocumentFailure",
+    "DocumentInfo",
+    "DocumentResult",
     "Entity",
     "Evidence",
     "Mention",
@@ -53,15 +55,31 @@ class Span(Frozen):
         return self
 
 
-class Document(Frozen):
-    """One input document, as read from disk (text is never modified)."""
+class DocumentInfo(Frozen):
+    """A document version without its text: what the run ledger and the graph keep of it."""
 
     id: str
-    text: str
     source: str
     content_hash: str
     lang: str = "en"
     metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class Document(DocumentInfo):
+    """One input document, as read from disk (text is never modified)."""
+
+    text: str
+
+    @property
+    def info(self) -> DocumentInfo:
+        """The document without its text."""
+        return DocumentInfo(
+            id=self.id,
+            source=self.source,
+            content_hash=self.content_hash,
+            lang=self.lang,
+            metadata=self.metadata,
+        )
 
 
 METADATA_PREFIX = "meta_"
@@ -255,11 +273,60 @@ class Attribute(Frozen):
     evidence: tuple[Evidence, ...]
 
 
+class DocumentResult(Frozen):
+    """What extraction made of one document version, or why it failed.
+
+    The model stages produce it, the run ledger stores it (chunks, mentions, relations
+    and attributes; a failure is recorded as the document's status instead) and gives it
+    back to resolution and the graph. Relations and attributes name mention ids.
+    ``skipped_stages`` and ``refused`` describe the run that extracted it and are not
+    stored: a result read from the ledger has them empty.
+    """
+
+    document: DocumentInfo
+    chunks: tuple[Chunk, ...] = ()
+    mentions: tuple[Mention, ...] = ()
+    relations: tuple[MentionRelation, ...] = ()
+    attributes: tuple[MentionAttribute, ...] = ()
+    failure: DocumentFailure | None = None
+    """Why extraction failed (then the result holds no findings)."""
+    skipped_stages: tuple[str, ...] = ()
+    """Stages not run on the document: their model does not read its language."""
+    refused: dict[str, int] = Field(default_factory=dict)
+    """Per relation type or attribute: answers refused as not of its type."""
+
+    @model_validator(mode="after")
+    def _failure_has_no_findings(self) -> DocumentResult:
+        if self.failure is not None and (
+            self.chunks or self.mentions or self.relations or self.attributes
+        ):
+            raise ValueError(
+                f"document {self.document.id!r}: a failed result holds no chunks, mentions, "
+                "relations or attributes"
+            )
+        return self
+
+    @property
+    def doc_id(self) -> str:
+        """Id of the document."""
+        return self.document.id
+
+    @property
+    def ok(self) -> bool:
+        """Whether extraction succeeded."""
+        return self.failure is None
+
+
 class Batch(Frozen):
-    """What flows between stages; each stage returns a copy with its slice added."""
+    """What the Neo4j writer writes, with entity-level relations and attributes.
+
+    Not a :class:`DocumentResult` per document: it holds the documents and chunks to
+    (re)write but every current mention (to re-link), and relations and attributes lifted
+    to entities across documents.
+    """
 
     run_id: str
-    documents: tuple[Document, ...] = ()
+    documents: tuple[DocumentInfo, ...] = ()
     chunks: tuple[Chunk, ...] = ()
     mentions: tuple[Mention, ...] = ()
     relations: tuple[Relation, ...] = ()

@@ -25,12 +25,9 @@ from sqlalchemy.orm import Session
 from kgbuild.config import Settings
 from kgbuild.data import (
     Attribute,
-    Chunk,
     Document,
     DocumentFailure,
-    Mention,
-    MentionAttribute,
-    MentionRelation,
+    DocumentResult,
     Relation,
     metadata_properties,
 )
@@ -50,7 +47,6 @@ __all__ = [
     "BuildReport",
     "BuildRun",
     "BuildStep",
-    "DocumentOutcome",
     "Plan",
     "add_outcomes",
     "assemble",
@@ -100,22 +96,6 @@ class Plan:
     def present(self) -> list[Document]:
         """Every readable document of this run's input."""
         return sorted([*self.to_process, *self.unchanged], key=lambda doc: doc.id)
-
-
-@dataclass(frozen=True)
-class DocumentOutcome:
-    """One document's extraction result, or its failure."""
-
-    document: Document
-    chunks: tuple[Chunk, ...] = ()
-    mentions: tuple[Mention, ...] = ()
-    relations: tuple[MentionRelation, ...] = ()
-    failure: DocumentFailure | None = None
-    attributes: tuple[MentionAttribute, ...] = ()
-    skipped_stages: tuple[str, ...] = ()
-    """Stages not run on the document: their model does not read its language."""
-    refused: dict[str, int] = field(default_factory=dict)
-    """Per relation type or attribute: answers refused as not of its type."""
 
 
 @dataclass
@@ -211,25 +191,14 @@ def plan(ingested: IngestResult, engine: Engine, *, run_id: str, model_key: str)
     )
 
 
-def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentOutcome]:
+def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentResult]:
     """Run the model stages over a batch of documents, isolating per-document failures.
 
     The batch runs as one model pass per stage; if it fails, each document is retried
     alone so that one bad document does not lose the others.
     """
     try:
-        return [
-            DocumentOutcome(
-                x.document,
-                x.chunks,
-                x.mentions,
-                x.relations,
-                attributes=x.attributes,
-                skipped_stages=x.skipped_stages,
-                refused=x.refused,
-            )
-            for x in stages(documents)
-        ]
+        return stages(documents)
     except Exception as batch_error:
         if len(documents) == 1:
             doc = documents[0]
@@ -238,33 +207,22 @@ def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentOu
             failure = DocumentFailure(
                 source=doc.source, doc_id=doc.id, stage="extract", error=error
             )
-            return [DocumentOutcome(doc, failure=failure)]
+            return [DocumentResult(document=doc.info, failure=failure)]
         log.warning(
             "batch of %d failed (%s); retrying document by document", len(documents), batch_error
         )
         return [outcome for doc in documents for outcome in extract([doc], stages)]
 
 
-def record(
-    engine: Engine, run_id: str, model_key: str, outcomes: Sequence[DocumentOutcome]
-) -> None:
-    """Store a batch's outcomes in the ledger, in one transaction."""
+def record(engine: Engine, run_id: str, model_key: str, outcomes: Sequence[DocumentResult]) -> None:
+    """Store a batch's results (or failures) in the ledger, in one transaction."""
     with Session(engine) as session, session.begin():
         for outcome in outcomes:
             if outcome.failure is not None:
                 ledger.record_failure(session, run_id, outcome.failure, outcome.document)
             else:
-                ledger.record_result(
-                    session,
-                    run_id,
-                    outcome.document,
-                    model_key,
-                    outcome.chunks,
-                    outcome.mentions,
-                    [s for s in EXTRACT_STAGES if s not in outcome.skipped_stages],
-                    relations=outcome.relations,
-                    attributes=outcome.attributes,
-                )
+                stages = [s for s in EXTRACT_STAGES if s not in outcome.skipped_stages]
+                ledger.record_result(session, run_id, outcome, model_key, stages)
 
 
 @dataclass(frozen=True)
@@ -273,7 +231,7 @@ class Assembled:
 
     graph: nx.MultiDiGraph[str]
     resolution: ResolutionResult
-    results: list[ledger.DocumentResult]
+    results: list[DocumentResult]
     relations: list[Relation]
     """Entity-level relations (see :func:`kgbuild.graph.build.resolve_relations`)."""
     attributes: list[Attribute] = field(default_factory=list)
@@ -370,7 +328,7 @@ def start_report(todo: Plan) -> BuildReport:
     )
 
 
-def add_outcomes(report: BuildReport, outcomes: Sequence[DocumentOutcome]) -> None:
+def add_outcomes(report: BuildReport, outcomes: Sequence[DocumentResult]) -> None:
     """Count a batch's processed and failed documents into ``report``."""
     for outcome in outcomes:
         if outcome.failure is not None:

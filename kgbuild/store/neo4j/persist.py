@@ -30,13 +30,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from kgbuild.config import Neo4jConfig
-from kgbuild.data import Attribute, Batch, Chunk, Document, Mention, Relation
+from kgbuild.data import Attribute, Batch, Chunk, DocumentResult, Mention, Relation
 from kgbuild.errors import ConfigError
 from kgbuild.graph.cooccurrence import co_occurrences, document_links
 from kgbuild.schema import load_schema
 from kgbuild.stages.resolve import ResolutionResult
 from kgbuild.store.neo4j.writer import Neo4jAuthError, Neo4jWriter, ProgressCallback
-from kgbuild.store.sql.ledger import DocumentResult, stored_metadata
 from kgbuild.store.sql.orm import DocumentRow, StageEventRow
 
 __all__ = ["PersistReport", "open_driver", "persist"]
@@ -158,7 +157,7 @@ def persist(
             and (row.id in present or (row.neo4j_key or "").startswith(target + "|"))
         )
         _forget(engine, stale)
-        batch = _batch(run_id, [current[doc_id] for doc_id in stale], rows, results)
+        batch = _batch(run_id, [current[doc_id] for doc_id in stale], results)
         batch = batch.model_copy(
             update={"relations": tuple(relations), "attributes": tuple(attributes)}
         )
@@ -189,31 +188,15 @@ def _key(target: str, row: DocumentRow) -> str:
     return key
 
 
-def _batch(
-    run_id: str,
-    stale: list[DocumentResult],
-    rows: dict[str, DocumentRow],
-    results: list[DocumentResult],
-) -> Batch:
+def _batch(run_id: str, stale: list[DocumentResult], results: list[DocumentResult]) -> Batch:
     """Documents and chunks to (re)write, and every current mention (to re-link)."""
-    documents: list[Document] = []
-    chunks: list[Chunk] = []
-    for result in stale:
-        row = rows[result.doc_id]
-        documents.append(
-            Document(
-                id=row.id,
-                text="",
-                source=row.source,
-                content_hash=row.content_hash,
-                lang=row.lang,
-                metadata=stored_metadata(row),
-            )
-        )
-        chunks.extend(result.chunks)
+    chunks: list[Chunk] = [chunk for result in stale for chunk in result.chunks]
     mentions: list[Mention] = [m for result in results for m in result.mentions]
     return Batch(
-        run_id=run_id, documents=tuple(documents), chunks=tuple(chunks), mentions=tuple(mentions)
+        run_id=run_id,
+        documents=tuple(result.document for result in stale),
+        chunks=tuple(chunks),
+        mentions=tuple(mentions),
     )
 
 

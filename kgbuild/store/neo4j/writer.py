@@ -42,7 +42,7 @@ from kgbuild.data import (
     Attribute,
     Batch,
     Chunk,
-    Document,
+    DocumentInfo,
     Entity,
     Evidence,
     Mention,
@@ -288,7 +288,7 @@ class Neo4jWriter:
         )
 
     def write_documents(
-        self, documents: Sequence[Document], chunks: Sequence[Chunk] = (), *, run_id: str = ""
+        self, documents: Sequence[DocumentInfo], chunks: Sequence[Chunk] = (), *, run_id: str = ""
     ) -> tuple[int, int]:
         """Upsert Document nodes and Chunk nodes (with ``PART_OF``).
 
@@ -696,7 +696,7 @@ def _stamp(row: Row) -> Row:
 # -- rows and steps per kind -------------------------------------------------------------------
 
 
-def _document_row(d: Document, run_id: str) -> Row:
+def _document_row(d: DocumentInfo, run_id: str) -> Row:
     props: dict[str, object] = {
         "id": d.id,
         "source": d.source,

@@ -17,6 +17,8 @@ from kgbuild.data import (
     Chunk,
     Document,
     DocumentFailure,
+    DocumentInfo,
+    DocumentResult,
     Mention,
     MentionAttribute,
     MentionRelation,
@@ -26,9 +28,9 @@ from kgbuild.store.sql.orm import DocumentRow, ResultRow, RunRow, StageEventRow,
 
 __all__ = [
     "RUN_STATUSES",
-    "DocumentResult",
     "abandon_dead_runs",
     "current_documents",
+    "document_info",
     "finish_run",
     "load_results",
     "mark_deleted",
@@ -42,8 +44,12 @@ __all__ = [
 ]
 
 
-class DocumentResult(BaseModel):
-    """What extraction produced for one document version (stored as JSON)."""
+class _StoredResult(BaseModel):
+    """The JSON a result row holds: a :class:`DocumentResult` less its document's row.
+
+    The document's source, hash, language and metadata are in its document row; what
+    only the extracting run knew (skipped stages, refusals) is not stored.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -129,7 +135,7 @@ def unchanged_documents(
     }
 
 
-def metadata_json(document: Document) -> str | None:
+def metadata_json(document: DocumentInfo) -> str | None:
     """A document's metadata as stored in the ledger: sorted JSON, ``None`` when empty."""
     if not document.metadata:
         return None
@@ -144,7 +150,7 @@ def stored_metadata(row: DocumentRow) -> dict[str, str]:
 def _upsert_document(
     session: Session,
     run_id: str,
-    document: Document,
+    document: DocumentInfo,
     *,
     status: str,
     model_key: str | None = None,
@@ -183,25 +189,23 @@ def _event(
 
 
 def record_result(
-    session: Session,
-    run_id: str,
-    document: Document,
-    model_key: str,
-    chunks: Sequence[Chunk],
-    mentions: Sequence[Mention],
-    stages: Iterable[str],
-    *,
-    relations: Sequence[MentionRelation] = (),
-    attributes: Sequence[MentionAttribute] = (),
+    session: Session, run_id: str, result: DocumentResult, model_key: str, stages: Iterable[str]
 ) -> None:
-    """Store a document's extraction result, replacing any earlier version."""
+    """Store a document's extraction result, replacing any earlier version.
+
+    Raises:
+        ValueError: ``result`` is a failure (see :func:`record_failure`).
+    """
+    if result.failure is not None:
+        raise ValueError(f"{result.document.source}: a failed result is recorded by record_failure")
+    document = result.document
     _upsert_document(session, run_id, document, status="ok", model_key=model_key)
-    result = DocumentResult(
+    stored = _StoredResult(
         doc_id=document.id,
-        chunks=tuple(chunks),
-        mentions=tuple(mentions),
-        relations=tuple(relations),
-        attributes=tuple(attributes),
+        chunks=result.chunks,
+        mentions=result.mentions,
+        relations=result.relations,
+        attributes=result.attributes,
     )
     row = session.get(ResultRow, document.id)
     if row is None:
@@ -210,7 +214,7 @@ def record_result(
     row.content_hash = document.content_hash
     row.model_key = model_key
     row.run_id = run_id
-    row.payload = result.model_dump_json()
+    row.payload = stored.model_dump_json()
     for stage in stages:
         _event(
             session, run_id, source=document.source, stage=stage, status="ok", doc_id=document.id
@@ -233,7 +237,7 @@ def record_skipped(session: Session, run_id: str, documents: Iterable[Document])
 
 
 def record_failure(
-    session: Session, run_id: str, failure: DocumentFailure, document: Document | None = None
+    session: Session, run_id: str, failure: DocumentFailure, document: DocumentInfo | None = None
 ) -> None:
     """Record a failed document or input; a failed document's old result is dropped."""
     _event(
@@ -280,10 +284,36 @@ def current_documents(session: Session) -> list[DocumentRow]:
     )
 
 
+def document_info(row: DocumentRow) -> DocumentInfo:
+    """The document version a ledger row describes."""
+    return DocumentInfo(
+        id=row.id,
+        source=row.source,
+        content_hash=row.content_hash,
+        lang=row.lang,
+        metadata=stored_metadata(row),
+    )
+
+
 def load_results(session: Session, doc_ids: Iterable[str]) -> list[DocumentResult]:
     """Stored results for ``doc_ids`` (those that have one), in id order."""
     ids = sorted(set(doc_ids))
-    rows = session.scalars(
-        select(ResultRow).where(ResultRow.doc_id.in_(ids)).order_by(ResultRow.doc_id)
+    rows = session.execute(
+        select(ResultRow, DocumentRow)
+        .join(DocumentRow, DocumentRow.id == ResultRow.doc_id)
+        .where(ResultRow.doc_id.in_(ids))
+        .order_by(ResultRow.doc_id)
     )
-    return [DocumentResult.model_validate_json(row.payload) for row in rows]
+    results = []
+    for result_row, document_row in rows.tuples():
+        stored = _StoredResult.model_validate_json(result_row.payload)
+        results.append(
+            DocumentResult(
+                document=document_info(document_row),
+                chunks=stored.chunks,
+                mentions=stored.mentions,
+                relations=stored.relations,
+                attributes=stored.attributes,
+            )
+        )
+    return results

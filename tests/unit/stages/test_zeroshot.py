@@ -364,16 +364,16 @@ def test_nearest_sentences_to_the_question_are_read_first(keyword_qa_model: Path
 
 
 def test_report_summary_counts_refusals_per_type() -> None:
-    from kgbuild.data import Document
-    from kgbuild.pipeline import BuildReport, DocumentOutcome, add_outcomes
+    from kgbuild.data import Document, DocumentResult
+    from kgbuild.pipeline import BuildReport, add_outcomes
 
     report = BuildReport(run_id="r")
     doc = Document(id="d", text="x", source="d", content_hash="h")
     add_outcomes(
         report,
         [
-            DocumentOutcome(doc, refused={"DIRECTOR": 2, "birth_date": 1}),
-            DocumentOutcome(doc, refused={"DIRECTOR": 1}),
+            DocumentResult(document=doc.info, refused={"DIRECTOR": 2, "birth_date": 1}),
+            DocumentResult(document=doc.info, refused={"DIRECTOR": 1}),
         ],
     )
     assert report.refused == {"DIRECTOR": 3, "birth_date": 1}
