@@ -14,14 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validat
 __all__ = [
     "METADATA_PREFIX",
     "Attribute",
-    "Batch",
     "Chunk",
+    "CoOccurrence",
     "Document",
     "DocumentFailure",
     "DocumentInfo",
+    "DocumentLink",
     "DocumentResult",
     "Entity",
     "Evidence",
+    "GraphDelta",
     "Mention",
     "MentionAttribute",
     "MentionRelation",
@@ -317,18 +319,57 @@ class DocumentResult(Frozen):
         return self.failure is None
 
 
-class Batch(Frozen):
-    """What the Neo4j writer writes, with entity-level relations and attributes.
+class CoOccurrence(Frozen):
+    """Two entities named near each other (``source`` < ``target`` by id).
 
-    Not a :class:`DocumentResult` per document: it holds the documents and chunks to
-    (re)write but every current mention (to re-link), and relations and attributes lifted
-    to entities across documents.
+    See :mod:`kgbuild.graph.cooccurrence`.
+    """
+
+    id: str
+    source: str
+    target: str
+    count: int
+    docs: tuple[str, ...]
+
+
+class DocumentLink(Frozen):
+    """An entity mentioned ``count`` times in a document."""
+
+    id: str
+    entity: str
+    doc_id: str
+    count: int
+
+
+class GraphDelta(Frozen):
+    """What one persist brings into the graph store: the rows to MERGE, the documents to retire.
+
+    The application builds it from the stored results and their resolution (see
+    :func:`kgbuild.graph.delta.graph_delta`); the store writes it as given. Not a
+    :class:`DocumentResult` per document: it holds the documents and chunks to (re)write
+    but every current mention (to re-link), and relations and attributes lifted to
+    entities across documents.
     """
 
     run_id: str
     documents: tuple[DocumentInfo, ...] = ()
+    """Documents to (re)write, with their ``chunks``."""
     chunks: tuple[Chunk, ...] = ()
+    entities: tuple[Entity, ...] = ()
     mentions: tuple[Mention, ...] = ()
+    """Current mentions, each linked to its entity."""
+    mention_entity: dict[str, str] = Field(default_factory=dict)
+    """Mention id -> entity id (empty: taken from the entities' ``mention_ids``)."""
     relations: tuple[Relation, ...] = ()
     attributes: tuple[Attribute, ...] = ()
-    failures: tuple[DocumentFailure, ...] = ()
+    cooccurrences: tuple[CoOccurrence, ...] = ()
+    """Every current ``CO_OCCURS`` edge (the others are deleted)."""
+    document_links: tuple[DocumentLink, ...] = ()
+    """Every current ``IN_DOCUMENT`` edge (the others are deleted)."""
+    retired: tuple[str, ...] = ()
+    """Ids of rewritten or deleted documents: what their earlier versions contributed and
+    this delta does not hold is removed after the write."""
+
+    def entity_of(self) -> dict[str, str]:
+        """Mention id -> entity id of every linked mention."""
+        return self.mention_entity or {m: e.id for e in self.entities for m in e.mention_ids}

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import networkx as nx
 from sqlalchemy.engine import Engine
@@ -33,9 +34,11 @@ from kgbuild.data import (
 )
 from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
+from kgbuild.graph.delta import graph_delta
 from kgbuild.graph.export import write_graphml, write_html, write_node_link
 from kgbuild.interrupts import is_interruption, sigterm_raises
 from kgbuild.runlock import output_lock
+from kgbuild.schema import load_schema
 from kgbuild.stages.ingest import IngestResult, IngestWarning, read_documents
 from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
 from kgbuild.store.sql import ledger
@@ -47,6 +50,7 @@ __all__ = [
     "BuildReport",
     "BuildRun",
     "BuildStep",
+    "PersistReport",
     "Plan",
     "add_outcomes",
     "assemble",
@@ -60,6 +64,7 @@ __all__ = [
     "fail",
     "finish",
     "new_run_id",
+    "persist_graph",
     "persist_neo4j",
     "persist_step",
     "plan",
@@ -68,6 +73,9 @@ __all__ = [
     "record",
     "start_report",
 ]
+
+if TYPE_CHECKING:
+    from kgbuild.store.neo4j.writer import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -295,25 +303,120 @@ def export(graph: nx.MultiDiGraph[str], out_dir: Path) -> dict[str, Path]:
     }
 
 
+@dataclass(frozen=True)
+class PersistReport:
+    """What a persist to Neo4j did."""
+
+    uri: str
+    database: str
+    written: int
+    removed: int
+    entities: int
+    pruned: int
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (
+            f"neo4j {self.uri} (database {self.database!r}): {self.written} documents written, "
+            f"{self.removed} removed, {self.entities} entities current, {self.pruned} pruned"
+        )
+
+
+def persist_graph(
+    settings: Settings,
+    engine: Engine,
+    run_id: str,
+    assembled: Assembled,
+    *,
+    progress: ProgressCallback | None = None,
+) -> PersistReport:
+    """Bring the configured Neo4j in line with the current documents, incrementally.
+
+    Per document the ledger keeps a graph key (target, content hash and model key last
+    written). The documents whose key differs or whose Document node is missing are
+    rewritten; their keys are cleared before the write and set after it succeeds, so a run
+    stopped midway (Neo4j failure, Ctrl-C, ``kill -9``) is completed by the next run,
+    without duplicates (every write is a MERGE on content-hash ids). The store gets one
+    :class:`~kgbuild.data.GraphDelta` (:func:`~kgbuild.graph.delta.graph_delta`): it writes
+    the rewritten documents beside their old versions, re-links every current mention to
+    its current entity, and only then removes what the rewritten and the deleted documents
+    contributed and the new graph does not hold (see
+    :meth:`~kgbuild.store.neo4j.writer.Neo4jWriter.apply`). A reader therefore always sees
+    a complete graph: the old one, old and new together while the write runs, then the new
+    one.
+
+    Args:
+        settings: Where to write (``settings.neo4j``), the graph schema and window.
+        engine: The run ledger.
+        run_id: This run (recorded on Document nodes and in the ledger).
+        assembled: The resolved results of every current document.
+        progress: Called after each committed write batch (``kind, done, total``), once
+            with kind ``"cleanup"`` between the write and the removal of old contributions,
+            and after each removal step (kinds ``"retire ..."``).
+
+    Raises:
+        ConfigError: no URI configured, or the graph schema file is wrong.
+        SchemaError: an entity label is not in the graph schema.
+        Neo4jUnavailableError: the server is down or went away during the writes.
+        Neo4jAuthError: the server refused the user and password.
+    """
+    from kgbuild.store.neo4j.persist import open_writer, target_key
+
+    config = settings.neo4j
+    schema = load_schema(settings.schema_path)
+    target = target_key(config)
+    with Session(engine) as session:
+        rows = {row.id: row for row in ledger.known_documents(session)}
+    current = {result.doc_id for result in assembled.results}
+    with open_writer(config, schema, progress=progress) as writer:
+        present = writer.existing_documents(rows)
+        stale = sorted(
+            doc_id
+            for doc_id in current
+            if doc_id not in present
+            or rows[doc_id].neo4j_key != ledger.graph_key(target, rows[doc_id])
+        )
+        removed = sorted(
+            row.id
+            for row in rows.values()
+            if row.id not in current
+            and (row.id in present or (row.neo4j_key or "").startswith(target + "|"))
+        )
+        if stale:
+            with Session(engine) as session, session.begin():
+                ledger.forget_graph_keys(session, stale)
+        delta = graph_delta(
+            run_id,
+            assembled.results,
+            assembled.resolution,
+            assembled.relations,
+            assembled.attributes,
+            rewrite=stale,
+            retire=[*stale, *removed],
+            cooccurrence_window=settings.graph.cooccurrence_window,
+        )
+        applied = writer.apply(delta)
+    with Session(engine) as session, session.begin():
+        ledger.record_graph_write(session, run_id, target, stale, removed)
+    report = PersistReport(
+        config.uri or "",
+        config.database,
+        len(stale),
+        len(removed),
+        len(assembled.resolution.entities),
+        applied.pruned,
+    )
+    log.info(report.summary())
+    return report
+
+
 def persist_neo4j(
     settings: Settings, engine: Engine, run_id: str, assembled: Assembled
 ) -> str | None:
-    """Persist to Neo4j when one is configured; return its summary line."""
+    """Persist to Neo4j when one is configured (:func:`persist_graph`); return its summary line."""
     if not settings.neo4j.uri:
         return None
-    from kgbuild.store.neo4j.persist import persist
-
-    return persist(
-        settings.neo4j,
-        engine,
-        run_id,
-        assembled.results,
-        assembled.resolution,
-        assembled.relations,
-        assembled.attributes,
-        schema_path=settings.schema_path,
-        cooccurrence_window=settings.graph.cooccurrence_window,
-    ).summary()
+    return persist_graph(settings, engine, run_id, assembled).summary()
 
 
 def start_report(todo: Plan) -> BuildReport:

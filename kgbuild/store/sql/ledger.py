@@ -5,6 +5,7 @@ Use as ``with Session(engine) as session, session.begin(): record_result(session
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -32,10 +33,14 @@ __all__ = [
     "current_documents",
     "document_info",
     "finish_run",
+    "forget_graph_keys",
+    "graph_key",
+    "known_documents",
     "load_results",
     "mark_deleted",
     "metadata_json",
     "record_failure",
+    "record_graph_write",
     "record_result",
     "record_skipped",
     "start_run",
@@ -295,6 +300,11 @@ def document_info(row: DocumentRow) -> DocumentInfo:
     )
 
 
+def known_documents(session: Session) -> list[DocumentRow]:
+    """Every document the ledger knows (any status), in id order."""
+    return list(session.scalars(select(DocumentRow).order_by(DocumentRow.id)))
+
+
 def load_results(session: Session, doc_ids: Iterable[str]) -> list[DocumentResult]:
     """Stored results for ``doc_ids`` (those that have one), in id order."""
     ids = sorted(set(doc_ids))
@@ -317,3 +327,37 @@ def load_results(session: Session, doc_ids: Iterable[str]) -> list[DocumentResul
             )
         )
     return results
+
+
+def graph_key(target: str, row: DocumentRow) -> str:
+    """What a graph store ``target`` holds of a document once written: its version and models."""
+    key = f"{target}|{row.content_hash}|{row.model_key}"
+    if row.metadata_json:  # documents without metadata keep the keys they had before it
+        key += "|meta:" + hashlib.sha256(row.metadata_json.encode()).hexdigest()[:16]
+    return key
+
+
+def forget_graph_keys(session: Session, doc_ids: Iterable[str]) -> None:
+    """Clear the graph keys of documents about to be rewritten: a write stopped midway is redone."""
+    for doc_id in doc_ids:
+        session.get_one(DocumentRow, doc_id).neo4j_key = None
+
+
+def record_graph_write(
+    session: Session,
+    run_id: str,
+    target: str,
+    written: Iterable[str],
+    removed: Iterable[str],
+    *,
+    stage: str = "neo4j",
+) -> None:
+    """Record that ``target`` now holds the ``written`` documents and not the ``removed`` ones."""
+    for doc_id in written:
+        row = session.get_one(DocumentRow, doc_id)
+        row.neo4j_key = graph_key(target, row)
+        _event(session, run_id, source=row.source, stage=stage, status="ok", doc_id=doc_id)
+    for doc_id in removed:
+        row = session.get_one(DocumentRow, doc_id)
+        row.neo4j_key = None
+        _event(session, run_id, source=row.source, stage=stage, status="deleted", doc_id=doc_id)
