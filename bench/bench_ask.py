@@ -392,11 +392,11 @@ def synthetic_graph(
     """Documents, sentences, mentions, entities, relations and attributes; and questions."""
     from kgbuild.data import (
         Attribute,
-        Batch,
         Chunk,
         Document,
         Entity,
         Evidence,
+        GraphDelta,
         Mention,
         Provenance,
         Relation,
@@ -521,10 +521,11 @@ def synthetic_graph(
         )
         for (name, label), m in sorted(entity_mentions.items())
     ]
-    batch = Batch(
+    batch = GraphDelta(
         run_id="bench",
         documents=tuple(docs),
         chunks=tuple(chunks),
+        entities=tuple(entities),
         mentions=tuple(mentions),
         relations=tuple(relations),
         attributes=tuple(attributes),
@@ -542,7 +543,7 @@ def run_latency(args: argparse.Namespace) -> None:
     run = _meta.start()
     qa_ref, real_default = _qa_model(args.qa_model)
     t0 = time.perf_counter()
-    batch, entities, questions = synthetic_graph(args.entities, args.seed)
+    batch, _, questions = synthetic_graph(args.entities, args.seed)
     gen_s = time.perf_counter() - t0
     tmp = tempfile.TemporaryDirectory(prefix="kgbuild-ask-latency-")
     uri, auth, server = os.environ.get("NEO4J_URI"), None, None
@@ -563,7 +564,7 @@ def run_latency(args: argparse.Namespace) -> None:
                 ["PER", "ORG", "LOC", "MISC"], ["FOUNDED_BY", "HEADQUARTERED_IN", "WORKS_FOR"]
             )
             t0 = time.perf_counter()
-            writer.write(batch, entities)
+            writer.write(batch)
             write_s = time.perf_counter() - t0
             store = Neo4jGraph(driver=driver)
             counts = store.counts()

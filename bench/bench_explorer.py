@@ -144,13 +144,13 @@ def _neo4j(
 
     server = LocalNeo4j(work / "neo4j", port=free_port())
     uri = server.start(timeout=600)
-    batch, graph_entities, _ = synthetic_graph(entities, seed)
+    batch, _, _ = synthetic_graph(entities, seed)
     with GraphDatabase.driver(uri, auth=server.auth) as driver:
         writer = Neo4jWriter(driver)
         writer.ensure_schema(
             ["PER", "ORG", "LOC", "MISC"], ["FOUNDED_BY", "HEADQUARTERED_IN", "WORKS_FOR"]
         )
-        writer.write(batch, graph_entities)
+        writer.write(batch)
     user, password = server.auth or ("neo4j", "")
     env = {"KGBUILD_NEO4J__USER": user, "KGBUILD_NEO4J__PASSWORD": password}
     return ["--neo4j", uri], env, server.stop

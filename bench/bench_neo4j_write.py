@@ -38,7 +38,7 @@ from typing import Any
 import _meta
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 
-from kgbuild.data import Batch, Entity, Evidence, Provenance, Relation, Span
+from kgbuild.data import Entity, Evidence, GraphDelta, Provenance, Relation, Span
 from kgbuild.store.neo4j.server import LocalNeo4j
 from kgbuild.store.neo4j.writer import Neo4jWriter
 
@@ -126,9 +126,11 @@ def write_graph(
     for k, start in enumerate(range(0, n_relations, chunk)):
         t0 = time.perf_counter()
         relations = make_relations(len(entities), start, min(chunk, n_relations - start), seed)
-        batch = Batch(run_id=RUN_ID, relations=tuple(relations))
+        batch = GraphDelta(
+            run_id=RUN_ID, entities=tuple(entities) if k == 0 else (), relations=tuple(relations)
+        )
         t1 = time.perf_counter()
-        writer.write(batch, entities if k == 0 else ())
+        writer.write(batch)
         in_writer += time.perf_counter() - t1
         generating += t1 - t0
         del relations, batch

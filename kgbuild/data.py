@@ -14,13 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validat
 __all__ = [
     "METADATA_PREFIX",
     "Attribute",
-    "Batch",
     "Chunk",
+    "CoOccurrence",
     "Document",
     "DocumentFailure",
+    "DocumentInfo",
+    "DocumentLink",
+    "DocumentResult",
     "Entity",
     "Evidence",
+    "GraphDelta",
     "Mention",
+    "MentionAttribute",
+    "MentionRelation",
     "Merge",
     "Provenance",
     "Relation",
@@ -51,15 +57,31 @@ class Span(Frozen):
         return self
 
 
-class Document(Frozen):
-    """One input document, as read from disk (text is never modified)."""
+class DocumentInfo(Frozen):
+    """A document version without its text: what the run ledger and the graph keep of it."""
 
     id: str
-    text: str
     source: str
     content_hash: str
     lang: str = "en"
     metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class Document(DocumentInfo):
+    """One input document, as read from disk (text is never modified)."""
+
+    text: str
+
+    @property
+    def info(self) -> DocumentInfo:
+        """The document without its text."""
+        return DocumentInfo(
+            id=self.id,
+            source=self.source,
+            content_hash=self.content_hash,
+            lang=self.lang,
+            metadata=self.metadata,
+        )
 
 
 METADATA_PREFIX = "meta_"
@@ -176,8 +198,32 @@ class Evidence(Frozen):
     tail: str | None = None
 
 
+class MentionRelation(Frozen):
+    """A typed, directed relation between two mentions, as a stage read it (by mention id).
+
+    Entity resolution lifts it to a :class:`Relation`. The run ledger stores it under the
+    keys ``head`` and ``tail`` (its format from before mention- and entity-level
+    relations were told apart), which it is still read from.
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    id: str
+    head_mention: str = Field(alias="head")
+    tail_mention: str = Field(alias="tail")
+    type: str
+    score: Score
+    evidence: tuple[Evidence, ...]
+
+
 class Relation(Frozen):
-    """A typed, directed relation between two entities (by entity id)."""
+    """A typed, directed relation between two entities (by entity id), lifted from mentions."""
 
     id: str
     head: str
@@ -187,27 +233,143 @@ class Relation(Frozen):
     evidence: tuple[Evidence, ...]
 
 
+AttributeValueType = Literal[
+    "date", "year", "number", "quantity", "string", "entity", "location", "text"
+]
+
+
+class MentionAttribute(Frozen):
+    """A slot value of a mention's local entity, as a stage read it (by mention id).
+
+    Entity resolution lifts it to an :class:`Attribute`. The run ledger stores the mention
+    id under the key ``entity`` (its format from before mention- and entity-level
+    attributes were told apart), which it is still read from.
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+    id: str
+    mention: str = Field(alias="entity")
+    key: str
+    value: str | int | float | bool
+    value_type: AttributeValueType = "text"
+    score: Score
+    evidence: tuple[Evidence, ...]
+
+
 class Attribute(Frozen):
-    """A slot value of an entity, e.g. a founding year, with evidence."""
+    """A slot value of an entity (by entity id), e.g. a founding year, with evidence."""
 
     id: str
     entity: str
     key: str
     value: str | int | float | bool
-    value_type: Literal[
-        "date", "year", "number", "quantity", "string", "entity", "location", "text"
-    ] = "text"
+    value_type: AttributeValueType = "text"
     score: Score
     evidence: tuple[Evidence, ...]
 
 
-class Batch(Frozen):
-    """What flows between stages; each stage returns a copy with its slice added."""
+class DocumentResult(Frozen):
+    """What extraction made of one document version, or why it failed.
 
-    run_id: str
-    documents: tuple[Document, ...] = ()
+    The model stages produce it, the run ledger stores it (chunks, mentions, relations
+    and attributes; a failure is recorded as the document's status instead) and gives it
+    back to resolution and the graph. Relations and attributes name mention ids.
+    ``skipped_stages`` and ``refused`` describe the run that extracted it and are not
+    stored: a result read from the ledger has them empty.
+    """
+
+    document: DocumentInfo
     chunks: tuple[Chunk, ...] = ()
     mentions: tuple[Mention, ...] = ()
+    relations: tuple[MentionRelation, ...] = ()
+    attributes: tuple[MentionAttribute, ...] = ()
+    failure: DocumentFailure | None = None
+    """Why extraction failed (then the result holds no findings)."""
+    skipped_stages: tuple[str, ...] = ()
+    """Stages not run on the document: their model does not read its language."""
+    refused: dict[str, int] = Field(default_factory=dict)
+    """Per relation type or attribute: answers refused as not of its type."""
+
+    @model_validator(mode="after")
+    def _failure_has_no_findings(self) -> DocumentResult:
+        if self.failure is not None and (
+            self.chunks or self.mentions or self.relations or self.attributes
+        ):
+            raise ValueError(
+                f"document {self.document.id!r}: a failed result holds no chunks, mentions, "
+                "relations or attributes"
+            )
+        return self
+
+    @property
+    def doc_id(self) -> str:
+        """Id of the document."""
+        return self.document.id
+
+    @property
+    def ok(self) -> bool:
+        """Whether extraction succeeded."""
+        return self.failure is None
+
+
+class CoOccurrence(Frozen):
+    """Two entities named near each other (``source`` < ``target`` by id).
+
+    See :mod:`kgbuild.graph.cooccurrence`.
+    """
+
+    id: str
+    source: str
+    target: str
+    count: int
+    docs: tuple[str, ...]
+
+
+class DocumentLink(Frozen):
+    """An entity mentioned ``count`` times in a document."""
+
+    id: str
+    entity: str
+    doc_id: str
+    count: int
+
+
+class GraphDelta(Frozen):
+    """What one persist brings into the graph store: the rows to MERGE, the documents to retire.
+
+    The application builds it from the stored results and their resolution (see
+    :func:`kgbuild.graph.delta.graph_delta`); the store writes it as given. Not a
+    :class:`DocumentResult` per document: it holds the documents and chunks to (re)write
+    but every current mention (to re-link), and relations and attributes lifted to
+    entities across documents.
+    """
+
+    run_id: str
+    documents: tuple[DocumentInfo, ...] = ()
+    """Documents to (re)write, with their ``chunks``."""
+    chunks: tuple[Chunk, ...] = ()
+    entities: tuple[Entity, ...] = ()
+    mentions: tuple[Mention, ...] = ()
+    """Current mentions, each linked to its entity."""
+    mention_entity: dict[str, str] = Field(default_factory=dict)
+    """Mention id -> entity id (empty: taken from the entities' ``mention_ids``)."""
     relations: tuple[Relation, ...] = ()
     attributes: tuple[Attribute, ...] = ()
-    failures: tuple[DocumentFailure, ...] = ()
+    cooccurrences: tuple[CoOccurrence, ...] = ()
+    """Every current ``CO_OCCURS`` edge (the others are deleted)."""
+    document_links: tuple[DocumentLink, ...] = ()
+    """Every current ``IN_DOCUMENT`` edge (the others are deleted)."""
+    retired: tuple[str, ...] = ()
+    """Ids of rewritten or deleted documents: what their earlier versions contributed and
+    this delta does not hold is removed after the write."""
+
+    def entity_of(self) -> dict[str, str]:
+        """Mention id -> entity id of every linked mention."""
+        return self.mention_entity or {m: e.id for e in self.entities for m in e.mention_ids}

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kgbuild.config import Settings
-from kgbuild.data import Attribute, Chunk, Document, Mention, Relation
+from kgbuild.data import Document, DocumentResult, Mention, MentionAttribute, MentionRelation
 from kgbuild.lang import covers
 from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.factories import (
@@ -41,24 +40,9 @@ if TYPE_CHECKING:
     from kgbuild.stages.relations import RelationStage
     from kgbuild.stages.zeroshot import TemplateRelationStage
 
-__all__ = ["DocumentExtraction", "Extractor"]
+__all__ = ["Extractor"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DocumentExtraction:
-    """What the model stages found in one document (relations and attributes name mention ids)."""
-
-    document: Document
-    chunks: tuple[Chunk, ...]
-    mentions: tuple[Mention, ...]
-    relations: tuple[Relation, ...]
-    attributes: tuple[Attribute, ...] = ()
-    skipped_stages: tuple[str, ...] = ()
-    """Stages whose model does not read the document's language (they did not run on it)."""
-    refused: dict[str, int] = field(default_factory=dict)
-    """Per relation type or attribute: answers refused as not of its type."""
 
 
 class Extractor:
@@ -134,8 +118,11 @@ class Extractor:
         key = f"chunk:{stage_key(self.settings.chunking)}"
         return key + "".join(f"|{stage.label}:{stage.model_key}" for stage in self.stages)
 
-    def __call__(self, documents: Sequence[Document]) -> list[DocumentExtraction]:
-        """Run the stages over ``documents`` as one batch (one model pass per stage)."""
+    def __call__(self, documents: Sequence[Document]) -> list[DocumentResult]:
+        """Run the stages over ``documents`` as one batch (one model pass per stage).
+
+        Relations and attributes of the results name mention ids.
+        """
         languages = self.languages
         skipped = {
             doc.id: tuple(s for s, read in languages.items() if not covers(read, doc.lang))
@@ -160,7 +147,7 @@ class Extractor:
         return _by_document(batch)
 
 
-def _by_document(batch: StageBatch) -> list[DocumentExtraction]:
+def _by_document(batch: StageBatch) -> list[DocumentResult]:
     """The batch's findings split per document, in document order."""
     documents = batch.documents
     refused_by_doc: dict[str, dict[str, int]] = {doc.id: {} for doc in documents}
@@ -169,21 +156,21 @@ def _by_document(batch: StageBatch) -> list[DocumentExtraction]:
     mentions_by_doc: dict[str, list[Mention]] = {doc.id: [] for doc in documents}
     for mention in batch.mentions:
         mentions_by_doc[mention.doc_id].append(mention)
-    relations_by_doc: dict[str, list[Relation]] = {doc.id: [] for doc in documents}
+    relations_by_doc: dict[str, list[MentionRelation]] = {doc.id: [] for doc in documents}
     for relation in batch.relations:
         relations_by_doc[relation.evidence[0].provenance.doc_id].append(relation)
-    attributes_by_doc: dict[str, list[Attribute]] = {doc.id: [] for doc in documents}
+    attributes_by_doc: dict[str, list[MentionAttribute]] = {doc.id: [] for doc in documents}
     for attribute in batch.attributes:
         attributes_by_doc[attribute.evidence[0].provenance.doc_id].append(attribute)
     return [
-        DocumentExtraction(
-            doc,
-            tuple(batch.chunks[doc.id]),
-            tuple(mentions_by_doc[doc.id]),
-            tuple(relations_by_doc[doc.id]),
-            tuple(attributes_by_doc[doc.id]),
-            batch.skipped[doc.id],
-            refused_by_doc[doc.id],
+        DocumentResult(
+            document=doc.info,
+            chunks=tuple(batch.chunks[doc.id]),
+            mentions=tuple(mentions_by_doc[doc.id]),
+            relations=tuple(relations_by_doc[doc.id]),
+            attributes=tuple(attributes_by_doc[doc.id]),
+            skipped_stages=batch.skipped[doc.id],
+            refused=refused_by_doc[doc.id],
         )
         for doc in documents
     ]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import networkx as nx
 from sqlalchemy.engine import Engine
@@ -25,18 +26,19 @@ from sqlalchemy.orm import Session
 from kgbuild.config import Settings
 from kgbuild.data import (
     Attribute,
-    Chunk,
     Document,
     DocumentFailure,
-    Mention,
+    DocumentResult,
     Relation,
     metadata_properties,
 )
 from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
+from kgbuild.graph.delta import graph_delta
 from kgbuild.graph.export import write_graphml, write_html, write_node_link
 from kgbuild.interrupts import is_interruption, sigterm_raises
 from kgbuild.runlock import output_lock
+from kgbuild.schema import load_schema
 from kgbuild.stages.ingest import IngestResult, IngestWarning, read_documents
 from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
 from kgbuild.store.sql import ledger
@@ -48,7 +50,7 @@ __all__ = [
     "BuildReport",
     "BuildRun",
     "BuildStep",
-    "DocumentOutcome",
+    "PersistReport",
     "Plan",
     "add_outcomes",
     "assemble",
@@ -62,6 +64,7 @@ __all__ = [
     "fail",
     "finish",
     "new_run_id",
+    "persist_graph",
     "persist_neo4j",
     "persist_step",
     "plan",
@@ -70,6 +73,9 @@ __all__ = [
     "record",
     "start_report",
 ]
+
+if TYPE_CHECKING:
+    from kgbuild.store.neo4j.writer import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -98,22 +104,6 @@ class Plan:
     def present(self) -> list[Document]:
         """Every readable document of this run's input."""
         return sorted([*self.to_process, *self.unchanged], key=lambda doc: doc.id)
-
-
-@dataclass(frozen=True)
-class DocumentOutcome:
-    """One document's extraction result, or its failure."""
-
-    document: Document
-    chunks: tuple[Chunk, ...] = ()
-    mentions: tuple[Mention, ...] = ()
-    relations: tuple[Relation, ...] = ()
-    failure: DocumentFailure | None = None
-    attributes: tuple[Attribute, ...] = ()
-    skipped_stages: tuple[str, ...] = ()
-    """Stages not run on the document: their model does not read its language."""
-    refused: dict[str, int] = field(default_factory=dict)
-    """Per relation type or attribute: answers refused as not of its type."""
 
 
 @dataclass
@@ -209,25 +199,14 @@ def plan(ingested: IngestResult, engine: Engine, *, run_id: str, model_key: str)
     )
 
 
-def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentOutcome]:
+def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentResult]:
     """Run the model stages over a batch of documents, isolating per-document failures.
 
     The batch runs as one model pass per stage; if it fails, each document is retried
     alone so that one bad document does not lose the others.
     """
     try:
-        return [
-            DocumentOutcome(
-                x.document,
-                x.chunks,
-                x.mentions,
-                x.relations,
-                attributes=x.attributes,
-                skipped_stages=x.skipped_stages,
-                refused=x.refused,
-            )
-            for x in stages(documents)
-        ]
+        return stages(documents)
     except Exception as batch_error:
         if len(documents) == 1:
             doc = documents[0]
@@ -236,33 +215,22 @@ def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentOu
             failure = DocumentFailure(
                 source=doc.source, doc_id=doc.id, stage="extract", error=error
             )
-            return [DocumentOutcome(doc, failure=failure)]
+            return [DocumentResult(document=doc.info, failure=failure)]
         log.warning(
             "batch of %d failed (%s); retrying document by document", len(documents), batch_error
         )
         return [outcome for doc in documents for outcome in extract([doc], stages)]
 
 
-def record(
-    engine: Engine, run_id: str, model_key: str, outcomes: Sequence[DocumentOutcome]
-) -> None:
-    """Store a batch's outcomes in the ledger, in one transaction."""
+def record(engine: Engine, run_id: str, model_key: str, outcomes: Sequence[DocumentResult]) -> None:
+    """Store a batch's results (or failures) in the ledger, in one transaction."""
     with Session(engine) as session, session.begin():
         for outcome in outcomes:
             if outcome.failure is not None:
                 ledger.record_failure(session, run_id, outcome.failure, outcome.document)
             else:
-                ledger.record_result(
-                    session,
-                    run_id,
-                    outcome.document,
-                    model_key,
-                    outcome.chunks,
-                    outcome.mentions,
-                    [s for s in EXTRACT_STAGES if s not in outcome.skipped_stages],
-                    relations=outcome.relations,
-                    attributes=outcome.attributes,
-                )
+                stages = [s for s in EXTRACT_STAGES if s not in outcome.skipped_stages]
+                ledger.record_result(session, run_id, outcome, model_key, stages)
 
 
 @dataclass(frozen=True)
@@ -271,7 +239,7 @@ class Assembled:
 
     graph: nx.MultiDiGraph[str]
     resolution: ResolutionResult
-    results: list[ledger.DocumentResult]
+    results: list[DocumentResult]
     relations: list[Relation]
     """Entity-level relations (see :func:`kgbuild.graph.build.resolve_relations`)."""
     attributes: list[Attribute] = field(default_factory=list)
@@ -335,25 +303,120 @@ def export(graph: nx.MultiDiGraph[str], out_dir: Path) -> dict[str, Path]:
     }
 
 
+@dataclass(frozen=True)
+class PersistReport:
+    """What a persist to Neo4j did."""
+
+    uri: str
+    database: str
+    written: int
+    removed: int
+    entities: int
+    pruned: int
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (
+            f"neo4j {self.uri} (database {self.database!r}): {self.written} documents written, "
+            f"{self.removed} removed, {self.entities} entities current, {self.pruned} pruned"
+        )
+
+
+def persist_graph(
+    settings: Settings,
+    engine: Engine,
+    run_id: str,
+    assembled: Assembled,
+    *,
+    progress: ProgressCallback | None = None,
+) -> PersistReport:
+    """Bring the configured Neo4j in line with the current documents, incrementally.
+
+    Per document the ledger keeps a graph key (target, content hash and model key last
+    written). The documents whose key differs or whose Document node is missing are
+    rewritten; their keys are cleared before the write and set after it succeeds, so a run
+    stopped midway (Neo4j failure, Ctrl-C, ``kill -9``) is completed by the next run,
+    without duplicates (every write is a MERGE on content-hash ids). The store gets one
+    :class:`~kgbuild.data.GraphDelta` (:func:`~kgbuild.graph.delta.graph_delta`): it writes
+    the rewritten documents beside their old versions, re-links every current mention to
+    its current entity, and only then removes what the rewritten and the deleted documents
+    contributed and the new graph does not hold (see
+    :meth:`~kgbuild.store.neo4j.writer.Neo4jWriter.apply`). A reader therefore always sees
+    a complete graph: the old one, old and new together while the write runs, then the new
+    one.
+
+    Args:
+        settings: Where to write (``settings.neo4j``), the graph schema and window.
+        engine: The run ledger.
+        run_id: This run (recorded on Document nodes and in the ledger).
+        assembled: The resolved results of every current document.
+        progress: Called after each committed write batch (``kind, done, total``), once
+            with kind ``"cleanup"`` between the write and the removal of old contributions,
+            and after each removal step (kinds ``"retire ..."``).
+
+    Raises:
+        ConfigError: no URI configured, or the graph schema file is wrong.
+        SchemaError: an entity label is not in the graph schema.
+        Neo4jUnavailableError: the server is down or went away during the writes.
+        Neo4jAuthError: the server refused the user and password.
+    """
+    from kgbuild.store.neo4j.persist import open_writer, target_key
+
+    config = settings.neo4j
+    schema = load_schema(settings.schema_path)
+    target = target_key(config)
+    with Session(engine) as session:
+        rows = {row.id: row for row in ledger.known_documents(session)}
+    current = {result.doc_id for result in assembled.results}
+    with open_writer(config, schema, progress=progress) as writer:
+        present = writer.existing_documents(rows)
+        stale = sorted(
+            doc_id
+            for doc_id in current
+            if doc_id not in present
+            or rows[doc_id].neo4j_key != ledger.graph_key(target, rows[doc_id])
+        )
+        removed = sorted(
+            row.id
+            for row in rows.values()
+            if row.id not in current
+            and (row.id in present or (row.neo4j_key or "").startswith(target + "|"))
+        )
+        if stale:
+            with Session(engine) as session, session.begin():
+                ledger.forget_graph_keys(session, stale)
+        delta = graph_delta(
+            run_id,
+            assembled.results,
+            assembled.resolution,
+            assembled.relations,
+            assembled.attributes,
+            rewrite=stale,
+            retire=[*stale, *removed],
+            cooccurrence_window=settings.graph.cooccurrence_window,
+        )
+        applied = writer.apply(delta)
+    with Session(engine) as session, session.begin():
+        ledger.record_graph_write(session, run_id, target, stale, removed)
+    report = PersistReport(
+        config.uri or "",
+        config.database,
+        len(stale),
+        len(removed),
+        len(assembled.resolution.entities),
+        applied.pruned,
+    )
+    log.info(report.summary())
+    return report
+
+
 def persist_neo4j(
     settings: Settings, engine: Engine, run_id: str, assembled: Assembled
 ) -> str | None:
-    """Persist to Neo4j when one is configured; return its summary line."""
+    """Persist to Neo4j when one is configured (:func:`persist_graph`); return its summary line."""
     if not settings.neo4j.uri:
         return None
-    from kgbuild.store.neo4j.persist import persist
-
-    return persist(
-        settings.neo4j,
-        engine,
-        run_id,
-        assembled.results,
-        assembled.resolution,
-        assembled.relations,
-        assembled.attributes,
-        schema_path=settings.schema_path,
-        cooccurrence_window=settings.graph.cooccurrence_window,
-    ).summary()
+    return persist_graph(settings, engine, run_id, assembled).summary()
 
 
 def start_report(todo: Plan) -> BuildReport:
@@ -368,7 +431,7 @@ def start_report(todo: Plan) -> BuildReport:
     )
 
 
-def add_outcomes(report: BuildReport, outcomes: Sequence[DocumentOutcome]) -> None:
+def add_outcomes(report: BuildReport, outcomes: Sequence[DocumentResult]) -> None:
     """Count a batch's processed and failed documents into ``report``."""
     for outcome in outcomes:
         if outcome.failure is not None:

@@ -298,7 +298,7 @@ def generated_json_schemas() -> dict[str, dict[str, object]]:
 
     return {
         "graph_schema.schema.json": GraphSchema.model_json_schema(),
-        "batch.schema.json": data.Batch.model_json_schema(),
+        "graph_delta.schema.json": data.GraphDelta.model_json_schema(),
         "entity.schema.json": data.Entity.model_json_schema(),
         "mention.schema.json": data.Mention.model_json_schema(),
     }

@@ -34,9 +34,9 @@ from sqlalchemy.exc import OperationalError
 
 from kgbuild import pipeline
 from kgbuild.config import OrchestrationConfig, Settings
-from kgbuild.data import Document
+from kgbuild.data import Document, DocumentResult
 from kgbuild.interrupts import sigterm_raises
-from kgbuild.pipeline import BuildReport, BuildRun, BuildStep, DocumentOutcome, Plan
+from kgbuild.pipeline import BuildReport, BuildRun, BuildStep, Plan
 from kgbuild.runlock import output_lock
 from kgbuild.store.sql.orm import make_engine
 from kgbuild_flows.artifacts import publish_report
@@ -97,7 +97,7 @@ class BatchSummary:
     failed_sources: tuple[str, ...]
 
     @classmethod
-    def of(cls, outcomes: Sequence[DocumentOutcome]) -> BatchSummary:
+    def of(cls, outcomes: Sequence[DocumentResult]) -> BatchSummary:
         """Count a batch's outcomes."""
         failed = tuple(o.document.source for o in outcomes if o.failure is not None)
         return cls(
@@ -123,7 +123,7 @@ def extract_task(
     run_id: str,
     model_key: str,
     progress: bool = False,
-) -> list[DocumentOutcome]:
+) -> list[DocumentResult]:
     """Chunk, NER (and relations, attributes) over one batch, wherever the task runner says.
 
     Cached on the batch's documents, model versions and stage settings (see
@@ -146,7 +146,7 @@ def extract_task(
     cache_policy=NO_CACHE,
 )
 def record_task(
-    settings: Settings, run_id: str, model_key: str, outcomes: list[DocumentOutcome]
+    settings: Settings, run_id: str, model_key: str, outcomes: list[DocumentResult]
 ) -> BatchSummary:
     """Store one batch's results in the ledger (one transaction, in the flow's process)."""
     pipeline.record(_engine(settings.resolved_ledger_url()), run_id, model_key, outcomes)
@@ -195,7 +195,7 @@ def _extract_batches(run: BuildRun) -> None:
 
 def _extracted_batches(
     todo: Plan, settings: Settings, run_id: str, progress: bool
-) -> Iterator[list[DocumentOutcome]]:
+) -> Iterator[list[DocumentResult]]:
     """Each batch's outcomes, in batch order, computed by the configured task runner."""
     config = settings.orchestration
     extract = _configured(extract_task, config)

@@ -10,7 +10,10 @@ from kgbuild.config import Settings
 from kgbuild.data import Document
 from kgbuild.stages.registry import output_settings
 
-__all__ = ["batch_cache_key", "batch_key"]
+__all__ = ["RESULT_FORMAT", "batch_cache_key", "batch_key"]
+
+RESULT_FORMAT = "DocumentResult.v1"
+"""The type a cached batch result holds; changing it leaves earlier cached batches unread."""
 
 
 def batch_key(documents: list[Document], settings: Settings, model_key: str) -> str:
@@ -18,9 +21,11 @@ def batch_key(documents: list[Document], settings: Settings, model_key: str) -> 
 
     The documents (id, source, language, metadata and content hash), the model versions
     and output-changing settings (``model_key``), the stage configuration, and the ledger
-    the results belong to (so two projects never share cached batches).
+    the results belong to (so two projects never share cached batches), and the type of
+    the cached result (:data:`RESULT_FORMAT`).
     """
     payload = {
+        "format": RESULT_FORMAT,
         "ledger": settings.resolved_ledger_url(),
         "model_key": model_key,
         "stages": {

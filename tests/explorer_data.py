@@ -16,11 +16,11 @@ import networkx as nx
 
 from kgbuild.data import (
     Attribute,
-    Batch,
     Chunk,
     Document,
     Entity,
     Evidence,
+    GraphDelta,
     Mention,
     Provenance,
     Relation,
@@ -121,7 +121,7 @@ def entity_id(key: str) -> str:
 class SmallGraph:
     """The graph's parts: what the Neo4j writer takes, and the documents' graph nodes."""
 
-    batch: Batch
+    delta: GraphDelta
     entities: list[Entity]
     documents: list[dict[str, str]]
     ids: dict[str, str] = field(default_factory=dict)
@@ -133,10 +133,10 @@ class SmallGraph:
         graph = build_graph(
             self.documents,
             self.entities,
-            self.batch.mentions,
+            self.delta.mentions,
             mention_to_entity,
-            self.batch.relations,
-            attributes=self.batch.attributes,
+            self.delta.relations,
+            attributes=self.delta.attributes,
         )
         if merges:
             graph.nodes[self.ids["quillon"]]["merges"] = MERGES
@@ -255,10 +255,11 @@ def small_graph() -> SmallGraph:
         )
         for key, (label, name, aliases) in ENTITIES.items()
     ]
-    batch = Batch(
+    delta = GraphDelta(
         run_id="run-test",
         documents=tuple(docs),
         chunks=tuple(chunks),
+        entities=tuple(entities),
         mentions=tuple(mentions),
         relations=tuple(relations),
         attributes=tuple(attributes),
@@ -272,4 +273,4 @@ def small_graph() -> SmallGraph:
         }
         for d in docs
     ]
-    return SmallGraph(batch=batch, entities=entities, documents=documents, ids=ids)
+    return SmallGraph(delta=delta, entities=entities, documents=documents, ids=ids)

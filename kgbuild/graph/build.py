@@ -21,7 +21,17 @@ from typing import Any
 
 import networkx as nx
 
-from kgbuild.data import METADATA_PREFIX, Attribute, Entity, Evidence, Mention, Relation, Span
+from kgbuild.data import (
+    METADATA_PREFIX,
+    Attribute,
+    Entity,
+    Evidence,
+    Mention,
+    MentionAttribute,
+    MentionRelation,
+    Relation,
+    Span,
+)
 from kgbuild.graph.cooccurrence import co_occurrences
 from kgbuild.ids import stable_id
 from kgbuild.layout import Layout
@@ -60,7 +70,7 @@ def _provenance(mention: Mention) -> dict[str, Any]:
 
 
 def resolve_relations(
-    relations: Iterable[Relation], mention_to_entity: Mapping[str, str]
+    relations: Iterable[MentionRelation], mention_to_entity: Mapping[str, str]
 ) -> list[Relation]:
     """Lift mention-level relations to entities: one relation per (head, type, tail).
 
@@ -68,9 +78,10 @@ def resolve_relations(
     document and offset order); relations of an entity to itself are dropped.
     O(relations).
     """
-    grouped: dict[tuple[str, str, str], list[Relation]] = defaultdict(list)
+    grouped: dict[tuple[str, str, str], list[MentionRelation]] = defaultdict(list)
     for relation in relations:
-        head, tail = mention_to_entity.get(relation.head), mention_to_entity.get(relation.tail)
+        head = mention_to_entity.get(relation.head_mention)
+        tail = mention_to_entity.get(relation.tail_mention)
         if head is None or tail is None or head == tail:
             continue
         grouped[(head, relation.type, tail)].append(relation)
@@ -97,7 +108,7 @@ def resolve_relations(
 
 
 def resolve_attributes(
-    attributes: Iterable[Attribute], mention_to_entity: Mapping[str, str]
+    attributes: Iterable[MentionAttribute], mention_to_entity: Mapping[str, str]
 ) -> list[Attribute]:
     """Lift mention-level attributes to entities: one value per (entity, attribute).
 
@@ -105,9 +116,9 @@ def resolve_attributes(
     read first in document order); the evidence of every finding of that value is kept,
     in document and offset order.
     """
-    grouped: dict[tuple[str, str], list[Attribute]] = defaultdict(list)
+    grouped: dict[tuple[str, str], list[MentionAttribute]] = defaultdict(list)
     for attribute in attributes:
-        entity = mention_to_entity.get(attribute.entity)
+        entity = mention_to_entity.get(attribute.mention)
         if entity is not None:
             grouped[(entity, attribute.key)].append(attribute)
     lifted = []
@@ -123,18 +134,20 @@ def resolve_attributes(
             }.items()
         )
         lifted.append(
-            winner.model_copy(
-                update={
-                    "id": stable_id("attr", entity, key),
-                    "entity": entity,
-                    "evidence": tuple(e for _, e in evidence),
-                }
+            Attribute(
+                id=stable_id("attr", entity, key),
+                entity=entity,
+                key=key,
+                value=winner.value,
+                value_type=winner.value_type,
+                score=winner.score,
+                evidence=tuple(e for _, e in evidence),
             )
         )
     return lifted
 
 
-def _first_evidence(attribute: Attribute) -> tuple[str, int]:
+def _first_evidence(attribute: MentionAttribute) -> tuple[str, int]:
     first = attribute.evidence[0].provenance if attribute.evidence else None
     return (first.doc_id, first.span.start) if first else ("", 0)
 

@@ -17,33 +17,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
-from kgbuild.data import Mention
+from kgbuild.data import CoOccurrence, DocumentLink, Mention
 from kgbuild.ids import stable_id
 
 __all__ = ["CoOccurrence", "DocumentLink", "co_occurrences", "document_links"]
-
-
-@dataclass(frozen=True)
-class CoOccurrence:
-    """Two entities named near each other (``source`` < ``target`` by id)."""
-
-    id: str
-    source: str
-    target: str
-    count: int
-    docs: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class DocumentLink:
-    """An entity mentioned ``count`` times in a document."""
-
-    id: str
-    entity: str
-    doc_id: str
-    count: int
 
 
 def co_occurrences(

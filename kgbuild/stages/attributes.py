@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from kgbuild.config import AttributeConfig, NerConfig
-from kgbuild.data import Attribute, Chunk, Evidence, Mention, Provenance
+from kgbuild.data import Chunk, Evidence, Mention, MentionAttribute, Provenance
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.reader import ExtractiveReader
@@ -148,8 +148,8 @@ class AttributeStage:
         chunks: Sequence[Chunk],
         mentions: Sequence[Mention],
         langs: Mapping[str, str] | None = None,
-    ) -> list[Attribute]:
-        """Attributes of the local entities of ``mentions`` (``entity`` is a mention id).
+    ) -> list[MentionAttribute]:
+        """Attributes of the local entities of ``mentions`` (by the id of a mention of each).
 
         ``langs`` maps document id to language code (for token-classification attributes).
         """
@@ -237,7 +237,7 @@ class AttributeStage:
 
     # -- choosing ----------------------------------------------------------------------------
 
-    def _choose(self, findings: Iterable[_Finding]) -> list[Attribute]:
+    def _choose(self, findings: Iterable[_Finding]) -> list[MentionAttribute]:
         """Per local entity and attribute: the best-scoring value, with its evidence."""
         best: dict[tuple[str, str], tuple[str | int | float, list[_Finding]]] = {}
         ranked = sorted(findings, key=lambda f: (-f.score, f.chunk.span.start))
@@ -254,9 +254,9 @@ class AttributeStage:
         for (mention_id, name), (value, support) in best.items():
             spec = support[0].spec
             attributes.append(
-                Attribute(
+                MentionAttribute(
                     id=stable_id("attr", mention_id, name),
-                    entity=mention_id,
+                    mention=mention_id,
                     key=name,
                     value=value,
                     value_type=spec.value_type,

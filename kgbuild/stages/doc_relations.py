@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from kgbuild.config import ReConfig
-from kgbuild.data import Chunk, Evidence, Mention, Provenance, Relation
+from kgbuild.data import Chunk, Evidence, Mention, MentionRelation, Provenance
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.calibration import Platt, precision_at
@@ -194,7 +194,9 @@ class DocRelationStage:
             unused=self.UNUSED_SETTINGS,
         )
 
-    def __call__(self, chunks: Sequence[Chunk], mentions: Sequence[Mention]) -> list[Relation]:
+    def __call__(
+        self, chunks: Sequence[Chunk], mentions: Sequence[Mention]
+    ) -> list[MentionRelation]:
         """Find relations between ``mentions`` (of ``chunks``); head/tail are mention ids."""
         plans = self._plan(chunks, mentions)
         windows = [window for plan in plans for window, _ in plan.windows]
@@ -210,7 +212,7 @@ class DocRelationStage:
                 starts, STAGE, enabled=self.progress, detail=f"{len(windows):,} windows"
             ),
         )
-        relations: list[Relation] = []
+        relations: list[MentionRelation] = []
         position = 0
         for plan in plans:
             scored = []
@@ -289,7 +291,7 @@ class DocRelationStage:
 
     # -- postprocess ------------------------------------------------------------------------
 
-    def _relations(self, plan: _DocumentPlan, prediction: Any) -> list[Relation]:
+    def _relations(self, plan: _DocumentPlan, prediction: Any) -> list[MentionRelation]:
         out = []
         for (h, t), margins in prediction.margins.items():
             head, tail = plan.entities[h], plan.entities[t]
@@ -303,10 +305,10 @@ class DocRelationStage:
                 score = float(min(1.0, max(0.0, probability)))
                 evidence = self._evidence(plan, prediction.evidence[h, t], head, tail, score)
                 out.append(
-                    Relation(
+                    MentionRelation(
                         id=stable_id("rel", head.mentions[0].id, kind, tail.mentions[0].id),
-                        head=head.mentions[0].id,
-                        tail=tail.mentions[0].id,
+                        head_mention=head.mentions[0].id,
+                        tail_mention=tail.mentions[0].id,
                         type=kind,
                         score=score,
                         evidence=evidence,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from kgbuild.config import Settings
-from kgbuild.data import Attribute, Chunk, Document, Mention, Relation
+from kgbuild.data import Chunk, Document, Mention, MentionAttribute, MentionRelation
 from kgbuild.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -60,9 +60,9 @@ class StageBatch:
     langs: dict[str, str]
     skipped: dict[str, tuple[str, ...]]
     mentions: list[Mention] = field(default_factory=list)
-    relations: list[Relation] = field(default_factory=list)
+    relations: list[MentionRelation] = field(default_factory=list)
     """Relations between mention ids."""
-    attributes: list[Attribute] = field(default_factory=list)
+    attributes: list[MentionAttribute] = field(default_factory=list)
     """Attributes of mention ids."""
     refused: Counter[tuple[str, str]] = field(default_factory=Counter)
     """Per (document id, relation type or attribute): answers refused as not of the type."""

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from kgbuild.config import ReConfig
-from kgbuild.data import Chunk, Evidence, Mention, Provenance, Relation, Span
+from kgbuild.data import Chunk, Evidence, Mention, MentionRelation, Provenance, Span
 from kgbuild.errors import ModelLoadError
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
@@ -367,7 +367,9 @@ class RelationStage:
             unused=self.UNUSED_SETTINGS,
         )
 
-    def __call__(self, chunks: Sequence[Chunk], mentions: Sequence[Mention]) -> list[Relation]:
+    def __call__(
+        self, chunks: Sequence[Chunk], mentions: Sequence[Mention]
+    ) -> list[MentionRelation]:
         """Find relations between ``mentions`` (of ``chunks``); head/tail are mention ids."""
         candidates = self.candidates(chunks, mentions)
         if not candidates:
@@ -479,9 +481,9 @@ class RelationStage:
 
     def _postprocess(
         self, candidates: Sequence[Candidate], probs: np.ndarray[Any, np.dtype[np.float32]]
-    ) -> list[Relation]:
+    ) -> list[MentionRelation]:
         loaded = self.loaded
-        relations: list[Relation] = []
+        relations: list[MentionRelation] = []
         for candidate, row in zip(candidates, probs, strict=True):
             best = int(np.argmax(row))
             kind = self.types[best]
@@ -492,10 +494,10 @@ class RelationStage:
                 continue
             score = min(1.0, max(0.0, score))
             relations.append(
-                Relation(
+                MentionRelation(
                     id=stable_id("rel", candidate.head.id, kind, candidate.tail.id),
-                    head=candidate.head.id,
-                    tail=candidate.tail.id,
+                    head_mention=candidate.head.id,
+                    tail_mention=candidate.tail.id,
                     type=kind,
                     score=score,
                     evidence=(

@@ -23,7 +23,7 @@ from collections.abc import Collection, Sequence
 from functools import partial
 
 from kgbuild.config import TemplateConfig
-from kgbuild.data import Chunk, Evidence, Mention, Provenance, Relation
+from kgbuild.data import Chunk, Evidence, Mention, MentionRelation, Provenance
 from kgbuild.ids import stable_id
 from kgbuild.schema import GraphSchema, RelationType
 from kgbuild.stages.attributes import nearest_mention, qa_reader
@@ -124,7 +124,9 @@ class TemplateRelationStage:
             },
         )
 
-    def __call__(self, chunks: Sequence[Chunk], mentions: Sequence[Mention]) -> list[Relation]:
+    def __call__(
+        self, chunks: Sequence[Chunk], mentions: Sequence[Mention]
+    ) -> list[MentionRelation]:
         """Relations of the template types; head and tail are mention ids."""
         result = self.reading(chunks, mentions, self.templates)
         self.refused = result.refused
@@ -160,10 +162,10 @@ class TemplateRelationStage:
                 for a in sorted(by_chunk.values(), key=lambda a: a.chunk.span.start)
             )
             relations.append(
-                Relation(
+                MentionRelation(
                     id=stable_id("rel", head, kind, tail),
-                    head=head,
-                    tail=tail,
+                    head_mention=head,
+                    tail_mention=tail,
                     type=kind,
                     score=min(1.0, max(0.0, score)),
                     evidence=evidence,

@@ -36,7 +36,7 @@ from functools import partial
 from typing import Any
 
 from kgbuild.config import Settings
-from kgbuild.data import Attribute, Chunk, Document, Mention, Provenance, Relation
+from kgbuild.data import Chunk, Document, Mention, MentionAttribute, MentionRelation, Provenance
 from kgbuild.data import Span as CharSpan
 from kgbuild.errors import KGBuildError
 from kgbuild.ids import stable_id
@@ -249,12 +249,12 @@ def score_graph(
     examples: Sequence[DocExample],
     mentions: Sequence[Sequence[Mention]],
     mention_to_entity: Mapping[str, str],
-    relations: Sequence[Sequence[Relation]],
+    relations: Sequence[Sequence[MentionRelation]],
     *,
     type_to_label: Mapping[str, str],
     seen: set[tuple[str, str, str]] | None = None,
     zero_shot: Collection[str] = (),
-    attributes: Sequence[Sequence[Attribute]] | None = None,
+    attributes: Sequence[Sequence[MentionAttribute]] | None = None,
     attribute_specs: Sequence[AttributeSpec] = (),
 ) -> GraphScores:
     """Score one predicted graph per document against the gold annotations.
@@ -297,8 +297,8 @@ def score_graph(
         to_gold = {entity: vote.most_common(1)[0][0] for entity, vote in votes.items()}
         doc_facts = set()
         for relation in doc_relations:
-            head = to_gold.get(mention_to_entity.get(relation.head, ""))
-            tail = to_gold.get(mention_to_entity.get(relation.tail, ""))
+            head = to_gold.get(mention_to_entity.get(relation.head_mention, ""))
+            tail = to_gold.get(mention_to_entity.get(relation.tail_mention, ""))
             if head is not None and tail is not None and head != tail:
                 doc_facts.add((head, tail, type_to_label.get(relation.type, relation.type)))
         facts.append(sorted(doc_facts))
@@ -328,7 +328,7 @@ def _count_attributes(
     counts: dict[str, AttributeCounts],
     specs: Mapping[str, AttributeSpec],
     example: DocExample,
-    found: Sequence[Attribute],
+    found: Sequence[MentionAttribute],
     mentions: Mapping[str, Mention],
     gold_entity_of: Any,
     clusters: Mapping[Span, int],
@@ -349,7 +349,7 @@ def _count_attributes(
         else:
             again = normalise_value(str(attribute.value), spec.value_type)
             count.wrong_type += again != attribute.value
-        head = gold_entity_of(attribute.entity)
+        head = gold_entity_of(attribute.mention)
         tails = {t for h, t, kind, _ in example.facts if h == head and kind == spec.wikidata}
         if head is None or not tails:
             continue
@@ -416,7 +416,7 @@ def evaluate_graph(
     ]
     extractor = Extractor(settings, run_id="evaluate-graph", progress=progress)
     templates = extractor.templates
-    attributes: list[list[Attribute]] | None = None
+    attributes: list[list[MentionAttribute]] | None = None
     if gold_entities:
         stage = extractor.relations
         if not isinstance(stage, DocRelationStage):

@@ -52,9 +52,9 @@ def test_sentence_relation_model_and_default_attributes_on_the_business_schema()
     assert extractor.relations.loaded.name.endswith("re-en-minilm")
     [found] = extractor([doc])
     names = {m.id: m.text for m in found.mentions}
-    relations = {(names[r.head], r.type, names[r.tail]) for r in found.relations}
+    relations = {(names[r.head_mention], r.type, names[r.tail_mention]) for r in found.relations}
     assert ("Maria Gonzalez", "WORKS_FOR", "Acme Robotics") in relations, relations
-    values = {(names[a.entity], a.key, a.value) for a in found.attributes}
+    values = {(names[a.mention], a.key, a.value) for a in found.attributes}
     # an attribute names its entity's first mention ("Acme" or "Acme Robotics", one entity)
     assert any(
         name.startswith("Acme") and (key, value) == ("founding_year", "2011")
@@ -96,7 +96,7 @@ def test_shipped_conll04_ner_feeds_relations_end_to_end() -> None:
     assert {("Maria Gonzalez", "PER"), ("Acme Corp.", "ORG"), ("Toronto", "LOC")} <= {
         (m.text, m.label) for m in found.mentions
     }
-    relations = {(names[r.head], r.type, names[r.tail]) for r in found.relations}
+    relations = {(names[r.head_mention], r.type, names[r.tail_mention]) for r in found.relations}
     assert ("Maria Gonzalez", "WORKS_FOR", "Acme Corp.") in relations, relations
     assert ("Acme Corp.", "HEADQUARTERED_IN", "Toronto") in relations, relations
 
@@ -118,7 +118,7 @@ def test_default_relation_model_reads_a_document_and_scores_probabilities() -> N
     assert extractor.relations.loaded.name.endswith("re-docred-minilm")
     [found] = extractor([doc])
     names = {m.id: m.text for m in found.mentions}
-    facts = {(names[r.head], r.type, names[r.tail]): r for r in found.relations}
+    facts = {(names[r.head_mention], r.type, names[r.tail_mention]): r for r in found.relations}
     located = [
         f
         for (h, t, tail), f in facts.items()

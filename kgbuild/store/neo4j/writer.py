@@ -1,4 +1,4 @@
-"""Idempotent, batched persistence of a :class:`~kgbuild.data.Batch` to Neo4j.
+"""Idempotent, batched persistence of a :class:`~kgbuild.data.GraphDelta` to Neo4j.
 
 Every write is ``UNWIND $rows AS row MERGE (n:Label {id: row.id}) SET n += row.props`` in batches
 of ``batch_size`` rows, each batch in its own ``session.execute_write`` transaction function,
@@ -40,23 +40,25 @@ from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
 from kgbuild.data import (
     Attribute,
-    Batch,
     Chunk,
-    Document,
+    CoOccurrence,
+    DocumentInfo,
+    DocumentLink,
     Entity,
     Evidence,
+    GraphDelta,
     Mention,
     Relation,
     Span,
     metadata_properties,
 )
 from kgbuild.errors import ConfigError, InputError, KGBuildError
-from kgbuild.graph.cooccurrence import CoOccurrence, DocumentLink
 from kgbuild.layout import Layout
 from kgbuild.store.neo4j import queries
 from kgbuild.store.neo4j.schema import GraphSchema, SchemaError, create_constraints
 
 __all__ = [
+    "AppliedDelta",
     "DeleteSummary",
     "MissingNodeError",
     "Neo4jAuthError",
@@ -143,6 +145,16 @@ class DeleteSummary:
     relations_trimmed: int = 0
     attributes_deleted: int = 0
     attributes_trimmed: int = 0
+
+
+@dataclass(frozen=True)
+class AppliedDelta:
+    """What :meth:`Neo4jWriter.apply` did."""
+
+    written: WriteSummary
+    retired: DeleteSummary
+    pruned: int
+    """Entities deleted because no mention refers to them any more."""
 
 
 @dataclass(frozen=True)
@@ -235,35 +247,49 @@ class Neo4jWriter:
         self._schema = schema
         return schema
 
-    def validate(self, batch: Batch, entities: Sequence[Entity] = ()) -> None:
+    def validate(self, delta: GraphDelta) -> None:
         """Refuse entity labels and relation types that are not in the schema.
 
         Raises:
             SchemaError: Naming the first bad label or type and the allowed ones.
         """
         schema = self.schema
-        for label in sorted({e.label for e in entities}):
+        for label in sorted({e.label for e in delta.entities}):
             schema.check_label(label)
-        for rel_type in sorted({r.type for r in batch.relations}):
+        for rel_type in sorted({r.type for r in delta.relations}):
             schema.check_relation_type(rel_type)
 
     # -- writing -----------------------------------------------------------------------------
 
-    def write(
-        self,
-        batch: Batch,
-        entities: Sequence[Entity] = (),
-        mention_entity: Mapping[str, str] | None = None,
-    ) -> WriteSummary:
-        """Write a batch and its resolved entities (upsert; safe to repeat).
+    def apply(self, delta: GraphDelta) -> AppliedDelta:
+        """Bring the graph in line with ``delta``, without a moment where a document is missing.
+
+        :meth:`write` its rows, upsert its derived edges (:meth:`write_derived`), report
+        ``("cleanup", 0, len(delta.retired))`` to the progress callback, then
+        :meth:`retire_documents` ``delta.retired`` against it, delete the entities nothing
+        mentions (:meth:`prune_unmentioned_entities`) and the derived edges it does not hold
+        (:meth:`remove_stale_derived`). Safe to repeat; a run stopped midway is completed by
+        applying the same delta again.
+
+        Raises:
+            SchemaError: An entity label or relation type is not in the schema.
+            MissingNodeError: A row refers to a chunk/entity that exists nowhere.
+            Neo4jUnavailableError: The server is unreachable or went away.
+        """
+        written = self.write(delta)
+        self.write_derived(delta.cooccurrences, delta.document_links)
+        if self.progress is not None:
+            self.progress("cleanup", 0, len(delta.retired))
+        retired = self.retire_documents(delta.retired, delta)
+        pruned = self.prune_unmentioned_entities()
+        self.remove_stale_derived(delta.cooccurrences, delta.document_links)
+        return AppliedDelta(written, retired, pruned)
+
+    def write(self, delta: GraphDelta) -> WriteSummary:
+        """Write a delta's rows (upsert; safe to repeat); nothing is retired or deleted.
 
         Order: documents, chunks, entities, mentions (with their entity links), relations,
         attributes. Everything is validated before anything is written.
-
-        Args:
-            batch: Documents, chunks, mentions, relations and attributes of one run.
-            entities: Resolved entities (relations and attributes refer to them by id).
-            mention_entity: ``mention_id -> entity_id``; default: from ``Entity.mention_ids``.
 
         Returns:
             Rows created or changed per kind (rows already in the graph as given count 0).
@@ -273,22 +299,20 @@ class Neo4jWriter:
             MissingNodeError: A row refers to a chunk/entity that exists nowhere.
             Neo4jUnavailableError: The server is unreachable or went away.
         """
-        self.validate(batch, entities)
-        if mention_entity is None:
-            mention_entity = {m: e.id for e in entities for m in e.mention_ids}
-        n_docs, n_chunks = self.write_documents(batch.documents, batch.chunks, run_id=batch.run_id)
-        spans = {m.id: m.span for m in batch.mentions}
+        self.validate(delta)
+        n_docs, n_chunks = self.write_documents(delta.documents, delta.chunks, run_id=delta.run_id)
+        spans = {m.id: m.span for m in delta.mentions}
         return WriteSummary(
             documents=n_docs,
             chunks=n_chunks,
-            entities=self.write_entities(entities),
-            mentions=self.write_mentions(batch.mentions, mention_entity),
-            relations=self.write_relations(batch.relations, spans),
-            attributes=self.write_attributes(batch.attributes),
+            entities=self.write_entities(delta.entities),
+            mentions=self.write_mentions(delta.mentions, delta.entity_of()),
+            relations=self.write_relations(delta.relations, spans),
+            attributes=self.write_attributes(delta.attributes),
         )
 
     def write_documents(
-        self, documents: Sequence[Document], chunks: Sequence[Chunk] = (), *, run_id: str = ""
+        self, documents: Sequence[DocumentInfo], chunks: Sequence[Chunk] = (), *, run_id: str = ""
     ) -> tuple[int, int]:
         """Upsert Document nodes and Chunk nodes (with ``PART_OF``).
 
@@ -493,7 +517,7 @@ class Neo4jWriter:
                 self._new_version(session)
         return DeleteSummary(**totals)
 
-    def retire_documents(self, doc_ids: Iterable[str], current: Batch) -> DeleteSummary:
+    def retire_documents(self, doc_ids: Iterable[str], current: GraphDelta) -> DeleteSummary:
         """Delete what the documents contributed before and ``current`` no longer holds.
 
         The second half of a rewrite: :meth:`write` the documents' new contribution first,
@@ -696,7 +720,7 @@ def _stamp(row: Row) -> Row:
 # -- rows and steps per kind -------------------------------------------------------------------
 
 
-def _document_row(d: Document, run_id: str) -> Row:
+def _document_row(d: DocumentInfo, run_id: str) -> Row:
     props: dict[str, object] = {
         "id": d.id,
         "source": d.source,

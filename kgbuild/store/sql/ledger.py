@@ -5,6 +5,7 @@ Use as ``with Session(engine) as session, session.begin(): record_result(session
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -13,20 +14,33 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kgbuild.data import Attribute, Chunk, Document, DocumentFailure, Mention, Relation
+from kgbuild.data import (
+    Chunk,
+    Document,
+    DocumentFailure,
+    DocumentInfo,
+    DocumentResult,
+    Mention,
+    MentionAttribute,
+    MentionRelation,
+)
 from kgbuild.processes import process_alive, this_host
 from kgbuild.store.sql.orm import DocumentRow, ResultRow, RunRow, StageEventRow, utcnow
 
 __all__ = [
     "RUN_STATUSES",
-    "DocumentResult",
     "abandon_dead_runs",
     "current_documents",
+    "document_info",
     "finish_run",
+    "forget_graph_keys",
+    "graph_key",
+    "known_documents",
     "load_results",
     "mark_deleted",
     "metadata_json",
     "record_failure",
+    "record_graph_write",
     "record_result",
     "record_skipped",
     "start_run",
@@ -35,18 +49,22 @@ __all__ = [
 ]
 
 
-class DocumentResult(BaseModel):
-    """What extraction produced for one document version (stored as JSON)."""
+class _StoredResult(BaseModel):
+    """The JSON a result row holds: a :class:`DocumentResult` less its document's row.
+
+    The document's source, hash, language and metadata are in its document row; what
+    only the extracting run knew (skipped stages, refusals) is not stored.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     doc_id: str
     chunks: tuple[Chunk, ...]
     mentions: tuple[Mention, ...]
-    relations: tuple[Relation, ...] = ()
-    """Relations between this document's mentions (head/tail are mention ids)."""
-    attributes: tuple[Attribute, ...] = ()
-    """Attribute values of this document's mentions (``entity`` is a mention id)."""
+    relations: tuple[MentionRelation, ...] = ()
+    """Relations between this document's mentions."""
+    attributes: tuple[MentionAttribute, ...] = ()
+    """Attribute values of this document's mentions."""
 
 
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "abandoned")
@@ -122,7 +140,7 @@ def unchanged_documents(
     }
 
 
-def metadata_json(document: Document) -> str | None:
+def metadata_json(document: DocumentInfo) -> str | None:
     """A document's metadata as stored in the ledger: sorted JSON, ``None`` when empty."""
     if not document.metadata:
         return None
@@ -137,7 +155,7 @@ def stored_metadata(row: DocumentRow) -> dict[str, str]:
 def _upsert_document(
     session: Session,
     run_id: str,
-    document: Document,
+    document: DocumentInfo,
     *,
     status: str,
     model_key: str | None = None,
@@ -176,25 +194,23 @@ def _event(
 
 
 def record_result(
-    session: Session,
-    run_id: str,
-    document: Document,
-    model_key: str,
-    chunks: Sequence[Chunk],
-    mentions: Sequence[Mention],
-    stages: Iterable[str],
-    *,
-    relations: Sequence[Relation] = (),
-    attributes: Sequence[Attribute] = (),
+    session: Session, run_id: str, result: DocumentResult, model_key: str, stages: Iterable[str]
 ) -> None:
-    """Store a document's extraction result, replacing any earlier version."""
+    """Store a document's extraction result, replacing any earlier version.
+
+    Raises:
+        ValueError: ``result`` is a failure (see :func:`record_failure`).
+    """
+    if result.failure is not None:
+        raise ValueError(f"{result.document.source}: a failed result is recorded by record_failure")
+    document = result.document
     _upsert_document(session, run_id, document, status="ok", model_key=model_key)
-    result = DocumentResult(
+    stored = _StoredResult(
         doc_id=document.id,
-        chunks=tuple(chunks),
-        mentions=tuple(mentions),
-        relations=tuple(relations),
-        attributes=tuple(attributes),
+        chunks=result.chunks,
+        mentions=result.mentions,
+        relations=result.relations,
+        attributes=result.attributes,
     )
     row = session.get(ResultRow, document.id)
     if row is None:
@@ -203,7 +219,7 @@ def record_result(
     row.content_hash = document.content_hash
     row.model_key = model_key
     row.run_id = run_id
-    row.payload = result.model_dump_json()
+    row.payload = stored.model_dump_json()
     for stage in stages:
         _event(
             session, run_id, source=document.source, stage=stage, status="ok", doc_id=document.id
@@ -226,7 +242,7 @@ def record_skipped(session: Session, run_id: str, documents: Iterable[Document])
 
 
 def record_failure(
-    session: Session, run_id: str, failure: DocumentFailure, document: Document | None = None
+    session: Session, run_id: str, failure: DocumentFailure, document: DocumentInfo | None = None
 ) -> None:
     """Record a failed document or input; a failed document's old result is dropped."""
     _event(
@@ -273,10 +289,75 @@ def current_documents(session: Session) -> list[DocumentRow]:
     )
 
 
+def document_info(row: DocumentRow) -> DocumentInfo:
+    """The document version a ledger row describes."""
+    return DocumentInfo(
+        id=row.id,
+        source=row.source,
+        content_hash=row.content_hash,
+        lang=row.lang,
+        metadata=stored_metadata(row),
+    )
+
+
+def known_documents(session: Session) -> list[DocumentRow]:
+    """Every document the ledger knows (any status), in id order."""
+    return list(session.scalars(select(DocumentRow).order_by(DocumentRow.id)))
+
+
 def load_results(session: Session, doc_ids: Iterable[str]) -> list[DocumentResult]:
     """Stored results for ``doc_ids`` (those that have one), in id order."""
     ids = sorted(set(doc_ids))
-    rows = session.scalars(
-        select(ResultRow).where(ResultRow.doc_id.in_(ids)).order_by(ResultRow.doc_id)
+    rows = session.execute(
+        select(ResultRow, DocumentRow)
+        .join(DocumentRow, DocumentRow.id == ResultRow.doc_id)
+        .where(ResultRow.doc_id.in_(ids))
+        .order_by(ResultRow.doc_id)
     )
-    return [DocumentResult.model_validate_json(row.payload) for row in rows]
+    results = []
+    for result_row, document_row in rows.tuples():
+        stored = _StoredResult.model_validate_json(result_row.payload)
+        results.append(
+            DocumentResult(
+                document=document_info(document_row),
+                chunks=stored.chunks,
+                mentions=stored.mentions,
+                relations=stored.relations,
+                attributes=stored.attributes,
+            )
+        )
+    return results
+
+
+def graph_key(target: str, row: DocumentRow) -> str:
+    """What a graph store ``target`` holds of a document once written: its version and models."""
+    key = f"{target}|{row.content_hash}|{row.model_key}"
+    if row.metadata_json:  # documents without metadata keep the keys they had before it
+        key += "|meta:" + hashlib.sha256(row.metadata_json.encode()).hexdigest()[:16]
+    return key
+
+
+def forget_graph_keys(session: Session, doc_ids: Iterable[str]) -> None:
+    """Clear the graph keys of documents about to be rewritten: a write stopped midway is redone."""
+    for doc_id in doc_ids:
+        session.get_one(DocumentRow, doc_id).neo4j_key = None
+
+
+def record_graph_write(
+    session: Session,
+    run_id: str,
+    target: str,
+    written: Iterable[str],
+    removed: Iterable[str],
+    *,
+    stage: str = "neo4j",
+) -> None:
+    """Record that ``target`` now holds the ``written`` documents and not the ``removed`` ones."""
+    for doc_id in written:
+        row = session.get_one(DocumentRow, doc_id)
+        row.neo4j_key = graph_key(target, row)
+        _event(session, run_id, source=row.source, stage=stage, status="ok", doc_id=doc_id)
+    for doc_id in removed:
+        row = session.get_one(DocumentRow, doc_id)
+        row.neo4j_key = None
+        _event(session, run_id, source=row.source, stage=stage, status="deleted", doc_id=doc_id)

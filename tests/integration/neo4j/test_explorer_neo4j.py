@@ -24,7 +24,7 @@ def test_neo4j_and_the_graph_files_give_the_same_explorer_views(
     small = small_graph()
     writer = Neo4jWriter(clean_db, database=neo4j_target.database)
     writer.ensure_schema(["PER", "ORG", "LOC", "MISC"], ["WORKS_FOR", "HEADQUARTERED_IN"])
-    writer.write(small.batch, small.entities)
+    writer.write(small.delta)
     from_neo4j = Explorer(Neo4jGraph(driver=clean_db, database=neo4j_target.database))
     from_files = Explorer(EmbeddedGraph.from_node_link(small.node_link()))
     for typed in ("quil", "QUILLON rob", "marta", "velásq", "freig", "of", "zzz", "", "(n)*"):

@@ -366,23 +366,12 @@ def snapshot(driver: Driver, database: str) -> list[str]:
 
 def persist_stored(config: Settings, run_id: str, progress: Any) -> Any:
     """Persist what the ledger holds (as a build's last step does), reporting to ``progress``."""
-    from kgbuild.pipeline import assemble
-    from kgbuild.store.neo4j.persist import persist
+    from kgbuild.pipeline import assemble, persist_graph
     from kgbuild.store.sql.orm import make_engine
 
     engine = make_engine(config.resolved_ledger_url())
     try:
-        assembled = assemble(config, engine)
-        return persist(
-            config.neo4j,
-            engine,
-            run_id,
-            assembled.results,
-            assembled.resolution,
-            assembled.relations,
-            assembled.attributes,
-            progress=progress,
-        )
+        return persist_graph(config, engine, run_id, assemble(config, engine), progress=progress)
     finally:
         engine.dispose()
 

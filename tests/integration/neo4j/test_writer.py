@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +14,11 @@ from neo4j.exceptions import ConstraintError
 
 from kgbuild.data import (
     Attribute,
-    Batch,
     Chunk,
     Document,
     Entity,
     Evidence,
+    GraphDelta,
     Mention,
     Provenance,
     Relation,
@@ -103,7 +103,16 @@ def relation(rid: str, head: str, tail: str, rtype: str, docs: Iterable[str]) ->
     )
 
 
-def two_document_graph() -> tuple[Batch, list[Entity]]:
+def delta(
+    rows: GraphDelta, entities: Sequence[Entity], moved: Mapping[str, str] | None = None
+) -> GraphDelta:
+    """``rows`` with their resolved entities (and mention links other than theirs)."""
+    return rows.model_copy(
+        update={"entities": tuple(entities), "mention_entity": dict(moved or {})}
+    )
+
+
+def two_document_graph() -> tuple[GraphDelta, list[Entity]]:
     """Doc A mentions Ada, Acme, Paris; doc B mentions Acme and Paris; Bob only in B."""
     da, ca = document("A", "Ada works for Acme in Paris.")
     db, cb = document("B", "Bob works for Acme in Paris.")
@@ -148,7 +157,7 @@ def two_document_graph() -> tuple[Batch, list[Entity]]:
             evidence=(evidence("A", "founded 1900"), evidence("B", "since 1900")),
         ),
     )
-    batch = Batch(
+    batch = GraphDelta(
         run_id=RUN,
         documents=(da, db),
         chunks=(ca, cb),
@@ -222,14 +231,14 @@ def test_unknown_label_or_type_is_refused(writer: Neo4jWriter) -> None:
     batch, entities = two_document_graph()
     bad = [*entities, entity("gpe", "GPE", [])]
     with pytest.raises(SchemaError) as err:
-        writer.write(batch, bad)
+        writer.write(delta(batch, bad))
     message = str(err.value)
     assert "'GPE'" in message
     assert "LOC, MISC, ORG, PER" in message
 
     bad_relation = relation("r-x", "ada", "acme", "FOUNDED_BY", ["A"])
     with pytest.raises(SchemaError) as err:
-        writer.write(batch.model_copy(update={"relations": (bad_relation,)}), entities)
+        writer.write(delta(batch.model_copy(update={"relations": (bad_relation,)}), entities))
     assert "'FOUNDED_BY'" in str(err.value)
     assert "LOCATED_IN, WORKS_FOR" in str(err.value)
     assert counts(writer) == {}  # refused before anything was written
@@ -238,7 +247,7 @@ def test_unknown_label_or_type_is_refused(writer: Neo4jWriter) -> None:
 def test_write_requires_schema(clean_db: Driver) -> None:
     batch, entities = two_document_graph()
     with pytest.raises(SchemaError, match="ensure_schema"):
-        Neo4jWriter(clean_db).write(batch, entities)
+        Neo4jWriter(clean_db).write(delta(batch, entities))
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -246,7 +255,7 @@ def test_write_requires_schema(clean_db: Driver) -> None:
 
 def test_write_builds_the_graph_model(writer: Neo4jWriter, clean_db: Driver) -> None:
     batch, entities = two_document_graph()
-    summary = writer.write(batch, entities)
+    summary = writer.write(delta(batch, entities))
     assert (summary.documents, summary.chunks, summary.mentions) == (2, 2, 6)
     assert (summary.entities, summary.relations, summary.attributes) == (4, 3, 2)
     assert counts(writer) == EXPECTED
@@ -291,17 +300,17 @@ def test_write_builds_the_graph_model(writer: Neo4jWriter, clean_db: Driver) -> 
 
 def test_write_is_idempotent(writer: Neo4jWriter, clean_db: Driver) -> None:
     batch, entities = two_document_graph()
-    writer.write(batch, entities)
+    writer.write(delta(batch, entities))
     first = counts(writer)
     content = "MATCH (n) WHERE NOT n:GraphState RETURN n.id AS id, n {.*} AS p ORDER BY id"
     snapshot = query(clean_db, content)
-    assert writer.write(batch, entities) == WriteSummary()  # nothing new or changed
+    assert writer.write(delta(batch, entities)) == WriteSummary()  # nothing new or changed
     # the MERGE path itself is idempotent too: forget the hashes and write in one-row batches
     clean_db.execute_query("MATCH (n) REMOVE n.write_hash", database_="neo4j")
     clean_db.execute_query("MATCH ()-[r]->() REMOVE r.write_hash", database_="neo4j")
     tiny = Neo4jWriter(clean_db, batch_size=1)
     tiny.ensure_schema(LABELS, TYPES)
-    again = tiny.write(batch, entities)
+    again = tiny.write(delta(batch, entities))
     assert (again.entities, again.mentions, again.relations) == (4, 6, 3)
     assert counts(writer) == first == EXPECTED
     assert query(clean_db, content) == snapshot
@@ -313,7 +322,7 @@ def test_missing_endpoint_is_an_error_and_rolls_back(writer: Neo4jWriter) -> Non
     before = counts(writer)
     without_acme = [e for e in entities if e.id != "acme"]
     with pytest.raises(MissingNodeError, match="'acme'"):
-        writer.write(batch, without_acme, {m: e.id for e in entities for m in e.mention_ids})
+        writer.write(delta(batch, without_acme, {m: e.id for e in entities for m in e.mention_ids}))
     after = counts(writer)
     assert "Mention" not in after  # the failing batch was rolled back
     assert after["Document"] == before["Document"]
@@ -321,12 +330,12 @@ def test_missing_endpoint_is_an_error_and_rolls_back(writer: Neo4jWriter) -> Non
 
 def test_mention_relinks_and_label_changes(writer: Neo4jWriter, clean_db: Driver) -> None:
     batch, entities = two_document_graph()
-    writer.write(batch, entities)
+    writer.write(delta(batch, entities))
     # re-resolution: Acme becomes a MISC entity and A's Paris mention now refers to 'acme'
     moved = {m: e.id for e in entities for m in e.mention_ids}
     moved["A-m-Paris-0"] = "acme"
     relabelled = [e.model_copy(update={"label": "MISC"}) if e.id == "acme" else e for e in entities]
-    writer.write(batch, relabelled, moved)
+    writer.write(delta(batch, relabelled, moved))
     (acme,) = query(clean_db, "MATCH (e:Entity {id: 'acme'}) RETURN labels(e) AS l, e.label AS x")
     assert sorted(acme["l"]) == ["Entity", "MISC"]
     assert acme["x"] == "MISC"
@@ -343,7 +352,7 @@ def test_replace_documents_removes_only_what_they_contributed(
     writer: Neo4jWriter, clean_db: Driver
 ) -> None:
     batch, entities = two_document_graph()
-    writer.write(batch, entities)
+    writer.write(delta(batch, entities))
 
     deleted = writer.replace_documents(["A"])
     assert (deleted.documents, deleted.chunks, deleted.mentions) == (1, 1, 3)
@@ -380,7 +389,7 @@ def test_replace_documents_removes_only_what_they_contributed(
     assert writer.replace_documents(["A"]) == type(deleted)()  # repeatable, nothing left
 
     # the whole batch again restores the first state, evidence from both documents included
-    writer.write(batch, entities)
+    writer.write(delta(batch, entities))
     assert counts(writer) == EXPECTED
     (rel,) = query(clean_db, "MATCH ()-[r:LOCATED_IN]->() RETURN r.evidence_doc_ids AS d")
     assert sorted(rel["d"]) == ["A", "B"]
@@ -392,9 +401,9 @@ def test_replace_documents_removes_only_what_they_contributed(
 
 def test_rewriting_one_document_keeps_other_documents_evidence(writer: Neo4jWriter) -> None:
     batch, entities = two_document_graph()
-    writer.write(batch, entities)
+    writer.write(delta(batch, entities))
     writer.replace_documents(["B"])
-    only_b = Batch(
+    only_b = GraphDelta(
         run_id="run-2",
         documents=batch.documents[1:],
         chunks=batch.chunks[1:],
@@ -402,7 +411,7 @@ def test_rewriting_one_document_keeps_other_documents_evidence(writer: Neo4jWrit
         relations=(relation("r-acme-paris", "acme", "paris", "LOCATED_IN", ["B"]),),
     )
     keep = [e for e in entities if e.id != "ada"]
-    writer.write(only_b, keep)
+    writer.write(delta(only_b, keep))
     rows = query(
         writer.driver, "MATCH ()-[r:LOCATED_IN]->() RETURN r.evidence_doc_ids AS d, r.doc_id AS p"
     )
@@ -451,14 +460,14 @@ def test_property_values_survive_exactly(writer: Neo4jWriter, clean_db: Driver) 
         )
         for i, text in enumerate(TRICKY)
     )
-    batch = Batch(
+    batch = GraphDelta(
         run_id=RUN,
         documents=tuple(docs),
         chunks=tuple(chunks),
         mentions=tuple(mentions),
         attributes=attributes,
     )
-    writer.write(batch, entities)
+    writer.write(delta(batch, entities))
     rows = query(
         clean_db,
         "MATCH (c:Chunk)<-[:IN_CHUNK]-(m:Mention)-[:REFERS_TO]->(e:Entity)-[:HAS_ATTRIBUTE]->(a) "
@@ -510,7 +519,7 @@ def test_server_stopped_mid_run_then_rerun_has_no_duplicates(tmp_path: Path) -> 
             writer = Neo4jWriter(driver, batch_size=2, progress=stop_after_first_mentions)
             writer.ensure_schema(LABELS, TYPES)
             with pytest.raises(Neo4jUnavailableError) as err:
-                writer.write(batch, entities)
+                writer.write(delta(batch, entities))
         assert stopped == ["mentions"]
         assert not server.status().running
         assert server.uri in str(err.value)
@@ -521,7 +530,7 @@ def test_server_stopped_mid_run_then_rerun_has_no_duplicates(tmp_path: Path) -> 
             assert partial["Mention"] == 2  # the first batch was committed before the stop
             writer = Neo4jWriter(driver, batch_size=2)
             writer.ensure_schema(LABELS, TYPES)
-            writer.write(batch, entities)
+            writer.write(delta(batch, entities))
             assert counts(writer) == EXPECTED
     finally:
         server.stop()
@@ -552,7 +561,7 @@ def snapshot(driver: Driver) -> list[str]:
     )
 
 
-def changed_a_graph() -> tuple[Batch, list[Entity]]:
+def changed_a_graph() -> tuple[GraphDelta, list[Entity]]:
     """Document A rewritten: only Acme is left in it, in a new chunk (new content, new ids)."""
     old, _ = two_document_graph()
     text = "Acme hired nobody."
@@ -575,7 +584,7 @@ def changed_a_graph() -> tuple[Batch, list[Entity]]:
         score=0.6,
         evidence=(evidence("B", "since 1900"),),
     )
-    batch = Batch(
+    batch = GraphDelta(
         run_id="run-2",
         documents=(da, old.documents[1]),
         chunks=(ca, old.chunks[1]),
@@ -593,10 +602,10 @@ def test_a_rewritten_document_is_written_beside_its_old_version_then_the_old_one
     writer: Neo4jWriter, clean_db: Driver
 ) -> None:
     old, old_entities = two_document_graph()
-    writer.write(old, old_entities)
+    writer.write(delta(old, old_entities))
     new, new_entities = changed_a_graph()
 
-    writer.write(new, new_entities)
+    writer.write(delta(new, new_entities))
     # between the write and the clean-up: the old contribution is still all there
     during = counts(writer)
     assert all(during.get(kind, 0) >= n for kind, n in EXPECTED.items()), during
@@ -614,7 +623,7 @@ def test_a_rewritten_document_is_written_beside_its_old_version_then_the_old_one
 
     # exactly what writing the new version alone gives
     clean_db.execute_query("MATCH (n) DETACH DELETE n", database_="neo4j")
-    writer.write(new, new_entities)
+    writer.write(delta(new, new_entities))
     assert after == snapshot(clean_db)
 
 
@@ -622,8 +631,8 @@ def test_retiring_a_deleted_document_removes_all_it_contributed(
     writer: Neo4jWriter, clean_db: Driver
 ) -> None:
     batch, entities = two_document_graph()
-    writer.write(batch, entities)
-    only_b = Batch(
+    writer.write(delta(batch, entities))
+    only_b = GraphDelta(
         run_id="run-2",
         documents=batch.documents[1:],
         chunks=batch.chunks[1:],

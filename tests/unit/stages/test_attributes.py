@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kgbuild.config import AttributeConfig, NerConfig, Settings
-from kgbuild.data import Attribute, Evidence, Provenance, Span
+from kgbuild.data import Evidence, MentionAttribute, Provenance, Span
 from kgbuild.graph.build import resolve_attributes
 from kgbuild.schema import AttributeSpec, EntityType, GraphSchema, load_schema
 from kgbuild.stages.values import normalise_date, normalise_number, normalise_value
@@ -145,7 +145,7 @@ def test_default_schema_declares_attributes_with_questions() -> None:
 # -- lifting to entities ----------------------------------------------------------------------
 
 
-def _attribute(mention: str, value: str, score: float, doc: str, start: int) -> Attribute:
+def _attribute(mention: str, value: str, score: float, doc: str, start: int) -> MentionAttribute:
     provenance = Provenance(
         doc_id=doc,
         chunk_id=f"{doc}-c",
@@ -156,9 +156,9 @@ def _attribute(mention: str, value: str, score: float, doc: str, start: int) -> 
         run_id="run",
         stage="attributes",
     )
-    return Attribute(
+    return MentionAttribute(
         id=f"a-{mention}",
-        entity=mention,
+        mention=mention,
         key="headquarters",
         value=value,
         value_type="location",

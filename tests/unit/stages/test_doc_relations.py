@@ -292,12 +292,12 @@ def test_stage_links_entities_across_sentences_with_evidence(
     stage = DocRelationStage(config, schema=SCHEMA, run_id="run-1")
     chunks, mentions = _pipeline_document("doc-a")
     relations = stage(chunks, mentions)
-    found = {(r.head, r.type, r.tail) for r in relations}
+    found = {(r.head_mention, r.type, r.tail_mention) for r in relations}
     mary, tokyo, bank, paul = (m.id for m in mentions)
     assert (mary, "EMPLOYER", bank) in found  # a relation across two sentences
     assert (mary, "PLACE_OF_BIRTH", tokyo) in found
     assert (paul, "EMPLOYER", bank) not in found
-    employer = next(r for r in relations if r.type == "EMPLOYER" and r.head == mary)
+    employer = next(r for r in relations if r.type == "EMPLOYER" and r.head_mention == mary)
     assert 0.0 < employer.score <= 1.0
     assert {e.provenance.chunk_id for e in employer.evidence} <= {c.id for c in chunks}
     for evidence in employer.evidence:
@@ -308,7 +308,7 @@ def test_stage_links_entities_across_sentences_with_evidence(
     strict = DocRelationStage(
         config.model_copy(update={"min_precision": 0.95}), schema=SCHEMA, run_id="run-1"
     )
-    assert {(r.head, r.type, r.tail) for r in strict(chunks, mentions)} <= found
+    assert {(r.head_mention, r.type, r.tail_mention) for r in strict(chunks, mentions)} <= found
 
 
 def test_local_entities_join_repeated_names_whatever_their_labels() -> None:
@@ -382,7 +382,7 @@ def _predicted(doc: str, start: int, end: int, label: str) -> Mention:
 
 
 def test_graph_scorer_hand_checked_on_two_invented_documents() -> None:
-    from kgbuild.data import Relation
+    from kgbuild.data import MentionRelation
     from kgbuild.readers.docred import _document
     from kgbuild.training.graph_eval import score_graph
 
@@ -421,9 +421,9 @@ def test_graph_scorer_hand_checked_on_two_invented_documents() -> None:
           _predicted("d2", 5, 7, "MISC")]  # fmt: skip
     entity = {"d1:0": "A", "d1:12": "B", "d1:17": "B", "d2:0": "R", "d2:11": "I", "d2:5": "S"}
 
-    def rel(head: str, kind: str, tail: str) -> Relation:
-        return Relation(id=f"{head}{kind}{tail}", head=head, tail=tail, type=kind, score=0.9,
-                        evidence=())  # fmt: skip
+    def rel(head: str, kind: str, tail: str) -> MentionRelation:
+        return MentionRelation(id=f"{head}{kind}{tail}", head_mention=head, tail_mention=tail,
+                               type=kind, score=0.9, evidence=())  # fmt: skip
 
     relations = [[rel("d1:0", "SPOUSE", "d1:12")], [rel("d2:0", "COUNTRY", "d2:11"),
                                                    rel("d2:11", "COUNTRY", "d2:0")]]  # fmt: skip

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from kgbuild.data import Chunk, Mention, Provenance, Relation, Span
+from kgbuild.data import Chunk, Mention, MentionRelation, Provenance, Span
 from kgbuild.ids import stable_id
 from kgbuild.nlp.hf import clear_model_cache, load_sequence_classifier
 from kgbuild.nlp.pair_classifier import HEAD_FILE, EntityPairClassifier, opening_marker_ids
@@ -354,10 +354,10 @@ def test_stage_returns_relations_with_evidence(
     schema = load_schema("business")
     stage = RelationStage(ReConfig(model=str(out), threshold=0.0), schema=schema, run_id="run1")
     relations = stage(chunks, mentions)
-    assert relations and all(isinstance(r, Relation) for r in relations)
+    assert relations and all(isinstance(r, MentionRelation) for r in relations)
     by_id = {m.id: m for m in mentions}
     for relation in relations:
-        head, tail = by_id[relation.head], by_id[relation.tail]
+        head, tail = by_id[relation.head_mention], by_id[relation.tail_mention]
         assert relation.type in schema.relation_names
         assert relation.id == stable_id("rel", head.id, relation.type, tail.id)
         (evidence,) = relation.evidence
@@ -368,7 +368,7 @@ def test_stage_returns_relations_with_evidence(
         assert evidence.provenance.score == relation.score
         # the evidence names the two mentions it was read from (their offsets are theirs)
         assert (evidence.head, evidence.tail) == (head.id, tail.id)
-    found = {(by_id[r.head].text, r.type, by_id[r.tail].text) for r in relations}
+    found = {(by_id[r.head_mention].text, r.type, by_id[r.tail_mention].text) for r in relations}
     assert ("Mary Smith", "WORKS_FOR", "police") in found
     assert stage(chunks, mentions) == relations  # deterministic
     assert stage.model_key == stage.model_key and str(out) in stage.model_key

@@ -364,16 +364,16 @@ def test_nearest_sentences_to_the_question_are_read_first(keyword_qa_model: Path
 
 
 def test_report_summary_counts_refusals_per_type() -> None:
-    from kgbuild.data import Document
-    from kgbuild.pipeline import BuildReport, DocumentOutcome, add_outcomes
+    from kgbuild.data import Document, DocumentResult
+    from kgbuild.pipeline import BuildReport, add_outcomes
 
     report = BuildReport(run_id="r")
     doc = Document(id="d", text="x", source="d", content_hash="h")
     add_outcomes(
         report,
         [
-            DocumentOutcome(doc, refused={"DIRECTOR": 2, "birth_date": 1}),
-            DocumentOutcome(doc, refused={"DIRECTOR": 1}),
+            DocumentResult(document=doc.info, refused={"DIRECTOR": 2, "birth_date": 1}),
+            DocumentResult(document=doc.info, refused={"DIRECTOR": 1}),
         ],
     )
     assert report.refused == {"DIRECTOR": 3, "birth_date": 1}
@@ -414,7 +414,7 @@ def test_listed_template_types_alone_are_read_with_relations_off(
 
 
 def test_graph_scores_report_zero_shot_types_and_attribute_values() -> None:
-    from kgbuild.data import Attribute, Evidence, Relation
+    from kgbuild.data import Evidence, MentionAttribute, MentionRelation
     from kgbuild.readers.docred import _document
     from kgbuild.training.doc_re import docred_examples
     from kgbuild.training.graph_eval import score_graph
@@ -454,9 +454,11 @@ def test_graph_scores_report_zero_shot_types_and_attribute_values() -> None:
     mentions = [film, ilse, quell]
     entity = {m.id: m.id for m in mentions}
 
-    def attribute(key: str, value: object, value_type: str, tail: str | None = None) -> Attribute:
+    def attribute(
+        key: str, value: object, value_type: str, tail: str | None = None
+    ) -> MentionAttribute:
         evidence = Evidence(provenance=ilse.provenance, text="x", tail=tail)
-        return Attribute(id=key, entity=ilse.id, key=key, value=value,  # type: ignore[arg-type]
+        return MentionAttribute(id=key, mention=ilse.id, key=key, value=value,  # type: ignore[arg-type]
                          value_type=value_type, score=0.9, evidence=(evidence,))  # type: ignore[arg-type]  # fmt: skip
 
     found = [
@@ -465,7 +467,9 @@ def test_graph_scores_report_zero_shot_types_and_attribute_values() -> None:
         attribute("deathplace", "dark harbour", "location", tail=film.id),  # a MISC: wrong type
     ]
     specs = load_schema().attributes
-    director = Relation(id="r", head=film.id, tail=ilse.id, type="DIRECTOR", score=0.9, evidence=())
+    director = MentionRelation(
+        id="r", head_mention=film.id, tail_mention=ilse.id, type="DIRECTOR", score=0.9, evidence=()
+    )
     scores = score_graph(
         [example],
         [mentions],

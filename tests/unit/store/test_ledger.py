@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from kgbuild.data import Chunk, DocumentFailure, Mention, Provenance, Span
+from kgbuild.data import (
+    Chunk,
+    DocumentFailure,
+    DocumentResult,
+    Evidence,
+    Mention,
+    MentionAttribute,
+    MentionRelation,
+    Provenance,
+    Span,
+)
 from kgbuild.data import Document as Doc
 from kgbuild.ids import content_hash
 from kgbuild.store.sql import ledger
@@ -26,6 +37,17 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 def doc(doc_id: str, body: str) -> Doc:
     return Doc(id=doc_id, text=body, source=f"/in/{doc_id}", content_hash=content_hash(body))
+
+
+def result(
+    document: Doc,
+    chunks: Sequence[Chunk] = (),
+    mentions: Sequence[Mention] = (),
+    **findings: Sequence[object],
+) -> DocumentResult:
+    return DocumentResult(
+        document=document.info, chunks=tuple(chunks), mentions=tuple(mentions), **findings
+    )
 
 
 def mention(doc_id: str, text_: str, start: int) -> Mention:
@@ -48,9 +70,13 @@ def test_results_round_trip_and_skip_logic(engine) -> None:  # type: ignore[no-u
     with Session(engine) as session, session.begin():
         ledger.start_run(session, "run1")
         ledger.record_result(
-            session, "run1", a, "key1", [chunk], [mention("a.txt", "Acme Robotics", 0)], ["ner"]
+            session,
+            "run1",
+            result(a, [chunk], [mention("a.txt", "Acme Robotics", 0)]),
+            "key1",
+            ["ner"],
         )
-        ledger.record_result(session, "run1", b, "key1", [], [], ["ner"])
+        ledger.record_result(session, "run1", result(b), "key1", ["ner"])
         ledger.finish_run(session, "run1", status="succeeded", processed=2)
     with Session(engine) as session:
         (loaded,) = ledger.load_results(session, ["a.txt"])
@@ -63,12 +89,43 @@ def test_results_round_trip_and_skip_logic(engine) -> None:  # type: ignore[no-u
         assert session.get_one(RunRow, "run1").processed == 2
 
 
+def test_mention_relations_and_attributes_keep_their_stored_keys(engine) -> None:  # type: ignore[no-untyped-def]
+    """Results stored before the mention-level types (keys head, tail, entity) still load."""
+    a = doc("a.txt", "Acme hired Ada in 1990.")
+    acme, ada = mention("a.txt", "Acme", 0), mention("a.txt", "Ada", 11)
+    evidence = (Evidence(provenance=acme.provenance, text=a.text, head=ada.id, tail=acme.id),)
+    relation = MentionRelation(
+        id="r", head_mention=ada.id, tail_mention=acme.id, type="WORKS_FOR", score=0.8,
+        evidence=evidence,
+    )  # fmt: skip
+    attribute = MentionAttribute(
+        id="x", mention=acme.id, key="founded", value="1990", value_type="year", score=0.7,
+        evidence=evidence,
+    )  # fmt: skip
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        stored = result(a, [], [acme, ada], relations=(relation,), attributes=(attribute,))
+        ledger.record_result(session, "run1", stored, "k", ["ner"])
+    with Session(engine) as session:
+        payload = json.loads(session.scalars(text("SELECT payload FROM results")).one())
+        (loaded,) = ledger.load_results(session, ["a.txt"])
+    assert {k: payload["relations"][0][k] for k in ("head", "tail")} == {
+        "head": ada.id,
+        "tail": acme.id,
+    }
+    assert payload["attributes"][0]["entity"] == acme.id
+    assert "head_mention" not in payload["relations"][0]
+    assert "mention" not in payload["attributes"][0]
+    assert loaded.relations == (relation,) and loaded.attributes == (attribute,)
+    assert loaded == stored  # the document's info comes back from its row
+
+
 def test_failure_and_deletion(engine) -> None:  # type: ignore[no-untyped-def]
     a, b = doc("a.txt", "Acme"), doc("b.txt", "Northwind")
     with Session(engine) as session, session.begin():
         ledger.start_run(session, "run1")
-        ledger.record_result(session, "run1", a, "k", [], [], ["ner"])
-        ledger.record_result(session, "run1", b, "k", [], [], ["ner"])
+        ledger.record_result(session, "run1", result(a), "k", ["ner"])
+        ledger.record_result(session, "run1", result(b), "k", ["ner"])
     with Session(engine) as session, session.begin():
         ledger.start_run(session, "run2")
         failure = DocumentFailure(source=a.source, stage="extract", error="boom", doc_id=a.id)
@@ -91,7 +148,7 @@ def test_metadata_is_stored_and_kept_current_when_skipped(engine) -> None:  # ty
     dated = plain.model_copy(update={"metadata": {"date": "2024-01-01", "author": "Lí"}})
     with Session(engine) as session, session.begin():
         ledger.start_run(session, "run1")
-        ledger.record_result(session, "run1", dated, "k", [], [], ["ner"])
+        ledger.record_result(session, "run1", result(dated), "k", ["ner"])
     with Session(engine) as session, session.begin():
         row = session.get_one(DocumentRow, "a.txt")
         assert ledger.stored_metadata(row) == {"author": "Lí", "date": "2024-01-01"}
@@ -120,7 +177,7 @@ def test_a_ledger_made_before_metadata_gains_the_column(tmp_path: Path) -> None:
     with Session(upgraded) as session, session.begin():
         ledger.start_run(session, "run1")
         dated = doc("a.txt", "Acme").model_copy(update={"metadata": {"date": "2024"}})
-        ledger.record_result(session, "run1", dated, "k", [], [], ["ner"])
+        ledger.record_result(session, "run1", result(dated), "k", ["ner"])
     with Session(upgraded) as session:
         assert ledger.stored_metadata(session.get_one(DocumentRow, "a.txt")) == {"date": "2024"}
     make_engine(url).dispose()  # a second upgrade finds nothing to add
@@ -217,3 +274,16 @@ def test_an_older_ledger_gains_the_run_process_columns(engine) -> None:  # type:
             assert session.get_one(RunRow, "after").pid is not None
     finally:
         upgraded.dispose()
+
+
+def test_a_failed_result_holds_no_findings_and_is_not_recorded_as_a_result(engine) -> None:  # type: ignore[no-untyped-def]
+    a = doc("a.txt", "Acme")
+    failure = DocumentFailure(source=a.source, doc_id=a.id, stage="extract", error="boom")
+    with pytest.raises(ValueError, match="a failed result holds no"):
+        DocumentResult(document=a.info, mentions=(mention("a.txt", "Acme", 0),), failure=failure)
+    failed = DocumentResult(document=a.info, failure=failure)
+    assert not failed.ok and failed.doc_id == "a.txt"
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        with pytest.raises(ValueError, match="record_failure"):
+            ledger.record_result(session, "run1", failed, "k", ["ner"])
