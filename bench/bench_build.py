@@ -13,7 +13,8 @@ there, peak memory of that process):
 
 For each: whole-build seconds and sentences/s (model loading, ingest, ledger, resolution and
 exports included), extraction seconds (the model stages alone) and the share of extraction
-time outside model forward passes (forward hooks), peak RSS. The transformers
+time outside model forward passes (forward hooks on every model, the sentence encoders that
+rank contexts and weight answers included), peak RSS. The transformers
 ``pipeline("token-classification", batch_size=32)`` over the same sentences with the same
 NER model is the baseline. Rounds are interleaved (1 2 3 1 2 3 ...) and the best of each
 configuration is reported, with every round kept in the result file.
@@ -151,6 +152,16 @@ def child(config: str, corpus: Path, out: Path) -> dict[str, Any]:
         finally:
             extraction[0] += time.perf_counter() - started
 
+    from kgbuild.nlp.sentence_encoder import SentenceEncoder
+
+    original_encoder_init = SentenceEncoder.__init__
+
+    def encoder_instrumented(self: SentenceEncoder, *args: Any, **kwargs: Any) -> None:
+        # the sentence encoders that rank contexts and weight answers run forward passes too
+        original_encoder_init(self, *args, **kwargs)
+        clocks.append(ForwardClock(self.model))
+
+    SentenceEncoder.__init__ = encoder_instrumented  # type: ignore[method-assign]
     Extractor.__init__ = instrumented  # type: ignore[method-assign]
     Extractor.__call__ = timed  # type: ignore[method-assign]
     started = time.perf_counter()
