@@ -44,6 +44,22 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class _StoredUnderOldKeys(Frozen):
+    """Base of mention-level findings whose fields are aliased to the run ledger's old keys.
+
+    The ledger stored them before mention- and entity-level findings were told apart; they
+    are read by either name and written under the alias.
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+
 class Span(Frozen):
     """A half-open character span ``[start, end)`` into a document's text."""
 
@@ -198,21 +214,13 @@ class Evidence(Frozen):
     tail: str | None = None
 
 
-class MentionRelation(Frozen):
+class MentionRelation(_StoredUnderOldKeys):
     """A typed, directed relation between two mentions, as a stage read it (by mention id).
 
     Entity resolution lifts it to a :class:`Relation`. The run ledger stores it under the
     keys ``head`` and ``tail`` (its format from before mention- and entity-level
     relations were told apart), which it is still read from.
     """
-
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
 
     id: str
     head_mention: str = Field(alias="head")
@@ -238,21 +246,13 @@ AttributeValueType = Literal[
 ]
 
 
-class MentionAttribute(Frozen):
+class MentionAttribute(_StoredUnderOldKeys):
     """A slot value of a mention's local entity, as a stage read it (by mention id).
 
     Entity resolution lifts it to an :class:`Attribute`. The run ledger stores the mention
     id under the key ``entity`` (its format from before mention- and entity-level
     attributes were told apart), which it is still read from.
     """
-
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
 
     id: str
     mention: str = Field(alias="entity")
