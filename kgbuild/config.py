@@ -31,6 +31,7 @@ __all__ = [
     "NerConfig",
     "OrchestrationConfig",
     "ReConfig",
+    "ReaderConfig",
     "ResolveConfig",
     "ServeConfig",
     "Settings",
@@ -198,8 +199,8 @@ class ReConfig(_Section):
     """``auto``: bf16 autocast where the hardware has native bf16 kernels, else fp32."""
 
 
-class AttributeConfig(_Section):
-    """Attribute filling (the schema's ``attributes``, read by an extractive QA model)."""
+class ReaderConfig(_Section):
+    """What the stages that read question templates with an extractive QA model share."""
 
     run_time_fields = frozenset({"batch_size", "device"})
     enabled: bool = False
@@ -219,7 +220,23 @@ class AttributeConfig(_Section):
     """``auto``: bf16 autocast where the hardware has native bf16 kernels, else fp32."""
 
 
-class TemplateConfig(AttributeConfig):
+class AttributeConfig(ReaderConfig):
+    """Attribute filling: the schema's ``attributes``.
+
+    An attribute whose Wikidata property the document-level relation model predicts
+    (date of birth, place of birth, inception...) is taken from that model's relations,
+    at its calibrated operating point (``relations.min_precision``): the relation model
+    was trained on those facts, and the QA model reads any date near a person as a
+    birth date (on Re-DocRED docs 0-99, 7% of QA-read values were right). The other
+    attributes are read by the extractive QA model over the entity's sentences.
+    """
+
+    from_relations: bool = True
+    """Take attributes the relation model covers from its relations (run for them alone
+    when ``relations.enabled`` is off); ``False`` reads every attribute by QA."""
+
+
+class TemplateConfig(ReaderConfig):
     """Zero-shot relations: relation types with a ``question`` template in the schema.
 
     They are read by the extractive QA model when the relation model does not predict them

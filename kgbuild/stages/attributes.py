@@ -14,6 +14,11 @@ An attribute may name a token-classification model and label instead (``model``,
 ``label`` in the schema): then the best span of that label in the entity's sentences is
 the value.
 
+An attribute whose Wikidata property a relation type of the relation model stands for
+(``relation_types``: date of birth, place of birth, inception...) is not read by QA: its
+values are that model's relations of the type (head of the attribute's entity type), the
+tail mention normalised to the value type, at the relation model's calibrated score.
+
 Attributes come out at mention level (``entity`` is a mention id, as relations' heads
 are); :func:`kgbuild.graph.build.resolve_attributes` lifts them to resolved entities.
 """
@@ -26,26 +31,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from kgbuild.config import AttributeConfig, NerConfig
-from kgbuild.data import Chunk, Evidence, Mention, MentionAttribute, Provenance
+from kgbuild.config import AttributeConfig, NerConfig, ReaderConfig
+from kgbuild.data import Chunk, Evidence, Mention, MentionAttribute, MentionRelation, Provenance
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.reader import ExtractiveReader
-from kgbuild.schema import AttributeSpec, GraphSchema
+from kgbuild.schema import ENTITY_VALUE_TYPES, AttributeSpec, GraphSchema
 from kgbuild.stages.doc_relations import LocalEntity, local_entities
 from kgbuild.stages.reading import Template, TemplateReader
 from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig
 from kgbuild.stages.values import normalise_value
 
-__all__ = ["STAGE", "AttributeStage", "qa_reader", "template_of"]
+__all__ = ["STAGE", "AttributeStage", "attribute_relation_types", "qa_reader", "template_of"]
 
 log = logging.getLogger(__name__)
 
 STAGE = "attributes"
 
 
-def qa_reader(config: AttributeConfig) -> ExtractiveReader:
+def qa_reader(config: ReaderConfig) -> ExtractiveReader:
     """The extractive reader a template stage's config names.
 
     The stage's thresholds are its operating points: the reader itself keeps every best
@@ -74,6 +79,20 @@ def template_of(spec: AttributeSpec) -> Template:
     )
 
 
+def attribute_relation_types(
+    specs: Sequence[AttributeSpec], schema: GraphSchema, predicted: Iterable[str]
+) -> dict[str, str]:
+    """Attribute name -> the predicted relation type of the same Wikidata property."""
+    by_property = {
+        r.wikidata: r.name for r in schema.relation_types if r.wikidata and r.name in set(predicted)
+    }
+    return {
+        s.name: by_property[s.wikidata]
+        for s in specs
+        if s.model is None and s.wikidata and s.wikidata in by_property
+    }
+
+
 @dataclass(frozen=True)
 class _Finding:
     spec: AttributeSpec
@@ -83,7 +102,8 @@ class _Finding:
     score: float
     model: str
     revision: str
-    tail: str | None = None  # the value's mention (entity values)
+    tail: str | None = None  # the value's mention (entity values, values from relations)
+    calibrated: bool = False  # a relation's score, already past its type's threshold
 
 
 class AttributeStage:
@@ -96,6 +116,8 @@ class AttributeStage:
         resolve: Resolution rules that group a document's mentions into entities.
         progress: Report progress over the questions of a long batch (see
             :func:`kgbuild.progress.track`).
+        relation_types: Attribute name -> relation type whose relations fill it (see
+            :func:`attribute_relation_types`); those attributes are not read by QA.
     """
 
     def __init__(
@@ -106,6 +128,7 @@ class AttributeStage:
         run_id: str,
         resolve: ResolveConfig | None = None,
         progress: bool = False,
+        relation_types: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
         self.run_id = run_id
@@ -113,7 +136,12 @@ class AttributeStage:
         self.specs = schema.attributes
         self.resolve = resolve or ResolveConfig()
         self.grouping = partial(local_entities, config=self.resolve)
-        self.templates = {template_of(s): s for s in self.specs if s.model is None}
+        self.relation_types = dict(relation_types or {})
+        self.templates = {
+            template_of(s): s
+            for s in self.specs
+            if s.model is None and s.name not in self.relation_types
+        }
         self.reading: TemplateReader | None = None
         if self.templates:
             self.reading = TemplateReader(
@@ -139,6 +167,7 @@ class AttributeStage:
                 "model": reader.key if reader is not None else None,
                 "precision": None if reader is None else "bf16" if reader.bf16 else "fp32",
                 "specs": sorted(repr(s.model_dump(mode="json")) for s in self.specs),
+                "from_relations": sorted(self.relation_types.items()),
                 "resolve": output_settings(self.resolve),
             },
         )
@@ -148,13 +177,16 @@ class AttributeStage:
         chunks: Sequence[Chunk],
         mentions: Sequence[Mention],
         langs: Mapping[str, str] | None = None,
+        relations: Sequence[MentionRelation] = (),
     ) -> list[MentionAttribute]:
         """Attributes of the local entities of ``mentions`` (by the id of a mention of each).
 
-        ``langs`` maps document id to language code (for token-classification attributes).
+        ``langs`` maps document id to language code (for token-classification attributes);
+        ``relations`` are the relation model's (between mention ids), which fill the
+        attributes of :attr:`relation_types`.
         """
         self.refused = Counter()
-        findings: list[_Finding] = []
+        findings: list[_Finding] = self._from_relations(chunks, mentions, relations)
         if self.reading is not None:
             result = self.reading(chunks, mentions, list(self.templates))
             self.refused.update(result.refused)
@@ -176,6 +208,71 @@ class AttributeStage:
             specs = [s for s in self.specs if s.model == model]
             findings += self._tag(model, specs, chunks, mentions, langs or {})
         return self._choose(findings)
+
+    # -- attributes from relations -----------------------------------------------------------
+
+    def _from_relations(
+        self,
+        chunks: Sequence[Chunk],
+        mentions: Sequence[Mention],
+        relations: Sequence[MentionRelation],
+    ) -> list[_Finding]:
+        specs_of: dict[str, list[AttributeSpec]] = defaultdict(list)
+        for spec in self.specs:
+            if spec.name in self.relation_types:
+                specs_of[self.relation_types[spec.name]].append(spec)
+        wanted = [r for r in relations if r.type in specs_of]
+        if not wanted:
+            return []
+        mention_of = {m.id: m for m in mentions}
+        chunk_of = {c.id: c for c in chunks}
+        entity_of: dict[str, LocalEntity] = {}
+        by_doc: dict[str, list[Mention]] = defaultdict(list)
+        for mention in mentions:
+            by_doc[mention.doc_id].append(mention)
+        for doc_mentions in by_doc.values():
+            for entity in self.grouping(doc_mentions):
+                entity_of.update((m.id, entity) for m in entity.mentions)
+        findings = []
+        for relation in wanted:
+            head = entity_of.get(relation.head_mention)
+            # the value is the tail's mention in the first evidence sentence that holds one
+            read = [
+                (mention_of[e.tail], chunk_of[e.provenance.chunk_id])
+                for e in relation.evidence
+                if e.tail in mention_of and e.provenance.chunk_id in chunk_of
+            ]
+            if head is None or not read:
+                continue
+            tail, chunk = next(
+                ((m, c) for m, c in read if c.span.start <= m.span.start < c.span.end), read[0]
+            )
+            provenance = relation.evidence[0].provenance
+            for spec in specs_of[relation.type]:
+                if head.label != spec.entity_type:
+                    continue
+                value: str | int | float | None
+                if spec.value_type in ENTITY_VALUE_TYPES:
+                    value = " ".join(tail.text.split()) if tail.label in spec.value_range else None
+                else:
+                    value = normalise_value(tail.text, spec.value_type)
+                if value is None:
+                    self.refused[tail.doc_id, spec.name] += 1
+                    continue
+                findings.append(
+                    _Finding(
+                        spec,
+                        head,
+                        value,
+                        chunk,
+                        relation.score,
+                        provenance.model,
+                        provenance.model_revision,
+                        tail.id,
+                        calibrated=True,
+                    )
+                )
+        return findings
 
     # -- token-classification attributes ---------------------------------------------------
 
@@ -243,7 +340,9 @@ class AttributeStage:
         ranked = sorted(findings, key=lambda f: (-f.score, f.chunk.span.start))
         for finding in ranked:
             threshold = finding.spec.threshold
-            if finding.score < (self.config.threshold if threshold is None else threshold):
+            if threshold is None:
+                threshold = 0.0 if finding.calibrated else self.config.threshold
+            if finding.score < threshold:
                 continue
             key = (finding.head.mentions[0].id, finding.spec.name)
             if key not in best:

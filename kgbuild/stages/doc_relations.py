@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -158,6 +158,13 @@ class DocRelationStage:
                 len(unknown),
                 unknown[:10],
             )
+        self.allowed = self._allowed_columns()
+        self.entity_labels = frozenset(label for pair in self.allowed for label in pair)
+
+    def keep_only(self, types: Collection[str]) -> None:
+        """Read these schema relation types alone (the attribute stage's own relations)."""
+        wanted = set(types)
+        self.types = [kind if kind in wanted else None for kind in self.types]
         self.allowed = self._allowed_columns()
         self.entity_labels = frozenset(label for pair in self.allowed for label in pair)
 

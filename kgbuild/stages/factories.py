@@ -139,31 +139,46 @@ class ZeroShotStep:
 
 
 class AttributesStep:
-    """Attribute filling: reads chunks, mentions and languages; assigns attributes."""
+    """Attribute filling: reads chunks, mentions, languages and relations; assigns attributes.
+
+    ``relations``: a relation stage of its own, run for the types behind the attributes
+    it fills from relations when the build's relation stage is off (``None``: the
+    batch's relations are read).
+    """
 
     label = "attributes"
 
-    def __init__(self, stage: AttributeStage) -> None:
+    def __init__(self, stage: AttributeStage, relations: DocRelationStage | None = None) -> None:
         self.stage = stage
+        self.relations = relations
 
     @property
     def languages(self) -> frozenset[str] | None:
-        """What the QA model reads (``None`` without QA-read attributes)."""
-        if self.stage.reading is None:
+        """What the QA and relation models read (``None``: no model, any language)."""
+        read: list[frozenset[str] | None] = []
+        if self.stage.reading is not None:
+            loaded = self.stage.reading.reader.loaded
+            read.append(model_languages(loaded.manifest, loaded.name))
+        if self.relations is not None:
+            loaded = self.relations.loaded
+            read.append(model_languages(loaded.manifest, loaded.name))
+        known = [languages for languages in read if languages is not None]
+        if not known:
             return None
-        loaded = self.stage.reading.reader.loaded
-        return model_languages(loaded.manifest, loaded.name)
+        return frozenset.intersection(*known)
 
     @property
     def model_key(self) -> str:
         """The models, the attribute specs and the reading settings."""
-        return self.stage.model_key
+        if self.relations is None:
+            return self.stage.model_key
+        return f"{self.stage.model_key}+{self.relations.model_key}"
 
     def __call__(self, batch: StageBatch) -> None:
-        """Fill the attributes of the entities of the documents the model reads."""
-        batch.attributes = self.stage(
-            batch.chunks_for(self.label), batch.mentions_for(self.label), batch.langs
-        )
+        """Fill the attributes of the entities of the documents the models read."""
+        chunks, mentions = batch.chunks_for(self.label), batch.mentions_for(self.label)
+        relations = batch.relations if self.relations is None else self.relations(chunks, mentions)
+        batch.attributes = self.stage(chunks, mentions, batch.langs, relations)
         batch.refused.update(self.stage.refused)
 
 
@@ -233,23 +248,60 @@ def make_document_relations(settings: Settings, context: StageContext) -> Relati
     "attributes",
     label="attributes",
     section="attributes",
-    reads=("chunks", "mentions", "langs"),
+    reads=("chunks", "mentions", "langs", "relations"),
     assigns=("attributes", "refused"),
 )
 def make_attributes(settings: Settings, context: StageContext) -> AttributesStep | None:
-    """The schema's attributes, when ``attributes.enabled``."""
+    """The schema's attributes, when ``attributes.enabled``.
+
+    With ``attributes.from_relations``, the attributes whose Wikidata property the
+    relation model predicts come from its relations: the build's relation stage when
+    relations are on, else a document-level relation stage of the attribute step's own
+    that reads those types alone.
+    """
     if not settings.attributes.enabled:
         return None
-    from kgbuild.stages.attributes import AttributeStage
+    from kgbuild.stages.attributes import AttributeStage, attribute_relation_types
 
+    schema = context.schema(settings)
+    relation_types: dict[str, str] = {}
+    own: DocRelationStage | None = None
+    if settings.attributes.from_relations:
+        built = context.stage("re")
+        if isinstance(built, RelationsStep):
+            predicted = [t for t in built.predicted_types() if t]
+            relation_types = attribute_relation_types(schema.attributes, schema, predicted)
+        elif _document_level(settings):
+            from kgbuild.stages.doc_relations import DocRelationStage
+
+            own = DocRelationStage(
+                settings.relations,
+                schema=schema,
+                run_id=context.run_id,
+                resolve=settings.resolve,
+                progress=context.progress,
+            )
+            predicted = [t for t in own.types if t]
+            relation_types = attribute_relation_types(schema.attributes, schema, predicted)
+            if relation_types:
+                own.keep_only(relation_types.values())
+            else:
+                own = None
+    if relation_types:
+        log.info(
+            "attributes from the relation model: %s",
+            ", ".join(f"{a} ({t})" for a, t in sorted(relation_types.items())),
+        )
     return AttributesStep(
         AttributeStage(
             settings.attributes,
-            schema=context.schema(settings),
+            schema=schema,
             run_id=context.run_id,
             resolve=settings.resolve,
             progress=context.progress,
-        )
+            relation_types=relation_types,
+        ),
+        own,
     )
 
 

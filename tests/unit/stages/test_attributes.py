@@ -303,3 +303,154 @@ def test_cues_limit_the_sentences_read(keyword_qa_model: Path) -> None:
     [city] = stage(chunks, mentions)
     assert city.value == "berlin"
     assert [e.provenance.chunk_id for e in city.evidence] == ["c0"]
+
+
+# -- attributes from the relation model --------------------------------------------------------
+
+
+def _relation_schema() -> GraphSchema:
+    from kgbuild.schema import RelationType
+
+    return GraphSchema(
+        entity_types=tuple(EntityType(name=n) for n in ("PER", "ORG", "LOC", "TIME")),
+        relation_types=(
+            RelationType(name="DATE_OF_BIRTH", domain=("PER",), range=("TIME",), wikidata="P569"),
+            RelationType(name="PLACE_OF_BIRTH", domain=("PER",), range=("LOC",), wikidata="P19"),
+            RelationType(name="EMPLOYER", domain=("PER",), range=("ORG",), wikidata="P108"),
+        ),
+        attributes=(
+            AttributeSpec(
+                name="birth_date",
+                entity_type="PER",
+                question="When was {head} born?",
+                value_type="date",
+                wikidata="P569",
+            ),
+            AttributeSpec(
+                name="birthplace",
+                entity_type="PER",
+                question="Where was {head} born?",
+                value_type="entity",
+                range=("LOC",),
+                wikidata="P19",
+            ),
+        ),
+    )
+
+
+def _sentence_with(words: list[tuple[str, str | None]], doc: str = "d") -> tuple[object, list]:
+    """One chunk of ``words`` (text, label or None) and a mention per labelled word."""
+    from kgbuild.data import Chunk, Mention
+
+    text, mentions, offset = "", [], 0
+    spans = []
+    for word, label in words:
+        start = len(text)
+        text += word + " "
+        if label:
+            spans.append((word, label, start, start + len(word)))
+    chunk = Chunk(
+        id=f"{doc}-c0", doc_id=doc, index=0, span=Span(start=offset, end=len(text)), text=text
+    )
+    for index, (word, label, start, end) in enumerate(spans):
+        provenance = Provenance(
+            doc_id=doc, chunk_id=chunk.id, span=Span(start=start, end=end), score=0.9,
+            model="ner", model_revision="r", run_id="run", stage="ner",
+        )  # fmt: skip
+        mentions.append(
+            Mention(id=f"{doc}-m{index}", text=word, label=label, provenance=provenance)
+        )
+    return chunk, mentions
+
+
+def _relation(kind: str, head: object, tail: object, chunk: object, score: float) -> object:
+    from kgbuild.data import MentionRelation
+
+    provenance = Provenance(
+        doc_id=chunk.doc_id, chunk_id=chunk.id, span=chunk.span, score=score,
+        model="re-model", model_revision="rev", run_id="run", stage="re",
+    )  # fmt: skip
+    return MentionRelation(
+        id=f"{head.id}-{kind}-{tail.id}",
+        head=head.id,
+        tail=tail.id,
+        type=kind,
+        score=score,
+        evidence=(Evidence(provenance=provenance, text=chunk.text, head=head.id, tail=tail.id),),
+    )
+
+
+def test_attributes_the_relation_model_covers_come_from_its_relations() -> None:
+    from kgbuild.stages.attributes import AttributeStage, attribute_relation_types
+
+    schema = _relation_schema()
+    mapping = attribute_relation_types(schema.attributes, schema, ["DATE_OF_BIRTH", "EMPLOYER"])
+    assert mapping == {"birth_date": "DATE_OF_BIRTH"}  # birthplace: not predicted, read by QA
+    stage = AttributeStage(
+        AttributeConfig(),
+        schema=schema,
+        run_id="run",
+        relation_types={"birth_date": "DATE_OF_BIRTH", "birthplace": "PLACE_OF_BIRTH"},
+    )
+    assert stage.reading is None  # no attribute is left to the QA model: none is loaded
+    chunk, (ada, born, london, acme) = _sentence_with(
+        [("Ada", "PER"), ("was", None), ("born", None), ("1815-12-10", "TIME"),
+         ("in", None), ("London", "LOC"), ("and", None), ("joined", None), ("Acme", "ORG")]
+    )  # fmt: skip
+    relations = [
+        _relation("DATE_OF_BIRTH", ada, born, chunk, 0.91),
+        _relation("PLACE_OF_BIRTH", ada, london, chunk, 0.12),  # calibrated: kept at any score
+        _relation("EMPLOYER", ada, acme, chunk, 0.99),  # no attribute stands for it
+    ]
+    found = {a.key: a for a in stage([chunk], [ada, born, london, acme], relations=relations)}
+    assert set(found) == {"birth_date", "birthplace"}
+    date, place = found["birth_date"], found["birthplace"]
+    assert (date.value, date.value_type, date.score) == ("1815-12-10", "date", 0.91)
+    assert (place.value, place.value_type) == ("London", "entity")
+    assert date.mention == ada.id
+    [evidence] = date.evidence  # the value's mention and the relation model are its provenance
+    assert (evidence.head, evidence.tail) == (ada.id, born.id)
+    assert evidence.provenance.model == "re-model"
+    assert evidence.provenance.stage == "attributes"
+
+
+def test_relations_that_are_no_value_of_the_type_are_refused() -> None:
+    from kgbuild.stages.attributes import AttributeStage
+
+    schema = _relation_schema()
+    stage = AttributeStage(
+        AttributeConfig(),
+        schema=schema,
+        run_id="run",
+        relation_types={"birth_date": "DATE_OF_BIRTH", "birthplace": "PLACE_OF_BIRTH"},
+    )
+    chunk, (ada, spring, acme, bob) = _sentence_with(
+        [("Ada", "PER"), ("born", None), ("spring", "TIME"), ("at", None), ("Acme", "ORG"),
+         ("with", None), ("Bob", "ORG")]
+    )  # fmt: skip
+    relations = [
+        _relation("DATE_OF_BIRTH", ada, spring, chunk, 0.95),  # "spring" is not a date
+        _relation("PLACE_OF_BIRTH", ada, acme, chunk, 0.95),  # an ORG is not a LOC value
+        _relation("DATE_OF_BIRTH", bob, spring, chunk, 0.95),  # head is no PER
+    ]
+    assert stage([chunk], [ada, spring, acme, bob], relations=relations) == []
+    assert stage.refused == {("d", "birth_date"): 1, ("d", "birthplace"): 1}
+
+
+def test_attributes_read_the_relation_model_even_with_relations_off() -> None:
+    """The default schema's attributes come from the default relation model's own pass."""
+    from kgbuild.extraction import Extractor
+
+    settings = Settings(attributes=AttributeConfig(enabled=True))
+    assert not settings.relations.enabled
+    step = Extractor(settings, run_id="run").stages[-1]
+    assert step.label == "attributes"
+    stage = step.stage  # type: ignore[attr-defined]
+    assert stage.relation_types["birth_date"] == "DATE_OF_BIRTH"
+    assert stage.reading is None  # every default attribute is a relation model's type
+    own = step.relations  # type: ignore[attr-defined]
+    assert own is not None and set(filter(None, own.types)) == set(stage.relation_types.values())
+    off = Settings(attributes=AttributeConfig(enabled=True, from_relations=False))
+    qa_step = Extractor(off, run_id="run").stages[-1]
+    assert qa_step.relations is None and qa_step.stage.reading is not None  # type: ignore[attr-defined]
+    assert step.model_key != qa_step.model_key
