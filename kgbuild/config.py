@@ -225,7 +225,7 @@ class AttributeConfig(ReaderConfig):
 
     An attribute whose Wikidata property the document-level relation model predicts
     (date of birth, place of birth, inception...) is taken from that model's relations,
-    at its calibrated operating point (``relations.min_precision``): the relation model
+    at a calibrated operating point of its own (``min_precision``): the relation model
     was trained on those facts, and the QA model reads any date near a person as a
     birth date (on Re-DocRED docs 0-99, 7% of QA-read values were right). The other
     attributes are read by the extractive QA model over the entity's sentences.
@@ -234,6 +234,11 @@ class AttributeConfig(ReaderConfig):
     from_relations: bool = True
     """Take attributes the relation model covers from its relations (run for them alone
     when ``relations.enabled`` is off); ``False`` reads every attribute by QA."""
+    min_precision: float = Field(default=0.9, ge=0.0, le=1.0)
+    """Attributes from relations: a relation becomes a value when its calibrated
+    probability reaches its type's threshold for this precision (an entity has one birth
+    date, so a stricter point than ``relations.min_precision``; the relation stage's own
+    point, when stricter, still applies to the relations it keeps)."""
 
 
 class TemplateConfig(ReaderConfig):

@@ -118,6 +118,8 @@ class AttributeStage:
             :func:`kgbuild.progress.track`).
         relation_types: Attribute name -> relation type whose relations fill it (see
             :func:`attribute_relation_types`); those attributes are not read by QA.
+        relation_thresholds: Relation type -> lowest relation score that becomes a value
+            (the relation model's calibrated threshold at ``config.min_precision``).
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class AttributeStage:
         resolve: ResolveConfig | None = None,
         progress: bool = False,
         relation_types: Mapping[str, str] | None = None,
+        relation_thresholds: Mapping[str, float] | None = None,
     ) -> None:
         self.config = config
         self.run_id = run_id
@@ -137,6 +140,7 @@ class AttributeStage:
         self.resolve = resolve or ResolveConfig()
         self.grouping = partial(local_entities, config=self.resolve)
         self.relation_types = dict(relation_types or {})
+        self.relation_thresholds = dict(relation_thresholds or {})
         self.templates = {
             template_of(s): s
             for s in self.specs
@@ -168,6 +172,7 @@ class AttributeStage:
                 "precision": None if reader is None else "bf16" if reader.bf16 else "fp32",
                 "specs": sorted(repr(s.model_dump(mode="json")) for s in self.specs),
                 "from_relations": sorted(self.relation_types.items()),
+                "relation_thresholds": sorted(self.relation_thresholds.items()),
                 "resolve": output_settings(self.resolve),
             },
         )
@@ -221,7 +226,11 @@ class AttributeStage:
         for spec in self.specs:
             if spec.name in self.relation_types:
                 specs_of[self.relation_types[spec.name]].append(spec)
-        wanted = [r for r in relations if r.type in specs_of]
+        wanted = [
+            r
+            for r in relations
+            if r.type in specs_of and r.score >= self.relation_thresholds.get(r.type, 0.0)
+        ]
         if not wanted:
             return []
         mention_of = {m.id: m for m in mentions}

@@ -141,15 +141,13 @@ class DocRelationStage:
             float(calibration.get("scale", 1.0)), float(calibration.get("bias", 0.0))
         )
         labels = [self.loaded.id2label[i] for i in range(1, len(self.loaded.id2label))]
-        thresholds = manifest.get("precision_thresholds")
-        cut = precision_at(thresholds, self.config.min_precision) if thresholds else {}
-        self.types: list[str | None] = []
-        self.thresholds = np.ones(len(labels))
-        for column, label in enumerate(labels):
-            self.types.append(
-                self.schema.relation_for_label(self.config.label_map.get(label, label))
-            )
-            self.thresholds[column] = float(cut.get(label, cut.get("*", 0.5)))
+        self.labels = labels
+        """The model's relation labels, one per score column."""
+        self.types: list[str | None] = [
+            self.schema.relation_for_label(self.config.label_map.get(label, label))
+            for label in labels
+        ]
+        self.thresholds = self.column_thresholds(self.config.min_precision)
         unknown = [label for label, kind in zip(labels, self.types, strict=True) if kind is None]
         if unknown:
             log.warning(
@@ -160,6 +158,20 @@ class DocRelationStage:
             )
         self.allowed = self._allowed_columns()
         self.entity_labels = frozenset(label for pair in self.allowed for label in pair)
+
+    def column_thresholds(self, min_precision: float) -> np.ndarray[Any, Any]:
+        """Per score column: the calibrated threshold stored for ``min_precision``."""
+        stored = self.loaded.manifest.get("precision_thresholds")
+        cut = precision_at(stored, min_precision) if stored else {}
+        return np.asarray([float(cut.get(label, cut.get("*", 0.5))) for label in self.labels])
+
+    def type_thresholds(self, min_precision: float) -> dict[str, float]:
+        """Per schema relation type: its threshold for ``min_precision`` (strictest column)."""
+        out: dict[str, float] = {}
+        for kind, threshold in zip(self.types, self.column_thresholds(min_precision), strict=True):
+            if kind is not None:
+                out[kind] = max(out.get(kind, 0.0), float(threshold))
+        return out
 
     def keep_only(self, types: Collection[str]) -> None:
         """Read these schema relation types alone (the attribute stage's own relations)."""

@@ -262,18 +262,20 @@ def make_attributes(settings: Settings, context: StageContext) -> AttributesStep
     if not settings.attributes.enabled:
         return None
     from kgbuild.stages.attributes import AttributeStage, attribute_relation_types
+    from kgbuild.stages.doc_relations import DocRelationStage
 
     schema = context.schema(settings)
     relation_types: dict[str, str] = {}
+    thresholds: dict[str, float] = {}
     own: DocRelationStage | None = None
     if settings.attributes.from_relations:
         built = context.stage("re")
         if isinstance(built, RelationsStep):
             predicted = [t for t in built.predicted_types() if t]
             relation_types = attribute_relation_types(schema.attributes, schema, predicted)
+            if isinstance(built.stage, DocRelationStage):
+                thresholds = _thresholds(built.stage, settings.attributes.min_precision)
         elif _document_level(settings):
-            from kgbuild.stages.doc_relations import DocRelationStage
-
             own = DocRelationStage(
                 settings.relations,
                 schema=schema,
@@ -283,6 +285,7 @@ def make_attributes(settings: Settings, context: StageContext) -> AttributesStep
             )
             predicted = [t for t in own.types if t]
             relation_types = attribute_relation_types(schema.attributes, schema, predicted)
+            thresholds = _thresholds(own, settings.attributes.min_precision)
             if relation_types:
                 own.keep_only(relation_types.values())
             else:
@@ -300,9 +303,19 @@ def make_attributes(settings: Settings, context: StageContext) -> AttributesStep
             resolve=settings.resolve,
             progress=context.progress,
             relation_types=relation_types,
+            relation_thresholds={
+                t: thresholds[t] for t in relation_types.values() if t in thresholds
+            },
         ),
         own,
     )
+
+
+def _thresholds(stage: DocRelationStage, min_precision: float) -> dict[str, float]:
+    try:
+        return stage.type_thresholds(min_precision)
+    except ValueError as exc:
+        raise ConfigError(f"attributes.min_precision: {exc}") from exc
 
 
 @stage_factory(

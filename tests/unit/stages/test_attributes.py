@@ -9,6 +9,7 @@ import pytest
 
 from kgbuild.config import AttributeConfig, NerConfig, Settings
 from kgbuild.data import Evidence, MentionAttribute, Provenance, Span
+from kgbuild.errors import ConfigError
 from kgbuild.graph.build import resolve_attributes
 from kgbuild.schema import AttributeSpec, EntityType, GraphSchema, load_schema
 from kgbuild.stages.values import normalise_date, normalise_number, normalise_value
@@ -412,6 +413,15 @@ def test_attributes_the_relation_model_covers_come_from_its_relations() -> None:
     assert (evidence.head, evidence.tail) == (ada.id, born.id)
     assert evidence.provenance.model == "re-model"
     assert evidence.provenance.stage == "attributes"
+    strict = AttributeStage(
+        AttributeConfig(),
+        schema=schema,
+        run_id="run",
+        relation_types={"birth_date": "DATE_OF_BIRTH", "birthplace": "PLACE_OF_BIRTH"},
+        relation_thresholds={"DATE_OF_BIRTH": 0.95},  # the attributes' own operating point
+    )
+    kept = strict([chunk], [ada, born, london, acme], relations=relations)
+    assert [a.key for a in kept] == ["birthplace"]  # the 0.91 birth date is below 0.95
 
 
 def test_relations_that_are_no_value_of_the_type_are_refused() -> None:
@@ -450,6 +460,13 @@ def test_attributes_read_the_relation_model_even_with_relations_off() -> None:
     assert stage.reading is None  # every default attribute is a relation model's type
     own = step.relations  # type: ignore[attr-defined]
     assert own is not None and set(filter(None, own.types)) == set(stage.relation_types.values())
+    at_90 = own.type_thresholds(0.9)  # stricter than the relations' 0.85, per type
+    assert stage.relation_thresholds["DATE_OF_BIRTH"] == at_90["DATE_OF_BIRTH"]
+    assert at_90["DATE_OF_BIRTH"] >= own.type_thresholds(0.85)["DATE_OF_BIRTH"]
+    with pytest.raises(ConfigError, match=r"attributes\.min_precision"):
+        Extractor(
+            Settings(attributes=AttributeConfig(enabled=True, min_precision=1.0)), run_id="run"
+        )
     off = Settings(attributes=AttributeConfig(enabled=True, from_relations=False))
     qa_step = Extractor(off, run_id="run").stages[-1]
     assert qa_step.relations is None and qa_step.stage.reading is not None  # type: ignore[attr-defined]
