@@ -95,10 +95,17 @@ def _scores(r: Result) -> str:
                 f"merge precision {_f(r['clusters']['merge_precision'], 2)}"
             )
         )
+        attributes = r.get("attributes")
+        stored = (
+            f"; attributes: **{_f(attributes['correct_percent'], 2)}%** of {attributes['stored']} "
+            f"stored values right, {attributes['wrong_type']} of the wrong type"
+            if attributes
+            else ""
+        )
         return (
             f"{found}; triples at min_precision {r.get('min_precision')}: P/R/F1 "
             f"{_f(triples['precision'], 2)} / {_f(triples['recall'], 2)} / "
-            f"**{_f(triples['f1'], 2)}** ({triples['gold']:,} gold)"
+            f"**{_f(triples['f1'], 2)}** ({triples['gold']:,} gold){stored}"
         )
     return "see the file"
 
