@@ -37,7 +37,7 @@ from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.reader import ExtractiveReader
 from kgbuild.schema import ENTITY_VALUE_TYPES, AttributeSpec, GraphSchema
-from kgbuild.stages.doc_relations import LocalEntity, local_entities
+from kgbuild.stages.doc_relations import LocalEntity, local_entities, nearest_mention
 from kgbuild.stages.reading import Template, TemplateReader
 from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig
@@ -391,19 +391,6 @@ class AttributeStage:
             head=nearest_mention(finding.head, chunk).id,
             tail=finding.tail,
         )
-
-
-def nearest_mention(entity: LocalEntity, chunk: Chunk) -> Mention:
-    """The entity's mention inside ``chunk``, else the one closest to it."""
-
-    def distance(mention: Mention) -> int:
-        if mention.span.end <= chunk.span.start:
-            return chunk.span.start - mention.span.end
-        if mention.span.start >= chunk.span.end:
-            return mention.span.start - chunk.span.end
-        return 0
-
-    return min(entity.mentions, key=lambda m: (distance(m), m.span.start))
 
 
 def _overlaps(mention: Mention, others: Iterable[Mention]) -> bool:

@@ -43,7 +43,7 @@ from kgbuild.schema import GraphSchema
 from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig, resolve_mentions
 
-__all__ = ["DocRelationStage", "LocalEntity", "local_entities"]
+__all__ = ["DocRelationStage", "LocalEntity", "local_entities", "nearest_mention"]
 
 log = logging.getLogger(__name__)
 
@@ -362,14 +362,14 @@ class DocRelationStage:
                         stage=STAGE,
                     ),
                     text=chunk.text,
-                    head=_nearest(head, chunk).id,
-                    tail=_nearest(tail, chunk).id,
+                    head=nearest_mention(head, chunk).id,
+                    tail=nearest_mention(tail, chunk).id,
                 )
             )
         return tuple(out)
 
 
-def _nearest(entity: LocalEntity, chunk: Chunk) -> Mention:
+def nearest_mention(entity: LocalEntity, chunk: Chunk) -> Mention:
     """The entity's mention inside ``chunk``, else the one closest to it."""
 
     def distance(mention: Mention) -> int:

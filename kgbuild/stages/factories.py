@@ -53,12 +53,22 @@ the batch that first computed them, so the order can change which sentence is re
 
 
 class NerStep:
-    """The NER stage over a batch: reads chunks and languages, assigns mentions."""
+    """The NER stage over a batch: reads chunks and languages, assigns mentions.
+
+    ``declared``: the schema's entity types. A mention of a type the model predicts and
+    the schema does not declare (TIME from a wide model under ``schema_path: business``) is
+    refused and counted, never stored (a ``label_map`` rename to an undeclared type is a
+    configuration error instead, raised when the stage is built).
+    """
 
     label = "ner"
 
-    def __init__(self, stage: NerStage) -> None:
+    def __init__(self, stage: NerStage, declared: frozenset[str] | None = None) -> None:
         self.stage = stage
+        self.undeclared = (
+            frozenset(stage.labels) - declared if declared is not None else frozenset()
+        )
+        """The model's types the schema does not declare (their mentions are refused)."""
 
     @property
     def languages(self) -> frozenset[str] | None:
@@ -67,12 +77,18 @@ class NerStep:
 
     @property
     def model_key(self) -> str:
-        """The NER model and its output-changing settings."""
-        return self.stage.model_key
+        """The NER model and its output-changing settings (and the types refused)."""
+        if not self.undeclared:
+            return self.stage.model_key
+        return f"{self.stage.model_key}-{','.join(sorted(self.undeclared))}"
 
     def __call__(self, batch: StageBatch) -> None:
         """Find the mentions of the chunks of the documents the model reads."""
-        batch.mentions = self.stage(batch.chunks_for(self.label), batch.langs)
+        found = self.stage(batch.chunks_for(self.label), batch.langs)
+        batch.mentions = [m for m in found if m.label not in self.undeclared]
+        for mention in found:
+            if mention.label in self.undeclared:
+                batch.refused[mention.doc_id, f"{mention.label} mention"] += 1
 
 
 class RelationsStep:
@@ -187,7 +203,22 @@ def make_ner(settings: Settings, context: StageContext) -> NerStep:
     """Token-classification NER (always on)."""
     from kgbuild.stages.ner import NerStage
 
-    return NerStep(NerStage(settings.ner, run_id=context.run_id, progress=context.progress))
+    declared = frozenset(t.name for t in context.schema(settings).entity_types)
+    stage = NerStage(settings.ner, run_id=context.run_id, progress=context.progress)
+    step = NerStep(stage, declared)
+    renamed = sorted(step.undeclared & set(settings.ner.label_map.values()))
+    if renamed:  # a rename of the user's own that the schema lacks is a mistake, not a refusal
+        raise ConfigError(
+            f"ner.label_map renames model labels to {', '.join(renamed)}, which the graph "
+            f"schema ({settings.schema_path or 'wikidata'}) does not declare; declared: {', '.join(sorted(declared))}"
+        )
+    if step.undeclared:
+        log.info(
+            "NER model %s predicts types the schema does not declare (refused): %s",
+            stage.loaded.name,
+            ", ".join(sorted(step.undeclared)),
+        )
+    return step
 
 
 def _document_level(settings: Settings) -> bool:

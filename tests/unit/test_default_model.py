@@ -9,7 +9,7 @@ from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.ner import NerStage
 
 
-def test_default_model_tags_people_organisations_and_places() -> None:
+def test_default_model_tags_people_organisations_places_and_dates() -> None:
     text = (
         "Maria Gonzalez founded Acme Robotics in Toronto in 2011. "
         "Angela Merkel met Emmanuel Macron in Berlin. "
@@ -17,9 +17,11 @@ def test_default_model_tags_people_organisations_and_places() -> None:
     )
     doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
     stage = NerStage(NerConfig(), run_id="r")
-    assert stage.loaded.name.endswith("ner-en-minilm")
+    assert stage.loaded.name.endswith("ner-wide-minilm")
+    assert set(stage.labels) == {"PER", "ORG", "LOC", "MISC", "TIME", "NUM"}
     found = {(m.text, m.label) for m in stage(chunk_document(doc), {"d": "en"})}
     expected = {
+        ("2011", "TIME"),  # the default schema's dates: relation and attribute arguments
         ("Maria Gonzalez", "PER"),
         ("Toronto", "LOC"),
         ("Angela Merkel", "PER"),
@@ -51,6 +53,9 @@ def test_sentence_relation_model_and_default_attributes_on_the_business_schema()
     assert extractor.relations is not None and extractor.attributes is not None
     assert extractor.relations.loaded.name.endswith("re-en-minilm")
     [found] = extractor([doc])
+    # the business schema declares no TIME: the default NER's "2011" is refused, counted
+    assert found.refused.get("TIME mention") == 1, found.refused
+    assert all(m.label in {"PER", "ORG", "LOC", "MISC"} for m in found.mentions)
     names = {m.id: m.text for m in found.mentions}
     relations = {(names[r.head_mention], r.type, names[r.tail_mention]) for r in found.relations}
     assert ("Maria Gonzalez", "WORKS_FOR", "Acme Robotics") in relations, relations
