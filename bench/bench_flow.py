@@ -14,8 +14,8 @@ one warm-up of each (the model loaded, the temporary Prefect server started). Th
 overhead is ``flow / direct - 1``. Then it runs the flow with the Dask runner on a
 local cluster of 1 and of 2 worker processes (one thread each) over the generated
 documents and reports documents per second over the whole flow call, cluster start-up
-and the workers' model loading included. The default model (models/ner-en-minilm) and
-default settings are used throughout.
+and the workers' model loading included. The default NER model (the manifest's, named in
+the result) and default settings are used throughout.
 
 Run: ``.venv/bin/python bench/bench_flow.py [--docs 2000] [--out bench/results/flow_2000.json]``.
 """
@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import _meta
+
+from kgbuild.models import resolve_task_model
 
 if TYPE_CHECKING:
     from kgbuild.pipeline import BuildReport
@@ -207,7 +209,7 @@ def main() -> None:
 
     result = {
         "benchmark": "bench/bench_flow.py",
-        "model": "default (models/ner-en-minilm)",
+        "model": f"default ({Path(resolve_task_model('ner', 'default')).name})",
         "generated_documents": args.docs,
         "sizes": sizes,
         "dask": dask,
