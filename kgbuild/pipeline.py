@@ -280,6 +280,7 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
     attributes = resolve_attributes(
         (attribute for result in results for attribute in result.attributes),
         resolution.mention_to_entity,
+        {entity.id: entity.name for entity in resolution.entities},
     )
     graph = build_graph(
         infos,

@@ -35,6 +35,7 @@ from kgbuild.data import (
 from kgbuild.graph.cooccurrence import co_occurrences
 from kgbuild.ids import stable_id
 from kgbuild.layout import Layout
+from kgbuild.schema import ENTITY_VALUE_TYPES
 
 __all__ = [
     "DocumentInfo",
@@ -108,13 +109,18 @@ def resolve_relations(
 
 
 def resolve_attributes(
-    attributes: Iterable[MentionAttribute], mention_to_entity: Mapping[str, str]
+    attributes: Iterable[MentionAttribute],
+    mention_to_entity: Mapping[str, str],
+    entity_names: Mapping[str, str] | None = None,
 ) -> list[Attribute]:
     """Lift mention-level attributes to entities: one value per (entity, attribute).
 
     Where documents disagree, the value with the highest score wins (ties: the value
     read first in document order); the evidence of every finding of that value is kept,
-    in document and offset order.
+    in document and offset order. An entity value whose mention (the evidence's ``tail``)
+    was resolved is that entity: findings agree when they name the same entity ("BERLIN"
+    in a dateline, "Berlin" elsewhere), and the value is its canonical name from
+    ``entity_names`` (entity id -> name) when given.
     """
     grouped: dict[tuple[str, str], list[MentionAttribute]] = defaultdict(list)
     for attribute in attributes:
@@ -125,7 +131,16 @@ def resolve_attributes(
     for (entity, key), found in sorted(grouped.items()):
         found.sort(key=lambda a: (-a.score, _first_evidence(a)))
         winner = found[0]
-        agreeing = [a for a in found if a.value == winner.value]
+        named = _value_entity(winner, mention_to_entity)
+        agreeing = [
+            a
+            for a in found
+            if (named is not None and _value_entity(a, mention_to_entity) == named)
+            or (named is None and a.value == winner.value)
+        ]
+        value = winner.value
+        if named is not None and entity_names is not None and named in entity_names:
+            value = entity_names[named]
         evidence = sorted(
             {
                 (e.provenance.doc_id, e.provenance.span.start, e.provenance.chunk_id): e
@@ -138,13 +153,21 @@ def resolve_attributes(
                 id=stable_id("attr", entity, key),
                 entity=entity,
                 key=key,
-                value=winner.value,
+                value=value,
                 value_type=winner.value_type,
                 score=winner.score,
                 evidence=tuple(e for _, e in evidence),
             )
         )
     return lifted
+
+
+def _value_entity(attribute: MentionAttribute, mention_to_entity: Mapping[str, str]) -> str | None:
+    """The resolved entity an entity value names (through its evidence's tail mention)."""
+    if attribute.value_type not in ENTITY_VALUE_TYPES or not attribute.evidence:
+        return None
+    tail = attribute.evidence[0].tail
+    return mention_to_entity.get(tail) if tail is not None else None
 
 
 def _first_evidence(attribute: MentionAttribute) -> tuple[str, int]:

@@ -188,6 +188,25 @@ def test_resolve_attributes_keeps_the_best_value_with_all_its_evidence() -> None
     )
 
 
+def test_entity_values_agree_by_the_entity_they_name_and_take_its_name() -> None:
+    def located(mention: str, value: str, tail: str, score: float, doc: str) -> MentionAttribute:
+        base = _attribute(mention, value, score, doc, 0)
+        evidence = base.evidence[0].model_copy(update={"tail": tail})
+        return base.model_copy(update={"value_type": "entity", "evidence": (evidence,)})
+
+    found = [
+        located("m1", "BERLIN", "t1", 0.9, "d1"),  # a dateline
+        located("m2", "Berlin", "t2", 0.5, "d2"),
+        located("m3", "Munich", "t3", 0.7, "d3"),
+    ]
+    to_entity = {"m1": "E1", "m2": "E1", "m3": "E1", "t1": "L1", "t2": "L1", "t3": "L2"}
+    [lifted] = resolve_attributes(found, to_entity, {"L1": "Berlin", "L2": "Munich"})
+    assert lifted.value == "Berlin"  # the entity's canonical name, not the dateline's capitals
+    assert [e.provenance.doc_id for e in lifted.evidence] == ["d1", "d2"]  # both name Berlin
+    [unnamed] = resolve_attributes(found, to_entity)
+    assert unnamed.value == "BERLIN" and len(unnamed.evidence) == 2
+
+
 # -- the stage and the whole build with tiny trained models -----------------------------------
 
 WORK_SCHEMA = GraphSchema(
