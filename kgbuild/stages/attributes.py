@@ -16,8 +16,9 @@ the value.
 
 An attribute whose Wikidata property a relation type of the relation model stands for
 (``relation_types``: date of birth, place of birth, inception...) is not read by QA: its
-values are that model's relations of the type (head of the attribute's entity type), the
-tail mention normalised to the value type, at the relation model's calibrated score.
+values are that model's relations of the type (head of the attribute's entity type) whose
+calibrated score reaches the type's threshold for ``attributes.min_precision``
+(``relation_thresholds``), the tail mention normalised to the value type.
 
 Attributes come out at mention level (``entity`` is a mention id, as relations' heads
 are); :func:`kgbuild.graph.build.resolve_attributes` lifts them to resolved entities.
@@ -83,8 +84,9 @@ def attribute_relation_types(
     specs: Sequence[AttributeSpec], schema: GraphSchema, predicted: Iterable[str]
 ) -> dict[str, str]:
     """Attribute name -> the predicted relation type of the same Wikidata property."""
+    wanted = set(predicted)
     by_property = {
-        r.wikidata: r.name for r in schema.relation_types if r.wikidata and r.name in set(predicted)
+        r.wikidata: r.name for r in schema.relation_types if r.wikidata and r.name in wanted
     }
     return {
         s.name: by_property[s.wikidata]
