@@ -40,9 +40,9 @@ Steps (every one deterministic and independent of input order):
    key with an initial or a missing middle name ("J. Smith", "John Smith") joins
    the fuzzy cluster of fuller names with the same surname that it fits, if there
    is exactly one; names that were ambiguous are retried after each round of
-   merges. A one-token organisation ("Acme") joins the one cluster of
-   proper-named organisations whose name starts with that token ("Acme Robotics
-   Inc."). An acronym of three letters or more, or a dotted one ("U.S."), joins
+   merges. With ``org_short_forms`` (off by default), a one-token organisation
+   ("Acme") joins the one cluster of proper-named organisations whose name starts
+   with that token ("Acme Robotics Inc."). An acronym of three letters or more, or a dotted one ("U.S."), joins
    the long form whose initials it spells ("USGS" and "United States Geological
    Survey", stop words such as "of" taken or left out) when every long form of
    the corpus with those initials is one cluster of its label. A multi-word name
@@ -52,15 +52,17 @@ Steps (every one deterministic and independent of input order):
 5. **Transitive closure** with :func:`networkx.connected_components` on the graph
    of matched keys, so pairs ``{a, b}`` and ``{b, c}`` give one entity.
 6. **Document rules** (per mention). Within one document, a bare surname
-   ("Smith"), an initial ("J. Smith") or an organisation's first word ("Acme")
-   joins the fuller name of that document it fits, if the fuller names it fits
+   ("Smith"), an initial ("J. Smith") or, with ``org_short_forms``, an organisation's
+   first word ("Acme") joins the fuller name of that document it fits, if the fuller names it fits
    there are exactly one cluster. "Smith" in a document with both "David Smith"
    and "Linda Smith", or with no full name, stays with the global key "smith"
    (as exact matching would do, which keeps mononyms such as "Plato" together).
    An acronym joins the one long form of its document that it spells, whatever
    the labels. Then mentions of one name under different labels in one document
    ("Japan" as LOC and as MISC) become one entity: they join the cluster that
-   holds most of them.
+   holds most of them. Last, where a document writes a name with capitals inside
+   ("Two Doors Down"), its mentions written all in lowercase ("two doors down the
+   hall") leave that cluster for one of their own (``case_in_document``).
 
 An entity's label is the majority label of its mentions, and every merge keeps its
 reason (:class:`kgbuild.data.Merge`: rule, score, the two surface forms and, for a
@@ -1117,6 +1119,54 @@ def _same_name_in_document(
         moved_by[moving] = 4
 
 
+def _lowercase(text: str) -> bool:
+    """Tell whether a text has letters and all of them lowercase ("two doors down")."""
+    return text.islower()
+
+
+def _capital_inside(text: str) -> bool:
+    """Tell whether a text has a capital after its first character ("Two Doors Down", "iOS").
+
+    A capital only at the start may be the start of a sentence ("Souvlaki is ..."), which
+    tells nothing about the words.
+    """
+    return any(ch.isupper() for ch in text[1:])
+
+
+def _split_lowercase(
+    texts: Sequence[str],
+    doc_ids: Sequence[str],
+    name_of_mention: IntArray,
+    doc: IntArray,
+    cluster: IntArray,
+    first_free: int,
+) -> None:
+    """Part a name written in lowercase from the same name written with capitals (in place).
+
+    In a document that writes a name both ways ("Two Doors Down", the song, and a party
+    "two doors down the hall"), the lowercase mentions are a common phrase or another
+    thing: those that share a cluster with a mention of their name and document that has
+    a capital beyond its first letter (:func:`_capital_inside`) become a cluster of their own, one per document and name, numbered from
+    ``first_free`` in (document id, text) order. Names written only in lowercase (a tweet's
+    "obama") are left as they are. ``O(N log N)`` in numpy.
+    """
+    lower = np.fromiter(map(_lowercase, texts), dtype=np.bool_, count=len(texts))
+    if not lower.any() or lower.all():
+        return
+    group = _combine(doc, name_of_mention, cluster)
+    titled = np.fromiter(map(_capital_inside, texts), dtype=np.bool_, count=len(texts))
+    capitalised = np.unique(group[titled])
+    moving = np.flatnonzero(lower & np.isin(group, capitalised))
+    if not len(moving):
+        return
+    parts = _combine(doc[moving], name_of_mention[moving]).tolist()
+    label: dict[int, tuple[str, str]] = {}
+    for part, i in zip(parts, moving.tolist(), strict=True):
+        label[part] = min(label.get(part, (doc_ids[i], texts[i])), (doc_ids[i], texts[i]))
+    number = {part: n for n, part in enumerate(sorted(label, key=label.__getitem__))}
+    cluster[moving] = first_free + np.fromiter(map(number.__getitem__, parts), dtype=np.int64)
+
+
 KeyPairVeto = Callable[[list[tuple[int, int]]], list[bool]]
 """Given key pairs about to merge, say which may (context similarity)."""
 
@@ -1211,6 +1261,8 @@ def _cluster(
         _document_acronyms(keys, key_of_mention, doc, cluster, moved_by, long_forms)
     if config.same_name_rule:
         _same_name_in_document(name_of_mention, doc, cluster, moved_by)
+    if config.case_in_document:
+        _split_lowercase(texts, doc_ids, name_of_mention, doc, cluster, len(keys.norms))
     return _Clustering(
         keys=keys,
         key_of_mention=key_of_mention,
@@ -1253,11 +1305,11 @@ def cluster_names(
     Examples:
         >>> ids = cluster_names(
         ...     ["ORG", "ORG", "ORG", "PER", "PER"],
-        ...     ["Acme Robotics Inc.", "ACME robtics", "Acme", "David Chen", "Linda Chen"],
+        ...     ["Acme Robotics Inc.", "ACME robtics", "Acme Robotics", "David Chen", "Linda Chen"],
         ...     ["d1", "d2", "d3", "d1", "d1"],
         ... )
         >>> ids.tolist()
-        [0, 0, 0, 3, 4]
+        [0, 0, 0, 2, 3]
     """
     return _cluster(labels, texts, doc_ids, config).cluster
 
@@ -1435,7 +1487,9 @@ def resolve_mentions(
         name = _canonical(shown, label, config)
         norm = normalize_name(name, label, config=config)
         entity_id = stable_id("ent", label, norm)
-        if entity_id in used:  # rare: see Returns
+        if entity_id in used and cluster >= len(result.keys.norms):  # a lowercase part
+            entity_id = stable_id("ent", label, norm, "lowercase", doc_ids[group[0]])
+        elif entity_id in used:  # rare: see Returns
             first = result.keys
             entity_id = stable_id("ent", label, norm, first.labels[cluster], first.norms[cluster])
         used.add(entity_id)
