@@ -96,6 +96,10 @@ class ServeConfig(_Section):
     the loopback interface."""
     docs: bool = False
     """Serve Swagger UI at ``/docs`` (it loads its script from a CDN) and ``/openapi.json``."""
+    registry_dir: Path | None = None
+    """Where a running server records itself so that ``kgbuild ask`` for the same graph asks
+    it instead of loading the models (default: ``$XDG_RUNTIME_DIR/kgbuild/servers``, else
+    ``~/.cache/kgbuild/servers``)."""
 
     @field_validator("token")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# `kgbuild serve` records itself for `kgbuild ask`: keep the tests' records, and the user's
+# running servers, apart.
+os.environ.setdefault("KGBUILD_SERVE__REGISTRY_DIR", tempfile.mkdtemp(prefix="kgbuild-servers-"))
 
 from kgbuild.config import NerConfig, Settings
 from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB, make_tiny_bert

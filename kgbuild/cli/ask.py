@@ -122,6 +122,33 @@ def render(result: AskResult) -> str:
     return "\n".join(lines)
 
 
+def _ask_running_server(
+    settings: Settings,
+    question: str,
+    source: str,
+    qa_model: str,
+    ner_model: str,
+    *,
+    top: int,
+    threshold: float,
+) -> AskResult | None:
+    """The answer of a running ``kgbuild serve`` of this graph and models, else None.
+
+    A server that does not answer is reported on stderr; the caller then answers locally.
+    """
+    from kgbuild.qa.remote import RemoteUnavailable, ask_server, find_server, registry_dir
+
+    record = find_server(registry_dir(settings), source, qa_model, ner_model)
+    if record is None:
+        return None
+    token = settings.serve.token.get_secret_value() if settings.serve.token else None
+    try:
+        return ask_server(record, question, top_k=top, threshold=threshold, token=token)
+    except RemoteUnavailable as exc:
+        typer.echo(f"kgbuild serve (pid {record.pid}): {exc}; answering here", err=True)
+        return None
+
+
 def ask(
     question: Annotated[str, typer.Argument(help="The question, e.g. 'Where is Acme based?'")],
     top: Annotated[int, typer.Option("--top", min=1, max=20, help="Answers to show.")] = 1,
@@ -131,16 +158,35 @@ def ask(
     neo4j: Neo4jOption = None,
     qa_model: QaModelOption = "default",
     ner_model: NerModelOption = "default",
+    use_server: Annotated[
+        bool,
+        typer.Option(
+            "--server/--no-server",
+            help="Ask a running `kgbuild serve` of the same graph and models when there is "
+            "one (its models are loaded: about a second instead of several); --no-server "
+            "always loads them here.",
+        ),
+    ] = True,
     config: ConfigOption = None,
     out: OutOption = None,
 ) -> None:
     """Answer a question from the built graph, with the evidence it rests on."""
     try:
-        qa = _open(_settings(config, out), graph, neo4j, qa_model, ner_model, threshold)
-        try:
-            result = qa.ask(question, top_k=top)
-        finally:
-            qa.close()
+        settings = _settings(config, out)
+        result = None
+        if use_server:
+            from kgbuild.qa.remote import graph_source
+
+            source = graph_source(settings, graph=graph, neo4j=neo4j)
+            result = _ask_running_server(
+                settings, question, source, qa_model, ner_model, top=top, threshold=threshold
+            )
+        if result is None:
+            qa = _open(settings, graph, neo4j, qa_model, ner_model, threshold)
+            try:
+                result = qa.ask(question, top_k=top)
+            finally:
+                qa.close()
     except KGBuildError as exc:
         raise fail(exc) from exc
     typer.echo(result.model_dump_json(indent=2) if json_output else render(result))
@@ -223,6 +269,7 @@ def serve(
 
     from kgbuild.qa.api import create_app
     from kgbuild.qa.http_guards import host_name
+    from kgbuild.qa.remote import graph_source, register_server, registry_dir, unregister_server
 
     try:
         settings = _settings(config, out)
@@ -232,12 +279,25 @@ def serve(
         qa = _open(settings, graph, neo4j, qa_model, ner_model, threshold)
     except KGBuildError as exc:
         raise fail(exc) from exc
+    record = None
     try:
         where = f"http://{host_name(host)}:{port}/"
         typer.echo(f"serving the graph ({qa.store.name}) on {where} (explorer: {where}explore)")
         if serve_config.token is not None:
             typer.echo(f"the API needs the token; the page takes it once as {where}#token=<token>")
         app = create_app(qa, serve_config, bound_host=host)
+        record = register_server(
+            registry_dir(settings),
+            host=host,
+            port=port,
+            graph=graph_source(settings, graph=graph, neo4j=neo4j),
+            qa_model=qa_model,
+            ner_model=ner_model,
+        )
+        if record is not None:
+            typer.echo(f"`kgbuild ask` for this graph asks this server (record: {record})")
         uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
+        if record is not None:
+            unregister_server(record)
         qa.close()

@@ -4,12 +4,19 @@ Steps: link the question to entities (:mod:`.linking`), gather verbalised facts 
 source sentences (:mod:`.contexts`), rank them (:mod:`.ranking`), read answers with the
 extractive QA model (:class:`kgbuild.nlp.reader.ExtractiveReader`), or answer list and
 count questions from the graph directly (:mod:`.structured`).
+
+The engine's names are imported on first use: :mod:`.models` and :mod:`.remote` (asking a
+running ``kgbuild serve``) load without torch, so a CLI that asks a server starts fast.
 """
 
 from __future__ import annotations
 
-from kgbuild.qa.engine import GraphQA, ask, check_question, open_store
+from typing import TYPE_CHECKING, Any
+
 from kgbuild.qa.models import Answer, AskResult, EntityCard, EntityHit, EvidenceRef
+
+if TYPE_CHECKING:
+    from kgbuild.qa.engine import GraphQA, ask, check_question, open_store
 
 __all__ = [
     "Answer",
@@ -22,3 +29,13 @@ __all__ = [
     "check_question",
     "open_store",
 ]
+
+_ENGINE = frozenset({"GraphQA", "ask", "check_question", "open_store"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENGINE:
+        from kgbuild.qa import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'kgbuild.qa' has no attribute {name!r}")

@@ -1,0 +1,226 @@
+"""Find a running ``kgbuild serve`` for a graph and ask it, so that ``kgbuild ask`` starts fast.
+
+``kgbuild serve`` writes a small record (:class:`ServerRecord`: its URL, process id, the graph
+and the models it answers with) into the registry folder (``serve.registry_dir``) while it
+runs. ``kgbuild ask`` looks for the record of the same graph and models; when the process is
+alive it posts the question to ``/ask`` instead of loading the models itself (seconds) and
+falls back to answering locally when the server does not answer. Nothing here imports torch.
+
+The record holds no secret: a server with a token is asked with the token of the asking
+side's own settings (``KGBUILD_SERVE__TOKEN``). Only loopback URLs are recorded and asked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from kgbuild.errors import KGBuildError
+from kgbuild.qa.models import AskResult
+
+if TYPE_CHECKING:
+    from kgbuild.config import Settings
+
+__all__ = [
+    "RemoteUnavailable",
+    "ServerRecord",
+    "ask_server",
+    "find_server",
+    "graph_source",
+    "record_path",
+    "register_server",
+    "registry_dir",
+    "unregister_server",
+]
+
+ANSWER_TIMEOUT_S = 120.0
+"""How long ``ask_server`` waits on the socket (a refused connection fails at once)."""
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+class RemoteUnavailable(KGBuildError):
+    """The recorded server could not answer (gone, refusing, or another error)."""
+
+
+class ServerRecord(BaseModel):
+    """What a running ``kgbuild serve`` records about itself."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str
+    """Base URL on the loopback interface, e.g. ``http://127.0.0.1:8000``."""
+    pid: int
+    graph: str
+    """The graph it reads (:func:`graph_source`)."""
+    qa_model: str
+    ner_model: str
+    started: str
+    """ISO time the server started."""
+
+
+def graph_source(settings: Settings, *, graph: Path | None, neo4j: str | None) -> str:
+    """The graph that ``open_store`` would read for these arguments, as one string.
+
+    Neo4j: ``neo4j:<uri>/<database>``. The exported graph: ``file:<absolute path>`` with the
+    file's size and modification time, so a record made before a rebuild never matches.
+    """
+    uri = neo4j or (None if graph is not None else settings.neo4j.uri)
+    if uri:
+        return f"neo4j:{uri}/{settings.neo4j.database or ''}"
+    path = (graph or settings.out_dir / "graph.json").resolve()
+    try:
+        stat = path.stat()
+    except OSError:
+        return f"file:{path}"
+    return f"file:{path}@{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def registry_dir(settings: Settings) -> Path:
+    """Where servers record themselves: ``serve.registry_dir``, else a per-user folder."""
+    if settings.serve.registry_dir is not None:
+        return settings.serve.registry_dir
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) if runtime else Path.home() / ".cache"
+    return base / "kgbuild" / "servers"
+
+
+def record_path(folder: Path, graph: str, qa_model: str, ner_model: str) -> Path:
+    """The record file of a server for one graph and pair of models."""
+    digest = hashlib.sha256(json.dumps([graph, qa_model, ner_model]).encode()).hexdigest()
+    return folder / f"serve-{digest[:24]}.json"
+
+
+def _loopback_url(host: str, port: int) -> str | None:
+    """The URL a local client reaches a server bound to ``host`` at, or None."""
+    if host in {"127.0.0.1", "localhost", "0.0.0.0"}:
+        return f"http://127.0.0.1:{port}"
+    if host in {"::1", "[::1]", "::"}:
+        return f"http://[::1]:{port}"
+    return None
+
+
+def register_server(
+    folder: Path, *, host: str, port: int, graph: str, qa_model: str, ner_model: str
+) -> Path | None:
+    """Record this process as the server of ``graph``; return the file (None: not local).
+
+    The file is written atomically, readable by its owner only. A server bound to an
+    address other than loopback or a wildcard is not recorded.
+    """
+    url = _loopback_url(host, port)
+    if url is None:
+        return None
+    record = ServerRecord(
+        url=url,
+        pid=os.getpid(),
+        graph=graph,
+        qa_model=qa_model,
+        ner_model=ner_model,
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = record_path(folder, graph, qa_model, ner_model)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(record.model_dump_json())
+    partial.replace(path)
+    return path
+
+
+def unregister_server(path: Path) -> None:
+    """Remove this process's record (if it is still ours)."""
+    try:
+        record = ServerRecord.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError):
+        return
+    if record.pid == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
+
+
+def find_server(folder: Path, graph: str, qa_model: str, ner_model: str) -> ServerRecord | None:
+    """The record of a live local server of this graph and models, else None.
+
+    A record whose process is gone is removed.
+    """
+    path = record_path(folder, graph, qa_model, ner_model)
+    try:
+        record = ServerRecord.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError):
+        return None
+    matches = (record.graph, record.qa_model, record.ner_model) == (graph, qa_model, ner_model)
+    host = record.url.split("//", 1)[-1].rsplit(":", 1)[0]
+    if not matches or host not in LOOPBACK:
+        return None
+    if not _alive(record.pid):
+        path.unlink(missing_ok=True)
+        return None
+    return record
+
+
+def ask_server(
+    record: ServerRecord,
+    question: str,
+    *,
+    top_k: int,
+    threshold: float,
+    token: str | None = None,
+    timeout: float = ANSWER_TIMEOUT_S,
+) -> AskResult:
+    """Ask the recorded server; return its result.
+
+    Raises:
+        RemoteUnavailable: no connection, a refused token, or an answer that is not a
+            result (the message says which); the caller may answer locally instead.
+        InputError: the server rejected the question itself (HTTP 400/422).
+    """
+    from kgbuild.errors import InputError
+
+    body = json.dumps({"question": question, "top_k": top_k, "threshold": threshold}).encode()
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(f"{record.url}/ask", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = json.loads(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        detail = _detail(exc)
+        if exc.code in (400, 422):
+            raise InputError(f"the question was refused: {detail}") from exc
+        raise RemoteUnavailable(f"{record.url} answered HTTP {exc.code}: {detail}") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise RemoteUnavailable(f"{record.url} did not answer: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise RemoteUnavailable(f"{record.url} sent something other than a result")
+    payload.pop("documents", None)  # the page's titles; not part of AskResult
+    try:
+        return AskResult.model_validate(payload)
+    except ValidationError as exc:
+        raise RemoteUnavailable(f"{record.url} sent a result this version cannot read") from exc
+
+
+def _detail(exc: urllib.error.HTTPError) -> str:
+    try:
+        detail = json.loads(exc.read().decode("utf-8")).get("detail", "")
+    except (ValueError, AttributeError, OSError):
+        detail = ""
+    return str(detail) or str(exc.reason)

@@ -1,0 +1,202 @@
+"""``kgbuild ask`` asks a running ``kgbuild serve`` of the same graph, and answers alone otherwise.
+
+A real uvicorn server runs the real app over the example graph with the tiny keyword models;
+the CLI finds it through the record the server side writes (:mod:`kgbuild.qa.remote`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from kgbuild.cli import app
+from kgbuild.config import ServeConfig, Settings
+from kgbuild.qa import GraphQA, open_store
+from kgbuild.qa.remote import (
+    ServerRecord,
+    find_server,
+    graph_source,
+    record_path,
+    register_server,
+    registry_dir,
+    unregister_server,
+)
+from tests.http_server import free_port, running
+from tests.unit.qa.test_ask import build_example
+
+QUESTION = "in which city does maria gonzalez work ?"
+TOKEN = "t0ken-for-tests-0123456789"
+SERVED_QA = "served-only-qa"
+"""A model name that exists only on the server's side: the CLI cannot load it itself."""
+SERVED_NER = "served-only-ner"
+
+
+@pytest.fixture(scope="module")
+def example(
+    tmp_path_factory: pytest.TempPathFactory,
+    keyword_ner_model: Path,
+    keyword_re_model: Path,
+    keyword_qa_model: Path,
+) -> Settings:
+    return build_example(
+        tmp_path_factory.mktemp("remote"), keyword_ner_model, keyword_re_model, keyword_qa_model
+    )
+
+
+@pytest.fixture(scope="module")
+def qa(example: Settings, keyword_qa_model: Path, keyword_ner_model: Path) -> Iterator[GraphQA]:
+    with GraphQA(
+        open_store(example),
+        qa_model=str(keyword_qa_model),
+        ner_model=str(keyword_ner_model),
+        encoder=None,
+        threshold=0.2,
+    ) as graph_qa:
+        yield graph_qa
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "servers"
+    monkeypatch.setenv("KGBUILD_SERVE__REGISTRY_DIR", str(folder))
+    monkeypatch.delenv("KGBUILD_SERVE__TOKEN", raising=False)
+    return folder
+
+
+def _register(folder: Path, settings: Settings, url: str, qa_model: str, ner_model: str) -> Path:
+    path = register_server(
+        folder,
+        host="127.0.0.1",
+        port=int(urlsplit(url).port or 0),
+        graph=graph_source(settings, graph=None, neo4j=None),
+        qa_model=qa_model,
+        ner_model=ner_model,
+    )
+    assert path is not None
+    return path
+
+
+def _ask(settings: Settings, qa_model: str, ner_model: str, *extra: str) -> tuple[int, str]:
+    args = ["ask", QUESTION, "--out", str(settings.out_dir), "--threshold", "0.2"]
+    args += ["--qa-model", qa_model, "--ner-model", ner_model, *extra]
+    result = CliRunner().invoke(app, args)
+    return result.exit_code, result.output
+
+
+def test_the_cli_asks_the_running_server_of_its_graph(
+    example: Settings, qa: GraphQA, registry: Path
+) -> None:
+    from kgbuild.qa.api import create_app
+
+    with running(create_app(qa)) as url:
+        path = _register(registry, example, url, SERVED_QA, SERVED_NER)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        code, output = _ask(example, SERVED_QA, SERVED_NER, "--json")
+        assert code == 0, output
+        served = json.loads(output)
+        local = qa.ask(QUESTION).model_dump(mode="json")
+        assert served == local
+        assert served["answer"]["text"].lower() == "berlin"
+        # Another model, or --no-server: loaded here, where "served-only-qa" does not exist.
+        code, output = _ask(example, SERVED_QA, SERVED_NER, "--no-server")
+        assert code != 0 and SERVED_QA in " ".join(output.split())
+    unregister_server(path)
+    assert not path.exists()
+
+
+def test_a_server_that_does_not_answer_is_reported_and_the_cli_answers_alone(
+    example: Settings, registry: Path, keyword_qa_model: Path, keyword_ner_model: Path
+) -> None:
+    qa_model, ner_model = str(keyword_qa_model), str(keyword_ner_model)
+    _register(registry, example, f"http://127.0.0.1:{free_port()}", qa_model, ner_model)
+    code, output = _ask(example, qa_model, ner_model)
+    assert code == 0, output
+    assert "did not answer" in output and "answering here" in output
+    assert "Answer: Berlin" in output
+
+
+def test_a_token_server_is_asked_with_the_configured_token(
+    example: Settings,
+    qa: GraphQA,
+    registry: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    keyword_qa_model: Path,
+    keyword_ner_model: Path,
+) -> None:
+    from kgbuild.qa.api import create_app
+
+    qa_model, ner_model = str(keyword_qa_model), str(keyword_ner_model)
+    with running(create_app(qa, ServeConfig(token=SecretStr(TOKEN)))) as url:
+        _register(registry, example, url, qa_model, ner_model)
+        code, output = _ask(example, qa_model, ner_model)  # no token: refused, answered here
+        assert code == 0 and "HTTP 401" in output and "answering here" in output
+        assert "Answer: Berlin" in output
+        monkeypatch.setenv("KGBUILD_SERVE__TOKEN", TOKEN)
+        code, output = _ask(example, qa_model, ner_model)
+        assert code == 0 and "answering here" not in output and "Answer: Berlin" in output
+
+
+def test_records_of_dead_processes_other_graphs_and_remote_hosts_are_not_used(
+    tmp_path: Path, example: Settings
+) -> None:
+    folder = tmp_path / "servers"
+    source = graph_source(example, graph=None, neo4j=None)
+    path = register_server(
+        folder, host="127.0.0.1", port=8000, graph=source, qa_model="q", ner_model="n"
+    )
+    assert path is not None and find_server(folder, source, "q", "n") is not None
+    assert find_server(folder, source, "other-qa", "n") is None
+    # A rebuilt graph.json (other size or time) is another graph.
+    graph_json = example.out_dir / "graph.json"
+    assert source.startswith(f"file:{graph_json.resolve()}@")
+    os.utime(graph_json, ns=(0, 0))
+    assert graph_source(example, graph=None, neo4j=None) != source
+    assert graph_source(example, graph=None, neo4j="bolt://localhost:7687").startswith("neo4j:")
+    # A process that has exited: its record is removed.
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    record = ServerRecord.model_validate_json(path.read_text(encoding="utf-8"))
+    path.write_text(record.model_copy(update={"pid": int(gone.stdout)}).model_dump_json())
+    assert find_server(folder, source, "q", "n") is None and not path.exists()
+    # Not on loopback: never recorded; a record that names another host is not asked.
+    assert (
+        register_server(
+            folder, host="192.0.2.7", port=80, graph=source, qa_model="q", ner_model="n"
+        )
+        is None
+    )
+    foreign = record.model_copy(update={"url": "http://192.0.2.7:80"})
+    record_path(folder, source, "q", "n").write_text(foreign.model_dump_json())
+    assert find_server(folder, source, "q", "n") is None
+
+
+def test_the_registry_folder_comes_from_config_or_the_user_runtime_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("KGBUILD_SERVE__REGISTRY_DIR", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert registry_dir(Settings()) == tmp_path / "kgbuild" / "servers"
+    configured = Settings(serve=ServeConfig(registry_dir=tmp_path / "mine"))
+    assert registry_dir(configured) == tmp_path / "mine"
+
+
+def test_asking_a_server_does_not_load_torch() -> None:
+    code = (
+        "import sys, kgbuild.qa.remote, kgbuild.cli.ask; "
+        "sys.exit(1 if 'torch' in sys.modules or 'transformers' in sys.modules else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
