@@ -175,6 +175,14 @@ def _ask(r: Result) -> str:
     return f"EM {_f(overall['em'])}, F1 **{_f(overall['f1'])}** ({overall['questions']} questions)"
 
 
+def _ask_cli(r: Result) -> str:
+    return (
+        f"cold `kgbuild ask`: alone {_f(r['median_alone_s'], 2)} s, via a running "
+        f"`kgbuild serve` **{_f(r['median_via_serve_s'], 2)} s** (median of "
+        f"{len(r['questions'])} questions; target {_f(r['target_s'])} s)"
+    )
+
+
 KINDS: list[tuple[str, str, Callable[[Result], str]]] = [
     ("ner", "bench_ner.py", _ner),
     ("scores_", "bench_scores.py", _scores),
@@ -185,6 +193,7 @@ KINDS: list[tuple[str, str, Callable[[Result], str]]] = [
     ("explorer", "bench_explorer.py", _explorer),
     ("flow_", "bench_flow.py", _flow),
     ("neo4j_write", "bench_neo4j_write.py", _neo4j),
+    ("ask_cli", "bench_ask_cli.py", _ask_cli),
     ("ask_", "bench_ask.py", _ask),
 ]
 

@@ -27,6 +27,7 @@ import torch
 
 from kgbuild.errors import ModelLoadError
 from kgbuild.nlp.doc_relations import load_doc_relation_model
+from kgbuild.nlp.lora import merge_plain_lora
 from kgbuild.nlp.pair_classifier import ENTITY_START, load_pair_classifier
 from kgbuild.nlp.tiny import make_tiny_bert
 
@@ -303,8 +304,6 @@ def _load_adapter(directory: Path, ref: str, kind: _Kind) -> tuple[Any, Any, str
     base's embeddings are resized to it before the adapter, which brings their rows,
     is applied.
     """
-    from peft import PeftModel
-
     manifest = read_manifest(directory, ref, kind.task)
     head: dict[str, Any] = {"num_labels": 2}  # start and end logits
     if kind.labelled:
@@ -333,10 +332,13 @@ def _load_adapter(directory: Path, ref: str, kind: _Kind) -> tuple[Any, Any, str
                     base, ignore_mismatched_sizes=True, **head
                 )
         resize_embeddings(model, len(tokenizer))
-        with warnings.catch_warnings():
-            # peft 0.21 reads a property that transformers 5 deprecated; harmless.
-            warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
-            model = PeftModel.from_pretrained(model, str(directory)).merge_and_unload()
+        if not merge_plain_lora(model, directory):  # peft only where needed: its import is slow
+            from peft import PeftModel
+
+            with warnings.catch_warnings():
+                # peft 0.21 reads a property that transformers 5 deprecated; harmless.
+                warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
+                model = PeftModel.from_pretrained(model, str(directory)).merge_and_unload()
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise ModelLoadError(
             f"model {ref!r}: cannot apply the adapter to base {manifest['base']!r}: {e}"
