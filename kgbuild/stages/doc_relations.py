@@ -157,6 +157,7 @@ class DocRelationStage:
                 unknown[:10],
             )
         self.allowed = self._allowed_columns()
+        self._masks: dict[tuple[str, str], np.ndarray[Any, Any]] = {}
         self.entity_labels = frozenset(label for pair in self.allowed for label in pair)
 
     def column_thresholds(self, min_precision: float) -> np.ndarray[Any, Any]:
@@ -178,6 +179,7 @@ class DocRelationStage:
         wanted = set(types)
         self.types = [kind if kind in wanted else None for kind in self.types]
         self.allowed = self._allowed_columns()
+        self._masks = {}
         self.entity_labels = frozenset(label for pair in self.allowed for label in pair)
 
     def _allowed_columns(self) -> dict[tuple[str, str], np.ndarray[Any, Any]]:
@@ -310,29 +312,47 @@ class DocRelationStage:
 
     # -- postprocess ------------------------------------------------------------------------
 
+    def _allowed_mask(self, head_label: str, tail_label: str) -> np.ndarray[Any, Any]:
+        """Which score columns a (head, tail) label pair may take, as a boolean row."""
+        key = (self._marker_label(head_label), self._marker_label(tail_label))
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = np.zeros(len(self.types), dtype=np.bool_)
+            mask[self.allowed.get(key, [])] = True
+            self._masks[key] = mask
+        return mask
+
     def _relations(self, plan: _DocumentPlan, prediction: Any) -> list[MentionRelation]:
+        """The facts of a document: every (pair, allowed type) whose probability passes.
+
+        One array operation over all pairs of the document (pairs in order, then columns).
+        """
+        pairs = list(prediction.margins)
+        if not pairs:
+            return []
+        entities = plan.entities
+        probabilities = self.platt(np.stack([prediction.margins[pair] for pair in pairs]))
+        allowed = np.stack(
+            [self._allowed_mask(entities[h].label, entities[t].label) for h, t in pairs]
+        )
         out = []
-        for (h, t), margins in prediction.margins.items():
-            head, tail = plan.entities[h], plan.entities[t]
-            columns = self.allowed[self._marker_label(head.label), self._marker_label(tail.label)]
-            probabilities = self.platt(margins[columns])
-            for column, probability in zip(columns, probabilities, strict=True):
-                if probability < self.thresholds[column]:
-                    continue
-                kind = self.types[column]
-                assert kind is not None  # allowed columns have a schema type
-                score = float(min(1.0, max(0.0, probability)))
-                evidence = self._evidence(plan, prediction.evidence[h, t], head, tail, score)
-                out.append(
-                    MentionRelation(
-                        id=stable_id("rel", head.mentions[0].id, kind, tail.mentions[0].id),
-                        head_mention=head.mentions[0].id,
-                        tail_mention=tail.mentions[0].id,
-                        type=kind,
-                        score=score,
-                        evidence=evidence,
-                    )
+        for row, column in np.argwhere(allowed & (probabilities >= self.thresholds)).tolist():
+            h, t = pairs[row]
+            head, tail = entities[h], entities[t]
+            kind = self.types[column]
+            assert kind is not None  # allowed columns have a schema type
+            score = float(min(1.0, max(0.0, probabilities[row, column])))
+            evidence = self._evidence(plan, prediction.evidence[h, t], head, tail, score)
+            out.append(
+                MentionRelation(
+                    id=stable_id("rel", head.mentions[0].id, kind, tail.mentions[0].id),
+                    head_mention=head.mentions[0].id,
+                    tail_mention=tail.mentions[0].id,
+                    type=kind,
+                    score=score,
+                    evidence=evidence,
                 )
+            )
         return out
 
     def _evidence(
