@@ -53,7 +53,8 @@ def merge_plain_lora(model: torch.nn.Module, directory: Path) -> bool:
     """Merge the adapter in ``directory`` into ``model`` in place; False if it is not plain.
 
     Raises:
-        ValueError: the adapter names a layer or shape the model does not have.
+        ValueError: the adapter names a layer or shape the model does not have (the model
+            may then be partly merged: discard it).
     """
     from safetensors.torch import load_file
 
@@ -64,7 +65,6 @@ def merge_plain_lora(model: torch.nn.Module, directory: Path) -> bool:
         return False
     state = load_file(str(weights_file))
     params = dict(model.named_parameters())
-    updates: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if not key.startswith(_PREFIX):
             raise ValueError(f"adapter weight {key!r} does not start with {_PREFIX!r}")
@@ -82,12 +82,10 @@ def merge_plain_lora(model: torch.nn.Module, directory: Path) -> bool:
                 raise ValueError(
                     f"adapter layer {layer!r}: {tuple(delta.shape)} vs {tuple(target.shape)}"
                 )
-            updates[f"{layer}.weight"] = (target.float() + delta).to(target.dtype)
+            target.copy_((target.float() + delta).to(target.dtype))
             continue
         target = params.get(name)  # a module saved whole (a task head)
         if target is None or target.shape != value.shape:
             raise ValueError(f"adapter weight {name!r} does not fit the model")
-        updates[name] = value.to(target.dtype)
-    for name, value in updates.items():
-        params[name].copy_(value)
+        target.copy_(value.to(target.dtype))
     return True
