@@ -183,7 +183,17 @@ def _ask_cli(r: Result) -> str:
     )
 
 
+def _long_document(r: Result) -> str:
+    long = r["builds"]["long"]
+    return (
+        f"{long['bytes'] / 1e6:.1f} MB, every default stage: {_f(long['seconds'])} s "
+        f"({_f(long['sentences_per_second'])} sentences/s), peak {_f(long['peak_rss_mb'], 0)} MB; "
+        f"time per byte {_f(r['growth'], 2)}x that of a 10x shorter document"
+    )
+
+
 KINDS: list[tuple[str, str, Callable[[Result], str]]] = [
+    ("long_document", "bench_long_document.py", _long_document),
     ("ner", "bench_ner.py", _ner),
     ("scores_", "bench_scores.py", _scores),
     ("build", "bench_build.py", _build),

@@ -368,6 +368,7 @@ def score_windows(
     batch_size: int = 4,
     bf16: bool = False,
     batches: Callable[[range], Iterable[int]] = iter,
+    on_scored: Callable[[int, WindowScores], None] | None = None,
 ) -> list[WindowScores]:
     """Score every pair of every window, in length-sorted batches, in input order.
 
@@ -378,6 +379,9 @@ def score_windows(
         batch_size: Windows per forward pass.
         bf16: Run the encoder under bf16 autocast.
         batches: Wraps the batch starts (e.g. to report progress over them).
+        on_scored: Called with ``(window index, scores)`` as each window with pairs is
+            scored (in batch order, not input order); the scores are then not kept and
+            the result is empty, so that memory does not grow with the document.
     """
     import numpy as np
 
@@ -399,8 +403,12 @@ def score_windows(
             logits, sentences = model(ids, mask, [pair_batch(windows[i], device) for i in rows])
             for i, window_logits, window_sentences in zip(rows, logits, sentences, strict=True):
                 margins = (window_logits[:, 1:] - window_logits[:, :1]).float().cpu().numpy()
-                results[i] = WindowScores(margins, window_sentences.float().cpu().numpy())
-    return [r for r in results if r is not None]
+                scored = WindowScores(margins, window_sentences.float().cpu().numpy())
+                if on_scored is None:
+                    results[i] = scored
+                else:
+                    on_scored(i, scored)
+    return [] if on_scored is not None else [r for r in results if r is not None]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import hashlib
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -35,7 +35,7 @@ from kgbuild.data import Chunk, Evidence, Mention, MentionRelation, Provenance
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.calibration import Platt, precision_at
-from kgbuild.nlp.doc_relations import WindowPairs, merge_windows, score_windows
+from kgbuild.nlp.doc_relations import WindowPairs, WindowScores, score_windows
 from kgbuild.nlp.doc_windows import MentionSpan, encode_windows
 from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_doc_relation_model_ref
 from kgbuild.progress import track
@@ -93,6 +93,19 @@ def local_entities(mentions: Sequence[Mention], config: ResolveConfig) -> list[L
         entities.append(LocalEntity(label, tuple(members)))
     entities.sort(key=lambda e: (e.mentions[0].span.start, e.mentions[0].id))
     return entities
+
+
+@dataclass
+class _PairFacts:
+    """What the windows of a document found for one entity pair (see ``_collect``)."""
+
+    probabilities: dict[int, float] = field(default_factory=dict)
+    """Type column -> best probability among the windows where it passed."""
+    best_margin: float = -np.inf
+    sentences: tuple[int, ...] = ()
+    """Document sentence index of each entry of ``mass``."""
+    mass: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0, np.float32))
+    """The pair's attention per sentence of its evidence window."""
 
 
 @dataclass(frozen=True)
@@ -220,28 +233,27 @@ class DocRelationStage:
     ) -> list[MentionRelation]:
         """Find relations between ``mentions`` (of ``chunks``); head/tail are mention ids."""
         plans = self._plan(chunks, mentions)
-        windows = [window for plan in plans for window, _ in plan.windows]
-        if not any(window.pairs for window in windows):
+        owners = [(plan, window, ids) for plan in plans for window, ids in plan.windows]
+        if not any(window.pairs for _, window, _ in owners):
             return []
-        scores = score_windows(
+        found: dict[str, dict[tuple[int, int], _PairFacts]] = {p.doc_id: {} for p in plans}
+
+        def collect(index: int, scores: WindowScores) -> None:
+            plan, window, ids = owners[index]
+            self._collect(found[plan.doc_id], plan, window, ids, scores)
+
+        score_windows(
             self.loaded.model,
-            windows,
+            [window for _, window, _ in owners],
             pad_id=self.loaded.tokenizer.pad_token_id or 0,
             batch_size=self.config.window_batch_size,
             bf16=self.bf16,
             batches=lambda starts: track(
-                starts, STAGE, enabled=self.progress, detail=f"{len(windows):,} windows"
+                starts, STAGE, enabled=self.progress, detail=f"{len(owners):,} windows"
             ),
+            on_scored=collect,
         )
-        relations: list[MentionRelation] = []
-        position = 0
-        for plan in plans:
-            scored = []
-            for window, entities in plan.windows:
-                scored.append((entities, window, scores[position]))
-                position += 1
-            relations += self._relations(plan, merge_windows(scored, len(plan.chunks)))
-        return relations
+        return [r for plan in plans for r in self._relations(plan, found[plan.doc_id])]
 
     # -- preprocess -------------------------------------------------------------------------
 
@@ -322,52 +334,81 @@ class DocRelationStage:
             self._masks[key] = mask
         return mask
 
-    def _relations(self, plan: _DocumentPlan, prediction: Any) -> list[MentionRelation]:
-        """The facts of a document: every (pair, allowed type) whose probability passes.
+    def _collect(
+        self,
+        found: dict[tuple[int, int], _PairFacts],
+        plan: _DocumentPlan,
+        window: WindowPairs,
+        ids: Sequence[int],
+        scores: WindowScores,
+    ) -> None:
+        """Keep a window's passing (pair, type) candidates; drop the rest of its scores.
 
-        One array operation over all pairs of the document (pairs in order, then columns).
+        A type holds for a pair when its calibrated probability reaches the type's threshold
+        in some window; its score is the best such probability (a pair read in several
+        windows keeps its best). The evidence comes from the window where the pair's best
+        passing candidate has its highest margin. Only passing candidates are kept, so the
+        memory of a long document grows with its facts, not with its pairs.
         """
-        pairs = list(prediction.margins)
-        if not pairs:
-            return []
         entities = plan.entities
-        probabilities = self.platt(np.stack([prediction.margins[pair] for pair in pairs]))
         allowed = np.stack(
-            [self._allowed_mask(entities[h].label, entities[t].label) for h, t in pairs]
+            [
+                self._allowed_mask(entities[ids[h]].label, entities[ids[t]].label)
+                for h, t in window.pairs
+            ]
         )
+        probabilities = self.platt(scores.margins)
+        passing = allowed & (probabilities >= self.thresholds)
+        for row in np.flatnonzero(passing.any(axis=1)).tolist():
+            h, t = window.pairs[row]
+            columns = np.flatnonzero(passing[row])
+            facts = found.setdefault((ids[h], ids[t]), _PairFacts())
+            for column in columns.tolist():
+                probability = float(probabilities[row, column])
+                facts.probabilities[column] = max(facts.probabilities.get(column, 0.0), probability)
+            top = float(scores.margins[row, columns].max())
+            if top > facts.best_margin:
+                facts.best_margin = top
+                facts.sentences = tuple(window.sentences)
+                facts.mass = scores.sentence_attention[row].copy()
+
+    def _relations(
+        self, plan: _DocumentPlan, found: dict[tuple[int, int], _PairFacts]
+    ) -> list[MentionRelation]:
+        """The facts of a document, by head, then tail (entity order), then type column."""
         out = []
-        for row, column in np.argwhere(allowed & (probabilities >= self.thresholds)).tolist():
-            h, t = pairs[row]
-            head, tail = entities[h], entities[t]
-            kind = self.types[column]
-            assert kind is not None  # allowed columns have a schema type
-            score = float(min(1.0, max(0.0, probabilities[row, column])))
-            evidence = self._evidence(plan, prediction.evidence[h, t], head, tail, score)
-            out.append(
-                MentionRelation(
-                    id=stable_id("rel", head.mentions[0].id, kind, tail.mentions[0].id),
-                    head_mention=head.mentions[0].id,
-                    tail_mention=tail.mentions[0].id,
-                    type=kind,
-                    score=score,
-                    evidence=evidence,
+        for (h, t), facts in sorted(found.items()):
+            head, tail = plan.entities[h], plan.entities[t]
+            for column, probability in sorted(facts.probabilities.items()):
+                kind = self.types[column]
+                assert kind is not None  # allowed columns have a schema type
+                score = min(1.0, max(0.0, probability))
+                out.append(
+                    MentionRelation(
+                        id=stable_id("rel", head.mentions[0].id, kind, tail.mentions[0].id),
+                        head_mention=head.mentions[0].id,
+                        tail_mention=tail.mentions[0].id,
+                        type=kind,
+                        score=score,
+                        evidence=self._evidence(plan, facts, head, tail, score),
+                    )
                 )
-            )
         return out
 
     def _evidence(
         self,
         plan: _DocumentPlan,
-        mass: np.ndarray[Any, Any],
+        facts: _PairFacts,
         head: LocalEntity,
         tail: LocalEntity,
         score: float,
     ) -> tuple[Evidence, ...]:
-        chosen = [int(i) for i in np.flatnonzero(mass >= self.config.evidence_mass)]
-        if not chosen:
-            chosen = [int(np.argmax(mass))]
+        mass = facts.mass
+        local = [int(i) for i in np.flatnonzero(mass >= self.config.evidence_mass)]
+        if not local:
+            local = [int(np.argmax(mass))]
         out = []
-        for index in chosen:
+        for index in (facts.sentences[i] for i in local):
             chunk = plan.chunks[index]
             out.append(
                 Evidence(

@@ -27,6 +27,7 @@ from kgbuild.nlp.doc_relations import (
     DocRelationModel,
     adaptive_threshold_loss,
     evidence_loss,
+    score_windows,
 )
 from kgbuild.nlp.doc_windows import MARKER, MentionSpan, encode_windows
 from kgbuild.nlp.hf import clear_model_cache
@@ -309,6 +310,74 @@ def test_stage_links_entities_across_sentences_with_evidence(
         config.model_copy(update={"min_precision": 0.95}), schema=SCHEMA, run_id="run-1"
     )
     assert {(r.head_mention, r.type, r.tail_mention) for r in strict(chunks, mentions)} <= found
+
+
+def _repeated_document(doc_id: str, times: int) -> tuple[list[Chunk], list[Mention]]:
+    """The three sentences of ``_pipeline_document`` written ``times`` times in a row."""
+    base_chunks, base_mentions = _pipeline_document(doc_id)
+    width = base_chunks[-1].span.end + 1
+    chunks, mentions = [], []
+    for copy in range(times):
+        shift = copy * width
+        for chunk in base_chunks:
+            span = Span(start=chunk.span.start + shift, end=chunk.span.end + shift)
+            chunks.append(
+                chunk.model_copy(
+                    update={"id": f"{chunk.id}-{copy}", "index": len(chunks), "span": span}
+                )
+            )
+        for mention in base_mentions:
+            at = mention.span.start + shift
+            provenance = mention.provenance.model_copy(
+                update={
+                    "chunk_id": f"{mention.provenance.chunk_id}-{copy}",
+                    "span": Span(start=at, end=at + len(mention.text)),
+                }
+            )
+            mentions.append(
+                mention.model_copy(
+                    update={"id": stable_id("m", doc_id, at), "provenance": provenance}
+                )
+            )
+    return chunks, mentions
+
+
+def test_a_pair_read_in_many_windows_is_one_fact_with_its_best_probability(
+    trained_doc_model: DocReTrainResult,
+) -> None:
+    """Windows are scored as a stream (memory bounded by the facts, not the pairs): the result
+    is what keeping every window's scores and taking each pair's best margin gives."""
+    clear_model_cache()
+    config = ReConfig(enabled=True, model=str(trained_doc_model.out_dir), min_precision=0.5)
+    stage = DocRelationStage(config, schema=SCHEMA, run_id="run-1")
+    stage.max_length = 32  # a few sentences per window: the names recur in many windows
+    chunks, mentions = _repeated_document("doc-long", times=8)
+    relations = stage(chunks, mentions)
+    (plan,) = stage._plan(chunks, mentions)
+    assert len(plan.windows) >= 6
+    windows = [window for window, _ in plan.windows]
+    scores = score_windows(stage.loaded.model, windows, pad_id=0)
+    best: dict[tuple[int, int, int], float] = {}
+    for (window, ids), scored in zip(plan.windows, scores, strict=True):
+        for row, (h, t) in enumerate(window.pairs):
+            for column, margin in enumerate(scored.margins[row].tolist()):
+                key = (ids[h], ids[t], column)
+                best[key] = max(best.get(key, -np.inf), margin)
+    expected = {}
+    for (h, t, column), margin in best.items():
+        head, tail = plan.entities[h], plan.entities[t]
+        probability = float(stage.platt(np.array([margin]))[0])
+        allowed = stage._allowed_mask(head.label, tail.label)[column]
+        if allowed and probability >= stage.thresholds[column]:
+            key = (head.mentions[0].id, stage.types[column], tail.mentions[0].id)
+            expected[key] = probability
+    found = {(r.head_mention, r.type, r.tail_mention): r.score for r in relations}
+    assert len(found) == len(relations)  # one fact per pair and type, whatever the windows
+    assert expected and found.keys() == expected.keys()
+    for key, score in found.items():
+        assert score == pytest.approx(expected[key], abs=1e-6)
+    for relation in relations:
+        assert relation.evidence  # from the window of its best candidate
 
 
 def test_local_entities_join_repeated_names_whatever_their_labels() -> None:
