@@ -39,6 +39,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _meta
+
 from kgbuild.data import Mention, Provenance, Span
 from kgbuild.readers.docred import DocREDDocument, document_text, read_docred
 from kgbuild.stages.resolve import ResolutionResult, ResolveConfig, resolve_mentions
@@ -251,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         gold = {m: gold_of[g] for m, g in matched.items()}
         scored = [m for m in mentions if m.id in gold]
     resolve = _load_resolver(args.resolver) if args.resolver else resolve_mentions
+    meta_run = _meta.start()
     started = time.perf_counter()
     if args.contexts:
         config = ResolveConfig(context_similarity=True)
@@ -269,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "documents": len(docs),
         "mentions": len(mentions),
         "mentions_scored": len(scored),
-        "mentions_from": "ner-en-minilm (spans matching gold)" if args.ner else "gold",
+        "mentions_from": f"{_default_ner()} (spans matching gold)" if args.ner else "gold",
         "gold_entities": len(set(gold.values())),
         "predicted_entities": len(result.entities),
         "context_similarity": args.contexts,
@@ -286,10 +291,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists():
         report = json.loads(args.out.read_text(encoding="utf-8"))
     report["runs"][args.label or ("ner" if args.ner else "gold")] = run
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    report.pop("meta", None)  # the file's meta: the run that wrote it last (each run has its own)
+    _meta.write_result(args.out, report, meta_run)
     return 0
+
+
+def _default_ner() -> str:
+    from kgbuild.config import NerConfig
+    from kgbuild.models import resolve_task_model
+
+    return Path(resolve_task_model("ner", NerConfig().model)).name
 
 
 if __name__ == "__main__":
