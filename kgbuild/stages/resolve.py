@@ -40,9 +40,9 @@ Steps (every one deterministic and independent of input order):
    key with an initial or a missing middle name ("J. Smith", "John Smith") joins
    the fuzzy cluster of fuller names with the same surname that it fits, if there
    is exactly one; names that were ambiguous are retried after each round of
-   merges. With ``org_short_forms`` (off by default), a one-token organisation
-   ("Acme") joins the one cluster of proper-named organisations whose name starts
-   with that token ("Acme Robotics Inc."). An acronym of three letters or more, or a dotted one ("U.S."), joins
+   merges. With ``org_short_forms_across_documents`` (off by default), a one-token
+   organisation ("Acme") joins the one cluster of proper-named organisations whose name
+   starts with that token ("Acme Robotics Inc."). An acronym of three letters or more, or a dotted one ("U.S."), joins
    the long form whose initials it spells ("USGS" and "United States Geological
    Survey", stop words such as "of" taken or left out) when every long form of
    the corpus with those initials is one cluster of its label. A multi-word name
@@ -52,8 +52,8 @@ Steps (every one deterministic and independent of input order):
 5. **Transitive closure** with :func:`networkx.connected_components` on the graph
    of matched keys, so pairs ``{a, b}`` and ``{b, c}`` give one entity.
 6. **Document rules** (per mention). Within one document, a bare surname
-   ("Smith"), an initial ("J. Smith") or, with ``org_short_forms``, an organisation's
-   first word ("Acme") joins the fuller name of that document it fits, if the fuller names it fits
+   ("Smith"), an initial ("J. Smith") or an organisation's first word written after
+   the full name ("Acme Robotics ... Acme") joins the fuller name of that document it fits, if the fuller names it fits
    there are exactly one cluster. "Smith" in a document with both "David Smith"
    and "Linda Smith", or with no full name, stays with the global key "smith"
    (as exact matching would do, which keeps mononyms such as "Plato" together).
@@ -112,11 +112,13 @@ RULES: dict[str, str] = {
     "fuzzy": "similar names of one label, scored by fuzz.ratio (threshold, one_token_typos)",
     "token_order": "the same words in another order (token_order)",
     "person_name": "an initial or a missing middle name, one fuller name fits (person_rules)",
-    "org_short_form": "an organisation's first word, one organisation fits (org_short_forms)",
+    "org_short_form": "an organisation's first word, one organisation fits "
+    "(org_short_forms_across_documents)",
     "acronym": "an acronym and the one long form it spells in the corpus (acronyms)",
     "type_majority": "a multi-word name under a dominated label (type_dominance)",
     "document_person": "a surname or initial and its document's fuller name (document_rules)",
-    "document_short_form": "an organisation's first word in its document (document_rules)",
+    "document_short_form": "an organisation's first word after its full name in a document "
+    "(org_short_forms)",
     "document_acronym": "an acronym and its document's long form (acronyms)",
     "same_name_in_document": "one name under several labels in a document (same_name_rule)",
 }
@@ -994,6 +996,7 @@ def _document_overrides(
     cluster: IntArray,
     moved_by: npt.NDArray[np.int8],
     config: ResolveConfig,
+    starts: IntArray | None = None,
 ) -> None:
     """Move short names to their document's full name (updates ``cluster`` in place).
 
@@ -1001,7 +1004,9 @@ def _document_overrides(
     mentions with the same label and first token, form a group. A mention that is a
     less specific name of other names in its group (:func:`_subsumes`: a bare surname,
     an initial, a missing middle name; :func:`_short_form_fits`: an organisation's first
-    word, of a proper name not written with it in capitals) moves to their
+    word, of a proper name not written with it in capitals, written after that name's
+    first mention in the document when ``starts`` gives each mention's offset: "Samsung ...
+    its subsidiary Samsung Electronics" names two companies) moves to their
     cluster if they are exactly one cluster, different from its own. Groups with more
     than ``max_block_size`` distinct names are left alone. ``O(N log N)`` in numpy
     plus ``O(g^2)`` per group of ``g`` distinct names.
@@ -1013,6 +1018,13 @@ def _document_overrides(
     chosen_keys = key_of_mention[chosen]
     anchor = np.where(keys.is_person, keys.last, keys.first)[chosen_keys]
     group = _dense(_combine(doc[chosen], keys.label_id[chosen_keys], anchor))
+    first: dict[tuple[int, int], int] = {}  # (group, key) -> first offset in the document
+    if starts is not None:
+        for g, k, at in zip(
+            group.tolist(), chosen_keys.tolist(), starts[chosen].tolist(), strict=True
+        ):
+            if at < first.get((g, k), at + 1):
+                first[g, k] = at
     code = group * len(keys.norms) + chosen_keys  # one code per (group, key)
 
     distinct = _unique_codes(code)
@@ -1032,6 +1044,7 @@ def _document_overrides(
                 given = tokens[a][:-1]
                 found = {clusters[b] for b in names if b != a and _subsumes(given, tokens[b][:-1])}
             else:
+                g = int(groups[start])
                 found = {
                     clusters[b]
                     for b in names
@@ -1039,6 +1052,7 @@ def _document_overrides(
                     and proper[b]
                     and not (acronym[a] and caps_head[b])
                     and _short_form_fits(tokens[a], tokens[b], config)
+                    and (not first or first[g, b] < first[g, a])
                 }
             if len(found) == 1 and (target := found.pop()) != clusters[a]:
                 moved.append(int(distinct[start]) - names[0] + a)
@@ -1214,8 +1228,10 @@ def _key_clusters(
     long_forms = _long_forms(keys) if config.acronyms else {}
     if long_forms and links.add(_acronym_edges(keys, key_cluster, long_forms, config), "acronym"):
         key_cluster = links.clusters()
-    if config.org_short_forms and links.add(
-        _short_form_edges(keys, key_cluster, counts, config), "org_short_form"
+    if (
+        config.org_short_forms
+        and config.org_short_forms_across_documents
+        and links.add(_short_form_edges(keys, key_cluster, counts, config), "org_short_form")
     ):
         key_cluster = links.clusters()
     pending = _person_candidates(keys) if config.person_rules else {}
@@ -1233,6 +1249,7 @@ def _cluster(
     doc_ids: Sequence[str],
     config: ResolveConfig,
     contexts: Sequence[str] | None = None,
+    starts: Sequence[int] | None = None,
 ) -> _Clustering:
     """Run the whole algorithm (see the module docstring).
 
@@ -1256,7 +1273,10 @@ def _cluster(
     doc_index = {doc: i for i, doc in enumerate(dict.fromkeys(doc_ids))}
     doc = np.fromiter(map(doc_index.__getitem__, doc_ids), dtype=np.int64, count=len(doc_ids))
     if config.document_rules:
-        _document_overrides(keys, key_of_mention, doc, key_cluster, cluster, moved_by, config)
+        offsets = None if starts is None else np.asarray(starts, dtype=np.int64)
+        _document_overrides(
+            keys, key_of_mention, doc, key_cluster, cluster, moved_by, config, offsets
+        )
     if long_forms:
         _document_acronyms(keys, key_of_mention, doc, cluster, moved_by, long_forms)
     if config.same_name_rule:
@@ -1472,7 +1492,8 @@ def resolve_mentions(
             " ".join(sentences.get(m.provenance.chunk_id, "").replace(m.text, " ").split())
             for m in mentions
         ]
-    result = _cluster(labels, texts, doc_ids, config, contexts)
+    starts = [m.span.start for m in mentions]
+    result = _cluster(labels, texts, doc_ids, config, contexts, starts)
     anchored = result.key_cluster[result.key_of_mention] == result.cluster
 
     members: dict[int, list[int]] = defaultdict(list)
