@@ -86,18 +86,6 @@ QUESTIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def example(
-    tmp_path_factory: pytest.TempPathFactory,
-    keyword_ner_model: Path,
-    keyword_re_model: Path,
-    keyword_qa_model: Path,
-) -> Settings:
-    return build_example(
-        tmp_path_factory.mktemp("ask"), keyword_ner_model, keyword_re_model, keyword_qa_model
-    )
-
-
 def open_qa(store: object, qa_model: Path, ner_model: Path) -> GraphQA:
     return GraphQA(
         store,  # type: ignore[arg-type]

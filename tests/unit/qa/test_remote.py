@@ -32,25 +32,12 @@ from kgbuild.qa.remote import (
     unregister_server,
 )
 from tests.http_server import free_port, running
-from tests.unit.qa.test_ask import build_example
 
 QUESTION = "in which city does maria gonzalez work ?"
 TOKEN = "t0ken-for-tests-0123456789"
 SERVED_QA = "served-only-qa"
 """A model name that exists only on the server's side: the CLI cannot load it itself."""
 SERVED_NER = "served-only-ner"
-
-
-@pytest.fixture(scope="module")
-def example(
-    tmp_path_factory: pytest.TempPathFactory,
-    keyword_ner_model: Path,
-    keyword_re_model: Path,
-    keyword_qa_model: Path,
-) -> Settings:
-    return build_example(
-        tmp_path_factory.mktemp("remote"), keyword_ner_model, keyword_re_model, keyword_qa_model
-    )
 
 
 @pytest.fixture(scope="module")
