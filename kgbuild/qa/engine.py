@@ -21,7 +21,7 @@ from kgbuild.qa.models import (
     RelationFact,
 )
 from kgbuild.qa.ranking import ContextRanker
-from kgbuild.qa.store import GraphStore
+from kgbuild.qa.store import GraphStore, store_location
 from kgbuild.qa.structured import GraphQuery, parse_graph_query
 from kgbuild.qa.text import fold, name_forms, tokens
 
@@ -62,7 +62,7 @@ def open_store(
     from kgbuild.config import Settings
 
     settings = settings or Settings()
-    uri = neo4j or (None if graph is not None else settings.neo4j.uri)
+    uri, path = store_location(settings, graph=graph, neo4j=neo4j)
     if uri:
         from kgbuild.qa.neo4j_store import Neo4jGraph
 
@@ -70,7 +70,6 @@ def open_store(
         return Neo4jGraph(uri, auth=config.auth(), database=config.database)
     from kgbuild.qa.embedded import EmbeddedGraph
 
-    path = graph or settings.out_dir / "graph.json"
     ledger = None if graph is not None else settings.resolved_ledger_url()
     if (
         ledger is not None

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kgbuild.errors import KGBuildError
 from kgbuild.qa.models import AskResult
+from kgbuild.qa.store import store_location
 
 if TYPE_CHECKING:
     from kgbuild.config import Settings
@@ -67,15 +68,15 @@ class ServerRecord(BaseModel):
 
 
 def graph_source(settings: Settings, *, graph: Path | None, neo4j: str | None) -> str:
-    """The graph that ``open_store`` would read for these arguments, as one string.
+    """The graph ``open_store`` reads for these arguments (:func:`store_location`), as a string.
 
     Neo4j: ``neo4j:<uri>/<database>``. The exported graph: ``file:<absolute path>`` with the
     file's size and modification time, so a record made before a rebuild never matches.
     """
-    uri = neo4j or (None if graph is not None else settings.neo4j.uri)
+    uri, path = store_location(settings, graph=graph, neo4j=neo4j)
     if uri:
         return f"neo4j:{uri}/{settings.neo4j.database or ''}"
-    path = (graph or settings.out_dir / "graph.json").resolve()
+    path = path.resolve()
     try:
         stat = path.stat()
     except OSError:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from kgbuild.qa.models import EntityCard, EntityHit, RelationFact, SentenceText
 
-__all__ = ["MENTION_SENTENCES", "GraphStore"]
+if TYPE_CHECKING:
+    from kgbuild.config import Settings
+
+__all__ = ["MENTION_SENTENCES", "GraphStore", "store_location"]
 
 MENTION_SENTENCES = 24
 """Mention sentences gathered per entity (in document and offset order)."""
@@ -42,3 +46,14 @@ class GraphStore(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def store_location(
+    settings: Settings, *, graph: Path | None, neo4j: str | None
+) -> tuple[str | None, Path]:
+    """Where the graph to read is: a Neo4j URI (or None), else the exported ``graph.json``.
+
+    A URI given, or configured when no ``graph`` is given, wins; the path is then unused.
+    """
+    uri = neo4j or (None if graph is not None else settings.neo4j.uri)
+    return uri, graph or settings.out_dir / "graph.json"
