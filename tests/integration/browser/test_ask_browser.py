@@ -1,6 +1,6 @@
 """The question page of ``kgbuild serve`` in Debian's headless chromium (tests/browser.py).
 
-The graph and the server are tests/unit/qa/test_ask.py's: the example built by the real
+The graph and the server are tests/unit/qa's (conftest.py, test_ask.py): the example built by the real
 pipeline with the tiny keyword models.
 """
 
@@ -17,10 +17,11 @@ from kgbuild.config import ServeConfig
 from kgbuild.qa import GraphQA
 from tests.browser import dump_dom
 from tests.http_server import running
+from tests.unit.qa import conftest as qa_fixtures
 from tests.unit.qa import test_ask
 
 # The unit tests' fixtures, for this module too.
-example, qa, server = test_ask.example, test_ask.qa, test_ask.server
+example, qa, server = qa_fixtures.example, test_ask.qa, test_ask.server
 
 
 def test_the_page_shows_an_answer_in_a_real_headless_browser(server: str, tmp_path: Path) -> None:
