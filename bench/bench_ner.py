@@ -38,6 +38,7 @@ from transformers import pipeline
 from kgbuild.config import NerConfig
 from kgbuild.data import Chunk, Span
 from kgbuild.models import resolve_task_model
+from kgbuild.nlp.hf import load_token_classifier
 from kgbuild.readers.conll import iter_conll_documents
 from kgbuild.stages.ner import NerStage
 
@@ -131,7 +132,8 @@ def main() -> None:
         precision=args.precision,
     )
     stage = NerStage(config, run_id="bench")
-    loaded = stage.loaded
+    # the pipeline runs in fp32: its own copy, not the stage's bf16-stored linears
+    loaded = load_token_classifier(config.model, device=config.device)
     pipe = pipeline(
         "token-classification",
         model=loaded.model,

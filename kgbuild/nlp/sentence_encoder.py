@@ -26,12 +26,13 @@ class SentenceEncoder:
     ) -> None:
         from transformers import AutoModel, AutoTokenizer
 
-        from kgbuild.nlp.hf import pick_device, resolve_model_ref
+        from kgbuild.nlp.hf import no_progress_bars, pick_device, resolve_model_ref
 
         path = resolve_model_ref(model_ref)
         self.device = pick_device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        with no_progress_bars():
+            self.model = AutoModel.from_pretrained(path).to(self.device).eval()
         self.name = model_ref
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._cache_size = 50_000

@@ -37,7 +37,12 @@ from kgbuild.models import resolve_task_model
 from kgbuild.nlp.calibration import Platt, precision_at
 from kgbuild.nlp.doc_relations import WindowPairs, WindowScores, score_windows
 from kgbuild.nlp.doc_windows import MentionSpan, encode_windows
-from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_doc_relation_model_ref
+from kgbuild.nlp.hf import (
+    LoadedModel,
+    bf16_supported,
+    load_doc_relation_model_ref,
+    pick_device,
+)
 from kgbuild.progress import track
 from kgbuild.schema import GraphSchema
 from kgbuild.stages.registry import output_settings, stage_key
@@ -139,14 +144,14 @@ class DocRelationStage:
             local_entities, config=self.resolve
         )
         """How one document's mentions become entities (evaluation swaps in gold ones)."""
-        self.loaded: LoadedModel = load_doc_relation_model_ref(
-            resolve_task_model("re", self.config.model), device=self.config.device
-        )
-        manifest = self.loaded.manifest
         precision = self.config.precision
         self.bf16 = precision == "bf16" or (
-            precision == "auto" and bf16_supported(self.loaded.device)
+            precision == "auto" and bf16_supported(pick_device(self.config.device))
         )
+        self.loaded: LoadedModel = load_doc_relation_model_ref(
+            resolve_task_model("re", self.config.model), device=self.config.device, bf16=self.bf16
+        )
+        manifest = self.loaded.manifest
         self.max_length = min(int(manifest.get("max_length", 512)), self.loaded.max_length)
         self.overlap = float(manifest.get("overlap", 0.25))
         calibration = manifest.get("calibration", {})

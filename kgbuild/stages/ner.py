@@ -33,7 +33,12 @@ from kgbuild.models import resolve_task_model
 from kgbuild.nlp.align import FloatArray, IntArray, split_tag
 from kgbuild.nlp.batch_align import Pieces, decode_pieces
 from kgbuild.nlp.context import context_around, pack_sentences, special_token_ids
-from kgbuild.nlp.hf import LoadedTokenClassifier, bf16_supported, load_token_classifier
+from kgbuild.nlp.hf import (
+    LoadedTokenClassifier,
+    bf16_supported,
+    load_token_classifier,
+    pick_device,
+)
 from kgbuild.nlp.words import whole_word_spans, word_spans
 from kgbuild.progress import track
 from kgbuild.stages.registry import stage_key
@@ -120,17 +125,19 @@ class NerStage:
         self.config = config or NerConfig()
         self.run_id = run_id
         self.progress = progress
+        precision = self.config.precision
+        self.bf16 = precision == "bf16" or (
+            precision == "auto" and bf16_supported(pick_device(self.config.device))
+        )
         self.loaded: LoadedTokenClassifier = load_token_classifier(
-            resolve_task_model("ner", self.config.model), device=self.config.device
+            resolve_task_model("ner", self.config.model),
+            device=self.config.device,
+            bf16=self.bf16,
         )
         self.context = bool(self.loaded.manifest.get("context"))
         """Whether the model reads neighbouring chunks as context (trained so)."""
         self.languages = model_languages(self.loaded.manifest, self.loaded.name)
         """What the model reads (its manifest's ``languages``; ``None``: any language)."""
-        precision = self.config.precision
-        self.bf16 = precision == "bf16" or (
-            precision == "auto" and bf16_supported(self.loaded.device)
-        )
         self.labels = sorted(
             {
                 self.config.label_map.get(kind, kind)

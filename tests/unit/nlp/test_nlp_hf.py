@@ -51,3 +51,26 @@ def test_encoder_without_token_head_raises(tmp_path: Path) -> None:
     BertModel(config).save_pretrained(path)
     with pytest.raises(ModelLoadError, match="not a token-classification model"):
         load_token_classifier(str(path))
+
+
+def test_bf16_copy_keeps_autocast_results_and_leaves_the_fp32_model_alone(
+    tmp_path: Path,
+) -> None:
+    path = make_tiny_bert(tmp_path / "tiny", ["O", "B-PER", "I-PER"])
+    clear_model_cache()
+    plain = load_token_classifier(str(path), device="cpu")
+    stored = load_token_classifier(str(path), device="cpu", bf16=True)
+    assert stored.model is not plain.model
+    assert load_token_classifier(str(path), device="cpu", bf16=True) is stored  # cached
+    linears = [m for m in stored.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
+    assert all(p.dtype == torch.float32 for p in plain.model.parameters())
+    ids = torch.randint(5, 90, (3, 17))
+    with torch.inference_mode():
+        fp32 = plain.model(input_ids=ids).logits  # the fp32 model still runs without autocast
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            expected = plain.model(input_ids=ids).logits
+            got = stored.model(input_ids=ids).logits
+    assert fp32.dtype == torch.float32
+    assert torch.equal(expected, got)  # autocast casts the same weights the same way
+    clear_model_cache()

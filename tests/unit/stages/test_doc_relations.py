@@ -356,7 +356,7 @@ def test_a_pair_read_in_many_windows_is_one_fact_with_its_best_probability(
     (plan,) = stage._plan(chunks, mentions)
     assert len(plan.windows) >= 6
     windows = [window for window, _ in plan.windows]
-    scores = score_windows(stage.loaded.model, windows, pad_id=0)
+    scores = score_windows(stage.loaded.model, windows, pad_id=0, bf16=stage.bf16)
     best: dict[tuple[int, int, int], float] = {}
     for (window, ids), scored in zip(plan.windows, scores, strict=True):
         for row, (h, t) in enumerate(window.pairs):
