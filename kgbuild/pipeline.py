@@ -23,6 +23,7 @@ import networkx as nx
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from kgbuild.collection import fewer_collections
 from kgbuild.config import Settings
 from kgbuild.data import (
     Attribute,
@@ -638,7 +639,11 @@ def build(
     """
     settings = settings or Settings()
     run_id = new_run_id()
-    with sigterm_raises(), output_lock(settings.out_dir, purpose="build", run_id=run_id):
+    with (
+        sigterm_raises(),
+        output_lock(settings.out_dir, purpose="build", run_id=run_id),
+        fewer_collections(),
+    ):
         return _locked_build(paths, settings, run_id, progress=progress)
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from kgbuild import pipeline
+from kgbuild.collection import fewer_collections
 from kgbuild.config import OrchestrationConfig, Settings
 from kgbuild.data import Document, DocumentResult
 from kgbuild.interrupts import sigterm_raises
@@ -236,7 +237,7 @@ def build_kg_flow(
     """
     settings = settings or Settings()
     run_id = pipeline.new_run_id()
-    with output_lock(settings.out_dir, purpose="build", run_id=run_id):
+    with output_lock(settings.out_dir, purpose="build", run_id=run_id), fewer_collections():
         report = _build(paths, settings, run_id, progress)
     publish_report(report, settings.orchestration.task_runner)
     print(report.summary())
