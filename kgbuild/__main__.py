@@ -1,5 +1,5 @@
 """``python -m kgbuild`` runs the CLI."""
 
-from kgbuild.cli import app
+from kgbuild.cli import main
 
-app()
+main()

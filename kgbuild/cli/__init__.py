@@ -1,4 +1,4 @@
-"""The ``kgbuild`` command line (the console script ``kgbuild = "kgbuild.cli:app"``).
+"""The ``kgbuild`` command line (the console script ``kgbuild = "kgbuild.cli:main"``).
 
 The top layer: the only part of kgbuild that imports the Prefect flows
 (``kgbuild_flows``); the library below it never imports the CLI. ``app`` is imported on
@@ -7,12 +7,51 @@ first use, so ``python -m kgbuild.cli.train`` runs its module once.
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["app"]
+__all__ = ["app", "leave_without_teardown", "main"]
 
 if TYPE_CHECKING:
     from kgbuild.cli.main import app
+
+_leave_without_teardown = False
+
+
+def leave_without_teardown() -> None:
+    """Let :func:`main` end the process at once when the command returns.
+
+    For a command whose work is done and whose objects need no finalising (``kgbuild
+    ask`` answering from models it loaded): tearing the interpreter down collects and
+    frees every object of torch, transformers and the models, up to a second, and
+    Triton's extension reports the objects that :func:`kgbuild.collection.long_lived`
+    froze as leaks. Output is flushed and logging shut down first; atexit handlers do
+    not run. Only the console script acts on it (not ``app`` called in-process).
+    """
+    global _leave_without_teardown
+    _leave_without_teardown = True
+
+
+def main() -> None:
+    """The console script and ``python -m kgbuild``: run the CLI."""
+    from kgbuild.cli.main import app
+
+    try:
+        app()
+    except SystemExit as done:
+        if not _leave_without_teardown or not isinstance(done.code, int | None):
+            raise
+        code = done.code or 0
+    else:
+        if not _leave_without_teardown:
+            return
+        code = 0
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def __getattr__(name: str) -> Any:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kgbuild.cli import leave_without_teardown
 from kgbuild.cli.errors import fail
 from kgbuild.errors import KGBuildError
 
@@ -182,11 +183,15 @@ def ask(
                 settings, question, source, qa_model, ner_model, top=top, threshold=threshold
             )
         if result is None:
-            qa = _open(settings, graph, neo4j, qa_model, ner_model, threshold)
-            try:
-                result = qa.ask(question, top_k=top)
-            finally:
-                qa.close()
+            from kgbuild.collection import long_lived
+
+            with long_lived():  # one question: all loading, little garbage
+                qa = _open(settings, graph, neo4j, qa_model, ner_model, threshold)
+                try:
+                    result = qa.ask(question, top_k=top)
+                finally:
+                    qa.close()
+            leave_without_teardown()
     except KGBuildError as exc:
         raise fail(exc) from exc
     typer.echo(result.model_dump_json(indent=2) if json_output else render(result))
@@ -267,6 +272,7 @@ def serve(
     """Serve /ask, /entities/{id}, /health, the explorer (/explore) and a question page."""
     import uvicorn
 
+    from kgbuild.collection import long_lived
     from kgbuild.qa.api import create_app
     from kgbuild.qa.http_guards import host_name
     from kgbuild.qa.remote import graph_source, register_server, registry_dir, unregister_server
@@ -276,7 +282,8 @@ def serve(
         serve_config = _serve_config(
             settings.serve, host, token, allowed_host, max_body_bytes, docs
         )
-        qa = _open(settings, graph, neo4j, qa_model, ner_model, threshold)
+        with long_lived():  # the models live as long as the server
+            qa = _open(settings, graph, neo4j, qa_model, ner_model, threshold)
     except KGBuildError as exc:
         raise fail(exc) from exc
     record = None

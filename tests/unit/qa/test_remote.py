@@ -112,6 +112,23 @@ def test_a_server_that_does_not_answer_is_reported_and_the_cli_answers_alone(
     assert "Answer: Berlin" in output
 
 
+def test_the_console_command_answers_alone_and_leaves_cleanly(
+    example: Settings, qa: GraphQA, registry: Path, keyword_qa_model: Path, keyword_ner_model: Path
+) -> None:
+    # a real process: `main` ends it without interpreter teardown after a local answer
+    command = [sys.executable, "-m", "kgbuild", "ask", QUESTION, "--out", str(example.out_dir)]
+    command += ["--threshold", "0.2", "--qa-model", str(keyword_qa_model)]
+    command += ["--ner-model", str(keyword_ner_model), "--no-server"]
+    done = subprocess.run([*command, "--json"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == qa.ask(QUESTION).model_dump(mode="json")  # all flushed
+    assert "leaked" not in done.stderr and "Loading weights" not in done.stderr
+    failed = subprocess.run(
+        [*command, "--qa-model", "no-such-qa-model"], capture_output=True, text=True, check=False
+    )
+    assert failed.returncode != 0 and "no-such-qa-model" in failed.stdout + failed.stderr
+
+
 def test_a_token_server_is_asked_with_the_configured_token(
     example: Settings,
     qa: GraphQA,
