@@ -40,6 +40,7 @@ from kgbuild.nlp.calibration import (
     precision_thresholds,
 )
 from kgbuild.nlp.doc_relations import (
+    ENTITY_ATTENTION,
     THRESHOLD_CLASS,
     DocRelationModel,
     adaptive_threshold_loss,
@@ -620,6 +621,7 @@ class DocReTask:
             "labels": self.labels,
             "emb_size": doc.emb_size,
             "block_size": doc.block_size,
+            "entity_attention": ENTITY_ATTENTION,
             "max_length": doc.max_length,
             "overlap": doc.overlap,
             "calibration": {"scale": calibration.platt.scale, "bias": calibration.platt.bias},

@@ -23,10 +23,13 @@ from kgbuild.nlp.calibration import (
     threshold_for,
 )
 from kgbuild.nlp.doc_relations import (
+    ENTITY_ATTENTION,
     THRESHOLD_CLASS,
     DocRelationModel,
+    _pool_entities,
     adaptive_threshold_loss,
     evidence_loss,
+    load_doc_relation_model,
     score_windows,
 )
 from kgbuild.nlp.doc_windows import MARKER, MentionSpan, encode_windows
@@ -135,6 +138,35 @@ def test_model_refuses_labels_without_the_threshold_class(tmp_path: Path) -> Non
     assert model.bilinear.out_features == 2
 
 
+def test_entity_attention_is_the_mean_of_its_mentions_rows() -> None:
+    torch.manual_seed(0)
+    rows = torch.rand(2, 4, 5)  # (heads, mentions, tokens)
+    states = torch.rand(4, 3)
+    positions = [[0], [1, 2, 3]]  # entity 0: one mention, entity 1: three
+    embeddings, attention = _pool_entities(states, rows, positions)
+    assert torch.allclose(attention[0], rows[:, 0])
+    assert torch.allclose(attention[1], rows[:, 1:].mean(dim=1))
+    assert torch.allclose(embeddings[1], torch.logsumexp(states[1:], dim=0))
+    # models trained before the manifest key: the first entity lost its first mention's row
+    # whenever another entity had more mentions, and nothing else differed
+    _, legacy = _pool_entities(states, rows, positions, legacy_attention=True)
+    assert torch.all(legacy[0] == 0) and torch.allclose(legacy[1], attention[1])
+    widest_first = [[0, 1, 2], [3]]
+    _, mean = _pool_entities(states, rows, widest_first)
+    _, legacy = _pool_entities(states, rows, widest_first, legacy_attention=True)
+    assert torch.equal(mean, legacy)
+
+
+def test_a_manifest_without_entity_attention_is_read_the_legacy_way(tmp_path: Path) -> None:
+    encoder = str(make_tiny_bert(tmp_path / "m", ["O"]))
+    manifest = {"labels": [THRESHOLD_CLASS, "P17"], "emb_size": 32, "block_size": 8}
+    assert load_doc_relation_model(encoder, manifest, with_head=False).legacy_attention
+    manifest["entity_attention"] = ENTITY_ATTENTION
+    assert not load_doc_relation_model(encoder, manifest, with_head=False).legacy_attention
+    with pytest.raises(ValueError, match="entity_attention"):
+        load_doc_relation_model(encoder, {**manifest, "entity_attention": "max"}, with_head=False)
+
+
 # -- calibration --------------------------------------------------------------------------------
 
 
@@ -232,6 +264,7 @@ def test_trained_model_predicts_the_cross_sentence_relation(
     assert card["history"] and card["calibration"]["platt"]["scale"] > 0
     manifest = json.loads((trained_doc_model.out_dir / "kgbuild_model.json").read_text())
     assert manifest["task"] == "document-relation-classification"
+    assert manifest["entity_attention"] == ENTITY_ATTENTION  # trained with the plain mean
     assert manifest["labels"][0] == THRESHOLD_CLASS and set(manifest["labels"][1:]) == {
         "P19",
         "P108",
