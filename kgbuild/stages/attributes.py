@@ -241,7 +241,10 @@ class AttributeStage:
         by_doc: dict[str, list[Mention]] = defaultdict(list)
         for mention in mentions:
             by_doc[mention.doc_id].append(mention)
+        heads = {r.head_mention for r in wanted}
         for doc_mentions in by_doc.values():
+            if heads.isdisjoint(m.id for m in doc_mentions):
+                continue  # no fact of an attribute type: nothing to group
             for entity in self.grouping(doc_mentions):
                 entity_of.update((m.id, entity) for m in entity.mentions)
         findings = []
