@@ -68,7 +68,10 @@ with the mean instead of 39.66 / 34.38."""
 HEAD_FILE = "doc_relation_head.safetensors"
 """The pair layers of a fully fine-tuned :class:`DocRelationModel`."""
 
-_PAIR_CHUNK = 2048
+_PAIR_CHUNK = 512
+"""Pairs scored at once: a chunk's (pairs x heads x tokens) attention products and
+(pairs x 24,576) bilinear features then stay in the CPU's caches. 2,048 was 2.6x slower on a
+window of 5,000 pairs (logits equal to 2.4e-4, bf16 rounding)."""
 
 
 @dataclass(frozen=True)
