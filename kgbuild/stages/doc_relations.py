@@ -339,6 +339,17 @@ class DocRelationStage:
             self._masks[key] = mask
         return mask
 
+    def _pair_masks(
+        self, labels: Sequence[str], pairs: np.ndarray[Any, Any]
+    ) -> np.ndarray[Any, Any]:
+        """``(P, types)``: the columns each (head, tail) pair of window entities may take."""
+        distinct = sorted(set(labels))
+        code = {label: i for i, label in enumerate(distinct)}
+        table = np.stack([np.stack([self._allowed_mask(a, b) for b in distinct]) for a in distinct])
+        codes = np.asarray([code[label] for label in labels])
+        mask: np.ndarray[Any, Any] = table[codes[pairs[:, 0]], codes[pairs[:, 1]]]
+        return mask
+
     def _collect(
         self,
         found: dict[tuple[int, int], _PairFacts],
@@ -355,12 +366,8 @@ class DocRelationStage:
         passing candidate has its highest margin. Only passing candidates are kept, so the
         memory of a long document grows with its facts, not with its pairs.
         """
-        entities = plan.entities
-        allowed = np.stack(
-            [
-                self._allowed_mask(entities[ids[h]].label, entities[ids[t]].label)
-                for h, t in window.pairs
-            ]
+        allowed = self._pair_masks(
+            [plan.entities[i].label for i in ids], np.asarray(window.pairs).reshape(-1, 2)
         )
         probabilities = self.platt(scores.margins)
         passing = allowed & (probabilities >= self.thresholds)
