@@ -49,8 +49,11 @@ def main() -> None:
             return
         code = 0
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: what Python's own exit reports as 120
+            code = code or 120
     os._exit(code)
 
 
