@@ -145,10 +145,17 @@ def _explorer(r: Result) -> str:
 
 
 def _build(r: Result) -> str:
-    return "; ".join(
+    builds = "; ".join(
         f"{config} {_f(best['sentences_per_second'])} sentences/s "
         f"({_f(r['cost_vs_ner_only'][config], 2)}x NER only)"
         for config, best in r["best"].items()
+    )
+    baseline = r.get("transformers_pipeline_ner_batched", {}).get("sentences_per_second")
+    if not baseline:
+        return builds
+    # the machine's speed varies between runs: the same-run baseline makes runs comparable
+    return (
+        f"{builds}; transformers NER pipeline (batch 32) in the same run {_f(baseline)} sentences/s"
     )
 
 
