@@ -51,6 +51,7 @@ __all__ = [
     "read_manifest",
     "resize_embeddings",
     "resolve_model_ref",
+    "runs_bf16",
     "store_linears_bf16",
 ]
 
@@ -121,6 +122,14 @@ def bf16_supported(device: torch.device) -> bool:
     if device.type == "cpu":
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     return False
+
+
+def runs_bf16(precision: str, device: str | None) -> bool:
+    """Whether a stage's ``precision`` setting means bf16 autocast on ``device``.
+
+    ``bf16``: always; ``fp32``: never; ``auto``: where the hardware has bf16 kernels.
+    """
+    return precision == "bf16" or (precision == "auto" and bf16_supported(pick_device(device)))
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,8 @@ from kgbuild.nlp.doc_relations import WindowPairs, WindowScores, score_windows
 from kgbuild.nlp.doc_windows import MentionSpan, encode_windows
 from kgbuild.nlp.hf import (
     LoadedModel,
-    bf16_supported,
     load_doc_relation_model_ref,
-    pick_device,
+    runs_bf16,
 )
 from kgbuild.progress import track
 from kgbuild.schema import GraphSchema
@@ -144,10 +143,7 @@ class DocRelationStage:
             local_entities, config=self.resolve
         )
         """How one document's mentions become entities (evaluation swaps in gold ones)."""
-        precision = self.config.precision
-        self.bf16 = precision == "bf16" or (
-            precision == "auto" and bf16_supported(pick_device(self.config.device))
-        )
+        self.bf16 = runs_bf16(self.config.precision, self.config.device)
         self.loaded: LoadedModel = load_doc_relation_model_ref(
             resolve_task_model("re", self.config.model), device=self.config.device, bf16=self.bf16
         )

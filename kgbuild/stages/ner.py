@@ -35,9 +35,8 @@ from kgbuild.nlp.batch_align import Pieces, decode_pieces
 from kgbuild.nlp.context import context_around, pack_sentences, special_token_ids
 from kgbuild.nlp.hf import (
     LoadedTokenClassifier,
-    bf16_supported,
     load_token_classifier,
-    pick_device,
+    runs_bf16,
 )
 from kgbuild.nlp.words import whole_word_spans, word_spans
 from kgbuild.progress import track
@@ -125,10 +124,7 @@ class NerStage:
         self.config = config or NerConfig()
         self.run_id = run_id
         self.progress = progress
-        precision = self.config.precision
-        self.bf16 = precision == "bf16" or (
-            precision == "auto" and bf16_supported(pick_device(self.config.device))
-        )
+        self.bf16 = runs_bf16(self.config.precision, self.config.device)
         self.loaded: LoadedTokenClassifier = load_token_classifier(
             resolve_task_model("ner", self.config.model),
             device=self.config.device,

@@ -40,7 +40,7 @@ from kgbuild.data import Chunk, Evidence, Mention, MentionRelation, Provenance, 
 from kgbuild.errors import ModelLoadError
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
-from kgbuild.nlp.hf import LoadedSequenceClassifier, bf16_supported, load_sequence_classifier
+from kgbuild.nlp.hf import LoadedSequenceClassifier, load_sequence_classifier, runs_bf16
 from kgbuild.progress import track
 from kgbuild.schema import NO_RELATION, GraphSchema
 from kgbuild.stages.registry import stage_key
@@ -317,10 +317,7 @@ class RelationStage:
         self.loaded: LoadedSequenceClassifier = load_sequence_classifier(
             resolve_task_model("re", self.config.model), device=self.config.device
         )
-        precision = self.config.precision
-        self.bf16 = precision == "bf16" or (
-            precision == "auto" and bf16_supported(self.loaded.device)
-        )
+        self.bf16 = runs_bf16(self.config.precision, self.config.device)
         manifest = self.loaded.manifest
         self.marker_types = tuple(
             str(t) for t in manifest.get("entity_types", DEFAULT_MARKER_TYPES)

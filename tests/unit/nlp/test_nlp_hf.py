@@ -74,3 +74,10 @@ def test_bf16_copy_keeps_autocast_results_and_leaves_the_fp32_model_alone(
     assert fp32.dtype == torch.float32
     assert torch.equal(expected, got)  # autocast casts the same weights the same way
     clear_model_cache()
+
+
+def test_precision_settings_choose_autocast() -> None:
+    from kgbuild.nlp.hf import bf16_supported, runs_bf16
+
+    assert runs_bf16("bf16", "cpu") and not runs_bf16("fp32", "cpu")
+    assert runs_bf16("auto", "cpu") == bf16_supported(torch.device("cpu"))
