@@ -490,14 +490,17 @@ def load_token_classifier(
     return _load_model(ref, device, _TOKEN, bf16)
 
 
-def load_sequence_classifier(ref: str, *, device: str | None = None) -> LoadedModel:
-    """Load a sequence-classification model once per ``(ref, device)`` (cached).
+def load_sequence_classifier(
+    ref: str, *, device: str | None = None, bf16: bool = False
+) -> LoadedModel:
+    """Load a sequence-classification model once per ``(ref, device, bf16)`` (cached).
 
     Args:
         ref: A model reference (see the module docstring), or a LoRA adapter folder
             written by ``kgbuild train re`` (its ``kgbuild_model.json`` names the base;
             the tokenizer saved beside it holds the entity-marker tokens).
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
+        bf16: For bf16 autocast only (see :func:`load_token_classifier`).
 
     Returns:
         LoadedModel: Model, fast tokenizer, label map, revision, usable maximum length
@@ -507,7 +510,7 @@ def load_sequence_classifier(ref: str, *, device: str | None = None) -> LoadedMo
         ModelLoadError: The folder is missing, the model is not a sequence
             classifier, or it has no fast tokenizer.
     """
-    return _load_model(ref, device, _SEQUENCE)
+    return _load_model(ref, device, _SEQUENCE, bf16)
 
 
 def load_doc_relation_model_ref(

@@ -314,10 +314,10 @@ class RelationStage:
         self.schema = schema
         self.run_id = run_id
         self.progress = progress
-        self.loaded: LoadedSequenceClassifier = load_sequence_classifier(
-            resolve_task_model("re", self.config.model), device=self.config.device
-        )
         self.bf16 = runs_bf16(self.config.precision, self.config.device)
+        self.loaded: LoadedSequenceClassifier = load_sequence_classifier(
+            resolve_task_model("re", self.config.model), device=self.config.device, bf16=self.bf16
+        )
         manifest = self.loaded.manifest
         self.marker_types = tuple(
             str(t) for t in manifest.get("entity_types", DEFAULT_MARKER_TYPES)
