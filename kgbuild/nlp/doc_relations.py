@@ -61,9 +61,9 @@ its mentions' last-layer attention rows."""
 LEGACY_ENTITY_ATTENTION = "legacy"
 """What a manifest without ``entity_attention`` means: trained with the first entity of a
 window missing its first mention's row whenever another entity had more mentions (a
-scatter that wrote padding over it). Read the way it was trained: the shipped
-``re-docred-minilm`` scored gold-entity F1 39.60 / end-to-end 33.93 on Re-DocRED docs 0-99
-with the mean instead of 39.66 / 34.38."""
+scatter that wrote padding over it). Read the way it was trained: the ``re-docred-minilm``
+shipped before 2026-12-03 scored gold-entity F1 39.60 / end-to-end 33.93 on Re-DocRED docs
+0-99 with the mean instead of 39.66 / 34.38."""
 
 HEAD_FILE = "doc_relation_head.safetensors"
 """The pair layers of a fully fine-tuned :class:`DocRelationModel`."""
