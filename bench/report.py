@@ -184,7 +184,13 @@ def _ask(r: Result) -> str:
 
 def _ask_cli(r: Result) -> str:
     return (
-        f"cold `kgbuild ask`: alone {_f(r['median_alone_s'], 2)} s, via a running "
+        f"cold `kgbuild ask`: alone {_f(r['median_alone_s'], 2)} s"
+        + (
+            f" ({_f(r['median_alone_no_cache_s'], 2)} s merging the adapters uncached)"
+            if "median_alone_no_cache_s" in r
+            else ""
+        )
+        + f", via a running "
         f"`kgbuild serve` **{_f(r['median_via_serve_s'], 2)} s** (median of "
         f"{len(r['questions'])} questions; target {_f(r['target_s'])} s)"
     )

@@ -17,6 +17,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # `kgbuild serve` records itself for `kgbuild ask`: keep the tests' records, and the user's
 # running servers, apart.
 os.environ.setdefault("KGBUILD_SERVE__REGISTRY_DIR", tempfile.mkdtemp(prefix="kgbuild-servers-"))
+# merged LoRA models are cached per test session, not in the user's ~/.cache
+os.environ.setdefault("KGBUILD_MODEL_CACHE", tempfile.mkdtemp(prefix="kgbuild-merged-"))
 
 from kgbuild.config import NerConfig, Settings
 from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB, make_tiny_bert

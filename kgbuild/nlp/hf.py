@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from kgbuild.errors import ModelLoadError
+from kgbuild.nlp import merged_cache
 from kgbuild.nlp.doc_relations import load_doc_relation_model
 from kgbuild.nlp.lora import merge_plain_lora
 from kgbuild.nlp.pair_classifier import ENTITY_START, load_pair_classifier
@@ -343,6 +344,12 @@ def _load_adapter(directory: Path, ref: str, kind: _Kind) -> tuple[Any, Any, str
     tokenizer = _load_tokenizer(
         str(directory) if (directory / "tokenizer_config.json").is_file() else base, ref
     )
+    # plain transformers classes only: the pair and document models load their own heads
+    cacheable = not _pairs_from_markers(kind, manifest) and kind is not _DOC_RELATIONS
+    entry = merged_cache.entry_for(directory, base, kind.task) if cacheable else None
+    cached = entry.load(_auto_class(kind)) if entry is not None else None
+    if cached is not None:
+        return cached[0], tokenizer, cached[1], manifest
     try:
         # The base has no task head yet (the adapter brings it): silence the load
         # report that would call it "newly initialized".
@@ -369,6 +376,8 @@ def _load_adapter(directory: Path, ref: str, kind: _Kind) -> tuple[Any, Any, str
             f"model {ref!r}: cannot apply the adapter to base {manifest['base']!r}: {e}"
         ) from e
     revision = f"{model_revision(base, model.config)}+{_weights_digest(directory)}"
+    if entry is not None:
+        entry.save(model, revision)
     return model, tokenizer, revision, manifest
 
 

@@ -1,0 +1,121 @@
+"""Merged LoRA models kept on disk: merge an adapter into its base once, then load the result.
+
+Loading an adapter means loading its base, merging the adapter's weights into it and hashing
+the base's weight files for the revision; a cold ``kgbuild ask`` paid that for two models. The
+merged model is saved once under the cache folder (``save_pretrained``, with its revision) and
+later loads read it directly.
+
+An entry's key covers everything the merge reads: the adapter folder's files (content), the
+base (its folder's files by name, size and modification time, or its Hub id), the task and the
+transformers and torch versions. A changed adapter or base is a new key; stale entries are
+never read. Entries are written to a temporary folder and renamed into place, so two processes
+never see half an entry.
+
+The folder is ``$KGBUILD_MODEL_CACHE``, else ``$XDG_CACHE_HOME/kgbuild/merged`` (default
+``~/.cache/kgbuild/merged``); ``KGBUILD_MODEL_CACHE=off`` turns the cache off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CACHE_ENV", "MergedEntry", "cache_root", "entry_for"]
+
+logger = logging.getLogger(__name__)
+
+CACHE_ENV = "KGBUILD_MODEL_CACHE"
+_OFF = frozenset({"off", "0", "false", "no", "none"})
+_REVISION_FILE = "kgbuild_revision.txt"
+
+
+def cache_root() -> Path | None:
+    """The cache folder, or ``None`` when ``$KGBUILD_MODEL_CACHE`` turns the cache off."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured is not None:
+        if configured.strip().lower() in _OFF or not configured.strip():
+            return None
+        return Path(configured).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "kgbuild" / "merged"
+
+
+def _adapter_digest(directory: Path, digest: Any) -> None:
+    for file in sorted(directory.iterdir()):
+        if file.is_file():
+            digest.update(b"adapter\0" + file.name.encode() + b"\0")
+            with file.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+
+
+def _base_identity(base: str, digest: Any) -> None:
+    path = Path(base)
+    if not path.is_dir():
+        digest.update(b"hub\0" + base.encode())
+        return
+    digest.update(b"base\0" + str(path.resolve()).encode())
+    for file in sorted(path.iterdir()):
+        if file.is_file():
+            stat = file.stat()
+            digest.update(f"\0{file.name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+
+
+@dataclass(frozen=True)
+class MergedEntry:
+    """One cache entry: the folder a merged model is saved in (it may not exist yet)."""
+
+    path: Path
+
+    def load(self, model_class: Any) -> tuple[Any, str] | None:
+        """The cached model and its revision, or ``None`` when absent or unreadable."""
+        revision_file = self.path / _REVISION_FILE
+        if not revision_file.is_file():
+            return None
+        try:
+            model = model_class.from_pretrained(str(self.path))
+            revision = revision_file.read_text(encoding="utf-8").strip()
+        except Exception as e:  # any damage (a truncated file, a bad header): merge again
+            logger.warning("merged model cache %s unreadable (%s): merging again", self.path, e)
+            shutil.rmtree(self.path, ignore_errors=True)  # the merge writes it anew
+            return None
+        return model, revision
+
+    def save(self, model: Any, revision: str) -> None:
+        """Save ``model`` as this entry; a failure (disk full, read-only) is only logged."""
+        if (self.path / _REVISION_FILE).is_file():
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.path.parent))
+            try:
+                model.save_pretrained(str(staging))
+                (staging / _REVISION_FILE).write_text(revision + "\n", encoding="utf-8")
+                os.replace(staging, self.path)
+            except OSError:
+                shutil.rmtree(staging, ignore_errors=True)
+                if not (self.path / _REVISION_FILE).is_file():  # not another process's entry
+                    raise
+        except OSError as e:
+            logger.warning("could not cache the merged model in %s: %s", self.path, e)
+
+
+def entry_for(adapter: Path, base: str, task: str) -> MergedEntry | None:
+    """The cache entry of ``adapter`` merged into ``base`` for ``task`` (``None``: cache off)."""
+    root = cache_root()
+    if root is None:
+        return None
+    import torch
+    import transformers
+
+    digest = hashlib.sha256()
+    digest.update(f"{task}\0{transformers.__version__}\0{torch.__version__}\0".encode())
+    _adapter_digest(adapter, digest)
+    _base_identity(base, digest)
+    return MergedEntry(root / f"{adapter.name}-{digest.hexdigest()[:20]}")
