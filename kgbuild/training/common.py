@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import shlex
 import sys
 import tempfile
@@ -134,6 +135,10 @@ def training_arguments(
     )
 
 
+_LANGUAGE_CODE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
+"""A BCP 47-style language code: ``en``, ``zh``, ``en-GB``."""
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     """What every ``train`` command sets (each task adds its own options beside these)."""
@@ -169,6 +174,18 @@ class TrainOptions:
     from ``base``."""
     command: str | None = None
     """Command line recorded in the model card (default: ``sys.argv``)."""
+    languages: tuple[str, ...] = ()
+    """Language codes the model reads, written into its manifest (``languages``): builds then
+    skip it for documents in other languages. Empty: none declared (it reads any language)."""
+
+    def __post_init__(self) -> None:
+        from kgbuild.errors import InputError
+
+        bad = [code for code in self.languages if not _LANGUAGE_CODE.fullmatch(code)]
+        if bad:
+            raise InputError(
+                f"--language takes language codes such as 'en' or 'zh', not {', '.join(bad)}"
+            )
 
     @property
     def rank(self) -> int | None:
@@ -187,6 +204,12 @@ class TrainOptions:
             raise InputError(
                 f"epochs, batch_size and learning_rate must be > 0, max_length >= {least}"
             )
+
+    def declared(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """``manifest`` with the declared ``languages`` (lowercased), when there are any."""
+        if not self.languages:
+            return manifest
+        return {**manifest, "languages": sorted({code.lower() for code in self.languages})}
 
     def command_line(self) -> str:
         """The command line the model card records."""

@@ -427,6 +427,7 @@ class DocReTask:
         device: str | None = None,
         command: str | None = None,
         resume: bool = False,
+        languages: tuple[str, ...] = (),
     ) -> None:
         self.train, self.run, self.data, self.resume = train, run, data, resume
         self.options = TrainOptions(
@@ -440,6 +441,7 @@ class DocReTask:
             device=device,
             bf16=run.bf16,
             command=command,
+            languages=languages,
         )
         self.train_examples: list[DocExample] = []
         self.dev_examples: list[DocExample] = []
@@ -690,6 +692,7 @@ def train_doc_re(
     resume: bool = False,
     device: str | None = None,
     command: str | None = None,
+    languages: Sequence[str] = (),
 ) -> DocReTrainResult:
     """Train, calibrate and save a document-level relation model (see the module docstring).
 
@@ -705,9 +708,11 @@ def train_doc_re(
         resume: Continue from the checkpoint in ``out``.
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         command: Command line recorded in the model card.
+        languages: Language codes the model reads, written into its manifest.
 
     Raises:
-        InputError: A file is missing or malformed, or the split leaves no documents.
+        InputError: A file is missing or malformed, or the split leaves no documents, or a
+            language code is malformed.
         ModelLoadError: The base model cannot be loaded.
     """
     data = DocReData(
@@ -722,6 +727,7 @@ def train_doc_re(
         device=device,
         command=command,
         resume=resume,
+        languages=tuple(languages),
     )
     return recipe.train_model(task)
 

@@ -76,6 +76,7 @@ class TrainKeywords(TypedDict, total=False):
     bf16: bool | None
     init: Path | None
     command: str | None
+    languages: tuple[str, ...]
 
 
 def split_keywords(
@@ -227,7 +228,7 @@ def train_model(task: TrainingTask[ResultT_co]) -> ResultT_co:
         tokenizer,
         options.out,
         lora=options.rank is not None,
-        manifest=task.manifest(run),
+        manifest=options.declared(task.manifest(run)),
     )
     clear_model_cache()
     task.evaluate(run)

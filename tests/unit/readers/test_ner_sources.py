@@ -102,11 +102,13 @@ def test_cli_trains_on_sources_and_scores_docred(tmp_path: Path) -> None:
             "train", "ner", "--train", f"conll:{conll}", "--train", f"docred:{docred}@1:3",
             "--dev", str(conll), "--out", str(out), "--base", str(base), "--max-steps", "2",
             "--lora-rank", "4", "--batch-size", "8", "--max-length", "64", "--context",
-            "--device", "cpu",
+            "--device", "cpu", "--language", "en",
         ],
     )  # fmt: skip
     assert trained.exit_code == 0, trained.output
-    assert json.loads((out / "kgbuild_model.json").read_text())["context"] is True
+    manifest = json.loads((out / "kgbuild_model.json").read_text())
+    assert manifest["context"] is True
+    assert manifest["languages"] == ["en"]
     target = tmp_path / "scores.json"
     scored = runner.invoke(
         app,

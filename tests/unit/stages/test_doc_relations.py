@@ -251,7 +251,9 @@ def trained_doc_model(tmp_path_factory: pytest.TempPathFactory) -> DocReTrainRes
         block_size=8,
         seed=1,
     )
-    return train_doc_re(data, out=root / "model", base=str(base), dev_docs=16, run=run)
+    return train_doc_re(
+        data, out=root / "model", base=str(base), dev_docs=16, run=run, languages=["EN"]
+    )
 
 
 def test_trained_model_predicts_the_cross_sentence_relation(
@@ -265,6 +267,7 @@ def test_trained_model_predicts_the_cross_sentence_relation(
     manifest = json.loads((trained_doc_model.out_dir / "kgbuild_model.json").read_text())
     assert manifest["task"] == "document-relation-classification"
     assert manifest["entity_attention"] == ENTITY_ATTENTION  # trained with the plain mean
+    assert manifest["languages"] == ["en"]  # declared at training, lowercased
     assert manifest["labels"][0] == THRESHOLD_CLASS and set(manifest["labels"][1:]) == {
         "P19",
         "P108",

@@ -325,3 +325,12 @@ def test_evaluate_docred_scores_every_gold_mention_by_type(tmp_path: Path) -> No
         str(model), NerSource(format="docred", path=docred, docs=(2, None)), types=["PER", "TIME"]
     )
     assert set(only.per_type) <= {"PER", "TIME"} and only.micro.support == 2
+
+
+def test_a_malformed_language_code_is_refused_before_training(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    train, dev, base = data
+    with pytest.raises(InputError, match="language codes such as 'en'"):
+        train_ner(train, dev, base=str(base), out=tmp_path / "m", epochs=1, languages=("en!",))
+    assert not (tmp_path / "m").exists()
