@@ -193,7 +193,7 @@ class AttributeStage:
         attributes of :attr:`relation_types`.
         """
         self.refused = Counter()
-        findings: list[_Finding] = self._from_relations(chunks, mentions, relations)
+        findings: list[_Finding] = self._from_relations(chunks, mentions, relations, langs or {})
         if self.reading is not None:
             result = self.reading(chunks, mentions, list(self.templates))
             self.refused.update(result.refused)
@@ -223,6 +223,7 @@ class AttributeStage:
         chunks: Sequence[Chunk],
         mentions: Sequence[Mention],
         relations: Sequence[MentionRelation],
+        langs: Mapping[str, str],
     ) -> list[_Finding]:
         specs_of: dict[str, list[AttributeSpec]] = defaultdict(list)
         for spec in self.specs:
@@ -269,7 +270,7 @@ class AttributeStage:
                 if spec.value_type in ENTITY_VALUE_TYPES:
                     value = " ".join(tail.text.split()) if tail.label in spec.value_range else None
                 else:
-                    value = normalise_value(tail.text, spec.value_type)
+                    value = normalise_value(tail.text, spec.value_type, langs.get(tail.doc_id))
                 if value is None:
                     self.refused[tail.doc_id, spec.name] += 1
                     continue
@@ -329,7 +330,7 @@ class AttributeStage:
             if not candidates:
                 continue
             best = max(candidates, key=lambda m: (m.score, -m.span.start))
-            value = normalise_value(best.text, spec.value_type)
+            value = normalise_value(best.text, spec.value_type, langs.get(best.doc_id))
             if value is None:
                 self.refused[chunk.doc_id, spec.name] += 1
                 continue

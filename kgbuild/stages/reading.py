@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from kgbuild.data import Chunk, Mention
+from kgbuild.lang import detect_lang
 from kgbuild.nlp.reader import ExtractiveReader, QaQuery
 from kgbuild.progress import track
 from kgbuild.schema import fill_question
@@ -315,7 +316,7 @@ def _typed(
         chunk = next(c for c in question.chunks if c.id == mention.provenance.chunk_id)
         return Answer(template, head, " ".join(mention.text.split()), mention, chunk, score)
     text = chunk.text[start - chunk.span.start : end - chunk.span.start]
-    value = normalise_value(text, template.value_type)
+    value = normalise_value(text, template.value_type, detect_lang(chunk.text))
     if value is None:
         return None
     return Answer(template, head, value, None, chunk, score)

@@ -91,39 +91,49 @@ def _clean(text: str) -> str:
     return " ".join(text.strip().strip(".,;:!?()[]\"'").split())
 
 
-def normalise_date(text: str) -> str | None:
-    """ISO 8601 date (``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``), or ``None`` if not a date."""
+def normalise_date(text: str, lang: str | None = None) -> str | None:
+    """ISO 8601 date (``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``), or ``None`` if not a date.
+
+    ``lang`` (the document's language code) limits ``dateparser`` to that language's month
+    and day names; ``None`` tries every language it knows (about a second the first time
+    a string matches none: it compiles every locale's patterns).
+    """
     value = _clean(text)
     matched = _pattern_date(value)
     if matched is not None:  # a known shape: its verdict stands ("" when out of range)
         return matched or None
-    return _parsed_date(value) if _YEAR_IN_TEXT.search(value) else None
+    return _parsed_date(value, lang) if _YEAR_IN_TEXT.search(value) else None
 
 
 _YEAR_IN_TEXT = re.compile(r"(?<!\d)(1[0-9]\d\d|20\d\d|21\d\d)(?!\d)")
 _PERIODS = {"year": 1, "month": 2, "day": 3}
 
 
-@functools.lru_cache(maxsize=1)
-def _date_parser() -> Any:
+_PARSER_SETTINGS = {
+    "PARSERS": ["absolute-time", "custom-formats"],
+    "PREFER_DAY_OF_MONTH": "first",
+    "RETURN_AS_TIMEZONE_AWARE": False,
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _date_parser(lang: str | None) -> Any:
+    """A ``dateparser`` parser for ``lang`` (every language for ``None`` or one it lacks)."""
+    from dateparser.data.languages_info import language_order
     from dateparser.date import DateDataParser
 
-    return DateDataParser(
-        settings={
-            "PARSERS": ["absolute-time", "custom-formats"],
-            "PREFER_DAY_OF_MONTH": "first",
-            "RETURN_AS_TIMEZONE_AWARE": False,
-        }
-    )
+    if lang is not None and lang in language_order:
+        return DateDataParser(languages=[lang], settings=_PARSER_SETTINGS)
+    return DateDataParser(settings=_PARSER_SETTINGS)
 
 
 @functools.lru_cache(maxsize=4096)
-def _parsed_date(value: str) -> str | None:
+def _parsed_date(value: str, lang: str | None = None) -> str | None:
     """A date ``dateparser`` reads in ``value``, kept only if its year is written there."""
     if len(value) > 40:
         return None
     try:
-        data = _date_parser().get_date_data(value)
+        data = _date_parser(lang).get_date_data(value)
     except (ValueError, OverflowError, TypeError):  # dateparser raises on odd input
         return None
     date, period = data["date_obj"], data["period"]
@@ -136,9 +146,9 @@ def _parsed_date(value: str) -> str | None:
     ]
 
 
-def normalise_year(text: str) -> str | None:
+def normalise_year(text: str, lang: str | None = None) -> str | None:
     """The year (``YYYY``) of a date, or ``None`` if ``text`` is not a date."""
-    date = normalise_date(text)
+    date = normalise_date(text, lang)
     return None if date is None else date[:4]
 
 
@@ -204,12 +214,17 @@ def normalise_quantity(text: str) -> str | None:
     return f"{shown}{unit}" if unit == "%" else f"{shown} {unit}"
 
 
-def normalise_value(text: str, value_type: ValueType | str) -> str | int | float | None:
-    """Normalise ``text`` as ``value_type``; ``None`` when it is not a value of that type."""
+def normalise_value(
+    text: str, value_type: ValueType | str, lang: str | None = None
+) -> str | int | float | None:
+    """Normalise ``text`` as ``value_type``; ``None`` when it is not a value of that type.
+
+    ``lang`` is the language of the text's document (see :func:`normalise_date`).
+    """
     if value_type == "date":
-        return normalise_date(text)
+        return normalise_date(text, lang)
     if value_type == "year":
-        return normalise_year(text)
+        return normalise_year(text, lang)
     if value_type == "number":
         return normalise_number(text)
     if value_type == "quantity":

@@ -40,6 +40,7 @@ from kgbuild.data import Chunk, Document, Mention, MentionAttribute, MentionRela
 from kgbuild.data import Span as CharSpan
 from kgbuild.errors import KGBuildError
 from kgbuild.ids import stable_id
+from kgbuild.lang import detect_lang
 from kgbuild.schema import ENTITY_VALUE_TYPES, AttributeSpec
 from kgbuild.stages.doc_relations import LocalEntity
 from kgbuild.stages.values import normalise_value
@@ -362,7 +363,9 @@ def _count_attributes(
             right = entity in tails or str(attribute.value).casefold() in names
         else:
             golds = {
-                normalise_value(n, spec.value_type) for t in tails for n in example.entity_names[t]
+                normalise_value(n, spec.value_type, detect_lang(n))
+                for t in tails
+                for n in example.entity_names[t]
             }
             right = any(_same_value(attribute.value, g) for g in golds if g is not None)
         count.correct += right

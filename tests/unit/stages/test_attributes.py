@@ -48,6 +48,15 @@ def test_dates_become_iso_8601(text: str, iso: str) -> None:
 )
 def test_other_dates_are_read_by_dateparser(text: str, iso: str) -> None:
     assert normalise_date(text) == iso
+    assert normalise_date(text, "en") == iso  # an English document's parser reads them too
+
+
+def test_the_document_language_limits_dateparser_to_its_names() -> None:
+    assert normalise_date("Donnerstag, 17. Juni 1953") == "1953-06-17"  # any language
+    assert normalise_date("Donnerstag, 17. Juni 1953", "de") == "1953-06-17"
+    assert normalise_date("Donnerstag, 17. Juni 1953", "en") is None  # not English names
+    assert normalise_date("1953年6月17日", "zh") == "1953-06-17"  # the pattern, any language
+    assert normalise_date("Thursday, 17 June 1953", "xx") == "1953-06-17"  # unknown: all
 
 
 @pytest.mark.parametrize(
