@@ -205,12 +205,8 @@ def _weights_digest(*dirs: Path) -> str:
     """Return a short sha256 over the weight files of ``dirs`` (name + content)."""
     digest = hashlib.sha256()
     for directory in dirs:
-        for file in sorted(directory.iterdir()):
-            if file.is_file() and file.name.endswith(_WEIGHT_SUFFIXES):
-                digest.update(file.name.encode())
-                with file.open("rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(block)
+        weights = [f for f in sorted(directory.iterdir()) if f.name.endswith(_WEIGHT_SUFFIXES)]
+        merged_cache.update_with_files(digest, [f for f in weights if f.is_file()])
     return digest.hexdigest()[:12]
 
 

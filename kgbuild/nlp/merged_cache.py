@@ -22,11 +22,12 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CACHE_ENV", "MergedEntry", "cache_root", "entry_for"]
+__all__ = ["CACHE_ENV", "MergedEntry", "cache_root", "entry_for", "update_with_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +47,13 @@ def cache_root() -> Path | None:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "kgbuild" / "merged"
 
 
-def _adapter_digest(directory: Path, digest: Any) -> None:
-    for file in sorted(directory.iterdir()):
-        if file.is_file():
-            digest.update(b"adapter\0" + file.name.encode() + b"\0")
-            with file.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
+def update_with_files(digest: Any, files: Iterable[Path]) -> None:
+    """Feed each file's name, then its content, to ``digest`` (a ``hashlib`` object)."""
+    for file in files:
+        digest.update(file.name.encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
 
 
 def _base_identity(base: str, digest: Any) -> None:
@@ -116,6 +117,6 @@ def entry_for(adapter: Path, base: str, task: str) -> MergedEntry | None:
 
     digest = hashlib.sha256()
     digest.update(f"{task}\0{transformers.__version__}\0{torch.__version__}\0".encode())
-    _adapter_digest(adapter, digest)
+    update_with_files(digest, sorted(f for f in adapter.iterdir() if f.is_file()))
     _base_identity(base, digest)
     return MergedEntry(root / f"{adapter.name}-{digest.hexdigest()[:20]}")

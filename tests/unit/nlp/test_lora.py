@@ -10,31 +10,11 @@ from transformers import BertForTokenClassification
 
 from kgbuild.nlp.lora import merge_plain_lora, plain_lora_scaling
 from kgbuild.nlp.tiny import make_tiny_bert
+from tests.unit.nlp.adapters import random_adapter
 
 LABELS = ["O", "B-PER", "I-PER"]
 # peft 0.21 reads a property that transformers 5 deprecated; harmless.
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
-
-
-def _adapter(base: Path, out: Path, **lora: object) -> None:
-    """A LoRA adapter with random (non-zero) weights and a saved head, written to ``out``."""
-    from peft import LoraConfig, get_peft_model
-
-    torch.manual_seed(1)
-    model = BertForTokenClassification.from_pretrained(base)
-    config = LoraConfig(
-        r=4,
-        lora_alpha=8,
-        target_modules=["query", "value", "intermediate.dense"],
-        modules_to_save=["classifier"],
-        **lora,  # type: ignore[arg-type]
-    )
-    peft_model = get_peft_model(model, config)
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_" in name or "modules_to_save" in name:
-                param.normal_(0, 0.5)
-    peft_model.save_pretrained(out)
 
 
 def _peft_merged(base: Path, adapter: Path) -> dict[str, torch.Tensor]:
@@ -47,7 +27,7 @@ def _peft_merged(base: Path, adapter: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("rslora", [False, True])
 def test_merge_matches_peft(tmp_path: Path, rslora: bool) -> None:
     base = make_tiny_bert(tmp_path / "base", LABELS)
-    _adapter(base, tmp_path / "adapter", use_rslora=rslora)
+    random_adapter(base, tmp_path / "adapter", use_rslora=rslora)
     model = BertForTokenClassification.from_pretrained(base)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     assert merge_plain_lora(model, tmp_path / "adapter")
@@ -64,7 +44,7 @@ def test_merge_matches_peft(tmp_path: Path, rslora: bool) -> None:
 
 def test_adapters_that_are_not_plain_lora_are_left_to_peft(tmp_path: Path) -> None:
     base = make_tiny_bert(tmp_path / "base", LABELS)
-    _adapter(base, tmp_path / "dora", use_dora=True)
+    random_adapter(base, tmp_path / "dora", use_dora=True)
     model = BertForTokenClassification.from_pretrained(base)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     assert not merge_plain_lora(model, tmp_path / "dora")
@@ -76,7 +56,7 @@ def test_adapters_that_are_not_plain_lora_are_left_to_peft(tmp_path: Path) -> No
 
 def test_an_adapter_for_another_model_is_refused(tmp_path: Path) -> None:
     base = make_tiny_bert(tmp_path / "base", LABELS)
-    _adapter(base, tmp_path / "adapter")
+    random_adapter(base, tmp_path / "adapter")
     other = make_tiny_bert(tmp_path / "other", [*LABELS, "B-ORG"])  # a head of another size
     model = BertForTokenClassification.from_pretrained(other)
     with pytest.raises(ValueError, match="classifier"):

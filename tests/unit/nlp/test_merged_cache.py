@@ -11,29 +11,25 @@ from transformers import BertForTokenClassification
 
 from kgbuild.nlp import hf, merged_cache
 from kgbuild.nlp.tiny import make_tiny_bert
+from tests.unit.nlp.adapters import random_adapter
 
 LABELS = ["O", "B-PER", "I-PER"]
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
 
 
 def _adapter(base: Path, out: Path, seed: int) -> Path:
-    """A plain LoRA adapter with random weights, with the kgbuild manifest beside it."""
-    from peft import LoraConfig, get_peft_model
-
-    torch.manual_seed(seed)
-    model = BertForTokenClassification.from_pretrained(base)
-    config = LoraConfig(
-        r=4, lora_alpha=8, target_modules=["query", "value"], modules_to_save=["classifier"]
-    )
-    peft_model = get_peft_model(model, config)
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_" in name or "modules_to_save" in name:
-                param.normal_(0, 0.5)
-    peft_model.save_pretrained(out)
+    """A random plain LoRA adapter with the kgbuild manifest beside it."""
+    random_adapter(base, out, seed=seed)
     manifest = {"base": str(base), "task": "token-classification", "labels": LABELS}
     (out / hf.KGBUILD_MODEL_FILE).write_text(json.dumps(manifest), encoding="utf-8")
     return out
+
+
+@pytest.fixture
+def model_dirs(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(cache folder, tiny base, adapter of seed 1 over it)."""
+    base = make_tiny_bert(tmp_path / "base", LABELS)
+    return tmp_path / "cache", base, _adapter(base, tmp_path / "adapter", seed=1)
 
 
 def _load(adapter: Path) -> tuple[dict[str, torch.Tensor], str]:
@@ -48,12 +44,10 @@ def _entries(cache: Path) -> list[Path]:
 
 
 def test_second_load_reads_the_cached_merge_with_the_same_weights_and_revision(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    model_dirs: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cache = tmp_path / "cache"
+    cache, _, adapter = model_dirs
     monkeypatch.setenv(merged_cache.CACHE_ENV, str(cache))
-    base = make_tiny_bert(tmp_path / "base", LABELS)
-    adapter = _adapter(base, tmp_path / "adapter", seed=1)
 
     merged, revision = _load(adapter)
     (entry,) = _entries(cache)
@@ -70,12 +64,10 @@ def test_second_load_reads_the_cached_merge_with_the_same_weights_and_revision(
 
 
 def test_a_changed_adapter_is_a_new_entry_never_the_stale_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    model_dirs: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cache = tmp_path / "cache"
+    cache, base, adapter = model_dirs
     monkeypatch.setenv(merged_cache.CACHE_ENV, str(cache))
-    base = make_tiny_bert(tmp_path / "base", LABELS)
-    adapter = _adapter(base, tmp_path / "adapter", seed=1)
     first, first_revision = _load(adapter)
 
     _adapter(base, adapter, seed=2)  # retrained in place
@@ -92,11 +84,9 @@ def test_a_changed_adapter_is_a_new_entry_never_the_stale_one(
 
 
 def test_off_writes_nothing_and_a_damaged_entry_is_merged_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    model_dirs: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cache = tmp_path / "cache"
-    base = make_tiny_bert(tmp_path / "base", LABELS)
-    adapter = _adapter(base, tmp_path / "adapter", seed=1)
+    cache, _, adapter = model_dirs
     monkeypatch.setenv(merged_cache.CACHE_ENV, "off")
     expected, revision = _load(adapter)
     assert not cache.exists()
