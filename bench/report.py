@@ -205,7 +205,18 @@ def _long_document(r: Result) -> str:
     )
 
 
+def _cpu_paths(r: Result) -> str:
+    rows = "; ".join(
+        f"{name} {_f(row['sentences_per_second'])} sentences/s ({_f(row['speedup_vs_shipped'], 2)}x, "
+        f"F1 {_f(row['entity_f1'], 2)})"
+        for name, row in r["paths"].items()
+    )
+    kept = ", ".join(r["kept"]) or "none"
+    return f"{rows}; {r['rule']}: kept {kept}"
+
+
 KINDS: list[tuple[str, str, Callable[[Result], str]]] = [
+    ("cpu_paths", "bench_cpu_paths.py", _cpu_paths),
     ("long_document", "bench_long_document.py", _long_document),
     ("ner", "bench_ner.py", _ner),
     ("scores_", "bench_scores.py", _scores),
