@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from kgbuild.nlp.batching import length_batches
+
 __all__ = [
     "ENTITY_ATTENTION",
     "HEAD_FILE",
@@ -412,7 +414,7 @@ def score_windows(
     pad_id: int,
     batch_size: int = 4,
     bf16: bool = False,
-    batches: Callable[[range], Iterable[int]] = iter,
+    batches: Callable[[list[list[int]]], Iterable[list[int]]] = iter,
     on_scored: Callable[[int, WindowScores], None] | None = None,
 ) -> list[WindowScores]:
     """Score every pair of every window, in length-sorted batches, in input order.
@@ -423,7 +425,7 @@ def score_windows(
         pad_id: The tokenizer's padding id.
         batch_size: Windows per forward pass.
         bf16: Run the encoder under bf16 autocast.
-        batches: Wraps the batch starts (e.g. to report progress over them).
+        batches: Wraps the batches of window indices (e.g. to report progress over them).
         on_scored: Called with ``(window index, scores)`` as each window with pairs is
             scored (in batch order, not input order); the scores are then not kept and
             the result is empty, so that memory does not grow with the document.
@@ -439,11 +441,11 @@ def score_windows(
             results[i] = WindowScores(
                 np.zeros((0, n_types), np.float32), np.zeros((0, len(window.sentences)), np.float32)
             )
-    todo.sort(key=lambda i: len(windows[i].input_ids), reverse=True)
+    by_length = length_batches([len(windows[i].input_ids) for i in todo], batch_size)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     with torch.inference_mode(), autocast:
-        for start in batches(range(0, len(todo), batch_size)):
-            rows = todo[start : start + batch_size]
+        for batch in batches(by_length):
+            rows = [todo[b] for b in batch]
             ids, mask = pad_windows([windows[i].input_ids for i in rows], pad_id, device)
             logits, sentences = model(ids, mask, [pair_batch(windows[i], device) for i in rows])
             for i, window_logits, window_sentences in zip(rows, logits, sentences, strict=True):

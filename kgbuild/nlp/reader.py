@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
+from kgbuild.nlp.batching import length_batches
 from kgbuild.nlp.calibration import Platt
 from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_question_answerer
 from kgbuild.nlp.sentence_encoder import load_sentence_encoder
@@ -238,11 +239,10 @@ class ExtractiveReader:
         """Raw start and end logits per window, ``-inf`` outside the context tokens."""
         loaded = self.loaded
         pad = loaded.tokenizer.pad_token_id or 0
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
         results: list[_Logits] = [None] * len(windows)  # type: ignore[list-item]
-        for first in range(0, len(order), self.batch_size):
-            batch = [windows[i] for i in order[first : first + self.batch_size]]
-            width = max(len(w.input_ids) for w in batch)
+        for rows in length_batches([len(w.input_ids) for w in windows], self.batch_size):
+            batch = [windows[i] for i in rows]
+            width = len(batch[0].input_ids)
             ids = torch.full((len(batch), width), pad, dtype=torch.long)
             mask = torch.zeros((len(batch), width), dtype=torch.long)
             for row, window in enumerate(batch):
@@ -259,7 +259,7 @@ class ExtractiveReader:
                 start = starts[row, :n].masked_fill(~allowed, float("-inf"))
                 end = ends[row, :n].masked_fill(~allowed, float("-inf"))
                 null = float(starts[row, 0] + ends[row, 0])
-                results[order[first + row]] = _Logits(start, end, null)
+                results[rows[row]] = _Logits(start, end, null)
         return results
 
     @staticmethod

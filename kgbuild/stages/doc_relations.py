@@ -249,8 +249,8 @@ class DocRelationStage:
             pad_id=self.loaded.tokenizer.pad_token_id or 0,
             batch_size=self.config.window_batch_size,
             bf16=self.bf16,
-            batches=lambda starts: track(
-                starts, STAGE, enabled=self.progress, detail=f"{len(owners):,} windows"
+            batches=lambda batches: track(
+                batches, STAGE, enabled=self.progress, detail=f"{len(owners):,} windows"
             ),
             on_scored=collect,
         )

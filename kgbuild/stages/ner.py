@@ -32,6 +32,7 @@ from kgbuild.lang import model_languages
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.align import FloatArray, IntArray, split_tag
 from kgbuild.nlp.batch_align import Pieces, decode_pieces
+from kgbuild.nlp.batching import length_batches
 from kgbuild.nlp.context import context_around, pack_sentences, special_token_ids
 from kgbuild.nlp.hf import (
     LoadedTokenClassifier,
@@ -279,17 +280,16 @@ class NerStage:
         """Label probabilities of every token, windows in length-sorted batches."""
         loaded = self.loaded
         lengths = windows.lengths
-        order = np.argsort(-lengths, kind="stable")  # longest first, ties in window order
         probs = np.zeros((len(windows.input_ids), len(loaded.id2label)), dtype=np.float32)
         pad_id = loaded.tokenizer.pad_token_id or 0
-        batch_size = self.config.batch_size
-        starts = range(0, len(order), batch_size)
+        # longest first, ties in window order, cut where padding would dominate a batch
+        batches = length_batches(lengths.tolist(), self.config.batch_size)
         autocast = torch.autocast(loaded.device.type, dtype=torch.bfloat16, enabled=self.bf16)
         with torch.inference_mode(), autocast:
-            for start in track(
-                starts, STAGE, enabled=self.progress, detail=f"{len(windows.lengths):,} windows"
+            for batch in track(
+                batches, STAGE, enabled=self.progress, detail=f"{len(windows.lengths):,} windows"
             ):
-                rows = order[start : start + batch_size]
+                rows = np.asarray(batch, dtype=np.intp)
                 width = int(lengths[rows[0]])
                 real = np.arange(width) < lengths[rows, None]
                 positions = (windows.bounds[rows, None] + np.arange(width))[real]

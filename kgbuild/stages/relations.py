@@ -40,6 +40,7 @@ from kgbuild.data import Chunk, Evidence, Mention, MentionRelation, Provenance, 
 from kgbuild.errors import ModelLoadError
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
+from kgbuild.nlp.batching import length_batches
 from kgbuild.nlp.hf import LoadedSequenceClassifier, load_sequence_classifier, runs_bf16
 from kgbuild.progress import track
 from kgbuild.schema import NO_RELATION, GraphSchema
@@ -247,18 +248,16 @@ def classify(
     """
     n_classes = len(loaded.id2label)
     results = np.zeros((len(sequences), n_classes), dtype=np.float32)
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]), reverse=True)
     pad_id = loaded.tokenizer.pad_token_id or 0
     autocast = torch.autocast(loaded.device.type, dtype=torch.bfloat16, enabled=bf16)
-    starts = range(0, len(order), batch_size)
+    batches = length_batches([len(seq) for seq in sequences], batch_size)
     weight = float(loaded.manifest.get("no_relation_weight", 1.0))
     no_relation = next((i for i, name in loaded.id2label.items() if name == NO_RELATION), None)
     if no_relation is None:
         weight = 1.0
     with torch.inference_mode(), autocast:
         detail = f"{len(sequences):,} candidate pairs"
-        for start in track(starts, STAGE, enabled=progress, detail=detail):
-            rows = order[start : start + batch_size]
+        for rows in track(batches, STAGE, enabled=progress, detail=detail):
             width = len(sequences[rows[0]])
             ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
             mask = torch.zeros((len(rows), width), dtype=torch.long)

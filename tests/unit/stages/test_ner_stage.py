@@ -71,6 +71,44 @@ def test_small_windows_give_the_same_mentions(keyword_ner_model: Path) -> None:
     assert windowed == whole
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 3])
+def test_batches_of_mixed_lengths_give_the_same_mentions(
+    keyword_ner_model: Path, batch_size: int
+) -> None:
+    # short and long sentences, each ending in a name, in no length order: batches hold
+    # windows of near lengths (never in input order) and every window must get its own
+    # probabilities up to its last token
+    filler = " ".join(["the company said that it was a good year"] * 5)
+    texts = [
+        "She said it was in Berlin.",
+        f"{filler} in Toronto.",
+        "He said it was in Nairobi.",
+        f"{filler} and then it said so again in Lisbon.",
+        "They said it was good for Helix.",
+        f"{filler} for Granite Capital.",
+    ]
+    chunks = []
+    for index, text in enumerate(texts):
+        chunks.extend(chunk_document(document(text, doc_id=f"d{index}")))
+    langs = {chunk.doc_id: "en" for chunk in chunks}
+
+    def found(size: int) -> list[tuple[str, str, str]]:
+        config = NerConfig(model=str(keyword_ner_model), batch_size=size, precision="fp32")
+        mentions = NerStage(config, run_id="r")(chunks, langs)
+        return [(m.provenance.doc_id, m.text, m.label) for m in mentions]
+
+    whole = found(32)
+    assert [text for _, text, _ in whole] == [
+        "Berlin",
+        "Toronto",
+        "Nairobi",
+        "Lisbon",
+        "Helix",
+        "Granite Capital",
+    ]
+    assert found(batch_size) == whole
+
+
 @pytest.mark.parametrize("strategy", ["first", "average", "max"])
 def test_aggregation_strategies_keep_offsets_exact(random_ner_model: Path, strategy: str) -> None:
     stage = NerStage(
