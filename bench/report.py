@@ -145,9 +145,16 @@ def _explorer(r: Result) -> str:
 
 
 def _build(r: Result) -> str:
+    medians = r.get("median_cost_vs_ner_only", {})
     builds = "; ".join(
         f"{config} {_f(best['sentences_per_second'])} sentences/s "
-        f"({_f(r['cost_vs_ner_only'][config], 2)}x NER only)"
+        f"({_f(r['cost_vs_ner_only'][config], 2)}x NER only"
+        + (
+            f"; median round {_f(r['median_sentences_per_second'][config])} sentences/s, "
+            f"{_f(medians[config], 2)}x)"
+            if config in medians
+            else ")"
+        )
         for config, best in r["best"].items()
     )
     baseline = r.get("transformers_pipeline_ner_batched", {}).get("sentences_per_second")
