@@ -30,6 +30,7 @@ __all__ = [
     "library_versions",
     "load_init_adapter",
     "logits_to_ids",
+    "lora_target_modules",
     "run_lines",
     "save_adapter_fp16",
     "save_trained",
@@ -47,6 +48,30 @@ LORA_TARGET_MODULES = (
     "output.dense",
 )
 """Every linear layer of a BERT encoder layer (names as in ``modeling_bert``)."""
+
+
+def lora_target_modules(model: Any) -> tuple[str, ...]:
+    """The LoRA targets of ``model``: every linear layer of its encoder's repeated blocks.
+
+    Named as peft matches them (the path after the block's index): a BERT-shaped encoder
+    gives :data:`LORA_TARGET_MODULES`; others their own names (MPNet ``attention.attn.q``...,
+    DistilBERT ``attention.q_lin``...), which BERT's names would miss: an MPNet base trained
+    with them got LoRA on its feed-forward layers only. Linear layers outside the blocks
+    (pooler, task head) are left to ``modules_to_save``.
+    """
+    found = set()
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            parts = name.split(".")
+            indexes = [i for i, part in enumerate(parts) if part.isdigit()]
+            if indexes:
+                found.add(".".join(parts[indexes[-1] + 1 :]))
+    bert = {"attention.self.query", "attention.self.key", "attention.self.value"}
+    bert |= {"attention.output.dense", "intermediate.dense", "output.dense"}
+    if not found or found == bert:
+        return LORA_TARGET_MODULES
+    return tuple(sorted(found))
+
 
 _LIBRARIES = ("torch", "transformers", "peft", "accelerate", "seqeval", "tokenizers", "kgbuild")
 
@@ -220,14 +245,19 @@ class TrainOptions:
         rank = self.rank
         return f"LoRA r={rank} alpha={2 * rank}" if rank is not None else "full fine-tune"
 
-    def hyperparameters(self, *, dropout: bool = True) -> dict[str, Any]:
-        """The card's first hyper-parameters: epochs, learning rate, batch size, LoRA."""
+    def hyperparameters(
+        self, *, dropout: bool = True, targets: Sequence[str] = LORA_TARGET_MODULES
+    ) -> dict[str, Any]:
+        """The card's first hyper-parameters: epochs, learning rate, batch size, LoRA.
+
+        ``targets``: the LoRA target modules (:func:`lora_target_modules` of the base).
+        """
         rank = self.rank
         lora = {
             "lora_rank": rank,
             "lora_alpha": 2 * rank if rank is not None else None,
             "lora_dropout": 0.1 if rank is not None else None,
-            "lora_target_modules": list(LORA_TARGET_MODULES) if rank is not None else None,
+            "lora_target_modules": list(targets) if rank is not None else None,
         }
         if not dropout:
             del lora["lora_dropout"]

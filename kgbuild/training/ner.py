@@ -43,6 +43,7 @@ from kgbuild.training.common import (
     FeatureDataset,
     check_init,
     fit,
+    lora_target_modules,
     run_lines,
     sha256_file,
     write_card_json,
@@ -411,6 +412,7 @@ class NerTask:
         self, train: NerData, dev: NerData, options: TrainOptions, ner: NerOptions
     ) -> None:
         self.options, self.ner = options, ner
+        self.lora_targets: tuple[str, ...] = LORA_TARGET_MODULES
         self.train_spec, self.dev_spec = train, dev
         self.train_sources: list[NerSource] = []
         self.dev_sources: list[NerSource] = []
@@ -461,6 +463,7 @@ class NerTask:
 
     def adapt(self, model: Any) -> Any:
         """A LoRA adapter (the classifier trained in full), or full weights."""
+        self.lora_targets = lora_target_modules(model)
         model = recipe.with_adapter(
             model,
             self.options,
@@ -559,7 +562,7 @@ class NerTask:
             "command": options.command_line(),
             "seed": options.seed,
             "hyperparameters": {
-                **options.hyperparameters(),
+                **options.hyperparameters(targets=self.lora_targets),
                 "max_length": ner.max_length,
                 "patience": options.patience,
                 "max_steps": options.max_steps,

@@ -42,9 +42,11 @@ from kgbuild.nlp.sentence_prior import MANIFEST_KEY, SentencePrior
 from kgbuild.readers.squad import Answer, QAExample, load_squad
 from kgbuild.training import recipe
 from kgbuild.training.common import (
+    LORA_TARGET_MODULES,
     FeatureDataset,
     check_init,
     fit,
+    lora_target_modules,
     run_lines,
     sha256_file,
 )
@@ -403,6 +405,7 @@ class QaTask:
 
     def __init__(self, train: Path, dev: Path | None, options: TrainOptions, qa: QaOptions) -> None:
         self.train, self.dev, self.options, self.qa = train, dev, options, qa
+        self.lora_targets: tuple[str, ...] = LORA_TARGET_MODULES
         self.train_examples: list[QAExample] = []
         self.dev_examples: list[QAExample] = []
         self.calibration_examples: list[QAExample] = []
@@ -483,6 +486,7 @@ class QaTask:
 
     def adapt(self, model: Any) -> Any:
         """A LoRA adapter (``qa_outputs`` trained in full), or full weights."""
+        self.lora_targets = lora_target_modules(model)
         return recipe.with_adapter(
             model,
             self.options,
@@ -617,7 +621,7 @@ class QaTask:
             "command": options.command_line(),
             "seed": options.seed,
             "hyperparameters": {
-                **options.hyperparameters(dropout=False),
+                **options.hyperparameters(dropout=False, targets=self.lora_targets),
                 "max_length": qa.max_length,
                 "stride": qa.stride,
                 "patience": options.patience,

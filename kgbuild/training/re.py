@@ -47,8 +47,10 @@ from kgbuild.stages.relations import (
 )
 from kgbuild.training import recipe
 from kgbuild.training.common import (
+    LORA_TARGET_MODULES,
     FeatureDataset,
     fit,
+    lora_target_modules,
     run_lines,
     sha256_file,
 )
@@ -394,6 +396,7 @@ class ReTask:
         self, train: Path, dev: Path | None, options: TrainOptions, relation: ReOptions
     ) -> None:
         self.train, self.dev, self.options, self.relation = train, dev, options, relation
+        self.lora_targets: tuple[str, ...] = LORA_TARGET_MODULES
         self.train_examples: list[RelationExample] = []
         self.dev_examples: list[RelationExample] = []
         self.train_pairs: list[RePair] = []
@@ -495,6 +498,7 @@ class ReTask:
             for name, module in model.named_modules()
             if module is model.get_input_embeddings()
         )
+        self.lora_targets = lora_target_modules(model)
         model = recipe.with_adapter(
             model,
             self.options,
@@ -592,7 +596,7 @@ class ReTask:
             "command": options.command_line(),
             "seed": options.seed,
             "hyperparameters": {
-                **options.hyperparameters(),
+                **options.hyperparameters(targets=self.lora_targets),
                 "modules_to_save": self.modules_to_save if options.rank is not None else None,
                 "max_length": relation.max_length,
                 "patience": options.patience,

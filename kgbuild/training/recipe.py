@@ -28,12 +28,12 @@ from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import ModelLoadError
 from kgbuild.training.common import (
-    LORA_TARGET_MODULES,
     Fitted,
     TrainOptions,
     dir_size,
     library_versions,
     load_init_adapter,
+    lora_target_modules,
     save_trained,
     write_card_json,
 )
@@ -264,7 +264,7 @@ def with_adapter(
     """``model`` ready to train: a LoRA adapter, or its own (or ``init``'s) full weights.
 
     With a LoRA rank, a peft adapter (alpha = 2 x rank, dropout 0.1) on every linear
-    layer (:data:`kgbuild.training.common.LORA_TARGET_MODULES`), ``modules_to_save``
+    layer of the encoder's blocks (:func:`kgbuild.training.common.lora_target_modules`), ``modules_to_save``
     trained in full, and the ``init`` model's adapter loaded into it. Without, the
     model itself or, with ``init``, the init model's full weights (a model of the same
     class as ``model``).
@@ -292,7 +292,7 @@ def with_adapter(
         r=rank,
         lora_alpha=2 * rank,
         lora_dropout=0.1,
-        target_modules=list(LORA_TARGET_MODULES),
+        target_modules=list(lora_target_modules(model)),
         modules_to_save=list(modules_to_save),  # peft extends the list it is given
         **extra,
     )
