@@ -42,7 +42,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import _meta
 import torch
-from bench_ner import DEFAULT_DATA, SpanSet, f1, gold_spans, timed
+from bench_ner import SpanSet, f1, gold_spans, ner_bench_parser, timed
 
 from kgbuild.config import NerConfig
 from kgbuild.data import Chunk, Span
@@ -116,15 +116,7 @@ def onnx_models(model: torch.nn.Module, folder: Path) -> dict[str, Any] | str:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--sentences", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/cpu_paths.json"))
-    return parser.parse_args()
+    return ner_bench_parser(__doc__, "bench/results/cpu_paths.json").parse_args()
 
 
 def main() -> None:

@@ -88,20 +88,26 @@ def timed(work: Callable[[], list[SpanSet]]) -> tuple[list[SpanSet], float, floa
     return spans, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def parse_args() -> argparse.Namespace:
+def ner_bench_parser(description: str | None, out: str) -> argparse.ArgumentParser:
+    """The options every NER-stage benchmark takes: model, data, sentences, rounds, out."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="default")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path(out))
+    return parser
+
+
+def parse_args() -> argparse.Namespace:
+    parser = ner_bench_parser(__doc__, "bench/results/ner.json")
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     parser.add_argument(
         "--documents", action="store_true", help="chunks of their documents, not each alone"
     )
-    parser.add_argument("--out", type=Path, default=Path("bench/results/ner.json"))
     return parser.parse_args()
 
 
