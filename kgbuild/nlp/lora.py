@@ -6,7 +6,8 @@ themselves. A plain LoRA adapter, the kind ``kgbuild train`` writes, is only ari
 the base's weights: for each adapted linear layer ``W += (B @ A) * alpha / r`` (``alpha /
 sqrt(r)`` with rsLoRA), and the modules it saves whole (task heads) are copied. Anything else
 (DoRA, per-layer ranks or alphas, trainable token rows, biases, transposed weights) is left
-to peft: :func:`merge_plain_lora` says so by returning False.
+to peft: :func:`merge_plain_lora` says so by returning False. It reads the adapter's fp16
+file or its int8 form (:mod:`kgbuild.nlp.adapter_weights`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 
 import torch
 
-__all__ = ["ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "merge_plain_lora", "plain_lora_scaling"]
+from kgbuild.nlp.adapter_weights import ADAPTER_INT8_WEIGHTS, read_adapter_weights
+
+__all__ = ["ADAPTER_CONFIG", "merge_plain_lora", "plain_lora_scaling"]
 
 ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
 _PREFIX = "base_model.model."
 _LORA_A, _LORA_B = ".lora_A.weight", ".lora_B.weight"
 
@@ -54,16 +56,19 @@ def merge_plain_lora(model: torch.nn.Module, directory: Path) -> bool:
 
     Raises:
         ValueError: the adapter names a layer or shape the model does not have (the model
-            may then be partly merged: discard it).
+            may then be partly merged: discard it), or its int8 file is unreadable here.
     """
-    from safetensors.torch import load_file
-
     config = json.loads((directory / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     scaling = plain_lora_scaling(config)
-    weights_file = directory / ADAPTER_WEIGHTS
-    if scaling is None or not weights_file.is_file():
+    if scaling is None:
+        if (directory / ADAPTER_INT8_WEIGHTS).is_file():
+            raise ValueError(
+                f"{directory}: an int8 adapter must be plain LoRA (peft cannot read it)"
+            )
         return False
-    state = load_file(str(weights_file))
+    state = read_adapter_weights(directory)
+    if state is None:
+        return False
     params = dict(model.named_parameters())
     for key, value in state.items():
         if not key.startswith(_PREFIX):
@@ -77,7 +82,7 @@ def merge_plain_lora(model: torch.nn.Module, directory: Path) -> bool:
             target = params.get(f"{layer}.weight")
             if lora_b is None or target is None:
                 raise ValueError(f"adapter layer {layer!r}: no lora_B weight or no such layer")
-            delta = (lora_b.float() @ value.float()) * scaling
+            delta = (lora_b @ value) * scaling
             if delta.shape != target.shape:
                 raise ValueError(
                     f"adapter layer {layer!r}: {tuple(delta.shape)} vs {tuple(target.shape)}"

@@ -410,6 +410,7 @@ def save_adapter_fp16(model: Any, out: Path) -> None:
 _MODEL_FILES = (
     "adapter_config.json",
     "adapter_model.safetensors",
+    "adapter_model.int8.safetensors",
     "adapter_model.bin",
     "config.json",
     "model.safetensors",
@@ -480,11 +481,16 @@ def check_init(
 def load_init_adapter(model: Any, init: Path) -> None:
     """Put the LoRA adapter (and trained head) of ``init`` into the new PEFT ``model``."""
     from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
 
     from kgbuild.errors import ModelLoadError
+    from kgbuild.nlp.adapter_weights import read_adapter_weights
 
-    state = {k: v.float() for k, v in load_file(str(init / "adapter_model.safetensors")).items()}
+    try:
+        state = read_adapter_weights(init)
+    except ValueError as e:
+        raise ModelLoadError(f"init model {init}: {e}") from e
+    if state is None:
+        raise ModelLoadError(f"init model {init} has no adapter weights")
     result: Any = set_peft_model_state_dict(model, state)
     unexpected: list[str] = list(result.unexpected_keys)
     if unexpected:

@@ -26,12 +26,17 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError
+from kgbuild.nlp.adapter_weights import (
+    ADAPTER_INT8_WEIGHTS,
+    ADAPTER_WEIGHTS,
+    adapter_file,
+    read_adapter_weights,
+)
 from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
 from kgbuild.training.common import dir_size, library_versions, sha256_file, write_card_json
 
 __all__ = ["SoupResult", "soup_adapters"]
 
-_ADAPTER = "adapter_model.safetensors"
 _CONFIG = "adapter_config.json"
 _SAME_MANIFEST_KEYS = ("base", "task", "labels", "markers", "entity_types", "pooling")
 _SAME_CONFIG_KEYS = ("task_type", "target_modules", "modules_to_save", "trainable_token_indices")
@@ -50,14 +55,14 @@ class SoupResult(BaseModel):
 
 
 def _read(directory: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:
-    from safetensors.torch import load_file
-
     try:
         manifest = json.loads((directory / KGBUILD_MODEL_FILE).read_text(encoding="utf-8"))
         config = json.loads((directory / _CONFIG).read_text(encoding="utf-8"))
-        weights = load_file(str(directory / _ADAPTER))
-    except (OSError, json.JSONDecodeError) as e:
+        weights = read_adapter_weights(directory)
+    except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
         raise InputError(f"{directory} is not a kgbuild LoRA model folder: {e}") from e
+    if weights is None:
+        raise InputError(f"{directory} is not a kgbuild LoRA model folder: no adapter weights")
     if manifest.get("format") != "lora":
         raise InputError(f"{directory} is not a LoRA adapter (format {manifest.get('format')!r})")
     for key in _UNSUPPORTED_CONFIG:
@@ -133,9 +138,10 @@ def soup_adapters(models: Sequence[Path], out: Path, *, command: str | None = No
             soup[key] = torch.stack(tensors).mean(dim=0)
     first_dir, manifest, config, _ = read[0]
     out.mkdir(parents=True, exist_ok=True)
+    (out / ADAPTER_INT8_WEIGHTS).unlink(missing_ok=True)  # a stale one would shadow the soup
     save_file(
         {k: v.half().contiguous() for k, v in soup.items()},
-        str(out / _ADAPTER),
+        str(out / ADAPTER_WEIGHTS),
         metadata={"format": "pt"},
     )
     (out / _CONFIG).write_text(
@@ -165,7 +171,7 @@ def _write_card(
         ingredients.append(
             {
                 "path": str(path),
-                "adapter_sha256": sha256_file(path / _ADAPTER),
+                "adapter_sha256": sha256_file(adapter_file(path) or path / ADAPTER_WEIGHTS),
                 "rank": config["r"],
                 "lora_alpha": config["lora_alpha"],
                 "command": card.get("command"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from kgbuild.nlp.tiny import make_tiny_bert
 from kgbuild.schema import GraphSchema
 from kgbuild.stages.doc_relations import DocRelationStage, local_entities
 from kgbuild.stages.resolve import ResolveConfig
+from kgbuild.training.common import sha256_file
 from kgbuild.training.doc_re import docred_examples, score_facts, train_facts
 from kgbuild.training.doc_re_train import DocReRun, DocReTrainResult, train_doc_re
 
@@ -551,3 +553,39 @@ def test_graph_scorer_hand_checked_on_two_invented_documents() -> None:
     # so (A, B, SPOUSE) -> (0, 1, P26), correct; doc 2: one correct, one reversed (wrong)
     assert (scores.triples.micro.correct, scores.triples.micro.predicted) == (2, 3)
     assert scores.triples.micro.gold == 2
+
+
+def test_a_compressed_model_finds_the_same_facts(
+    trained_doc_model: DocReTrainResult, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from kgbuild.cli.train import train_app
+
+    compressed = tmp_path / "int8"
+    shutil.copytree(trained_doc_model.out_dir, compressed)
+    runner = CliRunner()
+    result = runner.invoke(train_app, ["compress", str(compressed)])
+    assert result.exit_code == 0, result.output
+    assert not (compressed / "adapter_model.safetensors").exists()
+    manifest = json.loads((compressed / "kgbuild_model.json").read_text(encoding="utf-8"))
+    card = json.loads((compressed / "model_card.json").read_text(encoding="utf-8"))
+    assert manifest["adapter_storage"] == card["adapter_storage"]
+    assert manifest["adapter_storage"]["quantized_from_sha256"] == sha256_file(
+        trained_doc_model.out_dir / "adapter_model.safetensors"
+    )
+    again = runner.invoke(train_app, ["compress", str(compressed)])
+    assert again.exit_code != 0 and "already compressed" in again.output
+
+    facts = {}
+    for model in (trained_doc_model.out_dir, compressed):
+        clear_model_cache()
+        config = ReConfig(enabled=True, model=str(model), min_precision=0.5)
+        stage = DocRelationStage(config, schema=SCHEMA, run_id="run-1")
+        relations = stage(*_pipeline_document("doc-a"))
+        facts[model] = {(r.head_mention, r.type, r.tail_mention): r.score for r in relations}
+        assert facts[model]
+    exact, quantized = facts[trained_doc_model.out_dir], facts[compressed]
+    assert quantized.keys() == exact.keys()
+    for key, score in exact.items():
+        assert quantized[key] == pytest.approx(score, abs=0.02)

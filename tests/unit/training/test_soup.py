@@ -100,3 +100,28 @@ def test_soup_cli(two_models: tuple[Path, Path, Path], tmp_path: Path) -> None:
     refused = runner.invoke(train_app, ["soup", str(a), "--out", str(tmp_path / "t")])
     assert refused.exit_code == 2 and "error: a soup needs at least two models" in refused.output
     assert "--out" in runner.invoke(train_app, ["soup", "--help"]).output
+
+
+def test_an_int8_ingredient_soups_like_its_fp16_original(
+    two_models: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    from kgbuild.nlp.adapter_weights import quantize_adapter
+    from kgbuild.training.compress import compress_adapter
+
+    _, a, b = two_models
+    with pytest.raises(InputError, match="only plain LoRA"):  # it trains marker-token rows
+        compress_adapter(b)
+    int8 = tmp_path / "b-int8"
+    shutil.copytree(b, int8)
+    quantize_adapter(int8)  # kgbuild's merge cannot apply it; the soup can still read it
+    soup_adapters([a, b], tmp_path / "exact", command="test")
+    soup_adapters([a, int8], tmp_path / "from-int8", command="test")
+    exact, from_int8 = _merged(tmp_path / "exact"), _merged(tmp_path / "from-int8")
+    differs = 0
+    for key, value in exact.items():
+        if value.is_floating_point() and ".pooler." not in key:  # (nothing trains it)
+            torch.testing.assert_close(from_int8[key], value, atol=2e-2, rtol=1e-2, msg=key)
+            differs += not torch.equal(from_int8[key], value)
+    assert differs > 0

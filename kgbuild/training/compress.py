@@ -1,0 +1,84 @@
+"""``kgbuild train compress``: store a trained LoRA model's adapter in int8 (half the size).
+
+The weights are rewritten by :func:`kgbuild.nlp.adapter_weights.quantize_adapter`; the
+manifest and model card record it, with the sha256 of the fp16 file it came from, so the
+card's scores (measured on the fp16 adapter) say which weights they were measured on.
+Score the compressed model again with ``kgbuild evaluate`` before shipping it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from kgbuild.errors import InputError
+from kgbuild.nlp.adapter_weights import (
+    ADAPTER_WEIGHTS,
+    INT8_GROUP_SIZE,
+    adapter_file,
+    quantize_adapter,
+)
+from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
+from kgbuild.nlp.lora import ADAPTER_CONFIG, plain_lora_scaling
+from kgbuild.training.common import sha256_file
+
+__all__ = ["CompressResult", "compress_adapter"]
+
+_CARD = "model_card.json"
+
+
+class CompressResult(BaseModel):
+    """What :func:`compress_adapter` did."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_dir: Path
+    bytes_before: int
+    bytes_after: int
+    group_size: int
+
+
+def _read_json(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"cannot read {path}: {e}") from e
+    if not isinstance(data, dict):
+        raise InputError(f"{path} is not a JSON object")
+    return data
+
+
+def compress_adapter(model_dir: Path, group_size: int = INT8_GROUP_SIZE) -> CompressResult:
+    """Quantize the LoRA adapter of the kgbuild model folder ``model_dir`` to int8 in place.
+
+    Raises:
+        InputError: Not a kgbuild LoRA model folder, an adapter kgbuild's own merge cannot
+            read (not plain LoRA), or one already compressed.
+    """
+    manifest = _read_json(model_dir / KGBUILD_MODEL_FILE)
+    if manifest.get("format") != "lora":
+        raise InputError(f"{model_dir} is not a LoRA adapter (format {manifest.get('format')!r})")
+    if plain_lora_scaling(_read_json(model_dir / ADAPTER_CONFIG)) is None:
+        raise InputError(f"{model_dir}: only plain LoRA adapters (no DoRA, patterns...) compress")
+    stored = adapter_file(model_dir)
+    if stored is None or stored.name != ADAPTER_WEIGHTS:
+        raise InputError(f"{model_dir} has no {ADAPTER_WEIGHTS} (already compressed?)")
+    storage = {
+        "dtype": "int8",
+        "group_size": group_size,
+        "quantized_from_sha256": sha256_file(stored),
+    }
+    try:
+        before, after = quantize_adapter(model_dir, group_size)
+    except ValueError as e:
+        raise InputError(f"{model_dir}: {e}") from e
+    for name in (KGBUILD_MODEL_FILE, _CARD):
+        path = model_dir / name
+        if path.is_file():
+            data = {**_read_json(path), "adapter_storage": storage}
+            path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return CompressResult(
+        model_dir=model_dir, bytes_before=before, bytes_after=after, group_size=group_size
+    )
