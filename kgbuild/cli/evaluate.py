@@ -326,7 +326,8 @@ def _zero_shot_lines(scores: Any) -> None:
             )
 
 
-def _document_range(text: str) -> slice:
+def document_range(text: str) -> slice:
+    """``--documents START:END`` as a slice (either end may be left out)."""
     start, _, end = text.partition(":")
     try:
         return slice(int(start) if start else None, int(end) if end else None)
@@ -386,7 +387,7 @@ def graph(
     from kgbuild.training.graph_eval import evaluate_graph, seen_facts_of
 
     try:
-        examples = docred_examples(read_docred(data))[_document_range(documents)]
+        examples = docred_examples(read_docred(data))[document_range(documents)]
         overrides: dict[str, Any] = {}
         settings = load_settings(config)
         relations = settings.relations.model_copy(

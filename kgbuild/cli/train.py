@@ -646,5 +646,47 @@ def compress_command(
     )
 
 
+@train_app.command("calibrate")
+@reports_errors
+def calibrate_command(
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="A document relation model folder (`kgbuild train re --format docred`; "
+            "its calibration is rewritten).",
+            exists=True,
+            file_okay=False,
+        ),
+    ],
+    data: Annotated[
+        Path, typer.Option(help="DocRED-format JSON file.", exists=True, dir_okay=False)
+    ],
+    documents: Annotated[
+        str,
+        typer.Option(
+            help="Which documents of the file, START:END: held out of training, and not "
+            "the ones you will report scores on."
+        ),
+    ],
+    device: Annotated[str | None, typer.Option(help="cpu, cuda... (default: automatic).")] = None,
+) -> None:
+    """Re-fit a document relation model's calibration (operating points) on held-out documents."""
+    from kgbuild.cli.evaluate import document_range
+    from kgbuild.training.doc_re_calibrate import recalibrate_doc_re
+
+    result = recalibrate_doc_re(
+        model, data, document_range(documents), device=device, command=_command_line()
+    )
+    typer.echo(
+        f"calibrated {result.model_dir} on {result.documents} documents: expected "
+        f"calibration error {result.ece:.3f} (cross-fitted)"
+    )
+    for target, scores in result.at_target.items():
+        typer.echo(
+            f"  target precision {target}: P/R/F1 {scores['precision']:.1f}/"
+            f"{scores['recall']:.1f}/{scores['f1']:.1f} (cross-fitted)"
+        )
+
+
 if __name__ == "__main__":  # ``python -m kgbuild.cli.train ...`` (without the main CLI)
     train_app()

@@ -217,6 +217,10 @@ class DocRelationStage:
         schema_digest = hashlib.sha256(
             repr(sorted((k, v.tolist()) for k, v in self.allowed.items())).encode()
         ).hexdigest()[:12]
+        # a re-calibrated model keeps its weights (and revision) but keeps other facts
+        calibration_digest = hashlib.sha256(
+            repr((self.platt.scale, self.platt.bias, self.thresholds.tolist())).encode()
+        ).hexdigest()[:12]
         return stage_key(
             self.config,
             {
@@ -225,6 +229,7 @@ class DocRelationStage:
                 "level": "document",
                 "resolve": output_settings(self.resolve),
                 "schema": schema_digest,
+                "calibration": calibration_digest,
             },
             unused=self.UNUSED_SETTINGS,
         )

@@ -73,6 +73,7 @@ __all__ = [
     "DocReTask",
     "DocReTrainResult",
     "calibrate",
+    "card_text",
     "train_doc_re",
 ]
 
@@ -669,7 +670,7 @@ class DocReTask:
 
     def write_readme(self, out: Path, card: dict[str, Any]) -> None:
         """Write ``README.md`` from ``card``."""
-        (out / "README.md").write_text(_card_text(out, card), encoding="utf-8")
+        (out / "README.md").write_text(card_text(out, card), encoding="utf-8")
 
     def result(
         self, run: Run, fitted: Fitted, elapsed: Elapsed, card: dict[str, Any]
@@ -732,9 +733,30 @@ def train_doc_re(
     return recipe.train_model(task)
 
 
-def _card_text(out: Path, card: dict[str, Any]) -> str:
+def card_text(out: Path, card: dict[str, Any]) -> str:
+    """The model's ``README.md``, from its card."""
     dev = card["dev_scores"]
     held = card["calibration"]["held_out_cross_fitted"]
+    fitted_on = card["calibration"].get("fitted_on")
+    where = (
+        f"documents {fitted_on['documents']} of `{fitted_on['path']}` (sha256 "
+        f"`{fitted_on['sha256'][:16]}...`, read in {fitted_on['precision']}), by "
+        f"`{fitted_on['command']}`"
+        if fitted_on
+        else "the dev documents"
+    )
+    storage = card.get("adapter_storage")
+    stored = (
+        f"""
+## Storage
+
+The adapter is stored in {storage["dtype"]} (`kgbuild train compress`: one fp16 scale per
+{storage["group_size"]} values), from the fp16 adapter of sha256
+`{storage["quantized_from_sha256"][:16]}...`.
+"""
+        if storage
+        else ""
+    )
     rows = [
         f"| {target} | {v['precision']:.1f} | {v['recall']:.1f} | {v['f1']:.1f} |"
         for target, v in held["at_target"].items()
@@ -763,12 +785,13 @@ class, evidence from the pair attention) trained by `kgbuild train re --format d
 P {dev["precision"]:.2f}, R {dev["recall"]:.2f}, F1 **{dev["f1"]:.2f}**, Ign F1 {dev["ign_f1"]:.2f}
 ({dev["gold"]} gold facts, {dev["predicted"]} predicted).
 
-## Calibration (cross-fitted on the dev documents)
+## Calibration (cross-fitted on the documents it was fitted on)
 
+Fitted on {where}.
 Expected calibration error {held["ece_p_ge_0.1"]:.3f} over candidates with p >= 0.1
 ({held["ece_all_candidates"]:.4f} over all candidates).
 
 | target precision | precision | recall | F1 |
 |---|---|---|---|
 {chr(10).join(rows)}
-"""
+{stored}"""

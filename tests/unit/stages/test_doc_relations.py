@@ -589,3 +589,39 @@ def test_a_compressed_model_finds_the_same_facts(
     assert quantized.keys() == exact.keys()
     for key, score in exact.items():
         assert quantized[key] == pytest.approx(score, abs=0.02)
+
+
+def _key(model: Path) -> str:
+    clear_model_cache()
+    config = ReConfig(enabled=True, model=str(model), min_precision=0.5)
+    return DocRelationStage(config, schema=SCHEMA, run_id="run-1").model_key
+
+
+def test_recalibration_on_held_out_documents_changes_the_operating_points(
+    trained_doc_model: DocReTrainResult, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from kgbuild.cli.train import train_app
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_doc_model.out_dir, model)
+    data = trained_doc_model.out_dir.parent / "docred.json"  # its first 16 are the dev part
+    runner = CliRunner()
+    command = ["calibrate", str(model), "--data", str(data), "--documents"]
+    refused = runner.invoke(train_app, [*command, "8:24"])
+    assert refused.exit_code != 0 and "calibrate on held-out documents" in refused.output
+    before = json.loads((model / "kgbuild_model.json").read_text(encoding="utf-8"))
+    key_before = _key(model)
+
+    result = runner.invoke(train_app, [*command, "8:16"])
+    assert result.exit_code == 0, result.output
+    assert "on 8 documents" in result.output and "target precision 0.85" in result.output
+    after = json.loads((model / "kgbuild_model.json").read_text(encoding="utf-8"))
+    assert after["calibration"] != before["calibration"]  # fitted on 8 of the 16 documents
+    assert after["calibration_fitted_on"]["documents"] == "8:16"
+    card = json.loads((model / "model_card.json").read_text(encoding="utf-8"))
+    assert card["calibration"]["fitted_on"] == after["calibration_fitted_on"]
+    assert "Fitted on documents 8:16" in (model / "README.md").read_text(encoding="utf-8")
+
+    assert _key(model) != key_before  # same weights, other operating points: read again

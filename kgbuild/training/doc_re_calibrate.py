@@ -1,0 +1,139 @@
+"""``kgbuild train calibrate``: fit a document relation model's calibration on chosen documents.
+
+Training calibrates on its dev documents. That is right for a user's model, but a figure
+measured at a calibrated operating point (``relations.min_precision``) on those same
+documents is measured where its thresholds were fitted, and reads better than it is. This
+re-fits the Platt map and the per-type precision thresholds on the documents given, read
+as the relation stage reads them (same windows, same precision), so that the other dev
+documents stay unseen by every choice, and records where the calibration comes from in the
+manifest and the card. Training documents are refused: a model is over-confident on them.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from kgbuild.errors import InputError
+from kgbuild.nlp.hf import KGBUILD_MODEL_FILE, load_doc_relation_model_ref, runs_bf16
+from kgbuild.readers.docred import read_docred
+from kgbuild.training.common import sha256_file
+from kgbuild.training.doc_re import docred_examples, predict_examples
+from kgbuild.training.doc_re_train import calibrate, card_text
+
+__all__ = ["RecalibrationResult", "recalibrate_doc_re"]
+
+_CARD = "model_card.json"
+
+
+class RecalibrationResult(BaseModel):
+    """What :func:`recalibrate_doc_re` fitted, and its figures cross-fitted on those documents."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_dir: Path
+    documents: int
+    ece: float
+    """Expected calibration error over candidates with p >= 0.1 (cross-fitted)."""
+    at_target: dict[str, dict[str, float]]
+    """Per target precision: cross-fitted precision, recall and F1."""
+
+
+def _trained_on(card: dict[str, Any], data: Path, last: int) -> bool:
+    """Whether documents of ``data`` before ``last`` were among the model's training documents."""
+    train = card.get("data", {}).get("train", {})
+    if not train.get("sha256") or train["sha256"] != sha256_file(data):
+        return False
+    held = int(card.get("data", {}).get("dev", {}).get("first_documents", 0))
+    return last > held  # the run trained on every document after the first ``held``
+
+
+def recalibrate_doc_re(
+    model_dir: Path,
+    data: Path,
+    documents: slice,
+    *,
+    device: str | None = None,
+    precision: str = "auto",
+    command: str | None = None,
+) -> RecalibrationResult:
+    """Re-fit the calibration of ``model_dir`` on ``documents`` of the DocRED file ``data``.
+
+    Args:
+        model_dir: A folder written by ``kgbuild train re --format docred`` (rewritten).
+        data: A DocRED-format file.
+        documents: Which of its documents to calibrate on (e.g. ``slice(50, 100)``).
+        device: Where to run the model (default: automatic).
+        precision: ``auto``, ``bf16`` or ``fp32``: as the relation stage will run it.
+        command: Command line recorded in the card (default: ``sys.argv``).
+
+    Raises:
+        InputError: Not a document relation model, an empty or out-of-range document
+            range, or documents the model was trained on.
+    """
+    manifest_file, card_file = model_dir / KGBUILD_MODEL_FILE, model_dir / _CARD
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.is_file() else {}
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"{model_dir} is not a kgbuild model folder: {e}") from e
+    if manifest.get("task") != "document-relation-classification":
+        raise InputError(f"{model_dir} is not a document relation model")
+    every = read_docred(data)
+    chosen = range(len(every))[documents]
+    if not chosen or chosen.step != 1:
+        raise InputError(f"no documents of the {len(every)} in {data} were chosen to calibrate on")
+    first, last = chosen.start, chosen.stop
+    if _trained_on(card, data, last):
+        raise InputError(
+            f"{model_dir} was trained on documents of {data} after the first "
+            f"{card['data']['dev']['first_documents']}: calibrate on held-out documents"
+        )
+    examples = docred_examples(every[first:last])
+    bf16 = runs_bf16(precision, device)
+    loaded = load_doc_relation_model_ref(str(model_dir), device=device, bf16=bf16)
+    predictions = predict_examples(
+        loaded.model,
+        loaded.tokenizer,
+        examples,
+        max_length=min(int(manifest.get("max_length", 512)), loaded.max_length),
+        overlap=float(manifest.get("overlap", 0.25)),
+        bf16=bf16,
+    )
+    fitted = calibrate(predictions, examples, [str(k) for k in manifest["labels"][1:]])
+    fitted_on = {
+        "path": str(data.resolve()),
+        "sha256": sha256_file(data),
+        "documents": f"{first}:{last}",
+        "precision": "bf16" if bf16 else "fp32",
+        "command": command if command is not None else shlex.join(sys.argv),
+    }
+    manifest["calibration"] = {"scale": fitted.platt.scale, "bias": fitted.platt.bias}
+    manifest["precision_thresholds"] = fitted.thresholds
+    manifest["calibration_fitted_on"] = fitted_on
+    manifest_file.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    if card:
+        card["calibration"] = {
+            "platt": asdict(fitted.platt),
+            "held_out_cross_fitted": fitted.held_out,
+            "fitted_on": fitted_on,
+        }
+        card_file.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        if "dev_scores" in card:  # a card written by training: its README follows it
+            (model_dir / "README.md").write_text(card_text(model_dir, card), encoding="utf-8")
+    held = fitted.held_out
+    return RecalibrationResult(
+        model_dir=model_dir,
+        documents=len(examples),
+        ece=float(held["ece_p_ge_0.1"]),
+        at_target={
+            target: {k: float(v[k]) for k in ("precision", "recall", "f1")}
+            for target, v in held["at_target"].items()
+        },
+    )
