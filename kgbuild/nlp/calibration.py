@@ -132,13 +132,23 @@ def precision_thresholds(
     types: Sequence[str],
     targets: Sequence[float],
     *,
+    per_type: bool = False,
     min_support: int = 20,
 ) -> dict[str, dict[str, float]]:
-    """Per target precision, a threshold per type (and ``"*"`` for all types pooled).
+    """Per target precision, the pooled threshold ``"*"`` and, with ``per_type``, one per type.
 
-    A type with fewer than ``min_support`` gold facts or predicted candidates above 0.5
-    among the candidates, or that never reaches a target, uses the pooled threshold
-    (and a target the pooled candidates never reach gets threshold 1.0: nothing kept).
+    Each threshold keeps the most candidates whose precision reaches the target, so it
+    sits where the fitted documents happen to reach it: on other documents precision
+    lands below (the more so the fewer candidates fit it). Per-type thresholds, fitted on
+    a few dozen facts each, fall further: for the default relation model, fitted on 25
+    Re-DocRED documents and measured on 25 others (20 random splits of docs 50-99), the
+    target 0.85 gave precision 82.5 with per-type thresholds and 85.2 pooled, the target
+    0.6 gave 56.7 and 60.7, at the same F1 (55.9 and 56.1 at 0.6). Hence pooled by default.
+
+    With ``per_type``, a type with fewer than ``min_support`` gold facts or predicted
+    candidates above 0.5 among the candidates, or that never reaches a target, uses the
+    pooled threshold. A target the pooled candidates never reach gets threshold 1.0
+    (nothing kept).
 
     Returns:
         dict: ``{"0.85": {"*": 0.62, "P17": 0.55, ...}, ...}`` (targets as strings, so
@@ -151,7 +161,7 @@ def precision_thresholds(
     for target in targets:
         pooled = threshold_for(p, y, target)
         table = {"*": 1.0 if pooled is None else pooled}
-        for kind in sorted(set(types)):
+        for kind in sorted(set(types)) if per_type else ():
             mine = kinds == kind
             support = min(int(y[mine].sum()), int((p[mine] >= 0.5).sum()))
             own = threshold_for(p[mine], y[mine], target) if support >= min_support else None

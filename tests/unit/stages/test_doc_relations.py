@@ -203,7 +203,9 @@ def test_thresholds_reach_the_target_precision() -> None:
     types = ["A"] * 30 + ["B"] * 6
     probs = [0.9] * 20 + [0.4] * 10 + [0.95] * 6
     gold = [1] * 20 + [0] * 10 + [1, 1, 1, 0, 0, 0]
-    table = precision_thresholds(probs, gold, types, [0.9], min_support=5)
+    # pooled: 3 of the 6 at 0.95, 23 of the 26 at or above 0.9: never 0.9, nothing kept
+    assert precision_thresholds(probs, gold, types, [0.9]) == {"0.9": {"*": 1.0}}
+    table = precision_thresholds(probs, gold, types, [0.9], per_type=True, min_support=5)
     assert table["0.9"]["A"] == 0.9  # its own threshold
     assert "B" not in table["0.9"]  # too few facts: the pooled threshold applies
     assert precision_at(table, 0.85) is table["0.9"]
