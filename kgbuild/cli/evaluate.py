@@ -349,6 +349,12 @@ def graph(
         ),
     ] = False,
     ner_model: Annotated[str | None, typer.Option(help="NER model (default: config).")] = None,
+    relations: Annotated[
+        bool,
+        typer.Option(
+            help="Run the relation stages (--no-relations: score mentions and clusters only)."
+        ),
+    ] = True,
     re_model: Annotated[str | None, typer.Option(help="Relation model (default: config).")] = None,
     min_precision: Annotated[
         float | None, typer.Option(help="Operating point of a calibrated relation model.")
@@ -389,15 +395,16 @@ def graph(
     try:
         examples = docred_examples(read_docred(data))[document_range(documents)]
         overrides: dict[str, Any] = {}
+        if gold_entities and not relations:
+            raise typer.BadParameter("--gold-entities scores relations: drop --no-relations")
         settings = load_settings(config)
-        relations = settings.relations.model_copy(
+        overrides["relations"] = settings.relations.model_copy(
             update={
-                "enabled": True,
+                "enabled": relations,
                 **({"model": re_model} if re_model else {}),
                 **({"min_precision": min_precision} if min_precision is not None else {}),
             }
         )
-        overrides["relations"] = relations
         if ner_model:
             overrides["ner"] = settings.ner.model_copy(update={"model": ner_model})
         qa = {"model": qa_model} if qa_model else {}
@@ -438,6 +445,7 @@ def graph(
         "data": str(data),
         "documents": documents,
         "gold_entities": gold_entities,
+        "relations": relations,
         "ner_model": settings.ner.model,
         "re_model": settings.relations.model,
         "min_precision": settings.relations.min_precision,

@@ -627,3 +627,30 @@ def test_recalibration_on_held_out_documents_changes_the_operating_points(
     assert "Fitted on documents 8:16" in (model / "README.md").read_text(encoding="utf-8")
 
     assert _key(model) != key_before  # same weights, other operating points: read again
+
+
+def test_evaluate_graph_scores_mentions_without_relations(
+    trained_doc_model: DocReTrainResult, keyword_ner_model: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from kgbuild.cli import app
+
+    rng = random.Random(7)
+    data = tmp_path / "docred.json"
+    data.write_text(json.dumps([_document(rng) for _ in range(3)]), encoding="utf-8")
+    runner = CliRunner()
+    graph = ["evaluate", "graph", "--data", str(data), "--re-model", str(trained_doc_model.out_dir)]
+    scores = {}
+    for flag in ("--relations", "--no-relations"):
+        out = tmp_path / f"{flag}.json"
+        command = [*graph, flag, "--ner-model", str(keyword_ner_model), "--json-out", str(out)]
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, result.output
+        scores[flag] = json.loads(out.read_text(encoding="utf-8"))
+    assert scores["--relations"]["relations"] and not scores["--no-relations"]["relations"]
+    assert scores["--no-relations"]["triples"]["predicted"] == 0
+    assert scores["--no-relations"]["mentions"] == scores["--relations"]["mentions"]
+    assert scores["--no-relations"]["mentions"]["gold"] > 0
+    refused = runner.invoke(app, [*graph, "--gold-entities", "--no-relations"])
+    assert refused.exit_code == 2 and "drop --no-relations" in refused.output
