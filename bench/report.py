@@ -102,10 +102,20 @@ def _scores(r: Result) -> str:
             if attributes
             else ""
         )
+        where = f"docs {r.get('documents')}"
+        if r.get("relations") is False:
+            return f"{where}: {found} (relations off)"
+        zero_shot = r.get("zero_shot")
+        read = (
+            f"; zero-shot ({zero_shot['types']} types, averaged): P **{_f(zero_shot['precision'], 2)}**"
+            f", R **{_f(zero_shot['recall'], 2)}**"
+            if zero_shot
+            else ""
+        )
         return (
-            f"{found}; triples at min_precision {r.get('min_precision')}: P/R/F1 "
+            f"{where}: {found}; triples at min_precision {r.get('min_precision')}: P/R/F1 "
             f"{_f(triples['precision'], 2)} / {_f(triples['recall'], 2)} / "
-            f"**{_f(triples['f1'], 2)}** ({triples['gold']:,} gold){stored}"
+            f"**{_f(triples['f1'], 2)}** ({triples['gold']:,} gold){stored}{read}"
         )
     return "see the file"
 
