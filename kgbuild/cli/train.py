@@ -619,7 +619,8 @@ def soup_command(
     typer.echo(
         f"saved {result.out_dir} ({result.size_bytes / 1e6:.1f} MB): the average of "
         f"{len(result.ingredients)} adapters as one of rank {result.rank}; score it with "
-        "`kgbuild evaluate`"
+        "`kgbuild evaluate` (a document relation model keeps the first one's calibration: "
+        "re-fit it with `kgbuild train calibrate`)"
     )
 
 

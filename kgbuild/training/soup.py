@@ -8,7 +8,8 @@ by side, ``alpha = rank``. Averaging ``A`` and ``B`` separately would not give t
 model. Saved modules (task heads) and trained new-token rows are averaged as they are.
 
 The soup keeps the first ingredient's manifest (task, labels, markers, reading window),
-tokenizer and, for a relation model, its no-relation weight; the ingredients must share
+tokenizer and, for a relation model, its no-relation weight and calibration (re-fit a
+document relation soup's with ``kgbuild train calibrate``); the ingredients must share
 base, task, labels and markers.
 """
 
