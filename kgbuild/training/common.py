@@ -31,6 +31,7 @@ __all__ = [
     "load_init_adapter",
     "logits_to_ids",
     "lora_target_modules",
+    "read_json_object",
     "run_lines",
     "save_adapter_fp16",
     "save_trained",
@@ -94,6 +95,23 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object file (a manifest, a card).
+
+    Raises:
+        InputError: The file is missing, is not JSON, or holds something else than an object.
+    """
+    from kgbuild.errors import InputError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"cannot read {path}: {e}") from e
+    if not isinstance(data, dict):
+        raise InputError(f"{path} is not a JSON object")
+    return data
 
 
 def dir_size(path: Path) -> int:

@@ -22,7 +22,7 @@ from kgbuild.nlp.adapter_weights import (
 )
 from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
 from kgbuild.nlp.lora import ADAPTER_CONFIG, plain_lora_scaling
-from kgbuild.training.common import sha256_file
+from kgbuild.training.common import read_json_object, sha256_file
 
 __all__ = ["CompressResult", "compress_adapter"]
 
@@ -40,16 +40,6 @@ class CompressResult(BaseModel):
     group_size: int
 
 
-def _read_json(path: Path) -> dict[str, object]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError(f"cannot read {path}: {e}") from e
-    if not isinstance(data, dict):
-        raise InputError(f"{path} is not a JSON object")
-    return data
-
-
 def compress_adapter(model_dir: Path, group_size: int = INT8_GROUP_SIZE) -> CompressResult:
     """Quantize the LoRA adapter of the kgbuild model folder ``model_dir`` to int8 in place.
 
@@ -57,10 +47,10 @@ def compress_adapter(model_dir: Path, group_size: int = INT8_GROUP_SIZE) -> Comp
         InputError: Not a kgbuild LoRA model folder, an adapter kgbuild's own merge cannot
             read (not plain LoRA), or one already compressed.
     """
-    manifest = _read_json(model_dir / KGBUILD_MODEL_FILE)
+    manifest = read_json_object(model_dir / KGBUILD_MODEL_FILE)
     if manifest.get("format") != "lora":
         raise InputError(f"{model_dir} is not a LoRA adapter (format {manifest.get('format')!r})")
-    if plain_lora_scaling(_read_json(model_dir / ADAPTER_CONFIG)) is None:
+    if plain_lora_scaling(read_json_object(model_dir / ADAPTER_CONFIG)) is None:
         raise InputError(f"{model_dir}: only plain LoRA adapters (no DoRA, patterns...) compress")
     stored = adapter_file(model_dir)
     if stored is None or stored.name != ADAPTER_WEIGHTS:
@@ -77,7 +67,7 @@ def compress_adapter(model_dir: Path, group_size: int = INT8_GROUP_SIZE) -> Comp
     for name in (KGBUILD_MODEL_FILE, _CARD):
         path = model_dir / name
         if path.is_file():
-            data = {**_read_json(path), "adapter_storage": storage}
+            data = {**read_json_object(path), "adapter_storage": storage}
             path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return CompressResult(
         model_dir=model_dir, bytes_before=before, bytes_after=after, group_size=group_size

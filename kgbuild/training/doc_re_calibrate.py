@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from kgbuild.errors import InputError
 from kgbuild.nlp.hf import KGBUILD_MODEL_FILE, load_doc_relation_model_ref, runs_bf16
 from kgbuild.readers.docred import read_docred
-from kgbuild.training.common import sha256_file
+from kgbuild.training.common import read_json_object, sha256_file
 from kgbuild.training.doc_re import docred_examples, predict_examples
 from kgbuild.training.doc_re_train import calibrate, card_text
 
@@ -45,13 +45,15 @@ class RecalibrationResult(BaseModel):
     """Per target precision: cross-fitted precision, recall and F1."""
 
 
-def _trained_on(card: dict[str, Any], data: Path, last: int) -> bool:
-    """Whether documents of ``data`` before ``last`` were among the model's training documents."""
+def _held_out_prefix(card: dict[str, Any], data: Path) -> int | None:
+    """How many first documents of ``data`` training held out; None: not its training file.
+
+    (A run trains on every document of its training file after those it holds out.)
+    """
     train = card.get("data", {}).get("train", {})
     if not train.get("sha256") or train["sha256"] != sha256_file(data):
-        return False
-    held = int(card.get("data", {}).get("dev", {}).get("first_documents", 0))
-    return last > held  # the run trained on every document after the first ``held``
+        return None
+    return int(card.get("data", {}).get("dev", {}).get("first_documents", 0))
 
 
 def recalibrate_doc_re(
@@ -78,11 +80,8 @@ def recalibrate_doc_re(
             range, or documents the model was trained on.
     """
     manifest_file, card_file = model_dir / KGBUILD_MODEL_FILE, model_dir / _CARD
-    try:
-        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-        card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.is_file() else {}
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError(f"{model_dir} is not a kgbuild model folder: {e}") from e
+    manifest = read_json_object(manifest_file)
+    card = read_json_object(card_file) if card_file.is_file() else {}
     if manifest.get("task") != "document-relation-classification":
         raise InputError(f"{model_dir} is not a document relation model")
     every = read_docred(data)
@@ -90,10 +89,11 @@ def recalibrate_doc_re(
     if not chosen or chosen.step != 1:
         raise InputError(f"no documents of the {len(every)} in {data} were chosen to calibrate on")
     first, last = chosen.start, chosen.stop
-    if _trained_on(card, data, last):
+    held = _held_out_prefix(card, data)
+    if held is not None and last > held:
         raise InputError(
-            f"{model_dir} was trained on documents of {data} after the first "
-            f"{card['data']['dev']['first_documents']}: calibrate on held-out documents"
+            f"{model_dir} was trained on the documents of {data} after the first {held}: "
+            "calibrate on held-out documents"
         )
     examples = docred_examples(every[first:last])
     bf16 = runs_bf16(precision, device)
@@ -127,13 +127,13 @@ def recalibrate_doc_re(
         card_file.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         if "dev_scores" in card:  # a card written by training: its README follows it
             (model_dir / "README.md").write_text(card_text(model_dir, card), encoding="utf-8")
-    held = fitted.held_out
+    measured = fitted.held_out
     return RecalibrationResult(
         model_dir=model_dir,
         documents=len(examples),
-        ece=float(held["ece_p_ge_0.1"]),
+        ece=float(measured["ece_p_ge_0.1"]),
         at_target={
             target: {k: float(v[k]) for k in ("precision", "recall", "f1")}
-            for target, v in held["at_target"].items()
+            for target, v in measured["at_target"].items()
         },
     )

@@ -654,3 +654,18 @@ def test_evaluate_graph_scores_mentions_without_relations(
     assert scores["--no-relations"]["mentions"]["gold"] > 0
     refused = runner.invoke(app, [*graph, "--gold-entities", "--no-relations"])
     assert refused.exit_code == 2 and "drop --no-relations" in refused.output
+
+
+def test_documents_a_model_was_trained_on_are_known_from_its_card(tmp_path: Path) -> None:
+    from kgbuild.training.doc_re_calibrate import _held_out_prefix
+
+    data, other = tmp_path / "train.json", tmp_path / "other.json"
+    data.write_text("[]", encoding="utf-8")
+    other.write_text("[ ]", encoding="utf-8")
+    train = {"sha256": sha256_file(data)}
+    split = {"data": {"train": train, "dev": {"split_from": str(data), "first_documents": 40}}}
+    separate = {"data": {"train": train, "dev": {"path": str(other)}}}
+    assert _held_out_prefix(split, data) == 40
+    assert _held_out_prefix(separate, data) == 0  # trained on every document of it
+    assert _held_out_prefix(split, other) is None  # not its training file
+    assert _held_out_prefix({}, data) is None  # no card: nothing known
