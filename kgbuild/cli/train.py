@@ -611,11 +611,19 @@ def soup_command(
         ),
     ],
     out: OutOption,
+    max_rank: Annotated[
+        int | None,
+        typer.Option(
+            help="Keep the average's update at this LoRA rank (its strongest directions, by "
+            "SVD) instead of the exact sum of the ingredients' ranks: a soup the size of one.",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
     """Average fine-tuned LoRA adapters into one model (a uniform model soup, exact)."""
     from kgbuild.training.soup import soup_adapters
 
-    result = soup_adapters(models, out, command=_command_line())
+    result = soup_adapters(models, out, command=_command_line(), max_rank=max_rank)
     typer.echo(
         f"saved {result.out_dir} ({result.size_bytes / 1e6:.1f} MB): the average of "
         f"{len(result.ingredients)} adapters as one of rank {result.rank}; score it with "

@@ -98,7 +98,35 @@ def _scale(config: dict[str, Any]) -> float:
     return float(config["lora_alpha"]) / float(config["r"])
 
 
-def soup_adapters(models: Sequence[Path], out: Path, *, command: str | None = None) -> SoupResult:
+def _truncate(soup: dict[str, torch.Tensor], max_rank: int) -> float:
+    """Keep the ``max_rank`` strongest directions (SVD) of each adapted layer's update.
+
+    The update ``B @ A`` of each layer becomes ``B' @ A'`` with ``B' = U sqrt(S)`` and
+    ``A' = sqrt(S) V^T`` over its ``max_rank`` largest singular values (the best
+    approximation of that rank; the square roots keep both factors of one scale, which
+    int8 storage likes). Returns the smallest share of a layer's update (squared
+    Frobenius norm) kept.
+    """
+    kept = 1.0
+    for key in [k for k in soup if ".lora_A." in k]:
+        b_key = key.replace(".lora_A.", ".lora_B.")
+        update = soup[b_key] @ soup[key]
+        u, singular, vh = torch.linalg.svd(update, full_matrices=False)
+        energy = singular.square()
+        kept = min(kept, float(energy[:max_rank].sum() / energy.sum().clamp_min(1e-30)))
+        root = singular[:max_rank].sqrt()
+        soup[b_key] = (u[:, :max_rank] * root).contiguous()
+        soup[key] = (root.unsqueeze(1) * vh[:max_rank]).contiguous()
+    return kept
+
+
+def soup_adapters(
+    models: Sequence[Path],
+    out: Path,
+    *,
+    command: str | None = None,
+    max_rank: int | None = None,
+) -> SoupResult:
     """Write the uniform average of the LoRA adapters in ``models`` to ``out``.
 
     Args:
@@ -106,6 +134,8 @@ def soup_adapters(models: Sequence[Path], out: Path, *, command: str | None = No
             task and label set.
         out: Output folder (created; adapter files in it are overwritten).
         command: Command line recorded in the card (default: ``sys.argv``).
+        max_rank: Store the average's update at this rank at most (its strongest
+            directions, see :func:`_truncate`) instead of the exact sum of the ranks.
 
     Returns:
         SoupResult: The folder, the ingredients and the soup's LoRA rank.
@@ -120,6 +150,8 @@ def soup_adapters(models: Sequence[Path], out: Path, *, command: str | None = No
         raise InputError("a soup needs at least two models")
     if any(out.resolve() == model.resolve() for model in models):
         raise InputError(f"the output folder {out} is one of the ingredients")
+    if max_rank is not None and max_rank < 1:
+        raise InputError(f"max_rank must be at least 1, not {max_rank}")
     read = [(model, *_read(model)) for model in models]
     for other in read[1:]:
         _check_same(read[0], other)
@@ -137,6 +169,9 @@ def soup_adapters(models: Sequence[Path], out: Path, *, command: str | None = No
             soup[key] = torch.cat(scaled, dim=1)
         else:  # saved modules (heads) and trained new-token rows
             soup[key] = torch.stack(tensors).mean(dim=0)
+    kept = None
+    if max_rank is not None and max_rank < rank:
+        kept, rank = _truncate(soup, max_rank), max_rank
     first_dir, manifest, config, _ = read[0]
     out.mkdir(parents=True, exist_ok=True)
     (out / ADAPTER_INT8_WEIGHTS).unlink(missing_ok=True)  # a stale one would shadow the soup
@@ -155,7 +190,7 @@ def soup_adapters(models: Sequence[Path], out: Path, *, command: str | None = No
     (out / KGBUILD_MODEL_FILE).write_text(
         json.dumps(soup_manifest, indent=2) + "\n", encoding="utf-8"
     )
-    _write_card(out, read, rank, command if command is not None else shlex.join(sys.argv))
+    _write_card(out, read, rank, command if command is not None else shlex.join(sys.argv), kept)
     return SoupResult(out_dir=out, ingredients=tuple(models), rank=rank, size_bytes=dir_size(out))
 
 
@@ -164,6 +199,7 @@ def _write_card(
     read: Sequence[tuple[Path, dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]],
     rank: int,
     command: str,
+    kept: float | None,
 ) -> None:
     ingredients = []
     for path, manifest, config, _ in read:
@@ -180,9 +216,14 @@ def _write_card(
                 "max_length": manifest.get("max_length"),
             }
         )
+    exactly = (
+        f"exact: rank {rank}"
+        if kept is None
+        else f"truncated to rank {rank} by SVD, keeping at least {kept:.1%} of each update"
+    )
     card = {
         "task": read[0][1].get("task"),
-        "method": f"uniform soup of {len(read)} LoRA adapters (exact: rank {rank})",
+        "method": f"uniform soup of {len(read)} LoRA adapters ({exactly})",
         "base": read[0][1].get("base"),
         "ingredients": ingredients,
         "command": command,
@@ -197,9 +238,9 @@ def _write_card(
     text = f"""# Model soup: {out.name}
 
 The uniform average of {len(read)} fine-tuned LoRA adapters over `{card["base"]}`
-({card["task"]}), made by `kgbuild train soup`. It is exact: the average of the ingredients'
-weight updates, stored as one LoRA adapter of rank {rank} (A matrices stacked, scaled B
-matrices side by side); task heads are averaged. Its manifest (reading window, labels) is
+({card["task"]}), made by `kgbuild train soup`: {card["method"]}. The average of the
+ingredients' weight updates is one LoRA adapter (A matrices stacked, scaled B matrices side
+by side, then, where truncated, its strongest directions); task heads are averaged. Its manifest (reading window, labels) is
 the first ingredient's.
 
 - Command: `{command}`

@@ -125,3 +125,40 @@ def test_an_int8_ingredient_soups_like_its_fp16_original(
             torch.testing.assert_close(from_int8[key], value, atol=2e-2, rtol=1e-2, msg=key)
             differs += not torch.equal(from_int8[key], value)
     assert differs > 0
+
+
+def test_truncation_keeps_the_best_approximation_of_each_update() -> None:
+    from kgbuild.training.soup import _truncate
+
+    torch.manual_seed(0)
+    a, b = torch.randn(6, 40), torch.randn(30, 6)
+    soup = {"m.lora_A.weight": a.clone(), "m.lora_B.weight": b.clone(), "head": torch.ones(3)}
+    kept = _truncate(soup, 2)
+    assert soup["m.lora_A.weight"].shape == (2, 40) and soup["m.lora_B.weight"].shape == (30, 2)
+    assert torch.equal(soup["head"], torch.ones(3))  # not an adapted layer
+    update = b @ a
+    u, s, vh = torch.linalg.svd(update, full_matrices=False)
+    best = u[:, :2] @ torch.diag(s[:2]) @ vh[:2]  # Eckart-Young: the best rank-2 matrix
+    approx = soup["m.lora_B.weight"] @ soup["m.lora_A.weight"]
+    torch.testing.assert_close(approx, best, atol=1e-4, rtol=1e-4)
+    assert kept == pytest.approx(float(s[:2].square().sum() / s.square().sum()), rel=1e-5)
+    assert 0.0 < kept < 1.0
+
+
+def test_a_truncated_soup_is_a_smaller_adapter_close_to_the_exact_one(
+    two_models: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, a, b = two_models
+    exact = soup_adapters([a, b], tmp_path / "exact", command="test")
+    small = soup_adapters([a, b], tmp_path / "small", command="test", max_rank=4)
+    same = soup_adapters([a, b], tmp_path / "same", command="test", max_rank=6)
+    assert (exact.rank, small.rank, same.rank) == (6, 4, 6)
+    config = json.loads((tmp_path / "small" / "adapter_config.json").read_text(encoding="utf-8"))
+    assert config["r"] == config["lora_alpha"] == 4
+    card = json.loads((tmp_path / "small" / "model_card.json").read_text(encoding="utf-8"))
+    assert "truncated to rank 4 by SVD" in card["method"]
+    merged_exact, merged_small = _merged(tmp_path / "exact"), _merged(tmp_path / "small")
+    query = "encoder.encoder.layer.0.attention.self.query.weight"
+    torch.testing.assert_close(merged_small[query], merged_exact[query], atol=0.05, rtol=0.05)
+    with pytest.raises(InputError, match="at least 1"):
+        soup_adapters([a, b], tmp_path / "none", max_rank=0)
