@@ -630,6 +630,8 @@ def soup_command(
         "`kgbuild evaluate` (a document relation model keeps the first one's calibration: "
         "re-fit it with `kgbuild train calibrate`)"
     )
+    if result.warning:
+        typer.echo(f"warning: {result.warning}", err=True)
 
 
 @train_app.command("compress")

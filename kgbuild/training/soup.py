@@ -53,6 +53,8 @@ class SoupResult(BaseModel):
     ingredients: tuple[Path, ...]
     rank: int
     size_bytes: int
+    warning: str | None = None
+    """Why the soup may be a poor model (ingredients that did not start from one point)."""
 
 
 def _read(directory: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:
@@ -92,6 +94,37 @@ def _check_same(
             raise InputError(f"{path} and {path0} differ in adapter setting {key}")
     if set(weights) != set(weights0):
         raise InputError(f"{path} and {path0} adapt different modules")
+
+
+def _start_point(card: dict[str, Any]) -> tuple[str, object]:
+    """Where a fine-tune started: the model it continued, else its seed (random heads)."""
+    settings = card.get("hyperparameters", {})
+    init = settings.get("init") or card.get("init")
+    return ("init", str(init)) if init else ("seed", card.get("seed", settings.get("seed")))
+
+
+def _start_warning(models: Sequence[Path]) -> str | None:
+    """A warning when the ingredients' cards show they started from different points.
+
+    Averaging only works for fine-tunes of one starting point: two runs of the default
+    relation recipe with seeds 42 and 43 (F1 55.7 and 56.6 at target precision 0.6,
+    cross-fitted on Re-DocRED docs 50-99) averaged to F1 48.5, their randomly initialised
+    pair classifiers and LoRA matrices being unrelated.
+    """
+    points = []
+    for model in models:
+        card_file = model / "model_card.json"
+        card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.is_file() else {}
+        points.append(_start_point(card))
+    known = [p for p in points if p[1] is not None]
+    if len(known) == len(points) and len(set(known)) > 1:
+        starts = ", ".join(f"{kind} {value}" for kind, value in points)
+        return (
+            f"the ingredients started from different points ({starts}): their randomly "
+            "initialised layers differ, and an average of them is usually a worse model "
+            "than each; soup fine-tunes of one seed or of one --init model"
+        )
+    return None
 
 
 def _scale(config: dict[str, Any]) -> float:
@@ -191,7 +224,13 @@ def soup_adapters(
         json.dumps(soup_manifest, indent=2) + "\n", encoding="utf-8"
     )
     _write_card(out, read, rank, command if command is not None else shlex.join(sys.argv), kept)
-    return SoupResult(out_dir=out, ingredients=tuple(models), rank=rank, size_bytes=dir_size(out))
+    return SoupResult(
+        out_dir=out,
+        ingredients=tuple(models),
+        rank=rank,
+        size_bytes=dir_size(out),
+        warning=_start_warning(models),
+    )
 
 
 def _write_card(
@@ -212,7 +251,7 @@ def _write_card(
                 "rank": config["r"],
                 "lora_alpha": config["lora_alpha"],
                 "command": card.get("command"),
-                "seed": card.get("seed"),
+                "started_from": list(_start_point(card)),
                 "max_length": manifest.get("max_length"),
             }
         )

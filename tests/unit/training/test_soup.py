@@ -162,3 +162,18 @@ def test_a_truncated_soup_is_a_smaller_adapter_close_to_the_exact_one(
     torch.testing.assert_close(merged_small[query], merged_exact[query], atol=0.05, rtol=0.05)
     with pytest.raises(InputError, match="at least 1"):
         soup_adapters([a, b], tmp_path / "none", max_rank=0)
+
+
+def test_ingredients_of_different_seeds_are_warned_about(
+    two_models: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    _, a, b = two_models
+    mixed = soup_adapters([a, b], tmp_path / "mixed", command="test")
+    assert mixed.warning is not None and "seed 1, seed 2" in mixed.warning
+    twin = tmp_path / "a-again"
+    shutil.copytree(a, twin)
+    assert soup_adapters([a, twin], tmp_path / "same", command="test").warning is None
+    card = json.loads((tmp_path / "mixed" / "model_card.json").read_text(encoding="utf-8"))
+    assert [item["started_from"] for item in card["ingredients"]] == [["seed", 1], ["seed", 2]]
