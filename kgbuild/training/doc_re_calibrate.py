@@ -56,6 +56,16 @@ def _held_out_prefix(card: dict[str, Any], data: Path) -> int | None:
     return int(card.get("data", {}).get("dev", {}).get("first_documents", 0))
 
 
+def _cards_behind(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The card, and for a soup the cards of its ingredients that can still be read."""
+    cards = [card]
+    for ingredient in card.get("ingredients", []):
+        path = Path(str(ingredient.get("path", ""))) / _CARD
+        if path.is_file():
+            cards.append(read_json_object(path))
+    return cards
+
+
 def recalibrate_doc_re(
     model_dir: Path,
     data: Path,
@@ -77,7 +87,7 @@ def recalibrate_doc_re(
 
     Raises:
         InputError: Not a document relation model, an empty or out-of-range document
-            range, or documents the model was trained on.
+            range, or documents the model (or, for a soup, an ingredient) was trained on.
     """
     manifest_file, card_file = model_dir / KGBUILD_MODEL_FILE, model_dir / _CARD
     manifest = read_json_object(manifest_file)
@@ -89,7 +99,8 @@ def recalibrate_doc_re(
     if not chosen or chosen.step != 1:
         raise InputError(f"no documents of the {len(every)} in {data} were chosen to calibrate on")
     first, last = chosen.start, chosen.stop
-    held = _held_out_prefix(card, data)
+    prefixes = [_held_out_prefix(behind, data) for behind in _cards_behind(card)]
+    held = min((prefix for prefix in prefixes if prefix is not None), default=None)
     if held is not None and last > held:
         raise InputError(
             f"{model_dir} was trained on the documents of {data} after the first {held}: "

@@ -628,6 +628,14 @@ def test_recalibration_on_held_out_documents_changes_the_operating_points(
 
     assert _key(model) != key_before  # same weights, other operating points: read again
 
+    from kgbuild.training.soup import soup_adapters
+
+    soup = tmp_path / "soup"
+    soup_adapters([trained_doc_model.out_dir, model], soup, command="test")
+    soup_command = ["calibrate", str(soup), "--data", str(data), "--documents", "8:24"]
+    refused = runner.invoke(train_app, soup_command)  # its ingredients trained on 16-59
+    assert refused.exit_code != 0 and "calibrate on held-out documents" in refused.output
+
 
 def test_evaluate_graph_scores_mentions_without_relations(
     trained_doc_model: DocReTrainResult, keyword_ner_model: Path, tmp_path: Path
