@@ -293,6 +293,13 @@ def re_command(
     extra_per_epoch: Annotated[
         int, typer.Option(help="docred: extra pseudo-documents drawn per epoch (0: all).")
     ] = 0,
+    data_seed: Annotated[
+        int | None,
+        typer.Option(
+            help="docred: seed of the training order and extra draws (default: --seed); "
+            "runs of one --seed and other data seeds start alike, as `train soup` needs."
+        ),
+    ] = None,
     device: DeviceOption = None,
     languages: LanguageOption = None,
 ) -> None:
@@ -316,8 +323,12 @@ def re_command(
         data = DocReData(
             dev=dev, dev_docs=dev_docs, extra=tuple(extra), extra_per_epoch=extra_per_epoch
         )
-        _train_docred(train, options, relation.max_length, data, head_lr, evidence_weight, resume)
+        _train_docred(
+            train, options, relation.max_length, data, head_lr, evidence_weight, resume, data_seed
+        )
         return
+    if data_seed is not None:
+        raise typer.BadParameter("--data-seed is for --format docred")
     result = train_model(ReTask(train, dev, options, relation))
     micro = result.dev.micro
     typer.echo(
@@ -340,6 +351,7 @@ def _train_docred(
     head_lr: float,
     evidence_weight: float,
     resume: bool,
+    data_seed: int | None = None,
 ) -> None:
     """Train the document-level model (``--format docred``) and report its dev scores."""
     from kgbuild.nlp.hf import bf16_supported, pick_device
@@ -352,6 +364,7 @@ def _train_docred(
         head_learning_rate=head_lr,
         batch_size=options.batch_size,
         seed=options.seed,
+        data_seed=data_seed,
         lora_rank=options.rank,
         max_length=max_length,
         evidence_weight=evidence_weight,

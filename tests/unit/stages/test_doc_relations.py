@@ -6,6 +6,7 @@ import itertools
 import json
 import random
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -677,3 +678,24 @@ def test_documents_a_model_was_trained_on_are_known_from_its_card(tmp_path: Path
     assert _held_out_prefix(separate, data) == 0  # trained on every document of it
     assert _held_out_prefix(split, other) is None  # not its training file
     assert _held_out_prefix({}, data) is None  # no card: nothing known
+
+
+def test_the_data_seed_changes_the_training_order_alone(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    rng = random.Random(0)
+    data = tmp_path / "docred.json"
+    data.write_text(json.dumps([_document(rng) for _ in range(12)]), encoding="utf-8")
+    base = make_tiny_bert(tmp_path / "base", ["O"])
+    run = DocReRun(epochs=1, batch_size=2, lora_rank=4, max_length=64, emb_size=16,
+                   block_size=4, seed=1)  # fmt: skip
+    weights = {}
+    for name, data_seed in (("default", None), ("same", 1), ("other", 2)):
+        out = tmp_path / name
+        train_doc_re(
+            data, out=out, base=str(base), dev_docs=4, run=replace(run, data_seed=data_seed)
+        )
+        weights[name] = load_file(str(out / "adapter_model.safetensors"))
+    assert run.order_seed == 1 and replace(run, data_seed=2).order_seed == 2
+    assert all(torch.equal(v, weights["same"][k]) for k, v in weights["default"].items())
+    assert not all(torch.equal(v, weights["other"][k]) for k, v in weights["default"].items())
