@@ -98,7 +98,7 @@ def ner(
         list[str],
         typer.Option(
             help="Training data, repeatable: a file in --format, or FORMAT:PATH[@FIRST:END] "
-            "(formats conll, wnut17, docred, bmes, weibo, spans, conll04; @FIRST:END: a "
+            "(formats conll, wnut17, docred, bmes, weibo, spans, conll04; @FIRST:END is a "
             "slice of documents, e.g. docred:dev_revised.json@100:500)."
         ),
     ],
@@ -688,8 +688,8 @@ def calibrate_command(
     documents: Annotated[
         str,
         typer.Option(
-            help="Which documents of the file, START:END: held out of training, and not "
-            "the ones you will report scores on."
+            help="Which documents of the file, START:END (e.g. 50:100), held out of "
+            "training, and not the ones you will report scores on."
         ),
     ],
     device: Annotated[str | None, typer.Option(help="cpu, cuda... (default: automatic).")] = None,
