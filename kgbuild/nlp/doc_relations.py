@@ -71,8 +71,8 @@ HEAD_FILE = "doc_relation_head.safetensors"
 """The pair layers of a fully fine-tuned :class:`DocRelationModel`."""
 
 _PAIR_CHUNK = 512
-"""Pairs scored at once: a chunk's (pairs x heads x tokens) attention products and
-(pairs x 24,576) bilinear features then stay in the CPU's caches. 2,048 was 2.6x slower on a
+"""Pairs scored at once: a chunk's (pairs x tokens) attention and (pairs x 24,576)
+bilinear features then stay in the CPU's caches. 2,048 was 2.6x slower on a
 window of 5,000 pairs (logits equal to 2.4e-4, bf16 rounding)."""
 
 
@@ -183,16 +183,27 @@ class DocRelationModel(nn.Module):
             window.entity_positions,
             legacy_attention=self.legacy_attention,
         )
+        states = states.float()
+        # head/tail_extractor(cat[entity, context]) = entity part + context part, and the
+        # context is pair attention @ states: project the entities and the tokens once per
+        # window instead of every pair's 2 x hidden input.
+        head_entities, head_tokens = _affine_parts(self.head_extractor, embeddings, states)
+        tail_entities, tail_tokens = _affine_parts(self.tail_extractor, embeddings, states)
+        tokens = torch.cat([head_tokens, tail_tokens], dim=1)
+        with torch.autocast(states.device.type, enabled=False):
+            products = _attention_products(attention.float())
+            in_sentence = _sentence_matrix(window, states.shape[0], states.device)
         logits, sentences = [], []
         for chunk in torch.split(window.pairs, _PAIR_CHUNK):
             chunk = chunk.to(states.device)
-            pair_attention = (attention[chunk[:, 0]] * attention[chunk[:, 1]]).mean(dim=1)
-            pair_attention = pair_attention / (pair_attention.sum(dim=1, keepdim=True) + 1e-5)
-            context = pair_attention @ states.float()
-            head = torch.tanh(self.head_extractor(torch.cat([embeddings[chunk[:, 0]], context], 1)))
-            tail = torch.tanh(self.tail_extractor(torch.cat([embeddings[chunk[:, 1]], context], 1)))
+            with torch.autocast(states.device.type, enabled=False):
+                pair_attention = products[:, chunk[:, 0], chunk[:, 1]].T
+                pair_attention = pair_attention / (pair_attention.sum(dim=1, keepdim=True) + 1e-5)
+                sentences.append(pair_attention @ in_sentence)
+            context = pair_attention @ tokens
+            head = torch.tanh(head_entities[chunk[:, 0]] + context[:, : self.emb_size])
+            tail = torch.tanh(tail_entities[chunk[:, 1]] + context[:, self.emb_size :])
             logits.append(self._bilinear(head, tail))
-            sentences.append(_per_sentence(pair_attention, window, states.device))
         return torch.cat(logits), torch.cat(sentences)
 
     def _bilinear(self, head: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
@@ -279,16 +290,41 @@ def _pool_entities(
     return embeddings, summed / counts[:, None, None].to(summed.dtype)
 
 
-def _per_sentence(
-    pair_attention: torch.Tensor, window: PairBatch, device: torch.device
-) -> torch.Tensor:
-    """Sum each pair's token attention per sentence: ``(P, n_sentences)``."""
-    sentence_of = torch.full((pair_attention.shape[1],), -1, dtype=torch.long, device=device)
+def _affine_parts(
+    layer: nn.Module, entities: torch.Tensor, tokens: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``layer(cat[e, c])`` (a ``Linear`` over ``2 x hidden``) split as ``E(e) + T(c)``.
+
+    Returns ``E(entities)`` with the bias, ``(E, out)``, and ``T(tokens)``, ``(L, out)``;
+    ``T`` is linear, so a pair's ``T(attention @ states)`` is ``attention @ T(states)``.
+    ``layer`` may be PEFT's ``modules_to_save`` wrapper, which reads its trained copy's.
+    """
+    weight, bias = layer.weight, layer.bias
+    assert isinstance(weight, torch.Tensor) and isinstance(bias, torch.Tensor)
+    hidden = entities.shape[-1]
+    entity_part = nn.functional.linear(entities, weight[:, :hidden], bias)
+    token_part = nn.functional.linear(tokens, weight[:, hidden:])
+    return entity_part, token_part
+
+
+def _attention_products(attention: torch.Tensor) -> torch.Tensor:
+    """``(L, E, E)``: entity ``i``'s attention times entity ``j``'s, averaged over heads.
+
+    One batched product over all entity pairs of a window instead of a
+    ``pairs x heads x L`` tensor per chunk of pairs.
+    """
+    by_token = attention.permute(2, 0, 1)  # (L, E, heads)
+    return torch.bmm(by_token, by_token.transpose(1, 2)) / attention.shape[1]
+
+
+def _sentence_matrix(window: PairBatch, length: int, device: torch.device) -> torch.Tensor:
+    """``(L, n_sentences)`` 0/1: which window sentence each token is in (none: a zero row)."""
+    sentence_of = torch.full((length,), -1, dtype=torch.long, device=device)
     sentence_of[: len(window.token_sentences)] = window.token_sentences.to(device)
-    inside = sentence_of >= 0
-    out = pair_attention.new_zeros((pair_attention.shape[0], window.n_sentences))
-    index = sentence_of[inside].unsqueeze(0).expand(pair_attention.shape[0], -1)
-    return out.scatter_add_(1, index, pair_attention[:, inside])
+    inside = torch.nonzero(sentence_of >= 0).squeeze(1)
+    matrix = torch.zeros((length, window.n_sentences), dtype=torch.float32, device=device)
+    matrix[inside, sentence_of[inside]] = 1.0
+    return matrix
 
 
 def adaptive_threshold_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

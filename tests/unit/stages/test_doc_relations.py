@@ -28,6 +28,7 @@ from kgbuild.nlp.doc_relations import (
     ENTITY_ATTENTION,
     THRESHOLD_CLASS,
     DocRelationModel,
+    PairBatch,
     _pool_entities,
     adaptive_threshold_loss,
     evidence_loss,
@@ -158,6 +159,45 @@ def test_entity_attention_is_the_mean_of_its_mentions_rows() -> None:
     _, mean = _pool_entities(states, rows, widest_first)
     _, legacy = _pool_entities(states, rows, widest_first, legacy_attention=True)
     assert torch.equal(mean, legacy)
+
+
+def test_window_pairs_equal_atlop_written_pair_by_pair(tmp_path: Path) -> None:
+    """The window-level shortcuts (extractors split into entity and token parts, one
+    batched attention product, sentences by a 0/1 matrix) give ATLOP's per-pair formulas."""
+    from transformers import AutoModel
+
+    torch.manual_seed(0)
+    encoder = AutoModel.from_pretrained(str(make_tiny_bert(tmp_path / "m", ["O"])))
+    model = DocRelationModel(encoder, [THRESHOLD_CLASS, "P17", "P131"], emb_size=32, block_size=8)
+    model.eval()
+    length, hidden = 12, int(model.config.hidden_size)
+    states, layer_input = torch.randn(length, hidden), torch.randn(length, hidden)
+    mask = torch.ones(length, dtype=torch.long)
+    mask[-2:] = 0  # padding
+    positions = [[1], [3, 7], [5]]
+    pairs = [(0, 1), (1, 0), (2, 1), (0, 2)]
+    window = PairBatch(
+        entity_positions=positions,
+        pairs=torch.tensor(pairs),
+        token_sentences=torch.tensor([-1, 0, 0, 0, 0, 1, 1, 1, 2, -1]),
+        n_sentences=3,
+    )
+    with torch.no_grad():
+        logits, sentences = model.window_pairs(states, layer_input, mask, window)
+        flat = torch.tensor([p for mentions in positions for p in mentions])
+        rows = model._attention_rows(layer_input, flat, mask)
+        embeddings, attention = _pool_entities(states[flat], rows, positions)
+        for row, (h, t) in enumerate(pairs):
+            weights = (attention[h] * attention[t]).mean(dim=0)
+            weights = weights / (weights.sum() + 1e-5)
+            context = weights @ states
+            head = torch.tanh(model.head_extractor(torch.cat([embeddings[h], context])))
+            tail = torch.tanh(model.tail_extractor(torch.cat([embeddings[t], context])))
+            grouped = (head.view(4, 8, 1) * tail.view(4, 1, 8)).reshape(-1)
+            assert torch.allclose(logits[row], model.bilinear(grouped), atol=1e-5)
+            per_sentence = [float(weights[1:5].sum()), float(weights[5:8].sum()), float(weights[8])]
+            assert sentences[row].tolist() == pytest.approx(per_sentence, abs=1e-6)
+    assert float(sentences[:, :].sum(dim=1).max()) <= 1.0  # tokens outside sentences count nowhere
 
 
 def test_a_manifest_without_entity_attention_is_read_the_legacy_way(tmp_path: Path) -> None:
