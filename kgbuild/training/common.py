@@ -21,6 +21,7 @@ import torch
 
 __all__ = [
     "LORA_TARGET_MODULES",
+    "MODEL_CARD_FILE",
     "FeatureDataset",
     "Fitted",
     "TrainOptions",
@@ -39,6 +40,9 @@ __all__ = [
     "training_arguments",
     "write_card_json",
 ]
+
+MODEL_CARD_FILE = "model_card.json"
+"""The machine-readable model card in a model folder (beside its README.md)."""
 
 LORA_TARGET_MODULES = (
     "query",
@@ -519,8 +523,8 @@ def load_init_adapter(model: Any, init: Path) -> None:
 
 
 def write_card_json(out: Path, card: dict[str, Any]) -> None:
-    """Write ``model_card.json`` (the machine-readable model card) into ``out``."""
-    (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    """Write :data:`MODEL_CARD_FILE` (the machine-readable model card) into ``out``."""
+    (out / MODEL_CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
 
 
 def run_lines(

@@ -22,11 +22,9 @@ from kgbuild.nlp.adapter_weights import (
 )
 from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
 from kgbuild.nlp.lora import ADAPTER_CONFIG, plain_lora_scaling
-from kgbuild.training.common import read_json_object, sha256_file
+from kgbuild.training.common import MODEL_CARD_FILE, read_json_object, sha256_file
 
 __all__ = ["CompressResult", "compress_adapter"]
-
-_CARD = "model_card.json"
 
 
 class CompressResult(BaseModel):
@@ -64,7 +62,7 @@ def compress_adapter(model_dir: Path, group_size: int = INT8_GROUP_SIZE) -> Comp
         before, after = quantize_adapter(model_dir, group_size)
     except ValueError as e:
         raise InputError(f"{model_dir}: {e}") from e
-    for name in (KGBUILD_MODEL_FILE, _CARD):
+    for name in (KGBUILD_MODEL_FILE, MODEL_CARD_FILE):
         path = model_dir / name
         if path.is_file():
             data = {**read_json_object(path), "adapter_storage": storage}

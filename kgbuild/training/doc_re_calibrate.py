@@ -23,13 +23,11 @@ from pydantic import BaseModel, ConfigDict
 from kgbuild.errors import InputError
 from kgbuild.nlp.hf import KGBUILD_MODEL_FILE, load_doc_relation_model_ref, runs_bf16
 from kgbuild.readers.docred import read_docred
-from kgbuild.training.common import read_json_object, sha256_file
+from kgbuild.training.common import MODEL_CARD_FILE, read_json_object, sha256_file
 from kgbuild.training.doc_re import docred_examples, predict_examples
 from kgbuild.training.doc_re_train import calibrate, card_text
 
 __all__ = ["RecalibrationResult", "recalibrate_doc_re"]
-
-_CARD = "model_card.json"
 
 
 class RecalibrationResult(BaseModel):
@@ -60,7 +58,7 @@ def _cards_behind(card: dict[str, Any]) -> list[dict[str, Any]]:
     """The card, and for a soup the cards of its ingredients that can still be read."""
     cards = [card]
     for ingredient in card.get("ingredients", []):
-        path = Path(str(ingredient.get("path", ""))) / _CARD
+        path = Path(str(ingredient.get("path", ""))) / MODEL_CARD_FILE
         if path.is_file():
             cards.append(read_json_object(path))
     return cards
@@ -89,7 +87,7 @@ def recalibrate_doc_re(
         InputError: Not a document relation model, an empty or out-of-range document
             range, or documents the model (or, for a soup, an ingredient) was trained on.
     """
-    manifest_file, card_file = model_dir / KGBUILD_MODEL_FILE, model_dir / _CARD
+    manifest_file, card_file = model_dir / KGBUILD_MODEL_FILE, model_dir / MODEL_CARD_FILE
     manifest = read_json_object(manifest_file)
     card = read_json_object(card_file) if card_file.is_file() else {}
     if manifest.get("task") != "document-relation-classification":

@@ -527,10 +527,11 @@ def seen_facts_of(model_dir: str) -> set[tuple[str, str, str]] | None:
     from pathlib import Path
 
     from kgbuild.readers.docred import read_docred
+    from kgbuild.training.common import MODEL_CARD_FILE
     from kgbuild.training.doc_re import docred_examples, train_facts
 
     try:
-        card = json.loads((Path(model_dir) / "model_card.json").read_text(encoding="utf-8"))
+        card = json.loads((Path(model_dir) / MODEL_CARD_FILE).read_text(encoding="utf-8"))
         train = card["data"]["train"]["path"]
         skip = int(card["data"]["dev"].get("first_documents", 0))
         documents = read_docred(train)

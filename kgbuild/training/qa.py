@@ -43,6 +43,7 @@ from kgbuild.readers.squad import Answer, QAExample, load_squad
 from kgbuild.training import recipe
 from kgbuild.training.common import (
     LORA_TARGET_MODULES,
+    MODEL_CARD_FILE,
     FeatureDataset,
     check_init,
     fit,
@@ -326,7 +327,7 @@ def _check_dev_unseen(init: Path, dev_file: Path, dev_examples: Sequence[QAExamp
     Its card names the file it trained on and the articles it held out; a run that
     holds out other articles of the same file would score questions the model has seen.
     """
-    card_file = init / "model_card.json"
+    card_file = init / MODEL_CARD_FILE
     if not card_file.is_file():
         return
     data = json.loads(card_file.read_text(encoding="utf-8")).get("data", {})

@@ -34,7 +34,13 @@ from kgbuild.nlp.adapter_weights import (
     read_adapter_weights,
 )
 from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
-from kgbuild.training.common import dir_size, library_versions, sha256_file, write_card_json
+from kgbuild.training.common import (
+    MODEL_CARD_FILE,
+    dir_size,
+    library_versions,
+    sha256_file,
+    write_card_json,
+)
 
 __all__ = ["SoupResult", "soup_adapters"]
 
@@ -113,7 +119,7 @@ def _start_warning(models: Sequence[Path]) -> str | None:
     """
     points = []
     for model in models:
-        card_file = model / "model_card.json"
+        card_file = model / MODEL_CARD_FILE
         card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.is_file() else {}
         points.append(_start_point(card))
     known = [p for p in points if p[1] is not None]
@@ -242,7 +248,7 @@ def _write_card(
 ) -> None:
     ingredients = []
     for path, manifest, config, _ in read:
-        card_file = path / "model_card.json"
+        card_file = path / MODEL_CARD_FILE
         card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.is_file() else {}
         ingredients.append(
             {
