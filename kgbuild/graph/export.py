@@ -88,13 +88,34 @@ def write_graphml(graph: nx.MultiDiGraph[str], path: Path) -> Path:
 
 
 def write_node_link(graph: nx.MultiDiGraph[str], path: Path) -> Path:
-    """Write node-link JSON (``networkx.node_link_data`` with ``edges="edges"``)."""
+    """Write node-link JSON (``networkx.node_link_data`` with ``edges="edges"``).
+
+    One node or edge per line, keys sorted: as easy to read and diff as an indented file,
+    and written by the json module's C encoder (which ``indent`` turns off): a third of
+    the time on a 30,000-edge graph.
+    """
     data = nx.node_link_data(graph, edges="edges")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8"
-    )
+    with path.open("w", encoding="utf-8") as out:
+        out.write(_node_link_text(data))
     return path
+
+
+def _node_link_text(data: dict[str, Any]) -> str:
+    """``data`` as JSON: top-level keys sorted, each item of a list on its own line."""
+
+    def dump(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    parts = []
+    for key in sorted(data):
+        value = data[key]
+        if isinstance(value, list) and value:
+            items = ",\n  ".join(dump(item) for item in value)
+            parts.append(f"{dump(key)}: [\n  {items}\n ]")
+        else:
+            parts.append(f"{dump(key)}: {dump(value)}")
+    return "{\n " + ",\n ".join(parts) + "\n}\n"
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,13 @@ from typing import Any
 import networkx as nx
 
 from kgbuild.config import NerConfig, Settings
-from kgbuild.graph.export import script_json, write_graphml, write_html, xml_safe
+from kgbuild.graph.export import (
+    script_json,
+    write_graphml,
+    write_html,
+    write_node_link,
+    xml_safe,
+)
 
 HOSTILE = "</script><!--<script>x & y > z\u2028\u2029"
 """Text that ends a script element, opens an HTML comment-in-script, and breaks JS lines."""
@@ -70,6 +76,19 @@ def test_graphml_with_control_characters_reads_back_in_networkx(tmp_path: Path) 
     assert json.loads(entity["aliases"]) == ["Acme\x0bRobotics", "Acme"]
     (edge,) = back.get_edge_data("ent_1", "doc:ctl\ufffdid").values()
     assert json.loads(edge["provenance"])[0]["text"] == "ctl\x01 text"
+
+
+def test_node_link_json_reads_back_as_networkx_data_one_item_per_line(tmp_path: Path) -> None:
+    graph = _graph("d\n1", HOSTILE)
+    graph.add_node("ent_2", kind="entity", label="PER", name="Ada\u2028", aliases=[])
+    path = write_node_link(graph, tmp_path / "graph.json")
+    text = path.read_text(encoding="utf-8")
+    assert json.loads(text) == nx.node_link_data(graph, edges="edges")
+    lines = text.splitlines()
+    assert sum(line.startswith('  {"') for line in lines) == 3 + 1  # nodes, then the edge
+    assert lines[1] == ' "directed": true,'
+    empty = json.loads(write_node_link(nx.MultiDiGraph(), tmp_path / "empty.json").read_text())
+    assert empty == nx.node_link_data(nx.MultiDiGraph(), edges="edges")
 
 
 def test_script_json_escapes_what_could_end_or_reopen_a_script() -> None:
