@@ -523,15 +523,14 @@ def seen_facts_of(model_dir: str) -> set[tuple[str, str, str]] | None:
     ``None`` when the card or its training file cannot be read as DocRED (Ign F1 then
     equals F1).
     """
-    import json
     from pathlib import Path
 
     from kgbuild.readers.docred import read_docred
-    from kgbuild.training.common import MODEL_CARD_FILE
+    from kgbuild.training.common import MODEL_CARD_FILE, read_json_object
     from kgbuild.training.doc_re import docred_examples, train_facts
 
     try:
-        card = json.loads((Path(model_dir) / MODEL_CARD_FILE).read_text(encoding="utf-8"))
+        card = read_json_object(Path(model_dir) / MODEL_CARD_FILE)
         train = card["data"]["train"]["path"]
         skip = int(card["data"]["dev"].get("first_documents", 0))
         documents = read_docred(train)
