@@ -658,15 +658,27 @@ def compress_command(
             file_okay=False,
         ),
     ],
+    max_shard_mb: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            help="Split an int8 adapter larger than this many MB into shards of at most this "
+            "size, for repositories or indexes that limit file sizes (default 4).",
+        ),
+    ] = None,
 ) -> None:
     """Store a trained LoRA adapter in int8 (about half the size); score it again after."""
     from kgbuild.training.compress import compress_adapter
 
-    result = compress_adapter(model)
+    if max_shard_mb is None:
+        result = compress_adapter(model)
+    else:
+        result = compress_adapter(model, max_shard_bytes=round(max_shard_mb * 1e6))
+    shards = f", in {result.files} shards" if result.files > 1 else ""
     typer.echo(
         f"compressed {result.model_dir}: adapter {result.bytes_before / 1e6:.1f} MB -> "
-        f"{result.bytes_after / 1e6:.1f} MB (int8, one scale per {result.group_size} values); "
-        "score it again with `kgbuild evaluate`"
+        f"{result.bytes_after / 1e6:.1f} MB (int8, one scale per {result.group_size} values"
+        f"{shards}); score it again with `kgbuild evaluate`"
     )
 
 

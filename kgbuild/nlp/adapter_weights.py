@@ -9,6 +9,12 @@ classifier) goes from 8.6 MB to 4.5 MB. The rounding error, about 0.5% of each m
 norm, is below what the bf16 inference the stages run already rounds away: on 100
 Re-DocRED documents the quantized relation model predicts the same 1,132 facts.
 
+An int8 adapter larger than ``max_shard_bytes`` (4 MB by default, so every file stays
+under the per-file limits of repositories and package indexes that ship models) is
+written as shards named the way transformers names its own,
+``adapter_model.int8-00001-of-00002.safetensors``...: a matrix and its scales always sit
+in the same shard, and a folder holding an incomplete set of shards is refused.
+
 :func:`read_adapter_weights` reads either file to float32 tensors keyed as peft keys them;
 only kgbuild's own merge (:mod:`kgbuild.nlp.lora`) reads the int8 file, so only plain LoRA
 adapters are quantized.
@@ -16,6 +22,8 @@ adapters are quantized.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -24,16 +32,21 @@ __all__ = [
     "ADAPTER_INT8_WEIGHTS",
     "ADAPTER_WEIGHTS",
     "INT8_GROUP_SIZE",
-    "adapter_file",
+    "INT8_MAX_SHARD_BYTES",
+    "adapter_files",
     "dequantize_int8",
+    "int8_files",
     "quantize_adapter",
     "quantize_int8",
     "read_adapter_weights",
+    "remove_int8_files",
 ]
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_INT8_WEIGHTS = "adapter_model.int8.safetensors"
 INT8_GROUP_SIZE = 64
+INT8_MAX_SHARD_BYTES = 4_000_000
+_SHARD = re.compile(r"adapter_model\.int8-(\d{5})-of-(\d{5})\.safetensors")
 _SCALE_SUFFIX = ".int8_scale"
 _FORMAT = "kgbuild-int8-groupwise"
 
@@ -71,38 +84,78 @@ def dequantize_int8(values: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     return (grouped * scales.float().unsqueeze(-1)).reshape(rows, cols)
 
 
-def adapter_file(directory: Path) -> Path | None:
-    """The adapter weight file in ``directory`` (fp16 or int8), None if it has none."""
-    for name in (ADAPTER_WEIGHTS, ADAPTER_INT8_WEIGHTS):
-        if (directory / name).is_file():
-            return directory / name
-    return None
+def int8_files(directory: Path) -> tuple[Path, ...]:
+    """The int8 adapter files in ``directory``: the one file, its shards in order, or none.
+
+    Raises:
+        ValueError: Both the one file and shards are there, or the shards are not one
+            complete set (a shard missing, or shards of two different splits).
+    """
+    single = directory / ADAPTER_INT8_WEIGHTS
+    shards: dict[int, Path] = {}
+    totals: set[int] = set()
+    if directory.is_dir():
+        for path in directory.iterdir():
+            match = _SHARD.fullmatch(path.name)
+            if match and path.is_file():
+                shards[int(match[1])] = path
+                totals.add(int(match[2]))
+    if not shards:
+        return (single,) if single.is_file() else ()
+    if single.is_file():
+        raise ValueError(f"{directory} holds both {ADAPTER_INT8_WEIGHTS} and its shards")
+    (total,) = totals if len(totals) == 1 else (0,)
+    if sorted(shards) != list(range(1, total + 1)):
+        raise ValueError(
+            f"{directory}: the int8 adapter shards are not one complete set "
+            f"(found {', '.join(shards[i].name for i in sorted(shards))})"
+        )
+    return tuple(shards[i] for i in sorted(shards))
+
+
+def adapter_files(directory: Path) -> tuple[Path, ...]:
+    """The adapter weight files in ``directory``: the fp16 one, else the int8 one(s)."""
+    if (directory / ADAPTER_WEIGHTS).is_file():
+        return (directory / ADAPTER_WEIGHTS,)
+    return int8_files(directory)
+
+
+def remove_int8_files(directory: Path) -> None:
+    """Delete any int8 adapter file or shard in ``directory`` (stale ones shadow new weights)."""
+    if not directory.is_dir():
+        return
+    for path in directory.iterdir():
+        name = path.name.removesuffix(".partial")
+        if name == ADAPTER_INT8_WEIGHTS or _SHARD.fullmatch(name):
+            path.unlink(missing_ok=True)
 
 
 def read_adapter_weights(directory: Path) -> dict[str, torch.Tensor] | None:
-    """The adapter weights in ``directory`` as float32 tensors; None if it has neither file.
+    """The adapter weights in ``directory`` as float32 tensors; None if it has none.
 
     Raises:
-        ValueError: Both files are there (which one was meant?), or the int8 file is not
-            one :func:`quantize_adapter` wrote.
+        ValueError: Both fp16 and int8 files are there (which was meant?), the int8 shards
+            are incomplete, or an int8 file is not one :func:`quantize_adapter` wrote.
     """
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    plain, int8 = directory / ADAPTER_WEIGHTS, directory / ADAPTER_INT8_WEIGHTS
-    if plain.is_file() and int8.is_file():
+    plain, int8 = directory / ADAPTER_WEIGHTS, int8_files(directory)
+    if plain.is_file() and int8:
         raise ValueError(
-            f"{directory} holds both {ADAPTER_WEIGHTS} and {ADAPTER_INT8_WEIGHTS}: run "
+            f"{directory} holds both {ADAPTER_WEIGHTS} and {int8[0].name}: run "
             "`kgbuild train compress` on it again to finish an interrupted compression"
         )
     if plain.is_file():
         return {key: value.float() for key, value in load_file(str(plain)).items()}
-    if not int8.is_file():
+    if not int8:
         return None
-    with safe_open(str(int8), framework="pt") as handle:
-        if (handle.metadata() or {}).get("quantization") != _FORMAT:
-            raise ValueError(f"{int8} is not a {_FORMAT} file")
-    stored = load_file(str(int8))
+    stored: dict[str, torch.Tensor] = {}
+    for path in int8:
+        with safe_open(str(path), framework="pt") as handle:
+            if (handle.metadata() or {}).get("quantization") != _FORMAT:
+                raise ValueError(f"{path} is not a {_FORMAT} file")
+        stored.update(load_file(str(path)))
     weights: dict[str, torch.Tensor] = {}
     for key, value in stored.items():
         if key.endswith(_SCALE_SUFFIX):
@@ -110,19 +163,46 @@ def read_adapter_weights(directory: Path) -> dict[str, torch.Tensor] | None:
         scales = stored.get(key + _SCALE_SUFFIX)
         if value.dtype == torch.int8:
             if scales is None:
-                raise ValueError(f"{int8}: int8 weight {key!r} has no scales")
+                raise ValueError(f"{directory}: int8 weight {key!r} has no scales")
             weights[key] = dequantize_int8(value, scales)
         else:
             weights[key] = value.float()
     return weights
 
 
-def quantize_adapter(directory: Path, group_size: int = INT8_GROUP_SIZE) -> tuple[int, int]:
+def _shards(
+    stored: Mapping[str, torch.Tensor], max_shard_bytes: int
+) -> list[dict[str, torch.Tensor]]:
+    """Split ``stored`` into groups of at most ``max_shard_bytes`` (a matrix beside its scales).
+
+    A single matrix larger than the limit gets a shard of its own.
+    """
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key in sorted(k for k in stored if not k.endswith(_SCALE_SUFFIX)):
+        unit = {key: stored[key]}
+        if key + _SCALE_SUFFIX in stored:
+            unit[key + _SCALE_SUFFIX] = stored[key + _SCALE_SUFFIX]
+        unit_bytes = sum(t.numel() * t.element_size() + 2 * len(k) + 64 for k, t in unit.items())
+        if shards[-1] and size + unit_bytes > max_shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1].update(unit)
+        size += unit_bytes
+    return shards
+
+
+def quantize_adapter(
+    directory: Path,
+    group_size: int = INT8_GROUP_SIZE,
+    max_shard_bytes: int = INT8_MAX_SHARD_BYTES,
+) -> tuple[int, int]:
     """Replace the fp16 adapter file in ``directory`` by its int8 form; return both sizes.
 
-    The int8 file is written under a temporary name and renamed into place before the fp16
-    one is removed: an interrupted run leaves the fp16 file (and, at worst, both files, which
-    :func:`read_adapter_weights` refuses; running this again finishes the job).
+    The int8 file (or its shards, past ``max_shard_bytes``) is written under temporary
+    names and renamed into place before the fp16 one is removed: an interrupted run leaves
+    the fp16 file (and, at worst, both, which :func:`read_adapter_weights` refuses; running
+    this again finishes the job).
 
     Raises:
         ValueError: ``directory`` has no ``adapter_model.safetensors``.
@@ -132,21 +212,33 @@ def quantize_adapter(directory: Path, group_size: int = INT8_GROUP_SIZE) -> tupl
     plain = directory / ADAPTER_WEIGHTS
     if not plain.is_file():
         raise ValueError(f"{directory} has no {ADAPTER_WEIGHTS} to quantize")
+    if max_shard_bytes < 1:
+        raise ValueError(f"max_shard_bytes must be at least 1, not {max_shard_bytes}")
     stored: dict[str, torch.Tensor] = {}
     for key, value in load_file(str(plain)).items():
         if value.dim() == 2 and value.is_floating_point():
             stored[key], stored[key + _SCALE_SUFFIX] = quantize_int8(value, group_size)
         else:
             stored[key] = value.half() if value.is_floating_point() else value
-    target = directory / ADAPTER_INT8_WEIGHTS
-    partial = target.with_suffix(".partial")
-    save_file(
-        {key: value.contiguous() for key, value in stored.items()},
-        str(partial),
-        metadata={"format": "pt", "quantization": _FORMAT, "group_size": str(group_size)},
+    remove_int8_files(directory)
+    shards = _shards(stored, max_shard_bytes)
+    names = (
+        [ADAPTER_INT8_WEIGHTS]
+        if len(shards) == 1
+        else [
+            f"adapter_model.int8-{i:05d}-of-{len(shards):05d}.safetensors"
+            for i in range(1, len(shards) + 1)
+        ]
     )
-    partial.chmod(plain.stat().st_mode & 0o777)  # as readable as the file it replaces
-    partial.replace(target)
+    metadata = {"format": "pt", "quantization": _FORMAT, "group_size": str(group_size)}
+    partials = []
+    for name, shard in zip(names, shards, strict=True):
+        partial = directory / f"{name}.partial"
+        save_file({k: v.contiguous() for k, v in shard.items()}, str(partial), metadata=metadata)
+        partial.chmod(plain.stat().st_mode & 0o777)  # as readable as the file it replaces
+        partials.append(partial)
+    for partial in partials:
+        partial.replace(partial.with_suffix(""))
     before = plain.stat().st_size
     plain.unlink()
-    return before, target.stat().st_size
+    return before, sum(p.with_suffix("").stat().st_size for p in partials)

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from kgbuild.nlp.adapter_weights import ADAPTER_INT8_WEIGHTS, read_adapter_weights
+from kgbuild.nlp.adapter_weights import int8_files, read_adapter_weights
 
 __all__ = ["ADAPTER_CONFIG", "merge_plain_lora", "plain_lora_scaling"]
 
@@ -61,7 +61,7 @@ def merge_plain_lora(model: torch.nn.Module, directory: Path) -> bool:
     config = json.loads((directory / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     scaling = plain_lora_scaling(config)
     if scaling is None:
-        if (directory / ADAPTER_INT8_WEIGHTS).is_file():
+        if int8_files(directory):
             raise ValueError(
                 f"{directory}: an int8 adapter must be plain LoRA (peft cannot read it)"
             )

@@ -37,6 +37,7 @@ __all__ = [
     "save_adapter_fp16",
     "save_trained",
     "sha256_file",
+    "sha256_files",
     "training_arguments",
     "write_card_json",
 ]
@@ -83,10 +84,16 @@ _LIBRARIES = ("torch", "transformers", "peft", "accelerate", "seqeval", "tokeniz
 
 def sha256_file(path: Path) -> str:
     """SHA-256 of a data file (recorded in model cards)."""
+    return sha256_files((path,))
+
+
+def sha256_files(paths: Sequence[Path]) -> str:
+    """SHA-256 of ``paths`` read one after the other (``cat`` them into ``sha256sum``)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for path in paths:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
@@ -432,14 +439,14 @@ def save_adapter_fp16(model: Any, out: Path) -> None:
 _MODEL_FILES = (
     "adapter_config.json",
     "adapter_model.safetensors",
-    "adapter_model.int8.safetensors",
     "adapter_model.bin",
     "config.json",
     "model.safetensors",
     "pytorch_model.bin",
     "pair_classifier.safetensors",
 )
-"""Weight files a previous run may have left in an output folder (they would shadow the new one)."""
+"""Weight files a previous run may have left in an output folder (they would shadow the new one;
+int8 adapter files are removed by :func:`kgbuild.nlp.adapter_weights.remove_int8_files`)."""
 
 
 def save_trained(
@@ -450,11 +457,13 @@ def save_trained(
     ``manifest`` (base, task, labels...) is written as ``kgbuild_model.json`` with its
     ``format`` (``lora`` or ``full``) filled in; the loaders in :mod:`kgbuild.nlp.hf` read it.
     """
+    from kgbuild.nlp.adapter_weights import remove_int8_files
     from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
 
     out.mkdir(parents=True, exist_ok=True)
     for stale in _MODEL_FILES:
         (out / stale).unlink(missing_ok=True)
+    remove_int8_files(out)
     model = model.to("cpu")
     if lora:
         save_adapter_fp16(model, out)

@@ -17,7 +17,9 @@ from kgbuild.errors import InputError
 from kgbuild.nlp.adapter_weights import (
     ADAPTER_WEIGHTS,
     INT8_GROUP_SIZE,
-    adapter_file,
+    INT8_MAX_SHARD_BYTES,
+    adapter_files,
+    int8_files,
     quantize_adapter,
 )
 from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
@@ -36,10 +38,19 @@ class CompressResult(BaseModel):
     bytes_before: int
     bytes_after: int
     group_size: int
+    files: int
+    """How many int8 files it was written as (shards past the size limit)."""
 
 
-def compress_adapter(model_dir: Path, group_size: int = INT8_GROUP_SIZE) -> CompressResult:
+def compress_adapter(
+    model_dir: Path,
+    group_size: int = INT8_GROUP_SIZE,
+    max_shard_bytes: int = INT8_MAX_SHARD_BYTES,
+) -> CompressResult:
     """Quantize the LoRA adapter of the kgbuild model folder ``model_dir`` to int8 in place.
+
+    An int8 adapter above ``max_shard_bytes`` is written as shards no larger than that
+    (a single matrix larger than it gets one of its own).
 
     Raises:
         InputError: Not a kgbuild LoRA model folder, an adapter kgbuild's own merge cannot
@@ -50,16 +61,19 @@ def compress_adapter(model_dir: Path, group_size: int = INT8_GROUP_SIZE) -> Comp
         raise InputError(f"{model_dir} is not a LoRA adapter (format {manifest.get('format')!r})")
     if plain_lora_scaling(read_json_object(model_dir / ADAPTER_CONFIG)) is None:
         raise InputError(f"{model_dir}: only plain LoRA adapters (no DoRA, patterns...) compress")
-    stored = adapter_file(model_dir)
-    if stored is None or stored.name != ADAPTER_WEIGHTS:
+    try:
+        stored = adapter_files(model_dir)
+    except ValueError as e:
+        raise InputError(str(e)) from e
+    if not stored or stored[0].name != ADAPTER_WEIGHTS:
         raise InputError(f"{model_dir} has no {ADAPTER_WEIGHTS} (already compressed?)")
     storage = {
         "dtype": "int8",
         "group_size": group_size,
-        "quantized_from_sha256": sha256_file(stored),
+        "quantized_from_sha256": sha256_file(stored[0]),
     }
     try:
-        before, after = quantize_adapter(model_dir, group_size)
+        before, after = quantize_adapter(model_dir, group_size, max_shard_bytes)
     except ValueError as e:
         raise InputError(f"{model_dir}: {e}") from e
     for name in (KGBUILD_MODEL_FILE, MODEL_CARD_FILE):
@@ -68,5 +82,9 @@ def compress_adapter(model_dir: Path, group_size: int = INT8_GROUP_SIZE) -> Comp
             data = {**read_json_object(path), "adapter_storage": storage}
             path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return CompressResult(
-        model_dir=model_dir, bytes_before=before, bytes_after=after, group_size=group_size
+        model_dir=model_dir,
+        bytes_before=before,
+        bytes_after=after,
+        group_size=group_size,
+        files=len(int8_files(model_dir)),
     )

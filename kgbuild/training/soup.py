@@ -28,17 +28,17 @@ from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import InputError
 from kgbuild.nlp.adapter_weights import (
-    ADAPTER_INT8_WEIGHTS,
     ADAPTER_WEIGHTS,
-    adapter_file,
+    adapter_files,
     read_adapter_weights,
+    remove_int8_files,
 )
 from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
 from kgbuild.training.common import (
     MODEL_CARD_FILE,
     dir_size,
     library_versions,
-    sha256_file,
+    sha256_files,
     write_card_json,
 )
 
@@ -213,7 +213,7 @@ def soup_adapters(
         kept, rank = _truncate(soup, max_rank), max_rank
     first_dir, manifest, config, _ = read[0]
     out.mkdir(parents=True, exist_ok=True)
-    (out / ADAPTER_INT8_WEIGHTS).unlink(missing_ok=True)  # a stale one would shadow the soup
+    remove_int8_files(out)  # a stale one would shadow the soup
     save_file(
         {k: v.half().contiguous() for k, v in soup.items()},
         str(out / ADAPTER_WEIGHTS),
@@ -253,7 +253,7 @@ def _write_card(
         ingredients.append(
             {
                 "path": str(path),
-                "adapter_sha256": sha256_file(adapter_file(path) or path / ADAPTER_WEIGHTS),
+                "adapter_sha256": sha256_files(adapter_files(path)),
                 "rank": config["r"],
                 "lora_alpha": config["lora_alpha"],
                 "command": card.get("command"),

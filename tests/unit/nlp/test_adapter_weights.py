@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import BertForTokenClassification
 
 from kgbuild.nlp.adapter_weights import (
     ADAPTER_INT8_WEIGHTS,
     ADAPTER_WEIGHTS,
     dequantize_int8,
+    int8_files,
     quantize_adapter,
     quantize_int8,
     read_adapter_weights,
@@ -91,3 +94,52 @@ def test_an_int8_adapter_that_is_not_plain_lora_is_refused(tmp_path: Path) -> No
     (adapter / "adapter_config.json").write_text(json.dumps(config), encoding="utf-8")
     with pytest.raises(ValueError, match="must be plain LoRA"):
         merge_plain_lora(BertForTokenClassification.from_pretrained(base), adapter)
+
+
+def test_a_large_int8_adapter_is_sharded_and_reads_back_the_same(tmp_path: Path) -> None:
+    base = make_tiny_bert(tmp_path / "base", LABELS)
+    whole = random_adapter(base, tmp_path / "whole")
+    sharded = tmp_path / "sharded"
+    shutil.copytree(whole, sharded)
+    quantize_adapter(whole)
+    limit = (whole / ADAPTER_INT8_WEIGHTS).stat().st_size // 3
+    quantize_adapter(sharded, max_shard_bytes=limit)
+    shards = int8_files(sharded)
+    assert len(shards) >= 3 and not (sharded / ADAPTER_INT8_WEIGHTS).exists()
+    assert [p.name for p in shards] == [
+        f"adapter_model.int8-{i:05d}-of-{len(shards):05d}.safetensors"
+        for i in range(1, len(shards) + 1)
+    ]
+    assert not list(sharded.glob("*.partial")) and not (sharded / ADAPTER_WEIGHTS).exists()
+    for shard in shards:  # a matrix travels with its scales; only lone big matrices exceed
+        keys = load_file(str(shard)).keys()
+        assert all(k.removesuffix(".int8_scale") in keys for k in keys)
+        assert shard.stat().st_size <= limit or len(keys) <= 2
+    expected, got = read_adapter_weights(whole), read_adapter_weights(sharded)
+    assert expected is not None and got is not None and expected.keys() == got.keys()
+    for key, value in expected.items():
+        assert torch.equal(got[key], value), key
+    model = BertForTokenClassification.from_pretrained(base)
+    assert merge_plain_lora(model, sharded)
+
+
+def test_an_incomplete_or_mixed_set_of_shards_is_refused(tmp_path: Path) -> None:
+    base = make_tiny_bert(tmp_path / "base", LABELS)
+    adapter = random_adapter(base, tmp_path / "adapter")
+    plain = (adapter / ADAPTER_WEIGHTS).read_bytes()
+    quantize_adapter(adapter, max_shard_bytes=1)  # every matrix its own shard
+    shards = int8_files(adapter)
+    (adapter / ADAPTER_WEIGHTS).write_bytes(plain)
+    with pytest.raises(ValueError, match="both"):
+        read_adapter_weights(adapter)
+    quantize_adapter(adapter)  # compressing again replaces every shard by the one file
+    assert int8_files(adapter) == (adapter / ADAPTER_INT8_WEIGHTS,)
+    assert not any(p.exists() for p in shards)
+    (adapter / ADAPTER_WEIGHTS).write_bytes(plain)
+    quantize_adapter(adapter, max_shard_bytes=1)
+    shards[1].unlink()
+    with pytest.raises(ValueError, match="not one complete set"):
+        read_adapter_weights(adapter)
+    (adapter / ADAPTER_INT8_WEIGHTS).write_bytes(b"")
+    with pytest.raises(ValueError, match="both"):
+        int8_files(adapter)
