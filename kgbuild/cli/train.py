@@ -704,6 +704,15 @@ def calibrate_command(
             "training, and not the ones you will report scores on."
         ),
     ],
+    lower_bound_z: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Keep a target precision this many standard errors below the precision "
+            "seen (Wilson bound; default 1): 0 fits thresholds where the documents reach "
+            "the target, which other documents then tend to miss.",
+        ),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda... (default: automatic).")] = None,
 ) -> None:
     """Re-fit a document relation model's calibration (operating points) on held-out documents."""
@@ -711,7 +720,12 @@ def calibrate_command(
     from kgbuild.training.doc_re_calibrate import recalibrate_doc_re
 
     result = recalibrate_doc_re(
-        model, data, document_range(documents), device=device, command=_command_line()
+        model,
+        data,
+        document_range(documents),
+        device=device,
+        z=lower_bound_z,
+        command=_command_line(),
     )
     typer.echo(
         f"calibrated {result.model_dir} on {result.documents} documents: expected "

@@ -25,6 +25,7 @@ __all__ = [
     "precision_at",
     "precision_thresholds",
     "threshold_for",
+    "wilson_lower_bound",
 ]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -105,12 +106,17 @@ def expected_calibration_error(
     return float(error)
 
 
-def threshold_for(probabilities: Any, correct: Any, target: float) -> float | None:
+def threshold_for(
+    probabilities: Any, correct: Any, target: float, *, z: float = 0.0
+) -> float | None:
     """The lowest probability threshold whose kept candidates reach ``target`` precision.
 
     Among thresholds at candidate probabilities, the one that keeps the most candidates
     while the precision of those at or above it is at least ``target``; ``None`` when no
-    threshold reaches it.
+    threshold reaches it. With ``z > 0`` the precision must reach it ``z`` standard errors
+    below what was observed (the Wilson score lower bound): the threshold keeping the most
+    candidates is the one where noise favoured the fitted documents most, so on other
+    documents precision lands below the target; the bound pays recall to keep the promise.
     """
     p = np.asarray(probabilities, dtype=np.float64).ravel()
     y = np.asarray(correct, dtype=np.float64).ravel()
@@ -118,12 +124,25 @@ def threshold_for(probabilities: Any, correct: Any, target: float) -> float | No
         return None
     order = np.argsort(-p, kind="stable")
     p, y = p[order], y[order]
-    precision = np.cumsum(y) / np.arange(1, p.size + 1)
+    kept = np.arange(1, p.size + 1)
+    precision = np.cumsum(y) / kept
+    if z > 0:
+        precision = wilson_lower_bound(precision, kept, z)
     # Ties: a threshold keeps every candidate of its probability, so judge each
     # distinct probability at its last occurrence.
     last = np.r_[p[1:] != p[:-1], True]
     ok = np.flatnonzero(last & (precision >= target))
     return None if ok.size == 0 else float(p[ok[-1]])
+
+
+def wilson_lower_bound(proportion: Any, count: Any, z: float) -> FloatArray:
+    """The Wilson score interval's lower end for observed ``proportion`` of ``count`` trials."""
+    q = np.asarray(proportion, dtype=np.float64)
+    n = np.asarray(count, dtype=np.float64)
+    z2 = z * z
+    centre = q + z2 / (2 * n)
+    spread = z * np.sqrt(q * (1 - q) / n + z2 / (4 * n * n))
+    return np.asarray((centre - spread) / (1 + z2 / n), dtype=np.float64)
 
 
 def precision_thresholds(
@@ -134,6 +153,7 @@ def precision_thresholds(
     *,
     per_type: bool = False,
     min_support: int = 20,
+    z: float = 0.0,
 ) -> dict[str, dict[str, float]]:
     """Per target precision, the pooled threshold ``"*"`` and, with ``per_type``, one per type.
 
@@ -148,7 +168,7 @@ def precision_thresholds(
     With ``per_type``, a type with fewer than ``min_support`` gold facts or predicted
     candidates above 0.5 among the candidates, or that never reaches a target, uses the
     pooled threshold. A target the pooled candidates never reach gets threshold 1.0
-    (nothing kept).
+    (nothing kept). ``z``: see :func:`threshold_for`.
 
     Returns:
         dict: ``{"0.85": {"*": 0.62, "P17": 0.55, ...}, ...}`` (targets as strings, so
@@ -159,12 +179,12 @@ def precision_thresholds(
     kinds = np.asarray(types)
     out: dict[str, dict[str, float]] = {}
     for target in targets:
-        pooled = threshold_for(p, y, target)
+        pooled = threshold_for(p, y, target, z=z)
         table = {"*": 1.0 if pooled is None else pooled}
         for kind in sorted(set(types)) if per_type else ():
             mine = kinds == kind
             support = min(int(y[mine].sum()), int((p[mine] >= 0.5).sum()))
-            own = threshold_for(p[mine], y[mine], target) if support >= min_support else None
+            own = threshold_for(p[mine], y[mine], target, z=z) if support >= min_support else None
             if own is not None:
                 table[kind] = own
         out[f"{target:g}"] = table

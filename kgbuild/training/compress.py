@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -76,15 +77,34 @@ def compress_adapter(
         before, after = quantize_adapter(model_dir, group_size, max_shard_bytes)
     except ValueError as e:
         raise InputError(f"{model_dir}: {e}") from e
+    files = len(int8_files(model_dir))
+    if files > 1:
+        storage["files"] = files
     for name in (KGBUILD_MODEL_FILE, MODEL_CARD_FILE):
         path = model_dir / name
         if path.is_file():
             data = {**read_json_object(path), "adapter_storage": storage}
             path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            if name == MODEL_CARD_FILE:
+                _rewrite_readme(model_dir, data)
     return CompressResult(
         model_dir=model_dir,
         bytes_before=before,
         bytes_after=after,
         group_size=group_size,
-        files=len(int8_files(model_dir)),
+        files=files,
     )
+
+
+def _rewrite_readme(model_dir: Path, card: dict[str, Any]) -> None:
+    """Bring the README of a document relation model or a soup up to date with its card."""
+    from kgbuild.training.doc_re_train import card_text
+    from kgbuild.training.soup import soup_card_text
+
+    if "ingredients" in card:
+        text = soup_card_text(model_dir, card)
+    elif card.get("task") == "document-relation-classification" and "dev_scores" in card:
+        text = card_text(model_dir, card)
+    else:
+        return  # other tasks' READMEs do not describe storage; the card records it
+    (model_dir / "README.md").write_text(text, encoding="utf-8")

@@ -25,7 +25,8 @@ from kgbuild.nlp.hf import KGBUILD_MODEL_FILE, load_doc_relation_model_ref, runs
 from kgbuild.readers.docred import read_docred
 from kgbuild.training.common import MODEL_CARD_FILE, read_json_object, sha256_file
 from kgbuild.training.doc_re import docred_examples, predict_examples
-from kgbuild.training.doc_re_train import calibrate, card_text
+from kgbuild.training.doc_re_train import LOWER_BOUND_Z, calibrate, card_text
+from kgbuild.training.soup import soup_card_text
 
 __all__ = ["RecalibrationResult", "recalibrate_doc_re"]
 
@@ -71,6 +72,7 @@ def recalibrate_doc_re(
     *,
     device: str | None = None,
     precision: str = "auto",
+    z: float | None = None,
     command: str | None = None,
 ) -> RecalibrationResult:
     """Re-fit the calibration of ``model_dir`` on ``documents`` of the DocRED file ``data``.
@@ -81,6 +83,9 @@ def recalibrate_doc_re(
         documents: Which of its documents to calibrate on (e.g. ``slice(50, 100)``).
         device: Where to run the model (default: automatic).
         precision: ``auto``, ``bf16`` or ``fp32``: as the relation stage will run it.
+        z: Thresholds must reach their target precision this many standard errors below
+            the precision observed (0: at it; see :func:`kgbuild.nlp.calibration.threshold_for`).
+            The card records it. Default: :data:`~kgbuild.training.doc_re_train.LOWER_BOUND_Z`.
         command: Command line recorded in the card (default: ``sys.argv``).
 
     Raises:
@@ -92,6 +97,9 @@ def recalibrate_doc_re(
     card = read_json_object(card_file) if card_file.is_file() else {}
     if manifest.get("task") != "document-relation-classification":
         raise InputError(f"{model_dir} is not a document relation model")
+    z = LOWER_BOUND_Z if z is None else z
+    if z < 0:
+        raise InputError(f"z must be at least 0, not {z}")
     every = read_docred(data)
     chosen = range(len(every))[documents]
     if not chosen or chosen.step != 1:
@@ -115,12 +123,13 @@ def recalibrate_doc_re(
         overlap=float(manifest.get("overlap", 0.25)),
         bf16=bf16,
     )
-    fitted = calibrate(predictions, examples, [str(k) for k in manifest["labels"][1:]])
+    fitted = calibrate(predictions, examples, [str(k) for k in manifest["labels"][1:]], z=z)
     fitted_on = {
         "path": str(data.resolve()),
         "sha256": sha256_file(data),
         "documents": f"{first}:{last}",
         "precision": "bf16" if bf16 else "fp32",
+        "lower_bound_z": z,
         "command": command if command is not None else shlex.join(sys.argv),
     }
     manifest["calibration"] = {"scale": fitted.platt.scale, "bias": fitted.platt.bias}
@@ -131,11 +140,14 @@ def recalibrate_doc_re(
         card["calibration"] = {
             "platt": asdict(fitted.platt),
             "held_out_cross_fitted": fitted.held_out,
+            "lower_bound_z": z,
             "fitted_on": fitted_on,
         }
         card_file.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         if "dev_scores" in card:  # a card written by training: its README follows it
             (model_dir / "README.md").write_text(card_text(model_dir, card), encoding="utf-8")
+        elif "ingredients" in card:  # a soup's card
+            (model_dir / "README.md").write_text(soup_card_text(model_dir, card), encoding="utf-8")
     measured = fitted.held_out
     return RecalibrationResult(
         model_dir=model_dir,

@@ -275,20 +275,29 @@ def _write_card(
         "versions": library_versions(),
     }
     write_card_json(out, card)
+    (out / "README.md").write_text(soup_card_text(out, card), encoding="utf-8")
+
+
+def soup_card_text(out: Path, card: dict[str, Any]) -> str:
+    """A soup's ``README.md``, from its card (with its calibration and storage, once made)."""
+    from kgbuild.training.doc_re_train import calibration_section, storage_section
+
+    ingredients = card["ingredients"]
     lines = "\n".join(
         f"{i}. `{item['path']}` (rank {item['rank']}, adapter sha256 "
         f"`{item['adapter_sha256'][:16]}...`): `{item['command']}`"
         for i, item in enumerate(ingredients, 1)
     )
-    text = f"""# Model soup: {out.name}
+    extra = calibration_section(card) + storage_section(card)
+    return f"""# Model soup: {out.name}
 
-The uniform average of {len(read)} fine-tuned LoRA adapters over `{card["base"]}`
+The uniform average of {len(ingredients)} fine-tuned LoRA adapters over `{card["base"]}`
 ({card["task"]}), made by `kgbuild train soup`: {card["method"]}. The average of the
 ingredients' weight updates is one LoRA adapter (A matrices stacked, scaled B matrices side
 by side, then, where truncated, its strongest directions); task heads are averaged. Its manifest (reading window, labels) is
 the first ingredient's.
 
-- Command: `{command}`
+- Command: `{card["command"]}`
 - Libraries: {", ".join(f"{k} {v}" for k, v in card["versions"].items())}
 
 ## Ingredients
@@ -296,5 +305,4 @@ the first ingredient's.
 {lines}
 
 Score it with `kgbuild evaluate`; the ingredients' cards hold their own dev scores.
-"""
-    (out / "README.md").write_text(text, encoding="utf-8")
+{"" if not extra else chr(10) + extra}"""

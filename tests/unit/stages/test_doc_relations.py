@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 import shutil
 from dataclasses import replace
@@ -23,6 +24,7 @@ from kgbuild.nlp.calibration import (
     precision_at,
     precision_thresholds,
     threshold_for,
+    wilson_lower_bound,
 )
 from kgbuild.nlp.doc_relations import (
     ENTITY_ATTENTION,
@@ -252,6 +254,24 @@ def test_thresholds_reach_the_target_precision() -> None:
     assert precision_at(table, 0.85) is table["0.9"]
     with pytest.raises(ValueError, match="above every"):
         precision_at(table, 0.95)
+
+
+def test_a_lower_bound_keeps_fewer_candidates_than_the_observed_precision() -> None:
+    # Wilson lower bound by hand: 9 of 10, z = 1: (0.9 + 0.05 - sqrt(0.009 + 0.0025)) / 1.1
+    assert wilson_lower_bound([0.9], [10], 1.0)[0] == pytest.approx(
+        (0.95 - math.sqrt(0.0115)) / 1.1
+    )
+    assert wilson_lower_bound([0.9], [10_000], 1.0)[0] == pytest.approx(0.897, abs=1e-3)
+    # 12 right, then 1 wrong, then 15 right, then 5 wrong
+    y = [1] * 12 + [0] + [1] * 15 + [0] * 5
+    p = [1 - i / 100 for i in range(len(y))]
+    assert threshold_for(p, y, 0.9) == p[29]  # 27 of 30: exactly 90% observed
+    # at one standard error 27 of 30 falls short, 27 of 28 (96.4%) clears it (bound 0.91);
+    # at two, 12 of 12 (0.75) and 27 of 28 (0.82) fall short too
+    assert threshold_for(p, y, 0.9, z=1.0) == p[27]
+    assert threshold_for(p, y, 0.9, z=2.0) is None
+    assert threshold_for(p, y, 0.95) == p[27]
+    assert threshold_for(p, y, 0.95, z=1.0) is None
 
 
 # -- training on an invented DocRED file, then the pipeline stage ---------------------------
@@ -666,8 +686,17 @@ def test_recalibration_on_held_out_documents_changes_the_operating_points(
     card = json.loads((model / "model_card.json").read_text(encoding="utf-8"))
     assert card["calibration"]["fitted_on"] == after["calibration_fitted_on"]
     assert "Fitted on documents 8:16" in (model / "README.md").read_text(encoding="utf-8")
+    assert card["calibration"]["lower_bound_z"] == after["calibration_fitted_on"]["lower_bound_z"]
+    assert card["calibration"]["lower_bound_z"] == 1.0  # the default
 
     assert _key(model) != key_before  # same weights, other operating points: read again
+
+    observed = runner.invoke(train_app, [*command, "8:16", "--lower-bound-z", "0"])
+    assert observed.exit_code == 0, observed.output
+    loose = json.loads((model / "kgbuild_model.json").read_text(encoding="utf-8"))
+    assert loose["calibration"] == after["calibration"]  # the same Platt map
+    for target, table in loose["precision_thresholds"].items():  # a bound keeps no more
+        assert table["*"] <= after["precision_thresholds"][target]["*"]
 
     from kgbuild.training.soup import soup_adapters
 
@@ -676,6 +705,14 @@ def test_recalibration_on_held_out_documents_changes_the_operating_points(
     soup_command = ["calibrate", str(soup), "--data", str(data), "--documents", "8:24"]
     refused = runner.invoke(train_app, soup_command)  # its ingredients trained on 16-59
     assert refused.exit_code != 0 and "calibrate on held-out documents" in refused.output
+    result = runner.invoke(train_app, [*soup_command[:-1], "0:16"])
+    assert result.exit_code == 0, result.output
+    readme = (soup / "README.md").read_text(encoding="utf-8")
+    assert "# Model soup: soup" in readme and "Fitted on documents 0:16" in readme
+    result = runner.invoke(train_app, ["compress", str(soup), "--max-shard-mb", "0.01"])
+    assert result.exit_code == 0 and "shards" in result.output, result.output
+    readme = (soup / "README.md").read_text(encoding="utf-8")
+    assert "Fitted on documents 0:16" in readme and "## Storage" in readme and "shards" in readme
 
 
 def test_evaluate_graph_scores_mentions_without_relations(
