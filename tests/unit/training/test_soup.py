@@ -105,9 +105,10 @@ def test_soup_cli(two_models: tuple[Path, Path, Path], tmp_path: Path) -> None:
 def test_an_int8_ingredient_soups_like_its_fp16_original(
     two_models: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
+    import hashlib
     import shutil
 
-    from kgbuild.nlp.adapter_weights import quantize_adapter
+    from kgbuild.nlp.adapter_weights import int8_files, quantize_adapter
     from kgbuild.training.compress import compress_adapter
 
     _, a, b = two_models
@@ -115,9 +116,14 @@ def test_an_int8_ingredient_soups_like_its_fp16_original(
         compress_adapter(b)
     int8 = tmp_path / "b-int8"
     shutil.copytree(b, int8)
-    quantize_adapter(int8)  # kgbuild's merge cannot apply it; the soup can still read it
+    quantize_adapter(int8, max_shard_bytes=1)  # kgbuild's merge cannot apply it; a soup reads it
+    shards = int8_files(int8)
+    assert len(shards) > 1
     soup_adapters([a, b], tmp_path / "exact", command="test")
     soup_adapters([a, int8], tmp_path / "from-int8", command="test")
+    card = json.loads((tmp_path / "from-int8" / "model_card.json").read_text(encoding="utf-8"))
+    whole = b"".join(shard.read_bytes() for shard in shards)  # `cat` the shards, then hash
+    assert card["ingredients"][1]["adapter_sha256"] == hashlib.sha256(whole).hexdigest()
     exact, from_int8 = _merged(tmp_path / "exact"), _merged(tmp_path / "from-int8")
     differs = 0
     for key, value in exact.items():
