@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,6 +25,7 @@ from kgbuild.nlp.adapter_weights import (
 from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
 from kgbuild.nlp.lora import ADAPTER_CONFIG, plain_lora_scaling
 from kgbuild.training.common import MODEL_CARD_FILE, read_json_object, sha256_file
+from kgbuild.training.doc_re_train import readme_of
 
 __all__ = ["CompressResult", "compress_adapter"]
 
@@ -85,8 +85,9 @@ def compress_adapter(
         if path.is_file():
             data = {**read_json_object(path), "adapter_storage": storage}
             path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-            if name == MODEL_CARD_FILE:
-                _rewrite_readme(model_dir, data)
+            readme = readme_of(model_dir, data) if name == MODEL_CARD_FILE else None
+            if readme is not None:  # other tasks' READMEs do not describe storage
+                (model_dir / "README.md").write_text(readme, encoding="utf-8")
     return CompressResult(
         model_dir=model_dir,
         bytes_before=before,
@@ -94,17 +95,3 @@ def compress_adapter(
         group_size=group_size,
         files=files,
     )
-
-
-def _rewrite_readme(model_dir: Path, card: dict[str, Any]) -> None:
-    """Bring the README of a document relation model or a soup up to date with its card."""
-    from kgbuild.training.doc_re_train import card_text
-    from kgbuild.training.soup import soup_card_text
-
-    if "ingredients" in card:
-        text = soup_card_text(model_dir, card)
-    elif card.get("task") == "document-relation-classification" and "dev_scores" in card:
-        text = card_text(model_dir, card)
-    else:
-        return  # other tasks' READMEs do not describe storage; the card records it
-    (model_dir / "README.md").write_text(text, encoding="utf-8")

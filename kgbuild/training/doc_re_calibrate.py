@@ -25,8 +25,7 @@ from kgbuild.nlp.hf import KGBUILD_MODEL_FILE, load_doc_relation_model_ref, runs
 from kgbuild.readers.docred import read_docred
 from kgbuild.training.common import MODEL_CARD_FILE, read_json_object, sha256_file
 from kgbuild.training.doc_re import docred_examples, predict_examples
-from kgbuild.training.doc_re_train import LOWER_BOUND_Z, calibrate, card_text
-from kgbuild.training.soup import soup_card_text
+from kgbuild.training.doc_re_train import LOWER_BOUND_Z, calibrate, readme_of
 
 __all__ = ["RecalibrationResult", "recalibrate_doc_re"]
 
@@ -144,10 +143,9 @@ def recalibrate_doc_re(
             "fitted_on": fitted_on,
         }
         card_file.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-        if "dev_scores" in card:  # a card written by training: its README follows it
-            (model_dir / "README.md").write_text(card_text(model_dir, card), encoding="utf-8")
-        elif "ingredients" in card:  # a soup's card
-            (model_dir / "README.md").write_text(soup_card_text(model_dir, card), encoding="utf-8")
+        readme = readme_of(model_dir, card)
+        if readme is not None:  # a card written by training or a soup: its README follows it
+            (model_dir / "README.md").write_text(readme, encoding="utf-8")
     measured = fitted.held_out
     return RecalibrationResult(
         model_dir=model_dir,

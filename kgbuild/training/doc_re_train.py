@@ -786,6 +786,20 @@ P {dev["precision"]:.2f}, R {dev["recall"]:.2f}, F1 **{dev["f1"]:.2f}**, Ign F1 
 {calibration_section(card)}{storage_section(card)}"""
 
 
+def readme_of(out: Path, card: dict[str, Any]) -> str | None:
+    """The README a trained document relation model's card or any soup's card makes.
+
+    None for other cards (their READMEs are written by their own ``train`` command).
+    """
+    from kgbuild.training.soup import soup_card_text
+
+    if "ingredients" in card:
+        return soup_card_text(out, card)
+    if card.get("task") == "document-relation-classification" and "dev_scores" in card:
+        return card_text(out, card)
+    return None
+
+
 def calibration_section(card: dict[str, Any]) -> str:
     """The README section on a relation model card's calibration ("" if it has none)."""
     if "calibration" not in card:
