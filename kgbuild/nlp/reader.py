@@ -335,21 +335,33 @@ class ExtractiveReader:
         context: str,
         top_k: int,
     ) -> list[AnswerSpan]:
-        """The best spans of one window (``top_k`` starts x ``top_k`` ends considered)."""
+        """The best spans of one window (``top_k`` starts x ``top_k`` ends considered).
+
+        Spans come in the order of the start candidates, then the end candidates, each
+        best first; the candidate grid is checked and scored as tensors, not pair by pair.
+        """
         candidates = max(top_k, 5) * 4
         k = min(candidates, start.numel())
-        start_top = torch.topk(start, k).indices.tolist()
-        end_top = torch.topk(end, k).indices.tolist()
+        start_top = torch.topk(start, k).indices
+        end_top = torch.topk(end, k).indices
+        in_context = torch.isfinite(raw.start)  # -inf outside the context tokens
+        length = end_top[None, :] - start_top[:, None] + 1
+        valid = (
+            in_context[start_top][:, None]
+            & in_context[end_top][None, :]
+            & (length >= 1)
+            & (length <= self.max_answer_tokens)
+        )
+        rows, cols = valid.nonzero(as_tuple=True)
+        firsts, lasts = start_top[rows], end_top[cols]
+        scores = torch.exp(start[firsts] + end[lasts]).tolist()
+        margins = (raw.start[firsts] + raw.end[lasts]).tolist()
         spans: list[AnswerSpan] = []
-        for s in start_top:
-            for e in end_top:
-                first, last = window.offsets[s], window.offsets[e]
-                if first is None or last is None or e < s or e - s + 1 > self.max_answer_tokens:
-                    continue
-                score = float(torch.exp(start[s] + end[e]))
-                margin = float(raw.start[s] + raw.end[e]) - raw.null
-                a, b = first[0], last[1]
-                spans.append(AnswerSpan(context[a:b], a, b, score, window.query, margin))
+        for s, e, score, margin in zip(
+            firsts.tolist(), lasts.tolist(), scores, margins, strict=True
+        ):
+            a, b = window.offsets[s][0], window.offsets[e][1]
+            spans.append(AnswerSpan(context[a:b], a, b, score, window.query, margin - raw.null))
         return spans
 
     def read_batch(
