@@ -270,3 +270,52 @@ def keyword_qa_model(qa_base: Path, tmp_path_factory: pytest.TempPathFactory) ->
         command="kgbuild train qa (test fixture)",
     )
     return root / "model"
+
+
+def write_answerable_and_not(path: Path, articles: int, seed: int) -> Path:
+    """SQuAD JSON: per article, one person who works in a city and one who lives in one.
+
+    Each question asks where a person works or lives; the other paragraph of the article
+    holds no answer to it, which is what the generated negatives pair it with.
+    """
+    import json
+
+    rng = random.Random(seed)
+    data = []
+    for a in range(articles):
+        paragraphs = []
+        for p, (verb, ask) in enumerate([("works", "work"), ("lives", "live")]):
+            given, family = rng.choice(PEOPLE)
+            (city,) = rng.choice(PLACES)
+            context = f"the company said . {given} {family} {verb} in {city} . on monday ."
+            question = f"in which city does {given} {family} {ask} ?"
+            answer = {"text": city, "answer_start": context.index(city)}
+            qa = {"id": f"a{a}p{p}", "question": question, "answers": [answer]}
+            paragraphs.append({"context": context, "qas": [qa]})
+        data.append({"title": f"article_{a}", "paragraphs": paragraphs})
+    path.write_text(json.dumps({"version": "1.1", "data": data}), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def abstaining_model(qa_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny QA model trained with generated negatives (it says "no answer")."""
+    from typer.testing import CliRunner
+
+    from kgbuild.cli import app
+
+    root = tmp_path_factory.mktemp("qa-negatives")
+    data = write_answerable_and_not(root / "squad.json", articles=40, seed=1)
+    out = root / "model"
+    run = CliRunner().invoke(
+        app,
+        [
+            "train", "qa", "--train", str(data), "--out", str(out), "--base", str(qa_base),
+            "--epochs", "8", "--lr", "5e-3", "--batch-size", "16", "--lora-rank", "0",
+            "--max-length", "64", "--stride", "16", "--dev-articles", "5", "--patience", "8",
+            "--negatives", "1", "--calibration-articles", "4", "--device", "cpu",
+        ],
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    assert "answered 'no answer'" in run.output
+    return out

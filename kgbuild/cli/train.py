@@ -738,5 +738,76 @@ def calibrate_command(
         )
 
 
+@train_app.command("qa-verifier")
+@reports_errors
+def qa_verifier_command(
+    reader: Annotated[
+        str, typer.Option(help="The QA model whose spans are the answers (folder or hub id).")
+    ],
+    verifier: Annotated[
+        str,
+        typer.Option(
+            help="A QA model trained with unanswerable questions (`kgbuild train qa "
+            "--negatives`) that decides whether to answer."
+        ),
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="SQuAD-format JSON whose articles the margin is chosen on.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder of the verified model (created).")],
+    held_out_articles: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Never choose on the N articles `kgbuild train qa --dev-articles N` held "
+            "back (same --seed): they are the ones scored.",
+        ),
+    ] = 4,
+    seed: Annotated[int, typer.Option(help="Seed of that article split.")] = 42,
+    articles: Annotated[
+        int, typer.Option(min=1, help="Articles (of the rest) to choose the margin on.")
+    ] = 8,
+    article_seed: Annotated[int, typer.Option(help="Seed of the draw of those articles.")] = 7,
+    no_answer_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.01,
+            max=0.99,
+            help="Share of their generated unanswerable questions the verifier must answer "
+            "'no answer' (the smallest margin that does so is kept).",
+        ),
+    ] = 0.7,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda... (default: automatic).")] = None,
+) -> None:
+    """Pair a QA reader with a verifier that says "no answer": a model folder of the two."""
+    from kgbuild.training.qa_verifier import build_verified_model
+
+    choice = build_verified_model(
+        reader,
+        verifier,
+        data,
+        out,
+        held_out_articles=held_out_articles,
+        seed=seed,
+        articles=articles,
+        article_seed=article_seed,
+        no_answer_rate=no_answer_rate,
+        device=device,
+        command=_command_line(),
+    )
+    typer.echo(
+        f"saved {choice.out_dir}: no answer when the verifier's margin is under "
+        f"{choice.min_margin:.3f}; on {len(choice.articles)} selection articles "
+        f"{choice.no_answer_percent:.1f}% of {choice.unanswerable} unanswerable questions "
+        f"answered 'no answer', answerable F1 {choice.answerable_f1:.2f} "
+        f"({choice.answerable} questions); score it with `kgbuild evaluate qa`"
+    )
+
+
 if __name__ == "__main__":  # ``python -m kgbuild.cli.train ...`` (without the main CLI)
     train_app()

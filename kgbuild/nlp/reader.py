@@ -24,28 +24,112 @@ margins in its manifest (``no_answer``: a Platt map fitted on held-out answerabl
 unanswerable questions, see :mod:`kgbuild.nlp.calibration`): each span then has a
 ``confidence``, the probability that it is a right answer, and the reader abstains (no
 span) when no span reaches ``min_confidence``.
+
+A verified model (a folder written by ``kgbuild train qa-verifier``, see
+:class:`VerifiedModel`) pairs two models: the reader's spans are the answers, and a
+second model trained with negatives (the verifier) reads the same question and context
+and decides whether to answer at all: the reader abstains when the verifier's best span
+does not beat its "no answer" score by ``min_margin``. A reader that never abstains keeps
+its span accuracy; the verifier's margin, chosen on questions of other articles, says no.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from kgbuild.errors import ModelLoadError
 from kgbuild.nlp.batching import length_batches
 from kgbuild.nlp.calibration import Platt
 from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_question_answerer
 from kgbuild.nlp.sentence_encoder import load_sentence_encoder
 from kgbuild.nlp.sentence_prior import SentencePrior, sentence_factors, sentence_index
 
-__all__ = ["NO_ANSWER_KEY", "AnswerSpan", "ExtractiveReader", "NoAnswerCalibration", "QaQuery"]
+__all__ = [
+    "NO_ANSWER_KEY",
+    "VERIFIED_FORMAT",
+    "AnswerSpan",
+    "ExtractiveReader",
+    "NoAnswerCalibration",
+    "QaQuery",
+    "VerifiedModel",
+]
 
 logger = logging.getLogger(__name__)
 
 NO_ANSWER_KEY = "no_answer"
 """Manifest key of a model's no-answer calibration."""
+
+VERIFIED_FORMAT = "kgbuild-verified-qa"
+"""``format`` of the manifest of a verified model (a reader and a verifier)."""
+
+_MANIFEST = "kgbuild_model.json"
+
+
+@dataclass(frozen=True)
+class VerifiedModel:
+    """A reader model whose answers a verifier model vets (a folder of two references).
+
+    Its ``kgbuild_model.json`` says ``"format": "kgbuild-verified-qa"`` and names the
+    ``reader`` and the ``verifier`` (folders relative to it, or hub ids) and ``min_margin``:
+    a question is answered only when the verifier's best span beats its ``[CLS]`` score
+    by at least that much.
+    """
+
+    folder: str
+    reader: str
+    verifier: str
+    min_margin: float
+
+    @classmethod
+    def from_folder(cls, ref: str) -> VerifiedModel | None:
+        """The verified model at ``ref``, or ``None`` when ``ref`` is not one.
+
+        Raises:
+            ModelLoadError: The manifest says it is one but lacks a field, or names a
+                reader or verifier folder that does not exist.
+        """
+        manifest = Path(ref) / _MANIFEST
+        if not manifest.is_file():
+            return None
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # not ours to judge: the model loader reports a broken manifest
+        if not isinstance(data, dict) or data.get("format") != VERIFIED_FORMAT:
+            return None
+        try:
+            reader, verifier = str(data["reader"]), str(data["verifier"])
+            min_margin = float(data["min_margin"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelLoadError(
+                f"{manifest}: a verified QA model needs 'reader', 'verifier' and a numeric "
+                f"'min_margin' ({exc!r})"
+            ) from exc
+        folder = manifest.parent
+        return cls(ref, _beside(folder, reader), _beside(folder, verifier), min_margin)
+
+
+def _beside(folder: Path, ref: str) -> str:
+    """``ref`` as a folder relative to ``folder``, else as a folder or a hub id as given."""
+    local = folder / ref
+    if local.is_dir():
+        return os.path.normpath(local)
+    if Path(ref).is_dir() or _looks_like_hub_id(ref):
+        return ref
+    raise ModelLoadError(f"{folder / _MANIFEST}: the model folder {ref!r} it names does not exist")
+
+
+def _looks_like_hub_id(ref: str) -> bool:
+    """``owner/name`` (optionally ``@revision``), not a path."""
+    name = ref.partition("@")[0]
+    return name.count("/") == 1 and not name.startswith((".", "/", "~"))
 
 
 @dataclass(frozen=True)
@@ -145,6 +229,9 @@ class ExtractiveReader:
             that has one); ``False`` always answers with the best span.
         min_confidence: Operating point of the no-answer calibration (default: the one
             the model's manifest declares).
+
+    ``model`` may be a verified model (:class:`VerifiedModel`): its reader answers, and its
+    verifier (read with the same device, batch size and precision) vets each answer.
     """
 
     def __init__(
@@ -161,6 +248,9 @@ class ExtractiveReader:
         abstain: bool = True,
         min_confidence: float | None = None,
     ) -> None:
+        verified = VerifiedModel.from_folder(model) if isinstance(model, str) else None
+        if verified is not None:
+            model = verified.reader
         self.loaded = (
             load_question_answerer(model, device=device) if isinstance(model, str) else model
         )
@@ -186,20 +276,32 @@ class ExtractiveReader:
         self.no_answer = NoAnswerCalibration.from_manifest(trained)
         self.abstain = abstain
         self.min_confidence = min_confidence
+        self.verified = verified
+        self.verifier: ExtractiveReader | None = None
+        if verified is not None:
+            self.verifier = ExtractiveReader(
+                verified.verifier,
+                device=device,
+                batch_size=batch_size,
+                bf16=self.bf16,
+                abstain=False,
+            )
 
     @property
     def abstains(self) -> bool:
-        """Whether the reader answers "no answer" (a calibrated model, abstention on)."""
-        return self.abstain and self.no_answer is not None
+        """Whether the reader answers "no answer" (a calibrated or verified model, abstention on)."""
+        return self.abstain and (self.no_answer is not None or self.verifier is not None)
 
     @property
     def name(self) -> str:
-        """The model reference."""
-        return self.loaded.name
+        """The model reference (the verified model's folder, for one)."""
+        return self.verified.folder if self.verified is not None else self.loaded.name
 
     @property
     def revision(self) -> str:
-        """The model revision (weights digest or Hub commit)."""
+        """The model revision (weights digest or Hub commit; reader+verifier for a verified one)."""
+        if self.verifier is not None:
+            return f"{self.loaded.revision}+{self.verifier.revision}"
         return self.loaded.revision
 
     @property
@@ -211,6 +313,8 @@ class ExtractiveReader:
             key += f"|prior={prior.encoder},{prior.scale:g},{prior.weight:g}"
         if self.abstains:
             key += f"|abstain={self.min_confidence}"
+            if self.verifier is not None and self.verified is not None:
+                key += f"|verifier={self.verifier.key}>={self.verified.min_margin!r}"
         return key
 
     def _windows(self, queries: Sequence[QaQuery]) -> list[_Window]:
@@ -416,11 +520,26 @@ class ExtractiveReader:
                 kept = best[query].get((span.start, span.end))
                 if kept is None or span.score > kept.score:
                     best[query][(span.start, span.end)] = span
+        vetted = self._vetted(queries, joint)
         answers: list[list[AnswerSpan]] = []
         for index in range(len(queries)):
             spans = sorted(best.get(index, {}).values(), key=lambda a: (-a.score, a.start))
-            answers.append(spans[:top_k])
+            answers.append(spans[:top_k] if vetted[index] else [])
         return answers
+
+    def _vetted(self, queries: Sequence[QaQuery], joint: bool) -> list[bool]:
+        """Per query: whether the verifier lets it be answered (all, without one).
+
+        The verifier's best span of a query must beat its ``[CLS]`` score by the verified
+        model's ``min_margin``; ``joint`` (one question over several contexts): its best
+        span in any of them.
+        """
+        if not self.abstain or self.verifier is None or self.verified is None:
+            return [True] * len(queries)
+        best = [spans[0].margin if spans else None for spans in self.verifier.read_batch(queries)]
+        cut = self.verified.min_margin
+        ok = [margin is not None and margin >= cut for margin in best]
+        return [any(ok)] * len(queries) if joint else ok
 
     def read(self, question: str, contexts: Sequence[str], *, top_k: int = 1) -> list[AnswerSpan]:
         """Answer one question over several contexts, best spans across all of them.

@@ -17,7 +17,6 @@ from kgbuild.training.qa_negatives import (
     held_out_unanswerable,
     make_negatives,
 )
-from tests.conftest import PEOPLE, PLACES
 
 
 def _example(qid: str, title: str, context: str, answer: str) -> QAExample:
@@ -119,50 +118,6 @@ def test_generated_questions_leave_out_excluded_types_and_add_negatives(tmp_path
 
 
 # -- training with negatives (tiny model, real training code) ---------------------------------
-
-
-def write_answerable_and_not(path: Path, articles: int, seed: int) -> Path:
-    """SQuAD JSON: per article, one person who works in a city and one who lives in one.
-
-    Each question asks where a person works or lives; the other paragraph of the article
-    holds no answer to it, which is what the generated negatives pair it with.
-    """
-    import random
-
-    rng = random.Random(seed)
-    data = []
-    for a in range(articles):
-        paragraphs = []
-        for p, (verb, ask) in enumerate([("works", "work"), ("lives", "live")]):
-            given, family = rng.choice(PEOPLE)
-            (city,) = rng.choice(PLACES)
-            context = f"the company said . {given} {family} {verb} in {city} . on monday ."
-            question = f"in which city does {given} {family} {ask} ?"
-            answer = {"text": city, "answer_start": context.index(city)}
-            qa = {"id": f"a{a}p{p}", "question": question, "answers": [answer]}
-            paragraphs.append({"context": context, "qas": [qa]})
-        data.append({"title": f"article_{a}", "paragraphs": paragraphs})
-    path.write_text(json.dumps({"version": "1.1", "data": data}), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def abstaining_model(qa_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("qa-negatives")
-    data = write_answerable_and_not(root / "squad.json", articles=40, seed=1)
-    out = root / "model"
-    run = CliRunner().invoke(
-        app,
-        [
-            "train", "qa", "--train", str(data), "--out", str(out), "--base", str(qa_base),
-            "--epochs", "8", "--lr", "5e-3", "--batch-size", "16", "--lora-rank", "0",
-            "--max-length", "64", "--stride", "16", "--dev-articles", "5", "--patience", "8",
-            "--negatives", "1", "--calibration-articles", "4", "--device", "cpu",
-        ],
-    )  # fmt: skip
-    assert run.exit_code == 0, run.output
-    assert "answered 'no answer'" in run.output
-    return out
 
 
 def test_training_with_negatives_calibrates_abstention(abstaining_model: Path) -> None:

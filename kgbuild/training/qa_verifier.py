@@ -1,0 +1,224 @@
+"""A verified QA model: one model's answers, vetted by another's "no answer" margin.
+
+A reader trained without negatives reads answerable questions best but never abstains; a
+model trained with generated unanswerable questions (``kgbuild train qa --negatives``)
+knows when a passage holds no answer but reads spans less well. ``kgbuild train
+qa-verifier`` pairs them (:class:`kgbuild.nlp.reader.VerifiedModel`): the reader answers,
+unless the verifier's best span fails to beat its ``[CLS]`` score by ``min_margin``.
+
+The margin is chosen on articles of a SQuAD-format file other than the ones held back for
+scoring (``--held-out-articles``, as ``kgbuild train qa --dev-articles`` holds them back):
+the smallest margin at which the verifier says "no answer" to ``no_answer_rate`` of the
+unanswerable questions generated from those articles (each question over another
+paragraph of its article, see :func:`kgbuild.training.qa_negatives.held_out_unanswerable`).
+Only the verifier's margins on unanswerable questions decide it; the reader's F1 on the
+same articles' answerable questions is reported beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kgbuild.errors import InputError
+from kgbuild.nlp.reader import VERIFIED_FORMAT, ExtractiveReader, QaQuery
+from kgbuild.readers.squad import QAExample, load_squad
+from kgbuild.training.common import MODEL_CARD_FILE, write_card_json
+
+__all__ = ["VerifierChoice", "build_verified_model", "margin_for_rate", "selection_articles"]
+
+
+@dataclass(frozen=True)
+class VerifierChoice:
+    """What ``kgbuild train qa-verifier`` wrote and measured on its selection articles."""
+
+    out_dir: Path
+    min_margin: float
+    articles: tuple[str, ...]
+    unanswerable: int
+    no_answer_percent: float
+    answerable: int
+    answerable_f1: float
+
+
+def margin_for_rate(margins: Sequence[float], rate: float) -> float:
+    """The smallest margin below which at least ``rate`` of ``margins`` fall.
+
+    A question whose verifier margin is under it gets "no answer"; every margin at or
+    above the ``ceil(rate * n)``-th smallest is kept.
+
+    >>> margin_for_rate([-3.0, -1.0, 0.5, 2.0], 0.5) > -1.0
+    True
+    >>> margin_for_rate([-3.0, -1.0, 0.5, 2.0], 0.5) < 0.5
+    True
+    """
+    if not margins:
+        raise InputError("no unanswerable questions to choose the verifier's margin on")
+    if not 0.0 < rate < 1.0:
+        raise InputError(f"no_answer_rate must be between 0 and 1 (exclusive), got {rate}")
+    ordered = sorted(margins)
+    count = max(1, math.ceil(rate * len(ordered)))
+    return math.nextafter(ordered[count - 1], math.inf)
+
+
+def selection_articles(
+    examples: Sequence[QAExample],
+    *,
+    held_out_articles: int,
+    seed: int,
+    articles: int,
+    article_seed: int,
+) -> list[QAExample]:
+    """The questions of ``articles`` articles drawn (``article_seed``) from those not held out.
+
+    ``held_out_articles`` and ``seed`` are the split of ``kgbuild train qa --dev-articles``
+    (:func:`kgbuild.training.qa.split_by_article`): those articles are never drawn.
+    """
+    from kgbuild.training.qa import split_by_article
+
+    rest = list(examples)
+    if held_out_articles:
+        rest, _ = split_by_article(examples, held_out_articles, seed)
+    titles = sorted({e.title for e in rest})
+    if not 0 < articles <= len(titles):
+        raise InputError(
+            f"articles must be between 1 and {len(titles)} (the articles not held out), "
+            f"got {articles}"
+        )
+    drawn = set(random.Random(article_seed).sample(titles, articles))
+    return [e for e in rest if e.title in drawn]
+
+
+def _best_margins(reader: ExtractiveReader, examples: Sequence[QAExample]) -> list[float | None]:
+    """Per question: the margin of the reader's best span (it never abstains here)."""
+    out: list[float | None] = []
+    for first in range(0, len(examples), 256):
+        chunk = examples[first : first + 256]
+        for spans in reader.read_batch([QaQuery(e.question, e.context) for e in chunk]):
+            out.append(spans[0].margin if spans else None)
+    return out
+
+
+def _reference(ref: str, out: Path) -> str:
+    """How the verified model's manifest names ``ref``: relative to it for a folder."""
+    if Path(ref).is_dir():
+        return os.path.relpath(Path(ref).resolve(), out.resolve())
+    return ref
+
+
+def build_verified_model(
+    reader: str,
+    verifier: str,
+    data: Path,
+    out: Path,
+    *,
+    held_out_articles: int = 4,
+    seed: int = 42,
+    articles: int = 8,
+    article_seed: int = 7,
+    no_answer_rate: float = 0.7,
+    device: str | None = None,
+    command: str = "",
+) -> VerifierChoice:
+    """Choose the verifier's margin on selection articles and write the verified model."""
+    from kgbuild.training.qa import evaluate_qa
+    from kgbuild.training.qa_negatives import held_out_unanswerable
+
+    examples = list(load_squad(data, strict=False).examples)
+    chosen = selection_articles(
+        examples,
+        held_out_articles=held_out_articles,
+        seed=seed,
+        articles=articles,
+        article_seed=article_seed,
+    )
+    answerable = [e for e in chosen if e.answers]
+    unanswerable = held_out_unanswerable(answerable, seed)
+    vetting = ExtractiveReader(verifier, device=device, abstain=False)
+    # a question the verifier finds no span for at all is a "no answer" at any margin
+    margins = [-math.inf if m is None else m for m in _best_margins(vetting, unanswerable)]
+    min_margin = margin_for_rate(margins, no_answer_rate)
+    said_no = sum(1 for m in margins if m < min_margin)
+    titles = tuple(sorted({e.title for e in chosen}))
+    loaded = ExtractiveReader(reader, device=device).loaded
+    manifest: dict[str, Any] = {
+        "format": VERIFIED_FORMAT,
+        "task": "qa",
+        "reader": _reference(reader, out),
+        "verifier": _reference(verifier, out),
+        "min_margin": min_margin,
+    }
+    if "languages" in loaded.manifest:
+        manifest["languages"] = loaded.manifest["languages"]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "kgbuild_model.json").write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
+    scores, _ = evaluate_qa(str(out), answerable, device=device)
+    choice = VerifierChoice(
+        out_dir=out,
+        min_margin=min_margin,
+        articles=titles,
+        unanswerable=len(unanswerable),
+        no_answer_percent=100.0 * said_no / len(unanswerable),
+        answerable=len(answerable),
+        answerable_f1=scores.f1,
+    )
+    card = {
+        **manifest,
+        "reader_revision": loaded.revision,
+        "verifier_revision": vetting.revision,
+        "selection": {
+            "data": str(data),
+            "held_out_articles": held_out_articles,
+            "seed": seed,
+            "articles": list(titles),
+            "article_seed": article_seed,
+            "no_answer_rate": no_answer_rate,
+            "unanswerable": choice.unanswerable,
+            "no_answer_percent": choice.no_answer_percent,
+            "answerable": choice.answerable,
+            "answerable_f1": choice.answerable_f1,
+        },
+        "command": command,
+    }
+    write_card_json(out, card)
+    (out / "README.md").write_text(_readme(card, out.name), "utf-8")
+    return choice
+
+
+def _readme(card: dict[str, Any], name: str) -> str:
+    selection = card["selection"]
+    articles = ", ".join(selection["articles"])
+    return f"""# Verified question-answering model: {name}
+
+Answers come from the reader `{card["reader"]}` (revision `{card["reader_revision"]}`); the
+verifier `{card["verifier"]}` (revision `{card["verifier_revision"]}`, trained with
+unanswerable questions) reads the same question and passage, and the model says "no answer"
+when the verifier's best span beats its "no answer" score by less than
+**{card["min_margin"]:.3f}** (start + end logits).
+
+- Written by: `{card["command"] or "kgbuild train qa-verifier"}`
+- Margin chosen on {len(selection["articles"])} articles of `{selection["data"]}` that the
+  {selection["held_out_articles"]} scored articles (seed {selection["seed"]}) are not among:
+  {articles}. Rule: the smallest margin at which the verifier says "no answer" to
+  {100 * selection["no_answer_rate"]:.0f}% of their {selection["unanswerable"]} generated
+  unanswerable questions (each question over another paragraph of its article).
+- On those articles: {selection["no_answer_percent"]:.1f}% of the unanswerable questions
+  answered "no answer"; answerable F1 {selection["answerable_f1"]:.2f} over
+  {selection["answerable"]} questions (the reader and verifier were trained on these
+  articles' questions: not a held-out score; score it with `kgbuild evaluate qa
+  --held-out-articles {selection["held_out_articles"]}`).
+
+See `{MODEL_CARD_FILE}` for the same facts as JSON.
+
+```python
+from kgbuild.nlp.reader import ExtractiveReader
+reader = ExtractiveReader("path/to/this/folder")
+reader.read("When was Acme founded?", ["Acme was founded in 1999 in Oslo."])  # [] = no answer
+```
+"""
