@@ -84,7 +84,18 @@ def _scores(r: Result) -> str:
             f"{_pct(r['relations_gold_entities']['micro']['f1'], 2)}"
         )
     if task == "qa":
-        return f"EM {_f(r.get('exact_match'), 2)}, F1 **{_f(r.get('f1'), 2)}** ({r.get('questions')} questions)"
+        answerable = (
+            f"EM {_f(r.get('exact_match'), 2)}, F1 **{_f(r.get('f1'), 2)}** "
+            f"({r.get('questions')} questions)"
+        )
+        unanswerable = r.get("unanswerable") or {}
+        if unanswerable.get("no_answer_percent") is None:
+            return answerable
+        return (
+            f"answerable: {answerable}; generated unanswerable: "
+            f"**{_f(unanswerable['no_answer_percent'], 1)}%** of {unanswerable['questions']} "
+            "answered 'no answer'"
+        )
     if task == "graph":
         triples = r["triples"]
         found = (
