@@ -56,6 +56,7 @@ def _open(
     threshold: float,
 ) -> GraphQA:
     from kgbuild.qa.engine import GraphQA, open_store
+    from kgbuild.schema import load_schema
 
     store = open_store(settings, graph=graph, neo4j=neo4j)
     try:
@@ -64,6 +65,7 @@ def _open(
             qa_model=qa_model,
             ner_model=None if ner_model == "none" else ner_model,
             threshold=threshold,
+            schema=load_schema(settings.schema_path),
         )
     except BaseException:
         store.close()

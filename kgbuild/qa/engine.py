@@ -21,6 +21,7 @@ from kgbuild.qa.models import (
     RelationFact,
 )
 from kgbuild.qa.ranking import ContextRanker
+from kgbuild.qa.relation_questions import RelationQuestions
 from kgbuild.qa.store import GraphStore, store_location
 from kgbuild.qa.structured import GraphQuery, parse_graph_query
 from kgbuild.qa.text import fold, name_forms, tokens
@@ -28,6 +29,7 @@ from kgbuild.qa.text import fold, name_forms, tokens
 if TYPE_CHECKING:
     from kgbuild.config import Settings
     from kgbuild.nlp.reader import ExtractiveReader
+    from kgbuild.schema import GraphSchema
 
 __all__ = ["MAX_QUESTION_CHARS", "GraphQA", "ask", "check_question", "open_store"]
 
@@ -112,6 +114,10 @@ class GraphQA:
         threshold: Lowest answer score given as an answer; below it: "I don't know".
         max_contexts: Contexts read per question.
         device: Torch device for all models (``None``: automatic).
+        schema: The graph's schema (default: the default schema): a question near one of
+            its relation question templates about the linked entity is answered from that
+            entity's relations of the type, when it has any
+            (:mod:`kgbuild.qa.relation_questions`; needs the encoder).
     """
 
     def __init__(
@@ -125,9 +131,11 @@ class GraphQA:
         max_contexts: int = 6,
         max_entities: int = 3,
         device: str | None = None,
+        schema: GraphSchema | None = None,
     ) -> None:
         from kgbuild.models import resolve_task_model
         from kgbuild.nlp.reader import ExtractiveReader
+        from kgbuild.schema import load_schema
 
         if not 0.0 <= threshold <= 1.0:
             raise InputError(f"threshold {threshold} must be between 0 and 1")
@@ -140,7 +148,13 @@ class GraphQA:
         )
         ner = _QuestionNer(ner_model, device) if ner_model else None
         self.linker = EntityLinker(store, ner)
-        self.ranker = ContextRanker(load_sentence_encoder(encoder, device) if encoder else None)
+        sentences = load_sentence_encoder(encoder, device) if encoder else None
+        self.ranker = ContextRanker(sentences)
+        self.relation_questions = (
+            RelationQuestions.from_schema(schema or load_schema(None), sentences)
+            if sentences is not None
+            else None
+        )
 
     # -- public -----------------------------------------------------------------------------
 
@@ -242,7 +256,7 @@ class GraphQA:
         linked = self.linker.link(question, limit=self.max_entities)
         if not linked:
             return [], [], "none"
-        query = parse_graph_query(question, linked)
+        query = parse_graph_query(question, linked) or self._template_query(question, linked[0])
         if query is not None:
             graph_answer = self._graph_answer(query)
             if graph_answer is not None:
@@ -250,6 +264,21 @@ class GraphQA:
         cards = [c for h in linked if (c := self.store.entity(h.id)) is not None]
         contexts = self.ranker.rank(question, gather_contexts(self.store, cards))
         return linked, self._read(question, linked, contexts[: self.max_contexts], top_k), "reader"
+
+    def _template_query(self, question: str, entity: EntityHit) -> GraphQuery | None:
+        """The one-fact query of the relation templates nearest the question, if any."""
+        if self.relation_questions is None:
+            return None
+        found = self.relation_questions.match(question, entity)
+        if found is None:
+            return None
+        return GraphQuery(
+            entity=entity,
+            rel_types=(found[0],),
+            outgoing=True,
+            mode="one",
+            answer_label=None,
+        )
 
     def _graph_answer(self, query: GraphQuery) -> Answer | None:
         relations = next(
@@ -419,8 +448,13 @@ def ask(
     key = (id(settings), str(graph), neo4j, qa_model, ner_model)
     qa = _CACHE.get(key)
     if qa is None:
+        from kgbuild.schema import load_schema
+
         qa = GraphQA(
-            open_store(settings, graph=graph, neo4j=neo4j), qa_model=qa_model, ner_model=ner_model
+            open_store(settings, graph=graph, neo4j=neo4j),
+            qa_model=qa_model,
+            ner_model=ner_model,
+            schema=load_schema(settings.schema_path if settings is not None else None),
         )
         _CACHE[key] = qa
     return qa.ask(question, top_k=top_k, threshold=threshold)

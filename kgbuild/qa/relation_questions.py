@@ -1,0 +1,128 @@
+"""Which schema relation a question asks about an entity: the nearest question template.
+
+A relation type of the schema may carry a question about its head (``Where was {head}
+born?``, see :class:`kgbuild.schema.RelationType`). For a question linked to an entity, each
+template of a type whose domain holds the entity's label is filled with the words the
+question named the entity by, and embedded beside the question (MiniLM sentence
+embeddings, cosine); the nearest template names the type the question asks about, when it
+is near enough. "What is the birthplace of Ada Lovelace?" is near "Where was Ada Lovelace
+born?", so its answer is the entity's ``PLACE_OF_BIRTH`` facts, when the graph holds any.
+
+A question opening with "who", "where" or "when" asks for a person or organisation, a
+place or organisation, or a time: types whose range holds none of those are not candidates
+("When was Acme founded?" is near "Who founded Acme?" but asks for a date).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kgbuild.nlp.sentence_encoder import SentenceEncoder
+from kgbuild.qa.models import EntityHit
+from kgbuild.schema import GraphSchema, fill_question
+
+__all__ = ["MIN_SIMILARITY", "RelationQuestions", "RelationTemplate", "answer_labels"]
+
+MIN_SIMILARITY = 0.9
+"""Lowest cosine between a question and its nearest filled template for the template's type
+to count (chosen on ``bench/data/relation_questions.jsonl``, see docs/pipeline.md)."""
+
+_WH_LABELS: dict[str, frozenset[str]] = {
+    "who": frozenset({"PER", "ORG"}),
+    "whom": frozenset({"PER", "ORG"}),
+    "where": frozenset({"LOC", "ORG"}),
+    "when": frozenset({"TIME"}),
+}
+
+
+def answer_labels(question: str) -> frozenset[str] | None:
+    """The entity labels a question's opening wh-word asks for (``None``: any).
+
+    >>> sorted(answer_labels("When was Acme founded?"))
+    ['TIME']
+    >>> answer_labels("Which country is Lyon in?") is None
+    True
+    """
+    match = re.match(r"\s*(\w+)", question.casefold())
+    return _WH_LABELS.get(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class RelationTemplate:
+    """A relation type, its head's and tail's entity labels, and its question template."""
+
+    rel_type: str
+    domain: frozenset[str]
+    range: frozenset[str]
+    question: str
+
+
+class RelationQuestions:
+    """Match questions about an entity to the schema's relation question templates.
+
+    Args:
+        templates: The relation types with a question (see :meth:`from_schema`).
+        encoder: The sentence encoder (the one the QA contexts are ranked with).
+        min_similarity: See :data:`MIN_SIMILARITY`.
+    """
+
+    def __init__(
+        self,
+        templates: Sequence[RelationTemplate],
+        encoder: SentenceEncoder,
+        *,
+        min_similarity: float = MIN_SIMILARITY,
+    ) -> None:
+        self.templates = tuple(templates)
+        self.encoder = encoder
+        self.min_similarity = min_similarity
+
+    @classmethod
+    def from_schema(
+        cls,
+        schema: GraphSchema,
+        encoder: SentenceEncoder,
+        *,
+        min_similarity: float = MIN_SIMILARITY,
+    ) -> RelationQuestions:
+        """Every relation type of ``schema`` that has a question template."""
+        return cls(
+            [
+                RelationTemplate(r.name, frozenset(r.domain), frozenset(r.range), r.question)
+                for r in schema.relation_types
+                if r.question
+            ],
+            encoder,
+            min_similarity=min_similarity,
+        )
+
+    def ranked(self, question: str, entity: EntityHit) -> list[tuple[str, float]]:
+        """Every candidate type with its template's cosine to ``question``, nearest first."""
+        name = entity.matched or entity.name
+        wanted = answer_labels(question)
+        candidates = [
+            t
+            for t in self.templates
+            if entity.label in t.domain and (wanted is None or t.range & wanted)
+        ]
+        if not candidates or not name.strip():
+            return []
+        filled = [fill_question(t.question, name) for t in candidates]
+        embedded = self.encoder.encode([question, *filled])
+        similarities = (embedded[1:] @ embedded[0]).tolist()
+        return sorted(
+            (
+                (t.rel_type, round(float(s), 4))
+                for t, s in zip(candidates, similarities, strict=True)
+            ),
+            key=lambda pair: (-pair[1], pair[0]),
+        )
+
+    def match(self, question: str, entity: EntityHit) -> tuple[str, float] | None:
+        """The relation type ``question`` asks about ``entity`` and its cosine, or ``None``."""
+        ranked = self.ranked(question, entity)
+        if not ranked or ranked[0][1] < self.min_similarity:
+            return None
+        return ranked[0]
