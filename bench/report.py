@@ -207,7 +207,22 @@ def _ask(r: Result) -> str:
     if "p50_ms" in r and "overall" not in r:
         return f"p50 {_f(r['p50_ms'])} ms, p95 {_f(r['p95_ms'])} ms ({r['questions']} questions)"
     overall = r["overall"]
-    return f"EM {_f(overall['em'])}, F1 **{_f(overall['f1'])}** ({overall['questions']} questions)"
+    paths = overall.get("paths") or {}
+    from_graph = f"; {paths['graph']} from the graph's facts" if paths.get("graph") else ""
+    return (
+        f"EM {_f(overall['em'])}, F1 **{_f(overall['f1'])}** ({overall['questions']} questions"
+        f"{from_graph})"
+    )
+
+
+def _relation_questions(r: Result) -> str:
+    asking, other = r["relation_questions"], r["other_questions"]
+    return (
+        f"{asking['questions']} relation questions: {asking['right_type']} right type, "
+        f"{asking['wrong_type']} wrong, {asking['no_type']} none (read from the text); "
+        f"{other['matched_a_type']} of {other['questions']} other questions matched a type "
+        f"(cosine >= {_f(r['min_similarity'], 2)})"
+    )
 
 
 def _ask_cli(r: Result) -> str:
@@ -257,6 +272,7 @@ KINDS: list[tuple[str, str, Callable[[Result], str]]] = [
     ("neo4j_write", "bench_neo4j_write.py", _neo4j),
     ("ask_cli", "bench_ask_cli.py", _ask_cli),
     ("ask_", "bench_ask.py", _ask),
+    ("relation_questions", "bench_relation_questions.py", _relation_questions),
 ]
 
 
