@@ -10,6 +10,7 @@ on, a word within rapidfuzz ratio 80 (a small typo).
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -77,29 +78,38 @@ class NameIndex:
     def search(self, terms: Sequence[str], limit: int) -> list[EntityHit]:
         """Entities sharing a word (exact, or within a small edit distance) with ``terms``.
 
-        Best first: word score, then more mentions, then id.
+        Best first: the sum over the question's words of each word's match (1 exact, the
+        fuzzy ratio otherwise) weighted by how rare the word is among names (log inverse
+        share of the entities it finds), then more mentions, then id. So among thousands of
+        "... Foods", the one whose rare word the question also holds comes first.
         """
-        found: dict[str, float] = {}
-
-        def add(entity_id: str, score: float) -> None:
-            found[entity_id] = max(found.get(entity_id, 0.0), score)
-
+        found: dict[str, float] = defaultdict(float)
         for term in sorted({fold(t) for t in terms if t}):
+            matched: dict[str, float] = {}
+
+            def add(entity_id: str, score: float, matched: dict[str, float] = matched) -> None:
+                matched[entity_id] = max(matched.get(entity_id, 0.0), score)
+
             if is_cjk(term):
                 for name, entity_id in self._cjk:
                     if name and (name in term or term in name):
                         add(entity_id, 1.0)
+            else:
+                for entity_id in self._words.get(term, ()):
+                    add(entity_id, 1.0)
+                if len(term) >= FUZZY_MIN_CHARS:
+                    matches = process.extract(
+                        term, self._vocab, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=None
+                    )
+                    matches.sort(key=lambda match: (-match[1], match[0]))
+                    for word, score, _ in matches[:FUZZY_WORDS]:
+                        for entity_id in self._words[word]:
+                            add(entity_id, score / 100)
+            if not matched:
                 continue
-            for entity_id in self._words.get(term, ()):
-                add(entity_id, 1.0)
-            if len(term) >= FUZZY_MIN_CHARS:
-                matches = process.extract(
-                    term, self._vocab, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=None
-                )
-                matches.sort(key=lambda match: (-match[1], match[0]))
-                for word, score, _ in matches[:FUZZY_WORDS]:
-                    for entity_id in self._words[word]:
-                        add(entity_id, score / 100)
+            rarity = math.log(1.0 + len(self._rows) / len(matched))
+            for entity_id, score in matched.items():
+                found[entity_id] += rarity * score
         ranked = sorted(
             found.items(), key=lambda kv: (-kv[1], -self._rows[kv[0]].mention_count, kv[0])
         )

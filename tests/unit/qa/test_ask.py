@@ -154,6 +154,21 @@ def test_linking_tolerates_case_accents_typos_and_partial_names(
     assert all(question[h.match_start : h.match_end] == h.matched for h in hits)
 
 
+def test_linking_finds_the_named_entity_among_thousands_sharing_a_word(tmp_path: Path) -> None:
+    # 2,000 companies called "<word> Foods", all mentioned more often than the one asked
+    # about: the index ranks by rare shared words, so it is among the candidates
+    syllables = ["bra", "dor", "fen", "gal", "hol", "kar", "lex", "mar", "pen", "quin"]
+    words = [a + b + c + d for a in syllables for b in syllables for c in syllables for d in "ae"]
+    nodes = [_node(f"org{i}", f"{w.title()} Foods", "ORG", [], 5) for i, w in enumerate(words)]
+    nodes.append(_node("wanted", "Holholden Foods", "ORG", [], 1))
+    path = tmp_path / "graph.json"
+    path.write_text(json.dumps({"nodes": nodes, "edges": []}), encoding="utf-8")
+    store = EmbeddedGraph(path)
+    assert store.search(["holholden", "foods"], 50)[0].id == "wanted"
+    hits = EntityLinker(store).link("Which people work for Holholden Foods?")
+    assert hits and hits[0].id == "wanted"
+
+
 def test_linking_finds_nothing_for_unknown_names(names_graph: EmbeddedGraph) -> None:
     assert EntityLinker(names_graph).link("Who is Zaphod Beeblebrox?") == []
     assert EntityLinker(names_graph).link("MATCH (n) DETACH DELETE n") == []
