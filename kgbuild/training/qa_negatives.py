@@ -27,6 +27,7 @@ from kgbuild.training.qa_metrics import token_f1
 __all__ = [
     "CALIBRATION_TARGETS",
     "answer_free_passages",
+    "best_spans",
     "calibrate_no_answer",
     "make_negatives",
     "no_answer_rate",
@@ -102,7 +103,7 @@ def make_negatives(
     return negatives
 
 
-def _best_spans(
+def best_spans(
     reader: ExtractiveReader, examples: Sequence[QAExample], batch: int = 256
 ) -> list[tuple[str, float] | None]:
     """Per question: the best span's text and margin over "no answer" (never abstaining)."""
@@ -132,7 +133,7 @@ def calibrate_no_answer(
         are not of both outcomes (the reader then keeps spans that beat ``[CLS]``).
     """
     margins, correct = [], []
-    for example, best in zip(examples, _best_spans(reader, examples), strict=True):
+    for example, best in zip(examples, best_spans(reader, examples), strict=True):
         if best is None:
             continue
         text, margin = best

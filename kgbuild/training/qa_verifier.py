@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kgbuild.errors import InputError
-from kgbuild.nlp.reader import VERIFIED_FORMAT, ExtractiveReader, QaQuery
+from kgbuild.nlp.reader import VERIFIED_FORMAT, ExtractiveReader
 from kgbuild.readers.squad import QAExample, load_squad
 from kgbuild.training.common import MODEL_CARD_FILE, write_card_json
 
@@ -95,16 +95,6 @@ def selection_articles(
     return [e for e in rest if e.title in drawn]
 
 
-def _best_margins(reader: ExtractiveReader, examples: Sequence[QAExample]) -> list[float | None]:
-    """Per question: the margin of the reader's best span (it never abstains here)."""
-    out: list[float | None] = []
-    for first in range(0, len(examples), 256):
-        chunk = examples[first : first + 256]
-        for spans in reader.read_batch([QaQuery(e.question, e.context) for e in chunk]):
-            out.append(spans[0].margin if spans else None)
-    return out
-
-
 def _reference(ref: str, out: Path) -> str:
     """How the verified model's manifest names ``ref``: relative to it for a folder."""
     if Path(ref).is_dir():
@@ -128,7 +118,7 @@ def build_verified_model(
 ) -> VerifierChoice:
     """Choose the verifier's margin on selection articles and write the verified model."""
     from kgbuild.training.qa import evaluate_qa
-    from kgbuild.training.qa_negatives import held_out_unanswerable
+    from kgbuild.training.qa_negatives import best_spans, held_out_unanswerable
 
     examples = list(load_squad(data, strict=False).examples)
     chosen = selection_articles(
@@ -142,7 +132,7 @@ def build_verified_model(
     unanswerable = held_out_unanswerable(answerable, seed)
     vetting = ExtractiveReader(verifier, device=device, abstain=False)
     # a question the verifier finds no span for at all is a "no answer" at any margin
-    margins = [-math.inf if m is None else m for m in _best_margins(vetting, unanswerable)]
+    margins = [-math.inf if b is None else b[1] for b in best_spans(vetting, unanswerable)]
     min_margin = margin_for_rate(margins, no_answer_rate)
     said_no = sum(1 for m in margins if m < min_margin)
     titles = tuple(sorted({e.title for e in chosen}))
