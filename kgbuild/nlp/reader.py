@@ -41,6 +41,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -95,15 +96,10 @@ class VerifiedModel:
             ModelLoadError: The manifest says it is one but lacks a field, or names a
                 reader or verifier folder that does not exist.
         """
+        data = _verified_manifest(Path(ref))
+        if data is None:
+            return None
         manifest = Path(ref) / _MANIFEST
-        if not manifest.is_file():
-            return None
-        try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None  # not ours to judge: the model loader reports a broken manifest
-        if not isinstance(data, dict) or data.get("format") != VERIFIED_FORMAT:
-            return None
         try:
             reader, verifier = str(data["reader"]), str(data["verifier"])
             min_margin = float(data["min_margin"])
@@ -113,7 +109,28 @@ class VerifiedModel:
                 f"'min_margin' ({exc!r})"
             ) from exc
         folder = manifest.parent
-        return cls(ref, _beside(folder, reader), _beside(folder, verifier), min_margin)
+        found = cls(ref, _beside(folder, reader), _beside(folder, verifier), min_margin)
+        for role, named in (("reader", found.reader), ("verifier", found.verifier)):
+            if _verified_manifest(Path(named)) is not None:
+                raise ModelLoadError(
+                    f"{manifest}: its {role} {named} is itself a verified model; name a "
+                    "QA model folder or hub id"
+                )
+        return found
+
+
+def _verified_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest of a verified model in ``folder`` (unchecked), or ``None``."""
+    manifest = folder / _MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # not ours to judge: the model loader reports a broken manifest
+    if not isinstance(data, dict) or data.get("format") != VERIFIED_FORMAT:
+        return None
+    return data
 
 
 def _beside(folder: Path, ref: str) -> str:

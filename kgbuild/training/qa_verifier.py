@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kgbuild.errors import InputError
-from kgbuild.nlp.reader import VERIFIED_FORMAT, ExtractiveReader
+from kgbuild.nlp.reader import VERIFIED_FORMAT, ExtractiveReader, VerifiedModel
 from kgbuild.readers.squad import QAExample, load_squad
 from kgbuild.training.common import MODEL_CARD_FILE, write_card_json
 
@@ -120,6 +120,11 @@ def build_verified_model(
     from kgbuild.training.qa import evaluate_qa
     from kgbuild.training.qa_negatives import best_spans, held_out_unanswerable
 
+    if out.exists() and any(out.iterdir()) and VerifiedModel.from_folder(str(out)) is None:
+        raise InputError(
+            f"{out} already holds files that are not a verified model: choose a new folder "
+            "(its kgbuild_model.json would be replaced)"
+        )
     examples = list(load_squad(data, strict=False).examples)
     chosen = selection_articles(
         examples,

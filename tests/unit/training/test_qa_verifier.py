@@ -56,6 +56,10 @@ def test_a_verified_model_folder_is_read_and_a_broken_one_refused(tmp_path: Path
     manifest.write_text(json.dumps({**entry, "min_margin": 0, "reader": "../gone"}))
     with pytest.raises(ModelLoadError, match=r"'\.\./gone'"):
         VerifiedModel.from_folder(str(folder))
+    # a verified model as the verifier of another (or of itself) is refused, not recursed into
+    manifest.write_text(json.dumps({**entry, "min_margin": 0, "verifier": "."}))
+    with pytest.raises(ModelLoadError, match="itself a verified model"):
+        VerifiedModel.from_folder(str(folder))
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +78,18 @@ def verified(keyword_qa_model: Path, abstaining_model: Path, tmp_path_factory) -
     assert run.exit_code == 0, run.output
     assert "answered 'no answer'" in run.output
     return out
+
+
+def test_a_folder_holding_another_model_is_not_overwritten(
+    verified: Path, keyword_qa_model: Path, abstaining_model: Path
+) -> None:
+    before = (keyword_qa_model / "kgbuild_model.json").read_text()
+    card = json.loads((verified / "model_card.json").read_text())
+    args = ["train", "qa-verifier", "--reader", str(keyword_qa_model), "--verifier"]
+    args += [str(abstaining_model), "--data", card["selection"]["data"], "--out"]
+    run = CliRunner().invoke(app, [*args, str(keyword_qa_model), "--held-out-articles", "5"])
+    assert run.exit_code != 0 and "not a verified model" in run.output
+    assert (keyword_qa_model / "kgbuild_model.json").read_text() == before
 
 
 def test_the_margin_is_chosen_on_articles_that_are_not_scored(
