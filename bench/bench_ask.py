@@ -173,7 +173,15 @@ def _build(paths: list[str], out: Path, args: argparse.Namespace, qa_ref: str) -
     settings = Settings(
         out_dir=out,
         ner=NerConfig(model=args.ner_model),
-        relations=ReConfig(enabled=bool(args.re_model), model=args.re_model or "default"),
+        relations=ReConfig(
+            enabled=bool(args.re_model),
+            model=args.re_model or "default",
+            **(
+                {"min_precision": args.re_min_precision}
+                if args.re_min_precision is not None
+                else {}
+            ),
+        ),
         attributes=AttributeConfig(enabled=not args.no_attributes, model=qa_ref),
     )
     t0 = time.perf_counter()
@@ -248,6 +256,7 @@ def run_examples(args: argparse.Namespace) -> None:
             **info,
             "ner": args.ner_model,
             "re": args.re_model,
+            "re_min_precision": args.re_min_precision,
             "attributes": not args.no_attributes,
         },
         "threshold": args.threshold,
@@ -341,6 +350,7 @@ def run_redocred(args: argparse.Namespace) -> None:
             **info,
             "ner": args.ner_model,
             "re": args.re_model,
+            "re_min_precision": args.re_min_precision,
             "attributes": not args.no_attributes,
         },
         "threshold": args.threshold,
@@ -644,6 +654,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--ner-model", default="default")
         p.add_argument(
             "--re-model", default=None, help="enable relation extraction with this model"
+        )
+        p.add_argument(
+            "--re-min-precision",
+            type=float,
+            default=None,
+            help="relations.min_precision of the build (default: the config default)",
         )
         p.add_argument("--no-attributes", action="store_true", help="do not fill attributes")
         p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
