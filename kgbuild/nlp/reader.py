@@ -212,6 +212,15 @@ class AnswerSpan:
 
 
 @dataclass(frozen=True)
+class _Vetting:
+    """A verified model's verifier, read beside the reader, and its margin."""
+
+    folder: str
+    verifier: ExtractiveReader
+    min_margin: float
+
+
+@dataclass(frozen=True)
 class _Window:
     query: int  # index into the queries
     input_ids: list[int]
@@ -293,32 +302,32 @@ class ExtractiveReader:
         self.no_answer = NoAnswerCalibration.from_manifest(trained)
         self.abstain = abstain
         self.min_confidence = min_confidence
-        self.verified = verified
-        self.verifier: ExtractiveReader | None = None
+        self.vetting: _Vetting | None = None
         if verified is not None:
-            self.verifier = ExtractiveReader(
+            verifier = ExtractiveReader(
                 verified.verifier,
                 device=device,
                 batch_size=batch_size,
                 bf16=self.bf16,
                 abstain=False,
             )
+            self.vetting = _Vetting(verified.folder, verifier, verified.min_margin)
 
     @property
     def abstains(self) -> bool:
         """Whether the reader answers "no answer" (a calibrated or verified model, abstention on)."""
-        return self.abstain and (self.no_answer is not None or self.verifier is not None)
+        return self.abstain and (self.no_answer is not None or self.vetting is not None)
 
     @property
     def name(self) -> str:
         """The model reference (the verified model's folder, for one)."""
-        return self.verified.folder if self.verified is not None else self.loaded.name
+        return self.vetting.folder if self.vetting is not None else self.loaded.name
 
     @property
     def revision(self) -> str:
         """The model revision (weights digest or Hub commit; reader+verifier for a verified one)."""
-        if self.verifier is not None:
-            return f"{self.loaded.revision}+{self.verifier.revision}"
+        if self.vetting is not None:
+            return f"{self.loaded.revision}+{self.vetting.verifier.revision}"
         return self.loaded.revision
 
     @property
@@ -330,8 +339,9 @@ class ExtractiveReader:
             key += f"|prior={prior.encoder},{prior.scale:g},{prior.weight:g}"
         if self.abstains:
             key += f"|abstain={self.min_confidence}"
-            if self.verifier is not None and self.verified is not None:
-                key += f"|verifier={self.verifier.key}>={self.verified.min_margin!r}"
+            if self.vetting is not None:
+                vetting = self.vetting
+                key += f"|verifier={vetting.verifier.key}>={vetting.min_margin!r}"
         return key
 
     def _windows(self, queries: Sequence[QaQuery]) -> list[_Window]:
@@ -551,10 +561,13 @@ class ExtractiveReader:
         model's ``min_margin``; ``joint`` (one question over several contexts): its best
         span in any of them.
         """
-        if not self.abstain or self.verifier is None or self.verified is None:
+        vetting = self.vetting
+        if not self.abstain or vetting is None:
             return [True] * len(queries)
-        best = [spans[0].margin if spans else None for spans in self.verifier.read_batch(queries)]
-        cut = self.verified.min_margin
+        best = [
+            spans[0].margin if spans else None for spans in vetting.verifier.read_batch(queries)
+        ]
+        cut = vetting.min_margin
         ok = [margin is not None and margin >= cut for margin in best]
         return [any(ok)] * len(queries) if joint else ok
 
