@@ -108,6 +108,10 @@ class RelationType(_Strict):
     question: str | None = None
     """A question about the head whose answer is the tail (``Who directed {head}?``): with
     it, the type is extracted without training, by the QA model (see ``extract``)."""
+    paraphrases: tuple[str, ...] = ()
+    """Other ways people ask ``question`` (``Who was the director of {head}?``): ``kgbuild
+    ask`` matches a question against the question and all of these; only ``question`` is
+    read by the QA model."""
     extract: Literal["auto", "model", "template"] = "auto"
     """``auto``: by the relation model when it predicts this type, else by ``question``;
     ``model``: by the relation model only; ``template``: by ``question`` only (the relation
@@ -121,6 +125,11 @@ class RelationType(_Strict):
             raise ValueError("question must contain {head} (the head entity's name)")
         if self.extract == "template" and self.question is None:
             raise ValueError("extract: template needs a question")
+        if self.paraphrases and self.question is None:
+            raise ValueError("paraphrases need a question (they are other ways to ask it)")
+        for paraphrase in self.paraphrases:
+            if "{head}" not in paraphrase:
+                raise ValueError(f"paraphrase {paraphrase!r} must contain {{head}}")
         return self
 
 

@@ -1,11 +1,11 @@
 """Which schema relation a question asks about an entity: the nearest question template.
 
 A relation type of the schema may carry a question about its head (``Where was {head}
-born?``, see :class:`kgbuild.schema.RelationType`). For a question linked to an entity, each
-template of a type whose domain holds the entity's label is filled with the words the
-question named the entity by, and embedded beside the question (MiniLM sentence
-embeddings, cosine); the nearest template names the type the question asks about, when it
-is near enough. "What is the birthplace of Ada Lovelace?" is near "Where was Ada Lovelace
+born?``, see :class:`kgbuild.schema.RelationType`) and other ways to ask it
+(``paraphrases``). For a question linked to an entity, each template of a type whose domain
+holds the entity's label is filled with the words the question named the entity by, and
+embedded beside the question (MiniLM sentence embeddings, cosine); the nearest template
+names the type the question asks about, when it is near enough. "What is the birthplace of Ada Lovelace?" is near "Where was Ada Lovelace
 born?", so its answer is the entity's ``PLACE_OF_BIRTH`` facts, when the graph holds any.
 
 A question opening with "who", "where" or "when" asks for a person or organisation, a
@@ -23,11 +23,25 @@ from kgbuild.nlp.sentence_encoder import SentenceEncoder
 from kgbuild.qa.models import EntityHit
 from kgbuild.schema import GraphSchema, fill_question
 
-__all__ = ["MIN_SIMILARITY", "RelationQuestions", "RelationTemplate", "answer_labels"]
+__all__ = [
+    "MIN_SIMILARITY",
+    "PLACEHOLDER",
+    "SHORTLIST",
+    "RelationQuestions",
+    "RelationTemplate",
+    "answer_labels",
+]
 
 MIN_SIMILARITY = 0.9
 """Lowest cosine between a question and its nearest filled template for the template's type
 to count (chosen on ``bench/data/relation_questions.jsonl``, see docs/pipeline.md)."""
+
+SHORTLIST = 8
+"""Candidate types scored on templates filled with the entity's words (see
+:meth:`RelationQuestions.ranked`); the rest are ruled out on templates filled with
+:data:`PLACEHOLDER`, whose embeddings are computed once."""
+PLACEHOLDER = "it"
+"""Stands for the entity in the templates and the question when shortlisting types."""
 
 _WH_LABELS: dict[str, frozenset[str]] = {
     "who": frozenset({"PER", "ORG"}),
@@ -51,12 +65,13 @@ def answer_labels(question: str) -> frozenset[str] | None:
 
 @dataclass(frozen=True)
 class RelationTemplate:
-    """A relation type, its head's and tail's entity labels, and its question template."""
+    """A relation type, its head's and tail's entity labels, and its question templates."""
 
     rel_type: str
     domain: frozenset[str]
     range: frozenset[str]
-    question: str
+    questions: tuple[str, ...]
+    """The schema's question, then its paraphrases."""
 
 
 class RelationQuestions:
@@ -90,7 +105,9 @@ class RelationQuestions:
         """Every relation type of ``schema`` that has a question template."""
         return cls(
             [
-                RelationTemplate(r.name, frozenset(r.domain), frozenset(r.range), r.question)
+                RelationTemplate(
+                    r.name, frozenset(r.domain), frozenset(r.range), (r.question, *r.paraphrases)
+                )
                 for r in schema.relation_types
                 if r.question
             ],
@@ -99,7 +116,14 @@ class RelationQuestions:
         )
 
     def ranked(self, question: str, entity: EntityHit) -> list[tuple[str, float]]:
-        """Every candidate type with its template's cosine to ``question``, nearest first."""
+        """The shortlisted candidate types, each with its nearest filled template's cosine.
+
+        Candidates are the types whose domain holds the entity's label (and whose range fits
+        the wh-word). They are shortlisted on their templates filled with a placeholder
+        (embedded once, then cached), against the question with the entity's words replaced
+        by it; the :data:`SHORTLIST` nearest are scored on their templates filled with the
+        entity's words, best first.
+        """
         name = entity.matched or entity.name
         wanted = answer_labels(question)
         candidates = [
@@ -109,16 +133,23 @@ class RelationQuestions:
         ]
         if not candidates or not name.strip():
             return []
-        filled = [fill_question(t.question, name) for t in candidates]
+        if len(candidates) > SHORTLIST:
+            generic = self._scores(question.replace(name, PLACEHOLDER), PLACEHOLDER, candidates)
+            keep = {rel_type for rel_type, _ in generic[:SHORTLIST]}
+            candidates = [t for t in candidates if t.rel_type in keep]
+        return self._scores(question, name, candidates)
+
+    def _scores(
+        self, question: str, name: str, candidates: Sequence[RelationTemplate]
+    ) -> list[tuple[str, float]]:
+        """Each candidate type with its nearest template (filled with ``name``), best first."""
+        filled = [fill_question(q, name) for t in candidates for q in t.questions]
         embedded = self.encoder.encode([question, *filled])
-        similarities = (embedded[1:] @ embedded[0]).tolist()
-        return sorted(
-            (
-                (t.rel_type, round(float(s), 4))
-                for t, s in zip(candidates, similarities, strict=True)
-            ),
-            key=lambda pair: (-pair[1], pair[0]),
-        )
+        similarities = iter((embedded[1:] @ embedded[0]).tolist())
+        best = [
+            (t.rel_type, round(max(next(similarities) for _ in t.questions), 4)) for t in candidates
+        ]
+        return sorted(best, key=lambda pair: (-pair[1], pair[0]))
 
     def match(self, question: str, entity: EntityHit) -> tuple[str, float] | None:
         """The relation type ``question`` asks about ``entity`` and its cosine, or ``None``."""

@@ -445,6 +445,51 @@ def test_a_question_is_matched_to_the_nearest_relation_template_of_its_entity() 
     assert matcher.match("What does Maria Gonzalez like to eat?", person) is None
 
 
+def test_a_paraphrase_matches_questions_far_from_the_types_question() -> None:
+    from kgbuild.nlp.sentence_encoder import load_sentence_encoder
+    from kgbuild.qa.relation_questions import RelationQuestions
+
+    schema = load_schema("business")
+    unphrased = schema.model_copy(
+        update={
+            "relation_types": tuple(
+                r.model_copy(update={"paraphrases": ()}) for r in schema.relation_types
+            )
+        }
+    )
+    encoder = load_sentence_encoder(ENCODER)
+    company = EntityHit(id="c", name="Acme", label="ORG", matched="Acme")
+    question = "Which companies has Acme bought?"  # a paraphrase of ACQUIRED in the schema
+    assert RelationQuestions.from_schema(unphrased, encoder).match(question, company) is None
+    found = RelationQuestions.from_schema(schema, encoder).match(question, company)
+    assert found is not None and found[0] == "ACQUIRED" and found[1] > 0.99
+
+
+def test_shortlisting_types_picks_what_scoring_every_type_picks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kgbuild.nlp.sentence_encoder import load_sentence_encoder
+    from kgbuild.qa import relation_questions
+    from kgbuild.qa.relation_questions import SHORTLIST, RelationQuestions
+
+    matcher = RelationQuestions.from_schema(load_schema(None), load_sentence_encoder(ENCODER))
+    asked = [
+        (
+            "In which town was Ada Lovelace born?",
+            EntityHit(id="p", name="Ada Lovelace", label="PER"),
+        ),
+        ("Who wrote Middlemarch?", EntityHit(id="w", name="Middlemarch", label="MISC")),
+        ("What is the capital city of Kenya?", EntityHit(id="k", name="Kenya", label="LOC")),
+    ]
+    shortlisted = [matcher.ranked(q, e) for q, e in asked]
+    assert all(len(r) == SHORTLIST for r in shortlisted)  # the wide schema has more candidates
+    monkeypatch.setattr(relation_questions, "SHORTLIST", 10_000)
+    everything = [matcher.ranked(q, e) for q, e in asked]
+    assert all(len(r) > SHORTLIST for r in everything)
+    assert [r[0] for r in shortlisted] == [r[0] for r in everything]
+    assert [r[0][0] for r in shortlisted] == ["PLACE_OF_BIRTH", "AUTHOR", "CAPITAL"]
+
+
 def test_a_question_near_a_relation_template_is_answered_from_the_graph(
     example: Settings, keyword_qa_model: Path, keyword_ner_model: Path
 ) -> None:

@@ -43,6 +43,16 @@ from kgbuild.stages.zeroshot import template_types
             r"relation_types\.0.*needs a question",
         ),
         (
+            "relation_types: [{name: DIRECTOR, domain: [PER], range: [PER], "
+            "question: 'Who directed {head}?', paraphrases: ['Who was the director?']}]",
+            r"relation_types\.0.*paraphrase 'Who was the director\?' must contain \{head\}",
+        ),
+        (
+            "relation_types: [{name: DIRECTOR, domain: [PER], range: [PER], "
+            "paraphrases: ['Who was the director of {head}?']}]",
+            r"relation_types\.0.*paraphrases need a question",
+        ),
+        (
             "attributes: [{name: born, entity_type: PER, question: 'When was {head} born?', "
             "value_type: entity}]",
             r"attributes\.0.*range",
