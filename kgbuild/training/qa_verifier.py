@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kgbuild.errors import InputError
+from kgbuild.nlp.hf import load_question_answerer
 from kgbuild.nlp.reader import VERIFIED_FORMAT, ExtractiveReader, VerifiedModel
 from kgbuild.readers.squad import QAExample, load_squad
 from kgbuild.training.common import MODEL_CARD_FILE, write_card_json
@@ -120,6 +121,11 @@ def build_verified_model(
     from kgbuild.training.qa import evaluate_qa
     from kgbuild.training.qa_negatives import best_spans, held_out_unanswerable
 
+    for role, ref in (("reader", reader), ("verifier", verifier)):
+        if VerifiedModel.from_folder(ref) is not None:
+            raise InputError(
+                f"the {role} {ref} is itself a verified model: name a QA model folder or hub id"
+            )
     if out.exists() and any(out.iterdir()) and VerifiedModel.from_folder(str(out)) is None:
         raise InputError(
             f"{out} already holds files that are not a verified model: choose a new folder "
@@ -141,7 +147,7 @@ def build_verified_model(
     min_margin = margin_for_rate(margins, no_answer_rate)
     said_no = sum(1 for m in margins if m < min_margin)
     titles = tuple(sorted({e.title for e in chosen}))
-    loaded = ExtractiveReader(reader, device=device).loaded
+    loaded = load_question_answerer(reader, device=device)
     manifest: dict[str, Any] = {
         "format": VERIFIED_FORMAT,
         "task": "qa",

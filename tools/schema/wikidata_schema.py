@@ -3,7 +3,11 @@
 Run from the repository root (reads the data under ``../shared/data``; writes only the
 schema, which holds relation names, Wikidata ids, descriptions and domain/range types):
 
-    python tools/schema/wikidata_schema.py > schemas/wikidata.yaml
+    python tools/schema/wikidata_schema.py > /tmp/wikidata.yaml
+
+The committed ``schemas/wikidata.yaml`` has hand-written additions that this script does
+not produce (question templates and paraphrases, 12 types Re-DocRED does not annotate, the
+attributes): merge a new output into it by hand rather than overwrite it.
 
 Domain and range: the entity types (Re-DocRED annotates PER ORG LOC MISC TIME NUM) of the
 heads and tails of each relation in documents 100-499 of Re-DocRED dev (the documents
@@ -40,8 +44,15 @@ MANUAL = {
     "P1336": (["LOC"], ["LOC"]),
 }
 SYMMETRIC = {"P26", "P3373", "P190"}
-INVERSES = [("P155", "P156"), ("P131", "P150"), ("P361", "P527"), ("P710", "P1344"),
-            ("P1365", "P1366"), ("P36", "P1376"), ("P749", "P355")]
+INVERSES = [
+    ("P155", "P156"),
+    ("P131", "P150"),
+    ("P361", "P527"),
+    ("P710", "P1344"),
+    ("P1365", "P1366"),
+    ("P36", "P1376"),
+    ("P749", "P355"),
+]
 ENTITY_TYPES = {
     "PER": "A person (real or fictional).",
     "ORG": "An organisation: company, institution, agency, team, band, party.",

@@ -90,6 +90,12 @@ def test_a_folder_holding_another_model_is_not_overwritten(
     run = CliRunner().invoke(app, [*args, str(keyword_qa_model), "--held-out-articles", "5"])
     assert run.exit_code != 0 and "not a verified model" in run.output
     assert (keyword_qa_model / "kgbuild_model.json").read_text() == before
+    # a verified model as reader (or verifier) is refused before anything is loaded
+    for role in ("--reader", "--verifier"):
+        swapped = [str(verified) if a == args[args.index(role) + 1] else a for a in args]
+        run = CliRunner().invoke(app, [*swapped, str(verified.parent / "again")])
+        assert run.exit_code != 0 and "itself a verified model" in run.output
+        assert not (verified.parent / "again").exists()
 
 
 def test_the_margin_is_chosen_on_articles_that_are_not_scored(
