@@ -260,6 +260,10 @@ class TemplateConfig(ReaderConfig):
     enabled: bool = False
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     max_contexts: int = Field(default=3, gt=0)
+    min_similarity: float | None = Field(default=None, ge=-1.0, le=1.0)
+    """Lowest cosine (sentence encoder) between a sentence and the filled question for the
+    sentence to be read at all; ``None``: every candidate sentence may be read (the
+    ``max_contexts`` nearest per entity)."""
     types: tuple[str, ...] = ()
     """Relation types read by template only, as if the schema said ``extract: template``
     (the relation model's predictions of them are dropped), e.g. to evaluate them. With

@@ -99,6 +99,8 @@ class TemplateReader:
         threshold: Lowest answer score kept (a template may set its own).
         max_contexts: Sentences read per entity and template.
         encoder: Sentence-encoder reference used to rank candidate sentences.
+        min_similarity: Sentences less like the filled question (cosine) are not read;
+            ``None``: any candidate may be.
         stage: Name used in progress reports.
         progress: Report progress over long batches.
     """
@@ -112,6 +114,7 @@ class TemplateReader:
         max_contexts: int,
         encoder: str,
         stage: str,
+        min_similarity: float | None = None,
         progress: bool = False,
     ) -> None:
         self.reader = reader
@@ -119,13 +122,15 @@ class TemplateReader:
         self.threshold = threshold
         self.max_contexts = max_contexts
         self.encoder = encoder
+        self.min_similarity = min_similarity
         self.stage = stage
         self.progress = progress
 
     @property
     def key(self) -> str:
         """Every setting that changes what is read."""
-        return f"{self.reader.key}|{self.threshold}|{self.max_contexts}|{self.encoder}"
+        key = f"{self.reader.key}|{self.threshold}|{self.max_contexts}|{self.encoder}"
+        return key if self.min_similarity is None else f"{key}|min_similarity={self.min_similarity}"
 
     def __call__(
         self, chunks: Sequence[Chunk], mentions: Sequence[Mention], templates: Sequence[Template]
@@ -176,7 +181,7 @@ class TemplateReader:
                     if head.label not in template.head_types:
                         continue
                     candidates = _candidates(template, head, ordered, index_of, in_chunk)
-                    if len(candidates) > self.max_contexts:
+                    if len(candidates) > self.max_contexts or self.min_similarity is not None:
                         ranked.append((len(questions), candidates))
                     questions.extend(candidates)
         return self._keep_nearest(questions, ranked)
@@ -184,7 +189,10 @@ class TemplateReader:
     def _keep_nearest(
         self, questions: list[_Question], ranked: list[tuple[int, list[_Question]]]
     ) -> list[_Question]:
-        """Drop, where an entity has too many candidates, those least like the question."""
+        """Drop the candidates least like the question beyond ``max_contexts`` per entity.
+
+        With ``min_similarity``, also every candidate less like the question than it.
+        """
         if not ranked:
             return questions
         from kgbuild.nlp.sentence_encoder import load_sentence_encoder
@@ -198,6 +206,10 @@ class TemplateReader:
             similarity = [float(vectors[q.question] @ vectors[q.chunks[-1].text]) for q in group]
             order = sorted(range(len(group)), key=lambda i: (-similarity[i], i))
             dropped.update(first + i for i in order[self.max_contexts :])
+            if self.min_similarity is not None:
+                dropped.update(
+                    first + i for i, s in enumerate(similarity) if s < self.min_similarity
+                )
         return [q for i, q in enumerate(questions) if i not in dropped]
 
     # -- reading ---------------------------------------------------------------------------

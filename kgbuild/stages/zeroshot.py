@@ -99,6 +99,7 @@ class TemplateRelationStage:
             threshold=config.threshold,
             max_contexts=config.max_contexts,
             encoder=config.encoder,
+            min_similarity=config.min_similarity,
             stage=STAGE,
             progress=progress,
         )

@@ -370,6 +370,38 @@ def test_nearest_sentences_to_the_question_are_read_first(keyword_qa_model: Path
     assert [[c.id for c in q.chunks] for q in read] == [["c1"]]
 
 
+def test_sentences_less_like_the_question_than_min_similarity_are_not_read(
+    keyword_qa_model: Path,
+) -> None:
+    from kgbuild.nlp.sentence_encoder import load_sentence_encoder
+    from kgbuild.stages.zeroshot import TemplateRelationStage
+
+    work_city = ZERO_SHOT_SCHEMA.relation_type("WORK_CITY")
+    texts = [
+        "maria gonzalez met friends in lisbon on holiday .",
+        "maria gonzalez works in berlin every day .",
+    ]
+    chunks, mentions = _chunks_and_mentions(
+        texts, {0: (0, 14), 1: (0, 14)}, [(0, 30, 36, "LOC"), (1, 24, 30, "LOC")]
+    )
+
+    def read(min_similarity: float | None) -> list[str]:
+        config = TemplateConfig(
+            enabled=True, model=str(keyword_qa_model), min_similarity=min_similarity
+        )
+        stage = TemplateRelationStage(config, relation_types=[work_city], run_id="r")
+        questions = stage.reading.questions(chunks, mentions, stage.templates)
+        return [q.chunks[-1].id for q in questions]
+
+    encoder = load_sentence_encoder(TemplateConfig().encoder)
+    question, holiday, work = encoder.encode(["in which city does maria gonzalez work ?", *texts])
+    low, high = sorted([float(question @ holiday), float(question @ work)])
+    assert float(question @ work) == high  # the sentence about work is the nearer one
+    assert read(None) == ["c0", "c1"]  # both fit under max_contexts: both read
+    assert read((low + high) / 2) == ["c1"]
+    assert read(high + 0.01) == []
+
+
 # -- the build report -------------------------------------------------------------------------
 
 
