@@ -5,8 +5,9 @@ born?``, see :class:`kgbuild.schema.RelationType`) and other ways to ask it
 (``paraphrases``). For a question linked to an entity, each template of a type whose domain
 holds the entity's label is filled with the words the question named the entity by, and
 embedded beside the question (MiniLM sentence embeddings, cosine); the nearest template
-names the type the question asks about, when it is near enough. "What is the birthplace of Ada Lovelace?" is near "Where was Ada Lovelace
-born?", so its answer is the entity's ``PLACE_OF_BIRTH`` facts, when the graph holds any.
+names the type the question asks about, when it is near enough. "What is the birthplace of
+Ada Lovelace?" is near "Where was Ada Lovelace born?", so its answer is the entity's
+``PLACE_OF_BIRTH`` facts, when the graph holds any.
 
 A question opening with "who", "where" or "when" asks for a person or organisation, a
 place or organisation, or a time: types whose range holds none of those are not candidates
