@@ -111,6 +111,12 @@ def render(result: AskResult) -> str:
     lines: list[str] = []
     for hop in result.hops:
         lines.append(f"Step: {hop}")
+    asked = result.relation_question
+    if asked is not None and not asked.in_graph:
+        lines.append(
+            f"Asks for: {asked.type} of {asked.entity_name} (cosine {asked.similarity:.2f}); "
+            "the graph has no such fact, so it was read from the text."
+        )
     if result.answer is None:
         lines.append("I don't know.")
         if result.message:

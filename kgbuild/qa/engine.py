@@ -19,6 +19,7 @@ from kgbuild.qa.models import (
     EntityHit,
     EvidenceRef,
     RelationFact,
+    RelationQuestion,
 )
 from kgbuild.qa.ranking import ContextRanker
 from kgbuild.qa.relation_questions import RelationQuestions
@@ -168,7 +169,8 @@ class GraphQA:
             raise InputError(f"threshold {cut} must be between 0 and 1")
         hops: list[str] = []
         bridge, hop_score = self._multi_hop(text, cut, hops)
-        linked, answers, path = self._answers(bridge or text, top_k)
+        matched: list[RelationQuestion] = []
+        linked, answers, path = self._answers(bridge or text, top_k, matched)
         if hops and answers:
             answers = [a.model_copy(update={"score": min(a.score, hop_score)}) for a in answers]
         confident = [a for a in answers if a.score >= cut]
@@ -190,6 +192,7 @@ class GraphQA:
             path=path if confident else "none",
             message=message,
             hops=tuple(hops),
+            relation_question=matched[0] if matched else None,
             threshold=cut,
         )
 
@@ -252,33 +255,52 @@ class GraphQA:
         hops.append(f"{inner} -> {bridge}")
         return question[: match.start()] + bridge + question[clause_end:], answers[0].score
 
-    def _answers(self, question: str, top_k: int) -> tuple[list[EntityHit], list[Answer], Any]:
+    def _answers(
+        self, question: str, top_k: int, matched: list[RelationQuestion] | None = None
+    ) -> tuple[list[EntityHit], list[Answer], Any]:
+        """Linked entities, answers and their path; ``matched`` gets the relation question."""
         linked = self.linker.link(question, limit=self.max_entities)
         if not linked:
             return [], [], "none"
-        query = parse_graph_query(question, linked) or self._template_query(question, linked[0])
+        query = parse_graph_query(question, linked)
+        template = None
+        if query is None:
+            template = self._template_query(question, linked[0])
+            query = template[0] if template else None
         if query is not None:
             graph_answer = self._graph_answer(query)
+            if template is not None and matched is not None:
+                entity = query.entity
+                matched.append(
+                    RelationQuestion(
+                        entity_id=entity.id,
+                        entity_name=entity.name,
+                        type=query.rel_types[0],
+                        similarity=template[1],
+                        in_graph=graph_answer is not None,
+                    )
+                )
             if graph_answer is not None:
                 return linked, [graph_answer], "graph"
         cards = [c for h in linked if (c := self.store.entity(h.id)) is not None]
         contexts = self.ranker.rank(question, gather_contexts(self.store, cards))
         return linked, self._read(question, linked, contexts[: self.max_contexts], top_k), "reader"
 
-    def _template_query(self, question: str, entity: EntityHit) -> GraphQuery | None:
-        """The one-fact query of the relation templates nearest the question, if any."""
+    def _template_query(self, question: str, entity: EntityHit) -> tuple[GraphQuery, float] | None:
+        """The one-fact query of the relation template nearest the question and its cosine."""
         if self.relation_questions is None:
             return None
         found = self.relation_questions.match(question, entity)
         if found is None:
             return None
-        return GraphQuery(
+        query = GraphQuery(
             entity=entity,
             rel_types=(found[0],),
             outgoing=True,
             mode="one",
             answer_label=None,
         )
+        return query, found[1]
 
     def _graph_answer(self, query: GraphQuery) -> Answer | None:
         relations = next(

@@ -145,6 +145,18 @@ class Answer(_Frozen):
     support: tuple[EvidenceRef, ...] = ()
 
 
+class RelationQuestion(_Frozen):
+    """The schema relation type a question was matched to (see ``relation_questions``)."""
+
+    entity_id: str
+    entity_name: str
+    type: str
+    similarity: float
+    """Cosine between the question and the type's nearest filled template."""
+    in_graph: bool
+    """Whether the entity has facts of the type (else the reader answered)."""
+
+
 class AskResult(_Frozen):
     """What ``ask`` returns: the answer (or none), alternatives and how it was found."""
 
@@ -159,4 +171,7 @@ class AskResult(_Frozen):
     message: str = ""
     hops: tuple[str, ...] = ()
     """Intermediate questions and answers of a multi-hop question."""
+    relation_question: RelationQuestion | None = None
+    """The relation type the question was matched to, if any, and whether the graph had
+    facts of it (it answers from them when it has)."""
     threshold: float = 0.0

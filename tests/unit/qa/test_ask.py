@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kgbuild.cli import app
+from kgbuild.cli.ask import render
 from kgbuild.config import (
     AttributeConfig,
     Neo4jConfig,
@@ -511,8 +512,18 @@ def test_a_question_near_a_relation_template_is_answered_from_the_graph(
         assert result.answer.relation is not None and result.answer.relation.type == "WORKS_FOR"
         assert result.answer.text == result.answer.relation.tail_name == "Acme Robotics"
         assert result.answer.evidence is not None and result.answer.evidence.doc_id == "a.txt"
+        asked = result.relation_question
+        assert asked is not None and (asked.type, asked.in_graph) == ("WORKS_FOR", True)
+        assert asked.entity_name == "Maria Gonzalez" and asked.similarity >= 0.9
+        # matched to a type the entity has no fact of: read from the text, and said so
+        unknown = qa.ask("Where was Maria Gonzalez born?")
+        assert unknown.path != "graph"
+        asked = unknown.relation_question
+        assert asked is not None and (asked.type, asked.in_graph) == ("BORN_IN", False)
+        assert "Asks for: BORN_IN of Maria Gonzalez" in render(unknown)
         # the wh-word rules the template out: read from the text as before
-        assert qa.ask("When did Maria Gonzalez work for Acme Robotics?").path != "graph"
+        when = qa.ask("When did Maria Gonzalez work for Acme Robotics?")
+        assert when.path != "graph" and when.relation_question is None
     # without question templates in the schema the same question is read from the text
     bare = schema.model_copy(
         update={

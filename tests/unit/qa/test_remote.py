@@ -121,7 +121,12 @@ def test_the_console_command_answers_alone_and_leaves_cleanly(
     command += ["--ner-model", str(keyword_ner_model), "--no-server"]
     done = subprocess.run([*command, "--json"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == qa.ask(QUESTION).model_dump(mode="json")  # all flushed
+    answered = json.loads(done.stdout)  # all flushed
+    # the CLI has a sentence encoder (the fixture has none), so it may also match a relation
+    # type; the graph holds no fact of it here, so the answer is read from the text either way
+    asked = answered.pop("relation_question")
+    assert asked is None or not asked["in_graph"]
+    assert answered == qa.ask(QUESTION).model_dump(mode="json", exclude={"relation_question"})
     assert "leaked" not in done.stderr and "Loading weights" not in done.stderr
     failed = subprocess.run(
         [*command, "--qa-model", "no-such-qa-model"], capture_output=True, text=True, check=False
