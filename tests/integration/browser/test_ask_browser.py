@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from kgbuild.config import ServeConfig
+from kgbuild.config import ServeConfig, Settings
 from kgbuild.qa import GraphQA
 from tests.browser import dump_dom
 from tests.http_server import running
@@ -50,3 +50,28 @@ def test_the_page_sends_the_token_it_was_given_once(qa: GraphQA, tmp_path: Path)
         locked = dump_dom(f"{url}/?q={question}", tmp_path / "none")
     assert '<form id="auth">' in locked and "needs its access token" in locked
     assert '<div id="answer"></div>' in locked
+
+
+def test_the_page_says_which_relation_a_question_asked_for_when_the_graph_lacks_it(
+    example: Settings, keyword_qa_model: Path, keyword_ner_model: Path, tmp_path: Path
+) -> None:
+    """Matched to BORN_IN, which Maria Gonzalez has no fact of: read from the text, and said."""
+    from kgbuild.qa import open_store
+    from kgbuild.qa.api import create_app
+    from kgbuild.schema import load_schema
+
+    with (
+        GraphQA(
+            open_store(example),
+            qa_model=str(keyword_qa_model),
+            ner_model=str(keyword_ner_model),
+            encoder=test_ask.ENCODER,
+            threshold=0.0,
+            schema=load_schema(example.schema_path),
+        ) as graph_qa,
+        running(create_app(graph_qa)) as url,
+    ):
+        question = quote("Where was Maria Gonzalez born?")
+        dom = dump_dom(f"{url}/?q={question}", tmp_path / "profile")
+    assert 'data-state="done"' in dom
+    assert "asks for BORN_IN of Maria Gonzalez, which the graph has no fact of" in dom
