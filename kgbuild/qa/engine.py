@@ -169,8 +169,7 @@ class GraphQA:
             raise InputError(f"threshold {cut} must be between 0 and 1")
         hops: list[str] = []
         bridge, hop_score = self._multi_hop(text, cut, hops)
-        matched: list[RelationQuestion] = []
-        linked, answers, path = self._answers(bridge or text, top_k, matched)
+        linked, answers, path, asked = self._answers(bridge or text, top_k)
         if hops and answers:
             answers = [a.model_copy(update={"score": min(a.score, hop_score)}) for a in answers]
         confident = [a for a in answers if a.score >= cut]
@@ -192,7 +191,7 @@ class GraphQA:
             path=path if confident else "none",
             message=message,
             hops=tuple(hops),
-            relation_question=matched[0] if matched else None,
+            relation_question=asked,
             threshold=cut,
         )
 
@@ -248,7 +247,7 @@ class GraphQA:
             return None, 1.0
         clause_end = match.end() + linked[0].match_end
         inner = f"Which {match.group(1).lower()} {question[match.end() : clause_end]}?"
-        _, answers, _ = self._answers(inner, 1)
+        _, answers, _, _ = self._answers(inner, 1)
         if not answers or answers[0].score < cut:
             return None, 1.0
         bridge = answers[0].items[0] if answers[0].items else answers[0].text
@@ -256,35 +255,33 @@ class GraphQA:
         return question[: match.start()] + bridge + question[clause_end:], answers[0].score
 
     def _answers(
-        self, question: str, top_k: int, matched: list[RelationQuestion] | None = None
-    ) -> tuple[list[EntityHit], list[Answer], Any]:
-        """Linked entities, answers and their path; ``matched`` gets the relation question."""
+        self, question: str, top_k: int
+    ) -> tuple[list[EntityHit], list[Answer], Any, RelationQuestion | None]:
+        """Linked entities, answers, their path and the relation type the question matched."""
         linked = self.linker.link(question, limit=self.max_entities)
         if not linked:
-            return [], [], "none"
+            return [], [], "none", None
         query = parse_graph_query(question, linked)
-        template = None
+        template, asked = None, None
         if query is None:
             template = self._template_query(question, linked[0])
             query = template[0] if template else None
         if query is not None:
             graph_answer = self._graph_answer(query)
-            if template is not None and matched is not None:
-                entity = query.entity
-                matched.append(
-                    RelationQuestion(
-                        entity_id=entity.id,
-                        entity_name=entity.name,
-                        type=query.rel_types[0],
-                        similarity=template[1],
-                        in_graph=graph_answer is not None,
-                    )
+            if template is not None:
+                asked = RelationQuestion(
+                    entity_id=query.entity.id,
+                    entity_name=query.entity.name,
+                    type=query.rel_types[0],
+                    similarity=template[1],
+                    in_graph=graph_answer is not None,
                 )
             if graph_answer is not None:
-                return linked, [graph_answer], "graph"
+                return linked, [graph_answer], "graph", asked
         cards = [c for h in linked if (c := self.store.entity(h.id)) is not None]
         contexts = self.ranker.rank(question, gather_contexts(self.store, cards))
-        return linked, self._read(question, linked, contexts[: self.max_contexts], top_k), "reader"
+        answers = self._read(question, linked, contexts[: self.max_contexts], top_k)
+        return linked, answers, "reader", asked
 
     def _template_query(self, question: str, entity: EntityHit) -> tuple[GraphQuery, float] | None:
         """The one-fact query of the relation template nearest the question and its cosine."""
