@@ -278,12 +278,13 @@ def run_redocred(args: argparse.Namespace) -> None:
 
     run = _meta.start()
     qa_ref, real_default = _qa_model(args.qa_model)
-    if args.docs > HELD_FOR_EVALUATION:
+    if args.first_doc + args.docs > HELD_FOR_EVALUATION:
         raise SystemExit(
-            f"--docs {args.docs}: only the first {HELD_FOR_EVALUATION} documents are kept out "
-            "of QA training questions (train qa-questions --skip-docs 100)"
+            f"--first-doc {args.first_doc} --docs {args.docs}: only the first "
+            f"{HELD_FOR_EVALUATION} documents are kept out of QA training questions "
+            "(train qa-questions --skip-docs 100)"
         )
-    docs = read_docred(REDOCRED / "dev_revised.json")[: args.docs]
+    docs = read_docred(REDOCRED / "dev_revised.json")[args.first_doc : args.first_doc + args.docs]
     rel_names = read_rel_info(REDOCRED / "rel_info.json")
     work = Path(args.work or tempfile.mkdtemp(prefix="kgbuild-ask-redocred-"))
     corpus = work / "docs.jsonl"
@@ -291,7 +292,7 @@ def run_redocred(args: argparse.Namespace) -> None:
     questions: list[dict[str, Any]] = []
     with corpus.open("w", encoding="utf-8") as out:
         for index, doc in enumerate(docs):
-            doc_id = f"redocred_{index:04d}"
+            doc_id = f"redocred_{args.first_doc + index:04d}"
             out.write(
                 json.dumps(
                     {
@@ -355,6 +356,7 @@ def run_redocred(args: argparse.Namespace) -> None:
         },
         "threshold": args.threshold,
         "documents": len(docs),
+        "first_document": args.first_doc,
         "questions_generated": len(pool),
         "graph": built,
         "overall": _summary(rows),
@@ -667,6 +669,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--name", default=None, help="results file suffix (default: the command)")
         p.add_argument("--seed", type=int, default=0)
     sub.choices["redocred"].add_argument("--docs", type=int, default=60)
+    sub.choices["redocred"].add_argument(
+        "--first-doc",
+        type=int,
+        default=0,
+        help="read documents from this one (e.g. 60 with --docs 40: a set apart from the default)",
+    )
     sub.choices["redocred"].add_argument("--questions", type=int, default=300)
     sub.choices["latency"].add_argument("--entities", type=int, default=10_000)
     sub.choices["latency"].add_argument("--questions", type=int, default=200)
