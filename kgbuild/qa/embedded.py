@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,6 +144,10 @@ class EmbeddedGraph:
     def search(self, terms: Sequence[str], limit: int) -> list[EntityHit]:
         """Entities sharing a word (exact, or within a small edit distance) with ``terms``."""
         return self._names.search(terms, limit)
+
+    def named_in(self, words: Collection[str]) -> list[EntityHit]:
+        """Entities with a name or alias made only of ``words`` (folded, exact match)."""
+        return self._names.named_in(words)
 
     # -- entities -------------------------------------------------------------------------
 

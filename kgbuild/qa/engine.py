@@ -26,10 +26,11 @@ from kgbuild.qa.relation_questions import RelationQuestions
 from kgbuild.qa.store import GraphStore, store_location
 from kgbuild.qa.structured import GraphQuery, parse_graph_query
 from kgbuild.qa.text import fold, name_forms, tokens
+from kgbuild.qa.typed import Occurrence, entity_occurrences, snap_span
 
 if TYPE_CHECKING:
     from kgbuild.config import Settings
-    from kgbuild.nlp.reader import ExtractiveReader
+    from kgbuild.nlp.reader import AnswerSpan, ExtractiveReader
     from kgbuild.schema import GraphSchema
 
 __all__ = ["MAX_QUESTION_CHARS", "GraphQA", "ask", "check_question", "open_store"]
@@ -119,6 +120,9 @@ class GraphQA:
             its relation question templates about the linked entity is answered from that
             entity's relations of the type, when it has any
             (:mod:`kgbuild.qa.relation_questions`; needs the encoder).
+        typed_answers: When the graph has no fact of the relation asked for, answer with the
+            entities of the relation's range that the reader's spans name, when there are
+            any (:mod:`kgbuild.qa.typed`); ``False``: the reader's spans as read.
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class GraphQA:
         max_entities: int = 3,
         device: str | None = None,
         schema: GraphSchema | None = None,
+        typed_answers: bool = True,
     ) -> None:
         from kgbuild.models import resolve_task_model
         from kgbuild.nlp.reader import ExtractiveReader
@@ -144,6 +149,7 @@ class GraphQA:
         self.threshold = threshold
         self.max_contexts = max_contexts
         self.max_entities = max_entities
+        self.typed_answers = typed_answers
         self.reader: ExtractiveReader = ExtractiveReader(
             resolve_task_model("qa", qa_model), device=device, bf16=False
         )
@@ -280,8 +286,18 @@ class GraphQA:
                 return linked, [graph_answer], "graph", asked
         cards = [c for h in linked if (c := self.store.entity(h.id)) is not None]
         contexts = self.ranker.rank(question, gather_contexts(self.store, cards))
-        answers = self._read(question, linked, contexts[: self.max_contexts], top_k)
+        labels = self._answer_labels(asked)
+        answers = self._read(question, linked, contexts[: self.max_contexts], top_k, labels)
         return linked, answers, "reader", asked
+
+    def _answer_labels(self, asked: RelationQuestion | None) -> frozenset[str] | None:
+        """The entity labels an answer must have: the range of the relation asked for."""
+        if asked is None or self.relation_questions is None or not self.typed_answers:
+            return None
+        template = next(
+            (t for t in self.relation_questions.templates if t.rel_type == asked.type), None
+        )
+        return template.range if template is not None and template.range else None
 
     def _template_query(self, question: str, entity: EntityHit) -> tuple[GraphQuery, float] | None:
         """The one-fact query of the relation template nearest the question and its cosine."""
@@ -337,11 +353,20 @@ class GraphQA:
         )
 
     def _read(
-        self, question: str, linked: Sequence[EntityHit], contexts: Sequence[Context], top_k: int
+        self,
+        question: str,
+        linked: Sequence[EntityHit],
+        contexts: Sequence[Context],
+        top_k: int,
+        labels: frozenset[str] | None = None,
     ) -> list[Answer]:
         if not contexts:
             return []
         spans = self.reader.read(question, [c.text for c in contexts], top_k=max(10, top_k * 4))
+        if labels is not None:
+            typed = self._typed(spans, contexts, linked, labels)
+            if typed:
+                return typed[:top_k]
         banned = {fold(question).strip()}
         for hit in linked:
             for name in (hit.name, *hit.aliases):
@@ -368,6 +393,39 @@ class GraphQA:
                 best[key] = kept.model_copy(update=update)
         ranked = sorted(best.values(), key=lambda a: (-a.score, a.text))
         return ranked[:top_k]
+
+    def _typed(
+        self,
+        spans: Sequence[AnswerSpan],
+        contexts: Sequence[Context],
+        linked: Sequence[EntityHit],
+        labels: frozenset[str],
+    ) -> list[Answer]:
+        """The reader's spans as the entities of ``labels`` they name (see :mod:`.typed`)."""
+        exclude = {h.id for h in linked}
+        places: dict[int, list[Occurrence]] = {}
+        best: dict[str, Answer] = {}
+        for span in spans:
+            index = span.context_index
+            if index not in places:
+                places[index] = entity_occurrences(
+                    self.store, contexts[index].text, labels, exclude=exclude
+                )
+            occurrence = snap_span(span.start, span.end, places[index])
+            if occurrence is None:
+                continue
+            context = contexts[index]
+            text = context.text[occurrence.start : occurrence.end]
+            answer = _answer(text, occurrence.start, occurrence.end, span.score, context, linked)
+            kept = best.get(occurrence.entity.id)
+            if kept is None:
+                best[occurrence.entity.id] = answer
+            else:
+                update: dict[str, Any] = {"score": min(1.0, kept.score + answer.score)}
+                if answer.evidence is not None:
+                    update["support"] = (*kept.support, answer.evidence)[:5]
+                best[occurrence.entity.id] = kept.model_copy(update=update)
+        return sorted(best.values(), key=lambda a: (-a.score, a.text))
 
 
 def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
 from kgbuild.qa.models import EntityHit
-from kgbuild.qa.text import fold, is_cjk, tokens
+from kgbuild.qa.text import STOPWORDS, fold, is_cjk, tokens
 
 __all__ = ["NameIndex", "NameRow"]
 
@@ -53,7 +53,10 @@ class NameIndex:
         self._rows = {row.id: row for row in rows}
         words: dict[str, set[str]] = defaultdict(set)
         cjk: list[tuple[str, str]] = []
+        self._name_words: dict[str, tuple[frozenset[str], ...]] = {}
         for entity_id, row in sorted(self._rows.items()):
+            names = [frozenset(tokens(name)) for name in (row.name, *row.aliases)]
+            self._name_words[entity_id] = tuple(n for n in names if n)
             for name in (row.name, *row.aliases):
                 for word in tokens(name):
                     words[word].add(entity_id)
@@ -114,6 +117,22 @@ class NameIndex:
             found.items(), key=lambda kv: (-kv[1], -self._rows[kv[0]].mention_count, kv[0])
         )
         return [self._hit(entity_id, score) for entity_id, score in ranked[:limit]]
+
+    def named_in(self, words: Collection[str]) -> list[EntityHit]:
+        """Entities with a name or alias whose every word is among ``words`` (folded, exact).
+
+        The candidates for the entities a passage names (:mod:`kgbuild.qa.typed`), in id
+        order; no fuzzy matching: the passage is matched against them word for word after.
+        """
+        present = {fold(w) for w in words if w}
+        ids: set[str] = set()
+        for word in present - STOPWORDS:
+            ids.update(self._words.get(word, ()))
+        return [
+            self._hit(entity_id, 0.0)
+            for entity_id in sorted(ids)
+            if any(present.issuperset(name) for name in self._name_words[entity_id])
+        ]
 
     def _hit(self, entity_id: str, score: float) -> EntityHit:
         row = self._rows[entity_id]

@@ -9,7 +9,7 @@ index over names and aliases (:meth:`Neo4jGraph.ensure_index`) remains for other
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from neo4j import Driver, GraphDatabase
@@ -196,6 +196,10 @@ class Neo4jGraph:
     def search(self, terms: Sequence[str], limit: int) -> list[EntityHit]:
         """Entities sharing a word (exact, or within a small edit distance) with ``terms``."""
         return self._name_index().search(terms, limit)
+
+    def named_in(self, words: Collection[str]) -> list[EntityHit]:
+        """Entities with a name or alias made only of ``words`` (folded, exact match)."""
+        return self._name_index().named_in(words)
 
     def _name_index(self) -> NameIndex:
         """The name index of the graph as it is now (read again after a change)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,6 +25,10 @@ class GraphStore(Protocol):
 
     def search(self, terms: Sequence[str], limit: int) -> list[EntityHit]:
         """Entities whose name or an alias shares (fuzzily) a word with ``terms``."""
+        ...
+
+    def named_in(self, words: Collection[str]) -> list[EntityHit]:
+        """Entities with a name or alias made only of ``words`` (folded, exact match)."""
         ...
 
     def entity(self, entity_id: str) -> EntityCard | None:

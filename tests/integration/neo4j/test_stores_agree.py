@@ -77,6 +77,10 @@ def test_both_stores_link_the_same_entities_and_neo4j_sees_new_ones(
     for terms in term_sets:
         assert neo4j.search(terms, 10) == files.search(terms, 10), terms
     assert [h.id for h in neo4j.search(["quotedesk", "com"], 10)][:1] == ["e1"]
+    # the entities a passage names (typed answers), from either store
+    passage = ["harbor", "markets", "owns", "quotedesk", "com", "in", "bedminster"]
+    assert [h.id for h in neo4j.named_in(passage)] == ["e1", "e2", "e5"]
+    assert neo4j.named_in(passage) == files.named_in(passage)
     # a write that adds an entity is seen at the next question (the graph's version changed)
     writer.write_entities([entity("e6", "Quotedesk Labs")])
     assert "e6" in {h.id for h in neo4j.search(["quotedesk"], 10)}

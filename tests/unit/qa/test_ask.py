@@ -534,3 +534,34 @@ def test_a_question_near_a_relation_template_is_answered_from_the_graph(
     )
     with asking(bare) as qa:
         assert qa.ask("Who employs Maria Gonzalez?").path == "reader"
+
+
+def test_a_relation_the_graph_lacks_is_answered_with_entities_of_its_range(
+    example: Settings, keyword_qa_model: Path, keyword_ner_model: Path
+) -> None:
+    schema = load_schema(example.schema_path)
+    places = {
+        node["name"]
+        for node in json.loads((example.out_dir / "graph.json").read_text(encoding="utf-8"))[
+            "nodes"
+        ]
+        if node.get("kind") == "entity" and node.get("label") == "LOC"
+    }
+    read: dict[bool, list[str]] = {}
+    for typed in (True, False):
+        with GraphQA(
+            open_store(example),
+            qa_model=str(keyword_qa_model),
+            ner_model=str(keyword_ner_model),
+            encoder=ENCODER,
+            threshold=0.0,
+            schema=schema,
+            typed_answers=typed,
+        ) as qa:
+            result = qa.ask("Where was Maria Gonzalez born?", top_k=5)
+            asked = result.relation_question
+            assert asked is not None and (asked.type, asked.in_graph) == ("BORN_IN", False)
+            assert result.path == "reader" and result.answer is not None
+            read[typed] = [a.text for a in (result.answer, *result.alternatives)]
+    assert read[True] and set(read[True]) <= places
+    assert not set(read[False]) <= places  # the reader alone also gives spans that name no place

@@ -1,0 +1,111 @@
+"""Reader spans snapped to the graph's entities of the labels a question asks for."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kgbuild.qa.embedded import EmbeddedGraph
+from kgbuild.qa.typed import Occurrence, entity_occurrences, snap_span
+
+
+def _node(id_: str, name: str, label: str, aliases: list[str]) -> dict[str, object]:
+    return {
+        "id": id_,
+        "kind": "entity",
+        "name": name,
+        "label": label,
+        "aliases": aliases,
+        "mention_count": 1,
+        "doc_ids": ["x.txt"],
+    }
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedGraph:
+    nodes = [
+        _node("maria", "María González", "PER", ["Maria Gonzalez"]),
+        _node("dhyan", "Dhyan Sreenivasan", "PER", []),
+        _node("vineeth", "Vineeth Sreenivasan", "PER", ["Vineeth"]),
+        _node("thira", "Thira", "MISC", []),
+        _node("acme", "Acme Robotics Inc.", "ORG", ["Acme", "艾克米机器人"]),
+        _node("us", "United States", "LOC", ["U.S."]),
+        _node("sudan", "Sudan", "LOC", []),
+        _node("the", "The", "MISC", []),
+        _node("toronto", "Toronto", "LOC", ["多伦多"]),
+    ]
+    path = tmp_path_factory.mktemp("typed") / "graph.json"
+    path.write_text(json.dumps({"nodes": nodes, "edges": []}), encoding="utf-8")
+    return EmbeddedGraph(path)
+
+
+TEXT = (
+    "Vineeth directed the film Thira in 2013 , which introduced his younger brother "
+    "Dhyan Sreenivasan ; MARÍA GONZÁLEZ of Acme Robotics moved to the U.S. from Sudan ."
+)
+
+
+def _found(places: list[Occurrence]) -> list[tuple[str, str]]:
+    return [(p.entity.id, TEXT[p.start : p.end]) for p in places]
+
+
+def test_a_passage_names_the_entities_of_the_asked_labels_at_their_places(
+    graph: EmbeddedGraph,
+) -> None:
+    people = entity_occurrences(graph, TEXT, {"PER"})
+    assert _found(people) == [
+        ("vineeth", "Vineeth"),
+        ("dhyan", "Dhyan Sreenivasan"),
+        ("maria", "MARÍA GONZÁLEZ"),  # case and accents folded
+    ]
+    # not Vineeth Sreenivasan: his full name is not in the passage, only his first name
+    assert _found(entity_occurrences(graph, TEXT, {"LOC"})) == [
+        ("us", "U.S."),  # a name of single letters is still a name
+        ("sudan", "Sudan"),
+    ]
+    # the name without its corporate suffix, and an alias inside it, longest first
+    assert _found(entity_occurrences(graph, TEXT, {"ORG"})) == [
+        ("acme", "Acme Robotics"),
+        ("acme", "Acme"),
+    ]
+    # the question's own entities are left out; a name of stopwords only never matches
+    assert "maria" not in {
+        p.entity.id for p in entity_occurrences(graph, TEXT, {"PER"}, exclude={"maria"})
+    }
+    assert _found(entity_occurrences(graph, TEXT, {"MISC"})) == [("thira", "Thira")]
+
+
+def test_chinese_names_are_found_as_substrings(graph: EmbeddedGraph) -> None:
+    text = "艾克米机器人的总部在多伦多。"
+    assert [
+        (p.entity.id, text[p.start : p.end]) for p in entity_occurrences(graph, text, {"LOC"})
+    ] == [("toronto", "多伦多")]
+    assert [p.entity.id for p in entity_occurrences(graph, text, {"ORG"})] == ["acme"]
+
+
+def test_a_span_snaps_to_the_entity_it_overlaps_most(graph: EmbeddedGraph) -> None:
+    people = entity_occurrences(graph, TEXT, {"PER"})
+    # the reader's span runs over a clause; the one person it names is the answer
+    clause = TEXT.index("the film Thira"), TEXT.index("Dhyan") + len("Dhyan")
+    chosen = snap_span(*clause, people)
+    assert chosen is not None and chosen.entity.id == "dhyan"
+    # a span over two names: the larger overlap wins
+    both = TEXT.index("Vineeth"), TEXT.index("Thira")
+    chosen = snap_span(*both, people)
+    assert chosen is not None and chosen.entity.id == "vineeth"
+    # a span that names no entity of the labels snaps to nothing
+    year = TEXT.index("2013"), TEXT.index("2013") + 4
+    assert snap_span(*year, people) is None
+
+
+def test_only_entities_whose_whole_name_is_in_the_passage_are_candidates(
+    graph: EmbeddedGraph,
+) -> None:
+    words = ["vineeth", "directed", "the", "film"]
+    assert [h.id for h in graph.named_in(words)] == ["vineeth"]
+    assert {h.id for h in graph.named_in(["dhyan", "sreenivasan", "vineeth"])} == {
+        "dhyan",
+        "vineeth",
+    }
+    assert graph.named_in(["the", "of"]) == []
