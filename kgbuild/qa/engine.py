@@ -26,7 +26,7 @@ from kgbuild.qa.relation_questions import RelationQuestions
 from kgbuild.qa.store import GraphStore, store_location
 from kgbuild.qa.structured import GraphQuery, parse_graph_query
 from kgbuild.qa.text import fold, name_forms, tokens
-from kgbuild.qa.typed import Occurrence, entity_occurrences, snap_span
+from kgbuild.qa.typed import entity_occurrences, passage_words, snap_span
 
 if TYPE_CHECKING:
     from kgbuild.config import Settings
@@ -403,14 +403,15 @@ class GraphQA:
     ) -> list[Answer]:
         """The reader's spans as the entities of ``labels`` they name (see :mod:`.typed`)."""
         exclude = {h.id for h in linked}
-        places: dict[int, list[Occurrence]] = {}
+        read = sorted({span.context_index for span in spans})
+        candidates = self.store.named_in(passage_words([contexts[i].text for i in read]))
+        places = {
+            i: entity_occurrences(contexts[i].text, candidates, labels, exclude=exclude)
+            for i in read
+        }
         best: dict[str, Answer] = {}
         for span in spans:
             index = span.context_index
-            if index not in places:
-                places[index] = entity_occurrences(
-                    self.store, contexts[index].text, labels, exclude=exclude
-                )
             occurrence = snap_span(span.start, span.end, places[index])
             if occurrence is None:
                 continue

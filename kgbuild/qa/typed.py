@@ -15,10 +15,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from kgbuild.qa.models import EntityHit
-from kgbuild.qa.store import GraphStore
 from kgbuild.qa.text import STOPWORDS, fold, is_cjk, name_forms, word_spans
 
-__all__ = ["Occurrence", "entity_occurrences", "snap_span"]
+__all__ = ["Occurrence", "entity_occurrences", "passage_words", "snap_span"]
 
 
 @dataclass(frozen=True)
@@ -30,20 +29,27 @@ class Occurrence:
     entity: EntityHit
 
 
-def entity_occurrences(
-    store: GraphStore, text: str, labels: Collection[str], *, exclude: Collection[str] = ()
-) -> list[Occurrence]:
-    """The places ``text`` names an entity of ``labels`` (not an id of ``exclude``).
+def passage_words(texts: Sequence[str]) -> set[str]:
+    """The folded words of ``texts``: what :meth:`GraphStore.named_in` is asked with."""
+    return {fold(text[a:b]) for text in texts for a, b in word_spans(text)}
 
+
+def entity_occurrences(
+    text: str,
+    candidates: Sequence[EntityHit],
+    labels: Collection[str],
+    *,
+    exclude: Collection[str] = (),
+) -> list[Occurrence]:
+    """The places ``text`` names one of ``candidates`` of ``labels`` (not an id of ``exclude``).
+
+    ``candidates`` come from the store (``store.named_in(passage_words([text, ...]))``).
     Names match as whole folded words (``"U.S."`` is ``u s``); Chinese names as substrings.
     """
     spans = word_spans(text)
     words = [fold(text[a:b]) for a, b in spans]
-    terms = {w for w in words if is_cjk(w) or (w not in STOPWORDS and len(w) >= 2)}
-    if not terms:
-        return []
     found: list[Occurrence] = []
-    for hit in store.named_in(set(words)):
+    for hit in candidates:
         if hit.label not in labels or hit.id in exclude:
             continue
         forms: set[str] = set()

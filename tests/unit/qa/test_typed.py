@@ -7,7 +7,7 @@ import json
 import pytest
 
 from kgbuild.qa.embedded import EmbeddedGraph
-from kgbuild.qa.typed import Occurrence, entity_occurrences, snap_span
+from kgbuild.qa.typed import Occurrence, entity_occurrences, passage_words, snap_span
 
 
 def _node(id_: str, name: str, label: str, aliases: list[str]) -> dict[str, object]:
@@ -46,6 +46,14 @@ TEXT = (
 )
 
 
+def _in(
+    graph: EmbeddedGraph, text: str, labels: set[str], exclude: frozenset[str] = frozenset()
+) -> list[Occurrence]:
+    """Where ``text`` names the graph's entities of ``labels`` (candidates from the store)."""
+    candidates = graph.named_in(passage_words([text]))
+    return entity_occurrences(text, candidates, labels, exclude=exclude)
+
+
 def _found(places: list[Occurrence]) -> list[tuple[str, str]]:
     return [(p.entity.id, TEXT[p.start : p.end]) for p in places]
 
@@ -53,39 +61,39 @@ def _found(places: list[Occurrence]) -> list[tuple[str, str]]:
 def test_a_passage_names_the_entities_of_the_asked_labels_at_their_places(
     graph: EmbeddedGraph,
 ) -> None:
-    people = entity_occurrences(graph, TEXT, {"PER"})
+    people = _in(graph, TEXT, {"PER"})
     assert _found(people) == [
         ("vineeth", "Vineeth"),
         ("dhyan", "Dhyan Sreenivasan"),
         ("maria", "MARÍA GONZÁLEZ"),  # case and accents folded
     ]
     # not Vineeth Sreenivasan: his full name is not in the passage, only his first name
-    assert _found(entity_occurrences(graph, TEXT, {"LOC"})) == [
+    assert _found(_in(graph, TEXT, {"LOC"})) == [
         ("us", "U.S."),  # a name of single letters is still a name
         ("sudan", "Sudan"),
     ]
     # the name without its corporate suffix, and an alias inside it, longest first
-    assert _found(entity_occurrences(graph, TEXT, {"ORG"})) == [
+    assert _found(_in(graph, TEXT, {"ORG"})) == [
         ("acme", "Acme Robotics"),
         ("acme", "Acme"),
     ]
     # the question's own entities are left out; a name of stopwords only never matches
     assert "maria" not in {
-        p.entity.id for p in entity_occurrences(graph, TEXT, {"PER"}, exclude={"maria"})
+        p.entity.id for p in _in(graph, TEXT, {"PER"}, exclude=frozenset({"maria"}))
     }
-    assert _found(entity_occurrences(graph, TEXT, {"MISC"})) == [("thira", "Thira")]
+    assert _found(_in(graph, TEXT, {"MISC"})) == [("thira", "Thira")]
 
 
 def test_chinese_names_are_found_as_substrings(graph: EmbeddedGraph) -> None:
     text = "艾克米机器人的总部在多伦多。"
-    assert [
-        (p.entity.id, text[p.start : p.end]) for p in entity_occurrences(graph, text, {"LOC"})
-    ] == [("toronto", "多伦多")]
-    assert [p.entity.id for p in entity_occurrences(graph, text, {"ORG"})] == ["acme"]
+    assert [(p.entity.id, text[p.start : p.end]) for p in _in(graph, text, {"LOC"})] == [
+        ("toronto", "多伦多")
+    ]
+    assert [p.entity.id for p in _in(graph, text, {"ORG"})] == ["acme"]
 
 
 def test_a_span_snaps_to_the_entity_it_overlaps_most(graph: EmbeddedGraph) -> None:
-    people = entity_occurrences(graph, TEXT, {"PER"})
+    people = _in(graph, TEXT, {"PER"})
     # the reader's span runs over a clause; the one person it names is the answer
     clause = TEXT.index("the film Thira"), TEXT.index("Dhyan") + len("Dhyan")
     chosen = snap_span(*clause, people)
