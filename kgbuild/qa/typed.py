@@ -88,14 +88,14 @@ def _places(
 
 
 def snap_span(start: int, end: int, occurrences: Sequence[Occurrence]) -> Occurrence | None:
-    """The occurrence that overlaps ``[start, end)`` most (ties: the longer, then earlier)."""
-    best: tuple[int, int, int] | None = None
-    chosen = None
-    for occurrence in occurrences:
-        overlap = min(end, occurrence.end) - max(start, occurrence.start)
-        if overlap <= 0:
-            continue
-        key = (overlap, occurrence.end - occurrence.start, -occurrence.start)
-        if best is None or key > best:
-            best, chosen = key, occurrence
-    return chosen
+    """The occurrence ``[start, end)`` answers with: the one its first character is in.
+
+    The reader's span starts where it thinks the answer starts, and often runs on ("Munich,
+    Germany", "Brazil and played until the end of the year with Olaria"), so the entity at
+    its start wins (the longest, if several); otherwise the first entity within the span.
+    """
+    at_start = [o for o in occurrences if o.start <= start < o.end]
+    if at_start:
+        return max(at_start, key=lambda o: (o.end - o.start, -o.start))
+    inside = [o for o in occurrences if start < o.start < end]
+    return min(inside, key=lambda o: (o.start, -(o.end - o.start))) if inside else None

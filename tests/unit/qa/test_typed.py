@@ -98,10 +98,14 @@ def test_a_span_snaps_to_the_entity_it_overlaps_most(graph: EmbeddedGraph) -> No
     clause = TEXT.index("the film Thira"), TEXT.index("Dhyan") + len("Dhyan")
     chosen = snap_span(*clause, people)
     assert chosen is not None and chosen.entity.id == "dhyan"
-    # a span over two names: the larger overlap wins
-    both = TEXT.index("Vineeth"), TEXT.index("Thira")
-    chosen = snap_span(*both, people)
-    assert chosen is not None and chosen.entity.id == "vineeth"
+    # a span that runs on over two names: the one it starts with ("Munich, Germany")
+    places = _in(graph, TEXT, {"LOC"})
+    run_on = TEXT.index("U.S."), TEXT.index("Sudan") + len("Sudan")
+    chosen = snap_span(*run_on, places)
+    assert chosen is not None and chosen.entity.id == "us"
+    # starting inside a name snaps to it
+    chosen = snap_span(TEXT.index("Sreenivasan"), TEXT.index(";"), people)
+    assert chosen is not None and chosen.entity.id == "dhyan"
     # a span that names no entity of the labels snaps to nothing
     year = TEXT.index("2013"), TEXT.index("2013") + 4
     assert snap_span(*year, people) is None
