@@ -6,7 +6,8 @@ spans are often not names at all ("politician", "weekly Catholic newspaper for t
 diocese"). Here each span is mapped to the entity of an expected label that the passage
 names where the span was read (whole words, names and aliases of the graph's entities); a
 span that names none is dropped. Several spans naming one entity add up, as the reader's
-scores are normalised jointly over the passages.
+scores are normalised jointly over the passages (:meth:`kgbuild.qa.GraphQA._typed`, which
+gives the spans as read when none names such an entity).
 """
 
 from __future__ import annotations
