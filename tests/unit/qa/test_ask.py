@@ -106,7 +106,10 @@ def qa(example: Settings, keyword_qa_model: Path, keyword_ner_model: Path) -> It
 # -- linking and ranking on a hand-written graph (no models) ----------------------------------
 
 
-def _node(id_: str, name: str, label: str, aliases: list[str], mentions: int) -> dict[str, object]:
+def entity_node(
+    id_: str, name: str, label: str, aliases: list[str], mentions: int = 1
+) -> dict[str, object]:
+    """An entity node of a hand-written graph.json."""
     return {
         "id": id_,
         "kind": "entity",
@@ -121,12 +124,14 @@ def _node(id_: str, name: str, label: str, aliases: list[str], mentions: int) ->
 @pytest.fixture(scope="module")
 def names_graph(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedGraph:
     nodes = [
-        _node("acme", "Acme Robotics Inc.", "ORG", ["Acme", "Acme Robotics", "艾克米机器人"], 9),
-        _node("maria", "María González", "PER", ["Maria Gonzalez"], 5),
-        _node("david", "David Chen", "PER", [], 4),
-        _node("linda", "Linda Chen", "PER", [], 4),
-        _node("north", "Northwind Logistics Ltd.", "ORG", ["Northwind"], 6),
-        _node("toronto", "Toronto", "LOC", [], 3),
+        entity_node(
+            "acme", "Acme Robotics Inc.", "ORG", ["Acme", "Acme Robotics", "艾克米机器人"], 9
+        ),
+        entity_node("maria", "María González", "PER", ["Maria Gonzalez"], 5),
+        entity_node("david", "David Chen", "PER", [], 4),
+        entity_node("linda", "Linda Chen", "PER", [], 4),
+        entity_node("north", "Northwind Logistics Ltd.", "ORG", ["Northwind"], 6),
+        entity_node("toronto", "Toronto", "LOC", [], 3),
     ]
     path = tmp_path_factory.mktemp("names") / "graph.json"
     path.write_text(json.dumps({"nodes": nodes, "edges": []}), encoding="utf-8")
@@ -160,8 +165,10 @@ def test_linking_finds_the_named_entity_among_thousands_sharing_a_word(tmp_path:
     # about: the index ranks by rare shared words, so it is among the candidates
     syllables = ["bra", "dor", "fen", "gal", "hol", "kar", "lex", "mar", "pen", "quin"]
     words = [a + b + c + d for a in syllables for b in syllables for c in syllables for d in "ae"]
-    nodes = [_node(f"org{i}", f"{w.title()} Foods", "ORG", [], 5) for i, w in enumerate(words)]
-    nodes.append(_node("wanted", "Holholden Foods", "ORG", [], 1))
+    nodes = [
+        entity_node(f"org{i}", f"{w.title()} Foods", "ORG", [], 5) for i, w in enumerate(words)
+    ]
+    nodes.append(entity_node("wanted", "Holholden Foods", "ORG", [], 1))
     path = tmp_path / "graph.json"
     path.write_text(json.dumps({"nodes": nodes, "edges": []}), encoding="utf-8")
     store = EmbeddedGraph(path)

@@ -8,32 +8,21 @@ import pytest
 
 from kgbuild.qa.embedded import EmbeddedGraph
 from kgbuild.qa.typed import Occurrence, entity_occurrences, passage_words, snap_span
-
-
-def _node(id_: str, name: str, label: str, aliases: list[str]) -> dict[str, object]:
-    return {
-        "id": id_,
-        "kind": "entity",
-        "name": name,
-        "label": label,
-        "aliases": aliases,
-        "mention_count": 1,
-        "doc_ids": ["x.txt"],
-    }
+from tests.unit.qa.test_ask import entity_node
 
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedGraph:
     nodes = [
-        _node("maria", "María González", "PER", ["Maria Gonzalez"]),
-        _node("dhyan", "Dhyan Sreenivasan", "PER", []),
-        _node("vineeth", "Vineeth Sreenivasan", "PER", ["Vineeth"]),
-        _node("thira", "Thira", "MISC", []),
-        _node("acme", "Acme Robotics Inc.", "ORG", ["Acme", "艾克米机器人"]),
-        _node("us", "United States", "LOC", ["U.S."]),
-        _node("sudan", "Sudan", "LOC", []),
-        _node("the", "The", "MISC", []),
-        _node("toronto", "Toronto", "LOC", ["多伦多"]),
+        entity_node("maria", "María González", "PER", ["Maria Gonzalez"]),
+        entity_node("dhyan", "Dhyan Sreenivasan", "PER", []),
+        entity_node("vineeth", "Vineeth Sreenivasan", "PER", ["Vineeth"]),
+        entity_node("thira", "Thira", "MISC", []),
+        entity_node("acme", "Acme Robotics Inc.", "ORG", ["Acme", "艾克米机器人"]),
+        entity_node("us", "United States", "LOC", ["U.S."]),
+        entity_node("sudan", "Sudan", "LOC", []),
+        entity_node("the", "The", "MISC", []),
+        entity_node("toronto", "Toronto", "LOC", ["多伦多"]),
     ]
     path = tmp_path_factory.mktemp("typed") / "graph.json"
     path.write_text(json.dumps({"nodes": nodes, "edges": []}), encoding="utf-8")
