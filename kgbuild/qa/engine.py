@@ -162,6 +162,10 @@ class GraphQA:
             if sentences is not None
             else None
         )
+        self._ranges = {
+            t.rel_type: t.range
+            for t in (self.relation_questions.templates if self.relation_questions else ())
+        }
 
     # -- public -----------------------------------------------------------------------------
 
@@ -292,12 +296,9 @@ class GraphQA:
 
     def _answer_labels(self, asked: RelationQuestion | None) -> frozenset[str] | None:
         """The entity labels an answer must have: the range of the relation asked for."""
-        if asked is None or self.relation_questions is None or not self.typed_answers:
+        if asked is None or not self.typed_answers:
             return None
-        template = next(
-            (t for t in self.relation_questions.templates if t.rel_type == asked.type), None
-        )
-        return template.range if template is not None and template.range else None
+        return self._ranges.get(asked.type) or None
 
     def _template_query(self, question: str, entity: EntityHit) -> tuple[GraphQuery, float] | None:
         """The one-fact query of the relation template nearest the question and its cosine."""
