@@ -381,19 +381,8 @@ class GraphQA:
             key = " ".join(tokens(text))
             if not key or key in banned or set(key.split()) <= question_words:
                 continue
-            answer = _answer(text, start, end, span.score, context, linked)
-            kept = best.get(key)
-            if kept is None:
-                best[key] = answer
-            else:
-                # The reader's scores are normalised jointly over all contexts, so the
-                # probability of an answer is the sum over the places it was read.
-                update: dict[str, Any] = {"score": min(1.0, kept.score + answer.score)}
-                if answer.evidence is not None:
-                    update["support"] = (*kept.support, answer.evidence)[:5]
-                best[key] = kept.model_copy(update=update)
-        ranked = sorted(best.values(), key=lambda a: (-a.score, a.text))
-        return ranked[:top_k]
+            _add_answer(best, key, _answer(text, start, end, span.score, context, linked))
+        return _ranked(best)[:top_k]
 
     def _typed(
         self,
@@ -419,15 +408,29 @@ class GraphQA:
             context = contexts[index]
             text = context.text[occurrence.start : occurrence.end]
             answer = _answer(text, occurrence.start, occurrence.end, span.score, context, linked)
-            kept = best.get(occurrence.entity.id)
-            if kept is None:
-                best[occurrence.entity.id] = answer
-            else:
-                update: dict[str, Any] = {"score": min(1.0, kept.score + answer.score)}
-                if answer.evidence is not None:
-                    update["support"] = (*kept.support, answer.evidence)[:5]
-                best[occurrence.entity.id] = kept.model_copy(update=update)
-        return sorted(best.values(), key=lambda a: (-a.score, a.text))
+            _add_answer(best, occurrence.entity.id, answer)
+        return _ranked(best)
+
+
+def _add_answer(best: dict[str, Answer], key: str, answer: Answer) -> None:
+    """Keep ``answer`` under ``key``, or add its score and evidence to the one kept there.
+
+    The reader's scores are normalised jointly over all contexts, so the probability of an
+    answer is the sum over the places it was read.
+    """
+    kept = best.get(key)
+    if kept is None:
+        best[key] = answer
+        return
+    update: dict[str, Any] = {"score": min(1.0, kept.score + answer.score)}
+    if answer.evidence is not None:
+        update["support"] = (*kept.support, answer.evidence)[:5]
+    best[key] = kept.model_copy(update=update)
+
+
+def _ranked(best: dict[str, Answer]) -> list[Answer]:
+    """The kept answers, best score first (ties by text)."""
+    return sorted(best.values(), key=lambda a: (-a.score, a.text))
 
 
 def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:

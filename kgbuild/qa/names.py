@@ -55,13 +55,16 @@ class NameIndex:
         cjk: list[tuple[str, str]] = []
         self._name_words: dict[str, tuple[frozenset[str], ...]] = {}
         for entity_id, row in sorted(self._rows.items()):
-            names = [frozenset(tokens(name)) for name in (row.name, *row.aliases)]
-            self._name_words[entity_id] = tuple(n for n in names if n)
+            named: list[frozenset[str]] = []
             for name in (row.name, *row.aliases):
-                for word in tokens(name):
+                name_words = tokens(name)
+                for word in name_words:
                     words[word].add(entity_id)
                 if is_cjk(name):
-                    cjk.append(("".join(tokens(name)), entity_id))
+                    cjk.append(("".join(name_words), entity_id))
+                if name_words:
+                    named.append(frozenset(name_words))
+            self._name_words[entity_id] = tuple(named)
         self._words = {word: sorted(ids) for word, ids in words.items()}
         self._vocab = sorted(self._words)
         self._cjk = cjk
