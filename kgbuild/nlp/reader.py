@@ -46,7 +46,7 @@ from typing import Any
 import torch
 
 from kgbuild.errors import ModelLoadError
-from kgbuild.nlp.batching import length_batches
+from kgbuild.nlp.batching import length_batches, pad_batch
 from kgbuild.nlp.calibration import Platt
 from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_question_answerer
 from kgbuild.nlp.sentence_encoder import load_sentence_encoder
@@ -373,12 +373,7 @@ class ExtractiveReader:
         results: list[_Logits] = [None] * len(windows)  # type: ignore[list-item]
         for rows in length_batches([len(w.input_ids) for w in windows], self.batch_size):
             batch = [windows[i] for i in rows]
-            width = len(batch[0].input_ids)
-            ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, window in enumerate(batch):
-                ids[row, : len(window.input_ids)] = torch.tensor(window.input_ids)
-                mask[row, : len(window.input_ids)] = 1
+            ids, mask = pad_batch([w.input_ids for w in batch], pad)
             with torch.autocast(loaded.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 output = loaded.model(
                     input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device)

@@ -32,7 +32,7 @@ from kgbuild.lang import model_languages
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.align import FloatArray, IntArray, split_tag
 from kgbuild.nlp.batch_align import Pieces, decode_pieces
-from kgbuild.nlp.batching import length_batches
+from kgbuild.nlp.batching import length_batches, shape_bucket
 from kgbuild.nlp.context import context_around, pack_sentences, special_token_ids
 from kgbuild.nlp.hf import (
     LoadedTokenClassifier,
@@ -290,7 +290,7 @@ class NerStage:
                 batches, STAGE, enabled=self.progress, detail=f"{len(windows.lengths):,} windows"
             ):
                 rows = np.asarray(batch, dtype=np.intp)
-                width = int(lengths[rows[0]])
+                width = shape_bucket(int(lengths[rows[0]]))
                 real = np.arange(width) < lengths[rows, None]
                 positions = (windows.bounds[rows, None] + np.arange(width))[real]
                 ids = np.full((len(rows), width), pad_id, dtype=np.int64)

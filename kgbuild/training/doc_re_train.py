@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from kgbuild.errors import InputError
+from kgbuild.nlp.batching import pad_batch
 from kgbuild.nlp.calibration import (
     Platt,
     expected_calibration_error,
@@ -45,7 +46,6 @@ from kgbuild.nlp.doc_relations import (
     DocRelationModel,
     adaptive_threshold_loss,
     evidence_loss,
-    pad_windows,
     pair_batch,
 )
 from kgbuild.readers.docred import read_docred
@@ -191,7 +191,7 @@ def train_epoch(
     steps = -(-len(order) // run.batch_size)
     for step, start in enumerate(range(0, len(order), run.batch_size), 1):
         batch = [features[i] for i in order[start : start + run.batch_size]]
-        ids, mask = pad_windows([f.window.input_ids for f in batch], pad_id, device)
+        ids, mask = pad_batch([f.window.input_ids for f in batch], pad_id, device, multiple=1)
         with autocast:
             logits, sentences = model(ids, mask, [pair_batch(f.window, device) for f in batch])
         loss = adaptive_threshold_loss(

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from kgbuild.nlp.batching import length_batches
+from kgbuild.nlp.batching import length_batches, pad_batch, shape_bucket
 
 
 @pytest.mark.parametrize("max_padding", [0.0, 0.1, 0.5])
@@ -37,3 +37,18 @@ def test_equal_lengths_fill_whole_batches_in_input_order() -> None:
 def test_bad_settings_are_refused(batch_size: int, max_padding: float) -> None:
     with pytest.raises(ValueError, match=r"batch_size|max_padding"):
         length_batches([3, 2], batch_size, max_padding=max_padding)
+
+
+def test_shape_buckets_round_up_to_the_multiple() -> None:
+    assert [shape_bucket(n, 16) for n in (0, 1, 15, 16, 17, 33)] == [0, 16, 16, 16, 32, 48]
+    assert shape_bucket(5, 1) == 5
+    with pytest.raises(ValueError, match="multiple"):
+        shape_bucket(5, 0)
+
+
+def test_padded_batches_keep_every_token_and_mask_only_the_padding() -> None:
+    ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=0, multiple=4)
+    assert ids.tolist() == [[5, 6, 7, 0], [8, 0, 0, 0]]
+    assert mask.tolist() == [[1, 1, 1, 0], [1, 0, 0, 0]]
+    ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=9, multiple=1)
+    assert ids.tolist() == [[5, 6, 7], [8, 9, 9]] and mask.sum().item() == 4

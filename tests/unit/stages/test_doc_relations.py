@@ -200,6 +200,11 @@ def test_window_pairs_equal_atlop_written_pair_by_pair(tmp_path: Path) -> None:
             per_sentence = [float(weights[1:5].sum()), float(weights[5:8].sum()), float(weights[8])]
             assert sentences[row].tolist() == pytest.approx(per_sentence, abs=1e-6)
     assert float(sentences[:, :].sum(dim=1).max()) <= 1.0  # tokens outside sentences count nowhere
+    with torch.inference_mode():  # pairs and mention rows padded to a few shapes, then cut
+        padded_logits, padded_sentences = model.window_pairs(states, layer_input, mask, window)
+    assert padded_logits.shape == logits.shape and padded_sentences.shape == sentences.shape
+    assert torch.allclose(padded_logits, logits, atol=1e-6)
+    assert torch.allclose(padded_sentences, sentences, atol=1e-6)
 
 
 def test_a_manifest_without_entity_attention_is_read_the_legacy_way(tmp_path: Path) -> None:
