@@ -22,7 +22,7 @@ from kgbuild.qa.models import (
     RelationQuestion,
 )
 from kgbuild.qa.ranking import ContextRanker
-from kgbuild.qa.relation_questions import RelationQuestions
+from kgbuild.qa.relation_questions import RelationQuestions, answer_labels
 from kgbuild.qa.store import GraphStore, store_location
 from kgbuild.qa.structured import GraphQuery, parse_graph_query
 from kgbuild.qa.text import fold, name_forms, tokens
@@ -290,15 +290,23 @@ class GraphQA:
                 return linked, [graph_answer], "graph", asked
         cards = [c for h in linked if (c := self.store.entity(h.id)) is not None]
         contexts = self.ranker.rank(question, gather_contexts(self.store, cards))
-        labels = self._answer_labels(asked)
+        labels = self._answer_labels(question, asked)
         answers = self._read(question, linked, contexts[: self.max_contexts], top_k, labels)
         return linked, answers, "reader", asked
 
-    def _answer_labels(self, asked: RelationQuestion | None) -> frozenset[str] | None:
-        """The entity labels an answer must have: the range of the relation asked for."""
-        if asked is None or not self.typed_answers:
+    def _answer_labels(
+        self, question: str, asked: RelationQuestion | None
+    ) -> frozenset[str] | None:
+        """The entity labels an answer must have (``None``: any).
+
+        The range of the relation type the question matched, else what its wh-word asks
+        for ("who": PER or ORG; see :func:`.relation_questions.answer_labels`).
+        """
+        if not self.typed_answers:
             return None
-        return self._ranges.get(asked.type) or None
+        if asked is not None and self._ranges.get(asked.type):
+            return self._ranges[asked.type]
+        return answer_labels(question)
 
     def _template_query(self, question: str, entity: EntityHit) -> tuple[GraphQuery, float] | None:
         """The one-fact query of the relation template nearest the question and its cosine."""

@@ -572,3 +572,38 @@ def test_a_relation_the_graph_lacks_is_answered_with_entities_of_its_range(
             read[typed] = [a.text for a in (result.answer, *result.alternatives)]
     assert read[True] and set(read[True]) <= places
     assert not set(read[False]) <= places  # the reader alone also gives spans that name no place
+
+
+def test_without_a_matching_relation_the_wh_word_types_the_answer(
+    example: Settings, keyword_qa_model: Path, keyword_ner_model: Path
+) -> None:
+    schema = load_schema(example.schema_path)
+    bare = schema.model_copy(
+        update={
+            "relation_types": tuple(
+                r.model_copy(update={"question": None, "paraphrases": ()})
+                for r in schema.relation_types
+            )
+        }
+    )
+    nodes = json.loads((example.out_dir / "graph.json").read_text(encoding="utf-8"))["nodes"]
+    where = {
+        n["name"] for n in nodes if n.get("kind") == "entity" and n.get("label") in {"LOC", "ORG"}
+    }
+    read: dict[bool, list[str]] = {}
+    for typed in (True, False):
+        with GraphQA(
+            open_store(example),
+            qa_model=str(keyword_qa_model),
+            ner_model=str(keyword_ner_model),
+            encoder=ENCODER,
+            threshold=0.0,
+            schema=bare,
+            typed_answers=typed,
+        ) as qa:
+            result = qa.ask("Where was Maria Gonzalez born?", top_k=5)
+            assert result.relation_question is None and result.path == "reader"
+            assert result.answer is not None
+            read[typed] = [a.text for a in (result.answer, *result.alternatives)]
+    assert read[True] and set(read[True]) <= where
+    assert not set(read[False]) <= where
