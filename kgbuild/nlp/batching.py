@@ -25,19 +25,21 @@ SHAPE_MULTIPLE = 16
 """Batch widths are rounded up to a multiple of this many tokens (see :func:`shape_bucket`)."""
 
 
-def shape_bucket(size: int, multiple: int = SHAPE_MULTIPLE) -> int:
+def shape_bucket(size: int, multiple: int = SHAPE_MULTIPLE, *, limit: int | None = None) -> int:
     """``size`` rounded up to a multiple of ``multiple``: the padded size of a batch.
 
     On CPU, oneDNN builds a matrix-multiply kernel for every new matrix shape it sees (about
     10 ms for a bf16 layer on AMX hardware), so batches of ever new widths pay for a kernel
     each time; a few widths, reused, pay once. Padded rows are masked or cut off after.
+    ``limit`` (a model's longest input) caps the rounding, never ``size`` itself.
 
-    >>> shape_bucket(1), shape_bucket(16), shape_bucket(17, 64)
-    (16, 16, 64)
+    >>> shape_bucket(1), shape_bucket(16), shape_bucket(17, 64), shape_bucket(500, limit=510)
+    (16, 16, 64, 510)
     """
     if size < 0 or multiple < 1:
         raise ValueError(f"need size >= 0 and multiple >= 1, got {size} and {multiple}")
-    return -(-size // multiple) * multiple
+    bucket = -(-size // multiple) * multiple
+    return bucket if limit is None else max(size, min(bucket, limit))
 
 
 def length_batches(
@@ -84,14 +86,16 @@ def pad_batch(
     device: torch.device | str = "cpu",
     *,
     multiple: int = SHAPE_MULTIPLE,
+    limit: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids and attention mask of ``sequences``, right-padded to a shared width.
 
-    The width is the longest sequence's, rounded up by :func:`shape_bucket`.
+    The width is the longest sequence's, rounded up by :func:`shape_bucket` (at most to
+    ``limit``, the model's longest input).
     """
     import torch
 
-    width = shape_bucket(max(len(ids) for ids in sequences), multiple)
+    width = shape_bucket(max(len(ids) for ids in sequences), multiple, limit=limit)
     input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for row, ids in enumerate(sequences):

@@ -486,11 +486,14 @@ def score_windows(
                 np.zeros((0, n_types), np.float32), np.zeros((0, len(window.sentences)), np.float32)
             )
     by_length = length_batches([len(windows[i].input_ids) for i in todo], batch_size)
+    longest = getattr(model.config, "max_position_embeddings", None)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     with torch.inference_mode(), autocast:
         for batch in batches(by_length):
             rows = [todo[b] for b in batch]
-            ids, mask = pad_batch([windows[i].input_ids for i in rows], pad_id, device)
+            ids, mask = pad_batch(
+                [windows[i].input_ids for i in rows], pad_id, device, limit=longest
+            )
             logits, sentences = model(ids, mask, [pair_batch(windows[i], device) for i in rows])
             for i, window_logits, window_sentences in zip(rows, logits, sentences, strict=True):
                 margins = (window_logits[:, 1:] - window_logits[:, :1]).float().cpu().numpy()

@@ -373,7 +373,7 @@ class ExtractiveReader:
         results: list[_Logits] = [None] * len(windows)  # type: ignore[list-item]
         for rows in length_batches([len(w.input_ids) for w in windows], self.batch_size):
             batch = [windows[i] for i in rows]
-            ids, mask = pad_batch([w.input_ids for w in batch], pad)
+            ids, mask = pad_batch([w.input_ids for w in batch], pad, limit=loaded.max_length)
             with torch.autocast(loaded.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 output = loaded.model(
                     input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device)

@@ -72,6 +72,7 @@ def make_tiny_bert(
     *,
     vocab: Sequence[str] | None = None,
     seed: int = 0,
+    max_length: int = 128,
 ) -> Path:
     """Write a tiny random ``BertForTokenClassification`` and its fast tokenizer.
 
@@ -86,6 +87,7 @@ def make_tiny_bert(
         vocab: WordPiece vocabulary; must start with the five special tokens
             ``[PAD] [UNK] [CLS] [SEP] [MASK]``. Defaults to :data:`DEFAULT_TINY_VOCAB`.
         seed: Seed of the random weights.
+        max_length: Positions the model has (and its tokenizer's ``model_max_length``).
 
     Returns:
         Path: ``path``.
@@ -105,7 +107,7 @@ def make_tiny_bert(
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=128,
+        max_position_embeddings=max_length,
         id2label=dict(enumerate(label_list)),
         label2id={label: i for i, label in enumerate(label_list)},
         pad_token_id=0,
@@ -116,7 +118,7 @@ def make_tiny_bert(
     tokenizer = BertTokenizer(
         vocab={token: i for i, token in enumerate(tokens)},
         do_lower_case=True,
-        model_max_length=128,
+        model_max_length=max_length,
     )
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)

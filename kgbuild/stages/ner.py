@@ -290,7 +290,7 @@ class NerStage:
                 batches, STAGE, enabled=self.progress, detail=f"{len(windows.lengths):,} windows"
             ):
                 rows = np.asarray(batch, dtype=np.intp)
-                width = shape_bucket(int(lengths[rows[0]]))
+                width = shape_bucket(int(lengths[rows[0]]), limit=loaded.max_length)
                 real = np.arange(width) < lengths[rows, None]
                 positions = (windows.bounds[rows, None] + np.arange(width))[real]
                 ids = np.full((len(rows), width), pad_id, dtype=np.int64)

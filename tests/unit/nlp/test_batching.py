@@ -42,6 +42,7 @@ def test_bad_settings_are_refused(batch_size: int, max_padding: float) -> None:
 def test_shape_buckets_round_up_to_the_multiple() -> None:
     assert [shape_bucket(n, 16) for n in (0, 1, 15, 16, 17, 33)] == [0, 16, 16, 16, 32, 48]
     assert shape_bucket(5, 1) == 5
+    assert [shape_bucket(n, 16, limit=20) for n in (3, 17, 20, 25)] == [16, 20, 20, 25]
     with pytest.raises(ValueError, match="multiple"):
         shape_bucket(5, 0)
 
@@ -52,3 +53,5 @@ def test_padded_batches_keep_every_token_and_mask_only_the_padding() -> None:
     assert mask.tolist() == [[1, 1, 1, 0], [1, 0, 0, 0]]
     ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=9, multiple=1)
     assert ids.tolist() == [[5, 6, 7], [8, 9, 9]] and mask.sum().item() == 4
+    ids, _ = pad_batch([[5, 6, 7], [8]], pad_id=0, multiple=16, limit=5)  # a model's longest
+    assert ids.shape == (2, 5)

@@ -8,6 +8,7 @@ import pytest
 from kgbuild.config import NerConfig
 from kgbuild.data import Chunk, Document
 from kgbuild.ids import content_hash
+from kgbuild.nlp.tiny import make_tiny_bert
 from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.ner import NerStage
 
@@ -51,6 +52,19 @@ def test_long_sentence_is_windowed_and_read_to_its_end(keyword_ner_model: Path) 
     chunk = Chunk(id="c0", doc_id=doc.id, index=0, span={"start": 0, "end": len(text)}, text=text)
     stage = NerStage(NerConfig(model=str(keyword_ner_model), stride=16), run_id="r")
     assert run(stage, doc, [chunk])[-2:] == [("Maria Gonzalez", "PER"), ("Lisbon", "LOC")]
+
+
+def test_batch_widths_round_up_only_as_far_as_the_model_has_positions(tmp_path: Path) -> None:
+    # 100 positions is not a multiple of 16: a 100-token window padded to 112 would index
+    # position embeddings the model does not have
+    model = make_tiny_bert(tmp_path / "m", ["O", "B-PER", "I-PER"], max_length=100)
+    text = " ".join(["the company said that it was a good year"] * 60)
+    doc = document(text)
+    chunk = Chunk(id="c0", doc_id=doc.id, index=0, span={"start": 0, "end": len(text)}, text=text)
+    stage = NerStage(NerConfig(model=str(model), stride=16, threshold=0.0), run_id="r")
+    assert stage.loaded.max_length == 100
+    mentions = stage([chunk], {doc.id: doc.lang})
+    assert mentions and max(m.span.end for m in mentions) > 0.9 * len(text)
 
 
 def test_small_windows_give_the_same_mentions(keyword_ner_model: Path) -> None:
