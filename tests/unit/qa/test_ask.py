@@ -27,10 +27,10 @@ from kgbuild.errors import InputError
 from kgbuild.qa import GraphQA, open_store
 from kgbuild.qa.embedded import EmbeddedGraph
 from kgbuild.qa.linking import EntityLinker
-from kgbuild.qa.models import EntityHit
+from kgbuild.qa.models import AskResult, EntityHit
 from kgbuild.qa.ranking import bm25_scores
 from kgbuild.qa.structured import parse_graph_query
-from kgbuild.schema import AttributeSpec, load_schema
+from kgbuild.schema import AttributeSpec, GraphSchema, load_schema
 from tests.http_server import running
 
 DOCS = {
@@ -543,33 +543,50 @@ def test_a_question_near_a_relation_template_is_answered_from_the_graph(
         assert qa.ask("Who employs Maria Gonzalez?").path == "reader"
 
 
-def test_a_relation_the_graph_lacks_is_answered_with_entities_of_its_range(
-    example: Settings, keyword_qa_model: Path, keyword_ner_model: Path
-) -> None:
-    schema = load_schema(example.schema_path)
-    places = {
-        node["name"]
-        for node in json.loads((example.out_dir / "graph.json").read_text(encoding="utf-8"))[
-            "nodes"
-        ]
-        if node.get("kind") == "entity" and node.get("label") == "LOC"
-    }
-    read: dict[bool, list[str]] = {}
+def _typed_and_untyped(
+    example: Settings, qa_model: Path, ner_model: Path, schema: GraphSchema
+) -> dict[bool, AskResult]:
+    """ "Where was Maria Gonzalez born?" asked with typed answers on (True) and off (False)."""
+    results = {}
     for typed in (True, False):
         with GraphQA(
             open_store(example),
-            qa_model=str(keyword_qa_model),
-            ner_model=str(keyword_ner_model),
+            qa_model=str(qa_model),
+            ner_model=str(ner_model),
             encoder=ENCODER,
             threshold=0.0,
             schema=schema,
             typed_answers=typed,
         ) as qa:
-            result = qa.ask("Where was Maria Gonzalez born?", top_k=5)
-            asked = result.relation_question
-            assert asked is not None and (asked.type, asked.in_graph) == ("BORN_IN", False)
-            assert result.path == "reader" and result.answer is not None
-            read[typed] = [a.text for a in (result.answer, *result.alternatives)]
+            results[typed] = qa.ask("Where was Maria Gonzalez born?", top_k=5)
+    return results
+
+
+def _entity_names(example: Settings, labels: set[str]) -> set[str]:
+    """Names of the example graph's entities of ``labels`` (from its ``graph.json``)."""
+    nodes = json.loads((example.out_dir / "graph.json").read_text(encoding="utf-8"))["nodes"]
+    return {n["name"] for n in nodes if n.get("kind") == "entity" and n.get("label") in labels}
+
+
+def _read_answers(results: dict[bool, AskResult]) -> dict[bool, list[str]]:
+    """The answers the reader gave each way (it must have answered)."""
+    read = {}
+    for typed, result in results.items():
+        assert result.path == "reader" and result.answer is not None
+        read[typed] = [a.text for a in (result.answer, *result.alternatives)]
+    return read
+
+
+def test_a_relation_the_graph_lacks_is_answered_with_entities_of_its_range(
+    example: Settings, keyword_qa_model: Path, keyword_ner_model: Path
+) -> None:
+    schema = load_schema(example.schema_path)
+    places = _entity_names(example, {"LOC"})
+    results = _typed_and_untyped(example, keyword_qa_model, keyword_ner_model, schema)
+    for result in results.values():
+        asked = result.relation_question
+        assert asked is not None and (asked.type, asked.in_graph) == ("BORN_IN", False)
+    read = _read_answers(results)
     assert read[True] and set(read[True]) <= places
     assert not set(read[False]) <= places  # the reader alone also gives spans that name no place
 
@@ -586,24 +603,9 @@ def test_without_a_matching_relation_the_wh_word_types_the_answer(
             )
         }
     )
-    nodes = json.loads((example.out_dir / "graph.json").read_text(encoding="utf-8"))["nodes"]
-    where = {
-        n["name"] for n in nodes if n.get("kind") == "entity" and n.get("label") in {"LOC", "ORG"}
-    }
-    read: dict[bool, list[str]] = {}
-    for typed in (True, False):
-        with GraphQA(
-            open_store(example),
-            qa_model=str(keyword_qa_model),
-            ner_model=str(keyword_ner_model),
-            encoder=ENCODER,
-            threshold=0.0,
-            schema=bare,
-            typed_answers=typed,
-        ) as qa:
-            result = qa.ask("Where was Maria Gonzalez born?", top_k=5)
-            assert result.relation_question is None and result.path == "reader"
-            assert result.answer is not None
-            read[typed] = [a.text for a in (result.answer, *result.alternatives)]
+    where = _entity_names(example, {"LOC", "ORG"})
+    results = _typed_and_untyped(example, keyword_qa_model, keyword_ner_model, bare)
+    assert all(result.relation_question is None for result in results.values())
+    read = _read_answers(results)
     assert read[True] and set(read[True]) <= where
     assert not set(read[False]) <= where
