@@ -124,6 +124,16 @@ RETURN count(*) AS written
 """
 REMOVE_LABELS_TEMPLATE: Final = "REMOVE n:{labels}"
 
+#: Entities that the changed-query found absent: CREATE, with their one label; no lookup or
+#: label removal. The uniqueness constraint on ``id`` still refuses a duplicate if a retried
+#: batch had committed.
+CREATE_ENTITIES_TEMPLATE: Final = """
+UNWIND $rows AS row
+CREATE (n:Entity:{label} {{id: row.id}})
+SET n += row.props
+RETURN count(*) AS written
+"""
+
 # -- mentions -----------------------------------------------------------------------------------
 
 UPSERT_MENTIONS: Final = """

@@ -76,6 +76,7 @@ class GraphSchema:
     entity_labels: frozenset[str]
     relation_types: frozenset[str]
     entity_queries: Mapping[str, str] = field(repr=False)
+    create_entity_queries: Mapping[str, str] = field(repr=False)
     changed_relation_queries: Mapping[str, str] = field(repr=False)
     unlink_relation_queries: Mapping[str, str] = field(repr=False)
     relation_queries: Mapping[str, str] = field(repr=False)
@@ -114,6 +115,10 @@ class GraphSchema:
             entity_labels=labels,
             relation_types=types,
             entity_queries=entity_queries,
+            create_entity_queries={
+                label: queries.CREATE_ENTITIES_TEMPLATE.format(label=label)
+                for label in sorted(labels)
+            },
             changed_relation_queries={
                 t: queries.CHANGED_RELATIONS_TEMPLATE.format(rel_type=t) for t in sorted(types)
             },

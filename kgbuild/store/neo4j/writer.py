@@ -347,7 +347,11 @@ class Neo4jWriter:
                 kind = _Kind(
                     f"entities:{label}",
                     queries.CHANGED_ENTITIES,
-                    functools.partial(_plain_steps, schema.entity_queries[label]),
+                    functools.partial(
+                        _entity_steps,
+                        schema.entity_queries[label],
+                        schema.create_entity_queries[label],
+                    ),
                 )
                 written += self._run_batches(session, kind, by_label[label], _entity_row)
             if written:
@@ -827,6 +831,19 @@ def _attribute_row(a: Attribute) -> Row:
 
 def _plain_steps(query: str, rows: list[Row], existing: list[Row]) -> list[_Step]:
     return [_Step(query, rows)]
+
+
+def _entity_steps(upsert: str, create: str, rows: list[Row], existing: list[Row]) -> list[_Step]:
+    """Statements for one batch of entities of one label.
+
+    Existing ones: MERGE (their label may change). New ones: CREATE, which costs the server
+    about half as much (no locking look-up, no labels to remove).
+    """
+    existing_ids = {r["id"] for r in existing}
+    return [
+        _Step(upsert, existing),
+        _Step(create, [r for r in rows if r["id"] not in existing_ids]),
+    ]
 
 
 def _chunk_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:

@@ -345,6 +345,28 @@ def test_mention_relinks_and_label_changes(writer: Neo4jWriter, clean_db: Driver
     assert rows == [{"e": "acme"}]
 
 
+def test_one_batch_creates_new_entities_and_relabels_existing_ones(
+    writer: Neo4jWriter, clean_db: Driver
+) -> None:
+    """New rows are CREATEd and existing ones MERGEd in the same transaction."""
+    _, entities = two_document_graph()
+    writer.write_entities(entities)
+    fresh = entities[0].model_copy(update={"id": "fresh", "name": "Fresh", "label": "ORG"})
+    relabelled = [e.model_copy(update={"label": "MISC"}) if e.id == "acme" else e for e in entities]
+    assert writer.write_entities([*relabelled, fresh]) == 2
+    rows = query(
+        clean_db,
+        "MATCH (e:Entity) WHERE e.id IN ['acme', 'fresh'] "
+        "RETURN e.id AS id, labels(e) AS labels, e.name AS name ORDER BY id",
+    )
+    assert [(r["id"], sorted(r["labels"]), r["name"]) for r in rows] == [
+        ("acme", ["Entity", "MISC"], next(e.name for e in entities if e.id == "acme")),
+        ("fresh", ["Entity", "ORG"], "Fresh"),
+    ]
+    assert writer.write_entities([*relabelled, fresh]) == 0
+    assert writer.counts()["Entity"] == len(entities) + 1
+
+
 # -- incremental updates ------------------------------------------------------------------------
 
 
