@@ -677,9 +677,21 @@ class Neo4jWriter:
         return written
 
 
+class _Rows(list[Row]):
+    """A batch parameter whose ``repr`` is its size.
+
+    The driver (neo4j 6.4) formats every RUN's parameters for its debug log whether or not
+    debug logging is on: about 13 ms for a 5,000-row batch of relations, 5% of a write. Its
+    packers take list subclasses as lists.
+    """
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} rows>"
+
+
 def _write_batch(tx: ManagedTransaction, kind: _Kind, rows: list[Row]) -> int:
     """Transaction function: write the new or changed rows of one batch (idempotent)."""
-    keys = [{"id": r["id"], "h": r["props"]["write_hash"]} for r in rows]
+    keys = _Rows({"id": r["id"], "h": r["props"]["write_hash"]} for r in rows)
     record = tx.run(kind.changed_query, keys=keys).single(strict=True)
     new_ids, changed_ids = set(record["new_ids"]), set(record["changed_ids"])
     if not new_ids and not changed_ids:
@@ -695,7 +707,7 @@ def _run_steps(tx: ManagedTransaction, steps: list[_Step]) -> None:
     for step in steps:
         if not step.rows:
             continue
-        result = tx.run(step.query, rows=step.rows)
+        result = tx.run(step.query, rows=_Rows(step.rows))
         if step.expect is None:
             result.consume()
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
@@ -365,6 +366,19 @@ def test_one_batch_creates_new_entities_and_relabels_existing_ones(
     ]
     assert writer.write_entities([*relabelled, fresh]) == 0
     assert writer.counts()["Entity"] == len(entities) + 1
+
+
+def test_batches_reach_the_driver_debug_log_as_their_size_only(
+    writer: Neo4jWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The driver formats parameters for its debug log on every RUN: rows show as a count."""
+    _, entities = two_document_graph()
+    with caplog.at_level(logging.DEBUG, logger="neo4j"):
+        writer.write_entities(entities)
+    runs = [r.getMessage() for r in caplog.records if "C: RUN" in r.getMessage()]
+    assert runs
+    assert any(" rows>" in m for m in runs)
+    assert not any(e.name in m for e in entities for m in runs)
 
 
 # -- incremental updates ------------------------------------------------------------------------
