@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import torch
 
 from kgbuild.errors import ModelLoadError
@@ -179,10 +181,17 @@ class NoAnswerCalibration:
 
     def keeps(self, margin: float, min_confidence: float | None = None) -> bool:
         """Whether a span of this margin is an answer (else the reader abstains)."""
+        return bool(self.keeps_all(np.asarray([margin]), min_confidence)[0])
+
+    def keeps_all(
+        self, margins: npt.NDArray[np.float64], min_confidence: float | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """:meth:`keeps` for an array of margins."""
         if self.platt is None:
-            return margin > 0.0
+            keep: npt.NDArray[np.bool_] = margins > 0.0
+            return keep
         cut = self.min_confidence if min_confidence is None else min_confidence
-        return float(self.platt(margin)) >= cut
+        return self.platt(margins) >= cut
 
 
 @dataclass(frozen=True)
@@ -225,6 +234,8 @@ class _Window:
     query: int  # index into the queries
     input_ids: list[int]
     offsets: list[tuple[int, int] | None]  # char offsets of context tokens, None elsewhere
+    char_starts: npt.NDArray[np.int64]  # the offsets as arrays, -1 outside the context
+    char_ends: npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -362,7 +373,16 @@ class ExtractiveReader:
                 (int(a), int(b)) if sequence_ids[i] == 1 else None
                 for i, (a, b) in enumerate(encoded["offset_mapping"][row])
             ]
-            windows.append(_Window(int(encoded["overflow_to_sample_mapping"][row]), ids, offsets))
+            bounds = np.asarray([o or (-1, -1) for o in offsets], dtype=np.int64).reshape(-1, 2)
+            windows.append(
+                _Window(
+                    int(encoded["overflow_to_sample_mapping"][row]),
+                    ids,
+                    offsets,
+                    bounds[:, 0],
+                    bounds[:, 1],
+                )
+            )
         return windows
 
     @torch.inference_mode()
@@ -452,20 +472,25 @@ class ExtractiveReader:
             for i, log_prior in zip(split, log_priors, strict=True)
         }
 
-    def _spans(
+    def _answers(
         self,
         window: _Window,
-        start: torch.Tensor,
-        end: torch.Tensor,
+        normalised: tuple[torch.Tensor, torch.Tensor],
         raw: _Logits,
         context: str,
+        query: int,
         top_k: int,
+        factors: tuple[list[int], torch.Tensor | None],
     ) -> list[AnswerSpan]:
-        """The best spans of one window (``top_k`` starts x ``top_k`` ends considered).
+        """The spans of one window that can be among its query's ``top_k`` answers.
 
-        Spans come in the order of the start candidates, then the end candidates, each
-        best first; the candidate grid is checked and scored as tensors, not pair by pair.
+        Candidates are the ``top_k`` best starts x ends (at least 20 each), checked and
+        scored as arrays: a span the no-answer calibration rejects is dropped (when the
+        reader abstains) and a score is weighted by its sentence's prior factor. Only the
+        best ``top_k`` distinct spans (and any that tie with the last) become answers: a
+        span below them cannot make its query's ``top_k``, whatever other windows hold.
         """
+        start, end = normalised
         candidates = max(top_k, 5) * 4
         k = min(candidates, start.numel())
         start_top = torch.topk(start, k).indices
@@ -480,15 +505,39 @@ class ExtractiveReader:
         )
         rows, cols = valid.nonzero(as_tuple=True)
         firsts, lasts = start_top[rows], end_top[cols]
-        scores = torch.exp(start[firsts] + end[lasts]).tolist()
-        margins = (raw.start[firsts] + raw.end[lasts]).tolist()
-        spans: list[AnswerSpan] = []
-        for s, e, score, margin in zip(
-            firsts.tolist(), lasts.tolist(), scores, margins, strict=True
-        ):
-            a, b = window.offsets[s][0], window.offsets[e][1]
-            spans.append(AnswerSpan(context[a:b], a, b, score, window.query, margin - raw.null))
-        return spans
+        scores = torch.exp(start[firsts] + end[lasts]).double().numpy()
+        margins = (raw.start[firsts] + raw.end[lasts]).double().numpy() - raw.null
+        firsts_np, lasts_np = firsts.numpy(), lasts.numpy()
+        calibration = self.no_answer
+        if self.abstains and calibration is not None:
+            keep = calibration.keeps_all(margins, self.min_confidence)
+            firsts_np, lasts_np, scores, margins = (
+                firsts_np[keep],
+                lasts_np[keep],
+                scores[keep],
+                margins[keep],
+            )
+        char_starts = window.char_starts[firsts_np]
+        char_ends = window.char_ends[lasts_np]
+        sentence_starts, weights = factors
+        if weights is not None:
+            sentence = np.searchsorted(np.asarray(sentence_starts), char_starts, side="right") - 1
+            scores = scores * weights.double().numpy()[np.maximum(sentence, 0)]
+        out: list[AnswerSpan] = []
+        seen: set[tuple[int, int]] = set()
+        last = None
+        for i in np.argsort(-scores, kind="stable").tolist():
+            score = float(scores[i])
+            if last is not None and score < last:
+                break
+            a, b = int(char_starts[i]), int(char_ends[i])
+            margin = float(margins[i])
+            confidence = calibration.confidence(margin) if calibration else None
+            out.append(AnswerSpan(context[a:b], a, b, score, query, margin, confidence))
+            seen.add((a, b))
+            if len(seen) == top_k:
+                last = score
+        return out
 
     def read_batch(
         self, queries: Sequence[QaQuery], *, top_k: int = 1, joint: bool = False
@@ -517,28 +566,15 @@ class ExtractiveReader:
         logits = self._normalise(raw, list(by_query.values()))
         factors = self._sentence_factors([queries[i] for i in live], windows, logits)
         best: dict[int, dict[tuple[int, int], AnswerSpan]] = {i: {} for i in live}
-        calibration = self.no_answer
         for window, normalised, window_raw in zip(windows, logits, raw, strict=True):
             if normalised is None:
                 continue
-            start, end = normalised
             query = live[window.query]
-            sentence_starts, sentence_weights = factors.get(window.query, ([], None))
             context = queries[query].context
-            for span in self._spans(window, start, end, window_raw, context, top_k):
-                if (
-                    self.abstains
-                    and calibration is not None
-                    and not calibration.keeps(span.margin, self.min_confidence)
-                ):
-                    continue
-                score = span.score
-                if sentence_weights is not None:
-                    score *= float(sentence_weights[sentence_index(sentence_starts, span.start)])
-                confidence = calibration.confidence(span.margin) if calibration else None
-                span = AnswerSpan(
-                    span.text, span.start, span.end, score, query, span.margin, confidence
-                )
+            weighting: tuple[list[int], torch.Tensor | None] = factors.get(window.query, ([], None))
+            for span in self._answers(
+                window, normalised, window_raw, context, query, top_k, weighting
+            ):
                 kept = best[query].get((span.start, span.end))
                 if kept is None or span.score > kept.score:
                     best[query][(span.start, span.end)] = span

@@ -101,6 +101,39 @@ def test_reader_spans_map_back_and_long_contexts_are_read_to_the_end(qa_base: Pa
     assert [a.score for a in answers[0]] == sorted((a.score for a in answers[0]), reverse=True)
 
 
+def test_fewer_answers_are_the_first_of_more(qa_base: Path) -> None:
+    """Each window hands on only spans that can make its query's top_k: nothing better is lost."""
+    reader = ExtractiveReader(str(_random_qa(qa_base)), max_length=48, stride=16, device="cpu")
+    context = " ".join(
+        f"{name} works for {org} in {city} ."
+        for name, org, city in [
+            ("maria gonzalez", "acme robotics", "berlin"),
+            ("li wei", "globex", "paris"),
+            ("ana souza", "initech", "lisbon"),
+        ]
+        * 12
+    )
+    queries = [QaQuery(q, context) for q in ("who works ?", "where ?", "for whom ?")]
+    five = reader.read_batch(queries, top_k=5)
+    assert all(len(spans) == 5 for spans in five)
+    for top_k in (1, 3):
+        assert reader.read_batch(queries, top_k=top_k) == [s[:top_k] for s in five]
+    for spans in five:
+        assert len({(a.start, a.end) for a in spans}) == 5
+
+
+def _random_qa(qa_base: Path) -> Path:
+    from transformers import AutoModelForQuestionAnswering
+
+    qa_dir = qa_base.parent / "qa-random-top-k"
+    if not qa_dir.exists():
+        model = AutoModelForQuestionAnswering.from_pretrained(qa_base, num_labels=2)
+        model.save_pretrained(qa_dir)
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            (qa_dir / name).write_bytes((qa_base / name).read_bytes())
+    return qa_dir
+
+
 def test_loading_a_non_qa_model_names_the_problem(tmp_path: Path) -> None:
     from kgbuild.errors import ModelLoadError
 
