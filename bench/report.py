@@ -196,8 +196,14 @@ def _flow(r: Result) -> str:
 
 
 def _neo4j(r: Result) -> str:
+    kinds = ""
+    if r.get("first_write_entities_rows_per_s") and r.get("first_write_relations_rows_per_s"):
+        kinds = (
+            f" (entities {_f(r['first_write_entities_rows_per_s'], 0)}, relations "
+            f"{_f(r['first_write_relations_rows_per_s'], 0)})"
+        )
     return (
-        f"first write {_f(r['first_write_rows_per_s'], 0)} rows/s; identical re-write "
+        f"first write {_f(r['first_write_rows_per_s'], 0)} rows/s{kinds}; identical re-write "
         f"{_f(r['second_over_first'], 2)}x the first; batched {_f(r['batched_over_per_row_speedup'])}x "
         f"one MERGE per row"
     )
