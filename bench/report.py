@@ -202,6 +202,10 @@ def _neo4j(r: Result) -> str:
             f" (entities {_f(r['first_write_entities_rows_per_s'], 0)}, relations "
             f"{_f(r['first_write_relations_rows_per_s'], 0)})"
         )
+    rounds = r.get("rounds") or []
+    if len(rounds) > 1:
+        rates = ", ".join(_f(x["first_write_rows_per_s"], 0) for x in rounds)
+        kinds += f", median of {len(rounds)} rounds on fresh servers ({rates})"
     return (
         f"first write {_f(r['first_write_rows_per_s'], 0)} rows/s{kinds}; identical re-write "
         f"{_f(r['second_over_first'], 2)}x the first; batched {_f(r['batched_over_per_row_speedup'])}x "
