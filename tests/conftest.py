@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,15 +16,31 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _session_dir(variable: str, prefix: str) -> None:
+    """Point ``variable`` at a fresh temporary folder, removed when this process exits.
+
+    Left alone when already set (a process the test session started inherits the folder;
+    the process that made it removes it).
+    """
+    if os.environ.get(variable):
+        return
+    folder = tempfile.mkdtemp(prefix=prefix)
+    os.environ[variable] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+
 # `kgbuild serve` records itself for `kgbuild ask`: keep the tests' records, and the user's
 # running servers, apart.
-os.environ.setdefault("KGBUILD_SERVE__REGISTRY_DIR", tempfile.mkdtemp(prefix="kgbuild-servers-"))
+_session_dir("KGBUILD_SERVE__REGISTRY_DIR", "kgbuild-servers-")
 # merged LoRA models are cached per test session, not in the user's ~/.cache
-os.environ.setdefault("KGBUILD_MODEL_CACHE", tempfile.mkdtemp(prefix="kgbuild-merged-"))
+_session_dir("KGBUILD_MODEL_CACHE", "kgbuild-merged-")
 
-from kgbuild.config import NerConfig, Settings
-from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB, make_tiny_bert
-from tests.neo4j_session import neo4j_target  # noqa: F401  (session fixture: tests/integration/{neo4j,flows})
+# imported after the environment above is set (E402)
+from kgbuild.config import NerConfig, Settings  # noqa: E402
+from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB, make_tiny_bert  # noqa: E402
+from tests.neo4j_session import neo4j_target  # noqa: E402, F401  (session fixture: tests/integration/{neo4j,flows})
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "examples" / "corpus"
