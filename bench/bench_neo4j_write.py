@@ -302,6 +302,39 @@ def measure_round(args: argparse.Namespace, *, with_per_row: bool) -> dict[str, 
     }
 
 
+def print_summary(args: argparse.Namespace, r: dict[str, Any], rates: list[int]) -> None:
+    """The reported (median) round against the targets, and every round's first-write rate."""
+    rows = args.entities + args.relations
+    if len(rates) > 1:
+        listed = ", ".join(f"{rate:,}" for rate in rates)
+        print(f"first write per round (fresh server each): {listed} rows/s; median round below")
+    print(f"graph: {args.entities:,} entities + {args.relations:,} relations = {rows:,} rows")
+    print(
+        f"first write:     {r['first_write_s']:7.1f} s  {r['first_write_rows_per_s']:10,} rows/s"
+        "   (target >= 20,000)"
+    )
+    for kind in ("entities", "relations"):
+        if r[f"first_write_{kind}_rows_per_s"]:
+            print(
+                f"  {kind + ':':15s} {r[f'first_write_{kind}_s']:7.1f} s  "
+                f"{r[f'first_write_{kind}_rows_per_s']:10,} rows/s"
+            )
+    print(
+        f"identical write: {r['second_write_s']:7.1f} s  {r['second_write_rows_per_s']:10,} "
+        f"rows/s   = {r['second_over_first']:.2f} x first (target < 0.33)"
+    )
+    print(
+        f"one MERGE per row (sample of {r['per_row_sample_rows']:,} rows, extrapolated): "
+        f"{r['per_row_rows_per_s']:,} rows/s -> {r['per_row_extrapolated_full_write_s']:,} s for "
+        f"the full graph; batched is {r['batched_over_per_row_speedup']:.1f}x faster"
+    )
+    print(
+        f"peak Python memory (max RSS): {r['python_max_rss_mb']:,} MiB (target < 1024), "
+        f"{r['relations_per_write_call']:,} relations per write call, "
+        f"packstream codec: {r['packstream_codec']}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=100_000)
@@ -335,41 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     result["rounds"] = [{key: r[key] for key in ROUND_KEYS} for r in rounds]
     result["python_max_rss_mb"] = round(max_rss_mb())
-    rows = args.entities + args.relations
-    first_s = result["first_write_s"]
-    first_rate = result["first_write_rows_per_s"]
-    second_s = result["second_write_s"]
-    first_by_kind = {
-        "entities": result["first_write_entities_s"],
-        "relations": result["first_write_relations_s"],
-    }
-    per_row_rows = result["per_row_sample_rows"]
-    per_row_rate = result["per_row_rows_per_s"]
-    chunk = result["relations_per_write_call"]
-    if len(rounds) > 1:
-        rates = ", ".join(f"{r['first_write_rows_per_s']:,}" for r in rounds)
-        print(f"first write per round (fresh server each): {rates} rows/s; median round below")
-    print(f"graph: {args.entities:,} entities + {args.relations:,} relations = {rows:,} rows")
-    print(f"first write:     {first_s:7.1f} s  {first_rate:10,.0f} rows/s   (target >= 20,000)")
-    for kind in ("entities", "relations"):
-        if result[f"first_write_{kind}_rows_per_s"]:
-            print(
-                f"  {kind + ':':15s} {first_by_kind[kind]:7.1f} s  "
-                f"{result[f'first_write_{kind}_rows_per_s']:10,} rows/s"
-            )
-    print(
-        f"identical write: {second_s:7.1f} s  {rows / second_s:10,.0f} rows/s   "
-        f"= {second_s / first_s:.2f} x first (target < 0.33)"
-    )
-    print(
-        f"one MERGE per row (sample of {per_row_rows:,} rows, extrapolated): "
-        f"{per_row_rate:,.0f} rows/s -> {rows / per_row_rate:,.0f} s for the full graph; "
-        f"batched is {first_rate / per_row_rate:.1f}x faster"
-    )
-    print(
-        f"peak Python memory (max RSS): {max_rss_mb():,.0f} MiB (target < 1024), "
-        f"{chunk:,} relations per write call, packstream codec: {CODEC}"
-    )
+    print_summary(args, result, [r["first_write_rows_per_s"] for r in rounds])
     _meta.write_result(args.out, result, run)
     return 0
 

@@ -400,7 +400,7 @@ class ExtractiveReader:
                 )
             starts, ends = output.start_logits.float().cpu(), output.end_logits.float().cpu()
             for row, window in enumerate(batch):
-                allowed = torch.tensor([o is not None for o in window.offsets])
+                allowed = torch.from_numpy(window.char_starts >= 0)
                 n = len(window.input_ids)
                 start = starts[row, :n].masked_fill(~allowed, float("-inf"))
                 end = ends[row, :n].masked_fill(~allowed, float("-inf"))
