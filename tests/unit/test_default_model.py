@@ -132,3 +132,31 @@ def test_default_relation_model_reads_a_document_and_scores_probabilities() -> N
     assert located, sorted(facts)
     assert all(0.0 < r.score < 1.0 for r in found.relations)
     assert located[0].evidence and "Norvania" in located[0].evidence[0].text
+
+
+def test_accurate_tier_loads_its_base_from_the_split_packages_and_tags_the_same_sentences() -> None:
+    from kgbuild.models import MODELS_DIR
+
+    text = (
+        "Maria Gonzalez founded Acme Robotics in Toronto in 2011. "
+        "Angela Merkel met Emmanuel Macron in Berlin. "
+        "Microsoft bought GitHub, a company based in San Francisco."
+    )
+    doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    stage = NerStage(NerConfig(model=str(MODELS_DIR / "ner-wide-mpnet")), run_id="r")
+    assert stage.loaded.revision.startswith("824a60481379+")  # all-mpnet-base-v2's weights
+    assert set(stage.labels) == {"PER", "ORG", "LOC", "MISC", "TIME", "NUM"}
+    found = {(m.text, m.label) for m in stage(chunk_document(doc), {"d": "en"})}
+    expected = {
+        ("2011", "TIME"),
+        ("Maria Gonzalez", "PER"),
+        ("Acme Robotics", "ORG"),
+        ("Toronto", "LOC"),
+        ("Angela Merkel", "PER"),
+        ("Emmanuel Macron", "PER"),
+        ("Berlin", "LOC"),
+        ("Microsoft", "ORG"),
+        ("GitHub", "ORG"),
+        ("San Francisco", "LOC"),
+    }
+    assert expected <= found, found
