@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CACHE_ENV", "MergedEntry", "cache_root", "entry_for", "update_with_files"]
+__all__ = [
+    "CACHE_ENV",
+    "MergedEntry",
+    "cache_root",
+    "entry_for",
+    "update_with_files",
+    "user_cache_folder",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +50,13 @@ def cache_root() -> Path | None:
         if configured.strip().lower() in _OFF or not configured.strip():
             return None
         return Path(configured).expanduser()
+    return user_cache_folder("merged")
+
+
+def user_cache_folder(name: str) -> Path:
+    """``$XDG_CACHE_HOME/kgbuild/<name>`` (default ``~/.cache/kgbuild/<name>``)."""
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "kgbuild" / "merged"
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "kgbuild" / name
 
 
 def update_with_files(digest: Any, files: Iterable[Path]) -> None:

