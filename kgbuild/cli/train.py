@@ -166,6 +166,19 @@ def ner(
         float,
         typer.Option(help="Attention dropout (0: keeps CPU training on the fused kernel)."),
     ] = 0.0,
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            help="Distil from this NER model (same labels, e.g. models/ner-wide-mpnet): "
+            "the model also learns the teacher's label odds for every training word."
+        ),
+    ] = None,
+    teacher_weight: Annotated[
+        float, typer.Option(help="With --teacher: share of the teacher's term in the loss.")
+    ] = 0.5,
+    temperature: Annotated[
+        float, typer.Option(help="With --teacher: softens the odds the two are compared on.")
+    ] = 2.0,
 ) -> None:
     """Fine-tune a token classifier for NER and save it (LoRA adapter by default)."""
     from kgbuild.readers.ner_sources import parse_source

@@ -144,13 +144,15 @@ def training_arguments(
     device: torch.device,
     trainer_evaluates: bool = True,
     label_names: list[str] | None = None,
+    extra_features: bool = False,
 ) -> Any:
     """TrainingArguments of every kgbuild training run.
 
     Linear decay with 6% warm-up, seeded, length-grouped batches. With
     ``trainer_evaluates``, evaluation and a checkpoint each epoch and the best
     checkpoint (dev ``f1``) loaded at the end; without, the caller evaluates (a
-    callback) and no checkpoint is written.
+    callback) and no checkpoint is written. ``extra_features``: batches keep features the
+    model's ``forward`` does not take (a custom loss reads them).
     """
     from transformers import TrainingArguments
 
@@ -186,6 +188,7 @@ def training_arguments(
         report_to="none",
         dataloader_num_workers=0,
         save_only_model=True,
+        remove_unused_columns=not extra_features,
     )
 
 
@@ -352,6 +355,7 @@ def fit(
     label_names: list[str] | None = None,
     caller_eval_seconds: Callable[[], float] | None = None,
     preprocess_logits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = logits_to_ids,
+    trainer_class: Any = None,
 ) -> Fitted:
     """Train ``model`` with the Hugging Face Trainer and the kgbuild training arguments.
 
@@ -360,7 +364,8 @@ def fit(
     reads: class ids by default) and ends on the best
     checkpoint; without, a callback of the caller evaluates
     and ``caller_eval_seconds`` reports the time it spent, to leave out of the speed.
-    Checkpoints live in a temporary folder that is removed afterwards.
+    Checkpoints live in a temporary folder that is removed afterwards. ``trainer_class``:
+    a ``Trainer`` subclass with its own loss (its batches keep every feature).
     """
     from transformers import Trainer
 
@@ -376,8 +381,9 @@ def fit(
             device=device,
             trainer_evaluates=trainer_evaluates,
             label_names=label_names,
+            extra_features=trainer_class is not None,
         )
-        trainer = Trainer(
+        trainer = (trainer_class or Trainer)(
             model=model,
             args=args,
             data_collator=collator,

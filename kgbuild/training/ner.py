@@ -48,6 +48,13 @@ from kgbuild.training.common import (
     sha256_file,
     write_card_json,
 )
+from kgbuild.training.distill import (
+    TEACHER_FEATURE,
+    TeacherCollator,
+    WordProbabilities,
+    distillation_trainer,
+    teacher_word_probabilities,
+)
 from kgbuild.training.metrics import NerScores, ner_scores, span_scores
 from kgbuild.training.recipe import Elapsed, Fitted, Run, TrainOptions
 
@@ -178,19 +185,23 @@ def _encode(
     label_all_subtokens: bool,
     context: bool = False,
     context_margin: int | None = None,
+    teachers: Sequence[WordProbabilities | None] = (),
 ) -> FeatureDataset:
     """Windows of every sentence with labels on the first sub-token of each word.
 
     ``sources`` are ``(documents, partial)``: a partial source's ``O`` on dates and
     numbers is masked (:func:`kgbuild.readers.ner_sources.unannotated_words`). Context
     and special tokens get ``-100``. With ``context``, sentences share windows as the
-    NER stage reads them (:func:`_packed_windows`, ``context_margin``).
+    NER stage reads them (:func:`_packed_windows`, ``context_margin``). ``teachers``
+    (one per source, or none): a teacher's word distributions, put on the first sub-token
+    of each word (:data:`kgbuild.training.distill.TEACHER_FEATURE`), masked words included.
     """
     margin = NerConfig().context_margin if context_margin is None else context_margin
     with_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
-    features: list[dict[str, list[int]]] = []
-    for documents, partial in sources:
-        for document in documents:
+    features: list[dict[str, Any]] = []
+    for source, (documents, partial) in enumerate(sources):
+        teacher = teachers[source] if teachers else None
+        for doc_index, document in enumerate(documents):
             windows = _packed_windows(
                 [s.tokens for s in document],
                 tokenizer,
@@ -203,12 +214,19 @@ def _encode(
             ]
             for window in windows:
                 labels: list[int] = []
+                soft = None
+                if teacher is not None:
+                    soft = np.zeros((len(window.input_ids), len(label2id)), dtype=np.float16)
                 previous: tuple[int, int] | None = None
-                for index, word_id in zip(window.sentences, window.word_ids, strict=True):
+                for position, (index, word_id) in enumerate(
+                    zip(window.sentences, window.word_ids, strict=True)
+                ):
                     if word_id is None or index < 0:
                         labels.append(-100)
                         continue
                     tag = document[index].tags[word_id]
+                    if soft is not None and teacher is not None and (index, word_id) != previous:
+                        soft[position] = teacher[doc_index][index][word_id]
                     if masks[index][word_id]:
                         labels.append(-100)
                     elif (index, word_id) != previous:
@@ -219,13 +237,15 @@ def _encode(
                     else:
                         labels.append(-100)
                     previous = (index, word_id)
-                feature = {
+                feature: dict[str, Any] = {
                     "input_ids": list(window.input_ids),
                     "attention_mask": [1] * len(window.input_ids),
                     "labels": labels,
                 }
                 if with_types:
                     feature["token_type_ids"] = [0] * len(window.input_ids)
+                if soft is not None:
+                    feature[TEACHER_FEATURE] = soft
                 features.append(feature)
     return FeatureDataset(features)
 
@@ -389,6 +409,13 @@ class NerOptions:
     attention_dropout: float = 0.0
     """Dropout on attention probabilities. 0 by default: on CPU, attention with dropout
     leaves the fused kernel and a step is about 4x slower."""
+    teacher: str | None = None
+    """A NER model with the same labels whose word-level label odds the model also learns
+    (knowledge distillation, :mod:`kgbuild.training.distill`); ``None``: gold labels only."""
+    teacher_weight: float = 0.5
+    """Share of the teacher's term in the loss (``0..1``)."""
+    temperature: float = 2.0
+    """Softens both the teacher's and the model's odds in the teacher's term."""
 
 
 class NerKeywords(recipe.TrainKeywords, total=False):
@@ -400,6 +427,9 @@ class NerKeywords(recipe.TrainKeywords, total=False):
     context: bool
     context_margin: int | None
     attention_dropout: float
+    teacher: str | None
+    teacher_weight: float
+    temperature: float
 
 
 class NerTask:
@@ -428,6 +458,8 @@ class NerTask:
         self.train_sources = _sources(self.train_spec, ner.data_format)
         self.dev_sources = _sources(self.dev_spec, ner.data_format)
         options.check(ner.max_length, least=8)
+        if not 0.0 <= ner.teacher_weight <= 1.0 or ner.temperature <= 0:
+            raise InputError("teacher_weight must be within 0..1 and temperature > 0")
         self.train_docs = [read_source(source) for source in self.train_sources]
         self.dev_docs = [read_source(source) for source in self.dev_sources]
         for source, documents in zip(
@@ -476,7 +508,11 @@ class NerTask:
         return model
 
     def _encoded(
-        self, run: Run, sources: Sequence[tuple[list[list[TaggedSentence]], bool]], all_: bool
+        self,
+        run: Run,
+        sources: Sequence[tuple[list[list[TaggedSentence]], bool]],
+        all_: bool,
+        teachers: Sequence[WordProbabilities | None] = (),
     ) -> FeatureDataset:
         return _encode(
             sources,
@@ -486,7 +522,27 @@ class NerTask:
             label_all_subtokens=all_,
             context=self.ner.context,
             context_margin=self.ner.context_margin,
+            teachers=teachers,
         )
+
+    def _teacher_odds(self, run: Run) -> list[WordProbabilities | None]:
+        """The teacher's word distributions over each training source (none without one)."""
+        teacher = self.ner.teacher
+        if teacher is None:
+            return []
+        logger.info("reading the training data with the teacher %s", teacher)
+        odds: list[WordProbabilities | None] = [
+            teacher_word_probabilities(
+                teacher,
+                documents,
+                self.labels,
+                temperature=self.ner.temperature,
+                context_margin=self.ner.context_margin,
+                device=str(run.device),
+            )
+            for documents in self.train_docs
+        ]
+        return odds
 
     def fit(self, run: Run, model: Any) -> Fitted:
         """Train with the Trainer; dev entity F1 each epoch picks the best epoch."""
@@ -499,6 +555,7 @@ class NerTask:
                 for source, docs in zip(self.train_sources, self.train_docs, strict=True)
             ],
             self.ner.label_all_subtokens,
+            self._teacher_odds(run),
         )
         # Each dev window is scored on its source's types (CoNLL has no TIME to predict);
         # a window holds sentences of one document, so of one source.
@@ -515,7 +572,16 @@ class NerTask:
             name=self.name,
             train_data=train_data,
             dev_data=FeatureDataset([f for part in dev_parts for f in part.features]),
-            collator=DataCollatorForTokenClassification(run.tokenizer),
+            collator=(
+                TeacherCollator(run.tokenizer)
+                if self.ner.teacher is not None
+                else DataCollatorForTokenClassification(run.tokenizer)
+            ),
+            trainer_class=(
+                distillation_trainer(self.ner.teacher_weight, self.ner.temperature)
+                if self.ner.teacher is not None
+                else None
+            ),
             compute_metrics=_dev_metrics(dict(enumerate(self.labels)), dev_types),
             preprocess_logits=lambda logits, _labels: torch.softmax(logits.float(), dim=-1),
             callbacks=[EarlyStoppingCallback(early_stopping_patience=self.options.patience)],
@@ -570,6 +636,7 @@ class NerTask:
                 "context": ner.context,
                 "context_margin": ner.context_margin if ner.context else None,
                 "attention_dropout": ner.attention_dropout,
+                "teacher": _teacher_card(ner),
                 "init": str(options.init.resolve()) if options.init is not None else None,
                 **recipe.schedule_fields(run.bf16),
             },
@@ -597,6 +664,21 @@ class NerTask:
             best_dev_f1_during_training=fitted.best_dev_f1,
             train_sentences_per_second=card["timing"]["train_sentences_per_second"],
         )
+
+
+def _teacher_card(ner: NerOptions) -> dict[str, Any] | None:
+    """The teacher, its revision and the distillation settings (``None``: no teacher)."""
+    if ner.teacher is None:
+        return None
+    from kgbuild.nlp.hf import load_token_classifier
+
+    loaded = load_token_classifier(ner.teacher)
+    return {
+        "model": ner.teacher,
+        "revision": loaded.revision,
+        "weight": ner.teacher_weight,
+        "temperature": ner.temperature,
+    }
 
 
 def train_ner(

@@ -1,0 +1,119 @@
+"""Knowledge distillation for NER (``kgbuild train ner --teacher``), with tiny models.
+
+The teacher is the keyword NER model of tests/conftest.py, trained by our own train_ner.
+A student trained on sentences whose gold tags are all ``O`` learns the names only from
+the teacher; without it, the same data teaches it to tag nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kgbuild.errors import InputError
+from kgbuild.nlp.hf import clear_model_cache, load_token_classifier
+from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB, make_tiny_bert
+from kgbuild.readers.conll import read_conll
+from kgbuild.training.distill import teacher_word_probabilities
+from kgbuild.training.ner import evaluate_ner, predict_tags, train_ner
+from tests.conftest import KEYWORDS, LABELS, write_keyword_conll
+
+
+def _all_outside(source: Path, target: Path) -> Path:
+    """``source`` with every tag replaced by ``O``: gold that names nothing."""
+    lines = []
+    for line in source.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        lines.append(f"{parts[0]} O" if parts and not line.startswith("-DOCSTART-") else line)
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def test_teacher_odds_are_one_distribution_per_word_in_the_students_label_order(
+    keyword_ner_model: Path, tmp_path: Path
+) -> None:
+    sentences = read_conll(write_keyword_conll(tmp_path / "s.txt", 12, seed=5))
+    documents = [sentences[:5], sentences[5:]]
+    loaded = load_token_classifier(str(keyword_ner_model))
+    reordered = [loaded.id2label[i] for i in reversed(range(len(loaded.id2label)))]
+    odds = teacher_word_probabilities(
+        str(keyword_ner_model), documents, reordered, temperature=1.0, device="cpu"
+    )
+    tagged = predict_tags(
+        str(keyword_ner_model), [s.tokens for s in sentences], device="cpu", constrained=False
+    )
+    flat = [sentence for document in odds for sentence in document]
+    assert [len(rows) for rows in flat] == [len(s.tokens) for s in sentences]
+    for rows, tags in zip(flat, tagged, strict=True):
+        assert np.allclose(rows.sum(axis=1), 1.0, atol=1e-3)
+        assert [reordered[i] for i in rows.argmax(axis=1)] == list(tags)
+
+
+def test_a_teacher_with_other_labels_is_refused(keyword_ner_model: Path, tmp_path: Path) -> None:
+    documents = [read_conll(write_keyword_conll(tmp_path / "s.txt", 2, seed=5))]
+    with pytest.raises(InputError, match="same labels"):
+        teacher_word_probabilities(
+            str(keyword_ner_model), documents, ["O", "B-PER", "I-PER"], temperature=1.0
+        )
+
+
+@pytest.mark.parametrize(("teacher_weight", "learns_names"), [(0.9, True), (0.0, False)])
+def test_a_student_learns_from_the_teacher_what_its_gold_does_not_say(
+    keyword_ner_model: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    teacher_weight: float,
+    learns_names: bool,
+) -> None:
+    root = tmp_path_factory.mktemp("student")
+    base = make_tiny_bert(
+        root / "base",
+        LABELS,
+        vocab=[*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)],
+        seed=3,
+    )
+    train = _all_outside(write_keyword_conll(root / "t.txt", 300, seed=7), root / "train.txt")
+    dev = write_keyword_conll(root / "dev.txt", 40, seed=8)  # real tags: all labels known
+    out = root / "model"
+    result = train_ner(
+        train,
+        dev,
+        base=str(base),
+        out=out,
+        epochs=6,
+        learning_rate=5e-3,
+        batch_size=16,
+        lora_rank=None,
+        seed=0,
+        patience=6,
+        device="cpu",
+        bf16=False,
+        teacher=str(keyword_ner_model),
+        teacher_weight=teacher_weight,
+        temperature=2.0,
+    )
+    clear_model_cache()
+    held_out = write_keyword_conll(root / "held_out.txt", 40, seed=9)
+    f1 = evaluate_ner(str(out), held_out, device="cpu").micro.f1
+    if learns_names:
+        assert f1 > 0.8
+        card = (out / "model_card.json").read_text(encoding="utf-8")
+        assert str(keyword_ner_model) in card and result.dev.micro.f1 > 0.8
+    else:
+        assert f1 < 0.2
+
+
+def test_teacher_weight_out_of_range_is_refused_before_training(
+    keyword_ner_model: Path, tmp_path: Path
+) -> None:
+    data = write_keyword_conll(tmp_path / "d.txt", 4, seed=1)
+    with pytest.raises(InputError, match="teacher_weight"):
+        train_ner(
+            data,
+            data,
+            base=str(keyword_ner_model),
+            out=tmp_path / "out",
+            teacher=str(keyword_ner_model),
+            teacher_weight=1.5,
+        )
