@@ -148,3 +148,17 @@ def test_accurate_tier_loads_its_base_from_the_split_packages_and_tags_the_same_
     assert stage.loaded.revision.startswith("824a60481379+")  # all-mpnet-base-v2's weights
     found = _tagged(stage, NEWS)
     assert found >= NEWS_ENTITIES, found
+
+
+def test_distilled_alternative_tags_the_same_sentences_and_names_its_teacher() -> None:
+    import json
+
+    from kgbuild.models import MODELS_DIR
+
+    folder = MODELS_DIR / "ner-wide-minilm-distilled"
+    stage = NerStage(NerConfig(model=str(folder)), run_id="r")
+    assert stage.loaded.manifest["context"] is True  # reads its neighbours, as the default
+    found = _tagged(stage, NEWS)
+    assert found >= NEWS_ENTITIES, found
+    card = json.loads((folder / "model_card.json").read_text(encoding="utf-8"))
+    assert card["hyperparameters"]["teacher"]["model"] == "models/ner-wide-mpnet"
