@@ -34,7 +34,7 @@ from kgbuild.nlp.context import (
     pack_sentences,
     special_token_ids,
 )
-from kgbuild.nlp.hf import load_token_classifier
+from kgbuild.nlp.hf import load_token_classifier, runs_bf16
 from kgbuild.readers.conll import TaggedSentence, read_conll
 from kgbuild.readers.ner_sources import NerSource, parse_source, read_source, unannotated_words
 from kgbuild.training import recipe
@@ -451,6 +451,8 @@ class NerTask:
         self.labels: list[str] = []
         self.dev_scores = span_scores(set(), set())  # until evaluate()
         self.dev_by_source: dict[str, NerScores] = {}
+        self.teacher_card: dict[str, Any] | None = None
+        """The teacher, its revision and the distillation settings (once it has read)."""
 
     def prepare(self) -> None:
         """Read the sources, check the options, collect the labels, check ``init``."""
@@ -542,6 +544,15 @@ class NerTask:
             )
             for documents in self.train_docs
         ]
+        # the model the odds came from is still in the loader's cache: no second load
+        device = str(run.device)
+        loaded = load_token_classifier(teacher, device=device, bf16=runs_bf16("auto", device))
+        self.teacher_card = {
+            "model": teacher,
+            "revision": loaded.revision,
+            "weight": self.ner.teacher_weight,
+            "temperature": self.ner.temperature,
+        }
         return odds
 
     def fit(self, run: Run, model: Any) -> Fitted:
@@ -636,7 +647,7 @@ class NerTask:
                 "context": ner.context,
                 "context_margin": ner.context_margin if ner.context else None,
                 "attention_dropout": ner.attention_dropout,
-                "teacher": _teacher_card(ner),
+                "teacher": self.teacher_card,
                 "init": str(options.init.resolve()) if options.init is not None else None,
                 **recipe.schedule_fields(run.bf16),
             },
@@ -664,21 +675,6 @@ class NerTask:
             best_dev_f1_during_training=fitted.best_dev_f1,
             train_sentences_per_second=card["timing"]["train_sentences_per_second"],
         )
-
-
-def _teacher_card(ner: NerOptions) -> dict[str, Any] | None:
-    """The teacher, its revision and the distillation settings (``None``: no teacher)."""
-    if ner.teacher is None:
-        return None
-    from kgbuild.nlp.hf import load_token_classifier
-
-    loaded = load_token_classifier(ner.teacher)
-    return {
-        "model": ner.teacher,
-        "revision": loaded.revision,
-        "weight": ner.teacher_weight,
-        "temperature": ner.temperature,
-    }
 
 
 def train_ner(
