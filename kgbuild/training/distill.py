@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from kgbuild.errors import InputError
+from kgbuild.nlp.hf import LoadedModel
 from kgbuild.readers.conll import TaggedSentence
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "TeacherCollator",
     "WordProbabilities",
     "distillation_trainer",
+    "load_teacher",
     "teacher_word_probabilities",
 ]
 
@@ -40,35 +42,39 @@ WordProbabilities = list[list[np.ndarray]]
 """Per document, per sentence: ``(words, labels)`` probabilities in the student's label order."""
 
 
+def load_teacher(ref: str, device: str | None = None) -> LoadedModel:
+    """The teacher model, in bf16 where the hardware has native bf16 kernels."""
+    from kgbuild.nlp.hf import load_token_classifier, runs_bf16
+
+    return load_token_classifier(ref, device=device, bf16=runs_bf16("auto", device))
+
+
 def teacher_word_probabilities(
-    teacher: str,
+    loaded: LoadedModel,
     documents: Sequence[Sequence[TaggedSentence]],
     labels: Sequence[str],
     *,
     temperature: float,
     context_margin: int | None = None,
-    device: str | None = None,
     batch_size: int = 32,
 ) -> WordProbabilities:
     """The teacher's label distribution for every word of ``documents`` (see the module doc).
 
-    The teacher reads the documents as it was trained to (in context when its manifest says
-    so, packed as the NER stage packs them; else one sentence at a time), in bf16 where the
-    hardware has native bf16 kernels. A word the teacher's windows cut off gets a zero row.
+    The teacher (:func:`load_teacher`) reads the documents as it was trained to (in context
+    when its manifest says so, packed as the NER stage packs them; else one sentence at a
+    time). A word the teacher's windows cut off gets a zero row.
 
     Raises:
         InputError: The teacher's labels are not ``labels`` (in any order).
     """
     from kgbuild.config import NerConfig
-    from kgbuild.nlp.hf import load_token_classifier, runs_bf16
     from kgbuild.training.ner import _packed_windows
 
-    bf16 = runs_bf16("auto", device)
-    loaded = load_token_classifier(teacher, device=device, bf16=bf16)
+    bf16 = any(p.dtype == torch.bfloat16 for p in loaded.model.parameters())
     theirs = [loaded.id2label[i] for i in range(len(loaded.id2label))]
     if sorted(theirs) != sorted(labels):
         raise InputError(
-            f"teacher {teacher!r} has labels {sorted(theirs)}, the data {sorted(labels)}: "
+            f"teacher {loaded.name!r} has labels {sorted(theirs)}, the data {sorted(labels)}: "
             "a teacher must predict the same labels"
         )
     order = torch.tensor([theirs.index(label) for label in labels])
@@ -113,7 +119,7 @@ def teacher_word_probabilities(
                     continue
                 out[doc][sentence][word] = probabilities[row, position].numpy()
                 previous = (sentence, word)
-    logger.info("teacher %s read %d windows of %d documents", teacher, len(windows), len(out))
+    logger.info("teacher %s read %d windows of %d documents", loaded.name, len(windows), len(out))
     return out
 
 

@@ -34,7 +34,7 @@ from kgbuild.nlp.context import (
     pack_sentences,
     special_token_ids,
 )
-from kgbuild.nlp.hf import load_token_classifier, runs_bf16
+from kgbuild.nlp.hf import load_token_classifier
 from kgbuild.readers.conll import TaggedSentence, read_conll
 from kgbuild.readers.ner_sources import NerSource, parse_source, read_source, unannotated_words
 from kgbuild.training import recipe
@@ -53,6 +53,7 @@ from kgbuild.training.distill import (
     TeacherCollator,
     WordProbabilities,
     distillation_trainer,
+    load_teacher,
     teacher_word_probabilities,
 )
 from kgbuild.training.metrics import NerScores, ner_scores, span_scores
@@ -225,11 +226,12 @@ def _encode(
                         labels.append(-100)
                         continue
                     tag = document[index].tags[word_id]
-                    if soft is not None and teacher is not None and (index, word_id) != previous:
+                    first = (index, word_id) != previous
+                    if soft is not None and teacher is not None and first:
                         soft[position] = teacher[doc_index][index][word_id]
                     if masks[index][word_id]:
                         labels.append(-100)
-                    elif (index, word_id) != previous:
+                    elif first:
                         labels.append(label2id[tag])
                     elif label_all_subtokens:
                         inside = f"I-{tag[2:]}" if tag.startswith("B-") else tag
@@ -533,20 +535,17 @@ class NerTask:
         if teacher is None:
             return []
         logger.info("reading the training data with the teacher %s", teacher)
+        loaded = load_teacher(teacher, device=str(run.device))
         odds: list[WordProbabilities | None] = [
             teacher_word_probabilities(
-                teacher,
+                loaded,
                 documents,
                 self.labels,
                 temperature=self.ner.temperature,
                 context_margin=self.ner.context_margin,
-                device=str(run.device),
             )
             for documents in self.train_docs
         ]
-        # the model the odds came from is still in the loader's cache: no second load
-        device = str(run.device)
-        loaded = load_token_classifier(teacher, device=device, bf16=runs_bf16("auto", device))
         self.teacher_card = {
             "model": teacher,
             "revision": loaded.revision,

@@ -16,7 +16,7 @@ from kgbuild.errors import InputError
 from kgbuild.nlp.hf import clear_model_cache, load_token_classifier
 from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB, make_tiny_bert
 from kgbuild.readers.conll import read_conll
-from kgbuild.training.distill import teacher_word_probabilities
+from kgbuild.training.distill import load_teacher, teacher_word_probabilities
 from kgbuild.training.ner import evaluate_ner, predict_tags, train_ner
 from tests.conftest import KEYWORDS, LABELS, write_keyword_conll
 
@@ -39,7 +39,7 @@ def test_teacher_odds_are_one_distribution_per_word_in_the_students_label_order(
     loaded = load_token_classifier(str(keyword_ner_model))
     reordered = [loaded.id2label[i] for i in reversed(range(len(loaded.id2label)))]
     odds = teacher_word_probabilities(
-        str(keyword_ner_model), documents, reordered, temperature=1.0, device="cpu"
+        load_teacher(str(keyword_ner_model), device="cpu"), documents, reordered, temperature=1.0
     )
     tagged = predict_tags(
         str(keyword_ner_model), [s.tokens for s in sentences], device="cpu", constrained=False
@@ -55,7 +55,10 @@ def test_a_teacher_with_other_labels_is_refused(keyword_ner_model: Path, tmp_pat
     documents = [read_conll(write_keyword_conll(tmp_path / "s.txt", 2, seed=5))]
     with pytest.raises(InputError, match="same labels"):
         teacher_word_probabilities(
-            str(keyword_ner_model), documents, ["O", "B-PER", "I-PER"], temperature=1.0
+            load_teacher(str(keyword_ner_model)),
+            documents,
+            ["O", "B-PER", "I-PER"],
+            temperature=1.0,
         )
 
 
