@@ -471,6 +471,22 @@ class ResolveConfig(BaseModel):
     min_acronym_letters: int = Field(default=3, ge=2)
     """Shortest undotted acronym linked across documents (3; "EU" only in its document)."""
 
+    demonyms: bool = False
+    """Link a nationality adjective tagged as a place ("Swedish", "Canadian") to the place it
+    names ("Sweden"), across documents, when the corpus has that place under the same label
+    (:mod:`kgbuild.stages.demonyms`; ``place_labels``); the entity keeps the place's name.
+
+    Off by default: Re-DocRED annotates the adjective as an entity of its own in 226 of the
+    317 cases where both occur in a document, so on its documents 0-99 this rule lowered
+    merge precision from 97.8 to 91.0 and relation F1 end to end (docs 0-49) from 37.1 to
+    36.7. Turn it on for a graph with one node per country."""
+
+    place_labels: frozenset[str] = frozenset({"LOC", "GPE", "LOCATION"})
+    """Labels that name places (``demonyms``)."""
+
+    extra_demonyms: tuple[tuple[str, str], ...] = ()
+    """More ``(adjective, place)`` pairs for ``demonyms``, e.g. ``[["Kiwi", "New Zealand"]]``."""
+
     same_name_rule: bool = True
     """Within a document, one name under several labels is one entity ("Japan" LOC/MISC)."""
 

@@ -48,7 +48,9 @@ Steps (every one deterministic and independent of input order):
    the corpus with those initials is one cluster of its label. A multi-word name
    found under several labels joins the label that has ``type_dominance`` times
    its mentions ("U.S. Navy" as ORG 9 times and as LOC once); one-word names
-   ("Jordan") never change label across documents.
+   ("Jordan") never change label across documents. A nationality adjective tagged as
+   a place ("Swedish") joins the place it names ("Sweden", the same label) wherever the
+   corpus has it (:mod:`kgbuild.stages.demonyms`); the entity keeps the place's name.
 5. **Transitive closure** with :func:`networkx.connected_components` on the graph
    of matched keys, so pairs ``{a, b}`` and ``{b, c}`` give one entity.
 6. **Document rules** (per mention). Within one document, a bare surname
@@ -95,6 +97,7 @@ from rapidfuzz.distance import OSA
 from kgbuild.config import ResolveConfig
 from kgbuild.data import Entity, Mention, Merge
 from kgbuild.ids import stable_id
+from kgbuild.stages.demonyms import PLACES
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -116,6 +119,7 @@ RULES: dict[str, str] = {
     "(org_short_forms_across_documents)",
     "acronym": "an acronym and the one long form it spells in the corpus (acronyms)",
     "type_majority": "a multi-word name under a dominated label (type_dominance)",
+    "demonym": "a nationality adjective tagged as a place and the place's name (demonyms)",
     "document_person": "a surname or initial and its document's fuller name (document_rules)",
     "document_short_form": "an organisation's first word after its full name in a document "
     "(org_short_forms)",
@@ -166,6 +170,8 @@ class _Rules:
     suffixes: dict[str, tuple[tuple[str, ...], ...]]  # by last token, longest first
     titles: frozenset[str]
     postnominals: dict[str, tuple[tuple[str, ...], ...]]
+    places: frozenset[str]
+    demonyms: dict[str, tuple[str, ...]]  # adjective -> the names of its place (normalised)
 
 
 def _tokens(text: str) -> list[str]:
@@ -195,7 +201,28 @@ def _compile(config: ResolveConfig) -> _Rules:
         suffixes=phrases(config.corporate_suffixes),
         titles=frozenset(" ".join(t) for t in map(_tokens, config.person_titles) if t),
         postnominals=phrases(config.person_postnominals),
+        places=config.place_labels,
+        demonyms=_demonym_table(config) if config.demonyms else {},
     )
+
+
+def _place_form(text: str) -> str:
+    """A place name as the ``demonym`` rule compares it: folded tokens, no leading "the"."""
+    return " ".join(_tokens(text)).removeprefix("the ")
+
+
+def _demonym_table(config: ResolveConfig) -> dict[str, tuple[str, ...]]:
+    """Each adjective (folded) and the folded names of the place it names."""
+    table: dict[str, set[str]] = defaultdict(set)
+    entries = [
+        (adjective, (name, *others))
+        for name, others, adjectives in PLACES
+        for adjective in adjectives
+    ]
+    entries += [(adjective, (place,)) for adjective, place in config.extra_demonyms]
+    for adjective, names in entries:
+        table[_place_form(adjective)].update(_place_form(n) for n in names)
+    return {adjective: tuple(sorted(names - {adjective})) for adjective, names in table.items()}
 
 
 def _strip_tail(tokens: list[str], phrases: dict[str, tuple[tuple[str, ...], ...]]) -> list[str]:
@@ -756,6 +783,21 @@ def _token_order_edges(keys: _Keys) -> list[tuple[int, int]]:
     return edges
 
 
+def _demonym_edges(keys: _Keys, rules: _Rules) -> list[tuple[int, int, float]]:
+    """Edges from a nationality adjective tagged as a place to its place's names (same label)."""
+    places: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for key, (label, norm) in enumerate(zip(keys.labels, keys.norms, strict=True)):
+        if label in rules.places:
+            places[label, norm.removeprefix("the ")].append(key)
+    return [
+        (key, other, 100.0)
+        for (label, norm), found in places.items()
+        for key in found
+        for name in rules.demonyms.get(norm, ())
+        for other in places.get((label, name), ())
+    ]
+
+
 def _subsumes(short: list[str], full: list[str]) -> bool:
     """Tell whether given names ``short`` are a less specific form of ``full``.
 
@@ -1224,6 +1266,8 @@ def _key_clusters(
         links.add(_type_majority_edges(keys, counts, config), "type_majority")
     if config.token_order:
         links.add([(a, b, 100.0) for a, b in _token_order_edges(keys)], "token_order")
+    if config.demonyms:
+        links.add(_demonym_edges(keys, _compile(config)), "demonym")
     key_cluster = links.clusters()
     long_forms = _long_forms(keys) if config.acronyms else {}
     if long_forms and links.add(_acronym_edges(keys, key_cluster, long_forms, config), "acronym"):
@@ -1495,6 +1539,8 @@ def resolve_mentions(
     starts = [m.span.start for m in mentions]
     result = _cluster(labels, texts, doc_ids, config, contexts, starts)
     anchored = result.key_cluster[result.key_of_mention] == result.cluster
+    adjectives = [a for a, _, rule, _ in result.links if rule == "demonym"]
+    adjective = np.isin(result.key_of_mention, adjectives)  # named after the place instead
 
     members: dict[int, list[int]] = defaultdict(list)
     for index, cluster in enumerate(result.cluster.tolist()):
@@ -1504,7 +1550,11 @@ def resolve_mentions(
     for cluster in sorted(members):
         group = members[cluster]
         label = _vote(labels[i] for i in group)
-        shown = [texts[i] for i in group if anchored[i]] or [texts[i] for i in group]
+        shown = (
+            [texts[i] for i in group if anchored[i] and not adjective[i]]
+            or [texts[i] for i in group if anchored[i]]
+            or [texts[i] for i in group]
+        )
         name = _canonical(shown, label, config)
         norm = normalize_name(name, label, config=config)
         entity_id = stable_id("ent", label, norm)

@@ -865,3 +865,50 @@ def test_graph_exports_show_the_merges_on_entity_nodes(tmp_path) -> None:
     assert node["merges"] == [merge]
     graphml = nx.read_graphml(write_graphml(graph, tmp_path / "g.graphml"))
     assert json.loads(graphml.nodes[center]["merges"]) == [merge]
+
+
+DEMONYMS = ResolveConfig(demonyms=True)
+
+
+def test_nationality_adjective_joins_its_country_and_the_entity_keeps_the_country_name() -> None:
+    mentions = make_mentions(
+        ("Swedish", "LOC", "d1"),
+        ("Swedish", "LOC", "d1"),
+        ("Sweden", "LOC", "d2"),
+        ("Norwegian", "LOC", "d2"),  # no Norway in the corpus: stays as it is
+    )
+    result = resolve_mentions(mentions, DEMONYMS)
+    assert same(result, "m0", "m2")
+    sweden = next(e for e in result.entities if "m2" in e.mention_ids)
+    assert sweden.name == "Sweden"  # not the more frequent adjective
+    assert [(m.rule, m.source, m.target) for m in sweden.merges] == [
+        ("demonym", "Swedish", "Sweden")
+    ]
+    assert not same(result, "m3", "m0")
+    assert len(resolve_mentions(mentions).entities) == 3  # off by default
+
+
+def test_demonym_rule_needs_the_same_place_label_and_an_unambiguous_adjective() -> None:
+    mentions = make_mentions(
+        ("Swedish", "MISC", "d1"),  # a language or nationality, not the place
+        ("Sweden", "LOC", "d1"),
+        ("Dominican", "LOC", "d2"),  # Dominica or the Dominican Republic: not in the table
+        ("Dominican Republic", "LOC", "d2"),
+        ("American", "LOC", "d3"),
+        ("U.S.", "LOC", "d3"),
+        ("the United States", "LOC", "d4"),
+    )
+    result = resolve_mentions(mentions, DEMONYMS.model_copy(update={"same_name_rule": False}))
+    assert not same(result, "m0", "m1")
+    assert not same(result, "m2", "m3")
+    assert same(result, "m4", "m5") and same(result, "m4", "m6")
+    united = next(e for e in result.entities if "m4" in e.mention_ids)
+    assert united.name == "the United States"
+
+
+def test_users_add_their_own_demonyms() -> None:
+    mentions = make_mentions(("Varnosian", "GPE", "d1"), ("Varnosia", "GPE", "d2"))
+    assert not same(resolve_mentions(mentions, DEMONYMS), "m0", "m1")
+    config = DEMONYMS.model_copy(update={"extra_demonyms": (("Varnosian", "Varnosia"),)})
+    assert same(resolve_mentions(mentions, config), "m0", "m1")
+    assert "demonym" in RULES
