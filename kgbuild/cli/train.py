@@ -99,7 +99,9 @@ def ner(
         typer.Option(
             help="Training data, repeatable: a file in --format, or FORMAT:PATH[@FIRST:END] "
             "(formats conll, wnut17, docred, bmes, weibo, spans, conll04; @FIRST:END is a "
-            "slice of documents, e.g. docred:dev_revised.json@100:500)."
+            "slice of documents, e.g. docred:dev_revised.json@100:500). Unlabeled text, "
+            "which trains only on a --teacher's odds: fewrel:FILE (FewRel JSON) or text:FILE "
+            "(a sentence per line, a blank line between documents)."
         ),
     ],
     dev: Annotated[

@@ -14,6 +14,10 @@ model can read a sentence's neighbours as context:
   tagged, the other left out.
 - ``bmes``, ``weibo``, ``spans``, ``conll04``: as ``kgbuild train ner --format``, one
   sentence per document.
+- ``fewrel`` (FewRel JSON: each instance's tokens, one sentence per document) and ``text``
+  (UTF-8, one sentence per line with words separated by spaces, a blank line between
+  documents) are *unlabeled*: they carry no gold tags and only train through a teacher's
+  odds (``kgbuild train ner --teacher``, :mod:`kgbuild.training.distill`).
 
 ``partial`` sources (``conll``, ``wnut17``) annotate no dates or numbers: their ``O`` on
 such words is no evidence (see :func:`unannotated_words`).
@@ -22,17 +26,18 @@ such words is no evidence (see :func:`unannotated_words`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from kgbuild.errors import InputError
+from kgbuild.errors import DataFormatError, InputError
 from kgbuild.readers.conll import TaggedSentence
 
 __all__ = [
     "NER_SOURCE_FORMATS",
     "PARTIAL_FORMATS",
+    "UNLABELED_FORMATS",
     "WNUT17_TYPES",
     "NerSource",
     "docred_sentences",
@@ -41,8 +46,21 @@ __all__ = [
     "unannotated_words",
 ]
 
-NER_SOURCE_FORMATS = ("conll", "wnut17", "docred", "bmes", "weibo", "spans", "conll04")
+NER_SOURCE_FORMATS = (
+    "conll",
+    "wnut17",
+    "docred",
+    "bmes",
+    "weibo",
+    "spans",
+    "conll04",
+    "fewrel",
+    "text",
+)
 """Formats a source may name."""
+
+UNLABELED_FORMATS = frozenset({"fewrel", "text"})
+"""Formats read for their words alone: every gold tag is unknown (a teacher's odds train on them)."""
 
 PARTIAL_FORMATS = frozenset({"conll", "wnut17"})
 """Formats whose corpora have no TIME or NUM type: their ``O`` on dates and numbers is unknown."""
@@ -81,6 +99,11 @@ class NerSource(BaseModel):
     def partial(self) -> bool:
         """Whether the corpus leaves dates and numbers unannotated (see :data:`PARTIAL_FORMATS`)."""
         return self.format in PARTIAL_FORMATS
+
+    @property
+    def unlabeled(self) -> bool:
+        """Whether the source has words only, no gold tags (see :data:`UNLABELED_FORMATS`)."""
+        return self.format in UNLABELED_FORMATS
 
     def __str__(self) -> str:
         docs = (
@@ -198,6 +221,10 @@ def read_source(source: NerSource) -> list[list[TaggedSentence]]:
             )
             for doc in read_docred(path)
         ]
+    elif source.format == "fewrel":
+        documents = [[_untagged(tokens)] for tokens in _fewrel_tokens(path)]
+    elif source.format == "text":
+        documents = _text_documents(path)
     else:
         readers: dict[str, Callable[[Path], list[TaggedSentence]]] = {
             "bmes": read_bmes,
@@ -209,3 +236,42 @@ def read_source(source: NerSource) -> list[list[TaggedSentence]]:
     if source.docs is not None:
         documents = documents[source.docs[0] : source.docs[1]]
     return documents
+
+
+def _untagged(tokens: Sequence[str]) -> TaggedSentence:
+    """A sentence of an unlabeled source (its ``O`` tags are placeholders, never trained on)."""
+    return TaggedSentence(tokens=tuple(tokens), tags=("O",) * len(tokens))
+
+
+def _fewrel_tokens(path: Path) -> list[list[str]]:
+    """The tokens of every FewRel instance, relation by relation in file order."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [
+            [str(token) for token in instance["tokens"]]
+            for instances in data.values()
+            for instance in instances
+            if instance["tokens"]
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DataFormatError(
+            f"{path}: not FewRel JSON ({{relation: [{{tokens, h, t}}]}}): {exc}"
+        ) from exc
+
+
+def _text_documents(path: Path) -> list[list[TaggedSentence]]:
+    """Sentences of a plain text file: one per line, a blank line between documents."""
+    documents: list[list[TaggedSentence]] = [[]]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path}: not UTF-8 text ({exc})") from exc
+    for line in lines:
+        words = line.split()
+        if words:
+            documents[-1].append(_untagged(words))
+        elif documents[-1]:
+            documents.append([])
+    return [document for document in documents if document]

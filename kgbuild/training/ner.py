@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, Literal, Unpack
 
 import numpy as np
 import torch
@@ -177,8 +177,18 @@ def _packed_windows(
     return windows
 
 
+Coverage = Literal["full", "partial", "none"]
+"""What a source's gold tags vouch for: every word, all but dates and numbers (a ``partial``
+source, :func:`kgbuild.readers.ner_sources.unannotated_words`), nothing (an ``unlabeled`` one)."""
+
+
+def coverage(source: NerSource) -> Coverage:
+    """The :data:`Coverage` of a source's gold tags."""
+    return "none" if source.unlabeled else "partial" if source.partial else "full"
+
+
 def _encode(
-    sources: Sequence[tuple[list[list[TaggedSentence]], bool]],
+    sources: Sequence[tuple[list[list[TaggedSentence]], Coverage]],
     tokenizer: Any,
     label2id: dict[str, int],
     *,
@@ -190,8 +200,9 @@ def _encode(
 ) -> FeatureDataset:
     """Windows of every sentence with labels on the first sub-token of each word.
 
-    ``sources`` are ``(documents, partial)``: a partial source's ``O`` on dates and
-    numbers is masked (:func:`kgbuild.readers.ner_sources.unannotated_words`). Context
+    ``sources`` are ``(documents, coverage)``: a partial source's ``O`` on dates and
+    numbers is masked (:func:`kgbuild.readers.ner_sources.unannotated_words`), every word
+    of an unlabeled one (only a teacher's odds train on it). Context
     and special tokens get ``-100``. With ``context``, sentences share windows as the
     NER stage reads them (:func:`_packed_windows`, ``context_margin``). ``teachers``
     (one per source, or none): a teacher's word distributions, put on the first sub-token
@@ -200,7 +211,7 @@ def _encode(
     margin = NerConfig().context_margin if context_margin is None else context_margin
     with_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
     features: list[dict[str, Any]] = []
-    for source, (documents, partial) in enumerate(sources):
+    for source, (documents, covered) in enumerate(sources):
         teacher = teachers[source] if teachers else None
         for doc_index, document in enumerate(documents):
             windows = _packed_windows(
@@ -210,7 +221,9 @@ def _encode(
                 margin=margin if context else None,
             )
             masks = [
-                unannotated_words(sentence) if partial else (False,) * len(sentence.tags)
+                unannotated_words(sentence)
+                if covered == "partial"
+                else (covered == "none",) * len(sentence.tags)
                 for sentence in document
             ]
             for window in windows:
@@ -280,6 +293,7 @@ def _data_lines(entries: list[dict[str, Any]]) -> str:
     return "\n".join(
         f"  - `{e['source']}` ({e['sentences']} sentences, sha256 `{e['sha256']}`"
         + ("; O on dates and numbers masked" if e["masked_unannotated_dates_numbers"] else "")
+        + ("; unlabeled: the teacher's odds only" if e.get("unlabeled") else "")
         + ")"
         for e in entries
     )
@@ -464,6 +478,16 @@ class NerTask:
         options.check(ner.max_length, least=8)
         if not 0.0 <= ner.teacher_weight <= 1.0 or ner.temperature <= 0:
             raise InputError("teacher_weight must be within 0..1 and temperature > 0")
+        unlabeled = [str(s) for s in self.train_sources if s.unlabeled]
+        if unlabeled and ner.teacher is None:
+            raise InputError(
+                f"{', '.join(unlabeled)}: an unlabeled source trains only on a teacher's "
+                "odds: add --teacher"
+            )
+        if any(s.unlabeled for s in self.dev_sources):
+            raise InputError("a dev source must have gold tags (fewrel and text have none)")
+        if unlabeled and all(s.unlabeled for s in self.train_sources):
+            raise InputError("at least one training source must have gold tags (the labels)")
         self.train_docs = [read_source(source) for source in self.train_sources]
         self.dev_docs = [read_source(source) for source in self.dev_sources]
         for source, documents in zip(
@@ -514,7 +538,7 @@ class NerTask:
     def _encoded(
         self,
         run: Run,
-        sources: Sequence[tuple[list[list[TaggedSentence]], bool]],
+        sources: Sequence[tuple[list[list[TaggedSentence]], Coverage]],
         all_: bool,
         teachers: Sequence[WordProbabilities | None] = (),
     ) -> FeatureDataset:
@@ -561,7 +585,7 @@ class NerTask:
         train_data = self._encoded(
             run,
             [
-                (docs, source.partial)
+                (docs, coverage(source))
                 for source, docs in zip(self.train_sources, self.train_docs, strict=True)
             ],
             self.ner.label_all_subtokens,
@@ -569,7 +593,7 @@ class NerTask:
         )
         # Each dev window is scored on its source's types (CoNLL has no TIME to predict);
         # a window holds sentences of one document, so of one source.
-        dev_parts = [self._encoded(run, [(docs, False)], False) for docs in self.dev_docs]
+        dev_parts = [self._encoded(run, [(docs, "full")], False) for docs in self.dev_docs]
         dev_types = [
             types
             for docs, part in zip(self.dev_docs, dev_parts, strict=True)
@@ -754,6 +778,7 @@ def _data_card(
             "sha256": sha256_file(source.path),
             "sentences": sum(len(doc) for doc in docs),
             "masked_unannotated_dates_numbers": source.partial and train,
+            "unlabeled": source.unlabeled,
         }
         for source, docs in zip(sources, documents, strict=True)
     ]

@@ -123,3 +123,44 @@ def test_cli_trains_on_sources_and_scores_docred(tmp_path: Path) -> None:
     assert {"PER", "ORG", "LOC", "MISC", "TIME", "NUM"} <= set(written["per_type"])
     assert written["micro"]["support"] == 7
     assert "TIME:" in scored.output
+
+
+def test_fewrel_and_text_sources_are_words_without_gold(tmp_path: Path) -> None:
+    fewrel = tmp_path / "fewrel.json"
+    fewrel.write_text(
+        json.dumps(
+            {
+                "P57": [{"tokens": ["Varno", "directed", "Kestrel", "."], "h": [], "t": []}],
+                "P50": [{"tokens": ["Lumo", "wrote", "it"], "h": [], "t": []}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    source = parse_source(f"fewrel:{fewrel}")
+    assert source.unlabeled and not source.partial
+    documents = read_source(source)
+    assert [[s.tokens for s in d] for d in documents] == [
+        [("Varno", "directed", "Kestrel", ".")],
+        [("Lumo", "wrote", "it")],
+    ]
+    text = tmp_path / "words.txt"
+    text.write_text("First one here .\nSecond  one\n\n\nAnother document\n", encoding="utf-8")
+    documents = read_source(parse_source(f"text:{text}"))
+    assert [[s.tokens for s in d] for d in documents] == [
+        [("First", "one", "here", "."), ("Second", "one")],
+        [("Another", "document")],
+    ]
+    assert not parse_source("conll:x.txt").unlabeled
+
+
+def test_a_malformed_unlabeled_source_says_what_it_expected(tmp_path: Path) -> None:
+    from kgbuild.errors import DataFormatError
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('["not", "fewrel"]', encoding="utf-8")
+    with pytest.raises(DataFormatError, match="not FewRel JSON"):
+        read_source(parse_source(f"fewrel:{bad}"))
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(DataFormatError, match="not UTF-8"):
+        read_source(parse_source(f"text:{binary}"))

@@ -7,6 +7,7 @@ the teacher; without it, the same data teaches it to tag nothing.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from kgbuild.errors import InputError
 from kgbuild.nlp.hf import clear_model_cache, load_token_classifier
 from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB, make_tiny_bert
 from kgbuild.readers.conll import read_conll
+from kgbuild.readers.ner_sources import parse_source
 from kgbuild.training.distill import load_teacher, teacher_word_probabilities
 from kgbuild.training.ner import evaluate_ner, predict_tags, train_ner
 from tests.conftest import KEYWORDS, LABELS, write_keyword_conll
@@ -120,3 +122,71 @@ def test_teacher_weight_out_of_range_is_refused_before_training(
             teacher=str(keyword_ner_model),
             teacher_weight=1.5,
         )
+
+
+def _as_text(source: Path, target: Path) -> Path:
+    """The words of a CoNLL file as ``text:`` data: a sentence per line, 10 per document."""
+    sentences = read_conll(source)
+    lines = []
+    for index, sentence in enumerate(sentences):
+        if index and index % 10 == 0:
+            lines.append("")
+        lines.append(" ".join(sentence.tokens))
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def test_a_student_learns_names_from_unlabeled_text_through_the_teacher(
+    keyword_ner_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("transfer")
+    base = make_tiny_bert(
+        root / "base",
+        LABELS,
+        vocab=[*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)],
+        seed=3,
+    )
+    # The gold source names nothing; the names are only in the unlabeled text.
+    gold = _all_outside(write_keyword_conll(root / "g.txt", 20, seed=7), root / "gold.txt")
+    text = _as_text(write_keyword_conll(root / "u.txt", 300, seed=11), root / "words.txt")
+    dev = write_keyword_conll(root / "dev.txt", 40, seed=8)
+    sources = [parse_source(f"conll:{gold}"), parse_source(f"text:{text}")]
+    out = root / "model"
+    train_ner(
+        sources,
+        [parse_source(f"conll:{dev}")],
+        base=str(base),
+        out=out,
+        epochs=6,
+        learning_rate=5e-3,
+        batch_size=16,
+        lora_rank=None,
+        seed=0,
+        patience=6,
+        device="cpu",
+        bf16=False,
+        teacher=str(keyword_ner_model),
+        teacher_weight=0.9,
+        temperature=2.0,
+    )
+    clear_model_cache()
+    held_out = write_keyword_conll(root / "held_out.txt", 40, seed=9)
+    assert evaluate_ner(str(out), held_out, device="cpu").micro.f1 > 0.8
+    card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
+    assert [e["unlabeled"] for e in card["data"]["train"]] == [False, True]
+    assert card["data"]["train"][1]["sentences"] == 300
+
+
+def test_unlabeled_sources_need_a_teacher_and_gold_beside_them(
+    keyword_ner_model: Path, tmp_path: Path
+) -> None:
+    data = write_keyword_conll(tmp_path / "d.txt", 4, seed=1)
+    text = _as_text(data, tmp_path / "words.txt")
+    conll, words = parse_source(f"conll:{data}"), parse_source(f"text:{text}")
+    for train, dev, teacher, match in [
+        ([conll, words], [conll], None, "add --teacher"),
+        ([words], [conll], str(keyword_ner_model), "must have gold tags"),
+        ([conll], [words], str(keyword_ner_model), "dev source must have gold"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            train_ner(train, dev, base=str(keyword_ner_model), out=tmp_path / "o", teacher=teacher)

@@ -221,22 +221,26 @@ def test_encoding_masks_context_and_unannotated_dates(data: tuple[Path, Path, Pa
         TaggedSentence(tokens=("it", "may", "rain", "."), tags=("O",) * 4),
     ]
     label2id = {"O": 0, "B-PER": 1}
-    encode = _encode  # one call per (context, partial) setting below
+    encode = _encode  # one call per (context, coverage) setting below
 
     plain = encode(
-        [([document], False)], tokenizer, label2id, max_length=64, label_all_subtokens=False
+        [([document], "full")], tokenizer, label2id, max_length=64, label_all_subtokens=False
     )
     partial = encode(
-        [([document], True)], tokenizer, label2id, max_length=64, label_all_subtokens=False
+        [([document], "partial")], tokenizer, label2id, max_length=64, label_all_subtokens=False
     )
     centre_plain, centre_partial = plain.features[1]["labels"], partial.features[1]["labels"]
     assert [x for x in centre_plain if x != -100] == [1, 0, 0, 0, 0, 0]
     # a partial corpus (no TIME/NUM) does not vouch for the O of "1996" and "May"
     assert [x for x in centre_partial if x != -100] == [1, 0, 0, 0]
     assert [x for x in partial.features[2]["labels"] if x != -100] == [0, 0, 0, 0]  # "may"
+    unlabeled = encode(
+        [([document], "none")], tokenizer, label2id, max_length=64, label_all_subtokens=False
+    )
+    assert all(x == -100 for f in unlabeled.features for x in f["labels"])  # words only
 
     context = encode(
-        [([document], False)],
+        [([document], "full")],
         tokenizer,
         label2id,
         max_length=64,
@@ -250,7 +254,7 @@ def test_encoding_masks_context_and_unannotated_dates(data: tuple[Path, Path, Pa
     assert first_label > 1  # the previous sentence is read before it
     # a short window: context is cut, the centre never
     short = encode(
-        [([document], False)],
+        [([document], "full")],
         tokenizer,
         label2id,
         max_length=12,
