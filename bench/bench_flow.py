@@ -196,9 +196,15 @@ def main() -> None:
                 lambda w=workers: run_build_flow([str(generated)], settings(f"dask-{w}", "dask", w))
             )
             assert report.processed == args.docs
-            assert report.entities == sizes["generated"]["entities"]
+            # The Dask workers batch documents differently: in bf16 a near-tie token can tag
+            # otherwise with other texts beside it (docs/pipeline.md), so counts may differ
+            # by a hair; fp32 gives the same mentions whatever the batching.
+            direct_entities = sizes["generated"]["entities"]
+            assert abs(report.entities - direct_entities) <= max(2, direct_entities // 100)
             dask[f"workers_{workers}"] = {
                 "workers": workers,
+                "entities": report.entities,
+                "mentions": report.mentions,
                 "seconds": round(seconds, 2),
                 "docs_per_s": round(args.docs / seconds, 2),
                 "cpu_s": round(cpu, 2),
