@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,6 +32,38 @@ def _all_outside(source: Path, target: Path) -> Path:
         lines.append(f"{parts[0]} O" if parts and not line.startswith("-DOCSTART-") else line)
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return target
+
+
+def _train_student(
+    root: Path, train: Any, dev: Any, teacher: Path, teacher_weight: float
+) -> tuple[Path, Any]:
+    """A fresh tiny student (the keywords in its vocabulary) distilled from ``teacher``."""
+    base = make_tiny_bert(
+        root / "base",
+        LABELS,
+        vocab=[*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)],
+        seed=3,
+    )
+    out = root / "model"
+    result = train_ner(
+        train,
+        dev,
+        base=str(base),
+        out=out,
+        epochs=6,
+        learning_rate=5e-3,
+        batch_size=16,
+        lora_rank=None,
+        seed=0,
+        patience=6,
+        device="cpu",
+        bf16=False,
+        teacher=str(teacher),
+        teacher_weight=teacher_weight,
+        temperature=2.0,
+    )
+    clear_model_cache()
+    return out, result
 
 
 def test_teacher_odds_are_one_distribution_per_word_in_the_students_label_order(
@@ -72,33 +105,9 @@ def test_a_student_learns_from_the_teacher_what_its_gold_does_not_say(
     learns_names: bool,
 ) -> None:
     root = tmp_path_factory.mktemp("student")
-    base = make_tiny_bert(
-        root / "base",
-        LABELS,
-        vocab=[*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)],
-        seed=3,
-    )
     train = _all_outside(write_keyword_conll(root / "t.txt", 300, seed=7), root / "train.txt")
     dev = write_keyword_conll(root / "dev.txt", 40, seed=8)  # real tags: all labels known
-    out = root / "model"
-    result = train_ner(
-        train,
-        dev,
-        base=str(base),
-        out=out,
-        epochs=6,
-        learning_rate=5e-3,
-        batch_size=16,
-        lora_rank=None,
-        seed=0,
-        patience=6,
-        device="cpu",
-        bf16=False,
-        teacher=str(keyword_ner_model),
-        teacher_weight=teacher_weight,
-        temperature=2.0,
-    )
-    clear_model_cache()
+    out, result = _train_student(root, train, dev, keyword_ner_model, teacher_weight)
     held_out = write_keyword_conll(root / "held_out.txt", 40, seed=9)
     f1 = evaluate_ner(str(out), held_out, device="cpu").micro.f1
     if learns_names:
@@ -140,36 +149,14 @@ def test_a_student_learns_names_from_unlabeled_text_through_the_teacher(
     keyword_ner_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     root = tmp_path_factory.mktemp("transfer")
-    base = make_tiny_bert(
-        root / "base",
-        LABELS,
-        vocab=[*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)],
-        seed=3,
-    )
     # The gold source names nothing; the names are only in the unlabeled text.
     gold = _all_outside(write_keyword_conll(root / "g.txt", 20, seed=7), root / "gold.txt")
     text = _as_text(write_keyword_conll(root / "u.txt", 300, seed=11), root / "words.txt")
     dev = write_keyword_conll(root / "dev.txt", 40, seed=8)
     sources = [parse_source(f"conll:{gold}"), parse_source(f"text:{text}")]
-    out = root / "model"
-    train_ner(
-        sources,
-        [parse_source(f"conll:{dev}")],
-        base=str(base),
-        out=out,
-        epochs=6,
-        learning_rate=5e-3,
-        batch_size=16,
-        lora_rank=None,
-        seed=0,
-        patience=6,
-        device="cpu",
-        bf16=False,
-        teacher=str(keyword_ner_model),
-        teacher_weight=0.9,
-        temperature=2.0,
+    out, _ = _train_student(
+        root, sources, [parse_source(f"conll:{dev}")], keyword_ner_model, teacher_weight=0.9
     )
-    clear_model_cache()
     held_out = write_keyword_conll(root / "held_out.txt", 40, seed=9)
     assert evaluate_ner(str(out), held_out, device="cpu").micro.f1 > 0.8
     card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
