@@ -99,6 +99,8 @@ FILLER = [
     "of",
 ]
 KEYWORDS = sorted({w for group in (PEOPLE, ORGS, PLACES) for name in group for w in name})
+KEYWORD_VOCAB = [*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)]
+"""A tiny BERT vocabulary that holds every keyword name whole."""
 
 
 def _sentence(rng: random.Random) -> list[tuple[str, str]]:
@@ -129,7 +131,7 @@ def keyword_ner_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = make_tiny_bert(
         root / "base",
         LABELS,
-        vocab=[*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)],
+        vocab=KEYWORD_VOCAB,
         seed=0,
     )
     train = write_keyword_conll(root / "train.txt", 600, seed=1)
@@ -200,7 +202,7 @@ def keyword_re_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = make_tiny_bert(
         root / "base",
         ["O"],
-        vocab=[*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)],
+        vocab=KEYWORD_VOCAB,
         seed=0,
     )
     train = write_keyword_conll04(root / "train.json", 64, seed=0)
@@ -260,7 +262,7 @@ QA_WORDS = ["who", "does", "work", "works", "which", "?"]
 @pytest.fixture(scope="session")
 def qa_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random BERT whose vocabulary holds the keyword names and question words."""
-    vocab = [*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)]
+    vocab = list(KEYWORD_VOCAB)
     vocab += [w for w in QA_WORDS if w not in vocab]
     return make_tiny_bert(tmp_path_factory.mktemp("qa-base") / "base", ["O"], vocab=vocab, seed=0)
 

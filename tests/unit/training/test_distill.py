@@ -16,12 +16,12 @@ import pytest
 
 from kgbuild.errors import InputError
 from kgbuild.nlp.hf import clear_model_cache, load_token_classifier
-from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB, make_tiny_bert
+from kgbuild.nlp.tiny import make_tiny_bert
 from kgbuild.readers.conll import read_conll
 from kgbuild.readers.ner_sources import parse_source
 from kgbuild.training.distill import load_teacher, teacher_word_probabilities
 from kgbuild.training.ner import evaluate_ner, predict_tags, train_ner
-from tests.conftest import KEYWORDS, LABELS, write_keyword_conll
+from tests.conftest import KEYWORD_VOCAB, LABELS, write_keyword_conll
 
 
 def _all_outside(source: Path, target: Path) -> Path:
@@ -41,7 +41,7 @@ def _train_student(
     base = make_tiny_bert(
         root / "base",
         LABELS,
-        vocab=[*DEFAULT_TINY_VOCAB, *(k for k in KEYWORDS if k not in DEFAULT_TINY_VOCAB)],
+        vocab=KEYWORD_VOCAB,
         seed=3,
     )
     out = root / "model"
