@@ -152,6 +152,14 @@ class NerConfig(_Section):
     whole_words: bool = True
     """Extend a span that starts or ends inside a word of the text to the whole word
     (letters and digits joined by inner hyphens: "Hanns-Peter Boehm", not "Peter Boehm")."""
+    name_checks: bool = True
+    """English documents: lowercase function words come off a span's edges ("Bluefin
+    Analytics of" -> "Bluefin Analytics"), a span of function words alone is dropped, and in
+    a document with ordinary casing a span of a ``name_labels`` type written without a
+    capital ("solar" as ORG) is dropped (:mod:`kgbuild.nlp.name_checks`)."""
+    name_labels: tuple[str, ...] = ("PER", "ORG", "LOC")
+    """Labels (after ``label_map``) whose mentions are proper names, capitalised in cased
+    English text."""
 
 
 def _conll04_label_map() -> dict[str, str]:

@@ -11,7 +11,9 @@ the neighbouring chunks of its document (those in the same call) around it, as i
 trained (:mod:`kgbuild.nlp.context`); consecutive chunks share a window, with at least
 ``context_margin`` sub-tokens of context on each side, and only their words are decoded. Spans
 that start or end inside a word of the text are extended to the whole word
-(:func:`kgbuild.nlp.words.whole_word_spans`; ``whole_words`` in the config).
+(:func:`kgbuild.nlp.words.whole_word_spans`; ``whole_words`` in the config). In English
+documents, function words come off a span's edges and, where the document is cased, a name
+written all in lowercase is dropped (:mod:`kgbuild.nlp.name_checks`; ``name_checks``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from kgbuild.nlp.hf import (
     load_token_classifier,
     runs_bf16,
 )
+from kgbuild.nlp.name_checks import is_cased, is_english, trim_function_words, written_lowercase
 from kgbuild.nlp.words import whole_word_spans, word_spans
 from kgbuild.progress import track
 from kgbuild.stages.registry import stage_key
@@ -160,7 +163,7 @@ class NerStage:
         words = [word_spans(chunk.text, langs.get(chunk.doc_id, "en")) for chunk in chunks]
         windows = self._windows(chunks, words)
         probs = self._forward(windows)
-        return self._postprocess(chunks, words, windows, probs)
+        return self._postprocess(chunks, words, windows, probs, langs)
 
     # -- preprocess ---------------------------------------------------------------------------
 
@@ -310,6 +313,7 @@ class NerStage:
         words: Sequence[list[tuple[int, int]]],
         windows: _Windows,
         probs: FloatArray,
+        langs: Mapping[str, str],
     ) -> list[Mention]:
         window = np.repeat(np.arange(len(windows.lengths)), windows.lengths)
         piece = windows.token_chunk >= 0
@@ -342,13 +346,48 @@ class NerStage:
                 found.setdefault(chunk_index, []).append(
                     (chunk_words[first][0], chunk_words[last][1], label, score)
                 )
+        checked = self._checked_documents(chunks, langs)
         mentions: list[Mention] = []
         for chunk_index in sorted(found):
             chunk, chunk_spans = chunks[chunk_index], found[chunk_index]
             if self.config.whole_words:
                 chunk_spans = whole_word_spans(chunk.text, chunk_spans)
+            if chunk.doc_id in checked:
+                chunk_spans = self._name_checked(chunk.text, chunk_spans, checked[chunk.doc_id])
             mentions.extend(self._mention(chunk, *span) for span in chunk_spans)
         return mentions
+
+    def _checked_documents(
+        self, chunks: Sequence[Chunk], langs: Mapping[str, str]
+    ) -> dict[str, bool]:
+        """English documents whose mentions go through the name checks -> whether cased."""
+        if not self.config.name_checks:
+            return {}
+        sentences: dict[str, list[str]] = {}
+        for chunk in chunks:
+            if is_english(langs.get(chunk.doc_id, "en")):
+                sentences.setdefault(chunk.doc_id, []).append(chunk.text)
+        return {doc_id: is_cased(texts) for doc_id, texts in sentences.items()}
+
+    def _name_checked(
+        self, text: str, spans: Sequence[tuple[int, int, str, float]], cased: bool
+    ) -> list[tuple[int, int, str, float]]:
+        """``spans`` trimmed of function words, without those left empty.
+
+        In cased text, names written all in lowercase are dropped too (see
+        :mod:`kgbuild.nlp.name_checks`).
+        """
+        kept = []
+        for start, end, label, score in spans:
+            trimmed = trim_function_words(text, start, end)
+            if trimmed is None:
+                continue
+            start, end = trimmed
+            name_label = self.config.label_map.get(label, label) in self.config.name_labels
+            if cased and name_label and written_lowercase(text[start:end]):
+                continue
+            kept.append((start, end, label, score))
+        return kept
 
     def _mention(
         self, chunk: Chunk, rel_start: int, rel_end: int, label: str, score: float

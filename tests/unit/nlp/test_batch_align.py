@@ -292,6 +292,7 @@ def reference_mentions(
             ]
         )
     config, id2label = stage.config, stage.loaded.id2label
+    checked = stage._checked_documents(chunks, langs)
     mentions = []
     for chunk_index in sorted(per_chunk):
         spans = reference_spans(
@@ -308,6 +309,8 @@ def reference_mentions(
         ]
         if config.whole_words:
             found = whole_word_spans(chunk.text, found)
+        if chunk.doc_id in checked:  # the name checks are the stage's own (not compared here)
+            found = stage._name_checked(chunk.text, found, checked[chunk.doc_id])
         mentions.extend(stage._mention(chunk, *span) for span in found)
     return mentions
 

@@ -286,3 +286,52 @@ def test_context_model_reads_neighbouring_sentences(random_ner_model: Path, tmp_
     assert [(w >= 0).sum() for w in np.split(trimmed.word_ids, trimmed.bounds[1:-1])] == [
         n - 2 for n in own
     ]
+
+
+NEWS = (
+    "Granite Ventures of San Francisco led the round in Acme Robotics of Toronto. "
+    "The firm was founded in 2012 by Linda Chen and is based in the United States. "
+    "Its earlier investments include solar panels and robots for warehouses in the region. "
+    "Bluefin Analytics of Singapore builds software for trucks and vans."
+)
+
+
+def _violations(found: list[tuple[str, str]], *, lowercase: bool) -> list[tuple[str, str]]:
+    from kgbuild.nlp.name_checks import FUNCTION_WORDS, written_lowercase
+
+    return [
+        (text, label)
+        for text, label in found
+        if text.split()[-1] in FUNCTION_WORDS
+        or (lowercase and label in ("PER", "ORG", "LOC") and written_lowercase(text))
+    ]
+
+
+def test_name_checks_trim_function_words_and_drop_lowercase_names(random_ner_model: Path) -> None:
+    doc = document(NEWS)
+
+    def stage(**settings: object) -> NerStage:
+        config = NerConfig(model=str(random_ner_model), threshold=0.0, **settings)  # type: ignore[arg-type]
+        return NerStage(config, run_id="r")
+
+    raw = run(stage(name_checks=False), doc)
+    checked = run(stage(), doc)
+    # a random model's spans end on "of" and "the" and name lowercase words
+    assert _violations(raw, lowercase=True)
+    assert checked and not _violations(checked, lowercase=True)
+    assert stage().model_key != stage(name_checks=False).model_key
+    # with PER alone a name label, an all-lowercase ORG or LOC stays
+    per_only = run(stage(name_labels=("PER",)), doc)
+    assert any(label != "PER" for _, label in _violations(per_only, lowercase=True))
+
+
+def test_lowercase_names_stay_in_uncased_or_non_english_text(random_ner_model: Path) -> None:
+    config = NerConfig(model=str(random_ner_model), threshold=0.0)
+    on = NerStage(config, run_id="r")
+    off = NerStage(config.model_copy(update={"name_checks": False}), run_id="r")
+    tweets = document(NEWS.lower())  # no sentence begins with a capital: casing says nothing
+    found = run(on, tweets)
+    assert _violations(found, lowercase=True)  # lowercase names kept
+    assert not _violations(found, lowercase=False)  # function words still trimmed
+    other = document(NEWS, lang="de")
+    assert run(on, other) == run(off, other)
