@@ -160,6 +160,13 @@ class NerConfig(_Section):
     name_labels: tuple[str, ...] = ("PER", "ORG", "LOC")
     """Labels (after ``label_map``) whose mentions are proper names, capitalised in cased
     English text."""
+    quantity_units: bool = True
+    """English documents: a mention of a ``quantity_labels`` type takes in the currency sign
+    before it and the percent sign or scale word after it ("$ 30 million" rather than "30
+    million", "91.9 %"), unless that runs into another mention
+    (:mod:`kgbuild.nlp.quantities`)."""
+    quantity_labels: tuple[str, ...] = ("NUM",)
+    """Labels (after ``label_map``) whose mentions are quantities."""
 
 
 def _conll04_label_map() -> dict[str, str]:

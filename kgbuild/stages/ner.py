@@ -13,7 +13,9 @@ trained (:mod:`kgbuild.nlp.context`); consecutive chunks share a window, with at
 that start or end inside a word of the text are extended to the whole word
 (:func:`kgbuild.nlp.words.whole_word_spans`; ``whole_words`` in the config). In English
 documents, function words come off a span's edges and, where the document is cased, a name
-written all in lowercase is dropped (:mod:`kgbuild.nlp.name_checks`; ``name_checks``).
+written all in lowercase is dropped (:mod:`kgbuild.nlp.name_checks`; ``name_checks``); a
+quantity takes in its currency sign, percent or scale word (:mod:`kgbuild.nlp.quantities`;
+``quantity_units``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from kgbuild.nlp.hf import (
     runs_bf16,
 )
 from kgbuild.nlp.name_checks import is_cased, is_english, trim_function_words, written_lowercase
+from kgbuild.nlp.quantities import widen_quantity
 from kgbuild.nlp.words import whole_word_spans, word_spans
 from kgbuild.progress import track
 from kgbuild.stages.registry import stage_key
@@ -353,15 +356,15 @@ class NerStage:
             if self.config.whole_words:
                 chunk_spans = whole_word_spans(chunk.text, chunk_spans)
             if chunk.doc_id in checked:
-                chunk_spans = self._name_checked(chunk.text, chunk_spans, checked[chunk.doc_id])
+                chunk_spans = self._checked(chunk.text, chunk_spans, cased=checked[chunk.doc_id])
             mentions.extend(self._mention(chunk, *span) for span in chunk_spans)
         return mentions
 
     def _checked_documents(
         self, chunks: Sequence[Chunk], langs: Mapping[str, str]
     ) -> dict[str, bool]:
-        """English documents whose mentions go through the name checks -> whether cased."""
-        if not self.config.name_checks:
+        """English documents whose spans go through the checks -> whether their text is cased."""
+        if not (self.config.name_checks or self.config.quantity_units):
             return {}
         sentences: dict[str, list[str]] = {}
         for chunk in chunks:
@@ -369,23 +372,34 @@ class NerStage:
                 sentences.setdefault(chunk.doc_id, []).append(chunk.text)
         return {doc_id: is_cased(texts) for doc_id, texts in sentences.items()}
 
-    def _name_checked(
-        self, text: str, spans: Sequence[tuple[int, int, str, float]], cased: bool
+    def _checked(
+        self, text: str, spans: Sequence[tuple[int, int, str, float]], *, cased: bool
     ) -> list[tuple[int, int, str, float]]:
-        """``spans`` trimmed of function words, without those left empty.
+        """A chunk's spans after the name checks and the quantity widening the config asks for.
 
-        In cased text, names written all in lowercase are dropped too (see
-        :mod:`kgbuild.nlp.name_checks`).
+        Name checks (:mod:`kgbuild.nlp.name_checks`): function words come off a span's
+        edges, a span left empty is dropped, and in cased text so is a name written all in
+        lowercase. Quantities (:mod:`kgbuild.nlp.quantities`) take in their currency sign,
+        percent or scale word, unless that would run into another span.
         """
         kept = []
-        for start, end, label, score in spans:
-            trimmed = trim_function_words(text, start, end)
-            if trimmed is None:
-                continue
-            start, end = trimmed
-            name_label = self.config.label_map.get(label, label) in self.config.name_labels
-            if cased and name_label and written_lowercase(text[start:end]):
-                continue
+        for index, (start, end, label, score) in enumerate(spans):
+            kind = self.config.label_map.get(label, label)
+            if self.config.name_checks:
+                trimmed = trim_function_words(text, start, end)
+                if trimmed is None:
+                    continue
+                start, end = trimmed
+                if cased and kind in self.config.name_labels and written_lowercase(text[start:end]):
+                    continue
+            if self.config.quantity_units and kind in self.config.quantity_labels:
+                wide_start, wide_end = widen_quantity(text, start, end)
+                if not any(
+                    s < wide_end and wide_start < e
+                    for other, (s, e, _, _) in enumerate(spans)
+                    if other != index
+                ):
+                    start, end = wide_start, wide_end
             kept.append((start, end, label, score))
         return kept
 

@@ -310,7 +310,7 @@ def reference_mentions(
         if config.whole_words:
             found = whole_word_spans(chunk.text, found)
         if chunk.doc_id in checked:  # the name checks are the stage's own (not compared here)
-            found = stage._name_checked(chunk.text, found, checked[chunk.doc_id])
+            found = stage._checked(chunk.text, found, cased=checked[chunk.doc_id])
         mentions.extend(stage._mention(chunk, *span) for span in found)
     return mentions
 

@@ -335,3 +335,27 @@ def test_lowercase_names_stay_in_uncased_or_non_english_text(random_ner_model: P
     assert not _violations(found, lowercase=False)  # function words still trimmed
     other = document(NEWS, lang="de")
     assert run(on, other) == run(off, other)
+
+
+def test_quantities_take_in_their_units_unless_another_mention_holds_them(
+    random_ner_model: Path,
+) -> None:
+    stage = NerStage(NerConfig(model=str(random_ner_model)), run_id="r")
+    text = "Acme raised $ 30 million, 91.9 % of its goal, and US$ 5 more."
+
+    def span(part: str, label: str) -> tuple[int, int, str, float]:
+        start = text.index(part)
+        return (start, start + len(part), label, 0.9)
+
+    spans = [span("30", "NUM"), span("91.9", "NUM"), span("US$", "LOC"), span("5", "NUM")]
+    checked = [(text[s:e], label) for s, e, label, _ in stage._checked(text, spans, cased=True)]
+    # "US$" stays the LOC it was tagged, so the 5 does not take it in
+    assert checked == [("$ 30 million", "NUM"), ("91.9 %", "NUM"), ("US$", "LOC"), ("5", "NUM")]
+    off = NerStage(NerConfig(model=str(random_ner_model), quantity_units=False), run_id="r")
+    assert [text[s:e] for s, e, *_ in off._checked(text, spans, cased=True)] == [
+        "30",
+        "91.9",
+        "US$",
+        "5",
+    ]
+    assert stage.model_key != off.model_key
