@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from kgbuild.lang import covers
+
 __all__ = [
     "CASED_SHARE",
     "FUNCTION_WORDS",
@@ -47,13 +49,14 @@ MIN_CASED_SENTENCES = 3
 CASED_SHARE = 0.9
 """Share of those that must begin with a capital for the document to count as cased."""
 
+_ENGLISH = frozenset({"en"})
 _LAST_WORD = re.compile(r"\s+(\S+)$")
 _FIRST_WORD = re.compile(r"^(\S+)\s+")
 
 
 def is_english(lang: str) -> bool:
     """Whether a document language code is English ("en", "en-GB", "en_US")."""
-    return re.split(r"[-_]", lang, maxsplit=1)[0].lower() == "en"
+    return covers(_ENGLISH, lang.replace("_", "-"))
 
 
 def trim_function_words(text: str, start: int, end: int) -> tuple[int, int] | None:
