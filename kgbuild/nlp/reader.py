@@ -452,7 +452,8 @@ class ExtractiveReader:
                 split[index] = by_context[context]
         if not split:
             return {}
-        encoder = load_sentence_encoder(prior.encoder, str(self.loaded.device))
+        precision = "bf16" if self.bf16 else "fp32"
+        encoder = load_sentence_encoder(prior.encoder, str(self.loaded.device), precision)
         log_priors = prior.log_probs(
             encoder,
             [queries[i].question for i in split],

@@ -155,7 +155,8 @@ class GraphQA:
         )
         ner = _QuestionNer(ner_model, device) if ner_model else None
         self.linker = EntityLinker(store, ner)
-        sentences = load_sentence_encoder(encoder, device) if encoder else None
+        # fp32 like the reader above: relation-question matching compares cosines to cut-offs
+        sentences = load_sentence_encoder(encoder, device, "fp32") if encoder else None
         self.ranker = ContextRanker(sentences)
         self.relation_questions = (
             RelationQuestions.from_schema(schema or load_schema(None), sentences)

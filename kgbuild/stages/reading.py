@@ -197,7 +197,8 @@ class TemplateReader:
             return questions
         from kgbuild.nlp.sentence_encoder import load_sentence_encoder
 
-        encoder = load_sentence_encoder(self.encoder, str(self.reader.loaded.device))
+        precision = "bf16" if self.reader.bf16 else "fp32"
+        encoder = load_sentence_encoder(self.encoder, str(self.reader.loaded.device), precision)
         texts = sorted({q.chunks[-1].text for _, group in ranked for q in group})
         texts += sorted({q.question for _, group in ranked for q in group})
         vectors = dict(zip(texts, encoder.encode(texts), strict=True))

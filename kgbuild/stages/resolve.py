@@ -1405,7 +1405,8 @@ def _context_veto(
 
     from kgbuild.nlp.sentence_encoder import load_sentence_encoder
 
-    encoder = load_sentence_encoder(config.context_model)
+    # fp32: a merge decided by a cut-off must not move with the batch a sentence is in
+    encoder = load_sentence_encoder(config.context_model, precision="fp32")
     order = np.argsort(key_of_mention, kind="stable")
     bounds = np.searchsorted(
         key_of_mention[order], np.arange(int(key_of_mention.max(initial=-1)) + 2)

@@ -439,7 +439,9 @@ def test_a_question_is_matched_to_the_nearest_relation_template_of_its_entity() 
     from kgbuild.nlp.sentence_encoder import load_sentence_encoder
     from kgbuild.qa.relation_questions import RelationQuestions, answer_labels
 
-    matcher = RelationQuestions.from_schema(load_schema("business"), load_sentence_encoder(ENCODER))
+    matcher = RelationQuestions.from_schema(
+        load_schema("business"), load_sentence_encoder(ENCODER, precision="fp32")
+    )
     person = EntityHit(id="p", name="Maria Gonzalez", label="PER", matched="Maria Gonzalez")
     found = matcher.match("Who employs Maria Gonzalez?", person)
     assert found is not None and found[0] == "WORKS_FOR" and found[1] >= matcher.min_similarity
@@ -465,7 +467,7 @@ def test_a_paraphrase_matches_questions_far_from_the_types_question() -> None:
             )
         }
     )
-    encoder = load_sentence_encoder(ENCODER)
+    encoder = load_sentence_encoder(ENCODER, precision="fp32")
     company = EntityHit(id="c", name="Acme", label="ORG", matched="Acme")
     question = "Which companies has Acme bought?"  # a paraphrase of ACQUIRED in the schema
     assert RelationQuestions.from_schema(unphrased, encoder).match(question, company) is None
@@ -480,7 +482,9 @@ def test_shortlisting_types_picks_what_scoring_every_type_picks(
     from kgbuild.qa import relation_questions
     from kgbuild.qa.relation_questions import SHORTLIST, RelationQuestions
 
-    matcher = RelationQuestions.from_schema(load_schema(None), load_sentence_encoder(ENCODER))
+    matcher = RelationQuestions.from_schema(
+        load_schema(None), load_sentence_encoder(ENCODER, precision="fp32")
+    )
     asked = [
         (
             "In which town was Ada Lovelace born?",

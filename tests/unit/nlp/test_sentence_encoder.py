@@ -1,0 +1,62 @@
+"""Sentence embeddings: bf16 where the hardware has it, the same neighbours as fp32."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kgbuild.nlp.hf import bf16_supported
+from kgbuild.nlp.sentence_encoder import (
+    DEFAULT_SENTENCE_ENCODER,
+    SentenceEncoder,
+    load_sentence_encoder,
+)
+
+SENTENCES = [
+    "Paris is the capital of France.",
+    "The film was directed by Sofia Coppola and released in 2003.",
+    "He was born in Norwich and studied law at Cambridge.",
+    "The company was founded in 1998 by two engineers from Leeds.",
+    "The river rises in the Alps and flows into the Black Sea.",
+    "Barrayar is a science fiction novel written by Lois McMaster Bujold.",
+]
+QUESTIONS = [
+    "Who directed the film?",
+    "Where was he born?",
+    "When was the company founded?",
+    "Who wrote Barrayar?",
+]
+
+
+def test_precision_follows_the_setting_and_the_hardware() -> None:
+    auto = load_sentence_encoder(DEFAULT_SENTENCE_ENCODER, "cpu")
+    assert auto.bf16 == bf16_supported(torch.device("cpu"))
+    assert load_sentence_encoder(DEFAULT_SENTENCE_ENCODER, "cpu", "fp32").bf16 is False
+    assert load_sentence_encoder(DEFAULT_SENTENCE_ENCODER, "cpu", "bf16").bf16 is True
+    # One shared instance per model, device and precision.
+    assert load_sentence_encoder(DEFAULT_SENTENCE_ENCODER, "cpu") is auto
+
+
+def test_bf16_embeddings_rank_sentences_as_fp32_does() -> None:
+    fp32 = SentenceEncoder(device="cpu", precision="fp32")
+    bf16 = SentenceEncoder(device="cpu", precision="bf16")
+    texts = SENTENCES + QUESTIONS
+    exact, rounded = fp32.encode(texts), bf16.encode(texts)
+    assert rounded.dtype == torch.float32
+    assert torch.allclose(rounded.norm(dim=1), torch.ones(len(texts)), atol=1e-5)
+    assert (exact * rounded).sum(dim=1).min() > 0.999
+    similarity_exact = exact[len(SENTENCES) :] @ exact[: len(SENTENCES)].T
+    similarity_rounded = rounded[len(SENTENCES) :] @ rounded[: len(SENTENCES)].T
+    assert torch.equal(similarity_exact.argmax(dim=1), similarity_rounded.argmax(dim=1))
+    assert similarity_exact.argmax(dim=1).tolist() == [1, 2, 3, 5]
+    assert (similarity_exact - similarity_rounded).abs().max() < 0.01
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_text_embeds_alike_alone_and_in_a_batch(precision: str) -> None:
+    """Padding to a shape bucket changes nothing a text's own tokens see."""
+    encoder = SentenceEncoder(device="cpu", precision=precision)
+    together = encoder.encode(SENTENCES)
+    encoder._cache.clear()
+    alone = torch.cat([encoder.encode([text]) for text in SENTENCES])
+    assert torch.allclose(together, alone, atol=0.01 if precision == "bf16" else 1e-5)
