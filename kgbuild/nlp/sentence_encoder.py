@@ -40,7 +40,13 @@ class SentenceEncoder:
     ) -> None:
         from transformers import AutoModel, AutoTokenizer
 
-        from kgbuild.nlp.hf import no_progress_bars, pick_device, resolve_model_ref, runs_bf16
+        from kgbuild.nlp.hf import (
+            no_progress_bars,
+            pick_device,
+            resolve_model_ref,
+            runs_bf16,
+            store_linears_bf16,
+        )
 
         path = resolve_model_ref(model_ref)
         self.device = pick_device(device)
@@ -48,6 +54,8 @@ class SentenceEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         with no_progress_bars():
             self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        if self.bf16:
+            store_linears_bf16(self.model)
         self.name = model_ref
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._cache_size = 50_000
