@@ -271,9 +271,10 @@ def _normalize_both(text: str, label: str, rules: _Rules) -> tuple[str, str]:
             plain = _tokens(original)
     else:
         tokens = plain = _tokens(text)
-        if label in rules.organizations:
-            if len(tokens) > 1 and tokens[0] == "the":
+        if label in rules.organizations or label in rules.places:
+            if len(tokens) > 1 and tokens[0] == "the":  # "the United Kingdom"
                 tokens = tokens[1:]
+        if label in rules.organizations:
             tokens = _strip_tail(tokens, rules.suffixes)
             if len(tokens) > 1 and tokens[-1] == "and":  # "Smith & Co." -> "smith and"
                 tokens = tokens[:-1]
@@ -291,8 +292,8 @@ def normalize_name(text: str, label: str, *, config: ResolveConfig = DEFAULT_CON
     A final possessive ("Acme's", "Reynolds'") is dropped; then NFKC, casefold,
     accents stripped, apostrophes dropped, ``&`` read as "and", every
     other run of punctuation or whitespace collapsed to one space. For organisation
-    labels a leading "the" and trailing legal forms (``config.corporate_suffixes``)
-    are removed; for person labels leading titles and trailing degrees are removed
+    and place labels (``config.place_labels``) a leading "the" is removed, for
+    organisations trailing legal forms (``config.corporate_suffixes``) too; for person labels leading titles and trailing degrees are removed
     and "Surname, Given" is turned round. At least one token is always kept.
 
     Complexity: ``O(len(text))``; the word lists are compiled once per config.

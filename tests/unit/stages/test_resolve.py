@@ -82,6 +82,10 @@ def same(result: ResolutionResult, a: str, b: str) -> bool:
         ("Dr.", "PER", "dr"),
         ("ﬁnland", "LOC", "finland"),  # NFKC ligature
         ("Inc.", "LOC", "inc"),  # suffixes only for organisations
+        ("the United Kingdom", "LOC", "united kingdom"),  # a leading article for places too
+        ("The Hague", "GPE", "hague"),
+        ("the Bible", "MISC", "the bible"),
+        ("The", "LOC", "the"),
         ("Acme Inc.", "PER", "acme inc"),
         ("...", "ORG", "..."),
     ],
@@ -124,6 +128,29 @@ def test_suffix_case_and_accent_variants_merge() -> None:
         )
     )
     assert groups(result) == {frozenset({"m0", "m1", "m2"}), frozenset({"m3", "m4"})}
+
+
+def test_a_place_with_and_without_its_article_is_one_entity_across_documents() -> None:
+    """Each document writing both forms must not leave two entities that each hold both."""
+    result = resolve_mentions(
+        make_mentions(
+            ("the United Kingdom", "LOC", "d1"),
+            ("United Kingdom", "LOC", "d1"),
+            ("United Kingdom", "LOC", "d2"),
+            ("United Kingdom", "LOC", "d3"),
+            ("the United Kingdom", "LOC", "d3"),
+            ("the Bible", "MISC", "d1"),
+            ("Bible", "MISC", "d2"),
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1", "m2", "m3", "m4"}),
+        frozenset({"m5"}),  # other labels keep their article across documents
+        frozenset({"m6"}),
+    }
+    kingdom = next(e for e in result.entities if "m0" in e.mention_ids)
+    assert kingdom.name == "United Kingdom"  # the more frequent of the two fullest forms
+    assert kingdom.aliases == ("the United Kingdom",)
 
 
 def test_typo_merges() -> None:
