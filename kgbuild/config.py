@@ -480,11 +480,13 @@ class ResolveConfig(BaseModel):
 
     Within a document when both occur there (any label, two letters or more); across
     documents when every long form of the corpus with those initials is one cluster
-    of the acronym's label and the acronym has ``min_acronym_letters`` or is dotted.
+    of the acronym's label and the acronym has ``min_acronym_letters`` or is dotted, or
+    some document writes the two together ("UK" beside "United Kingdom").
     """
 
     min_acronym_letters: int = Field(default=3, ge=2)
-    """Shortest undotted acronym linked across documents (3; "EU" only in its document)."""
+    """Shortest undotted acronym linked across documents on its own (3); a shorter one ("UK")
+    is linked across documents when some document writes it beside its long form."""
 
     demonyms: bool = False
     """Link a nationality adjective tagged as a place ("Swedish", "Canadian") to the place it

@@ -45,7 +45,8 @@ Steps (every one deterministic and independent of input order):
    starts with that token ("Acme Robotics Inc."). An acronym of three letters or more, or a dotted one ("U.S."), joins
    the long form whose initials it spells ("USGS" and "United States Geological
    Survey", stop words such as "of" taken or left out) when every long form of
-   the corpus with those initials is one cluster of its label. A multi-word name
+   the corpus with those initials is one cluster of its label; a shorter one ("UK")
+   does so only if some document writes it beside that long form. A multi-word name
    found under several labels joins the label that has ``type_dominance`` times
    its mentions ("U.S. Navy" as ORG 9 times and as LOC once); one-word names
    ("Jordan") never change label across documents. A nationality adjective tagged as
@@ -271,9 +272,9 @@ def _normalize_both(text: str, label: str, rules: _Rules) -> tuple[str, str]:
             plain = _tokens(original)
     else:
         tokens = plain = _tokens(text)
-        if label in rules.organizations or label in rules.places:
-            if len(tokens) > 1 and tokens[0] == "the":  # "the United Kingdom"
-                tokens = tokens[1:]
+        article = label in rules.organizations or label in rules.places
+        if article and len(tokens) > 1 and tokens[0] == "the":  # "the United Kingdom"
+            tokens = tokens[1:]
         if label in rules.organizations:
             tokens = _strip_tail(tokens, rules.suffixes)
             if len(tokens) > 1 and tokens[-1] == "and":  # "Smith & Co." -> "smith and"
@@ -945,30 +946,75 @@ def _long_forms(keys: _Keys) -> dict[str, list[int]]:
     return found
 
 
+def _spelled_out(
+    keys: _Keys,
+    key_of_mention: IntArray,
+    doc: IntArray,
+    long_forms: Mapping[str, list[int]],
+    config: ResolveConfig,
+) -> set[tuple[int, int]]:
+    """``(acronym key, long form key)`` pairs written in one document, for short acronyms.
+
+    Only undotted acronyms shorter than ``min_acronym_letters`` ("UK") are looked at:
+    the ones :func:`_acronym_edges` links across documents only when some document of
+    the corpus writes the long form beside them. ``O(N)`` in numpy.
+    """
+    short = [
+        k
+        for k, letters in enumerate(keys.acronym)
+        if letters
+        and letters in long_forms
+        and len(letters) < config.min_acronym_letters
+        and not keys.dotted[k]
+    ]
+    if not short:
+        return set()
+    wanted = set(short) | {c for k in short for c in long_forms[keys.acronym[k]]}
+    held = np.flatnonzero(np.isin(key_of_mention, np.fromiter(wanted, dtype=np.int64)))
+    keys_in_doc: dict[int, set[int]] = defaultdict(set)
+    for d, k in zip(doc[held].tolist(), key_of_mention[held].tolist(), strict=True):
+        keys_in_doc[d].add(k)
+    found: set[tuple[int, int]] = set()
+    for present in keys_in_doc.values():
+        for k in present.intersection(short):
+            found.update((k, c) for c in long_forms[keys.acronym[k]] if c in present)
+    return found
+
+
 def _acronym_edges(
-    keys: _Keys, cluster: IntArray, long_forms: Mapping[str, list[int]], config: ResolveConfig
+    keys: _Keys,
+    cluster: IntArray,
+    long_forms: Mapping[str, list[int]],
+    config: ResolveConfig,
+    spelled_out: set[tuple[int, int]],
 ) -> list[tuple[int, int, float]]:
     """Link acronyms across documents to their long form, and acronym spellings together.
 
     An acronym of ``min_acronym_letters`` or more, or a dotted one, joins a long form
-    of its label when every long form with its initials (any label) is one cluster.
+    of its label when every long form with its initials (any label) is one cluster. A
+    shorter one ("UK") does too when some document writes it beside that long form
+    (``spelled_out``, see :func:`_spelled_out`): the corpus itself says what it stands for.
     Acronym keys of one label and letters ("U.S.", "US") are linked to each other.
     """
     edges: list[tuple[int, int, float]] = []
     spellings: dict[tuple[int, str], int] = {}
     clusters, label_ids = cluster.tolist(), keys.label_id.tolist()
+    evidenced = {k for k, _ in spelled_out}
     for k, letters in enumerate(keys.acronym):
         if not letters:
             continue
         other = spellings.setdefault((label_ids[k], letters), k)
         if other != k:
             edges.append((other, k, 100.0))
-        if len(letters) < config.min_acronym_letters and not keys.dotted[k]:
+        short = len(letters) < config.min_acronym_letters and not keys.dotted[k]
+        if short and k not in evidenced:
             continue
         candidates = [c for c in long_forms.get(letters, ()) if c != k]
         if len({clusters[c] for c in candidates}) != 1:
             continue
         same_label = [c for c in candidates if label_ids[c] == label_ids[k]]
+        if short:
+            same_label = [c for c in same_label if (k, c) in spelled_out]
         if same_label and clusters[same_label[0]] != clusters[k]:
             edges.append((k, same_label[0], 100.0))
     return edges
@@ -1259,7 +1305,12 @@ class _Links:
 
 
 def _key_clusters(
-    keys: _Keys, counts: IntArray, config: ResolveConfig, links: _Links
+    keys: _Keys,
+    counts: IntArray,
+    config: ResolveConfig,
+    links: _Links,
+    key_of_mention: IntArray,
+    doc: IntArray,
 ) -> tuple[IntArray, dict[str, list[int]]]:
     """Steps 3 to 5 of the module docstring: the cluster of every key, and the long forms."""
     if len(keys.norms):
@@ -1271,8 +1322,11 @@ def _key_clusters(
         links.add(_demonym_edges(keys, _compile(config)), "demonym")
     key_cluster = links.clusters()
     long_forms = _long_forms(keys) if config.acronyms else {}
-    if long_forms and links.add(_acronym_edges(keys, key_cluster, long_forms, config), "acronym"):
-        key_cluster = links.clusters()
+    if long_forms:
+        spelled_out = _spelled_out(keys, key_of_mention, doc, long_forms, config)
+        acronyms = _acronym_edges(keys, key_cluster, long_forms, config, spelled_out)
+        if links.add(acronyms, "acronym"):
+            key_cluster = links.clusters()
     if (
         config.org_short_forms
         and config.org_short_forms_across_documents
@@ -1311,12 +1365,12 @@ def _cluster(
     counts = np.bincount(key_of_mention, minlength=size).astype(np.int64)
     veto = None if contexts is None else _context_veto(key_of_mention, contexts, config)
     links = _Links(size, veto)
-    key_cluster, long_forms = _key_clusters(keys, counts, config, links)
+    doc_index = {doc: i for i, doc in enumerate(dict.fromkeys(doc_ids))}
+    doc = np.fromiter(map(doc_index.__getitem__, doc_ids), dtype=np.int64, count=len(doc_ids))
+    key_cluster, long_forms = _key_clusters(keys, counts, config, links, key_of_mention, doc)
 
     cluster = key_cluster[key_of_mention]
     moved_by = np.zeros(len(cluster), dtype=np.int8)
-    doc_index = {doc: i for i, doc in enumerate(dict.fromkeys(doc_ids))}
-    doc = np.fromiter(map(doc_index.__getitem__, doc_ids), dtype=np.int64, count=len(doc_ids))
     if config.document_rules:
         offsets = None if starts is None else np.asarray(starts, dtype=np.int64)
         _document_overrides(

@@ -800,6 +800,38 @@ def test_acronym_across_documents_only_when_the_long_form_is_unambiguous() -> No
     assert not same(off, "m0", "m1")
 
 
+def test_two_letter_acronym_across_documents_only_where_a_document_spells_it_out() -> None:
+    unseen = resolve_mentions(
+        make_mentions(("Northern Republic", "LOC", "d1"), ("NR", "LOC", "d2"))
+    )
+    assert not same(unseen, "m0", "m1")  # two letters: nothing says what "NR" stands for
+    spelled = resolve_mentions(
+        make_mentions(
+            ("Northern Republic", "LOC", "d1"),
+            ("NR", "LOC", "d1"),  # this document writes the two together
+            ("NR", "LOC", "d2"),
+            ("NR", "LOC", "d3"),
+            ("Northern Republic", "LOC", "d4"),
+            ("NR", "ORG", "d5"),  # another label: not the place
+        )
+    )
+    assert groups(spelled) == {frozenset({"m0", "m1", "m2", "m3", "m4"}), frozenset({"m5"})}
+    entity = next(e for e in spelled.entities if "m2" in e.mention_ids)
+    assert entity.name == "Northern Republic"
+    assert "acronym" in {m.rule for m in entity.merges}
+    ambiguous = resolve_mentions(
+        make_mentions(
+            ("Northern Republic", "LOC", "d1"),
+            ("NR", "LOC", "d1"),
+            ("Nova Riviera", "LOC", "d2"),  # a second long form with those initials
+            ("NR", "LOC", "d3"),
+        )
+    )
+    assert same(ambiguous, "m0", "m1")  # its own document decides
+    assert not same(ambiguous, "m3", "m0") and not same(ambiguous, "m3", "m2")
+    assert not same(ambiguous, "m0", "m2")
+
+
 def test_acronym_short_form_of_a_name_in_capitals_stays_apart() -> None:
     # "ZORBA Live" (an album) starts with "ZORBA" in capitals: the parent, not it.
     result = resolve_mentions(
