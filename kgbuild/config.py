@@ -454,6 +454,12 @@ class ResolveConfig(BaseModel):
     starts joins it ("Acme Robotics ... Acme's board"); written before it, it is another
     organisation ("Samsung ... its subsidiary Samsung Electronics")."""
 
+    org_short_forms_elsewhere: bool = True
+    """A one-token organisation name in a document without its full name joins the
+    organisation that other documents write it after ("Northwind" alone, where other
+    documents say "Northwind Logistics ... Northwind"): when those documents all joined it
+    to one organisation and no document writing both kept it apart."""
+
     org_short_forms_across_documents: bool = False
     """Also link a one-token organisation to the one organisation it starts in the whole
     corpus (off: on Re-DocRED it joined 6 pairs across documents, none right; on the example

@@ -61,7 +61,11 @@ Steps (every one deterministic and independent of input order):
    and "Linda Smith", or with no full name, stays with the global key "smith"
    (as exact matching would do, which keeps mononyms such as "Plato" together).
    An acronym joins the one long form of its document that it spells, whatever
-   the labels. Then mentions of one name under different labels in one document
+   the labels. An organisation's first word in a document without its full name
+   joins the organisation other documents write it after ("Northwind" alone, where
+   others write "Northwind Logistics ... Northwind"), if no other organisation of the
+   corpus starts with that word and no document holding it kept the word apart
+   (``org_short_forms_elsewhere``). Then mentions of one name under different labels in one document
    ("Japan" as LOC and as MISC) become one entity: they join the cluster that
    holds most of them. Last, where a document writes a name with capitals inside
    ("Two Doors Down"), its mentions written all in lowercase ("two doors down the
@@ -124,6 +128,8 @@ RULES: dict[str, str] = {
     "document_person": "a surname or initial and its document's fuller name (document_rules)",
     "document_short_form": "an organisation's first word after its full name in a document "
     "(org_short_forms)",
+    "short_form_elsewhere": "an organisation's first word alone, joined to the organisation "
+    "that other documents write it after (org_short_forms_elsewhere)",
     "document_acronym": "an acronym and its document's long form (acronyms)",
     "same_name_in_document": "one name under several labels in a document (same_name_rule)",
 }
@@ -358,6 +364,7 @@ _DOCUMENT_RULES: tuple[str, ...] = (
     "document_short_form",
     "document_acronym",
     "same_name_in_document",
+    "short_form_elsewhere",
 )
 """Mention-level rules, in ``_Clustering.moved_by`` order (code ``1 + index``)."""
 
@@ -1192,6 +1199,68 @@ def _document_acronyms(
             moved_by[i] = 3
 
 
+def _short_forms_elsewhere(
+    keys: _Keys,
+    key_of_mention: IntArray,
+    doc: IntArray,
+    key_cluster: IntArray,
+    cluster: IntArray,
+    moved_by: npt.NDArray[np.int8],
+) -> None:
+    """Move short forms to the organisation other documents write them after (in place).
+
+    ``document_short_form`` joined "Northwind" to "Northwind Logistics" in the documents
+    that write the full name first; a document that writes "Northwind" alone then names
+    the same organisation, when it is the only organisation of the corpus that starts with
+    that word, every document that moved the short form moved it there, and more documents
+    joined the two than kept them apart (a document holding both that never joined them,
+    as "Samsung ... its subsidiary Samsung Electronics" does, or a title that names the
+    company before its full name). Then every mention of the short form that no other
+    rule moved joins it. ``O(N)`` in numpy plus dictionaries over the short forms.
+    """
+    moved = np.flatnonzero(moved_by == _DOCUMENT_RULES.index("document_short_form") + 1)
+    if not len(moved):
+        return
+    targets: dict[int, set[int]] = defaultdict(set)
+    moved_in: set[tuple[int, int]] = set()  # (short form key, document) where it was moved
+    for k, c, d in zip(
+        key_of_mention[moved].tolist(), cluster[moved].tolist(), doc[moved].tolist(), strict=True
+    ):
+        targets[k].add(c)
+        moved_in.add((k, d))
+    full_names: dict[tuple[int, int], set[int]] = defaultdict(set)  # (label, first word)
+    for k in np.flatnonzero(keys.is_org & keys.proper & (keys.n_tokens >= 2)).tolist():
+        full_names[int(keys.label_id[k]), int(keys.first[k])].add(int(key_cluster[k]))
+    target_of = {
+        k: next(iter(found))
+        for k, found in targets.items()
+        if len(found) == 1 and full_names.get((int(keys.label_id[k]), int(keys.first[k]))) == found
+    }
+    if not target_of:
+        return
+    wanted = np.fromiter(target_of, dtype=np.int64, count=len(target_of))
+    alone = np.flatnonzero(
+        np.isin(key_of_mention, wanted) & (moved_by == 0) & (cluster == key_cluster[key_of_mention])
+    )
+    clusters = np.fromiter(set(target_of.values()), dtype=np.int64)
+    holding = np.flatnonzero(np.isin(cluster, clusters))
+    docs_of: dict[int, set[int]] = defaultdict(set)
+    for c, d in zip(cluster[holding].tolist(), doc[holding].tolist(), strict=True):
+        docs_of[c].add(d)
+    joined = Counter(k for k, _ in moved_in)  # documents that joined the short form
+    apart = {  # documents that hold the organisation and never joined the short form to it
+        (k, d)
+        for k, d in zip(key_of_mention[alone].tolist(), doc[alone].tolist(), strict=True)
+        if d in docs_of[target_of[k]] and (k, d) not in moved_in
+    }
+    kept_apart = Counter(k for k, _ in apart)
+    code = _DOCUMENT_RULES.index("short_form_elsewhere") + 1
+    for i, k in zip(alone.tolist(), key_of_mention[alone].tolist(), strict=True):
+        if joined[k] > kept_apart[k]:
+            cluster[i] = target_of[k]
+            moved_by[i] = code
+
+
 def _same_name_in_document(
     name_of_mention: IntArray,
     doc: IntArray,
@@ -1378,6 +1447,8 @@ def _cluster(
         )
     if long_forms:
         _document_acronyms(keys, key_of_mention, doc, cluster, moved_by, long_forms)
+    if config.document_rules and config.org_short_forms and config.org_short_forms_elsewhere:
+        _short_forms_elsewhere(keys, key_of_mention, doc, key_cluster, cluster, moved_by)
     if config.same_name_rule:
         _same_name_in_document(name_of_mention, doc, cluster, moved_by)
     if config.case_in_document:

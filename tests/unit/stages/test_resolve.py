@@ -618,7 +618,7 @@ def test_a_short_form_joins_the_full_name_written_before_it_in_its_document() ->
             ("Brackley", "ORG", "d1"),  # after the full name: its short form
             ("Brackley", "ORG", "d2"),  # before the full name: another organisation
             ("Brackley Electronics", "ORG", "d2"),
-            ("Brackley", "ORG", "d3"),  # no full name here: not joined across documents
+            ("Brackley", "ORG", "d3"),  # two organisations start with it: joins neither
         )
     )
     assert same(result, "m0", "m1")
@@ -626,6 +626,51 @@ def test_a_short_form_joins_the_full_name_written_before_it_in_its_document() ->
     assert not same(result, "m4", "m0") and not same(result, "m4", "m3")
     (merge,) = [m for e in result.entities for m in e.merges]
     assert merge.rule == "document_short_form" and merge.doc_ids == ("d1",)
+
+
+def test_a_short_form_alone_joins_the_organisation_other_documents_write_it_after() -> None:
+    mentions = make_mentions(
+        ("Northwind Logistics", "ORG", "d1"),
+        ("Northwind", "ORG", "d1"),  # after the full name: the short form
+        ("Northwind Logistics Ltd.", "ORG", "d2"),
+        ("Northwind", "ORG", "d2"),  # and again: two documents join the two
+        ("Northwind", "ORG", "d3"),  # alone: the organisation d1 and d2 say it is
+        ("Northwind", "ORG", "d4"),  # a title before the full name: d4 alone keeps them
+        ("Northwind Logistics", "ORG", "d4"),  # apart, fewer documents than join them
+        ("Northwind", "ORG", "d4"),
+        ("Northwind", "LOC", "d5"),  # another label: not the company
+        ("Kestrel", "ORG", "d6"),  # no document writes it after a full name
+        ("Kestrel Aerospace", "ORG", "d7"),
+    )
+    result = resolve_mentions(mentions)
+    assert groups(result) == {
+        frozenset({"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7"}),
+        frozenset({"m8"}),
+        frozenset({"m9"}),
+        frozenset({"m10"}),
+    }
+    company = next(e for e in result.entities if "m4" in e.mention_ids)
+    assert company.name == "Northwind Logistics"
+    elsewhere = [m for m in company.merges if m.rule == "short_form_elsewhere"]
+    assert [(m.source, m.doc_ids) for m in elsewhere] == [("Northwind", ("d3", "d4"))]
+    off = resolve_mentions(mentions, ResolveConfig(org_short_forms_elsewhere=False))
+    assert not same(off, "m4", "m0")
+    assert "short_form_elsewhere" in RULES
+
+
+def test_a_short_form_kept_apart_by_as_many_documents_is_not_joined_elsewhere() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Samsung Electronics", "ORG", "d1"),
+            ("Samsung", "ORG", "d1"),  # after the full name: joined in d1
+            ("Samsung", "ORG", "d2"),  # written before the full name and never after it:
+            ("Samsung Electronics", "ORG", "d2"),  # d2 names two organisations
+            ("Samsung", "ORG", "d3"),
+        )
+    )
+    assert same(result, "m0", "m1")
+    assert not same(result, "m2", "m3")
+    assert not same(result, "m4", "m0")
 
 
 def test_lowercase_phrase_is_not_the_capitalised_title_of_its_document() -> None:
