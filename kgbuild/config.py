@@ -457,8 +457,10 @@ class ResolveConfig(BaseModel):
     org_short_forms_elsewhere: bool = True
     """A one-token organisation name in a document without its full name joins the
     organisation that other documents write it after ("Northwind" alone, where other
-    documents say "Northwind Logistics ... Northwind"): when those documents all joined it
-    to one organisation and no document writing both kept it apart."""
+    documents say "Northwind Logistics ... Northwind"): when it is the only organisation of
+    the corpus starting with that word, those documents all joined it to that one, and
+    more documents joined the two than kept them apart (a document writing the short form
+    only before the full name, as "Samsung ... its subsidiary Samsung Electronics" does)."""
 
     org_short_forms_across_documents: bool = False
     """Also link a one-token organisation to the one organisation it starts in the whole

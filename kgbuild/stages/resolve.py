@@ -64,9 +64,9 @@ Steps (every one deterministic and independent of input order):
    the labels. An organisation's first word in a document without its full name
    joins the organisation other documents write it after ("Northwind" alone, where
    others write "Northwind Logistics ... Northwind"), if no other organisation of the
-   corpus starts with that word and no document holding it kept the word apart
-   (``org_short_forms_elsewhere``). Then mentions of one name under different labels in one document
-   ("Japan" as LOC and as MISC) become one entity: they join the cluster that
+   corpus starts with that word and more documents joined the two than kept them apart
+   (``org_short_forms_elsewhere``). Then mentions of one name under different labels in
+   one document ("Japan" as LOC and as MISC) become one entity: they join the cluster that
    holds most of them. Last, where a document writes a name with capitals inside
    ("Two Doors Down"), its mentions written all in lowercase ("two doors down the
    hall") leave that cluster for one of their own (``case_in_document``).
@@ -300,8 +300,9 @@ def normalize_name(text: str, label: str, *, config: ResolveConfig = DEFAULT_CON
     accents stripped, apostrophes dropped, ``&`` read as "and", every
     other run of punctuation or whitespace collapsed to one space. For organisation
     and place labels (``config.place_labels``) a leading "the" is removed, for
-    organisations trailing legal forms (``config.corporate_suffixes``) too; for person labels leading titles and trailing degrees are removed
-    and "Surname, Given" is turned round. At least one token is always kept.
+    organisations trailing legal forms (``config.corporate_suffixes``) too; for person
+    labels leading titles and trailing degrees are removed and "Surname, Given" is
+    turned round. At least one token is always kept.
 
     Complexity: ``O(len(text))``; the word lists are compiled once per config.
 
