@@ -18,8 +18,10 @@ the scores count the predicted mentions whose span is a gold mention's (types ar
 the model's): resolution on real NER output, without NER's misses. The result goes to
 ``bench/results/resolve_redocred.json`` (one entry per ``--label``) with the commit,
 machine and command; with ``--errors`` the wrong merges and the missed links are
-printed (not stored: they quote the data). ``--resolver`` scores another version of
-``resolve.py`` (before/after).
+printed (not stored: they quote the data). To score another version (before/after), put
+a checkout of it first on the path: ``PYTHONPATH=/tmp/before .venv/bin/python
+bench/bench_resolve_redocred.py --out /tmp/before.json`` after ``git worktree add
+/tmp/before <commit>``; the run records which resolver it imported.
 
 Run: ``.venv/bin/python bench/bench_resolve_redocred.py [--docs 100] [--ner] [--contexts]``.
 """
@@ -27,7 +29,6 @@ Run: ``.venv/bin/python bench/bench_resolve_redocred.py [--docs 100] [--ner] [--
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -35,7 +36,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ import _meta
 
 from kgbuild.data import Mention, Provenance, Span
 from kgbuild.readers.docred import DocREDDocument, document_text, read_docred
-from kgbuild.stages.resolve import ResolutionResult, ResolveConfig, resolve_mentions
+from kgbuild.stages.resolve import ResolveConfig, resolve_mentions
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "kg" / "redocred" / "dev_revised.json"
@@ -213,16 +214,12 @@ def _commit() -> str:
     return found.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def _load_resolver(path: Path) -> Callable[..., ResolutionResult]:
-    """``resolve_mentions`` of another version of ``kgbuild/stages/resolve.py``."""
-    spec = importlib.util.spec_from_file_location("kgbuild_resolve_under_test", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    found: Callable[..., ResolutionResult] = module.resolve_mentions
-    return found
+def _resolver() -> str:
+    """The resolver that runs: this checkout's, or the folder of one put first on the path."""
+    package = Path(sys.modules[resolve_mentions.__module__].__file__ or "").resolve().parent
+    if package == REPO / "kgbuild" / "stages" / "resolve":
+        return "kgbuild.stages.resolve"
+    return str(package)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,12 +235,6 @@ def main(argv: list[str] | None = None) -> int:
         "--contexts", action="store_true", help="use sentence context similarity (MiniLM)"
     )
     parser.add_argument("--ner", action="store_true", help="resolve the NER model's mentions")
-    parser.add_argument(
-        "--resolver",
-        type=Path,
-        help="resolve.py of another version, for before/after "
-        "(git show <commit>:kgbuild/stages/resolve.py > /tmp/resolve_before.py)",
-    )
     args = parser.parse_args(argv)
 
     docs = read_docred(args.data)[args.first : args.first + args.docs]
@@ -254,14 +245,13 @@ def main(argv: list[str] | None = None) -> int:
         gold_of = gold
         gold = {m: gold_of[g] for m, g in matched.items()}
         scored = [m for m in mentions if m.id in gold]
-    resolve = _load_resolver(args.resolver) if args.resolver else resolve_mentions
     meta_run = _meta.start()
     started = time.perf_counter()
     if args.contexts:
         config = ResolveConfig(context_similarity=True)
-        result = resolve(mentions, config, sentences=sentences)
+        result = resolve_mentions(mentions, config, sentences=sentences)
     else:
-        result = resolve(mentions)
+        result = resolve_mentions(mentions)
     seconds = time.perf_counter() - started
     found = scores(scored, result.mention_to_entity, gold)
     for key, value in found.items():
@@ -278,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "gold_entities": len(set(gold.values())),
         "predicted_entities": len(result.entities),
         "context_similarity": args.contexts,
-        "resolver": str(args.resolver) if args.resolver else "kgbuild.stages.resolve",
+        "resolver": _resolver(),
         "scores": found,
         "seconds": round(seconds, 3),
         "commit": _commit(),

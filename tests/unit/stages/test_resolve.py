@@ -10,15 +10,15 @@ from rapidfuzz import fuzz
 
 from kgbuild.data import Mention, Provenance, Span
 from kgbuild.ids import stable_id
-from kgbuild.stages.resolve import (  # _window_pairs: unit-tested helper
+from kgbuild.stages.resolve import (
     RULES,
     ResolutionResult,
     ResolveConfig,
-    _window_pairs,
     cluster_names,
     normalize_name,
     resolve_mentions,
 )
+from kgbuild.stages.resolve.blocking import window_pairs
 
 SHORT_FORMS = ResolveConfig(org_short_forms_across_documents=True)
 """Short forms across documents are off by default (on Re-DocRED none it joined was right)."""
@@ -486,7 +486,7 @@ def test_window_pairs_small_blocks_all_pairs_large_blocks_windowed() -> None:
     members = np.arange(13, dtype=np.int64)
     block = np.array([0] * 10 + [1] * 3, dtype=np.int64)
     order = np.arange(13, dtype=np.int64)[::-1].copy()  # sorted within block by order
-    left, right = _window_pairs(members, block, order, max_block_size=4, window=2)
+    left, right = window_pairs(members, block, order, max_block_size=4, window=2)
     pairs = {tuple(sorted(p)) for p in zip(left.tolist(), right.tolist(), strict=True)}
     big = {(i, i + d) for i in range(10) for d in (1, 2) if i + d < 10}
     assert pairs == big | {(10, 11), (10, 12), (11, 12)}

@@ -1,0 +1,188 @@
+"""Rules that join keys across the corpus (besides similar names and acronyms).
+
+Word order, nationality adjectives, people's shorter names, organisations' short forms
+and a multi-word name's dominant label.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from kgbuild.config import ResolveConfig
+from kgbuild.stages.resolve.codes import IntArray, combine_codes
+from kgbuild.stages.resolve.keys import Keys
+from kgbuild.stages.resolve.names import NameRules
+
+
+def token_order_edges(keys: Keys) -> list[tuple[int, int]]:
+    """Chain together keys of one label made of the same multiset of tokens.
+
+    Two-token keys (most of them) are grouped with numpy on their sorted token
+    codes; longer ones with a dictionary. ``O(K log K)``.
+    """
+    two = np.flatnonzero(keys.n_tokens == 2)
+    low = np.minimum(keys.first[two], keys.last[two])
+    high = np.maximum(keys.first[two], keys.last[two])
+    code = combine_codes(keys.label_id[two], low, high)
+    order = np.lexsort((two, code))
+    same = np.flatnonzero(code[order][1:] == code[order][:-1])
+    edges = list(zip(two[order][same].tolist(), two[order][same + 1].tolist(), strict=True))
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for k in np.flatnonzero(keys.n_tokens >= 3).tolist():
+        groups[keys.labels[k], " ".join(sorted(keys.tokens[k]))].append(k)
+    edges.extend((g[i], g[i + 1]) for g in groups.values() for i in range(len(g) - 1))
+    return edges
+
+
+def demonym_edges(keys: Keys, rules: NameRules) -> list[tuple[int, int, float]]:
+    """Edges from a nationality adjective tagged as a place to its place's names (same label)."""
+    places: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for key, (label, norm) in enumerate(zip(keys.labels, keys.norms, strict=True)):
+        if label in rules.places:
+            places[label, norm.removeprefix("the ")].append(key)
+    return [
+        (key, other, 100.0)
+        for (label, norm), found in places.items()
+        for key in found
+        for name in rules.demonyms.get(norm, ())
+        for other in places.get((label, name), ())
+    ]
+
+
+def subsumes(short: list[str], full: list[str]) -> bool:
+    """Tell whether given names ``short`` are a less specific form of ``full``.
+
+    Each token of ``short`` equals the aligned token of ``full`` or is its initial;
+    ``full`` may have more (middle) tokens.
+    """
+    if len(short) > len(full) or short == full:
+        return False
+    return all(
+        x == y or (len(x) == 1 and y.startswith(x)) for x, y in zip(short, full, strict=False)
+    )
+
+
+def person_candidates(keys: Keys) -> dict[int, list[int]]:
+    """Map each multi-token person key to the keys it may be a shorter form of.
+
+    Candidates share the label and surname (last token). A key whose first given name
+    is a full word looks among keys with that same first name; a key starting with an
+    initial looks among all keys with that initial. ``O(K)``; buckets are shared.
+    """
+    by_first: dict[tuple[int, int, str], list[int]] = defaultdict(list)
+    by_initial: dict[tuple[int, int, str], list[int]] = defaultdict(list)
+    people = np.flatnonzero(keys.is_person & (keys.n_tokens >= 2)).tolist()
+    label_ids, lasts = keys.label_id.tolist(), keys.last.tolist()
+    for k in people:
+        given = keys.tokens[k][0]
+        base = (label_ids[k], lasts[k])
+        by_initial[(*base, given[0])].append(k)
+        if len(given) > 1:
+            by_first[(*base, given)].append(k)
+    candidates: dict[int, list[int]] = {}
+    for k in people:
+        given = keys.tokens[k][0]
+        base = (label_ids[k], lasts[k])
+        bucket = by_first[(*base, given)] if len(given) > 1 else by_initial[(*base, given)]
+        if len(bucket) > 1:
+            candidates[k] = bucket
+    return candidates
+
+
+def person_rule_edges(
+    keys: Keys, cluster: IntArray, candidates: dict[int, list[int]]
+) -> tuple[list[tuple[int, int]], dict[int, list[int]]]:
+    """Link an initial or shorter person name to the only cluster of fuller names it fits.
+
+    Returns the new edges and the keys that were ambiguous (two or more clusters
+    fit), to retry once clusters have merged. ``O(sum of bucket sizes)``, stopping
+    at the second fitting cluster.
+    """
+    edges: list[tuple[int, int]] = []
+    ambiguous: dict[int, list[int]] = {}
+    clusters = cluster.tolist()
+    for k, bucket in candidates.items():
+        given = keys.tokens[k][:-1]
+        found: dict[int, int] = {}
+        for c in bucket:
+            if clusters[c] != clusters[k] and subsumes(given, keys.tokens[c][:-1]):
+                found.setdefault(clusters[c], c)
+                if len(found) > 1:
+                    ambiguous[k] = bucket
+                    break
+        if len(found) == 1:
+            edges.append((k, next(iter(found.values()))))
+    return edges, ambiguous
+
+
+def short_form_edges(
+    keys: Keys, cluster: IntArray, counts: IntArray, config: ResolveConfig
+) -> list[tuple[int, int, float]]:
+    """Link a one-token organisation to the cluster of organisations it starts.
+
+    The link is made when one candidate cluster dominates the others by mentions
+    (``short_form_dominance``, e.g. "Acme" -> "Acme Robotics" even when a stray
+    "Acme board" exists), so a stray NER error does not block it, while two real
+    organisations sharing a first word keep the short form apart. Only names that
+    read as proper names are candidates ("Amanita" does not start "Amanita
+    thiersii"), and a short form in capitals does not join a name that starts with
+    it in capitals: that names the parent ("ABBA" and "ABBA Live", "CBBC" and "CBBC
+    HD"; but "ACME" and "Acme Robotics" join). The score is the candidate's share of the
+    candidates' mentions.
+    ``O(number of organisation keys)``: each longer key registers its first token.
+    """
+    starts: dict[tuple[int, int, bool], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    first_key: dict[int, int] = {}
+    label_ids, firsts, clusters = keys.label_id.tolist(), keys.first.tolist(), cluster.tolist()
+    mention_counts, caps_head = counts.tolist(), keys.caps_head.tolist()
+    for k in np.flatnonzero(keys.is_org & keys.proper & (keys.n_tokens >= 2)).tolist():
+        for acronym in (False, True) if not caps_head[k] else (False,):
+            starts[label_ids[k], firsts[k], acronym][clusters[k]] += mention_counts[k]
+        first_key.setdefault(clusters[k], k)
+    edges: list[tuple[int, int, float]] = []
+    for k in np.flatnonzero(keys.is_org & (keys.n_tokens == 1)).tolist():
+        if len(keys.norms[k]) < config.min_short_form_chars:
+            continue
+        found = starts.get((label_ids[k], firsts[k], bool(keys.acronym[k])), {})
+        others = sorted(
+            ((n, c) for c, n in found.items() if c != clusters[k]),
+            key=lambda item: (-item[0], item[1]),
+        )
+        if not others:
+            continue
+        best, rest = others[0][0], sum(n for n, _ in others[1:])
+        if rest == 0 or best >= config.short_form_dominance * rest:
+            edges.append((k, first_key[others[0][1]], 100.0 * best / (best + rest)))
+    return edges
+
+
+def type_majority_edges(
+    keys: Keys, counts: IntArray, config: ResolveConfig
+) -> list[tuple[int, int, float]]:
+    """Join a multi-word name's keys of other labels to its dominant label's key.
+
+    A key joins when the dominant key (most mentions, one only) has at least
+    ``type_dominance`` times its mentions. The score is the dominant key's share of
+    the name's mentions. ``O(K log K)``.
+    """
+    multi = np.flatnonzero(keys.n_tokens >= 2)
+    order = multi[np.lexsort((multi, keys.name_id[multi]))]
+    names = keys.name_id[order]
+    starts = np.flatnonzero(np.r_[True, names[1:] != names[:-1]])
+    sizes = np.diff(np.r_[starts, len(names)])
+    edges: list[tuple[int, int, float]] = []
+    for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
+        group = sorted(order[start : start + size].tolist(), key=lambda k: (-counts[k], k))
+        top, second = int(counts[group[0]]), int(counts[group[1]])
+        if top == second:
+            continue
+        total = int(counts[group].sum())
+        edges.extend(
+            (k, group[0], 100.0 * top / total)
+            for k in group[1:]
+            if keys.label_id[k] != keys.label_id[group[0]]
+            and counts[k] * config.type_dominance <= top
+        )
+    return edges

@@ -1,0 +1,185 @@
+"""Names in comparison form: the normalisation every rule of resolution compares."""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kgbuild.config import ResolveConfig
+from kgbuild.stages.demonyms import PLACES
+
+DEFAULT_CONFIG = ResolveConfig()
+"""The default configuration, shared (it is immutable)."""
+
+
+_APOSTROPHES = re.compile(r"['\u2019\u2018\u02bc`\u00b4]")
+
+
+_POSSESSIVE = re.compile(r"\s*['\u2019\u02bc]s?$")
+
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+_GENERATIONAL = frozenset({"jr", "sr", "ii", "iii", "iv"})
+
+
+@dataclass(frozen=True)
+class NameRules:
+    """A config compiled for normalisation: token tuples and label sets."""
+
+    persons: frozenset[str]
+    organizations: frozenset[str]
+    suffixes: dict[str, tuple[tuple[str, ...], ...]]  # by last token, longest first
+    titles: frozenset[str]
+    postnominals: dict[str, tuple[tuple[str, ...], ...]]
+    places: frozenset[str]
+    demonyms: dict[str, tuple[str, ...]]  # adjective -> the names of its place (normalised)
+
+
+def _tokens(text: str) -> list[str]:
+    """Casefold, strip accents and apostrophes, split on anything not a letter or digit."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFD", text)
+        text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    text = _APOSTROPHES.sub("", text.replace("&", " and "))
+    return _NON_WORD.sub(" ", text).split()
+
+
+@functools.lru_cache(maxsize=16)
+def compile_rules(config: ResolveConfig) -> NameRules:
+    """Normalise the config's word lists once per config (they are hashable)."""
+
+    def phrases(words: Iterable[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
+        by_last: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        for phrase in sorted({tuple(_tokens(w)) for w in words}, key=lambda p: (-len(p), p)):
+            if phrase:
+                by_last[phrase[-1]].append(phrase)
+        return {last: tuple(found) for last, found in by_last.items()}
+
+    return NameRules(
+        persons=config.person_labels,
+        organizations=config.organization_labels,
+        suffixes=phrases(config.corporate_suffixes),
+        titles=frozenset(" ".join(t) for t in map(_tokens, config.person_titles) if t),
+        postnominals=phrases(config.person_postnominals),
+        places=config.place_labels,
+        demonyms=_demonym_table(config) if config.demonyms else {},
+    )
+
+
+def _place_form(text: str) -> str:
+    """A place name as the ``demonym`` rule compares it: folded tokens, no leading "the"."""
+    return " ".join(_tokens(text)).removeprefix("the ")
+
+
+def _demonym_table(config: ResolveConfig) -> dict[str, tuple[str, ...]]:
+    """Each adjective (folded) and the folded names of the place it names."""
+    table: dict[str, set[str]] = defaultdict(set)
+    entries = [
+        (adjective, (name, *others))
+        for name, others, adjectives in PLACES
+        for adjective in adjectives
+    ]
+    entries += [(adjective, (place,)) for adjective, place in config.extra_demonyms]
+    for adjective, names in entries:
+        table[_place_form(adjective)].update(_place_form(n) for n in names)
+    return {adjective: tuple(sorted(names - {adjective})) for adjective, names in table.items()}
+
+
+def _strip_tail(tokens: list[str], phrases: dict[str, tuple[tuple[str, ...], ...]]) -> list[str]:
+    """Remove trailing ``phrases`` (indexed by last token) repeatedly, keeping one token."""
+    while len(tokens) > 1 and tokens[-1] in phrases:
+        for phrase in phrases[tokens[-1]]:
+            size = len(phrase)
+            if len(tokens) > size and tuple(tokens[-size:]) == phrase:
+                tokens = tokens[:-size]
+                break
+        else:
+            break
+    return tokens
+
+
+def _normalize(text: str, label: str, rules: NameRules) -> str:
+    """Implement :func:`normalize_name` for a compiled config."""
+    return normalize_both(text, label, rules)[0]
+
+
+def normalize_both(text: str, label: str, rules: NameRules) -> tuple[str, str]:
+    """The name's :func:`normalize_name` form and its plain form, the same for any label.
+
+    The plain form is the folded tokens without the label's rules (suffixes, titles,
+    turning round) and without a leading "the": "Acme Inc." is ``acme inc`` whether an
+    organisation or not.
+    """
+    text = _POSSESSIVE.sub("", text) or text
+    if label in rules.persons:
+        original = text
+        head, sep, tail = text.partition(",")
+        if sep and "," not in tail:
+            tail_tokens = _tokens(tail)
+            if (
+                _tokens(head)
+                and tail_tokens
+                and not _GENERATIONAL.issuperset(tail_tokens)
+                and tuple(tail_tokens) not in rules.postnominals.get(tail_tokens[-1], ())
+            ):
+                text = f"{tail} {head}"
+        plain = _tokens(text)
+        tokens = _strip_tail(plain, rules.postnominals)
+        while len(tokens) > 1 and tokens[0] in rules.titles:
+            tokens = tokens[1:]
+        if text is not original:  # turned round: the plain form keeps the written order
+            plain = _tokens(original)
+    else:
+        tokens = plain = _tokens(text)
+        article = label in rules.organizations or label in rules.places
+        if article and len(tokens) > 1 and tokens[0] == "the":  # "the United Kingdom"
+            tokens = tokens[1:]
+        if label in rules.organizations:
+            tokens = _strip_tail(tokens, rules.suffixes)
+            if len(tokens) > 1 and tokens[-1] == "and":  # "Smith & Co." -> "smith and"
+                tokens = tokens[:-1]
+    if not tokens:  # only punctuation: keep something that still tells texts apart
+        kept = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+        return kept, kept
+    if len(plain) > 1 and plain[0] == "the":
+        plain = plain[1:]
+    return " ".join(tokens), " ".join(plain)
+
+
+def normalize_name(text: str, label: str, *, config: ResolveConfig = DEFAULT_CONFIG) -> str:
+    """Return the comparison form of an entity name.
+
+    A final possessive ("Acme's", "Reynolds'") is dropped; then NFKC, casefold,
+    accents stripped, apostrophes dropped, ``&`` read as "and", every
+    other run of punctuation or whitespace collapsed to one space. For organisation
+    and place labels (``config.place_labels``) a leading "the" is removed, for
+    organisations trailing legal forms (``config.corporate_suffixes``) too; for person
+    labels leading titles and trailing degrees are removed and "Surname, Given" is
+    turned round. At least one token is always kept.
+
+    Complexity: ``O(len(text))``; the word lists are compiled once per config.
+
+    Args:
+        text: The surface form of a mention.
+        label: Its NER label; decides which of the label-specific rules apply.
+        config: Supplies the suffix, title and label lists.
+
+    Returns:
+        Space-separated lowercase tokens.
+
+    Examples:
+        >>> normalize_name("ACME Robotics, Inc.", "ORG")
+        'acme robotics'
+        >>> normalize_name("Dr. José  O'Neill", "PER")
+        'jose oneill'
+        >>> normalize_name("Smith, John", "PER")
+        'john smith'
+    """
+    return _normalize(text, label, compile_rules(config))
