@@ -22,18 +22,23 @@ write or removal that changes entities or mentions gives ``(:GraphState)`` a new
 Assumptions: the writer owns the properties it writes (an edit by hand is not seen as a change
 unless ``write_hash`` is removed too); a relation id keeps its type (ids should include it);
 entity labels and relation types come from :class:`~kgbuild.store.neo4j.schema.GraphSchema`.
+
+This module holds the writer and its summaries; its parts live beside it:
+:mod:`~kgbuild.store.neo4j.rows` turns the data models into parameter rows,
+:mod:`~kgbuild.store.neo4j.steps` says which statements write a batch of them,
+:mod:`~kgbuild.store.neo4j.retire` deletes what retired documents left behind, and
+:mod:`~kgbuild.store.neo4j.errors` holds the errors (importable from here too).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 from neo4j import Driver, ManagedTransaction, Session
 from neo4j.exceptions import ServiceUnavailable, SessionExpired
@@ -45,17 +50,51 @@ from kgbuild.data import (
     DocumentInfo,
     DocumentLink,
     Entity,
-    Evidence,
     GraphDelta,
     Mention,
     Relation,
     Span,
-    metadata_properties,
 )
-from kgbuild.errors import ConfigError, InputError, KGBuildError
 from kgbuild.layout import Layout
 from kgbuild.store.neo4j import queries
+from kgbuild.store.neo4j.errors import MissingNodeError, Neo4jAuthError, Neo4jUnavailableError
+from kgbuild.store.neo4j.retire import (
+    Keep,
+    all_ids,
+    delete_documents,
+    delete_ids,
+    delete_mentions,
+    delete_unmentioned,
+    evidence_docs,
+    ids_of,
+    retire_evidence,
+)
+from kgbuild.store.neo4j.rows import (
+    Row,
+    attribute_row,
+    chunk_row,
+    cooccurrence_row,
+    document_link_row,
+    document_row,
+    entity_row,
+    mention_row,
+    relation_row,
+    stamp,
+)
 from kgbuild.store.neo4j.schema import GraphSchema, SchemaError, create_constraints
+from kgbuild.store.neo4j.steps import (
+    ATTRIBUTES,
+    CHUNKS,
+    CO_OCCURS,
+    DOCUMENTS,
+    IN_DOCUMENT,
+    MENTIONS,
+    Kind,
+    entity_steps,
+    relation_steps,
+    single,
+    write_batch,
+)
 
 __all__ = [
     "AppliedDelta",
@@ -68,57 +107,11 @@ __all__ = [
     "WriteSummary",
 ]
 
-Row = dict[str, Any]
 T = TypeVar("T")
 #: Called after each committed batch with (kind, rows done so far, rows in total).
 ProgressCallback = Callable[[str, int, int], None]
 
 _DOC_GROUP: Final = 200  # documents removed per transaction by replace_documents
-
-
-class Neo4jUnavailableError(KGBuildError, ConnectionError):
-    """The Neo4j server cannot be reached (or went away during a write).
-
-    Args:
-        uri: Where the driver connects.
-        database: The target database.
-    """
-
-    def __init__(self, uri: str, database: str) -> None:
-        self.uri = uri
-        self.database = database
-        super().__init__(
-            f"Neo4j at {uri} (database {database!r}) is unavailable: the server is not running, "
-            "not reachable or was stopped during the write. Start it (kgbuild neo4j start) or "
-            "set NEO4J_URI, then run again: writes are idempotent, a re-run completes without "
-            "duplicates."
-        )
-
-
-class Neo4jAuthError(ConfigError):
-    """The Neo4j server refused the configured user and password.
-
-    Args:
-        uri: Where the driver connects.
-        user: The user name sent.
-        password_sent: Whether any password was configured (or found for the local server).
-    """
-
-    def __init__(self, uri: str, user: str, *, password_sent: bool) -> None:
-        self.uri = uri
-        self.user = user
-        hint = (
-            "the password is wrong: set the right one (NEO4J_PASSWORD, or neo4j.password / "
-            "neo4j.password_file in the config)"
-            if password_sent
-            else "no password is configured: set NEO4J_PASSWORD (or neo4j.password_file), or "
-            "start the local server with `kgbuild neo4j start`, whose password kgbuild finds"
-        )
-        super().__init__(f"Neo4j at {uri} refused user {user!r}: {hint}")
-
-
-class MissingNodeError(InputError, ValueError):
-    """Rows refer to nodes that are neither in the batch nor in the graph."""
 
 
 @dataclass(frozen=True)
@@ -155,32 +148,6 @@ class AppliedDelta:
     retired: DeleteSummary
     pruned: int
     """Entities deleted because no mention refers to them any more."""
-
-
-@dataclass(frozen=True)
-class _Step:
-    """One statement of a batch transaction; ``expect`` rows must report as written."""
-
-    query: str
-    rows: list[Row]
-    expect: int | None = None
-    missing_query: str | None = None
-    missing_ids: tuple[str, ...] = ()
-    what: str = ""
-
-
-@dataclass(frozen=True)
-class _Kind:
-    """How to write one kind of row.
-
-    ``changed_query`` finds which rows are new or differ from the graph (by ``write_hash``);
-    ``steps(todo, existing)`` gives the statements for the rows to write, ``existing`` being
-    those among them that are already in the graph (only they may need stale links removed).
-    """
-
-    name: str
-    changed_query: str
-    steps: Callable[[list[Row], list[Row]], list[_Step]]
 
 
 class Neo4jWriter:
@@ -326,10 +293,10 @@ class Neo4jWriter:
         layouts = {d.id: layout for d in documents if (layout := Layout.from_metadata(d.metadata))}
         with self._session() as session:
             docs = self._run_batches(
-                session, _DOCUMENTS, documents, functools.partial(_document_row, run_id=run_id)
+                session, DOCUMENTS, documents, functools.partial(document_row, run_id=run_id)
             )
-            to_row = functools.partial(_chunk_row, layouts=layouts)
-            return docs, self._run_batches(session, _CHUNKS, chunks, to_row)
+            to_row = functools.partial(chunk_row, layouts=layouts)
+            return docs, self._run_batches(session, CHUNKS, chunks, to_row)
 
     def write_entities(self, entities: Sequence[Entity]) -> int:
         """Upsert ``(:Entity:<Label>)`` nodes, one pre-built query per validated label.
@@ -344,16 +311,16 @@ class Neo4jWriter:
         written = 0
         with self._session() as session:
             for label in sorted(by_label):
-                kind = _Kind(
+                kind = Kind(
                     f"entities:{label}",
                     queries.CHANGED_ENTITIES,
                     functools.partial(
-                        _entity_steps,
+                        entity_steps,
                         schema.entity_queries[label],
                         schema.create_entity_queries[label],
                     ),
                 )
-                written += self._run_batches(session, kind, by_label[label], _entity_row)
+                written += self._run_batches(session, kind, by_label[label], entity_row)
             if written:
                 self._new_version(session)
         return written
@@ -366,9 +333,9 @@ class Neo4jWriter:
         Returns:
             Mentions created or changed.
         """
-        to_row = functools.partial(_mention_row, mention_entity=mention_entity)
+        to_row = functools.partial(mention_row, mention_entity=mention_entity)
         with self._session() as session:
-            written = self._run_batches(session, _MENTIONS, mentions, to_row)
+            written = self._run_batches(session, MENTIONS, mentions, to_row)
             if written:
                 self._new_version(session)
             return written
@@ -393,17 +360,17 @@ class Neo4jWriter:
         written = 0
         with self._session() as session:
             for rel_type in sorted(by_type):
-                kind = _Kind(
+                kind = Kind(
                     f"relations:{rel_type}",
                     schema.changed_relation_queries[rel_type],
                     functools.partial(
-                        _relation_steps,
+                        relation_steps,
                         schema.unlink_relation_queries[rel_type],
                         schema.relation_queries[rel_type],
                         schema.create_relation_queries[rel_type],
                     ),
                 )
-                to_row = functools.partial(_relation_row, spans=spans or {})
+                to_row = functools.partial(relation_row, spans=spans or {})
                 written += self._run_batches(session, kind, by_type[rel_type], to_row)
         return written
 
@@ -414,7 +381,7 @@ class Neo4jWriter:
             Attributes created or changed.
         """
         with self._session() as session:
-            return self._run_batches(session, _ATTRIBUTES, attributes, _attribute_row)
+            return self._run_batches(session, ATTRIBUTES, attributes, attribute_row)
 
     def write_derived(
         self, cooccurrences: Sequence[CoOccurrence], links: Sequence[DocumentLink]
@@ -426,8 +393,8 @@ class Neo4jWriter:
         """
         with self._session() as session:
             return (
-                self._run_batches(session, _CO_OCCURS, cooccurrences, _cooccurrence_row),
-                self._run_batches(session, _IN_DOCUMENT, links, _document_link_row),
+                self._run_batches(session, CO_OCCURS, cooccurrences, cooccurrence_row),
+                self._run_batches(session, IN_DOCUMENT, links, document_link_row),
             )
 
     def remove_stale_derived(
@@ -444,12 +411,12 @@ class Neo4jWriter:
                 (queries.CO_OCCURS_IDS, queries.DELETE_CO_OCCURS, {c.id for c in cooccurrences}),
                 (queries.IN_DOCUMENT_IDS, queries.DELETE_IN_DOCUMENT, {x.id for x in links}),
             ):
-                stored: list[str] = session.execute_read(_all_ids, ids_query)
+                stored: list[str] = session.execute_read(all_ids, ids_query)
                 stale = sorted(set(stored) - current)
                 count = 0
                 for start in range(0, len(stale), self.batch_size):
                     group = stale[start : start + self.batch_size]
-                    count += session.execute_write(_delete, delete_query, group)
+                    count += session.execute_write(delete_ids, delete_query, group)
                 deleted.append(count)
         return deleted[0], deleted[1]
 
@@ -485,12 +452,12 @@ class Neo4jWriter:
         def evidence_tx(tx: ManagedTransaction) -> dict[str, int]:
             out: dict[str, int] = defaultdict(int)
             for delete_q, trim_q in relation_queries:
-                out["relations_deleted"] += _single(tx.run(delete_q, doc_ids=ids), "deleted")
-                out["relations_trimmed"] += _single(tx.run(trim_q, doc_ids=ids), "trimmed")
-            out["attributes_deleted"] = _single(
+                out["relations_deleted"] += single(tx.run(delete_q, doc_ids=ids), "deleted")
+                out["relations_trimmed"] += single(tx.run(trim_q, doc_ids=ids), "trimmed")
+            out["attributes_deleted"] = single(
                 tx.run(queries.DELETE_DOCS_ATTRIBUTES, doc_ids=ids), "deleted"
             )
-            out["attributes_trimmed"] = _single(
+            out["attributes_trimmed"] = single(
                 tx.run(queries.TRIM_DOCS_ATTRIBUTES, doc_ids=ids), "trimmed"
             )
             return out
@@ -500,12 +467,12 @@ class Neo4jWriter:
                 strict=True
             )["entity_ids"]
             return {
-                "mentions": _single(
+                "mentions": single(
                     tx.run(queries.DELETE_DOCUMENT_MENTIONS, doc_ids=group), "deleted"
                 ),
-                "chunks": _single(tx.run(queries.DELETE_DOCUMENT_CHUNKS, doc_ids=group), "deleted"),
-                "documents": _single(tx.run(queries.DELETE_DOCUMENTS, doc_ids=group), "deleted"),
-                "entities": _single(
+                "chunks": single(tx.run(queries.DELETE_DOCUMENT_CHUNKS, doc_ids=group), "deleted"),
+                "documents": single(tx.run(queries.DELETE_DOCUMENTS, doc_ids=group), "deleted"),
+                "entities": single(
                     tx.run(queries.DELETE_UNMENTIONED_ENTITIES, entity_ids=entity_ids), "deleted"
                 ),
             }
@@ -545,35 +512,35 @@ class Neo4jWriter:
         if not ids:
             return DeleteSummary()
         retired = set(ids)
-        keep = _Keep(
+        keep = Keep(
             documents={d.id for d in current.documents} & retired,
             chunks={c.id for c in current.chunks if c.doc_id in retired},
             mentions={m.id for m in current.mentions if m.doc_id in retired},
-            relations={r.id: _evidence_docs(r.evidence) for r in current.relations},
-            attributes={a.id: _evidence_docs(a.evidence) for a in current.attributes},
+            relations={r.id: evidence_docs(r.evidence) for r in current.relations},
+            attributes={a.id: evidence_docs(a.evidence) for a in current.attributes},
         )
         totals: dict[str, int] = defaultdict(int)
         with self._session() as session:
-            totals.update(session.execute_write(_retire_evidence, ids, keep))
+            totals.update(session.execute_write(retire_evidence, ids, keep))
             self._report("retire evidence", len(ids))
-            stale = sorted(set(_ids_of(session, queries.DOCUMENT_MENTION_IDS, ids)) - keep.mentions)
+            stale = sorted(set(ids_of(session, queries.DOCUMENT_MENTION_IDS, ids)) - keep.mentions)
             entity_ids: set[str] = set()
             for start in range(0, len(stale), self.batch_size):
                 group = stale[start : start + self.batch_size]
-                found, deleted = session.execute_write(_delete_mentions, group)
+                found, deleted = session.execute_write(delete_mentions, group)
                 entity_ids.update(found)
                 totals["mentions"] += deleted
                 self._report("retire mentions", min(start + self.batch_size, len(stale)))
-            stale = sorted(set(_ids_of(session, queries.DOCUMENT_CHUNK_IDS, ids)) - keep.chunks)
+            stale = sorted(set(ids_of(session, queries.DOCUMENT_CHUNK_IDS, ids)) - keep.chunks)
             for start in range(0, len(stale), self.batch_size):
                 group = stale[start : start + self.batch_size]
-                totals["chunks"] += session.execute_write(_delete, queries.DELETE_CHUNKS, group)
+                totals["chunks"] += session.execute_write(delete_ids, queries.DELETE_CHUNKS, group)
             gone = sorted(retired - keep.documents)
-            totals["documents"] = session.execute_write(_delete_documents, gone)
+            totals["documents"] = session.execute_write(delete_documents, gone)
             entities = sorted(entity_ids)
             for start in range(0, len(entities), self.batch_size):
                 group = entities[start : start + self.batch_size]
-                totals["entities"] += session.execute_write(_delete_unmentioned, group)
+                totals["entities"] += session.execute_write(delete_unmentioned, group)
             if totals["mentions"] or totals["entities"]:
                 self._new_version(session)
             self._report("retire documents", len(ids))
@@ -612,7 +579,7 @@ class Neo4jWriter:
             deleted = 0
             for start in range(0, len(entity_ids), self.batch_size):
                 chunk = entity_ids[start : start + self.batch_size]
-                deleted += session.execute_write(_delete_unmentioned, chunk)
+                deleted += session.execute_write(delete_unmentioned, chunk)
             if deleted:
                 self._new_version(session)
         return deleted
@@ -650,7 +617,7 @@ class Neo4jWriter:
             yield session
 
     def _run_batches(
-        self, session: Session, kind: _Kind, items: Sequence[T], to_row: Callable[[T], Row]
+        self, session: Session, kind: Kind, items: Sequence[T], to_row: Callable[[T], Row]
     ) -> int:
         """Write ``items`` in batches, one transaction each; return the rows created/changed.
 
@@ -660,7 +627,7 @@ class Neo4jWriter:
         """
 
         def build(start: int) -> list[Row]:
-            return [_stamp(to_row(item)) for item in items[start : start + self.batch_size]]
+            return [stamp(to_row(item)) for item in items[start : start + self.batch_size]]
 
         if not items:
             return 0
@@ -671,449 +638,10 @@ class Neo4jWriter:
                 rows = pending.result()
                 if start + self.batch_size < len(items):
                     pending = pool.submit(build, start + self.batch_size)
-                written += session.execute_write(_write_batch, kind, rows)
+                written += session.execute_write(write_batch, kind, rows)
                 if self.progress is not None:
                     self.progress(kind.name, min(start + self.batch_size, len(items)), len(items))
         return written
-
-
-class _Rows(list[Row]):
-    """A batch parameter whose ``repr`` is its size.
-
-    The driver (neo4j 6.4) formats every RUN's parameters for its debug log whether or not
-    debug logging is on: about 13 ms for a 5,000-row batch of relations, 5% of a write. Its
-    packers take list subclasses as lists.
-    """
-
-    def __repr__(self) -> str:
-        return f"<{len(self)} rows>"
-
-
-def _write_batch(tx: ManagedTransaction, kind: _Kind, rows: list[Row]) -> int:
-    """Transaction function: write the new or changed rows of one batch (idempotent)."""
-    keys = _Rows({"id": r["id"], "h": r["props"]["write_hash"]} for r in rows)
-    record = tx.run(kind.changed_query, keys=keys).single(strict=True)
-    new_ids, changed_ids = set(record["new_ids"]), set(record["changed_ids"])
-    if not new_ids and not changed_ids:
-        return 0
-    todo = [r for r in rows if r["id"] in new_ids or r["id"] in changed_ids]
-    existing = [r for r in todo if r["id"] in changed_ids]
-    _run_steps(tx, kind.steps(todo, existing))
-    return len(todo)
-
-
-def _run_steps(tx: ManagedTransaction, steps: list[_Step]) -> None:
-    """Run each step; fail (and so roll back) when rows refer to nodes that do not exist."""
-    for step in steps:
-        if not step.rows:
-            continue
-        result = tx.run(step.query, rows=_Rows(step.rows))
-        if step.expect is None:
-            result.consume()
-            continue
-        written = _single(result, "written")
-        if written != step.expect:
-            missing: list[str] = []
-            if step.missing_query is not None:
-                record = tx.run(step.missing_query, ids=list(step.missing_ids)).single(strict=True)
-                missing = list(record["missing"])
-            shown = ", ".join(repr(x) for x in missing[:20])
-            more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
-            raise MissingNodeError(
-                f"{step.expect - written} of {step.expect} {step.what} that exist neither in "
-                f"the batch nor in the graph: {shown or '(unknown)'}{more}; nothing of this "
-                "batch was written"
-            )
-
-
-def _stamp(row: Row) -> Row:
-    """Add ``props.write_hash``: a digest of everything the row would write."""
-    digest = hashlib.blake2b(repr(row).encode("utf-8", "surrogatepass"), digest_size=12)
-    row["props"]["write_hash"] = digest.hexdigest()
-    return row
-
-
-# -- rows and steps per kind -------------------------------------------------------------------
-
-
-def _document_row(d: DocumentInfo, run_id: str) -> Row:
-    props: dict[str, object] = {
-        "id": d.id,
-        "source": d.source,
-        "content_hash": d.content_hash,
-        "lang": d.lang,
-        "run_id": run_id,
-    }
-    props.update(metadata_properties(d.metadata))
-    return {"id": d.id, "props": props}
-
-
-def _chunk_row(c: Chunk, layouts: Mapping[str, Layout]) -> Row:
-    props: dict[str, object] = {
-        "doc_id": c.doc_id,
-        "index": c.index,
-        "start": c.span.start,
-        "end": c.span.end,
-        "text": c.text,
-    }
-    layout = layouts.get(c.doc_id)
-    if layout is not None:
-        props.update(layout.locate(c.span.start))
-    return {"id": c.id, "doc_id": c.doc_id, "props": props}
-
-
-def _entity_row(e: Entity) -> Row:
-    merges = "[" + ",".join(m.model_dump_json() for m in e.merges) + "]" if e.merges else None
-    props = {"name": e.name, "label": e.label, "aliases": list(e.aliases), "merges": merges}
-    return {"id": e.id, "props": props}  # merges: JSON of why names were joined; null removes
-
-
-def _mention_row(m: Mention, mention_entity: Mapping[str, str]) -> Row:
-    p = m.provenance
-    props = {
-        "text": m.text,
-        "label": m.label,
-        "start": p.span.start,
-        "end": p.span.end,
-        "score": p.score,
-        "model": p.model,
-        "model_revision": p.model_revision,
-        "run_id": p.run_id,
-        "doc_id": p.doc_id,
-        "chunk_id": p.chunk_id,
-    }
-    return {
-        "id": m.id,
-        "chunk_id": p.chunk_id,
-        "entity_id": mention_entity.get(m.id),
-        "props": props,
-    }
-
-
-def _relation_row(r: Relation, spans: Mapping[str, Span]) -> Row:
-    row: Row = {"id": r.id, "head": r.head, "tail": r.tail, "props": {"score": r.score}}
-    _mention_fields(row, r.evidence, spans)
-    return _evidence_fields(row, r.evidence)
-
-
-def _mention_fields(row: Row, evidence: Sequence[Evidence], spans: Mapping[str, Span]) -> None:
-    """Add the ``ev_head_*``/``ev_tail_*`` lists: each entry's mentions and their offsets."""
-    for role in ("head", "tail"):
-        ids, starts, ends = [], [], []
-        for e in evidence:
-            mention = getattr(e, role) or ""
-            span = spans.get(mention)
-            ids.append(mention)
-            starts.append(span.start if span else -1)
-            ends.append(span.end if span else -1)
-        row[f"ev_{role}_mentions"] = ids
-        row[f"ev_{role}_starts"] = starts
-        row[f"ev_{role}_ends"] = ends
-
-
-def _cooccurrence_row(c: CoOccurrence) -> Row:
-    return {
-        "id": c.id,
-        "source": c.source,
-        "target": c.target,
-        "props": {"count": c.count, "docs": list(c.docs)},
-    }
-
-
-def _document_link_row(link: DocumentLink) -> Row:
-    return {
-        "id": link.id,
-        "entity_id": link.entity,
-        "doc_id": link.doc_id,
-        "props": {"count": link.count},
-    }
-
-
-def _attribute_row(a: Attribute) -> Row:
-    props: dict[str, Any] = {
-        "entity_id": a.entity,
-        "key": a.key,
-        "value": a.value,
-        "value_type": a.value_type,
-        "score": a.score,
-    }
-    row: Row = {"id": a.id, "entity_id": a.entity, "props": props}
-    return _evidence_fields(row, a.evidence)
-
-
-def _plain_steps(query: str, rows: list[Row], existing: list[Row]) -> list[_Step]:
-    return [_Step(query, rows)]
-
-
-def _entity_steps(upsert: str, create: str, rows: list[Row], existing: list[Row]) -> list[_Step]:
-    """Statements for one batch of entities of one label.
-
-    Existing ones: MERGE (their label may change). New ones: CREATE, which costs the server
-    about half as much (no locking look-up, no labels to remove).
-    """
-    existing_ids = {r["id"] for r in existing}
-    return [
-        _Step(upsert, existing),
-        _Step(create, [r for r in rows if r["id"] not in existing_ids]),
-    ]
-
-
-def _chunk_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:
-    return [
-        _Step(
-            queries.UPSERT_CHUNKS,
-            rows,
-            expect=len(rows),
-            missing_query=queries.MISSING_DOCUMENTS,
-            missing_ids=tuple(r["doc_id"] for r in rows),
-            what="chunks refer to documents",
-        )
-    ]
-
-
-def _mention_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:
-    linked = [r for r in rows if r["entity_id"] is not None]
-    return [
-        _Step(
-            queries.UPSERT_MENTIONS,
-            rows,
-            expect=len(rows),
-            missing_query=queries.MISSING_CHUNKS,
-            missing_ids=tuple(r["chunk_id"] for r in rows),
-            what="mentions refer to chunks",
-        ),
-        _Step(queries.UNLINK_MENTION_CHUNKS, existing),
-        _Step(queries.UNLINK_MENTIONS, existing),
-        _Step(
-            queries.LINK_MENTIONS,
-            linked,
-            expect=len(linked),
-            missing_query=queries.MISSING_ENTITIES,
-            missing_ids=tuple(r["entity_id"] for r in linked),
-            what="mentions refer to entities",
-        ),
-    ]
-
-
-def _relation_steps(
-    unlink: str, upsert: str, create: str, rows: list[Row], existing: list[Row]
-) -> list[_Step]:
-    """Statements for one batch of relationships of one type.
-
-    Existing ones: unlink those whose endpoints moved, then MERGE (merging evidence). New
-    ones: CREATE, which costs the server far less than MERGE with its evidence merge.
-    """
-    existing_ids = {r["id"] for r in existing}
-    new = [r for r in rows if r["id"] not in existing_ids]
-    missing = "relations refer to entities"
-    return [
-        _Step(unlink, existing),
-        _Step(
-            upsert,
-            existing,
-            expect=len(existing),
-            missing_query=queries.MISSING_ENTITIES,
-            missing_ids=tuple(x for r in existing for x in (r["head"], r["tail"])),
-            what=missing,
-        ),
-        _Step(
-            create,
-            new,
-            expect=len(new),
-            missing_query=queries.MISSING_ENTITIES,
-            missing_ids=tuple(x for r in new for x in (r["head"], r["tail"])),
-            what=missing,
-        ),
-    ]
-
-
-def _attribute_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:
-    return [
-        _Step(queries.UNLINK_ATTRIBUTES, existing),
-        _Step(
-            queries.UPSERT_ATTRIBUTES,
-            rows,
-            expect=len(rows),
-            missing_query=queries.MISSING_ENTITIES,
-            missing_ids=tuple(r["entity_id"] for r in rows),
-            what="attributes refer to entities",
-        ),
-    ]
-
-
-def _co_occurs_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:
-    return [
-        _Step(
-            queries.UPSERT_CO_OCCURS,
-            rows,
-            expect=len(rows),
-            missing_query=queries.MISSING_ENTITIES,
-            missing_ids=tuple(x for r in rows for x in (r["source"], r["target"])),
-            what="co-occurrences refer to entities",
-        )
-    ]
-
-
-def _in_document_steps(rows: list[Row], existing: list[Row]) -> list[_Step]:
-    return [
-        _Step(
-            queries.UPSERT_IN_DOCUMENT,
-            rows,
-            expect=len(rows),
-            missing_query=queries.MISSING_IN_DOCUMENT_ENDS,
-            missing_ids=tuple(x for r in rows for x in (r["entity_id"], r["doc_id"])),
-            what="document links refer to entities or documents",
-        )
-    ]
-
-
-def _delete_unmentioned(tx: ManagedTransaction, entity_ids: list[str]) -> int:
-    return _single(tx.run(queries.DELETE_UNMENTIONED_ENTITIES, entity_ids=entity_ids), "deleted")
-
-
-# -- retiring an old contribution ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Keep:
-    """What stays of the retired documents: ids, and per relation/attribute id its documents."""
-
-    documents: set[str]
-    chunks: set[str]
-    mentions: set[str]
-    relations: dict[str, set[str]]
-    attributes: dict[str, set[str]]
-
-
-def _evidence_docs(evidence: Sequence[Evidence]) -> set[str]:
-    return {e.provenance.doc_id for e in evidence}
-
-
-def _ids_of(session: Session, query: str, doc_ids: list[str]) -> list[str]:
-    found: list[str] = session.execute_read(
-        lambda tx: tx.run(query, doc_ids=doc_ids).single(strict=True)["ids"]
-    )
-    return found
-
-
-def _all_ids(tx: ManagedTransaction, query: str) -> list[str]:
-    ids: list[str] = tx.run(query).single(strict=True)["ids"]
-    return ids
-
-
-def _delete(tx: ManagedTransaction, query: str, ids: list[str]) -> int:
-    return _single(tx.run(query, ids=ids), "deleted")
-
-
-def _delete_documents(tx: ManagedTransaction, doc_ids: list[str]) -> int:
-    if not doc_ids:
-        return 0
-    return _single(tx.run(queries.DELETE_DOCUMENTS, doc_ids=doc_ids), "deleted")
-
-
-def _delete_mentions(tx: ManagedTransaction, ids: list[str]) -> tuple[list[str], int]:
-    """Delete mentions; return the entities they referred to and how many were deleted."""
-    entity_ids: list[str] = tx.run(queries.MENTION_ENTITIES, ids=ids).single(strict=True)[
-        "entity_ids"
-    ]
-    return entity_ids, _delete(tx, queries.DELETE_MENTIONS, ids)
-
-
-def _stale_evidence(
-    records: Iterable[Any], key: str, retired: set[str], keep: Mapping[str, set[str]]
-) -> tuple[list[Any], list[Row]]:
-    """Split rows holding evidence of ``retired`` documents into ones to delete and to trim.
-
-    An entry of a retired document goes unless the row's current version (``keep``, by id)
-    has evidence from that document too (then the write just replaced it).
-    """
-    delete: list[Any] = []
-    trim: list[Row] = []
-    for record in records:
-        stored = set(record["doc_ids"] or [])
-        drop = (stored & retired) - keep.get(record["id"], set())
-        if not drop:
-            continue
-        if stored <= drop:
-            delete.append(record[key])
-        else:
-            trim.append({key: record[key], **_trim_fields(drop)})
-    return delete, trim
-
-
-def _trim_fields(drop: set[str]) -> Row:
-    """A row for the evidence merge that only removes the entries of ``drop``.
-
-    ``write_hash`` is cleared, so that the next write of the row rewrites it whole.
-    """
-    row: Row = {"replace_doc_ids": sorted(drop), "props": {"write_hash": None}}
-    for field in ("texts", "doc_ids", "chunk_ids", "starts", "ends"):
-        row[f"ev_{field}"] = []
-    for role in ("head", "tail"):
-        for field in ("mentions", "starts", "ends"):
-            row[f"ev_{role}_{field}"] = []
-    return row
-
-
-def _retire_evidence(tx: ManagedTransaction, doc_ids: list[str], keep: _Keep) -> dict[str, int]:
-    """Transaction function: the retired documents' stale relation and attribute evidence."""
-    retired = set(doc_ids)
-    records = list(tx.run(queries.DOCUMENTS_RELATION_EVIDENCE, doc_ids=doc_ids))
-    delete, trim = _stale_evidence(records, "eid", retired, keep.relations)
-    out = {
-        "relations_deleted": _single(
-            tx.run(queries.DELETE_RELATIONSHIPS_BY_ELEMENT_ID, eids=delete), "deleted"
-        ),
-        "relations_trimmed": _single(
-            tx.run(queries.TRIM_RELATIONSHIPS_BY_ELEMENT_ID, rows=trim), "trimmed"
-        ),
-    }
-    records = list(tx.run(queries.DOCUMENTS_ATTRIBUTE_EVIDENCE, doc_ids=doc_ids))
-    delete, trim = _stale_evidence(records, "id", retired, keep.attributes)
-    out["attributes_deleted"] = _delete(tx, queries.DELETE_ATTRIBUTES, delete)
-    out["attributes_trimmed"] = _single(tx.run(queries.TRIM_ATTRIBUTES, rows=trim), "trimmed")
-    return out
-
-
-_DOCUMENTS: Final = _Kind(
-    "documents",
-    queries.CHANGED_DOCUMENTS,
-    functools.partial(_plain_steps, queries.UPSERT_DOCUMENTS),
-)
-_CHUNKS: Final = _Kind("chunks", queries.CHANGED_CHUNKS, _chunk_steps)
-_MENTIONS: Final = _Kind("mentions", queries.CHANGED_MENTIONS, _mention_steps)
-_ATTRIBUTES: Final = _Kind("attributes", queries.CHANGED_ATTRIBUTES, _attribute_steps)
-_CO_OCCURS: Final = _Kind("co-occurrences", queries.CHANGED_CO_OCCURS, _co_occurs_steps)
-_IN_DOCUMENT: Final = _Kind("document links", queries.CHANGED_IN_DOCUMENT, _in_document_steps)
-
-
-def _single(result: Any, key: str) -> int:
-    record = result.single(strict=True)
-    value: int = record[key]
-    return value
-
-
-def _evidence_fields(row: Row, evidence: Sequence[Evidence]) -> Row:
-    """Add the ``ev_*`` lists (and model/run_id of the first entry) to ``row``."""
-    texts, doc_ids, chunk_ids, starts, ends = [], [], [], [], []
-    for e in evidence:
-        p = e.provenance
-        texts.append(e.text)
-        doc_ids.append(p.doc_id)
-        chunk_ids.append(p.chunk_id)
-        starts.append(p.span.start)
-        ends.append(p.span.end)
-    if evidence:
-        first = evidence[0].provenance
-        row["props"]["model"] = first.model
-        row["props"]["run_id"] = first.run_id
-    row["replace_doc_ids"] = sorted(set(doc_ids))
-    row["ev_texts"] = texts
-    row["ev_doc_ids"] = doc_ids
-    row["ev_chunk_ids"] = chunk_ids
-    row["ev_starts"] = starts
-    row["ev_ends"] = ends
-    return row
 
 
 def _driver_uri(driver: Driver) -> str:

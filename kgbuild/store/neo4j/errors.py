@@ -1,0 +1,56 @@
+"""The Neo4j store's errors: server unreachable, credentials refused, rows that point nowhere."""
+
+from __future__ import annotations
+
+from kgbuild.errors import ConfigError, InputError, KGBuildError
+
+__all__ = [
+    "MissingNodeError",
+    "Neo4jAuthError",
+    "Neo4jUnavailableError",
+]
+
+
+class Neo4jUnavailableError(KGBuildError, ConnectionError):
+    """The Neo4j server cannot be reached (or went away during a write).
+
+    Args:
+        uri: Where the driver connects.
+        database: The target database.
+    """
+
+    def __init__(self, uri: str, database: str) -> None:
+        self.uri = uri
+        self.database = database
+        super().__init__(
+            f"Neo4j at {uri} (database {database!r}) is unavailable: the server is not running, "
+            "not reachable or was stopped during the write. Start it (kgbuild neo4j start) or "
+            "set NEO4J_URI, then run again: writes are idempotent, a re-run completes without "
+            "duplicates."
+        )
+
+
+class Neo4jAuthError(ConfigError):
+    """The Neo4j server refused the configured user and password.
+
+    Args:
+        uri: Where the driver connects.
+        user: The user name sent.
+        password_sent: Whether any password was configured (or found for the local server).
+    """
+
+    def __init__(self, uri: str, user: str, *, password_sent: bool) -> None:
+        self.uri = uri
+        self.user = user
+        hint = (
+            "the password is wrong: set the right one (NEO4J_PASSWORD, or neo4j.password / "
+            "neo4j.password_file in the config)"
+            if password_sent
+            else "no password is configured: set NEO4J_PASSWORD (or neo4j.password_file), or "
+            "start the local server with `kgbuild neo4j start`, whose password kgbuild finds"
+        )
+        super().__init__(f"Neo4j at {uri} refused user {user!r}: {hint}")
+
+
+class MissingNodeError(InputError, ValueError):
+    """Rows refer to nodes that are neither in the batch nor in the graph."""
