@@ -22,11 +22,11 @@ from kgbuild.qa.models import (
     RelationQuestion,
 )
 from kgbuild.qa.ranking import ContextRanker
-from kgbuild.qa.relation_questions import RelationQuestions, answer_labels
+from kgbuild.qa.relation_questions import RelationQuestions, answer_labels, asks_for_several
 from kgbuild.qa.store import GraphStore, store_location
 from kgbuild.qa.structured import GraphQuery, parse_graph_query
 from kgbuild.qa.text import fold, name_forms, tokens
-from kgbuild.qa.typed import entity_occurrences, passage_words, snap_span
+from kgbuild.qa.typed import entity_occurrences, passage_words, snap_span, spanned
 
 if TYPE_CHECKING:
     from kgbuild.config import Settings
@@ -374,7 +374,7 @@ class GraphQA:
             return []
         spans = self.reader.read(question, [c.text for c in contexts], top_k=max(10, top_k * 4))
         if labels is not None:
-            typed = self._typed(spans, contexts, linked, labels)
+            typed = self._typed(spans, contexts, linked, labels, asks_for_several(question))
             if typed:
                 return typed[:top_k]
         banned = {fold(question).strip()}
@@ -399,8 +399,13 @@ class GraphQA:
         contexts: Sequence[Context],
         linked: Sequence[EntityHit],
         labels: frozenset[str],
+        several: bool = False,
     ) -> list[Answer]:
-        """The reader's spans as the entities of ``labels`` they name (see :mod:`.typed`)."""
+        """The reader's spans as the entities of ``labels`` they name (see :mod:`.typed`).
+
+        ``several``: the question asks for several ("Which people ..."), so a span that names
+        several such entities ("Maria Gonzalez and David Chen") answers with all of them.
+        """
         exclude = {h.id for h in linked}
         read = sorted({span.context_index for span in spans})
         candidates = self.store.named_in(passage_words([contexts[i].text for i in read]))
@@ -415,9 +420,13 @@ class GraphQA:
             if occurrence is None:
                 continue
             context = contexts[index]
-            text = context.text[occurrence.start : occurrence.end]
-            answer = _answer(text, occurrence.start, occurrence.end, span.score, context, linked)
-            _add_answer(best, occurrence.entity.id, answer)
+            named = spanned(occurrence, span.end, places[index]) if several else [occurrence]
+            start, end = named[0].start, named[-1].end
+            answer = _answer(context.text[start:end], start, end, span.score, context, linked)
+            if len(named) > 1:
+                names = tuple(context.text[o.start : o.end] for o in named)
+                answer = answer.model_copy(update={"text": ", ".join(names), "items": names})
+            _add_answer(best, "|".join(o.entity.id for o in named), answer)
         return _ranked(best)
 
 

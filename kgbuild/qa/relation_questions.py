@@ -10,8 +10,10 @@ Ada Lovelace?" is near "Where was Ada Lovelace born?", so its answer is the enti
 ``PLACE_OF_BIRTH`` facts, when the graph holds any.
 
 A question opening with "who", "where" or "when" asks for a person or organisation, a
-place or organisation, or a time: types whose range holds none of those are not candidates
-("When was Acme founded?" is near "Who founded Acme?" but asks for a date).
+place or organisation, or a time, and one opening with "which" or "what" and a noun of a
+known kind ("which company", "what year") for that kind: types whose range holds none of
+those are not candidates ("When was Acme founded?" is near "Who founded Acme?" but asks
+for a date).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "RelationQuestions",
     "RelationTemplate",
     "answer_labels",
+    "asks_for_several",
 ]
 
 MIN_SIMILARITY = 0.9
@@ -55,17 +58,59 @@ _WH_LABELS: dict[str, frozenset[str]] = {
     "when": frozenset({"TIME"}),
 }
 
+_NOUNS: dict[str, str] = {
+    "ORG": "company/companies firm/firms business/businesses startup/startups "
+    "corporation/corporations organisation/organisations organization/organizations bank/banks "
+    "university/universities school/schools team/teams club/clubs band/bands agency/agencies "
+    "party/parties",
+    "PER": "person/people person/persons man/men woman/women",
+    "LOC": "city/cities town/towns village/villages country/countries region/regions "
+    "province/provinces continent/continents island/islands place/places",
+    "TIME": "year/years date/dates day/days month/months decade/decades century/centuries",
+}
+_NOUN_LABELS = {
+    noun: frozenset({label})
+    for label, pairs in _NOUNS.items()
+    for pair in pairs.split()
+    for noun in pair.split("/")
+}
+_PLURALS = frozenset(pair.split("/")[1] for pairs in _NOUNS.values() for pair in pairs.split())
+"""Nouns after an opening "which" or "what" that say the label of the answer ("Which
+company acquired Aurora Sensors?": an organisation, not the city the passage names)."""
+
+_OPENING = re.compile(r"\s*(?:(?:in|at|on|from|for|to|by|with)\s+)?(\w+)(?:\s+(\w+))?")
+
 
 def answer_labels(question: str) -> frozenset[str] | None:
-    """The entity labels a question's opening wh-word asks for (``None``: any).
+    """The entity labels a question's opening asks for (``None``: any).
+
+    A wh-word ("who", "where", "when"), or "which"/"what" and a noun of a known kind
+    ("which company", "in which city", "what year").
 
     >>> sorted(answer_labels("When was Acme founded?"))
     ['TIME']
-    >>> answer_labels("Which country is Lyon in?") is None
+    >>> sorted(answer_labels("In which city is Acme based?"))
+    ['LOC']
+    >>> answer_labels("What is the nationality of Ada Lovelace?") is None
     True
     """
-    match = re.match(r"\s*(\w+)", question.casefold())
-    return _WH_LABELS.get(match.group(1)) if match else None
+    match = _OPENING.match(question.casefold())
+    if match is None:
+        return None
+    word, noun = match.groups()
+    if word in ("which", "what") and noun:
+        return _NOUN_LABELS.get(noun)
+    return _WH_LABELS.get(word)
+
+
+def asks_for_several(question: str) -> bool:
+    """Tell whether a question opens with "which"/"what" and a plural noun ("Which people").
+
+    >>> asks_for_several("Which companies did Acme acquire?"), asks_for_several("Who is it?")
+    (True, False)
+    """
+    match = _OPENING.match(question.casefold())
+    return match is not None and match.group(1) in ("which", "what") and match.group(2) in _PLURALS
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from kgbuild.qa.models import EntityHit
 from kgbuild.qa.text import STOPWORDS, fold, is_cjk, name_forms, word_spans
 
-__all__ = ["Occurrence", "entity_occurrences", "passage_words", "snap_span"]
+__all__ = ["Occurrence", "entity_occurrences", "passage_words", "snap_span", "spanned"]
 
 
 @dataclass(frozen=True)
@@ -100,3 +100,20 @@ def snap_span(start: int, end: int, occurrences: Sequence[Occurrence]) -> Occurr
         return max(at_start, key=lambda o: (o.end - o.start, -o.start))
     inside = [o for o in occurrences if start < o.start < end]
     return min(inside, key=lambda o: (o.start, -(o.end - o.start))) if inside else None
+
+
+def spanned(first: Occurrence, end: int, occurrences: Sequence[Occurrence]) -> list[Occurrence]:
+    """``first`` and the occurrences of other entities that start after it and end by ``end``.
+
+    For a question that asks for several ("Which people founded Acme?"), a span such as
+    "Maria Gonzalez and David Chen" names two entities: one occurrence per entity, in order.
+    """
+    found = [first]
+    for o in sorted(occurrences, key=lambda o: (o.start, -(o.end - o.start))):
+        if (
+            o.start >= found[-1].end
+            and o.end <= end
+            and o.entity.id not in {f.entity.id for f in found}
+        ):
+            found.append(o)
+    return found

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from kgbuild.qa.embedded import EmbeddedGraph
-from kgbuild.qa.typed import Occurrence, entity_occurrences, passage_words, snap_span
+from kgbuild.qa.relation_questions import answer_labels, asks_for_several
+from kgbuild.qa.typed import Occurrence, entity_occurrences, passage_words, snap_span, spanned
 from tests.unit.qa.test_ask import entity_node
 
 
@@ -110,3 +111,42 @@ def test_only_entities_whose_whole_name_is_in_the_passage_are_candidates(
         "vineeth",
     }
     assert graph.named_in(["the", "of"]) == []
+
+
+def test_a_span_naming_several_entities_answers_a_question_asking_for_several(
+    graph: EmbeddedGraph,
+) -> None:
+    people = _in(graph, TEXT, {"PER"})
+    # "Vineeth ... Dhyan Sreenivasan ; MARÍA GONZÁLEZ": every person in the span, in order
+    first = snap_span(0, len(TEXT), people)
+    assert first is not None
+    assert [o.entity.id for o in spanned(first, len(TEXT), people)] == ["vineeth", "dhyan", "maria"]
+    # the span ends before María González: she is not named by it
+    end = TEXT.index(";")
+    assert [o.entity.id for o in spanned(first, end, people)] == ["vineeth", "dhyan"]
+    # an entity named twice in the span counts once ("Acme Robotics", then "Acme" inside it)
+    orgs = _in(graph, TEXT, {"ORG"})
+    assert [o.entity.id for o in spanned(orgs[0], len(TEXT), orgs)] == ["acme"]
+
+
+@pytest.mark.parametrize(
+    ("question", "labels", "several"),
+    [
+        ("Which company acquired Aurora Sensors?", {"ORG"}, False),
+        ("Which companies did Acme acquire?", {"ORG"}, True),
+        ("What firm led the round?", {"ORG"}, False),
+        ("Which people founded Acme?", {"PER"}, True),
+        ("In which city is Acme based?", {"LOC"}, False),
+        ("What year was Acme founded?", {"TIME"}, False),
+        ("Who founded Acme?", {"PER", "ORG"}, False),
+        ("Where is Acme based?", {"LOC", "ORG"}, False),
+        ("What is the nationality of Ada Lovelace?", None, False),
+        ("Which award did Ada Lovelace win?", None, False),
+        ("How many companies did Acme acquire?", None, False),
+    ],
+)
+def test_the_opening_of_a_question_says_what_kind_of_answer_it_wants(
+    question: str, labels: set[str] | None, several: bool
+) -> None:
+    assert answer_labels(question) == (None if labels is None else frozenset(labels))
+    assert asks_for_several(question) is several
