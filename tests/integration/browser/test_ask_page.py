@@ -60,7 +60,9 @@ def built(
     return settings
 
 
-def _server(built: Settings, qa_model: Path, ner_model: Path, threshold: float) -> Iterator[str]:
+def _server(
+    built: Settings, qa_model: Path, ner_model: Path, threshold: float, *, typed: bool = True
+) -> Iterator[str]:
     from kgbuild.qa.api import create_app
 
     with (
@@ -70,6 +72,7 @@ def _server(built: Settings, qa_model: Path, ner_model: Path, threshold: float) 
             ner_model=str(ner_model),
             encoder=None,
             threshold=threshold,
+            typed_answers=typed,
         ) as qa,
         running(create_app(qa)) as url,
     ):
@@ -78,8 +81,12 @@ def _server(built: Settings, qa_model: Path, ner_model: Path, threshold: float) 
 
 @pytest.fixture(scope="module")
 def server(built: Settings, keyword_qa_model: Path, keyword_ner_model: Path) -> Iterator[str]:
-    """Every answer the reader finds counts (threshold 0): alternatives are listed."""
-    yield from _server(built, keyword_qa_model, keyword_ner_model, 0.0)
+    """Every span the reader finds counts (threshold 0, untyped): alternatives are listed.
+
+    Typed, "in which city ...?" keeps only the cities the passage names, and these tiny
+    documents name one each.
+    """
+    yield from _server(built, keyword_qa_model, keyword_ner_model, 0.0, typed=False)
 
 
 def _ask(page: Page, url: str, question: str) -> None:

@@ -548,9 +548,13 @@ def test_a_question_near_a_relation_template_is_answered_from_the_graph(
 
 
 def _typed_and_untyped(
-    example: Settings, qa_model: Path, ner_model: Path, schema: GraphSchema
+    example: Settings,
+    qa_model: Path,
+    ner_model: Path,
+    schema: GraphSchema,
+    question: str = "Where was Maria Gonzalez born?",
 ) -> dict[bool, AskResult]:
-    """ "Where was Maria Gonzalez born?" asked with typed answers on (True) and off (False)."""
+    """``question`` asked with typed answers on (True) and off (False)."""
     results = {}
     for typed in (True, False):
         with GraphQA(
@@ -562,7 +566,7 @@ def _typed_and_untyped(
             schema=schema,
             typed_answers=typed,
         ) as qa:
-            results[typed] = qa.ask("Where was Maria Gonzalez born?", top_k=5)
+            results[typed] = qa.ask(question, top_k=5)
     return results
 
 
@@ -613,3 +617,10 @@ def test_without_a_matching_relation_the_wh_word_types_the_answer(
     read = _read_answers(results)
     assert read[True] and set(read[True]) <= where
     assert not set(read[False]) <= where
+    # "in which city" asks for a place alone: no organisation among the answers
+    places = _entity_names(example, {"LOC"})
+    question = "In which city was Maria Gonzalez born?"
+    results = _typed_and_untyped(example, keyword_qa_model, keyword_ner_model, bare, question)
+    read = _read_answers(results)
+    assert read[True] and set(read[True]) <= places
+    assert not set(read[False]) <= places
