@@ -74,9 +74,10 @@ _NOUN_LABELS = {
     for pair in pairs.split()
     for noun in pair.split("/")
 }
-_PLURALS = frozenset(pair.split("/")[1] for pairs in _NOUNS.values() for pair in pairs.split())
 """Nouns after an opening "which" or "what" that say the label of the answer ("Which
 company acquired Aurora Sensors?": an organisation, not the city the passage names)."""
+_PLURALS = frozenset(pair.split("/")[1] for pairs in _NOUNS.values() for pair in pairs.split())
+"""Those nouns' plurals: the question asks for every such entity ("Which people ...")."""
 
 _OPENING = re.compile(r"\s*(?:(?:in|at|on|from|for|to|by|with)\s+)?(\w+)(?:\s+(\w+))?")
 
