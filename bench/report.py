@@ -191,6 +191,11 @@ def _flow(r: Result) -> str:
     return "; ".join(
         f"{label} ({size['documents']:,} docs): flow {_f(size['flow_s'], 2)} s vs direct "
         f"{_f(size['direct_s'], 2)} s, overhead {_f(size['overhead_pct'])}%"
+        + (
+            f", orchestration {_f(size['orchestration_s'], 2)} s ({_f(size['orchestration_pct'])}%)"
+            if "orchestration_pct" in size
+            else ""
+        )
         for label, size in r["sizes"].items()
     )
 
