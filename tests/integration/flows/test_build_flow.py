@@ -89,6 +89,34 @@ class _RetryWatch(logging.Handler):
             self.ledger_lock.rollback()
 
 
+def test_each_run_builds_its_model_stages_once_for_all_its_batches(
+    prefect_harness: None,
+    corpus: Path,
+    keyword_ner_model: Path,
+    settings_for,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kgbuild_flows.build_kg import build_kg_flow
+
+    built: list[str] = []
+    build_stages = pipeline.extractor
+
+    def counted(settings: Settings, run_id: str, **kwargs: bool) -> pipeline.Extractor:
+        built.append(run_id)
+        return build_stages(settings, run_id, **kwargs)
+
+    monkeypatch.setattr(pipeline, "extractor", counted)
+    settings = settings_for(keyword_ner_model).model_copy(update={"docs_per_batch": 8})
+    first = build_kg_flow([str(corpus)], settings)
+    assert first.processed == 30  # four batches
+    (corpus / "new.txt").write_text("Omar Haddad joined Helix in Nairobi.", encoding="utf-8")
+    second = build_kg_flow([str(corpus)], settings)
+    assert second.processed == 1
+    # The flow builds the stages once to plan (their model key), each task's run once more.
+    assert built.count(first.run_id) == 2 and built.count(second.run_id) == 2
+    assert len(built) == 4
+
+
 @pytest.fixture
 def retry_watch() -> Iterator[list[_RetryWatch]]:
     watches: list[_RetryWatch] = []
