@@ -315,7 +315,7 @@ def load_results(session: Session, doc_ids: Iterable[str]) -> list[DocumentResul
         .order_by(ResultRow.doc_id)
     )
     results = []
-    for result_row, document_row in rows.tuples():
+    for result_row, document_row in rows:
         stored = _StoredResult.model_validate_json(result_row.payload)
         results.append(
             DocumentResult(

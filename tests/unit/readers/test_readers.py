@@ -375,7 +375,7 @@ def test_real_semeval2010(shared_data: SharedData) -> None:
 @pytest.mark.parametrize(("split", "docs", "sentences"), [("train", 350, 1861), ("dev", 50, 275)])
 def test_real_scierc(shared_data: SharedData, split: str, docs: int, sentences: int) -> None:
     path = shared_data(f"re/scierc/{split}.json")
-    assert sum(1 for line in path.open(encoding="utf-8") if line.strip()) == docs
+    assert sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) == docs
     assert len(read_dygie(path)) == sentences
 
 
