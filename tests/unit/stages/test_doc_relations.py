@@ -205,6 +205,15 @@ def test_window_pairs_equal_atlop_written_pair_by_pair(tmp_path: Path) -> None:
     assert padded_logits.shape == logits.shape and padded_sentences.shape == sentences.shape
     assert torch.allclose(padded_logits, logits, atol=1e-6)
     assert torch.allclose(padded_sentences, sentences, atol=1e-6)
+    # inference multiplies the bilinear layer group by group; training takes the one product
+    trained_logits, _ = model.window_pairs(states, layer_input, mask, window)
+    assert trained_logits.requires_grad
+    assert torch.allclose(trained_logits.detach(), logits, atol=1e-5)
+    with torch.no_grad():  # the cached per-group weights follow an in-place change
+        bias = model.bilinear.bias.clone()
+        model.bilinear.weight.mul_(2.0)
+        doubled, _ = model.window_pairs(states, layer_input, mask, window)
+    assert torch.allclose(doubled, 2.0 * logits - bias, atol=1e-5)
 
 
 def test_a_manifest_without_entity_attention_is_read_the_legacy_way(tmp_path: Path) -> None:
