@@ -12,7 +12,7 @@ new process to the printed answer, each of the first ``--questions`` questions o
 - ``via serve``: ``kgbuild ask`` while ``kgbuild serve`` runs for the same graph (the CLI
   finds its record and posts the question; the server started before the timing).
 
-Both must print the same answers (checked). Writes ``bench/results/ask_cli.json`` with each
+Both must print the same answers (checked). Writes ``--out`` (``bench/results/ask_cli.json``) with each
 time, the medians, their ratio, the server's start time, the commit, the machine and the
 command.
 
@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=5)
     parser.add_argument("--start-timeout", type=float, default=300)
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "bench" / "results" / "ask_cli.json", help="result file"
+    )
     args = parser.parse_args(argv)
 
     questions = [
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         "target_s": TARGET_S,
         "met": {"alone": median_alone <= TARGET_S, "via_serve": median_served <= TARGET_S},
     }
-    _meta.write_result(REPO / "bench" / "results" / "ask_cli.json", result, run)
+    _meta.write_result(args.out, result, run)
     work.cleanup()
     print(
         f"cold kgbuild ask: alone {median_alone:.2f} s "
