@@ -12,9 +12,9 @@ new process to the printed answer, each of the first ``--questions`` questions o
 - ``via serve``: ``kgbuild ask`` while ``kgbuild serve`` runs for the same graph (the CLI
   finds its record and posts the question; the server started before the timing).
 
-Both must print the same answers (checked). Writes ``--out`` (``bench/results/ask_cli.json``) with each
-time, the medians, their ratio, the server's start time, the commit, the machine and the
-command.
+Both must print the same answers (checked). Writes ``--out`` (default
+``bench/results/ask_cli.json``) with each time, the medians, their ratio, the server's start
+time, the commit, the machine and the command.
 
 Usage::
 

@@ -137,6 +137,7 @@ class DocRelationModel(nn.Module):
         self.tail_extractor = nn.Linear(2 * hidden, emb_size)
         self.bilinear = nn.Linear(emb_size * block_size, len(labels))
         self.heads = int(self.config.num_attention_heads)
+        self._group_weight_cache: tuple[tuple[Any, ...], torch.Tensor] | None = None
 
     # -- encoder ------------------------------------------------------------------------------
 
@@ -244,14 +245,11 @@ class DocRelationModel(nn.Module):
         """The bilinear weight as ``(groups, block_size^2, classes)``, fp32, cached per version."""
         weight = self.bilinear.weight
         key = (weight.data_ptr(), _version(weight), weight.device, weight.dtype)
-        cached = getattr(self, "_group_weight_cache", None)
-        if cached is None or cached[0] != key:
+        if self._group_weight_cache is None or self._group_weight_cache[0] != key:
             groups = self.emb_size // self.block_size
             split = weight.detach().float().view(weight.shape[0], groups, -1)
-            cached = (key, split.permute(1, 2, 0).contiguous())
-            self._group_weight_cache = cached
-        result: torch.Tensor = cached[1]
-        return result
+            self._group_weight_cache = (key, split.permute(1, 2, 0).contiguous())
+        return self._group_weight_cache[1]
 
     def forward(
         self,
