@@ -36,7 +36,7 @@ from kgbuild.data import (
 from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
 from kgbuild.graph.delta import graph_delta
-from kgbuild.graph.export import write_graphml, write_html, write_node_link
+from kgbuild.graph.outputs import export_outputs
 from kgbuild.interrupts import is_interruption, sigterm_raises
 from kgbuild.runlock import output_lock
 from kgbuild.schema import load_schema
@@ -296,13 +296,13 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
     return Assembled(graph, resolution, results, relations, attributes)
 
 
-def export(graph: nx.MultiDiGraph[str], out_dir: Path) -> dict[str, Path]:
-    """Write GraphML, node-link JSON and the HTML view into ``out_dir``."""
-    return {
-        "graphml": write_graphml(graph, out_dir / "graph.graphml"),
-        "json": write_node_link(graph, out_dir / "graph.json"),
-        "html": write_html(graph, out_dir / "graph.html"),
-    }
+def export(graph: nx.MultiDiGraph[str], out_dir: Path, *, force: bool = False) -> dict[str, Path]:
+    """Write GraphML, node-link JSON and the HTML view into ``out_dir``.
+
+    A file whose content would not change is kept as it is, unless ``force`` (see
+    :mod:`kgbuild.graph.outputs`).
+    """
+    return export_outputs(graph, out_dir, force=force)
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,8 @@ def export(
 ) -> None:
     """Re-export the last built graph (GraphML, node-link JSON, HTML) from the run ledger.
 
-    Runs no model: it resolves the stored mentions of every current document. Exit
+    Runs no model: it resolves the stored mentions of every current document and writes
+    every file, even where ``kgbuild build`` would keep one as unchanged. Exit
     status: 0 written; 2 no ledger, a ledger with no built document, or --out in use by
     a build.
     """
@@ -205,7 +206,7 @@ def export(
                         f"the ledger {ledger_url} holds no successfully built document: "
                         "nothing to export"
                     )
-                written = write_outputs(assembled.graph, settings.out_dir)
+                written = write_outputs(assembled.graph, settings.out_dir, force=True)
             finally:
                 engine.dispose()
     except KGBuildError as exc:

@@ -21,6 +21,7 @@ from typing import Any
 import networkx as nx
 
 __all__ = [
+    "node_link_text",
     "script_json",
     "vis_assets",
     "write_graphml",
@@ -94,14 +95,14 @@ def write_node_link(graph: nx.MultiDiGraph[str], path: Path) -> Path:
     and written by the json module's C encoder (which ``indent`` turns off): half the
     time on a 30,000-edge graph.
     """
-    data = nx.node_link_data(graph, edges="edges")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_node_link_text(data), encoding="utf-8")
+    path.write_text(node_link_text(graph), encoding="utf-8")
     return path
 
 
-def _node_link_text(data: dict[str, Any]) -> str:
-    """``data`` as JSON: top-level keys sorted, each item of a list on its own line."""
+def node_link_text(graph: nx.MultiDiGraph[str]) -> str:
+    """The text :func:`write_node_link` writes: top-level keys sorted, one item per line."""
+    data = nx.node_link_data(graph, edges="edges")
 
     def dump(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -75,9 +75,12 @@ def test_rerun_skips_unchanged_and_updates_changed_and_deleted(
     settings = settings_for(keyword_ner_model)
     folder = corpus(tmp_path)
     first = build([folder], settings)
+    written = {name: path.stat().st_mtime_ns for name, path in first.outputs.items()}
     again = build([folder], settings)
     assert (again.processed, again.skipped) == (0, 3)
     assert again.entities == first.entities
+    # the same graph: its files are kept as written (kgbuild.graph.outputs)
+    assert {name: path.stat().st_mtime_ns for name, path in again.outputs.items()} == written
     engine = make_engine(settings.resolved_ledger_url())
     with Session(engine) as session:
         skipped = session.scalars(
@@ -91,6 +94,7 @@ def test_rerun_skips_unchanged_and_updates_changed_and_deleted(
     (folder / "c.txt").unlink()
     third = build([folder], settings)
     assert (third.processed, third.skipped, third.deleted) == (1, 1, 1)
+    assert all(path.stat().st_mtime_ns > written[name] for name, path in third.outputs.items())
     found = entities(third.outputs["json"])
     assert "Omar Haddad" not in found and "Granite Capital" not in found  # only in the deleted doc
     assert found["Acme Robotics"]["doc_ids"] == ["a.txt"]  # still supported by a.txt

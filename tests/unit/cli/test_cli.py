@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,13 @@ def test_build_then_export_from_the_ledger(tmp_path: Path, keyword_ner_model: Pa
     assert result.exit_code == 0, result.output
     assert "1 documents (1 processed" in result.output
     (out / "graph.json").unlink()
+    html = out / "graph.html"
+    os.utime(html, ns=(0, 0))  # older than any rewrite, though the graph is unchanged
     result = runner.invoke(app, ["export", "--out", str(out)])
     assert result.exit_code == 0, result.output
     nodes = json.loads((out / "graph.json").read_text(encoding="utf-8"))["nodes"]
     assert {"Maria Gonzalez", "Acme Robotics", "Toronto"} <= {n.get("name") for n in nodes}
+    assert html.stat().st_mtime_ns > 0  # export writes every file, changed or not
 
 
 def test_clear_errors_exit_2(tmp_path: Path) -> None:

@@ -1,0 +1,122 @@
+"""Outputs are rewritten only when what they would hold changed (kgbuild.graph.outputs)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from kgbuild.graph import outputs
+from kgbuild.graph.export import node_link_text
+from kgbuild.graph.outputs import OUTPUT_FILES, RECORD_NAME, export_outputs
+
+
+def _graph(name: str = "Acme Robotics") -> nx.MultiDiGraph[str]:
+    graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
+    graph.add_node("doc:a", kind="document", id="a", source="a.txt", content_hash="h")
+    graph.add_node(
+        "ent_1", kind="entity", label="ORG", name=name, aliases=[name], mention_count=1,
+        doc_ids=["a"],
+    )  # fmt: skip
+    graph.add_edge("ent_1", "doc:a", key="MENTIONED_IN", type="MENTIONED_IN", count=1)
+    return graph
+
+
+def _stamps(out: Path) -> dict[str, int]:
+    return {name: (out / filename).stat().st_mtime_ns for name, filename in OUTPUT_FILES.items()}
+
+
+def _age(out: Path) -> None:
+    """Set every output's time an hour back, so that any rewrite shows as a new time."""
+    for filename in OUTPUT_FILES.values():
+        path = out / filename
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - 3_600_000_000_000))
+    # the record holds the times as written: re-export once so that it holds the aged ones
+    record = json.loads((out / RECORD_NAME).read_text(encoding="utf-8"))
+    for name, filename in OUTPUT_FILES.items():
+        stat = (out / filename).stat()
+        record["files"][name] = [stat.st_size, stat.st_mtime_ns]
+    (out / RECORD_NAME).write_text(json.dumps(record), encoding="utf-8")
+
+
+@pytest.fixture
+def exported(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    paths = export_outputs(_graph(), out)
+    assert {name: path.name for name, path in paths.items()} == OUTPUT_FILES
+    _age(out)
+    return out
+
+
+def test_the_same_graph_keeps_every_file_as_written(exported: Path, caplog) -> None:
+    before = _stamps(exported)
+    with caplog.at_level("INFO", logger="kgbuild.graph.outputs"):
+        export_outputs(_graph(), exported)
+    assert _stamps(exported) == before
+    assert "graph.graphml, graph.json, graph.html kept" in caplog.text
+
+
+def test_a_changed_graph_rewrites_every_file(exported: Path) -> None:
+    before = _stamps(exported)
+    export_outputs(_graph("Acme Robotics GmbH"), exported)
+    after = _stamps(exported)
+    assert all(after[name] != before[name] for name in OUTPUT_FILES)
+    assert "Acme Robotics GmbH" in (exported / "graph.html").read_text(encoding="utf-8")
+    text = (exported / "graph.json").read_text(encoding="utf-8")
+    assert text == node_link_text(_graph("Acme Robotics GmbH"))
+
+
+def test_a_deleted_or_edited_file_is_written_again(exported: Path) -> None:
+    before = _stamps(exported)
+    (exported / "graph.html").unlink()
+    with (exported / "graph.json").open("a", encoding="utf-8") as handle:
+        handle.write("edited by hand\n")
+    export_outputs(_graph(), exported)
+    after = _stamps(exported)
+    assert after["graphml"] == before["graphml"]
+    assert after["json"] != before["json"] and after["html"] != before["html"]
+    assert (exported / "graph.json").read_text(encoding="utf-8") == node_link_text(_graph())
+    assert "vis.Network" in (exported / "graph.html").read_text(encoding="utf-8")
+
+
+def test_force_or_a_missing_record_rewrites_every_file(exported: Path) -> None:
+    before = _stamps(exported)
+    export_outputs(_graph(), exported, force=True)
+    forced = _stamps(exported)
+    assert all(forced[name] != before[name] for name in OUTPUT_FILES)
+    _age(exported)
+    aged = _stamps(exported)
+    (exported / RECORD_NAME).unlink()  # as a crash while writing leaves it
+    export_outputs(_graph(), exported)
+    assert all(_stamps(exported)[name] != aged[name] for name in OUTPUT_FILES)
+
+
+def test_other_writers_rewrite_the_files_of_an_unchanged_graph(
+    exported: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upgrading kgbuild, networkx, pyvis or the explorer's code refreshes every file."""
+    before = _stamps(exported)
+    monkeypatch.setattr(outputs, "writers_digest", lambda: "other writers")
+    export_outputs(_graph(), exported)
+    assert all(_stamps(exported)[name] != before[name] for name in OUTPUT_FILES)
+
+
+def test_the_writers_digest_follows_the_explorer_page_and_versions(tmp_path: Path) -> None:
+    names = {source.name for source in outputs.writer_sources()}
+    assert {"export.py", "service.py", "explorer.js", "explorer.html"} <= names
+    copies = []
+    for source in outputs.writer_sources():
+        copy = tmp_path / source.name
+        copy.write_bytes(source.read_bytes())
+        copies.append(copy)
+    versions = {"kgbuild": "1.0", "networkx": "3.0", "pyvis": "0.3"}
+    digest = outputs.sources_digest(versions, copies)
+    assert digest == outputs.sources_digest(dict(reversed(versions.items())), copies)
+    assert digest != outputs.sources_digest({**versions, "kgbuild": "1.1"}, copies)
+    script = tmp_path / "explorer.js"
+    script.write_text(script.read_text(encoding="utf-8") + "\n// changed", encoding="utf-8")
+    assert outputs.sources_digest(versions, copies) != digest
