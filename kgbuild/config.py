@@ -398,8 +398,20 @@ class ResolveConfig(BaseModel):
     "Chen" from "Chan" (75); one typo in a word of five letters or more passes.
     """
 
+    fuzzy_person_names: bool = False
+    """Let people's names match by similarity (a surname or a one-word name); off by default.
+
+    Off, two person names join only when equal after normalisation or by the person
+    rules (initials, a missing middle name, a surname within its document): across
+    documents a one-letter difference in a person's name is mostly another person. On
+    FewRel sentences scored against their Wikidata ids (`bench/bench_resolve_fewrel.py`)
+    10 of the 11 person names that similarity joined were different people ("Christina"
+    and "Cristina", "John Baird" and "John Beard", "Sarah" and "Sariah"), and Re-DocRED's
+    within-document clusters lost nothing without it.
+    """
+
     fuzzy_given_names: bool = False
-    """Let people's given names differ too (by ``token_threshold``); off by default.
+    """With ``fuzzy_person_names``, let given names differ too (by ``token_threshold``).
 
     Off, given names must be equal after normalisation, which keeps "Christina" from
     "Christine" (89) and "J Smith" from "A Smith"; the price is that a typo in a

@@ -54,7 +54,8 @@ def document_overrides(
     """Move short names to their document's full name (updates ``cluster`` in place).
 
     Person mentions of one document with the same label and surname, and organisation
-    mentions with the same label and first token, form a group. A mention that is a
+    mentions with the same label and first token, form a group (a person's name ending
+    in a Roman numeral has no surname: in none). A mention that is a
     less specific name of other names in its group (:func:`subsumes`: a bare surname,
     an initial, a missing middle name; :func:`_short_form_fits`: an organisation's first
     word, of a proper name not written with it in capitals, written after that name's
@@ -64,7 +65,7 @@ def document_overrides(
     than ``max_block_size`` distinct names are left alone. ``O(N log N)`` in numpy
     plus ``O(g^2)`` per group of ``g`` distinct names.
     """
-    eligible = (keys.is_person | keys.is_org) & (keys.first >= 0)
+    eligible = ((keys.is_person & ~keys.regnal) | keys.is_org) & (keys.first >= 0)
     chosen = np.flatnonzero(eligible[key_of_mention])
     if len(chosen) < 2:
         return

@@ -12,6 +12,7 @@ from kgbuild.config import ResolveConfig
 from kgbuild.stages.resolve.blocking import candidate_pairs
 from kgbuild.stages.resolve.codes import IntArray
 from kgbuild.stages.resolve.keys import Keys
+from kgbuild.stages.resolve.names import is_roman_numeral
 
 _NON_DIGIT = re.compile(r"\D+")
 
@@ -44,10 +45,16 @@ def _other_word(x: str, y: str) -> bool:
     """Tell whether two different words are different words rather than a typo.
 
     They are when their first letters differ ("eastern", "western"), one starts or ends
-    the other (:func:`_affix`), or they end in different taxon-rank endings
-    ("Oecophoridae", "Oecophorinae").
+    the other (:func:`_affix`), they end in different taxon-rank endings
+    ("Oecophoridae", "Oecophorinae"), or either is a Roman numeral ("xii", "xiii").
     """
-    return x[:1] != y[:1] or _affix(x, y) or _rank_ending(x) != _rank_ending(y)
+    return (
+        x[:1] != y[:1]
+        or _affix(x, y)
+        or _rank_ending(x) != _rank_ending(y)
+        or is_roman_numeral(x)
+        or is_roman_numeral(y)
+    )
 
 
 def _one_token_typo(x: str, y: str) -> bool:
@@ -109,7 +116,8 @@ def fuzzy_edges(
 ) -> list[tuple[int, int, float]]:
     """Fuzzy matches among candidate pairs, as graph edges with their score.
 
-    A pair matches if it scores at least ``threshold`` and passes
+    Person names take part only with ``fuzzy_person_names``. A pair matches if it
+    scores at least ``threshold`` and passes
     :func:`_compatible`, or (one-word names, ``one_token_typos``) is one swap of
     neighbouring letters apart (:func:`_adjacent_swap`, scored from ``_SWAP_FLOOR``);
     and it must pass the ``max_variant_share`` frequency guard. With ``best_match_only`` each key
@@ -118,6 +126,9 @@ def fuzzy_edges(
     ``O(P log P)`` for ``P`` candidate pairs, scored in C.
     """
     left, right = candidate_pairs(keys, config)
+    if not config.fuzzy_person_names:  # people match by their rules only
+        other = ~(keys.is_person[left] | keys.is_person[right])
+        left, right = left[other], right[other]
     norms = np.asarray(keys.norms, dtype=object)
     one_token = keys.n_tokens == 1
     lengths = np.fromiter(map(len, keys.norms), dtype=np.int64, count=len(keys.norms))

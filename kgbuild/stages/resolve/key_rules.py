@@ -13,7 +13,7 @@ import numpy as np
 from kgbuild.config import ResolveConfig
 from kgbuild.stages.resolve.codes import IntArray, combine_codes
 from kgbuild.stages.resolve.keys import Keys
-from kgbuild.stages.resolve.names import NameRules
+from kgbuild.stages.resolve.names import NameRules, is_roman_numeral
 
 
 def token_order_edges(keys: Keys) -> list[tuple[int, int]]:
@@ -54,13 +54,15 @@ def demonym_edges(keys: Keys, rules: NameRules) -> list[tuple[int, int, float]]:
 def subsumes(short: list[str], full: list[str]) -> bool:
     """Tell whether given names ``short`` are a less specific form of ``full``.
 
-    Each token of ``short`` equals the aligned token of ``full`` or is its initial;
-    ``full`` may have more (middle) tokens.
+    Each token of ``short`` equals the aligned token of ``full`` or is its initial (not
+    of a Roman numeral: "Cosimo I de Medici" is not "Cosimo II de Medici"); ``full``
+    may have more (middle) tokens.
     """
     if len(short) > len(full) or short == full:
         return False
     return all(
-        x == y or (len(x) == 1 and y.startswith(x)) for x, y in zip(short, full, strict=False)
+        x == y or (len(x) == 1 and y.startswith(x) and not is_roman_numeral(y))
+        for x, y in zip(short, full, strict=False)
     )
 
 
@@ -69,11 +71,13 @@ def person_candidates(keys: Keys) -> dict[int, list[int]]:
 
     Candidates share the label and surname (last token). A key whose first given name
     is a full word looks among keys with that same first name; a key starting with an
-    initial looks among all keys with that initial. ``O(K)``; buckets are shared.
+    initial looks among all keys with that initial. A name ending in a Roman numeral
+    has no surname and takes no part ("Frederick I" is not "Frederick William I").
+    ``O(K)``; buckets are shared.
     """
     by_first: dict[tuple[int, int, str], list[int]] = defaultdict(list)
     by_initial: dict[tuple[int, int, str], list[int]] = defaultdict(list)
-    people = np.flatnonzero(keys.is_person & (keys.n_tokens >= 2)).tolist()
+    people = np.flatnonzero(keys.is_person & (keys.n_tokens >= 2) & ~keys.regnal).tolist()
     label_ids, lasts = keys.label_id.tolist(), keys.last.tolist()
     for k in people:
         given = keys.tokens[k][0]

@@ -28,6 +28,18 @@ _NON_WORD = re.compile(r"[\W_]+")
 _GENERATIONAL = frozenset({"jr", "sr", "ii", "iii", "iv"})
 
 
+_ROMAN_NUMERAL = re.compile(r"(?=[cilvx])c{0,3}(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})")
+
+
+def is_roman_numeral(token: str) -> bool:
+    """Tell whether a folded token is a Roman numeral up to 399 ("i", "vii", "xliv").
+
+    A regnal or ordinal number: "Henry VI" and "Henry VII", "Super Bowl XLIV" and
+    "Super Bowl XLV" name different things, however close the spellings.
+    """
+    return _ROMAN_NUMERAL.fullmatch(token) is not None
+
+
 @dataclass(frozen=True)
 class NameRules:
     """A config compiled for normalisation: token tuples and label sets."""

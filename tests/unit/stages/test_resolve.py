@@ -19,6 +19,7 @@ from kgbuild.stages.resolve import (
     resolve_mentions,
 )
 from kgbuild.stages.resolve.blocking import window_pairs
+from kgbuild.stages.resolve.names import is_roman_numeral
 
 SHORT_FORMS = ResolveConfig(org_short_forms_across_documents=True)
 """Short forms across documents are off by default (on Re-DocRED none it joined was right)."""
@@ -224,7 +225,7 @@ def test_typo_variant_counts_as_one_candidate() -> None:
             ("Jonathon Smith", "PER", "d2"),
             ("J. Smith", "PER", "d3"),
         ),
-        ResolveConfig(fuzzy_given_names=True),
+        ResolveConfig(fuzzy_person_names=True, fuzzy_given_names=True),
     )
     assert groups(result) == {frozenset({"m0", "m1", "m2"})}
 
@@ -507,15 +508,97 @@ def test_tiny_blocks_still_match_neighbours() -> None:
 def test_given_names_must_match_unless_configured() -> None:
     mentions = make_mentions(("Christina Miller", "PER", "d1"), ("Christine Miller", "PER", "d2"))
     assert len(resolve_mentions(mentions).entities) == 2
-    fuzzy = resolve_mentions(mentions, ResolveConfig(fuzzy_given_names=True))
+    similar = ResolveConfig(fuzzy_person_names=True)
+    assert len(resolve_mentions(mentions, similar).entities) == 2
+    fuzzy = resolve_mentions(
+        mentions, ResolveConfig(fuzzy_person_names=True, fuzzy_given_names=True)
+    )
     assert len(fuzzy.entities) == 1
 
 
-def test_surname_typo_merges() -> None:
+def test_surname_typo_merges_only_when_person_names_may_differ() -> None:
+    mentions = make_mentions(("Maria Williams", "PER", "d1"), ("Maria Wiliams", "PER", "d2"))
+    assert not same(resolve_mentions(mentions), "m0", "m1")
+    assert same(resolve_mentions(mentions, ResolveConfig(fuzzy_person_names=True)), "m0", "m1")
+
+
+def test_people_one_letter_apart_stay_apart_by_default() -> None:
+    """Across documents "Christina" / "Cristina", "John Baird" / "John Beard" are two people."""
     result = resolve_mentions(
-        make_mentions(("Maria Williams", "PER", "d1"), ("Maria Wiliams", "PER", "d2"))
+        make_mentions(
+            ("Kristiana", "PER", "d1"),
+            ("Kristana", "PER", "d2"),
+            ("Talira", "PER", "d3"),
+            ("Tlaira", "PER", "d4"),  # one swap of neighbouring letters
+            ("Oren Bairdly", "PER", "d5"),
+            ("Oren Beardly", "PER", "d6"),
+            ("Maros Bohlmann", "PER", "d7"),
+            ("Maros Bolmann", "PER", "d8"),
+            ("Kestrel Robotix", "ORG", "d1"),  # other labels keep their typo matching
+            ("Kestrel Robotics", "ORG", "d2"),
+        )
     )
-    assert same(result, "m0", "m1")
+    assert groups(result) == {
+        *(frozenset({f"m{i}"}) for i in range(8)),
+        frozenset({"m8", "m9"}),
+    }
+
+
+def test_roman_numerals_tell_rulers_and_editions_apart() -> None:
+    """ "Henry VI" / "Henry VII", "Super Bowl XLIV" / "XLV": one letter, another thing."""
+    config = ResolveConfig(fuzzy_person_names=True)  # even where person names may differ
+    result = resolve_mentions(
+        make_mentions(
+            ("Aldric VI", "PER", "d1"),
+            ("Aldric VII", "PER", "d2"),
+            ("Darvos II", "PER", "d3"),
+            ("Darvos III", "PER", "d4"),
+            ("Vell Cup XLIV", "MISC", "d5"),
+            ("Vell Cup XLV", "MISC", "d6"),
+            ("XI Lancer Corps", "ORG", "d7"),
+            ("XII Lancer Corps", "ORG", "d8"),
+        ),
+        config,
+    )
+    assert len(result.entities) == 8
+
+
+def test_a_name_ending_in_a_numeral_is_no_shorter_form() -> None:
+    """ "Frederick I" is not "Frederick William I"; "Cosimo I" is not "Cosimo II"."""
+    result = resolve_mentions(
+        make_mentions(
+            ("Anselm I", "PER", "d1"),
+            ("Anselm Wilhelm I", "PER", "d2"),
+            ("Jorund III", "PER", "d3"),
+            ("Jorund Davison Rockwell III", "PER", "d3"),  # one document, too
+            ("Cosimar I de Vellici", "PER", "d4"),
+            ("Cosimar II de Vellici", "PER", "d5"),
+            ("Anselm Wilhelm Ostrander", "PER", "d6"),  # the person rule still works
+            ("Anselm Ostrander", "PER", "d7"),
+        )
+    )
+    assert groups(result) == {
+        *(frozenset({f"m{i}"}) for i in range(6)),
+        frozenset({"m6", "m7"}),
+    }
+
+
+@pytest.mark.parametrize(
+    ("token", "numeral"),
+    [
+        ("i", True),
+        ("vii", True),
+        ("xliv", True),
+        ("cccxcix", True),
+        ("xiiii", False),
+        ("mix", False),
+        ("civil", False),
+        ("", False),
+        ("vi1", False),
+    ],
+)
+def test_is_roman_numeral(token: str, numeral: bool) -> None:
+    assert is_roman_numeral(token) is numeral
 
 
 def test_cluster_names_validates_lengths() -> None:
