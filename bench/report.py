@@ -150,6 +150,15 @@ def _resolve_redocred(r: Result) -> str:
     )
 
 
+def _resolve_fewrel(r: Result) -> str:
+    return "; ".join(
+        f"{label}: pairwise P/R {_f(run['scores']['pairwise_precision'])}/"
+        f"{_f(run['scores']['pairwise_recall'])}, B-cubed F1 {_f(run['scores']['bcubed_f1'])}, "
+        f"**{run['scores']['wrong_name_pairs']}** pairs of names merged against their ids"
+        for label, run in r["runs"].items()
+    )
+
+
 def _serve(r: Result) -> str:
     return (
         f"{r['requests']} requests at concurrency {r['concurrency']}: {r['errors']} errors, "
@@ -280,6 +289,7 @@ KINDS: list[tuple[str, str, Callable[[Result], str]]] = [
     ("scores_", "bench_scores.py", _scores),
     ("build", "bench_build.py", _build),
     ("resolve_redocred", "bench_resolve_redocred.py", _resolve_redocred),
+    ("resolve_fewrel", "bench_resolve_fewrel.py", _resolve_fewrel),
     ("resolve", "bench_resolve.py", _resolve),
     ("serve_load", "bench_serve.py", _serve),
     ("explorer", "bench_explorer.py", _explorer),
