@@ -13,25 +13,40 @@ import numpy as np
 from kgbuild.config import ResolveConfig
 from kgbuild.stages.resolve.codes import IntArray, combine_codes
 from kgbuild.stages.resolve.keys import Keys
-from kgbuild.stages.resolve.names import NameRules, is_roman_numeral
+from kgbuild.stages.resolve.names import NameRules, is_regnal_number
+
+
+def _ordered(token: str) -> bool:
+    """Tell whether a token's place in a name is part of what it says: a number or a letter."""
+    return len(token) == 1 or token.isdigit()
 
 
 def token_order_edges(keys: Keys) -> list[tuple[int, int]]:
     """Chain together keys of one label made of the same multiset of tokens.
 
-    Two-token keys (most of them) are grouped with numpy on their sorted token
-    codes; longer ones with a dictionary. ``O(K log K)``.
+    Numbers and single letters must keep their order ("19 October 2008" and "October 19,
+    2008" join; a score of "1-3" and one of "3-1", "M.S." and "S.M." do not). Two-token
+    keys (most of them) are grouped with numpy on their sorted token codes; longer ones
+    with a dictionary. ``O(K log K)``.
     """
     two = np.flatnonzero(keys.n_tokens == 2)
+    both_ordered = np.fromiter(
+        (_ordered(keys.tokens[k][0]) and _ordered(keys.tokens[k][1]) for k in two.tolist()),
+        dtype=np.bool_,
+        count=len(two),
+    )
+    two = two[~both_ordered]
     low = np.minimum(keys.first[two], keys.last[two])
     high = np.maximum(keys.first[two], keys.last[two])
     code = combine_codes(keys.label_id[two], low, high)
     order = np.lexsort((two, code))
     same = np.flatnonzero(code[order][1:] == code[order][:-1])
     edges = list(zip(two[order][same].tolist(), two[order][same + 1].tolist(), strict=True))
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     for k in np.flatnonzero(keys.n_tokens >= 3).tolist():
-        groups[keys.labels[k], " ".join(sorted(keys.tokens[k]))].append(k)
+        tokens = keys.tokens[k]
+        ordered = " ".join(t for t in tokens if _ordered(t))
+        groups[keys.labels[k], " ".join(sorted(tokens)), ordered].append(k)
     edges.extend((g[i], g[i + 1]) for g in groups.values() for i in range(len(g) - 1))
     return edges
 
@@ -61,7 +76,7 @@ def subsumes(short: list[str], full: list[str]) -> bool:
     if len(short) > len(full) or short == full:
         return False
     return all(
-        x == y or (len(x) == 1 and y.startswith(x) and not is_roman_numeral(y))
+        x == y or (len(x) == 1 and y.startswith(x) and not is_regnal_number(y))
         for x, y in zip(short, full, strict=False)
     )
 
@@ -71,8 +86,9 @@ def person_candidates(keys: Keys) -> dict[int, list[int]]:
 
     Candidates share the label and surname (last token). A key whose first given name
     is a full word looks among keys with that same first name; a key starting with an
-    initial looks among all keys with that initial. A name ending in a Roman numeral
-    has no surname and takes no part ("Frederick I" is not "Frederick William I").
+    initial looks among all keys with that initial. A name ending in a regnal number
+    (:func:`~kgbuild.stages.resolve.names.is_regnal_number`) has no surname and takes no
+    part ("Frederick I" is not "Frederick William I").
     ``O(K)``; buckets are shared.
     """
     by_first: dict[tuple[int, int, str], list[int]] = defaultdict(list)

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kgbuild.stages.resolve.codes import IntArray
-from kgbuild.stages.resolve.names import NameRules, is_roman_numeral, normalize_both
+from kgbuild.stages.resolve.names import NameRules, is_regnal_number, normalize_both
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Keys:
     dotted: npt.NDArray[np.bool_]  # the acronym is written with dots ("U.S.")
     proper: npt.NDArray[np.bool_]  # an organisation written as a proper name
     caps_head: npt.NDArray[np.bool_]  # ... whose first word is always in capitals ("ABBA Live")
-    regnal: npt.NDArray[np.bool_]  # a person's name ending in a Roman numeral ("Henry VIII")
+    regnal: npt.NDArray[np.bool_]  # a person's name ending in a regnal number ("Henry VIII")
 
 
 _STOP_TEXT = "a an and at de del della der des di do dos du e et for in la le les of on s the to "
@@ -151,7 +151,7 @@ def build_keys(
         caps_head=np.asarray(caps_head, dtype=np.bool_),
         regnal=np.fromiter(
             (
-                x in rules.persons and len(t) > 1 and is_roman_numeral(t[-1])
+                x in rules.persons and len(t) > 1 and is_regnal_number(t[-1])
                 for x, t in zip(key_labels, tokens, strict=True)
             ),
             dtype=np.bool_,

@@ -31,6 +31,9 @@ _GENERATIONAL = frozenset({"jr", "sr", "ii", "iii", "iv"})
 _ROMAN_NUMERAL = re.compile(r"(?=[cilvx])c{0,3}(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})")
 
 
+_REGNAL_NUMBER = re.compile(r"(?=[ivx])x{0,3}(?:ix|iv|v?i{0,3})")
+
+
 def is_roman_numeral(token: str) -> bool:
     """Tell whether a folded token is a Roman numeral up to 399 ("i", "vii", "xliv").
 
@@ -38,6 +41,15 @@ def is_roman_numeral(token: str) -> bool:
     "Super Bowl XLV" name different things, however close the spellings.
     """
     return _ROMAN_NUMERAL.fullmatch(token) is not None
+
+
+def is_regnal_number(token: str) -> bool:
+    """Tell whether a folded token is a Roman numeral of i, v and x only (1 to 39).
+
+    The numbers of rulers, popes and generations ("Louis XVIII", "John XXIII"); unlike
+    :func:`is_roman_numeral` it leaves out "li" and "cl", which are names too ("Wei Li").
+    """
+    return _REGNAL_NUMBER.fullmatch(token) is not None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from kgbuild.stages.resolve import (
     resolve_mentions,
 )
 from kgbuild.stages.resolve.blocking import window_pairs
-from kgbuild.stages.resolve.names import is_roman_numeral
+from kgbuild.stages.resolve.names import is_regnal_number, is_roman_numeral
 
 SHORT_FORMS = ResolveConfig(org_short_forms_across_documents=True)
 """Short forms across documents are off by default (on Re-DocRED none it joined was right)."""
@@ -581,6 +581,38 @@ def test_a_name_ending_in_a_numeral_is_no_shorter_form() -> None:
         *(frozenset({f"m{i}"}) for i in range(6)),
         frozenset({"m6", "m7"}),
     }
+
+
+def test_word_order_joins_names_but_not_numbers_or_initials() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("River Kessel", "LOC", "d1"),
+            ("Kessel River", "LOC", "d2"),
+            ("19 October 2031", "TIME", "d3"),
+            ("October 19, 2031", "TIME", "d4"),
+            ("2 - 1", "NUM", "d5"),  # two scores of one match
+            ("1–2", "NUM", "d6"),
+            ("R.T.", "PER", "d7"),
+            ("T.R.", "PER", "d8"),
+            ("3 to 1 vote", "MISC", "d9"),
+            ("1 to 3 vote", "MISC", "d10"),
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1"}),
+        frozenset({"m2", "m3"}),
+        *(frozenset({f"m{i}"}) for i in range(4, 10)),
+    }
+
+
+def test_a_surname_that_reads_as_a_numeral_is_still_a_surname() -> None:
+    """ "Li" is 51 in Roman numerals and one of the commonest surnames."""
+    result = resolve_mentions(
+        make_mentions(("Wei Jun Li", "PER", "d1"), ("Wei Li", "PER", "d2"), ("W. Li", "PER", "d3"))
+    )
+    assert len(result.entities) == 1
+    assert is_roman_numeral("li") and not is_regnal_number("li")
+    assert is_regnal_number("xxxviii") and not is_regnal_number("xl")
 
 
 @pytest.mark.parametrize(
