@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import sys
 import time
@@ -211,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         "gold_entities": len(set(gold.values())),
         "predicted_entities": len(result.entities),
         "resolver": _resolver(),
+        "command": " ".join(["python", "bench/bench_resolve_fewrel.py", *(argv or sys.argv[1:])]),
+        "pythonpath": os.environ.get("PYTHONPATH"),
         "scores": found,
         "seconds": round(seconds, 3),
     }
