@@ -55,7 +55,7 @@ def document_overrides(
 
     Person mentions of one document with the same label and surname, and organisation
     mentions with the same label and first token, form a group (a person's name ending
-    in a Roman numeral has no surname: in none). A mention that is a
+    in a regnal number, "Frederick I", has no surname: it is in none). A mention that is a
     less specific name of other names in its group (:func:`subsumes`: a bare surname,
     an initial, a missing middle name; :func:`_short_form_fits`: an organisation's first
     word, of a proper name not written with it in capitals, written after that name's
