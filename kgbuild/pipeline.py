@@ -10,11 +10,12 @@ deleted.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,7 +37,7 @@ from kgbuild.data import (
 from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
 from kgbuild.graph.delta import graph_delta
-from kgbuild.graph.outputs import export_outputs
+from kgbuild.graph.outputs import code_digest, export_outputs, kept_outputs
 from kgbuild.interrupts import is_interruption, sigterm_raises
 from kgbuild.runlock import output_lock
 from kgbuild.schema import load_schema
@@ -256,6 +257,50 @@ class Assembled:
         """Mentions of all current documents."""
         return sum(len(result.mentions) for result in self.results)
 
+    @property
+    def totals(self) -> Totals:
+        """What the build report counts of the graph."""
+        return Totals(
+            chunks=self.chunks,
+            mentions=self.mentions,
+            entities=len(self.resolution.entities),
+            relations=len(self.relations),
+            attributes=len(self.attributes),
+            merges=self.resolution.merges,
+        )
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The counts of an assembled graph that a build reports."""
+
+    chunks: int
+    mentions: int
+    entities: int
+    relations: int
+    attributes: int
+    merges: int
+
+
+def assembly_inputs(settings: Settings, engine: Engine) -> str:
+    """A digest of everything :func:`assemble` and :func:`export` read.
+
+    The current documents and their stored results (their ids, sources, hashes, runs and
+    model keys), the resolution and graph settings, and kgbuild's code and versions
+    (:func:`kgbuild.graph.outputs.code_digest`).
+    """
+    with Session(engine) as session:
+        state = ledger.current_state_digest(session)
+    digest = hashlib.sha256()
+    for part in (
+        state,
+        settings.resolve.model_dump_json(),
+        settings.graph.model_dump_json(),
+        code_digest(),
+    ):
+        digest.update(part.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
 
 def assemble(settings: Settings, engine: Engine) -> Assembled:
     """Resolve the mentions of every current document (stored results) into the graph."""
@@ -296,13 +341,27 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
     return Assembled(graph, resolution, results, relations, attributes)
 
 
-def export(graph: nx.MultiDiGraph[str], out_dir: Path, *, force: bool = False) -> dict[str, Path]:
+def export(
+    graph: nx.MultiDiGraph[str],
+    out_dir: Path,
+    *,
+    force: bool = False,
+    inputs: str | None = None,
+    totals: Totals | None = None,
+) -> dict[str, Path]:
     """Write GraphML, node-link JSON and the HTML view into ``out_dir``.
 
-    A file whose content would not change is kept as it is, unless ``force`` (see
+    A file whose content would not change is kept as it is, unless ``force``; ``inputs``
+    (:func:`assembly_inputs`) and ``totals`` are recorded for the next build (see
     :mod:`kgbuild.graph.outputs`).
     """
-    return export_outputs(graph, out_dir, force=force)
+    return export_outputs(
+        graph,
+        out_dir,
+        force=force,
+        inputs=inputs,
+        totals=None if totals is None else asdict(totals),
+    )
 
 
 @dataclass(frozen=True)
@@ -447,16 +506,14 @@ def add_outcomes(report: BuildReport, outcomes: Sequence[DocumentResult]) -> Non
             report.language_skips.setdefault(key, []).append(outcome.document.source)
 
 
-def finish(
-    engine: Engine, report: BuildReport, assembled: Assembled, started: float
-) -> BuildReport:
+def finish(engine: Engine, report: BuildReport, totals: Totals, started: float) -> BuildReport:
     """Fill the report's totals and record the run as succeeded."""
     report.failed = len(report.failures)
-    report.chunks, report.mentions = assembled.chunks, assembled.mentions
-    report.entities = len(assembled.resolution.entities)
-    report.relations = len(assembled.relations)
-    report.attributes = len(assembled.attributes)
-    report.merges = assembled.resolution.merges
+    report.chunks, report.mentions = totals.chunks, totals.mentions
+    report.entities = totals.entities
+    report.relations = totals.relations
+    report.attributes = totals.attributes
+    report.merges = totals.merges
     report.seconds = time.perf_counter() - started
     with Session(engine) as session, session.begin():
         ledger.finish_run(
@@ -513,7 +570,9 @@ class BuildRun:
     report: BuildReport | None = None
     """What the run did so far (step ``plan`` starts it)."""
     assembled: Assembled | None = None
-    """The resolved graph (step ``resolve-and-export``)."""
+    """The resolved graph (step ``resolve-and-export``; ``None`` where it kept the last one)."""
+    totals: Totals | None = None
+    """The graph's counts (step ``resolve-and-export``, also where it kept the last graph)."""
 
     def planned(self) -> tuple[Plan, BuildReport]:
         """The plan and the report, once step ``plan`` has run.
@@ -532,9 +591,9 @@ class BuildRun:
             RuntimeError: the graph was not assembled.
         """
         _, report = self.planned()
-        if self.assembled is None:
+        if self.totals is None:
             raise RuntimeError(f"run {self.run_id}: finished before the graph was assembled")
-        return finish(self.engine, report, self.assembled, self.started)
+        return finish(self.engine, report, self.totals, self.started)
 
 
 @dataclass(frozen=True)
@@ -592,15 +651,33 @@ def extract_step(run: BuildRun) -> None:
 
 
 def assemble_step(run: BuildRun) -> None:
-    """Resolve every current document into the graph and write the output files."""
+    """Resolve every current document into the graph and write the output files.
+
+    Without Neo4j, a build whose inputs (:func:`assembly_inputs`) are those of the last
+    build, whose output files are still as it wrote them, keeps them and their totals
+    and resolves nothing (see :func:`kgbuild.graph.outputs.kept_outputs`).
+    """
     _, report = run.planned()
+    out_dir = run.settings.out_dir
+    inputs = None
+    if not run.settings.neo4j.uri:
+        inputs = assembly_inputs(run.settings, run.engine)
+        kept = kept_outputs(out_dir, inputs)
+        if kept is not None:
+            report.outputs, totals = kept
+            run.totals = Totals(**totals)
+            log.info("nothing that the graph is built from changed: %s kept", out_dir)
+            return
     run.assembled = assemble(run.settings, run.engine)
-    report.outputs = export(run.assembled.graph, run.settings.out_dir)
+    run.totals = run.assembled.totals
+    report.outputs = export(run.assembled.graph, out_dir, inputs=inputs, totals=run.totals)
 
 
 def persist_step(run: BuildRun) -> None:
     """Bring Neo4j in line with the current documents, when one is configured."""
     _, report = run.planned()
+    if not run.settings.neo4j.uri:
+        return
     if run.assembled is None:
         raise RuntimeError(f"run {run.run_id}: persist-neo4j ran before the graph was assembled")
     report.neo4j = persist_neo4j(run.settings, run.engine, run.run_id, run.assembled)

@@ -8,6 +8,11 @@ node-link JSON it writes) and of the code that writes the files, and each file's
 modification time as written. A file is written again unless the fingerprint is the same
 and the file still has the size and time recorded: a file deleted, edited or cut short
 by a crash is rewritten. ``force`` (``kgbuild export``) rewrites every file.
+
+A build may also record what the graph was built from (``inputs``: the ledger's current
+documents, the settings and :func:`code_digest`) and its totals; :func:`kept_outputs`
+then tells the next build that nothing it would read has changed, so that it need not
+resolve the graph again at all.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from importlib import metadata, resources
 from importlib.resources.abc import Traversable
@@ -30,10 +35,11 @@ from kgbuild.graph.export import node_link_text, write_graphml, write_html
 __all__ = [
     "OUTPUT_FILES",
     "RECORD_NAME",
+    "code_digest",
+    "code_files",
     "export_outputs",
+    "kept_outputs",
     "sources_digest",
-    "writer_sources",
-    "writers_digest",
 ]
 
 log = logging.getLogger(__name__)
@@ -49,40 +55,43 @@ OUTPUT_FILES: dict[str, str] = {
 RECORD_NAME = ".kgbuild-outputs.json"
 
 
-def writer_sources() -> list[Traversable]:
-    """The source files that decide the outputs' bytes besides the graph.
+_CODE_SUFFIXES = (".py", ".html", ".js", ".css")
 
-    The writers (``kgbuild/graph/export.py``) and the explorer page that the HTML file
-    embeds (its views' code and ``kgbuild/explorer/assets``).
+
+def code_files() -> list[tuple[str, Traversable]]:
+    """The code of kgbuild, by path inside the package: its modules and the explorer's assets.
+
+    The graph and its files follow from the stored results through this code (resolution,
+    graph building, the writers, the explorer page the HTML file embeds).
     """
-    explorer = resources.files("kgbuild.explorer")
-    assets = sorted(
-        (entry for entry in (explorer / "assets").iterdir() if entry.is_file()),
-        key=lambda entry: entry.name,
-    )
-    return [
-        resources.files("kgbuild.graph") / "export.py",
-        *(explorer / name for name in ("models.py", "pages.py", "service.py", "static.py")),
-        *assets,
-    ]
+
+    def walk(folder: Traversable, prefix: str) -> Iterator[tuple[str, Traversable]]:
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                if entry.name != "__pycache__":
+                    yield from walk(entry, f"{prefix}{entry.name}/")
+            elif entry.name.endswith(_CODE_SUFFIXES):
+                yield f"{prefix}{entry.name}", entry
+
+    return sorted(walk(resources.files("kgbuild"), ""), key=lambda item: item[0])
 
 
-def sources_digest(versions: Mapping[str, str], sources: Iterable[Traversable]) -> str:
-    """A digest of package versions and of the names and bytes of source files."""
+def sources_digest(versions: Mapping[str, str], sources: Iterable[tuple[str, Traversable]]) -> str:
+    """A digest of package versions and of the paths and bytes of source files."""
     digest = hashlib.sha256()
     for package, version in sorted(versions.items()):
         digest.update(f"{package}={version}\n".encode())
-    for source in sources:
-        digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
+    for path, source in sources:
+        digest.update(path.encode() + b"\0" + source.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
 @lru_cache(maxsize=1)
-def writers_digest() -> str:
-    """What, besides the graph, decides the files' bytes: versions and writer sources.
+def code_digest() -> str:
+    """What, besides the stored results and the settings, decides the graph and its files.
 
-    The versions of kgbuild, networkx (GraphML) and pyvis (the explorer's vis-network),
-    and :func:`writer_sources`.
+    The versions of kgbuild, networkx (GraphML) and pyvis (the explorer's vis-network), and
+    :func:`code_files`: any change to kgbuild's code rebuilds the outputs once.
     """
     versions = {}
     for package in ("kgbuild", "networkx", "pyvis"):
@@ -90,7 +99,7 @@ def writers_digest() -> str:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "?"
-    return sources_digest(versions, writer_sources())
+    return sources_digest(versions, code_files())
 
 
 def _read_record(path: Path) -> dict[str, Any]:
@@ -109,18 +118,46 @@ def _stat(path: Path) -> list[int] | None:
     return [info.st_size, info.st_mtime_ns]
 
 
+def _paths(out_dir: Path) -> dict[str, Path]:
+    return {name: out_dir / filename for name, filename in OUTPUT_FILES.items()}
+
+
+def kept_outputs(out_dir: Path, inputs: str) -> tuple[dict[str, Path], dict[str, int]] | None:
+    """The outputs and totals of the last build, if it was built from ``inputs`` and is intact.
+
+    ``None`` unless the record of ``out_dir`` holds these ``inputs`` and totals, and every
+    file still has the size and time recorded when it was written.
+    """
+    record = _read_record(out_dir / RECORD_NAME)
+    totals = record.get("totals")
+    files = record.get("files")
+    if record.get("inputs") != inputs or not isinstance(totals, dict):
+        return None
+    if not isinstance(files, dict):
+        return None
+    paths = _paths(out_dir)
+    if any(_stat(path) != files.get(name) for name, path in paths.items()):
+        return None
+    return paths, {str(key): int(value) for key, value in totals.items()}
+
+
 def export_outputs(
-    graph: nx.MultiDiGraph[str], out_dir: Path, *, force: bool = False
+    graph: nx.MultiDiGraph[str],
+    out_dir: Path,
+    *,
+    force: bool = False,
+    inputs: str | None = None,
+    totals: Mapping[str, int] | None = None,
 ) -> dict[str, Path]:
     """Write GraphML, node-link JSON and the HTML explorer into ``out_dir`` where needed.
 
-    Returns every output's path, written now or kept (see the module docstring).
+    ``inputs`` and ``totals`` (what the graph was built from, and its counts) are recorded
+    for :func:`kept_outputs`. Returns every output's path, written now or kept (see the
+    module docstring).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     text = node_link_text(graph)
-    fingerprint = hashlib.sha256(
-        (writers_digest() + "\n").encode() + text.encode("utf-8")
-    ).hexdigest()
+    fingerprint = hashlib.sha256((code_digest() + "\n").encode() + text.encode("utf-8")).hexdigest()
     record_path = out_dir / RECORD_NAME
     previous = {} if force else _read_record(record_path)
     kept_files: dict[str, Any] = previous.get("files", {})
@@ -130,7 +167,7 @@ def export_outputs(
         "json": lambda path: path.write_text(text, encoding="utf-8"),
         "html": lambda path: write_html(graph, path),
     }
-    paths = {name: out_dir / filename for name, filename in OUTPUT_FILES.items()}
+    paths = _paths(out_dir)
     stats: dict[str, list[int] | None] = {}
     kept: list[str] = []
     # No record while files are being written: a crash leaves none, and all are rewritten.
@@ -144,9 +181,10 @@ def export_outputs(
         writers[name](path)
         stats[name] = _stat(path)
     staged = record_path.with_name(record_path.name + ".tmp")
-    staged.write_text(
-        json.dumps({"fingerprint": fingerprint, "files": stats}, indent=1), encoding="utf-8"
-    )
+    record: dict[str, Any] = {"fingerprint": fingerprint, "files": stats}
+    if inputs is not None and totals is not None:
+        record.update(inputs=inputs, totals=dict(totals))
+    staged.write_text(json.dumps(record, indent=1), encoding="utf-8")
     os.replace(staged, record_path)
     if kept:
         log.info("graph unchanged since the last export: %s kept as written", ", ".join(kept))

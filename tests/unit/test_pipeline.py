@@ -106,6 +106,45 @@ def test_rerun_skips_unchanged_and_updates_changed_and_deleted(
         assert runs[-1].deleted == 1
 
 
+def test_a_rerun_with_nothing_changed_keeps_the_graph_without_resolving(
+    tmp_path, keyword_ner_model, settings_for, monkeypatch
+) -> None:
+    from kgbuild import pipeline
+    from kgbuild.config import ResolveConfig
+
+    resolved: list[str] = []
+    real_assemble = pipeline.assemble
+
+    def counted(settings, engine):  # type: ignore[no-untyped-def]
+        resolved.append(str(settings.resolve.threshold))
+        return real_assemble(settings, engine)
+
+    monkeypatch.setattr(pipeline, "assemble", counted)
+    settings = settings_for(keyword_ner_model)
+    folder = corpus(tmp_path)
+    first = build([folder], settings)
+    again = build([folder], settings)
+    assert resolved == ["90.0"]  # the second build read nothing that had changed
+    totals = ("chunks", "mentions", "entities", "relations", "attributes", "merges")
+    assert [getattr(again, t) for t in totals] == [getattr(first, t) for t in totals]
+    assert again.outputs == first.outputs and again.entities > 0
+    # other resolution settings, a deleted output or a changed document: resolved again
+    build([folder], settings.model_copy(update={"resolve": ResolveConfig(threshold=95)}))
+    assert resolved == ["90.0", "95.0"]
+    build([folder], settings)
+    assert resolved == ["90.0", "95.0", "90.0"]
+    first.outputs["html"].unlink()
+    build([folder], settings)
+    assert resolved[-1] == "90.0" and len(resolved) == 4
+    assert first.outputs["html"].is_file()
+    (folder / "c.txt").write_text("Omar Haddad moved to Berlin.", encoding="utf-8")
+    changed = build([folder], settings)
+    assert len(resolved) == 5 and changed.processed == 1
+    assert "Granite Capital" not in entities(changed.outputs["json"])
+    build([folder], settings)
+    assert len(resolved) == 5
+
+
 def test_bad_documents_are_recorded_and_the_rest_is_built(
     tmp_path, keyword_ner_model, settings_for
 ) -> None:

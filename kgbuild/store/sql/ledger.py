@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kgbuild.data import (
@@ -31,6 +31,7 @@ __all__ = [
     "RUN_STATUSES",
     "abandon_dead_runs",
     "current_documents",
+    "current_state_digest",
     "document_info",
     "finish_run",
     "forget_graph_keys",
@@ -287,6 +288,35 @@ def current_documents(session: Session) -> list[DocumentRow]:
             select(DocumentRow).where(DocumentRow.status == "ok").order_by(DocumentRow.id)
         )
     )
+
+
+def current_state_digest(session: Session) -> str:
+    """A digest of what resolution reads: the current documents and their stored results.
+
+    It changes when a document is added, changed, moved, deleted, re-extracted or fails
+    (the rows of :func:`current_documents` and :func:`load_results`); no result is read,
+    only its run, model key, content hash and length.
+    """
+    rows = session.execute(
+        select(
+            DocumentRow.id,
+            DocumentRow.source,
+            DocumentRow.content_hash,
+            DocumentRow.lang,
+            DocumentRow.metadata_json,
+            ResultRow.run_id,
+            ResultRow.model_key,
+            ResultRow.content_hash,
+            func.length(ResultRow.payload),
+        )
+        .join(ResultRow, ResultRow.doc_id == DocumentRow.id)
+        .where(DocumentRow.status == "ok")
+        .order_by(DocumentRow.id)
+    )
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(list(row)).encode("utf-8") + b"\n")
+    return digest.hexdigest()
 
 
 def document_info(row: DocumentRow) -> DocumentInfo:

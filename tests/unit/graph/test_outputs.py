@@ -11,7 +11,7 @@ import pytest
 
 from kgbuild.graph import outputs
 from kgbuild.graph.export import node_link_text
-from kgbuild.graph.outputs import OUTPUT_FILES, RECORD_NAME, export_outputs
+from kgbuild.graph.outputs import OUTPUT_FILES, RECORD_NAME, export_outputs, kept_outputs
 
 
 def _graph(name: str = "Acme Robotics") -> nx.MultiDiGraph[str]:
@@ -95,28 +95,51 @@ def test_force_or_a_missing_record_rewrites_every_file(exported: Path) -> None:
     assert all(_stamps(exported)[name] != aged[name] for name in OUTPUT_FILES)
 
 
+def test_kept_outputs_only_for_the_same_inputs_and_intact_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    totals = {"entities": 1, "mentions": 1}
+    export_outputs(_graph(), out)  # no inputs recorded: nothing to keep by them
+    assert kept_outputs(out, "inputs-1") is None
+    paths = export_outputs(_graph(), out, inputs="inputs-1", totals=totals)
+    assert kept_outputs(out, "inputs-1") == (paths, totals)
+    assert kept_outputs(out, "inputs-2") is None
+    (out / "graph.graphml").write_text("<graphml/>", encoding="utf-8")
+    assert kept_outputs(out, "inputs-1") is None
+    export_outputs(_graph(), out, inputs="inputs-1", totals=totals)
+    assert kept_outputs(out, "inputs-1") == (paths, totals)
+    export_outputs(_graph(), out, force=True)  # kgbuild export: no inputs
+    assert kept_outputs(out, "inputs-1") is None
+
+
 def test_other_writers_rewrite_the_files_of_an_unchanged_graph(
     exported: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Upgrading kgbuild, networkx, pyvis or the explorer's code refreshes every file."""
     before = _stamps(exported)
-    monkeypatch.setattr(outputs, "writers_digest", lambda: "other writers")
+    monkeypatch.setattr(outputs, "code_digest", lambda: "other writers")
     export_outputs(_graph(), exported)
     assert all(_stamps(exported)[name] != before[name] for name in OUTPUT_FILES)
 
 
-def test_the_writers_digest_follows_the_explorer_page_and_versions(tmp_path: Path) -> None:
-    names = {source.name for source in outputs.writer_sources()}
-    assert {"export.py", "service.py", "explorer.js", "explorer.html"} <= names
+def test_the_code_digest_follows_the_explorer_page_and_versions(tmp_path: Path) -> None:
+    files = outputs.code_files()
+    names = {path for path, _ in files}
+    assert {
+        "graph/export.py",
+        "stages/resolve/fuzzy.py",
+        "explorer/assets/explorer.js",
+        "explorer/assets/explorer.html",
+    } <= names
+    assert not any("__pycache__" in path for path in names)
     copies = []
-    for source in outputs.writer_sources():
-        copy = tmp_path / source.name
+    for path, source in files:
+        copy = tmp_path / path.replace("/", "__")
         copy.write_bytes(source.read_bytes())
-        copies.append(copy)
+        copies.append((path, copy))
     versions = {"kgbuild": "1.0", "networkx": "3.0", "pyvis": "0.3"}
     digest = outputs.sources_digest(versions, copies)
     assert digest == outputs.sources_digest(dict(reversed(versions.items())), copies)
     assert digest != outputs.sources_digest({**versions, "kgbuild": "1.1"}, copies)
-    script = tmp_path / "explorer.js"
+    script = tmp_path / "explorer__assets__explorer.js"
     script.write_text(script.read_text(encoding="utf-8") + "\n// changed", encoding="utf-8")
     assert outputs.sources_digest(versions, copies) != digest
