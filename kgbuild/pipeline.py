@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -663,9 +663,9 @@ def assemble_step(run: BuildRun) -> None:
     if not run.settings.neo4j.uri:
         inputs = assembly_inputs(run.settings, run.engine)
         kept = kept_outputs(out_dir, inputs)
-        if kept is not None:
-            report.outputs, totals = kept
-            run.totals = Totals(**totals)
+        if kept is not None and set(kept[1]) == {f.name for f in fields(Totals)}:
+            report.outputs = kept[0]
+            run.totals = Totals(**kept[1])
             log.info("nothing that the graph is built from changed: %s kept", out_dir)
             return
     run.assembled = assemble(run.settings, run.engine)

@@ -138,7 +138,9 @@ def kept_outputs(out_dir: Path, inputs: str) -> tuple[dict[str, Path], dict[str,
     paths = _paths(out_dir)
     if any(_stat(path) != files.get(name) for name, path in paths.items()):
         return None
-    return paths, {str(key): int(value) for key, value in totals.items()}
+    if not all(isinstance(value, int) for value in totals.values()):
+        return None
+    return paths, {str(key): value for key, value in totals.items()}
 
 
 def export_outputs(

@@ -107,6 +107,11 @@ def test_kept_outputs_only_for_the_same_inputs_and_intact_files(tmp_path: Path) 
     assert kept_outputs(out, "inputs-1") is None
     export_outputs(_graph(), out, inputs="inputs-1", totals=totals)
     assert kept_outputs(out, "inputs-1") == (paths, totals)
+    record = json.loads((out / RECORD_NAME).read_text(encoding="utf-8"))
+    (out / RECORD_NAME).write_text(
+        json.dumps({**record, "totals": {"entities": "one"}}), encoding="utf-8"
+    )
+    assert kept_outputs(out, "inputs-1") is None  # a record edited by hand is not trusted
     export_outputs(_graph(), out, force=True)  # kgbuild export: no inputs
     assert kept_outputs(out, "inputs-1") is None
 
