@@ -42,6 +42,7 @@ from kgbuild.interrupts import is_interruption, sigterm_raises
 from kgbuild.runlock import output_lock
 from kgbuild.schema import load_schema
 from kgbuild.stages.ingest import IngestResult, IngestWarning, read_documents
+from kgbuild.stages.registry import stage_key
 from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
 from kgbuild.store.sql import ledger
 from kgbuild.store.sql.orm import make_engine
@@ -292,12 +293,9 @@ def assembly_inputs(settings: Settings, engine: Engine) -> str:
     with Session(engine) as session:
         state = ledger.current_state_digest(session)
     digest = hashlib.sha256()
-    for part in (
-        state,
-        settings.resolve.model_dump_json(),
-        settings.graph.model_dump_json(),
-        code_digest(),
-    ):
+    # stage_key: canonical JSON (sets sorted: their order changes from process to
+    # process) without the run-time-only fields (threads, batch sizes)
+    for part in (state, stage_key(settings.resolve), stage_key(settings.graph), code_digest()):
         digest.update(part.encode("utf-8") + b"\0")
     return digest.hexdigest()
 

@@ -145,6 +145,39 @@ def test_a_rerun_with_nothing_changed_keeps_the_graph_without_resolving(
     assert len(resolved) == 5
 
 
+def test_what_a_build_is_built_from_reads_the_same_in_every_process(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    """Sets in the settings ("person_labels") iterate in another order in another process."""
+    import os
+    import subprocess
+    import sys
+
+    from kgbuild.graph.outputs import RECORD_NAME
+
+    settings = settings_for(keyword_ner_model)
+    build([corpus(tmp_path)], settings)
+    recorded = json.loads((settings.out_dir / RECORD_NAME).read_text(encoding="utf-8"))
+    code = (
+        "import sys; from kgbuild.config import Settings; "
+        "from kgbuild.pipeline import assembly_inputs; "
+        "from kgbuild.store.sql.orm import make_engine; "
+        "s = Settings(out_dir=sys.argv[1]); "
+        "print(assembly_inputs(s, make_engine(s.resolved_ledger_url())))"
+    )
+    found = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(settings.out_dir)],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2", "3")
+    }
+    assert found == {recorded["inputs"]}
+
+
 def test_bad_documents_are_recorded_and_the_rest_is_built(
     tmp_path, keyword_ner_model, settings_for
 ) -> None:
