@@ -393,11 +393,9 @@ class ResolveConfig(BaseModel):
     token_threshold: float = Field(default=80.0, ge=0.0, le=100.0)
     """Minimum ``fuzz.ratio`` of every pair of aligned tokens of a match (80).
 
-    Matches also need the same number of tokens, and aligned tokens that differ must be
-    one edit apart (a typo: "Graham Island" and "Grantham Island" are two islands). This
-    stops a long shared word from carrying a match ("Cebrel Semiconductors" vs "Brezal
-    Semiconductors") and keeps "Chen" from "Chan" (75); one typo in a word of five
-    letters or more passes.
+    Matches also need the same number of tokens. This stops a long shared word from
+    carrying a match ("Cebrel Semiconductors" vs "Brezal Semiconductors") and keeps
+    "Chen" from "Chan" (75); one typo in a word of five letters or more passes.
     """
 
     fuzzy_person_names: bool = False

@@ -90,9 +90,8 @@ def _adjacent_swap(x: str, y: str) -> bool:
 def _compatible(keys: Keys, a: int, b: int, config: ResolveConfig) -> bool:
     """Check a pair above the threshold token by token, and that digits agree.
 
-    Same number of tokens, each pair of aligned tokens equal or a typo: at least
-    ``token_threshold`` similar, one edit apart (Damerau) and not other words
-    (:func:`_other_word`), so "Graham Island" / "Grantham Island" stay apart; for people,
+    Same number of tokens, each pair of aligned tokens equal or at least
+    ``token_threshold`` similar and not other words (:func:`_other_word`); for people,
     given names (all but the last token) must be equal unless ``fuzzy_given_names``.
     One-token names must be a typo of each other (:func:`_one_token_typo`).
     """
@@ -107,12 +106,7 @@ def _compatible(keys: Keys, a: int, b: int, config: ResolveConfig) -> bool:
     exact_given = bool(keys.is_person[a]) and not config.fuzzy_given_names
     return all(  # index 0 is the last token (a person's surname)
         x == y
-        or (
-            (i == 0 or not exact_given)
-            and not _other_word(x, y)
-            and fuzz.ratio(x, y) >= cutoff
-            and OSA.distance(x, y, score_cutoff=1) <= 1
-        )
+        or ((i == 0 or not exact_given) and not _other_word(x, y) and fuzz.ratio(x, y) >= cutoff)
         for i, (x, y) in enumerate(zip(tokens_a[::-1], tokens_b[::-1], strict=True))
     )
 
