@@ -162,7 +162,9 @@ def export_outputs(
     fingerprint = hashlib.sha256((code_digest() + "\n").encode() + text.encode("utf-8")).hexdigest()
     record_path = out_dir / RECORD_NAME
     previous = {} if force else _read_record(record_path)
-    kept_files: dict[str, Any] = previous.get("files", {})
+    kept_files = previous.get("files")
+    if not isinstance(kept_files, dict):
+        kept_files = {}
     same_graph = previous.get("fingerprint") == fingerprint
     writers: dict[str, Callable[[Path], object]] = {
         "graphml": lambda path: write_graphml(graph, path),

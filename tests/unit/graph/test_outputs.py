@@ -83,6 +83,17 @@ def test_a_deleted_or_edited_file_is_written_again(exported: Path) -> None:
     assert "vis.Network" in (exported / "graph.html").read_text(encoding="utf-8")
 
 
+def test_a_malformed_record_rewrites_every_file(exported: Path) -> None:
+    before = _stamps(exported)
+    record = json.loads((exported / RECORD_NAME).read_text(encoding="utf-8"))
+    (exported / RECORD_NAME).write_text(json.dumps({**record, "files": []}), encoding="utf-8")
+    export_outputs(_graph(), exported)
+    assert all(_stamps(exported)[name] != before[name] for name in OUTPUT_FILES)
+    (exported / RECORD_NAME).write_text("[1, 2", encoding="utf-8")
+    export_outputs(_graph(), exported)
+    assert json.loads((exported / RECORD_NAME).read_text(encoding="utf-8"))["files"]
+
+
 def test_force_or_a_missing_record_rewrites_every_file(exported: Path) -> None:
     before = _stamps(exported)
     export_outputs(_graph(), exported, force=True)
