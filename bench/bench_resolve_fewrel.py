@@ -35,14 +35,15 @@ import os
 import pickle
 import sys
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _meta
+from bench_resolve_redocred import resolver_in_use, scores
 
 from kgbuild.data import Chunk, Mention, Span
 from kgbuild.stages.resolve import resolve_mentions
@@ -100,74 +101,35 @@ def ner_mentions(chunks: Sequence[Chunk], cache: Path | None) -> list[Mention]:
     return mentions
 
 
-def _pairs(counts: Counter[Any]) -> int:
-    return sum(n * (n - 1) // 2 for n in counts.values())
-
-
-def scores(
-    scored: Sequence[Mention], predicted: dict[str, str], gold: dict[str, str]
-) -> dict[str, Any]:
-    """Pairwise and B-cubed precision, recall and F1 over the corpus (in percent)."""
-    both: Counter[tuple[str, str]] = Counter()
-    pred: Counter[str] = Counter()
-    true: Counter[str] = Counter()
-    for m in scored:
-        both[predicted[m.id], gold[m.id]] += 1
-        pred[predicted[m.id]] += 1
-        true[gold[m.id]] += 1
-    n_both, n_pred, n_true = _pairs(both), _pairs(pred), _pairs(true)
-    b3_p = sum(both[predicted[m.id], gold[m.id]] / pred[predicted[m.id]] for m in scored)
-    b3_r = sum(both[predicted[m.id], gold[m.id]] / true[gold[m.id]] for m in scored)
-    b3_p, b3_r = b3_p / len(scored), b3_r / len(scored)
-
-    def f1(p: float, r: float) -> float:
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-    pair_p = n_both / n_pred if n_pred else 1.0
-    pair_r = n_both / n_true if n_true else 1.0
-    wrong, _missed = name_pairs(scored, predicted, gold)
-    return {
-        "pairwise_precision": round(100 * pair_p, 2),
-        "pairwise_recall": round(100 * pair_r, 2),
-        "pairwise_f1": round(100 * f1(pair_p, pair_r), 2),
-        "bcubed_precision": round(100 * b3_p, 2),
-        "bcubed_recall": round(100 * b3_r, 2),
-        "bcubed_f1": round(100 * f1(b3_p, b3_r), 2),
-        "true_pairs": n_true,
-        "predicted_pairs": n_pred,
-        "correct_pairs": n_both,
-        "wrong_name_pairs": len(wrong),
-    }
-
-
 def name_pairs(
     scored: Sequence[Mention], predicted: dict[str, str], gold: dict[str, str]
 ) -> tuple[Counter[str], Counter[str]]:
-    """Distinct surface-form pairs merged against their ids, and those of one id left apart."""
-    forms: dict[tuple[str, str], Counter[str]] = {}
+    """Distinct surface-form pairs merged against their ids, and those of one id left apart.
+
+    Each count is the number of mention pairs behind the pair of names.
+    """
+    forms: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for m in scored:
-        forms.setdefault((predicted[m.id], gold[m.id]), Counter())[f"{m.text} [{m.label}]"] += 1
-    wrong: Counter[str] = Counter()
-    missed: Counter[str] = Counter()
-    groups = list(forms.items())
-    for i, ((entity_a, id_a), names_a) in enumerate(groups):
-        for (entity_b, id_b), names_b in groups[i + 1 :]:
-            if (entity_a == entity_b) == (id_a == id_b):
-                continue
-            target = wrong if entity_a == entity_b else missed
-            for a in names_a:
-                for b in names_b:
-                    if a != b:
-                        target[" | ".join(sorted((a, b)))] += names_a[a] * names_b[b]
-    return wrong, missed
+        forms[predicted[m.id], gold[m.id]][f"{m.text} [{m.label}]"] += 1
+    by_entity: dict[str, list[Counter[str]]] = defaultdict(list)
+    by_id: dict[str, list[Counter[str]]] = defaultdict(list)
+    for (entity, wikidata_id), names in forms.items():
+        by_entity[entity].append(names)
+        by_id[wikidata_id].append(names)
+    # groups of one entity hold different ids (wrong), groups of one id other entities (missed)
+    return _cross_pairs(by_entity.values()), _cross_pairs(by_id.values())
 
 
-def _resolver() -> str:
-    """The resolver that runs: this checkout's, or the folder of one put first on the path."""
-    package = Path(sys.modules[resolve_mentions.__module__].__file__ or "").resolve().parent
-    if package == REPO / "kgbuild" / "stages" / "resolve":
-        return "kgbuild.stages.resolve"
-    return str(package)
+def _cross_pairs(groups: Iterable[list[Counter[str]]]) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for members in groups:
+        for i, names_a in enumerate(members):
+            for names_b in members[i + 1 :]:
+                for a, count_a in names_a.items():
+                    for b, count_b in names_b.items():
+                        if a != b:
+                            found[" | ".join(sorted((a, b)))] += count_a * count_b
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,11 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     result = resolve_mentions(mentions)
     seconds = time.perf_counter() - started
-    found = scores(scored, result.mention_to_entity, gold)
+    found: dict[str, Any] = scores(scored, result.mention_to_entity, gold, within_documents=False)
+    wrong, missed = name_pairs(scored, result.mention_to_entity, gold)
+    found["wrong_name_pairs"] = len(wrong)
     for key, value in found.items():
         print(f"{key:>20}: {value}")
     if args.errors:
-        wrong, missed = name_pairs(scored, result.mention_to_entity, gold)
         for title, pairs in (("wrong merges", wrong), ("missed links", missed)):
             print(f"-- {title}: {len(pairs)} distinct pairs of names")
             for line, count in pairs.most_common(args.errors):
@@ -211,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "mentions_from": "the default NER model (spans matching a marked head or tail)",
         "gold_entities": len(set(gold.values())),
         "predicted_entities": len(result.entities),
-        "resolver": _resolver(),
+        "resolver": resolver_in_use(),
         "command": " ".join(["python", "bench/bench_resolve_fewrel.py", *(argv or sys.argv[1:])]),
         "pythonpath": os.environ.get("PYTHONPATH"),
         "scores": found,

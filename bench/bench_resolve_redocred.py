@@ -137,22 +137,32 @@ def _pairs(counts: Counter[Any]) -> int:
 
 
 def scores(
-    mentions: Sequence[Mention], predicted: dict[str, str], gold: dict[str, str]
+    mentions: Sequence[Mention],
+    predicted: dict[str, str],
+    gold: dict[str, str],
+    *,
+    within_documents: bool = True,
 ) -> dict[str, float]:
-    """Pairwise and B-cubed precision, recall and F1 within documents (in percent)."""
+    """Pairwise and B-cubed precision, recall and F1 (in percent).
+
+    Within documents (each mention's clusters cut down to its document), or, with
+    ``within_documents=False``, over the whole corpus.
+    """
     both: Counter[tuple[str, str, str]] = Counter()
     pred: Counter[tuple[str, str]] = Counter()
     true: Counter[tuple[str, str]] = Counter()
     for m in mentions:
-        both[m.doc_id, predicted[m.id], gold[m.id]] += 1
-        pred[m.doc_id, predicted[m.id]] += 1
-        true[m.doc_id, gold[m.id]] += 1
+        scope = m.doc_id if within_documents else ""
+        both[scope, predicted[m.id], gold[m.id]] += 1
+        pred[scope, predicted[m.id]] += 1
+        true[scope, gold[m.id]] += 1
     n_both, n_pred, n_true = _pairs(both), _pairs(pred), _pairs(true)
     b3_p = b3_r = 0.0
     for m in mentions:
-        shared = both[m.doc_id, predicted[m.id], gold[m.id]]
-        b3_p += shared / pred[m.doc_id, predicted[m.id]]
-        b3_r += shared / true[m.doc_id, gold[m.id]]
+        scope = m.doc_id if within_documents else ""
+        shared = both[scope, predicted[m.id], gold[m.id]]
+        b3_p += shared / pred[scope, predicted[m.id]]
+        b3_r += shared / true[scope, gold[m.id]]
     b3_p, b3_r = b3_p / len(mentions), b3_r / len(mentions)
 
     def f1(p: float, r: float) -> float:
@@ -214,7 +224,7 @@ def _commit() -> str:
     return found.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def _resolver() -> str:
+def resolver_in_use() -> str:
     """The resolver that runs: this checkout's, or the folder of one put first on the path."""
     package = Path(sys.modules[resolve_mentions.__module__].__file__ or "").resolve().parent
     if package == REPO / "kgbuild" / "stages" / "resolve":
@@ -268,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         "gold_entities": len(set(gold.values())),
         "predicted_entities": len(result.entities),
         "context_similarity": args.contexts,
-        "resolver": _resolver(),
+        "resolver": resolver_in_use(),
         "scores": found,
         "seconds": round(seconds, 3),
         "commit": _commit(),
