@@ -48,8 +48,10 @@ Steps (every one deterministic and independent of input order):
    every long form of the corpus with those initials is one cluster of its label; a shorter one ("UK")
    does so only if some document writes it beside that long form. A multi-word name
    found under several labels joins the label that has ``type_dominance`` times
-   its mentions ("U.S. Navy" as ORG 9 times and as LOC once); one-word names
-   ("Jordan") never change label across documents. A nationality adjective tagged as
+   its mentions ("U.S. Navy" as ORG 9 times and as LOC once); a one-word name does
+   so only between ``one_word_type_labels`` (LOC and MISC: "Hindi" as LOC 160 times
+   and as MISC 53) and by a plain majority (``one_word_type_dominance``), so "Jordan"
+   the person never joins "Jordan" the place. A nationality adjective tagged as
    a place ("Swedish") joins the place it names ("Sweden", the same label) wherever the
    corpus has it (:mod:`kgbuild.stages.demonyms`); the entity keeps the place's name.
 5. **Transitive closure** with :func:`networkx.connected_components` on the graph
@@ -113,7 +115,8 @@ RULES: dict[str, str] = {
     "org_short_form": "an organisation's first word, one organisation fits "
     "(org_short_forms_across_documents)",
     "acronym": "an acronym and the one long form it spells in the corpus (acronyms)",
-    "type_majority": "a multi-word name under a dominated label (type_dominance)",
+    "type_majority": "a name under a dominated label (type_dominance; one word: "
+    "one_word_type_labels)",
     "demonym": "a nationality adjective tagged as a place and the place's name (demonyms)",
     "document_person": "a surname or initial and its document's fuller name (document_rules)",
     "document_short_form": "an organisation's first word after its full name in a document "

@@ -181,14 +181,19 @@ def short_form_edges(
 def type_majority_edges(
     keys: Keys, counts: IntArray, config: ResolveConfig
 ) -> list[tuple[int, int, float]]:
-    """Join a multi-word name's keys of other labels to its dominant label's key.
+    """Join a name's keys of other labels to its dominant label's key.
 
-    A key joins when the dominant key (most mentions, one only) has at least
-    ``type_dominance`` times its mentions. The score is the dominant key's share of
-    the name's mentions. ``O(K log K)``.
+    A multi-word name's key joins when the dominant key (most mentions, one only) has
+    at least ``type_dominance`` times its mentions; a one-word name's keys take part only
+    under ``one_word_type_labels``, with ``one_word_type_dominance``. The score is the
+    dominant key's share of the name's mentions. ``O(K log K)``.
     """
-    multi = np.flatnonzero(keys.n_tokens >= 2)
-    order = multi[np.lexsort((multi, keys.name_id[multi]))]
+    one_word_labels = [
+        keys.labels[k] in config.one_word_type_labels for k in range(len(keys.labels))
+    ]
+    one_word = (keys.n_tokens == 1) & np.asarray(one_word_labels, dtype=bool)
+    candidates = np.flatnonzero((keys.n_tokens >= 2) | one_word)
+    order = candidates[np.lexsort((candidates, keys.name_id[candidates]))]
     names = keys.name_id[order]
     starts = np.flatnonzero(np.r_[True, names[1:] != names[:-1]])
     sizes = np.diff(np.r_[starts, len(names)])
@@ -198,11 +203,11 @@ def type_majority_edges(
         top, second = int(counts[group[0]]), int(counts[group[1]])
         if top == second:
             continue
+        dominance = config.one_word_type_dominance if one_word[group[0]] else config.type_dominance
         total = int(counts[group].sum())
         edges.extend(
             (k, group[0], 100.0 * top / total)
             for k in group[1:]
-            if keys.label_id[k] != keys.label_id[group[0]]
-            and counts[k] * config.type_dominance <= top
+            if keys.label_id[k] != keys.label_id[group[0]] and counts[k] * dominance <= top
         )
     return edges

@@ -911,6 +911,33 @@ def test_multi_word_name_joins_its_dominant_label_across_documents() -> None:
     assert not same(result, "m4", "m5")
 
 
+def test_one_word_name_joins_its_majority_label_between_loc_and_misc() -> None:
+    # A language tagged LOC in some documents and MISC in others is one entity.
+    specs = [("Varnish", "LOC", f"a{i}") for i in range(3)]
+    specs += [("Varnish", "MISC", f"b{i}") for i in range(2)]
+    specs += [("Orlendo", "LOC", "c0"), ("Orlendo", "PER", "c1"), ("Orlendo", "PER", "c2")]
+    specs += [("Quill", "LOC", "d0"), ("Quill", "MISC", "d1")]  # a tie: no majority
+    result = resolve_mentions(make_mentions(*specs))
+    assert groups(result) >= {frozenset({"m0", "m1", "m2", "m3", "m4"})}
+    varnish = next(e for e in result.entities if "m0" in e.mention_ids)
+    assert varnish.label == "LOC"
+    assert [(m.rule, m.source_label, m.score) for m in varnish.merges] == [
+        ("type_majority", "MISC", 60.0)
+    ]
+    assert not same(result, "m5", "m6")  # a place and a person: not under these labels
+    assert not same(result, "m8", "m9")
+
+
+def test_one_word_type_labels_empty_keeps_one_word_labels_apart() -> None:
+    specs = [("Varnish", "LOC", "a0"), ("Varnish", "LOC", "a1"), ("Varnish", "MISC", "b0")]
+    mentions = make_mentions(*specs)
+    assert len(resolve_mentions(mentions).entities) == 1
+    config = ResolveConfig(one_word_type_labels=frozenset())
+    assert len(resolve_mentions(mentions, config).entities) == 2
+    stricter = ResolveConfig(one_word_type_dominance=3.0)  # 2 LOC against 1 MISC: not enough
+    assert len(resolve_mentions(mentions, stricter).entities) == 2
+
+
 def test_acronym_joins_its_long_form_in_a_document() -> None:
     long_form = "National Center for Tidal Analysis and Monitoring"
     result = resolve_mentions(
