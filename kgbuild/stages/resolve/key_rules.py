@@ -193,8 +193,10 @@ def type_majority_edges(
     ]
     one_word = (keys.n_tokens == 1) & np.asarray(one_word_labels, dtype=bool)
     candidates = np.flatnonzero((keys.n_tokens >= 2) | one_word)
-    order = candidates[np.lexsort((candidates, keys.name_id[candidates]))]
-    names = keys.name_id[order]
+    # one-word keys form groups of their own: "Pacific" (LOC) never meets "The Pacific" (MISC)
+    group_code = keys.name_id * 2 + one_word
+    order = candidates[np.lexsort((candidates, group_code[candidates]))]
+    names = group_code[order]
     starts = np.flatnonzero(np.r_[True, names[1:] != names[:-1]])
     sizes = np.diff(np.r_[starts, len(names)])
     edges: list[tuple[int, int, float]] = []

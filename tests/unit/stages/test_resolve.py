@@ -917,6 +917,7 @@ def test_one_word_name_joins_its_majority_label_between_loc_and_misc() -> None:
     specs += [("Varnish", "MISC", f"b{i}") for i in range(2)]
     specs += [("Orlendo", "LOC", "c0"), ("Orlendo", "PER", "c1"), ("Orlendo", "PER", "c2")]
     specs += [("Quill", "LOC", "d0"), ("Quill", "MISC", "d1")]  # a tie: no majority
+    specs += [("The Varnish", "MISC", "e0")]  # a title, not the one word: stays apart
     result = resolve_mentions(make_mentions(*specs))
     assert groups(result) >= {frozenset({"m0", "m1", "m2", "m3", "m4"})}
     varnish = next(e for e in result.entities if "m0" in e.mention_ids)
@@ -926,6 +927,7 @@ def test_one_word_name_joins_its_majority_label_between_loc_and_misc() -> None:
     ]
     assert not same(result, "m5", "m6")  # a place and a person: not under these labels
     assert not same(result, "m8", "m9")
+    assert not same(result, "m0", "m10")
 
 
 def test_one_word_type_labels_empty_keeps_one_word_labels_apart() -> None:
