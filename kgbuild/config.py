@@ -433,6 +433,10 @@ class ResolveConfig(BaseModel):
     token_order: bool = True
     """Match names made of the same tokens in another order ("Chen David")."""
 
+    numeral_forms: bool = True
+    """Match names that write the same numbers in other forms ("World War II", "World War
+    Two", "Second World War"; "1st Army", "First Army"; "Apollo XI", "Apollo 11")."""
+
     person_rules: bool = True
     """Link initials and missing middle names to a fuller name when unambiguous."""
 

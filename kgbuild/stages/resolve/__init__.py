@@ -46,7 +46,10 @@ Steps (every one deterministic and independent of input order):
    or a dotted one ("U.S."), joins the long form whose initials it spells ("USGS" and
    "United States Geological Survey", stop words such as "of" taken or left out) when
    every long form of the corpus with those initials is one cluster of its label; a shorter one ("UK")
-   does so only if some document writes it beside that long form. A multi-word name
+   does so only if some document writes it beside that long form (a long form's last
+   word that is a Roman numeral is written whole: "WWII" is "World War II", not "World
+   War I"). Names that write the same numbers in other forms join ("World War II",
+   "World War Two", "Second World War"; ``numeral_forms``). A multi-word name
    found under several labels joins the label that has ``type_dominance`` times
    its mentions ("U.S. Navy" as ORG 9 times and as LOC once); a one-word name does
    so only between ``one_word_type_labels`` (LOC and MISC: "Hindi" as LOC 160 times
@@ -111,6 +114,7 @@ __all__ = [
 RULES: dict[str, str] = {
     "fuzzy": "similar names of one label, scored by fuzz.ratio (threshold, one_token_typos)",
     "token_order": "the same words in another order (token_order)",
+    "numeral_form": "the same numbers in other forms: II, two, second, 2nd (numeral_forms)",
     "person_name": "an initial or a missing middle name, one fuller name fits (person_rules)",
     "org_short_form": "an organisation's first word, one organisation fits "
     "(org_short_forms_across_documents)",

@@ -11,14 +11,18 @@ import numpy.typing as npt
 from kgbuild.config import ResolveConfig
 from kgbuild.stages.resolve.codes import IntArray
 from kgbuild.stages.resolve.keys import STOP_WORDS, Keys
+from kgbuild.stages.resolve.names import is_regnal_number
 
 
 def _initials(tokens: Sequence[str]) -> set[str]:
     """The acronyms a multi-word name may have: its initials, each stop word taken or not.
 
-    With more than four stop words only "all" and "none" are tried. Fewer than two
+    A last word that is a Roman numeral is written whole ("World War II" -> WWII, not
+    WWI). With more than four stop words only "all" and "none" are tried. Fewer than two
     other words, or a word with a digit, give none.
     """
+    if len(tokens) > 2 and is_regnal_number(tokens[-1]):
+        return {initials + tokens[-1] for initials in _initials(tokens[:-1])}
     content = [t for t in tokens if t not in STOP_WORDS]
     if len(content) < 2 or any(not t.isalpha() for t in content):
         return set()

@@ -31,6 +31,7 @@ from kgbuild.stages.resolve.document_rules import (
 from kgbuild.stages.resolve.fuzzy import fuzzy_edges
 from kgbuild.stages.resolve.key_rules import (
     demonym_edges,
+    numeral_edges,
     person_candidates,
     person_rule_edges,
     short_form_edges,
@@ -113,6 +114,8 @@ def _key_clusters(
         links.add(type_majority_edges(keys, counts, config), "type_majority")
     if config.token_order:
         links.add([(a, b, 100.0) for a, b in token_order_edges(keys)], "token_order")
+    if config.numeral_forms:
+        links.add([(a, b, 100.0) for a, b in numeral_edges(keys)], "numeral_form")
     if config.demonyms:
         links.add(demonym_edges(keys, compile_rules(config)), "demonym")
     key_cluster = links.clusters()

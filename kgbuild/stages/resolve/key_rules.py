@@ -13,7 +13,7 @@ import numpy as np
 from kgbuild.config import ResolveConfig
 from kgbuild.stages.resolve.codes import IntArray, combine_codes
 from kgbuild.stages.resolve.keys import Keys
-from kgbuild.stages.resolve.names import NameRules, is_regnal_number
+from kgbuild.stages.resolve.names import NameRules, is_regnal_number, numeral_value
 
 
 def _ordered(token: str) -> bool:
@@ -49,6 +49,37 @@ def token_order_edges(keys: Keys) -> list[tuple[int, int]]:
         groups[keys.labels[k], " ".join(sorted(tokens)), ordered].append(k)
     edges.extend((g[i], g[i + 1]) for g in groups.values() for i in range(len(g) - 1))
     return edges
+
+
+def numeral_edges(keys: Keys) -> list[tuple[int, int]]:
+    """Chain together keys of one label that write the same numbers in other forms.
+
+    Numbers read as digits (:func:`~kgbuild.stages.resolve.names.numeral_value`), then
+    keys join as in :func:`token_order_edges`: the same tokens, the numbers in the same
+    order ("World War II", "World War Two", "Second World War"; "1st Army", "First
+    Army"). Only keys with a number written other than in plain digits take part.
+    ``O(K)`` over the keys' tokens.
+    """
+    groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    rewritten: set[tuple[str, str, str]] = set()
+    for k, tokens in enumerate(keys.tokens):
+        if len(tokens) < 2:
+            continue
+        read = [numeral_value(t, first=i == 0) for i, t in enumerate(tokens)]
+        if not any(read):
+            continue
+        words = [t if value is None else value for t, value in zip(tokens, read, strict=True)]
+        numbers = " ".join(value for value in read if value is not None)
+        group = (keys.labels[k], " ".join(sorted(words)), numbers)
+        groups[group].append(k)
+        if words != tokens:
+            rewritten.add(group)
+    return [
+        (g[i], g[i + 1])
+        for group in rewritten
+        if len(g := groups[group]) > 1
+        for i in range(len(g) - 1)
+    ]
 
 
 def demonym_edges(keys: Keys, rules: NameRules) -> list[tuple[int, int, float]]:

@@ -52,6 +52,88 @@ def is_regnal_number(token: str) -> bool:
     return _REGNAL_NUMBER.fullmatch(token) is not None
 
 
+_NUMBER_WORDS = [
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+]
+_ORDINAL_WORDS = [
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+    "twentieth",
+]
+_WORD_VALUES = {
+    word: str(value)
+    for words in (_NUMBER_WORDS, _ORDINAL_WORDS)
+    for value, word in enumerate(words, start=1)
+}
+
+
+_ORDINAL_DIGITS = re.compile(r"(\d+)(?:st|nd|rd|th)")
+
+
+_ROMAN_VALUES = {"i": 1, "v": 5, "x": 10}
+
+
+def _roman_value(token: str) -> int:
+    """The value of a numeral of i, v and x (see :func:`is_regnal_number`)."""
+    values = [_ROMAN_VALUES[c] for c in token]
+    return sum(-v if v < nxt else v for v, nxt in zip(values, [*values[1:], 0], strict=True))
+
+
+def numeral_value(token: str, *, first: bool) -> str | None:
+    """The number a folded token writes, as digits, or ``None`` when it writes none.
+
+    Number words and ordinals up to twenty ("two", "second"), ordinal digits ("2nd"),
+    digits, and Roman numerals of i, v and x except as a name's first word ("ii" in
+    "world war ii", not the "i" of "i robot"): "World War Two", "World War II" and
+    "Second World War" all read 2.
+    """
+    if token.isdigit():
+        return str(int(token))
+    if token in _WORD_VALUES:
+        return _WORD_VALUES[token]
+    if match := _ORDINAL_DIGITS.fullmatch(token):
+        return str(int(match.group(1)))
+    if not first and is_regnal_number(token):
+        return str(_roman_value(token))
+    return None
+
+
 @dataclass(frozen=True)
 class NameRules:
     """A config compiled for normalisation: token tuples and label sets."""

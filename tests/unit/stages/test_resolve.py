@@ -19,7 +19,7 @@ from kgbuild.stages.resolve import (
     resolve_mentions,
 )
 from kgbuild.stages.resolve.blocking import window_pairs
-from kgbuild.stages.resolve.names import is_regnal_number, is_roman_numeral
+from kgbuild.stages.resolve.names import is_regnal_number, is_roman_numeral, numeral_value
 
 SHORT_FORMS = ResolveConfig(org_short_forms_across_documents=True)
 """Short forms across documents are off by default (on Re-DocRED none it joined was right)."""
@@ -631,6 +631,58 @@ def test_a_surname_that_reads_as_a_numeral_is_still_a_surname() -> None:
 )
 def test_is_roman_numeral(token: str, numeral: bool) -> None:
     assert is_roman_numeral(token) is numeral
+
+
+@pytest.mark.parametrize(
+    ("token", "first", "value"),
+    [
+        ("two", False, "2"),
+        ("second", True, "2"),
+        ("2nd", True, "2"),
+        ("02", False, "2"),
+        ("ii", False, "2"),
+        ("xiv", False, "14"),
+        ("xix", False, "19"),
+        ("i", True, None),  # "I, Robot": a first word is not read as a numeral
+        ("li", False, None),  # a surname, see is_regnal_number
+        ("twentyone", False, None),
+        ("war", False, None),
+    ],
+)
+def test_numeral_value(token: str, first: bool, value: str | None) -> None:
+    assert numeral_value(token, first=first) == value
+
+
+def test_names_that_write_one_number_in_other_forms_join() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("World War II", "MISC", "d1"),
+            ("World War Two", "MISC", "d2"),
+            ("Second World War", "MISC", "d3"),
+            ("WWII", "MISC", "d4"),  # its acronym writes the numeral whole
+            ("World War I", "MISC", "d5"),
+            ("First World War", "MISC", "d6"),
+            ("WWI", "MISC", "d7"),
+            ("1st Kessel Army", "ORG", "d8"),
+            ("First Kessel Army", "ORG", "d9"),
+            ("Second Kessel Army", "ORG", "d10"),
+            ("Kessel Route 2 North 5", "LOC", "d11"),
+            ("Kessel Route Five North Two", "LOC", "d12"),  # the numbers in another order
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1", "m2", "m3"}),
+        frozenset({"m4", "m5", "m6"}),
+        frozenset({"m7", "m8"}),
+        frozenset({"m9"}),
+        frozenset({"m10"}),
+        frozenset({"m11"}),
+    }
+    world_war = next(e for e in result.entities if "m1" in e.mention_ids)
+    assert {m.rule for m in world_war.merges} == {"numeral_form", "acronym"}
+    apollo = make_mentions(("Apollo XI", "MISC", "a"), ("Apollo 11", "MISC", "b"))
+    assert same(resolve_mentions(apollo), "m0", "m1")
+    assert not same(resolve_mentions(apollo, ResolveConfig(numeral_forms=False)), "m0", "m1")
 
 
 def test_cluster_names_validates_lengths() -> None:
