@@ -106,6 +106,12 @@ _WORD_VALUES = {
 _ORDINAL_DIGITS = re.compile(r"(\d+)(?:st|nd|rd|th)")
 
 
+MAY_WRITE_NUMBER = re.compile(
+    r"(?<!\S)(?:\d+(?:st|nd|rd|th)?|[ivx]+|" + "|".join(_WORD_VALUES) + r")(?!\S)"
+)
+"""Finds a token that may write a number in normalised names (a cheap first check)."""
+
+
 _ROMAN_VALUES = {"i": 1, "v": 5, "x": 10}
 
 
