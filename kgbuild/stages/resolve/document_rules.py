@@ -194,9 +194,11 @@ def same_name_in_document(
     """Join the mentions of one name under several labels in one document (in place).
 
     Mentions that no other document rule moved, with one plain name
-    (:func:`~kgbuild.stages.resolve.names.normalize_both`), in more than one cluster, go
-    to the cluster holding most of them (ties: the smaller cluster id). ``O(N log N)`` in
-    numpy.
+    (:func:`~kgbuild.stages.resolve.names.normalize_both`), in more than one cluster, make
+    those clusters one within the document: every mention of the document in them goes
+    to the one holding most of the document's mentions (ties: the smaller cluster id),
+    with what other rules moved there ("Parton", moved to "Dolly Parton" as a person,
+    stays with it when "Dolly Parton" is also tagged MISC). ``O(N log N)`` in numpy.
     """
     free = np.flatnonzero(moved_by == 0)
     if len(free) < 2:
@@ -207,13 +209,25 @@ def same_name_in_document(
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     ends = np.r_[starts[1:], len(g)]
     split = c[starts] != c[ends - 1]  # sorted by cluster within a group
+    if not split.any():
+        return
+    docs = np.unique(doc[free[order[starts[split]]]])
+    held = np.flatnonzero(np.isin(doc, docs))  # the mentions of the documents concerned
+    in_doc: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for m, d, x in zip(held.tolist(), doc[held].tolist(), cluster[held].tolist(), strict=True):
+        in_doc[d, x].append(m)
     for s, e in zip(starts[split].tolist(), ends[split].tolist(), strict=True):
         members = free[order[s:e]]
-        counts = Counter(cluster[members].tolist())
-        target = min(counts, key=lambda x: (-counts[x], x))
-        moving = members[cluster[members] != target]
-        cluster[moving] = target
-        moved_by[moving] = 4
+        d = int(doc[members[0]])
+        found = {x for x in cluster[members].tolist() if (d, x) in in_doc}
+        if len(found) < 2:  # an earlier group of this document joined them already
+            continue
+        target = min(found, key=lambda x: (-len(in_doc[d, x]), x))
+        for x in found - {target}:
+            moving = np.asarray(in_doc.pop((d, x)), dtype=np.int64)
+            cluster[moving] = target
+            moved_by[moving[moved_by[moving] == 0]] = 4
+            in_doc[d, target].extend(moving.tolist())
 
 
 def _lowercase(text: str) -> bool:

@@ -946,6 +946,25 @@ def test_same_name_in_a_document_ignores_the_labels_own_rules() -> None:
     assert not same(result, "m3", "m5")
 
 
+def test_same_name_in_a_document_keeps_what_other_rules_moved_with_the_name() -> None:
+    # "Varno" joins "Delia Varno" (a person); the full name, also tagged MISC once, must
+    # not leave the surname behind when the two labels become one entity.
+    result = resolve_mentions(
+        make_mentions(
+            ("Delia Varno", "PER", "d1"),
+            ("Varno", "PER", "d1"),
+            ("Varno", "PER", "d1"),
+            ("Delia Varno", "MISC", "d1"),
+            ("Delia Varno", "MISC", "d2"),  # another document: its own decision
+        )
+    )
+    assert groups(result) == {frozenset({"m0", "m1", "m2", "m3"}), frozenset({"m4"})}
+    (delia,) = [e for e in result.entities if "m0" in e.mention_ids]
+    assert delia.name == "Delia Varno"
+    assert delia.label == "PER"
+    assert {m.rule for m in delia.merges} == {"document_person", "same_name_in_document"}
+
+
 def test_same_name_rule_can_be_switched_off() -> None:
     mentions = make_mentions(("Varnosia", "LOC", "d1"), ("Varnosia", "MISC", "d1"))
     assert len(resolve_mentions(mentions, ResolveConfig(same_name_rule=False)).entities) == 2
