@@ -72,8 +72,9 @@ Steps (every one deterministic and independent of input order):
    others write "Northwind Logistics ... Northwind"), if no other organisation of the
    corpus starts with that word and more documents joined the two than kept them apart
    (``org_short_forms_elsewhere``). Then mentions of one name under different labels in
-   one document ("Japan" as LOC and as MISC) become one entity: they join the cluster that
-   holds most of them. Last, where a document writes a name with capitals inside
+   one document ("Japan" as LOC and as MISC) become one entity: within the document, the
+   clusters they are in become the one holding most of the document's mentions, with
+   what other rules moved to them ("Parton" stays with "Dolly Parton"). Last, where a document writes a name with capitals inside
    ("Two Doors Down"), its mentions written all in lowercase ("two doors down the
    hall") leave that cluster for one of their own (``case_in_document``).
 
