@@ -78,6 +78,41 @@ def test_graphml_with_control_characters_reads_back_in_networkx(tmp_path: Path) 
     assert json.loads(edge["provenance"])[0]["text"] == "ctl\x01 text"
 
 
+def test_graphml_reads_back_as_what_networkx_writes(tmp_path: Path) -> None:
+    """Our writer builds the file as text: it must hold what networkx's own writer holds."""
+    graph = _graph('q"uote\n&<id>', HOSTILE)
+    graph.add_node("ent_2", kind="entity", flag=True, score=0.25, rank=3, note=None, empty="")
+    graph.add_node("ent_3", kind="entity", flag="yes", score=1, rank=2.5)  # other types
+    graph.add_edge("ent_2", "ent_3", key='k"1\t<', weight=0.5, ok=False, tags={"b": 1})
+    graph.add_edge("ent_2", "ent_3", key="k2", weight="heavy")
+    ours = nx.read_graphml(write_graphml(graph, tmp_path / "ours.graphml"), force_multigraph=True)
+
+    flat: nx.MultiDiGraph[str] = nx.MultiDiGraph()  # what networkx is given: flat, XML-safe
+
+    def scalar(value: Any) -> Any:
+        if isinstance(value, bool | int | float):
+            return value
+        text = (
+            value
+            if isinstance(value, str)
+            else json.dumps(value, ensure_ascii=False, sort_keys=True)
+        )
+        return xml_safe(text)
+
+    for node, data in graph.nodes(data=True):
+        flat.add_node(xml_safe(node), **{k: scalar(v) for k, v in data.items() if v is not None})
+    for head, tail, key, data in graph.edges(keys=True, data=True):
+        values = {k: scalar(v) for k, v in data.items() if v is not None}
+        flat.add_edge(xml_safe(head), xml_safe(tail), key=xml_safe(key), **values)
+    nx.write_graphml(flat, tmp_path / "nx.graphml", encoding="utf-8")
+    theirs = nx.read_graphml(tmp_path / "nx.graphml", force_multigraph=True)
+
+    assert dict(ours.nodes(data=True)) == dict(theirs.nodes(data=True))
+    assert sorted(ours.edges(keys=True, data=True)) == sorted(theirs.edges(keys=True, data=True))
+    assert ours.nodes["ent_2"]["flag"] is True and ours.nodes["ent_3"]["flag"] == "yes"
+    assert 'doc:q"uote\n&<id>' in ours  # quotes, newlines and markup in an id survive
+
+
 def test_node_link_json_reads_back_as_networkx_data_one_item_per_line(tmp_path: Path) -> None:
     graph = _graph("d\n1", HOSTILE)
     graph.add_node("ent_2", kind="entity", label="PER", name="Ada\u2028", aliases=[])
