@@ -125,12 +125,12 @@ def numeral_value(token: str, *, first: bool) -> str | None:
     """The number a folded token writes, as digits, or ``None`` when it writes none.
 
     Number words and ordinals up to twenty ("two", "second"), ordinal digits ("2nd"),
-    digits, and Roman numerals of i, v and x except as a name's first word ("ii" in
+    digits (as written: leading zeros kept), and Roman numerals of i, v and x except as a name's first word ("ii" in
     "world war ii", not the "i" of "i robot"): "World War Two", "World War II" and
     "Second World War" all read 2.
     """
-    if token.isdigit():
-        return str(int(token))
+    if token.isdigit():  # as written: "3,000" is "3 000", not "3 0"
+        return token
     if token in _WORD_VALUES:
         return _WORD_VALUES[token]
     if match := _ORDINAL_DIGITS.fullmatch(token):

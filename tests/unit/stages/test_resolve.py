@@ -639,7 +639,7 @@ def test_is_roman_numeral(token: str, numeral: bool) -> None:
         ("two", False, "2"),
         ("second", True, "2"),
         ("2nd", True, "2"),
-        ("02", False, "2"),
+        ("02", False, "02"),  # digits as written: "3,000" must not read as "3 0"
         ("ii", False, "2"),
         ("xiv", False, "14"),
         ("xix", False, "19"),
@@ -668,6 +668,8 @@ def test_names_that_write_one_number_in_other_forms_join() -> None:
             ("Second Kessel Army", "ORG", "d10"),
             ("Kessel Route 2 North 5", "LOC", "d11"),
             ("Kessel Route Five North Two", "LOC", "d12"),  # the numbers in another order
+            ("3,000", "NUM", "d13"),  # a number, not the score "3 - 0"
+            ("3 - 0", "NUM", "d14"),
         )
     )
     assert groups(result) == {
@@ -677,6 +679,8 @@ def test_names_that_write_one_number_in_other_forms_join() -> None:
         frozenset({"m9"}),
         frozenset({"m10"}),
         frozenset({"m11"}),
+        frozenset({"m12"}),
+        frozenset({"m13"}),
     }
     world_war = next(e for e in result.entities if "m1" in e.mention_ids)
     assert {m.rule for m in world_war.merges} == {"numeral_form", "acronym"}
