@@ -78,7 +78,8 @@ Steps (every one deterministic and independent of input order):
    ("Two Doors Down"), its mentions written all in lowercase ("two doors down the
    hall") leave that cluster for one of their own (``case_in_document``).
 
-An entity's label is the majority label of its mentions, and every merge keeps its
+An entity's label is the majority label of its mentions (a tie: the label of the higher
+summed NER score), and every merge keeps its
 reason (:class:`kgbuild.data.Merge`: rule, score, the two surface forms and, for a
 document rule, the document) on the entity, so it can be checked and switched off
 by the rule's setting.

@@ -44,10 +44,17 @@ def _canonical(texts: Iterable[str], label: str, config: ResolveConfig) -> str:
     return min((t for t in counts if sizes[t] == fullest), key=lambda t: (-counts[t], -len(t), t))
 
 
-def _vote(labels: Iterable[str]) -> str:
-    """The majority label (ties: the alphabetically first)."""
+def _vote(labels: Sequence[str], scores: Sequence[float]) -> str:
+    """The majority label (ties: the higher summed score, then the alphabetically first).
+
+    A name tagged once as a person and once as MISC is the person when the model was surer
+    of that: the confidence breaks the tie, not the alphabet.
+    """
     counts = Counter(labels)
-    return min(counts, key=lambda label: (-counts[label], label))
+    weight: dict[str, float] = defaultdict(float)
+    for label, score in zip(labels, scores, strict=True):
+        weight[label] += score
+    return min(counts, key=lambda label: (-counts[label], -weight[label], label))
 
 
 def _merge_records(
@@ -120,7 +127,7 @@ def resolve_mentions(
 
     Returns:
         Entities sorted by id. An entity's ``label`` is the majority label of its
-        mentions (ties: alphabetical); its ``name`` is its fullest surface form (most
+        mentions (ties: the higher summed NER score, then alphabetical); its ``name`` is its fullest surface form (most
         normalised words; then most frequent, longest, lexicographically smallest)
         among mentions that no document rule moved to it; ``aliases`` are its other
         surface forms, sorted; ``mention_ids`` and ``doc_ids`` are sorted; ``merges``
@@ -148,6 +155,7 @@ def resolve_mentions(
             for m in mentions
         ]
     starts = [m.span.start for m in mentions]
+    mention_scores = [m.provenance.score for m in mentions]
     result = find_clusters(labels, texts, doc_ids, config, contexts, starts)
     anchored = result.key_cluster[result.key_of_mention] == result.cluster
     adjectives = [a for a, _, rule, _ in result.links if rule == "demonym"]
@@ -160,7 +168,7 @@ def resolve_mentions(
     used: set[str] = set()
     for cluster in sorted(members):
         group = members[cluster]
-        label = _vote(labels[i] for i in group)
+        label = _vote([labels[i] for i in group], [mention_scores[i] for i in group])
         shown = (
             [texts[i] for i in group if anchored[i] and not adjective[i]]
             or [texts[i] for i in group if anchored[i]]

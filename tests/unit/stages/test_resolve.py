@@ -969,6 +969,22 @@ def test_same_name_in_a_document_keeps_what_other_rules_moved_with_the_name() ->
     assert {m.rule for m in delia.merges} == {"document_person", "same_name_in_document"}
 
 
+def test_a_tie_of_labels_goes_to_the_label_the_model_was_surer_of() -> None:
+    mentions = make_mentions(("Delia Varno", "PER", "d1"), ("Delia Varno", "MISC", "d1"))
+    unsure = mentions[1].model_copy(
+        update={"provenance": mentions[1].provenance.model_copy(update={"score": 0.95})}
+    )
+    (entity,) = resolve_mentions([mentions[0], unsure]).entities
+    assert entity.label == "MISC"  # 0.95 against 0.9
+    (entity,) = resolve_mentions(mentions).entities  # equal scores: alphabetical
+    assert entity.label == "MISC"
+    surer = mentions[0].model_copy(
+        update={"provenance": mentions[0].provenance.model_copy(update={"score": 0.99})}
+    )
+    (entity,) = resolve_mentions([surer, mentions[1]]).entities
+    assert entity.label == "PER"
+
+
 def test_same_name_rule_can_be_switched_off() -> None:
     mentions = make_mentions(("Varnosia", "LOC", "d1"), ("Varnosia", "MISC", "d1"))
     assert len(resolve_mentions(mentions, ResolveConfig(same_name_rule=False)).entities) == 2
