@@ -74,9 +74,10 @@ Steps (every one deterministic and independent of input order):
    (``org_short_forms_elsewhere``). Then mentions of one name under different labels in
    one document ("Japan" as LOC and as MISC) become one entity: within the document, the
    clusters they are in become the one holding most of the document's mentions, with
-   what other rules moved to them ("Parton" stays with "Dolly Parton"). Last, where a document writes a name with capitals inside
-   ("Two Doors Down"), its mentions written all in lowercase ("two doors down the
-   hall") leave that cluster for one of their own (``case_in_document``).
+   what other rules moved to them ("Parton" stays with "Dolly Parton"). Last, where a
+   document writes a name with capitals inside ("Two Doors Down"), its mentions written
+   all in lowercase ("two doors down the hall") leave that cluster for one of their own
+   (``case_in_document``).
 
 An entity's label is the majority label of its mentions (a tie: the label of the higher
 summed NER score), and every merge keeps its
