@@ -60,7 +60,7 @@ Steps (every one deterministic and independent of input order):
 5. **Transitive closure** with :func:`networkx.connected_components` on the graph
    of matched keys, so pairs ``{a, b}`` and ``{b, c}`` give one entity.
 6. **Document rules** (per mention). Within one document, a bare surname
-   ("Smith"), an initial ("J. Smith") or an organisation's first word written after
+   ("Smith", "De Masi" with its particle), an initial ("J. Smith") or an organisation's first word written after
    the full name ("Acme Robotics ... Acme") joins the fuller name of that document it
    fits, if the fuller names it fits there are exactly one cluster. "Smith" in a
    document with both "David Smith" and "Linda Smith", or with no full name, stays with

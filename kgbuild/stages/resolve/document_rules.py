@@ -41,6 +41,23 @@ def _short_form_fits(tokens: list[str], full: list[str], config: ResolveConfig) 
     )
 
 
+SURNAME_PARTICLES = frozenset(
+    ["al", "bin", "da", "das", "de", "del", "della", "den", "der", "des", "di", "do", "dos", "du", "el", "ibn", "la", "le", "ten", "ter", "van", "von"]
+)
+"""Words that open a surname ("De Masi", "van Gogh", "bin Laden")."""
+
+
+def _person_fits(short: list[str], full: list[str]) -> bool:
+    """Tell whether person name ``short`` is a less specific form of ``full`` (same surname).
+
+    A surname with its particles ("de masi") fits a full name that ends with it
+    ("francesco de masi"); otherwise the given names must fit (:func:`subsumes`).
+    """
+    if len(short) > 1 and SURNAME_PARTICLES.issuperset(short[:-1]):
+        return len(full) > len(short) and full[-len(short) :] == short
+    return subsumes(short[:-1], full[:-1])
+
+
 def document_overrides(
     keys: Keys,
     key_of_mention: IntArray,
@@ -95,8 +112,9 @@ def document_overrides(
         person = bool(keys.is_person[names[0]])
         for a in names:
             if person:
-                given = tokens[a][:-1]
-                found = {clusters[b] for b in names if b != a and subsumes(given, tokens[b][:-1])}
+                found = {
+                    clusters[b] for b in names if b != a and _person_fits(tokens[a], tokens[b])
+                }
             else:
                 g = int(groups[start])
                 found = {

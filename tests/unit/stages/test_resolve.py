@@ -985,6 +985,22 @@ def test_a_tie_of_labels_goes_to_the_label_the_model_was_surer_of() -> None:
     assert entity.label == "PER"
 
 
+def test_a_surname_with_its_particle_joins_the_full_name_in_its_document() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Elena Di Varno", "PER", "d1"),
+            ("Di Varno", "PER", "d1"),
+            ("Jim Orlo", "PER", "d2"),
+            ("Van Orlo", "PER", "d2"),  # not "... van Orlo": another person
+            ("Piet van der Kessel", "PER", "d3"),
+            ("van der Kessel", "PER", "d3"),
+        )
+    )
+    assert same(result, "m0", "m1")
+    assert not same(result, "m2", "m3")
+    assert same(result, "m4", "m5")
+
+
 def test_same_name_rule_can_be_switched_off() -> None:
     mentions = make_mentions(("Varnosia", "LOC", "d1"), ("Varnosia", "MISC", "d1"))
     assert len(resolve_mentions(mentions, ResolveConfig(same_name_rule=False)).entities) == 2
