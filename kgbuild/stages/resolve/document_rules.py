@@ -41,9 +41,9 @@ def _short_form_fits(tokens: list[str], full: list[str], config: ResolveConfig) 
     )
 
 
-SURNAME_PARTICLES = frozenset(
-    ["al", "bin", "da", "das", "de", "del", "della", "den", "der", "des", "di", "do", "dos", "du", "el", "ibn", "la", "le", "ten", "ter", "van", "von"]
-)
+_PARTICLES = "al bin da das de del della den der des di do dos du el ibn la le ten ter van von"
+
+SURNAME_PARTICLES = frozenset(_PARTICLES.split())
 """Words that open a surname ("De Masi", "van Gogh", "bin Laden")."""
 
 
