@@ -127,9 +127,10 @@ def resolve_mentions(
 
     Returns:
         Entities sorted by id. An entity's ``label`` is the majority label of its
-        mentions (ties: the higher summed NER score, then alphabetical); its ``name`` is its fullest surface form (most
-        normalised words; then most frequent, longest, lexicographically smallest)
-        among mentions that no document rule moved to it; ``aliases`` are its other
+        mentions (ties: the higher summed NER score, then alphabetical); its ``name``
+        is its fullest surface form (most normalised words; then most frequent,
+        longest, lexicographically smallest) among mentions that no document rule
+        moved to it; ``aliases`` are its other
         surface forms, sorted; ``mention_ids`` and ``doc_ids`` are sorted; ``merges``
         say which rule joined which names. Its id is
         ``stable_id("ent", label, normalize_name(name, label))``, so it is stable

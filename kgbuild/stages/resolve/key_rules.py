@@ -231,10 +231,8 @@ def type_majority_edges(
     under ``one_word_type_labels``, with ``one_word_type_dominance``. The score is the
     dominant key's share of the name's mentions. ``O(K log K)``.
     """
-    one_word_labels = [
-        keys.labels[k] in config.one_word_type_labels for k in range(len(keys.labels))
-    ]
-    one_word = (keys.n_tokens == 1) & np.asarray(one_word_labels, dtype=bool)
+    allowed = np.isin(keys.labels, sorted(config.one_word_type_labels))
+    one_word = (keys.n_tokens == 1) & allowed
     candidates = np.flatnonzero((keys.n_tokens >= 2) | one_word)
     # one-word keys form groups of their own: "Pacific" (LOC) never meets "The Pacific" (MISC)
     group_code = keys.name_id * 2 + one_word

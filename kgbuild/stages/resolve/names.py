@@ -52,54 +52,18 @@ def is_regnal_number(token: str) -> bool:
     return _REGNAL_NUMBER.fullmatch(token) is not None
 
 
-_NUMBER_WORDS = [
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-    "twenty",
-]
-_ORDINAL_WORDS = [
-    "first",
-    "second",
-    "third",
-    "fourth",
-    "fifth",
-    "sixth",
-    "seventh",
-    "eighth",
-    "ninth",
-    "tenth",
-    "eleventh",
-    "twelfth",
-    "thirteenth",
-    "fourteenth",
-    "fifteenth",
-    "sixteenth",
-    "seventeenth",
-    "eighteenth",
-    "nineteenth",
-    "twentieth",
-]
+_NUMBER_TEXT = (
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+)
+_ORDINAL_TEXT = (
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+    "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth"
+)
 _WORD_VALUES = {
     word: str(value)
-    for words in (_NUMBER_WORDS, _ORDINAL_WORDS)
-    for value, word in enumerate(words, start=1)
+    for text in (_NUMBER_TEXT, _ORDINAL_TEXT)
+    for value, word in enumerate(text.split(), start=1)
 }
 
 
@@ -125,9 +89,9 @@ def numeral_value(token: str, *, first: bool) -> str | None:
     """The number a folded token writes, as digits, or ``None`` when it writes none.
 
     Number words and ordinals up to twenty ("two", "second"), ordinal digits ("2nd"),
-    digits (as written: leading zeros kept), and Roman numerals of i, v and x except as a name's first word ("ii" in
-    "world war ii", not the "i" of "i robot"): "World War Two", "World War II" and
-    "Second World War" all read 2.
+    digits (as written: leading zeros kept), and Roman numerals of i, v and x except as a
+    name's first word ("ii" in "world war ii", not the "i" of "i robot"): "World War Two",
+    "World War II" and "Second World War" all read 2.
     """
     if token.isdigit():  # as written: "3,000" is "3 000", not "3 0"
         return token
