@@ -969,19 +969,19 @@ def test_same_name_in_a_document_keeps_what_other_rules_moved_with_the_name() ->
     assert {m.rule for m in delia.merges} == {"document_person", "same_name_in_document"}
 
 
+def _scored(mention: Mention, score: float) -> Mention:
+    """``mention`` with another NER score."""
+    provenance = mention.provenance.model_copy(update={"score": score})
+    return mention.model_copy(update={"provenance": provenance})
+
+
 def test_a_tie_of_labels_goes_to_the_label_the_model_was_surer_of() -> None:
     mentions = make_mentions(("Delia Varno", "PER", "d1"), ("Delia Varno", "MISC", "d1"))
-    unsure = mentions[1].model_copy(
-        update={"provenance": mentions[1].provenance.model_copy(update={"score": 0.95})}
-    )
-    (entity,) = resolve_mentions([mentions[0], unsure]).entities
+    (entity,) = resolve_mentions([mentions[0], _scored(mentions[1], 0.95)]).entities
     assert entity.label == "MISC"  # 0.95 against 0.9
     (entity,) = resolve_mentions(mentions).entities  # equal scores: alphabetical
     assert entity.label == "MISC"
-    surer = mentions[0].model_copy(
-        update={"provenance": mentions[0].provenance.model_copy(update={"score": 0.99})}
-    )
-    (entity,) = resolve_mentions([surer, mentions[1]]).entities
+    (entity,) = resolve_mentions([_scored(mentions[0], 0.99), mentions[1]]).entities
     assert entity.label == "PER"
 
 
