@@ -9,6 +9,9 @@ new process to the printed answer, each of the first ``--questions`` questions o
   ``KGBUILD_MODEL_CACHE``, is a folder of this run, filled by the build before the timing);
 - ``alone, no cache``: the same with ``KGBUILD_MODEL_CACHE=off`` (merges the adapters on
   every load), run in turn with ``alone`` question by question;
+- ``alone, transformers' classes``: the same as ``alone`` with ``KGBUILD_PLAIN_BERT=off``
+  (models and tokenizers loaded by transformers' classes, as before plain-torch BERT), in
+  the same turn;
 - ``via serve``: ``kgbuild ask`` while ``kgbuild serve`` runs for the same graph (the CLI
   finds its record and posts the question; the server started before the timing).
 
@@ -114,12 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     run = _meta.start()
     ask = [*_kgbuild("ask"), "--out", str(out)]
     no_cache_env = {**env, "KGBUILD_MODEL_CACHE": "off"}
-    alone, no_cache = [], []
+    transformers_env = {**env, "KGBUILD_PLAIN_BERT": "off"}
+    alone, no_cache, with_transformers = [], [], []
     for q in questions:
         no_cache.append(_timed([*ask[:4], q, *ask[4:], "--no-server"], no_cache_env))
         alone.append(_timed([*ask[:4], q, *ask[4:], "--no-server"], env))
+        with_transformers.append(_timed([*ask[:4], q, *ask[4:], "--no-server"], transformers_env))
     if [a[1] for a in alone] != [n[1] for n in no_cache]:
         raise SystemExit("the cached merged models answer differently from a fresh merge")
+    if [a[1] for a in alone] != [t[1] for t in with_transformers]:
+        raise SystemExit("plain-torch BERT answers differently from transformers' classes")
     port = _free_port()
     log = root / "server.log"
     t0 = time.perf_counter()
@@ -143,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     alone_s = [round(t, 2) for t, _ in alone]
     served_s = [round(t, 2) for t, _ in served]
     no_cache_s = [round(t, 2) for t, _ in no_cache]
+    transformers_s = [round(t, 2) for t, _ in with_transformers]
+    median_transformers = statistics.median(transformers_s)
     median_alone, median_served = statistics.median(alone_s), statistics.median(served_s)
     result: dict[str, Any] = {
         "benchmark": "kgbuild ask from a cold CLI, example graph, CPU",
@@ -151,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         "alone_s": alone_s,
         "via_serve_s": served_s,
         "alone_no_cache_s": no_cache_s,
+        "alone_transformers_classes_s": transformers_s,
         "median_alone_s": median_alone,
         "median_alone_no_cache_s": statistics.median(no_cache_s),
+        "median_alone_transformers_classes_s": median_transformers,
+        "transformers_classes_over_alone": round(median_transformers / median_alone, 2),
         "median_via_serve_s": median_served,
         "alone_over_via_serve": round(median_alone / median_served, 2),
         "serve_start_s": round(start_s, 1),
@@ -164,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     work.cleanup()
     print(
         f"cold kgbuild ask: alone {median_alone:.2f} s "
-        f"(merging adapters uncached: {statistics.median(no_cache_s):.2f} s), "
+        f"(merging adapters uncached: {statistics.median(no_cache_s):.2f} s, "
+        f"transformers' classes: {median_transformers:.2f} s), "
         f"via kgbuild serve {median_served:.2f} s "
         f"(server start {start_s:.1f} s)"
     )

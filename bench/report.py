@@ -257,6 +257,12 @@ def _ask_cli(r: Result) -> str:
             if "median_alone_no_cache_s" in r
             else ""
         )
+        + (
+            f", {_f(r['median_alone_transformers_classes_s'], 2)} s with transformers' model "
+            "classes"
+            if "median_alone_transformers_classes_s" in r
+            else ""
+        )
         + f", via a running "
         f"`kgbuild serve` **{_f(r['median_via_serve_s'], 2)} s** (median of "
         f"{len(r['questions'])} questions; target {_f(r['target_s'])} s)"

@@ -247,10 +247,14 @@ def _max_length(tokenizer: Any, config: Any) -> int:
 
 
 def _load_tokenizer(source: str, ref: str) -> Any:
-    from transformers import AutoTokenizer
+    from kgbuild.nlp.plain_bert import load_bert_tokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        tokenizer = load_bert_tokenizer(source) if Path(source).is_dir() else None
+        if tokenizer is None:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"model {ref!r}: cannot load its tokenizer: {e}") from e
     if not getattr(tokenizer, "is_fast", False):
@@ -320,6 +324,19 @@ def _auto_class(kind: _Kind) -> Any:
     return getattr(transformers, kind.auto_class)
 
 
+def _saved_model(folder: str, kind: _Kind) -> Any:
+    """The model of ``kind`` saved in ``folder``: in plain torch when it is a plain BERT.
+
+    :func:`~kgbuild.nlp.plain_bert.load_plain_bert` runs the same weights without importing
+    transformers' model classes (seconds of a cold start); anything else loads with
+    transformers.
+    """
+    from kgbuild.nlp.plain_bert import load_plain_bert
+
+    plain = load_plain_bert(folder, kind.task) if Path(folder).is_dir() else None
+    return plain if plain is not None else _auto_class(kind).from_pretrained(folder)
+
+
 def _pairs_from_markers(kind: _Kind, manifest: dict[str, Any]) -> bool:
     """Whether a relation model reads its pairs at the entity markers (not ``[CLS]``)."""
     return kind is _SEQUENCE and manifest.get("pooling") == ENTITY_START
@@ -349,7 +366,7 @@ def _load_adapter(directory: Path, ref: str, kind: _Kind) -> tuple[Any, Any, str
     # plain transformers classes only: the pair and document models load their own heads
     cacheable = not _pairs_from_markers(kind, manifest) and kind is not _DOC_RELATIONS
     entry = merged_cache.entry_for(directory, base, kind.task) if cacheable else None
-    cached = entry.load(_auto_class(kind)) if entry is not None else None
+    cached = entry.load(lambda folder: _saved_model(folder, kind)) if entry is not None else None
     if cached is not None:
         return cached[0], tokenizer, cached[1], manifest
     try:
@@ -421,7 +438,7 @@ def _load_plain(resolved: str, ref: str, kind: _Kind) -> tuple[Any, Any, str, di
             f"fine-tune it first with '{kind.train_command}'"
         )
     try:
-        model = _auto_class(kind).from_pretrained(resolved)
+        model = _saved_model(resolved, kind)
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"model {ref!r}: cannot load it: {e}") from e
     tokenizer = _load_tokenizer(resolved, ref)

@@ -22,7 +22,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,13 +86,13 @@ class MergedEntry:
 
     path: Path
 
-    def load(self, model_class: Any) -> tuple[Any, str] | None:
-        """The cached model and its revision, or ``None`` when absent or unreadable."""
+    def load(self, load_folder: Callable[[str], Any]) -> tuple[Any, str] | None:
+        """The cached model (``load_folder(path)``) and its revision; ``None``: absent or damaged."""
         revision_file = self.path / _REVISION_FILE
         if not revision_file.is_file():
             return None
         try:
-            model = model_class.from_pretrained(str(self.path))
+            model = load_folder(str(self.path))
             revision = revision_file.read_text(encoding="utf-8").strip()
         except Exception as e:  # any damage (a truncated file, a bad header): merge again
             logger.warning("merged model cache %s unreadable (%s): merging again", self.path, e)

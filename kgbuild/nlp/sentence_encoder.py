@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -38,8 +39,6 @@ class SentenceEncoder:
         device: str | None = None,
         precision: str = "auto",
     ) -> None:
-        from transformers import AutoModel, AutoTokenizer
-
         from kgbuild.nlp.hf import (
             no_progress_bars,
             pick_device,
@@ -47,13 +46,23 @@ class SentenceEncoder:
             runs_bf16,
             store_linears_bf16,
         )
+        from kgbuild.nlp.plain_bert import load_bert_tokenizer, load_plain_bert
 
         path = resolve_model_ref(model_ref)
         self.device = pick_device(device)
         self.bf16 = runs_bf16(precision, str(self.device))
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        with no_progress_bars():
-            self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        self.tokenizer: Any = load_bert_tokenizer(path)
+        if self.tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model: Any = load_plain_bert(path)  # no transformers model import for a BERT
+        if self.model is None:
+            from transformers import AutoModel
+
+            with no_progress_bars():
+                self.model = AutoModel.from_pretrained(path)
+        self.model.to(self.device).eval()
         if self.bf16:
             store_linears_bf16(self.model)
         self.name = model_ref
