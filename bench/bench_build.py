@@ -200,7 +200,8 @@ def pipeline_baseline(corpus: Path) -> dict[str, Any]:
     settings = Settings()
     documents = read_documents([str(corpus)], settings.ingest).documents
     sentences = [c.text for d in documents for c in chunk_document(d, settings.chunking)]
-    loaded = load_token_classifier(resolve_task_model("ner", "default"))
+    # transformers' own model class and tokenizer, as a pipeline user has them
+    loaded = load_token_classifier(resolve_task_model("ner", "default"), plain_bert=False)
     tagger = pipeline(
         "token-classification",
         model=loaded.model,

@@ -139,7 +139,8 @@ def main() -> None:
     )
     stage = NerStage(config, run_id="bench")
     # the pipeline runs in fp32: its own copy, not the stage's bf16-stored linears
-    loaded = load_token_classifier(config.model, device=config.device)
+    # transformers' own model class and tokenizer, as a pipeline user has them
+    loaded = load_token_classifier(config.model, device=config.device, plain_bert=False)
     pipe = pipeline(
         "token-classification",
         model=loaded.model,

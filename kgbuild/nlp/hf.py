@@ -246,11 +246,11 @@ def _max_length(tokenizer: Any, config: Any) -> int:
     return min(candidates) if candidates else _FALLBACK_MAX_LENGTH
 
 
-def _load_tokenizer(source: str, ref: str) -> Any:
+def _load_tokenizer(source: str, ref: str, plain_bert: bool = True) -> Any:
     from kgbuild.nlp.plain_bert import load_bert_tokenizer
 
     try:
-        tokenizer = load_bert_tokenizer(source) if Path(source).is_dir() else None
+        tokenizer = load_bert_tokenizer(source) if plain_bert and Path(source).is_dir() else None
         if tokenizer is None:
             from transformers import AutoTokenizer
 
@@ -324,7 +324,7 @@ def _auto_class(kind: _Kind) -> Any:
     return getattr(transformers, kind.auto_class)
 
 
-def _saved_model(folder: str, kind: _Kind) -> Any:
+def _saved_model(folder: str, kind: _Kind, plain_bert: bool = True) -> Any:
     """The model of ``kind`` saved in ``folder``: in plain torch when it is a plain BERT.
 
     :func:`~kgbuild.nlp.plain_bert.load_plain_bert` runs the same weights without importing
@@ -333,7 +333,7 @@ def _saved_model(folder: str, kind: _Kind) -> Any:
     """
     from kgbuild.nlp.plain_bert import load_plain_bert
 
-    plain = load_plain_bert(folder, kind.task) if Path(folder).is_dir() else None
+    plain = load_plain_bert(folder, kind.task) if plain_bert and Path(folder).is_dir() else None
     return plain if plain is not None else _auto_class(kind).from_pretrained(folder)
 
 
@@ -342,7 +342,9 @@ def _pairs_from_markers(kind: _Kind, manifest: dict[str, Any]) -> bool:
     return kind is _SEQUENCE and manifest.get("pooling") == ENTITY_START
 
 
-def _load_adapter(directory: Path, ref: str, kind: _Kind) -> tuple[Any, Any, str, dict[str, Any]]:
+def _load_adapter(
+    directory: Path, ref: str, kind: _Kind, plain_bert: bool = True
+) -> tuple[Any, Any, str, dict[str, Any]]:
     """Load base + LoRA adapter (+ trained new-token rows) from a training folder, merged.
 
     A tokenizer saved beside the adapter may hold added tokens (entity markers): the
@@ -361,12 +363,18 @@ def _load_adapter(directory: Path, ref: str, kind: _Kind) -> tuple[Any, Any, str
         }
     base = resolve_model_ref(str(manifest["base"]))
     tokenizer = _load_tokenizer(
-        str(directory) if (directory / "tokenizer_config.json").is_file() else base, ref
+        str(directory) if (directory / "tokenizer_config.json").is_file() else base,
+        ref,
+        plain_bert,
     )
     # plain transformers classes only: the pair and document models load their own heads
     cacheable = not _pairs_from_markers(kind, manifest) and kind is not _DOC_RELATIONS
     entry = merged_cache.entry_for(directory, base, kind.task) if cacheable else None
-    cached = entry.load(lambda folder: _saved_model(folder, kind)) if entry is not None else None
+    cached = (
+        entry.load(lambda folder: _saved_model(folder, kind, plain_bert))
+        if entry is not None
+        else None
+    )
     if cached is not None:
         return cached[0], tokenizer, cached[1], manifest
     try:
@@ -400,7 +408,9 @@ def _load_adapter(directory: Path, ref: str, kind: _Kind) -> tuple[Any, Any, str
     return model, tokenizer, revision, manifest
 
 
-def _load_plain(resolved: str, ref: str, kind: _Kind) -> tuple[Any, Any, str, dict[str, Any]]:
+def _load_plain(
+    resolved: str, ref: str, kind: _Kind, plain_bert: bool = True
+) -> tuple[Any, Any, str, dict[str, Any]]:
     """Load a ready model of ``kind`` (Hub id or local ``save_pretrained`` folder)."""
     from transformers import AutoConfig
 
@@ -414,14 +424,14 @@ def _load_plain(resolved: str, ref: str, kind: _Kind) -> tuple[Any, Any, str, di
                 f"model {ref!r} is not a document relation model (no {KGBUILD_MODEL_FILE}); "
                 f"train one with '{kind.train_command}'"
             )
-        tokenizer = _load_tokenizer(resolved, ref)
+        tokenizer = _load_tokenizer(resolved, ref, plain_bert)
         try:
             doc_model = load_doc_relation_model(resolved, manifest, with_head=True)
         except (OSError, ValueError, RuntimeError) as e:
             raise ModelLoadError(f"model {ref!r}: cannot load it: {e}") from e
         return doc_model, tokenizer, model_revision(resolved, doc_model.config), manifest
     if _pairs_from_markers(kind, manifest):
-        tokenizer = _load_tokenizer(resolved, ref)
+        tokenizer = _load_tokenizer(resolved, ref, plain_bert)
         try:
             pairs = load_pair_classifier(resolved, tokenizer, manifest, with_head=True)
         except (OSError, ValueError, RuntimeError) as e:
@@ -438,10 +448,10 @@ def _load_plain(resolved: str, ref: str, kind: _Kind) -> tuple[Any, Any, str, di
             f"fine-tune it first with '{kind.train_command}'"
         )
     try:
-        model = _saved_model(resolved, kind)
+        model = _saved_model(resolved, kind, plain_bert)
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"model {ref!r}: cannot load it: {e}") from e
-    tokenizer = _load_tokenizer(resolved, ref)
+    tokenizer = _load_tokenizer(resolved, ref, plain_bert)
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         raise ModelLoadError(
             f"model {ref!r}: its tokenizer has {len(tokenizer)} tokens but the model "
@@ -463,7 +473,9 @@ def store_linears_bf16(model: torch.nn.Module) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_model(ref: str, device: str | None, kind: _Kind, bf16: bool = False) -> LoadedModel:
+def _load_model(
+    ref: str, device: str | None, kind: _Kind, bf16: bool = False, plain_bert: bool = True
+) -> LoadedModel:
     resolved = resolve_model_ref(ref)
     directory = Path(resolved)
     if not directory.is_dir() and (
@@ -472,9 +484,9 @@ def _load_model(ref: str, device: str | None, kind: _Kind, bf16: bool = False) -
         raise ModelLoadError(f"model {ref!r}: no such directory")
     with no_progress_bars():
         if directory.is_dir() and (directory / "adapter_config.json").is_file():
-            model, tokenizer, revision, manifest = _load_adapter(directory, ref, kind)
+            model, tokenizer, revision, manifest = _load_adapter(directory, ref, kind, plain_bert)
         else:
-            model, tokenizer, revision, manifest = _load_plain(resolved, ref, kind)
+            model, tokenizer, revision, manifest = _load_plain(resolved, ref, kind, plain_bert)
     target = pick_device(device)
     model.to(target)
     model.eval()
@@ -495,7 +507,7 @@ def _load_model(ref: str, device: str | None, kind: _Kind, bf16: bool = False) -
 
 
 def load_token_classifier(
-    ref: str, *, device: str | None = None, bf16: bool = False
+    ref: str, *, device: str | None = None, bf16: bool = False, plain_bert: bool = True
 ) -> LoadedModel:
     """Load a token-classification model once per ``(ref, device, bf16)`` (cached).
 
@@ -506,6 +518,8 @@ def load_token_classifier(
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         bf16: For bf16 autocast only: linear layers stored in bf16
             (:func:`store_linears_bf16`), a copy of its own in the cache.
+        plain_bert: A saved BERT runs in plain torch (:mod:`kgbuild.nlp.plain_bert`);
+            ``False``: transformers' own class, e.g. for a transformers ``pipeline``.
 
     Returns:
         LoadedModel: Model (eval mode, adapter merged), fast tokenizer, label map,
@@ -515,7 +529,7 @@ def load_token_classifier(
         ModelLoadError: The folder is missing, the model is not a token
             classifier, or it has no fast tokenizer.
     """
-    return _load_model(ref, device, _TOKEN, bf16)
+    return _load_model(ref, device, _TOKEN, bf16, plain_bert)
 
 
 def load_sequence_classifier(

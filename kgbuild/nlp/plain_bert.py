@@ -145,11 +145,18 @@ class SpanLogits:
     end_logits: torch.Tensor
 
 
-class _Linear(nn.Linear):
-    """``nn.Linear`` left uninitialised: :func:`load_plain_bert` sets every weight."""
+def _linear(inputs: int, outputs: int) -> nn.Linear:
+    """An ``nn.Linear`` left uninitialised: :func:`load_plain_bert` sets every weight.
 
-    def reset_parameters(self) -> None:
-        pass
+    That very class (quantisation and bf16 storage find linears by type), without the random
+    initialisation that costs a tenth of a second per model.
+    """
+    layer = nn.Linear.__new__(nn.Linear)
+    nn.Module.__init__(layer)
+    layer.in_features, layer.out_features = inputs, outputs
+    layer.weight = nn.Parameter(torch.empty(outputs, inputs))
+    layer.bias = nn.Parameter(torch.empty(outputs))
+    return layer
 
 
 def _embedding(rows: int, width: int) -> nn.Embedding:
@@ -180,9 +187,9 @@ class _SelfAttention(nn.Module):
     def __init__(self, config: PlainBertConfig) -> None:
         super().__init__()
         self.heads = config.num_attention_heads
-        self.query = _Linear(config.hidden_size, config.hidden_size)
-        self.key = _Linear(config.hidden_size, config.hidden_size)
-        self.value = _Linear(config.hidden_size, config.hidden_size)
+        self.query = _linear(config.hidden_size, config.hidden_size)
+        self.key = _linear(config.hidden_size, config.hidden_size)
+        self.value = _linear(config.hidden_size, config.hidden_size)
 
     def forward(self, states: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         batch, length, hidden = states.shape
@@ -205,7 +212,7 @@ class _Projection(nn.Module):
 
     def __init__(self, inputs: int, config: PlainBertConfig) -> None:
         super().__init__()
-        self.dense = _Linear(inputs, config.hidden_size)
+        self.dense = _linear(inputs, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
@@ -227,7 +234,7 @@ class _Attention(nn.Module):
 class _Intermediate(nn.Module):
     def __init__(self, config: PlainBertConfig) -> None:
         super().__init__()
-        self.dense = _Linear(config.hidden_size, config.intermediate_size)
+        self.dense = _linear(config.hidden_size, config.intermediate_size)
         self.activation = _ACTIVATIONS[config.hidden_act]
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
@@ -256,7 +263,7 @@ class _Encoder(nn.Module):
 class _Pooler(nn.Module):
     def __init__(self, config: PlainBertConfig) -> None:
         super().__init__()
-        self.dense = _Linear(config.hidden_size, config.hidden_size)
+        self.dense = _linear(config.hidden_size, config.hidden_size)
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.dense(states[:, 0]))
@@ -304,9 +311,9 @@ class PlainBert(nn.Module):
         self.classifier: nn.Linear | None = None
         self.qa_outputs: nn.Linear | None = None
         if task == "question-answering":
-            self.qa_outputs = _Linear(config.hidden_size, 2)
+            self.qa_outputs = _linear(config.hidden_size, 2)
         elif task is not None:
-            self.classifier = _Linear(config.hidden_size, config.num_labels)
+            self.classifier = _linear(config.hidden_size, config.num_labels)
 
     def get_input_embeddings(self) -> nn.Embedding:
         """The word embeddings (as transformers' models name them)."""

@@ -152,6 +152,20 @@ def test_the_switch_turns_both_off(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert load_bert_tokenizer(tiny) is None
 
 
+def test_a_pipeline_baseline_can_ask_for_transformers_own_classes(tmp_path: Path) -> None:
+    from kgbuild.nlp.hf import load_token_classifier
+
+    tiny = str(make_tiny_bert(tmp_path / "tiny", ["O", "B-PER"]))
+    plain = load_token_classifier(tiny)
+    own = load_token_classifier(tiny, plain_bert=False)
+    assert type(plain.model).__name__ == "PlainBert"
+    assert type(own.model).__name__ == "BertForTokenClassification"
+    assert type(own.tokenizer).__name__ == "BertTokenizer"
+    ids = own.tokenizer(["john smith went to paris"], return_tensors="pt")
+    with torch.inference_mode():
+        torch.testing.assert_close(plain.model(**ids).logits, own.model(**ids).logits)
+
+
 def test_a_head_needs_its_weights_and_labels(tmp_path: Path) -> None:
     folder = _save_bert(tmp_path / "bert", None)
     assert load_plain_bert(folder, "question-answering") is None  # no qa_outputs tensors
