@@ -101,8 +101,9 @@ class DocRelationModel(nn.Module):
     """ATLOP-style pair classifier over a BERT-family encoder.
 
     Args:
-        encoder: A transformers ``AutoModel`` (BERT family: its last layer's attention
-            has ``query`` and ``key`` projections).
+        encoder: A transformers ``AutoModel`` or a
+            :class:`~kgbuild.nlp.plain_bert.PlainBertModel` (BERT family: its last layer's
+            attention has ``query`` and ``key`` projections).
         labels: Class names; ``labels[0]`` must be :data:`THRESHOLD_CLASS`.
         emb_size: Width of the head and tail representations.
         block_size: Group size of the grouped bilinear layer (divides ``emb_size``).
@@ -437,10 +438,15 @@ def load_doc_relation_model(
             ``block_size``).
         with_head: Load the pair layers saved in ``source`` (a full fine-tune).
     """
-    from transformers import AutoModel
+    from kgbuild.nlp.plain_bert import load_plain_bert
 
+    encoder: Any = load_plain_bert(source) if Path(source).is_dir() else None
+    if encoder is None:  # not a saved plain BERT: transformers' class
+        from transformers import AutoModel
+
+        encoder = AutoModel.from_pretrained(source)
     model = DocRelationModel(
-        AutoModel.from_pretrained(source),
+        encoder,
         [str(label) for label in manifest.get("labels", [])],
         emb_size=int(manifest.get("emb_size", 384)),
         block_size=int(manifest.get("block_size", 64)),

@@ -39,6 +39,7 @@ __all__ = [
     "EncoderOutput",
     "PlainBert",
     "PlainBertConfig",
+    "PlainBertModel",
     "SpanLogits",
     "TokenLogits",
     "load_bert_tokenizer",
@@ -65,9 +66,12 @@ _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class PlainBertConfig:
-    """The parts of a BERT ``config.json`` the forward pass and kgbuild's loaders read."""
+    """The parts of a BERT ``config.json`` the forward pass and kgbuild's loaders read.
+
+    Mutable like transformers' configs: a wrapping model sets its own labels on it.
+    """
 
     vocab_size: int
     hidden_size: int
@@ -80,13 +84,9 @@ class PlainBertConfig:
     layer_norm_eps: float
     pad_token_id: int = 0
     id2label: dict[int, str] = field(default_factory=dict)
+    label2id: dict[str, int] = field(default_factory=dict)
     architectures: tuple[str, ...] = ()
     model_type: str = "bert"
-
-    @property
-    def label2id(self) -> dict[str, int]:
-        """Label name to class index (transformers' ``label2id``)."""
-        return {label: i for i, label in self.id2label.items()}
 
     @property
     def num_labels(self) -> int:
@@ -105,6 +105,7 @@ class PlainBertConfig:
         ):
             return None
         try:
+            id2label = {int(i): str(v) for i, v in (raw.get("id2label") or {}).items()}
             return cls(
                 vocab_size=int(raw["vocab_size"]),
                 hidden_size=int(raw["hidden_size"]),
@@ -116,7 +117,8 @@ class PlainBertConfig:
                 type_vocab_size=int(raw.get("type_vocab_size", 2)),
                 layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
                 pad_token_id=int(raw.get("pad_token_id") or 0),
-                id2label={int(i): str(v) for i, v in (raw.get("id2label") or {}).items()},
+                id2label=id2label,
+                label2id={label: i for i, label in id2label.items()},
                 architectures=tuple(raw.get("architectures") or ()),
             )
         except (KeyError, TypeError, ValueError):
@@ -125,9 +127,14 @@ class PlainBertConfig:
 
 @dataclass(frozen=True)
 class EncoderOutput:
-    """The encoder's last hidden states, ``(batch, tokens, hidden)``."""
+    """The encoder's last hidden states, ``(batch, tokens, hidden)``.
+
+    ``hidden_states``, when asked for: every layer's input, then the last output (as
+    transformers orders them).
+    """
 
     last_hidden_state: torch.Tensor
+    hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -269,69 +276,92 @@ class _Pooler(nn.Module):
         return torch.tanh(self.dense(states[:, 0]))
 
 
-class _Bert(nn.Module):
-    def __init__(self, config: PlainBertConfig, pooler: bool) -> None:
+class PlainBertModel(nn.Module):
+    """The BERT encoder, laid out (and its weights named) as transformers' ``BertModel``.
+
+    Called like it (``input_ids``, ``attention_mask``, ``token_type_ids``,
+    ``output_hidden_states``); returns :class:`EncoderOutput`. Inference only.
+    """
+
+    def __init__(self, config: PlainBertConfig, pooler: bool = False) -> None:
         super().__init__()
+        self.config = config
         self.embeddings = _Embeddings(config)
         self.encoder = _Encoder(config)
         self.pooler = _Pooler(config) if pooler else None
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None,
-        token_type_ids: torch.Tensor | None,
-    ) -> torch.Tensor:
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        keep = attention_mask.bool()[:, None, None, :]
-        states: torch.Tensor = self.embeddings(input_ids, token_type_ids)
-        for layer in self.encoder.layer:
-            states = layer(states, keep)
-        return states
-
-
-class PlainBert(nn.Module):
-    """A BERT encoder with transformers' weight names and, optionally, one task head.
-
-    Called like transformers' model of the same task (``input_ids``, ``attention_mask``,
-    ``token_type_ids``); returns :class:`EncoderOutput`, :class:`TokenLogits` or
-    :class:`SpanLogits`. Inference only.
-    """
-
-    def __init__(self, config: PlainBertConfig, task: str | None) -> None:
-        super().__init__()
-        if task is not None and task not in HEAD_TASKS:
-            raise ValueError(f"no BERT head for task {task!r}; known: {', '.join(HEAD_TASKS)}")
-        self.config = config
-        self.task = task
-        self.bert = _Bert(config, pooler=task == "sequence-classification")
-        self.classifier: nn.Linear | None = None
-        self.qa_outputs: nn.Linear | None = None
-        if task == "question-answering":
-            self.qa_outputs = _linear(config.hidden_size, 2)
-        elif task is not None:
-            self.classifier = _linear(config.hidden_size, config.num_labels)
-
     def get_input_embeddings(self) -> nn.Embedding:
         """The word embeddings (as transformers' models name them)."""
-        return self.bert.embeddings.word_embeddings
+        return self.embeddings.word_embeddings
+
+    def resize_token_embeddings(self, size: int, **_: Any) -> nn.Embedding:
+        """Grow the word embeddings to ``size`` rows (new rows zero: the caller sets them)."""
+        old = self.embeddings.word_embeddings
+        if size > old.num_embeddings:
+            grown = torch.zeros(size, old.embedding_dim, dtype=old.weight.dtype)
+            grown[: old.num_embeddings] = old.weight.detach()
+            self.embeddings.word_embeddings = nn.Embedding(size, old.embedding_dim, _weight=grown)
+            self.config.vocab_size = size
+        return self.embeddings.word_embeddings
 
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
-    ) -> EncoderOutput | TokenLogits | SpanLogits:
-        """The head's output for a batch (no padding rows needed; 0/1 ``attention_mask``)."""
-        states = self.bert(input_ids, attention_mask, token_type_ids)
+        output_hidden_states: bool = False,
+    ) -> EncoderOutput:
+        """The last hidden states of a batch (0/1 ``attention_mask``; ``None``: all tokens)."""
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        keep = attention_mask.bool()[:, None, None, :]
+        states: torch.Tensor = self.embeddings(input_ids, token_type_ids)
+        every = [states]
+        for layer in self.encoder.layer:
+            states = layer(states, keep)
+            every.append(states)
+        return EncoderOutput(states, tuple(every) if output_hidden_states else None)
+
+
+class PlainBert(nn.Module):
+    """A :class:`PlainBertModel` (``bert``) with one task head, named as transformers' are.
+
+    Called like transformers' model of the same task (``input_ids``, ``attention_mask``,
+    ``token_type_ids``); returns :class:`TokenLogits` or :class:`SpanLogits`. Inference only.
+    """
+
+    def __init__(self, config: PlainBertConfig, task: str) -> None:
+        super().__init__()
+        if task not in HEAD_TASKS:
+            raise ValueError(f"no BERT head for task {task!r}; known: {', '.join(HEAD_TASKS)}")
+        self.config = config
+        self.task = task
+        self.bert = PlainBertModel(config, pooler=task == "sequence-classification")
+        self.classifier: nn.Linear | None = None
+        self.qa_outputs: nn.Linear | None = None
+        if task == "question-answering":
+            self.qa_outputs = _linear(config.hidden_size, 2)
+        else:
+            self.classifier = _linear(config.hidden_size, config.num_labels)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The word embeddings (as transformers' models name them)."""
+        return self.bert.get_input_embeddings()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> TokenLogits | SpanLogits:
+        """The head's output for a batch (0/1 ``attention_mask``; ``None``: all tokens)."""
+        states = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
         if self.qa_outputs is not None:
             start, end = self.qa_outputs(states).split(1, dim=-1)
             return SpanLogits(start.squeeze(-1), end.squeeze(-1))
-        if self.classifier is None:
-            return EncoderOutput(states)
+        assert self.classifier is not None  # every other task has a classifier
         if self.bert.pooler is not None:
             return TokenLogits(self.classifier(self.bert.pooler(states)))
         return TokenLogits(self.classifier(states))
@@ -341,13 +371,17 @@ def _enabled() -> bool:
     return os.environ.get(PLAIN_BERT_ENV, "").strip().lower() not in {"off", "0", "false", "no"}
 
 
-def load_plain_bert(folder: str | Path, task: str | None = None) -> PlainBert | None:
-    """The BERT saved in ``folder`` with the head of ``task``, or ``None`` when not runnable here.
+def load_plain_bert(
+    folder: str | Path, task: str | None = None
+) -> PlainBert | PlainBertModel | None:
+    """The BERT saved in ``folder``, or ``None`` when this module does not run it exactly.
 
-    ``None`` when ``KGBUILD_PLAIN_BERT=off``, the folder has no ``config.json`` or ``model.safetensors``, the config is not
-    a plain BERT (:meth:`PlainBertConfig.runnable`), a head needs labels the config lacks, or
-    the weights are not exactly the module's (a missing tensor, an unknown one, another shape
-    or another dtype than fp32).
+    ``task`` ``None``: the encoder (:class:`PlainBertModel`, as ``AutoModel`` loads it, without
+    the pooler); else :class:`PlainBert` with the head of ``task`` (:data:`HEAD_TASKS`).
+    ``None`` when ``KGBUILD_PLAIN_BERT=off``, the folder has no ``config.json`` or
+    ``model.safetensors``, the config is not a plain BERT (:meth:`PlainBertConfig.runnable`),
+    a head needs labels the config lacks, or the weights are not exactly the module's (a
+    missing tensor, an unknown one, another shape, another dtype than fp32).
 
     Raises:
         OSError, ValueError: An unreadable or damaged file.
@@ -361,15 +395,19 @@ def load_plain_bert(folder: str | Path, task: str | None = None) -> PlainBert | 
     if config is None or (task in HEAD_TASKS[:2] and not config.num_labels):
         return None
     weights = {
-        name: tensor
+        name.removeprefix("bert."): tensor
         for name, tensor in load_file(str(path / WEIGHTS_FILE)).items()
         if not name.endswith("position_ids")  # a buffer older checkpoints saved
     }
-    if not any(name.startswith("bert.") for name in weights):
-        weights = {f"bert.{name}": tensor for name, tensor in weights.items()}
     if task != "sequence-classification":
-        weights = {k: v for k, v in weights.items() if not k.startswith("bert.pooler.")}
-    model = PlainBert(config, task)
+        weights = {k: v for k, v in weights.items() if not k.startswith("pooler.")}
+    model: PlainBert | PlainBertModel
+    if task is None:
+        model = PlainBertModel(config)
+    else:
+        model = PlainBert(config, task)
+        heads = ("classifier.", "qa_outputs.")
+        weights = {(k if k.startswith(heads) else f"bert.{k}"): v for k, v in weights.items()}
     expected = model.state_dict()
     if set(weights) != set(expected) or any(
         weights[name].shape != tensor.shape or weights[name].dtype != tensor.dtype

@@ -94,12 +94,35 @@ def test_each_head_gives_transformers_outputs(
     assert plain.get_input_embeddings().num_embeddings == 50
 
 
+def test_the_encoder_gives_every_layer_and_grows_its_vocabulary(tmp_path: Path) -> None:
+    folder = _save_bert(tmp_path / "bert", None)
+    reference = transformers.BertModel.from_pretrained(folder).eval()
+    plain = load_plain_bert(folder)
+    assert isinstance(plain, plain_bert.PlainBertModel)
+    inputs = _inputs()
+    with torch.inference_mode():
+        expected = reference(**inputs, output_hidden_states=True).hidden_states
+        got = plain(**inputs, output_hidden_states=True).hidden_states
+        assert plain(**inputs).hidden_states is None
+    assert got is not None and len(got) == len(expected) == 3
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+    before = plain.get_input_embeddings().weight.detach().clone()
+    plain.resize_token_embeddings(53)
+    grown = plain.get_input_embeddings().weight
+    assert grown.shape == (53, 32) and plain.config.vocab_size == 53
+    assert torch.equal(grown[:50], before) and not grown[50:].any()
+    plain.resize_token_embeddings(40)  # never shrinks
+    assert plain.get_input_embeddings().num_embeddings == 53
+
+
 def test_a_bert_without_the_prefix_loads_as_the_encoder(tmp_path: Path) -> None:
     """Sentence-transformers packages save the encoder's tensors without ``bert.``."""
     folder = _save_bert(tmp_path / "bert", None)
     assert not any(k.startswith("bert.") for k in load_file(str(folder / "model.safetensors")))
-    plain = load_plain_bert(folder)
-    assert plain is not None and plain.task is None
+    assert isinstance(load_plain_bert(folder), plain_bert.PlainBertModel)
+    assert load_plain_bert(folder, "token-classification") is None  # no classifier saved
 
 
 def _rewrite_config(folder: Path, **changes: Any) -> None:
@@ -267,4 +290,4 @@ def test_the_models_of_a_question_load_without_transformers_model_classes(
     first = run()  # merges the adapters with transformers and peft, fills the cache
     assert first[-1] != "[]"
     second = run()
-    assert second == ["PlainBert PlainBert PlainBert", "[]"]
+    assert second == ["PlainBert PlainBert PlainBertModel", "[]"]
