@@ -1,12 +1,15 @@
 """The embedded graph: node-link ``graph.json`` written by ``kgbuild build`` plus its ledger.
 
 Entity names and aliases go into an in-memory word index (folded words; fuzzy lookup of
-words with rapidfuzz); sentence text comes from the run ledger's stored chunks.
+words with rapidfuzz); sentence text comes from the run ledger's stored chunks, read the first
+time a question needs one of a document's sentences (the graph's provenance names each
+sentence's document), so opening a graph of thousands of documents reads none of them.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,7 +95,7 @@ class EmbeddedGraph:
         if ledger_url is None:
             ledger = graph_json.parent / "ledger.sqlite"
             ledger_url = f"sqlite:///{ledger.as_posix()}" if ledger.is_file() else None
-        self._sentences = _load_sentences(ledger_url) if ledger_url else {}
+        self._ledger_url = ledger_url
 
     @classmethod
     def from_node_link(cls, data: Mapping[str, Any]) -> EmbeddedGraph:
@@ -100,7 +103,7 @@ class EmbeddedGraph:
         graph = cls.__new__(cls)
         graph.path = None
         graph._load(data)
-        graph._sentences = {}
+        graph._ledger_url = None
         return graph
 
     def _load(self, data: Mapping[str, Any]) -> None:
@@ -117,8 +120,17 @@ class EmbeddedGraph:
         self._in: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._mentions: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._relations = 0
+        self._sentences: dict[str, SentenceText] = {}
+        self._read_documents: set[str] = set()
+        self._reading = threading.Lock()
+        self._chunk_documents: dict[str, str] = {}
+        """Each sentence's document, from the provenance of mentions, relations, attributes."""
+        for node in self._nodes.values():
+            for slot in node.get("attributes", {}).values():
+                self._note_chunks(slot.get("evidence", []))
         for edge in data.get("edges", []):
             source, target = str(edge["source"]), str(edge["target"])
+            self._note_chunks(edge.get("provenance", []))
             if edge.get("type") in _STRUCTURAL:
                 self._mentions[source].extend(edge.get("provenance", []))
             elif edge.get("type") in _DERIVED:
@@ -209,8 +221,24 @@ class EmbeddedGraph:
             mentions=tuple(mentions),
         )
 
+    def _note_chunks(self, provenance: Iterable[Mapping[str, Any]]) -> None:
+        for item in provenance:
+            chunk_id, doc_id = item.get("chunk_id"), item.get("doc_id")
+            if chunk_id and doc_id:
+                self._chunk_documents[str(chunk_id)] = str(doc_id)
+
     def sentences(self, chunk_ids: Sequence[str]) -> dict[str, SentenceText]:
-        """Stored sentences by chunk id."""
+        """Stored sentences by chunk id (their documents' chunks read from the ledger once)."""
+        if self._ledger_url is not None:
+            with self._reading:
+                unread = {
+                    self._chunk_documents[c]
+                    for c in chunk_ids
+                    if c not in self._sentences and c in self._chunk_documents
+                } - self._read_documents
+                if unread:
+                    self._sentences.update(_load_sentences(self._ledger_url, unread))
+                    self._read_documents |= unread
         return {c: self._sentences[c] for c in chunk_ids if c in self._sentences}
 
     def related(self, entity_id: str, rel_type: str, outgoing: bool) -> list[RelationFact]:
@@ -362,8 +390,8 @@ class _ExplorerIndex:
         return index
 
 
-def _load_sentences(ledger_url: str) -> dict[str, SentenceText]:
-    """Every stored chunk of the ledger's current documents."""
+def _load_sentences(ledger_url: str, doc_ids: Collection[str]) -> dict[str, SentenceText]:
+    """Every stored chunk of those of ``doc_ids`` that are current documents of the ledger."""
     from sqlalchemy.orm import Session
 
     from kgbuild.store.sql import ledger
@@ -372,8 +400,8 @@ def _load_sentences(ledger_url: str) -> dict[str, SentenceText]:
     engine = make_engine(ledger_url)
     try:
         with Session(engine) as session:
-            rows = ledger.current_documents(session)
-            results = ledger.load_results(session, [row.id for row in rows])
+            current = ledger.current_documents(session, doc_ids)
+            results = ledger.load_results(session, [row.id for row in current])
     finally:
         engine.dispose()
     return {

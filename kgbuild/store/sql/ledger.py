@@ -281,13 +281,15 @@ def mark_deleted(session: Session, run_id: str, present_ids: Iterable[str]) -> l
     return sorted(row.id for row in gone)
 
 
-def current_documents(session: Session) -> list[DocumentRow]:
-    """Documents whose latest version was extracted successfully, in id order."""
-    return list(
-        session.scalars(
-            select(DocumentRow).where(DocumentRow.status == "ok").order_by(DocumentRow.id)
-        )
-    )
+def current_documents(session: Session, among: Iterable[str] | None = None) -> list[DocumentRow]:
+    """Documents whose latest version was extracted successfully, in id order.
+
+    ``among``: only those of these ids.
+    """
+    query = select(DocumentRow).where(DocumentRow.status == "ok")
+    if among is not None:
+        query = query.where(DocumentRow.id.in_(sorted(set(among))))
+    return list(session.scalars(query.order_by(DocumentRow.id)))
 
 
 def current_state_digest(session: Session) -> str:

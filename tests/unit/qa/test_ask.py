@@ -7,7 +7,7 @@ trained in tests/conftest.py; nothing is mocked.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import httpx
@@ -27,7 +27,7 @@ from kgbuild.errors import InputError
 from kgbuild.qa import GraphQA, open_store
 from kgbuild.qa.embedded import EmbeddedGraph
 from kgbuild.qa.linking import EntityLinker
-from kgbuild.qa.models import AskResult, EntityHit
+from kgbuild.qa.models import AskResult, EntityHit, SentenceText
 from kgbuild.qa.ranking import bm25_scores
 from kgbuild.qa.structured import parse_graph_query
 from kgbuild.schema import AttributeSpec, GraphSchema, load_schema
@@ -624,3 +624,43 @@ def test_without_a_matching_relation_the_wh_word_types_the_answer(
     read = _read_answers(results)
     assert read[True] and set(read[True]) <= places
     assert not set(read[False]) <= places
+
+
+def test_sentences_are_read_per_document_when_first_needed(
+    example: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening the graph reads no sentence; a question's sentences read their documents once."""
+    from kgbuild.qa import embedded
+
+    reads: list[list[str]] = []
+    read = embedded._load_sentences
+
+    def counted(url: str, doc_ids: Collection[str]) -> dict[str, SentenceText]:
+        reads.append(sorted(doc_ids))
+        return read(url, doc_ids)
+
+    monkeypatch.setattr(embedded, "_load_sentences", counted)
+    graph = EmbeddedGraph(example.out_dir / "graph.json")
+    assert reads == []
+
+    def chunks_of(*words: str) -> dict[str, str]:
+        (hit,) = graph.search(list(words), 1)
+        card = graph.entity(hit.id)
+        assert card is not None
+        return {m.chunk_id: m.doc_id for m in card.mentions}
+
+    maria = chunks_of("maria", "gonzalez")
+    assert set(maria.values()) == {"a.txt"}
+    found = graph.sentences(sorted(maria))
+    assert reads == [["a.txt"]]
+    for chunk_id, sentence in found.items():
+        assert _doc_text(example, "a.txt")[sentence.start : sentence.end] == sentence.text
+        assert sentence.chunk_id == chunk_id and "Maria Gonzalez" in sentence.text
+
+    acme = chunks_of("acme", "robotics")
+    assert set(acme.values()) == {"a.txt", "c.txt"}
+    assert set(graph.sentences(sorted(acme))) == set(acme)
+    assert reads == [["a.txt"], ["c.txt"]]  # a.txt was read already
+    graph.sentences(sorted(acme))
+    assert graph.sentences(["chk_not_in_the_graph"]) == {}
+    assert reads == [["a.txt"], ["c.txt"]]
