@@ -2,9 +2,11 @@
 
 Importing transformers' model classes (``modeling_utils``, which brings ``torch._dynamo``,
 ``torch.distributed.tensor`` and scipy) takes about 4 s on a 2-core CPU, most of a cold
-``kgbuild ask``. Every model a question needs is a BERT (MiniLM) saved as ``config.json`` plus
-``model.safetensors``: the sentence encoder's package and the merged-adapter cache
-(:mod:`kgbuild.nlp.merged_cache`). :func:`load_plain_bert` runs such a folder with the same
+``kgbuild ask``. Every model a question or a default build needs is a BERT (MiniLM) saved as
+``config.json`` plus ``model.safetensors``: the sentence encoder's package, the merged-adapter
+cache (:mod:`kgbuild.nlp.merged_cache`) and the document relation model's base encoder
+(:func:`kgbuild.nlp.doc_relations.load_doc_relation_model`, its adapter merged by weight
+name). :func:`load_plain_bert` runs such a folder with the same
 weights and the same operations (eval mode: no dropout), and returns ``None`` for anything it
 does not run exactly (another architecture, relative positions, another activation, other
 weight names), which the callers then load with transformers.
