@@ -440,7 +440,7 @@ def load_doc_relation_model(
     """
     from kgbuild.nlp.plain_bert import load_plain_bert
 
-    encoder: Any = load_plain_bert(source) if Path(source).is_dir() else None
+    encoder: Any = load_plain_bert(source)
     if encoder is None:  # not a saved plain BERT: transformers' class
         from transformers import AutoModel
 

@@ -250,7 +250,7 @@ def _load_tokenizer(source: str, ref: str, plain_bert: bool = True) -> Any:
     from kgbuild.nlp.plain_bert import load_bert_tokenizer
 
     try:
-        tokenizer = load_bert_tokenizer(source) if plain_bert and Path(source).is_dir() else None
+        tokenizer = load_bert_tokenizer(source) if plain_bert else None
         if tokenizer is None:
             from transformers import AutoTokenizer
 
@@ -333,7 +333,7 @@ def _saved_model(folder: str, kind: _Kind, plain_bert: bool = True) -> Any:
     """
     from kgbuild.nlp.plain_bert import load_plain_bert
 
-    plain = load_plain_bert(folder, kind.task) if plain_bert and Path(folder).is_dir() else None
+    plain = load_plain_bert(folder, kind.task) if plain_bert else None
     return plain if plain is not None else _auto_class(kind).from_pretrained(folder)
 
 
