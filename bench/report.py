@@ -288,7 +288,17 @@ def _cpu_paths(r: Result) -> str:
     return f"{rows}; {r['rule']}: kept {kept}"
 
 
+def _attribute_points(r: Result) -> str:
+    rows = "; ".join(
+        f"{row['min_precision']:g}: {row['choosing']['correct']}/{row['choosing']['stored']} "
+        f"right (held out {row['held_out']['correct']}/{row['held_out']['stored']})"
+        for row in r["points"]
+    )
+    return f"{rows}; {r['rule']}: **{r['chosen']}**"
+
+
 KINDS: list[tuple[str, str, Callable[[Result], str]]] = [
+    ("attribute_points", "bench_attribute_points.py", _attribute_points),
     ("cpu_paths", "bench_cpu_paths.py", _cpu_paths),
     ("long_document", "bench_long_document.py", _long_document),
     ("ner", "bench_ner.py", _ner),

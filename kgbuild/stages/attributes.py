@@ -18,7 +18,9 @@ An attribute whose Wikidata property a relation type of the relation model stand
 (``relation_types``: date of birth, place of birth, inception...) is not read by QA: its
 values are that model's relations of the type (head of the attribute's entity type) whose
 calibrated score reaches the type's threshold for ``attributes.min_precision``
-(``relation_thresholds``), the tail mention normalised to the value type.
+(``relation_thresholds``; the relation stage hands over its facts between that point and
+its own, see :meth:`~kgbuild.stages.doc_relations.DocRelationStage.keep_below`), the tail
+mention normalised to the value type.
 
 Attributes come out at mention level (``entity`` is a mention id, as relations' heads
 are); :func:`kgbuild.graph.build.resolve_attributes` lifts them to resolved entities.

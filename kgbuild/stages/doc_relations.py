@@ -9,7 +9,9 @@ forward: one encoder pass per window (:func:`kgbuild.nlp.doc_relations.score_win
 length-sorted batches, bf16 autocast where supported. postprocess: margins become
 calibrated probabilities (the model's Platt map); a type is kept when the schema allows it
 for the pair and its probability reaches the type's threshold for ``min_precision``; a
-pair read in several windows keeps its best score.
+pair read in several windows keeps its best score. Types given a lower threshold of their
+own (:meth:`DocRelationStage.keep_below`: the attribute step's operating point) also keep
+the facts between the two thresholds, apart (:attr:`DocRelationStage.below`).
 
 A relation comes out with the first mention (in text order) of its head and of its tail
 entity as ``head``/``tail`` (lifted to resolved entities after resolution), its calibrated
@@ -23,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -173,6 +175,11 @@ class DocRelationStage:
         self.allowed = self._allowed_columns()
         self._masks: dict[tuple[str, str], np.ndarray[Any, Any]] = {}
         self.entity_labels = frozenset(label for pair in self.allowed for label in pair)
+        self.floors: np.ndarray[Any, Any] | None = None
+        """Per score column: the lower threshold of :meth:`keep_below` (``None``: none set)."""
+        self.below: list[MentionRelation] = []
+        """The last call's facts between a type's :attr:`floors` and :attr:`thresholds`:
+        not returned as relations (their precision is that of the lower point)."""
 
     def column_thresholds(self, min_precision: float) -> np.ndarray[Any, Any]:
         """Per score column: the calibrated threshold stored for ``min_precision``."""
@@ -187,6 +194,20 @@ class DocRelationStage:
             if kind is not None:
                 out[kind] = max(out.get(kind, 0.0), float(threshold))
         return out
+
+    def keep_below(self, thresholds: Mapping[str, float]) -> None:
+        """Also keep, apart in :attr:`below`, facts of these types down to these thresholds.
+
+        A type's facts at or above its own threshold are returned as before; those between
+        the given threshold (when lower) and its own are collected in :attr:`below` (the
+        attribute step reads them at its own operating point, below the relations').
+        """
+        floors = np.full(len(self.types), np.inf)
+        for column, kind in enumerate(self.types):
+            floor = thresholds.get(kind) if kind is not None else None
+            if floor is not None and floor < self.thresholds[column]:
+                floors[column] = floor
+        self.floors = floors if np.isfinite(floors).any() else None
 
     def keep_only(self, types: Collection[str]) -> None:
         """Read these schema relation types alone (the attribute stage's own relations)."""
@@ -218,8 +239,9 @@ class DocRelationStage:
             repr(sorted((k, v.tolist()) for k, v in self.allowed.items())).encode()
         ).hexdigest()[:12]
         # a re-calibrated model keeps its weights (and revision) but keeps other facts
+        floors = None if self.floors is None else self.floors.tolist()
         calibration_digest = hashlib.sha256(
-            repr((self.platt.scale, self.platt.bias, self.thresholds.tolist())).encode()
+            repr((self.platt.scale, self.platt.bias, self.thresholds.tolist(), floors)).encode()
         ).hexdigest()[:12]
         return stage_key(
             self.config,
@@ -238,15 +260,20 @@ class DocRelationStage:
         self, chunks: Sequence[Chunk], mentions: Sequence[Mention]
     ) -> list[MentionRelation]:
         """Find relations between ``mentions`` (of ``chunks``); head/tail are mention ids."""
+        self.below = []
         plans = self._plan(chunks, mentions)
         owners = [(plan, window, ids) for plan in plans for window, ids in plan.windows]
         if not any(window.pairs for _, window, _ in owners):
             return []
         found: dict[str, dict[tuple[int, int], _PairFacts]] = {p.doc_id: {} for p in plans}
+        below: dict[str, dict[tuple[int, int], _PairFacts]] = {p.doc_id: {} for p in plans}
+        floors = self.floors
 
         def collect(index: int, scores: WindowScores) -> None:
             plan, window, ids = owners[index]
-            self._collect(found[plan.doc_id], plan, window, ids, scores)
+            self._collect(found[plan.doc_id], plan, window, ids, scores, self.thresholds)
+            if floors is not None:
+                self._collect(below[plan.doc_id], plan, window, ids, scores, floors)
 
         score_windows(
             self.loaded.model,
@@ -259,6 +286,12 @@ class DocRelationStage:
             ),
             on_scored=collect,
         )
+        for plan in plans:
+            kept, lower = found[plan.doc_id], below[plan.doc_id]
+            for pair, facts in lower.items():  # a relation already: passed its own point
+                for column in kept[pair].probabilities if pair in kept else ():
+                    facts.probabilities.pop(column, None)
+            self.below.extend(self._relations(plan, lower))
         return [r for plan in plans for r in self._relations(plan, found[plan.doc_id])]
 
     # -- preprocess -------------------------------------------------------------------------
@@ -358,8 +391,11 @@ class DocRelationStage:
         window: WindowPairs,
         ids: Sequence[int],
         scores: WindowScores,
+        thresholds: np.ndarray[Any, Any],
     ) -> None:
         """Keep a window's passing (pair, type) candidates; drop the rest of its scores.
+
+        A candidate passes when its probability reaches its column's ``thresholds``.
 
         A type holds for a pair when its calibrated probability reaches the type's threshold
         in some window; its score is the best such probability (a pair read in several
@@ -371,7 +407,7 @@ class DocRelationStage:
             [plan.entities[i].label for i in ids], np.asarray(window.pairs).reshape(-1, 2)
         )
         probabilities = self.platt(scores.margins)
-        passing = allowed & (probabilities >= self.thresholds)
+        passing = allowed & (probabilities >= thresholds)
         for row in np.flatnonzero(passing.any(axis=1)).tolist():
             h, t = window.pairs[row]
             columns = np.flatnonzero(passing[row])
@@ -391,6 +427,8 @@ class DocRelationStage:
         """The facts of a document, by head, then tail (entity order), then type column."""
         out = []
         for (h, t), facts in sorted(found.items()):
+            if not facts.probabilities:
+                continue
             head, tail = plan.entities[h], plan.entities[t]
             for column, probability in sorted(facts.probabilities.items()):
                 kind = self.types[column]

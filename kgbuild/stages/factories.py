@@ -124,6 +124,10 @@ class RelationsStep:
     def __call__(self, batch: StageBatch) -> None:
         """Classify the mention pairs of the documents the model reads."""
         batch.relations = self.stage(batch.chunks_for(self.label), batch.mentions_for(self.label))
+        from kgbuild.stages.doc_relations import DocRelationStage
+
+        if isinstance(self.stage, DocRelationStage):
+            batch.attribute_relations = self.stage.below
 
 
 class ZeroShotStep:
@@ -159,7 +163,9 @@ class AttributesStep:
 
     ``relations``: a relation stage of its own, run for the types behind the attributes
     it fills from relations when the build's relation stage is off (``None``: the
-    batch's relations are read).
+    batch's relations are read). Either way the relation stage's facts between the
+    attributes' operating point and its own (``below``, ``attribute_relations``) are read
+    too.
     """
 
     label = "attributes"
@@ -193,7 +199,10 @@ class AttributesStep:
     def __call__(self, batch: StageBatch) -> None:
         """Fill the attributes of the entities of the documents the models read."""
         chunks, mentions = batch.chunks_for(self.label), batch.mentions_for(self.label)
-        relations = batch.relations if self.relations is None else self.relations(chunks, mentions)
+        if self.relations is None:
+            relations = [*batch.relations, *batch.attribute_relations]
+        else:
+            relations = [*self.relations(chunks, mentions), *self.relations.below]
         batch.attributes = self.stage(chunks, mentions, batch.langs, relations)
         batch.refused.update(self.stage.refused)
 
@@ -256,7 +265,7 @@ def make_sentence_relations(settings: Settings, context: StageContext) -> Relati
     label="re",
     section="relations",
     reads=("chunks", "mentions"),
-    assigns=("relations",),
+    assigns=("relations", "attribute_relations"),
 )
 def make_document_relations(settings: Settings, context: StageContext) -> RelationsStep | None:
     """Document-level relations, when relations are on and the model reads documents."""
@@ -279,7 +288,7 @@ def make_document_relations(settings: Settings, context: StageContext) -> Relati
     "attributes",
     label="attributes",
     section="attributes",
-    reads=("chunks", "mentions", "langs", "relations"),
+    reads=("chunks", "mentions", "langs", "relations", "attribute_relations"),
     assigns=("attributes", "refused"),
 )
 def make_attributes(settings: Settings, context: StageContext) -> AttributesStep | None:
@@ -299,6 +308,7 @@ def make_attributes(settings: Settings, context: StageContext) -> AttributesStep
     relation_types: dict[str, str] = {}
     thresholds: dict[str, float] = {}
     own: DocRelationStage | None = None
+    reader: DocRelationStage | None = None  # whose facts below its own point are values
     if settings.attributes.from_relations:
         built = context.stage("re")
         if isinstance(built, RelationsStep):
@@ -306,6 +316,7 @@ def make_attributes(settings: Settings, context: StageContext) -> AttributesStep
             relation_types = attribute_relation_types(schema.attributes, schema, predicted)
             if isinstance(built.stage, DocRelationStage):
                 thresholds = _thresholds(built.stage, settings.attributes.min_precision)
+                reader = built.stage
         elif _document_level(settings):
             own = DocRelationStage(
                 settings.relations,
@@ -319,8 +330,12 @@ def make_attributes(settings: Settings, context: StageContext) -> AttributesStep
             thresholds = _thresholds(own, settings.attributes.min_precision)
             if relation_types:
                 own.keep_only(relation_types.values())
+                reader = own
             else:
                 own = None
+    thresholds = {t: thresholds[t] for t in relation_types.values() if t in thresholds}
+    if reader is not None:
+        reader.keep_below(thresholds)  # the attributes' point, where laxer than the relations'
     if relation_types:
         log.info(
             "attributes from the relation model: %s",
@@ -334,9 +349,7 @@ def make_attributes(settings: Settings, context: StageContext) -> AttributesStep
             resolve=settings.resolve,
             progress=context.progress,
             relation_types=relation_types,
-            relation_thresholds={
-                t: thresholds[t] for t in relation_types.values() if t in thresholds
-            },
+            relation_thresholds=thresholds,
         ),
         own,
     )

@@ -43,7 +43,15 @@ __all__ = [
     "stage_key",
 ]
 
-FIELDS = ("chunks", "langs", "mentions", "relations", "attributes", "refused")
+FIELDS = (
+    "chunks",
+    "langs",
+    "mentions",
+    "relations",
+    "attribute_relations",
+    "attributes",
+    "refused",
+)
 """What a stage may read from or assign to a :class:`StageBatch`."""
 
 
@@ -62,6 +70,9 @@ class StageBatch:
     mentions: list[Mention] = field(default_factory=list)
     relations: list[MentionRelation] = field(default_factory=list)
     """Relations between mention ids."""
+    attribute_relations: list[MentionRelation] = field(default_factory=list)
+    """Relations below the relation stage's operating point but at the attribute step's
+    (read by the attribute step alone, never stored as relations)."""
     attributes: list[MentionAttribute] = field(default_factory=list)
     """Attributes of mention ids."""
     refused: Counter[tuple[str, str]] = field(default_factory=Counter)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kgbuild.config import AttributeConfig, NerConfig, Settings
@@ -475,6 +476,50 @@ def test_relations_that_are_no_value_of_the_type_are_refused() -> None:
     assert stage.refused == {("d", "birth_date"): 1, ("d", "birthplace"): 1}
 
 
+def test_with_relations_on_attributes_also_read_the_facts_below_the_relations_point() -> None:
+    """The relation step keeps its own point; the attribute step reads down to its own."""
+    from kgbuild.config import ReConfig
+    from kgbuild.data import Document
+    from kgbuild.extraction import Extractor
+    from kgbuild.stages.attributes import AttributeStage
+    from kgbuild.stages.factories import AttributesStep
+    from kgbuild.stages.registry import StageBatch
+
+    settings = Settings(relations=ReConfig(enabled=True), attributes=AttributeConfig(enabled=True))
+    steps = {step.label: step for step in Extractor(settings, run_id="run").stages}
+    relations = steps["re"].stage  # type: ignore[attr-defined]
+    attributes = steps["attributes"].stage  # type: ignore[attr-defined]
+    column = relations.types.index("DATE_OF_BIRTH")
+    assert relations.floors[column] == attributes.relation_thresholds["DATE_OF_BIRTH"]
+    assert relations.floors[column] < relations.thresholds[column]  # 0.8's point under 0.85's
+    assert relations.floors[relations.types.index("EMPLOYER")] == np.inf  # no attribute
+    step = AttributesStep(
+        AttributeStage(
+            AttributeConfig(),
+            schema=_relation_schema(),
+            run_id="run",
+            relation_types={"birth_date": "DATE_OF_BIRTH", "birthplace": "PLACE_OF_BIRTH"},
+            relation_thresholds={"DATE_OF_BIRTH": 0.5, "PLACE_OF_BIRTH": 0.5},
+        )
+    )
+    chunk, (ada, born, london) = _sentence_with(
+        [("Ada", "PER"), ("born", None), ("1815-12-10", "TIME"), ("in", None), ("London", "LOC")]
+    )
+    document = Document(id="d", source="d.txt", content_hash="h", text=chunk.text)
+    batch = StageBatch(
+        documents=[document],
+        chunks={"d": [chunk]},
+        langs={"d": "en"},
+        skipped={"d": ()},
+        mentions=[ada, born, london],
+        relations=[_relation("PLACE_OF_BIRTH", ada, london, chunk, 0.97)],
+        attribute_relations=[_relation("DATE_OF_BIRTH", ada, born, chunk, 0.6)],
+    )
+    step(batch)
+    assert {a.key: a.score for a in batch.attributes} == {"birth_date": 0.6, "birthplace": 0.97}
+    assert [r.type for r in batch.relations] == ["PLACE_OF_BIRTH"]  # not a relation
+
+
 def test_attributes_read_the_relation_model_even_with_relations_off() -> None:
     """The default schema's attributes come from the default relation model's own pass."""
     from kgbuild.extraction import Extractor
@@ -488,9 +533,15 @@ def test_attributes_read_the_relation_model_even_with_relations_off() -> None:
     assert stage.reading is None  # every default attribute is a relation model's type
     own = step.relations  # type: ignore[attr-defined]
     assert own is not None and set(filter(None, own.types)) == set(stage.relation_types.values())
-    at_90 = own.type_thresholds(0.9)  # stricter than the relations' 0.85, per type
-    assert stage.relation_thresholds["DATE_OF_BIRTH"] == at_90["DATE_OF_BIRTH"]
-    assert at_90["DATE_OF_BIRTH"] >= own.type_thresholds(0.85)["DATE_OF_BIRTH"]
+    at_80 = own.type_thresholds(0.8)  # the attributes' default point, laxer than 0.85
+    assert stage.relation_thresholds["DATE_OF_BIRTH"] == at_80["DATE_OF_BIRTH"]
+    column = own.types.index("DATE_OF_BIRTH")
+    assert (
+        own.thresholds[column]
+        == own.type_thresholds(0.85)["DATE_OF_BIRTH"]
+        > at_80["DATE_OF_BIRTH"]
+    )
+    assert own.floors is not None and own.floors[column] == at_80["DATE_OF_BIRTH"]
     with pytest.raises(ConfigError, match=r"attributes\.min_precision"):
         Extractor(
             Settings(attributes=AttributeConfig(enabled=True, min_precision=1.0)), run_id="run"

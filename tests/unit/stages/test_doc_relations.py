@@ -427,6 +427,35 @@ def test_stage_links_entities_across_sentences_with_evidence(
     assert {(r.head_mention, r.type, r.tail_mention) for r in strict(chunks, mentions)} <= found
 
 
+def test_facts_between_a_lower_point_and_the_relations_own_are_kept_apart(
+    trained_doc_model: DocReTrainResult,
+) -> None:
+    """``keep_below`` (the attribute step's laxer point) changes nothing in the relations."""
+    clear_model_cache()
+    config = ReConfig(enabled=True, model=str(trained_doc_model.out_dir), min_precision=0.95)
+    chunks, mentions = _pipeline_document("doc-a")
+    mary, tokyo, bank, paul = (m.id for m in mentions)
+    strict = DocRelationStage(config, schema=SCHEMA, run_id="run-1")
+    kept = strict(chunks, mentions)
+    assert {(r.head_mention, r.type, r.tail_mention) for r in kept} == {
+        (mary, "PLACE_OF_BIRTH", tokyo),
+        (mary, "EMPLOYER", bank),
+    }
+    both = DocRelationStage(config, schema=SCHEMA, run_id="run-1")
+    both.keep_below({"PLACE_OF_BIRTH": 0.0, "EMPLOYER": 1.5})  # EMPLOYER: higher, no floor
+    assert both(chunks, mentions) == kept  # the relations are the strict stage's
+    # below: every other allowed pair of the type, each under the type's own threshold
+    [below] = both.below
+    assert (below.head_mention, below.type, below.tail_mention) == (paul, "PLACE_OF_BIRTH", tokyo)
+    column = both.types.index("PLACE_OF_BIRTH")
+    assert 0.0 <= below.score < both.thresholds[column]
+    assert below.evidence and below.evidence[0].provenance.stage == "re"
+    assert both.model_key != strict.model_key  # another output, another ledger key
+    both.keep_below({})
+    assert both.floors is None
+    assert both(chunks, mentions) == kept and both.below == []  # reset on every call
+
+
 def _repeated_document(doc_id: str, times: int) -> tuple[list[Chunk], list[Mention]]:
     """The three sentences of ``_pipeline_document`` written ``times`` times in a row."""
     base_chunks, base_mentions = _pipeline_document(doc_id)
@@ -493,6 +522,17 @@ def test_a_pair_read_in_many_windows_is_one_fact_with_its_best_probability(
         assert score == pytest.approx(expected[key], abs=1e-6)
     for relation in relations:
         assert relation.evidence  # from the window of its best candidate
+    # with a floor under PLACE_OF_BIRTH: a pair that passed in any window stays a relation
+    stage.keep_below({"PLACE_OF_BIRTH": 0.0})
+    assert stage(chunks, mentions) == relations
+    every = {
+        (plan.entities[h].mentions[0].id, stage.types[column], plan.entities[t].mentions[0].id)
+        for h, t, column in best
+        if stage.types[column] == "PLACE_OF_BIRTH"
+        and stage._allowed_mask(plan.entities[h].label, plan.entities[t].label)[column]
+    }
+    below = {(r.head_mention, r.type, r.tail_mention) for r in stage.below}
+    assert below == every - found.keys() and len(below) == len(stage.below)
 
 
 def test_local_entities_join_repeated_names_whatever_their_labels() -> None:
