@@ -49,6 +49,15 @@ def test_the_ner_benchmark_is_measured_not_stale() -> None:
         assert "stale" not in recorded and recorded["command"].split()[1] == "bench/bench_ner.py"
 
 
+def test_the_shipped_attribute_point_is_the_one_its_benchmark_chose() -> None:
+    from kgbuild.config import AttributeConfig
+
+    recorded = json.loads((RESULTS / "attribute_points.json").read_text(encoding="utf-8"))
+    assert recorded["chosen"] == AttributeConfig().min_precision
+    chosen = next(r for r in recorded["points"] if r["min_precision"] == recorded["chosen"])
+    assert chosen["choosing_lower_bound"] >= 0.85 and chosen["held_out"]["wrong_type"] == 0
+
+
 def test_a_run_records_this_checkout_and_machine(tmp_path: Path) -> None:
     run = meta.start()
     written = meta.write_result(tmp_path / "x.json", {"value": 1}, run)
