@@ -341,20 +341,23 @@ class DocRelationStage:
             max_length=self.max_length,
             overlap=self.overlap,
         ):
-            pairs = [
-                (h, t)
-                for h, head in enumerate(window.entities)
-                for t, tail in enumerate(window.entities)
-                if h != t and (labels[head], labels[tail]) in self.allowed
-            ]
+            # pairs grouped by their types' allowed columns: only those are computed
+            by_types: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+            for h, head in enumerate(window.entities):
+                for t, tail in enumerate(window.entities):
+                    if h != t and (labels[head], labels[tail]) in self.allowed:
+                        by_types[labels[head], labels[tail]].append((h, t))
+            kinds = sorted(by_types)
             out.append(
                 (
                     WindowPairs(
                         window.input_ids,
-                        pairs,
+                        [pair for kind in kinds for pair in by_types[kind]],
                         window.entity_positions,
                         window.token_sentences,
                         window.sentences,
+                        column_sets=[self.allowed[kind].tolist() for kind in kinds],
+                        pair_sets=[n for n, kind in enumerate(kinds) for _ in by_types[kind]],
                     ),
                     window.entities,
                 )

@@ -163,7 +163,9 @@ def test_entity_attention_is_the_mean_of_its_mentions_rows() -> None:
     assert torch.equal(mean, legacy)
 
 
-def test_window_pairs_equal_atlop_written_pair_by_pair(tmp_path: Path) -> None:
+def test_window_pairs_equal_atlop_written_pair_by_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The window-level shortcuts (extractors split into entity and token parts, one
     batched attention product, sentences by a 0/1 matrix) give ATLOP's per-pair formulas."""
     from transformers import AutoModel
@@ -214,6 +216,33 @@ def test_window_pairs_equal_atlop_written_pair_by_pair(tmp_path: Path) -> None:
         model.bilinear.weight.mul_(2.0)
         doubled, _ = model.window_pairs(states, layer_input, mask, window)
     assert torch.allclose(doubled, 2.0 * logits - bias, atol=1e-5)
+    # with column sets, each pair's own classes (and the threshold) alone: the same values
+    selective = PairBatch(
+        entity_positions=positions,
+        pairs=torch.tensor(pairs),
+        token_sentences=window.token_sentences,
+        n_sentences=3,
+        column_sets=(torch.tensor([0, 2]), torch.tensor([0, 1, 2])),
+        pair_sets=torch.tensor([0, 0, 1, 0]),  # runs: pairs 0-1, 2, 3
+    )
+    with torch.inference_mode():
+        full, _ = model.window_pairs(states, layer_input, mask, window)
+        chosen, _ = model.window_pairs(states, layer_input, mask, selective)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            rounded, _ = model.window_pairs(states, layer_input, mask, selective)
+    from kgbuild.nlp import doc_relations as module
+
+    monkeypatch.setattr(module, "_NARROW_COLUMNS", 0)  # every set through the outer products
+    with torch.inference_mode():
+        wide, _ = model.window_pairs(states, layer_input, mask, selective)
+    for row, columns in enumerate([[0, 2], [0, 2], [0, 1, 2], [0, 2]]):
+        others = [c for c in range(3) if c not in columns]
+        assert torch.allclose(chosen[row, columns], full[row, columns], atol=1e-6)
+        assert torch.allclose(wide[row, columns], full[row, columns], atol=1e-6)
+        assert torch.isinf(wide[row, others]).all()
+        assert torch.isinf(chosen[row, others]).all() and (chosen[row, others] < 0).all()
+        assert torch.allclose(rounded[row, columns], full[row, columns], atol=0.1)
+        assert torch.isinf(rounded[row, others]).all()
 
 
 def test_a_manifest_without_entity_attention_is_read_the_legacy_way(tmp_path: Path) -> None:
