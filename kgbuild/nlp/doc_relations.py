@@ -293,8 +293,9 @@ class DocRelationModel(nn.Module):
         groups = self.emb_size // self.block_size
         b1 = head.view(-1, groups, self.block_size)
         b2 = tail.view(-1, groups, self.block_size)
-        if not torch.is_grad_enabled() and not torch.is_autocast_enabled(head.device.type):
-            return self._bilinear_by_group(b1, b2, columns)
+        no_autocast = not torch.is_autocast_enabled(head.device.type)
+        if columns is None and not torch.is_grad_enabled() and no_autocast:
+            return self._bilinear_by_group(b1, b2)
         grouped = (b1.unsqueeze(3) * b2.unsqueeze(2)).view(-1, self.emb_size * self.block_size)
         if columns is None:
             logits: torch.Tensor = self.bilinear(grouped)
@@ -303,9 +304,7 @@ class DocRelationModel(nn.Module):
             logits = nn.functional.linear(grouped, weight[columns], bias[columns])
         return logits.float()
 
-    def _bilinear_by_group(
-        self, b1: torch.Tensor, b2: torch.Tensor, columns: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def _bilinear_by_group(self, b1: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
         """The grouped bilinear layer one group at a time (fp32 inference).
 
         The same sums as ``bilinear(all groups' outer products)``, but each group's
@@ -315,7 +314,7 @@ class DocRelationModel(nn.Module):
         the single product). Under bf16 autocast the single product is kept: each group's
         product would be rounded to bf16 before the sum.
         """
-        weights, bias = self._group_weights(columns)
+        weights, bias = self._group_weights()
         logits = bias.expand(b1.shape[0], -1).clone()
         for g, weight in enumerate(weights):
             features = (b1[:, g, :, None] * b2[:, g, None, :]).reshape(b1.shape[0], -1)
