@@ -271,9 +271,10 @@ class DocRelationStage:
 
         def collect(index: int, scores: WindowScores) -> None:
             plan, window, ids = owners[index]
-            self._collect(found[plan.doc_id], plan, window, ids, scores, self.thresholds)
+            targets = [(found[plan.doc_id], self.thresholds)]
             if floors is not None:
-                self._collect(below[plan.doc_id], plan, window, ids, scores, floors)
+                targets.append((below[plan.doc_id], floors))
+            self._collect(targets, plan, window, ids, scores)
 
         score_windows(
             self.loaded.model,
@@ -389,16 +390,16 @@ class DocRelationStage:
 
     def _collect(
         self,
-        found: dict[tuple[int, int], _PairFacts],
+        targets: Sequence[tuple[dict[tuple[int, int], _PairFacts], np.ndarray[Any, Any]]],
         plan: _DocumentPlan,
         window: WindowPairs,
         ids: Sequence[int],
         scores: WindowScores,
-        thresholds: np.ndarray[Any, Any],
     ) -> None:
         """Keep a window's passing (pair, type) candidates; drop the rest of its scores.
 
-        A candidate passes when its probability reaches its column's ``thresholds``.
+        ``targets``: ``(found, thresholds)`` pairs; a candidate goes into each ``found``
+        whose column threshold its probability reaches (probabilities computed once).
 
         A type holds for a pair when its calibrated probability reaches the type's threshold
         in some window; its score is the best such probability (a pair read in several
@@ -410,19 +411,20 @@ class DocRelationStage:
             [plan.entities[i].label for i in ids], np.asarray(window.pairs).reshape(-1, 2)
         )
         probabilities = self.platt(scores.margins)
-        passing = allowed & (probabilities >= thresholds)
-        for row in np.flatnonzero(passing.any(axis=1)).tolist():
-            h, t = window.pairs[row]
-            columns = np.flatnonzero(passing[row])
-            facts = found.setdefault((ids[h], ids[t]), _PairFacts())
-            for column in columns.tolist():
-                probability = float(probabilities[row, column])
-                facts.probabilities[column] = max(facts.probabilities.get(column, 0.0), probability)
-            top = float(scores.margins[row, columns].max())
-            if top > facts.best_margin:
-                facts.best_margin = top
-                facts.sentences = tuple(window.sentences)
-                facts.mass = scores.sentence_attention[row].copy()
+        for found, thresholds in targets:
+            passing = allowed & (probabilities >= thresholds)
+            for row in np.flatnonzero(passing.any(axis=1)).tolist():
+                h, t = window.pairs[row]
+                columns = np.flatnonzero(passing[row])
+                facts = found.setdefault((ids[h], ids[t]), _PairFacts())
+                for column in columns.tolist():
+                    best = max(facts.probabilities.get(column, 0.0), probabilities[row, column])
+                    facts.probabilities[column] = float(best)
+                top = float(scores.margins[row, columns].max())
+                if top > facts.best_margin:
+                    facts.best_margin = top
+                    facts.sentences = tuple(window.sentences)
+                    facts.mass = scores.sentence_attention[row].copy()
 
     def _relations(
         self, plan: _DocumentPlan, found: dict[tuple[int, int], _PairFacts]
