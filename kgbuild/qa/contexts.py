@@ -1,4 +1,4 @@
-"""Candidate contexts for a question: verbalised facts and the sentences they came from."""
+"""Candidate contexts for a question: the sentences of the linked entities' facts and mentions."""
 
 from __future__ import annotations
 
@@ -7,22 +7,7 @@ from collections.abc import Sequence
 from kgbuild.qa.models import AttributeFact, Context, EntityCard, RelationFact, SentenceText
 from kgbuild.qa.store import MENTION_SENTENCES, GraphStore
 
-__all__ = ["gather_contexts", "verbalise_attribute"]
-
-_ATTRIBUTE_TEMPLATES = {
-    "founding_year": "{name} was founded in {value}.",
-    "headquarters": "{name} is based in {value}.",
-    "birthplace": "{name} was born in {value}.",
-    "birth_date": "{name} was born on {value}.",
-}
-
-
-def verbalise_attribute(name: str, attribute: AttributeFact) -> str:
-    """A short sentence stating the attribute, e.g. ``"Acme was founded in 2011."``."""
-    template = _ATTRIBUTE_TEMPLATES.get(attribute.key)
-    if template is None:
-        return f"The {attribute.key.replace('_', ' ')} of {name} is {attribute.value}."
-    return template.format(name=name, value=attribute.value)
+__all__ = ["gather_contexts"]
 
 
 def gather_contexts(
@@ -34,12 +19,12 @@ def gather_contexts(
 ) -> list[Context]:
     """Facts and sentences of the entities, without duplicate texts, in a stable order.
 
-    Attributes are read as short verbalised facts and through their evidence sentences;
-    relations only through their evidence sentences (the context keeps the relation, so
-    an answer found there names it). A verbalised relation ("Acme is headquartered in
-    Brazil.") states a classifier's guess as plain fact, and the reader cannot tell: on
-    the example QA set, with relations in the graph, verbalised relations took F1 from
-    65.7 to 47.1. An entity's relations are taken best score first, at most
+    Attributes and relations are read through their evidence sentences (the context
+    keeps the fact, so an answer found there can name it), never as verbalised facts: "Acme
+    is headquartered in Brazil." states a model's guess as plain fact, and the reader
+    cannot tell. On the example QA set, verbalised relations took F1 from 65.7 to 47.1,
+    and a wrong birthplace read as "Linda Chen was born in Accra." answered "What is the
+    name of Linda Chen's dog?". An entity's relations are taken best score first, at most
     ``max_relations``.
     """
     contexts: list[Context] = []
@@ -53,9 +38,6 @@ def gather_contexts(
 
     wanted: list[str] = []
     for card in cards:
-        for attribute in card.attributes:
-            text = verbalise_attribute(card.name, attribute)
-            add(Context(text=text, source="attribute", entity_id=card.id, attribute=attribute))
         chunks: list[str] = []
         for mention in card.mentions:
             if mention.chunk_id and mention.chunk_id not in chunks:
@@ -67,10 +49,11 @@ def gather_contexts(
     for card in cards:
         for attribute in card.attributes:
             for ev in attribute.evidence:
-                _add_sentence(add, card.id, sentences.get(ev.chunk_id) or _as_sentence(ev))
+                read = sentences.get(ev.chunk_id) or _as_sentence(ev)
+                _add_sentence(add, card.id, read, attribute=attribute)
         for relation in card.relations[:max_relations]:
             for ev in relation.evidence[:1]:
-                _add_sentence(add, card.id, _as_sentence(ev), relation)
+                _add_sentence(add, card.id, _as_sentence(ev), relation=relation)
         chunk_ids: list[str] = []
         for mention in card.mentions:
             if mention.chunk_id and mention.chunk_id not in chunk_ids:
@@ -92,7 +75,12 @@ def _as_sentence(ev: object) -> SentenceText:
 
 
 def _add_sentence(
-    add: object, entity_id: str, sentence: SentenceText, relation: RelationFact | None = None
+    add: object,
+    entity_id: str,
+    sentence: SentenceText,
+    *,
+    relation: RelationFact | None = None,
+    attribute: AttributeFact | None = None,
 ) -> None:
     if sentence.text.strip():
         add(  # type: ignore[operator]
@@ -102,5 +90,6 @@ def _add_sentence(
                 entity_id=entity_id,
                 sentence=sentence,
                 relation=relation,
+                attribute=attribute,
             )
         )

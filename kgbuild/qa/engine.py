@@ -14,6 +14,7 @@ from kgbuild.qa.linking import EntityLinker
 from kgbuild.qa.models import (
     Answer,
     AskResult,
+    AttributeFact,
     Context,
     EntityCard,
     EntityHit,
@@ -489,6 +490,9 @@ def _answer(
         ends = {relation.head_name.casefold(), relation.tail_name.casefold()}
         if text.strip().casefold() not in ends:
             relation = None
+    attribute = context.attribute
+    if attribute is not None and context.sentence is not None and not _states(text, attribute):
+        attribute = None  # an attribute's evidence sentence that gave another answer
     if context.sentence is not None:
         s = context.sentence
         evidence = EvidenceRef(
@@ -502,8 +506,8 @@ def _answer(
         )
     elif relation is not None:
         evidence = _locate(text, relation.evidence)
-    elif context.attribute is not None:
-        evidence = _locate(text, context.attribute.evidence)
+    elif attribute is not None:
+        evidence = _locate(text, attribute.evidence)
     return Answer(
         text=text,
         score=round(score, 6),
@@ -511,12 +515,28 @@ def _answer(
         entity_id=context.entity_id,
         entity_name=entity.name if entity else None,
         relation=relation,
-        attribute=context.attribute,
+        attribute=attribute,
         evidence=evidence,
         context=context.text,
         context_start=start,
         context_end=end,
     )
+
+
+def _states(text: str, attribute: AttributeFact) -> bool:
+    """Whether an answer read from an attribute's evidence is that attribute's value.
+
+    The same text, one inside the other ("Toronto" in "Toronto, Canada"), or, for dates
+    and numbers, the same value once normalised ("June 17, 1953" for ``1953-06-17``).
+    """
+    answer, value = fold(text).strip(), fold(attribute.value).strip()
+    if answer and value and (answer in value or value in answer):
+        return True
+    if attribute.value_type not in ("date", "year", "number", "quantity"):
+        return False
+    from kgbuild.stages.values import normalise_value
+
+    return str(normalise_value(text, attribute.value_type)) == attribute.value
 
 
 _CACHE: dict[tuple[Any, ...], GraphQA] = {}

@@ -265,6 +265,47 @@ def test_relations_are_read_through_their_evidence_sentences_only(qa: GraphQA) -
     assert all(c.text == c.relation.evidence[0].text for c in carried if c.relation)
 
 
+def test_attributes_are_read_through_their_evidence_sentences_only(tmp_path: Path) -> None:
+    from kgbuild.qa.contexts import gather_contexts
+
+    sentence = "Linda Chen met Kofi Mensah in Accra."
+    evidence = {"doc_id": "x.txt", "chunk_id": "c1", "start": 0, "end": len(sentence)}
+    linda = entity_node("linda", "Linda Chen", "PER", [])
+    linda["attributes"] = {  # a wrong guess: a person and a city in one sentence
+        "birthplace": {
+            "value": "Accra",
+            "value_type": "entity",
+            "score": 0.8,
+            "evidence": [{**evidence, "text": sentence}],
+        }
+    }
+    path = tmp_path / "graph.json"
+    path.write_text(json.dumps({"nodes": [linda], "edges": []}), encoding="utf-8")
+    card = EmbeddedGraph(path).entity("linda")
+    assert card is not None and card.attributes
+    contexts = gather_contexts(EmbeddedGraph(path), [card])
+    assert [c.text for c in contexts] == [sentence]  # not "Linda Chen was born in Accra."
+    [read] = contexts
+    assert read.source == "sentence" and read.attribute == card.attributes[0]
+    assert read.sentence is not None and read.sentence.chunk_id == "c1"
+
+
+def test_an_answer_names_the_attribute_only_when_it_states_its_value() -> None:
+    from kgbuild.qa.engine import _states
+    from kgbuild.qa.models import AttributeFact
+
+    def fact(value: str, value_type: str = "text") -> AttributeFact:
+        return AttributeFact(entity_id="e", key="k", value=value, value_type=value_type, score=1)
+
+    assert _states("Toronto", fact("Toronto"))
+    assert _states("toronto, Canada", fact("Toronto"))  # the value within a longer span
+    assert _states("June 17, 1953", fact("1953-06-17", "date"))  # normalised dates
+    assert _states("1953", fact("1953-06-17", "date"))
+    assert not _states("Berlin", fact("Toronto"))  # the same sentence, another answer
+    assert not _states("June 18, 1953", fact("1953-06-17", "date"))
+    assert not _states("Berlin", fact("1953-06-17", "date"))
+
+
 def test_below_the_threshold_it_says_i_dont_know_with_candidates(qa: GraphQA) -> None:
     result = qa.ask("in which city does maria gonzalez work ?", threshold=0.9999)
     assert not result.answered and result.answer is None
