@@ -1,9 +1,10 @@
 """Question answering over the built graph, with evidence (CLI ``kgbuild ask``/``serve``).
 
-Steps: link the question to entities (:mod:`.linking`), gather verbalised facts and
-source sentences (:mod:`.contexts`), rank them (:mod:`.ranking`), read answers with the
-extractive QA model (:class:`kgbuild.nlp.reader.ExtractiveReader`), or answer list and
-count questions from the graph directly (:mod:`.structured`).
+Steps: link the question to entities (:mod:`.linking`), gather the evidence sentences of
+their facts and the sentences that mention them (:mod:`.contexts`), rank them
+(:mod:`.ranking`), read answers with the extractive QA model
+(:class:`kgbuild.nlp.reader.ExtractiveReader`), or answer list and count questions from
+the graph directly (:mod:`.structured`).
 
 The engine's names are imported on first use: :mod:`.models` and :mod:`.remote` (asking a
 running ``kgbuild serve``) load without torch, so a CLI that asks a server starts fast.

@@ -110,7 +110,7 @@ ContextSource = Literal["relation", "attribute", "sentence"]
 
 
 class Context(_Frozen):
-    """A passage the reader reads: a verbalised fact or a document sentence."""
+    """A passage the reader reads: a document sentence, with the fact it is evidence of."""
 
     text: str
     source: ContextSource
@@ -137,7 +137,7 @@ class Answer(_Frozen):
     attribute: AttributeFact | None = None
     evidence: EvidenceRef | None = None
     context: str = ""
-    """The passage the answer was read from (verbalised fact or sentence)."""
+    """The passage the answer was read from."""
     context_start: int = -1
     context_end: int = -1
     items: tuple[str, ...] = ()

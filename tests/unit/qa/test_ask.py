@@ -290,6 +290,24 @@ def test_attributes_are_read_through_their_evidence_sentences_only(tmp_path: Pat
     assert read.sentence is not None and read.sentence.chunk_id == "c1"
 
 
+def test_the_evidence_sentence_of_a_fact_ranks_above_an_equal_sentence() -> None:
+    from kgbuild.qa.models import AttributeFact, Context
+    from kgbuild.qa.ranking import ContextRanker
+
+    fact = AttributeFact(entity_id="e", key="inception", value="2004", score=0.9)
+    plain = Context(text="Northwind Logistics opened in 2004 .", source="sentence", entity_id="e")
+    evidence = Context(
+        text="Northwind Logistics moved in 2004 .",
+        source="sentence",
+        entity_id="e",
+        attribute=fact,
+    )
+    question = "When did Northwind Logistics open or move ?"
+    first, second = ContextRanker().rank(question, [plain, evidence])
+    assert first.text == evidence.text and first.rank_score > second.rank_score
+    assert ContextRanker(fact_bonus=0.0).rank(question, [plain, evidence])[0].text == plain.text
+
+
 def test_an_answer_names_the_attribute_only_when_it_states_its_value() -> None:
     from kgbuild.qa.engine import _states
     from kgbuild.qa.models import AttributeFact
