@@ -36,7 +36,7 @@ from kgbuild.lang import model_languages
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.align import FloatArray, IntArray, split_tag
 from kgbuild.nlp.batch_align import Pieces, decode_pieces
-from kgbuild.nlp.batching import length_batches, shape_bucket
+from kgbuild.nlp.batching import length_batches, shape_bucket, shape_multiple
 from kgbuild.nlp.context import context_around, pack_sentences, special_token_ids
 from kgbuild.nlp.hf import (
     LoadedTokenClassifier,
@@ -291,12 +291,13 @@ class NerStage:
         # longest first, ties in window order, cut where padding would dominate a batch
         batches = length_batches(lengths.tolist(), self.config.batch_size)
         autocast = torch.autocast(loaded.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        multiple = shape_multiple(self.bf16, loaded.device.type)
         with torch.inference_mode(), autocast:
             for batch in track(
                 batches, STAGE, enabled=self.progress, detail=f"{len(windows.lengths):,} windows"
             ):
                 rows = np.asarray(batch, dtype=np.intp)
-                width = shape_bucket(int(lengths[rows[0]]), limit=loaded.max_length)
+                width = shape_bucket(int(lengths[rows[0]]), multiple, limit=loaded.max_length)
                 real = np.arange(width) < lengths[rows, None]
                 positions = (windows.bounds[rows, None] + np.arange(width))[real]
                 ids = np.full((len(rows), width), pad_id, dtype=np.int64)

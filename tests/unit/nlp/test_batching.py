@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from kgbuild.nlp.batching import length_batches, pad_batch, shape_bucket
+from kgbuild.nlp.batching import length_batches, pad_batch, shape_bucket, shape_multiple
 
 
 @pytest.mark.parametrize("max_padding", [0.0, 0.1, 0.5])
@@ -55,3 +55,9 @@ def test_padded_batches_keep_every_token_and_mask_only_the_padding() -> None:
     assert ids.tolist() == [[5, 6, 7], [8, 9, 9]] and mask.sum().item() == 4
     ids, _ = pad_batch([[5, 6, 7], [8]], pad_id=0, multiple=16, limit=5)  # a model's longest
     assert ids.shape == (2, 5)
+
+
+def test_shape_multiples_bucket_bf16_and_accelerators_but_not_fp32_on_a_cpu() -> None:
+    assert shape_multiple(True, "cpu") == 16
+    assert shape_multiple(False, "cuda") == 16
+    assert shape_multiple(False, "cpu") == 1

@@ -123,6 +123,46 @@ def test_batches_of_mixed_lengths_give_the_same_mentions(
     assert found(batch_size) == whole
 
 
+def test_unpadded_fp32_batches_give_the_same_mentions_as_shape_buckets(
+    keyword_ner_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fp32 on a CPU pads a batch only to its longest window; bf16 rounds widths up to
+    # multiples of 16: the padding is masked, so the mentions and scores are the same
+    import kgbuild.stages.ner as ner
+
+    texts = [
+        "She said it was in Berlin.",
+        "Linda Chen said on Monday that Omar Haddad was in Nairobi for Northwind Logistics.",
+        "They said it was good for Helix and for Granite Capital in Toronto.",
+    ]
+    chunks = []
+    for index, text in enumerate(texts):
+        chunks.extend(chunk_document(document(text, doc_id=f"d{index}")))
+    langs = {chunk.doc_id: "en" for chunk in chunks}
+    widths: list[int] = []
+
+    def found() -> list[tuple[str, str, str, float]]:
+        config = NerConfig(model=str(keyword_ner_model), precision="fp32")
+        stage = NerStage(config, run_id="r")
+        forward = stage.loaded.model.forward
+        stage.loaded.model.forward = lambda input_ids, **kw: (  # type: ignore[method-assign]
+            widths.append(input_ids.shape[1]) or forward(input_ids=input_ids, **kw)
+        )
+        return [
+            (m.provenance.doc_id, m.text, m.label, m.provenance.score) for m in stage(chunks, langs)
+        ]
+
+    unpadded = found()
+    assert widths and any(w % 16 for w in widths)
+    widths.clear()
+    monkeypatch.setattr(ner, "shape_multiple", lambda bf16, device: 16)
+    bucketed = found()
+    assert widths and all(w % 16 == 0 for w in widths)
+    assert len(unpadded) >= 7
+    assert [m[:3] for m in bucketed] == [m[:3] for m in unpadded]
+    assert [m[3] for m in bucketed] == pytest.approx([m[3] for m in unpadded], abs=1e-5)
+
+
 @pytest.mark.parametrize("strategy", ["first", "average", "max"])
 def test_aggregation_strategies_keep_offsets_exact(random_ner_model: Path, strategy: str) -> None:
     stage = NerStage(
