@@ -119,7 +119,8 @@ class GraphQA:
         device: Torch device for all models (``None``: automatic).
         schema: The graph's schema (default: the default schema): a question near one of
             its relation question templates about the linked entity is answered from that
-            entity's relations of the type, when it has any
+            entity's relations of the type, when it has any, else from its attribute of the
+            same Wikidata property (``INCEPTION`` and ``inception``, P571)
             (:mod:`kgbuild.qa.relation_questions`; needs the encoder).
         typed_answers: When the graph has no fact of the relation asked for, answer with the
             entities of the relation's range that the reader's spans name, when there are
@@ -159,11 +160,17 @@ class GraphQA:
         # fp32 like the reader above: relation-question matching compares cosines to cut-offs
         sentences = load_sentence_encoder(encoder, device, "fp32") if encoder else None
         self.ranker = ContextRanker(sentences)
+        schema = schema or load_schema(None)
         self.relation_questions = (
-            RelationQuestions.from_schema(schema or load_schema(None), sentences)
-            if sentences is not None
-            else None
+            RelationQuestions.from_schema(schema, sentences) if sentences is not None else None
         )
+        by_property = {a.wikidata: a.name for a in schema.attributes if a.wikidata}
+        self._attribute_of = {
+            r.name: by_property[r.wikidata]
+            for r in schema.relation_types
+            if r.wikidata in by_property
+        }
+        """Relation type -> the attribute of the same Wikidata property."""
         self._ranges = {
             t.rel_type: t.range
             for t in (self.relation_questions.templates if self.relation_questions else ())
@@ -280,6 +287,8 @@ class GraphQA:
             query = template[0] if template else None
         if query is not None:
             graph_answer = self._graph_answer(query)
+            if graph_answer is None and template is not None:
+                graph_answer = self._attribute_answer(query)
             if template is not None:
                 asked = RelationQuestion(
                     entity_id=query.entity.id,
@@ -325,6 +334,28 @@ class GraphQA:
             answer_label=None,
         )
         return query, found[1]
+
+    def _attribute_answer(self, query: GraphQuery) -> Answer | None:
+        """The entity's stored value of the attribute that stands for the asked relation.
+
+        With relations off, "When was Acme founded?" (``INCEPTION``) is answered by the
+        ``inception`` attribute, a fact of the graph like a relation, at its own score.
+        """
+        key = self._attribute_of.get(query.rel_types[0])
+        card = self.store.entity(query.entity.id) if key else None
+        stored = [a for a in card.attributes if a.key == key] if card else []
+        if not stored:
+            return None
+        fact = max(stored, key=lambda a: a.score)
+        return Answer(
+            text=fact.value,
+            score=round(fact.score, 6),
+            path="graph",
+            entity_id=query.entity.id,
+            entity_name=query.entity.name,
+            attribute=fact,
+            evidence=_locate(fact.value, fact.evidence),
+        )
 
     def _graph_answer(self, query: GraphQuery) -> Answer | None:
         relations = next(

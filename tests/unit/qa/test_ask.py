@@ -561,6 +561,56 @@ def test_shortlisting_types_picks_what_scoring_every_type_picks(
     assert [r[0][0] for r in shortlisted] == ["PLACE_OF_BIRTH", "AUTHOR", "CAPITAL"]
 
 
+def test_a_relation_question_is_answered_by_the_attribute_of_its_property(
+    tmp_path: Path, keyword_qa_model: Path
+) -> None:
+    # relations off: "When was Acme Robotics founded?" asks for INCEPTION (P571), which the
+    # graph holds as the attribute ``inception`` (P571), not as a relation
+    sentence = "Acme Robotics was founded in 2011 in Toronto ."
+    acme = entity_node("acme", "Acme Robotics", "ORG", [])
+    acme["attributes"] = {
+        "inception": {
+            "value": "2011",
+            "value_type": "date",
+            "score": 0.87,
+            "evidence": [
+                {
+                    "doc_id": "a.txt",
+                    "start": 100,
+                    "end": 100 + len(sentence),
+                    "chunk_id": "c1",
+                    "text": sentence,
+                }
+            ],
+        }
+    }
+    northwind = entity_node("north", "Northwind Logistics", "ORG", [])
+    path = tmp_path / "graph.json"
+    path.write_text(json.dumps({"nodes": [acme, northwind], "edges": []}), encoding="utf-8")
+    schema = load_schema(None)
+    assert {a.name for a in schema.attributes if a.wikidata == "P571"} == {"inception"}
+    with GraphQA(
+        EmbeddedGraph(path),
+        qa_model=str(keyword_qa_model),
+        ner_model=None,
+        encoder=ENCODER,
+        threshold=0.0,
+        schema=schema,
+    ) as qa:
+        result = qa.ask("When was Acme Robotics founded?")
+        assert result.path == "graph" and result.answer is not None
+        assert result.answer.text == "2011" and result.answer.score == pytest.approx(0.87)
+        assert result.answer.attribute is not None and result.answer.attribute.key == "inception"
+        ev = result.answer.evidence
+        assert ev is not None and (ev.answer_start, ev.answer_end) == (129, 133)
+        asked = result.relation_question
+        assert asked is not None and (asked.type, asked.in_graph) == ("INCEPTION", True)
+        # an entity without the attribute: read from the text, and said so
+        other = qa.ask("When was Northwind Logistics founded?")
+        assert other.path != "graph"
+        assert other.relation_question is not None and not other.relation_question.in_graph
+
+
 def test_a_question_near_a_relation_template_is_answered_from_the_graph(
     example: Settings, keyword_qa_model: Path, keyword_ner_model: Path
 ) -> None:
