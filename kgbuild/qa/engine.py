@@ -513,20 +513,21 @@ def _answer(
     linked: Sequence[EntityHit],
 ) -> Answer:
     entity = next((h for h in linked if h.id == context.entity_id), None)
+    # every context is a sentence (contexts.py); one that is a fact's evidence keeps the
+    # fact only if the answer is the relation's other entity or the attribute's value
     relation: RelationFact | None = context.relation
-    evidence: EvidenceRef | None = None
-    if relation is not None and context.sentence is not None:
-        # a relation's evidence sentence: the answer rests on the relation only if it
-        # is one of the relation's two entities
+    if relation is not None:
         ends = {relation.head_name.casefold(), relation.tail_name.casefold()}
         if text.strip().casefold() not in ends:
             relation = None
     attribute = context.attribute
-    if attribute is not None and context.sentence is not None and not _states(text, attribute):
-        attribute = None  # an attribute's evidence sentence that gave another answer
-    if context.sentence is not None:
-        s = context.sentence
-        evidence = EvidenceRef(
+    if attribute is not None and not _states(text, attribute):
+        attribute = None
+    s = context.sentence
+    evidence = (
+        None
+        if s is None
+        else EvidenceRef(
             doc_id=s.doc_id,
             chunk_id=s.chunk_id,
             start=s.start,
@@ -535,10 +536,7 @@ def _answer(
             answer_start=s.start + start,
             answer_end=s.start + end,
         )
-    elif relation is not None:
-        evidence = _locate(text, relation.evidence)
-    elif attribute is not None:
-        evidence = _locate(text, attribute.evidence)
+    )
     return Answer(
         text=text,
         score=round(score, 6),
