@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -280,6 +281,7 @@ class GraphQA:
         linked = self.linker.link(question, limit=self.max_entities)
         if not linked:
             return [], [], "none", None
+        card_of = functools.cache(self.store.entity)  # one read per entity and question
         query = parse_graph_query(question, linked)
         template, asked = None, None
         if query is None:
@@ -288,7 +290,7 @@ class GraphQA:
         if query is not None:
             graph_answer = self._graph_answer(query)
             if graph_answer is None and template is not None:
-                graph_answer = self._attribute_answer(query)
+                graph_answer = self._attribute_answer(query, card_of(query.entity.id))
             if template is not None:
                 asked = RelationQuestion(
                     entity_id=query.entity.id,
@@ -299,7 +301,7 @@ class GraphQA:
                 )
             if graph_answer is not None:
                 return linked, [graph_answer], "graph", asked
-        cards = [c for h in linked if (c := self.store.entity(h.id)) is not None]
+        cards = [c for h in linked if (c := card_of(h.id)) is not None]
         contexts = self.ranker.rank(question, gather_contexts(self.store, cards))
         labels = self._answer_labels(question, asked)
         answers = self._read(question, linked, contexts[: self.max_contexts], top_k, labels)
@@ -335,15 +337,14 @@ class GraphQA:
         )
         return query, found[1]
 
-    def _attribute_answer(self, query: GraphQuery) -> Answer | None:
+    def _attribute_answer(self, query: GraphQuery, card: EntityCard | None) -> Answer | None:
         """The entity's stored value of the attribute that stands for the asked relation.
 
         With relations off, "When was Acme founded?" (``INCEPTION``) is answered by the
         ``inception`` attribute, a fact of the graph like a relation, at its own score.
         """
         key = self._attribute_of.get(query.rel_types[0])
-        card = self.store.entity(query.entity.id) if key else None
-        stored = [a for a in card.attributes if a.key == key] if card else []
+        stored = [a for a in card.attributes if a.key == key] if card and key else []
         if not stored:
             return None
         fact = max(stored, key=lambda a: a.score)
