@@ -283,6 +283,12 @@ class TemplateConfig(ReaderConfig):
     """Lowest cosine (sentence encoder) between a sentence and the filled question for the
     sentence to be read at all; ``None``: every candidate sentence may be read (the
     ``max_contexts`` nearest per entity)."""
+    one_type_per_pair: bool = True
+    """Keep, for each (head, tail) pair, only the type whose question it answers with the
+    highest score. The QA model tends to give a sentence's salient person to every
+    question about its subject ("Who directed / wrote / starred in X?"); the questions
+    compete, like the choices of a multiple-choice question. ``false``: keep every type
+    (a director who also wrote the film gets both, at the cost of many wrong edges)."""
     types: tuple[str, ...] = ()
     """Relation types read by template only, as if the schema said ``extract: template``
     (the relation model's predictions of them are dropped), e.g. to evaluate them. With

@@ -7,7 +7,9 @@ shared with the attribute stage). The answer span becomes a link to the entity m
 overlaps, if that mention is of a range type; otherwise nothing is stored and the refusal
 is counted per type (:attr:`TemplateRelationStage.refused`). A model with a no-answer
 calibration abstains when no span is likely right; the relation's score is then that
-calibrated confidence.
+calibrated confidence. With ``one_type_per_pair`` (the default), the types compete: a
+(head, tail) pair keeps only the type whose question it answers best
+(:func:`outranked`), and the others are counted (:attr:`TemplateRelationStage.outranked`).
 
 Which types go this way (:func:`template_types`): those with ``extract: template`` (or
 listed in ``templates.types``), and those with ``extract: auto`` that the configured
@@ -18,8 +20,9 @@ type, tail) with one evidence entry per sentence that gave the answer.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from functools import partial
 
 from kgbuild.config import TemplateConfig
@@ -32,9 +35,14 @@ from kgbuild.stages.reading import Answer, Template, TemplateReader
 from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig
 
-__all__ = ["STAGE", "TemplateRelationStage", "template_types"]
+__all__ = ["STAGE", "TemplateRelationStage", "outranked", "template_types"]
 
 STAGE = "re-template"
+
+logger = logging.getLogger(__name__)
+
+Triple = tuple[str, str, str]
+"""``(head mention, relation type, tail mention)``."""
 
 
 def template_types(
@@ -105,6 +113,9 @@ class TemplateRelationStage:
         )
         self.refused: Counter[tuple[str, str]] = Counter()
         """Per (document id, relation type): answers that were no entity of the range."""
+        self.outranked: Counter[str] = Counter()
+        """Per relation type, in the last call: answers dropped because another type's
+        question gave the same pair a higher score (``one_type_per_pair``)."""
 
     @property
     def types(self) -> frozenset[str]:
@@ -132,13 +143,21 @@ class TemplateRelationStage:
         result = self.reading(chunks, mentions, self.templates)
         self.refused = result.refused
         tails = _entity_of(mentions, self.reading)
-        grouped: dict[tuple[str, str, str], list[Answer]] = defaultdict(list)
+        grouped: dict[Triple, list[Answer]] = defaultdict(list)
         for answer in result.answers:
             assert answer.mention is not None  # entity values only
             linked = tails.get(answer.mention.id, answer.mention)
             if linked.id == answer.head.mentions[0].id:
                 continue
             grouped[answer.head.mentions[0].id, answer.template.key, linked.id].append(answer)
+        self.outranked = Counter()
+        if self.config.one_type_per_pair:
+            beaten = outranked({key: max(a.score for a in found) for key, found in grouped.items()})
+            for key in beaten:
+                del grouped[key]
+            self.outranked.update(kind for _, kind, _ in beaten)
+            if beaten:
+                logger.debug("template types outranked on their pair: %s", dict(self.outranked))
         relations = []
         reader = self.reading.reader
         for (head, kind, tail), answers in grouped.items():
@@ -173,6 +192,21 @@ class TemplateRelationStage:
                 )
             )
         return relations
+
+
+def outranked(scores: Mapping[Triple, float]) -> set[Triple]:
+    """The triples whose (head, tail) pair another type holds with a higher score.
+
+    Ties keep every tied type.
+
+    >>> sorted(outranked({("f", "DIRECTOR", "p"): 0.9, ("f", "AUTHOR", "p"): 0.6,
+    ...                   ("f", "AUTHOR", "q"): 0.5}))
+    [('f', 'AUTHOR', 'p')]
+    """
+    best: dict[tuple[str, str], float] = {}
+    for (head, _, tail), score in scores.items():
+        best[head, tail] = max(score, best.get((head, tail), score))
+    return {key for key, score in scores.items() if score < best[key[0], key[2]]}
 
 
 def _entity_of(mentions: Sequence[Mention], reading: TemplateReader) -> dict[str, Mention]:

@@ -531,3 +531,38 @@ def test_graph_scores_report_zero_shot_types_and_attribute_values() -> None:
     assert (counts["birthplace"].correct, counts["birthplace"].gold) == (1, 1)
     assert counts["deathplace"].wrong_type == 1 and counts["deathplace"].correct == 0
     assert scores.as_dict()["attributes"]["wrong_type"] == 1
+
+
+def test_types_compete_for_a_pair_unless_configured_not_to(keyword_qa_model: Path) -> None:
+    from kgbuild.stages.zeroshot import TemplateRelationStage
+
+    # two user types whose questions the QA model answers with the same organisation
+    employer = ZERO_SHOT_SCHEMA.relation_type("EMPLOYER")
+    client = RelationType(
+        name="CLIENT", domain=("PER",), range=("ORG",), question="who employs {head} ?"
+    )
+    text = "maria gonzalez works for acme robotics in berlin ."
+    chunks, mentions = _chunks_and_mentions(
+        [text], {0: (0, 14)}, [(0, 25, 38, "ORG"), (0, 42, 48, "LOC")]
+    )
+
+    def read(one_type_per_pair: bool) -> tuple[dict[str, float], TemplateRelationStage]:
+        config = TemplateConfig(
+            enabled=True,
+            model=str(keyword_qa_model),
+            threshold=0.0,
+            one_type_per_pair=one_type_per_pair,
+        )
+        stage = TemplateRelationStage(config, relation_types=[employer, client], run_id="r")
+        found = stage(chunks, mentions)
+        assert {(r.head_mention, r.tail_mention) for r in found} == {("m0", "m1")}
+        return {r.type: r.score for r in found}, stage
+
+    every, stage = read(False)
+    assert set(every) == {"EMPLOYER", "CLIENT"} and every["EMPLOYER"] != every["CLIENT"]
+    assert stage.outranked == {}
+    winner = max(every, key=every.__getitem__)
+    loser = min(every, key=every.__getitem__)
+    best, stage = read(True)
+    assert best == {winner: every[winner]}
+    assert stage.outranked == {loser: 1}
