@@ -573,6 +573,14 @@ def qa_questions_command(
             "of its document that hold none of its answers (SQuAD 2.0 style).",
         ),
     ] = 0.0,
+    confusable: Annotated[
+        float,
+        typer.Option(
+            help="Confusable unanswerable questions per DocRED fact with evidence: another "
+            "relation's question about its head (one the head has no fact of, with the same "
+            "entity types) over the fact's evidence sentences.",
+        ),
+    ] = 0.0,
     seed: SeedOption = 0,
 ) -> None:
     """Generate QA training questions from relation annotations (for train qa --extra-train)."""
@@ -581,15 +589,23 @@ def qa_questions_command(
     from kgbuild.errors import InputError
     from kgbuild.readers.docred import read_docred, read_rel_info
     from kgbuild.readers.relations import read_conll04
-    from kgbuild.training.qa_generation import conll04_questions, docred_questions, write_squad
+    from kgbuild.training.qa_generation import (
+        conll04_questions,
+        docred_confusable_questions,
+        docred_questions,
+        write_squad,
+    )
     from kgbuild.training.qa_negatives import make_negatives
 
     if docred is None and conll04 is None:
         raise typer.BadParameter("give --docred, --conll04 or both")
-    if negatives < 0:
-        raise typer.BadParameter("--negatives must be >= 0")
+    if negatives < 0 or confusable < 0:
+        raise typer.BadParameter("--negatives and --confusable must be >= 0")
+    if confusable and docred is None:
+        raise typer.BadParameter("--confusable needs --docred")
     excluded = sorted({r.strip() for r in exclude_relations.split(",") if r.strip()})
     examples = []
+    confusing = []
     if docred is not None:
         names_file = rel_info or docred.parent / "rel_info.json"
         names = read_rel_info(names_file) if names_file.is_file() else {}
@@ -601,13 +617,23 @@ def qa_questions_command(
         examples += docred_questions(
             documents[skip_docs:], names, first_index=skip_docs, exclude=excluded
         )
+        confusing = docred_confusable_questions(
+            documents[skip_docs:],
+            names,
+            ratio=confusable,
+            seed=seed,
+            first_index=skip_docs,
+            exclude=excluded,
+        )
     if conll04 is not None:
         examples += conll04_questions(read_conll04(conll04), exclude=excluded)
     answerable = len(examples)
     examples += make_negatives(examples, negatives, seed=seed, width=2)
+    examples += confusing
     metadata = {
         "excluded_relations": excluded,
         "negatives": negatives,
+        "confusable": confusable,
         "skip_docs": skip_docs,
         "until_doc": until_doc,
         "sources": [str(p) for p in (docred, conll04) if p is not None],
@@ -618,6 +644,7 @@ def qa_questions_command(
             {
                 "generated": len(examples),
                 "unanswerable": len(examples) - answerable,
+                "confusable": len(confusing),
                 "excluded_relations": excluded,
                 "written": written,
                 "out": str(out),

@@ -11,7 +11,12 @@ Triples that share a head and a question are one question with several answers.
 Relation types kept for zero-shot evaluation can be left out (``exclude``): no question
 about them is generated. Unanswerable questions (``negatives``) pair a question with a
 short run of sentences of the same document (or sentence set) that holds none of its
-answers (:func:`kgbuild.training.qa_negatives.make_negatives`).
+answers (:func:`kgbuild.training.qa_negatives.make_negatives`). *Confusable* unanswerable
+questions (:func:`docred_confusable_questions`) ask about a head what its evidence
+sentences do not say: "Who directed {h}?" over the sentences that say who wrote it. Easy
+negatives only teach that a passage without the answer has none; these teach that the
+salient person of a sentence is not the answer to every question about its subject, which
+is what reading relations by question template needs.
 
 The output is ordinary SQuAD JSON (SQuAD 2.0 style where it has unanswerable questions:
 empty ``answers``), so ``kgbuild train qa --extra-train`` reads it with the same reader as
@@ -35,6 +40,7 @@ __all__ = [
     "CONLL04_QUESTIONS",
     "DOCRED_QUESTIONS",
     "conll04_questions",
+    "docred_confusable_questions",
     "docred_question",
     "docred_questions",
     "write_squad",
@@ -162,6 +168,67 @@ def docred_questions(
                     answers=answers,
                 )
             )
+    return _merge(examples)
+
+
+def docred_confusable_questions(
+    documents: Sequence[DocREDDocument],
+    relation_names: Mapping[str, str],
+    *,
+    ratio: float,
+    seed: int,
+    id_prefix: str = "docred",
+    first_index: int = 0,
+    exclude: Collection[str] = (),
+    max_sentences: int = 3,
+) -> list[QAExample]:
+    """Unanswerable questions that a fact's evidence sentences invite but do not answer.
+
+    For about ``ratio`` of the gold facts ``(head, r, tail)`` with evidence, a relation
+    ``r2`` is drawn (seeded) among those that the documents show with the same head and
+    tail entity types and that the head has no fact of in its document; ``r2``'s question
+    about the head is paired with the fact's evidence sentences (first to last, at most
+    ``max_sentences``, else skipped), answer-free. Relations in ``exclude`` are neither
+    facts nor questions.
+    """
+    if ratio <= 0:
+        return []
+    rng = random.Random(seed)
+    by_signature: dict[tuple[str, str], set[str]] = {}
+    for doc in documents:
+        for relation in doc.relations:
+            if relation.relation not in exclude:
+                signature = (doc.entities[relation.head].type, doc.entities[relation.tail].type)
+                by_signature.setdefault(signature, set()).add(relation.relation)
+    examples: list[QAExample] = []
+    for offset, doc in enumerate(documents):
+        index = first_index + offset
+        located = document_text(doc)
+        held: dict[int, set[str]] = {}
+        for relation in doc.relations:
+            held.setdefault(relation.head, set()).add(relation.relation)
+        for number, relation in enumerate(doc.relations):
+            if relation.relation in exclude or not relation.evidence:
+                continue
+            first, last = min(relation.evidence), max(relation.evidence)
+            if last - first >= max_sentences:
+                continue
+            head = doc.entities[relation.head]
+            signature = (head.type, doc.entities[relation.tail].type)
+            others = sorted(by_signature.get(signature, set()) - held[relation.head])
+            count = int(ratio) + (rng.random() < ratio - int(ratio))
+            start, end = located.sentence_offsets[first][0], located.sentence_offsets[last][1]
+            for asked in rng.sample(others, min(count, len(others))):
+                question = docred_question(asked, relation_names)
+                examples.append(
+                    QAExample(
+                        id=f"{id_prefix}-{index}-{number}-{asked}-confusable",
+                        title=f"{id_prefix}-{index}",
+                        context=located.text[start:end],
+                        question=question.format(h=head.mentions[0].name),
+                        answers=(),
+                    )
+                )
     return _merge(examples)
 
 

@@ -14,6 +14,7 @@ from kgbuild.readers.relations import read_conll04
 from kgbuild.readers.squad import load_squad
 from kgbuild.training.qa_generation import (
     conll04_questions,
+    docred_confusable_questions,
     docred_question,
     docred_questions,
     write_squad,
@@ -56,6 +57,45 @@ def _docred_records() -> list[dict[str, Any]]:
         ],
     }
     return [first, second]
+
+
+def _film_records() -> list[dict[str, Any]]:
+    """Films with a director, an author or both; the same types (MISC -> PER) throughout."""
+
+    def film(title: str, person: str, labels: list[tuple[str, list[int]]]) -> dict[str, Any]:
+        return {
+            "title": title,
+            "sents": [[title, "is", "a", "film", "."], ["It", "is", "by", person, "."]],
+            "vertexSet": [
+                [{"name": title, "sent_id": 0, "pos": [0, 1], "type": "MISC"}],
+                [{"name": person, "sent_id": 1, "pos": [3, 4], "type": "PER"}],
+            ],
+            "labels": [{"h": 0, "t": 1, "r": r, "evidence": e} for r, e in labels],
+        }
+
+    return [
+        film("Arvo", "Lind", [("P57", [0, 1])]),  # directed: "who wrote Arvo?" has no answer
+        film("Bel", "Moor", [("P50", [0, 1])]),  # written: "who directed Bel?" has none
+        film("Cade", "Nye", [("P57", [0, 1]), ("P50", [0, 1])]),  # both: nothing to confuse
+        film("Dune", "Oto", [("P57", [])]),  # no evidence: no context to pair with
+    ]
+
+
+def test_confusable_questions_ask_what_the_evidence_does_not_say(tmp_path: Path) -> None:
+    docs = read_docred(_write(tmp_path / "d.json", _film_records()))
+    names = {"P57": "director", "P50": "author"}
+    questions = docred_confusable_questions(docs, names, ratio=1, seed=0, id_prefix="x")
+    assert {(q.title, q.question, q.context) for q in questions} == {
+        ("x-0", "Who wrote Arvo?", "Arvo is a film . It is by Lind ."),
+        ("x-1", "Who directed Bel?", "Bel is a film . It is by Moor ."),
+    }
+    assert all(q.answers == () for q in questions)
+    # an excluded type is neither asked nor a fact to confuse
+    kept = docred_confusable_questions(docs, names, ratio=1, seed=0, exclude={"P57"})
+    assert kept == []
+    # evidence longer than max_sentences is not a context
+    assert docred_confusable_questions(docs, names, ratio=1, seed=0, max_sentences=1) == []
+    assert docred_confusable_questions(docs, names, ratio=0, seed=0) == []
 
 
 def _conll04_records() -> list[dict[str, Any]]:
@@ -138,6 +178,7 @@ def test_qa_questions_command(tmp_path: Path) -> None:
     assert json.loads(run.output) == {
         "generated": 3,
         "unanswerable": 0,
+        "confusable": 0,
         "excluded_relations": [],
         "written": 3,
         "out": str(out),
@@ -150,3 +191,18 @@ def test_qa_questions_command(tmp_path: Path) -> None:
     run = CliRunner().invoke(app, ["train", "qa-questions", "--out", str(out)])
     assert run.exit_code != 0
     assert "give --docred, --conll04 or both" in run.output
+    run = CliRunner().invoke(app, [*args, "--confusable", "1"])
+    assert run.exit_code != 0
+    assert "--confusable needs --docred" in run.output
+
+
+def test_qa_questions_command_writes_confusable_questions(tmp_path: Path) -> None:
+    docred = _write(tmp_path / "d.json", _film_records())
+    out = tmp_path / "q.json"
+    args = ["train", "qa-questions", "--out", str(out), "--docred", str(docred)]
+    run = CliRunner().invoke(app, [*args, "--confusable", "1"])
+    assert run.exit_code == 0, run.output
+    summary = json.loads(run.output)
+    assert (summary["generated"], summary["unanswerable"], summary["confusable"]) == (7, 2, 2)
+    unanswerable = {q.question for q in load_squad(out).examples if not q.answers}
+    assert unanswerable == {"Who wrote Arvo?", "Who directed Bel?"}
