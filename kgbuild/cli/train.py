@@ -581,6 +581,13 @@ def qa_questions_command(
             "entity types) over the fact's evidence sentences.",
         ),
     ] = 0.0,
+    evidence_contexts: Annotated[
+        bool,
+        typer.Option(
+            help="Also ask each DocRED fact over its evidence sentences alone (the short "
+            "contexts template readers and negatives use), besides over the whole document.",
+        ),
+    ] = False,
     seed: SeedOption = 0,
 ) -> None:
     """Generate QA training questions from relation annotations (for train qa --extra-train)."""
@@ -592,6 +599,7 @@ def qa_questions_command(
     from kgbuild.training.qa_generation import (
         conll04_questions,
         docred_confusable_questions,
+        docred_evidence_questions,
         docred_questions,
         write_squad,
     )
@@ -617,6 +625,10 @@ def qa_questions_command(
         examples += docred_questions(
             documents[skip_docs:], names, first_index=skip_docs, exclude=excluded
         )
+        if evidence_contexts:
+            examples += docred_evidence_questions(
+                documents[skip_docs:], names, first_index=skip_docs, exclude=excluded
+            )
         confusing = docred_confusable_questions(
             documents[skip_docs:],
             names,
@@ -634,6 +646,7 @@ def qa_questions_command(
         "excluded_relations": excluded,
         "negatives": negatives,
         "confusable": confusable,
+        "evidence_contexts": evidence_contexts,
         "skip_docs": skip_docs,
         "until_doc": until_doc,
         "sources": [str(p) for p in (docred, conll04) if p is not None],

@@ -41,6 +41,7 @@ __all__ = [
     "DOCRED_QUESTIONS",
     "conll04_questions",
     "docred_confusable_questions",
+    "docred_evidence_questions",
     "docred_question",
     "docred_questions",
     "write_squad",
@@ -165,6 +166,56 @@ def docred_questions(
                     title=f"{id_prefix}-{index}",
                     context=located.text,
                     question=question.format(h=head.mentions[0].name),
+                    answers=answers,
+                )
+            )
+    return _merge(examples)
+
+
+def docred_evidence_questions(
+    documents: Sequence[DocREDDocument],
+    relation_names: Mapping[str, str],
+    *,
+    id_prefix: str = "docred",
+    first_index: int = 0,
+    exclude: Collection[str] = (),
+    max_sentences: int = 3,
+) -> list[QAExample]:
+    """Questions over a fact's evidence sentences only, as template readers see a context.
+
+    :func:`docred_questions` asks over the whole document; the template stages read one
+    or two sentences, which unanswerable questions are also made of. Each fact with
+    evidence (first to last sentence, at most ``max_sentences``, not the whole document)
+    that holds a mention of its tail gives a question over those sentences, answered by
+    those mentions.
+    """
+    examples: list[QAExample] = []
+    for offset, doc in enumerate(documents):
+        index = first_index + offset
+        located = document_text(doc)
+        for number, relation in enumerate(doc.relations):
+            if relation.relation in exclude or not relation.evidence:
+                continue
+            first, last = min(relation.evidence), max(relation.evidence)
+            if last - first >= max_sentences:
+                continue
+            start, end = located.sentence_offsets[first][0], located.sentence_offsets[last][1]
+            if end - start == len(located.text):
+                continue  # the whole document: docred_questions asks it already
+            answers = tuple(
+                Answer(text=located.text[a:b], start=a - start)
+                for a, b in sorted(located.mention_offsets[relation.tail])
+                if start <= a and b <= end
+            )
+            if not answers:
+                continue
+            question = docred_question(relation.relation, relation_names)
+            examples.append(
+                QAExample(
+                    id=f"{id_prefix}-{index}-{number}-evidence",
+                    title=f"{id_prefix}-{index}",
+                    context=located.text[start:end],
+                    question=question.format(h=doc.entities[relation.head].mentions[0].name),
                     answers=answers,
                 )
             )

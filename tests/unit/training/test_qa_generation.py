@@ -15,6 +15,7 @@ from kgbuild.readers.squad import load_squad
 from kgbuild.training.qa_generation import (
     conll04_questions,
     docred_confusable_questions,
+    docred_evidence_questions,
     docred_question,
     docred_questions,
     write_squad,
@@ -59,13 +60,30 @@ def _docred_records() -> list[dict[str, Any]]:
     return [first, second]
 
 
+def test_evidence_questions_read_only_the_evidence_sentences(tmp_path: Path) -> None:
+    docs = read_docred(_write(tmp_path / "d.json", _docred_records()))
+    questions = docred_evidence_questions(docs, {"P999": "market of"}, id_prefix="x")
+    by_question = {q.question: q for q in questions}
+    norway = by_question["What is the nationality of Tove Lindqvist?"]
+    assert norway.context == "Later Lindqvist moved to Sweden , not Norway ."
+    [answer] = norway.answers
+    assert norway.context[answer.start : answer.start + len(answer.text)] == "Norway"
+    # the second document is one sentence: asked over the whole document already
+    assert "What is Quarn Labs market of?" not in by_question
+    assert docred_evidence_questions(docs, {}, exclude={"P27", "P999"}) == []
+
+
 def _film_records() -> list[dict[str, Any]]:
     """Films with a director, an author or both; the same types (MISC -> PER) throughout."""
 
     def film(title: str, person: str, labels: list[tuple[str, list[int]]]) -> dict[str, Any]:
         return {
             "title": title,
-            "sents": [[title, "is", "a", "film", "."], ["It", "is", "by", person, "."]],
+            "sents": [
+                [title, "is", "a", "film", "."],
+                ["It", "is", "by", person, "."],
+                ["It", "was", "released", "in", "1990", "."],
+            ],
             "vertexSet": [
                 [{"name": title, "sent_id": 0, "pos": [0, 1], "type": "MISC"}],
                 [{"name": person, "sent_id": 1, "pos": [3, 4], "type": "PER"}],
@@ -206,3 +224,10 @@ def test_qa_questions_command_writes_confusable_questions(tmp_path: Path) -> Non
     assert (summary["generated"], summary["unanswerable"], summary["confusable"]) == (7, 2, 2)
     unanswerable = {q.question for q in load_squad(out).examples if not q.answers}
     assert unanswerable == {"Who wrote Arvo?", "Who directed Bel?"}
+    run = CliRunner().invoke(app, [*args, "--confusable", "1", "--evidence-contexts"])
+    assert run.exit_code == 0, run.output
+    summary = json.loads(run.output)
+    # four facts with evidence, each asked again over its two sentences
+    assert (summary["generated"], summary["unanswerable"]) == (11, 2)
+    short = [q for q in load_squad(out).examples if q.answers and len(q.context) < 40]
+    assert len(short) == 4
