@@ -566,3 +566,17 @@ def test_types_compete_for_a_pair_unless_configured_not_to(keyword_qa_model: Pat
     best, stage = read(True)
     assert best == {winner: every[winner]}
     assert stage.outranked == {loser: 1}
+
+
+def test_outranked_keeps_ties_and_other_pairs() -> None:
+    from kgbuild.stages.zeroshot import outranked
+
+    scores = {
+        ("film", "DIRECTOR", "ann"): 0.7,
+        ("film", "SCREENWRITER", "ann"): 0.7,  # a tie: both kept
+        ("film", "PRODUCER", "ann"): 0.4,
+        ("film", "PRODUCER", "bo"): 0.2,  # another tail: its own pair
+        ("book", "AUTHOR", "ann"): 0.1,  # another head: its own pair
+    }
+    assert outranked(scores) == {("film", "PRODUCER", "ann")}
+    assert outranked({}) == set()
