@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from kgbuild.errors import InputError
-from kgbuild.readers.docred import DocREDDocument, document_text
+from kgbuild.readers.docred import DocREDDocument, DocRelation, DocumentText, document_text
 from kgbuild.readers.relations import RelationExample
 from kgbuild.readers.squad import Answer, QAExample
 
@@ -172,6 +172,18 @@ def docred_questions(
     return _merge(examples)
 
 
+def _evidence_span(
+    located: DocumentText, relation: DocRelation, max_sentences: int
+) -> tuple[int, int] | None:
+    """Characters of a fact's evidence sentences (first to last), if at most ``max_sentences``."""
+    if not relation.evidence:
+        return None
+    first, last = min(relation.evidence), max(relation.evidence)
+    if last - first >= max_sentences:
+        return None
+    return located.sentence_offsets[first][0], located.sentence_offsets[last][1]
+
+
 def docred_evidence_questions(
     documents: Sequence[DocREDDocument],
     relation_names: Mapping[str, str],
@@ -194,12 +206,10 @@ def docred_evidence_questions(
         index = first_index + offset
         located = document_text(doc)
         for number, relation in enumerate(doc.relations):
-            if relation.relation in exclude or not relation.evidence:
+            span = _evidence_span(located, relation, max_sentences)
+            if relation.relation in exclude or span is None:
                 continue
-            first, last = min(relation.evidence), max(relation.evidence)
-            if last - first >= max_sentences:
-                continue
-            start, end = located.sentence_offsets[first][0], located.sentence_offsets[last][1]
+            start, end = span
             if end - start == len(located.text):
                 continue  # the whole document: docred_questions asks it already
             answers = tuple(
@@ -259,16 +269,14 @@ def docred_confusable_questions(
         for relation in doc.relations:
             held.setdefault(relation.head, set()).add(relation.relation)
         for number, relation in enumerate(doc.relations):
-            if relation.relation in exclude or not relation.evidence:
-                continue
-            first, last = min(relation.evidence), max(relation.evidence)
-            if last - first >= max_sentences:
+            span = _evidence_span(located, relation, max_sentences)
+            if relation.relation in exclude or span is None:
                 continue
             head = doc.entities[relation.head]
             signature = (head.type, doc.entities[relation.tail].type)
             others = sorted(by_signature.get(signature, set()) - held[relation.head])
             count = int(ratio) + (rng.random() < ratio - int(ratio))
-            start, end = located.sentence_offsets[first][0], located.sentence_offsets[last][1]
+            start, end = span
             for asked in rng.sample(others, min(count, len(others))):
                 question = docred_question(asked, relation_names)
                 examples.append(
