@@ -289,6 +289,13 @@ class TemplateConfig(ReaderConfig):
     question about its subject ("Who directed / wrote / starred in X?"); the questions
     compete, like the choices of a multiple-choice question. ``false``: keep every type
     (a director who also wrote the film gets both, at the cost of many wrong edges)."""
+    kind_margin: float | None = Field(default=0.0, ge=0.0, le=2.0)
+    """A type with ``head_kinds`` in the schema asks about an entity only when the
+    sentence that first names it is, in cosine, within this margin as near one of the
+    type's kinds (``a film``) as the nearest kind of the schema (``an album``, ``a
+    band``...): 0, the nearest kind must be one of the type's. Without it the QA model
+    asks "Who directed X?" of songs, bands and tours and finds an answer. ``None``: no
+    kind check."""
     types: tuple[str, ...] = ()
     """Relation types read by template only, as if the schema said ``extract: template``
     (the relation model's predictions of them are dropped), e.g. to evaluate them. With

@@ -63,6 +63,8 @@ TypeName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9_]*$", max_length=64)]
 RelationName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=64)]
 WikidataId = Annotated[str, Field(pattern=r"^P[1-9][0-9]*$")]
 Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
+KindName = Annotated[str, Field(pattern=r"^\S(.*\S)?$", min_length=1, max_length=64)]
+"""A kind of thing in plain words (``film``, ``television series``)."""
 
 ValueType = Literal["entity", "date", "year", "number", "quantity", "string", "location", "text"]
 """What an attribute's value must be: an ``entity`` mention of the ``range`` types (a
@@ -120,6 +122,12 @@ class RelationType(_Strict):
     model's predictions of this type are dropped)."""
     threshold: Threshold | None = None
     """Template route: overrides the stage's lowest answer confidence for this type."""
+    head_kinds: tuple[KindName, ...] = ()
+    """Template route: what a head must be, finer than its entity type (``film``,
+    ``television series`` for a director; Wikidata's subject type constraint). An entity
+    is asked the question only when the sentence that first names it is, in the sentence
+    encoder's space, about as near ``a <kind>`` for one of these as for any kind of the
+    schema (:attr:`GraphSchema.kind_pool`). Empty: every entity of the domain types."""
 
     @model_validator(mode="after")
     def _check_template(self) -> RelationType:
@@ -132,6 +140,8 @@ class RelationType(_Strict):
         for paraphrase in self.paraphrases:
             if "{head}" not in paraphrase:
                 raise ValueError(f"paraphrase {paraphrase!r} must contain {{head}}")
+        if self.head_kinds and self.question is None:
+            raise ValueError("head_kinds need a question (they choose whom it is asked about)")
         return self
 
 
@@ -186,6 +196,9 @@ class GraphSchema(_Strict):
     entity_types: tuple[EntityType, ...]
     relation_types: tuple[RelationType, ...] = ()
     attributes: tuple[AttributeSpec, ...] = ()
+    kinds: tuple[KindName, ...] = ()
+    """Other kinds of things the documents name (``person``, ``event``, ``album``...): they
+    compete with the relation types' ``head_kinds`` when an entity's kind is checked."""
 
     @model_validator(mode="after")
     def _check_references(self) -> GraphSchema:
@@ -246,6 +259,14 @@ class GraphSchema(_Strict):
     def relation_names(self) -> frozenset[str]:
         """Names of the declared relation types."""
         return frozenset(t.name for t in self.relation_types)
+
+    @property
+    def kind_pool(self) -> tuple[str, ...]:
+        """Every kind an entity's kind is checked against: ``kinds`` and all ``head_kinds``."""
+        pool = dict.fromkeys(self.kinds)
+        for relation in self.relation_types:
+            pool.update(dict.fromkeys(relation.head_kinds))
+        return tuple(pool)
 
     @property
     def templated_relations(self) -> tuple[RelationType, ...]:

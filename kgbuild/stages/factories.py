@@ -405,6 +405,7 @@ def make_zero_shot(settings: Settings, context: StageContext) -> ZeroShotStep | 
             relation_types=types,
             run_id=context.run_id,
             resolve=settings.resolve,
+            kinds=schema.kind_pool,
             progress=context.progress,
         )
     )

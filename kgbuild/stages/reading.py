@@ -11,7 +11,9 @@ rules, within the document); for every entity of a template's head types:
    of the type (a mention of a range type that is not the entity itself; a year for
    dates; a digit for numbers), and holding a cue if the template has cues;
 2. when there are more than ``max_contexts``, the ones nearest the filled-in question in
-   the sentence-embedding space (:mod:`kgbuild.nlp.sentence_encoder`) are kept;
+   the sentence-embedding space (:mod:`kgbuild.nlp.sentence_encoder`) are kept; a template
+   with ``head_kinds`` is read only about entities whose first sentence is about as near
+   one of them (``a film``) as any kind of the pool (``kinds``);
 3. each is read by the extractive QA model as its own context (a following sentence
    together with the sentence before it, which names the entity);
 4. the answer counts when its score reaches the threshold: the model's calibrated
@@ -26,7 +28,8 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from kgbuild.data import Chunk, Mention
 from kgbuild.lang import detect_lang
@@ -40,6 +43,10 @@ __all__ = ["Answer", "Template", "TemplateReader"]
 
 READ_GROUP_BATCHES = 8
 """Model batches of questions read per reader call (the unit of progress reports)."""
+
+KIND_TEXT = "a {kind}"
+"""What a kind is compared as with an entity's first sentence (the entity's name left out:
+it would add the same to every kind)."""
 
 _YEAR = re.compile(r"(?<!\d)(1[0-9]\d\d|20\d\d|21\d\d)(?!\d)")
 _DIGIT = re.compile(r"\d")
@@ -59,6 +66,8 @@ class Template:
     value_range: tuple[str, ...] = ()
     threshold: float | None = None
     cues: tuple[str, ...] = ()
+    head_kinds: tuple[str, ...] = ()
+    """What the head must be (``film``); empty: any entity of ``head_types``."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ class ReadResult:
 
     answers: list[Answer]
     refused: Counter[tuple[str, str]]
+    wrong_kind: Counter[str] = field(default_factory=Counter)
+    """Per template key: entities not asked because they are not of its ``head_kinds``."""
 
 
 class TemplateReader:
@@ -101,6 +112,10 @@ class TemplateReader:
         encoder: Sentence-encoder reference used to rank candidate sentences.
         min_similarity: Sentences less like the filled question (cosine) are not read;
             ``None``: any candidate may be.
+        kinds: Kinds of things that compete with templates' ``head_kinds`` (those kinds
+            themselves always do).
+        kind_margin: How much nearer another kind may be to an entity's first sentence
+            than the nearest of a template's ``head_kinds``; ``None``: no kind check.
         stage: Name used in progress reports.
         progress: Report progress over long batches.
     """
@@ -115,6 +130,8 @@ class TemplateReader:
         encoder: str,
         stage: str,
         min_similarity: float | None = None,
+        kinds: Sequence[str] = (),
+        kind_margin: float | None = None,
         progress: bool = False,
     ) -> None:
         self.reader = reader
@@ -123,6 +140,11 @@ class TemplateReader:
         self.max_contexts = max_contexts
         self.encoder = encoder
         self.min_similarity = min_similarity
+        self.kinds = tuple(kinds)
+        self.kind_margin = kind_margin
+        self.wrong_kind: Counter[str] = Counter()
+        """Per template key, in the last :meth:`questions` call: entities not asked because
+        they are not of its ``head_kinds``."""
         self.stage = stage
         self.progress = progress
 
@@ -130,7 +152,11 @@ class TemplateReader:
     def key(self) -> str:
         """Every setting that changes what is read."""
         key = f"{self.reader.key}|{self.threshold}|{self.max_contexts}|{self.encoder}"
-        return key if self.min_similarity is None else f"{key}|min_similarity={self.min_similarity}"
+        if self.min_similarity is not None:
+            key = f"{key}|min_similarity={self.min_similarity}"
+        if self.kind_margin is not None:
+            key = f"{key}|kinds={sorted(self.kinds)}|kind_margin={self.kind_margin}"
+        return key
 
     def __call__(
         self, chunks: Sequence[Chunk], mentions: Sequence[Mention], templates: Sequence[Template]
@@ -138,7 +164,7 @@ class TemplateReader:
         """Typed answers of ``templates`` about the entities of ``mentions``."""
         questions = self.questions(chunks, mentions, templates)
         spans = self._read(questions)
-        result = ReadResult([], Counter())
+        result = ReadResult([], Counter(), Counter(self.wrong_kind))
         by_doc = _by_doc(mentions)
         for question, span in zip(questions, spans, strict=True):
             if span is None:
@@ -167,6 +193,7 @@ class TemplateReader:
             chunks_of[chunk.doc_id].append(chunk)
         questions: list[_Question] = []
         ranked: list[tuple[int, list[_Question]]] = []
+        kinded: list[tuple[int, list[_Question], str]] = []
         for doc_id, doc_mentions in _by_doc(mentions).items():
             ordered = sorted(chunks_of.get(doc_id, []), key=lambda c: c.span.start)
             if not ordered:
@@ -183,25 +210,75 @@ class TemplateReader:
                     candidates = _candidates(template, head, ordered, index_of, in_chunk)
                     if len(candidates) > self.max_contexts or self.min_similarity is not None:
                         ranked.append((len(questions), candidates))
+                    if template.head_kinds and self.kind_margin is not None and candidates:
+                        first = _first_sentence(head, ordered, index_of) or candidates[0].chunks[0]
+                        kinded.append((len(questions), candidates, first.text))
                     questions.extend(candidates)
-        return self._keep_nearest(questions, ranked)
-
-    def _keep_nearest(
-        self, questions: list[_Question], ranked: list[tuple[int, list[_Question]]]
-    ) -> list[_Question]:
-        """Drop the candidates least like the question beyond ``max_contexts`` per entity.
-
-        With ``min_similarity``, also every candidate less like the question than it.
-        """
-        if not ranked:
+        if not (ranked or kinded):
+            self.wrong_kind = Counter()
             return questions
+        vectors = self._vectors(ranked, kinded)
+        dropped = self._farthest(ranked, vectors) | self._wrong_kind(kinded, vectors)
+        return [q for i, q in enumerate(questions) if i not in dropped]
+
+    def _vectors(
+        self,
+        ranked: list[tuple[int, list[_Question]]],
+        kinded: list[tuple[int, list[_Question], str]],
+    ) -> dict[str, Any]:
+        """Sentence embeddings of every text the ranking and the kind check compare."""
         from kgbuild.nlp.sentence_encoder import load_sentence_encoder
 
         precision = "bf16" if self.reader.bf16 else "fp32"
         encoder = load_sentence_encoder(self.encoder, str(self.reader.loaded.device), precision)
-        texts = sorted({q.chunks[-1].text for _, group in ranked for q in group})
-        texts += sorted({q.question for _, group in ranked for q in group})
-        vectors = dict(zip(texts, encoder.encode(texts), strict=True))
+        texts = {q.chunks[-1].text for _, group in ranked for q in group}
+        texts |= {q.question for _, group in ranked for q in group}
+        texts |= {first for _, _, first in kinded}
+        texts |= {KIND_TEXT.format(kind=k) for k in self._kind_pool(kinded)}
+        ordered = sorted(texts)
+        return dict(zip(ordered, encoder.encode(ordered), strict=True))
+
+    def _kind_pool(self, kinded: list[tuple[int, list[_Question], str]]) -> list[str]:
+        """The reader's kinds and those of the templates checked, without repeats."""
+        pool = dict.fromkeys(self.kinds)
+        for _, group, _ in kinded:
+            pool.update(dict.fromkeys(group[0].template.head_kinds))
+        return list(pool)
+
+    def _wrong_kind(
+        self, kinded: list[tuple[int, list[_Question], str]], vectors: dict[str, Any]
+    ) -> set[int]:
+        """The candidates of (template, entity) pairs whose entity is not of the head kinds.
+
+        An entity's kind is read from the sentence that first names it: the template's
+        nearest kind must be within ``kind_margin`` (cosine) of the pool's nearest.
+        """
+        self.wrong_kind = Counter()
+        if not kinded or self.kind_margin is None:
+            return set()
+        pool = self._kind_pool(kinded)
+        similarity: dict[tuple[str, str], float] = {}
+        for _, _, first in kinded:
+            for kind in pool:
+                key = (first, kind)
+                if key not in similarity:
+                    similarity[key] = float(vectors[first] @ vectors[KIND_TEXT.format(kind=kind)])
+        dropped: set[int] = set()
+        for start, group, first in kinded:
+            nearest = max(similarity[first, k] for k in pool)
+            fits = max(similarity[first, k] for k in group[0].template.head_kinds)
+            if fits < nearest - self.kind_margin:
+                dropped.update(range(start, start + len(group)))
+                self.wrong_kind[group[0].template.key] += 1
+        return dropped
+
+    def _farthest(
+        self, ranked: list[tuple[int, list[_Question]]], vectors: dict[str, Any]
+    ) -> set[int]:
+        """The candidates least like the question beyond ``max_contexts`` per entity.
+
+        With ``min_similarity``, also every candidate less like the question than it.
+        """
         dropped: set[int] = set()
         for first, group in ranked:
             similarity = [float(vectors[q.question] @ vectors[q.chunks[-1].text]) for q in group]
@@ -211,7 +288,7 @@ class TemplateReader:
                 dropped.update(
                     first + i for i, s in enumerate(similarity) if s < self.min_similarity
                 )
-        return [q for i, q in enumerate(questions) if i not in dropped]
+        return dropped
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -247,6 +324,17 @@ def _by_doc(mentions: Iterable[Mention]) -> dict[str, list[Mention]]:
     for mention in mentions:
         out[mention.doc_id].append(mention)
     return out
+
+
+def _first_sentence(
+    head: LocalEntity, ordered: Sequence[Chunk], index_of: dict[str, int]
+) -> Chunk | None:
+    """The sentence of the entity's first mention (in text order) among ``ordered``."""
+    for mention in head.mentions:
+        index = index_of.get(mention.provenance.chunk_id)
+        if index is not None:
+            return ordered[index]
+    return None
 
 
 def _can_hold(template: Template, chunk: Chunk, others: Sequence[Mention]) -> bool:

@@ -7,7 +7,9 @@ shared with the attribute stage). The answer span becomes a link to the entity m
 overlaps, if that mention is of a range type; otherwise nothing is stored and the refusal
 is counted per type (:attr:`TemplateRelationStage.refused`). A model with a no-answer
 calibration abstains when no span is likely right; the relation's score is then that
-calibrated confidence. With ``one_type_per_pair`` (the default), the types compete: a
+calibrated confidence. A type with ``head_kinds`` (``film``) asks only about entities
+whose first sentence is about one of them rather than another kind of the schema
+(``album``, ``band``; ``templates.kind_margin``). With ``one_type_per_pair`` (the default), the types compete: a
 (head, tail) pair keeps only the type whose question it answers best
 (:func:`outranked`), and the others are counted (:attr:`TemplateRelationStage.outranked`).
 
@@ -73,6 +75,7 @@ def _template(relation: RelationType) -> Template:
         value_type="entity",
         value_range=relation.range,
         threshold=relation.threshold,
+        head_kinds=relation.head_kinds,
     )
 
 
@@ -84,6 +87,8 @@ class TemplateRelationStage:
         relation_types: The types to read (see :func:`template_types`).
         run_id: Recorded in every relation's provenance.
         resolve: Resolution rules that group a document's mentions into entities.
+        kinds: The schema's kinds (:attr:`~kgbuild.schema.GraphSchema.kind_pool`), against
+            which a head's kind is checked for types with ``head_kinds``.
         progress: Report progress over long batches.
     """
 
@@ -94,6 +99,7 @@ class TemplateRelationStage:
         relation_types: Sequence[RelationType],
         run_id: str,
         resolve: ResolveConfig | None = None,
+        kinds: Sequence[str] = (),
         progress: bool = False,
     ) -> None:
         self.config = config
@@ -108,6 +114,8 @@ class TemplateRelationStage:
             max_contexts=config.max_contexts,
             encoder=config.encoder,
             min_similarity=config.min_similarity,
+            kinds=kinds,
+            kind_margin=config.kind_margin,
             stage=STAGE,
             progress=progress,
         )
@@ -116,6 +124,9 @@ class TemplateRelationStage:
         self.outranked: Counter[str] = Counter()
         """Per relation type, in the last call: answers dropped because another type's
         question gave the same pair a higher score (``one_type_per_pair``)."""
+        self.wrong_kind: Counter[str] = Counter()
+        """Per relation type, in the last call: entities of its domain not asked because
+        the sentence that first names them is about another kind (``head_kinds``)."""
 
     @property
     def types(self) -> frozenset[str]:
@@ -142,6 +153,9 @@ class TemplateRelationStage:
         """Relations of the template types; head and tail are mention ids."""
         result = self.reading(chunks, mentions, self.templates)
         self.refused = result.refused
+        self.wrong_kind = result.wrong_kind
+        if result.wrong_kind:
+            logger.debug("entities not asked (not of the head kinds): %s", dict(result.wrong_kind))
         tails = _entity_of(mentions, self.reading)
         grouped: dict[Triple, list[Answer]] = defaultdict(list)
         for answer in result.answers:

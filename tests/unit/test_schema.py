@@ -65,6 +65,11 @@ def test_committed_json_schemas_match_the_code(name: str) -> None:
         ),
         ("relation_types: []", "entity_types"),
         (
+            "entity_types: [{name: ORG}]\nrelation_types: [{name: OWNS, domain: [ORG], range: [ORG], head_kinds: [company]}]",
+            "relation_types.0",  # head_kinds without a question
+        ),
+        ("entity_types: [{name: PER}]\nkinds: [' film']", "kinds.0"),
+        (
             "entity_types: [{name: PER}]\nattributes: [{name: age, entity_type: ORG, question: 'q {name}'}]",
             "attributes.0.entity_type",
         ),
@@ -75,3 +80,13 @@ def test_wrong_schema_files_name_the_field(tmp_path: Path, text: str, field: str
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         load_schema(path)
+
+
+def test_the_kind_pool_holds_the_schema_kinds_then_each_types_head_kinds_once() -> None:
+    schema = load_schema(DEFAULT_SCHEMA_PATH)
+    pool = schema.kind_pool
+    assert len(pool) == len(set(pool))
+    assert pool[: len(schema.kinds)] == schema.kinds
+    director = schema.relation_type("DIRECTOR")
+    assert director.head_kinds and set(director.head_kinds) <= set(pool)
+    assert "album" in pool and "album" not in director.head_kinds

@@ -402,6 +402,51 @@ def test_sentences_less_like_the_question_than_min_similarity_are_not_read(
     assert read(high + 0.01) == []
 
 
+def test_a_type_with_head_kinds_asks_only_entities_of_those_kinds(keyword_qa_model: Path) -> None:
+    from kgbuild.nlp.sentence_encoder import load_sentence_encoder
+    from kgbuild.stages.reading import KIND_TEXT
+    from kgbuild.stages.zeroshot import TemplateRelationStage
+
+    schema = GraphSchema(
+        entity_types=(EntityType(name="PER"), EntityType(name="ORG")),
+        relation_types=(
+            RelationType(name="FOUNDED_BY", domain=("ORG",), range=("PER",),
+                         question="who founded {head} ?", head_kinds=("company",)),
+        ),
+        kinds=("band",),
+    )  # fmt: skip
+    texts = [
+        "acme robotics is a company founded by maria gonzalez .",
+        "the beatles were an english rock band formed by john lennon .",
+    ]
+    chunks, mentions = _chunks_and_mentions(
+        texts, {0: (38, 52), 1: (49, 60)}, [(0, 0, 13, "ORG"), (1, 0, 11, "ORG")]
+    )
+    encoder = load_sentence_encoder(TemplateConfig().encoder)
+    company, band, *sentences = encoder.encode(
+        [KIND_TEXT.format(kind="company"), KIND_TEXT.format(kind="band"), *texts]
+    )
+    assert float(sentences[0] @ company) > float(sentences[0] @ band)
+    assert float(sentences[1] @ band) > float(sentences[1] @ company)
+
+    def asked(kind_margin: float | None) -> tuple[list[str], dict[str, int]]:
+        config = TemplateConfig(enabled=True, model=str(keyword_qa_model), kind_margin=kind_margin)
+        stage = TemplateRelationStage(
+            config,
+            relation_types=schema.relation_types,
+            run_id="r",
+            kinds=schema.kind_pool,
+        )
+        questions = stage.reading.questions(chunks, mentions, stage.templates)
+        heads = sorted({q.head.mentions[0].text for q in questions})
+        return heads, dict(stage.reading.wrong_kind)
+
+    assert asked(None) == (["acme robotics", "the beatles"], {})
+    assert asked(0.0) == (["acme robotics"], {"FOUNDED_BY": 1})
+    gap = float(sentences[1] @ band) - float(sentences[1] @ company)
+    assert asked(gap + 0.01)[0] == asked(None)[0]  # within the margin: asked again
+
+
 # -- the build report -------------------------------------------------------------------------
 
 
