@@ -7,7 +7,11 @@ A result file in ``bench/results`` holds the benchmark's numbers and a ``meta`` 
 ``command``       the exact command line (interpreter, script, arguments) and the thread
                   environment variables it ran with
 ``machine``       CPU model, cores, the cores this process may use, torch threads (``null``
-                  when the benchmark does not load torch), Python, torch and the platform
+                  when the benchmark does not load torch), Python, torch and the platform;
+                  ``cpu_features``: the matrix instruction sets the CPU has (``avx2``,
+                  ``avx512f``, ``avx512_vnni``, ``avx512_bf16``, ``amx_bf16``...), which
+                  decide what bf16 and int8 gain and which one model name can hide
+                  ("AMD EPYC" is a Zen 3 with AVX2 only or a Zen 4 with bf16)
 ``load_average``  1/5/15-minute load average before and after the measurement
 ``started``       UTC start time; ``seconds`` the wall time from start to write
 
@@ -63,12 +67,29 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+MATRIX_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+"""CPU flags (``/proc/cpuinfo``) that change what a precision gains, in the order reported."""
+
+
+def cpu_features() -> list[str]:
+    """The :data:`MATRIX_FEATURES` the CPU has (empty when ``/proc/cpuinfo`` is unreadable)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("flags"):
+                flags = set(line.partition(":")[2].split())
+                return [name for name in MATRIX_FEATURES if name in flags]
+    except OSError:
+        pass
+    return []
+
+
 def machine() -> dict[str, Any]:
     """CPU, cores, torch threads (``None`` when torch is not loaded), software versions."""
     torch = sys.modules.get("torch")
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "cpu_model": cpu_model(),
+        "cpu_features": cpu_features(),
         "cores": os.cpu_count(),
         "usable_cores": usable,
         "torch_threads": torch.get_num_threads() if torch is not None else None,

@@ -396,8 +396,10 @@ def _provenance_table(results: dict[str, Result]) -> list[str]:
             )
             continue
         box, load = meta["machine"], meta["load_average"]
+        features = box.get("cpu_features")
+        cpu = box["cpu_model"] + (f" ({', '.join(features)})" if features else "")
         lines.append(
-            f"| `{name}.json` | {_short(r)} | {box['cpu_model']} | {box['cores']} "
+            f"| `{name}.json` | {_short(r)} | {cpu} | {box['cores']} "
             f"| {box['torch_threads'] if box['torch_threads'] is not None else 'no torch'} "
             f"| {_load(load['before'])} -> {_load(load['after'])} | `{meta['command']}` |"
         )

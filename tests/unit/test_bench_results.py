@@ -68,6 +68,14 @@ def test_a_run_records_this_checkout_and_machine(tmp_path: Path) -> None:
     ).stdout.strip()
     assert result["meta"]["commit"] == head
     assert result["meta"]["machine"]["cores"] >= 1
+    flags = set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        line = next((x for x in cpuinfo.read_text().splitlines() if x.startswith("flags")), "")
+        flags = set(line.partition(":")[2].split())
+    assert result["meta"]["machine"]["cpu_features"] == [
+        name for name in meta.MATRIX_FEATURES if name in flags
+    ]
     with pytest.raises(ValueError, match="meta"):
         meta.write_result(tmp_path / "y.json", {"meta": {}}, run)
 
