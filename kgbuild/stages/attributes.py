@@ -53,15 +53,15 @@ log = logging.getLogger(__name__)
 STAGE = "attributes"
 
 
-def qa_reader(config: ReaderConfig) -> ExtractiveReader:
-    """The extractive reader a template stage's config names.
+def qa_reader(config: ReaderConfig, task: str = "qa") -> ExtractiveReader:
+    """The extractive reader a template stage's config names (``default``: ``task``'s).
 
     The stage's thresholds are its operating points: the reader itself keeps every best
     span (with its calibrated confidence, when the model has one) for them to judge.
     """
     precision = config.precision
     return ExtractiveReader(
-        resolve_task_model("qa", config.model),
+        resolve_task_model(task, config.model),
         device=config.device,
         batch_size=config.batch_size,
         bf16=None if precision == "auto" else precision == "bf16",

@@ -108,7 +108,7 @@ class TemplateRelationStage:
         self.relation_types = tuple(relation_types)
         self.templates = [_template(r) for r in self.relation_types]
         self.reading = TemplateReader(
-            qa_reader(config),
+            qa_reader(config, task="templates"),
             grouping=partial(local_entities, config=self.resolve),
             threshold=config.threshold,
             max_contexts=config.max_contexts,

@@ -91,6 +91,39 @@ def test_default_qa_model_reads_answers_with_offsets() -> None:
     assert where.text == "Toronto"
 
 
+def test_zero_shot_templates_read_with_the_abstaining_qa_model_by_default() -> None:
+    from kgbuild.config import TemplateConfig
+    from kgbuild.data import Chunk, Mention, Provenance, Span
+    from kgbuild.schema import load_schema
+    from kgbuild.stages.zeroshot import TemplateRelationStage
+
+    schema = load_schema("wikidata")
+    stage = TemplateRelationStage(
+        TemplateConfig(enabled=True),
+        relation_types=[schema.relation_type("DIRECTOR")],
+        run_id="r",
+        kinds=schema.kind_pool,
+    )
+    reader = stage.reading.reader
+    assert Path(reader.loaded.name).name == "qa-abstain-minilm"
+    assert reader.no_answer is not None  # calibrated: it can answer "no answer"
+    text = "Vertigo is a 1958 film directed by Alfred Hitchcock."
+    chunk = Chunk(id="c0", doc_id="d", index=0, span=Span(start=0, end=len(text)), text=text)
+
+    def mention(name: str, label: str) -> Mention:
+        start = text.index(name)
+        span = Span(start=start, end=start + len(name))
+        provenance = Provenance(doc_id="d", chunk_id="c0", span=span, score=1.0, model="m",
+                                model_revision="r", run_id="r", stage="ner")  # fmt: skip
+        return Mention(id=name, text=name, label=label, provenance=provenance)
+
+    found = stage([chunk], [mention("Vertigo", "MISC"), mention("Alfred Hitchcock", "PER")])
+    assert [(r.head_mention, r.type, r.tail_mention) for r in found] == [
+        ("Vertigo", "DIRECTOR", "Alfred Hitchcock")
+    ]
+    assert found[0].score >= TemplateConfig().threshold
+
+
 def test_shipped_conll04_ner_feeds_relations_end_to_end() -> None:
     """models/ner-conll04-minilm (CoNLL04 conventions) then the sentence-level relation model."""
     from kgbuild.config import ReConfig, Settings
