@@ -116,6 +116,8 @@ class TemplateReader:
             themselves always do).
         kind_margin: How much nearer another kind may be to an entity's first sentence
             than the nearest of a template's ``head_kinds``; ``None``: no kind check.
+        answers_per_context: Best distinct spans taken from each context read, each
+            judged on its own ("The film stars A, B and C" answers a question thrice).
         stage: Name used in progress reports.
         progress: Report progress over long batches.
     """
@@ -132,6 +134,7 @@ class TemplateReader:
         min_similarity: float | None = None,
         kinds: Sequence[str] = (),
         kind_margin: float | None = None,
+        answers_per_context: int = 1,
         progress: bool = False,
     ) -> None:
         self.reader = reader
@@ -142,6 +145,7 @@ class TemplateReader:
         self.min_similarity = min_similarity
         self.kinds = tuple(kinds)
         self.kind_margin = kind_margin
+        self.answers_per_context = answers_per_context
         self.wrong_kind: Counter[str] = Counter()
         """Per template key, in the last :meth:`questions` call: entities not asked because
         they are not of its ``head_kinds``."""
@@ -156,6 +160,8 @@ class TemplateReader:
             key = f"{key}|min_similarity={self.min_similarity}"
         if self.kind_margin is not None:
             key = f"{key}|kinds={sorted(self.kinds)}|kind_margin={self.kind_margin}"
+        if self.answers_per_context != 1:
+            key = f"{key}|answers_per_context={self.answers_per_context}"
         return key
 
     def __call__(
@@ -163,21 +169,19 @@ class TemplateReader:
     ) -> ReadResult:
         """Typed answers of ``templates`` about the entities of ``mentions``."""
         questions = self.questions(chunks, mentions, templates)
-        spans = self._read(questions)
+        read = self._read(questions)
         result = ReadResult([], Counter(), Counter(self.wrong_kind))
         by_doc = _by_doc(mentions)
-        for question, span in zip(questions, spans, strict=True):
-            if span is None:
-                continue
-            start, end, score = span
+        for question, spans in zip(questions, read, strict=True):
             threshold = question.template.threshold
-            if score < (self.threshold if threshold is None else threshold):
-                continue
-            answer = _typed(question, start, end, score, by_doc[question.chunks[0].doc_id])
-            if answer is None:
-                result.refused[question.chunks[0].doc_id, question.template.key] += 1
-            else:
-                result.answers.append(answer)
+            for start, end, score in spans:
+                if score < (self.threshold if threshold is None else threshold):
+                    continue
+                answer = _typed(question, start, end, score, by_doc[question.chunks[0].doc_id])
+                if answer is None:
+                    result.refused[question.chunks[0].doc_id, question.template.key] += 1
+                else:
+                    result.answers.append(answer)
         return result
 
     # -- choosing what to read -------------------------------------------------------------
@@ -292,8 +296,8 @@ class TemplateReader:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _read(self, questions: Sequence[_Question]) -> list[tuple[int, int, float] | None]:
-        """Per question: the answer's document offsets and score, or ``None``."""
+    def _read(self, questions: Sequence[_Question]) -> list[list[tuple[int, int, float]]]:
+        """Per question: up to ``answers_per_context`` answers (document offsets, score)."""
         if not questions:
             return []
         contexts = [_context(q.chunks) for q in questions]
@@ -306,17 +310,21 @@ class TemplateReader:
         answers = [
             spans
             for first in track(starts, self.stage, enabled=self.progress, detail=detail)
-            for spans in self.reader.read_batch(queries[first : first + group], top_k=1)
+            for spans in self.reader.read_batch(
+                queries[first : first + group], top_k=self.answers_per_context
+            )
         ]
-        out: list[tuple[int, int, float] | None] = []
-        for (_, to_doc), spans in zip(contexts, answers, strict=True):
-            if not spans:
-                out.append(None)
-                continue
-            span = spans[0]
-            score = span.confidence if span.confidence is not None else span.score
-            out.append((to_doc(span.start), to_doc(span.end - 1) + 1, score))
-        return out
+        return [
+            [
+                (
+                    to_doc(span.start),
+                    to_doc(span.end - 1) + 1,
+                    span.confidence if span.confidence is not None else span.score,
+                )
+                for span in spans
+            ]
+            for (_, to_doc), spans in zip(contexts, answers, strict=True)
+        ]
 
 
 def _by_doc(mentions: Iterable[Mention]) -> dict[str, list[Mention]]:

@@ -116,6 +116,7 @@ class TemplateRelationStage:
             min_similarity=config.min_similarity,
             kinds=kinds,
             kind_margin=config.kind_margin,
+            answers_per_context=config.answers_per_context,
             stage=STAGE,
             progress=progress,
         )

@@ -124,6 +124,40 @@ def test_zero_shot_templates_read_with_the_abstaining_qa_model_by_default() -> N
     assert found[0].score >= TemplateConfig().threshold
 
 
+def test_a_sentence_naming_two_writers_answers_the_question_twice() -> None:
+    from kgbuild.config import TemplateConfig
+    from kgbuild.data import Chunk, Mention, Provenance, Span
+    from kgbuild.schema import load_schema
+    from kgbuild.stages.zeroshot import TemplateRelationStage
+
+    schema = load_schema("wikidata")
+    text = "Vertigo is a 1958 film directed by Alfred Hitchcock and written by Alec Coppel and Samuel A. Taylor."
+    chunk = Chunk(id="c0", doc_id="d", index=0, span=Span(start=0, end=len(text)), text=text)
+    names = {"Vertigo": "MISC", "Alfred Hitchcock": "PER", "Alec Coppel": "PER",
+             "Samuel A. Taylor": "PER"}  # fmt: skip
+    mentions = []
+    for name, label in names.items():
+        span = Span(start=text.index(name), end=text.index(name) + len(name))
+        provenance = Provenance(doc_id="d", chunk_id="c0", span=span, score=1.0, model="m",
+                                model_revision="r", run_id="r", stage="ner")  # fmt: skip
+        mentions.append(Mention(id=name, text=name, label=label, provenance=provenance))
+
+    def writers(answers_per_context: int) -> set[str]:
+        config = TemplateConfig(enabled=True, answers_per_context=answers_per_context)
+        stage = TemplateRelationStage(
+            config,
+            relation_types=[schema.relation_type("SCREENWRITER")],
+            run_id="r",
+            kinds=schema.kind_pool,
+        )
+        found = stage([chunk], mentions)
+        assert all(r.score >= config.threshold for r in found)
+        return {r.tail_mention for r in found}
+
+    assert len(writers(1)) == 1
+    assert {"Alec Coppel", "Samuel A. Taylor"} <= writers(3)
+
+
 def test_shipped_conll04_ner_feeds_relations_end_to_end() -> None:
     """models/ner-conll04-minilm (CoNLL04 conventions) then the sentence-level relation model."""
     from kgbuild.config import ReConfig, Settings
