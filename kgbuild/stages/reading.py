@@ -260,18 +260,15 @@ class TemplateReader:
         self.wrong_kind = Counter()
         if not kinded or self.kind_margin is None:
             return set()
-        pool = self._kind_pool(kinded)
-        similarity: dict[tuple[str, str], float] = {}
-        for _, _, first in kinded:
-            for kind in pool:
-                key = (first, kind)
-                if key not in similarity:
-                    similarity[key] = float(vectors[first] @ vectors[KIND_TEXT.format(kind=kind)])
+        pool = [(kind, vectors[KIND_TEXT.format(kind=kind)]) for kind in self._kind_pool(kinded)]
+        near = {
+            first: {kind: float(vectors[first] @ vector) for kind, vector in pool}
+            for first in {first for _, _, first in kinded}
+        }
         dropped: set[int] = set()
         for start, group, first in kinded:
-            nearest = max(similarity[first, k] for k in pool)
-            fits = max(similarity[first, k] for k in group[0].template.head_kinds)
-            if fits < nearest - self.kind_margin:
+            fits = max(near[first][kind] for kind in group[0].template.head_kinds)
+            if fits < max(near[first].values()) - self.kind_margin:
                 dropped.update(range(start, start + len(group)))
                 self.wrong_kind[group[0].template.key] += 1
         return dropped
