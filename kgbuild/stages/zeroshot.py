@@ -9,8 +9,9 @@ is counted per type (:attr:`TemplateRelationStage.refused`). A model with a no-a
 calibration abstains when no span is likely right; the relation's score is then that
 calibrated confidence. A type with ``head_kinds`` (``film``) asks only about entities
 whose first sentence is about one of them rather than another kind of the schema
-(``album``, ``band``; ``templates.kind_margin``). With ``one_type_per_pair`` (the default), the types compete: a
-(head, tail) pair keeps only the type whose question it answers best
+(``album``, ``band``; ``templates.kind_margin``). Each sentence read gives up to
+``answers_per_context`` answers. With ``one_type_per_pair`` (the default), the types
+compete: a (head, tail) pair keeps only the type whose question it answers best
 (:func:`outranked`), and the others are counted (:attr:`TemplateRelationStage.outranked`).
 
 Which types go this way (:func:`template_types`): those with ``extract: template`` (or
