@@ -1,12 +1,15 @@
 """The shipped default models (LoRA adapters over MiniLM-L6) on a few fixed sentences."""
 
 from pathlib import Path
+from typing import Any
 
-from kgbuild.config import NerConfig
-from kgbuild.data import Document
+from kgbuild.config import NerConfig, TemplateConfig
+from kgbuild.data import Chunk, Document, Mention, Provenance, Span
 from kgbuild.ids import content_hash
+from kgbuild.schema import load_schema
 from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.ner import NerStage
+from kgbuild.stages.zeroshot import TemplateRelationStage
 
 NEWS = (
     "Maria Gonzalez founded Acme Robotics in Toronto in 2011. "
@@ -91,33 +94,39 @@ def test_default_qa_model_reads_answers_with_offsets() -> None:
     assert where.text == "Toronto"
 
 
-def test_zero_shot_templates_read_with_the_abstaining_qa_model_by_default() -> None:
-    from kgbuild.config import TemplateConfig
-    from kgbuild.data import Chunk, Mention, Provenance, Span
-    from kgbuild.schema import load_schema
-    from kgbuild.stages.zeroshot import TemplateRelationStage
+def _one_sentence(text: str, labels: dict[str, str]) -> tuple[Chunk, list[Mention]]:
+    """A one-sentence document and a mention (id: its name) of each name in ``labels``."""
+    chunk = Chunk(id="c0", doc_id="d", index=0, span=Span(start=0, end=len(text)), text=text)
+    mentions = []
+    for name, label in labels.items():
+        span = Span(start=text.index(name), end=text.index(name) + len(name))
+        provenance = Provenance(doc_id="d", chunk_id="c0", span=span, score=1.0, model="m",
+                                model_revision="r", run_id="r", stage="ner")  # fmt: skip
+        mentions.append(Mention(id=name, text=name, label=label, provenance=provenance))
+    return chunk, mentions
 
+
+def _template_stage(relation: str, **settings: Any) -> TemplateRelationStage:
+    """The template stage of the default config (and ``settings``) for one wikidata type."""
     schema = load_schema("wikidata")
-    stage = TemplateRelationStage(
-        TemplateConfig(enabled=True),
-        relation_types=[schema.relation_type("DIRECTOR")],
+    return TemplateRelationStage(
+        TemplateConfig(enabled=True, **settings),
+        relation_types=[schema.relation_type(relation)],
         run_id="r",
         kinds=schema.kind_pool,
     )
+
+
+def test_zero_shot_templates_read_with_the_abstaining_qa_model_by_default() -> None:
+    stage = _template_stage("DIRECTOR")
     reader = stage.reading.reader
     assert Path(reader.loaded.name).name == "qa-abstain-minilm"
     assert reader.no_answer is not None  # calibrated: it can answer "no answer"
-    text = "Vertigo is a 1958 film directed by Alfred Hitchcock."
-    chunk = Chunk(id="c0", doc_id="d", index=0, span=Span(start=0, end=len(text)), text=text)
-
-    def mention(name: str, label: str) -> Mention:
-        start = text.index(name)
-        span = Span(start=start, end=start + len(name))
-        provenance = Provenance(doc_id="d", chunk_id="c0", span=span, score=1.0, model="m",
-                                model_revision="r", run_id="r", stage="ner")  # fmt: skip
-        return Mention(id=name, text=name, label=label, provenance=provenance)
-
-    found = stage([chunk], [mention("Vertigo", "MISC"), mention("Alfred Hitchcock", "PER")])
+    chunk, mentions = _one_sentence(
+        "Vertigo is a 1958 film directed by Alfred Hitchcock.",
+        {"Vertigo": "MISC", "Alfred Hitchcock": "PER"},
+    )
+    found = stage([chunk], mentions)
     assert [(r.head_mention, r.type, r.tail_mention) for r in found] == [
         ("Vertigo", "DIRECTOR", "Alfred Hitchcock")
     ]
@@ -125,33 +134,17 @@ def test_zero_shot_templates_read_with_the_abstaining_qa_model_by_default() -> N
 
 
 def test_a_sentence_naming_two_writers_answers_the_question_twice() -> None:
-    from kgbuild.config import TemplateConfig
-    from kgbuild.data import Chunk, Mention, Provenance, Span
-    from kgbuild.schema import load_schema
-    from kgbuild.stages.zeroshot import TemplateRelationStage
-
-    schema = load_schema("wikidata")
-    text = "Vertigo is a 1958 film directed by Alfred Hitchcock and written by Alec Coppel and Samuel A. Taylor."
-    chunk = Chunk(id="c0", doc_id="d", index=0, span=Span(start=0, end=len(text)), text=text)
-    names = {"Vertigo": "MISC", "Alfred Hitchcock": "PER", "Alec Coppel": "PER",
-             "Samuel A. Taylor": "PER"}  # fmt: skip
-    mentions = []
-    for name, label in names.items():
-        span = Span(start=text.index(name), end=text.index(name) + len(name))
-        provenance = Provenance(doc_id="d", chunk_id="c0", span=span, score=1.0, model="m",
-                                model_revision="r", run_id="r", stage="ner")  # fmt: skip
-        mentions.append(Mention(id=name, text=name, label=label, provenance=provenance))
+    chunk, mentions = _one_sentence(
+        "Vertigo is a 1958 film directed by Alfred Hitchcock and written by Alec Coppel and "
+        "Samuel A. Taylor.",
+        {"Vertigo": "MISC", "Alfred Hitchcock": "PER", "Alec Coppel": "PER",
+         "Samuel A. Taylor": "PER"},
+    )  # fmt: skip
 
     def writers(answers_per_context: int) -> set[str]:
-        config = TemplateConfig(enabled=True, answers_per_context=answers_per_context)
-        stage = TemplateRelationStage(
-            config,
-            relation_types=[schema.relation_type("SCREENWRITER")],
-            run_id="r",
-            kinds=schema.kind_pool,
-        )
+        stage = _template_stage("SCREENWRITER", answers_per_context=answers_per_context)
         found = stage([chunk], mentions)
-        assert all(r.score >= config.threshold for r in found)
+        assert all(r.score >= stage.config.threshold for r in found)
         return {r.tail_mention for r in found}
 
     assert len(writers(1)) == 1
