@@ -573,13 +573,16 @@ def load_doc_relation_model_ref(
     return _load_model(ref, device, _DOC_RELATIONS, bf16)
 
 
-def load_question_answerer(ref: str, *, device: str | None = None) -> LoadedModel:
-    """Load an extractive question-answering model once per ``(ref, device)`` (cached).
+def load_question_answerer(
+    ref: str, *, device: str | None = None, bf16: bool = False
+) -> LoadedModel:
+    """Load an extractive question-answering model once per ``(ref, device, bf16)`` (cached).
 
     Args:
         ref: A model reference (see the module docstring), e.g. a SQuAD model on the
             Hub or a LoRA adapter folder written by ``kgbuild train qa``.
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
+        bf16: For bf16 autocast only (see :func:`load_token_classifier`).
 
     Returns:
         LoadedModel: Model (start/end logits), fast tokenizer, revision and usable
@@ -589,7 +592,7 @@ def load_question_answerer(ref: str, *, device: str | None = None) -> LoadedMode
         ModelLoadError: The folder is missing, the model has no QA head, or it has no
             fast tokenizer.
     """
-    return _load_model(ref, device, _QA)
+    return _load_model(ref, device, _QA, bf16)
 
 
 def clear_model_cache() -> None:

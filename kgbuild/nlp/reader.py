@@ -50,7 +50,7 @@ import torch
 from kgbuild.errors import ModelLoadError
 from kgbuild.nlp.batching import length_batches, pad_batch
 from kgbuild.nlp.calibration import Platt
-from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_question_answerer
+from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_question_answerer, pick_device
 from kgbuild.nlp.sentence_encoder import load_sentence_encoder
 from kgbuild.nlp.sentence_prior import SentencePrior, sentence_factors, sentence_index
 
@@ -260,6 +260,7 @@ class ExtractiveReader:
         max_answer_tokens: Longest answer considered, in sub-tokens.
         batch_size: Windows per forward pass.
         bf16: bf16 autocast; ``None`` turns it on where the hardware supports it natively.
+            A model loaded here for bf16 stores its linear layers in bf16 (no cast per call).
         sentence_prior: ``True``: the sentence prior the model's manifest declares (none
             if it declares none); ``False``: none; or a prior to use.
         abstain: Drop spans the model's no-answer calibration rejects (only for a model
@@ -288,9 +289,12 @@ class ExtractiveReader:
         verified = VerifiedModel.from_folder(model) if isinstance(model, str) else None
         if verified is not None:
             model = verified.reader
-        self.loaded = (
-            load_question_answerer(model, device=device) if isinstance(model, str) else model
-        )
+        if isinstance(model, str):
+            self.bf16 = bf16_supported(pick_device(device)) if bf16 is None else bf16
+            self.loaded = load_question_answerer(model, device=device, bf16=self.bf16)
+        else:
+            self.loaded = model
+            self.bf16 = bf16_supported(model.device) if bf16 is None else bf16
         trained = self.loaded.manifest
         self.max_length = min(
             max_length or int(trained.get("max_length", 384)), self.loaded.max_length
@@ -302,7 +306,6 @@ class ExtractiveReader:
             )
         self.max_answer_tokens = max_answer_tokens
         self.batch_size = batch_size
-        self.bf16 = bf16_supported(self.loaded.device) if bf16 is None else bf16
         self.sentence_prior: SentencePrior | None
         if sentence_prior is True:
             self.sentence_prior = SentencePrior.from_manifest(trained, self.loaded.name)

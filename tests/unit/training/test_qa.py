@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from kgbuild.errors import InputError
 from kgbuild.nlp.hf import clear_model_cache, load_question_answerer
@@ -120,6 +121,25 @@ def test_fewer_answers_are_the_first_of_more(qa_base: Path) -> None:
         assert reader.read_batch(queries, top_k=top_k) == [s[:top_k] for s in five]
     for spans in five:
         assert len({(a.start, a.end) for a in spans}) == 5
+
+
+def test_a_bf16_reader_stores_its_linears_in_bf16_and_answers_as_under_autocast(
+    qa_base: Path,
+) -> None:
+    folder = str(_random_qa(qa_base))
+    stored = ExtractiveReader(folder, max_length=48, stride=16, device="cpu", bf16=True)
+    linears = [m for m in stored.loaded.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
+    fp32 = load_question_answerer(folder, device="cpu")
+    assert all(p.dtype == torch.float32 for p in fp32.model.parameters())
+    cast = ExtractiveReader(fp32, max_length=48, stride=16, bf16=True)  # casts on every call
+    queries = [
+        QaQuery("who works for acme ?", "maria gonzalez works for acme robotics in berlin ."),
+        QaQuery("where ?", "li wei lives in paris . ana souza lives in lisbon ."),
+    ]
+    assert stored.read_batch(queries, top_k=3) == cast.read_batch(queries, top_k=3)
+    again = ExtractiveReader(folder, max_length=48, stride=16, device="cpu", bf16=False)
+    assert again.loaded is fp32  # cached
 
 
 def _random_qa(qa_base: Path) -> Path:
