@@ -156,6 +156,7 @@ class DocRelationModel(nn.Module):
         self.heads = int(self.config.num_attention_heads)
         self._group_weight_cache: tuple[tuple[Any, ...], torch.Tensor] | None = None
         self._column_weights: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._autocast_weights: dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] = {}
 
     # -- encoder ------------------------------------------------------------------------------
 
@@ -255,12 +256,19 @@ class DocRelationModel(nn.Module):
             (slice(bounds[k], bounds[k + 1]), window.column_sets[number].to(head.device))
             for k, number in enumerate(numbers.tolist())
         ]
+        groups, size = self.emb_size // self.block_size, self.block_size
         if torch.is_autocast_enabled(head.device.type):  # bf16: one product per run
+            # every pair's outer products cast once, each run's columns of the weight
+            # cached: the same sums as _bilinear per run, without its per-run overheads
+            # (runs are a dozen pairs: a third of the time went into them)
+            dtype = torch.get_autocast_dtype(head.device.type)
+            features = (head.view(-1, groups, size, 1) * tail.view(-1, groups, 1, size)).to(dtype)
+            features = features.view(len(head), -1)
             for rows, columns in runs:
-                part = self._bilinear(head[rows], tail[rows], columns)
+                weight, bias = self._autocast_columns(columns, dtype)
+                part = nn.functional.linear(features[rows], weight, bias)
                 logits[rows, columns] = part.to(logits.dtype)
             return logits
-        groups, size = self.emb_size // self.block_size, self.block_size
         b1 = head.float().view(-1, groups, size)
         b2 = tail.float().view(-1, groups, size)
         weights = [self._group_weights(columns) for _, columns in runs]
@@ -286,22 +294,15 @@ class DocRelationModel(nn.Module):
             logits[rows, columns] = part
         return logits
 
-    def _bilinear(
-        self, head: torch.Tensor, tail: torch.Tensor, columns: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """The grouped bilinear layer's logits (of ``columns`` only, when given)."""
+    def _bilinear(self, head: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
+        """The grouped bilinear layer's logits."""
         groups = self.emb_size // self.block_size
         b1 = head.view(-1, groups, self.block_size)
         b2 = tail.view(-1, groups, self.block_size)
-        no_autocast = not torch.is_autocast_enabled(head.device.type)
-        if columns is None and not torch.is_grad_enabled() and no_autocast:
+        if not torch.is_grad_enabled() and not torch.is_autocast_enabled(head.device.type):
             return self._bilinear_by_group(b1, b2)
         grouped = (b1.unsqueeze(3) * b2.unsqueeze(2)).view(-1, self.emb_size * self.block_size)
-        if columns is None:
-            logits: torch.Tensor = self.bilinear(grouped)
-        else:
-            weight, bias = self.bilinear.weight, self.bilinear.bias
-            logits = nn.functional.linear(grouped, weight[columns], bias[columns])
+        logits: torch.Tensor = self.bilinear(grouped)
         return logits.float()
 
     def _bilinear_by_group(self, b1: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
@@ -336,6 +337,7 @@ class DocRelationModel(nn.Module):
             split = weight.detach().float().view(weight.shape[0], groups, -1)
             self._group_weight_cache = (key, split.permute(1, 2, 0).contiguous())
             self._column_weights = {}
+            self._autocast_weights = {}
         every = self._group_weight_cache[1]
         if columns is None:
             return every, bias.detach().float()
@@ -344,6 +346,22 @@ class DocRelationModel(nn.Module):
         if cached is None:
             cached = (every[:, :, columns].contiguous(), bias.detach().float()[columns])
             self._column_weights[wanted] = cached
+        return cached
+
+    def _autocast_columns(
+        self, columns: torch.Tensor, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bilinear layer's weight and bias rows of ``columns``, in ``dtype``.
+
+        Cached per column set and weight version, with :meth:`_group_weights`'s.
+        """
+        self._group_weights()  # drops the cached columns when the weight changed
+        wanted = (*columns.tolist(), str(dtype))
+        cached = self._autocast_weights.get(wanted)
+        if cached is None:
+            weight, bias = self.bilinear.weight.detach(), self.bilinear.bias.detach()
+            cached = (weight[columns].to(dtype).contiguous(), bias[columns].to(dtype))
+            self._autocast_weights[wanted] = cached
         return cached
 
     def forward(

@@ -243,6 +243,15 @@ def test_window_pairs_equal_atlop_written_pair_by_pair(
         assert torch.isinf(chosen[row, others]).all() and (chosen[row, others] < 0).all()
         assert torch.allclose(rounded[row, columns], full[row, columns], atol=0.1)
         assert torch.isinf(rounded[row, others]).all()
+    with torch.no_grad():  # the cached bf16 columns follow an in-place change too
+        model.bilinear.weight.mul_(0.5)
+    with torch.inference_mode():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            halved_rounded, _ = model.window_pairs(states, layer_input, mask, selective)
+        halved, _ = model.window_pairs(states, layer_input, mask, selective)
+    finite = torch.isfinite(halved)
+    error = (halved_rounded[finite] - halved[finite]).abs().max()
+    assert error < 0.1 * (chosen[finite] - halved[finite]).abs().max()
 
 
 def test_a_manifest_without_entity_attention_is_read_the_legacy_way(tmp_path: Path) -> None:
