@@ -281,8 +281,8 @@ class DocumentResult(Frozen):
     The model stages produce it, the run ledger stores it (chunks, mentions, relations
     and attributes; a failure is recorded as the document's status instead) and gives it
     back to resolution and the graph. Relations and attributes name mention ids.
-    ``skipped_stages`` and ``refused`` describe the run that extracted it and are not
-    stored: a result read from the ledger has them empty.
+    ``skipped_stages``, ``refused`` and ``not_asked`` describe the run that extracted it and
+    are not stored: a result read from the ledger has them empty.
     """
 
     document: DocumentInfo
@@ -296,6 +296,8 @@ class DocumentResult(Frozen):
     """Stages not run on the document: their model does not read its language."""
     refused: dict[str, int] = Field(default_factory=dict)
     """Per relation type or attribute: answers refused as not of its type."""
+    not_asked: dict[str, int] = Field(default_factory=dict)
+    """Per templated relation type: entities of its domain not asked, not of its kinds."""
 
     @model_validator(mode="after")
     def _failure_has_no_findings(self) -> DocumentResult:

@@ -17,6 +17,7 @@ model's predictions of types read by template are dropped.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -150,9 +151,8 @@ class Extractor:
 def _by_document(batch: StageBatch) -> list[DocumentResult]:
     """The batch's findings split per document, in document order."""
     documents = batch.documents
-    refused_by_doc: dict[str, dict[str, int]] = {doc.id: {} for doc in documents}
-    for (doc_id, kind), count in sorted(batch.refused.items()):
-        refused_by_doc.setdefault(doc_id, {})[kind] = count
+    refused_by_doc = _per_document(batch.refused, documents)
+    not_asked_by_doc = _per_document(batch.not_asked, documents)
     mentions_by_doc: dict[str, list[Mention]] = {doc.id: [] for doc in documents}
     for mention in batch.mentions:
         mentions_by_doc[mention.doc_id].append(mention)
@@ -171,6 +171,17 @@ def _by_document(batch: StageBatch) -> list[DocumentResult]:
             attributes=tuple(attributes_by_doc[doc.id]),
             skipped_stages=batch.skipped[doc.id],
             refused=refused_by_doc[doc.id],
+            not_asked=not_asked_by_doc[doc.id],
         )
         for doc in documents
     ]
+
+
+def _per_document(
+    counts: Counter[tuple[str, str]], documents: Sequence[Document]
+) -> dict[str, dict[str, int]]:
+    """``(document id, type) -> count`` as ``document id -> {type: count}``."""
+    out: dict[str, dict[str, int]] = {doc.id: {} for doc in documents}
+    for (doc_id, kind), count in sorted(counts.items()):
+        out.setdefault(doc_id, {})[kind] = count
+    return out

@@ -136,6 +136,9 @@ class BuildReport:
     refused: dict[str, int] = field(default_factory=dict)
     """Per relation type or attribute: answers read in this run's documents that were not
     of the declared type (not an entity of the range, not a date...) and were not stored."""
+    not_asked: dict[str, int] = field(default_factory=dict)
+    """Per templated relation type: entities of its domain in this run's documents that
+    were not asked its question, not being of its ``head_kinds``."""
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -150,6 +153,9 @@ class BuildReport:
         if self.refused:
             counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.refused.items()))
             lines.append(f"  refused (not of the declared type, not stored): {counts}")
+        if self.not_asked:
+            counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.not_asked.items()))
+            lines.append(f"  entities not asked (not of the type's head kinds): {counts}")
         lines += [f"  failed: {f.source} [{f.stage}]: {f.error}" for f in self.failures]
         lines += [f"  warning: {w.source}: {w.message}" for w in self.warnings]
         lines += [
@@ -499,6 +505,8 @@ def add_outcomes(report: BuildReport, outcomes: Sequence[DocumentResult]) -> Non
             report.processed += 1
             for kind, count in outcome.refused.items():
                 report.refused[kind] = report.refused.get(kind, 0) + count
+            for kind, count in outcome.not_asked.items():
+                report.not_asked[kind] = report.not_asked.get(kind, 0) + count
         if outcome.skipped_stages:
             key = (outcome.document.lang, outcome.skipped_stages)
             report.language_skips.setdefault(key, []).append(outcome.document.source)

@@ -131,7 +131,8 @@ class RelationsStep:
 
 
 class ZeroShotStep:
-    """Relations read by template: replaces the relations of its types, counts refusals."""
+    """Relations read by template: replaces the relations of its types, counts refusals
+    and entities not asked."""
 
     label = "templates"
 
@@ -156,6 +157,7 @@ class ZeroShotStep:
         relations += self.stage(batch.chunks_for(self.label), batch.mentions_for(self.label))
         batch.relations = relations
         batch.refused.update(self.stage.refused)
+        batch.not_asked.update(self.stage.wrong_kind)
 
 
 class AttributesStep:
@@ -367,7 +369,7 @@ def _thresholds(stage: DocRelationStage, min_precision: float) -> dict[str, floa
     label="templates",
     section="templates",
     reads=("chunks", "mentions", "relations"),
-    assigns=("relations", "refused"),
+    assigns=("relations", "refused", "not_asked"),
 )
 def make_zero_shot(settings: Settings, context: StageContext) -> ZeroShotStep | None:
     """The templated relation types the relation model does not cover.

@@ -97,8 +97,9 @@ class ReadResult:
 
     answers: list[Answer]
     refused: Counter[tuple[str, str]]
-    wrong_kind: Counter[str] = field(default_factory=Counter)
-    """Per template key: entities not asked because they are not of its ``head_kinds``."""
+    wrong_kind: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Per (document id, template key): entities not asked because they are not of its
+    ``head_kinds``."""
 
 
 class TemplateReader:
@@ -146,9 +147,9 @@ class TemplateReader:
         self.kinds = tuple(kinds)
         self.kind_margin = kind_margin
         self.answers_per_context = answers_per_context
-        self.wrong_kind: Counter[str] = Counter()
-        """Per template key, in the last :meth:`questions` call: entities not asked because
-        they are not of its ``head_kinds``."""
+        self.wrong_kind: Counter[tuple[str, str]] = Counter()
+        """Per (document id, template key), in the last :meth:`questions` call: entities
+        not asked because they are not of its ``head_kinds``."""
         self.stage = stage
         self.progress = progress
 
@@ -270,7 +271,7 @@ class TemplateReader:
             fits = max(near[first][kind] for kind in group[0].template.head_kinds)
             if fits < max(near[first].values()) - self.kind_margin:
                 dropped.update(range(start, start + len(group)))
-                self.wrong_kind[group[0].template.key] += 1
+                self.wrong_kind[group[0].chunks[0].doc_id, group[0].template.key] += 1
         return dropped
 
     def _farthest(

@@ -51,6 +51,7 @@ FIELDS = (
     "attribute_relations",
     "attributes",
     "refused",
+    "not_asked",
 )
 """What a stage may read from or assign to a :class:`StageBatch`."""
 
@@ -77,6 +78,9 @@ class StageBatch:
     """Attributes of mention ids."""
     refused: Counter[tuple[str, str]] = field(default_factory=Counter)
     """Per (document id, relation type or attribute): answers refused as not of the type."""
+    not_asked: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Per (document id, relation type): entities of its domain not asked its question,
+    not being of its ``head_kinds``."""
 
     def chunks_for(self, label: str) -> list[Chunk]:
         """The chunks of the documents that stage ``label`` reads, in document order."""

@@ -126,9 +126,10 @@ class TemplateRelationStage:
         self.outranked: Counter[str] = Counter()
         """Per relation type, in the last call: answers dropped because another type's
         question gave the same pair a higher score (``one_type_per_pair``)."""
-        self.wrong_kind: Counter[str] = Counter()
-        """Per relation type, in the last call: entities of its domain not asked because
-        the sentence that first names them is about another kind (``head_kinds``)."""
+        self.wrong_kind: Counter[tuple[str, str]] = Counter()
+        """Per (document id, relation type), in the last call: entities of its domain not
+        asked because the sentence that first names them is about another kind
+        (``head_kinds``)."""
 
     @property
     def types(self) -> frozenset[str]:

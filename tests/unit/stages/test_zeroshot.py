@@ -429,28 +429,42 @@ def test_a_type_with_head_kinds_asks_only_entities_of_those_kinds(keyword_qa_mod
     assert float(sentences[0] @ company) > float(sentences[0] @ band)
     assert float(sentences[1] @ band) > float(sentences[1] @ company)
 
-    def asked(kind_margin: float | None) -> tuple[list[str], dict[str, int]]:
+    def stage(kind_margin: float | None) -> TemplateRelationStage:
         config = TemplateConfig(enabled=True, model=str(keyword_qa_model), kind_margin=kind_margin)
-        stage = TemplateRelationStage(
-            config,
-            relation_types=schema.relation_types,
-            run_id="r",
-            kinds=schema.kind_pool,
+        return TemplateRelationStage(
+            config, relation_types=schema.relation_types, run_id="r", kinds=schema.kind_pool
         )
-        questions = stage.reading.questions(chunks, mentions, stage.templates)
-        heads = sorted({q.head.mentions[0].text for q in questions})
-        return heads, dict(stage.reading.wrong_kind)
 
+    def asked(kind_margin: float | None) -> tuple[list[str], dict[tuple[str, str], int]]:
+        reading = stage(kind_margin).reading
+        questions = reading.questions(chunks, mentions, list(reading_templates))
+        heads = sorted({q.head.mentions[0].text for q in questions})
+        return heads, dict(reading.wrong_kind)
+
+    reading_templates = stage(None).templates
     assert asked(None) == (["acme robotics", "the beatles"], {})
-    assert asked(0.0) == (["acme robotics"], {"FOUNDED_BY": 1})
+    assert asked(0.0) == (["acme robotics"], {("d", "FOUNDED_BY"): 1})
     gap = float(sentences[1] @ band) - float(sentences[1] @ company)
     assert asked(gap + 0.01)[0] == asked(None)[0]  # within the margin: asked again
+    # a build's results say, per document, how many entities each type did not ask
+    from kgbuild.data import Document
+    from kgbuild.extraction import _by_document
+    from kgbuild.stages.factories import ZeroShotStep
+    from kgbuild.stages.registry import StageBatch
+
+    document = Document(id="d", text=" ".join(texts), source="d.txt", content_hash="h")
+    batch = StageBatch(
+        [document], chunks={"d": chunks}, langs={"d": "en"}, skipped={"d": ()}, mentions=mentions
+    )
+    ZeroShotStep(stage(0.0))(batch)
+    (result,) = _by_document(batch)
+    assert result.not_asked == {"FOUNDED_BY": 1}
 
 
 # -- the build report -------------------------------------------------------------------------
 
 
-def test_report_summary_counts_refusals_per_type() -> None:
+def test_report_summary_counts_refusals_and_entities_not_asked_per_type() -> None:
     from kgbuild.data import Document, DocumentResult
     from kgbuild.pipeline import BuildReport, add_outcomes
 
@@ -460,13 +474,15 @@ def test_report_summary_counts_refusals_per_type() -> None:
         report,
         [
             DocumentResult(document=doc.info, refused={"DIRECTOR": 2, "birth_date": 1}),
-            DocumentResult(document=doc.info, refused={"DIRECTOR": 1}),
+            DocumentResult(document=doc.info, refused={"DIRECTOR": 1}, not_asked={"AUTHOR": 4}),
+            DocumentResult(document=doc.info, not_asked={"AUTHOR": 1, "DIRECTOR": 2}),
         ],
     )
     assert report.refused == {"DIRECTOR": 3, "birth_date": 1}
-    assert "refused (not of the declared type, not stored): DIRECTOR 3, birth_date 1" in (
-        report.summary()
-    )
+    assert report.not_asked == {"AUTHOR": 5, "DIRECTOR": 2}
+    summary = report.summary()
+    assert "refused (not of the declared type, not stored): DIRECTOR 3, birth_date 1" in summary
+    assert "entities not asked (not of the type's head kinds): AUTHOR 5, DIRECTOR 2" in summary
 
 
 def test_listed_template_types_alone_are_read_with_relations_off(
