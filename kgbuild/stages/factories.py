@@ -131,8 +131,7 @@ class RelationsStep:
 
 
 class ZeroShotStep:
-    """Relations read by template: replaces the relations of its types, counts refusals
-    and entities not asked."""
+    """Template relations: replace those of its types; count refusals and entities not asked."""
 
     label = "templates"
 
