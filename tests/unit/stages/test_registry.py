@@ -31,7 +31,7 @@ def test_the_built_in_stages_are_registered_with_their_config_and_data() -> None
     assert factories["relations.document"].label == "re"
     assert factories["zeroshot"].config is TemplateConfig
     assert "relations" in factories["zeroshot"].reads
-    assert factories["zeroshot"].assigns == ("relations", "refused")
+    assert factories["zeroshot"].assigns == ("relations", "refused", "not_asked")
     for factory in factories.values():
         assert set(factory.reads) | set(factory.assigns) <= set(FIELDS)
 
