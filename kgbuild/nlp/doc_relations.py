@@ -154,7 +154,8 @@ class DocRelationModel(nn.Module):
         self.tail_extractor = nn.Linear(2 * hidden, emb_size)
         self.bilinear = nn.Linear(emb_size * block_size, len(labels))
         self.heads = int(self.config.num_attention_heads)
-        self._group_weight_cache: tuple[tuple[Any, ...], torch.Tensor] | None = None
+        self._weights_key: tuple[Any, ...] | None = None  # what the caches below were made of
+        self._group_weight_cache: torch.Tensor | None = None
         self._column_weights: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
         self._autocast_weights: dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -330,15 +331,13 @@ class DocRelationModel(nn.Module):
         Only the classes of ``columns`` when given. Cached per weight version (and per
         column set: a schema has a few dozen pairs of entity types).
         """
+        self._forget_stale_weights()
         weight, bias = self.bilinear.weight, self.bilinear.bias
-        key = (weight.data_ptr(), _version(weight), weight.device, weight.dtype, _version(bias))
-        if self._group_weight_cache is None or self._group_weight_cache[0] != key:
+        if self._group_weight_cache is None:
             groups = self.emb_size // self.block_size
             split = weight.detach().float().view(weight.shape[0], groups, -1)
-            self._group_weight_cache = (key, split.permute(1, 2, 0).contiguous())
-            self._column_weights = {}
-            self._autocast_weights = {}
-        every = self._group_weight_cache[1]
+            self._group_weight_cache = split.permute(1, 2, 0).contiguous()
+        every = self._group_weight_cache
         if columns is None:
             return every, bias.detach().float()
         wanted = tuple(columns.tolist())
@@ -353,9 +352,9 @@ class DocRelationModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The bilinear layer's weight and bias rows of ``columns``, in ``dtype``.
 
-        Cached per column set and weight version, with :meth:`_group_weights`'s.
+        Cached per column set and weight version.
         """
-        self._group_weights()  # drops the cached columns when the weight changed
+        self._forget_stale_weights()
         wanted = (*columns.tolist(), str(dtype))
         cached = self._autocast_weights.get(wanted)
         if cached is None:
@@ -363,6 +362,16 @@ class DocRelationModel(nn.Module):
             cached = (weight[columns].to(dtype).contiguous(), bias[columns].to(dtype))
             self._autocast_weights[wanted] = cached
         return cached
+
+    def _forget_stale_weights(self) -> None:
+        """Drop the cached views of the bilinear layer once its weight or bias changed."""
+        weight, bias = self.bilinear.weight, self.bilinear.bias
+        key = (weight.data_ptr(), _version(weight), weight.device, weight.dtype, _version(bias))
+        if key != self._weights_key:
+            self._weights_key = key
+            self._group_weight_cache = None
+            self._column_weights = {}
+            self._autocast_weights = {}
 
     def forward(
         self,
