@@ -60,3 +60,25 @@ def test_a_text_embeds_alike_alone_and_in_a_batch(precision: str) -> None:
     encoder._cache.clear()
     alone = torch.cat([encoder.encode([text]) for text in SENTENCES])
     assert torch.allclose(together, alone, atol=0.01 if precision == "bf16" else 1e-5)
+
+
+def test_texts_of_different_lengths_are_not_padded_to_the_longest() -> None:
+    """A long paragraph is read in its own batch, not as the width of the short questions'."""
+    encoder = SentenceEncoder(device="cpu", precision="fp32")
+    widths: list[tuple[int, int]] = []  # (padded tokens, real tokens) per forward pass
+
+    def count(_: object, args: tuple[object, ...], kwargs: dict[str, torch.Tensor]) -> None:
+        mask = kwargs["attention_mask"]
+        widths.append((mask.numel(), int(mask.sum())))
+
+    handle = encoder.model.register_forward_pre_hook(count, with_kwargs=True)
+    paragraph = " ".join(SENTENCES * 3)
+    try:
+        vectors = encoder.encode([*QUESTIONS, paragraph, *SENTENCES])
+    finally:
+        handle.remove()
+    padded, real = sum(w for w, _ in widths), sum(r for _, r in widths)
+    assert len(widths) > 1
+    assert padded < 1.3 * real  # one batch of all eleven would be about 4x
+    encoder._cache.clear()
+    assert torch.allclose(vectors[len(QUESTIONS)], encoder.encode([paragraph])[0], atol=1e-5)
