@@ -23,7 +23,7 @@ attention kernel and nothing of size ``layers x heads x L x L`` is kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,10 @@ layers against 2.0 s with every class."""
 _NARROW_ROWS = 256
 """Rows per narrow product: at 512 pairs x 26 classes its ``(groups, rows, block, C)``
 intermediate outgrew the caches (21 ms against 9 by outer products)."""
+
+_SCORED_TOGETHER = 16_384
+"""Pairs whose representations :func:`score_windows` gathers (about 50 MB) before scoring
+them together: memory stays bounded on a long document."""
 
 _PAIR_ROWS = 64
 """At inference a chunk of pairs is scored in a multiple of this many rows (repeats of its
@@ -200,6 +204,52 @@ class DocRelationModel(nn.Module):
         window: PairBatch,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits ``(P, C)`` and sentence attention ``(P, S)`` of one window's pairs."""
+        logits, sentences = [], []
+        sets = window.pair_sets
+        for start, head, tail, chunk_sentences in self._pair_chunks(
+            states, layer_input, mask, window
+        ):
+            pairs = len(chunk_sentences)
+            sentences.append(chunk_sentences)
+            if sets is None or torch.is_grad_enabled():
+                logits.append(self._bilinear(head, tail)[:pairs])
+            else:
+                chunk_sets = sets[start : start + pairs].to(states.device)
+                logits.append(self._selected_logits(head[:pairs], tail[:pairs], chunk_sets, window))
+        return torch.cat(logits), torch.cat(sentences)
+
+    def pair_states(
+        self,
+        states: torch.Tensor,
+        layer_input: torch.Tensor,
+        mask: torch.Tensor,
+        window: PairBatch,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Head and tail ``(P, emb_size)`` and sentence attention ``(P, S)`` of a window's pairs.
+
+        What :meth:`window_pairs` scores, for :meth:`selected_logits` to score the pairs of
+        many windows together.
+        """
+        heads, tails, sentences = [], [], []
+        for _, head, tail, chunk_sentences in self._pair_chunks(states, layer_input, mask, window):
+            pairs = len(chunk_sentences)
+            heads.append(head[:pairs])
+            tails.append(tail[:pairs])
+            sentences.append(chunk_sentences)
+        return torch.cat(heads), torch.cat(tails), torch.cat(sentences)
+
+    def _pair_chunks(
+        self,
+        states: torch.Tensor,
+        layer_input: torch.Tensor,
+        mask: torch.Tensor,
+        window: PairBatch,
+    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Per chunk of a window's pairs: first pair, head, tail and sentence attention.
+
+        At inference the head and tail rows are padded to a few row counts; the sentence
+        attention is not.
+        """
         flat = [p for positions in window.entity_positions for p in positions]
         index = torch.tensor(flat, device=states.device)
         rows = self._attention_rows(layer_input, _bucketed(index), mask)[:, : len(flat)]
@@ -219,8 +269,6 @@ class DocRelationModel(nn.Module):
         with torch.autocast(states.device.type, enabled=False):
             products = _attention_products(attention.float())
             in_sentence = _sentence_matrix(window, states.shape[0], states.device)
-        logits, sentences = [], []
-        sets = window.pair_sets
         for start in range(0, len(window.pairs), _PAIR_CHUNK):
             chunk = window.pairs[start : start + _PAIR_CHUNK].to(states.device)
             pairs = len(chunk)
@@ -228,16 +276,11 @@ class DocRelationModel(nn.Module):
             with torch.autocast(states.device.type, enabled=False):
                 pair_attention = products[:, chunk[:, 0], chunk[:, 1]].T
                 pair_attention = pair_attention / (pair_attention.sum(dim=1, keepdim=True) + 1e-5)
-                sentences.append((pair_attention @ in_sentence)[:pairs])
+                sentences = (pair_attention @ in_sentence)[:pairs]
             context = pair_attention @ tokens
             head = torch.tanh(head_entities[chunk[:, 0]] + context[:, : self.emb_size])
             tail = torch.tanh(tail_entities[chunk[:, 1]] + context[:, self.emb_size :])
-            if sets is None or torch.is_grad_enabled():
-                logits.append(self._bilinear(head, tail)[:pairs])
-            else:
-                chunk_sets = sets[start : start + pairs].to(states.device)
-                logits.append(self._selected_logits(head[:pairs], tail[:pairs], chunk_sets, window))
-        return torch.cat(logits), torch.cat(sentences)
+            yield start, head, tail, sentences
 
     def _selected_logits(
         self, head: torch.Tensor, tail: torch.Tensor, sets: torch.Tensor, window: PairBatch
@@ -247,8 +290,12 @@ class DocRelationModel(nn.Module):
         Pairs of one set (one pair of entity types) share a product with just their
         columns: the schema allows at most 26 of the default model's 97 classes for a
         pair of types, and the bilinear layer was most of the pair layers' time. Runs of
-        consecutive pairs of one set (the stage orders pairs by set) are slices.
+        consecutive pairs of one set (the stage orders pairs by set) are slices. Under bf16
+        autocast: :meth:`selected_logits`.
         """
+        if torch.is_autocast_enabled(head.device.type):
+            columns = [c.to(head.device) for c in window.column_sets]
+            return self.selected_logits(head, tail, columns, sets)
         shape = (len(head), int(self.bilinear.out_features))
         logits = head.new_full(shape, float("-inf"), dtype=torch.float32)
         numbers, counts = torch.unique_consecutive(sets, return_counts=True)
@@ -258,18 +305,6 @@ class DocRelationModel(nn.Module):
             for k, number in enumerate(numbers.tolist())
         ]
         groups, size = self.emb_size // self.block_size, self.block_size
-        if torch.is_autocast_enabled(head.device.type):  # bf16: one product per run
-            # every pair's outer products cast once, each run's columns of the weight
-            # cached: the same sums as _bilinear per run, without its per-run overheads
-            # (runs are a dozen pairs: a third of the time went into them)
-            dtype = torch.get_autocast_dtype(head.device.type)
-            features = (head.view(-1, groups, size, 1) * tail.view(-1, groups, 1, size)).to(dtype)
-            features = features.view(len(head), -1)
-            for rows, columns in runs:
-                weight, bias = self._autocast_columns(columns, dtype)
-                part = nn.functional.linear(features[rows], weight, bias)
-                logits[rows, columns] = part.to(logits.dtype)
-            return logits
         b1 = head.float().view(-1, groups, size)
         b2 = tail.float().view(-1, groups, size)
         weights = [self._group_weights(columns) for _, columns in runs]
@@ -293,6 +328,50 @@ class DocRelationModel(nn.Module):
                 part.addmm_(features, weight[g])
         for (rows, columns), part in zip(runs, parts, strict=True):
             logits[rows, columns] = part
+        return logits
+
+    def selected_logits(
+        self,
+        head: torch.Tensor,
+        tail: torch.Tensor,
+        column_sets: Sequence[torch.Tensor],
+        sets: torch.Tensor,
+    ) -> torch.Tensor:
+        """``(P, C)`` logits under bf16 autocast: ``column_sets[sets[p]]`` of pair ``p``, else ``-inf``.
+
+        The pairs may come from many windows.
+
+        Per column set, the heads times the weight's columns first (bf16, one batched
+        product of up to :data:`_NARROW_ROWS` pairs), then times the tails (fp32): no
+        ``(pairs x 24,576)`` outer products to write and round. Scoring the pairs of many
+        windows together (:func:`score_windows`) makes a product per set rather than per
+        run of a dozen pairs: the per-run reads of the weight's columns were most of the
+        pair layers' time.
+        """
+        dtype = torch.get_autocast_dtype(head.device.type)
+        groups, size = self.emb_size // self.block_size, self.block_size
+        shape = (len(head), int(self.bilinear.out_features))
+        logits = head.new_full(shape, float("-inf"), dtype=torch.float32)
+        heads = head.view(-1, groups, size).transpose(0, 1).to(dtype)  # (groups, P, block)
+        tails = tail.float().view(-1, groups * size)
+        sets = sets.to(head.device)
+        order = torch.argsort(sets, stable=True)
+        numbers, counts = torch.unique_consecutive(sets[order], return_counts=True)
+        first = 0
+        for number, count in zip(numbers.tolist(), counts.tolist(), strict=True):
+            columns = column_sets[number]
+            by_head, bias = self._autocast_columns(columns, dtype)
+            for start in range(first, first + count, _NARROW_ROWS):
+                rows = order[start : min(start + _NARROW_ROWS, first + count)]
+                padded = _bucketed(rows)  # a few row counts: oneDNN kernels are per shape
+                left = torch.bmm(heads[:, padded], by_head)  # (groups, rows, block x C)
+                with torch.autocast(head.device.type, enabled=False):
+                    left = left.view(groups, len(padded), size, -1).transpose(0, 1).float()
+                    part = torch.bmm(
+                        tails[padded, None], left.reshape(len(padded), -1, len(columns))
+                    )
+                    logits[rows[:, None], columns[None, :]] = part[: len(rows), 0] + bias
+            first += count
         return logits
 
     def _bilinear(self, head: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
@@ -350,8 +429,9 @@ class DocRelationModel(nn.Module):
     def _autocast_columns(
         self, columns: torch.Tensor, dtype: torch.dtype
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The bilinear layer's weight and bias rows of ``columns``, in ``dtype``.
+        """The bilinear weight of ``columns`` in ``dtype`` and their bias in fp32.
 
+        The weight as ``(groups, block, block x C)``: head index, then tail index and class.
         Cached per column set and weight version.
         """
         self._forget_stale_weights()
@@ -359,7 +439,10 @@ class DocRelationModel(nn.Module):
         cached = self._autocast_weights.get(wanted)
         if cached is None:
             weight, bias = self.bilinear.weight.detach(), self.bilinear.bias.detach()
-            cached = (weight[columns].to(dtype).contiguous(), bias[columns].to(dtype))
+            groups, size = self.emb_size // self.block_size, self.block_size
+            by_head = weight[columns].float().view(len(columns), groups, size, size)
+            by_head = by_head.permute(1, 2, 3, 0).reshape(groups, size, size * len(columns))
+            cached = (by_head.to(dtype).contiguous(), bias[columns].float())
             self._autocast_weights[wanted] = cached
         return cached
 
@@ -666,6 +749,24 @@ def score_windows(
             )
     by_length = length_batches([len(windows[i].input_ids) for i in todo], batch_size)
     longest = getattr(model.config, "max_position_embeddings", None)
+    # bf16 with column sets: the pairs of many windows are scored together, a product per
+    # column set rather than per run of a window (DocRelationModel.selected_logits)
+    together = bf16 and all(windows[i].column_sets for i in todo)
+    pending: list[_PendingWindow] = []
+
+    def emit(i: int, window_logits: torch.Tensor, window_sentences: torch.Tensor) -> None:
+        margins = (window_logits[:, 1:] - window_logits[:, :1]).float().cpu().numpy()
+        scored = WindowScores(margins, window_sentences.float().cpu().numpy())
+        if on_scored is None:
+            results[i] = scored
+        else:
+            on_scored(i, scored)
+
+    def flush() -> None:
+        for i, window_logits, window_sentences in _score_together(model, pending):
+            emit(i, window_logits, window_sentences)
+        pending.clear()
+
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     with torch.inference_mode(), autocast:
         for batch in batches(by_length):
@@ -673,15 +774,65 @@ def score_windows(
             ids, mask = pad_batch(
                 [windows[i].input_ids for i in rows], pad_id, device, limit=longest
             )
-            logits, sentences = model(ids, mask, [pair_batch(windows[i], device) for i in rows])
-            for i, window_logits, window_sentences in zip(rows, logits, sentences, strict=True):
-                margins = (window_logits[:, 1:] - window_logits[:, :1]).float().cpu().numpy()
-                scored = WindowScores(margins, window_sentences.float().cpu().numpy())
-                if on_scored is None:
-                    results[i] = scored
-                else:
-                    on_scored(i, scored)
+            pairs = [pair_batch(windows[i], device) for i in rows]
+            if not together:
+                logits, sentences = model(ids, mask, pairs)
+                for i, window_logits, window_sentences in zip(rows, logits, sentences, strict=True):
+                    emit(i, window_logits, window_sentences)
+                continue
+            states, layer_input = model.encode(ids, mask)
+            for b, (i, batch_window) in enumerate(zip(rows, pairs, strict=True)):
+                head, tail, sentences = model.pair_states(
+                    states[b], layer_input[b], mask[b], batch_window
+                )
+                pending.append(_PendingWindow(i, head, tail, sentences, batch_window))
+            if sum(len(p.head) for p in pending) >= _SCORED_TOGETHER:
+                flush()
+        flush()
     return [] if on_scored is not None else [r for r in results if r is not None]
+
+
+@dataclass(frozen=True)
+class _PendingWindow:
+    """A window whose pair representations wait to be scored with other windows' pairs."""
+
+    index: int
+    head: torch.Tensor
+    tail: torch.Tensor
+    sentences: torch.Tensor
+    window: PairBatch
+
+
+def _score_together(
+    model: DocRelationModel, pending: Sequence[_PendingWindow]
+) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+    """Each pending window's logits, from one :meth:`DocRelationModel.selected_logits` call.
+
+    Windows share a column set when they share its columns.
+    """
+    if not pending:
+        return []
+    ids: dict[tuple[int, ...], int] = {}
+    column_sets: list[torch.Tensor] = []
+    sets = []
+    for item in pending:
+        local = []
+        for columns in item.window.column_sets:
+            key = tuple(columns.tolist())
+            if key not in ids:
+                ids[key] = len(column_sets)
+                column_sets.append(columns.to(item.head.device))
+            local.append(ids[key])
+        assert item.window.pair_sets is not None  # windows with column sets have them
+        sets.append(torch.tensor(local, dtype=torch.long)[item.window.pair_sets])
+    logits = model.selected_logits(
+        torch.cat([p.head for p in pending]),
+        torch.cat([p.tail for p in pending]),
+        column_sets,
+        torch.cat(sets),
+    )
+    parts = torch.split(logits, [len(p.head) for p in pending])
+    return [(p.index, part, p.sentences) for p, part in zip(pending, parts, strict=True)]
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from kgbuild.nlp.doc_relations import (
     adaptive_threshold_loss,
     evidence_loss,
     load_doc_relation_model,
+    pair_batch,
     score_windows,
 )
 from kgbuild.nlp.doc_windows import MARKER, MentionSpan, encode_windows
@@ -522,6 +523,45 @@ def _repeated_document(doc_id: str, times: int) -> tuple[list[Chunk], list[Menti
                 )
             )
     return chunks, mentions
+
+
+def test_windows_scored_together_in_bf16_score_as_each_window_alone(
+    trained_doc_model: DocReTrainResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In bf16, score_windows scores the pairs of many windows together (a product per
+    column set): the margins are each window's own, alone or in any company, and near
+    fp32's."""
+    from kgbuild.nlp import doc_relations as module
+
+    clear_model_cache()
+    config = ReConfig(enabled=True, model=str(trained_doc_model.out_dir), min_precision=0.5)
+    stage = DocRelationStage(config, schema=SCHEMA, run_id="run-1")
+    stage.max_length = 32
+    chunks, mentions = _repeated_document("doc-long", times=8)
+    (plan,) = stage._plan(chunks, mentions)
+    windows = [window for window, _ in plan.windows]
+    assert len(windows) >= 6 and all(w.column_sets for w in windows)
+    model = stage.loaded.model
+    together = score_windows(model, windows, pad_id=0, bf16=True)
+    clear_model_cache()
+    fp32 = DocRelationStage(
+        config.model_copy(update={"precision": "fp32"}), schema=SCHEMA, run_id="run-1"
+    )
+    exact = score_windows(fp32.loaded.model, windows, pad_id=0, bf16=False)
+    monkeypatch.setattr(module, "_SCORED_TOGETHER", 1)  # every forward batch on its own
+    batched = score_windows(model, windows, pad_id=0, bf16=True, batch_size=1)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for window, shared, own_batch, fp32 in zip(windows, together, batched, exact, strict=True):
+            ids = torch.tensor([list(window.input_ids)])
+            (logits,), (sentences,) = model(ids, torch.ones_like(ids), [pair_batch(window)])
+            alone = (logits[:, 1:] - logits[:, :1]).float().numpy()
+            allowed = np.isfinite(alone)
+            assert np.array_equal(allowed, np.isfinite(shared.margins))
+            assert allowed.any(axis=1).all() and not allowed.all()
+            np.testing.assert_allclose(shared.margins[allowed], alone[allowed], atol=1e-3)
+            np.testing.assert_allclose(own_batch.margins[allowed], alone[allowed], atol=1e-3)
+            np.testing.assert_allclose(shared.margins[allowed], fp32.margins[allowed], atol=0.05)
+            np.testing.assert_allclose(shared.sentence_attention, sentences.numpy(), atol=1e-3)
 
 
 def test_a_pair_read_in_many_windows_is_one_fact_with_its_best_probability(
