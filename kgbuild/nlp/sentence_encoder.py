@@ -77,11 +77,10 @@ class SentenceEncoder:
         """Embeddings of ``texts`` (one row each).
 
         Texts not cached are tokenized once and read in batches of similar token lengths
-        (:func:`~kgbuild.nlp.batching.length_batches`): batches of 64 texts by character
-        length were more than half padding (a question of 12 tokens beside a sentence
-        of 80).
+        (:func:`~kgbuild.nlp.batching.length_batches`), in an order that depends on the
+        texts alone (the same batches, so the same bf16 roundings, in every run).
         """
-        missing = sorted({t for t in texts if t not in self._cache}, key=len)
+        missing = sorted({t for t in texts if t not in self._cache}, key=lambda t: (len(t), t))
         if missing:
             ids = self.tokenizer(missing, truncation=True, max_length=MAX_TOKENS)["input_ids"]
             multiple = shape_multiple(self.bf16, self.device.type)
