@@ -32,6 +32,7 @@ from kgbuild.stages.factories import (
     RelationsStep,
     ZeroShotStep,
 )
+from kgbuild.stages.grouping import shared_grouping
 from kgbuild.stages.registry import Stage, StageBatch, StageContext, get_factory, stage_key
 
 if TYPE_CHECKING:
@@ -143,8 +144,9 @@ class Extractor:
             langs={doc.id: doc.lang for doc in documents},
             skipped=skipped,
         )
-        for stage in self.stages:
-            stage(batch)
+        with shared_grouping():  # relations, zero-shot and attributes group documents alike
+            for stage in self.stages:
+                stage(batch)
         return _by_document(batch)
 
 

@@ -40,7 +40,8 @@ from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.reader import ExtractiveReader
 from kgbuild.schema import ENTITY_VALUE_TYPES, AttributeSpec, GraphSchema
-from kgbuild.stages.doc_relations import LocalEntity, local_entities, nearest_mention
+from kgbuild.stages.doc_relations import nearest_mention
+from kgbuild.stages.grouping import LocalEntity, local_entities
 from kgbuild.stages.reading import Template, TemplateReader
 from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -46,59 +46,15 @@ from kgbuild.nlp.hf import (
 )
 from kgbuild.progress import track
 from kgbuild.schema import GraphSchema
+from kgbuild.stages.grouping import LocalEntity, local_entities
 from kgbuild.stages.registry import output_settings, stage_key
-from kgbuild.stages.resolve import ResolveConfig, resolve_mentions
+from kgbuild.stages.resolve import ResolveConfig
 
-__all__ = ["DocRelationStage", "LocalEntity", "local_entities", "nearest_mention"]
+__all__ = ["DocRelationStage", "nearest_mention"]
 
 log = logging.getLogger(__name__)
 
 STAGE = "re"
-
-
-@dataclass(frozen=True)
-class LocalEntity:
-    """Mentions of one document that name one thing, and the type they vote for."""
-
-    label: str
-    mentions: tuple[Mention, ...]
-    """In text order."""
-
-
-def local_entities(mentions: Sequence[Mention], config: ResolveConfig) -> list[LocalEntity]:
-    """Group one document's mentions into entities (resolution rules within the document).
-
-    Mentions with the same surface text are one entity whatever their labels; the
-    entity's type is the most frequent label of its mentions (ties: the first mention's).
-    """
-    if not mentions:
-        return []
-    ordered = sorted(mentions, key=lambda m: (m.span.start, m.span.end, m.id))
-    parent = list(range(len(ordered)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    resolved = resolve_mentions(ordered, config).mention_to_entity
-    first_of: dict[tuple[str, str], int] = {}
-    for i, mention in enumerate(ordered):
-        for key in (("entity", resolved[mention.id]), ("text", mention.text.casefold())):
-            j = first_of.setdefault(key, i)
-            parent[find(i)] = find(j)
-    groups: dict[int, list[Mention]] = defaultdict(list)
-    for i, mention in enumerate(ordered):
-        groups[find(i)].append(mention)
-    entities = []
-    for members in groups.values():
-        votes = Counter(m.label for m in members)
-        top = max(votes.values())
-        label = next(m.label for m in members if votes[m.label] == top)
-        entities.append(LocalEntity(label, tuple(members)))
-    entities.sort(key=lambda e: (e.mentions[0].span.start, e.mentions[0].id))
-    return entities
 
 
 @dataclass

@@ -36,7 +36,7 @@ from kgbuild.lang import detect_lang
 from kgbuild.nlp.reader import ExtractiveReader, QaQuery
 from kgbuild.progress import track
 from kgbuild.schema import fill_question
-from kgbuild.stages.doc_relations import LocalEntity
+from kgbuild.stages.grouping import LocalEntity
 from kgbuild.stages.values import normalise_value
 
 __all__ = ["Answer", "Template", "TemplateReader"]

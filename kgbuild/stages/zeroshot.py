@@ -33,7 +33,8 @@ from kgbuild.data import Chunk, Evidence, Mention, MentionRelation, Provenance
 from kgbuild.ids import stable_id
 from kgbuild.schema import GraphSchema, RelationType
 from kgbuild.stages.attributes import qa_reader
-from kgbuild.stages.doc_relations import LocalEntity, local_entities, nearest_mention
+from kgbuild.stages.doc_relations import nearest_mention
+from kgbuild.stages.grouping import LocalEntity, local_entities
 from kgbuild.stages.reading import Answer, Template, TemplateReader
 from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig

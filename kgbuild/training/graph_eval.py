@@ -42,7 +42,7 @@ from kgbuild.errors import KGBuildError
 from kgbuild.ids import stable_id
 from kgbuild.lang import detect_lang
 from kgbuild.schema import ENTITY_VALUE_TYPES, AttributeSpec
-from kgbuild.stages.doc_relations import LocalEntity
+from kgbuild.stages.grouping import LocalEntity
 from kgbuild.stages.values import normalise_value
 from kgbuild.training.doc_re import PRF, DocExample, DocScores, score_facts
 

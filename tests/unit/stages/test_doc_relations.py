@@ -42,7 +42,8 @@ from kgbuild.nlp.doc_windows import MARKER, MentionSpan, encode_windows
 from kgbuild.nlp.hf import clear_model_cache
 from kgbuild.nlp.tiny import make_tiny_bert
 from kgbuild.schema import GraphSchema
-from kgbuild.stages.doc_relations import DocRelationStage, local_entities
+from kgbuild.stages.doc_relations import DocRelationStage
+from kgbuild.stages.grouping import local_entities
 from kgbuild.stages.resolve import ResolveConfig
 from kgbuild.training.common import sha256_file
 from kgbuild.training.doc_re import docred_examples, score_facts, train_facts
