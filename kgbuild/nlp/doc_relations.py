@@ -353,7 +353,7 @@ class DocRelationModel(nn.Module):
         shape = (len(head), int(self.bilinear.out_features))
         logits = head.new_full(shape, float("-inf"), dtype=torch.float32)
         heads = head.view(-1, groups, size).transpose(0, 1).to(dtype)  # (groups, P, block)
-        tails = tail.float().view(-1, groups * size)
+        tails = tail.float().view(-1, groups, size).transpose(0, 1)  # (groups, P, block)
         sets = sets.to(head.device)
         order = torch.argsort(sets, stable=True)
         numbers, counts = torch.unique_consecutive(sets[order], return_counts=True)
@@ -366,11 +366,14 @@ class DocRelationModel(nn.Module):
                 padded = _bucketed(rows)  # a few row counts: oneDNN kernels are per shape
                 left = torch.bmm(heads[:, padded], by_head)  # (groups, rows, block x C)
                 with torch.autocast(head.device.type, enabled=False):
-                    left = left.view(groups, len(padded), size, -1).transpose(0, 1).float()
+                    # per group and row: (1, block) tail x (block, C); then the groups' sum
+                    # (the bf16 rows are converted in place, never transposed)
                     part = torch.bmm(
-                        tails[padded, None], left.reshape(len(padded), -1, len(columns))
+                        tails[:, padded].reshape(-1, 1, size),
+                        left.float().view(-1, size, len(columns)),
                     )
-                    logits[rows[:, None], columns[None, :]] = part[: len(rows), 0] + bias
+                    part = part.view(groups, len(padded), -1).sum(dim=0)
+                    logits[rows[:, None], columns[None, :]] = part[: len(rows)] + bias
             first += count
         return logits
 
