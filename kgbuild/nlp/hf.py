@@ -208,12 +208,24 @@ _QA = _Kind(
 
 
 def _weights_digest(*dirs: Path) -> str:
-    """Return a short sha256 over the weight files of ``dirs`` (name + content)."""
-    digest = hashlib.sha256()
-    for directory in dirs:
-        weights = [f for f in sorted(directory.iterdir()) if f.name.endswith(_WEIGHT_SUFFIXES)]
-        merged_cache.update_with_files(digest, [f for f in weights if f.is_file()])
-    return digest.hexdigest()[:12]
+    """Return a short sha256 over the weight files of ``dirs`` (name + content).
+
+    Remembered in the model cache by the files' identity
+    (:func:`~kgbuild.nlp.merged_cache.remembered_digest`).
+    """
+    weights = [
+        f
+        for directory in dirs
+        for f in sorted(directory.iterdir())
+        if f.name.endswith(_WEIGHT_SUFFIXES) and f.is_file()
+    ]
+
+    def compute() -> str:
+        digest = hashlib.sha256()
+        merged_cache.update_with_files(digest, weights)
+        return digest.hexdigest()[:12]
+
+    return merged_cache.remembered_digest(weights, compute)
 
 
 def model_revision(resolved: str, config: Any) -> str:

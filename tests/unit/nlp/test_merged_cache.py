@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,57 @@ def test_off_writes_nothing_and_a_damaged_entry_is_merged_again(
         merged_cache.MergedEntry(rewritten).load(BertForTokenClassification.from_pretrained)
         is not None
     )
+
+
+def test_a_weights_digest_is_remembered_until_a_file_is_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    weights = folder / "model.safetensors"
+    weights.write_bytes(b"first weights")
+    (folder / "notes.txt").write_text("not a weight file", encoding="utf-8")
+    hashed: list[int] = []
+    real = merged_cache.update_with_files
+
+    def counting(digest: object, files: list[Path]) -> None:
+        hashed.append(len(files))
+        real(digest, files)
+
+    monkeypatch.setattr(merged_cache, "update_with_files", counting)
+    monkeypatch.setenv(merged_cache.CACHE_ENV, "off")
+    fresh = hf._weights_digest(folder)
+    assert hashed == [1] and not (tmp_path / "cache").exists()
+
+    monkeypatch.setenv(merged_cache.CACHE_ENV, str(tmp_path / "cache"))
+    hf._weights_digest(folder)
+    hf._weights_digest(folder)
+    assert hashed == [1, 1, 1]  # just written: hashed each time, not remembered
+    monkeypatch.setattr(merged_cache, "SETTLE_SECONDS", 0.0)
+    assert hf._weights_digest(folder) == fresh
+    assert hf._weights_digest(folder) == fresh
+    assert hashed == [1, 1, 1, 1]  # the second call read the remembered value
+    assert _entries(tmp_path / "cache") == []  # no merged entry: the digests are apart
+
+    before = weights.stat().st_mtime_ns
+    weights.write_bytes(b"other weights")  # the same size, rewritten in place
+    os.utime(weights, ns=(before - 10**9, before - 10**9))  # another time than the first
+    changed = hf._weights_digest(folder)
+    monkeypatch.setenv(merged_cache.CACHE_ENV, "off")
+    assert changed == hf._weights_digest(folder) != fresh
+    assert hashed == [1, 1, 1, 1, 1, 1]
+
+
+def test_a_cache_folder_that_cannot_be_written_still_gives_the_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights")
+    monkeypatch.setenv(merged_cache.CACHE_ENV, "off")
+    expected = hf._weights_digest(folder)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("the cache folder's place is taken", encoding="utf-8")
+    monkeypatch.setenv(merged_cache.CACHE_ENV, str(blocked))
+    assert hf._weights_digest(folder) == expected
+    assert blocked.is_file()
