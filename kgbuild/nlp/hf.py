@@ -225,7 +225,7 @@ def _weights_digest(*dirs: Path) -> str:
         merged_cache.update_with_files(digest, weights)
         return digest.hexdigest()[:12]
 
-    return merged_cache.remembered_digest(weights, compute)
+    return merged_cache.remembered_digest("weights-sha256-12", weights, compute)
 
 
 def model_revision(resolved: str, config: Any) -> str:

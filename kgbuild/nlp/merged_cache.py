@@ -79,8 +79,10 @@ def update_with_files(digest: Any, files: Iterable[Path]) -> None:
                 digest.update(block)
 
 
-def remembered_digest(files: Sequence[Path], compute: Callable[[], str]) -> str:
+def remembered_digest(kind: str, files: Sequence[Path], compute: Callable[[], str]) -> str:
     """``compute()`` (a digest of ``files``' contents), remembered by the files' identity.
+
+    ``kind`` names what ``compute`` makes: values of different kinds never mix.
 
     A local model's revision hashes its weight files, and a process that loads the
     document relation model hashed the 90 MB base again each time (70-120 ms). The value is
@@ -93,7 +95,7 @@ def remembered_digest(files: Sequence[Path], compute: Callable[[], str]) -> str:
     root = cache_root()
     if root is None:
         return compute()
-    identity = hashlib.sha256(b"kgbuild-digest-v1")
+    identity = hashlib.sha256(f"kgbuild-digest-v1\0{kind}".encode())
     newest = 0
     try:
         for file in files:
@@ -115,9 +117,12 @@ def remembered_digest(files: Sequence[Path], compute: Callable[[], str]) -> str:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, staging = tempfile.mkstemp(prefix=".staging-", dir=path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(value + "\n")
-        os.replace(staging, path)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(value + "\n")
+            os.replace(staging, path)
+        finally:
+            Path(staging).unlink(missing_ok=True)  # gone once replaced
     except OSError as e:
         logger.debug("could not remember a weights digest in %s: %s", path.parent, e)
     return value

@@ -135,6 +135,8 @@ def test_a_weights_digest_is_remembered_until_a_file_is_rewritten(
     assert hf._weights_digest(folder) == fresh
     assert hf._weights_digest(folder) == fresh
     assert hashed == [1, 1, 1, 1]  # the second call read the remembered value
+    assert merged_cache.remembered_digest("other kind", [weights], lambda: "other") == "other"
+    assert hf._weights_digest(folder) == fresh  # kinds do not mix
     assert _entries(tmp_path / "cache") == []  # no merged entry: the digests are apart
 
     before = weights.stat().st_mtime_ns
