@@ -9,6 +9,9 @@ build and puts the caller's setting back afterwards: garbage is still collected,
 larger steps. :func:`long_lived` stops collections altogether while modules and
 models load (their objects live as long as the process: scanning them again and again
 finds nothing), for short commands such as ``kgbuild ask`` and a server's start.
+:func:`existing_objects_frozen` leaves the objects that exist when a block starts (the
+input of a long loop, such as a graph delta being written) out of the collections made
+inside it.
 
 Example:
     >>> import gc
@@ -27,7 +30,12 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["BUILD_GEN0_THRESHOLD", "fewer_collections", "long_lived"]
+__all__ = [
+    "BUILD_GEN0_THRESHOLD",
+    "existing_objects_frozen",
+    "fewer_collections",
+    "long_lived",
+]
 
 BUILD_GEN0_THRESHOLD = 10_000
 """New container objects between collections during a build (Python's default: 700).
@@ -73,3 +81,25 @@ def long_lived() -> Iterator[None]:
             _unfreeze_at_exit = True
         if enabled:
             gc.enable()
+
+
+@contextmanager
+def existing_objects_frozen() -> Iterator[None]:
+    """Leave the objects that exist when the block starts out of collections made inside it.
+
+    For a loop over a large input that makes short-lived containers as it goes (rows
+    written in batches): each batch outlives a few young collections, so the full
+    collections it triggers scan the whole input again and again. Writing 100,000
+    relations to Neo4j spent 2.3 of its 5.7 s of Python time in collections. Objects made
+    inside the block are collected as usual; everything is unfrozen when it ends. Does
+    nothing when objects are frozen already (:func:`long_lived`, or another block running
+    in another thread): unfreezing would undo that freeze too.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -1,8 +1,9 @@
 import gc
+import weakref
 
 import pytest
 
-from kgbuild.collection import fewer_collections, long_lived
+from kgbuild.collection import existing_objects_frozen, fewer_collections, long_lived
 
 
 def test_threshold_is_restored_after_an_error() -> None:
@@ -43,4 +44,41 @@ def test_long_lived_leaves_a_disabled_collector_disabled() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+        gc.unfreeze()
+
+
+class _Node:
+    """A container that can sit in a reference cycle and be watched with a weak reference."""
+
+    def __init__(self) -> None:
+        self.other: object = None
+
+
+def test_existing_objects_are_frozen_only_inside_the_block() -> None:
+    assert gc.get_freeze_count() == 0
+    kept = [[i] for i in range(1_000)]
+    with pytest.raises(RuntimeError), existing_objects_frozen():
+        assert gc.get_freeze_count() >= len(kept)
+        raise RuntimeError("write failed")
+    assert gc.get_freeze_count() == 0
+
+
+def test_garbage_made_inside_the_block_is_still_collected() -> None:
+    with existing_objects_frozen():
+        a, b = _Node(), _Node()
+        a.other, b.other = b, a
+        watch = weakref.ref(a)
+        del a, b
+        gc.collect()
+        assert watch() is None
+
+
+def test_an_earlier_freeze_is_left_alone() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with existing_objects_frozen():
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen  # not unfrozen by the block
+    finally:
         gc.unfreeze()

@@ -43,6 +43,7 @@ from typing import Final, TypeVar
 from neo4j import Driver, ManagedTransaction, Session
 from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
+from kgbuild.collection import existing_objects_frozen
 from kgbuild.data import (
     Attribute,
     Chunk,
@@ -623,7 +624,8 @@ class Neo4jWriter:
 
         Rows are built one batch at a time (memory stays flat), the next batch in a helper
         thread while the server works on the current one, and stamped with a hash of their
-        content; rows whose hash is already in the graph are skipped.
+        content; rows whose hash is already in the graph are skipped. ``items`` (and all else
+        that exists already) are left out of the garbage collections made meanwhile.
         """
 
         def build(start: int) -> list[Row]:
@@ -632,7 +634,10 @@ class Neo4jWriter:
         if not items:
             return 0
         written = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neo4j-rows") as pool:
+        with (
+            existing_objects_frozen(),
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="neo4j-rows") as pool,
+        ):
             pending = pool.submit(build, 0)
             for start in range(0, len(items), self.batch_size):
                 rows = pending.result()
