@@ -22,8 +22,9 @@ Measured on the development machine (2 shared CPU cores, OpenJDK 17.0.15, Neo4j 
   training job kept both cores busy (load 7), about half of that with
   :data:`FAST_START_JVM_OPTIONS` (C1 JIT only), which the tests use.
 * clean stop (SIGTERM): under 1 s.
-* RSS of the JVM: 0.46-0.51 GB idle after start; 1.25-1.42 GB after writing the 400,000-row
-  benchmark graph (``bench/bench_neo4j_write.py``).
+* RSS of the JVM: 0.46-0.51 GB idle after start; 1.05-1.42 GB after writing the 400,000-row
+  benchmark graph (``bench/bench_neo4j_write.py``; 1.06 GB with the parallel collector it
+  runs now, on the Zen 4 host).
 * first ``mvn package``: about 230 MB into ``~/.m2``, 213 jars (123 MB) copied to
   ``tools/neo4j/target/lib``; about 5 s when the cache is warm.
 """
