@@ -9,7 +9,9 @@ PDF, HTML and Word (.docx) files are read by :mod:`kgbuild.stages.formats`: thei
 with the page or element of every offset in the metadata (``pages``/``elements``, see
 :mod:`kgbuild.layout`); an encrypted, corrupt or text-less file is a failure.
 
-Decoding: UTF-8, then ``ingest.encoding`` if set, then detection, accepted only when it is
+Decoding: UTF-16 or UTF-32 where the bytes start with its byte-order mark (what Windows
+calls "Unicode"), else UTF-8, then ``ingest.encoding`` if set (a declared UTF-16 or UTF-32
+without a mark too), then detection, accepted only when it is
 unambiguous (every plausible encoding reads the same text, and the bytes do not look like
 damaged UTF-8); otherwise a failure, or with ``ingest.undecodable: replace`` the text read
 as UTF-8 with U+FFFD for the bad bytes. Document ids and metadata keys are identities:
@@ -19,6 +21,7 @@ Metadata values that are not strings are stored as JSON (sorted keys).
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import unicodedata
@@ -104,12 +107,25 @@ def find_files(paths: Sequence[str | Path], extensions: Sequence[str]) -> list[t
 
 
 def decode_bytes(data: bytes, *, declared: str | None = None, undecodable: str = "fail") -> Decoded:
-    """Decode ``data``: UTF-8, then a declared encoding, then unambiguous detection.
+    """Decode ``data``: its byte-order mark, UTF-8, a declared encoding, then detection.
+
+    A UTF-16 or UTF-32 byte-order mark decides; otherwise UTF-8, then ``declared``, then
+    detection accepted only when it is unambiguous.
 
     Raises _BadInput for binary data, and for data nothing reads cleanly unless
     ``undecodable`` is ``"replace"``.
     """
+    marked = _byte_order_mark(data)
+    if marked is not None:
+        return _decode_marked(data, marked, undecodable)
     if b"\x00" in data[:8192]:
+        if declared and _is_wide(declared):
+            try:
+                return Decoded(data.decode(declared), declared)
+            except UnicodeDecodeError as exc:
+                raise _BadInput(
+                    f"not {declared} as declared ({exc.reason} at byte {exc.start:,})"
+                ) from None
         raise _BadInput("binary file (contains NUL bytes)")
     try:
         return Decoded(data.decode("utf-8-sig"), "utf-8")
@@ -134,6 +150,39 @@ def decode_bytes(data: bytes, *, declared: str | None = None, undecodable: str =
         bytes_ = "byte" if bad == 1 else "bytes"
         return Decoded(replaced, "utf-8", f"{why}; read with U+FFFD for {bad:,} bad {bytes_}")
     raise _BadInput(f"{why}; set ingest.encoding, or ingest.undecodable: replace")
+
+
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _byte_order_mark(data: bytes) -> str | None:
+    """The UTF-16 or UTF-32 codec whose byte-order mark ``data`` starts with, if any."""
+    return next((codec for bom, codec in _BYTE_ORDER_MARKS if data.startswith(bom)), None)
+
+
+def _is_wide(encoding: str) -> bool:
+    """Whether ``encoding`` is a UTF-16 or UTF-32 codec (its text holds NUL bytes)."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return name.startswith(("utf-16", "utf-32"))
+
+
+def _decode_marked(data: bytes, codec: str, undecodable: str) -> Decoded:
+    """Text that starts with a UTF-16 or UTF-32 byte-order mark (Windows "Unicode" files)."""
+    try:
+        return Decoded(data.decode(codec), codec)
+    except UnicodeDecodeError as exc:
+        why = f"invalid {codec.upper()} after its byte-order mark ({exc.reason} at byte {exc.start:,})"
+    if undecodable == "replace":
+        return Decoded(data.decode(codec, errors="replace"), codec, f"{why}; read with U+FFFD")
+    raise _BadInput(f"{why}; or set ingest.undecodable: replace")
 
 
 def _detect(data: bytes, where: str) -> tuple[Decoded | None, str]:

@@ -120,6 +120,47 @@ def test_utf8_bom_is_stripped(tmp_path: Path) -> None:
     assert read_documents([tmp_path]).documents[0].text == "Acme Robotics"
 
 
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32", "utf-32-be"])
+def test_utf16_and_utf32_files_with_a_byte_order_mark_are_read(tmp_path: Path, codec: str) -> None:
+    """What Windows saves as "Unicode": NUL bytes everywhere, but text, not binary."""
+    text = "Zoë Müller founded 阿里巴巴 in Zürich.\nAcme is a company."
+    bom = {"utf-16-be": "\ufeff", "utf-32-be": "\ufeff"}.get(codec, "")
+    write(tmp_path / "wide.txt", (bom + text).encode(codec))
+    write(tmp_path / "page.html", f"<p>{text}</p>".encode("utf-16"))
+    result = read_documents([tmp_path])
+    assert result.failures == [] and result.warnings == []
+    by_id = {doc.id: doc for doc in result.documents}
+    assert by_id["wide.txt"].text == text
+    assert by_id["wide.txt"].metadata["encoding"] == codec[:6]
+    assert "Zürich" in by_id["page.html"].text
+
+
+def test_a_damaged_utf16_file_is_a_clear_failure_or_replaced(tmp_path: Path) -> None:
+    data = "Acme Robotics is based in Berlin.".encode("utf-16") + b"\x00\xd8A\x00"  # lone surrogate
+    write(tmp_path / "wide.txt", data)
+    (failure,) = read_documents([tmp_path]).failures
+    assert "invalid UTF-16 after its byte-order mark" in failure.error
+    replaced = read_documents([tmp_path], IngestConfig(undecodable="replace"))
+    (doc,) = replaced.documents
+    assert doc.text.startswith("Acme Robotics is based in Berlin.") and "\ufffd" in doc.text
+    assert "U+FFFD" in replaced.warnings[0].message
+
+
+def test_a_declared_utf16_file_without_a_mark_is_read(tmp_path: Path) -> None:
+    text = "Acme Robotics is based in Berlin."
+    write(tmp_path / "wide.txt", text.encode("utf-16-le"))
+    assert "binary" in read_documents([tmp_path]).failures[0].error
+    declared = read_documents([tmp_path], IngestConfig(encoding="utf-16-le"))
+    assert declared.documents[0].text == text
+    write(tmp_path / "wide.txt", text.encode("utf-16-le") + b"\x00")  # an odd byte
+    assert (
+        "not utf-16-le as declared"
+        in read_documents([tmp_path], IngestConfig(encoding="utf-16-le")).failures[0].error
+    )
+    nul = read_documents([tmp_path], IngestConfig(encoding="latin-1"))
+    assert "binary" in nul.failures[0].error  # a declared 8-bit encoding does not read NULs
+
+
 def test_duplicate_ids_keep_the_first(tmp_path: Path) -> None:
     write(tmp_path / "a.jsonl", '{"id": "d1", "text": "first"}\n')
     write(tmp_path / "b.jsonl", '{"id": "d1", "text": "second"}\n')
