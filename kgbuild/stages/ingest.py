@@ -24,6 +24,7 @@ from __future__ import annotations
 import codecs
 import json
 import logging
+import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -334,8 +335,9 @@ class _Reader:
         return self.document(doc_id, extracted.text, file.as_posix(), meta)
 
     def read_jsonl(self, file: Path) -> Iterator[Document]:
+        """One document per line; see ``_LINE_BREAK`` for where a line ends."""
         text = self.decode(file).text
-        for lineno, line in enumerate(text.splitlines(), start=1):
+        for lineno, line in enumerate(_LINE_BREAK.split(text), start=1):
             if not line.strip():
                 continue
             source = f"{file.as_posix()}:{lineno}"
@@ -408,6 +410,10 @@ class _Reader:
         except OSError as exc:
             self.fail(file.as_posix(), f"cannot read file: {exc}")
 
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+"""Where a JSON Lines record ends: not ``str.splitlines``, which also splits at U+2028,
+U+2029 and U+0085, characters a JSON string may hold unescaped."""
 
 _LAYOUT_KEYS = frozenset({FORMAT_KEY, PAGES_KEY, ELEMENTS_KEY})
 """Metadata ingest derives from a file's layout: exempt from ``ingest.max_metadata_chars``."""

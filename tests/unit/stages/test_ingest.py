@@ -161,6 +161,25 @@ def test_a_declared_utf16_file_without_a_mark_is_read(tmp_path: Path) -> None:
     assert "binary" in nul.failures[0].error  # a declared 8-bit encoding does not read NULs
 
 
+def test_json_lines_records_may_hold_unicode_line_separators(tmp_path: Path) -> None:
+    records = [
+        {
+            "id": "s1",
+            "text": "Acme hired Ana.\u2028She moved to Berlin.",
+            "metadata": {"n": "a\u2029b"},
+        },
+        {"id": "s2", "text": "Helix Labs\u0085opened in Toronto."},
+    ]
+    lines = [json.dumps(r, ensure_ascii=False) for r in records]  # U+2028 etc. written raw
+    write(tmp_path / "d.jsonl", "\r\n".join([*lines, "not json", ""]))
+    result = read_documents([tmp_path])
+    assert [(d.id, d.text) for d in result.documents] == [(r["id"], r["text"]) for r in records]
+    assert result.documents[0].metadata == {"n": "a\u2029b"}
+    assert [(f.source.rsplit("/", 1)[-1], f.error) for f in result.failures] == [
+        ("d.jsonl:3", "invalid JSON: Expecting value")
+    ]
+
+
 def test_duplicate_ids_keep_the_first(tmp_path: Path) -> None:
     write(tmp_path / "a.jsonl", '{"id": "d1", "text": "first"}\n')
     write(tmp_path / "b.jsonl", '{"id": "d1", "text": "second"}\n')
