@@ -345,6 +345,8 @@ class _Reader:
                 yield self.record(line, source)
             except json.JSONDecodeError as exc:
                 self.fail(source, f"invalid JSON: {exc.msg}")
+            except RecursionError:
+                self.fail(source, "invalid JSON: arrays or objects nested too deeply to read")
             except _BadInput as exc:
                 self.fail(source, str(exc))
 

@@ -180,6 +180,19 @@ def test_json_lines_records_may_hold_unicode_line_separators(tmp_path: Path) -> 
     ]
 
 
+def test_a_json_lines_record_nested_too_deeply_is_a_recorded_failure(tmp_path: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    write(
+        tmp_path / "d.jsonl",
+        f'{{"id": "d1", "text": "Acme", "metadata": {{"a": {deep}}}}}\n{{"id": "d2", "text": "Acme"}}\n',
+    )
+    result = read_documents([tmp_path])
+    assert [d.id for d in result.documents] == ["d2"]
+    assert [(f.source.rsplit("/", 1)[-1], f.error) for f in result.failures] == [
+        ("d.jsonl:1", "invalid JSON: arrays or objects nested too deeply to read")
+    ]
+
+
 def test_duplicate_ids_keep_the_first(tmp_path: Path) -> None:
     write(tmp_path / "a.jsonl", '{"id": "d1", "text": "first"}\n')
     write(tmp_path / "b.jsonl", '{"id": "d1", "text": "second"}\n')
