@@ -90,7 +90,6 @@ def extract_pdf(data: bytes) -> Extracted:
         FormatError: not a readable PDF, encrypted with a password, or without text.
     """
     from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -104,7 +103,7 @@ def extract_pdf(data: bytes) -> Extracted:
             blocks.add(_normalise(page.extract_text() or ""))
     except FormatError:
         raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+    except Exception as exc:  # pypdf's errors, and what its parsers raise on damaged data
         raise FormatError(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
     text = blocks.text()
     _require_text(text, "PDF (scanned pages hold images, not text)")

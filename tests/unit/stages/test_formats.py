@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+
+from pypdf import PdfWriter
+from pypdf.generic import NameObject
 
 from kgbuild.data import Document
 from kgbuild.layout import Layout, locate
@@ -59,6 +63,22 @@ def test_encrypted_corrupt_and_empty_pdfs_are_recorded_failures(tmp_path: Path) 
     assert all(f.stage == "ingest" for f in result.failures)
     opened = next(d for d in result.documents if d.id == "owner-only.pdf")
     assert "David Chen works for Helix" in opened.text
+
+
+def test_a_pdf_whose_text_pypdf_cannot_decode_is_a_recorded_failure(tmp_path: Path) -> None:
+    writer = PdfWriter(clone_from=io.BytesIO(make_pdf(PAGES)))
+    contents = writer.pages[0]["/Contents"].get_object()
+    contents[NameObject("/Filter")] = NameObject("/NoSuchDecode")  # NotImplementedError
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    (tmp_path / "odd-filter.pdf").write_bytes(buffer.getvalue())
+    (tmp_path / "good.txt").write_text("Omar Haddad lives in Lisbon.", encoding="utf-8")
+    result = read_documents([tmp_path])
+    assert [d.id for d in result.documents] == ["good.txt"]
+    (failure,) = result.failures
+    assert Path(failure.source).name == "odd-filter.pdf"
+    assert "not a readable PDF (NotImplementedError: " in failure.error
+    assert "/NoSuchDecode" in failure.error
 
 
 def test_html_keeps_the_main_text_in_its_elements(tmp_path: Path) -> None:
