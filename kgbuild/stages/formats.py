@@ -40,6 +40,7 @@ EXTENSIONS = {".pdf": "pdf", ".html": "html", ".htm": "html", ".docx": "docx"}
 BLOCK_SEPARATOR = "\n\n"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _SPACES = re.compile(r"[ \t\r\f\v]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class FormatError(Exception):
@@ -134,7 +135,14 @@ def _pdf_title(reader: Any) -> str:
 
 
 def _normalise(text: str) -> str:
-    """Page text without trailing spaces on lines, surrounding blank lines or NUL bytes."""
+    """Page text without trailing spaces on lines, surrounding blank lines or NUL bytes.
+
+    Surrogates (pypdf decodes a font's ``ToUnicode`` map with ``surrogatepass``) are joined
+    into the characters their pairs encode, and a lone one becomes U+FFFD: a document's
+    text must encode as UTF-8.
+    """
+    if _SURROGATE.search(text):
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     lines = [line.rstrip() for line in text.replace("\x00", "").splitlines()]
     return "\n".join(lines).strip()
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from pypdf import PdfWriter
-from pypdf.generic import NameObject
+from pypdf.generic import DecodedStreamObject, NameObject
 
 from kgbuild.data import Document
 from kgbuild.layout import Layout, locate
@@ -79,6 +79,22 @@ def test_a_pdf_whose_text_pypdf_cannot_decode_is_a_recorded_failure(tmp_path: Pa
     assert Path(failure.source).name == "odd-filter.pdf"
     assert "not a readable PDF (NotImplementedError: " in failure.error
     assert "/NoSuchDecode" in failure.error
+
+
+def test_surrogates_from_a_pdf_fonts_unicode_map_become_characters(tmp_path: Path) -> None:
+    writer = PdfWriter(clone_from=io.BytesIO(make_pdf([["Maria met X and YZ in Lisbon."]])))
+    to_unicode = DecodedStreamObject()  # X: a lone surrogate; Y and Z: the halves of a pair
+    to_unicode.set_data(
+        b"begincmap\n1 begincodespacerange\n<00> <FF>\nendcodespacerange\n"
+        b"3 beginbfchar\n<58> <D800>\n<59> <D83D>\n<5A> <DE00>\nendbfchar\nendcmap"
+    )
+    font = writer.pages[0]["/Resources"]["/Font"]["/F1"].get_object()
+    font[NameObject("/ToUnicode")] = writer._add_object(to_unicode)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    (tmp_path / "odd-font.pdf").write_bytes(buffer.getvalue())
+    doc = read_one(tmp_path)
+    assert doc.text == "Maria met \ufffd and \U0001f600 in Lisbon."  # was UnicodeEncodeError
 
 
 def test_html_keeps_the_main_text_in_its_elements(tmp_path: Path) -> None:
