@@ -277,12 +277,13 @@ def _docx_blocks(items: Iterable[Any]) -> Iterator[tuple[str, str]]:
 
     for item in items:
         if isinstance(item, Table):
-            seen: set[int] = set()
+            # the cells' elements themselves, held: an id() of a freed lxml proxy is reused
+            seen: set[Any] = set()
             for row in item.rows:
                 for cell in row.cells:
-                    if id(cell._tc) in seen:
+                    if cell._tc in seen:
                         continue
-                    seen.add(id(cell._tc))
+                    seen.add(cell._tc)
                     text = _clean("\n".join(p.text for p in cell.paragraphs))
                     if text:
                         yield "td", text

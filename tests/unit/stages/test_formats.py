@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import docx
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject
 
@@ -148,6 +149,23 @@ def test_a_word_file_is_read_in_its_paragraphs_lists_and_cells(tmp_path: Path) -
         ("David Chen in Berlin", "td"),
     ]
     assert locate(doc.metadata, doc.text.index("Berlin")) == {"element": 4, "element_tag": "td"}
+
+
+def test_every_cell_of_a_word_table_is_read_and_a_merged_cell_once(tmp_path: Path) -> None:
+    document = docx.Document()
+    table = document.add_table(rows=30, cols=3)
+    for row in range(30):
+        for column in range(3):
+            table.cell(row, column).text = f"Person {row}-{column}"
+    table.cell(0, 0).merge(table.cell(1, 0)).text = "Merged"  # two rows, one cell
+    buffer = io.BytesIO()
+    document.save(buffer)
+    (tmp_path / "table.docx").write_bytes(buffer.getvalue())
+    doc = read_one(tmp_path)
+    cells = [doc.text[s:e] for s, e, _ in json.loads(doc.metadata["elements"])]
+    expected = ["Merged", "Person 0-1", "Person 0-2", "Person 1-1", "Person 1-2"]
+    expected += [f"Person {row}-{column}" for row in range(2, 30) for column in range(3)]
+    assert cells == expected  # only 7 of them were read: ids of freed cells were reused
 
 
 def test_corrupt_legacy_and_empty_word_files_are_recorded_failures(tmp_path: Path) -> None:
