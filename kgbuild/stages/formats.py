@@ -272,7 +272,10 @@ def extract_docx(data: bytes) -> Extracted:
 
 
 def _docx_blocks(items: Iterable[Any]) -> Iterator[tuple[str, str]]:
-    """``(tag, text)`` of paragraphs and table cells (merged cells once), in order."""
+    """``(tag, text)`` of paragraphs and table cells (merged cells once), in order.
+
+    A table inside a cell gives its own cells after the text of the cell that holds it.
+    """
     from docx.table import Table
 
     for item in items:
@@ -287,6 +290,7 @@ def _docx_blocks(items: Iterable[Any]) -> Iterator[tuple[str, str]]:
                     text = _clean("\n".join(p.text for p in cell.paragraphs))
                     if text:
                         yield "td", text
+                    yield from _docx_blocks(cell.tables)
         else:
             text = _clean(item.text)
             if text:

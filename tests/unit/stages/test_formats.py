@@ -168,6 +168,27 @@ def test_every_cell_of_a_word_table_is_read_and_a_merged_cell_once(tmp_path: Pat
     assert cells == expected  # only 7 of them were read: ids of freed cells were reused
 
 
+def test_a_table_inside_a_word_table_cell_is_read(tmp_path: Path) -> None:
+    document = docx.Document()
+    outer = document.add_table(rows=1, cols=2)
+    outer.cell(0, 0).text = "Staff"
+    inner = outer.cell(0, 0).add_table(rows=2, cols=1)
+    inner.cell(0, 0).text = "Maria Gonzalez"
+    inner.cell(1, 0).text = "David Chen"
+    outer.cell(0, 1).text = "Toronto"
+    buffer = io.BytesIO()
+    document.save(buffer)
+    (tmp_path / "nested.docx").write_bytes(buffer.getvalue())
+    doc = read_one(tmp_path)
+    cells = [(doc.text[s:e], tag) for s, e, tag in json.loads(doc.metadata["elements"])]
+    assert cells == [
+        ("Staff", "td"),
+        ("Maria Gonzalez", "td"),
+        ("David Chen", "td"),
+        ("Toronto", "td"),
+    ]
+
+
 def test_corrupt_legacy_and_empty_word_files_are_recorded_failures(tmp_path: Path) -> None:
     (tmp_path / "zip-garbage.docx").write_bytes(b"PK\x03\x04" + b"\x00garbage" * 20)
     (tmp_path / "truncated.docx").write_bytes(make_docx()[:500])
