@@ -228,7 +228,11 @@ def record_result(
 
 
 def record_skipped(session: Session, run_id: str, documents: Iterable[Document]) -> None:
-    """Record that unchanged documents were skipped in this run (their metadata is kept current)."""
+    """Record that unchanged documents were skipped in this run.
+
+    Their source (a JSON Lines record may move to another line or file) and metadata are
+    kept current.
+    """
     skipped = list(documents)
     rows = {
         row.id: row
@@ -238,6 +242,7 @@ def record_skipped(session: Session, run_id: str, documents: Iterable[Document])
     }
     for doc in skipped:
         if doc.id in rows:
+            rows[doc.id].source = doc.source
             rows[doc.id].metadata_json = metadata_json(doc)
         _event(session, run_id, source=doc.source, stage="extract", status="skipped", doc_id=doc.id)
 

@@ -162,6 +162,22 @@ def test_metadata_is_stored_and_kept_current_when_skipped(engine) -> None:  # ty
         assert row.metadata_json is None and ledger.stored_metadata(row) == {}
 
 
+def test_a_skipped_documents_source_is_kept_current(engine) -> None:  # type: ignore[no-untyped-def]
+    first = Doc(id="r1", text="Acme", source="/in/d.jsonl:1", content_hash=content_hash("Acme"))
+    moved = first.model_copy(update={"source": "/in/d.jsonl:2"})  # a record inserted above
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(session, "run1", result(first), "k", ["ner"])
+    with Session(engine) as session, session.begin():
+        assert ledger.unchanged_documents(session, [moved], "k") == {"r1"}
+        ledger.start_run(session, "run2")
+        ledger.record_skipped(session, "run2", [moved])
+    with Session(engine) as session:
+        assert session.get_one(DocumentRow, "r1").source == "/in/d.jsonl:2"
+        (loaded,) = ledger.load_results(session, ["r1"])
+        assert loaded.document.source == "/in/d.jsonl:2"
+
+
 def test_a_ledger_made_before_metadata_gains_the_column(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     old = make_engine(url)
