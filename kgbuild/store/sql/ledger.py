@@ -123,21 +123,27 @@ def finish_run(
 def unchanged_documents(
     session: Session, documents: Sequence[Document], model_key: str
 ) -> set[str]:
-    """Ids of ``documents`` whose text and models match a stored, successful result."""
+    """Ids of ``documents`` whose text, language and models match a stored, successful result.
+
+    The language counts: it chooses the sentence splitter and which models read the text.
+    """
     ids = [doc.id for doc in documents]
     stored = {
         row.doc_id: (row.content_hash, row.model_key)
         for row in session.scalars(select(ResultRow).where(ResultRow.doc_id.in_(ids)))
     }
-    ok = set(
-        session.scalars(
-            select(DocumentRow.id).where(DocumentRow.id.in_(ids), DocumentRow.status == "ok")
+    ok = {
+        doc_id: lang
+        for doc_id, lang in session.execute(
+            select(DocumentRow.id, DocumentRow.lang).where(
+                DocumentRow.id.in_(ids), DocumentRow.status == "ok"
+            )
         )
-    )
+    }
     return {
         doc.id
         for doc in documents
-        if doc.id in ok and stored.get(doc.id) == (doc.content_hash, model_key)
+        if ok.get(doc.id) == doc.lang and stored.get(doc.id) == (doc.content_hash, model_key)
     }
 
 

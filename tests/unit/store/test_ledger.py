@@ -178,6 +178,17 @@ def test_a_skipped_documents_source_is_kept_current(engine) -> None:  # type: ig
         assert loaded.document.source == "/in/d.jsonl:2"
 
 
+def test_a_document_whose_language_changed_is_not_skipped(engine) -> None:  # type: ignore[no-untyped-def]
+    english = doc("a.txt", "Acme Robotics")
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(session, "run1", result(english), "k", ["ner"])
+    german = english.model_copy(update={"lang": "de"})  # metadata lang, or ingest.lang
+    with Session(engine) as session:
+        assert ledger.unchanged_documents(session, [english], "k") == {"a.txt"}
+        assert ledger.unchanged_documents(session, [german], "k") == set()
+
+
 def test_a_ledger_made_before_metadata_gains_the_column(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     old = make_engine(url)
