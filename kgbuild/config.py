@@ -728,32 +728,48 @@ class Settings(BaseSettings):
 
 
 def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
-    """Load settings from ``config_path`` (YAML) and the environment.
+    """Load settings from ``config_path`` (YAML; default: ``KGBUILD_CONFIG``) and the environment.
 
     Raises:
         ConfigError: the file is missing or unreadable, or a field is invalid
             (the message names the field).
     """
     previous = os.environ.get("KGBUILD_CONFIG")
+    path = config_path if config_path is not None else Path(previous) if previous else None
     try:
-        if config_path is not None:
-            if not config_path.is_file():
-                raise ConfigError(f"config file not found: {config_path}")
-            try:
-                yaml.safe_load(config_path.read_text(encoding="utf-8"))
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"config file {config_path} is not valid YAML: {exc}") from exc
-            os.environ["KGBUILD_CONFIG"] = str(config_path)
+        if path is not None:
+            _check_config_file(path, named_by="" if config_path is not None else "KGBUILD_CONFIG")
+            os.environ["KGBUILD_CONFIG"] = str(path)
         try:
             return _with_standard_neo4j_env(Settings(**overrides))
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, config_path)) from exc
+            raise ConfigError(_describe(exc, path)) from exc
     finally:
         if config_path is not None:
             if previous is None:
                 os.environ.pop("KGBUILD_CONFIG", None)
             else:
                 os.environ["KGBUILD_CONFIG"] = previous
+
+
+def _check_config_file(path: Path, named_by: str = "") -> None:
+    """Raise :class:`ConfigError` unless ``path`` is a readable YAML mapping (or empty)."""
+    where = f"{path} (from {named_by})" if named_by else str(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {where}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {where} is not UTF-8 text: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {where}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {where} is not valid YAML: {exc}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {where} must be a mapping of settings (e.g. 'ner: {{batch_size: 64}}'), "
+            f"not a {type(data).__name__}"
+        )
 
 
 _NEO4J_ENV = {
