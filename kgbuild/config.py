@@ -7,9 +7,10 @@ Precedence, highest first: explicit keyword arguments, environment variables
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -17,6 +18,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -728,32 +730,50 @@ class Settings(BaseSettings):
 
 
 def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
-    """Load settings from ``config_path`` (YAML) and the environment.
+    """Load settings from ``config_path`` (YAML; default: ``KGBUILD_CONFIG``) and the environment.
 
     Raises:
         ConfigError: the file is missing or unreadable, or a field is invalid
-            (the message names the field).
+            (the message names the field, or the environment variable).
     """
     previous = os.environ.get("KGBUILD_CONFIG")
+    path = config_path if config_path is not None else Path(previous) if previous else None
     try:
-        if config_path is not None:
-            if not config_path.is_file():
-                raise ConfigError(f"config file not found: {config_path}")
-            try:
-                yaml.safe_load(config_path.read_text(encoding="utf-8"))
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"config file {config_path} is not valid YAML: {exc}") from exc
-            os.environ["KGBUILD_CONFIG"] = str(config_path)
+        if path is not None:
+            _check_config_file(path, named_by="" if config_path is not None else "KGBUILD_CONFIG")
+            os.environ["KGBUILD_CONFIG"] = str(path)
         try:
             return _with_standard_neo4j_env(Settings(**overrides))
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, config_path)) from exc
+            raise ConfigError(_describe(exc, path)) from exc
+        except SettingsError as exc:  # an environment variable that is not the JSON it needs
+            raise ConfigError(_describe_env(exc)) from exc
     finally:
         if config_path is not None:
             if previous is None:
                 os.environ.pop("KGBUILD_CONFIG", None)
             else:
                 os.environ["KGBUILD_CONFIG"] = previous
+
+
+def _check_config_file(path: Path, named_by: str = "") -> None:
+    """Raise :class:`ConfigError` unless ``path`` is a readable YAML mapping (or empty)."""
+    where = f"{path} (from {named_by})" if named_by else str(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {where}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {where} is not UTF-8 text: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {where}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {where} is not valid YAML: {exc}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {where} must be a mapping of settings (e.g. 'ner: {{batch_size: 64}}'), "
+            f"not a {type(data).__name__}"
+        )
 
 
 _NEO4J_ENV = {
@@ -774,13 +794,76 @@ def _with_standard_neo4j_env(settings: Settings) -> Settings:
     }
     if not update:
         return settings
-    neo4j = Neo4jConfig.model_validate({**settings.neo4j.model_dump(), **update})
+    try:
+        neo4j = Neo4jConfig.model_validate({**settings.neo4j.model_dump(), **update})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_NEO4J_ENV.get(str(err['loc'][0]), err['loc'][0]) if err['loc'] else 'neo4j'}: "
+            f"{err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc
     return settings.model_copy(update={"neo4j": neo4j})
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:
-    where = f" in {path}" if path else ""
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-    )
-    return f"invalid configuration{where}: {problems}"
+    """The fields in error, each with the ``KGBUILD_*`` variable that set it, if one did."""
+    problems, from_file = [], False
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"])
+        variable = _env_variable([str(p) for p in err["loc"]])
+        from_file = from_file or variable is None
+        problems.append(f"{field}{f' ({variable})' if variable else ''}: {err['msg']}")
+    where = f" in {path}" if path and from_file else ""
+    return f"invalid configuration{where}: {'; '.join(problems)}"
+
+
+def _env_variable(loc: list[str]) -> str | None:
+    """The ``KGBUILD_*`` variable that sets the field at ``loc`` or a section holding it."""
+    names = {name.upper(): name for name in os.environ}
+    for end in range(len(loc), 0, -1):
+        name = names.get("KGBUILD_" + "__".join(loc[:end]).upper())
+        if name is not None:
+            return name
+    return None
+
+
+def _describe_env(exc: SettingsError) -> str:
+    """What is wrong with the ``KGBUILD_*`` variables: each that is not the JSON its field needs."""
+    problems = []
+    for name, value in sorted(os.environ.items()):
+        if not name.upper().startswith("KGBUILD_"):
+            continue
+        example = _json_example(name[len("KGBUILD_") :].lower().split("__"))
+        if example is None:
+            continue
+        try:
+            json.loads(value)
+        except ValueError as error:
+            problems.append(f"{name}: not valid JSON ({error}); write it as JSON, e.g. {example}")
+    if not problems:
+        cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+        return f"invalid configuration: {exc}{cause}"
+    return "invalid configuration: " + "; ".join(problems)
+
+
+def _json_example(keys: list[str]) -> str | None:
+    """A JSON example for the field these ``__``-separated keys name, when it needs JSON.
+
+    From the environment, a section, list, set or mapping is read as JSON; ``None`` for a
+    plain value, and for keys that name no field (the settings report those).
+    """
+    model: type[BaseModel] | None = Settings
+    annotation: Any = None
+    for key in keys:
+        field = model.model_fields.get(key) if model is not None else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        model = annotation if is_model else None
+    if model is not None or get_origin(annotation) is dict:
+        return """'{"key": "value"}'"""
+    if get_origin(annotation) in (list, tuple, set, frozenset):
+        return """'["a", "b"]'"""
+    return None

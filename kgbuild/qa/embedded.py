@@ -9,9 +9,11 @@ sentence's document), so opening a graph of thousands of documents reads none of
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,10 +93,20 @@ class EmbeddedGraph:
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read graph {graph_json}: {exc}") from exc
         self.path: Path | None = graph_json
-        self._load(data)
+        try:
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
+            self._load(data)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise InputError(
+                f"cannot read graph {graph_json}: not the node-link graph `kgbuild build` "
+                f"writes ({type(exc).__name__}: {exc})"
+            ) from exc
         if ledger_url is None:
             ledger = graph_json.parent / "ledger.sqlite"
             ledger_url = f"sqlite:///{ledger.as_posix()}" if ledger.is_file() else None
+        if ledger_url is not None:
+            _check_ledger(ledger_url)
         self._ledger_url = ledger_url
 
     @classmethod
@@ -388,6 +400,22 @@ class _ExplorerIndex:
             key=lambda i: (-index.nodes[i].degree, -index.nodes[i].mention_count, i),
         )
         return index
+
+
+def _check_ledger(ledger_url: str) -> None:
+    """Refuse a SQLite ledger file that is not a database now, not at the first question.
+
+    Raises:
+        InputError: the file cannot be read as SQLite (other URLs are read when needed).
+    """
+    path = Path(ledger_url.removeprefix("sqlite:///"))
+    if not ledger_url.startswith("sqlite:///") or not path.is_file():
+        return
+    try:
+        with closing(sqlite3.connect(path)) as db:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        raise InputError(f"cannot read the run ledger {path}: {exc}") from exc
 
 
 def _load_sentences(ledger_url: str, doc_ids: Collection[str]) -> dict[str, SentenceText]:

@@ -140,7 +140,7 @@ class TokenAuth:
 
     def __init__(self, app: ASGIApp, token: str, open_paths: Collection[str] = ()) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
         self.open_paths = frozenset(open_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -152,7 +152,10 @@ class TokenAuth:
         for name, value in scope.get("headers", []):
             if name == b"authorization":
                 given = value
-        if secrets.compare_digest(given, self.expected):
+        scheme, _, credentials = given.partition(b" ")  # the scheme's case does not matter
+        if scheme.lower() == b"bearer" and secrets.compare_digest(
+            credentials.strip(), self.expected
+        ):
             await self.app(scope, receive, send)
             return
         detail = "this server needs its access token: Authorization: Bearer <token>"

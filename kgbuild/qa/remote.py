@@ -111,13 +111,22 @@ def _loopback_url(host: str, port: int) -> str | None:
 def register_server(
     folder: Path, *, host: str, port: int, graph: str, qa_model: str, ner_model: str
 ) -> Path | None:
-    """Record this process as the server of ``graph``; return the file (None: not local).
+    """Record this process as the server of ``graph``; return the file (None: not recorded).
 
     The file is written atomically, readable by its owner only. A server bound to an
-    address other than loopback or a wildcard is not recorded.
+    address other than loopback or a wildcard is not recorded, nor one whose graph and
+    models another live server has recorded: replacing that record would lose it when this
+    server stops (or fails to bind its port).
     """
     url = _loopback_url(host, port)
     if url is None:
+        return None
+    path = record_path(folder, graph, qa_model, ner_model)
+    try:
+        other = ServerRecord.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError):
+        other = None
+    if other is not None and other.pid != os.getpid() and _alive(other.pid):
         return None
     record = ServerRecord(
         url=url,
@@ -128,7 +137,6 @@ def register_server(
         started=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = record_path(folder, graph, qa_model, ner_model)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:

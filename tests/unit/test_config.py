@@ -70,3 +70,69 @@ def test_cli_refuses_a_bad_neo4j_uri_before_reading_anything(tmp_path: Path) -> 
     assert result.exit_code == 2
     assert "not a Neo4j URI" in result.output
     assert not (tmp_path / "ledger.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"- ner\n- resolve\n", "must be a mapping of settings .* not a list"),
+        (b"ner\n", "must be a mapping of settings .* not a str"),
+        (b"ner:\n  model: caf\xe9\n", "is not UTF-8 text"),
+    ],
+)
+def test_config_file_that_is_no_mapping_of_settings(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(path)
+
+
+def test_kgbuild_config_is_checked_as_config_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KGBUILD_CONFIG", str(tmp_path / "typo.yaml"))
+    with pytest.raises(ConfigError, match=r"not found: .*typo\.yaml \(from KGBUILD_CONFIG\)"):
+        load_settings()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ner: [unclosed\n", encoding="utf-8")
+    monkeypatch.setenv("KGBUILD_CONFIG", str(bad))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings()
+    bad.write_text("ner:\n  batch_size: 8\n", encoding="utf-8")
+    assert load_settings().ner.batch_size == 8
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "example"),
+    [
+        ("KGBUILD_SERVE__ALLOWED_HOSTS", "kg.example.org", r"\[\"a\", \"b\"\]"),
+        ("KGBUILD_NER__LABEL_MAP", "{Peop: PER}", r"\{\"key\": \"value\"\}"),
+        ("KGBUILD_RESOLVE__PERSON_LABELS", "PER", r"\[\"a\", \"b\"\]"),
+        ("KGBUILD_NER", "default", r"\{\"key\": \"value\"\}"),
+    ],
+)
+def test_environment_value_that_needs_json_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, example: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=f"{name}: not valid JSON .*e.g. '{example}'"):
+        load_settings()
+
+
+def test_environment_error_names_the_variable_not_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "kgbuild.yaml"
+    path.write_text("ner:\n  batch_size: 8\n", encoding="utf-8")
+    monkeypatch.setenv("KGBUILD_NER__BATCH_SIZE", "lots")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = str(caught.value)
+    assert message.startswith("invalid configuration: ner.batch_size (KGBUILD_NER__BATCH_SIZE): ")
+    assert str(path) not in message
+    monkeypatch.delenv("KGBUILD_NER__BATCH_SIZE")
+    monkeypatch.setenv("NEO4J_URI", "http://localhost:7474")
+    with pytest.raises(ConfigError, match=r"NEO4J_URI: .*not a Neo4j URI"):
+        load_settings(path)

@@ -381,6 +381,24 @@ def test_an_empty_graph_says_so(tmp_path: Path, keyword_qa_model: Path) -> None:
         EmbeddedGraph(tmp_path / "missing" / "graph.json")
 
 
+@pytest.mark.parametrize(
+    "content",
+    ["[]", '{"nodes": [{"kind": "entity"}], "edges": []}', '{"nodes": [], "edges": [{}]}'],
+)
+def test_a_graph_file_that_is_not_a_graph_is_refused(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "graph.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match="not the node-link graph `kgbuild build` writes"):
+        EmbeddedGraph(path)
+
+
+def test_a_ledger_that_is_not_a_database_is_refused_on_opening(tmp_path: Path) -> None:
+    (tmp_path / "graph.json").write_text('{"nodes": [], "edges": []}', encoding="utf-8")
+    (tmp_path / "ledger.sqlite").write_bytes(b"not a database, but sixteen bytes and more")
+    with pytest.raises(InputError, match=r"cannot read the run ledger .*ledger\.sqlite"):
+        EmbeddedGraph(tmp_path / "graph.json")
+
+
 def test_ranking_with_the_minilm_encoder_gives_the_same_answer(
     example: Settings, keyword_qa_model: Path, keyword_ner_model: Path
 ) -> None:

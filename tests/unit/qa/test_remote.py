@@ -197,6 +197,46 @@ def test_records_of_dead_processes_other_graphs_and_remote_hosts_are_not_used(
     assert find_server(folder, source, "q", "n") is None
 
 
+def test_a_second_server_of_the_graph_leaves_the_first_ones_record(
+    tmp_path: Path, example: Settings
+) -> None:
+    folder = tmp_path / "servers"
+    source = graph_source(example, graph=None, neo4j=None)
+    first = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        path = record_path(folder, source, "q", "n")
+        folder.mkdir()
+        record = ServerRecord(
+            url="http://127.0.0.1:8000",
+            pid=first.pid,
+            graph=source,
+            qa_model="q",
+            ner_model="n",
+            started="2026-01-01T00:00:00+00:00",
+        )
+        path.write_text(record.model_dump_json(), encoding="utf-8")
+        # A second server (here: this process), e.g. one that then fails to bind the port.
+        second = register_server(
+            folder, host="127.0.0.1", port=8000, graph=source, qa_model="q", ner_model="n"
+        )
+        assert second is None
+        unregister_server(path)
+        found = find_server(folder, source, "q", "n")
+        assert found is not None and found.pid == first.pid
+    finally:
+        first.kill()
+        first.wait()
+    # Once the first server is gone, its record is replaced.
+    assert (
+        register_server(
+            folder, host="127.0.0.1", port=8001, graph=source, qa_model="q", ner_model="n"
+        )
+        == path
+    )
+    found = find_server(folder, source, "q", "n")
+    assert found is not None and found.pid == os.getpid()
+
+
 def test_the_registry_folder_comes_from_config_or_the_user_runtime_folder(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

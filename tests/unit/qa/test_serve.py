@@ -195,6 +195,16 @@ def test_with_a_token_the_api_needs_it_and_the_page_stays_open(guarded: str) -> 
         assert too_big.status_code == 413  # this server's limit: 4,096 bytes
 
 
+def test_the_token_scheme_is_read_in_any_case(guarded: str) -> None:
+    with httpx.Client(base_url=guarded, timeout=30) as client:
+        for scheme in ("bearer", "BEARER", "Bearer"):
+            answer = client.get("/health", headers={"Authorization": f"{scheme} {TOKEN}"})
+            assert answer.status_code == 200, scheme
+        for wrong in (f"Basic {TOKEN}", f"Bearer{TOKEN}", TOKEN, f"bearer {TOKEN}x"):
+            answer = client.get("/health", headers={"Authorization": wrong})
+            assert answer.status_code == 401, wrong
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
