@@ -61,6 +61,8 @@ class IngestConfig(_Section):
     extensions: tuple[str, ...] = (".txt", ".md", ".jsonl", ".pdf", ".html", ".htm", ".docx")
     """Files read from folders and globs (PDF, HTML and Word through their text)."""
     max_document_bytes: int = Field(default=20_000_000, gt=0)
+    """Largest document read: a file's size, and for PDF and Word files the text extracted
+    too (a compressed file can hold far more); a JSON Lines record's text."""
     encoding: str | None = None
     """Declared encoding to try when a file is not valid UTF-8 (before detection)."""
     lang: str | None = None

@@ -328,6 +328,12 @@ class _Reader:
                 extracted = extract_docx(file.read_bytes())
         except FormatError as exc:
             raise _BadInput(str(exc)) from exc
+        text_bytes = len(extracted.text.encode("utf-8"))
+        if text_bytes > self.config.max_document_bytes:  # compressed formats hold more text
+            raise _BadInput(
+                f"the text extracted is {text_bytes:,} bytes, over ingest.max_document_bytes "
+                f"({self.config.max_document_bytes:,}); raise the limit to process it"
+            )
         _check_text(extracted.text)
         layout = {k: v for k, v in extracted.metadata.items() if k in _LAYOUT_KEYS}
         other = {k: v for k, v in extracted.metadata.items() if k not in _LAYOUT_KEYS}

@@ -10,6 +10,7 @@ import docx
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject
 
+from kgbuild.config import IngestConfig
 from kgbuild.data import Document
 from kgbuild.layout import Layout, locate
 from kgbuild.pipeline import build
@@ -243,3 +244,21 @@ def test_pages_and_elements_reach_the_graph_files(
     in_html = {name: p["element_tag"] for name, p in provenance if p["doc_id"] == "news.html"}
     assert in_html["Lisbon"] == "p"
     assert texts["doc:report.pdf"]["meta_format"] == "pdf"
+
+
+def test_a_word_file_whose_text_is_over_the_size_limit_is_a_clear_failure(tmp_path: Path) -> None:
+    """A .docx is a zip: a file under ``max_document_bytes`` can hold far more text."""
+    document = docx.Document()
+    for _ in range(2_000):
+        document.add_paragraph("Acme Robotics opened an office in Lisbon. " * 5)
+    document.save(tmp_path / "big.docx")
+    limit = 200_000
+    assert (tmp_path / "big.docx").stat().st_size < limit
+    result = read_documents([tmp_path], IngestConfig(max_document_bytes=limit))
+    assert result.documents == []
+    (failure,) = result.failures
+    assert (
+        "the text extracted is" in failure.error
+        and "over ingest.max_document_bytes" in failure.error
+    )
+    assert read_documents([tmp_path], IngestConfig(max_document_bytes=1_000_000)).documents
