@@ -8,6 +8,7 @@ CLI's build and schedule commands, the tests, the benchmarks) call
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,9 +33,14 @@ called bare."""
 
 
 def configure_environment() -> None:
-    """Set :data:`PREFECT_DEFAULTS` in ``os.environ`` where the user has not set them.
+    """Set :data:`PREFECT_DEFAULTS` where the user has not, and create the Prefect home.
 
     Call it before importing ``prefect``: Prefect reads its settings when it is imported.
     """
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    # Prefect creates its home without parents: on a machine without ~/.kgbuild its
+    # database could not be opened and the temporary server timed out after 90 s
+    home = Path(os.environ["PREFECT_HOME"]).expanduser()
+    with contextlib.suppress(OSError):  # Prefect says so itself when it starts
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
