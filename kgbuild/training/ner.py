@@ -907,6 +907,8 @@ def _source_entities(
     """
     documents = read_source(source)
     sentences = [s for doc in documents for s in doc]
+    if not sentences:  # scores of nothing would read as a model that finds nothing
+        raise InputError(f"no sentences in {source}")
     doc_ids = [d for d, doc in enumerate(documents) for _ in doc]
     sent_ids = [i for doc in documents for i in range(len(doc))]
     predicted = predict_tags(
@@ -970,7 +972,7 @@ def evaluate_ner(
         NerScores: Micro and per-type precision, recall and F1.
 
     Raises:
-        InputError: The file is missing.
+        InputError: The file is missing, or holds no sentences (in the documents chosen).
         ModelLoadError: The model cannot be loaded.
     """
     source = (

@@ -331,6 +331,19 @@ def test_evaluate_docred_scores_every_gold_mention_by_type(tmp_path: Path) -> No
     assert set(only.per_type) <= {"PER", "TIME"} and only.micro.support == 2
 
 
+def test_evaluating_on_no_sentences_is_an_error_not_a_score_of_zero(tmp_path: Path) -> None:
+    from kgbuild.readers.ner_sources import NerSource
+
+    model = make_tiny_bert(tmp_path / "model", ["O", "B-PER", "I-PER"])
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(InputError, match="no sentences in"):
+        evaluate_ner(str(model), empty, device="cpu")
+    docred = _write_docred(tmp_path / "docred.json")
+    with pytest.raises(InputError, match="no sentences in"):  # documents past the file's end
+        evaluate_ner(str(model), NerSource(format="docred", path=docred, docs=(50, 60)))
+
+
 def test_a_malformed_language_code_is_refused_before_training(
     data: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
