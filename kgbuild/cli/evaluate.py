@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kgbuild.cli.errors import fail
-from kgbuild.errors import KGBuildError
+from kgbuild.errors import InputError, KGBuildError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -210,6 +210,8 @@ def qa(
         examples = list(load_squad(data, strict=False).examples)
         if held_out_articles:
             _, examples = split_by_article(examples, held_out_articles, seed)
+        if not examples:
+            raise InputError(f"no questions to score in {data}")
         answerable = [e for e in examples if e.answers]
         impossible = [e for e in examples if not e.answers]
         if unanswerable:
@@ -394,6 +396,9 @@ def graph(
 
     try:
         examples = docred_examples(read_docred(data))[document_range(documents)]
+        if not examples:
+            chosen = f" (documents {documents})" if documents.strip(":") else ""
+            raise InputError(f"no documents to score in {data}{chosen}")
         overrides: dict[str, Any] = {}
         if gold_entities and not relations:
             raise typer.BadParameter("--gold-entities scores relations: drop --no-relations")

@@ -30,7 +30,7 @@ from typing import Any, Unpack
 import numpy as np
 
 from kgbuild.errors import InputError
-from kgbuild.nlp.hf import load_sequence_classifier, resize_embeddings
+from kgbuild.nlp.hf import load_sequence_classifier, model_task, resize_embeddings
 from kgbuild.nlp.pair_classifier import (
     ENTITY_START,
     POOLINGS,
@@ -38,6 +38,7 @@ from kgbuild.nlp.pair_classifier import (
     opening_marker_ids,
 )
 from kgbuild.readers.relations import CONLL04_ENTITY_TYPES, RelationExample, read_conll04
+from kgbuild.stages.factories import DOCUMENT_RELATIONS
 from kgbuild.stages.relations import (
     MarkerEncoder,
     classify,
@@ -263,11 +264,17 @@ def evaluate_re(
     the relation type all match a gold relation (strict; micro and per type).
 
     Raises:
-        InputError: The file is missing.
+        InputError: The file is missing, or the model is a document-level one.
         ModelLoadError: The model cannot be loaded.
     """
     if not data_path.is_file():
         raise InputError(f"data file {data_path} does not exist")
+    if model_task(model_ref) == DOCUMENT_RELATIONS:
+        raise InputError(
+            f"model {model_ref!r} is a document-level relation model (like the default): "
+            "score it on DocRED-format data with `kgbuild evaluate graph --data FILE "
+            "--gold-entities` (--re-model MODEL)"
+        )
     return evaluate_examples(
         model_ref, read_conll04(data_path), device=device, batch_size=batch_size
     )

@@ -71,3 +71,33 @@ def test_evaluate_reports_a_missing_file_clearly(tmp_path: Path, keyword_re_mode
     )
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "data", "message"),
+    [
+        (["graph"], "[]", "no documents to score in"),
+        (["graph", "--documents", "5:9"], "[]", "no documents to score in"),
+        (["qa", "--model", "default"], '{"data": []}', "no questions to score in"),
+    ],
+)
+def test_evaluating_nothing_is_an_error_not_a_score_file_of_zeros(
+    tmp_path: Path, command: list[str], data: str, message: str
+) -> None:
+    source = tmp_path / "empty.json"
+    source.write_text(data, encoding="utf-8")
+    target = tmp_path / "scores.json"
+    result = CliRunner().invoke(
+        app, ["evaluate", *command, "--data", str(source), "--json-out", str(target)]
+    )
+    assert result.exit_code == 2 and message in result.output
+    assert not target.exists()
+
+
+def test_evaluate_re_points_a_document_level_model_to_evaluate_graph(tmp_path: Path) -> None:
+    data = tmp_path / "conll04.json"
+    data.write_text("[]", encoding="utf-8")
+    result = CliRunner().invoke(app, ["evaluate", "re", "--model", "default", "--data", str(data)])
+    assert result.exit_code == 2
+    assert "document-level relation model" in result.output
+    assert "kgbuild evaluate graph" in result.output
