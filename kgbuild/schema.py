@@ -9,6 +9,7 @@ data models are generated from this code (``python -m kgbuild.schema``) and kept
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -81,6 +82,20 @@ def fill_question(template: str, head: str) -> str:
     return template.replace("{head}", head).replace("{name}", head)
 
 
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+_FILLED = frozenset({"{head}", "{name}"})
+
+
+def _check_placeholders(field: str, template: str) -> None:
+    """Refuse a placeholder that :func:`fill_question` leaves in (``{year}``, ``{Head}``)."""
+    unfilled = sorted(set(_PLACEHOLDER.findall(template)) - _FILLED)
+    if unfilled:
+        raise ValueError(
+            f"{field} {template!r} holds {', '.join(unfilled)}: only {{head}} (the head "
+            "entity's name) is filled in, the rest would be read as written"
+        )
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -140,6 +155,9 @@ class RelationType(_Strict):
         for paraphrase in self.paraphrases:
             if "{head}" not in paraphrase:
                 raise ValueError(f"paraphrase {paraphrase!r} must contain {{head}}")
+            _check_placeholders("paraphrase", paraphrase)
+        if self.question is not None:
+            _check_placeholders("question", self.question)
         if self.head_kinds and self.question is None:
             raise ValueError("head_kinds need a question (they choose whom it is asked about)")
         return self
@@ -177,6 +195,7 @@ class AttributeSpec(_Strict):
             raise ValueError("question must contain {head} or {name} (or set model and label)")
         if self.model is not None and not self.label:
             raise ValueError("label is required with model (the tag type that holds the value)")
+        _check_placeholders("question", self.question)
         if self.value_type == "entity" and not self.range:
             raise ValueError("value_type entity needs range (the entity types of the value)")
         return self

@@ -67,6 +67,21 @@ from kgbuild.stages.zeroshot import template_types
             "value_type: moment}]",
             r"attributes\.0\.value_type",
         ),
+        (  # only {head} is filled in: {year} would reach the QA model as written
+            "relation_types: [{name: DIRECTOR, domain: [PER], range: [PER], "
+            "question: 'Who directed {head} in {year}?'}]",
+            r"relation_types\.0.*\{year\}",
+        ),
+        (
+            "relation_types: [{name: DIRECTOR, domain: [PER], range: [PER], "
+            "question: 'Who directed {head}?', paraphrases: ['Who directed {head} {film}?']}]",
+            r"relation_types\.0.*paraphrase.*\{film\}",
+        ),
+        (
+            "attributes: [{name: budget, entity_type: PER, value_type: number, "
+            "question: 'What was the budget of {head} in {currency}?'}]",
+            r"attributes\.0.*\{currency\}",
+        ),
     ],
 )
 def test_wrong_templates_name_the_field(tmp_path: Path, text: str, field: str) -> None:
