@@ -125,6 +125,8 @@ def test_template_types_follow_the_model_the_schema_and_the_config() -> None:
     ]
     with pytest.raises(KeyError, match="SPOUSE has no question"):
         template_types(schema, predicted, ["SPOUSE"])
+    with pytest.raises(KeyError, match=r"PRODUCER is not declared in the schema.*AUTHOR, CAST"):
+        template_types(schema, predicted, ["PRODUCER"])
 
 
 def test_shipped_schemas_carry_templates_and_typed_attributes() -> None:
@@ -526,6 +528,11 @@ def test_listed_template_types_alone_are_read_with_relations_off(
     )
     with pytest.raises(ConfigError, match="WORKS_FOR has no question"):
         Extractor(bad, run_id="t")
+    undeclared = off.model_copy(
+        update={"templates": settings.templates.model_copy(update={"types": ("PRODUCER",)})}
+    )
+    with pytest.raises(ConfigError, match=r"templates\.types: relation type PRODUCER is not decl"):
+        Extractor(undeclared, run_id="t")
 
 
 # -- graph evaluation: zero-shot types apart, attributes against gold facts --------------------
