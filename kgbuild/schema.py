@@ -333,6 +333,12 @@ def load_schema(path: Path | None = None) -> GraphSchema:
         raise ConfigError(f"cannot read schema file {path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"schema file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        found = "nothing" if data is None else f"a {type(data).__name__}"
+        raise ConfigError(
+            f"schema file {path} holds {found}: a schema is a mapping with entity_types "
+            "(and optionally relation_types, attributes, kinds)"
+        )
     try:
         return GraphSchema.model_validate(data)
     except ValidationError as exc:

@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,19 @@ def test_wrong_schema_files_name_the_field(tmp_path: Path, text: str, field: str
     path = tmp_path / "schema.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        load_schema(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"), [("", "nothing"), ("# a comment\n", "nothing"), ("- {name: PER}", "a list")]
+)
+def test_an_empty_or_non_mapping_schema_file_is_refused_plainly(
+    tmp_path: Path, text: str, found: str
+) -> None:
+    path = tmp_path / "schema.yaml"
+    path.write_text(text, encoding="utf-8")
+    message = f"schema file {re.escape(str(path))} holds {found}: .*entity_types"
+    with pytest.raises(ConfigError, match=message):
         load_schema(path)
 
 
