@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -208,6 +209,20 @@ class AttributeSpec(_Strict):
         return self.range if self.value_type == "entity" else ()
 
 
+def _check_unique(section: str, field: str, values: Sequence[str | None]) -> None:
+    """Refuse a value declared twice in a section, naming both entries (``None``: unset)."""
+    first: dict[str, int] = {}
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        if value in first:
+            raise ValueError(
+                f"{section}.{index}.{field}: {value} is declared twice (also "
+                f"{section}.{first[value]})"
+            )
+        first[value] = index
+
+
 class GraphSchema(_Strict):
     """What the graph may contain; labels and types outside it are refused."""
 
@@ -222,8 +237,7 @@ class GraphSchema(_Strict):
     @model_validator(mode="after")
     def _check_references(self) -> GraphSchema:
         names = [t.name for t in self.entity_types]
-        if len(set(names)) != len(names):
-            raise ValueError(f"entity_types: duplicate names in {names}")
+        _check_unique("entity_types", "name", names)
         known = set(names)
         for index, relation in enumerate(self.relation_types):
             for side in ("domain", "range"):
@@ -240,11 +254,8 @@ class GraphSchema(_Strict):
                     f"relation_types.{index}.name: {name!r} is reserved for the graph's own "
                     f"structure ({', '.join(sorted(RESERVED_RELATION_TYPES))}); rename it"
                 )
-        if len(set(relations)) != len(relations):
-            raise ValueError(f"relation_types: duplicate names in {relations}")
-        wikidata = [r.wikidata for r in self.relation_types if r.wikidata]
-        if len(set(wikidata)) != len(wikidata):
-            raise ValueError("relation_types: a Wikidata property is declared twice")
+        _check_unique("relation_types", "name", relations)
+        _check_unique("relation_types", "wikidata", [r.wikidata for r in self.relation_types])
         for index, relation in enumerate(self.relation_types):
             if relation.inverse is not None and relation.inverse not in relations:
                 raise ValueError(
@@ -264,9 +275,7 @@ class GraphSchema(_Strict):
                     f"(declared: {sorted(known)}; a location value is a LOC mention unless "
                     "range names other types)"
                 )
-        attribute_names = [(a.entity_type, a.name) for a in self.attributes]
-        if len(set(attribute_names)) != len(attribute_names):
-            raise ValueError("attributes: an attribute is declared twice for one entity type")
+        _check_unique("attributes", "name", [f"{a.entity_type}.{a.name}" for a in self.attributes])
         return self
 
     @property

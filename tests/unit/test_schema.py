@@ -70,6 +70,22 @@ def test_committed_json_schemas_match_the_code(name: str) -> None:
             "relation_types.0",  # head_kinds without a question
         ),
         ("entity_types: [{name: PER}]\nkinds: [' film']", "kinds.0"),
+        ("entity_types: [{name: PER}, {name: ORG}, {name: PER}]", "entity_types.2.name: PER"),
+        (
+            "entity_types: [{name: PER}]\nrelation_types: [{name: KNOWS, domain: [PER], range: [PER]},"
+            " {name: LIKES, domain: [PER], range: [PER]}, {name: KNOWS, domain: [PER], range: [PER]}]",
+            "relation_types.2.name: KNOWS is declared twice (also relation_types.0)",
+        ),
+        (
+            "entity_types: [{name: PER}]\nrelation_types: [{name: KNOWS, domain: [PER], range: [PER],"
+            " wikidata: P1}, {name: LIKES, domain: [PER], range: [PER], wikidata: P1}]",
+            "relation_types.1.wikidata: P1 is declared twice (also relation_types.0)",
+        ),
+        (
+            "entity_types: [{name: PER}]\nattributes: [{name: age, entity_type: PER, question: 'q {head}'},"
+            " {name: age, entity_type: PER, question: 'r {head}'}]",
+            "attributes.1.name: PER.age is declared twice (also attributes.0)",
+        ),
         (
             "entity_types: [{name: PER}]\nattributes: [{name: age, entity_type: ORG, question: 'q {name}'}]",
             "attributes.0.entity_type",
@@ -79,7 +95,7 @@ def test_committed_json_schemas_match_the_code(name: str) -> None:
 def test_wrong_schema_files_name_the_field(tmp_path: Path, text: str, field: str) -> None:
     path = tmp_path / "schema.yaml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(field)):
         load_schema(path)
 
 
