@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_SCHEMA_PATH",
     "ENTITY_VALUE_TYPES",
     "NO_RELATION",
+    "RESERVED_ENTITY_LABELS",
     "RESERVED_RELATION_TYPES",
     "AttributeSpec",
     "EntityType",
@@ -56,6 +57,12 @@ RESERVED_RELATION_TYPES = frozenset(
 )
 """Relationship types of the graph's own structure (documents, chunks, mentions): a schema's
 relation types may not reuse them."""
+
+RESERVED_ENTITY_LABELS = frozenset(
+    {"Document", "Chunk", "Mention", "Entity", "Attribute", "GraphState"}
+)
+"""Node labels of the graph's own structure in Neo4j (an entity is ``:Entity:<type>``): a
+schema's entity types may not reuse them."""
 
 NO_RELATION = "no_relation"
 """The label of relation classifiers for a pair with no relation (never a graph edge, never
@@ -238,6 +245,12 @@ class GraphSchema(_Strict):
     def _check_references(self) -> GraphSchema:
         names = [t.name for t in self.entity_types]
         _check_unique("entity_types", "name", names)
+        for index, name in enumerate(names):
+            if name in RESERVED_ENTITY_LABELS:
+                raise ValueError(
+                    f"entity_types.{index}.name: {name!r} is reserved for the graph's own "
+                    f"structure ({', '.join(sorted(RESERVED_ENTITY_LABELS))}); rename it"
+                )
         known = set(names)
         for index, relation in enumerate(self.relation_types):
             for side in ("domain", "range"):

@@ -71,6 +71,7 @@ def test_committed_json_schemas_match_the_code(name: str) -> None:
         ),
         ("entity_types: [{name: PER}]\nkinds: [' film']", "kinds.0"),
         ("entity_types: [{name: PER}, {name: ORG}, {name: PER}]", "entity_types.2.name: PER"),
+        ("entity_types: [{name: PER}, {name: Document}]", "entity_types.1.name: 'Document'"),
         (
             "entity_types: [{name: PER}]\nrelation_types: [{name: KNOWS, domain: [PER], range: [PER]},"
             " {name: LIKES, domain: [PER], range: [PER]}, {name: KNOWS, domain: [PER], range: [PER]}]",
