@@ -234,7 +234,7 @@ class GraphSchema(_Strict):
     """What the graph may contain; labels and types outside it are refused."""
 
     version: int = 1
-    entity_types: tuple[EntityType, ...]
+    entity_types: tuple[EntityType, ...] = Field(min_length=1)
     relation_types: tuple[RelationType, ...] = ()
     attributes: tuple[AttributeSpec, ...] = ()
     kinds: tuple[KindName, ...] = ()

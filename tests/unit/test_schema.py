@@ -65,6 +65,7 @@ def test_committed_json_schemas_match_the_code(name: str) -> None:
             "relation_types.0.name",
         ),
         ("relation_types: []", "entity_types"),
+        ("entity_types: []", "entity_types: Tuple should have at least 1 item"),
         (
             "entity_types: [{name: ORG}]\nrelation_types: [{name: OWNS, domain: [ORG], range: [ORG], head_kinds: [company]}]",
             "relation_types.0",  # head_kinds without a question
