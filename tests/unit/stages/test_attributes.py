@@ -32,6 +32,7 @@ from kgbuild.stages.values import normalise_date, normalise_number, normalise_va
         ("2011年", "2011"),
         ("2021年7月14日", "2021-07-14"),
         ("14/07/2021", "2021-07-14"),
+        ("29 February 2024", "2024-02-29"),
     ],
 )
 def test_dates_become_iso_8601(text: str, iso: str) -> None:
@@ -67,6 +68,10 @@ def test_the_document_language_limits_dateparser_to_its_names() -> None:
         "Toronto",
         "13/13/2020",
         "32 May 2020",
+        "31 February 2001",  # days the month does not have: no ISO 8601 date
+        "2001-02-30",
+        "31/04/2021",
+        "29 February 2023",
         "",
         "11",
         "German",  # wrong values the old attribute stage stored as dates or places
