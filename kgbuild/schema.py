@@ -206,6 +206,11 @@ class AttributeSpec(_Strict):
         _check_placeholders("question", self.question)
         if self.value_type == "entity" and not self.range:
             raise ValueError("value_type entity needs range (the entity types of the value)")
+        if self.range and self.value_type not in ENTITY_VALUE_TYPES:
+            raise ValueError(
+                f"range is for entity and location values: a {self.value_type} value is "
+                "never an entity mention, so range would be ignored"
+            )
         return self
 
     @property

@@ -82,6 +82,11 @@ from kgbuild.stages.zeroshot import template_types
             "question: 'What was the budget of {head} in {currency}?'}]",
             r"attributes\.0.*\{currency\}",
         ),
+        (
+            "attributes: [{name: budget, entity_type: PER, value_type: number, range: [PER], "
+            "question: 'What was the budget of {head}?'}]",
+            r"attributes\.0.*range is for entity and location values: a number value",
+        ),
     ],
 )
 def test_wrong_templates_name_the_field(tmp_path: Path, text: str, field: str) -> None:
