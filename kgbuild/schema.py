@@ -9,6 +9,8 @@ data models are generated from this code (``python -m kgbuild.schema``) and kept
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +24,7 @@ __all__ = [
     "DEFAULT_SCHEMA_PATH",
     "ENTITY_VALUE_TYPES",
     "NO_RELATION",
+    "RESERVED_ENTITY_LABELS",
     "RESERVED_RELATION_TYPES",
     "AttributeSpec",
     "EntityType",
@@ -55,6 +58,12 @@ RESERVED_RELATION_TYPES = frozenset(
 """Relationship types of the graph's own structure (documents, chunks, mentions): a schema's
 relation types may not reuse them."""
 
+RESERVED_ENTITY_LABELS = frozenset(
+    {"Document", "Chunk", "Mention", "Entity", "Attribute", "GraphState"}
+)
+"""Node labels of the graph's own structure in Neo4j (an entity is ``:Entity:<type>``): a
+schema's entity types may not reuse them."""
+
 NO_RELATION = "no_relation"
 """The label of relation classifiers for a pair with no relation (never a graph edge, never
 scored)."""
@@ -79,6 +88,20 @@ ENTITY_VALUE_TYPES = frozenset({"entity", "location"})
 def fill_question(template: str, head: str) -> str:
     """A question template with the head entity's name in place of ``{head}`` / ``{name}``."""
     return template.replace("{head}", head).replace("{name}", head)
+
+
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+_FILLED = frozenset({"{head}", "{name}"})
+
+
+def _check_placeholders(field: str, template: str) -> None:
+    """Refuse a placeholder that :func:`fill_question` leaves in (``{year}``, ``{Head}``)."""
+    unfilled = sorted(set(_PLACEHOLDER.findall(template)) - _FILLED)
+    if unfilled:
+        raise ValueError(
+            f"{field} {template!r} holds {', '.join(unfilled)}: only {{head}} (the head "
+            "entity's name) is filled in, the rest would be read as written"
+        )
 
 
 class _Strict(BaseModel):
@@ -140,6 +163,9 @@ class RelationType(_Strict):
         for paraphrase in self.paraphrases:
             if "{head}" not in paraphrase:
                 raise ValueError(f"paraphrase {paraphrase!r} must contain {{head}}")
+            _check_placeholders("paraphrase", paraphrase)
+        if self.question is not None:
+            _check_placeholders("question", self.question)
         if self.head_kinds and self.question is None:
             raise ValueError("head_kinds need a question (they choose whom it is asked about)")
         return self
@@ -177,8 +203,14 @@ class AttributeSpec(_Strict):
             raise ValueError("question must contain {head} or {name} (or set model and label)")
         if self.model is not None and not self.label:
             raise ValueError("label is required with model (the tag type that holds the value)")
+        _check_placeholders("question", self.question)
         if self.value_type == "entity" and not self.range:
             raise ValueError("value_type entity needs range (the entity types of the value)")
+        if self.range and self.value_type not in ENTITY_VALUE_TYPES:
+            raise ValueError(
+                f"range is for entity and location values: a {self.value_type} value is "
+                "never an entity mention, so range would be ignored"
+            )
         return self
 
     @property
@@ -189,11 +221,25 @@ class AttributeSpec(_Strict):
         return self.range if self.value_type == "entity" else ()
 
 
+def _check_unique(section: str, field: str, values: Sequence[str | None]) -> None:
+    """Refuse a value declared twice in a section, naming both entries (``None``: unset)."""
+    first: dict[str, int] = {}
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        if value in first:
+            raise ValueError(
+                f"{section}.{index}.{field}: {value} is declared twice (also "
+                f"{section}.{first[value]})"
+            )
+        first[value] = index
+
+
 class GraphSchema(_Strict):
     """What the graph may contain; labels and types outside it are refused."""
 
     version: int = 1
-    entity_types: tuple[EntityType, ...]
+    entity_types: tuple[EntityType, ...] = Field(min_length=1)
     relation_types: tuple[RelationType, ...] = ()
     attributes: tuple[AttributeSpec, ...] = ()
     kinds: tuple[KindName, ...] = ()
@@ -203,8 +249,13 @@ class GraphSchema(_Strict):
     @model_validator(mode="after")
     def _check_references(self) -> GraphSchema:
         names = [t.name for t in self.entity_types]
-        if len(set(names)) != len(names):
-            raise ValueError(f"entity_types: duplicate names in {names}")
+        _check_unique("entity_types", "name", names)
+        for index, name in enumerate(names):
+            if name in RESERVED_ENTITY_LABELS:
+                raise ValueError(
+                    f"entity_types.{index}.name: {name!r} is reserved for the graph's own "
+                    f"structure ({', '.join(sorted(RESERVED_ENTITY_LABELS))}); rename it"
+                )
         known = set(names)
         for index, relation in enumerate(self.relation_types):
             for side in ("domain", "range"):
@@ -221,11 +272,8 @@ class GraphSchema(_Strict):
                     f"relation_types.{index}.name: {name!r} is reserved for the graph's own "
                     f"structure ({', '.join(sorted(RESERVED_RELATION_TYPES))}); rename it"
                 )
-        if len(set(relations)) != len(relations):
-            raise ValueError(f"relation_types: duplicate names in {relations}")
-        wikidata = [r.wikidata for r in self.relation_types if r.wikidata]
-        if len(set(wikidata)) != len(wikidata):
-            raise ValueError("relation_types: a Wikidata property is declared twice")
+        _check_unique("relation_types", "name", relations)
+        _check_unique("relation_types", "wikidata", [r.wikidata for r in self.relation_types])
         for index, relation in enumerate(self.relation_types):
             if relation.inverse is not None and relation.inverse not in relations:
                 raise ValueError(
@@ -245,9 +293,7 @@ class GraphSchema(_Strict):
                     f"(declared: {sorted(known)}; a location value is a LOC mention unless "
                     "range names other types)"
                 )
-        attribute_names = [(a.entity_type, a.name) for a in self.attributes]
-        if len(set(attribute_names)) != len(attribute_names):
-            raise ValueError("attributes: an attribute is declared twice for one entity type")
+        _check_unique("attributes", "name", [f"{a.entity_type}.{a.name}" for a in self.attributes])
         return self
 
     @property
@@ -314,6 +360,12 @@ def load_schema(path: Path | None = None) -> GraphSchema:
         raise ConfigError(f"cannot read schema file {path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"schema file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        found = "nothing" if data is None else f"a {type(data).__name__}"
+        raise ConfigError(
+            f"schema file {path} holds {found}: a schema is a mapping with entity_types "
+            "(and optionally relation_types, attributes, kinds)"
+        )
     try:
         return GraphSchema.model_validate(data)
     except ValidationError as exc:

@@ -146,10 +146,17 @@ class AttributeStage:
         self.grouping = partial(local_entities, config=self.resolve)
         self.relation_types = dict(relation_types or {})
         self.relation_thresholds = dict(relation_thresholds or {})
-        self.templates = {
-            template_of(s): s
+        # by name and property: an attribute of another entity type may share the name only
+        property_of = {r.name: r.wikidata for r in schema.relation_types}
+        self._relation_of = {
+            s: self.relation_types[s.name]
             for s in self.specs
-            if s.model is None and s.name not in self.relation_types
+            if s.model is None
+            and s.wikidata is not None
+            and property_of.get(self.relation_types.get(s.name, "")) == s.wikidata
+        }
+        self.templates = {
+            template_of(s): s for s in self.specs if s.model is None and s not in self._relation_of
         }
         self.reading: TemplateReader | None = None
         if self.templates:
@@ -229,9 +236,8 @@ class AttributeStage:
         langs: Mapping[str, str],
     ) -> list[_Finding]:
         specs_of: dict[str, list[AttributeSpec]] = defaultdict(list)
-        for spec in self.specs:
-            if spec.name in self.relation_types:
-                specs_of[self.relation_types[spec.name]].append(spec)
+        for spec, relation_type in self._relation_of.items():
+            specs_of[relation_type].append(spec)
         wanted = [
             r
             for r in relations

@@ -390,8 +390,8 @@ def make_zero_shot(settings: Settings, context: StageContext) -> ZeroShotStep | 
     relations = context.stage("re")
     try:
         if not isinstance(relations, RelationsStep):
+            template_types(schema, (), config.types)  # each must be declared, with a question
             types = tuple(schema.relation_type(name) for name in config.types)
-            template_types(schema, (), config.types)  # each must have a question
         else:
             predicted = {t for t in relations.predicted_types() if t}
             types = template_types(schema, predicted, config.types)

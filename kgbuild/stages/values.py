@@ -14,6 +14,7 @@ them checks that the answer is a mention of an allowed type.
 
 from __future__ import annotations
 
+import calendar
 import functools
 import re
 from typing import Any, Literal
@@ -171,8 +172,8 @@ def _pattern_date(value: str) -> str | None:
         if day is None:
             return f"{year:04d}-{month_number:02d}"
         day_number = int(day)
-        if not 1 <= day_number <= 31:
-            return ""
+        if not 1 <= day_number <= calendar.monthrange(year, month_number)[1]:
+            return ""  # 31 February is no date
         return f"{year:04d}-{month_number:02d}-{day_number:02d}"
     return None
 

@@ -58,7 +58,13 @@ def template_types(
         KeyError: A forced type is not declared or has no question (named in the message).
     """
     for name in forced:
-        relation = schema.relation_type(name)
+        try:
+            relation = schema.relation_type(name)
+        except KeyError:
+            raise KeyError(
+                f"relation type {name} is not declared in the schema (declared: "
+                f"{', '.join(sorted(schema.relation_names)) or 'none'})"
+            ) from None
         if not relation.question:
             raise KeyError(f"relation type {name} has no question template")
     return tuple(

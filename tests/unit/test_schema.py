@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -64,11 +65,29 @@ def test_committed_json_schemas_match_the_code(name: str) -> None:
             "relation_types.0.name",
         ),
         ("relation_types: []", "entity_types"),
+        ("entity_types: []", "entity_types: Tuple should have at least 1 item"),
         (
             "entity_types: [{name: ORG}]\nrelation_types: [{name: OWNS, domain: [ORG], range: [ORG], head_kinds: [company]}]",
             "relation_types.0",  # head_kinds without a question
         ),
         ("entity_types: [{name: PER}]\nkinds: [' film']", "kinds.0"),
+        ("entity_types: [{name: PER}, {name: ORG}, {name: PER}]", "entity_types.2.name: PER"),
+        ("entity_types: [{name: PER}, {name: Document}]", "entity_types.1.name: 'Document'"),
+        (
+            "entity_types: [{name: PER}]\nrelation_types: [{name: KNOWS, domain: [PER], range: [PER]},"
+            " {name: LIKES, domain: [PER], range: [PER]}, {name: KNOWS, domain: [PER], range: [PER]}]",
+            "relation_types.2.name: KNOWS is declared twice (also relation_types.0)",
+        ),
+        (
+            "entity_types: [{name: PER}]\nrelation_types: [{name: KNOWS, domain: [PER], range: [PER],"
+            " wikidata: P1}, {name: LIKES, domain: [PER], range: [PER], wikidata: P1}]",
+            "relation_types.1.wikidata: P1 is declared twice (also relation_types.0)",
+        ),
+        (
+            "entity_types: [{name: PER}]\nattributes: [{name: age, entity_type: PER, question: 'q {head}'},"
+            " {name: age, entity_type: PER, question: 'r {head}'}]",
+            "attributes.1.name: PER.age is declared twice (also attributes.0)",
+        ),
         (
             "entity_types: [{name: PER}]\nattributes: [{name: age, entity_type: ORG, question: 'q {name}'}]",
             "attributes.0.entity_type",
@@ -78,7 +97,20 @@ def test_committed_json_schemas_match_the_code(name: str) -> None:
 def test_wrong_schema_files_name_the_field(tmp_path: Path, text: str, field: str) -> None:
     path = tmp_path / "schema.yaml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(field)):
+        load_schema(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"), [("", "nothing"), ("# a comment\n", "nothing"), ("- {name: PER}", "a list")]
+)
+def test_an_empty_or_non_mapping_schema_file_is_refused_plainly(
+    tmp_path: Path, text: str, found: str
+) -> None:
+    path = tmp_path / "schema.yaml"
+    path.write_text(text, encoding="utf-8")
+    message = f"schema file {re.escape(str(path))} holds {found}: .*entity_types"
+    with pytest.raises(ConfigError, match=message):
         load_schema(path)
 
 

@@ -17,7 +17,7 @@ from typing import Final
 from neo4j import Driver, ManagedTransaction
 
 from kgbuild.errors import InputError
-from kgbuild.schema import RESERVED_RELATION_TYPES
+from kgbuild.schema import RESERVED_ENTITY_LABELS, RESERVED_RELATION_TYPES
 from kgbuild.store.neo4j import queries
 
 __all__ = [
@@ -35,9 +35,7 @@ log = logging.getLogger(__name__)
 
 NAME_PATTERN: Final = re.compile(r"[A-Z][A-Za-z0-9_]*")
 #: Node labels of the store's own model; entity labels may not reuse them.
-STRUCTURAL_LABELS: Final = frozenset(
-    {"Document", "Chunk", "Mention", "Entity", "Attribute", "GraphState"}
-)
+STRUCTURAL_LABELS: Final = RESERVED_ENTITY_LABELS
 #: Edges derived from mentions (kgbuild.graph.cooccurrence), with an ``id`` each.
 DERIVED_TYPES: Final = ("CO_OCCURS", "IN_DOCUMENT")
 #: Relationship types of the store's own model; relation types may not reuse them.

@@ -32,6 +32,7 @@ from kgbuild.stages.values import normalise_date, normalise_number, normalise_va
         ("2011年", "2011"),
         ("2021年7月14日", "2021-07-14"),
         ("14/07/2021", "2021-07-14"),
+        ("29 February 2024", "2024-02-29"),
     ],
 )
 def test_dates_become_iso_8601(text: str, iso: str) -> None:
@@ -67,6 +68,10 @@ def test_the_document_language_limits_dateparser_to_its_names() -> None:
         "Toronto",
         "13/13/2020",
         "32 May 2020",
+        "31 February 2001",  # days the month does not have: no ISO 8601 date
+        "2001-02-30",
+        "31/04/2021",
+        "29 February 2023",
         "",
         "11",
         "German",  # wrong values the old attribute stage stored as dates or places
@@ -451,6 +456,51 @@ def test_attributes_the_relation_model_covers_come_from_its_relations() -> None:
     )
     kept = strict([chunk], [ada, born, london, acme], relations=relations)
     assert [a.key for a in kept] == ["birthplace"]  # the 0.91 birth date is below 0.95
+
+
+def test_an_attribute_sharing_the_name_but_not_the_property_is_read_by_qa(
+    keyword_qa_model: Path,
+) -> None:
+    from kgbuild.schema import RelationType
+    from kgbuild.stages.attributes import AttributeStage, attribute_relation_types
+
+    schema = GraphSchema(
+        entity_types=tuple(EntityType(name=n) for n in ("ORG", "MISC", "TIME")),
+        relation_types=(
+            RelationType(name="INCEPTION", domain=("ORG", "MISC"), range=("TIME",), wikidata="P571"),
+        ),
+        attributes=(
+            AttributeSpec(
+                name="inception", entity_type="ORG", wikidata="P571",
+                question="When was {head} founded?", value_type="date",
+            ),
+            AttributeSpec(  # the user's own slot of another type, with no property
+                name="inception", entity_type="MISC",
+                question="When was {head} first performed?", value_type="date",
+            ),
+        ),
+    )  # fmt: skip
+    mapping = attribute_relation_types(schema.attributes, schema, ["INCEPTION"])
+    stage = AttributeStage(
+        AttributeConfig(model=str(keyword_qa_model), threshold=0.99),
+        schema=schema,
+        run_id="run",
+        relation_types=mapping,
+    )
+    assert [s.entity_type for s in stage.templates.values()] == ["MISC"]  # asked by QA
+    chunk, (acme, play, year) = _sentence_with(
+        [("Acme", "ORG"), ("staged", None), ("Hamlet", "MISC"), ("1999-05-01", "TIME")]
+    )
+    relations = [
+        _relation("INCEPTION", acme, year, chunk, 0.9),
+        _relation("INCEPTION", play, year, chunk, 0.9),  # not the MISC slot's source
+    ]
+    from_model = [
+        a.mention
+        for a in stage([chunk], [acme, play, year], relations=relations)
+        if a.evidence[0].provenance.model == "re-model"
+    ]
+    assert from_model == [acme.id]
 
 
 def test_relations_that_are_no_value_of_the_type_are_refused() -> None:

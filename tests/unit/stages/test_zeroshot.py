@@ -67,6 +67,26 @@ from kgbuild.stages.zeroshot import template_types
             "value_type: moment}]",
             r"attributes\.0\.value_type",
         ),
+        (  # only {head} is filled in: {year} would reach the QA model as written
+            "relation_types: [{name: DIRECTOR, domain: [PER], range: [PER], "
+            "question: 'Who directed {head} in {year}?'}]",
+            r"relation_types\.0.*\{year\}",
+        ),
+        (
+            "relation_types: [{name: DIRECTOR, domain: [PER], range: [PER], "
+            "question: 'Who directed {head}?', paraphrases: ['Who directed {head} {film}?']}]",
+            r"relation_types\.0.*paraphrase.*\{film\}",
+        ),
+        (
+            "attributes: [{name: budget, entity_type: PER, value_type: number, "
+            "question: 'What was the budget of {head} in {currency}?'}]",
+            r"attributes\.0.*\{currency\}",
+        ),
+        (
+            "attributes: [{name: budget, entity_type: PER, value_type: number, range: [PER], "
+            "question: 'What was the budget of {head}?'}]",
+            r"attributes\.0.*range is for entity and location values: a number value",
+        ),
     ],
 )
 def test_wrong_templates_name_the_field(tmp_path: Path, text: str, field: str) -> None:
@@ -110,6 +130,8 @@ def test_template_types_follow_the_model_the_schema_and_the_config() -> None:
     ]
     with pytest.raises(KeyError, match="SPOUSE has no question"):
         template_types(schema, predicted, ["SPOUSE"])
+    with pytest.raises(KeyError, match=r"PRODUCER is not declared in the schema.*AUTHOR, CAST"):
+        template_types(schema, predicted, ["PRODUCER"])
 
 
 def test_shipped_schemas_carry_templates_and_typed_attributes() -> None:
@@ -511,6 +533,11 @@ def test_listed_template_types_alone_are_read_with_relations_off(
     )
     with pytest.raises(ConfigError, match="WORKS_FOR has no question"):
         Extractor(bad, run_id="t")
+    undeclared = off.model_copy(
+        update={"templates": settings.templates.model_copy(update={"types": ("PRODUCER",)})}
+    )
+    with pytest.raises(ConfigError, match=r"templates\.types: relation type PRODUCER is not decl"):
+        Extractor(undeclared, run_id="t")
 
 
 # -- graph evaluation: zero-shot types apart, attributes against gold facts --------------------
