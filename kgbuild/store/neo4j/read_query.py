@@ -4,7 +4,8 @@ A read transaction alone is not enough: the server refuses writes in it, but sti
 ``LOAD CSV`` (which reads files on the server, or fetches URLs from it) and procedures that
 change server state (``db.clearQueryCaches``, ``dbms.killConnections`` ...). So the query's
 ``EXPLAIN`` plan is checked first, in the same transaction: only read queries (query type
-``r``), no ``LoadCSV`` operator, and procedure calls only to :data:`READ_PROCEDURES`. The
+``r``), no ``LoadCSV`` or ``TerminateTransactions`` operator (``TERMINATE TRANSACTIONS`` is
+of type ``r`` too), and procedure calls only to :data:`READ_PROCEDURES`. The
 transaction has a timeout, which the server enforces.
 """
 
@@ -50,7 +51,12 @@ READ_PROCEDURES: Final = frozenset(
         "dbms.showCurrentUser",
     }
 )
-_REFUSED_OPERATORS: Final = {"LoadCSV": "LOAD CSV reads files or URLs from the server"}
+#: Plan operators refused whatever the query type: ``TERMINATE TRANSACTIONS`` plans as a read
+#: (query type ``r``), yet stops other sessions' transactions, a build's writes included.
+_REFUSED_OPERATORS: Final = {
+    "LoadCSV": "LOAD CSV reads files or URLs from the server",
+    "TerminateTransactions": "TERMINATE TRANSACTIONS stops other sessions' transactions",
+}
 
 
 class ReadOnlyQueryError(InputError):

@@ -5,6 +5,7 @@ All against the session's real Neo4j (``neo4j_target``), through the real CLI.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -62,6 +63,41 @@ def test_cypher_refuses_what_is_not_a_read(
         "MATCH (n:Hack) RETURN count(n) AS n", database_=neo4j_target.database
     )
     assert records[0]["n"] == 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "TERMINATE TRANSACTIONS $ids",
+        "SHOW TRANSACTIONS YIELD transactionId AS id WHERE id IN $ids "
+        "TERMINATE TRANSACTIONS id YIELD message RETURN message",
+    ],
+)
+def test_cypher_cannot_terminate_another_sessions_transaction(
+    query: str, credentials: list[str], clean_db: Driver, neo4j_target: Neo4jTarget
+) -> None:
+    """TERMINATE TRANSACTIONS plans as a read (query type ``r``) but stops a build's writes."""
+    with clean_db.session(database=neo4j_target.database) as session:
+        tx = session.begin_transaction()
+        tx.run("CREATE (:Hack {id: 'victim'})").consume()
+        ids = [
+            r["id"]
+            for r in clean_db.execute_query(
+                "SHOW TRANSACTIONS YIELD transactionId AS id, currentQuery "
+                "WHERE NOT currentQuery STARTS WITH 'SHOW' RETURN id",
+                database_=neo4j_target.database,
+            ).records
+        ]
+        assert ids
+        result = runner.invoke(app, ["cypher", query, "-p", f"ids={json.dumps(ids)}", *credentials])
+        assert result.exit_code == 2, result.output
+        line = _one_error_line(result.output)
+        assert "query refused: TERMINATE TRANSACTIONS" in line
+        tx.commit()  # raised "The transaction has been terminated" before
+    records, _, _ = clean_db.execute_query(
+        "MATCH (n:Hack) RETURN count(n) AS n", database_=neo4j_target.database
+    )
+    assert records[0]["n"] == 1
 
 
 def test_cypher_runs_reads_and_read_procedures(
