@@ -17,6 +17,9 @@ from typing import Any, Final
 
 from neo4j import READ_ACCESS, Driver, ManagedTransaction, unit_of_work
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
+from neo4j.graph import Node, Path, Relationship
+from neo4j.spatial import Point
+from neo4j.time import Date, DateTime, Duration, Time
 
 from kgbuild.errors import InputError, KGBuildError
 from kgbuild.store.neo4j import queries
@@ -28,6 +31,7 @@ __all__ = [
     "QueryTimeoutError",
     "ReadOnlyQueryError",
     "check_read_only",
+    "plain_value",
     "run_read_query",
 ]
 
@@ -77,6 +81,33 @@ class QueryResult:
 
     keys: tuple[str, ...]
     rows: list[dict[str, Any]]
+
+
+def plain_value(value: Any) -> Any:
+    """A query value as plain data (dicts, lists, strings, numbers) that keeps what it shows.
+
+    Nodes and relationships become their own properties (the driver's ``Record.data()`` gives a
+    relationship as its end nodes' properties and its type, dropping its own), a path the list
+    of its nodes and relationships, as Neo4j's HTTP API rows do; dates, times and durations
+    their ISO 8601 text (``P1DT2H``, not the tuple ``[0, 1, 7200, 0]``); a point its ``srid``
+    and coordinates (not a bare list of numbers).
+    """
+    if isinstance(value, Node | Relationship):
+        return {key: plain_value(value[key]) for key in value}
+    if isinstance(value, Path):
+        items: list[Any] = [plain_value(value.start_node)]
+        for relationship, node in zip(value.relationships, value.nodes[1:], strict=True):
+            items += [plain_value(relationship), plain_value(node)]
+        return items
+    if isinstance(value, Date | Time | DateTime | Duration):
+        return value.iso_format()
+    if isinstance(value, Point):
+        return {"srid": value.srid, **dict(zip("xyz", value, strict=False))}
+    if isinstance(value, Mapping):
+        return {key: plain_value(v) for key, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_value(v) for v in value]
+    return value
 
 
 def _operators(plan: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -154,7 +185,9 @@ def run_read_query(
         summary = tx.run(queries.EXPLAIN_TEMPLATE.format(query=query), parameters).consume()
         check_read_only(summary.query_type, summary.plan)
         result = tx.run(query, parameters)
-        return QueryResult(tuple(result.keys()), result.data())
+        keys = tuple(result.keys())
+        rows = [{k: plain_value(v) for k, v in zip(keys, record, strict=True)} for record in result]
+        return QueryResult(keys, rows)
 
     try:
         with driver.session(

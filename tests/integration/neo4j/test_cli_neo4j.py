@@ -116,6 +116,40 @@ def test_cypher_runs_reads_and_read_procedures(
         assert expected in result.output
 
 
+def test_cypher_shows_relationships_paths_durations_and_points_as_they_are(
+    credentials: list[str], clean_db: Driver, neo4j_target: Neo4jTarget
+) -> None:
+    clean_db.execute_query(
+        "CREATE (:Entity:PER {id: 'e1', name: 'Ana'})-[:WORKS_FOR {id: 'r1', score: 0.75}]->"
+        "(:Entity:ORG {id: 'e2', name: 'Acme'})",
+        database_=neo4j_target.database,
+    )
+    query = (
+        "MATCH p = (:Entity {id: 'e1'})-[r:WORKS_FOR]->() "
+        "RETURN r, p, duration('P1DT2H') AS d, point({latitude: 1.5, longitude: 2.5}) AS pt"
+    )
+    result = runner.invoke(app, ["cypher", query, "--json", *credentials])
+    assert result.exit_code == 0, result.output
+    ana, acme, works_for = (
+        {"id": "e1", "name": "Ana"},
+        {"id": "e2", "name": "Acme"},
+        {"id": "r1", "score": 0.75},
+    )
+    # were: r as [Ana's properties, "WORKS_FOR", Acme's] without its own, the path likewise,
+    # the duration as [0, 1, 7200, 0] and the point as [2.5, 1.5]
+    assert json.loads(result.output) == [
+        {
+            "r": works_for,
+            "p": [ana, works_for, acme],
+            "d": "P1DT2H",
+            "pt": {"srid": 4326, "x": 2.5, "y": 1.5},
+        }
+    ]
+    result = runner.invoke(app, ["cypher", query, *credentials])
+    assert result.exit_code == 0, result.output
+    assert '"score": 0.75' in result.output and " P1DT2H " in result.output
+
+
 def test_cypher_stops_a_query_at_its_timeout(credentials: list[str]) -> None:
     query = "UNWIND range(1, 1000000000) AS x RETURN count(x) AS n"
     result = runner.invoke(app, ["cypher", query, "--timeout", "1", *credentials])
