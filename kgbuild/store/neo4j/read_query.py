@@ -67,6 +67,13 @@ class ReadOnlyQueryError(InputError):
     """The query is not read-only (it writes, loads CSV or calls a procedure not allowed)."""
 
 
+#: What ``EXPLAIN``/``PROFILE`` queries get: the table shows rows, which they do not return.
+_PLAN_REFUSED: Final = (
+    "query refused: kgbuild cypher prints rows, not plans; run it without EXPLAIN or PROFILE "
+    "(Neo4j Browser and cypher-shell show plans)"
+)
+
+
 class QueryTimeoutError(KGBuildError):
     """The query ran longer than its timeout and the server stopped it."""
 
@@ -182,11 +189,20 @@ def run_read_query(
 
     @unit_of_work(timeout=timeout_s)
     def work(tx: ManagedTransaction) -> QueryResult:
-        summary = tx.run(queries.EXPLAIN_TEMPLATE.format(query=query), parameters).consume()
+        try:
+            summary = tx.run(queries.EXPLAIN_TEMPLATE.format(query=query), parameters).consume()
+        except Neo4jError as exc:  # "EXPLAIN PROFILE ...": conflicting execution modes
+            if exc.code == "Neo.ClientError.Statement.ArgumentError" and "execution mode" in (
+                exc.message or ""
+            ):
+                raise ReadOnlyQueryError(_PLAN_REFUSED) from exc
+            raise
         check_read_only(summary.query_type, summary.plan)
         result = tx.run(query, parameters)
         keys = tuple(result.keys())
         rows = [{k: plain_value(v) for k, v in zip(keys, record, strict=True)} for record in result]
+        if result.consume().plan is not None:  # the user's own EXPLAIN: a plan, no rows
+            raise ReadOnlyQueryError(_PLAN_REFUSED)
         return QueryResult(keys, rows)
 
     try:

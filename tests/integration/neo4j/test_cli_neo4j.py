@@ -50,6 +50,9 @@ def _one_error_line(output: str) -> str:
         ("CALL dbms.killConnections(['bolt-1'])", "procedure dbms.killConnections is not on"),
         ("CREATE (x:Hack) RETURN x", "it writes"),
         ("CREATE INDEX hack IF NOT EXISTS FOR (n:Hack) ON (n.x)", "changes the schema"),
+        # printed "(0 rows)" / "Can't specify multiple conflicting values for execution mode"
+        ("EXPLAIN MATCH (n) RETURN count(n)", "prints rows, not plans"),
+        ("PROFILE MATCH (n) RETURN count(n)", "prints rows, not plans"),
     ],
 )
 def test_cypher_refuses_what_is_not_a_read(
