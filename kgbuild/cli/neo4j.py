@@ -219,7 +219,11 @@ def cypher(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
     neo4j: Annotated[
-        str | None, typer.Option(help="Bolt URI (default: config / NEO4J_URI).")
+        str | None,
+        typer.Option(
+            help="Bolt URI (default, or 'auto': config / NEO4J_URI, else the running "
+            "`kgbuild neo4j` server)."
+        ),
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     timeout: Annotated[
@@ -248,6 +252,8 @@ def cypher(
 
     try:
         settings = load_settings(config)
+        if neo4j in (None, "auto"):  # `kgbuild neo4j start`, then `kgbuild cypher` (README)
+            neo4j = settings.neo4j.uri or local_uri_if_running()
         target = settings.neo4j.with_uri(neo4j) if neo4j else settings.neo4j
         params = dict(_parse_param(p) for p in param or [])
         with open_driver(target) as driver:

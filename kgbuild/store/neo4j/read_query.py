@@ -4,7 +4,8 @@ A read transaction alone is not enough: the server refuses writes in it, but sti
 ``LOAD CSV`` (which reads files on the server, or fetches URLs from it) and procedures that
 change server state (``db.clearQueryCaches``, ``dbms.killConnections`` ...). So the query's
 ``EXPLAIN`` plan is checked first, in the same transaction: only read queries (query type
-``r``), no ``LoadCSV`` operator, and procedure calls only to :data:`READ_PROCEDURES`. The
+``r``), no ``LoadCSV`` or ``TerminateTransactions`` operator (``TERMINATE TRANSACTIONS`` is
+of type ``r`` too), and procedure calls only to :data:`READ_PROCEDURES`. The
 transaction has a timeout, which the server enforces.
 """
 
@@ -16,6 +17,9 @@ from typing import Any, Final
 
 from neo4j import READ_ACCESS, Driver, ManagedTransaction, unit_of_work
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
+from neo4j.graph import Node, Path, Relationship
+from neo4j.spatial import Point
+from neo4j.time import Date, DateTime, Duration, Time
 
 from kgbuild.errors import InputError, KGBuildError
 from kgbuild.store.neo4j import queries
@@ -27,6 +31,7 @@ __all__ = [
     "QueryTimeoutError",
     "ReadOnlyQueryError",
     "check_read_only",
+    "plain_value",
     "run_read_query",
 ]
 
@@ -50,11 +55,23 @@ READ_PROCEDURES: Final = frozenset(
         "dbms.showCurrentUser",
     }
 )
-_REFUSED_OPERATORS: Final = {"LoadCSV": "LOAD CSV reads files or URLs from the server"}
+#: Plan operators refused whatever the query type: ``TERMINATE TRANSACTIONS`` plans as a read
+#: (query type ``r``), yet stops other sessions' transactions, a build's writes included.
+_REFUSED_OPERATORS: Final = {
+    "LoadCSV": "LOAD CSV reads files or URLs from the server",
+    "TerminateTransactions": "TERMINATE TRANSACTIONS stops other sessions' transactions",
+}
 
 
 class ReadOnlyQueryError(InputError):
     """The query is not read-only (it writes, loads CSV or calls a procedure not allowed)."""
+
+
+#: What ``EXPLAIN``/``PROFILE`` queries get: the table shows rows, which they do not return.
+_PLAN_REFUSED: Final = (
+    "query refused: kgbuild cypher prints rows, not plans; run it without EXPLAIN or PROFILE "
+    "(Neo4j Browser and cypher-shell show plans)"
+)
 
 
 class QueryTimeoutError(KGBuildError):
@@ -71,6 +88,33 @@ class QueryResult:
 
     keys: tuple[str, ...]
     rows: list[dict[str, Any]]
+
+
+def plain_value(value: Any) -> Any:
+    """A query value as plain data (dicts, lists, strings, numbers) that keeps what it shows.
+
+    Nodes and relationships become their own properties (the driver's ``Record.data()`` gives a
+    relationship as its end nodes' properties and its type, dropping its own), a path the list
+    of its nodes and relationships, as Neo4j's HTTP API rows do; dates, times and durations
+    their ISO 8601 text (``P1DT2H``, not the tuple ``[0, 1, 7200, 0]``); a point its ``srid``
+    and coordinates (not a bare list of numbers).
+    """
+    if isinstance(value, Node | Relationship):
+        return {key: plain_value(value[key]) for key in value}
+    if isinstance(value, Path):
+        items: list[Any] = [plain_value(value.start_node)]
+        for relationship, node in zip(value.relationships, value.nodes[1:], strict=True):
+            items += [plain_value(relationship), plain_value(node)]
+        return items
+    if isinstance(value, Date | Time | DateTime | Duration):
+        return value.iso_format()
+    if isinstance(value, Point):
+        return {"srid": value.srid, **dict(zip("xyz", value, strict=False))}
+    if isinstance(value, Mapping):
+        return {key: plain_value(v) for key, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_value(v) for v in value]
+    return value
 
 
 def _operators(plan: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -145,10 +189,21 @@ def run_read_query(
 
     @unit_of_work(timeout=timeout_s)
     def work(tx: ManagedTransaction) -> QueryResult:
-        summary = tx.run(queries.EXPLAIN_TEMPLATE.format(query=query), parameters).consume()
+        try:
+            summary = tx.run(queries.EXPLAIN_TEMPLATE.format(query=query), parameters).consume()
+        except Neo4jError as exc:  # "EXPLAIN PROFILE ...": conflicting execution modes
+            if exc.code == "Neo.ClientError.Statement.ArgumentError" and "execution mode" in (
+                exc.message or ""
+            ):
+                raise ReadOnlyQueryError(_PLAN_REFUSED) from exc
+            raise
         check_read_only(summary.query_type, summary.plan)
         result = tx.run(query, parameters)
-        return QueryResult(tuple(result.keys()), result.data())
+        keys = tuple(result.keys())
+        rows = [{k: plain_value(v) for k, v in zip(keys, record, strict=True)} for record in result]
+        if result.consume().plan is not None:  # the user's own EXPLAIN: a plan, no rows
+            raise ReadOnlyQueryError(_PLAN_REFUSED)
+        return QueryResult(keys, rows)
 
     try:
         with driver.session(

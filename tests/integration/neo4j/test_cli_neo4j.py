@@ -5,6 +5,7 @@ All against the session's real Neo4j (``neo4j_target``), through the real CLI.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -49,6 +50,9 @@ def _one_error_line(output: str) -> str:
         ("CALL dbms.killConnections(['bolt-1'])", "procedure dbms.killConnections is not on"),
         ("CREATE (x:Hack) RETURN x", "it writes"),
         ("CREATE INDEX hack IF NOT EXISTS FOR (n:Hack) ON (n.x)", "changes the schema"),
+        # printed "(0 rows)" / "Can't specify multiple conflicting values for execution mode"
+        ("EXPLAIN MATCH (n) RETURN count(n)", "prints rows, not plans"),
+        ("PROFILE MATCH (n) RETURN count(n)", "prints rows, not plans"),
     ],
 )
 def test_cypher_refuses_what_is_not_a_read(
@@ -62,6 +66,41 @@ def test_cypher_refuses_what_is_not_a_read(
         "MATCH (n:Hack) RETURN count(n) AS n", database_=neo4j_target.database
     )
     assert records[0]["n"] == 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "TERMINATE TRANSACTIONS $ids",
+        "SHOW TRANSACTIONS YIELD transactionId AS id WHERE id IN $ids "
+        "TERMINATE TRANSACTIONS id YIELD message RETURN message",
+    ],
+)
+def test_cypher_cannot_terminate_another_sessions_transaction(
+    query: str, credentials: list[str], clean_db: Driver, neo4j_target: Neo4jTarget
+) -> None:
+    """TERMINATE TRANSACTIONS plans as a read (query type ``r``) but stops a build's writes."""
+    with clean_db.session(database=neo4j_target.database) as session:
+        tx = session.begin_transaction()
+        tx.run("CREATE (:Hack {id: 'victim'})").consume()
+        ids = [
+            r["id"]
+            for r in clean_db.execute_query(
+                "SHOW TRANSACTIONS YIELD transactionId AS id, currentQuery "
+                "WHERE NOT currentQuery STARTS WITH 'SHOW' RETURN id",
+                database_=neo4j_target.database,
+            ).records
+        ]
+        assert ids
+        result = runner.invoke(app, ["cypher", query, "-p", f"ids={json.dumps(ids)}", *credentials])
+        assert result.exit_code == 2, result.output
+        line = _one_error_line(result.output)
+        assert "query refused: TERMINATE TRANSACTIONS" in line
+        tx.commit()  # raised "The transaction has been terminated" before
+    records, _, _ = clean_db.execute_query(
+        "MATCH (n:Hack) RETURN count(n) AS n", database_=neo4j_target.database
+    )
+    assert records[0]["n"] == 1
 
 
 def test_cypher_runs_reads_and_read_procedures(
@@ -78,6 +117,40 @@ def test_cypher_runs_reads_and_read_procedures(
         result = runner.invoke(app, ["cypher", query, *credentials])
         assert result.exit_code == 0, result.output
         assert expected in result.output
+
+
+def test_cypher_shows_relationships_paths_durations_and_points_as_they_are(
+    credentials: list[str], clean_db: Driver, neo4j_target: Neo4jTarget
+) -> None:
+    clean_db.execute_query(
+        "CREATE (:Entity:PER {id: 'e1', name: 'Ana'})-[:WORKS_FOR {id: 'r1', score: 0.75}]->"
+        "(:Entity:ORG {id: 'e2', name: 'Acme'})",
+        database_=neo4j_target.database,
+    )
+    query = (
+        "MATCH p = (:Entity {id: 'e1'})-[r:WORKS_FOR]->() "
+        "RETURN r, p, duration('P1DT2H') AS d, point({latitude: 1.5, longitude: 2.5}) AS pt"
+    )
+    result = runner.invoke(app, ["cypher", query, "--json", *credentials])
+    assert result.exit_code == 0, result.output
+    ana, acme, works_for = (
+        {"id": "e1", "name": "Ana"},
+        {"id": "e2", "name": "Acme"},
+        {"id": "r1", "score": 0.75},
+    )
+    # were: r as [Ana's properties, "WORKS_FOR", Acme's] without its own, the path likewise,
+    # the duration as [0, 1, 7200, 0] and the point as [2.5, 1.5]
+    assert json.loads(result.output) == [
+        {
+            "r": works_for,
+            "p": [ana, works_for, acme],
+            "d": "P1DT2H",
+            "pt": {"srid": 4326, "x": 2.5, "y": 1.5},
+        }
+    ]
+    result = runner.invoke(app, ["cypher", query, *credentials])
+    assert result.exit_code == 0, result.output
+    assert '"score": 0.75' in result.output and " P1DT2H " in result.output
 
 
 def test_cypher_stops_a_query_at_its_timeout(credentials: list[str]) -> None:

@@ -196,6 +196,20 @@ def test_kgbuild_finds_the_local_password_only_for_that_server(
     assert "42" in result.output
 
 
+def test_cypher_queries_the_running_local_server_when_none_is_configured(
+    secured: LocalNeo4j, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The README: `kgbuild neo4j start`, `build --neo4j auto`, then `kgbuild cypher "..."`."""
+    monkeypatch.setenv("KGBUILD_NEO4J_HOME", str(secured.home))
+    for name in ("NEO4J_URI", "NEO4J_PASSWORD", "KGBUILD_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    for uri in ([], ["--neo4j", "auto"]):
+        result = CliRunner().invoke(app, ["cypher", "RETURN 40 + 2 AS answer", *uri])
+        assert result.exit_code == 0, result.output  # was "no Neo4j configured"
+        assert "42" in result.output
+
+
 def test_a_password_file_can_be_configured(secured: LocalNeo4j, tmp_path: Path) -> None:
     config = Neo4jConfig(uri=secured.uri, password_file=secured.password_file)
     assert config.auth() == secured.auth
