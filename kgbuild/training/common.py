@@ -32,6 +32,7 @@ __all__ = [
     "load_init_adapter",
     "logits_to_ids",
     "lora_target_modules",
+    "make_output_folder",
     "read_json_object",
     "run_lines",
     "save_adapter_fp16",
@@ -123,6 +124,22 @@ def read_json_object(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(f"{path} is not a JSON object")
     return data
+
+
+def make_output_folder(out: Path) -> None:
+    """Create the output folder ``out`` (parents too) before a run spends time on training.
+
+    Raises:
+        InputError: ``out`` is a file, or the folder cannot be created.
+    """
+    from kgbuild.errors import InputError
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output folder {out} is a file: name a folder with --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create the output folder {out}: {e.strerror or e}") from e
 
 
 def dir_size(path: Path) -> int:

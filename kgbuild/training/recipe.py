@@ -34,6 +34,7 @@ from kgbuild.training.common import (
     library_versions,
     load_init_adapter,
     lora_target_modules,
+    make_output_folder,
     save_trained,
     write_card_json,
 )
@@ -190,7 +191,8 @@ def train_model(task: TrainingTask[ResultT_co]) -> ResultT_co:
     """Run the recipe (see the module docstring) for ``task`` and return its result.
 
     Raises:
-        InputError: The data or an option cannot be used (before any model is loaded).
+        InputError: The data, an option or the output folder cannot be used (before any
+            model is loaded).
         ModelLoadError: The base model cannot be loaded.
     """
     from transformers import set_seed
@@ -206,6 +208,7 @@ def train_model(task: TrainingTask[ResultT_co]) -> ResultT_co:
     options = task.options
     started = (time.perf_counter(), time.process_time())
     task.prepare()
+    make_output_folder(options.out)
     set_seed(options.seed)
     target = pick_device(options.device)
     resolved = resolve_model_ref(options.base)

@@ -140,6 +140,17 @@ def test_train_ner_reads_bmes_and_json_spans(data_format: str, tmp_path: Path) -
     assert set(loaded.id2label.values()) == expected
 
 
+def test_an_output_path_that_is_a_file_is_refused_before_training(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    train, dev, base = data
+    taken = tmp_path / "model.txt"
+    taken.write_text("notes\n", encoding="utf-8")
+    with pytest.raises(InputError, match="is a file"):
+        train_ner(train, dev, base=str(base), out=taken, epochs=1, lora_rank=4, device="cpu")
+    assert taken.read_text(encoding="utf-8") == "notes\n"
+
+
 def test_unknown_training_format_is_refused(tmp_path: Path) -> None:
     (tmp_path / "x").write_text("a O\n", encoding="utf-8")
     with pytest.raises(InputError, match="unknown format 'xml'"):
