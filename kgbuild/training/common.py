@@ -27,6 +27,7 @@ __all__ = [
     "TrainOptions",
     "check_init",
     "dir_size",
+    "discard_model",
     "fit",
     "library_versions",
     "load_init_adapter",
@@ -472,6 +473,20 @@ _MODEL_FILES = (
 int8 adapter files are removed by :func:`kgbuild.nlp.adapter_weights.remove_int8_files`)."""
 
 
+def discard_model(out: Path) -> None:
+    """Remove the manifest, weights and card of the model folder ``out``: it loads no more.
+
+    A run that fails or is interrupted once it has begun writing ``out`` leaves no folder
+    that loads as a model (its weights beside a previous run's card, or without a card).
+    """
+    from kgbuild.nlp.adapter_weights import remove_int8_files
+    from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
+
+    for name in (KGBUILD_MODEL_FILE, *_MODEL_FILES, MODEL_CARD_FILE, "README.md"):
+        (out / name).unlink(missing_ok=True)
+    remove_int8_files(out)
+
+
 def save_trained(
     model: Any, tokenizer: Any, out: Path, *, lora: bool, manifest: dict[str, Any]
 ) -> None:
@@ -479,14 +494,13 @@ def save_trained(
 
     ``manifest`` (base, task, labels...) is written as ``kgbuild_model.json`` with its
     ``format`` (``lora`` or ``full``) filled in; the loaders in :mod:`kgbuild.nlp.hf` read it.
+    A previous model's files in ``out`` are removed first (:func:`discard_model`), its card
+    included: the run writes its own.
     """
-    from kgbuild.nlp.adapter_weights import remove_int8_files
     from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
 
     out.mkdir(parents=True, exist_ok=True)
-    for stale in _MODEL_FILES:
-        (out / stale).unlink(missing_ok=True)
-    remove_int8_files(out)
+    discard_model(out)
     model = model.to("cpu")
     if lora:
         save_adapter_fp16(model, out)

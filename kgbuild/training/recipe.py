@@ -12,6 +12,9 @@ steps every task shares, and their order, live here:
    (:func:`kgbuild.training.common.save_trained`);
 5. ``evaluate`` the saved model (model caches cleared around it);
 6. the card (``model_card.json`` and the task's ``README.md``) and the task's result.
+
+A failure or an interrupt during steps 4-6 removes the model written
+(:func:`kgbuild.training.common.discard_model`): a folder without its card never loads.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from kgbuild.training.common import (
     Fitted,
     TrainOptions,
     dir_size,
+    discard_model,
     library_versions,
     load_init_adapter,
     lora_target_modules,
@@ -226,20 +230,25 @@ def train_model(task: TrainingTask[ResultT_co]) -> ResultT_co:
         started=started,
     )
     fitted = task.fit(run, model)
-    save_trained(
-        fitted.model,
-        tokenizer,
-        options.out,
-        lora=options.rank is not None,
-        manifest=options.declared(task.manifest(run)),
-    )
-    clear_model_cache()
-    task.evaluate(run)
-    clear_model_cache()
-    elapsed = Elapsed.since(started)
-    card = task.card(run, fitted, elapsed)
-    write_card_json(options.out, card)
-    task.write_readme(options.out, card)
+    try:
+        save_trained(
+            fitted.model,
+            tokenizer,
+            options.out,
+            lora=options.rank is not None,
+            manifest=options.declared(task.manifest(run)),
+        )
+        clear_model_cache()
+        task.evaluate(run)
+        clear_model_cache()
+        elapsed = Elapsed.since(started)
+        card = task.card(run, fitted, elapsed)
+        write_card_json(options.out, card)
+        task.write_readme(options.out, card)
+    except BaseException:  # Ctrl-C too: a model without its card must not load as finished
+        clear_model_cache()
+        discard_model(options.out)
+        raise
     return task.result(run, fitted, elapsed, card)
 
 

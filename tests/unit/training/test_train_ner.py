@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from kgbuild.errors import InputError
+from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.hf import clear_model_cache, load_token_classifier
 from kgbuild.nlp.tiny import make_tiny_bert
-from kgbuild.training.ner import evaluate_ner, train_ner
+from kgbuild.training.ner import NerOptions, NerTask, evaluate_ner, train_ner
+from kgbuild.training.recipe import Run, split_keywords, train_model
 
 LABELS = ["O", "B-LOC", "B-ORG", "B-PER", "I-PER"]
 
@@ -149,6 +150,31 @@ def test_an_output_path_that_is_a_file_is_refused_before_training(
     with pytest.raises(InputError, match="is a file"):
         train_ner(train, dev, base=str(base), out=taken, epochs=1, lora_rank=4, device="cpu")
     assert taken.read_text(encoding="utf-8") == "notes\n"
+
+
+class _InterruptedWhileScoring(NerTask):
+    """A NER run whose user presses Ctrl-C while the saved model is scored on dev."""
+
+    def evaluate(self, run: Run) -> None:
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_leaves_no_model_that_loads(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    train, dev, base = data
+    settings = {"epochs": 1, "lora_rank": 4, "bf16": False, "device": "cpu"}
+    out = train_ner(train, dev, base=str(base), out=tmp_path / "model", **settings).out_dir
+    other = tmp_path / "other.txt"
+    other.write_text(train.read_text(encoding="utf-8").replace("B-ORG", "B-MISC"))
+    options, ner = split_keywords(settings, NerOptions, base=str(base), out=out, epochs=1)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(_InterruptedWhileScoring(other, other, options, ner))
+    # neither the new weights beside the previous run's card, nor the new ones without a card
+    assert not (out / "model_card.json").exists()
+    clear_model_cache()
+    with pytest.raises(ModelLoadError):
+        load_token_classifier(str(out))
 
 
 def test_unknown_training_format_is_refused(tmp_path: Path) -> None:
