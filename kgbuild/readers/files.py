@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,11 @@ def open_text(path: Path, encoding: str) -> Iterator[TextIO]:
     """``path`` opened as text; a file that cannot be opened or decoded raises :func:`unreadable`.
 
     Decoding happens as the file is read, so the error comes from within the ``with`` block.
+    A UTF-8 file's byte-order mark (editors on Windows write one) is dropped: it would
+    otherwise start the first token (``\ufeff-DOCSTART-``) or fail the JSON parser.
     """
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"
     try:
         with path.open(encoding=encoding) as handle:
             yield handle
@@ -34,7 +39,8 @@ def unreadable(path: Path, exc: OSError | UnicodeDecodeError) -> KGBuildError:
     """
     if isinstance(exc, UnicodeDecodeError):
         return DataFormatError(
-            f"{path}:{_line_of_bad_byte(path, exc.encoding)}: not {exc.encoding} text "
+            f"{path}:{_line_of_bad_byte(path, exc.encoding)}: not "
+            f"{exc.encoding.removesuffix('-sig')} text "
             f"({exc.reason}); save the file as UTF-8"
         )
     if isinstance(exc, FileNotFoundError):

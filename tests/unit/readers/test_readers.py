@@ -561,3 +561,14 @@ def test_a_file_that_is_missing_or_not_utf8_is_named_in_one_error(
     latin1.write_bytes("A O\n\nJos\xe9 B-PER\n".encode("latin-1"))
     with pytest.raises(DataFormatError, match=r"latin1.txt:3: not utf-8 text"):
         reader(latin1)
+
+
+def test_a_utf8_byte_order_mark_is_dropped(tmp_path: Path) -> None:
+    bom = "\ufeff"
+    conll = write(tmp_path, "c.txt", f"{bom}-DOCSTART- -X- -X- O\n\nJohn NNP B-NP B-PER\n")
+    assert read_conll(conll) == [TaggedSentence(tokens=("John",), tags=("B-PER",))]
+    spans = write(tmp_path, "s.jsonl", bom + json.dumps({"text": "Hi", "entities": []}))
+    assert read_spans(spans) == [TaggedSentence(tokens=("Hi",), tags=("O",))]
+    squad = {"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": []}]}]}
+    assert load_squad(write(tmp_path, "q.json", bom + json.dumps(squad))).examples == ()
+    assert read_conll04(write(tmp_path, "r.json", f"{bom}[]")) == []
