@@ -279,6 +279,15 @@ class TrainOptions:
             raise InputError(
                 f"epochs, batch_size and learning_rate must be > 0, max_length >= {least}"
             )
+        if self.lora_rank is not None and self.lora_rank < 0:
+            raise InputError(f"lora_rank must be >= 0 (0: a full fine-tune), not {self.lora_rank}")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise InputError(f"max_steps must be > 0, or -1 for no limit, not {self.max_steps}")
+        if self.patience < 1:
+            raise InputError(
+                f"patience must be >= 1 (epochs without a dev gain), not {self.patience}: "
+                "below 1 a run stops after its first epoch"
+            )
 
     def declared(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """``manifest`` with the declared ``languages`` (lowercased), when there are any."""

@@ -1,6 +1,7 @@
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,6 +176,24 @@ def test_an_interrupted_run_leaves_no_model_that_loads(
     clear_model_cache()
     with pytest.raises(ModelLoadError):
         load_token_classifier(str(out))
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"lora_rank": -3}, "lora_rank must be >= 0"),
+        ({"max_steps": 0}, "max_steps must be > 0, or -1"),
+        ({"patience": 0}, "patience must be >= 1"),
+    ],
+)
+def test_out_of_range_numbers_are_refused_before_training(
+    data: tuple[Path, Path, Path], tmp_path: Path, option: dict[str, int], message: str
+) -> None:
+    train, dev, base = data
+    settings: dict[str, Any] = {"epochs": 1, "device": "cpu", "bf16": False, **option}
+    with pytest.raises(InputError, match=message):
+        train_ner(train, dev, base=str(base), out=tmp_path / "m", **settings)
+    assert not (tmp_path / "m").exists()
 
 
 def test_unknown_training_format_is_refused(tmp_path: Path) -> None:
