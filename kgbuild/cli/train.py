@@ -327,6 +327,10 @@ def re_command(
     if data_format not in ("conll04", "docred"):
         raise typer.BadParameter(f"--format must be conll04 or docred, not {data_format!r}")
     docred = data_format == "docred"
+    if docred and max_steps != -1:
+        raise typer.BadParameter(
+            "--max-steps is for --format conll04: a document model trains whole --epochs"
+        )
     options, relation = _options(
         locals(),
         ReOptions,

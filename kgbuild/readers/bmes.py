@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kgbuild.errors import DataFormatError
 from kgbuild.readers.conll import TaggedSentence
+from kgbuild.readers.files import open_text
 
 __all__ = ["bmes_to_bio", "iter_bmes", "iter_weibo", "read_bmes", "read_weibo"]
 
@@ -66,7 +67,7 @@ def _iter_columns(
     """Yield (tokens, raw tags) for each sentence."""
     tokens: list[str] = []
     tags: list[str] = []
-    with path.open(encoding=encoding) as handle:
+    with open_text(path, encoding) as handle:
         for lineno, raw in enumerate(handle, start=1):
             line = raw.rstrip("\r\n")
             if not line.strip():

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from kgbuild.errors import DataFormatError
+from kgbuild.readers.files import open_text
 
 __all__ = ["TaggedSentence", "iter_conll", "iter_conll_documents", "read_conll"]
 
@@ -64,7 +65,7 @@ def iter_conll_documents(
     document: list[TaggedSentence] = []
     tokens: list[str] = []
     tags: list[str] = []
-    with path.open(encoding=encoding) as handle:
+    with open_text(path, encoding) as handle:
         for lineno, raw in enumerate(handle, start=1):
             line = raw.rstrip("\r\n")
             starts_document = line.startswith("-DOCSTART-")

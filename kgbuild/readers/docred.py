@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from kgbuild.errors import DataFormatError
+from kgbuild.readers.files import open_text
 
 __all__ = [
     "DocEntity",
@@ -235,7 +236,7 @@ def _document(raw: Any) -> DocREDDocument:
 
 def _load_json(path: Path, encoding: str) -> Any:
     try:
-        with path.open(encoding=encoding) as handle:
+        with open_text(path, encoding) as handle:
             return json.load(handle)
     except json.JSONDecodeError as exc:
         raise DataFormatError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc

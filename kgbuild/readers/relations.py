@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from kgbuild.errors import DataFormatError
 from kgbuild.readers.conll import TaggedSentence
+from kgbuild.readers.files import open_text
 from kgbuild.readers.spans import split_words
 
 __all__ = [
@@ -229,7 +230,7 @@ def read_conll04_tags(
 
 def _load_json(path: Path, encoding: str) -> Any:
     try:
-        with path.open(encoding=encoding) as handle:
+        with open_text(path, encoding) as handle:
             return json.load(handle)
     except json.JSONDecodeError as exc:
         raise DataFormatError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from kgbuild.errors import DataFormatError
 from kgbuild.readers.conll import TaggedSentence
+from kgbuild.readers.files import open_text
 
 __all__ = ["iter_spans", "read_spans", "spans_to_sentence", "split_words"]
 
@@ -138,7 +139,8 @@ def iter_spans(path: Path | str, *, encoding: str = "utf-8") -> Iterator[TaggedS
             or ``path: record N`` (JSON list, N counted from 0).
     """
     path = Path(path)
-    content = path.read_text(encoding=encoding)
+    with open_text(path, encoding) as handle:
+        content = handle.read()
     if content.lstrip().startswith("["):
         try:
             records = json.loads(content)

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import DataFormatError
+from kgbuild.readers.files import open_text
 
 __all__ = ["Answer", "QAExample", "SquadReadResult", "load_squad", "read_squad"]
 
@@ -99,7 +100,7 @@ def load_squad(
     """
     path = Path(path)
     try:
-        with path.open(encoding=encoding) as handle:
+        with open_text(path, encoding) as handle:
             root = json.load(handle)
     except json.JSONDecodeError as exc:
         raise DataFormatError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc

@@ -27,11 +27,13 @@ __all__ = [
     "TrainOptions",
     "check_init",
     "dir_size",
+    "discard_model",
     "fit",
     "library_versions",
     "load_init_adapter",
     "logits_to_ids",
     "lora_target_modules",
+    "make_output_folder",
     "read_json_object",
     "run_lines",
     "save_adapter_fp16",
@@ -123,6 +125,22 @@ def read_json_object(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(f"{path} is not a JSON object")
     return data
+
+
+def make_output_folder(out: Path) -> None:
+    """Create the output folder ``out`` (parents too) before a run spends time on training.
+
+    Raises:
+        InputError: ``out`` is a file, or the folder cannot be created.
+    """
+    from kgbuild.errors import InputError
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output folder {out} is a file: name a folder with --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create the output folder {out}: {e.strerror or e}") from e
 
 
 def dir_size(path: Path) -> int:
@@ -260,6 +278,15 @@ class TrainOptions:
         if min(self.epochs, self.batch_size, self.learning_rate) <= 0 or max_length < least:
             raise InputError(
                 f"epochs, batch_size and learning_rate must be > 0, max_length >= {least}"
+            )
+        if self.lora_rank is not None and self.lora_rank < 0:
+            raise InputError(f"lora_rank must be >= 0 (0: a full fine-tune), not {self.lora_rank}")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise InputError(f"max_steps must be > 0, or -1 for no limit, not {self.max_steps}")
+        if self.patience < 1:
+            raise InputError(
+                f"patience must be >= 1 (epochs without a dev gain), not {self.patience}: "
+                "below 1 a run stops after its first epoch"
             )
 
     def declared(self, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -455,6 +482,20 @@ _MODEL_FILES = (
 int8 adapter files are removed by :func:`kgbuild.nlp.adapter_weights.remove_int8_files`)."""
 
 
+def discard_model(out: Path) -> None:
+    """Remove the manifest, weights and card of the model folder ``out``: it loads no more.
+
+    A run that fails or is interrupted once it has begun writing ``out`` leaves no folder
+    that loads as a model (its weights beside a previous run's card, or without a card).
+    """
+    from kgbuild.nlp.adapter_weights import remove_int8_files
+    from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
+
+    for name in (KGBUILD_MODEL_FILE, *_MODEL_FILES, MODEL_CARD_FILE, "README.md"):
+        (out / name).unlink(missing_ok=True)
+    remove_int8_files(out)
+
+
 def save_trained(
     model: Any, tokenizer: Any, out: Path, *, lora: bool, manifest: dict[str, Any]
 ) -> None:
@@ -462,14 +503,13 @@ def save_trained(
 
     ``manifest`` (base, task, labels...) is written as ``kgbuild_model.json`` with its
     ``format`` (``lora`` or ``full``) filled in; the loaders in :mod:`kgbuild.nlp.hf` read it.
+    A previous model's files in ``out`` are removed first (:func:`discard_model`), its card
+    included: the run writes its own.
     """
-    from kgbuild.nlp.adapter_weights import remove_int8_files
     from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
 
     out.mkdir(parents=True, exist_ok=True)
-    for stale in _MODEL_FILES:
-        (out / stale).unlink(missing_ok=True)
-    remove_int8_files(out)
+    discard_model(out)
     model = model.to("cpu")
     if lora:
         save_adapter_fp16(model, out)

@@ -482,7 +482,8 @@ class DocReTask:
         return [THRESHOLD_CLASS, *self.relation_types]
 
     def prepare(self) -> None:
-        """Read the training file and split off (or read) the dev documents."""
+        """Check the options, read the training file and split off (or read) the dev documents."""
+        self.options.check(self.run.max_length, least=32)
         if not self.train.is_file():
             raise InputError(f"data file {self.train} does not exist")
         self.train_examples, self.dev_examples, self.dev_card = _split(

@@ -30,7 +30,7 @@ from kgbuild.errors import InputError
 from kgbuild.nlp.hf import load_question_answerer
 from kgbuild.nlp.reader import VERIFIED_FORMAT, ExtractiveReader, VerifiedModel
 from kgbuild.readers.squad import QAExample, load_squad
-from kgbuild.training.common import MODEL_CARD_FILE, write_card_json
+from kgbuild.training.common import MODEL_CARD_FILE, make_output_folder, write_card_json
 
 __all__ = ["VerifierChoice", "build_verified_model", "margin_for_rate", "selection_articles"]
 
@@ -126,7 +126,8 @@ def build_verified_model(
             raise InputError(
                 f"the {role} {ref} is itself a verified model: name a QA model folder or hub id"
             )
-    if out.exists() and any(out.iterdir()) and VerifiedModel.from_folder(str(out)) is None:
+    make_output_folder(out)
+    if any(out.iterdir()) and VerifiedModel.from_folder(str(out)) is None:
         raise InputError(
             f"{out} already holds files that are not a verified model: choose a new folder "
             "(its kgbuild_model.json would be replaced)"
@@ -157,7 +158,6 @@ def build_verified_model(
     }
     if "languages" in loaded.manifest:
         manifest["languages"] = loaded.manifest["languages"]
-    out.mkdir(parents=True, exist_ok=True)
     (out / "kgbuild_model.json").write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
     scores, _ = evaluate_qa(str(out), answerable, device=device)
     choice = VerifierChoice(

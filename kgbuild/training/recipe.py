@@ -12,6 +12,9 @@ steps every task shares, and their order, live here:
    (:func:`kgbuild.training.common.save_trained`);
 5. ``evaluate`` the saved model (model caches cleared around it);
 6. the card (``model_card.json`` and the task's ``README.md``) and the task's result.
+
+A failure or an interrupt during steps 4-6 removes the model written
+(:func:`kgbuild.training.common.discard_model`): a folder without its card never loads.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ from kgbuild.training.common import (
     Fitted,
     TrainOptions,
     dir_size,
+    discard_model,
     library_versions,
     load_init_adapter,
     lora_target_modules,
+    make_output_folder,
     save_trained,
     write_card_json,
 )
@@ -190,7 +195,8 @@ def train_model(task: TrainingTask[ResultT_co]) -> ResultT_co:
     """Run the recipe (see the module docstring) for ``task`` and return its result.
 
     Raises:
-        InputError: The data or an option cannot be used (before any model is loaded).
+        InputError: The data, an option or the output folder cannot be used (before any
+            model is loaded).
         ModelLoadError: The base model cannot be loaded.
     """
     from transformers import set_seed
@@ -206,6 +212,7 @@ def train_model(task: TrainingTask[ResultT_co]) -> ResultT_co:
     options = task.options
     started = (time.perf_counter(), time.process_time())
     task.prepare()
+    make_output_folder(options.out)
     set_seed(options.seed)
     target = pick_device(options.device)
     resolved = resolve_model_ref(options.base)
@@ -223,20 +230,25 @@ def train_model(task: TrainingTask[ResultT_co]) -> ResultT_co:
         started=started,
     )
     fitted = task.fit(run, model)
-    save_trained(
-        fitted.model,
-        tokenizer,
-        options.out,
-        lora=options.rank is not None,
-        manifest=options.declared(task.manifest(run)),
-    )
-    clear_model_cache()
-    task.evaluate(run)
-    clear_model_cache()
-    elapsed = Elapsed.since(started)
-    card = task.card(run, fitted, elapsed)
-    write_card_json(options.out, card)
-    task.write_readme(options.out, card)
+    try:
+        save_trained(
+            fitted.model,
+            tokenizer,
+            options.out,
+            lora=options.rank is not None,
+            manifest=options.declared(task.manifest(run)),
+        )
+        clear_model_cache()
+        task.evaluate(run)
+        clear_model_cache()
+        elapsed = Elapsed.since(started)
+        card = task.card(run, fitted, elapsed)
+        write_card_json(options.out, card)
+        task.write_readme(options.out, card)
+    except BaseException:  # Ctrl-C too: a model without its card must not load as finished
+        clear_model_cache()
+        discard_model(options.out)
+        raise
     return task.result(run, fitted, elapsed, card)
 
 

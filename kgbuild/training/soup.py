@@ -38,6 +38,7 @@ from kgbuild.training.common import (
     MODEL_CARD_FILE,
     dir_size,
     library_versions,
+    make_output_folder,
     sha256_files,
     write_card_json,
 )
@@ -191,6 +192,7 @@ def soup_adapters(
         raise InputError(f"the output folder {out} is one of the ingredients")
     if max_rank is not None and max_rank < 1:
         raise InputError(f"max_rank must be at least 1, not {max_rank}")
+    make_output_folder(out)
     read = [(model, *_read(model)) for model in models]
     for other in read[1:]:
         _check_same(read[0], other)
@@ -212,7 +214,6 @@ def soup_adapters(
     if max_rank is not None and max_rank < rank:
         kept, rank = _truncate(soup, max_rank), max_rank
     first_dir, manifest, config, _ = read[0]
-    out.mkdir(parents=True, exist_ok=True)
     remove_int8_files(out)  # a stale one would shadow the soup
     save_file(
         {k: v.half().contiguous() for k, v in soup.items()},

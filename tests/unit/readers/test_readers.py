@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from kgbuild.errors import DataFormatError
+from kgbuild.errors import DataFormatError, InputError
 from kgbuild.readers.bmes import bmes_to_bio, read_bmes, read_weibo
-from kgbuild.readers.conll import TaggedSentence
+from kgbuild.readers.conll import TaggedSentence, read_conll
 from kgbuild.readers.docred import (
     DocREDDocument,
     document_text,
@@ -543,3 +544,31 @@ def test_real_redocred(shared_data: SharedData) -> None:
     relations = read_rel_info(shared_data("kg/redocred/rel_info.json"))
     assert len(relations) == 96
     assert {r.relation for doc in docs for r in doc.relations} <= set(relations)
+
+
+@pytest.mark.parametrize(
+    "reader",
+    [read_conll, read_bmes, read_weibo, read_spans, read_conll04, read_docred, load_squad],
+)
+def test_a_file_that_is_missing_or_not_utf8_is_named_in_one_error(
+    reader: Callable[[Path], Any], tmp_path: Path
+) -> None:
+    with pytest.raises(InputError, match=r"data file .*missing\.txt does not exist"):
+        reader(tmp_path / "missing.txt")
+    with pytest.raises(InputError, match="is a folder"):
+        reader(tmp_path)
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("A O\n\nJos\xe9 B-PER\n".encode("latin-1"))
+    with pytest.raises(DataFormatError, match=r"latin1.txt:3: not utf-8 text"):
+        reader(latin1)
+
+
+def test_a_utf8_byte_order_mark_is_dropped(tmp_path: Path) -> None:
+    bom = "\ufeff"
+    conll = write(tmp_path, "c.txt", f"{bom}-DOCSTART- -X- -X- O\n\nJohn NNP B-NP B-PER\n")
+    assert read_conll(conll) == [TaggedSentence(tokens=("John",), tags=("B-PER",))]
+    spans = write(tmp_path, "s.jsonl", bom + json.dumps({"text": "Hi", "entities": []}))
+    assert read_spans(spans) == [TaggedSentence(tokens=("Hi",), tags=("O",))]
+    squad = {"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": []}]}]}
+    assert load_squad(write(tmp_path, "q.json", bom + json.dumps(squad))).examples == ()
+    assert read_conll04(write(tmp_path, "r.json", f"{bom}[]")) == []

@@ -16,6 +16,7 @@ import torch
 
 from kgbuild.config import ReConfig
 from kgbuild.data import Chunk, Mention, Provenance, Span
+from kgbuild.errors import InputError
 from kgbuild.ids import stable_id
 from kgbuild.nlp.calibration import (
     Platt,
@@ -909,3 +910,22 @@ def test_the_data_seed_changes_the_training_order_alone(tmp_path: Path) -> None:
     assert run.order_seed == 1 and replace(run, data_seed=2).order_seed == 2
     assert all(torch.equal(v, weights["same"][k]) for k, v in weights["default"].items())
     assert not all(torch.equal(v, weights["other"][k]) for k, v in weights["default"].items())
+
+
+def test_numbers_out_of_range_and_max_steps_are_refused_for_a_document_model(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from kgbuild.cli.train import train_app
+
+    data = tmp_path / "docred.json"
+    data.write_text(json.dumps([_document(random.Random(0)) for _ in range(4)]), "utf-8")
+    with pytest.raises(InputError, match="epochs, batch_size and learning_rate must be > 0"):
+        train_doc_re(data, out=tmp_path / "m", base="b", dev_docs=2, run=DocReRun(batch_size=0))
+    with pytest.raises(InputError, match="lora_rank must be >= 0"):
+        train_doc_re(data, out=tmp_path / "m", base="b", dev_docs=2, run=DocReRun(lora_rank=-1))
+    args = ["re", "--train", str(data), "--format", "docred", "--out", str(tmp_path / "m")]
+    refused = CliRunner().invoke(train_app, [*args, "--max-steps", "5"])
+    assert refused.exit_code == 2 and "--max-steps is for --format conll04" in refused.output
+    assert not (tmp_path / "m").exists()

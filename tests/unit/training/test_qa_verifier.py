@@ -90,6 +90,9 @@ def test_a_folder_holding_another_model_is_not_overwritten(
     run = CliRunner().invoke(app, [*args, str(keyword_qa_model), "--held-out-articles", "5"])
     assert run.exit_code != 0 and "not a verified model" in run.output
     assert (keyword_qa_model / "kgbuild_model.json").read_text() == before
+    (verified.parent / "a-file").write_text("", encoding="utf-8")
+    run = CliRunner().invoke(app, [*args, str(verified.parent / "a-file")])
+    assert run.exit_code == 2 and "is a file" in run.output
     # a verified model as reader (or verifier) is refused before anything is loaded
     for role in ("--reader", "--verifier"):
         swapped = [str(verified) if a == args[args.index(role) + 1] else a for a in args]

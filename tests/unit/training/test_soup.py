@@ -79,6 +79,9 @@ def test_soup_refuses_what_cannot_be_averaged(
         soup_adapters([a], tmp_path / "one")
     with pytest.raises(InputError, match="is one of the ingredients"):
         soup_adapters([a, a], a)
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    with pytest.raises(InputError, match="is a file"):
+        soup_adapters([a, a], tmp_path / "file")
     other_base = make_tiny_bert(tmp_path / "other-base", ["O"])
     other = _train(tmp_path, other_base, "c", seed=1, rank=4)
     with pytest.raises(InputError, match="differ in base"):

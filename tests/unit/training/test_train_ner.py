@@ -1,13 +1,15 @@
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kgbuild.errors import InputError
+from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.hf import clear_model_cache, load_token_classifier
 from kgbuild.nlp.tiny import make_tiny_bert
-from kgbuild.training.ner import evaluate_ner, train_ner
+from kgbuild.training.ner import NerOptions, NerTask, evaluate_ner, train_ner
+from kgbuild.training.recipe import Run, split_keywords, train_model
 
 LABELS = ["O", "B-LOC", "B-ORG", "B-PER", "I-PER"]
 
@@ -138,6 +140,60 @@ def test_train_ner_reads_bmes_and_json_spans(data_format: str, tmp_path: Path) -
     clear_model_cache()
     loaded = load_token_classifier(str(result.out_dir))
     assert set(loaded.id2label.values()) == expected
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_training(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    train, dev, base = data
+    taken = tmp_path / "model.txt"
+    taken.write_text("notes\n", encoding="utf-8")
+    with pytest.raises(InputError, match="is a file"):
+        train_ner(train, dev, base=str(base), out=taken, epochs=1, lora_rank=4, device="cpu")
+    assert taken.read_text(encoding="utf-8") == "notes\n"
+
+
+class _InterruptedWhileScoring(NerTask):
+    """A NER run whose user presses Ctrl-C while the saved model is scored on dev."""
+
+    def evaluate(self, run: Run) -> None:
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_leaves_no_model_that_loads(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    train, dev, base = data
+    settings = {"epochs": 1, "lora_rank": 4, "bf16": False, "device": "cpu"}
+    out = train_ner(train, dev, base=str(base), out=tmp_path / "model", **settings).out_dir
+    other = tmp_path / "other.txt"
+    other.write_text(train.read_text(encoding="utf-8").replace("B-ORG", "B-MISC"))
+    options, ner = split_keywords(settings, NerOptions, base=str(base), out=out, epochs=1)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(_InterruptedWhileScoring(other, other, options, ner))
+    # neither the new weights beside the previous run's card, nor the new ones without a card
+    assert not (out / "model_card.json").exists()
+    clear_model_cache()
+    with pytest.raises(ModelLoadError):
+        load_token_classifier(str(out))
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"lora_rank": -3}, "lora_rank must be >= 0"),
+        ({"max_steps": 0}, "max_steps must be > 0, or -1"),
+        ({"patience": 0}, "patience must be >= 1"),
+    ],
+)
+def test_out_of_range_numbers_are_refused_before_training(
+    data: tuple[Path, Path, Path], tmp_path: Path, option: dict[str, int], message: str
+) -> None:
+    train, dev, base = data
+    settings: dict[str, Any] = {"epochs": 1, "device": "cpu", "bf16": False, **option}
+    with pytest.raises(InputError, match=message):
+        train_ner(train, dev, base=str(base), out=tmp_path / "m", **settings)
+    assert not (tmp_path / "m").exists()
 
 
 def test_unknown_training_format_is_refused(tmp_path: Path) -> None:

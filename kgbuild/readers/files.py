@@ -1,0 +1,60 @@
+"""How every reader opens a data file: one error naming the file when it cannot be read."""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from kgbuild.errors import DataFormatError, InputError, KGBuildError
+
+__all__ = ["open_text", "unreadable"]
+
+
+@contextlib.contextmanager
+def open_text(path: Path, encoding: str) -> Iterator[TextIO]:
+    """``path`` opened as text; a file that cannot be opened or decoded raises :func:`unreadable`.
+
+    Decoding happens as the file is read, so the error comes from within the ``with`` block.
+    A UTF-8 file's byte-order mark (editors on Windows write one) is dropped: it would
+    otherwise start the first token (``\ufeff-DOCSTART-``) or fail the JSON parser.
+    """
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"
+    try:
+        with path.open(encoding=encoding) as handle:
+            yield handle
+    except (OSError, UnicodeDecodeError) as exc:
+        raise unreadable(path, exc) from exc
+
+
+def unreadable(path: Path, exc: OSError | UnicodeDecodeError) -> KGBuildError:
+    """The one-line error for ``path``, which could not be opened (``OSError``) or decoded.
+
+    A file that is not text in its encoding gives a :class:`DataFormatError` naming the
+    line of its first undecodable byte (``path:line``); one that cannot be opened an
+    :class:`InputError` saying why.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return DataFormatError(
+            f"{path}:{_line_of_bad_byte(path, exc.encoding)}: not "
+            f"{exc.encoding.removesuffix('-sig')} text "
+            f"({exc.reason}); save the file as UTF-8"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return InputError(f"data file {path} does not exist")
+    if isinstance(exc, IsADirectoryError):
+        return InputError(f"data file {path} is a folder, not a file")
+    return InputError(f"cannot read {path}: {exc.strerror or exc}")
+
+
+def _line_of_bad_byte(path: Path, encoding: str) -> int:
+    """The line (from 1) of the first byte of ``path`` that ``encoding`` cannot decode."""
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return data.count(b"\n", 0, exc.start) + 1
+    return 1
