@@ -148,7 +148,11 @@ def stop(
             _compose("stop", "neo4j")
         else:
             server = _local(home, port or 0)
-            _check_port(server.status(), port, home)
+            state = server.status()
+            _check_port(state, port, home)
+            if not state.running:
+                typer.echo(f"neo4j (local JVM) was not running; data folder {home}")
+                return
             server.stop()
     except (KGBuildError, subprocess.CalledProcessError) as exc:
         raise fail(exc) from exc

@@ -112,7 +112,7 @@ def create_app(
     async def _invalid(_: Any, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": validation_errors(exc.errors())})
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])  # uptime monitors often use HEAD
     def health() -> dict[str, Any]:
         return qa.health()
 

@@ -177,3 +177,10 @@ def test_ask_cli_default_threshold_matches_the_engine() -> None:
     from kgbuild.qa.engine import DEFAULT_THRESHOLD
 
     assert CLI_DEFAULT == DEFAULT_THRESHOLD
+
+
+def test_neo4j_stop_says_when_no_server_was_running(tmp_path: Path) -> None:
+    home = tmp_path / "neo4j-home"
+    result = CliRunner().invoke(app, ["neo4j", "stop", "--home", str(home), "--no-docker"])
+    assert result.exit_code == 0, result.output
+    assert "was not running" in result.output and "neo4j stopped" not in result.output

@@ -167,6 +167,11 @@ def test_a_foreign_host_header_is_refused(server: str) -> None:
         port = urlsplit(server).port
         for name in (f"localhost:{port}", f"127.0.0.1:{port}", "localhost"):
             assert client.get("/health", headers={"Host": name}).status_code == 200
+        head = client.head("/health")  # what uptime monitors send
+        assert head.status_code == 200 and head.content == b""
+        assert (
+            client.head("/health", headers={"Host": "rebind.attacker.example"}).status_code == 400
+        )
 
 
 def test_docs_are_off_unless_asked_for(server: str, guarded: str) -> None:
