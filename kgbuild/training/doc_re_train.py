@@ -439,6 +439,11 @@ class DocReTask:
     name = "doc-re"
     require_fast = False
 
+    @property
+    def max_length(self) -> int:
+        """Sub-tokens per model input (at most the base model's positions)."""
+        return self.run.max_length
+
     def __init__(
         self,
         train: Path,

@@ -454,6 +454,11 @@ class NerTask:
     name = "ner"
     require_fast = True
 
+    @property
+    def max_length(self) -> int:
+        """Sub-tokens per model input (at most the base model's positions)."""
+        return self.ner.max_length
+
     def __init__(
         self, train: NerData, dev: NerData, options: TrainOptions, ner: NerOptions
     ) -> None:

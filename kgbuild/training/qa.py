@@ -404,6 +404,11 @@ class QaTask:
     name = "qa"
     require_fast = True
 
+    @property
+    def max_length(self) -> int:
+        """Sub-tokens per model input (at most the base model's positions)."""
+        return self.qa.max_length
+
     def __init__(self, train: Path, dev: Path | None, options: TrainOptions, qa: QaOptions) -> None:
         self.train, self.dev, self.options, self.qa = train, dev, options, qa
         self.lora_targets: tuple[str, ...] = LORA_TARGET_MODULES

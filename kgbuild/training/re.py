@@ -399,6 +399,11 @@ class ReTask:
     name = "re"
     require_fast = True
 
+    @property
+    def max_length(self) -> int:
+        """Sub-tokens per model input (at most the base model's positions)."""
+        return self.relation.max_length
+
     def __init__(
         self, train: Path, dev: Path | None, options: TrainOptions, relation: ReOptions
     ) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypedDict, TypeVar
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from kgbuild.errors import ModelLoadError
+from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.training.common import (
     Fitted,
     TrainOptions,
@@ -157,6 +157,10 @@ class TrainingTask(Protocol[ResultT_co]):
     require_fast: bool
     """Refuse a base model without a fast tokenizer (offsets and word ids need one)."""
 
+    @property
+    def max_length(self) -> int:
+        """Sub-tokens per model input (checked against the base model's positions)."""
+
     def prepare(self) -> None:
         """Read and check the data and the task's options.
 
@@ -217,6 +221,7 @@ def train_model(task: TrainingTask[ResultT_co]) -> ResultT_co:
     target = pick_device(options.device)
     resolved = resolve_model_ref(options.base)
     tokenizer, model = _load_base(task, resolved)
+    _check_positions(task, model.config)
     base_revision = model_revision(resolved, model.config)
     model = task.adapt(model)
     run = Run(
@@ -250,6 +255,20 @@ def train_model(task: TrainingTask[ResultT_co]) -> ResultT_co:
         discard_model(options.out)
         raise
     return task.result(run, fitted, elapsed, card)
+
+
+def _check_positions(task: TrainingTask[Any], config: Any) -> None:
+    """Refuse a ``max_length`` longer than the base model has positions for.
+
+    Raises:
+        InputError: It is longer (training would fail at its first batch).
+    """
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and task.max_length > positions:
+        raise InputError(
+            f"max_length {task.max_length} is longer than base model {task.options.base!r} "
+            f"reads ({positions} positions): use --max-length {positions} or less"
+        )
 
 
 def _load_base(task: TrainingTask[Any], resolved: str) -> tuple[Any, Any]:

@@ -400,6 +400,16 @@ def test_evaluating_on_no_sentences_is_an_error_not_a_score_of_zero(tmp_path: Pa
         evaluate_ner(str(model), NerSource(format="docred", path=docred, docs=(50, 60)))
 
 
+def test_a_max_length_over_the_base_models_positions_is_refused_before_training(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """The tiny base has 128 positions: 256 failed at the first batch with a tensor error."""
+    train, dev, base = data
+    with pytest.raises(InputError, match=r"longer than base model .* \(128 positions\)"):
+        train_ner(train, dev, base=str(base), out=tmp_path / "m", epochs=1, max_length=256)
+    assert not (tmp_path / "m" / "kgbuild_model.json").exists()
+
+
 def test_a_malformed_language_code_is_refused_before_training(
     data: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
