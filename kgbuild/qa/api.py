@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -112,9 +112,14 @@ def create_app(
     async def _invalid(_: Any, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": validation_errors(exc.errors())})
 
-    @app.api_route("/health", methods=["GET", "HEAD"])  # uptime monitors often use HEAD
+    @app.get("/health")
     def health() -> dict[str, Any]:
         return qa.health()
+
+    @app.head("/health", include_in_schema=False)  # what uptime monitors send
+    def health_head() -> Response:
+        qa.health()
+        return Response()
 
     def answered(result: AskResult) -> AskResponse:
         return AskResponse(**dict(result), documents=explorer.documents(_cited(result)))
