@@ -6,7 +6,7 @@ Example:
     >>> import kgbuild
     >>> report = kgbuild.build(["examples/corpus"])  # doctest: +SKIP
     >>> print(report.summary())  # doctest: +SKIP
-    >>> print(kgbuild.ask("Where is Acme Robotics based?").answer)  # doctest: +SKIP
+    >>> print(kgbuild.ask("Where is Acme Robotics based?").answer.text)  # doctest: +SKIP
 """
 
 from __future__ import annotations

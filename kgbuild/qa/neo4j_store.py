@@ -173,7 +173,13 @@ class Neo4jGraph:
             raise InputError("Neo4jGraph needs a Bolt uri or a driver")
         self._own = driver is None
         self.driver: Driver = driver or GraphDatabase.driver(
-            uri or "", auth=auth, connection_timeout=5.0, max_transaction_retry_time=3.0
+            uri or "",
+            auth=auth,
+            connection_timeout=5.0,
+            max_transaction_retry_time=3.0,
+            # a graph built without attributes (or relations) has no HAS_ATTRIBUTE type or
+            # Attribute keys: the server warns of each, and the driver logged every warning
+            notifications_disabled_classifications=["UNRECOGNIZED"],
         )
         self.database = database
         self._index_ready = False
