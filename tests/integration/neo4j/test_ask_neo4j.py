@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from neo4j import Driver
 
 from kgbuild.config import Neo4jConfig
@@ -61,3 +63,43 @@ def test_neo4j_and_embedded_graph_give_the_same_answers(
     graph.ensure_index()
     assert lucene_query(["acme~", "(n)", "*", "OR", "Gonzalez"]) == "n OR acme~1 OR gonzalez~1"
     assert graph.search(["MATCH", "(n)", "DETACH", "DELETE"], 5) == []
+
+
+def test_asking_a_graph_without_attributes_logs_no_server_warnings(
+    tmp_path: Path,
+    keyword_ner_model: Path,
+    keyword_qa_model: Path,
+    clean_db: Driver,
+    neo4j_target: Neo4jTarget,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its queries name HAS_ATTRIBUTE and Attribute keys that such a graph lacks: the server
+    warns of each, and `kgbuild ask --neo4j` printed four warnings before the answer."""
+    from kgbuild.config import NerConfig, Settings
+    from kgbuild.pipeline import build
+    from tests.unit.qa.test_ask import DOCS
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    auth = neo4j_target.auth
+    neo4j = Neo4jConfig(
+        uri=neo4j_target.uri,
+        user=auth[0] if auth else "neo4j",
+        password=auth[1] if auth else None,
+        database=neo4j_target.database,
+    )
+    settings = Settings(
+        out_dir=tmp_path / "out", ner=NerConfig(model=str(keyword_ner_model)), neo4j=neo4j
+    )
+    build([str(docs)], settings, progress=False)
+    graph = Neo4jGraph(neo4j_target.uri, auth=auth, database=neo4j_target.database)
+    try:
+        with caplog.at_level(logging.INFO), _qa(graph, keyword_qa_model, keyword_ner_model) as qa:
+            qa.ask("in which city does maria gonzalez work ?")
+            qa.ask("who does maria gonzalez work for ?")
+    finally:
+        graph.close()
+    warned = [r.getMessage() for r in caplog.records if r.name.startswith("neo4j")]
+    assert not [m for m in warned if "does not exist" in m or "UNRECOGNIZED" in m], warned
