@@ -731,7 +731,7 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.out_dir / 'ledger.sqlite').as_posix()}"
 
 
-def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
     """Load settings from ``config_path`` (YAML; default: ``KGBUILD_CONFIG``) and the environment.
 
     Raises:
@@ -739,6 +739,8 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
             (the message names the field, or the environment variable).
     """
     previous = os.environ.get("KGBUILD_CONFIG")
+    if config_path is not None:
+        config_path = Path(config_path)  # a str from Python callers, as the CLI's Path
     path = config_path if config_path is not None else Path(previous) if previous else None
     try:
         if path is not None:

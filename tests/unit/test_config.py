@@ -89,6 +89,14 @@ def test_config_file_that_is_no_mapping_of_settings(
         load_settings(path)
 
 
+def test_a_config_path_given_as_text_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "kgbuild.yaml"
+    path.write_text("ner: {batch_size: 7}\n", encoding="utf-8")
+    assert load_settings(str(path)).ner.batch_size == 7  # was AttributeError: 'str' ... is_file
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(str(tmp_path / "missing.yaml"))
+
+
 def test_kgbuild_config_is_checked_as_config_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
