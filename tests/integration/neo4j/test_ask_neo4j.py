@@ -27,6 +27,17 @@ def _qa(store: object, qa_model: Path, ner_model: Path) -> GraphQA:
     )
 
 
+def _config(target: Neo4jTarget) -> Neo4jConfig:
+    """The settings' Neo4j section for the test server."""
+    auth = target.auth
+    return Neo4jConfig(
+        uri=target.uri,
+        user=auth[0] if auth else "neo4j",
+        password=auth[1] if auth else None,
+        database=target.database,
+    )
+
+
 def test_neo4j_and_embedded_graph_give_the_same_answers(
     tmp_path: Path,
     keyword_ner_model: Path,
@@ -35,13 +46,7 @@ def test_neo4j_and_embedded_graph_give_the_same_answers(
     clean_db: Driver,
     neo4j_target: Neo4jTarget,
 ) -> None:
-    auth = neo4j_target.auth
-    neo4j = Neo4jConfig(
-        uri=neo4j_target.uri,
-        user=auth[0] if auth else "neo4j",
-        password=auth[1] if auth else None,
-        database=neo4j_target.database,
-    )
+    neo4j = _config(neo4j_target)
     settings = build_example(
         tmp_path, keyword_ner_model, keyword_re_model, keyword_qa_model, neo4j=neo4j
     )
@@ -83,18 +88,12 @@ def test_asking_a_graph_without_attributes_logs_no_server_warnings(
     docs.mkdir()
     for name, text in DOCS.items():
         (docs / name).write_text(text, encoding="utf-8")
-    auth = neo4j_target.auth
-    neo4j = Neo4jConfig(
-        uri=neo4j_target.uri,
-        user=auth[0] if auth else "neo4j",
-        password=auth[1] if auth else None,
-        database=neo4j_target.database,
-    )
+    neo4j = _config(neo4j_target)
     settings = Settings(
         out_dir=tmp_path / "out", ner=NerConfig(model=str(keyword_ner_model)), neo4j=neo4j
     )
     build([str(docs)], settings, progress=False)
-    graph = Neo4jGraph(neo4j_target.uri, auth=auth, database=neo4j_target.database)
+    graph = Neo4jGraph(neo4j_target.uri, auth=neo4j_target.auth, database=neo4j_target.database)
     try:
         with caplog.at_level(logging.INFO), _qa(graph, keyword_qa_model, keyword_ner_model) as qa:
             qa.ask("in which city does maria gonzalez work ?")
