@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import DataFormatError, InputError
 from kgbuild.readers.conll import TaggedSentence
+from kgbuild.readers.files import open_text
 
 __all__ = [
     "NER_SOURCE_FORMATS",
@@ -247,8 +248,10 @@ def _fewrel_tokens(path: Path) -> list[list[str]]:
     """The tokens of every FewRel instance, relation by relation in file order."""
     import json
 
+    with open_text(path, "utf-8") as handle:
+        text = handle.read()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(text)
         return [
             [str(token) for token in instance["tokens"]]
             for instances in data.values()

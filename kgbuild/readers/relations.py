@@ -262,12 +262,12 @@ def _parse_semeval_sentence(sentence: str) -> tuple[list[str], list[tuple[int, i
     return tokens, [(e1_start, e1_end, "E"), (e2_start, e2_end, "E")]
 
 
-def read_semeval2010(path: Path | str, *, encoding: str = "utf-8-sig") -> list[RelationExample]:
+def read_semeval2010(path: Path | str, *, encoding: str = "utf-8") -> list[RelationExample]:
     """Read a SemEval-2010 Task 8 file (see the module docstring).
 
     Args:
         path: The file, e.g. ``TRAIN_FILE.TXT``.
-        encoding: Its text encoding (the default drops a byte-order mark).
+        encoding: Its text encoding (a UTF-8 byte-order mark is dropped).
 
     Returns:
         list[RelationExample]: One example per sentence block, in file order.
@@ -277,7 +277,7 @@ def read_semeval2010(path: Path | str, *, encoding: str = "utf-8-sig") -> list[R
             the message gives ``file:line``.
     """
     path = Path(path)
-    with path.open(encoding=encoding, newline=None) as handle:
+    with open_text(path, encoding) as handle:
         lines = [line.rstrip("\r\n") for line in handle]
     examples: list[RelationExample] = []
     lineno = 0
@@ -333,7 +333,7 @@ def read_dygie(path: Path | str, *, encoding: str = "utf-8") -> list[RelationExa
     """
     path = Path(path)
     examples: list[RelationExample] = []
-    with path.open(encoding=encoding) as handle:
+    with open_text(path, encoding) as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

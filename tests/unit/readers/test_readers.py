@@ -548,7 +548,17 @@ def test_real_redocred(shared_data: SharedData) -> None:
 
 @pytest.mark.parametrize(
     "reader",
-    [read_conll, read_bmes, read_weibo, read_spans, read_conll04, read_docred, load_squad],
+    [
+        read_conll,
+        read_bmes,
+        read_weibo,
+        read_spans,
+        read_conll04,
+        read_docred,
+        load_squad,
+        read_semeval2010,
+        read_dygie,
+    ],
 )
 def test_a_file_that_is_missing_or_not_utf8_is_named_in_one_error(
     reader: Callable[[Path], Any], tmp_path: Path
