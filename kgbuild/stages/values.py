@@ -78,14 +78,18 @@ _SCALES = {
     "万": 1e4,
     "亿": 1e8,
 }
+_CURRENCY = r"(?P<currency>[$€£¥]|usd|eur|gbp|rmb|cny)?"
 _NUMBER = re.compile(
     r"^(?:about|around|over|nearly|some|approximately|roughly)?\s*"
-    r"(?:[$€£¥]|usd|eur|gbp|rmb|cny)?\s*"
-    r"(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*"
+    + _CURRENCY
+    + r"\s*(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<gap>\s*)"
     r"(?P<scale>thousand|million|billion|trillion|mn|bn|[kmb]|万|亿)?\s*"
     r"(?:[$€£¥]|usd|eur|gbp|dollars|euros|pounds|元|人)?$",
     re.IGNORECASE,
 )
+_LETTER_SCALES = frozenset("kmb")
+"""Scales written as one letter: read as a scale only when attached (``"12M"``) or after a
+currency (``"$3 m"``); ``"100 m"`` is a hundred metres, not a hundred million."""
 
 
 def _clean(text: str) -> str:
@@ -185,6 +189,8 @@ def normalise_number(text: str) -> int | float | None:
         return None
     number = float(match["number"].replace(",", ""))
     scale = match["scale"]
+    if scale and scale.lower() in _LETTER_SCALES and match["gap"] and not match["currency"]:
+        return None  # "8,848 m" is a length, not 8.8 billion
     if scale:
         number *= _SCALES[scale.lower()]
     return int(number) if number.is_integer() else number
@@ -192,26 +198,51 @@ def normalise_number(text: str) -> int | float | None:
 
 _QUANTITY = re.compile(
     r"^(?:about|around|over|nearly|some|approximately|roughly|almost|more than|less than)?\s*"
-    r"(?P<number>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*"
-    r"(?P<scale>thousand|million|billion)?\s*"
-    r"(?P<unit>%|°\s?[CF]|[A-Za-z\u00b2\u00b3/.]{1,24}(?:\s[a-z\u00b2\u00b3/.]{1,12})?)$",
+    r"(?P<currency>[$€£¥])?\s*"
+    r"(?P<number>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?P<gap>\s*)"
+    r"(?P<scale>thousand|million|billion|trillion|bn|mn|[kmb](?=\s|$))?\s*"
+    r"(?P<unit>%|°\s?[CF]|[A-Za-z\u00b2\u00b3/.]{1,24}(?:\s[a-z\u00b2\u00b3/.]{1,12})?)?$",
     re.IGNORECASE,
 )
+_SCALE_WORDS = frozenset({"thousand", "million", "billion", "trillion", "bn", "mn"})
+_DIMENSION_WORDS = frozenset({"tall", "high", "long", "wide", "deep", "thick", "away"})
+"""Words after a unit that say what was measured: ``"1.5 m tall"`` is ``"1.5 m"``."""
+_TIME_REFERENCE_WORDS = frozenset({"ago", "later", "earlier", "before", "after", "since"})
+"""Words that make an amount a point in time: ``"5 years ago"`` is no quantity."""
+
+
+def _letter_is_scale(match: re.Match[str]) -> bool:
+    """Whether a one-letter scale is one: after a currency, or attached and not "m"."""
+    letter = match["scale"]
+    return bool(match["currency"]) or (not match["gap"] and letter in {"k", "K", "M", "B"})
 
 
 def normalise_quantity(text: str) -> str | None:
     """A number with its unit (``"8,848 metres"`` -> ``"8848 metres"``), or ``None``.
 
-    A bare number (no unit) is not a quantity, nor is a number followed by a sentence.
+    A bare number (no unit, or only a scale: ``"1.2 billion"``, ``"12M"``) is not a
+    quantity, nor is a number followed by a sentence or a time reference (``"5 years
+    ago"``). A currency sign is the unit, kept in front: ``"$2.5 million"`` -> ``"$2500000"``.
     """
     match = _QUANTITY.match(_clean(text))
     if match is None:
         return None
+    scale, words = match["scale"], (match["unit"] or "").split()
+    if scale and scale.lower() in _LETTER_SCALES and not _letter_is_scale(match):
+        scale, words = None, [scale, *words]  # "100 m": metres
+    if words and words[-1].lower() in _TIME_REFERENCE_WORDS:
+        return None
+    if len(words) > 1 and words[-1].lower() in _DIMENSION_WORDS:
+        words = words[:-1]
+    unit = " ".join(words)
+    if unit.lower() in _SCALE_WORDS or not (unit or match["currency"]):
+        return None  # a number: a scale is no unit
     number = float(match["number"].replace(",", ""))
-    if match["scale"]:
-        number *= _SCALES[match["scale"].lower()]
+    if scale:
+        number *= _SCALES[scale.lower()]
     shown = int(number) if number.is_integer() else number
-    unit = " ".join(match["unit"].split())
+    if match["currency"]:
+        return f"{match['currency']}{shown}" + (f" {unit}" if unit else "")
     return f"{shown}{unit}" if unit == "%" else f"{shown} {unit}"
 
 

@@ -102,6 +102,23 @@ def test_numbers_are_parsed(text: str, number: float) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("8,848 m", None),  # metres, not 8.8 billion
+        ("100 m", None),
+        ("3 b", None),
+        ("$3 m", 3_000_000),  # after a currency a letter is a scale
+        ("12M", 12_000_000),
+        ("5k", 5000),
+    ],
+)
+def test_one_letter_scales_only_when_attached_or_after_a_currency(
+    text: str, number: float | None
+) -> None:
+    assert normalise_number(text) == number
+
+
+@pytest.mark.parametrize(
     ("text", "value"),
     [
         ("8,848 m", "8848 m"),
@@ -110,6 +127,17 @@ def test_numbers_are_parsed(text: str, number: float) -> None:
         ("45%", "45%"),
         ("40", None),  # a bare number has no unit
         ("twelve km", None),
+        ("1.2 billion", None),  # a scale is no unit
+        ("5 bn", None),
+        ("12M", None),
+        ("5 years ago", None),  # a point in time
+        ("3 decades later", None),
+        ("1.5 m tall", "1.5 m"),  # what was measured is not the unit
+        ("2 m high", "2 m"),
+        ("100 m", "100 m"),
+        ("$2.5 million", "$2500000"),  # a currency is the unit
+        ("$12M", "$12000000"),
+        ("€40", "€40"),
     ],
 )
 def test_quantities_keep_their_unit(text: str, value: str | None) -> None:
