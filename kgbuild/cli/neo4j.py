@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -185,6 +186,22 @@ def _format_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as the text Cypher shows them (JSON has no such numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def json_rows(rows: list[dict[str, Any]]) -> str:
+    """Query rows as strict JSON: ``0.0/0.0`` is ``"NaN"``, never the bare ``NaN`` of Python."""
+    return json.dumps(_finite(rows), ensure_ascii=False, indent=2, default=str, allow_nan=False)
+
+
 def render_table(
     keys: Sequence[str], rows: list[dict[str, Any]], *, max_width: int | None = 60
 ) -> str:
@@ -271,7 +288,7 @@ def cypher(
     except KGBuildError as exc:
         raise fail(exc) from exc
     if as_json:
-        typer.echo(json.dumps(result.rows, ensure_ascii=False, indent=2, default=str))
+        typer.echo(json_rows(result.rows))
     else:
         typer.echo(render_table(result.keys, result.rows, max_width=_cell_width(width)))
 

@@ -226,3 +226,16 @@ def test_an_existing_graph_logs_no_constraint_notices(
     assert logged[1] == []  # was one "already exists" notice per statement
     assert len(logged[0]) == 1 and "created 11 constraints and indexes" in logged[0][0], logged
     # 6 node labels (GraphState too), WORKS_FOR, CO_OCCURS, IN_DOCUMENT, 2 doc_id indexes
+
+
+def test_cypher_json_is_strict_json_with_nan_and_infinities(credentials: list[str]) -> None:
+    query = "RETURN 0.0 / 0.0 AS nan, [1.0 / 0.0, -1.0 / 0.0] AS limits, {x: 0.5} AS m"
+    result = runner.invoke(app, ["cypher", query, "--json", *credentials])
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not JSON: {constant}")
+
+    # was: the bare NaN and Infinity of Python's json module, which jq and browsers refuse
+    rows = json.loads(result.output, parse_constant=refuse)
+    assert rows == [{"nan": "NaN", "limits": ["Infinity", "-Infinity"], "m": {"x": 0.5}}]
