@@ -238,6 +238,7 @@ ReDevOption = Annotated[
 @train_app.command("re")
 @reports_errors
 def re_command(
+    context: typer.Context,
     train: ReTrainOption,
     out: OutOption,
     data_format: ReFormatOption = "conll04",
@@ -327,10 +328,9 @@ def re_command(
     if data_format not in ("conll04", "docred"):
         raise typer.BadParameter(f"--format must be conll04 or docred, not {data_format!r}")
     docred = data_format == "docred"
-    if docred and max_steps != -1:
-        raise typer.BadParameter(
-            "--max-steps is for --format conll04: a document model trains whole --epochs"
-        )
+    _refuse_options_of_the_other_format(context, docred)
+    if docred and not float(epochs).is_integer():
+        raise typer.BadParameter(f"--epochs must be whole for --format docred, not {epochs}")
     options, relation = _options(
         locals(),
         ReOptions,
@@ -346,8 +346,6 @@ def re_command(
             train, options, relation.max_length, data, head_lr, evidence_weight, resume, data_seed
         )
         return
-    if data_seed is not None:
-        raise typer.BadParameter("--data-seed is for --format docred")
     result = train_model(ReTask(train, dev, options, relation))
     micro = result.dev.micro
     typer.echo(
@@ -359,6 +357,35 @@ def re_command(
     for name, prf in result.dev.per_type.items():
         typer.echo(
             f"  {name}: P {100 * prf.precision:.2f} R {100 * prf.recall:.2f} F1 {100 * prf.f1:.2f}"
+        )
+
+
+_CONLL04_ONLY = ("max_steps", "patience", "negative_ratio", "pooling")
+"""``train re`` options the pair classifier reads and the document model does not: it trains
+whole ``--epochs`` and keeps the last (no early stopping)."""
+_DOCRED_ONLY = (
+    "dev_docs",
+    "head_lr",
+    "evidence_weight",
+    "resume",
+    "extra_fewrel",
+    "extra_conll04",
+    "extra_per_epoch",
+    "data_seed",
+)
+
+
+def _refuse_options_of_the_other_format(context: typer.Context, docred: bool) -> None:
+    """Refuse ``train re`` options given (command line or environment) that ``--format`` ignores."""
+    unused = _CONLL04_ONLY if docred else _DOCRED_ONLY
+    sources = {name: context.get_parameter_source(name) for name in unused}
+    given = [name for name, source in sources.items() if source and source.name != "DEFAULT"]
+    if given:
+        names = ", ".join("--" + name.replace("_", "-") for name in given)
+        other = "conll04" if docred else "docred"
+        why = ": a document model trains whole --epochs and keeps the last" if docred else ""
+        raise typer.BadParameter(
+            f"{names} {'is' if len(given) == 1 else 'are'} for --format {other}{why}"
         )
 
 

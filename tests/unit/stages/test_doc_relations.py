@@ -928,4 +928,25 @@ def test_numbers_out_of_range_and_max_steps_are_refused_for_a_document_model(
     args = ["re", "--train", str(data), "--format", "docred", "--out", str(tmp_path / "m")]
     refused = CliRunner().invoke(train_app, [*args, "--max-steps", "5"])
     assert refused.exit_code == 2 and "--max-steps is for --format conll04" in refused.output
+    # were ignored: no early stopping in a document model, and 0.5 epochs trained as 0
+    refused = CliRunner().invoke(train_app, [*args, "--patience", "5", "--pooling", "cls"])
+    assert refused.exit_code == 2
+    assert "--patience, --pooling are for --format conll04" in " ".join(refused.output.split())
+    refused = CliRunner().invoke(train_app, [*args, "--epochs", "0.5"])
+    assert refused.exit_code == 2 and "--epochs must be whole" in refused.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_document_model_options_are_refused_for_the_pair_classifier(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kgbuild.cli.train import train_app
+
+    data = tmp_path / "conll04.json"
+    data.write_text("[]", "utf-8")
+    args = ["re", "--train", str(data), "--out", str(tmp_path / "m")]
+    for option, value in (("--head-lr", "1e-3"), ("--resume", None), ("--data-seed", "3")):
+        refused = CliRunner().invoke(train_app, [*args, option, *([value] if value else [])])
+        assert refused.exit_code == 2, refused.output
+        assert f"{option} is for --format docred" in " ".join(refused.output.split())
     assert not (tmp_path / "m").exists()
