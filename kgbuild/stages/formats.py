@@ -250,7 +250,7 @@ def extract_docx(data: bytes) -> Extracted:
     try:
         document = docx.Document(io.BytesIO(data))
         blocks = _Blocks()
-        for tag, text in _docx_blocks(document.iter_inner_content()):
+        for tag, text in _docx_blocks(_docx_children(document.element.body, document)):
             blocks.add(text, tag)
         props = document.core_properties
         title, author = (props.title or "").strip(), (props.author or "").strip()
@@ -274,9 +274,12 @@ def extract_docx(data: bytes) -> Extracted:
 def _docx_blocks(items: Iterable[Any]) -> Iterator[tuple[str, str]]:
     """``(tag, text)`` of paragraphs and table cells (merged cells once), in order.
 
-    A table inside a cell gives its own cells after the text of the cell that holds it.
+    Content controls (``w:sdt``: a template's fields, a cover page, a table of contents) are
+    read as the paragraphs and tables they hold. A table inside a cell gives its own cells
+    after the text of the cell that holds it.
     """
     from docx.table import Table
+    from docx.text.paragraph import Paragraph
 
     for item in items:
         if isinstance(item, Table):
@@ -287,14 +290,64 @@ def _docx_blocks(items: Iterable[Any]) -> Iterator[tuple[str, str]]:
                     if cell._tc in seen:
                         continue
                     seen.add(cell._tc)
-                    text = _clean("\n".join(p.text for p in cell.paragraphs))
+                    parts = list(_docx_children(cell._tc, cell))
+                    paragraphs = (part for part in parts if isinstance(part, Paragraph))
+                    text = _clean("\n".join(_paragraph_text(p._p) for p in paragraphs))
                     if text:
                         yield "td", text
-                    yield from _docx_blocks(cell.tables)
-        else:
-            text = _clean(item.text)
+                    yield from _docx_blocks(part for part in parts if isinstance(part, Table))
+        elif isinstance(item, Paragraph):
+            text = _clean(_paragraph_text(item._p))
             if text:
                 yield _paragraph_tag(item), text
+
+
+def _docx_children(element: Any, parent: Any) -> Iterator[Any]:
+    """The paragraphs and tables of a body or cell, those inside content controls included."""
+    from docx.oxml.ns import qn
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    for child in element.iterchildren():
+        if child.tag == qn("w:p"):
+            yield Paragraph(child, parent)
+        elif child.tag == qn("w:tbl"):
+            yield Table(child, parent)
+        elif child.tag == qn("w:sdt"):
+            content = child.find(qn("w:sdtContent"))
+            if content is not None:
+                yield from _docx_children(content, parent)
+
+
+_RUN_TEXT = {"t": None, "tab": "\t", "ptab": "\t", "br": "\n", "cr": "\n", "noBreakHyphen": "-"}
+"""What each run element of WordprocessingML shows (``None``: its own text)."""
+_HIDDEN_SUBTREES = {"txbxContent", "Fallback", "del", "moveFrom"}
+"""Text-box contents and fallbacks (shown elsewhere or twice), and tracked deletions."""
+
+
+def _paragraph_text(paragraph: Any) -> str:
+    """The text a paragraph shows, as Word shows it.
+
+    Runs inside content controls, tracked insertions, smart tags and simple fields count too
+    (python-docx's ``Paragraph.text`` reads only plain runs and links).
+    """
+    parts: list[str] = []
+
+    def walk(element: Any) -> None:
+        for child in element.iterchildren():
+            if not isinstance(child.tag, str):
+                continue  # comments and processing instructions
+            name = child.tag.rpartition("}")[2]
+            if name in _HIDDEN_SUBTREES:
+                continue
+            if name in _RUN_TEXT:
+                shown = _RUN_TEXT[name]
+                parts.append(child.text or "" if shown is None else shown)
+            else:
+                walk(child)
+
+    walk(paragraph)
+    return "".join(parts)
 
 
 def _paragraph_tag(paragraph: Any) -> str:

@@ -262,3 +262,44 @@ def test_a_word_file_whose_text_is_over_the_size_limit_is_a_clear_failure(tmp_pa
         and "over ingest.max_document_bytes" in failure.error
     )
     assert read_documents([tmp_path], IngestConfig(max_document_bytes=1_000_000)).documents
+
+
+def test_word_content_controls_tracked_insertions_and_fields_are_read(tmp_path: Path) -> None:
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    def run(text: str) -> str:
+        return f'<w:r><w:t xml:space="preserve">{text}</w:t></w:r>'
+
+    def sdt(content: str, declare: str = "") -> str:
+        return f"<w:sdt {declare}><w:sdtPr/><w:sdtContent>{content}</w:sdtContent></w:sdt>"
+
+    sentence = (
+        run("The client is ")
+        + sdt(run("Vantor Shipping"))
+        + run(" of ")
+        + f'<w:ins w:id="1" w:author="x">{run("Oslo")}</w:ins>'
+        + '<w:del w:id="2" w:author="x"><w:r><w:delText>Bergen</w:delText></w:r></w:del>'
+        + run(", signed by ")
+        + f'<w:fldSimple w:instr=" MERGEFIELD signer ">{run("Ana Lopez")}</w:fldSimple>'
+        + run(".")
+    )
+    document = docx.Document()
+    end = document.element.body.sectPr  # the section's settings close the body
+    end.addprevious(parse_xml(sdt(f"<w:p>{run('Prepared by Nadia Okafor')}</w:p>", nsdecls("w"))))
+    end.addprevious(parse_xml(f"<w:p {nsdecls('w')}>{sentence}</w:p>"))
+    cell = document.add_table(rows=1, cols=1).cell(0, 0)._tc
+    cell.remove(cell.p_lst[0])
+    cell.append(parse_xml(sdt(f"<w:p>{run('Helix Biotech')}</w:p>", nsdecls("w"))))
+    buffer = io.BytesIO()
+    document.save(buffer)
+    (tmp_path / "form.docx").write_bytes(buffer.getvalue())
+    doc = read_one(tmp_path)
+    pieces = [(doc.text[s:e], tag) for s, e, tag in json.loads(doc.metadata["elements"])]
+    # were: the content controls (the first paragraph, the client, the cell) lost, and the
+    # tracked insertion and the merge field's value missing from the sentence
+    assert pieces == [
+        ("Prepared by Nadia Okafor", "p"),
+        ("The client is Vantor Shipping of Oslo, signed by Ana Lopez.", "p"),
+        ("Helix Biotech", "td"),
+    ]
