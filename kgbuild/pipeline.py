@@ -434,7 +434,7 @@ def persist_graph(
         rows = {row.id: row for row in ledger.known_documents(session)}
     current = {result.doc_id for result in assembled.results}
     with open_writer(config, schema, progress=progress) as writer:
-        present = writer.existing_documents(rows)
+        present = writer.document_sources(rows)
         stale = sorted(
             doc_id
             for doc_id in current
@@ -461,6 +461,13 @@ def persist_graph(
             cooccurrence_window=settings.graph.cooccurrence_window,
         )
         applied = writer.apply(delta)
+        moved = {
+            doc_id: rows[doc_id].source
+            for doc_id in current.difference(stale)
+            if present.get(doc_id) != rows[doc_id].source
+        }
+        if writer.set_document_sources(moved):
+            log.info("%d unchanged documents read from another file: sources updated", len(moved))
     with Session(engine) as session, session.begin():
         ledger.record_graph_write(session, run_id, target, stale, removed)
     report = PersistReport(

@@ -546,11 +546,19 @@ RETURN count(*) AS trimmed
 
 # -- diagnostics --------------------------------------------------------------------------------
 
-#: Ids of the Document nodes among ``$ids`` (which documents the graph really holds).
-EXISTING_DOCUMENTS: Final = """
+#: Id and source of the Document nodes among ``$ids`` (which documents the graph really holds).
+DOCUMENT_SOURCES: Final = """
 UNWIND $ids AS id
 MATCH (n:Document {id: id})
-RETURN collect(n.id) AS existing
+RETURN collect([n.id, n.source]) AS found
+"""
+
+#: A document unchanged but read from another file (a JSON Lines record moved) keeps its node.
+SET_DOCUMENT_SOURCES: Final = """
+UNWIND $rows AS row
+MATCH (n:Document {id: row.id})
+SET n.source = row.source
+RETURN count(n) AS changed
 """
 
 MISSING_DOCUMENTS: Final = """

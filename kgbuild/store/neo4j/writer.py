@@ -556,16 +556,27 @@ class Neo4jWriter:
         if self.progress is not None:
             self.progress(kind, done, done)
 
-    def existing_documents(self, doc_ids: Iterable[str]) -> set[str]:
-        """Which of ``doc_ids`` have a Document node in the graph."""
+    def document_sources(self, doc_ids: Iterable[str]) -> dict[str, str | None]:
+        """The source of each of ``doc_ids`` that has a Document node in the graph."""
         ids = sorted(set(doc_ids))
         with self._session() as session:
-            found: list[str] = session.execute_read(
-                lambda tx: tx.run(queries.EXISTING_DOCUMENTS, ids=ids).single(strict=True)[
-                    "existing"
+            found: list[tuple[str, str | None]] = session.execute_read(
+                lambda tx: tx.run(queries.DOCUMENT_SOURCES, ids=ids).single(strict=True)["found"]
+            )
+        return {doc_id: source for doc_id, source in found}
+
+    def set_document_sources(self, sources: Mapping[str, str]) -> int:
+        """Record where unchanged documents are read from now; the Document nodes changed."""
+        rows = [{"id": doc_id, "source": source} for doc_id, source in sorted(sources.items())]
+        if not rows:
+            return 0
+        with self._session() as session:
+            changed: int = session.execute_write(
+                lambda tx: tx.run(queries.SET_DOCUMENT_SOURCES, rows=rows).single(strict=True)[
+                    "changed"
                 ]
             )
-        return set(found)
+        return changed
 
     def prune_unmentioned_entities(self) -> int:
         """Delete every Entity that no Mention refers to (with its attributes).

@@ -459,3 +459,30 @@ def test_a_changed_document_keeps_its_old_contribution_until_the_new_one_is_writ
     clean_db.execute_query("MATCH (n) DETACH DELETE n", database_=db)
     assert persist_stored(config, "run-fresh", None).written == 2
     assert after == snapshot(clean_db, db)
+
+
+def test_a_record_moved_to_another_file_keeps_its_node_with_the_new_source(
+    tmp_path: Path, keyword_ner_model: Path, clean_db: Driver, neo4j_target: Neo4jTarget
+) -> None:
+    import json
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    record = json.dumps({"id": "n1", "text": DOCS["c.txt"]}) + "\n"
+    (folder / "inbox.jsonl").write_text(record, encoding="utf-8")
+    config = settings(tmp_path, keyword_ner_model, neo4j_target)
+    build([folder], config)
+
+    def source() -> str:
+        (row,) = query(
+            clean_db, neo4j_target.database, "MATCH (d:Document {id: 'n1'}) RETURN d.source AS s"
+        )
+        return str(row["s"])
+
+    assert "inbox.jsonl" in source()
+    (folder / "inbox.jsonl").unlink()
+    (folder / "archive.jsonl").write_text(record, encoding="utf-8")
+    report = build([folder], config)
+    # the same text is not written again, and its node no longer names a file that is gone
+    assert report.neo4j is not None and "0 documents written" in report.neo4j
+    assert "archive.jsonl" in source() and "inbox.jsonl" not in source()
