@@ -183,7 +183,7 @@ def _decode_marked(data: bytes, codec: str, undecodable: str) -> Decoded:
         why = f"invalid {codec.upper()} after its byte-order mark ({exc.reason} at byte {exc.start:,})"
     if undecodable == "replace":
         return Decoded(data.decode(codec, errors="replace"), codec, f"{why}; read with U+FFFD")
-    raise _BadInput(f"{why}; or set ingest.undecodable: replace")
+    raise _BadInput(f"{why}; repair the file, or set ingest.undecodable: replace")
 
 
 def _detect(data: bytes, where: str) -> tuple[Decoded | None, str]:

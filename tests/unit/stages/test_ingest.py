@@ -140,6 +140,7 @@ def test_a_damaged_utf16_file_is_a_clear_failure_or_replaced(tmp_path: Path) -> 
     write(tmp_path / "wide.txt", data)
     (failure,) = read_documents([tmp_path]).failures
     assert "invalid UTF-16 after its byte-order mark" in failure.error
+    assert failure.error.endswith("; repair the file, or set ingest.undecodable: replace")
     replaced = read_documents([tmp_path], IngestConfig(undecodable="replace"))
     (doc,) = replaced.documents
     assert doc.text.startswith("Acme Robotics is based in Berlin.") and "\ufffd" in doc.text
