@@ -24,8 +24,9 @@ def blank_pipeline(lang: str) -> Language:
     """A cached ``spacy.blank(lang)`` with the ``sentencizer`` added."""
     try:
         nlp = spacy.blank(lang)
-    except ImportError:  # a language whose tokenizer needs an extra package
-        nlp = spacy.blank("xx")
+    except ImportError:  # a language whose tokenizer needs an extra package (Japanese: SudachiPy)
+        # Japanese has no spaces between words either: one word per character, as Chinese
+        nlp = spacy.blank("zh" if lang.lower().split("-")[0] == "ja" else "xx")
     nlp.add_pipe("sentencizer")
     nlp.max_length = MAX_BLOCK_CHARS + 1
     return nlp
