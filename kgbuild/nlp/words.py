@@ -8,13 +8,14 @@ sentence's final "." as another; spaCy's tokenizer exceptions give that, and
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
 import spacy
 from spacy.language import Language
 
-__all__ = ["MAX_BLOCK_CHARS", "blank_pipeline", "whole_word_spans", "word_spans"]
+__all__ = ["MAX_BLOCK_CHARS", "blank_pipeline", "is_symbol_word", "whole_word_spans", "word_spans"]
 
 MAX_BLOCK_CHARS = 100_000
 
@@ -44,6 +45,22 @@ def word_spans(text: str, lang: str) -> list[tuple[int, int]]:
         for token in blank_pipeline(lang).tokenizer(text)
         if not token.is_space
     ]
+
+
+_SYMBOL_CATEGORIES = frozenset({"So", "Sk", "Cf", "Mn", "Me"})
+"""Emoji and other pictographs, their modifiers, joiners and variation selectors."""
+
+
+def is_symbol_word(word: str) -> bool:
+    """Whether ``word`` is only emoji or other symbols (with their joiners and selectors).
+
+    Such a word is never part of a name, though a model that reads it as ``[UNK]`` may
+    tag it as one.
+
+    >>> [is_symbol_word(w) for w in ("\U0001f468", "\u200d", "\u2764\ufe0f", "$", "Acme", "\u2122")]
+    [True, True, True, False, False, True]
+    """
+    return bool(word) and all(unicodedata.category(ch) in _SYMBOL_CATEGORIES for ch in word)
 
 
 _CJK = "\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
