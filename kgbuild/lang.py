@@ -14,7 +14,7 @@ from typing import Any
 
 from kgbuild.errors import ConfigError
 
-__all__ = ["covers", "detect_lang", "is_cjk", "model_languages"]
+__all__ = ["base_language", "covers", "detect_lang", "is_cjk", "model_languages"]
 
 
 def is_cjk(char: str) -> bool:
@@ -114,15 +114,26 @@ def model_languages(manifest: Mapping[str, Any], model: str) -> frozenset[str] |
     return frozenset(code.lower() for code in found)
 
 
+def base_language(lang: str) -> str:
+    """The language of a code without its region or script, lowercased.
+
+    >>> base_language("zh-Hans-CN"), base_language("en_US"), base_language("ZH")
+    ('zh', 'en', 'zh')
+    """
+    return lang.strip().lower().replace("_", "-").split("-")[0]
+
+
 def covers(languages: frozenset[str] | None, lang: str) -> bool:
     """Tell whether a model of ``languages`` (``None``: any) reads documents in ``lang``.
 
-    A regional code matches its language ("en-GB" is covered by "en").
+    A regional code matches its language ("en-GB" and "en_US" are covered by "en").
 
     >>> covers(frozenset({"en"}), "zh"), covers(frozenset({"en"}), "en-GB"), covers(None, "zh")
     (False, True, True)
+    >>> covers(frozenset({"en"}), "en_US")
+    True
     """
     if languages is None:
         return True
-    code = lang.lower()
-    return code in languages or code.split("-")[0] in languages
+    code = lang.strip().lower().replace("_", "-")
+    return code in languages or base_language(code) in languages

@@ -15,6 +15,8 @@ from functools import lru_cache
 import spacy
 from spacy.language import Language
 
+from kgbuild.lang import base_language
+
 __all__ = ["MAX_BLOCK_CHARS", "blank_pipeline", "is_symbol_word", "whole_word_spans", "word_spans"]
 
 MAX_BLOCK_CHARS = 100_000
@@ -22,12 +24,13 @@ MAX_BLOCK_CHARS = 100_000
 
 @lru_cache(maxsize=8)
 def blank_pipeline(lang: str) -> Language:
-    """A cached ``spacy.blank(lang)`` with the ``sentencizer`` added."""
+    """A cached ``spacy.blank`` of ``lang``'s language (``zh`` for ``zh-CN``), sentencizer added."""
+    base = base_language(lang)
     try:
-        nlp = spacy.blank(lang)
+        nlp = spacy.blank(base)
     except ImportError:  # a language whose tokenizer needs an extra package (Japanese: SudachiPy)
         # Japanese has no spaces between words either: one word per character, as Chinese
-        nlp = spacy.blank("zh" if lang.lower().split("-")[0] == "ja" else "xx")
+        nlp = spacy.blank("zh" if base == "ja" else "xx")
     nlp.add_pipe("sentencizer")
     nlp.max_length = MAX_BLOCK_CHARS + 1
     return nlp

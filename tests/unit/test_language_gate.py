@@ -132,3 +132,28 @@ def test_a_japanese_document_is_split_into_its_sentences() -> None:
         "マリア・ゴンザレスはトロントでアクメ・ロボティクスを設立した。",
         "デイビッドはナイロビにいる。",
     ]
+
+
+def test_language_codes_with_a_region_read_as_their_language(tmp_path, settings_for) -> None:
+    # POSIX "en_US" is English to an English model; "zh-CN" is chunked as Chinese
+    default_ner = Path(__file__).resolve().parents[2] / "models" / "ner-wide-minilm"
+    settings = settings_for(default_ner)
+    records = [
+        {"id": "us", "text": ENGLISH, "metadata": {"lang": "en_US"}},
+        {
+            "id": "cn",
+            "text": "阿克米机器人公司总部位于柏林。玛丽亚是首席执行官。",
+            "metadata": {"lang": "zh-CN"},
+        },
+    ]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "docs.jsonl").write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in records), encoding="utf-8"
+    )
+    report = build([docs], settings)
+    assert [key for key in report.language_skips] == [("zh-CN", ("ner",))]
+    data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
+    names = {n["name"] for n in data["nodes"] if n["kind"] == "entity"}
+    assert {"Maria Gonzalez", "Acme Robotics", "Toronto"} <= names
+    assert report.chunks == 3  # the English sentence and both Chinese ones
