@@ -63,6 +63,22 @@ def _stripped(text: str, start: int, end: int) -> tuple[int, int] | None:
     return (start, end) if start < end else None
 
 
+def _inside_word(text: str, end: int) -> bool:
+    """Whether a sentence ending at ``end`` ends at a "." between two ASCII letters or digits.
+
+    Chinese (and Japanese) are tokenized one character a word, so the sentencizer takes
+    the point of "3.5" or "acme.com" for a full stop.
+    """
+    return (
+        1 < end < len(text)
+        and text[end - 1] == "."
+        and text[end - 2].isascii()
+        and text[end - 2].isalnum()
+        and text[end].isascii()
+        and text[end].isalnum()
+    )
+
+
 def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tuple[int, int]]:
     """Sentence ``(start, end)`` offsets into ``text``, whitespace trimmed, in order."""
     nlp = blank_pipeline(lang)
@@ -70,8 +86,19 @@ def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tup
     spans: list[tuple[int, int]] = []
     docs = nlp.pipe(text[start:end] for start, end in paragraphs)
     for (offset, _), doc in zip(paragraphs, docs, strict=True):
+        sentences: list[tuple[int, int]] = []
         for sent in doc.sents:
-            trimmed = _stripped(text, offset + sent.start_char, offset + sent.end_char)
+            start, end = offset + sent.start_char, offset + sent.end_char
+            if (
+                nlp.lang == "zh"
+                and sentences
+                and sentences[-1][1] == start
+                and _inside_word(text, start)
+            ):
+                start = sentences.pop()[0]
+            sentences.append((start, end))
+        for start, end in sentences:
+            trimmed = _stripped(text, start, end)
             if trimmed:
                 for piece in _bounded(text, *trimmed, max_sentence_chars):
                     clean = _stripped(text, *piece)

@@ -32,6 +32,17 @@ def test_chinese_sentences() -> None:
     ]
 
 
+def test_a_point_inside_a_number_or_a_domain_does_not_end_a_chinese_sentence() -> None:
+    # spaCy's Chinese tokenizer gives "3", ".", "5": its sentencizer ended a sentence there
+    text = "阿克米去年收入3.5亿美元，网站是acme.com。玛丽亚说：“v2.0版很好。”売上は1.5億円だった。"
+    chunks = chunk_document(doc(text, "zh"))
+    assert [c.text for c in chunks] == [
+        "阿克米去年收入3.5亿美元，网站是acme.com。",
+        "玛丽亚说：“v2.0版很好。”",
+        "売上は1.5億円だった。",
+    ]
+
+
 def test_long_sentence_is_split_never_truncated() -> None:
     text = " ".join(f"word{i}" for i in range(3000))
     chunks = chunk_document(doc(text), ChunkConfig(max_sentence_chars=500))
