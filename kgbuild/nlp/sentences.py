@@ -2,8 +2,8 @@
 
 spaCy's ``blank(lang)`` pipeline with the rule-based ``sentencizer`` splits each
 paragraph; paragraphs bound the work spaCy does at once, so a 5 MB text is fine. A
-sentence longer than ``max_sentence_chars`` is split at whitespace: text is never
-dropped. Chunking (:mod:`kgbuild.stages.chunking`) and the readers build on these.
+sentence longer than ``max_sentence_chars`` is split at whitespace, outside names where
+it can be: text is never dropped. Chunking (:mod:`kgbuild.stages.chunking`) and the readers build on these.
 """
 
 from __future__ import annotations
@@ -32,17 +32,47 @@ def paragraph_spans(text: str, *, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[
     yield from _bounded(text, start, len(text), max_chars, _BLOCK_SEPARATORS)
 
 
+_CLAUSE_MARKS = ("\uff0c", "\uff1b", "\u3001", "\uff1a")
+"""Full-width comma, semicolon, enumeration comma and colon: between clauses, never in a name."""
+
+
+def _outside_names(text: str, low: int, high: int) -> int:
+    """The last place in ``text[low:high]`` to cut a sentence without cutting a name, or -1.
+
+    After a full-width comma or semicolon (Chinese), else at a space between two words
+    that neither start with a capital ("said that | it"; not "Maria | Gonzalez", "Bank |
+    of America").
+    """
+    marks = max(text.rfind(mark, low, high) for mark in _CLAUSE_MARKS)
+    if marks >= 0:
+        return marks + 1
+    space = text.rfind(" ", low, high)
+    while space > low:
+        before = text.rfind(" ", 0, space) + 1
+        if not (text[space + 1].isupper() or text[before].isupper() or text[space + 1].isspace()):
+            return space
+        space = text.rfind(" ", low, space)
+    return -1
+
+
 def _bounded(
-    text: str, start: int, end: int, max_chars: int, separators: tuple[str, ...] = (" ",)
+    text: str,
+    start: int,
+    end: int,
+    max_chars: int,
+    separators: tuple[str, ...] = (" ",),
+    *,
+    names: bool = False,
 ) -> Iterator[tuple[int, int]]:
     """Split ``text[start:end]`` into pieces of at most ``max_chars``.
 
     Each cut is made after the last of ``separators`` (tried in order) in the second
-    half of the piece, or hard at ``max_chars`` when there is none.
+    half of the piece, or hard at ``max_chars`` when there is none. With ``names``, a
+    cut outside names (:func:`_outside_names`) is tried first.
     """
     while end - start > max_chars:
-        cut = -1
-        for separator in separators:
+        cut = _outside_names(text, start + max_chars // 2, start + max_chars) if names else -1
+        for separator in separators if cut <= start else ():
             found = text.rfind(separator, start + max_chars // 2, start + max_chars)
             if found > start:
                 cut = found + len(separator.rstrip()) if separator.strip() else found
@@ -100,7 +130,7 @@ def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tup
         for start, end in sentences:
             trimmed = _stripped(text, start, end)
             if trimmed:
-                for piece in _bounded(text, *trimmed, max_sentence_chars):
+                for piece in _bounded(text, *trimmed, max_sentence_chars, names=True):
                     clean = _stripped(text, *piece)
                     if clean:
                         spans.append(clean)

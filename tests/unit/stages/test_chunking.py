@@ -52,6 +52,22 @@ def test_long_sentence_is_split_never_truncated() -> None:
     assert chunks[-1].text.endswith("word2999")
 
 
+def test_a_long_sentence_is_not_cut_inside_a_name() -> None:
+    # the last space before 500 characters is inside "Maria Gonzalez": the cut went there,
+    # and NER found "Maria" in one chunk and nothing of "Gonzalez" in the next
+    filler = " ".join(["the plant would open next year and hire many workers"] * 12)
+    text = filler[:484] + " said Maria Gonzalez of Bank of America in Toronto and " + filler
+    assert text.rfind(" ", 0, 500) == text.index(" Gonzalez")
+    chunks = chunk_document(doc(text), ChunkConfig(max_sentence_chars=500))
+    assert len(chunks) == 3
+    assert any("said Maria Gonzalez of Bank of America in" in c.text for c in chunks)
+    # Chinese: after a full-width comma, not inside a run of characters
+    zh = "玛丽亚在多伦多创立了阿克米公司，" * 40 + "后来阿克米机器人公司搬到了柏林"
+    pieces = chunk_document(doc(zh, "zh"), ChunkConfig(max_sentence_chars=500))
+    assert all(c.text.endswith("，") for c in pieces[:-1])
+    assert "".join(c.text for c in pieces) == zh
+
+
 def test_ids_are_deterministic_and_change_with_content() -> None:
     first = chunk_document(doc("Acme is here. Berlin is there."))
     again = chunk_document(doc("Acme is here. Berlin is there."))
