@@ -18,7 +18,7 @@ __all__ = ["paragraph_spans", "sentence_spans", "text_sentence_spans"]
 _BLOCK_SEPARATORS = ("\n", ". ", "。", " ")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\n(?=#)")
 _INNER_BREAK = re.compile(
-    r"[.!?;](?=[\"'\u201d\u2019)\]]*\s+\S)|[\u3002\uff01\uff1f](?=\S)|\n[ \t]*\n|\n(?=#)"
+    r"[.!?;](?=[\"'\u201d\u2019)\]]*\s+\S)|[\u3002\uff01\uff1f](?=\s*\S)|\n[ \t]*\n|\n(?=#)"
 )
 """A sentence end or a paragraph break inside a text; a text without one is one sentence."""
 

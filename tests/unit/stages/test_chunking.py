@@ -90,6 +90,7 @@ def test_text_sentence_spans_agree_with_the_splitter_and_skip_it_for_one_sentenc
         "Dr. Lee joined Acme. She left in 2020! Why? Nobody said.": "en",
         "Report\n\nAcme grew.\n# Outlook\nMore growth": "en",
         "李明出生于北京。后来他搬到了上海。": "zh",
+        "李明出生于北京。 后来他搬到了上海！ 是的。": "zh",  # a space after the full stops
         "   ": "en",
     }
     for text, lang in texts.items():
