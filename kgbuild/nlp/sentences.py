@@ -18,9 +18,11 @@ __all__ = ["paragraph_spans", "sentence_spans", "text_sentence_spans"]
 _BLOCK_SEPARATORS = ("\n", ". ", "。", " ")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\n(?=#)")
 _INNER_BREAK = re.compile(
-    r"[.!?;](?=[\"'\u201d\u2019)\]]*\s+\S)|[\u3002\uff01\uff1f](?=\s*\S)|\n[ \t]*\n|\n(?=#)"
+    r"[.!?;\u0964\u0965\u061f\u06d4](?=[\"'\u201d\u2019)\]]*\s+\S)"
+    r"|[\u3002\uff01\uff1f](?=\s*\S)|\n[ \t]*\n|\n(?=#)"
 )
-"""A sentence end or a paragraph break inside a text; a text without one is one sentence."""
+"""A sentence end (Latin, Devanagari danda, Arabic question mark and full stop, CJK) or a
+paragraph break inside a text; a text without one is one sentence."""
 
 
 def paragraph_spans(text: str, *, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[tuple[int, int]]:

@@ -91,6 +91,8 @@ def test_text_sentence_spans_agree_with_the_splitter_and_skip_it_for_one_sentenc
         "Report\n\nAcme grew.\n# Outlook\nMore growth": "en",
         "李明出生于北京。后来他搬到了上海。": "zh",
         "李明出生于北京。 后来他搬到了上海！ 是的。": "zh",  # a space after the full stops
+        "मारिया ने कंपनी की स्थापना की। डेविड नैरोबी में रहता है।": "hi",
+        "هل أسست ماريا الشركة؟ نعم أسستها في تورونتو.": "ar",
         "   ": "en",
     }
     for text, lang in texts.items():
