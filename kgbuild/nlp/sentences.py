@@ -19,7 +19,7 @@ _BLOCK_SEPARATORS = ("\n", ". ", "。", " ")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\n(?=#)")
 _INNER_BREAK = re.compile(
     r"[.!?;\u0964\u0965\u061f\u06d4](?=[\"'\u201d\u2019)\]]*\s+\S)"
-    r"|[\u3002\uff01\uff1f](?=\s*\S)|\n[ \t]*\n|\n(?=#)"
+    r"|[\u3002\uff01\uff1f\uff0e\uff61](?=\s*\S)|\n[ \t]*\n|\n(?=#)"
 )
 """A sentence end (Latin, Devanagari danda, Arabic question mark and full stop, CJK) or a
 paragraph break inside a text; a text without one is one sentence."""

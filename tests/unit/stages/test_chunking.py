@@ -92,6 +92,8 @@ def test_text_sentence_spans_agree_with_the_splitter_and_skip_it_for_one_sentenc
         "李明出生于北京。后来他搬到了上海。": "zh",
         "李明出生于北京。 后来他搬到了上海！ 是的。": "zh",  # a space after the full stops
         "मारिया ने कंपनी की स्थापना की। डेविड नैरोबी में रहता है।": "hi",
+        "東京大学は日本にある．山田太郎は教授である．": "ja",  # full-width full stops
+        "ﾏﾘｱはﾄﾛﾝﾄにいる｡ﾃﾞｲﾋﾞｯﾄﾞはﾅｲﾛﾋﾞにいる｡": "ja",  # half-width ones
         "هل أسست ماريا الشركة؟ نعم أسستها في تورونتو.": "ar",
         "   ": "en",
     }
