@@ -17,7 +17,14 @@ from spacy.language import Language
 
 from kgbuild.lang import base_language
 
-__all__ = ["MAX_BLOCK_CHARS", "blank_pipeline", "is_symbol_word", "whole_word_spans", "word_spans"]
+__all__ = [
+    "MAX_BLOCK_CHARS",
+    "blank_pipeline",
+    "is_symbol_word",
+    "visible_span",
+    "whole_word_spans",
+    "word_spans",
+]
 
 MAX_BLOCK_CHARS = 100_000
 
@@ -45,9 +52,16 @@ def word_spans(text: str, lang: str) -> list[tuple[int, int]]:
     """
     return [
         (token.idx, token.idx + len(token.text))
-        for token in blank_pipeline(lang).tokenizer(text)
+        for token in blank_pipeline(lang).tokenizer(text.translate(_BIDI_AS_SPACE))
         if not token.is_space
     ]
+
+
+_BIDI_AS_SPACE = {
+    code: " " for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
+"""Bidirectional marks and controls: between words, never in one, so read as spaces (one
+character for one, so the offsets hold)."""
 
 
 _SYMBOL_CATEGORIES = frozenset({"So", "Sk", "Cf", "Mn", "Me"})
@@ -64,6 +78,22 @@ def is_symbol_word(word: str) -> bool:
     [True, True, True, False, False, True]
     """
     return bool(word) and all(unicodedata.category(ch) in _SYMBOL_CATEGORIES for ch in word)
+
+
+def visible_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """``text[start:end]`` without the invisible format characters at its edges.
+
+    Bidirectional marks and controls (U+200F around a Latin name in Hebrew or Arabic
+    text, U+202E that shows a name reversed) and joiners belong to the text, not the name.
+
+    >>> visible_span("\u200fDavid Chen\u200f", 0, 12)
+    (1, 11)
+    """
+    while start < end and unicodedata.category(text[start]) == "Cf":
+        start += 1
+    while end > start and unicodedata.category(text[end - 1]) == "Cf":
+        end -= 1
+    return start, end
 
 
 _CJK = "\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"

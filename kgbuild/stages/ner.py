@@ -45,7 +45,7 @@ from kgbuild.nlp.hf import (
 )
 from kgbuild.nlp.name_checks import is_cased, is_english, trim_function_words, written_lowercase
 from kgbuild.nlp.quantities import widen_quantity
-from kgbuild.nlp.words import is_symbol_word, whole_word_spans, word_spans
+from kgbuild.nlp.words import is_symbol_word, visible_span, whole_word_spans, word_spans
 from kgbuild.progress import track
 from kgbuild.stages.registry import stage_key
 
@@ -359,9 +359,9 @@ class NerStage:
                 continue
             chunk, chunk_words = chunks[chunk_index], words[chunk_index]
             for first, last in _line_pieces(chunk.text, chunk_words, first_word, last_word):
-                found.setdefault(chunk_index, []).append(
-                    (chunk_words[first][0], chunk_words[last][1], label, score)
-                )
+                start, end = visible_span(chunk.text, chunk_words[first][0], chunk_words[last][1])
+                if start < end:
+                    found.setdefault(chunk_index, []).append((start, end, label, score))
         checked = self._checked_documents(chunks, langs)
         mentions: list[Mention] = []
         for chunk_index in sorted(found):

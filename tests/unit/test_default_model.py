@@ -246,3 +246,18 @@ def test_emoji_are_never_names_nor_parts_of_names() -> None:
         ("David Chen", "PER"),
         ("Nairobi", "LOC"),
     }
+
+
+def test_bidirectional_marks_around_a_name_stay_out_of_the_mention() -> None:
+    # Hebrew or Arabic text marks an embedded Latin name with U+200F; U+202E ... U+202C
+    # shows the name reversed: the marks were in the mention, and in the entity's name
+    stage = NerStage(NerConfig(), run_id="r")
+    text = "\u200fDavid Chen\u200f moved to \u202eToronto\u202c with Maria Gonzalez\u200e."
+    doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    mentions = stage(chunk_document(doc), {"d": "en"})
+    assert all(text[m.span.start : m.span.end] == m.text for m in mentions)
+    assert {(m.text, m.label) for m in mentions} == {
+        ("David Chen", "PER"),
+        ("Toronto", "LOC"),
+        ("Maria Gonzalez", "PER"),
+    }
