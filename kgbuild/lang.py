@@ -1,18 +1,20 @@
 """Languages: which a document is in, and which a model reads.
 
-Detection goes as far as chunking needs (English vs Chinese); a model declares the
-languages it reads in its manifest (``"languages": ["en"]``), and a model that does
-not is taken to read any language.
+Detection reads the script, not the words: Chinese, Japanese and Korean apart, a text
+mostly in one other alphabet (Cyrillic, Arabic, ...) as that alphabet's main language,
+any other text as English. A model declares the languages it reads in its manifest
+(``"languages": ["en"]``), and a model that does not is taken to read any language.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from kgbuild.errors import ConfigError
 
-__all__ = ["covers", "detect_lang", "is_cjk", "model_languages"]
+__all__ = ["base_language", "covers", "detect_lang", "is_cjk", "model_languages"]
 
 
 def is_cjk(char: str) -> bool:
@@ -21,19 +23,70 @@ def is_cjk(char: str) -> bool:
     return 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xF900 <= code <= 0xFAFF
 
 
+_SCRIPTS: tuple[tuple[int, int, str], ...] = (
+    (0x0370, 0x03FF, "el"),  # Greek
+    (0x0400, 0x052F, "ru"),  # Cyrillic
+    (0x0590, 0x05FF, "he"),  # Hebrew
+    (0x0600, 0x06FF, "ar"),  # Arabic
+    (0x0750, 0x077F, "ar"),  # Arabic supplement
+    (0x0900, 0x097F, "hi"),  # Devanagari
+    (0x0E00, 0x0E7F, "th"),  # Thai
+)
+"""Alphabets whose letters, when most of a text's, name its language (the main one)."""
+
+
+def _is_kana(char: str) -> bool:
+    return 0x3040 <= ord(char) <= 0x30FF or 0x31F0 <= ord(char) <= 0x31FF
+
+
+def _is_hangul(char: str) -> bool:
+    code = ord(char)
+    return 0xAC00 <= code <= 0xD7AF or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F
+
+
+def _script_lang(char: str) -> str | None:
+    code = ord(char)
+    for first, last, lang in _SCRIPTS:
+        if first <= code <= last:
+            return lang
+    return None
+
+
 def detect_lang(text: str, *, sample: int = 4000) -> str:
-    """Return ``"zh"`` when CJK ideographs make up a fifth of the letters, else ``"en"``.
+    """Guess a text's language from its script.
+
+    ``"zh"``, ``"ja"`` or ``"ko"`` when CJK ideographs, kana and Hangul make up a fifth
+    of the letters (Japanese when a tenth of those are kana, Korean when Hangul
+    outnumbers ideographs); the main language of an alphabet that holds more than half
+    of the letters (``"ru"`` for Cyrillic, ``"ar"``, ``"el"``, ``"he"``, ``"hi"``,
+    ``"th"``); else ``"en"``.
 
     >>> detect_lang("Acme was founded in Berlin.")
     'en'
     >>> detect_lang("阿克米机器人公司总部位于柏林。")
     'zh'
+    >>> detect_lang("マリアはトロントで会社を設立した。"), detect_lang("마리아는 토론토에 산다.")
+    ('ja', 'ko')
+    >>> detect_lang("Мария основала Acme в Торонто.")
+    'ru'
     """
     letters = [ch for ch in text[:sample] if ch.isalpha()]
     if not letters:
         return "en"
-    cjk = sum(1 for ch in letters if is_cjk(ch))
-    return "zh" if cjk * 5 >= len(letters) else "en"
+    han = sum(1 for ch in letters if is_cjk(ch))
+    kana = sum(1 for ch in letters if _is_kana(ch))
+    hangul = sum(1 for ch in letters if _is_hangul(ch))
+    east = han + kana + hangul
+    if east * 5 >= len(letters):
+        if hangul > han and hangul >= kana:
+            return "ko"
+        return "ja" if kana * 10 >= east else "zh"
+    alphabets = Counter(lang for ch in letters if (lang := _script_lang(ch)) is not None)
+    if alphabets:
+        lang, count = alphabets.most_common(1)[0]
+        if count * 2 > len(letters):
+            return lang
+    return "en"
 
 
 def model_languages(manifest: Mapping[str, Any], model: str) -> frozenset[str] | None:
@@ -61,15 +114,26 @@ def model_languages(manifest: Mapping[str, Any], model: str) -> frozenset[str] |
     return frozenset(code.lower() for code in found)
 
 
+def base_language(lang: str) -> str:
+    """The language of a code without its region or script, lowercased.
+
+    >>> base_language("zh-Hans-CN"), base_language("en_US"), base_language("ZH")
+    ('zh', 'en', 'zh')
+    """
+    return lang.strip().lower().replace("_", "-").split("-")[0]
+
+
 def covers(languages: frozenset[str] | None, lang: str) -> bool:
     """Tell whether a model of ``languages`` (``None``: any) reads documents in ``lang``.
 
-    A regional code matches its language ("en-GB" is covered by "en").
+    A regional code matches its language ("en-GB" and "en_US" are covered by "en").
 
     >>> covers(frozenset({"en"}), "zh"), covers(frozenset({"en"}), "en-GB"), covers(None, "zh")
     (False, True, True)
+    >>> covers(frozenset({"en"}), "en_US")
+    True
     """
     if languages is None:
         return True
-    code = lang.lower()
-    return code in languages or code.split("-")[0] in languages
+    code = lang.strip().lower().replace("_", "-")
+    return code in languages or base_language(code) in languages

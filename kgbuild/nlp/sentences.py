@@ -2,8 +2,8 @@
 
 spaCy's ``blank(lang)`` pipeline with the rule-based ``sentencizer`` splits each
 paragraph; paragraphs bound the work spaCy does at once, so a 5 MB text is fine. A
-sentence longer than ``max_sentence_chars`` is split at whitespace: text is never
-dropped. Chunking (:mod:`kgbuild.stages.chunking`) and the readers build on these.
+sentence longer than ``max_sentence_chars`` is split at whitespace, outside names where
+it can be: text is never dropped. Chunking (:mod:`kgbuild.stages.chunking`) and the readers build on these.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ __all__ = ["paragraph_spans", "sentence_spans", "text_sentence_spans"]
 _BLOCK_SEPARATORS = ("\n", ". ", "。", " ")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\n(?=#)")
 _INNER_BREAK = re.compile(
-    r"[.!?;](?=[\"'\u201d\u2019)\]]*\s+\S)|[\u3002\uff01\uff1f](?=\S)|\n[ \t]*\n|\n(?=#)"
+    r"[.!?;\u0964\u0965\u061f\u06d4](?=[\"'\u201d\u2019)\]]*\s+\S)"
+    r"|[\u3002\uff01\uff1f\uff0e\uff61](?=\s*\S)|\n[ \t]*\n|\n(?=#)"
 )
-"""A sentence end or a paragraph break inside a text; a text without one is one sentence."""
+"""A sentence end (Latin, Devanagari danda, Arabic question mark and full stop, CJK) or a
+paragraph break inside a text; a text without one is one sentence."""
 
 
 def paragraph_spans(text: str, *, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[tuple[int, int]]:
@@ -32,17 +34,47 @@ def paragraph_spans(text: str, *, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[
     yield from _bounded(text, start, len(text), max_chars, _BLOCK_SEPARATORS)
 
 
+_CLAUSE_MARKS = ("\uff0c", "\uff1b", "\u3001", "\uff1a")
+"""Full-width comma, semicolon, enumeration comma and colon: between clauses, never in a name."""
+
+
+def _outside_names(text: str, low: int, high: int) -> int:
+    """The last place in ``text[low:high]`` to cut a sentence without cutting a name, or -1.
+
+    After a full-width comma or semicolon (Chinese), else at a space between two words
+    that neither start with a capital ("said that | it"; not "Maria | Gonzalez", "Bank |
+    of America").
+    """
+    marks = max(text.rfind(mark, low, high) for mark in _CLAUSE_MARKS)
+    if marks >= 0:
+        return marks + 1
+    space = text.rfind(" ", low, high)
+    while space > low:
+        before = text.rfind(" ", 0, space) + 1
+        if not (text[space + 1].isupper() or text[before].isupper() or text[space + 1].isspace()):
+            return space
+        space = text.rfind(" ", low, space)
+    return -1
+
+
 def _bounded(
-    text: str, start: int, end: int, max_chars: int, separators: tuple[str, ...] = (" ",)
+    text: str,
+    start: int,
+    end: int,
+    max_chars: int,
+    separators: tuple[str, ...] = (" ",),
+    *,
+    names: bool = False,
 ) -> Iterator[tuple[int, int]]:
     """Split ``text[start:end]`` into pieces of at most ``max_chars``.
 
     Each cut is made after the last of ``separators`` (tried in order) in the second
-    half of the piece, or hard at ``max_chars`` when there is none.
+    half of the piece, or hard at ``max_chars`` when there is none. With ``names``, a
+    cut outside names (:func:`_outside_names`) is tried first.
     """
     while end - start > max_chars:
-        cut = -1
-        for separator in separators:
+        cut = _outside_names(text, start + max_chars // 2, start + max_chars) if names else -1
+        for separator in separators if cut <= start else ():
             found = text.rfind(separator, start + max_chars // 2, start + max_chars)
             if found > start:
                 cut = found + len(separator.rstrip()) if separator.strip() else found
@@ -63,6 +95,22 @@ def _stripped(text: str, start: int, end: int) -> tuple[int, int] | None:
     return (start, end) if start < end else None
 
 
+def _inside_word(text: str, end: int) -> bool:
+    """Whether a sentence ending at ``end`` ends at a "." between two ASCII letters or digits.
+
+    Chinese (and Japanese) are tokenized one character a word, so the sentencizer takes
+    the point of "3.5" or "acme.com" for a full stop.
+    """
+    return (
+        1 < end < len(text)
+        and text[end - 1] == "."
+        and text[end - 2].isascii()
+        and text[end - 2].isalnum()
+        and text[end].isascii()
+        and text[end].isalnum()
+    )
+
+
 def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tuple[int, int]]:
     """Sentence ``(start, end)`` offsets into ``text``, whitespace trimmed, in order."""
     nlp = blank_pipeline(lang)
@@ -70,10 +118,21 @@ def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tup
     spans: list[tuple[int, int]] = []
     docs = nlp.pipe(text[start:end] for start, end in paragraphs)
     for (offset, _), doc in zip(paragraphs, docs, strict=True):
+        sentences: list[tuple[int, int]] = []
         for sent in doc.sents:
-            trimmed = _stripped(text, offset + sent.start_char, offset + sent.end_char)
+            start, end = offset + sent.start_char, offset + sent.end_char
+            if (
+                nlp.lang == "zh"
+                and sentences
+                and sentences[-1][1] == start
+                and _inside_word(text, start)
+            ):
+                start = sentences.pop()[0]
+            sentences.append((start, end))
+        for start, end in sentences:
+            trimmed = _stripped(text, start, end)
             if trimmed:
-                for piece in _bounded(text, *trimmed, max_sentence_chars):
+                for piece in _bounded(text, *trimmed, max_sentence_chars, names=True):
                     clean = _stripped(text, *piece)
                     if clean:
                         spans.append(clean)

@@ -8,24 +8,36 @@ sentence's final "." as another; spaCy's tokenizer exceptions give that, and
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
 import spacy
 from spacy.language import Language
 
-__all__ = ["MAX_BLOCK_CHARS", "blank_pipeline", "whole_word_spans", "word_spans"]
+from kgbuild.lang import base_language
+
+__all__ = [
+    "MAX_BLOCK_CHARS",
+    "blank_pipeline",
+    "is_symbol_word",
+    "visible_span",
+    "whole_word_spans",
+    "word_spans",
+]
 
 MAX_BLOCK_CHARS = 100_000
 
 
 @lru_cache(maxsize=8)
 def blank_pipeline(lang: str) -> Language:
-    """A cached ``spacy.blank(lang)`` with the ``sentencizer`` added."""
+    """A cached ``spacy.blank`` of ``lang``'s language (``zh`` for ``zh-CN``), sentencizer added."""
+    base = base_language(lang)
     try:
-        nlp = spacy.blank(lang)
-    except ImportError:  # a language whose tokenizer needs an extra package
-        nlp = spacy.blank("xx")
+        nlp = spacy.blank(base)
+    except ImportError:  # a language whose tokenizer needs an extra package (Japanese: SudachiPy)
+        # Japanese has no spaces between words either: one word per character, as Chinese
+        nlp = spacy.blank("zh" if base == "ja" else "xx")
     nlp.add_pipe("sentencizer")
     nlp.max_length = MAX_BLOCK_CHARS + 1
     return nlp
@@ -40,9 +52,48 @@ def word_spans(text: str, lang: str) -> list[tuple[int, int]]:
     """
     return [
         (token.idx, token.idx + len(token.text))
-        for token in blank_pipeline(lang).tokenizer(text)
+        for token in blank_pipeline(lang).tokenizer(text.translate(_BIDI_AS_SPACE))
         if not token.is_space
     ]
+
+
+_BIDI_AS_SPACE = {
+    code: " " for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
+"""Bidirectional marks and controls: between words, never in one, so read as spaces (one
+character for one, so the offsets hold)."""
+
+
+_SYMBOL_CATEGORIES = frozenset({"So", "Sk", "Cf", "Mn", "Me"})
+"""Emoji and other pictographs, their modifiers, joiners and variation selectors."""
+
+
+def is_symbol_word(word: str) -> bool:
+    """Whether ``word`` is only emoji or other symbols (with their joiners and selectors).
+
+    Such a word is never part of a name, though a model that reads it as ``[UNK]`` may
+    tag it as one.
+
+    >>> [is_symbol_word(w) for w in ("\U0001f468", "\u200d", "\u2764\ufe0f", "$", "Acme", "\u2122")]
+    [True, True, True, False, False, True]
+    """
+    return bool(word) and all(unicodedata.category(ch) in _SYMBOL_CATEGORIES for ch in word)
+
+
+def visible_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """``text[start:end]`` without the invisible format characters at its edges.
+
+    Bidirectional marks and controls (U+200F around a Latin name in Hebrew or Arabic
+    text, U+202E that shows a name reversed) and joiners belong to the text, not the name.
+
+    >>> visible_span("\u200fDavid Chen\u200f", 0, 12)
+    (1, 11)
+    """
+    while start < end and unicodedata.category(text[start]) == "Cf":
+        start += 1
+    while end > start and unicodedata.category(text[end - 1]) == "Cf":
+        end -= 1
+    return start, end
 
 
 _CJK = "\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"

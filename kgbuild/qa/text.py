@@ -61,8 +61,20 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_INSIDE_WORDS = dict.fromkeys(map(ord, "\u00ad\u200c\u200d\u2060\ufeff"))
+"""Invisible characters that never end a word (soft hyphen, zero-width joiners, BOM)."""
+
+
 def tokens(text: str) -> list[str]:
-    """Folded word tokens (possessive ``'s`` dropped)."""
+    """Folded word tokens (possessive ``'s`` dropped).
+
+    The text is composed first (NFC) and its invisible in-word characters dropped, so a
+    name written decomposed ("Mu\u0308ller") or with a soft hyphen is one word, as typed.
+
+    >>> tokens("Hans Mu\u0308l\u00adler's")
+    ['hans', 'muller']
+    """
+    text = unicodedata.normalize("NFC", text.translate(_INSIDE_WORDS))
     return [fold(text[a:b]) for a, b in word_spans(text) if not _possessive(text, a, b)]
 
 

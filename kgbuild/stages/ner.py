@@ -45,7 +45,7 @@ from kgbuild.nlp.hf import (
 )
 from kgbuild.nlp.name_checks import is_cased, is_english, trim_function_words, written_lowercase
 from kgbuild.nlp.quantities import widen_quantity
-from kgbuild.nlp.words import whole_word_spans, word_spans
+from kgbuild.nlp.words import is_symbol_word, visible_span, whole_word_spans, word_spans
 from kgbuild.progress import track
 from kgbuild.stages.registry import stage_key
 
@@ -112,14 +112,26 @@ def _flat_windows(encodings: Sequence[Any], chunk_index: IntArray | None = None)
 def _line_pieces(
     text: str, words: Sequence[tuple[int, int]], first: int, last: int
 ) -> list[tuple[int, int]]:
-    """Split a word range where a line break separates two words (a name never spans lines)."""
+    """Split a word range where a line break separates two words (a name never spans lines).
+
+    Emoji and other symbol words (:func:`~kgbuild.nlp.words.is_symbol_word`) come off each
+    piece's edges, and a piece of nothing else is dropped: they are never names.
+    """
     pieces, start = [], first
     for index in range(first + 1, last + 1):
         if "\n" in text[words[index - 1][1] : words[index][0]]:
             pieces.append((start, index - 1))
             start = index
     pieces.append((start, last))
-    return pieces
+    trimmed = []
+    for start, end in pieces:
+        while start <= end and is_symbol_word(text[words[start][0] : words[start][1]]):
+            start += 1
+        while end >= start and is_symbol_word(text[words[end][0] : words[end][1]]):
+            end -= 1
+        if start <= end:
+            trimmed.append((start, end))
+    return trimmed
 
 
 class NerStage:
@@ -347,9 +359,9 @@ class NerStage:
                 continue
             chunk, chunk_words = chunks[chunk_index], words[chunk_index]
             for first, last in _line_pieces(chunk.text, chunk_words, first_word, last_word):
-                found.setdefault(chunk_index, []).append(
-                    (chunk_words[first][0], chunk_words[last][1], label, score)
-                )
+                start, end = visible_span(chunk.text, chunk_words[first][0], chunk_words[last][1])
+                if start < end:
+                    found.setdefault(chunk_index, []).append((start, end, label, score))
         checked = self._checked_documents(chunks, langs)
         mentions: list[Mention] = []
         for chunk_index in sorted(found):

@@ -223,3 +223,41 @@ def test_default_model_was_distilled_and_its_card_names_the_teacher_and_the_unla
     card = json.loads((folder / "model_card.json").read_text(encoding="utf-8"))
     assert card["hyperparameters"]["teacher"]["model"] == "models/ner-wide-mpnet"
     assert [e["format"] for e in card["data"]["train"] if e["unlabeled"]] == ["fewrel"]
+
+
+def test_emoji_are_never_names_nor_parts_of_names() -> None:
+    # the model reads an emoji as [UNK] and tags it like an unknown name; 👨‍💼 is two
+    # emoji joined by U+200D, three words for spaCy
+    stage = NerStage(NerConfig(), run_id="r")
+    text = (
+        "Meeting with \U0001f468\u200d\U0001f4bc John Smith from Bluefin Analytics \u2705 in "
+        "London \U0001f1ec\U0001f1e7 today. \U0001f389\U0001f389 Maria\u00a0Gonzalez founded "
+        "Acme Robotics. David Chen \U0001f600 moved to Nairobi."
+    )
+    doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    mentions = stage(chunk_document(doc), {"d": "en"})
+    assert all(text[m.span.start : m.span.end] == m.text for m in mentions)
+    assert {(m.text, m.label) for m in mentions} == {
+        ("John Smith", "PER"),
+        ("Bluefin Analytics", "ORG"),
+        ("London", "LOC"),
+        ("Maria\u00a0Gonzalez", "PER"),
+        ("Acme Robotics", "ORG"),
+        ("David Chen", "PER"),
+        ("Nairobi", "LOC"),
+    }
+
+
+def test_bidirectional_marks_around_a_name_stay_out_of_the_mention() -> None:
+    # Hebrew or Arabic text marks an embedded Latin name with U+200F; U+202E ... U+202C
+    # shows the name reversed: the marks were in the mention, and in the entity's name
+    stage = NerStage(NerConfig(), run_id="r")
+    text = "\u200fDavid Chen\u200f moved to \u202eToronto\u202c with Maria Gonzalez\u200e."
+    doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    mentions = stage(chunk_document(doc), {"d": "en"})
+    assert all(text[m.span.start : m.span.end] == m.text for m in mentions)
+    assert {(m.text, m.label) for m in mentions} == {
+        ("David Chen", "PER"),
+        ("Toronto", "LOC"),
+        ("Maria Gonzalez", "PER"),
+    }

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kgbuild.errors import ConfigError
-from kgbuild.lang import covers, model_languages
+from kgbuild.lang import covers, detect_lang, model_languages
+from kgbuild.nlp.sentences import sentence_spans
 from kgbuild.pipeline import build
 from kgbuild.store.sql.orm import StageEventRow, make_engine
 
@@ -92,3 +93,67 @@ def test_languages_field_is_checked() -> None:
     for bad in ("en", [], [1]):
         with pytest.raises(ConfigError, match="languages"):
             model_languages({"languages": bad}, "my-model")
+
+
+# Invented names in Japanese, Korean, Russian and Arabic: none of them is English.
+OTHER_SCRIPTS = {
+    "ja": "マリア・ゴンザレスはトロントでアクメ・ロボティクスを設立した。デイビッドはナイロビにいる。",
+    "ko": "마리아 곤잘레스는 토론토에서 애크미 로보틱스를 설립했다. 데이비드는 나이로비에 있다.",
+    "ru": "Мария Гонсалес основала Acme Robotics в Торонто. Дэвид Чен живёт в Найроби.",
+    "ar": "أسست ماريا غونزاليس شركة أكمي للروبوتات في تورونتو.",
+}
+
+
+def test_documents_in_other_scripts_are_not_read_by_an_english_model(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    settings = settings_for(with_languages(keyword_ner_model, tmp_path, ["en"]))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "en.txt").write_text(ENGLISH, encoding="utf-8")
+    for lang, text in OTHER_SCRIPTS.items():
+        (docs / f"{lang}.txt").write_text(text, encoding="utf-8")
+    report = build([docs], settings)
+    assert (report.processed, report.failed) == (5, 0)
+    skipped = {
+        lang: [Path(s).name for s in sources]
+        for (lang, _), sources in report.language_skips.items()
+    }
+    assert skipped == {lang: [f"{lang}.txt"] for lang in OTHER_SCRIPTS}
+    data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
+    entity_docs = {d for n in data["nodes"] if n["kind"] == "entity" for d in n["doc_ids"]}
+    assert entity_docs == {"en.txt"}
+
+
+def test_a_japanese_document_is_split_into_its_sentences() -> None:
+    text = OTHER_SCRIPTS["ja"]
+    spans = sentence_spans(text, detect_lang(text), max_sentence_chars=400)
+    assert [text[start:end] for start, end in spans] == [
+        "マリア・ゴンザレスはトロントでアクメ・ロボティクスを設立した。",
+        "デイビッドはナイロビにいる。",
+    ]
+
+
+def test_language_codes_with_a_region_read_as_their_language(tmp_path, settings_for) -> None:
+    # POSIX "en_US" is English to an English model; "zh-CN" is chunked as Chinese
+    default_ner = Path(__file__).resolve().parents[2] / "models" / "ner-wide-minilm"
+    settings = settings_for(default_ner)
+    records = [
+        {"id": "us", "text": ENGLISH, "metadata": {"lang": "en_US"}},
+        {
+            "id": "cn",
+            "text": "阿克米机器人公司总部位于柏林。玛丽亚是首席执行官。",
+            "metadata": {"lang": "zh-CN"},
+        },
+    ]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "docs.jsonl").write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in records), encoding="utf-8"
+    )
+    report = build([docs], settings)
+    assert [key for key in report.language_skips] == [("zh-CN", ("ner",))]
+    data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
+    names = {n["name"] for n in data["nodes"] if n["kind"] == "entity"}
+    assert {"Maria Gonzalez", "Acme Robotics", "Toronto"} <= names
+    assert report.chunks == 3  # the English sentence and both Chinese ones

@@ -114,6 +114,7 @@
   /** Folded words, as kgbuild.qa.text.tokens makes them (CJK characters one by one). */
   function tokens(text) {
     const out = [];
+    text = text.replace(/[\u00ad\u200c\u200d\u2060\ufeff]/g, "").normalize("NFC");
     for (const match of text.matchAll(/[\p{L}\p{N}]+/gu)) {
       const word = match[0];
       const at = match.index;

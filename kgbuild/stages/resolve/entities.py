@@ -13,7 +13,7 @@ from kgbuild.data import Entity, Mention, Merge
 from kgbuild.ids import stable_id
 from kgbuild.stages.resolve.clustering import Clustering, find_clusters
 from kgbuild.stages.resolve.document_rules import DOCUMENT_RULES
-from kgbuild.stages.resolve.names import DEFAULT_CONFIG, normalize_name
+from kgbuild.stages.resolve.names import DEFAULT_CONFIG, INSIDE_WORDS, normalize_name
 
 
 class ResolutionResult(BaseModel):
@@ -35,13 +35,17 @@ def _canonical(texts: Iterable[str], label: str, config: ResolveConfig) -> str:
     """The fullest name of a cluster, the one an entity is shown and keyed by.
 
     Among the forms with the most normalised tokens ("Acme Robotics" over "Acme",
-    "David Chen" over "Dr. Chen"), the most frequent; ties go to the longest text,
-    then the lexicographically smallest.
+    "David Chen" over "Dr. Chen"), the most frequent; ties go to the longest text (not
+    counting invisible characters such as a soft hyphen), then the lexicographically
+    smallest.
     """
     counts = Counter(texts)
     sizes = {t: len(normalize_name(t, label, config=config).split()) for t in counts}
     fullest = max(sizes.values())
-    return min((t for t in counts if sizes[t] == fullest), key=lambda t: (-counts[t], -len(t), t))
+    return min(
+        (t for t in counts if sizes[t] == fullest),
+        key=lambda t: (-counts[t], -len(t.translate(INSIDE_WORDS)), t),
+    )
 
 
 def _vote(labels: Sequence[str], scores: Sequence[float]) -> str:

@@ -25,6 +25,11 @@ _POSSESSIVE = re.compile(r"\s*['\u2019\u02bc]s?$")
 _NON_WORD = re.compile(r"[\W_]+")
 
 
+INSIDE_WORDS = dict.fromkeys(map(ord, "\u00ad\u200c\u200d\u2060\ufeff"))
+"""Invisible characters that never end a word (soft hyphen, zero-width (non-)joiner, word
+joiner, BOM): dropped, so "Mül\u00adler" is "Müller"; a zero-width space still separates."""
+
+
 _GENERATIONAL = frozenset({"jr", "sr", "ii", "iii", "iv"})
 
 
@@ -119,7 +124,7 @@ class NameRules:
 
 def _tokens(text: str) -> list[str]:
     """Casefold, strip accents and apostrophes, split on anything not a letter or digit."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    text = unicodedata.normalize("NFKC", text.translate(INSIDE_WORDS)).casefold()
     if not text.isascii():
         decomposed = unicodedata.normalize("NFD", text)
         text = "".join(c for c in decomposed if not unicodedata.combining(c))

@@ -297,3 +297,23 @@ def test_the_guards_cover_the_explorer_routes(qa: GraphQA, small: SmallGraph) ->
             "GET", "/explorer/search", params={"q": "a"}, content=b"x" * 5000, headers=given
         )
         assert big.status_code == 413
+
+
+def test_type_ahead_finds_a_name_written_decomposed_or_with_a_soft_hyphen(tmp_path: Path) -> None:
+    # macOS files and some PDFs hold "u" + U+0308 for "ü"; web text holds soft hyphens:
+    # their words were cut there ("mu", "ller"), so "müll" found nothing
+    import unicodedata
+
+    from kgbuild.config import Settings
+    from kgbuild.pipeline import build
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text = "Jürgen Müller founded Acme Robotics in Geneva. Jürgen Müller lives in Lausanne."
+    (docs / "nfd.txt").write_text(unicodedata.normalize("NFD", text), encoding="utf-8")
+    (docs / "shy.txt").write_text("Bluefin Ana\u00adlytics hired Maria Gonzalez.", encoding="utf-8")
+    report = build([docs], Settings(out_dir=tmp_path / "out"))
+    explorer = Explorer(EmbeddedGraph(report.outputs["json"]))
+    assert names(explorer, "Müll") == [unicodedata.normalize("NFD", "Jürgen Müller")]
+    assert names(explorer, "jurgen mu") == [unicodedata.normalize("NFD", "Jürgen Müller")]
+    assert names(explorer, "analyt") == ["Bluefin Ana\u00adlytics"]

@@ -32,6 +32,17 @@ def test_chinese_sentences() -> None:
     ]
 
 
+def test_a_point_inside_a_number_or_a_domain_does_not_end_a_chinese_sentence() -> None:
+    # spaCy's Chinese tokenizer gives "3", ".", "5": its sentencizer ended a sentence there
+    text = "阿克米去年收入3.5亿美元，网站是acme.com。玛丽亚说：“v2.0版很好。”売上は1.5億円だった。"
+    chunks = chunk_document(doc(text, "zh"))
+    assert [c.text for c in chunks] == [
+        "阿克米去年收入3.5亿美元，网站是acme.com。",
+        "玛丽亚说：“v2.0版很好。”",
+        "売上は1.5億円だった。",
+    ]
+
+
 def test_long_sentence_is_split_never_truncated() -> None:
     text = " ".join(f"word{i}" for i in range(3000))
     chunks = chunk_document(doc(text), ChunkConfig(max_sentence_chars=500))
@@ -39,6 +50,22 @@ def test_long_sentence_is_split_never_truncated() -> None:
     assert all(len(c.text) <= 500 for c in chunks)
     assert " ".join(c.text for c in chunks) == text
     assert chunks[-1].text.endswith("word2999")
+
+
+def test_a_long_sentence_is_not_cut_inside_a_name() -> None:
+    # the last space before 500 characters is inside "Maria Gonzalez": the cut went there,
+    # and NER found "Maria" in one chunk and nothing of "Gonzalez" in the next
+    filler = " ".join(["the plant would open next year and hire many workers"] * 12)
+    text = filler[:484] + " said Maria Gonzalez of Bank of America in Toronto and " + filler
+    assert text.rfind(" ", 0, 500) == text.index(" Gonzalez")
+    chunks = chunk_document(doc(text), ChunkConfig(max_sentence_chars=500))
+    assert len(chunks) == 3
+    assert any("said Maria Gonzalez of Bank of America in" in c.text for c in chunks)
+    # Chinese: after a full-width comma, not inside a run of characters
+    zh = "玛丽亚在多伦多创立了阿克米公司，" * 40 + "后来阿克米机器人公司搬到了柏林"
+    pieces = chunk_document(doc(zh, "zh"), ChunkConfig(max_sentence_chars=500))
+    assert all(c.text.endswith("，") for c in pieces[:-1])
+    assert "".join(c.text for c in pieces) == zh
 
 
 def test_ids_are_deterministic_and_change_with_content() -> None:
@@ -63,6 +90,11 @@ def test_text_sentence_spans_agree_with_the_splitter_and_skip_it_for_one_sentenc
         "Dr. Lee joined Acme. She left in 2020! Why? Nobody said.": "en",
         "Report\n\nAcme grew.\n# Outlook\nMore growth": "en",
         "李明出生于北京。后来他搬到了上海。": "zh",
+        "李明出生于北京。 后来他搬到了上海！ 是的。": "zh",  # a space after the full stops
+        "मारिया ने कंपनी की स्थापना की। डेविड नैरोबी में रहता है।": "hi",
+        "東京大学は日本にある．山田太郎は教授である．": "ja",  # full-width full stops
+        "ﾏﾘｱはﾄﾛﾝﾄにいる｡ﾃﾞｲﾋﾞｯﾄﾞはﾅｲﾛﾋﾞにいる｡": "ja",  # half-width ones
+        "هل أسست ماريا الشركة؟ نعم أسستها في تورونتو.": "ar",
         "   ": "en",
     }
     for text, lang in texts.items():

@@ -131,6 +131,22 @@ def test_suffix_case_and_accent_variants_merge() -> None:
     assert groups(result) == {frozenset({"m0", "m1", "m2"}), frozenset({"m3", "m4"})}
 
 
+def test_names_with_invisible_characters_inside_words_merge() -> None:
+    # a soft hyphen (text copied from a web page or a PDF), a word joiner or a BOM inside
+    # a word does not make another name; a zero-width space between two words separates them
+    result = resolve_mentions(
+        make_mentions(
+            ("Hans Müller", "PER", "d1"),
+            ("Hans Mül\u00adler", "PER", "d2"),
+            ("Bluefin Analytics", "ORG", "d1"),
+            ("Bluefin Ana\u00adly\u2060tics", "ORG", "d3"),
+            ("\ufeffBluefin\u200bAnalytics", "ORG", "d4"),
+        )
+    )
+    assert groups(result) == {frozenset({"m0", "m1"}), frozenset({"m2", "m3", "m4"})}
+    assert {e.name for e in result.entities} == {"Hans Müller", "Bluefin Analytics"}
+
+
 def test_a_place_with_and_without_its_article_is_one_entity_across_documents() -> None:
     """Each document writing both forms must not leave two entities that each hold both."""
     result = resolve_mentions(
