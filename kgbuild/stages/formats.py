@@ -296,7 +296,7 @@ def _docx_blocks(items: Iterable[Any]) -> Iterator[tuple[str, str]]:
                     if text:
                         yield "td", text
                     yield from _docx_blocks(part for part in parts if isinstance(part, Table))
-        elif isinstance(item, Paragraph):
+        elif isinstance(item, Paragraph) and not _TOC_STYLE.fullmatch(_style_name(item)):
             text = _clean(_paragraph_text(item._p))
             if text:
                 yield _paragraph_tag(item), text
@@ -313,10 +313,18 @@ def _docx_children(element: Any, parent: Any) -> Iterator[Any]:
             yield Paragraph(child, parent)
         elif child.tag == qn("w:tbl"):
             yield Table(child, parent)
-        elif child.tag == qn("w:sdt"):
+        elif child.tag == qn("w:sdt") and not _is_table_of_contents(child):
             content = child.find(qn("w:sdtContent"))
             if content is not None:
                 yield from _docx_children(content, parent)
+
+
+def _is_table_of_contents(sdt: Any) -> bool:
+    """Whether a content control is Word's table of contents (headings again, page numbers)."""
+    from docx.oxml.ns import qn
+
+    gallery = sdt.find(f"{qn('w:sdtPr')}/{qn('w:docPartObj')}/{qn('w:docPartGallery')}")
+    return gallery is not None and gallery.get(qn("w:val")) == "Table of Contents"
 
 
 _RUN_TEXT = {"t": None, "tab": "\t", "ptab": "\t", "br": "\n", "cr": "\n", "noBreakHyphen": "-"}
@@ -350,8 +358,16 @@ def _paragraph_text(paragraph: Any) -> str:
     return "".join(parts)
 
 
+_TOC_STYLE = re.compile(r"(?i)toc (?:[1-9]|heading)")
+"""Styles of a table of contents' entries and heading, which repeat the document's headings."""
+
+
+def _style_name(paragraph: Any) -> str:
+    return str(getattr(paragraph.style, "name", "") or "")
+
+
 def _paragraph_tag(paragraph: Any) -> str:
-    style = str(getattr(paragraph.style, "name", "") or "")
+    style = _style_name(paragraph)
     heading = re.fullmatch(r"Heading ([1-6])", style)
     if heading:
         return f"h{heading.group(1)}"

@@ -63,6 +63,7 @@ _DATE_PATTERNS = [
     re.compile(rf"^{_MONTH}\s+{_DAY},?\s+{_YEAR}$", re.IGNORECASE),
     re.compile(rf"^{_MONTH},?\s+{_YEAR}$", re.IGNORECASE),
     re.compile(rf"^(?P<d>\d{{1,2}})/(?P<m>\d{{1,2}})/{_YEAR}$"),  # day/month/year
+    re.compile(rf"^(?P<d>\d{{1,2}})\.(?P<m>\d{{1,2}})\.{_YEAR}$"),  # day.month.year
     re.compile(rf"^(?:(?:in|since|from|around|circa|c\.)\s+)?{_YEAR}$", re.IGNORECASE),
 ]
 _SCALES = {
@@ -107,7 +108,17 @@ def normalise_date(text: str, lang: str | None = None) -> str | None:
     matched = _pattern_date(value)
     if matched is not None:  # a known shape: its verdict stands ("" when out of range)
         return matched or None
+    if _NOT_ONE_DATE.search(value):
+        return None
     return _parsed_date(value, lang) if _YEAR_IN_TEXT.search(value) else None
+
+
+_NOT_ONE_DATE = re.compile(
+    r"^(?:after|before|until|till|by|not before|not after|no later than|no earlier than)\b"
+    r"|(?<!\d)\d{4}\s*[/–—]\s*\d{2,4}(?!\d)",
+    re.IGNORECASE,
+)
+"""A bound ("after 1900") or a span ("2020/21", "1990–1995"): no one date to store."""
 
 
 _YEAR_IN_TEXT = re.compile(r"(?<!\d)(1[0-9]\d\d|20\d\d|21\d\d)(?!\d)")

@@ -79,10 +79,20 @@ def test_the_document_language_limits_dateparser_to_its_names() -> None:
         "Chicago Bears",
         "Monday",  # no year written: refused, never "this year"
         "12 June",
+        "after 1900",  # a bound, which dateparser read as 1900
+        "by 2020",
+        "2020/21",  # a span, which dateparser read as 21 December 2020
+        "1990–1995",
     ],
 )
 def test_non_dates_are_refused(text: str) -> None:
     assert normalise_date(text) is None
+
+
+def test_dotted_dates_are_day_month_year() -> None:
+    # was 1999-12-05: dateparser reads the English month-first order
+    assert normalise_date("12.05.1999", "en") == "1999-05-12"
+    assert normalise_date("31.02.1999") is None
 
 
 @pytest.mark.parametrize(

@@ -303,3 +303,30 @@ def test_word_content_controls_tracked_insertions_and_fields_are_read(tmp_path: 
         ("The client is Vantor Shipping of Oslo, signed by Ana Lopez.", "p"),
         ("Helix Biotech", "td"),
     ]
+
+
+def test_a_word_table_of_contents_is_not_read_again(tmp_path: Path) -> None:
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    document = docx.Document()
+    toc = (
+        f"<w:sdt {nsdecls('w')}><w:sdtPr><w:docPartObj>"
+        '<w:docPartGallery w:val="Table of Contents"/><w:docPartUnique/>'
+        "</w:docPartObj></w:sdtPr><w:sdtContent>"
+        "<w:p><w:r><w:t>Acme Robotics in Toronto 1</w:t></w:r></w:p>"
+        "</w:sdtContent></w:sdt>"
+    )
+    document.element.body.sectPr.addprevious(parse_xml(toc))
+    document.styles.add_style("toc 2", WD_STYLE_TYPE.PARAGRAPH)
+    document.add_paragraph("Helix in Lisbon 2", style="toc 2")  # a field-made contents line
+    document.add_heading("Acme Robotics in Toronto", level=1)
+    document.add_heading("Helix in Lisbon", level=1)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    (tmp_path / "report.docx").write_bytes(buffer.getvalue())
+    doc = read_one(tmp_path)
+    pieces = [(doc.text[s:e], tag) for s, e, tag in json.loads(doc.metadata["elements"])]
+    # the contents repeat the headings (and page numbers): each name once, where it stands
+    assert pieces == [("Acme Robotics in Toronto", "h1"), ("Helix in Lisbon", "h1")]
