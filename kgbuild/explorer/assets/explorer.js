@@ -421,18 +421,26 @@
 
   // -- the entity page -----------------------------------------------------------------------
 
+  /** `text` as code points: kgbuild's offsets count them (JavaScript strings count UTF-16 units,
+   *  two for an emoji), so text is cut at offsets with `cut(start, end)`. */
+  function codePoints(text) {
+    const chars = Array.from(text || "");
+    return { length: chars.length, cut: (start, end) => chars.slice(start, end).join("") };
+  }
+  KG.codePoints = codePoints;
+
   /** A sentence with its marks highlighted, and where it was read. */
   function evidence(ev) {
-    const text = ev.text || "";
+    const text = codePoints(ev.text);
     const parts = [];
     let at = 0;
     for (const mark of ev.marks || []) {
       const start = mark.start || 0;
       if (start < at || mark.end > text.length) continue;
-      parts.push(text.slice(at, start), el("mark", { class: `mark-${mark.role}` }, text.slice(start, mark.end)));
+      parts.push(text.cut(at, start), el("mark", { class: `mark-${mark.role}` }, text.cut(start, mark.end)));
       at = mark.end;
     }
-    parts.push(text.slice(at));
+    parts.push(text.cut(at));
     return el("blockquote", { class: "evidence" }, ...parts,
       el("div", { class: "where meta" }, `${ev.title || ev.doc_id}, characters ${ev.start || 0}\u2013${ev.end || 0}`));
   }

@@ -1,10 +1,15 @@
-"""The graph's HTML view in Debian's headless chromium: hostile text stays text."""
+"""The graph's HTML view in Debian's headless chromium: hostile text stays text, marks fit."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from kgbuild.explorer.models import EvidenceView, Mark
+from kgbuild.explorer.pages import ask_html
+from kgbuild.explorer.static import dump
 from kgbuild.graph.export import write_html
+from kgbuild.qa.models import EvidenceRef
 from tests.browser import dump_dom
 from tests.cdp import open_page
 from tests.unit.graph.test_export import HOSTILE, _graph
@@ -28,3 +33,47 @@ def test_graph_html_draws_its_canvas_with_a_hostile_id_and_name(tmp_path: Path) 
         assert HOSTILE in tab.evaluate("document.querySelector('.documents').textContent")
         assert tab.evaluate("document.querySelectorAll('#entity script').length") == 0
         assert tab.evaluate("document.title") == HOSTILE
+
+
+def test_evidence_highlights_the_marked_words_after_emoji_in_both_pages(tmp_path: Path) -> None:
+    # offsets count code points (Python's str); an emoji is two UTF-16 units in JavaScript
+    text = "\U0001f389\U0001f389 Acme Robotics is in 北京 \U0001f600 Toronto."
+    head, tail = text.index("Acme Robotics"), text.index("Toronto")
+    view = EvidenceView(
+        doc_id="d",
+        title="d",
+        start=100,
+        end=100 + len(text),
+        text=text,
+        marks=(
+            Mark(start=head, end=head + len("Acme Robotics"), role="head"),
+            Mark(start=tail, end=tail + len("Toronto"), role="tail"),
+        ),
+    )
+    answer = EvidenceRef(
+        doc_id="d",
+        chunk_id="c",
+        start=100,
+        end=100 + len(text),
+        text=text,
+        answer_start=100 + tail,
+        answer_end=100 + tail + len("Toronto"),
+    )
+    graph_html = write_html(_graph("d", "Acme"), tmp_path / "graph.html")
+    ask_page = tmp_path / "ask.html"
+    ask_page.write_text(ask_html(), encoding="utf-8")
+    with open_page(tmp_path / "profile") as tab:
+        tab.goto(graph_html.as_uri())
+        tab.wait_for("document.body.dataset.ready === 'true'")
+        marks = tab.evaluate(
+            f"[...KG.evidence({json.dumps(dump(view))}).querySelectorAll('mark')]"
+            ".map((m) => m.textContent)"
+        )
+        assert marks == ["Acme Robotics", "Toronto"]
+        tab.goto(ask_page.as_uri())
+        tab.wait_for("typeof showEvidence === 'function'")
+        shown = tab.evaluate(
+            f"showEvidence({json.dumps(answer.model_dump(mode='json'))}), "
+            "document.querySelector('#evidence mark').textContent"
+        )
+        assert shown == "Toronto"
