@@ -78,6 +78,14 @@ def test_graphml_with_control_characters_reads_back_in_networkx(tmp_path: Path) 
     assert json.loads(edge["provenance"])[0]["text"] == "ctl\x01 text"
 
 
+def test_graphml_keeps_carriage_returns_in_values(tmp_path: Path) -> None:
+    graph = _graph("d1", "Acme\rRobotics")
+    graph.nodes["doc:d1"]["meta_note"] = "Windows\r\nlines\r"
+    back = nx.read_graphml(write_graphml(graph, tmp_path / "g.graphml"), force_multigraph=True)
+    assert back.nodes["doc:d1"]["meta_note"] == "Windows\r\nlines\r"
+    assert back.nodes["ent_1"]["name"] == "Acme\rRobotics"
+
+
 def test_graphml_reads_back_as_what_networkx_writes(tmp_path: Path) -> None:
     """Our writer builds the file as text: it must hold what networkx's own writer holds."""
     graph = _graph('q"uote\n&<id>', HOSTILE)
