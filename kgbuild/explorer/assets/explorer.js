@@ -109,7 +109,11 @@
   };
 
   const CJK = /[\u3400-\u9fff\uf900-\ufaff]/;
-  const fold = (text) => text.toLowerCase().normalize("NFKD").replace(/\p{M}/gu, "");
+  /** Python's casefold, then accents stripped (kgbuild.qa.text.fold): "Straße" -> "strasse".
+   *  Upper then lower case expands what casefold expands ("ß" -> "SS", "ᾈ" -> "ἈΙ"); the
+   *  capital sharp s and the final sigma are folded as casefold folds them. */
+  const fold = (text) => text.toUpperCase().toLowerCase().replace(/ß/g, "ss").replace(/ς/g, "σ")
+    .normalize("NFKD").replace(/\p{M}/gu, "");
 
   /** Folded words, as kgbuild.qa.text.tokens makes them (CJK characters one by one). */
   function tokens(text) {

@@ -10,6 +10,7 @@ from kgbuild.explorer.pages import ask_html
 from kgbuild.explorer.static import dump
 from kgbuild.graph.export import write_html
 from kgbuild.qa.models import EvidenceRef
+from kgbuild.qa.text import tokens
 from tests.browser import dump_dom
 from tests.cdp import open_page
 from tests.unit.graph.test_export import HOSTILE, _graph
@@ -77,3 +78,18 @@ def test_evidence_highlights_the_marked_words_after_emoji_in_both_pages(tmp_path
             "document.querySelector('#evidence mark').textContent"
         )
         assert shown == "Toronto"
+
+
+def test_the_static_type_ahead_folds_text_as_the_server_does(tmp_path: Path) -> None:
+    names = ["Weiß Straße", "GROSSMANN", "Σίσυφος", "ᾈδης", "İstanbul", "María González"]
+    path = write_html(_graph("d", "Weiß Straße"), tmp_path / "graph.html")
+    with open_page(tmp_path / "profile") as tab:
+        tab.goto(path.as_uri())
+        tab.wait_for("document.body.dataset.ready === 'true'")
+        folded = tab.evaluate(f"{json.dumps(names)}.map((name) => KG.tokens(name))")
+        assert folded == [tokens(name) for name in names]
+        found = tab.evaluate(
+            "window.kgExplorer.backend.suggest('weiss strasse')"
+            ".then((r) => r.results.map((s) => s.name))"
+        )
+        assert found == ["Weiß Straße"]
