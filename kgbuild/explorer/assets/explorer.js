@@ -139,6 +139,8 @@
 
   /** The data embedded in graph.html: the same JSON the endpoints serve, computed at export. */
   KG.staticBackend = function (bundle) {
+    // an id from the address ("#entity=constructor") must not find what every object inherits
+    const own = (table, id) => (Object.hasOwn(table, id) ? table[id] : null);
     const entities = new Map();
     for (const [id, name, label, aliases, mentionCount, degree] of bundle.entities) {
       const forms = [name, ...aliases].map((form) => [form, tokens(form)]);
@@ -170,7 +172,7 @@
       return { query: q, results: found.slice(0, 10).map(([, e, form]) => ({ ...node(e.id), matched: form })) };
     }
     function neighbourhood(id) {
-      const hood = bundle.neighbourhoods[id];
+      const hood = own(bundle.neighbourhoods, id);
       if (!hood) return null;
       const ids = [id];
       for (const e of hood.edges || []) {
@@ -181,7 +183,7 @@
     }
     return {
       suggest: async (q) => suggest(q),
-      entity: async (id) => bundle.pages[id] || null,
+      entity: async (id) => own(bundle.pages, id),
       neighbourhood: async (id) => neighbourhood(id),
       overview: async () => bundle.overview,
     };

@@ -93,3 +93,13 @@ def test_the_static_type_ahead_folds_text_as_the_server_does(tmp_path: Path) -> 
             ".then((r) => r.results.map((s) => s.name))"
         )
         assert found == ["Weiß Straße"]
+
+
+def test_an_id_no_entity_has_is_not_found_even_a_name_every_object_has(tmp_path: Path) -> None:
+    path = write_html(_graph("d", "Acme"), tmp_path / "graph.html")
+    for wanted in ("constructor", "__proto__", "nope"):
+        with open_page(tmp_path / f"profile-{wanted}") as tab:
+            tab.goto(f"{path.as_uri()}#entity={wanted}")
+            tab.wait_for("document.body.dataset.ready === 'true'")
+            shown = tab.evaluate("document.getElementById('error').textContent")
+            assert shown == "No entity with this id in the graph.", wanted
