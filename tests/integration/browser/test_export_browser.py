@@ -103,3 +103,16 @@ def test_an_id_no_entity_has_is_not_found_even_a_name_every_object_has(tmp_path:
             tab.wait_for("document.body.dataset.ready === 'true'")
             shown = tab.evaluate("document.getElementById('error').textContent")
             assert shown == "No entity with this id in the graph.", wanted
+
+
+def test_the_question_page_says_when_no_server_answers(tmp_path: Path) -> None:
+    page = tmp_path / "ask.html"  # opened as a file: the question has no server to go to
+    page.write_text(ask_html(), encoding="utf-8")
+    with open_page(tmp_path / "profile") as tab:
+        tab.goto(page.as_uri())
+        tab.wait_for("typeof showEvidence === 'function'")
+        tab.click_selector("#question")
+        tab.type("Where is Acme Robotics based?")
+        tab.click_selector("#ask button")
+        shown = tab.wait_for("document.getElementById('error').textContent")
+        assert "The server did not answer" in shown
