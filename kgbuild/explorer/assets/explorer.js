@@ -194,7 +194,11 @@
   const CO_MENTION = "co-mention";
   const LABEL_CHARS = 26;
   const MAX_EDGE_LABELS = 24;
-  const short = (text) => (text.length > LABEL_CHARS ? text.slice(0, LABEL_CHARS - 1) + "\u2026" : text);
+  /** A node label: at most LABEL_CHARS characters (code points: an emoji is never cut in two). */
+  function short(text) {
+    const chars = Array.from(text);
+    return chars.length > LABEL_CHARS ? chars.slice(0, LABEL_CHARS - 1).join("") + "\u2026" : text;
+  }
 
   const NETWORK_OPTIONS = {
     nodes: {

@@ -116,3 +116,13 @@ def test_the_question_page_says_when_no_server_answers(tmp_path: Path) -> None:
         tab.click_selector("#ask button")
         shown = tab.wait_for("document.getElementById('error').textContent")
         assert "The server did not answer" in shown
+
+
+def test_a_long_name_is_cut_for_its_node_label_between_characters(tmp_path: Path) -> None:
+    name = "Berliner Sommerfest 2024\U0001f389 Opening Night"  # an emoji at character 25
+    path = write_html(_graph("d", name), tmp_path / "graph.html")
+    with open_page(tmp_path / "profile") as tab:
+        tab.goto(f"{path.as_uri()}#entity=ent_1")
+        tab.wait_for("document.body.dataset.ready === 'true'")
+        label = tab.evaluate("window.kgExplorer.graph.nodes.get('ent_1').label")
+        assert label == name[:25] + "\u2026"
