@@ -126,3 +126,18 @@ def test_a_long_name_is_cut_for_its_node_label_between_characters(tmp_path: Path
         tab.wait_for("document.body.dataset.ready === 'true'")
         label = tab.evaluate("window.kgExplorer.graph.nodes.get('ent_1').label")
         assert label == name[:25] + "\u2026"
+
+
+def test_a_hop_answer_with_a_dollar_sign_is_written_into_the_question_as_it_is(
+    tmp_path: Path,
+) -> None:
+    page = tmp_path / "ask.html"
+    page.write_text(ask_html(), encoding="utf-8")
+    with open_page(tmp_path / "profile") as tab:
+        tab.goto(page.as_uri())
+        tab.wait_for("typeof rewritten === 'function'")
+        shown = tab.evaluate(
+            "rewritten('Where is the company that bought Pinewood based?', "
+            "'Which company bought Pinewood?', 'The $1 Store & $& Co')"
+        )
+        assert shown == "Where is The $1 Store & $& Co based?"
