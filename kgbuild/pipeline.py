@@ -37,7 +37,7 @@ from kgbuild.data import (
 from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
 from kgbuild.graph.delta import graph_delta
-from kgbuild.graph.outputs import code_digest, export_outputs, kept_outputs
+from kgbuild.graph.outputs import OUTPUT_FILES, code_digest, export_outputs, kept_outputs
 from kgbuild.interrupts import is_interruption, sigterm_raises
 from kgbuild.runlock import output_lock
 from kgbuild.schema import load_schema
@@ -629,7 +629,12 @@ class BuildStep:
 
 def plan_step(run: BuildRun) -> None:
     """Read the input, build the model stages and decide which documents need them."""
-    ingested = read_documents(run.paths, run.settings.ingest)
+    out_dir = run.settings.out_dir
+    ingested = read_documents(
+        run.paths,
+        run.settings.ingest,
+        outputs=[out_dir / name for name in OUTPUT_FILES.values()],  # --out inside an input
+    )
     run.stages = extractor(run.settings, run.run_id, progress=run.progress)
     run.todo = plan(ingested, run.engine, run_id=run.run_id, model_key=run.stages.model_key)
     run.report = start_report(run.todo)

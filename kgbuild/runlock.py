@@ -93,9 +93,8 @@ class OutputLock:
         """
         if self._fd is not None:
             raise RuntimeError(f"{self.path} is already held by this OutputLock")
-        self.folder.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -115,6 +114,18 @@ class OutputLock:
             raise
         self._fd = fd
         return me
+
+    def _open(self) -> int:
+        """Open (create) the lock file, creating the folder; an unusable folder is an error."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            why = "it is a file" if self.folder.is_file() else str(exc)
+            raise KGBuildError(
+                f"cannot use {self.folder} as the output folder ({why}): give --out a "
+                "folder that can be created and written to"
+            ) from exc
 
     def release(self) -> None:
         """Remove the lock file and drop the lock (nothing if not held)."""

@@ -2,12 +2,13 @@
 
 Nodes are entities (``kind="entity"``) and documents (``kind="document"``); each
 entity has a ``MENTIONED_IN`` edge to every document that mentions it (Neo4j's
-``IN_DOCUMENT``), carrying the mention ``count`` and the mentions (chunk, offsets, score,
-model, run; the PDF ``page`` or the HTML/Word ``element`` where the document records its
-layout) as provenance. Relations are edges between entities with their evidence (each
-entry with its head's and tail's mention and offsets); entities named in the same sentence
-(or within ``cooccurrence_window`` sentences) are joined by one ``CO_OCCURS`` edge
-(``count``, ``docs``; see :mod:`kgbuild.graph.cooccurrence`); attribute values sit on the
+``IN_DOCUMENT``, whose id is the edge's key: a GraphML edge id is unique), carrying the
+mention ``count`` and the mentions (chunk, offsets, score, model, run; the PDF ``page`` or
+the HTML/Word ``element`` where the document records its layout) as provenance. Relations
+are edges between entities with their evidence (each entry with its head's and tail's
+mention and offsets); entities named in the same sentence (or within
+``cooccurrence_window`` sentences) are joined by one ``CO_OCCURS`` edge (``count``,
+``docs``; see :mod:`kgbuild.graph.cooccurrence`); attribute values sit on the
 entity node (``attributes``: key -> value, type, score and evidence), and so do the reasons its
 names were joined (``merges``: rule, score, the two names and their labels, and the
 documents of a within-document rule; see :class:`kgbuild.data.Merge`).
@@ -226,7 +227,7 @@ def build_graph(
         graph.add_edge(
             entity_id,
             document_node(doc_id),
-            key="MENTIONED_IN",
+            key=stable_id("indoc", entity_id, doc_id),  # Neo4j's IN_DOCUMENT id
             type="MENTIONED_IN",
             count=len(provenance),
             provenance=provenance,

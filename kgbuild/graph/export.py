@@ -99,6 +99,8 @@ def _escape_text(text: str) -> str:
         text = text.replace("<", "&lt;")
     if ">" in text:
         text = text.replace(">", "&gt;")
+    if "\r" in text:  # a raw one is read back as "\n" (XML's end-of-line handling)
+        text = text.replace("\r", "&#13;")
     return text
 
 

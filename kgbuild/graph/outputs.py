@@ -30,6 +30,7 @@ from typing import Any
 
 import networkx as nx
 
+from kgbuild.errors import KGBuildError
 from kgbuild.graph.export import node_link_text, write_graphml, write_html
 
 __all__ = [
@@ -156,7 +157,24 @@ def export_outputs(
     ``inputs`` and ``totals`` (what the graph was built from, and its counts) are recorded
     for :func:`kept_outputs`. Returns every output's path, written now or kept (see the
     module docstring).
+
+    Raises:
+        KGBuildError: A file could not be written (the message names it and why).
     """
+    try:
+        return _export(graph, out_dir, force=force, inputs=inputs, totals=totals)
+    except OSError as exc:  # a read-only file, a folder in a file's place, a full disk
+        raise KGBuildError(f"cannot write the graph files into {out_dir}: {exc}") from exc
+
+
+def _export(
+    graph: nx.MultiDiGraph[str],
+    out_dir: Path,
+    *,
+    force: bool,
+    inputs: str | None,
+    totals: Mapping[str, int] | None,
+) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     text = node_link_text(graph)
     fingerprint = hashlib.sha256((code_digest() + "\n").encode() + text.encode("utf-8")).hexdigest()

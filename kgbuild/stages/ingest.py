@@ -26,7 +26,7 @@ import json
 import logging
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -431,19 +431,31 @@ def _surrogates(text: str) -> bool:
     return any(unicodedata.category(ch) == "Cs" for ch in text)
 
 
-def read_documents(paths: Sequence[str | Path], config: IngestConfig | None = None) -> IngestResult:
+def read_documents(
+    paths: Sequence[str | Path],
+    config: IngestConfig | None = None,
+    *,
+    outputs: Collection[Path] = (),
+) -> IngestResult:
     """Read every input (.txt .md .jsonl .pdf .html .htm .docx) into Documents.
 
     One failure is recorded per bad input (file, or JSON Lines record).
 
     Document ids are the file path relative to the folder given (or the ``id`` of a
     JSON Lines record), so they stay the same when the content changes. A repeated
-    id keeps its first occurrence and records the others as failures.
+    id keeps its first occurrence and records the others as failures. ``outputs`` are
+    the files the build writes (``graph.html``): never read, when the output folder is
+    inside an input folder.
     """
     reader = _Reader(config or IngestConfig())
     found = find_inputs(paths, reader.config.extensions)
     reader.result.failures += found.failures
+    written = {path.resolve() for path in outputs}
+    names = {path.name for path in (*outputs, *written)}
     for file, root in found.files:
+        if file.name in names and file.resolve() in written:
+            log.info("not read: %s is an output of this build", file)
+            continue
         reader.read(file, root)
     for failure in reader.result.failures:
         log.warning("skipped %s: %s", failure.source, failure.error)

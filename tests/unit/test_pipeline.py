@@ -106,6 +106,23 @@ def test_rerun_skips_unchanged_and_updates_changed_and_deleted(
         assert runs[-1].deleted == 1
 
 
+def test_an_output_folder_inside_the_input_is_not_read_back(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    folder = corpus(tmp_path)
+    settings = settings_for(keyword_ner_model).model_copy(update={"out_dir": folder / "out"})
+    first = build([folder], settings)
+    assert first.outputs["html"].parent == folder / "out"
+    again = build([folder], settings)  # graph.html is an .html file in the input folder now
+    assert (again.documents, again.processed, again.skipped) == (3, 0, 3)
+    data = json.loads(again.outputs["json"].read_text(encoding="utf-8"))
+    assert sorted(n["id"] for n in data["nodes"] if n["kind"] == "document") == [
+        "doc:a.txt",
+        "doc:b.txt",
+        "doc:c.txt",
+    ]
+
+
 def test_a_rerun_with_nothing_changed_keeps_the_graph_without_resolving(
     tmp_path, keyword_ner_model, settings_for, monkeypatch
 ) -> None:

@@ -109,7 +109,11 @@
   };
 
   const CJK = /[\u3400-\u9fff\uf900-\ufaff]/;
-  const fold = (text) => text.toLowerCase().normalize("NFKD").replace(/\p{M}/gu, "");
+  /** Python's casefold, then accents stripped (kgbuild.qa.text.fold): "Straße" -> "strasse".
+   *  Upper then lower case expands what casefold expands ("ß" -> "SS", "ᾈ" -> "ἈΙ"); the
+   *  capital sharp s and the final sigma are folded as casefold folds them. */
+  const fold = (text) => text.toUpperCase().toLowerCase().replace(/ß/g, "ss").replace(/ς/g, "σ")
+    .normalize("NFKD").replace(/\p{M}/gu, "");
 
   /** Folded words, as kgbuild.qa.text.tokens makes them (CJK characters one by one). */
   function tokens(text) {
@@ -136,6 +140,8 @@
 
   /** The data embedded in graph.html: the same JSON the endpoints serve, computed at export. */
   KG.staticBackend = function (bundle) {
+    // an id from the address ("#entity=constructor") must not find what every object inherits
+    const own = (table, id) => (Object.hasOwn(table, id) ? table[id] : null);
     const entities = new Map();
     for (const [id, name, label, aliases, mentionCount, degree] of bundle.entities) {
       const forms = [name, ...aliases].map((form) => [form, tokens(form)]);
@@ -167,7 +173,7 @@
       return { query: q, results: found.slice(0, 10).map(([, e, form]) => ({ ...node(e.id), matched: form })) };
     }
     function neighbourhood(id) {
-      const hood = bundle.neighbourhoods[id];
+      const hood = own(bundle.neighbourhoods, id);
       if (!hood) return null;
       const ids = [id];
       for (const e of hood.edges || []) {
@@ -178,7 +184,7 @@
     }
     return {
       suggest: async (q) => suggest(q),
-      entity: async (id) => bundle.pages[id] || null,
+      entity: async (id) => own(bundle.pages, id),
       neighbourhood: async (id) => neighbourhood(id),
       overview: async () => bundle.overview,
     };
@@ -189,7 +195,11 @@
   const CO_MENTION = "co-mention";
   const LABEL_CHARS = 26;
   const MAX_EDGE_LABELS = 24;
-  const short = (text) => (text.length > LABEL_CHARS ? text.slice(0, LABEL_CHARS - 1) + "\u2026" : text);
+  /** A node label: at most LABEL_CHARS characters (code points: an emoji is never cut in two). */
+  function short(text) {
+    const chars = Array.from(text);
+    return chars.length > LABEL_CHARS ? chars.slice(0, LABEL_CHARS - 1).join("") + "\u2026" : text;
+  }
 
   const NETWORK_OPTIONS = {
     nodes: {
@@ -422,18 +432,26 @@
 
   // -- the entity page -----------------------------------------------------------------------
 
+  /** `text` as code points: kgbuild's offsets count them (JavaScript strings count UTF-16 units,
+   *  two for an emoji), so text is cut at offsets with `cut(start, end)`. */
+  function codePoints(text) {
+    const chars = Array.from(text || "");
+    return { length: chars.length, cut: (start, end) => chars.slice(start, end).join("") };
+  }
+  KG.codePoints = codePoints;
+
   /** A sentence with its marks highlighted, and where it was read. */
   function evidence(ev) {
-    const text = ev.text || "";
+    const text = codePoints(ev.text);
     const parts = [];
     let at = 0;
     for (const mark of ev.marks || []) {
       const start = mark.start || 0;
       if (start < at || mark.end > text.length) continue;
-      parts.push(text.slice(at, start), el("mark", { class: `mark-${mark.role}` }, text.slice(start, mark.end)));
+      parts.push(text.cut(at, start), el("mark", { class: `mark-${mark.role}` }, text.cut(start, mark.end)));
       at = mark.end;
     }
-    parts.push(text.slice(at));
+    parts.push(text.cut(at));
     return el("blockquote", { class: "evidence" }, ...parts,
       el("div", { class: "where meta" }, `${ev.title || ev.doc_id}, characters ${ev.start || 0}\u2013${ev.end || 0}`));
   }

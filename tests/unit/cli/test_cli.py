@@ -90,6 +90,22 @@ def _build(docs: Path, out: Path, model: Path) -> Any:
     )
 
 
+def test_build_exits_2_when_the_output_folder_is_a_file(
+    tmp_path: Path, keyword_ner_model: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    afile = tmp_path / "graph.out"
+    afile.write_text("not a folder", encoding="utf-8")
+    for out in (afile, afile / "sub"):
+        result = _build(docs, out, keyword_ner_model)
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)  # an error line, not a traceback
+        assert f"error: cannot use {out} as the output folder" in result.output
+    assert afile.read_text(encoding="utf-8") == "not a folder"
+
+
 def test_build_exits_1_when_some_documents_failed_and_names_them(
     tmp_path: Path, keyword_ner_model: Path
 ) -> None:

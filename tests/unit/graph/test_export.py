@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import networkx as nx
 
@@ -78,6 +79,14 @@ def test_graphml_with_control_characters_reads_back_in_networkx(tmp_path: Path) 
     assert json.loads(edge["provenance"])[0]["text"] == "ctl\x01 text"
 
 
+def test_graphml_keeps_carriage_returns_in_values(tmp_path: Path) -> None:
+    graph = _graph("d1", "Acme\rRobotics")
+    graph.nodes["doc:d1"]["meta_note"] = "Windows\r\nlines\r"
+    back = nx.read_graphml(write_graphml(graph, tmp_path / "g.graphml"), force_multigraph=True)
+    assert back.nodes["doc:d1"]["meta_note"] == "Windows\r\nlines\r"
+    assert back.nodes["ent_1"]["name"] == "Acme\rRobotics"
+
+
 def test_graphml_reads_back_as_what_networkx_writes(tmp_path: Path) -> None:
     """Our writer builds the file as text: it must hold what networkx's own writer holds."""
     graph = _graph('q"uote\n&<id>', HOSTILE)
@@ -111,6 +120,23 @@ def test_graphml_reads_back_as_what_networkx_writes(tmp_path: Path) -> None:
     assert sorted(ours.edges(keys=True, data=True)) == sorted(theirs.edges(keys=True, data=True))
     assert ours.nodes["ent_2"]["flag"] is True and ours.nodes["ent_3"]["flag"] == "yes"
     assert 'doc:q"uote\n&<id>' in ours  # quotes, newlines and markup in an id survive
+
+
+def test_graphml_edge_ids_are_unique_in_a_built_graph(tmp_path: Path) -> None:
+    """GraphML requires unique edge ids (tools such as Gephi drop an edge whose id repeats)."""
+    from kgbuild.graph.cooccurrence import document_links
+    from tests.explorer_data import small_graph
+
+    small = small_graph()
+    graph = small.graph()
+    path = write_graphml(graph, tmp_path / "g.graphml")
+    ns = "{http://graphml.graphdrawing.org/xmlns}"
+    ids = [edge.get("id") for edge in ElementTree.parse(path).iter(f"{ns}edge")]
+    assert len(ids) == graph.number_of_edges() and len(set(ids)) == len(ids)
+    mentioned = {k for _, _, k, t in graph.edges(keys=True, data="type") if t == "MENTIONED_IN"}
+    mention_to_entity = {m: e.id for e in small.entities for m in e.mention_ids}
+    links = document_links(small.delta.mentions, mention_to_entity)
+    assert mentioned == {link.id for link in links}  # the ids of Neo4j's IN_DOCUMENT
 
 
 def test_node_link_json_reads_back_as_networkx_data_one_item_per_line(tmp_path: Path) -> None:

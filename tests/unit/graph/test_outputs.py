@@ -9,6 +9,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+from kgbuild.errors import KGBuildError
 from kgbuild.graph import outputs
 from kgbuild.graph.export import node_link_text
 from kgbuild.graph.outputs import OUTPUT_FILES, RECORD_NAME, export_outputs, kept_outputs
@@ -159,3 +160,11 @@ def test_the_code_digest_follows_the_explorer_page_and_versions(tmp_path: Path) 
     script = tmp_path / "explorer__assets__explorer.js"
     script.write_text(script.read_text(encoding="utf-8") + "\n// changed", encoding="utf-8")
     assert outputs.sources_digest(versions, copies) != digest
+
+
+def test_an_output_that_cannot_be_written_is_an_error_naming_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "graph.html").mkdir(parents=True)  # a folder where the file goes
+    with pytest.raises(KGBuildError, match=r"cannot write the graph files into .*graph\.html"):
+        export_outputs(_graph(), out)
+    export_outputs(_graph(), tmp_path / "other")  # elsewhere it writes
