@@ -656,6 +656,30 @@ def test_types_compete_for_a_pair_unless_configured_not_to(keyword_qa_model: Pat
     assert stage.outranked == {loser: 1}
 
 
+def test_a_sentence_that_answers_twice_is_evidence_with_its_best_answer(
+    keyword_qa_model: Path,
+) -> None:
+    from kgbuild.stages.zeroshot import TemplateRelationStage
+
+    # two answer spans of one sentence ("acme robotics" and a near span) name one mention
+    text = "maria gonzalez works for acme robotics in berlin ."
+    chunks, mentions = _chunks_and_mentions(
+        [text], {0: (0, 14)}, [(0, 25, 38, "ORG"), (0, 42, 48, "LOC")]
+    )
+    config = TemplateConfig(
+        enabled=True, model=str(keyword_qa_model), threshold=0.0, answers_per_context=3
+    )
+    stage = TemplateRelationStage(
+        config, relation_types=[ZERO_SHOT_SCHEMA.relation_type("EMPLOYER")], run_id="r"
+    )
+    answers = stage.reading(chunks, mentions, stage.templates).answers
+    assert len([a for a in answers if a.mention is not None and a.mention.id == "m1"]) >= 2
+    [relation] = stage(chunks, mentions)
+    [evidence] = relation.evidence
+    # the one sentence read is the evidence of the relation's score, not of a lesser answer
+    assert evidence.provenance.score == relation.score
+
+
 def test_outranked_keeps_ties_and_other_pairs() -> None:
     from kgbuild.stages.zeroshot import outranked
 
