@@ -182,9 +182,16 @@ Coverage = Literal["full", "partial", "none"]
 source, :func:`kgbuild.readers.ner_sources.unannotated_words`), nothing (an ``unlabeled`` one)."""
 
 
-def coverage(source: NerSource) -> Coverage:
-    """The :data:`Coverage` of a source's gold tags."""
-    return "none" if source.unlabeled else "partial" if source.partial else "full"
+def coverage(source: NerSource, unannotated: bool = True) -> Coverage:
+    """The :data:`Coverage` of a source's gold tags.
+
+    ``unannotated``: whether the model learns types that the source does not annotate
+    (TIME and NUM from DocRED beside CoNLL). Where it does not (a CoNLL file of the user's
+    own types, alone), a partial source's ``O`` on dates and numbers is evidence too.
+    """
+    if source.unlabeled:
+        return "none"
+    return "partial" if source.partial and unannotated else "full"
 
 
 def _encode(
@@ -470,6 +477,8 @@ class NerTask:
         self.train_docs: list[list[list[TaggedSentence]]] = []
         self.dev_docs: list[list[list[TaggedSentence]]] = []
         self.labels: list[str] = []
+        self.masked: list[bool] = []
+        """Per training source: whether its ``O`` on dates and numbers is masked."""
         self.dev_scores = span_scores(set(), set())  # until evaluate()
         self.dev_by_source: dict[str, NerScores] = {}
         self.teacher_card: dict[str, Any] | None = None
@@ -505,6 +514,11 @@ class NerTask:
         self.labels = label_list(
             [s for documents in [*self.train_docs, *self.dev_docs] for d in documents for s in d]
         )
+        types = {label[2:] for label in self.labels if label != "O"}
+        self.masked = [
+            coverage(source, bool(types - _data_types(docs))) == "partial"
+            for source, docs in zip(self.train_sources, self.train_docs, strict=True)
+        ]
         if options.init is not None:
             check_init(
                 options.init,
@@ -590,8 +604,10 @@ class NerTask:
         train_data = self._encoded(
             run,
             [
-                (docs, coverage(source))
-                for source, docs in zip(self.train_sources, self.train_docs, strict=True)
+                (docs, coverage(source, masked))
+                for source, docs, masked in zip(
+                    self.train_sources, self.train_docs, self.masked, strict=True
+                )
             ],
             self.ner.label_all_subtokens,
             self._teacher_odds(run),
@@ -661,8 +677,8 @@ class NerTask:
             **run.card_head("token-classification"),
             "labels": self.labels,
             "data": {
-                "train": _data_card(self.train_sources, self.train_docs, train=True),
-                "dev": _data_card(self.dev_sources, self.dev_docs, train=False),
+                "train": _data_card(self.train_sources, self.train_docs, self.masked),
+                "dev": _data_card(self.dev_sources, self.dev_docs, [False] * len(self.dev_docs)),
             },
             "command": options.command_line(),
             "seed": options.seed,
@@ -716,8 +732,8 @@ def train_ner(
     """Fine-tune a token classifier on tagged data and save it to ``out``.
 
     One model learns the union of the sources' labels. A partial source (CoNLL, WNUT-17:
-    no TIME or NUM type) has its ``O`` on dates and numbers masked, so it does not
-    teach that they are not entities (:func:`kgbuild.readers.ner_sources.unannotated_words`).
+    no TIME or NUM type) beside types it does not annotate has its ``O`` on dates and
+    numbers masked, so it does not teach that they are not entities (:func:`kgbuild.readers.ner_sources.unannotated_words`).
     Training runs up to 8 epochs by default; the best epoch (dev entity F1) is kept.
 
     Args:
@@ -771,9 +787,11 @@ def _dev_metrics(
 
 
 def _data_card(
-    sources: Sequence[NerSource], documents: Sequence[list[list[TaggedSentence]]], *, train: bool
+    sources: Sequence[NerSource],
+    documents: Sequence[list[list[TaggedSentence]]],
+    masked: Sequence[bool],
 ) -> list[dict[str, Any]]:
-    """The card's entries of one split: each source, its file's hash and its size."""
+    """The card's entries of one split: each source, its file's hash, size and masking."""
     return [
         {
             "source": str(source),
@@ -782,10 +800,10 @@ def _data_card(
             "documents": list(source.docs) if source.docs is not None else None,
             "sha256": sha256_file(source.path),
             "sentences": sum(len(doc) for doc in docs),
-            "masked_unannotated_dates_numbers": source.partial and train,
+            "masked_unannotated_dates_numbers": mask,
             "unlabeled": source.unlabeled,
         }
-        for source, docs in zip(sources, documents, strict=True)
+        for source, docs, mask in zip(sources, documents, masked, strict=True)
     ]
 
 

@@ -372,6 +372,27 @@ def test_train_on_several_sources_with_context(
     assert "Reads document context: yes" in readme and f"docred:{docred}@1:3" in readme
 
 
+def test_a_conll_file_of_ones_own_types_alone_keeps_the_o_of_its_numbers(
+    tmp_path: Path,
+) -> None:
+    """Only beside types it does not annotate (TIME, NUM) is a CoNLL file's O on numbers
+    masked: a file of one's own types alone is the whole truth of its words."""
+    base = make_tiny_bert(tmp_path / "base", ["O"])
+    rows = [("Gleevec", "B-DRUG"), ("50", "B-DOSE"), ("mg", "I-DOSE"), ("in", "O"), ("2019", "O")]
+    train = tmp_path / "train.txt"
+    train.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in rows) for _ in range(8)) + "\n")
+    options: dict[str, Any] = {"batch_size": 4, "max_steps": 1, "lora_rank": 4, "device": "cpu"}
+    split = split_keywords(options, NerOptions, base=str(base), out=tmp_path / "m", epochs=1)
+    task = NerTask(train, train, *split)
+    task.prepare()
+    assert task.masked == [False]  # "2019" is taught as O, not left out of the loss
+    train_ner(train, train, base=str(base), out=tmp_path / "m", epochs=1, bf16=False, **options)
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text(encoding="utf-8"))
+    assert card["data"]["train"][0]["masked_unannotated_dates_numbers"] is False
+    readme = (tmp_path / "m" / "README.md").read_text(encoding="utf-8")
+    assert "O on dates and numbers masked" not in readme
+
+
 def test_evaluate_docred_scores_every_gold_mention_by_type(tmp_path: Path) -> None:
     from kgbuild.readers.ner_sources import NerSource
 
