@@ -142,9 +142,9 @@ def ner(
     init: Annotated[
         Path | None,
         typer.Option(
-            help="Continue from this kgbuild NER model (trained from --base, same labels "
-            "and LoRA rank) instead of a fresh head, e.g. models/ner-en-minilm on a small "
-            "corpus.",
+            help="Continue from this kgbuild NER model (trained from --base, same LoRA "
+            "rank; the data's labels among its own, and it keeps them all) instead of a "
+            "fresh head, e.g. models/ner-en-minilm on a small corpus.",
             exists=True,
             file_okay=False,
         ),

