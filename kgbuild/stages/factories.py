@@ -228,6 +228,17 @@ def make_ner(settings: Settings, context: StageContext) -> NerStep:
             stage.loaded.name,
             ", ".join(sorted(step.undeclared)),
         )
+    unfound = sorted(declared - set(stage.labels))
+    if unfound:  # no entity, relation or attribute of these types can come out
+        log.warning(
+            "the graph schema (%s) declares entity types that NER model %s never predicts "
+            "(none of them, nor relations and attributes of them, will be found): %s; the "
+            "model predicts %s",
+            settings.schema_path or "wikidata",
+            stage.loaded.name,
+            ", ".join(unfound),
+            ", ".join(stage.labels) or "nothing",
+        )
     return step
 
 
