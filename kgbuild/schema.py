@@ -351,13 +351,19 @@ def load_schema(path: Path | None = None) -> GraphSchema:
     ``path`` may also name a schema that ships in ``schemas/`` (``wikidata``, ``business``).
 
     Raises:
-        ConfigError: unreadable file, invalid YAML, or a wrong field (named in the message).
+        ConfigError: unreadable file (or not UTF-8: the line is named), invalid YAML, or a
+            wrong field (named in the message).
     """
     path = schema_file(path)
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except OSError as exc:
         raise ConfigError(f"cannot read schema file {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:  # e.g. saved in cp1252 with an accented description
+        line = path.read_bytes().count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"schema file {path}:{line}: not UTF-8 text ({exc.reason}); save it as UTF-8"
+        ) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"schema file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
