@@ -122,6 +122,22 @@ def test_a_schema_file_not_in_utf8_is_refused_naming_its_line(tmp_path: Path) ->
         load_schema(path)
 
 
+def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path: Path) -> None:
+    """The docs' DIRECTOR block pasted below one's own relation_types: both were one key."""
+    own = (
+        "entity_types: [{name: DRUG}, {name: DISEASE}, {name: PER}, {name: MISC}]\n"
+        "relation_types:\n"
+        "  - {name: TREATS, domain: [DRUG], range: [DISEASE]}\n"
+    )
+    pasted = "relation_types:\n  - {name: DIRECTOR, domain: [MISC], range: [PER]}\n"
+    path = tmp_path / "schema.yaml"
+    path.write_text(own + pasted, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"'relation_types' is given twice \(also on line 2\)"):
+        load_schema(path)
+    path.write_text(own + "attributes: []\n", encoding="utf-8")  # each key once: loads
+    assert [r.name for r in load_schema(path).relation_types] == ["TREATS"]
+
+
 def test_the_kind_pool_holds_the_schema_kinds_then_each_types_head_kinds_once() -> None:
     schema = load_schema(DEFAULT_SCHEMA_PATH)
     pool = schema.kind_pool
