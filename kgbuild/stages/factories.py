@@ -396,6 +396,15 @@ def make_zero_shot(settings: Settings, context: StageContext) -> ZeroShotStep | 
     config = settings.templates
     only_templates = not settings.relations.enabled and bool(config.types)
     if not (settings.relations.enabled or only_templates) or not config.enabled:
+        if config.enabled:  # on, yet it reads nothing: say why rather than build without it
+            templated = [r.name for r in context.schema(settings).templated_relations]
+            log.warning(
+                "templates.enabled is on but no relation type is read by template: with "
+                "relations.enabled off, only the types listed in templates.types are (the "
+                "schema's types with a question: %s); list them there, or turn "
+                "relations.enabled on",
+                ", ".join(templated) or "none",
+            )
         return None
     schema = context.schema(settings)
     relations = context.stage("re")

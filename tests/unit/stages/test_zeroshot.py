@@ -9,6 +9,7 @@ below declare: they are read by their question templates only.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import networkx as nx
@@ -538,6 +539,36 @@ def test_listed_template_types_alone_are_read_with_relations_off(
     )
     with pytest.raises(ConfigError, match=r"templates\.types: relation type PRODUCER is not decl"):
         Extractor(undeclared, run_id="t")
+
+
+def test_templates_on_with_relations_off_and_no_types_listed_say_they_read_nothing(
+    tmp_path: Path,
+    keyword_ner_model: Path,
+    keyword_qa_model: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`templates.enabled: true` alone (relations off, no `templates.types`) reads no type."""
+    from kgbuild.extraction import Extractor
+
+    schema_file = tmp_path / "schema.json"
+    schema_file.write_text(json.dumps(ZERO_SHOT_SCHEMA.model_dump(mode="json")), encoding="utf-8")
+    settings = Settings(
+        out_dir=tmp_path / "out",
+        ner=NerConfig(model=str(keyword_ner_model)),
+        templates=TemplateConfig(enabled=True, model=str(keyword_qa_model)),
+        schema_path=schema_file,
+    )
+    with caplog.at_level(logging.WARNING, logger="kgbuild.stages.factories"):
+        assert Extractor(settings, run_id="t").templates is None
+    [warning] = [r.getMessage() for r in caplog.records if "templates.enabled" in r.getMessage()]
+    assert "only the types listed in templates.types" in warning
+    templated = ", ".join(r.name for r in ZERO_SHOT_SCHEMA.templated_relations)
+    assert f"(the schema's types with a question: {templated})" in warning
+    caplog.clear()
+    off = settings.model_copy(update={"templates": TemplateConfig()})
+    with caplog.at_level(logging.WARNING, logger="kgbuild.stages.factories"):
+        assert Extractor(off, run_id="t").templates is None
+    assert not [r for r in caplog.records if "templates.enabled" in r.getMessage()]
 
 
 # -- graph evaluation: zero-shot types apart, attributes against gold facts --------------------
