@@ -33,6 +33,7 @@ __all__ = [
     "fill_question",
     "generated_json_schemas",
     "load_schema",
+    "load_unique_yaml",
     "schema_file",
 ]
 
@@ -345,7 +346,7 @@ def schema_file(path: Path | str | None) -> Path:
     return Path(path)
 
 
-def _load_yaml(text: str) -> Any:
+def load_unique_yaml(text: str) -> Any:
     """The YAML document in ``text``, refusing a mapping that gives one key twice.
 
     YAML loaders keep the last of two equal keys: a second ``relation_types:`` block (a
@@ -401,7 +402,7 @@ def load_schema(path: Path | None = None) -> GraphSchema:
     """
     path = schema_file(path)
     try:
-        data = _load_yaml(path.read_text(encoding="utf-8"))
+        data = load_unique_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read schema file {path}: {exc}") from exc
     except UnicodeDecodeError as exc:  # e.g. saved in cp1252 with an accented description
