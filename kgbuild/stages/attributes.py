@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from kgbuild.config import AttributeConfig, NerConfig, ReaderConfig
 from kgbuild.data import Chunk, Evidence, Mention, MentionAttribute, MentionRelation, Provenance
+from kgbuild.errors import ConfigError
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.reader import ExtractiveReader
@@ -129,6 +130,9 @@ class AttributeStage:
             :func:`attribute_relation_types`); those attributes are not read by QA.
         relation_thresholds: Relation type -> lowest relation score that becomes a value
             (the relation model's calibrated threshold at ``config.min_precision``).
+
+    Raises:
+        ConfigError: An attribute's ``label`` is not a type its ``model`` tags.
     """
 
     def __init__(
@@ -182,6 +186,14 @@ class AttributeStage:
             self._taggers[model] = NerStage(
                 NerConfig(model=model, device=config.device), run_id=run_id
             )
+        for index, spec in enumerate(self.specs):
+            labels = self._taggers[spec.model].labels if spec.model is not None else None
+            if labels is not None and spec.label not in labels:
+                raise ConfigError(
+                    f"attributes.{index}.label: model {spec.model} tags no {spec.label!r}, "
+                    f"so {spec.entity_type}.{spec.name} would never be filled (its labels: "
+                    f"{', '.join(labels) or 'none'})"
+                )
         self.refused: Counter[tuple[str, str]] = Counter()
         """Per (document id, attribute): answers refused as not of the type, last call."""
 

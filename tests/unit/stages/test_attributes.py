@@ -623,3 +623,25 @@ def test_a_tagger_attribute_rereads_when_its_model_is_retrained_in_place(tmp_pat
     assert key() == before
     make_tiny_bert(tmp_path / "tagger", ["O", "B-GENE", "I-GENE"], seed=1)  # retrained
     assert key() != before
+
+
+def test_a_tagger_attribute_whose_label_the_model_never_tags_is_refused(tmp_path: Path) -> None:
+    """`label: GENES` (a typo) for a GENE tagger would leave the attribute empty for ever."""
+    from kgbuild.nlp.tiny import make_tiny_bert
+    from kgbuild.stages.attributes import AttributeStage
+
+    tagger = make_tiny_bert(tmp_path / "tagger", ["O", "B-GENE", "I-GENE"], seed=0)
+    drug = EntityType(name="DRUG")
+
+    def stage(label: str) -> AttributeStage:
+        spec = AttributeSpec(
+            name="target", entity_type="DRUG", model=str(tagger), label=label, value_type="string"
+        )
+        schema = GraphSchema(entity_types=(drug,), attributes=(spec,))
+        return AttributeStage(AttributeConfig(), schema=schema, run_id="r")
+
+    with pytest.raises(
+        ConfigError, match=r"attributes\.0\.label: model .* tags no 'GENES'.*its labels: GENE\)"
+    ):
+        stage("GENES")
+    assert stage("GENE").model_key
