@@ -375,9 +375,15 @@ def _extra_features(
 def _save_checkpoint(
     path: Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]
 ) -> None:
+    """Write the epoch checkpoint whole or not at all (Ctrl-C may come while it is written).
+
+    It is written beside ``path`` and then renamed over it, so an interrupted write leaves
+    the previous epoch's checkpoint to resume from, never a truncated file.
+    """
     trainable = {
         k: v for k, v in model.state_dict().items() if "lora_" in k or "modules_to_save" in k
     }
+    partial = path.with_name(f"{path.name}.partial")
     torch.save(
         {
             "model": trainable if trainable else model.state_dict(),
@@ -385,8 +391,9 @@ def _save_checkpoint(
             "scheduler": scheduler.state_dict(),
             **state,
         },
-        path,
+        partial,
     )
+    partial.replace(path)
 
 
 def _scores_dict(scores: DocScores) -> dict[str, Any]:
@@ -663,6 +670,7 @@ class DocReTask:
     def evaluate(self, run: Run) -> None:
         """Nothing to score again (dev was scored to calibrate); drop the epoch checkpoint."""
         (self.options.out / CHECKPOINT).unlink(missing_ok=True)
+        (self.options.out / f"{CHECKPOINT}.partial").unlink(missing_ok=True)
 
     def card(self, run: Run, fitted: Fitted, elapsed: Elapsed) -> dict[str, Any]:
         """``model_card.json``: data, hyper-parameters, history, dev scores, calibration."""

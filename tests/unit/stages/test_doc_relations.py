@@ -929,3 +929,39 @@ def test_numbers_out_of_range_and_max_steps_are_refused_for_a_document_model(
     refused = CliRunner().invoke(train_app, [*args, "--max-steps", "5"])
     assert refused.exit_code == 2 and "--max-steps is for --format conll04" in refused.output
     assert not (tmp_path / "m").exists()
+
+
+def test_resume_continues_a_run_interrupted_while_it_saved_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """`train re --format docred --resume` after Ctrl-C, sent as an epoch ends (when its
+    checkpoint is being written): the same command continues from the last whole one."""
+    import signal
+
+    from tests.processes import BuildProcess
+
+    rng = random.Random(0)
+    data = tmp_path / "docred.json"
+    data.write_text(json.dumps([_document(rng) for _ in range(12)]), encoding="utf-8")
+    base = make_tiny_bert(tmp_path / "base", ["O"])
+    out = tmp_path / "model"
+    args = ["train", "re", "--format", "docred", "--train", str(data), "--out", str(out)]
+    args += ["--base", str(base), "--epochs", "40", "--lora-rank", "4", "--max-length", "64"]
+    args += ["--batch-size", "4", "--dev-docs", "4", "--device", "cpu"]
+    first = BuildProcess([*args, "--lr", "5e-3"])
+    try:
+        first.wait_for("epoch 2/40")  # logged just before its checkpoint is written
+        first.process.send_signal(signal.SIGINT)
+        assert first.finish() != 0
+    finally:
+        first.stop()
+    assert (out / "checkpoint.pt").is_file()
+
+    same = BuildProcess([*args, "--lr", "5e-3", "--resume"])
+    try:
+        assert same.finish() == 0, same.output
+    finally:
+        same.stop()
+    assert "resumed after epoch" in same.output
+    card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
+    assert len(card["history"]) == 40
