@@ -287,7 +287,11 @@ def re_command(
         float, typer.Option(help="docred: weight of the evidence-attention loss (0: off).")
     ] = 0.1,
     resume: Annotated[
-        bool, typer.Option(help="docred: continue from the epoch checkpoint in --out.")
+        bool,
+        typer.Option(
+            help="docred: continue from the epoch checkpoint in --out (same settings and "
+            "data as the run that wrote it)."
+        ),
     ] = False,
     extra_fewrel: Annotated[
         Path | None,

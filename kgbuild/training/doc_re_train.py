@@ -396,6 +396,33 @@ def _save_checkpoint(
     partial.replace(path)
 
 
+def _check_resumable(
+    checkpoint: Path, written: dict[str, Any] | None, settings: dict[str, Any]
+) -> None:
+    """Refuse to resume a checkpoint that a run of other settings or data wrote.
+
+    Its optimiser would carry the old learning rates on, and the card would state settings
+    the first epochs were not trained with. A checkpoint written before settings were
+    recorded (``written`` is ``None``) is resumed as it is.
+
+    Raises:
+        InputError: A setting or data file differs, each named with both values.
+    """
+    if written is None:
+        return
+    changed = [
+        f"{key} {written.get(key)!r} (now {value!r})"
+        for key, value in settings.items()
+        if written.get(key) != value
+    ]
+    if changed:
+        raise InputError(
+            f"cannot resume {checkpoint}: it was written by a run with other settings or "
+            f"data: {'; '.join(changed)}. Resume with the same ones, or train again "
+            "without --resume"
+        )
+
+
 def _scores_dict(scores: DocScores) -> dict[str, Any]:
     return {
         "precision": scores.micro.precision,
@@ -571,8 +598,10 @@ class DocReTask:
         rng = random.Random(doc.order_seed)
         first_epoch = 0
         self.options.out.mkdir(parents=True, exist_ok=True)
+        settings = self._checkpoint_settings()
         if self.resume and checkpoint.is_file():
             state = torch.load(checkpoint, weights_only=False)
+            _check_resumable(checkpoint, state.get("settings"), settings)
             model.load_state_dict(state["model"], strict=False)
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -625,12 +654,25 @@ class DocReTask:
                 scheduler,
                 {
                     "epoch": epoch + 1,
+                    "settings": settings,
                     "history": self.history,
                     "rng": rng.getstate(),
                     "torch_rng": torch.get_rng_state(),
                 },
             )
         return train_seconds
+
+    def _checkpoint_settings(self) -> dict[str, Any]:
+        """What a resumed run must share with the run that wrote the checkpoint."""
+        data = self.data
+        return {
+            "base": self.options.base,
+            **{k: v for k, v in asdict(self.run).items() if k != "bf16"},  # bf16: the hardware
+            "train": sha256_file(self.train),
+            "dev": sha256_file(data.dev) if data.dev is not None else f"{data.dev_docs} documents",
+            "extra": [f"{kind}:{sha256_file(path)}" for kind, path in data.extra],
+            "extra_per_epoch": data.extra_per_epoch,
+        }
 
     def _dev(self, model: Any, tokenizer: Any) -> tuple[list[DocPrediction], DocScores]:
         """The model's predictions on the dev documents, and their scores."""

@@ -935,7 +935,8 @@ def test_resume_continues_a_run_interrupted_while_it_saved_its_checkpoint(
     tmp_path: Path,
 ) -> None:
     """`train re --format docred --resume` after Ctrl-C, sent as an epoch ends (when its
-    checkpoint is being written): the same command continues from the last whole one."""
+    checkpoint is being written): the same command continues from the last whole one; one
+    with another learning rate is refused."""
     import signal
 
     from tests.processes import BuildProcess
@@ -956,6 +957,15 @@ def test_resume_continues_a_run_interrupted_while_it_saved_its_checkpoint(
     finally:
         first.stop()
     assert (out / "checkpoint.pt").is_file()
+
+    other = BuildProcess([*args, "--lr", "1e-3", "--resume"])  # another learning rate
+    try:
+        assert other.finish() == 2, other.output
+    finally:
+        other.stop()
+    # its optimiser would carry the old rate on, and the card would state the new one
+    assert "cannot resume" in other.output and "learning_rate 0.005 (now 0.001)" in other.output
+    assert (out / "checkpoint.pt").is_file()  # kept for the right command
 
     same = BuildProcess([*args, "--lr", "5e-3", "--resume"])
     try:
