@@ -565,7 +565,9 @@ class DocReTask:
         extra, self.extra_card = _extra_features(
             self.data.extra, tokenizer, self.relation_types, label2id, doc
         )
-        train_seconds = self._epochs(model, tokenizer, features, extra)
+        self._epochs(model, tokenizer, features, extra)
+        # every epoch's time, those of a run this one resumed included (as its examples are)
+        train_seconds = sum(float(h["seconds"]) for h in self.history)
         predictions, self.dev_scores = self._dev(model, tokenizer)
         self.calibration = calibrate(
             predictions,
@@ -585,8 +587,8 @@ class DocReTask:
 
     def _epochs(
         self, model: Any, tokenizer: Any, features: list[TrainingPair], extra: list[TrainingPair]
-    ) -> float:
-        """Train from the checkpoint's epoch (or the first) to the last; the seconds it took."""
+    ) -> None:
+        """Train from the checkpoint's epoch (or the first) to the last (each in ``history``)."""
         doc, checkpoint = self.run, self.options.out / CHECKPOINT
         extra_per_epoch = self.data.extra_per_epoch
         per_epoch = len(features) + (
@@ -617,7 +619,6 @@ class DocReTask:
             len(self.relation_types),
         )
         pad_id = tokenizer.pad_token_id or 0
-        train_seconds = 0.0
         for epoch in range(first_epoch, doc.epochs):
             started = time.perf_counter()
             drawn = rng.sample(extra, per_epoch - len(features)) if extra_per_epoch else extra
@@ -625,7 +626,6 @@ class DocReTask:
                 model, [*features, *drawn], optimizer, scheduler, run=doc, pad_id=pad_id, rng=rng
             )
             seconds = time.perf_counter() - started
-            train_seconds += seconds
             _, scores = self._dev(model, tokenizer)
             self.history.append(
                 {
@@ -660,7 +660,6 @@ class DocReTask:
                     "torch_rng": torch.get_rng_state(),
                 },
             )
-        return train_seconds
 
     def _checkpoint_settings(self) -> dict[str, Any]:
         """What a resumed run must share with the run that wrote the checkpoint."""

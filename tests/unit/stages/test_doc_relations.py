@@ -975,3 +975,6 @@ def test_resume_continues_a_run_interrupted_while_it_saved_its_checkpoint(
     assert "resumed after epoch" in same.output
     card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
     assert len(card["history"]) == 40
+    # the training time is that of all 40 epochs, the interrupted run's too
+    epochs_seconds = sum(h["seconds"] for h in card["history"])
+    assert card["timing"]["train_seconds"] == pytest.approx(epochs_seconds)
