@@ -611,6 +611,10 @@ class DocReTask:
             torch.set_rng_state(state["torch_rng"])
             first_epoch, self.history = int(state["epoch"]), list(state["history"])
             logger.info("resumed after epoch %d from %s", first_epoch, checkpoint)
+        elif self.resume:  # a mistyped --out would otherwise start hours of training again
+            logger.warning(
+                "no checkpoint %s to resume from: training from the first epoch", checkpoint
+            )
         logger.info(
             "%d training documents (%d windows), %d dev documents, %d relation types",
             len(self.train_examples),

@@ -978,3 +978,20 @@ def test_resume_continues_a_run_interrupted_while_it_saved_its_checkpoint(
     # the training time is that of all 40 epochs, the interrupted run's too
     epochs_seconds = sum(h["seconds"] for h in card["history"])
     assert card["timing"]["train_seconds"] == pytest.approx(epochs_seconds)
+
+
+def test_resume_without_a_checkpoint_says_it_starts_from_the_first_epoch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--resume` into a folder with no checkpoint (a mistyped --out) trains afresh: say so."""
+    import logging
+
+    data = tmp_path / "docred.json"
+    data.write_text(json.dumps([_document(random.Random(0)) for _ in range(8)]), "utf-8")
+    base = make_tiny_bert(tmp_path / "base", ["O"])
+    run = DocReRun(epochs=1, batch_size=2, lora_rank=4, max_length=64, emb_size=16,
+                   block_size=4, seed=1)  # fmt: skip
+    out = tmp_path / "model"
+    with caplog.at_level(logging.WARNING, logger="kgbuild.training.doc_re_train"):
+        train_doc_re(data, out=out, base=str(base), dev_docs=2, run=run, resume=True)
+    assert f"no checkpoint {out / 'checkpoint.pt'} to resume from" in caplog.text
