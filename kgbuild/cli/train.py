@@ -171,7 +171,8 @@ def ner(
     teacher: Annotated[
         str | None,
         typer.Option(
-            help="Distil from this NER model (same labels, e.g. models/ner-wide-mpnet): "
+            help="Distil from this NER model (the data's labels among its own, e.g. "
+            "models/ner-wide-mpnet; the model learns all of them): "
             "the model also learns the teacher's label odds for every training word."
         ),
     ] = None,

@@ -10,6 +10,7 @@ tokenizer, ``kgbuild_model.json`` and a model card (``model_card.json`` and
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from kgbuild.config import NerConfig
-from kgbuild.errors import InputError
+from kgbuild.errors import InputError, KGBuildError
+from kgbuild.models import resolve_task_model
 from kgbuild.nlp.align import (
     AggregationStrategy,
     TokenPrediction,
@@ -292,6 +294,25 @@ def _init_labels(init: Path, labels: list[str]) -> list[str]:
     return labels
 
 
+def _teacher_labels(teacher: str, labels: list[str]) -> list[str]:
+    """The labels of a local kgbuild ``teacher`` when the data's are among them, else the data's.
+
+    A corpus of one's own need not hold every label the teacher predicts (no NUM in it):
+    the student learns the teacher's odds over all of them, as distillation needs. A
+    teacher whose labels cannot be read here (a Hub id) is checked once it is loaded.
+    """
+    from kgbuild.nlp.hf import KGBUILD_MODEL_FILE, resolve_model_ref
+
+    try:
+        path = Path(resolve_model_ref(resolve_task_model("ner", teacher))) / KGBUILD_MODEL_FILE
+        known = json.loads(path.read_text(encoding="utf-8")).get("labels")
+    except (OSError, ValueError, KGBuildError):
+        return labels
+    if isinstance(known, list) and set(labels) <= set(known):
+        return [str(label) for label in known]
+    return labels
+
+
 def _data_types(documents: Sequence[Sequence[TaggedSentence]]) -> frozenset[str]:
     return frozenset(
         tag[2:] for document in documents for s in document for tag in s.tags if tag != "O"
@@ -527,6 +548,8 @@ class NerTask:
         self.labels = label_list(
             [s for documents in [*self.train_docs, *self.dev_docs] for d in documents for s in d]
         )
+        if options.init is None and ner.teacher is not None:
+            self.labels = _teacher_labels(ner.teacher, self.labels)
         if options.init is not None:
             self.labels = _init_labels(options.init, self.labels)
             check_init(

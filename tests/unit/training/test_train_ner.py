@@ -250,6 +250,26 @@ def test_training_continues_from_a_trained_model(
         )
 
 
+def test_a_teacher_with_labels_the_data_lacks_teaches_them_too(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """Distilling a corpus without MISC from a teacher that tags MISC: the student takes
+    the teacher's labels (it was refused: "a teacher must predict the same labels")."""
+    train, dev, base = data
+    settings: dict[str, Any] = {"base": str(base), "batch_size": 8, "max_steps": 1}
+    settings |= {"lora_rank": 4, "bf16": False, "device": "cpu"}
+    with_misc = tmp_path / "misc.txt"
+    with_misc.write_text(train.read_text(encoding="utf-8").replace("B-ORG", "B-MISC"))
+    both = tmp_path / "both.txt"
+    both.write_text(train.read_text(encoding="utf-8") + "\n" + with_misc.read_text())
+    teacher = train_ner(both, both, out=tmp_path / "teacher", **settings)
+    assert "B-MISC" in teacher.labels and "B-MISC" not in LABELS
+    student = train_ner(
+        train, dev, out=tmp_path / "student", teacher=str(teacher.out_dir), **settings
+    )
+    assert list(student.labels) == list(teacher.labels)
+
+
 def _write_docred(path: Path) -> Path:
     """Three documents of two sentences; document 0 has a nested mention and a date."""
     docs = []
