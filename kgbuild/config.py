@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from kgbuild.errors import ConfigError
+from kgbuild.schema import load_unique_yaml
 
 __all__ = [
     "AttributeConfig",
@@ -767,7 +768,7 @@ def _check_config_file(path: Path, named_by: str = "") -> None:
     if not path.is_file():
         raise ConfigError(f"config file not found: {where}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_unique_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {where} is not UTF-8 text: {exc}") from exc
     except OSError as exc:

@@ -33,6 +33,7 @@ __all__ = [
     "fill_question",
     "generated_json_schemas",
     "load_schema",
+    "load_unique_yaml",
     "schema_file",
 ]
 
@@ -345,19 +346,70 @@ def schema_file(path: Path | str | None) -> Path:
     return Path(path)
 
 
+def load_unique_yaml(text: str) -> Any:
+    """The YAML document in ``text``, refusing a mapping that gives one key twice.
+
+    YAML loaders keep the last of two equal keys: a second ``relation_types:`` block (a
+    documented example pasted below one's own) would silently drop the first.
+
+    Raises:
+        yaml.YAMLError: Invalid YAML, or a key given twice (its line named).
+    """
+    loader = _SAFE_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_duplicate_keys(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _refuse_duplicate_keys(root: yaml.Node) -> None:
+    """Raise ``yaml.MarkedYAMLError`` at the second of two equal keys of a mapping."""
+    stack, seen_nodes = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:  # an alias: its node was checked
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in lines:
+                        raise yaml.MarkedYAMLError(
+                            problem=f"{key.value!r} is given twice (also on line "
+                            f"{lines[key.value] + 1}): the later would silently replace the "
+                            "earlier; merge them into one",
+                            problem_mark=key.start_mark,
+                        )
+                    lines[key.value] = key.start_mark.line
+                stack += [key, value]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+
+
 def load_schema(path: Path | None = None) -> GraphSchema:
     """Load and validate a schema YAML file (default: ``schemas/wikidata.yaml``).
 
     ``path`` may also name a schema that ships in ``schemas/`` (``wikidata``, ``business``).
 
     Raises:
-        ConfigError: unreadable file, invalid YAML, or a wrong field (named in the message).
+        ConfigError: unreadable file (or not UTF-8: the line is named), invalid YAML, or a
+            wrong field (named in the message).
     """
     path = schema_file(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
+        data = load_unique_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read schema file {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:  # e.g. saved in cp1252 with an accented description
+        line = path.read_bytes().count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"schema file {path}:{line}: not UTF-8 text ({exc.reason}); save it as UTF-8"
+        ) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"schema file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

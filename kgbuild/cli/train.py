@@ -142,9 +142,9 @@ def ner(
     init: Annotated[
         Path | None,
         typer.Option(
-            help="Continue from this kgbuild NER model (trained from --base, same labels "
-            "and LoRA rank) instead of a fresh head, e.g. models/ner-en-minilm on a small "
-            "corpus.",
+            help="Continue from this kgbuild NER model (trained from --base, same LoRA "
+            "rank; the data's labels among its own, and it keeps them all) instead of a "
+            "fresh head, e.g. models/ner-en-minilm on a small corpus.",
             exists=True,
             file_okay=False,
         ),
@@ -171,7 +171,8 @@ def ner(
     teacher: Annotated[
         str | None,
         typer.Option(
-            help="Distil from this NER model (same labels, e.g. models/ner-wide-mpnet): "
+            help="Distil from this NER model (the data's labels among its own, e.g. "
+            "models/ner-wide-mpnet; the model learns all of them): "
             "the model also learns the teacher's label odds for every training word."
         ),
     ] = None,
@@ -288,7 +289,11 @@ def re_command(
         float, typer.Option(help="docred: weight of the evidence-attention loss (0: off).")
     ] = 0.1,
     resume: Annotated[
-        bool, typer.Option(help="docred: continue from the epoch checkpoint in --out.")
+        bool,
+        typer.Option(
+            help="docred: continue from the epoch checkpoint in --out (same settings and "
+            "data as the run that wrote it)."
+        ),
     ] = False,
     extra_fewrel: Annotated[
         Path | None,

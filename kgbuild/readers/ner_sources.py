@@ -19,8 +19,8 @@ model can read a sentence's neighbours as context:
   documents) are *unlabeled*: they carry no gold tags and only train through a teacher's
   odds (``kgbuild train ner --teacher``, :mod:`kgbuild.training.distill`).
 
-``partial`` sources (``conll``, ``wnut17``) annotate no dates or numbers: their ``O`` on
-such words is no evidence (see :func:`unannotated_words`).
+``partial`` sources (``conll``, ``wnut17``) annotate no dates or numbers: beside a source
+that does, their ``O`` on such words is no evidence (see :func:`unannotated_words`).
 """
 
 from __future__ import annotations

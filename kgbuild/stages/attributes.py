@@ -33,9 +33,11 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from kgbuild.config import AttributeConfig, NerConfig, ReaderConfig
 from kgbuild.data import Chunk, Evidence, Mention, MentionAttribute, MentionRelation, Provenance
+from kgbuild.errors import ConfigError
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.reader import ExtractiveReader
@@ -46,6 +48,9 @@ from kgbuild.stages.reading import Template, TemplateReader
 from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig
 from kgbuild.stages.values import normalise_value
+
+if TYPE_CHECKING:
+    from kgbuild.stages.ner import NerStage
 
 __all__ = ["STAGE", "AttributeStage", "attribute_relation_types", "qa_reader", "template_of"]
 
@@ -125,6 +130,9 @@ class AttributeStage:
             :func:`attribute_relation_types`); those attributes are not read by QA.
         relation_thresholds: Relation type -> lowest relation score that becomes a value
             (the relation model's calibrated threshold at ``config.min_precision``).
+
+    Raises:
+        ConfigError: An attribute's ``label`` is not a type its ``model`` tags.
     """
 
     def __init__(
@@ -169,7 +177,23 @@ class AttributeStage:
                 stage=STAGE,
                 progress=progress,
             )
-        self._taggers: dict[str, object] = {}
+        self._taggers: dict[str, NerStage] = {}
+        """The token-classification models of attributes that name one, loaded here: their
+        revisions are part of :attr:`model_key` (a tagger retrained in place re-reads)."""
+        for model in sorted({s.model for s in self.specs if s.model is not None}):
+            from kgbuild.stages.ner import NerStage
+
+            self._taggers[model] = NerStage(
+                NerConfig(model=model, device=config.device), run_id=run_id
+            )
+        for index, spec in enumerate(self.specs):
+            labels = self._taggers[spec.model].labels if spec.model is not None else None
+            if labels is not None and spec.label not in labels:
+                raise ConfigError(
+                    f"attributes.{index}.label: model {spec.model} tags no {spec.label!r}, "
+                    f"so {spec.entity_type}.{spec.name} would never be filled (its labels: "
+                    f"{', '.join(labels) or 'none'})"
+                )
         self.refused: Counter[tuple[str, str]] = Counter()
         """Per (document id, attribute): answers refused as not of the type, last call."""
 
@@ -186,6 +210,7 @@ class AttributeStage:
                 "from_relations": sorted(self.relation_types.items()),
                 "relation_thresholds": sorted(self.relation_thresholds.items()),
                 "resolve": output_settings(self.resolve),
+                "taggers": [tagger.model_key for _, tagger in sorted(self._taggers.items())],
             },
         )
 
@@ -308,13 +333,7 @@ class AttributeStage:
         mentions: Sequence[Mention],
         langs: Mapping[str, str],
     ) -> list[_Finding]:
-        from kgbuild.stages.ner import NerStage
-
-        tagger = self._taggers.get(model)
-        if tagger is None:
-            tagger = NerStage(NerConfig(model=model, device=self.config.device), run_id=self.run_id)
-            self._taggers[model] = tagger
-        assert isinstance(tagger, NerStage)
+        tagger = self._taggers[model]
         chunk_of = {chunk.id: chunk for chunk in chunks}
         slots: list[tuple[AttributeSpec, LocalEntity, Chunk]] = []
         by_doc: dict[str, list[Mention]] = defaultdict(list)

@@ -228,6 +228,17 @@ def make_ner(settings: Settings, context: StageContext) -> NerStep:
             stage.loaded.name,
             ", ".join(sorted(step.undeclared)),
         )
+    unfound = sorted(declared - set(stage.labels))
+    if unfound:  # no entity, relation or attribute of these types can come out
+        log.warning(
+            "the graph schema (%s) declares entity types that NER model %s never predicts "
+            "(none of them, nor relations and attributes of them, will be found): %s; the "
+            "model predicts %s",
+            settings.schema_path or "wikidata",
+            stage.loaded.name,
+            ", ".join(unfound),
+            ", ".join(stage.labels) or "nothing",
+        )
     return step
 
 
@@ -385,6 +396,15 @@ def make_zero_shot(settings: Settings, context: StageContext) -> ZeroShotStep | 
     config = settings.templates
     only_templates = not settings.relations.enabled and bool(config.types)
     if not (settings.relations.enabled or only_templates) or not config.enabled:
+        if config.enabled:  # on, yet it reads nothing: say why rather than build without it
+            templated = [r.name for r in context.schema(settings).templated_relations]
+            log.warning(
+                "templates.enabled is on but no relation type is read by template: with "
+                "relations.enabled off, only the types listed in templates.types are (the "
+                "schema's types with a question: %s); list them there, or turn "
+                "relations.enabled on",
+                ", ".join(templated) or "none",
+            )
         return None
     schema = context.schema(settings)
     relations = context.stage("re")

@@ -186,7 +186,9 @@ class TemplateRelationStage:
         reader = self.reading.reader
         for (head, kind, tail), answers in grouped.items():
             score = max(a.score for a in answers)
-            by_chunk = {a.chunk.id: a for a in sorted(answers, key=lambda a: -a.score)}
+            by_chunk: dict[str, Answer] = {}
+            for a in sorted(answers, key=lambda a: -a.score):
+                by_chunk.setdefault(a.chunk.id, a)  # each sentence's best answer
             evidence = tuple(
                 Evidence(
                     provenance=Provenance(

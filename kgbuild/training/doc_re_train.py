@@ -375,9 +375,15 @@ def _extra_features(
 def _save_checkpoint(
     path: Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]
 ) -> None:
+    """Write the epoch checkpoint whole or not at all (Ctrl-C may come while it is written).
+
+    It is written beside ``path`` and then renamed over it, so an interrupted write leaves
+    the previous epoch's checkpoint to resume from, never a truncated file.
+    """
     trainable = {
         k: v for k, v in model.state_dict().items() if "lora_" in k or "modules_to_save" in k
     }
+    partial = path.with_name(f"{path.name}.partial")
     torch.save(
         {
             "model": trainable if trainable else model.state_dict(),
@@ -385,8 +391,36 @@ def _save_checkpoint(
             "scheduler": scheduler.state_dict(),
             **state,
         },
-        path,
+        partial,
     )
+    partial.replace(path)
+
+
+def _check_resumable(
+    checkpoint: Path, written: dict[str, Any] | None, settings: dict[str, Any]
+) -> None:
+    """Refuse to resume a checkpoint that a run of other settings or data wrote.
+
+    Its optimiser would carry the old learning rates on, and the card would state settings
+    the first epochs were not trained with. A checkpoint written before settings were
+    recorded (``written`` is ``None``) is resumed as it is.
+
+    Raises:
+        InputError: A setting or data file differs, each named with both values.
+    """
+    if written is None:
+        return
+    changed = [
+        f"{key} {written.get(key)!r} (now {value!r})"
+        for key, value in settings.items()
+        if written.get(key) != value
+    ]
+    if changed:
+        raise InputError(
+            f"cannot resume {checkpoint}: it was written by a run with other settings or "
+            f"data: {'; '.join(changed)}. Resume with the same ones, or train again "
+            "without --resume"
+        )
 
 
 def _scores_dict(scores: DocScores) -> dict[str, Any]:
@@ -531,7 +565,9 @@ class DocReTask:
         extra, self.extra_card = _extra_features(
             self.data.extra, tokenizer, self.relation_types, label2id, doc
         )
-        train_seconds = self._epochs(model, tokenizer, features, extra)
+        self._epochs(model, tokenizer, features, extra)
+        # every epoch's time, those of a run this one resumed included (as its examples are)
+        train_seconds = sum(float(h["seconds"]) for h in self.history)
         predictions, self.dev_scores = self._dev(model, tokenizer)
         self.calibration = calibrate(
             predictions,
@@ -551,8 +587,8 @@ class DocReTask:
 
     def _epochs(
         self, model: Any, tokenizer: Any, features: list[TrainingPair], extra: list[TrainingPair]
-    ) -> float:
-        """Train from the checkpoint's epoch (or the first) to the last; the seconds it took."""
+    ) -> None:
+        """Train from the checkpoint's epoch (or the first) to the last (each in ``history``)."""
         doc, checkpoint = self.run, self.options.out / CHECKPOINT
         extra_per_epoch = self.data.extra_per_epoch
         per_epoch = len(features) + (
@@ -564,8 +600,10 @@ class DocReTask:
         rng = random.Random(doc.order_seed)
         first_epoch = 0
         self.options.out.mkdir(parents=True, exist_ok=True)
+        settings = self._checkpoint_settings()
         if self.resume and checkpoint.is_file():
             state = torch.load(checkpoint, weights_only=False)
+            _check_resumable(checkpoint, state.get("settings"), settings)
             model.load_state_dict(state["model"], strict=False)
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -573,6 +611,10 @@ class DocReTask:
             torch.set_rng_state(state["torch_rng"])
             first_epoch, self.history = int(state["epoch"]), list(state["history"])
             logger.info("resumed after epoch %d from %s", first_epoch, checkpoint)
+        elif self.resume:  # a mistyped --out would otherwise start hours of training again
+            logger.warning(
+                "no checkpoint %s to resume from: training from the first epoch", checkpoint
+            )
         logger.info(
             "%d training documents (%d windows), %d dev documents, %d relation types",
             len(self.train_examples),
@@ -581,7 +623,6 @@ class DocReTask:
             len(self.relation_types),
         )
         pad_id = tokenizer.pad_token_id or 0
-        train_seconds = 0.0
         for epoch in range(first_epoch, doc.epochs):
             started = time.perf_counter()
             drawn = rng.sample(extra, per_epoch - len(features)) if extra_per_epoch else extra
@@ -589,7 +630,6 @@ class DocReTask:
                 model, [*features, *drawn], optimizer, scheduler, run=doc, pad_id=pad_id, rng=rng
             )
             seconds = time.perf_counter() - started
-            train_seconds += seconds
             _, scores = self._dev(model, tokenizer)
             self.history.append(
                 {
@@ -618,12 +658,24 @@ class DocReTask:
                 scheduler,
                 {
                     "epoch": epoch + 1,
+                    "settings": settings,
                     "history": self.history,
                     "rng": rng.getstate(),
                     "torch_rng": torch.get_rng_state(),
                 },
             )
-        return train_seconds
+
+    def _checkpoint_settings(self) -> dict[str, Any]:
+        """What a resumed run must share with the run that wrote the checkpoint."""
+        data = self.data
+        return {
+            "base": self.options.base,
+            **{k: v for k, v in asdict(self.run).items() if k != "bf16"},  # bf16: the hardware
+            "train": sha256_file(self.train),
+            "dev": sha256_file(data.dev) if data.dev is not None else f"{data.dev_docs} documents",
+            "extra": [f"{kind}:{sha256_file(path)}" for kind, path in data.extra],
+            "extra_per_epoch": data.extra_per_epoch,
+        }
 
     def _dev(self, model: Any, tokenizer: Any) -> tuple[list[DocPrediction], DocScores]:
         """The model's predictions on the dev documents, and their scores."""
@@ -663,6 +715,7 @@ class DocReTask:
     def evaluate(self, run: Run) -> None:
         """Nothing to score again (dev was scored to calibrate); drop the epoch checkpoint."""
         (self.options.out / CHECKPOINT).unlink(missing_ok=True)
+        (self.options.out / f"{CHECKPOINT}.partial").unlink(missing_ok=True)
 
     def card(self, run: Run, fitted: Fitted, elapsed: Elapsed) -> dict[str, Any]:
         """``model_card.json``: data, hyper-parameters, history, dev scores, calibration."""

@@ -10,6 +10,7 @@ tokenizer, ``kgbuild_model.json`` and a model card (``model_card.json`` and
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from kgbuild.config import NerConfig
-from kgbuild.errors import InputError
+from kgbuild.errors import InputError, KGBuildError
+from kgbuild.models import resolve_task_model
 from kgbuild.nlp.align import (
     AggregationStrategy,
     TokenPrediction,
@@ -34,7 +36,7 @@ from kgbuild.nlp.context import (
     pack_sentences,
     special_token_ids,
 )
-from kgbuild.nlp.hf import load_token_classifier
+from kgbuild.nlp.hf import load_token_classifier, read_manifest
 from kgbuild.readers.conll import TaggedSentence, read_conll
 from kgbuild.readers.ner_sources import NerSource, parse_source, read_source, unannotated_words
 from kgbuild.training import recipe
@@ -182,9 +184,16 @@ Coverage = Literal["full", "partial", "none"]
 source, :func:`kgbuild.readers.ner_sources.unannotated_words`), nothing (an ``unlabeled`` one)."""
 
 
-def coverage(source: NerSource) -> Coverage:
-    """The :data:`Coverage` of a source's gold tags."""
-    return "none" if source.unlabeled else "partial" if source.partial else "full"
+def coverage(source: NerSource, unannotated: bool = True) -> Coverage:
+    """The :data:`Coverage` of a source's gold tags.
+
+    ``unannotated``: whether the model learns types that the source does not annotate
+    (TIME and NUM from DocRED beside CoNLL). Where it does not (a CoNLL file of the user's
+    own types, alone), a partial source's ``O`` on dates and numbers is evidence too.
+    """
+    if source.unlabeled:
+        return "none"
+    return "partial" if source.partial and unannotated else "full"
 
 
 def _encode(
@@ -270,6 +279,38 @@ def restrict_types(tags: Sequence[str], types: frozenset[str] | None) -> list[st
     if types is None:
         return list(tags)
     return [tag if tag == "O" or tag[2:] in types else "O" for tag in tags]
+
+
+def _init_labels(init: Path, labels: list[str]) -> list[str]:
+    """The labels of the ``init`` model when the data's are among them, else the data's.
+
+    A small corpus to continue a model on need not hold every label of its head (no
+    ``I-MISC``, no MISC at all): the head keeps its rows. Other labels are refused by
+    :func:`~kgbuild.training.common.check_init`.
+    """
+    known = read_manifest(init, str(init)).get("labels")
+    if isinstance(known, list) and set(labels) <= set(known):
+        return [str(label) for label in known]
+    return labels
+
+
+def _teacher_labels(teacher: str, labels: list[str]) -> list[str]:
+    """The labels of a local kgbuild ``teacher`` when the data's are among them, else the data's.
+
+    A corpus of one's own need not hold every label the teacher predicts (no NUM in it):
+    the student learns the teacher's odds over all of them, as distillation needs. A
+    teacher whose labels cannot be read here (a Hub id) is checked once it is loaded.
+    """
+    from kgbuild.nlp.hf import KGBUILD_MODEL_FILE, resolve_model_ref
+
+    try:
+        path = Path(resolve_model_ref(resolve_task_model("ner", teacher))) / KGBUILD_MODEL_FILE
+        known = json.loads(path.read_text(encoding="utf-8")).get("labels")
+    except (OSError, ValueError, KGBuildError):
+        return labels
+    if isinstance(known, list) and set(labels) <= set(known):
+        return [str(label) for label in known]
+    return labels
 
 
 def _data_types(documents: Sequence[Sequence[TaggedSentence]]) -> frozenset[str]:
@@ -470,6 +511,8 @@ class NerTask:
         self.train_docs: list[list[list[TaggedSentence]]] = []
         self.dev_docs: list[list[list[TaggedSentence]]] = []
         self.labels: list[str] = []
+        self.masked: list[bool] = []
+        """Per training source: whether its ``O`` on dates and numbers is masked."""
         self.dev_scores = span_scores(set(), set())  # until evaluate()
         self.dev_by_source: dict[str, NerScores] = {}
         self.teacher_card: dict[str, Any] | None = None
@@ -505,7 +548,10 @@ class NerTask:
         self.labels = label_list(
             [s for documents in [*self.train_docs, *self.dev_docs] for d in documents for s in d]
         )
+        if options.init is None and ner.teacher is not None:
+            self.labels = _teacher_labels(ner.teacher, self.labels)
         if options.init is not None:
+            self.labels = _init_labels(options.init, self.labels)
             check_init(
                 options.init,
                 base=options.base,
@@ -513,6 +559,11 @@ class NerTask:
                 task="token-classification",
                 labels=self.labels,
             )
+        types = {label[2:] for label in self.labels if label != "O"}
+        self.masked = [
+            coverage(source, bool(types - _data_types(docs))) == "partial"
+            for source, docs in zip(self.train_sources, self.train_docs, strict=True)
+        ]
 
     def load(self, resolved: str, tokenizer: Any) -> Any:
         """The base model with a fresh token-classification head over the labels."""
@@ -590,8 +641,10 @@ class NerTask:
         train_data = self._encoded(
             run,
             [
-                (docs, coverage(source))
-                for source, docs in zip(self.train_sources, self.train_docs, strict=True)
+                (docs, coverage(source, masked))
+                for source, docs, masked in zip(
+                    self.train_sources, self.train_docs, self.masked, strict=True
+                )
             ],
             self.ner.label_all_subtokens,
             self._teacher_odds(run),
@@ -661,8 +714,8 @@ class NerTask:
             **run.card_head("token-classification"),
             "labels": self.labels,
             "data": {
-                "train": _data_card(self.train_sources, self.train_docs, train=True),
-                "dev": _data_card(self.dev_sources, self.dev_docs, train=False),
+                "train": _data_card(self.train_sources, self.train_docs, self.masked),
+                "dev": _data_card(self.dev_sources, self.dev_docs, [False] * len(self.dev_docs)),
             },
             "command": options.command_line(),
             "seed": options.seed,
@@ -716,8 +769,8 @@ def train_ner(
     """Fine-tune a token classifier on tagged data and save it to ``out``.
 
     One model learns the union of the sources' labels. A partial source (CoNLL, WNUT-17:
-    no TIME or NUM type) has its ``O`` on dates and numbers masked, so it does not
-    teach that they are not entities (:func:`kgbuild.readers.ner_sources.unannotated_words`).
+    no TIME or NUM type) beside types it does not annotate has its ``O`` on dates and
+    numbers masked, so it does not teach that they are not entities (:func:`kgbuild.readers.ner_sources.unannotated_words`).
     Training runs up to 8 epochs by default; the best epoch (dev entity F1) is kept.
 
     Args:
@@ -728,8 +781,9 @@ def train_ner(
         base: Base model reference (``pypi:...``, local folder or Hub id).
         out: Output folder (created; files in it are overwritten).
         **keywords: The fields of :class:`~kgbuild.training.common.TrainOptions` (an
-            ``init`` model must have been trained from ``base`` with the data's labels,
-            and the same LoRA rank) and of :class:`NerOptions`.
+            ``init`` model must have been trained from ``base``, with the data's labels
+            among its own (it keeps all of them), and the same LoRA rank) and of
+            :class:`NerOptions`.
 
     Returns:
         NerTrainResult: Output folder, labels, dev scores of the saved model, timing.
@@ -771,9 +825,11 @@ def _dev_metrics(
 
 
 def _data_card(
-    sources: Sequence[NerSource], documents: Sequence[list[list[TaggedSentence]]], *, train: bool
+    sources: Sequence[NerSource],
+    documents: Sequence[list[list[TaggedSentence]]],
+    masked: Sequence[bool],
 ) -> list[dict[str, Any]]:
-    """The card's entries of one split: each source, its file's hash and its size."""
+    """The card's entries of one split: each source, its file's hash, size and masking."""
     return [
         {
             "source": str(source),
@@ -782,10 +838,10 @@ def _data_card(
             "documents": list(source.docs) if source.docs is not None else None,
             "sha256": sha256_file(source.path),
             "sentences": sum(len(doc) for doc in docs),
-            "masked_unannotated_dates_numbers": source.partial and train,
+            "masked_unannotated_dates_numbers": mask,
             "unlabeled": source.unlabeled,
         }
-        for source, docs in zip(sources, documents, strict=True)
+        for source, docs, mask in zip(sources, documents, masked, strict=True)
     ]
 
 

@@ -144,3 +144,13 @@ def test_environment_error_names_the_variable_not_the_file(
     monkeypatch.setenv("NEO4J_URI", "http://localhost:7474")
     with pytest.raises(ConfigError, match=r"NEO4J_URI: .*not a Neo4j URI"):
         load_settings(path)
+
+
+def test_a_section_given_twice_is_refused_not_silently_replaced(tmp_path: Path) -> None:
+    """`ner:` written again at the end of a file: YAML would keep the second alone."""
+    path = tmp_path / "kgbuild.yaml"
+    path.write_text("ner: {batch_size: 8}\nout_dir: out/x\nner:\n  model: models/my-ner\n")
+    with pytest.raises(ConfigError, match=r"'ner' is given twice \(also on line 1\)"):
+        load_settings(path)
+    path.write_text("ner: {batch_size: 8, model: models/my-ner}\nout_dir: out/x\n")
+    assert load_settings(path).ner.batch_size == 8

@@ -114,6 +114,30 @@ def test_an_empty_or_non_mapping_schema_file_is_refused_plainly(
         load_schema(path)
 
 
+def test_a_schema_file_not_in_utf8_is_refused_naming_its_line(tmp_path: Path) -> None:
+    """Saved in cp1252 (an accented description): a ConfigError, not a UnicodeDecodeError."""
+    path = tmp_path / "schema.yaml"
+    path.write_bytes("entity_types:\n  - {name: GENE, description: g\u00e8ne}\n".encode("cp1252"))
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}:2: not UTF-8 text"):
+        load_schema(path)
+
+
+def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path: Path) -> None:
+    """The docs' DIRECTOR block pasted below one's own relation_types: both were one key."""
+    own = (
+        "entity_types: [{name: DRUG}, {name: DISEASE}, {name: PER}, {name: MISC}]\n"
+        "relation_types:\n"
+        "  - {name: TREATS, domain: [DRUG], range: [DISEASE]}\n"
+    )
+    pasted = "relation_types:\n  - {name: DIRECTOR, domain: [MISC], range: [PER]}\n"
+    path = tmp_path / "schema.yaml"
+    path.write_text(own + pasted, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"'relation_types' is given twice \(also on line 2\)"):
+        load_schema(path)
+    path.write_text(own + "attributes: []\n", encoding="utf-8")  # each key once: loads
+    assert [r.name for r in load_schema(path).relation_types] == ["TREATS"]
+
+
 def test_the_kind_pool_holds_the_schema_kinds_then_each_types_head_kinds_once() -> None:
     schema = load_schema(DEFAULT_SCHEMA_PATH)
     pool = schema.kind_pool

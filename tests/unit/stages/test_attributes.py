@@ -638,3 +638,48 @@ def test_attributes_read_the_relation_model_even_with_relations_off() -> None:
     qa_step = Extractor(off, run_id="run").stages[-1]
     assert qa_step.relations is None and qa_step.stage.reading is not None  # type: ignore[attr-defined]
     assert step.model_key != qa_step.model_key
+
+
+def test_a_tagger_attribute_rereads_when_its_model_is_retrained_in_place(tmp_path: Path) -> None:
+    """The stage's key (what decides whether a document is read again) holds the tagger's
+    revision, not only its folder: retrained in place, its values are read anew."""
+    from kgbuild.nlp.hf import clear_model_cache
+    from kgbuild.nlp.tiny import make_tiny_bert
+    from kgbuild.stages.attributes import AttributeStage
+
+    tagger = make_tiny_bert(tmp_path / "tagger", ["O", "B-GENE", "I-GENE"], seed=0)
+    spec = AttributeSpec(
+        name="target", entity_type="DRUG", model=str(tagger), label="GENE", value_type="string"
+    )
+    schema = GraphSchema(entity_types=(EntityType(name="DRUG"),), attributes=(spec,))
+
+    def key() -> str:
+        clear_model_cache()  # as a new process would
+        return AttributeStage(AttributeConfig(), schema=schema, run_id="r").model_key
+
+    before = key()
+    assert key() == before
+    make_tiny_bert(tmp_path / "tagger", ["O", "B-GENE", "I-GENE"], seed=1)  # retrained
+    assert key() != before
+
+
+def test_a_tagger_attribute_whose_label_the_model_never_tags_is_refused(tmp_path: Path) -> None:
+    """`label: GENES` (a typo) for a GENE tagger would leave the attribute empty for ever."""
+    from kgbuild.nlp.tiny import make_tiny_bert
+    from kgbuild.stages.attributes import AttributeStage
+
+    tagger = make_tiny_bert(tmp_path / "tagger", ["O", "B-GENE", "I-GENE"], seed=0)
+    drug = EntityType(name="DRUG")
+
+    def stage(label: str) -> AttributeStage:
+        spec = AttributeSpec(
+            name="target", entity_type="DRUG", model=str(tagger), label=label, value_type="string"
+        )
+        schema = GraphSchema(entity_types=(drug,), attributes=(spec,))
+        return AttributeStage(AttributeConfig(), schema=schema, run_id="r")
+
+    with pytest.raises(
+        ConfigError, match=r"attributes\.0\.label: model .* tags no 'GENES'.*its labels: GENE\)"
+    ):
+        stage("GENES")
+    assert stage("GENE").model_key

@@ -950,3 +950,69 @@ def test_document_model_options_are_refused_for_the_pair_classifier(tmp_path: Pa
         assert refused.exit_code == 2, refused.output
         assert f"{option} is for --format docred" in " ".join(refused.output.split())
     assert not (tmp_path / "m").exists()
+
+
+def test_resume_continues_a_run_interrupted_while_it_saved_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """`train re --format docred --resume` after Ctrl-C, sent as an epoch ends (when its
+    checkpoint is being written): the same command continues from the last whole one; one
+    with another learning rate is refused."""
+    import signal
+
+    from tests.processes import BuildProcess
+
+    rng = random.Random(0)
+    data = tmp_path / "docred.json"
+    data.write_text(json.dumps([_document(rng) for _ in range(12)]), encoding="utf-8")
+    base = make_tiny_bert(tmp_path / "base", ["O"])
+    out = tmp_path / "model"
+    args = ["train", "re", "--format", "docred", "--train", str(data), "--out", str(out)]
+    args += ["--base", str(base), "--epochs", "40", "--lora-rank", "4", "--max-length", "64"]
+    args += ["--batch-size", "4", "--dev-docs", "4", "--device", "cpu"]
+    first = BuildProcess([*args, "--lr", "5e-3"])
+    try:
+        first.wait_for("epoch 2/40")  # logged just before its checkpoint is written
+        first.process.send_signal(signal.SIGINT)
+        assert first.finish() != 0
+    finally:
+        first.stop()
+    assert (out / "checkpoint.pt").is_file()
+
+    other = BuildProcess([*args, "--lr", "1e-3", "--resume"])  # another learning rate
+    try:
+        assert other.finish() == 2, other.output
+    finally:
+        other.stop()
+    # its optimiser would carry the old rate on, and the card would state the new one
+    assert "cannot resume" in other.output and "learning_rate 0.005 (now 0.001)" in other.output
+    assert (out / "checkpoint.pt").is_file()  # kept for the right command
+
+    same = BuildProcess([*args, "--lr", "5e-3", "--resume"])
+    try:
+        assert same.finish() == 0, same.output
+    finally:
+        same.stop()
+    assert "resumed after epoch" in same.output
+    card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
+    assert len(card["history"]) == 40
+    # the training time is that of all 40 epochs, the interrupted run's too
+    epochs_seconds = sum(h["seconds"] for h in card["history"])
+    assert card["timing"]["train_seconds"] == pytest.approx(epochs_seconds)
+
+
+def test_resume_without_a_checkpoint_says_it_starts_from_the_first_epoch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--resume` into a folder with no checkpoint (a mistyped --out) trains afresh: say so."""
+    import logging
+
+    data = tmp_path / "docred.json"
+    data.write_text(json.dumps([_document(random.Random(0)) for _ in range(8)]), "utf-8")
+    base = make_tiny_bert(tmp_path / "base", ["O"])
+    run = DocReRun(epochs=1, batch_size=2, lora_rank=4, max_length=64, emb_size=16,
+                   block_size=4, seed=1)  # fmt: skip
+    out = tmp_path / "model"
+    with caplog.at_level(logging.WARNING, logger="kgbuild.training.doc_re_train"):
+        train_doc_re(data, out=out, base=str(base), dev_docs=2, run=run, resume=True)
+    assert f"no checkpoint {out / 'checkpoint.pt'} to resume from" in caplog.text

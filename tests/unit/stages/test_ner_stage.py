@@ -1,4 +1,5 @@
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -399,3 +400,29 @@ def test_quantities_take_in_their_units_unless_another_mention_holds_them(
         "5",
     ]
     assert stage.model_key != off.model_key
+
+
+def test_schema_types_the_ner_model_never_predicts_are_named(
+    keyword_ner_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A schema type no model produces (GENE beside a PER/ORG/LOC model) gets nothing: say so."""
+    from kgbuild.config import Settings
+    from kgbuild.extraction import Extractor
+
+    def warnings(types: str) -> list[str]:
+        schema = tmp_path / "schema.yaml"
+        schema.write_text(f"entity_types: [{types}]\n", encoding="utf-8")
+        settings = Settings(
+            out_dir=tmp_path / "out",
+            ner=NerConfig(model=str(keyword_ner_model)),
+            schema_path=schema,
+        )
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="kgbuild.stages.factories"):
+            Extractor(settings, run_id="t")
+        return [r.getMessage() for r in caplog.records if "never predicts" in r.getMessage()]
+
+    [message] = warnings("{name: PER}, {name: ORG}, {name: LOC}, {name: GENE}, {name: DRUG}")
+    assert str(tmp_path / "schema.yaml") in message and str(keyword_ner_model) in message
+    assert message.endswith(": DRUG, GENE; the model predicts LOC, ORG, PER")
+    assert warnings("{name: PER}, {name: ORG}, {name: LOC}") == []

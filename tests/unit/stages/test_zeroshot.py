@@ -9,6 +9,7 @@ below declare: they are read by their question templates only.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import networkx as nx
@@ -540,6 +541,36 @@ def test_listed_template_types_alone_are_read_with_relations_off(
         Extractor(undeclared, run_id="t")
 
 
+def test_templates_on_with_relations_off_and_no_types_listed_say_they_read_nothing(
+    tmp_path: Path,
+    keyword_ner_model: Path,
+    keyword_qa_model: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`templates.enabled: true` alone (relations off, no `templates.types`) reads no type."""
+    from kgbuild.extraction import Extractor
+
+    schema_file = tmp_path / "schema.json"
+    schema_file.write_text(json.dumps(ZERO_SHOT_SCHEMA.model_dump(mode="json")), encoding="utf-8")
+    settings = Settings(
+        out_dir=tmp_path / "out",
+        ner=NerConfig(model=str(keyword_ner_model)),
+        templates=TemplateConfig(enabled=True, model=str(keyword_qa_model)),
+        schema_path=schema_file,
+    )
+    with caplog.at_level(logging.WARNING, logger="kgbuild.stages.factories"):
+        assert Extractor(settings, run_id="t").templates is None
+    [warning] = [r.getMessage() for r in caplog.records if "templates.enabled" in r.getMessage()]
+    assert "only the types listed in templates.types" in warning
+    templated = ", ".join(r.name for r in ZERO_SHOT_SCHEMA.templated_relations)
+    assert f"(the schema's types with a question: {templated})" in warning
+    caplog.clear()
+    off = settings.model_copy(update={"templates": TemplateConfig()})
+    with caplog.at_level(logging.WARNING, logger="kgbuild.stages.factories"):
+        assert Extractor(off, run_id="t").templates is None
+    assert not [r for r in caplog.records if "templates.enabled" in r.getMessage()]
+
+
 # -- graph evaluation: zero-shot types apart, attributes against gold facts --------------------
 
 
@@ -654,6 +685,30 @@ def test_types_compete_for_a_pair_unless_configured_not_to(keyword_qa_model: Pat
     best, stage = read(True)
     assert best == {winner: every[winner]}
     assert stage.outranked == {loser: 1}
+
+
+def test_a_sentence_that_answers_twice_is_evidence_with_its_best_answer(
+    keyword_qa_model: Path,
+) -> None:
+    from kgbuild.stages.zeroshot import TemplateRelationStage
+
+    # two answer spans of one sentence ("acme robotics" and a near span) name one mention
+    text = "maria gonzalez works for acme robotics in berlin ."
+    chunks, mentions = _chunks_and_mentions(
+        [text], {0: (0, 14)}, [(0, 25, 38, "ORG"), (0, 42, 48, "LOC")]
+    )
+    config = TemplateConfig(
+        enabled=True, model=str(keyword_qa_model), threshold=0.0, answers_per_context=3
+    )
+    stage = TemplateRelationStage(
+        config, relation_types=[ZERO_SHOT_SCHEMA.relation_type("EMPLOYER")], run_id="r"
+    )
+    answers = stage.reading(chunks, mentions, stage.templates).answers
+    assert len([a for a in answers if a.mention is not None and a.mention.id == "m1"]) >= 2
+    [relation] = stage(chunks, mentions)
+    [evidence] = relation.evidence
+    # the one sentence read is the evidence of the relation's score, not of a lesser answer
+    assert evidence.provenance.score == relation.score
 
 
 def test_outranked_keeps_ties_and_other_pairs() -> None:

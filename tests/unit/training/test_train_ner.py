@@ -8,7 +8,7 @@ import pytest
 from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.hf import clear_model_cache, load_token_classifier
 from kgbuild.nlp.tiny import make_tiny_bert
-from kgbuild.training.ner import NerOptions, NerTask, evaluate_ner, train_ner
+from kgbuild.training.ner import NerOptions, NerTask, evaluate_ner, predict_tags, train_ner
 from kgbuild.training.recipe import Run, split_keywords, train_model
 
 LABELS = ["O", "B-LOC", "B-ORG", "B-PER", "I-PER"]
@@ -221,6 +221,19 @@ def test_training_continues_from_a_trained_model(
     card = json.loads((tmp_path / "continued" / "model_card.json").read_text(encoding="utf-8"))
     assert card["hyperparameters"]["init"] == str(trained.out_dir.resolve())
 
+    # a small corpus need not hold every label of the head: no ORG at all here
+    no_org = tmp_path / "no_org.txt"
+    no_org.write_text(train.read_text(encoding="utf-8").replace("B-ORG", "O"))
+    subset = train_ner(
+        no_org, no_org, out=tmp_path / "subset", init=trained.out_dir, **one_tiny_step
+    )
+    assert list(subset.labels) == LABELS  # the head's rows, ORG's kept
+    clear_model_cache()
+    tags = predict_tags(
+        str(subset.out_dir), [["Mary", "Smith", "went", "to", "Paris", "with", "reuters", "."]]
+    )
+    assert "B-ORG" in tags[0]  # still tagged: the head's ORG rows were kept
+
     other_labels = tmp_path / "other.txt"
     other_labels.write_text(train.read_text(encoding="utf-8").replace("B-ORG", "B-MISC"))
     with pytest.raises(InputError, match="a head can only be continued on the same labels"):
@@ -235,6 +248,26 @@ def test_training_continues_from_a_trained_model(
             init=trained.out_dir,
             **{**one_tiny_step, "lora_rank": None},
         )
+
+
+def test_a_teacher_with_labels_the_data_lacks_teaches_them_too(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """Distilling a corpus without MISC from a teacher that tags MISC: the student takes
+    the teacher's labels (it was refused: "a teacher must predict the same labels")."""
+    train, dev, base = data
+    settings: dict[str, Any] = {"base": str(base), "batch_size": 8, "max_steps": 1}
+    settings |= {"lora_rank": 4, "bf16": False, "device": "cpu"}
+    with_misc = tmp_path / "misc.txt"
+    with_misc.write_text(train.read_text(encoding="utf-8").replace("B-ORG", "B-MISC"))
+    both = tmp_path / "both.txt"
+    both.write_text(train.read_text(encoding="utf-8") + "\n" + with_misc.read_text())
+    teacher = train_ner(both, both, out=tmp_path / "teacher", **settings)
+    assert "B-MISC" in teacher.labels and "B-MISC" not in LABELS
+    student = train_ner(
+        train, dev, out=tmp_path / "student", teacher=str(teacher.out_dir), **settings
+    )
+    assert list(student.labels) == list(teacher.labels)
 
 
 def _write_docred(path: Path) -> Path:
@@ -370,6 +403,27 @@ def test_train_on_several_sources_with_context(
     assert set(card["dev_scores_by_source"][f"conll:{dev}"]["per_type"]) <= {"PER", "ORG", "LOC"}
     readme = (tmp_path / "model" / "README.md").read_text(encoding="utf-8")
     assert "Reads document context: yes" in readme and f"docred:{docred}@1:3" in readme
+
+
+def test_a_conll_file_of_ones_own_types_alone_keeps_the_o_of_its_numbers(
+    tmp_path: Path,
+) -> None:
+    """Only beside types it does not annotate (TIME, NUM) is a CoNLL file's O on numbers
+    masked: a file of one's own types alone is the whole truth of its words."""
+    base = make_tiny_bert(tmp_path / "base", ["O"])
+    rows = [("Gleevec", "B-DRUG"), ("50", "B-DOSE"), ("mg", "I-DOSE"), ("in", "O"), ("2019", "O")]
+    train = tmp_path / "train.txt"
+    train.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in rows) for _ in range(8)) + "\n")
+    options: dict[str, Any] = {"batch_size": 4, "max_steps": 1, "lora_rank": 4, "device": "cpu"}
+    split = split_keywords(options, NerOptions, base=str(base), out=tmp_path / "m", epochs=1)
+    task = NerTask(train, train, *split)
+    task.prepare()
+    assert task.masked == [False]  # "2019" is taught as O, not left out of the loss
+    train_ner(train, train, base=str(base), out=tmp_path / "m", epochs=1, bf16=False, **options)
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text(encoding="utf-8"))
+    assert card["data"]["train"][0]["masked_unannotated_dates_numbers"] is False
+    readme = (tmp_path / "m" / "README.md").read_text(encoding="utf-8")
+    assert "O on dates and numbers masked" not in readme
 
 
 def test_evaluate_docred_scores_every_gold_mention_by_type(tmp_path: Path) -> None:
