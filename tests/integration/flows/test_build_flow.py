@@ -160,6 +160,49 @@ def test_a_transient_error_is_retried_and_the_run_completes(
     assert [(r.status, r.processed) for r in runs(settings)] == [("succeeded", 2)]
 
 
+def test_a_plan_step_retried_after_a_transient_error_starts_its_run_once(
+    prefect_harness: None,
+    tmp_path: Path,
+    keyword_ner_model: Path,
+    settings_for,
+    retry_watch: list[_RetryWatch],
+) -> None:
+    """The ledger is locked once the plan step has started its run, before it records more.
+
+    The retried step used to find its own run started: it marked it abandoned, then failed
+    on inserting it again (UNIQUE constraint failed: runs.id).
+    """
+    from sqlalchemy import event
+
+    from kgbuild_flows.build_kg import _engine, build_kg_flow
+
+    settings = settings_for(keyword_ner_model)
+    docs = write_docs(tmp_path / "docs")
+    (docs / "empty.txt").write_text("", "utf-8")  # recorded as failed by the plan step
+    engine = _engine(settings.resolved_ledger_url())  # the flow's engine: tables exist
+    lock = sqlite3.connect(settings.out_dir / "ledger.sqlite", check_same_thread=False)
+    lock.isolation_level = None
+    watch = _RetryWatch(lock)
+    retry_watch.append(watch)
+    logging.getLogger("prefect.task_runs").addHandler(watch)
+
+    def lock_after_first_commit(session: Session) -> None:
+        if session.get_bind() is engine and not lock.in_transaction and not watch.retries:
+            lock.execute("BEGIN IMMEDIATE")  # the run's start is committed, nothing after
+
+    event.listen(Session, "after_commit", lock_after_first_commit)
+    try:
+        report = build_kg_flow([str(docs)], settings)
+    finally:
+        event.remove(Session, "after_commit", lock_after_first_commit)
+        lock.close()
+
+    assert len(watch.retries) == 1 and "database is locked" in watch.retries[0]
+    assert (report.processed, report.failed) == (2, 1)
+    (run,) = runs(settings)
+    assert (run.id, run.status, run.processed, run.failed) == (report.run_id, "succeeded", 2, 1)
+
+
 def test_a_permanent_error_fails_the_run_clearly_and_writes_nothing(
     prefect_harness: None,
     tmp_path: Path,
