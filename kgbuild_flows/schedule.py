@@ -8,14 +8,17 @@ then runs the build flow, which only does model work for new or changed document
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, serve
+from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments.runner import RunnerDeployment
 from prefect.types.entrypoint import EntrypointType
 
 from kgbuild.config import load_settings
+from kgbuild.errors import ConfigError
 from kgbuild_flows.build_kg import build_kg_flow
 
 __all__ = ["deployment", "scheduled_build_flow", "serve_schedule"]
@@ -51,9 +54,24 @@ def deployment(
     interval: float | None = None,
     name: str = DEFAULT_NAME,
 ) -> RunnerDeployment:
-    """The scheduled deployment (exactly one of ``cron`` and ``interval``)."""
+    """The scheduled deployment (exactly one of ``cron`` and ``interval``).
+
+    Raises:
+        ConfigError: ``cron`` is no cron expression, or ``interval`` no positive number
+            of seconds.
+    """
     if (cron is None) == (interval is None):
         raise ValueError("give exactly one of cron and interval")
+    if interval is not None and not (math.isfinite(interval) and interval > 0):
+        raise ConfigError(f"interval {interval} s: give a positive number of seconds")
+    if cron is not None:
+        try:
+            CronSchedule(cron=cron)
+        except ValueError as exc:  # pydantic's ValidationError
+            raise ConfigError(
+                f"invalid cron schedule {cron!r}: give five fields, minute hour day-of-month "
+                'month day-of-week, e.g. "0 * * * *" (every hour)'
+            ) from exc
     created = scheduled_build_flow.to_deployment(
         name=name,
         cron=cron,

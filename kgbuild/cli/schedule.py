@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from kgbuild.cli.errors import fail
 from kgbuild.errors import ConfigError, KGBuildError
 
 __all__ = ["schedule", "schedule_overrides"]
@@ -84,8 +85,8 @@ def schedule(
     from kgbuild_flows.schedule import deployment, serve_schedule
 
     absolute = [p if any(c in p for c in "*?[") else str(Path(p).resolve()) for p in paths]
-    serve_schedule(
-        deployment(
+    try:
+        scheduled = deployment(
             absolute,
             config=str(config_path.resolve()) if config_path else None,
             overrides=overrides,
@@ -93,4 +94,6 @@ def schedule(
             interval=interval,
             name=name,
         )
-    )
+    except KGBuildError as exc:  # a cron or interval Prefect cannot schedule
+        raise fail(exc) from exc
+    serve_schedule(scheduled)
