@@ -29,6 +29,7 @@ from prefect.settings import (
     temporary_settings,
 )
 from prefect.settings.legacy import Setting
+from prefect.transactions import get_transaction
 from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -130,7 +131,8 @@ def extract_task(
     """Chunk, NER (and relations, attributes) over one batch, wherever the task runner says.
 
     Cached on the batch's documents, model versions and stage settings (see
-    :func:`kgbuild_flows.caching.batch_key`), so a retried flow reuses finished batches. With
+    :func:`kgbuild_flows.caching.batch_key`), so a retried flow reuses finished batches; a
+    batch with a failed document is not cached (see :func:`_not_cached`). With
     ``progress``, the model stages report their progress over a long batch.
     """
     stages = _extractor(settings, run_id, progress)
@@ -138,7 +140,21 @@ def extract_task(
         raise RuntimeError(
             f"this worker's models differ from the run's: {stages.model_key} != {model_key}"
         )
-    return pipeline.extract(documents, stages)
+    outcomes = pipeline.extract(documents, stages)
+    if any(outcome.failure is not None for outcome in outcomes):
+        _not_cached()
+    return outcomes
+
+
+def _not_cached() -> None:
+    """Keep the running task's result out of the cache (it is still returned).
+
+    A document can fail for a cause the cache key does not hold (a model put in place
+    since, memory): the next run tries it again, as a build without Prefect does.
+    """
+    transaction = get_transaction()
+    if transaction is not None:
+        transaction.write_on_commit = False
 
 
 _EXTRACTORS: dict[tuple[str, str, bool, int], Extractor] = {}

@@ -268,6 +268,42 @@ def test_a_finished_batch_is_cached_on_documents_models_and_stage_config(
     assert batch_key(docs, settings.model_copy(update={"ner": batch_size}), model_key) == key
 
 
+def test_a_batch_with_a_failed_document_is_not_cached_and_is_tried_again(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    """A failure's cause can go away with no change to the cache key: here the attribute
+    tagger the schema names is put in place after the first run. The second run used to get
+    the first run's failures back from the cache (for 7 days); a build without Prefect
+    tried the documents again."""
+    import shutil
+
+    from kgbuild.config import AttributeConfig
+    from kgbuild_flows.build_kg import build_kg_flow
+
+    tagger = tmp_path / "tagger"
+    schema = tmp_path / "schema.yaml"
+    schema.write_text(
+        "entity_types: [{name: PER}, {name: ORG}, {name: LOC}]\n"
+        f"attributes: [{{name: city, entity_type: ORG, model: '{tagger}', label: LOC}}]\n",
+        encoding="utf-8",
+    )
+    settings = settings_for(keyword_ner_model).model_copy(
+        update={
+            "schema_path": schema,
+            "attributes": AttributeConfig(enabled=True, from_relations=False),
+        }
+    )
+    docs = write_docs(tmp_path / "docs")
+    first = build_kg_flow([str(docs)], settings)
+    assert (first.processed, first.failed) == (0, 2)
+    assert all("tagger" in failure.error for failure in first.failures)
+
+    shutil.copytree(keyword_ner_model, tagger)
+    second = build_kg_flow([str(docs)], settings)
+    assert (second.processed, second.failed) == (2, 0)
+    assert [r.status for r in runs(settings)] == ["succeeded", "succeeded"]
+
+
 def test_the_flow_holds_the_output_lock(
     prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
 ) -> None:
