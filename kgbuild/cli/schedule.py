@@ -81,11 +81,11 @@ def schedule(
         raise typer.Exit(code=2) from exc
     from kgbuild_flows import configure_environment
 
-    configure_environment()  # before the flow module imports prefect
-    from kgbuild_flows.schedule import deployment, serve_schedule
-
     absolute = [p if any(c in p for c in "*?[") else str(Path(p).resolve()) for p in paths]
     try:
+        configure_environment()  # before the flow module imports prefect
+        from kgbuild_flows.schedule import deployment, serve_schedule
+
         scheduled = deployment(
             absolute,
             config=str(config_path.resolve()) if config_path else None,
@@ -94,6 +94,6 @@ def schedule(
             interval=interval,
             name=name,
         )
-    except KGBuildError as exc:  # a cron or interval Prefect cannot schedule
+    except KGBuildError as exc:  # no Prefect home, a cron or interval Prefect cannot run
         raise fail(exc) from exc
     serve_schedule(scheduled)
