@@ -45,6 +45,7 @@ from kgbuild.runlock import output_lock
 from kgbuild.store.sql.orm import make_engine
 from kgbuild_flows.artifacts import publish_report
 from kgbuild_flows.caching import batch_cache_key
+from kgbuild_flows.server import check_server
 
 __all__ = ["BatchSummary", "build_kg_flow", "is_transient", "local_run_settings", "run_build_flow"]
 
@@ -318,7 +319,11 @@ def run_build_flow(
 
     SIGTERM raises :class:`~kgbuild.interrupts.Terminated` here once the flow has
     recorded the run as interrupted (Prefect passes the signal on after its own handling).
+
+    Raises:
+        PrefectUnavailableError: no Prefect server answers at ``PREFECT_API_URL``.
     """
+    check_server()
     with sigterm_raises(), temporary_settings(updates=local_run_settings()):
         return build_kg_flow(paths, settings, progress)
 

@@ -85,6 +85,7 @@ def schedule(
     try:
         configure_environment()  # before the flow module imports prefect
         from kgbuild_flows.schedule import deployment, serve_schedule
+        from kgbuild_flows.server import check_server
 
         scheduled = deployment(
             absolute,
@@ -94,6 +95,7 @@ def schedule(
             interval=interval,
             name=name,
         )
-    except KGBuildError as exc:  # no Prefect home, a cron or interval Prefect cannot run
+        check_server()
+    except KGBuildError as exc:  # no Prefect home or server, a schedule Prefect cannot run
         raise fail(exc) from exc
     serve_schedule(scheduled)
