@@ -15,6 +15,7 @@ from typing import Any
 from prefect import flow, serve
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments.runner import RunnerDeployment
+from prefect.exceptions import InvalidNameError
 from prefect.types.entrypoint import EntrypointType
 
 from kgbuild.config import load_settings
@@ -57,8 +58,8 @@ def deployment(
     """The scheduled deployment (exactly one of ``cron`` and ``interval``).
 
     Raises:
-        ConfigError: ``cron`` is no cron expression, or ``interval`` no positive number
-            of seconds.
+        ConfigError: ``cron`` is no cron expression, ``interval`` no positive number of
+            seconds, or ``name`` no deployment name.
     """
     if (cron is None) == (interval is None):
         raise ValueError("give exactly one of cron and interval")
@@ -72,15 +73,21 @@ def deployment(
                 f"invalid cron schedule {cron!r}: give five fields, minute hour day-of-month "
                 'month day-of-week, e.g. "0 * * * *" (every hour)'
             ) from exc
-    created = scheduled_build_flow.to_deployment(
-        name=name,
-        cron=cron,
-        interval=interval,
-        parameters={"paths": paths, "config": config, "overrides": overrides or {}},
-        description="kgbuild: build the graph from " + ", ".join(paths),
-        tags=["kgbuild"],
-        entrypoint_type=EntrypointType.MODULE_PATH,
-    )
+    try:
+        created = scheduled_build_flow.to_deployment(
+            name=name,
+            cron=cron,
+            interval=interval,
+            parameters={"paths": paths, "config": config, "overrides": overrides or {}},
+            description="kgbuild: build the graph from " + ", ".join(paths),
+            tags=["kgbuild"],
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        )
+    except InvalidNameError as exc:
+        raise ConfigError(
+            f"invalid deployment name {name!r}: give a name that is not empty and holds "
+            "none of / % & < >"
+        ) from exc
     if not isinstance(created, RunnerDeployment):  # a coroutine only inside an event loop
         raise TypeError("deployment() must be called from synchronous code")
     return created

@@ -52,7 +52,9 @@ def schedule(
     task_runner: Annotated[
         str | None, typer.Option(help="thread or dask (default: orchestration.task_runner).")
     ] = None,
-    name: Annotated[str, typer.Option(help="Deployment name.")] = "kgbuild-scheduled",
+    name: Annotated[
+        str, typer.Option(help="Deployment name (not empty, none of / % & < >).")
+    ] = "kgbuild-scheduled",
 ) -> None:
     """Serve the build flow on a schedule until stopped; each run only processes new or changed documents.
 

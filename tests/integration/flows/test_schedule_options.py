@@ -15,17 +15,19 @@ pytestmark = pytest.mark.prefect
 
 
 @pytest.mark.parametrize(
-    ("option", "value", "message"),
+    ("options", "message"),
     [
-        ("--cron", "not a cron", "invalid cron schedule 'not a cron'"),
-        ("--cron", "61 * * * *", "invalid cron schedule '61 * * * *'"),
-        ("--interval", "0", "interval 0.0 s"),
-        ("--interval", "-5", "interval -5.0 s"),
-        ("--interval", "nan", "interval nan s"),
+        (["--cron", "not a cron"], "invalid cron schedule 'not a cron'"),
+        (["--cron", "61 * * * *"], "invalid cron schedule '61 * * * *'"),
+        (["--interval", "0"], "interval 0.0 s"),
+        (["--interval", "-5"], "interval -5.0 s"),
+        (["--interval", "nan"], "interval nan s"),
+        (["--interval", "60", "--name", "nightly/docs"], "invalid deployment name 'nightly/docs'"),
+        (["--interval", "60", "--name", ""], "invalid deployment name ''"),
     ],
 )
-def test_a_bad_cron_or_interval_exits_2_with_one_error_line(
-    tmp_path: Path, option: str, value: str, message: str
+def test_a_bad_schedule_or_name_exits_2_with_one_error_line(
+    tmp_path: Path, options: list[str], message: str
 ) -> None:
     """No Prefect server needed: the schedule is refused before anything is served."""
     env = {
@@ -33,7 +35,7 @@ def test_a_bad_cron_or_interval_exits_2_with_one_error_line(
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
         "PREFECT_API_URL": "http://127.0.0.1:9/api",  # nothing listens: never reached
     }
-    args = ["schedule", str(CORPUS), option, value, "--out", str(tmp_path / "out")]
+    args = ["schedule", str(CORPUS), *options, "--out", str(tmp_path / "out")]
     done = subprocess.run(
         [sys.executable, "-m", "kgbuild", *args],
         cwd=REPO,
