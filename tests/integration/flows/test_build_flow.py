@@ -304,6 +304,39 @@ def test_a_batch_with_a_failed_document_is_not_cached_and_is_tried_again(
     assert [r.status for r in runs(settings)] == ["succeeded", "succeeded"]
 
 
+def test_the_latest_failures_artifact_is_the_latest_runs(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    """A run without failures published no failures table, so the key's latest version
+    (what the Prefect UI shows for it) still listed the failures of an earlier run."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactCollectionFilter,
+        ArtifactCollectionFilterKey,
+    )
+
+    from kgbuild_flows.artifacts import FAILURES_KEY
+    from kgbuild_flows.build_kg import build_kg_flow
+
+    settings = settings_for(keyword_ner_model)
+    docs = write_docs(tmp_path / "docs")
+    (docs / "empty.txt").write_text("", encoding="utf-8")
+    first = build_kg_flow([str(docs)], settings)
+    assert [Path(f.source).name for f in first.failures] == ["empty.txt"]
+    (docs / "empty.txt").write_text("Omar Haddad joined Helix in Nairobi.", encoding="utf-8")
+    second = build_kg_flow([str(docs)], settings)
+    assert (second.processed, second.failed) == (1, 0)
+
+    with get_client(sync_client=True) as client:
+        (latest,) = client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(
+                key=ArtifactCollectionFilterKey(any_=[FAILURES_KEY])
+            )
+        )
+    assert latest.description is not None and second.run_id in latest.description
+    assert "empty.txt" not in str(latest.data)
+
+
 def test_the_flow_holds_the_output_lock(
     prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
 ) -> None:
