@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any, ParamSpec, TypeVar, cast
 
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
@@ -87,9 +87,30 @@ def _whole(value: R) -> R:
     return cast(R, quote(value))
 
 
-@lru_cache(maxsize=4)
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
 def _engine(url: str) -> Engine:
-    return make_engine(url)
+    """The ledger's engine for the run in progress (its tasks share it).
+
+    Made by the run and disposed when it ends (:func:`_release_engine`), as
+    :func:`kgbuild.pipeline.build` does: an engine kept from an earlier run of this process
+    pointed at a ledger file that may have been removed since.
+    """
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = make_engine(url)
+    return engine
+
+
+def _release_engine(url: str) -> None:
+    """Dispose of the ledger's engine at the end of a run."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -289,7 +310,8 @@ def _build(paths: Sequence[str], settings: Settings, run_id: str, progress: bool
     """The flow's body, under the output folder's lock."""
     config = settings.orchestration
     logger = get_run_logger()
-    engine = _engine(settings.resolved_ledger_url())
+    url = settings.resolved_ledger_url()
+    engine = _engine(url)
     run = BuildRun(list(paths), settings, run_id, engine, progress=progress)
     try:
         for step in pipeline.BUILD_STEPS:
@@ -304,6 +326,8 @@ def _build(paths: Sequence[str], settings: Settings, run_id: str, progress: bool
         interrupted = isinstance(exc, (KeyboardInterrupt, TerminationSignal))
         pipeline.fail(engine, run_id, exc, interrupted=interrupted)
         raise
+    finally:
+        _release_engine(url)
 
 
 def run_build_flow(

@@ -337,6 +337,26 @@ def test_the_latest_failures_artifact_is_the_latest_runs(
     assert "empty.txt" not in str(latest.data)
 
 
+def test_a_build_after_the_output_folder_was_removed_starts_a_new_ledger(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    """In one process (a notebook, a script), as ``kgbuild.build`` does. The flow kept the
+    first run's engine for the ledger's URL, whose connections still pointed at the removed
+    file: ``attempt to write a readonly database``."""
+    import shutil
+
+    from kgbuild_flows.build_kg import build_kg_flow
+
+    settings = settings_for(keyword_ner_model)
+    docs = write_docs(tmp_path / "docs")
+    first = build_kg_flow([str(docs)], settings)
+    assert first.processed == 2
+    shutil.rmtree(settings.out_dir)
+    again = build_kg_flow([str(docs)], settings)
+    assert (again.processed, again.skipped, again.failed) == (2, 0, 0)
+    assert [(r.id, r.status) for r in runs(settings)] == [(again.run_id, "succeeded")]
+
+
 def test_the_flow_holds_the_output_lock(
     prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
 ) -> None:
