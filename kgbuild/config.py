@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -725,6 +733,23 @@ class Settings(BaseSettings):
         if path:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         return tuple(sources)
+
+    @field_serializer("ledger_url", when_used="json")
+    def _ledger_url_without_password(self, url: str | None) -> str | None:
+        """As JSON, the URL's password is ``***``, like the other secrets' ``**********``.
+
+        Prefect records a flow run's parameters (these settings) as JSON in its database
+        and shows them in its UI; the ledger is reached with :meth:`resolved_ledger_url`.
+        """
+        if not url:
+            return url
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            return make_url(url).render_as_string(hide_password=True)
+        except ArgumentError:  # not a URL SQLAlchemy reads: nothing it would connect with
+            return url
 
     def resolved_ledger_url(self) -> str:
         """The ledger URL, defaulting to ``sqlite:///<out_dir>/ledger.sqlite``."""

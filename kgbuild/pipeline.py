@@ -179,10 +179,11 @@ def extractor(settings: Settings, run_id: str, *, progress: bool = False) -> Ext
 def plan(ingested: IngestResult, engine: Engine, *, run_id: str, model_key: str) -> Plan:
     """Start the run in the ledger and decide which of the read documents need model work.
 
-    Runs left ``running`` by a process that died are marked ``abandoned`` first.
+    Runs left ``running`` by a process that died are marked ``abandoned`` first. Planning
+    the same run again (the flow retries its plan step) starts it once.
     """
     with Session(engine) as session, session.begin():
-        for run in ledger.abandon_dead_runs(session):
+        for run in ledger.abandon_dead_runs(session, starting=run_id):
             log.warning("run %s was left unfinished (%s): marked abandoned", run.id, run.error)
         ledger.start_run(session, run_id)
     with Session(engine) as session, session.begin():

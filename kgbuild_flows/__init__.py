@@ -8,10 +8,11 @@ CLI's build and schedule commands, the tests, the benchmarks) call
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
+
+from kgbuild.errors import ConfigError
 
 __all__ = ["PREFECT_DEFAULTS", "configure_environment"]
 
@@ -36,11 +37,25 @@ def configure_environment() -> None:
     """Set :data:`PREFECT_DEFAULTS` where the user has not, and create the Prefect home.
 
     Call it before importing ``prefect``: Prefect reads its settings when it is imported.
+
+    Raises:
+        ConfigError: the Prefect home cannot be created or written.
     """
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     # Prefect creates its home without parents: on a machine without ~/.kgbuild its
     # database could not be opened and the temporary server timed out after 90 s
     home = Path(os.environ["PREFECT_HOME"]).expanduser()
-    with contextlib.suppress(OSError):  # Prefect says so itself when it starts
+    try:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    else:
+        if os.access(home, os.W_OK | os.X_OK):
+            return
+        problem = "not writable"
+    # Prefect would wait for its temporary server (90 s), then fail with a traceback
+    raise ConfigError(
+        f"PREFECT_HOME {home} cannot be used ({problem}): set PREFECT_HOME to a folder "
+        "this user can write"
+    )

@@ -44,17 +44,22 @@ def report_markdown(report: BuildReport, task_runner: str) -> str:
 
 
 def publish_report(report: BuildReport, task_runner: str) -> None:
-    """Attach the summary (and the failed documents, if any) to the current flow run."""
+    """Attach the summary and the failed documents to the current flow run.
+
+    The failures table is published even when empty: the latest version of its key (what
+    Prefect shows for the key) is then always the latest run's, never an earlier run's.
+    """
     create_markdown_artifact(
         markdown=report_markdown(report, task_runner),
         key=SUMMARY_KEY,
         description=f"kgbuild run {report.run_id}",
     )
-    if report.failures:
-        create_table_artifact(
-            table=[
-                {"source": f.source, "stage": f.stage, "error": f.error} for f in report.failures
-            ],
-            key=FAILURES_KEY,
-            description=f"documents that failed in run {report.run_id}",
-        )
+    create_table_artifact(
+        table=[{"source": f.source, "stage": f.stage, "error": f.error} for f in report.failures],
+        key=FAILURES_KEY,
+        description=(
+            f"documents that failed in run {report.run_id}"
+            if report.failures
+            else f"no document failed in run {report.run_id}"
+        ),
+    )

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any, ParamSpec, TypeVar, cast
 
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
@@ -29,6 +29,7 @@ from prefect.settings import (
     temporary_settings,
 )
 from prefect.settings.legacy import Setting
+from prefect.transactions import get_transaction
 from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -44,6 +45,7 @@ from kgbuild.runlock import output_lock
 from kgbuild.store.sql.orm import make_engine
 from kgbuild_flows.artifacts import publish_report
 from kgbuild_flows.caching import batch_cache_key
+from kgbuild_flows.server import check_server
 
 __all__ = ["BatchSummary", "build_kg_flow", "is_transient", "local_run_settings", "run_build_flow"]
 
@@ -85,9 +87,30 @@ def _whole(value: R) -> R:
     return cast(R, quote(value))
 
 
-@lru_cache(maxsize=4)
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
 def _engine(url: str) -> Engine:
-    return make_engine(url)
+    """The ledger's engine for the run in progress (its tasks share it).
+
+    Made by the run and disposed when it ends (:func:`_release_engine`), as
+    :func:`kgbuild.pipeline.build` does: an engine kept from an earlier run of this process
+    pointed at a ledger file that may have been removed since.
+    """
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = make_engine(url)
+    return engine
+
+
+def _release_engine(url: str) -> None:
+    """Dispose of the ledger's engine at the end of a run."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -130,7 +153,8 @@ def extract_task(
     """Chunk, NER (and relations, attributes) over one batch, wherever the task runner says.
 
     Cached on the batch's documents, model versions and stage settings (see
-    :func:`kgbuild_flows.caching.batch_key`), so a retried flow reuses finished batches. With
+    :func:`kgbuild_flows.caching.batch_key`), so a retried flow reuses finished batches; a
+    batch with a failed document is not cached (see :func:`_not_cached`). With
     ``progress``, the model stages report their progress over a long batch.
     """
     stages = _extractor(settings, run_id, progress)
@@ -138,7 +162,21 @@ def extract_task(
         raise RuntimeError(
             f"this worker's models differ from the run's: {stages.model_key} != {model_key}"
         )
-    return pipeline.extract(documents, stages)
+    outcomes = pipeline.extract(documents, stages)
+    if any(outcome.failure is not None for outcome in outcomes):
+        _not_cached()
+    return outcomes
+
+
+def _not_cached() -> None:
+    """Keep the running task's result out of the cache (it is still returned).
+
+    A document can fail for a cause the cache key does not hold (a model put in place
+    since, memory): the next run tries it again, as a build without Prefect does.
+    """
+    transaction = get_transaction()
+    if transaction is not None:
+        transaction.write_on_commit = False
 
 
 _EXTRACTORS: dict[tuple[str, str, bool, int], Extractor] = {}
@@ -272,7 +310,8 @@ def _build(paths: Sequence[str], settings: Settings, run_id: str, progress: bool
     """The flow's body, under the output folder's lock."""
     config = settings.orchestration
     logger = get_run_logger()
-    engine = _engine(settings.resolved_ledger_url())
+    url = settings.resolved_ledger_url()
+    engine = _engine(url)
     run = BuildRun(list(paths), settings, run_id, engine, progress=progress)
     try:
         for step in pipeline.BUILD_STEPS:
@@ -287,6 +326,8 @@ def _build(paths: Sequence[str], settings: Settings, run_id: str, progress: bool
         interrupted = isinstance(exc, (KeyboardInterrupt, TerminationSignal))
         pipeline.fail(engine, run_id, exc, interrupted=interrupted)
         raise
+    finally:
+        _release_engine(url)
 
 
 def run_build_flow(
@@ -302,7 +343,11 @@ def run_build_flow(
 
     SIGTERM raises :class:`~kgbuild.interrupts.Terminated` here once the flow has
     recorded the run as interrupted (Prefect passes the signal on after its own handling).
+
+    Raises:
+        PrefectUnavailableError: no Prefect server answers at ``PREFECT_API_URL``.
     """
+    check_server()
     with sigterm_raises(), temporary_settings(updates=local_run_settings()):
         return build_kg_flow(paths, settings, progress)
 

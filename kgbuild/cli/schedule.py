@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from kgbuild.cli.errors import fail
 from kgbuild.errors import ConfigError, KGBuildError
 
 __all__ = ["schedule", "schedule_overrides"]
@@ -51,7 +52,9 @@ def schedule(
     task_runner: Annotated[
         str | None, typer.Option(help="thread or dask (default: orchestration.task_runner).")
     ] = None,
-    name: Annotated[str, typer.Option(help="Deployment name.")] = "kgbuild-scheduled",
+    name: Annotated[
+        str, typer.Option(help="Deployment name (not empty, none of / % & < >).")
+    ] = "kgbuild-scheduled",
 ) -> None:
     """Serve the build flow on a schedule until stopped; each run only processes new or changed documents.
 
@@ -80,12 +83,13 @@ def schedule(
         raise typer.Exit(code=2) from exc
     from kgbuild_flows import configure_environment
 
-    configure_environment()  # before the flow module imports prefect
-    from kgbuild_flows.schedule import deployment, serve_schedule
-
     absolute = [p if any(c in p for c in "*?[") else str(Path(p).resolve()) for p in paths]
-    serve_schedule(
-        deployment(
+    try:
+        configure_environment()  # before the flow module imports prefect
+        from kgbuild_flows.schedule import deployment, serve_schedule
+        from kgbuild_flows.server import check_server
+
+        scheduled = deployment(
             absolute,
             config=str(config_path.resolve()) if config_path else None,
             overrides=overrides,
@@ -93,4 +97,7 @@ def schedule(
             interval=interval,
             name=name,
         )
-    )
+        check_server()
+    except KGBuildError as exc:  # no Prefect home or server, a schedule Prefect cannot run
+        raise fail(exc) from exc
+    serve_schedule(scheduled)

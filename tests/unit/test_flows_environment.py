@@ -2,8 +2,11 @@ import os
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from kgbuild.errors import ConfigError
 from kgbuild_flows import PREFECT_DEFAULTS, configure_environment
+from tests.conftest import CORPUS
 
 
 @pytest.fixture
@@ -35,3 +38,24 @@ def test_defaults_do_not_override_what_the_user_set(
     assert os.environ["PREFECT_HOME"] == str(tmp_path / "mine")
     assert os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] == "300"
     assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+
+
+def test_a_prefect_home_that_cannot_be_made_is_one_error_line_and_exit_2(
+    tmp_path: Path, clean_environment: pytest.MonkeyPatch
+) -> None:
+    """It was left to Prefect: its temporary server timed out after 90 s, with a traceback."""
+    from kgbuild.cli import app
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    clean_environment.setenv("PREFECT_HOME", str(blocker / "prefect"))
+    with pytest.raises(ConfigError, match=r"PREFECT_HOME .*a-file/prefect cannot be used"):
+        configure_environment()
+    out = str(tmp_path / "out")
+    build = CliRunner().invoke(app, ["build", str(CORPUS), "--engine", "prefect", "--out", out])
+    assert build.exit_code == 2, build.output
+    assert "error: PREFECT_HOME" in build.output
+    clean_environment.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # never reached
+    schedule = CliRunner().invoke(app, ["schedule", str(CORPUS), "--interval", "60"])
+    assert schedule.exit_code == 2, schedule.output
+    assert "error: PREFECT_HOME" in schedule.output

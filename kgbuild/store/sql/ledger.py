@@ -73,17 +73,27 @@ RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "abandoned")
 
 
 def start_run(session: Session, run_id: str) -> None:
-    """Record the start of a run by this process (pid and host, to tell later if it died)."""
-    session.add(RunRow(id=run_id, status="running", pid=os.getpid(), host=this_host()))
+    """Record the start of a run by this process (pid and host, to tell later if it died).
+
+    Starting a run again (the Prefect flow retries its plan step after a transient error)
+    keeps its one row, ``running`` again.
+    """
+    run = session.get(RunRow, run_id)
+    if run is None:
+        session.add(RunRow(id=run_id, status="running", pid=os.getpid(), host=this_host()))
+        return
+    run.status, run.pid, run.host = "running", os.getpid(), this_host()
+    run.finished_at = run.error = None
 
 
-def abandon_dead_runs(session: Session) -> list[RunRow]:
+def abandon_dead_runs(session: Session, *, starting: str | None = None) -> list[RunRow]:
     """Mark ``abandoned`` the runs still ``running`` whose process on this host has ended.
 
     A run killed without clean-up (``kill -9``, a crash) stays ``running``; the next run
     calls this before it starts. A run of this very process counts as ended too: a
     process runs one build of a ledger at a time (the output folder's lock). Runs of
-    other hosts, and runs recorded before pids were, cannot be checked and stay.
+    other hosts, and runs recorded before pids were, cannot be checked and stay, and so
+    does run ``starting``, the one this process is (re)starting.
 
     Returns:
         The runs marked, oldest first.
@@ -94,7 +104,11 @@ def abandon_dead_runs(session: Session) -> list[RunRow]:
         .where(RunRow.status == "running", RunRow.host == host, RunRow.pid.is_not(None))
         .order_by(RunRow.started_at, RunRow.id)
     )
-    dead = [row for row in rows if row.pid == me or not process_alive(row.pid or 0)]
+    dead = [
+        row
+        for row in rows
+        if row.id != starting and (row.pid == me or not process_alive(row.pid or 0))
+    ]
     for row in dead:
         row.status = "abandoned"
         row.finished_at = utcnow()

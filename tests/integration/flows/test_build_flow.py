@@ -160,6 +160,49 @@ def test_a_transient_error_is_retried_and_the_run_completes(
     assert [(r.status, r.processed) for r in runs(settings)] == [("succeeded", 2)]
 
 
+def test_a_plan_step_retried_after_a_transient_error_starts_its_run_once(
+    prefect_harness: None,
+    tmp_path: Path,
+    keyword_ner_model: Path,
+    settings_for,
+    retry_watch: list[_RetryWatch],
+) -> None:
+    """The ledger is locked once the plan step has started its run, before it records more.
+
+    The retried step used to find its own run started: it marked it abandoned, then failed
+    on inserting it again (UNIQUE constraint failed: runs.id).
+    """
+    from sqlalchemy import event
+
+    from kgbuild_flows.build_kg import _engine, build_kg_flow
+
+    settings = settings_for(keyword_ner_model)
+    docs = write_docs(tmp_path / "docs")
+    (docs / "empty.txt").write_text("", "utf-8")  # recorded as failed by the plan step
+    engine = _engine(settings.resolved_ledger_url())  # the flow's engine: tables exist
+    lock = sqlite3.connect(settings.out_dir / "ledger.sqlite", check_same_thread=False)
+    lock.isolation_level = None
+    watch = _RetryWatch(lock)
+    retry_watch.append(watch)
+    logging.getLogger("prefect.task_runs").addHandler(watch)
+
+    def lock_after_first_commit(session: Session) -> None:
+        if session.get_bind() is engine and not lock.in_transaction and not watch.retries:
+            lock.execute("BEGIN IMMEDIATE")  # the run's start is committed, nothing after
+
+    event.listen(Session, "after_commit", lock_after_first_commit)
+    try:
+        report = build_kg_flow([str(docs)], settings)
+    finally:
+        event.remove(Session, "after_commit", lock_after_first_commit)
+        lock.close()
+
+    assert len(watch.retries) == 1 and "database is locked" in watch.retries[0]
+    assert (report.processed, report.failed) == (2, 1)
+    (run,) = runs(settings)
+    assert (run.id, run.status, run.processed, run.failed) == (report.run_id, "succeeded", 2, 1)
+
+
 def test_a_permanent_error_fails_the_run_clearly_and_writes_nothing(
     prefect_harness: None,
     tmp_path: Path,
@@ -223,6 +266,95 @@ def test_a_finished_batch_is_cached_on_documents_models_and_stage_config(
     assert batch_key(docs, settings.model_copy(update={"ner": threshold}), model_key) != key
     batch_size = settings.ner.model_copy(update={"batch_size": 7})
     assert batch_key(docs, settings.model_copy(update={"ner": batch_size}), model_key) == key
+
+
+def test_a_batch_with_a_failed_document_is_not_cached_and_is_tried_again(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    """A failure's cause can go away with no change to the cache key: here the attribute
+    tagger the schema names is put in place after the first run. The second run used to get
+    the first run's failures back from the cache (for 7 days); a build without Prefect
+    tried the documents again."""
+    import shutil
+
+    from kgbuild.config import AttributeConfig
+    from kgbuild_flows.build_kg import build_kg_flow
+
+    tagger = tmp_path / "tagger"
+    schema = tmp_path / "schema.yaml"
+    schema.write_text(
+        "entity_types: [{name: PER}, {name: ORG}, {name: LOC}]\n"
+        f"attributes: [{{name: city, entity_type: ORG, model: '{tagger}', label: LOC}}]\n",
+        encoding="utf-8",
+    )
+    settings = settings_for(keyword_ner_model).model_copy(
+        update={
+            "schema_path": schema,
+            "attributes": AttributeConfig(enabled=True, from_relations=False),
+        }
+    )
+    docs = write_docs(tmp_path / "docs")
+    first = build_kg_flow([str(docs)], settings)
+    assert (first.processed, first.failed) == (0, 2)
+    assert all("tagger" in failure.error for failure in first.failures)
+
+    shutil.copytree(keyword_ner_model, tagger)
+    second = build_kg_flow([str(docs)], settings)
+    assert (second.processed, second.failed) == (2, 0)
+    assert [r.status for r in runs(settings)] == ["succeeded", "succeeded"]
+
+
+def test_the_latest_failures_artifact_is_the_latest_runs(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    """A run without failures published no failures table, so the key's latest version
+    (what the Prefect UI shows for it) still listed the failures of an earlier run."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactCollectionFilter,
+        ArtifactCollectionFilterKey,
+    )
+
+    from kgbuild_flows.artifacts import FAILURES_KEY
+    from kgbuild_flows.build_kg import build_kg_flow
+
+    settings = settings_for(keyword_ner_model)
+    docs = write_docs(tmp_path / "docs")
+    (docs / "empty.txt").write_text("", encoding="utf-8")
+    first = build_kg_flow([str(docs)], settings)
+    assert [Path(f.source).name for f in first.failures] == ["empty.txt"]
+    (docs / "empty.txt").write_text("Omar Haddad joined Helix in Nairobi.", encoding="utf-8")
+    second = build_kg_flow([str(docs)], settings)
+    assert (second.processed, second.failed) == (1, 0)
+
+    with get_client(sync_client=True) as client:
+        (latest,) = client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(
+                key=ArtifactCollectionFilterKey(any_=[FAILURES_KEY])
+            )
+        )
+    assert latest.description is not None and second.run_id in latest.description
+    assert "empty.txt" not in str(latest.data)
+
+
+def test_a_build_after_the_output_folder_was_removed_starts_a_new_ledger(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    """In one process (a notebook, a script), as ``kgbuild.build`` does. The flow kept the
+    first run's engine for the ledger's URL, whose connections still pointed at the removed
+    file: ``attempt to write a readonly database``."""
+    import shutil
+
+    from kgbuild_flows.build_kg import build_kg_flow
+
+    settings = settings_for(keyword_ner_model)
+    docs = write_docs(tmp_path / "docs")
+    first = build_kg_flow([str(docs)], settings)
+    assert first.processed == 2
+    shutil.rmtree(settings.out_dir)
+    again = build_kg_flow([str(docs)], settings)
+    assert (again.processed, again.skipped, again.failed) == (2, 0, 0)
+    assert [(r.id, r.status) for r in runs(settings)] == [(again.run_id, "succeeded")]
 
 
 def test_the_flow_holds_the_output_lock(
