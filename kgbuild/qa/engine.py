@@ -572,6 +572,20 @@ def _states(text: str, attribute: AttributeFact) -> bool:
 _CACHE: dict[tuple[Any, ...], GraphQA] = {}
 
 
+def _store_key(settings: Settings, graph: Path | None, neo4j: str | None) -> tuple[Any, ...]:
+    """What of ``settings`` decides the graph :func:`ask` reads and how: its cache key.
+
+    By content, not by the object's ``id``: a freed settings object's id is reused by the
+    next one, which then got the graph of the first.
+    """
+    uri, path = store_location(settings, graph=graph, neo4j=neo4j)
+    config = settings.neo4j
+    where = (uri, config.user, config.password, config.password_file, config.database)
+    ledger = None if uri or graph is not None else settings.resolved_ledger_url()
+    schema = None if settings.schema_path is None else str(settings.schema_path)
+    return (where if uri else str(path.absolute()), ledger, schema)
+
+
 def ask(
     question: str,
     *,
@@ -595,7 +609,10 @@ def ask(
         top_k: Answers returned (the best and ``top_k - 1`` alternatives).
         threshold: Lowest answer score (default DEFAULT_THRESHOLD, 0.1).
     """
-    key = (id(settings), str(graph), neo4j, qa_model, ner_model)
+    from kgbuild.config import Settings
+
+    settings = settings or Settings()
+    key = (_store_key(settings, graph, neo4j), qa_model, ner_model)
     qa = _CACHE.get(key)
     if qa is None:
         from kgbuild.schema import load_schema
@@ -604,7 +621,7 @@ def ask(
             open_store(settings, graph=graph, neo4j=neo4j),
             qa_model=qa_model,
             ner_model=ner_model,
-            schema=load_schema(settings.schema_path if settings is not None else None),
+            schema=load_schema(settings.schema_path),
         )
         _CACHE[key] = qa
     return qa.ask(question, top_k=top_k, threshold=threshold)

@@ -381,6 +381,41 @@ def test_an_empty_graph_says_so(tmp_path: Path, keyword_qa_model: Path) -> None:
         EmbeddedGraph(tmp_path / "missing" / "graph.json")
 
 
+def one_entity_graph(out_dir: Path, node: dict[str, object]) -> Path:
+    """An output folder whose graph.json holds one entity (no ledger)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "graph.json").write_text(
+        json.dumps({"nodes": [node], "edges": []}), encoding="utf-8"
+    )
+    return out_dir
+
+
+def test_ask_reads_the_graph_its_settings_name_on_every_call(
+    tmp_path: Path, keyword_qa_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kgbuild.config import load_settings
+    from kgbuild.qa.engine import ask
+
+    outs = {
+        "acme": one_entity_graph(tmp_path / "a", entity_node("acme", "Acme Robotics", "ORG", [])),
+        "zebra": one_entity_graph(tmp_path / "z", entity_node("zebra", "Acme Zebra", "ORG", [])),
+    }
+    question = "Where is Acme based?"
+
+    def linked(settings: Settings | None) -> list[str]:
+        result = ask(question, settings=settings, qa_model=str(keyword_qa_model), ner_model=None)
+        return [hit.id for hit in result.linked]
+
+    # a settings object made for each call, as in a loop over graphs (ids get reused)
+    for _ in range(2):
+        for expected, out in outs.items():
+            assert linked(load_settings(out_dir=out)) == [expected]
+    # no settings: the environment's, as it is at each call
+    for expected, out in outs.items():
+        monkeypatch.setenv("KGBUILD_OUT_DIR", str(out))
+        assert linked(None) == [expected]
+
+
 @pytest.mark.parametrize(
     "content",
     ["[]", '{"nodes": [{"kind": "entity"}], "edges": []}', '{"nodes": [], "edges": [{}]}'],
