@@ -569,7 +569,8 @@ def _states(text: str, attribute: AttributeFact) -> bool:
     return str(normalise_value(text, attribute.value_type)) == attribute.value
 
 
-_CACHE: dict[tuple[Any, ...], GraphQA] = {}
+_CACHE: dict[tuple[Any, ...], tuple[tuple[int, ...] | None, GraphQA]] = {}
+"""Per graph and models: the graph file's stamp when it was read, and its :class:`GraphQA`."""
 
 
 def _store_key(settings: Settings, graph: Path | None, neo4j: str | None) -> tuple[Any, ...]:
@@ -584,6 +585,23 @@ def _store_key(settings: Settings, graph: Path | None, neo4j: str | None) -> tup
     ledger = None if uri or graph is not None else settings.resolved_ledger_url()
     schema = None if settings.schema_path is None else str(settings.schema_path)
     return (where if uri else str(path.absolute()), ledger, schema)
+
+
+def _graph_stamp(
+    settings: Settings, graph: Path | None, neo4j: str | None
+) -> tuple[int, ...] | None:
+    """The identity of the ``graph.json`` :func:`ask` reads (``None``: Neo4j, or no file).
+
+    A build writes a new file: a kept graph read from another stamp is out of date.
+    """
+    uri, path = store_location(settings, graph=graph, neo4j=neo4j)
+    if uri:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def ask(
@@ -613,15 +631,18 @@ def ask(
 
     settings = settings or Settings()
     key = (_store_key(settings, graph, neo4j), qa_model, ner_model)
-    qa = _CACHE.get(key)
-    if qa is None:
+    stamp = _graph_stamp(settings, graph, neo4j)
+    stamped, qa = _CACHE.get(key, (None, None))
+    if qa is None or stamped != stamp:
         from kgbuild.schema import load_schema
 
+        if qa is not None:
+            qa.close()
         qa = GraphQA(
             open_store(settings, graph=graph, neo4j=neo4j),
             qa_model=qa_model,
             ner_model=ner_model,
             schema=load_schema(settings.schema_path),
         )
-        _CACHE[key] = qa
+        _CACHE[key] = (stamp, qa)
     return qa.ask(question, top_k=top_k, threshold=threshold)

@@ -416,6 +416,21 @@ def test_ask_reads_the_graph_its_settings_name_on_every_call(
         assert linked(None) == [expected]
 
 
+def test_ask_reads_the_graph_a_later_build_wrote(tmp_path: Path, keyword_qa_model: Path) -> None:
+    from kgbuild.config import load_settings
+    from kgbuild.qa.engine import ask
+
+    settings = load_settings(out_dir=tmp_path / "out")
+    one_entity_graph(settings.out_dir, entity_node("acme", "Acme Robotics", "ORG", []))
+    question = "Where is Acme based?"
+    first = ask(question, settings=settings, qa_model=str(keyword_qa_model), ner_model=None)
+    assert [hit.id for hit in first.linked] == ["acme"]
+    # the graph rebuilt in the same process: the new file, not the one read first
+    one_entity_graph(settings.out_dir, entity_node("acme2", "Acme Dynamics Ltd.", "ORG", []))
+    second = ask(question, settings=settings, qa_model=str(keyword_qa_model), ner_model=None)
+    assert [hit.id for hit in second.linked] == ["acme2"]
+
+
 @pytest.mark.parametrize(
     "content",
     ["[]", '{"nodes": [{"kind": "entity"}], "edges": []}', '{"nodes": [], "edges": [{}]}'],
