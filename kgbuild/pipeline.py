@@ -41,6 +41,7 @@ from kgbuild.graph.outputs import code_digest, export_outputs, kept_outputs
 from kgbuild.interrupts import is_interruption, sigterm_raises
 from kgbuild.runlock import output_lock
 from kgbuild.schema import load_schema
+from kgbuild.stages.discovery import Inputs
 from kgbuild.stages.ingest import IngestResult, IngestWarning, read_documents
 from kgbuild.stages.registry import stage_key
 from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
@@ -563,7 +564,7 @@ def batches(documents: Sequence[Document], size: int) -> list[list[Document]]:
 class BuildRun:
     """One build as its steps go: its inputs, and what each step fills in for the next."""
 
-    paths: Sequence[str | Path]
+    paths: Inputs
     settings: Settings
     run_id: str
     engine: Engine
@@ -699,7 +700,7 @@ BUILD_STEPS: tuple[BuildStep, ...] = (
 
 
 def build(
-    paths: Sequence[str | Path],
+    paths: Inputs,
     settings: Settings | None = None,
     *,
     progress: bool = False,
@@ -712,7 +713,7 @@ def build(
     propagates.
 
     Args:
-        paths: folders, files or globs of .txt/.md/.jsonl documents.
+        paths: folders, files or globs of documents (a list, or one path alone).
         settings: configuration (default: built-in defaults and ``KGBUILD_*`` variables).
         progress: show progress bars over documents and, within a long document's
             batch, over each model stage (logged at INFO when stderr is not a terminal).
@@ -730,9 +731,7 @@ def build(
         return _locked_build(paths, settings, run_id, progress=progress)
 
 
-def _locked_build(
-    paths: Sequence[str | Path], settings: Settings, run_id: str, *, progress: bool
-) -> BuildReport:
+def _locked_build(paths: Inputs, settings: Settings, run_id: str, *, progress: bool) -> BuildReport:
     engine = make_engine(settings.resolved_ledger_url())
     run = BuildRun(paths, settings, run_id, engine, progress=progress)
     try:

@@ -22,11 +22,14 @@ from pathlib import Path
 from kgbuild.data import DocumentFailure
 from kgbuild.errors import InputError
 
-__all__ = ["FoundInputs", "find_inputs", "glob_root"]
+__all__ = ["FoundInputs", "Inputs", "find_inputs", "glob_root", "input_paths"]
 
 STAGE = "ingest"
 
 Parts = tuple[str, ...]
+
+Inputs = str | Path | Sequence[str | Path]
+"""Input paths: folders, files or globs, or one of them alone."""
 
 
 @dataclass
@@ -37,7 +40,18 @@ class FoundInputs:
     failures: list[DocumentFailure] = field(default_factory=list)
 
 
-def find_inputs(paths: Sequence[str | Path], extensions: Sequence[str]) -> FoundInputs:
+def input_paths(paths: Inputs) -> list[str | Path]:
+    """``paths`` as a list: one path given alone (text or a ``Path``) is one input.
+
+    A text is a sequence of its characters: walked as such, ``"./docs"`` read the current
+    folder and ``/``, then failed on ``d``.
+    """
+    if isinstance(paths, str | os.PathLike):
+        return [Path(paths)]
+    return list(paths)
+
+
+def find_inputs(paths: Inputs, extensions: Sequence[str]) -> FoundInputs:
     """Expand folders and globs into ``(file, root)`` pairs, sorted for determinism.
 
     Raises:
@@ -45,7 +59,7 @@ def find_inputs(paths: Sequence[str | Path], extensions: Sequence[str]) -> Found
     """
     found: dict[Path, Path] = {}
     failures: list[DocumentFailure] = []
-    for raw in paths:
+    for raw in input_paths(paths):
         path = Path(raw)
         if path.is_dir():
             walk = _Walk(
