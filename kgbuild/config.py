@@ -38,10 +38,26 @@ __all__ = [
     "ServeConfig",
     "Settings",
     "TemplateConfig",
+    "expand_home",
     "load_settings",
 ]
 
 Aggregation = Literal["first", "average", "max"]
+
+
+def expand_home(path: Path) -> Path:
+    """``path`` with a leading ``~`` (or ``~user``) read as that home folder, as a shell does.
+
+    A ``~name`` of no known user is left as written (a file may be named so).
+    """
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        return path
+
+
+def _home_expanded(path: Path | None) -> Path | None:
+    return None if path is None else expand_home(path)
 
 
 class _Section(BaseModel):
@@ -104,6 +120,8 @@ class ServeConfig(_Section):
     """Where a running server records itself so that ``kgbuild ask`` for the same graph asks
     it instead of loading the models (default: ``$XDG_RUNTIME_DIR/kgbuild/servers``, else
     ``~/.cache/kgbuild/servers``)."""
+
+    _registry_dir_home = field_validator("registry_dir")(_home_expanded)
 
     @field_validator("token")
     @classmethod
@@ -337,6 +355,8 @@ class Neo4jConfig(_Section):
     """File whose first line is the password, e.g. ``<home>/neo4j.password`` of a local server."""
     database: str = "neo4j"
     batch_size: int = Field(default=5000, gt=0)
+
+    _password_file_home = field_validator("password_file")(_home_expanded)
 
     @field_validator("uri")
     @classmethod
@@ -707,6 +727,8 @@ class Settings(BaseSettings):
     neo4j: Neo4jConfig = Neo4jConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
     serve: ServeConfig = ServeConfig()
+
+    _paths_home = field_validator("out_dir", "schema_path")(_home_expanded)
 
     @classmethod
     def settings_customise_sources(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from kgbuild.config import expand_home
 from kgbuild.data import DocumentFailure
 from kgbuild.errors import InputError
 
@@ -60,7 +61,7 @@ def find_inputs(paths: Inputs, extensions: Sequence[str]) -> FoundInputs:
     found: dict[Path, Path] = {}
     failures: list[DocumentFailure] = []
     for raw in input_paths(paths):
-        path = Path(raw)
+        path = expand_home(Path(raw))  # "~/notes/*.md", quoted so that the shell leaves the glob
         if path.is_dir():
             walk = _Walk(
                 path,
@@ -75,7 +76,7 @@ def find_inputs(paths: Inputs, extensions: Sequence[str]) -> FoundInputs:
         elif path.is_symlink():
             raise InputError(f"input path {raw!s} is a broken symlink or a symlink loop")
         else:
-            root, files, walk_failures = _expand_glob(str(raw))
+            root, files, walk_failures = _expand_glob(str(path))
             for file in files:
                 found.setdefault(file, root)
             failures += walk_failures

@@ -144,3 +144,26 @@ def test_environment_error_names_the_variable_not_the_file(
     monkeypatch.setenv("NEO4J_URI", "http://localhost:7474")
     with pytest.raises(ConfigError, match=r"NEO4J_URI: .*not a Neo4j URI"):
         load_settings(path)
+
+
+def test_a_leading_tilde_in_a_path_setting_is_the_home_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KGBUILD_SERVE__REGISTRY_DIR", raising=False)  # the tests' own
+    config = tmp_path / "kgbuild.yaml"
+    config.write_text(
+        "out_dir: ~/graphs\nschema_path: ~/schema.yaml\n"
+        "neo4j: {password_file: ~/neo4j.password}\nserve: {registry_dir: ~/servers}\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config)
+    assert settings.out_dir == tmp_path / "graphs"  # not ./~/graphs
+    assert settings.schema_path == tmp_path / "schema.yaml"
+    assert settings.neo4j.password_file == tmp_path / "neo4j.password"
+    assert settings.serve.registry_dir == tmp_path / "servers"
+    assert load_settings(out_dir="~/kg").out_dir == tmp_path / "kg"
+    monkeypatch.setenv("KGBUILD_OUT_DIR", "~/from-env")
+    assert load_settings().out_dir == tmp_path / "from-env"
+    # a ~name of no known user is a name
+    assert load_settings(out_dir="~no-such-user-here/kg").out_dir == Path("~no-such-user-here/kg")
