@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from kgbuild.collection import fewer_collections
-from kgbuild.config import Settings
+from kgbuild.config import Settings, load_settings
 from kgbuild.data import (
     Attribute,
     Document,
@@ -714,14 +714,16 @@ def build(
 
     Args:
         paths: folders, files or globs of documents (a list, or one path alone).
-        settings: configuration (default: built-in defaults and ``KGBUILD_*`` variables).
+        settings: configuration (default: :func:`~kgbuild.config.load_settings`, the
+            environment and ``KGBUILD_CONFIG``).
         progress: show progress bars over documents and, within a long document's
             batch, over each model stage (logged at INFO when stderr is not a terminal).
 
     Raises:
+        ConfigError: without ``settings``, the environment or config file is invalid.
         OutputLockedError: another build is writing into ``settings.out_dir``.
     """
-    settings = settings or Settings()
+    settings = settings or load_settings()
     run_id = new_run_id()
     with (
         sigterm_raises(),

@@ -65,9 +65,9 @@ def open_store(
     settings: Settings | None = None, *, graph: Path | None = None, neo4j: str | None = None
 ) -> GraphStore:
     """Neo4j when a URI is given or configured, else the exported graph (``graph.json``)."""
-    from kgbuild.config import Settings
+    from kgbuild.config import load_settings
 
-    settings = settings or Settings()
+    settings = settings or load_settings()
     uri, path = store_location(settings, graph=graph, neo4j=neo4j)
     if uri:
         from kgbuild.qa.neo4j_store import Neo4jGraph
@@ -619,7 +619,8 @@ def ask(
 
     Args:
         question: The question.
-        settings: Where the graph is (``out_dir``, ``neo4j.uri``); default: defaults and env.
+        settings: Where the graph is (``out_dir``, ``neo4j.uri``); default:
+            :func:`~kgbuild.config.load_settings` (the environment, ``KGBUILD_CONFIG``).
         graph: A ``graph.json`` to read instead.
         neo4j: A Bolt URI to read instead.
         qa_model: Extractive QA model (``"default"``: the manifest's).
@@ -627,9 +628,9 @@ def ask(
         top_k: Answers returned (the best and ``top_k - 1`` alternatives).
         threshold: Lowest answer score (default DEFAULT_THRESHOLD, 0.1).
     """
-    from kgbuild.config import Settings
+    from kgbuild.config import load_settings
 
-    settings = settings or Settings()
+    settings = settings or load_settings()
     key = (_store_key(settings, graph, neo4j), qa_model, ner_model)
     stamp = _graph_stamp(settings, graph, neo4j)
     stamped, qa = _CACHE.get(key, (None, None))

@@ -167,3 +167,24 @@ def test_a_leading_tilde_in_a_path_setting_is_the_home_folder(
     assert load_settings().out_dir == tmp_path / "from-env"
     # a ~name of no known user is a name
     assert load_settings(out_dir="~no-such-user-here/kg").out_dir == Path("~no-such-user-here/kg")
+
+
+def test_library_calls_without_settings_load_them_as_load_settings_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kgbuild.pipeline import build
+    from kgbuild.qa.engine import ask, open_store
+
+    monkeypatch.setenv("KGBUILD_NER__BATCH_SIZE", "many")
+    # a ConfigError naming the variable, not pydantic's ValidationError
+    with pytest.raises(ConfigError, match="KGBUILD_NER__BATCH_SIZE"):
+        build([tmp_path])
+    with pytest.raises(ConfigError, match="KGBUILD_NER__BATCH_SIZE"):
+        open_store()
+    with pytest.raises(ConfigError, match="KGBUILD_NER__BATCH_SIZE"):
+        ask("Where is Acme based?")
+    # the standard NEO4J_* variables count too, as for the command line
+    monkeypatch.delenv("KGBUILD_NER__BATCH_SIZE")
+    monkeypatch.setenv("NEO4J_URI", "http://localhost:7474")
+    with pytest.raises(ConfigError, match="NEO4J_URI"):
+        build([tmp_path])
