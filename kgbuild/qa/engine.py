@@ -62,12 +62,16 @@ def check_question(question: str) -> str:
 
 
 def open_store(
-    settings: Settings | None = None, *, graph: Path | None = None, neo4j: str | None = None
+    settings: Settings | None = None,
+    *,
+    graph: str | Path | None = None,
+    neo4j: str | None = None,
 ) -> GraphStore:
     """Neo4j when a URI is given or configured, else the exported graph (``graph.json``)."""
     from kgbuild.config import load_settings
 
     settings = settings or load_settings()
+    graph = _graph_path(graph)
     uri, path = store_location(settings, graph=graph, neo4j=neo4j)
     if uri:
         from kgbuild.qa.neo4j_store import Neo4jGraph
@@ -84,6 +88,13 @@ def open_store(
     ):
         ledger = None
     return EmbeddedGraph(path, ledger)
+
+
+def _graph_path(graph: str | Path | None) -> Path | None:
+    """A ``graph.json`` given as text or a path, as a path (``~``: the home folder)."""
+    from kgbuild.config import expand_home
+
+    return None if graph is None else expand_home(Path(graph))
 
 
 class _QuestionNer:
@@ -608,7 +619,7 @@ def ask(
     question: str,
     *,
     settings: Settings | None = None,
-    graph: Path | None = None,
+    graph: str | Path | None = None,
     neo4j: str | None = None,
     qa_model: str = "default",
     ner_model: str | None = "default",
@@ -631,6 +642,7 @@ def ask(
     from kgbuild.config import load_settings
 
     settings = settings or load_settings()
+    graph = _graph_path(graph)
     key = (_store_key(settings, graph, neo4j), qa_model, ner_model)
     stamp = _graph_stamp(settings, graph, neo4j)
     stamped, qa = _CACHE.get(key, (None, None))

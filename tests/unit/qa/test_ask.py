@@ -416,6 +416,19 @@ def test_ask_reads_the_graph_its_settings_name_on_every_call(
         assert linked(None) == [expected]
 
 
+def test_a_graph_file_given_as_text_is_read(tmp_path: Path, keyword_qa_model: Path) -> None:
+    from kgbuild.qa.engine import ask
+
+    out = one_entity_graph(tmp_path / "out", entity_node("acme", "Acme Robotics", "ORG", []))
+    graph = str(out / "graph.json")  # text, as Python callers write it
+    assert open_store(graph=graph).counts()["entities"] == 1
+    assert EmbeddedGraph(graph).counts()["entities"] == 1
+    result = ask(
+        "Where is Acme based?", graph=graph, qa_model=str(keyword_qa_model), ner_model=None
+    )
+    assert [hit.id for hit in result.linked] == ["acme"]
+
+
 def test_ask_reads_the_graph_a_later_build_wrote(tmp_path: Path, keyword_qa_model: Path) -> None:
     from kgbuild.config import load_settings
     from kgbuild.qa.engine import ask
