@@ -477,6 +477,8 @@ class GraphQA:
 def _add_answer(best: dict[str, Answer], key: str, answer: Answer) -> None:
     """Keep ``answer`` under ``key``, or add its score and evidence to the one kept there.
 
+    ``support`` lists each other place the answer was read once, at most five.
+
     The reader's scores are normalised jointly over all contexts, so the probability of an
     answer is the sum over the places it was read.
     """
@@ -485,7 +487,8 @@ def _add_answer(best: dict[str, Answer], key: str, answer: Answer) -> None:
         best[key] = answer
         return
     update: dict[str, Any] = {"score": min(1.0, kept.score + answer.score)}
-    if answer.evidence is not None:
+    # several spans of one sentence often read the same answer: its place is listed once
+    if answer.evidence is not None and answer.evidence not in (kept.evidence, *kept.support):
         update["support"] = (*kept.support, answer.evidence)[:5]
     best[key] = kept.model_copy(update=update)
 

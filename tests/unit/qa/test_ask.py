@@ -324,6 +324,33 @@ def test_an_answer_names_the_attribute_only_when_it_states_its_value() -> None:
     assert not _states("Berlin", fact("1953-06-17", "date"))
 
 
+def test_an_answer_read_again_in_the_same_place_is_not_listed_again_as_support() -> None:
+    from kgbuild.qa.engine import _add_answer
+    from kgbuild.qa.models import Answer, EvidenceRef
+
+    def read(doc_id: str, start: int, score: float) -> Answer:
+        evidence = EvidenceRef(
+            doc_id=doc_id,
+            chunk_id=f"chk_{doc_id}",
+            start=0,
+            end=40,
+            text="Acme Robotics is headquartered in Toronto.",
+            answer_start=start,
+            answer_end=start + 7,
+        )
+        return Answer(text="Toronto", score=score, path="reader", evidence=evidence)
+
+    best: dict[str, Answer] = {}
+    # three spans of a.txt's sentence, two of b.txt's and one of c.txt's read "Toronto"
+    for doc_id, score in [("a", 0.3), ("a", 0.1), ("b", 0.1), ("a", 0.05), ("b", 0.05)]:
+        _add_answer(best, "toronto", read(doc_id, 34, score))
+    _add_answer(best, "toronto", read("c", 34, 0.05))
+    answer = best["toronto"]
+    assert answer.score == pytest.approx(0.65)  # every span's probability counts
+    assert answer.evidence is not None and answer.evidence.doc_id == "a"
+    assert [e.doc_id for e in answer.support] == ["b", "c"]
+
+
 def test_below_the_threshold_it_says_i_dont_know_with_candidates(qa: GraphQA) -> None:
     result = qa.ask("in which city does maria gonzalez work ?", threshold=0.9999)
     assert not result.answered and result.answer is None
