@@ -46,17 +46,27 @@ def input_paths(paths: Inputs) -> list[str | Path]:
 
     A text is a sequence of its characters: walked as such, ``"./docs"`` read the current
     folder and ``/``, then failed on ``d``.
+
+    Raises:
+        InputError: no path at all (a build of nothing would delete every document).
     """
     if isinstance(paths, str | os.PathLike):
         return [Path(paths)]
-    return list(paths)
+    found = list(paths)
+    if not found:
+        raise InputError(
+            "no input paths given: name the folders, files or globs to read (a build "
+            "deletes the documents its input no longer holds; to delete them all, build "
+            "an empty folder)"
+        )
+    return found
 
 
 def find_inputs(paths: Inputs, extensions: Sequence[str]) -> FoundInputs:
     """Expand folders and globs into ``(file, root)`` pairs, sorted for determinism.
 
     Raises:
-        InputError: a path that does not exist and matches no files.
+        InputError: no paths, or a path that does not exist and matches no files.
     """
     found: dict[Path, Path] = {}
     failures: list[DocumentFailure] = []
