@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_origin
 
@@ -699,6 +700,10 @@ class ResolveConfig(BaseModel):
     """Candidate pairs scored per ``process.cpdist`` call (bounds memory)."""
 
 
+_CONFIG_FILE: ContextVar[str | None] = ContextVar("kgbuild_config_file", default=None)
+"""The config file :func:`load_settings` is reading (``None``: ``KGBUILD_CONFIG``)."""
+
+
 class Settings(BaseSettings):
     """All settings of a kgbuild run."""
 
@@ -740,7 +745,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Keyword arguments, then environment, then the YAML config file."""
-        path = os.environ.get("KGBUILD_CONFIG")
+        path = _CONFIG_FILE.get() or os.environ.get("KGBUILD_CONFIG")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if path:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
@@ -764,22 +769,19 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
     if config_path is not None:
         config_path = Path(config_path)  # a str from Python callers, as the CLI's Path
     path = config_path if config_path is not None else Path(previous) if previous else None
+    if path is not None:
+        _check_config_file(path, named_by="" if config_path is not None else "KGBUILD_CONFIG")
+    # the file reaches Settings through a context variable, never the process environment:
+    # threads loading other files at the same time each read their own
+    token = _CONFIG_FILE.set(None if path is None else str(path))
     try:
-        if path is not None:
-            _check_config_file(path, named_by="" if config_path is not None else "KGBUILD_CONFIG")
-            os.environ["KGBUILD_CONFIG"] = str(path)
-        try:
-            return _with_standard_neo4j_env(Settings(**overrides))
-        except ValidationError as exc:
-            raise ConfigError(_describe(exc, path)) from exc
-        except SettingsError as exc:  # an environment variable that is not the JSON it needs
-            raise ConfigError(_describe_env(exc)) from exc
+        return _with_standard_neo4j_env(Settings(**overrides))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from exc
+    except SettingsError as exc:  # an environment variable that is not the JSON it needs
+        raise ConfigError(_describe_env(exc)) from exc
     finally:
-        if config_path is not None:
-            if previous is None:
-                os.environ.pop("KGBUILD_CONFIG", None)
-            else:
-                os.environ["KGBUILD_CONFIG"] = previous
+        _CONFIG_FILE.reset(token)
 
 
 def _check_config_file(path: Path, named_by: str = "") -> None:

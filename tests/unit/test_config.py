@@ -188,3 +188,34 @@ def test_library_calls_without_settings_load_them_as_load_settings_does(
     monkeypatch.setenv("NEO4J_URI", "http://localhost:7474")
     with pytest.raises(ConfigError, match="NEO4J_URI"):
         build([tmp_path])
+
+
+def test_threads_loading_other_config_files_each_get_their_own(tmp_path: Path) -> None:
+    import sys
+    import threading
+
+    files = []
+    for batch in range(1, 5):
+        files.append(tmp_path / f"{batch}.yaml")
+        files[-1].write_text(f"docs_per_batch: {batch}\n", encoding="utf-8")
+    found: list[tuple[int, int | str]] = []
+
+    def load(path: Path, expected: int) -> None:
+        for _ in range(150):
+            try:
+                found.append((expected, load_settings(path).docs_per_batch))
+            except Exception as exc:  # a crash (KeyError: KGBUILD_CONFIG) is wrong too
+                found.append((expected, repr(exc)))
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=load, args=(path, n)) for n, path in enumerate(files, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert len(found) == 600
+    assert [(expected, got) for expected, got in found if got != expected] == []
