@@ -40,6 +40,8 @@ __all__ = ["MAX_QUESTION_CHARS", "GraphQA", "ask", "check_question", "open_store
 MAX_QUESTION_CHARS = 1000
 DEFAULT_THRESHOLD = 0.1
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone surrogate: what Python makes of bytes that are not UTF-8 on the command line."""
 _RELATIVE = re.compile(
     r"\bthe (company|firm|organi[sz]ation|person|investor|startup|city|founder|acquirer)"
     r" (that|which|who) ",
@@ -48,10 +50,13 @@ _RELATIVE = re.compile(
 
 
 def check_question(question: str) -> str:
-    """The question, stripped; refuses an empty or over-long one with a clear message."""
+    """The question, stripped; refuses an empty or over-long one with a clear message.
+
+    Control characters become spaces and lone surrogates U+FFFD (no tokenizer takes them).
+    """
     if not isinstance(question, str):
         raise InputError("the question must be text")
-    text = _CONTROL.sub(" ", question).strip()
+    text = _SURROGATE.sub("\ufffd", _CONTROL.sub(" ", question)).strip()
     if not text:
         raise InputError("the question is empty: ask something, e.g. 'Where is Acme based?'")
     if len(text) > MAX_QUESTION_CHARS:

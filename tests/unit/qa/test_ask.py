@@ -390,6 +390,17 @@ def test_odd_questions_get_a_clear_answer(qa: GraphQA, question: str) -> None:
     assert result.answered or result.message.startswith("I don't know")
 
 
+def test_a_question_with_bytes_that_are_not_utf8_is_asked_not_a_crash(
+    names_graph: EmbeddedGraph, keyword_qa_model: Path, keyword_ner_model: Path
+) -> None:
+    # `kgbuild ask $'Where is Acme \xff based?'`: Python reads the byte as a lone surrogate
+    question = "Where is Acme Robotics \udcff based?"
+    result = open_qa(names_graph, keyword_qa_model, keyword_ner_model).ask(question)
+    assert result.question == "Where is Acme Robotics \ufffd based?"
+    assert [hit.id for hit in result.linked][:1] == ["acme"]
+    assert json.loads(result.model_dump_json())["question"] == result.question
+
+
 def test_empty_and_overlong_questions_are_refused(qa: GraphQA) -> None:
     with pytest.raises(InputError, match="empty"):
         qa.ask("   ")
