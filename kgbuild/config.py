@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_origin
 
@@ -47,10 +48,26 @@ __all__ = [
     "ServeConfig",
     "Settings",
     "TemplateConfig",
+    "expand_home",
     "load_settings",
 ]
 
 Aggregation = Literal["first", "average", "max"]
+
+
+def expand_home(path: Path) -> Path:
+    """``path`` with a leading ``~`` (or ``~user``) read as that home folder, as a shell does.
+
+    A ``~name`` of no known user is left as written (a file may be named so).
+    """
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        return path
+
+
+def _home_expanded(path: Path | None) -> Path | None:
+    return None if path is None else expand_home(path)
 
 
 class _Section(BaseModel):
@@ -114,6 +131,8 @@ class ServeConfig(_Section):
     """Where a running server records itself so that ``kgbuild ask`` for the same graph asks
     it instead of loading the models (default: ``$XDG_RUNTIME_DIR/kgbuild/servers``, else
     ``~/.cache/kgbuild/servers``)."""
+
+    _registry_dir_home = field_validator("registry_dir")(_home_expanded)
 
     @field_validator("token")
     @classmethod
@@ -347,6 +366,8 @@ class Neo4jConfig(_Section):
     """File whose first line is the password, e.g. ``<home>/neo4j.password`` of a local server."""
     database: str = "neo4j"
     batch_size: int = Field(default=5000, gt=0)
+
+    _password_file_home = field_validator("password_file")(_home_expanded)
 
     @field_validator("uri")
     @classmethod
@@ -689,6 +710,10 @@ class ResolveConfig(BaseModel):
     """Candidate pairs scored per ``process.cpdist`` call (bounds memory)."""
 
 
+_CONFIG_FILE: ContextVar[str | None] = ContextVar("kgbuild_config_file", default=None)
+"""The config file :func:`load_settings` is reading (``None``: ``KGBUILD_CONFIG``)."""
+
+
 class Settings(BaseSettings):
     """All settings of a kgbuild run."""
 
@@ -718,6 +743,8 @@ class Settings(BaseSettings):
     orchestration: OrchestrationConfig = OrchestrationConfig()
     serve: ServeConfig = ServeConfig()
 
+    _paths_home = field_validator("out_dir", "schema_path")(_home_expanded)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -728,7 +755,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Keyword arguments, then environment, then the YAML config file."""
-        path = os.environ.get("KGBUILD_CONFIG")
+        path = _CONFIG_FILE.get() or os.environ.get("KGBUILD_CONFIG")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if path:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
@@ -769,22 +796,19 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
     if config_path is not None:
         config_path = Path(config_path)  # a str from Python callers, as the CLI's Path
     path = config_path if config_path is not None else Path(previous) if previous else None
+    if path is not None:
+        _check_config_file(path, named_by="" if config_path is not None else "KGBUILD_CONFIG")
+    # the file reaches Settings through a context variable, never the process environment:
+    # threads loading other files at the same time each read their own
+    token = _CONFIG_FILE.set(None if path is None else str(path))
     try:
-        if path is not None:
-            _check_config_file(path, named_by="" if config_path is not None else "KGBUILD_CONFIG")
-            os.environ["KGBUILD_CONFIG"] = str(path)
-        try:
-            return _with_standard_neo4j_env(Settings(**overrides))
-        except ValidationError as exc:
-            raise ConfigError(_describe(exc, path)) from exc
-        except SettingsError as exc:  # an environment variable that is not the JSON it needs
-            raise ConfigError(_describe_env(exc)) from exc
+        return _with_standard_neo4j_env(Settings(**overrides))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from exc
+    except SettingsError as exc:  # an environment variable that is not the JSON it needs
+        raise ConfigError(_describe_env(exc)) from exc
     finally:
-        if config_path is not None:
-            if previous is None:
-                os.environ.pop("KGBUILD_CONFIG", None)
-            else:
-                os.environ["KGBUILD_CONFIG"] = previous
+        _CONFIG_FILE.reset(token)
 
 
 def _check_config_file(path: Path, named_by: str = "") -> None:

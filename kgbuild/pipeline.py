@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from kgbuild.collection import fewer_collections
-from kgbuild.config import Settings
+from kgbuild.config import Settings, load_settings
 from kgbuild.data import (
     Attribute,
     Document,
@@ -41,6 +41,7 @@ from kgbuild.graph.outputs import OUTPUT_FILES, code_digest, export_outputs, kep
 from kgbuild.interrupts import is_interruption, sigterm_raises
 from kgbuild.runlock import output_lock
 from kgbuild.schema import load_schema
+from kgbuild.stages.discovery import Inputs
 from kgbuild.stages.ingest import IngestResult, IngestWarning, read_documents
 from kgbuild.stages.registry import stage_key
 from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
@@ -571,7 +572,7 @@ def batches(documents: Sequence[Document], size: int) -> list[list[Document]]:
 class BuildRun:
     """One build as its steps go: its inputs, and what each step fills in for the next."""
 
-    paths: Sequence[str | Path]
+    paths: Inputs
     settings: Settings
     run_id: str
     engine: Engine
@@ -712,7 +713,7 @@ BUILD_STEPS: tuple[BuildStep, ...] = (
 
 
 def build(
-    paths: Sequence[str | Path],
+    paths: Inputs,
     settings: Settings | None = None,
     *,
     progress: bool = False,
@@ -725,15 +726,17 @@ def build(
     propagates.
 
     Args:
-        paths: folders, files or globs of .txt/.md/.jsonl documents.
-        settings: configuration (default: built-in defaults and ``KGBUILD_*`` variables).
+        paths: folders, files or globs of documents (a list, or one path alone).
+        settings: configuration (default: :func:`~kgbuild.config.load_settings`, the
+            environment and ``KGBUILD_CONFIG``).
         progress: show progress bars over documents and, within a long document's
             batch, over each model stage (logged at INFO when stderr is not a terminal).
 
     Raises:
+        ConfigError: without ``settings``, the environment or config file is invalid.
         OutputLockedError: another build is writing into ``settings.out_dir``.
     """
-    settings = settings or Settings()
+    settings = settings or load_settings()
     run_id = new_run_id()
     with (
         sigterm_raises(),
@@ -743,9 +746,7 @@ def build(
         return _locked_build(paths, settings, run_id, progress=progress)
 
 
-def _locked_build(
-    paths: Sequence[str | Path], settings: Settings, run_id: str, *, progress: bool
-) -> BuildReport:
+def _locked_build(paths: Inputs, settings: Settings, run_id: str, *, progress: bool) -> BuildReport:
     engine = make_engine(settings.resolved_ledger_url())
     run = BuildRun(paths, settings, run_id, engine, progress=progress)
     try:

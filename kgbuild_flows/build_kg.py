@@ -36,7 +36,7 @@ from sqlalchemy.exc import OperationalError
 
 from kgbuild import pipeline
 from kgbuild.collection import fewer_collections
-from kgbuild.config import OrchestrationConfig, Settings
+from kgbuild.config import OrchestrationConfig, Settings, load_settings
 from kgbuild.data import Document, DocumentResult
 from kgbuild.extraction import Extractor
 from kgbuild.interrupts import sigterm_raises
@@ -297,7 +297,7 @@ def build_kg_flow(
     fails at once); a run stopped by Ctrl-C or SIGTERM is recorded as ``interrupted``.
     ``progress``: the model stages report their progress over long batches.
     """
-    settings = settings or Settings()
+    settings = settings or load_settings()
     run_id = pipeline.new_run_id()
     with output_lock(settings.out_dir, purpose="build", run_id=run_id), fewer_collections():
         report = _build(paths, settings, run_id, progress)

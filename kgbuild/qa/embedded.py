@@ -83,7 +83,8 @@ class EmbeddedGraph:
 
     name = "embedded"
 
-    def __init__(self, graph_json: Path, ledger_url: str | None = None) -> None:
+    def __init__(self, graph_json: str | Path, ledger_url: str | None = None) -> None:
+        graph_json = Path(graph_json)
         if not graph_json.is_file():
             raise InputError(
                 f"no graph at {graph_json}: run `kgbuild build <docs> --out {graph_json.parent}`"

@@ -40,6 +40,8 @@ __all__ = ["MAX_QUESTION_CHARS", "GraphQA", "ask", "check_question", "open_store
 MAX_QUESTION_CHARS = 1000
 DEFAULT_THRESHOLD = 0.1
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone surrogate: what Python makes of bytes that are not UTF-8 on the command line."""
 _RELATIVE = re.compile(
     r"\bthe (company|firm|organi[sz]ation|person|investor|startup|city|founder|acquirer)"
     r" (that|which|who) ",
@@ -48,10 +50,13 @@ _RELATIVE = re.compile(
 
 
 def check_question(question: str) -> str:
-    """The question, stripped; refuses an empty or over-long one with a clear message."""
+    """The question, stripped; refuses an empty or over-long one with a clear message.
+
+    Control characters become spaces and lone surrogates U+FFFD (no tokenizer takes them).
+    """
     if not isinstance(question, str):
         raise InputError("the question must be text")
-    text = _CONTROL.sub(" ", question).strip()
+    text = _SURROGATE.sub("\ufffd", _CONTROL.sub(" ", question)).strip()
     if not text:
         raise InputError("the question is empty: ask something, e.g. 'Where is Acme based?'")
     if len(text) > MAX_QUESTION_CHARS:
@@ -62,12 +67,16 @@ def check_question(question: str) -> str:
 
 
 def open_store(
-    settings: Settings | None = None, *, graph: Path | None = None, neo4j: str | None = None
+    settings: Settings | None = None,
+    *,
+    graph: str | Path | None = None,
+    neo4j: str | None = None,
 ) -> GraphStore:
     """Neo4j when a URI is given or configured, else the exported graph (``graph.json``)."""
-    from kgbuild.config import Settings
+    from kgbuild.config import load_settings
 
-    settings = settings or Settings()
+    settings = settings or load_settings()
+    graph = _graph_path(graph)
     uri, path = store_location(settings, graph=graph, neo4j=neo4j)
     if uri:
         from kgbuild.qa.neo4j_store import Neo4jGraph
@@ -84,6 +93,13 @@ def open_store(
     ):
         ledger = None
     return EmbeddedGraph(path, ledger)
+
+
+def _graph_path(graph: str | Path | None) -> Path | None:
+    """A ``graph.json`` given as text or a path, as a path (``~``: the home folder)."""
+    from kgbuild.config import expand_home
+
+    return None if graph is None else expand_home(Path(graph))
 
 
 class _QuestionNer:
@@ -466,6 +482,8 @@ class GraphQA:
 def _add_answer(best: dict[str, Answer], key: str, answer: Answer) -> None:
     """Keep ``answer`` under ``key``, or add its score and evidence to the one kept there.
 
+    ``support`` lists each other place the answer was read once, at most five.
+
     The reader's scores are normalised jointly over all contexts, so the probability of an
     answer is the sum over the places it was read.
     """
@@ -474,7 +492,8 @@ def _add_answer(best: dict[str, Answer], key: str, answer: Answer) -> None:
         best[key] = answer
         return
     update: dict[str, Any] = {"score": min(1.0, kept.score + answer.score)}
-    if answer.evidence is not None:
+    # several spans of one sentence often read the same answer: its place is listed once
+    if answer.evidence is not None and answer.evidence not in (kept.evidence, *kept.support):
         update["support"] = (*kept.support, answer.evidence)[:5]
     best[key] = kept.model_copy(update=update)
 
@@ -569,14 +588,46 @@ def _states(text: str, attribute: AttributeFact) -> bool:
     return str(normalise_value(text, attribute.value_type)) == attribute.value
 
 
-_CACHE: dict[tuple[Any, ...], GraphQA] = {}
+_CACHE: dict[tuple[Any, ...], tuple[tuple[int, ...] | None, GraphQA]] = {}
+"""Per graph and models: the graph file's stamp when it was read, and its :class:`GraphQA`."""
+
+
+def _store_key(settings: Settings, graph: Path | None, neo4j: str | None) -> tuple[Any, ...]:
+    """What of ``settings`` decides the graph :func:`ask` reads and how: its cache key.
+
+    By content, not by the object's ``id``: a freed settings object's id is reused by the
+    next one, which then got the graph of the first.
+    """
+    uri, path = store_location(settings, graph=graph, neo4j=neo4j)
+    config = settings.neo4j
+    where = (uri, config.user, config.password, config.password_file, config.database)
+    ledger = None if uri or graph is not None else settings.resolved_ledger_url()
+    schema = None if settings.schema_path is None else str(settings.schema_path)
+    return (where if uri else str(path.absolute()), ledger, schema)
+
+
+def _graph_stamp(
+    settings: Settings, graph: Path | None, neo4j: str | None
+) -> tuple[int, ...] | None:
+    """The identity of the ``graph.json`` :func:`ask` reads (``None``: Neo4j, or no file).
+
+    A build writes a new file: a kept graph read from another stamp is out of date.
+    """
+    uri, path = store_location(settings, graph=graph, neo4j=neo4j)
+    if uri:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def ask(
     question: str,
     *,
     settings: Settings | None = None,
-    graph: Path | None = None,
+    graph: str | Path | None = None,
     neo4j: str | None = None,
     qa_model: str = "default",
     ner_model: str | None = "default",
@@ -587,7 +638,8 @@ def ask(
 
     Args:
         question: The question.
-        settings: Where the graph is (``out_dir``, ``neo4j.uri``); default: defaults and env.
+        settings: Where the graph is (``out_dir``, ``neo4j.uri``); default:
+            :func:`~kgbuild.config.load_settings` (the environment, ``KGBUILD_CONFIG``).
         graph: A ``graph.json`` to read instead.
         neo4j: A Bolt URI to read instead.
         qa_model: Extractive QA model (``"default"``: the manifest's).
@@ -595,16 +647,23 @@ def ask(
         top_k: Answers returned (the best and ``top_k - 1`` alternatives).
         threshold: Lowest answer score (default DEFAULT_THRESHOLD, 0.1).
     """
-    key = (id(settings), str(graph), neo4j, qa_model, ner_model)
-    qa = _CACHE.get(key)
-    if qa is None:
+    from kgbuild.config import load_settings
+
+    settings = settings or load_settings()
+    graph = _graph_path(graph)
+    key = (_store_key(settings, graph, neo4j), qa_model, ner_model)
+    stamp = _graph_stamp(settings, graph, neo4j)
+    stamped, qa = _CACHE.get(key, (None, None))
+    if qa is None or stamped != stamp:
         from kgbuild.schema import load_schema
 
+        if qa is not None:
+            qa.close()
         qa = GraphQA(
             open_store(settings, graph=graph, neo4j=neo4j),
             qa_model=qa_model,
             ner_model=ner_model,
-            schema=load_schema(settings.schema_path if settings is not None else None),
+            schema=load_schema(settings.schema_path),
         )
-        _CACHE[key] = qa
+        _CACHE[key] = (stamp, qa)
     return qa.ask(question, top_k=top_k, threshold=threshold)

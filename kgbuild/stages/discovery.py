@@ -19,14 +19,18 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from kgbuild.config import expand_home
 from kgbuild.data import DocumentFailure
 from kgbuild.errors import InputError
 
-__all__ = ["FoundInputs", "find_inputs", "glob_root"]
+__all__ = ["FoundInputs", "Inputs", "find_inputs", "glob_root", "input_paths"]
 
 STAGE = "ingest"
 
 Parts = tuple[str, ...]
+
+Inputs = str | Path | Sequence[str | Path]
+"""Input paths: folders, files or globs, or one of them alone."""
 
 
 @dataclass
@@ -37,16 +41,37 @@ class FoundInputs:
     failures: list[DocumentFailure] = field(default_factory=list)
 
 
-def find_inputs(paths: Sequence[str | Path], extensions: Sequence[str]) -> FoundInputs:
+def input_paths(paths: Inputs) -> list[str | Path]:
+    """``paths`` as a list: one path given alone (text or a ``Path``) is one input.
+
+    A text is a sequence of its characters: walked as such, ``"./docs"`` read the current
+    folder and ``/``, then failed on ``d``.
+
+    Raises:
+        InputError: no path at all (a build of nothing would delete every document).
+    """
+    if isinstance(paths, str | os.PathLike):
+        return [Path(paths)]
+    found = list(paths)
+    if not found:
+        raise InputError(
+            "no input paths given: name the folders, files or globs to read (a build "
+            "deletes the documents its input no longer holds; to delete them all, build "
+            "an empty folder)"
+        )
+    return found
+
+
+def find_inputs(paths: Inputs, extensions: Sequence[str]) -> FoundInputs:
     """Expand folders and globs into ``(file, root)`` pairs, sorted for determinism.
 
     Raises:
-        InputError: a path that does not exist and matches no files.
+        InputError: no paths, or a path that does not exist and matches no files.
     """
     found: dict[Path, Path] = {}
     failures: list[DocumentFailure] = []
-    for raw in paths:
-        path = Path(raw)
+    for raw in input_paths(paths):
+        path = expand_home(Path(raw))  # "~/notes/*.md", quoted so that the shell leaves the glob
         if path.is_dir():
             walk = _Walk(
                 path,
@@ -61,7 +86,7 @@ def find_inputs(paths: Sequence[str | Path], extensions: Sequence[str]) -> Found
         elif path.is_symlink():
             raise InputError(f"input path {raw!s} is a broken symlink or a symlink loop")
         else:
-            root, files, walk_failures = _expand_glob(str(raw))
+            root, files, walk_failures = _expand_glob(str(path))
             for file in files:
                 found.setdefault(file, root)
             failures += walk_failures

@@ -39,7 +39,7 @@ from kgbuild.data import Document, DocumentFailure
 from kgbuild.ids import content_hash
 from kgbuild.lang import detect_lang
 from kgbuild.layout import ELEMENTS_KEY, FORMAT_KEY, PAGES_KEY
-from kgbuild.stages.discovery import find_inputs
+from kgbuild.stages.discovery import Inputs, find_inputs
 from kgbuild.stages.formats import (
     EXTENSIONS,
     Extracted,
@@ -102,7 +102,7 @@ class Decoded(NamedTuple):
     warning: str | None = None
 
 
-def find_files(paths: Sequence[str | Path], extensions: Sequence[str]) -> list[tuple[Path, Path]]:
+def find_files(paths: Inputs, extensions: Sequence[str]) -> list[tuple[Path, Path]]:
     """``(file, root)`` pairs of the inputs (see :func:`kgbuild.stages.discovery.find_inputs`)."""
     return find_inputs(paths, extensions).files
 
@@ -432,7 +432,7 @@ def _surrogates(text: str) -> bool:
 
 
 def read_documents(
-    paths: Sequence[str | Path],
+    paths: Inputs,
     config: IngestConfig | None = None,
     *,
     outputs: Collection[Path] = (),

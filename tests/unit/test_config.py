@@ -154,3 +154,78 @@ def test_a_section_given_twice_is_refused_not_silently_replaced(tmp_path: Path) 
         load_settings(path)
     path.write_text("ner: {batch_size: 8, model: models/my-ner}\nout_dir: out/x\n")
     assert load_settings(path).ner.batch_size == 8
+
+
+def test_a_leading_tilde_in_a_path_setting_is_the_home_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KGBUILD_SERVE__REGISTRY_DIR", raising=False)  # the tests' own
+    config = tmp_path / "kgbuild.yaml"
+    config.write_text(
+        "out_dir: ~/graphs\nschema_path: ~/schema.yaml\n"
+        "neo4j: {password_file: ~/neo4j.password}\nserve: {registry_dir: ~/servers}\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config)
+    assert settings.out_dir == tmp_path / "graphs"  # not ./~/graphs
+    assert settings.schema_path == tmp_path / "schema.yaml"
+    assert settings.neo4j.password_file == tmp_path / "neo4j.password"
+    assert settings.serve.registry_dir == tmp_path / "servers"
+    assert load_settings(out_dir="~/kg").out_dir == tmp_path / "kg"
+    monkeypatch.setenv("KGBUILD_OUT_DIR", "~/from-env")
+    assert load_settings().out_dir == tmp_path / "from-env"
+    # a ~name of no known user is a name
+    assert load_settings(out_dir="~no-such-user-here/kg").out_dir == Path("~no-such-user-here/kg")
+
+
+def test_library_calls_without_settings_load_them_as_load_settings_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kgbuild.pipeline import build
+    from kgbuild.qa.engine import ask, open_store
+
+    monkeypatch.setenv("KGBUILD_NER__BATCH_SIZE", "many")
+    # a ConfigError naming the variable, not pydantic's ValidationError
+    with pytest.raises(ConfigError, match="KGBUILD_NER__BATCH_SIZE"):
+        build([tmp_path])
+    with pytest.raises(ConfigError, match="KGBUILD_NER__BATCH_SIZE"):
+        open_store()
+    with pytest.raises(ConfigError, match="KGBUILD_NER__BATCH_SIZE"):
+        ask("Where is Acme based?")
+    # the standard NEO4J_* variables count too, as for the command line
+    monkeypatch.delenv("KGBUILD_NER__BATCH_SIZE")
+    monkeypatch.setenv("NEO4J_URI", "http://localhost:7474")
+    with pytest.raises(ConfigError, match="NEO4J_URI"):
+        build([tmp_path])
+
+
+def test_threads_loading_other_config_files_each_get_their_own(tmp_path: Path) -> None:
+    import sys
+    import threading
+
+    files = []
+    for batch in range(1, 5):
+        files.append(tmp_path / f"{batch}.yaml")
+        files[-1].write_text(f"docs_per_batch: {batch}\n", encoding="utf-8")
+    found: list[tuple[int, int | str]] = []
+
+    def load(path: Path, expected: int) -> None:
+        for _ in range(150):
+            try:
+                found.append((expected, load_settings(path).docs_per_batch))
+            except Exception as exc:  # a crash (KeyError: KGBUILD_CONFIG) is wrong too
+                found.append((expected, repr(exc)))
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=load, args=(path, n)) for n, path in enumerate(files, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert len(found) == 600
+    assert [(expected, got) for expected, got in found if got != expected] == []

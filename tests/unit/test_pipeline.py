@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import networkx as nx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -212,6 +213,32 @@ def test_bad_documents_are_recorded_and_the_rest_is_built(
             select(StageEventRow).where(StageEventRow.status == "failed")
         ).all()
         assert len(failed) == 2 and all(e.error for e in failed)
+
+
+def test_one_path_given_alone_is_one_input(
+    tmp_path, keyword_ner_model, settings_for, monkeypatch
+) -> None:
+    corpus(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    settings = settings_for(keyword_ner_model)
+    report = build("docs", settings)  # text, not a list: not the letters d, o, c, s
+    assert (report.documents, report.processed, report.failed) == (3, 3, 0)
+    report = build(Path("docs"), settings)
+    assert (report.documents, report.skipped, report.failed) == (3, 3, 0)
+
+
+def test_a_build_of_no_paths_is_refused_and_deletes_nothing(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    from kgbuild.errors import InputError
+
+    folder = corpus(tmp_path)
+    settings = settings_for(keyword_ner_model)
+    build([folder], settings)
+    with pytest.raises(InputError, match="no input paths given"):
+        build([], settings)  # e.g. a glob.glob() that matched nothing
+    report = build([folder], settings)
+    assert (report.documents, report.skipped, report.deleted) == (3, 3, 0)
 
 
 def test_ten_thousand_word_document_yields_mentions_at_its_end(

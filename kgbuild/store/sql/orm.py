@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, create_engine
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from kgbuild.errors import ConfigError
 
 __all__ = ["Base", "DocumentRow", "ResultRow", "RunRow", "StageEventRow", "make_engine"]
 
@@ -97,17 +100,44 @@ class StageEventRow(Base):
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine for ``url`` and the ledger tables if missing (SQLite folders too)."""
+    """Create an engine for ``url`` and the ledger tables if missing (SQLite folders too).
+
+    Raises:
+        ConfigError: ``url`` is not a SQLAlchemy URL, or names a database or driver that
+            is not installed (the message shows the URL without its password).
+    """
     if url.startswith("sqlite:///"):
         from pathlib import Path
 
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    try:
+        engine = create_engine(url)
+    except (ArgumentError, ImportError) as exc:  # not a URL, no such database, no driver
+        raise ConfigError(f"ledger_url {_shown(url)}: {_url_problem(exc)}") from exc
     Base.metadata.create_all(engine)
     _add_missing_columns(engine)
     return engine
+
+
+def _shown(url: str) -> str:
+    """The URL without its password."""
+    try:
+        return repr(make_url(url).render_as_string(hide_password=True))
+    except ArgumentError:
+        return "(not shown)"
+
+
+def _url_problem(exc: Exception) -> str:
+    if isinstance(exc, ImportError):
+        return (
+            f"its database driver is not installed ({exc}); for PostgreSQL write "
+            "postgresql+psycopg://user:password@host/database"
+        )
+    if isinstance(exc, NoSuchModuleError):
+        return f"no such database kind ({exc}); e.g. sqlite:///ledger.sqlite or postgresql+psycopg://..."
+    return f"not a SQLAlchemy URL ({exc}); e.g. sqlite:///ledger.sqlite or postgresql+psycopg://..."
 
 
 _ADDED_COLUMNS = {"documents": ("metadata_json",), "runs": ("pid", "host")}

@@ -324,6 +324,33 @@ def test_an_answer_names_the_attribute_only_when_it_states_its_value() -> None:
     assert not _states("Berlin", fact("1953-06-17", "date"))
 
 
+def test_an_answer_read_again_in_the_same_place_is_not_listed_again_as_support() -> None:
+    from kgbuild.qa.engine import _add_answer
+    from kgbuild.qa.models import Answer, EvidenceRef
+
+    def read(doc_id: str, start: int, score: float) -> Answer:
+        evidence = EvidenceRef(
+            doc_id=doc_id,
+            chunk_id=f"chk_{doc_id}",
+            start=0,
+            end=40,
+            text="Acme Robotics is headquartered in Toronto.",
+            answer_start=start,
+            answer_end=start + 7,
+        )
+        return Answer(text="Toronto", score=score, path="reader", evidence=evidence)
+
+    best: dict[str, Answer] = {}
+    # three spans of a.txt's sentence, two of b.txt's and one of c.txt's read "Toronto"
+    for doc_id, score in [("a", 0.3), ("a", 0.1), ("b", 0.1), ("a", 0.05), ("b", 0.05)]:
+        _add_answer(best, "toronto", read(doc_id, 34, score))
+    _add_answer(best, "toronto", read("c", 34, 0.05))
+    answer = best["toronto"]
+    assert answer.score == pytest.approx(0.65)  # every span's probability counts
+    assert answer.evidence is not None and answer.evidence.doc_id == "a"
+    assert [e.doc_id for e in answer.support] == ["b", "c"]
+
+
 def test_below_the_threshold_it_says_i_dont_know_with_candidates(qa: GraphQA) -> None:
     result = qa.ask("in which city does maria gonzalez work ?", threshold=0.9999)
     assert not result.answered and result.answer is None
@@ -363,6 +390,17 @@ def test_odd_questions_get_a_clear_answer(qa: GraphQA, question: str) -> None:
     assert result.answered or result.message.startswith("I don't know")
 
 
+def test_a_question_with_bytes_that_are_not_utf8_is_asked_not_a_crash(
+    names_graph: EmbeddedGraph, keyword_qa_model: Path, keyword_ner_model: Path
+) -> None:
+    # `kgbuild ask $'Where is Acme \xff based?'`: Python reads the byte as a lone surrogate
+    question = "Where is Acme Robotics \udcff based?"
+    result = open_qa(names_graph, keyword_qa_model, keyword_ner_model).ask(question)
+    assert result.question == "Where is Acme Robotics \ufffd based?"
+    assert [hit.id for hit in result.linked][:1] == ["acme"]
+    assert json.loads(result.model_dump_json())["question"] == result.question
+
+
 def test_empty_and_overlong_questions_are_refused(qa: GraphQA) -> None:
     with pytest.raises(InputError, match="empty"):
         qa.ask("   ")
@@ -379,6 +417,69 @@ def test_an_empty_graph_says_so(tmp_path: Path, keyword_qa_model: Path) -> None:
         assert "graph is empty" in empty.ask("Where is Acme based?").message
     with pytest.raises(InputError, match="kgbuild build"):
         EmbeddedGraph(tmp_path / "missing" / "graph.json")
+
+
+def one_entity_graph(out_dir: Path, node: dict[str, object]) -> Path:
+    """An output folder whose graph.json holds one entity (no ledger)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "graph.json").write_text(
+        json.dumps({"nodes": [node], "edges": []}), encoding="utf-8"
+    )
+    return out_dir
+
+
+def test_ask_reads_the_graph_its_settings_name_on_every_call(
+    tmp_path: Path, keyword_qa_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kgbuild.config import load_settings
+    from kgbuild.qa.engine import ask
+
+    outs = {
+        "acme": one_entity_graph(tmp_path / "a", entity_node("acme", "Acme Robotics", "ORG", [])),
+        "zebra": one_entity_graph(tmp_path / "z", entity_node("zebra", "Acme Zebra", "ORG", [])),
+    }
+    question = "Where is Acme based?"
+
+    def linked(settings: Settings | None) -> list[str]:
+        result = ask(question, settings=settings, qa_model=str(keyword_qa_model), ner_model=None)
+        return [hit.id for hit in result.linked]
+
+    # a settings object made for each call, as in a loop over graphs (ids get reused)
+    for _ in range(2):
+        for expected, out in outs.items():
+            assert linked(load_settings(out_dir=out)) == [expected]
+    # no settings: the environment's, as it is at each call
+    for expected, out in outs.items():
+        monkeypatch.setenv("KGBUILD_OUT_DIR", str(out))
+        assert linked(None) == [expected]
+
+
+def test_a_graph_file_given_as_text_is_read(tmp_path: Path, keyword_qa_model: Path) -> None:
+    from kgbuild.qa.engine import ask
+
+    out = one_entity_graph(tmp_path / "out", entity_node("acme", "Acme Robotics", "ORG", []))
+    graph = str(out / "graph.json")  # text, as Python callers write it
+    assert open_store(graph=graph).counts()["entities"] == 1
+    assert EmbeddedGraph(graph).counts()["entities"] == 1
+    result = ask(
+        "Where is Acme based?", graph=graph, qa_model=str(keyword_qa_model), ner_model=None
+    )
+    assert [hit.id for hit in result.linked] == ["acme"]
+
+
+def test_ask_reads_the_graph_a_later_build_wrote(tmp_path: Path, keyword_qa_model: Path) -> None:
+    from kgbuild.config import load_settings
+    from kgbuild.qa.engine import ask
+
+    settings = load_settings(out_dir=tmp_path / "out")
+    one_entity_graph(settings.out_dir, entity_node("acme", "Acme Robotics", "ORG", []))
+    question = "Where is Acme based?"
+    first = ask(question, settings=settings, qa_model=str(keyword_qa_model), ner_model=None)
+    assert [hit.id for hit in first.linked] == ["acme"]
+    # the graph rebuilt in the same process: the new file, not the one read first
+    one_entity_graph(settings.out_dir, entity_node("acme2", "Acme Dynamics Ltd.", "ORG", []))
+    second = ask(question, settings=settings, qa_model=str(keyword_qa_model), ner_model=None)
+    assert [hit.id for hit in second.linked] == ["acme2"]
 
 
 @pytest.mark.parametrize(

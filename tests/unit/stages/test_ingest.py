@@ -36,6 +36,17 @@ def test_reads_txt_md_and_jsonl_with_stable_ids(tmp_path: Path) -> None:
     assert [d.id for d in again.documents] == [d.id for d in result.documents]
 
 
+def test_a_leading_tilde_in_an_input_path_is_the_home_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("Acme Robotics is in Toronto.", encoding="utf-8")
+    for given in ("~/notes", "~/notes/a.txt", "~/notes/*.txt"):  # a glob the shell left quoted
+        result = read_documents([given])
+        assert [doc.id for doc in result.documents] == ["a.txt"], given
+
+
 def test_bad_inputs_are_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
     write(tmp_path / "good.txt", "Acme is a company.")
     write(tmp_path / "empty.txt", "   \n\n")

@@ -314,3 +314,26 @@ def test_a_failed_result_holds_no_findings_and_is_not_recorded_as_a_result(engin
         ledger.start_run(session, "run1")
         with pytest.raises(ValueError, match="record_failure"):
             ledger.record_result(session, "run1", failed, "k", ["ner"])
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("not a url", "not a SQLAlchemy URL"),
+        ("nosuch://kg:secret@localhost/kg", "no such database kind"),
+        ("mysql://kg:secret@localhost/kg", "driver is not installed"),  # no MySQLdb here
+    ],
+)
+def test_a_ledger_url_that_cannot_be_opened_is_a_config_error_without_its_password(
+    tmp_path: Path, url: str, problem: str
+) -> None:
+    from kgbuild.config import load_settings
+    from kgbuild.errors import ConfigError
+    from kgbuild.pipeline import build
+
+    with pytest.raises(ConfigError, match=f"ledger_url .*{problem}") as raised:
+        make_engine(url)
+    assert "secret" not in str(raised.value)
+    # what a build with it in the config says, before any model is loaded
+    with pytest.raises(ConfigError, match="ledger_url"):
+        build([tmp_path], load_settings(out_dir=tmp_path / "out", ledger_url=url))
