@@ -201,18 +201,17 @@ class AttributeStage:
     def model_key(self) -> str:
         """The config's output fields plus QA model, precision, attributes and resolution."""
         reader = self.reading.reader if self.reading is not None else None
-        return stage_key(
-            self.config,
-            {
-                "model": reader.key if reader is not None else None,
-                "precision": None if reader is None else "bf16" if reader.bf16 else "fp32",
-                "specs": sorted(repr(s.model_dump(mode="json")) for s in self.specs),
-                "from_relations": sorted(self.relation_types.items()),
-                "relation_thresholds": sorted(self.relation_thresholds.items()),
-                "resolve": output_settings(self.resolve),
-                "taggers": [tagger.model_key for _, tagger in sorted(self._taggers.items())],
-            },
-        )
+        resolved: dict[str, object] = {
+            "model": reader.key if reader is not None else None,
+            "precision": None if reader is None else "bf16" if reader.bf16 else "fp32",
+            "specs": sorted(repr(s.model_dump(mode="json")) for s in self.specs),
+            "from_relations": sorted(self.relation_types.items()),
+            "relation_thresholds": sorted(self.relation_thresholds.items()),
+            "resolve": output_settings(self.resolve),
+        }
+        if self._taggers:  # only then: a schema without taggers keeps the key it had
+            resolved["taggers"] = [tagger.model_key for _, tagger in sorted(self._taggers.items())]
+        return stage_key(self.config, resolved)
 
     def __call__(
         self,

@@ -661,6 +661,11 @@ def test_a_tagger_attribute_rereads_when_its_model_is_retrained_in_place(tmp_pat
     assert key() == before
     make_tiny_bert(tmp_path / "tagger", ["O", "B-GENE", "I-GENE"], seed=1)  # retrained
     assert key() != before
+    # a schema without taggers keeps the key it had before taggers were keyed: no
+    # re-extraction of every document after an upgrade
+    untagged = GraphSchema(entity_types=(EntityType(name="DRUG"),))
+    plain = AttributeStage(AttributeConfig(), schema=untagged, run_id="r").model_key
+    assert '"taggers"' in before and '"taggers"' not in plain
 
 
 def test_a_tagger_attribute_whose_label_the_model_never_tags_is_refused(tmp_path: Path) -> None:
