@@ -280,7 +280,8 @@ class _Reader:
         return decoded
 
     def document(self, doc_id: str, text: str, source: str, meta: dict[str, str]) -> Document:
-        lang = meta.get("lang") or self.config.lang or detect_lang(text)
+        given = meta.get("lang") or self.config.lang
+        lang = _language_code(given) if given else detect_lang(text)
         return Document(
             id=doc_id,
             text=text,
@@ -417,6 +418,29 @@ class _Reader:
             self.fail(file.as_posix(), str(exc))
         except OSError as exc:
             self.fail(file.as_posix(), f"cannot read file: {exc}")
+
+
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*")
+_MAX_LANGUAGE_CHARS = 16
+"""The ledger's column (``documents.lang``): PostgreSQL refuses a longer value."""
+
+
+def _language_code(given: str) -> str:
+    """A document's declared language as a tag the ledger holds.
+
+    ``zh-Hans-CN-x-private`` is ``zh-Hans-CN`` (the last subtags dropped until it fits);
+    ``"English!"`` is no language.
+    """
+    code = given.strip()
+    if not _LANGUAGE_TAG.fullmatch(code):
+        raise _BadInput(
+            f"lang {given!r} is not a language code (such as en, zh or pt-BR); fix the "
+            "record's metadata or ingest.lang"
+        )
+    shortened = False
+    while len(code) > _MAX_LANGUAGE_CHARS or (shortened and re.search(r"[-_].$", code)):
+        code, shortened = re.split(r"[-_](?=[^-_]*$)", code)[0], True  # and an "x" left alone
+    return code
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")

@@ -320,3 +320,19 @@ def test_metadata_is_json_for_non_strings_and_over_size_values_are_left_out(
         "'big' has a value of 2,000,000 characters, over ingest.max_metadata_chars" in messages[0]
     )
     assert "U+0007" in messages[1]
+
+
+def test_a_declared_language_is_a_code_the_ledger_holds(tmp_path: Path) -> None:
+    records = [
+        {"id": "a", "text": "李明出生于北京。", "metadata": {"lang": "zh-Hans-CN-x-private"}},
+        {"id": "b", "text": "Acme Robotics is based in Berlin.", "metadata": {"lang": " en_US "}},
+        {"id": "c", "text": "Helix moved to Lisbon.", "metadata": {"lang": "English!"}},
+    ]
+    write(tmp_path / "docs.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in records))
+    result = read_documents([tmp_path])
+    # was: "zh-Hans-CN-x-private" (20 characters), which PostgreSQL's documents.lang
+    # (16) refuses, failing the whole batch's write to the ledger
+    assert {doc.id: doc.lang for doc in result.documents} == {"a": "zh-Hans-CN", "b": "en_US"}
+    (failure,) = result.failures
+    assert failure.source.endswith("docs.jsonl:3")
+    assert "lang 'English!' is not a language code" in failure.error
