@@ -369,9 +369,11 @@ class _Reader:
         if not isinstance(body, str):
             raise _BadInput("record has no 'text' (string)")
         _check_unicode(body, "record 'text'")
-        if len(body.encode("utf-8")) > self.config.max_document_bytes:
+        size = len(body.encode("utf-8"))
+        if size > self.config.max_document_bytes:
             raise _BadInput(
-                f"record text is over ingest.max_document_bytes ({self.config.max_document_bytes:,})"
+                f"record text is {size:,} bytes, over ingest.max_document_bytes "
+                f"({self.config.max_document_bytes:,}); raise the limit to process it"
             )
         _check_text(body)
         raw_meta = record.get("metadata") or {}

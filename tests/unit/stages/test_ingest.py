@@ -229,6 +229,15 @@ def test_document_over_the_size_limit_gets_a_clear_error(tmp_path: Path) -> None
     result = read_documents([tmp_path], IngestConfig(max_document_bytes=1000))
     assert result.documents == []
     assert "over ingest.max_document_bytes" in result.failures[0].error
+    # a JSON Lines record says its size and the remedy too, as a file does
+    write(tmp_path / "records.jsonl", json.dumps({"id": "r1", "text": "word " * 1000}))
+    (failure,) = read_documents(
+        [tmp_path / "records.jsonl"], IngestConfig(max_document_bytes=1000)
+    ).failures
+    assert failure.error == (
+        "record text is 5,000 bytes, over ingest.max_document_bytes (1,000); raise the limit "
+        "to process it"
+    )
 
 
 def test_chinese_document_is_detected(tmp_path: Path) -> None:
