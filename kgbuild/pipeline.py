@@ -42,7 +42,7 @@ from kgbuild.interrupts import is_interruption, sigterm_raises
 from kgbuild.runlock import output_lock
 from kgbuild.schema import load_schema
 from kgbuild.stages.discovery import Inputs
-from kgbuild.stages.ingest import IngestResult, IngestWarning, read_documents
+from kgbuild.stages.ingest import IngestResult, IngestWarning, printable, read_documents
 from kgbuild.stages.registry import stage_key
 from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
 from kgbuild.store.sql import ledger
@@ -157,12 +157,17 @@ class BuildReport:
         if self.not_asked:
             counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.not_asked.items()))
             lines.append(f"  entities not asked (not of the type's head kinds): {counts}")
-        lines += [f"  failed: {f.source} [{f.stage}]: {f.error}" for f in self.failures]
-        lines += [f"  warning: {w.source}: {w.message}" for w in self.warnings]
+        lines += [
+            f"  failed: {printable(f.source)} [{f.stage}]: {printable(f.error)}"
+            for f in self.failures
+        ]
+        lines += [
+            f"  warning: {printable(w.source)}: {printable(w.message)}" for w in self.warnings
+        ]
         lines += [
             f"  skipped {', '.join(stages)} for {len(sources)} document(s) in language {lang!r} "
             f"(no configured model reads it; chunked and kept as documents): "
-            + ", ".join(sources[:5])
+            + ", ".join(printable(source) for source in sources[:5])
             + (", ..." if len(sources) > 5 else "")
             for (lang, stages), sources in sorted(self.language_skips.items())
         ]

@@ -55,6 +55,7 @@ __all__ = [
     "IngestWarning",
     "decode_bytes",
     "find_files",
+    "printable",
     "read_documents",
 ]
 
@@ -227,6 +228,22 @@ def _unprintable(name: str) -> str | None:
         if category == "Cc" or ch in "\ufffe\uffff":
             return f"contains the control character U+{ord(ch):04X} (at {index})"
     return None
+
+
+def printable(text: str) -> str:
+    r"""``text`` with its control characters escaped (``\n``, ``\x1b``), for a terminal or log.
+
+    A file name may hold a line break or an escape sequence: shown raw, it would fake a
+    line of the summary or drive the terminal.
+    """
+    if not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
+        return text
+    return "".join(
+        ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+        if unicodedata.category(ch) in ("Cc", "Cs")
+        else ch
+        for ch in text
+    )
 
 
 def _check_id(doc_id: str, what: str) -> None:
@@ -484,7 +501,7 @@ def read_documents(
             continue
         reader.read(file, root)
     for failure in reader.result.failures:
-        log.warning("skipped %s: %s", failure.source, failure.error)
+        log.warning("skipped %s: %s", printable(failure.source), failure.error)
     for warning in reader.result.warnings:
-        log.warning("%s: %s", warning.source, warning.message)
+        log.warning("%s: %s", printable(warning.source), warning.message)
     return reader.result

@@ -279,3 +279,20 @@ def test_a_step_added_to_the_step_list_runs_in_the_build(
     report = build([corpus(tmp_path)], settings_for(keyword_ner_model))
     assert seen == [(report.run_id, report.entities)]
     assert [s.name for s in steps[:4]] == ["plan", "extract", "resolve-and-export", "persist-neo4j"]
+
+
+def test_file_names_with_control_characters_cannot_fake_summary_lines(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Maria Gonzalez founded Acme Robotics in Toronto.")
+    (folder / "x\n  failed: payroll.txt \x1b[2K.txt").write_text("Omar Haddad works for Helix.")
+    report = build([folder], settings_for(keyword_ner_model))
+    assert len(report.failures) == 1  # the name with control characters is refused as an id
+    lines = report.summary().splitlines()
+    # was: the raw name, a line "  failed: payroll.txt ..." of its own and the terminal's
+    # erase-line sequence
+    assert not any(line.startswith("  failed: payroll") for line in lines)
+    assert "\x1b" not in report.summary()
+    assert any(line.startswith("  failed: ") and "x\\n  failed: payroll" in line for line in lines)
