@@ -7,6 +7,7 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -269,39 +270,42 @@ def test_a_finished_batch_is_cached_on_documents_models_and_stage_config(
 
 
 def test_a_batch_with_a_failed_document_is_not_cached_and_is_tried_again(
-    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+    prefect_harness: None, keyword_ner_model: Path, settings_for
 ) -> None:
-    """A failure's cause can go away with no change to the cache key: here the attribute
-    tagger the schema names is put in place after the first run. The second run used to get
-    the first run's failures back from the cache (for 7 days); a build without Prefect
-    tried the documents again."""
-    import shutil
+    """A document can fail for a cause the cache key does not hold (a model put in place
+    since, memory). Such a batch used to come back from the cache, failed, for 7 days; a
+    build without Prefect tried the documents again. A batch without failures is cached."""
+    from prefect import flow
 
-    from kgbuild.config import AttributeConfig
-    from kgbuild_flows.build_kg import build_kg_flow
+    from kgbuild.data import Document
+    from kgbuild.ids import content_hash
+    from kgbuild.pipeline import extractor
+    from kgbuild_flows.build_kg import _whole, extract_task
 
-    tagger = tmp_path / "tagger"
-    schema = tmp_path / "schema.yaml"
-    schema.write_text(
-        "entity_types: [{name: PER}, {name: ORG}, {name: LOC}]\n"
-        f"attributes: [{{name: city, entity_type: ORG, model: '{tagger}', label: LOC}}]\n",
-        encoding="utf-8",
-    )
-    settings = settings_for(keyword_ner_model).model_copy(
-        update={
-            "schema_path": schema,
-            "attributes": AttributeConfig(enabled=True, from_relations=False),
-        }
-    )
-    docs = write_docs(tmp_path / "docs")
-    first = build_kg_flow([str(docs)], settings)
-    assert (first.processed, first.failed) == (0, 2)
-    assert all("tagger" in failure.error for failure in first.failures)
+    settings = settings_for(keyword_ner_model)
+    model_key = extractor(settings, "r1").model_key
 
-    shutil.copytree(keyword_ner_model, tagger)
-    second = build_kg_flow([str(docs)], settings)
-    assert (second.processed, second.failed) == (2, 0)
-    assert [r.status for r in runs(settings)] == ["succeeded", "succeeded"]
+    def batch(doc_id: str, text: str) -> list[Document]:
+        hashed = content_hash(text)
+        text = text.replace("{}", "\ud800")  # kept out of the flow's parameters and the hash
+        return [Document(id=doc_id, text=text, source=doc_id, content_hash=hashed, lang="en")]
+
+    @flow
+    def twice(doc_id: str, text: str) -> tuple[Any, Any]:
+        documents = _whole(batch(doc_id, text))  # as the build flow passes a batch
+        first = extract_task(documents, settings, "r1", model_key, return_state=True)
+        again = extract_task(documents, settings, "r1", model_key, return_state=True)
+        return first, again
+
+    # a lone surrogate (never let in by ingest) makes the tokenizer fail this document
+    failed, again = twice("bad.txt", "Omar Haddad works for Helix {} in Lisbon.")
+    (outcome,) = failed.result()
+    (retried,) = again.result()
+    assert outcome.failure is not None and retried.failure is not None
+    assert again.name != "Cached"  # computed again
+    good, cached = twice("good.txt", "Maria Gonzalez founded Acme Robotics in Toronto.")
+    (outcome,) = good.result()
+    assert outcome.failure is None and cached.name == "Cached"
 
 
 def test_the_latest_failures_artifact_is_the_latest_runs(
