@@ -50,6 +50,7 @@ __all__ = [
     "TemplateConfig",
     "expand_home",
     "load_settings",
+    "url_without_password",
 ]
 
 Aggregation = Literal["first", "average", "max"]
@@ -64,6 +65,17 @@ def expand_home(path: Path) -> Path:
         return path.expanduser()
     except RuntimeError:
         return path
+
+
+def url_without_password(url: str) -> str | None:
+    """A database URL with its password as ``***``; ``None`` if SQLAlchemy reads no URL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return None
 
 
 def _home_expanded(path: Path | None) -> Path | None:
@@ -770,13 +782,8 @@ class Settings(BaseSettings):
         """
         if not url:
             return url
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
-        try:
-            return make_url(url).render_as_string(hide_password=True)
-        except ArgumentError:  # not a URL SQLAlchemy reads: nothing it would connect with
-            return url
+        # not a URL SQLAlchemy reads: nothing it would connect with, shown as it is
+        return url_without_password(url) or url
 
     def resolved_ledger_url(self) -> str:
         """The ledger URL, defaulting to ``sqlite:///<out_dir>/ledger.sqlite``."""

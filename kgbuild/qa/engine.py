@@ -592,13 +592,14 @@ _CACHE: dict[tuple[Any, ...], tuple[tuple[int, ...] | None, GraphQA]] = {}
 """Per graph and models: the graph file's stamp when it was read, and its :class:`GraphQA`."""
 
 
-def _store_key(settings: Settings, graph: Path | None, neo4j: str | None) -> tuple[Any, ...]:
+def _store_key(
+    settings: Settings, uri: str | None, path: Path, graph: Path | None
+) -> tuple[Any, ...]:
     """What of ``settings`` decides the graph :func:`ask` reads and how: its cache key.
 
     By content, not by the object's ``id``: a freed settings object's id is reused by the
     next one, which then got the graph of the first.
     """
-    uri, path = store_location(settings, graph=graph, neo4j=neo4j)
     config = settings.neo4j
     where = (uri, config.user, config.password, config.password_file, config.database)
     ledger = None if uri or graph is not None else settings.resolved_ledger_url()
@@ -606,14 +607,11 @@ def _store_key(settings: Settings, graph: Path | None, neo4j: str | None) -> tup
     return (where if uri else str(path.absolute()), ledger, schema)
 
 
-def _graph_stamp(
-    settings: Settings, graph: Path | None, neo4j: str | None
-) -> tuple[int, ...] | None:
+def _graph_stamp(uri: str | None, path: Path) -> tuple[int, ...] | None:
     """The identity of the ``graph.json`` :func:`ask` reads (``None``: Neo4j, or no file).
 
     A build writes a new file: a kept graph read from another stamp is out of date.
     """
-    uri, path = store_location(settings, graph=graph, neo4j=neo4j)
     if uri:
         return None
     try:
@@ -651,8 +649,9 @@ def ask(
 
     settings = settings or load_settings()
     graph = _graph_path(graph)
-    key = (_store_key(settings, graph, neo4j), qa_model, ner_model)
-    stamp = _graph_stamp(settings, graph, neo4j)
+    uri, path = store_location(settings, graph=graph, neo4j=neo4j)
+    key = (_store_key(settings, uri, path, graph), qa_model, ner_model)
+    stamp = _graph_stamp(uri, path)
     stamped, qa = _CACHE.get(key, (None, None))
     if qa is None or stamped != stamp:
         from kgbuild.schema import load_schema

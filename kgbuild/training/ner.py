@@ -288,10 +288,7 @@ def _init_labels(init: Path, labels: list[str]) -> list[str]:
     ``I-MISC``, no MISC at all): the head keeps its rows. Other labels are refused by
     :func:`~kgbuild.training.common.check_init`.
     """
-    known = read_manifest(init, str(init)).get("labels")
-    if isinstance(known, list) and set(labels) <= set(known):
-        return [str(label) for label in known]
-    return labels
+    return _labels_among(read_manifest(init, str(init)).get("labels"), labels)
 
 
 def _teacher_labels(teacher: str, labels: list[str]) -> list[str]:
@@ -308,6 +305,11 @@ def _teacher_labels(teacher: str, labels: list[str]) -> list[str]:
         known = json.loads(path.read_text(encoding="utf-8")).get("labels")
     except (OSError, ValueError, KGBuildError):
         return labels
+    return _labels_among(known, labels)
+
+
+def _labels_among(known: object, labels: list[str]) -> list[str]:
+    """A model's ``known`` labels (from its manifest) when ``labels`` are among them."""
     if isinstance(known, list) and set(labels) <= set(known):
         return [str(label) for label in known]
     return labels

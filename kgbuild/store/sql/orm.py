@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, create_engine
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from kgbuild.config import url_without_password
 from kgbuild.errors import ConfigError
 
 __all__ = ["Base", "DocumentRow", "ResultRow", "RunRow", "StageEventRow", "make_engine"]
@@ -123,10 +124,8 @@ def make_engine(url: str) -> Engine:
 
 def _shown(url: str) -> str:
     """The URL without its password."""
-    try:
-        return repr(make_url(url).render_as_string(hide_password=True))
-    except ArgumentError:
-        return "(not shown)"
+    shown = url_without_password(url)
+    return "(not shown)" if shown is None else repr(shown)
 
 
 def _url_problem(exc: Exception) -> str:
