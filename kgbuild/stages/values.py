@@ -80,8 +80,17 @@ _SCALES = {
     "亿": 1e8,
 }
 _CURRENCY = r"(?P<currency>[$€£¥]|usd|eur|gbp|rmb|cny)?"
+_APPROXIMATELY = r"(?:about|around|nearly|some|approximately|roughly|almost|circa|c\.)"
+"""Words that round a number ("about 5,000"): the number is kept."""
+_BOUND = re.compile(
+    r"^(?:over|above|under|below|more than|less than|fewer than|greater than|at least|"
+    r"at most|up to|in excess of|exceeding|upwards of|no more than|no less than)\s",
+    re.IGNORECASE,
+)
+"""Words that make a number a bound ("over 500", "up to 3 m"): no one value to store, as
+"after 1900" is no date."""
 _NUMBER = re.compile(
-    r"^(?:about|around|over|nearly|some|approximately|roughly)?\s*"
+    rf"^{_APPROXIMATELY}?\s*"
     + _CURRENCY
     + r"\s*(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<gap>\s*)"
     r"(?P<scale>thousand|million|billion|trillion|mn|bn|[kmb]|万|亿)?\s*"
@@ -194,8 +203,14 @@ def _pattern_date(value: str) -> str | None:
 
 
 def normalise_number(text: str) -> int | float | None:
-    """The number a short text states (``"$12M"`` -> 12000000), or ``None``."""
-    match = _NUMBER.match(_clean(text))
+    """The number a short text states (``"$12M"`` -> 12000000), or ``None``.
+
+    A bound (``"over 500"``, ``"up to 3 million"``) states no one number: ``None``.
+    """
+    value = _clean(text)
+    if _BOUND.match(value):
+        return None
+    match = _NUMBER.match(value)
     if match is None:
         return None
     number = float(match["number"].replace(",", ""))
@@ -208,7 +223,7 @@ def normalise_number(text: str) -> int | float | None:
 
 
 _QUANTITY = re.compile(
-    r"^(?:about|around|over|nearly|some|approximately|roughly|almost|more than|less than)?\s*"
+    rf"^{_APPROXIMATELY}?\s*"
     r"(?P<currency>[$€£¥])?\s*"
     r"(?P<number>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?P<gap>\s*)"
     r"(?P<scale>thousand|million|billion|trillion|bn|mn|[kmb](?=\s|$))?\s*"
@@ -233,9 +248,13 @@ def normalise_quantity(text: str) -> str | None:
 
     A bare number (no unit, or only a scale: ``"1.2 billion"``, ``"12M"``) is not a
     quantity, nor is a number followed by a sentence or a time reference (``"5 years
-    ago"``). A currency sign is the unit, kept in front: ``"$2.5 million"`` -> ``"$2500000"``.
+    ago"``), nor a bound (``"more than 40 km"``). A currency sign is the unit, kept in
+    front: ``"$2.5 million"`` -> ``"$2500000"``.
     """
-    match = _QUANTITY.match(_clean(text))
+    value = _clean(text)
+    if _BOUND.match(value):
+        return None
+    match = _QUANTITY.match(value)
     if match is None:
         return None
     scale, words = match["scale"], (match["unit"] or "").split()

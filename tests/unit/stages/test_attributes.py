@@ -154,6 +154,26 @@ def test_quantities_keep_their_unit(text: str, value: str | None) -> None:
     assert normalise_value(text, "quantity") == value
 
 
+@pytest.mark.parametrize(
+    "text", ["over 500", "more than 1,200", "up to $3 million", "at least 40", "under 5k"]
+)
+def test_a_bound_is_no_number(text: str) -> None:
+    # "over 500" was stored as 500: a bound, like "after 1900" for a date, states no value
+    assert normalise_number(text) is None
+
+
+@pytest.mark.parametrize("text", ["over 500 km", "more than 12%", "up to $3 million"])
+def test_a_bound_is_no_quantity(text: str) -> None:
+    assert normalise_value(text, "quantity") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "number"), [("about 500", 500), ("nearly 1,200", 1200), ("circa 40", 40)]
+)
+def test_a_rounded_number_is_kept(text: str, number: int) -> None:
+    assert normalise_number(text) == number
+
+
 def test_years_come_from_dates() -> None:
     assert normalise_value("June 17, 1953", "year") == "1953"
     assert normalise_value("Norwich City", "year") is None
