@@ -18,6 +18,7 @@ from kgbuild.lang import model_languages
 from kgbuild.stages.registry import StageBatch, StageContext, stage_factory
 
 if TYPE_CHECKING:
+    from kgbuild.schema import GraphSchema
     from kgbuild.stages.attributes import AttributeStage
     from kgbuild.stages.doc_relations import DocRelationStage
     from kgbuild.stages.ner import NerStage
@@ -329,7 +330,7 @@ def make_attributes(settings: Settings, context: StageContext) -> AttributesStep
             if isinstance(built.stage, DocRelationStage):
                 thresholds = _thresholds(built.stage, settings.attributes.min_precision)
                 reader = built.stage
-        elif _document_level(settings):
+        elif _fillable_from_relations(schema) and _document_level(settings):
             own = DocRelationStage(
                 settings.relations,
                 schema=schema,
@@ -365,6 +366,17 @@ def make_attributes(settings: Settings, context: StageContext) -> AttributesStep
         ),
         own,
     )
+
+
+def _fillable_from_relations(schema: GraphSchema) -> bool:
+    """Whether an attribute shares its Wikidata property with a declared relation type.
+
+    Without one no relation model can fill an attribute, so none is loaded for it.
+    """
+    from kgbuild.stages.attributes import attribute_relation_types
+
+    declared = [r.name for r in schema.relation_types]
+    return bool(attribute_relation_types(schema.attributes, schema, declared))
 
 
 def _thresholds(stage: DocRelationStage, min_precision: float) -> dict[str, float]:

@@ -708,3 +708,30 @@ def test_a_tagger_attribute_whose_label_the_model_never_tags_is_refused(tmp_path
     ):
         stage("GENES")
     assert stage("GENE").model_key
+
+
+def test_no_relation_model_is_read_for_attributes_it_cannot_fill(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user's schema whose attributes share no Wikidata property with a relation type."""
+    import logging
+
+    from kgbuild.extraction import Extractor
+
+    schema = tmp_path / "film.yaml"
+    schema.write_text(
+        "entity_types: [{name: PER}, {name: MISC}]\n"
+        "relation_types: [{name: DIRECTED_BY, question: 'Who directed {head}?',"
+        " domain: [MISC], range: [PER]}]\n"
+        "attributes: [{name: release_year, entity_type: MISC,"
+        " question: 'When was {head} released?', value_type: year}]\n",
+        encoding="utf-8",
+    )
+    settings = Settings(schema_path=schema, attributes=AttributeConfig(enabled=True))
+    with caplog.at_level(logging.INFO):
+        step = Extractor(settings, run_id="run").stages[-1]
+    assert step.label == "attributes"
+    assert step.relations is None  # type: ignore[attr-defined]
+    assert step.stage.reading is not None  # type: ignore[attr-defined]  # read by QA
+    # the Wikidata relation model was loaded and dropped, warning of 95 undeclared types
+    assert not [r for r in caplog.records if r.name == "kgbuild.stages.doc_relations"]
