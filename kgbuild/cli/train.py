@@ -94,6 +94,7 @@ def _options(
 @train_app.command("ner")
 @reports_errors
 def ner(
+    invocation: typer.Context,
     train: Annotated[
         list[str],
         typer.Option(
@@ -153,7 +154,8 @@ def ner(
         bool,
         typer.Option(
             help="Read each sentence with its document's neighbouring sentences as context "
-            "(only the centre labelled); the NER stage then reads the same way."
+            "(only the centre labelled); the NER stage then reads the same way. Default "
+            "with --init: as the init model reads."
         ),
     ] = False,
     context_margin: Annotated[
@@ -188,9 +190,10 @@ def ner(
     from kgbuild.training.ner import NerOptions, NerTask
     from kgbuild.training.recipe import train_model
 
-    options, ner_options = _options(locals(), NerOptions)
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if init is not None and _given_by_default(invocation, "context"):
+        context = _reads_in_context(init)
+    options, ner_options = _options(locals(), NerOptions)
     train_sources, dev_sources = (
         [parse_source(spec, data_format) for spec in specs] for specs in (train, dev)
     )
@@ -205,6 +208,29 @@ def ner(
         typer.echo(
             f"  {name}: P {100 * prf.precision:.2f} R {100 * prf.recall:.2f} F1 {100 * prf.f1:.2f}"
         )
+
+
+def _given_by_default(invocation: typer.Context, name: str) -> bool:
+    """Whether option ``name`` kept its default (not on the command line, not from the env)."""
+    source = invocation.get_parameter_source(name)
+    return source is None or source.name == "DEFAULT"
+
+
+def _reads_in_context(init: Path) -> bool:
+    """Whether NER model ``init`` reads sentences in their document's context.
+
+    A model continued from it reads as it does unless ``--context/--no-context`` says otherwise.
+    """
+    from kgbuild.nlp.hf import read_manifest
+
+    reads = bool(read_manifest(init, str(init)).get("context"))
+    if reads:
+        logging.getLogger(__name__).info(
+            "--init %s reads sentences in their document's context: so does the model "
+            "trained from it (--no-context to read each sentence alone)",
+            init,
+        )
+    return reads
 
 
 # ``train re`` options used by both formats (its other options name theirs).
@@ -383,8 +409,7 @@ _DOCRED_ONLY = (
 def _refuse_options_of_the_other_format(context: typer.Context, docred: bool) -> None:
     """Refuse ``train re`` options given (command line or environment) that ``--format`` ignores."""
     unused = _CONLL04_ONLY if docred else _DOCRED_ONLY
-    sources = {name: context.get_parameter_source(name) for name in unused}
-    given = [name for name, source in sources.items() if source and source.name != "DEFAULT"]
+    given = [name for name in unused if not _given_by_default(context, name)]
     if given:
         names = ", ".join("--" + name.replace("_", "-") for name in given)
         other = "conll04" if docred else "docred"

@@ -123,6 +123,21 @@ def test_cli_trains_on_sources_and_scores_docred(tmp_path: Path) -> None:
     assert {"PER", "ORG", "LOC", "MISC", "TIME", "NUM"} <= set(written["per_type"])
     assert written["micro"]["support"] == 7
     assert "TIME:" in scored.output
+    for extra, reads_in_context in (([], True), (["--no-context"], False)):
+        continued = tmp_path / f"continued{len(extra)}"
+        trained = runner.invoke(
+            app,
+            [
+                "train", "ner", "--train", str(conll), "--dev", str(conll), "--init", str(out),
+                "--out", str(continued), "--base", str(base), "--max-steps", "1",
+                "--lora-rank", "4", "--batch-size", "8", "--max-length", "64",
+                "--device", "cpu", *extra,
+            ],
+        )  # fmt: skip
+        assert trained.exit_code == 0, trained.output
+        manifest = json.loads((continued / "kgbuild_model.json").read_text())
+        # was False without --context: the continued model read each sentence alone
+        assert manifest["context"] is reads_in_context
 
 
 def test_fewrel_and_text_sources_are_words_without_gold(tmp_path: Path) -> None:
