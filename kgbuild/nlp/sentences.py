@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 from kgbuild.nlp.words import MAX_BLOCK_CHARS, blank_pipeline
 
@@ -111,6 +112,27 @@ def _inside_word(text: str, end: int) -> bool:
     )
 
 
+@lru_cache(maxsize=1)
+def _english_abbreviations() -> frozenset[str]:
+    """Words like "Inc." and "Dr." that spaCy's English tokenizer keeps with their point."""
+    rules = getattr(blank_pipeline("en").tokenizer, "rules", None) or {}
+    return frozenset(word for word in rules if len(word) > 2 and word[:-1].isalpha())
+
+
+def _after_abbreviation(text: str, end: int) -> bool:
+    """Whether a sentence ending at ``end`` ends with an English abbreviation's point.
+
+    Chinese text names companies and people in Latin letters ("Acme Inc.是……", "Dr.王"):
+    the sentencizer takes the abbreviation's point for a full stop.
+    """
+    if end < 2 or text[end - 1] != ".":
+        return False
+    start = end - 1
+    while start > 0 and text[start - 1].isascii() and text[start - 1].isalpha():
+        start -= 1
+    return text[start:end] in _english_abbreviations()
+
+
 def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tuple[int, int]]:
     """Sentence ``(start, end)`` offsets into ``text``, whitespace trimmed, in order."""
     nlp = blank_pipeline(lang)
@@ -125,7 +147,7 @@ def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tup
                 nlp.lang == "zh"
                 and sentences
                 and sentences[-1][1] == start
-                and _inside_word(text, start)
+                and (_inside_word(text, start) or _after_abbreviation(text, start))
             ):
                 start = sentences.pop()[0]
             sentences.append((start, end))

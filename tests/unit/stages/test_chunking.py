@@ -43,6 +43,18 @@ def test_a_point_inside_a_number_or_a_domain_does_not_end_a_chinese_sentence() -
     ]
 
 
+def test_an_english_abbreviation_does_not_end_a_chinese_sentence() -> None:
+    # "Acme Inc." and "Dr." were sentences of their own, cut from what they are the subject of
+    text = "Acme Inc.是一家公司。Dr.王在北京工作。他来了.我们走了。"
+    chunks = chunk_document(doc(text, "zh"))
+    assert [c.text for c in chunks] == [
+        "Acme Inc.是一家公司。",
+        "Dr.王在北京工作。",
+        "他来了.",  # a point after Chinese still ends one
+        "我们走了。",
+    ]
+
+
 def test_long_sentence_is_split_never_truncated() -> None:
     text = " ".join(f"word{i}" for i in range(3000))
     chunks = chunk_document(doc(text), ChunkConfig(max_sentence_chars=500))
