@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -64,6 +65,16 @@ def schedule(
     """
     if (cron is None) == (interval is None):
         raise typer.BadParameter("give exactly one of --cron and --interval")
+    from kgbuild.config import expand_home
+
+    paths = [str(expand_home(Path(p))) for p in paths]  # "~/inbox", quoted: as build reads it
+    missing = [p for p in paths if not glob.has_magic(p) and not Path(p).exists()]
+    if missing:  # a typo would be watched, each run finding nothing, until someone looked
+        raise typer.BadParameter(
+            f"no such file or folder: {', '.join(missing)} (a glob such as 'inbox/*.txt' "
+            "may match nothing yet)",
+            param_hint="PATHS",
+        )
     if not os.environ.get("PREFECT_API_URL"):
         typer.secho(
             "error: PREFECT_API_URL is not set: scheduling needs a Prefect server "
@@ -83,7 +94,7 @@ def schedule(
         raise typer.Exit(code=2) from exc
     from kgbuild_flows import configure_environment
 
-    absolute = [p if any(c in p for c in "*?[") else str(Path(p).resolve()) for p in paths]
+    absolute = [p if glob.has_magic(p) else str(Path(p).resolve()) for p in paths]
     try:
         configure_environment()  # before the flow module imports prefect
         from kgbuild_flows.schedule import deployment, serve_schedule

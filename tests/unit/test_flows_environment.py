@@ -59,3 +59,13 @@ def test_a_prefect_home_that_cannot_be_made_is_one_error_line_and_exit_2(
     schedule = CliRunner().invoke(app, ["schedule", str(CORPUS), "--interval", "60"])
     assert schedule.exit_code == 2, schedule.output
     assert "error: PREFECT_HOME" in schedule.output
+
+
+def test_schedule_refuses_a_path_that_does_not_exist(tmp_path: Path) -> None:
+    """A typo was served: every scheduled run then found nothing, and nobody was told."""
+    from kgbuild.cli import app
+
+    typo = tmp_path / "inbx"
+    result = CliRunner().invoke(app, ["schedule", str(typo), "--interval", "60"])
+    assert result.exit_code == 2, result.output
+    assert "no such file or folder" in result.output and "inbx" in result.output
