@@ -419,6 +419,8 @@ class DocRelationStage:
         local = [int(i) for i in np.flatnonzero(mass >= self.config.evidence_mass)]
         if not local:
             local = [int(np.argmax(mass))]
+        for entity in (head, tail):
+            local += _naming(entity, plan.chunks, facts, local)
         out = []
         for index in (facts.sentences[i] for i in local):
             chunk = plan.chunks[index]
@@ -440,6 +442,25 @@ class DocRelationStage:
                 )
             )
         return tuple(out)
+
+
+def _holds(chunk: Chunk, entity: LocalEntity) -> bool:
+    return any(chunk.span.start <= m.span.start < chunk.span.end for m in entity.mentions)
+
+
+def _naming(
+    entity: LocalEntity, chunks: Sequence[Chunk], facts: _PairFacts, chosen: Sequence[int]
+) -> list[int]:
+    """The window sentence naming ``entity`` that holds the most of the pair's attention.
+
+    ``[]`` when a ``chosen`` sentence names it already, or none of the window does. The
+    attention may rest on a sentence naming neither (a title line): evidence without the
+    value, or without the entity, shows a reader nothing to check the fact by.
+    """
+    if any(_holds(chunks[facts.sentences[i]], entity) for i in chosen):
+        return []
+    naming = [i for i, index in enumerate(facts.sentences) if _holds(chunks[index], entity)]
+    return [max(naming, key=lambda i: (float(facts.mass[i]), -i))] if naming else []
 
 
 def nearest_mention(entity: LocalEntity, chunk: Chunk) -> Mention:

@@ -460,6 +460,11 @@ def test_stage_links_entities_across_sentences_with_evidence(
     for evidence in employer.evidence:
         assert evidence.head == mary and evidence.tail == bank
         assert evidence.provenance.stage == "re" and evidence.text in {c.text for c in chunks}
+    by_id = {m.id: m for m in mentions}
+    for relation in relations:  # the evidence names both ends, whatever the attention
+        spans = [e.provenance.span for e in relation.evidence]
+        for end in (by_id[relation.head_mention], by_id[relation.tail_mention]):
+            assert any(s.start <= end.span.start < s.end for s in spans), relation
     assert '"level":"document"' in stage.model_key
     # a stricter operating point keeps fewer facts, never more
     strict = DocRelationStage(
@@ -1016,3 +1021,18 @@ def test_resume_without_a_checkpoint_says_it_starts_from_the_first_epoch(
     with caplog.at_level(logging.WARNING, logger="kgbuild.training.doc_re_train"):
         train_doc_re(data, out=out, base=str(base), dev_docs=2, run=run, resume=True)
     assert f"no checkpoint {out / 'checkpoint.pt'} to resume from" in caplog.text
+
+
+def test_evidence_gains_the_sentence_naming_an_end_the_attention_left_out() -> None:
+    """The attention rested on a title line: a birth date's evidence held no date."""
+    from kgbuild.stages.doc_relations import _naming, _PairFacts
+    from kgbuild.stages.grouping import LocalEntity
+
+    chunks, mentions = _pipeline_document("doc-a")
+    mary, tokyo, bank, paul = (LocalEntity(m.label, (m,)) for m in mentions)
+    facts = _PairFacts(sentences=(0, 1, 2), mass=np.asarray([0.1, 0.3, 0.6], np.float32))
+    assert _naming(bank, chunks, facts, [2]) == [1]  # "he works for the bank ."
+    assert _naming(paul, chunks, facts, [2]) == []  # named already
+    assert _naming(mary, chunks, facts, [2]) == [0]
+    assert _naming(tokyo, chunks, facts, [0, 2]) == []
+    assert _naming(mary, chunks, _PairFacts(sentences=(1, 2), mass=facts.mass[1:]), [1]) == []
