@@ -94,6 +94,20 @@ def test_default_qa_model_reads_answers_with_offsets() -> None:
     assert where.text == "Toronto"
 
 
+def test_default_qa_model_answers_keep_the_accents_of_decomposed_text() -> None:
+    """An answer ending in a decomposed accent ("e" + U+0301, as macOS files hold it) ends after it."""
+    import unicodedata
+
+    from kgbuild.models import resolve_task_model
+    from kgbuild.nlp.reader import ExtractiveReader
+
+    reader = ExtractiveReader(resolve_task_model("qa", "default"))
+    context = unicodedata.normalize("NFD", "The company was founded by Renée Dupré.")
+    [best] = reader.read("Who founded the company?", [context])
+    assert best.text == unicodedata.normalize("NFD", "Renée Dupré")
+    assert context[best.start : best.end] == best.text
+
+
 def _one_sentence(text: str, labels: dict[str, str]) -> tuple[Chunk, list[Mention]]:
     """A one-sentence document and a mention (id: its name) of each name in ``labels``."""
     chunk = Chunk(id="c0", doc_id="d", index=0, span=Span(start=0, end=len(text)), text=text)
