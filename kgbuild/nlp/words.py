@@ -51,10 +51,37 @@ def word_spans(text: str, lang: str) -> list[tuple[int, int]]:
     ['Acme', 'Robotics', 'Inc.', 'hired', 'Ms.', 'Chen', '.']
     """
     return [
-        (token.idx, token.idx + len(token.text))
+        span
         for token in blank_pipeline(lang).tokenizer(text.translate(_BIDI_AS_SPACE))
         if not token.is_space
+        for span in _link_pieces(token.text, token.idx)
     ]
+
+
+_LINK_JOIN = re.compile(r"\][(\[]")
+"""Where a Markdown link's text ends and its target begins: ``](`` (or ``][`` of a
+reference link). spaCy's tokenizer keeps ``Toronto](https://x`` as one word."""
+
+
+def _link_pieces(word: str, start: int) -> list[tuple[int, int]]:
+    """``word`` (at ``start``) cut at ``](`` and ``][``: the link text, the brackets, the target.
+
+    >>> word = "Toronto](https://x"
+    >>> [word[s:e] for s, e in _link_pieces(word, 0)]
+    ['Toronto', ']', '(', 'https://x']
+    """
+    if "](" not in word and "][" not in word:
+        return [(start, start + len(word))]
+    pieces, at = [], 0
+    for join in _LINK_JOIN.finditer(word):
+        if join.start() > at:
+            pieces.append((start + at, start + join.start()))
+        pieces += [(start + join.start(), start + join.start() + 1)]
+        pieces += [(start + join.start() + 1, start + join.end())]
+        at = join.end()
+    if at < len(word):
+        pieces.append((start + at, start + len(word)))
+    return pieces
 
 
 _BIDI_AS_SPACE = {

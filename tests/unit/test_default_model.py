@@ -275,3 +275,18 @@ def test_bidirectional_marks_around_a_name_stay_out_of_the_mention() -> None:
         ("Toronto", "LOC"),
         ("Maria Gonzalez", "PER"),
     }
+
+
+def test_a_markdown_link_target_is_never_part_of_a_name() -> None:
+    # spaCy kept "Toronto](http://x" as one word: the entity "Toronto](http://x"
+    stage = NerStage(NerConfig(), run_id="r")
+    text = (
+        "**Maria Gonzalez** works for *Acme Robotics* in [Toronto](http://x).\n\n"
+        "See [John Smith](mailto:j@x.org) and [Acme Robotics][1]."
+    )
+    doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    mentions = stage(chunk_document(doc), {"d": "en"})
+    assert all(text[m.span.start : m.span.end] == m.text for m in mentions)
+    names = {m.text for m in mentions}
+    assert {"Toronto", "John Smith"} <= names
+    assert not any("]" in name or "(" in name for name in names), names
