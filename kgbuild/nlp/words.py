@@ -20,6 +20,7 @@ from kgbuild.lang import base_language
 __all__ = [
     "MAX_BLOCK_CHARS",
     "blank_pipeline",
+    "is_markup_word",
     "is_symbol_word",
     "visible_span",
     "whole_word_spans",
@@ -105,6 +106,21 @@ def is_symbol_word(word: str) -> bool:
     [True, True, True, False, False, True]
     """
     return bool(word) and all(unicodedata.category(ch) in _SYMBOL_CATEGORIES for ch in word)
+
+
+_MARKUP = frozenset("*_~#|")
+"""Markdown's emphasis, strike-through, heading and table marks."""
+
+
+def is_markup_word(word: str) -> bool:
+    """Whether ``word`` is only Markdown marks (``*`` of ``**Barack Obama**``, ``#``, ``|``).
+
+    Such a word is never part of a name, though a model may tag the ``*`` after one.
+
+    >>> [is_markup_word(w) for w in ("*", "__", "#", "|", "C#", "Acme")]
+    [True, True, True, True, False, False]
+    """
+    return bool(word) and all(ch in _MARKUP for ch in word)
 
 
 def visible_span(text: str, start: int, end: int) -> tuple[int, int]:

@@ -45,7 +45,13 @@ from kgbuild.nlp.hf import (
 )
 from kgbuild.nlp.name_checks import is_cased, is_english, trim_function_words, written_lowercase
 from kgbuild.nlp.quantities import widen_quantity
-from kgbuild.nlp.words import is_symbol_word, visible_span, whole_word_spans, word_spans
+from kgbuild.nlp.words import (
+    is_markup_word,
+    is_symbol_word,
+    visible_span,
+    whole_word_spans,
+    word_spans,
+)
 from kgbuild.progress import track
 from kgbuild.stages.registry import stage_key
 
@@ -114,8 +120,9 @@ def _line_pieces(
 ) -> list[tuple[int, int]]:
     """Split a word range where a line break separates two words (a name never spans lines).
 
-    Emoji and other symbol words (:func:`~kgbuild.nlp.words.is_symbol_word`) come off each
-    piece's edges, and a piece of nothing else is dropped: they are never names.
+    Emoji and other symbol words (:func:`~kgbuild.nlp.words.is_symbol_word`) and Markdown
+    marks (:func:`~kgbuild.nlp.words.is_markup_word`) come off each piece's edges, and a
+    piece of nothing else is dropped: they are never names.
     """
     pieces, start = [], first
     for index in range(first + 1, last + 1):
@@ -125,13 +132,17 @@ def _line_pieces(
     pieces.append((start, last))
     trimmed = []
     for start, end in pieces:
-        while start <= end and is_symbol_word(text[words[start][0] : words[start][1]]):
+        while start <= end and _never_named(text[words[start][0] : words[start][1]]):
             start += 1
-        while end >= start and is_symbol_word(text[words[end][0] : words[end][1]]):
+        while end >= start and _never_named(text[words[end][0] : words[end][1]]):
             end -= 1
         if start <= end:
             trimmed.append((start, end))
     return trimmed
+
+
+def _never_named(word: str) -> bool:
+    return is_symbol_word(word) or is_markup_word(word)
 
 
 class NerStage:

@@ -290,3 +290,18 @@ def test_a_markdown_link_target_is_never_part_of_a_name() -> None:
     names = {m.text for m in mentions}
     assert {"Toronto", "John Smith"} <= names
     assert not any("]" in name or "(" in name for name in names), names
+
+
+def test_markdown_emphasis_marks_stay_out_of_names() -> None:
+    # the model tagged the "*" after "**Barack Obama" as part of the name
+    stage = NerStage(NerConfig(), run_id="r")
+    text = (
+        "# People\n\nSee [Acme Robotics](https://acme.com/about) and [John Smith](mailto:j@x.org)."
+        "\n\n**Barack Obama** was born in [Honolulu](https://en.wikipedia.org/wiki/Honolulu).\n"
+    )
+    doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    mentions = stage(chunk_document(doc), {"d": "en"})
+    assert all(text[m.span.start : m.span.end] == m.text for m in mentions)
+    names = {m.text for m in mentions}
+    assert "Barack Obama" in names
+    assert not any(mark in name for name in names for mark in "*_#|"), names
