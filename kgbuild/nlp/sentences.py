@@ -15,11 +15,15 @@ from kgbuild.nlp.words import MAX_BLOCK_CHARS, blank_pipeline
 
 __all__ = ["paragraph_spans", "sentence_spans", "text_sentence_spans"]
 
-_BLOCK_SEPARATORS = ("\n", ". ", "。", " ")
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\n(?=#)")
+_BLOCK_SEPARATORS = ("\n", "\r", ". ", "。", " ")
+_LINE_END = r"(?:\r\n|\r(?!\n)|\n)"
+"""One line end: Unix, Windows (``\\r\\n``, one line end, not two) or old Mac (``\\r``)."""
+_PARAGRAPH = rf"{_LINE_END}[ \t]*{_LINE_END}|{_LINE_END}(?=#)"
+"""A blank line, or a line end before a Markdown heading."""
+_PARAGRAPH_BREAK = re.compile(_PARAGRAPH)
 _INNER_BREAK = re.compile(
     r"[.!?;\u0964\u0965\u061f\u06d4](?=[\"'\u201d\u2019)\]]*\s+\S)"
-    r"|[\u3002\uff01\uff1f\uff0e\uff61](?=\s*\S)|\n[ \t]*\n|\n(?=#)"
+    rf"|[\u3002\uff01\uff1f\uff0e\uff61](?=\s*\S)|{_PARAGRAPH}"
 )
 """A sentence end (Latin, Devanagari danda, Arabic question mark and full stop, CJK) or a
 paragraph break inside a text; a text without one is one sentence."""

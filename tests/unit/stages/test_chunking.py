@@ -22,6 +22,27 @@ def test_sentences_slice_back_to_the_original_text() -> None:
     assert [c.index for c in chunks] == [0, 1, 2, 3]
 
 
+def test_windows_and_old_mac_line_ends_break_paragraphs_as_unix_ones_do() -> None:
+    # "\r\n\r\n" was no blank line: a heading, a paragraph and a list were one sentence
+    unix = (
+        "Annual report 2023\n\nMaria Gonzalez works for Acme Robotics\n \n# Speakers\nJohn Smith\n"
+    )
+    for line_end in ("\r\n", "\r"):
+        text = unix.replace("\n", line_end)
+        chunks = chunk_document(doc(text))
+        assert [c.text for c in chunks] == [
+            "Annual report 2023",
+            "Maria Gonzalez works for Acme Robotics",
+            f"# Speakers{line_end}John Smith",
+        ]
+        assert all(text[c.span.start : c.span.end] == c.text for c in chunks)
+        assert len(text_sentence_spans(text)) == 3
+    # one Windows line end is no blank line
+    assert [c.text for c in chunk_document(doc("Acme Robotics\r\nis in Toronto."))] == [
+        "Acme Robotics\r\nis in Toronto."
+    ]
+
+
 def test_chinese_sentences() -> None:
     text = "阿克米公司成立于2012年。总部位于柏林！它有员工吗？"
     chunks = chunk_document(doc(text, "zh"))
