@@ -115,10 +115,17 @@ def _flat_windows(encodings: Sequence[Any], chunk_index: IntArray | None = None)
     )
 
 
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+"""The characters ``str.splitlines`` ends a line at."""
+
+
 def _line_pieces(
     text: str, words: Sequence[tuple[int, int]], first: int, last: int
 ) -> list[tuple[int, int]]:
-    """Split a word range where a line break separates two words (a name never spans lines).
+    r"""Split a word range where a line break separates two words (a name never spans lines).
+
+    A line break is any that ``str.splitlines`` knows: ``\n``, an old Mac ``\r``, a form
+    feed, U+2028 (JSON text may hold it) ...
 
     Emoji and other symbol words (:func:`~kgbuild.nlp.words.is_symbol_word`) and Markdown
     marks (:func:`~kgbuild.nlp.words.is_markup_word`) come off each piece's edges, and a
@@ -126,7 +133,7 @@ def _line_pieces(
     """
     pieces, start = [], first
     for index in range(first + 1, last + 1):
-        if "\n" in text[words[index - 1][1] : words[index][0]]:
+        if not _LINE_BREAKS.isdisjoint(text[words[index - 1][1] : words[index][0]]):
             pieces.append((start, index - 1))
             start = index
     pieces.append((start, last))

@@ -305,3 +305,14 @@ def test_markdown_emphasis_marks_stay_out_of_names() -> None:
     names = {m.text for m in mentions}
     assert "Barack Obama" in names
     assert not any(mark in name for name in names for mark in "*_#|"), names
+
+
+def test_a_name_never_spans_an_old_mac_or_unicode_line_break() -> None:
+    # only "\n" split a tagged run: one list of names became one PER "John Smith\rDavid Chen"
+    stage = NerStage(NerConfig(), run_id="r")
+    for line_end in ("\r", "\u2028", "\x0c"):
+        text = line_end.join(["Speakers at the Toronto meeting", "John Smith", "David Chen", ""])
+        doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+        mentions = stage(chunk_document(doc), {"d": "en"})
+        assert all(text[m.span.start : m.span.end] == m.text for m in mentions)
+        assert {m.text for m in mentions} == {"Toronto", "John Smith", "David Chen"}
