@@ -514,12 +514,12 @@ def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _locate(answer: str, evidence: Sequence[EvidenceRef]) -> EvidenceRef | None:
     """The first evidence sentence that contains the answer, with its document offsets."""
-    needle = answer.casefold()
+    needle = answer.casefold()  # "Weiß" is "weiss": its length in the text is the needle's
     for ev in evidence:
         at = ev.text.casefold().find(needle)
         if at >= 0 and len(ev.text.casefold()) == len(ev.text):
             return ev.model_copy(
-                update={"answer_start": ev.start + at, "answer_end": ev.start + at + len(answer)}
+                update={"answer_start": ev.start + at, "answer_end": ev.start + at + len(needle)}
             )
     return evidence[0] if evidence else None
 
