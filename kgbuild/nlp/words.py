@@ -45,18 +45,53 @@ def blank_pipeline(lang: str) -> Language:
 
 
 def word_spans(text: str, lang: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of each non-space word of ``text``.
+    r"""``(start, end)`` of each non-space word of ``text``.
+
+    Decomposed text (an accent written as its own combining mark, as macOS files and some
+    PDFs hold it) is split as its composed form (NFC) is, the offsets still into ``text``:
+    spaCy reads no letter in a mark, so it kept the full stop of "Bogotá." in the word.
 
     >>> text = "Acme Robotics Inc. hired Ms. Chen."
     >>> [text[s:e] for s, e in word_spans(text, "en")]
     ['Acme', 'Robotics', 'Inc.', 'hired', 'Ms.', 'Chen', '.']
+    >>> word_spans("He moved to Bogotá.", "en")[-2:]
+    [(12, 19), (19, 20)]
     """
-    return [
+    text = text.translate(_BIDI_AS_SPACE)
+    if unicodedata.is_normalized("NFC", text):
+        composed, at = text, None
+    else:
+        composed, at = _composed(text)
+    spans = [
         span
-        for token in blank_pipeline(lang).tokenizer(text.translate(_BIDI_AS_SPACE))
+        for token in blank_pipeline(lang).tokenizer(composed)
         if not token.is_space
         for span in _link_pieces(token.text, token.idx)
     ]
+    return spans if at is None else [(at[start], at[end]) for start, end in spans]
+
+
+def _composed(text: str) -> tuple[str, list[int]]:
+    r"""``text`` composed (NFC) a character and its marks at a time, with offsets.
+
+    The offsets: where each character of the composed text starts in ``text``, and one
+    more entry, the end of ``text``.
+
+    >>> _composed("Amélie")
+    ('Amélie', [0, 1, 2, 4, 5, 6, 7])
+    """
+    parts: list[str] = []
+    at: list[int] = []
+    start = 0
+    for end in range(1, len(text) + 1):
+        if end < len(text) and unicodedata.combining(text[end]):
+            continue  # a mark belongs to the character before it
+        part = unicodedata.normalize("NFC", text[start:end])
+        parts.append(part)
+        at += [min(start + i, end - 1) for i in range(len(part))]
+        start = end
+    at.append(len(text))
+    return "".join(parts), at
 
 
 _LINK_JOIN = re.compile(r"\][(\[]")

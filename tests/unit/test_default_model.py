@@ -1,5 +1,6 @@
 """The shipped default models (LoRA adapters over MiniLM-L6) on a few fixed sentences."""
 
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -316,3 +317,18 @@ def test_a_name_never_spans_an_old_mac_or_unicode_line_break() -> None:
         mentions = stage(chunk_document(doc), {"d": "en"})
         assert all(text[m.span.start : m.span.end] == m.text for m in mentions)
         assert {m.text for m in mentions} == {"Toronto", "John Smith", "David Chen"}
+
+
+def test_decomposed_text_gives_the_mentions_of_composed_text() -> None:
+    # spaCy reads no letter in a combining mark: "Bogota\u0301." kept its full stop
+    stage = NerStage(NerConfig(), run_id="r")
+    composed = "Yesterday Hanns-Pétér Boehm met André-Gérard Noël in Bogotá."
+    text = unicodedata.normalize("NFD", composed)
+    doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    mentions = stage(chunk_document(doc), {"d": "en"})
+    assert all(text[m.span.start : m.span.end] == m.text for m in mentions)
+    assert {unicodedata.normalize("NFC", m.text) for m in mentions} == {
+        "Hanns-Pétér Boehm",
+        "André-Gérard Noël",
+        "Bogotá",
+    }
