@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from kgbuild.nlp.words import MAX_BLOCK_CHARS, blank_pipeline
+from kgbuild.nlp.words import MAX_BLOCK_CHARS, blank_pipeline, composed_view
 
 __all__ = ["paragraph_spans", "sentence_spans", "text_sentence_spans"]
 
@@ -120,11 +120,15 @@ def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tup
     nlp = blank_pipeline(lang)
     paragraphs = [span for span in paragraph_spans(text) if _stripped(text, *span)]
     spans: list[tuple[int, int]] = []
-    docs = nlp.pipe(text[start:end] for start, end in paragraphs)
-    for (offset, _), doc in zip(paragraphs, docs, strict=True):
+    views = [composed_view(text[start:end]) for start, end in paragraphs]
+    docs = nlp.pipe(view for view, _ in views)
+    for (offset, _), (_, at), doc in zip(paragraphs, views, docs, strict=True):
         sentences: list[tuple[int, int]] = []
         for sent in doc.sents:
-            start, end = offset + sent.start_char, offset + sent.end_char
+            start, end = sent.start_char, sent.end_char
+            if at is not None:  # decomposed text, split as composed (see composed_view)
+                start, end = at[start], at[end]
+            start, end = offset + start, offset + end
             if (
                 nlp.lang == "zh"
                 and sentences

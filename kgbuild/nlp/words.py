@@ -20,6 +20,7 @@ from kgbuild.lang import base_language
 __all__ = [
     "MAX_BLOCK_CHARS",
     "blank_pipeline",
+    "composed_view",
     "is_markup_word",
     "is_symbol_word",
     "visible_span",
@@ -57,11 +58,7 @@ def word_spans(text: str, lang: str) -> list[tuple[int, int]]:
     >>> word_spans("He moved to Bogotá.", "en")[-2:]
     [(12, 19), (19, 20)]
     """
-    text = text.translate(_BIDI_AS_SPACE)
-    if unicodedata.is_normalized("NFC", text):
-        composed, at = text, None
-    else:
-        composed, at = _composed(text)
+    composed, at = composed_view(text.translate(_BIDI_AS_SPACE))
     spans = [
         span
         for token in blank_pipeline(lang).tokenizer(composed)
@@ -69,6 +66,17 @@ def word_spans(text: str, lang: str) -> list[tuple[int, int]]:
         for span in _link_pieces(token.text, token.idx)
     ]
     return spans if at is None else [(at[start], at[end]) for start, end in spans]
+
+
+def composed_view(text: str) -> tuple[str, list[int] | None]:
+    """``text`` composed (NFC) for spaCy, and where each of its characters starts in ``text``.
+
+    ``None`` for text that is composed already (the offsets are the same). spaCy reads no
+    letter in a combining mark: it would keep a full stop after one in the word.
+    """
+    if unicodedata.is_normalized("NFC", text):
+        return text, None
+    return _composed(text)
 
 
 def _composed(text: str) -> tuple[str, list[int]]:
