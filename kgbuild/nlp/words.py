@@ -183,8 +183,11 @@ def visible_span(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 _CJK = "\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
-_WORD_CHAR = re.compile(rf"[^\W_{_CJK}]")
-"""A letter or digit of a script that separates words with spaces (not CJK)."""
+_COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+"""Combining diacritical marks: the accents of decomposed (NFD) Latin, Greek, Cyrillic."""
+_WORD_CHAR = re.compile(rf"[^\W_{_CJK}]|[{_COMBINING}]")
+"""A letter or digit of a script that separates words with spaces (not CJK), or an accent
+written as its own mark (part of its letter's word)."""
 _HYPHENS = frozenset("-\u2010\u2011")
 
 
