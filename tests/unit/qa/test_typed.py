@@ -166,3 +166,17 @@ def test_a_name_found_case_folded_is_highlighted_whole() -> None:
     assert located is not None and located.answer_start is not None
     assert located.answer_end is not None
     assert text[located.answer_start - 10 : located.answer_end - 10] == "WEISS"
+
+
+def test_a_decomposed_passage_names_its_entities_as_a_composed_one(graph: EmbeddedGraph) -> None:
+    # "Mari\u0301a" was two words, "mari" and "a": no entity with an accent was found in a
+    # passage written decomposed, so a typed answer there could not be snapped to it
+    import unicodedata
+
+    text = unicodedata.normalize("NFD", TEXT)
+    people = _in(graph, text, {"PER"})
+    assert [(p.entity.id, unicodedata.normalize("NFC", text[p.start : p.end])) for p in people] == [
+        ("vineeth", "Vineeth"),
+        ("dhyan", "Dhyan Sreenivasan"),
+        ("maria", "MARÍA GONZÁLEZ"),
+    ]
