@@ -73,17 +73,27 @@ def _open(
 
 
 def _quoted(answer: Answer) -> str:
+    r"""The evidence sentence, the answer in brackets; control characters escaped.
+
+    A document's text may hold a lone ``\r`` (old Mac line ends) or an escape sequence:
+    printed raw, it would write over the sentence or drive the terminal.
+    """
+    from kgbuild.stages.ingest import printable
+
     ev = answer.evidence
     if ev is None:
         return ""
     if ev.answer_start is None or ev.answer_end is None:
-        return f'  "{ev.text}"'
+        return f'  "{printable(ev.text)}"'
     a, b = ev.answer_start - ev.start, ev.answer_end - ev.start
-    return f'  "{ev.text[:a]}[{ev.text[a:b]}]{ev.text[b:]}"'
+    before, found, after = (printable(part) for part in (ev.text[:a], ev.text[a:b], ev.text[b:]))
+    return f'  "{before}[{found}]{after}"'
 
 
 def _describe(answer: Answer) -> list[str]:
-    lines = [f"Answer: {answer.text}  (score {answer.score:.3f}, {answer.path})"]
+    from kgbuild.stages.ingest import printable
+
+    lines = [f"Answer: {printable(answer.text)}  (score {answer.score:.3f}, {answer.path})"]
     if answer.relation is not None:
         r = answer.relation
         lines.append(f"Rests on: relation {r.head_name} -{r.type}-> {r.tail_name} ({r.id})")

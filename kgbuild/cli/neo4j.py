@@ -181,8 +181,15 @@ def status(
 
 
 def _format_value(value: Any) -> str:
+    r"""A cell's text: a string with its control characters escaped, others as JSON.
+
+    A sentence's ``\n`` or ``\r`` (a list, a Windows file) would break its row over
+    several lines of the table, and an escape sequence in a document drive the terminal.
+    """
+    from kgbuild.stages.ingest import printable
+
     if isinstance(value, str):
-        return value
+        return printable(value)
     return json.dumps(value, ensure_ascii=False, default=str)
 
 

@@ -349,8 +349,9 @@ def _text_marks(text: str, needle: str, role: Any) -> list[Mark]:
     folded = text.casefold()
     if len(folded) != len(text):
         return []
-    at = folded.find(needle.casefold())
-    return [Mark(start=at, end=at + len(needle), role=role)] if at >= 0 else []
+    folded_needle = needle.casefold()  # "Weiß" is "weiss": as long as it is in the text
+    at = folded.find(folded_needle)
+    return [Mark(start=at, end=at + len(folded_needle), role=role)] if at >= 0 else []
 
 
 def _disjoint(marks: Iterable[Mark]) -> tuple[Mark, ...]:

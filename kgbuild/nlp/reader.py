@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,6 +221,20 @@ class AnswerSpan:
     confidence: float | None = None
 
 
+_MARKS = frozenset({"Mn", "Mc", "Me"})
+
+
+def _past_marks(text: str, end: int) -> int:
+    """``end`` moved past the combining marks after it: they belong to the letter before.
+
+    A tokenizer that strips accents ends the token "dupre" of a decomposed "Dupre\u0301"
+    before its accent; an answer cut there would lose it.
+    """
+    while end < len(text) and unicodedata.category(text[end]) in _MARKS:
+        end += 1
+    return end
+
+
 @dataclass(frozen=True)
 class _Vetting:
     """A verified model's verifier, read beside the reader, and its margin."""
@@ -372,8 +387,9 @@ class ExtractiveReader:
         windows = []
         for row, ids in enumerate(encoded["input_ids"]):
             sequence_ids = encoded.sequence_ids(row)
+            context = queries[encoded["overflow_to_sample_mapping"][row]].context
             offsets = [
-                (int(a), int(b)) if sequence_ids[i] == 1 else None
+                (int(a), _past_marks(context, int(b))) if sequence_ids[i] == 1 else None
                 for i, (a, b) in enumerate(encoded["offset_mapping"][row])
             ]
             bounds = np.asarray([o or (-1, -1) for o in offsets], dtype=np.int64).reshape(-1, 2)

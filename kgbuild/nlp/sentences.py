@@ -12,15 +12,19 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 
-from kgbuild.nlp.words import MAX_BLOCK_CHARS, blank_pipeline
+from kgbuild.nlp.words import MAX_BLOCK_CHARS, blank_pipeline, composed_view
 
 __all__ = ["paragraph_spans", "sentence_spans", "text_sentence_spans"]
 
-_BLOCK_SEPARATORS = ("\n", ". ", "。", " ")
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\n(?=#)")
+_BLOCK_SEPARATORS = ("\n", "\r", ". ", "。", " ")
+_LINE_END = r"(?:\r\n|\r(?!\n)|\n)"
+"""One line end: Unix, Windows (``\\r\\n``, one line end, not two) or old Mac (``\\r``)."""
+_PARAGRAPH = rf"{_LINE_END}[ \t]*{_LINE_END}|{_LINE_END}(?=#)"
+"""A blank line, or a line end before a Markdown heading."""
+_PARAGRAPH_BREAK = re.compile(_PARAGRAPH)
 _INNER_BREAK = re.compile(
     r"[.!?;\u0964\u0965\u061f\u06d4](?=[\"'\u201d\u2019)\]]*\s+\S)"
-    r"|[\u3002\uff01\uff1f\uff0e\uff61](?=\s*\S)|\n[ \t]*\n|\n(?=#)"
+    rf"|[\u3002\uff01\uff1f\uff0e\uff61](?=\s*\S)|{_PARAGRAPH}"
 )
 """A sentence end (Latin, Devanagari danda, Arabic question mark and full stop, CJK) or a
 paragraph break inside a text; a text without one is one sentence."""
@@ -138,11 +142,15 @@ def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tup
     nlp = blank_pipeline(lang)
     paragraphs = [span for span in paragraph_spans(text) if _stripped(text, *span)]
     spans: list[tuple[int, int]] = []
-    docs = nlp.pipe(text[start:end] for start, end in paragraphs)
-    for (offset, _), doc in zip(paragraphs, docs, strict=True):
+    views = [composed_view(text[start:end]) for start, end in paragraphs]
+    docs = nlp.pipe(view for view, _ in views)
+    for (offset, _), (_, at), doc in zip(paragraphs, views, docs, strict=True):
         sentences: list[tuple[int, int]] = []
         for sent in doc.sents:
-            start, end = offset + sent.start_char, offset + sent.end_char
+            start, end = sent.start_char, sent.end_char
+            if at is not None:  # decomposed text, split as composed (see composed_view)
+                start, end = at[start], at[end]
+            start, end = offset + start, offset + end
             if (
                 nlp.lang == "zh"
                 and sentences

@@ -20,6 +20,8 @@ from kgbuild.lang import base_language
 __all__ = [
     "MAX_BLOCK_CHARS",
     "blank_pipeline",
+    "composed_view",
+    "is_markup_word",
     "is_symbol_word",
     "visible_span",
     "whole_word_spans",
@@ -44,17 +46,86 @@ def blank_pipeline(lang: str) -> Language:
 
 
 def word_spans(text: str, lang: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of each non-space word of ``text``.
+    r"""``(start, end)`` of each non-space word of ``text``.
+
+    Decomposed text (an accent written as its own combining mark, as macOS files and some
+    PDFs hold it) is split as its composed form (NFC) is, the offsets still into ``text``:
+    spaCy reads no letter in a mark, so it kept the full stop of "Bogotá." in the word.
 
     >>> text = "Acme Robotics Inc. hired Ms. Chen."
     >>> [text[s:e] for s, e in word_spans(text, "en")]
     ['Acme', 'Robotics', 'Inc.', 'hired', 'Ms.', 'Chen', '.']
+    >>> word_spans("He moved to Bogotá.", "en")[-2:]
+    [(12, 19), (19, 20)]
     """
-    return [
-        (token.idx, token.idx + len(token.text))
-        for token in blank_pipeline(lang).tokenizer(text.translate(_BIDI_AS_SPACE))
+    composed, at = composed_view(text.translate(_BIDI_AS_SPACE))
+    spans = [
+        span
+        for token in blank_pipeline(lang).tokenizer(composed)
         if not token.is_space
+        for span in _link_pieces(token.text, token.idx)
     ]
+    return spans if at is None else [(at[start], at[end]) for start, end in spans]
+
+
+def composed_view(text: str) -> tuple[str, list[int] | None]:
+    """``text`` composed (NFC) for spaCy, and where each of its characters starts in ``text``.
+
+    ``None`` for text that is composed already (the offsets are the same). spaCy reads no
+    letter in a combining mark: it would keep a full stop after one in the word.
+    """
+    if unicodedata.is_normalized("NFC", text):
+        return text, None
+    return _composed(text)
+
+
+def _composed(text: str) -> tuple[str, list[int]]:
+    r"""``text`` composed (NFC) a character and its marks at a time, with offsets.
+
+    The offsets: where each character of the composed text starts in ``text``, and one
+    more entry, the end of ``text``.
+
+    >>> _composed("Amélie")
+    ('Amélie', [0, 1, 2, 4, 5, 6, 7])
+    """
+    parts: list[str] = []
+    at: list[int] = []
+    start = 0
+    for end in range(1, len(text) + 1):
+        if end < len(text) and unicodedata.combining(text[end]):
+            continue  # a mark belongs to the character before it
+        part = unicodedata.normalize("NFC", text[start:end])
+        parts.append(part)
+        at += [min(start + i, end - 1) for i in range(len(part))]
+        start = end
+    at.append(len(text))
+    return "".join(parts), at
+
+
+_LINK_JOIN = re.compile(r"\][(\[]")
+"""Where a Markdown link's text ends and its target begins: ``](`` (or ``][`` of a
+reference link). spaCy's tokenizer keeps ``Toronto](https://x`` as one word."""
+
+
+def _link_pieces(word: str, start: int) -> list[tuple[int, int]]:
+    """``word`` (at ``start``) cut at ``](`` and ``][``: the link text, the brackets, the target.
+
+    >>> word = "Toronto](https://x"
+    >>> [word[s:e] for s, e in _link_pieces(word, 0)]
+    ['Toronto', ']', '(', 'https://x']
+    """
+    if "](" not in word and "][" not in word:
+        return [(start, start + len(word))]
+    pieces, at = [], 0
+    for join in _LINK_JOIN.finditer(word):
+        if join.start() > at:
+            pieces.append((start + at, start + join.start()))
+        pieces += [(start + join.start(), start + join.start() + 1)]
+        pieces += [(start + join.start() + 1, start + join.end())]
+        at = join.end()
+    if at < len(word):
+        pieces.append((start + at, start + len(word)))
+    return pieces
 
 
 _BIDI_AS_SPACE = {
@@ -80,6 +151,21 @@ def is_symbol_word(word: str) -> bool:
     return bool(word) and all(unicodedata.category(ch) in _SYMBOL_CATEGORIES for ch in word)
 
 
+_MARKUP = frozenset("*_~#|")
+"""Markdown's emphasis, strike-through, heading and table marks."""
+
+
+def is_markup_word(word: str) -> bool:
+    """Whether ``word`` is only Markdown marks (``*`` of ``**Barack Obama**``, ``#``, ``|``).
+
+    Such a word is never part of a name, though a model may tag the ``*`` after one.
+
+    >>> [is_markup_word(w) for w in ("*", "__", "#", "|", "C#", "Acme")]
+    [True, True, True, True, False, False]
+    """
+    return bool(word) and all(ch in _MARKUP for ch in word)
+
+
 def visible_span(text: str, start: int, end: int) -> tuple[int, int]:
     """``text[start:end]`` without the invisible format characters at its edges.
 
@@ -97,8 +183,11 @@ def visible_span(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 _CJK = "\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
-_WORD_CHAR = re.compile(rf"[^\W_{_CJK}]")
-"""A letter or digit of a script that separates words with spaces (not CJK)."""
+_COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+"""Combining diacritical marks: the accents of decomposed (NFD) Latin, Greek, Cyrillic."""
+_WORD_CHAR = re.compile(rf"[^\W_{_CJK}]|[{_COMBINING}]")
+"""A letter or digit of a script that separates words with spaces (not CJK), or an accent
+written as its own mark (part of its letter's word)."""
 _HYPHENS = frozenset("-\u2010\u2011")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -504,22 +505,29 @@ def _ranked(best: dict[str, Answer]) -> list[Answer]:
 
 
 def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:
-    """Widen a span that starts or ends inside a word (a sub-word answer) to whole words."""
-    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+    """Widen a span that starts or ends inside a word (a sub-word answer) to whole words.
+
+    An accent written as its own combining mark (decomposed text) is part of its word.
+    """
+    while start > 0 and _in_word(text[start - 1]) and _in_word(text[start]):
         start -= 1
-    while end < len(text) and text[end].isalnum() and text[end - 1].isalnum():
+    while end < len(text) and _in_word(text[end]) and _in_word(text[end - 1]):
         end += 1
     return start, end
 
 
+def _in_word(ch: str) -> bool:
+    return ch.isalnum() or unicodedata.combining(ch) > 0
+
+
 def _locate(answer: str, evidence: Sequence[EvidenceRef]) -> EvidenceRef | None:
     """The first evidence sentence that contains the answer, with its document offsets."""
-    needle = answer.casefold()
+    needle = answer.casefold()  # "Weiß" is "weiss": its length in the text is the needle's
     for ev in evidence:
         at = ev.text.casefold().find(needle)
         if at >= 0 and len(ev.text.casefold()) == len(ev.text):
             return ev.model_copy(
-                update={"answer_start": ev.start + at, "answer_end": ev.start + at + len(answer)}
+                update={"answer_start": ev.start + at, "answer_end": ev.start + at + len(needle)}
             )
     return evidence[0] if evidence else None
 

@@ -15,7 +15,11 @@ __all__ = [
     "word_spans",
 ]
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_WORD = re.compile(
+    r"[^\W_](?:[^\W_]|[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f])*"
+)
+"""A word: letters and digits, and the accents of decomposed text ("Ame\u0301lie", as
+macOS files and some PDFs write it), which belong to their letters."""
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 _SUFFIXES = "inc ltd llc gmbh ag sa co corp plc pte pvt limited"

@@ -45,7 +45,13 @@ from kgbuild.nlp.hf import (
 )
 from kgbuild.nlp.name_checks import is_cased, is_english, trim_function_words, written_lowercase
 from kgbuild.nlp.quantities import widen_quantity
-from kgbuild.nlp.words import is_symbol_word, visible_span, whole_word_spans, word_spans
+from kgbuild.nlp.words import (
+    is_markup_word,
+    is_symbol_word,
+    visible_span,
+    whole_word_spans,
+    word_spans,
+)
 from kgbuild.progress import track
 from kgbuild.stages.registry import stage_key
 
@@ -109,29 +115,41 @@ def _flat_windows(encodings: Sequence[Any], chunk_index: IntArray | None = None)
     )
 
 
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+"""The characters ``str.splitlines`` ends a line at."""
+
+
 def _line_pieces(
     text: str, words: Sequence[tuple[int, int]], first: int, last: int
 ) -> list[tuple[int, int]]:
-    """Split a word range where a line break separates two words (a name never spans lines).
+    r"""Split a word range where a line break separates two words (a name never spans lines).
 
-    Emoji and other symbol words (:func:`~kgbuild.nlp.words.is_symbol_word`) come off each
-    piece's edges, and a piece of nothing else is dropped: they are never names.
+    A line break is any that ``str.splitlines`` knows: ``\n``, an old Mac ``\r``, a form
+    feed, U+2028 (JSON text may hold it) ...
+
+    Emoji and other symbol words (:func:`~kgbuild.nlp.words.is_symbol_word`) and Markdown
+    marks (:func:`~kgbuild.nlp.words.is_markup_word`) come off each piece's edges, and a
+    piece of nothing else is dropped: they are never names.
     """
     pieces, start = [], first
     for index in range(first + 1, last + 1):
-        if "\n" in text[words[index - 1][1] : words[index][0]]:
+        if not _LINE_BREAKS.isdisjoint(text[words[index - 1][1] : words[index][0]]):
             pieces.append((start, index - 1))
             start = index
     pieces.append((start, last))
     trimmed = []
     for start, end in pieces:
-        while start <= end and is_symbol_word(text[words[start][0] : words[start][1]]):
+        while start <= end and _never_named(text[words[start][0] : words[start][1]]):
             start += 1
-        while end >= start and is_symbol_word(text[words[end][0] : words[end][1]]):
+        while end >= start and _never_named(text[words[end][0] : words[end][1]]):
             end -= 1
         if start <= end:
             trimmed.append((start, end))
     return trimmed
+
+
+def _never_named(word: str) -> bool:
+    return is_symbol_word(word) or is_markup_word(word)
 
 
 class NerStage:

@@ -1,5 +1,6 @@
 """The shipped default models (LoRA adapters over MiniLM-L6) on a few fixed sentences."""
 
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,20 @@ def test_default_qa_model_reads_answers_with_offsets() -> None:
     assert best.text == "2011" and context[best.start : best.end] == "2011"
     [where] = reader.read("Where was Acme Robotics founded?", [context])
     assert where.text == "Toronto"
+
+
+def test_default_qa_model_answers_keep_the_accents_of_decomposed_text() -> None:
+    """An answer ending in a decomposed accent ("e" + U+0301, as macOS files hold it) ends after it."""
+    import unicodedata
+
+    from kgbuild.models import resolve_task_model
+    from kgbuild.nlp.reader import ExtractiveReader
+
+    reader = ExtractiveReader(resolve_task_model("qa", "default"))
+    context = unicodedata.normalize("NFD", "The company was founded by Renée Dupré.")
+    [best] = reader.read("Who founded the company?", [context])
+    assert best.text == unicodedata.normalize("NFD", "Renée Dupré")
+    assert context[best.start : best.end] == best.text
 
 
 def _one_sentence(text: str, labels: dict[str, str]) -> tuple[Chunk, list[Mention]]:
@@ -260,4 +275,60 @@ def test_bidirectional_marks_around_a_name_stay_out_of_the_mention() -> None:
         ("David Chen", "PER"),
         ("Toronto", "LOC"),
         ("Maria Gonzalez", "PER"),
+    }
+
+
+def test_a_markdown_link_target_is_never_part_of_a_name() -> None:
+    # spaCy kept "Toronto](http://x" as one word: the entity "Toronto](http://x"
+    stage = NerStage(NerConfig(), run_id="r")
+    text = (
+        "**Maria Gonzalez** works for *Acme Robotics* in [Toronto](http://x).\n\n"
+        "See [John Smith](mailto:j@x.org) and [Acme Robotics][1]."
+    )
+    doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    mentions = stage(chunk_document(doc), {"d": "en"})
+    assert all(text[m.span.start : m.span.end] == m.text for m in mentions)
+    names = {m.text for m in mentions}
+    assert {"Toronto", "John Smith"} <= names
+    assert not any("]" in name or "(" in name for name in names), names
+
+
+def test_markdown_emphasis_marks_stay_out_of_names() -> None:
+    # the model tagged the "*" after "**Barack Obama" as part of the name
+    stage = NerStage(NerConfig(), run_id="r")
+    text = (
+        "# People\n\nSee [Acme Robotics](https://acme.com/about) and [John Smith](mailto:j@x.org)."
+        "\n\n**Barack Obama** was born in [Honolulu](https://en.wikipedia.org/wiki/Honolulu).\n"
+    )
+    doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    mentions = stage(chunk_document(doc), {"d": "en"})
+    assert all(text[m.span.start : m.span.end] == m.text for m in mentions)
+    names = {m.text for m in mentions}
+    assert "Barack Obama" in names
+    assert not any(mark in name for name in names for mark in "*_#|"), names
+
+
+def test_a_name_never_spans_an_old_mac_or_unicode_line_break() -> None:
+    # only "\n" split a tagged run: one list of names became one PER "John Smith\rDavid Chen"
+    stage = NerStage(NerConfig(), run_id="r")
+    for line_end in ("\r", "\u2028", "\x0c"):
+        text = line_end.join(["Speakers at the Toronto meeting", "John Smith", "David Chen", ""])
+        doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+        mentions = stage(chunk_document(doc), {"d": "en"})
+        assert all(text[m.span.start : m.span.end] == m.text for m in mentions)
+        assert {m.text for m in mentions} == {"Toronto", "John Smith", "David Chen"}
+
+
+def test_decomposed_text_gives_the_mentions_of_composed_text() -> None:
+    # spaCy reads no letter in a combining mark: "Bogota\u0301." kept its full stop
+    stage = NerStage(NerConfig(), run_id="r")
+    composed = "Yesterday Hanns-Pétér Boehm met André-Gérard Noël in Bogotá."
+    text = unicodedata.normalize("NFD", composed)
+    doc = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    mentions = stage(chunk_document(doc), {"d": "en"})
+    assert all(text[m.span.start : m.span.end] == m.text for m in mentions)
+    assert {unicodedata.normalize("NFC", m.text) for m in mentions} == {
+        "Hanns-Pétér Boehm",
+        "André-Gérard Noël",
+        "Bogotá",
     }

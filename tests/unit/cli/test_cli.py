@@ -200,3 +200,19 @@ def test_neo4j_stop_says_when_no_server_was_running(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["neo4j", "stop", "--home", str(home), "--no-docker"])
     assert result.exit_code == 0, result.output
     assert "was not running" in result.output and "neo4j stopped" not in result.output
+
+
+def test_a_cypher_table_keeps_a_multi_line_sentence_on_its_row() -> None:
+    # a Chunk's text with line breaks (a list, a Windows file) broke its row over several
+    # lines; an escape sequence in a document reached the terminal
+    from kgbuild.cli.neo4j import render_table
+
+    rows = [
+        {"text": "Speakers\r\nJohn Smith\rDavid Chen \x1b[2J", "n": 1},
+        {"text": "Acme", "n": 2},
+    ]
+    table = render_table(["text", "n"], rows, max_width=None)
+    assert "\r" not in table and "\x1b" not in table
+    lines = table.splitlines()
+    assert len(lines) == 5  # header, rule, two rows, count
+    assert lines[2].startswith("Speakers\\r\\nJohn Smith\\rDavid Chen \\x1b[2J | 1")

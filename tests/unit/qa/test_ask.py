@@ -892,3 +892,21 @@ def test_sentences_are_read_per_document_when_first_needed(
     graph.sentences(sorted(acme))
     assert graph.sentences(["chk_not_in_the_graph"]) == {}
     assert reads == [["a.txt"], ["c.txt"]]
+
+
+def test_the_printed_answer_escapes_the_control_characters_of_its_evidence() -> None:
+    # a lone "\r" (old Mac line ends) printed raw wrote the rest of the sentence over its
+    # start; an escape sequence in a document drove the terminal
+    from kgbuild.cli.ask import render
+    from kgbuild.qa.models import Answer, AskResult, EvidenceRef
+
+    text = "Speakers:\rJohn Smith \x1b[2Jof Acme Robotics"
+    start = text.index("John")
+    evidence = EvidenceRef(
+        doc_id="d", chunk_id="c", start=100, end=100 + len(text), text=text,
+        answer_start=100 + start, answer_end=100 + start + len("John Smith"),
+    )  # fmt: skip
+    answer = Answer(text="John Smith", score=0.9, path="reader", evidence=evidence)
+    shown = render(AskResult(question="Who?", answered=True, answer=answer))
+    assert "\r" not in shown and "\x1b" not in shown
+    assert '"Speakers:\\r[John Smith] \\x1b[2Jof Acme Robotics"' in shown

@@ -150,3 +150,33 @@ def test_the_opening_of_a_question_says_what_kind_of_answer_it_wants(
 ) -> None:
     assert answer_labels(question) == (None if labels is None else frozenset(labels))
     assert asks_for_several(question) is several
+
+
+def test_a_name_found_case_folded_is_highlighted_whole() -> None:
+    # "Weiß" folds to "weiss": the highlight of "WEISS" in a sentence was cut to "WEIS"
+    from kgbuild.explorer.service import _text_marks
+    from kgbuild.qa.engine import _locate
+    from kgbuild.qa.models import EvidenceRef
+
+    text = "Anna WEISS founded Acme Robotics."
+    [mark] = _text_marks(text, "Weiß", "entity")
+    assert text[mark.start : mark.end] == "WEISS"
+    ev = EvidenceRef(doc_id="d", chunk_id="c", start=10, end=10 + len(text), text=text)
+    located = _locate("Weiß", [ev])
+    assert located is not None and located.answer_start is not None
+    assert located.answer_end is not None
+    assert text[located.answer_start - 10 : located.answer_end - 10] == "WEISS"
+
+
+def test_a_decomposed_passage_names_its_entities_as_a_composed_one(graph: EmbeddedGraph) -> None:
+    # "Mari\u0301a" was two words, "mari" and "a": no entity with an accent was found in a
+    # passage written decomposed, so a typed answer there could not be snapped to it
+    import unicodedata
+
+    text = unicodedata.normalize("NFD", TEXT)
+    people = _in(graph, text, {"PER"})
+    assert [(p.entity.id, unicodedata.normalize("NFC", text[p.start : p.end])) for p in people] == [
+        ("vineeth", "Vineeth"),
+        ("dhyan", "Dhyan Sreenivasan"),
+        ("maria", "MARÍA GONZÁLEZ"),
+    ]

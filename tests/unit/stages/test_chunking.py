@@ -1,3 +1,5 @@
+import unicodedata
+
 from kgbuild.config import ChunkConfig
 from kgbuild.data import Document
 from kgbuild.ids import content_hash
@@ -20,6 +22,41 @@ def test_sentences_slice_back_to_the_original_text() -> None:
     for chunk in chunks:
         assert text[chunk.span.start : chunk.span.end] == chunk.text
     assert [c.index for c in chunks] == [0, 1, 2, 3]
+
+
+def test_windows_and_old_mac_line_ends_break_paragraphs_as_unix_ones_do() -> None:
+    # "\r\n\r\n" was no blank line: a heading, a paragraph and a list were one sentence
+    unix = (
+        "Annual report 2023\n\nMaria Gonzalez works for Acme Robotics\n \n# Speakers\nJohn Smith\n"
+    )
+    for line_end in ("\r\n", "\r"):
+        text = unix.replace("\n", line_end)
+        chunks = chunk_document(doc(text))
+        assert [c.text for c in chunks] == [
+            "Annual report 2023",
+            "Maria Gonzalez works for Acme Robotics",
+            f"# Speakers{line_end}John Smith",
+        ]
+        assert all(text[c.span.start : c.span.end] == c.text for c in chunks)
+        assert len(text_sentence_spans(text)) == 3
+    # one Windows line end is no blank line
+    assert [c.text for c in chunk_document(doc("Acme Robotics\r\nis in Toronto."))] == [
+        "Acme Robotics\r\nis in Toronto."
+    ]
+
+
+def test_decomposed_text_is_split_into_the_sentences_of_composed_text() -> None:
+    # spaCy read "Bogota\u0301." as one word: the sentence went on into the next one
+    composed = "Maria Gonzalez moved to Bogotá. She founded Acme in São Paulo.\n\nZoë left."
+    text = unicodedata.normalize("NFD", composed)
+    chunks = chunk_document(doc(text))
+    assert [unicodedata.normalize("NFC", c.text) for c in chunks] == [
+        "Maria Gonzalez moved to Bogotá.",
+        "She founded Acme in São Paulo.",
+        "Zoë left.",
+    ]
+    assert all(text[c.span.start : c.span.end] == c.text for c in chunks)
+    assert len(text_sentence_spans(text)) == 3
 
 
 def test_chinese_sentences() -> None:

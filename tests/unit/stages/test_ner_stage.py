@@ -426,3 +426,22 @@ def test_schema_types_the_ner_model_never_predicts_are_named(
     assert str(tmp_path / "schema.yaml") in message and str(keyword_ner_model) in message
     assert message.endswith(": DRUG, GENE; the model predicts LOC, ORG, PER")
     assert warnings("{name: PER}, {name: ORG}, {name: LOC}") == []
+
+
+def test_whole_word_spans_and_answers_read_decomposed_accents_as_letters() -> None:
+    # a combining mark ended a word: "María Pérez" of a decomposed "José-María Pérez" was
+    # not joined to "José", and the sub-word answer "Amé" of "Amélie" not widened
+    import unicodedata
+
+    from kgbuild.nlp.words import whole_word_spans
+    from kgbuild.qa.engine import _whole_words
+
+    for form in ("NFC", "NFD"):
+        text = unicodedata.normalize(form, "Yesterday José-María Pérez came.")
+        start, end = text.index("Mar"), text.index(" came")
+        [(s, e, _, _)] = whole_word_spans(text, [(start, end, "PER", 0.9)])
+        assert unicodedata.normalize("NFC", text[s:e]) == "José-María Pérez"
+        text = unicodedata.normalize(form, "The film Amélie won.")
+        start = text.index("Am")
+        s, e = _whole_words(text, start, start + len(unicodedata.normalize(form, "Amé")))
+        assert unicodedata.normalize("NFC", text[s:e]) == "Amélie"
