@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_origin
@@ -76,6 +77,25 @@ def url_without_password(url: str) -> str | None:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return None
+
+
+def _uri_without_password(uri: str) -> str:
+    """``uri`` with the password of its ``user:password@`` part as ``***``, for messages."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        scheme, rest = "", uri
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return uri
+    user = userinfo.partition(":")[0]
+    return f"{scheme}{sep}{user}:***@{host}{rest[len(authority) :]}"
+
+
+def _uri_userinfo(uri: str) -> bool:
+    """Whether ``uri`` names a user (and maybe a password) before its host."""
+    rest = uri.partition("://")[2] or uri
+    return "@" in re.split(r"[/?#]", rest, maxsplit=1)[0]
 
 
 def _home_expanded(path: Path | None) -> Path | None:
@@ -384,10 +404,19 @@ class Neo4jConfig(_Section):
     @field_validator("uri")
     @classmethod
     def _check_uri(cls, uri: str | None) -> str | None:
-        if uri is not None and uri.partition("://")[0] not in NEO4J_SCHEMES:
+        if uri is None:
+            return None
+        shown = _uri_without_password(uri)
+        if uri.partition("://")[0] not in NEO4J_SCHEMES:
             raise ValueError(
-                f"{uri!r} is not a Neo4j URI: use one of the schemes {', '.join(NEO4J_SCHEMES)} "
+                f"{shown!r} is not a Neo4j URI: use one of the schemes {', '.join(NEO4J_SCHEMES)} "
                 "(e.g. bolt://localhost:7687), or leave it unset to write files only"
+            )
+        if _uri_userinfo(uri):  # the driver refuses it with an error that shows the password
+            raise ValueError(
+                f"{shown!r} holds a user name or password: the Neo4j driver takes neither "
+                "from the URI; set neo4j.user and neo4j.password (KGBUILD_NEO4J__PASSWORD, "
+                "NEO4J_PASSWORD) or neo4j.password_file instead"
             )
         return uri
 

@@ -59,6 +59,37 @@ def test_neo4j_uri_override_is_checked(tmp_path: Path) -> None:
         neo4j.with_uri("off")
 
 
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("bolt://neo4j:s3cret-pw@localhost:7687", "holds a user name or password"),
+        ("neo4j+s://admin:s3cret-pw@db.example.com/x", "holds a user name or password"),
+        ("http://neo4j:s3cret-pw@localhost:7687", "is not a Neo4j URI"),
+    ],
+)
+def test_neo4j_uri_with_a_password_is_refused_without_showing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str, message: str
+) -> None:
+    monkeypatch.setenv("KGBUILD_NEO4J__URI", uri)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_settings(out_dir=tmp_path)
+    assert "s3cret-pw" not in str(caught.value)
+    assert ":***@" in str(caught.value)
+
+
+def test_cypher_with_a_password_in_its_uri_fails_cleanly(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kgbuild.cli import app
+
+    uri = "bolt://neo4j:s3cret-pw@127.0.0.1:1"
+    result = CliRunner().invoke(app, ["cypher", "RETURN 1", "--neo4j", uri])
+    assert result.exit_code == 2, result.output
+    assert "holds a user name or password" in result.output
+    assert "s3cret-pw" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_cli_refuses_a_bad_neo4j_uri_before_reading_anything(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
