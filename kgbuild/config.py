@@ -120,7 +120,8 @@ class IngestConfig(_Section):
     """Files read from folders and globs (PDF, HTML and Word through their text)."""
     max_document_bytes: int = Field(default=20_000_000, gt=0)
     """Largest document read: a file's size, and for PDF and Word files the text extracted
-    too (a compressed file can hold far more); a JSON Lines record's text."""
+    too (a compressed file can hold far more); a JSON Lines record's text. A Word file whose
+    parts unpack to over 10 times this plus 4 MB is refused before it is opened."""
     encoding: str | None = None
     """Declared encoding to try when a file is not valid UTF-8 (before detection)."""
     lang: str | None = None
