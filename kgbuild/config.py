@@ -69,14 +69,22 @@ def expand_home(path: Path) -> Path:
 
 
 def url_without_password(url: str) -> str | None:
-    """A database URL with its password as ``***``; ``None`` if SQLAlchemy reads no URL."""
+    """A database URL with its passwords as ``***``; ``None`` if SQLAlchemy reads no URL.
+
+    The one before the host, and those given as query parameters (libpq's ``?password=``
+    and ``sslpassword=``, any parameter whose name holds ``password``).
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        shown = make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return None
+    return _QUERY_PASSWORD.sub(r"\1***", shown)
+
+
+_QUERY_PASSWORD = re.compile(r"([?&][^=&#]*password[^=&#]*=)[^&#]*", re.IGNORECASE)
 
 
 def _uri_without_password(uri: str) -> str:

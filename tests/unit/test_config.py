@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,22 @@ def test_neo4j_uri_with_a_password_is_refused_without_showing_it(
         load_settings(out_dir=tmp_path)
     assert "s3cret-pw" not in str(caught.value)
     assert ":***@" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://kg:s3cret-pw@db.example.com/kg",
+        "postgresql+psycopg://kg@db.example.com/kg?sslmode=require&password=s3cret-pw",
+        "postgresql+psycopg://kg@db.example.com/kg?sslpassword=s3cret-pw&sslmode=require",
+    ],
+)
+def test_settings_as_json_hide_every_password_of_the_ledger_url(tmp_path: Path, url: str) -> None:
+    """What Prefect stores and shows as a flow run's parameters."""
+    settings = load_settings(out_dir=tmp_path, ledger_url=url)
+    shown = json.loads(settings.model_dump_json())["ledger_url"]
+    assert "s3cret-pw" not in shown and "***" in shown
+    assert settings.resolved_ledger_url() == url
 
 
 def test_cypher_with_a_password_in_its_uri_fails_cleanly(tmp_path: Path) -> None:
