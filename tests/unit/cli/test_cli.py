@@ -200,3 +200,14 @@ def test_neo4j_stop_says_when_no_server_was_running(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["neo4j", "stop", "--home", str(home), "--no-docker"])
     assert result.exit_code == 0, result.output
     assert "was not running" in result.output and "neo4j stopped" not in result.output
+
+
+def test_cypher_refuses_a_parameter_nested_too_deeply_in_one_line() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    result = runner.invoke(
+        app, ["cypher", "RETURN $x", "-p", f"x={deep}", "--neo4j", "bolt://127.0.0.1:1"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "error: --param x: its JSON value nests arrays or objects too deeply to read"
+    )
