@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_origin
@@ -68,14 +69,41 @@ def expand_home(path: Path) -> Path:
 
 
 def url_without_password(url: str) -> str | None:
-    """A database URL with its password as ``***``; ``None`` if SQLAlchemy reads no URL."""
+    """A database URL with its passwords as ``***``; ``None`` if SQLAlchemy reads no URL.
+
+    The one before the host, and those given as query parameters (libpq's ``?password=``
+    and ``sslpassword=``, any parameter whose name holds ``password``).
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        shown = make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return None
+    return _QUERY_PASSWORD.sub(r"\1***", shown)
+
+
+_QUERY_PASSWORD = re.compile(r"([?&][^=&#]*password[^=&#]*=)[^&#]*", re.IGNORECASE)
+
+
+def _uri_without_password(uri: str) -> str:
+    """``uri`` with the password of its ``user:password@`` part as ``***``, for messages."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        scheme, rest = "", uri
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return uri
+    user = userinfo.partition(":")[0]
+    return f"{scheme}{sep}{user}:***@{host}{rest[len(authority) :]}"
+
+
+def _uri_userinfo(uri: str) -> bool:
+    """Whether ``uri`` names a user (and maybe a password) before its host."""
+    rest = uri.partition("://")[2] or uri
+    return "@" in re.split(r"[/?#]", rest, maxsplit=1)[0]
 
 
 def _home_expanded(path: Path | None) -> Path | None:
@@ -100,7 +128,8 @@ class IngestConfig(_Section):
     """Files read from folders and globs (PDF, HTML and Word through their text)."""
     max_document_bytes: int = Field(default=20_000_000, gt=0)
     """Largest document read: a file's size, and for PDF and Word files the text extracted
-    too (a compressed file can hold far more); a JSON Lines record's text."""
+    too (a compressed file can hold far more); a JSON Lines record's text. A Word file whose
+    parts unpack to over 10 times this plus 4 MB is refused before it is opened."""
     encoding: str | None = None
     """Declared encoding to try when a file is not valid UTF-8 (before detection)."""
     lang: str | None = None
@@ -384,10 +413,19 @@ class Neo4jConfig(_Section):
     @field_validator("uri")
     @classmethod
     def _check_uri(cls, uri: str | None) -> str | None:
-        if uri is not None and uri.partition("://")[0] not in NEO4J_SCHEMES:
+        if uri is None:
+            return None
+        shown = _uri_without_password(uri)
+        if uri.partition("://")[0] not in NEO4J_SCHEMES:
             raise ValueError(
-                f"{uri!r} is not a Neo4j URI: use one of the schemes {', '.join(NEO4J_SCHEMES)} "
+                f"{shown!r} is not a Neo4j URI: use one of the schemes {', '.join(NEO4J_SCHEMES)} "
                 "(e.g. bolt://localhost:7687), or leave it unset to write files only"
+            )
+        if _uri_userinfo(uri):  # the driver refuses it with an error that shows the password
+            raise ValueError(
+                f"{shown!r} holds a user name or password: the Neo4j driver takes neither "
+                "from the URI; set neo4j.user and neo4j.password (KGBUILD_NEO4J__PASSWORD, "
+                "NEO4J_PASSWORD) or neo4j.password_file instead"
             )
         return uri
 

@@ -308,3 +308,7 @@ def _parse_param(text: str) -> tuple[str, Any]:
         return name, json.loads(raw)
     except json.JSONDecodeError:
         return name, raw
+    except RecursionError:
+        raise KGBuildError(
+            f"--param {name}: its JSON value nests arrays or objects too deeply to read"
+        ) from None

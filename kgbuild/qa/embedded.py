@@ -93,6 +93,11 @@ class EmbeddedGraph:
             data = json.loads(graph_json.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read graph {graph_json}: {exc}") from exc
+        except RecursionError as exc:  # json raises it, not a ValueError, on deep nesting
+            raise InputError(
+                f"cannot read graph {graph_json}: not the node-link graph `kgbuild build` "
+                "writes (arrays or objects nested too deeply to read)"
+            ) from exc
         self.path: Path | None = graph_json
         try:
             if not isinstance(data, dict):

@@ -45,6 +45,9 @@ __all__ = [
 ANSWER_TIMEOUT_S = 120.0
 """How long ``ask_server`` waits on the socket (a refused connection fails at once)."""
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "[::1]"})
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""Straight to the loopback server: ``urlopen`` would send the question and the token to the
+proxy of ``http_proxy`` (no ``no_proxy`` entry for 127.0.0.1), which cannot reach it."""
 
 
 class RemoteUnavailable(KGBuildError):
@@ -209,7 +212,7 @@ def ask_server(
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(f"{record.url}/ask", data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _DIRECT.open(request, timeout=timeout) as response:
             payload = json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         detail = _detail(exc)

@@ -3,7 +3,9 @@
 Folders are walked with their symlinks followed, each folder once: a symlink that leads
 back into a folder that contains it (a loop), a second way into a folder already read,
 a symlink that cannot be resolved (a loop of links) and a broken symlink with an input
-extension are each recorded as a failure of that path, never skipped silently. Glob
+extension are each recorded as a failure of that path, never skipped silently, as is a
+named pipe, socket or device with an input extension (never opened: reading it would wait
+forever or never end). Glob
 patterns (``notes/**/*.md``) are matched by the same walk, so a loop cannot make them run
 away either.
 """
@@ -83,6 +85,8 @@ def find_inputs(paths: Inputs, extensions: Sequence[str]) -> FoundInputs:
             failures += walk.failures
         elif path.is_file():
             found.setdefault(path, path.parent)
+        elif path.exists():
+            raise InputError(f"input path {raw!s} is {_special(path.stat().st_mode)}: not read")
         elif path.is_symlink():
             raise InputError(f"input path {raw!s} is a broken symlink or a symlink loop")
         else:
@@ -162,6 +166,19 @@ def _may_contain(parts: Parts, pattern: Parts) -> bool:
     return fnmatchcase(name, head) and _may_contain(parts[1:], rest)
 
 
+def _special(mode: int) -> str:
+    """What a file that is neither a regular file nor a folder is, in words."""
+    if stat.S_ISFIFO(mode):
+        kind = "a named pipe (FIFO)"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    else:
+        kind = "a special file"
+    return f"not a regular file but {kind}"
+
+
 class _Walk:
     """One folder tree, walked with symlinks followed and each folder read once.
 
@@ -225,8 +242,11 @@ class _Walk:
                     links.append((path, parts))
                 elif self._enter(path):
                     folders.append((path, parts))
-            elif stat.S_ISREG(info.st_mode) and self.accept(parts):
-                files.append(path)
+            elif self.accept(parts):
+                if stat.S_ISREG(info.st_mode):
+                    files.append(path)
+                else:  # reading a FIFO would wait forever, a device never end
+                    self._fail(path, f"{_special(info.st_mode)}: not read")
         return files
 
     def _unresolved(self, path: Path, parts: Parts, exc: OSError, is_link: bool) -> None:

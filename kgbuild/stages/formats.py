@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,17 +234,31 @@ def _clean(text: str) -> str:
 # -- Word ---------------------------------------------------------------------------------------
 
 
-def extract_docx(data: bytes) -> Extracted:
+DOCX_UNPACKED_RATIO = 10
+"""A Word file's parts may unpack to this many times the text limit ``max_bytes`` ..."""
+DOCX_UNPACKED_SPARE = 4_000_000
+"""... plus this much (styles, theme, fonts and images of even a short document)."""
+
+
+def extract_docx(data: bytes, *, max_bytes: int | None = None) -> Extracted:
     """Paragraphs and table cells of a Word .docx file, with ``elements`` offsets.
 
+    ``max_bytes`` (the largest text wanted) bounds the package before it is opened: its
+    parts, as their sizes in the zip say, may unpack to at most ``DOCX_UNPACKED_RATIO``
+    times that plus ``DOCX_UNPACKED_SPARE`` bytes (python-docx holds and parses them whole,
+    so a zip bomb of a few megabytes would take gigabytes of memory).
+
     Raises:
-        FormatError: not a readable .docx (a legacy .doc, encrypted, corrupt), or no text.
+        FormatError: not a readable .docx (a legacy .doc, encrypted, corrupt), too large
+            unpacked, or no text.
     """
     if data.startswith(_OLE_MAGIC):
         raise FormatError(
             "not a .docx file: an OLE container, i.e. an encrypted Word file or a legacy "
             ".doc; save it as an unencrypted .docx"
         )
+    if max_bytes is not None:
+        _check_unpacked_size(data, DOCX_UNPACKED_RATIO * max_bytes + DOCX_UNPACKED_SPARE)
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
@@ -269,6 +284,26 @@ def extract_docx(data: bytes) -> Extracted:
     if author:
         metadata["author"] = author
     return Extracted(text, metadata)
+
+
+def _check_unpacked_size(data: bytes, limit: int) -> None:
+    """Refuse a zip whose members unpack to more than ``limit`` bytes in all.
+
+    The sizes are those the zip declares: :mod:`zipfile` never unpacks a member past its
+    declared size (a member that holds more fails its checksum).
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            unpacked = sum(member.file_size for member in package.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip: python-docx says so
+    if unpacked > limit:
+        raise FormatError(
+            f"the Word file's parts unpack to {unpacked:,} bytes, over the {limit:,} that "
+            f"ingest.max_document_bytes allows ({DOCX_UNPACKED_RATIO} times it plus "
+            f"{DOCX_UNPACKED_SPARE:,}): a zip bomb, or a document too large; raise the "
+            "limit to process it"
+        )
 
 
 def _docx_blocks(items: Iterable[Any]) -> Iterator[tuple[str, str]]:

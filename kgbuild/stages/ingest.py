@@ -343,7 +343,9 @@ class _Reader:
             elif kind == "pdf":
                 extracted = extract_pdf(file.read_bytes())
             else:
-                extracted = extract_docx(file.read_bytes())
+                extracted = extract_docx(
+                    file.read_bytes(), max_bytes=self.config.max_document_bytes
+                )
         except FormatError as exc:
             raise _BadInput(str(exc)) from exc
         text_bytes = len(extracted.text.encode("utf-8"))

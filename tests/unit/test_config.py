@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,53 @@ def test_neo4j_uri_override_is_checked(tmp_path: Path) -> None:
     assert neo4j.with_uri("neo4j+s://db.example.com").uri == "neo4j+s://db.example.com"
     with pytest.raises(ConfigError, match=r"'off' is not a Neo4j URI.*bolt://localhost:7687"):
         neo4j.with_uri("off")
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("bolt://neo4j:s3cret-pw@localhost:7687", "holds a user name or password"),
+        ("neo4j+s://admin:s3cret-pw@db.example.com/x", "holds a user name or password"),
+        ("http://neo4j:s3cret-pw@localhost:7687", "is not a Neo4j URI"),
+    ],
+)
+def test_neo4j_uri_with_a_password_is_refused_without_showing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str, message: str
+) -> None:
+    monkeypatch.setenv("KGBUILD_NEO4J__URI", uri)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_settings(out_dir=tmp_path)
+    assert "s3cret-pw" not in str(caught.value)
+    assert ":***@" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://kg:s3cret-pw@db.example.com/kg",
+        "postgresql+psycopg://kg@db.example.com/kg?sslmode=require&password=s3cret-pw",
+        "postgresql+psycopg://kg@db.example.com/kg?sslpassword=s3cret-pw&sslmode=require",
+    ],
+)
+def test_settings_as_json_hide_every_password_of_the_ledger_url(tmp_path: Path, url: str) -> None:
+    """What Prefect stores and shows as a flow run's parameters."""
+    settings = load_settings(out_dir=tmp_path, ledger_url=url)
+    shown = json.loads(settings.model_dump_json())["ledger_url"]
+    assert "s3cret-pw" not in shown and "***" in shown
+    assert settings.resolved_ledger_url() == url
+
+
+def test_cypher_with_a_password_in_its_uri_fails_cleanly(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kgbuild.cli import app
+
+    uri = "bolt://neo4j:s3cret-pw@127.0.0.1:1"
+    result = CliRunner().invoke(app, ["cypher", "RETURN 1", "--neo4j", uri])
+    assert result.exit_code == 2, result.output
+    assert "holds a user name or password" in result.output
+    assert "s3cret-pw" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_cli_refuses_a_bad_neo4j_uri_before_reading_anything(tmp_path: Path) -> None:

@@ -216,3 +216,14 @@ def test_a_cypher_table_keeps_a_multi_line_sentence_on_its_row() -> None:
     lines = table.splitlines()
     assert len(lines) == 5  # header, rule, two rows, count
     assert lines[2].startswith("Speakers\\r\\nJohn Smith\\rDavid Chen \\x1b[2J | 1")
+
+
+def test_cypher_refuses_a_parameter_nested_too_deeply_in_one_line() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    result = runner.invoke(
+        app, ["cypher", "RETURN $x", "-p", f"x={deep}", "--neo4j", "bolt://127.0.0.1:1"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "error: --param x: its JSON value nests arrays or objects too deeply to read"
+    )

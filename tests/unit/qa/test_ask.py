@@ -484,7 +484,12 @@ def test_ask_reads_the_graph_a_later_build_wrote(tmp_path: Path, keyword_qa_mode
 
 @pytest.mark.parametrize(
     "content",
-    ["[]", '{"nodes": [{"kind": "entity"}], "edges": []}', '{"nodes": [], "edges": [{}]}'],
+    [
+        "[]",
+        '{"nodes": [{"kind": "entity"}], "edges": []}',
+        '{"nodes": [], "edges": [{}]}',
+        '{"nodes": ' + "[" * 100_000 + "]" * 100_000 + "}",  # a RecursionError traceback
+    ],
 )
 def test_a_graph_file_that_is_not_a_graph_is_refused(tmp_path: Path, content: str) -> None:
     path = tmp_path / "graph.json"

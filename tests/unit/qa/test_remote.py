@@ -159,6 +159,49 @@ def test_a_token_server_is_asked_with_the_configured_token(
         assert code == 0 and "answering here" not in output and "Answer: Berlin" in output
 
 
+def test_the_server_is_asked_directly_never_through_a_proxy(
+    example: Settings,
+    qa: GraphQA,
+    registry: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    keyword_qa_model: Path,
+    keyword_ner_model: Path,
+) -> None:
+    """``http_proxy`` set (as on many company machines) must not take the token elsewhere."""
+    import http.server
+    import threading
+
+    from kgbuild.qa.api import create_app
+
+    proxied: list[str] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            proxied.append(f"{self.path} {self.headers.get('Authorization')}")
+            self.send_error(502)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.server_port}")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KGBUILD_SERVE__TOKEN", TOKEN)
+    qa_model, ner_model = str(keyword_qa_model), str(keyword_ner_model)
+    try:
+        with running(create_app(qa, ServeConfig(token=SecretStr(TOKEN)))) as url:
+            _register(registry, example, url, qa_model, ner_model)
+            code, output = _ask(example, qa_model, ner_model)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert proxied == []
+    assert code == 0 and "answering here" not in output and "Answer: Berlin" in output
+
+
 def test_records_of_dead_processes_other_graphs_and_remote_hosts_are_not_used(
     tmp_path: Path, example: Settings
 ) -> None:

@@ -264,6 +264,33 @@ def test_a_word_file_whose_text_is_over_the_size_limit_is_a_clear_failure(tmp_pa
     assert read_documents([tmp_path], IngestConfig(max_document_bytes=1_000_000)).documents
 
 
+def test_a_word_zip_bomb_is_refused_before_it_is_unpacked(tmp_path: Path) -> None:
+    """A few kilobytes of .docx that unpack to megabytes of XML (gigabytes, in a real bomb)."""
+    import zipfile
+
+    from kgbuild.stages.formats import DOCX_UNPACKED_RATIO, DOCX_UNPACKED_SPARE
+
+    limit = 100_000
+    padding = b'<w:bookmarkStart w:id="0" w:name="pad"/><w:bookmarkEnd w:id="0"/>'
+    wanted = DOCX_UNPACKED_RATIO * limit + DOCX_UNPACKED_SPARE + 1_000_000
+    with zipfile.ZipFile(io.BytesIO(make_docx())) as source:
+        parts = {info.filename: source.read(info) for info in source.infolist()}
+    body = parts["word/document.xml"].index(b"<w:body>") + len(b"<w:body>")
+    xml = parts["word/document.xml"]
+    parts["word/document.xml"] = xml[:body] + padding * (wanted // len(padding)) + xml[body:]
+    with zipfile.ZipFile(tmp_path / "bomb.docx", "w", zipfile.ZIP_DEFLATED) as bomb:
+        for name, data in parts.items():
+            bomb.writestr(name, data)
+    assert (tmp_path / "bomb.docx").stat().st_size < limit
+    result = read_documents([tmp_path], IngestConfig(max_document_bytes=limit))
+    assert result.documents == []
+    (failure,) = result.failures
+    assert "the Word file's parts unpack to" in failure.error and "zip bomb" in failure.error
+    assert "raise the limit" in failure.error
+    (document,) = read_documents([tmp_path], IngestConfig(max_document_bytes=1_000_000)).documents
+    assert "Maria Gonzalez" in document.text
+
+
 def test_word_content_controls_tracked_insertions_and_fields_are_read(tmp_path: Path) -> None:
     from docx.oxml import parse_xml
     from docx.oxml.ns import nsdecls

@@ -274,6 +274,28 @@ def test_symlink_loops_and_broken_links_in_a_folder_are_recorded(tmp_path: Path)
         assert "broken symlink" in errors["gone.txt"]
 
 
+def test_pipes_and_devices_are_named_never_opened_nor_skipped_silently(tmp_path: Path) -> None:
+    import os
+
+    docs = tmp_path / "docs"
+    write(docs / "a.txt", "Acme one.")
+    os.mkfifo(docs / "pipe.txt")  # opening it would wait for a writer forever
+    (docs / "zero.txt").symlink_to("/dev/zero")  # never ends
+    os.mkfifo(docs / "other.bin")  # not an input extension: not reported
+    for pattern in (docs, docs / "*.txt"):
+        result = read_documents([str(pattern)])
+        assert [d.id for d in result.documents] == ["a.txt"]
+        errors = {Path(f.source).name: f.error for f in result.failures}
+        assert errors == {
+            "pipe.txt": "not a regular file but a named pipe (FIFO): not read",
+            "zero.txt": "not a regular file but a device: not read",
+        }
+    with pytest.raises(InputError, match=r"pipe\.txt is not a regular file but a named pipe"):
+        read_documents([docs / "pipe.txt"])
+    with pytest.raises(InputError, match=r"zero\.txt is not a regular file but a device"):
+        read_documents([docs / "zero.txt"])
+
+
 def test_a_symlinked_folder_is_read_through_its_link(tmp_path: Path) -> None:
     write(tmp_path / "elsewhere" / "c.txt", "Acme three.")
     write(tmp_path / "docs" / "a.txt", "Acme one.")

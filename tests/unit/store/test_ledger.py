@@ -322,6 +322,7 @@ def test_a_failed_result_holds_no_findings_and_is_not_recorded_as_a_result(engin
         ("not a url", "not a SQLAlchemy URL"),
         ("nosuch://kg:secret@localhost/kg", "no such database kind"),
         ("mysql://kg:secret@localhost/kg", "driver is not installed"),  # no MySQLdb here
+        ("mysql://kg@localhost/kg?password=secret", "driver is not installed"),  # libpq's form
     ],
 )
 def test_a_ledger_url_that_cannot_be_opened_is_a_config_error_without_its_password(
