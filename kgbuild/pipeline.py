@@ -38,7 +38,7 @@ from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
 from kgbuild.graph.delta import graph_delta
 from kgbuild.graph.outputs import OUTPUT_FILES, code_digest, export_outputs, kept_outputs
-from kgbuild.interrupts import is_interruption, sigterm_raises
+from kgbuild.interrupts import interruption, restated, sigterm_raises
 from kgbuild.runlock import output_lock
 from kgbuild.schema import load_schema
 from kgbuild.stages.discovery import Inputs
@@ -557,10 +557,15 @@ def fail(
 ) -> None:
     """Record the run as failed, or as interrupted (Ctrl-C, SIGTERM), with what stopped it.
 
-    ``interrupted`` defaults to whether ``exc`` is a ``KeyboardInterrupt``.
+    ``interrupted`` defaults to whether ``exc`` is a ``KeyboardInterrupt``, or was raised
+    while one was handled (:func:`~kgbuild.interrupts.interruption`); the interruption is
+    then what the run records.
     """
+    stop = interruption(exc)
     if interrupted is None:
-        interrupted = is_interruption(exc)
+        interrupted = stop is not None
+    if interrupted and stop is not None:
+        exc = stop
     status = "interrupted" if interrupted else "failed"
     if interrupted:
         log.warning("run %s interrupted (%s): run the build again to complete it", run_id, exc)
@@ -762,6 +767,9 @@ def _locked_build(paths: Inputs, settings: Settings, run_id: str, *, progress: b
         return run.finished()
     except BaseException as exc:
         fail(engine, run_id, exc)
+        stop = interruption(exc)
+        if stop is not None and stop is not exc:  # a clean-up failed after Ctrl-C or SIGTERM
+            raise restated(stop) from exc
         raise
     finally:
         engine.dispose()
