@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from kgbuild.collection import fewer_collections
@@ -46,7 +47,7 @@ from kgbuild.stages.ingest import IngestResult, IngestWarning, printable, read_d
 from kgbuild.stages.registry import stage_key
 from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
 from kgbuild.store.sql import ledger
-from kgbuild.store.sql.orm import make_engine
+from kgbuild.store.sql.orm import LedgerUnavailableError, make_engine
 
 __all__ = [
     "BUILD_STEPS",
@@ -745,6 +746,8 @@ def build(
     Raises:
         ConfigError: without ``settings``, the environment or config file is invalid.
         OutputLockedError: another build is writing into ``settings.out_dir``.
+        LedgerUnavailableError: the run ledger cannot be reached or written (its server
+            stopped, its disk is full); what was recorded before is kept.
     """
     settings = settings or load_settings()
     run_id = new_run_id()
@@ -757,7 +760,8 @@ def build(
 
 
 def _locked_build(paths: Inputs, settings: Settings, run_id: str, *, progress: bool) -> BuildReport:
-    engine = make_engine(settings.resolved_ledger_url())
+    url = settings.resolved_ledger_url()
+    engine = make_engine(url)
     run = BuildRun(paths, settings, run_id, engine, progress=progress)
     try:
         for step in BUILD_STEPS:
@@ -766,10 +770,16 @@ def _locked_build(paths: Inputs, settings: Settings, run_id: str, *, progress: b
                 log.debug("%s", step.describe(run))
         return run.finished()
     except BaseException as exc:
-        fail(engine, run_id, exc)
+        try:
+            fail(engine, run_id, exc)
+        except OperationalError as unrecorded:  # the ledger went away (or its disk is full)
+            reason = str(unrecorded.orig or unrecorded).partition("\n")[0]
+            log.error("run %s: its end could not be recorded in the ledger (%s)", run_id, reason)
         stop = interruption(exc)
         if stop is not None and stop is not exc:  # a clean-up failed after Ctrl-C or SIGTERM
             raise restated(stop) from exc
+        if isinstance(exc, OperationalError):
+            raise LedgerUnavailableError(url, exc) from exc
         raise
     finally:
         engine.dispose()
