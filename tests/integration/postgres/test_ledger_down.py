@@ -62,3 +62,21 @@ def test_a_ledger_that_goes_down_is_one_clear_error_and_the_rerun_completes(
     pg.start(restartable_url)
     report = build([docs], settings)  # the run left `running` is abandoned; this one completes
     assert (report.processed, report.failed, report.documents) == (1, 0, 1)
+
+
+def test_export_of_an_empty_ledger_does_not_show_its_password(
+    restartable_url: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from kgbuild.cli import app
+
+    # the server trusts local connections: the password is sent and ignored
+    url = restartable_url.replace("kgbuild@", "kgbuild:s3cret-pw@", 1)
+    result = CliRunner().invoke(
+        app, ["export", "--out", str(tmp_path / "out")], env={"KGBUILD_LEDGER_URL": url}
+    )
+    assert result.exit_code == 2, result.output
+    assert "holds no successfully built document" in result.output
+    assert "s3cret-pw" not in result.output  # was the whole URL, password included
+    assert "kgbuild:***@" in result.output
