@@ -9,7 +9,8 @@ index over names and aliases (:meth:`Neo4jGraph.ensure_index`) remains for other
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from neo4j import Driver, GraphDatabase
@@ -190,21 +191,32 @@ class Neo4jGraph:
             notifications_disabled_classifications=["UNRECOGNIZED"],
         )
         self.database = database
+        self.uri = uri or "(the given driver)"
         self._index_ready = False
         self._names: tuple[tuple[Any, int], NameIndex] | None = None
 
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Translate a server that went away into :class:`Neo4jUnavailableError`."""
+        try:
+            yield
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise Neo4jUnavailableError(self.uri, self.database) from exc
+
     def _read(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
-        records, _, _ = self.driver.execute_query(
-            cypher, params, database_=self.database, routing_="r"
-        )
+        with self._reachable():
+            records, _, _ = self.driver.execute_query(
+                cypher, params, database_=self.database, routing_="r"
+            )
         return [r.data() for r in records]
 
     def ensure_index(self) -> None:
         """Create the names full-text index if missing and wait until it is online."""
         if self._index_ready:
             return
-        self.driver.execute_query(q.CREATE_QA_FULLTEXT_INDEX, database_=self.database)
-        self.driver.execute_query(q.AWAIT_INDEXES, {"timeout_s": 120}, database_=self.database)
+        with self._reachable():
+            self.driver.execute_query(q.CREATE_QA_FULLTEXT_INDEX, database_=self.database)
+            self.driver.execute_query(q.AWAIT_INDEXES, {"timeout_s": 120}, database_=self.database)
         self._index_ready = True
 
     def search(self, terms: Sequence[str], limit: int) -> list[EntityHit]:

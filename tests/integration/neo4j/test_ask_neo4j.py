@@ -148,3 +148,33 @@ def test_ask_over_a_neo4j_it_cannot_read_is_one_error_line(
             "set the right one (NEO4J_PASSWORD, or neo4j.password / neo4j.password_file in "
             "the config)"
         )
+
+
+def test_serve_answers_503_while_its_neo4j_is_down_and_recovers(tmp_path: Path) -> None:
+    # was "Internal Server Error" (500) and a ServiceUnavailable traceback per request
+    from fastapi.testclient import TestClient
+
+    from kgbuild.qa.api import create_app
+    from kgbuild.qa.neo4j_store import connect
+    from kgbuild.store.neo4j.server import FAST_START_JVM_OPTIONS, LocalNeo4j, free_port
+
+    server = LocalNeo4j(tmp_path / "neo4j", port=free_port(), jvm_options=FAST_START_JVM_OPTIONS)
+    server.start(timeout=300)
+    try:
+        user, password = server.auth
+        store = connect(Neo4jConfig(uri=server.uri, user=user, password=password))
+        qa = GraphQA(store, qa_model="default", ner_model=None, encoder=None)
+        with qa, TestClient(create_app(qa), base_url="http://127.0.0.1") as client:
+            assert client.get("/health").status_code == 200
+            server.stop()
+            for path in ("/health", "/ask?q=Where+is+Acme+based%3F", "/explorer/search?q=Acme"):
+                response = client.get(path)
+                assert response.status_code == 503, (path, response.text)
+                assert response.json() == {
+                    "detail": f"the graph store is unavailable: Neo4j at {server.uri} "
+                    "(database 'neo4j') does not answer; try again once it runs"
+                }
+            server.start(timeout=300)
+            assert client.get("/health").status_code == 200  # the same server, again
+    finally:
+        server.stop()
