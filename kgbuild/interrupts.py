@@ -16,7 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["Terminated", "exit_status", "is_interruption", "sigterm_raises"]
+__all__ = [
+    "Terminated",
+    "exit_status",
+    "interruption",
+    "is_interruption",
+    "restated",
+    "sigterm_raises",
+]
 
 
 class Terminated(KeyboardInterrupt):
@@ -31,9 +38,37 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+def interruption(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM that ``exc`` is, or that was being handled when it was raised.
+
+    A signal can stop a library mid-way through a socket read, and its clean-up then fail
+    in turn (the Neo4j driver's rollback raises ``BufferError`` or a protocol error): the
+    run was still interrupted, not failed.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__context__
+    return None
+
+
 def is_interruption(exc: BaseException) -> bool:
-    """True for Ctrl-C and SIGTERM, not for errors."""
-    return isinstance(exc, KeyboardInterrupt)
+    """True for Ctrl-C and SIGTERM (also where a clean-up failed after them), not for errors."""
+    return interruption(exc) is not None
+
+
+def restated(stop: KeyboardInterrupt) -> KeyboardInterrupt:
+    """A new exception of the same kind and signal as ``stop``.
+
+    Raised in place of an error that the clean-up after ``stop`` raised (raising ``stop``
+    itself again would loop its context chain).
+    """
+    return (
+        Terminated(stop.signum) if isinstance(stop, Terminated) else KeyboardInterrupt(*stop.args)
+    )
 
 
 def exit_status(exc: KeyboardInterrupt) -> int:

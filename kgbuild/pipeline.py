@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from kgbuild.collection import fewer_collections
@@ -38,7 +39,7 @@ from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
 from kgbuild.graph.delta import graph_delta
 from kgbuild.graph.outputs import OUTPUT_FILES, code_digest, export_outputs, kept_outputs
-from kgbuild.interrupts import is_interruption, sigterm_raises
+from kgbuild.interrupts import interruption, restated, sigterm_raises
 from kgbuild.runlock import output_lock
 from kgbuild.schema import load_schema
 from kgbuild.stages.discovery import Inputs
@@ -46,7 +47,7 @@ from kgbuild.stages.ingest import IngestResult, IngestWarning, printable, read_d
 from kgbuild.stages.registry import stage_key
 from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
 from kgbuild.store.sql import ledger
-from kgbuild.store.sql.orm import make_engine
+from kgbuild.store.sql.orm import LedgerUnavailableError, make_engine
 
 __all__ = [
     "BUILD_STEPS",
@@ -557,10 +558,15 @@ def fail(
 ) -> None:
     """Record the run as failed, or as interrupted (Ctrl-C, SIGTERM), with what stopped it.
 
-    ``interrupted`` defaults to whether ``exc`` is a ``KeyboardInterrupt``.
+    ``interrupted`` defaults to whether ``exc`` is a ``KeyboardInterrupt``, or was raised
+    while one was handled (:func:`~kgbuild.interrupts.interruption`); the interruption is
+    then what the run records.
     """
+    stop = interruption(exc)
     if interrupted is None:
-        interrupted = is_interruption(exc)
+        interrupted = stop is not None
+    if interrupted and stop is not None:
+        exc = stop
     status = "interrupted" if interrupted else "failed"
     if interrupted:
         log.warning("run %s interrupted (%s): run the build again to complete it", run_id, exc)
@@ -740,6 +746,8 @@ def build(
     Raises:
         ConfigError: without ``settings``, the environment or config file is invalid.
         OutputLockedError: another build is writing into ``settings.out_dir``.
+        LedgerUnavailableError: the run ledger cannot be reached or written (its server
+            stopped, its disk is full); what was recorded before is kept.
     """
     settings = settings or load_settings()
     run_id = new_run_id()
@@ -752,7 +760,8 @@ def build(
 
 
 def _locked_build(paths: Inputs, settings: Settings, run_id: str, *, progress: bool) -> BuildReport:
-    engine = make_engine(settings.resolved_ledger_url())
+    url = settings.resolved_ledger_url()
+    engine = make_engine(url)
     run = BuildRun(paths, settings, run_id, engine, progress=progress)
     try:
         for step in BUILD_STEPS:
@@ -761,7 +770,16 @@ def _locked_build(paths: Inputs, settings: Settings, run_id: str, *, progress: b
                 log.debug("%s", step.describe(run))
         return run.finished()
     except BaseException as exc:
-        fail(engine, run_id, exc)
+        try:
+            fail(engine, run_id, exc)
+        except OperationalError as unrecorded:  # the ledger went away (or its disk is full)
+            reason = str(unrecorded.orig or unrecorded).partition("\n")[0]
+            log.error("run %s: its end could not be recorded in the ledger (%s)", run_id, reason)
+        stop = interruption(exc)
+        if stop is not None and stop is not exc:  # a clean-up failed after Ctrl-C or SIGTERM
+            raise restated(stop) from exc
+        if isinstance(exc, OperationalError):
+            raise LedgerUnavailableError(url, exc) from exc
         raise
     finally:
         engine.dispose()

@@ -39,7 +39,7 @@ from kgbuild.collection import fewer_collections
 from kgbuild.config import OrchestrationConfig, Settings, load_settings
 from kgbuild.data import Document, DocumentResult
 from kgbuild.extraction import Extractor
-from kgbuild.interrupts import sigterm_raises
+from kgbuild.interrupts import is_interruption, sigterm_raises
 from kgbuild.pipeline import BuildReport, BuildRun, BuildStep, Plan
 from kgbuild.runlock import output_lock
 from kgbuild.store.sql.orm import make_engine
@@ -323,7 +323,7 @@ def _build(paths: Sequence[str], settings: Settings, run_id: str, progress: bool
                 logger.info("%s", step.describe(run))
         return run.finished()
     except BaseException as exc:
-        interrupted = isinstance(exc, (KeyboardInterrupt, TerminationSignal))
+        interrupted = is_interruption(exc) or isinstance(exc, TerminationSignal)
         pipeline.fail(engine, run_id, exc, interrupted=interrupted)
         raise
     finally:

@@ -47,6 +47,25 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_CONTROLS: dict[str, list[str]] = {}
+"""URL -> the ``pg_ctl`` command line (less its action) of a server started here."""
+
+
+def can_restart(url: str) -> bool:
+    """Whether :func:`stop` and :func:`start` can act on ``url`` (a server started here)."""
+    return url in _CONTROLS
+
+
+def stop(url: str) -> None:
+    """Stop the server of ``url`` (fast: open connections are ended), started here."""
+    subprocess.run([*_CONTROLS[url], "-m", "fast", "-w", "stop"], check=True, capture_output=True)
+
+
+def start(url: str) -> None:
+    """Start again the server of ``url`` that :func:`stop` stopped."""
+    subprocess.run([*_CONTROLS[url], "-w", "start"], check=True, capture_output=True)
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Start PostgreSQL in a new temporary folder on a free loopback port; yield its URL.
@@ -78,9 +97,12 @@ def postgres_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
+    url = f"postgresql+psycopg://kgbuild@127.0.0.1:{port}/postgres"
+    _CONTROLS[url] = [*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "log")]
     try:
-        yield f"postgresql+psycopg://kgbuild@127.0.0.1:{port}/postgres"
+        yield url
     finally:
+        _CONTROLS.pop(url, None)
         subprocess.run(
             [*prefix, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"],
             check=False,

@@ -184,6 +184,7 @@ def export(
     a build.
     """
     _setup_logging(False)
+    from kgbuild.config import url_without_password
     from kgbuild.pipeline import assemble
     from kgbuild.pipeline import export as write_outputs
     from kgbuild.runlock import output_lock
@@ -202,8 +203,9 @@ def export(
             try:
                 assembled = assemble(settings, engine)
                 if not assembled.results:
+                    shown = url_without_password(ledger_url) or "(URL not shown)"
                     raise KGBuildError(
-                        f"the ledger {ledger_url} holds no successfully built document: "
+                        f"the ledger {shown} holds no successfully built document: "
                         "nothing to export"
                     )
                 written = write_outputs(assembled.graph, settings.out_dir, force=True)

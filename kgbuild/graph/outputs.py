@@ -7,7 +7,8 @@ records, in ``.kgbuild-outputs.json`` beside the files, a fingerprint of the gra
 node-link JSON it writes) and of the code that writes the files, and each file's size and
 modification time as written. A file is written again unless the fingerprint is the same
 and the file still has the size and time recorded: a file deleted, edited or cut short
-by a crash is rewritten. ``force`` (``kgbuild export``) rewrites every file.
+by a crash is rewritten. ``force`` (``kgbuild export``) rewrites every file. Each file is
+written beside its place and then renamed into it, so a failed write keeps the last one.
 
 A build may also record what the graph was built from (``inputs``: the ledger's current
 documents, the settings and :func:`code_digest`) and its totals; :func:`kept_outputs`
@@ -200,7 +201,7 @@ def _export(
             stats[name] = current
             kept.append(path.name)
             continue
-        writers[name](path)
+        _write_replacing(path, writers[name])
         stats[name] = _stat(path)
     staged = record_path.with_name(record_path.name + ".tmp")
     record: dict[str, Any] = {"fingerprint": fingerprint, "files": stats}
@@ -211,3 +212,18 @@ def _export(
     if kept:
         log.info("graph unchanged since the last export: %s kept as written", ", ".join(kept))
     return paths
+
+
+def _write_replacing(path: Path, write: Callable[[Path], object]) -> None:
+    """Write ``path`` as a new file beside it, then put that in its place.
+
+    A full disk, a file size limit or a killed run leaves the previous file whole (and the
+    graph that a ``kgbuild ask`` or ``serve`` reads from it), not cut short.
+    """
+    staged = path.with_name(f".{path.name}.partial")
+    try:
+        write(staged)
+        os.replace(staged, path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise

@@ -135,11 +135,9 @@ def read_adapter_weights(directory: Path) -> dict[str, torch.Tensor] | None:
 
     Raises:
         ValueError: Both fp16 and int8 files are there (which was meant?), the int8 shards
-            are incomplete, or an int8 file is not one :func:`quantize_adapter` wrote.
+            are incomplete, an int8 file is not one :func:`quantize_adapter` wrote, or a
+            file is not a whole safetensors file (cut short by a copy, damaged).
     """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
     plain, int8 = directory / ADAPTER_WEIGHTS, int8_files(directory)
     if plain.is_file() and int8:
         raise ValueError(
@@ -147,15 +145,15 @@ def read_adapter_weights(directory: Path) -> dict[str, torch.Tensor] | None:
             "`kgbuild train compress` on it again to finish an interrupted compression"
         )
     if plain.is_file():
-        return {key: value.float() for key, value in load_file(str(plain)).items()}
+        return {key: value.float() for key, value in _read_safetensors(plain)[0].items()}
     if not int8:
         return None
     stored: dict[str, torch.Tensor] = {}
     for path in int8:
-        with safe_open(str(path), framework="pt") as handle:
-            if (handle.metadata() or {}).get("quantization") != _FORMAT:
-                raise ValueError(f"{path} is not a {_FORMAT} file")
-        stored.update(load_file(str(path)))
+        tensors, metadata = _read_safetensors(path)
+        if metadata.get("quantization") != _FORMAT:
+            raise ValueError(f"{path} is not a {_FORMAT} file")
+        stored.update(tensors)
     weights: dict[str, torch.Tensor] = {}
     for key, value in stored.items():
         if key.endswith(_SCALE_SUFFIX):
@@ -168,6 +166,25 @@ def read_adapter_weights(directory: Path) -> dict[str, torch.Tensor] | None:
         else:
             weights[key] = value.float()
     return weights
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and metadata of a safetensors file.
+
+    Raises:
+        ValueError: The file is not a whole safetensors file (its error names the file).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+            return {key: handle.get_tensor(key) for key in handle.keys()}, metadata  # noqa: SIM118
+    except SafetensorError as exc:
+        raise ValueError(
+            f"{path} is not a whole safetensors file ({exc}): it was cut short or damaged; "
+            "copy the model again"
+        ) from exc
 
 
 def _shards(

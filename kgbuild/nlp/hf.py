@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from kgbuild.errors import ModelLoadError
 from kgbuild.nlp import merged_cache
@@ -410,7 +411,7 @@ def _load_adapter(
                 # peft 0.21 reads a property that transformers 5 deprecated; harmless.
                 warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
                 model = PeftModel.from_pretrained(model, str(directory)).merge_and_unload()
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:
         raise ModelLoadError(
             f"model {ref!r}: cannot apply the adapter to base {manifest['base']!r}: {e}"
         ) from e
@@ -439,14 +440,14 @@ def _load_plain(
         tokenizer = _load_tokenizer(resolved, ref, plain_bert)
         try:
             doc_model = load_doc_relation_model(resolved, manifest, with_head=True)
-        except (OSError, ValueError, RuntimeError) as e:
+        except (OSError, ValueError, RuntimeError, SafetensorError) as e:
             raise ModelLoadError(f"model {ref!r}: cannot load it: {e}") from e
         return doc_model, tokenizer, model_revision(resolved, doc_model.config), manifest
     if _pairs_from_markers(kind, manifest):
         tokenizer = _load_tokenizer(resolved, ref, plain_bert)
         try:
             pairs = load_pair_classifier(resolved, tokenizer, manifest, with_head=True)
-        except (OSError, ValueError, RuntimeError) as e:
+        except (OSError, ValueError, RuntimeError, SafetensorError) as e:
             raise ModelLoadError(f"model {ref!r}: cannot load it: {e}") from e
         return pairs, tokenizer, model_revision(resolved, pairs.config), manifest
     try:
@@ -461,7 +462,7 @@ def _load_plain(
         )
     try:
         model = _saved_model(resolved, kind, plain_bert)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, SafetensorError) as e:
         raise ModelLoadError(f"model {ref!r}: cannot load it: {e}") from e
     tokenizer = _load_tokenizer(resolved, ref, plain_bert)
     if model.get_input_embeddings().num_embeddings < len(tokenizer):

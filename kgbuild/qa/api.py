@@ -34,6 +34,7 @@ from kgbuild.explorer.store import ExplorerStore
 from kgbuild.qa.engine import MAX_QUESTION_CHARS, GraphQA
 from kgbuild.qa.http_guards import BodyLimit, TokenAuth, allowed_hosts, validation_errors
 from kgbuild.qa.models import AskResult, EntityCard
+from kgbuild.store.neo4j.errors import Neo4jUnavailableError
 
 __all__ = ["AskRequest", "AskResponse", "create_app", "page_html"]
 
@@ -107,6 +108,14 @@ def create_app(
     @app.exception_handler(KGBuildError)
     async def _bad_input(_: Any, exc: KGBuildError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+    @app.exception_handler(Neo4jUnavailableError)
+    async def _store_down(_: Any, exc: Neo4jUnavailableError) -> JSONResponse:
+        detail = (
+            f"the graph store is unavailable: Neo4j at {exc.uri} (database {exc.database!r}) "
+            "does not answer; try again once it runs"
+        )
+        return JSONResponse(status_code=503, content={"detail": detail})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Any, exc: RequestValidationError) -> JSONResponse:

@@ -73,17 +73,22 @@ def open_store(
     graph: str | Path | None = None,
     neo4j: str | None = None,
 ) -> GraphStore:
-    """Neo4j when a URI is given or configured, else the exported graph (``graph.json``)."""
+    """Neo4j when a URI is given or configured, else the exported graph (``graph.json``).
+
+    Raises:
+        ConfigError: The URI is not a Neo4j URI, the server has no such database or
+            refused the user and password.
+        Neo4jUnavailableError: The Neo4j server is down or not reachable.
+    """
     from kgbuild.config import load_settings
 
     settings = settings or load_settings()
     graph = _graph_path(graph)
     uri, path = store_location(settings, graph=graph, neo4j=neo4j)
     if uri:
-        from kgbuild.qa.neo4j_store import Neo4jGraph
+        from kgbuild.qa.neo4j_store import connect
 
-        config = settings.neo4j.model_copy(update={"uri": uri})  # auth may depend on the uri
-        return Neo4jGraph(uri, auth=config.auth(), database=config.database)
+        return connect(settings.neo4j.with_uri(uri))  # auth may depend on the uri
     from kgbuild.qa.embedded import EmbeddedGraph
 
     ledger = None if graph is not None else settings.resolved_ledger_url()

@@ -9,11 +9,14 @@ index over names and aliases (:meth:`Neo4jGraph.ensure_index`) remains for other
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from neo4j import Driver, GraphDatabase
+from neo4j.exceptions import AuthError, ClientError, ServiceUnavailable, SessionExpired
 
+from kgbuild.config import Neo4jConfig
 from kgbuild.errors import InputError
 from kgbuild.explorer.models import (
     NON_RELATION_TYPES,
@@ -38,8 +41,14 @@ from kgbuild.qa.models import (
 from kgbuild.qa.names import NameIndex, NameRow
 from kgbuild.qa.text import fold, is_cjk
 from kgbuild.store.neo4j import queries as q
+from kgbuild.store.neo4j.errors import (
+    DATABASE_NOT_FOUND,
+    Neo4jAuthError,
+    Neo4jDatabaseNotFoundError,
+    Neo4jUnavailableError,
+)
 
-__all__ = ["Neo4jGraph", "lucene_prefix_query", "lucene_query"]
+__all__ = ["Neo4jGraph", "connect", "lucene_prefix_query", "lucene_query"]
 
 _LUCENE_SPECIAL = set('+-&|!(){}[]^"~*?:\\/')
 _LUCENE_STOPWORDS = frozenset(
@@ -182,21 +191,32 @@ class Neo4jGraph:
             notifications_disabled_classifications=["UNRECOGNIZED"],
         )
         self.database = database
+        self.uri = uri or "(the given driver)"
         self._index_ready = False
         self._names: tuple[tuple[Any, int], NameIndex] | None = None
 
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Translate a server that went away into :class:`Neo4jUnavailableError`."""
+        try:
+            yield
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise Neo4jUnavailableError(self.uri, self.database) from exc
+
     def _read(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
-        records, _, _ = self.driver.execute_query(
-            cypher, params, database_=self.database, routing_="r"
-        )
+        with self._reachable():
+            records, _, _ = self.driver.execute_query(
+                cypher, params, database_=self.database, routing_="r"
+            )
         return [r.data() for r in records]
 
     def ensure_index(self) -> None:
         """Create the names full-text index if missing and wait until it is online."""
         if self._index_ready:
             return
-        self.driver.execute_query(q.CREATE_QA_FULLTEXT_INDEX, database_=self.database)
-        self.driver.execute_query(q.AWAIT_INDEXES, {"timeout_s": 120}, database_=self.database)
+        with self._reachable():
+            self.driver.execute_query(q.CREATE_QA_FULLTEXT_INDEX, database_=self.database)
+            self.driver.execute_query(q.AWAIT_INDEXES, {"timeout_s": 120}, database_=self.database)
         self._index_ready = True
 
     def search(self, terms: Sequence[str], limit: int) -> list[EntityHit]:
@@ -388,3 +408,33 @@ class Neo4jGraph:
         """The entity's merge records (none when the graph carries none)."""
         rows = self._read(q.EXPLORER_MERGES, id=entity_id)
         return merge_records(rows[0]["merges"]) if rows else []
+
+
+def connect(config: Neo4jConfig) -> Neo4jGraph:
+    """A :class:`Neo4jGraph` on ``config``'s database, checked by one read before it is used.
+
+    Raises:
+        InputError: No URI configured.
+        Neo4jUnavailableError: The server is down or not reachable.
+        Neo4jAuthError: The server refused the user and password.
+        Neo4jDatabaseNotFoundError: The server has no database of that name.
+    """
+    uri = config.uri or ""
+    auth = config.auth()
+    graph = Neo4jGraph(uri, auth=auth, database=config.database)
+    try:
+        try:
+            graph.driver.verify_connectivity()  # a dead server fails now, not after retries
+            graph._read("RETURN 1 AS ok")
+        except AuthError as exc:
+            raise Neo4jAuthError(uri, config.user, password_sent=auth is not None) from exc
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise Neo4jUnavailableError(uri, config.database) from exc
+        except ClientError as exc:
+            if exc.code == DATABASE_NOT_FOUND:
+                raise Neo4jDatabaseNotFoundError(uri, config.database) from exc
+            raise
+    except BaseException:
+        graph.close()
+        raise
+    return graph

@@ -5,10 +5,18 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from pathlib import Path
 
 import pytest
 
-from kgbuild.interrupts import Terminated, exit_status, is_interruption, sigterm_raises
+from kgbuild.interrupts import (
+    Terminated,
+    exit_status,
+    interruption,
+    is_interruption,
+    restated,
+    sigterm_raises,
+)
 
 
 def test_sigterm_raises_terminated_inside_the_block_and_the_old_handler_returns() -> None:
@@ -36,3 +44,47 @@ def test_outside_the_main_thread_nothing_is_installed() -> None:
     thread.start()
     thread.join()
     assert seen == [before]
+
+
+def _cut_short() -> BufferError:
+    """A SIGTERM whose clean-up failed, as the Neo4j driver's rollback after a cut read does."""
+    with pytest.raises(BufferError) as raised, sigterm_raises():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise AssertionError("SIGTERM did not interrupt the block")
+        except KeyboardInterrupt:
+            raise BufferError("Existing exports of data: object cannot be re-sized") from None
+    return raised.value
+
+
+def test_an_error_raised_while_an_interruption_is_handled_is_still_that_interruption() -> None:
+    error = _cut_short()
+    stop = interruption(error)
+    assert isinstance(stop, Terminated) and stop.signum == signal.SIGTERM
+    assert is_interruption(error)  # was False: the run was recorded as failed, exit status 1
+    again = restated(stop)
+    assert isinstance(again, Terminated) and again is not stop and exit_status(again) == 143
+    assert type(restated(KeyboardInterrupt())) is KeyboardInterrupt
+    assert interruption(ValueError("bad")) is None
+
+
+def test_a_run_whose_clean_up_failed_after_sigterm_is_recorded_as_interrupted(
+    tmp_path: Path,
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from kgbuild.pipeline import fail
+    from kgbuild.store.sql import ledger
+    from kgbuild.store.sql.orm import RunRow, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    try:
+        with Session(engine) as session, session.begin():
+            ledger.start_run(session, "run-1")
+        fail(engine, "run-1", _cut_short())
+        with Session(engine) as session:
+            run = session.get(RunRow, "run-1")
+            assert run is not None
+            assert (run.status, run.error) == ("interrupted", "Terminated: stopped by SIGTERM")
+    finally:
+        engine.dispose()

@@ -5,10 +5,15 @@ from __future__ import annotations
 from kgbuild.errors import ConfigError, InputError, KGBuildError
 
 __all__ = [
+    "DATABASE_NOT_FOUND",
     "MissingNodeError",
     "Neo4jAuthError",
+    "Neo4jDatabaseNotFoundError",
     "Neo4jUnavailableError",
 ]
+
+#: The server's code for a session on a database it does not have.
+DATABASE_NOT_FOUND = "Neo.ClientError.Database.DatabaseNotFound"
 
 
 class Neo4jUnavailableError(KGBuildError, ConnectionError):
@@ -50,6 +55,24 @@ class Neo4jAuthError(ConfigError):
             "start the local server with `kgbuild neo4j start`, whose password kgbuild finds"
         )
         super().__init__(f"Neo4j at {uri} refused user {user!r}: {hint}")
+
+
+class Neo4jDatabaseNotFoundError(ConfigError):
+    """The Neo4j server has no database of the configured name.
+
+    Args:
+        uri: Where the driver connects.
+        database: The database asked for.
+    """
+
+    def __init__(self, uri: str, database: str) -> None:
+        self.uri = uri
+        self.database = database
+        super().__init__(
+            f"Neo4j at {uri} has no database {database!r}: set NEO4J_DATABASE (neo4j.database "
+            "in the config) to one it has (Neo4j Community has one, 'neo4j', the default), "
+            "or create it"
+        )
 
 
 class MissingNodeError(InputError, ValueError):

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from neo4j import Driver, ManagedTransaction, Session
-from neo4j.exceptions import ServiceUnavailable, SessionExpired
+from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired
 
 from kgbuild.collection import existing_objects_frozen
 from kgbuild.data import (
@@ -58,7 +58,13 @@ from kgbuild.data import (
 )
 from kgbuild.layout import Layout
 from kgbuild.store.neo4j import queries
-from kgbuild.store.neo4j.errors import MissingNodeError, Neo4jAuthError, Neo4jUnavailableError
+from kgbuild.store.neo4j.errors import (
+    DATABASE_NOT_FOUND,
+    MissingNodeError,
+    Neo4jAuthError,
+    Neo4jDatabaseNotFoundError,
+    Neo4jUnavailableError,
+)
 from kgbuild.store.neo4j.retire import (
     Keep,
     all_ids,
@@ -102,6 +108,7 @@ __all__ = [
     "DeleteSummary",
     "MissingNodeError",
     "Neo4jAuthError",
+    "Neo4jDatabaseNotFoundError",
     "Neo4jUnavailableError",
     "Neo4jWriter",
     "ProgressCallback",
@@ -615,6 +622,10 @@ class Neo4jWriter:
             yield
         except (ServiceUnavailable, SessionExpired) as exc:
             raise Neo4jUnavailableError(self.uri, self.database) from exc
+        except ClientError as exc:
+            if exc.code == DATABASE_NOT_FOUND:
+                raise Neo4jDatabaseNotFoundError(self.uri, self.database) from exc
+            raise
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[Session]:

@@ -6,13 +6,21 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, create_engine
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kgbuild.config import url_without_password
-from kgbuild.errors import ConfigError
+from kgbuild.errors import ConfigError, KGBuildError
 
-__all__ = ["Base", "DocumentRow", "ResultRow", "RunRow", "StageEventRow", "make_engine"]
+__all__ = [
+    "Base",
+    "DocumentRow",
+    "LedgerUnavailableError",
+    "ResultRow",
+    "RunRow",
+    "StageEventRow",
+    "make_engine",
+]
 
 
 def utcnow() -> datetime:
@@ -106,6 +114,7 @@ def make_engine(url: str) -> Engine:
     Raises:
         ConfigError: ``url`` is not a SQLAlchemy URL, or names a database or driver that
             is not installed (the message shows the URL without its password).
+        LedgerUnavailableError: The database cannot be reached or written.
     """
     if url.startswith("sqlite:///"):
         from pathlib import Path
@@ -117,9 +126,31 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url)
     except (ArgumentError, ImportError) as exc:  # not a URL, no such database, no driver
         raise ConfigError(f"ledger_url {_shown(url)}: {_url_problem(exc)}") from exc
-    Base.metadata.create_all(engine)
-    _add_missing_columns(engine)
+    try:
+        Base.metadata.create_all(engine)
+        _add_missing_columns(engine)
+    except OperationalError as exc:
+        engine.dispose()
+        raise LedgerUnavailableError(url, exc) from exc
     return engine
+
+
+class LedgerUnavailableError(KGBuildError, ConnectionError):
+    """The run ledger's database cannot be reached or written (server down, disk full).
+
+    Args:
+        url: The ledger URL (shown without its password).
+        error: What the database driver said.
+    """
+
+    def __init__(self, url: str, error: OperationalError) -> None:
+        reason = str(error.orig if error.orig is not None else error).strip()
+        reason = reason.splitlines()[0] if reason else type(error).__name__
+        super().__init__(
+            f"the run ledger {_shown(url)} cannot be reached or written ({reason}): start its "
+            "database server (or free space for it), then run again; the documents recorded "
+            "so far are kept and are not read again"
+        )
 
 
 def _shown(url: str) -> str:

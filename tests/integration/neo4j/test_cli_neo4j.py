@@ -204,6 +204,26 @@ def test_a_wrong_password_during_build_is_one_error_line(
     ]
 
 
+def test_a_wrong_database_name_during_build_is_one_error_line(
+    tmp_path: Path, keyword_ner_model: Path, credentials: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # was a ClientError traceback (DatabaseNotFound) and exit 1, "some documents failed"
+    monkeypatch.setenv("NEO4J_DATABASE", "nosuchdb")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics in Toronto.")
+    args = ["build", str(docs), "--out", str(tmp_path / "out"), "--model", str(keyword_ner_model)]
+    result = runner.invoke(app, [*args, *credentials, "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: Neo4j at {credentials[1]} has no database 'nosuchdb': set NEO4J_DATABASE "
+        "(neo4j.database in the config) to one it has (Neo4j Community has one, 'neo4j', the "
+        "default), or create it"
+    ]
+
+
 def test_an_unreachable_server_points_to_kgbuild_neo4j_start(neo4j_target: Neo4jTarget) -> None:
     uri = f"bolt://127.0.0.1:{free_port()}"  # nothing listens there
     result = runner.invoke(app, ["cypher", "RETURN 1", "--neo4j", uri])

@@ -168,3 +168,49 @@ def test_an_output_that_cannot_be_written_is_an_error_naming_it(tmp_path: Path) 
     with pytest.raises(KGBuildError, match=r"cannot write the graph files into .*graph\.html"):
         export_outputs(_graph(), out)
     export_outputs(_graph(), tmp_path / "other")  # elsewhere it writes
+
+
+def test_a_write_that_fails_midway_keeps_the_last_files_whole(tmp_path: Path) -> None:
+    """A real write cut short: a child process under a file size limit (as a full disk).
+
+    Writes stopped at the limit left graph.json (and the others) cut short in place: the
+    last build's graph was lost and ``kgbuild ask`` could no longer read it.
+    """
+    import subprocess
+    import sys
+    import textwrap
+
+    out = tmp_path / "out"
+    export_outputs(_graph(), out)
+    before = {name: (out / name).read_bytes() for name in OUTPUT_FILES.values()}
+    limit = max(len(data) for data in before.values()) + 1024  # old files fit, new ones not
+    script = textwrap.dedent(
+        f"""
+        import resource, signal, sys
+        from pathlib import Path
+        from kgbuild.errors import KGBuildError
+        from kgbuild.graph.outputs import export_outputs
+        from tests.unit.graph.test_outputs import _graph
+
+        graph = _graph("Acme Robotics " + "x" * {limit})
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit: EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+        try:
+            export_outputs(graph, Path(sys.argv[1]))
+        except KGBuildError as exc:
+            print(exc)
+            sys.exit(3)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(out)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[3],
+        check=False,
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "cannot write the graph files into" in done.stdout and "File too large" in done.stdout
+    assert {name: (out / name).read_bytes() for name in OUTPUT_FILES.values()} == before
+    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUT_FILES.values()])
+    json.loads((out / "graph.json").read_text(encoding="utf-8"))

@@ -43,6 +43,36 @@ def test_missing_directory_raises(tmp_path: Path) -> None:
         load_token_classifier(str(tmp_path / "missing"))
 
 
+def _cut_short(path: Path) -> Path:
+    """Keep the first half of ``path`` (a copy stopped midway, a disk that filled up)."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_a_truncated_adapter_file_is_a_model_load_error_naming_it(tmp_path: Path) -> None:
+    import shutil
+
+    # was safetensors' SafetensorError traceback (not an OSError or ValueError)
+    model = Path(__file__).resolve().parents[3] / "models" / "ner-en-minilm"
+    copy = Path(shutil.copytree(model, tmp_path / "ner"))
+    weights = _cut_short(copy / "adapter_model.safetensors")
+    clear_model_cache()
+    with pytest.raises(ModelLoadError) as err:
+        load_token_classifier(str(copy), device="cpu")
+    message = str(err.value)
+    assert f"{weights} is not a whole safetensors file" in message
+    assert "cut short or damaged" in message
+
+
+def test_a_truncated_model_file_is_a_model_load_error(tmp_path: Path) -> None:
+    path = make_tiny_bert(tmp_path / "tiny", ["O", "B-PER", "I-PER"])
+    _cut_short(path / "model.safetensors")
+    clear_model_cache()
+    with pytest.raises(ModelLoadError, match=r"'.*tiny': cannot load it"):
+        load_token_classifier(str(path), device="cpu")
+
+
 def test_encoder_without_token_head_raises(tmp_path: Path) -> None:
     from transformers import BertConfig, BertModel
 
