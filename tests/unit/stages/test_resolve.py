@@ -131,6 +131,31 @@ def test_suffix_case_and_accent_variants_merge() -> None:
     assert groups(result) == {frozenset({"m0", "m1", "m2"}), frozenset({"m3", "m4"})}
 
 
+def test_letters_with_a_stroke_or_ligature_fold_like_accents() -> None:
+    # NFD takes the accent off "é" but not the stroke off "ł" or "ø": "Lech Wałęsa" and
+    # "Lech Walesa" were two people, "Ørsted" and "Orsted" two companies
+    result = resolve_mentions(
+        make_mentions(
+            ("Lech Wałęsa", "PER", "d1"),
+            ("Lech Walesa", "PER", "d2"),
+            ("Ørsted", "ORG", "d1"),
+            ("Orsted", "ORG", "d3"),
+            ("Łódź", "LOC", "d1"),
+            ("Lodz", "LOC", "d4"),
+            ("Æbeltoft", "LOC", "d1"),
+            ("Aebeltoft", "LOC", "d5"),
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1"}),
+        frozenset({"m2", "m3"}),
+        frozenset({"m4", "m5"}),
+        frozenset({"m6", "m7"}),
+    }
+    assert normalize_name("Søren Kierkegaard", "PER") == "soren kierkegaard"
+    assert normalize_name("Þór Đorđević", "PER") == "thor dordevic"
+
+
 def test_names_with_invisible_characters_inside_words_merge() -> None:
     # a soft hyphen (text copied from a web page or a PDF), a word joiner or a BOM inside
     # a word does not make another name; a zero-width space between two words separates them
