@@ -44,7 +44,8 @@ Steps (every one deterministic and independent of input order):
    organisation ("Acme") joins the one cluster of proper-named organisations whose name
    starts with that token ("Acme Robotics Inc."). An acronym of three letters or more,
    or a dotted one ("U.S."), joins the long form whose initials it spells ("USGS" and
-   "United States Geological Survey", stop words such as "of" taken or left out) when
+   "United States Geological Survey", stop words such as "of" taken or left out, a legal
+   form written out counted: "BBC", "British Broadcasting Corporation") when
    every long form of the corpus with those initials is one cluster of its label; a shorter one ("UK")
    does so only if some document writes it beside that long form (a long form's last
    word that is a Roman numeral is written whole: "WWII" is "World War II", not "World

@@ -1106,6 +1106,30 @@ def test_acronym_joins_its_long_form_in_a_document() -> None:
     assert rules == {"acronym"} | ({"document_acronym"} if len(entity.merges) > 1 else set())
 
 
+def test_acronym_spells_the_legal_form_its_long_form_writes_out() -> None:
+    # "Corporation" and "Group" are stripped from the long form's key, yet its acronym
+    # spells them: "BBC" and "BCG" stayed apart from their long forms, even side by side
+    result = resolve_mentions(
+        make_mentions(
+            ("British Broadcasting Corporation", "ORG", "d1"),
+            ("BBC", "ORG", "d1"),
+            ("BBC", "ORG", "d2"),
+            ("Boston Consulting Group", "ORG", "d3"),
+            ("BCG", "ORG", "d4"),
+            ("Acme Co.", "ORG", "d5"),  # an abbreviated legal form is not spelled: "AC"
+            ("AC", "ORG", "d5"),
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1", "m2"}),
+        frozenset({"m3", "m4"}),
+        frozenset({"m5"}),
+        frozenset({"m6"}),
+    }
+    bbc = next(e for e in result.entities if "m0" in e.mention_ids)
+    assert bbc.name == "British Broadcasting Corporation"
+
+
 def test_acronym_across_documents_only_when_the_long_form_is_unambiguous() -> None:
     unique = resolve_mentions(
         make_mentions(
