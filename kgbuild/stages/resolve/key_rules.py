@@ -6,6 +6,7 @@ and a multi-word name's dominant label.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 import numpy as np
@@ -54,6 +55,24 @@ def token_order_edges(keys: Keys) -> list[tuple[int, int]]:
         groups[keys.labels[k], " ".join(sorted(tokens)), ordered].append(k)
     edges.extend((g[i], g[i + 1]) for g in groups.values() for i in range(len(g) - 1))
     return edges
+
+
+_UNSPACED = re.compile(r"[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+"""Chinese characters and kana: scripts written without spaces between words."""
+
+
+def written_together_edges(keys: Keys) -> list[tuple[int, int]]:
+    """Chain together keys of one label in Chinese or Japanese that differ only in separators.
+
+    A foreign name in Chinese is written with a middle dot or without ("迈克尔·乔丹",
+    "迈克尔乔丹"), a Japanese name with a space or without: the same characters, one name.
+    Its tokens are kept (a bare "乔丹" still joins "迈克尔·乔丹" in its document). ``O(K)``.
+    """
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for k, tokens in enumerate(keys.tokens):
+        if tokens and all(_UNSPACED.fullmatch(t) for t in tokens):
+            groups[keys.labels[k], "".join(tokens)].append(k)
+    return [(g[i], g[i + 1]) for g in groups.values() for i in range(len(g) - 1)]
 
 
 def numeral_edges(keys: Keys) -> list[tuple[int, int]]:

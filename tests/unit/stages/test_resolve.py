@@ -422,6 +422,39 @@ def test_token_order_variants_merge() -> None:
     assert same(result, "m0", "m1")
 
 
+def test_chinese_and_japanese_names_with_and_without_separators_merge() -> None:
+    # a foreign name in Chinese is written with a middle dot or without, a Japanese name
+    # with a space or without: each was two entities
+    result = resolve_mentions(
+        make_mentions(
+            ("迈克尔·乔丹", "PER", "d1"),
+            ("乔丹", "PER", "d1"),  # the surname still joins its document's full name
+            ("迈克尔乔丹", "PER", "d2"),
+            ("迈克尔・乔丹", "PER", "d3"),
+            ("山田 太郎", "PER", "d4"),
+            ("山田太郎", "PER", "d5"),
+            ("山田太郎", "ORG", "d6"),  # another label: not the person
+            ("John Smith", "PER", "d7"),
+            ("JohnSmith", "PER", "d8"),  # written with spaces: not joined
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1", "m2", "m3"}),
+        frozenset({"m4", "m5"}),
+        frozenset({"m6"}),
+        frozenset({"m7"}),
+        frozenset({"m8"}),
+    }
+    jordan = next(e for e in result.entities if "m0" in e.mention_ids)
+    assert jordan.name == "迈克尔·乔丹"
+    assert "written_together" in {m.rule for m in jordan.merges}
+    off = resolve_mentions(
+        make_mentions(("山田 太郎", "PER", "d4"), ("山田太郎", "PER", "d5")),
+        ResolveConfig(token_order=False),
+    )
+    assert len(off.entities) == 2
+
+
 def test_one_word_names_keep_their_labels_across_documents() -> None:
     result = resolve_mentions(
         make_mentions(
