@@ -36,7 +36,8 @@ Steps (every one deterministic and independent of input order):
    best match among keys at least as frequent (``best_match_only``), so a typo
    joins one name, not two. Keys made of the same tokens in another order are
    matched too, and Chinese or Japanese keys of the same characters with and without
-   separators ("迈克尔·乔丹", "迈克尔乔丹").
+   separators ("迈克尔·乔丹", "迈克尔乔丹"), and names other than people's with initials
+   written with and without dots ("J.P. Morgan", "JP Morgan").
 4. **Key rules on the fuzzy clusters** (global, "only when unambiguous"). A person
    key with an initial or a missing middle name ("J. Smith", "John Smith") joins
    the fuzzy cluster of fuller names with the same surname that it fits, if there
@@ -119,7 +120,8 @@ __all__ = [
 RULES: dict[str, str] = {
     "fuzzy": "similar names of one label, scored by fuzz.ratio (threshold, one_token_typos)",
     "token_order": "the same words in another order (token_order)",
-    "written_together": "Chinese or Japanese characters with and without separators (token_order)",
+    "written_together": "the same characters with and without separators: Chinese or "
+    "Japanese, or initials with and without dots (token_order)",
     "numeral_form": "the same numbers in other forms: II, two, second, 2nd (numeral_forms)",
     "person_name": "an initial or a missing middle name, one fuller name fits (person_rules)",
     "org_short_form": "an organisation's first word, one organisation fits "

@@ -61,17 +61,32 @@ _UNSPACED = re.compile(r"[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\u
 """Chinese characters and kana: scripts written without spaces between words."""
 
 
+_LETTER_RUN = re.compile(r"\b[^\W\d_](?: [^\W\d_]\b)+")
+"""Two or more one-letter words in a row: initials written with dots ("j p" of "J.P.")."""
+
+
+def _together(tokens: list[str], person: bool) -> str | None:
+    """A key's letters with the separators that vary taken out, or ``None``."""
+    if tokens and all(_UNSPACED.fullmatch(t) for t in tokens):
+        return "".join(tokens)
+    if person:  # a person's initials are words of their own: the person rules read them
+        return None
+    return _LETTER_RUN.sub(lambda run: run.group().replace(" ", ""), " ".join(tokens))
+
+
 def written_together_edges(keys: Keys) -> list[tuple[int, int]]:
-    """Chain together keys of one label in Chinese or Japanese that differ only in separators.
+    """Chain together keys of one label that differ only in separators a name may drop.
 
     A foreign name in Chinese is written with a middle dot or without ("迈克尔·乔丹",
     "迈克尔乔丹"), a Japanese name with a space or without: the same characters, one name.
-    Its tokens are kept (a bare "乔丹" still joins "迈克尔·乔丹" in its document). ``O(K)``.
+    Initials inside a name are written with dots or without ("J.P. Morgan", "JP Morgan";
+    "U.S. Steel", "US Steel"), except in people's names. The tokens are kept (a bare "乔丹"
+    still joins "迈克尔·乔丹" in its document). ``O(K)``.
     """
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for k, tokens in enumerate(keys.tokens):
-        if tokens and all(_UNSPACED.fullmatch(t) for t in tokens):
-            groups[keys.labels[k], "".join(tokens)].append(k)
+        if (joined := _together(tokens, bool(keys.is_person[k]))) is not None:
+            groups[keys.labels[k], joined].append(k)
     return [(g[i], g[i + 1]) for g in groups.values() for i in range(len(g) - 1)]
 
 

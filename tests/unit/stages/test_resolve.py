@@ -455,6 +455,29 @@ def test_chinese_and_japanese_names_with_and_without_separators_merge() -> None:
     assert len(off.entities) == 2
 
 
+def test_initials_inside_a_name_with_and_without_dots_merge() -> None:
+    # "j p morgan" and "jp morgan" were two keys of other word counts, never compared
+    result = resolve_mentions(
+        make_mentions(
+            ("J.P. Morgan", "ORG", "d1"),
+            ("JP Morgan", "ORG", "d2"),
+            ("U.S. Steel", "ORG", "d3"),
+            ("US Steel", "ORG", "d4"),
+            ("AT&T", "ORG", "d5"),
+            ("A.T.&T.", "ORG", "d6"),
+            ("J.P. Smith", "PER", "d7"),  # a person's initials: the person rules decide
+            ("JP Smith", "PER", "d8"),
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1"}),
+        frozenset({"m2", "m3"}),
+        frozenset({"m4", "m5"}),
+        frozenset({"m6"}),
+        frozenset({"m7"}),
+    }
+
+
 def test_one_word_names_keep_their_labels_across_documents() -> None:
     result = resolve_mentions(
         make_mentions(
