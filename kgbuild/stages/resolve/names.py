@@ -19,7 +19,7 @@ DEFAULT_CONFIG = ResolveConfig()
 _APOSTROPHES = re.compile(r"['\u2019\u2018\u02bc`\u00b4]")
 
 
-_POSSESSIVE = re.compile(r"\s*['\u2019\u02bc]s?$")
+_POSSESSIVE = re.compile(r"\s*['\u2019\u02bc][sS]?$")
 
 
 _NON_WORD = re.compile(r"[\W_]+")

@@ -1004,6 +1004,16 @@ def test_possessive_is_the_same_name() -> None:
     assert normalize_name("Acme\u2019s", "ORG") == "acme"
 
 
+def test_a_possessive_in_capitals_is_the_same_name() -> None:
+    # a headline's "ACME'S" was the key "acmes", another entity than "Acme"
+    result = resolve_mentions(
+        make_mentions(("Brackley Robotics", "ORG", "d1"), ("BRACKLEY ROBOTICS'S", "ORG", "d2"))
+    )
+    assert same(result, "m0", "m1")
+    assert normalize_name("ACME\u2019S", "ORG") == "acme"
+    assert normalize_name("DAVID CHEN'S", "PER") == "david chen"
+
+
 # --------------------------------------------------------------------------- issue 15: splits
 
 
