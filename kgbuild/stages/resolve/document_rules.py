@@ -78,7 +78,9 @@ def document_overrides(
     word, of a proper name not written with it in capitals, written after that name's
     first mention in the document when ``starts`` gives each mention's offset: "Samsung ...
     its subsidiary Samsung Electronics" names two companies) moves to their
-    cluster if they are exactly one cluster, different from its own. Groups with more
+    cluster if they are exactly one cluster, different from its own (a name that itself
+    moves counts as its target: "Beethoven" fits "van Beethoven", which joins "Ludwig van
+    Beethoven"). Groups with more
     than ``max_block_size`` distinct names are left alone. ``O(N log N)`` in numpy
     plus ``O(g^2)`` per group of ``g`` distinct names.
     """
@@ -110,23 +112,31 @@ def document_overrides(
     for start, size in zip(starts[wanted].tolist(), sizes[wanted].tolist(), strict=True):
         names = members[start : start + size].tolist()
         person = bool(keys.is_person[names[0]])
+        fits: dict[int, list[int]] = {}
         for a in names:
             if person:
-                found = {
-                    clusters[b] for b in names if b != a and _person_fits(tokens[a], tokens[b])
-                }
+                fits[a] = [b for b in names if b != a and _person_fits(tokens[a], tokens[b])]
             else:
                 g = int(groups[start])
-                found = {
-                    clusters[b]
+                fits[a] = [
+                    b
                     for b in names
                     if b != a
                     and proper[b]
                     and not (acronym[a] and caps_head[b])
                     and _short_form_fits(tokens[a], tokens[b], config)
                     and (not first or first[g, b] < first[g, a])
-                }
-            if len(found) == 1 and (target := found.pop()) != clusters[a]:
+                ]
+        goes_to = {
+            a: found.pop() for a in names if len(found := {clusters[b] for b in fits[a]}) == 1
+        }
+        if person:  # a fuller name that itself joined one ("van Beethoven") counts as that one
+            for a in names:
+                found = {goes_to.get(b, clusters[b]) for b in fits[a]}
+                if a not in goes_to and len(found) == 1:
+                    goes_to[a] = found.pop()
+        for a in names:
+            if a in goes_to and (target := goes_to[a]) != clusters[a]:
                 moved.append(int(distinct[start]) - names[0] + a)
                 targets.append(target)
     if not moved:

@@ -271,6 +271,34 @@ def test_typo_variant_counts_as_one_candidate() -> None:
     assert groups(result) == {frozenset({"m0", "m1", "m2"})}
 
 
+def test_a_surname_joins_its_full_name_when_a_shorter_form_of_it_is_written_too() -> None:
+    # "van Beethoven" joins "Ludwig van Beethoven"; the bare "Beethoven" fits both and was
+    # left alone as ambiguous, one person's name counted as two candidates
+    result = resolve_mentions(
+        make_mentions(
+            ("Ludwig van Beethoven", "PER", "d1"),
+            ("van Beethoven", "PER", "d1"),
+            ("Beethoven", "PER", "d1"),
+            ("John Smith", "PER", "d2"),
+            ("J. Smith", "PER", "d2"),
+            ("Smith", "PER", "d2"),
+            ("Jane Smith", "PER", "d3"),  # "J. Smith" is ambiguous across the corpus
+            ("David Chen", "PER", "d4"),
+            ("D. Chen", "PER", "d4"),
+            ("Linda Chen", "PER", "d4"),
+            ("Chen", "PER", "d4"),  # two people: still ambiguous
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1", "m2"}),
+        frozenset({"m3", "m4", "m5"}),
+        frozenset({"m6"}),
+        frozenset({"m7", "m8"}),
+        frozenset({"m9"}),
+        frozenset({"m10"}),
+    }
+
+
 def test_surname_links_only_within_the_same_document() -> None:
     result = resolve_mentions(
         make_mentions(
