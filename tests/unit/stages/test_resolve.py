@@ -299,6 +299,32 @@ def test_a_surname_joins_its_full_name_when_a_shorter_form_of_it_is_written_too(
     }
 
 
+def test_a_surname_joins_its_documents_full_name_ending_in_jr() -> None:
+    # the surname rule took "jr" for the surname: "King" and "Dr. King" stayed apart from
+    # "Martin Luther King Jr." in its own document
+    result = resolve_mentions(
+        make_mentions(
+            ("Martin Luther King Jr.", "PER", "d1"),
+            ("King", "PER", "d1"),
+            ("Dr. King", "PER", "d1"),
+            ("Robert Downey Jr.", "PER", "d2"),
+            ("Downey", "PER", "d2"),
+            ("John Smith Jr.", "PER", "d3"),
+            ("John Smith Sr.", "PER", "d3"),
+            ("Smith", "PER", "d3"),  # father or son: left alone
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1", "m2"}),
+        frozenset({"m3", "m4"}),
+        frozenset({"m5"}),
+        frozenset({"m6"}),
+        frozenset({"m7"}),
+    }
+    king = next(e for e in result.entities if "m0" in e.mention_ids)
+    assert king.name == "Martin Luther King Jr."
+
+
 def test_surname_links_only_within_the_same_document() -> None:
     result = resolve_mentions(
         make_mentions(
