@@ -544,7 +544,10 @@ class ResolveConfig(BaseModel):
     """Labels that name organisations (suffix stripping and short forms)."""
 
     token_order: bool = True
-    """Match names made of the same tokens in another order ("Chen David")."""
+    """Match names made of the same tokens in another order ("Chen David"), Chinese or
+    Japanese names written with and without separators ("迈克尔·乔丹", "迈克尔乔丹"), and
+    names other than people's with initials written with and without dots ("J.P. Morgan",
+    "JP Morgan")."""
 
     numeral_forms: bool = True
     """Match names that write the same numbers in other forms ("World War II", "World War

@@ -330,7 +330,12 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
         ]
         results = ledger.load_results(session, [row.id for row in rows])
     mentions = [mention for result in results for mention in result.mentions]
-    resolution = resolve_mentions(mentions, settings.resolve)
+    sentences = (  # the context veto reads each mention's sentence
+        {chunk.id: chunk.text for result in results for chunk in result.chunks}
+        if settings.resolve.context_similarity
+        else None
+    )
+    resolution = resolve_mentions(mentions, settings.resolve, sentences=sentences)
     relations = resolve_relations(
         (relation for result in results for relation in result.relations),
         resolution.mention_to_entity,

@@ -77,6 +77,8 @@ def _group(ordered: Sequence[Mention], config: ResolveConfig) -> list[LocalEntit
             i = parent[i]
         return i
 
+    if config.context_similarity:  # a veto on merges across documents, read from sentences
+        config = config.model_copy(update={"context_similarity": False})  # one document here
     resolved = resolve_mentions(ordered, config).mention_to_entity
     first_of: dict[tuple[str, str], int] = {}
     for i, mention in enumerate(ordered):

@@ -449,7 +449,14 @@ def evaluate_graph(
         if extractor.attributes is not None:
             attributes = [list(r.attributes) for r in results]
         flat = [m for found in mentions for m in found]
-        mention_to_entity = resolve_mentions(flat, settings.resolve).mention_to_entity
+        sentences = (  # the context veto reads each mention's sentence
+            {c.id: c.text for r in results for c in r.chunks}
+            if settings.resolve.context_similarity
+            else None
+        )
+        mention_to_entity = resolve_mentions(
+            flat, settings.resolve, sentences=sentences
+        ).mention_to_entity
     return score_graph(
         examples,
         mentions,

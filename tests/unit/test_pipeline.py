@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kgbuild.config import ResolveConfig
 from kgbuild.pipeline import build
 from kgbuild.store.sql.orm import DocumentRow, RunRow, StageEventRow, make_engine
 
@@ -105,6 +106,25 @@ def test_rerun_skips_unchanged_and_updates_changed_and_deleted(
         runs = session.scalars(select(RunRow).order_by(RunRow.started_at)).all()
         assert [r.status for r in runs] == ["succeeded"] * 3
         assert runs[-1].deleted == 1
+
+
+def test_a_build_with_the_context_veto_resolves_with_every_documents_sentences(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    # resolve.context_similarity crashed every build: the graph's resolution was not
+    # given the sentences its veto reads (stored chunks, of skipped documents too)
+    settings = settings_for(keyword_ner_model).model_copy(
+        update={"resolve": ResolveConfig(context_similarity=True)}
+    )
+    folder = corpus(tmp_path)
+    first = build([folder], settings)
+    assert (first.processed, first.failed) == (3, 0)
+    found = entities(first.outputs["json"])
+    assert found["Acme Robotics"]["doc_ids"] == ["a.txt", "b.txt"]
+    (folder / "c.txt").write_text("Omar Haddad moved to Berlin.", encoding="utf-8")
+    again = build([folder], settings)  # a.txt and b.txt skipped: their stored sentences
+    assert (again.processed, again.skipped, again.failed) == (1, 2, 0)
+    assert entities(again.outputs["json"])["Berlin"]["doc_ids"] == ["a.txt", "c.txt"]
 
 
 def test_an_output_folder_inside_the_input_is_not_read_back(

@@ -35,7 +35,9 @@ Steps (every one deterministic and independent of input order):
    letter apart are different entities), and each key keeps only its edge to its
    best match among keys at least as frequent (``best_match_only``), so a typo
    joins one name, not two. Keys made of the same tokens in another order are
-   matched too.
+   matched too, and Chinese or Japanese keys of the same characters with and without
+   separators ("迈克尔·乔丹", "迈克尔乔丹"), and names other than people's with initials
+   written with and without dots ("J.P. Morgan", "JP Morgan").
 4. **Key rules on the fuzzy clusters** (global, "only when unambiguous"). A person
    key with an initial or a missing middle name ("J. Smith", "John Smith") joins
    the fuzzy cluster of fuller names with the same surname that it fits, if there
@@ -44,7 +46,8 @@ Steps (every one deterministic and independent of input order):
    organisation ("Acme") joins the one cluster of proper-named organisations whose name
    starts with that token ("Acme Robotics Inc."). An acronym of three letters or more,
    or a dotted one ("U.S."), joins the long form whose initials it spells ("USGS" and
-   "United States Geological Survey", stop words such as "of" taken or left out) when
+   "United States Geological Survey", stop words such as "of" taken or left out, a legal
+   form written out counted: "BBC", "British Broadcasting Corporation") when
    every long form of the corpus with those initials is one cluster of its label; a shorter one ("UK")
    does so only if some document writes it beside that long form (a long form's last
    word that is a Roman numeral is written whole: "WWII" is "World War II", not "World
@@ -117,6 +120,8 @@ __all__ = [
 RULES: dict[str, str] = {
     "fuzzy": "similar names of one label, scored by fuzz.ratio (threshold, one_token_typos)",
     "token_order": "the same words in another order (token_order)",
+    "written_together": "the same characters with and without separators: Chinese or "
+    "Japanese, or initials with and without dots (token_order)",
     "numeral_form": "the same numbers in other forms: II, two, second, 2nd (numeral_forms)",
     "person_name": "an initial or a missing middle name, one fuller name fits (person_rules)",
     "org_short_form": "an organisation's first word, one organisation fits "

@@ -48,11 +48,17 @@ def find_long_forms(keys: Keys) -> dict[str, list[int]]:
     heads = {a[0] for a in wanted}
     found: dict[str, list[int]] = defaultdict(list)
     sizes = keys.n_tokens  # initials have at most one letter per token
-    for k in np.flatnonzero((sizes >= max(2, shortest)) & (sizes <= 2 * longest)).tolist():
-        tokens = keys.tokens[k]
-        if tokens[0][0] not in heads and tokens[0] not in STOP_WORDS:
-            continue
-        for initials in _initials(tokens) & wanted:
+    sized = (sizes >= max(2, shortest)) & (sizes <= 2 * longest)
+    written = np.fromiter(map(bool, keys.written_out), dtype=np.bool_, count=len(sizes))
+    for k in np.flatnonzero(sized | written).tolist():
+        spelled: set[str] = set()
+        for tokens in (keys.tokens[k], *keys.written_out[k]):  # "BBC": its "Corporation" too
+            if not max(2, shortest) <= len(tokens) <= 2 * longest:
+                continue
+            if tokens[0][0] not in heads and tokens[0] not in STOP_WORDS:
+                continue
+            spelled |= _initials(tokens) & wanted
+        for initials in sorted(spelled):
             found[initials].append(k)
     return found
 

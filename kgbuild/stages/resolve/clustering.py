@@ -37,6 +37,7 @@ from kgbuild.stages.resolve.key_rules import (
     short_form_edges,
     token_order_edges,
     type_majority_edges,
+    written_together_edges,
 )
 from kgbuild.stages.resolve.keys import Keys, build_keys
 from kgbuild.stages.resolve.names import DEFAULT_CONFIG, compile_rules
@@ -114,6 +115,7 @@ def _key_clusters(
         links.add(type_majority_edges(keys, counts, config), "type_majority")
     if config.token_order:
         links.add([(a, b, 100.0) for a, b in token_order_edges(keys)], "token_order")
+        links.add([(a, b, 100.0) for a, b in written_together_edges(keys)], "written_together")
     if config.numeral_forms:
         links.add([(a, b, 100.0) for a, b in numeral_edges(keys)], "numeral_form")
     if config.demonyms:

@@ -47,12 +47,43 @@ SURNAME_PARTICLES = frozenset(_PARTICLES.split())
 """Words that open a surname ("De Masi", "van Gogh", "bin Laden")."""
 
 
+_SUFFIXES = frozenset({"jr", "sr"})
+"""Generational suffixes written after the surname ("Martin Luther King Jr.")."""
+
+
+def _without_suffix(tokens: list[str]) -> list[str]:
+    """A person's name without a final "Jr."/"Sr.": the surname is the word before it."""
+    return tokens[:-1] if len(tokens) > 1 and tokens[-1] in _SUFFIXES else tokens
+
+
+def _surnames(keys: Keys) -> IntArray:
+    """The token code of each key's surname: its last word, or the one before "Jr."/"Sr.".
+
+    So "King" and "Martin Luther King Jr." share their surname.
+    """
+    last = keys.last.copy()
+    suffixed = [
+        k
+        for k in np.flatnonzero(keys.is_person & (keys.n_tokens > 1)).tolist()
+        if keys.tokens[k][-1] in _SUFFIXES
+    ]
+    if suffixed:
+        code = {t[-1]: int(c) for t, c in zip(keys.tokens, last.tolist(), strict=True) if t}
+        for k in suffixed:
+            last[k] = code.setdefault(keys.tokens[k][-2], int(last.max(initial=-1)) + len(code))
+    return last
+
+
 def _person_fits(short: list[str], full: list[str]) -> bool:
     """Tell whether person name ``short`` is a less specific form of ``full`` (same surname).
 
     A surname with its particles ("de masi") fits a full name that ends with it
-    ("francesco de masi"); otherwise the given names must fit (:func:`subsumes`).
+    ("francesco de masi"); otherwise the given names must fit (:func:`subsumes`). A
+    generational suffix of ``full`` that ``short`` lacks is left out ("King" fits
+    "Martin Luther King Jr."; "Smith Sr." does not fit "John Smith Jr.").
     """
+    if short[-1] not in _SUFFIXES:
+        full = _without_suffix(full)
     if len(short) > 1 and SURNAME_PARTICLES.issuperset(short[:-1]):
         return len(full) > len(short) and full[-len(short) :] == short
     return subsumes(short[:-1], full[:-1])
@@ -78,7 +109,9 @@ def document_overrides(
     word, of a proper name not written with it in capitals, written after that name's
     first mention in the document when ``starts`` gives each mention's offset: "Samsung ...
     its subsidiary Samsung Electronics" names two companies) moves to their
-    cluster if they are exactly one cluster, different from its own. Groups with more
+    cluster if they are exactly one cluster, different from its own (a name that itself
+    moves counts as its target: "Beethoven" fits "van Beethoven", which joins "Ludwig van
+    Beethoven"). Groups with more
     than ``max_block_size`` distinct names are left alone. ``O(N log N)`` in numpy
     plus ``O(g^2)`` per group of ``g`` distinct names.
     """
@@ -87,7 +120,7 @@ def document_overrides(
     if len(chosen) < 2:
         return
     chosen_keys = key_of_mention[chosen]
-    anchor = np.where(keys.is_person, keys.last, keys.first)[chosen_keys]
+    anchor = np.where(keys.is_person, _surnames(keys), keys.first)[chosen_keys]
     group = dense_codes(combine_codes(doc[chosen], keys.label_id[chosen_keys], anchor))
     first: dict[tuple[int, int], int] = {}  # (group, key) -> first offset in the document
     if starts is not None:
@@ -110,23 +143,31 @@ def document_overrides(
     for start, size in zip(starts[wanted].tolist(), sizes[wanted].tolist(), strict=True):
         names = members[start : start + size].tolist()
         person = bool(keys.is_person[names[0]])
+        fits: dict[int, list[int]] = {}
         for a in names:
             if person:
-                found = {
-                    clusters[b] for b in names if b != a and _person_fits(tokens[a], tokens[b])
-                }
+                fits[a] = [b for b in names if b != a and _person_fits(tokens[a], tokens[b])]
             else:
                 g = int(groups[start])
-                found = {
-                    clusters[b]
+                fits[a] = [
+                    b
                     for b in names
                     if b != a
                     and proper[b]
                     and not (acronym[a] and caps_head[b])
                     and _short_form_fits(tokens[a], tokens[b], config)
                     and (not first or first[g, b] < first[g, a])
-                }
-            if len(found) == 1 and (target := found.pop()) != clusters[a]:
+                ]
+        goes_to = {
+            a: found.pop() for a in names if len(found := {clusters[b] for b in fits[a]}) == 1
+        }
+        if person:  # a fuller name that itself joined one ("van Beethoven") counts as that one
+            for a in names:
+                found = {goes_to.get(b, clusters[b]) for b in fits[a]}
+                if a not in goes_to and len(found) == 1:
+                    goes_to[a] = found.pop()
+        for a in names:
+            if a in goes_to and (target := goes_to[a]) != clusters[a]:
                 moved.append(int(distinct[start]) - names[0] + a)
                 targets.append(target)
     if not moved:

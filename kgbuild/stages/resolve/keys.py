@@ -32,6 +32,8 @@ class Keys:
     proper: npt.NDArray[np.bool_]  # an organisation written as a proper name
     caps_head: npt.NDArray[np.bool_]  # ... whose first word is always in capitals ("ABBA Live")
     regnal: npt.NDArray[np.bool_]  # a person's name ending in a regnal number ("Henry VIII")
+    written_out: list[tuple[tuple[str, ...], ...]]  # an organisation's tokens with its legal
+    # form written out, as an acronym may spell them ("british broadcasting corporation")
 
 
 _STOP_TEXT = "a an and at de del della der des di do dos du e et for in la le les of on s the to "
@@ -67,6 +69,20 @@ def _reads_as_proper_name(text: str) -> bool:
         for word in _WORD_BREAK.split(text.strip())[1:]
         if word
     )
+
+
+_SPELLED_SUFFIX_LETTERS = 5
+"""A legal form stripped from a key of at least this many letters per word ("company",
+"corporation", "group", "limited") is a word an acronym may spell: BBC, BCG."""
+
+
+def _written_out(norm: str, plain: str) -> tuple[str, ...] | None:
+    """The plain tokens of an organisation when they are its key and spelled-out legal form."""
+    tokens, written = norm.split(), tuple(plain.split())
+    tail = written[len(tokens) :]
+    if not tail or list(written[: len(tokens)]) != tokens:
+        return None
+    return written if all(len(t) >= _SPELLED_SUFFIX_LETTERS and t.isalpha() for t in tail) else None
 
 
 def build_keys(
@@ -126,10 +142,15 @@ def build_keys(
         len(t) > 1 and x in rules.organizations for x, t in zip(key_labels, tokens, strict=True)
     ]
     caps_head = list(multi_org)
-    for (_, text), k in key_of_raw.items():
+    written_out: list[set[tuple[str, ...]]] = [set() for _ in norms]
+    for (label, text), k in key_of_raw.items():
         if text.isupper() and (letters := _acronym_letters(text)):
             acronym[k] = letters
             dotted[k] = dotted[k] or "." in text
+        if key_labels[k] in rules.organizations and (
+            spelled := _written_out(norms[k], both[label, text][1])
+        ):
+            written_out[k].add(spelled)
         if multi_org[k]:
             proper[k] = proper[k] or _reads_as_proper_name(text)
             head = text.split(maxsplit=1)[0]
@@ -157,5 +178,6 @@ def build_keys(
             dtype=np.bool_,
             count=len(tokens),
         ),
+        written_out=[tuple(sorted(found)) for found in written_out],
     )
     return keys, key_of_mention, name_of_mention

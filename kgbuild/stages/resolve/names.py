@@ -19,7 +19,7 @@ DEFAULT_CONFIG = ResolveConfig()
 _APOSTROPHES = re.compile(r"['\u2019\u2018\u02bc`\u00b4]")
 
 
-_POSSESSIVE = re.compile(r"\s*['\u2019\u02bc]s?$")
+_POSSESSIVE = re.compile(r"\s*['\u2019\u02bc][sS]?$")
 
 
 _NON_WORD = re.compile(r"[\W_]+")
@@ -28,6 +28,14 @@ _NON_WORD = re.compile(r"[\W_]+")
 INSIDE_WORDS = dict.fromkeys(map(ord, "\u00ad\u200c\u200d\u2060\ufeff"))
 """Invisible characters that never end a word (soft hyphen, zero-width (non-)joiner, word
 joiner, BOM): dropped, so "Mül\u00adler" is "Müller"; a zero-width space still separates."""
+
+
+_UNDECOMPOSED = str.maketrans(
+    {"ł": "l", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "ı": "i", "ŧ": "t", "ŀ": "l"}
+    | {"æ": "ae", "œ": "oe", "þ": "th"}
+)
+"""Letters whose mark is part of the letter, not a combining accent that NFD takes off:
+folded as usually written without it ("Łódź" is "Lodz", "Søren" "Soren", "Æsir" "Aesir")."""
 
 
 _GENERATIONAL = frozenset({"jr", "sr", "ii", "iii", "iv"})
@@ -128,6 +136,7 @@ def _tokens(text: str) -> list[str]:
     if not text.isascii():
         decomposed = unicodedata.normalize("NFD", text)
         text = "".join(c for c in decomposed if not unicodedata.combining(c))
+        text = text.translate(_UNDECOMPOSED)
     text = _APOSTROPHES.sub("", text.replace("&", " and "))
     return _NON_WORD.sub(" ", text).split()
 
@@ -238,7 +247,8 @@ def normalize_name(text: str, label: str, *, config: ResolveConfig = DEFAULT_CON
     """Return the comparison form of an entity name.
 
     A final possessive ("Acme's", "Reynolds'") is dropped; then NFKC, casefold,
-    accents stripped, apostrophes dropped, ``&`` read as "and", every
+    accents stripped (and the strokes and ligatures NFD leaves: "ł", "ø", "æ"), apostrophes
+    dropped, ``&`` read as "and", every
     other run of punctuation or whitespace collapsed to one space. For organisation
     and place labels (``config.place_labels``) a leading "the" is removed, for
     organisations trailing legal forms (``config.corporate_suffixes``) too; for person

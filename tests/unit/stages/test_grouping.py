@@ -108,3 +108,12 @@ def test_the_stages_of_a_batch_share_its_grouped_documents(
     assert resolutions == {"d0": 1, "d1": 1}
     extractor(documents[:1])  # the next batch groups afresh
     assert resolutions == {"d0": 2, "d1": 1}
+
+
+def test_a_document_is_grouped_with_the_context_veto_switched_on() -> None:
+    # the veto needs the sentences, which one document's grouping has not: every document
+    # of a build with relations or attributes failed with "context_similarity needs the
+    # sentences"; the veto weighs merges across documents, not within one
+    mentions = _mentions("d", [("Acme Corp", "ORG"), ("Mary Smith", "PER"), ("Acme", "ORG")])
+    vetoing = local_entities(mentions, ResolveConfig(context_similarity=True))
+    assert vetoing == local_entities(mentions, ResolveConfig())

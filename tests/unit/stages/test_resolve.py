@@ -131,6 +131,31 @@ def test_suffix_case_and_accent_variants_merge() -> None:
     assert groups(result) == {frozenset({"m0", "m1", "m2"}), frozenset({"m3", "m4"})}
 
 
+def test_letters_with_a_stroke_or_ligature_fold_like_accents() -> None:
+    # NFD takes the accent off "é" but not the stroke off "ł" or "ø": "Lech Wałęsa" and
+    # "Lech Walesa" were two people, "Ørsted" and "Orsted" two companies
+    result = resolve_mentions(
+        make_mentions(
+            ("Lech Wałęsa", "PER", "d1"),
+            ("Lech Walesa", "PER", "d2"),
+            ("Ørsted", "ORG", "d1"),
+            ("Orsted", "ORG", "d3"),
+            ("Łódź", "LOC", "d1"),
+            ("Lodz", "LOC", "d4"),
+            ("Æbeltoft", "LOC", "d1"),
+            ("Aebeltoft", "LOC", "d5"),
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1"}),
+        frozenset({"m2", "m3"}),
+        frozenset({"m4", "m5"}),
+        frozenset({"m6", "m7"}),
+    }
+    assert normalize_name("Søren Kierkegaard", "PER") == "soren kierkegaard"
+    assert normalize_name("Þór Đorđević", "PER") == "thor dordevic"
+
+
 def test_names_with_invisible_characters_inside_words_merge() -> None:
     # a soft hyphen (text copied from a web page or a PDF), a word joiner or a BOM inside
     # a word does not make another name; a zero-width space between two words separates them
@@ -244,6 +269,60 @@ def test_typo_variant_counts_as_one_candidate() -> None:
         ResolveConfig(fuzzy_person_names=True, fuzzy_given_names=True),
     )
     assert groups(result) == {frozenset({"m0", "m1", "m2"})}
+
+
+def test_a_surname_joins_its_full_name_when_a_shorter_form_of_it_is_written_too() -> None:
+    # "van Beethoven" joins "Ludwig van Beethoven"; the bare "Beethoven" fits both and was
+    # left alone as ambiguous, one person's name counted as two candidates
+    result = resolve_mentions(
+        make_mentions(
+            ("Ludwig van Beethoven", "PER", "d1"),
+            ("van Beethoven", "PER", "d1"),
+            ("Beethoven", "PER", "d1"),
+            ("John Smith", "PER", "d2"),
+            ("J. Smith", "PER", "d2"),
+            ("Smith", "PER", "d2"),
+            ("Jane Smith", "PER", "d3"),  # "J. Smith" is ambiguous across the corpus
+            ("David Chen", "PER", "d4"),
+            ("D. Chen", "PER", "d4"),
+            ("Linda Chen", "PER", "d4"),
+            ("Chen", "PER", "d4"),  # two people: still ambiguous
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1", "m2"}),
+        frozenset({"m3", "m4", "m5"}),
+        frozenset({"m6"}),
+        frozenset({"m7", "m8"}),
+        frozenset({"m9"}),
+        frozenset({"m10"}),
+    }
+
+
+def test_a_surname_joins_its_documents_full_name_ending_in_jr() -> None:
+    # the surname rule took "jr" for the surname: "King" and "Dr. King" stayed apart from
+    # "Martin Luther King Jr." in its own document
+    result = resolve_mentions(
+        make_mentions(
+            ("Martin Luther King Jr.", "PER", "d1"),
+            ("King", "PER", "d1"),
+            ("Dr. King", "PER", "d1"),
+            ("Robert Downey Jr.", "PER", "d2"),
+            ("Downey", "PER", "d2"),
+            ("John Smith Jr.", "PER", "d3"),
+            ("John Smith Sr.", "PER", "d3"),
+            ("Smith", "PER", "d3"),  # father or son: left alone
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1", "m2"}),
+        frozenset({"m3", "m4"}),
+        frozenset({"m5"}),
+        frozenset({"m6"}),
+        frozenset({"m7"}),
+    }
+    king = next(e for e in result.entities if "m0" in e.mention_ids)
+    assert king.name == "Martin Luther King Jr."
 
 
 def test_surname_links_only_within_the_same_document() -> None:
@@ -395,6 +474,62 @@ def test_token_order_variants_merge() -> None:
         make_mentions(("David Chen", "PER", "d1"), ("CHEN David", "PER", "d2"))
     )
     assert same(result, "m0", "m1")
+
+
+def test_chinese_and_japanese_names_with_and_without_separators_merge() -> None:
+    # a foreign name in Chinese is written with a middle dot or without, a Japanese name
+    # with a space or without: each was two entities
+    result = resolve_mentions(
+        make_mentions(
+            ("迈克尔·乔丹", "PER", "d1"),
+            ("乔丹", "PER", "d1"),  # the surname still joins its document's full name
+            ("迈克尔乔丹", "PER", "d2"),
+            ("迈克尔・乔丹", "PER", "d3"),
+            ("山田 太郎", "PER", "d4"),
+            ("山田太郎", "PER", "d5"),
+            ("山田太郎", "ORG", "d6"),  # another label: not the person
+            ("John Smith", "PER", "d7"),
+            ("JohnSmith", "PER", "d8"),  # written with spaces: not joined
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1", "m2", "m3"}),
+        frozenset({"m4", "m5"}),
+        frozenset({"m6"}),
+        frozenset({"m7"}),
+        frozenset({"m8"}),
+    }
+    jordan = next(e for e in result.entities if "m0" in e.mention_ids)
+    assert jordan.name == "迈克尔·乔丹"
+    assert "written_together" in {m.rule for m in jordan.merges}
+    off = resolve_mentions(
+        make_mentions(("山田 太郎", "PER", "d4"), ("山田太郎", "PER", "d5")),
+        ResolveConfig(token_order=False),
+    )
+    assert len(off.entities) == 2
+
+
+def test_initials_inside_a_name_with_and_without_dots_merge() -> None:
+    # "j p morgan" and "jp morgan" were two keys of other word counts, never compared
+    result = resolve_mentions(
+        make_mentions(
+            ("J.P. Morgan", "ORG", "d1"),
+            ("JP Morgan", "ORG", "d2"),
+            ("U.S. Steel", "ORG", "d3"),
+            ("US Steel", "ORG", "d4"),
+            ("AT&T", "ORG", "d5"),
+            ("A.T.&T.", "ORG", "d6"),
+            ("J.P. Smith", "PER", "d7"),  # a person's initials: the person rules decide
+            ("JP Smith", "PER", "d8"),
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1"}),
+        frozenset({"m2", "m3"}),
+        frozenset({"m4", "m5"}),
+        frozenset({"m6"}),
+        frozenset({"m7"}),
+    }
 
 
 def test_one_word_names_keep_their_labels_across_documents() -> None:
@@ -923,6 +1058,16 @@ def test_possessive_is_the_same_name() -> None:
     assert normalize_name("Acme\u2019s", "ORG") == "acme"
 
 
+def test_a_possessive_in_capitals_is_the_same_name() -> None:
+    # a headline's "ACME'S" was the key "acmes", another entity than "Acme"
+    result = resolve_mentions(
+        make_mentions(("Brackley Robotics", "ORG", "d1"), ("BRACKLEY ROBOTICS'S", "ORG", "d2"))
+    )
+    assert same(result, "m0", "m1")
+    assert normalize_name("ACME\u2019S", "ORG") == "acme"
+    assert normalize_name("DAVID CHEN'S", "PER") == "david chen"
+
+
 # --------------------------------------------------------------------------- issue 15: splits
 
 
@@ -1079,6 +1224,30 @@ def test_acronym_joins_its_long_form_in_a_document() -> None:
     assert entity.label == "ORG"
     rules = {m.rule for m in entity.merges}
     assert rules == {"acronym"} | ({"document_acronym"} if len(entity.merges) > 1 else set())
+
+
+def test_acronym_spells_the_legal_form_its_long_form_writes_out() -> None:
+    # "Corporation" and "Group" are stripped from the long form's key, yet its acronym
+    # spells them: "BBC" and "BCG" stayed apart from their long forms, even side by side
+    result = resolve_mentions(
+        make_mentions(
+            ("British Broadcasting Corporation", "ORG", "d1"),
+            ("BBC", "ORG", "d1"),
+            ("BBC", "ORG", "d2"),
+            ("Boston Consulting Group", "ORG", "d3"),
+            ("BCG", "ORG", "d4"),
+            ("Acme Co.", "ORG", "d5"),  # an abbreviated legal form is not spelled: "AC"
+            ("AC", "ORG", "d5"),
+        )
+    )
+    assert groups(result) == {
+        frozenset({"m0", "m1", "m2"}),
+        frozenset({"m3", "m4"}),
+        frozenset({"m5"}),
+        frozenset({"m6"}),
+    }
+    bbc = next(e for e in result.entities if "m0" in e.mention_ids)
+    assert bbc.name == "British Broadcasting Corporation"
 
 
 def test_acronym_across_documents_only_when_the_long_form_is_unambiguous() -> None:
