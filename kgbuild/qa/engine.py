@@ -72,7 +72,12 @@ def open_store(
     graph: str | Path | None = None,
     neo4j: str | None = None,
 ) -> GraphStore:
-    """Neo4j when a URI is given or configured, else the exported graph (``graph.json``)."""
+    """Neo4j when a URI is given or configured, else the exported graph (``graph.json``).
+
+    Raises:
+        ConfigError: the URI is not a Neo4j URI, or the server refused the credentials.
+        Neo4jUnavailableError: the server cannot be reached.
+    """
     from kgbuild.config import load_settings
 
     settings = settings or load_settings()
@@ -81,8 +86,14 @@ def open_store(
     if uri:
         from kgbuild.qa.neo4j_store import Neo4jGraph
 
-        config = settings.neo4j.model_copy(update={"uri": uri})  # auth may depend on the uri
-        return Neo4jGraph(uri, auth=config.auth(), database=config.database)
+        config = settings.neo4j.with_uri(uri)  # checked; auth may depend on the uri
+        store = Neo4jGraph(uri, auth=config.auth(), database=config.database)
+        try:
+            store.verify(user=config.user)
+        except BaseException:
+            store.close()
+            raise
+        return store
     from kgbuild.qa.embedded import EmbeddedGraph
 
     ledger = None if graph is not None else settings.resolved_ledger_url()

@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from neo4j import Driver, GraphDatabase
+from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
 
 from kgbuild.errors import InputError
 from kgbuild.explorer.models import (
@@ -38,6 +39,7 @@ from kgbuild.qa.models import (
 from kgbuild.qa.names import NameIndex, NameRow
 from kgbuild.qa.text import fold, is_cjk
 from kgbuild.store.neo4j import queries as q
+from kgbuild.store.neo4j.errors import Neo4jAuthError, Neo4jUnavailableError
 
 __all__ = ["Neo4jGraph", "lucene_prefix_query", "lucene_query"]
 
@@ -182,8 +184,24 @@ class Neo4jGraph:
             notifications_disabled_classifications=["UNRECOGNIZED"],
         )
         self.database = database
+        self._uri = uri or ""
+        self._auth_sent = auth is not None
         self._index_ready = False
         self._names: tuple[tuple[Any, int], NameIndex] | None = None
+
+    def verify(self, *, user: str = "") -> None:
+        """Check that the server answers and takes the credentials (fails in seconds).
+
+        Raises:
+            Neo4jUnavailableError: The server cannot be reached.
+            Neo4jAuthError: The server refused the credentials.
+        """
+        try:
+            self.driver.verify_connectivity()
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise Neo4jUnavailableError(self._uri, self.database) from exc
+        except AuthError as exc:
+            raise Neo4jAuthError(self._uri, user, password_sent=self._auth_sent) from exc
 
     def _read(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
         records, _, _ = self.driver.execute_query(

@@ -200,3 +200,19 @@ def test_neo4j_stop_says_when_no_server_was_running(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["neo4j", "stop", "--home", str(home), "--no-docker"])
     assert result.exit_code == 0, result.output
     assert "was not running" in result.output and "neo4j stopped" not in result.output
+
+
+def test_ask_and_serve_exit_2_on_a_bad_or_unreachable_neo4j(tmp_path: Path) -> None:
+    for command in (["ask", "Where is Acme based?", "--no-server"], ["serve", "--port", "0"]):
+        result = runner.invoke(app, [*command, "--neo4j", "notauri", "--out", str(tmp_path)])
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)  # an error line, not a traceback
+        assert "error: neo4j uri: 'notauri' is not a Neo4j URI" in result.output
+        result = runner.invoke(
+            app, [*command, "--neo4j", "bolt://127.0.0.1:1", "--out", str(tmp_path)]
+        )
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)
+        assert "error: Neo4j at bolt://127.0.0.1:1 (database 'neo4j') is unavailable" in (
+            result.output
+        )
