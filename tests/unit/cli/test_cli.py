@@ -203,7 +203,7 @@ def test_neo4j_stop_says_when_no_server_was_running(tmp_path: Path) -> None:
 
 
 def test_ask_and_serve_exit_2_on_a_bad_or_unreachable_neo4j(tmp_path: Path) -> None:
-    for command in (["ask", "Where is Acme based?", "--no-server"], ["serve", "--port", "0"]):
+    for command in (["ask", "Where is Acme based?", "--no-server"], ["serve"]):
         result = runner.invoke(app, [*command, "--neo4j", "notauri", "--out", str(tmp_path)])
         assert result.exit_code == 2, result.output
         assert isinstance(result.exception, SystemExit)  # an error line, not a traceback
@@ -216,3 +216,11 @@ def test_ask_and_serve_exit_2_on_a_bad_or_unreachable_neo4j(tmp_path: Path) -> N
         assert "error: Neo4j at bolt://127.0.0.1:1 (database 'neo4j') is unavailable" in (
             result.output
         )
+
+
+def test_serve_refuses_a_port_out_of_range_before_loading_anything(tmp_path: Path) -> None:
+    for port in ("70000", "0", "-1"):
+        result = runner.invoke(app, ["serve", "--port", port, "--out", str(tmp_path)])
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)  # a usage error, not a traceback
+        assert "Invalid value for '--port'" in result.output
