@@ -224,3 +224,51 @@ def test_serve_refuses_a_port_out_of_range_before_loading_anything(tmp_path: Pat
         assert result.exit_code == 2, result.output
         assert isinstance(result.exception, SystemExit)  # a usage error, not a traceback
         assert "Invalid value for '--port'" in result.output
+
+
+def test_evaluate_refuses_a_json_out_it_cannot_write_before_scoring(
+    tmp_path: Path, random_ner_model: Path
+) -> None:
+    from tests.conftest import write_keyword_conll
+
+    data = write_keyword_conll(tmp_path / "dev.txt", 5, seed=3)
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder", encoding="utf-8")
+    for json_out, message in (
+        (tmp_path, f"error: --json-out {tmp_path} is a folder: name a file"),
+        (afile / "scores.json", f"error: cannot write the scores to {afile / 'scores.json'}"),
+    ):
+        result = runner.invoke(
+            app,
+            [
+                "evaluate",
+                "ner",
+                "--model",
+                str(random_ner_model),
+                "--data",
+                str(data),
+                "--json-out",
+                str(json_out),
+            ],
+        )
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)  # an error line, not a traceback
+        assert message in result.output
+        assert "entities: P/R/F1" not in result.output  # refused before the model ran
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "ner",
+            "--model",
+            str(random_ner_model),
+            "--data",
+            str(data),
+            "--json-out",
+            str(tmp_path / "new" / "scores.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        json.loads((tmp_path / "new" / "scores.json").read_text(encoding="utf-8"))["task"] == "ner"
+    )
