@@ -272,3 +272,38 @@ def test_evaluate_refuses_a_json_out_it_cannot_write_before_scoring(
     assert (
         json.loads((tmp_path / "new" / "scores.json").read_text(encoding="utf-8"))["task"] == "ner"
     )
+
+
+def test_build_piped_logs_document_progress_instead_of_a_bar(
+    tmp_path: Path, random_ner_model: Path
+) -> None:
+    """stderr to a pipe or a log file: INFO lines, never a bar's carriage-return updates."""
+    import subprocess
+    import sys
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(3):
+        (docs / f"{n}.txt").write_text("Maria Gonzalez works in Berlin.", encoding="utf-8")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kgbuild",
+            "build",
+            str(docs),
+            "--out",
+            str(tmp_path / "out"),
+            "--model",
+            str(random_ner_model),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "KGBUILD_DOCS_PER_BATCH": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and "doc/s" not in done.stderr, done.stderr
+    for line in ("documents: 30% (1/3)", "documents: 60% (2/3)", "documents: 100% (3/3)"):
+        assert line in done.stderr
+    assert "3 documents (3 processed" in done.stdout
