@@ -7,7 +7,9 @@ Precedence, highest first: explicit keyword arguments, environment variables
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -33,6 +35,8 @@ from pydantic_settings import (
 
 from kgbuild.errors import ConfigError
 from kgbuild.schema import load_unique_yaml
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "AttributeConfig",
@@ -807,6 +811,7 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
         _check_config_file(path, named_by="" if config_path is not None else "KGBUILD_CONFIG")
     # the file reaches Settings through a context variable, never the process environment:
     # threads loading other files at the same time each read their own
+    _warn_unknown_env()
     token = _CONFIG_FILE.set(None if path is None else str(path))
     try:
         return _with_standard_neo4j_env(Settings(**overrides))
@@ -816,6 +821,59 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
         raise ConfigError(_describe_env(exc)) from exc
     finally:
         _CONFIG_FILE.reset(token)
+
+
+OTHER_ENV: frozenset[str] = frozenset(
+    {
+        "KGBUILD_CONFIG",
+        "KGBUILD_MODELS_DIR",
+        "KGBUILD_SCHEMAS_DIR",
+        "KGBUILD_MODEL_CACHE",
+        "KGBUILD_BASE_CACHE",
+        "KGBUILD_PLAIN_BERT",
+        "KGBUILD_NEO4J_HOME",
+        "KGBUILD_NEO4J_TOOLS",
+    }
+)
+"""``KGBUILD_*`` variables that are read elsewhere, not settings fields."""
+
+
+def _warn_unknown_env() -> None:
+    """Warn of each ``KGBUILD_*`` variable that looks like a setting but names none.
+
+    A misspelled nested field (``KGBUILD_NER__MODLE``) fails validation; a misspelled
+    top-level one (``KGBUILD_NER_MODEL`` with one ``_``, ``KGBUILD_OUTDIR``) would
+    otherwise be ignored without a word. Other variables of the prefix (``KGBUILD_REPO``
+    of ``prefect.yaml``) stay quiet unless they are close to a field's name.
+    """
+    fields = list(Settings.model_fields)
+    for name in sorted(os.environ):
+        upper = name.upper()
+        if not upper.startswith("KGBUILD_") or upper in OTHER_ENV or name in _WARNED_ENV:
+            continue
+        top, sep, rest = upper.removeprefix("KGBUILD_").partition("__")
+        top = top.lower()
+        if top in fields:
+            continue
+        sections = [f for f in fields if top.startswith(f + "_")]
+        if sections:
+            guess = f"{sections[0]}__{top.removeprefix(sections[0] + '_')}{sep}{rest}"
+        else:
+            close = difflib.get_close_matches(top, fields, n=1, cutoff=0.8)
+            if not close:
+                continue
+            guess = f"{close[0]}{sep}{rest}"
+        _WARNED_ENV.add(name)
+        log.warning(
+            "%s names no setting and is ignored: did you mean KGBUILD_%s? (a nested field "
+            "takes '__', e.g. KGBUILD_NER__BATCH_SIZE)",
+            name,
+            guess.upper(),
+        )
+
+
+_WARNED_ENV: set[str] = set()
+"""The variables :func:`_warn_unknown_env` warned of (once per process)."""
 
 
 def _check_config_file(path: Path, named_by: str = "") -> None:

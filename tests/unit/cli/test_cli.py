@@ -307,3 +307,25 @@ def test_build_piped_logs_document_progress_instead_of_a_bar(
     for line in ("documents: 30% (1/3)", "documents: 60% (2/3)", "documents: 100% (3/3)"):
         assert line in done.stderr
     assert "3 documents (3 processed" in done.stdout
+
+
+def test_a_misspelled_kgbuild_variable_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {
+        "KGBUILD_NER_MODEL": "models/my-ner",  # one '_': KGBUILD_NER__MODEL
+        "KGBUILD_DOCS_PER_BACH": "4",
+        "KGBUILD_REPO": "/src/kgbuild",  # prefect.yaml's: no setting, and not like one
+    }
+    with caplog.at_level("WARNING", logger="kgbuild.config"):
+        result = runner.invoke(app, ["export", "--out", str(tmp_path)], env=env)
+    assert result.exit_code == 2, result.output  # no ledger there
+    warnings = [r.getMessage() for r in caplog.records if r.name == "kgbuild.config"]
+    assert any(
+        w.startswith(
+            "KGBUILD_NER_MODEL names no setting and is ignored: did you mean KGBUILD_NER__MODEL?"
+        )
+        for w in warnings
+    ), warnings
+    assert any("KGBUILD_DOCS_PER_BACH" in w and "KGBUILD_DOCS_PER_BATCH?" in w for w in warnings)
+    assert not any("KGBUILD_REPO" in w for w in warnings)
