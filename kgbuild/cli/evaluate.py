@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -129,8 +130,10 @@ def ner(
     from kgbuild.readers.ner_sources import parse_source
     from kgbuild.training.ner import evaluate_ner
 
+    if docs is not None and not re.fullmatch(r"\d*:\d*", docs.strip()):
+        raise typer.BadParameter(f"--docs {docs!r} is not FIRST:END (e.g. 0:100)")
     try:
-        source = parse_source(data + (f"@{docs}" if docs else ""), data_format)
+        source = parse_source(data + (f"@{docs.strip()}" if docs else ""), data_format)
         target = _target("ner", source.path, json_out)
         scores = evaluate_ner(
             _model("ner", model),

@@ -329,3 +329,16 @@ def test_a_misspelled_kgbuild_variable_is_reported(
     ), warnings
     assert any("KGBUILD_DOCS_PER_BACH" in w and "KGBUILD_DOCS_PER_BATCH?" in w for w in warnings)
     assert not any("KGBUILD_REPO" in w for w in warnings)
+
+
+def test_evaluate_ner_says_when_docs_is_not_a_range(tmp_path: Path) -> None:
+    from tests.conftest import write_keyword_conll
+
+    data = write_keyword_conll(tmp_path / "dev.txt", 5, seed=3)
+    for docs in ("abc", "10", "1:2:3"):
+        result = runner.invoke(
+            app, ["evaluate", "ner", "--model", "default", "--data", str(data), "--docs", docs]
+        )
+        assert result.exit_code == 2, result.output
+        assert f"--docs '{docs}' is not FIRST:END" in result.output  # not "no such file"
+        assert "does not exist" not in result.output
