@@ -342,3 +342,14 @@ def test_evaluate_ner_says_when_docs_is_not_a_range(tmp_path: Path) -> None:
         assert result.exit_code == 2, result.output
         assert f"--docs '{docs}' is not FIRST:END" in result.output  # not "no such file"
         assert "does not exist" not in result.output
+
+
+def test_ask_with_a_folder_as_graph_names_the_file_to_give(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    result = runner.invoke(app, ["ask", "Where is Acme based?", "--graph", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"error: {out} is a folder: give the graph file ({out / 'graph.json'})" in (
+        result.output.replace("\n", "")
+    )
+    assert f"--out {tmp_path}`" not in result.output  # not: build into its parent
