@@ -353,3 +353,12 @@ def test_ask_with_a_folder_as_graph_names_the_file_to_give(tmp_path: Path) -> No
         result.output.replace("\n", "")
     )
     assert f"--out {tmp_path}`" not in result.output  # not: build into its parent
+
+
+def test_build_help_names_every_input_format() -> None:
+    from kgbuild.stages.formats import EXTENSIONS
+
+    result = runner.invoke(app, ["build", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for suffix in (".txt", ".md", ".jsonl", *EXTENSIONS):
+        assert suffix in result.output, suffix
