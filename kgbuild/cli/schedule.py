@@ -18,17 +18,34 @@ def schedule_overrides(
     out: Path | None, model: str | None, neo4j: str | None, runner: str | None
 ) -> dict[str, Any]:
     """Plain (secret-free) settings overrides stored in the deployment's parameters."""
+    from kgbuild.config import expand_home
+
     overrides: dict[str, Any] = {}
     if out is not None:
-        overrides["out_dir"] = str(out.resolve())
+        overrides["out_dir"] = str(expand_home(out).resolve())
     if model is not None:
-        local = Path(model)
+        local = expand_home(Path(model))
         overrides["ner"] = {"model": str(local.resolve()) if local.exists() else model}
     if neo4j is not None:
         overrides["neo4j"] = {"uri": neo4j}
     if runner is not None:
         overrides["orchestration"] = {"task_runner": runner}
     return overrides
+
+
+def _is_glob(path: str) -> bool:
+    return any(c in path for c in "*?[")
+
+
+def _absolute(path: str) -> Path:
+    """An input path as each scheduled run reads it: ``~`` expanded, made absolute.
+
+    A glob is made absolute without resolving its pattern.
+    """
+    from kgbuild.config import expand_home
+
+    expanded = expand_home(Path(path))
+    return expanded.absolute() if _is_glob(path) else expanded.resolve()
 
 
 def schedule(
@@ -83,8 +100,11 @@ def schedule(
         raise typer.Exit(code=2) from exc
     from kgbuild_flows import configure_environment
 
-    absolute = [p if any(c in p for c in "*?[") else str(Path(p).resolve()) for p in paths]
+    absolute = [str(_absolute(p)) for p in paths]
     try:
+        missing = next((p for p in absolute if not _is_glob(p) and not Path(p).exists()), None)
+        if missing is not None:  # each run would fail on it
+            raise KGBuildError(f"input path {missing} does not exist")
         configure_environment()  # before the flow module imports prefect
         from kgbuild_flows.schedule import deployment, serve_schedule
         from kgbuild_flows.server import check_server

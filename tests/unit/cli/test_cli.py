@@ -362,3 +362,24 @@ def test_build_help_names_every_input_format() -> None:
     assert result.exit_code == 0, result.output
     for suffix in (".txt", ".md", ".jsonl", *EXTENSIONS):
         assert suffix in result.output, suffix
+
+
+def test_schedule_refuses_a_missing_input_path_and_reads_a_quoted_home(tmp_path: Path) -> None:
+    from kgbuild.cli.schedule import schedule_overrides
+
+    env = {"PREFECT_API_URL": "http://127.0.0.1:1/api", "HOME": str(tmp_path)}
+    result = runner.invoke(
+        app, ["schedule", str(tmp_path / "missing"), "--interval", "60"], env=env
+    )
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert f"error: input path {tmp_path / 'missing'} does not exist" in result.output
+    # '~/notes' quoted (a cron line, a service file): the home folder, not ./~/notes
+    result = runner.invoke(app, ["schedule", "~/notes", "--interval", "60"], env=env)
+    assert f"error: input path {tmp_path / 'notes'} does not exist" in result.output
+    os.environ["HOME"], home = str(tmp_path), os.environ["HOME"]
+    try:
+        overrides = schedule_overrides(Path("~/out"), None, None, None)
+    finally:
+        os.environ["HOME"] = home
+    assert overrides["out_dir"] == str(tmp_path / "out")
