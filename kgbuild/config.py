@@ -808,10 +808,11 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
         config_path = Path(config_path)  # a str from Python callers, as the CLI's Path
     path = config_path if config_path is not None else Path(previous) if previous else None
     if path is not None:
+        path = expand_home(path)  # KGBUILD_CONFIG=~/kgbuild.yaml where no shell expands it
         _check_config_file(path, named_by="" if config_path is not None else "KGBUILD_CONFIG")
+    _warn_unknown_env()
     # the file reaches Settings through a context variable, never the process environment:
     # threads loading other files at the same time each read their own
-    _warn_unknown_env()
     token = _CONFIG_FILE.set(None if path is None else str(path))
     try:
         return _with_standard_neo4j_env(Settings(**overrides))

@@ -93,6 +93,10 @@ def schedule(
 
     overrides = schedule_overrides(out, model, neo4j, task_runner)
     config_path = config or (Path(p) if (p := os.environ.get("KGBUILD_CONFIG")) else None)
+    if config_path is not None:
+        from kgbuild.config import expand_home
+
+        config_path = expand_home(config_path)
     try:
         load_settings(config_path, **overrides)  # fail now, not at the first scheduled run
     except (ConfigError, KGBuildError) as exc:

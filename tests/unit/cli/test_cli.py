@@ -383,3 +383,20 @@ def test_schedule_refuses_a_missing_input_path_and_reads_a_quoted_home(tmp_path:
     finally:
         os.environ["HOME"] = home
     assert overrides["out_dir"] == str(tmp_path / "out")
+
+
+def test_a_config_file_under_a_quoted_home_is_found(tmp_path: Path) -> None:
+    (tmp_path / "kgbuild.yaml").write_text("docs_per_batch: 0\n", encoding="utf-8")
+    env = {"HOME": str(tmp_path)}
+    for args, extra in (
+        (["--config", "~/kgbuild.yaml"], {}),
+        ([], {"KGBUILD_CONFIG": "~/kgbuild.yaml"}),
+    ):
+        result = runner.invoke(
+            app, ["export", "--out", str(tmp_path / "out"), *args], env={**env, **extra}
+        )
+        assert result.exit_code == 2, result.output
+        # the file was read: its invalid field is reported, not "config file not found"
+        assert f"invalid configuration in {tmp_path / 'kgbuild.yaml'}: docs_per_batch" in (
+            result.output.replace("\n", "")
+        )
