@@ -400,3 +400,43 @@ def test_a_config_file_under_a_quoted_home_is_found(tmp_path: Path) -> None:
         assert f"invalid configuration in {tmp_path / 'kgbuild.yaml'}: docs_per_batch" in (
             result.output.replace("\n", "")
         )
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, bytes]:
+    """Run ``python -m kgbuild ARGS`` with stdout and stderr on a pseudo-terminal."""
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "kgbuild", *args],
+            stdout=slave,
+            stderr=slave,
+            env={**os.environ, **env},
+            timeout=300,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    return done.returncode, output
+
+
+def test_no_color_turns_the_error_colour_off_on_a_terminal(tmp_path: Path) -> None:
+    args = ["export", "--out", str(tmp_path)]
+    code, coloured = _on_a_terminal(args, {"NO_COLOR": ""})  # empty: no effect
+    assert code == 2 and b"\x1b[31merror: no run ledger" in coloured, coloured
+    code, plain = _on_a_terminal(args, {"NO_COLOR": "1"})
+    assert code == 2, plain
+    assert b"error: no run ledger" in plain and b"\x1b[" not in plain, plain
