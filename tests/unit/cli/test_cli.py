@@ -440,3 +440,19 @@ def test_no_color_turns_the_error_colour_off_on_a_terminal(tmp_path: Path) -> No
     code, plain = _on_a_terminal(args, {"NO_COLOR": "1"})
     assert code == 2, plain
     assert b"error: no run ledger" in plain and b"\x1b[" not in plain, plain
+
+
+def test_build_records_a_file_name_that_is_not_utf8_as_a_failure(
+    tmp_path: Path, random_ner_model: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("Maria Gonzalez works in Berlin.", encoding="utf-8")
+    latin1 = docs / os.fsdecode(b"caf\xe9.txt")  # a name from a Latin-1 archive
+    latin1.write_text("David Chen works in Lisbon.", encoding="utf-8")
+    result = _build(docs, tmp_path / "out", random_ner_model)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # was a UnicodeEncodeError traceback
+    assert "1 processed" in result.output
+    assert "failed: " in result.output and "caf\\udce9.txt" in result.output
+    assert "exit 1: 1 of 2 inputs failed" in result.output
