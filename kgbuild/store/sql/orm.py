@@ -6,13 +6,21 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, create_engine
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kgbuild.config import url_without_password
-from kgbuild.errors import ConfigError
+from kgbuild.errors import ConfigError, KGBuildError
 
-__all__ = ["Base", "DocumentRow", "ResultRow", "RunRow", "StageEventRow", "make_engine"]
+__all__ = [
+    "Base",
+    "DocumentRow",
+    "LedgerUnavailableError",
+    "ResultRow",
+    "RunRow",
+    "StageEventRow",
+    "make_engine",
+]
 
 
 def utcnow() -> datetime:
@@ -106,6 +114,8 @@ def make_engine(url: str) -> Engine:
     Raises:
         ConfigError: ``url`` is not a SQLAlchemy URL, or names a database or driver that
             is not installed (the message shows the URL without its password).
+        LedgerUnavailableError: the database cannot be opened (server down, credentials
+            refused, a file SQLite cannot open).
     """
     if url.startswith("sqlite:///"):
         from pathlib import Path
@@ -117,9 +127,29 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url)
     except (ArgumentError, ImportError) as exc:  # not a URL, no such database, no driver
         raise ConfigError(f"ledger_url {_shown(url)}: {_url_problem(exc)}") from exc
-    Base.metadata.create_all(engine)
-    _add_missing_columns(engine)
+    try:
+        Base.metadata.create_all(engine)
+        _add_missing_columns(engine)
+    except OperationalError as exc:  # the server down, a wrong password, a locked file
+        engine.dispose()
+        raise LedgerUnavailableError(url, exc) from exc
     return engine
+
+
+class LedgerUnavailableError(KGBuildError, ConnectionError):
+    """The ledger database cannot be opened (a transient error to the Prefect flow's retries).
+
+    Args:
+        url: The ledger URL (shown without its password).
+        exc: The database's error.
+    """
+
+    def __init__(self, url: str, exc: OperationalError) -> None:
+        lines = str(exc.orig or exc).strip().splitlines()
+        super().__init__(
+            f"cannot open the run ledger at {_shown(url)}: {lines[0] if lines else exc}; "
+            "check ledger_url and that its database server runs"
+        )
 
 
 def _shown(url: str) -> str:

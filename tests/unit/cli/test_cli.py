@@ -456,3 +456,40 @@ def test_build_records_a_file_name_that_is_not_utf8_as_a_failure(
     assert "1 processed" in result.output
     assert "failed: " in result.output and "caf\\udce9.txt" in result.output
     assert "exit 1: 1 of 2 inputs failed" in result.output
+
+
+def test_build_and_export_exit_2_when_the_ledger_database_cannot_be_opened(
+    tmp_path: Path, random_ner_model: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Maria Gonzalez works in Berlin.", encoding="utf-8")
+    a_folder = tmp_path / "folder"
+    a_folder.mkdir()
+    for url, shown in (
+        (f"sqlite:///{a_folder.as_posix()}", f"'sqlite:///{a_folder.as_posix()}'"),
+        (
+            "postgresql+psycopg://kg:secret-pw@127.0.0.1:1/kg",  # no server on port 1
+            "'postgresql+psycopg://kg:***@127.0.0.1:1/kg'",
+        ),
+    ):
+        env = {"KGBUILD_LEDGER_URL": url}
+        for args in (
+            [
+                "build",
+                str(docs),
+                "--out",
+                str(tmp_path / "out"),
+                "--no-progress",
+                "--model",
+                str(random_ner_model),
+            ],
+            ["export", "--out", str(tmp_path / "out")],
+        ):
+            result = runner.invoke(app, args, env=env)
+            assert result.exit_code == 2, result.output
+            assert isinstance(result.exception, SystemExit)  # was an OperationalError traceback
+            assert f"error: cannot open the run ledger at {shown}: " in (
+                result.output.replace("\n", "")
+            )
+            assert "secret-pw" not in result.output
