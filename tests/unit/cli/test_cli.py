@@ -493,3 +493,14 @@ def test_build_and_export_exit_2_when_the_ledger_database_cannot_be_opened(
                 result.output.replace("\n", "")
             )
             assert "secret-pw" not in result.output
+
+
+def test_evaluate_says_when_the_data_file_is_a_folder(tmp_path: Path) -> None:
+    for args in (
+        ["evaluate", "re", "--model", "default", "--data", str(tmp_path)],
+        ["evaluate", "pipeline", "--data", str(tmp_path)],
+        ["evaluate", "ner", "--model", "default", "--data", str(tmp_path)],
+    ):
+        result = runner.invoke(app, [*args, "--json-out", str(tmp_path / "s.json")])
+        assert result.exit_code == 2, result.output
+        assert f"error: data file {tmp_path} is a folder, not a file" in result.output
