@@ -880,6 +880,8 @@ _WARNED_ENV: set[str] = set()
 def _check_config_file(path: Path, named_by: str = "") -> None:
     """Raise :class:`ConfigError` unless ``path`` is a readable YAML mapping (or empty)."""
     where = f"{path} (from {named_by})" if named_by else str(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {where} is a folder: name the YAML file in it")
     if not path.is_file():
         raise ConfigError(f"config file not found: {where}")
     try:

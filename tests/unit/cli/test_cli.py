@@ -504,3 +504,15 @@ def test_evaluate_says_when_the_data_file_is_a_folder(tmp_path: Path) -> None:
         result = runner.invoke(app, [*args, "--json-out", str(tmp_path / "s.json")])
         assert result.exit_code == 2, result.output
         assert f"error: data file {tmp_path} is a folder, not a file" in result.output
+
+
+def test_a_folder_given_as_config_is_named_a_folder(tmp_path: Path) -> None:
+    for args, env in (
+        (["--config", str(tmp_path)], {}),
+        ([], {"KGBUILD_CONFIG": str(tmp_path)}),
+    ):
+        result = runner.invoke(app, ["export", "--out", str(tmp_path / "o"), *args], env=env)
+        assert result.exit_code == 2, result.output
+        assert f"error: config file {tmp_path}" in result.output
+        assert "is a folder: name the YAML file in it" in result.output.replace("\n", "")
+        assert "not found" not in result.output
