@@ -7,7 +7,9 @@ Precedence, highest first: explicit keyword arguments, environment variables
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import os
 import re
 from contextvars import ContextVar
@@ -34,6 +36,8 @@ from pydantic_settings import (
 
 from kgbuild.errors import ConfigError
 from kgbuild.schema import load_unique_yaml
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "AttributeConfig",
@@ -845,7 +849,9 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
         config_path = Path(config_path)  # a str from Python callers, as the CLI's Path
     path = config_path if config_path is not None else Path(previous) if previous else None
     if path is not None:
+        path = expand_home(path)  # KGBUILD_CONFIG=~/kgbuild.yaml where no shell expands it
         _check_config_file(path, named_by="" if config_path is not None else "KGBUILD_CONFIG")
+    _warn_unknown_env()
     # the file reaches Settings through a context variable, never the process environment:
     # threads loading other files at the same time each read their own
     token = _CONFIG_FILE.set(None if path is None else str(path))
@@ -859,9 +865,64 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
         _CONFIG_FILE.reset(token)
 
 
+OTHER_ENV: frozenset[str] = frozenset(
+    {
+        "KGBUILD_CONFIG",
+        "KGBUILD_MODELS_DIR",
+        "KGBUILD_SCHEMAS_DIR",
+        "KGBUILD_MODEL_CACHE",
+        "KGBUILD_BASE_CACHE",
+        "KGBUILD_PLAIN_BERT",
+        "KGBUILD_NEO4J_HOME",
+        "KGBUILD_NEO4J_TOOLS",
+    }
+)
+"""``KGBUILD_*`` variables that are read elsewhere, not settings fields."""
+
+
+def _warn_unknown_env() -> None:
+    """Warn of each ``KGBUILD_*`` variable that looks like a setting but names none.
+
+    A misspelled nested field (``KGBUILD_NER__MODLE``) fails validation; a misspelled
+    top-level one (``KGBUILD_NER_MODEL`` with one ``_``, ``KGBUILD_OUTDIR``) would
+    otherwise be ignored without a word. Other variables of the prefix (``KGBUILD_REPO``
+    of ``prefect.yaml``) stay quiet unless they are close to a field's name.
+    """
+    fields = list(Settings.model_fields)
+    for name in sorted(os.environ):
+        upper = name.upper()
+        if not upper.startswith("KGBUILD_") or upper in OTHER_ENV or name in _WARNED_ENV:
+            continue
+        top, sep, rest = upper.removeprefix("KGBUILD_").partition("__")
+        top = top.lower()
+        if top in fields:
+            continue
+        sections = [f for f in fields if top.startswith(f + "_")]
+        if sections:
+            guess = f"{sections[0]}__{top.removeprefix(sections[0] + '_')}{sep}{rest}"
+        else:
+            close = difflib.get_close_matches(top, fields, n=1, cutoff=0.8)
+            if not close:
+                continue
+            guess = f"{close[0]}{sep}{rest}"
+        _WARNED_ENV.add(name)
+        log.warning(
+            "%s names no setting and is ignored: did you mean KGBUILD_%s? (a nested field "
+            "takes '__', e.g. KGBUILD_NER__BATCH_SIZE)",
+            name,
+            guess.upper(),
+        )
+
+
+_WARNED_ENV: set[str] = set()
+"""The variables :func:`_warn_unknown_env` warned of (once per process)."""
+
+
 def _check_config_file(path: Path, named_by: str = "") -> None:
     """Raise :class:`ConfigError` unless ``path`` is a readable YAML mapping (or empty)."""
     where = f"{path} (from {named_by})" if named_by else str(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {where} is a folder: name the YAML file in it")
     if not path.is_file():
         raise ConfigError(f"config file not found: {where}")
     try:

@@ -672,18 +672,16 @@ def extract_step(run: BuildRun) -> None:
     The Prefect flow runs this step its own way (batches as cached tasks, on the
     configured task runner), with the same :func:`extract` and :func:`record`.
     """
-    from tqdm.auto import tqdm
+    from kgbuild.progress import count_documents
 
     todo, report = run.planned()
     stages = run.stages or extractor(run.settings, run.run_id, progress=run.progress)
-    with tqdm(
-        total=len(todo.to_process), desc="documents", unit="doc", disable=not run.progress
-    ) as bar:
+    with count_documents(len(todo.to_process), enabled=run.progress) as done:
         for batch in batches(todo.to_process, run.settings.docs_per_batch):
             outcomes = extract(batch, stages)
             record(run.engine, run.run_id, todo.model_key, outcomes)
             add_outcomes(report, outcomes)
-            bar.update(len(batch))
+            done(len(batch))
 
 
 def assemble_step(run: BuildRun) -> None:

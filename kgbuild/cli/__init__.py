@@ -39,7 +39,8 @@ def main() -> None:
     from kgbuild.cli.main import app
 
     try:
-        app()
+        # NO_COLOR (https://no-color.org): set and not empty, no colour even on a terminal
+        app(**({"color": False} if os.environ.get("NO_COLOR") else {}))
     except SystemExit as done:
         if not _leave_without_teardown or not isinstance(done.code, int | None):
             raise

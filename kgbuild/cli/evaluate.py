@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -38,10 +39,29 @@ JsonOption = Annotated[
 ]
 
 
-def _write(task: str, data: Path, json_out: Path | None, payload: Mapping[str, Any]) -> Path:
+def _target(task: str, data: Path, json_out: Path | None) -> Path:
+    """Where the scores go, checked before any model runs.
+
+    Raises:
+        InputError: the target is a folder, or lies under a file.
+    """
     target = json_out or Path("out") / "eval" / f"{task}-{data.stem}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    if target.is_dir():
+        raise InputError(
+            f"--json-out {target} is a folder: name a file, e.g. {target / f'{task}.json'}"
+        )
+    folder = next((p for p in target.parents if p.exists()), None)
+    if folder is not None and not folder.is_dir():
+        raise InputError(f"cannot write the scores to {target}: {folder} is not a folder")
+    return target
+
+
+def _write(target: Path, payload: Mapping[str, Any]) -> Path:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise fail(InputError(f"cannot write the scores to {target}: {exc}")) from exc
     return target
 
 
@@ -110,8 +130,11 @@ def ner(
     from kgbuild.readers.ner_sources import parse_source
     from kgbuild.training.ner import evaluate_ner
 
+    if docs is not None and not re.fullmatch(r"\d*:\d*", docs.strip()):
+        raise typer.BadParameter(f"--docs {docs!r} is not FIRST:END (e.g. 0:100)")
     try:
-        source = parse_source(data + (f"@{docs}" if docs else ""), data_format)
+        source = parse_source(data + (f"@{docs.strip()}" if docs else ""), data_format)
+        target = _target("ner", source.path, json_out)
         scores = evaluate_ner(
             _model("ner", model),
             source,
@@ -130,7 +153,7 @@ def ner(
         "context_margin": context_margin,
         **scores.model_dump(),
     }
-    typer.echo(f"scores: {_write('ner', source.path, json_out, payload)}")
+    typer.echo(f"scores: {_write(target, payload)}")
 
 
 @evaluate_app.command("re")
@@ -148,12 +171,13 @@ def re_command(
     from kgbuild.training.re import evaluate_re
 
     try:
+        target = _target("re", data, json_out)
         scores = evaluate_re(_model("re", model), data, device=device, batch_size=batch_size)
     except KGBuildError as exc:
         raise fail(exc) from exc
     _prf_lines("strict relations, gold entities", scores.micro, scores.per_type)
     payload = {"task": "re", "model": model, "data": str(data), **scores.model_dump()}
-    typer.echo(f"scores: {_write('re', data, json_out, payload)}")
+    typer.echo(f"scores: {_write(target, payload)}")
 
 
 @evaluate_app.command("qa")
@@ -207,6 +231,7 @@ def qa(
     from kgbuild.training.qa_negatives import held_out_unanswerable, no_answer_rate
 
     try:
+        target = _target("qa", data, json_out)
         examples = list(load_squad(data, strict=False).examples)
         if held_out_articles:
             _, examples = split_by_article(examples, held_out_articles, seed)
@@ -254,7 +279,7 @@ def qa(
         **scores.model_dump(),
         "unanswerable": {"questions": len(impossible), "no_answer_percent": rate},
     }
-    typer.echo(f"scores: {_write('qa', data, json_out, payload)}")
+    typer.echo(f"scores: {_write(target, payload)}")
 
 
 @evaluate_app.command("pipeline")
@@ -274,6 +299,7 @@ def pipeline(
     from kgbuild.training.pipeline_eval import evaluate_pipeline
 
     try:
+        target = _target("pipeline", data, json_out)
         scores = evaluate_pipeline(
             _model("ner", ner_model),
             _model("re", re_model),
@@ -297,7 +323,7 @@ def pipeline(
         "data": str(data),
         **scores.model_dump(),
     }
-    typer.echo(f"scores: {_write('pipeline', data, json_out, payload)}")
+    typer.echo(f"scores: {_write(target, payload)}")
 
 
 def _zero_shot_lines(scores: Any) -> None:
@@ -395,6 +421,7 @@ def graph(
     from kgbuild.training.graph_eval import evaluate_graph, seen_facts_of
 
     try:
+        target = _target("graph", data, json_out)
         examples = docred_examples(read_docred(data))[document_range(documents)]
         if not examples:
             chosen = f" (documents {documents})" if documents.strip(":") else ""
@@ -456,4 +483,4 @@ def graph(
         "min_precision": settings.relations.min_precision,
         **scores.as_dict(),
     }
-    typer.echo(f"scores: {_write('graph', data, json_out, payload)}")
+    typer.echo(f"scores: {_write(target, payload)}")

@@ -102,7 +102,10 @@ def _env_config() -> Path | None:
 @app.command()
 def build(
     paths: Annotated[
-        list[str], typer.Argument(help="Folders, files or globs of .txt/.md/.jsonl documents.")
+        list[str],
+        typer.Argument(
+            help="Folders, files or globs of documents: .txt .md .jsonl .pdf .html .htm .docx."
+        ),
     ],
     config: ConfigOption = None,
     out: OutOption = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,17 +18,34 @@ def schedule_overrides(
     out: Path | None, model: str | None, neo4j: str | None, runner: str | None
 ) -> dict[str, Any]:
     """Plain (secret-free) settings overrides stored in the deployment's parameters."""
+    from kgbuild.config import expand_home
+
     overrides: dict[str, Any] = {}
     if out is not None:
-        overrides["out_dir"] = str(out.resolve())
+        overrides["out_dir"] = str(expand_home(out).resolve())
     if model is not None:
-        local = Path(model)
+        local = expand_home(Path(model))
         overrides["ner"] = {"model": str(local.resolve()) if local.exists() else model}
     if neo4j is not None:
         overrides["neo4j"] = {"uri": neo4j}
     if runner is not None:
         overrides["orchestration"] = {"task_runner": runner}
     return overrides
+
+
+def _is_glob(path: str) -> bool:
+    return any(c in path for c in "*?[")
+
+
+def _absolute(path: str) -> Path:
+    """An input path as each scheduled run reads it: ``~`` expanded, made absolute.
+
+    A glob is made absolute without resolving its pattern.
+    """
+    from kgbuild.config import expand_home
+
+    expanded = expand_home(Path(path))
+    return expanded.absolute() if _is_glob(path) else expanded.resolve()
 
 
 def schedule(
@@ -65,16 +81,10 @@ def schedule(
     """
     if (cron is None) == (interval is None):
         raise typer.BadParameter("give exactly one of --cron and --interval")
-    from kgbuild.config import expand_home
-
-    paths = [str(expand_home(Path(p))) for p in paths]  # "~/inbox", quoted: as build reads it
-    missing = [p for p in paths if not glob.has_magic(p) and not Path(p).exists()]
-    if missing:  # a typo would be watched, each run finding nothing, until someone looked
-        raise typer.BadParameter(
-            f"no such file or folder: {', '.join(missing)} (a glob such as 'inbox/*.txt' "
-            "may match nothing yet)",
-            param_hint="PATHS",
-        )
+    absolute = [str(_absolute(p)) for p in paths]
+    missing = next((p for p in absolute if not _is_glob(p) and not Path(p).exists()), None)
+    if missing is not None:  # each run would fail on it: say so before anything else
+        raise fail(KGBuildError(f"input path {missing} does not exist"))
     if not os.environ.get("PREFECT_API_URL"):
         typer.secho(
             "error: PREFECT_API_URL is not set: scheduling needs a Prefect server "
@@ -87,6 +97,10 @@ def schedule(
 
     overrides = schedule_overrides(out, model, neo4j, task_runner)
     config_path = config or (Path(p) if (p := os.environ.get("KGBUILD_CONFIG")) else None)
+    if config_path is not None:
+        from kgbuild.config import expand_home
+
+        config_path = expand_home(config_path)
     try:
         load_settings(config_path, **overrides)  # fail now, not at the first scheduled run
     except (ConfigError, KGBuildError) as exc:
@@ -94,7 +108,6 @@ def schedule(
         raise typer.Exit(code=2) from exc
     from kgbuild_flows import configure_environment
 
-    absolute = [p if glob.has_magic(p) else str(Path(p).resolve()) for p in paths]
     try:
         configure_environment()  # before the flow module imports prefect
         from kgbuild_flows.schedule import deployment, serve_schedule

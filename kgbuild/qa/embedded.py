@@ -85,6 +85,11 @@ class EmbeddedGraph:
 
     def __init__(self, graph_json: str | Path, ledger_url: str | None = None) -> None:
         graph_json = Path(graph_json)
+        if graph_json.is_dir():
+            raise InputError(
+                f"{graph_json} is a folder: give the graph file ({graph_json / 'graph.json'}), "
+                f"or the build's output folder as --out {graph_json}"
+            )
         if not graph_json.is_file():
             raise InputError(
                 f"no graph at {graph_json}: run `kgbuild build <docs> --out {graph_json.parent}`"

@@ -10,7 +10,7 @@ from typing import TextIO
 
 from kgbuild.errors import DataFormatError, InputError, KGBuildError
 
-__all__ = ["open_text", "unreadable"]
+__all__ = ["check_data_file", "open_text", "unreadable"]
 
 
 @contextlib.contextmanager
@@ -58,3 +58,11 @@ def _line_of_bad_byte(path: Path, encoding: str) -> int:
     except UnicodeDecodeError as exc:
         return data.count(b"\n", 0, exc.start) + 1
     return 1
+
+
+def check_data_file(path: Path) -> None:
+    """Raise :class:`InputError` unless ``path`` is a file: it is missing, or a folder."""
+    if path.is_dir():
+        raise InputError(f"data file {path} is a folder, not a file")
+    if not path.is_file():
+        raise InputError(f"data file {path} does not exist")

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import DataFormatError, InputError
 from kgbuild.readers.conll import TaggedSentence
-from kgbuild.readers.files import open_text
+from kgbuild.readers.files import check_data_file, open_text
 
 __all__ = [
     "NER_SOURCE_FORMATS",
@@ -203,8 +203,7 @@ def read_source(source: NerSource) -> list[list[TaggedSentence]]:
     from kgbuild.readers.spans import read_spans
 
     path = source.path
-    if not path.is_file():
-        raise InputError(f"data file {path} does not exist")
+    check_data_file(path)
     documents: list[list[TaggedSentence]]
     if source.format == "conll":
         documents = list(iter_conll_documents(path))

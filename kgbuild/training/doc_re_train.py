@@ -49,6 +49,7 @@ from kgbuild.nlp.doc_relations import (
     pair_batch,
 )
 from kgbuild.readers.docred import read_docred
+from kgbuild.readers.files import check_data_file
 from kgbuild.training import recipe
 from kgbuild.training.common import dir_size, sha256_file
 from kgbuild.training.doc_re import (
@@ -352,8 +353,7 @@ def _extra_features(
     for kind, path in extra:
         if kind not in readers:
             raise InputError(f"extra training data format {kind!r}: use fewrel or conll04")
-        if not path.is_file():
-            raise InputError(f"data file {path} does not exist")
+        check_data_file(path)
         documents = readers[kind](path, relation_types, seed=run.order_seed)
         features += training_windows(
             tokenizer, documents, label2id, max_length=run.max_length, overlap=run.overlap
@@ -523,8 +523,7 @@ class DocReTask:
     def prepare(self) -> None:
         """Check the options, read the training file and split off (or read) the dev documents."""
         self.options.check(self.run.max_length, least=32)
-        if not self.train.is_file():
-            raise InputError(f"data file {self.train} does not exist")
+        check_data_file(self.train)
         self.train_examples, self.dev_examples, self.dev_card = _split(
             self.train, self.data.dev, self.data.dev_docs
         )

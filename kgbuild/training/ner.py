@@ -38,6 +38,7 @@ from kgbuild.nlp.context import (
 )
 from kgbuild.nlp.hf import load_token_classifier, read_manifest
 from kgbuild.readers.conll import TaggedSentence, read_conll
+from kgbuild.readers.files import check_data_file
 from kgbuild.readers.ner_sources import NerSource, parse_source, read_source, unannotated_words
 from kgbuild.training import recipe
 from kgbuild.training.common import (
@@ -1043,8 +1044,7 @@ def evaluate_ner(
         if isinstance(data_path, NerSource)
         else NerSource(format=data_format, path=data_path, docs=docs)
     )
-    if not source.path.is_file():
-        raise InputError(f"data file {source.path} does not exist")
+    check_data_file(source.path)
     gold, pred = _source_entities(
         model_ref,
         source,

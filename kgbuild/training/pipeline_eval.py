@@ -16,8 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from kgbuild.errors import InputError
 from kgbuild.nlp.hf import load_sequence_classifier
+from kgbuild.readers.files import check_data_file
 from kgbuild.readers.relations import EntitySpan, RelationExample, read_conll04
 from kgbuild.training.metrics import NerScores, ner_scores
 from kgbuild.training.ner import predict_tags
@@ -102,8 +102,7 @@ def evaluate_pipeline(
         InputError: The data file is missing.
         ModelLoadError: A model cannot be loaded.
     """
-    if not data_path.is_file():
-        raise InputError(f"data file {data_path} does not exist")
+    check_data_file(data_path)
     examples = read_conll04(data_path)
     loaded = load_sequence_classifier(re_model, device=device)
     entity_map, label_map = manifest_maps(loaded.manifest)

@@ -39,6 +39,7 @@ from kgbuild.errors import InputError
 from kgbuild.nlp.hf import LoadedModel
 from kgbuild.nlp.reader import NO_ANSWER_KEY, ExtractiveReader, QaQuery
 from kgbuild.nlp.sentence_prior import MANIFEST_KEY, SentencePrior
+from kgbuild.readers.files import check_data_file
 from kgbuild.readers.squad import Answer, QAExample, load_squad
 from kgbuild.training import recipe
 from kgbuild.training.common import (
@@ -429,8 +430,8 @@ class QaTask:
         """Read, split and sample the questions; add negatives and extra files."""
         options, qa, seed = self.options, self.qa, self.options.seed
         for path in (self.train, self.dev, qa.calibration, *qa.extra_train):
-            if path is not None and not path.is_file():
-                raise InputError(f"data file {path} does not exist")
+            if path is not None:
+                check_data_file(path)
         options.check(qa.max_length, least=32)
         if not 0 < qa.stride < qa.max_length // 2:
             raise InputError(f"stride must be in (0, {qa.max_length // 2}), got {qa.stride}")

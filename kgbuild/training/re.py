@@ -37,6 +37,7 @@ from kgbuild.nlp.pair_classifier import (
     EntityPairClassifier,
     opening_marker_ids,
 )
+from kgbuild.readers.files import check_data_file
 from kgbuild.readers.relations import CONLL04_ENTITY_TYPES, RelationExample, read_conll04
 from kgbuild.stages.factories import DOCUMENT_RELATIONS
 from kgbuild.stages.relations import (
@@ -267,8 +268,7 @@ def evaluate_re(
         InputError: The file is missing, or the model is a document-level one.
         ModelLoadError: The model cannot be loaded.
     """
-    if not data_path.is_file():
-        raise InputError(f"data file {data_path} does not exist")
+    check_data_file(data_path)
     if model_task(model_ref) == DOCUMENT_RELATIONS:
         raise InputError(
             f"model {model_ref!r} is a document-level relation model (like the default): "
@@ -443,8 +443,8 @@ class ReTask:
         """Read and split the data, build (and sample) the candidate pairs and markers."""
         options, relation, seed = self.options, self.relation, self.options.seed
         for path in (self.train, self.dev):
-            if path is not None and not path.is_file():
-                raise InputError(f"data file {path} does not exist")
+            if path is not None:
+                check_data_file(path)
         if options.init is not None:
             raise InputError("a relation model cannot be continued: train it without init")
         options.check(relation.max_length, least=8)

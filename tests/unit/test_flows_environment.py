@@ -68,4 +68,4 @@ def test_schedule_refuses_a_path_that_does_not_exist(tmp_path: Path) -> None:
     typo = tmp_path / "inbx"
     result = CliRunner().invoke(app, ["schedule", str(typo), "--interval", "60"])
     assert result.exit_code == 2, result.output
-    assert "no such file or folder" in result.output and "inbx" in result.output
+    assert f"error: input path {typo} does not exist" in result.output

@@ -55,6 +55,8 @@ def test_a_long_document_reports_progress_in_each_model_stage(
         report = build([docs], settings, progress=True)
     assert (report.processed, report.failed) == (1, 0)
     lines = progress_lines(caplog)
+    assert lines[-1] == "documents: 100% (1/1)"  # the count of documents, after the stages
+    lines = lines[:-1]
     for stage, unit in (("ner", "windows"), ("re", "candidate pairs"), ("attributes", "questions")):
         mine = [line for line in lines if line.startswith(stage + ": ")]
         first = re.fullmatch(rf"{stage}: ([\d,]+) batches \(([\d,]+) {unit}\)", mine[0])

@@ -209,9 +209,23 @@ def _event(
 ) -> None:
     session.add(
         StageEventRow(
-            run_id=run_id, doc_id=doc_id, source=source, stage=stage, status=status, error=error
+            run_id=run_id,
+            doc_id=_storable(doc_id),
+            source=_storable(source),
+            stage=stage,
+            status=status,
+            error=_storable(error),
         )
     )
+
+
+def _storable(text: str | None) -> str | None:
+    r"""``text`` as UTF-8 holds it: an unpaired surrogate written ``\udcXX``.
+
+    A file name that is not UTF-8 (``caf\xe9.txt`` from a Latin-1 archive) is read with
+    such surrogates; its input fails, and its failure must still be recorded.
+    """
+    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def record_result(

@@ -227,3 +227,319 @@ def test_cypher_refuses_a_parameter_nested_too_deeply_in_one_line() -> None:
     assert result.output.strip() == (
         "error: --param x: its JSON value nests arrays or objects too deeply to read"
     )
+
+
+def test_ask_and_serve_exit_2_on_a_bad_or_unreachable_neo4j(tmp_path: Path) -> None:
+    for command in (["ask", "Where is Acme based?", "--no-server"], ["serve"]):
+        result = runner.invoke(app, [*command, "--neo4j", "notauri", "--out", str(tmp_path)])
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)  # an error line, not a traceback
+        assert "error: neo4j uri: 'notauri' is not a Neo4j URI" in result.output
+        result = runner.invoke(
+            app, [*command, "--neo4j", "bolt://127.0.0.1:1", "--out", str(tmp_path)]
+        )
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)
+        assert "error: Neo4j at bolt://127.0.0.1:1 (database 'neo4j') is unavailable" in (
+            result.output
+        )
+
+
+def test_serve_refuses_a_port_out_of_range_before_loading_anything(tmp_path: Path) -> None:
+    for port in ("70000", "0", "-1"):
+        result = runner.invoke(app, ["serve", "--port", port, "--out", str(tmp_path)])
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)  # a usage error, not a traceback
+        assert "Invalid value for '--port'" in result.output
+
+
+def test_evaluate_refuses_a_json_out_it_cannot_write_before_scoring(
+    tmp_path: Path, random_ner_model: Path
+) -> None:
+    from tests.conftest import write_keyword_conll
+
+    data = write_keyword_conll(tmp_path / "dev.txt", 5, seed=3)
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder", encoding="utf-8")
+    for json_out, message in (
+        (tmp_path, f"error: --json-out {tmp_path} is a folder: name a file"),
+        (afile / "scores.json", f"error: cannot write the scores to {afile / 'scores.json'}"),
+    ):
+        result = runner.invoke(
+            app,
+            [
+                "evaluate",
+                "ner",
+                "--model",
+                str(random_ner_model),
+                "--data",
+                str(data),
+                "--json-out",
+                str(json_out),
+            ],
+        )
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)  # an error line, not a traceback
+        assert message in result.output
+        assert "entities: P/R/F1" not in result.output  # refused before the model ran
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "ner",
+            "--model",
+            str(random_ner_model),
+            "--data",
+            str(data),
+            "--json-out",
+            str(tmp_path / "new" / "scores.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        json.loads((tmp_path / "new" / "scores.json").read_text(encoding="utf-8"))["task"] == "ner"
+    )
+
+
+def test_build_piped_logs_document_progress_instead_of_a_bar(
+    tmp_path: Path, random_ner_model: Path
+) -> None:
+    """stderr to a pipe or a log file: INFO lines, never a bar's carriage-return updates."""
+    import subprocess
+    import sys
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(3):
+        (docs / f"{n}.txt").write_text("Maria Gonzalez works in Berlin.", encoding="utf-8")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kgbuild",
+            "build",
+            str(docs),
+            "--out",
+            str(tmp_path / "out"),
+            "--model",
+            str(random_ner_model),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "KGBUILD_DOCS_PER_BATCH": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and "doc/s" not in done.stderr, done.stderr
+    for line in ("documents: 30% (1/3)", "documents: 60% (2/3)", "documents: 100% (3/3)"):
+        assert line in done.stderr
+    assert "3 documents (3 processed" in done.stdout
+
+
+def test_a_misspelled_kgbuild_variable_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {
+        "KGBUILD_NER_MODEL": "models/my-ner",  # one '_': KGBUILD_NER__MODEL
+        "KGBUILD_DOCS_PER_BACH": "4",
+        "KGBUILD_REPO": "/src/kgbuild",  # prefect.yaml's: no setting, and not like one
+    }
+    with caplog.at_level("WARNING", logger="kgbuild.config"):
+        result = runner.invoke(app, ["export", "--out", str(tmp_path)], env=env)
+    assert result.exit_code == 2, result.output  # no ledger there
+    warnings = [r.getMessage() for r in caplog.records if r.name == "kgbuild.config"]
+    assert any(
+        w.startswith(
+            "KGBUILD_NER_MODEL names no setting and is ignored: did you mean KGBUILD_NER__MODEL?"
+        )
+        for w in warnings
+    ), warnings
+    assert any("KGBUILD_DOCS_PER_BACH" in w and "KGBUILD_DOCS_PER_BATCH?" in w for w in warnings)
+    assert not any("KGBUILD_REPO" in w for w in warnings)
+
+
+def test_evaluate_ner_says_when_docs_is_not_a_range(tmp_path: Path) -> None:
+    from tests.conftest import write_keyword_conll
+
+    data = write_keyword_conll(tmp_path / "dev.txt", 5, seed=3)
+    for docs in ("abc", "10", "1:2:3"):
+        result = runner.invoke(
+            app, ["evaluate", "ner", "--model", "default", "--data", str(data), "--docs", docs]
+        )
+        assert result.exit_code == 2, result.output
+        assert f"--docs '{docs}' is not FIRST:END" in result.output  # not "no such file"
+        assert "does not exist" not in result.output
+
+
+def test_ask_with_a_folder_as_graph_names_the_file_to_give(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    result = runner.invoke(app, ["ask", "Where is Acme based?", "--graph", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"error: {out} is a folder: give the graph file ({out / 'graph.json'})" in (
+        result.output.replace("\n", "")
+    )
+    assert f"--out {tmp_path}`" not in result.output  # not: build into its parent
+
+
+def test_build_help_names_every_input_format() -> None:
+    from kgbuild.stages.formats import EXTENSIONS
+
+    result = runner.invoke(app, ["build", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for suffix in (".txt", ".md", ".jsonl", *EXTENSIONS):
+        assert suffix in result.output, suffix
+
+
+def test_schedule_refuses_a_missing_input_path_and_reads_a_quoted_home(tmp_path: Path) -> None:
+    from kgbuild.cli.schedule import schedule_overrides
+
+    env = {"PREFECT_API_URL": "http://127.0.0.1:1/api", "HOME": str(tmp_path)}
+    result = runner.invoke(
+        app, ["schedule", str(tmp_path / "missing"), "--interval", "60"], env=env
+    )
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert f"error: input path {tmp_path / 'missing'} does not exist" in result.output
+    # '~/notes' quoted (a cron line, a service file): the home folder, not ./~/notes
+    result = runner.invoke(app, ["schedule", "~/notes", "--interval", "60"], env=env)
+    assert f"error: input path {tmp_path / 'notes'} does not exist" in result.output
+    os.environ["HOME"], home = str(tmp_path), os.environ["HOME"]
+    try:
+        overrides = schedule_overrides(Path("~/out"), None, None, None)
+    finally:
+        os.environ["HOME"] = home
+    assert overrides["out_dir"] == str(tmp_path / "out")
+
+
+def test_a_config_file_under_a_quoted_home_is_found(tmp_path: Path) -> None:
+    (tmp_path / "kgbuild.yaml").write_text("docs_per_batch: 0\n", encoding="utf-8")
+    env = {"HOME": str(tmp_path)}
+    for args, extra in (
+        (["--config", "~/kgbuild.yaml"], {}),
+        ([], {"KGBUILD_CONFIG": "~/kgbuild.yaml"}),
+    ):
+        result = runner.invoke(
+            app, ["export", "--out", str(tmp_path / "out"), *args], env={**env, **extra}
+        )
+        assert result.exit_code == 2, result.output
+        # the file was read: its invalid field is reported, not "config file not found"
+        assert f"invalid configuration in {tmp_path / 'kgbuild.yaml'}: docs_per_batch" in (
+            result.output.replace("\n", "")
+        )
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, bytes]:
+    """Run ``python -m kgbuild ARGS`` with stdout and stderr on a pseudo-terminal."""
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "kgbuild", *args],
+            stdout=slave,
+            stderr=slave,
+            env={**os.environ, **env},
+            timeout=300,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    return done.returncode, output
+
+
+def test_no_color_turns_the_error_colour_off_on_a_terminal(tmp_path: Path) -> None:
+    args = ["export", "--out", str(tmp_path)]
+    code, coloured = _on_a_terminal(args, {"NO_COLOR": ""})  # empty: no effect
+    assert code == 2 and b"\x1b[31merror: no run ledger" in coloured, coloured
+    code, plain = _on_a_terminal(args, {"NO_COLOR": "1"})
+    assert code == 2, plain
+    assert b"error: no run ledger" in plain and b"\x1b[" not in plain, plain
+
+
+def test_build_records_a_file_name_that_is_not_utf8_as_a_failure(
+    tmp_path: Path, random_ner_model: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("Maria Gonzalez works in Berlin.", encoding="utf-8")
+    latin1 = docs / os.fsdecode(b"caf\xe9.txt")  # a name from a Latin-1 archive
+    latin1.write_text("David Chen works in Lisbon.", encoding="utf-8")
+    result = _build(docs, tmp_path / "out", random_ner_model)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # was a UnicodeEncodeError traceback
+    assert "1 processed" in result.output
+    assert "failed: " in result.output and "caf\\udce9.txt" in result.output
+    assert "exit 1: 1 of 2 inputs failed" in result.output
+
+
+def test_build_and_export_exit_2_when_the_ledger_database_cannot_be_opened(
+    tmp_path: Path, random_ner_model: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Maria Gonzalez works in Berlin.", encoding="utf-8")
+    a_folder = tmp_path / "folder"
+    a_folder.mkdir()
+    for url, shown in (
+        (f"sqlite:///{a_folder.as_posix()}", f"'sqlite:///{a_folder.as_posix()}'"),
+        (
+            "postgresql+psycopg://kg:secret-pw@127.0.0.1:1/kg",  # no server on port 1
+            "'postgresql+psycopg://kg:***@127.0.0.1:1/kg'",
+        ),
+    ):
+        env = {"KGBUILD_LEDGER_URL": url}
+        for args in (
+            [
+                "build",
+                str(docs),
+                "--out",
+                str(tmp_path / "out"),
+                "--no-progress",
+                "--model",
+                str(random_ner_model),
+            ],
+            ["export", "--out", str(tmp_path / "out")],
+        ):
+            result = runner.invoke(app, args, env=env)
+            assert result.exit_code == 2, result.output
+            assert isinstance(result.exception, SystemExit)  # was an OperationalError traceback
+            assert f"error: the run ledger {shown} cannot be reached or written (" in (
+                result.output.replace("\n", "")
+            )
+            assert "secret-pw" not in result.output
+
+
+def test_evaluate_says_when_the_data_file_is_a_folder(tmp_path: Path) -> None:
+    for args in (
+        ["evaluate", "re", "--model", "default", "--data", str(tmp_path)],
+        ["evaluate", "pipeline", "--data", str(tmp_path)],
+        ["evaluate", "ner", "--model", "default", "--data", str(tmp_path)],
+    ):
+        result = runner.invoke(app, [*args, "--json-out", str(tmp_path / "s.json")])
+        assert result.exit_code == 2, result.output
+        assert f"error: data file {tmp_path} is a folder, not a file" in result.output
+
+
+def test_a_folder_given_as_config_is_named_a_folder(tmp_path: Path) -> None:
+    for args, env in (
+        (["--config", str(tmp_path)], {}),
+        ([], {"KGBUILD_CONFIG": str(tmp_path)}),
+    ):
+        result = runner.invoke(app, ["export", "--out", str(tmp_path / "o"), *args], env=env)
+        assert result.exit_code == 2, result.output
+        assert f"error: config file {tmp_path}" in result.output
+        assert "is a folder: name the YAML file in it" in result.output.replace("\n", "")
+        assert "not found" not in result.output
