@@ -24,12 +24,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import torch
 
-from kgbuild.config import NerConfig
+from kgbuild.config import NerConfig, ResolveConfig
 from kgbuild.data import Chunk, Mention, Provenance, Span
 from kgbuild.ids import stable_id
 from kgbuild.lang import model_languages
@@ -150,6 +150,22 @@ def _line_pieces(
 
 def _never_named(word: str) -> bool:
     return is_symbol_word(word) or is_markup_word(word)
+
+
+_TITLES: Final = frozenset(title.rstrip(".").casefold() for title in ResolveConfig().person_titles)
+"""Honorifics ("Dr.", "Ms", "Sir"): a mention that is only one names no one."""
+
+
+def _without_titles(
+    text: str, spans: Sequence[tuple[int, int, str, float]]
+) -> list[tuple[int, int, str, float]]:
+    """``spans`` less those that are only a title ("Dr." tagged apart from "King").
+
+    Resolution gathered every lone "Dr." of a corpus into one entity named "Dr.". The
+    title is not joined to the name after it: gold annotations (CoNLL, Re-DocRED) leave
+    titles out of names, and resolution strips them anyway.
+    """
+    return [span for span in spans if text[span[0] : span[1]].rstrip(".").casefold() not in _TITLES]
 
 
 class NerStage:
@@ -432,7 +448,7 @@ class NerStage:
                 ):
                     start, end = wide_start, wide_end
             kept.append((start, end, label, score))
-        return kept
+        return _without_titles(text, kept) if self.config.name_checks else kept
 
     def _mention(
         self, chunk: Chunk, rel_start: int, rel_end: int, label: str, score: float

@@ -445,3 +445,18 @@ def test_whole_word_spans_and_answers_read_decomposed_accents_as_letters() -> No
         start = text.index("Am")
         s, e = _whole_words(text, start, start + len(unicodedata.normalize(form, "Amé")))
         assert unicodedata.normalize("NFC", text[s:e]) == "Amélie"
+
+
+def test_a_mention_that_is_only_a_title_is_dropped() -> None:
+    """A lone "Dr." was a PER mention: every one of a corpus became one entity "Dr."."""
+    from kgbuild.stages.ner import _without_titles
+
+    text = "Dr. King met Ms Chen and Prof. Dr. Weber. Sir Elton's band, Dr. Feelgood, played."
+    words = ["Dr.", "King", "Ms", "Chen", "Prof.", "Dr. Weber", "Sir Elton", "Dr. Feelgood"]
+    spans, at = [], 0
+    for word in words:
+        at = text.index(word, at)
+        spans.append((at, at + len(word), "PER", 0.9))
+        at += len(word)
+    kept = [text[s:e] for s, e, _, _ in _without_titles(text, spans)]
+    assert kept == ["King", "Chen", "Dr. Weber", "Sir Elton", "Dr. Feelgood"]
