@@ -42,7 +42,7 @@ from kgbuild.graph.outputs import OUTPUT_FILES, code_digest, export_outputs, kep
 from kgbuild.interrupts import interruption, restated, sigterm_raises
 from kgbuild.runlock import output_lock
 from kgbuild.schema import load_schema
-from kgbuild.stages.discovery import Inputs
+from kgbuild.stages.discovery import Inputs, check_inputs
 from kgbuild.stages.ingest import IngestResult, IngestWarning, printable, read_documents
 from kgbuild.stages.registry import stage_key
 from kgbuild.stages.resolve import ResolutionResult, resolve_mentions
@@ -753,6 +753,7 @@ def build(
             stopped, its disk is full); what was recorded before is kept.
     """
     settings = settings or load_settings()
+    check_inputs(paths)  # a typo leaves no output folder behind
     run_id = new_run_id()
     with (
         sigterm_raises(),

@@ -25,7 +25,7 @@ from kgbuild.config import expand_home
 from kgbuild.data import DocumentFailure
 from kgbuild.errors import InputError
 
-__all__ = ["FoundInputs", "Inputs", "find_inputs", "glob_root", "input_paths"]
+__all__ = ["FoundInputs", "Inputs", "check_inputs", "find_inputs", "glob_root", "input_paths"]
 
 STAGE = "ingest"
 
@@ -62,6 +62,20 @@ def input_paths(paths: Inputs) -> list[str | Path]:
             "an empty folder)"
         )
     return found
+
+
+def check_inputs(paths: Inputs) -> None:
+    """Refuse, before a build opens its output folder, a path that is not there.
+
+    Only a path without wildcards is checked (a glob is matched when the build reads).
+
+    Raises:
+        InputError: no paths, or one that does not exist (as :func:`find_inputs` says).
+    """
+    for raw in input_paths(paths):
+        path = expand_home(Path(raw))
+        if not glob.has_magic(str(raw)) and not path.exists() and not path.is_symlink():
+            raise InputError(f"input path {raw} does not exist and matches no files")
 
 
 def find_inputs(paths: Inputs, extensions: Sequence[str]) -> FoundInputs:

@@ -261,6 +261,18 @@ def test_a_build_of_no_paths_is_refused_and_deletes_nothing(
     assert (report.documents, report.skipped, report.deleted) == (3, 3, 0)
 
 
+def test_a_path_that_is_not_there_leaves_no_output_folder(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    """A typo made the output folder and a ledger holding one failed run."""
+    from kgbuild.errors import InputError
+
+    settings = settings_for(keyword_ner_model)
+    with pytest.raises(InputError, match=r"input path .*dcos does not exist"):
+        build([tmp_path / "dcos"], settings)
+    assert not settings.out_dir.exists()
+
+
 def test_ten_thousand_word_document_yields_mentions_at_its_end(
     tmp_path, keyword_ner_model, settings_for
 ) -> None:
