@@ -573,10 +573,11 @@ def fail(
     if interrupted and stop is not None:
         exc = stop
     status = "interrupted" if interrupted else "failed"
+    what = str(exc) or ("Ctrl-C (SIGINT)" if isinstance(exc, KeyboardInterrupt) else "no message")
     if interrupted:
-        log.warning("run %s interrupted (%s): run the build again to complete it", run_id, exc)
+        log.warning("run %s interrupted (%s): run the build again to complete it", run_id, what)
     with Session(engine) as session, session.begin():
-        ledger.finish_run(session, run_id, status=status, error=f"{type(exc).__name__}: {exc}")
+        ledger.finish_run(session, run_id, status=status, error=f"{type(exc).__name__}: {what}")
 
 
 def batches(documents: Sequence[Document], size: int) -> list[list[Document]]:

@@ -291,7 +291,9 @@ def cypher(
                     driver, query, params, database=target.database, timeout_s=timeout
                 )
             except (ServiceUnavailable, SessionExpired) as exc:
-                raise Neo4jUnavailableError(target.uri or "", target.database) from exc
+                raise Neo4jUnavailableError(
+                    target.uri or "", target.database, reading=True
+                ) from exc
     except KGBuildError as exc:
         raise fail(exc) from exc
     if as_json:

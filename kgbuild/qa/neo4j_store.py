@@ -201,7 +201,7 @@ class Neo4jGraph:
         try:
             yield
         except (ServiceUnavailable, SessionExpired) as exc:
-            raise Neo4jUnavailableError(self.uri, self.database) from exc
+            raise Neo4jUnavailableError(self.uri, self.database, reading=True) from exc
 
     def _read(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
         with self._reachable():
@@ -429,7 +429,7 @@ def connect(config: Neo4jConfig) -> Neo4jGraph:
         except AuthError as exc:
             raise Neo4jAuthError(uri, config.user, password_sent=auth is not None) from exc
         except (ServiceUnavailable, SessionExpired) as exc:
-            raise Neo4jUnavailableError(uri, config.database) from exc
+            raise Neo4jUnavailableError(uri, config.database, reading=True) from exc
         except ClientError as exc:
             if exc.code == DATABASE_NOT_FOUND:
                 raise Neo4jDatabaseNotFoundError(uri, config.database) from exc

@@ -17,22 +17,30 @@ DATABASE_NOT_FOUND = "Neo.ClientError.Database.DatabaseNotFound"
 
 
 class Neo4jUnavailableError(KGBuildError, ConnectionError):
-    """The Neo4j server cannot be reached (or went away during a write).
+    """The Neo4j server cannot be reached (or went away during a write or a read).
 
     Args:
         uri: Where the driver connects.
         database: The target database.
+        reading: Whether the server was being read (``ask``, ``serve``, ``cypher``), not
+            written: the message then says nothing of writes.
     """
 
-    def __init__(self, uri: str, database: str) -> None:
+    def __init__(self, uri: str, database: str, *, reading: bool = False) -> None:
         self.uri = uri
         self.database = database
-        super().__init__(
-            f"Neo4j at {uri} (database {database!r}) is unavailable: the server is not running, "
-            "not reachable or was stopped during the write. Start it (kgbuild neo4j start) or "
-            "set NEO4J_URI, then run again: writes are idempotent, a re-run completes without "
-            "duplicates."
-        )
+        if reading:
+            why = (
+                "the server is not running, not reachable or was stopped. Start it "
+                "(kgbuild neo4j start) or set NEO4J_URI, then ask again."
+            )
+        else:
+            why = (
+                "the server is not running, not reachable or was stopped during the write. "
+                "Start it (kgbuild neo4j start) or set NEO4J_URI, then run again: writes are "
+                "idempotent, a re-run completes without duplicates."
+            )
+        super().__init__(f"Neo4j at {uri} (database {database!r}) is unavailable: {why}")
 
 
 class Neo4jAuthError(ConfigError):

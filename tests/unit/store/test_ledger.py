@@ -260,20 +260,23 @@ def test_a_run_records_its_process_and_a_dead_runs_status_becomes_abandoned(engi
         alive.wait(timeout=30)
 
 
-def test_a_stopped_run_is_interrupted_and_an_error_failed(engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_stopped_run_is_interrupted_and_an_error_failed(engine, caplog) -> None:  # type: ignore[no-untyped-def]
     from kgbuild.interrupts import Terminated
     from kgbuild.pipeline import fail
 
     with Session(engine) as session, session.begin():
         for run_id in ("ctrl_c", "sigterm", "error"):
             ledger.start_run(session, run_id)
-    fail(engine, "ctrl_c", KeyboardInterrupt())
+    with caplog.at_level("WARNING", logger="kgbuild.pipeline"):
+        fail(engine, "ctrl_c", KeyboardInterrupt())
+    # was "run ctrl_c interrupted ()": a plain Ctrl-C carries no message
+    assert "run ctrl_c interrupted (Ctrl-C (SIGINT))" in caplog.text
     fail(engine, "sigterm", Terminated())
     fail(engine, "error", ValueError("bad input"))
     with Session(engine) as session:
         runs = {run.id: (run.status, run.error) for run in session.scalars(select(RunRow))}
     assert runs == {
-        "ctrl_c": ("interrupted", "KeyboardInterrupt: "),
+        "ctrl_c": ("interrupted", "KeyboardInterrupt: Ctrl-C (SIGINT)"),
         "sigterm": ("interrupted", "Terminated: stopped by SIGTERM"),
         "error": ("failed", "ValueError: bad input"),
     }
