@@ -62,6 +62,7 @@ __all__ = [
     "assemble_step",
     "batches",
     "build",
+    "check_store",
     "export",
     "extract",
     "extract_step",
@@ -495,6 +496,19 @@ def persist_graph(
     return report
 
 
+def check_store(settings: Settings) -> None:
+    """Before any model work, refuse a Neo4j target that no re-run could write to.
+
+    Raises:
+        Neo4jAuthError: The server refused the user and password.
+        Neo4jDatabaseNotFoundError: The server has no such database.
+    """
+    if settings.neo4j.uri:
+        from kgbuild.store.neo4j.persist import check_target
+
+        check_target(settings.neo4j)
+
+
 def persist_neo4j(
     settings: Settings, engine: Engine, run_id: str, assembled: Assembled
 ) -> str | None:
@@ -769,6 +783,7 @@ def _locked_build(paths: Inputs, settings: Settings, run_id: str, *, progress: b
     engine = make_engine(url)
     run = BuildRun(paths, settings, run_id, engine, progress=progress)
     try:
+        check_store(settings)
         for step in BUILD_STEPS:
             step.run(run)
             if step.describe is not None:

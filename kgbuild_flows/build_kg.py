@@ -314,6 +314,7 @@ def _build(paths: Sequence[str], settings: Settings, run_id: str, progress: bool
     engine = _engine(url)
     run = BuildRun(list(paths), settings, run_id, engine, progress=progress)
     try:
+        pipeline.check_store(settings)
         for step in pipeline.BUILD_STEPS:
             if step.name == "extract":
                 _extract_batches(run)

@@ -7,18 +7,22 @@ only opens the store it is written to.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from neo4j import Driver, GraphDatabase
-from neo4j.exceptions import AuthError
+from neo4j.exceptions import AuthError, ClientError, ServiceUnavailable, SessionExpired
 
 from kgbuild.config import Neo4jConfig
 from kgbuild.errors import ConfigError
 from kgbuild.schema import GraphSchema
+from kgbuild.store.neo4j.errors import DATABASE_NOT_FOUND, Neo4jDatabaseNotFoundError
 from kgbuild.store.neo4j.writer import Neo4jAuthError, Neo4jWriter, ProgressCallback
 
-__all__ = ["open_driver", "open_writer", "target_key"]
+__all__ = ["check_target", "open_driver", "open_writer", "target_key"]
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -64,6 +68,35 @@ def open_writer(
         )
         writer.ensure_schema(schema.entity_labels, schema.relation_names)
         yield writer
+
+
+def check_target(config: Neo4jConfig) -> bool:
+    """Whether the server answers; refuse its credentials or database before model work.
+
+    A server that is down is not refused here: the model work is kept in the run ledger
+    and the write says what failed (a re-run writes it). A wrong password or database
+    would fail the same way on every re-run, so it stops the build before it starts.
+
+    Raises:
+        Neo4jAuthError: The server refused the user and password.
+        Neo4jDatabaseNotFoundError: The server has no such database.
+    """
+    with open_driver(config) as driver:
+        try:
+            driver.verify_connectivity()
+            driver.execute_query("RETURN 1", database_=config.database, routing_="r")
+        except (ServiceUnavailable, SessionExpired, OSError):
+            log.warning(
+                "Neo4j at %s does not answer: the documents are read, and the write will "
+                "fail unless it runs by then",
+                config.uri,
+            )
+            return False
+        except ClientError as exc:
+            if exc.code == DATABASE_NOT_FOUND:
+                raise Neo4jDatabaseNotFoundError(config.uri or "", config.database) from exc
+            raise
+    return True
 
 
 def target_key(config: Neo4jConfig) -> str:

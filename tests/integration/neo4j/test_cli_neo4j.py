@@ -202,6 +202,7 @@ def test_a_wrong_password_during_build_is_one_error_line(
         "password is wrong: set the right one (NEO4J_PASSWORD, or neo4j.password / "
         "neo4j.password_file in the config)"
     ]
+    assert _documents_recorded(tmp_path / "out") == 0  # refused before any model work
 
 
 def test_a_wrong_database_name_during_build_is_one_error_line(
@@ -222,6 +223,15 @@ def test_a_wrong_database_name_during_build_is_one_error_line(
         "(neo4j.database in the config) to one it has (Neo4j Community has one, 'neo4j', the "
         "default), or create it"
     ]
+    assert _documents_recorded(tmp_path / "out") == 0  # refused before any model work
+
+
+def _documents_recorded(out: Path) -> int:
+    """Documents the run ledger in ``out`` holds (read with sqlite3, not through kgbuild)."""
+    import sqlite3
+
+    with sqlite3.connect(out / "ledger.sqlite") as db:
+        return int(db.execute("SELECT count(*) FROM documents").fetchone()[0])
 
 
 def test_an_unreachable_server_points_to_kgbuild_neo4j_start(neo4j_target: Neo4jTarget) -> None:
