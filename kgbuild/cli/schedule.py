@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,10 +34,6 @@ def schedule_overrides(
     return overrides
 
 
-def _is_glob(path: str) -> bool:
-    return any(c in path for c in "*?[")
-
-
 def _absolute(path: str) -> Path:
     """An input path as each scheduled run reads it: ``~`` expanded, made absolute.
 
@@ -45,7 +42,7 @@ def _absolute(path: str) -> Path:
     from kgbuild.config import expand_home
 
     expanded = expand_home(Path(path))
-    return expanded.absolute() if _is_glob(path) else expanded.resolve()
+    return expanded.absolute() if glob.has_magic(path) else expanded.resolve()
 
 
 def schedule(
@@ -82,7 +79,7 @@ def schedule(
     if (cron is None) == (interval is None):
         raise typer.BadParameter("give exactly one of --cron and --interval")
     absolute = [str(_absolute(p)) for p in paths]
-    missing = next((p for p in absolute if not _is_glob(p) and not Path(p).exists()), None)
+    missing = next((p for p in absolute if not glob.has_magic(p) and not Path(p).exists()), None)
     if missing is not None:  # each run would fail on it: say so before anything else
         raise fail(KGBuildError(f"input path {missing} does not exist"))
     if not os.environ.get("PREFECT_API_URL"):
