@@ -126,6 +126,26 @@ class PlainBertConfig:
         except (KeyError, TypeError, ValueError):
             return None
 
+    def to_dict(self) -> dict[str, Any]:
+        """A BERT ``config.json`` that :meth:`runnable` (and transformers) read back."""
+        return {
+            "model_type": self.model_type,
+            "architectures": list(self.architectures) or ["BertModel"],
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "intermediate_size": self.intermediate_size,
+            "hidden_act": self.hidden_act,
+            "max_position_embeddings": self.max_position_embeddings,
+            "type_vocab_size": self.type_vocab_size,
+            "layer_norm_eps": self.layer_norm_eps,
+            "pad_token_id": self.pad_token_id,
+            "position_embedding_type": "absolute",
+            "id2label": {str(i): label for i, label in self.id2label.items()},
+            "label2id": dict(self.label2id),
+        }
+
 
 @dataclass(frozen=True)
 class EncoderOutput:
@@ -295,6 +315,19 @@ class PlainBertModel(nn.Module):
     def get_input_embeddings(self) -> nn.Embedding:
         """The word embeddings (as transformers' models name them)."""
         return self.embeddings.word_embeddings
+
+    def save_pretrained(self, out: str | Path, **_: Any) -> None:
+        """Write ``config.json`` and ``model.safetensors`` that :func:`load_plain_bert` reads.
+
+        The merged-model cache saves a document relation model's encoder this way.
+        """
+        from safetensors.torch import save_file
+
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2), "utf-8")
+        state = {name: tensor.detach().contiguous() for name, tensor in self.state_dict().items()}
+        save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
 
     def resize_token_embeddings(self, size: int, **_: Any) -> nn.Embedding:
         """Grow the word embeddings to ``size`` rows (new rows zero: the caller sets them)."""

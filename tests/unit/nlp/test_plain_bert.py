@@ -117,6 +117,31 @@ def test_the_encoder_gives_every_layer_and_grows_its_vocabulary(tmp_path: Path) 
     assert plain.get_input_embeddings().num_embeddings == 53
 
 
+def test_a_saved_encoder_loads_back_with_the_same_weights_here_and_in_transformers(
+    tmp_path: Path,
+) -> None:
+    """The merged-model cache saves a document relation model's plain encoder this way."""
+    plain = load_plain_bert(_save_bert(tmp_path / "bert", None, hidden_act="relu"))
+    assert isinstance(plain, plain_bert.PlainBertModel)
+    plain.resize_token_embeddings(53)  # a grown vocabulary (entity markers) is saved too
+    plain.save_pretrained(tmp_path / "saved")
+
+    again = load_plain_bert(tmp_path / "saved")
+    assert isinstance(again, plain_bert.PlainBertModel)
+    assert again.config == plain.config
+    for name, value in plain.state_dict().items():
+        assert torch.equal(again.state_dict()[name], value), name
+    reference = transformers.BertModel.from_pretrained(tmp_path / "saved").eval()
+    inputs = _inputs()
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            again(**inputs).last_hidden_state,
+            reference(**inputs).last_hidden_state,
+            rtol=1e-5,
+            atol=1e-6,
+        )
+
+
 def test_a_bert_without_the_prefix_loads_as_the_encoder(tmp_path: Path) -> None:
     """Sentence-transformers packages save the encoder's tensors without ``bert.``."""
     folder = _save_bert(tmp_path / "bert", None)

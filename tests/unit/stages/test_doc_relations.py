@@ -793,6 +793,37 @@ def test_a_compressed_model_finds_the_same_facts(
         assert quantized[key] == pytest.approx(score, abs=0.02)
 
 
+def test_a_second_load_reads_the_merged_model_from_the_cache_with_the_same_weights(
+    trained_doc_model: DocReTrainResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kgbuild.nlp import hf, merged_cache
+
+    adapter = trained_doc_model.out_dir
+
+    def load() -> tuple[dict[str, torch.Tensor], str]:
+        clear_model_cache()
+        loaded = hf.load_doc_relation_model_ref(str(adapter), device="cpu")
+        return {k: v.clone() for k, v in loaded.model.state_dict().items()}, loaded.revision
+
+    monkeypatch.setenv(merged_cache.CACHE_ENV, "off")
+    merged, revision = load()
+    monkeypatch.setenv(merged_cache.CACHE_ENV, str(tmp_path / "cache"))
+    load()  # merges and writes the entry
+    (entry,) = (tmp_path / "cache").glob(f"{adapter.name}-*")
+    assert (entry / "model.safetensors").is_file()
+    merges: list[Path] = []
+    monkeypatch.setattr(hf, "merge_plain_lora", lambda *a: merges.append(a[1]) or True)
+    cached, cached_revision = load()
+    assert merges == []  # read from the entry, not merged again
+    assert cached_revision == revision
+    # the tiny base saved with a token head loads with transformers' BertModel and its
+    # pooler, which the pair layers never read; the cached encoder runs in plain torch
+    assert {name for name in set(merged) - set(cached) if ".pooler." not in name} == set()
+    assert set(cached) <= set(merged)
+    for name, value in cached.items():
+        assert torch.equal(merged[name], value), name
+
+
 def _key(model: Path) -> str:
     clear_model_cache()
     config = ReConfig(enabled=True, model=str(model), min_precision=0.5)
