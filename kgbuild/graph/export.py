@@ -13,6 +13,7 @@ U+2029, so no text can end or reopen its ``<script>`` element.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +31,8 @@ __all__ = [
     "xml_safe",
 ]
 
+
+log = logging.getLogger(__name__)
 
 _NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 """One character that XML 1.0 cannot hold (its ``Char`` production, complemented)."""
@@ -201,21 +204,45 @@ def vis_assets() -> tuple[str, str]:
     )
 
 
-def write_html(graph: nx.MultiDiGraph[str], path: Path, *, title: str = "kgbuild graph") -> Path:
+def write_html(
+    graph: nx.MultiDiGraph[str],
+    path: Path,
+    *,
+    title: str = "kgbuild graph",
+    max_pages: int | None = None,
+) -> Path:
     """Write the explorer as one self-contained file (see :mod:`kgbuild.explorer.static`).
 
     Search with type-ahead, entity pages with evidence, neighbourhoods that expand on
     click, filters and a legend, over the data embedded in the file: it opens offline.
+    ``max_pages`` caps the entities whose page and neighbourhood the file holds (``None``:
+    every entity); what is left out is logged and said on the page.
     """
     from kgbuild.explorer.pages import explorer_html
     from kgbuild.explorer.static import static_bundle
 
-    bundle = static_bundle(graph)
+    bundle = static_bundle(graph, max_pages)
     counts = bundle["counts"]
     summary = (
         f"{counts['entities']:,} entities, {counts['relations']:,} relations, "
         f"{counts['documents']:,} documents"
     )
+    if "paged" in bundle:
+        held, total = bundle["paged"]
+        summary += (
+            f" (this file holds the pages of the {held:,} with most relations; "
+            "kgbuild serve shows every one)"
+            if held
+            else " (this file holds no entity pages; kgbuild serve shows them)"
+        )
+        log.info(
+            "the HTML explorer holds the pages of %d of %d entities (graph.html_pages: those "
+            "with most relations, then mentions; its search finds every one): `kgbuild serve "
+            "--out %s` shows every page at /explore, or raise graph.html_pages",
+            held,
+            total,
+            path.parent,
+        )
     page = explorer_html(static_data=bundle, title=title, summary=summary)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
