@@ -183,9 +183,10 @@ def _export(
     html_pages: int | None,
 ) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = node_link_text(graph)
-    writing = f"{code_digest()}\nhtml_pages={html_pages}\n"
-    fingerprint = hashlib.sha256(writing.encode() + text.encode("utf-8")).hexdigest()
+    text = node_link_text(graph).encode("utf-8")  # hashed, then written: encoded once
+    digest = hashlib.sha256(f"{code_digest()}\nhtml_pages={html_pages}\n".encode())
+    digest.update(text)
+    fingerprint = digest.hexdigest()
     record_path = out_dir / RECORD_NAME
     previous = {} if force else _read_record(record_path)
     kept_files = previous.get("files")
@@ -194,7 +195,7 @@ def _export(
     same_graph = previous.get("fingerprint") == fingerprint
     writers: dict[str, Callable[[Path], object]] = {
         "graphml": lambda path: write_graphml(graph, path),
-        "json": lambda path: path.write_text(text, encoding="utf-8"),
+        "json": lambda path: path.write_bytes(text),
         "html": lambda path: write_html(graph, path, max_pages=html_pages),
     }
     paths = _paths(out_dir)
