@@ -157,6 +157,10 @@ class GraphConfig(_Section):
     cooccurrence_window: int = Field(default=0, ge=0)
     """``CO_OCCURS`` joins entities mentioned in the same sentence (0) or at most this many
     sentences apart."""
+    html_pages: int = Field(default=2_000, ge=0)
+    """Entities whose page and neighbourhood ``graph.html`` holds: those with most relations,
+    then mentions (about 2 KB each; every entity stays in its search, and the page says
+    when one is left out). ``kgbuild serve`` shows every page at ``/explore``."""
 
 
 class ServeConfig(_Section):

@@ -366,12 +366,14 @@ def export(
     force: bool = False,
     inputs: str | None = None,
     totals: Totals | None = None,
+    html_pages: int | None = None,
 ) -> dict[str, Path]:
     """Write GraphML, node-link JSON and the HTML view into ``out_dir``.
 
     A file whose content would not change is kept as it is, unless ``force``; ``inputs``
     (:func:`assembly_inputs`) and ``totals`` are recorded for the next build (see
-    :mod:`kgbuild.graph.outputs`).
+    :mod:`kgbuild.graph.outputs`). ``html_pages`` (``graph.html_pages``) caps the entity
+    pages of the HTML view (``None``: all).
     """
     return export_outputs(
         graph,
@@ -379,6 +381,7 @@ def export(
         force=force,
         inputs=inputs,
         totals=None if totals is None else asdict(totals),
+        html_pages=html_pages,
     )
 
 
@@ -719,7 +722,13 @@ def assemble_step(run: BuildRun) -> None:
             return
     run.assembled = assemble(run.settings, run.engine)
     run.totals = run.assembled.totals
-    report.outputs = export(run.assembled.graph, out_dir, inputs=inputs, totals=run.totals)
+    report.outputs = export(
+        run.assembled.graph,
+        out_dir,
+        inputs=inputs,
+        totals=run.totals,
+        html_pages=run.settings.graph.html_pages,
+    )
 
 
 def persist_step(run: BuildRun) -> None:

@@ -4,6 +4,11 @@ Every entity page and neighbourhood comes from the same :class:`Explorer` method
 calls (over the graph held in memory), as the same JSON; the page's script looks them up
 instead of fetching them. Neighbourhoods leave out their nodes (the page takes them from the
 entity list, which type-ahead searches anyway).
+
+A large graph's file holds the pages of its first ``max_pages`` entities only (the
+overview's order: most relations, then mentions): every page costs about 2 KB and a
+browser tab does not open hundreds of megabytes. Every entity stays in the type-ahead list;
+the bundle's ``paged`` (pages held, entities in all) tells the page to say so.
 """
 
 from __future__ import annotations
@@ -23,26 +28,36 @@ def dump(model: Any) -> Any:
     return model.model_dump(mode="json", exclude_defaults=True)
 
 
-def static_bundle(graph: nx.MultiDiGraph[str]) -> dict[str, Any]:
-    """Entities (for type-ahead), every entity page and neighbourhood, and the overview."""
+def static_bundle(graph: nx.MultiDiGraph[str], max_pages: int | None = None) -> dict[str, Any]:
+    """Entities (for type-ahead), the entity pages and neighbourhoods, and the overview.
+
+    Args:
+        graph: The graph.
+        max_pages: Most entities whose page and neighbourhood are included (``None``: all).
+    """
     store = EmbeddedGraph.from_node_link(nx.node_link_data(graph, edges="edges"))
     explorer = Explorer(store)
-    everyone = store.top_entities(store.counts()["entities"])
+    counts = store.counts()
+    everyone = store.top_entities(counts["entities"])
+    paged = everyone if max_pages is None else everyone[:max_pages]
     pages: dict[str, Any] = {}
     neighbourhoods: dict[str, Any] = {}
-    for node in everyone:
+    for node in paged:
         views = explorer.views(node.id)
         if views is None:  # pragma: no cover - the ids come from the store
             continue
         page, hood = views
         pages[node.id] = dump(page)
         neighbourhoods[node.id] = dump(hood.model_copy(update={"nodes": ()}))
-    return {
+    bundle = {
         "entities": [
             [n.id, n.name, n.label, list(n.aliases), n.mention_count, n.degree] for n in everyone
         ],
         "pages": pages,
         "neighbourhoods": neighbourhoods,
         "overview": dump(explorer.overview()),
-        "counts": store.counts(),
+        "counts": counts,
     }
+    if len(paged) < len(everyone):
+        bundle["paged"] = [len(paged), len(everyone)]
+    return bundle

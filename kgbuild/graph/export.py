@@ -12,7 +12,9 @@ U+2029, so no text can end or reopen its ``<script>`` element.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +32,8 @@ __all__ = [
     "xml_safe",
 ]
 
+
+log = logging.getLogger(__name__)
 
 _NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 """One character that XML 1.0 cannot hold (its ``Char`` production, complemented)."""
@@ -191,31 +195,60 @@ def node_link_text(graph: nx.MultiDiGraph[str]) -> str:
 
 @lru_cache(maxsize=1)
 def vis_assets() -> tuple[str, str]:
-    """vis-network's JavaScript and CSS, from the installed ``pyvis`` package (no CDN)."""
-    import pyvis
+    """vis-network's JavaScript and CSS, from the installed ``pyvis`` package (no CDN).
 
-    lib = Path(pyvis.__file__).parent / "templates" / "lib" / "vis-9.1.2"
+    Read from the package's folder without importing it (which imports IPython and
+    jsonpickle: 0.3-0.4 s of every build that writes ``graph.html``).
+    """
+    spec = importlib.util.find_spec("pyvis")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("kgbuild needs the pyvis package for the HTML explorer")
+    lib = Path(next(iter(spec.submodule_search_locations))) / "templates" / "lib" / "vis-9.1.2"
     return (
         (lib / "vis-network.min.js").read_text(encoding="utf-8"),
         (lib / "vis-network.css").read_text(encoding="utf-8"),
     )
 
 
-def write_html(graph: nx.MultiDiGraph[str], path: Path, *, title: str = "kgbuild graph") -> Path:
+def write_html(
+    graph: nx.MultiDiGraph[str],
+    path: Path,
+    *,
+    title: str = "kgbuild graph",
+    max_pages: int | None = None,
+) -> Path:
     """Write the explorer as one self-contained file (see :mod:`kgbuild.explorer.static`).
 
     Search with type-ahead, entity pages with evidence, neighbourhoods that expand on
     click, filters and a legend, over the data embedded in the file: it opens offline.
+    ``max_pages`` caps the entities whose page and neighbourhood the file holds (``None``:
+    every entity); what is left out is logged and said on the page.
     """
     from kgbuild.explorer.pages import explorer_html
     from kgbuild.explorer.static import static_bundle
 
-    bundle = static_bundle(graph)
+    bundle = static_bundle(graph, max_pages)
     counts = bundle["counts"]
     summary = (
         f"{counts['entities']:,} entities, {counts['relations']:,} relations, "
         f"{counts['documents']:,} documents"
     )
+    if "paged" in bundle:
+        held, total = bundle["paged"]
+        summary += (
+            f" (this file holds the pages of the {held:,} with most relations; "
+            "kgbuild serve shows every one)"
+            if held
+            else " (this file holds no entity pages; kgbuild serve shows them)"
+        )
+        log.info(
+            "the HTML explorer holds the pages of %d of %d entities (graph.html_pages: those "
+            "with most relations, then mentions; its search finds every one): `kgbuild serve "
+            "--out %s` shows every page at /explore, or raise graph.html_pages",
+            held,
+            total,
+            path.parent,
+        )
     page = explorer_html(static_data=bundle, title=title, summary=summary)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")

@@ -122,14 +122,18 @@ class EmbeddedGraph:
 
     @classmethod
     def from_node_link(cls, data: Mapping[str, Any]) -> EmbeddedGraph:
-        """A graph held in memory as node-link data (no ledger: evidence texts only)."""
+        """A graph held in memory as node-link data (no ledger: evidence texts only).
+
+        Its name index (for :meth:`search`, :meth:`named_in`, :meth:`suggest`) is built
+        on first use: the export's explorer bundle reads none of them.
+        """
         graph = cls.__new__(cls)
         graph.path = None
-        graph._load(data)
+        graph._load(data, names=False)
         graph._ledger_url = None
         return graph
 
-    def _load(self, data: Mapping[str, Any]) -> None:
+    def _load(self, data: Mapping[str, Any], *, names: bool = True) -> None:
         self._nodes: dict[str, dict[str, Any]] = {}
         self._docs: dict[str, dict[str, Any]] = {}
         for node in data.get("nodes", []):
@@ -162,7 +166,11 @@ class EmbeddedGraph:
                 self._out[source].append(edge)
                 self._in[target].append(edge)
                 self._relations += 1
-        self._names = NameIndex(
+        self._name_index = self._index_names() if names else None
+        self._explorer_index: _ExplorerIndex | None = None
+
+    def _index_names(self) -> NameIndex:
+        return NameIndex(
             NameRow(
                 id=entity_id,
                 name=str(node.get("name", "")),
@@ -172,7 +180,13 @@ class EmbeddedGraph:
             )
             for entity_id, node in self._nodes.items()
         )
-        self._explorer_index: _ExplorerIndex | None = None
+
+    @property
+    def _names(self) -> NameIndex:
+        """The name index (built by the time a file's graph is loaded; else on first use)."""
+        if self._name_index is None:
+            self._name_index = self._index_names()
+        return self._name_index
 
     # -- name index -----------------------------------------------------------------------
 

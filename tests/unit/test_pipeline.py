@@ -183,6 +183,24 @@ def test_a_rerun_with_nothing_changed_keeps_the_graph_without_resolving(
     assert len(resolved) == 5
 
 
+def test_graph_html_pages_caps_the_pages_of_the_built_html(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    from kgbuild.config import GraphConfig
+
+    def paged(report) -> object:  # type: ignore[no-untyped-def]
+        page = report.outputs["html"].read_text(encoding="utf-8")
+        data = page.split('<script id="kg-data" type="application/json">')[1]
+        return json.loads(data.split("</script>")[0]).get("paged")
+
+    settings = settings_for(keyword_ner_model)
+    folder = corpus(tmp_path)
+    whole = build([folder], settings)
+    assert paged(whole) is None and whole.entities > 2
+    capped = build([folder], settings.model_copy(update={"graph": GraphConfig(html_pages=2)}))
+    assert paged(capped) == [2, whole.entities]
+
+
 def test_what_a_build_is_built_from_reads_the_same_in_every_process(
     tmp_path, keyword_ner_model, settings_for
 ) -> None:

@@ -184,7 +184,14 @@
     }
     return {
       suggest: async (q) => suggest(q),
-      entity: async (id) => own(bundle.pages, id),
+      entity: async (id) => {
+        const page = own(bundle.pages, id);
+        if (page || !bundle.paged || !entities.has(id)) return page;
+        const [held, total] = bundle.paged.map((n) => n.toLocaleString("en"));
+        throw new Error(`The page of ${entities.get(id).name} is not in this file: it holds those of ${held} `
+          + `of the ${total} entities, the ones with most relations (setting graph.html_pages). `
+          + "`kgbuild serve` shows every page at /explore.");
+      },
       neighbourhood: async (id) => neighbourhood(id),
       overview: async () => bundle.overview,
     };

@@ -107,6 +107,25 @@ def test_the_static_explorer_in_a_real_headless_browser(small: SmallGraph, tmp_p
         )
 
 
+def test_a_capped_static_explorer_says_where_a_left_out_page_is(
+    small: SmallGraph, tmp_path: Path
+) -> None:
+    path = write_html(small.graph(merges=True), tmp_path / "graph.html", max_pages=1)
+    with open_page(tmp_path / "profile") as page:
+        page.goto(path.as_uri())
+        page.wait_for("document.body.dataset.ready === 'true'")
+        ranked = page.evaluate(
+            "JSON.parse(document.getElementById('kg-data').textContent).entities.map((e) => e[0])"
+        )
+        page.evaluate(f"void kgExplorer.openEntity({json.dumps(ranked[-1])}, true)")
+        shown = page.wait_for("document.getElementById('error').textContent")
+        assert "is not in this file" in shown and "graph.html_pages" in shown
+        assert "kgbuild serve" in shown
+        page.evaluate(f"void kgExplorer.openEntity({json.dumps(ranked[0])}, true)")
+        page.wait_for("document.getElementById('entity-name') !== null")
+        assert page.evaluate("document.getElementById('error').textContent") == ""
+
+
 def test_the_served_explorer_asks_for_its_token(
     qa: GraphQA, small: SmallGraph, tmp_path: Path
 ) -> None:

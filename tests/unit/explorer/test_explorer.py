@@ -267,6 +267,30 @@ def test_the_static_file_holds_what_the_endpoints_serve(
         assert bundle["overview"] == client.get("/explorer/overview").json()
 
 
+def test_a_capped_static_file_holds_the_most_related_pages_and_says_what_it_left_out(
+    small: SmallGraph, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    graph = small.graph(merges=True)
+    whole = _embedded(write_html(graph, tmp_path / "whole.html").read_text(encoding="utf-8"))
+    with caplog.at_level("INFO", logger="kgbuild.graph.export"):
+        path = write_html(graph, tmp_path / "graph.html", max_pages=2)
+    page = path.read_text(encoding="utf-8")
+    bundle = _embedded(page)
+    ranked = [row[0] for row in whole["entities"]]  # type: ignore[union-attr]
+    assert list(bundle["pages"]) == ranked[:2] == list(bundle["neighbourhoods"])  # type: ignore[call-overload]
+    assert bundle["entities"] == whole["entities"]  # search still finds every entity
+    assert bundle["overview"] == whole["overview"]
+    assert bundle["paged"] == [2, len(ENTITIES)]
+    assert "(this file holds the pages of the 2 with most relations; kgbuild serve" in page
+    none = write_html(graph, tmp_path / "none.html", max_pages=0).read_text(encoding="utf-8")
+    assert "(this file holds no entity pages; kgbuild serve shows them)" in none
+    assert f"holds the pages of 2 of {len(ENTITIES)} entities" in caplog.text
+    assert "kgbuild serve --out" in caplog.text and "graph.html_pages" in caplog.text
+    # a graph within the cap: the file of an uncapped export, byte for byte
+    fits = write_html(graph, tmp_path / "fits.html", max_pages=len(ENTITIES))
+    assert fits.read_text(encoding="utf-8") == (tmp_path / "whole.html").read_text(encoding="utf-8")
+
+
 def _embedded(page: str) -> dict[str, object]:
     match = re.search(r'<script id="kg-data" type="application/json">(.*?)</script>', page, re.S)
     assert match is not None

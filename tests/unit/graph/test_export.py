@@ -202,3 +202,36 @@ def test_a_build_refuses_a_control_character_id_and_writes_readable_exports(
     doc = graph.nodes["doc:<!--<script>"]
     assert doc["meta_note"] == "bell\ufffd" and doc["meta_tags"] == '["a", "b"]'
     assert any(data.get("name") == "Helix" for _, data in graph.nodes(data=True))
+
+
+def test_graph_html_is_written_without_importing_pyvis(tmp_path: Path) -> None:
+    """vis-network's files are read from the pyvis folder; importing pyvis imports IPython."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from kgbuild.graph.export import write_html\n"
+        "from tests.unit.graph.test_export import _graph\n"
+        "page = write_html(_graph('a', 'Acme'), Path(sys.argv[1])).read_text(encoding='utf-8')\n"
+        "assert 'vis.Network' in page and 'vis-network' in page\n"
+        "print(sorted({'pyvis', 'IPython', 'jsonpickle'} & set(sys.modules)))\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "graph.html")],
+        capture_output=True, text=True, cwd=root, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_explorer_bundle_s_store_indexes_names_only_when_searched() -> None:
+    from kgbuild.qa.embedded import EmbeddedGraph
+
+    data = nx.node_link_data(_graph("a", "Acme Robotics"), edges="edges")
+    store = EmbeddedGraph.from_node_link(data)
+    assert store._name_index is None  # the static bundle never searches
+    assert [hit.name for hit in store.search(["acme"], 5)] == ["Acme Robotics"]
+    assert [s.name for s in store.suggest("acm", 5)] == ["Acme Robotics"]

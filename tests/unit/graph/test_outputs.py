@@ -53,6 +53,14 @@ def exported(tmp_path: Path) -> Path:
     return out
 
 
+def test_a_new_cap_on_the_html_pages_rewrites_the_html(exported: Path) -> None:
+    before = _stamps(exported)
+    export_outputs(_graph(), exported, html_pages=0)
+    after = _stamps(exported)
+    assert after["html"] != before["html"]
+    assert '"paged": [0, 1]' in (exported / "graph.html").read_text(encoding="utf-8")
+
+
 def test_the_same_graph_keeps_every_file_as_written(exported: Path, caplog) -> None:
     before = _stamps(exported)
     with caplog.at_level("INFO", logger="kgbuild.graph.outputs"):
