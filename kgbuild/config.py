@@ -145,6 +145,10 @@ class IngestConfig(_Section):
     for the bad bytes and records a warning."""
     max_metadata_chars: int = Field(default=10_000, gt=0)
     """Longest metadata value (or key) kept; a longer one is left out with a warning."""
+    follow_outside_symlinks: bool = False
+    """Follow a symlink in an input folder that leads out of the folder given; by default it
+    is not read but recorded as a failure (whoever can write into the folder could otherwise
+    have a build read any file of its user)."""
 
 
 MIN_TOKEN_CHARS = 16

@@ -493,7 +493,9 @@ def read_documents(
     inside an input folder.
     """
     reader = _Reader(config or IngestConfig())
-    found = find_inputs(paths, reader.config.extensions)
+    found = find_inputs(
+        paths, reader.config.extensions, outside_links=reader.config.follow_outside_symlinks
+    )
     reader.result.failures += found.failures
     written = {path.resolve() for path in outputs}
     names = {path.name for path in (*outputs, *written)}
