@@ -133,7 +133,11 @@ class IngestConfig(_Section):
     max_document_bytes: int = Field(default=20_000_000, gt=0)
     """Largest document read: a file's size, and for PDF and Word files the text extracted
     too (a compressed file can hold far more); a JSON Lines record's text. A Word file whose
-    parts unpack to over 10 times this plus 4 MB is refused before it is opened."""
+    parts unpack to over 10 times this plus 4 MB is refused before it is opened, a PDF page
+    whose content streams are over it before they are parsed."""
+    pdf_timeout_s: float = Field(default=120.0, gt=0)
+    """Longest a PDF's text extraction may take; a file that takes longer (a damaged or
+    hostile one: megabytes of operators in a small file) is a recorded failure."""
     encoding: str | None = None
     """Declared encoding to try when a file is not valid UTF-8 (before detection)."""
     lang: str | None = None

@@ -341,7 +341,11 @@ class _Reader:
                 if decoded.encoding != "utf-8":
                     extracted.metadata["encoding"] = decoded.encoding
             elif kind == "pdf":
-                extracted = extract_pdf(file.read_bytes())
+                extracted = extract_pdf(
+                    file.read_bytes(),
+                    max_bytes=self.config.max_document_bytes,
+                    timeout_s=self.config.pdf_timeout_s,
+                )
             else:
                 extracted = extract_docx(
                     file.read_bytes(), max_bytes=self.config.max_document_bytes
