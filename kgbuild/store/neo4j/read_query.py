@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 #: Procedures a read-only query may call: schema and index look-ups that change nothing.
+#: Not ``dbms.components`` nor ``dbms.showCurrentUser``: they show the server (its version,
+#: the user) rather than the graph, and plan as administration commands (query type ``s``).
 READ_PROCEDURES: Final = frozenset(
     {
         "db.labels",
@@ -53,8 +55,6 @@ READ_PROCEDURES: Final = frozenset(
         "db.index.vector.queryRelationships",
         "db.info",
         "db.ping",
-        "dbms.components",
-        "dbms.showCurrentUser",
     }
 )
 #: Plan operators refused whatever the query type: ``TERMINATE TRANSACTIONS`` plans as a read

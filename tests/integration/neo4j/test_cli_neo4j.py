@@ -58,6 +58,9 @@ def _one_error_line(output: str) -> str:
         ("SHOW SETTINGS YIELD name, value WHERE name CONTAINS 'dir' RETURN *", "SHOW SETTINGS"),
         ("SHOW TRANSACTIONS YIELD currentQuery, parameters RETURN *", "SHOW TRANSACTIONS"),
         ("SHOW USERS", "administration command"),
+        # was "it changes the schema or is an administration command", though listed as allowed
+        ("CALL dbms.components()", "procedure dbms.components is not on the read-only list"),
+        ("CALL dbms.showCurrentUser()", "procedure dbms.showCurrentUser is not on the"),
     ],
 )
 def test_cypher_refuses_what_is_not_a_read(
