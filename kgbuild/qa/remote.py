@@ -17,10 +17,12 @@ theirs on a loopback port and read the questions and the token sent with them.
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import json
 import logging
 import os
+import pwd
 import stat
 import urllib.error
 import urllib.request
@@ -133,7 +135,8 @@ def register_server(
     url = _loopback_url(host, port)
     if url is None:
         return None
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for missing in reversed([f for f in (folder, *folder.parents) if not f.exists()]):
+        missing.mkdir(mode=0o700, exist_ok=True)  # parents too: mkdir gives them the umask's
     unsafe = _unsafe_folder(folder)
     if unsafe is not None:
         log.warning("not recording this server in %s: %s", folder, unsafe)
@@ -198,6 +201,26 @@ def _ours(pid: int) -> bool:
     return True
 
 
+def _writable_by_others(info: os.stat_result) -> bool:
+    """Whether users other than this one may write the file or folder of ``info``.
+
+    A folder writable by its group is not, when the group is this user's own (the user
+    private groups of Debian and Ubuntu, whose umask 002 makes folders group-writable).
+    """
+    if info.st_mode & stat.S_IWOTH:
+        return True
+    if not info.st_mode & stat.S_IWGRP:
+        return False
+    if info.st_gid != os.getgid():
+        return True
+    try:
+        members = set(grp.getgrgid(info.st_gid).gr_mem)
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return True
+    return not members <= {user}
+
+
 def _unsafe_folder(folder: Path) -> str | None:
     """Why a record in ``folder`` could have been written by another user, or None."""
     uid = os.getuid()
@@ -207,14 +230,13 @@ def _unsafe_folder(folder: Path) -> str | None:
             info = folder.stat()
         if info.st_uid != uid:
             return f"the folder {folder} belongs to another user (uid {info.st_uid})"
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        if _writable_by_others(info):
             return f"the folder {folder} is writable by other users ({info.st_mode & 0o777:o})"
         for above in folder.resolve().parents:
             info = above.stat()
             if info.st_uid not in (uid, 0):
                 return f"the folder {above} belongs to another user (uid {info.st_uid})"
-            writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-            if writable and not info.st_mode & stat.S_ISVTX:
+            if _writable_by_others(info) and not info.st_mode & stat.S_ISVTX:
                 return f"the folder {above} is writable by other users and not sticky"
     except OSError as exc:
         return f"cannot check {folder}: {exc.strerror or exc}"
@@ -231,7 +253,7 @@ def _unsafe_record(path: Path) -> str | None:
         return f"{path} is not a regular file"
     if info.st_uid != os.getuid():
         return f"{path} belongs to another user (uid {info.st_uid})"
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if _writable_by_others(info):
         return f"{path} is writable by other users"
     return None
 

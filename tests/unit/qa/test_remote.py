@@ -259,6 +259,29 @@ def test_a_record_another_user_could_have_written_is_never_asked(
             other_user.wait()
 
 
+def test_a_registry_under_a_umask_002_is_the_users_own(tmp_path: Path, example: Settings) -> None:
+    """Debian and Ubuntu give each user a group of their own, and a umask of 002: folders
+    writable by that group are still the user's alone, and folders made here are 0700."""
+    import grp
+
+    if set(grp.getgrgid(os.getgid()).gr_mem) - {os.environ.get("USER", "root")}:
+        pytest.skip("this user's group has other members")
+    source = graph_source(example, graph=None, neo4j=None)
+    own = tmp_path / "cache"
+    own.mkdir()
+    own.chmod(0o775)
+    folder = own / "kgbuild" / "servers"
+    umask = os.umask(0o002)
+    try:
+        path = register_server(
+            folder, host="127.0.0.1", port=8000, graph=source, qa_model="q", ner_model="n"
+        )
+    finally:
+        os.umask(umask)
+    assert path is not None and stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
+    assert find_server(folder, source, "q", "n") is not None
+
+
 def test_records_of_dead_processes_other_graphs_and_remote_hosts_are_not_used(
     tmp_path: Path, example: Settings
 ) -> None:
