@@ -10,9 +10,10 @@ The record holds no secret: a server with a token is asked with the token of the
 side's own settings (``KGBUILD_SERVE__TOKEN``). Only loopback URLs are recorded and asked.
 A record is trusted only where no other user could have written it: the registry folder and
 the record file are this user's and writable by no one else, every folder above is this
-user's or root's and, when others may write it, sticky (``/tmp``), and the process recorded
-is this user's. Otherwise another local user could point ``kgbuild ask`` at a server of
-theirs on a loopback port and read the questions and the token sent with them.
+user's or root's and, when others may write it, sticky (``/tmp``), the process recorded
+is this user's, and so is the socket listening on its port (where ``/proc/net/tcp`` tells).
+Otherwise another local user could point ``kgbuild ask`` at a server of theirs on a loopback
+port and read the questions and the token sent with them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -288,7 +290,37 @@ def find_server(folder: Path, graph: str, qa_model: str, ner_model: str) -> Serv
             record.pid,
         )
         return None
+    port = urlsplit(record.url).port
+    listener = _listener_uid(port) if port is not None else None
+    if listener is not None and listener != os.getuid():
+        log.warning(
+            "not asking the server recorded in %s: port %d is another user's (uid %d); "
+            "the recorded server is gone",
+            path,
+            port,
+            listener,
+        )
+        return None
     return record
+
+
+def _listener_uid(port: int) -> int | None:
+    """The user listening on TCP ``port`` here (Linux: ``/proc/net/tcp``), else None.
+
+    A recorded server that stopped without removing its record (killed) leaves its port to
+    whoever binds it next, and its process id to whatever process gets it next.
+    """
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            listening = len(fields) > 7 and fields[3] == "0A"
+            if listening and int(fields[1].rpartition(":")[2], 16) == port:
+                return int(fields[7])
+    return None
 
 
 def ask_server(

@@ -259,6 +259,38 @@ def test_a_record_another_user_could_have_written_is_never_asked(
             other_user.wait()
 
 
+@pytest.mark.skipif(os.getuid() != 0, reason="listening as another user needs root")
+def test_a_port_another_user_listens_on_is_never_asked(tmp_path: Path) -> None:
+    """A server killed without removing its record leaves its port free: another user's
+    process listening there got the question and the token (the recorded process id, reused,
+    looked alive)."""
+    import socket
+    import time
+
+    from tests.http_server import free_port
+
+    port = free_port()
+    listen = f"import socket, time; s = socket.socket(); s.bind(('127.0.0.1', {port})); "
+    listen += "s.listen(); time.sleep(60)"
+    other = subprocess.Popen(["/usr/bin/python3", "-c", listen], user=65534)
+    try:
+        for _ in range(200):  # until it listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        folder = tmp_path / "servers"
+        path = register_server(
+            folder, host="127.0.0.1", port=port, graph="file:/g", qa_model="q", ner_model="n"
+        )
+        assert path is not None  # this process's record, in this user's folder
+        assert find_server(folder, "file:/g", "q", "n") is None
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_a_registry_under_a_umask_002_is_the_users_own(tmp_path: Path, example: Settings) -> None:
     """Debian and Ubuntu give each user a group of their own, and a umask of 002: folders
     writable by that group are still the user's alone, and folders made here are 0700."""
