@@ -133,7 +133,11 @@ class IngestConfig(_Section):
     max_document_bytes: int = Field(default=20_000_000, gt=0)
     """Largest document read: a file's size, and for PDF and Word files the text extracted
     too (a compressed file can hold far more); a JSON Lines record's text. A Word file whose
-    parts unpack to over 10 times this plus 4 MB is refused before it is opened."""
+    parts unpack to over 10 times this plus 4 MB is refused before it is opened, a PDF page
+    whose content streams are over it before they are parsed."""
+    pdf_timeout_s: float = Field(default=120.0, gt=0)
+    """Longest a PDF's text extraction may take; a file that takes longer (a damaged or
+    hostile one: megabytes of operators in a small file) is a recorded failure."""
     encoding: str | None = None
     """Declared encoding to try when a file is not valid UTF-8 (before detection)."""
     lang: str | None = None
@@ -145,6 +149,10 @@ class IngestConfig(_Section):
     for the bad bytes and records a warning."""
     max_metadata_chars: int = Field(default=10_000, gt=0)
     """Longest metadata value (or key) kept; a longer one is left out with a warning."""
+    follow_outside_symlinks: bool = False
+    """Follow a symlink in an input folder that leads out of the folder given; by default it
+    is not read but recorded as a failure (whoever can write into the folder could otherwise
+    have a build read any file of its user)."""
 
 
 MIN_TOKEN_CHARS = 16
@@ -164,10 +172,13 @@ class GraphConfig(_Section):
 
 
 class ServeConfig(_Section):
-    """``kgbuild serve``: request size, accepted ``Host`` names, the API token, docs pages."""
+    """``kgbuild serve``: request size and time, accepted ``Host`` names, the API token, docs."""
 
     max_body_bytes: int = Field(default=65_536, gt=0)
     """Largest request body; a longer one gets 413 before it is parsed."""
+    read_timeout_s: float = Field(default=30.0, gt=0)
+    """Time a client has to send a whole request (headers and body) from its first byte;
+    the connection is closed after it (a slow or silent client cannot hold it)."""
     allowed_hosts: tuple[str, ...] = ()
     """``Host`` names accepted besides localhost, 127.0.0.1, [::1] and the bound host
     (``*``: any, e.g. behind a proxy that checks them)."""

@@ -20,12 +20,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve ``app`` on a free port; yield its base URL; stop it on exit."""
+def running(app: Any, host: str = "127.0.0.1", **options: Any) -> Iterator[str]:
+    """Serve ``app`` on a free port; yield its base URL; stop it on exit.
+
+    ``options`` go to ``uvicorn.Config`` (``http=``: the protocol class).
+    """
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", **options)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

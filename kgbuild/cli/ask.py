@@ -293,6 +293,7 @@ def serve(
     from kgbuild.collection import long_lived
     from kgbuild.qa.api import create_app
     from kgbuild.qa.http_guards import host_name
+    from kgbuild.qa.http_server import deadline_protocol
     from kgbuild.qa.remote import graph_source, register_server, registry_dir, unregister_server
 
     try:
@@ -321,7 +322,8 @@ def serve(
         )
         if record is not None:
             typer.echo(f"`kgbuild ask` for this graph asks this server (record: {record})")
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        http = deadline_protocol(serve_config.read_timeout_s)  # slow clients cannot hold it
+        uvicorn.run(app, host=host, port=port, log_level="info", http=http)
     finally:
         if record is not None:
             unregister_server(record)

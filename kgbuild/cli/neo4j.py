@@ -268,8 +268,9 @@ def cypher(
 ) -> None:
     """Run a read query against the graph in Neo4j and print a table.
 
-    Read queries only: the query's plan is checked first; writes, LOAD CSV and procedures other
-    than read-only look-ups (db.labels, db.schema.visualization, full-text search ...) are refused.
+    Read queries only: the query's plan is checked first; writes, LOAD CSV, SHOW SETTINGS or
+    TRANSACTIONS and procedures other than read-only look-ups (db.labels,
+    db.schema.visualization, full-text search ...) are refused.
     """
     from neo4j.exceptions import ServiceUnavailable, SessionExpired
 

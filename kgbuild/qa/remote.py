@@ -8,18 +8,29 @@ falls back to answering locally when the server does not answer. Nothing here im
 
 The record holds no secret: a server with a token is asked with the token of the asking
 side's own settings (``KGBUILD_SERVE__TOKEN``). Only loopback URLs are recorded and asked.
+A record is trusted only where no other user could have written it: the registry folder and
+the record file are this user's and writable by no one else, every folder above is this
+user's or root's and, when others may write it, sticky (``/tmp``), the process recorded
+is this user's, and so is the socket listening on its port (where ``/proc/net/tcp`` tells).
+Otherwise another local user could point ``kgbuild ask`` at a server of theirs on a loopback
+port and read the questions and the token sent with them.
 """
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import json
+import logging
 import os
+import pwd
+import stat
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -41,6 +52,8 @@ __all__ = [
     "registry_dir",
     "unregister_server",
 ]
+
+log = logging.getLogger(__name__)
 
 ANSWER_TIMEOUT_S = 120.0
 """How long ``ask_server`` waits on the socket (a refused connection fails at once)."""
@@ -124,6 +137,12 @@ def register_server(
     url = _loopback_url(host, port)
     if url is None:
         return None
+    for missing in reversed([f for f in (folder, *folder.parents) if not f.exists()]):
+        missing.mkdir(mode=0o700, exist_ok=True)  # parents too: mkdir gives them the umask's
+    unsafe = _unsafe_folder(folder)
+    if unsafe is not None:
+        log.warning("not recording this server in %s: %s", folder, unsafe)
+        return None
     path = record_path(folder, graph, qa_model, ner_model)
     try:
         other = ServerRecord.model_validate_json(path.read_text(encoding="utf-8"))
@@ -139,9 +158,9 @@ def register_server(
         ner_model=ner_model,
         started=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(record.model_dump_json())
     partial.replace(path)
@@ -168,15 +187,94 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _ours(pid: int) -> bool:
+    """Whether ``pid`` is a live process of this user."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid == os.getuid()
+    except FileNotFoundError:
+        if Path("/proc/self").exists():
+            return False  # no such process
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except OSError:  # gone, or another user's (PermissionError)
+        return False
+    return True
+
+
+def _writable_by_others(info: os.stat_result) -> bool:
+    """Whether users other than this one may write the file or folder of ``info``.
+
+    A folder writable by its group is not, when the group is this user's own (the user
+    private groups of Debian and Ubuntu, whose umask 002 makes folders group-writable).
+    """
+    if info.st_mode & stat.S_IWOTH:
+        return True
+    if not info.st_mode & stat.S_IWGRP:
+        return False
+    if info.st_gid != os.getgid():
+        return True
+    try:
+        members = set(grp.getgrgid(info.st_gid).gr_mem)
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return True
+    return not members <= {user}
+
+
+def _unsafe_folder(folder: Path) -> str | None:
+    """Why a record in ``folder`` could have been written by another user, or None."""
+    uid = os.getuid()
+    try:
+        info = folder.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            info = folder.stat()
+        if info.st_uid != uid:
+            return f"the folder {folder} belongs to another user (uid {info.st_uid})"
+        if _writable_by_others(info):
+            return f"the folder {folder} is writable by other users ({info.st_mode & 0o777:o})"
+        for above in folder.resolve().parents:
+            info = above.stat()
+            if info.st_uid not in (uid, 0):
+                return f"the folder {above} belongs to another user (uid {info.st_uid})"
+            if _writable_by_others(info) and not info.st_mode & stat.S_ISVTX:
+                return f"the folder {above} is writable by other users and not sticky"
+    except OSError as exc:
+        return f"cannot check {folder}: {exc.strerror or exc}"
+    return None
+
+
+def _unsafe_record(path: Path) -> str | None:
+    """Why the record file ``path`` could have been written by another user, or None."""
+    unsafe = _unsafe_folder(path.parent)
+    if unsafe is not None:
+        return unsafe
+    info = path.lstat()
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a regular file"
+    if info.st_uid != os.getuid():
+        return f"{path} belongs to another user (uid {info.st_uid})"
+    if _writable_by_others(info):
+        return f"{path} is writable by other users"
+    return None
+
+
 def find_server(folder: Path, graph: str, qa_model: str, ner_model: str) -> ServerRecord | None:
     """The record of a live local server of this graph and models, else None.
 
-    A record whose process is gone is removed.
+    A record whose process is gone is removed. A record that another user could have
+    written, or whose process is not this user's, is not used (logged as a warning): the
+    question and the token would go to whoever wrote it.
     """
     path = record_path(folder, graph, qa_model, ner_model)
     try:
+        unsafe = _unsafe_record(path)
         record = ServerRecord.model_validate_json(path.read_text(encoding="utf-8"))
     except (OSError, ValidationError):
+        return None
+    if unsafe is not None:
+        log.warning("not asking the server recorded in %s: %s", path, unsafe)
         return None
     matches = (record.graph, record.qa_model, record.ner_model) == (graph, qa_model, ner_model)
     host = record.url.split("//", 1)[-1].rsplit(":", 1)[0]
@@ -185,7 +283,44 @@ def find_server(folder: Path, graph: str, qa_model: str, ner_model: str) -> Serv
     if not _alive(record.pid):
         path.unlink(missing_ok=True)
         return None
+    if not _ours(record.pid):
+        log.warning(
+            "not asking the server recorded in %s: its process %d is another user's",
+            path,
+            record.pid,
+        )
+        return None
+    port = urlsplit(record.url).port
+    listener = _listener_uid(port) if port is not None else None
+    if listener is not None and listener != os.getuid():
+        log.warning(
+            "not asking the server recorded in %s: port %d is another user's (uid %d); "
+            "the recorded server is gone",
+            path,
+            port,
+            listener,
+        )
+        return None
     return record
+
+
+def _listener_uid(port: int) -> int | None:
+    """The user listening on TCP ``port`` here (Linux: ``/proc/net/tcp``), else None.
+
+    A recorded server that stopped without removing its record (killed) leaves its port to
+    whoever binds it next, and its process id to whatever process gets it next.
+    """
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            listening = len(fields) > 7 and fields[3] == "0A"
+            if listening and int(fields[1].rpartition(":")[2], 16) == port:
+                return int(fields[7])
+    return None
 
 
 def ask_server(

@@ -5,9 +5,11 @@ back into a folder that contains it (a loop), a second way into a folder already
 a symlink that cannot be resolved (a loop of links) and a broken symlink with an input
 extension are each recorded as a failure of that path, never skipped silently, as is a
 named pipe, socket or device with an input extension (never opened: reading it would wait
-forever or never end). Glob
-patterns (``notes/**/*.md``) are matched by the same walk, so a loop cannot make them run
-away either.
+forever or never end). A symlink that leads out of the folder given (``notes/key ->
+~/.ssh``) is not followed but recorded too, unless ``outside_links`` allows it: whoever can
+write into an input folder could otherwise have a build read (and publish in its graph) any
+file its user can read. Glob patterns (``notes/**/*.md``) are matched by the same walk, from
+the folder before their first wildcard, so a loop cannot make them run away either.
 """
 
 from __future__ import annotations
@@ -78,8 +80,13 @@ def check_inputs(paths: Inputs) -> None:
             raise InputError(f"input path {raw} does not exist and matches no files")
 
 
-def find_inputs(paths: Inputs, extensions: Sequence[str]) -> FoundInputs:
+def find_inputs(
+    paths: Inputs, extensions: Sequence[str], *, outside_links: bool = False
+) -> FoundInputs:
     """Expand folders and globs into ``(file, root)`` pairs, sorted for determinism.
+
+    A path named itself is read wherever it leads; a symlink met inside a folder (or below
+    a glob's folder) that leads out of it is followed only with ``outside_links``.
 
     Raises:
         InputError: no paths, or a path that does not exist and matches no files.
@@ -93,6 +100,7 @@ def find_inputs(paths: Inputs, extensions: Sequence[str]) -> FoundInputs:
                 path,
                 accept=lambda parts: Path(parts[-1]).suffix.lower() in extensions,
                 enter=lambda parts: True,
+                outside_links=outside_links,
             )
             for file in walk.files():
                 found.setdefault(file, path)
@@ -104,7 +112,7 @@ def find_inputs(paths: Inputs, extensions: Sequence[str]) -> FoundInputs:
         elif path.is_symlink():
             raise InputError(f"input path {raw!s} is a broken symlink or a symlink loop")
         else:
-            root, files, walk_failures = _expand_glob(str(path))
+            root, files, walk_failures = _expand_glob(str(path), outside_links=outside_links)
             for file in files:
                 found.setdefault(file, root)
             failures += walk_failures
@@ -121,7 +129,9 @@ def glob_root(pattern: Path) -> Path:
     return Path(*fixed) if fixed else Path()
 
 
-def _expand_glob(raw: str) -> tuple[Path, list[Path], list[DocumentFailure]]:
+def _expand_glob(
+    raw: str, *, outside_links: bool
+) -> tuple[Path, list[Path], list[DocumentFailure]]:
     pattern = Path(raw)
     root = glob_root(pattern)
     wanted = pattern.parts[len(root.parts) :]
@@ -132,6 +142,7 @@ def _expand_glob(raw: str) -> tuple[Path, list[Path], list[DocumentFailure]]:
             root,
             accept=lambda parts: _matches(parts, wanted),
             enter=lambda parts: _may_contain(parts, wanted),
+            outside_links=outside_links,
         )
         files = walk.files()
         failures = walk.failures
@@ -197,15 +208,23 @@ class _Walk:
     """One folder tree, walked with symlinks followed and each folder read once.
 
     ``accept`` says which files (paths relative to the root, as parts) are wanted and
-    ``enter`` which folders may hold some.
+    ``enter`` which folders may hold some; ``outside_links`` lets symlinks lead out of the
+    root.
     """
 
     def __init__(
-        self, root: Path, *, accept: Callable[[Parts], bool], enter: Callable[[Parts], bool]
+        self,
+        root: Path,
+        *,
+        accept: Callable[[Parts], bool],
+        enter: Callable[[Parts], bool],
+        outside_links: bool = False,
     ) -> None:
         self.root = root
         self.accept = accept
         self.enter = enter
+        self.outside_links = outside_links
+        self._real_root = root.resolve()
         self.failures: list[DocumentFailure] = []
         self._read: dict[tuple[int, int], Path] = {}
 
@@ -253,15 +272,28 @@ class _Walk:
                 if not self.enter(parts):
                     continue
                 if entry.is_symlink():
-                    links.append((path, parts))
+                    if self._inside(path):
+                        links.append((path, parts))
                 elif self._enter(path):
                     folders.append((path, parts))
             elif self.accept(parts):
-                if stat.S_ISREG(info.st_mode):
-                    files.append(path)
-                else:  # reading a FIFO would wait forever, a device never end
+                if not stat.S_ISREG(info.st_mode):  # a FIFO would wait forever, a device never end
                     self._fail(path, f"{_special(info.st_mode)}: not read")
+                elif not entry.is_symlink() or self._inside(path):
+                    files.append(path)
         return files
+
+    def _inside(self, link: Path) -> bool:
+        """Whether the symlink ``link`` may be followed; records it when it may not."""
+        target = Path(os.path.realpath(link))
+        if self.outside_links or target.is_relative_to(self._real_root):
+            return True
+        self._fail(
+            link,
+            f"symlink leads out of the input folder {self.root} (to {target}): not followed "
+            "(ingest.follow_outside_symlinks: true reads it)",
+        )
+        return False
 
     def _unresolved(self, path: Path, parts: Parts, exc: OSError, is_link: bool) -> None:
         if not is_link:

@@ -8,7 +8,8 @@ offsets into that text (``pages`` or ``elements``, see :mod:`kgbuild.layout`) an
 
 * PDF (pypdf): the text of each page in content-stream order; an encrypted PDF is read
   only when it opens with the empty password (an owner password alone), otherwise it is
-  refused. Scanned pages (images) hold no text: a PDF with no text at all is refused.
+  refused. Scanned pages (images) hold no text: a PDF with no text at all is refused. The
+  extraction has a time budget, and a page's content streams a size budget.
 * HTML (trafilatura): the page's main text (navigation, footers, scripts and comments are
   left out), in block elements: headings ``h1``-``h6``, paragraphs ``p``, list items
   ``li``, table cells ``td``, ``pre``, ``blockquote``; a fragment without ``<body>`` is read
@@ -26,6 +27,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,7 +35,15 @@ from typing import Any
 
 from kgbuild.layout import ELEMENTS_KEY, FORMAT_KEY, PAGES_KEY
 
-__all__ = ["EXTENSIONS", "Extracted", "FormatError", "extract_docx", "extract_html", "extract_pdf"]
+__all__ = [
+    "EXTENSIONS",
+    "PDF_TIMEOUT_S",
+    "Extracted",
+    "FormatError",
+    "extract_docx",
+    "extract_html",
+    "extract_pdf",
+]
 
 EXTENSIONS = {".pdf": "pdf", ".html": "html", ".htm": "html", ".docx": "docx"}
 """File extensions read by this module, and their format."""
@@ -85,14 +95,43 @@ def _require_text(text: str, what: str) -> None:
 # -- PDF ----------------------------------------------------------------------------------------
 
 
-def extract_pdf(data: bytes) -> Extracted:
+PDF_TIMEOUT_S = 120.0
+"""Default time a PDF's text extraction may take (``ingest.pdf_timeout_s``)."""
+_TEXT_OPERATOR = re.compile(rb"T[jJ]|Do|['\"]")
+"""Operators that can show text (pypdf reads nothing of a page whose content has none)."""
+
+
+class _OverTime(BaseException):
+    """Internal: the extraction passed its deadline.
+
+    Not an ``Exception``: pypdf logs and swallows those raised while it reads a form XObject.
+    """
+
+
+def extract_pdf(
+    data: bytes, *, max_bytes: int | None = None, timeout_s: float = PDF_TIMEOUT_S
+) -> Extracted:
     """The text of each page of a PDF, with ``pages`` offsets.
 
+    pypdf reads a content stream in pure Python (about 8 s a megabyte here), and a small
+    file can hold megabytes of operators, or one stream shown on every page: the
+    extraction stops after ``timeout_s`` (checked at every operator), and a page whose
+    content streams (its own and its forms') pass ``max_bytes`` is refused before it is
+    parsed.
+
     Raises:
-        FormatError: not a readable PDF, encrypted with a password, or without text.
+        FormatError: not a readable PDF, encrypted with a password, without text, or over
+            its time or size budget (naming the page).
     """
     from pypdf import PdfReader
 
+    deadline = time.monotonic() + timeout_s
+
+    def on_time(*_: Any) -> None:
+        if time.monotonic() > deadline:
+            raise _OverTime
+
+    page_number = pages = 0
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not _opens_without_password(reader):
@@ -101,8 +140,26 @@ def extract_pdf(data: bytes) -> Extracted:
                 "--decrypt) and build again"
             )
         blocks = _Blocks()
-        for page in reader.pages:
-            blocks.add(_normalise(page.extract_text() or ""))
+        pages = len(reader.pages)
+        for page_number, page in enumerate(reader.pages, 1):
+            on_time()
+            content, size = _page_content(page)
+            if max_bytes is not None and size > max_bytes:
+                raise FormatError(
+                    f"page {page_number} of {pages} has {size:,} bytes of content streams, "
+                    f"over ingest.max_document_bytes ({max_bytes:,}); not read (raise the "
+                    "limit to read it)"
+                )
+            text = ""
+            if _TEXT_OPERATOR.search(content):
+                text = _normalise(page.extract_text(visitor_operand_before=on_time) or "")
+            blocks.add(text)
+    except _OverTime:
+        raise FormatError(
+            f"reading the PDF's text took over {timeout_s:g} s (ingest.pdf_timeout_s), "
+            f"stopped at page {page_number} of {pages}: a damaged or hostile file, or raise "
+            "the limit"
+        ) from None
     except FormatError:
         raise
     except Exception as exc:  # pypdf's errors, and what its parsers raise on damaged data
@@ -117,6 +174,36 @@ def extract_pdf(data: bytes) -> Extracted:
     if title:
         metadata["title"] = title
     return Extracted(text, metadata)
+
+
+def _page_content(page: Any) -> tuple[bytes, int]:
+    """A page's own content stream, and the bytes of it and of the forms it can show.
+
+    A form (``/XObject`` of subtype ``/Form``) is counted once, however often it is shown;
+    one pypdf cannot read is left to the extraction (which skips it).
+    """
+    contents = page.get_contents()
+    content = contents.get_data() if contents is not None else b""
+    size, seen = len(content), set()
+    pending = [page.get("/Resources")]
+    while pending:
+        try:
+            resources = pending.pop().get_object()
+            xobjects = resources.get("/XObject")
+            forms = list(xobjects.get_object().values()) if xobjects is not None else []
+        except Exception:  # a damaged resource dictionary: pypdf skips it too
+            continue
+        for form in forms:
+            try:
+                form = form.get_object()
+                if id(form) in seen or form.get("/Subtype") != "/Form":
+                    continue
+                seen.add(id(form))
+                size += len(form.get_data())
+                pending.append(form.get("/Resources"))
+            except Exception:
+                continue
+    return content, size
 
 
 def _opens_without_password(reader: Any) -> bool:

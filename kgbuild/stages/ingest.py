@@ -341,7 +341,11 @@ class _Reader:
                 if decoded.encoding != "utf-8":
                     extracted.metadata["encoding"] = decoded.encoding
             elif kind == "pdf":
-                extracted = extract_pdf(file.read_bytes())
+                extracted = extract_pdf(
+                    file.read_bytes(),
+                    max_bytes=self.config.max_document_bytes,
+                    timeout_s=self.config.pdf_timeout_s,
+                )
             else:
                 extracted = extract_docx(
                     file.read_bytes(), max_bytes=self.config.max_document_bytes
@@ -493,7 +497,9 @@ def read_documents(
     inside an input folder.
     """
     reader = _Reader(config or IngestConfig())
-    found = find_inputs(paths, reader.config.extensions)
+    found = find_inputs(
+        paths, reader.config.extensions, outside_links=reader.config.follow_outside_symlinks
+    )
     reader.result.failures += found.failures
     written = {path.resolve() for path in outputs}
     names = {path.name for path in (*outputs, *written)}

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import random
 import time
 from collections.abc import Sequence
@@ -396,6 +397,33 @@ def _save_checkpoint(
     partial.replace(path)
 
 
+def _load_checkpoint(checkpoint: Path) -> dict[str, Any]:
+    """The epoch checkpoint, read as tensors and plain values only (never code).
+
+    Raises:
+        InputError: the file holds anything else (kgbuild did not write it: unpickling it
+            could run what it holds) or is no checkpoint at all, naming the file.
+    """
+    try:
+        state = torch.load(checkpoint, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        lines = [line.strip() for line in str(exc).splitlines()[1:]]
+        detail = [line for line in lines if line and not line.startswith(("Please", "Check"))]
+        raise InputError(
+            f"cannot resume {checkpoint}: not a checkpoint kgbuild wrote (it holds something "
+            f"other than tensors and plain values: {' '.join(detail) or 'unreadable'}); not "
+            "loaded, as loading it could run code. Remove it, or train again without --resume"
+        ) from exc
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        raise InputError(
+            f"cannot resume {checkpoint}: not a readable checkpoint ({exc}). Remove it, or "
+            "train again without --resume"
+        ) from exc
+    if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
+        raise InputError(f"cannot resume {checkpoint}: not a checkpoint of `kgbuild train re`")
+    return state
+
+
 def _check_resumable(
     checkpoint: Path, written: dict[str, Any] | None, settings: dict[str, Any]
 ) -> None:
@@ -601,7 +629,7 @@ class DocReTask:
         self.options.out.mkdir(parents=True, exist_ok=True)
         settings = self._checkpoint_settings()
         if self.resume and checkpoint.is_file():
-            state = torch.load(checkpoint, weights_only=False)
+            state = _load_checkpoint(checkpoint)
             _check_resumable(checkpoint, state.get("settings"), settings)
             model.load_state_dict(state["model"], strict=False)
             optimizer.load_state_dict(state["optimizer"])

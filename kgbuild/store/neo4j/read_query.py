@@ -5,7 +5,9 @@ A read transaction alone is not enough: the server refuses writes in it, but sti
 change server state (``db.clearQueryCaches``, ``dbms.killConnections`` ...). So the query's
 ``EXPLAIN`` plan is checked first, in the same transaction: only read queries (query type
 ``r``), no ``LoadCSV`` or ``TerminateTransactions`` operator (``TERMINATE TRANSACTIONS`` is
-of type ``r`` too), and procedure calls only to :data:`READ_PROCEDURES`. The
+of type ``r`` too), no ``SHOW`` command but those of the graph's schema (``SHOW SETTINGS`` and
+``SHOW TRANSACTIONS`` are reads of server information), and procedure calls only to
+:data:`READ_PROCEDURES`. The
 transaction has a timeout, which the server enforces.
 """
 
@@ -36,6 +38,8 @@ __all__ = [
 ]
 
 #: Procedures a read-only query may call: schema and index look-ups that change nothing.
+#: Not ``dbms.components`` nor ``dbms.showCurrentUser``: they show the server (its version,
+#: the user) rather than the graph, and plan as administration commands (query type ``s``).
 READ_PROCEDURES: Final = frozenset(
     {
         "db.labels",
@@ -51,16 +55,23 @@ READ_PROCEDURES: Final = frozenset(
         "db.index.vector.queryRelationships",
         "db.info",
         "db.ping",
-        "dbms.components",
-        "dbms.showCurrentUser",
     }
 )
 #: Plan operators refused whatever the query type: ``TERMINATE TRANSACTIONS`` plans as a read
-#: (query type ``r``), yet stops other sessions' transactions, a build's writes included.
+#: (query type ``r``), yet stops other sessions' transactions, a build's writes included;
+#: ``SHOW SETTINGS`` and ``SHOW TRANSACTIONS`` plan as reads too, yet show the server's
+#: configuration and other sessions' queries with their parameters (user names, client
+#: addresses), which are no part of the graph.
 _REFUSED_OPERATORS: Final = {
     "LoadCSV": "LOAD CSV reads files or URLs from the server",
     "TerminateTransactions": "TERMINATE TRANSACTIONS stops other sessions' transactions",
+    "ShowSettings": "SHOW SETTINGS shows the server's configuration, not the graph",
+    "ShowTransactions": "SHOW TRANSACTIONS shows other sessions' queries and parameters",
 }
+#: ``SHOW`` commands that describe the graph's schema or the language, and nothing else.
+_GRAPH_SHOW_OPERATORS: Final = frozenset(
+    {"ShowIndexes", "ShowConstraints", "ShowFunctions", "ShowProcedures"}
+)
 
 
 class ReadOnlyQueryError(InputError):
@@ -140,10 +151,18 @@ def check_read_only(query_type: str | None, plan: Mapping[str, Any] | None) -> N
     """
     if plan is None:
         raise ReadOnlyQueryError("query refused: the server returned no plan to check")
-    for operator in _operators(plan):
+    operators = list(_operators(plan))
+    names = {str(operator.get("operatorType", "")).partition("@")[0] for operator in operators}
+    for name, reason in _REFUSED_OPERATORS.items():  # TERMINATE before the SHOW it may follow
+        if name in names:
+            raise ReadOnlyQueryError(f"query refused: {reason}")
+    for operator in operators:
         name = str(operator.get("operatorType", "")).partition("@")[0]
-        if name in _REFUSED_OPERATORS:
-            raise ReadOnlyQueryError(f"query refused: {_REFUSED_OPERATORS[name]}")
+        if name.startswith("Show") and name not in _GRAPH_SHOW_OPERATORS:
+            raise ReadOnlyQueryError(
+                f"query refused: {name} shows server information, not the graph (SHOW "
+                "INDEXES, CONSTRAINTS, FUNCTIONS and PROCEDURES are allowed)"
+            )
         if name == "ProcedureCall":
             procedure = _procedure_name(str(operator.get("args", {}).get("Details", "")))
             if procedure not in READ_PROCEDURES:

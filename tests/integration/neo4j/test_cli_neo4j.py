@@ -53,6 +53,14 @@ def _one_error_line(output: str) -> str:
         # printed "(0 rows)" / "Can't specify multiple conflicting values for execution mode"
         ("EXPLAIN MATCH (n) RETURN count(n)", "prints rows, not plans"),
         ("PROFILE MATCH (n) RETURN count(n)", "prints rows, not plans"),
+        # plan as reads, yet print the server's configuration and other sessions' queries
+        ("SHOW SETTINGS", "SHOW SETTINGS shows the server's configuration"),
+        ("SHOW SETTINGS YIELD name, value WHERE name CONTAINS 'dir' RETURN *", "SHOW SETTINGS"),
+        ("SHOW TRANSACTIONS YIELD currentQuery, parameters RETURN *", "SHOW TRANSACTIONS"),
+        ("SHOW USERS", "administration command"),
+        # was "it changes the schema or is an administration command", though listed as allowed
+        ("CALL dbms.components()", "procedure dbms.components is not on the read-only list"),
+        ("CALL dbms.showCurrentUser()", "procedure dbms.showCurrentUser is not on the"),
     ],
 )
 def test_cypher_refuses_what_is_not_a_read(
@@ -113,6 +121,7 @@ def test_cypher_runs_reads_and_read_procedures(
         ("CALL db.labels() YIELD label RETURN label ORDER BY label", "ORG"),
         ("CALL db.schema.visualization()", "Entity"),
         ("MATCH (e:Entity) RETURN e.name AS name", "Vantor Shipping"),
+        ("SHOW INDEXES YIELD type RETURN type", "LOOKUP"),  # the graph's schema: allowed
     ):
         result = runner.invoke(app, ["cypher", query, *credentials])
         assert result.exit_code == 0, result.output

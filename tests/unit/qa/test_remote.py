@@ -202,6 +202,118 @@ def test_the_server_is_asked_directly_never_through_a_proxy(
     assert code == 0 and "answering here" not in output and "Answer: Berlin" in output
 
 
+def test_a_record_another_user_could_have_written_is_never_asked(
+    example: Settings, registry: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry folder others may write (``serve.registry_dir: /tmp/kg`` made with umask
+    0, or made by another user first): a record planted there pointed ``kgbuild ask`` at
+    any loopback port, and the CLI sent the question and its token to whoever listened."""
+    import http.server
+    import threading
+
+    asked: list[str] = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            asked.append(f"{self.path} {self.headers.get('Authorization')}")
+            self.send_error(502)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    listener = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    monkeypatch.setenv("KGBUILD_SERVE__TOKEN", TOKEN)
+    source = graph_source(example, graph=None, neo4j=None)
+    url = f"http://127.0.0.1:{listener.server_port}"
+    other_user = None
+    try:
+        path = _register(registry, example, url, SERVED_QA, SERVED_NER)
+        registry.chmod(0o777)
+        code, output = _ask(example, SERVED_QA, SERVED_NER)  # then loaded here: not found
+        assert asked == [] and code != 0, output
+        assert (
+            register_server(
+                registry, host="127.0.0.1", port=1, graph=source, qa_model="q", ner_model="n"
+            )
+            is None
+        )  # nor does a server record itself there
+        registry.chmod(0o700)
+        assert find_server(registry, source, SERVED_QA, SERVED_NER) is not None
+        path.chmod(0o666)
+        assert find_server(registry, source, SERVED_QA, SERVED_NER) is None
+        path.chmod(0o600)
+        if os.getuid() == 0:  # another owner, another user's process
+            os.chown(path, 4242, 4242)
+            assert find_server(registry, source, SERVED_QA, SERVED_NER) is None
+            os.chown(path, 0, 0)
+            other_user = subprocess.Popen(["sleep", "60"], user=65534)
+            record = ServerRecord.model_validate_json(path.read_text(encoding="utf-8"))
+            path.write_text(record.model_copy(update={"pid": other_user.pid}).model_dump_json())
+            assert find_server(registry, source, SERVED_QA, SERVED_NER) is None
+    finally:
+        listener.shutdown()
+        listener.server_close()
+        if other_user is not None:
+            other_user.kill()
+            other_user.wait()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="listening as another user needs root")
+def test_a_port_another_user_listens_on_is_never_asked(tmp_path: Path) -> None:
+    """A server killed without removing its record leaves its port free: another user's
+    process listening there got the question and the token (the recorded process id, reused,
+    looked alive)."""
+    import socket
+    import time
+
+    from tests.http_server import free_port
+
+    port = free_port()
+    listen = f"import socket, time; s = socket.socket(); s.bind(('127.0.0.1', {port})); "
+    listen += "s.listen(); time.sleep(60)"
+    other = subprocess.Popen(["/usr/bin/python3", "-c", listen], user=65534)
+    try:
+        for _ in range(200):  # until it listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        folder = tmp_path / "servers"
+        path = register_server(
+            folder, host="127.0.0.1", port=port, graph="file:/g", qa_model="q", ner_model="n"
+        )
+        assert path is not None  # this process's record, in this user's folder
+        assert find_server(folder, "file:/g", "q", "n") is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_registry_under_a_umask_002_is_the_users_own(tmp_path: Path, example: Settings) -> None:
+    """Debian and Ubuntu give each user a group of their own, and a umask of 002: folders
+    writable by that group are still the user's alone, and folders made here are 0700."""
+    import grp
+
+    if set(grp.getgrgid(os.getgid()).gr_mem) - {os.environ.get("USER", "root")}:
+        pytest.skip("this user's group has other members")
+    source = graph_source(example, graph=None, neo4j=None)
+    own = tmp_path / "cache"
+    own.mkdir()
+    own.chmod(0o775)
+    folder = own / "kgbuild" / "servers"
+    umask = os.umask(0o002)
+    try:
+        path = register_server(
+            folder, host="127.0.0.1", port=8000, graph=source, qa_model="q", ner_model="n"
+        )
+    finally:
+        os.umask(umask)
+    assert path is not None and stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
+    assert find_server(folder, source, "q", "n") is not None
+
+
 def test_records_of_dead_processes_other_graphs_and_remote_hosts_are_not_used(
     tmp_path: Path, example: Settings
 ) -> None:

@@ -9,6 +9,7 @@ import random
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -1052,6 +1053,40 @@ def test_resume_without_a_checkpoint_says_it_starts_from_the_first_epoch(
     with caplog.at_level(logging.WARNING, logger="kgbuild.training.doc_re_train"):
         train_doc_re(data, out=out, base=str(base), dev_docs=2, run=run, resume=True)
     assert f"no checkpoint {out / 'checkpoint.pt'} to resume from" in caplog.text
+
+
+class _Planted:
+    """Unpickled, it makes the folder ``marker``: code run by loading a checkpoint."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        import os
+
+        return (os.mkdir, (self.marker,))
+
+
+def test_resume_never_runs_code_a_planted_checkpoint_holds(tmp_path: Path) -> None:
+    """A checkpoint.pt someone else wrote into the output folder: `--resume` unpickled it
+    whole (``weights_only=False``), running whatever it held."""
+    import torch
+
+    data = tmp_path / "docred.json"
+    data.write_text(json.dumps([_document(random.Random(0)) for _ in range(8)]), "utf-8")
+    base = make_tiny_bert(tmp_path / "base", ["O"])
+    run = DocReRun(epochs=1, batch_size=2, lora_rank=4, max_length=64, emb_size=16,
+                   block_size=4, seed=1)  # fmt: skip
+    out, marker = tmp_path / "model", tmp_path / "ran"
+    out.mkdir()
+    torch.save({"model": {}, "epoch": 1, "settings": _Planted(marker)}, out / "checkpoint.pt")
+    refused = r"cannot resume .*checkpoint\.pt: not a checkpoint kgbuild wrote"
+    with pytest.raises(InputError, match=refused + r".*GLOBAL posix\.mkdir"):
+        train_doc_re(data, out=out, base=str(base), dev_docs=2, run=run, resume=True)
+    assert not marker.exists()
+    (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match=refused):
+        train_doc_re(data, out=out, base=str(base), dev_docs=2, run=run, resume=True)
 
 
 def test_evidence_gains_the_sentence_naming_an_end_the_attention_left_out() -> None:

@@ -83,6 +83,51 @@ def test_a_pdf_whose_text_pypdf_cannot_decode_is_a_recorded_failure(tmp_path: Pa
     assert "/NoSuchDecode" in failure.error
 
 
+def _hostile_pdf(operators: int, pages: int) -> bytes:
+    """A small file whose pages all show one compressed stream of ``operators`` lines."""
+    writer = PdfWriter(clone_from=io.BytesIO(make_pdf([["Maria works in Lisbon."]])))
+    stream = DecodedStreamObject()
+    stream.set_data(b"BT /F1 12 Tf 72 720 Td " + b"0 -1 Td (a) Tj " * operators + b"ET")
+    shared = writer._add_object(stream.flate_encode())
+    first = writer.pages[0]
+    first[NameObject("/Contents")] = shared
+    for _ in range(pages - 1):
+        writer.add_page(first)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def test_a_pdf_that_takes_too_long_to_read_is_stopped_and_named(tmp_path: Path) -> None:
+    """Pages of a small file showing one stream of 20,000 text operators: pypdf took seconds
+    a page, minutes for the file, and a build waited for it (the budget here: 0.5 s)."""
+    data = _hostile_pdf(20_000, pages=20)
+    assert len(data) < 20_000
+    (tmp_path / "slow.pdf").write_bytes(data)
+    (tmp_path / "good.txt").write_text("Omar Haddad lives in Lisbon.", encoding="utf-8")
+    result = read_documents([tmp_path], IngestConfig(pdf_timeout_s=0.5))
+    assert [d.id for d in result.documents] == ["good.txt"]
+    (failure,) = result.failures
+    assert Path(failure.source).name == "slow.pdf"
+    assert failure.error.startswith("reading the PDF's text took over 0.5 s")
+    assert "(ingest.pdf_timeout_s), stopped at page " in failure.error
+    assert failure.error.split("stopped at page ")[1].split(":")[0].endswith(" of 20")
+
+
+def test_a_pdf_page_with_content_over_the_size_limit_is_refused_unparsed(
+    tmp_path: Path,
+) -> None:
+    """1.5 MB of operators (a 3 KB file) took pypdf over 10 s to parse, the deadline unseen."""
+    (tmp_path / "dense.pdf").write_bytes(_hostile_pdf(100_000, pages=1))
+    result = read_documents([tmp_path], IngestConfig(max_document_bytes=1_000_000))
+    (failure,) = result.failures
+    assert Path(failure.source).name == "dense.pdf"
+    assert failure.error == (
+        "page 1 of 1 has 1,500,025 bytes of content streams, over ingest.max_document_bytes "
+        "(1,000,000); not read (raise the limit to read it)"
+    )
+
+
 def test_surrogates_from_a_pdf_fonts_unicode_map_become_characters(tmp_path: Path) -> None:
     writer = PdfWriter(clone_from=io.BytesIO(make_pdf([["Maria met X and YZ in Lisbon."]])))
     to_unicode = DecodedStreamObject()  # X: a lone surrogate; Y and Z: the halves of a pair

@@ -300,9 +300,29 @@ def test_a_symlinked_folder_is_read_through_its_link(tmp_path: Path) -> None:
     write(tmp_path / "elsewhere" / "c.txt", "Acme three.")
     write(tmp_path / "docs" / "a.txt", "Acme one.")
     (tmp_path / "docs" / "linked").symlink_to(tmp_path / "elsewhere")
-    result = read_documents([tmp_path / "docs"])
+    config = IngestConfig(follow_outside_symlinks=True)
+    result = read_documents([tmp_path / "docs"], config)
     assert [d.id for d in result.documents] == ["a.txt", "linked/c.txt"]
     assert result.failures == []
+
+
+def test_symlinks_leading_out_of_the_input_folder_are_not_followed(tmp_path: Path) -> None:
+    secret = write(tmp_path / "home" / ".ssh" / "id.txt", "PRIVATE KEY")
+    write(tmp_path / "home" / "notes" / "n.md", "Private notes.")
+    docs = tmp_path / "shared" / "docs"
+    write(docs / "a.txt", "Acme one.")
+    (docs / "key.txt").symlink_to(secret)
+    (docs / "up").symlink_to("../../home/notes")
+    for pattern in (docs, docs / "**" / "*.*"):
+        result = read_documents([str(pattern)])
+        # was: "PRIVATE KEY" and the notes read into the graph of whoever builds the folder
+        assert [d.id for d in result.documents] == ["a.txt"]
+        errors = {Path(f.source).name: f.error for f in result.failures}
+        assert set(errors) == {"key.txt", "up"}
+        assert errors["key.txt"].startswith("symlink leads out of the input folder")
+        assert str(secret) in errors["key.txt"] and "follow_outside_symlinks" in errors["up"]
+    # Named itself, a link is read wherever it leads.
+    assert [d.text for d in read_documents([docs / "key.txt"]).documents] == ["PRIVATE KEY"]
 
 
 def test_document_ids_with_control_characters_are_refused(tmp_path: Path) -> None:
