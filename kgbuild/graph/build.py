@@ -198,7 +198,8 @@ def build_graph(
     graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
     layouts: dict[str, Layout] = {}
     for doc in documents:
-        graph.add_node(document_node(doc["id"]), kind="document", **dict(doc))
+        # doc_id too: graph.json writes each node's key as "id" (doc:<id>), over the bare id
+        graph.add_node(document_node(doc["id"]), kind="document", **dict(doc), doc_id=doc["id"])
         layout = Layout.from_metadata({k.removeprefix(METADATA_PREFIX): v for k, v in doc.items()})
         if layout is not None:
             layouts[doc["id"]] = layout

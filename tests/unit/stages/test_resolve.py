@@ -1405,6 +1405,11 @@ def test_graph_exports_show_the_merges_on_entity_nodes(tmp_path) -> None:
     assert node["merges"] == [merge]
     graphml = nx.read_graphml(write_graphml(graph, tmp_path / "g.graphml"))
     assert json.loads(graphml.nodes[center]["merges"]) == [merge]
+    # graph.json writes a node's key as its "id" (doc:d1): the bare id an entity's
+    # doc_ids and every provenance name is the document's doc_id
+    (document,) = (n for n in data["nodes"] if n["kind"] == "document")
+    assert document["id"] == "doc:d1" and document["doc_id"] == "d1"
+    assert graphml.nodes["doc:d1"]["doc_id"] == "d1"
 
 
 DEMONYMS = ResolveConfig(demonyms=True)
