@@ -134,9 +134,9 @@ def resolve_mentions(
         mentions (ties: the higher summed NER score, then alphabetical); its ``name``
         is its fullest surface form (most normalised words; then most frequent,
         longest, lexicographically smallest) among mentions that no document rule
-        moved to it; ``aliases`` are its other
-        surface forms, sorted; ``mention_ids`` and ``doc_ids`` are sorted; ``merges``
-        say which rule joined which names. Its id is
+        moved to it; ``aliases`` are its other surface forms, sorted (in both, each
+        run of whitespace, a line break too, is one space); ``mention_ids`` and
+        ``doc_ids`` are sorted; ``merges`` say which rule joined which names. Its id is
         ``stable_id("ent", label, normalize_name(name, label))``, so it is stable
         across runs and batches as long as the canonical name is (should two entities
         get one id, the later in cluster order also hashes its cluster's first key).
@@ -150,6 +150,7 @@ def resolve_mentions(
         raise ValueError("mention ids must be unique")
     labels = [m.label for m in mentions]
     texts = [m.text for m in mentions]
+    forms = [" ".join(text.split()) for text in texts]  # a name wrapped over two lines
     doc_ids = [m.provenance.doc_id for m in mentions]
     contexts = None
     if config.context_similarity:
@@ -175,9 +176,9 @@ def resolve_mentions(
         group = members[cluster]
         label = _vote([labels[i] for i in group], [mention_scores[i] for i in group])
         shown = (
-            [texts[i] for i in group if anchored[i] and not adjective[i]]
-            or [texts[i] for i in group if anchored[i]]
-            or [texts[i] for i in group]
+            [forms[i] for i in group if anchored[i] and not adjective[i]]
+            or [forms[i] for i in group if anchored[i]]
+            or [forms[i] for i in group]
         )
         name = _canonical(shown, label, config)
         norm = normalize_name(name, label, config=config)
@@ -192,11 +193,11 @@ def resolve_mentions(
             id=entity_id,
             label=label,
             name=name,
-            aliases=tuple(sorted({texts[i] for i in group} - {name})),
+            aliases=tuple(sorted({forms[i] for i in group} - {name})),
             mention_ids=tuple(sorted(ids[i] for i in group)),
             doc_ids=tuple(sorted({doc_ids[i] for i in group})),
         )
-    records = _merge_records(result, texts, doc_ids, entity_of_cluster)
+    records = _merge_records(result, forms, doc_ids, entity_of_cluster)
     entities = sorted(
         (
             entity.model_copy(update={"merges": tuple(sorted(records[c], key=_merge_order))})

@@ -1452,3 +1452,17 @@ def test_users_add_their_own_demonyms() -> None:
     config = DEMONYMS.model_copy(update={"extra_demonyms": (("Varnosian", "Varnosia"),)})
     assert same(resolve_mentions(mentions, config), "m0", "m1")
     assert "demonym" in RULES
+
+
+def test_a_name_wrapped_over_two_lines_is_named_with_a_space() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Hanns-Peter\nBoehm", "PER", "d1"),
+            ("Hanns-Peter\r\n  Boehm", "PER", "d2"),
+            ("Boehm", "PER", "d1"),
+        )
+    )
+    (entity,) = result.entities
+    assert entity.name == "Hanns-Peter Boehm"
+    assert entity.aliases == ("Boehm",)
+    assert entity.id == stable_id("ent", "PER", "hanns peter boehm")
