@@ -35,7 +35,8 @@ def _canonical(texts: Iterable[str], label: str, config: ResolveConfig) -> str:
     """The fullest name of a cluster, the one an entity is shown and keyed by.
 
     Among the forms with the most normalised tokens ("Acme Robotics" over "Acme",
-    "David Chen" over "Dr. Chen"), the most frequent; ties go to the longest text (not
+    "David Chen" over "Dr. Chen"), the most frequent; ties go to a form not all in
+    capitals ("Acme Corp" over "ACME CORP" from a headline), then the longest text (not
     counting invisible characters such as a soft hyphen), then the lexicographically
     smallest.
     """
@@ -44,8 +45,18 @@ def _canonical(texts: Iterable[str], label: str, config: ResolveConfig) -> str:
     fullest = max(sizes.values())
     return min(
         (t for t in counts if sizes[t] == fullest),
-        key=lambda t: (-counts[t], -len(t.translate(INSIDE_WORDS)), t),
+        key=lambda t: (-counts[t], _shouted(t), -len(t.translate(INSIDE_WORDS)), t),
     )
+
+
+def _shouted(text: str) -> bool:
+    """Whether a name is written all in capitals ("ACME CORP", as headlines write it).
+
+    >>> _shouted("ACME CORP"), _shouted("Acme Corp"), _shouted("ACME Inc"), _shouted("3M")
+    (True, False, False, False)
+    """
+    cased = [ch for ch in text if ch.isupper() or ch.islower()]
+    return len(cased) >= 2 and not any(ch.islower() for ch in cased)
 
 
 def _vote(labels: Sequence[str], scores: Sequence[float]) -> str:
@@ -133,7 +144,7 @@ def resolve_mentions(
         Entities sorted by id. An entity's ``label`` is the majority label of its
         mentions (ties: the higher summed NER score, then alphabetical); its ``name``
         is its fullest surface form (most normalised words; then most frequent,
-        longest, lexicographically smallest) among mentions that no document rule
+        not all in capitals, longest, lexicographically smallest) among mentions that no document rule
         moved to it; ``aliases`` are its other surface forms, sorted (in both, each
         run of whitespace, a line break too, is one space); ``mention_ids`` and
         ``doc_ids`` are sorted; ``merges`` say which rule joined which names. Its id is

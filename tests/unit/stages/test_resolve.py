@@ -592,6 +592,19 @@ def test_canonical_tie_breaks_lexicographically() -> None:
     assert result.entities[0].name == "ACME Inc"
 
 
+def test_canonical_tie_goes_to_the_best_cased_form() -> None:
+    # a headline in capitals and the body's form, as often: the body's form names it
+    forms = make_mentions(("ACME CORP", "ORG", "d1"), ("Acme Corp", "ORG", "d1"))
+    assert [e.name for e in resolve_mentions(forms).entities] == ["Acme Corp"]
+    more = make_mentions(("ZELTA ROBOTICS INC.", "ORG", "d1"), ("Zelta Robotics Inc", "ORG", "d1"))
+    assert resolve_mentions(more).entities[0].name == "Zelta Robotics Inc"
+    # more frequent still wins
+    shouted = make_mentions(
+        *(("VORN GROUP", "ORG", d) for d in ("d1", "d2")), ("Vorn Group", "ORG", "d3")
+    )
+    assert resolve_mentions(shouted).entities[0].name == "VORN GROUP"
+
+
 def test_ids_are_stable_across_runs_and_batches() -> None:
     first = resolve_mentions(make_mentions(("John Smith", "PER", "d1"), ("Acme", "ORG", "d1")))
     second = resolve_mentions(make_mentions(("Acme", "ORG", "d9"), ("John Smith", "PER", "d7")))
