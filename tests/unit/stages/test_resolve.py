@@ -1479,3 +1479,26 @@ def test_a_name_wrapped_over_two_lines_is_named_with_a_space() -> None:
     assert entity.name == "Hanns-Peter Boehm"
     assert entity.aliases == ("Boehm",)
     assert entity.id == stable_id("ent", "PER", "hanns peter boehm")
+
+
+def test_a_compound_surname_joins_its_full_name_in_its_document() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Gabriel García Márquez", "PER", "d1"),
+            ("García Márquez", "PER", "d1"),
+            ("Márquez", "PER", "d1"),
+            ("Ana Lucía Pérez Roldán", "PER", "d2"),
+            ("Pérez Roldán", "PER", "d2"),
+            ("Roldán", "PER", "d2"),
+            ("Tomás Pérez Roldán", "PER", "d3"),
+            ("Luis Pérez Roldán", "PER", "d3"),
+            ("Pérez Roldán", "PER", "d3"),
+        )
+    )
+    assert same(result, "m0", "m1") and same(result, "m0", "m2")
+    assert same(result, "m3", "m4") and same(result, "m3", "m5")
+    # two brothers: "Pérez Roldán" may be either, and joins neither
+    assert not same(result, "m6", "m7")
+    assert not same(result, "m8", "m6") and not same(result, "m8", "m7")
+    (garcia,) = [e for e in result.entities if "m0" in e.mention_ids]
+    assert garcia.name == "Gabriel García Márquez"
