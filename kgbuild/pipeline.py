@@ -38,6 +38,7 @@ from kgbuild.data import (
 from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
 from kgbuild.graph.delta import graph_delta
+from kgbuild.graph.export import sentences_text
 from kgbuild.graph.outputs import OUTPUT_FILES, code_digest, export_outputs, kept_outputs
 from kgbuild.interrupts import interruption, restated, sigterm_raises
 from kgbuild.runlock import output_lock
@@ -366,12 +367,14 @@ def export(
     force: bool = False,
     inputs: str | None = None,
     totals: Totals | None = None,
+    results: Sequence[DocumentResult] = (),
 ) -> dict[str, Path]:
-    """Write GraphML, node-link JSON and the HTML view into ``out_dir``.
+    """Write GraphML, node-link JSON, the HTML view and ``sentences.jsonl`` into ``out_dir``.
 
-    A file whose content would not change is kept as it is, unless ``force``; ``inputs``
-    (:func:`assembly_inputs`) and ``totals`` are recorded for the next build (see
-    :mod:`kgbuild.graph.outputs`).
+    ``sentences.jsonl`` holds the sentences of ``results`` (the text offsets point into;
+    :func:`kgbuild.graph.export.sentences_text`). A file whose content would not change is
+    kept as it is, unless ``force``; ``inputs`` (:func:`assembly_inputs`) and ``totals``
+    are recorded for the next build (see :mod:`kgbuild.graph.outputs`).
     """
     return export_outputs(
         graph,
@@ -379,6 +382,7 @@ def export(
         force=force,
         inputs=inputs,
         totals=None if totals is None else asdict(totals),
+        sentences=sentences_text((r.document.id, r.document.source, r.chunks) for r in results),
     )
 
 
@@ -719,7 +723,13 @@ def assemble_step(run: BuildRun) -> None:
             return
     run.assembled = assemble(run.settings, run.engine)
     run.totals = run.assembled.totals
-    report.outputs = export(run.assembled.graph, out_dir, inputs=inputs, totals=run.totals)
+    report.outputs = export(
+        run.assembled.graph,
+        out_dir,
+        inputs=inputs,
+        totals=run.totals,
+        results=run.assembled.results,
+    )
 
 
 def persist_step(run: BuildRun) -> None:

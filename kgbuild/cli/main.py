@@ -211,7 +211,9 @@ def export(
                         f"the ledger {shown} holds no successfully built document: "
                         "nothing to export"
                     )
-                written = write_outputs(assembled.graph, settings.out_dir, force=True)
+                written = write_outputs(
+                    assembled.graph, settings.out_dir, force=True, results=assembled.results
+                )
             finally:
                 engine.dispose()
     except KGBuildError as exc:

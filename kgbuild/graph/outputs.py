@@ -4,10 +4,10 @@ A re-run that changes nothing in the graph (every document unchanged, or a chang
 resolves to the same graph) would otherwise spend most of its time rewriting the same
 GraphML, JSON and HTML: about 16 s of a 29 s no-op re-run over 2,000 documents. Each export
 records, in ``.kgbuild-outputs.json`` beside the files, a fingerprint of the graph (the
-node-link JSON it writes) and of the code that writes the files, and each file's size and
-modification time as written. A file is written again unless the fingerprint is the same
-and the file still has the size and time recorded: a file deleted, edited or cut short
-by a crash is rewritten. ``force`` (``kgbuild export``) rewrites every file. Each file is
+node-link JSON it writes, and the sentences of ``sentences.jsonl``) and of the code that
+writes the files, and each file's size and modification time as written. A file is
+written again unless the fingerprint is the same and the file still has the size and time
+recorded: a file deleted, edited or cut short by a crash is rewritten. ``force`` (``kgbuild export``) rewrites every file. Each file is
 written beside its place and then renamed into it, so a failed write keeps the last one.
 
 A build may also record what the graph was built from (``inputs``: the ledger's current
@@ -51,6 +51,7 @@ OUTPUT_FILES: dict[str, str] = {
     "graphml": "graph.graphml",
     "json": "graph.json",
     "html": "graph.html",
+    "sentences": "sentences.jsonl",
 }
 
 #: The record of the last export, in the output folder.
@@ -152,18 +153,22 @@ def export_outputs(
     force: bool = False,
     inputs: str | None = None,
     totals: Mapping[str, int] | None = None,
+    sentences: str = "",
 ) -> dict[str, Path]:
-    """Write GraphML, node-link JSON and the HTML explorer into ``out_dir`` where needed.
+    """Write GraphML, node-link JSON, the HTML explorer and the sentences where needed.
 
-    ``inputs`` and ``totals`` (what the graph was built from, and its counts) are recorded
-    for :func:`kept_outputs`. Returns every output's path, written now or kept (see the
-    module docstring).
+    ``sentences`` is the text of ``sentences.jsonl``
+    (:func:`~kgbuild.graph.export.sentences_text`). ``inputs`` and ``totals`` (what the
+    graph was built from, and its counts) are recorded for :func:`kept_outputs`. Returns
+    every output's path, written now or kept (see the module docstring).
 
     Raises:
         KGBuildError: A file could not be written (the message names it and why).
     """
     try:
-        return _export(graph, out_dir, force=force, inputs=inputs, totals=totals)
+        return _export(
+            graph, out_dir, force=force, inputs=inputs, totals=totals, sentences=sentences
+        )
     except OSError as exc:  # a read-only file, a folder in a file's place, a full disk
         raise KGBuildError(f"cannot write the graph files into {out_dir}: {exc}") from exc
 
@@ -175,10 +180,13 @@ def _export(
     force: bool,
     inputs: str | None,
     totals: Mapping[str, int] | None,
+    sentences: str,
 ) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     text = node_link_text(graph)
-    fingerprint = hashlib.sha256((code_digest() + "\n").encode() + text.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256((code_digest() + "\n").encode() + text.encode("utf-8"))
+    digest.update(b"\0" + sentences.encode("utf-8"))
+    fingerprint = digest.hexdigest()
     record_path = out_dir / RECORD_NAME
     previous = {} if force else _read_record(record_path)
     kept_files = previous.get("files")
@@ -189,6 +197,7 @@ def _export(
         "graphml": lambda path: write_graphml(graph, path),
         "json": lambda path: path.write_text(text, encoding="utf-8"),
         "html": lambda path: write_html(graph, path),
+        "sentences": lambda path: path.write_text(sentences, encoding="utf-8"),
     }
     paths = _paths(out_dir)
     stats: dict[str, list[int] | None] = {}
