@@ -141,8 +141,8 @@ class IngestConfig(_Section):
     encoding: str | None = None
     """Declared encoding to try when a file is not valid UTF-8 (before detection)."""
     lang: str | None = None
-    """Force a language code; ``None`` detects it per document from its script
-    (:func:`kgbuild.lang.detect_lang`)."""
+    """Force a language code; ``None`` detects it per document from its script and, in
+    Latin letters, its commonest words (:func:`kgbuild.lang.detect_lang`)."""
     undecodable: Literal["fail", "replace"] = "fail"
     """A file that is not UTF-8 and that no declared or unambiguously detected encoding
     reads: ``fail`` records it as a failure; ``replace`` reads it as UTF-8 with U+FFFD

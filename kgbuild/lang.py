@@ -1,9 +1,12 @@
 """Languages: which a document is in, and which a model reads.
 
-Detection reads the script, not the words: Chinese, Japanese and Korean apart, a text
-mostly in one other alphabet (Cyrillic, Arabic, ...) as that alphabet's main language,
-any other text as English. A model declares the languages it reads in its manifest
-(``"languages": ["en"]``), and a model that does not is taken to read any language.
+Detection reads the script first: Chinese, Japanese and Korean apart, a text mostly in
+one other alphabet (Cyrillic, Arabic, ...) as that alphabet's main language. A text in
+Latin letters is told apart by its commonest words: German, French, Spanish, Italian,
+Portuguese or Dutch where that language's function words ("und", "der", "les", "della")
+clearly outnumber English ones, any other as English. A model declares the languages it
+reads in its manifest (``"languages": ["en"]``), and a model that does not is taken to
+read any language.
 """
 
 from __future__ import annotations
@@ -60,10 +63,14 @@ def detect_lang(text: str, *, sample: int = 4000) -> str:
     of the letters (Japanese when a tenth of those are kana, Korean when Hangul
     outnumbers ideographs); the main language of an alphabet that holds more than half
     of the letters (``"ru"`` for Cyrillic, ``"ar"``, ``"el"``, ``"he"``, ``"hi"``,
-    ``"th"``); else ``"en"``.
+    ``"th"``); for Latin letters, ``"de"``, ``"fr"``, ``"es"``, ``"it"``, ``"pt"`` or
+    ``"nl"`` where that language's function words are at least three and more than twice
+    the English ones (:func:`_latin_lang`); else ``"en"``.
 
     >>> detect_lang("Acme was founded in Berlin.")
     'en'
+    >>> detect_lang("Die Firma wurde 2011 von Maria Gonzalez in Berlin gegründet und ist seitdem gewachsen.")
+    'de'
     >>> detect_lang("阿克米机器人公司总部位于柏林。")
     'zh'
     >>> detect_lang("マリアはトロントで会社を設立した。"), detect_lang("마리아는 토론토에 산다.")
@@ -73,7 +80,7 @@ def detect_lang(text: str, *, sample: int = 4000) -> str:
     """
     head = text[:sample]
     if head.isascii():  # most documents: no letter of another script
-        return "en"
+        return _latin_lang(head)
     # only the non-ASCII letters need a look each (a Python loop over every character of
     # every document cost seconds in an incremental run over thousands of them)
     others = [ch for ch in _NOT_ASCII.findall(head) if ch.isalpha()]
@@ -91,7 +98,55 @@ def detect_lang(text: str, *, sample: int = 4000) -> str:
         lang, count = alphabets.most_common(1)[0]
         if count * 2 > total:
             return lang
-    return "en"
+    return _latin_lang(head)
+
+
+_FUNCTION_WORDS: dict[str, frozenset[str]] = {
+    lang: frozenset(words.split())
+    for lang, words in {
+        "en": "the of and to is was for that with on as by at from his her it are were be "
+        "has have had which this an or not he she they their its been will would",
+        "de": "der die das und ist nicht mit von den dem des ein eine einer eines auf für "
+        "sich auch wurde werden zu im bei nach aus sie er wird hat sind oder als wie über "
+        "zum zur vom durch noch",
+        "fr": "le la les des du et est une dans pour qui que sur par pas avec au aux ce cette "
+        "sont été il elle ne se sa ses ou mais leur",
+        "es": "el la los las del y es una de por con para que se su sus fue como al lo más "
+        "pero está son ha en",
+        "it": "il lo gli di della del delle dei che è un una con non sono nel nella da al alla "
+        "si come anche più ma ha",
+        "pt": "os da dos das em na que é um uma para com não por foi mais ao seu sua são também",
+        "nl": "het een en van is dat op te met voor zijn niet aan er die werd ook als bij door "
+        "naar om maar wordt de",
+    }.items()
+}
+"""Common words of each language. Those English texts use much are left out of the others
+("a", "in", "per", "son", "as", "do", "no"), and "is" counts for Dutch and English alike."""
+
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _latin_lang(text: str) -> str:
+    """The language of a text in Latin letters, by its function words (default ``"en"``).
+
+    A language other than English needs at least three of its function words and more than
+    twice as many as English has (names such as "Banco de la Nación" in English text, or
+    an English quote in a German one, do not decide). Ties among the others go to the
+    first in ``_FUNCTION_WORDS`` order.
+
+    >>> _latin_lang("Le groupe a été fondé à Lyon par Marie Dupont et il est dirigé par elle.")
+    'fr'
+    >>> _latin_lang("The Banco de la Nación Argentina is the largest bank of the country.")
+    'en'
+    """
+    counts = dict.fromkeys(_FUNCTION_WORDS, 0)
+    for word in _WORD.findall(text.lower()):
+        for lang, words in _FUNCTION_WORDS.items():
+            if word in words:
+                counts[lang] += 1
+    english = counts.pop("en")
+    lang = max(counts, key=lambda code: counts[code])
+    return lang if counts[lang] >= 3 and counts[lang] > 2 * english else "en"
 
 
 _NOT_ASCII = re.compile(r"[^\x00-\x7f]")

@@ -38,6 +38,7 @@ from kgbuild.data import (
 from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
 from kgbuild.graph.delta import graph_delta
+from kgbuild.graph.export import sentences_text
 from kgbuild.graph.outputs import OUTPUT_FILES, code_digest, export_outputs, kept_outputs
 from kgbuild.interrupts import interruption, restated, sigterm_raises
 from kgbuild.runlock import output_lock
@@ -367,13 +368,15 @@ def export(
     inputs: str | None = None,
     totals: Totals | None = None,
     html_pages: int | None = None,
+    results: Sequence[DocumentResult] = (),
 ) -> dict[str, Path]:
-    """Write GraphML, node-link JSON and the HTML view into ``out_dir``.
+    """Write GraphML, node-link JSON, the HTML view and ``sentences.jsonl`` into ``out_dir``.
 
-    A file whose content would not change is kept as it is, unless ``force``; ``inputs``
-    (:func:`assembly_inputs`) and ``totals`` are recorded for the next build (see
-    :mod:`kgbuild.graph.outputs`). ``html_pages`` (``graph.html_pages``) caps the entity
-    pages of the HTML view (``None``: all).
+    ``sentences.jsonl`` holds the sentences of ``results`` (the text offsets point into;
+    :func:`kgbuild.graph.export.sentences_text`). A file whose content would not change is
+    kept as it is, unless ``force``; ``inputs`` (:func:`assembly_inputs`) and ``totals``
+    are recorded for the next build (see :mod:`kgbuild.graph.outputs`). ``html_pages``
+    (``graph.html_pages``) caps the entity pages of the HTML view (``None``: all).
     """
     return export_outputs(
         graph,
@@ -382,6 +385,7 @@ def export(
         inputs=inputs,
         totals=None if totals is None else asdict(totals),
         html_pages=html_pages,
+        sentences=sentences_text((r.document.id, r.document.source, r.chunks) for r in results),
     )
 
 
@@ -728,6 +732,7 @@ def assemble_step(run: BuildRun) -> None:
         inputs=inputs,
         totals=run.totals,
         html_pages=run.settings.graph.html_pages,
+        results=run.assembled.results,
     )
 
 

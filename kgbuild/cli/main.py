@@ -216,6 +216,7 @@ def export(
                     settings.out_dir,
                     force=True,
                     html_pages=settings.graph.html_pages,
+                    results=assembled.results,
                 )
             finally:
                 engine.dispose()

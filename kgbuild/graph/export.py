@@ -16,15 +16,19 @@ import importlib.util
 import json
 import logging
 import re
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
+from kgbuild.data import Chunk
+
 __all__ = [
     "node_link_text",
     "script_json",
+    "sentences_text",
     "vis_assets",
     "write_graphml",
     "write_html",
@@ -191,6 +195,37 @@ def node_link_text(graph: nx.MultiDiGraph[str]) -> str:
         else:
             parts.append(f"{dump(key)}: {dump(value)}")
     return "{\n " + ",\n ".join(parts) + "\n}\n"
+
+
+_LINE_ENDS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+_LINE_END = re.compile("[\u2028\u2029\x85]")
+
+
+def sentences_text(documents: Iterable[tuple[str, str, Sequence[Chunk]]]) -> str:
+    r"""``sentences.jsonl``: every document's sentences as read, one document a line.
+
+    ``documents`` are ``(id, source, chunks)``. Each line is ``{"doc_id", "source",
+    "sentences": [{"id", "start", "end", "text"}, ...]}``, documents by id and sentences
+    by offset. A sentence's ``text`` is the document's text (for a PDF, HTML or Word file,
+    the text extracted from it) from ``start`` to ``end``, so a mention or evidence with
+    that ``chunk_id`` is ``text[m_start - start : m_end - start]``. U+2028, U+2029 and
+    U+0085 are escaped, so no reader splits a line at them.
+
+    >>> chunk = Chunk(id="c", doc_id="a", index=0, span={"start": 4, "end": 9}, text="Acme.")
+    >>> sentences_text([("a", "a.pdf", [chunk])])
+    '{"doc_id": "a", "source": "a.pdf", "sentences": [{"id": "c", "start": 4, "end": 9, "text": "Acme."}]}\n'
+    """
+    lines = []
+    for doc_id, source, chunks in sorted(documents, key=lambda item: item[0]):
+        sentences = [
+            {"id": c.id, "start": c.span.start, "end": c.span.end, "text": c.text}
+            for c in sorted(chunks, key=lambda c: (c.span.start, c.span.end))
+        ]
+        line = json.dumps(
+            {"doc_id": doc_id, "source": source, "sentences": sentences}, ensure_ascii=False
+        )
+        lines.append(_LINE_END.sub(lambda m: _LINE_ENDS[m.group()], line) + "\n")
+    return "".join(lines)
 
 
 @lru_cache(maxsize=1)

@@ -4,8 +4,8 @@ A re-run that changes nothing in the graph (every document unchanged, or a chang
 resolves to the same graph) would otherwise spend most of its time rewriting the same
 GraphML, JSON and HTML: about 16 s of a 29 s no-op re-run over 2,000 documents. Each export
 records, in ``.kgbuild-outputs.json`` beside the files, a fingerprint of the graph (the
-node-link JSON it writes), of the code that writes the files and of the cap on the HTML
-explorer's pages, and each file's size and
+node-link JSON it writes, and the sentences of ``sentences.jsonl``), of the code that
+writes the files and of the cap on the HTML explorer's pages, and each file's size and
 modification time as written. A file is written again unless the fingerprint is the same
 and the file still has the size and time recorded: a file deleted, edited or cut short
 by a crash is rewritten. ``force`` (``kgbuild export``) rewrites every file. Each file is
@@ -52,6 +52,7 @@ OUTPUT_FILES: dict[str, str] = {
     "graphml": "graph.graphml",
     "json": "graph.json",
     "html": "graph.html",
+    "sentences": "sentences.jsonl",
 }
 
 #: The record of the last export, in the output folder.
@@ -154,20 +155,28 @@ def export_outputs(
     inputs: str | None = None,
     totals: Mapping[str, int] | None = None,
     html_pages: int | None = None,
+    sentences: str = "",
 ) -> dict[str, Path]:
-    """Write GraphML, node-link JSON and the HTML explorer into ``out_dir`` where needed.
+    """Write GraphML, node-link JSON, the HTML explorer and the sentences where needed.
 
-    ``inputs`` and ``totals`` (what the graph was built from, and its counts) are recorded
-    for :func:`kept_outputs`; ``html_pages`` caps the entity pages of the HTML explorer
-    (``None``: all). Returns every output's path, written now or kept (see the module
-    docstring).
+    ``sentences`` is the text of ``sentences.jsonl``
+    (:func:`~kgbuild.graph.export.sentences_text`). ``inputs`` and ``totals`` (what the
+    graph was built from, and its counts) are recorded for :func:`kept_outputs`;
+    ``html_pages`` caps the entity pages of the HTML explorer (``None``: all). Returns
+    every output's path, written now or kept (see the module docstring).
 
     Raises:
         KGBuildError: A file could not be written (the message names it and why).
     """
     try:
         return _export(
-            graph, out_dir, force=force, inputs=inputs, totals=totals, html_pages=html_pages
+            graph,
+            out_dir,
+            force=force,
+            inputs=inputs,
+            totals=totals,
+            html_pages=html_pages,
+            sentences=sentences,
         )
     except OSError as exc:  # a read-only file, a folder in a file's place, a full disk
         raise KGBuildError(f"cannot write the graph files into {out_dir}: {exc}") from exc
@@ -181,11 +190,13 @@ def _export(
     inputs: str | None,
     totals: Mapping[str, int] | None,
     html_pages: int | None,
+    sentences: str,
 ) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     text = node_link_text(graph).encode("utf-8")  # hashed, then written: encoded once
     digest = hashlib.sha256(f"{code_digest()}\nhtml_pages={html_pages}\n".encode())
     digest.update(text)
+    digest.update(b"\0" + sentences.encode("utf-8"))
     fingerprint = digest.hexdigest()
     record_path = out_dir / RECORD_NAME
     previous = {} if force else _read_record(record_path)
@@ -197,6 +208,7 @@ def _export(
         "graphml": lambda path: write_graphml(graph, path),
         "json": lambda path: path.write_bytes(text),
         "html": lambda path: write_html(graph, path, max_pages=html_pages),
+        "sentences": lambda path: path.write_text(sentences, encoding="utf-8"),
     }
     paths = _paths(out_dir)
     stats: dict[str, list[int] | None] = {}

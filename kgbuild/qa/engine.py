@@ -109,7 +109,13 @@ def _graph_path(graph: str | Path | None) -> Path | None:
 
 
 class _QuestionNer:
-    """The pipeline's NER stage over one question: returns mention spans."""
+    """The pipeline's NER stage over one question: returns mention spans.
+
+    The question's language is detected as a document's is, and a question in a language
+    the model does not declare (its manifest's ``languages``) is not read, as a build
+    reads no such document (:func:`kgbuild.lang.covers`): the question is then linked by
+    its words alone.
+    """
 
     def __init__(self, model: str, device: str | None) -> None:
         from kgbuild.config import NerConfig
@@ -119,12 +125,15 @@ class _QuestionNer:
 
     def __call__(self, question: str) -> list[tuple[int, int]]:
         from kgbuild.data import Chunk, Span
-        from kgbuild.qa.text import is_cjk
+        from kgbuild.lang import covers, detect_lang
 
+        lang = detect_lang(question)
+        if not covers(self.stage.languages, lang):
+            return []
         chunk = Chunk(
             id="q", doc_id="q", index=0, span=Span(start=0, end=len(question)), text=question
         )
-        mentions = self.stage([chunk], {"q": "zh" if is_cjk(question) else "en"})
+        mentions = self.stage([chunk], {"q": lang})
         return [(m.span.start, m.span.end) for m in mentions]
 
 

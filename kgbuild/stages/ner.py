@@ -21,6 +21,7 @@ quantity takes in its currency sign, percent or scale word (:mod:`kgbuild.nlp.qu
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -122,10 +123,12 @@ _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 def _line_pieces(
     text: str, words: Sequence[tuple[int, int]], first: int, last: int
 ) -> list[tuple[int, int]]:
-    r"""Split a word range where a line break separates two words (a name never spans lines).
+    r"""Split a word range where a line break separates two words, unless it wraps prose.
 
-    A line break is any that ``str.splitlines`` knows: ``\n``, an old Mac ``\r``, a form
-    feed, U+2028 (JSON text may hold it) ...
+    A name does not span a heading and the text under it, nor two items of a list, but a
+    paragraph wrapped by hand breaks names too ("Hanns-Peter\nBoehm"): see
+    :func:`_wraps_prose`. A line break is any that ``str.splitlines`` knows: ``\n``, an
+    old Mac ``\r``, a form feed, U+2028 (JSON text may hold it) ...
 
     Emoji and other symbol words (:func:`~kgbuild.nlp.words.is_symbol_word`) and Markdown
     marks (:func:`~kgbuild.nlp.words.is_markup_word`) come off each piece's edges, and a
@@ -133,7 +136,10 @@ def _line_pieces(
     """
     pieces, start = [], first
     for index in range(first + 1, last + 1):
-        if not _LINE_BREAKS.isdisjoint(text[words[index - 1][1] : words[index][0]]):
+        before, after = words[index - 1][1], words[index][0]
+        if not _LINE_BREAKS.isdisjoint(text[before:after]) and not _wraps_prose(
+            text, before, after
+        ):
             pieces.append((start, index - 1))
             start = index
     pieces.append((start, last))
@@ -146,6 +152,31 @@ def _line_pieces(
         if start <= end:
             trimmed.append((start, end))
     return trimmed
+
+
+_ONE_LINE_END = re.compile(r"[ \t]*(?:\r\n|\r|\n)[ \t]*")
+_BLOCK_MARK = re.compile(r"(?:[-*+>#|]|\d{1,3}[.)])(?:\s|$)")
+"""What starts a Markdown list item, quote, heading or table row (a line of its own)."""
+
+
+def _wraps_prose(text: str, end: int, start: int) -> bool:
+    r"""Whether the line break in ``text[end:start]`` only wraps a paragraph's prose.
+
+    That is one line end (no form feed, no U+2028) after a line holding a word in
+    lowercase ("written by Dr. Hanns-Peter" is prose; a heading, or a list of names one a
+    line, has none), before a line that starts no list item, quote, heading or table row.
+
+    >>> _wraps_prose("report by Hanns-Peter\nBoehm", 21, 22)
+    True
+    >>> _wraps_prose("Acme Robotics\nAcme Robotics Inc.", 13, 14)
+    False
+    >>> _wraps_prose("- met Maria\n- Gonzalez", 11, 12)
+    False
+    """
+    if not _ONE_LINE_END.fullmatch(text, end, start) or _BLOCK_MARK.match(text, start):
+        return False
+    line = text[max(text.rfind(ch, 0, end) for ch in _LINE_BREAKS) + 1 : end]
+    return any(word[:1].islower() for word in line.split())
 
 
 def _never_named(word: str) -> bool:

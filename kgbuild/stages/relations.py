@@ -287,6 +287,9 @@ class Candidate:
     span: Span
     """Document span of ``text`` (one chunk, or consecutive chunks)."""
     text: str
+    """What the model reads: the chunks of ``span``, the whitespace between them as spaces."""
+    window: tuple[Chunk, ...] = ()
+    """The chunks of ``span``, in order (empty: ``chunk`` alone)."""
 
 
 def _allowed_types(schema: GraphSchema) -> dict[tuple[str, str], frozenset[str]]:
@@ -441,14 +444,15 @@ class RelationStage:
     ) -> Candidate:
         start, end = window[0].span.start, window[-1].span.end
         buffer = [" "] * (end - start)
-        for chunk in window:  # gaps between chunks become spaces; offsets stay exact
-            buffer[chunk.span.start - start : chunk.span.end - start] = list(chunk.text)
+        for part in window:  # gaps between chunks become spaces; offsets stay exact
+            buffer[part.span.start - start : part.span.end - start] = list(part.text)
         return Candidate(
             head=head,
             tail=tail,
             chunk=chunk,
             span=Span(start=start, end=end),
             text="".join(buffer),
+            window=tuple(window),
         )
 
     def _encode(self, candidate: Candidate) -> list[int]:
@@ -478,7 +482,6 @@ class RelationStage:
     def _postprocess(
         self, candidates: Sequence[Candidate], probs: np.ndarray[Any, np.dtype[np.float32]]
     ) -> list[MentionRelation]:
-        loaded = self.loaded
         relations: list[MentionRelation] = []
         for candidate, row in zip(candidates, probs, strict=True):
             best = int(np.argmax(row))
@@ -496,23 +499,35 @@ class RelationStage:
                     tail_mention=candidate.tail.id,
                     type=kind,
                     score=score,
-                    evidence=(
-                        Evidence(
-                            provenance=Provenance(
-                                doc_id=candidate.chunk.doc_id,
-                                chunk_id=candidate.chunk.id,
-                                span=candidate.span,
-                                score=score,
-                                model=loaded.name,
-                                model_revision=loaded.revision,
-                                run_id=self.run_id,
-                                stage=STAGE,
-                            ),
-                            text=candidate.text,
-                            head=candidate.head.id,
-                            tail=candidate.tail.id,
-                        ),
-                    ),
+                    evidence=self._evidence(candidate, score),
                 )
             )
         return relations
+
+    def _evidence(self, candidate: Candidate, score: float) -> tuple[Evidence, ...]:
+        """One evidence entry per sentence read, the head's first.
+
+        A pair across sentences (``same_sentence_only: false``) was read over several
+        chunks: each is an entry of its own, its text the document's at its offsets (the
+        model's text has spaces where the document has line breaks).
+        """
+        window = candidate.window or (candidate.chunk,)
+        ordered = [candidate.chunk, *(c for c in window if c.id != candidate.chunk.id)]
+        return tuple(
+            Evidence(
+                provenance=Provenance(
+                    doc_id=chunk.doc_id,
+                    chunk_id=chunk.id,
+                    span=chunk.span,
+                    score=score,
+                    model=self.loaded.name,
+                    model_revision=self.loaded.revision,
+                    run_id=self.run_id,
+                    stage=STAGE,
+                ),
+                text=chunk.text,
+                head=candidate.head.id,
+                tail=candidate.tail.id,
+            )
+            for chunk in ordered
+        )

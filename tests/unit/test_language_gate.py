@@ -125,6 +125,60 @@ def test_documents_in_other_scripts_are_not_read_by_an_english_model(
     assert entity_docs == {"en.txt"}
 
 
+# Invented names in Latin-script languages other than English, and English text whose
+# names hold their words.
+LATIN = {
+    "de": "Maria Gonzalez hat die Firma Acme Robotics in Toronto gegründet, und sie wird "
+    "seit 2011 von ihr geleitet. David Chen ist auch dabei.",
+    "fr": "Maria Gonzalez a fondé la société Acme Robotics à Toronto et elle est dirigée "
+    "depuis par David Chen, qui vit dans le nord de la ville.",
+    "es": "Maria Gonzalez fundó la empresa Acme Robotics en Toronto y David Chen es uno de "
+    "los socios que la dirigen desde el año pasado.",
+    "it": "Maria Gonzalez ha fondato la società Acme Robotics a Toronto e David Chen è uno "
+    "dei soci che la dirigono nella sede della città.",
+    "pt": "Maria Gonzalez fundou a empresa Acme Robotics em Toronto e David Chen é um dos "
+    "sócios que a dirigem desde o ano passado na sua sede.",
+    "nl": "Maria Gonzalez heeft het bedrijf Acme Robotics in Toronto opgericht en David Chen "
+    "is een van de partners die het leiden met haar.",
+}
+ENGLISH_WITH_NAMES = (
+    "Maria Gonzalez of the Banco de la Nación met David Chen at Acme Robotics in Toronto; "
+    "the Société des Transports said it was a good year for them."
+)
+
+
+def test_latin_script_languages_are_detected_from_their_words() -> None:
+    for lang, text in LATIN.items():
+        assert detect_lang(text) == lang, lang
+        assert detect_lang(text.encode("ascii", "ignore").decode()) == lang, lang
+    assert detect_lang(ENGLISH_WITH_NAMES) == "en"
+    assert detect_lang(ENGLISH) == "en"
+    assert detect_lang("Where did Maria Gonzalez found Acme Robotics?") == "en"
+
+
+def test_documents_in_other_latin_languages_are_not_read_by_an_english_model(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    settings = settings_for(with_languages(keyword_ner_model, tmp_path, ["en"]))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "en.txt").write_text(ENGLISH_WITH_NAMES, encoding="utf-8")
+    for lang, text in LATIN.items():
+        (docs / f"{lang}.txt").write_text(text, encoding="utf-8")
+    report = build([docs], settings)
+    assert (report.processed, report.failed) == (7, 0)
+    skipped = {
+        lang: [Path(s).name for s in sources]
+        for (lang, _), sources in report.language_skips.items()
+    }
+    assert skipped == {lang: [f"{lang}.txt"] for lang in LATIN}
+    data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
+    langs = {n["id"]: n["lang"] for n in data["nodes"] if n["kind"] == "document"}
+    assert langs == {"doc:en.txt": "en", **{f"doc:{lang}.txt": lang for lang in LATIN}}
+    entity_docs = {d for n in data["nodes"] if n["kind"] == "entity" for d in n["doc_ids"]}
+    assert entity_docs == {"en.txt"}
+
+
 def test_a_japanese_document_is_split_into_its_sentences() -> None:
     text = OTHER_SCRIPTS["ja"]
     spans = sentence_spans(text, detect_lang(text), max_sentence_chars=400)

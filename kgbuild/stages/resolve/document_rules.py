@@ -78,7 +78,9 @@ def _person_fits(short: list[str], full: list[str]) -> bool:
     """Tell whether person name ``short`` is a less specific form of ``full`` (same surname).
 
     A surname with its particles ("de masi") fits a full name that ends with it
-    ("francesco de masi"); otherwise the given names must fit (:func:`subsumes`). A
+    ("francesco de masi"), and so does a compound surname ("garcia marquez" fits
+    "gabriel garcia marquez"): any name of two words or more, none an initial, that a
+    longer name ends with. Otherwise the given names must fit (:func:`subsumes`). A
     generational suffix of ``full`` that ``short`` lacks is left out ("King" fits
     "Martin Luther King Jr."; "Smith Sr." does not fit "John Smith Jr.").
     """
@@ -86,6 +88,8 @@ def _person_fits(short: list[str], full: list[str]) -> bool:
         full = _without_suffix(full)
     if len(short) > 1 and SURNAME_PARTICLES.issuperset(short[:-1]):
         return len(full) > len(short) and full[-len(short) :] == short
+    if len(short) > 1 and len(full) > len(short) and full[-len(short) :] == short:
+        return all(len(word) > 1 for word in short)
     return subsumes(short[:-1], full[:-1])
 
 

@@ -35,7 +35,8 @@ def _canonical(texts: Iterable[str], label: str, config: ResolveConfig) -> str:
     """The fullest name of a cluster, the one an entity is shown and keyed by.
 
     Among the forms with the most normalised tokens ("Acme Robotics" over "Acme",
-    "David Chen" over "Dr. Chen"), the most frequent; ties go to the longest text (not
+    "David Chen" over "Dr. Chen"), the most frequent; ties go to a form not all in
+    capitals ("Acme Corp" over "ACME CORP" from a headline), then the longest text (not
     counting invisible characters such as a soft hyphen), then the lexicographically
     smallest.
     """
@@ -44,8 +45,18 @@ def _canonical(texts: Iterable[str], label: str, config: ResolveConfig) -> str:
     fullest = max(sizes.values())
     return min(
         (t for t in counts if sizes[t] == fullest),
-        key=lambda t: (-counts[t], -len(t.translate(INSIDE_WORDS)), t),
+        key=lambda t: (-counts[t], _shouted(t), -len(t.translate(INSIDE_WORDS)), t),
     )
+
+
+def _shouted(text: str) -> bool:
+    """Whether a name is written all in capitals ("ACME CORP", as headlines write it).
+
+    >>> _shouted("ACME CORP"), _shouted("Acme Corp"), _shouted("ACME Inc"), _shouted("3M")
+    (True, False, False, False)
+    """
+    cased = [ch for ch in text if ch.isupper() or ch.islower()]
+    return len(cased) >= 2 and not any(ch.islower() for ch in cased)
 
 
 def _vote(labels: Sequence[str], scores: Sequence[float]) -> str:
@@ -133,10 +144,10 @@ def resolve_mentions(
         Entities sorted by id. An entity's ``label`` is the majority label of its
         mentions (ties: the higher summed NER score, then alphabetical); its ``name``
         is its fullest surface form (most normalised words; then most frequent,
-        longest, lexicographically smallest) among mentions that no document rule
-        moved to it; ``aliases`` are its other
-        surface forms, sorted; ``mention_ids`` and ``doc_ids`` are sorted; ``merges``
-        say which rule joined which names. Its id is
+        not all in capitals, longest, lexicographically smallest) among mentions that no document rule
+        moved to it; ``aliases`` are its other surface forms, sorted (in both, each
+        run of whitespace, a line break too, is one space); ``mention_ids`` and
+        ``doc_ids`` are sorted; ``merges`` say which rule joined which names. Its id is
         ``stable_id("ent", label, normalize_name(name, label))``, so it is stable
         across runs and batches as long as the canonical name is (should two entities
         get one id, the later in cluster order also hashes its cluster's first key).
@@ -150,6 +161,7 @@ def resolve_mentions(
         raise ValueError("mention ids must be unique")
     labels = [m.label for m in mentions]
     texts = [m.text for m in mentions]
+    forms = [" ".join(text.split()) for text in texts]  # a name wrapped over two lines
     doc_ids = [m.provenance.doc_id for m in mentions]
     contexts = None
     if config.context_similarity:
@@ -175,9 +187,9 @@ def resolve_mentions(
         group = members[cluster]
         label = _vote([labels[i] for i in group], [mention_scores[i] for i in group])
         shown = (
-            [texts[i] for i in group if anchored[i] and not adjective[i]]
-            or [texts[i] for i in group if anchored[i]]
-            or [texts[i] for i in group]
+            [forms[i] for i in group if anchored[i] and not adjective[i]]
+            or [forms[i] for i in group if anchored[i]]
+            or [forms[i] for i in group]
         )
         name = _canonical(shown, label, config)
         norm = normalize_name(name, label, config=config)
@@ -192,11 +204,11 @@ def resolve_mentions(
             id=entity_id,
             label=label,
             name=name,
-            aliases=tuple(sorted({texts[i] for i in group} - {name})),
+            aliases=tuple(sorted({forms[i] for i in group} - {name})),
             mention_ids=tuple(sorted(ids[i] for i in group)),
             doc_ids=tuple(sorted({doc_ids[i] for i in group})),
         )
-    records = _merge_records(result, texts, doc_ids, entity_of_cluster)
+    records = _merge_records(result, forms, doc_ids, entity_of_cluster)
     entities = sorted(
         (
             entity.model_copy(update={"merges": tuple(sorted(records[c], key=_merge_order))})

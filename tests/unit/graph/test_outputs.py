@@ -66,7 +66,15 @@ def test_the_same_graph_keeps_every_file_as_written(exported: Path, caplog) -> N
     with caplog.at_level("INFO", logger="kgbuild.graph.outputs"):
         export_outputs(_graph(), exported)
     assert _stamps(exported) == before
-    assert "graph.graphml, graph.json, graph.html kept" in caplog.text
+    assert "graph.graphml, graph.json, graph.html, sentences.jsonl kept" in caplog.text
+
+
+def test_changed_sentences_alone_rewrite_the_files(exported: Path) -> None:
+    before = _stamps(exported)
+    line = '{"doc_id": "a", "source": "a.txt", "sentences": []}\n'
+    export_outputs(_graph(), exported, sentences=line)
+    assert all(after != before[name] for name, after in _stamps(exported).items())
+    assert (exported / "sentences.jsonl").read_text(encoding="utf-8") == line
 
 
 def test_a_changed_graph_rewrites_every_file(exported: Path) -> None:

@@ -7,6 +7,7 @@ trained in tests/conftest.py; nothing is mocked.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
@@ -915,3 +916,24 @@ def test_the_printed_answer_escapes_the_control_characters_of_its_evidence() -> 
     shown = render(AskResult(question="Who?", answered=True, answer=answer))
     assert "\r" not in shown and "\x1b" not in shown
     assert '"Speakers:\\r[John Smith] \\x1b[2Jof Acme Robotics"' in shown
+
+
+def test_the_question_ner_follows_the_language_rule_of_the_build(
+    tmp_path: Path, keyword_ner_model: Path
+) -> None:
+    from kgbuild.qa.engine import _QuestionNer
+
+    english = tmp_path / "english-ner"
+    shutil.copytree(keyword_ner_model, english)
+    manifest = json.loads((english / "kgbuild_model.json").read_text(encoding="utf-8"))
+    (english / "kgbuild_model.json").write_text(
+        json.dumps({**manifest, "languages": ["en"]}), encoding="utf-8"
+    )
+    russian = "Где сейчас живёт и работает Maria Gonzalez?"
+    reads_any = _QuestionNer(str(keyword_ner_model), "cpu")
+    assert [russian[a:b] for a, b in reads_any(russian)] == ["Maria Gonzalez"]
+    # a model of English alone reads no Russian document in a build, nor a Russian question
+    reads_english = _QuestionNer(str(english), "cpu")
+    assert reads_english(russian) == []
+    question = "Where does Maria Gonzalez work ?"
+    assert [question[a:b] for a, b in reads_english(question)] == ["Maria Gonzalez"]

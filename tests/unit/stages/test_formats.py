@@ -402,3 +402,43 @@ def test_a_word_table_of_contents_is_not_read_again(tmp_path: Path) -> None:
     pieces = [(doc.text[s:e], tag) for s, e, tag in json.loads(doc.metadata["elements"])]
     # the contents repeat the headings (and page numbers): each name once, where it stands
     assert pieces == [("Acme Robotics in Toronto", "h1"), ("Helix in Lisbon", "h1")]
+
+
+def test_the_sentences_file_holds_the_extracted_text_every_offset_points_into(
+    tmp_path: Path, keyword_ner_model: Path, settings_for: object
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "report.pdf").write_bytes(make_pdf(PAGES))
+    (docs / "report.docx").write_bytes(make_docx())
+    (docs / "news.html").write_text(ARTICLE_HTML, encoding="utf-8")
+    settings = settings_for(keyword_ner_model)  # type: ignore[operator]
+    report = build([str(docs)], settings)
+    extracted = {d.id: d.text for d in read_documents([docs]).documents}
+    lines = report.outputs["sentences"].read_text(encoding="utf-8").splitlines()
+    sentences = {}
+    for line in lines:
+        record = json.loads(line)
+        for sentence in record["sentences"]:
+            start, end = sentence["start"], sentence["end"]
+            # each sentence is the extracted text at its offsets
+            assert sentence["text"] == extracted[record["doc_id"]][start:end]
+            sentences[sentence["id"]] = sentence
+    assert [json.loads(line)["doc_id"] for line in lines] == sorted(extracted)
+    data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
+    provenance = [p for e in data["edges"] if e["type"] == "MENTIONED_IN" for p in e["provenance"]]
+    assert {p["doc_id"] for p in provenance} == set(extracted)
+    for p in provenance:  # a user checks a mention's offsets with the file alone
+        sentence = sentences[p["chunk_id"]]
+        at = sentence["start"]
+        assert sentence["text"][p["start"] - at : p["end"] - at] == p["text"]
+    # `kgbuild export` writes the same file from the ledger
+    written = report.outputs["sentences"].read_text(encoding="utf-8")
+    report.outputs["sentences"].unlink()
+    from typer.testing import CliRunner
+
+    from kgbuild.cli import app
+
+    result = CliRunner().invoke(app, ["export", "--out", str(settings.out_dir)])
+    assert result.exit_code == 0, result.output
+    assert report.outputs["sentences"].read_text(encoding="utf-8") == written

@@ -1,5 +1,6 @@
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -460,3 +461,33 @@ def test_a_mention_that_is_only_a_title_is_dropped() -> None:
         at += len(word)
     kept = [text[s:e] for s, e, _, _ in _without_titles(text, spans)]
     assert kept == ["King", "Chen", "Dr. Weber", "Sir Elton", "Dr. Feelgood"]
+
+
+def test_a_name_wrapped_inside_a_paragraph_stays_whole(keyword_ner_model: Path) -> None:
+    # a paragraph wrapped by hand: the line breaks fall inside names
+    text = (
+        "The company said that it was Maria\nGonzalez of Acme\r\nRobotics in the city of\n"
+        "Berlin.\n\nAcme Robotics\nMaria Gonzalez\nDavid Chen\n"
+    )
+    found = run(NerStage(NerConfig(model=str(keyword_ner_model)), run_id="r"), document(text))
+    assert found == [
+        ("Maria\nGonzalez", "PER"),
+        ("Acme\r\nRobotics", "ORG"),
+        ("Berlin", "LOC"),
+        # a heading and a list of names, one a line, are still one name a line
+        ("Acme Robotics", "ORG"),
+        ("Maria Gonzalez", "PER"),
+        ("David Chen", "PER"),
+    ]
+
+
+def test_a_line_break_before_a_list_item_or_after_a_heading_cuts_a_name() -> None:
+    from kgbuild.stages.ner import _line_pieces
+
+    text = "- met Maria Gonzalez\n- David Chen\nAcme Robotics\nMaria Gonzalez"
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    assert _line_pieces(text, words, 2, 5) == [(2, 3), (4, 5)]  # a list item starts
+    assert _line_pieces(text, words, 5, 8) == [(5, 6), (7, 8)]  # after a line of names
+    assert _line_pieces(text, words, 8, 9) == [(8, 8), (9, 9)]
+    form_feed = "it was Maria\fGonzalez"  # a page break is no wrap
+    assert _line_pieces(form_feed, [(0, 2), (3, 6), (7, 12), (13, 21)], 2, 3) == [(2, 2), (3, 3)]

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from kgbuild.data import Chunk, Mention, MentionRelation, Provenance, Span
-from kgbuild.ids import stable_id
+from kgbuild.data import Chunk, Document, Mention, MentionRelation, Provenance, Span
+from kgbuild.ids import content_hash, stable_id
 from kgbuild.nlp.hf import clear_model_cache, load_sequence_classifier
 from kgbuild.nlp.pair_classifier import HEAD_FILE, EntityPairClassifier, opening_marker_ids
 from kgbuild.nlp.tiny import make_tiny_bert
 from kgbuild.readers.relations import read_conll04
 from kgbuild.schema import load_schema
+from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.relations import (
     MarkerEncoder,
     ReConfig,
@@ -389,6 +390,48 @@ def test_stage_returns_relations_with_evidence(
     with caplog.at_level(logging.DEBUG, logger="kgbuild.stages.relations"):
         far([long_chunk], long_mentions)
     assert any("window" in record.getMessage() for record in caplog.records)
+
+
+def test_evidence_across_sentences_is_the_documents_text(
+    trained: tuple[Path, Path, ReTrainResult],
+) -> None:
+    out, _dev, _ = trained
+    text = "Mary Smith works for police .\n\n  John Smith of bank\tsaid .\nHe lives in London ."
+    document = Document(id="d", text=text, source="d", content_hash=content_hash(text))
+    chunks = chunk_document(document)
+    assert len(chunks) == 3
+    mentions = [
+        _mention(chunks[0], "Mary Smith", "PER"),
+        _mention(chunks[0], "police", "ORG"),
+        _mention(chunks[1], "John Smith", "PER"),
+        _mention(chunks[1], "bank", "ORG"),
+        _mention(chunks[2], "London", "LOC"),
+    ]
+    stage = RelationStage(
+        ReConfig(model=str(out), threshold=0.0, same_sentence_only=False),
+        schema=load_schema("business"),
+        run_id="r",
+    )
+    relations = stage(chunks, mentions)
+    by_id = {m.id: m for m in mentions}
+    crossing = [
+        r
+        for r in relations
+        if by_id[r.head_mention].provenance.chunk_id != by_id[r.tail_mention].provenance.chunk_id
+    ]
+    assert crossing
+    for relation in relations:
+        for evidence in relation.evidence:
+            span = evidence.provenance.span
+            # offsets a user can check: the evidence is the document's text there, exactly
+            assert evidence.text == text[span.start : span.end]
+            chunk = next(c for c in chunks if c.id == evidence.provenance.chunk_id)
+            assert (chunk.span, chunk.text) == (span, evidence.text)
+            assert (evidence.head, evidence.tail) == (relation.head_mention, relation.tail_mention)
+    for relation in crossing:  # one entry per sentence read, the head's first
+        head, tail = by_id[relation.head_mention], by_id[relation.tail_mention]
+        held = [e.provenance.chunk_id for e in relation.evidence]
+        assert held[0] == head.provenance.chunk_id and tail.provenance.chunk_id in held
 
 
 def _train_on_one_file(tmp_path: Path, out: Path, **options: Any) -> ReTrainResult:

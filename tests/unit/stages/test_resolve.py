@@ -592,6 +592,19 @@ def test_canonical_tie_breaks_lexicographically() -> None:
     assert result.entities[0].name == "ACME Inc"
 
 
+def test_canonical_tie_goes_to_the_best_cased_form() -> None:
+    # a headline in capitals and the body's form, as often: the body's form names it
+    forms = make_mentions(("ACME CORP", "ORG", "d1"), ("Acme Corp", "ORG", "d1"))
+    assert [e.name for e in resolve_mentions(forms).entities] == ["Acme Corp"]
+    more = make_mentions(("ZELTA ROBOTICS INC.", "ORG", "d1"), ("Zelta Robotics Inc", "ORG", "d1"))
+    assert resolve_mentions(more).entities[0].name == "Zelta Robotics Inc"
+    # more frequent still wins
+    shouted = make_mentions(
+        *(("VORN GROUP", "ORG", d) for d in ("d1", "d2")), ("Vorn Group", "ORG", "d3")
+    )
+    assert resolve_mentions(shouted).entities[0].name == "VORN GROUP"
+
+
 def test_ids_are_stable_across_runs_and_batches() -> None:
     first = resolve_mentions(make_mentions(("John Smith", "PER", "d1"), ("Acme", "ORG", "d1")))
     second = resolve_mentions(make_mentions(("Acme", "ORG", "d9"), ("John Smith", "PER", "d7")))
@@ -1457,3 +1470,40 @@ def test_users_add_their_own_demonyms() -> None:
     config = DEMONYMS.model_copy(update={"extra_demonyms": (("Varnosian", "Varnosia"),)})
     assert same(resolve_mentions(mentions, config), "m0", "m1")
     assert "demonym" in RULES
+
+
+def test_a_name_wrapped_over_two_lines_is_named_with_a_space() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Hanns-Peter\nBoehm", "PER", "d1"),
+            ("Hanns-Peter\r\n  Boehm", "PER", "d2"),
+            ("Boehm", "PER", "d1"),
+        )
+    )
+    (entity,) = result.entities
+    assert entity.name == "Hanns-Peter Boehm"
+    assert entity.aliases == ("Boehm",)
+    assert entity.id == stable_id("ent", "PER", "hanns peter boehm")
+
+
+def test_a_compound_surname_joins_its_full_name_in_its_document() -> None:
+    result = resolve_mentions(
+        make_mentions(
+            ("Gabriel García Márquez", "PER", "d1"),
+            ("García Márquez", "PER", "d1"),
+            ("Márquez", "PER", "d1"),
+            ("Ana Lucía Pérez Roldán", "PER", "d2"),
+            ("Pérez Roldán", "PER", "d2"),
+            ("Roldán", "PER", "d2"),
+            ("Tomás Pérez Roldán", "PER", "d3"),
+            ("Luis Pérez Roldán", "PER", "d3"),
+            ("Pérez Roldán", "PER", "d3"),
+        )
+    )
+    assert same(result, "m0", "m1") and same(result, "m0", "m2")
+    assert same(result, "m3", "m4") and same(result, "m3", "m5")
+    # two brothers: "Pérez Roldán" may be either, and joins neither
+    assert not same(result, "m6", "m7")
+    assert not same(result, "m8", "m6") and not same(result, "m8", "m7")
+    (garcia,) = [e for e in result.entities if "m0" in e.mention_ids]
+    assert garcia.name == "Gabriel García Márquez"
