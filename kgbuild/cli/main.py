@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kgbuild.cli.ask import ask, serve
-from kgbuild.cli.errors import fail
+from kgbuild.cli.errors import fail, interrupted
 from kgbuild.cli.evaluate import evaluate_app
 from kgbuild.cli.neo4j import cypher, local_uri_if_running, neo4j_app
 from kgbuild.cli.schedule import schedule
 from kgbuild.cli.train import train_app
 from kgbuild.errors import KGBuildError
-from kgbuild.interrupts import exit_status
+from kgbuild.interrupts import exit_status, sigterm_raises
 
 if TYPE_CHECKING:
     from kgbuild.config import Settings
@@ -184,40 +184,51 @@ def export(
     Runs no model: it resolves the stored mentions of every current document and writes
     every file, even where ``kgbuild build`` would keep one as unchanged. Exit
     status: 0 written; 2 no ledger, a ledger with no built document, or --out in use by
-    a build.
+    a build; 130/143 interrupted by SIGINT/SIGTERM (each file is then the new one or
+    the last one, whole).
     """
     _setup_logging(False)
+    try:
+        with sigterm_raises():
+            written = _export(config, out)
+    except KGBuildError as exc:
+        raise fail(exc) from exc
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (kgbuild.interrupts.Terminated)
+        raise interrupted(
+            exc, "each graph file is the new one or the last one, whole; export again"
+        ) from exc
+    for name, path in written.items():
+        typer.echo(f"{name}: {path}")
+
+
+def _export(config: Path | None, out: Path | None) -> dict[str, Path]:
+    """Assemble the graph from the ledger of ``out`` and write every file (see ``export``)."""
     from kgbuild.config import url_without_password
     from kgbuild.pipeline import assemble
     from kgbuild.pipeline import export as write_outputs
     from kgbuild.runlock import output_lock
     from kgbuild.store.sql.orm import make_engine
 
-    try:
-        settings = _settings(config, out)
-        ledger_url = settings.resolved_ledger_url()
-        if (
-            ledger_url.startswith("sqlite:///")
-            and not Path(ledger_url.removeprefix("sqlite:///")).exists()
-        ):
-            raise KGBuildError(f"no run ledger at {ledger_url}: run `kgbuild build` first")
-        with output_lock(settings.out_dir, purpose="export"):
-            engine = make_engine(ledger_url)
-            try:
-                assembled = assemble(settings, engine)
-                if not assembled.results:
-                    shown = url_without_password(ledger_url) or "(URL not shown)"
-                    raise KGBuildError(
-                        f"the ledger {shown} holds no successfully built document: "
-                        "nothing to export"
-                    )
-                written = write_outputs(assembled.graph, settings.out_dir, force=True)
-            finally:
-                engine.dispose()
-    except KGBuildError as exc:
-        raise fail(exc) from exc
-    for name, path in written.items():
-        typer.echo(f"{name}: {path}")
+    settings = _settings(config, out)
+    ledger_url = settings.resolved_ledger_url()
+    if (
+        ledger_url.startswith("sqlite:///")
+        and not Path(ledger_url.removeprefix("sqlite:///")).exists()
+    ):
+        raise KGBuildError(f"no run ledger at {ledger_url}: run `kgbuild build` first")
+    with output_lock(settings.out_dir, purpose="export"):
+        engine = make_engine(ledger_url)
+        try:
+            assembled = assemble(settings, engine)
+            if not assembled.results:
+                shown = url_without_password(ledger_url) or "(URL not shown)"
+                raise KGBuildError(
+                    f"the ledger {shown} holds no successfully built document: nothing to export"
+                )
+            written = write_outputs(assembled.graph, settings.out_dir, force=True)
+        finally:
+            engine.dispose()
+    return written
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,7 @@
 import json
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -7,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kgbuild.cli import app
+from tests.processes import BuildProcess
 
 runner = CliRunner()
 
@@ -543,3 +546,40 @@ def test_a_folder_given_as_config_is_named_a_folder(tmp_path: Path) -> None:
         assert f"error: config file {tmp_path}" in result.output
         assert "is a folder: name the YAML file in it" in result.output.replace("\n", "")
         assert "not found" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("signum", "status"), [(signal.SIGTERM, 128 + 15), (signal.SIGINT, 128 + 2)]
+)
+def test_a_stopped_export_exits_cleanly_and_leaves_no_partial_file(
+    tmp_path: Path, keyword_ner_model: Path, signum: int, status: int
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    out = tmp_path / "out"
+    assert _build(docs, out, keyword_ner_model).exit_code == 0
+    before = (out / "graph.html").read_bytes()
+    # The HTML file is written as .graph.html.partial first: made a named pipe here, the
+    # export blocks writing it (the explorer is far larger than a pipe holds) until read.
+    staged = out / ".graph.html.partial"
+    os.mkfifo(staged)
+    process = BuildProcess(["export", "--out", str(out)])
+    try:
+        opened: list[int] = []
+        reader = threading.Thread(target=lambda: opened.append(os.open(staged, os.O_RDONLY)))
+        reader.daemon = True
+        reader.start()
+        reader.join(timeout=300)
+        assert opened, process.output  # the export is writing the HTML file
+        process.process.send_signal(signum)
+        while os.read(opened[0], 1 << 16):  # let it go on, should the signal not stop it
+            pass
+        os.close(opened[0])
+        assert process.finish() == status, process.output
+    finally:
+        process.stop()
+    assert f"interrupted (stopped by {signal.Signals(signum).name})" in process.output
+    assert "Traceback" not in process.output
+    assert sorted(path.name for path in out.iterdir() if path.name.startswith(".")) == []
+    assert (out / "graph.html").read_bytes() == before  # the last one, whole
