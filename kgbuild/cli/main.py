@@ -17,7 +17,7 @@ from kgbuild.cli.neo4j import cypher, local_uri_if_running, neo4j_app
 from kgbuild.cli.schedule import schedule
 from kgbuild.cli.train import train_app
 from kgbuild.errors import KGBuildError
-from kgbuild.interrupts import exit_status, sigterm_raises
+from kgbuild.interrupts import sigterm_raises
 
 if TYPE_CHECKING:
     from kgbuild.config import Settings
@@ -147,13 +147,9 @@ def build(
     except KGBuildError as exc:
         raise fail(exc) from exc
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (kgbuild.interrupts.Terminated)
-        typer.secho(
-            f"interrupted ({exc or 'stopped by SIGINT'}): the run is recorded as interrupted; "
-            "build again to complete it",
-            err=True,
-            fg=typer.colors.YELLOW,
-        )
-        raise typer.Exit(code=exit_status(exc)) from exc
+        raise interrupted(
+            exc, "the run is recorded as interrupted; build again to complete it"
+        ) from exc
     typer.echo(report.summary())
     code, reason = build_exit_code(report)
     if code:
