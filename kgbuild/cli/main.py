@@ -14,6 +14,7 @@ from kgbuild.cli.ask import ask, serve
 from kgbuild.cli.errors import fail, interrupted
 from kgbuild.cli.evaluate import evaluate_app
 from kgbuild.cli.neo4j import cypher, local_uri_if_running, neo4j_app
+from kgbuild.cli.pipes import Commands
 from kgbuild.cli.schedule import schedule
 from kgbuild.cli.train import train_app
 from kgbuild.errors import KGBuildError
@@ -28,6 +29,7 @@ app = typer.Typer(
     help="Build a knowledge graph from documents: NER, entity resolution, graph export.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=Commands,
 )
 app.add_typer(train_app, name="train")
 app.add_typer(neo4j_app, name="neo4j")

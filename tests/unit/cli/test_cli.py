@@ -583,3 +583,44 @@ def test_a_stopped_export_exits_cleanly_and_leaves_no_partial_file(
     assert "Traceback" not in process.output
     assert sorted(path.name for path in out.iterdir() if path.name.startswith(".")) == []
     assert (out / "graph.html").read_bytes() == before  # the last one, whole
+
+
+def _with_closed_stdout(args: list[str]) -> tuple[int, str]:
+    """Run ``python -m kgbuild ARGS`` with stdout a pipe whose reader is gone (``| true``)."""
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "kgbuild", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    return done.returncode, done.stderr
+
+
+def test_a_closed_stdout_ends_a_command_quietly_with_the_sigpipe_status(
+    tmp_path: Path, keyword_ner_model: Path
+) -> None:
+    for args in (["--help"], ["evaluate", "ner", "--help"]):
+        code, errors = _with_closed_stdout(args)
+        assert (code, errors) == (141, ""), errors
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["build", str(docs), "--out", str(out), "--model", str(keyword_ner_model)]
+    code, errors = _with_closed_stdout([*args, "--no-progress"])
+    # not 1, which says that some documents failed: the build is done, its summary unread
+    assert code == 141, errors
+    assert "Traceback" not in errors and "error:" not in errors, errors
+    assert (out / "graph.json").is_file()
+    code, errors = _with_closed_stdout(["export", "--out", str(out)])
+    assert (code, errors) == (141, ""), errors
