@@ -62,14 +62,34 @@ class Engine(StrEnum):
     prefect = "prefect"
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(level: int) -> None:
+    """Log on stderr from ``level`` up (every command's format)."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+    logging.getLogger().setLevel(level)
     for noisy in ("httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logging, for any command.")
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Warnings and errors only (and no progress bars), for any command.",
+        ),
+    ] = False,
+) -> None:
+    """Options of every command, given before it: ``kgbuild -q build docs/``."""
+    if verbose and quiet:
+        raise typer.BadParameter("give --verbose or --quiet, not both")
+    _setup_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
 def _settings(
@@ -123,7 +143,9 @@ def build(
         Engine, typer.Option(help="local: in this process; prefect: as a Prefect flow.")
     ] = Engine.local,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logging (as `kgbuild -v build`).")
+    ] = False,
 ) -> None:
     """Build the graph from documents (unchanged documents are skipped), then export it.
 
@@ -132,7 +154,9 @@ def build(
     run (configuration, input path, another build holding --out, Neo4j down);
     130/143 interrupted by SIGINT/SIGTERM (the run is recorded as interrupted).
     """
-    _setup_logging(verbose)
+    if verbose:
+        _setup_logging(logging.DEBUG)
+    progress = progress and logging.getLogger().isEnabledFor(logging.INFO)  # not with -q
     try:
         settings = _settings(config, out, model, neo4j)
         if engine is Engine.prefect:
@@ -185,7 +209,6 @@ def export(
     a build; 130/143 interrupted by SIGINT/SIGTERM (each file is then the new one or
     the last one, whole).
     """
-    _setup_logging(False)
     try:
         with sigterm_raises():
             written = _export(config, out)

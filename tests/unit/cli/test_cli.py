@@ -624,3 +624,35 @@ def test_a_closed_stdout_ends_a_command_quietly_with_the_sigpipe_status(
     assert (out / "graph.json").is_file()
     code, errors = _with_closed_stdout(["export", "--out", str(out)])
     assert (code, errors) == (141, ""), errors
+
+
+def test_quiet_and_verbose_apply_to_any_command(tmp_path: Path, keyword_ner_model: Path) -> None:
+    import subprocess
+    import sys
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    out = tmp_path / "out"
+
+    def kgbuild(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kgbuild", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    build = ["build", str(docs), "--out", str(out), "--model", str(keyword_ner_model)]
+    quiet = kgbuild("--quiet", *build)
+    assert quiet.returncode == 0, quiet.stderr
+    assert " INFO " not in quiet.stderr and "1 documents (1 processed" in quiet.stdout
+    (docs / "b.txt").write_text("Acme Robotics is in Toronto.", encoding="utf-8")
+    verbose = kgbuild("-v", *build)
+    assert verbose.returncode == 0, verbose.stderr
+    assert " INFO kgbuild" in verbose.stderr and " DEBUG kgbuild" in verbose.stderr
+    exported = kgbuild("-q", "export", "--out", str(out))
+    assert (exported.returncode, exported.stderr) == (0, ""), exported.stderr
+    both = kgbuild("-q", "-v", "export", "--out", str(out))
+    assert both.returncode == 2 and "not both" in both.stderr, both.stderr
