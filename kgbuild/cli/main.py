@@ -153,6 +153,11 @@ def build(
     them); 2 nothing usable (no input, or every input failed) or an error stopped the
     run (configuration, input path, another build holding --out, Neo4j down);
     130/143 interrupted by SIGINT/SIGTERM (the run is recorded as interrupted).
+
+    Examples:
+    kgbuild build examples/corpus --out out/demo
+    kgbuild build 'notes/**/*.md' docs.jsonl --out out/x --neo4j auto
+    kgbuild build examples/corpus --out out/demo --engine prefect
     """
     if verbose:
         _setup_logging(logging.DEBUG)
@@ -208,6 +213,9 @@ def export(
     status: 0 written; 2 no ledger, a ledger with no built document, or --out in use by
     a build; 130/143 interrupted by SIGINT/SIGTERM (each file is then the new one or
     the last one, whole).
+
+    Examples:
+    kgbuild export --out out/demo
     """
     try:
         with sigterm_raises():

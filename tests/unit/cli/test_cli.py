@@ -53,6 +53,11 @@ def test_every_command_has_help(command: list[str]) -> None:
     # rich reads ":name:" in help text as an emoji code (":END:" became an emoji)
     emoji = [c for c in result.output if ord(c) >= 0x1F000 or 0x2600 <= ord(c) <= 0x27BF]
     assert not emoji, f"help renders emoji {emoji}: write the text without ':word:'"
+    if not any(other[: len(command)] == command != other for other in _all_commands()):
+        # a command (not a group) shows how it is called, each example on a line of its own
+        examples = result.output.partition("Examples:")[2].partition("╭")[0].splitlines()
+        assert f"kgbuild {' '.join(command)}" in "\n".join(examples), result.output
+        assert all(line.strip().startswith("kgbuild ") for line in examples if line.strip())
 
 
 def test_build_then_export_from_the_ledger(tmp_path: Path, keyword_ner_model: Path) -> None:
