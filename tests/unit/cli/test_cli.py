@@ -261,52 +261,33 @@ def test_serve_refuses_a_port_out_of_range_before_loading_anything(tmp_path: Pat
         assert "Invalid value for '--port'" in result.output
 
 
+@pytest.mark.parametrize("json_out", ["a folder", "under a file", "a new file"])
 def test_evaluate_refuses_a_json_out_it_cannot_write_before_scoring(
-    tmp_path: Path, random_ner_model: Path
+    tmp_path: Path, random_ner_model: Path, json_out: str
 ) -> None:
     from tests.conftest import write_keyword_conll
 
     data = write_keyword_conll(tmp_path / "dev.txt", 5, seed=3)
     afile = tmp_path / "afile"
     afile.write_text("not a folder", encoding="utf-8")
-    for json_out, message in (
-        (tmp_path, f"error: --json-out {tmp_path} is a folder: name a file"),
-        (afile / "scores.json", f"error: cannot write the scores to {afile / 'scores.json'}"),
-    ):
-        result = runner.invoke(
-            app,
-            [
-                "evaluate",
-                "ner",
-                "--model",
-                str(random_ner_model),
-                "--data",
-                str(data),
-                "--json-out",
-                str(json_out),
-            ],
-        )
-        assert result.exit_code == 2, result.output
-        assert isinstance(result.exception, SystemExit)  # an error line, not a traceback
-        assert message in result.output
-        assert "entities: P/R/F1" not in result.output  # refused before the model ran
-    result = runner.invoke(
-        app,
-        [
-            "evaluate",
-            "ner",
-            "--model",
-            str(random_ner_model),
-            "--data",
-            str(data),
-            "--json-out",
-            str(tmp_path / "new" / "scores.json"),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert (
-        json.loads((tmp_path / "new" / "scores.json").read_text(encoding="utf-8"))["task"] == "ner"
-    )
+    target, message = {
+        "a folder": (tmp_path, f"error: --json-out {tmp_path} is a folder: name a file"),
+        "under a file": (
+            afile / "scores.json",
+            f"error: cannot write the scores to {afile / 'scores.json'}",
+        ),
+        "a new file": (tmp_path / "new" / "scores.json", None),
+    }[json_out]
+    args = ["--model", str(random_ner_model), "--data", str(data), "--json-out", str(target)]
+    result = runner.invoke(app, ["evaluate", "ner", *args])
+    if message is None:
+        assert result.exit_code == 0, result.output
+        assert json.loads(target.read_text(encoding="utf-8"))["task"] == "ner"
+        return
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # an error line, not a traceback
+    assert message in result.output
+    assert "entities: P/R/F1" not in result.output  # refused before the model ran
 
 
 def test_build_piped_logs_document_progress_instead_of_a_bar(
@@ -366,17 +347,16 @@ def test_a_misspelled_kgbuild_variable_is_reported(
     assert not any("KGBUILD_REPO" in w for w in warnings)
 
 
-def test_evaluate_ner_says_when_docs_is_not_a_range(tmp_path: Path) -> None:
+@pytest.mark.parametrize("docs", ["abc", "10", "1:2:3"])
+def test_evaluate_ner_says_when_docs_is_not_a_range(tmp_path: Path, docs: str) -> None:
     from tests.conftest import write_keyword_conll
 
     data = write_keyword_conll(tmp_path / "dev.txt", 5, seed=3)
-    for docs in ("abc", "10", "1:2:3"):
-        result = runner.invoke(
-            app, ["evaluate", "ner", "--model", "default", "--data", str(data), "--docs", docs]
-        )
-        assert result.exit_code == 2, result.output
-        assert f"--docs '{docs}' is not FIRST:END" in result.output  # not "no such file"
-        assert "does not exist" not in result.output
+    args = ["--model", "default", "--data", str(data), "--docs", docs]
+    result = runner.invoke(app, ["evaluate", "ner", *args])
+    assert result.exit_code == 2, result.output
+    assert f"--docs '{docs}' is not FIRST:END" in result.output  # not "no such file"
+    assert "does not exist" not in result.output
 
 
 def test_ask_with_a_folder_as_graph_names_the_file_to_give(tmp_path: Path) -> None:
@@ -530,15 +510,14 @@ def test_build_and_export_exit_2_when_the_ledger_database_cannot_be_opened(
             assert "secret-pw" not in result.output
 
 
-def test_evaluate_says_when_the_data_file_is_a_folder(tmp_path: Path) -> None:
-    for args in (
-        ["evaluate", "re", "--model", "default", "--data", str(tmp_path)],
-        ["evaluate", "pipeline", "--data", str(tmp_path)],
-        ["evaluate", "ner", "--model", "default", "--data", str(tmp_path)],
-    ):
-        result = runner.invoke(app, [*args, "--json-out", str(tmp_path / "s.json")])
-        assert result.exit_code == 2, result.output
-        assert f"error: data file {tmp_path} is a folder, not a file" in result.output
+@pytest.mark.parametrize(
+    "task", [["re", "--model", "default"], ["pipeline"], ["ner", "--model", "default"]]
+)
+def test_evaluate_says_when_the_data_file_is_a_folder(tmp_path: Path, task: list[str]) -> None:
+    args = ["--data", str(tmp_path), "--json-out", str(tmp_path / "s.json")]
+    result = runner.invoke(app, ["evaluate", *task, *args])
+    assert result.exit_code == 2, result.output
+    assert f"error: data file {tmp_path} is a folder, not a file" in result.output
 
 
 def test_a_folder_given_as_config_is_named_a_folder(tmp_path: Path) -> None:
