@@ -89,6 +89,8 @@ def _options(
     """Options of every command, given before it: ``kgbuild -q build docs/``."""
     if verbose and quiet:
         raise typer.BadParameter("give --verbose or --quiet, not both")
+    if quiet:  # Prefect's loggers (build --engine prefect, schedule) have their own level
+        os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
     _setup_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 

@@ -483,3 +483,29 @@ def test_a_step_added_to_the_step_list_runs_in_the_flow_as_a_task(
     monkeypatch.setattr(pipeline, "BUILD_STEPS", steps)
     report = build_kg_flow([str(corpus)], settings_for(keyword_ner_model))
     assert seen == [("count-entities", report.run_id, report.entities)]
+
+
+def test_quiet_quiets_prefect_too(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    """`kgbuild -q build --engine prefect` logged every flow and task run at INFO."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    settings = settings_for(keyword_ner_model)
+    args = ["build", str(write_docs(tmp_path / "docs")), "--engine", "prefect"]
+    args += ["--out", str(settings.out_dir), "--model", str(keyword_ner_model)]
+    done = subprocess.run(
+        [sys.executable, "-m", "kgbuild", "-q", *args],
+        env={**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 documents (2 processed" in done.stdout
+    assert " INFO " not in done.stderr, done.stderr
