@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kgbuild.cli.errors import fail
+from kgbuild.cli.pipes import Commands
 from kgbuild.errors import InputError, KGBuildError
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ __all__ = ["evaluate_app"]
 evaluate_app = typer.Typer(
     help="Score models on annotated data (NER, relations, QA, NER+RE end to end).",
     no_args_is_help=True,
+    cls=Commands,
 )
 
 ModelOption = Annotated[

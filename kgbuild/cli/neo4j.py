@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import typer
 
 from kgbuild.cli.errors import fail
+from kgbuild.cli.pipes import Commands
 from kgbuild.errors import KGBuildError
 from kgbuild.store.neo4j.server import LocalNeo4j, ServerStatus, default_home
 
@@ -28,6 +29,7 @@ neo4j_app = typer.Typer(
     help="A local Neo4j for development: docker compose when a Docker engine answers, "
     "otherwise Neo4j Community built from Maven Central and run on the local JDK.",
     no_args_is_help=True,
+    cls=Commands,
 )
 
 HomeOption = Annotated[

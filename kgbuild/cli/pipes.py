@@ -21,6 +21,8 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from kgbuild.cli.helptext import flowing
+
 __all__ = ["EXIT_CLOSED_OUTPUT", "Commands", "closed_output_exits"]
 
 #: The exit status of a command whose standard output was closed: a shell's for SIGPIPE.
@@ -69,7 +71,17 @@ def closed_output_exits() -> Iterator[None]:
 
 
 class Commands(TyperGroup):
-    """The ``kgbuild`` group: its commands (and every ``--help``) end quietly on a closed output."""
+    """A ``kgbuild`` group: its commands (and every ``--help``) end quietly on a closed output.
+
+    Their help text flows to the terminal's width (:func:`kgbuild.cli.helptext.flowing`).
+    """
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command ``cmd_name``, its help text made to flow."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and command.help:
+            command.help = flowing(command.help)
+        return command
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         """Parse the arguments (``--help`` prints here)."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from kgbuild.cli.errors import reports_errors
+from kgbuild.cli.pipes import Commands
 
 if TYPE_CHECKING:
     from kgbuild.training.common import TrainOptions
@@ -22,6 +23,7 @@ __all__ = ["train_app"]
 train_app = typer.Typer(
     help="Fine-tune models (NER, relation classifiers, extractive QA) on annotated data.",
     no_args_is_help=True,
+    cls=Commands,
 )
 
 

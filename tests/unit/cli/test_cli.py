@@ -53,6 +53,12 @@ def test_every_command_has_help(command: list[str]) -> None:
     # rich reads ":name:" in help text as an emoji code (":END:" became an emoji)
     emoji = [c for c in result.output if ord(c) >= 0x1F000 or 0x2600 <= ord(c) <= 0x27BF]
     assert not emoji, f"help renders emoji {emoji}: write the text without ':word:'"
+    # each paragraph flows to the width (80 here), not broken where the docstring's lines end
+    text = result.output.partition("Usage:")[2].partition("╭")[0].split("\n")[2:]
+    for paragraph in "\n".join(line.strip() for line in text).split("\n\n"):
+        lines = paragraph.strip().splitlines()
+        if lines and lines[0] != "Examples:":
+            assert all(len(line) >= 50 for line in lines[:-1]), paragraph
     if not any(other[: len(command)] == command != other for other in _all_commands()):
         # a command (not a group) shows how it is called, each example on a line of its own
         examples = result.output.partition("Examples:")[2].partition("╭")[0].splitlines()
