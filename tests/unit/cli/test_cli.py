@@ -646,3 +646,26 @@ def test_quiet_and_verbose_apply_to_any_command(tmp_path: Path, keyword_ner_mode
     assert (exported.returncode, exported.stderr) == (0, ""), exported.stderr
     both = kgbuild("-q", "-v", "export", "--out", str(out))
     assert both.returncode == 2 and "not both" in both.stderr, both.stderr
+
+
+def test_ctrl_c_while_the_cli_is_built_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # a real SIGINT, delivered while Typer turns the app into its command tree (before
+    # any command runs, where Typer's own Ctrl-C handling does not reach)
+    script = (
+        "import os, signal, sys, typer.main\n"
+        "real = typer.main.get_command\n"
+        "def get_command(app):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(app)\n"
+        "typer.main.get_command = get_command\n"
+        f"sys.argv = ['kgbuild', 'export', '--out', {str(tmp_path)!r}]\n"
+        "from kgbuild.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert (done.returncode, done.stderr) == (130, ""), done.stderr
