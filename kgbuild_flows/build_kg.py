@@ -42,7 +42,7 @@ from kgbuild.extraction import Extractor
 from kgbuild.interrupts import is_interruption, sigterm_raises
 from kgbuild.pipeline import BuildReport, BuildRun, BuildStep, Plan
 from kgbuild.runlock import output_lock
-from kgbuild.store.sql.orm import make_engine
+from kgbuild.store.sql.orm import LedgerUnavailableError, make_engine
 from kgbuild_flows.artifacts import publish_report
 from kgbuild_flows.caching import batch_cache_key
 from kgbuild_flows.server import check_server
@@ -325,7 +325,13 @@ def _build(paths: Sequence[str], settings: Settings, run_id: str, progress: bool
         return run.finished()
     except BaseException as exc:
         interrupted = is_interruption(exc) or isinstance(exc, TerminationSignal)
-        pipeline.fail(engine, run_id, exc, interrupted=interrupted)
+        try:
+            pipeline.fail(engine, run_id, exc, interrupted=interrupted)
+        except OperationalError as unrecorded:  # the ledger went away (or its disk is full)
+            reason = str(unrecorded.orig or unrecorded).partition("\n")[0]
+            logger.error("run %s: its end could not be recorded in the ledger (%s)", run_id, reason)
+        if isinstance(exc, OperationalError):  # as kgbuild.pipeline.build says it
+            raise LedgerUnavailableError(url, exc) from exc
         raise
     finally:
         _release_engine(url)

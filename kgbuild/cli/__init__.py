@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -35,12 +36,18 @@ def leave_without_teardown() -> None:
 
 
 def main() -> None:
-    """The console script and ``python -m kgbuild``: run the CLI."""
-    from kgbuild.cli.main import app
+    """The console script and ``python -m kgbuild``: run the CLI.
 
+    A Ctrl-C before a command runs (while the CLI is imported and built) exits 130 without
+    a traceback, as one while it runs does.
+    """
     try:
+        from kgbuild.cli.main import app
+
         # NO_COLOR (https://no-color.org): set and not empty, no colour even on a terminal
         app(**({"color": False} if os.environ.get("NO_COLOR") else {}))
+    except KeyboardInterrupt:
+        raise SystemExit(128 + int(signal.SIGINT)) from None
     except SystemExit as done:
         if not _leave_without_teardown or not isinstance(done.code, int | None):
             raise

@@ -189,7 +189,12 @@ def ask(
     config: ConfigOption = None,
     out: OutOption = None,
 ) -> None:
-    """Answer a question from the built graph, with the evidence it rests on."""
+    """Answer a question from the built graph, with the evidence it rests on.
+
+    Examples:
+    kgbuild ask "Where is Acme Robotics based?" --out out/demo
+    kgbuild ask "Who founded Acme Robotics?" --out out/demo --top 3 --json
+    """
     try:
         settings = _settings(config, out)
         result = None
@@ -287,7 +292,12 @@ def serve(
     config: ConfigOption = None,
     out: OutOption = None,
 ) -> None:
-    """Serve /ask, /entities/{id}, /health, the explorer (/explore) and a question page."""
+    """Serve /ask, /entities/{id}, /health, the explorer (/explore) and a question page.
+
+    Examples:
+    kgbuild serve --out out/demo
+    kgbuild serve --out out/demo --host 0.0.0.0 --token "$TOKEN"
+    """
     import uvicorn
 
     from kgbuild.collection import long_lived

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kgbuild.cli.errors import fail
+from kgbuild.cli.pipes import Commands
 from kgbuild.errors import InputError, KGBuildError
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ __all__ = ["evaluate_app"]
 evaluate_app = typer.Typer(
     help="Score models on annotated data (NER, relations, QA, NER+RE end to end).",
     no_args_is_help=True,
+    cls=Commands,
 )
 
 ModelOption = Annotated[
@@ -126,6 +128,9 @@ def ner(
     """Entity-level micro and per-type P/R/F1 (exact typed spans, conlleval) of a NER model.
 
     Sentences of one document are read together when the model was trained with context.
+
+    Examples:
+    kgbuild evaluate ner --model default --data valid.txt --json-out s.json
     """
     from kgbuild.readers.ner_sources import parse_source
     from kgbuild.training.ner import evaluate_ner
@@ -167,6 +172,9 @@ def re_command(
     """Strict relation P/R/F1 (micro and per type) of a relation model on gold entities.
 
     For the score from predicted entities (NER then RE), use `kgbuild evaluate pipeline`.
+
+    Examples:
+    kgbuild evaluate re --model default --data valid.CoNLL04.json
     """
     from kgbuild.training.re import evaluate_re
 
@@ -224,6 +232,9 @@ def qa(
     """SQuAD exact match and F1 (official normalisation) of an extractive QA model.
 
     Unanswerable questions of the file (empty answers) are scored apart from answerable ones.
+
+    Examples:
+    kgbuild evaluate qa --model default --data dev.json --held-out-articles 4
     """
     from kgbuild.nlp.reader import ExtractiveReader
     from kgbuild.readers.squad import load_squad
@@ -295,7 +306,11 @@ def pipeline(
     batch_size: Annotated[int, typer.Option(help="Items per forward pass.")] = 32,
     json_out: JsonOption = None,
 ) -> None:
-    """NER then relation extraction over predicted entities: strict relation F1 end to end."""
+    """NER then relation extraction over predicted entities: strict relation F1 end to end.
+
+    Examples:
+    kgbuild evaluate pipeline --data valid.CoNLL04.json
+    """
     from kgbuild.training.pipeline_eval import evaluate_pipeline
 
     try:
@@ -414,6 +429,9 @@ def graph(
     found with the right span, and merge precision. Triples: each resolved entity stands
     for the gold entity most of its mentions belong to; P/R/F1, Ign F1 (facts of the
     relation model's own training documents, read from its model card) and per type.
+
+    Examples:
+    kgbuild evaluate graph --data dev.json
     """
     from kgbuild.config import load_settings
     from kgbuild.readers.docred import read_docred

@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kgbuild.cli.ask import ask, serve
-from kgbuild.cli.errors import fail
+from kgbuild.cli.errors import fail, interrupted
 from kgbuild.cli.evaluate import evaluate_app
 from kgbuild.cli.neo4j import cypher, local_uri_if_running, neo4j_app
+from kgbuild.cli.pipes import Commands
 from kgbuild.cli.schedule import schedule
 from kgbuild.cli.train import train_app
 from kgbuild.errors import KGBuildError
-from kgbuild.interrupts import exit_status
+from kgbuild.interrupts import sigterm_raises
 
 if TYPE_CHECKING:
     from kgbuild.config import Settings
@@ -28,6 +29,7 @@ app = typer.Typer(
     help="Build a knowledge graph from documents: NER, entity resolution, graph export.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=Commands,
 )
 app.add_typer(train_app, name="train")
 app.add_typer(neo4j_app, name="neo4j")
@@ -60,14 +62,36 @@ class Engine(StrEnum):
     prefect = "prefect"
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(level: int) -> None:
+    """Log on stderr from ``level`` up (every command's format)."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+    logging.getLogger().setLevel(level)
     for noisy in ("httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logging, for any command.")
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Warnings and errors only (and no progress bars), for any command.",
+        ),
+    ] = False,
+) -> None:
+    """Options of every command, given before it: ``kgbuild -q build docs/``."""
+    if verbose and quiet:
+        raise typer.BadParameter("give --verbose or --quiet, not both")
+    if quiet:  # Prefect's loggers (build --engine prefect, schedule) have their own level
+        os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+    _setup_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
 def _settings(
@@ -121,7 +145,9 @@ def build(
         Engine, typer.Option(help="local: in this process; prefect: as a Prefect flow.")
     ] = Engine.local,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logging (as `kgbuild -v build`).")
+    ] = False,
 ) -> None:
     """Build the graph from documents (unchanged documents are skipped), then export it.
 
@@ -129,8 +155,15 @@ def build(
     them); 2 nothing usable (no input, or every input failed) or an error stopped the
     run (configuration, input path, another build holding --out, Neo4j down);
     130/143 interrupted by SIGINT/SIGTERM (the run is recorded as interrupted).
+
+    Examples:
+    kgbuild build examples/corpus --out out/demo
+    kgbuild build 'notes/**/*.md' docs.jsonl --out out/x --neo4j auto
+    kgbuild build examples/corpus --out out/demo --engine prefect
     """
-    _setup_logging(verbose)
+    if verbose:
+        _setup_logging(logging.DEBUG)
+    progress = progress and logging.getLogger().isEnabledFor(logging.INFO)  # not with -q
     try:
         settings = _settings(config, out, model, neo4j)
         if engine is Engine.prefect:
@@ -147,13 +180,9 @@ def build(
     except KGBuildError as exc:
         raise fail(exc) from exc
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (kgbuild.interrupts.Terminated)
-        typer.secho(
-            f"interrupted ({exc or 'stopped by SIGINT'}): the run is recorded as interrupted; "
-            "build again to complete it",
-            err=True,
-            fg=typer.colors.YELLOW,
-        )
-        raise typer.Exit(code=exit_status(exc)) from exc
+        raise interrupted(
+            exc, "the run is recorded as interrupted; build again to complete it"
+        ) from exc
     typer.echo(report.summary())
     code, reason = build_exit_code(report)
     if code:
@@ -179,51 +208,64 @@ def export(
     config: ConfigOption = None,
     out: OutOption = None,
 ) -> None:
-    """Re-export the last built graph (GraphML, node-link JSON, HTML) from the run ledger.
+    """Re-export the last built graph (GraphML, node-link JSON, HTML, sentences) from the ledger.
 
     Runs no model: it resolves the stored mentions of every current document and writes
     every file, even where ``kgbuild build`` would keep one as unchanged. Exit
     status: 0 written; 2 no ledger, a ledger with no built document, or --out in use by
-    a build.
+    a build; 130/143 interrupted by SIGINT/SIGTERM (each file is then the new one or
+    the last one, whole).
+
+    Examples:
+    kgbuild export --out out/demo
     """
-    _setup_logging(False)
+    try:
+        with sigterm_raises():
+            written = _export(config, out)
+    except KGBuildError as exc:
+        raise fail(exc) from exc
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (kgbuild.interrupts.Terminated)
+        raise interrupted(
+            exc, "each graph file is the new one or the last one, whole; export again"
+        ) from exc
+    for name, path in written.items():
+        typer.echo(f"{name}: {path}")
+
+
+def _export(config: Path | None, out: Path | None) -> dict[str, Path]:
+    """Assemble the graph from the ledger of ``out`` and write every file (see ``export``)."""
     from kgbuild.config import url_without_password
     from kgbuild.pipeline import assemble
     from kgbuild.pipeline import export as write_outputs
     from kgbuild.runlock import output_lock
     from kgbuild.store.sql.orm import make_engine
 
-    try:
-        settings = _settings(config, out)
-        ledger_url = settings.resolved_ledger_url()
-        if (
-            ledger_url.startswith("sqlite:///")
-            and not Path(ledger_url.removeprefix("sqlite:///")).exists()
-        ):
-            raise KGBuildError(f"no run ledger at {ledger_url}: run `kgbuild build` first")
-        with output_lock(settings.out_dir, purpose="export"):
-            engine = make_engine(ledger_url)
-            try:
-                assembled = assemble(settings, engine)
-                if not assembled.results:
-                    shown = url_without_password(ledger_url) or "(URL not shown)"
-                    raise KGBuildError(
-                        f"the ledger {shown} holds no successfully built document: "
-                        "nothing to export"
-                    )
-                written = write_outputs(
-                    assembled.graph,
-                    settings.out_dir,
-                    force=True,
-                    html_pages=settings.graph.html_pages,
-                    results=assembled.results,
+    settings = _settings(config, out)
+    ledger_url = settings.resolved_ledger_url()
+    if (
+        ledger_url.startswith("sqlite:///")
+        and not Path(ledger_url.removeprefix("sqlite:///")).exists()
+    ):
+        raise KGBuildError(f"no run ledger at {ledger_url}: run `kgbuild build` first")
+    with output_lock(settings.out_dir, purpose="export"):
+        engine = make_engine(ledger_url)
+        try:
+            assembled = assemble(settings, engine)
+            if not assembled.results:
+                shown = url_without_password(ledger_url) or "(URL not shown)"
+                raise KGBuildError(
+                    f"the ledger {shown} holds no successfully built document: nothing to export"
                 )
-            finally:
-                engine.dispose()
-    except KGBuildError as exc:
-        raise fail(exc) from exc
-    for name, path in written.items():
-        typer.echo(f"{name}: {path}")
+            written = write_outputs(
+                assembled.graph,
+                settings.out_dir,
+                force=True,
+                html_pages=settings.graph.html_pages,
+                results=assembled.results,
+            )
+        finally:
+            engine.dispose()
+    return written
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import typer
 
 from kgbuild.cli.errors import fail
+from kgbuild.cli.pipes import Commands
 from kgbuild.errors import KGBuildError
 from kgbuild.store.neo4j.server import LocalNeo4j, ServerStatus, default_home
 
@@ -28,6 +29,7 @@ neo4j_app = typer.Typer(
     help="A local Neo4j for development: docker compose when a Docker engine answers, "
     "otherwise Neo4j Community built from Maven Central and run on the local JDK.",
     no_args_is_help=True,
+    cls=Commands,
 )
 
 HomeOption = Annotated[
@@ -107,7 +109,11 @@ def start(
     docker: DockerOption = None,
     bolt_websocket: WebSocketOption = False,
 ) -> None:
-    """Start Neo4j and print its Bolt URI, where its data and its password are."""
+    """Start Neo4j and print its Bolt URI, where its data and its password are.
+
+    Examples:
+    kgbuild neo4j start
+    """
     use_docker = _docker_available() if docker is None else docker
     try:
         if use_docker:
@@ -142,7 +148,11 @@ def _check_port(state: ServerStatus, port: int | None, home: Path) -> None:
 def stop(
     home: HomeOption = DEFAULT_HOME, port: CheckPortOption = None, docker: DockerOption = None
 ) -> None:
-    """Stop the development Neo4j (its data is kept)."""
+    """Stop the development Neo4j (its data is kept).
+
+    Examples:
+    kgbuild neo4j stop
+    """
     use_docker = _docker_available() if docker is None else docker
     try:
         if use_docker:
@@ -164,7 +174,11 @@ def stop(
 def status(
     home: HomeOption = DEFAULT_HOME, port: CheckPortOption = None, docker: DockerOption = None
 ) -> None:
-    """Say whether the development Neo4j runs, and where (exit code 3 when it does not)."""
+    """Say whether the development Neo4j runs, and where (exit code 3 when it does not).
+
+    Examples:
+    kgbuild neo4j status
+    """
     if _docker_available() if docker is None else docker:
         _compose("ps", "neo4j")
         return
@@ -271,6 +285,10 @@ def cypher(
     Read queries only: the query's plan is checked first; writes, LOAD CSV, SHOW SETTINGS or
     TRANSACTIONS and procedures other than read-only look-ups (db.labels,
     db.schema.visualization, full-text search ...) are refused.
+
+    Examples:
+    kgbuild cypher "MATCH (e:Entity) RETURN e.label AS type, count(*) AS n"
+    kgbuild cypher "MATCH (e:Entity) WHERE e.name = $n RETURN e.id" -p n=Acme
     """
     from neo4j.exceptions import ServiceUnavailable, SessionExpired
 

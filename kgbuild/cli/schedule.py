@@ -75,6 +75,10 @@ def schedule(
     Needs a Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api after
     `prefect server start`, or the compose stack's server). Secrets (NEO4J_PASSWORD, the
     ledger URL) are read from this process's environment by each run, never stored.
+
+    Examples:
+    kgbuild schedule docs/ --cron "0 * * * *" --out out/docs
+    kgbuild schedule docs/ --interval 3600 --out out/docs
     """
     if (cron is None) == (interval is None):
         raise typer.BadParameter("give exactly one of --cron and --interval")

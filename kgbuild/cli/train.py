@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from kgbuild.cli.errors import reports_errors
+from kgbuild.cli.pipes import Commands
 
 if TYPE_CHECKING:
     from kgbuild.training.common import TrainOptions
@@ -22,6 +23,7 @@ __all__ = ["train_app"]
 train_app = typer.Typer(
     help="Fine-tune models (NER, relation classifiers, extractive QA) on annotated data.",
     no_args_is_help=True,
+    cls=Commands,
 )
 
 
@@ -185,7 +187,11 @@ def ner(
         float, typer.Option(help="With --teacher: softens the odds the two are compared on.")
     ] = 2.0,
 ) -> None:
-    """Fine-tune a token classifier for NER and save it (LoRA adapter by default)."""
+    """Fine-tune a token classifier for NER and save it (LoRA adapter by default).
+
+    Examples:
+    kgbuild train ner --train train.txt --dev dev.txt --out models/my-ner
+    """
     from kgbuild.readers.ner_sources import parse_source
     from kgbuild.training.ner import NerOptions, NerTask
     from kgbuild.training.recipe import train_model
@@ -350,7 +356,11 @@ def re_command(
     device: DeviceOption = None,
     languages: LanguageOption = None,
 ) -> None:
-    """Fine-tune a relation model and save it (LoRA adapter by default)."""
+    """Fine-tune a relation model and save it (LoRA adapter by default).
+
+    Examples:
+    kgbuild train re --train train.CoNLL04.json --out models/my-re
+    """
     from kgbuild.training.doc_re_train import DocReData
     from kgbuild.training.re import ReOptions, ReTask
     from kgbuild.training.recipe import train_model
@@ -563,7 +573,11 @@ def qa_command(
     device: DeviceOption = None,
     languages: LanguageOption = None,
 ) -> None:
-    """Fine-tune an extractive question-answering model and save it (LoRA adapter by default)."""
+    """Fine-tune an extractive question-answering model and save it (LoRA adapter by default).
+
+    Examples:
+    kgbuild train qa --train squad.json --out models/my-qa
+    """
     from kgbuild.nlp.sentence_prior import SentencePrior
     from kgbuild.training.qa import QaOptions, QaTask
     from kgbuild.training.recipe import train_model
@@ -651,7 +665,11 @@ def qa_questions_command(
     ] = False,
     seed: SeedOption = 0,
 ) -> None:
-    """Generate QA training questions from relation annotations (for train qa --extra-train)."""
+    """Generate QA training questions from relation annotations (for train qa --extra-train).
+
+    Examples:
+    kgbuild train qa-questions --docred docs.json --out q.json
+    """
     import json
 
     from kgbuild.errors import InputError
@@ -749,7 +767,11 @@ def soup_command(
         ),
     ] = None,
 ) -> None:
-    """Average fine-tuned LoRA adapters into one model (a uniform model soup, exact)."""
+    """Average fine-tuned LoRA adapters into one model (a uniform model soup, exact).
+
+    Examples:
+    kgbuild train soup models/my-qa runs/my-qa-2 --out models/my-qa-soup
+    """
     from kgbuild.training.soup import soup_adapters
 
     result = soup_adapters(models, out, command=_command_line(), max_rank=max_rank)
@@ -783,7 +805,11 @@ def compress_command(
         ),
     ] = None,
 ) -> None:
-    """Store a trained LoRA adapter in int8 (about half the size); score it again after."""
+    """Store a trained LoRA adapter in int8 (about half the size); score it again after.
+
+    Examples:
+    kgbuild train compress models/my-docre
+    """
     from kgbuild.training.compress import compress_adapter
 
     if max_shard_mb is None:
@@ -831,7 +857,11 @@ def calibrate_command(
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda... (default: automatic).")] = None,
 ) -> None:
-    """Re-fit a document relation model's calibration (operating points) on held-out documents."""
+    """Re-fit a document relation model's calibration (operating points) on held-out documents.
+
+    Examples:
+    kgbuild train calibrate models/docre --data docs.json --documents 50:100
+    """
     from kgbuild.cli.evaluate import document_range
     from kgbuild.training.doc_re_calibrate import recalibrate_doc_re
 
@@ -900,7 +930,11 @@ def qa_verifier_command(
     ] = 0.7,
     device: Annotated[str | None, typer.Option(help="cpu, cuda... (default: automatic).")] = None,
 ) -> None:
-    """Pair a QA reader with a verifier that says "no answer": a model folder of the two."""
+    """Pair a QA reader with a verifier that says "no answer": a model folder of the two.
+
+    Examples:
+    kgbuild train qa-verifier --reader qa --verifier qa2 --data d.json --out v
+    """
     from kgbuild.training.qa_verifier import build_verified_model
 
     choice = build_verified_model(

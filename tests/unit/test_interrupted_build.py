@@ -70,10 +70,12 @@ def test_a_stopped_build_is_recorded_as_interrupted_and_frees_the_folder(
 
     process.process.send_signal(signum)
     assert process.finish() == status, process.output
-    assert "the run is recorded as interrupted" in process.output
+    name = signal.Signals(signum).name
+    assert f"interrupted (stopped by {name}): the run is recorded as interrupted" in (
+        process.output
+    )
     (run,) = runs(settings)
     assert (run.status, run.pid, run.finished_at is not None) == ("interrupted", process.pid, True)
-    name = signal.Signals(signum).name
     assert run.error is not None and (name in run.error or "KeyboardInterrupt" in run.error)
     assert not (settings.out_dir / LOCK_NAME).exists()
 

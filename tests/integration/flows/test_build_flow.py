@@ -417,6 +417,52 @@ def test_a_flow_stopped_by_sigterm_is_recorded_as_interrupted(
     assert [r.status for r in runs(settings)] == ["interrupted", "succeeded"]
 
 
+def test_a_ledger_that_becomes_unavailable_mid_run_is_one_error_line(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    """The SQLite ledger is locked by another writer while the flow extracts its batch.
+
+    `kgbuild build --engine prefect` ended with a SQLAlchemy traceback and exit status 1
+    (the plain runner says the ledger cannot be reached or written, and exits 2):
+    recording the run's end failed too, and that error replaced the one that stopped it.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    from kgbuild.runlock import LOCK_NAME
+    from tests.processes import BuildProcess, long_corpus
+
+    settings = settings_for(keyword_ner_model)
+    docs = long_corpus(tmp_path / "docs", sentences=1200)
+    out, model = str(settings.out_dir), str(keyword_ner_model)
+    process = BuildProcess(
+        ["build", str(docs), "--engine", "prefect", "--out", out, "--model", model],
+        env={
+            "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+            "KGBUILD_NER__BATCH_SIZE": "2",
+            "KGBUILD_ORCHESTRATION__RETRIES": "0",
+        },
+    )
+    try:
+        process.wait_for("ner: 10%")  # the run is started in the ledger, its batch not recorded
+        lock = sqlite3.connect(settings.out_dir / "ledger.sqlite", check_same_thread=False)
+        lock.isolation_level = None
+        try:
+            lock.execute("BEGIN IMMEDIATE")  # no other writer until released
+            assert process.finish() == 2, process.output
+        finally:
+            lock.close()
+    finally:
+        process.stop()
+    # Prefect logs the failed task and flow with their tracebacks; the command ends on its line
+    assert process.lines[-1].startswith("error: the run ledger"), process.output
+    assert f"error: the run ledger 'sqlite:///{out}/ledger.sqlite' cannot be reached or " in (
+        process.output
+    )
+    assert "(database is locked)" in process.output
+    assert "its end could not be recorded in the ledger (database is locked)" in process.output
+    assert not (settings.out_dir / LOCK_NAME).exists()
+
+
 def test_a_step_added_to_the_step_list_runs_in_the_flow_as_a_task(
     prefect_harness: None, corpus: Path, keyword_ner_model: Path, settings_for, monkeypatch
 ) -> None:
@@ -437,3 +483,29 @@ def test_a_step_added_to_the_step_list_runs_in_the_flow_as_a_task(
     monkeypatch.setattr(pipeline, "BUILD_STEPS", steps)
     report = build_kg_flow([str(corpus)], settings_for(keyword_ner_model))
     assert seen == [("count-entities", report.run_id, report.entities)]
+
+
+def test_quiet_quiets_prefect_too(
+    prefect_harness: None, tmp_path: Path, keyword_ner_model: Path, settings_for
+) -> None:
+    """`kgbuild -q build --engine prefect` logged every flow and task run at INFO."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    settings = settings_for(keyword_ner_model)
+    args = ["build", str(write_docs(tmp_path / "docs")), "--engine", "prefect"]
+    args += ["--out", str(settings.out_dir), "--model", str(keyword_ner_model)]
+    done = subprocess.run(
+        [sys.executable, "-m", "kgbuild", "-q", *args],
+        env={**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 documents (2 processed" in done.stdout
+    assert " INFO " not in done.stderr, done.stderr

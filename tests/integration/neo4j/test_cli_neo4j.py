@@ -188,37 +188,31 @@ def test_cypher_does_not_cut_cells_when_piped(credentials: list[str]) -> None:
     assert "word word w…" in result.output.splitlines()
 
 
-def test_a_wrong_password_during_build_is_one_error_line(
+@pytest.mark.parametrize("wrong", ["password", "database"])
+def test_a_wrong_password_or_database_during_build_is_one_error_line(
     tmp_path: Path,
     keyword_ner_model: Path,
     neo4j_target: Neo4jTarget,
+    credentials: list[str],
     monkeypatch: pytest.MonkeyPatch,
+    wrong: str,
 ) -> None:
-    if neo4j_target.auth is None:
-        pytest.skip("the server under test runs without authentication")
-    monkeypatch.setenv("NEO4J_USER", neo4j_target.auth[0])
-    monkeypatch.setenv("NEO4J_PASSWORD", neo4j_target.auth[1] + "-wrong")
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics in Toronto.")
-    args = ["build", str(docs), "--out", str(tmp_path / "out"), "--model", str(keyword_ner_model)]
-    result = runner.invoke(app, [*args, "--neo4j", neo4j_target.uri, "--no-progress"])
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
-    assert errors == [
-        f"error: Neo4j at {neo4j_target.uri} refused user {neo4j_target.auth[0]!r}: the "
-        "password is wrong: set the right one (NEO4J_PASSWORD, or neo4j.password / "
-        "neo4j.password_file in the config)"
-    ]
-    assert _documents_recorded(tmp_path / "out") == 0  # refused before any model work
-
-
-def test_a_wrong_database_name_during_build_is_one_error_line(
-    tmp_path: Path, keyword_ner_model: Path, credentials: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # was a ClientError traceback (DatabaseNotFound) and exit 1, "some documents failed"
-    monkeypatch.setenv("NEO4J_DATABASE", "nosuchdb")
+    if wrong == "password":
+        if neo4j_target.auth is None:
+            pytest.skip("the server under test runs without authentication")
+        monkeypatch.setenv("NEO4J_PASSWORD", neo4j_target.auth[1] + "-wrong")
+        expected = (
+            f"error: Neo4j at {neo4j_target.uri} refused user {neo4j_target.auth[0]!r}: the "
+            "password is wrong: set the right one (NEO4J_PASSWORD, or neo4j.password / "
+            "neo4j.password_file in the config)"
+        )
+    else:  # was a ClientError traceback (DatabaseNotFound) and exit 1, "some documents failed"
+        monkeypatch.setenv("NEO4J_DATABASE", "nosuchdb")
+        expected = (
+            f"error: Neo4j at {neo4j_target.uri} has no database 'nosuchdb': set "
+            "NEO4J_DATABASE (neo4j.database in the config) to one it has (Neo4j Community has "
+            "one, 'neo4j', the default), or create it"
+        )
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics in Toronto.")
@@ -227,11 +221,7 @@ def test_a_wrong_database_name_during_build_is_one_error_line(
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
-    assert errors == [
-        f"error: Neo4j at {credentials[1]} has no database 'nosuchdb': set NEO4J_DATABASE "
-        "(neo4j.database in the config) to one it has (Neo4j Community has one, 'neo4j', the "
-        "default), or create it"
-    ]
+    assert errors == [expected]
     assert _documents_recorded(tmp_path / "out") == 0  # refused before any model work
 
 

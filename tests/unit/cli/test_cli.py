@@ -1,5 +1,7 @@
 import json
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -7,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kgbuild.cli import app
+from tests.processes import BuildProcess
 
 runner = CliRunner()
 
@@ -50,6 +53,17 @@ def test_every_command_has_help(command: list[str]) -> None:
     # rich reads ":name:" in help text as an emoji code (":END:" became an emoji)
     emoji = [c for c in result.output if ord(c) >= 0x1F000 or 0x2600 <= ord(c) <= 0x27BF]
     assert not emoji, f"help renders emoji {emoji}: write the text without ':word:'"
+    # each paragraph flows to the width (80 here), not broken where the docstring's lines end
+    text = result.output.partition("Usage:")[2].partition("╭")[0].split("\n")[2:]
+    for paragraph in "\n".join(line.strip() for line in text).split("\n\n"):
+        lines = paragraph.strip().splitlines()
+        if lines and lines[0] != "Examples:":
+            assert all(len(line) >= 50 for line in lines[:-1]), paragraph
+    if not any(other[: len(command)] == command != other for other in _all_commands()):
+        # a command (not a group) shows how it is called, each example on a line of its own
+        examples = result.output.partition("Examples:")[2].partition("╭")[0].splitlines()
+        assert f"kgbuild {' '.join(command)}" in "\n".join(examples), result.output
+        assert all(line.strip().startswith("kgbuild ") for line in examples if line.strip())
 
 
 def test_build_then_export_from_the_ledger(tmp_path: Path, keyword_ner_model: Path) -> None:
@@ -253,52 +267,33 @@ def test_serve_refuses_a_port_out_of_range_before_loading_anything(tmp_path: Pat
         assert "Invalid value for '--port'" in result.output
 
 
+@pytest.mark.parametrize("json_out", ["a folder", "under a file", "a new file"])
 def test_evaluate_refuses_a_json_out_it_cannot_write_before_scoring(
-    tmp_path: Path, random_ner_model: Path
+    tmp_path: Path, random_ner_model: Path, json_out: str
 ) -> None:
     from tests.conftest import write_keyword_conll
 
     data = write_keyword_conll(tmp_path / "dev.txt", 5, seed=3)
     afile = tmp_path / "afile"
     afile.write_text("not a folder", encoding="utf-8")
-    for json_out, message in (
-        (tmp_path, f"error: --json-out {tmp_path} is a folder: name a file"),
-        (afile / "scores.json", f"error: cannot write the scores to {afile / 'scores.json'}"),
-    ):
-        result = runner.invoke(
-            app,
-            [
-                "evaluate",
-                "ner",
-                "--model",
-                str(random_ner_model),
-                "--data",
-                str(data),
-                "--json-out",
-                str(json_out),
-            ],
-        )
-        assert result.exit_code == 2, result.output
-        assert isinstance(result.exception, SystemExit)  # an error line, not a traceback
-        assert message in result.output
-        assert "entities: P/R/F1" not in result.output  # refused before the model ran
-    result = runner.invoke(
-        app,
-        [
-            "evaluate",
-            "ner",
-            "--model",
-            str(random_ner_model),
-            "--data",
-            str(data),
-            "--json-out",
-            str(tmp_path / "new" / "scores.json"),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert (
-        json.loads((tmp_path / "new" / "scores.json").read_text(encoding="utf-8"))["task"] == "ner"
-    )
+    target, message = {
+        "a folder": (tmp_path, f"error: --json-out {tmp_path} is a folder: name a file"),
+        "under a file": (
+            afile / "scores.json",
+            f"error: cannot write the scores to {afile / 'scores.json'}",
+        ),
+        "a new file": (tmp_path / "new" / "scores.json", None),
+    }[json_out]
+    args = ["--model", str(random_ner_model), "--data", str(data), "--json-out", str(target)]
+    result = runner.invoke(app, ["evaluate", "ner", *args])
+    if message is None:
+        assert result.exit_code == 0, result.output
+        assert json.loads(target.read_text(encoding="utf-8"))["task"] == "ner"
+        return
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # an error line, not a traceback
+    assert message in result.output
+    assert "entities: P/R/F1" not in result.output  # refused before the model ran
 
 
 def test_build_piped_logs_document_progress_instead_of_a_bar(
@@ -358,17 +353,16 @@ def test_a_misspelled_kgbuild_variable_is_reported(
     assert not any("KGBUILD_REPO" in w for w in warnings)
 
 
-def test_evaluate_ner_says_when_docs_is_not_a_range(tmp_path: Path) -> None:
+@pytest.mark.parametrize("docs", ["abc", "10", "1:2:3"])
+def test_evaluate_ner_says_when_docs_is_not_a_range(tmp_path: Path, docs: str) -> None:
     from tests.conftest import write_keyword_conll
 
     data = write_keyword_conll(tmp_path / "dev.txt", 5, seed=3)
-    for docs in ("abc", "10", "1:2:3"):
-        result = runner.invoke(
-            app, ["evaluate", "ner", "--model", "default", "--data", str(data), "--docs", docs]
-        )
-        assert result.exit_code == 2, result.output
-        assert f"--docs '{docs}' is not FIRST:END" in result.output  # not "no such file"
-        assert "does not exist" not in result.output
+    args = ["--model", "default", "--data", str(data), "--docs", docs]
+    result = runner.invoke(app, ["evaluate", "ner", *args])
+    assert result.exit_code == 2, result.output
+    assert f"--docs '{docs}' is not FIRST:END" in result.output  # not "no such file"
+    assert "does not exist" not in result.output
 
 
 def test_ask_with_a_folder_as_graph_names_the_file_to_give(tmp_path: Path) -> None:
@@ -522,15 +516,14 @@ def test_build_and_export_exit_2_when_the_ledger_database_cannot_be_opened(
             assert "secret-pw" not in result.output
 
 
-def test_evaluate_says_when_the_data_file_is_a_folder(tmp_path: Path) -> None:
-    for args in (
-        ["evaluate", "re", "--model", "default", "--data", str(tmp_path)],
-        ["evaluate", "pipeline", "--data", str(tmp_path)],
-        ["evaluate", "ner", "--model", "default", "--data", str(tmp_path)],
-    ):
-        result = runner.invoke(app, [*args, "--json-out", str(tmp_path / "s.json")])
-        assert result.exit_code == 2, result.output
-        assert f"error: data file {tmp_path} is a folder, not a file" in result.output
+@pytest.mark.parametrize(
+    "task", [["re", "--model", "default"], ["pipeline"], ["ner", "--model", "default"]]
+)
+def test_evaluate_says_when_the_data_file_is_a_folder(tmp_path: Path, task: list[str]) -> None:
+    args = ["--data", str(tmp_path), "--json-out", str(tmp_path / "s.json")]
+    result = runner.invoke(app, ["evaluate", *task, *args])
+    assert result.exit_code == 2, result.output
+    assert f"error: data file {tmp_path} is a folder, not a file" in result.output
 
 
 def test_a_folder_given_as_config_is_named_a_folder(tmp_path: Path) -> None:
@@ -543,3 +536,136 @@ def test_a_folder_given_as_config_is_named_a_folder(tmp_path: Path) -> None:
         assert f"error: config file {tmp_path}" in result.output
         assert "is a folder: name the YAML file in it" in result.output.replace("\n", "")
         assert "not found" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("signum", "status"), [(signal.SIGTERM, 128 + 15), (signal.SIGINT, 128 + 2)]
+)
+def test_a_stopped_export_exits_cleanly_and_leaves_no_partial_file(
+    tmp_path: Path, keyword_ner_model: Path, signum: int, status: int
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    out = tmp_path / "out"
+    assert _build(docs, out, keyword_ner_model).exit_code == 0
+    before = (out / "graph.html").read_bytes()
+    # The HTML file is written as .graph.html.partial first: made a named pipe here, the
+    # export blocks writing it (the explorer is far larger than a pipe holds) until read.
+    staged = out / ".graph.html.partial"
+    os.mkfifo(staged)
+    process = BuildProcess(["export", "--out", str(out)])
+    try:
+        opened: list[int] = []
+        reader = threading.Thread(target=lambda: opened.append(os.open(staged, os.O_RDONLY)))
+        reader.daemon = True
+        reader.start()
+        reader.join(timeout=300)
+        assert opened, process.output  # the export is writing the HTML file
+        process.process.send_signal(signum)
+        while os.read(opened[0], 1 << 16):  # let it go on, should the signal not stop it
+            pass
+        os.close(opened[0])
+        assert process.finish() == status, process.output
+    finally:
+        process.stop()
+    assert f"interrupted (stopped by {signal.Signals(signum).name})" in process.output
+    assert "Traceback" not in process.output
+    assert sorted(path.name for path in out.iterdir() if path.name.startswith(".")) == []
+    assert (out / "graph.html").read_bytes() == before  # the last one, whole
+
+
+def _with_closed_stdout(args: list[str]) -> tuple[int, str]:
+    """Run ``python -m kgbuild ARGS`` with stdout a pipe whose reader is gone (``| true``)."""
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "kgbuild", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    return done.returncode, done.stderr
+
+
+def test_a_closed_stdout_ends_a_command_quietly_with_the_sigpipe_status(
+    tmp_path: Path, keyword_ner_model: Path
+) -> None:
+    for args in (["--help"], ["evaluate", "ner", "--help"]):
+        code, errors = _with_closed_stdout(args)
+        assert (code, errors) == (141, ""), errors
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["build", str(docs), "--out", str(out), "--model", str(keyword_ner_model)]
+    code, errors = _with_closed_stdout([*args, "--no-progress"])
+    # not 1, which says that some documents failed: the build is done, its summary unread
+    assert code == 141, errors
+    assert "Traceback" not in errors and "error:" not in errors, errors
+    assert (out / "graph.json").is_file()
+    code, errors = _with_closed_stdout(["export", "--out", str(out)])
+    assert (code, errors) == (141, ""), errors
+
+
+def test_quiet_and_verbose_apply_to_any_command(tmp_path: Path, keyword_ner_model: Path) -> None:
+    import subprocess
+    import sys
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    out = tmp_path / "out"
+
+    def kgbuild(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kgbuild", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    build = ["build", str(docs), "--out", str(out), "--model", str(keyword_ner_model)]
+    quiet = kgbuild("--quiet", *build)
+    assert quiet.returncode == 0, quiet.stderr
+    assert " INFO " not in quiet.stderr and "1 documents (1 processed" in quiet.stdout
+    (docs / "b.txt").write_text("Acme Robotics is in Toronto.", encoding="utf-8")
+    verbose = kgbuild("-v", *build)
+    assert verbose.returncode == 0, verbose.stderr
+    assert " INFO kgbuild" in verbose.stderr and " DEBUG kgbuild" in verbose.stderr
+    exported = kgbuild("-q", "export", "--out", str(out))
+    assert (exported.returncode, exported.stderr) == (0, ""), exported.stderr
+    both = kgbuild("-q", "-v", "export", "--out", str(out))
+    assert both.returncode == 2 and "not both" in both.stderr, both.stderr
+
+
+def test_ctrl_c_while_the_cli_is_built_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # a real SIGINT, delivered while Typer turns the app into its command tree (before
+    # any command runs, where Typer's own Ctrl-C handling does not reach)
+    script = (
+        "import os, signal, sys, typer.main\n"
+        "real = typer.main.get_command\n"
+        "def get_command(app):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(app)\n"
+        "typer.main.get_command = get_command\n"
+        f"sys.argv = ['kgbuild', 'export', '--out', {str(tmp_path)!r}]\n"
+        "from kgbuild.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert (done.returncode, done.stderr) == (130, ""), done.stderr
