@@ -200,13 +200,27 @@ def plan(ingested: IngestResult, engine: Engine, *, run_id: str, model_key: str)
         unchanged = [doc for doc in ingested.documents if doc.id in unchanged_ids]
         to_process = [doc for doc in ingested.documents if doc.id not in unchanged_ids]
         ledger.record_skipped(session, run_id, unchanged)
+        read = {doc.id for doc in ingested.documents}
+        unreadable: set[str] = set()
         for failure in ingested.failures:
             ledger.record_failure(session, run_id, failure)
-        deleted = ledger.mark_deleted(session, run_id, [doc.id for doc in ingested.documents])
+            # a file built before that cannot be read now is failed, not deleted (a
+            # duplicate id's failure names the document read first: left alone)
+            doc_id = failure.doc_id
+            if doc_id and doc_id not in read and ledger.mark_unreadable(session, run_id, failure):
+                unreadable.add(doc_id)
+        deleted = ledger.mark_deleted(session, run_id, read | unreadable)
     if unchanged:
         log.info("%d unchanged documents skipped (same text and models)", len(unchanged))
     if deleted:
         log.info("%d documents no longer in the input: their results are removed", len(deleted))
+    if unreadable:
+        log.warning(
+            "%d documents built before cannot be read now: their results are removed until "
+            "they can (%s)",
+            len(unreadable),
+            ", ".join(sorted(unreadable)[:5]) + (", ..." if len(unreadable) > 5 else ""),
+        )
     return Plan(
         run_id,
         model_key,

@@ -440,9 +440,23 @@ class _Reader:
             else:
                 self.accept(self.read_text_file(file, root))
         except _BadInput as exc:
-            self.fail(file.as_posix(), str(exc))
+            self.fail(file.as_posix(), str(exc), _file_id(file, root))
         except OSError as exc:
-            self.fail(file.as_posix(), f"cannot read file: {exc}")
+            self.fail(file.as_posix(), f"cannot read file: {exc}", _file_id(file, root))
+
+
+def _file_id(file: Path, root: Path) -> str | None:
+    """The id a file read whole would have (a JSON Lines file holds many: ``None``).
+
+    A failed file's earlier version is then recorded as failed, not as deleted.
+    """
+    if file.suffix.lower() == ".jsonl":
+        return None
+    try:
+        doc_id = file.relative_to(root).as_posix()
+    except ValueError:
+        return None
+    return None if _unprintable(doc_id) else doc_id
 
 
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*")

@@ -108,6 +108,36 @@ def test_rerun_skips_unchanged_and_updates_changed_and_deleted(
         assert runs[-1].deleted == 1
 
 
+def test_a_document_that_cannot_be_read_any_more_is_failed_not_deleted(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    settings = settings_for(keyword_ner_model)
+    folder = corpus(tmp_path)
+    first = build([folder], settings)
+    assert "Omar Haddad" in entities(first.outputs["json"])
+    # c.txt is still there but unreadable now (not UTF-8, no fallback)
+    (folder / "c.txt").write_bytes(
+        b"Omar Haddad works for Granite Capital in Lisb\xf3n \xff\xfe\x00."
+    )
+    broken = build([folder], settings)
+    assert (broken.failed, broken.deleted, broken.skipped) == (1, 0, 2)
+    assert "Omar Haddad" not in entities(broken.outputs["json"])  # its old facts are gone
+    engine = make_engine(settings.resolved_ledger_url())
+    with Session(engine) as session:
+        row = session.get(DocumentRow, "c.txt")
+        assert row.status == "failed" and row.error
+        events = session.scalars(
+            select(StageEventRow).where(StageEventRow.run_id == broken.run_id)
+        ).all()
+        assert {(e.doc_id, e.status) for e in events if e.doc_id == "c.txt"} == {
+            ("c.txt", "failed")
+        }
+    (folder / "c.txt").write_text(DOCS["c.txt"], encoding="utf-8")  # mended
+    mended = build([folder], settings)
+    assert (mended.processed, mended.failed, mended.deleted) == (1, 0, 0)
+    assert "Omar Haddad" in entities(mended.outputs["json"])
+
+
 def test_a_build_with_the_context_veto_resolves_with_every_documents_sentences(
     tmp_path, keyword_ner_model, settings_for
 ) -> None:

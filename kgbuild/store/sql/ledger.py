@@ -301,6 +301,25 @@ def record_failure(
             session.delete(stale)
 
 
+def mark_unreadable(session: Session, run_id: str, failure: DocumentFailure) -> bool:
+    """Mark the known document of a failure that read no document as failed; False: unknown.
+
+    A file built before that cannot be read now (too large, undecodable, damaged) is a
+    failed document, not a deleted one: its old result is dropped as for any failure.
+    """
+    known = session.get(DocumentRow, failure.doc_id) if failure.doc_id else None
+    if known is None or known.status == "deleted":
+        return False
+    known.status = "failed"
+    known.error = failure.error
+    known.last_run_id = run_id
+    known.updated_at = utcnow()
+    stale = session.get(ResultRow, known.id)
+    if stale is not None:
+        session.delete(stale)
+    return True
+
+
 def mark_deleted(session: Session, run_id: str, present_ids: Iterable[str]) -> list[str]:
     """Mark every known document not in ``present_ids`` as deleted; return their ids."""
     present = set(present_ids)

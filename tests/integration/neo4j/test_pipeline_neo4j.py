@@ -122,6 +122,28 @@ def test_round_trip_rerun_and_incremental_update(
     assert query(clean_db, db, "MATCH (e:Entity) WHERE NOT (e)<-[:REFERS_TO]-() RETURN e") == []
 
 
+def test_a_document_that_cannot_be_read_any_more_leaves_neo4j_and_comes_back_mended(
+    tmp_path: Path, keyword_ner_model: Path, clean_db: Driver, neo4j_target: Neo4jTarget
+) -> None:
+    db = neo4j_target.database
+    folder = write_docs(tmp_path / "docs", DOCS)
+    config = settings(tmp_path, keyword_ner_model, neo4j_target)
+    build([folder], config)
+    (folder / "c.txt").write_bytes(b"Omar Haddad works in Lisb\xf3n \xff\xfe\x00.")  # not UTF-8
+    broken = build([folder], config)
+    assert (broken.failed, broken.deleted) == (1, 0)  # failed, not "deleted"
+    assert broken.neo4j is not None and "1 removed" in broken.neo4j
+    docs = query(clean_db, db, "MATCH (d:Document) RETURN d.id AS id ORDER BY id")
+    assert [row["id"] for row in docs] == ["a.txt", "b.txt"]
+    names = {row["name"] for row in query(clean_db, db, "MATCH (e:Entity) RETURN e.name AS name")}
+    assert "Omar Haddad" not in names
+    write_docs(folder, {"c.txt": DOCS["c.txt"]})
+    mended = build([folder], config)
+    assert (mended.processed, mended.failed, mended.deleted) == (1, 0, 0)
+    docs = query(clean_db, db, "MATCH (d:Document) RETURN d.id AS id ORDER BY id")
+    assert [row["id"] for row in docs] == ["a.txt", "b.txt", "c.txt"]
+
+
 def test_document_metadata_reaches_neo4j_and_the_graph_files_and_follows_changes(
     tmp_path: Path, keyword_ner_model: Path, clean_db: Driver, neo4j_target: Neo4jTarget
 ) -> None:
