@@ -213,6 +213,36 @@ class Evidence(Frozen):
     head: str | None = None
     tail: str | None = None
 
+    @classmethod
+    def of_chunk(
+        cls,
+        chunk: Chunk,
+        *,
+        score: float,
+        model: str,
+        model_revision: str,
+        run_id: str,
+        stage: str,
+        head: str | None = None,
+        tail: str | None = None,
+    ) -> Evidence:
+        """The evidence of a fact read in ``chunk`` (its sentence, at its offsets)."""
+        return cls(
+            provenance=Provenance(
+                doc_id=chunk.doc_id,
+                chunk_id=chunk.id,
+                span=chunk.span,
+                score=score,
+                model=model,
+                model_revision=model_revision,
+                run_id=run_id,
+                stage=stage,
+            ),
+            text=chunk.text,
+            head=head,
+            tail=tail,
+        )
+
 
 class MentionRelation(_StoredUnderOldKeys):
     """A typed, directed relation between two mentions, as a stage read it (by mention id).

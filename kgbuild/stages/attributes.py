@@ -36,7 +36,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kgbuild.config import AttributeConfig, NerConfig, ReaderConfig
-from kgbuild.data import Chunk, Evidence, Mention, MentionAttribute, MentionRelation, Provenance
+from kgbuild.data import Chunk, Evidence, Mention, MentionAttribute, MentionRelation
 from kgbuild.errors import ConfigError
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
@@ -409,18 +409,13 @@ class AttributeStage:
 
     def _evidence(self, finding: _Finding) -> Evidence:
         chunk = finding.chunk
-        return Evidence(
-            provenance=Provenance(
-                doc_id=chunk.doc_id,
-                chunk_id=chunk.id,
-                span=chunk.span,
-                score=min(1.0, max(0.0, finding.score)),
-                model=finding.model,
-                model_revision=finding.revision,
-                run_id=self.run_id,
-                stage=STAGE,
-            ),
-            text=chunk.text,
+        return Evidence.of_chunk(
+            chunk,
+            score=min(1.0, max(0.0, finding.score)),
+            model=finding.model,
+            model_revision=finding.revision,
+            run_id=self.run_id,
+            stage=STAGE,
             head=nearest_mention(finding.head, chunk).id,
             tail=finding.tail,
         )

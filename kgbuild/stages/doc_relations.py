@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from kgbuild.config import ReConfig
-from kgbuild.data import Chunk, Evidence, Mention, MentionRelation, Provenance
+from kgbuild.data import Chunk, Evidence, Mention, MentionRelation
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.calibration import Platt, precision_at
@@ -425,18 +425,13 @@ class DocRelationStage:
         for index in (facts.sentences[i] for i in local):
             chunk = plan.chunks[index]
             out.append(
-                Evidence(
-                    provenance=Provenance(
-                        doc_id=chunk.doc_id,
-                        chunk_id=chunk.id,
-                        span=chunk.span,
-                        score=score,
-                        model=self.loaded.name,
-                        model_revision=self.loaded.revision,
-                        run_id=self.run_id,
-                        stage=STAGE,
-                    ),
-                    text=chunk.text,
+                Evidence.of_chunk(
+                    chunk,
+                    score=score,
+                    model=self.loaded.name,
+                    model_revision=self.loaded.revision,
+                    run_id=self.run_id,
+                    stage=STAGE,
                     head=nearest_mention(head, chunk).id,
                     tail=nearest_mention(tail, chunk).id,
                 )

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from kgbuild.config import ReConfig
-from kgbuild.data import Chunk, Evidence, Mention, MentionRelation, Provenance, Span
+from kgbuild.data import Chunk, Evidence, Mention, MentionRelation, Span
 from kgbuild.errors import ModelLoadError
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
@@ -514,18 +514,13 @@ class RelationStage:
         window = candidate.window or (candidate.chunk,)
         ordered = [candidate.chunk, *(c for c in window if c.id != candidate.chunk.id)]
         return tuple(
-            Evidence(
-                provenance=Provenance(
-                    doc_id=chunk.doc_id,
-                    chunk_id=chunk.id,
-                    span=chunk.span,
-                    score=score,
-                    model=self.loaded.name,
-                    model_revision=self.loaded.revision,
-                    run_id=self.run_id,
-                    stage=STAGE,
-                ),
-                text=chunk.text,
+            Evidence.of_chunk(
+                chunk,
+                score=score,
+                model=self.loaded.name,
+                model_revision=self.loaded.revision,
+                run_id=self.run_id,
+                stage=STAGE,
                 head=candidate.head.id,
                 tail=candidate.tail.id,
             )

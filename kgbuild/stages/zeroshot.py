@@ -29,7 +29,7 @@ from collections.abc import Collection, Mapping, Sequence
 from functools import partial
 
 from kgbuild.config import TemplateConfig
-from kgbuild.data import Chunk, Evidence, Mention, MentionRelation, Provenance
+from kgbuild.data import Chunk, Evidence, Mention, MentionRelation
 from kgbuild.ids import stable_id
 from kgbuild.schema import GraphSchema, RelationType
 from kgbuild.stages.attributes import qa_reader
@@ -190,18 +190,13 @@ class TemplateRelationStage:
             for a in sorted(answers, key=lambda a: -a.score):
                 by_chunk.setdefault(a.chunk.id, a)  # each sentence's best answer
             evidence = tuple(
-                Evidence(
-                    provenance=Provenance(
-                        doc_id=a.chunk.doc_id,
-                        chunk_id=a.chunk.id,
-                        span=a.chunk.span,
-                        score=min(1.0, max(0.0, a.score)),
-                        model=reader.name,
-                        model_revision=reader.revision,
-                        run_id=self.run_id,
-                        stage=STAGE,
-                    ),
-                    text=a.chunk.text,
+                Evidence.of_chunk(
+                    a.chunk,
+                    score=min(1.0, max(0.0, a.score)),
+                    model=reader.name,
+                    model_revision=reader.revision,
+                    run_id=self.run_id,
+                    stage=STAGE,
                     head=nearest_mention(a.head, a.chunk).id,
                     tail=a.mention.id if a.mention is not None else None,
                 )
