@@ -172,13 +172,16 @@ class GraphConfig(_Section):
 
 
 class ServeConfig(_Section):
-    """``kgbuild serve``: request size and time, accepted ``Host`` names, the API token, docs."""
+    """``kgbuild serve``: request size, time and connections, ``Host`` names, token, docs."""
 
     max_body_bytes: int = Field(default=65_536, gt=0)
     """Largest request body; a longer one gets 413 before it is parsed."""
     read_timeout_s: float = Field(default=30.0, gt=0)
     """Time a client has to send a whole request (headers and body) from its first byte;
     the connection is closed after it (a slow or silent client cannot hold it)."""
+    max_connections: int = Field(default=100, gt=0)
+    """Connections served at once; one more gets 503 as soon as it opens (those open are
+    served as before). Each holds a socket, a file descriptor and its buffers."""
     allowed_hosts: tuple[str, ...] = ()
     """``Host`` names accepted besides localhost, 127.0.0.1, [::1] and the bound host
     (``*``: any, e.g. behind a proxy that checks them)."""

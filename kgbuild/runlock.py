@@ -9,6 +9,10 @@ The kernel drops the file lock when its process dies, however it dies, so a file
 a killed build (``kill -9``, power loss) is recognised as stale: the next build on this host
 takes it over and logs so. A stale file written on another host is not taken over (its
 process cannot be checked from here); the error names the file to delete.
+
+On a filesystem that refuses ``flock`` (NFS without its lock service, SMB or FUSE mounts
+without locks) the build fails at once, saying so; it does not go on unlocked. A mount
+where ``flock`` silently locks this host only (SMB with ``nobrl``) cannot be told from here.
 """
 
 from __future__ import annotations
@@ -101,6 +105,9 @@ class OutputLock:
                 holder = _parse(_read(fd))
                 os.close(fd)
                 raise self._held(holder) from None
+            except OSError as exc:  # ENOLCK, EOPNOTSUPP...: no locks on this filesystem
+                os.close(fd)
+                raise self._unlockable(exc) from exc
             if _same_file(fd, self.path):
                 break
             os.close(fd)  # its holder removed it between our open and our lock: again
@@ -152,6 +159,15 @@ class OutputLock:
             "or build into another --out folder: one output folder holds one corpus, "
             "built by one run at a time",
             holder,
+        )
+
+    def _unlockable(self, exc: OSError) -> KGBuildError:
+        """The filesystem refused ``flock`` (a network filesystem mounted without locks)."""
+        return KGBuildError(
+            f"cannot lock {self.path}: the filesystem of {self.folder} does not support "
+            f"file locks ({exc.strerror or exc}). kgbuild needs them to keep a second build "
+            "out of the folder, and SQLite needs them for a ledger there: give --out "
+            "(out_dir) a folder on a local disk, or mount this one with locks"
         )
 
     def _take_over(self, previous: Holder | None) -> None:

@@ -8,6 +8,10 @@ passed as arguments. Only transient errors are retried. Model work runs in the
 flow's process (``orchestration.task_runner: thread``) or on a Dask cluster (``dask``);
 ledger writes always happen in the flow's process, one batch per transaction, in batch
 order, so the graph does not depend on which worker finished first.
+
+Prefect stores the extract tasks' results only, as compressed JSON, for the batch cache
+(:mod:`kgbuild_flows.caching`). Whatever ``PREFECT_RESULTS_PERSIST_BY_DEFAULT`` says, the
+other tasks and the flow store none: their work is in the ledger and the output files.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from kgbuild.pipeline import BuildReport, BuildRun, BuildStep, Plan
 from kgbuild.runlock import output_lock
 from kgbuild.store.sql.orm import LedgerUnavailableError, make_engine
 from kgbuild_flows.artifacts import publish_report
-from kgbuild_flows.caching import batch_cache_key
+from kgbuild_flows.caching import BATCH_SERIALIZER, batch_cache_key
 from kgbuild_flows.server import check_server
 
 __all__ = ["BatchSummary", "build_kg_flow", "is_transient", "local_run_settings", "run_build_flow"]
@@ -141,7 +145,8 @@ class BatchSummary:
     retry_condition_fn=retry_transient,
     cache_key_fn=batch_cache_key,
     cache_expiration=timedelta(days=7),
-    persist_result=True,
+    persist_result=True,  # for the cache only: the ledger keeps what the run needs
+    result_serializer=BATCH_SERIALIZER,
 )
 def extract_task(
     documents: list[Document],
@@ -207,6 +212,7 @@ def _extractor(settings: Settings, run_id: str, progress: bool) -> Extractor:
     retry_delay_seconds=[1, 5],
     retry_condition_fn=retry_transient,
     cache_policy=NO_CACHE,
+    persist_result=False,  # what it records is in the ledger
 )
 def record_task(
     settings: Settings, run_id: str, model_key: str, outcomes: list[DocumentResult]
@@ -225,6 +231,7 @@ def _step_task(step: BuildStep) -> Task[[BuildRun], None]:
         retry_delay_seconds=list(step.retry_delays),
         retry_condition_fn=retry_transient,
         cache_policy=NO_CACHE,
+        persist_result=False,  # a step's work is in the ledger, the outputs or Neo4j
     )(step.run)
 
 
@@ -287,7 +294,7 @@ def _extracted_batches(
             yield future.result()
 
 
-@flow(name="build-kg", log_prints=True)
+@flow(name="build-kg", log_prints=True, persist_result=False)  # the report: an artifact
 def build_kg_flow(
     paths: Sequence[str], settings: Settings | None = None, progress: bool = False
 ) -> BuildReport:

@@ -332,7 +332,8 @@ def serve(
         )
         if record is not None:
             typer.echo(f"`kgbuild ask` for this graph asks this server (record: {record})")
-        http = deadline_protocol(serve_config.read_timeout_s)  # slow clients cannot hold it
+        # slow clients cannot hold a connection, nor many clients exhaust the server
+        http = deadline_protocol(serve_config.read_timeout_s, serve_config.max_connections)
         uvicorn.run(app, host=host, port=port, log_level="info", http=http)
     finally:
         if record is not None:

@@ -1,4 +1,4 @@
-"""The uvicorn server of ``kgbuild serve``, with a deadline on reading each request.
+"""The uvicorn server of ``kgbuild serve``: a deadline per request, a cap on connections.
 
 uvicorn bounds the idle time between two requests of a connection (keep-alive), but not
 the time a client takes to send one: a connection that opens and sends nothing, headers
@@ -7,41 +7,117 @@ descriptor, for as long as the client liked, so a few hundred of them took the s
 down. Here a request must arrive whole (headers and body) within ``read_timeout_s`` of its
 first byte (of the connection, for the first one); otherwise the connection is closed.
 Answering takes as long as it takes: the deadline ends once the request is read.
+
+Nor did anything bound how many connections were open at once, each holding a socket, a
+file descriptor and its buffers, and its requests waiting for the API's worker threads. At
+most ``max_connections`` are served at a time; one more is answered 503 as soon as it
+opens, before it sends anything, and closed, while those already open are served as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from dataclasses import dataclass, field
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["READ_TIMEOUT_S", "deadline_protocol"]
+__all__ = ["MAX_CONNECTIONS", "READ_TIMEOUT_S", "deadline_protocol"]
 
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 30.0
 """Default time a client has to send a whole request (``serve.read_timeout_s``)."""
 
+MAX_CONNECTIONS = 100
+"""Default number of connections served at once (``serve.max_connections``)."""
+
+REFUSED_LINGER_S = 2.0
+"""How long a refused connection is kept open, its input read and dropped, for its client
+to read the 503 (closing a socket with unread input resets it, and the answer is lost)."""
+
+
+@dataclass
+class _Connections:
+    """The connections one server serves, and how many it refused since it was last full."""
+
+    limit: int
+    served: set[_DeadlineH11] = field(default_factory=set)
+    refused: int = 0
+
 
 class _DeadlineH11(H11Protocol):
-    """The h11 protocol of uvicorn, closing a connection whose request is not read in time."""
+    """The h11 protocol of uvicorn with a read deadline per request and a connection cap."""
 
     read_timeout_s = READ_TIMEOUT_S
+    open_connections = _Connections(MAX_CONNECTIONS)
     _deadline: asyncio.TimerHandle | None = None
+    _refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if len(self.open_connections.served) >= self.open_connections.limit:
+            self._refuse()
+            return
+        self.open_connections.served.add(self)
         self._watch()
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # answered already: its request is read and dropped
         super().data_received(data)
         self._watch()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop()
+        self._release()
         super().connection_lost(exc)
+
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        """Hand the connection to uvicorn's WebSocket protocol, and free its place.
+
+        This protocol never hears an upgraded connection close (the API has no WebSocket
+        route: it answers 403), so its place would stay taken for good.
+        """
+        self._stop()
+        self._release()
+        super().handle_websocket_upgrade(event)
+
+    def _release(self) -> None:
+        """Free this connection's place among those served."""
+        connections = self.open_connections
+        if self not in connections.served:
+            return
+        connections.served.discard(self)
+        if connections.refused:
+            log.warning(
+                "accepting connections again (%d refused while %d were open)",
+                connections.refused,
+                connections.limit,
+            )
+            connections.refused = 0
+
+    def _refuse(self) -> None:
+        """Answer 503 at once and close: the server serves as many connections as it may."""
+        self._refused = True
+        connections = self.open_connections
+        if not connections.refused:
+            log.warning(
+                "refusing new connections with 503: %d are open, the limit "
+                "(serve.max_connections); first refused: %s",
+                connections.limit,
+                self._client_name(),
+            )
+        connections.refused += 1
+        self.transport.write(_busy_answer(connections.limit))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # the client reads the answer, then the end
+        self.loop.call_later(REFUSED_LINGER_S, self.transport.close)
+
+    def _client_name(self) -> str:
+        return f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
 
     def _watch(self) -> None:
         """Start the deadline while a request is being read, end it once it is read."""
@@ -58,15 +134,40 @@ class _DeadlineH11(H11Protocol):
     def _expired(self) -> None:
         self._deadline = None
         if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
-            client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
             log.warning(
                 "closed the connection of %s: no whole request within %g s",
-                client,
+                self._client_name(),
                 self.read_timeout_s,
             )
             self.transport.close()
 
 
-def deadline_protocol(read_timeout_s: float = READ_TIMEOUT_S) -> type[H11Protocol]:
-    """The h11 protocol of uvicorn with the request deadline, for ``uvicorn.run(http=...)``."""
-    return type("DeadlineH11", (_DeadlineH11,), {"read_timeout_s": read_timeout_s})
+def _busy_answer(limit: int) -> bytes:
+    """The 503 a connection beyond the limit gets, whole (status line, headers, JSON body)."""
+    detail = (
+        f"the server is serving as many connections as it may ({limit}, "
+        "serve.max_connections): try again shortly"
+    )
+    body = json.dumps({"detail": detail}).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "retry-after: 1\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+def deadline_protocol(
+    read_timeout_s: float = READ_TIMEOUT_S, max_connections: int = MAX_CONNECTIONS
+) -> type[H11Protocol]:
+    """The h11 protocol with the deadline and the cap, for ``uvicorn.run(http=...)``.
+
+    One class per server: the class counts the server's connections.
+    """
+    return type(
+        "DeadlineH11",
+        (_DeadlineH11,),
+        {"read_timeout_s": read_timeout_s, "open_connections": _Connections(max_connections)},
+    )

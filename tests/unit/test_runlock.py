@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import logging
 import os
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from kgbuild.errors import KGBuildError
 from kgbuild.processes import process_alive, this_host
 from kgbuild.runlock import LOCK_NAME, OutputLock, OutputLockedError
 
@@ -108,6 +111,28 @@ def test_a_lock_left_on_another_host_is_not_taken_over(tmp_path: Path) -> None:
 def test_one_process_cannot_hold_one_folder_twice(tmp_path: Path) -> None:
     with OutputLock(tmp_path), pytest.raises(OutputLockedError, match=f"pid {os.getpid()} "):
         OutputLock(tmp_path).acquire()
+
+
+@pytest.mark.parametrize("code", [errno.ENOLCK, errno.EOPNOTSUPP])
+def test_a_filesystem_without_locks_is_refused_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """NFS without its lock service answers flock with ENOLCK, some SMB and FUSE mounts
+    with EOPNOTSUPP (simulated: the filesystem is not something a test can mount). The
+    raw OSError went up without the folder or what to do, and left the file open."""
+
+    def refuse(fd: int, operation: int) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    open_before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(KGBuildError) as refused:
+        OutputLock(tmp_path / "out").acquire()
+    message = str(refused.value)
+    assert f"the filesystem of {tmp_path / 'out'} does not support file locks" in message
+    assert os.strerror(code) in message and "--out" in message
+    assert not isinstance(refused.value, OutputLockedError)  # nobody holds the folder
+    assert len(os.listdir("/proc/self/fd")) == open_before  # the lock file was closed
 
 
 def test_process_alive_tells_running_from_ended_and_unreaped_processes() -> None:

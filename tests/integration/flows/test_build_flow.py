@@ -3,6 +3,7 @@ transient and permanent failures, and the batch cache."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -306,6 +307,59 @@ def test_a_batch_with_a_failed_document_is_not_cached_and_is_tried_again(
     good, cached = twice("good.txt", "Maria Gonzalez founded Acme Robotics in Toronto.")
     (outcome,) = good.result()
     assert outcome.failure is None and cached.name == "Cached"
+
+
+def test_prefect_stores_only_the_batches_as_json_and_a_rebuild_reads_them_back(
+    prefect_harness: None,
+    corpus: Path,
+    keyword_ner_model: Path,
+    settings_for,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each batch was stored as a cloudpickle (code run when the cache loads it back); with
+    Prefect's ``PREFECT_RESULTS_PERSIST_BY_DEFAULT`` on, every other task's result and the
+    flow's report were pickled too, though the ledger and the output files hold them."""
+    from prefect.settings import (
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH,
+        PREFECT_RESULTS_PERSIST_BY_DEFAULT,
+        temporary_settings,
+    )
+
+    from kgbuild_flows.build_kg import build_kg_flow
+
+    extracted: list[int] = []
+    extract = pipeline.extract
+
+    def counted(documents: list[Any], stages: Any) -> Any:
+        extracted.append(len(documents))
+        return extract(documents, stages)
+
+    monkeypatch.setattr(pipeline, "extract", counted)
+    storage = tmp_path / "prefect-results"
+    settings = settings_for(keyword_ner_model).model_copy(update={"docs_per_batch": 8})
+    everything = {
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH: storage,
+        PREFECT_RESULTS_PERSIST_BY_DEFAULT: True,
+    }
+    with temporary_settings(updates=everything):
+        first = build_kg_flow([str(corpus)], settings)
+        stored = {path.name: path.read_bytes() for path in storage.iterdir()}
+        graph = (settings.out_dir / "graph.json").read_bytes()
+        (settings.out_dir / "ledger.sqlite").unlink()  # every document to extract again
+        again = build_kg_flow([str(corpus)], settings)
+
+    assert extracted == [8, 8, 8, 6]  # the second run read all four batches from the cache
+    assert len(stored) == 4 and all(name.startswith("kgbuild-extract-") for name in stored)
+    for record in stored.values():
+        serializer = json.loads(record)["metadata"]["serializer"]
+        assert serializer["type"] == "compressed", serializer
+        assert serializer["serializer"]["type"] == "json" and serializer["compressionlib"] == "zlib"
+    assert {path.name: path.read_bytes() for path in storage.iterdir()} == stored
+    assert (again.processed, again.failed) == (first.processed, first.failed) == (30, 0)
+    assert (again.mentions, again.entities) == (first.mentions, first.entities)
+    assert (settings.out_dir / "graph.json").read_bytes() == graph  # nothing twice, nothing lost
+    assert len(result_runs(settings)) == 30
 
 
 def test_the_latest_failures_artifact_is_the_latest_runs(

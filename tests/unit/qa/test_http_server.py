@@ -7,12 +7,15 @@ clients that send nothing, a header a byte at a time, or half a body.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+import pytest
 from starlette.types import Receive, Scope, Send
 
 from kgbuild.qa.http_server import deadline_protocol
@@ -94,3 +97,76 @@ def test_whole_requests_are_answered_however_long_the_answer_takes() -> None:
                 assert chunk, answer
                 answer += chunk
             assert answer.startswith(b"HTTP/1.1 200")
+
+
+def _answer(client: socket.socket) -> bytes:
+    """Everything the server sends ``client`` until it ends the connection."""
+    client.settimeout(WAIT_S)
+    answer = b""
+    while chunk := client.recv(4096):
+        answer += chunk
+    return answer
+
+
+def _echoed(client: socket.socket, text: bytes) -> bytes:
+    """Send one whole request on ``client``; its answer, once the body is echoed."""
+    client.settimeout(WAIT_S)
+    request = b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
+    client.sendall(request % len(text) + text)
+    answer = b""
+    while not answer.endswith(b"echo:" + text):
+        chunk = client.recv(4096)
+        assert chunk, answer
+        answer += chunk
+    return answer
+
+
+def test_connections_beyond_the_limit_get_503_at_once_and_those_open_are_served(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nothing bounded how many connections were open: idle or slow clients could hold
+    every socket and thread. The read deadline here is longer than a client waits, so an
+    answer shows the refused connection was not left to time out."""
+    with (
+        caplog.at_level(logging.WARNING, logger="kgbuild.qa.http_server"),
+        running(echo, http=deadline_protocol(WAIT_S * 3, max_connections=2)) as url,
+    ):
+        address = (str(urlsplit(url).hostname), int(urlsplit(url).port or 0))
+        first = socket.create_connection(address)  # open, silent: each holds a place
+        second = socket.create_connection(address)
+        assert _echoed(second, b"in").startswith(b"HTTP/1.1 200")  # both places are taken
+        with socket.create_connection(address) as silent:  # sends nothing: answered anyway
+            refused = _answer(silent)
+        with socket.create_connection(address) as asking:  # its request is never read
+            asking.sendall(b"POST /ask HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}")
+            assert _answer(asking) == refused
+        head, _, body = refused.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503 ")
+        assert b"connection: close" in head.lower()
+        assert "serve.max_connections" in json.loads(body)["detail"]
+        assert "refusing new connections with 503: 2 are open" in caplog.text
+
+        assert _echoed(first, b"still").startswith(b"HTTP/1.1 200")  # those open: served
+        first.close()
+        with socket.create_connection(address) as later:  # a place is free again
+            assert _echoed(later, b"later").startswith(b"HTTP/1.1 200")
+        assert "accepting connections again (2 refused" in caplog.text
+        second.close()
+
+
+def test_a_websocket_upgrade_gives_its_place_back() -> None:
+    """uvicorn hands an upgraded connection to its WebSocket protocol, whose close this
+    protocol never hears: its place must be freed when it is handed over."""
+    with running(echo, http=deadline_protocol(WAIT_S * 3, max_connections=1)) as url:
+        address = (str(urlsplit(url).hostname), int(urlsplit(url).port or 0))
+        for _ in range(3):
+            with socket.create_connection(address) as upgrade:
+                upgrade.sendall(
+                    b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
+                    b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+                )
+                answer = _answer(upgrade)  # the echo app has no WebSocket: 500
+                assert answer.startswith(b"HTTP/1.1 ") and b" 503 " not in answer
+        with socket.create_connection(address) as client:
+            assert _echoed(client, b"served").startswith(b"HTTP/1.1 200")
