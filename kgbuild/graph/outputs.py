@@ -3,12 +3,13 @@
 A re-run that changes nothing in the graph (every document unchanged, or a change that
 resolves to the same graph) would otherwise spend most of its time rewriting the same
 GraphML, JSON and HTML: about 16 s of a 29 s no-op re-run over 2,000 documents. Each export
-records, in ``.kgbuild-outputs.json`` beside the files, a fingerprint of the graph (the
-node-link JSON it writes, and the sentences of ``sentences.jsonl``), of the code that
-writes the files and of the cap on the HTML explorer's pages, and each file's size and
-modification time as written. A file is written again unless the fingerprint is the same
-and the file still has the size and time recorded: a file deleted, edited or cut short
-by a crash is rewritten. ``force`` (``kgbuild export``) rewrites every file. Each file is
+records, in ``.kgbuild-outputs.json`` beside the files, a fingerprint of what each file is
+written from (the code that writes the files, and the graph's node-link JSON for the
+GraphML, JSON and HTML files, with the cap on the explorer's pages for the HTML file; the
+sentences for ``sentences.jsonl``), and each file's size and modification time as written.
+A file is written again unless its fingerprint is the same and the file still has the size
+and time recorded: a file deleted, edited or cut short by a crash is rewritten, and a new
+``graph.html_pages`` rewrites ``graph.html`` alone. ``force`` (``kgbuild export``) rewrites every file. Each file is
 written beside its place and then renamed into it, so a failed write keeps the last one.
 
 A build may also record what the graph was built from (``inputs``: the ledger's current
@@ -194,16 +195,15 @@ def _export(
 ) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     text = node_link_text(graph).encode("utf-8")  # hashed, then written: encoded once
-    digest = hashlib.sha256(f"{code_digest()}\nhtml_pages={html_pages}\n".encode())
-    digest.update(text)
-    digest.update(b"\0" + sentences.encode("utf-8"))
-    fingerprint = digest.hexdigest()
+    fingerprints = _fingerprints(text, html_pages, sentences)
     record_path = out_dir / RECORD_NAME
     previous = {} if force else _read_record(record_path)
     kept_files = previous.get("files")
     if not isinstance(kept_files, dict):
         kept_files = {}
-    same_graph = previous.get("fingerprint") == fingerprint
+    kept_prints = previous.get("fingerprints")
+    if not isinstance(kept_prints, dict):
+        kept_prints = {}
     writers: dict[str, Callable[[Path], object]] = {
         "graphml": lambda path: write_graphml(graph, path),
         "json": lambda path: path.write_bytes(text),
@@ -217,21 +217,38 @@ def _export(
     record_path.unlink(missing_ok=True)
     for name, path in paths.items():
         current = _stat(path)
-        if same_graph and current is not None and current == kept_files.get(name):
+        same = kept_prints.get(name) == fingerprints[name]
+        if same and current is not None and current == kept_files.get(name):
             stats[name] = current
             kept.append(path.name)
             continue
         _write_replacing(path, writers[name])
         stats[name] = _stat(path)
     staged = record_path.with_name(record_path.name + ".tmp")
-    record: dict[str, Any] = {"fingerprint": fingerprint, "files": stats}
+    record: dict[str, Any] = {"fingerprints": fingerprints, "files": stats}
     if inputs is not None and totals is not None:
         record.update(inputs=inputs, totals=dict(totals))
     staged.write_text(json.dumps(record, indent=1), encoding="utf-8")
     os.replace(staged, record_path)
     if kept:
-        log.info("graph unchanged since the last export: %s kept as written", ", ".join(kept))
+        log.info("unchanged since the last export: %s kept as written", ", ".join(kept))
     return paths
+
+
+def _fingerprints(graph_text: bytes, html_pages: int | None, sentences: str) -> dict[str, str]:
+    """What each output is written from, hashed: the code, and the graph, cap or sentences."""
+    code = hashlib.sha256(code_digest().encode())
+    graph = code.copy()
+    graph.update(b"graph\0" + graph_text)
+    html = graph.copy()
+    html.update(f"\0html_pages={html_pages}".encode())
+    code.update(b"sentences\0" + sentences.encode("utf-8"))
+    return {
+        "graphml": graph.hexdigest(),
+        "json": graph.hexdigest(),
+        "html": html.hexdigest(),
+        "sentences": code.hexdigest(),
+    }
 
 
 def _write_replacing(path: Path, write: Callable[[Path], object]) -> None:

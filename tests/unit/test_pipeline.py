@@ -223,12 +223,20 @@ def test_graph_html_pages_caps_the_pages_of_the_built_html(
         data = page.split('<script id="kg-data" type="application/json">')[1]
         return json.loads(data.split("</script>")[0]).get("paged")
 
+    def files(report) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-def]
+        stats = {name: path.stat() for name, path in report.outputs.items()}
+        return {name: (stat.st_ino, stat.st_mtime_ns) for name, stat in stats.items()}
+
     settings = settings_for(keyword_ner_model)
     folder = corpus(tmp_path)
     whole = build([folder], settings)
+    written = files(whole)
     assert paged(whole) is None and whole.entities > 2
     capped = build([folder], settings.model_copy(update={"graph": GraphConfig(html_pages=2)}))
     assert paged(capped) == [2, whole.entities]
+    # only graph.html depends on the cap: the other files are kept as written
+    now = files(capped)
+    assert [name for name in now if now[name] != written[name]] == ["html"]
 
 
 def test_what_a_build_is_built_from_reads_the_same_in_every_process(

@@ -53,12 +53,20 @@ def exported(tmp_path: Path) -> Path:
     return out
 
 
-def test_a_new_cap_on_the_html_pages_rewrites_the_html(exported: Path) -> None:
+def test_a_new_cap_on_the_html_pages_rewrites_the_html_alone(exported: Path) -> None:
     before = _stamps(exported)
     export_outputs(_graph(), exported, html_pages=0)
     after = _stamps(exported)
     assert after["html"] != before["html"]
     assert '"paged": [0, 1]' in (exported / "graph.html").read_text(encoding="utf-8")
+    # GraphML, JSON and sentences do not depend on the cap: kept as written
+    assert {name: after[name] for name in ("graphml", "json", "sentences")} == {
+        name: before[name] for name in ("graphml", "json", "sentences")
+    }
+    _age(exported)
+    aged = _stamps(exported)
+    export_outputs(_graph(), exported, html_pages=0)  # the same cap again: nothing to write
+    assert _stamps(exported) == aged
 
 
 def test_the_same_graph_keeps_every_file_as_written(exported: Path, caplog) -> None:
@@ -69,19 +77,24 @@ def test_the_same_graph_keeps_every_file_as_written(exported: Path, caplog) -> N
     assert "graph.graphml, graph.json, graph.html, sentences.jsonl kept" in caplog.text
 
 
-def test_changed_sentences_alone_rewrite_the_files(exported: Path) -> None:
+def test_changed_sentences_alone_rewrite_the_sentences_alone(exported: Path) -> None:
     before = _stamps(exported)
     line = '{"doc_id": "a", "source": "a.txt", "sentences": []}\n'
     export_outputs(_graph(), exported, sentences=line)
-    assert all(after != before[name] for name, after in _stamps(exported).items())
+    after = _stamps(exported)
+    assert [name for name in OUTPUT_FILES if after[name] != before[name]] == ["sentences"]
     assert (exported / "sentences.jsonl").read_text(encoding="utf-8") == line
 
 
-def test_a_changed_graph_rewrites_every_file(exported: Path) -> None:
+def test_a_changed_graph_rewrites_every_file_of_the_graph(exported: Path) -> None:
     before = _stamps(exported)
     export_outputs(_graph("Acme Robotics GmbH"), exported)
     after = _stamps(exported)
-    assert all(after[name] != before[name] for name in OUTPUT_FILES)
+    assert [name for name in OUTPUT_FILES if after[name] != before[name]] == [
+        "graphml",
+        "json",
+        "html",
+    ]  # the same sentences: sentences.jsonl kept
     assert "Acme Robotics GmbH" in (exported / "graph.html").read_text(encoding="utf-8")
     text = (exported / "graph.json").read_text(encoding="utf-8")
     assert text == node_link_text(_graph("Acme Robotics GmbH"))
