@@ -294,8 +294,9 @@ def write_html(
 
     Search with type-ahead, entity pages with evidence, neighbourhoods that expand on
     click, filters and a legend, over the data embedded in the file: it opens offline.
-    ``max_pages`` caps the entities whose page and neighbourhood the file holds (``None``:
-    every entity); what is left out is logged and said on the page.
+    ``max_pages`` caps the entities whose page and neighbourhood the file holds, and that
+    its search finds (``None``: every entity); what is left out is logged and said on the
+    page.
     """
     from kgbuild.explorer.pages import explorer_html
     from kgbuild.explorer.static import static_bundle
@@ -309,15 +310,15 @@ def write_html(
     if "paged" in bundle:
         held, total = bundle["paged"]
         summary += (
-            f" (this file holds the pages of the {held:,} with most relations; "
-            "kgbuild serve shows every one)"
+            f" (this file holds and searches the pages of the {held:,} with most relations; "
+            "kgbuild serve shows and searches every one)"
             if held
-            else " (this file holds no entity pages; kgbuild serve shows them)"
+            else " (this file holds no entity pages; kgbuild serve shows and searches them)"
         )
         log.info(
             "the HTML explorer holds the pages of %d of %d entities (graph.html_pages: those "
-            "with most relations, then mentions; its search finds every one): `kgbuild serve "
-            "--out %s` shows every page at /explore, or raise graph.html_pages",
+            "with most relations, then mentions; its search finds those): `kgbuild serve "
+            "--out %s` shows and searches every one at /explore, or raise graph.html_pages",
             held,
             total,
             path.parent,
