@@ -15,7 +15,8 @@ written beside its place and then renamed into it, so a failed write keeps the l
 A build may also record what the graph was built from (``inputs``: the ledger's current
 documents, the settings and :func:`code_digest`) and its totals; :func:`kept_outputs`
 then tells the next build that nothing it would read has changed, so that it need not
-resolve the graph again at all.
+resolve the graph again at all. The cap on the explorer's pages is not among those inputs:
+:func:`refresh_html` writes ``graph.html`` for a new cap from the kept ``graph.json``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "code_files",
     "export_outputs",
     "kept_outputs",
+    "refresh_html",
     "sources_digest",
 ]
 
@@ -148,6 +150,47 @@ def kept_outputs(out_dir: Path, inputs: str) -> tuple[dict[str, Path], dict[str,
     return paths, {str(key): value for key, value in totals.items()}
 
 
+def refresh_html(out_dir: Path, html_pages: int | None) -> bool:
+    """Make ``graph.html`` the one for ``html_pages``, from ``graph.json``, if it is not.
+
+    For a build that keeps the last outputs (:func:`kept_outputs`): the graph is the one
+    ``graph.json`` holds, so only the explorer, whose pages ``html_pages`` caps, can differ.
+    Returns whether ``graph.html`` is now the one for this cap (kept or written); ``False``
+    when the record or ``graph.json`` is not as written, and an export must write them.
+
+    Raises:
+        KGBuildError: ``graph.html`` could not be written (the message names it and why).
+    """
+    record_path = out_dir / RECORD_NAME
+    record = _read_record(record_path)
+    prints, files = record.get("fingerprints"), record.get("files")
+    paths = _paths(out_dir)
+    if not isinstance(prints, dict) or not isinstance(files, dict):
+        return False
+    try:
+        text = paths["json"].read_bytes()
+    except OSError:
+        return False
+    wanted = _fingerprints(text, html_pages, "")
+    if _stat(paths["json"]) != files.get("json") or prints.get("json") != wanted["json"]:
+        return False
+    if prints.get("html") == wanted["html"] and _stat(paths["html"]) == files.get("html"):
+        return True
+    graph = nx.node_link_graph(json.loads(text), edges="edges")
+    if not isinstance(graph, nx.MultiDiGraph):  # pragma: no cover - export writes one
+        return False
+    try:
+        record_path.unlink(missing_ok=True)  # as in an export: no record while writing
+        _write_replacing(paths["html"], lambda path: write_html(graph, path, max_pages=html_pages))
+        record = {**record, "fingerprints": {**prints, "html": wanted["html"]}}
+        record["files"] = {**files, "html": _stat(paths["html"])}
+        _write_record(record_path, record)
+    except OSError as exc:
+        raise KGBuildError(f"cannot write the graph files into {out_dir}: {exc}") from exc
+    log.info("graph unchanged: graph.html written again for graph.html_pages=%s", html_pages)
+    return True
+
+
 def export_outputs(
     graph: nx.MultiDiGraph[str],
     out_dir: Path,
@@ -224,12 +267,10 @@ def _export(
             continue
         _write_replacing(path, writers[name])
         stats[name] = _stat(path)
-    staged = record_path.with_name(record_path.name + ".tmp")
     record: dict[str, Any] = {"fingerprints": fingerprints, "files": stats}
     if inputs is not None and totals is not None:
         record.update(inputs=inputs, totals=dict(totals))
-    staged.write_text(json.dumps(record, indent=1), encoding="utf-8")
-    os.replace(staged, record_path)
+    _write_record(record_path, record)
     if kept:
         log.info("unchanged since the last export: %s kept as written", ", ".join(kept))
     return paths
@@ -249,6 +290,12 @@ def _fingerprints(graph_text: bytes, html_pages: int | None, sentences: str) -> 
         "html": html.hexdigest(),
         "sentences": code.hexdigest(),
     }
+
+
+def _write_record(path: Path, record: Mapping[str, Any]) -> None:
+    staged = path.with_name(path.name + ".tmp")
+    staged.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    os.replace(staged, path)
 
 
 def _write_replacing(path: Path, write: Callable[[Path], object]) -> None:

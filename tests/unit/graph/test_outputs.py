@@ -12,7 +12,13 @@ import pytest
 from kgbuild.errors import KGBuildError
 from kgbuild.graph import outputs
 from kgbuild.graph.export import node_link_text
-from kgbuild.graph.outputs import OUTPUT_FILES, RECORD_NAME, export_outputs, kept_outputs
+from kgbuild.graph.outputs import (
+    OUTPUT_FILES,
+    RECORD_NAME,
+    export_outputs,
+    kept_outputs,
+    refresh_html,
+)
 
 
 def _graph(name: str = "Acme Robotics") -> nx.MultiDiGraph[str]:
@@ -67,6 +73,31 @@ def test_a_new_cap_on_the_html_pages_rewrites_the_html_alone(exported: Path) -> 
     aged = _stamps(exported)
     export_outputs(_graph(), exported, html_pages=0)  # the same cap again: nothing to write
     assert _stamps(exported) == aged
+
+
+def test_refresh_html_writes_the_html_of_a_new_cap_from_the_kept_json(exported: Path) -> None:
+    """A build that keeps its outputs writes graph.html alone for a new graph.html_pages."""
+    before = _stamps(exported)
+    assert refresh_html(exported, None)  # the cap it was written for: kept
+    assert _stamps(exported) == before
+    assert refresh_html(exported, 0)
+    after = _stamps(exported)
+    assert [name for name in OUTPUT_FILES if after[name] != before[name]] == ["html"]
+    written = (exported / "graph.html").read_text(encoding="utf-8")
+    assert '"paged": [0, 1]' in written
+    # the file an export writes for that cap, byte for byte; the record knows it
+    other = export_outputs(_graph(), exported.parent / "other", html_pages=0)["html"]
+    assert written == other.read_text(encoding="utf-8")
+    _age(exported)
+    aged = _stamps(exported)
+    export_outputs(_graph(), exported, html_pages=0)
+    assert _stamps(exported) == aged
+    # a graph.json not as written: no telling what graph it holds
+    with (exported / "graph.json").open("a", encoding="utf-8") as handle:
+        handle.write(" ")
+    assert not refresh_html(exported, None)
+    (exported / RECORD_NAME).unlink()
+    assert not refresh_html(exported, None)
 
 
 def test_the_same_graph_keeps_every_file_as_written(exported: Path, caplog) -> None:
