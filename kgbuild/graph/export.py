@@ -7,8 +7,9 @@ are inlined, so it opens offline.
 Every string of the GraphML file is valid XML 1.0: characters XML 1.0 cannot hold (control
 characters other than tab, newline and carriage return; lone surrogates; U+FFFE, U+FFFF) are
 written as U+FFFD. Node and edge ids are GraphML's ``NMTOKEN`` and unique (see
-:func:`graphml_id`), so Gephi, yEd, Cytoscape and networkx read every node apart. The explorer's embedded data escapes ``<``, ``>``, ``&``, U+2028 and
-U+2029, so no text can end or reopen its ``<script>`` element.
+:func:`graphml_id`), so Gephi, yEd, Cytoscape and networkx read every node apart. The
+explorer's embedded data escapes ``<``, ``>``, ``&``, U+2028 and U+2029, so no text can end
+or reopen its ``<script>`` element.
 """
 
 from __future__ import annotations

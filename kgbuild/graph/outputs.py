@@ -9,8 +9,9 @@ GraphML, JSON and HTML files, with the cap on the explorer's pages for the HTML 
 sentences for ``sentences.jsonl``), and each file's size and modification time as written.
 A file is written again unless its fingerprint is the same and the file still has the size
 and time recorded: a file deleted, edited or cut short by a crash is rewritten, and a new
-``graph.html_pages`` rewrites ``graph.html`` alone. ``force`` (``kgbuild export``) rewrites every file. Each file is
-written beside its place and then renamed into it, so a failed write keeps the last one.
+``graph.html_pages`` rewrites ``graph.html`` alone. ``force`` (``kgbuild export``) rewrites
+every file. Each file is written beside its place and then renamed into it, so a failed
+write keeps the last one.
 
 A build may also record what the graph was built from (``inputs``: the ledger's current
 documents, the settings and :func:`code_digest`) and its totals; :func:`kept_outputs`
