@@ -166,9 +166,9 @@ class GraphConfig(_Section):
     """``CO_OCCURS`` joins entities mentioned in the same sentence (0) or at most this many
     sentences apart."""
     html_pages: int = Field(default=2_000, ge=0)
-    """Entities whose page and neighbourhood ``graph.html`` holds: those with most relations,
-    then mentions (about 2 KB each; every entity stays in its search, and the page says
-    when one is left out). ``kgbuild serve`` shows every page at ``/explore``."""
+    """Entities whose page and neighbourhood ``graph.html`` holds, and that its search finds:
+    those with most relations, then mentions (about 2 KB each; the page says how many are
+    left out). ``kgbuild serve`` shows and searches every one at ``/explore``."""
 
 
 class ServeConfig(_Section):

@@ -39,7 +39,13 @@ from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
 from kgbuild.graph.delta import graph_delta
 from kgbuild.graph.export import sentences_text
-from kgbuild.graph.outputs import OUTPUT_FILES, code_digest, export_outputs, kept_outputs
+from kgbuild.graph.outputs import (
+    OUTPUT_FILES,
+    code_digest,
+    export_outputs,
+    kept_outputs,
+    refresh_html,
+)
 from kgbuild.interrupts import interruption, restated, sigterm_raises
 from kgbuild.runlock import output_lock
 from kgbuild.schema import load_schema
@@ -318,14 +324,17 @@ def assembly_inputs(settings: Settings, engine: Engine) -> str:
 
     The current documents and their stored results (their ids, sources, hashes, runs and
     model keys), the resolution and graph settings, and kgbuild's code and versions
-    (:func:`kgbuild.graph.outputs.code_digest`).
+    (:func:`kgbuild.graph.outputs.code_digest`). ``graph.html_pages`` is left out: only
+    ``graph.html`` depends on it, and a kept build writes that file again for a new one
+    (:func:`kgbuild.graph.outputs.refresh_html`).
     """
     with Session(engine) as session:
         state = ledger.current_state_digest(session)
     digest = hashlib.sha256()
     # stage_key: canonical JSON (sets sorted: their order changes from process to
     # process) without the run-time-only fields (threads, batch sizes)
-    for part in (state, stage_key(settings.resolve), stage_key(settings.graph), code_digest()):
+    graph = stage_key(settings.graph, unused=("html_pages",))
+    for part in (state, stage_key(settings.resolve), graph, code_digest()):
         digest.update(part.encode("utf-8") + b"\0")
     return digest.hexdigest()
 
@@ -725,7 +734,8 @@ def assemble_step(run: BuildRun) -> None:
 
     Without Neo4j, a build whose inputs (:func:`assembly_inputs`) are those of the last
     build, whose output files are still as it wrote them, keeps them and their totals
-    and resolves nothing (see :func:`kgbuild.graph.outputs.kept_outputs`).
+    and resolves nothing (see :func:`kgbuild.graph.outputs.kept_outputs`); for a new
+    ``graph.html_pages`` it writes ``graph.html`` alone, from ``graph.json``.
     """
     _, report = run.planned()
     out_dir = run.settings.out_dir
@@ -733,7 +743,11 @@ def assemble_step(run: BuildRun) -> None:
     if not run.settings.neo4j.uri:
         inputs = assembly_inputs(run.settings, run.engine)
         kept = kept_outputs(out_dir, inputs)
-        if kept is not None and set(kept[1]) == {f.name for f in fields(Totals)}:
+        if (
+            kept is not None
+            and set(kept[1]) == {f.name for f in fields(Totals)}
+            and refresh_html(out_dir, run.settings.graph.html_pages)
+        ):
             report.outputs = kept[0]
             run.totals = Totals(**kept[1])
             log.info("nothing that the graph is built from changed: %s kept", out_dir)

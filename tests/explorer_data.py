@@ -29,7 +29,7 @@ from kgbuild.data import (
 from kgbuild.graph.build import build_graph
 from kgbuild.ids import content_hash, stable_id
 
-__all__ = ["ENTITIES", "MERGES", "SmallGraph", "small_graph"]
+__all__ = ["ENTITIES", "MERGES", "SmallGraph", "chain_graph", "small_graph"]
 
 ENTITIES = {
     "quillon": ("ORG", "Quillon Robotics", ("Quillon",)),
@@ -274,3 +274,50 @@ def small_graph() -> SmallGraph:
         for d in docs
     ]
     return SmallGraph(delta=delta, entities=entities, documents=documents, ids=ids)
+
+
+def chain_graph(size: int, related: int) -> nx.MultiDiGraph[str]:
+    """``size`` invented organisations, "Varnok 0", "Varnok 1", ..., each named in a sentence
+    of its own; the first ``related`` form a chain (each works with the next), the rest have
+    no relation. Entity ``i`` has the alias "V<i>"."""
+    doc_id = "chain.txt"
+    ids = [stable_id("ent", "ORG", f"varnok {i}") for i in range(size)]
+    mentions, entities = [], []
+    for i, entity in enumerate(ids):
+        name = f"Varnok {i}"
+        mention = Mention(
+            id=f"m{i}",
+            text=name,
+            label="ORG",
+            provenance=_provenance(doc_id, f"c{i}", 100 * i, 100 * i + len(name), "ner"),
+        )
+        mentions.append(mention)
+        entities.append(
+            Entity(
+                id=entity,
+                label="ORG",
+                name=name,
+                aliases=(f"V{i}",),
+                mention_ids=(mention.id,),
+                doc_ids=(doc_id,),
+            )
+        )
+    relations = [
+        Relation(
+            id=stable_id("rel", ids[i], "PARTNER_OF", ids[i + 1]),
+            head=ids[i],
+            tail=ids[i + 1],
+            type="PARTNER_OF",
+            score=0.9,
+            evidence=(
+                Evidence(
+                    provenance=_provenance(doc_id, f"c{i}", 100 * i, 100 * i + 20, "relations"),
+                    text=f"Varnok {i} works with Varnok {i + 1} .",
+                ),
+            ),
+        )
+        for i in range(related - 1)
+    ]
+    document = {"id": doc_id, "source": f"/data/{doc_id}", "content_hash": "h"}
+    mention_to_entity = {m.id: ids[i] for i, m in enumerate(mentions)}
+    return build_graph([document], entities, mentions, mention_to_entity, relations)

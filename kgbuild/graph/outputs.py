@@ -3,18 +3,21 @@
 A re-run that changes nothing in the graph (every document unchanged, or a change that
 resolves to the same graph) would otherwise spend most of its time rewriting the same
 GraphML, JSON and HTML: about 16 s of a 29 s no-op re-run over 2,000 documents. Each export
-records, in ``.kgbuild-outputs.json`` beside the files, a fingerprint of the graph (the
-node-link JSON it writes, and the sentences of ``sentences.jsonl``), of the code that
-writes the files and of the cap on the HTML explorer's pages, and each file's size and
-modification time as written. A file is written again unless the fingerprint is the same
-and the file still has the size and time recorded: a file deleted, edited or cut short
-by a crash is rewritten. ``force`` (``kgbuild export``) rewrites every file. Each file is
-written beside its place and then renamed into it, so a failed write keeps the last one.
+records, in ``.kgbuild-outputs.json`` beside the files, a fingerprint of what each file is
+written from (the code that writes the files, and the graph's node-link JSON for the
+GraphML, JSON and HTML files, with the cap on the explorer's pages for the HTML file; the
+sentences for ``sentences.jsonl``), and each file's size and modification time as written.
+A file is written again unless its fingerprint is the same and the file still has the size
+and time recorded: a file deleted, edited or cut short by a crash is rewritten, and a new
+``graph.html_pages`` rewrites ``graph.html`` alone. ``force`` (``kgbuild export``) rewrites
+every file. Each file is written beside its place and then renamed into it, so a failed
+write keeps the last one.
 
 A build may also record what the graph was built from (``inputs``: the ledger's current
 documents, the settings and :func:`code_digest`) and its totals; :func:`kept_outputs`
 then tells the next build that nothing it would read has changed, so that it need not
-resolve the graph again at all.
+resolve the graph again at all. The cap on the explorer's pages is not among those inputs:
+:func:`refresh_html` writes ``graph.html`` for a new cap from the kept ``graph.json``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ __all__ = [
     "code_files",
     "export_outputs",
     "kept_outputs",
+    "refresh_html",
     "sources_digest",
 ]
 
@@ -147,6 +151,47 @@ def kept_outputs(out_dir: Path, inputs: str) -> tuple[dict[str, Path], dict[str,
     return paths, {str(key): value for key, value in totals.items()}
 
 
+def refresh_html(out_dir: Path, html_pages: int | None) -> bool:
+    """Make ``graph.html`` the one for ``html_pages``, from ``graph.json``, if it is not.
+
+    For a build that keeps the last outputs (:func:`kept_outputs`): the graph is the one
+    ``graph.json`` holds, so only the explorer, whose pages ``html_pages`` caps, can differ.
+    Returns whether ``graph.html`` is now the one for this cap (kept or written); ``False``
+    when the record or ``graph.json`` is not as written, and an export must write them.
+
+    Raises:
+        KGBuildError: ``graph.html`` could not be written (the message names it and why).
+    """
+    record_path = out_dir / RECORD_NAME
+    record = _read_record(record_path)
+    prints, files = record.get("fingerprints"), record.get("files")
+    paths = _paths(out_dir)
+    if not isinstance(prints, dict) or not isinstance(files, dict):
+        return False
+    try:
+        text = paths["json"].read_bytes()
+    except OSError:
+        return False
+    wanted = _fingerprints(text, html_pages, "")
+    if _stat(paths["json"]) != files.get("json") or prints.get("json") != wanted["json"]:
+        return False
+    if prints.get("html") == wanted["html"] and _stat(paths["html"]) == files.get("html"):
+        return True
+    graph = nx.node_link_graph(json.loads(text), edges="edges")
+    if not isinstance(graph, nx.MultiDiGraph):  # pragma: no cover - export writes one
+        return False
+    try:
+        record_path.unlink(missing_ok=True)  # as in an export: no record while writing
+        _write_replacing(paths["html"], lambda path: write_html(graph, path, max_pages=html_pages))
+        record = {**record, "fingerprints": {**prints, "html": wanted["html"]}}
+        record["files"] = {**files, "html": _stat(paths["html"])}
+        _write_record(record_path, record)
+    except OSError as exc:
+        raise KGBuildError(f"cannot write the graph files into {out_dir}: {exc}") from exc
+    log.info("graph unchanged: graph.html written again for graph.html_pages=%s", html_pages)
+    return True
+
+
 def export_outputs(
     graph: nx.MultiDiGraph[str],
     out_dir: Path,
@@ -194,16 +239,15 @@ def _export(
 ) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     text = node_link_text(graph).encode("utf-8")  # hashed, then written: encoded once
-    digest = hashlib.sha256(f"{code_digest()}\nhtml_pages={html_pages}\n".encode())
-    digest.update(text)
-    digest.update(b"\0" + sentences.encode("utf-8"))
-    fingerprint = digest.hexdigest()
+    fingerprints = _fingerprints(text, html_pages, sentences)
     record_path = out_dir / RECORD_NAME
     previous = {} if force else _read_record(record_path)
     kept_files = previous.get("files")
     if not isinstance(kept_files, dict):
         kept_files = {}
-    same_graph = previous.get("fingerprint") == fingerprint
+    kept_prints = previous.get("fingerprints")
+    if not isinstance(kept_prints, dict):
+        kept_prints = {}
     writers: dict[str, Callable[[Path], object]] = {
         "graphml": lambda path: write_graphml(graph, path),
         "json": lambda path: path.write_bytes(text),
@@ -217,21 +261,42 @@ def _export(
     record_path.unlink(missing_ok=True)
     for name, path in paths.items():
         current = _stat(path)
-        if same_graph and current is not None and current == kept_files.get(name):
+        same = kept_prints.get(name) == fingerprints[name]
+        if same and current is not None and current == kept_files.get(name):
             stats[name] = current
             kept.append(path.name)
             continue
         _write_replacing(path, writers[name])
         stats[name] = _stat(path)
-    staged = record_path.with_name(record_path.name + ".tmp")
-    record: dict[str, Any] = {"fingerprint": fingerprint, "files": stats}
+    record: dict[str, Any] = {"fingerprints": fingerprints, "files": stats}
     if inputs is not None and totals is not None:
         record.update(inputs=inputs, totals=dict(totals))
-    staged.write_text(json.dumps(record, indent=1), encoding="utf-8")
-    os.replace(staged, record_path)
+    _write_record(record_path, record)
     if kept:
-        log.info("graph unchanged since the last export: %s kept as written", ", ".join(kept))
+        log.info("unchanged since the last export: %s kept as written", ", ".join(kept))
     return paths
+
+
+def _fingerprints(graph_text: bytes, html_pages: int | None, sentences: str) -> dict[str, str]:
+    """What each output is written from, hashed: the code, and the graph, cap or sentences."""
+    code = hashlib.sha256(code_digest().encode())
+    graph = code.copy()
+    graph.update(b"graph\0" + graph_text)
+    html = graph.copy()
+    html.update(f"\0html_pages={html_pages}".encode())
+    code.update(b"sentences\0" + sentences.encode("utf-8"))
+    return {
+        "graphml": graph.hexdigest(),
+        "json": graph.hexdigest(),
+        "html": html.hexdigest(),
+        "sentences": code.hexdigest(),
+    }
+
+
+def _write_record(path: Path, record: Mapping[str, Any]) -> None:
+    staged = path.with_name(path.name + ".tmp")
+    staged.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    os.replace(staged, path)
 
 
 def _write_replacing(path: Path, write: Callable[[Path], object]) -> None:

@@ -214,21 +214,42 @@ def test_a_rerun_with_nothing_changed_keeps_the_graph_without_resolving(
 
 
 def test_graph_html_pages_caps_the_pages_of_the_built_html(
-    tmp_path, keyword_ner_model, settings_for
+    tmp_path, keyword_ner_model, settings_for, monkeypatch
 ) -> None:
+    from kgbuild import pipeline
     from kgbuild.config import GraphConfig
+
+    resolved: list[int] = []
+    real_assemble = pipeline.assemble
+
+    def counted(settings, engine):  # type: ignore[no-untyped-def]
+        resolved.append(settings.graph.html_pages)
+        return real_assemble(settings, engine)
+
+    monkeypatch.setattr(pipeline, "assemble", counted)
 
     def paged(report) -> object:  # type: ignore[no-untyped-def]
         page = report.outputs["html"].read_text(encoding="utf-8")
         data = page.split('<script id="kg-data" type="application/json">')[1]
         return json.loads(data.split("</script>")[0]).get("paged")
 
+    def files(report) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-def]
+        stats = {name: path.stat() for name, path in report.outputs.items()}
+        return {name: (stat.st_ino, stat.st_mtime_ns) for name, stat in stats.items()}
+
     settings = settings_for(keyword_ner_model)
     folder = corpus(tmp_path)
     whole = build([folder], settings)
+    written = files(whole)
     assert paged(whole) is None and whole.entities > 2
     capped = build([folder], settings.model_copy(update={"graph": GraphConfig(html_pages=2)}))
     assert paged(capped) == [2, whole.entities]
+    # only graph.html depends on the cap: the other files are kept as written, and the
+    # graph is not resolved again (graph.html is written from graph.json)
+    now = files(capped)
+    assert [name for name in now if now[name] != written[name]] == ["html"]
+    assert resolved == [2_000]
+    assert capped.entities == whole.entities and capped.outputs == whole.outputs
 
 
 def test_what_a_build_is_built_from_reads_the_same_in_every_process(

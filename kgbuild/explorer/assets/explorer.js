@@ -143,10 +143,17 @@
     // an id from the address ("#entity=constructor") must not find what every object inherits
     const own = (table, id) => (Object.hasOwn(table, id) ? table[id] : null);
     const entities = new Map();
-    for (const [id, name, label, aliases, mentionCount, degree] of bundle.entities) {
-      const forms = [name, ...aliases].map((form) => [form, tokens(form)]);
+    // a capped file: the first `held` rows are the entities with pages, which search finds;
+    // the rest are only drawn beside them
+    const searched = bundle.paged ? bundle.paged[0] : bundle.entities.length;
+    bundle.entities.forEach(([id, name, label, aliases, mentionCount, degree], row) => {
+      const forms = row < searched ? [name, ...aliases].map((form) => [form, tokens(form)]) : [];
       entities.set(id, { id, name, label, aliases, mention_count: mentionCount, degree, forms });
-    }
+    });
+    const note = bundle.paged
+      ? `This file searches the ${bundle.paged[0].toLocaleString("en")} entities whose pages it holds, `
+        + `of ${bundle.paged[1].toLocaleString("en")} (setting graph.html_pages): \`kgbuild serve\` searches every one.`
+      : "";
     const node = (id) => {
       const { forms, ...entity } = entities.get(id);
       return entity;
@@ -154,7 +161,7 @@
     // the rule of kgbuild.explorer.search.rank_suggestions
     function suggest(q) {
       const words = tokens(q.slice(0, 200)).slice(0, 8);
-      if (!words.length) return { query: q, results: [] };
+      if (!words.length) return note ? { query: q, results: [], note } : { query: q, results: [] };
       const typed = words.join(" ");
       const found = [];
       for (const entity of entities.values()) {
@@ -170,7 +177,8 @@
         for (let i = 0; i < a[0].length; i++) if (a[0][i] !== b[0][i]) return a[0][i] < b[0][i] ? -1 : 1;
         return 0;
       });
-      return { query: q, results: found.slice(0, 10).map(([, e, form]) => ({ ...node(e.id), matched: form })) };
+      const results = found.slice(0, 10).map(([, e, form]) => ({ ...node(e.id), matched: form }));
+      return note ? { query: q, results, note } : { query: q, results };
     }
     function neighbourhood(id) {
       const hood = own(bundle.neighbourhoods, id);
@@ -540,6 +548,7 @@
       this.onPick = onPick;
       this.onError = onError || (() => {});
       this.items = [];
+      this.note = "";
       this.active = -1;
       this.sequence = 0;
       this.timer = null;
@@ -567,18 +576,20 @@
       }
       if (mine !== this.sequence) return;
       this.items = (result && result.results) || [];
+      this.note = (result && result.note) || "";
       this.active = this.items.length ? 0 : -1;
       this.render(q);
     }
 
     render(q) {
+      const note = this.note ? el("li", { class: "empty meta note" }, this.note) : null;
       this.list.replaceChildren(...(this.items.length ? this.items.map((s, i) => el("li", {
         role: "option", class: i === this.active ? "active" : "", dataset: { id: s.id },
         onmousedown: (event) => { event.preventDefault(); this.pick(i); },
       }, typeBadge(s.label), " ", el("span", { class: "name" }, s.name),
         s.matched && s.matched !== s.name ? el("span", { class: "meta" }, ` (${s.matched})`) : null,
         el("span", { class: "meta" }, ` \u00b7 ${plural(s.mention_count || 0, "mention")}, ${plural(s.degree || 0, "relation")}`)))
-        : [el("li", { class: "empty meta" }, `No entity named like \u201c${q}\u201d.`)]));
+        : [el("li", { class: "empty meta" }, `No entity named like \u201c${q}\u201d.`)]), ...(note ? [note] : []));
       this.list.hidden = false;
     }
 

@@ -13,7 +13,13 @@ from kgbuild.data import Entity, Mention, Merge
 from kgbuild.ids import stable_id
 from kgbuild.stages.resolve.clustering import Clustering, find_clusters
 from kgbuild.stages.resolve.document_rules import DOCUMENT_RULES
-from kgbuild.stages.resolve.names import DEFAULT_CONFIG, INSIDE_WORDS, normalize_name
+from kgbuild.stages.resolve.names import (
+    DEFAULT_CONFIG,
+    INSIDE_WORDS,
+    compile_rules,
+    normalize_name,
+    starts_with_honorific,
+)
 
 
 class ResolutionResult(BaseModel):
@@ -36,16 +42,24 @@ def _canonical(texts: Iterable[str], label: str, config: ResolveConfig) -> str:
 
     Among the forms with the most normalised tokens ("Acme Robotics" over "Acme",
     "David Chen" over "Dr. Chen"), the most frequent; ties go to a form not all in
-    capitals ("Acme Corp" over "ACME CORP" from a headline), then the longest text (not
-    counting invisible characters such as a soft hyphen), then the lexicographically
-    smallest.
+    capitals ("Acme Corp" over "ACME CORP" from a headline), then to one without a
+    leading title or "the" ("Jane Roe" over "Dr. Jane Roe", "Acme Corp" over "the Acme
+    Corp": see :func:`starts_with_honorific`), then the longest text (not counting
+    invisible characters such as a soft hyphen), then the lexicographically smallest.
     """
     counts = Counter(texts)
     sizes = {t: len(normalize_name(t, label, config=config).split()) for t in counts}
     fullest = max(sizes.values())
+    rules = compile_rules(config)
     return min(
         (t for t in counts if sizes[t] == fullest),
-        key=lambda t: (-counts[t], _shouted(t), -len(t.translate(INSIDE_WORDS)), t),
+        key=lambda t: (
+            -counts[t],
+            _shouted(t),
+            starts_with_honorific(t, label, rules),
+            -len(t.translate(INSIDE_WORDS)),
+            t,
+        ),
     )
 
 
@@ -144,7 +158,8 @@ def resolve_mentions(
         Entities sorted by id. An entity's ``label`` is the majority label of its
         mentions (ties: the higher summed NER score, then alphabetical); its ``name``
         is its fullest surface form (most normalised words; then most frequent,
-        not all in capitals, longest, lexicographically smallest) among mentions that no document rule
+        not all in capitals, without a leading title or "the", longest,
+        lexicographically smallest) among mentions that no document rule
         moved to it; ``aliases`` are its other surface forms, sorted (in both, each
         run of whitespace, a line break too, is one space); ``mention_ids`` and
         ``doc_ids`` are sorted; ``merges`` say which rule joined which names. Its id is

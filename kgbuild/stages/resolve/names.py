@@ -243,6 +243,25 @@ def normalize_both(text: str, label: str, rules: NameRules) -> tuple[str, str]:
     return " ".join(tokens), " ".join(plain)
 
 
+def starts_with_honorific(text: str, label: str, rules: NameRules) -> bool:
+    """Whether a name opens with a word a display name is better without.
+
+    A title for person labels ("Dr. Jane Roe", "Mr. X"), a leading "the" for any label
+    ("the Acme Corp"), when another word follows. Such a form normalises like the form
+    without the word, so the two tie for the name an entity is shown by.
+
+    >>> rules = compile_rules(DEFAULT_CONFIG)
+    >>> [starts_with_honorific(t, "PER", rules) for t in ("Dr. Jane Roe", "Jane Roe", "Dr.")]
+    [True, False, False]
+    >>> starts_with_honorific("the Acme Corp", "ORG", rules)
+    True
+    """
+    tokens = _tokens(text)
+    if len(tokens) < 2:
+        return False
+    return tokens[0] == "the" or (label in rules.persons and tokens[0] in rules.titles)
+
+
 def normalize_name(text: str, label: str, *, config: ResolveConfig = DEFAULT_CONFIG) -> str:
     """Return the comparison form of an entity name.
 

@@ -15,7 +15,7 @@ from kgbuild.config import ServeConfig
 from kgbuild.graph.export import write_html
 from kgbuild.qa import GraphQA
 from tests.cdp import Page, open_page
-from tests.explorer_data import SmallGraph
+from tests.explorer_data import SmallGraph, chain_graph
 from tests.http_server import running
 from tests.unit.explorer import test_explorer
 
@@ -123,6 +123,28 @@ def test_a_capped_static_explorer_says_where_a_left_out_page_is(
         assert "kgbuild serve" in shown
         page.evaluate(f"void kgExplorer.openEntity({json.dumps(ranked[0])}, true)")
         page.wait_for("document.getElementById('entity-name') !== null")
+        assert page.evaluate("document.getElementById('error').textContent") == ""
+
+
+def test_a_capped_static_explorer_searches_its_pages_and_says_serve_searches_all(
+    tmp_path: Path,
+) -> None:
+    path = write_html(chain_graph(120, related=70), tmp_path / "graph.html", max_pages=3)
+    with open_page(tmp_path / "profile") as page:
+        page.goto(path.as_uri())
+        page.wait_for("document.body.dataset.ready === 'true'")
+        page.click_selector("#search")
+        page.type("Varnok 119")  # no relation: neither paged nor drawn
+        page.wait_for("document.querySelector('#suggestions .note')")
+        shown = page.evaluate("document.getElementById('suggestions').textContent")
+        assert "No entity named like" in shown
+        assert "searches the 3 entities whose pages it holds, of 120" in shown
+        assert "kgbuild serve" in shown and "searches every one" in shown
+        page.evaluate("document.getElementById('search').value = ''")
+        page.type("Varnok")
+        page.wait_for("document.querySelectorAll('#suggestions li[role=option]').length === 3")
+        page.click_selector("#suggestions li[role=option]")  # a found entity opens
+        page.wait_for("document.getElementById('entity-name')")
         assert page.evaluate("document.getElementById('error').textContent") == ""
 
 

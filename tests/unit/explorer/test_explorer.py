@@ -20,10 +20,11 @@ from pydantic import SecretStr
 from kgbuild.config import ServeConfig
 from kgbuild.explorer.models import document_title
 from kgbuild.explorer.service import Explorer
+from kgbuild.explorer.static import static_bundle
 from kgbuild.graph.export import write_html
 from kgbuild.qa import GraphQA
 from kgbuild.qa.embedded import EmbeddedGraph
-from tests.explorer_data import ENTITIES, MERGES, SmallGraph, small_graph
+from tests.explorer_data import ENTITIES, MERGES, SmallGraph, chain_graph, small_graph
 from tests.http_server import running
 
 
@@ -278,17 +279,40 @@ def test_a_capped_static_file_holds_the_most_related_pages_and_says_what_it_left
     bundle = _embedded(page)
     ranked = [row[0] for row in whole["entities"]]  # type: ignore[union-attr]
     assert list(bundle["pages"]) == ranked[:2] == list(bundle["neighbourhoods"])  # type: ignore[call-overload]
-    assert bundle["entities"] == whole["entities"]  # search still finds every entity
+    # the paged entities first, as searched; the rest drawn (the overview holds every one)
+    assert bundle["entities"][:2] == whole["entities"][:2]  # type: ignore[index]
+    assert [row[:3] for row in bundle["entities"]] == [row[:3] for row in whole["entities"]]  # type: ignore[union-attr]
     assert bundle["overview"] == whole["overview"]
     assert bundle["paged"] == [2, len(ENTITIES)]
-    assert "(this file holds the pages of the 2 with most relations; kgbuild serve" in page
+    assert "(this file holds and searches the pages of the 2 with most relations; kgbuild" in page
     none = write_html(graph, tmp_path / "none.html", max_pages=0).read_text(encoding="utf-8")
-    assert "(this file holds no entity pages; kgbuild serve shows them)" in none
+    assert "(this file holds no entity pages; kgbuild serve shows and searches them)" in none
     assert f"holds the pages of 2 of {len(ENTITIES)} entities" in caplog.text
     assert "kgbuild serve --out" in caplog.text and "graph.html_pages" in caplog.text
     # a graph within the cap: the file of an uncapped export, byte for byte
     fits = write_html(graph, tmp_path / "fits.html", max_pages=len(ENTITIES))
     assert fits.read_text(encoding="utf-8") == (tmp_path / "whole.html").read_text(encoding="utf-8")
+
+
+def test_a_capped_static_file_lists_only_the_entities_it_pages_or_draws(tmp_path: Path) -> None:
+    """Every entity was in the search list of a capped file: 100,000 of them were 7 MB."""
+    graph = chain_graph(120, related=70)  # "Varnok 70" to "Varnok 119": no relation
+    whole = static_bundle(graph)
+    bundle = static_bundle(graph, max_pages=3)
+    assert bundle["paged"] == [3, 120] and len(whole["entities"]) == 120
+    rows = bundle["entities"]
+    assert rows[:3] == whole["entities"][:3]  # the paged ones, aliases and all: searched
+    drawn = {n["id"] for n in bundle["overview"]["nodes"]}
+    for hood in bundle["neighbourhoods"].values():
+        drawn |= {end for e in hood["edges"] for end in (e["source"], e["target"])}
+    rank = {row[0]: index for index, row in enumerate(whole["entities"])}
+    rest = rows[3:]
+    assert {row[0] for row in rest} == drawn - set(bundle["pages"])  # drawn, nothing else
+    assert [rank[row[0]] for row in rest] == sorted(rank[row[0]] for row in rest)
+    assert all(row[3] == [] for row in rest)  # drawn, not searched: no aliases
+    assert len(rows) < 120 and "Varnok 119" not in {row[1] for row in rows}
+    # within the cap: every entity, as before
+    assert static_bundle(graph, max_pages=120)["entities"] == whole["entities"]
 
 
 def _embedded(page: str) -> dict[str, object]:

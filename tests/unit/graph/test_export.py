@@ -13,9 +13,11 @@ from typing import Any
 from xml.etree import ElementTree
 
 import networkx as nx
+import pytest
 
 from kgbuild.config import NerConfig, Settings
 from kgbuild.graph.export import (
+    graphml_id,
     script_json,
     write_graphml,
     write_html,
@@ -69,13 +71,13 @@ def test_xml_safe_replaces_exactly_what_xml_1_0_forbids() -> None:
 def test_graphml_with_control_characters_reads_back_in_networkx(tmp_path: Path) -> None:
     path = write_graphml(_graph("ctl\x01id", "Acme\x0bRobotics"), tmp_path / "g.graphml")
     back = nx.read_graphml(path, force_multigraph=True)
-    doc = back.nodes["doc:ctl\ufffdid"]
+    doc = back.nodes["doc:ctl_x0001_id"]
     assert doc["id"] == "ctl\ufffdid" and doc["meta_note"] == "bell\ufffd tab\t line\nend"
     entity = back.nodes["ent_1"]
     assert entity["name"] == "Acme\ufffdRobotics"
     # list and dict values are JSON, which escapes control characters: they come back whole
     assert json.loads(entity["aliases"]) == ["Acme\x0bRobotics", "Acme"]
-    (edge,) = back.get_edge_data("ent_1", "doc:ctl\ufffdid").values()
+    (edge,) = back.get_edge_data("ent_1", "doc:ctl_x0001_id").values()
     assert json.loads(edge["provenance"])[0]["text"] == "ctl\x01 text"
 
 
@@ -109,17 +111,67 @@ def test_graphml_reads_back_as_what_networkx_writes(tmp_path: Path) -> None:
         return xml_safe(text)
 
     for node, data in graph.nodes(data=True):
-        flat.add_node(xml_safe(node), **{k: scalar(v) for k, v in data.items() if v is not None})
+        flat.add_node(graphml_id(node), **{k: scalar(v) for k, v in data.items() if v is not None})
     for head, tail, key, data in graph.edges(keys=True, data=True):
         values = {k: scalar(v) for k, v in data.items() if v is not None}
-        flat.add_edge(xml_safe(head), xml_safe(tail), key=xml_safe(key), **values)
+        flat.add_edge(graphml_id(head), graphml_id(tail), key=graphml_id(key), **values)
     nx.write_graphml(flat, tmp_path / "nx.graphml", encoding="utf-8")
     theirs = nx.read_graphml(tmp_path / "nx.graphml", force_multigraph=True)
 
     assert dict(ours.nodes(data=True)) == dict(theirs.nodes(data=True))
     assert sorted(ours.edges(keys=True, data=True)) == sorted(theirs.edges(keys=True, data=True))
     assert ours.nodes["ent_2"]["flag"] is True and ours.nodes["ent_3"]["flag"] == "yes"
-    assert 'doc:q"uote\n&<id>' in ours  # quotes, newlines and markup in an id survive
+    assert "doc:q_x0022_uote_x000A__x0026__x003C_id_x003E_" in ours  # escaped, not lost
+    assert ours.nodes["doc:q_x0022_uote_x000A__x0026__x003C_id_x003E_"]["id"] == 'q"uote\n&<id>'
+
+
+NMTOKEN = re.compile(r"[A-Za-z0-9.:_-]+")
+"""GraphML's node and edge ids (``xs:NMTOKEN``), in the ASCII that every tool reads."""
+
+
+def test_graphml_ids_are_unique_nmtokens_and_the_names_attributes(tmp_path: Path) -> None:
+    """Document ids are paths and record ids as given: spaces, slashes, quotes, any letter.
+
+    They were written as they are (not NMTOKENs, which GraphML's schema asks for), and two
+    ids that differ only in a character XML cannot hold were one node when read back.
+    """
+    doc_ids = [
+        "reports/q1 2024.txt",
+        'Kühne & Nagel "memo".txt',
+        "a\x01",
+        "a\x02",  # the same as "a\x01" once made XML-safe
+        "a_x0001_",  # written as "a\x01" would be if "_x" stayed as it is
+        "plain-id_1.txt",
+    ]
+    graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
+    for index, doc_id in enumerate(doc_ids):
+        graph.add_node(f"doc:{doc_id}", kind="document", id=doc_id, doc_id=doc_id)
+        entity = f"ent_{index:020x}"
+        graph.add_node(entity, kind="entity", label="ORG", name=f"Varnok {index}")
+        graph.add_edge(entity, f"doc:{doc_id}", key=f"indoc_{index:020x}", type="MENTIONED_IN")
+    back = nx.read_graphml(write_graphml(graph, tmp_path / "g.graphml"), force_multigraph=True)
+    assert back.number_of_nodes() == graph.number_of_nodes()
+    assert all(NMTOKEN.fullmatch(node) for node in back)
+    ns = "{http://graphml.graphdrawing.org/xmlns}"
+    edge_ids = [e.get("id") for e in ElementTree.parse(tmp_path / "g.graphml").iter(f"{ns}edge")]
+    assert all(NMTOKEN.fullmatch(edge_id) for edge_id in edge_ids)
+    by_doc = {data["doc_id"]: node for node, data in back.nodes(data=True) if "doc_id" in data}
+    readable = [xml_safe(doc_id) for doc_id in doc_ids]  # the attribute as XML holds it
+    assert sorted(by_doc) == sorted(set(readable))
+    assert by_doc["reports/q1 2024.txt"] == "doc:reports_x002F_q1_x0020_2024.txt"
+    assert by_doc["plain-id_1.txt"] == "doc:plain-id_1.txt"  # a plain id is as it was
+    for index, doc_id in enumerate(doc_ids):  # each edge still joins its entity and document
+        (target,) = back.successors(f"ent_{index:020x}")
+        assert target == graphml_id(f"doc:{doc_id}")
+        assert back.nodes[target]["id"] == xml_safe(doc_id)
+        assert back.nodes[f"ent_{index:020x}"]["name"] == f"Varnok {index}"
+
+
+def test_graphml_refuses_two_nodes_of_one_text(tmp_path: Path) -> None:
+    graph: nx.MultiDiGraph[Any] = nx.MultiDiGraph()
+    graph.add_nodes_from([1, "1"])
+    with pytest.raises(ValueError, match="nodes 1 and '1' would both be '1'"):
+        write_graphml(graph, tmp_path / "g.graphml")
 
 
 def test_graphml_edge_ids_are_unique_in_a_built_graph(tmp_path: Path) -> None:
@@ -199,7 +251,7 @@ def test_a_build_refuses_a_control_character_id_and_writes_readable_exports(
     assert failure.source.endswith("r.jsonl:1") and "control character U+0001" in failure.error
     assert "control character U+0001" in report.summary()
     graph = nx.read_graphml(report.outputs["graphml"], force_multigraph=True)
-    doc = graph.nodes["doc:<!--<script>"]
+    doc = graph.nodes[graphml_id("doc:<!--<script>")]
     assert doc["meta_note"] == "bell\ufffd" and doc["meta_tags"] == '["a", "b"]'
     assert any(data.get("name") == "Helix" for _, data in graph.nodes(data=True))
 

@@ -12,7 +12,13 @@ import pytest
 from kgbuild.errors import KGBuildError
 from kgbuild.graph import outputs
 from kgbuild.graph.export import node_link_text
-from kgbuild.graph.outputs import OUTPUT_FILES, RECORD_NAME, export_outputs, kept_outputs
+from kgbuild.graph.outputs import (
+    OUTPUT_FILES,
+    RECORD_NAME,
+    export_outputs,
+    kept_outputs,
+    refresh_html,
+)
 
 
 def _graph(name: str = "Acme Robotics") -> nx.MultiDiGraph[str]:
@@ -53,12 +59,45 @@ def exported(tmp_path: Path) -> Path:
     return out
 
 
-def test_a_new_cap_on_the_html_pages_rewrites_the_html(exported: Path) -> None:
+def test_a_new_cap_on_the_html_pages_rewrites_the_html_alone(exported: Path) -> None:
     before = _stamps(exported)
     export_outputs(_graph(), exported, html_pages=0)
     after = _stamps(exported)
     assert after["html"] != before["html"]
     assert '"paged": [0, 1]' in (exported / "graph.html").read_text(encoding="utf-8")
+    # GraphML, JSON and sentences do not depend on the cap: kept as written
+    assert {name: after[name] for name in ("graphml", "json", "sentences")} == {
+        name: before[name] for name in ("graphml", "json", "sentences")
+    }
+    _age(exported)
+    aged = _stamps(exported)
+    export_outputs(_graph(), exported, html_pages=0)  # the same cap again: nothing to write
+    assert _stamps(exported) == aged
+
+
+def test_refresh_html_writes_the_html_of_a_new_cap_from_the_kept_json(exported: Path) -> None:
+    """A build that keeps its outputs writes graph.html alone for a new graph.html_pages."""
+    before = _stamps(exported)
+    assert refresh_html(exported, None)  # the cap it was written for: kept
+    assert _stamps(exported) == before
+    assert refresh_html(exported, 0)
+    after = _stamps(exported)
+    assert [name for name in OUTPUT_FILES if after[name] != before[name]] == ["html"]
+    written = (exported / "graph.html").read_text(encoding="utf-8")
+    assert '"paged": [0, 1]' in written
+    # the file an export writes for that cap, byte for byte; the record knows it
+    other = export_outputs(_graph(), exported.parent / "other", html_pages=0)["html"]
+    assert written == other.read_text(encoding="utf-8")
+    _age(exported)
+    aged = _stamps(exported)
+    export_outputs(_graph(), exported, html_pages=0)
+    assert _stamps(exported) == aged
+    # a graph.json not as written: no telling what graph it holds
+    with (exported / "graph.json").open("a", encoding="utf-8") as handle:
+        handle.write(" ")
+    assert not refresh_html(exported, None)
+    (exported / RECORD_NAME).unlink()
+    assert not refresh_html(exported, None)
 
 
 def test_the_same_graph_keeps_every_file_as_written(exported: Path, caplog) -> None:
@@ -69,19 +108,24 @@ def test_the_same_graph_keeps_every_file_as_written(exported: Path, caplog) -> N
     assert "graph.graphml, graph.json, graph.html, sentences.jsonl kept" in caplog.text
 
 
-def test_changed_sentences_alone_rewrite_the_files(exported: Path) -> None:
+def test_changed_sentences_alone_rewrite_the_sentences_alone(exported: Path) -> None:
     before = _stamps(exported)
     line = '{"doc_id": "a", "source": "a.txt", "sentences": []}\n'
     export_outputs(_graph(), exported, sentences=line)
-    assert all(after != before[name] for name, after in _stamps(exported).items())
+    after = _stamps(exported)
+    assert [name for name in OUTPUT_FILES if after[name] != before[name]] == ["sentences"]
     assert (exported / "sentences.jsonl").read_text(encoding="utf-8") == line
 
 
-def test_a_changed_graph_rewrites_every_file(exported: Path) -> None:
+def test_a_changed_graph_rewrites_every_file_of_the_graph(exported: Path) -> None:
     before = _stamps(exported)
     export_outputs(_graph("Acme Robotics GmbH"), exported)
     after = _stamps(exported)
-    assert all(after[name] != before[name] for name in OUTPUT_FILES)
+    assert [name for name in OUTPUT_FILES if after[name] != before[name]] == [
+        "graphml",
+        "json",
+        "html",
+    ]  # the same sentences: sentences.jsonl kept
     assert "Acme Robotics GmbH" in (exported / "graph.html").read_text(encoding="utf-8")
     text = (exported / "graph.json").read_text(encoding="utf-8")
     assert text == node_link_text(_graph("Acme Robotics GmbH"))

@@ -605,6 +605,24 @@ def test_canonical_tie_goes_to_the_best_cased_form() -> None:
     assert resolve_mentions(shouted).entities[0].name == "VORN GROUP"
 
 
+def test_canonical_tie_goes_to_the_form_without_a_title_or_article() -> None:
+    # equal counts: the title or "the" made the longer form win
+    person = make_mentions(("Dr. Wenna Talloch", "PER", "d1"), ("Wenna Talloch", "PER", "d2"))
+    (entity,) = resolve_mentions(person).entities
+    assert entity.name == "Wenna Talloch"
+    assert entity.aliases == ("Dr. Wenna Talloch",)
+    assert entity.id == stable_id("ent", "PER", "wenna talloch")  # the id is unchanged
+    mister = make_mentions(("Mr. Quell", "PER", "d1"), ("Quell", "PER", "d1"))
+    assert resolve_mentions(mister).entities[0].name == "Quell"
+    company = make_mentions(("the Brindle Corp", "ORG", "d1"), ("Brindle Corp", "ORG", "d2"))
+    assert resolve_mentions(company).entities[0].name == "Brindle Corp"
+    # counts still come first
+    titled = make_mentions(
+        *(("Prof. Orla Venn", "PER", d) for d in ("d1", "d2")), ("Orla Venn", "PER", "d3")
+    )
+    assert resolve_mentions(titled).entities[0].name == "Prof. Orla Venn"
+
+
 def test_ids_are_stable_across_runs_and_batches() -> None:
     first = resolve_mentions(make_mentions(("John Smith", "PER", "d1"), ("Acme", "ORG", "d1")))
     second = resolve_mentions(make_mentions(("Acme", "ORG", "d9"), ("John Smith", "PER", "d7")))
