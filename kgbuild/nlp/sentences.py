@@ -44,7 +44,7 @@ def paragraph_spans(text: str, *, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[
 
 _LINE = re.compile(_LINE_END)
 _LIST_MARK = re.compile(
-    r"[ \t]*(?:([-*+])|[0-9]{1,3}([.)])|([\u2022\u25e6\u25aa\u2023\u25cf]))[ \t]+(?=\S)"
+    r"[ \t]*(?:([-*+])|([0-9]{1,3})([.)])|([\u2022\u25e6\u25aa\u2023\u25cf]))[ \t]+(?=\S)"
 )
 """A list item's mark and the space after it: ``-``, ``*`` or ``+``, ``1.`` or ``1)``, or
 a bullet (``•``, ``◦``, ``▪``, ``‣``, ``●``)."""
@@ -73,13 +73,18 @@ def _blocks(text: str, start: int, end: int) -> list[tuple[int, int, int]]:
     lines = [text[line_start:line_end] for line_start, line_end in bounds]
     marks = [_LIST_MARK.match(line) for line in lines]
     kinds = Counter(_kind(mark) for mark in marks if mark is not None)
+    numbers = {(mark[3], int(mark[2])) for mark in marks if mark is not None and mark[2]}
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
     cuts = {first}
     if first + 1 < len(lines) and _is_title(lines[first:]):
         cuts.add(first + 1)
     for index in range(first, len(lines)):
         mark = marks[index]
-        if index > first and mark is not None and _is_item(mark, kinds, lines[index - 1]):
+        if (
+            index > first
+            and mark is not None
+            and _is_item(mark, kinds, numbers, marks[index - 1], lines[index - 1])
+        ):
             cuts.add(index)
         line = lines[index]
         if _ATX_HEADING.match(line) or (index > first and _UNDERLINE.fullmatch(line)):
@@ -95,18 +100,41 @@ def _blocks(text: str, start: int, end: int) -> list[tuple[int, int, int]]:
 
 
 def _kind(mark: re.Match[str]) -> str:
-    """A list mark's kind: ``-``, ``*``, ``+``, ``.`` or ``)`` (numbers), or a bullet."""
-    return mark[1] or mark[2] or mark[3]
+    """A list mark's kind: ``-``, ``*``, ``+``, ``.`` or ``)`` (after a number), or a bullet."""
+    return mark[1] or mark[3] or mark[4]
 
 
-def _is_item(mark: re.Match[str], kinds: Counter[str], before: str) -> bool:
+def _is_item(
+    mark: re.Match[str],
+    kinds: Counter[str],
+    numbers: set[tuple[str, int]],
+    mark_before: re.Match[str] | None,
+    before: str,
+) -> bool:
     """Whether a line with a list ``mark``, after the line ``before``, starts a list item.
 
-    A bullet does. A ``-``, ``*``, ``+`` or number mark (or a dash in prose, or a number
-    that a wrapped line starts with) does when another line of the paragraph has a mark of
-    its kind (``kinds`` counts them), or after a line that ends with a colon.
+    A bullet does, and any mark after a line that ends with a colon. Else a ``-``, ``*`` or
+    ``+`` (also a dash in prose) needs another line of the paragraph with a mark of its
+    kind (``kinds`` counts them). A number (also one that a wrapped line of prose starts
+    with, "34. Again" after "... infringe article") needs that too, and the number before
+    or after it in the paragraph (``numbers``), or to be 1 (Markdown numbers every item
+    "1."), or a line before that is an item of its kind or ends a sentence.
     """
-    return bool(mark[3]) or kinds[_kind(mark)] > 1 or before.rstrip().endswith(":")
+    if mark[4] or before.rstrip().endswith(":"):
+        return True
+    kind = _kind(mark)
+    if kinds[kind] < 2:
+        return False
+    if not mark[2]:
+        return True
+    number = int(mark[2])
+    return (
+        number == 1
+        or (kind, number - 1) in numbers
+        or (kind, number + 1) in numbers
+        or (mark_before is not None and _kind(mark_before) == kind)
+        or before.rstrip().endswith((".", "!", "?"))
+    )
 
 
 _TITLE_ENDS = frozenset(")]\"'\u201d\u2019\u00bb")

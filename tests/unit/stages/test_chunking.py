@@ -181,6 +181,11 @@ def test_each_item_of_a_list_without_blank_lines_is_a_sentence() -> None:
         "- Maria Gonzalez of\n  Acme Robotics\nThen came 2021.",
     ]
     assert sentences("Founders:\n12) Maria Gonzalez") == ["Founders:", "12) Maria Gonzalez"]
+    assert sentences("Key facts\n1. Founded in\n   Toronto\n1. Based in Berlin") == [
+        "Key facts",
+        "1. Founded in\n   Toronto",
+        "1. Based in Berlin",
+    ]
     assert sentences("李明出生于北京\n• 后来他搬到了上海。他很高兴。", "zh") == [
         "李明出生于北京",
         "• 后来他搬到了上海。",
@@ -189,6 +194,12 @@ def test_each_item_of_a_list_without_blank_lines_is_a_sentence() -> None:
 
 
 def test_a_line_that_starts_with_a_number_or_a_dash_in_prose_is_no_list_item() -> None:
+    # a number a wrapped line starts with stays with its sentence, the one before
+    text = (
+        "The court held that the law infringed article\n34. Again, it applied to everyone, "
+        "and the\ncourt found that it also infringed article\n34. So the law was struck down."
+    )
+    assert [sentence.rsplit("\n")[-1] for sentence in sentences(text)] == ["34.", "34.", text[-27:]]
     for text in (
         "Acme grew fast in the year\n1990 was a good year for Acme.",
         "Acme was founded by Maria Gonzalez\n- the engineer from Guadalajara - in 2011.",
