@@ -305,8 +305,9 @@ def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tup
 def text_sentence_spans(text: str) -> list[tuple[int, int]]:
     """Sentence spans of a free text in its detected language, none cut for length.
 
-    A text with no sentence end or paragraph break inside it (most evidence sentences
-    and questions' contexts) is one sentence without running the splitter.
+    A text with no sentence end, paragraph break, list item or heading inside it (most
+    evidence sentences and questions' contexts) is one sentence without running the
+    splitter.
     """
     if not _INNER_BREAK.search(text.strip()) and len(_blocks(text, 0, len(text))) < 2:
         whole = _stripped(text, 0, len(text))
