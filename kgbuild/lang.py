@@ -3,8 +3,9 @@
 Detection reads the script first: Chinese, Japanese and Korean apart, a text mostly in
 one other alphabet (Cyrillic, Arabic, ...) as that alphabet's main language. A text in
 Latin letters is told apart by its commonest words: German, French, Spanish, Italian,
-Portuguese or Dutch where that language's function words ("und", "der", "les", "della")
-clearly outnumber English ones, any other as English. A model declares the languages it
+Portuguese, Dutch, Swedish, Danish, Norwegian, Finnish, Polish, Czech, Slovak, Romanian,
+Hungarian, Turkish or Indonesian where that language's function words ("und", "les",
+"och", "się", "için") clearly outnumber English ones, any other as English. A model declares the languages it
 reads in its manifest (``"languages": ["en"]``), and a model that does not is taken to
 read any language.
 """
@@ -63,9 +64,11 @@ def detect_lang(text: str, *, sample: int = 4000) -> str:
     of the letters (Japanese when a tenth of those are kana, Korean when Hangul
     outnumbers ideographs); the main language of an alphabet that holds more than half
     of the letters (``"ru"`` for Cyrillic, ``"ar"``, ``"el"``, ``"he"``, ``"hi"``,
-    ``"th"``); for Latin letters, ``"de"``, ``"fr"``, ``"es"``, ``"it"``, ``"pt"`` or
-    ``"nl"`` where that language's function words are at least three and more than twice
-    the English ones (:func:`_latin_lang`); else ``"en"``.
+    ``"th"``); for Latin letters, ``"de"``, ``"fr"``, ``"es"``, ``"it"``, ``"pt"``,
+    ``"nl"``, ``"sv"``, ``"da"``, ``"nb"`` (Norwegian Bokmål), ``"fi"``, ``"pl"``,
+    ``"cs"``, ``"sk"``, ``"ro"``, ``"hu"``, ``"tr"`` or ``"id"`` where that language's
+    function words are at least three and more than twice the English ones
+    (:func:`_latin_lang`); else ``"en"``.
 
     >>> detect_lang("Acme was founded in Berlin.")
     'en'
@@ -118,10 +121,43 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {
         "pt": "os da dos das em na que é um uma para com não por foi mais ao seu sua são também",
         "nl": "het een en van is dat op te met voor zijn niet aan er die werd ook als bij door "
         "naar om maar wordt de",
+        "sv": "och är att ett inte för från också hon när där detta denna vara hade skulle "
+        "mycket vid av blev efter eller som det med på har var om sina sitt honom henne deras "
+        "vilket vilken",
+        "da": "og er det som af på til med ikke har var fra blev efter også hun meget eller "
+        "hvor ved om nu ud bliver været havde skal jeg mellem siden hvad denne dette deres",
+        "nb": "og er det som av på til med ikke har var fra ble etter også hun seg mye eller "
+        "hvor ved om nå blir vært hadde skal jeg mellom siden hva denne dette deres",
+        "fi": "ja on ei että hän ovat kun mutta myös joka jonka niin kuin olla vuonna jälkeen "
+        "sekä mukaan kanssa jossa hänen ollut mitä",
+        "pl": "się że nie jest oraz przez dla był była było który która które jego jej tym "
+        "także już czy jak przy został została zostały są być tego może tylko jednak",
+        "cs": "je že se jsou jako jeho který která které byl byla bylo také nebo při jejich "
+        "jsem není podle již až mezi ze což však roce",
+        "sk": "sa je že sú ako jeho ktorý ktorá ktoré bol bola bolo tiež alebo pri ich som nie "
+        "podľa už až medzi aj",
+        "ro": "și şi în este pentru fost sunt lui cu nu sau dar această acest că își unei unui "
+        "fiind după între avea",
+        "hu": "az és hogy nem egy csak már pedig után vagy amely által között szerint még majd "
+        "lett ez azt ezt valamint kell",
+        "tr": "bir bu için ile olarak çok daha olan gibi ancak kadar sonra değil veya ise "
+        "tarafından yılında oldu şu olduğu ayrıca",
+        "id": "dengan untuk dari pada adalah tidak akan juga dalam sebagai telah sudah bahwa "
+        "atau mereka karena ini itu ke tahun setelah yaitu serta tersebut merupakan menjadi "
+        "namun secara kepada hingga sejak masih bagi",
     }.items()
 }
 """Common words of each language. Those English texts use much are left out of the others
-("a", "in", "per", "son", "as", "do", "no"), and "is" counts for Dutch and English alike."""
+("a", "in", "per", "son", "as", "do", "no", "at", "for", "men", "care"), and so are
+English names ("Hans", "Meg", "Dan", "Yang", "Ole") and the ends of English contractions
+("'ve", "'re"); "is" counts for Dutch and English alike, "on" for Finnish and English. Danish and Norwegian (Bokmål)
+share many words: their own ("af", "blev" against "av", "ble") tell them apart."""
+
+_LANGUAGES_OF: dict[str, tuple[str, ...]] = {
+    word: tuple(lang for lang, words in _FUNCTION_WORDS.items() if word in words)
+    for word in set().union(*_FUNCTION_WORDS.values())
+}
+"""The languages each function word counts for."""
 
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -138,12 +174,15 @@ def _latin_lang(text: str) -> str:
     'fr'
     >>> _latin_lang("The Banco de la Nación Argentina is the largest bank of the country.")
     'en'
+    >>> _latin_lang("Företaget grundades i Göteborg och det är fortfarande kvar där.")
+    'sv'
+    >>> _latin_lang("Björn Borg won in Göteborg, then flew to Łódź to meet Ştefan Popescu.")
+    'en'
     """
     counts = dict.fromkeys(_FUNCTION_WORDS, 0)
     for word in _WORD.findall(text.lower()):
-        for lang, words in _FUNCTION_WORDS.items():
-            if word in words:
-                counts[lang] += 1
+        for lang in _LANGUAGES_OF.get(word, ()):
+            counts[lang] += 1
     english = counts.pop("en")
     lang = max(counts, key=lambda code: counts[code])
     return lang if counts[lang] >= 3 and counts[lang] > 2 * english else "en"

@@ -1,7 +1,9 @@
 """Sentence and paragraph spans of a text: offsets that slice the original string.
 
 spaCy's ``blank(lang)`` pipeline with the rule-based ``sentencizer`` splits each
-paragraph; paragraphs bound the work spaCy does at once, so a 5 MB text is fine. A
+paragraph; paragraphs bound the work spaCy does at once, so a 5 MB text is fine. Each
+item of a list and each heading line is a sentence of its own, even without blank lines
+around it; a line break that only wraps prose cuts nothing (see :func:`_blocks`). A
 sentence longer than ``max_sentence_chars`` is split at whitespace, outside names where
 it can be: text is never dropped. Chunking (:mod:`kgbuild.stages.chunking`) and the readers build on these.
 """
@@ -9,6 +11,7 @@ it can be: text is never dropped. Chunking (:mod:`kgbuild.stages.chunking`) and 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -37,6 +40,129 @@ def paragraph_spans(text: str, *, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[
         yield from _bounded(text, start, match.start(), max_chars, _BLOCK_SEPARATORS)
         start = match.end()
     yield from _bounded(text, start, len(text), max_chars, _BLOCK_SEPARATORS)
+
+
+_LINE = re.compile(_LINE_END)
+_LIST_MARK = re.compile(
+    r"[ \t]*(?:([-*+])|([0-9]{1,3})([.)])|([\u2022\u25e6\u25aa\u2023\u25cf]))[ \t]+(?=\S)"
+)
+"""A list item's mark and the space after it: ``-``, ``*`` or ``+``, ``1.`` or ``1)``, or
+a bullet (``•``, ``◦``, ``▪``, ``‣``, ``●``)."""
+_ATX_HEADING = re.compile(r"[ \t]{0,3}#{1,6}(?:[ \t]|$)")
+_UNDERLINE = re.compile(r"[ \t]{0,3}(?:=+|-{2,})[ \t]*")
+"""A setext heading's underline (``=====`` or ``-----``), or a thematic break."""
+_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*(?:\s|$)")
+_TITLE_WORDS = 10
+"""The most words a line of plain text can hold and be read as a title (:func:`_is_title`)."""
+
+
+def _blocks(text: str, start: int, end: int) -> list[tuple[int, int, int]]:
+    """``(start, end, body)`` of the blocks of the paragraph ``text[start:end]``.
+
+    A block is a list item, a heading line, or the lines between: each line of a list
+    (:func:`_is_item`) starts one, and a Markdown heading, a setext heading's underline
+    and a plain-text title (:func:`_is_title`) end one. ``body`` is where a list item's
+    text starts, after its mark (the sentencizer took "1." for a sentence), else
+    ``start``. A line break that wraps prose cuts nothing.
+    """
+    bounds, at = [], start
+    for match in _LINE.finditer(text, start, end):
+        bounds.append((at, match.start()))
+        at = match.end()
+    bounds.append((at, end))
+    lines = [text[line_start:line_end] for line_start, line_end in bounds]
+    marks = [_LIST_MARK.match(line) for line in lines]
+    kinds = Counter(_kind(mark) for mark in marks if mark is not None)
+    numbers = {(mark[3], int(mark[2])) for mark in marks if mark is not None and mark[2]}
+    first = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    cuts = {first}
+    if first + 1 < len(lines) and _is_title(lines[first:]):
+        cuts.add(first + 1)
+    for index in range(first, len(lines)):
+        mark = marks[index]
+        if (
+            index > first
+            and mark is not None
+            and _is_item(mark, kinds, numbers, marks[index - 1], lines[index - 1])
+        ):
+            cuts.add(index)
+        line = lines[index]
+        if _ATX_HEADING.match(line) or (index > first and _UNDERLINE.fullmatch(line)):
+            cuts.add(index + 1)
+    starts = sorted(cut for cut in cuts if cut < len(lines))
+    blocks = []
+    for number, cut in enumerate(starts):
+        last = starts[number + 1] - 1 if number + 1 < len(starts) else len(lines) - 1
+        block_start, mark = bounds[cut][0], marks[cut]
+        body = block_start + mark.end() if mark else block_start
+        blocks.append((block_start, bounds[last][1], body))
+    return blocks
+
+
+def _kind(mark: re.Match[str]) -> str:
+    """A list mark's kind: ``-``, ``*``, ``+``, ``.`` or ``)`` (after a number), or a bullet."""
+    return mark[1] or mark[3] or mark[4]
+
+
+def _is_item(
+    mark: re.Match[str],
+    kinds: Counter[str],
+    numbers: set[tuple[str, int]],
+    mark_before: re.Match[str] | None,
+    before: str,
+) -> bool:
+    """Whether a line with a list ``mark``, after the line ``before``, starts a list item.
+
+    A bullet does, and any mark after a line that ends with a colon. Else a ``-``, ``*`` or
+    ``+`` (also a dash in prose) needs another line of the paragraph with a mark of its
+    kind (``kinds`` counts them). A number (also one that a wrapped line of prose starts
+    with, "34. Again" after "... infringe article") needs that too, and the number before
+    or after it in the paragraph (``numbers``), or to be 1 (Markdown numbers every item
+    "1."), or a line before that is an item of its kind or ends a sentence.
+    """
+    if mark[4] or before.rstrip().endswith(":"):
+        return True
+    kind = _kind(mark)
+    if kinds[kind] < 2:
+        return False
+    if not mark[2]:
+        return True
+    number = int(mark[2])
+    return (
+        number == 1
+        or (kind, number - 1) in numbers
+        or (kind, number + 1) in numbers
+        or (mark_before is not None and _kind(mark_before) == kind)
+        or before.rstrip().endswith((".", "!", "?"))
+    )
+
+
+_TITLE_ENDS = frozenset(")]\"'\u201d\u2019\u00bb")
+_OPENING_QUOTES = frozenset("\"'\u201c\u2018\u00ab")
+
+
+def _is_title(lines: list[str]) -> bool:
+    r"""Whether a paragraph's first line is a title over the text under it (plain text).
+
+    A title is short (at most ``_TITLE_WORDS`` words), its last word is not in lowercase
+    ("The company said that" wraps prose), it ends in a letter, digit or closing bracket
+    or quote (no stop, comma or colon), and the next line starts a sentence with a capital
+    (or a letter without case, or a quote; not a digit: "1990 was ...") of text that ends
+    one. And the next line's first word would have fitted on it, the lines under it being
+    as long: a line of wrapped prose has no room for it ("Acme Corp\nAcme was founded in
+    1990." is a title; "The company said that it was Maria\nGonzalez of Acme" is not).
+    """
+    first, rest = lines[0].strip(), [line.strip() for line in lines[1:]]
+    if not first or not rest or not rest[0] or len(first.split()) > _TITLE_WORDS:
+        return False
+    if first.split()[-1][0].islower() or not (first[-1].isalnum() or first[-1] in _TITLE_ENDS):
+        return False
+    start = rest[0][0]
+    if not (start in _OPENING_QUOTES or (start.isalpha() and not start.islower())):
+        return False
+    if len(first) + 1 + len(rest[0].split()[0]) > max(len(line) for line in rest):
+        return False
+    return any(_SENTENCE_END.search(line) for line in rest)
 
 
 _CLAUSE_MARKS = ("\uff0c", "\uff1b", "\u3001", "\uff1a")
@@ -140,11 +266,16 @@ def _after_abbreviation(text: str, end: int) -> bool:
 def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tuple[int, int]]:
     """Sentence ``(start, end)`` offsets into ``text``, whitespace trimmed, in order."""
     nlp = blank_pipeline(lang)
-    paragraphs = [span for span in paragraph_spans(text) if _stripped(text, *span)]
+    blocks = [
+        block
+        for paragraph in paragraph_spans(text)
+        if _stripped(text, *paragraph)
+        for block in _blocks(text, *paragraph)
+    ]
     spans: list[tuple[int, int]] = []
-    views = [composed_view(text[start:end]) for start, end in paragraphs]
+    views = [composed_view(text[body:end]) for _, end, body in blocks]
     docs = nlp.pipe(view for view, _ in views)
-    for (offset, _), (_, at), doc in zip(paragraphs, views, docs, strict=True):
+    for (block_start, _, offset), (_, at), doc in zip(blocks, views, docs, strict=True):
         sentences: list[tuple[int, int]] = []
         for sent in doc.sents:
             start, end = sent.start_char, sent.end_char
@@ -159,6 +290,8 @@ def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tup
             ):
                 start = sentences.pop()[0]
             sentences.append((start, end))
+        if sentences:  # a list item's mark starts its first sentence
+            sentences[0] = (block_start, sentences[0][1])
         for start, end in sentences:
             trimmed = _stripped(text, start, end)
             if trimmed:
@@ -172,10 +305,11 @@ def sentence_spans(text: str, lang: str, *, max_sentence_chars: int) -> list[tup
 def text_sentence_spans(text: str) -> list[tuple[int, int]]:
     """Sentence spans of a free text in its detected language, none cut for length.
 
-    A text with no sentence end or paragraph break inside it (most evidence sentences
-    and questions' contexts) is one sentence without running the splitter.
+    A text with no sentence end, paragraph break, list item or heading inside it (most
+    evidence sentences and questions' contexts) is one sentence without running the
+    splitter.
     """
-    if not _INNER_BREAK.search(text.strip()):
+    if not _INNER_BREAK.search(text.strip()) and len(_blocks(text, 0, len(text))) < 2:
         whole = _stripped(text, 0, len(text))
         return [whole] if whole else []
     from kgbuild.lang import detect_lang

@@ -1,9 +1,10 @@
 """Chunking: documents into sentence chunks whose offsets slice the original text.
 
 Sentences come from :mod:`kgbuild.nlp.sentences` (spaCy's rule-based ``sentencizer``,
-paragraph by paragraph); a sentence longer than ``max_sentence_chars`` is split at
-whitespace into several chunks: text is never dropped. Model-length windows are made
-later, by the model stage, with overlap.
+paragraph by paragraph; a list item or a heading line is a sentence of its own); a
+sentence longer than ``max_sentence_chars`` is split at whitespace into several chunks:
+text is never dropped. Model-length windows are made later, by the model stage, with
+overlap.
 """
 
 from __future__ import annotations

@@ -140,7 +140,31 @@ LATIN = {
     "sócios que a dirigem desde o ano passado na sua sede.",
     "nl": "Maria Gonzalez heeft het bedrijf Acme Robotics in Toronto opgericht en David Chen "
     "is een van de partners die het leiden met haar.",
+    "sv": "Maria Gonzalez grundade företaget Acme Robotics i Toronto och hon är fortfarande "
+    "dess chef. David Chen har också arbetat där sedan det startade.",
+    "da": "Maria Gonzalez grundlagde firmaet Acme Robotics i Toronto, og hun er stadig dets "
+    "direktør. David Chen har også arbejdet der, siden det blev startet.",
+    "nb": "Maria Gonzalez grunnla selskapet Acme Robotics i Toronto, og hun er fortsatt "
+    "direktør. David Chen har også jobbet der etter at det ble startet.",
+    "fi": "Maria Gonzalez perusti Acme Robotics -yhtiön Torontossa, ja hän on edelleen sen "
+    "johtaja. David Chen on myös ollut mukana yhtiössä sen alusta asti.",
+    "pl": "Maria Gonzalez założyła firmę Acme Robotics w Toronto i nadal jest jej prezesem. "
+    "David Chen także pracuje w firmie, która szybko się rozwija.",
+    "cs": "Maria Gonzalez založila firmu Acme Robotics v Torontu a je také její ředitelkou. "
+    "David Chen byl jejím společníkem, který pracuje v Berlíně.",
+    "sk": "Maria Gonzalez založila firmu Acme Robotics v Toronte a je tiež jej riaditeľkou. "
+    "David Chen bol jej spoločníkom, ktorý pracuje v Berlíne.",
+    "ro": "Maria Gonzalez a fondat compania Acme Robotics în Toronto și este directoarea "
+    "acesteia. David Chen a fost partenerul ei după anul 2011.",
+    "hu": "Maria Gonzalez alapította az Acme Robotics céget Torontóban, és még ma is ő "
+    "vezeti. David Chen szerint a cég gyorsan nő, de még nem nyereséges.",
+    "tr": "Maria Gonzalez, Acme Robotics şirketini Toronto'da kurdu ve bu şirket daha sonra "
+    "çok büyüdü. David Chen ise şirketin kurucu ortağı olarak çalışıyor.",
+    "id": "Maria Gonzalez mendirikan perusahaan Acme Robotics di Toronto dan sampai sekarang "
+    "masih memimpinnya. David Chen adalah rekan yang bekerja dengan dia sejak tahun 2011.",
 }
+READ_WITHOUT_ACCENTS = {"de", "fr", "es", "it", "pt", "nl", "sv", "da", "nb", "hu", "tr", "id"}
+"""Those whose function words are still found with the accented letters left out."""
 ENGLISH_WITH_NAMES = (
     "Maria Gonzalez of the Banco de la Nación met David Chen at Acme Robotics in Toronto; "
     "the Société des Transports said it was a good year for them."
@@ -150,10 +174,26 @@ ENGLISH_WITH_NAMES = (
 def test_latin_script_languages_are_detected_from_their_words() -> None:
     for lang, text in LATIN.items():
         assert detect_lang(text) == lang, lang
-        assert detect_lang(text.encode("ascii", "ignore").decode()) == lang, lang
+        if lang in READ_WITHOUT_ACCENTS:
+            assert detect_lang(text.encode("ascii", "ignore").decode()) == lang, lang
     assert detect_lang(ENGLISH_WITH_NAMES) == "en"
     assert detect_lang(ENGLISH) == "en"
     assert detect_lang("Where did Maria Gonzalez found Acme Robotics?") == "en"
+
+
+def test_english_with_names_from_other_latin_languages_stays_english() -> None:
+    # Swedish, Polish, Romanian... are told from English by their words: names, however
+    # accented, and words that are English too ("men", "care", "din", "'ve") do not count
+    for text in (
+        "Björn Borg won in Göteborg, then flew to Łódź to meet Ştefan Popescu.",
+        "Søren Kierkegaard was born in København and Zoltán Kovács in Győr.",
+        "Ştefan cel Mare was a prince of Moldavia; Türkiye İş Bankası opened in Ankara.",
+        "Hans Berg, Meg Ek and Dan Yang met Ole Aki at the Politechnika Warszawska.",
+        "I've said we've done what they've asked: the men of Din Care took care of it.",
+        "Sen. Warren visited Universitas Indonesia and Bank Negara Indonesia in Jakarta.",
+        "Where was Björn Borg born?",
+    ):
+        assert detect_lang(text) == "en", text
 
 
 def test_documents_in_other_latin_languages_are_not_read_by_an_english_model(
@@ -166,12 +206,15 @@ def test_documents_in_other_latin_languages_are_not_read_by_an_english_model(
     for lang, text in LATIN.items():
         (docs / f"{lang}.txt").write_text(text, encoding="utf-8")
     report = build([docs], settings)
-    assert (report.processed, report.failed) == (7, 0)
+    assert (report.processed, report.failed) == (len(LATIN) + 1, 0)
     skipped = {
         lang: [Path(s).name for s in sources]
         for (lang, _), sources in report.language_skips.items()
     }
     assert skipped == {lang: [f"{lang}.txt"] for lang in LATIN}
+    summary = report.summary()
+    for lang in LATIN:
+        assert f"skipped ner for 1 document(s) in language {lang!r}" in summary, lang
     data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
     langs = {n["id"]: n["lang"] for n in data["nodes"] if n["kind"] == "document"}
     assert langs == {"doc:en.txt": "en", **{f"doc:{lang}.txt": lang for lang in LATIN}}

@@ -35,10 +35,11 @@ def test_windows_and_old_mac_line_ends_break_paragraphs_as_unix_ones_do() -> Non
         assert [c.text for c in chunks] == [
             "Annual report 2023",
             "Maria Gonzalez works for Acme Robotics",
-            f"# Speakers{line_end}John Smith",
+            "# Speakers",  # a heading is a sentence of its own (it was one with the name)
+            "John Smith",
         ]
         assert all(text[c.span.start : c.span.end] == c.text for c in chunks)
-        assert len(text_sentence_spans(text)) == 3
+        assert len(text_sentence_spans(text)) == 4
     # one Windows line end is no blank line
     assert [c.text for c in chunk_document(doc("Acme Robotics\r\nis in Toronto."))] == [
         "Acme Robotics\r\nis in Toronto."
@@ -151,3 +152,95 @@ def test_text_sentence_spans_agree_with_the_splitter_and_skip_it_for_one_sentenc
         assert text_sentence_spans(text) == expected, text
     assert text_sentence_spans("  Acme was founded in 1999 in Oslo.  ") == [(2, 35)]
     assert len(text_sentence_spans("Dr. Lee joined Acme. She left in 2020! Why? Nobody said.")) == 4
+
+
+def sentences(text: str, lang: str = "en") -> list[str]:
+    spans = sentence_spans(text, lang, max_sentence_chars=len(text) + 1)
+    assert all(text[start:end].strip() == text[start:end] for start, end in spans)
+    assert text_sentence_spans(text) == spans  # the free-text splitter agrees
+    return [text[start:end] for start, end in spans]
+
+
+def test_each_item_of_a_list_without_blank_lines_is_a_sentence() -> None:
+    # the items were one run-on sentence: relations were read from one item to the next
+    for mark in ("-", "*", "+", "1.", "1)", "•"):
+        text = f"{mark} Alice founded Acme\n{mark} Bob lives in Paris\r\n  {mark} Carol joined"
+        assert sentences(text) == [
+            f"{mark} Alice founded Acme",
+            f"{mark} Bob lives in Paris",
+            f"{mark} Carol joined",
+        ], mark
+    # a number's point is the item's mark, not a sentence ("1." was one of its own)
+    assert sentences("1. Alice founded Acme.\n2. Bob lives in Paris.") == [
+        "1. Alice founded Acme.",
+        "2. Bob lives in Paris.",
+    ]
+    # after a colon one item is a list; an item's wrapped line stays in it
+    assert sentences("Our team:\n- Maria Gonzalez of\n  Acme Robotics\nThen came 2021.") == [
+        "Our team:",
+        "- Maria Gonzalez of\n  Acme Robotics\nThen came 2021.",
+    ]
+    assert sentences("Founders:\n12) Maria Gonzalez") == ["Founders:", "12) Maria Gonzalez"]
+    assert sentences("Key facts\n1. Founded in\n   Toronto\n1. Based in Berlin") == [
+        "Key facts",
+        "1. Founded in\n   Toronto",
+        "1. Based in Berlin",
+    ]
+    assert sentences("李明出生于北京\n• 后来他搬到了上海。他很高兴。", "zh") == [
+        "李明出生于北京",
+        "• 后来他搬到了上海。",
+        "他很高兴。",
+    ]
+
+
+def test_a_line_that_starts_with_a_number_or_a_dash_in_prose_is_no_list_item() -> None:
+    # a number a wrapped line starts with stays with its sentence, the one before
+    text = (
+        "The court held that the law infringed article\n34. Again, it applied to everyone, "
+        "and the\ncourt found that it also infringed article\n34. So the law was struck down."
+    )
+    assert [sentence.rsplit("\n")[-1] for sentence in sentences(text)] == ["34.", "34.", text[-27:]]
+    for text in (
+        "Acme grew fast in the year\n1990 was a good year for Acme.",
+        "Acme was founded by Maria Gonzalez\n- the engineer from Guadalajara - in 2011.",
+        "The firm counted\n3) Bob and more.",
+        "It was Maria\n-Gonzalez and Acme\n*Robotics*.",
+    ):
+        assert sentences(text) == [text], text
+
+
+def test_a_heading_is_a_sentence_of_its_own() -> None:
+    # a heading was one sentence with the text under it: "Acme Corp Acme was founded ..."
+    assert sentences("# Acme Corp\nAcme was founded in 1990 in Berlin.") == [
+        "# Acme Corp",
+        "Acme was founded in 1990 in Berlin.",
+    ]
+    assert sentences("Acme Corp\n=========\nAcme was founded.\n\nPeople\n---\nMaria") == [
+        "Acme Corp\n=========",
+        "Acme was founded.",
+        "People\n---",
+        "Maria",
+    ]
+    # plain text: a short first line over prose whose lines it would have been part of
+    assert sentences("About Acme Robotics\r\nAcme Robotics Inc. was founded in 2011.") == [
+        "About Acme Robotics",
+        "Acme Robotics Inc. was founded in 2011.",
+    ]
+    assert sentences('Acme Corp\n"We build robots," Maria said.') == [
+        "Acme Corp",
+        '"We build robots," Maria said.',
+    ]
+
+
+def test_a_line_break_that_wraps_prose_or_names_cuts_no_sentence() -> None:
+    for text in (
+        # the next word would have fitted on the first line: it wraps prose
+        "The company said that it was Maria\nGonzalez of Acme\r\nRobotics in the city of\nBerlin.",
+        "The company said that\nMaria Gonzalez founded Acme in Toronto in 2011 and it grew.",
+        "The year\n1990 was a good year for Acme.",
+        "Acme Robotics\nMaria Gonzalez\nDavid Chen",  # no prose under it
+        "Maria Gonzalez\nCo-founder and Chief Executive Officer",  # a signature
+        "Acme Robotics Inc.\nAnnual Report to Shareholders, Fiscal Year 2023\nToronto, Canada",
+        "Acme Robotics,\nMaria Gonzalez and David Chen were there.",
+    ):
+        assert sentences(text) == [text], text
