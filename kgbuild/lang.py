@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kgbuild.errors import ConfigError
@@ -125,6 +125,24 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {
 
 _WORD = re.compile(r"[^\W\d_]+")
 
+_PROSE_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*")
+"""A whitespace-delimited token of prose: letters, maybe joined by apostrophes or hyphens."""
+
+_EDGE_PUNCTUATION = "\"'([{<\u00ab\u201c\u2018\u00bf\u00a1.,;:!?)]}>\u00bb\u201d\u2019"
+
+
+def _words(text: str) -> Iterator[str]:
+    """The words of the prose tokens of ``text``.
+
+    A token with digits or symbols inside (base64, hashes, URLs, code) is not prose: the
+    letter runs between its digits are chance strings ("…9de+la/…") that read as another
+    language's function words, so a blob pasted into an English document made it "es".
+    """
+    for token in text.split():
+        token = token.strip(_EDGE_PUNCTUATION)
+        if _PROSE_TOKEN.fullmatch(token):
+            yield from _WORD.findall(token)
+
 
 def _latin_lang(text: str) -> str:
     """The language of a text in Latin letters, by its function words (default ``"en"``).
@@ -140,7 +158,7 @@ def _latin_lang(text: str) -> str:
     'en'
     """
     counts = dict.fromkeys(_FUNCTION_WORDS, 0)
-    for word in _WORD.findall(text.lower()):
+    for word in _words(text.lower()):
         for lang, words in _FUNCTION_WORDS.items():
             if word in words:
                 counts[lang] += 1

@@ -156,6 +156,29 @@ def test_latin_script_languages_are_detected_from_their_words() -> None:
     assert detect_lang("Where did Maria Gonzalez found Acme Robotics?") == "en"
 
 
+def test_symbols_and_digits_inside_a_token_do_not_make_a_language() -> None:
+    # an English note with a pasted base64 blob: the letter runs between the blob's digits
+    # and symbols ("+de/", "9la+", "y0") once counted as Spanish function words
+    import random
+    import string
+
+    rng = random.Random(1)
+    blob = "".join(rng.choice(string.ascii_letters + string.digits + "+/") for _ in range(6000))
+    english = "Maria Gonzalez founded Acme Robotics in Toronto. "
+    assert detect_lang(english + blob + " David Chen lives in Berlin.") == "en"
+    assert detect_lang(blob) == "en"  # nothing to read: the default
+    # words joined by apostrophes or hyphens, or wrapped in punctuation, still count
+    assert (
+        detect_lang(
+            "«L'entreprise a été fondée à Lyon par Marie Dupont, et elle est dirigée par elle.»"
+        )
+        == "fr"
+    )
+    # a URL or a path in prose is skipped, not read
+    assert detect_lang(LATIN["de"] + " https://example.org/de/la/el/y/del/los") == "de"
+    assert detect_lang(ENGLISH + " see https://example.org/es/de/la/el/y/del/los/las/que") == "en"
+
+
 def test_documents_in_other_latin_languages_are_not_read_by_an_english_model(
     tmp_path, keyword_ner_model, settings_for
 ) -> None:
