@@ -18,7 +18,14 @@ from typing import Any
 
 from kgbuild.errors import ConfigError
 
-__all__ = ["base_language", "covers", "detect_lang", "is_cjk", "model_languages"]
+__all__ = [
+    "base_language",
+    "covers",
+    "detect_lang",
+    "is_cjk",
+    "model_languages",
+    "script_lang",
+]
 
 
 def is_cjk(char: str) -> bool:
@@ -79,12 +86,26 @@ def detect_lang(text: str, *, sample: int = 4000) -> str:
     'ru'
     """
     head = text[:sample]
-    if head.isascii():  # most documents: no letter of another script
-        return _latin_lang(head)
+    return script_lang(head) or _latin_lang(head)
+
+
+def script_lang(text: str) -> str | None:
+    """The language a text's script other than Latin names, else ``None``.
+
+    The script part of :func:`detect_lang` (CJK ideographs, kana and Hangul from a fifth
+    of the letters; another alphabet from more than half): ``None`` for text in Latin
+    letters, whose language only its words tell. Cheap on ASCII text, so it can look at
+    every sentence: a Chinese paragraph in an English document is ``"zh"``.
+
+    >>> script_lang("阿克米机器人公司总部位于柏林。"), script_lang("Acme opened in 北京 in 2011.")
+    ('zh', None)
+    """
+    if text.isascii():  # most text: no letter of another script
+        return None
     # only the non-ASCII letters need a look each (a Python loop over every character of
     # every document cost seconds in an incremental run over thousands of them)
-    others = [ch for ch in _NOT_ASCII.findall(head) if ch.isalpha()]
-    total = len(_ASCII_LETTER.findall(head)) + len(others)
+    others = [ch for ch in _NOT_ASCII.findall(text) if ch.isalpha()]
+    total = len(_ASCII_LETTER.findall(text)) + len(others)
     han = sum(1 for ch in others if is_cjk(ch))
     kana = sum(1 for ch in others if _is_kana(ch))
     hangul = sum(1 for ch in others if _is_hangul(ch))
@@ -98,7 +119,7 @@ def detect_lang(text: str, *, sample: int = 4000) -> str:
         lang, count = alphabets.most_common(1)[0]
         if count * 2 > total:
             return lang
-    return _latin_lang(head)
+    return None
 
 
 _FUNCTION_WORDS: dict[str, frozenset[str]] = {
