@@ -31,6 +31,7 @@ __all__ = [
     "Provenance",
     "Relation",
     "Score",
+    "SkippedSentences",
     "Span",
     "metadata_properties",
 ]
@@ -305,14 +306,26 @@ class Attribute(Frozen):
     evidence: tuple[Evidence, ...]
 
 
+class SkippedSentences(Frozen):
+    """Sentences of a document in a language that some stages' models do not read.
+
+    A paragraph of Chinese in an English document: the English models read the rest of the
+    document and leave these sentences out (see :func:`kgbuild.lang.script_lang`).
+    """
+
+    lang: str
+    stages: tuple[str, ...]
+    sentences: NonNegativeInt
+
+
 class DocumentResult(Frozen):
     """What extraction made of one document version, or why it failed.
 
     The model stages produce it, the run ledger stores it (chunks, mentions, relations
     and attributes; a failure is recorded as the document's status instead) and gives it
     back to resolution and the graph. Relations and attributes name mention ids.
-    ``skipped_stages``, ``refused`` and ``not_asked`` describe the run that extracted it and
-    are not stored: a result read from the ledger has them empty.
+    ``skipped_stages``, ``skipped_sentences``, ``refused`` and ``not_asked`` describe the run
+    that extracted it and are not stored: a result read from the ledger has them empty.
     """
 
     document: DocumentInfo
@@ -324,6 +337,8 @@ class DocumentResult(Frozen):
     """Why extraction failed (then the result holds no findings)."""
     skipped_stages: tuple[str, ...] = ()
     """Stages not run on the document: their model does not read its language."""
+    skipped_sentences: tuple[SkippedSentences, ...] = ()
+    """Sentences some stages left out: their model does not read the sentences' script."""
     refused: dict[str, int] = Field(default_factory=dict)
     """Per relation type or attribute: answers refused as not of its type."""
     not_asked: dict[str, int] = Field(default_factory=dict)

@@ -22,8 +22,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from kgbuild.config import Settings
-from kgbuild.data import Document, DocumentResult, Mention, MentionAttribute, MentionRelation
-from kgbuild.lang import covers
+from kgbuild.data import (
+    Chunk,
+    Document,
+    DocumentResult,
+    Mention,
+    MentionAttribute,
+    MentionRelation,
+    SkippedSentences,
+)
+from kgbuild.lang import covers, script_lang
 from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.factories import (
     DEFAULT_STAGES,
@@ -138,16 +146,75 @@ class Extractor:
                     doc.lang,
                     ", ".join(skipped[doc.id]),
                 )
+        chunks = {doc.id: chunk_document(doc, self.settings.chunking) for doc in documents}
+        unread, skipped_sentences = _unread_sentences(documents, chunks, languages, skipped)
         batch = StageBatch(
             documents,
-            chunks={doc.id: chunk_document(doc, self.settings.chunking) for doc in documents},
+            chunks=chunks,
             langs={doc.id: doc.lang for doc in documents},
             skipped=skipped,
+            unread=unread,
         )
         with shared_grouping():  # relations, zero-shot and attributes group documents alike
             for stage in self.stages:
                 stage(batch)
-        return _by_document(batch)
+        return [
+            result.model_copy(update={"skipped_sentences": skipped_sentences[result.document.id]})
+            if skipped_sentences.get(result.document.id)
+            else result
+            for result in _by_document(batch)
+        ]
+
+
+def _unread_sentences(
+    documents: Sequence[Document],
+    chunks: dict[str, list[Chunk]],
+    languages: dict[str, frozenset[str] | None],
+    skipped: dict[str, tuple[str, ...]],
+) -> tuple[dict[str, frozenset[str]], dict[str, tuple[SkippedSentences, ...]]]:
+    """Chunks whose script a stage's model does not read, in documents the stage reads.
+
+    A document's language is read from its start; a paragraph in another script (Chinese
+    in an English report) would go through a model that cannot read it and come out as
+    confident nonsense. Returns, per stage, the chunk ids to leave out, and per document
+    what was left out (logged here, counted in the run summary).
+    """
+    unread: dict[str, set[str]] = {label: set() for label in languages}
+    counts: dict[str, Counter[tuple[str, tuple[str, ...]]]] = {}
+    for doc in documents:
+        for chunk in chunks[doc.id]:
+            lang = script_lang(chunk.text)
+            if lang is None or lang == doc.lang:
+                continue
+            stages = tuple(
+                label
+                for label, read in languages.items()
+                if label not in skipped[doc.id] and not covers(read, lang)
+            )
+            for label in stages:
+                unread[label].add(chunk.id)
+            if stages:
+                counts.setdefault(doc.id, Counter())[lang, stages] += 1
+    by_doc = {doc.id: doc for doc in documents}
+    for doc_id, found in counts.items():
+        for (lang, stages), n in sorted(found.items()):
+            log.warning(
+                "%s: %d sentence(s) in language %r not read by the %s model(s): left out",
+                by_doc[doc_id].source,
+                n,
+                lang,
+                ", ".join(stages),
+            )
+    return (
+        {label: frozenset(ids) for label, ids in unread.items() if ids},
+        {
+            doc_id: tuple(
+                SkippedSentences(lang=lang, stages=stages, sentences=n)
+                for (lang, stages), n in sorted(found.items())
+            )
+            for doc_id, found in counts.items()
+        },
+    )
 
 
 def _by_document(batch: StageBatch) -> list[DocumentResult]:

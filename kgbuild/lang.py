@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kgbuild.errors import ConfigError
 
-__all__ = ["base_language", "covers", "detect_lang", "is_cjk", "model_languages"]
+__all__ = [
+    "base_language",
+    "covers",
+    "detect_lang",
+    "is_cjk",
+    "model_languages",
+    "script_lang",
+]
 
 
 def is_cjk(char: str) -> bool:
@@ -82,12 +89,26 @@ def detect_lang(text: str, *, sample: int = 4000) -> str:
     'ru'
     """
     head = text[:sample]
-    if head.isascii():  # most documents: no letter of another script
-        return _latin_lang(head)
+    return script_lang(head) or _latin_lang(head)
+
+
+def script_lang(text: str) -> str | None:
+    """The language a text's script other than Latin names, else ``None``.
+
+    The script part of :func:`detect_lang` (CJK ideographs, kana and Hangul from a fifth
+    of the letters; another alphabet from more than half): ``None`` for text in Latin
+    letters, whose language only its words tell. Cheap on ASCII text, so it can look at
+    every sentence: a Chinese paragraph in an English document is ``"zh"``.
+
+    >>> script_lang("阿克米机器人公司总部位于柏林。"), script_lang("Acme opened in 北京 in 2011.")
+    ('zh', None)
+    """
+    if text.isascii():  # most text: no letter of another script
+        return None
     # only the non-ASCII letters need a look each (a Python loop over every character of
     # every document cost seconds in an incremental run over thousands of them)
-    others = [ch for ch in _NOT_ASCII.findall(head) if ch.isalpha()]
-    total = len(_ASCII_LETTER.findall(head)) + len(others)
+    others = [ch for ch in _NOT_ASCII.findall(text) if ch.isalpha()]
+    total = len(_ASCII_LETTER.findall(text)) + len(others)
     han = sum(1 for ch in others if is_cjk(ch))
     kana = sum(1 for ch in others if _is_kana(ch))
     hangul = sum(1 for ch in others if _is_hangul(ch))
@@ -101,7 +122,7 @@ def detect_lang(text: str, *, sample: int = 4000) -> str:
         lang, count = alphabets.most_common(1)[0]
         if count * 2 > total:
             return lang
-    return _latin_lang(head)
+    return None
 
 
 _FUNCTION_WORDS: dict[str, frozenset[str]] = {
@@ -161,6 +182,24 @@ _LANGUAGES_OF: dict[str, tuple[str, ...]] = {
 
 _WORD = re.compile(r"[^\W\d_]+")
 
+_PROSE_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*")
+"""A whitespace-delimited token of prose: letters, maybe joined by apostrophes or hyphens."""
+
+_EDGE_PUNCTUATION = "\"'([{<\u00ab\u201c\u2018\u00bf\u00a1.,;:!?)]}>\u00bb\u201d\u2019"
+
+
+def _words(text: str) -> Iterator[str]:
+    """The words of the prose tokens of ``text``.
+
+    A token with digits or symbols inside (base64, hashes, URLs, code) is not prose: the
+    letter runs between its digits are chance strings ("…9de+la/…") that read as another
+    language's function words, so a blob pasted into an English document made it "es".
+    """
+    for token in text.split():
+        token = token.strip(_EDGE_PUNCTUATION)
+        if _PROSE_TOKEN.fullmatch(token):
+            yield from _WORD.findall(token)
+
 
 def _latin_lang(text: str) -> str:
     """The language of a text in Latin letters, by its function words (default ``"en"``).
@@ -180,7 +219,7 @@ def _latin_lang(text: str) -> str:
     'en'
     """
     counts = dict.fromkeys(_FUNCTION_WORDS, 0)
-    for word in _WORD.findall(text.lower()):
+    for word in _words(text.lower()):
         for lang in _LANGUAGES_OF.get(word, ()):
             counts[lang] += 1
     english = counts.pop("en")

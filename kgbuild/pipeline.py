@@ -143,6 +143,11 @@ class BuildReport:
     """What was persisted to Neo4j (``None``: no Neo4j configured)."""
     language_skips: dict[tuple[str, tuple[str, ...]], list[str]] = field(default_factory=dict)
     """(language, stages not run) -> sources of the documents no configured model reads."""
+    sentence_skips: dict[tuple[str, tuple[str, ...]], list[tuple[str, int]]] = field(
+        default_factory=dict
+    )
+    """(language, stages) -> (source, sentences) of documents with sentences in a script
+    that those stages' models do not read (the rest of the document was read)."""
     refused: dict[str, int] = field(default_factory=dict)
     """Per relation type or attribute: answers read in this run's documents that were not
     of the declared type (not an entity of the range, not a date...) and were not stored."""
@@ -179,6 +184,14 @@ class BuildReport:
             + ", ".join(printable(source) for source in sources[:5])
             + (", ..." if len(sources) > 5 else "")
             for (lang, stages), sources in sorted(self.language_skips.items())
+        ]
+        lines += [
+            f"  skipped {', '.join(stages)} for {sum(n for _, n in found)} sentence(s) in "
+            f"language {lang!r} in {len(found)} document(s) (no configured model reads it; "
+            "the rest of each document was read): "
+            + ", ".join(f"{printable(source)} ({n})" for source, n in found[:5])
+            + (", ..." if len(found) > 5 else "")
+            for (lang, stages), found in sorted(self.sentence_skips.items())
         ]
         lines += [f"  {name}: {path}" for name, path in self.outputs.items()]
         if self.neo4j:
@@ -574,6 +587,9 @@ def add_outcomes(report: BuildReport, outcomes: Sequence[DocumentResult]) -> Non
         if outcome.skipped_stages:
             key = (outcome.document.lang, outcome.skipped_stages)
             report.language_skips.setdefault(key, []).append(outcome.document.source)
+        for skipped in outcome.skipped_sentences:
+            found = report.sentence_skips.setdefault((skipped.lang, skipped.stages), [])
+            found.append((outcome.document.source, skipped.sentences))
 
 
 def finish(engine: Engine, report: BuildReport, totals: Totals, started: float) -> BuildReport:

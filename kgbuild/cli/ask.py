@@ -20,7 +20,10 @@ __all__ = ["ask", "serve"]
 
 GraphOption = Annotated[
     Path | None,
-    typer.Option(help="A graph.json to read (default: <out>/graph.json, or Neo4j if configured)."),
+    typer.Option(
+        help="A graph.json to read, or the build folder holding it "
+        "(default: <out>/graph.json, or Neo4j if configured)."
+    ),
 ]
 Neo4jOption = Annotated[
     str | None, typer.Option(help="Read the graph from this Bolt URI (default: config/NEO4J_URI).")

@@ -58,6 +58,9 @@ def store_location(
     """Where the graph to read is: a Neo4j URI (or None), else the exported ``graph.json``.
 
     A URI given, or configured when no ``graph`` is given, wins; the path is then unused.
+    A build's output folder given as ``graph`` means the ``graph.json`` in it.
     """
     uri = neo4j or (None if graph is not None else settings.neo4j.uri)
+    if graph is not None and graph.is_dir() and (graph / "graph.json").is_file():
+        graph = graph / "graph.json"
     return uri, graph or settings.out_dir / "graph.json"

@@ -43,6 +43,9 @@ class FoundInputs:
 
     files: list[tuple[Path, Path]] = field(default_factory=list)
     failures: list[DocumentFailure] = field(default_factory=list)
+    other_types: dict[Path, list[Path]] = field(default_factory=dict)
+    """Per folder given: its files of other extensions, left out (hidden files and folders
+    not listed)."""
 
 
 def input_paths(paths: Inputs) -> list[str | Path]:
@@ -93,6 +96,7 @@ def find_inputs(
     """
     found: dict[Path, Path] = {}
     failures: list[DocumentFailure] = []
+    other_types: dict[Path, list[Path]] = {}
     for raw in input_paths(paths):
         path = expand_home(Path(raw))  # "~/notes/*.md", quoted so that the shell leaves the glob
         if path.is_dir():
@@ -105,6 +109,8 @@ def find_inputs(
             for file in walk.files():
                 found.setdefault(file, path)
             failures += walk.failures
+            if walk.left_out:
+                other_types.setdefault(path, []).extend(walk.left_out)
         elif path.is_file():
             found.setdefault(path, path.parent)
         elif path.exists():
@@ -116,7 +122,9 @@ def find_inputs(
             for file in files:
                 found.setdefault(file, root)
             failures += walk_failures
-    return FoundInputs(sorted(found.items(), key=lambda item: item[0].as_posix()), failures)
+    return FoundInputs(
+        sorted(found.items(), key=lambda item: item[0].as_posix()), failures, other_types
+    )
 
 
 def glob_root(pattern: Path) -> Path:
@@ -226,6 +234,8 @@ class _Walk:
         self.outside_links = outside_links
         self._real_root = root.resolve()
         self.failures: list[DocumentFailure] = []
+        self.left_out: list[Path] = []
+        """Regular files not accepted (hidden ones not listed)."""
         self._read: dict[tuple[int, int], Path] = {}
 
     def files(self) -> list[Path]:
@@ -281,6 +291,8 @@ class _Walk:
                     self._fail(path, f"{_special(info.st_mode)}: not read")
                 elif not entry.is_symlink() or self._inside(path):
                     files.append(path)
+            elif stat.S_ISREG(info.st_mode) and not any(p.startswith(".") for p in parts):
+                self.left_out.append(path)
         return files
 
     def _inside(self, link: Path) -> bool:

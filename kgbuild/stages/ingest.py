@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -464,6 +465,25 @@ _MAX_LANGUAGE_CHARS = 16
 """The ledger's column (``documents.lang``): PostgreSQL refuses a longer value."""
 
 
+def _other_types(files: Sequence[Path], output_folders: Collection[Path]) -> Counter[str]:
+    """Files by extension, but those in the build's output folder (its ledger, exports)."""
+    return Counter(
+        file.suffix.lower() or "no extension"
+        for file in files
+        if not any(file.resolve().is_relative_to(folder) for folder in output_folders)
+    )
+
+
+def _other_types_warning(folder: Path, counts: Counter[str], config: IngestConfig) -> IngestWarning:
+    """The files of a folder left out for their extension, counted, as a warning."""
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+    return IngestWarning(
+        source=folder.as_posix(),
+        message=f"{counts.total()} file(s) not read, not of the types read ({kinds}; "
+        f"ingest.extensions reads {' '.join(config.extensions)})",
+    )
+
+
 def _language_code(given: str) -> str:
     """A document's declared language as a tag the ledger holds.
 
@@ -516,6 +536,10 @@ def read_documents(
     )
     reader.result.failures += found.failures
     written = {path.resolve() for path in outputs}
+    for folder, files in found.other_types.items():
+        counts = _other_types(files, {path.parent for path in written})
+        if counts:
+            reader.result.warnings.append(_other_types_warning(folder, counts, reader.config))
     names = {path.name for path in (*outputs, *written)}
     for file, root in found.files:
         if file.name in names and file.resolve() in written:

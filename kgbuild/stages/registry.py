@@ -61,13 +61,17 @@ class StageBatch:
     """One batch of documents as it goes through the stages (each stage adds its part).
 
     ``skipped`` names, per document, the stages whose model does not read its language;
-    :meth:`chunks_for` and :meth:`mentions_for` leave those documents out.
+    :meth:`chunks_for` and :meth:`mentions_for` leave those documents out. ``unread``
+    names, per stage, the chunks of other documents that its model does not read (a
+    Chinese paragraph in an English document); :meth:`chunks_for` leaves them out too.
     """
 
     documents: Sequence[Document]
     chunks: dict[str, list[Chunk]]
     langs: dict[str, str]
     skipped: dict[str, tuple[str, ...]]
+    unread: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Stage label -> ids of chunks in a script its model does not read."""
     mentions: list[Mention] = field(default_factory=list)
     relations: list[MentionRelation] = field(default_factory=list)
     """Relations between mention ids."""
@@ -84,11 +88,13 @@ class StageBatch:
 
     def chunks_for(self, label: str) -> list[Chunk]:
         """The chunks of the documents that stage ``label`` reads, in document order."""
+        unread = self.unread.get(label, frozenset())
         return [
             chunk
             for doc in self.documents
             if label not in self.skipped[doc.id]
             for chunk in self.chunks[doc.id]
+            if chunk.id not in unread
         ]
 
     def mentions_for(self, label: str) -> list[Mention]:

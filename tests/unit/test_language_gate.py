@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from kgbuild.errors import ConfigError
 from kgbuild.lang import covers, detect_lang, model_languages
 from kgbuild.nlp.sentences import sentence_spans
-from kgbuild.pipeline import build
+from kgbuild.pipeline import BuildReport, build
 from kgbuild.store.sql.orm import StageEventRow, make_engine
 
 # Chinese text (detected as "zh") with invented names the keyword model tags in English.
@@ -61,6 +61,38 @@ def test_chinese_document_is_not_read_by_an_english_model(
         ).all()
         assert {(e.stage, e.status) for e in events} == {("chunk", "ok")}  # chunked, no NER
     assert report.chunks >= 3  # both documents were chunked
+
+
+def test_a_chinese_paragraph_in_an_english_document_is_left_out_by_an_english_model(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    # the document reads as English; its middle paragraph is Chinese (naming Acme Robotics)
+    english = f"{ENGLISH} The company grew quickly and opened offices in several cities."
+    (docs / "mixed.txt").write_text(f"{english}\n\n{CHINESE}\n\n{english}", encoding="utf-8")
+
+    def build_with(languages: list[str] | None, name: str) -> tuple[BuildReport, set[str]]:
+        folder = tmp_path / name
+        folder.mkdir()
+        report = build([docs], settings_for(with_languages(keyword_ner_model, folder, languages)))
+        data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
+        names = {n["name"] for n in data["nodes"] if n["kind"] == "entity"}
+        return report, names
+
+    report, names = build_with(["en"], "en")
+    assert (report.processed, report.failed, report.language_skips) == (1, 0, {})
+    assert "Maria Gonzalez" in names
+    ((key, found),) = report.sentence_skips.items()
+    assert key == ("zh", ("ner",)) and [Path(s).name for s, _ in found] == ["mixed.txt"]
+    assert found[0][1] >= 1
+    assert "skipped ner for" in report.summary() and "in language 'zh' in 1 document(s)" in (
+        report.summary()
+    )
+    assert report.chunks >= 3  # the Chinese sentences are still chunked and kept
+    # a model that reads any language reads the paragraph too: one more mention of Acme
+    read_all, _ = build_with(None, "any")
+    assert read_all.sentence_skips == {} and read_all.mentions > report.mentions
 
 
 def test_a_model_without_languages_reads_any_language(
@@ -194,6 +226,29 @@ def test_english_with_names_from_other_latin_languages_stays_english() -> None:
         "Where was Björn Borg born?",
     ):
         assert detect_lang(text) == "en", text
+
+
+def test_symbols_and_digits_inside_a_token_do_not_make_a_language() -> None:
+    # an English note with a pasted base64 blob: the letter runs between the blob's digits
+    # and symbols ("+de/", "9la+", "y0") once counted as Spanish function words
+    import random
+    import string
+
+    rng = random.Random(1)
+    blob = "".join(rng.choice(string.ascii_letters + string.digits + "+/") for _ in range(6000))
+    english = "Maria Gonzalez founded Acme Robotics in Toronto. "
+    assert detect_lang(english + blob + " David Chen lives in Berlin.") == "en"
+    assert detect_lang(blob) == "en"  # nothing to read: the default
+    # words joined by apostrophes or hyphens, or wrapped in punctuation, still count
+    assert (
+        detect_lang(
+            "«L'entreprise a été fondée à Lyon par Marie Dupont, et elle est dirigée par elle.»"
+        )
+        == "fr"
+    )
+    # a URL or a path in prose is skipped, not read
+    assert detect_lang(LATIN["de"] + " https://example.org/de/la/el/y/del/los") == "de"
+    assert detect_lang(ENGLISH + " see https://example.org/es/de/la/el/y/del/los/las/que") == "en"
 
 
 def test_documents_in_other_latin_languages_are_not_read_by_an_english_model(

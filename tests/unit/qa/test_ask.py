@@ -468,6 +468,27 @@ def test_a_graph_file_given_as_text_is_read(tmp_path: Path, keyword_qa_model: Pa
     assert [hit.id for hit in result.linked] == ["acme"]
 
 
+def test_a_build_folder_given_as_the_graph_reads_its_graph_json(
+    tmp_path: Path, keyword_qa_model: Path
+) -> None:
+    from kgbuild.qa.engine import ask
+    from kgbuild.qa.remote import graph_source
+
+    out = one_entity_graph(tmp_path / "out", entity_node("acme", "Acme Robotics", "ORG", []))
+    assert open_store(graph=out).counts()["entities"] == 1
+    result = ask(
+        "Where is Acme based?", graph=str(out), qa_model=str(keyword_qa_model), ner_model=None
+    )
+    assert [hit.id for hit in result.linked] == ["acme"]
+    # a running `kgbuild serve` of the graph is found whether the file or its folder is given
+    settings = Settings(out_dir=tmp_path / "elsewhere")
+    assert graph_source(settings, graph=out, neo4j=None) == graph_source(
+        settings, graph=out / "graph.json", neo4j=None
+    )
+    with pytest.raises(InputError, match="is a folder"):  # a folder without a graph in it
+        open_store(graph=tmp_path)
+
+
 def test_ask_reads_the_graph_a_later_build_wrote(tmp_path: Path, keyword_qa_model: Path) -> None:
     from kgbuild.config import load_settings
     from kgbuild.qa.engine import ask

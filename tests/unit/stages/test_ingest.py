@@ -245,6 +245,35 @@ def test_chinese_document_is_detected(tmp_path: Path) -> None:
     assert read_documents([tmp_path]).documents[0].lang == "zh"
 
 
+def test_files_of_other_types_in_a_folder_are_counted_not_left_out_silently(
+    tmp_path: Path,
+) -> None:
+    docs = tmp_path / "docs"
+    write(docs / "a.txt", "Acme Robotics was founded in Berlin.")
+    write(docs / "notes.rtf", "{\\rtf1 Acme}")
+    write(docs / "sub" / "slides.odp", "binary-ish")
+    write(docs / "sub" / "report.RTF", "{\\rtf1 Acme}")
+    write(docs / "README", "no extension")
+    write(docs / ".DS_Store", "hidden")  # hidden files and folders are nobody's documents
+    write(docs / ".git" / "config", "[core]")
+    out = docs / "out"  # the build's own output folder inside the input is not counted
+    write(out / "graph.json", "{}")
+    write(out / "ledger.sqlite", "")
+    result = read_documents([docs], outputs=[out / "graph.html"])
+    assert [d.id for d in result.documents] == ["a.txt"]
+    (warning,) = result.warnings
+    assert warning.source == docs.as_posix()
+    assert warning.message.startswith(
+        "4 file(s) not read, not of the types read (.odp 1, .rtf 2, no extension 1; "
+    )
+    assert ".txt .md .jsonl" in warning.message
+    # a glob chose its files: what it leaves out is not worth a word
+    assert read_documents([str(docs / "*.txt")]).warnings == []
+    # nor is a folder holding only what is read
+    write(tmp_path / "clean" / "b.md", "Northwind is based in Toronto.")
+    assert read_documents([tmp_path / "clean"]).warnings == []
+
+
 def test_glob_and_missing_path(tmp_path: Path) -> None:
     write(tmp_path / "x" / "a.txt", "Acme one.")
     write(tmp_path / "x" / "b.md", "Acme two.")
