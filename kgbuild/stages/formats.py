@@ -30,7 +30,9 @@ import re
 import time
 import zipfile
 from collections.abc import Iterable, Iterator
+from configparser import ConfigParser
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from kgbuild.layout import ELEMENTS_KEY, FORMAT_KEY, PAGES_KEY
@@ -248,8 +250,9 @@ def extract_html(html: str) -> Extracted:
     """
     import trafilatura
     from lxml import etree
+    from trafilatura.settings import DEFAULT_CONFIG
 
-    def run(markup: str) -> str | None:
+    def run(markup: str, *, short: bool = False) -> str | None:
         result: str | None = trafilatura.extract(
             markup,
             output_format="xml",
@@ -258,21 +261,35 @@ def extract_html(html: str) -> Extracted:
             include_formatting=False,
             favor_recall=True,
             with_metadata=True,
+            config=_short_page_config() if short else DEFAULT_CONFIG,
         )
         return result
 
-    xml = run(html)
+    def parsed(xml: str) -> tuple[Any, list[tuple[str, str]]]:
+        try:
+            root = etree.fromstring(xml.encode("utf-8"))
+        except etree.XMLSyntaxError as exc:  # pragma: no cover - trafilatura writes valid XML
+            raise FormatError(f"cannot read the extracted HTML text: {exc}") from exc
+        main = root.find("main")
+        return root, list(_html_blocks(main if main is not None else root))
+
+    markup = html
+    xml = run(markup)
     if xml is None and not re.search(r"<body[\s>]", html, re.IGNORECASE):
-        xml = run(f"<html><body>{html}</body></html>")
+        markup = f"<html><body>{html}</body></html>"
+        xml = run(markup)
     if xml is None:
         raise FormatError("no main text found in the HTML page")
-    try:
-        root = etree.fromstring(xml.encode("utf-8"))
-    except etree.XMLSyntaxError as exc:  # pragma: no cover - trafilatura writes valid XML
-        raise FormatError(f"cannot read the extracted HTML text: {exc}") from exc
+    root, found = parsed(xml)
+    if len(found) == 1 and (again := run(markup, short=True)) is not None:
+        # under trafilatura's minimum size a page's text comes back as one paragraph (its
+        # fallback): headings and list items ran into one "sentence". Read again without the
+        # minimum, and keep the blocks when they hold the text as fully.
+        blocks_root, blocks_found = parsed(again)
+        if len(blocks_found) > 1 and _letters(blocks_found) >= 0.9 * _letters(found):
+            root, found = blocks_root, blocks_found
     blocks = _Blocks()
-    main = root.find("main")
-    for tag, text in _html_blocks(main if main is not None else root):
+    for tag, text in found:
         blocks.add(text, tag)
     text = blocks.text()
     _require_text(text, "HTML page")
@@ -284,6 +301,21 @@ def extract_html(html: str) -> Extracted:
     if title:
         metadata["title"] = title
     return Extracted(text, metadata)
+
+
+@lru_cache(maxsize=1)
+def _short_page_config() -> ConfigParser:
+    """The settings of trafilatura without the minimum extracted size (250 characters)."""
+    from trafilatura.settings import use_config
+
+    config: ConfigParser = use_config()
+    config.set("DEFAULT", "MIN_EXTRACTED_SIZE", "1")
+    return config
+
+
+def _letters(blocks: list[tuple[str, str]]) -> int:
+    """Letters and digits in the blocks' text."""
+    return sum(ch.isalnum() for _, text in blocks for ch in text)
 
 
 def _html_blocks(element: Any) -> Iterator[tuple[str, str]]:

@@ -14,6 +14,7 @@ from kgbuild.config import IngestConfig
 from kgbuild.data import Document
 from kgbuild.layout import Layout, locate
 from kgbuild.pipeline import build
+from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.ingest import read_documents
 from tests.documents import ARTICLE_HTML, make_docx, make_pdf
 
@@ -178,6 +179,36 @@ def test_an_html_fragment_and_an_html_page_without_text(tmp_path: Path) -> None:
     assert json.loads(doc.metadata["elements"]) == [[0, 28, "p"], [30, 60, "p"]]
     (failure,) = result.failures
     assert failure.source.endswith("b.html") and "no main text" in failure.error
+
+
+def test_a_short_page_keeps_its_list_items_apart(tmp_path: Path) -> None:
+    # under trafilatura's minimum size (250 characters) its fallback gave the whole page as
+    # one paragraph, so the list items ran into one sentence with the paragraph before them
+    (tmp_path / "short.html").write_text(
+        "<html><body><script>alert(1)</script><h1>Granite</h1>"
+        "<p>Linda Chen moved to Nairobi.</p><ul>"
+        "<li>Omar Haddad lives in Berlin</li><li>Sophie Martin lives in Paris</li></ul>"
+        "</body></html>",
+        encoding="utf-8",
+    )
+    (tmp_path / "one.html").write_text(  # one paragraph stays one
+        "<html><body><p>Linda Chen moved to Nairobi.</p></body></html>", encoding="utf-8"
+    )
+    docs = {Path(d.source).name: d for d in read_documents([tmp_path]).documents}
+    short = docs["short.html"]
+    assert short.text == (
+        "Linda Chen moved to Nairobi.\n\nOmar Haddad lives in Berlin\n\n"
+        "Sophie Martin lives in Paris"
+    )
+    tags = [tag for _, _, tag in json.loads(short.metadata["elements"])]
+    assert tags == ["p", "li", "li"]
+    assert [chunk.text for chunk in chunk_document(short)] == [
+        "Linda Chen moved to Nairobi.",
+        "Omar Haddad lives in Berlin",
+        "Sophie Martin lives in Paris",
+    ]
+    assert short.metadata["title"] == "Granite"  # the heading trafilatura takes for the title
+    assert docs["one.html"].text == "Linda Chen moved to Nairobi."
 
 
 def test_a_word_file_is_read_in_its_paragraphs_lists_and_cells(tmp_path: Path) -> None:
