@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from kgbuild.nlp.words import MAX_BLOCK_CHARS, blank_pipeline, composed_view
 
-__all__ = ["paragraph_spans", "sentence_spans", "text_sentence_spans"]
+__all__ = ["LIST_MARK", "paragraph_spans", "sentence_spans", "text_sentence_spans"]
 
 _BLOCK_SEPARATORS = ("\n", "\r", ". ", "。", " ")
 _LINE_END = r"(?:\r\n|\r(?!\n)|\n)"
@@ -43,11 +43,12 @@ def paragraph_spans(text: str, *, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[
 
 
 _LINE = re.compile(_LINE_END)
-_LIST_MARK = re.compile(
+LIST_MARK = re.compile(
     r"[ \t]*(?:([-*+])|([0-9]{1,3})([.)])|([\u2022\u25e6\u25aa\u2023\u25cf]))[ \t]+(?=\S)"
 )
 """A list item's mark and the space after it: ``-``, ``*`` or ``+``, ``1.`` or ``1)``, or
-a bullet (``•``, ``◦``, ``▪``, ``‣``, ``●``)."""
+a bullet (``•``, ``◦``, ``▪``, ``‣``, ``●``). The one definition: the NER stage's line
+cuts (:mod:`kgbuild.stages.ner`) use it too."""
 _ATX_HEADING = re.compile(r"[ \t]{0,3}#{1,6}(?:[ \t]|$)")
 _UNDERLINE = re.compile(r"[ \t]{0,3}(?:=+|-{2,})[ \t]*")
 """A setext heading's underline (``=====`` or ``-----``), or a thematic break."""
@@ -71,7 +72,7 @@ def _blocks(text: str, start: int, end: int) -> list[tuple[int, int, int]]:
         at = match.end()
     bounds.append((at, end))
     lines = [text[line_start:line_end] for line_start, line_end in bounds]
-    marks = [_LIST_MARK.match(line) for line in lines]
+    marks = [LIST_MARK.match(line) for line in lines]
     kinds = Counter(_kind(mark) for mark in marks if mark is not None)
     numbers = {(mark[3], int(mark[2])) for mark in marks if mark is not None and mark[2]}
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
