@@ -22,8 +22,9 @@ __all__ = ["LIST_MARK", "paragraph_spans", "sentence_spans", "text_sentence_span
 _BLOCK_SEPARATORS = ("\n", "\r", ". ", "。", " ")
 _LINE_END = r"(?:\r\n|\r(?!\n)|\n)"
 """One line end: Unix, Windows (``\\r\\n``, one line end, not two) or old Mac (``\\r``)."""
-_PARAGRAPH = rf"{_LINE_END}[ \t]*{_LINE_END}|{_LINE_END}(?=#)"
-"""A blank line, or a line end before a Markdown heading."""
+_PARAGRAPH = rf"{_LINE_END}[ \t]*{_LINE_END}|{_LINE_END}(?=#{{1,6}}[ \t])"
+"""A blank line, or a line end before a Markdown heading (``#`` to ``######`` and a space;
+not a ``#hashtag``)."""
 _PARAGRAPH_BREAK = re.compile(_PARAGRAPH)
 _INNER_BREAK = re.compile(
     r"[.!?;\u0964\u0965\u061f\u06d4](?=[\"'\u201d\u2019)\]]*\s+\S)"

@@ -3,6 +3,7 @@ import unicodedata
 from kgbuild.config import ChunkConfig
 from kgbuild.data import Document
 from kgbuild.ids import content_hash
+from kgbuild.nlp.sentences import paragraph_spans
 from kgbuild.stages.chunking import chunk_document, sentence_spans, text_sentence_spans
 
 
@@ -230,6 +231,15 @@ def test_a_heading_is_a_sentence_of_its_own() -> None:
         "Acme Corp",
         '"We build robots," Maria said.',
     ]
+
+
+def test_only_a_markdown_heading_starts_a_paragraph_not_a_hashtag() -> None:
+    # any line starting with "#" started a paragraph: a tweet's hashtags cut it in two
+    tweet = "Maria Gonzalez of Acme Robotics showed the new arm\n#robots #AI\nin Berlin today"
+    assert list(paragraph_spans(tweet)) == [(0, len(tweet))]
+    assert sentences(tweet) == [tweet]
+    text = "Acme grew.\n## Outlook\nMore growth"
+    assert list(paragraph_spans(text)) == [(0, 10), (11, len(text))]
 
 
 def test_a_line_break_that_wraps_prose_or_names_cuts_no_sentence() -> None:
