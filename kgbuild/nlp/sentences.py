@@ -17,13 +17,14 @@ from functools import lru_cache
 
 from kgbuild.nlp.words import MAX_BLOCK_CHARS, blank_pipeline, composed_view
 
-__all__ = ["paragraph_spans", "sentence_spans", "text_sentence_spans"]
+__all__ = ["LIST_MARK", "paragraph_spans", "sentence_spans", "text_sentence_spans"]
 
 _BLOCK_SEPARATORS = ("\n", "\r", ". ", "。", " ")
 _LINE_END = r"(?:\r\n|\r(?!\n)|\n)"
 """One line end: Unix, Windows (``\\r\\n``, one line end, not two) or old Mac (``\\r``)."""
-_PARAGRAPH = rf"{_LINE_END}[ \t]*{_LINE_END}|{_LINE_END}(?=#)"
-"""A blank line, or a line end before a Markdown heading."""
+_PARAGRAPH = rf"{_LINE_END}[ \t]*{_LINE_END}|{_LINE_END}(?=#{{1,6}}[ \t])"
+"""A blank line, or a line end before a Markdown heading (``#`` to ``######`` and a space;
+not a ``#hashtag``)."""
 _PARAGRAPH_BREAK = re.compile(_PARAGRAPH)
 _INNER_BREAK = re.compile(
     r"[.!?;\u0964\u0965\u061f\u06d4](?=[\"'\u201d\u2019)\]]*\s+\S)"
@@ -43,11 +44,21 @@ def paragraph_spans(text: str, *, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[
 
 
 _LINE = re.compile(_LINE_END)
-_LIST_MARK = re.compile(
-    r"[ \t]*(?:([-*+])|([0-9]{1,3})([.)])|([\u2022\u25e6\u25aa\u2023\u25cf]))[ \t]+(?=\S)"
+_CHINESE_NUMBER = r"[\u4e00\u4e8c\u4e09\u56db\u4e94\u516d\u4e03\u516b\u4e5d\u5341]{1,3}"
+"""A number in Chinese numerals, 一 to 十 ("十二")."""
+_CJK_NUMBER = rf"(?:[0-9\uff10-\uff19]{{1,3}}|{_CHINESE_NUMBER})"
+LIST_MARK = re.compile(
+    r"[ \t\u3000]*(?:(?:([-*+])|([0-9]{1,3})([.)])|([\u2022\u25e6\u25aa\u2023]))[ \t]+(?=\S)"
+    rf"|({_CJK_NUMBER}\u3001|\uff08{_CJK_NUMBER}\uff09|\({_CHINESE_NUMBER}\)"
+    r"|[\u2460-\u2473\u3251-\u325f\u32b1-\u32bf\u30fb\uff65\u25cf\u25a0\u25a1\u25c6\u25c7])"
+    r"[ \t\u3000]*(?=\S))"
 )
 """A list item's mark and the space after it: ``-``, ``*`` or ``+``, ``1.`` or ``1)``, or
-a bullet (``•``, ``◦``, ``▪``, ``‣``, ``●``)."""
+a bullet (``•``, ``◦``, ``▪``, ``‣``); or a mark of Chinese and Japanese lists, which needs
+no space: a number before an enumeration comma (``1、``, ``一、``), in full-width brackets
+(``（一）``, ``（1）``) or in brackets if in Chinese numerals (``(一)``; not ``(1)``), circled
+(``①``), or a full-width bullet (``・``, ``●``, ``■``, ``□``, ``◆``, ``◇``); an
+ideographic space may indent any mark. The one definition: the NER stage's line cuts (:mod:`kgbuild.stages.ner`) use it too."""
 _ATX_HEADING = re.compile(r"[ \t]{0,3}#{1,6}(?:[ \t]|$)")
 _UNDERLINE = re.compile(r"[ \t]{0,3}(?:=+|-{2,})[ \t]*")
 """A setext heading's underline (``=====`` or ``-----``), or a thematic break."""
@@ -71,7 +82,7 @@ def _blocks(text: str, start: int, end: int) -> list[tuple[int, int, int]]:
         at = match.end()
     bounds.append((at, end))
     lines = [text[line_start:line_end] for line_start, line_end in bounds]
-    marks = [_LIST_MARK.match(line) for line in lines]
+    marks = [LIST_MARK.match(line) for line in lines]
     kinds = Counter(_kind(mark) for mark in marks if mark is not None)
     numbers = {(mark[3], int(mark[2])) for mark in marks if mark is not None and mark[2]}
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
@@ -100,8 +111,8 @@ def _blocks(text: str, start: int, end: int) -> list[tuple[int, int, int]]:
 
 
 def _kind(mark: re.Match[str]) -> str:
-    """A list mark's kind: ``-``, ``*``, ``+``, ``.`` or ``)`` (after a number), or a bullet."""
-    return mark[1] or mark[3] or mark[4]
+    """A list mark's kind: ``-``, ``*``, ``+``, ``.`` or ``)`` (after a number), else the mark."""
+    return mark[1] or mark[3] or mark[4] or mark[5]
 
 
 def _is_item(
@@ -113,14 +124,15 @@ def _is_item(
 ) -> bool:
     """Whether a line with a list ``mark``, after the line ``before``, starts a list item.
 
-    A bullet does, and any mark after a line that ends with a colon. Else a ``-``, ``*`` or
+    A bullet or a Chinese or Japanese mark does (never the start of a wrapped line of
+    prose), and any mark after a line that ends with a colon. Else a ``-``, ``*`` or
     ``+`` (also a dash in prose) needs another line of the paragraph with a mark of its
     kind (``kinds`` counts them). A number (also one that a wrapped line of prose starts
     with, "34. Again" after "... infringe article") needs that too, and the number before
     or after it in the paragraph (``numbers``), or to be 1 (Markdown numbers every item
     "1."), or a line before that is an item of its kind or ends a sentence.
     """
-    if mark[4] or before.rstrip().endswith(":"):
+    if mark[4] or mark[5] or before.rstrip().endswith(":"):
         return True
     kind = _kind(mark)
     if kinds[kind] < 2:

@@ -46,6 +46,7 @@ from kgbuild.nlp.hf import (
 )
 from kgbuild.nlp.name_checks import is_cased, is_english, trim_function_words, written_lowercase
 from kgbuild.nlp.quantities import widen_quantity
+from kgbuild.nlp.sentences import LIST_MARK
 from kgbuild.nlp.words import (
     is_markup_word,
     is_symbol_word,
@@ -155,8 +156,8 @@ def _line_pieces(
 
 
 _ONE_LINE_END = re.compile(r"[ \t]*(?:\r\n|\r|\n)[ \t]*")
-_BLOCK_MARK = re.compile(r"(?:[-*+>#|]|\d{1,3}[.)])(?:\s|$)")
-"""What starts a Markdown list item, quote, heading or table row (a line of its own)."""
+_QUOTE_HEADING_ROW = re.compile(r"[>#|](?:\s|$)")
+"""What starts a Markdown quote, heading or table row (a line of its own)."""
 
 
 def _wraps_prose(text: str, end: int, start: int) -> bool:
@@ -164,7 +165,8 @@ def _wraps_prose(text: str, end: int, start: int) -> bool:
 
     That is one line end (no form feed, no U+2028) after a line holding a word in
     lowercase ("written by Dr. Hanns-Peter" is prose; a heading, or a list of names one a
-    line, has none), before a line that starts no list item, quote, heading or table row.
+    line, has none), before a line that starts no list item (any
+    :data:`~kgbuild.nlp.sentences.LIST_MARK`), quote, heading or table row.
 
     >>> _wraps_prose("report by Hanns-Peter\nBoehm", 21, 22)
     True
@@ -173,7 +175,14 @@ def _wraps_prose(text: str, end: int, start: int) -> bool:
     >>> _wraps_prose("- met Maria\n- Gonzalez", 11, 12)
     False
     """
-    if not _ONE_LINE_END.fullmatch(text, end, start) or _BLOCK_MARK.match(text, start):
+    # Any list mark cuts here, without the rest of the paragraph that sentence splitting
+    # asks for (kgbuild.nlp.sentences._is_item): a dash or number that only looks like a
+    # mark ("article\n34. Again") is no part of a name, so cutting before it loses none.
+    if (
+        not _ONE_LINE_END.fullmatch(text, end, start)
+        or LIST_MARK.match(text, start)
+        or _QUOTE_HEADING_ROW.match(text, start)
+    ):
         return False
     line = text[max(text.rfind(ch, 0, end) for ch in _LINE_BREAKS) + 1 : end]
     return any(word[:1].islower() for word in line.split())

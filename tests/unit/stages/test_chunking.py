@@ -3,6 +3,7 @@ import unicodedata
 from kgbuild.config import ChunkConfig
 from kgbuild.data import Document
 from kgbuild.ids import content_hash
+from kgbuild.nlp.sentences import paragraph_spans
 from kgbuild.stages.chunking import chunk_document, sentence_spans, text_sentence_spans
 
 
@@ -193,6 +194,42 @@ def test_each_item_of_a_list_without_blank_lines_is_a_sentence() -> None:
     ]
 
 
+def test_each_item_of_a_chinese_or_japanese_list_is_a_sentence() -> None:
+    # marks without a space after them were not read: a heading and its list were one
+    # sentence, or the items ran into each other up to the next full stop
+    items = ("星海科技成立于杭州", "李明是它的创始人", "王芳去年加入了公司")
+    for marks in (
+        ("1、", "2、", "3、"),
+        ("１、", "２、", "３、"),
+        ("一、", "二、", "三、"),
+        ("（一）", "（二）", "（三）"),
+        ("(一)", "(二)", "(三)"),
+        ("①", "②", "③"),
+        ("・", "・", "・"),
+        ("●", "●", "●"),
+        ("■ ", "■ ", "■ "),
+    ):
+        lines = [mark + item for mark, item in zip(marks, items, strict=True)]
+        assert sentences("公司概况\n" + "\n".join(lines), "zh") == ["公司概况", *lines], marks
+    text = "主要成员：\n1、李明，创始人。\n2、王芳。她负责销售。"
+    assert sentences(text, "zh") == ["主要成员：", "1、李明，创始人。", "2、王芳。", "她负责销售。"]
+    text = "登壇者\n・山田太郎は東京大学の教授である。\n・佐藤花子は大阪に住んでいる。"
+    assert sentences(text, "ja") == [
+        "登壇者",
+        "・山田太郎は東京大学の教授である。",
+        "・佐藤花子は大阪に住んでいる。",
+    ]
+    text = "会社の沿革\n①二〇一五年に東京で設立。\n②二〇二〇年に大阪へ移転。"
+    assert sentences(text, "ja") == [
+        "会社の沿革",
+        "①二〇一五年に東京で設立。",
+        "②二〇二〇年に大阪へ移転。",
+    ]
+    # prose that only wraps, with no mark, is still one sentence
+    text = "星海科技成立于杭州，\n创始人是李明。"
+    assert sentences(text, "zh") == [text]
+
+
 def test_a_line_that_starts_with_a_number_or_a_dash_in_prose_is_no_list_item() -> None:
     # a number a wrapped line starts with stays with its sentence, the one before
     text = (
@@ -230,6 +267,15 @@ def test_a_heading_is_a_sentence_of_its_own() -> None:
         "Acme Corp",
         '"We build robots," Maria said.',
     ]
+
+
+def test_only_a_markdown_heading_starts_a_paragraph_not_a_hashtag() -> None:
+    # any line starting with "#" started a paragraph: a tweet's hashtags cut it in two
+    tweet = "Maria Gonzalez of Acme Robotics showed the new arm\n#robots #AI\nin Berlin today"
+    assert list(paragraph_spans(tweet)) == [(0, len(tweet))]
+    assert sentences(tweet) == [tweet]
+    text = "Acme grew.\n## Outlook\nMore growth"
+    assert list(paragraph_spans(text)) == [(0, 10), (11, len(text))]
 
 
 def test_a_line_break_that_wraps_prose_or_names_cuts_no_sentence() -> None:

@@ -491,3 +491,12 @@ def test_a_line_break_before_a_list_item_or_after_a_heading_cuts_a_name() -> Non
     assert _line_pieces(text, words, 8, 9) == [(8, 8), (9, 9)]
     form_feed = "it was Maria\fGonzalez"  # a page break is no wrap
     assert _line_pieces(form_feed, [(0, 2), (3, 6), (7, 12), (13, 21)], 2, 3) == [(2, 2), (3, 3)]
+
+
+def test_a_bullet_starts_a_list_item_for_names_as_for_sentences() -> None:
+    from kgbuild.stages.ner import _wraps_prose
+
+    # the NER stage had its own list marks, without the bullets sentence splitting knows:
+    # "Maria\n• Gonzalez" was one name across two items
+    assert not _wraps_prose("met Maria\n• Gonzalez", 9, 10)
+    assert _wraps_prose("met Maria\nGonzalez", 9, 10)
