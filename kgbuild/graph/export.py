@@ -146,7 +146,12 @@ def _attribute(text: Any) -> str:
 
 
 class _GraphmlKeys:
-    """The ``<key>`` declarations: one per attribute name, type and scope, in first use."""
+    """The ``<key>`` declarations: one per attribute name, type and scope, in first use.
+
+    Their ids are ``k0``, ``k1``...: not networkx's ``d0``, ``d1``..., because Gephi takes
+    a node key of id ``d3`` and an edge key of id ``d7`` as the label (yEd's ids for
+    them), whatever attribute they hold.
+    """
 
     def __init__(self) -> None:
         self.ids: dict[tuple[Any, str, str], str] = {}
@@ -160,7 +165,7 @@ class _GraphmlKeys:
             kind, text = _graphml_value(value)
             key = self.ids.get((name, kind, scope))
             if key is None:
-                key = self.ids[name, kind, scope] = f"d{len(self.ids)}"
+                key = self.ids[name, kind, scope] = f"k{len(self.ids)}"
             parts.append(f'  <data key="{key}">{text}</data>\n')
         return "".join(parts)
 
@@ -179,7 +184,8 @@ def write_graphml(graph: nx.MultiDiGraph[str], path: Path) -> Path:
     scope; edges with their keys as ids), built as text in one pass: 2.7-2.9 times faster
     on a graph of 100,000 edges. Node and edge ids are :func:`graphml_id` of their keys;
     list and dict attributes are stored as JSON strings; in attribute names and values,
-    characters XML 1.0 forbids become U+FFFD (see the module docstring).
+    characters XML 1.0 forbids become U+FFFD (see the module docstring). Key ids are
+    ``k0``, ``k1``... (see :class:`_GraphmlKeys`).
 
     Raises:
         ValueError: Two node keys have one text (such as ``1`` and ``"1"``).

@@ -191,6 +191,36 @@ def test_graphml_edge_ids_are_unique_in_a_built_graph(tmp_path: Path) -> None:
     assert mentioned == {link.id for link in links}  # the ids of Neo4j's IN_DOCUMENT
 
 
+GEPHI_NODE_LABEL = {"label", "d3"}
+GEPHI_EDGE_LABEL = {"label", "edgelabel", "d7"}
+"""What Gephi's GraphML importer (``ImporterGraphML``) shows as a node's or an edge's label:
+the ``<key>`` of that id, else of that ``attr.name`` (``d3``, ``d7``: yEd's ids)."""
+
+
+def _gephi_labels(path: Path) -> dict[str, set[str]]:
+    """Per scope, the ``attr.name`` of every key Gephi would read as the label."""
+    ns = "{http://graphml.graphdrawing.org/xmlns}"
+    names = {"node": GEPHI_NODE_LABEL, "edge": GEPHI_EDGE_LABEL}
+    found: dict[str, set[str]] = {"node": set(), "edge": set()}
+    for key in ElementTree.parse(path).iter(f"{ns}key"):
+        scope, name = key.get("for", ""), key.get("attr.name", "")
+        if key.get("id") in names[scope] or name in names[scope]:
+            found[scope].add(name)
+    return found
+
+
+def test_graphml_key_ids_are_not_read_as_labels_by_gephi(tmp_path: Path) -> None:
+    """networkx's key ids ``d0``, ``d1``...: a document's fourth attribute (its content
+    hash) had the id ``d3``, which Gephi shows as the node label."""
+    path = write_graphml(_graph("a.txt", "Acme"), tmp_path / "g.graphml")
+    labels = _gephi_labels(path)
+    assert "content_hash" not in labels["node"]
+    assert labels["node"] <= {"label"} and labels["edge"] <= {"label"}
+    bare: nx.MultiDiGraph[str] = nx.MultiDiGraph()  # an edge's eighth attribute was d7
+    bare.add_edge("a", "b", key="e", **{f"a{i}": i for i in range(10)})
+    assert _gephi_labels(write_graphml(bare, tmp_path / "b.graphml"))["edge"] == set()
+
+
 def test_node_link_json_reads_back_as_networkx_data_one_item_per_line(tmp_path: Path) -> None:
     graph = _graph("d\n1", HOSTILE)
     graph.add_node("ent_2", kind="entity", label="PER", name="Ada\u2028", aliases=[])
