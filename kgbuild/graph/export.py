@@ -7,9 +7,10 @@ are inlined, so it opens offline.
 Every string of the GraphML file is valid XML 1.0: characters XML 1.0 cannot hold (control
 characters other than tab, newline and carriage return; lone surrogates; U+FFFE, U+FFFF) are
 written as U+FFFD. Node and edge ids are GraphML's ``NMTOKEN`` and unique (see
-:func:`graphml_id`), so Gephi, yEd, Cytoscape and networkx read every node apart. The
-explorer's embedded data escapes ``<``, ``>``, ``&``, U+2028 and U+2029, so no text can end
-or reopen its ``<script>`` element.
+:func:`graphml_id`), so Gephi, yEd, Cytoscape and networkx read every node apart. A
+node's and an edge's ``label`` is what Gephi shows: an entity's name, a document's title, an
+edge's type (see :func:`graphml_node_data`). The explorer's embedded data escapes ``<``,
+``>``, ``&``, U+2028 and U+2029, so no text can end or reopen its ``<script>`` element.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ import networkx as nx
 from kgbuild.data import Chunk
 
 __all__ = [
+    "graphml_edge_data",
     "graphml_id",
+    "graphml_node_data",
     "node_link_text",
     "script_json",
     "sentences_text",
@@ -145,8 +148,47 @@ def _attribute(text: Any) -> str:
     return xml_safe(str(text)).translate(_ATTRIBUTE_ESCAPES)
 
 
+def graphml_node_data(data: dict[Any, Any]) -> dict[Any, Any]:
+    """The attributes GraphML holds for a node: ``label`` is what Gephi shows as its name.
+
+    Gephi shows a node's ``label`` attribute as its label, so an entity's ``label`` (its
+    type in the graph and ``graph.json``) is its ``name`` in GraphML, and its type is
+    ``type``; a document's ``label`` is its title (``meta_title``), else its ``source``,
+    else its id. Other nodes are as they are.
+
+    >>> graphml_node_data({"kind": "entity", "label": "ORG", "name": "Acme"})
+    {'label': 'Acme', 'type': 'ORG', 'kind': 'entity', 'name': 'Acme'}
+    >>> graphml_node_data({"kind": "document", "id": "a.txt", "source": "in/a.txt"})["label"]
+    'in/a.txt'
+    """
+    kind = data.get("kind")
+    if kind == "entity":
+        rest = {name: value for name, value in data.items() if name != "label"}
+        return {"label": data.get("name"), "type": data.get("label"), **rest}
+    if kind == "document" and "label" not in data:
+        title = data.get("meta_title") or data.get("source") or data.get("doc_id", data.get("id"))
+        return {"label": title, **data}
+    return data
+
+
+def graphml_edge_data(data: dict[Any, Any]) -> dict[Any, Any]:
+    """The attributes GraphML holds for an edge: its ``type`` is also its ``label``.
+
+    Gephi shows an edge's ``label`` attribute on the edge (``EMPLOYER``, ``CO_OCCURS``,
+    ``MENTIONED_IN``); an edge that has a ``label`` of its own keeps it.
+    """
+    if "type" in data and "label" not in data:
+        return {"label": data["type"], **data}
+    return data
+
+
 class _GraphmlKeys:
-    """The ``<key>`` declarations: one per attribute name, type and scope, in first use."""
+    """The ``<key>`` declarations: one per attribute name, type and scope, in first use.
+
+    Their ids are ``k0``, ``k1``...: not networkx's ``d0``, ``d1``..., because Gephi takes
+    a node key of id ``d3`` and an edge key of id ``d7`` as the label (yEd's ids for
+    them), whatever attribute they hold.
+    """
 
     def __init__(self) -> None:
         self.ids: dict[tuple[Any, str, str], str] = {}
@@ -160,7 +202,7 @@ class _GraphmlKeys:
             kind, text = _graphml_value(value)
             key = self.ids.get((name, kind, scope))
             if key is None:
-                key = self.ids[name, kind, scope] = f"d{len(self.ids)}"
+                key = self.ids[name, kind, scope] = f"k{len(self.ids)}"
             parts.append(f'  <data key="{key}">{text}</data>\n')
         return "".join(parts)
 
@@ -178,8 +220,10 @@ def write_graphml(graph: nx.MultiDiGraph[str], path: Path) -> Path:
     The file networkx's ``write_graphml`` writes (a key per attribute name, type and
     scope; edges with their keys as ids), built as text in one pass: 2.7-2.9 times faster
     on a graph of 100,000 edges. Node and edge ids are :func:`graphml_id` of their keys;
-    list and dict attributes are stored as JSON strings; in attribute names and values,
-    characters XML 1.0 forbids become U+FFFD (see the module docstring).
+    their attributes are :func:`graphml_node_data` and :func:`graphml_edge_data` of theirs
+    (``label`` what tools show); list and dict attributes are stored as JSON strings; in
+    attribute names and values, characters XML 1.0 forbids become U+FFFD (see the module
+    docstring). Key ids are ``k0``, ``k1``... (see :class:`_GraphmlKeys`).
 
     Raises:
         ValueError: Two node keys have one text (such as ``1`` and ``"1"``).
@@ -194,11 +238,13 @@ def write_graphml(graph: nx.MultiDiGraph[str], path: Path) -> Path:
             seen[text] = node
     body = ['<graph edgedefault="directed">\n']
     for node, data in graph.nodes(data=True):
-        body.append(f'<node id="{ids[node]}">\n{keys.data(data, "node")}</node>\n')
+        body.append(
+            f'<node id="{ids[node]}">\n{keys.data(graphml_node_data(data), "node")}</node>\n'
+        )
     for head, tail, key, data in graph.edges(keys=True, data=True):
         body.append(
             f'<edge source="{ids[head]}" target="{ids[tail]}" '
-            f'id="{graphml_id(key)}">\n{keys.data(data, "edge")}</edge>\n'
+            f'id="{graphml_id(key)}">\n{keys.data(graphml_edge_data(data), "edge")}</edge>\n'
         )
     body.append("</graph></graphml>\n")
     path.parent.mkdir(parents=True, exist_ok=True)

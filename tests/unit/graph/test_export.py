@@ -17,7 +17,10 @@ import pytest
 
 from kgbuild.config import NerConfig, Settings
 from kgbuild.graph.export import (
+    graphml_edge_data,
     graphml_id,
+    graphml_node_data,
+    node_link_text,
     script_json,
     write_graphml,
     write_html,
@@ -110,10 +113,11 @@ def test_graphml_reads_back_as_what_networkx_writes(tmp_path: Path) -> None:
         )
         return xml_safe(text)
 
-    for node, data in graph.nodes(data=True):
-        flat.add_node(graphml_id(node), **{k: scalar(v) for k, v in data.items() if v is not None})
+    for node, data in graph.nodes(data=True):  # the attributes as GraphML names them
+        values = {k: scalar(v) for k, v in graphml_node_data(data).items() if v is not None}
+        flat.add_node(graphml_id(node), **values)
     for head, tail, key, data in graph.edges(keys=True, data=True):
-        values = {k: scalar(v) for k, v in data.items() if v is not None}
+        values = {k: scalar(v) for k, v in graphml_edge_data(data).items() if v is not None}
         flat.add_edge(graphml_id(head), graphml_id(tail), key=graphml_id(key), **values)
     nx.write_graphml(flat, tmp_path / "nx.graphml", encoding="utf-8")
     theirs = nx.read_graphml(tmp_path / "nx.graphml", force_multigraph=True)
@@ -189,6 +193,68 @@ def test_graphml_edge_ids_are_unique_in_a_built_graph(tmp_path: Path) -> None:
     mention_to_entity = {m: e.id for e in small.entities for m in e.mention_ids}
     links = document_links(small.delta.mentions, mention_to_entity)
     assert mentioned == {link.id for link in links}  # the ids of Neo4j's IN_DOCUMENT
+
+
+GEPHI_NODE_LABEL = {"label", "d3"}
+GEPHI_EDGE_LABEL = {"label", "edgelabel", "d7"}
+"""What Gephi's GraphML importer (``ImporterGraphML``) shows as a node's or an edge's label:
+the ``<key>`` of that id, else of that ``attr.name`` (``d3``, ``d7``: yEd's ids)."""
+
+
+def _gephi_labels(path: Path) -> dict[str, set[str]]:
+    """Per scope, the ``attr.name`` of every key Gephi would read as the label."""
+    ns = "{http://graphml.graphdrawing.org/xmlns}"
+    names = {"node": GEPHI_NODE_LABEL, "edge": GEPHI_EDGE_LABEL}
+    found: dict[str, set[str]] = {"node": set(), "edge": set()}
+    for key in ElementTree.parse(path).iter(f"{ns}key"):
+        scope, name = key.get("for", ""), key.get("attr.name", "")
+        if key.get("id") in names[scope] or name in names[scope]:
+            found[scope].add(name)
+    return found
+
+
+def test_graphml_labels_entities_by_name_documents_by_title_edges_by_type(
+    tmp_path: Path,
+) -> None:
+    """Gephi shows a node's ``label``: it showed PER/ORG/LOC on every entity.
+
+    The entity type is ``type`` in GraphML; ``graph.json`` keeps ``label`` (the explorer
+    and ``kgbuild ask`` read it).
+    """
+    from tests.explorer_data import small_graph
+
+    graph = small_graph().graph(co_occurs=True)
+    path = write_graphml(graph, tmp_path / "g.graphml")
+    back = nx.read_graphml(path, force_multigraph=True)
+    assert _gephi_labels(path) == {"node": {"label"}, "edge": {"label"}}
+    for node, data in graph.nodes(data=True):
+        read = back.nodes[graphml_id(node)]
+        if data["kind"] == "entity":
+            assert read["label"] == data["name"] and read["type"] == data["label"]
+            assert read["name"] == data["name"]
+        else:
+            assert read["label"] == data.get("meta_title", data["source"])
+    titled = [d for _, d in back.nodes(data=True) if "meta_title" in d]
+    assert titled and all(d["label"] == d["meta_title"] for d in titled)
+    types = {data["type"] for _, _, data in graph.edges(data=True)}
+    assert {"MENTIONED_IN", "CO_OCCURS"} < types and len(types) > 2  # relations too
+    for _, _, data in back.edges(data=True):
+        assert data["label"] == data["type"]
+    in_json = [n for n in json.loads(node_link_text(graph))["nodes"] if n["kind"] == "entity"]
+    assert in_json and all(n["label"] in {"PER", "ORG", "LOC"} for n in in_json)
+    assert all("type" not in n for n in in_json)  # graph.json and the graph are as they were
+
+
+def test_graphml_key_ids_are_not_read_as_labels_by_gephi(tmp_path: Path) -> None:
+    """networkx's key ids ``d0``, ``d1``...: a document's fourth attribute (its content
+    hash) had the id ``d3``, which Gephi shows as the node label."""
+    path = write_graphml(_graph("a.txt", "Acme"), tmp_path / "g.graphml")
+    labels = _gephi_labels(path)
+    assert "content_hash" not in labels["node"]
+    assert labels["node"] <= {"label"} and labels["edge"] <= {"label"}
+    bare: nx.MultiDiGraph[str] = nx.MultiDiGraph()  # an edge's eighth attribute was d7
+    bare.add_edge("a", "b", key="e", **{f"a{i}": i for i in range(10)})
+    assert _gephi_labels(write_graphml(bare, tmp_path / "b.graphml"))["edge"] == set()
 
 
 def test_node_link_json_reads_back_as_networkx_data_one_item_per_line(tmp_path: Path) -> None:
