@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from kgbuild.collection import fewer_collections
+from kgbuild.collection import existing_objects_frozen, fewer_collections
 from kgbuild.config import Settings, load_settings
 from kgbuild.data import (
     Attribute,
@@ -738,16 +738,21 @@ def assemble_step(run: BuildRun) -> None:
             run.totals = Totals(**kept[1])
             log.info("nothing that the graph is built from changed: %s kept", out_dir)
             return
-    run.assembled = assemble(run.settings, run.engine)
+    # What exists when a block starts (the loaded models and modules, then the assembled
+    # graph and results) lives on past it: left out of the collections made inside, which
+    # would otherwise scan it again each time the graph or the files' text grows.
+    with existing_objects_frozen():
+        run.assembled = assemble(run.settings, run.engine)
     run.totals = run.assembled.totals
-    report.outputs = export(
-        run.assembled.graph,
-        out_dir,
-        inputs=inputs,
-        totals=run.totals,
-        html_pages=run.settings.graph.html_pages,
-        results=run.assembled.results,
-    )
+    with existing_objects_frozen():
+        report.outputs = export(
+            run.assembled.graph,
+            out_dir,
+            inputs=inputs,
+            totals=run.totals,
+            html_pages=run.settings.graph.html_pages,
+            results=run.assembled.results,
+        )
 
 
 def persist_step(run: BuildRun) -> None:
