@@ -29,6 +29,7 @@ from kgbuild.collection import existing_objects_frozen, fewer_collections
 from kgbuild.config import Settings, load_settings
 from kgbuild.data import (
     Attribute,
+    CoOccurrence,
     Document,
     DocumentFailure,
     DocumentResult,
@@ -37,6 +38,7 @@ from kgbuild.data import (
 )
 from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
+from kgbuild.graph.cooccurrence import co_occurrences
 from kgbuild.graph.delta import graph_delta
 from kgbuild.graph.export import sentences_text
 from kgbuild.graph.outputs import OUTPUT_FILES, code_digest, export_outputs, kept_outputs
@@ -277,6 +279,8 @@ class Assembled:
     """Entity-level relations (see :func:`kgbuild.graph.build.resolve_relations`)."""
     attributes: list[Attribute] = field(default_factory=list)
     """Entity-level attributes (see :func:`kgbuild.stages.attributes.resolve_attributes`)."""
+    cooccurrences: tuple[CoOccurrence, ...] | None = None
+    """The graph's ``CO_OCCURS`` pairs (``None``: not kept; a persist computes them again)."""
 
     @property
     def chunks(self) -> int:
@@ -361,6 +365,15 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
         resolution.mention_to_entity,
         {entity.id: entity.name for entity in resolution.entities},
     )
+    # computed once, for the graph and for a Neo4j persist's delta
+    pairs = tuple(
+        co_occurrences(
+            mentions,
+            resolution.mention_to_entity,
+            {chunk.id: chunk.index for result in results for chunk in result.chunks},
+            window=settings.graph.cooccurrence_window,
+        )
+    )
     graph = build_graph(
         infos,
         resolution.entities,
@@ -368,10 +381,9 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
         resolution.mention_to_entity,
         relations,
         attributes=attributes,
-        chunk_index={chunk.id: chunk.index for result in results for chunk in result.chunks},
-        cooccurrence_window=settings.graph.cooccurrence_window,
+        cooccurrences=pairs,
     )
-    return Assembled(graph, resolution, results, relations, attributes)
+    return Assembled(graph, resolution, results, relations, attributes, pairs)
 
 
 def export(
@@ -494,6 +506,7 @@ def persist_graph(
             rewrite=stale,
             retire=[*stale, *removed],
             cooccurrence_window=settings.graph.cooccurrence_window,
+            cooccurrences=assembled.cooccurrences,
         )
         applied = writer.apply(delta)
         moved = {
