@@ -25,10 +25,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from kgbuild.collection import fewer_collections
+from kgbuild.collection import existing_objects_frozen, fewer_collections
 from kgbuild.config import Settings, load_settings
 from kgbuild.data import (
     Attribute,
+    CoOccurrence,
     Document,
     DocumentFailure,
     DocumentResult,
@@ -37,6 +38,7 @@ from kgbuild.data import (
 )
 from kgbuild.extraction import Extractor
 from kgbuild.graph.build import build_graph, resolve_attributes, resolve_relations
+from kgbuild.graph.cooccurrence import co_occurrences
 from kgbuild.graph.delta import graph_delta
 from kgbuild.graph.export import sentences_text
 from kgbuild.graph.outputs import (
@@ -48,7 +50,7 @@ from kgbuild.graph.outputs import (
 )
 from kgbuild.interrupts import interruption, restated, sigterm_raises
 from kgbuild.runlock import output_lock
-from kgbuild.schema import load_schema
+from kgbuild.schema import load_schema, schema_file
 from kgbuild.stages.discovery import Inputs, check_inputs
 from kgbuild.stages.ingest import IngestResult, IngestWarning, printable, read_documents
 from kgbuild.stages.registry import stage_key
@@ -76,6 +78,9 @@ __all__ = [
     "extractor",
     "fail",
     "finish",
+    "neo4j_documents_present",
+    "neo4j_inputs",
+    "neo4j_kept",
     "new_run_id",
     "persist_graph",
     "persist_neo4j",
@@ -296,6 +301,8 @@ class Assembled:
     """Entity-level relations (see :func:`kgbuild.graph.build.resolve_relations`)."""
     attributes: list[Attribute] = field(default_factory=list)
     """Entity-level attributes (see :func:`kgbuild.stages.attributes.resolve_attributes`)."""
+    cooccurrences: tuple[CoOccurrence, ...] | None = None
+    """The graph's ``CO_OCCURS`` pairs (``None``: not kept; a persist computes them again)."""
 
     @property
     def chunks(self) -> int:
@@ -383,6 +390,15 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
         resolution.mention_to_entity,
         {entity.id: entity.name for entity in resolution.entities},
     )
+    # computed once, for the graph and for a Neo4j persist's delta
+    pairs = tuple(
+        co_occurrences(
+            mentions,
+            resolution.mention_to_entity,
+            {chunk.id: chunk.index for result in results for chunk in result.chunks},
+            window=settings.graph.cooccurrence_window,
+        )
+    )
     graph = build_graph(
         infos,
         resolution.entities,
@@ -390,10 +406,9 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
         resolution.mention_to_entity,
         relations,
         attributes=attributes,
-        chunk_index={chunk.id: chunk.index for result in results for chunk in result.chunks},
-        cooccurrence_window=settings.graph.cooccurrence_window,
+        cooccurrences=pairs,
     )
-    return Assembled(graph, resolution, results, relations, attributes)
+    return Assembled(graph, resolution, results, relations, attributes, pairs)
 
 
 def export(
@@ -451,6 +466,7 @@ def persist_graph(
     assembled: Assembled,
     *,
     progress: ProgressCallback | None = None,
+    inputs: str | None = None,
 ) -> PersistReport:
     """Bring the configured Neo4j in line with the current documents, incrementally.
 
@@ -475,6 +491,9 @@ def persist_graph(
         progress: Called after each committed write batch (``kind, done, total``), once
             with kind ``"cleanup"`` between the write and the removal of old contributions,
             and after each removal step (kinds ``"retire ..."``).
+        inputs: What ``assembled`` was built from (:func:`neo4j_inputs`), recorded in the
+            ledger once the write has succeeded (and cleared before it starts): a later
+            build from the same inputs need not write again (:func:`neo4j_kept`).
 
     Raises:
         ConfigError: no URI configured, or the graph schema file is wrong.
@@ -504,9 +523,9 @@ def persist_graph(
             if row.id not in current
             and (row.id in present or (row.neo4j_key or "").startswith(target + "|"))
         )
-        if stale:
-            with Session(engine) as session, session.begin():
-                ledger.forget_graph_keys(session, stale)
+        with Session(engine) as session, session.begin():
+            ledger.forget_graph_keys(session, stale)
+            ledger.record_graph_inputs(session, target, None, run_id)
         delta = graph_delta(
             run_id,
             assembled.results,
@@ -516,6 +535,7 @@ def persist_graph(
             rewrite=stale,
             retire=[*stale, *removed],
             cooccurrence_window=settings.graph.cooccurrence_window,
+            cooccurrences=assembled.cooccurrences,
         )
         applied = writer.apply(delta)
         moved = {
@@ -527,6 +547,7 @@ def persist_graph(
             log.info("%d unchanged documents read from another file: sources updated", len(moved))
     with Session(engine) as session, session.begin():
         ledger.record_graph_write(session, run_id, target, stale, removed)
+        ledger.record_graph_inputs(session, target, inputs, run_id)
     report = PersistReport(
         config.uri or "",
         config.database,
@@ -553,12 +574,58 @@ def check_store(settings: Settings) -> None:
 
 
 def persist_neo4j(
-    settings: Settings, engine: Engine, run_id: str, assembled: Assembled
+    settings: Settings,
+    engine: Engine,
+    run_id: str,
+    assembled: Assembled,
+    *,
+    inputs: str | None = None,
 ) -> str | None:
     """Persist to Neo4j when one is configured (:func:`persist_graph`); return its summary line."""
     if not settings.neo4j.uri:
         return None
-    return persist_graph(settings, engine, run_id, assembled).summary()
+    return persist_graph(settings, engine, run_id, assembled, inputs=inputs).summary()
+
+
+def neo4j_inputs(settings: Settings, inputs: str) -> str:
+    """What a Neo4j write is made from: ``inputs`` and the graph schema.
+
+    ``inputs`` is :func:`assembly_inputs`; the schema (its labels and types) is what the
+    write is checked against.
+    """
+    try:
+        schema = schema_file(settings.schema_path).read_bytes()
+    except OSError:  # the write says so (load_schema)
+        schema = b"\0unreadable"
+    return hashlib.sha256(inputs.encode("utf-8") + b"\0" + schema).hexdigest()
+
+
+def neo4j_kept(settings: Settings, engine: Engine, inputs: str) -> bool:
+    """Whether the configured Neo4j holds the graph of ``inputs``, by the ledger.
+
+    True when the last write to that target that completed was of a graph built from
+    ``inputs`` (:func:`assembly_inputs`: the same current documents, settings and code)
+    with the same graph schema (:func:`neo4j_inputs`).
+    """
+    from kgbuild.store.neo4j.persist import target_key
+
+    with Session(engine) as session:
+        recorded = ledger.graph_inputs(session, target_key(settings.neo4j))
+    return recorded == neo4j_inputs(settings, inputs)
+
+
+def neo4j_documents_present(settings: Settings, engine: Engine) -> bool:
+    """Whether every current document has its Document node, of its source, in Neo4j.
+
+    What a kept graph (:func:`neo4j_kept`) is checked against before nothing is written:
+    a database emptied or replaced since is written again.
+    """
+    from kgbuild.store.neo4j.persist import open_writer
+
+    with Session(engine) as session:
+        sources = {row.id: row.source for row in ledger.current_documents(session)}
+    with open_writer(settings.neo4j, load_schema(settings.schema_path)) as writer:
+        return writer.document_sources(sources) == sources
 
 
 def start_report(todo: Plan) -> BuildReport:
@@ -665,6 +732,8 @@ class BuildRun:
     """The resolved graph (step ``resolve-and-export``; ``None`` where it kept the last one)."""
     totals: Totals | None = None
     """The graph's counts (step ``resolve-and-export``, also where it kept the last graph)."""
+    inputs: str | None = None
+    """What the graph is built from (:func:`assembly_inputs`; step ``resolve-and-export``)."""
 
     def planned(self) -> tuple[Plan, BuildReport]:
         """The plan and the report, once step ``plan`` has run.
@@ -748,46 +817,78 @@ def extract_step(run: BuildRun) -> None:
 def assemble_step(run: BuildRun) -> None:
     """Resolve every current document into the graph and write the output files.
 
-    Without Neo4j, a build whose inputs (:func:`assembly_inputs`) are those of the last
-    build, whose output files are still as it wrote them, keeps them and their totals
-    and resolves nothing (see :func:`kgbuild.graph.outputs.kept_outputs`); for a new
-    ``graph.html_pages`` it writes ``graph.html`` alone, from ``graph.json``.
+    A build whose inputs (:func:`assembly_inputs`) are those of the last build, whose
+    output files are still as it wrote them, keeps them and their totals and resolves
+    nothing (see :func:`kgbuild.graph.outputs.kept_outputs`); with Neo4j, only where the
+    ledger says the last complete write there was of the same inputs (:func:`neo4j_kept`).
+    For a new ``graph.html_pages`` it then writes ``graph.html`` alone, from ``graph.json``.
     """
     _, report = run.planned()
     out_dir = run.settings.out_dir
-    inputs = None
-    if not run.settings.neo4j.uri:
-        inputs = assembly_inputs(run.settings, run.engine)
-        kept = kept_outputs(out_dir, inputs)
-        if (
-            kept is not None
-            and set(kept[1]) == {f.name for f in fields(Totals)}
-            and refresh_html(out_dir, run.settings.graph.html_pages)
-        ):
-            report.outputs = kept[0]
-            run.totals = Totals(**kept[1])
-            log.info("nothing that the graph is built from changed: %s kept", out_dir)
-            return
-    run.assembled = assemble(run.settings, run.engine)
+    inputs = run.inputs = assembly_inputs(run.settings, run.engine)
+    kept = kept_outputs(out_dir, inputs)
+    if (
+        kept is not None
+        and set(kept[1]) == {f.name for f in fields(Totals)}
+        and (not run.settings.neo4j.uri or neo4j_kept(run.settings, run.engine, inputs))
+        and refresh_html(out_dir, run.settings.graph.html_pages)
+    ):
+        report.outputs = kept[0]
+        run.totals = Totals(**kept[1])
+        log.info("nothing that the graph is built from changed: %s kept", out_dir)
+        return
+    _assemble_and_export(run, report, inputs)
+
+
+def _assemble_and_export(run: BuildRun, report: BuildReport, inputs: str) -> Assembled:
+    """Resolve the graph into ``run`` and write its files; return it."""
+    out_dir = run.settings.out_dir
+    # What exists when a block starts (the loaded models and modules, then the assembled
+    # graph and results) lives on past it: left out of the collections made inside, which
+    # would otherwise scan it again each time the graph or the files' text grows.
+    with existing_objects_frozen():
+        run.assembled = assemble(run.settings, run.engine)
     run.totals = run.assembled.totals
-    report.outputs = export(
-        run.assembled.graph,
-        out_dir,
-        inputs=inputs,
-        totals=run.totals,
-        html_pages=run.settings.graph.html_pages,
-        results=run.assembled.results,
-    )
+    with existing_objects_frozen():
+        report.outputs = export(
+            run.assembled.graph,
+            out_dir,
+            inputs=inputs,
+            totals=run.totals,
+            html_pages=run.settings.graph.html_pages,
+            results=run.assembled.results,
+        )
+    return run.assembled
 
 
 def persist_step(run: BuildRun) -> None:
-    """Bring Neo4j in line with the current documents, when one is configured."""
+    """Bring Neo4j in line with the current documents, when one is configured.
+
+    Where step ``resolve-and-export`` kept the last graph (Neo4j holds it, by the ledger),
+    nothing is written if every current document's node is still there; otherwise the
+    graph is assembled now and written.
+    """
     _, report = run.planned()
-    if not run.settings.neo4j.uri:
+    settings = run.settings
+    if not settings.neo4j.uri:
         return
     if run.assembled is None:
-        raise RuntimeError(f"run {run.run_id}: persist-neo4j ran before the graph was assembled")
-    report.neo4j = persist_neo4j(run.settings, run.engine, run.run_id, run.assembled)
+        if run.totals is None or run.inputs is None:
+            raise RuntimeError(
+                f"run {run.run_id}: persist-neo4j ran before the graph was assembled"
+            )
+        if neo4j_documents_present(settings, run.engine):
+            config = settings.neo4j
+            kept = PersistReport(config.uri or "", config.database, 0, 0, run.totals.entities, 0)
+            report.neo4j = f"{kept.summary()} (nothing it is built from changed: not resolved)"
+            log.info(report.neo4j)
+            return
+        log.warning("Neo4j lacks documents of the last build: the graph is written again")
+        assembled = _assemble_and_export(run, report, run.inputs)
+    else:
+        assembled = run.assembled
+    inputs = None if run.inputs is None else neo4j_inputs(settings, run.inputs)
+    report.neo4j = persist_neo4j(settings, run.engine, run.run_id, assembled, inputs=inputs)
 
 
 BUILD_STEPS: tuple[BuildStep, ...] = (

@@ -25,6 +25,7 @@ import networkx as nx
 from kgbuild.data import (
     METADATA_PREFIX,
     Attribute,
+    CoOccurrence,
     Entity,
     Evidence,
     Mention,
@@ -186,12 +187,16 @@ def build_graph(
     attributes: Iterable[Attribute] = (),
     chunk_index: Mapping[str, int] | None = None,
     cooccurrence_window: int = 0,
+    cooccurrences: Iterable[CoOccurrence] | None = None,
 ) -> nx.MultiDiGraph[str]:
     """Build the entity graph with per-document provenance edges and relation edges.
 
     ``relations`` and ``attributes`` are entity-level (see :func:`resolve_relations`,
     :func:`resolve_attributes`). ``chunk_index`` (chunk id -> sentence index in its
     document) is needed for a ``cooccurrence_window`` over several sentences.
+    ``cooccurrences``: the ``CO_OCCURS`` pairs, where the caller has them already
+    (:func:`~kgbuild.graph.cooccurrence.co_occurrences` of the same mentions and window);
+    ``None``: computed here.
     O(entities + mentions + relations + attributes + co-occurring pairs).
     """
     mentions = list(mentions)
@@ -255,18 +260,16 @@ def build_graph(
             count=len(relation.evidence),
             provenance=[_evidence(e, spans) for e in relation.evidence],
         )
-    _add_cooccurrences(graph, mentions, mention_to_entity, chunk_index, cooccurrence_window)
+    if cooccurrences is None:
+        cooccurrences = co_occurrences(
+            mentions, mention_to_entity, chunk_index, window=cooccurrence_window
+        )
+    _add_cooccurrences(graph, cooccurrences)
     return graph
 
 
-def _add_cooccurrences(
-    graph: nx.MultiDiGraph[str],
-    mentions: Sequence[Mention],
-    mention_to_entity: Mapping[str, str],
-    chunk_index: Mapping[str, int] | None,
-    window: int,
-) -> None:
-    for pair in co_occurrences(mentions, mention_to_entity, chunk_index, window=window):
+def _add_cooccurrences(graph: nx.MultiDiGraph[str], pairs: Iterable[CoOccurrence]) -> None:
+    for pair in pairs:
         if pair.source in graph and pair.target in graph:
             graph.add_edge(
                 pair.source,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from kgbuild.data import Attribute, DocumentResult, GraphDelta, Relation
+from kgbuild.data import Attribute, CoOccurrence, DocumentResult, GraphDelta, Relation
 from kgbuild.graph.cooccurrence import co_occurrences, document_links
 from kgbuild.stages.resolve import ResolutionResult
 
@@ -27,6 +27,7 @@ def graph_delta(
     rewrite: Collection[str] = (),
     retire: Collection[str] = (),
     cooccurrence_window: int = 0,
+    cooccurrences: Sequence[CoOccurrence] | None = None,
 ) -> GraphDelta:
     """The delta that brings a store in line with ``results``.
 
@@ -39,6 +40,8 @@ def graph_delta(
         rewrite: Ids of the current documents whose Document and Chunk nodes are (re)written.
         retire: Ids of rewritten or deleted documents, whose earlier contribution goes.
         cooccurrence_window: ``CO_OCCURS`` joins entities at most this many sentences apart.
+        cooccurrences: The ``CO_OCCURS`` pairs of ``results`` at that window, where the
+            caller has them already (the assembled graph's); ``None``: computed here.
 
     Returns:
         Documents and chunks of ``rewrite`` (in ``results`` order), every entity, current
@@ -60,6 +63,8 @@ def graph_delta(
             co_occurrences(
                 mentions, resolution.mention_to_entity, chunk_index, window=cooccurrence_window
             )
+            if cooccurrences is None
+            else cooccurrences
         ),
         document_links=tuple(document_links(mentions, resolution.mention_to_entity)),
         retired=tuple(sorted(retire)),

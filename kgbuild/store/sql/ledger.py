@@ -25,7 +25,14 @@ from kgbuild.data import (
     MentionRelation,
 )
 from kgbuild.processes import process_alive, this_host
-from kgbuild.store.sql.orm import DocumentRow, ResultRow, RunRow, StageEventRow, utcnow
+from kgbuild.store.sql.orm import (
+    DocumentRow,
+    GraphTargetRow,
+    ResultRow,
+    RunRow,
+    StageEventRow,
+    utcnow,
+)
 
 __all__ = [
     "RUN_STATUSES",
@@ -35,12 +42,14 @@ __all__ = [
     "document_info",
     "finish_run",
     "forget_graph_keys",
+    "graph_inputs",
     "graph_key",
     "known_documents",
     "load_results",
     "mark_deleted",
     "metadata_json",
     "record_failure",
+    "record_graph_inputs",
     "record_graph_write",
     "record_result",
     "record_skipped",
@@ -451,3 +460,18 @@ def record_graph_write(
         row = session.get_one(DocumentRow, doc_id)
         row.neo4j_key = None
         _event(session, run_id, source=row.source, stage=stage, status="deleted", doc_id=doc_id)
+
+
+def graph_inputs(session: Session, target: str) -> str | None:
+    """What the graph last written to ``target`` completely was built from (``None``: unknown)."""
+    row = session.get(GraphTargetRow, target)
+    return None if row is None else row.inputs
+
+
+def record_graph_inputs(session: Session, target: str, inputs: str | None, run_id: str) -> None:
+    """Record what ``target`` now holds was built from; ``None`` before a write starts."""
+    row = session.get(GraphTargetRow, target)
+    if row is None:
+        row = GraphTargetRow(target=target)
+        session.add(row)
+    row.inputs, row.run_id, row.updated_at = inputs, run_id, utcnow()

@@ -15,6 +15,7 @@ from kgbuild.errors import ConfigError, KGBuildError
 __all__ = [
     "Base",
     "DocumentRow",
+    "GraphTargetRow",
     "LedgerUnavailableError",
     "ResultRow",
     "RunRow",
@@ -106,6 +107,20 @@ class StageEventRow(Base):
     """``ok``, ``skipped``, ``failed`` or ``deleted``."""
     error: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GraphTargetRow(Base):
+    """What a graph store (a Neo4j server and database) holds as a whole."""
+
+    __tablename__ = "graph_targets"
+
+    target: Mapped[str] = mapped_column(String(512), primary_key=True)
+    inputs: Mapped[str | None] = mapped_column(String(64))
+    """What the graph last written there completely was built from (the ledger's current
+    documents, the settings and the code; :func:`kgbuild.pipeline.assembly_inputs`);
+    ``None`` while a write runs, or after one that did not finish."""
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 def make_engine(url: str) -> Engine:

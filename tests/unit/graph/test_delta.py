@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from kgbuild.data import Chunk, DocumentInfo, DocumentResult, Mention, Provenance, Span
+from kgbuild.data import (
+    Chunk,
+    DocumentInfo,
+    DocumentResult,
+    GraphDelta,
+    Mention,
+    Provenance,
+    Span,
+)
+from kgbuild.graph.build import build_graph
 from kgbuild.graph.cooccurrence import co_occurrences, document_links
 from kgbuild.graph.delta import graph_delta
 from kgbuild.stages.resolve import resolve_mentions
@@ -43,3 +52,23 @@ def test_the_delta_rewrites_the_stale_documents_and_links_every_current_mention(
     assert list(delta.document_links) == document_links(mentions, resolution.mention_to_entity)
     acme = {m.id for m in mentions if m.text == "Acme"}
     assert len({delta.entity_of()[m] for m in acme}) == 1  # one entity across documents
+
+
+def test_the_delta_takes_the_co_occurrences_the_graph_was_built_with() -> None:
+    # the pipeline computes the pairs once, for the graph and for the delta (each computed
+    # them: a second pass over every current mention on each persist)
+    results = [result("a", ["Acme", "Northwind"]), result("b", ["Acme", "Granite"])]
+    mentions = [m for r in results for m in r.mentions]
+    resolution = resolve_mentions(mentions)
+    pairs = co_occurrences(mentions, resolution.mention_to_entity, {"a-0": 0, "b-0": 0})
+    graph = build_graph([], resolution.entities, mentions, resolution.mention_to_entity, cooccurrences=pairs)  # fmt: skip
+    given = graph_delta("run-2", results, resolution, cooccurrences=pairs[:1])
+    assert delta_pairs(given) == [pairs[0].id]  # used as given, not computed again
+    computed = graph_delta("run-2", results, resolution)
+    assert computed.cooccurrences == tuple(pairs)
+    edges = [k for _, _, k, d in graph.edges(keys=True, data=True) if d["type"] == "CO_OCCURS"]
+    assert sorted(edges) == sorted(p.id for p in pairs)
+
+
+def delta_pairs(delta: GraphDelta) -> list[str]:
+    return [pair.id for pair in delta.cooccurrences]

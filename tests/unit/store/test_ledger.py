@@ -341,3 +341,32 @@ def test_a_ledger_url_that_cannot_be_opened_is_a_config_error_without_its_passwo
     # what a build with it in the config says, before any model is loaded
     with pytest.raises(ConfigError, match="ledger_url"):
         build([tmp_path], load_settings(out_dir=tmp_path / "out", ledger_url=url))
+
+
+def test_what_a_graph_target_was_last_written_from_is_recorded_per_target(engine) -> None:  # type: ignore[no-untyped-def]
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run-1")
+        assert ledger.graph_inputs(session, "bolt://a|neo4j") is None  # never written
+        ledger.record_graph_inputs(session, "bolt://a|neo4j", "digest-1", "run-1")
+        ledger.record_graph_inputs(session, "bolt://b|neo4j", "digest-2", "run-1")
+    with Session(engine) as session, session.begin():
+        assert ledger.graph_inputs(session, "bolt://a|neo4j") == "digest-1"
+        ledger.record_graph_inputs(session, "bolt://a|neo4j", None, "run-1")  # a write starts
+    with Session(engine) as session:
+        assert ledger.graph_inputs(session, "bolt://a|neo4j") is None
+        assert ledger.graph_inputs(session, "bolt://b|neo4j") == "digest-2"
+
+
+def test_a_ledger_made_before_graph_targets_were_recorded_gains_their_table(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    make_engine(url).dispose()
+    older = make_engine(url)
+    with older.begin() as connection:
+        connection.execute(text("DROP TABLE graph_targets"))
+    older.dispose()
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            assert ledger.graph_inputs(session, "bolt://a|neo4j") is None
+    finally:
+        engine.dispose()
