@@ -347,6 +347,25 @@ stage = RelationStage(ReConfig(model="{out}"), schema=..., run_id=...)
     (out / "README.md").write_text(text, encoding="utf-8")
 
 
+def _check_dev_labels(dev: Path, dev_pairs: Sequence[RePair], trained: set[str]) -> None:
+    """Refuse a dev file with a relation label that no training pair has.
+
+    Such a label was trained on no example: its score means nothing (mostly a typo, or
+    another label set).
+
+    Raises:
+        InputError: Names the dev file and the labels.
+    """
+    missing = sorted({p.label for p in dev_pairs} - trained)
+    if missing:
+        known = ", ".join(sorted(trained - {NO_RELATION})) or "none"
+        raise InputError(
+            f"{dev}: dev relation labels {', '.join(missing)} appear in no training "
+            f"example (it has {known}): add examples of them to --train, or remove them "
+            "from the dev file"
+        )
+
+
 def _split_dev(
     examples: list[RelationExample], fraction: float, seed: int
 ) -> tuple[list[RelationExample], list[RelationExample]]:
@@ -469,6 +488,8 @@ class ReTask:
             raise InputError(
                 f"no candidate entity pairs in {self.train if not pairs else self.dev}"
             )
+        if self.dev is not None:
+            _check_dev_labels(self.dev, self.dev_pairs, {p.label for p in pairs})
         self.pairs_before_sampling = len(pairs)
         self.train_pairs, self.no_relation_weight = _sample_negatives(pairs, ratio, seed)
         relation_labels = {p.label for p in [*self.train_pairs, *self.dev_pairs]} - {NO_RELATION}
