@@ -59,6 +59,8 @@ class SquadReadResult(BaseModel):
     examples: tuple[QAExample, ...]
     skipped_answers: int = 0
     dropped_questions: int = 0
+    first_skipped: str = ""
+    """Where the first skipped answer is and what is wrong with it (``""``: none skipped)."""
 
 
 def _str(value: Any, what: str) -> str:
@@ -106,6 +108,7 @@ def load_squad(
         raise DataFormatError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
     examples: list[QAExample] = []
     skipped = dropped = 0
+    first_skipped = ""
     try:
         articles = _list(_dict(root, "the top level").get("data"), "'data'")
     except ValueError as exc:
@@ -146,13 +149,15 @@ def load_squad(
                         if not isinstance(start, int) or isinstance(start, bool):
                             raise ValueError(f"answer {n} 'answer_start' is not an integer")
                         if start < 0 or context[start : start + len(text)] != text:
+                            found = context[max(start, 0) : max(start, 0) + len(text)]
+                            problem = (
+                                f"answer {n} {text!r} is not at offset {start} of the "
+                                f"context (found {found!r})"
+                            )
                             if strict:
-                                found = context[max(start, 0) : max(start, 0) + len(text)]
-                                raise ValueError(
-                                    f"answer {n} {text!r} is not at offset {start} of the "
-                                    f"context (found {found!r})"
-                                )
+                                raise ValueError(problem)
                             skipped += 1
+                            first_skipped = first_skipped or f"{qa_where}: {problem}"
                             continue
                         answers.append(Answer(text=text, start=start))
                 except ValueError as exc:
@@ -170,7 +175,10 @@ def load_squad(
                     )
                 )
     return SquadReadResult(
-        examples=tuple(examples), skipped_answers=skipped, dropped_questions=dropped
+        examples=tuple(examples),
+        skipped_answers=skipped,
+        dropped_questions=dropped,
+        first_skipped=first_skipped,
     )
 
 
@@ -194,9 +202,12 @@ def read_squad(
     result = load_squad(path, strict=strict, encoding=encoding)
     if result.skipped_answers:
         logger.warning(
-            "%s: skipped %d misaligned answer(s); dropped %d question(s) left without an answer",
+            "%s: skipped %d misaligned answer(s); dropped %d question(s) left without an "
+            "answer. The first: %s; 'answer_start' must be the answer's character offset "
+            "in the context, from 0",
             path,
             result.skipped_answers,
             result.dropped_questions,
+            result.first_skipped,
         )
     return list(result.examples)
