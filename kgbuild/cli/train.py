@@ -29,7 +29,13 @@ train_app = typer.Typer(
 )
 
 
-OutOption = Annotated[Path, typer.Option(help="Output folder for the model and its card.")]
+OutOption = Annotated[
+    Path,
+    typer.Option(
+        help="Output folder for the model and its card: new, empty, or a previous model's "
+        "(replaced)."
+    ),
+]
 BaseOption = Annotated[
     str, typer.Option(help="Base encoder: 'pypi:<package>', a local folder or a Hub id.")
 ]

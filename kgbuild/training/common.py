@@ -130,13 +130,28 @@ def read_json_object(path: Path) -> dict[str, Any]:
 def make_output_folder(out: Path) -> None:
     """Create the output folder ``out`` (parents too) before a run spends time on training.
 
+    An existing folder is written into when it is a previous model's (its manifest or card
+    is there; the new model replaces it) or holds none of the files a run replaces: a
+    project folder's ``README.md`` or another program's ``config.json`` are never lost.
+
     Raises:
-        InputError: ``out`` is a file, or the folder cannot be created.
+        InputError: ``out`` is a file, holds files of something else that the run would
+            replace, or cannot be created.
     """
     from kgbuild.errors import InputError
+    from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
 
     if out.exists() and not out.is_dir():
         raise InputError(f"output folder {out} is a file: name a folder with --out")
+    if out.is_dir() and not any(
+        (out / name).exists() for name in (KGBUILD_MODEL_FILE, MODEL_CARD_FILE)
+    ):
+        taken = [name for name in (*_MODEL_FILES, "README.md") if (out / name).exists()]
+        if taken:
+            raise InputError(
+                f"output folder {out} holds {', '.join(taken)} and is not a kgbuild model's "
+                "folder: training would replace them. Name a new or empty folder with --out"
+            )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
