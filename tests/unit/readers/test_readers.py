@@ -246,6 +246,14 @@ def test_conll04_entities_as_bio_for_ner_training(tmp_path: Path) -> None:
             r"\[1, 2\] is not an entity",
         ),
         ({"tokens": ["a"], "entities": [[0, 1]], "relations": []}, "not \\[int, int, label\\]"),
+        (  # an entity end edited past the sentence: named, not the relation that used it
+            {
+                "tokens": ["a", "b"],
+                "entities": [[0, 1, "X"], [1, 9, "Y"]],
+                "relations": [[0, 1, 1, 2, "R"]],
+            },
+            r"entity span \[1, 9\) runs past the 2 tokens",
+        ),
         ({"tokens": "a b", "entities": [], "relations": []}, "'tokens'"),
     ],
 )
