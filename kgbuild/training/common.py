@@ -25,6 +25,7 @@ __all__ = [
     "FeatureDataset",
     "Fitted",
     "TrainOptions",
+    "check_dev_labels",
     "check_init",
     "dir_size",
     "discard_model",
@@ -156,6 +157,27 @@ def make_output_folder(out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"cannot create the output folder {out}: {e.strerror or e}") from e
+
+
+def check_dev_labels(dev: Path, trained: set[str], dev_labels: set[str], ignore: str) -> None:
+    """Refuse a dev file with a relation label that no training example has.
+
+    Such a label was trained on no example: its score means nothing (mostly a typo, or
+    another label set). ``ignore`` is the no-relation class, never named.
+
+    Raises:
+        InputError: Names the dev file, the labels and the training labels.
+    """
+    from kgbuild.errors import InputError
+
+    missing = sorted(dev_labels - trained)
+    if missing:
+        known = ", ".join(sorted(trained - {ignore})) or "none"
+        raise InputError(
+            f"{dev}: dev relation labels {', '.join(missing)} appear in no training "
+            f"example (it has {known}): add examples of them to --train, or remove them "
+            "from the dev file"
+        )
 
 
 def dir_size(path: Path) -> int:

@@ -51,6 +51,7 @@ from kgbuild.training import recipe
 from kgbuild.training.common import (
     LORA_TARGET_MODULES,
     FeatureDataset,
+    check_dev_labels,
     fit,
     lora_target_modules,
     run_lines,
@@ -347,25 +348,6 @@ stage = RelationStage(ReConfig(model="{out}"), schema=..., run_id=...)
     (out / "README.md").write_text(text, encoding="utf-8")
 
 
-def _check_dev_labels(dev: Path, dev_pairs: Sequence[RePair], trained: set[str]) -> None:
-    """Refuse a dev file with a relation label that no training pair has.
-
-    Such a label was trained on no example: its score means nothing (mostly a typo, or
-    another label set).
-
-    Raises:
-        InputError: Names the dev file and the labels.
-    """
-    missing = sorted({p.label for p in dev_pairs} - trained)
-    if missing:
-        known = ", ".join(sorted(trained - {NO_RELATION})) or "none"
-        raise InputError(
-            f"{dev}: dev relation labels {', '.join(missing)} appear in no training "
-            f"example (it has {known}): add examples of them to --train, or remove them "
-            "from the dev file"
-        )
-
-
 def _split_dev(
     examples: list[RelationExample], fraction: float, seed: int
 ) -> tuple[list[RelationExample], list[RelationExample]]:
@@ -489,7 +471,8 @@ class ReTask:
                 f"no candidate entity pairs in {self.train if not pairs else self.dev}"
             )
         if self.dev is not None:
-            _check_dev_labels(self.dev, self.dev_pairs, {p.label for p in pairs})
+            trained, dev = ({p.label for p in pairs}, {p.label for p in self.dev_pairs})
+            check_dev_labels(self.dev, trained, dev, ignore=NO_RELATION)
         self.pairs_before_sampling = len(pairs)
         self.train_pairs, self.no_relation_weight = _sample_negatives(pairs, ratio, seed)
         relation_labels = {p.label for p in [*self.train_pairs, *self.dev_pairs]} - {NO_RELATION}
