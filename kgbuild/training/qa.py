@@ -434,7 +434,10 @@ class QaTask:
                 check_data_file(path)
         options.check(qa.max_length, least=32)
         if not 0 < qa.stride < qa.max_length // 2:
-            raise InputError(f"stride must be in (0, {qa.max_length // 2}), got {qa.stride}")
+            raise InputError(
+                f"stride {qa.stride} must be above 0 and below half of max_length "
+                f"{qa.max_length}: use --stride {max(qa.max_length // 2 - 1, 1)} or less"
+            )
         if options.init is not None:
             check_init(
                 options.init, base=options.base, rank=options.rank, task="question-answering"

@@ -351,3 +351,11 @@ def test_a_misaligned_answer_in_the_training_file_is_named_not_dropped_silently(
         train_qa(data, base=str(qa_base), out=tmp_path / "m", device="cpu", **settings)
     assert f"{data}: skipped 1 misaligned answer(s); dropped 1 question(s)" in caplog.text
     assert f"article 0, paragraph 0, question {question['id']!r}: answer 0" in caplog.text
+
+
+def test_a_shorter_max_length_names_the_stride_that_fits(qa_base: Path, tmp_path: Path) -> None:
+    """--max-length 128 alone failed with 'stride must be in (0, 64), got 96'."""
+    data = write_keyword_squad(tmp_path / "squad.json", articles=2, seed=1)
+    message = r"stride 96 must be above 0 and below half of max_length 128: use --stride 63"
+    with pytest.raises(InputError, match=message):
+        train_qa(data, base=str(qa_base), out=tmp_path / "m", max_length=128, device="cpu")
