@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from kgbuild.errors import DataFormatError
 from kgbuild.readers.conll import TaggedSentence
-from kgbuild.readers.files import open_text
+from kgbuild.readers.files import load_json, open_text
 from kgbuild.readers.spans import split_words
 
 __all__ = [
@@ -180,7 +180,7 @@ def read_conll04(path: Path | str, *, encoding: str = "utf-8") -> list[RelationE
             (``path: record N``, N counted from 0).
     """
     path = Path(path)
-    records = _load_json(path, encoding)
+    records = load_json(path, encoding)
     if not isinstance(records, list):
         raise DataFormatError(f"{path}: expected a JSON list of records")
     examples: list[RelationExample] = []
@@ -235,14 +235,6 @@ def read_conll04_tags(
             )
         sentences.append(TaggedSentence(tokens=example.tokens, tags=tuple(tags)))
     return sentences
-
-
-def _load_json(path: Path, encoding: str) -> Any:
-    try:
-        with open_text(path, encoding) as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
 
 
 _SEMEVAL_SENTENCE_RE = re.compile(r'^(\d+)\s+"(.*)"\s*$')

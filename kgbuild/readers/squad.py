@@ -15,7 +15,6 @@ kept with no answers.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import DataFormatError
-from kgbuild.readers.files import open_text
+from kgbuild.readers.files import load_json
 
 __all__ = ["Answer", "QAExample", "SquadReadResult", "load_squad", "read_squad"]
 
@@ -101,11 +100,7 @@ def load_squad(
             misaligned answer (naming the question id).
     """
     path = Path(path)
-    try:
-        with open_text(path, encoding) as handle:
-            root = json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    root = load_json(path, encoding)
     examples: list[QAExample] = []
     skipped = dropped = 0
     first_skipped = ""

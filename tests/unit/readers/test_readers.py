@@ -590,3 +590,21 @@ def test_a_utf8_byte_order_mark_is_dropped(tmp_path: Path) -> None:
     squad = {"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": []}]}]}
     assert load_squad(write(tmp_path, "q.json", bom + json.dumps(squad))).examples == ()
     assert read_conll04(write(tmp_path, "r.json", f"{bom}[]")) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", r"empty\.json: the file is empty; this format is JSON"),
+        ("\n\n", r"empty\.json: the file is empty; this format is JSON"),
+        (  # a CoNLL file given to a JSON reader said only "invalid JSON: Expecting value"
+            "\nJohn B-PER\nworks O\n",
+            r"empty\.json:2: not JSON \(it begins 'John B-PER'\); this format is JSON",
+        ),
+    ],
+)
+def test_an_empty_or_non_json_file_says_so(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, "empty.json", text)
+    for reader in (read_conll04, read_squad, read_docred):
+        with pytest.raises(DataFormatError, match=message):
+            reader(path)
