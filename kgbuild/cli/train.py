@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
-from kgbuild.cli.errors import reports_errors
+from kgbuild.cli.errors import interrupted, reports_errors
 from kgbuild.cli.pipes import Commands
 
 if TYPE_CHECKING:
@@ -27,7 +29,13 @@ train_app = typer.Typer(
 )
 
 
-OutOption = Annotated[Path, typer.Option(help="Output folder for the model and its card.")]
+OutOption = Annotated[
+    Path,
+    typer.Option(
+        help="Output folder for the model and its card: new, empty, or a previous model's "
+        "(replaced)."
+    ),
+]
 BaseOption = Annotated[
     str, typer.Option(help="Base encoder: 'pypi:<package>', a local folder or a Hub id.")
 ]
@@ -71,6 +79,41 @@ def _command_line() -> str:
     return shlex.join([*prefix, *sys.argv[1:]])
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reports_stops(command: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a training command: Ctrl-C ends it with a line on what to run next (exit 130).
+
+    Without it the run stopped printing nothing, leaving the user to guess what ``--out``
+    holds.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            raise interrupted(exc, _after_stop(kwargs.get("out"))) from exc
+
+    return wrapper
+
+
+def _after_stop(out: object) -> str:
+    """What an interrupted run left in ``out`` and how to go on."""
+    from kgbuild.training.doc_re_train import CHECKPOINT
+
+    if not isinstance(out, Path):
+        return "no model was saved"
+    if (out / CHECKPOINT).is_file():
+        return (
+            f"{out} holds no new model, but {out / CHECKPOINT} holds the last finished "
+            "epoch: run the same command with --resume to continue from it"
+        )
+    return f"{out} holds no new model: run the command again to train from the start"
+
+
 TaskOptionsT = TypeVar("TaskOptionsT")
 
 
@@ -95,6 +138,7 @@ def _options(
 
 @train_app.command("ner")
 @reports_errors
+@_reports_stops
 def ner(
     invocation: typer.Context,
     train: Annotated[
@@ -270,6 +314,7 @@ ReDevOption = Annotated[
 
 @train_app.command("re")
 @reports_errors
+@_reports_stops
 def re_command(
     context: typer.Context,
     train: ReTrainOption,
@@ -477,6 +522,7 @@ def _train_docred(
 
 @train_app.command("qa")
 @reports_errors
+@_reports_stops
 def qa_command(
     train: Annotated[
         Path,

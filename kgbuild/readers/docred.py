@@ -11,7 +11,6 @@ keys (``global_pos``, ``index``, ...) are ignored. Errors name the document inde
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,7 +18,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from kgbuild.errors import DataFormatError
-from kgbuild.readers.files import open_text
+from kgbuild.readers.files import load_json
 
 __all__ = [
     "DocEntity",
@@ -234,14 +233,6 @@ def _document(raw: Any) -> DocREDDocument:
     )
 
 
-def _load_json(path: Path, encoding: str) -> Any:
-    try:
-        with open_text(path, encoding) as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
-
-
 def read_docred(path: Path | str, *, encoding: str = "utf-8") -> list[DocREDDocument]:
     """Read a DocRED / Re-DocRED JSON file.
 
@@ -258,7 +249,7 @@ def read_docred(path: Path | str, *, encoding: str = "utf-8") -> list[DocREDDocu
             (``path: record N``, N counted from 0).
     """
     path = Path(path)
-    records = _load_json(path, encoding)
+    records = load_json(path, encoding)
     if not isinstance(records, list):
         raise DataFormatError(f"{path}: expected a JSON list of documents")
     documents: list[DocREDDocument] = []
@@ -285,7 +276,7 @@ def read_rel_info(path: Path | str, *, encoding: str = "utf-8") -> dict[str, str
             (naming the key).
     """
     path = Path(path)
-    data = _load_json(path, encoding)
+    data = load_json(path, encoding)
     if not isinstance(data, dict):
         raise DataFormatError(f"{path}: expected a JSON object of relation id to name")
     for key, value in data.items():

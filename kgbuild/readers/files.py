@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from kgbuild.errors import DataFormatError, InputError, KGBuildError
 
-__all__ = ["check_data_file", "open_text", "unreadable"]
+__all__ = ["check_data_file", "load_json", "open_text", "unreadable"]
 
 
 @contextlib.contextmanager
@@ -66,3 +67,25 @@ def check_data_file(path: Path) -> None:
         raise InputError(f"data file {path} is a folder, not a file")
     if not path.is_file():
         raise InputError(f"data file {path} does not exist")
+
+
+def load_json(path: Path, encoding: str) -> Any:
+    """The JSON value that the file ``path`` holds.
+
+    Raises:
+        DataFormatError: The file is empty, is not JSON at all (a CoNLL column file given
+            to a JSON reader: its first line is quoted), or holds bad JSON (``path:line``).
+    """
+    with open_text(path, encoding) as handle:
+        text = handle.read()
+    if not text.strip():
+        raise DataFormatError(f"{path}: the file is empty; this format is JSON")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if not text[: exc.pos].strip():
+            first = text.strip().splitlines()[0][:40]
+            raise DataFormatError(
+                f"{path}:{exc.lineno}: not JSON (it begins {first!r}); this format is JSON"
+            ) from exc
+        raise DataFormatError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from kgbuild.errors import DataFormatError
 from kgbuild.readers.conll import TaggedSentence
-from kgbuild.readers.files import open_text
+from kgbuild.readers.files import load_json, open_text
 from kgbuild.readers.spans import split_words
 
 __all__ = [
@@ -84,12 +84,7 @@ class RelationExample(BaseModel):
 
     @model_validator(mode="after")
     def _check_indexes(self) -> RelationExample:
-        for entity in self.entities:
-            if entity.end > len(self.tokens):
-                raise ValueError(
-                    f"entity span [{entity.start}, {entity.end}) runs past the "
-                    f"{len(self.tokens)} tokens of the sentence"
-                )
+        _check_inside([(e.start, e.end) for e in self.entities], len(self.tokens))
         for relation in self.relations:
             for index in (relation.head, relation.tail):
                 if not 0 <= index < len(self.entities):
@@ -98,6 +93,15 @@ class RelationExample(BaseModel):
                         f"sentence has {len(self.entities)} entities"
                     )
         return self
+
+
+def _check_inside(spans: list[tuple[int, int]], tokens: int) -> None:
+    """Raise ``ValueError`` for the first span ``[start, end)`` that ends past ``tokens``."""
+    for start, end in spans:
+        if end > tokens:
+            raise ValueError(
+                f"entity span [{start}, {end}) runs past the {tokens} tokens of the sentence"
+            )
 
 
 def _describe(exc: ValueError) -> str:
@@ -116,7 +120,12 @@ def _build(
     entities: list[tuple[int, int, str]],
     relations: list[tuple[int, int, int, int, str]],
 ) -> RelationExample:
-    """Build an example; relations are given by (hs, he, ts, te) spans of its entities."""
+    """Build an example; relations are given by (hs, he, ts, te) spans of its entities.
+
+    Entity spans are checked first: a span past the sentence's end is the mistake to
+    name, not the relation that no longer finds it.
+    """
+    _check_inside([(start, end) for start, end, _ in entities], len(tokens))
     index_of: dict[tuple[int, int], int] = {}
     for index, (start, end, _) in enumerate(entities):
         index_of.setdefault((start, end), index)
@@ -171,7 +180,7 @@ def read_conll04(path: Path | str, *, encoding: str = "utf-8") -> list[RelationE
             (``path: record N``, N counted from 0).
     """
     path = Path(path)
-    records = _load_json(path, encoding)
+    records = load_json(path, encoding)
     if not isinstance(records, list):
         raise DataFormatError(f"{path}: expected a JSON list of records")
     examples: list[RelationExample] = []
@@ -226,14 +235,6 @@ def read_conll04_tags(
             )
         sentences.append(TaggedSentence(tokens=example.tokens, tags=tuple(tags)))
     return sentences
-
-
-def _load_json(path: Path, encoding: str) -> Any:
-    try:
-        with open_text(path, encoding) as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
 
 
 _SEMEVAL_SENTENCE_RE = re.compile(r'^(\d+)\s+"(.*)"\s*$')

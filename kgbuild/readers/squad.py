@@ -15,7 +15,6 @@ kept with no answers.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import DataFormatError
-from kgbuild.readers.files import open_text
+from kgbuild.readers.files import load_json
 
 __all__ = ["Answer", "QAExample", "SquadReadResult", "load_squad", "read_squad"]
 
@@ -59,6 +58,8 @@ class SquadReadResult(BaseModel):
     examples: tuple[QAExample, ...]
     skipped_answers: int = 0
     dropped_questions: int = 0
+    first_skipped: str = ""
+    """Where the first skipped answer is and what is wrong with it (``""``: none skipped)."""
 
 
 def _str(value: Any, what: str) -> str:
@@ -99,13 +100,10 @@ def load_squad(
             misaligned answer (naming the question id).
     """
     path = Path(path)
-    try:
-        with open_text(path, encoding) as handle:
-            root = json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    root = load_json(path, encoding)
     examples: list[QAExample] = []
     skipped = dropped = 0
+    first_skipped = ""
     try:
         articles = _list(_dict(root, "the top level").get("data"), "'data'")
     except ValueError as exc:
@@ -146,13 +144,15 @@ def load_squad(
                         if not isinstance(start, int) or isinstance(start, bool):
                             raise ValueError(f"answer {n} 'answer_start' is not an integer")
                         if start < 0 or context[start : start + len(text)] != text:
+                            found = context[max(start, 0) : max(start, 0) + len(text)]
+                            problem = (
+                                f"answer {n} {text!r} is not at offset {start} of the "
+                                f"context (found {found!r})"
+                            )
                             if strict:
-                                found = context[max(start, 0) : max(start, 0) + len(text)]
-                                raise ValueError(
-                                    f"answer {n} {text!r} is not at offset {start} of the "
-                                    f"context (found {found!r})"
-                                )
+                                raise ValueError(problem)
                             skipped += 1
+                            first_skipped = first_skipped or f"{qa_where}: {problem}"
                             continue
                         answers.append(Answer(text=text, start=start))
                 except ValueError as exc:
@@ -170,7 +170,10 @@ def load_squad(
                     )
                 )
     return SquadReadResult(
-        examples=tuple(examples), skipped_answers=skipped, dropped_questions=dropped
+        examples=tuple(examples),
+        skipped_answers=skipped,
+        dropped_questions=dropped,
+        first_skipped=first_skipped,
     )
 
 
@@ -194,9 +197,12 @@ def read_squad(
     result = load_squad(path, strict=strict, encoding=encoding)
     if result.skipped_answers:
         logger.warning(
-            "%s: skipped %d misaligned answer(s); dropped %d question(s) left without an answer",
+            "%s: skipped %d misaligned answer(s); dropped %d question(s) left without an "
+            "answer. The first: %s; 'answer_start' must be the answer's character offset "
+            "in the context, from 0",
             path,
             result.skipped_answers,
             result.dropped_questions,
+            result.first_skipped,
         )
     return list(result.examples)

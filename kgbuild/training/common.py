@@ -25,6 +25,7 @@ __all__ = [
     "FeatureDataset",
     "Fitted",
     "TrainOptions",
+    "check_dev_labels",
     "check_init",
     "dir_size",
     "discard_model",
@@ -130,17 +131,53 @@ def read_json_object(path: Path) -> dict[str, Any]:
 def make_output_folder(out: Path) -> None:
     """Create the output folder ``out`` (parents too) before a run spends time on training.
 
+    An existing folder is written into when it is a previous model's (its manifest or card
+    is there; the new model replaces it) or holds none of the files a run replaces: a
+    project folder's ``README.md`` or another program's ``config.json`` are never lost.
+
     Raises:
-        InputError: ``out`` is a file, or the folder cannot be created.
+        InputError: ``out`` is a file, holds files of something else that the run would
+            replace, or cannot be created.
     """
     from kgbuild.errors import InputError
+    from kgbuild.nlp.hf import KGBUILD_MODEL_FILE
 
     if out.exists() and not out.is_dir():
         raise InputError(f"output folder {out} is a file: name a folder with --out")
+    if out.is_dir() and not any(
+        (out / name).exists() for name in (KGBUILD_MODEL_FILE, MODEL_CARD_FILE)
+    ):
+        taken = [name for name in (*_MODEL_FILES, "README.md") if (out / name).exists()]
+        if taken:
+            raise InputError(
+                f"output folder {out} holds {', '.join(taken)} and is not a kgbuild model's "
+                "folder: training would replace them. Name a new or empty folder with --out"
+            )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"cannot create the output folder {out}: {e.strerror or e}") from e
+
+
+def check_dev_labels(dev: Path, trained: set[str], dev_labels: set[str], ignore: str) -> None:
+    """Refuse a dev file with a relation label that no training example has.
+
+    Such a label was trained on no example: its score means nothing (mostly a typo, or
+    another label set). ``ignore`` is the no-relation class, never named.
+
+    Raises:
+        InputError: Names the dev file, the labels and the training labels.
+    """
+    from kgbuild.errors import InputError
+
+    missing = sorted(dev_labels - trained)
+    if missing:
+        known = ", ".join(sorted(trained - {ignore})) or "none"
+        raise InputError(
+            f"{dev}: dev relation labels {', '.join(missing)} appear in no training "
+            f"example (it has {known}): add examples of them to --train, or remove them "
+            "from the dev file"
+        )
 
 
 def dir_size(path: Path) -> int:

@@ -52,7 +52,7 @@ from kgbuild.nlp.doc_relations import (
 from kgbuild.readers.docred import read_docred
 from kgbuild.readers.files import check_data_file
 from kgbuild.training import recipe
-from kgbuild.training.common import dir_size, sha256_file
+from kgbuild.training.common import check_dev_labels, dir_size, sha256_file
 from kgbuild.training.doc_re import (
     DocExample,
     DocPrediction,
@@ -555,6 +555,12 @@ class DocReTask:
         self.train_examples, self.dev_examples, self.dev_card = _split(
             self.train, self.data.dev, self.data.dev_docs
         )
+        if self.data.dev is not None:
+            trained, dev = (
+                {k for e in examples for _, _, k, _ in e.facts}
+                for examples in (self.train_examples, self.dev_examples)
+            )
+            check_dev_labels(self.data.dev, trained, dev, ignore=THRESHOLD_CLASS)
         self.relation_types = sorted(
             {k for e in [*self.train_examples, *self.dev_examples] for _, _, k, _ in e.facts},
             key=lambda k: (len(k), k),

@@ -322,6 +322,29 @@ def _data_types(documents: Sequence[Sequence[TaggedSentence]]) -> frozenset[str]
     )
 
 
+def _check_dev_types(
+    sources: Sequence[NerSource],
+    dev_docs: Sequence[Sequence[Sequence[TaggedSentence]]],
+    learned: frozenset[str],
+) -> None:
+    """Refuse dev data with an entity type the model never learns (no training example).
+
+    Such a type was trained on no example, so its head row is noise and its dev score
+    means nothing; mostly it is a typo or another tag set (``MISC`` vs ``OTHER``).
+
+    Raises:
+        InputError: Names the dev source and the types.
+    """
+    for source, documents in zip(sources, dev_docs, strict=True):
+        missing = sorted(_data_types(documents) - learned)
+        if missing:
+            raise InputError(
+                f"{source}: dev entity types {', '.join(missing)} appear in no training "
+                f"data (it has {', '.join(sorted(learned)) or 'none'}): add examples of "
+                "them to --train, or remove those tags from the dev data"
+            )
+
+
 def _scores_table(scores: NerScores) -> str:
     rows = ["| type | precision | recall | F1 | gold | predicted |", "|---|---|---|---|---|---|"]
     items = [*scores.per_type.items(), ("**micro**", scores.micro)]
@@ -562,6 +585,10 @@ class NerTask:
                 task="token-classification",
                 labels=self.labels,
             )
+        learned = frozenset().union(*map(_data_types, self.train_docs))
+        if options.init is not None or ner.teacher is not None:  # it learns their labels too
+            learned |= {label[2:] for label in self.labels if label != "O"}
+        _check_dev_types(self.dev_sources, self.dev_docs, learned)
         types = {label[2:] for label in self.labels if label != "O"}
         self.masked = [
             coverage(source, bool(types - _data_types(docs))) == "partial"

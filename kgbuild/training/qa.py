@@ -40,7 +40,7 @@ from kgbuild.nlp.hf import LoadedModel
 from kgbuild.nlp.reader import NO_ANSWER_KEY, ExtractiveReader, QaQuery
 from kgbuild.nlp.sentence_prior import MANIFEST_KEY, SentencePrior
 from kgbuild.readers.files import check_data_file
-from kgbuild.readers.squad import Answer, QAExample, load_squad
+from kgbuild.readers.squad import Answer, QAExample, load_squad, read_squad
 from kgbuild.training import recipe
 from kgbuild.training.common import (
     LORA_TARGET_MODULES,
@@ -434,17 +434,20 @@ class QaTask:
                 check_data_file(path)
         options.check(qa.max_length, least=32)
         if not 0 < qa.stride < qa.max_length // 2:
-            raise InputError(f"stride must be in (0, {qa.max_length // 2}), got {qa.stride}")
+            raise InputError(
+                f"stride {qa.stride} must be above 0 and below half of max_length "
+                f"{qa.max_length}: use --stride {max(qa.max_length // 2 - 1, 1)} or less"
+            )
         if options.init is not None:
             check_init(
                 options.init, base=options.base, rank=options.rank, task="question-answering"
             )
-        all_train = list(load_squad(self.train, strict=False).examples)
+        all_train = read_squad(self.train, strict=False)
         if self.dev is None:
             train_examples, self.dev_examples = split_by_article(all_train, qa.dev_articles, seed)
         else:
             train_examples = all_train
-            self.dev_examples = list(load_squad(self.dev, strict=False).examples)
+            self.dev_examples = read_squad(self.dev, strict=False)
         if options.init is not None:
             _check_dev_unseen(options.init, self.dev or self.train, self.dev_examples)
         if qa.negatives < 0:
@@ -461,7 +464,7 @@ class QaTask:
             train_examples, qa.negatives, seed=seed, width=width
         )
         for path in qa.extra_train:
-            extra = list(load_squad(path, strict=False).examples)
+            extra = read_squad(path, strict=False)
             if not any(e.answers for e in extra):
                 raise InputError(f"no answered question in {path}")
             self.extra_card.append(

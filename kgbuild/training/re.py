@@ -51,6 +51,7 @@ from kgbuild.training import recipe
 from kgbuild.training.common import (
     LORA_TARGET_MODULES,
     FeatureDataset,
+    check_dev_labels,
     fit,
     lora_target_modules,
     run_lines,
@@ -469,6 +470,9 @@ class ReTask:
             raise InputError(
                 f"no candidate entity pairs in {self.train if not pairs else self.dev}"
             )
+        if self.dev is not None:
+            trained, dev = ({p.label for p in pairs}, {p.label for p in self.dev_pairs})
+            check_dev_labels(self.dev, trained, dev, ignore=NO_RELATION)
         self.pairs_before_sampling = len(pairs)
         self.train_pairs, self.no_relation_weight = _sample_negatives(pairs, ratio, seed)
         relation_labels = {p.label for p in [*self.train_pairs, *self.dev_pairs]} - {NO_RELATION}

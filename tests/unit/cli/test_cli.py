@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import signal
 import threading
@@ -669,3 +670,37 @@ def test_ctrl_c_while_the_cli_is_built_exits_130_without_a_traceback(tmp_path: P
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
     )
     assert (done.returncode, done.stderr) == (130, ""), done.stderr
+
+
+class _CtrlCWhenTrainingStarts(logging.Handler):
+    """Sends this process a real SIGINT once the trainer logs that training starts."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("trainable parameters"):
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_while_training_says_what_out_holds_and_what_to_run(tmp_path: Path) -> None:
+    """Ctrl-C mid-training ended `kgbuild train ner` with nothing printed at all."""
+    from kgbuild.nlp.tiny import make_tiny_bert
+    from tests.conftest import write_keyword_conll
+
+    base = make_tiny_bert(tmp_path / "base", ["O"])
+    train = write_keyword_conll(tmp_path / "train.txt", 8, seed=1)
+    out = tmp_path / "model"
+    args = ["--train", str(train), "--dev", str(train), "--out", str(out), "--base", str(base)]
+    trainer_log = logging.getLogger("kgbuild.training.ner")
+    handler, level = _CtrlCWhenTrainingStarts(), trainer_log.level
+    trainer_log.addHandler(handler)
+    trainer_log.setLevel(logging.INFO)
+    try:
+        result = runner.invoke(app, ["train", "ner", *args, "--epochs", "1", "--device", "cpu"])
+    finally:
+        trainer_log.removeHandler(handler)
+        trainer_log.setLevel(level)
+    assert result.exit_code == 130, result.output
+    assert (
+        f"interrupted (stopped by SIGINT): {out} holds no new model: run the command again "
+        "to train from the start"
+    ) in result.output
+    assert not (out / "kgbuild_model.json").exists()

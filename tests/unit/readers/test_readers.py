@@ -246,6 +246,14 @@ def test_conll04_entities_as_bio_for_ner_training(tmp_path: Path) -> None:
             r"\[1, 2\] is not an entity",
         ),
         ({"tokens": ["a"], "entities": [[0, 1]], "relations": []}, "not \\[int, int, label\\]"),
+        (  # an entity end edited past the sentence: named, not the relation that used it
+            {
+                "tokens": ["a", "b"],
+                "entities": [[0, 1, "X"], [1, 9, "Y"]],
+                "relations": [[0, 1, 1, 2, "R"]],
+            },
+            r"entity span \[1, 9\) runs past the 2 tokens",
+        ),
         ({"tokens": "a b", "entities": [], "relations": []}, "'tokens'"),
     ],
 )
@@ -582,3 +590,21 @@ def test_a_utf8_byte_order_mark_is_dropped(tmp_path: Path) -> None:
     squad = {"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": []}]}]}
     assert load_squad(write(tmp_path, "q.json", bom + json.dumps(squad))).examples == ()
     assert read_conll04(write(tmp_path, "r.json", f"{bom}[]")) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", r"empty\.json: the file is empty; this format is JSON"),
+        ("\n\n", r"empty\.json: the file is empty; this format is JSON"),
+        (  # a CoNLL file given to a JSON reader said only "invalid JSON: Expecting value"
+            "\nJohn B-PER\nworks O\n",
+            r"empty\.json:2: not JSON \(it begins 'John B-PER'\); this format is JSON",
+        ),
+    ],
+)
+def test_an_empty_or_non_json_file_says_so(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, "empty.json", text)
+    for reader in (read_conll04, read_squad, read_docred):
+        with pytest.raises(DataFormatError, match=message):
+            reader(path)

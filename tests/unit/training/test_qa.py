@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +335,27 @@ def test_extra_training_files_add_questions_never_dev(qa_base: Path, tmp_path: P
     assert len(recorded["sha256"]) == 64
     with pytest.raises(InputError, match="does not exist"):
         train_qa(data, out=tmp_path / "bad", extra_train=[tmp_path / "nope.json"], **settings)
+
+
+def test_a_misaligned_answer_in_the_training_file_is_named_not_dropped_silently(
+    qa_base: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hand-edited answer_start made its question vanish from training without a word."""
+    data = write_keyword_squad(tmp_path / "squad.json", articles=4, seed=1)
+    root = json.loads(data.read_text(encoding="utf-8"))
+    question = root["data"][0]["paragraphs"][0]["qas"][0]
+    question["answers"][0]["answer_start"] += 3
+    data.write_text(json.dumps(root), encoding="utf-8")
+    settings = {"max_length": 64, "stride": 16, "dev_articles": 1, "max_steps": 1}
+    with caplog.at_level(logging.WARNING, logger="kgbuild.readers.squad"):
+        train_qa(data, base=str(qa_base), out=tmp_path / "m", device="cpu", **settings)
+    assert f"{data}: skipped 1 misaligned answer(s); dropped 1 question(s)" in caplog.text
+    assert f"article 0, paragraph 0, question {question['id']!r}: answer 0" in caplog.text
+
+
+def test_a_shorter_max_length_names_the_stride_that_fits(qa_base: Path, tmp_path: Path) -> None:
+    """--max-length 128 alone failed with 'stride must be in (0, 64), got 96'."""
+    data = write_keyword_squad(tmp_path / "squad.json", articles=2, seed=1)
+    message = r"stride 96 must be above 0 and below half of max_length 128: use --stride 63"
+    with pytest.raises(InputError, match=message):
+        train_qa(data, base=str(qa_base), out=tmp_path / "m", max_length=128, device="cpu")

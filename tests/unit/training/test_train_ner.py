@@ -1,5 +1,6 @@
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,35 @@ def test_an_output_path_that_is_a_file_is_refused_before_training(
     with pytest.raises(InputError, match="is a file"):
         train_ner(train, dev, base=str(base), out=taken, epochs=1, lora_rank=4, device="cpu")
     assert taken.read_text(encoding="utf-8") == "notes\n"
+
+
+def test_an_output_folder_of_other_files_is_refused_not_overwritten(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """--out at a project folder deleted its config.json and replaced its README.md."""
+    train, dev, base = data
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# my project\n", encoding="utf-8")
+    (project / "config.json").write_text("{}\n", encoding="utf-8")
+    message = "holds config.json, README.md and is not a kgbuild model's folder"
+    with pytest.raises(InputError, match=message):
+        train_ner(train, dev, base=str(base), out=project, epochs=1, device="cpu")
+    assert (project / "README.md").read_text(encoding="utf-8") == "# my project\n"
+    assert (project / "config.json").is_file()
+
+
+def test_dev_types_absent_from_training_are_refused_before_training(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """A dev file tagged MISC where train has none trained a MISC head on no example."""
+    train, dev, base = data
+    other = tmp_path / "dev-misc.txt"
+    other.write_text(dev.read_text(encoding="utf-8").replace("-LOC", "-MISC"), encoding="utf-8")
+    message = rf"{re.escape(str(other))}: dev entity types MISC appear in no training data \(it has LOC, ORG"
+    with pytest.raises(InputError, match=message):
+        train_ner(train, other, base=str(base), out=tmp_path / "m", epochs=1, device="cpu")
+    assert not (tmp_path / "m").exists()
 
 
 class _InterruptedWhileScoring(NerTask):
