@@ -131,9 +131,10 @@ def read_json_object(path: Path) -> dict[str, Any]:
 def make_output_folder(out: Path) -> None:
     """Create the output folder ``out`` (parents too) before a run spends time on training.
 
-    An existing folder is written into when it is a previous model's (its manifest or card
-    is there; the new model replaces it) or holds none of the files a run replaces: a
-    project folder's ``README.md`` or another program's ``config.json`` are never lost.
+    An existing folder is written into when it is a previous model's (its manifest, card
+    or weights are there, an adapter's too; the new model replaces it) or holds none of the
+    files a run replaces: a project folder's ``README.md`` or another program's
+    ``config.json`` are never lost.
 
     Raises:
         InputError: ``out`` is a file, holds files of something else that the run would
@@ -145,7 +146,7 @@ def make_output_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"output folder {out} is a file: name a folder with --out")
     if out.is_dir() and not any(
-        (out / name).exists() for name in (KGBUILD_MODEL_FILE, MODEL_CARD_FILE)
+        (out / name).exists() for name in (KGBUILD_MODEL_FILE, MODEL_CARD_FILE, *_WEIGHT_FILES)
     ):
         taken = [name for name in (*_MODEL_FILES, "README.md") if (out / name).exists()]
         if taken:
@@ -517,6 +518,9 @@ _MODEL_FILES = (
 )
 """Weight files a previous run may have left in an output folder (they would shadow the new one;
 int8 adapter files are removed by :func:`kgbuild.nlp.adapter_weights.remove_int8_files`)."""
+
+_WEIGHT_FILES = tuple(name for name in _MODEL_FILES if name != "config.json")
+"""Files only a model's folder holds (``config.json`` is also another program's)."""
 
 
 def discard_model(out: Path) -> None:
