@@ -158,7 +158,12 @@ class Extractor:
         with shared_grouping():  # relations, zero-shot and attributes group documents alike
             for stage in self.stages:
                 stage(batch)
-        return _by_document(batch, skipped_sentences)
+        return [
+            result.model_copy(update={"skipped_sentences": skipped_sentences[result.document.id]})
+            if skipped_sentences.get(result.document.id)
+            else result
+            for result in _by_document(batch)
+        ]
 
 
 def _unread_sentences(
@@ -212,9 +217,7 @@ def _unread_sentences(
     )
 
 
-def _by_document(
-    batch: StageBatch, skipped_sentences: dict[str, tuple[SkippedSentences, ...]]
-) -> list[DocumentResult]:
+def _by_document(batch: StageBatch) -> list[DocumentResult]:
     """The batch's findings split per document, in document order."""
     documents = batch.documents
     refused_by_doc = _per_document(batch.refused, documents)
@@ -236,7 +239,6 @@ def _by_document(
             relations=tuple(relations_by_doc[doc.id]),
             attributes=tuple(attributes_by_doc[doc.id]),
             skipped_stages=batch.skipped[doc.id],
-            skipped_sentences=skipped_sentences.get(doc.id, ()),
             refused=refused_by_doc[doc.id],
             not_asked=not_asked_by_doc[doc.id],
         )
