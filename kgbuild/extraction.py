@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from kgbuild.config import Settings
@@ -158,12 +158,7 @@ class Extractor:
         with shared_grouping():  # relations, zero-shot and attributes group documents alike
             for stage in self.stages:
                 stage(batch)
-        return [
-            result.model_copy(update={"skipped_sentences": skipped_sentences[result.document.id]})
-            if skipped_sentences.get(result.document.id)
-            else result
-            for result in _by_document(batch)
-        ]
+        return _by_document(batch, skipped_sentences)
 
 
 def _unread_sentences(
@@ -217,8 +212,13 @@ def _unread_sentences(
     )
 
 
-def _by_document(batch: StageBatch) -> list[DocumentResult]:
-    """The batch's findings split per document, in document order."""
+def _by_document(
+    batch: StageBatch, skipped_sentences: Mapping[str, tuple[SkippedSentences, ...]] | None = None
+) -> list[DocumentResult]:
+    """The batch's findings split per document, in document order.
+
+    ``skipped_sentences`` (by document id) names each document's sentences no stage read.
+    """
     documents = batch.documents
     refused_by_doc = _per_document(batch.refused, documents)
     not_asked_by_doc = _per_document(batch.not_asked, documents)
@@ -239,6 +239,7 @@ def _by_document(batch: StageBatch) -> list[DocumentResult]:
             relations=tuple(relations_by_doc[doc.id]),
             attributes=tuple(attributes_by_doc[doc.id]),
             skipped_stages=batch.skipped[doc.id],
+            skipped_sentences=(skipped_sentences or {}).get(doc.id, ()),
             refused=refused_by_doc[doc.id],
             not_asked=not_asked_by_doc[doc.id],
         )
