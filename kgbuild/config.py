@@ -139,7 +139,8 @@ class IngestConfig(_Section):
     """Longest a PDF's text extraction may take; a file that takes longer (a damaged or
     hostile one: megabytes of operators in a small file) is a recorded failure."""
     encoding: str | None = None
-    """Declared encoding to try when a file is not valid UTF-8 (before detection)."""
+    """Declared encoding to try when a file is not valid UTF-8 (before detection, which reads
+    a legacy file only when its letters tell its code page; ``KGBUILD_INGEST__ENCODING``)."""
     lang: str | None = None
     """Force a language code; ``None`` detects it per document from its script and, in
     Latin letters, its commonest words (:func:`kgbuild.lang.detect_lang`)."""
