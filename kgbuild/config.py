@@ -155,6 +155,23 @@ class IngestConfig(_Section):
     is not read but recorded as a failure (whoever can write into the folder could otherwise
     have a build read any file of its user)."""
 
+    @field_validator("encoding")
+    @classmethod
+    def _check_encoding(cls, encoding: str | None) -> str | None:
+        """A text encoding Python knows: a typo was skipped silently, leaving the file refused."""
+        if encoding is None:
+            return None
+        try:
+            b"\0\0\0\0".decode(encoding, "replace")  # empty bytes decode without a lookup
+        except LookupError:
+            raise ValueError(
+                f"{encoding!r} is not a text encoding Python knows (such as cp1252, cp1250, "
+                "latin-1 or utf-16-le)"
+            ) from None
+        except UnicodeError:
+            pass  # a text encoding, whatever it makes of four NUL bytes
+        return encoding
+
 
 MIN_TOKEN_CHARS = 16
 """Shortest access token ``kgbuild serve`` accepts."""
