@@ -139,7 +139,8 @@ class IngestConfig(_Section):
     """Longest a PDF's text extraction may take; a file that takes longer (a damaged or
     hostile one: megabytes of operators in a small file) is a recorded failure."""
     encoding: str | None = None
-    """Declared encoding to try when a file is not valid UTF-8 (before detection)."""
+    """Declared encoding to try when a file is not valid UTF-8 (before detection, which reads
+    a legacy file only when its letters tell its code page; ``KGBUILD_INGEST__ENCODING``)."""
     lang: str | None = None
     """Force a language code; ``None`` detects it per document from its script and, in
     Latin letters, its commonest words (:func:`kgbuild.lang.detect_lang`)."""
@@ -153,6 +154,23 @@ class IngestConfig(_Section):
     """Follow a symlink in an input folder that leads out of the folder given; by default it
     is not read but recorded as a failure (whoever can write into the folder could otherwise
     have a build read any file of its user)."""
+
+    @field_validator("encoding")
+    @classmethod
+    def _check_encoding(cls, encoding: str | None) -> str | None:
+        """A text encoding Python knows: a typo was skipped silently, leaving the file refused."""
+        if encoding is None:
+            return None
+        try:
+            b"\0\0\0\0".decode(encoding, "replace")  # empty bytes decode without a lookup
+        except LookupError:
+            raise ValueError(
+                f"{encoding!r} is not a text encoding Python knows (such as cp1252, cp1250, "
+                "latin-1 or utf-16-le)"
+            ) from None
+        except UnicodeError:
+            pass  # a text encoding, whatever it makes of four NUL bytes
+        return encoding
 
 
 MIN_TOKEN_CHARS = 16

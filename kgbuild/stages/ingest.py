@@ -13,7 +13,8 @@ Decoding: UTF-16 or UTF-32 where the bytes start with its byte-order mark (what 
 calls "Unicode"), else UTF-8, then ``ingest.encoding`` if set (a declared UTF-16 or UTF-32
 without a mark too), then detection, accepted only when it is
 unambiguous (every plausible encoding reads the same text, and the bytes do not look like
-damaged UTF-8); otherwise a failure, or with ``ingest.undecodable: replace`` the text read
+damaged UTF-8), then a Windows Latin code page that the text's letters single out
+(:mod:`kgbuild.stages.codepages`: a short cp1252 file, "José García"); otherwise a failure, or with ``ingest.undecodable: replace`` the text read
 as UTF-8 with U+FFFD for the bad bytes. Document ids and metadata keys are identities:
 one with a control character (or that is not valid Unicode) is refused, never rewritten.
 Metadata values that are not strings are stored as JSON (sorted keys).
@@ -40,6 +41,7 @@ from kgbuild.data import Document, DocumentFailure
 from kgbuild.ids import content_hash
 from kgbuild.lang import detect_lang
 from kgbuild.layout import ELEMENTS_KEY, FORMAT_KEY, PAGES_KEY
+from kgbuild.stages.codepages import choose_code_page, differing_word
 from kgbuild.stages.discovery import Inputs, find_inputs
 from kgbuild.stages.formats import (
     EXTENSIONS,
@@ -147,12 +149,17 @@ def decode_bytes(data: bytes, *, declared: str | None = None, undecodable: str =
         why = f"{where}: {bad:,} bad among {good:,} valid UTF-8 characters (damaged UTF-8)"
     else:
         detected, why = _detect(data, where)
+        if detected is None:
+            detected, why = _read_code_page(data, where, why)
         if detected is not None:
             return detected
     if undecodable == "replace":
         bytes_ = "byte" if bad == 1 else "bytes"
         return Decoded(replaced, "utf-8", f"{why}; read with U+FFFD for {bad:,} bad {bytes_}")
-    raise _BadInput(f"{why}; set ingest.encoding, or ingest.undecodable: replace")
+    raise _BadInput(
+        f"{why}; set ingest.encoding (KGBUILD_INGEST__ENCODING) to the file's encoding, "
+        "or ingest.undecodable: replace"
+    )
 
 
 _BYTE_ORDER_MARKS = (
@@ -209,6 +216,33 @@ def _detect(data: bytes, where: str) -> tuple[Decoded | None, str]:
         return None, f"{where} and the encoding is ambiguous ({names} read it differently)"
     warning = f"not UTF-8: decoded as {best.encoding} (detected; set ingest.encoding to choose)"
     return Decoded(str(best), best.encoding, warning), ""
+
+
+def _read_code_page(data: bytes, where: str, why: str) -> tuple[Decoded | None, str]:
+    """The Windows code page reading of ``data`` its letters single out, else why not.
+
+    Where detection gave up (``why``): see :mod:`kgbuild.stages.codepages`.
+    """
+    choice = choose_code_page(data)
+    chosen = choice.chosen
+    if chosen is None and len(choice.plausible) > 1:
+        words = differing_word(choice.plausible)
+        reads = ", ".join(
+            f"{r.encoding} reads {w!r}" for r, w in zip(choice.plausible, words, strict=True)
+        )
+        return None, f"{where} and the encoding is ambiguous ({reads})"
+    if chosen is None:
+        return None, why
+    others = [r for r in choice.plausible if r is not chosen]
+    languages = " ".join(chosen.languages or ()) or "none beyond ASCII"
+    fits = f"detected from its letters, {languages}"
+    if others:
+        word, *words = differing_word((chosen, *others))
+        fits += f": {word!r} where " + ", ".join(
+            f"{r.encoding} reads {w!r}" for r, w in zip(others, words, strict=True)
+        )
+    warning = f"not UTF-8: decoded as {chosen.encoding} ({fits}; set ingest.encoding to choose)"
+    return Decoded(chosen.text, chosen.encoding, warning), ""
 
 
 def _check_text(text: str) -> None:

@@ -38,6 +38,9 @@ def test_defaults_and_ledger_url(tmp_path: Path) -> None:
         ("nre:\n  batch_size: 3\n", r"nre"),
         ("ner: [unclosed\n", "not valid YAML"),
         ("neo4j:\n  uri: localhost:7687\n", r"neo4j\.uri: .*not a Neo4j URI"),
+        # was: skipped without a word, the file then refused with "set ingest.encoding"
+        ("ingest:\n  encoding: cp-1250\n", r"ingest\.encoding: .*'cp-1250' is not a text enc"),
+        ("ingest:\n  encoding: base64\n", r"ingest\.encoding: .*'base64' is not a text enc"),
     ],
 )
 def test_bad_config_names_the_field(tmp_path: Path, text: str, message: str) -> None:
