@@ -9,8 +9,10 @@ characters other than tab, newline and carriage return; lone surrogates; U+FFFE,
 written as U+FFFD. Node and edge ids are GraphML's ``NMTOKEN`` and unique (see
 :func:`graphml_id`), so Gephi, yEd, Cytoscape and networkx read every node apart. A
 node's and an edge's ``label`` is what Gephi shows: an entity's name, a document's title, an
-edge's type (see :func:`graphml_node_data`). The explorer's embedded data escapes ``<``,
-``>``, ``&``, U+2028 and U+2029, so no text can end or reopen its ``<script>`` element.
+edge's type (see :func:`graphml_node_data`); an edge's ``weight``, which Gephi and
+networkx read as its weight, is its count (see :func:`edge_weight`). The explorer's
+embedded data escapes ``<``, ``>``, ``&``, U+2028 and U+2029, so no text can end or reopen
+its ``<script>`` element.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import networkx as nx
 from kgbuild.data import Chunk
 
 __all__ = [
+    "edge_weight",
     "graphml_edge_data",
     "graphml_id",
     "graphml_node_data",
@@ -172,14 +175,42 @@ def graphml_node_data(data: dict[Any, Any]) -> dict[Any, Any]:
 
 
 def graphml_edge_data(data: dict[Any, Any]) -> dict[Any, Any]:
-    """The attributes GraphML holds for an edge: its ``type`` is also its ``label``.
+    """The attributes GraphML holds for an edge: its ``label`` and its ``weight``.
 
     Gephi shows an edge's ``label`` attribute on the edge (``EMPLOYER``, ``CO_OCCURS``,
-    ``MENTIONED_IN``); an edge that has a ``label`` of its own keeps it.
+    ``MENTIONED_IN``), so its ``type`` is also its label. Gephi, Cytoscape and networkx's
+    weighted algorithms read ``weight`` as the edge's weight: it is the edge's ``count``
+    as a float (see :func:`edge_weight`). An edge that has a ``label`` or a ``weight`` of
+    its own keeps it.
+
+    >>> graphml_edge_data({"type": "CO_OCCURS", "count": 3, "docs": ["a"]})
+    {'label': 'CO_OCCURS', 'type': 'CO_OCCURS', 'count': 3, 'docs': ['a'], 'weight': 3.0}
     """
-    if "type" in data and "label" not in data:
-        return {"label": data["type"], **data}
-    return data
+    named = {"label": data["type"], **data} if "type" in data and "label" not in data else data
+    if "weight" in data:
+        return named
+    return {**named, "weight": edge_weight(data)}
+
+
+def edge_weight(data: dict[Any, Any]) -> float:
+    """An edge's weight in GraphML: how many times the graph saw the link, at least 1.
+
+    That is its ``count``: for ``CO_OCCURS`` the sentences that name the two entities
+    together (or within the co-occurrence window), for a relation its evidence sentences,
+    for ``MENTIONED_IN`` the entity's mentions in the document. Counts rather than a
+    relation's ``score``, because weights are added up: weighted degree and modularity
+    sum them, and Gephi's importer sums those of the edges it merges between two nodes
+    (a relation and ``CO_OCCURS``). A sum of sentences means something, a sum of a
+    classifier's best confidences does not; the score stays the edge's ``score``. An edge
+    without a count weighs 1.
+
+    >>> edge_weight({"type": "WORKS_FOR", "score": 0.8, "count": 2}), edge_weight({})
+    (2.0, 1.0)
+    """
+    count = data.get("count")
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 1:
+        return float(count)
+    return 1.0
 
 
 class _GraphmlKeys:
@@ -221,9 +252,10 @@ def write_graphml(graph: nx.MultiDiGraph[str], path: Path) -> Path:
     scope; edges with their keys as ids), built as text in one pass: 2.7-2.9 times faster
     on a graph of 100,000 edges. Node and edge ids are :func:`graphml_id` of their keys;
     their attributes are :func:`graphml_node_data` and :func:`graphml_edge_data` of theirs
-    (``label`` what tools show); list and dict attributes are stored as JSON strings; in
-    attribute names and values, characters XML 1.0 forbids become U+FFFD (see the module
-    docstring). Key ids are ``k0``, ``k1``... (see :class:`_GraphmlKeys`).
+    (``label`` what tools show, an edge's ``weight`` its count); list and dict attributes
+    are stored as JSON strings; in attribute names and values, characters XML 1.0 forbids
+    become U+FFFD (see the module docstring). Key ids are ``k0``, ``k1``... (see
+    :class:`_GraphmlKeys`).
 
     Raises:
         ValueError: Two node keys have one text (such as ``1`` and ``"1"``).

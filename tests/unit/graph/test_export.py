@@ -257,6 +257,96 @@ def test_graphml_key_ids_are_not_read_as_labels_by_gephi(tmp_path: Path) -> None
     assert _gephi_labels(write_graphml(bare, tmp_path / "b.graphml"))["edge"] == set()
 
 
+def _weighted_graph() -> nx.MultiDiGraph[str]:
+    """Document ``d``: A and B in sentences 0-2, C in sentence 2, A alone in sentence 3;
+    A EMPLOYER B read from sentences 0 and 1 (score 0.55), B HEADQUARTERS_LOCATION C from
+    sentence 2 (score 0.99)."""
+    from kgbuild.data import Entity, Evidence, Mention, Provenance, Relation, Span
+    from kgbuild.graph.build import build_graph
+
+    places = [(0, "A"), (0, "B"), (1, "A"), (1, "B"), (2, "A"), (2, "B"), (2, "C"), (3, "A")]
+    mentions, to_entity = [], {}
+    for n, (sentence, entity) in enumerate(places):
+        provenance = Provenance(
+            doc_id="d",
+            chunk_id=f"d-{sentence}",
+            span=Span(start=10 * n, end=10 * n + 1),
+            score=0.9,
+            model="m",
+            model_revision="r",
+            run_id="run",
+            stage="ner",
+        )
+        mentions.append(Mention(id=f"m{n}", text=entity, label="ORG", provenance=provenance))
+        to_entity[f"m{n}"] = entity
+    entities = [
+        Entity(
+            id=name,
+            label="ORG",
+            name=name,
+            aliases=(),
+            mention_ids=tuple(m for m, e in to_entity.items() if e == name),
+            doc_ids=("d",),
+        )
+        for name in "ABC"
+    ]
+
+    def relation(head: str, kind: str, tail: str, score: float, sentences: list[int]) -> Relation:
+        evidence = tuple(
+            Evidence(
+                provenance=mentions[0].provenance.model_copy(
+                    update={"chunk_id": f"d-{s}", "span": Span(start=s, end=s + 1)}
+                ),
+                text=f"sentence {s}",
+            )
+            for s in sentences
+        )
+        return Relation(
+            id=f"rel_{head}{tail}", head=head, tail=tail, type=kind, score=score, evidence=evidence
+        )
+
+    relations = [
+        relation("A", "EMPLOYER", "B", 0.55, [0, 1]),
+        relation("B", "HEADQUARTERS_LOCATION", "C", 0.99, [2]),
+    ]
+    documents = [{"id": "d", "source": "d.txt", "content_hash": "h"}]
+    return build_graph(documents, entities, mentions, to_entity, relations)
+
+
+def test_graphml_edges_weigh_their_counts_for_gephi_and_networkx(tmp_path: Path) -> None:
+    """Gephi reads an edge key named ``weight`` as the edge's weight; it had none, so every
+    edge weighed 1 and weighted degree and modularity ignored how often a link was seen."""
+    graph = _weighted_graph()
+    path = write_graphml(graph, tmp_path / "g.graphml")
+    ns = "{http://graphml.graphdrawing.org/xmlns}"
+    weight_keys = [
+        (key.get("for"), key.get("attr.type"))
+        for key in ElementTree.parse(path).iter(f"{ns}key")
+        if key.get("attr.name") == "weight"
+    ]
+    assert weight_keys == [("edge", "double")]  # one column, a number, on every edge
+    back = nx.read_graphml(path, force_multigraph=True)
+    weights = {
+        (head, data["type"], tail): data["weight"] for head, tail, data in back.edges(data=True)
+    }
+    assert weights == {
+        ("A", "CO_OCCURS", "B"): 3.0,  # the sentences naming both
+        ("A", "CO_OCCURS", "C"): 1.0,
+        ("B", "CO_OCCURS", "C"): 1.0,
+        ("A", "EMPLOYER", "B"): 2.0,  # its evidence sentences, not its score
+        ("B", "HEADQUARTERS_LOCATION", "C"): 1.0,
+        ("A", "MENTIONED_IN", "doc:d"): 4.0,  # the entity's mentions in the document
+        ("B", "MENTIONED_IN", "doc:d"): 3.0,
+        ("C", "MENTIONED_IN", "doc:d"): 1.0,
+    }
+    assert all(type(weight) is float for weight in weights.values())
+    employer = next(d for _, _, d in back.edges(data=True) if d["type"] == "EMPLOYER")
+    assert employer["score"] == 0.55 and employer["count"] == 2  # kept as they were
+    assert back.degree("A", weight="weight") == 4 + 3 + 1 + 2  # weighted degree, as Gephi's
+    in_json = json.loads(node_link_text(graph))["edges"]
+    assert in_json and all("weight" not in edge for edge in in_json)  # graph.json as it was
+
+
 def test_node_link_json_reads_back_as_networkx_data_one_item_per_line(tmp_path: Path) -> None:
     graph = _graph("d\n1", HOSTILE)
     graph.add_node("ent_2", kind="entity", label="PER", name="Ada\u2028", aliases=[])
