@@ -5,14 +5,16 @@ one other alphabet (Cyrillic, Arabic, ...) as that alphabet's main language. A t
 Latin letters is told apart by its commonest words: German, French, Spanish, Italian,
 Portuguese, Dutch, Swedish, Danish, Norwegian, Finnish, Polish, Czech, Slovak, Romanian,
 Hungarian, Turkish or Indonesian where that language's function words ("und", "les",
-"och", "się", "için") clearly outnumber English ones, any other as English. A model declares the languages it
-reads in its manifest (``"languages": ["en"]``), and a model that does not is taken to
-read any language.
+"och", "się", "için") clearly outnumber English ones, any other as English. The words count
+typed without their diacritics too ("sie", "icin": chat, URLs, ASCII-only systems), and
+Malay reads as Indonesian. A model declares the languages it reads in its manifest
+(``"languages": ["en"]``), and a model that does not is taken to read any language.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -73,9 +75,9 @@ def detect_lang(text: str, *, sample: int = 4000) -> str:
     of the letters (``"ru"`` for Cyrillic, ``"ar"``, ``"el"``, ``"he"``, ``"hi"``,
     ``"th"``); for Latin letters, ``"de"``, ``"fr"``, ``"es"``, ``"it"``, ``"pt"``,
     ``"nl"``, ``"sv"``, ``"da"``, ``"nb"`` (Norwegian Bokmål), ``"fi"``, ``"pl"``,
-    ``"cs"``, ``"sk"``, ``"ro"``, ``"hu"``, ``"tr"`` or ``"id"`` where that language's
-    function words are at least three and more than twice the English ones
-    (:func:`_latin_lang`); else ``"en"``.
+    ``"cs"``, ``"sk"``, ``"ro"``, ``"hu"``, ``"tr"`` or ``"id"`` (Malay too) where that
+    language's function words, with or without their diacritics, are at least three and
+    more than twice the English ones (:func:`_latin_lang`); else ``"en"``.
 
     >>> detect_lang("Acme was founded in Berlin.")
     'en'
@@ -125,8 +127,49 @@ def script_lang(text: str) -> str | None:
     return None
 
 
+_NOT_FOLDED = frozenset(
+    [
+        "for",  # Swedish "för"
+        "fur",  # German "für"
+        "uber",  # German "über"
+        "e",  # Italian "è", Portuguese "é" ("e-mail")
+        "sao",  # Portuguese "são" ("Sao Paulo")
+        "fran",  # Swedish "från" (a name)
+        "han",  # Finnish "hän" (a name)
+        "take",  # Czech "také"
+        "in",  # Romanian "în"
+        "ca",  # Romanian "că" ("CA", "ca." for circa)
+        "meg",  # Hungarian "még" (a name)
+        "mar",  # Hungarian "már" ("Mar" for March)
+        "coz",  # Czech "což" (English chat for "because")
+        "gore",  # Turkish "göre" (a name, a word)
+    ]
+)
+"""Spellings without diacritics that are English words, names or abbreviations: those
+words count only with their diacritics."""
+
+
+_LETTERS_WITHOUT_MARKS = str.maketrans({"ł": "l", "ı": "i", "ø": "o", "æ": "ae", "ß": "ss"})
+"""Letters Unicode does not decompose into a plain letter and a mark."""
+
+
+def _fold(word: str) -> str:
+    """``word`` as typed without diacritics (ASCII keyboards, URLs, chat).
+
+    >>> _fold("się"), _fold("został"), _fold("için"), _fold("într-o"), _fold("været")
+    ('sie', 'zostal', 'icin', 'intr-o', 'vaeret')
+    """
+    plain = unicodedata.normalize("NFKD", word.translate(_LETTERS_WITHOUT_MARKS))
+    return "".join(ch for ch in plain if not unicodedata.combining(ch))
+
+
+def _spellings(words: list[str]) -> frozenset[str]:
+    """``words`` and their spellings without diacritics (but those in :data:`_NOT_FOLDED`)."""
+    return frozenset(words) | {_fold(w) for w in words if _fold(w) not in _NOT_FOLDED}
+
+
 _FUNCTION_WORDS: dict[str, frozenset[str]] = {
-    lang: frozenset(words.split())
+    lang: _spellings(words.split())
     for lang, words in {
         "en": "the of and to is was for that with on as by at from his her it are were be "
         "has have had which this an or not he she they their its been will would",
@@ -139,40 +182,49 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {
         "pero está son ha en",
         "it": "il lo gli di della del delle dei che è un una con non sono nel nella da al alla "
         "si come anche più ma ha",
-        "pt": "os da dos das em na que é um uma para com não por foi mais ao seu sua são também",
+        "pt": "os da dos das em na que é um uma para com não por foi mais ao seu sua são também o",
         "nl": "het een en van is dat op te met voor zijn niet aan er die werd ook als bij door "
         "naar om maar wordt de",
         "sv": "och är att ett inte för från också hon när där detta denna vara hade skulle "
         "mycket vid av blev efter eller som det med på har var om sina sitt honom henne deras "
-        "vilket vilken",
+        "vilket vilken den",
         "da": "og er det som af på til med ikke har var fra blev efter også hun meget eller "
-        "hvor ved om nu ud bliver været havde skal jeg mellem siden hvad denne dette deres",
+        "hvor ved om nu ud bliver været havde skal jeg mellem siden hvad denne dette deres den",
         "nb": "og er det som av på til med ikke har var fra ble etter også hun seg mye eller "
-        "hvor ved om nå blir vært hadde skal jeg mellom siden hva denne dette deres",
+        "hvor ved om nå blir vært hadde skal jeg mellom siden hva denne dette deres den",
         "fi": "ja on ei että hän ovat kun mutta myös joka jonka niin kuin olla vuonna jälkeen "
-        "sekä mukaan kanssa jossa hänen ollut mitä",
+        "sekä mukaan kanssa jossa hänen ollut mitä tämä",
         "pl": "się że nie jest oraz przez dla był była było który która które jego jej tym "
-        "także już czy jak przy został została zostały są być tego może tylko jednak",
+        "także już czy jak przy został została zostały są być tego może tylko jednak "
+        "w z na od o ze ale tej też gdy bardzo więc jeszcze będzie roku jestem ich",
         "cs": "je že se jsou jako jeho který která které byl byla bylo také nebo při jejich "
-        "jsem není podle již až mezi ze což však roce",
+        "jsem není podle již až mezi ze což však roce v z s na od o ale jsme bude když "
+        "tak už ještě tento tato jestli proto aby její velmi",
         "sk": "sa je že sú ako jeho ktorý ktorá ktoré bol bola bolo tiež alebo pri ich som nie "
-        "podľa už až medzi aj",
+        "podľa už až medzi aj v z s na od o ale ze bude keď tak ešte tento táto "
+        "preto aby jej veľmi pretože roku či",
         "ro": "și şi în este pentru fost sunt lui cu nu sau dar această acest că își unei unui "
-        "fiind după între avea",
+        "fiind după între avea despre pe prin mai să de la au el o acum foarte iar însă "
+        "când unde fără deja",
         "hu": "az és hogy nem egy csak már pedig után vagy amely által között szerint még majd "
-        "lett ez azt ezt valamint kell",
+        "lett ez azt ezt valamint kell van volt lesz akkor ahol amikor minden "
+        "nagyon illetve mert azonban de",
         "tr": "bir bu için ile olarak çok daha olan gibi ancak kadar sonra değil veya ise "
-        "tarafından yılında oldu şu olduğu ayrıca",
+        "tarafından yılında oldu şu olduğu ayrıca ve da de ne en var yok ama çünkü göre "
+        "sadece o ki diye idi",
         "id": "dengan untuk dari pada adalah tidak akan juga dalam sebagai telah sudah bahwa "
         "atau mereka karena ini itu ke tahun setelah yaitu serta tersebut merupakan menjadi "
-        "namun secara kepada hingga sejak masih bagi",
+        "namun secara kepada hingga sejak masih bagi di oleh kerana bahawa iaitu daripada",
     }.items()
 }
-"""Common words of each language. Those English texts use much are left out of the others
-("a", "in", "per", "son", "as", "do", "no", "at", "for", "men", "care"), and so are
-English names ("Hans", "Meg", "Dan", "Yang", "Ole") and the ends of English contractions
-("'ve", "'re"); "is" counts for Dutch and English alike, "on" for Finnish and English. Danish and Norwegian (Bokmål)
-share many words: their own ("af", "blev" against "av", "ble") tell them apart."""
+"""Common words of each language, also as typed without diacritics. Those English texts
+use much are left out of the others ("a", "in", "per", "son", "as", "do", "no", "at",
+"for", "men", "care", "to", "be", "pro", "her"), and so are English names ("Hans", "Meg",
+"Dan", "Yang", "Ole", "Jen") and parts of English compounds ("co-founder", "pre-war",
+"e-mail"); "is" counts for Dutch and English alike, "on" for Finnish and English. Danish and Norwegian (Bokmål) share many words: their own
+("af", "blev" against "av", "ble") tell them apart. Malay is read as Indonesian, its own
+spellings ("kerana", "bahawa") counting for ``"id"``: the two share most of their words,
+and a shipped model reads neither."""
 
 _LANGUAGES_OF: dict[str, tuple[str, ...]] = {
     word: tuple(lang for lang, words in _FUNCTION_WORDS.items() if word in words)
@@ -188,16 +240,27 @@ _PROSE_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*")
 _EDGE_PUNCTUATION = "\"'([{<\u00ab\u201c\u2018\u00bf\u00a1.,;:!?)]}>\u00bb\u201d\u2019"
 
 
+_CONTRACTION_END = re.compile(r"['\u2019][^\W\d_]{1,2}(?![^\W\d_])")
+"""One or two letters after an apostrophe: "I've", "it's", "Ankara'da"."""
+
+
 def _words(text: str) -> Iterator[str]:
-    """The words of the prose tokens of ``text``.
+    """The words of the prose tokens of ``text``, but the ends of contractions.
 
     A token with digits or symbols inside (base64, hashes, URLs, code) is not prose: the
     letter runs between its digits are chance strings ("…9de+la/…") that read as another
     language's function words, so a blob pasted into an English document made it "es".
+    The letter or two after an apostrophe are a contraction's end (English "'ve", "'s",
+    Turkish "'da"), no word of their own: "ve" is Turkish for "and".
+
+    >>> list(_words("I've seen Ankara'da it's l'entreprise n'est 9de+la/"))
+    ['I', 'seen', 'Ankara', 'it', 'l', 'entreprise', 'n', 'est']
     """
     for token in text.split():
         token = token.strip(_EDGE_PUNCTUATION)
         if _PROSE_TOKEN.fullmatch(token):
+            if "'" in token or "\u2019" in token:
+                token = _CONTRACTION_END.sub(" ", token)
             yield from _WORD.findall(token)
 
 
@@ -207,7 +270,8 @@ def _latin_lang(text: str) -> str:
     A language other than English needs at least three of its function words and more than
     twice as many as English has (names such as "Banco de la Nación" in English text, or
     an English quote in a German one, do not decide). Ties among the others go to the
-    first in ``_FUNCTION_WORDS`` order.
+    first in ``_FUNCTION_WORDS`` order. A capital letter alone is an initial, not a word
+    (Polish "w", Czech "v").
 
     >>> _latin_lang("Le groupe a été fondé à Lyon par Marie Dupont et il est dirigé par elle.")
     'fr'
@@ -217,10 +281,16 @@ def _latin_lang(text: str) -> str:
     'sv'
     >>> _latin_lang("Björn Borg won in Göteborg, then flew to Łódź to meet Ştefan Popescu.")
     'en'
+    >>> _latin_lang("Wczoraj prezydent Polski spotkal sie z premierem w Warszawie.")
+    'pl'
+    >>> _latin_lang("The speakers were Adam W. Nowak, Ewa Z. Lis and Jan Z. Kot.")
+    'en'
     """
     counts = dict.fromkeys(_FUNCTION_WORDS, 0)
-    for word in _words(text.lower()):
-        for lang in _LANGUAGES_OF.get(word, ()):
+    for word in _words(text):
+        if len(word) == 1 and word.isupper():  # an initial ("George W. Bush"), not "w" or "z"
+            continue
+        for lang in _LANGUAGES_OF.get(word.lower(), ()):
             counts[lang] += 1
     english = counts.pop("en")
     lang = max(counts, key=lambda code: counts[code])

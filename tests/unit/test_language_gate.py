@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -211,6 +212,17 @@ def test_latin_script_languages_are_detected_from_their_words() -> None:
     assert detect_lang(ENGLISH_WITH_NAMES) == "en"
     assert detect_lang(ENGLISH) == "en"
     assert detect_lang("Where did Maria Gonzalez found Acme Robotics?") == "en"
+
+
+def typed_without_diacritics(text: str) -> str:
+    """``text`` as an ASCII keyboard types it: "się" as "sie", "için" as "icin"."""
+    plain = unicodedata.normalize("NFKD", text.translate(str.maketrans("łŁı", "lLi")))
+    return "".join(ch for ch in plain if not unicodedata.combining(ch))
+
+
+def test_latin_script_languages_typed_without_diacritics_are_detected() -> None:
+    for lang, text in LATIN.items():
+        assert detect_lang(typed_without_diacritics(text)) == lang, lang
 
 
 def test_english_with_names_from_other_latin_languages_stays_english() -> None:
