@@ -12,6 +12,12 @@ Nor did anything bound how many connections were open at once, each holding a so
 file descriptor and its buffers, and its requests waiting for the API's worker threads. At
 most ``max_connections`` are served at a time; one more is answered 503 as soon as it
 opens, before it sends anything, and closed, while those already open are served as before.
+
+Nothing kgbuild serves speaks WebSocket, yet uvicorn handed any request asking for it to
+its WebSocket protocol, which this one no longer watched: a handshake that protocol could
+not parse (a body, a header line over 8 KB) was never answered, and the connection stayed
+open outside the count of ``max_connections`` until a read deadline left running by chance
+closed it. Such a request is now answered 400 and closed: no connection leaves this protocol.
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ class _DeadlineH11(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.open_connections.served) >= self.open_connections.limit:
-            self._refuse()
+            self._refuse_busy()
             return
         self.open_connections.served.add(self)
         self._watch()
@@ -76,14 +82,18 @@ class _DeadlineH11(H11Protocol):
         super().connection_lost(exc)
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
-        """Hand the connection to uvicorn's WebSocket protocol, and free its place.
+        """Answer 400 and close: kgbuild serves no WebSocket, so nothing is handed over.
 
-        This protocol never hears an upgraded connection close (the API has no WebSocket
-        route: it answers 403), so its place would stay taken for good.
+        uvicorn's WebSocket protocol would have the connection out of this one's sight:
+        no deadline, no place counted.
         """
-        self._stop()
-        self._release()
-        super().handle_websocket_upgrade(event)
+        log.warning(
+            "refused a WebSocket upgrade from %s (%s): kgbuild serve has no WebSocket",
+            self._client_name(),
+            event.target.decode("ascii", "replace")[:80],
+        )
+        self._release()  # like a refused connection: closed within REFUSED_LINGER_S
+        self._refuse(_NO_WEBSOCKET)
 
     def _release(self) -> None:
         """Free this connection's place among those served."""
@@ -99,9 +109,8 @@ class _DeadlineH11(H11Protocol):
             )
             connections.refused = 0
 
-    def _refuse(self) -> None:
+    def _refuse_busy(self) -> None:
         """Answer 503 at once and close: the server serves as many connections as it may."""
-        self._refused = True
         connections = self.open_connections
         if not connections.refused:
             log.warning(
@@ -111,7 +120,13 @@ class _DeadlineH11(H11Protocol):
                 self._client_name(),
             )
         connections.refused += 1
-        self.transport.write(_busy_answer(connections.limit))
+        self._refuse(_busy_answer(connections.limit))
+
+    def _refuse(self, answer: bytes) -> None:
+        """Send ``answer`` (a whole response), read and drop what comes, close shortly."""
+        self._refused = True
+        self._stop()
+        self.transport.write(answer)
         if self.transport.can_write_eof():
             self.transport.write_eof()  # the client reads the answer, then the end
         self.loop.call_later(REFUSED_LINGER_S, self.transport.close)
@@ -121,7 +136,7 @@ class _DeadlineH11(H11Protocol):
 
     def _watch(self) -> None:
         """Start the deadline while a request is being read, end it once it is read."""
-        if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
+        if self._refused or self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
             self._stop()
         elif self._deadline is None and not self.transport.is_closing():
             self._deadline = self.loop.call_later(self.read_timeout_s, self._expired)
@@ -148,15 +163,25 @@ def _busy_answer(limit: int) -> bytes:
         f"the server is serving as many connections as it may ({limit}, "
         "serve.max_connections): try again shortly"
     )
+    return _answer("503 Service Unavailable", detail, retry_after=True)
+
+
+def _answer(status: str, detail: str, *, retry_after: bool = False) -> bytes:
+    """A whole response that ends the connection: status line, headers, ``{"detail": ...}``."""
     body = json.dumps({"detail": detail}).encode()
     head = (
-        "HTTP/1.1 503 Service Unavailable\r\n"
+        f"HTTP/1.1 {status}\r\n"
         "content-type: application/json\r\n"
         f"content-length: {len(body)}\r\n"
-        "retry-after: 1\r\n"
-        "connection: close\r\n\r\n"
+        + ("retry-after: 1\r\n" if retry_after else "")
+        + "connection: close\r\n\r\n"
     )
     return head.encode("ascii") + body
+
+
+_NO_WEBSOCKET = _answer(
+    "400 Bad Request", "kgbuild serve has no WebSocket: send the request without Upgrade"
+)
 
 
 def deadline_protocol(

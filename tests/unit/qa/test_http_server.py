@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from starlette.types import Receive, Scope, Send
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from kgbuild.qa.http_server import deadline_protocol
 from tests.http_server import running
@@ -154,19 +156,34 @@ def test_connections_beyond_the_limit_get_503_at_once_and_those_open_are_served(
         second.close()
 
 
-def test_a_websocket_upgrade_gives_its_place_back() -> None:
-    """uvicorn hands an upgraded connection to its WebSocket protocol, whose close this
-    protocol never hears: its place must be freed when it is handed over."""
-    with running(echo, http=deadline_protocol(WAIT_S * 3, max_connections=1)) as url:
+_UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
+    b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+)
+
+
+def test_a_websocket_upgrade_is_refused_with_400_and_holds_no_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """uvicorn handed an upgrade to its WebSocket protocol, out of this one's sight: one it
+    could not parse (a body, a header line over 8 KB) was never answered, its connection
+    open beyond the limit until a deadline closed it (here longer than a client waits)."""
+    with (
+        caplog.at_level(logging.WARNING, logger="kgbuild.qa.http_server"),
+        running(echo, http=deadline_protocol(WAIT_S * 3, max_connections=1)) as url,
+    ):
         address = (str(urlsplit(url).hostname), int(urlsplit(url).port or 0))
-        for _ in range(3):
+        for extra in (b"Content-Length: 3\r\n", b"X-Pad: " + b"a" * 9000 + b"\r\n", b""):
             with socket.create_connection(address) as upgrade:
-                upgrade.sendall(
-                    b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
-                    b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-                )
-                answer = _answer(upgrade)  # the echo app has no WebSocket: 500
-                assert answer.startswith(b"HTTP/1.1 ") and b" 503 " not in answer
-        with socket.create_connection(address) as client:
+                upgrade.sendall(_UPGRADE + extra + b"\r\n")
+                head, _, body = _answer(upgrade).partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400 "), head
+            assert b"connection: close" in head.lower()
+            assert "no WebSocket" in json.loads(body)["detail"]
+        assert "refused a WebSocket upgrade from 127.0.0.1:" in caplog.text
+        with pytest.raises(InvalidStatus) as refused:  # what a WebSocket client makes of it
+            connect(url.replace("http://", "ws://") + "/ws", open_timeout=WAIT_S).close()
+        assert refused.value.response.status_code == 400
+        with socket.create_connection(address) as client:  # the one place is free
             assert _echoed(client, b"served").startswith(b"HTTP/1.1 200")
