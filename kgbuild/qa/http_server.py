@@ -12,6 +12,9 @@ Nor did anything bound how many connections were open at once, each holding a so
 file descriptor and its buffers, and its requests waiting for the API's worker threads. At
 most ``max_connections`` are served at a time; one more is answered 503 as soon as it
 opens, before it sends anything, and closed, while those already open are served as before.
+Nor could one client be kept from taking every one of those places: at most
+``max_connections_per_client`` are served for one peer address, and one more from it gets
+429 as it opens (where the limit applies: :func:`per_client_limit`).
 
 Nothing kgbuild serves speaks WebSocket, yet uvicorn handed any request asking for it to
 its WebSocket protocol, which this one no longer watched: a handshake that protocol could
@@ -25,12 +28,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["MAX_CONNECTIONS", "READ_TIMEOUT_S", "deadline_protocol"]
+from kgbuild.qa.http_guards import is_loopback
+
+__all__ = [
+    "MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_PER_CLIENT",
+    "READ_TIMEOUT_S",
+    "deadline_protocol",
+    "per_client_limit",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +52,30 @@ READ_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 100
 """Default number of connections served at once (``serve.max_connections``)."""
 
+MAX_CONNECTIONS_PER_CLIENT = 20
+"""Default number of connections one peer address holds at once, serving beyond loopback
+(``serve.max_connections_per_client``): a browser opens at most 6 to a server, so three of
+them behind one address fit, and filling the default 100 places takes at least 5 addresses."""
+
 REFUSED_LINGER_S = 2.0
 """How long a refused connection is kept open, its input read and dropped, for its client
-to read the 503 (closing a socket with unread input resets it, and the answer is lost)."""
+to read its answer (closing a socket with unread input resets it, and the answer is lost)."""
 
 
 @dataclass
 class _Connections:
-    """The connections one server serves, and how many it refused since it was last full."""
+    """The connections one server serves, and how many it refused since it was last full.
+
+    ``per_client`` bounds those of one peer address (0: no bound); ``crowded`` counts the
+    connections refused to each address since it was last at its bound.
+    """
 
     limit: int
+    per_client: int = 0
     served: set[_DeadlineH11] = field(default_factory=set)
     refused: int = 0
+    by_client: Counter[str] = field(default_factory=Counter)
+    crowded: dict[str, int] = field(default_factory=dict)
 
 
 class _DeadlineH11(H11Protocol):
@@ -64,10 +88,16 @@ class _DeadlineH11(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if len(self.open_connections.served) >= self.open_connections.limit:
+        connections, address = self.open_connections, self._address()
+        if address is not None and 0 < connections.per_client <= connections.by_client[address]:
+            self._refuse_crowded(address)
+            return
+        if len(connections.served) >= connections.limit:
             self._refuse_busy()
             return
-        self.open_connections.served.add(self)
+        connections.served.add(self)
+        if address is not None:
+            connections.by_client[address] += 1
         self._watch()
 
     def data_received(self, data: bytes) -> None:
@@ -101,6 +131,19 @@ class _DeadlineH11(H11Protocol):
         if self not in connections.served:
             return
         connections.served.discard(self)
+        address = self._address()
+        if address is not None and connections.by_client[address]:
+            connections.by_client[address] -= 1
+            if not connections.by_client[address]:
+                del connections.by_client[address]
+            refused = connections.crowded.pop(address, 0)
+            if refused:
+                log.warning(
+                    "accepting connections from %s again (%d refused while it had %d open)",
+                    address,
+                    refused,
+                    connections.per_client,
+                )
         if connections.refused:
             log.warning(
                 "accepting connections again (%d refused while %d were open)",
@@ -122,6 +165,19 @@ class _DeadlineH11(H11Protocol):
         connections.refused += 1
         self._refuse(_busy_answer(connections.limit))
 
+    def _refuse_crowded(self, address: str) -> None:
+        """Answer 429 at once and close: this address holds as many connections as it may."""
+        connections = self.open_connections
+        if address not in connections.crowded:
+            log.warning(
+                "refusing new connections from %s with 429: it has %d open, the limit "
+                "(serve.max_connections_per_client; clients behind one proxy share its address)",
+                address,
+                connections.per_client,
+            )
+        connections.crowded[address] = connections.crowded.get(address, 0) + 1
+        self._refuse(_crowded_answer(connections.per_client))
+
     def _refuse(self, answer: bytes) -> None:
         """Send ``answer`` (a whole response), read and drop what comes, close shortly."""
         self._refused = True
@@ -133,6 +189,10 @@ class _DeadlineH11(H11Protocol):
 
     def _client_name(self) -> str:
         return f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+
+    def _address(self) -> str | None:
+        """The peer's address, its port left out: what the per-client limit counts."""
+        return self.client[0] if self.client else None
 
     def _watch(self) -> None:
         """Start the deadline while a request is being read, end it once it is read."""
@@ -166,6 +226,15 @@ def _busy_answer(limit: int) -> bytes:
     return _answer("503 Service Unavailable", detail, retry_after=True)
 
 
+def _crowded_answer(limit: int) -> bytes:
+    """The 429 a connection beyond its address's limit gets, whole."""
+    detail = (
+        f"your address holds as many connections as one address may ({limit}, "
+        "serve.max_connections_per_client): reuse one (keep-alive), or close one and try again"
+    )
+    return _answer("429 Too Many Requests", detail, retry_after=True)
+
+
 def _answer(status: str, detail: str, *, retry_after: bool = False) -> bytes:
     """A whole response that ends the connection: status line, headers, ``{"detail": ...}``."""
     body = json.dumps({"detail": detail}).encode()
@@ -185,14 +254,31 @@ _NO_WEBSOCKET = _answer(
 
 
 def deadline_protocol(
-    read_timeout_s: float = READ_TIMEOUT_S, max_connections: int = MAX_CONNECTIONS
+    read_timeout_s: float = READ_TIMEOUT_S,
+    max_connections: int = MAX_CONNECTIONS,
+    max_connections_per_client: int = 0,
 ) -> type[H11Protocol]:
-    """The h11 protocol with the deadline and the cap, for ``uvicorn.run(http=...)``.
+    """The h11 protocol with the deadline and the caps, for ``uvicorn.run(http=...)``.
 
     One class per server: the class counts the server's connections.
+    ``max_connections_per_client``: 0 for no limit per peer address.
     """
+    connections = _Connections(max_connections, per_client=max_connections_per_client)
     return type(
         "DeadlineH11",
         (_DeadlineH11,),
-        {"read_timeout_s": read_timeout_s, "open_connections": _Connections(max_connections)},
+        {"read_timeout_s": read_timeout_s, "open_connections": connections},
     )
+
+
+def per_client_limit(configured: int | None, bound_host: str) -> int:
+    """The per-address limit a server bound to ``bound_host`` runs with (0: none).
+
+    ``configured`` (``serve.max_connections_per_client``) when given; otherwise none on a
+    loopback address, where every client (a reverse proxy on this machine too) has the same
+    one, so the limit would only lower ``max_connections``, and
+    :data:`MAX_CONNECTIONS_PER_CLIENT` beyond it.
+    """
+    if configured is not None:
+        return configured
+    return 0 if is_loopback(bound_host) else MAX_CONNECTIONS_PER_CLIENT

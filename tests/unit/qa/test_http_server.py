@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from kgbuild.qa.http_server import deadline_protocol
+from kgbuild.qa.http_server import MAX_CONNECTIONS_PER_CLIENT, deadline_protocol, per_client_limit
 from tests.http_server import running
 
 DEADLINE_S = 0.5
@@ -187,3 +188,61 @@ def test_a_websocket_upgrade_is_refused_with_400_and_holds_no_connection(
         assert refused.value.response.status_code == 400
         with socket.create_connection(address) as client:  # the one place is free
             assert _echoed(client, b"served").startswith(b"HTTP/1.1 200")
+
+
+def _closed_after_answer(client: socket.socket) -> bytes:
+    """Ask on ``client`` with ``Connection: close``; the answer, once the server has closed
+    it (and so freed its place: a server frees it before its socket closes)."""
+    client.sendall(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    return _answer(client)
+
+
+def test_one_client_address_cannot_take_every_place(caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing bounded the connections of one client: one address could hold all of
+    ``max_connections`` and leave every other client a 503."""
+    with (
+        caplog.at_level(logging.WARNING, logger="kgbuild.qa.http_server"),
+        running(
+            echo,
+            http=deadline_protocol(WAIT_S * 3, max_connections=10, max_connections_per_client=2),
+        ) as url,
+    ):
+        address = (str(urlsplit(url).hostname), int(urlsplit(url).port or 0))
+        first = socket.create_connection(address)  # open, silent: each holds a place
+        second = socket.create_connection(address)
+        assert _echoed(second, b"in").startswith(b"HTTP/1.1 200")  # both are served
+        with socket.create_connection(address) as third:  # answered before it sends anything
+            head, _, body = _answer(third).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 429 "), head
+        assert b"connection: close" in head.lower() and b"retry-after: 1" in head.lower()
+        assert "serve.max_connections_per_client" in json.loads(body)["detail"]
+        assert "refusing new connections from 127.0.0.1 with 429: it has 2 open" in caplog.text
+        if sys.platform == "linux":  # another address (127.0.0.2 is loopback too) is served
+            with socket.create_connection(address, source_address=("127.0.0.2", 0)) as other:
+                assert _echoed(other, b"other").startswith(b"HTTP/1.1 200")
+
+        assert _echoed(first, b"still").startswith(b"HTTP/1.1 200")  # those open: served
+        assert _closed_after_answer(first).startswith(b"HTTP/1.1 200")
+        first.close()
+        with socket.create_connection(address) as later:  # the address has a place again
+            assert _echoed(later, b"later").startswith(b"HTTP/1.1 200")
+        assert "accepting connections from 127.0.0.1 again (1 refused" in caplog.text
+        second.close()
+
+
+@pytest.mark.parametrize(
+    ("configured", "host", "limit"),
+    [
+        (None, "127.0.0.1", 0),  # every client of a loopback server has one address
+        (None, "localhost", 0),
+        (None, "::1", 0),
+        (None, "0.0.0.0", MAX_CONNECTIONS_PER_CLIENT),
+        (None, "192.0.2.7", MAX_CONNECTIONS_PER_CLIENT),
+        (5, "127.0.0.1", 5),  # what is configured holds anywhere, 0 (no limit) too
+        (0, "0.0.0.0", 0),
+    ],
+)
+def test_the_per_client_limit_applies_beyond_loopback_unless_configured(
+    configured: int | None, host: str, limit: int
+) -> None:
+    assert per_client_limit(configured, host) == limit
