@@ -6,7 +6,9 @@ sent a byte a minute (slowloris) or a body trickled slowly held its socket, and 
 descriptor, for as long as the client liked, so a few hundred of them took the server
 down. Here a request must arrive whole (headers and body) within ``read_timeout_s`` of its
 first byte (of the connection, for the first one); otherwise the connection is closed.
-Answering takes as long as it takes: the deadline ends once the request is read.
+Answering takes as long as it takes: the deadline ends once the request is read. A request
+sent before the answer to the one before it ended (pipelined) is read once that answer
+ends, and its deadline starts then.
 
 Nor did anything bound how many connections were open at once, each holding a socket, a
 file descriptor and its buffers, and its requests waiting for the API's worker threads. At
@@ -105,6 +107,16 @@ class _DeadlineH11(H11Protocol):
             return  # answered already: its request is read and dropped
         super().data_received(data)
         self._watch()
+
+    def on_response_complete(self) -> None:
+        """Watch the next request if it has begun (pipelined).
+
+        uvicorn reads a request sent before this answer ended now, with no new data, so
+        :meth:`data_received` never sees it begin.
+        """
+        super().on_response_complete()
+        if self.conn.their_state is h11.SEND_BODY or self.conn.trailing_data[0]:
+            self._watch()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop()

@@ -88,6 +88,24 @@ def test_a_silent_or_slow_client_cannot_hold_a_connection() -> None:
             assert closed or _closed_by_server(drip)
 
 
+def test_a_pipelined_request_cut_short_cannot_hold_a_connection() -> None:
+    """uvicorn reads a request sent before the answer to the one before it ended (pipelined)
+    once that answer ends, with no new data: its deadline never started, and a body cut
+    short after it held the connection for as long as the client liked."""
+    with server() as address, socket.create_connection(address) as client:
+        client.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nwhole"
+            b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc"
+        )
+        client.settimeout(WAIT_S)
+        answer = b""
+        while not answer.endswith(b"echo:whole"):
+            chunk = client.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        assert _closed_by_server(client)
+
+
 def test_whole_requests_are_answered_however_long_the_answer_takes() -> None:
     with server() as address, socket.create_connection(address) as client:
         client.settimeout(WAIT_S)
