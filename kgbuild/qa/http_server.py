@@ -123,6 +123,17 @@ class _DeadlineH11(H11Protocol):
         self._release()
         super().connection_lost(exc)
 
+    def shutdown(self) -> None:
+        """Close at the server's shutdown; a refused connection (answered already) at once.
+
+        uvicorn's own would tell h11 the connection closed, which h11 refuses mid-request
+        (a refused upgrade): the error stopped the server's shutdown half-way.
+        """
+        if self._refused:
+            self.transport.close()
+            return
+        super().shutdown()
+
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
         """Answer 400 and close: kgbuild serves no WebSocket, so nothing is handed over.
 

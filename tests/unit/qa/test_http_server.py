@@ -11,6 +11,7 @@ import json
 import logging
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -206,6 +207,23 @@ def test_a_websocket_upgrade_is_refused_with_400_and_holds_no_connection(
         assert refused.value.response.status_code == 400
         with socket.create_connection(address) as client:  # the one place is free
             assert _echoed(client, b"served").startswith(b"HTTP/1.1 200")
+
+
+def test_the_server_stops_cleanly_while_a_refused_upgrade_lingers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refused connection stays open a moment for its client to read the answer; a
+    shutdown then failed in uvicorn's h11 bookkeeping, on the server's thread."""
+    errors: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    with running(echo, http=deadline_protocol(WAIT_S * 3)) as url:
+        address = (str(urlsplit(url).hostname), int(urlsplit(url).port or 0))
+        lingering = socket.create_connection(address)
+        lingering.sendall(_UPGRADE + b"\r\n")
+        lingering.settimeout(WAIT_S)
+        assert lingering.recv(4096).startswith(b"HTTP/1.1 400 ")  # open still: no EOF read
+    lingering.close()
+    assert errors == []
 
 
 def _closed_after_answer(client: socket.socket) -> bytes:
