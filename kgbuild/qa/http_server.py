@@ -68,8 +68,8 @@ to read its answer (closing a socket with unread input resets it, and the answer
 class _Connections:
     """The connections one server serves, and how many it refused since it was last full.
 
-    ``per_client`` bounds those of one peer address (0: no bound); ``crowded`` counts the
-    connections refused to each address since it was last at its bound.
+    ``per_client`` bounds those of one peer address (0: no bound); ``crowded`` counts, for
+    each address at its bound, the connections refused to it since it reached the bound.
     """
 
     limit: int
@@ -81,7 +81,7 @@ class _Connections:
 
 
 class _DeadlineH11(H11Protocol):
-    """The h11 protocol of uvicorn with a read deadline per request and a connection cap."""
+    """The h11 protocol of uvicorn with a read deadline per request and connection caps."""
 
     read_timeout_s = READ_TIMEOUT_S
     open_connections = _Connections(MAX_CONNECTIONS)
