@@ -200,6 +200,12 @@ class ServeConfig(_Section):
     max_connections: int = Field(default=100, gt=0)
     """Connections served at once; one more gets 503 as soon as it opens (those open are
     served as before). Each holds a socket, a file descriptor and its buffers."""
+    max_connections_per_client: int | None = Field(default=None, ge=0)
+    """Connections served at once for one client address; one more from it gets 429 as soon
+    as it opens. Unset: 20 when serving beyond loopback, no limit on a loopback address
+    (every client there, a reverse proxy on this machine too, has the same one); 0: no
+    limit. Clients behind one proxy or NAT share its address: behind a proxy on another
+    machine, set it to the connections the proxy opens (or 0) and limit clients there."""
     allowed_hosts: tuple[str, ...] = ()
     """``Host`` names accepted besides localhost, 127.0.0.1, [::1] and the bound host
     (``*``: any, e.g. behind a proxy that checks them)."""

@@ -306,7 +306,7 @@ def serve(
     from kgbuild.collection import long_lived
     from kgbuild.qa.api import create_app
     from kgbuild.qa.http_guards import host_name
-    from kgbuild.qa.http_server import deadline_protocol
+    from kgbuild.qa.http_server import deadline_protocol, per_client_limit
     from kgbuild.qa.remote import graph_source, register_server, registry_dir, unregister_server
 
     try:
@@ -335,8 +335,12 @@ def serve(
         )
         if record is not None:
             typer.echo(f"`kgbuild ask` for this graph asks this server (record: {record})")
-        # slow clients cannot hold a connection, nor many clients exhaust the server
-        http = deadline_protocol(serve_config.read_timeout_s, serve_config.max_connections)
+        # slow clients cannot hold a connection, nor many clients (or one) exhaust the server
+        http = deadline_protocol(
+            serve_config.read_timeout_s,
+            serve_config.max_connections,
+            per_client_limit(serve_config.max_connections_per_client, host),
+        )
         uvicorn.run(app, host=host, port=port, log_level="info", http=http)
     finally:
         if record is not None:

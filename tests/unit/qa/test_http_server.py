@@ -10,6 +10,8 @@ import asyncio
 import json
 import logging
 import socket
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,8 +19,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from starlette.types import Receive, Scope, Send
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
-from kgbuild.qa.http_server import deadline_protocol
+from kgbuild.qa.http_server import MAX_CONNECTIONS_PER_CLIENT, deadline_protocol, per_client_limit
 from tests.http_server import running
 
 DEADLINE_S = 0.5
@@ -83,6 +87,24 @@ def test_a_silent_or_slow_client_cannot_hold_a_connection() -> None:
                     break
                 time.sleep(0.05)
             assert closed or _closed_by_server(drip)
+
+
+def test_a_pipelined_request_cut_short_cannot_hold_a_connection() -> None:
+    """uvicorn reads a request sent before the answer to the one before it ended (pipelined)
+    once that answer ends, with no new data: its deadline never started, and a body cut
+    short after it held the connection for as long as the client liked."""
+    with server() as address, socket.create_connection(address) as client:
+        client.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nwhole"
+            b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc"
+        )
+        client.settimeout(WAIT_S)
+        answer = b""
+        while not answer.endswith(b"echo:whole"):
+            chunk = client.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        assert _closed_by_server(client)
 
 
 def test_whole_requests_are_answered_however_long_the_answer_takes() -> None:
@@ -154,19 +176,109 @@ def test_connections_beyond_the_limit_get_503_at_once_and_those_open_are_served(
         second.close()
 
 
-def test_a_websocket_upgrade_gives_its_place_back() -> None:
-    """uvicorn hands an upgraded connection to its WebSocket protocol, whose close this
-    protocol never hears: its place must be freed when it is handed over."""
-    with running(echo, http=deadline_protocol(WAIT_S * 3, max_connections=1)) as url:
+_UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
+    b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+)
+
+
+def test_a_websocket_upgrade_is_refused_with_400_and_holds_no_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """uvicorn handed an upgrade to its WebSocket protocol, out of this one's sight: one it
+    could not parse (a body, a header line over 8 KB) was never answered, its connection
+    open beyond the limit until a deadline closed it (here longer than a client waits)."""
+    with (
+        caplog.at_level(logging.WARNING, logger="kgbuild.qa.http_server"),
+        running(echo, http=deadline_protocol(WAIT_S * 3, max_connections=1)) as url,
+    ):
         address = (str(urlsplit(url).hostname), int(urlsplit(url).port or 0))
-        for _ in range(3):
+        for extra in (b"Content-Length: 3\r\n", b"X-Pad: " + b"a" * 9000 + b"\r\n", b""):
             with socket.create_connection(address) as upgrade:
-                upgrade.sendall(
-                    b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
-                    b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-                )
-                answer = _answer(upgrade)  # the echo app has no WebSocket: 500
-                assert answer.startswith(b"HTTP/1.1 ") and b" 503 " not in answer
-        with socket.create_connection(address) as client:
+                upgrade.sendall(_UPGRADE + extra + b"\r\n")
+                head, _, body = _answer(upgrade).partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400 "), head
+            assert b"connection: close" in head.lower()
+            assert "no WebSocket" in json.loads(body)["detail"]
+        assert "refused a WebSocket upgrade from 127.0.0.1:" in caplog.text
+        with pytest.raises(InvalidStatus) as refused:  # what a WebSocket client makes of it
+            connect(url.replace("http://", "ws://") + "/ws", open_timeout=WAIT_S).close()
+        assert refused.value.response.status_code == 400
+        with socket.create_connection(address) as client:  # the one place is free
             assert _echoed(client, b"served").startswith(b"HTTP/1.1 200")
+
+
+def test_the_server_stops_cleanly_while_a_refused_upgrade_lingers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refused connection stays open a moment for its client to read the answer; a
+    shutdown then failed in uvicorn's h11 bookkeeping, on the server's thread."""
+    errors: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    with running(echo, http=deadline_protocol(WAIT_S * 3)) as url:
+        address = (str(urlsplit(url).hostname), int(urlsplit(url).port or 0))
+        lingering = socket.create_connection(address)
+        lingering.sendall(_UPGRADE + b"\r\n")
+        lingering.settimeout(WAIT_S)
+        assert lingering.recv(4096).startswith(b"HTTP/1.1 400 ")  # open still: no EOF read
+    lingering.close()
+    assert errors == []
+
+
+def _closed_after_answer(client: socket.socket) -> bytes:
+    """Ask on ``client`` with ``Connection: close``; the answer, once the server has closed
+    it (and so freed its place: a server frees it before its socket closes)."""
+    client.sendall(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    return _answer(client)
+
+
+def test_one_client_address_cannot_take_every_place(caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing bounded the connections of one client: one address could hold all of
+    ``max_connections`` and leave every other client a 503."""
+    with (
+        caplog.at_level(logging.WARNING, logger="kgbuild.qa.http_server"),
+        running(
+            echo,
+            http=deadline_protocol(WAIT_S * 3, max_connections=10, max_connections_per_client=2),
+        ) as url,
+    ):
+        address = (str(urlsplit(url).hostname), int(urlsplit(url).port or 0))
+        first = socket.create_connection(address)  # open, silent: each holds a place
+        second = socket.create_connection(address)
+        assert _echoed(second, b"in").startswith(b"HTTP/1.1 200")  # both are served
+        with socket.create_connection(address) as third:  # answered before it sends anything
+            head, _, body = _answer(third).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 429 "), head
+        assert b"connection: close" in head.lower() and b"retry-after: 1" in head.lower()
+        assert "serve.max_connections_per_client" in json.loads(body)["detail"]
+        assert "refusing new connections from 127.0.0.1 with 429: it has 2 open" in caplog.text
+        if sys.platform == "linux":  # another address (127.0.0.2 is loopback too) is served
+            with socket.create_connection(address, source_address=("127.0.0.2", 0)) as other:
+                assert _echoed(other, b"other").startswith(b"HTTP/1.1 200")
+
+        assert _echoed(first, b"still").startswith(b"HTTP/1.1 200")  # those open: served
+        assert _closed_after_answer(first).startswith(b"HTTP/1.1 200")
+        first.close()
+        with socket.create_connection(address) as later:  # the address has a place again
+            assert _echoed(later, b"later").startswith(b"HTTP/1.1 200")
+        assert "accepting connections from 127.0.0.1 again (1 refused" in caplog.text
+        second.close()
+
+
+@pytest.mark.parametrize(
+    ("configured", "host", "limit"),
+    [
+        (None, "127.0.0.1", 0),  # every client of a loopback server has one address
+        (None, "localhost", 0),
+        (None, "::1", 0),
+        (None, "0.0.0.0", MAX_CONNECTIONS_PER_CLIENT),
+        (None, "192.0.2.7", MAX_CONNECTIONS_PER_CLIENT),
+        (5, "127.0.0.1", 5),  # what is configured holds anywhere, 0 (no limit) too
+        (0, "0.0.0.0", 0),
+    ],
+)
+def test_the_per_client_limit_applies_beyond_loopback_unless_configured(
+    configured: int | None, host: str, limit: int
+) -> None:
+    assert per_client_limit(configured, host) == limit
