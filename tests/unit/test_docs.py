@@ -1,8 +1,8 @@
 """The documentation names only commands, options and settings that exist.
 
-README.md and docs/*.md show ``kgbuild ...`` command lines, dotted config keys
-(``relations.min_precision``) and ``KGBUILD_X__Y`` variables; a renamed option or a
-removed field would otherwise leave them lying. Each is read from the Markdown and looked
+README.md and docs/*.md show ``kgbuild ...`` command lines (as does the CLI's own help),
+dotted config keys (``relations.min_precision``) and ``KGBUILD_X__Y`` variables; a renamed
+option or a removed field would otherwise leave them lying. Each is read from the Markdown and looked
 up in the Typer app and the pydantic :class:`~kgbuild.config.Settings` model.
 """
 
@@ -168,15 +168,43 @@ def _command_words(words: list[str]) -> list[int]:
     return starts
 
 
-def _invocations() -> list[Invocation]:
-    found = []
+def _help_texts(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """The help of ``command`` and of each command below it, with its options' help."""
+    where = " ".join(["kgbuild", *path, "--help"])
+    texts = [(where, command.help or ""), *((where, p.help or "") for p in command.params)]
+    for name, sub in (_subcommands(command) or {}).items():
+        texts += _help_texts(sub, (*path, name))
+    return [(where, text) for where, text in texts if text]
+
+
+def _texts() -> list[tuple[str, str]]:
+    """The docs (README.md, docs/*.md) and the CLI's help, each with where it is."""
+    return [(doc.name, doc.read_text(encoding="utf-8")) for doc in DOCS] + _help_texts(ROOT)
+
+
+def _sources() -> list[tuple[str, list[str]]]:
+    """Where command lines are written, each with its lines to read.
+
+    The docs' shell code blocks and inline code, and the CLI's own help: the inline code of
+    its text and the lines of its ``Examples:``.
+    """
+    sources = []
     for doc in DOCS:
         shell, spans = _code(doc.read_text(encoding="utf-8"))
-        for where, lines in ((f"{doc.name} (code block)", shell), (f"{doc.name} (inline)", spans)):
-            for line in lines:
-                words = _tokens(line)
-                for start in _command_words(words):
-                    found.extend(_parse(where, words[start + 1 :]))
+        sources += [(f"{doc.name} (code block)", shell), (f"{doc.name} (inline)", spans)]
+    for where, text in _help_texts(ROOT):
+        prose, _, examples = text.partition("Examples:")
+        sources.append((where, [*_code(prose)[1], *examples.splitlines()]))
+    return sources
+
+
+def _invocations() -> list[Invocation]:
+    found = []
+    for where, lines in _sources():
+        for line in lines:
+            words = _tokens(line)
+            for start in _command_words(words):
+                found.extend(_parse(where, words[start + 1 :]))
     return [inv for inv in found if inv.path or inv.options]
 
 
@@ -245,18 +273,27 @@ def _unknown(keys: list[str]) -> str | None:
 
 
 def _config_keys() -> list[tuple[str, str, str | None]]:
-    """Each inline ``section.key`` or ``section.key: value`` of the docs: file, key, value."""
-    pattern = re.compile(rf"({'|'.join(_sections())})((?:\.\w+)+)(?::\s(.*))?")
+    """Each ``section.key`` or ``section.key: value`` written: where, key, value.
+
+    In the docs, the inline code that is one; in the CLI's help, which marks no code,
+    each written anywhere in its text.
+    """
+    sections = "|".join(_sections())
+    pattern = re.compile(rf"({sections})((?:\.\w+)+)(?::\s(.*))?")
     found = []
-    for doc in DOCS:
-        for span in _code(doc.read_text(encoding="utf-8"))[1]:
+    for where, text in _texts():
+        if where.endswith("--help"):
+            spans = re.findall(rf"(?<![\w./])(?:{sections})(?:\.\w+)+", text)
+        else:
+            spans = _code(text)[1]
+        for span in spans:
             match = pattern.fullmatch(span)
             if match is None:
                 continue
             key = match.group(1) + match.group(2)
             if key.count(".") == 1 and key.rpartition(".")[2] in FILE_SUFFIXES:
                 continue
-            found.append((doc.name, key, match.group(3)))
+            found.append((where, key, match.group(3)))
     return found
 
 
@@ -292,11 +329,11 @@ def test_every_documented_config_key_is_a_setting() -> None:
 
 
 def _env_variables() -> list[tuple[str, str]]:
-    found = []
-    for doc in DOCS:
-        for name in re.findall(r"\bKGBUILD_\w*\w(?:\*)?", doc.read_text(encoding="utf-8")):
-            found.append((doc.name, name))
-    return found
+    return [
+        (where, name)
+        for where, text in _texts()
+        for name in re.findall(r"\bKGBUILD_\w*\w(?:\*)?", text)
+    ]
 
 
 def _unknown_env(name: str) -> str | None:
