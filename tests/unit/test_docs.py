@@ -28,7 +28,7 @@ DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SHELL_FENCES = {"", "bash", "sh", "shell", "console"}
 """Code blocks read as command lines (```python``, ```yaml``, ```cypher``... are not)."""
 
-SEPARATORS = {"|", "||", "&&", ";", "&", ">", ">>", "2>", "2>&1", "<", "$("}
+SEPARATORS = {"|", "||", "&&", ";", "&", ">", ">>", "2>", "2>&1", "<"}
 """Shell tokens that end one command (``kgbuild export | head -1``)."""
 
 FILE_SUFFIXES = {"json", "jsonl", "html", "graphml", "csv", "yaml", "txt"}
