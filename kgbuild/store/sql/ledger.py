@@ -8,10 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from kgbuild.data import (
@@ -75,6 +75,17 @@ class _StoredResult(BaseModel):
     """Relations between this document's mentions."""
     attributes: tuple[MentionAttribute, ...] = ()
     """Attribute values of this document's mentions."""
+
+
+_IDS_PER_STATEMENT = 900
+"""Ids bound in one ``IN (...)``: PostgreSQL takes at most 65,535 parameters a statement,
+SQLite before 3.32 999, so a list of every document of a large corpus is sent in batches."""
+
+
+def _batches(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``ids`` in slices of at most :data:`_IDS_PER_STATEMENT`."""
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        yield ids[start : start + _IDS_PER_STATEMENT]
 
 
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "abandoned")
@@ -273,16 +284,24 @@ def record_result(
 def record_skipped(session: Session, run_id: str, documents: Iterable[Document]) -> None:
     """Record that unchanged documents were skipped in this run.
 
-    Their source (a JSON Lines record may move to another line or file) and metadata are
-    kept current.
+    Each keeps one ``skipped`` event, this run's: its earlier ones are deleted (the runs'
+    ``skipped`` counts remain), so that a schedule re-reading an unchanged corpus does not
+    add a row per document per run. Their source (a JSON Lines record may move to another
+    line or file) and metadata are kept current.
     """
     skipped = list(documents)
-    rows = {
-        row.id: row
-        for row in session.scalars(
-            select(DocumentRow).where(DocumentRow.id.in_([doc.id for doc in skipped]))
+    rows: dict[str, DocumentRow] = {}
+    for ids in _batches([doc.id for doc in skipped]):
+        rows.update(
+            (row.id, row)
+            for row in session.scalars(select(DocumentRow).where(DocumentRow.id.in_(ids)))
         )
-    }
+        session.execute(
+            delete(StageEventRow).where(
+                StageEventRow.doc_id.in_([_storable(doc_id) for doc_id in ids]),
+                StageEventRow.status == "skipped",
+            )
+        )
     for doc in skipped:
         if doc.id in rows:
             rows[doc.id].source = doc.source

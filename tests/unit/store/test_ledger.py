@@ -370,3 +370,77 @@ def test_a_ledger_made_before_graph_targets_were_recorded_gains_their_table(tmp_
             assert ledger.graph_inputs(session, "bolt://a|neo4j") is None
     finally:
         engine.dispose()
+
+
+def skipped_events(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT doc_id, run_id FROM stage_events WHERE status = 'skipped' ORDER BY doc_id")
+        )
+        return [(row.doc_id, row.run_id) for row in rows]
+
+
+def test_runs_over_unchanged_documents_keep_one_skipped_event_per_document(engine) -> None:  # type: ignore[no-untyped-def]
+    a, b = doc("a.txt", "Acme"), doc("b.txt", "Northwind")
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(session, "run1", result(a), "k", ["ner"])
+        ledger.record_result(session, "run1", result(b), "k", ["ner"])
+        ledger.finish_run(session, "run1", status="succeeded", processed=2)
+    for run_id in ("run2", "run3", "run4"):  # an hourly schedule over an unchanged corpus
+        with Session(engine) as session, session.begin():
+            ledger.start_run(session, run_id)
+            assert ledger.unchanged_documents(session, [a, b], "k") == {"a.txt", "b.txt"}
+            ledger.record_skipped(session, run_id, [a, b])
+            ledger.finish_run(session, run_id, status="succeeded", skipped=2)
+    assert skipped_events(engine) == [("a.txt", "run4"), ("b.txt", "run4")]
+    with Session(engine) as session:
+        runs = {run.id: (run.processed, run.skipped) for run in session.scalars(select(RunRow))}
+        assert runs == {"run1": (2, 0), "run2": (0, 2), "run3": (0, 2), "run4": (0, 2)}
+        ok = session.execute(
+            text("SELECT doc_id, run_id FROM stage_events WHERE status = 'ok' ORDER BY doc_id")
+        ).all()
+        assert [tuple(row) for row in ok] == [("a.txt", "run1"), ("b.txt", "run1")]  # history
+    # a document skipped again after a change keeps its processing and its latest skip
+    changed = doc("a.txt", "Acme Robotics")
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run5")
+        ledger.record_result(session, "run5", result(changed), "k", ["ner"])
+        ledger.record_skipped(session, "run5", [b])
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run6")
+        ledger.record_skipped(session, "run6", [changed, b])
+    assert skipped_events(engine) == [("a.txt", "run6"), ("b.txt", "run6")]
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM stage_events WHERE status = 'ok'"))
+        assert count.scalar_one() == 3  # run1's two and run5's
+
+
+def test_a_ledger_made_before_the_document_event_index_gains_it(engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import inspect
+
+    def indexes(engine: Engine) -> set[str]:
+        return {str(index["name"]) for index in inspect(engine).get_indexes("stage_events")}
+
+    url = engine.url.render_as_string(hide_password=False)
+    a = doc("a.txt", "Acme")
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(session, "run1", result(a), "k", ["ner"])
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run2")
+        ledger.record_skipped(session, "run2", [a])
+    with engine.begin() as conn:  # the tables as an older release made them
+        conn.execute(text("DROP INDEX ix_stage_events_doc"))
+    assert indexes(engine) == {"ix_stage_events_run"}
+    engine.dispose()
+    upgraded = make_engine(url)  # what the next run does
+    try:
+        assert indexes(upgraded) == {"ix_stage_events_run", "ix_stage_events_doc"}
+        with Session(upgraded) as session, session.begin():
+            ledger.start_run(session, "run3")
+            ledger.record_skipped(session, "run3", [a])
+        assert skipped_events(upgraded) == [("a.txt", "run3")]
+        make_engine(url).dispose()  # a second upgrade finds nothing to add
+    finally:
+        upgraded.dispose()
