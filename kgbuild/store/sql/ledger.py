@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, func, select
@@ -77,15 +77,17 @@ class _StoredResult(BaseModel):
     """Attribute values of this document's mentions."""
 
 
-_IDS_PER_STATEMENT = 900
-"""Ids bound in one ``IN (...)``: PostgreSQL takes at most 65,535 parameters a statement,
-SQLite before 3.32 999, so a list of every document of a large corpus is sent in batches."""
+_IDS_PER_STATEMENT = {"postgresql": 65_000}
+"""Ids bound in one ``IN (...)``, by database (any other: 900). PostgreSQL takes at most
+65,535 parameters a statement, SQLite before 3.32 999: the ids of every document of a
+large corpus are sent in batches. Rows read in several batches are put in id order by
+Python (code point order, SQLite's; a PostgreSQL collation may order some ids otherwise)."""
 
 
-def _batches(ids: Sequence[str]) -> Iterator[Sequence[str]]:
-    """``ids`` in slices of at most :data:`_IDS_PER_STATEMENT`."""
-    for start in range(0, len(ids), _IDS_PER_STATEMENT):
-        yield ids[start : start + _IDS_PER_STATEMENT]
+def _batches(session: Session, ids: Sequence[str]) -> list[Sequence[str]]:
+    """``ids`` in slices small enough to bind in one statement of ``session``'s database."""
+    size = _IDS_PER_STATEMENT.get(session.get_bind().dialect.name, 900)
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "abandoned")
@@ -161,19 +163,21 @@ def unchanged_documents(
 
     The language counts: it chooses the sentence splitter and which models read the text.
     """
-    ids = [doc.id for doc in documents]
-    stored = {
-        row.doc_id: (row.content_hash, row.model_key)
-        for row in session.scalars(select(ResultRow).where(ResultRow.doc_id.in_(ids)))
-    }
-    ok = {
-        doc_id: lang
-        for doc_id, lang in session.execute(
-            select(DocumentRow.id, DocumentRow.lang).where(
-                DocumentRow.id.in_(ids), DocumentRow.status == "ok"
+    stored: dict[str, tuple[str, str]] = {}
+    ok: dict[str, str] = {}
+    for ids in _batches(session, [doc.id for doc in documents]):
+        stored.update(
+            (row.doc_id, (row.content_hash, row.model_key))
+            for row in session.scalars(select(ResultRow).where(ResultRow.doc_id.in_(ids)))
+        )
+        ok.update(
+            (doc_id, lang)
+            for doc_id, lang in session.execute(
+                select(DocumentRow.id, DocumentRow.lang).where(
+                    DocumentRow.id.in_(ids), DocumentRow.status == "ok"
+                )
             )
         )
-    }
     return {
         doc.id
         for doc in documents
@@ -291,7 +295,7 @@ def record_skipped(session: Session, run_id: str, documents: Iterable[Document])
     """
     skipped = list(documents)
     rows: dict[str, DocumentRow] = {}
-    for ids in _batches([doc.id for doc in skipped]):
+    for ids in _batches(session, [doc.id for doc in skipped]):
         rows.update(
             (row.id, row)
             for row in session.scalars(select(DocumentRow).where(DocumentRow.id.in_(ids)))
@@ -372,10 +376,14 @@ def current_documents(session: Session, among: Iterable[str] | None = None) -> l
 
     ``among``: only those of these ids.
     """
-    query = select(DocumentRow).where(DocumentRow.status == "ok")
-    if among is not None:
-        query = query.where(DocumentRow.id.in_(sorted(set(among))))
-    return list(session.scalars(query.order_by(DocumentRow.id)))
+    query = select(DocumentRow).where(DocumentRow.status == "ok").order_by(DocumentRow.id)
+    if among is None:
+        return list(session.scalars(query))
+    batches = _batches(session, sorted(set(among)))
+    rows = [row for ids in batches for row in session.scalars(query.where(DocumentRow.id.in_(ids)))]
+    if len(batches) > 1:  # each batch in the database's order, the whole in Python's
+        rows.sort(key=lambda row: row.id)
+    return rows
 
 
 def current_state_digest(session: Session) -> str:
@@ -425,13 +433,19 @@ def known_documents(session: Session) -> list[DocumentRow]:
 
 def load_results(session: Session, doc_ids: Iterable[str]) -> list[DocumentResult]:
     """Stored results for ``doc_ids`` (those that have one), in id order."""
-    ids = sorted(set(doc_ids))
-    rows = session.execute(
+    query = (
         select(ResultRow, DocumentRow)
         .join(DocumentRow, DocumentRow.id == ResultRow.doc_id)
-        .where(ResultRow.doc_id.in_(ids))
         .order_by(ResultRow.doc_id)
     )
+    batches = _batches(session, sorted(set(doc_ids)))
+    rows = [
+        row.tuple()
+        for ids in batches
+        for row in session.execute(query.where(ResultRow.doc_id.in_(ids)))
+    ]
+    if len(batches) > 1:  # each batch in the database's order, the whole in Python's
+        rows.sort(key=lambda row: row[0].doc_id)
     results = []
     for result_row, document_row in rows:
         stored = _StoredResult.model_validate_json(result_row.payload)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from kgbuild.data import (
 from kgbuild.data import Document as Doc
 from kgbuild.ids import content_hash
 from kgbuild.store.sql import ledger
-from kgbuild.store.sql.orm import DocumentRow, RunRow, make_engine
+from kgbuild.store.sql.orm import DocumentRow, ResultRow, RunRow, make_engine
 
 
 @pytest.fixture
@@ -444,3 +445,54 @@ def test_a_ledger_made_before_the_document_event_index_gains_it(engine) -> None:
         make_engine(url).dispose()  # a second upgrade finds nothing to add
     finally:
         upgraded.dispose()
+
+
+def test_seventy_thousand_documents_are_read_and_skipped_in_batches(engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event, insert
+
+    if engine.dialect.name == "sqlite":  # bind at most 999 parameters, as SQLite before 3.32
+
+        @event.listens_for(engine, "connect")
+        def limit(connection, _record) -> None:  # type: ignore[no-untyped-def]
+            connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+
+        engine.dispose()
+    ids = [f"doc-{n:06d}" for n in range(70_000)]  # PostgreSQL binds at most 65,535
+    hashed = content_hash("Acme")
+    docs = [
+        Doc(id=doc_id, text="Acme", source=f"/in/{doc_id}", content_hash=hashed) for doc_id in ids
+    ]
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        session.flush()
+        session.execute(
+            insert(DocumentRow),
+            [
+                {"id": d, "source": f"/in/{d}", "content_hash": hashed, "lang": "en"}
+                | {"status": "ok", "model_key": "k", "last_run_id": "run1"}
+                for d in ids
+            ],
+        )
+        session.execute(
+            insert(ResultRow),
+            [
+                {"doc_id": d, "content_hash": hashed, "model_key": "k", "run_id": "run1"}
+                | {"payload": json.dumps({"doc_id": d, "chunks": [], "mentions": []})}
+                for d in ids
+            ],
+        )
+    for run_id in ("run2", "run3"):
+        with Session(engine) as session, session.begin():
+            ledger.start_run(session, run_id)
+            assert ledger.unchanged_documents(session, docs, "k") == set(ids)
+            ledger.record_skipped(session, run_id, docs)
+    with engine.connect() as conn:
+        events = conn.execute(
+            text(
+                "SELECT run_id, count(*) FROM stage_events WHERE status = 'skipped' GROUP BY run_id"
+            )
+        )
+        assert [tuple(row) for row in events] == [("run3", 70_000)]
+    with Session(engine) as session:
+        assert [row.id for row in ledger.current_documents(session, reversed(ids))] == ids
+        assert [r.document.id for r in ledger.load_results(session, reversed(ids))] == ids
