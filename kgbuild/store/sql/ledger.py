@@ -316,7 +316,13 @@ def record_skipped(session: Session, run_id: str, documents: Iterable[Document])
 def record_failure(
     session: Session, run_id: str, failure: DocumentFailure, document: DocumentInfo | None = None
 ) -> None:
-    """Record a failed document or input; a failed document's old result is dropped."""
+    """Record a failed document or input; a failed document's old result is dropped.
+
+    A document failing the same way run after run (a failed document is retried by every
+    run, an input that cannot be read is read again) keeps the first and the latest event
+    of that streak: the latest one before is replaced (see :func:`_drop_repeated_failure`).
+    """
+    _drop_repeated_failure(session, failure)
     _event(
         session,
         run_id,
@@ -331,6 +337,32 @@ def record_failure(
         stale = session.get(ResultRow, document.id)
         if stale is not None:
             session.delete(stale)
+
+
+def _drop_repeated_failure(session: Session, failure: DocumentFailure) -> None:
+    """Delete the middle of a streak of ``failure``: a streak keeps its first and latest event.
+
+    The latest event of ``failure``'s document goes where it and the one before are both
+    this failure (stage, source and error); ``skipped`` events do not break a streak (a
+    duplicate of an unchanged document fails beside its skip). A failure that names no
+    document is recorded each time.
+    """
+    if failure.doc_id is None:
+        return
+    latest = session.scalars(
+        select(StageEventRow)
+        .where(StageEventRow.doc_id == _storable(failure.doc_id), StageEventRow.status != "skipped")
+        .order_by(StageEventRow.id.desc())
+        .limit(2)
+    ).all()
+    same = (
+        "failed",
+        failure.stage,
+        _storable(failure.source),
+        _storable(failure.error),
+    )
+    if len(latest) == 2 and all((e.status, e.stage, e.source, e.error) == same for e in latest):
+        session.delete(latest[0])
 
 
 def mark_unreadable(session: Session, run_id: str, failure: DocumentFailure) -> bool:

@@ -496,3 +496,65 @@ def test_seventy_thousand_documents_are_read_and_skipped_in_batches(engine) -> N
     with Session(engine) as session:
         assert [row.id for row in ledger.current_documents(session, reversed(ids))] == ids
         assert [r.document.id for r in ledger.load_results(session, reversed(ids))] == ids
+
+
+def test_a_document_failing_the_same_way_every_run_keeps_the_first_and_latest_event(engine) -> None:  # type: ignore[no-untyped-def]
+    a = doc("a.txt", "Acme")
+
+    def fail(run_id: str, error: str = "boom") -> None:
+        with Session(engine) as session, session.begin():
+            ledger.start_run(session, run_id)
+            failure = DocumentFailure(source=a.source, stage="extract", error=error, doc_id=a.id)
+            ledger.record_failure(session, run_id, failure, a)
+            ledger.finish_run(session, run_id, status="succeeded", failed=1)
+
+    def events() -> list[tuple[str, str, str | None]]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT run_id, status, error FROM stage_events ORDER BY id"))
+            return [(row.run_id, row.status, row.error) for row in rows]
+
+    for run_id in ("run1", "run2", "run3", "run4"):  # retried by every run, failing again
+        fail(run_id)
+    assert events() == [("run1", "failed", "boom"), ("run4", "failed", "boom")]
+    with Session(engine) as session:
+        runs = {run.id: run.failed for run in session.scalars(select(RunRow))}
+        assert runs == dict.fromkeys(["run1", "run2", "run3", "run4"], 1)
+    fail("run5", "other")  # another error starts another streak
+    fail("run6", "other")
+    fail("run7", "other")
+    assert events()[2:] == [("run5", "failed", "other"), ("run7", "failed", "other")]
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run8")
+        ledger.record_result(session, "run8", result(a), "k", ["ner"])  # mended
+    fail("run9", "other")  # failing again after a success is new history
+    fail("run10", "other")
+    assert [run_id for run_id, _, _ in events()] == [
+        "run1",
+        "run4",
+        "run5",
+        "run7",
+        "run8",
+        "run9",
+        "run10",
+    ]
+
+
+def test_a_duplicate_of_an_unchanged_document_keeps_the_first_and_latest_failure(engine) -> None:  # type: ignore[no-untyped-def]
+    a = doc("a.txt", "Acme")
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(session, "run1", result(a), "k", ["ner"])
+    # a second file with the same id fails beside the first, skipped as unchanged
+    duplicate = DocumentFailure(
+        source="/in/copy/a.txt", stage="ingest", error="duplicate id 'a.txt'", doc_id="a.txt"
+    )
+    for run_id in ("run2", "run3", "run4"):
+        with Session(engine) as session, session.begin():
+            ledger.start_run(session, run_id)
+            ledger.record_skipped(session, run_id, [a])
+            ledger.record_failure(session, run_id, duplicate)
+    with engine.connect() as conn:
+        events = {
+            tuple(row) for row in conn.execute(text("SELECT run_id, status FROM stage_events"))
+        }
+    assert events == {("run1", "ok"), ("run2", "failed"), ("run4", "skipped"), ("run4", "failed")}
