@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from kgbuild.data import (
@@ -75,6 +75,19 @@ class _StoredResult(BaseModel):
     """Relations between this document's mentions."""
     attributes: tuple[MentionAttribute, ...] = ()
     """Attribute values of this document's mentions."""
+
+
+_IDS_PER_STATEMENT = {"postgresql": 65_000}
+"""Ids bound in one ``IN (...)``, by database (any other: 900). PostgreSQL takes at most
+65,535 parameters a statement, SQLite before 3.32 999: the ids of every document of a
+large corpus are sent in batches. Rows read in several batches are put in id order by
+Python (code point order, SQLite's; a PostgreSQL collation may order some ids otherwise)."""
+
+
+def _batches(session: Session, ids: Sequence[str]) -> list[Sequence[str]]:
+    """``ids`` in slices small enough to bind in one statement of ``session``'s database."""
+    size = _IDS_PER_STATEMENT.get(session.get_bind().dialect.name, 900)
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "abandoned")
@@ -150,19 +163,21 @@ def unchanged_documents(
 
     The language counts: it chooses the sentence splitter and which models read the text.
     """
-    ids = [doc.id for doc in documents]
-    stored = {
-        row.doc_id: (row.content_hash, row.model_key)
-        for row in session.scalars(select(ResultRow).where(ResultRow.doc_id.in_(ids)))
-    }
-    ok = {
-        doc_id: lang
-        for doc_id, lang in session.execute(
-            select(DocumentRow.id, DocumentRow.lang).where(
-                DocumentRow.id.in_(ids), DocumentRow.status == "ok"
+    stored: dict[str, tuple[str, str]] = {}
+    ok: dict[str, str] = {}
+    for ids in _batches(session, [doc.id for doc in documents]):
+        stored.update(
+            (row.doc_id, (row.content_hash, row.model_key))
+            for row in session.scalars(select(ResultRow).where(ResultRow.doc_id.in_(ids)))
+        )
+        ok.update(
+            (doc_id, lang)
+            for doc_id, lang in session.execute(
+                select(DocumentRow.id, DocumentRow.lang).where(
+                    DocumentRow.id.in_(ids), DocumentRow.status == "ok"
+                )
             )
         )
-    }
     return {
         doc.id
         for doc in documents
@@ -273,16 +288,24 @@ def record_result(
 def record_skipped(session: Session, run_id: str, documents: Iterable[Document]) -> None:
     """Record that unchanged documents were skipped in this run.
 
-    Their source (a JSON Lines record may move to another line or file) and metadata are
-    kept current.
+    Each keeps one ``skipped`` event, this run's: its earlier ones are deleted (the runs'
+    ``skipped`` counts remain), so that a schedule re-reading an unchanged corpus does not
+    add a row per document per run. Their source (a JSON Lines record may move to another
+    line or file) and metadata are kept current.
     """
     skipped = list(documents)
-    rows = {
-        row.id: row
-        for row in session.scalars(
-            select(DocumentRow).where(DocumentRow.id.in_([doc.id for doc in skipped]))
+    rows: dict[str, DocumentRow] = {}
+    for ids in _batches(session, [doc.id for doc in skipped]):
+        rows.update(
+            (row.id, row)
+            for row in session.scalars(select(DocumentRow).where(DocumentRow.id.in_(ids)))
         )
-    }
+        session.execute(
+            delete(StageEventRow).where(
+                StageEventRow.doc_id.in_([_storable(doc_id) for doc_id in ids]),
+                StageEventRow.status == "skipped",
+            )
+        )
     for doc in skipped:
         if doc.id in rows:
             rows[doc.id].source = doc.source
@@ -293,7 +316,13 @@ def record_skipped(session: Session, run_id: str, documents: Iterable[Document])
 def record_failure(
     session: Session, run_id: str, failure: DocumentFailure, document: DocumentInfo | None = None
 ) -> None:
-    """Record a failed document or input; a failed document's old result is dropped."""
+    """Record a failed document or input; a failed document's old result is dropped.
+
+    A document failing the same way run after run (a failed document is retried by every
+    run, an input that cannot be read is read again) keeps the first and the latest event
+    of that streak: the latest one before is replaced (see :func:`_drop_repeated_failure`).
+    """
+    _drop_repeated_failure(session, failure)
     _event(
         session,
         run_id,
@@ -308,6 +337,32 @@ def record_failure(
         stale = session.get(ResultRow, document.id)
         if stale is not None:
             session.delete(stale)
+
+
+def _drop_repeated_failure(session: Session, failure: DocumentFailure) -> None:
+    """Delete the middle of a streak of ``failure``: a streak keeps its first and latest event.
+
+    The latest event of ``failure``'s document goes where it and the one before are both
+    this failure (stage, source and error); ``skipped`` events do not break a streak (a
+    duplicate of an unchanged document fails beside its skip). A failure that names no
+    document is recorded each time.
+    """
+    if failure.doc_id is None:
+        return
+    latest = session.scalars(
+        select(StageEventRow)
+        .where(StageEventRow.doc_id == _storable(failure.doc_id), StageEventRow.status != "skipped")
+        .order_by(StageEventRow.id.desc())
+        .limit(2)
+    ).all()
+    same = (
+        "failed",
+        failure.stage,
+        _storable(failure.source),
+        _storable(failure.error),
+    )
+    if len(latest) == 2 and all((e.status, e.stage, e.source, e.error) == same for e in latest):
+        session.delete(latest[0])
 
 
 def mark_unreadable(session: Session, run_id: str, failure: DocumentFailure) -> bool:
@@ -353,10 +408,14 @@ def current_documents(session: Session, among: Iterable[str] | None = None) -> l
 
     ``among``: only those of these ids.
     """
-    query = select(DocumentRow).where(DocumentRow.status == "ok")
-    if among is not None:
-        query = query.where(DocumentRow.id.in_(sorted(set(among))))
-    return list(session.scalars(query.order_by(DocumentRow.id)))
+    query = select(DocumentRow).where(DocumentRow.status == "ok").order_by(DocumentRow.id)
+    if among is None:
+        return list(session.scalars(query))
+    batches = _batches(session, sorted(set(among)))
+    rows = [row for ids in batches for row in session.scalars(query.where(DocumentRow.id.in_(ids)))]
+    if len(batches) > 1:  # each batch in the database's order, the whole in Python's
+        rows.sort(key=lambda row: row.id)
+    return rows
 
 
 def current_state_digest(session: Session) -> str:
@@ -406,13 +465,19 @@ def known_documents(session: Session) -> list[DocumentRow]:
 
 def load_results(session: Session, doc_ids: Iterable[str]) -> list[DocumentResult]:
     """Stored results for ``doc_ids`` (those that have one), in id order."""
-    ids = sorted(set(doc_ids))
-    rows = session.execute(
+    query = (
         select(ResultRow, DocumentRow)
         .join(DocumentRow, DocumentRow.id == ResultRow.doc_id)
-        .where(ResultRow.doc_id.in_(ids))
         .order_by(ResultRow.doc_id)
     )
+    batches = _batches(session, sorted(set(doc_ids)))
+    rows = [
+        row.tuple()
+        for ids in batches
+        for row in session.execute(query.where(ResultRow.doc_id.in_(ids)))
+    ]
+    if len(batches) > 1:  # each batch in the database's order, the whole in Python's
+        rows.sort(key=lambda row: row[0].doc_id)
     results = []
     for result_row, document_row in rows:
         stored = _StoredResult.model_validate_json(result_row.payload)

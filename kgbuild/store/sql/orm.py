@@ -93,10 +93,19 @@ class ResultRow(Base):
 
 
 class StageEventRow(Base):
-    """One stage outcome for one document (or input file) in one run."""
+    """One stage outcome for one document (or input file) in one run.
+
+    A document skipped as unchanged keeps only its latest ``skipped`` event (the runs'
+    ``skipped`` counts hold the rest), and one failing the same way run after run the first
+    and latest event of that streak, so that the table grows with the corpus, not with runs
+    times documents; every other outcome is kept.
+    """
 
     __tablename__ = "stage_events"
-    __table_args__ = (Index("ix_stage_events_run", "run_id"),)
+    __table_args__ = (
+        Index("ix_stage_events_run", "run_id"),
+        Index("ix_stage_events_doc", "doc_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
@@ -144,6 +153,7 @@ def make_engine(url: str) -> Engine:
     try:
         Base.metadata.create_all(engine)
         _add_missing_columns(engine)
+        _add_missing_indexes(engine)
     except OperationalError as exc:
         engine.dispose()
         raise LedgerUnavailableError(url, exc) from exc
@@ -209,3 +219,21 @@ def _add_missing_columns(engine: Engine) -> None:
             except DBAPIError:
                 if name not in present(table):  # not another process adding it first
                     raise
+
+
+def _add_missing_indexes(engine: Engine) -> None:
+    """Create the indexes an older ledger's tables lack (``create_all`` adds only tables).
+
+    Each is looked up first: ``CREATE INDEX IF NOT EXISTS`` alone would lock a table that a
+    running build writes to. ``IF NOT EXISTS`` still covers another process creating it
+    between the look-up and the ``CREATE``.
+    """
+    from sqlalchemy import inspect
+    from sqlalchemy.schema import CreateIndex
+
+    for table in Base.metadata.sorted_tables:
+        present = {index["name"] for index in inspect(engine).get_indexes(table.name)}
+        for index in sorted(table.indexes, key=lambda index: str(index.name)):
+            if index.name not in present:
+                with engine.begin() as connection:
+                    connection.execute(CreateIndex(index, if_not_exists=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from kgbuild.data import (
 from kgbuild.data import Document as Doc
 from kgbuild.ids import content_hash
 from kgbuild.store.sql import ledger
-from kgbuild.store.sql.orm import DocumentRow, RunRow, make_engine
+from kgbuild.store.sql.orm import DocumentRow, ResultRow, RunRow, make_engine
 
 
 @pytest.fixture
@@ -370,3 +371,190 @@ def test_a_ledger_made_before_graph_targets_were_recorded_gains_their_table(tmp_
             assert ledger.graph_inputs(session, "bolt://a|neo4j") is None
     finally:
         engine.dispose()
+
+
+def skipped_events(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT doc_id, run_id FROM stage_events WHERE status = 'skipped' ORDER BY doc_id")
+        )
+        return [(row.doc_id, row.run_id) for row in rows]
+
+
+def test_runs_over_unchanged_documents_keep_one_skipped_event_per_document(engine) -> None:  # type: ignore[no-untyped-def]
+    a, b = doc("a.txt", "Acme"), doc("b.txt", "Northwind")
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(session, "run1", result(a), "k", ["ner"])
+        ledger.record_result(session, "run1", result(b), "k", ["ner"])
+        ledger.finish_run(session, "run1", status="succeeded", processed=2)
+    for run_id in ("run2", "run3", "run4"):  # an hourly schedule over an unchanged corpus
+        with Session(engine) as session, session.begin():
+            ledger.start_run(session, run_id)
+            assert ledger.unchanged_documents(session, [a, b], "k") == {"a.txt", "b.txt"}
+            ledger.record_skipped(session, run_id, [a, b])
+            ledger.finish_run(session, run_id, status="succeeded", skipped=2)
+    assert skipped_events(engine) == [("a.txt", "run4"), ("b.txt", "run4")]
+    with Session(engine) as session:
+        runs = {run.id: (run.processed, run.skipped) for run in session.scalars(select(RunRow))}
+        assert runs == {"run1": (2, 0), "run2": (0, 2), "run3": (0, 2), "run4": (0, 2)}
+        ok = session.execute(
+            text("SELECT doc_id, run_id FROM stage_events WHERE status = 'ok' ORDER BY doc_id")
+        ).all()
+        assert [tuple(row) for row in ok] == [("a.txt", "run1"), ("b.txt", "run1")]  # history
+    # a document skipped again after a change keeps its processing and its latest skip
+    changed = doc("a.txt", "Acme Robotics")
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run5")
+        ledger.record_result(session, "run5", result(changed), "k", ["ner"])
+        ledger.record_skipped(session, "run5", [b])
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run6")
+        ledger.record_skipped(session, "run6", [changed, b])
+    assert skipped_events(engine) == [("a.txt", "run6"), ("b.txt", "run6")]
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM stage_events WHERE status = 'ok'"))
+        assert count.scalar_one() == 3  # run1's two and run5's
+
+
+def test_a_ledger_made_before_the_document_event_index_gains_it(engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import inspect
+
+    def indexes(engine: Engine) -> set[str]:
+        return {str(index["name"]) for index in inspect(engine).get_indexes("stage_events")}
+
+    url = engine.url.render_as_string(hide_password=False)
+    a = doc("a.txt", "Acme")
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(session, "run1", result(a), "k", ["ner"])
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run2")
+        ledger.record_skipped(session, "run2", [a])
+    with engine.begin() as conn:  # the tables as an older release made them
+        conn.execute(text("DROP INDEX ix_stage_events_doc"))
+    assert indexes(engine) == {"ix_stage_events_run"}
+    engine.dispose()
+    upgraded = make_engine(url)  # what the next run does
+    try:
+        assert indexes(upgraded) == {"ix_stage_events_run", "ix_stage_events_doc"}
+        with Session(upgraded) as session, session.begin():
+            ledger.start_run(session, "run3")
+            ledger.record_skipped(session, "run3", [a])
+        assert skipped_events(upgraded) == [("a.txt", "run3")]
+        make_engine(url).dispose()  # a second upgrade finds nothing to add
+    finally:
+        upgraded.dispose()
+
+
+def test_seventy_thousand_documents_are_read_and_skipped_in_batches(engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event, insert
+
+    if engine.dialect.name == "sqlite":  # bind at most 999 parameters, as SQLite before 3.32
+
+        @event.listens_for(engine, "connect")
+        def limit(connection, _record) -> None:  # type: ignore[no-untyped-def]
+            connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+
+        engine.dispose()
+    ids = [f"doc-{n:06d}" for n in range(70_000)]  # PostgreSQL binds at most 65,535
+    hashed = content_hash("Acme")
+    docs = [
+        Doc(id=doc_id, text="Acme", source=f"/in/{doc_id}", content_hash=hashed) for doc_id in ids
+    ]
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        session.flush()
+        session.execute(
+            insert(DocumentRow),
+            [
+                {"id": d, "source": f"/in/{d}", "content_hash": hashed, "lang": "en"}
+                | {"status": "ok", "model_key": "k", "last_run_id": "run1"}
+                for d in ids
+            ],
+        )
+        session.execute(
+            insert(ResultRow),
+            [
+                {"doc_id": d, "content_hash": hashed, "model_key": "k", "run_id": "run1"}
+                | {"payload": json.dumps({"doc_id": d, "chunks": [], "mentions": []})}
+                for d in ids
+            ],
+        )
+    for run_id in ("run2", "run3"):
+        with Session(engine) as session, session.begin():
+            ledger.start_run(session, run_id)
+            assert ledger.unchanged_documents(session, docs, "k") == set(ids)
+            ledger.record_skipped(session, run_id, docs)
+    with engine.connect() as conn:
+        events = conn.execute(
+            text(
+                "SELECT run_id, count(*) FROM stage_events WHERE status = 'skipped' GROUP BY run_id"
+            )
+        )
+        assert [tuple(row) for row in events] == [("run3", 70_000)]
+    with Session(engine) as session:
+        assert [row.id for row in ledger.current_documents(session, reversed(ids))] == ids
+        assert [r.document.id for r in ledger.load_results(session, reversed(ids))] == ids
+
+
+def test_a_document_failing_the_same_way_every_run_keeps_the_first_and_latest_event(engine) -> None:  # type: ignore[no-untyped-def]
+    a = doc("a.txt", "Acme")
+
+    def fail(run_id: str, error: str = "boom") -> None:
+        with Session(engine) as session, session.begin():
+            ledger.start_run(session, run_id)
+            failure = DocumentFailure(source=a.source, stage="extract", error=error, doc_id=a.id)
+            ledger.record_failure(session, run_id, failure, a)
+            ledger.finish_run(session, run_id, status="succeeded", failed=1)
+
+    def events() -> list[tuple[str, str, str | None]]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT run_id, status, error FROM stage_events ORDER BY id"))
+            return [(row.run_id, row.status, row.error) for row in rows]
+
+    for run_id in ("run1", "run2", "run3", "run4"):  # retried by every run, failing again
+        fail(run_id)
+    assert events() == [("run1", "failed", "boom"), ("run4", "failed", "boom")]
+    with Session(engine) as session:
+        runs = {run.id: run.failed for run in session.scalars(select(RunRow))}
+        assert runs == dict.fromkeys(["run1", "run2", "run3", "run4"], 1)
+    fail("run5", "other")  # another error starts another streak
+    fail("run6", "other")
+    fail("run7", "other")
+    assert events()[2:] == [("run5", "failed", "other"), ("run7", "failed", "other")]
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run8")
+        ledger.record_result(session, "run8", result(a), "k", ["ner"])  # mended
+    fail("run9", "other")  # failing again after a success is new history
+    fail("run10", "other")
+    assert [run_id for run_id, _, _ in events()] == [
+        "run1",
+        "run4",
+        "run5",
+        "run7",
+        "run8",
+        "run9",
+        "run10",
+    ]
+
+
+def test_a_duplicate_of_an_unchanged_document_keeps_the_first_and_latest_failure(engine) -> None:  # type: ignore[no-untyped-def]
+    a = doc("a.txt", "Acme")
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(session, "run1", result(a), "k", ["ner"])
+    # a second file with the same id fails beside the first, skipped as unchanged
+    duplicate = DocumentFailure(
+        source="/in/copy/a.txt", stage="ingest", error="duplicate id 'a.txt'", doc_id="a.txt"
+    )
+    for run_id in ("run2", "run3", "run4"):
+        with Session(engine) as session, session.begin():
+            ledger.start_run(session, run_id)
+            ledger.record_skipped(session, run_id, [a])
+            ledger.record_failure(session, run_id, duplicate)
+    with engine.connect() as conn:
+        events = {
+            tuple(row) for row in conn.execute(text("SELECT run_id, status FROM stage_events"))
+        }
+    assert events == {("run1", "ok"), ("run2", "failed"), ("run4", "skipped"), ("run4", "failed")}
