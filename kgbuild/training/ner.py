@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any, Literal, Unpack
@@ -40,6 +41,7 @@ from kgbuild.nlp.hf import load_token_classifier, read_manifest
 from kgbuild.readers.conll import TaggedSentence, read_conll
 from kgbuild.readers.files import check_data_file
 from kgbuild.readers.ner_sources import NerSource, parse_source, read_source, unannotated_words
+from kgbuild.readers.tag_scheme import SchemeCheck
 from kgbuild.training import recipe
 from kgbuild.training.common import (
     LORA_TARGET_MODULES,
@@ -345,6 +347,30 @@ def _check_dev_types(
             )
 
 
+def _check_one_scheme(
+    sources: Sequence[NerSource], docs: Sequence[Sequence[Sequence[TaggedSentence]]]
+) -> None:
+    """Refuse sources that tag in different schemes (an IOBES file beside a BIO one).
+
+    Each file keeps to one scheme (its reader checks); read together, ``S-PER`` from one
+    and a one-word ``B-PER`` from another would train two labels for one kind of entity.
+
+    Raises:
+        DataFormatError: Names both places (source, document, sentence, word) and tags.
+    """
+    check = SchemeCheck("the training and dev data")
+    for source, documents in zip(sources, docs, strict=True):
+        if source.unlabeled:
+            continue
+        for d, document in enumerate(documents, start=1):
+            for s, sentence in enumerate(document, start=1):
+                check.add(sentence.tags, partial(_place, f"{source}: document {d} sentence {s}"))
+
+
+def _place(sentence: str, index: int) -> str:
+    return f"{sentence} word {index + 1}"
+
+
 def _scores_table(scores: NerScores) -> str:
     rows = ["| type | precision | recall | F1 | gold | predicted |", "|---|---|---|---|---|---|"]
     items = [*scores.per_type.items(), ("**micro**", scores.micro)]
@@ -571,6 +597,9 @@ class NerTask:
         ):
             if not any(documents):
                 raise InputError(f"no sentences in {source}")
+        _check_one_scheme(
+            [*self.train_sources, *self.dev_sources], [*self.train_docs, *self.dev_docs]
+        )
         self.labels = label_list(
             [s for documents in [*self.train_docs, *self.dev_docs] for d in documents for s in d]
         )
