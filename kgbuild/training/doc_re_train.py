@@ -51,7 +51,7 @@ from kgbuild.nlp.doc_relations import (
 )
 from kgbuild.readers.docred import read_docred
 from kgbuild.readers.files import check_data_file
-from kgbuild.schema import DEFAULT_SCHEMA_NAME, load_schema
+from kgbuild.schema import DEFAULT_SCHEMA_NAME, load_schema, schema_file
 from kgbuild.training import recipe
 from kgbuild.training.common import check_dev_labels, dir_size, sha256_file
 from kgbuild.training.doc_re import (
@@ -721,7 +721,7 @@ class DocReTask:
     def _checkpoint_settings(self) -> dict[str, Any]:
         """What a resumed run must share with the run that wrote the checkpoint."""
         data = self.data
-        return {
+        settings: dict[str, Any] = {
             "base": self.options.base,
             **{k: v for k, v in asdict(self.run).items() if k != "bf16"},  # bf16: the hardware
             "train": sha256_file(self.train),
@@ -729,6 +729,9 @@ class DocReTask:
             "extra": [f"{kind}:{sha256_file(path)}" for kind, path in data.extra],
             "extra_per_epoch": data.extra_per_epoch,
         }
+        if data.unknown_relations == "drop":  # the labels trained then depend on the schema
+            settings["dropped_unknown_relations"] = sha256_file(schema_file(data.schema))
+        return settings
 
     def _dev(self, model: Any, tokenizer: Any) -> tuple[list[DocPrediction], DocScores]:
         """The model's predictions on the dev documents, and their scores."""

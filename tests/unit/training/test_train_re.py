@@ -145,3 +145,23 @@ def test_cli_refuses_an_unknown_relations_mode_and_schema_options_without_docred
     other = CliRunner().invoke(app, [*args, "--schema", "business"])
     assert other.exit_code != 0
     assert "--schema is for --format docred" in " ".join(other.output.split())
+
+
+def test_a_run_dropping_unknown_relations_resumes_only_with_the_same_schema(
+    tmp_path: Path,
+) -> None:
+    """Dropped labels depend on the schema: a checkpoint of one must not go on with another."""
+    from kgbuild.training.doc_re_train import DocReData, DocReRun, DocReTask
+
+    train = _docred(tmp_path / "train.json", "P17")
+
+    def settings(data: DocReData) -> dict[str, object]:
+        task = DocReTask(train, DocReRun(), data, base="b", out=tmp_path / "m")
+        return task._checkpoint_settings()
+
+    kept = settings(DocReData())
+    assert "dropped_unknown_relations" not in kept  # checkpoints of earlier runs still resume
+    wide = settings(DocReData(unknown_relations="drop"))
+    narrow = settings(DocReData(unknown_relations="drop", schema=Path("business")))
+    assert wide["dropped_unknown_relations"] != narrow["dropped_unknown_relations"]
+    assert {k: v for k, v in wide.items() if k != "dropped_unknown_relations"} == kept
