@@ -79,8 +79,9 @@ class SchemeCheck:
         closed, unclosed = self._closed, self._unclosed
         assert closed is not None and unclosed is not None
         inside = self._roles.get("inside")
-        scheme = _scheme(closed.tag[:1] if inside is None else inside.tag[:1])
-        scheme = "IOBES" if scheme == "BIO/IOBES" else scheme
+        scheme = _scheme(closed.tag[:1])
+        if scheme == "IOBES" and inside is not None and inside.tag[:1] == "M":
+            scheme = "BMES"
         end, single = ("L", "U") if scheme == "BILOU" else ("E", "S")
         return DataFormatError(
             f"{unclosed.where}: entity tag {unclosed.tag!r} is followed by "

@@ -98,3 +98,14 @@ def test_one_scheme_per_file_is_read(tmp_path: Path, tags: str) -> None:
     words = "\n".join(f"w{i} {tag}" for i, tag in enumerate(tags.split()))
     path.write_text(f"{words}\n\nx O\ny E-LOC\n" if "M-" in tags else words, encoding="utf-8")
     assert read_conll(path)[0].tags == tuple(tags.split())
+
+
+def test_a_bilou_file_with_a_bio_entity_names_bilou(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.txt"
+    path.write_text("a B-ORG\nb I-ORG\nc L-ORG\nd B-PER\ne O\n", encoding="utf-8")
+    with pytest.raises(
+        DataFormatError,
+        match="where every entity ends on an L- tag or is a lone "
+        "U- tag: the file mixes BIO with BILOU",
+    ):
+        read_conll(path)
