@@ -348,17 +348,26 @@ def _check_dev_types(
 
 
 def _check_one_scheme(
-    sources: Sequence[NerSource], docs: Sequence[Sequence[Sequence[TaggedSentence]]]
+    sources: Sequence[NerSource],
+    docs: Sequence[Sequence[Sequence[TaggedSentence]]],
+    model: tuple[str, Sequence[str]] | None = None,
 ) -> None:
     """Refuse sources that tag in different schemes (an IOBES file beside a BIO one).
 
     Each file keeps to one scheme (its reader checks); read together, ``S-PER`` from one
     and a one-word ``B-PER`` from another would train two labels for one kind of entity.
+    ``model``: the name and labels of a model the run continues or learns from, whose
+    head the data then trains (an IOBES model's ``S-PER`` beside the data's ``B-PER``).
 
     Raises:
-        DataFormatError: Names both places (source, document, sentence, word) and tags.
+        DataFormatError: Names both places (source, document, sentence, word; or the
+            model) and tags.
     """
     check = SchemeCheck("the training and dev data")
+    if model is not None:
+        name, labels = model
+        for label in labels:
+            check.add([label], partial(_model_place, name))
     for source, documents in zip(sources, docs, strict=True):
         if source.unlabeled:
             continue
@@ -369,6 +378,11 @@ def _check_one_scheme(
 
 def _place(sentence: str, index: int) -> str:
     return f"{sentence} word {index + 1}"
+
+
+def _model_place(name: str, index: int) -> str:
+    del index  # one label at a time
+    return f"model {name}"
 
 
 def _scores_table(scores: NerScores) -> str:
@@ -597,9 +611,6 @@ class NerTask:
         ):
             if not any(documents):
                 raise InputError(f"no sentences in {source}")
-        _check_one_scheme(
-            [*self.train_sources, *self.dev_sources], [*self.train_docs, *self.dev_docs]
-        )
         self.labels = label_list(
             [s for documents in [*self.train_docs, *self.dev_docs] for d in documents for s in d]
         )
@@ -607,6 +618,13 @@ class NerTask:
             self.labels = _teacher_labels(ner.teacher, self.labels)
         if options.init is not None:
             self.labels = _init_labels(options.init, self.labels)
+        model = options.init if options.init is not None else ner.teacher  # whose head it trains
+        _check_one_scheme(
+            [*self.train_sources, *self.dev_sources],
+            [*self.train_docs, *self.dev_docs],
+            None if model is None else (str(model), self.labels),
+        )
+        if options.init is not None:
             check_init(
                 options.init,
                 base=options.base,
