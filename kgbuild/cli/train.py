@@ -398,6 +398,22 @@ def re_command(
             "runs of one --seed and other data seeds start alike, as `train soup` needs."
         ),
     ] = None,
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            help="docred: the graph schema the model is trained for, a YAML file or a "
+            "shipped schema's name (default: wikidata). Every relation label must be one of "
+            "its relation types' names or Wikidata ids, every mention type one of its "
+            "entity types; others are refused before training."
+        ),
+    ] = None,
+    unknown_relations: Annotated[
+        str,
+        typer.Option(
+            help="docred: 'error' refuses a relation label the schema does not declare; "
+            "'drop' leaves such labels out of training, with a warning counting them."
+        ),
+    ] = "error",
     device: DeviceOption = None,
     languages: LanguageOption = None,
 ) -> None:
@@ -406,6 +422,7 @@ def re_command(
     Examples:
     kgbuild train re --train train.CoNLL04.json --out models/my-re
     """
+    from kgbuild.training.doc_re_labels import UNKNOWN_RELATIONS
     from kgbuild.training.doc_re_train import DocReData
     from kgbuild.training.re import ReOptions, ReTask
     from kgbuild.training.recipe import train_model
@@ -425,8 +442,18 @@ def re_command(
     )
     if docred:
         extra = ((k, p) for k, p in (("fewrel", extra_fewrel), ("conll04", extra_conll04)) if p)
+        if unknown_relations not in UNKNOWN_RELATIONS:
+            raise typer.BadParameter(
+                f"--unknown-relations must be {' or '.join(UNKNOWN_RELATIONS)}, "
+                f"not {unknown_relations!r}"
+            )
         data = DocReData(
-            dev=dev, dev_docs=dev_docs, extra=tuple(extra), extra_per_epoch=extra_per_epoch
+            dev=dev,
+            dev_docs=dev_docs,
+            extra=tuple(extra),
+            extra_per_epoch=extra_per_epoch,
+            schema=schema,
+            unknown_relations=unknown_relations,
         )
         _train_docred(
             train, options, relation.max_length, data, head_lr, evidence_weight, resume, data_seed
@@ -458,6 +485,8 @@ _DOCRED_ONLY = (
     "extra_conll04",
     "extra_per_epoch",
     "data_seed",
+    "schema",
+    "unknown_relations",
 )
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from kgbuild.errors import DataFormatError
 from kgbuild.readers.files import open_text
+from kgbuild.readers.tag_scheme import SchemeCheck
 
 __all__ = ["TaggedSentence", "iter_conll", "iter_conll_documents", "read_conll"]
 
@@ -48,7 +49,8 @@ def iter_conll_documents(
 ) -> Iterator[list[TaggedSentence]]:
     """Yield the documents of a CoNLL column file: the sentences between ``-DOCSTART-`` lines.
 
-    A file without ``-DOCSTART-`` lines is one document.
+    A file without ``-DOCSTART-`` lines is one document. Its tags must keep to one scheme
+    (:mod:`kgbuild.readers.tag_scheme`): BIO (IOB1 or IOB2), IOBES, BMES or BILOU.
 
     Args:
         path: The file to read.
@@ -59,20 +61,28 @@ def iter_conll_documents(
 
     Raises:
         DataFormatError: A line has fewer than two columns, an empty token or an
-            unknown tag; the message gives ``file:line``.
+            unknown tag, or a tag mixes schemes with an earlier one (BIO with IOBES);
+            the message gives ``file:line``.
     """
     path = Path(path)
     document: list[TaggedSentence] = []
     tokens: list[str] = []
     tags: list[str] = []
+    lines: list[int] = []
+    scheme = SchemeCheck()
+
+    def sentence() -> TaggedSentence:
+        scheme.add(tags, lambda index: f"{path}:{lines[index]}")
+        return TaggedSentence(tokens=tuple(tokens), tags=tuple(tags))
+
     with open_text(path, encoding) as handle:
         for lineno, raw in enumerate(handle, start=1):
             line = raw.rstrip("\r\n")
             starts_document = line.startswith("-DOCSTART-")
             if not line.strip() or starts_document:
                 if tokens:
-                    document.append(TaggedSentence(tokens=tuple(tokens), tags=tuple(tags)))
-                    tokens, tags = [], []
+                    document.append(sentence())
+                    tokens, tags, lines = [], [], []
                 if starts_document and document:
                     yield document
                     document = []
@@ -91,8 +101,9 @@ def iter_conll_documents(
                 )
             tokens.append(token)
             tags.append(tag)
+            lines.append(lineno)
     if tokens:
-        document.append(TaggedSentence(tokens=tuple(tokens), tags=tuple(tags)))
+        document.append(sentence())
     if document:
         yield document
 
@@ -109,7 +120,7 @@ def iter_conll(path: Path | str, *, encoding: str = "utf-8") -> Iterator[TaggedS
 
     Raises:
         DataFormatError: A line has fewer than two columns, an empty token or an
-            unknown tag; the message gives ``file:line``.
+            unknown tag, or tags of two schemes; the message gives ``file:line``.
     """
     for document in iter_conll_documents(path, encoding=encoding):
         yield from document

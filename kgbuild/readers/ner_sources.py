@@ -8,7 +8,7 @@ model can read a sentence's neighbours as context:
 - ``conll``: CoNLL columns, documents between ``-DOCSTART-`` lines; tags as they are.
 - ``wnut17``: WNUT-17 columns, one tweet per document, types mapped onto the pipeline's
   (:data:`WNUT17_TYPES`: person PER, location LOC, corporation and group ORG,
-  creative-work and product MISC).
+  creative-work and product MISC); a tag of another type is refused.
 - ``docred``: DocRED / Re-DocRED JSON; each document's mentions as BIO tags (types as they
   are: PER ORG LOC MISC TIME NUM). Nested or overlapping mentions: the longer one is
   tagged, the other left out.
@@ -32,7 +32,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import DataFormatError, InputError
-from kgbuild.readers.conll import TaggedSentence
+from kgbuild.readers.conll import TaggedSentence, read_conll
 from kgbuild.readers.files import check_data_file, open_text
 
 __all__ = [
@@ -181,12 +181,35 @@ def docred_sentences(
 
 
 def _map_types(sentence: TaggedSentence, types: dict[str, str]) -> TaggedSentence:
+    """A sentence's tags with their types renamed.
+
+    Raises:
+        ValueError: A tag's type is not a key of ``types`` (named, with the known ones).
+    """
     mapped = []
-    for tag in sentence.tags:
+    for word, tag in enumerate(sentence.tags, start=1):
+        if tag == "O":
+            mapped.append(tag)
+            continue
         prefix, _, kind = tag.partition("-")
-        target = types.get(kind) if tag != "O" else None
-        mapped.append(f"{prefix}-{target}" if target else "O")
+        if kind not in types:
+            raise ValueError(
+                f"word {word} {sentence.tokens[word - 1]!r}: tag {tag!r} has entity type "
+                f"{kind!r}, not one of {', '.join(types)}"
+            )
+        mapped.append(f"{prefix}-{types[kind]}")
     return TaggedSentence(tokens=sentence.tokens, tags=tuple(mapped))
+
+
+def _wnut17_documents(path: Path) -> list[list[TaggedSentence]]:
+    """A WNUT-17 file's tweets, one per document, types renamed (:data:`WNUT17_TYPES`)."""
+    documents = []
+    for number, sentence in enumerate(read_conll(path), start=1):
+        try:
+            documents.append([_map_types(sentence, WNUT17_TYPES)])
+        except ValueError as exc:
+            raise DataFormatError(f"{path}: sentence {number}: {exc} (WNUT-17 types)") from exc
+    return documents
 
 
 def read_source(source: NerSource) -> list[list[TaggedSentence]]:
@@ -197,7 +220,7 @@ def read_source(source: NerSource) -> list[list[TaggedSentence]]:
         DataFormatError: The file is malformed.
     """
     from kgbuild.readers.bmes import read_bmes, read_weibo
-    from kgbuild.readers.conll import iter_conll_documents, read_conll
+    from kgbuild.readers.conll import iter_conll_documents
     from kgbuild.readers.docred import read_docred
     from kgbuild.readers.relations import CONLL04_ENTITY_TYPES, read_conll04_tags
     from kgbuild.readers.spans import read_spans
@@ -208,7 +231,7 @@ def read_source(source: NerSource) -> list[list[TaggedSentence]]:
     if source.format == "conll":
         documents = list(iter_conll_documents(path))
     elif source.format == "wnut17":
-        documents = [[_map_types(s, WNUT17_TYPES)] for s in read_conll(path)]
+        documents = _wnut17_documents(path)
     elif source.format == "docred":
         documents = [
             docred_sentences(

@@ -51,6 +51,7 @@ from kgbuild.nlp.doc_relations import (
 )
 from kgbuild.readers.docred import read_docred
 from kgbuild.readers.files import check_data_file
+from kgbuild.schema import DEFAULT_SCHEMA_NAME, load_schema, schema_file
 from kgbuild.training import recipe
 from kgbuild.training.common import check_dev_labels, dir_size, sha256_file
 from kgbuild.training.doc_re import (
@@ -65,6 +66,7 @@ from kgbuild.training.doc_re import (
     train_facts,
     training_windows,
 )
+from kgbuild.training.doc_re_labels import UNKNOWN_RELATIONS, DocLabelCheck, UnknownRelations
 from kgbuild.training.recipe import Elapsed, Fitted, Run, TrainOptions
 
 __all__ = [
@@ -324,11 +326,11 @@ def calibrate(
 
 
 def _split(
-    train: Path, dev: Path | None, dev_docs: int
+    train: Path, dev: Path | None, dev_docs: int, check: DocLabelCheck
 ) -> tuple[list[DocExample], list[DocExample], dict[str, Any]]:
-    documents = docred_examples(read_docred(train))
+    documents = docred_examples(check.documents(train, read_docred(train)))
     if dev is not None:
-        held = docred_examples(read_docred(dev))
+        held = docred_examples(check.documents(dev, read_docred(dev)))
         return documents, held, {"path": str(dev.resolve()), "sha256": sha256_file(dev)}
     if not 0 < dev_docs < len(documents):
         raise InputError(
@@ -489,6 +491,14 @@ class DocReData:
     or ``conll04`` (see :mod:`kgbuild.training.doc_re_extra`)."""
     extra_per_epoch: int = 0
     """Pseudo-documents of ``extra`` drawn afresh each epoch (0: all)."""
+    schema: Path | None = None
+    """The graph schema the model is trained for: a YAML file or a shipped schema's name
+    (``None``: ``wikidata``). Every relation label of the training and dev files must be
+    one of its relation types' names or Wikidata ids, every mention type one of its entity
+    types (:mod:`kgbuild.training.doc_re_labels`)."""
+    unknown_relations: UnknownRelations = "error"
+    """A relation label the schema does not declare: ``error`` refuses the file before
+    training; ``drop`` leaves those labels out, with one warning that counts them per label."""
 
 
 class DocReTask:
@@ -552,8 +562,18 @@ class DocReTask:
         """Check the options, read the training file and split off (or read) the dev documents."""
         self.options.check(self.run.max_length, least=32)
         check_data_file(self.train)
+        if self.data.unknown_relations not in UNKNOWN_RELATIONS:
+            raise InputError(
+                f"unknown_relations {self.data.unknown_relations!r} must be one of "
+                f"{', '.join(UNKNOWN_RELATIONS)}"
+            )
+        check = DocLabelCheck(
+            load_schema(self.data.schema),
+            str(self.data.schema or DEFAULT_SCHEMA_NAME),
+            self.data.unknown_relations,
+        )
         self.train_examples, self.dev_examples, self.dev_card = _split(
-            self.train, self.data.dev, self.data.dev_docs
+            self.train, self.data.dev, self.data.dev_docs, check
         )
         if self.data.dev is not None:
             trained, dev = (
@@ -701,7 +721,7 @@ class DocReTask:
     def _checkpoint_settings(self) -> dict[str, Any]:
         """What a resumed run must share with the run that wrote the checkpoint."""
         data = self.data
-        return {
+        settings: dict[str, Any] = {
             "base": self.options.base,
             **{k: v for k, v in asdict(self.run).items() if k != "bf16"},  # bf16: the hardware
             "train": sha256_file(self.train),
@@ -709,6 +729,9 @@ class DocReTask:
             "extra": [f"{kind}:{sha256_file(path)}" for kind, path in data.extra],
             "extra_per_epoch": data.extra_per_epoch,
         }
+        if data.unknown_relations == "drop":  # the labels trained then depend on the schema
+            settings["dropped_unknown_relations"] = sha256_file(schema_file(data.schema))
+        return settings
 
     def _dev(self, model: Any, tokenizer: Any) -> tuple[list[DocPrediction], DocScores]:
         """The model's predictions on the dev documents, and their scores."""
@@ -805,6 +828,8 @@ def train_doc_re(
     run: DocReRun | None = None,
     extra: Sequence[tuple[str, Path]] = (),
     extra_per_epoch: int = 0,
+    schema: Path | None = None,
+    unknown_relations: UnknownRelations = "error",
     resume: bool = False,
     device: str | None = None,
     command: str | None = None,
@@ -821,6 +846,9 @@ def train_doc_re(
         run: Hyper-parameters.
         extra: Sentence-level data added to training (see :attr:`DocReData.extra`).
         extra_per_epoch: Pseudo-documents of ``extra`` drawn afresh each epoch (0: all).
+        schema: The graph schema the model is trained for (see :attr:`DocReData.schema`).
+        unknown_relations: What a relation label the schema lacks does (see
+            :attr:`DocReData.unknown_relations`).
         resume: Continue from the checkpoint in ``out``.
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         command: Command line recorded in the model card.
@@ -829,10 +857,16 @@ def train_doc_re(
     Raises:
         InputError: A file is missing or malformed, or the split leaves no documents, or a
             language code is malformed.
+        DataFormatError: A relation label or entity type the schema does not declare.
         ModelLoadError: The base model cannot be loaded.
     """
     data = DocReData(
-        dev=dev, dev_docs=dev_docs, extra=tuple(extra), extra_per_epoch=extra_per_epoch
+        dev=dev,
+        dev_docs=dev_docs,
+        extra=tuple(extra),
+        extra_per_epoch=extra_per_epoch,
+        schema=schema,
+        unknown_relations=unknown_relations,
     )
     task = DocReTask(
         train,

@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any, Literal, Unpack
@@ -40,6 +41,7 @@ from kgbuild.nlp.hf import load_token_classifier, read_manifest
 from kgbuild.readers.conll import TaggedSentence, read_conll
 from kgbuild.readers.files import check_data_file
 from kgbuild.readers.ner_sources import NerSource, parse_source, read_source, unannotated_words
+from kgbuild.readers.tag_scheme import SchemeCheck
 from kgbuild.training import recipe
 from kgbuild.training.common import (
     LORA_TARGET_MODULES,
@@ -345,6 +347,44 @@ def _check_dev_types(
             )
 
 
+def _check_one_scheme(
+    sources: Sequence[NerSource],
+    docs: Sequence[Sequence[Sequence[TaggedSentence]]],
+    model: tuple[str, Sequence[str]] | None = None,
+) -> None:
+    """Refuse sources that tag in different schemes (an IOBES file beside a BIO one).
+
+    Each file keeps to one scheme (its reader checks); read together, ``S-PER`` from one
+    and a one-word ``B-PER`` from another would train two labels for one kind of entity.
+    ``model``: the name and labels of a model the run continues or learns from, whose
+    head the data then trains (an IOBES model's ``S-PER`` beside the data's ``B-PER``).
+
+    Raises:
+        DataFormatError: Names both places (source, document, sentence, word; or the
+            model) and tags.
+    """
+    check = SchemeCheck("the training and dev data")
+    if model is not None:
+        name, labels = model
+        for label in labels:
+            check.add([label], partial(_model_place, name))
+    for source, documents in zip(sources, docs, strict=True):
+        if source.unlabeled:
+            continue
+        for d, document in enumerate(documents, start=1):
+            for s, sentence in enumerate(document, start=1):
+                check.add(sentence.tags, partial(_place, f"{source}: document {d} sentence {s}"))
+
+
+def _place(sentence: str, index: int) -> str:
+    return f"{sentence} word {index + 1}"
+
+
+def _model_place(name: str, index: int) -> str:
+    del index  # one label at a time
+    return f"model {name}"
+
+
 def _scores_table(scores: NerScores) -> str:
     rows = ["| type | precision | recall | F1 | gold | predicted |", "|---|---|---|---|---|---|"]
     items = [*scores.per_type.items(), ("**micro**", scores.micro)]
@@ -578,6 +618,13 @@ class NerTask:
             self.labels = _teacher_labels(ner.teacher, self.labels)
         if options.init is not None:
             self.labels = _init_labels(options.init, self.labels)
+        model = options.init if options.init is not None else ner.teacher  # whose head it trains
+        _check_one_scheme(
+            [*self.train_sources, *self.dev_sources],
+            [*self.train_docs, *self.dev_docs],
+            None if model is None else (str(model), self.labels),
+        )
+        if options.init is not None:
             check_init(
                 options.init,
                 base=options.base,

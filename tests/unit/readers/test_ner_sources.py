@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kgbuild.cli import app
-from kgbuild.errors import InputError
+from kgbuild.errors import DataFormatError, InputError
 from kgbuild.nlp.context import context_room, context_window
 from kgbuild.nlp.tiny import make_tiny_bert
 from kgbuild.readers.conll import TaggedSentence, iter_conll_documents
@@ -66,6 +66,17 @@ def test_conll_documents_and_wnut_types(tmp_path: Path) -> None:
         ("B-PER", "I-PER", "O", "B-ORG", "B-ORG"),
         ("B-MISC", "B-MISC", "B-LOC"),
     ]
+
+
+def test_a_wnut_type_it_does_not_know_is_refused_not_untagged(tmp_path: Path) -> None:
+    wnut = tmp_path / "w.conll"
+    wnut.write_text("Mary\tB-person\n\nin\tO\nLyon\tB-locaton\n", encoding="utf-8")
+    with pytest.raises(DataFormatError) as info:
+        read_source(parse_source(f"wnut17:{wnut}"))
+    assert str(info.value) == (
+        f"{wnut}: sentence 2: word 2 'Lyon': tag 'B-locaton' has entity type 'locaton', not "
+        "one of person, location, corporation, group, creative-work, product (WNUT-17 types)"
+    )
 
 
 def test_dates_and_numbers_are_unannotated_in_partial_corpora() -> None:

@@ -183,6 +183,52 @@ def test_dev_types_absent_from_training_are_refused_before_training(
     assert not (tmp_path / "m").exists()
 
 
+def test_sources_tagging_in_different_schemes_are_refused_before_training(
+    tmp_path: Path,
+) -> None:
+    """An IOBES file beside a BIO source trained S-ORG and a one-word B-ORG as two labels."""
+    from kgbuild.errors import DataFormatError
+    from kgbuild.readers.ner_sources import parse_source
+
+    iobes = tmp_path / "iobes.txt"
+    iobes.write_text("Acme S-ORG\nhires O\nMaria B-PER\nLopez E-PER\n", encoding="utf-8")
+    docred = _write_docred(tmp_path / "docred.json")
+    train = [parse_source(f"conll:{iobes}"), parse_source(f"docred:{docred}")]
+    with pytest.raises(DataFormatError) as info:
+        train_ner(train, train[:1], base="unused", out=tmp_path / "m", epochs=1)
+    assert str(info.value) == (
+        f"docred:{docred}: document 1 sentence 1 word 2: entity tag 'I-PER' is followed by "
+        f"'O', so the entity ends without a closing tag as in BIO, but conll:{iobes}: "
+        "document 1 sentence 1 word 1 tags 'S-ORG' as in IOBES, where every entity ends on an "
+        "E- tag or is a lone S- tag: the training and dev data mixes BIO with IOBES; tag every "
+        "entity in one scheme"
+    )
+    assert not (tmp_path / "m").exists()
+
+
+def test_continuing_an_iobes_model_on_bio_data_is_refused_before_training(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """Its head would learn a one-word B-ORG where it has learned S-ORG."""
+    from kgbuild.errors import DataFormatError
+
+    train, dev, _ = data
+    init = tmp_path / "iobes-model"
+    init.mkdir()
+    labels = ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC", "B-ORG", "E-ORG", "S-ORG"]
+    labels += ["B-PER", "I-PER", "E-PER", "S-PER"]
+    manifest = {"base": "unused", "labels": labels}
+    (init / "kgbuild_model.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(DataFormatError) as info:
+        train_ner(train, dev, base="unused", out=tmp_path / "m", init=init, epochs=1)
+    assert str(info.value) == (
+        f"conll:{train}: document 1 sentence 1 word 2: entity tag 'I-PER' is followed by 'O', "
+        f"so the entity ends without a closing tag as in BIO, but model {init} tags 'E-LOC' "
+        "as in IOBES, where every entity ends on an E- tag or is a lone S- tag: the training "
+        "and dev data mixes BIO with IOBES; tag every entity in one scheme"
+    )
+
+
 class _InterruptedWhileScoring(NerTask):
     """A NER run whose user presses Ctrl-C while the saved model is scored on dev."""
 
