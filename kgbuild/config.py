@@ -531,7 +531,10 @@ class OrchestrationConfig(_Section):
     retries: int = Field(default=2, ge=0)
     """Retries of a task that failed with a transient error (lost connection, locked database)."""
     cache_days: float = Field(default=7.0, ge=0)
-    """How long a batch's extraction result is reused by a retried flow; 0: no cache."""
+    """How long a batch's extraction result is reused by a retried flow; 0: no cache.
+
+    A successful flow run removes its ledger's cached batches older than this, and those no
+    later run can read (docs/configuration.md, Prefect)."""
 
 
 class ResolveConfig(BaseModel):

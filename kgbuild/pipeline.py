@@ -117,11 +117,19 @@ class Plan:
     failures: list[DocumentFailure]
     warnings: list[IngestWarning] = field(default_factory=list)
     """What ingest changed or left out of documents it still read."""
+    read_order: list[str] = field(default_factory=list)
+    """The ids of :attr:`present` in the order they were read, the order in which a build
+    with an empty ledger would batch them."""
 
     @property
     def present(self) -> list[Document]:
         """Every readable document of this run's input."""
         return sorted([*self.to_process, *self.unchanged], key=lambda doc: doc.id)
+
+    def as_read(self) -> list[Document]:
+        """:attr:`present` in :attr:`read_order`."""
+        by_id = {doc.id: doc for doc in [*self.to_process, *self.unchanged]}
+        return [by_id[doc_id] for doc_id in self.read_order]
 
 
 @dataclass
@@ -253,6 +261,7 @@ def plan(ingested: IngestResult, engine: Engine, *, run_id: str, model_key: str)
         deleted,
         list(ingested.failures),
         list(ingested.warnings),
+        [doc.id for doc in ingested.documents],
     )
 
 

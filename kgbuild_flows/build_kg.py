@@ -12,6 +12,7 @@ order, so the graph does not depend on which worker finished first.
 Prefect stores the extract tasks' results only, as compressed JSON, for the batch cache
 (:mod:`kgbuild_flows.caching`). Whatever ``PREFECT_RESULTS_PERSIST_BY_DEFAULT`` says, the
 other tasks and the flow store none: their work is in the ledger and the output files.
+A successful run removes its ledger's cached batches that no later run can read.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import TerminationSignal
+from prefect.filesystems import LocalFileSystem
+from prefect.results import get_default_result_storage
 from prefect.settings import (
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     get_current_settings,
@@ -48,7 +52,12 @@ from kgbuild.pipeline import BuildReport, BuildRun, BuildStep, Plan
 from kgbuild.runlock import output_lock
 from kgbuild.store.sql.orm import LedgerUnavailableError, make_engine
 from kgbuild_flows.artifacts import publish_report
-from kgbuild_flows.caching import BATCH_SERIALIZER, batch_cache_key
+from kgbuild_flows.caching import (
+    BATCH_SERIALIZER,
+    batch_cache_key,
+    current_batch_keys,
+    prune_batch_cache,
+)
 from kgbuild_flows.server import check_server
 
 __all__ = ["BatchSummary", "build_kg_flow", "is_transient", "local_run_settings", "run_build_flow"]
@@ -329,7 +338,7 @@ def _build(paths: Sequence[str], settings: Settings, run_id: str, progress: bool
                 _configured(_step_task(step), config)(_whole(run))
             if step.describe is not None:
                 logger.info("%s", step.describe(run))
-        return run.finished()
+        report = run.finished()
     except BaseException as exc:
         interrupted = is_interruption(exc) or isinstance(exc, TerminationSignal)
         try:
@@ -342,6 +351,35 @@ def _build(paths: Sequence[str], settings: Settings, run_id: str, progress: bool
         raise
     finally:
         _release_engine(url)
+    _prune_cache(run)
+    return report
+
+
+def _prune_cache(run: BuildRun) -> None:
+    """Remove the ledger's cached batches that no later run can read (after a success).
+
+    Only a local result storage folder is pruned (Prefect's default); a storage block
+    (S3...) is left as it is. A folder that cannot be pruned is a warning, not a failure.
+    """
+    logger = get_run_logger()
+    storage = get_default_result_storage()  # where the extract tasks wrote (sync here)
+    if not isinstance(storage, LocalFileSystem):
+        logger.info("batch cache not pruned: the result storage is a %s", type(storage).__name__)
+        return
+    folder = Path(storage.basepath or ".").expanduser().resolve()
+    todo, _ = run.planned()
+    try:
+        pruned = prune_batch_cache(folder, run.settings, current_batch_keys(todo, run.settings))
+    except OSError as exc:
+        logger.warning("batch cache in %s not pruned: %s", folder, exc)
+        return
+    if pruned.removed:
+        logger.info(
+            "batch cache: %d stale batches removed (%d KB), %d kept",
+            pruned.removed,
+            pruned.removed_bytes // 1024,
+            pruned.kept,
+        )
 
 
 def run_build_flow(

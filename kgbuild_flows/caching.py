@@ -3,21 +3,40 @@
 Only the extract task's results are stored (in Prefect's result storage,
 ``$PREFECT_HOME/storage`` unless ``PREFECT_RESULTS_LOCAL_STORAGE_PATH`` says otherwise),
 and only for this cache: every other task's output is in the ledger or the output files.
+Prefect never removes a stored result, so after each successful run
+:func:`prune_batch_cache` removes the ledger's batches no later run can read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prefect.serializers import CompressedSerializer, JSONSerializer
 
 from kgbuild.config import Settings
 from kgbuild.data import Document
+from kgbuild.pipeline import Plan, batches
 from kgbuild.stages.registry import output_settings
 
-__all__ = ["BATCH_SERIALIZER", "RESULT_FORMAT", "batch_cache_key", "batch_key"]
+__all__ = [
+    "BATCH_SERIALIZER",
+    "RESULT_FORMAT",
+    "PrunedCache",
+    "batch_cache_key",
+    "batch_key",
+    "current_batch_keys",
+    "ledger_prefix",
+    "prune_batch_cache",
+]
+
+KEY_PREFIX = "kgbuild-extract-"
 
 RESULT_FORMAT = "DocumentResult.v2.json"
 """The type a cached batch result holds; changing it leaves earlier cached batches unread
@@ -30,8 +49,18 @@ zlib makes it a quarter of the size (8 example documents: 55 KB pickled or as JS
 15 KB compressed) for about 2 ms a batch."""
 
 
+def ledger_prefix(settings: Settings) -> str:
+    """How the cache keys of the batches of ``settings``' ledger begin.
+
+    ``kgbuild-extract-`` and 16 hex digits of the ledger URL's hash, so that pruning
+    finds this ledger's batches by name and leaves other ledgers' and flows' results alone.
+    """
+    digest = hashlib.sha256(settings.resolved_ledger_url().encode("utf-8")).hexdigest()
+    return f"{KEY_PREFIX}{digest[:16]}-"
+
+
 def batch_key(documents: list[Document], settings: Settings, model_key: str) -> str:
-    """Hash of what decides a batch's extraction result.
+    """Hash of what decides a batch's extraction result, after :func:`ledger_prefix`.
 
     The documents (id, source, language, metadata and content hash), the model versions
     and output-changing settings (``model_key``), the stage configuration, and the ledger
@@ -57,7 +86,7 @@ def batch_key(documents: list[Document], settings: Settings, model_key: str) -> 
         ],
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return "kgbuild-extract-" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return ledger_prefix(settings) + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def batch_cache_key(context: Any, parameters: dict[str, Any]) -> str | None:
@@ -66,3 +95,58 @@ def batch_cache_key(context: Any, parameters: dict[str, Any]) -> str | None:
     if settings.orchestration.cache_days <= 0:
         return None
     return batch_key(parameters["documents"], settings, parameters["model_key"])
+
+
+def current_batch_keys(todo: Plan, settings: Settings) -> set[str]:
+    """The keys of the batches a later run can still read back from the cache.
+
+    Those a build of the same input, models and settings would form with an empty ledger
+    (the ledger removed, ``--out`` emptied): every present document, in the order read.
+    With the ledger kept, a later run only extracts new or changed documents, whose
+    batches are new keys; a batch another run formed of them is never formed again.
+    """
+    return {
+        batch_key(batch, settings, todo.model_key)
+        for batch in batches(todo.as_read(), settings.docs_per_batch)
+    }
+
+
+@dataclass(frozen=True)
+class PrunedCache:
+    """What :func:`prune_batch_cache` did in a result storage folder."""
+
+    removed: int
+    removed_bytes: int
+    kept: int
+
+
+def prune_batch_cache(
+    folder: Path, settings: Settings, current: Collection[str], *, now: float | None = None
+) -> PrunedCache:
+    """Remove the ledger's cached batches that are not ``current`` or are past ``cache_days``.
+
+    Only files named with this ledger's :func:`ledger_prefix` are looked at: other
+    ledgers' batches and other flows' results in the same storage stay. Age is the file's
+    modification time (Prefect writes a result once, with its expiration that far ahead).
+    """
+    oldest = (time.time() if now is None else now) - settings.orchestration.cache_days * 86400
+    prefix = ledger_prefix(settings)
+    removed = removed_bytes = kept = 0
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:  # nothing stored yet
+        return PrunedCache(0, 0, 0)
+    for entry in entries:
+        if not entry.name.startswith(prefix) or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            stat = entry.stat(follow_symlinks=False)
+            if entry.name in current and stat.st_mtime > oldest:
+                kept += 1
+                continue
+            os.unlink(entry.path)
+        except FileNotFoundError:  # removed meanwhile
+            continue
+        removed += 1
+        removed_bytes += stat.st_size
+    return PrunedCache(removed, removed_bytes, kept)
