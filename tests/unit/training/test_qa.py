@@ -254,6 +254,58 @@ def test_evaluate_qa_cli_writes_json(
     assert "exact match" in run.output
 
 
+def _evaluate_cli(model: Path, data: Path, target: Path) -> Any:
+    from typer.testing import CliRunner
+
+    from kgbuild.cli import app
+
+    args = ["--model", str(model), "--data", str(data), "--device", "cpu", "--json-out"]
+    return CliRunner().invoke(app, ["evaluate", "qa", *args, str(target), "--no-unanswerable"])
+
+
+def test_evaluate_qa_reports_the_question_it_skipped_and_scores_the_rest(
+    trained: tuple[Path, Path, QaTrainResult], tmp_path: Path
+) -> None:
+    """A misaligned answer made its question vanish from the scores without a word."""
+    _, out, _ = trained
+    data = write_keyword_squad(tmp_path / "dev.json", articles=2, seed=5)
+    root = json.loads(data.read_text(encoding="utf-8"))
+    root["data"][1]["paragraphs"][2]["qas"][1]["answers"][0]["text"] = "Atlantis"
+    data.write_text(json.dumps(root), encoding="utf-8")
+    run = _evaluate_cli(out, data, tmp_path / "qa.json")
+    assert run.exit_code == 0, run.output
+    line = "1 of 16 questions in dev.json skipped: the answer text is not in the context"
+    assert f"{line} (first: 'a1p2city': answer 0 'Atlantis'" in run.output
+    written = json.loads((tmp_path / "qa.json").read_text())
+    (report,) = written["skipped"]
+    assert (report["total"], report["skipped"]) == (16, 1)
+    assert report["reasons"][0]["first_id"] == "a1p2city"
+    rest = list(load_squad(write_keyword_squad(tmp_path / "d.json", 2, 5)).examples)
+    rest = [e for e in rest if e.id != "a1p2city"]
+    clear_model_cache()
+    scores, _ = evaluate_qa(str(out), rest, device="cpu")
+    assert written["questions"] == 15
+    assert (written["exact_match"], written["f1"]) == (scores.exact_match, scores.f1)
+
+
+def test_evaluate_qa_with_no_usable_question_says_what_was_skipped(
+    trained: tuple[Path, Path, QaTrainResult], tmp_path: Path
+) -> None:
+    _, out, _ = trained
+    data = write_keyword_squad(tmp_path / "dev.json", articles=1, seed=5)
+    root = json.loads(data.read_text(encoding="utf-8"))
+    for paragraph in root["data"][0]["paragraphs"]:
+        for question in paragraph["qas"]:
+            question["answers"][0]["answer_start"] = 500
+    data.write_text(json.dumps(root), encoding="utf-8")
+    run = _evaluate_cli(out, data, tmp_path / "qa.json")
+    assert run.exit_code != 0
+    assert "no questions to score left: 8 of 8 questions in dev.json skipped: answer_start " in (
+        " ".join(run.output.split())
+    )
+    assert not (tmp_path / "qa.json").exists()
+
+
 def test_training_continues_from_a_trained_model(
     trained: tuple[Path, Path, QaTrainResult], qa_base: Path, tmp_path: Path
 ) -> None:
