@@ -636,6 +636,8 @@ def qa_command(
         sentence_prior=SentencePrior(encoder=sentence_prior) if sentence_prior else None,
     )
     result = train_model(QaTask(train, dev, options, qa))
+    for line in result.skipped:
+        typer.echo(f"warning: {line}", err=True)
     if result.dev_no_answer_rate is not None:
         typer.echo(
             f"dev unanswerable questions answered 'no answer': {result.dev_no_answer_rate:.2f}%"

@@ -97,6 +97,7 @@ class SkipReport:
             "reasons": reasons(self.skipped),
             "changed": len(self.changed),
             "changes": reasons(self.changed),
+            "lines": self.lines(),
         }
 
     def log(self, logger: logging.Logger) -> None:

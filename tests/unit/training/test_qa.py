@@ -397,13 +397,52 @@ def test_a_misaligned_answer_in_the_training_file_is_named_not_dropped_silently(
     root = json.loads(data.read_text(encoding="utf-8"))
     question = root["data"][0]["paragraphs"][0]["qas"][0]
     question["answers"][0]["answer_start"] += 3
+    root["data"][1]["paragraphs"][1]["qas"][0]["answers"][0]["text"] = "Atlantis"
     data.write_text(json.dumps(root), encoding="utf-8")
     settings = {"max_length": 64, "stride": 16, "dev_articles": 1, "max_steps": 1}
-    with caplog.at_level(logging.WARNING, logger="kgbuild.readers.squad"):
-        train_qa(data, base=str(qa_base), out=tmp_path / "m", device="cpu", **settings)
+    with caplog.at_level(logging.WARNING, logger="kgbuild.training.qa"):
+        result = train_qa(data, base=str(qa_base), out=tmp_path / "m", device="cpu", **settings)
+    skipped = (
+        "1 of 32 questions in squad.json skipped: the answer text is not in the context "
+        "(first: 'a1p1org': answer 0 'Atlantis'"
+    )
     # the answer text occurs once in its context: moved there, and said so
-    assert "1 of 32 questions in squad.json kept with a change: answer_start moved" in caplog.text
+    moved = "1 of 32 questions in squad.json kept with a change: answer_start moved"
+    for text in (
+        caplog.text,
+        "\n".join(result.skipped),
+        (tmp_path / "m" / "README.md").read_text(),
+    ):
+        assert skipped in text
+        assert moved in text
     assert f"(first: {question['id']!r}: answer 0" in caplog.text
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text())
+    (report,) = card["data"]["skipped"]
+    assert (report["total"], report["skipped"], report["changed"]) == (32, 1, 1)
+    assert report["reasons"][0]["first_id"] == "a1p1org"
+    assert card["data"]["train"]["questions"] + card["data"]["dev"]["questions"] == 31
+
+
+def test_an_answer_no_window_holds_is_reported(qa_base: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from kgbuild.readers.squad import Answer, QAExample
+    from kgbuild.training.qa import CUT_BY_WINDOWS, encode_training_windows_reported
+
+    words = " ".join(["the company said on monday"] * 12)
+    short = QAExample(
+        id="short",
+        title="t",
+        question="who ?",
+        context=f"{words} acme",
+        answers=(Answer(text="acme", start=len(words) + 1),),
+    )
+    long = short.model_copy(update={"id": "long", "answers": (Answer(text=words, start=0),)})
+    tokenizer = AutoTokenizer.from_pretrained(qa_base)
+    windows, report = encode_training_windows_reported([short, long], tokenizer, 32, 8)
+    assert len(windows) > 2
+    assert [(s.id, s.reason) for s in report.changed] == [("long", CUT_BY_WINDOWS)]
+    assert report.lines()[0].startswith("1 of 2 training questions kept with a change: no window")
 
 
 def test_a_shorter_max_length_names_the_stride_that_fits(qa_base: Path, tmp_path: Path) -> None:
