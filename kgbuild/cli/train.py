@@ -1005,6 +1005,8 @@ def qa_verifier_command(
         f"answered 'no answer', answerable F1 {choice.answerable_f1:.2f} "
         f"({choice.answerable} questions); score it with `kgbuild evaluate qa`"
     )
+    for line in choice.skipped:
+        typer.echo(f"warning: {line}", err=True)
 
 
 if __name__ == "__main__":  # ``python -m kgbuild.cli.train ...`` (without the main CLI)
