@@ -242,7 +242,7 @@ def qa(
     from kgbuild.nlp.reader import ExtractiveReader
     from kgbuild.readers.squad import load_squad
     from kgbuild.training.qa import evaluate_qa, split_by_article
-    from kgbuild.training.qa_negatives import held_out_unanswerable, no_answer_rate
+    from kgbuild.training.qa_negatives import held_out_unanswerable_reported, no_answer_rate
 
     try:
         target = _target("qa", data, json_out)
@@ -257,8 +257,11 @@ def qa(
         if read.report.skipped:
             read.report.require_some(len(answerable), "answerable questions to score")
         impossible = [e for e in examples if not e.answers]
+        reports = [read.report]
         if unanswerable:
-            impossible += held_out_unanswerable(answerable, seed)
+            made, shortfall = held_out_unanswerable_reported(answerable, seed)
+            impossible += made
+            reports.append(shortfall)
         reference = _model("qa", model)
         scores, _ = evaluate_qa(
             reference,
@@ -278,7 +281,7 @@ def qa(
         rate = no_answer_rate(reader, impossible) if impossible else None
     except KGBuildError as exc:
         raise fail(exc) from exc
-    for line in read.report.lines():
+    for line in (line for report in reports for line in report.lines()):
         typer.echo(line)
     typer.echo(
         f"answerable: exact match {scores.exact_match:.2f}, F1 {scores.f1:.2f} "
@@ -298,7 +301,7 @@ def qa(
         "min_confidence": min_confidence,
         **scores.model_dump(),
         "unanswerable": {"questions": len(impossible), "no_answer_percent": rate},
-        "skipped": [read.report.to_json()],
+        "skipped": [report.to_json() for report in reports],
     }
     typer.echo(f"scores: {_write(target, payload)}")
 

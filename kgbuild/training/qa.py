@@ -56,8 +56,9 @@ from kgbuild.training.common import (
 from kgbuild.training.qa_metrics import QaScores, qa_scores
 from kgbuild.training.qa_negatives import (
     calibrate_no_answer,
-    held_out_unanswerable,
+    held_out_unanswerable_reported,
     make_negatives,
+    make_negatives_reported,
     no_answer_rate,
 )
 from kgbuild.training.recipe import Elapsed, Fitted, Run, TrainOptions
@@ -521,9 +522,10 @@ class QaTask:
         if qa.max_train_questions is not None and len(train_examples) > qa.max_train_questions:
             train_examples = random.Random(seed).sample(train_examples, qa.max_train_questions)
         width = None if qa.context_sentences is None else 2 * qa.context_sentences + 1
-        self.negative_examples = make_negatives(
+        self.negative_examples, shortfall = make_negatives_reported(
             train_examples, qa.negatives, seed=seed, width=width
         )
+        self._report(shortfall)
         for path in qa.extra_train:
             extra = self._read(path, "extra training")
             if not any(e.answers for e in extra):
@@ -653,7 +655,11 @@ class QaTask:
             "stride": qa.stride,
         }
         self.dev_scores = evaluate_qa(out, examples, **windows)[0]
-        self.dev_unanswerable = held_out_unanswerable(examples, self.options.seed)
+        self.dev_unanswerable, shortfall = held_out_unanswerable_reported(
+            examples, self.options.seed
+        )
+        if self.no_answer_calibration is not None:
+            self._report(replace(shortfall, source=f"dev {shortfall.source}"))
         if self.no_answer_calibration is not None:
             reader = ExtractiveReader(out, **windows)
             self.no_answer = no_answer_rate(reader, self.dev_unanswerable)

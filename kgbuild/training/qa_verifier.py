@@ -124,7 +124,7 @@ def build_verified_model(
 ) -> VerifierChoice:
     """Choose the verifier's margin on selection articles and write the verified model."""
     from kgbuild.training.qa import evaluate_qa
-    from kgbuild.training.qa_negatives import best_spans, held_out_unanswerable
+    from kgbuild.training.qa_negatives import best_spans, held_out_unanswerable_reported
 
     for role, ref in (("reader", reader), ("verifier", verifier)):
         if VerifiedModel.from_folder(ref) is not None:
@@ -150,7 +150,9 @@ def build_verified_model(
     )
     answerable = [e for e in chosen if e.answers]
     read.report.require_some(len(answerable), "answerable questions in the selection articles")
-    unanswerable = held_out_unanswerable(answerable, seed)
+    unanswerable, shortfall = held_out_unanswerable_reported(answerable, seed)
+    shortfall.log(logger)
+    reports = (read.report, shortfall)
     vetting = ExtractiveReader(verifier, device=device, abstain=False)
     # a question the verifier finds no span for at all is a "no answer" at any margin
     margins = [-math.inf if b is None else b[1] for b in best_spans(vetting, unanswerable)]
@@ -177,7 +179,7 @@ def build_verified_model(
         no_answer_percent=100.0 * said_no / len(unanswerable),
         answerable=len(answerable),
         answerable_f1=scores.f1,
-        skipped=tuple(read.report.lines()),
+        skipped=tuple(line for report in reports for line in report.lines()),
     )
     card = {
         **manifest,
@@ -194,7 +196,7 @@ def build_verified_model(
             "no_answer_percent": choice.no_answer_percent,
             "answerable": choice.answerable,
             "answerable_f1": choice.answerable_f1,
-            "skipped": [read.report.to_json()],
+            "skipped": [report.to_json() for report in reports],
         },
         "command": command,
     }

@@ -254,13 +254,13 @@ def test_evaluate_qa_cli_writes_json(
     assert "exact match" in run.output
 
 
-def _evaluate_cli(model: Path, data: Path, target: Path) -> Any:
+def _evaluate_cli(model: Path, data: Path, target: Path, *more: str) -> Any:
     from typer.testing import CliRunner
 
     from kgbuild.cli import app
 
     args = ["--model", str(model), "--data", str(data), "--device", "cpu", "--json-out"]
-    return CliRunner().invoke(app, ["evaluate", "qa", *args, str(target), "--no-unanswerable"])
+    return CliRunner().invoke(app, ["evaluate", "qa", *args, str(target), *more])
 
 
 def test_evaluate_qa_reports_the_question_it_skipped_and_scores_the_rest(
@@ -272,7 +272,7 @@ def test_evaluate_qa_reports_the_question_it_skipped_and_scores_the_rest(
     root = json.loads(data.read_text(encoding="utf-8"))
     root["data"][1]["paragraphs"][2]["qas"][1]["answers"][0]["text"] = "Atlantis"
     data.write_text(json.dumps(root), encoding="utf-8")
-    run = _evaluate_cli(out, data, tmp_path / "qa.json")
+    run = _evaluate_cli(out, data, tmp_path / "qa.json", "--no-unanswerable")
     assert run.exit_code == 0, run.output
     line = "1 of 16 questions in dev.json skipped: the answer text is not in the context"
     assert f"{line} (first: 'a1p2city': answer 0 'Atlantis'" in run.output
@@ -286,6 +286,23 @@ def test_evaluate_qa_reports_the_question_it_skipped_and_scores_the_rest(
     scores, _ = evaluate_qa(str(out), rest, device="cpu")
     assert written["questions"] == 15
     assert (written["exact_match"], written["f1"]) == (scores.exact_match, scores.f1)
+
+
+def test_evaluate_qa_reports_questions_it_made_no_unanswerable_twin_for(
+    trained: tuple[Path, Path, QaTrainResult], tmp_path: Path
+) -> None:
+    _, out, _ = trained
+    data = write_keyword_squad(tmp_path / "dev.json", articles=2, seed=5)
+    root = json.loads(data.read_text(encoding="utf-8"))
+    del root["data"][1]["paragraphs"][1:]  # one paragraph: no other one to ask it over
+    data.write_text(json.dumps(root), encoding="utf-8")
+    run = _evaluate_cli(out, data, tmp_path / "qa.json")
+    assert run.exit_code == 0, run.output
+    line = "2 of 10 answerable questions (making unanswerable ones) skipped: no passage"
+    assert "(first: 'a1p0org': 0 of 1 made)" in run.output and line in run.output
+    written = json.loads((tmp_path / "qa.json").read_text())
+    assert [r["skipped"] for r in written["skipped"]] == [0, 2]
+    assert written["unanswerable"]["questions"] == 8
 
 
 def test_evaluate_qa_with_no_usable_question_says_what_was_skipped(

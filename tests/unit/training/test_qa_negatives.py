@@ -13,9 +13,12 @@ from kgbuild.cli import app
 from kgbuild.nlp.reader import ExtractiveReader, NoAnswerCalibration, QaQuery
 from kgbuild.readers.squad import Answer, QAExample, load_squad
 from kgbuild.training.qa_negatives import (
+    FEWER_FREE_PASSAGES,
+    NO_FREE_PASSAGE,
     answer_free_passages,
     held_out_unanswerable,
     make_negatives,
+    make_negatives_reported,
 )
 
 
@@ -56,6 +59,25 @@ def test_negatives_pair_questions_with_passages_of_their_article_without_the_ans
     assert make_negatives(examples, 0.0, seed=0) == []
     # the held-out unanswerable questions are the same for a seed
     assert held_out_unanswerable(examples, 3) == held_out_unanswerable(examples, 3)
+
+
+def test_questions_that_get_fewer_negatives_than_asked_are_reported() -> None:
+    examples = [
+        _example("q1", "A", "Orla lives in Vantor.", "Vantor"),
+        _example("q2", "A", "Kelp grows here.", "Kelp"),
+        _example("q3", "B", "Only Vantor is here.", "Vantor"),
+    ]
+    negatives, report = make_negatives_reported(examples, 2.0, seed=0)
+    assert negatives == make_negatives(examples, 2.0, seed=0)
+    assert [(s.id, s.reason) for s in report.skipped] == [("q3", NO_FREE_PASSAGE)]
+    assert [(s.id, s.reason) for s in report.changed] == [
+        ("q1", FEWER_FREE_PASSAGES),
+        ("q2", FEWER_FREE_PASSAGES),
+    ]
+    assert report.lines()[0] == (
+        "1 of 3 answerable questions (making unanswerable ones) skipped: "
+        f"{NO_FREE_PASSAGE} (first: 'q3': 0 of 2 made)"
+    )
 
 
 def test_no_answer_calibration_from_a_manifest() -> None:

@@ -103,7 +103,8 @@ def test_the_verifier_reports_a_question_it_skipped(
     assert run.exit_code == 0, run.output
     line = f"1 of {len(questions)} questions in data.json skipped: the answer text is not in"
     assert f"{line} the context (first: {first['id']!r}" in run.output
-    (report,) = json.loads((out / "model_card.json").read_text())["selection"]["skipped"]
+    report, shortfall = json.loads((out / "model_card.json").read_text())["selection"]["skipped"]
+    assert shortfall["source"] == "answerable questions (making unanswerable ones)"
     assert (report["skipped"], report["reasons"][0]["first_id"]) == (1, first["id"])
 
 
