@@ -9,11 +9,12 @@ first one raises :class:`~kgbuild.errors.DataFormatError`. With ``strict=False``
 answer whose text occurs exactly once in the context is moved there (CMRC 2018's are
 one character off; the scorers compare texts only, and a unique occurrence leaves no
 doubt which span was meant); any other misaligned or empty answer is skipped, and a
-question left with no answer is dropped. :func:`load_squad` returns them, by reason, in
-the :class:`~kgbuild.readers.skips.SkipReport` of a :class:`SquadReadResult`;
-:func:`read_squad` returns the examples only and logs the report's lines as warnings on
-the ``kgbuild.readers.squad`` logger. A question with an empty ``answers`` list in the
-file (SQuAD 2.0 style) is kept with no answers.
+question left with no answer is dropped, as is a question whose id repeats an earlier
+one's (answers are scored by id; a strict read refuses it). :func:`load_squad` returns
+them, by reason, in the :class:`~kgbuild.readers.skips.SkipReport` of a
+:class:`SquadReadResult`; :func:`read_squad` returns the examples only and logs the
+report's lines as warnings on the ``kgbuild.readers.squad`` logger. A question with an
+empty ``answers`` list in the file (SQuAD 2.0 style) is kept with no answers.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ def load_squad(
     first_skipped = ""
     dropped_ids: list[Skip] = []
     changed: list[Skip] = []
+    seen: dict[str, str] = {}
     try:
         articles = _list(_dict(root, "the top level").get("data"), "'data'")
     except ValueError as exc:
@@ -176,6 +178,13 @@ def load_squad(
                 except ValueError as exc:
                     raise DataFormatError(f"{qa_where}: {exc}") from exc
                 total += 1
+                if qid in seen:
+                    if strict:
+                        raise DataFormatError(f"{qa_where}: {_DUPLICATE} ({seen[qid]})")
+                    dropped += 1
+                    dropped_ids.append(Skip(qid, _DUPLICATE, seen[qid]))
+                    continue
+                seen[qid] = f"first at article {a_index}, paragraph {p_index}"
                 if raw_answers and not answers:
                     dropped += 1
                     dropped_ids.append(faults[0])
@@ -204,6 +213,7 @@ def load_squad(
 
 _ONCE_ELSEWHERE = "answer_start is off, and the answer text occurs once in the context"
 _REALIGNED = "answer_start moved to the answer text's only occurrence in the context"
+_DUPLICATE = "its id repeats an earlier question's (answers are scored by id)"
 
 
 def _misalignment(context: str, text: str, start: int) -> tuple[str, str] | None:

@@ -484,6 +484,21 @@ def test_read_squad_skips_say_why(tmp_path: Path, answer: dict[str, Any], reason
     assert reason in line
 
 
+def test_read_squad_drops_a_question_whose_id_repeats(tmp_path: Path) -> None:
+    """Scores are kept by id: a repeated id silently scored one question of the two."""
+    data = squad()
+    data["data"][0]["paragraphs"][0]["qas"][1]["id"] = "q1"
+    path = write_json(tmp_path, "twice.json", data)
+    with pytest.raises(DataFormatError, match=r"question 'q1': its id repeats an earlier"):
+        read_squad(path)
+    result = load_squad(path, strict=False)
+    assert [e.question for e in result.examples] == ["Where was Beyonce born?"]
+    assert result.report.lines() == [
+        "1 of 2 questions in twice.json skipped: its id repeats an earlier question's "
+        "(answers are scored by id) (first: 'q1': first at article 0, paragraph 0)"
+    ]
+
+
 def test_read_squad_malformed_structure(tmp_path: Path) -> None:
     data = squad()
     del data["data"][0]["paragraphs"][0]["qas"][1]["question"]
