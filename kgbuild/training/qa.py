@@ -57,7 +57,6 @@ from kgbuild.training.qa_metrics import QaScores, qa_scores
 from kgbuild.training.qa_negatives import (
     calibrate_no_answer,
     held_out_unanswerable_reported,
-    make_negatives,
     make_negatives_reported,
     no_answer_rate,
 )
@@ -505,9 +504,11 @@ class QaTask:
             calibration = (
                 None if qa.calibration is None else self._read(qa.calibration, "calibration")
             )
-            train_examples, self.calibration_examples = _calibration_split(
+            train_examples, self.calibration_examples, reports = _calibration_split(
                 train_examples, calibration, qa.calibration_articles, seed
             )
+            for report in reports:
+                self._report(report)
         unanswerable = [
             Skip(e.id, "it has no answer (use --negatives or --extra-train for unanswerable ones)")
             for e in train_examples
@@ -866,22 +867,32 @@ def _calibration_split(
     calibration: list[QAExample] | None,
     articles: int,
     seed: int,
-) -> tuple[list[QAExample], list[QAExample]]:
-    """Training questions, and held-out questions of both kinds to calibrate "no answer".
+) -> tuple[list[QAExample], list[QAExample], list[SkipReport]]:
+    """Training questions, held-out questions of both kinds to calibrate "no answer", reports.
 
+    The reports count the held-out questions left out or given no unanswerable twin.
     ``calibration``: the calibration file's questions; ``None``: ``articles`` articles of
     the training questions, whose unanswerable questions are replaced by generated ones.
     """
+    reports = []
     if calibration is None:
         train_examples, held = split_by_article(train_examples, articles, seed + 1)
+        unanswerable = [
+            Skip(e.id, "it has no answer (generated unanswerable ones are used)")
+            for e in held
+            if not e.answers
+        ]
+        reports.append(SkipReport.of("calibration questions", len(held), unanswerable))
         held = [e for e in held if e.answers]
     else:
         held = list(calibration)
     if not any(e.answers for e in held):
         raise InputError("the calibration questions hold no answered question")
     if all(e.answers for e in held):
-        held += make_negatives(held, 1.0, seed=seed + 1)
-    return train_examples, held
+        made, shortfall = make_negatives_reported(held, 1.0, seed=seed + 1)
+        held += made
+        reports.append(replace(shortfall, source=f"calibration {shortfall.source}"))
+    return train_examples, held, reports
 
 
 def _unanswerable(examples: Sequence[QAExample]) -> int:

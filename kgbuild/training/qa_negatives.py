@@ -152,12 +152,15 @@ def calibrate_no_answer(
 
     Returns:
         dict: The manifest entry (``platt``, ``min_confidence``, ``ece``, precision
-        ``thresholds``, counts), or one without ``platt`` when the held-out questions
-        are not of both outcomes (the reader then keeps spans that beat ``[CLS]``).
+        ``thresholds``, counts: ``no_span`` questions the reader found no span in are
+        left out of the fit), or one without ``platt`` when the held-out questions are
+        not of both outcomes (the reader then keeps spans that beat ``[CLS]``).
     """
     margins, correct = [], []
+    no_span = 0
     for example, best in zip(examples, best_spans(reader, examples), strict=True):
         if best is None:
+            no_span += 1
             continue
         text, margin = best
         golds = [a.text for a in example.answers]
@@ -169,6 +172,7 @@ def calibrate_no_answer(
         "questions": len(margins),
         "unanswerable": sum(1 for e in examples if not e.answers),
         "right_answers": sum(correct),
+        "no_span": no_span,
     }
     try:
         platt = fit_platt(margins, correct)

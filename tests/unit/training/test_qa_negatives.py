@@ -61,6 +61,23 @@ def test_negatives_pair_questions_with_passages_of_their_article_without_the_ans
     assert held_out_unanswerable(examples, 3) == held_out_unanswerable(examples, 3)
 
 
+def test_calibration_questions_given_no_unanswerable_twin_are_reported() -> None:
+    from kgbuild.training.qa import _calibration_split
+
+    held = [
+        _example("c1", "A", "Orla lives in Vantor.", "Vantor"),
+        _example("c2", "A", "Kelp grows here.", "Kelp"),
+        _example("c3", "B", "Only Vantor is here.", "Vantor"),
+    ]
+    _, calibration, reports = _calibration_split([], held, 1, seed=0)
+    assert len(calibration) == 3 + 2
+    (line,) = [line for report in reports for line in report.lines()]
+    assert line.startswith(
+        "1 of 3 calibration answerable questions (making unanswerable ones) skipped"
+    )
+    assert "(first: 'c3'" in line
+
+
 def test_questions_that_get_fewer_negatives_than_asked_are_reported() -> None:
     examples = [
         _example("q1", "A", "Orla lives in Vantor.", "Vantor"),
@@ -148,6 +165,7 @@ def test_training_with_negatives_calibrates_abstention(abstaining_model: Path) -
     assert {"scale", "bias"} <= set(calibration["platt"])
     assert 0.0 <= calibration["ece"] <= 1.0
     assert calibration["unanswerable"] > 0 and calibration["questions"] > 0
+    assert calibration["no_span"] >= 0  # questions left out of the fit are counted
     card = json.loads((abstaining_model / "model_card.json").read_text())
     assert card["data"]["negatives"]["generated"] > 0
     dev_titles = set(card["data"]["dev"]["titles"])
