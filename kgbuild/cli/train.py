@@ -730,7 +730,7 @@ def qa_questions_command(
         docred_questions,
         write_squad,
     )
-    from kgbuild.training.qa_negatives import make_negatives
+    from kgbuild.training.qa_negatives import make_negatives_reported
 
     if docred is None and conll04 is None:
         raise typer.BadParameter("give --docred, --conll04 or both")
@@ -767,7 +767,8 @@ def qa_questions_command(
     if conll04 is not None:
         examples += conll04_questions(read_conll04(conll04), exclude=excluded)
     answerable = len(examples)
-    examples += make_negatives(examples, negatives, seed=seed, width=2)
+    made, shortfall = make_negatives_reported(examples, negatives, seed=seed, width=2)
+    examples += made
     examples += confusing
     metadata = {
         "excluded_relations": excluded,
@@ -788,6 +789,7 @@ def qa_questions_command(
                 "excluded_relations": excluded,
                 "written": written,
                 "out": str(out),
+                **({"skipped": [shortfall.to_json()]} if negatives else {}),
             }
         )
     )

@@ -149,7 +149,10 @@ def test_generated_questions_leave_out_excluded_types_and_add_negatives(tmp_path
     assert run.exit_code == 0, run.output
     questions = load_squad(out).examples
     negatives = [q for q in questions if not q.answers]
-    assert json.loads(run.output)["unanswerable"] == len(negatives) > 0
+    summary = json.loads(run.output)
+    assert summary["unanswerable"] == len(negatives) > 0
+    (shortfall,) = summary["skipped"]  # questions given fewer unanswerable ones than asked
+    assert shortfall["total"] == len(questions) - len(negatives)
     for negative in negatives:  # a run of sentences of the document without the answer
         answered = next(q for q in questions if q.answers and q.question == negative.question)
         assert all(a.text not in negative.context for a in answered.answers)
