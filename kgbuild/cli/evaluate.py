@@ -232,6 +232,9 @@ def qa(
     """SQuAD exact match and F1 (official normalisation) of an extractive QA model.
 
     Unanswerable questions of the file (empty answers) are scored apart from answerable ones.
+    Questions whose answers are not where answer_start says are left out, and counted by
+    reason in the output and the JSON; an answer whose text occurs once in the context is
+    moved there instead.
 
     Examples:
     kgbuild evaluate qa --model default --data dev.json --held-out-articles 4
@@ -239,19 +242,26 @@ def qa(
     from kgbuild.nlp.reader import ExtractiveReader
     from kgbuild.readers.squad import load_squad
     from kgbuild.training.qa import evaluate_qa, split_by_article
-    from kgbuild.training.qa_negatives import held_out_unanswerable, no_answer_rate
+    from kgbuild.training.qa_negatives import held_out_unanswerable_reported, no_answer_rate
 
     try:
         target = _target("qa", data, json_out)
-        examples = list(load_squad(data, strict=False).examples)
+        read = load_squad(data, strict=False)
+        examples = list(read.examples)
+        read.report.require_some(len(examples), "questions to score")
         if held_out_articles:
             _, examples = split_by_article(examples, held_out_articles, seed)
         if not examples:
             raise InputError(f"no questions to score in {data}")
         answerable = [e for e in examples if e.answers]
+        if read.report.skipped:
+            read.report.require_some(len(answerable), "answerable questions to score")
         impossible = [e for e in examples if not e.answers]
+        reports = [read.report]
         if unanswerable:
-            impossible += held_out_unanswerable(answerable, seed)
+            made, shortfall = held_out_unanswerable_reported(answerable, seed)
+            impossible += made
+            reports.append(shortfall)
         reference = _model("qa", model)
         scores, _ = evaluate_qa(
             reference,
@@ -271,6 +281,8 @@ def qa(
         rate = no_answer_rate(reader, impossible) if impossible else None
     except KGBuildError as exc:
         raise fail(exc) from exc
+    for line in (line for report in reports for line in report.lines()):
+        typer.echo(line)
     typer.echo(
         f"answerable: exact match {scores.exact_match:.2f}, F1 {scores.f1:.2f} "
         f"({scores.questions} questions, {scores.answered} answered)"
@@ -289,6 +301,7 @@ def qa(
         "min_confidence": min_confidence,
         **scores.model_dump(),
         "unanswerable": {"questions": len(impossible), "no_answer_percent": rate},
+        "skipped": [report.to_json() for report in reports],
     }
     typer.echo(f"scores: {_write(target, payload)}")
 

@@ -665,6 +665,8 @@ def qa_command(
         sentence_prior=SentencePrior(encoder=sentence_prior) if sentence_prior else None,
     )
     result = train_model(QaTask(train, dev, options, qa))
+    for line in result.skipped:
+        typer.echo(f"warning: {line}", err=True)
     if result.dev_no_answer_rate is not None:
         typer.echo(
             f"dev unanswerable questions answered 'no answer': {result.dev_no_answer_rate:.2f}%"
@@ -757,7 +759,7 @@ def qa_questions_command(
         docred_questions,
         write_squad,
     )
-    from kgbuild.training.qa_negatives import make_negatives
+    from kgbuild.training.qa_negatives import make_negatives_reported
 
     if docred is None and conll04 is None:
         raise typer.BadParameter("give --docred, --conll04 or both")
@@ -794,7 +796,8 @@ def qa_questions_command(
     if conll04 is not None:
         examples += conll04_questions(read_conll04(conll04), exclude=excluded)
     answerable = len(examples)
-    examples += make_negatives(examples, negatives, seed=seed, width=2)
+    made, shortfall = make_negatives_reported(examples, negatives, seed=seed, width=2)
+    examples += made
     examples += confusing
     metadata = {
         "excluded_relations": excluded,
@@ -815,6 +818,7 @@ def qa_questions_command(
                 "excluded_relations": excluded,
                 "written": written,
                 "out": str(out),
+                **({"skipped": [shortfall.to_json()]} if negatives else {}),
             }
         )
     )
@@ -1032,6 +1036,8 @@ def qa_verifier_command(
         f"answered 'no answer', answerable F1 {choice.answerable_f1:.2f} "
         f"({choice.answerable} questions); score it with `kgbuild evaluate qa`"
     )
+    for line in choice.skipped:
+        typer.echo(f"warning: {line}", err=True)
 
 
 if __name__ == "__main__":  # ``python -m kgbuild.cli.train ...`` (without the main CLI)

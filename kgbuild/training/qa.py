@@ -40,7 +40,8 @@ from kgbuild.nlp.hf import LoadedModel
 from kgbuild.nlp.reader import NO_ANSWER_KEY, ExtractiveReader, QaQuery
 from kgbuild.nlp.sentence_prior import MANIFEST_KEY, SentencePrior
 from kgbuild.readers.files import check_data_file
-from kgbuild.readers.squad import Answer, QAExample, load_squad, read_squad
+from kgbuild.readers.skips import Skip, SkipReport
+from kgbuild.readers.squad import Answer, QAExample, load_squad
 from kgbuild.training import recipe
 from kgbuild.training.common import (
     LORA_TARGET_MODULES,
@@ -55,8 +56,8 @@ from kgbuild.training.common import (
 from kgbuild.training.qa_metrics import QaScores, qa_scores
 from kgbuild.training.qa_negatives import (
     calibrate_no_answer,
-    held_out_unanswerable,
-    make_negatives,
+    held_out_unanswerable_reported,
+    make_negatives_reported,
     no_answer_rate,
 )
 from kgbuild.training.recipe import Elapsed, Fitted, Run, TrainOptions
@@ -88,6 +89,9 @@ class QaTrainResult(recipe.TrainResult):
     train_negatives: int = 0
     dev_no_answer_rate: float | None = None
     """Percent of the dev articles' generated unanswerable questions answered "no answer"."""
+    skipped: tuple[str, ...] = ()
+    """One line per reason questions were left out of training, dev or calibration, or
+    kept with a change (see :class:`~kgbuild.readers.skips.SkipReport`)."""
 
 
 def split_by_article(
@@ -152,6 +156,23 @@ def encode_training_windows(
     The consensus answer (:func:`consensus_answer`) is the target; a window that does not
     contain it whole is labelled ``(0, 0)`` (``[CLS]``), as in the reference SQuAD recipe.
     """
+    return encode_training_windows_reported(examples, tokenizer, max_length, stride)[0]
+
+
+CUT_BY_WINDOWS = (
+    "no window holds its whole answer (longer than --stride allows?), so every window of it "
+    "is trained as no answer"
+)
+
+
+def encode_training_windows_reported(
+    examples: Sequence[QAExample], tokenizer: Any, max_length: int, stride: int
+) -> tuple[FeatureDataset, SkipReport]:
+    """:func:`encode_training_windows`, and the questions no window holds the answer of.
+
+    Those are kept, as the reference recipe keeps them, with every window a ``[CLS]``
+    target; the report says how many.
+    """
     encoded = tokenizer(
         [e.question.strip() for e in examples],
         [e.context for e in examples],
@@ -162,8 +183,10 @@ def encode_training_windows(
         return_offsets_mapping=True,
     )
     features: list[dict[str, Any]] = []
+    located: set[int] = set()
     for row, ids in enumerate(encoded["input_ids"]):
-        example = examples[int(encoded["overflow_to_sample_mapping"][row])]
+        index = int(encoded["overflow_to_sample_mapping"][row])
+        example = examples[index]
         sequence_ids = encoded.sequence_ids(row)
         offsets = encoded["offset_mapping"][row]
         start_pos = end_pos = 0
@@ -178,6 +201,7 @@ def encode_training_windows(
             ):
                 start_pos = next(i for i in context_tokens if offsets[i][1] > first_char)
                 end_pos = next(i for i in reversed(context_tokens) if offsets[i][0] < last_char)
+                located.add(index)
         feature = {
             "input_ids": list(ids),
             "attention_mask": list(encoded["attention_mask"][row]),
@@ -187,7 +211,13 @@ def encode_training_windows(
         if "token_type_ids" in encoded:
             feature["token_type_ids"] = list(encoded["token_type_ids"][row])
         features.append(feature)
-    return FeatureDataset(features)
+    cut = [
+        Skip(e.id, CUT_BY_WINDOWS, f"answer {consensus_answer(e).text[:40]!r}")
+        for i, e in enumerate(examples)
+        if e.answers and i not in located
+    ]
+    report = SkipReport.of("training questions", len(examples), (), cut)
+    return FeatureDataset(features), report
 
 
 def predict_answers(
@@ -255,6 +285,11 @@ def _write_readme(out: Path, card: dict[str, Any]) -> None:
     )
     run = run_lines(card, unit="windows", f1_as_fraction=False)
     no_answer = _no_answer_lines(card)
+    left_out = "".join(
+        f"\n- {line}" for report in data.get("skipped", []) for line in report["lines"]
+    )
+    if left_out:
+        left_out = f"\n\nQuestions left out or changed:\n{left_out}"
     text = f"""# Question-answering model: {out.name}
 
 Extractive QA model (start/end span) fine-tuned by `kgbuild train qa` ({card["method"]}).
@@ -265,7 +300,7 @@ Extractive QA model (start/end span) fine-tuned by `kgbuild train qa` ({card["me
   sha256 `{data["train"]["sha256"]}`)
 - Dev data: `{data["dev"]["path"]}` ({data["dev"]["questions"]} questions in
   {data["dev"]["articles"]} held-back articles: {", ".join(data["dev"]["titles"])})
-{run}
+{run}{left_out}
 
 ## Dev scores (SQuAD v1.1 official normalisation, saved model re-loaded)
 
@@ -425,6 +460,19 @@ class QaTask:
         self.no_answer: float | None = None
         self.always_scores: QaScores | None = None
         self.bare_scores: QaScores | None = None
+        self.skip_reports: list[SkipReport] = []
+
+    def _read(self, path: Path, role: str) -> list[QAExample]:
+        """The questions of a SQuAD file, its skips logged and kept for the card."""
+        read = load_squad(path, strict=False)
+        self._report(read.report)
+        read.report.require_some(len(read.examples), f"{role} questions in {path}")
+        return list(read.examples)
+
+    def _report(self, report: SkipReport) -> None:
+        if report.skipped or report.changed:
+            report.log(logger)
+            self.skip_reports.append(report)
 
     def prepare(self) -> None:
         """Read, split and sample the questions; add negatives and extra files."""
@@ -442,29 +490,45 @@ class QaTask:
             check_init(
                 options.init, base=options.base, rank=options.rank, task="question-answering"
             )
-        all_train = read_squad(self.train, strict=False)
+        all_train = self._read(self.train, "training")
         if self.dev is None:
             train_examples, self.dev_examples = split_by_article(all_train, qa.dev_articles, seed)
         else:
             train_examples = all_train
-            self.dev_examples = read_squad(self.dev, strict=False)
+            self.dev_examples = self._read(self.dev, "dev")
         if options.init is not None:
             _check_dev_unseen(options.init, self.dev or self.train, self.dev_examples)
         if qa.negatives < 0:
             raise InputError(f"negatives must be >= 0, got {qa.negatives}")
         if qa.negatives > 0:
-            train_examples, self.calibration_examples = _calibration_split(
-                train_examples, qa.calibration, qa.calibration_articles, seed
+            calibration = (
+                None if qa.calibration is None else self._read(qa.calibration, "calibration")
             )
+            train_examples, self.calibration_examples, reports = _calibration_split(
+                train_examples, calibration, qa.calibration_articles, seed
+            )
+            for report in reports:
+                self._report(report)
+        unanswerable = [
+            Skip(e.id, "it has no answer (use --negatives or --extra-train for unanswerable ones)")
+            for e in train_examples
+            if not e.answers
+        ]
+        self._report(
+            SkipReport.of(
+                f"training questions in {self.train.name}", len(train_examples), unanswerable
+            )
+        )
         train_examples = [e for e in train_examples if e.answers]
         if qa.max_train_questions is not None and len(train_examples) > qa.max_train_questions:
             train_examples = random.Random(seed).sample(train_examples, qa.max_train_questions)
         width = None if qa.context_sentences is None else 2 * qa.context_sentences + 1
-        self.negative_examples = make_negatives(
+        self.negative_examples, shortfall = make_negatives_reported(
             train_examples, qa.negatives, seed=seed, width=width
         )
+        self._report(shortfall)
         for path in qa.extra_train:
-            extra = read_squad(path, strict=False)
+            extra = self._read(path, "extra training")
             if not any(e.answers for e in extra):
                 raise InputError(f"no answered question in {path}")
             self.extra_card.append(
@@ -480,6 +544,7 @@ class QaTask:
         if not train_examples or not self.dev_examples:
             raise InputError(
                 f"no answered question in {self.train if not train_examples else self.dev}"
+                + "".join(f"; {line}" for r in self.skip_reports for line in r.lines())
             )
         if qa.context_sentences is not None:
             train_examples = [focus_on_answer(e, qa.context_sentences) for e in train_examples]
@@ -520,9 +585,10 @@ class QaTask:
         from transformers import DataCollatorWithPadding
 
         qa = self.qa
-        train_data = encode_training_windows(
+        train_data, cut = encode_training_windows_reported(
             self.train_examples, run.tokenizer, qa.max_length, qa.stride
         )
+        self._report(cut)
         self.train_windows = len(train_data)
         logger.info(
             "%d training questions in %d windows, %d dev questions; trainable parameters: %d",
@@ -590,7 +656,11 @@ class QaTask:
             "stride": qa.stride,
         }
         self.dev_scores = evaluate_qa(out, examples, **windows)[0]
-        self.dev_unanswerable = held_out_unanswerable(examples, self.options.seed)
+        self.dev_unanswerable, shortfall = held_out_unanswerable_reported(
+            examples, self.options.seed
+        )
+        if self.no_answer_calibration is not None:
+            self._report(replace(shortfall, source=f"dev {shortfall.source}"))
         if self.no_answer_calibration is not None:
             reader = ExtractiveReader(out, **windows)
             self.no_answer = no_answer_rate(reader, self.dev_unanswerable)
@@ -619,6 +689,7 @@ class QaTask:
                     "generated": len(self.negative_examples),
                     "calibration_questions": len(self.calibration_examples),
                 },
+                "skipped": [report.to_json() for report in self.skip_reports],
                 "dev": {
                     "path": str(dev_path.resolve()),
                     "sha256": sha256_file(dev_path),
@@ -674,6 +745,7 @@ class QaTask:
             train_windows_per_second=fitted.examples_per_second,
             train_negatives=len(self.negative_examples),
             dev_no_answer_rate=self.no_answer,
+            skipped=tuple(line for report in self.skip_reports for line in report.lines()),
         )
 
 
@@ -791,19 +863,36 @@ def _in_memory(model: Any, tokenizer: Any, max_length: int, device: torch.device
 
 
 def _calibration_split(
-    train_examples: list[QAExample], calibration: Path | None, articles: int, seed: int
-) -> tuple[list[QAExample], list[QAExample]]:
-    """Training questions, and held-out questions of both kinds to calibrate "no answer"."""
+    train_examples: list[QAExample],
+    calibration: list[QAExample] | None,
+    articles: int,
+    seed: int,
+) -> tuple[list[QAExample], list[QAExample], list[SkipReport]]:
+    """Training questions, held-out questions of both kinds to calibrate "no answer", reports.
+
+    The reports count the held-out questions left out or given no unanswerable twin.
+    ``calibration``: the calibration file's questions; ``None``: ``articles`` articles of
+    the training questions, whose unanswerable questions are replaced by generated ones.
+    """
+    reports = []
     if calibration is None:
         train_examples, held = split_by_article(train_examples, articles, seed + 1)
+        unanswerable = [
+            Skip(e.id, "it has no answer (generated unanswerable ones are used)")
+            for e in held
+            if not e.answers
+        ]
+        reports.append(SkipReport.of("calibration questions", len(held), unanswerable))
         held = [e for e in held if e.answers]
     else:
-        held = list(load_squad(calibration, strict=False).examples)
+        held = list(calibration)
     if not any(e.answers for e in held):
         raise InputError("the calibration questions hold no answered question")
     if all(e.answers for e in held):
-        held += make_negatives(held, 1.0, seed=seed + 1)
-    return train_examples, held
+        made, shortfall = make_negatives_reported(held, 1.0, seed=seed + 1)
+        held += made
+        reports.append(replace(shortfall, source=f"calibration {shortfall.source}"))
+    return train_examples, held, reports
 
 
 def _unanswerable(examples: Sequence[QAExample]) -> int:

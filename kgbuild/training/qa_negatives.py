@@ -21,6 +21,7 @@ from kgbuild.nlp.calibration import (
     precision_thresholds,
 )
 from kgbuild.nlp.reader import ExtractiveReader, QaQuery
+from kgbuild.readers.skips import Skip, SkipReport
 from kgbuild.readers.squad import QAExample
 from kgbuild.training.qa_metrics import token_f1
 
@@ -29,7 +30,9 @@ __all__ = [
     "answer_free_passages",
     "best_spans",
     "calibrate_no_answer",
+    "held_out_unanswerable_reported",
     "make_negatives",
+    "make_negatives_reported",
     "no_answer_rate",
 ]
 
@@ -71,16 +74,31 @@ def make_negatives(
     Each pairs an answerable question with a passage of the same article that holds none
     of its answers: another paragraph (``width`` ``None``) or a run of ``width`` sentences
     of any paragraph of the article, its own included. Questions with no such passage get
-    none.
+    none (:func:`make_negatives_reported` says which).
     """
+    return make_negatives_reported(examples, ratio, seed=seed, width=width)[0]
+
+
+NO_FREE_PASSAGE = "no passage of its article is free of its answer to make an unanswerable one"
+FEWER_FREE_PASSAGES = "its article has fewer passages free of its answer than the ratio asks"
+
+
+def make_negatives_reported(
+    examples: Sequence[QAExample], ratio: float, *, seed: int, width: int | None = None
+) -> tuple[list[QAExample], SkipReport]:
+    """:func:`make_negatives`, and the answerable questions that got fewer than asked."""
+    source = "answerable questions (making unanswerable ones)"
+    answerable = sum(1 for e in examples if e.answers)
     if ratio <= 0:
-        return []
+        return [], SkipReport.of(source, answerable, ())
     rng = random.Random(seed)
     contexts: dict[str, list[str]] = defaultdict(list)
     for example in examples:
         if example.context not in contexts[example.title]:
             contexts[example.title].append(example.context)
     negatives = []
+    none: list[Skip] = []
+    fewer: list[Skip] = []
     for example in examples:
         if not example.answers:
             continue
@@ -94,13 +112,18 @@ def make_negatives(
             if width is not None or context != example.context
             for passage in answer_free_passages(context, texts, width)
         ]
+        if len(pool) < count:
+            wanted = f"{len(pool)} of {count} made"
+            (fewer if pool else none).append(
+                Skip(example.id, FEWER_FREE_PASSAGES if pool else NO_FREE_PASSAGE, wanted)
+            )
         for number, passage in enumerate(rng.sample(pool, min(count, len(pool)))):
             negatives.append(
                 example.model_copy(
                     update={"id": f"{example.id}-neg{number}", "context": passage, "answers": ()}
                 )
             )
-    return negatives
+    return negatives, SkipReport.of(source, answerable, none, fewer)
 
 
 def best_spans(
@@ -129,12 +152,15 @@ def calibrate_no_answer(
 
     Returns:
         dict: The manifest entry (``platt``, ``min_confidence``, ``ece``, precision
-        ``thresholds``, counts), or one without ``platt`` when the held-out questions
-        are not of both outcomes (the reader then keeps spans that beat ``[CLS]``).
+        ``thresholds``, counts: ``no_span`` questions the reader found no span in are
+        left out of the fit), or one without ``platt`` when the held-out questions are
+        not of both outcomes (the reader then keeps spans that beat ``[CLS]``).
     """
     margins, correct = [], []
+    no_span = 0
     for example, best in zip(examples, best_spans(reader, examples), strict=True):
         if best is None:
+            no_span += 1
             continue
         text, margin = best
         golds = [a.text for a in example.answers]
@@ -146,6 +172,7 @@ def calibrate_no_answer(
         "questions": len(margins),
         "unanswerable": sum(1 for e in examples if not e.answers),
         "right_answers": sum(correct),
+        "no_span": no_span,
     }
     try:
         platt = fit_platt(margins, correct)
@@ -175,4 +202,11 @@ def held_out_unanswerable(examples: Sequence[QAExample], seed: int) -> list[QAEx
     does not hold the answer (the same questions for a given seed, in training cards and
     ``evaluate qa``).
     """
-    return make_negatives([e for e in examples if e.answers], 1.0, seed=seed)
+    return held_out_unanswerable_reported(examples, seed)[0]
+
+
+def held_out_unanswerable_reported(
+    examples: Sequence[QAExample], seed: int
+) -> tuple[list[QAExample], SkipReport]:
+    """:func:`held_out_unanswerable`, and the answerable questions that got none."""
+    return make_negatives_reported([e for e in examples if e.answers], 1.0, seed=seed)

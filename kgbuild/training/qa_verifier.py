@@ -18,6 +18,7 @@ same articles' answerable questions is reported beside it.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -34,6 +35,8 @@ from kgbuild.training.common import MODEL_CARD_FILE, make_output_folder, write_c
 
 __all__ = ["VerifierChoice", "build_verified_model", "margin_for_rate", "selection_articles"]
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class VerifierChoice:
@@ -46,6 +49,8 @@ class VerifierChoice:
     no_answer_percent: float
     answerable: int
     answerable_f1: float
+    skipped: tuple[str, ...] = ()
+    """One line per reason questions of the data file were left out (or realigned)."""
 
 
 def margin_for_rate(margins: Sequence[float], rate: float) -> float:
@@ -119,7 +124,7 @@ def build_verified_model(
 ) -> VerifierChoice:
     """Choose the verifier's margin on selection articles and write the verified model."""
     from kgbuild.training.qa import evaluate_qa
-    from kgbuild.training.qa_negatives import best_spans, held_out_unanswerable
+    from kgbuild.training.qa_negatives import best_spans, held_out_unanswerable_reported
 
     for role, ref in (("reader", reader), ("verifier", verifier)):
         if VerifiedModel.from_folder(ref) is not None:
@@ -132,7 +137,10 @@ def build_verified_model(
             f"{out} already holds files that are not a verified model: choose a new folder "
             "(its kgbuild_model.json would be replaced)"
         )
-    examples = list(load_squad(data, strict=False).examples)
+    read = load_squad(data, strict=False)
+    read.report.log(logger)
+    examples = list(read.examples)
+    read.report.require_some(len(examples), f"questions in {data}")
     chosen = selection_articles(
         examples,
         held_out_articles=held_out_articles,
@@ -141,7 +149,10 @@ def build_verified_model(
         article_seed=article_seed,
     )
     answerable = [e for e in chosen if e.answers]
-    unanswerable = held_out_unanswerable(answerable, seed)
+    read.report.require_some(len(answerable), "answerable questions in the selection articles")
+    unanswerable, shortfall = held_out_unanswerable_reported(answerable, seed)
+    shortfall.log(logger)
+    reports = (read.report, shortfall)
     vetting = ExtractiveReader(verifier, device=device, abstain=False)
     # a question the verifier finds no span for at all is a "no answer" at any margin
     margins = [-math.inf if b is None else b[1] for b in best_spans(vetting, unanswerable)]
@@ -168,6 +179,7 @@ def build_verified_model(
         no_answer_percent=100.0 * said_no / len(unanswerable),
         answerable=len(answerable),
         answerable_f1=scores.f1,
+        skipped=tuple(line for report in reports for line in report.lines()),
     )
     card = {
         **manifest,
@@ -184,6 +196,7 @@ def build_verified_model(
             "no_answer_percent": choice.no_answer_percent,
             "answerable": choice.answerable,
             "answerable_f1": choice.answerable_f1,
+            "skipped": [report.to_json() for report in reports],
         },
         "command": command,
     }

@@ -431,7 +431,9 @@ def test_read_squad(tmp_path: Path) -> None:
 
 
 def test_read_squad_misaligned(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = write_json(tmp_path, "bad.json", squad(answer_start=3))
+    data = squad()
+    data["data"][0]["paragraphs"][0]["qas"][1]["answers"] = [{"text": "Jay", "answer_start": 3}]
+    path = write_json(tmp_path, "bad.json", data)
     with pytest.raises(
         DataFormatError, match=r"bad\.json: article 0, paragraph 0, question 'q2': .*offset 3"
     ):
@@ -439,9 +441,62 @@ def test_read_squad_misaligned(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     result = load_squad(path, strict=False)
     assert [e.id for e in result.examples] == ["q1"]
     assert (result.skipped_answers, result.dropped_questions) == (1, 1)
+    assert result.report.lines() == [
+        "1 of 2 questions in bad.json skipped: the answer text is not in the context "
+        "(first: 'q2': answer 0 'Jay' is not at offset 3 of the context (found 'onc'))"
+    ]
+    assert result.report.to_json()["reasons"][0]["first_id"] == "q2"
     with caplog.at_level(logging.WARNING, logger="kgbuild.readers.squad"):
         assert len(read_squad(path, strict=False)) == 1
-    assert "skipped 1 misaligned" in caplog.text
+    assert "1 of 2 questions in bad.json skipped" in caplog.text
+
+
+def test_read_squad_realigns_an_answer_found_once(tmp_path: Path) -> None:
+    # "Beyonce" occurs once in the context: an off offset (CMRC 2018's are one off) is moved
+    path = write_json(tmp_path, "off.json", squad(answer_start=3))
+    with pytest.raises(DataFormatError, match=r"question 'q2': .*it is at offset 0"):
+        read_squad(path)
+    result = load_squad(path, strict=False)
+    assert result.examples[1].answers == (Answer(text="Beyonce", start=0),)
+    assert (result.realigned_answers, result.skipped_answers, result.report.skipped) == (1, 0, ())
+    assert result.report.lines() == [
+        "1 of 2 questions in off.json kept with a change: answer_start moved to the answer "
+        "text's only occurrence in the context (first: 'q2': answer 0 'Beyonce' moved from "
+        "offset 3 to 0)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ({"text": "Houston", "answer_start": 40}, "answer_start is outside the context"),
+        ({"text": "o", "answer_start": 0}, "occurs more than once in the context"),
+        ({"text": " ", "answer_start": 7}, "the answer text is empty"),
+    ],
+)
+def test_read_squad_skips_say_why(tmp_path: Path, answer: dict[str, Any], reason: str) -> None:
+    data = squad()
+    data["data"][0]["paragraphs"][0]["qas"][0]["answers"].append(answer)
+    result = load_squad(write_json(tmp_path, "s.json", data), strict=False)
+    assert [len(e.answers) for e in result.examples] == [2, 1]  # q1 keeps its good answers
+    (line,) = result.report.lines()
+    assert line.startswith("1 of 2 questions in s.json kept with a change: one of its answers")
+    assert reason in line
+
+
+def test_read_squad_drops_a_question_whose_id_repeats(tmp_path: Path) -> None:
+    """Scores are kept by id: a repeated id silently scored one question of the two."""
+    data = squad()
+    data["data"][0]["paragraphs"][0]["qas"][1]["id"] = "q1"
+    path = write_json(tmp_path, "twice.json", data)
+    with pytest.raises(DataFormatError, match=r"question 'q1': its id repeats an earlier"):
+        read_squad(path)
+    result = load_squad(path, strict=False)
+    assert [e.question for e in result.examples] == ["Where was Beyonce born?"]
+    assert result.report.lines() == [
+        "1 of 2 questions in twice.json skipped: its id repeats an earlier question's "
+        "(answers are scored by id) (first: 'q1': first at article 0, paragraph 0)"
+    ]
 
 
 def test_read_squad_malformed_structure(tmp_path: Path) -> None:
@@ -464,7 +519,8 @@ def test_read_squad_malformed_structure(tmp_path: Path) -> None:
 def test_real_squad(shared_data: SharedData, relative: str, count: int, skipped: int) -> None:
     result = load_squad(shared_data(relative), strict=False)
     assert len(result.examples) + result.dropped_questions == count
-    assert result.skipped_answers == skipped
+    # CMRC 2018's misaligned answers are each one character off a unique occurrence
+    assert (result.realigned_answers, result.skipped_answers) == (skipped, 0)
     if skipped:
         with pytest.raises(DataFormatError, match="question '"):
             read_squad(shared_data(relative))

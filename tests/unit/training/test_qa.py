@@ -254,6 +254,75 @@ def test_evaluate_qa_cli_writes_json(
     assert "exact match" in run.output
 
 
+def _evaluate_cli(model: Path, data: Path, target: Path, *more: str) -> Any:
+    from typer.testing import CliRunner
+
+    from kgbuild.cli import app
+
+    args = ["--model", str(model), "--data", str(data), "--device", "cpu", "--json-out"]
+    return CliRunner().invoke(app, ["evaluate", "qa", *args, str(target), *more])
+
+
+def test_evaluate_qa_reports_the_question_it_skipped_and_scores_the_rest(
+    trained: tuple[Path, Path, QaTrainResult], tmp_path: Path
+) -> None:
+    """A misaligned answer made its question vanish from the scores without a word."""
+    _, out, _ = trained
+    data = write_keyword_squad(tmp_path / "dev.json", articles=2, seed=5)
+    root = json.loads(data.read_text(encoding="utf-8"))
+    root["data"][1]["paragraphs"][2]["qas"][1]["answers"][0]["text"] = "Atlantis"
+    data.write_text(json.dumps(root), encoding="utf-8")
+    run = _evaluate_cli(out, data, tmp_path / "qa.json", "--no-unanswerable")
+    assert run.exit_code == 0, run.output
+    line = "1 of 16 questions in dev.json skipped: the answer text is not in the context"
+    assert f"{line} (first: 'a1p2city': answer 0 'Atlantis'" in run.output
+    written = json.loads((tmp_path / "qa.json").read_text())
+    (report,) = written["skipped"]
+    assert (report["total"], report["skipped"]) == (16, 1)
+    assert report["reasons"][0]["first_id"] == "a1p2city"
+    rest = list(load_squad(write_keyword_squad(tmp_path / "d.json", 2, 5)).examples)
+    rest = [e for e in rest if e.id != "a1p2city"]
+    clear_model_cache()
+    scores, _ = evaluate_qa(str(out), rest, device="cpu")
+    assert written["questions"] == 15
+    assert (written["exact_match"], written["f1"]) == (scores.exact_match, scores.f1)
+
+
+def test_evaluate_qa_reports_questions_it_made_no_unanswerable_twin_for(
+    trained: tuple[Path, Path, QaTrainResult], tmp_path: Path
+) -> None:
+    _, out, _ = trained
+    data = write_keyword_squad(tmp_path / "dev.json", articles=2, seed=5)
+    root = json.loads(data.read_text(encoding="utf-8"))
+    del root["data"][1]["paragraphs"][1:]  # one paragraph: no other one to ask it over
+    data.write_text(json.dumps(root), encoding="utf-8")
+    run = _evaluate_cli(out, data, tmp_path / "qa.json")
+    assert run.exit_code == 0, run.output
+    line = "2 of 10 answerable questions (making unanswerable ones) skipped: no passage"
+    assert "(first: 'a1p0org': 0 of 1 made)" in run.output and line in run.output
+    written = json.loads((tmp_path / "qa.json").read_text())
+    assert [r["skipped"] for r in written["skipped"]] == [0, 2]
+    assert written["unanswerable"]["questions"] == 8
+
+
+def test_evaluate_qa_with_no_usable_question_says_what_was_skipped(
+    trained: tuple[Path, Path, QaTrainResult], tmp_path: Path
+) -> None:
+    _, out, _ = trained
+    data = write_keyword_squad(tmp_path / "dev.json", articles=1, seed=5)
+    root = json.loads(data.read_text(encoding="utf-8"))
+    for paragraph in root["data"][0]["paragraphs"]:
+        for question in paragraph["qas"]:
+            question["answers"][0]["answer_start"] = 500
+    data.write_text(json.dumps(root), encoding="utf-8")
+    run = _evaluate_cli(out, data, tmp_path / "qa.json")
+    assert run.exit_code != 0
+    assert "no questions to score left: 8 of 8 questions in dev.json skipped: answer_start " in (
+        " ".join(run.output.split())
+    )
+    assert not (tmp_path / "qa.json").exists()
+
+
 def test_training_continues_from_a_trained_model(
     trained: tuple[Path, Path, QaTrainResult], qa_base: Path, tmp_path: Path
 ) -> None:
@@ -345,12 +414,52 @@ def test_a_misaligned_answer_in_the_training_file_is_named_not_dropped_silently(
     root = json.loads(data.read_text(encoding="utf-8"))
     question = root["data"][0]["paragraphs"][0]["qas"][0]
     question["answers"][0]["answer_start"] += 3
+    root["data"][1]["paragraphs"][1]["qas"][0]["answers"][0]["text"] = "Atlantis"
     data.write_text(json.dumps(root), encoding="utf-8")
     settings = {"max_length": 64, "stride": 16, "dev_articles": 1, "max_steps": 1}
-    with caplog.at_level(logging.WARNING, logger="kgbuild.readers.squad"):
-        train_qa(data, base=str(qa_base), out=tmp_path / "m", device="cpu", **settings)
-    assert f"{data}: skipped 1 misaligned answer(s); dropped 1 question(s)" in caplog.text
-    assert f"article 0, paragraph 0, question {question['id']!r}: answer 0" in caplog.text
+    with caplog.at_level(logging.WARNING, logger="kgbuild.training.qa"):
+        result = train_qa(data, base=str(qa_base), out=tmp_path / "m", device="cpu", **settings)
+    skipped = (
+        "1 of 32 questions in squad.json skipped: the answer text is not in the context "
+        "(first: 'a1p1org': answer 0 'Atlantis'"
+    )
+    # the answer text occurs once in its context: moved there, and said so
+    moved = "1 of 32 questions in squad.json kept with a change: answer_start moved"
+    for text in (
+        caplog.text,
+        "\n".join(result.skipped),
+        (tmp_path / "m" / "README.md").read_text(),
+    ):
+        assert skipped in text
+        assert moved in text
+    assert f"(first: {question['id']!r}: answer 0" in caplog.text
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text())
+    (report,) = card["data"]["skipped"]
+    assert (report["total"], report["skipped"], report["changed"]) == (32, 1, 1)
+    assert report["reasons"][0]["first_id"] == "a1p1org"
+    assert card["data"]["train"]["questions"] + card["data"]["dev"]["questions"] == 31
+
+
+def test_an_answer_no_window_holds_is_reported(qa_base: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from kgbuild.readers.squad import Answer, QAExample
+    from kgbuild.training.qa import CUT_BY_WINDOWS, encode_training_windows_reported
+
+    words = " ".join(["the company said on monday"] * 12)
+    short = QAExample(
+        id="short",
+        title="t",
+        question="who ?",
+        context=f"{words} acme",
+        answers=(Answer(text="acme", start=len(words) + 1),),
+    )
+    long = short.model_copy(update={"id": "long", "answers": (Answer(text=words, start=0),)})
+    tokenizer = AutoTokenizer.from_pretrained(qa_base)
+    windows, report = encode_training_windows_reported([short, long], tokenizer, 32, 8)
+    assert len(windows) > 2
+    assert [(s.id, s.reason) for s in report.changed] == [("long", CUT_BY_WINDOWS)]
+    assert report.lines()[0].startswith("1 of 2 training questions kept with a change: no window")
 
 
 def test_a_shorter_max_length_names_the_stride_that_fits(qa_base: Path, tmp_path: Path) -> None:

@@ -13,9 +13,12 @@ from kgbuild.cli import app
 from kgbuild.nlp.reader import ExtractiveReader, NoAnswerCalibration, QaQuery
 from kgbuild.readers.squad import Answer, QAExample, load_squad
 from kgbuild.training.qa_negatives import (
+    FEWER_FREE_PASSAGES,
+    NO_FREE_PASSAGE,
     answer_free_passages,
     held_out_unanswerable,
     make_negatives,
+    make_negatives_reported,
 )
 
 
@@ -56,6 +59,42 @@ def test_negatives_pair_questions_with_passages_of_their_article_without_the_ans
     assert make_negatives(examples, 0.0, seed=0) == []
     # the held-out unanswerable questions are the same for a seed
     assert held_out_unanswerable(examples, 3) == held_out_unanswerable(examples, 3)
+
+
+def test_calibration_questions_given_no_unanswerable_twin_are_reported() -> None:
+    from kgbuild.training.qa import _calibration_split
+
+    held = [
+        _example("c1", "A", "Orla lives in Vantor.", "Vantor"),
+        _example("c2", "A", "Kelp grows here.", "Kelp"),
+        _example("c3", "B", "Only Vantor is here.", "Vantor"),
+    ]
+    _, calibration, reports = _calibration_split([], held, 1, seed=0)
+    assert len(calibration) == 3 + 2
+    (line,) = [line for report in reports for line in report.lines()]
+    assert line.startswith(
+        "1 of 3 calibration answerable questions (making unanswerable ones) skipped"
+    )
+    assert "(first: 'c3'" in line
+
+
+def test_questions_that_get_fewer_negatives_than_asked_are_reported() -> None:
+    examples = [
+        _example("q1", "A", "Orla lives in Vantor.", "Vantor"),
+        _example("q2", "A", "Kelp grows here.", "Kelp"),
+        _example("q3", "B", "Only Vantor is here.", "Vantor"),
+    ]
+    negatives, report = make_negatives_reported(examples, 2.0, seed=0)
+    assert negatives == make_negatives(examples, 2.0, seed=0)
+    assert [(s.id, s.reason) for s in report.skipped] == [("q3", NO_FREE_PASSAGE)]
+    assert [(s.id, s.reason) for s in report.changed] == [
+        ("q1", FEWER_FREE_PASSAGES),
+        ("q2", FEWER_FREE_PASSAGES),
+    ]
+    assert report.lines()[0] == (
+        "1 of 3 answerable questions (making unanswerable ones) skipped: "
+        f"{NO_FREE_PASSAGE} (first: 'q3': 0 of 2 made)"
+    )
 
 
 def test_no_answer_calibration_from_a_manifest() -> None:
@@ -110,7 +149,10 @@ def test_generated_questions_leave_out_excluded_types_and_add_negatives(tmp_path
     assert run.exit_code == 0, run.output
     questions = load_squad(out).examples
     negatives = [q for q in questions if not q.answers]
-    assert json.loads(run.output)["unanswerable"] == len(negatives) > 0
+    summary = json.loads(run.output)
+    assert summary["unanswerable"] == len(negatives) > 0
+    (shortfall,) = summary["skipped"]  # questions given fewer unanswerable ones than asked
+    assert shortfall["total"] == len(questions) - len(negatives)
     for negative in negatives:  # a run of sentences of the document without the answer
         answered = next(q for q in questions if q.answers and q.question == negative.question)
         assert all(a.text not in negative.context for a in answered.answers)
@@ -126,6 +168,7 @@ def test_training_with_negatives_calibrates_abstention(abstaining_model: Path) -
     assert {"scale", "bias"} <= set(calibration["platt"])
     assert 0.0 <= calibration["ece"] <= 1.0
     assert calibration["unanswerable"] > 0 and calibration["questions"] > 0
+    assert calibration["no_span"] >= 0  # questions left out of the fit are counted
     card = json.loads((abstaining_model / "model_card.json").read_text())
     assert card["data"]["negatives"]["generated"] > 0
     dev_titles = set(card["data"]["dev"]["titles"])

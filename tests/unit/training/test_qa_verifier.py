@@ -80,6 +80,34 @@ def verified(keyword_qa_model: Path, abstaining_model: Path, tmp_path_factory) -
     return out
 
 
+def test_the_verifier_reports_a_question_it_skipped(
+    keyword_qa_model: Path, abstaining_model: Path, tmp_path: Path
+) -> None:
+    card = json.loads((abstaining_model / "model_card.json").read_text())
+    root = json.loads(Path(card["data"]["dev"]["path"]).read_text())
+    questions = [q for a in root["data"] for p in a["paragraphs"] for q in p["qas"]]
+    first = next(q for q in questions if q["answers"])
+    first["answers"] = [{"text": "Atlantis", "answer_start": 0}]
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(root))
+    out = tmp_path / "verified"
+    run = CliRunner().invoke(
+        app,
+        [
+            "train", "qa-verifier", "--reader", str(keyword_qa_model),
+            "--verifier", str(abstaining_model), "--data", str(data),
+            "--out", str(out), "--held-out-articles", "5", "--articles", "8",
+            "--no-answer-rate", "0.7", "--device", "cpu",
+        ],
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    line = f"1 of {len(questions)} questions in data.json skipped: the answer text is not in"
+    assert f"{line} the context (first: {first['id']!r}" in run.output
+    report, shortfall = json.loads((out / "model_card.json").read_text())["selection"]["skipped"]
+    assert shortfall["source"] == "answerable questions (making unanswerable ones)"
+    assert (report["skipped"], report["reasons"][0]["first_id"]) == (1, first["id"])
+
+
 def test_a_folder_holding_another_model_is_not_overwritten(
     verified: Path, keyword_qa_model: Path, abstaining_model: Path
 ) -> None:
