@@ -244,24 +244,87 @@ _CONTRACTION_END = re.compile(r"['\u2019][^\W\d_]{1,2}(?![^\W\d_])")
 """One or two letters after an apostrophe: "I've", "it's", "Ankara'da"."""
 
 
-def _words(text: str) -> Iterator[str]:
-    """The words of the prose tokens of ``text``, but the ends of contractions.
+def _runs(text: str) -> Iterator[list[str]]:
+    """The words of the prose tokens of ``text``, but the ends of contractions, in runs.
 
+    A run is words with only spaces (or an apostrophe, a hyphen) between them: a
+    punctuation mark or a token that is not prose ends one, so "Paix, Rue" are two runs.
     A token with digits or symbols inside (base64, hashes, URLs, code) is not prose: the
     letter runs between its digits are chance strings ("…9de+la/…") that read as another
     language's function words, so a blob pasted into an English document made it "es".
     The letter or two after an apostrophe are a contraction's end (English "'ve", "'s",
     Turkish "'da"), no word of their own: "ve" is Turkish for "and".
 
-    >>> list(_words("I've seen Ankara'da it's l'entreprise n'est 9de+la/"))
-    ['I', 'seen', 'Ankara', 'it', 'l', 'entreprise', 'n', 'est']
+    >>> list(_runs("I've seen Ankara'da it's l'entreprise 9de+la/ Rue de la Paix, Lyon"))
+    [['I', 'seen', 'Ankara', 'it', 'l', 'entreprise'], ['Rue', 'de', 'la', 'Paix'], ['Lyon']]
     """
+    run: list[str] = []
     for token in text.split():
-        token = token.strip(_EDGE_PUNCTUATION)
-        if _PROSE_TOKEN.fullmatch(token):
-            if "'" in token or "\u2019" in token:
-                token = _CONTRACTION_END.sub(" ", token)
-            yield from _WORD.findall(token)
+        word = token.strip(_EDGE_PUNCTUATION)
+        if not _PROSE_TOKEN.fullmatch(word):
+            if run:
+                yield run
+                run = []
+            continue
+        if run and not token.startswith(word):  # punctuation before the word: "(Denmark"
+            yield run
+            run = []
+        ends = not token.endswith(word)  # punctuation after it: "Paix,"
+        if "'" in word or "\u2019" in word:
+            word = _CONTRACTION_END.sub(" ", word)
+        run.extend(_WORD.findall(word))
+        if ends:
+            yield run
+            run = []
+    if run:
+        yield run
+
+
+_NAME_PARTICLES = frozenset(
+    [
+        "de",
+        "del",
+        "della",
+        "delle",
+        "dei",
+        "degli",
+        "da",
+        "das",
+        "do",
+        "dos",
+        "du",
+        "des",
+        "la",
+        "le",
+        "les",
+        "los",
+        "las",
+        "el",
+        "van",
+        "von",
+        "der",
+        "den",
+        "ter",
+        "zu",
+    ]
+)
+"""Lowercase words that join the capitalised words of names: "Rue de la Paix", "Costa del
+Sol", "Vincent van Gogh", "Ursula von der Leyen"."""
+
+
+def _in_name(run: list[str], index: int) -> bool:
+    """Whether ``run[index]``, a name particle, joins two capitalised words (through others).
+
+    >>> _in_name(["Hotel", "de", "la", "Paix"], 2), _in_name(["nord", "de", "la", "ville"], 1)
+    (True, False)
+    """
+    before = index - 1
+    while before >= 0 and run[before] in _NAME_PARTICLES:
+        before -= 1
+    after = index + 1
+    while after < len(run) and run[after] in _NAME_PARTICLES:
+        after += 1
+    return before >= 0 and after < len(run) and run[before][0].isupper() and run[after][0].isupper()
 
 
 def _latin_lang(text: str) -> str:
@@ -271,7 +334,9 @@ def _latin_lang(text: str) -> str:
     twice as many as English has (names such as "Banco de la Nación" in English text, or
     an English quote in a German one, do not decide). Ties among the others go to the
     first in ``_FUNCTION_WORDS`` order. A capital letter alone is an initial, not a word
-    (Polish "w", Czech "v").
+    (Polish "w", Czech "v"), and a particle between capitalised words is part of a name
+    ("Rue de la Paix", :func:`_in_name`): a short English list of French or Spanish place
+    names read as Spanish for its "de" and "la".
 
     >>> _latin_lang("Le groupe a été fondé à Lyon par Marie Dupont et il est dirigé par elle.")
     'fr'
@@ -285,13 +350,18 @@ def _latin_lang(text: str) -> str:
     'pl'
     >>> _latin_lang("The speakers were Adam W. Nowak, Ewa Z. Lis and Jan Z. Kot.")
     'en'
+    >>> _latin_lang("Hotel de la Paix, Rue de la Paix and Avenue des Champs in Paris")
+    'en'
     """
     counts = dict.fromkeys(_FUNCTION_WORDS, 0)
-    for word in _words(text):
-        if len(word) == 1 and word.isupper():  # an initial ("George W. Bush"), not "w" or "z"
-            continue
-        for lang in _LANGUAGES_OF.get(word.lower(), ()):
-            counts[lang] += 1
+    for run in _runs(text):
+        for index, word in enumerate(run):
+            if len(word) == 1 and word.isupper():  # an initial ("George W. Bush"), not "w"
+                continue
+            if word in _NAME_PARTICLES and _in_name(run, index):  # "Rue de la Paix"
+                continue
+            for lang in _LANGUAGES_OF.get(word.lower(), ()):
+                counts[lang] += 1
     english = counts.pop("en")
     lang = max(counts, key=lambda code: counts[code])
     return lang if counts[lang] >= 3 and counts[lang] > 2 * english else "en"

@@ -145,8 +145,19 @@ ENGLISH: tuple[str, ...] = (
     "Ten years ago, Jan Novak and Ion Popescu met Kovacs Janos in Vienna.",
     "The speakers were Adam W. Nowak, Ewa Z. Lis and Jan Z. Kot.",
     "I've said it's what we've done, and we'd do it again.",
+    "Hotel de la Paix, Rue de la Paix and Avenue des Champs in Paris",
+    "Rue de la Paix, Place de la Concorde, Avenue des Champs-Elysees",
+    "Calle de la Paz, Plaza de la Independencia and Paseo de la Reforma",
+    "Ursula von der Leyen, Charles de Gaulle and Leonardo da Vinci",
 )
 """English, however short or full of foreign names."""
+
+NAMES_IN_OTHER_LANGUAGES: tuple[tuple[str, str], ...] = (
+    ("fr", "Hier, le président de la République a visité la Place de la Concorde à Paris."),
+    ("es", "La Universidad de la República fue fundada en Montevideo por el gobierno de la época."),
+    ("it", "Il sindaco di Roma ha visitato Piazza del Popolo con il presidente della Regione."),
+)
+"""French, Spanish and Italian text holding names with "de la", "del": its own words decide."""
 
 
 MISSED: dict[str, str] = {
@@ -199,3 +210,8 @@ def test_english_stays_english(text: str) -> None:
 @pytest.mark.parametrize("text", MALAY)
 def test_malay_reads_as_indonesian(text: str) -> None:
     assert detect_lang(text) == "id"
+
+
+@pytest.mark.parametrize(("lang", "text"), NAMES_IN_OTHER_LANGUAGES)
+def test_names_do_not_hide_the_language_around_them(lang: str, text: str) -> None:
+    assert detect_lang(text) == lang
