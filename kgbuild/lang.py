@@ -261,19 +261,24 @@ def _runs(text: str) -> Iterator[list[str]]:
     run: list[str] = []
     for token in text.split():
         word = token.strip(_EDGE_PUNCTUATION)
-        if not _PROSE_TOKEN.fullmatch(word):
+        if word.isalpha():  # most tokens: one word, no regular expression needed
+            words = [word]
+        elif _PROSE_TOKEN.fullmatch(word):
+            cut = _CONTRACTION_END.sub(" ", word) if "'" in word or "\u2019" in word else word
+            words = _WORD.findall(cut)
+        else:
             if run:
                 yield run
                 run = []
             continue
+        if len(word) == len(token):
+            run += words
+            continue
         if run and not token.startswith(word):  # punctuation before the word: "(Denmark"
             yield run
             run = []
-        ends = not token.endswith(word)  # punctuation after it: "Paix,"
-        if "'" in word or "\u2019" in word:
-            word = _CONTRACTION_END.sub(" ", word)
-        run.extend(_WORD.findall(word))
-        if ends:
+        run += words
+        if not token.endswith(word):  # punctuation after it: "Paix,"
             yield run
             run = []
     if run:
@@ -356,11 +361,14 @@ def _latin_lang(text: str) -> str:
     counts = dict.fromkeys(_FUNCTION_WORDS, 0)
     for run in _runs(text):
         for index, word in enumerate(run):
+            langs = _LANGUAGES_OF.get(word.lower())
+            if langs is None:  # most words: no function word
+                continue
             if len(word) == 1 and word.isupper():  # an initial ("George W. Bush"), not "w"
                 continue
             if word in _NAME_PARTICLES and _in_name(run, index):  # "Rue de la Paix"
                 continue
-            for lang in _LANGUAGES_OF.get(word.lower(), ()):
+            for lang in langs:
                 counts[lang] += 1
     english = counts.pop("en")
     lang = max(counts, key=lambda code: counts[code])
