@@ -4,10 +4,10 @@ Detection reads the script first: Chinese, Japanese and Korean apart, a text mos
 one other alphabet (Cyrillic, Arabic, ...) as that alphabet's main language. A text in
 Latin letters is told apart by its commonest words: German, French, Spanish, Italian,
 Portuguese, Dutch, Swedish, Danish, Norwegian, Finnish, Polish, Czech, Slovak, Romanian,
-Hungarian, Turkish or Indonesian where that language's function words ("und", "les",
-"och", "się", "için") clearly outnumber English ones, any other as English. The words count
-typed without their diacritics too ("sie", "icin": chat, URLs, ASCII-only systems), and
-Malay reads as Indonesian. A model declares the languages it reads in its manifest
+Hungarian, Turkish, Indonesian or Vietnamese where that language's function words ("und",
+"les", "och", "się", "için", "của") clearly outnumber English ones, any other as English.
+The words count typed without their diacritics too ("sie", "icin", "cua": chat, URLs,
+ASCII-only systems), and Malay reads as Indonesian. A model declares the languages it reads in its manifest
 (``"languages": ["en"]``), and a model that does not is taken to read any language.
 """
 
@@ -75,9 +75,10 @@ def detect_lang(text: str, *, sample: int = 4000) -> str:
     of the letters (``"ru"`` for Cyrillic, ``"ar"``, ``"el"``, ``"he"``, ``"hi"``,
     ``"th"``); for Latin letters, ``"de"``, ``"fr"``, ``"es"``, ``"it"``, ``"pt"``,
     ``"nl"``, ``"sv"``, ``"da"``, ``"nb"`` (Norwegian Bokmål), ``"fi"``, ``"pl"``,
-    ``"cs"``, ``"sk"``, ``"ro"``, ``"hu"``, ``"tr"`` or ``"id"`` (Malay too) where that
-    language's function words, with or without their diacritics, are at least three and
-    more than twice the English ones (:func:`_latin_lang`); else ``"en"``.
+    ``"cs"``, ``"sk"``, ``"ro"``, ``"hu"``, ``"tr"``, ``"id"`` (Malay too) or ``"vi"``
+    where that language's function words, with or without their diacritics, are at least
+    three (one for Vietnamese rich in its own letters) and more than twice the English ones
+    (:func:`_latin_lang`); else ``"en"``.
 
     >>> detect_lang("Acme was founded in Berlin.")
     'en'
@@ -149,27 +150,47 @@ _NOT_FOLDED = frozenset(
 words count only with their diacritics."""
 
 
-_LETTERS_WITHOUT_MARKS = str.maketrans({"ł": "l", "ı": "i", "ø": "o", "æ": "ae", "ß": "ss"})
+_LETTERS_WITHOUT_MARKS = str.maketrans(
+    {"ł": "l", "ı": "i", "ø": "o", "æ": "ae", "ß": "ss", "đ": "d", "Đ": "D"}
+)
 """Letters Unicode does not decompose into a plain letter and a mark."""
 
 
 def _fold(word: str) -> str:
     """``word`` as typed without diacritics (ASCII keyboards, URLs, chat).
 
-    >>> _fold("się"), _fold("został"), _fold("için"), _fold("într-o"), _fold("været")
-    ('sie', 'zostal', 'icin', 'intr-o', 'vaeret')
+    >>> _fold("się"), _fold("został"), _fold("için"), _fold("într-o"), _fold("được")
+    ('sie', 'zostal', 'icin', 'intr-o', 'duoc')
     """
     plain = unicodedata.normalize("NFKD", word.translate(_LETTERS_WITHOUT_MARKS))
     return "".join(ch for ch in plain if not unicodedata.combining(ch))
 
 
-def _spellings(words: list[str]) -> frozenset[str]:
-    """``words`` and their spellings without diacritics (but those in :data:`_NOT_FOLDED`)."""
+def _spellings(words: list[str], *, folded: bool = True) -> frozenset[str]:
+    """``words`` and their spellings without diacritics (but those in :data:`_NOT_FOLDED`).
+
+    ``folded=False``: ``words`` only (a language whose plain spellings are listed apart,
+    in :data:`_WRITTEN_LOWERCASE`).
+    """
+    if not folded:
+        return frozenset(words)
     return frozenset(words) | {_fold(w) for w in words if _fold(w) not in _NOT_FOLDED}
 
 
+_WRITTEN_LOWERCASE: dict[str, str] = {
+    "vi": "va cua la da de ve nam duoc nhung khong nguoi nhieu trong cac mot voi cung nhu vao "
+    "tren thi khi cho theo lai",
+}
+"""Words that count only written in lowercase: Vietnamese typed without its diacritics
+(and "trong", "cho", "khi", "theo", which have none). Most are short syllables that are
+names when capitalised ("Cho", "Trong", "Lai", "Nam"), so a name is no evidence. Those
+that spell English words ("do", "den", "co", "bi", "rang", "nay", "dang") are left out;
+those of other languages' function words ("la", "de", "da", "ve") count for both, so they
+never tip a French, Spanish or Turkish text to Vietnamese (ties go to the other)."""
+
+
 _FUNCTION_WORDS: dict[str, frozenset[str]] = {
-    lang: _spellings(words.split())
+    lang: _spellings(words.split(), folded=lang not in _WRITTEN_LOWERCASE)
     for lang, words in {
         "en": "the of and to is was for that with on as by at from his her it are were be "
         "has have had which this an or not he she they their its been will would",
@@ -215,6 +236,8 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {
         "id": "dengan untuk dari pada adalah tidak akan juga dalam sebagai telah sudah bahwa "
         "atau mereka karena ini itu ke tahun setelah yaitu serta tersebut merupakan menjadi "
         "namun secara kepada hingga sejak masih bagi di oleh kerana bahawa iaitu daripada",
+        "vi": "và của là có được những các một với không này người đã đến từ về như cũng "
+        "nhiều sẽ tại năm đó để thì nhưng lại rằng bị vào trên đang",
     }.items()
 }
 """Common words of each language, also as typed without diacritics. Those English texts
@@ -224,13 +247,24 @@ use much are left out of the others ("a", "in", "per", "son", "as", "do", "no", 
 "e-mail"); "is" counts for Dutch and English alike, "on" for Finnish and English. Danish and Norwegian (Bokmål) share many words: their own
 ("af", "blev" against "av", "ble") tell them apart. Malay is read as Indonesian, its own
 spellings ("kerana", "bahawa") counting for ``"id"``: the two share most of their words,
-and a shipped model reads neither."""
+and a shipped model reads neither. Vietnamese words count here with their diacritics only
+(every one has some); typed without them, see :data:`_WRITTEN_LOWERCASE`."""
 
 _LANGUAGES_OF: dict[str, tuple[str, ...]] = {
     word: tuple(lang for lang, words in _FUNCTION_WORDS.items() if word in words)
     for word in set().union(*_FUNCTION_WORDS.values())
 }
 """The languages each function word counts for."""
+
+_LANGUAGES_OF_LOWERCASE: dict[str, tuple[str, ...]] = {
+    **_LANGUAGES_OF,
+    **{
+        word: (*_LANGUAGES_OF.get(word, ()), lang)
+        for lang, words in _WRITTEN_LOWERCASE.items()
+        for word in words.split()
+    },
+}
+"""The languages a function word written in lowercase counts for."""
 
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -338,8 +372,10 @@ def _latin_lang(text: str) -> str:
     A language other than English needs at least three of its function words and more than
     twice as many as English has (names such as "Banco de la Nación" in English text, or
     an English quote in a German one, do not decide). Ties among the others go to the
-    first in ``_FUNCTION_WORDS`` order. A capital letter alone is an initial, not a word
-    (Polish "w", Czech "v"), and a particle between capitalised words is part of a name
+    first in ``_FUNCTION_WORDS`` order. Vietnamese needs one word only where its own letters
+    are many (:func:`_vietnamese_letters`): "Hà Nội là thủ đô" is Vietnamese, an English
+    sentence naming "Nguyễn Phú Trọng" is not. A capital letter alone is an initial, not a
+    word (Polish "w", Czech "v"), and a particle between capitalised words is part of a name
     ("Rue de la Paix", :func:`_in_name`): a short English list of French or Spanish place
     names read as Spanish for its "de" and "la".
 
@@ -357,22 +393,49 @@ def _latin_lang(text: str) -> str:
     'en'
     >>> _latin_lang("Hotel de la Paix, Rue de la Paix and Avenue des Champs in Paris")
     'en'
+    >>> _latin_lang("Hà Nội là thủ đô của Việt Nam."), _latin_lang("Ha Noi la thu do cua Viet Nam.")
+    ('vi', 'en')
     """
+    if not text.isascii():  # an accent typed as its own mark: the words are listed composed
+        text = unicodedata.normalize("NFC", text)
     counts = dict.fromkeys(_FUNCTION_WORDS, 0)
     for run in _runs(text):
         for index, word in enumerate(run):
-            langs = _LANGUAGES_OF.get(word.lower())
+            langs = _LANGUAGES_OF_LOWERCASE.get(word.lower())
             if langs is None:  # most words: no function word
                 continue
             if len(word) == 1 and word.isupper():  # an initial ("George W. Bush"), not "w"
                 continue
             if word in _NAME_PARTICLES and _in_name(run, index):  # "Rue de la Paix"
                 continue
+            if not word.islower():  # "Cho", "Trong": names, not Vietnamese typed plain
+                langs = _LANGUAGES_OF.get(word.lower(), ())
             for lang in langs:
                 counts[lang] += 1
     english = counts.pop("en")
     lang = max(counts, key=lambda code: counts[code])
-    return lang if counts[lang] >= 3 and counts[lang] > 2 * english else "en"
+    needed = 1 if lang == "vi" and counts[lang] < 3 and _vietnamese_letters(text) else 3
+    return lang if counts[lang] >= needed and counts[lang] > 2 * english else "en"
+
+
+_VIETNAMESE_LETTER = re.compile("[ơưđĩũƠƯĐĨŨ\u1ea0-\u1ef9]")
+"""Letters of Vietnamese that other languages of :data:`_FUNCTION_WORDS` lack (ơ, ư, đ and
+the vowels with a dot below or a hook above, ạ ả ấ ầ ẩ ẫ ậ ... ỹ)."""
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _vietnamese_letters(text: str) -> bool:
+    """Whether Vietnamese's own letters are a twelfth of those of ``text`` or more.
+
+    Vietnamese prose has them in about a tenth to more than a quarter of its letters; an
+    English sentence naming "Phạm Minh Chính" in "Đà Nẵng" fewer, and no Vietnamese word.
+
+    >>> _vietnamese_letters("Hà Nội là thủ đô"), _vietnamese_letters("Luka Modrić met Đoković")
+    (True, False)
+    """
+    if text.isascii():
+        return False
+    return len(_VIETNAMESE_LETTER.findall(text)) * 12 >= len(_LETTER.findall(text))
 
 
 _NOT_ASCII = re.compile(r"[^\x00-\x7f]")
