@@ -7,8 +7,9 @@ Portuguese, Dutch, Swedish, Danish, Norwegian, Finnish, Polish, Czech, Slovak, R
 Hungarian, Turkish, Indonesian or Vietnamese where that language's function words ("und",
 "les", "och", "się", "için", "của") clearly outnumber English ones, any other as English.
 The words count typed without their diacritics too ("sie", "icin", "cua": chat, URLs,
-ASCII-only systems), and Malay reads as Indonesian. A model declares the languages it reads in its manifest
-(``"languages": ["en"]``), and a model that does not is taken to read any language.
+ASCII-only systems), and Malay reads as Indonesian. A model declares the languages it
+reads in its manifest (``"languages": ["en"]``), and a model that does not is taken to
+read any language.
 """
 
 from __future__ import annotations
@@ -159,8 +160,10 @@ _LETTERS_WITHOUT_MARKS = str.maketrans(
 def _fold(word: str) -> str:
     """``word`` as typed without diacritics (ASCII keyboards, URLs, chat).
 
-    >>> _fold("się"), _fold("został"), _fold("için"), _fold("într-o"), _fold("được")
-    ('sie', 'zostal', 'icin', 'intr-o', 'duoc')
+    >>> _fold("się"), _fold("został"), _fold("için"), _fold("într-o"), _fold("været")
+    ('sie', 'zostal', 'icin', 'intr-o', 'vaeret')
+    >>> _fold("được"), _fold("Đà Nẵng")
+    ('duoc', 'Da Nang')
     """
     plain = unicodedata.normalize("NFKD", word.translate(_LETTERS_WITHOUT_MARKS))
     return "".join(ch for ch in plain if not unicodedata.combining(ch))
