@@ -4,11 +4,12 @@ Detection reads the script first: Chinese, Japanese and Korean apart, a text mos
 one other alphabet (Cyrillic, Arabic, ...) as that alphabet's main language. A text in
 Latin letters is told apart by its commonest words: German, French, Spanish, Italian,
 Portuguese, Dutch, Swedish, Danish, Norwegian, Finnish, Polish, Czech, Slovak, Romanian,
-Hungarian, Turkish or Indonesian where that language's function words ("und", "les",
-"och", "się", "için") clearly outnumber English ones, any other as English. The words count
-typed without their diacritics too ("sie", "icin": chat, URLs, ASCII-only systems), and
-Malay reads as Indonesian. A model declares the languages it reads in its manifest
-(``"languages": ["en"]``), and a model that does not is taken to read any language.
+Hungarian, Turkish, Indonesian or Vietnamese where that language's function words ("und",
+"les", "och", "się", "için", "của") clearly outnumber English ones, any other as English.
+The words count typed without their diacritics too ("sie", "icin", "cua": chat, URLs,
+ASCII-only systems), and Malay reads as Indonesian. A model declares the languages it
+reads in its manifest (``"languages": ["en"]``), and a model that does not is taken to
+read any language.
 """
 
 from __future__ import annotations
@@ -75,9 +76,10 @@ def detect_lang(text: str, *, sample: int = 4000) -> str:
     of the letters (``"ru"`` for Cyrillic, ``"ar"``, ``"el"``, ``"he"``, ``"hi"``,
     ``"th"``); for Latin letters, ``"de"``, ``"fr"``, ``"es"``, ``"it"``, ``"pt"``,
     ``"nl"``, ``"sv"``, ``"da"``, ``"nb"`` (Norwegian Bokmål), ``"fi"``, ``"pl"``,
-    ``"cs"``, ``"sk"``, ``"ro"``, ``"hu"``, ``"tr"`` or ``"id"`` (Malay too) where that
-    language's function words, with or without their diacritics, are at least three and
-    more than twice the English ones (:func:`_latin_lang`); else ``"en"``.
+    ``"cs"``, ``"sk"``, ``"ro"``, ``"hu"``, ``"tr"``, ``"id"`` (Malay too) or ``"vi"``
+    where that language's function words, with or without their diacritics, are at least
+    three (one for Vietnamese rich in its own letters) and more than twice the English ones
+    (:func:`_latin_lang`); else ``"en"``.
 
     >>> detect_lang("Acme was founded in Berlin.")
     'en'
@@ -149,7 +151,9 @@ _NOT_FOLDED = frozenset(
 words count only with their diacritics."""
 
 
-_LETTERS_WITHOUT_MARKS = str.maketrans({"ł": "l", "ı": "i", "ø": "o", "æ": "ae", "ß": "ss"})
+_LETTERS_WITHOUT_MARKS = str.maketrans(
+    {"ł": "l", "ı": "i", "ø": "o", "æ": "ae", "ß": "ss", "đ": "d", "Đ": "D"}
+)
 """Letters Unicode does not decompose into a plain letter and a mark."""
 
 
@@ -158,18 +162,38 @@ def _fold(word: str) -> str:
 
     >>> _fold("się"), _fold("został"), _fold("için"), _fold("într-o"), _fold("været")
     ('sie', 'zostal', 'icin', 'intr-o', 'vaeret')
+    >>> _fold("được"), _fold("Đà Nẵng")
+    ('duoc', 'Da Nang')
     """
     plain = unicodedata.normalize("NFKD", word.translate(_LETTERS_WITHOUT_MARKS))
     return "".join(ch for ch in plain if not unicodedata.combining(ch))
 
 
-def _spellings(words: list[str]) -> frozenset[str]:
-    """``words`` and their spellings without diacritics (but those in :data:`_NOT_FOLDED`)."""
+def _spellings(words: list[str], *, folded: bool = True) -> frozenset[str]:
+    """``words`` and their spellings without diacritics (but those in :data:`_NOT_FOLDED`).
+
+    ``folded=False``: ``words`` only (a language whose plain spellings are listed apart,
+    in :data:`_WRITTEN_LOWERCASE`).
+    """
+    if not folded:
+        return frozenset(words)
     return frozenset(words) | {_fold(w) for w in words if _fold(w) not in _NOT_FOLDED}
 
 
+_WRITTEN_LOWERCASE: dict[str, str] = {
+    "vi": "va cua la da de ve nam duoc nhung khong nguoi nhieu trong cac mot voi cung nhu vao "
+    "tren thi khi cho theo lai",
+}
+"""Words that count only written in lowercase: Vietnamese typed without its diacritics
+(and "trong", "cho", "khi", "theo", which have none). Most are short syllables that are
+names when capitalised ("Cho", "Trong", "Lai", "Nam"), so a name is no evidence. Those
+that spell English words ("do", "den", "co", "bi", "rang", "nay", "dang") are left out;
+those of other languages' function words ("la", "de", "da", "ve") count for both, so they
+never tip a French, Spanish or Turkish text to Vietnamese (ties go to the other)."""
+
+
 _FUNCTION_WORDS: dict[str, frozenset[str]] = {
-    lang: _spellings(words.split())
+    lang: _spellings(words.split(), folded=lang not in _WRITTEN_LOWERCASE)
     for lang, words in {
         "en": "the of and to is was for that with on as by at from his her it are were be "
         "has have had which this an or not he she they their its been will would",
@@ -215,6 +239,8 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {
         "id": "dengan untuk dari pada adalah tidak akan juga dalam sebagai telah sudah bahwa "
         "atau mereka karena ini itu ke tahun setelah yaitu serta tersebut merupakan menjadi "
         "namun secara kepada hingga sejak masih bagi di oleh kerana bahawa iaitu daripada",
+        "vi": "và của là có được những các một với không này người đã đến từ về như cũng "
+        "nhiều sẽ tại năm đó để thì nhưng lại rằng bị vào trên đang",
     }.items()
 }
 """Common words of each language, also as typed without diacritics. Those English texts
@@ -224,13 +250,24 @@ use much are left out of the others ("a", "in", "per", "son", "as", "do", "no", 
 "e-mail"); "is" counts for Dutch and English alike, "on" for Finnish and English. Danish and Norwegian (Bokmål) share many words: their own
 ("af", "blev" against "av", "ble") tell them apart. Malay is read as Indonesian, its own
 spellings ("kerana", "bahawa") counting for ``"id"``: the two share most of their words,
-and a shipped model reads neither."""
+and a shipped model reads neither. Vietnamese words count here with their diacritics only
+(every one has some); typed without them, see :data:`_WRITTEN_LOWERCASE`."""
 
 _LANGUAGES_OF: dict[str, tuple[str, ...]] = {
     word: tuple(lang for lang, words in _FUNCTION_WORDS.items() if word in words)
     for word in set().union(*_FUNCTION_WORDS.values())
 }
 """The languages each function word counts for."""
+
+_LANGUAGES_OF_LOWERCASE: dict[str, tuple[str, ...]] = {
+    **_LANGUAGES_OF,
+    **{
+        word: (*_LANGUAGES_OF.get(word, ()), lang)
+        for lang, words in _WRITTEN_LOWERCASE.items()
+        for word in words.split()
+    },
+}
+"""The languages a function word written in lowercase counts for."""
 
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -244,24 +281,92 @@ _CONTRACTION_END = re.compile(r"['\u2019][^\W\d_]{1,2}(?![^\W\d_])")
 """One or two letters after an apostrophe: "I've", "it's", "Ankara'da"."""
 
 
-def _words(text: str) -> Iterator[str]:
-    """The words of the prose tokens of ``text``, but the ends of contractions.
+def _runs(text: str) -> Iterator[list[str]]:
+    """The words of the prose tokens of ``text``, but the ends of contractions, in runs.
 
+    A run is words with only spaces (or an apostrophe, a hyphen) between them: a
+    punctuation mark or a token that is not prose ends one, so "Paix, Rue" are two runs.
     A token with digits or symbols inside (base64, hashes, URLs, code) is not prose: the
     letter runs between its digits are chance strings ("…9de+la/…") that read as another
     language's function words, so a blob pasted into an English document made it "es".
     The letter or two after an apostrophe are a contraction's end (English "'ve", "'s",
     Turkish "'da"), no word of their own: "ve" is Turkish for "and".
 
-    >>> list(_words("I've seen Ankara'da it's l'entreprise n'est 9de+la/"))
-    ['I', 'seen', 'Ankara', 'it', 'l', 'entreprise', 'n', 'est']
+    >>> list(_runs("I've seen Ankara'da it's l'entreprise 9de+la/ Rue de la Paix, Lyon"))
+    [['I', 'seen', 'Ankara', 'it', 'l', 'entreprise'], ['Rue', 'de', 'la', 'Paix'], ['Lyon']]
     """
+    run: list[str] = []
     for token in text.split():
-        token = token.strip(_EDGE_PUNCTUATION)
-        if _PROSE_TOKEN.fullmatch(token):
-            if "'" in token or "\u2019" in token:
-                token = _CONTRACTION_END.sub(" ", token)
-            yield from _WORD.findall(token)
+        word = token.strip(_EDGE_PUNCTUATION)
+        if word.isalpha():  # most tokens: one word, no regular expression needed
+            words = [word]
+        elif _PROSE_TOKEN.fullmatch(word):
+            cut = _CONTRACTION_END.sub(" ", word) if "'" in word or "\u2019" in word else word
+            words = _WORD.findall(cut)
+        else:
+            if run:
+                yield run
+                run = []
+            continue
+        if len(word) == len(token):
+            run += words
+            continue
+        if run and not token.startswith(word):  # punctuation before the word: "(Denmark"
+            yield run
+            run = []
+        run += words
+        if not token.endswith(word):  # punctuation after it: "Paix,"
+            yield run
+            run = []
+    if run:
+        yield run
+
+
+_NAME_PARTICLES = frozenset(
+    [
+        "de",
+        "del",
+        "della",
+        "delle",
+        "dei",
+        "degli",
+        "da",
+        "das",
+        "do",
+        "dos",
+        "du",
+        "des",
+        "la",
+        "le",
+        "les",
+        "los",
+        "las",
+        "el",
+        "van",
+        "von",
+        "der",
+        "den",
+        "ter",
+        "zu",
+    ]
+)
+"""Lowercase words that join the capitalised words of names: "Rue de la Paix", "Costa del
+Sol", "Vincent van Gogh", "Ursula von der Leyen"."""
+
+
+def _in_name(run: list[str], index: int) -> bool:
+    """Whether ``run[index]``, a name particle, joins two capitalised words (through others).
+
+    >>> _in_name(["Hotel", "de", "la", "Paix"], 2), _in_name(["nord", "de", "la", "ville"], 1)
+    (True, False)
+    """
+    before = index - 1
+    while before >= 0 and run[before] in _NAME_PARTICLES:
+        before -= 1
+    after = index + 1
+    while after < len(run) and run[after] in _NAME_PARTICLES:
+        after += 1
+    return before >= 0 and after < len(run) and run[before][0].isupper() and run[after][0].isupper()
 
 
 def _latin_lang(text: str) -> str:
@@ -270,8 +375,12 @@ def _latin_lang(text: str) -> str:
     A language other than English needs at least three of its function words and more than
     twice as many as English has (names such as "Banco de la Nación" in English text, or
     an English quote in a German one, do not decide). Ties among the others go to the
-    first in ``_FUNCTION_WORDS`` order. A capital letter alone is an initial, not a word
-    (Polish "w", Czech "v").
+    first in ``_FUNCTION_WORDS`` order. Vietnamese needs one word only where its own letters
+    are many (:func:`_vietnamese_letters`): "Hà Nội là thủ đô" is Vietnamese, an English
+    sentence naming "Nguyễn Phú Trọng" is not. A capital letter alone is an initial, not a
+    word (Polish "w", Czech "v"), and a particle between capitalised words is part of a name
+    ("Rue de la Paix", :func:`_in_name`): a short English list of French or Spanish place
+    names read as Spanish for its "de" and "la".
 
     >>> _latin_lang("Le groupe a été fondé à Lyon par Marie Dupont et il est dirigé par elle.")
     'fr'
@@ -285,16 +394,51 @@ def _latin_lang(text: str) -> str:
     'pl'
     >>> _latin_lang("The speakers were Adam W. Nowak, Ewa Z. Lis and Jan Z. Kot.")
     'en'
+    >>> _latin_lang("Hotel de la Paix, Rue de la Paix and Avenue des Champs in Paris")
+    'en'
+    >>> _latin_lang("Hà Nội là thủ đô của Việt Nam."), _latin_lang("Ha Noi la thu do cua Viet Nam.")
+    ('vi', 'en')
     """
+    if not text.isascii():  # an accent typed as its own mark: the words are listed composed
+        text = unicodedata.normalize("NFC", text)
     counts = dict.fromkeys(_FUNCTION_WORDS, 0)
-    for word in _words(text):
-        if len(word) == 1 and word.isupper():  # an initial ("George W. Bush"), not "w" or "z"
-            continue
-        for lang in _LANGUAGES_OF.get(word.lower(), ()):
-            counts[lang] += 1
+    for run in _runs(text):
+        for index, word in enumerate(run):
+            langs = _LANGUAGES_OF_LOWERCASE.get(word.lower())
+            if langs is None:  # most words: no function word
+                continue
+            if len(word) == 1 and word.isupper():  # an initial ("George W. Bush"), not "w"
+                continue
+            if word in _NAME_PARTICLES and _in_name(run, index):  # "Rue de la Paix"
+                continue
+            if not word.islower():  # "Cho", "Trong": names, not Vietnamese typed plain
+                langs = _LANGUAGES_OF.get(word.lower(), ())
+            for lang in langs:
+                counts[lang] += 1
     english = counts.pop("en")
     lang = max(counts, key=lambda code: counts[code])
-    return lang if counts[lang] >= 3 and counts[lang] > 2 * english else "en"
+    needed = 1 if lang == "vi" and counts[lang] < 3 and _vietnamese_letters(text) else 3
+    return lang if counts[lang] >= needed and counts[lang] > 2 * english else "en"
+
+
+_VIETNAMESE_LETTER = re.compile("[ơưđĩũƠƯĐĨŨ\u1ea0-\u1ef9]")
+"""Letters of Vietnamese that other languages of :data:`_FUNCTION_WORDS` lack (ơ, ư, đ and
+the vowels with a dot below or a hook above, ạ ả ấ ầ ẩ ẫ ậ ... ỹ)."""
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _vietnamese_letters(text: str) -> bool:
+    """Whether Vietnamese's own letters are a twelfth of those of ``text`` or more.
+
+    Vietnamese prose has them in about a tenth to more than a quarter of its letters; an
+    English sentence naming "Phạm Minh Chính" in "Đà Nẵng" fewer, and no Vietnamese word.
+
+    >>> _vietnamese_letters("Hà Nội là thủ đô"), _vietnamese_letters("Luka Modrić met Đoković")
+    (True, False)
+    """
+    if text.isascii():
+        return False
+    return len(_VIETNAMESE_LETTER.findall(text)) * 12 >= len(_LETTER.findall(text))
 
 
 _NOT_ASCII = re.compile(r"[^\x00-\x7f]")

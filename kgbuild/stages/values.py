@@ -141,14 +141,24 @@ _PARSER_SETTINGS = {
 }
 
 
+_ALSO_READ = {"id": ("ms",), "ms": ("id",)}
+"""Languages whose dates are read with another's names too: Malay is detected as Indonesian
+(:mod:`kgbuild.lang`), and their month names differ ("15 Ogos 2020", "Disember" against
+"Agustus", "Desember")."""
+
+
 @functools.lru_cache(maxsize=8)
 def _date_parser(lang: str | None) -> Any:
-    """A ``dateparser`` parser for ``lang`` (every language for ``None`` or one it lacks)."""
+    """A ``dateparser`` parser for ``lang`` (every language for ``None`` or one it lacks).
+
+    Indonesian and Malay read each other's month names too (:data:`_ALSO_READ`).
+    """
     from dateparser.data.languages_info import language_order
     from dateparser.date import DateDataParser
 
     if lang is not None and lang in language_order:
-        return DateDataParser(languages=[lang], settings=_PARSER_SETTINGS)
+        languages = [lang, *_ALSO_READ.get(lang, ())]
+        return DateDataParser(languages=languages, settings=_PARSER_SETTINGS)
     return DateDataParser(settings=_PARSER_SETTINGS)
 
 

@@ -321,3 +321,40 @@ def test_language_codes_with_a_region_read_as_their_language(tmp_path, settings_
     names = {n["name"] for n in data["nodes"] if n["kind"] == "entity"}
     assert {"Maria Gonzalez", "Acme Robotics", "Toronto"} <= names
     assert report.chunks == 3  # the English sentence and both Chinese ones
+
+
+# Invented: Maria Gonzalez founded Acme Robotics in Toronto in 2011; David Chen co-founded it.
+VIETNAMESE = (
+    "Maria Gonzalez đã thành lập công ty Acme Robotics tại Toronto vào năm 2011. "
+    "David Chen là người đồng sáng lập và hiện sống ở Nairobi."
+)
+
+
+def test_a_vietnamese_document_is_split_into_its_sentences() -> None:
+    # spacy.blank("vi") needs the pyvi package: the words are split as the "xx" pipeline's
+    spans = sentence_spans(VIETNAMESE, detect_lang(VIETNAMESE), max_sentence_chars=400)
+    assert [VIETNAMESE[start:end] for start, end in spans] == [
+        "Maria Gonzalez đã thành lập công ty Acme Robotics tại Toronto vào năm 2011.",
+        "David Chen là người đồng sáng lập và hiện sống ở Nairobi.",
+    ]
+
+
+def test_a_vietnamese_document_is_not_read_by_the_english_model(tmp_path, settings_for) -> None:
+    default_ner = Path(__file__).resolve().parents[2] / "models" / "ner-wide-minilm"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "en.txt").write_text(ENGLISH, encoding="utf-8")
+    (docs / "vi.txt").write_text(VIETNAMESE, encoding="utf-8")
+    report = build([docs], settings_for(default_ner))
+    assert (report.processed, report.failed) == (2, 0)
+    skipped = {
+        key: [Path(s).name for s in sources] for key, sources in report.language_skips.items()
+    }
+    assert skipped == {("vi", ("ner",)): ["vi.txt"]}
+    assert "skipped ner for 1 document(s) in language 'vi'" in report.summary()
+    assert report.chunks == 3  # the English sentence and both Vietnamese ones
+    data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
+    langs = {n["id"]: n["lang"] for n in data["nodes"] if n["kind"] == "document"}
+    assert langs == {"doc:en.txt": "en", "doc:vi.txt": "vi"}
+    entity_docs = {d for n in data["nodes"] if n["kind"] == "entity" for d in n["doc_ids"]}
+    assert entity_docs == {"en.txt"}

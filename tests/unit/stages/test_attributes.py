@@ -12,6 +12,7 @@ from kgbuild.config import AttributeConfig, NerConfig, Settings
 from kgbuild.data import Evidence, MentionAttribute, Provenance, Span
 from kgbuild.errors import ConfigError
 from kgbuild.graph.build import resolve_attributes
+from kgbuild.lang import detect_lang
 from kgbuild.schema import AttributeSpec, EntityType, GraphSchema, load_schema
 from kgbuild.stages.values import normalise_date, normalise_number, normalise_value
 
@@ -59,6 +60,38 @@ def test_the_document_language_limits_dateparser_to_its_names() -> None:
     assert normalise_date("Donnerstag, 17. Juni 1953", "en") is None  # not English names
     assert normalise_date("1953年6月17日", "zh") == "1953-06-17"  # the pattern, any language
     assert normalise_date("Thursday, 17 June 1953", "xx") == "1953-06-17"  # unknown: all
+
+
+@pytest.mark.parametrize(
+    ("sentence", "date", "iso"),
+    [
+        # Malay, detected as Indonesian: its month names are read too
+        (
+            "Syarikat itu ditubuhkan pada 15 Ogos 2020 di Kuala Lumpur oleh dua orang.",
+            "15 Ogos 2020",
+            "2020-08-15",
+        ),
+        (
+            "Kilang itu dibuka pada Disember 2019 dan sejak itu telah mempunyai 500 pekerja.",
+            "Disember 2019",
+            "2019-12",
+        ),
+        (
+            "Perusahaan itu didirikan pada 15 Agustus 2020 di Jakarta oleh dua orang.",
+            "15 Agustus 2020",
+            "2020-08-15",
+        ),
+        # Vietnamese, detected as such, reads its own
+        (
+            "Công ty được thành lập ngày 2 tháng 9 năm 1945 tại Hà Nội.",
+            "2 tháng 9 năm 1945",
+            "1945-09-02",
+        ),
+    ],
+)
+def test_a_date_is_read_in_its_sentence_language(sentence: str, date: str, iso: str) -> None:
+    # as the attribute reader does: the language of the sentence that holds the answer
+    assert normalise_value(date, "date", detect_lang(sentence)) == iso
 
 
 @pytest.mark.parametrize(
