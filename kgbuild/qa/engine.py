@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgbuild.errors import InputError
+from kgbuild.lang import covers
 from kgbuild.nlp.sentence_encoder import load_sentence_encoder
 from kgbuild.qa.contexts import gather_contexts
 from kgbuild.qa.linking import EntityLinker
@@ -25,7 +26,7 @@ from kgbuild.qa.models import (
     RelationQuestion,
 )
 from kgbuild.qa.ranking import ContextRanker
-from kgbuild.qa.readable import readable, skipped_notes
+from kgbuild.qa.readable import question_script, readable, skipped_notes
 from kgbuild.qa.relation_questions import RelationQuestions, answer_labels, asks_for_several
 from kgbuild.qa.store import GraphStore, store_location
 from kgbuild.qa.structured import GraphQuery, parse_graph_query
@@ -221,6 +222,9 @@ class GraphQA:
         cut = self.threshold if threshold is None else threshold
         if not 0.0 <= cut <= 1.0:
             raise InputError(f"threshold {cut} must be between 0 and 1")
+        unread = self._unread_question(text)
+        if unread is not None:
+            return AskResult(question=text, answered=False, message=unread, threshold=cut)
         hops: list[str] = []
         skipped: dict[str, str] = {}
         bridge, hop_score = self._multi_hop(text, cut, hops, skipped)
@@ -292,6 +296,26 @@ class GraphQA:
         self.close()
 
     # -- steps ------------------------------------------------------------------------------
+
+    def _unread_question(self, question: str) -> str | None:
+        """Why a question in a script the QA model does not declare is not answered, if it is.
+
+        The names of the entities it links to do not count: "Where is 艾克米机器人 based?" is
+        an English question. Linking (the question's NER) runs only for a question whose
+        script is one the model does not read, so other questions cost nothing more.
+        """
+        lang = question_script(question)
+        if lang is None or covers(self.languages, lang):
+            return None
+        hits = self.linker.link(question, limit=self.max_entities)
+        lang = question_script(question, [(h.match_start, h.match_end) for h in hits])
+        if lang is None or covers(self.languages, lang):
+            return None
+        reads = ", ".join(sorted(self.languages or ()))
+        return (
+            f"I don't know: the question is in {lang}, and the QA model {self._model_name} "
+            f"reads {reads} only; ask in {reads}."
+        )
 
     @functools.cached_property
     def _model_name(self) -> str:

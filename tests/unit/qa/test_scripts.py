@@ -97,6 +97,23 @@ def test_passages_in_a_script_the_model_does_not_declare_are_not_read_and_said_s
     assert "Not read: 1 passage in zh skipped: qa-en-tiny reads en" in render(english)
 
 
+def test_a_question_in_a_script_the_model_does_not_declare_gets_no_guess(
+    graph: EmbeddedGraph, keyword_qa_model: Path, english_qa: Path
+) -> None:
+    question = f"{CHINESE_NAME}在哪里工作？"
+    refused = asking(graph, english_qa, question)
+    assert not refused.answered and refused.answer is None and refused.candidates == ()
+    assert refused.message == (
+        "I don't know: the question is in zh, and the QA model qa-en-tiny reads en only; ask in en."
+    )
+    # a model that declares no languages still reads it
+    assert asking(graph, keyword_qa_model, question).message != refused.message
+    # an English question that names the entity in Chinese is English
+    named = asking(graph, english_qa, f"who does {CHINESE_NAME} work for ?")
+    assert [hit.id for hit in named.linked] == ["maria"]
+    assert named.answered and read_from(named) == {ENGLISH}
+
+
 def test_a_verified_model_reads_what_both_its_reader_and_verifier_declare(
     keyword_qa_model: Path, tmp_path: Path
 ) -> None:
