@@ -40,9 +40,9 @@ def english_qa(keyword_qa_model: Path, tmp_path_factory: pytest.TempPathFactory)
     return declaring(keyword_qa_model, tmp_path_factory.mktemp("qa") / "qa-en-tiny", ["en"])
 
 
-@pytest.fixture(scope="module")
-def graph(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedGraph:
-    """Maria Gonzalez, with facts read from an English, a Chinese and a Russian sentence."""
+def write_script_graph(folder: Path) -> Path:
+    """A graph.json in ``folder``: Maria Gonzalez, with facts read from an English, a
+    Chinese and a Russian sentence."""
     maria = entity_node("maria", "Maria Gonzalez", "PER", [CHINESE_NAME])
     maria["attributes"] = {
         key: {
@@ -64,9 +64,15 @@ def graph(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedGraph:
             ("employer_ru", "Acme Robotics", RUSSIAN),
         )
     }
-    path = tmp_path_factory.mktemp("graph") / "graph.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "graph.json"
     path.write_text(json.dumps({"nodes": [maria], "edges": []}), encoding="utf-8")
-    return EmbeddedGraph(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedGraph:
+    return EmbeddedGraph(write_script_graph(tmp_path_factory.mktemp("graph")))
 
 
 def asking(graph: EmbeddedGraph, model: Path, question: str) -> AskResult:
