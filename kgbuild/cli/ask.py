@@ -137,10 +137,11 @@ def render(result: AskResult) -> str:
         if result.candidates:
             guesses = ", ".join(f"{c.text} ({c.score:.3f})" for c in result.candidates)
             lines.append(f"Best candidates (threshold {result.threshold}): {guesses}")
-        return "\n".join(lines)
-    lines += _describe(result.answer)
-    for rank, alt in enumerate(result.alternatives, start=2):
-        lines.append(f"#{rank} " + "\n   ".join(_describe(alt)))
+    else:
+        lines += _describe(result.answer)
+        for rank, alt in enumerate(result.alternatives, start=2):
+            lines.append(f"#{rank} " + "\n   ".join(_describe(alt)))
+    lines += [f"Not read: {note}" for note in result.notes]
     return "\n".join(lines)
 
 

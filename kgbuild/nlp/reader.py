@@ -49,6 +49,7 @@ import numpy.typing as npt
 import torch
 
 from kgbuild.errors import ModelLoadError
+from kgbuild.lang import model_languages
 from kgbuild.nlp.batching import length_batches, pad_batch
 from kgbuild.nlp.calibration import Platt
 from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_question_answerer, pick_device
@@ -346,6 +347,19 @@ class ExtractiveReader:
     def abstains(self) -> bool:
         """Whether the reader answers "no answer" (a calibrated or verified model, abstention on)."""
         return self.abstain and (self.no_answer is not None or self.vetting is not None)
+
+    @property
+    def languages(self) -> frozenset[str] | None:
+        """The languages the model declares in its manifest (``None``: any).
+
+        For a verified model, those both its reader and its verifier read: each reads every
+        context.
+        """
+        read = [model_languages(self.loaded.manifest, self.loaded.name)]
+        if self.vetting is not None:
+            read.append(self.vetting.verifier.languages)
+        known = [languages for languages in read if languages is not None]
+        return frozenset.intersection(*known) if known else None
 
     @property
     def name(self) -> str:

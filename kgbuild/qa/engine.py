@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgbuild.errors import InputError
+from kgbuild.lang import covers
 from kgbuild.nlp.sentence_encoder import load_sentence_encoder
 from kgbuild.qa.contexts import gather_contexts
 from kgbuild.qa.linking import EntityLinker
@@ -25,6 +26,7 @@ from kgbuild.qa.models import (
     RelationQuestion,
 )
 from kgbuild.qa.ranking import ContextRanker
+from kgbuild.qa.readable import question_script, readable, skipped_notes
 from kgbuild.qa.relation_questions import RelationQuestions, answer_labels, asks_for_several
 from kgbuild.qa.store import GraphStore, store_location
 from kgbuild.qa.structured import GraphQuery, parse_graph_query
@@ -187,6 +189,8 @@ class GraphQA:
         self.reader: ExtractiveReader = ExtractiveReader(
             resolve_task_model("qa", qa_model), device=device, bf16=False
         )
+        self.languages = self.reader.languages
+        """What the reader (and its verifier) read: passages in other scripts are not read."""
         ner = _QuestionNer(ner_model, device) if ner_model else None
         self.linker = EntityLinker(store, ner)
         # fp32 like the reader above: relation-question matching compares cosines to cut-offs
@@ -218,9 +222,13 @@ class GraphQA:
         cut = self.threshold if threshold is None else threshold
         if not 0.0 <= cut <= 1.0:
             raise InputError(f"threshold {cut} must be between 0 and 1")
+        unread = self._unread_question(text)
+        if unread is not None:
+            return AskResult(question=text, answered=False, message=unread, threshold=cut)
         hops: list[str] = []
-        bridge, hop_score = self._multi_hop(text, cut, hops)
-        linked, answers, path, asked = self._answers(bridge or text, top_k)
+        skipped: dict[str, str] = {}
+        bridge, hop_score = self._multi_hop(text, cut, hops, skipped)
+        linked, answers, path, asked = self._answers(bridge or text, top_k, skipped)
         if hops and answers:
             answers = [a.model_copy(update={"score": min(a.score, hop_score)}) for a in answers]
         confident = [a for a in answers if a.score >= cut]
@@ -244,6 +252,7 @@ class GraphQA:
             hops=tuple(hops),
             relation_question=asked,
             threshold=cut,
+            notes=tuple(self._notes(skipped)),
         )
 
     def entity(self, entity_id: str) -> EntityCard | None:
@@ -288,7 +297,41 @@ class GraphQA:
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _multi_hop(self, question: str, cut: float, hops: list[str]) -> tuple[str | None, float]:
+    def _unread_question(self, question: str) -> str | None:
+        """Why a question in a script the QA model does not declare is not answered, if it is.
+
+        The names of the entities it links to do not count: "Where is 艾克米机器人 based?" is
+        an English question. Linking (the question's NER) runs only for a question whose
+        script is one the model does not read, so other questions cost nothing more.
+        """
+        lang = question_script(question)
+        if lang is None or covers(self.languages, lang):
+            return None
+        hits = self.linker.link(question, limit=self.max_entities)
+        lang = question_script(question, [(h.match_start, h.match_end) for h in hits])
+        if lang is None or covers(self.languages, lang):
+            return None
+        reads = ", ".join(sorted(self.languages or ()))
+        return (
+            f"I don't know: the question is in {lang}, and the QA model {self._model_name} "
+            f"reads {reads} only; ask in {reads}."
+        )
+
+    @functools.cached_property
+    def _model_name(self) -> str:
+        """The QA model as notes name it: a folder by its name ("qa-en-minilm")."""
+        name = self.reader.name
+        return Path(name).name if Path(name).is_dir() else name
+
+    def _notes(self, skipped: dict[str, str]) -> list[str]:
+        """What the reader left out, one line per language."""
+        if not skipped or self.languages is None:
+            return []
+        return skipped_notes(skipped, self._model_name, self.languages)
+
+    def _multi_hop(
+        self, question: str, cut: float, hops: list[str], skipped: dict[str, str]
+    ) -> tuple[str | None, float]:
         """Answer an embedded "the <noun> that <clause>" first; return the rewritten question."""
         match = _RELATIVE.search(question)
         if match is None:
@@ -298,7 +341,7 @@ class GraphQA:
             return None, 1.0
         clause_end = match.end() + linked[0].match_end
         inner = f"Which {match.group(1).lower()} {question[match.end() : clause_end]}?"
-        _, answers, _, _ = self._answers(inner, 1)
+        _, answers, _, _ = self._answers(inner, 1, skipped)
         if not answers or answers[0].score < cut:
             return None, 1.0
         bridge = answers[0].items[0] if answers[0].items else answers[0].text
@@ -306,9 +349,13 @@ class GraphQA:
         return question[: match.start()] + bridge + question[clause_end:], answers[0].score
 
     def _answers(
-        self, question: str, top_k: int
+        self, question: str, top_k: int, skipped: dict[str, str]
     ) -> tuple[list[EntityHit], list[Answer], Any, RelationQuestion | None]:
-        """Linked entities, answers, their path and the relation type the question matched."""
+        """Linked entities, answers, their path and the relation type the question matched.
+
+        Passages in a script the reader does not read are left out before ranking (and
+        recorded in ``skipped``): the reader reads the best of those it can read.
+        """
         linked = self.linker.link(question, limit=self.max_entities)
         if not linked:
             return [], [], "none", None
@@ -333,7 +380,8 @@ class GraphQA:
             if graph_answer is not None:
                 return linked, [graph_answer], "graph", asked
         cards = [c for h in linked if (c := card_of(h.id)) is not None]
-        contexts = self.ranker.rank(question, gather_contexts(self.store, cards))
+        gathered = readable(gather_contexts(self.store, cards), self.languages, skipped)
+        contexts = self.ranker.rank(question, gathered)
         labels = self._answer_labels(question, asked)
         answers = self._read(question, linked, contexts[: self.max_contexts], top_k, labels)
         return linked, answers, "reader", asked

@@ -175,3 +175,6 @@ class AskResult(_Frozen):
     """The relation type the question was matched to, if any, and whether the graph had
     facts of it (it answers from them when it has)."""
     threshold: float = 0.0
+    notes: tuple[str, ...] = ()
+    """What the reader left out, e.g. "3 passages in zh skipped: qa-en-minilm reads en"
+    (passages in a script the QA model does not declare are not read)."""

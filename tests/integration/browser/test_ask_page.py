@@ -157,3 +157,26 @@ def test_below_the_threshold_the_candidates_are_captioned(
             assert _text(page, "answer") == "I don't know."
             assert _text(page, "others-caption") == "Candidates below the threshold (score)"
             assert page.evaluate("document.querySelectorAll('#alternatives li').length") > 0
+
+
+def test_the_passages_the_reader_left_out_are_listed(
+    keyword_qa_model: Path, tmp_path: Path
+) -> None:
+    from kgbuild.qa.api import create_app
+    from kgbuild.qa.embedded import EmbeddedGraph
+    from tests.unit.qa.test_scripts import declaring, write_script_graph
+
+    english = declaring(keyword_qa_model, tmp_path / "qa-en-tiny", ["en"])
+    graph = EmbeddedGraph(write_script_graph(tmp_path / "graph"))
+    with (
+        GraphQA(graph, qa_model=str(english), ner_model=None, encoder=None, threshold=0.0) as qa,
+        running(create_app(qa)) as url,
+        open_page(tmp_path / "profile") as page,
+    ):
+        _ask(page, url, "who does maria gonzalez work for ?")
+        assert not page.evaluate("document.getElementById('notes').hidden")
+        notes = page.evaluate("[...document.querySelectorAll('#notes li')].map(l => l.textContent)")
+        assert notes == [
+            "1 passage in ru skipped: qa-en-tiny reads en",
+            "1 passage in zh skipped: qa-en-tiny reads en",
+        ]
