@@ -266,10 +266,8 @@ def _fewrel_tokens(path: Path) -> list[list[str]]:
 def _text_documents(path: Path) -> list[list[TaggedSentence]]:
     """Sentences of a plain text file: one per line, a blank line between documents."""
     documents: list[list[TaggedSentence]] = [[]]
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(f"{path}: not UTF-8 text ({exc})") from exc
+    with open_text(path, "utf-8") as handle:
+        lines = handle.read().splitlines()
     for line in lines:
         words = line.split()
         if words:
