@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kgbuild.cli.encoding import EncodingOption
 from kgbuild.cli.errors import fail
 from kgbuild.cli.pipes import Commands
 from kgbuild.errors import InputError, KGBuildError
@@ -124,6 +125,7 @@ def ner(
     ] = None,
     device: DeviceOption = None,
     json_out: JsonOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Entity-level micro and per-type P/R/F1 (exact typed spans, conlleval) of a NER model.
 
@@ -138,7 +140,7 @@ def ner(
     if docs is not None and not re.fullmatch(r"\d*:\d*", docs.strip()):
         raise typer.BadParameter(f"--docs {docs!r} is not FIRST:END (e.g. 0:100)")
     try:
-        source = parse_source(data + (f"@{docs.strip()}" if docs else ""), data_format)
+        source = parse_source(data + (f"@{docs.strip()}" if docs else ""), data_format, encoding)
         target = _target("ner", source.path, json_out)
         scores = evaluate_ner(
             _model("ner", model),
@@ -228,6 +230,7 @@ def qa(
     ] = True,
     device: DeviceOption = None,
     json_out: JsonOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """SQuAD exact match and F1 (official normalisation) of an extractive QA model.
 
@@ -243,7 +246,7 @@ def qa(
 
     try:
         target = _target("qa", data, json_out)
-        examples = list(load_squad(data, strict=False).examples)
+        examples = list(load_squad(data, strict=False, encoding=encoding).examples)
         if held_out_articles:
             _, examples = split_by_article(examples, held_out_articles, seed)
         if not examples:
@@ -422,6 +425,7 @@ def graph(
     ] = None,
     config: Annotated[Path | None, typer.Option(help="kgbuild YAML config.")] = None,
     json_out: JsonOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Run the pipeline from raw text over DocRED-format documents; score mentions, clusters, triples.
 
@@ -440,7 +444,7 @@ def graph(
 
     try:
         target = _target("graph", data, json_out)
-        examples = docred_examples(read_docred(data))[document_range(documents)]
+        examples = docred_examples(read_docred(data, encoding=encoding))[document_range(documents)]
         if not examples:
             chosen = f" (documents {documents})" if documents.strip(":") else ""
             raise InputError(f"no documents to score in {data}{chosen}")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
+from kgbuild.cli.encoding import EncodingOption
 from kgbuild.cli.errors import interrupted, reports_errors
 from kgbuild.cli.pipes import Commands
 
@@ -230,6 +231,7 @@ def ner(
     temperature: Annotated[
         float, typer.Option(help="With --teacher: softens the odds the two are compared on.")
     ] = 2.0,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Fine-tune a token classifier for NER and save it (LoRA adapter by default).
 
@@ -245,7 +247,7 @@ def ner(
         context = _reads_in_context(init)
     options, ner_options = _options(locals(), NerOptions)
     train_sources, dev_sources = (
-        [parse_source(spec, data_format) for spec in specs] for specs in (train, dev)
+        [parse_source(spec, data_format, encoding) for spec in specs] for specs in (train, dev)
     )
     result = train_model(NerTask(train_sources, dev_sources, options, ner_options))
     micro = result.dev.micro
@@ -710,6 +712,7 @@ def qa_questions_command(
         ),
     ] = False,
     seed: SeedOption = 0,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Generate QA training questions from relation annotations (for train qa --extra-train).
 
@@ -741,8 +744,8 @@ def qa_questions_command(
     confusing = []
     if docred is not None:
         names_file = rel_info or docred.parent / "rel_info.json"
-        names = read_rel_info(names_file) if names_file.is_file() else {}
-        documents = read_docred(docred)[:until_doc]
+        names = read_rel_info(names_file, encoding=encoding) if names_file.is_file() else {}
+        documents = read_docred(docred, encoding=encoding)[:until_doc]
         if skip_docs >= len(documents):
             raise InputError(
                 f"--skip-docs {skip_docs} leaves none of the {len(documents)} documents"
@@ -763,7 +766,7 @@ def qa_questions_command(
             exclude=excluded,
         )
     if conll04 is not None:
-        examples += conll04_questions(read_conll04(conll04), exclude=excluded)
+        examples += conll04_questions(read_conll04(conll04, encoding=encoding), exclude=excluded)
     answerable = len(examples)
     examples += make_negatives(examples, negatives, seed=seed, width=2)
     examples += confusing
