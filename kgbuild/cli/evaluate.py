@@ -170,6 +170,7 @@ def re_command(
     device: DeviceOption = None,
     batch_size: Annotated[int, typer.Option(help="Candidate pairs per forward pass.")] = 32,
     json_out: JsonOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Strict relation P/R/F1 (micro and per type) of a relation model on gold entities.
 
@@ -182,7 +183,9 @@ def re_command(
 
     try:
         target = _target("re", data, json_out)
-        scores = evaluate_re(_model("re", model), data, device=device, batch_size=batch_size)
+        scores = evaluate_re(
+            _model("re", model), data, device=device, batch_size=batch_size, encoding=encoding
+        )
     except KGBuildError as exc:
         raise fail(exc) from exc
     _prf_lines("strict relations, gold entities", scores.micro, scores.per_type)
@@ -308,6 +311,7 @@ def pipeline(
     device: DeviceOption = None,
     batch_size: Annotated[int, typer.Option(help="Items per forward pass.")] = 32,
     json_out: JsonOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """NER then relation extraction over predicted entities: strict relation F1 end to end.
 
@@ -324,6 +328,7 @@ def pipeline(
             data,
             device=device,
             batch_size=batch_size,
+            encoding=encoding,
         )
     except KGBuildError as exc:
         raise fail(exc) from exc

@@ -402,6 +402,7 @@ def re_command(
     ] = None,
     device: DeviceOption = None,
     languages: LanguageOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Fine-tune a relation model and save it (LoRA adapter by default).
 
@@ -428,7 +429,11 @@ def re_command(
     if docred:
         extra = ((k, p) for k, p in (("fewrel", extra_fewrel), ("conll04", extra_conll04)) if p)
         data = DocReData(
-            dev=dev, dev_docs=dev_docs, extra=tuple(extra), extra_per_epoch=extra_per_epoch
+            dev=dev,
+            dev_docs=dev_docs,
+            extra=tuple(extra),
+            extra_per_epoch=extra_per_epoch,
+            encoding=encoding,
         )
         _train_docred(
             train, options, relation.max_length, data, head_lr, evidence_weight, resume, data_seed
@@ -620,6 +625,7 @@ def qa_command(
     ] = 0.5,
     device: DeviceOption = None,
     languages: LanguageOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Fine-tune an extractive question-answering model and save it (LoRA adapter by default).
 
@@ -905,6 +911,7 @@ def calibrate_command(
         ),
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda... (default: automatic).")] = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Re-fit a document relation model's calibration (operating points) on held-out documents.
 
@@ -921,6 +928,7 @@ def calibrate_command(
         device=device,
         z=lower_bound_z,
         command=_command_line(),
+        encoding=encoding,
     )
     typer.echo(
         f"calibrated {result.model_dir} on {result.documents} documents: expected "
@@ -978,6 +986,7 @@ def qa_verifier_command(
         ),
     ] = 0.7,
     device: Annotated[str | None, typer.Option(help="cpu, cuda... (default: automatic).")] = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Pair a QA reader with a verifier that says "no answer": a model folder of the two.
 
@@ -998,6 +1007,7 @@ def qa_verifier_command(
         no_answer_rate=no_answer_rate,
         device=device,
         command=_command_line(),
+        encoding=encoding,
     )
     typer.echo(
         f"saved {choice.out_dir}: no answer when the verifier's margin is under "

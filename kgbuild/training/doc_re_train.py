@@ -324,11 +324,11 @@ def calibrate(
 
 
 def _split(
-    train: Path, dev: Path | None, dev_docs: int
+    train: Path, dev: Path | None, dev_docs: int, encoding: str
 ) -> tuple[list[DocExample], list[DocExample], dict[str, Any]]:
-    documents = docred_examples(read_docred(train))
+    documents = docred_examples(read_docred(train, encoding=encoding))
     if dev is not None:
-        held = docred_examples(read_docred(dev))
+        held = docred_examples(read_docred(dev, encoding=encoding))
         return documents, held, {"path": str(dev.resolve()), "sha256": sha256_file(dev)}
     if not 0 < dev_docs < len(documents):
         raise InputError(
@@ -345,6 +345,7 @@ def _extra_features(
     relation_types: Sequence[str],
     label2id: dict[str, int],
     run: DocReRun,
+    encoding: str,
 ) -> tuple[list[TrainingPair], list[dict[str, Any]]]:
     from kgbuild.training.doc_re_extra import conll04_documents, fewrel_documents
 
@@ -355,7 +356,7 @@ def _extra_features(
         if kind not in readers:
             raise InputError(f"extra training data format {kind!r}: use fewrel or conll04")
         check_data_file(path)
-        documents = readers[kind](path, relation_types, seed=run.order_seed)
+        documents = readers[kind](path, relation_types, seed=run.order_seed, encoding=encoding)
         features += training_windows(
             tokenizer, documents, label2id, max_length=run.max_length, overlap=run.overlap
         )
@@ -489,6 +490,8 @@ class DocReData:
     or ``conll04`` (see :mod:`kgbuild.training.doc_re_extra`)."""
     extra_per_epoch: int = 0
     """Pseudo-documents of ``extra`` drawn afresh each epoch (0: all)."""
+    encoding: str = "utf-8"
+    """Text encoding of the training, dev and extra files (a byte-order mark overrides it)."""
 
 
 class DocReTask:
@@ -553,7 +556,7 @@ class DocReTask:
         self.options.check(self.run.max_length, least=32)
         check_data_file(self.train)
         self.train_examples, self.dev_examples, self.dev_card = _split(
-            self.train, self.data.dev, self.data.dev_docs
+            self.train, self.data.dev, self.data.dev_docs, self.data.encoding
         )
         if self.data.dev is not None:
             trained, dev = (
@@ -596,7 +599,7 @@ class DocReTask:
         )
         self.windows = len(features)
         extra, self.extra_card = _extra_features(
-            self.data.extra, tokenizer, self.relation_types, label2id, doc
+            self.data.extra, tokenizer, self.relation_types, label2id, doc, self.data.encoding
         )
         self._epochs(model, tokenizer, features, extra)
         # every epoch's time, those of a run this one resumed included (as its examples are)

@@ -442,19 +442,19 @@ class QaTask:
             check_init(
                 options.init, base=options.base, rank=options.rank, task="question-answering"
             )
-        all_train = read_squad(self.train, strict=False)
+        all_train = read_squad(self.train, strict=False, encoding=options.encoding)
         if self.dev is None:
             train_examples, self.dev_examples = split_by_article(all_train, qa.dev_articles, seed)
         else:
             train_examples = all_train
-            self.dev_examples = read_squad(self.dev, strict=False)
+            self.dev_examples = read_squad(self.dev, strict=False, encoding=options.encoding)
         if options.init is not None:
             _check_dev_unseen(options.init, self.dev or self.train, self.dev_examples)
         if qa.negatives < 0:
             raise InputError(f"negatives must be >= 0, got {qa.negatives}")
         if qa.negatives > 0:
             train_examples, self.calibration_examples = _calibration_split(
-                train_examples, qa.calibration, qa.calibration_articles, seed
+                train_examples, qa.calibration, qa.calibration_articles, seed, options.encoding
             )
         train_examples = [e for e in train_examples if e.answers]
         if qa.max_train_questions is not None and len(train_examples) > qa.max_train_questions:
@@ -464,7 +464,7 @@ class QaTask:
             train_examples, qa.negatives, seed=seed, width=width
         )
         for path in qa.extra_train:
-            extra = read_squad(path, strict=False)
+            extra = read_squad(path, strict=False, encoding=options.encoding)
             if not any(e.answers for e in extra):
                 raise InputError(f"no answered question in {path}")
             self.extra_card.append(
@@ -791,14 +791,18 @@ def _in_memory(model: Any, tokenizer: Any, max_length: int, device: torch.device
 
 
 def _calibration_split(
-    train_examples: list[QAExample], calibration: Path | None, articles: int, seed: int
+    train_examples: list[QAExample],
+    calibration: Path | None,
+    articles: int,
+    seed: int,
+    encoding: str,
 ) -> tuple[list[QAExample], list[QAExample]]:
     """Training questions, and held-out questions of both kinds to calibrate "no answer"."""
     if calibration is None:
         train_examples, held = split_by_article(train_examples, articles, seed + 1)
         held = [e for e in held if e.answers]
     else:
-        held = list(load_squad(calibration, strict=False).examples)
+        held = list(load_squad(calibration, strict=False, encoding=encoding).examples)
     if not any(e.answers for e in held):
         raise InputError("the calibration questions hold no answered question")
     if all(e.answers for e in held):

@@ -116,6 +116,7 @@ def build_verified_model(
     no_answer_rate: float = 0.7,
     device: str | None = None,
     command: str = "",
+    encoding: str = "utf-8",
 ) -> VerifierChoice:
     """Choose the verifier's margin on selection articles and write the verified model."""
     from kgbuild.training.qa import evaluate_qa
@@ -132,7 +133,7 @@ def build_verified_model(
             f"{out} already holds files that are not a verified model: choose a new folder "
             "(its kgbuild_model.json would be replaced)"
         )
-    examples = list(load_squad(data, strict=False).examples)
+    examples = list(load_squad(data, strict=False, encoding=encoding).examples)
     chosen = selection_articles(
         examples,
         held_out_articles=held_out_articles,

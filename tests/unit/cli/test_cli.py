@@ -753,6 +753,12 @@ def test_evaluate_ner_reads_utf16_and_a_code_page_given_with_encoding(
         ["evaluate", "graph", "--data"],
         ["train", "ner", "--out", "x", "--train"],
         ["train", "qa-questions", "--out", "x", "--conll04"],
+        ["evaluate", "re", "--model", "default", "--data"],
+        ["evaluate", "pipeline", "--data"],
+        ["train", "re", "--out", "x", "--train"],
+        ["train", "qa", "--out", "x", "--train"],
+        ["train", "calibrate", ".", "--documents", "0:1", "--data"],
+        ["train", "qa-verifier", "--reader", "r", "--verifier", "v", "--out", "x", "--data"],
     ],
 )
 def test_an_unknown_encoding_is_refused_before_anything_runs(
