@@ -32,6 +32,8 @@ _BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+_SNIFFED_BYTES = 8192
+"""Bytes of a file looked at for a byte-order mark and for NUL bytes (UTF-16 without one)."""
 
 
 def text_encoding(name: str) -> str:
@@ -60,23 +62,39 @@ def open_text(path: Path, encoding: str) -> Iterator[TextIO]:
     on Windows write one; it would otherwise start the first token, ``\ufeff-DOCSTART-``,
     or fail the JSON parser) and UTF-16's or UTF-32's (Windows "Unicode" exports) are
     unambiguous and dropped. Otherwise the file is read in ``encoding``; legacy code pages
-    are never guessed, as a mis-decoded training file would train on garbage.
+    are never guessed, as a mis-decoded training file would train on garbage. NUL bytes
+    near the start of a file read in a narrow encoding are refused: it is UTF-16 or UTF-32
+    without a byte-order mark, which UTF-8 would read as text strewn with NULs.
     Decoding happens as the file is read, so the error comes from within the ``with`` block.
 
     Raises:
         InputError: ``encoding`` is unknown (:func:`text_encoding`).
+        DataFormatError: NUL bytes, or bytes ``encoding`` cannot decode (:func:`unreadable`).
     """
     encoding = text_encoding(encoding)
     try:
         with path.open("rb") as raw:
-            head = raw.read(4)
+            head = raw.read(_SNIFFED_BYTES)
             marked = next((codec for bom, codec in _BYTE_ORDER_MARKS if head.startswith(bom)), None)
+            if marked is None and b"\x00" in head and not encoding.startswith(("utf-16", "utf-32")):
+                raise _wide_without_mark(path, head, encoding)
             encoding = marked or encoding
             raw.seek(0)
             with io.TextIOWrapper(raw, encoding=encoding) as handle:
                 yield handle
     except (OSError, UnicodeDecodeError) as exc:
         raise unreadable(path, exc, encoding) from exc
+
+
+def _wide_without_mark(path: Path, head: bytes, encoding: str) -> DataFormatError:
+    """The error for a file whose first bytes (``head``) hold a NUL: not ``encoding`` text."""
+    offset = head.index(b"\x00")
+    line = head.count(b"\n", 0, offset) + 1
+    return DataFormatError(
+        f"{path}:{line}: not {encoding} text (a NUL byte at byte {offset:,}): UTF-16 without "
+        f"a byte-order mark? give its encoding with {ENCODING_OPTION} (e.g. "
+        f"{ENCODING_OPTION} utf-16-le), or save it as UTF-8"
+    )
 
 
 def unreadable(

@@ -176,6 +176,6 @@ def test_a_malformed_unlabeled_source_says_what_it_expected(tmp_path: Path) -> N
     with pytest.raises(DataFormatError, match="not FewRel JSON"):
         read_source(parse_source(f"fewrel:{bad}"))
     binary = tmp_path / "bin.txt"
-    binary.write_bytes(b"\x00\xffbad")
+    binary.write_bytes(b"bad\xff")
     with pytest.raises(DataFormatError, match="not utf-8 text"):
         read_source(parse_source(f"text:{binary}"))

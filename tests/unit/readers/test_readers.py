@@ -632,6 +632,15 @@ def test_a_legacy_code_page_is_read_only_when_named(tmp_path: Path) -> None:
         read_conll(conll, encoding="cp1252")
 
 
+def test_utf16_without_a_byte_order_mark_is_refused_not_read_with_nuls(tmp_path: Path) -> None:
+    conll = tmp_path / "nobom.txt"
+    conll.write_bytes(CP_CONLL.encode("utf-16-le"))  # valid UTF-8: "-\0D\0O\0..."
+    message = r"nobom.txt:1: not utf-8 text \(a NUL byte at byte 1\).*--encoding utf-16-le"
+    with pytest.raises(DataFormatError, match=message):
+        read_conll(conll)
+    assert read_conll(conll, encoding="utf-16-le") == CP_SENTENCES
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [
