@@ -110,15 +110,18 @@ def unreadable(
     if isinstance(exc, UnicodeDecodeError):
         encoding = encoding or exc.encoding
         name = encoding.removesuffix("-sig")
-        line, offset = _first_bad_byte(path, encoding)
+        line, offset, marked = _first_bad_byte(path, encoding)
         where = f"{path}:{line}: not {name} text ({exc.reason} at byte {offset:,})"
+        if marked:  # --encoding would not be read: the mark decides
+            return DataFormatError(
+                f"{where}, though it starts with a {name.upper()} byte-order mark; repair "
+                "the file, or save it as UTF-8"
+            )
         if name == "utf-8":
             return DataFormatError(
                 f"{where}; give the file's encoding with {ENCODING_OPTION} (e.g. "
                 f"{ENCODING_OPTION} cp1252), or save it as UTF-8"
             )
-        if name in ("utf-16", "utf-32"):  # its byte-order mark said so
-            return DataFormatError(f"{where}; repair the file, or save it as UTF-8")
         return DataFormatError(
             f"{where}; check that {ENCODING_OPTION} {name} is the file's encoding, or save "
             "it as UTF-8"
@@ -130,15 +133,21 @@ def unreadable(
     return InputError(f"cannot read {path}: {exc.strerror or exc}")
 
 
-def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int]:
-    """The line (from 1) and byte offset (from 0) of the first byte ``encoding`` cannot decode."""
+def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int, bool]:
+    """Where the first byte ``encoding`` cannot decode is, and whether a byte-order mark decided.
+
+    The line (from 1) and byte offset in the file (from 0); a UTF-8 mark is skipped before
+    decoding, as ``utf-8-sig`` counts its offsets after it.
+    """
     data = path.read_bytes()
+    marked = any(data.startswith(bom) and encoding == codec for bom, codec in _BYTE_ORDER_MARKS)
+    skip = len(codecs.BOM_UTF8) if encoding == "utf-8-sig" and marked else 0
     try:
-        data.decode(encoding)
+        data[skip:].decode(encoding)
     except UnicodeDecodeError as exc:
-        before = data[: exc.start].decode(encoding, errors="replace")
-        return before.count("\n") + 1, exc.start
-    return 1, 0
+        before = data[skip : skip + exc.start].decode(encoding, errors="replace")
+        return before.count("\n") + 1, skip + exc.start, marked
+    return 1, 0, marked
 
 
 def check_data_file(path: Path) -> None:

@@ -641,6 +641,26 @@ def test_utf16_without_a_byte_order_mark_is_refused_not_read_with_nuls(tmp_path:
     assert read_conll(conll, encoding="utf-16-le") == CP_SENTENCES
 
 
+@pytest.mark.parametrize(("bom", "codec"), [(b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16")])
+def test_a_damaged_file_with_a_byte_order_mark_is_not_sent_to_encoding(
+    bom: bytes, codec: str, tmp_path: Path
+) -> None:
+    """--encoding cannot help a file whose mark decides: the error must not suggest it."""
+    conll = tmp_path / "damaged.txt"
+    damaged = b"\xe9 O\n" if codec == "utf-8" else b"\x00\xdc"  # a lone low surrogate
+    conll.write_bytes(
+        bom + CP_CONLL.encode(f"{codec}-le" if codec == "utf-16" else codec) + damaged
+    )
+    with pytest.raises(DataFormatError) as caught:
+        read_conll(conll, encoding="cp1252")
+    message = str(caught.value)
+    assert f"damaged.txt:5: not {codec} text" in message
+    good = len(bom) + len(CP_CONLL.encode(f"{codec}-le" if codec == "utf-16" else codec))
+    assert f"at byte {good})" in message  # the file's offset, its mark counted
+    assert f"starts with a {codec.upper()} byte-order mark; repair the file" in message
+    assert "--encoding" not in message
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [
