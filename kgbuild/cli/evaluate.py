@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kgbuild.cli.encoding import EncodingOption
 from kgbuild.cli.errors import fail
 from kgbuild.cli.pipes import Commands
 from kgbuild.errors import InputError, KGBuildError
@@ -124,6 +125,7 @@ def ner(
     ] = None,
     device: DeviceOption = None,
     json_out: JsonOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Entity-level micro and per-type P/R/F1 (exact typed spans, conlleval) of a NER model.
 
@@ -138,7 +140,7 @@ def ner(
     if docs is not None and not re.fullmatch(r"\d*:\d*", docs.strip()):
         raise typer.BadParameter(f"--docs {docs!r} is not FIRST:END (e.g. 0:100)")
     try:
-        source = parse_source(data + (f"@{docs.strip()}" if docs else ""), data_format)
+        source = parse_source(data + (f"@{docs.strip()}" if docs else ""), data_format, encoding)
         target = _target("ner", source.path, json_out)
         scores = evaluate_ner(
             _model("ner", model),
@@ -168,6 +170,7 @@ def re_command(
     device: DeviceOption = None,
     batch_size: Annotated[int, typer.Option(help="Candidate pairs per forward pass.")] = 32,
     json_out: JsonOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Strict relation P/R/F1 (micro and per type) of a relation model on gold entities.
 
@@ -180,7 +183,9 @@ def re_command(
 
     try:
         target = _target("re", data, json_out)
-        scores = evaluate_re(_model("re", model), data, device=device, batch_size=batch_size)
+        scores = evaluate_re(
+            _model("re", model), data, device=device, batch_size=batch_size, encoding=encoding
+        )
     except KGBuildError as exc:
         raise fail(exc) from exc
     _prf_lines("strict relations, gold entities", scores.micro, scores.per_type)
@@ -228,6 +233,7 @@ def qa(
     ] = True,
     device: DeviceOption = None,
     json_out: JsonOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """SQuAD exact match and F1 (official normalisation) of an extractive QA model.
 
@@ -246,7 +252,7 @@ def qa(
 
     try:
         target = _target("qa", data, json_out)
-        read = load_squad(data, strict=False)
+        read = load_squad(data, strict=False, encoding=encoding)
         examples = list(read.examples)
         read.report.require_some(len(examples), "questions to score")
         if held_out_articles:
@@ -318,6 +324,7 @@ def pipeline(
     device: DeviceOption = None,
     batch_size: Annotated[int, typer.Option(help="Items per forward pass.")] = 32,
     json_out: JsonOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """NER then relation extraction over predicted entities: strict relation F1 end to end.
 
@@ -334,6 +341,7 @@ def pipeline(
             data,
             device=device,
             batch_size=batch_size,
+            encoding=encoding,
         )
     except KGBuildError as exc:
         raise fail(exc) from exc
@@ -435,6 +443,7 @@ def graph(
     ] = None,
     config: Annotated[Path | None, typer.Option(help="kgbuild YAML config.")] = None,
     json_out: JsonOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Run the pipeline from raw text over DocRED-format documents; score mentions, clusters, triples.
 
@@ -453,7 +462,7 @@ def graph(
 
     try:
         target = _target("graph", data, json_out)
-        examples = docred_examples(read_docred(data))[document_range(documents)]
+        examples = docred_examples(read_docred(data, encoding=encoding))[document_range(documents)]
         if not examples:
             chosen = f" (documents {documents})" if documents.strip(":") else ""
             raise InputError(f"no documents to score in {data}{chosen}")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
+from kgbuild.cli.encoding import EncodingOption
 from kgbuild.cli.errors import interrupted, reports_errors
 from kgbuild.cli.pipes import Commands
 
@@ -230,6 +231,7 @@ def ner(
     temperature: Annotated[
         float, typer.Option(help="With --teacher: softens the odds the two are compared on.")
     ] = 2.0,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Fine-tune a token classifier for NER and save it (LoRA adapter by default).
 
@@ -245,7 +247,7 @@ def ner(
         context = _reads_in_context(init)
     options, ner_options = _options(locals(), NerOptions)
     train_sources, dev_sources = (
-        [parse_source(spec, data_format) for spec in specs] for specs in (train, dev)
+        [parse_source(spec, data_format, encoding) for spec in specs] for specs in (train, dev)
     )
     result = train_model(NerTask(train_sources, dev_sources, options, ner_options))
     micro = result.dev.micro
@@ -416,6 +418,7 @@ def re_command(
     ] = "error",
     device: DeviceOption = None,
     languages: LanguageOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Fine-tune a relation model and save it (LoRA adapter by default).
 
@@ -454,6 +457,7 @@ def re_command(
             extra_per_epoch=extra_per_epoch,
             schema=schema,
             unknown_relations=unknown_relations,
+            encoding=encoding,
         )
         _train_docred(
             train, options, relation.max_length, data, head_lr, evidence_weight, resume, data_seed
@@ -647,6 +651,7 @@ def qa_command(
     ] = 0.5,
     device: DeviceOption = None,
     languages: LanguageOption = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Fine-tune an extractive question-answering model and save it (LoRA adapter by default).
 
@@ -741,6 +746,7 @@ def qa_questions_command(
         ),
     ] = False,
     seed: SeedOption = 0,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Generate QA training questions from relation annotations (for train qa --extra-train).
 
@@ -772,8 +778,8 @@ def qa_questions_command(
     confusing = []
     if docred is not None:
         names_file = rel_info or docred.parent / "rel_info.json"
-        names = read_rel_info(names_file) if names_file.is_file() else {}
-        documents = read_docred(docred)[:until_doc]
+        names = read_rel_info(names_file, encoding=encoding) if names_file.is_file() else {}
+        documents = read_docred(docred, encoding=encoding)[:until_doc]
         if skip_docs >= len(documents):
             raise InputError(
                 f"--skip-docs {skip_docs} leaves none of the {len(documents)} documents"
@@ -794,7 +800,7 @@ def qa_questions_command(
             exclude=excluded,
         )
     if conll04 is not None:
-        examples += conll04_questions(read_conll04(conll04), exclude=excluded)
+        examples += conll04_questions(read_conll04(conll04, encoding=encoding), exclude=excluded)
     answerable = len(examples)
     made, shortfall = make_negatives_reported(examples, negatives, seed=seed, width=2)
     examples += made
@@ -935,6 +941,7 @@ def calibrate_command(
         ),
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda... (default: automatic).")] = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Re-fit a document relation model's calibration (operating points) on held-out documents.
 
@@ -951,6 +958,7 @@ def calibrate_command(
         device=device,
         z=lower_bound_z,
         command=_command_line(),
+        encoding=encoding,
     )
     typer.echo(
         f"calibrated {result.model_dir} on {result.documents} documents: expected "
@@ -1008,6 +1016,7 @@ def qa_verifier_command(
         ),
     ] = 0.7,
     device: Annotated[str | None, typer.Option(help="cpu, cuda... (default: automatic).")] = None,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Pair a QA reader with a verifier that says "no answer": a model folder of the two.
 
@@ -1028,6 +1037,7 @@ def qa_verifier_command(
         no_answer_rate=no_answer_rate,
         device=device,
         command=_command_line(),
+        encoding=encoding,
     )
     typer.echo(
         f"saved {choice.out_dir}: no answer when the verifier's margin is under "

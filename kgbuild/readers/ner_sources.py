@@ -15,9 +15,12 @@ model can read a sentence's neighbours as context:
 - ``bmes``, ``weibo``, ``spans``, ``conll04``: as ``kgbuild train ner --format``, one
   sentence per document.
 - ``fewrel`` (FewRel JSON: each instance's tokens, one sentence per document) and ``text``
-  (UTF-8, one sentence per line with words separated by spaces, a blank line between
+  (one sentence per line with words separated by spaces, a blank line between
   documents) are *unlabeled*: they carry no gold tags and only train through a teacher's
   odds (``kgbuild train ner --teacher``, :mod:`kgbuild.training.distill`).
+
+Every source is read in its ``encoding`` (UTF-8 unless ``--encoding`` says otherwise; a
+byte-order mark decides, see :func:`kgbuild.readers.files.open_text`).
 
 ``partial`` sources (``conll``, ``wnut17``) annotate no dates or numbers: beside a source
 that does, their ``O`` on such words is no evidence (see :func:`unannotated_words`).
@@ -25,6 +28,7 @@ that does, their ``O`` on such words is no evidence (see :func:`unannotated_word
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,7 +37,7 @@ from pydantic import BaseModel, ConfigDict
 
 from kgbuild.errors import DataFormatError, InputError
 from kgbuild.readers.conll import TaggedSentence, read_conll
-from kgbuild.readers.files import check_data_file, open_text
+from kgbuild.readers.files import check_data_file, open_text, text_encoding
 
 __all__ = [
     "NER_SOURCE_FORMATS",
@@ -95,6 +99,8 @@ class NerSource(BaseModel):
     path: Path
     docs: tuple[int, int | None] | None = None
     """``(first, end)`` document indexes (end exclusive, ``None``: to the end); ``None``: all."""
+    encoding: str = "utf-8"
+    """The file's text encoding (a byte-order mark in the file overrides it)."""
 
     @property
     def partial(self) -> bool:
@@ -115,8 +121,10 @@ class NerSource(BaseModel):
         return f"{self.format}:{self.path}{docs}"
 
 
-def parse_source(spec: str, default_format: str = "conll") -> NerSource:
+def parse_source(spec: str, default_format: str = "conll", encoding: str = "utf-8") -> NerSource:
     """Parse ``FORMAT:PATH[@FIRST:END]`` (or a bare ``PATH``, read as ``default_format``).
+
+    The file is read in ``encoding`` (checked here: an unknown one raises :class:`InputError`).
 
     >>> parse_source("docred:data/dev.json@100:500").docs
     (100, 500)
@@ -142,7 +150,9 @@ def parse_source(spec: str, default_format: str = "conll") -> NerSource:
         )
     if not path:
         raise InputError(f"data source {spec!r} names no file")
-    return NerSource(format=data_format, path=Path(path), docs=docs)
+    return NerSource(
+        format=data_format, path=Path(path), docs=docs, encoding=text_encoding(encoding)
+    )
 
 
 def unannotated_words(sentence: TaggedSentence) -> tuple[bool, ...]:
@@ -201,10 +211,10 @@ def _map_types(sentence: TaggedSentence, types: dict[str, str]) -> TaggedSentenc
     return TaggedSentence(tokens=sentence.tokens, tags=tuple(mapped))
 
 
-def _wnut17_documents(path: Path) -> list[list[TaggedSentence]]:
+def _wnut17_documents(path: Path, encoding: str) -> list[list[TaggedSentence]]:
     """A WNUT-17 file's tweets, one per document, types renamed (:data:`WNUT17_TYPES`)."""
     documents = []
-    for number, sentence in enumerate(read_conll(path), start=1):
+    for number, sentence in enumerate(read_conll(path, encoding=encoding), start=1):
         try:
             documents.append([_map_types(sentence, WNUT17_TYPES)])
         except ValueError as exc:
@@ -225,13 +235,13 @@ def read_source(source: NerSource) -> list[list[TaggedSentence]]:
     from kgbuild.readers.relations import CONLL04_ENTITY_TYPES, read_conll04_tags
     from kgbuild.readers.spans import read_spans
 
-    path = source.path
+    path, encoding = source.path, source.encoding
     check_data_file(path)
     documents: list[list[TaggedSentence]]
     if source.format == "conll":
-        documents = list(iter_conll_documents(path))
+        documents = list(iter_conll_documents(path, encoding=encoding))
     elif source.format == "wnut17":
-        documents = _wnut17_documents(path)
+        documents = _wnut17_documents(path, encoding)
     elif source.format == "docred":
         documents = [
             docred_sentences(
@@ -242,20 +252,20 @@ def read_source(source: NerSource) -> list[list[TaggedSentence]]:
                     for m in entity.mentions
                 ],
             )
-            for doc in read_docred(path)
+            for doc in read_docred(path, encoding=encoding)
         ]
     elif source.format == "fewrel":
-        documents = [[_untagged(tokens)] for tokens in _fewrel_tokens(path)]
+        documents = [[_untagged(tokens)] for tokens in _fewrel_tokens(path, encoding)]
     elif source.format == "text":
-        documents = _text_documents(path)
+        documents = _text_documents(path, encoding)
     else:
-        readers: dict[str, Callable[[Path], list[TaggedSentence]]] = {
+        readers: dict[str, Callable[..., list[TaggedSentence]]] = {
             "bmes": read_bmes,
             "weibo": read_weibo,
             "spans": read_spans,
-            "conll04": lambda file: read_conll04_tags(file, CONLL04_ENTITY_TYPES),
+            "conll04": functools.partial(read_conll04_tags, entity_label_map=CONLL04_ENTITY_TYPES),
         }
-        documents = [[sentence] for sentence in readers[source.format](path)]
+        documents = [[s] for s in readers[source.format](path, encoding=encoding)]
     if source.docs is not None:
         documents = documents[source.docs[0] : source.docs[1]]
     return documents
@@ -266,11 +276,11 @@ def _untagged(tokens: Sequence[str]) -> TaggedSentence:
     return TaggedSentence(tokens=tuple(tokens), tags=("O",) * len(tokens))
 
 
-def _fewrel_tokens(path: Path) -> list[list[str]]:
+def _fewrel_tokens(path: Path, encoding: str) -> list[list[str]]:
     """The tokens of every FewRel instance, relation by relation in file order."""
     import json
 
-    with open_text(path, "utf-8") as handle:
+    with open_text(path, encoding) as handle:
         text = handle.read()
     try:
         data = json.loads(text)
@@ -286,13 +296,11 @@ def _fewrel_tokens(path: Path) -> list[list[str]]:
         ) from exc
 
 
-def _text_documents(path: Path) -> list[list[TaggedSentence]]:
+def _text_documents(path: Path, encoding: str) -> list[list[TaggedSentence]]:
     """Sentences of a plain text file: one per line, a blank line between documents."""
     documents: list[list[TaggedSentence]] = [[]]
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(f"{path}: not UTF-8 text ({exc})") from exc
+    with open_text(path, encoding) as handle:
+        lines = handle.read().splitlines()
     for line in lines:
         words = line.split()
         if words:

@@ -208,20 +208,24 @@ CONLL04_ENTITY_TYPES: dict[str, str] = {"Peop": "PER", "Org": "ORG", "Loc": "LOC
 
 
 def read_conll04_tags(
-    path: Path | str, entity_label_map: Mapping[str, str] | None = None
+    path: Path | str,
+    entity_label_map: Mapping[str, str] | None = None,
+    *,
+    encoding: str = "utf-8",
 ) -> list[TaggedSentence]:
     """The entities of a CoNLL04 JSON file as BIO-tagged sentences (for NER training).
 
     Args:
         path: The JSON file (see :func:`read_conll04`).
         entity_label_map: Data entity type -> tag type (unlisted types pass unchanged).
+        encoding: Its text encoding.
 
     Raises:
         DataFormatError: As :func:`read_conll04`, or two entities of a record overlap.
     """
     types = dict(entity_label_map or {})
     sentences: list[TaggedSentence] = []
-    for index, example in enumerate(read_conll04(path)):
+    for index, example in enumerate(read_conll04(path, encoding=encoding)):
         tags = ["O"] * len(example.tokens)
         for entity in example.entities:
             if any(tag != "O" for tag in tags[entity.start : entity.end]):

@@ -290,6 +290,9 @@ class TrainOptions:
     languages: tuple[str, ...] = ()
     """Language codes the model reads, written into its manifest (``languages``): builds then
     skip it for documents in other languages. Empty: none declared (it reads any language)."""
+    encoding: str = "utf-8"
+    """Text encoding of the data files (``--encoding``); a byte-order mark in a file
+    overrides it (:func:`kgbuild.readers.files.open_text`)."""
 
     def __post_init__(self) -> None:
         from kgbuild.errors import InputError

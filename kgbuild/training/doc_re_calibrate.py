@@ -73,6 +73,7 @@ def recalibrate_doc_re(
     precision: str = "auto",
     z: float | None = None,
     command: str | None = None,
+    encoding: str = "utf-8",
 ) -> RecalibrationResult:
     """Re-fit the calibration of ``model_dir`` on ``documents`` of the DocRED file ``data``.
 
@@ -86,6 +87,7 @@ def recalibrate_doc_re(
             the precision observed (0: at it; see :func:`kgbuild.nlp.calibration.threshold_for`).
             The card records it. Default: :data:`~kgbuild.training.doc_re_train.LOWER_BOUND_Z`.
         command: Command line recorded in the card (default: ``sys.argv``).
+        encoding: The text encoding of ``data``.
 
     Raises:
         InputError: Not a document relation model, an empty or out-of-range document
@@ -99,7 +101,7 @@ def recalibrate_doc_re(
     z = LOWER_BOUND_Z if z is None else z
     if z < 0:
         raise InputError(f"z must be at least 0, not {z}")
-    every = read_docred(data)
+    every = read_docred(data, encoding=encoding)
     chosen = range(len(every))[documents]
     if not chosen or chosen.step != 1:
         raise InputError(f"no documents of the {len(every)} in {data} were chosen to calibrate on")

@@ -16,13 +16,13 @@ Only facts whose property is one of the model's labels are kept.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kgbuild.errors import DataFormatError
 from kgbuild.nlp.doc_windows import MentionSpan
+from kgbuild.readers.files import load_json
 from kgbuild.readers.relations import CONLL04_ENTITY_TYPES, read_conll04
 from kgbuild.training.doc_re import DocExample
 
@@ -94,16 +94,16 @@ def fewrel_documents(
     *,
     per_document: int = 8,
     seed: int = 0,
+    encoding: str = "utf-8",
 ) -> list[DocExample]:
     """FewRel sentences of the properties in ``labels``, shuffled into pseudo-documents.
 
     Raises:
-        DataFormatError: The file is not FewRel JSON (``{property: [instances]}``).
+        InputError: The file is missing.
+        DataFormatError: The file is not text in ``encoding``, or not FewRel JSON
+            (``{property: [instances]}``).
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataFormatError(f"{path}: cannot read FewRel JSON: {exc}") from exc
+    data = load_json(path, encoding)
     if not isinstance(data, dict):
         raise DataFormatError(f"{path}: expected an object of property -> instances")
     wanted = set(labels)
@@ -137,11 +137,12 @@ def conll04_documents(
     mapping: Mapping[str, str] = CONLL04_TO_WIKIDATA,
     per_document: int = 8,
     seed: int = 0,
+    encoding: str = "utf-8",
 ) -> list[DocExample]:
     """CoNLL04 sentences as pseudo-documents, relations renamed to Wikidata properties."""
     wanted = set(labels)
     sentences: list[_Sentence] = []
-    for example in read_conll04(path):
+    for example in read_conll04(path, encoding=encoding):
         entities = [
             (e.start, e.end, CONLL04_ENTITY_TYPES.get(e.label, e.label)) for e in example.entities
         ]

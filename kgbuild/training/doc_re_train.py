@@ -326,11 +326,11 @@ def calibrate(
 
 
 def _split(
-    train: Path, dev: Path | None, dev_docs: int, check: DocLabelCheck
+    train: Path, dev: Path | None, dev_docs: int, check: DocLabelCheck, encoding: str
 ) -> tuple[list[DocExample], list[DocExample], dict[str, Any]]:
-    documents = docred_examples(check.documents(train, read_docred(train)))
+    documents = docred_examples(check.documents(train, read_docred(train, encoding=encoding)))
     if dev is not None:
-        held = docred_examples(check.documents(dev, read_docred(dev)))
+        held = docred_examples(check.documents(dev, read_docred(dev, encoding=encoding)))
         return documents, held, {"path": str(dev.resolve()), "sha256": sha256_file(dev)}
     if not 0 < dev_docs < len(documents):
         raise InputError(
@@ -347,6 +347,7 @@ def _extra_features(
     relation_types: Sequence[str],
     label2id: dict[str, int],
     run: DocReRun,
+    encoding: str,
 ) -> tuple[list[TrainingPair], list[dict[str, Any]]]:
     from kgbuild.training.doc_re_extra import conll04_documents, fewrel_documents
 
@@ -357,7 +358,7 @@ def _extra_features(
         if kind not in readers:
             raise InputError(f"extra training data format {kind!r}: use fewrel or conll04")
         check_data_file(path)
-        documents = readers[kind](path, relation_types, seed=run.order_seed)
+        documents = readers[kind](path, relation_types, seed=run.order_seed, encoding=encoding)
         features += training_windows(
             tokenizer, documents, label2id, max_length=run.max_length, overlap=run.overlap
         )
@@ -499,6 +500,8 @@ class DocReData:
     unknown_relations: UnknownRelations = "error"
     """A relation label the schema does not declare: ``error`` refuses the file before
     training; ``drop`` leaves those labels out, with one warning that counts them per label."""
+    encoding: str = "utf-8"
+    """Text encoding of the training, dev and extra files (a byte-order mark overrides it)."""
 
 
 class DocReTask:
@@ -573,7 +576,7 @@ class DocReTask:
             self.data.unknown_relations,
         )
         self.train_examples, self.dev_examples, self.dev_card = _split(
-            self.train, self.data.dev, self.data.dev_docs, check
+            self.train, self.data.dev, self.data.dev_docs, check, self.data.encoding
         )
         if self.data.dev is not None:
             trained, dev = (
@@ -616,7 +619,7 @@ class DocReTask:
         )
         self.windows = len(features)
         extra, self.extra_card = _extra_features(
-            self.data.extra, tokenizer, self.relation_types, label2id, doc
+            self.data.extra, tokenizer, self.relation_types, label2id, doc, self.data.encoding
         )
         self._epochs(model, tokenizer, features, extra)
         # every epoch's time, those of a run this one resumed included (as its examples are)

@@ -1063,7 +1063,7 @@ def _source_entities(
 
         first = source.docs[0] if source.docs is not None else 0
         end = source.docs[1] if source.docs is not None else None
-        for d, doc in enumerate(read_docred(source.path)[first:end]):
+        for d, doc in enumerate(read_docred(source.path, encoding=source.encoding)[first:end]):
             gold.update(
                 (d, m.sent_id, m.type, m.start, m.end) for e in doc.entities for m in e.mentions
             )

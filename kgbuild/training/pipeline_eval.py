@@ -82,6 +82,7 @@ def evaluate_pipeline(
     *,
     device: str | None = None,
     batch_size: int = 32,
+    encoding: str = "utf-8",
 ) -> PipelineScores:
     """Score NER and end-to-end relation extraction on a CoNLL04 JSON file.
 
@@ -93,6 +94,7 @@ def evaluate_pipeline(
         data_path: CoNLL04 JSON with gold entities and relations.
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         batch_size: Sentences or candidate pairs per forward pass.
+        encoding: The data file's text encoding.
 
     Returns:
         PipelineScores: NER entity scores (in the model's types), strict relation
@@ -103,7 +105,7 @@ def evaluate_pipeline(
         ModelLoadError: A model cannot be loaded.
     """
     check_data_file(data_path)
-    examples = read_conll04(data_path)
+    examples = read_conll04(data_path, encoding=encoding)
     loaded = load_sequence_classifier(re_model, device=device)
     entity_map, label_map = manifest_maps(loaded.manifest)
     to_model = entity_map or dict(CONLL04_ENTITY_TYPES)

@@ -464,7 +464,7 @@ class QaTask:
 
     def _read(self, path: Path, role: str) -> list[QAExample]:
         """The questions of a SQuAD file, its skips logged and kept for the card."""
-        read = load_squad(path, strict=False)
+        read = load_squad(path, strict=False, encoding=self.options.encoding)
         self._report(read.report)
         read.report.require_some(len(read.examples), f"{role} questions in {path}")
         return list(read.examples)

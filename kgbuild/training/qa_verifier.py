@@ -121,6 +121,7 @@ def build_verified_model(
     no_answer_rate: float = 0.7,
     device: str | None = None,
     command: str = "",
+    encoding: str = "utf-8",
 ) -> VerifierChoice:
     """Choose the verifier's margin on selection articles and write the verified model."""
     from kgbuild.training.qa import evaluate_qa
@@ -137,7 +138,7 @@ def build_verified_model(
             f"{out} already holds files that are not a verified model: choose a new folder "
             "(its kgbuild_model.json would be replaced)"
         )
-    read = load_squad(data, strict=False)
+    read = load_squad(data, strict=False, encoding=encoding)
     read.report.log(logger)
     examples = list(read.examples)
     read.report.require_some(len(examples), f"questions in {data}")

@@ -258,9 +258,14 @@ def evaluate_examples(
 
 
 def evaluate_re(
-    model_ref: str, data_path: Path, *, device: str | None = None, batch_size: int = 32
+    model_ref: str,
+    data_path: Path,
+    *,
+    device: str | None = None,
+    batch_size: int = 32,
+    encoding: str = "utf-8",
 ) -> ReScores:
-    """Score a relation classifier on a CoNLL04 JSON file, with gold entities.
+    """Score a relation classifier on a CoNLL04 JSON file (in ``encoding``), with gold entities.
 
     A predicted relation is correct iff head span and type, tail span and type and
     the relation type all match a gold relation (strict; micro and per type).
@@ -277,7 +282,7 @@ def evaluate_re(
             "--gold-entities` (--re-model MODEL)"
         )
     return evaluate_examples(
-        model_ref, read_conll04(data_path), device=device, batch_size=batch_size
+        model_ref, read_conll04(data_path, encoding=encoding), device=device, batch_size=batch_size
     )
 
 
@@ -454,13 +459,13 @@ class ReTask:
             raise InputError("dev_fraction must be in (0, 1) and negative_ratio >= 0")
         if relation.pooling not in POOLINGS:
             raise InputError(f"pooling must be one of {POOLINGS}, not {relation.pooling!r}")
-        self.train_examples = read_conll04(self.train)
+        self.train_examples = read_conll04(self.train, encoding=options.encoding)
         if self.dev is None:
             self.train_examples, self.dev_examples = _split_dev(
                 self.train_examples, relation.dev_fraction, seed
             )
         else:
-            self.dev_examples = read_conll04(self.dev)
+            self.dev_examples = read_conll04(self.dev, encoding=options.encoding)
         entity_map, relabel = self.entity_map, self.relabel
         pairs = build_pairs(self.train_examples, entity_label_map=entity_map, label_map=relabel)
         self.dev_pairs = build_pairs(

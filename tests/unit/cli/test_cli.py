@@ -704,3 +704,87 @@ def test_ctrl_c_while_training_says_what_out_holds_and_what_to_run(tmp_path: Pat
         "to train from the start"
     ) in result.output
     assert not (out / "kgbuild_model.json").exists()
+
+
+def _reencoded(source: Path, target: Path, codec: str, bom: bytes = b"") -> Path:
+    """``source`` (UTF-8 text) written again as ``target`` in ``codec``."""
+    target.write_bytes(bom + source.read_text(encoding="utf-8").encode(codec))
+    return target
+
+
+def test_evaluate_ner_reads_utf16_and_a_code_page_given_with_encoding(
+    tmp_path: Path, random_ner_model: Path
+) -> None:
+    from tests.conftest import write_keyword_conll
+
+    data = write_keyword_conll(tmp_path / "dev.txt", 5, seed=3)
+    with data.open("a", encoding="utf-8") as more:
+        more.write("\nJosé O\nsaß O\n")
+
+    def scores(path: Path, *options: str) -> Any:
+        target = tmp_path / f"{path.stem}.json"
+        args = ["--model", str(random_ner_model), "--data", str(path), "--json-out", str(target)]
+        result = runner.invoke(app, ["evaluate", "ner", *args, "--device", "cpu", *options])
+        assert result.exit_code == 0, result.output
+        return {
+            k: v for k, v in json.loads(target.read_text(encoding="utf-8")).items() if k != "data"
+        }
+
+    expected = scores(data)
+    excel = _reencoded(data, tmp_path / "excel.txt", "utf-16-le", b"\xff\xfe")
+    assert scores(excel) == expected  # a byte-order mark needs no option
+    legacy = _reencoded(data, tmp_path / "legacy.txt", "cp1252")
+    assert scores(legacy, "--encoding", "cp1252") == expected
+    result = runner.invoke(
+        app, ["evaluate", "ner", "--model", str(random_ner_model), "--data", str(legacy)]
+    )
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # an error line, not a traceback
+    line = legacy.read_bytes().count(b"\n", 0, legacy.read_bytes().index(b"Jos")) + 1
+    assert f"{legacy}:{line}: not utf-8 text" in result.output
+    assert "at byte" in result.output and "--encoding" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate", "ner", "--model", "default", "--data"],
+        ["evaluate", "qa", "--model", "default", "--data"],
+        ["evaluate", "graph", "--data"],
+        ["train", "ner", "--out", "x", "--train"],
+        ["train", "qa-questions", "--out", "x", "--conll04"],
+        ["evaluate", "re", "--model", "default", "--data"],
+        ["evaluate", "pipeline", "--data"],
+        ["train", "re", "--out", "x", "--train"],
+        ["train", "qa", "--out", "x", "--train"],
+        ["train", "calibrate", ".", "--documents", "0:1", "--data"],
+        ["train", "qa-verifier", "--reader", "r", "--verifier", "v", "--out", "x", "--data"],
+    ],
+)
+def test_an_unknown_encoding_is_refused_before_anything_runs(
+    tmp_path: Path, command: list[str]
+) -> None:
+    data = tmp_path / "data.txt"
+    data.write_text("[]", encoding="utf-8")
+    result = runner.invoke(app, [*command, str(data), "--encoding", "utf-9"])
+    assert result.exit_code == 2, result.output
+    assert "unknown encoding 'utf-9'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_train_qa_questions_reads_its_data_in_the_encoding_given(tmp_path: Path) -> None:
+    from tests.conftest import write_keyword_conll04
+
+    records = json.loads(write_keyword_conll04(tmp_path / "r.json", 4, seed=0).read_text("utf-8"))
+    records[0]["tokens"][-1] = "…"  # cp1252 0x85
+    legacy = tmp_path / "legacy.json"
+    legacy.write_bytes(json.dumps(records, ensure_ascii=False).encode("cp1252"))
+    out = tmp_path / "q.json"
+    command = ["train", "qa-questions", "--conll04", str(legacy), "--out", str(out)]
+    refused = runner.invoke(app, command)
+    assert refused.exit_code == 2, refused.output
+    assert f"{legacy}:1: not utf-8 text" in refused.output
+    assert "--encoding" in refused.output
+    result = runner.invoke(app, [*command, "--encoding", "cp1252"])
+    assert result.exit_code == 0, result.output
+    assert "…" in out.read_text(encoding="utf-8")

@@ -648,6 +648,89 @@ def test_a_utf8_byte_order_mark_is_dropped(tmp_path: Path) -> None:
     assert read_conll04(write(tmp_path, "r.json", f"{bom}[]")) == []
 
 
+CP_CONLL = "-DOCSTART- O\n\nJosé B-PER\nsaß O\n"
+CP_SENTENCES = [TaggedSentence(tokens=("José", "saß"), tags=("B-PER", "O"))]
+
+
+@pytest.mark.parametrize(
+    ("codec", "bom"),
+    [
+        ("utf-8", b"\xef\xbb\xbf"),
+        ("utf-16-le", b"\xff\xfe"),
+        ("utf-16-be", b"\xfe\xff"),
+        ("utf-32-le", b"\xff\xfe\x00\x00"),
+    ],
+)
+def test_a_byte_order_mark_decides_the_encoding(codec: str, bom: bytes, tmp_path: Path) -> None:
+    conll = tmp_path / "excel.txt"
+    conll.write_bytes(bom + CP_CONLL.encode(codec))
+    assert read_conll(conll) == CP_SENTENCES
+    # a BOM is unambiguous: it wins over an encoding given for BOM-less files
+    assert read_conll(conll, encoding="cp1252") == CP_SENTENCES
+    squad = {"data": [{"title": "Café", "paragraphs": [{"context": "c", "qas": []}]}]}
+    json_file = tmp_path / "q.json"
+    json_file.write_bytes(bom + json.dumps(squad, ensure_ascii=False).encode(codec))
+    assert load_squad(json_file).examples == ()
+
+
+def test_a_legacy_code_page_is_read_only_when_named(tmp_path: Path) -> None:
+    conll = tmp_path / "cp1252.txt"
+    conll.write_bytes(CP_CONLL.encode("cp1252"))
+    with pytest.raises(DataFormatError) as caught:
+        read_conll(conll)
+    message = str(caught.value)
+    assert message.startswith(f"{conll}:3: not utf-8 text (invalid continuation byte at byte 17)")
+    assert "--encoding" in message
+    assert read_conll(conll, encoding="cp1252") == CP_SENTENCES
+    assert read_bmes(conll, encoding="CP1252")[-1].tokens == ("José", "saß")
+    conll.write_bytes(CP_CONLL.encode("cp1252") + b"x\x81 O\n")  # 0x81: no cp1252 character
+    with pytest.raises(DataFormatError, match=r"cp1252.txt:5: not cp1252 text .* at byte 32"):
+        read_conll(conll, encoding="cp1252")
+
+
+def test_utf16_without_a_byte_order_mark_is_refused_not_read_with_nuls(tmp_path: Path) -> None:
+    conll = tmp_path / "nobom.txt"
+    conll.write_bytes(CP_CONLL.encode("utf-16-le"))  # valid UTF-8: "-\0D\0O\0..."
+    message = r"nobom.txt:1: not utf-8 text \(a NUL byte at byte 1\).*--encoding utf-16-le"
+    with pytest.raises(DataFormatError, match=message):
+        read_conll(conll)
+    assert read_conll(conll, encoding="utf-16-le") == CP_SENTENCES
+
+
+@pytest.mark.parametrize(("bom", "codec"), [(b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16")])
+def test_a_damaged_file_with_a_byte_order_mark_is_not_sent_to_encoding(
+    bom: bytes, codec: str, tmp_path: Path
+) -> None:
+    """--encoding cannot help a file whose mark decides: the error must not suggest it."""
+    conll = tmp_path / "damaged.txt"
+    damaged = b"\xe9 O\n" if codec == "utf-8" else b"\x00\xdc"  # a lone low surrogate
+    conll.write_bytes(
+        bom + CP_CONLL.encode(f"{codec}-le" if codec == "utf-16" else codec) + damaged
+    )
+    with pytest.raises(DataFormatError) as caught:
+        read_conll(conll, encoding="cp1252")
+    message = str(caught.value)
+    assert f"damaged.txt:5: not {codec} text" in message
+    good = len(bom) + len(CP_CONLL.encode(f"{codec}-le" if codec == "utf-16" else codec))
+    assert f"at byte {good})" in message  # the file's offset, its mark counted
+    assert f"starts with a {codec.upper()} byte-order mark; repair the file" in message
+    assert "--encoding" not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("utf-9", "unknown encoding 'utf-9': give a Python codec name"),
+        ("base64", "'base64' is not a text encoding"),
+    ],
+)
+def test_an_unknown_encoding_is_refused(name: str, message: str, tmp_path: Path) -> None:
+    conll = write(tmp_path, "c.txt", CP_CONLL)
+    for reader in (read_conll, read_conll04, read_semeval2010):
+        with pytest.raises(InputError, match=message):
+            reader(conll, encoding=name)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -101,3 +101,36 @@ def test_evaluate_re_points_a_document_level_model_to_evaluate_graph(tmp_path: P
     assert result.exit_code == 2
     assert "document-level relation model" in result.output
     assert "kgbuild evaluate graph" in result.output
+
+
+def test_evaluate_re_and_pipeline_read_utf16_and_the_encoding_given(
+    tmp_path: Path, keyword_ner_model: Path, keyword_re_model: Path
+) -> None:
+    runner = CliRunner()
+    data = write_keyword_conll04(tmp_path / "dev.json", 8, seed=7)
+    text = data.read_text(encoding="utf-8").replace('"."', '"\u2026"')  # cp1252 0x85
+    excel, legacy = tmp_path / "excel.json", tmp_path / "legacy.json"
+    excel.write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    legacy.write_bytes(text.encode("cp1252"))
+    data.write_text(text, encoding="utf-8")
+    commands = {
+        "re": ["evaluate", "re", "--model", str(keyword_re_model)],
+        "pipeline": [
+            "evaluate", "pipeline", "--ner-model", str(keyword_ner_model),
+            "--re-model", str(keyword_re_model),
+        ],
+    }  # fmt: skip
+    for task, command in commands.items():
+        scores = []
+        for path, options in ((data, []), (excel, []), (legacy, ["--encoding", "cp1252"])):
+            target = tmp_path / f"{task}-{path.stem}.json"
+            args = [*command, "--data", str(path), "--device", "cpu", "--json-out", str(target)]
+            result = runner.invoke(app, [*args, *options])
+            assert result.exit_code == 0, result.output
+            written = json.loads(target.read_text(encoding="utf-8"))
+            scores.append({k: v for k, v in written.items() if k != "data"})
+        assert scores[0] == scores[1] == scores[2]
+        refused = runner.invoke(app, [*command, "--data", str(legacy), "--device", "cpu"])
+        assert refused.exit_code == 2, refused.output
+        assert f"{legacy}:1: not utf-8 text" in refused.output
+        assert "--encoding" in refused.output

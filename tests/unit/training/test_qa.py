@@ -468,3 +468,27 @@ def test_a_shorter_max_length_names_the_stride_that_fits(qa_base: Path, tmp_path
     message = r"stride 96 must be above 0 and below half of max_length 128: use --stride 63"
     with pytest.raises(InputError, match=message):
         train_qa(data, base=str(qa_base), out=tmp_path / "m", max_length=128, device="cpu")
+
+
+def test_train_qa_reads_its_files_in_the_encoding_given(qa_base: Path, tmp_path: Path) -> None:
+    """Decoded in --encoding, train and extra files get as far as the extra file's check."""
+    from typer.testing import CliRunner
+
+    from kgbuild.cli import app
+
+    data = write_keyword_squad(tmp_path / "squad.json", articles=2, seed=1)
+    root = json.loads(data.read_text(encoding="utf-8"))
+    root["data"][0]["title"] = "Café"
+    data.write_bytes(json.dumps(root, ensure_ascii=False).encode("cp1252"))
+    extra = tmp_path / "extra.json"
+    unanswered = {"data": [{"title": "Crème", "paragraphs": [{"context": "Déjà", "qas": []}]}]}
+    extra.write_bytes(json.dumps(unanswered, ensure_ascii=False).encode("cp1252"))
+    command = ["train", "qa", "--train", str(data), "--extra-train", str(extra)]
+    command += ["--base", str(qa_base), "--out", str(tmp_path / "m"), "--device", "cpu"]
+    command += ["--dev-articles", "1", "--max-length", "64", "--stride", "16"]
+    refused = CliRunner().invoke(app, command)
+    assert refused.exit_code == 2, refused.output
+    assert f"{data}:1: not utf-8 text" in refused.output and "--encoding" in refused.output
+    result = CliRunner().invoke(app, [*command, "--encoding", "cp1252"])
+    assert result.exit_code == 2, result.output
+    assert f"no answered question in {extra}" in result.output

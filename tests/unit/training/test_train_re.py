@@ -165,3 +165,44 @@ def test_a_run_dropping_unknown_relations_resumes_only_with_the_same_schema(
     narrow = settings(DocReData(unknown_relations="drop", schema=Path("business")))
     assert wide["dropped_unknown_relations"] != narrow["dropped_unknown_relations"]
     assert {k: v for k, v in wide.items() if k != "dropped_unknown_relations"} == kept
+
+
+def _in_cp1252(path: Path) -> Path:
+    """``path`` (UTF-8 JSON) rewritten in cp1252 with a word beyond ASCII ("…", byte 0x85)."""
+    text = path.read_text(encoding="utf-8").replace('"."', '"\u2026"')
+    assert "\u2026" in text
+    path.write_bytes(text.encode("cp1252"))
+    return path
+
+
+@pytest.mark.parametrize("data_format", ["conll04", "docred"])
+def test_train_re_reads_its_files_in_the_encoding_given(tmp_path: Path, data_format: str) -> None:
+    """Decoded in --encoding, the files get as far as the dev-label check before training."""
+    from typer.testing import CliRunner
+
+    from kgbuild.cli import app
+
+    if data_format == "conll04":
+        train = _in_cp1252(write_keyword_conll04(tmp_path / "train.json", 16, seed=0))
+        dev = write_keyword_conll04(tmp_path / "dev.json", 4, seed=1)
+        records = json.loads(dev.read_text(encoding="utf-8"))
+        for record in records:
+            for relation in record["relations"]:
+                relation[4] = relation[4].replace("OrgBased_In", "Located_In")
+        dev.write_text(json.dumps(records), encoding="utf-8")
+        dev = _in_cp1252(dev)
+        absent = "Located_In"
+    else:
+        train = _in_cp1252(_docred(tmp_path / "train.json", "P108"))
+        dev = _in_cp1252(_docred(tmp_path / "dev.json", "P17"))
+        absent = "P17"
+    base = make_tiny_bert(tmp_path / "base", ["O"])
+    command = ["train", "re", "--format", data_format, "--train", str(train), "--dev", str(dev)]
+    command += ["--base", str(base), "--out", str(tmp_path / "m"), "--device", "cpu"]
+    refused = CliRunner().invoke(app, command)
+    assert refused.exit_code == 2, refused.output
+    assert f"{train}:1: not utf-8 text" in refused.output and "--encoding" in refused.output
+    result = CliRunner().invoke(app, [*command, "--encoding", "cp1252"])
+    assert result.exit_code == 2, result.output
+    assert f"dev relation labels {absent} appear in no training" in result.output
+    assert not (tmp_path / "m").exists()
