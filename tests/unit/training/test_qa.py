@@ -491,4 +491,4 @@ def test_train_qa_reads_its_files_in_the_encoding_given(qa_base: Path, tmp_path:
     assert f"{data}:1: not utf-8 text" in refused.output and "--encoding" in refused.output
     result = CliRunner().invoke(app, [*command, "--encoding", "cp1252"])
     assert result.exit_code == 2, result.output
-    assert f"no answered question in {extra}" in result.output
+    assert f"no extra training questions in {extra} left" in result.output
