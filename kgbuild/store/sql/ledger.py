@@ -11,7 +11,8 @@ import os
 from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from kgbuild.data import (
@@ -88,6 +89,24 @@ def _batches(session: Session, ids: Sequence[str]) -> list[Sequence[str]]:
     """``ids`` in slices small enough to bind in one statement of ``session``'s database."""
     size = _IDS_PER_STATEMENT.get(session.get_bind().dialect.name, 900)
     return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
+def _documents(session: Session, ids: Iterable[str]) -> dict[str, DocumentRow]:
+    """The rows of the documents ``ids`` the ledger knows, by id: one query a batch of ids."""
+    rows: dict[str, DocumentRow] = {}
+    for batch in _batches(session, sorted(set(ids))):
+        query = select(DocumentRow).where(DocumentRow.id.in_(batch))
+        rows.update((row.id, row) for row in session.scalars(query))
+    return rows
+
+
+def _known(rows: dict[str, DocumentRow], ids: Iterable[str], why: str) -> None:
+    """Raise :class:`NoResultFound` naming the first of ``ids`` that ``rows`` lacks."""
+    missing = [doc_id for doc_id in ids if doc_id not in rows]
+    if missing:
+        raise NoResultFound(
+            f"{why}: {len(missing)} documents are not in the ledger (first: {missing[0]!r})"
+        )
 
 
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "abandoned")
@@ -502,9 +521,21 @@ def graph_key(target: str, row: DocumentRow) -> str:
 
 
 def forget_graph_keys(session: Session, doc_ids: Iterable[str]) -> None:
-    """Clear the graph keys of documents about to be rewritten: a write stopped midway is redone."""
-    for doc_id in doc_ids:
-        session.get_one(DocumentRow, doc_id).neo4j_key = None
+    """Clear the graph keys of documents about to be rewritten: a write stopped midway is redone.
+
+    One ``UPDATE`` a batch of ids.
+
+    Raises:
+        NoResultFound: a document is not in the ledger.
+    """
+    ids = sorted(set(doc_ids))
+    cleared = 0
+    for batch in _batches(session, ids):
+        cleared += session.execute(  # type: ignore[attr-defined]
+            update(DocumentRow).where(DocumentRow.id.in_(batch)).values(neo4j_key=None)
+        ).rowcount
+    if cleared != len(ids):
+        _known(_documents(session, ids), ids, "forget_graph_keys")
 
 
 def record_graph_write(
@@ -516,13 +547,22 @@ def record_graph_write(
     *,
     stage: str = "neo4j",
 ) -> None:
-    """Record that ``target`` now holds the ``written`` documents and not the ``removed`` ones."""
+    """Record that ``target`` now holds the ``written`` documents and not the ``removed`` ones.
+
+    The documents' rows are read in batches of ids, not one query each.
+
+    Raises:
+        NoResultFound: a document is not in the ledger.
+    """
+    written, removed = list(written), list(removed)
+    rows = _documents(session, [*written, *removed])
+    _known(rows, [*written, *removed], "record_graph_write")
     for doc_id in written:
-        row = session.get_one(DocumentRow, doc_id)
+        row = rows[doc_id]
         row.neo4j_key = graph_key(target, row)
         _event(session, run_id, source=row.source, stage=stage, status="ok", doc_id=doc_id)
     for doc_id in removed:
-        row = session.get_one(DocumentRow, doc_id)
+        row = rows[doc_id]
         row.neo4j_key = None
         _event(session, run_id, source=row.source, stage=stage, status="deleted", doc_id=doc_id)
 
