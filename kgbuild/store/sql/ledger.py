@@ -100,6 +100,12 @@ def _documents(session: Session, ids: Iterable[str]) -> dict[str, DocumentRow]:
     return rows
 
 
+def _drop_results(session: Session, ids: Sequence[str]) -> None:
+    """Delete the stored results of the documents ``ids`` (one statement a batch of ids)."""
+    for batch in _batches(session, ids):
+        session.execute(delete(ResultRow).where(ResultRow.doc_id.in_(batch)))
+
+
 def _known(rows: dict[str, DocumentRow], ids: Iterable[str], why: str) -> None:
     """Raise :class:`NoResultFound` naming the first of ``ids`` that ``rows`` lacks."""
     missing = [doc_id for doc_id in ids if doc_id not in rows]
@@ -411,13 +417,11 @@ def mark_deleted(session: Session, run_id: str, present_ids: Iterable[str]) -> l
         for row in session.scalars(select(DocumentRow).where(DocumentRow.status != "deleted"))
         if row.id not in present
     ]
+    _drop_results(session, [row.id for row in gone])
     for row in gone:
         row.status = "deleted"
         row.last_run_id = run_id
         row.updated_at = utcnow()
-        stale = session.get(ResultRow, row.id)
-        if stale is not None:
-            session.delete(stale)
         _event(session, run_id, source=row.source, stage="ingest", status="deleted", doc_id=row.id)
     return sorted(row.id for row in gone)
 

@@ -653,3 +653,23 @@ def test_graph_keys_of_a_document_the_ledger_does_not_know_are_an_error(engine) 
         ledger.record_graph_write(session, "run1", "t", ["a.txt"], ["b.txt"])
     with Session(engine) as session:
         assert session.get_one(DocumentRow, "a.txt").neo4j_key is not None
+
+
+def test_documents_no_longer_read_are_deleted_in_batches_of_ids(engine) -> None:  # type: ignore[no-untyped-def]
+    ids = [f"doc-{n:05d}" for n in range(2_000)]
+    stored_documents(engine, ids)
+    present, gone = ids[:100], ids[100:]
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run2")
+    with Session(engine) as session, session.begin(), statements(engine) as sent:
+        assert ledger.mark_deleted(session, "run2", present) == gone
+    assert len([s for s in sent if re.search(r"\bFROM results\b", s)]) <= 3  # not one a document
+    with Session(engine) as session:
+        statuses = {row.id: row.status for row in ledger.known_documents(session)}
+        assert statuses == dict.fromkeys(present, "ok") | dict.fromkeys(gone, "deleted")
+        assert [r.document.id for r in ledger.load_results(session, ids)] == present
+    with engine.connect() as conn:
+        events = conn.execute(
+            text("SELECT doc_id, stage, status FROM stage_events WHERE run_id = 'run2' ORDER BY id")
+        )
+        assert [tuple(e) for e in events] == [(d, "ingest", "deleted") for d in gone]
