@@ -53,6 +53,7 @@ __all__ = [
     "record_graph_inputs",
     "record_graph_write",
     "record_result",
+    "record_results",
     "record_skipped",
     "start_run",
     "stored_metadata",
@@ -97,6 +98,15 @@ def _documents(session: Session, ids: Iterable[str]) -> dict[str, DocumentRow]:
     for batch in _batches(session, sorted(set(ids))):
         query = select(DocumentRow).where(DocumentRow.id.in_(batch))
         rows.update((row.id, row) for row in session.scalars(query))
+    return rows
+
+
+def _results(session: Session, ids: Iterable[str]) -> dict[str, ResultRow]:
+    """The stored results of the documents ``ids`` that have one, by id (batched as above)."""
+    rows: dict[str, ResultRow] = {}
+    for batch in _batches(session, sorted(set(ids))):
+        query = select(ResultRow).where(ResultRow.doc_id.in_(batch))
+        rows.update((row.doc_id, row) for row in session.scalars(query))
     return rows
 
 
@@ -226,12 +236,13 @@ def _upsert_document(
     session: Session,
     run_id: str,
     document: DocumentInfo,
+    row: DocumentRow | None,
     *,
     status: str,
     model_key: str | None = None,
     error: str | None = None,
-) -> None:
-    row = session.get(DocumentRow, document.id)
+) -> DocumentRow:
+    """Update ``row``, ``document``'s (``None``: a new row is added); return the row."""
     if row is None:
         row = DocumentRow(id=document.id)
         session.add(row)
@@ -244,6 +255,7 @@ def _upsert_document(
     row.last_run_id = run_id
     row.updated_at = utcnow()
     row.error = error
+    return row
 
 
 def _event(
@@ -285,29 +297,59 @@ def record_result(
     Raises:
         ValueError: ``result`` is a failure (see :func:`record_failure`).
     """
-    if result.failure is not None:
-        raise ValueError(f"{result.document.source}: a failed result is recorded by record_failure")
-    document = result.document
-    _upsert_document(session, run_id, document, status="ok", model_key=model_key)
-    stored = _StoredResult(
-        doc_id=document.id,
-        chunks=result.chunks,
-        mentions=result.mentions,
-        relations=result.relations,
-        attributes=result.attributes,
-    )
-    row = session.get(ResultRow, document.id)
-    if row is None:
-        row = ResultRow(doc_id=document.id)
-        session.add(row)
-    row.content_hash = document.content_hash
-    row.model_key = model_key
-    row.run_id = run_id
-    row.payload = stored.model_dump_json()
-    for stage in stages:
-        _event(
-            session, run_id, source=document.source, stage=stage, status="ok", doc_id=document.id
+    record_results(session, run_id, [(result, stages)], model_key)
+
+
+def record_results(
+    session: Session,
+    run_id: str,
+    results: Iterable[tuple[DocumentResult, Iterable[str]]],
+    model_key: str,
+) -> None:
+    """Store documents' extraction results, each with the stages it ran, as :func:`record_result`.
+
+    The documents' rows and results are read in batches of ids, not one query each.
+
+    Raises:
+        ValueError: a result is a failure (see :func:`record_failure`); nothing is recorded.
+    """
+    results = list(results)
+    for result, _ in results:
+        if result.failure is not None:
+            raise ValueError(
+                f"{result.document.source}: a failed result is recorded by record_failure"
+            )
+    ids = [result.document.id for result, _ in results]
+    documents, stored_rows = _documents(session, ids), _results(session, ids)
+    for result, stages in results:
+        document = result.document
+        documents[document.id] = _upsert_document(
+            session, run_id, document, documents.get(document.id), status="ok", model_key=model_key
         )
+        stored = _StoredResult(
+            doc_id=document.id,
+            chunks=result.chunks,
+            mentions=result.mentions,
+            relations=result.relations,
+            attributes=result.attributes,
+        )
+        row = stored_rows.get(document.id)
+        if row is None:
+            row = stored_rows[document.id] = ResultRow(doc_id=document.id)
+            session.add(row)
+        row.content_hash = document.content_hash
+        row.model_key = model_key
+        row.run_id = run_id
+        row.payload = stored.model_dump_json()
+        for stage in stages:
+            _event(
+                session,
+                run_id,
+                source=document.source,
+                stage=stage,
+                status="ok",
+                doc_id=document.id,
+            )
 
 
 def record_skipped(session: Session, run_id: str, documents: Iterable[Document]) -> None:
@@ -358,7 +400,8 @@ def record_failure(
         error=failure.error,
     )
     if document is not None:
-        _upsert_document(session, run_id, document, status="failed", error=failure.error)
+        known = session.get(DocumentRow, document.id)
+        _upsert_document(session, run_id, document, known, status="failed", error=failure.error)
         stale = session.get(ResultRow, document.id)
         if stale is not None:
             session.delete(stale)

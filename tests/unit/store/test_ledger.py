@@ -673,3 +673,48 @@ def test_documents_no_longer_read_are_deleted_in_batches_of_ids(engine) -> None:
             text("SELECT doc_id, stage, status FROM stage_events WHERE run_id = 'run2' ORDER BY id")
         )
         assert [tuple(e) for e in events] == [(d, "ingest", "deleted") for d in gone]
+
+
+def test_a_batch_of_results_is_recorded_with_its_rows_read_in_batches_of_ids(engine) -> None:  # type: ignore[no-untyped-def]
+    old = [f"doc-{n:05d}" for n in range(1_000)]
+    stored_documents(engine, old)
+    changed = [doc(doc_id, "Acme Corp") for doc_id in old[500:]]
+    new = [doc(f"new-{n:05d}", "Northwind") for n in range(1_000)]
+    batch = [
+        *((result(d, mentions=[mention(d.id, "Acme", 0)]), ["ner", "relations"]) for d in changed),
+        *((result(d), ["ner"]) for d in new),
+    ]
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run2")
+    with Session(engine) as session, session.begin(), statements(engine) as sent:
+        ledger.record_results(session, "run2", batch, "k2")
+    reads = [
+        s for s in sent if s.startswith("SELECT") and re.search(r"FROM (documents|results)", s)
+    ]
+    assert len(reads) <= 6  # two tables, batches of 900 ids on SQLite: not one a document
+    with Session(engine) as session:
+        rows = {row.id: row for row in ledger.known_documents(session)}
+        assert {row.model_key for i, row in rows.items() if i in old[:500]} == {"k"}
+        recorded = [d.id for d in [*changed, *new]]
+        assert {(rows[i].model_key, rows[i].last_run_id) for i in recorded} == {("k2", "run2")}
+        assert ledger.load_results(session, recorded) == [r for r, _ in batch]
+        assert ledger.unchanged_documents(session, [*changed, *new], "k2") == set(recorded)
+    with engine.connect() as conn:
+        events = conn.execute(
+            text("SELECT doc_id, stage FROM stage_events WHERE run_id = 'run2' ORDER BY id")
+        )
+        assert [tuple(e) for e in events] == [
+            *((d.id, stage) for d in changed for stage in ("ner", "relations")),
+            *((d.id, "ner") for d in new),
+        ]
+
+
+def test_a_batch_holding_a_failure_records_no_result(engine) -> None:  # type: ignore[no-untyped-def]
+    a, b = doc("a.txt", "Acme"), doc("b.txt", "Northwind")
+    failure = DocumentFailure(source=b.source, stage="extract", error="boom", doc_id=b.id)
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        batch = [(result(a), ["ner"]), (DocumentResult(document=b.info, failure=failure), [])]
+        with pytest.raises(ValueError, match="record_failure"):
+            ledger.record_results(session, "run1", batch, "k")
+        assert ledger.known_documents(session) == []
