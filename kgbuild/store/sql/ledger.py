@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
@@ -413,13 +413,17 @@ def _drop_repeated_failure(session: Session, failure: DocumentFailure) -> None:
     The latest event of ``failure``'s document goes where it and the one before are both
     this failure (stage, source and error); ``skipped`` events do not break a streak (a
     duplicate of an unchanged document fails beside its skip). A failure that names no
-    document is recorded each time.
+    document (an input that cannot be read) is one of the events naming no document of its
+    source: those alone make its streak.
     """
+    whose: list[ColumnElement[bool]]
     if failure.doc_id is None:
-        return
+        whose = [StageEventRow.doc_id.is_(None), StageEventRow.source == _storable(failure.source)]
+    else:
+        whose = [StageEventRow.doc_id == _storable(failure.doc_id)]
     latest = session.scalars(
         select(StageEventRow)
-        .where(StageEventRow.doc_id == _storable(failure.doc_id), StageEventRow.status != "skipped")
+        .where(*whose, StageEventRow.status != "skipped")
         .order_by(StageEventRow.id.desc())
         .limit(2)
     ).all()

@@ -718,3 +718,32 @@ def test_a_batch_holding_a_failure_records_no_result(engine) -> None:  # type: i
         with pytest.raises(ValueError, match="record_failure"):
             ledger.record_results(session, "run1", batch, "k")
         assert ledger.known_documents(session) == []
+
+
+def test_an_input_failing_the_same_way_every_run_keeps_the_first_and_latest_event(engine) -> None:  # type: ignore[no-untyped-def]
+    def fail(run_id: str, source: str, error: str = "not UTF-8") -> None:
+        with Session(engine) as session, session.begin():
+            ledger.start_run(session, run_id)
+            failure = DocumentFailure(source=source, stage="ingest", error=error)
+            ledger.record_failure(session, run_id, failure)
+
+    def events() -> list[tuple[str, str, str | None]]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT run_id, source, error FROM stage_events ORDER BY id"))
+            return [(row.run_id, row.source, row.error) for row in rows]
+
+    for run_id in ("run1", "run2", "run3", "run4"):  # read again by every run, failing again
+        fail(run_id, "/in/bad.txt")
+        fail(run_id, "/in/worse.txt")
+    assert events() == [
+        ("run1", "/in/bad.txt", "not UTF-8"),
+        ("run1", "/in/worse.txt", "not UTF-8"),
+        ("run4", "/in/bad.txt", "not UTF-8"),
+        ("run4", "/in/worse.txt", "not UTF-8"),
+    ]
+    for run_id in ("run5", "run6", "run7"):  # another error starts another streak
+        fail(run_id, "/in/bad.txt", "too large")
+    assert [(run_id, error) for run_id, _, error in events()[4:]] == [
+        ("run5", "too large"),
+        ("run7", "too large"),
+    ]
