@@ -289,14 +289,24 @@ def extract(documents: Sequence[Document], stages: Extractor) -> list[DocumentRe
 
 
 def record(engine: Engine, run_id: str, model_key: str, outcomes: Sequence[DocumentResult]) -> None:
-    """Store a batch's results (or failures) in the ledger, in one transaction."""
+    """Store a batch's results (or failures) in the ledger, in one transaction.
+
+    The results are recorded together (their rows read in batches of ids), then the failures.
+    """
     with Session(engine) as session, session.begin():
+        ledger.record_results(
+            session,
+            run_id,
+            [
+                (outcome, [s for s in EXTRACT_STAGES if s not in outcome.skipped_stages])
+                for outcome in outcomes
+                if outcome.failure is None
+            ],
+            model_key,
+        )
         for outcome in outcomes:
             if outcome.failure is not None:
                 ledger.record_failure(session, run_id, outcome.failure, outcome.document)
-            else:
-                stages = [s for s in EXTRACT_STAGES if s not in outcome.skipped_stages]
-                ledger.record_result(session, run_id, outcome, model_key, stages)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ import os
 from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from kgbuild.data import (
@@ -52,6 +53,7 @@ __all__ = [
     "record_graph_inputs",
     "record_graph_write",
     "record_result",
+    "record_results",
     "record_skipped",
     "start_run",
     "stored_metadata",
@@ -88,6 +90,39 @@ def _batches(session: Session, ids: Sequence[str]) -> list[Sequence[str]]:
     """``ids`` in slices small enough to bind in one statement of ``session``'s database."""
     size = _IDS_PER_STATEMENT.get(session.get_bind().dialect.name, 900)
     return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
+def _documents(session: Session, ids: Iterable[str]) -> dict[str, DocumentRow]:
+    """The rows of the documents ``ids`` the ledger knows, by id: one query a batch of ids."""
+    rows: dict[str, DocumentRow] = {}
+    for batch in _batches(session, sorted(set(ids))):
+        query = select(DocumentRow).where(DocumentRow.id.in_(batch))
+        rows.update((row.id, row) for row in session.scalars(query))
+    return rows
+
+
+def _results(session: Session, ids: Iterable[str]) -> dict[str, ResultRow]:
+    """The stored results of the documents ``ids`` that have one, by id (batched as above)."""
+    rows: dict[str, ResultRow] = {}
+    for batch in _batches(session, sorted(set(ids))):
+        query = select(ResultRow).where(ResultRow.doc_id.in_(batch))
+        rows.update((row.doc_id, row) for row in session.scalars(query))
+    return rows
+
+
+def _drop_results(session: Session, ids: Sequence[str]) -> None:
+    """Delete the stored results of the documents ``ids`` (one statement a batch of ids)."""
+    for batch in _batches(session, ids):
+        session.execute(delete(ResultRow).where(ResultRow.doc_id.in_(batch)))
+
+
+def _known(rows: dict[str, DocumentRow], ids: Iterable[str], why: str) -> None:
+    """Raise :class:`NoResultFound` naming the first of ``ids`` that ``rows`` lacks."""
+    missing = [doc_id for doc_id in ids if doc_id not in rows]
+    if missing:
+        raise NoResultFound(
+            f"{why}: {len(missing)} documents are not in the ledger (first: {missing[0]!r})"
+        )
 
 
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "abandoned")
@@ -201,12 +236,13 @@ def _upsert_document(
     session: Session,
     run_id: str,
     document: DocumentInfo,
+    row: DocumentRow | None,
     *,
     status: str,
     model_key: str | None = None,
     error: str | None = None,
-) -> None:
-    row = session.get(DocumentRow, document.id)
+) -> DocumentRow:
+    """Update ``row``, ``document``'s (``None``: a new row is added); return the row."""
     if row is None:
         row = DocumentRow(id=document.id)
         session.add(row)
@@ -219,6 +255,7 @@ def _upsert_document(
     row.last_run_id = run_id
     row.updated_at = utcnow()
     row.error = error
+    return row
 
 
 def _event(
@@ -260,29 +297,59 @@ def record_result(
     Raises:
         ValueError: ``result`` is a failure (see :func:`record_failure`).
     """
-    if result.failure is not None:
-        raise ValueError(f"{result.document.source}: a failed result is recorded by record_failure")
-    document = result.document
-    _upsert_document(session, run_id, document, status="ok", model_key=model_key)
-    stored = _StoredResult(
-        doc_id=document.id,
-        chunks=result.chunks,
-        mentions=result.mentions,
-        relations=result.relations,
-        attributes=result.attributes,
-    )
-    row = session.get(ResultRow, document.id)
-    if row is None:
-        row = ResultRow(doc_id=document.id)
-        session.add(row)
-    row.content_hash = document.content_hash
-    row.model_key = model_key
-    row.run_id = run_id
-    row.payload = stored.model_dump_json()
-    for stage in stages:
-        _event(
-            session, run_id, source=document.source, stage=stage, status="ok", doc_id=document.id
+    record_results(session, run_id, [(result, stages)], model_key)
+
+
+def record_results(
+    session: Session,
+    run_id: str,
+    results: Iterable[tuple[DocumentResult, Iterable[str]]],
+    model_key: str,
+) -> None:
+    """Store documents' extraction results, each with the stages it ran, as :func:`record_result`.
+
+    The documents' rows and results are read in batches of ids, not one query each.
+
+    Raises:
+        ValueError: a result is a failure (see :func:`record_failure`); nothing is recorded.
+    """
+    results = list(results)
+    for result, _ in results:
+        if result.failure is not None:
+            raise ValueError(
+                f"{result.document.source}: a failed result is recorded by record_failure"
+            )
+    ids = [result.document.id for result, _ in results]
+    documents, stored_rows = _documents(session, ids), _results(session, ids)
+    for result, stages in results:
+        document = result.document
+        documents[document.id] = _upsert_document(
+            session, run_id, document, documents.get(document.id), status="ok", model_key=model_key
         )
+        stored = _StoredResult(
+            doc_id=document.id,
+            chunks=result.chunks,
+            mentions=result.mentions,
+            relations=result.relations,
+            attributes=result.attributes,
+        )
+        row = stored_rows.get(document.id)
+        if row is None:
+            row = stored_rows[document.id] = ResultRow(doc_id=document.id)
+            session.add(row)
+        row.content_hash = document.content_hash
+        row.model_key = model_key
+        row.run_id = run_id
+        row.payload = stored.model_dump_json()
+        for stage in stages:
+            _event(
+                session,
+                run_id,
+                source=document.source,
+                stage=stage,
+                status="ok",
+                doc_id=document.id,
+            )
 
 
 def record_skipped(session: Session, run_id: str, documents: Iterable[Document]) -> None:
@@ -333,7 +400,8 @@ def record_failure(
         error=failure.error,
     )
     if document is not None:
-        _upsert_document(session, run_id, document, status="failed", error=failure.error)
+        known = session.get(DocumentRow, document.id)
+        _upsert_document(session, run_id, document, known, status="failed", error=failure.error)
         stale = session.get(ResultRow, document.id)
         if stale is not None:
             session.delete(stale)
@@ -345,13 +413,17 @@ def _drop_repeated_failure(session: Session, failure: DocumentFailure) -> None:
     The latest event of ``failure``'s document goes where it and the one before are both
     this failure (stage, source and error); ``skipped`` events do not break a streak (a
     duplicate of an unchanged document fails beside its skip). A failure that names no
-    document is recorded each time.
+    document (an input that cannot be read) is one of the events naming no document of its
+    source: those alone make its streak.
     """
+    whose: list[ColumnElement[bool]]
     if failure.doc_id is None:
-        return
+        whose = [StageEventRow.doc_id.is_(None), StageEventRow.source == _storable(failure.source)]
+    else:
+        whose = [StageEventRow.doc_id == _storable(failure.doc_id)]
     latest = session.scalars(
         select(StageEventRow)
-        .where(StageEventRow.doc_id == _storable(failure.doc_id), StageEventRow.status != "skipped")
+        .where(*whose, StageEventRow.status != "skipped")
         .order_by(StageEventRow.id.desc())
         .limit(2)
     ).all()
@@ -392,13 +464,11 @@ def mark_deleted(session: Session, run_id: str, present_ids: Iterable[str]) -> l
         for row in session.scalars(select(DocumentRow).where(DocumentRow.status != "deleted"))
         if row.id not in present
     ]
+    _drop_results(session, [row.id for row in gone])
     for row in gone:
         row.status = "deleted"
         row.last_run_id = run_id
         row.updated_at = utcnow()
-        stale = session.get(ResultRow, row.id)
-        if stale is not None:
-            session.delete(stale)
         _event(session, run_id, source=row.source, stage="ingest", status="deleted", doc_id=row.id)
     return sorted(row.id for row in gone)
 
@@ -502,9 +572,21 @@ def graph_key(target: str, row: DocumentRow) -> str:
 
 
 def forget_graph_keys(session: Session, doc_ids: Iterable[str]) -> None:
-    """Clear the graph keys of documents about to be rewritten: a write stopped midway is redone."""
-    for doc_id in doc_ids:
-        session.get_one(DocumentRow, doc_id).neo4j_key = None
+    """Clear the graph keys of documents about to be rewritten: a write stopped midway is redone.
+
+    One ``UPDATE`` a batch of ids.
+
+    Raises:
+        NoResultFound: a document is not in the ledger.
+    """
+    ids = sorted(set(doc_ids))
+    cleared = 0
+    for batch in _batches(session, ids):
+        cleared += session.execute(  # type: ignore[attr-defined]
+            update(DocumentRow).where(DocumentRow.id.in_(batch)).values(neo4j_key=None)
+        ).rowcount
+    if cleared != len(ids):
+        _known(_documents(session, ids), ids, "forget_graph_keys")
 
 
 def record_graph_write(
@@ -516,13 +598,22 @@ def record_graph_write(
     *,
     stage: str = "neo4j",
 ) -> None:
-    """Record that ``target`` now holds the ``written`` documents and not the ``removed`` ones."""
+    """Record that ``target`` now holds the ``written`` documents and not the ``removed`` ones.
+
+    The documents' rows are read in batches of ids, not one query each.
+
+    Raises:
+        NoResultFound: a document is not in the ledger.
+    """
+    written, removed = list(written), list(removed)
+    rows = _documents(session, [*written, *removed])
+    _known(rows, [*written, *removed], "record_graph_write")
     for doc_id in written:
-        row = session.get_one(DocumentRow, doc_id)
+        row = rows[doc_id]
         row.neo4j_key = graph_key(target, row)
         _event(session, run_id, source=row.source, stage=stage, status="ok", doc_id=doc_id)
     for doc_id in removed:
-        row = session.get_one(DocumentRow, doc_id)
+        row = rows[doc_id]
         row.neo4j_key = None
         _event(session, run_id, source=row.source, stage=stage, status="deleted", doc_id=doc_id)
 

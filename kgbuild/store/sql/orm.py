@@ -96,9 +96,9 @@ class StageEventRow(Base):
     """One stage outcome for one document (or input file) in one run.
 
     A document skipped as unchanged keeps only its latest ``skipped`` event (the runs'
-    ``skipped`` counts hold the rest), and one failing the same way run after run the first
-    and latest event of that streak, so that the table grows with the corpus, not with runs
-    times documents; every other outcome is kept.
+    ``skipped`` counts hold the rest), and one (or an input that cannot be read) failing the
+    same way run after run the first and latest event of that streak, so that the table
+    grows with the corpus, not with runs times documents; every other outcome is kept.
     """
 
     __tablename__ = "stage_events"

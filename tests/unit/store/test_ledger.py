@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, insert, select, text
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from kgbuild.data import (
@@ -558,3 +561,189 @@ def test_a_duplicate_of_an_unchanged_document_keeps_the_first_and_latest_failure
             tuple(row) for row in conn.execute(text("SELECT run_id, status FROM stage_events"))
         }
     assert events == {("run1", "ok"), ("run2", "failed"), ("run4", "skipped"), ("run4", "failed")}
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` sends while the block runs (an executemany counts once)."""
+    sent: list[str] = []
+
+    def note(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        sent.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def stored_documents(engine: Engine, ids: Sequence[str], run_id: str = "run1") -> None:
+    """Put ``ids`` in the ledger as current documents with a stored (empty) result."""
+    hashed = content_hash("Acme")
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, run_id)
+        session.flush()
+        session.execute(
+            insert(DocumentRow),
+            [
+                {"id": d, "source": f"/in/{d}", "content_hash": hashed, "lang": "en"}
+                | {"status": "ok", "model_key": "k", "last_run_id": run_id}
+                for d in ids
+            ],
+        )
+        session.execute(
+            insert(ResultRow),
+            [
+                {"doc_id": d, "content_hash": hashed, "model_key": "k", "run_id": run_id}
+                | {"payload": json.dumps({"doc_id": d, "chunks": [], "mentions": []})}
+                for d in ids
+            ],
+        )
+
+
+def on_documents(sent: list[str]) -> list[str]:
+    """The statements of ``sent`` that read or change the documents table."""
+    return [s for s in sent if re.search(r"\b(FROM|UPDATE) documents\b", s)]
+
+
+def test_graph_keys_are_forgotten_and_recorded_in_batches_of_ids(engine) -> None:  # type: ignore[no-untyped-def]
+    ids = [f"doc-{n:05d}" for n in range(2_000)]  # over SQLite's batch of 900 ids
+    stored_documents(engine, ids)
+    target = "bolt://x|neo4j"
+    written, removed = ids[:1_500], ids[1_500:1_900]  # the last 100 are kept
+    with Session(engine) as session, session.begin():
+        ledger.record_graph_write(session, "run1", target, ids, [])
+    with Session(engine) as session, session.begin(), statements(engine) as sent:
+        ledger.forget_graph_keys(session, written)
+    assert len(on_documents(sent)) <= 2  # not one statement per document
+    with Session(engine) as session:
+        keys = {row.id: row.neo4j_key for row in ledger.known_documents(session)}
+        assert [doc_id for doc_id, key in keys.items() if key is None] == written
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run2")
+    with Session(engine) as session, session.begin(), statements(engine) as sent:
+        ledger.record_graph_write(session, "run2", target, written, removed)
+    assert len(on_documents(sent)) <= 4  # reads in batches of ids, one executemany UPDATE
+    with Session(engine) as session:
+        rows = ledger.known_documents(session)
+        expected = [ledger.graph_key(target, row) for row in rows[:1_500]]
+        assert [row.neo4j_key for row in rows[:1_500]] == expected
+        assert [row.neo4j_key for row in rows[1_500:1_900]] == [None] * len(removed)
+        assert all(row.neo4j_key == ledger.graph_key(target, row) for row in rows[1_900:])
+    with engine.connect() as conn:
+        events = conn.execute(
+            text(
+                "SELECT doc_id, source, status FROM stage_events WHERE run_id = 'run2' ORDER BY id"
+            )
+        )
+        assert [tuple(e) for e in events] == [
+            *((d, f"/in/{d}", "ok") for d in written),
+            *((d, f"/in/{d}", "deleted") for d in removed),
+        ]
+
+
+def test_graph_keys_of_a_document_the_ledger_does_not_know_are_an_error(engine) -> None:  # type: ignore[no-untyped-def]
+    stored_documents(engine, ["a.txt"])
+    with Session(engine) as session, session.begin():
+        ledger.record_graph_write(session, "run1", "t", ["a.txt"], [])
+    with pytest.raises(NoResultFound, match=r"'b\.txt'"), Session(engine) as session:
+        ledger.forget_graph_keys(session, ["a.txt", "b.txt"])
+    with pytest.raises(NoResultFound, match=r"'b\.txt'"), Session(engine) as session:
+        ledger.record_graph_write(session, "run1", "t", ["a.txt"], ["b.txt"])
+    with Session(engine) as session:
+        assert session.get_one(DocumentRow, "a.txt").neo4j_key is not None
+
+
+def test_documents_no_longer_read_are_deleted_in_batches_of_ids(engine) -> None:  # type: ignore[no-untyped-def]
+    ids = [f"doc-{n:05d}" for n in range(2_000)]
+    stored_documents(engine, ids)
+    present, gone = ids[:100], ids[100:]
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run2")
+    with Session(engine) as session, session.begin(), statements(engine) as sent:
+        assert ledger.mark_deleted(session, "run2", present) == gone
+    assert len([s for s in sent if re.search(r"\bFROM results\b", s)]) <= 3  # not one a document
+    with Session(engine) as session:
+        statuses = {row.id: row.status for row in ledger.known_documents(session)}
+        assert statuses == dict.fromkeys(present, "ok") | dict.fromkeys(gone, "deleted")
+        assert [r.document.id for r in ledger.load_results(session, ids)] == present
+    with engine.connect() as conn:
+        events = conn.execute(
+            text("SELECT doc_id, stage, status FROM stage_events WHERE run_id = 'run2' ORDER BY id")
+        )
+        assert [tuple(e) for e in events] == [(d, "ingest", "deleted") for d in gone]
+
+
+def test_a_batch_of_results_is_recorded_with_its_rows_read_in_batches_of_ids(engine) -> None:  # type: ignore[no-untyped-def]
+    old = [f"doc-{n:05d}" for n in range(1_000)]
+    stored_documents(engine, old)
+    changed = [doc(doc_id, "Acme Corp") for doc_id in old[500:]]
+    new = [doc(f"new-{n:05d}", "Northwind") for n in range(1_000)]
+    batch = [
+        *((result(d, mentions=[mention(d.id, "Acme", 0)]), ["ner", "relations"]) for d in changed),
+        *((result(d), ["ner"]) for d in new),
+    ]
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run2")
+    with Session(engine) as session, session.begin(), statements(engine) as sent:
+        ledger.record_results(session, "run2", batch, "k2")
+    reads = [
+        s for s in sent if s.startswith("SELECT") and re.search(r"FROM (documents|results)", s)
+    ]
+    assert len(reads) <= 6  # two tables, batches of 900 ids on SQLite: not one a document
+    with Session(engine) as session:
+        rows = {row.id: row for row in ledger.known_documents(session)}
+        assert {row.model_key for i, row in rows.items() if i in old[:500]} == {"k"}
+        recorded = [d.id for d in [*changed, *new]]
+        assert {(rows[i].model_key, rows[i].last_run_id) for i in recorded} == {("k2", "run2")}
+        assert ledger.load_results(session, recorded) == [r for r, _ in batch]
+        assert ledger.unchanged_documents(session, [*changed, *new], "k2") == set(recorded)
+    with engine.connect() as conn:
+        events = conn.execute(
+            text("SELECT doc_id, stage FROM stage_events WHERE run_id = 'run2' ORDER BY id")
+        )
+        assert [tuple(e) for e in events] == [
+            *((d.id, stage) for d in changed for stage in ("ner", "relations")),
+            *((d.id, "ner") for d in new),
+        ]
+
+
+def test_a_batch_holding_a_failure_records_no_result(engine) -> None:  # type: ignore[no-untyped-def]
+    a, b = doc("a.txt", "Acme"), doc("b.txt", "Northwind")
+    failure = DocumentFailure(source=b.source, stage="extract", error="boom", doc_id=b.id)
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        batch = [(result(a), ["ner"]), (DocumentResult(document=b.info, failure=failure), [])]
+        with pytest.raises(ValueError, match="record_failure"):
+            ledger.record_results(session, "run1", batch, "k")
+        assert ledger.known_documents(session) == []
+
+
+def test_an_input_failing_the_same_way_every_run_keeps_the_first_and_latest_event(engine) -> None:  # type: ignore[no-untyped-def]
+    def fail(run_id: str, source: str, error: str = "not UTF-8") -> None:
+        with Session(engine) as session, session.begin():
+            ledger.start_run(session, run_id)
+            failure = DocumentFailure(source=source, stage="ingest", error=error)
+            ledger.record_failure(session, run_id, failure)
+
+    def events() -> list[tuple[str, str, str | None]]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT run_id, source, error FROM stage_events ORDER BY id"))
+            return [(row.run_id, row.source, row.error) for row in rows]
+
+    for run_id in ("run1", "run2", "run3", "run4"):  # read again by every run, failing again
+        fail(run_id, "/in/bad.txt")
+        fail(run_id, "/in/worse.txt")
+    assert events() == [
+        ("run1", "/in/bad.txt", "not UTF-8"),
+        ("run1", "/in/worse.txt", "not UTF-8"),
+        ("run4", "/in/bad.txt", "not UTF-8"),
+        ("run4", "/in/worse.txt", "not UTF-8"),
+    ]
+    for run_id in ("run5", "run6", "run7"):  # another error starts another streak
+        fail(run_id, "/in/bad.txt", "too large")
+    assert [(run_id, error) for run_id, _, error in events()[4:]] == [
+        ("run5", "too large"),
+        ("run7", "too large"),
+    ]
