@@ -23,6 +23,11 @@ its WebSocket protocol, which this one no longer watched: a handshake that proto
 not parse (a body, a header line over 8 KB) was never answered, and the connection stayed
 open outside the count of ``max_connections`` until a read deadline left running by chance
 closed it. Such a request is now answered 400 and closed: no connection leaves this protocol.
+
+uvicorn stops on SIGTERM and SIGINT by itself: it shuts down, then raises the signal again
+with the handlers it found, and SIGTERM's default ends the process right there, so code
+after ``uvicorn.run`` (a ``finally``) never ran. :class:`HookedServer` runs a hook once the
+server listens and one as its shutdown begins, before that.
 """
 
 from __future__ import annotations
@@ -30,10 +35,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import h11
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from kgbuild.qa.http_guards import is_loopback
@@ -42,6 +50,7 @@ __all__ = [
     "MAX_CONNECTIONS",
     "MAX_CONNECTIONS_PER_CLIENT",
     "READ_TIMEOUT_S",
+    "HookedServer",
     "deadline_protocol",
     "per_client_limit",
 ]
@@ -305,3 +314,42 @@ def per_client_limit(configured: int | None, bound_host: str) -> int:
     if configured is not None:
         return configured
     return 0 if is_loopback(bound_host) else MAX_CONNECTIONS_PER_CLIENT
+
+
+def _nothing() -> None:
+    pass
+
+
+class HookedServer(uvicorn.Server):
+    """uvicorn's server with a hook once it listens and one as its shutdown begins.
+
+    ``listening`` runs once the socket is bound; ``stopping`` first thing in the shutdown,
+    whatever stops the server (SIGTERM, SIGINT or ``should_exit``). An error in ``listening`` is logged and stops the server (its shutdown runs).
+    """
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        listening: Callable[[], None] = _nothing,
+        stopping: Callable[[], None] = _nothing,
+    ) -> None:
+        super().__init__(config)
+        self._listening, self._stopping = listening, stopping
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start as uvicorn does, then call ``listening``."""
+        await super().startup(sockets)
+        if self.started:
+            try:
+                self._listening()
+            except Exception:
+                log.exception("stopping the server: its start-up hook failed")
+                self.should_exit = True
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Call ``stopping``, then shut down as uvicorn does."""
+        try:
+            self._stopping()
+        finally:
+            await super().shutdown(sockets)

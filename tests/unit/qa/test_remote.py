@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from kgbuild.qa.remote import (
     unregister_server,
 )
 from tests.http_server import free_port, running
+from tests.processes import BuildProcess
 
 QUESTION = "in which city does maria gonzalez work ?"
 TOKEN = "t0ken-for-tests-0123456789"
@@ -136,6 +138,42 @@ def test_the_console_command_answers_alone_and_leaves_cleanly(
         [*command, "--qa-model", "no-such-qa-model"], capture_output=True, text=True, check=False
     )
     assert failed.returncode != 0 and "no-such-qa-model" in failed.stdout + failed.stderr
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_server_removes_its_record(
+    example: Settings,
+    registry: Path,
+    keyword_qa_model: Path,
+    keyword_ner_model: Path,
+    stop: signal.Signals,
+) -> None:
+    """uvicorn re-raises SIGTERM once it has shut down, and its default ends the process:
+    the record stayed behind, naming a process id and a port others may get next."""
+    qa_model, ner_model = str(keyword_qa_model), str(keyword_ner_model)
+    args = ["--qa-model", qa_model, "--ner-model", ner_model, "--threshold", "0.2"]
+    server = BuildProcess(
+        ["serve", "--out", str(example.out_dir), "--port", str(free_port()), *args]
+    )
+    try:
+        server.wait_for("asks this server (record:", timeout=300)
+        path = record_path(
+            registry, graph_source(example, graph=None, neo4j=None), qa_model, ner_model
+        )
+        record = find_server(
+            registry, graph_source(example, graph=None, neo4j=None), qa_model, ner_model
+        )
+        assert record is not None and record.pid == server.pid
+        code, output = _ask(example, qa_model, ner_model)
+        assert code == 0 and "answering here" not in output and "Answer: Berlin" in output
+        server.process.send_signal(stop)
+        code = server.finish(timeout=60)
+    finally:
+        server.stop()
+    assert not path.exists(), server.output
+    assert "Traceback" not in server.output
+    # SIGTERM still ends the process by the signal (what a supervisor expects); Ctrl-C, 0
+    assert code == (-signal.SIGTERM if stop == signal.SIGTERM else 0), server.output
 
 
 def test_a_token_server_is_asked_with_the_configured_token(
