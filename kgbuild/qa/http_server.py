@@ -18,6 +18,15 @@ Nor could one client be kept from taking every one of those places: at most
 ``max_connections_per_client`` are served for one peer address, and one more from it gets
 429 as it opens (where the limit applies: :func:`per_client_limit`).
 
+A refused connection stays open a moment (:data:`REFUSED_LINGER_S`) for its client to read
+the answer, and counts toward neither limit: one address opening connections faster than
+they closed held a socket and a file descriptor for each (1,024 per process by default),
+and the server then failed to accept anyone. At most ``max_connections`` refused ones stay
+open at once; one more closes the oldest, which has had the longest to read its answer.
+They are not counted among those served, which they would crowd out, nor closed at once:
+a request already received and left unread turns the close into a reset, and the client
+loses the answer.
+
 Nothing kgbuild serves speaks WebSocket, yet uvicorn handed any request asking for it to
 its WebSocket protocol, which this one no longer watched: a handshake that protocol could
 not parse (a body, a header line over 8 KB) was never answered, and the connection stayed
@@ -70,7 +79,8 @@ them behind one address fit, and filling the default 100 places takes at least 5
 
 REFUSED_LINGER_S = 2.0
 """How long a refused connection is kept open, its input read and dropped, for its client
-to read its answer (closing a socket with unread input resets it, and the answer is lost)."""
+to read its answer (closing a socket with unread input resets it, and the answer is lost);
+the oldest is closed sooner where ``max_connections`` refused ones are open."""
 
 
 @dataclass
@@ -84,6 +94,8 @@ class _Connections:
     limit: int
     per_client: int = 0
     served: set[_DeadlineH11] = field(default_factory=set)
+    lingering: dict[_DeadlineH11, None] = field(default_factory=dict)
+    """Refused connections still open, oldest first (at most ``limit``)."""
     refused: int = 0
     by_client: Counter[str] = field(default_factory=Counter)
     crowded: dict[str, int] = field(default_factory=dict)
@@ -130,6 +142,7 @@ class _DeadlineH11(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop()
         self._release()
+        self.open_connections.lingering.pop(self, None)
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
@@ -211,12 +224,21 @@ class _DeadlineH11(H11Protocol):
         self._refuse(_crowded_answer(connections.per_client))
 
     def _refuse(self, answer: bytes) -> None:
-        """Send ``answer`` (a whole response), read and drop what comes, close shortly."""
+        """Send ``answer`` (a whole response), read and drop what comes, close shortly.
+
+        Closes the oldest refused connection still open where ``limit`` of them are.
+        """
         self._refused = True
         self._stop()
         self.transport.write(answer)
         if self.transport.can_write_eof():
             self.transport.write_eof()  # the client reads the answer, then the end
+        lingering = self.open_connections.lingering
+        while len(lingering) >= self.open_connections.limit:
+            oldest = next(iter(lingering))
+            del lingering[oldest]
+            oldest.transport.close()
+        lingering[self] = None
         self.loop.call_later(REFUSED_LINGER_S, self.transport.close)
 
     def _client_name(self) -> str:
