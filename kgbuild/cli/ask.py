@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -157,15 +159,24 @@ def _ask_running_server(
 ) -> AskResult | None:
     """The answer of a running ``kgbuild serve`` of this graph and models, else None.
 
-    A server that does not answer is reported on stderr; the caller then answers locally.
+    A server that does not answer, or is not the recorded one, is reported on stderr (its
+    record removed where it is gone); the caller then answers locally.
     """
-    from kgbuild.qa.remote import RemoteUnavailable, ask_server, find_server, registry_dir
+    from kgbuild.qa.remote import (
+        RemoteUnavailable,
+        ask_server,
+        find_server,
+        registry_dir,
+        verify_server,
+    )
 
-    record = find_server(registry_dir(settings), source, qa_model, ner_model)
+    folder = registry_dir(settings)
+    record = find_server(folder, source, qa_model, ner_model)
     if record is None:
         return None
     token = settings.serve.token.get_secret_value() if settings.serve.token else None
     try:
+        verify_server(folder, record, token=token)
         return ask_server(record, question, top_k=top, threshold=threshold, token=token)
     except RemoteUnavailable as exc:
         typer.echo(f"kgbuild serve (pid {record.pid}): {exc}; answering here", err=True)
@@ -303,11 +314,12 @@ def serve(
     kgbuild serve --out out/demo --host 0.0.0.0 --token "$TOKEN"
     """
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     from kgbuild.collection import long_lived
     from kgbuild.qa.api import create_app
     from kgbuild.qa.http_guards import host_name
-    from kgbuild.qa.http_server import deadline_protocol, per_client_limit
+    from kgbuild.qa.http_server import HookedServer, deadline_protocol, per_client_limit
     from kgbuild.qa.remote import graph_source, register_server, registry_dir, unregister_server
 
     try:
@@ -319,13 +331,12 @@ def serve(
             qa = _open(settings, graph, neo4j, qa_model, ner_model, threshold)
     except KGBuildError as exc:
         raise fail(exc) from exc
-    record = None
-    try:
-        where = f"http://{host_name(host)}:{port}/"
-        typer.echo(f"serving the graph ({qa.store.name}) on {where} (explorer: {where}explore)")
-        if serve_config.token is not None:
-            typer.echo(f"the API needs the token; the page takes it once as {where}#token=<token>")
-        app = create_app(qa, serve_config, bound_host=host)
+    record: Path | None = None
+    server_id = secrets.token_hex(8)
+
+    def listening() -> None:
+        """Record this server, once its port is bound, for `kgbuild ask` to find."""
+        nonlocal record
         record = register_server(
             registry_dir(settings),
             host=host,
@@ -333,17 +344,37 @@ def serve(
             graph=graph_source(settings, graph=graph, neo4j=neo4j),
             qa_model=qa_model,
             ner_model=ner_model,
+            server_id=server_id,
         )
         if record is not None:
             typer.echo(f"`kgbuild ask` for this graph asks this server (record: {record})")
+
+    def stopping() -> None:
+        """Remove the record as the shutdown begins: uvicorn then ends the process on SIGTERM."""
+        if record is not None:
+            unregister_server(record)
+
+    try:
+        where = f"http://{host_name(host)}:{port}/"
+        typer.echo(f"serving the graph ({qa.store.name}) on {where} (explorer: {where}explore)")
+        if serve_config.token is not None:
+            typer.echo(f"the API needs the token; the page takes it once as {where}#token=<token>")
+        app = create_app(qa, serve_config, bound_host=host, server_id=server_id)
         # slow clients cannot hold a connection, nor many clients (or one) exhaust the server
         http = deadline_protocol(
             serve_config.read_timeout_s,
             serve_config.max_connections,
             per_client_limit(serve_config.max_connections_per_client, host),
         )
-        uvicorn.run(app, host=host, port=port, log_level="info", http=http)
+        server = HookedServer(
+            uvicorn.Config(app, host=host, port=port, log_level="info", http=http),
+            listening=listening,
+            stopping=stopping,
+        )
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it, as under uvicorn.run
+            server.run()
+        if not server.started:  # as uvicorn.run: the port could not be bound
+            raise SystemExit(STARTUP_FAILURE)
     finally:
-        if record is not None:
-            unregister_server(record)
+        stopping()
         qa.close()

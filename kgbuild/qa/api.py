@@ -77,7 +77,11 @@ def _cited(result: AskResult) -> Iterator[str]:
 
 
 def create_app(
-    qa: GraphQA, config: ServeConfig | None = None, *, bound_host: str = "127.0.0.1"
+    qa: GraphQA,
+    config: ServeConfig | None = None,
+    *,
+    bound_host: str = "127.0.0.1",
+    server_id: str | None = None,
 ) -> FastAPI:
     """The API over one :class:`GraphQA` (its models stay loaded between requests).
 
@@ -85,6 +89,7 @@ def create_app(
         qa: The question answering engine.
         config: Body limit, extra allowed ``Host`` names, token, docs (default: none).
         bound_host: The interface the server listens on; a ``Host`` it accepts too.
+        server_id: Named by ``/health`` (:attr:`kgbuild.qa.remote.ServerRecord.server_id`).
     """
     config = config or ServeConfig()
     token = config.token.get_secret_value() if config.token is not None else None
@@ -123,7 +128,7 @@ def create_app(
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return qa.health()
+        return {**qa.health(), **({"server_id": server_id} if server_id else {})}
 
     @app.head("/health", include_in_schema=False)  # what uptime monitors send
     def health_head() -> Response:

@@ -18,11 +18,25 @@ Nor could one client be kept from taking every one of those places: at most
 ``max_connections_per_client`` are served for one peer address, and one more from it gets
 429 as it opens (where the limit applies: :func:`per_client_limit`).
 
+A refused connection stays open a moment (:data:`REFUSED_LINGER_S`) for its client to read
+the answer, and counts toward neither limit: one address opening connections faster than
+they closed held a socket and a file descriptor for each (1,024 per process by default),
+and the server then failed to accept anyone. At most ``max_connections`` refused ones stay
+open at once; one more closes the oldest, which has had the longest to read its answer.
+They are not counted among those served, which they would crowd out, nor closed at once:
+a request already received and left unread turns the close into a reset, and the client
+loses the answer.
+
 Nothing kgbuild serves speaks WebSocket, yet uvicorn handed any request asking for it to
 its WebSocket protocol, which this one no longer watched: a handshake that protocol could
 not parse (a body, a header line over 8 KB) was never answered, and the connection stayed
 open outside the count of ``max_connections`` until a read deadline left running by chance
 closed it. Such a request is now answered 400 and closed: no connection leaves this protocol.
+
+uvicorn stops on SIGTERM and SIGINT by itself: it shuts down, then raises the signal again
+with the handlers it found, and SIGTERM's default ends the process right there, so code
+after ``uvicorn.run`` (a ``finally``) never ran. :class:`HookedServer` runs a hook once the
+server listens and one as its shutdown begins, before that.
 """
 
 from __future__ import annotations
@@ -30,10 +44,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import h11
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from kgbuild.qa.http_guards import is_loopback
@@ -42,6 +59,7 @@ __all__ = [
     "MAX_CONNECTIONS",
     "MAX_CONNECTIONS_PER_CLIENT",
     "READ_TIMEOUT_S",
+    "HookedServer",
     "deadline_protocol",
     "per_client_limit",
 ]
@@ -61,7 +79,8 @@ them behind one address fit, and filling the default 100 places takes at least 5
 
 REFUSED_LINGER_S = 2.0
 """How long a refused connection is kept open, its input read and dropped, for its client
-to read its answer (closing a socket with unread input resets it, and the answer is lost)."""
+to read its answer (closing a socket with unread input resets it, and the answer is lost);
+the oldest is closed sooner where ``max_connections`` refused ones are open."""
 
 
 @dataclass
@@ -75,6 +94,8 @@ class _Connections:
     limit: int
     per_client: int = 0
     served: set[_DeadlineH11] = field(default_factory=set)
+    lingering: dict[_DeadlineH11, None] = field(default_factory=dict)
+    """Refused connections still open, oldest first (at most ``limit``)."""
     refused: int = 0
     by_client: Counter[str] = field(default_factory=Counter)
     crowded: dict[str, int] = field(default_factory=dict)
@@ -121,6 +142,7 @@ class _DeadlineH11(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop()
         self._release()
+        self.open_connections.lingering.pop(self, None)
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
@@ -202,12 +224,21 @@ class _DeadlineH11(H11Protocol):
         self._refuse(_crowded_answer(connections.per_client))
 
     def _refuse(self, answer: bytes) -> None:
-        """Send ``answer`` (a whole response), read and drop what comes, close shortly."""
+        """Send ``answer`` (a whole response), read and drop what comes, close shortly.
+
+        Closes the oldest refused connection still open where ``limit`` of them are.
+        """
         self._refused = True
         self._stop()
         self.transport.write(answer)
         if self.transport.can_write_eof():
             self.transport.write_eof()  # the client reads the answer, then the end
+        lingering = self.open_connections.lingering
+        while len(lingering) >= self.open_connections.limit:
+            oldest = next(iter(lingering))
+            del lingering[oldest]
+            oldest.transport.close()
+        lingering[self] = None
         self.loop.call_later(REFUSED_LINGER_S, self.transport.close)
 
     def _client_name(self) -> str:
@@ -305,3 +336,42 @@ def per_client_limit(configured: int | None, bound_host: str) -> int:
     if configured is not None:
         return configured
     return 0 if is_loopback(bound_host) else MAX_CONNECTIONS_PER_CLIENT
+
+
+def _nothing() -> None:
+    pass
+
+
+class HookedServer(uvicorn.Server):
+    """uvicorn's server with a hook once it listens and one as its shutdown begins.
+
+    ``listening`` runs once the socket is bound; ``stopping`` first thing in the shutdown,
+    whatever stops the server (SIGTERM, SIGINT or ``should_exit``). An error in ``listening`` is logged and stops the server (its shutdown runs).
+    """
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        listening: Callable[[], None] = _nothing,
+        stopping: Callable[[], None] = _nothing,
+    ) -> None:
+        super().__init__(config)
+        self._listening, self._stopping = listening, stopping
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start as uvicorn does, then call ``listening``."""
+        await super().startup(sockets)
+        if self.started:
+            try:
+                self._listening()
+            except Exception:
+                log.exception("stopping the server: its start-up hook failed")
+                self.should_exit = True
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Call ``stopping``, then shut down as uvicorn does."""
+        try:
+            self._stopping()
+        finally:
+            await super().shutdown(sockets)

@@ -4,7 +4,10 @@
 and the models it answers with) into the registry folder (``serve.registry_dir``) while it
 runs. ``kgbuild ask`` looks for the record of the same graph and models; when the process is
 alive it posts the question to ``/ask`` instead of loading the models itself (seconds) and
-falls back to answering locally when the server does not answer. Nothing here imports torch.
+falls back to answering locally when the server does not answer. Before asking, it checks
+that the server on the port wrote the record (:func:`verify_server`: ``/health`` names the
+record's ``server_id``) and removes a record whose port nothing, or another server, answers
+on. Nothing here imports torch.
 
 The record holds no secret: a server with a token is asked with the token of the asking
 side's own settings (``KGBUILD_SERVE__TOKEN``). Only loopback URLs are recorded and asked.
@@ -51,10 +54,13 @@ __all__ = [
     "register_server",
     "registry_dir",
     "unregister_server",
+    "verify_server",
 ]
 
 log = logging.getLogger(__name__)
 
+HEALTH_TIMEOUT_S = 10.0
+"""How long :func:`verify_server` waits for ``/health``."""
 ANSWER_TIMEOUT_S = 120.0
 """How long ``ask_server`` waits on the socket (a refused connection fails at once)."""
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "[::1]"})
@@ -81,6 +87,9 @@ class ServerRecord(BaseModel):
     ner_model: str
     started: str
     """ISO time the server started."""
+    server_id: str
+    """Random, one per start; the server's ``/health`` names it, so that a reader knows the
+    server on the port is the one that wrote the record (not one that got its port)."""
 
 
 def graph_source(settings: Settings, *, graph: Path | None, neo4j: str | None) -> str:
@@ -125,7 +134,14 @@ def _loopback_url(host: str, port: int) -> str | None:
 
 
 def register_server(
-    folder: Path, *, host: str, port: int, graph: str, qa_model: str, ner_model: str
+    folder: Path,
+    *,
+    host: str,
+    port: int,
+    graph: str,
+    qa_model: str,
+    ner_model: str,
+    server_id: str,
 ) -> Path | None:
     """Record this process as the server of ``graph``; return the file (None: not recorded).
 
@@ -157,6 +173,7 @@ def register_server(
         qa_model=qa_model,
         ner_model=ner_model,
         started=datetime.now(UTC).isoformat(timespec="seconds"),
+        server_id=server_id,
     )
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.unlink(missing_ok=True)
@@ -321,6 +338,66 @@ def _listener_uid(port: int) -> int | None:
             if listening and int(fields[1].rpartition(":")[2], 16) == port:
                 return int(fields[7])
     return None
+
+
+def verify_server(
+    folder: Path,
+    record: ServerRecord,
+    *,
+    token: str | None = None,
+    timeout: float = HEALTH_TIMEOUT_S,
+) -> None:
+    """Check that the server at the record's URL wrote it: its ``/health`` names its id.
+
+    A server killed (``kill -9``) leaves its record, its port to whoever binds it next and
+    its process id to whatever process gets it next. Where nothing listens on the port, or
+    a server that is not the recorded one answers, the record is removed.
+
+    Raises:
+        RemoteUnavailable: the server is not the recorded one, or cannot tell (refused the
+            token, busy); the message says which, and whether the record was removed.
+    """
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(f"{record.url}/health", headers=headers)
+    try:
+        with _DIRECT.open(request, timeout=timeout) as response:
+            payload = json.loads(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            _remove(folder, record)
+            raise RemoteUnavailable(
+                f"{record.url} did not answer as kgbuild serve (HTTP 404 for /health): "
+                "another server has its port; its record is removed"
+            ) from exc
+        raise RemoteUnavailable(f"{record.url} answered HTTP {exc.code}: {_detail(exc)}") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ConnectionRefusedError):
+            _remove(folder, record)
+            raise RemoteUnavailable(
+                f"{record.url} did not answer: nothing listens on its port; its record is removed"
+            ) from exc
+        raise RemoteUnavailable(f"{record.url} did not answer: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("server_id") != record.server_id:
+        _remove(folder, record)
+        raise RemoteUnavailable(
+            f"{record.url} is another server than the one recorded (its /health names "
+            "another server id); its record is removed"
+        )
+
+
+def _remove(folder: Path, record: ServerRecord) -> None:
+    """Remove ``record``'s file if it still holds this record (a new server may have replaced it)."""
+    path = record_path(folder, record.graph, record.qa_model, record.ner_model)
+    try:
+        current = ServerRecord.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError):
+        return
+    if current == record:
+        path.unlink(missing_ok=True)
+        log.info("removed the stale record %s of kgbuild serve (pid %d)", path, record.pid)
 
 
 def ask_server(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import select
 import socket
 import sys
 import threading
@@ -22,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from kgbuild.qa import http_server
 from kgbuild.qa.http_server import MAX_CONNECTIONS_PER_CLIENT, deadline_protocol, per_client_limit
 from tests.http_server import running
 
@@ -174,6 +176,39 @@ def test_connections_beyond_the_limit_get_503_at_once_and_those_open_are_served(
             assert _echoed(later, b"later").startswith(b"HTTP/1.1 200")
         assert "accepting connections again (2 refused" in caplog.text
         second.close()
+
+
+def _closed_after_its_end(client: socket.socket) -> bool:
+    """Whether the server has closed ``client``, which has read the server's end already: a
+    byte sent then is answered with a reset (False: none within WAIT_S; Linux's poll)."""
+    client.sendall(b"x")
+    poller = select.poll()
+    poller.register(client, 0)  # only the hang-up and the error poll always reports
+    return bool(poller.poll(int(WAIT_S * 1000)))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the reset through Linux's poll")
+def test_refused_connections_stay_open_no_more_than_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refused connection stays open a moment for its client to read the answer, counted
+    toward no limit: one address opening them faster than they closed held a socket and a
+    file descriptor each, until the server could accept no one. Here they would stay open
+    longer than a client waits."""
+    monkeypatch.setattr(http_server, "REFUSED_LINGER_S", WAIT_S * 3)
+    with running(echo, http=deadline_protocol(WAIT_S * 3, max_connections=2)) as url:
+        address = (str(urlsplit(url).hostname), int(urlsplit(url).port or 0))
+        first = socket.create_connection(address)  # open, silent: each holds a place
+        second = socket.create_connection(address)
+        assert _echoed(second, b"in").startswith(b"HTTP/1.1 200")  # both places are taken
+        refused = [socket.create_connection(address) for _ in range(4)]
+        for client in refused:  # each gets its whole answer
+            assert _answer(client).startswith(b"HTTP/1.1 503 ")
+        # at most 2 (max_connections) stay open: the two newest closed the two oldest
+        assert [_closed_after_its_end(client) for client in refused[:2]] == [True, True]
+        assert _echoed(first, b"still").startswith(b"HTTP/1.1 200")  # those open: served
+        for client in (first, second, *refused):
+            client.close()
 
 
 _UPGRADE = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from kgbuild.cli import app
 from kgbuild.config import ServeConfig, Settings
 from kgbuild.qa import GraphQA, open_store
 from kgbuild.qa.remote import (
+    RemoteUnavailable,
     ServerRecord,
     find_server,
     graph_source,
@@ -30,14 +32,18 @@ from kgbuild.qa.remote import (
     register_server,
     registry_dir,
     unregister_server,
+    verify_server,
 )
 from tests.http_server import free_port, running
+from tests.processes import BuildProcess
 
 QUESTION = "in which city does maria gonzalez work ?"
 TOKEN = "t0ken-for-tests-0123456789"
 SERVED_QA = "served-only-qa"
 """A model name that exists only on the server's side: the CLI cannot load it itself."""
 SERVED_NER = "served-only-ner"
+SERVER_ID = "0123456789abcdef"
+"""The id the test servers name in /health, and their records."""
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +74,7 @@ def _register(folder: Path, settings: Settings, url: str, qa_model: str, ner_mod
         graph=graph_source(settings, graph=None, neo4j=None),
         qa_model=qa_model,
         ner_model=ner_model,
+        server_id=SERVER_ID,
     )
     assert path is not None
     return path
@@ -85,7 +92,7 @@ def test_the_cli_asks_the_running_server_of_its_graph(
 ) -> None:
     from kgbuild.qa.api import create_app
 
-    with running(create_app(qa)) as url:
+    with running(create_app(qa, server_id=SERVER_ID)) as url:
         path = _register(registry, example, url, SERVED_QA, SERVED_NER)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         code, output = _ask(example, SERVED_QA, SERVED_NER, "--json")
@@ -105,11 +112,12 @@ def test_a_server_that_does_not_answer_is_reported_and_the_cli_answers_alone(
     example: Settings, registry: Path, keyword_qa_model: Path, keyword_ner_model: Path
 ) -> None:
     qa_model, ner_model = str(keyword_qa_model), str(keyword_ner_model)
-    _register(registry, example, f"http://127.0.0.1:{free_port()}", qa_model, ner_model)
+    path = _register(registry, example, f"http://127.0.0.1:{free_port()}", qa_model, ner_model)
     code, output = _ask(example, qa_model, ner_model)
     assert code == 0, output
     assert "did not answer" in output and "answering here" in output
     assert "Answer: Berlin" in output
+    assert not path.exists()  # nothing listens on its port: the recorded server is gone
 
 
 def test_the_console_command_answers_alone_and_leaves_cleanly(
@@ -138,6 +146,42 @@ def test_the_console_command_answers_alone_and_leaves_cleanly(
     assert failed.returncode != 0 and "no-such-qa-model" in failed.stdout + failed.stderr
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_server_removes_its_record(
+    example: Settings,
+    registry: Path,
+    keyword_qa_model: Path,
+    keyword_ner_model: Path,
+    stop: signal.Signals,
+) -> None:
+    """uvicorn re-raises SIGTERM once it has shut down, and its default ends the process:
+    the record stayed behind, naming a process id and a port others may get next."""
+    qa_model, ner_model = str(keyword_qa_model), str(keyword_ner_model)
+    args = ["--qa-model", qa_model, "--ner-model", ner_model, "--threshold", "0.2"]
+    server = BuildProcess(
+        ["serve", "--out", str(example.out_dir), "--port", str(free_port()), *args]
+    )
+    try:
+        server.wait_for("asks this server (record:", timeout=300)
+        path = record_path(
+            registry, graph_source(example, graph=None, neo4j=None), qa_model, ner_model
+        )
+        record = find_server(
+            registry, graph_source(example, graph=None, neo4j=None), qa_model, ner_model
+        )
+        assert record is not None and record.pid == server.pid
+        code, output = _ask(example, qa_model, ner_model)
+        assert code == 0 and "answering here" not in output and "Answer: Berlin" in output
+        server.process.send_signal(stop)
+        code = server.finish(timeout=60)
+    finally:
+        server.stop()
+    assert not path.exists(), server.output
+    assert "Traceback" not in server.output
+    # SIGTERM still ends the process by the signal (what a supervisor expects); Ctrl-C, 0
+    assert code == (-signal.SIGTERM if stop == signal.SIGTERM else 0), server.output
+
+
 def test_a_token_server_is_asked_with_the_configured_token(
     example: Settings,
     qa: GraphQA,
@@ -149,7 +193,7 @@ def test_a_token_server_is_asked_with_the_configured_token(
     from kgbuild.qa.api import create_app
 
     qa_model, ner_model = str(keyword_qa_model), str(keyword_ner_model)
-    with running(create_app(qa, ServeConfig(token=SecretStr(TOKEN)))) as url:
+    with running(create_app(qa, ServeConfig(token=SecretStr(TOKEN)), server_id=SERVER_ID)) as url:
         _register(registry, example, url, qa_model, ner_model)
         code, output = _ask(example, qa_model, ner_model)  # no token: refused, answered here
         assert code == 0 and "HTTP 401" in output and "answering here" in output
@@ -192,7 +236,9 @@ def test_the_server_is_asked_directly_never_through_a_proxy(
     monkeypatch.setenv("KGBUILD_SERVE__TOKEN", TOKEN)
     qa_model, ner_model = str(keyword_qa_model), str(keyword_ner_model)
     try:
-        with running(create_app(qa, ServeConfig(token=SecretStr(TOKEN)))) as url:
+        with running(
+            create_app(qa, ServeConfig(token=SecretStr(TOKEN)), server_id=SERVER_ID)
+        ) as url:
             _register(registry, example, url, qa_model, ner_model)
             code, output = _ask(example, qa_model, ner_model)
     finally:
@@ -200,6 +246,54 @@ def test_the_server_is_asked_directly_never_through_a_proxy(
         proxy.server_close()
     assert proxied == []
     assert code == 0 and "answering here" not in output and "Answer: Berlin" in output
+
+
+def test_a_server_on_the_recorded_port_must_name_the_recorded_id(tmp_path: Path) -> None:
+    """A server killed (kill -9) leaves its record; its process id alive again (another
+    process) and its port taken by another server, that server got the questions."""
+    import http.server
+    import threading
+
+    asked: list[str] = []
+    health: dict[str, object] = {"status": "ok", "server_id": SERVER_ID}
+
+    class Other(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            body = json.dumps(health).encode()
+            self.send_response(200 if self.path == "/health" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Other)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    folder = tmp_path / "servers"
+    try:
+        path = register_server(
+            folder,
+            host="127.0.0.1",
+            port=other.server_port,
+            graph="file:/g",
+            qa_model="q",
+            ner_model="n",
+            server_id=SERVER_ID,
+        )
+        record = find_server(folder, "file:/g", "q", "n")
+        assert path is not None and record is not None
+        verify_server(folder, record)  # names the recorded id: the recorded server
+        assert path.exists()
+        health["server_id"] = "another-server"
+        with pytest.raises(RemoteUnavailable, match="another server"):
+            verify_server(folder, record)
+        assert not path.exists()
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert asked == ["/health", "/health"]
 
 
 def test_a_record_another_user_could_have_written_is_never_asked(
@@ -234,7 +328,13 @@ def test_a_record_another_user_could_have_written_is_never_asked(
         assert asked == [] and code != 0, output
         assert (
             register_server(
-                registry, host="127.0.0.1", port=1, graph=source, qa_model="q", ner_model="n"
+                registry,
+                host="127.0.0.1",
+                port=1,
+                graph=source,
+                qa_model="q",
+                ner_model="n",
+                server_id=SERVER_ID,
             )
             is None
         )  # nor does a server record itself there
@@ -282,7 +382,13 @@ def test_a_port_another_user_listens_on_is_never_asked(tmp_path: Path) -> None:
                 time.sleep(0.05)
         folder = tmp_path / "servers"
         path = register_server(
-            folder, host="127.0.0.1", port=port, graph="file:/g", qa_model="q", ner_model="n"
+            folder,
+            host="127.0.0.1",
+            port=port,
+            graph="file:/g",
+            qa_model="q",
+            ner_model="n",
+            server_id=SERVER_ID,
         )
         assert path is not None  # this process's record, in this user's folder
         assert find_server(folder, "file:/g", "q", "n") is None
@@ -306,7 +412,13 @@ def test_a_registry_under_a_umask_002_is_the_users_own(tmp_path: Path, example: 
     umask = os.umask(0o002)
     try:
         path = register_server(
-            folder, host="127.0.0.1", port=8000, graph=source, qa_model="q", ner_model="n"
+            folder,
+            host="127.0.0.1",
+            port=8000,
+            graph=source,
+            qa_model="q",
+            ner_model="n",
+            server_id=SERVER_ID,
         )
     finally:
         os.umask(umask)
@@ -320,7 +432,13 @@ def test_records_of_dead_processes_other_graphs_and_remote_hosts_are_not_used(
     folder = tmp_path / "servers"
     source = graph_source(example, graph=None, neo4j=None)
     path = register_server(
-        folder, host="127.0.0.1", port=8000, graph=source, qa_model="q", ner_model="n"
+        folder,
+        host="127.0.0.1",
+        port=8000,
+        graph=source,
+        qa_model="q",
+        ner_model="n",
+        server_id=SERVER_ID,
     )
     assert path is not None and find_server(folder, source, "q", "n") is not None
     assert find_server(folder, source, "other-qa", "n") is None
@@ -343,7 +461,13 @@ def test_records_of_dead_processes_other_graphs_and_remote_hosts_are_not_used(
     # Not on loopback: never recorded; a record that names another host is not asked.
     assert (
         register_server(
-            folder, host="192.0.2.7", port=80, graph=source, qa_model="q", ner_model="n"
+            folder,
+            host="192.0.2.7",
+            port=80,
+            graph=source,
+            qa_model="q",
+            ner_model="n",
+            server_id=SERVER_ID,
         )
         is None
     )
@@ -368,11 +492,18 @@ def test_a_second_server_of_the_graph_leaves_the_first_ones_record(
             qa_model="q",
             ner_model="n",
             started="2026-01-01T00:00:00+00:00",
+            server_id="first",
         )
         path.write_text(record.model_dump_json(), encoding="utf-8")
         # A second server (here: this process), e.g. one that then fails to bind the port.
         second = register_server(
-            folder, host="127.0.0.1", port=8000, graph=source, qa_model="q", ner_model="n"
+            folder,
+            host="127.0.0.1",
+            port=8000,
+            graph=source,
+            qa_model="q",
+            ner_model="n",
+            server_id=SERVER_ID,
         )
         assert second is None
         unregister_server(path)
@@ -384,7 +515,13 @@ def test_a_second_server_of_the_graph_leaves_the_first_ones_record(
     # Once the first server is gone, its record is replaced.
     assert (
         register_server(
-            folder, host="127.0.0.1", port=8001, graph=source, qa_model="q", ner_model="n"
+            folder,
+            host="127.0.0.1",
+            port=8001,
+            graph=source,
+            qa_model="q",
+            ner_model="n",
+            server_id=SERVER_ID,
         )
         == path
     )
