@@ -254,7 +254,7 @@ def qa(
         target = _target("qa", data, json_out)
         read = load_squad(data, strict=False, encoding=encoding)
         examples = list(read.examples)
-        read.report.require_some(len(examples), "questions to score")
+        read.report.require_some(len(examples), f"questions to score in {data}")
         if held_out_articles:
             _, examples = split_by_article(examples, held_out_articles, seed)
         if not examples:

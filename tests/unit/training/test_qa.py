@@ -317,9 +317,9 @@ def test_evaluate_qa_with_no_usable_question_says_what_was_skipped(
     data.write_text(json.dumps(root), encoding="utf-8")
     run = _evaluate_cli(out, data, tmp_path / "qa.json")
     assert run.exit_code != 0
-    assert "no questions to score left: 8 of 8 questions in dev.json skipped: answer_start " in (
-        " ".join(run.output.split())
-    )
+    assert (
+        f"no questions to score in {data} left: 8 of 8 questions in dev.json skipped: answer_start "
+    ) in " ".join(run.output.split())
     assert not (tmp_path / "qa.json").exists()
 
 
