@@ -833,6 +833,7 @@ def train_doc_re(
     extra_per_epoch: int = 0,
     schema: Path | None = None,
     unknown_relations: UnknownRelations = "error",
+    encoding: str = "utf-8",
     resume: bool = False,
     device: str | None = None,
     command: str | None = None,
@@ -852,6 +853,7 @@ def train_doc_re(
         schema: The graph schema the model is trained for (see :attr:`DocReData.schema`).
         unknown_relations: What a relation label the schema lacks does (see
             :attr:`DocReData.unknown_relations`).
+        encoding: Text encoding of the data files (see :attr:`DocReData.encoding`).
         resume: Continue from the checkpoint in ``out``.
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         command: Command line recorded in the model card.
@@ -870,6 +872,7 @@ def train_doc_re(
         extra_per_epoch=extra_per_epoch,
         schema=schema,
         unknown_relations=unknown_relations,
+        encoding=encoding,
     )
     task = DocReTask(
         train,

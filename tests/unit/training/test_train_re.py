@@ -206,3 +206,17 @@ def test_train_re_reads_its_files_in_the_encoding_given(tmp_path: Path, data_for
     assert result.exit_code == 2, result.output
     assert f"dev relation labels {absent} appear in no training" in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_train_doc_re_reads_its_files_in_the_encoding_given(tmp_path: Path) -> None:
+    """The Python API takes the CLI's --encoding: decoded, the file reaches the schema check."""
+    from kgbuild.training.doc_re_train import train_doc_re
+
+    train = _in_cp1252(_docred(tmp_path / "train.json", "P9999"))
+    with pytest.raises(DataFormatError, match="not utf-8 text"):
+        train_doc_re(train, out=tmp_path / "m", base="unused", dev_docs=1, device="cpu")
+    with pytest.raises(DataFormatError, match="relation 'P9999' is not declared by the schema"):
+        train_doc_re(
+            train, out=tmp_path / "m", base="unused", dev_docs=1, device="cpu", encoding="cp1252"
+        )
+    assert not (tmp_path / "m").exists()
