@@ -9,11 +9,12 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import NoResultFound
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from kgbuild.data import (
     Chunk,
@@ -92,21 +93,20 @@ def _batches(session: Session, ids: Sequence[str]) -> list[Sequence[str]]:
     return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
-def _documents(session: Session, ids: Iterable[str]) -> dict[str, DocumentRow]:
-    """The rows of the documents ``ids`` the ledger knows, by id: one query a batch of ids."""
-    rows: dict[str, DocumentRow] = {}
-    for batch in _batches(session, sorted(set(ids))):
-        query = select(DocumentRow).where(DocumentRow.id.in_(batch))
-        rows.update((row.id, row) for row in session.scalars(query))
-    return rows
+_Row = TypeVar("_Row", DocumentRow, ResultRow)
 
 
-def _results(session: Session, ids: Iterable[str]) -> dict[str, ResultRow]:
-    """The stored results of the documents ``ids`` that have one, by id (batched as above)."""
-    rows: dict[str, ResultRow] = {}
+def _rows_by_id(
+    session: Session, model: type[_Row], column: InstrumentedAttribute[str], ids: Iterable[str]
+) -> dict[str, _Row]:
+    """The rows of ``model`` whose ``column`` is one of ``ids``, by that id.
+
+    One query a batch of ids; ids the table lacks are missing from the result.
+    """
+    rows: dict[str, _Row] = {}
     for batch in _batches(session, sorted(set(ids))):
-        query = select(ResultRow).where(ResultRow.doc_id.in_(batch))
-        rows.update((row.doc_id, row) for row in session.scalars(query))
+        query = select(model).where(column.in_(batch))
+        rows.update((getattr(row, column.key), row) for row in session.scalars(query))
     return rows
 
 
@@ -320,7 +320,8 @@ def record_results(
                 f"{result.document.source}: a failed result is recorded by record_failure"
             )
     ids = [result.document.id for result, _ in results]
-    documents, stored_rows = _documents(session, ids), _results(session, ids)
+    documents = _rows_by_id(session, DocumentRow, DocumentRow.id, ids)
+    stored_rows = _rows_by_id(session, ResultRow, ResultRow.doc_id, ids)
     for result, stages in results:
         document = result.document
         documents[document.id] = _upsert_document(
@@ -586,7 +587,7 @@ def forget_graph_keys(session: Session, doc_ids: Iterable[str]) -> None:
             update(DocumentRow).where(DocumentRow.id.in_(batch)).values(neo4j_key=None)
         ).rowcount
     if cleared != len(ids):
-        _known(_documents(session, ids), ids, "forget_graph_keys")
+        _known(_rows_by_id(session, DocumentRow, DocumentRow.id, ids), ids, "forget_graph_keys")
 
 
 def record_graph_write(
@@ -606,7 +607,7 @@ def record_graph_write(
         NoResultFound: a document is not in the ledger.
     """
     written, removed = list(written), list(removed)
-    rows = _documents(session, [*written, *removed])
+    rows = _rows_by_id(session, DocumentRow, DocumentRow.id, [*written, *removed])
     _known(rows, [*written, *removed], "record_graph_write")
     for doc_id in written:
         row = rows[doc_id]
