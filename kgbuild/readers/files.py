@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from kgbuild.byte_order import BYTE_ORDER_MARKS, marked_codec
 from kgbuild.errors import DataFormatError, InputError, KGBuildError
 
 __all__ = [
@@ -25,13 +26,6 @@ __all__ = [
 ENCODING_OPTION = "--encoding"
 """The ``train`` and ``evaluate`` option that gives a data file's encoding (named in errors)."""
 
-_BYTE_ORDER_MARKS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it starts with the same two bytes
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
 _SNIFFED_BYTES = 8192
 """Bytes of a file looked at for a byte-order mark and for NUL bytes (UTF-16 without one)."""
 
@@ -75,7 +69,7 @@ def open_text(path: Path, encoding: str) -> Iterator[TextIO]:
     try:
         with path.open("rb") as raw:
             head = raw.read(_SNIFFED_BYTES)
-            marked = next((codec for bom, codec in _BYTE_ORDER_MARKS if head.startswith(bom)), None)
+            marked = marked_codec(head)
             if marked is None and b"\x00" in head and not encoding.startswith(("utf-16", "utf-32")):
                 raise _wide_without_mark(path, head, encoding)
             encoding = marked or encoding
@@ -140,7 +134,7 @@ def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int, bool]:
     decoding, as ``utf-8-sig`` counts its offsets after it.
     """
     data = path.read_bytes()
-    marked = any(data.startswith(bom) and encoding == codec for bom, codec in _BYTE_ORDER_MARKS)
+    marked = any(data.startswith(bom) and encoding == codec for bom, codec in BYTE_ORDER_MARKS)
     skip = len(codecs.BOM_UTF8) if encoding == "utf-8-sig" and marked else 0
     try:
         data[skip:].decode(encoding)

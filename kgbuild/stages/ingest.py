@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 import charset_normalizer
 from pydantic import BaseModel, ConfigDict
 
+from kgbuild.byte_order import marked_codec
 from kgbuild.config import IngestConfig
 from kgbuild.data import Document, DocumentFailure
 from kgbuild.ids import content_hash
@@ -120,7 +121,7 @@ def decode_bytes(data: bytes, *, declared: str | None = None, undecodable: str =
     Raises _BadInput for binary data, and for data nothing reads cleanly unless
     ``undecodable`` is ``"replace"``.
     """
-    marked = _byte_order_mark(data)
+    marked = marked_codec(data, utf8=False)  # UTF-8's: read as UTF-8 below
     if marked is not None:
         return _decode_marked(data, marked, undecodable)
     if b"\x00" in data[:8192]:
@@ -160,19 +161,6 @@ def decode_bytes(data: bytes, *, declared: str | None = None, undecodable: str =
         f"{why}; set ingest.encoding (KGBUILD_INGEST__ENCODING) to the file's encoding, "
         "or ingest.undecodable: replace"
     )
-
-
-_BYTE_ORDER_MARKS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it starts with the same two bytes
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-
-
-def _byte_order_mark(data: bytes) -> str | None:
-    """The UTF-16 or UTF-32 codec whose byte-order mark ``data`` starts with, if any."""
-    return next((codec for bom, codec in _BYTE_ORDER_MARKS if data.startswith(bom)), None)
 
 
 def _is_wide(encoding: str) -> bool:
