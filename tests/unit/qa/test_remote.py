@@ -66,15 +66,34 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def _register(folder: Path, settings: Settings, url: str, qa_model: str, ner_model: str) -> Path:
-    path = register_server(
+def _record_server(
+    folder: Path,
+    graph: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    qa_model: str = "q",
+    ner_model: str = "n",
+) -> Path | None:
+    """``register_server`` with the arguments the tests share; they pass only what differs."""
+    return register_server(
         folder,
-        host="127.0.0.1",
-        port=int(urlsplit(url).port or 0),
-        graph=graph_source(settings, graph=None, neo4j=None),
+        host=host,
+        port=port,
+        graph=graph,
         qa_model=qa_model,
         ner_model=ner_model,
         server_id=SERVER_ID,
+    )
+
+
+def _register(folder: Path, settings: Settings, url: str, qa_model: str, ner_model: str) -> Path:
+    path = _record_server(
+        folder,
+        graph_source(settings, graph=None, neo4j=None),
+        port=int(urlsplit(url).port or 0),
+        qa_model=qa_model,
+        ner_model=ner_model,
     )
     assert path is not None
     return path
@@ -273,15 +292,7 @@ def test_a_server_on_the_recorded_port_must_name_the_recorded_id(tmp_path: Path)
     threading.Thread(target=other.serve_forever, daemon=True).start()
     folder = tmp_path / "servers"
     try:
-        path = register_server(
-            folder,
-            host="127.0.0.1",
-            port=other.server_port,
-            graph="file:/g",
-            qa_model="q",
-            ner_model="n",
-            server_id=SERVER_ID,
-        )
+        path = _record_server(folder, "file:/g", port=other.server_port)
         record = find_server(folder, "file:/g", "q", "n")
         assert path is not None and record is not None
         verify_server(folder, record)  # names the recorded id: the recorded server
@@ -326,18 +337,8 @@ def test_a_record_another_user_could_have_written_is_never_asked(
         registry.chmod(0o777)
         code, output = _ask(example, SERVED_QA, SERVED_NER)  # then loaded here: not found
         assert asked == [] and code != 0, output
-        assert (
-            register_server(
-                registry,
-                host="127.0.0.1",
-                port=1,
-                graph=source,
-                qa_model="q",
-                ner_model="n",
-                server_id=SERVER_ID,
-            )
-            is None
-        )  # nor does a server record itself there
+        # nor does a server record itself there
+        assert _record_server(registry, source, port=1) is None
         registry.chmod(0o700)
         assert find_server(registry, source, SERVED_QA, SERVED_NER) is not None
         path.chmod(0o666)
@@ -381,15 +382,7 @@ def test_a_port_another_user_listens_on_is_never_asked(tmp_path: Path) -> None:
             except OSError:
                 time.sleep(0.05)
         folder = tmp_path / "servers"
-        path = register_server(
-            folder,
-            host="127.0.0.1",
-            port=port,
-            graph="file:/g",
-            qa_model="q",
-            ner_model="n",
-            server_id=SERVER_ID,
-        )
+        path = _record_server(folder, "file:/g", port=port)
         assert path is not None  # this process's record, in this user's folder
         assert find_server(folder, "file:/g", "q", "n") is None
     finally:
@@ -411,15 +404,7 @@ def test_a_registry_under_a_umask_002_is_the_users_own(tmp_path: Path, example: 
     folder = own / "kgbuild" / "servers"
     umask = os.umask(0o002)
     try:
-        path = register_server(
-            folder,
-            host="127.0.0.1",
-            port=8000,
-            graph=source,
-            qa_model="q",
-            ner_model="n",
-            server_id=SERVER_ID,
-        )
+        path = _record_server(folder, source)
     finally:
         os.umask(umask)
     assert path is not None and stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
@@ -431,15 +416,7 @@ def test_records_of_dead_processes_other_graphs_and_remote_hosts_are_not_used(
 ) -> None:
     folder = tmp_path / "servers"
     source = graph_source(example, graph=None, neo4j=None)
-    path = register_server(
-        folder,
-        host="127.0.0.1",
-        port=8000,
-        graph=source,
-        qa_model="q",
-        ner_model="n",
-        server_id=SERVER_ID,
-    )
+    path = _record_server(folder, source)
     assert path is not None and find_server(folder, source, "q", "n") is not None
     assert find_server(folder, source, "other-qa", "n") is None
     # A rebuilt graph.json (other size or time) is another graph.
@@ -459,18 +436,7 @@ def test_records_of_dead_processes_other_graphs_and_remote_hosts_are_not_used(
     path.write_text(record.model_copy(update={"pid": int(gone.stdout)}).model_dump_json())
     assert find_server(folder, source, "q", "n") is None and not path.exists()
     # Not on loopback: never recorded; a record that names another host is not asked.
-    assert (
-        register_server(
-            folder,
-            host="192.0.2.7",
-            port=80,
-            graph=source,
-            qa_model="q",
-            ner_model="n",
-            server_id=SERVER_ID,
-        )
-        is None
-    )
+    assert _record_server(folder, source, host="192.0.2.7", port=80) is None
     foreign = record.model_copy(update={"url": "http://192.0.2.7:80"})
     record_path(folder, source, "q", "n").write_text(foreign.model_dump_json())
     assert find_server(folder, source, "q", "n") is None
@@ -496,15 +462,7 @@ def test_a_second_server_of_the_graph_leaves_the_first_ones_record(
         )
         path.write_text(record.model_dump_json(), encoding="utf-8")
         # A second server (here: this process), e.g. one that then fails to bind the port.
-        second = register_server(
-            folder,
-            host="127.0.0.1",
-            port=8000,
-            graph=source,
-            qa_model="q",
-            ner_model="n",
-            server_id=SERVER_ID,
-        )
+        second = _record_server(folder, source)
         assert second is None
         unregister_server(path)
         found = find_server(folder, source, "q", "n")
@@ -513,18 +471,7 @@ def test_a_second_server_of_the_graph_leaves_the_first_ones_record(
         first.kill()
         first.wait()
     # Once the first server is gone, its record is replaced.
-    assert (
-        register_server(
-            folder,
-            host="127.0.0.1",
-            port=8001,
-            graph=source,
-            qa_model="q",
-            ner_model="n",
-            server_id=SERVER_ID,
-        )
-        == path
-    )
+    assert _record_server(folder, source, port=8001) == path
     found = find_server(folder, source, "q", "n")
     assert found is not None and found.pid == os.getpid()
 
