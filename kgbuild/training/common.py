@@ -30,6 +30,7 @@ __all__ = [
     "dir_size",
     "discard_model",
     "fit",
+    "input_embedding_name",
     "library_versions",
     "load_init_adapter",
     "logits_to_ids",
@@ -83,6 +84,18 @@ def lora_target_modules(model: Any) -> tuple[str, ...]:
 
 
 _LIBRARIES = ("torch", "transformers", "peft", "accelerate", "seqeval", "tokenizers", "kgbuild")
+
+
+def input_embedding_name(model: Any) -> str:
+    """The attribute name of ``model``'s input embeddings (``word_embeddings`` for BERT).
+
+    peft's ``trainable_token_indices`` names the layer whose new rows it trains by it.
+    """
+    return next(
+        str(name).rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if module is model.get_input_embeddings()
+    )
 
 
 def sha256_file(path: Path) -> str:

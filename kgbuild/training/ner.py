@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain
 from pathlib import Path
@@ -37,7 +38,7 @@ from kgbuild.nlp.context import (
     pack_sentences,
     special_token_ids,
 )
-from kgbuild.nlp.hf import load_token_classifier, read_manifest
+from kgbuild.nlp.hf import load_token_classifier, read_manifest, resize_embeddings
 from kgbuild.readers.conll import TaggedSentence, read_conll
 from kgbuild.readers.files import check_data_file
 from kgbuild.readers.ner_sources import NerSource, parse_source, read_source, unannotated_words
@@ -48,6 +49,7 @@ from kgbuild.training.common import (
     FeatureDataset,
     check_init,
     fit,
+    input_embedding_name,
     lora_target_modules,
     run_lines,
     sha256_file,
@@ -66,16 +68,20 @@ from kgbuild.training.recipe import Elapsed, Fitted, Run, TrainOptions
 
 __all__ = [
     "LORA_TARGET_MODULES",
+    "NEW_CHARACTER_MIN_COUNT",
     "NerKeywords",
     "NerOptions",
     "NerTask",
     "NerTrainResult",
+    "check_label_map",
     "evaluate_ner",
     "label_list",
     "predict_tags",
+    "relabelled",
     "restrict_types",
     "special_token_ids",
     "train_ner",
+    "unknown_characters",
     "write_ner_card",
 ]
 
@@ -539,6 +545,18 @@ class NerOptions:
     """Share of the teacher's term in the loss (``0..1``)."""
     temperature: float = 2.0
     """Softens both the teacher's and the model's odds in the teacher's term."""
+    label_map: Mapping[str, str] = field(default_factory=dict)
+    """Entity types renamed as the data is read (``{"NAME": "PER"}``); ``O`` drops a type
+    (its words become ``O``). Every key must be a type some source has."""
+    add_characters: bool = False
+    """Add the training data's characters that the base tokenizer reads as ``[UNK]`` (each
+    seen at least :data:`NEW_CHARACTER_MIN_COUNT` times) to its vocabulary and train their
+    embedding rows (saved with the adapter): Chinese over an English base's vocabulary."""
+
+
+NEW_CHARACTER_MIN_COUNT = 2
+"""Occurrences in the training data a character needs to get its own token
+(:attr:`NerOptions.add_characters`); rarer ones stay ``[UNK]``."""
 
 
 class NerKeywords(recipe.TrainKeywords, total=False):
@@ -553,6 +571,8 @@ class NerKeywords(recipe.TrainKeywords, total=False):
     teacher: str | None
     teacher_weight: float
     temperature: float
+    label_map: Mapping[str, str]
+    add_characters: bool
 
 
 class NerTask:
@@ -583,6 +603,10 @@ class NerTask:
         self.dev_by_source: dict[str, NerScores] = {}
         self.teacher_card: dict[str, Any] | None = None
         """The teacher, its revision and the distillation settings (once it has read)."""
+        self.new_token_ids: list[int] = []
+        """Ids of the characters added to the tokenizer (``add_characters``)."""
+        self.vocabulary = 0
+        """The tokenizer's size once characters are added (0: none added)."""
 
     def prepare(self) -> None:
         """Read the sources, check the options, collect the labels, check ``init``."""
@@ -602,8 +626,17 @@ class NerTask:
             raise InputError("a dev source must have gold tags (fewrel and text have none)")
         if unlabeled and all(s.unlabeled for s in self.train_sources):
             raise InputError("at least one training source must have gold tags (the labels)")
+        if options.init is not None and ner.add_characters:
+            raise InputError(
+                "--add-characters trains new token rows from the base's vocabulary; it "
+                "cannot continue an --init model (train from --base instead)"
+            )
         self.train_docs = [read_source(source) for source in self.train_sources]
         self.dev_docs = [read_source(source) for source in self.dev_sources]
+        if ner.label_map:
+            check_label_map(ner.label_map, [*self.train_docs, *self.dev_docs])
+            self.train_docs = relabelled(self.train_docs, ner.label_map)
+            self.dev_docs = relabelled(self.dev_docs, ner.label_map)
         for source, documents in zip(
             [*self.train_sources, *self.dev_sources],
             [*self.train_docs, *self.dev_docs],
@@ -646,6 +679,12 @@ class NerTask:
         """The base model with a fresh token-classification head over the labels."""
         from transformers import AutoModelForTokenClassification
 
+        if self.ner.add_characters:
+            added = unknown_characters(tokenizer, self.train_docs)
+            tokenizer.add_tokens(added)
+            self.new_token_ids = [int(i) for i in tokenizer.convert_tokens_to_ids(added)]
+            self.vocabulary = len(tokenizer)
+            logger.info("added %d characters the base tokenizer read as unknown", len(added))
         return AutoModelForTokenClassification.from_pretrained(
             resolved,
             id2label=dict(enumerate(self.labels)),
@@ -657,11 +696,16 @@ class NerTask:
     def adapt(self, model: Any) -> Any:
         """A LoRA adapter (the classifier trained in full), or full weights."""
         self.lora_targets = lora_target_modules(model)
+        new_rows = None
+        if self.new_token_ids:
+            resize_embeddings(model, self.vocabulary)
+            new_rows = {input_embedding_name(model): self.new_token_ids}
         model = recipe.with_adapter(
             model,
             self.options,
             task_type="TOKEN_CLS",
             modules_to_save=["classifier"],
+            trainable_token_indices=new_rows,
         )
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
@@ -766,6 +810,7 @@ class NerTask:
             "labels": self.labels,
             "max_length": self.ner.max_length,
             "context": self.ner.context,
+            **({"added_characters": len(self.new_token_ids)} if self.new_token_ids else {}),
         }
 
     def evaluate(self, run: Run) -> None:
@@ -805,6 +850,8 @@ class NerTask:
                 "context": ner.context,
                 "context_margin": ner.context_margin if ner.context else None,
                 "attention_dropout": ner.attention_dropout,
+                "label_map": dict(ner.label_map),
+                "added_characters": len(self.new_token_ids),
                 "teacher": self.teacher_card,
                 "init": str(options.init.resolve()) if options.init is not None else None,
                 **recipe.schedule_fields(run.bf16),
@@ -833,6 +880,90 @@ class NerTask:
             best_dev_f1_during_training=fitted.best_dev_f1,
             train_sentences_per_second=card["timing"]["train_sentences_per_second"],
         )
+
+
+def check_label_map(
+    label_map: Mapping[str, str], sources: Sequence[Sequence[Sequence[TaggedSentence]]]
+) -> None:
+    """Refuse a ``label_map`` key that no source's tags have, or a value that is no type name.
+
+    Raises:
+        InputError: Naming the keys and the data's types, or the bad values.
+    """
+    found = {
+        tag[2:] for docs in sources for doc in docs for s in doc for tag in s.tags if tag != "O"
+    }
+    unknown = sorted(set(label_map) - found)
+    if unknown:
+        raise InputError(
+            f"--label-map names {', '.join(unknown)}, which no source has (its types: "
+            f"{', '.join(sorted(found)) or 'none'})"
+        )
+    bad = sorted(v for v in label_map.values() if not v or v.strip() != v or "-" in v)
+    if bad:
+        raise InputError(f"--label-map: {bad!r} cannot be an entity type (no blanks or '-')")
+
+
+def relabelled(
+    sources: Sequence[Sequence[Sequence[TaggedSentence]]], label_map: Mapping[str, str]
+) -> list[list[list[TaggedSentence]]]:
+    """Each source's documents with their entity types renamed by ``label_map`` (``O``: dropped).
+
+    Tags stay valid BIO: an ``I-`` whose entity was dropped becomes ``O``, one that no
+    longer continues an entity of its (new) type opens one.
+    """
+    return [[[_relabelled(s, label_map) for s in doc] for doc in docs] for docs in sources]
+
+
+def _relabelled(sentence: TaggedSentence, label_map: Mapping[str, str]) -> TaggedSentence:
+    tags: list[str] = []
+    previous = "O"
+    for tag in sentence.tags:
+        if tag == "O":
+            tags.append(tag)
+            previous = tag
+            continue
+        kind = label_map.get(tag[2:], tag[2:])
+        if kind == "O":
+            tags.append("O")
+        elif tag[0] == "I" and previous[2:] == kind and previous != "O":
+            tags.append(f"I-{kind}")
+        else:
+            tags.append(f"B-{kind}")
+        previous = tags[-1]
+    return TaggedSentence(tokens=sentence.tokens, tags=tuple(tags))
+
+
+def unknown_characters(
+    tokenizer: Any,
+    documents: Sequence[Sequence[Sequence[TaggedSentence]]],
+    least: int = NEW_CHARACTER_MIN_COUNT,
+) -> list[str]:
+    """The characters of ``documents`` seen ``least`` times that ``tokenizer`` reads as unknown.
+
+    Each as the tokenizer's normaliser writes it (lowercased for an uncased model), the
+    form an added token is matched in; sorted.
+    """
+    counts = Counter(
+        character
+        for docs in documents
+        for doc in docs
+        for sentence in doc
+        for word in sentence.tokens
+        for character in word
+        if not character.isspace()
+    )
+    normaliser = tokenizer.backend_tokenizer.normalizer
+    forms = {  # BERT's normaliser pads a Chinese character with spaces
+        (normaliser.normalize_str(c) if normaliser is not None else c).strip()
+        for c, n in counts.items()
+        if n >= least
+    }
+    forms = {f for f in forms if len(f) == 1}
+    ordered = sorted(forms)
+    unk = tokenizer.unk_token_id
+    ids = tokenizer(ordered, add_special_tokens=False)["input_ids"] if ordered else []
+    return [c for c, pieces in zip(ordered, ids, strict=True) if pieces == [unk]]
 
 
 def train_ner(

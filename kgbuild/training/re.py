@@ -53,6 +53,7 @@ from kgbuild.training.common import (
     FeatureDataset,
     check_dev_labels,
     fit,
+    input_embedding_name,
     lora_target_modules,
     run_lines,
     sha256_file,
@@ -514,11 +515,7 @@ class ReTask:
             name.endswith("pooler") for name, _ in model.named_modules()
         ):
             self.modules_to_save.append("pooler")
-        embedding_name = next(
-            name.rsplit(".", 1)[-1]
-            for name, module in model.named_modules()
-            if module is model.get_input_embeddings()
-        )
+        embedding_name = input_embedding_name(model)
         self.lora_targets = lora_target_modules(model)
         model = recipe.with_adapter(
             model,

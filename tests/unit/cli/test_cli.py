@@ -788,3 +788,25 @@ def test_train_qa_questions_reads_its_data_in_the_encoding_given(tmp_path: Path)
     result = runner.invoke(app, [*command, "--encoding", "cp1252"])
     assert result.exit_code == 0, result.output
     assert "…" in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("specs", "message"),
+    [
+        (["NAME"], "--label-map 'NAME': write TYPE=NEW (NAME=PER) or TYPE=O"),
+        (["=PER"], "--label-map '=PER': write TYPE=NEW"),
+        (["NAME=PER", "NAME=LOC"], "--label-map maps NAME twice (PER, LOC)"),
+        (["NAMEX=PER"], "--label-map names NAMEX, which no source has (its types: LOC, NAME)"),
+    ],
+)
+def test_train_ner_refuses_a_bad_label_map_before_training(
+    tmp_path: Path, specs: list[str], message: str
+) -> None:
+    data = tmp_path / "train.bmes"
+    data.write_text("张 B-NAME\n伟 E-NAME\n在 O\n法 B-LOC\n国 E-LOC\n", encoding="utf-8")
+    args = ["--train", f"bmes:{data}", "--dev", f"bmes:{data}", "--out", str(tmp_path / "m")]
+    options = [part for spec in specs for part in ("--label-map", spec)]
+    result = runner.invoke(app, ["train", "ner", *args, *options])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (tmp_path / "m").exists()

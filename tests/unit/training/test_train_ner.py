@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from kgbuild.errors import InputError, ModelLoadError
 from kgbuild.nlp.hf import clear_model_cache, load_token_classifier
@@ -547,3 +548,100 @@ def test_a_malformed_language_code_is_refused_before_training(
     with pytest.raises(InputError, match="language codes such as 'en'"):
         train_ner(train, dev, base=str(base), out=tmp_path / "m", epochs=1, languages=("en!",))
     assert not (tmp_path / "m").exists()
+
+
+def _bmes(path: Path, sentences: int, seed: int) -> Path:
+    """Invented character BMES: a name, a country or a title among filler characters."""
+    rng = random.Random(seed)
+    filler = list("的了在是我有和人这中大为上个国")
+    blocks = []
+    for _ in range(sentences):
+        rows = [(c, "O") for c in rng.sample(filler, 4)]
+        text, kind = rng.choice([("张伟", "NAME"), ("法国", "CONT"), ("经理", "TITLE")])
+        at = rng.randrange(len(rows) + 1)
+        rows[at:at] = [(text[0], f"B-{kind}"), (text[1], f"E-{kind}")]
+        blocks.append("\n".join(f"{c} {t}" for c, t in rows))
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+def test_label_map_renames_and_drops_types_and_keeps_bio_valid() -> None:
+    from kgbuild.readers.conll import TaggedSentence
+    from kgbuild.training.ner import check_label_map, relabelled
+
+    sentence = TaggedSentence(
+        tokens=tuple("abcdefg"),
+        tags=("B-NAME", "I-NAME", "B-TITLE", "I-TITLE", "B-CONT", "I-CONT", "B-LOC"),
+    )
+    mapping = {"NAME": "PER", "TITLE": "O", "CONT": "LOC"}
+    check_label_map(mapping, [[[sentence]]])
+    [[[renamed]]] = relabelled([[[sentence]]], mapping)
+    assert renamed.tags == ("B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC", "B-LOC")
+    with pytest.raises(InputError, match=r"NAMEX, which no source has .*CONT, LOC, NAME, TITLE"):
+        check_label_map({"NAMEX": "PER"}, [[[sentence]]])
+    with pytest.raises(InputError, match="cannot be an entity type"):
+        check_label_map({"NAME": "B-PER"}, [[[sentence]]])
+
+
+def test_added_characters_are_trained_saved_and_read_back(tmp_path: Path) -> None:
+    """A Chinese model over a vocabulary without its characters: they get their own rows."""
+    from transformers import AutoTokenizer
+
+    from kgbuild.nlp.tiny import DEFAULT_TINY_VOCAB
+
+    unknown = set("张伟法经理")
+    vocab = [token for token in DEFAULT_TINY_VOCAB if token not in unknown]
+    base = make_tiny_bert(tmp_path / "base", ["O"], vocab=vocab)
+    train, dev = _bmes(tmp_path / "train.bmes", 48, 0), _bmes(tmp_path / "dev.bmes", 8, 1)
+    settings: dict[str, Any] = {
+        "base": str(base),
+        "epochs": 3,
+        "batch_size": 8,
+        "learning_rate": 5e-3,
+        "lora_rank": 4,
+        "seed": 0,
+        "bf16": False,
+        "device": "cpu",
+        "data_format": "bmes",
+        "label_map": {"NAME": "PER", "CONT": "LOC", "TITLE": "O"},
+    }
+    result = train_ner(train, dev, out=tmp_path / "zh", add_characters=True, **settings)
+    assert result.labels == ("O", "B-LOC", "I-LOC", "B-PER", "I-PER")
+    manifest = json.loads((result.out_dir / "kgbuild_model.json").read_text(encoding="utf-8"))
+    # "国" is in the tiny vocabulary; "法" and the others occur in the data and were [UNK]
+    assert manifest["added_characters"] == len(unknown)
+    saved = AutoTokenizer.from_pretrained(str(result.out_dir))
+    ids = saved("张伟去法国", add_special_tokens=False)["input_ids"]
+    assert saved.unk_token_id not in ids
+    before = AutoTokenizer.from_pretrained(str(base))
+    assert before("张伟", add_special_tokens=False)["input_ids"] == [before.unk_token_id] * 2
+
+    clear_model_cache()
+    loaded = load_token_classifier(str(result.out_dir), device="cpu")
+    rows = loaded.model.get_input_embeddings().weight
+    assert rows.shape[0] == len(saved) == len(vocab) + len(unknown)
+    # the new rows were trained and saved: they differ from the rows a resize starts with
+    from transformers import AutoModelForTokenClassification
+
+    from kgbuild.nlp.hf import resize_embeddings
+
+    fresh = AutoModelForTokenClassification.from_pretrained(str(base))
+    resize_embeddings(fresh, len(saved))
+    start = fresh.get_input_embeddings().weight
+    new = slice(len(vocab), len(saved))
+    assert not torch.allclose(rows[new].float(), start[new].float(), atol=1e-3)
+    assert torch.allclose(rows[: len(vocab)].float(), start[: len(vocab)].float(), atol=1e-2)
+
+    plain = train_ner(train, dev, out=tmp_path / "plain", **settings)
+    assert "added_characters" not in json.loads(
+        (plain.out_dir / "kgbuild_model.json").read_text(encoding="utf-8")
+    )
+    clear_model_cache()
+
+
+def test_adding_characters_to_a_continued_model_is_refused(
+    data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    train, dev, base = data
+    with pytest.raises(InputError, match="cannot continue an --init model"):
+        train_ner(train, dev, base=str(base), out=tmp_path / "m", init=base, add_characters=True)
