@@ -7,9 +7,15 @@ import os
 import random
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from typer import Typer
+    from typer.testing import Result
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -339,3 +345,38 @@ def abstaining_model(qa_base: Path, tmp_path_factory: pytest.TempPathFactory) ->
     assert run.exit_code == 0, run.output
     assert "answered 'no answer'" in run.output
     return out
+
+
+# -- files in a legacy code page: refused as UTF-8, read with --encoding cp1252 -------------------
+
+
+def write_cp1252(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` in cp1252.
+
+    It must hold a character beyond ASCII: all-ASCII bytes are UTF-8 too, so reading them
+    without ``--encoding`` would not be refused.
+    """
+    assert not text.isascii(), f"nothing beyond ASCII to write in cp1252 to {path}"
+    path.write_bytes(text.encode("cp1252"))
+    return path
+
+
+def in_cp1252(path: Path) -> Path:
+    """``path`` (UTF-8 JSON) rewritten in cp1252, each "." token made "…" (byte 0x85)."""
+    return write_cp1252(path, path.read_text(encoding="utf-8").replace('"."', '"\u2026"'))
+
+
+def assert_refused_as_not_utf8(result: Result, path: Path) -> None:
+    """``result`` is a usage error naming ``path``'s first line as not UTF-8, and --encoding."""
+    assert result.exit_code == 2, result.output
+    assert f"{path}:1: not utf-8 text" in result.output and "--encoding" in result.output
+
+
+def refused_then_read_in_cp1252(app: Typer, command: Sequence[str], path: Path) -> Result:
+    """Run ``command`` without ``--encoding`` (refused: ``path`` is not UTF-8), then with
+    ``--encoding cp1252``, and return that second run for the test to check what it read."""
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    assert_refused_as_not_utf8(runner.invoke(app, list(command)), path)
+    return runner.invoke(app, [*command, "--encoding", "cp1252"])

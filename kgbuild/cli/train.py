@@ -19,7 +19,7 @@ from kgbuild.cli.pipes import Commands
 
 if TYPE_CHECKING:
     from kgbuild.training.common import TrainOptions
-    from kgbuild.training.doc_re_train import DocReData
+    from kgbuild.training.doc_re_train import DocReRun, DocReTrainResult
 
 __all__ = ["train_app"]
 
@@ -461,7 +461,7 @@ def re_command(
     kgbuild train re --train train.CoNLL04.json --out models/my-re
     """
     from kgbuild.training.doc_re_labels import UNKNOWN_RELATIONS
-    from kgbuild.training.doc_re_train import DocReData
+    from kgbuild.training.doc_re_train import train_doc_re
     from kgbuild.training.re import ReOptions, ReTask
     from kgbuild.training.recipe import train_model
 
@@ -485,17 +485,25 @@ def re_command(
                 f"--unknown-relations must be {' or '.join(UNKNOWN_RELATIONS)}, "
                 f"not {unknown_relations!r}"
             )
-        data = DocReData(
-            dev=dev,
-            dev_docs=dev_docs,
-            extra=tuple(extra),
-            extra_per_epoch=extra_per_epoch,
-            schema=schema,
-            unknown_relations=unknown_relations,
-            encoding=encoding,
-        )
-        _train_docred(
-            train, options, relation.max_length, data, head_lr, evidence_weight, resume, data_seed
+        run = _docred_run(options, relation.max_length, head_lr, evidence_weight, data_seed)
+        _report_docred(
+            train_doc_re(
+                train,
+                out=options.out,
+                base=options.base,
+                dev=dev,
+                dev_docs=dev_docs,
+                run=run,
+                extra=tuple(extra),
+                extra_per_epoch=extra_per_epoch,
+                schema=schema,
+                unknown_relations=unknown_relations,
+                encoding=encoding,
+                resume=resume,
+                device=options.device,
+                command=options.command,
+                languages=options.languages,
+            )
         )
         return
     result = train_model(ReTask(train, dev, options, relation))
@@ -542,22 +550,18 @@ def _refuse_options_of_the_other_format(context: typer.Context, docred: bool) ->
         )
 
 
-def _train_docred(
-    train: Path,
+def _docred_run(
     options: TrainOptions,
     max_length: int,
-    data: DocReData,
     head_lr: float,
     evidence_weight: float,
-    resume: bool,
-    data_seed: int | None = None,
-) -> None:
-    """Train the document-level model (``--format docred``) and report its dev scores."""
+    data_seed: int | None,
+) -> DocReRun:
+    """The hyper-parameters of a ``--format docred`` run, from the command's options."""
     from kgbuild.nlp.hf import bf16_supported, pick_device
-    from kgbuild.training.doc_re_train import DocReRun, DocReTask
-    from kgbuild.training.recipe import train_model
+    from kgbuild.training.doc_re_train import DocReRun
 
-    run = DocReRun(
+    return DocReRun(
         epochs=int(options.epochs),
         learning_rate=options.learning_rate,
         head_learning_rate=head_lr,
@@ -569,18 +573,10 @@ def _train_docred(
         evidence_weight=evidence_weight,
         bf16=bf16_supported(pick_device(options.device)),
     )
-    task = DocReTask(
-        train,
-        run,
-        data,
-        base=options.base,
-        out=options.out,
-        device=options.device,
-        command=options.command,
-        resume=resume,
-        languages=options.languages,
-    )
-    result = train_model(task)
+
+
+def _report_docred(result: DocReTrainResult) -> None:
+    """Print where the document-level model was saved and its dev scores."""
     dev_scores = result.dev
     typer.echo(
         f"saved {result.out_dir}; dev P/R/F1 {dev_scores['precision']:.2f}/"

@@ -841,6 +841,9 @@ def train_doc_re(
 ) -> DocReTrainResult:
     """Train, calibrate and save a document-level relation model (see the module docstring).
 
+    ``kgbuild train re --format docred`` runs through it too: an option added here reaches
+    the command and the Python API alike.
+
     Args:
         train: DocRED-format training file.
         out: Output folder (the model, its card and the epoch checkpoint).

@@ -773,19 +773,12 @@ def test_an_unknown_encoding_is_refused_before_anything_runs(
 
 
 def test_train_qa_questions_reads_its_data_in_the_encoding_given(tmp_path: Path) -> None:
-    from tests.conftest import write_keyword_conll04
+    from tests.conftest import in_cp1252, refused_then_read_in_cp1252, write_keyword_conll04
 
-    records = json.loads(write_keyword_conll04(tmp_path / "r.json", 4, seed=0).read_text("utf-8"))
-    records[0]["tokens"][-1] = "…"  # cp1252 0x85
-    legacy = tmp_path / "legacy.json"
-    legacy.write_bytes(json.dumps(records, ensure_ascii=False).encode("cp1252"))
+    legacy = in_cp1252(write_keyword_conll04(tmp_path / "legacy.json", 4, seed=0))
     out = tmp_path / "q.json"
     command = ["train", "qa-questions", "--conll04", str(legacy), "--out", str(out)]
-    refused = runner.invoke(app, command)
-    assert refused.exit_code == 2, refused.output
-    assert f"{legacy}:1: not utf-8 text" in refused.output
-    assert "--encoding" in refused.output
-    result = runner.invoke(app, [*command, "--encoding", "cp1252"])
+    result = refused_then_read_in_cp1252(app, command, legacy)
     assert result.exit_code == 0, result.output
     assert "…" in out.read_text(encoding="utf-8")
 

@@ -17,7 +17,7 @@ from kgbuild.nlp.tiny import make_tiny_bert
 from kgbuild.readers.squad import load_squad
 from kgbuild.training.qa import QaTrainResult, evaluate_qa, split_by_article, train_qa
 from kgbuild.training.qa_metrics import exact_match, normalize_answer, qa_scores, token_f1
-from tests.conftest import write_keyword_squad
+from tests.conftest import refused_then_read_in_cp1252, write_cp1252, write_keyword_squad
 
 # -- metrics (hand-checked against the official SQuAD v1.1 script's definitions) ----------
 
@@ -472,23 +472,17 @@ def test_a_shorter_max_length_names_the_stride_that_fits(qa_base: Path, tmp_path
 
 def test_train_qa_reads_its_files_in_the_encoding_given(qa_base: Path, tmp_path: Path) -> None:
     """Decoded in --encoding, train and extra files get as far as the extra file's check."""
-    from typer.testing import CliRunner
-
     from kgbuild.cli import app
 
     data = write_keyword_squad(tmp_path / "squad.json", articles=2, seed=1)
     root = json.loads(data.read_text(encoding="utf-8"))
     root["data"][0]["title"] = "Café"
-    data.write_bytes(json.dumps(root, ensure_ascii=False).encode("cp1252"))
-    extra = tmp_path / "extra.json"
+    write_cp1252(data, json.dumps(root, ensure_ascii=False))
     unanswered = {"data": [{"title": "Crème", "paragraphs": [{"context": "Déjà", "qas": []}]}]}
-    extra.write_bytes(json.dumps(unanswered, ensure_ascii=False).encode("cp1252"))
+    extra = write_cp1252(tmp_path / "extra.json", json.dumps(unanswered, ensure_ascii=False))
     command = ["train", "qa", "--train", str(data), "--extra-train", str(extra)]
     command += ["--base", str(qa_base), "--out", str(tmp_path / "m"), "--device", "cpu"]
     command += ["--dev-articles", "1", "--max-length", "64", "--stride", "16"]
-    refused = CliRunner().invoke(app, command)
-    assert refused.exit_code == 2, refused.output
-    assert f"{data}:1: not utf-8 text" in refused.output and "--encoding" in refused.output
-    result = CliRunner().invoke(app, [*command, "--encoding", "cp1252"])
+    result = refused_then_read_in_cp1252(app, command, data)
     assert result.exit_code == 2, result.output
     assert f"no extra training questions in {extra} left" in result.output

@@ -12,7 +12,7 @@ import pytest
 from kgbuild.errors import DataFormatError, InputError
 from kgbuild.nlp.tiny import make_tiny_bert
 from kgbuild.training.re import train_re
-from tests.conftest import write_keyword_conll04
+from tests.conftest import in_cp1252, refused_then_read_in_cp1252, write_keyword_conll04
 
 
 def test_dev_relation_labels_absent_from_training_are_refused(tmp_path: Path) -> None:
@@ -167,42 +167,29 @@ def test_a_run_dropping_unknown_relations_resumes_only_with_the_same_schema(
     assert {k: v for k, v in wide.items() if k != "dropped_unknown_relations"} == kept
 
 
-def _in_cp1252(path: Path) -> Path:
-    """``path`` (UTF-8 JSON) rewritten in cp1252 with a word beyond ASCII ("…", byte 0x85)."""
-    text = path.read_text(encoding="utf-8").replace('"."', '"\u2026"')
-    assert "\u2026" in text
-    path.write_bytes(text.encode("cp1252"))
-    return path
-
-
 @pytest.mark.parametrize("data_format", ["conll04", "docred"])
 def test_train_re_reads_its_files_in_the_encoding_given(tmp_path: Path, data_format: str) -> None:
     """Decoded in --encoding, the files get as far as the dev-label check before training."""
-    from typer.testing import CliRunner
-
     from kgbuild.cli import app
 
     if data_format == "conll04":
-        train = _in_cp1252(write_keyword_conll04(tmp_path / "train.json", 16, seed=0))
+        train = in_cp1252(write_keyword_conll04(tmp_path / "train.json", 16, seed=0))
         dev = write_keyword_conll04(tmp_path / "dev.json", 4, seed=1)
         records = json.loads(dev.read_text(encoding="utf-8"))
         for record in records:
             for relation in record["relations"]:
                 relation[4] = relation[4].replace("OrgBased_In", "Located_In")
         dev.write_text(json.dumps(records), encoding="utf-8")
-        dev = _in_cp1252(dev)
+        dev = in_cp1252(dev)
         absent = "Located_In"
     else:
-        train = _in_cp1252(_docred(tmp_path / "train.json", "P108"))
-        dev = _in_cp1252(_docred(tmp_path / "dev.json", "P17"))
+        train = in_cp1252(_docred(tmp_path / "train.json", "P108"))
+        dev = in_cp1252(_docred(tmp_path / "dev.json", "P17"))
         absent = "P17"
     base = make_tiny_bert(tmp_path / "base", ["O"])
     command = ["train", "re", "--format", data_format, "--train", str(train), "--dev", str(dev)]
     command += ["--base", str(base), "--out", str(tmp_path / "m"), "--device", "cpu"]
-    refused = CliRunner().invoke(app, command)
-    assert refused.exit_code == 2, refused.output
-    assert f"{train}:1: not utf-8 text" in refused.output and "--encoding" in refused.output
-    result = CliRunner().invoke(app, [*command, "--encoding", "cp1252"])
+    result = refused_then_read_in_cp1252(app, command, train)
     assert result.exit_code == 2, result.output
     assert f"dev relation labels {absent} appear in no training" in result.output
     assert not (tmp_path / "m").exists()
@@ -212,7 +199,7 @@ def test_train_doc_re_reads_its_files_in_the_encoding_given(tmp_path: Path) -> N
     """The Python API takes the CLI's --encoding: decoded, the file reaches the schema check."""
     from kgbuild.training.doc_re_train import train_doc_re
 
-    train = _in_cp1252(_docred(tmp_path / "train.json", "P9999"))
+    train = in_cp1252(_docred(tmp_path / "train.json", "P9999"))
     with pytest.raises(DataFormatError, match="not utf-8 text"):
         train_doc_re(train, out=tmp_path / "m", base="unused", dev_docs=1, device="cpu")
     with pytest.raises(DataFormatError, match="relation 'P9999' is not declared by the schema"):
