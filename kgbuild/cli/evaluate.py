@@ -11,6 +11,7 @@ import typer
 
 from kgbuild.cli.encoding import EncodingOption
 from kgbuild.cli.errors import fail
+from kgbuild.cli.label_map import LabelMapOption, parse_label_map
 from kgbuild.cli.pipes import Commands
 from kgbuild.errors import InputError, KGBuildError
 
@@ -123,6 +124,7 @@ def ner(
             "the config default); half the window or more reads one sentence per window."
         ),
     ] = None,
+    label_map: LabelMapOption = None,
     device: DeviceOption = None,
     json_out: JsonOption = None,
     encoding: EncodingOption = "utf-8",
@@ -148,6 +150,7 @@ def ner(
             device=device,
             types=[t.strip() for t in types.split(",") if t.strip()] if types else None,
             context_margin=context_margin,
+            label_map=parse_label_map(label_map),
         )
     except KGBuildError as exc:
         raise fail(exc) from exc
@@ -158,6 +161,7 @@ def ner(
         "data": str(source),
         "types": types,
         "context_margin": context_margin,
+        "label_map": parse_label_map(label_map),
         **scores.model_dump(),
     }
     typer.echo(f"scores: {_write(target, payload)}")

@@ -15,6 +15,7 @@ import typer
 
 from kgbuild.cli.encoding import EncodingOption
 from kgbuild.cli.errors import interrupted, reports_errors
+from kgbuild.cli.label_map import LabelMapOption, parse_label_map
 from kgbuild.cli.pipes import Commands
 
 if TYPE_CHECKING:
@@ -231,14 +232,7 @@ def ner(
     temperature: Annotated[
         float, typer.Option(help="With --teacher: softens the odds the two are compared on.")
     ] = 2.0,
-    label_map: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Rename an entity type of the data as it is read, repeatable: "
-            "TYPE=NEW (NAME=PER, GPE.NAM=LOC), or TYPE=O to drop the type (its words "
-            "become O). Every TYPE must occur in some --train or --dev source.",
-        ),
-    ] = None,
+    label_map: LabelMapOption = None,
     add_characters: Annotated[
         bool,
         typer.Option(
@@ -261,7 +255,7 @@ def ner(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if init is not None and _given_by_default(invocation, "context"):
         context = _reads_in_context(init)
-    options, ner_options = _options(locals(), NerOptions, label_map=_label_map(label_map or []))
+    options, ner_options = _options(locals(), NerOptions, label_map=parse_label_map(label_map))
     train_sources, dev_sources = (
         [parse_source(spec, data_format, encoding) for spec in specs] for specs in (train, dev)
     )
@@ -276,25 +270,6 @@ def ner(
         typer.echo(
             f"  {name}: P {100 * prf.precision:.2f} R {100 * prf.recall:.2f} F1 {100 * prf.f1:.2f}"
         )
-
-
-def _label_map(specs: list[str]) -> dict[str, str]:
-    """``--label-map`` values (``TYPE=NEW``) as a mapping.
-
-    Raises:
-        InputError: A value without ``=``, an empty side, or a type named twice.
-    """
-    from kgbuild.errors import InputError
-
-    mapping: dict[str, str] = {}
-    for spec in specs:
-        old, sep, new = (part.strip() for part in spec.partition("="))
-        if not sep or not old or not new:
-            raise InputError(f"--label-map {spec!r}: write TYPE=NEW (NAME=PER) or TYPE=O")
-        if old in mapping and mapping[old] != new:
-            raise InputError(f"--label-map maps {old} twice ({mapping[old]}, {new})")
-        mapping[old] = new
-    return mapping
 
 
 def _given_by_default(invocation: typer.Context, name: str) -> bool:

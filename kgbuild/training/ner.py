@@ -823,6 +823,7 @@ class NerTask:
                 source,
                 device=str(run.device),
                 context_margin=self.ner.context_margin,
+                label_map=self.ner.label_map,
             )
             self.dev_by_source[str(source)] = span_scores(source_gold, source_pred)
             gold.update(((index, e[0]), *e[1:]) for e in source_gold)
@@ -1167,14 +1168,20 @@ def _source_entities(
     batch_size: int = 32,
     types: Sequence[str] | None = None,
     context_margin: int | None = None,
+    label_map: Mapping[str, str] | None = None,
 ) -> tuple[set[Entity], set[Entity]]:
     """Gold and predicted mentions of a source, on the types scored.
 
     DocRED gold is every mention of the file (nested ones too); other formats' gold is
-    their tags. Predicted mentions of types outside ``types`` (default: the types the
-    source annotates) are left out: a corpus without TIME cannot score a TIME.
+    their tags, renamed by ``label_map`` as training read them. Predicted mentions of
+    types outside ``types`` (default: the types the source annotates) are left out: a
+    corpus without TIME cannot score a TIME.
     """
     documents = read_source(source)
+    if label_map:
+        if source.format == "docred":
+            raise InputError("--label-map renames tagged data; DocRED is scored on its own types")
+        [documents] = relabelled([documents], label_map)
     sentences = [s for doc in documents for s in doc]
     if not sentences:  # scores of nothing would read as a model that finds nothing
         raise InputError(f"no sentences in {source}")
@@ -1219,6 +1226,7 @@ def evaluate_ner(
     docs: tuple[int, int | None] | None = None,
     types: Sequence[str] | None = None,
     context_margin: int | None = None,
+    label_map: Mapping[str, str] | None = None,
 ) -> NerScores:
     """Score a token classifier on tagged data: mentions, typed, exact boundaries.
 
@@ -1236,6 +1244,7 @@ def evaluate_ner(
         device: ``"cpu"``, ``"cuda"``... or ``None`` for automatic.
         batch_size: Sentences per forward pass.
         context_margin: As in :func:`predict_tags`.
+        label_map: The data's types renamed (``O``: dropped) as ``train_ner`` read them.
 
     Returns:
         NerScores: Micro and per-type precision, recall and F1.
@@ -1250,6 +1259,8 @@ def evaluate_ner(
         else NerSource(format=data_format, path=data_path, docs=docs)
     )
     check_data_file(source.path)
+    if label_map and source.format != "docred":
+        check_label_map(label_map, [read_source(source)])
     gold, pred = _source_entities(
         model_ref,
         source,
@@ -1257,5 +1268,6 @@ def evaluate_ner(
         batch_size=batch_size,
         types=types,
         context_margin=context_margin,
+        label_map=label_map,
     )
     return span_scores(gold, pred)

@@ -607,6 +607,15 @@ def test_added_characters_are_trained_saved_and_read_back(tmp_path: Path) -> Non
     }
     result = train_ner(train, dev, out=tmp_path / "zh", add_characters=True, **settings)
     assert result.labels == ("O", "B-LOC", "I-LOC", "B-PER", "I-PER")
+    # the saved model is scored on the renamed types too (gold NAME against predicted PER
+    # would score nothing)
+    card = json.loads((result.out_dir / "model_card.json").read_text(encoding="utf-8"))
+    assert set(card["dev_scores"]["per_type"]) == {"PER", "LOC"}
+    assert card["hyperparameters"]["label_map"] == settings["label_map"]
+    rescored = evaluate_ner(
+        str(result.out_dir), dev, data_format="bmes", label_map=settings["label_map"]
+    )
+    assert rescored.micro.f1 == pytest.approx(result.dev.micro.f1)
     manifest = json.loads((result.out_dir / "kgbuild_model.json").read_text(encoding="utf-8"))
     # "国" is in the tiny vocabulary; "法" and the others occur in the data and were [UNK]
     assert manifest["added_characters"] == len(unknown)
