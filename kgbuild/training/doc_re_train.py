@@ -790,6 +790,7 @@ class DocReTask:
                 "train": {
                     "path": str(train.resolve()),
                     "sha256": sha256_file(train),
+                    "encoding": self.data.encoding,
                     "documents": len(self.train_examples),
                     "windows": self.windows,
                 },

@@ -528,7 +528,8 @@ def seen_facts_of(model_dir: str) -> set[tuple[str, str, str]] | None:
     """The training facts (by names) of a document-level model, from its model card.
 
     ``None`` when the card or its training file cannot be read as DocRED (Ign F1 then
-    equals F1).
+    equals F1). The file is read in the encoding the card records (UTF-8 for cards
+    written before it did).
     """
     from pathlib import Path
 
@@ -539,8 +540,9 @@ def seen_facts_of(model_dir: str) -> set[tuple[str, str, str]] | None:
     try:
         card = read_json_object(Path(model_dir) / MODEL_CARD_FILE)
         train = card["data"]["train"]["path"]
+        encoding = str(card["data"]["train"].get("encoding", "utf-8"))
         skip = int(card["data"]["dev"].get("first_documents", 0))
-        documents = read_docred(train)
+        documents = read_docred(train, encoding=encoding)
     except (OSError, KeyError, ValueError, TypeError, KGBuildError):
         return None  # not a document-level model's card (a sentence-level one's, say)
     return train_facts(docred_examples(documents[skip:]))

@@ -1102,3 +1102,39 @@ def test_evidence_gains_the_sentence_naming_an_end_the_attention_left_out() -> N
     assert _naming(mary, chunks, facts, [2]) == [0]
     assert _naming(tokyo, chunks, facts, [0, 2]) == []
     assert _naming(mary, chunks, _PairFacts(sentences=(1, 2), mass=facts.mass[1:]), [1]) == []
+
+
+def test_ign_f1_reads_the_training_facts_in_the_encoding_the_card_records(
+    tmp_path: Path,
+) -> None:
+    """Ign F1 read a cp1252 training file as UTF-8, failed, and fell back to plain F1."""
+    from kgbuild.training.graph_eval import seen_facts_of
+
+    document = _document(random.Random(0))
+    document["sents"][0][0] = "josé"  # type: ignore[index]
+    document["vertexSet"][0][0]["name"] = "josé smith"  # type: ignore[index]
+    train = tmp_path / "train.json"
+    train.write_bytes(json.dumps([document], ensure_ascii=False).encode("cp1252"))
+    model = tmp_path / "model"
+    model.mkdir()
+
+    def card(**train_entry: str) -> None:
+        data = {"train": {"path": str(train), **train_entry}, "dev": {}}
+        (model / "model_card.json").write_text(json.dumps({"data": data}), encoding="utf-8")
+
+    card(encoding="cp1252")
+    seen = seen_facts_of(str(model))
+    assert seen is not None
+    assert ("josé smith", document["vertexSet"][1][0]["name"], "P19") in seen  # type: ignore[index]
+    card()  # a card from before the encoding was recorded: UTF-8, which this file is not
+    assert seen_facts_of(str(model)) is None
+
+
+def test_a_document_model_card_records_its_training_encoding(
+    trained_doc_model: DocReTrainResult,
+) -> None:
+    from kgbuild.training.graph_eval import seen_facts_of
+
+    card = json.loads((trained_doc_model.out_dir / "model_card.json").read_text("utf-8"))
+    assert card["data"]["train"]["encoding"] == "utf-8"
+    assert seen_facts_of(str(trained_doc_model.out_dir))
