@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from itertools import chain
 from typing import TYPE_CHECKING
 
@@ -91,14 +92,39 @@ class NerStep:
         return self.stage.languages | self.by_language.languages
 
     @property
+    def routed_languages(self) -> frozenset[str]:
+        """The languages read by a language model of their own (none without them)."""
+        return frozenset() if self.by_language is None else self.by_language.languages
+
+    @property
     def model_key(self) -> str:
         """The NER models and their output-changing settings (and the types refused)."""
-        key = self.stage.model_key
+        return self.key_for(None)
+
+    def key_for(self, langs: Collection[str] | None) -> str:
+        """:attr:`model_key` of the models that can read text in ``langs`` (``None``: all).
+
+        A language model of a language not in ``langs`` is left out with its types: what
+        it would read is not there.
+        """
+        key, undeclared = self.stage.model_key, self.undeclared
         if self.by_language is not None:
-            key += f"+by_language:{json.dumps(self.by_language.key, sort_keys=True)}"
-        if not self.undeclared:
+            routed = {
+                lang: model
+                for lang, model in self.by_language.key.items()
+                if langs is None or lang in langs
+            }
+            if routed:
+                key += f"+by_language:{json.dumps(routed, sort_keys=True)}"
+            if langs is not None:
+                labels = set(self.stage.labels)
+                for lang, found in self.by_language.labels().items():
+                    if lang in routed:
+                        labels.update(found)
+                undeclared = undeclared & labels
+        if not undeclared:
             return key
-        return f"{key}-{','.join(sorted(self.undeclared))}"
+        return f"{key}-{','.join(sorted(undeclared))}"
 
     def __call__(self, batch: StageBatch) -> None:
         """Find the mentions of the chunks of the documents the models read."""

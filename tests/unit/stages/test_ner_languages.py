@@ -160,3 +160,32 @@ def test_the_manifest_names_the_language_models(tmp_path, monkeypatch: pytest.Mo
         extracted("{zh: ner-missing}")
     with pytest.raises(ConfigError, match="by_language must map language codes"):
         extracted("[ner-zh]")
+
+
+def test_a_new_language_model_re_reads_only_the_documents_in_its_language(
+    tmp_path, settings_for
+) -> None:
+    main, chinese = models(tmp_path, ["zh"])
+    other = tagger(tmp_path / "other", "PER", ["zh"], seed=1)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "en.txt").write_text(ENGLISH, encoding="utf-8")
+    (docs / "zh.txt").write_text(CHINESE, encoding="utf-8")
+    (docs / "mixed.txt").write_text(f"{ENGLISH}\n\n{CHINESE}\n\n{ENGLISH}", encoding="utf-8")
+
+    def built(**ner: object) -> tuple[int, int]:
+        report = build([docs], settings_for(main, **ner))
+        assert report.failed == 0
+        return report.processed, report.skipped
+
+    assert built() == (3, 0)
+    # the Chinese document and the English one with a Chinese paragraph; en.txt is reused
+    assert built(language_models={"zh": str(chinese)}) == (2, 1)
+    assert built(language_models={"zh": str(chinese)}) == (0, 3)
+    assert built(language_models={"zh": str(other)}) == (2, 1)  # another Chinese model
+    japanese = tagger(tmp_path / "ja", "PER", ["ja"])
+    assert built(language_models={"ja": str(japanese)}) == (2, 1)  # no Chinese model again
+    extractor = Extractor(settings_for(main, language_models={"zh": str(chinese)}), run_id="t")
+    english = document("en", ENGLISH, "en")
+    assert extractor.document_key(english) == Extractor(settings_for(main), run_id="t").model_key
+    assert extractor.document_key(document("zh", CHINESE, "zh")) == extractor.model_key
