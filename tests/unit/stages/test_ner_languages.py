@@ -25,14 +25,16 @@ def document(doc_id: str, text: str, lang: str) -> Document:
     return Document(id=doc_id, text=text, source=doc_id, content_hash=content_hash(text), lang=lang)
 
 
-def tagger(folder: Path, label: str, languages: list[str], *, seed: int = 0) -> Path:
+def tagger(
+    folder: Path, label: str, languages: list[str], *, seed: int = 0, labels: list[str] = LABELS
+) -> Path:
     """A tiny NER model that tags every word ``B-<label>``, declaring ``languages``."""
-    path = make_tiny_bert(folder, LABELS, seed=seed)
+    path = make_tiny_bert(folder, labels, seed=seed)
     model = BertForTokenClassification.from_pretrained(path)
     with torch.no_grad():
         model.classifier.weight.zero_()
         model.classifier.bias.fill_(-10.0)
-        model.classifier.bias[LABELS.index(f"B-{label}")] = 10.0
+        model.classifier.bias[labels.index(f"B-{label}")] = 10.0
     model.save_pretrained(path)
     manifest = {"base": str(path), "task": "token-classification", "languages": languages}
     (path / "kgbuild_model.json").write_text(json.dumps(manifest), encoding="utf-8")
@@ -189,3 +191,17 @@ def test_a_new_language_model_re_reads_only_the_documents_in_its_language(
     english = document("en", ENGLISH, "en")
     assert extractor.document_key(english) == Extractor(settings_for(main), run_id="t").model_key
     assert extractor.document_key(document("zh", CHINESE, "zh")) == extractor.model_key
+
+
+def test_a_language_models_types_the_schema_lacks_are_refused(tmp_path, settings_for) -> None:
+    main, _ = models(tmp_path, ["zh"])
+    genes = tagger(tmp_path / "genes", "GENE", ["zh"], labels=["O", "B-GENE", "I-GENE"])
+    extractor = Extractor(settings_for(main, language_models={"zh": str(genes)}), run_id="t")
+    en, zh = extractor([document("en", ENGLISH, "en"), document("zh", CHINESE, "zh")])
+    assert en.mentions and not zh.mentions
+    assert zh.refused["GENE mention"] > 0  # counted, never stored
+    assert "GENE" in extractor.document_key(document("zh", CHINESE, "zh"))
+    assert "GENE" not in extractor.document_key(document("en", ENGLISH, "en"))
+    with pytest.raises(ConfigError, match="renames model labels to GENE"):
+        settings = settings_for(main, language_models={"zh": str(genes)}, label_map={"LOC": "GENE"})
+        Extractor(settings, run_id="t")
