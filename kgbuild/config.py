@@ -35,6 +35,7 @@ from pydantic_settings import (
 )
 
 from kgbuild.errors import ConfigError
+from kgbuild.lang import base_language
 from kgbuild.schema import load_unique_yaml
 
 log = logging.getLogger(__name__)
@@ -287,6 +288,46 @@ class NerConfig(_Section):
     (:mod:`kgbuild.nlp.quantities`)."""
     quantity_labels: tuple[str, ...] = ("NUM",)
     """Labels (after ``label_map``) whose mentions are quantities."""
+    language_models: dict[str, str] | None = None
+    """Language code -> NER model (a local directory or a Hub id) for the documents in that
+    language: ``{zh: models/ner-zh}`` has a Chinese model read the Chinese documents (and
+    Chinese paragraphs of other documents) while ``model`` reads the rest. A code stands
+    for its regional variants ("zh" for "zh-CN"); each model must declare the language it
+    is routed for (its manifest's ``languages``), and is loaded only when a batch holds
+    text in that language. ``None`` (unset): the manifest's ``ner.by_language``
+    (``models/manifest.yaml``; none there, none here); a mapping replaces the manifest's
+    wholly, so ``{}`` turns language models off."""
+
+    @field_validator("language_models", mode="before")
+    @classmethod
+    def _language_models_mapping(cls, models: Any) -> Any:
+        """A plain string (an environment value that is not JSON) gets an example."""
+        if isinstance(models, str):
+            raise ValueError(
+                "write a mapping of language code -> model; in the environment as JSON, "
+                """e.g. KGBUILD_NER__LANGUAGE_MODELS='{"zh": "models/ner-zh"}'"""
+            )
+        return models
+
+    @field_validator("language_models")
+    @classmethod
+    def _check_language_models(cls, models: dict[str, str] | None) -> dict[str, str] | None:
+        """Codes as their base language ("zh-CN" -> "zh"); one model per language."""
+        if models is None:
+            return None
+        by_base: dict[str, str] = {}
+        for code, model in models.items():
+            base = base_language(code)
+            if not base:
+                raise ValueError(f"{code!r} is not a language code (such as zh or de)")
+            if not model.strip():
+                raise ValueError(f"no model named for language {code!r}")
+            if base in by_base and by_base[base] != model:
+                raise ValueError(
+                    f"two models for language {base!r}: {by_base[base]!r} and {model!r}"
+                )
+            by_base[base] = model
+        return by_base
 
 
 def _conll04_label_map() -> dict[str, str]:

@@ -343,6 +343,9 @@ class DocumentResult(Frozen):
     """Per relation type or attribute: answers refused as not of its type."""
     not_asked: dict[str, int] = Field(default_factory=dict)
     """Per templated relation type: entities of its domain not asked, not of its kinds."""
+    model_key: str | None = None
+    """The ledger key of this result where it is not the build's: a document no language
+    model can read is keyed without them (:meth:`kgbuild.extraction.Extractor.document_key`)."""
 
     @model_validator(mode="after")
     def _failure_has_no_findings(self) -> DocumentResult:

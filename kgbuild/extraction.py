@@ -6,7 +6,8 @@ sentence- or document-level relations, attributes, zero-shot relations) through 
 stage registry (:mod:`kgbuild.stages.registry`); a factory builds its stage only when the
 settings turn it on. Its ``model_key`` names every model and setting that changes the
 output, which the ledger compares to decide whether a document's stored result can be
-reused. A document in a language that a stage's model does not declare (manifest
+reused (:meth:`Extractor.document_key`: less the NER language models that cannot read
+the document). A document in a language that a stage's model does not declare (manifest
 ``languages``) is chunked but not read by that stage, and the stage is named in its
 ``skipped_stages``. With relations enabled, relation types the schema gives a question
 template and the relation model does not predict (or that are marked ``extract:
@@ -31,7 +32,7 @@ from kgbuild.data import (
     MentionRelation,
     SkippedSentences,
 )
-from kgbuild.lang import covers, script_lang
+from kgbuild.lang import base_language, covers, script_lang, script_languages
 from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.factories import (
     DEFAULT_STAGES,
@@ -83,6 +84,7 @@ class Extractor:
                 context.built.append(stage)
         self.stages: tuple[Stage, ...] = tuple(context.built)
         """The built stages, in the order they run."""
+        self._document_keys: dict[frozenset[str], str] = {}
 
     def _step(self, label: str) -> Stage | None:
         return next((s for s in self.stages if s.label == label), None)
@@ -128,10 +130,38 @@ class Extractor:
         key = f"chunk:{stage_key(self.settings.chunking)}"
         return key + "".join(f"|{stage.label}:{stage.model_key}" for stage in self.stages)
 
+    def _routed_ner(self) -> NerStep | None:
+        """The NER step, where it has language models."""
+        ner = self._step("ner")
+        return ner if isinstance(ner, NerStep) and ner.routed_languages else None
+
+    def document_key(self, document: Document) -> str:
+        """The model key the ledger keeps with ``document``'s result.
+
+        :attr:`model_key` less the NER language models (``ner.language_models``) that
+        cannot read any of it: neither the document's language nor any script of its text
+        is theirs (:func:`~kgbuild.lang.script_languages`). Adding a Chinese model so
+        re-reads the documents that hold Chinese, not every English one.
+        """
+        ner = self._routed_ner()
+        if ner is None:
+            return self.model_key
+        langs = {base_language(document.lang), *script_languages(document.text)}
+        routed = frozenset(langs & ner.routed_languages)
+        key = self._document_keys.get(routed)
+        if key is None:  # one per set of languages, not per document
+            key = f"chunk:{stage_key(self.settings.chunking)}" + "".join(
+                f"|{stage.label}:{ner.key_for(routed) if stage is ner else stage.model_key}"
+                for stage in self.stages
+            )
+            self._document_keys[routed] = key
+        return key
+
     def __call__(self, documents: Sequence[Document]) -> list[DocumentResult]:
         """Run the stages over ``documents`` as one batch (one model pass per stage).
 
-        Relations and attributes of the results name mention ids.
+        Relations and attributes of the results name mention ids; a result whose
+        :meth:`document_key` is not :attr:`model_key` carries it.
         """
         languages = self.languages
         skipped = {
@@ -158,7 +188,15 @@ class Extractor:
         with shared_grouping():  # relations, zero-shot and attributes group documents alike
             for stage in self.stages:
                 stage(batch)
-        return _by_document(batch, skipped_sentences)
+        results = _by_document(batch, skipped_sentences)
+        if self._routed_ner() is None:  # one key for every document
+            return results
+        build_key = self.model_key
+        keys = [self.document_key(doc) for doc in documents]
+        return [
+            result if key == build_key else result.model_copy(update={"model_key": key})
+            for result, key in zip(results, keys, strict=True)
+        ]
 
 
 def _unread_sentences(

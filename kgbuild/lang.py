@@ -29,6 +29,7 @@ __all__ = [
     "is_cjk",
     "model_languages",
     "script_lang",
+    "script_languages",
 ]
 
 
@@ -127,6 +128,32 @@ def script_lang(text: str) -> str | None:
         if count * 2 > total:
             return lang
     return None
+
+
+def script_languages(text: str) -> frozenset[str]:
+    """Every language :func:`script_lang` could name for some part of ``text``.
+
+    A superset, read from which scripts' letters occur at all: CJK ideographs give
+    ``zh``, kana ``ja``, Hangul ``ko``, another alphabet its language. It tells, without
+    splitting a document into sentences, whether a model routed by a sentence's script
+    can have read any of it.
+
+    >>> sorted(script_languages("Acme opened in 北京 and Москва.")), script_languages("Acme")
+    (['ru', 'zh'], frozenset())
+    """
+    if text.isascii():
+        return frozenset()
+    found: set[str] = set()
+    for ch in set(_NOT_ASCII.findall(text)):
+        if is_cjk(ch):
+            found.add("zh")
+        elif _is_kana(ch):
+            found.add("ja")
+        elif _is_hangul(ch):
+            found.add("ko")
+        elif (lang := _script_lang(ch)) is not None:
+            found.add(lang)
+    return frozenset(found)
 
 
 _NOT_FOLDED = frozenset(

@@ -13,9 +13,10 @@ from typing import Any
 import yaml
 
 from kgbuild.errors import ConfigError
+from kgbuild.lang import base_language
 from kgbuild.resources import resource_dir
 
-__all__ = ["MODELS_DIR", "models_dir", "resolve_task_model"]
+__all__ = ["MODELS_DIR", "models_dir", "resolve_language_models", "resolve_task_model"]
 
 
 def models_dir() -> Path:
@@ -49,13 +50,50 @@ def resolve_task_model(task: str, ref: str) -> str:
     entry = _manifest(folder).get(task)
     if not isinstance(entry, dict) or "default" not in entry:
         raise ConfigError(f"model manifest has no default model for task {task!r}")
-    default = str(entry["default"])
-    local = folder / default
+    return _in_folder(folder, str(entry["default"]), task, f"{task}.model")
+
+
+def _in_folder(folder: Path, ref: str, task: str, setting: str) -> str:
+    """A manifest's model reference: a folder of ours (it must be there) or a hub id."""
+    local = folder / ref
     if local.exists():
         return str(local)
-    if "/" not in default:  # a folder name of ours, not a hub id
+    if "/" not in ref:  # a folder name of ours, not a hub id
         raise ConfigError(
             f"the default {task} model is missing from {local}; train it with "
-            f"`kgbuild train {task}` (see docs/models.md) or set {task}.model to a folder or hub id"
+            f"`kgbuild train {task}` (see docs/models.md) or set {setting} to a folder or hub id"
         )
-    return default
+    return ref
+
+
+def resolve_language_models(task: str, configured: dict[str, str] | None) -> dict[str, str]:
+    """The models for ``task`` per language: ``configured``, else the manifest's ``by_language``.
+
+    ``None`` reads ``by_language`` of the task's manifest entry (``{}`` when there is no
+    manifest or no such entry); a mapping is returned as given, however empty. Manifest
+    paths are relative to the ``models/`` folder.
+
+    Raises:
+        ConfigError: ``by_language`` is not a mapping of language code -> model, or names a
+            folder of ours that is missing.
+    """
+    if configured is not None:
+        return dict(configured)
+    folder = models_dir()
+    if not (folder / "manifest.yaml").is_file():
+        return {}
+    entry = _manifest(folder).get(task)
+    by_language = entry.get("by_language") if isinstance(entry, dict) else None
+    if by_language is None:
+        return {}
+    if not isinstance(by_language, dict) or not all(
+        isinstance(code, str) and isinstance(ref, str) and ref for code, ref in by_language.items()
+    ):
+        raise ConfigError(
+            f"model manifest {folder / 'manifest.yaml'}: {task}.by_language must map language "
+            f"codes to models, e.g. {{zh: ner-zh}}, not {by_language!r}"
+        )
+    return {
+        base_language(code): _in_folder(folder, ref, task, f"{task}.language_models.{code}")
+        for code, ref in by_language.items()
+    }

@@ -217,18 +217,29 @@ def extractor(settings: Settings, run_id: str, *, progress: bool = False) -> Ext
     return Extractor(settings, run_id=run_id, progress=progress)
 
 
-def plan(ingested: IngestResult, engine: Engine, *, run_id: str, model_key: str) -> Plan:
+def plan(
+    ingested: IngestResult,
+    engine: Engine,
+    *,
+    run_id: str,
+    model_key: str,
+    document_key: Callable[[Document], str] | None = None,
+) -> Plan:
     """Start the run in the ledger and decide which of the read documents need model work.
 
     Runs left ``running`` by a process that died are marked ``abandoned`` first. Planning
-    the same run again (the flow retries its plan step) starts it once.
+    the same run again (the flow retries its plan step) starts it once. ``document_key``:
+    each document's key where it may differ from ``model_key``
+    (:meth:`~kgbuild.extraction.Extractor.document_key`).
     """
     with Session(engine) as session, session.begin():
         for run in ledger.abandon_dead_runs(session, starting=run_id):
             log.warning("run %s was left unfinished (%s): marked abandoned", run.id, run.error)
         ledger.start_run(session, run_id)
     with Session(engine) as session, session.begin():
-        unchanged_ids = ledger.unchanged_documents(session, ingested.documents, model_key)
+        unchanged_ids = ledger.unchanged_documents(
+            session, ingested.documents, document_key or model_key
+        )
         unchanged = [doc for doc in ingested.documents if doc.id in unchanged_ids]
         to_process = [doc for doc in ingested.documents if doc.id not in unchanged_ids]
         ledger.record_skipped(session, run_id, unchanged)
@@ -803,7 +814,13 @@ def plan_step(run: BuildRun) -> None:
         outputs=[out_dir / name for name in OUTPUT_FILES.values()],  # --out inside an input
     )
     run.stages = extractor(run.settings, run.run_id, progress=run.progress)
-    run.todo = plan(ingested, run.engine, run_id=run.run_id, model_key=run.stages.model_key)
+    run.todo = plan(
+        ingested,
+        run.engine,
+        run_id=run.run_id,
+        model_key=run.stages.model_key,
+        document_key=run.stages.document_key,
+    )
     run.report = start_report(run.todo)
 
 

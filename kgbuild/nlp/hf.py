@@ -42,8 +42,10 @@ __all__ = [
     "LoadedQuestionAnswerer",
     "LoadedSequenceClassifier",
     "LoadedTokenClassifier",
+    "ModelFacts",
     "bf16_supported",
     "clear_model_cache",
+    "describe_token_classifier",
     "load_doc_relation_model_ref",
     "load_question_answerer",
     "load_sequence_classifier",
@@ -530,6 +532,53 @@ def _load_model(
         device=target,
         manifest=manifest,
     )
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a model's files say without loading it: for checks and keys before it is needed.
+
+    ``revision`` is what :class:`LoadedModel` would carry for a local folder (a Hub model,
+    or an adapter over one, is named by its reference instead of the commit).
+    """
+
+    name: str
+    revision: str
+    labels: tuple[str, ...]
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def describe_token_classifier(ref: str) -> ModelFacts:
+    """A token classifier's name, revision, labels and manifest, read without its weights.
+
+    Raises:
+        ModelLoadError: The folder is missing, or its manifest or config cannot be read.
+    """
+    from transformers import AutoConfig
+
+    resolved = resolve_model_ref(ref)
+    directory = Path(resolved)
+    if directory.is_dir() and (directory / "adapter_config.json").is_file():
+        manifest = read_manifest(directory, ref, _TOKEN.task)
+        base = Path(resolve_model_ref(str(manifest["base"])))
+        base_revision = _weights_digest(base) if base.is_dir() else str(manifest["base"])
+        return ModelFacts(
+            name=ref,
+            revision=f"{base_revision}+{_weights_digest(directory)}",
+            labels=tuple(str(label) for label in manifest.get("labels", [])),
+            manifest=manifest,
+        )
+    if not directory.is_dir() and (ref.startswith((".", "/", "~")) or Path(ref).suffix):
+        raise ModelLoadError(f"model {ref!r}: no such directory")
+    manifest = {}
+    if directory.is_dir() and (directory / KGBUILD_MODEL_FILE).is_file():
+        manifest = read_manifest(directory, ref, _TOKEN.task)
+    try:
+        config = AutoConfig.from_pretrained(resolved)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"model {ref!r}: cannot load its config: {e}") from e
+    labels = tuple(str(label) for _, label in sorted((config.id2label or {}).items()))
+    return ModelFacts(ref, model_revision(resolved, config), labels, manifest)
 
 
 def load_token_classifier(

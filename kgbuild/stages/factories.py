@@ -9,7 +9,10 @@ factories, so a run loads only the models and code of the stages it uses.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Collection
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from kgbuild.config import Settings
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from kgbuild.stages.attributes import AttributeStage
     from kgbuild.stages.doc_relations import DocRelationStage
     from kgbuild.stages.ner import NerStage
+    from kgbuild.stages.ner_languages import LanguageModels
     from kgbuild.stages.relations import RelationStage
     from kgbuild.stages.zeroshot import TemplateRelationStage
 
@@ -56,36 +60,79 @@ the batch that first computed them, so the order can change which sentence is re
 class NerStep:
     """The NER stage over a batch: reads chunks and languages, assigns mentions.
 
-    ``declared``: the schema's entity types. A mention of a type the model predicts and
+    ``declared``: the schema's entity types. A mention of a type a model predicts and
     the schema does not declare (TIME from a wide model under ``schema_path: business``) is
     refused and counted, never stored (a ``label_map`` rename to an undeclared type is a
-    configuration error instead, raised when the stage is built).
+    configuration error instead, raised when the stage is built). ``by_language``: the
+    models of ``ner.language_models``, which read the text in their languages in place of
+    ``stage`` (:mod:`kgbuild.stages.ner_languages`).
     """
 
     label = "ner"
 
-    def __init__(self, stage: NerStage, declared: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        stage: NerStage,
+        declared: frozenset[str] | None = None,
+        by_language: LanguageModels | None = None,
+    ) -> None:
         self.stage = stage
-        self.undeclared = (
-            frozenset(stage.labels) - declared if declared is not None else frozenset()
-        )
-        """The model's types the schema does not declare (their mentions are refused)."""
+        self.by_language = by_language
+        labels = set(stage.labels)
+        if by_language is not None:
+            labels.update(chain.from_iterable(by_language.labels().values()))
+        self.undeclared = frozenset(labels) - declared if declared is not None else frozenset()
+        """The models' types the schema does not declare (their mentions are refused)."""
 
     @property
     def languages(self) -> frozenset[str] | None:
-        """What the NER model reads."""
-        return self.stage.languages
+        """What the NER models read: the build's model's languages and the routed ones."""
+        if self.by_language is None or self.stage.languages is None:
+            return self.stage.languages
+        return self.stage.languages | self.by_language.languages
+
+    @property
+    def routed_languages(self) -> frozenset[str]:
+        """The languages read by a language model of their own (none without them)."""
+        return frozenset() if self.by_language is None else self.by_language.languages
 
     @property
     def model_key(self) -> str:
-        """The NER model and its output-changing settings (and the types refused)."""
-        if not self.undeclared:
-            return self.stage.model_key
-        return f"{self.stage.model_key}-{','.join(sorted(self.undeclared))}"
+        """The NER models and their output-changing settings (and the types refused)."""
+        return self.key_for(None)
+
+    def key_for(self, langs: Collection[str] | None) -> str:
+        """:attr:`model_key` of the models that can read text in ``langs`` (``None``: all).
+
+        A language model of a language not in ``langs`` is left out with its types: what
+        it would read is not there.
+        """
+        key, undeclared = self.stage.model_key, self.undeclared
+        if self.by_language is not None:
+            routed = {
+                lang: model
+                for lang, model in self.by_language.key.items()
+                if langs is None or lang in langs
+            }
+            if routed:
+                key += f"+by_language:{json.dumps(routed, sort_keys=True)}"
+            if langs is not None:
+                labels = set(self.stage.labels)
+                for lang, found in self.by_language.labels().items():
+                    if lang in routed:
+                        labels.update(found)
+                undeclared = undeclared & labels
+        if not undeclared:
+            return key
+        return f"{key}-{','.join(sorted(undeclared))}"
 
     def __call__(self, batch: StageBatch) -> None:
-        """Find the mentions of the chunks of the documents the model reads."""
-        found = self.stage(batch.chunks_for(self.label), batch.langs)
+        """Find the mentions of the chunks of the documents the models read."""
+        chunks = batch.chunks_for(self.label)
+        if self.by_language is None:
+            found = self.stage(chunks, batch.langs)
+        else:
+            found = self.by_language.read(self.stage, chunks, batch.langs)
         batch.mentions = [m for m in found if m.label not in self.undeclared]
         for mention in found:
             if mention.label in self.undeclared:
@@ -211,35 +258,50 @@ class AttributesStep:
 
 @stage_factory("ner", label="ner", section="ner", reads=("chunks", "langs"), assigns=("mentions",))
 def make_ner(settings: Settings, context: StageContext) -> NerStep:
-    """Token-classification NER (always on)."""
+    """Token-classification NER (always on), with a model per language where configured."""
+    from kgbuild.models import resolve_language_models
     from kgbuild.stages.ner import NerStage
+    from kgbuild.stages.ner_languages import LanguageModels
 
     declared = frozenset(t.name for t in context.schema(settings).entity_types)
     stage = NerStage(settings.ner, run_id=context.run_id, progress=context.progress)
-    step = NerStep(stage, declared)
+    routes = resolve_language_models("ner", settings.ner.language_models)
+    by_language = (
+        LanguageModels(settings.ner, routes, run_id=context.run_id, progress=context.progress)
+        if routes
+        else None
+    )
+    step = NerStep(stage, declared, by_language)
     renamed = sorted(step.undeclared & set(settings.ner.label_map.values()))
     if renamed:  # a rename of the user's own that the schema lacks is a mistake, not a refusal
         raise ConfigError(
             f"ner.label_map renames model labels to {', '.join(renamed)}, which the graph "
             f"schema ({settings.schema_path or 'wikidata'}) does not declare; declared: {', '.join(sorted(declared))}"
         )
-    if step.undeclared:
-        log.info(
-            "NER model %s predicts types the schema does not declare (refused): %s",
-            stage.loaded.name,
-            ", ".join(sorted(step.undeclared)),
+    models = {stage.loaded.name: stage.labels}
+    if by_language is not None:
+        models.update(
+            (by_language.refs[lang], labels) for lang, labels in by_language.labels().items()
         )
-    unfound = sorted(declared - set(stage.labels))
-    if unfound:  # no entity, relation or attribute of these types can come out
-        log.warning(
-            "the graph schema (%s) declares entity types that NER model %s never predicts "
-            "(none of them, nor relations and attributes of them, will be found): %s; the "
-            "model predicts %s",
-            settings.schema_path or "wikidata",
-            stage.loaded.name,
-            ", ".join(unfound),
-            ", ".join(stage.labels) or "nothing",
-        )
+    for name, labels in models.items():
+        refused = sorted(step.undeclared & set(labels))
+        if refused:
+            log.info(
+                "NER model %s predicts types the schema does not declare (refused): %s",
+                name,
+                ", ".join(refused),
+            )
+        unfound = sorted(declared - set(labels))
+        if unfound:  # no entity, relation or attribute of these types can come out
+            log.warning(
+                "the graph schema (%s) declares entity types that NER model %s never predicts "
+                "(none of them, nor relations and attributes of them, will be found): %s; the "
+                "model predicts %s",
+                settings.schema_path or "wikidata",
+                name,
+                ", ".join(unfound),
+                ", ".join(labels) or "nothing",
+            )
     return step
 
 

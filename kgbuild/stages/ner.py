@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, Final
@@ -57,7 +57,7 @@ from kgbuild.nlp.words import (
 from kgbuild.progress import track
 from kgbuild.stages.registry import stage_key
 
-__all__ = ["NerStage"]
+__all__ = ["NerStage", "mention_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -208,18 +208,38 @@ def _without_titles(
     return [span for span in spans if text[span[0] : span[1]].rstrip(".").casefold() not in _TITLES]
 
 
+def mention_labels(tags: Iterable[str], label_map: Mapping[str, str]) -> list[str]:
+    """The mention labels a model of these tags predicts, renamed by ``label_map``.
+
+    >>> mention_labels(["O", "B-Peop", "I-Peop", "B-LOC"], {"Peop": "PER"})
+    ['LOC', 'PER']
+    """
+    return sorted(
+        {label_map.get(kind, kind) for tag in tags if (kind := split_tag(tag)[1]) is not None}
+    )
+
+
 class NerStage:
-    """Token-classification NER over chunks; returns Mentions with provenance."""
+    """Token-classification NER over chunks; returns Mentions with provenance.
+
+    ``model``: the model to load in place of the config's ``model`` (a language model of
+    ``ner.language_models``); every other setting is the config's.
+    """
 
     def __init__(
-        self, config: NerConfig | None = None, *, run_id: str, progress: bool = False
+        self,
+        config: NerConfig | None = None,
+        *,
+        run_id: str,
+        progress: bool = False,
+        model: str | None = None,
     ) -> None:
         self.config = config or NerConfig()
         self.run_id = run_id
         self.progress = progress
         self.bf16 = runs_bf16(self.config.precision, self.config.device)
         self.loaded: LoadedTokenClassifier = load_token_classifier(
-            resolve_task_model("ner", self.config.model),
+            model or resolve_task_model("ner", self.config.model),
             device=self.config.device,
             bf16=self.bf16,
         )
@@ -227,17 +247,15 @@ class NerStage:
         """Whether the model reads neighbouring chunks as context (trained so)."""
         self.languages = model_languages(self.loaded.manifest, self.loaded.name)
         """What the model reads (its manifest's ``languages``; ``None``: any language)."""
-        self.labels = sorted(
-            {
-                self.config.label_map.get(kind, kind)
-                for tag in self.loaded.id2label.values()
-                if (kind := split_tag(tag)[1]) is not None
-            }
-        )
+        self.labels = mention_labels(self.loaded.id2label.values(), self.config.label_map)
 
     @property
     def model_key(self) -> str:
-        """The config's output fields, the model revision and the precision it runs at."""
+        """The config's output fields, the model revision and the precision it runs at.
+
+        ``language_models`` is left to the step that routes documents to them
+        (:class:`~kgbuild.stages.factories.NerStep`), which keys the models it resolved.
+        """
         return stage_key(
             self.config,
             {
@@ -245,6 +263,7 @@ class NerStage:
                 "precision": "bf16" if self.bf16 else "fp32",
                 "languages": self.languages,
             },
+            unused=("language_models",),
         )
 
     def __call__(self, chunks: Sequence[Chunk], langs: Mapping[str, str]) -> list[Mention]:

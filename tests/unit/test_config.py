@@ -280,3 +280,17 @@ def test_threads_loading_other_config_files_each_get_their_own(tmp_path: Path) -
         sys.setswitchinterval(switch)
     assert len(found) == 600
     assert [(expected, got) for expected, got in found if got != expected] == []
+
+
+def test_ner_language_models_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().ner.language_models is None  # unset: the manifest's by_language
+    monkeypatch.setenv("KGBUILD_NER__LANGUAGE_MODELS", '{"zh-CN": "models/ner-zh"}')
+    assert load_settings().ner.language_models == {"zh": "models/ner-zh"}  # the base language
+    monkeypatch.setenv("KGBUILD_NER__LANGUAGE_MODELS", "{}")
+    assert load_settings().ner.language_models == {}  # none, whatever the manifest lists
+    monkeypatch.setenv("KGBUILD_NER__LANGUAGE_MODELS", '{"zh": "a", "zh_TW": "b"}')
+    with pytest.raises(ConfigError, match="two models for language 'zh'"):
+        load_settings()
+    monkeypatch.setenv("KGBUILD_NER__LANGUAGE_MODELS", "zh: models/ner-zh")
+    with pytest.raises(ConfigError, match="KGBUILD_NER__LANGUAGE_MODELS='"):
+        load_settings()

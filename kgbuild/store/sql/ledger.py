@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -192,12 +192,15 @@ def finish_run(
 
 
 def unchanged_documents(
-    session: Session, documents: Sequence[Document], model_key: str
+    session: Session, documents: Sequence[Document], model_key: str | Callable[[Document], str]
 ) -> set[str]:
     """Ids of ``documents`` whose text, language and models match a stored, successful result.
 
     The language counts: it chooses the sentence splitter and which models read the text.
+    ``model_key``: the build's key, or each document's (where the models that can read it
+    differ by document: :meth:`kgbuild.extraction.Extractor.document_key`).
     """
+    key_of = model_key if callable(model_key) else (lambda _: model_key)
     stored: dict[str, tuple[str, str]] = {}
     ok: dict[str, str] = {}
     for ids in _batches(session, [doc.id for doc in documents]):
@@ -216,7 +219,7 @@ def unchanged_documents(
     return {
         doc.id
         for doc in documents
-        if ok.get(doc.id) == doc.lang and stored.get(doc.id) == (doc.content_hash, model_key)
+        if ok.get(doc.id) == doc.lang and stored.get(doc.id) == (doc.content_hash, key_of(doc))
     }
 
 
@@ -324,8 +327,9 @@ def record_results(
     stored_rows = _rows_by_id(session, ResultRow, ResultRow.doc_id, ids)
     for result, stages in results:
         document = result.document
+        key = result.model_key or model_key  # a result keyed apart from the build carries its key
         documents[document.id] = _upsert_document(
-            session, run_id, document, documents.get(document.id), status="ok", model_key=model_key
+            session, run_id, document, documents.get(document.id), status="ok", model_key=key
         )
         stored = _StoredResult(
             doc_id=document.id,
@@ -339,7 +343,7 @@ def record_results(
             row = stored_rows[document.id] = ResultRow(doc_id=document.id)
             session.add(row)
         row.content_hash = document.content_hash
-        row.model_key = model_key
+        row.model_key = key
         row.run_id = run_id
         row.payload = stored.model_dump_json()
         for stage in stages:

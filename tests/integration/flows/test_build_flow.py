@@ -563,3 +563,23 @@ def test_quiet_quiets_prefect_too(
     assert done.returncode == 0, done.stderr
     assert "2 documents (2 processed" in done.stdout
     assert " INFO " not in done.stderr, done.stderr
+
+
+def test_the_flow_keeps_each_documents_key_of_its_language_models(
+    prefect_harness: None, tmp_path: Path, settings_for
+) -> None:
+    from kgbuild_flows.build_kg import build_kg_flow
+    from tests.unit.stages.test_ner_languages import models
+    from tests.unit.test_language_gate import corpus as english_and_chinese
+
+    main, chinese = models(tmp_path, ["zh"])
+    docs = english_and_chinese(tmp_path)
+    routed = settings_for(main, language_models={"zh": str(chinese)})
+    first = build_kg_flow([str(docs)], routed)
+    assert (first.processed, first.failed, first.language_skips) == (2, 0, {})
+    again = build_kg_flow([str(docs)], routed)
+    assert (again.processed, again.skipped) == (0, 2)
+    # en.txt was recorded without the Chinese model in its key: only zh.txt is read again
+    alone = build_kg_flow([str(docs)], settings_for(main, language_models={}))
+    assert (alone.processed, alone.skipped) == (1, 1)
+    assert result_runs(settings_for(main))["zh.txt"] == alone.run_id
