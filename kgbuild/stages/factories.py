@@ -279,10 +279,11 @@ def make_ner(settings: Settings, context: StageContext) -> NerStep:
             f"schema ({settings.schema_path or 'wikidata'}) does not declare; declared: {', '.join(sorted(declared))}"
         )
     models = {stage.loaded.name: stage.labels}
+    routed: dict[str, list[str]] = {}  # a language model -> the languages it reads here
     if by_language is not None:
-        models.update(
-            (by_language.refs[lang], labels) for lang, labels in by_language.labels().items()
-        )
+        for lang, labels in by_language.labels().items():
+            models[by_language.refs[lang]] = labels
+            routed.setdefault(by_language.refs[lang], []).append(lang)
     for name, labels in models.items():
         refused = sorted(step.undeclared & set(labels))
         if refused:
@@ -295,10 +296,11 @@ def make_ner(settings: Settings, context: StageContext) -> NerStep:
         if unfound:  # no entity, relation or attribute of these types can come out
             log.warning(
                 "the graph schema (%s) declares entity types that NER model %s never predicts "
-                "(none of them, nor relations and attributes of them, will be found): %s; the "
-                "model predicts %s",
+                "(none of them, nor relations and attributes of them, will be found%s): %s; "
+                "the model predicts %s",
                 settings.schema_path or "wikidata",
                 name,
+                f" in {', '.join(routed[name])} text" if name in routed else "",
                 ", ".join(unfound),
                 ", ".join(labels) or "nothing",
             )

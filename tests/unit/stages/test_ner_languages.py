@@ -205,3 +205,19 @@ def test_a_language_models_types_the_schema_lacks_are_refused(tmp_path, settings
     with pytest.raises(ConfigError, match="renames model labels to GENE"):
         settings = settings_for(main, language_models={"zh": str(genes)}, label_map={"LOC": "GENE"})
         Extractor(settings, run_id="t")
+
+
+def test_a_language_model_lacking_schema_types_is_named_with_its_language(
+    tmp_path, settings_for, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warning said the types would never be found at all, as if English lost them too."""
+    import logging
+
+    main, _ = models(tmp_path, ["zh"])
+    few = tagger(tmp_path / "few", "PER", ["zh"], labels=["O", "B-PER", "I-PER"])
+    with caplog.at_level(logging.WARNING, logger="kgbuild.stages.factories"):
+        Extractor(settings_for(main, language_models={"zh": str(few)}), run_id="t")
+    messages = [r.getMessage() for r in caplog.records if "never predicts" in r.getMessage()]
+    [message] = [m for m in messages if str(few) in m]
+    assert "will be found in zh text): " in message
+    assert all("in zh text" not in m for m in messages if str(few) not in m)
