@@ -911,7 +911,7 @@ def relabelled(
     """Each source's documents with their entity types renamed by ``label_map`` (``O``: dropped).
 
     Tags stay valid BIO: an ``I-`` whose entity was dropped becomes ``O``, one that no
-    longer continues an entity of its (new) type opens one.
+    longer continues an entity of its (new) type opens one. Other prefixes are kept.
     """
     return [[[_relabelled(s, label_map) for s in doc] for doc in docs] for docs in sources]
 
@@ -924,13 +924,13 @@ def _relabelled(sentence: TaggedSentence, label_map: Mapping[str, str]) -> Tagge
             tags.append(tag)
             previous = tag
             continue
-        kind = label_map.get(tag[2:], tag[2:])
+        prefix, kind = tag[0], label_map.get(tag[2:], tag[2:])
         if kind == "O":
             tags.append("O")
-        elif tag[0] == "I" and previous[2:] == kind and previous != "O":
-            tags.append(f"I-{kind}")
+        elif prefix == "I" and (previous == "O" or previous[2:] != kind):
+            tags.append(f"B-{kind}")  # its entity's start was dropped or is another type now
         else:
-            tags.append(f"B-{kind}")
+            tags.append(f"{prefix}-{kind}")  # IOBES prefixes (E-, S-) kept as they are
         previous = tags[-1]
     return TaggedSentence(tokens=sentence.tokens, tags=tuple(tags))
 

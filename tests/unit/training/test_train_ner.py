@@ -577,6 +577,9 @@ def test_label_map_renames_and_drops_types_and_keeps_bio_valid() -> None:
     check_label_map(mapping, [[[sentence]]])
     [[[renamed]]] = relabelled([[[sentence]]], mapping)
     assert renamed.tags == ("B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC", "B-LOC")
+    iobes = TaggedSentence(tokens=tuple("abc"), tags=("S-NAME", "B-CONT", "E-CONT"))
+    [[[renamed]]] = relabelled([[[iobes]]], mapping)
+    assert renamed.tags == ("S-PER", "B-LOC", "E-LOC")
     with pytest.raises(InputError, match=r"NAMEX, which no source has .*CONT, LOC, NAME, TITLE"):
         check_label_map({"NAMEX": "PER"}, [[[sentence]]])
     with pytest.raises(InputError, match="cannot be an entity type"):
