@@ -67,12 +67,20 @@ def test_every_command_has_help(command: list[str]) -> None:
         assert all(line.strip().startswith("kgbuild ") for line in examples if line.strip())
 
 
-def test_build_then_export_from_the_ledger(tmp_path: Path, keyword_ner_model: Path) -> None:
+def _docs(tmp_path: Path, **texts: str | bytes) -> Path:
+    """``tmp_path / "docs"``, made holding ``NAME.txt`` for each ``NAME=text`` (bytes as they are)."""
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "a.txt").write_text(
-        "Maria Gonzalez founded Acme Robotics in Toronto.", encoding="utf-8"
-    )
+    for name, text in texts.items():
+        if isinstance(text, bytes):
+            (docs / f"{name}.txt").write_bytes(text)
+        else:
+            (docs / f"{name}.txt").write_text(text, encoding="utf-8")
+    return docs
+
+
+def test_build_then_export_from_the_ledger(tmp_path: Path, keyword_ner_model: Path) -> None:
+    docs = _docs(tmp_path, a="Maria Gonzalez founded Acme Robotics in Toronto.")
     out = tmp_path / "out"
     result = runner.invoke(
         app,
@@ -108,9 +116,7 @@ def _build(docs: Path, out: Path, model: Path) -> Any:
 def test_build_exits_2_when_the_output_folder_is_a_file(
     tmp_path: Path, keyword_ner_model: Path
 ) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    docs = _docs(tmp_path, a="Maria Gonzalez founded Acme Robotics.")
     afile = tmp_path / "graph.out"
     afile.write_text("not a folder", encoding="utf-8")
     for out in (afile, afile / "sub"):
@@ -124,10 +130,7 @@ def test_build_exits_2_when_the_output_folder_is_a_file(
 def test_build_exits_1_when_some_documents_failed_and_names_them(
     tmp_path: Path, keyword_ner_model: Path
 ) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "good.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
-    (docs / "empty.txt").write_text("", encoding="utf-8")
+    docs = _docs(tmp_path, good="Maria Gonzalez founded Acme Robotics.", empty="")
     result = _build(docs, tmp_path / "out", keyword_ner_model)
     assert result.exit_code == 1, result.output
     assert "1 processed" in result.output
@@ -139,10 +142,7 @@ def test_build_exits_1_when_some_documents_failed_and_names_them(
 def test_build_exits_2_when_every_input_failed_or_there_was_none(
     tmp_path: Path, keyword_ner_model: Path
 ) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "empty.txt").write_text("", encoding="utf-8")
-    (docs / "binary.txt").write_bytes(b"\x00\x01\x02" * 100)
+    docs = _docs(tmp_path, empty="", binary=b"\x00\x01\x02" * 100)
     result = _build(docs, tmp_path / "out", keyword_ner_model)
     assert result.exit_code == 2, result.output
     assert "exit 2: nothing usable: every input failed (2 of 2)" in result.output
@@ -170,9 +170,7 @@ def test_build_and_export_exit_2_while_another_process_holds_the_output_folder(
 ) -> None:
     from tests.unit.test_runlock import hold_lock
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    docs = _docs(tmp_path, a="Maria Gonzalez founded Acme Robotics.")
     out = tmp_path / "out"
     assert _build(docs, out, keyword_ner_model).exit_code == 0
     before = (out / "graph.json").read_bytes()
@@ -194,9 +192,7 @@ def test_build_and_export_exit_2_while_another_process_holds_the_output_folder(
 def test_export_exits_2_when_the_ledger_holds_no_built_document(
     tmp_path: Path, keyword_ner_model: Path
 ) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "empty.txt").write_text("", encoding="utf-8")
+    docs = _docs(tmp_path, empty="")
     assert _build(docs, tmp_path / "out", keyword_ner_model).exit_code == 2
     result = runner.invoke(app, ["export", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2, result.output
@@ -304,10 +300,7 @@ def test_build_piped_logs_document_progress_instead_of_a_bar(
     import subprocess
     import sys
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for n in range(3):
-        (docs / f"{n}.txt").write_text("Maria Gonzalez works in Berlin.", encoding="utf-8")
+    docs = _docs(tmp_path, **{str(n): "Maria Gonzalez works in Berlin." for n in range(3)})
     done = subprocess.run(
         [
             sys.executable,
@@ -467,9 +460,7 @@ def test_no_color_turns_the_error_colour_off_on_a_terminal(tmp_path: Path) -> No
 def test_build_records_a_file_name_that_is_not_utf8_as_a_failure(
     tmp_path: Path, random_ner_model: Path
 ) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "good.txt").write_text("Maria Gonzalez works in Berlin.", encoding="utf-8")
+    docs = _docs(tmp_path, good="Maria Gonzalez works in Berlin.")
     latin1 = docs / os.fsdecode(b"caf\xe9.txt")  # a name from a Latin-1 archive
     latin1.write_text("David Chen works in Lisbon.", encoding="utf-8")
     result = _build(docs, tmp_path / "out", random_ner_model)
@@ -483,9 +474,7 @@ def test_build_records_a_file_name_that_is_not_utf8_as_a_failure(
 def test_build_and_export_exit_2_when_the_ledger_database_cannot_be_opened(
     tmp_path: Path, random_ner_model: Path
 ) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Maria Gonzalez works in Berlin.", encoding="utf-8")
+    docs = _docs(tmp_path, a="Maria Gonzalez works in Berlin.")
     a_folder = tmp_path / "folder"
     a_folder.mkdir()
     for url, shown in (
@@ -545,9 +534,7 @@ def test_a_folder_given_as_config_is_named_a_folder(tmp_path: Path) -> None:
 def test_a_stopped_export_exits_cleanly_and_leaves_no_partial_file(
     tmp_path: Path, keyword_ner_model: Path, signum: int, status: int
 ) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    docs = _docs(tmp_path, a="Maria Gonzalez founded Acme Robotics.")
     out = tmp_path / "out"
     assert _build(docs, out, keyword_ner_model).exit_code == 0
     before = (out / "graph.html").read_bytes()
@@ -603,9 +590,7 @@ def test_a_closed_stdout_ends_a_command_quietly_with_the_sigpipe_status(
     for args in (["--help"], ["evaluate", "ner", "--help"]):
         code, errors = _with_closed_stdout(args)
         assert (code, errors) == (141, ""), errors
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    docs = _docs(tmp_path, a="Maria Gonzalez founded Acme Robotics.")
     out = tmp_path / "out"
     args = ["build", str(docs), "--out", str(out), "--model", str(keyword_ner_model)]
     code, errors = _with_closed_stdout([*args, "--no-progress"])
@@ -621,9 +606,7 @@ def test_quiet_and_verbose_apply_to_any_command(tmp_path: Path, keyword_ner_mode
     import subprocess
     import sys
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Maria Gonzalez founded Acme Robotics.", encoding="utf-8")
+    docs = _docs(tmp_path, a="Maria Gonzalez founded Acme Robotics.")
     out = tmp_path / "out"
 
     def kgbuild(*args: str) -> subprocess.CompletedProcess[str]:
