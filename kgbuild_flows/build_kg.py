@@ -12,7 +12,7 @@ order, so the graph does not depend on which worker finished first.
 Prefect stores the extract tasks' results only, as compressed JSON, for the batch cache
 (:mod:`kgbuild_flows.caching`). Whatever ``PREFECT_RESULTS_PERSIST_BY_DEFAULT`` says, the
 other tasks and the flow store none: their work is in the ledger and the output files.
-A successful run removes its ledger's cached batches that no later run can read.
+A successful run removes its build's cached batches that no later run can read.
 """
 
 from __future__ import annotations
@@ -356,7 +356,7 @@ def _build(paths: Sequence[str], settings: Settings, run_id: str, progress: bool
 
 
 def _prune_cache(run: BuildRun) -> None:
-    """Remove the ledger's cached batches that no later run can read (after a success).
+    """Remove the build's cached batches that no later run can read (after a success).
 
     Only a local result storage folder is pruned (Prefect's default); a storage block
     (S3...) is left as it is. A folder that cannot be pruned is a warning, not a failure.

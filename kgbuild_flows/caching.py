@@ -4,7 +4,7 @@ Only the extract task's results are stored (in Prefect's result storage,
 ``$PREFECT_HOME/storage`` unless ``PREFECT_RESULTS_LOCAL_STORAGE_PATH`` says otherwise),
 and only for this cache: every other task's output is in the ledger or the output files.
 Prefect never removes a stored result, so after each successful run
-:func:`prune_batch_cache` removes the ledger's batches no later run can read.
+:func:`prune_batch_cache` removes the build's batches no later run can read.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -31,12 +32,16 @@ __all__ = [
     "PrunedCache",
     "batch_cache_key",
     "batch_key",
+    "build_prefix",
     "current_batch_keys",
     "ledger_prefix",
     "prune_batch_cache",
 ]
 
 KEY_PREFIX = "kgbuild-extract-"
+
+_UNSCOPED = re.compile("[0-9a-f]{64}")
+"""What followed :func:`ledger_prefix` in a key before keys named the build."""
 
 RESULT_FORMAT = "DocumentResult.v2.json"
 """The type a cached batch result holds; changing it leaves earlier cached batches unread
@@ -59,8 +64,19 @@ def ledger_prefix(settings: Settings) -> str:
     return f"{KEY_PREFIX}{digest[:16]}-"
 
 
+def build_prefix(settings: Settings) -> str:
+    """How the cache keys of ``settings``' build (its output folder) begin.
+
+    :func:`ledger_prefix`, then 16 hex digits of the output folder's hash (as configured,
+    so a Dask worker forms the same). Builds into other output folders that share the
+    ledger read other inputs: a build prunes only its own batches, never theirs.
+    """
+    digest = hashlib.sha256(settings.out_dir.as_posix().encode("utf-8")).hexdigest()
+    return f"{ledger_prefix(settings)}{digest[:16]}-"
+
+
 def batch_key(documents: list[Document], settings: Settings, model_key: str) -> str:
-    """Hash of what decides a batch's extraction result, after :func:`ledger_prefix`.
+    """Hash of what decides a batch's extraction result, after :func:`build_prefix`.
 
     The documents (id, source, language, metadata and content hash), the model versions
     and output-changing settings (``model_key``), the stage configuration, and the ledger
@@ -86,7 +102,7 @@ def batch_key(documents: list[Document], settings: Settings, model_key: str) -> 
         ],
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return ledger_prefix(settings) + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return build_prefix(settings) + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def batch_cache_key(context: Any, parameters: dict[str, Any]) -> str | None:
@@ -123,25 +139,30 @@ class PrunedCache:
 def prune_batch_cache(
     folder: Path, settings: Settings, current: Collection[str], *, now: float | None = None
 ) -> PrunedCache:
-    """Remove the ledger's cached batches that are not ``current`` or are past ``cache_days``.
+    """Remove the build's cached batches that are not ``current`` or are past ``cache_days``.
 
-    Only files named with this ledger's :func:`ledger_prefix` are looked at: other
-    ledgers' batches and other flows' results in the same storage stay. Age is the file's
-    modification time (Prefect writes a result once, with its expiration that far ahead).
+    Only files named with this build's :func:`build_prefix` are looked at, and this
+    ledger's batches cached before keys named the build (no build reads those now): other
+    builds' and ledgers' batches and other flows' results in the same storage stay. Age is
+    the file's modification time (Prefect writes a result once, with its expiration that
+    far ahead).
     """
     oldest = (time.time() if now is None else now) - settings.orchestration.cache_days * 86400
-    prefix = ledger_prefix(settings)
+    ledger, build = ledger_prefix(settings), build_prefix(settings)
     removed = removed_bytes = kept = 0
     try:
         entries = list(os.scandir(folder))
     except FileNotFoundError:  # nothing stored yet
         return PrunedCache(0, 0, 0)
     for entry in entries:
-        if not entry.name.startswith(prefix) or not entry.is_file(follow_symlinks=False):
+        name = entry.name
+        ours = name.startswith(build)
+        unscoped = name.startswith(ledger) and _UNSCOPED.fullmatch(name[len(ledger) :]) is not None
+        if not (ours or unscoped) or not entry.is_file(follow_symlinks=False):
             continue
         try:
             stat = entry.stat(follow_symlinks=False)
-            if entry.name in current and stat.st_mtime > oldest:
+            if ours and entry.name in current and stat.st_mtime > oldest:
                 kept += 1
                 continue
             os.unlink(entry.path)

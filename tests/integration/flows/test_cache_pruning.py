@@ -112,3 +112,52 @@ def test_a_batch_cached_longer_ago_than_cache_days_is_removed(
         build_kg_flow([str(docs)], settings)
     assert extracted == [["a.txt"], ["a.txt"]]  # computed again, and cached again
     assert [path.name for path in storage.iterdir()] == [cached.name]
+
+
+def test_builds_sharing_a_ledger_remove_only_their_own_batches(
+    prefect_harness: None,
+    keyword_ner_model: Path,
+    settings_for,
+    tmp_path: Path,
+    extracted: list[list[str]],
+) -> None:
+    """Two builds of other inputs into other output folders shared one ledger (one key
+    prefix): the second's pruning took the first's batches, of documents not among its
+    inputs, for unreadable and removed them, and the first computed them all again."""
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    from kgbuild_flows.build_kg import build_kg_flow
+    from kgbuild_flows.caching import KEY_PREFIX, ledger_prefix
+
+    storage = tmp_path / "prefect-results"
+    ledger = f"sqlite:///{(tmp_path / 'shared-ledger.sqlite').as_posix()}"
+    shared = settings_for(keyword_ner_model).model_copy(update={"ledger_url": ledger})
+    first = shared.model_copy(update={"out_dir": tmp_path / "out-a"})
+    second = shared.model_copy(update={"out_dir": tmp_path / "out-b"})
+    docs_a, docs_b = tmp_path / "docs-a", tmp_path / "docs-b"
+    docs_a.mkdir()
+    docs_b.mkdir()
+    (docs_a / "a.txt").write_text("Maria Gonzalez founded Acme Robotics in Toronto.", "utf-8")
+    (docs_b / "b.txt").write_text("Omar Haddad joined Helix in Nairobi.", "utf-8")
+    # this ledger's batch cached before keys named the build (no build reads it now), and
+    # one cached before keys named the ledger (left for people to delete)
+    unscoped = ledger_prefix(first) + "0" * 64
+    unnamed = KEY_PREFIX + "0" * 64
+    with temporary_settings(updates={PREFECT_RESULTS_LOCAL_STORAGE_PATH: storage}):
+        build_kg_flow([str(docs_a)], first)
+        firsts = stored(storage)
+        (storage / unscoped).write_bytes(b"{}")
+        (storage / unnamed).write_bytes(b"{}")
+        build_kg_flow([str(docs_b)], second)
+        after_second = stored(storage)
+        extracted.clear()
+        again = build_kg_flow([str(docs_a)], first)  # a.txt is deleted in the ledger
+        after_again = stored(storage)
+
+    (a_batch,) = firsts
+    (b_batch,) = set(after_second) - {a_batch, unnamed}
+    assert set(after_second) == {a_batch, b_batch, unnamed}
+    assert after_second[a_batch] == firsts[a_batch]
+    # the first build's re-run read its batch back, and left the second's batch alone
+    assert extracted == [] and (again.processed, again.failed) == (1, 0)
+    assert after_again == after_second
