@@ -4,17 +4,20 @@ Python turns SIGINT (Ctrl-C) into :class:`KeyboardInterrupt`, but SIGTERM (``kil
 container stop, a scheduler's cancel) ends the process without running any ``finally``.
 Inside :func:`sigterm_raises` the first SIGTERM raises :class:`Terminated` (a
 ``KeyboardInterrupt``) in the main thread instead; a second one, while the run is still
-cleaning up, ends the process at once.
+cleaning up, ends the process at once. :func:`sigterm_unwinds` then ends the process by
+the signal, once the block has unwound (a server that closes its store on the way out).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import FrameType
+from typing import NoReturn
 
 __all__ = [
     "Terminated",
@@ -23,6 +26,7 @@ __all__ = [
     "is_interruption",
     "restated",
     "sigterm_raises",
+    "sigterm_unwinds",
 ]
 
 
@@ -77,6 +81,20 @@ def exit_status(exc: KeyboardInterrupt) -> int:
     return 128 + int(signum)
 
 
+def _end_by_signal(signum: int) -> NoReturn:
+    """End the process by ``signum`` at its default action, as if it had not been caught.
+
+    For a command that cleaned up after :class:`Terminated`: its parent (a supervisor, a
+    shell: 128 + the number) sees the signal end it, as before. Output is flushed first.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):  # a closed pipe or stream
+            stream.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
+    raise SystemExit(128 + int(signum))  # a signal whose default does not end the process
+
+
 @contextmanager
 def sigterm_raises() -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`Terminated` (main thread only; else a no-op)."""
@@ -99,3 +117,17 @@ def sigterm_raises() -> Iterator[None]:
     finally:
         # None: a handler installed outside Python, which cannot be put back; the default
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+@contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Within the block, SIGTERM unwinds it (its ``finally`` clauses run), then ends the process.
+
+    The end is by the signal (:func:`_end_by_signal`), as if it had not been caught: for a
+    command with nothing to record, only resources to release (a server's graph store).
+    """
+    try:
+        with sigterm_raises():
+            yield
+    except Terminated as stop:
+        _end_by_signal(stop.signum)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,6 +11,7 @@ import typer
 from kgbuild.cli import leave_without_teardown
 from kgbuild.cli.errors import fail
 from kgbuild.errors import KGBuildError
+from kgbuild.interrupts import Terminated, sigterm_unwinds
 
 if TYPE_CHECKING:
     from kgbuild.config import ServeConfig, Settings
@@ -322,59 +322,67 @@ def serve(
     from kgbuild.qa.http_server import HookedServer, deadline_protocol, per_client_limit
     from kgbuild.qa.remote import graph_source, register_server, registry_dir, unregister_server
 
-    try:
-        settings = _settings(config, out)
-        serve_config = _serve_config(
-            settings.serve, host, token, allowed_host, max_body_bytes, docs
-        )
-        with long_lived():  # the models live as long as the server
-            qa = _open(settings, graph, neo4j, qa_model, ner_model, threshold)
-    except KGBuildError as exc:
-        raise fail(exc) from exc
-    record: Path | None = None
-    server_id = secrets.token_hex(8)
+    # SIGTERM unwinds through the finally that closes the store, then ends the process
+    with sigterm_unwinds():
+        try:
+            settings = _settings(config, out)
+            serve_config = _serve_config(
+                settings.serve, host, token, allowed_host, max_body_bytes, docs
+            )
+            with long_lived():  # the models live as long as the server
+                qa = _open(settings, graph, neo4j, qa_model, ner_model, threshold)
+        except KGBuildError as exc:
+            raise fail(exc) from exc
+        record: Path | None = None
+        server_id = secrets.token_hex(8)
 
-    def listening() -> None:
-        """Record this server, once its port is bound, for `kgbuild ask` to find."""
-        nonlocal record
-        record = register_server(
-            registry_dir(settings),
-            host=host,
-            port=port,
-            graph=graph_source(settings, graph=graph, neo4j=neo4j),
-            qa_model=qa_model,
-            ner_model=ner_model,
-            server_id=server_id,
-        )
-        if record is not None:
-            typer.echo(f"`kgbuild ask` for this graph asks this server (record: {record})")
+        def listening() -> None:
+            """Record this server, once its port is bound, for `kgbuild ask` to find."""
+            nonlocal record
+            record = register_server(
+                registry_dir(settings),
+                host=host,
+                port=port,
+                graph=graph_source(settings, graph=graph, neo4j=neo4j),
+                qa_model=qa_model,
+                ner_model=ner_model,
+                server_id=server_id,
+            )
+            if record is not None:
+                typer.echo(f"`kgbuild ask` for this graph asks this server (record: {record})")
 
-    def stopping() -> None:
-        """Remove the record as the shutdown begins: uvicorn then ends the process on SIGTERM."""
-        if record is not None:
-            unregister_server(record)
+        def stopping() -> None:
+            """Remove the record as the shutdown begins (again after it: idempotent)."""
+            if record is not None:
+                unregister_server(record)
 
-    try:
-        where = f"http://{host_name(host)}:{port}/"
-        typer.echo(f"serving the graph ({qa.store.name}) on {where} (explorer: {where}explore)")
-        if serve_config.token is not None:
-            typer.echo(f"the API needs the token; the page takes it once as {where}#token=<token>")
-        app = create_app(qa, serve_config, bound_host=host, server_id=server_id)
-        # slow clients cannot hold a connection, nor many clients (or one) exhaust the server
-        http = deadline_protocol(
-            serve_config.read_timeout_s,
-            serve_config.max_connections,
-            per_client_limit(serve_config.max_connections_per_client, host),
-        )
-        server = HookedServer(
-            uvicorn.Config(app, host=host, port=port, log_level="info", http=http),
-            listening=listening,
-            stopping=stopping,
-        )
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it, as under uvicorn.run
-            server.run()
-        if not server.started:  # as uvicorn.run: the port could not be bound
-            raise SystemExit(STARTUP_FAILURE)
-    finally:
-        stopping()
-        qa.close()
+        try:
+            where = f"http://{host_name(host)}:{port}/"
+            typer.echo(f"serving the graph ({qa.store.name}) on {where} (explorer: {where}explore)")
+            if serve_config.token is not None:
+                typer.echo(
+                    f"the API needs the token; the page takes it once as {where}#token=<token>"
+                )
+            app = create_app(qa, serve_config, bound_host=host, server_id=server_id)
+            # slow clients cannot hold a connection, nor many clients (or one) exhaust the server
+            http = deadline_protocol(
+                serve_config.read_timeout_s,
+                serve_config.max_connections,
+                per_client_limit(serve_config.max_connections_per_client, host),
+            )
+            server = HookedServer(
+                uvicorn.Config(app, host=host, port=port, log_level="info", http=http),
+                listening=listening,
+                stopping=stopping,
+            )
+            try:
+                server.run()
+            except Terminated:  # SIGTERM, once uvicorn shut down: the store is closed below
+                raise
+            except KeyboardInterrupt:  # Ctrl-C stops it, as under uvicorn.run
+                pass
+            if not server.started:  # as uvicorn.run: the port could not be bound
+                raise SystemExit(STARTUP_FAILURE)
+        finally:
+            stopping()
+            qa.close()

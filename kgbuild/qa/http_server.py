@@ -35,8 +35,9 @@ closed it. Such a request is now answered 400 and closed: no connection leaves t
 
 uvicorn stops on SIGTERM and SIGINT by itself: it shuts down, then raises the signal again
 with the handlers it found, and SIGTERM's default ends the process right there, so code
-after ``uvicorn.run`` (a ``finally``) never ran. :class:`HookedServer` runs a hook once the
-server listens and one as its shutdown begins, before that.
+after ``uvicorn.run`` (a ``finally``) never ran; ``kgbuild serve`` runs the server inside
+:func:`kgbuild.interrupts.sigterm_unwinds`, whose handler uvicorn finds, so that it does.
+:class:`HookedServer` runs a hook once the server listens and one as its shutdown begins.
 """
 
 from __future__ import annotations

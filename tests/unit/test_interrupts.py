@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -88,3 +90,21 @@ def test_a_run_whose_clean_up_failed_after_sigterm_is_recorded_as_interrupted(
             assert (run.status, run.error) == ("interrupted", "Terminated: stopped by SIGTERM")
     finally:
         engine.dispose()
+
+
+def test_sigterm_unwinds_the_block_then_ends_the_process_by_the_signal() -> None:
+    """Its ``finally`` runs (a server closes its store), and the parent still sees SIGTERM."""
+    code = (
+        "import os, signal, time\n"
+        "from kgbuild.interrupts import sigterm_unwinds\n"
+        "with sigterm_unwinds():\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(30)\n"
+        "    finally:\n"
+        "        print('cleaned up', end='')\n"
+        "print('not reached')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert done.stdout == "cleaned up", done.stderr  # flushed before the signal ended it
