@@ -127,8 +127,15 @@ class Extractor:
     @property
     def model_key(self) -> str:
         """Every model and setting that changes what a document yields."""
+        return self._key()
+
+    def _key(self, ner: NerStep | None = None, routed: frozenset[str] = frozenset()) -> str:
+        """The stages' keys; ``ner``'s with only the language models of ``routed``."""
         key = f"chunk:{stage_key(self.settings.chunking)}"
-        return key + "".join(f"|{stage.label}:{stage.model_key}" for stage in self.stages)
+        return key + "".join(
+            f"|{stage.label}:{ner.key_for(routed) if stage is ner else stage.model_key}"
+            for stage in self.stages
+        )
 
     def _routed_ner(self) -> NerStep | None:
         """The NER step, where it has language models."""
@@ -150,11 +157,7 @@ class Extractor:
         routed = frozenset(langs & ner.routed_languages)
         key = self._document_keys.get(routed)
         if key is None:  # one per set of languages, not per document
-            key = f"chunk:{stage_key(self.settings.chunking)}" + "".join(
-                f"|{stage.label}:{ner.key_for(routed) if stage is ner else stage.model_key}"
-                for stage in self.stages
-            )
-            self._document_keys[routed] = key
+            key = self._document_keys[routed] = self._key(ner, routed)
         return key
 
     def __call__(self, documents: Sequence[Document]) -> list[DocumentResult]:
