@@ -35,7 +35,7 @@ from pydantic_settings import (
 )
 
 from kgbuild.errors import ConfigError
-from kgbuild.lang import base_language
+from kgbuild.lang import language_code
 from kgbuild.schema import load_unique_yaml
 
 log = logging.getLogger(__name__)
@@ -292,9 +292,13 @@ class NerConfig(_Section):
     """Language code -> NER model (a local directory or a Hub id) for the documents in that
     language: ``{zh: models/ner-zh}`` has a Chinese model read the Chinese documents (and
     Chinese paragraphs of other documents) while ``model`` reads the rest. A code stands
-    for its regional variants ("zh" for "zh-CN"); each model must declare the language it
-    is routed for (its manifest's ``languages``), and is loaded only when a batch holds
-    text in that language. ``None`` (unset): the manifest's ``ner.by_language``
+    for its regional variants ("zh" for "zh-CN"); a code with a region ("zh-TW", "pt_BR":
+    case and ``-``/``_`` do not matter) takes the documents in that region's language
+    (``ingest.lang``, metadata ``lang``) from its language's model, which keeps the other
+    regions, the documents detected only as "zh" and the Chinese paragraphs of documents
+    in other languages. Each model must declare the language it is routed for (its
+    manifest's ``languages``; "zh" serves "zh-TW", "zh-TW" does not serve "zh"), and is
+    loaded only when a batch holds text in that language. ``None`` (unset): the manifest's ``ner.by_language``
     (``models/manifest.yaml``; none there, none here); a mapping replaces the manifest's
     wholly, so ``{}`` turns language models off."""
 
@@ -312,22 +316,22 @@ class NerConfig(_Section):
     @field_validator("language_models")
     @classmethod
     def _check_language_models(cls, models: dict[str, str] | None) -> dict[str, str] | None:
-        """Codes as their base language ("zh-CN" -> "zh"); one model per language."""
+        """Codes as compared ("zh_TW" -> "zh-tw"); one model per code."""
         if models is None:
             return None
-        by_base: dict[str, str] = {}
-        for code, model in models.items():
-            base = base_language(code)
-            if not base:
-                raise ValueError(f"{code!r} is not a language code (such as zh or de)")
+        by_code: dict[str, str] = {}
+        for given, model in models.items():
+            code = language_code(given)
+            if "" in code.split("-"):  # "", "-TW", "zh-"
+                raise ValueError(f"{given!r} is not a language code (such as zh, de or zh-TW)")
             if not model.strip():
-                raise ValueError(f"no model named for language {code!r}")
-            if base in by_base and by_base[base] != model:
+                raise ValueError(f"no model named for language {given!r}")
+            if code in by_code and by_code[code] != model:
                 raise ValueError(
-                    f"two models for language {base!r}: {by_base[base]!r} and {model!r}"
+                    f"two models for language {code!r}: {by_code[code]!r} and {model!r}"
                 )
-            by_base[base] = model
-        return by_base
+            by_code[code] = model
+        return by_code
 
 
 def _conll04_label_map() -> dict[str, str]:

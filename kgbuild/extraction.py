@@ -32,7 +32,7 @@ from kgbuild.data import (
     MentionRelation,
     SkippedSentences,
 )
-from kgbuild.lang import base_language, covers, script_lang, script_languages
+from kgbuild.lang import base_language, covers, script_lang
 from kgbuild.stages.chunking import chunk_document
 from kgbuild.stages.factories import (
     DEFAULT_STAGES,
@@ -147,14 +147,14 @@ class Extractor:
 
         :attr:`model_key` less the NER language models (``ner.language_models``) that
         cannot read any of it: neither the document's language nor any script of its text
-        is theirs (:func:`~kgbuild.lang.script_languages`). Adding a Chinese model so
-        re-reads the documents that hold Chinese, not every English one.
+        is routed to them (:func:`~kgbuild.lang.script_languages`). Adding a Chinese model so
+        re-reads the documents that hold Chinese, not every English one, and adding a
+        ``zh-TW`` one only the documents in ``zh-TW``.
         """
         ner = self._routed_ner()
         if ner is None:
             return self.model_key
-        langs = {base_language(document.lang), *script_languages(document.text)}
-        routed = frozenset(langs & ner.routed_languages)
+        routed = ner.routes_of(document.lang, document.text)
         key = self._document_keys.get(routed)
         if key is None:  # one per set of languages, not per document
             key = self._document_keys[routed] = self._key(ner, routed)
@@ -220,7 +220,7 @@ def _unread_sentences(
     for doc in documents:
         for chunk in chunks[doc.id]:
             lang = script_lang(chunk.text)
-            if lang is None or lang == doc.lang:
+            if lang is None or lang == base_language(doc.lang):  # "zh" in a "zh-TW" document
                 continue
             stages = tuple(
                 label

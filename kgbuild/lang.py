@@ -27,6 +27,8 @@ __all__ = [
     "covers",
     "detect_lang",
     "is_cjk",
+    "language_code",
+    "language_lookup",
     "model_languages",
     "script_lang",
     "script_languages",
@@ -476,13 +478,13 @@ def model_languages(manifest: Mapping[str, Any], model: str) -> frozenset[str] |
     """The languages a model declares in its manifest (``"languages": ["en"]``).
 
     Returns ``None`` (any language) when the manifest has no ``languages``, as for a
-    model from the Hugging Face Hub. Codes are lowercased.
+    model from the Hugging Face Hub. Codes are written as :func:`language_code` writes them.
 
     Raises:
         ConfigError: ``languages`` is not a non-empty list of strings (names ``model``).
 
-    >>> sorted(model_languages({"languages": ["en", "DE"]}, "m"))
-    ['de', 'en']
+    >>> sorted(model_languages({"languages": ["en", "DE", "zh_TW"]}, "m"))
+    ['de', 'en', 'zh-tw']
     >>> model_languages({}, "m") is None
     True
     """
@@ -494,7 +496,16 @@ def model_languages(manifest: Mapping[str, Any], model: str) -> frozenset[str] |
             f"model {model}: 'languages' in its kgbuild_model.json must be a non-empty list of "
             f'language codes such as ["en"], not {found!r}'
         )
-    return frozenset(code.lower() for code in found)
+    return frozenset(language_code(code) for code in found)
+
+
+def language_code(lang: str) -> str:
+    """A language code as codes are compared: lowercased, ``_`` written ``-``.
+
+    >>> language_code(" zh_TW"), language_code("zh-Hant-TW"), language_code("EN")
+    ('zh-tw', 'zh-hant-tw', 'en')
+    """
+    return lang.strip().lower().replace("_", "-")
 
 
 def base_language(lang: str) -> str:
@@ -503,20 +514,36 @@ def base_language(lang: str) -> str:
     >>> base_language("zh-Hans-CN"), base_language("en_US"), base_language("ZH")
     ('zh', 'en', 'zh')
     """
-    return lang.strip().lower().replace("_", "-").split("-")[0]
+    return language_code(lang).split("-")[0]
+
+
+def language_lookup(lang: str) -> tuple[str, ...]:
+    """The codes that name ``lang``, most specific first: it, then less a subtag at a time.
+
+    A language listed for a model (its manifest's ``languages``, a key of
+    ``ner.language_models``) reads the codes that start with it: "zh" reads "zh-TW", and
+    "zh-TW" reads "zh-TW" but neither "zh" nor "zh-CN".
+
+    >>> language_lookup("zh-Hant_TW"), language_lookup("en")
+    (('zh-hant-tw', 'zh-hant', 'zh'), ('en',))
+    """
+    parts = language_code(lang).split("-")
+    return tuple("-".join(parts[:end]) for end in range(len(parts), 0, -1))
 
 
 def covers(languages: frozenset[str] | None, lang: str) -> bool:
     """Tell whether a model of ``languages`` (``None``: any) reads documents in ``lang``.
 
-    A regional code matches its language ("en-GB" and "en_US" are covered by "en").
+    A regional code is covered by its language ("en-GB" and "en_US" by "en"), a language
+    not by one of its regions ("zh" not by "zh-TW"): see :func:`language_lookup`.
 
     >>> covers(frozenset({"en"}), "zh"), covers(frozenset({"en"}), "en-GB"), covers(None, "zh")
     (False, True, True)
-    >>> covers(frozenset({"en"}), "en_US")
-    True
+    >>> covers(frozenset({"en"}), "en_US"), covers(frozenset({"zh-tw"}), "zh_TW")
+    (True, True)
+    >>> covers(frozenset({"zh-tw"}), "zh"), covers(frozenset({"zh-tw"}), "zh-CN")
+    (False, False)
     """
     if languages is None:
         return True
-    code = lang.strip().lower().replace("_", "-")
-    return code in languages or base_language(code) in languages
+    return any(code in languages for code in language_lookup(lang))

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from kgbuild.errors import ConfigError
-from kgbuild.lang import base_language
+from kgbuild.lang import language_code
 from kgbuild.resources import resource_dir
 
 __all__ = ["MODELS_DIR", "models_dir", "resolve_language_models", "resolve_task_model"]
@@ -94,6 +94,6 @@ def resolve_language_models(task: str, configured: dict[str, str] | None) -> dic
             f"codes to models, e.g. {{zh: ner-zh}}, not {by_language!r}"
         )
     return {
-        base_language(code): _in_folder(folder, ref, task, f"{task}.language_models.{code}")
+        language_code(code): _in_folder(folder, ref, task, f"{task}.language_models.{code}")
         for code, ref in by_language.items()
     }

@@ -96,6 +96,10 @@ class NerStep:
         """The languages read by a language model of their own (none without them)."""
         return frozenset() if self.by_language is None else self.by_language.languages
 
+    def routes_of(self, lang: str, text: str) -> frozenset[str]:
+        """The routed languages whose models can read some of a document in ``lang`` of ``text``."""
+        return frozenset() if self.by_language is None else self.by_language.routes_of(lang, text)
+
     @property
     def model_key(self) -> str:
         """The NER models and their output-changing settings (and the types refused)."""

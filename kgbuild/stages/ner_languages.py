@@ -3,9 +3,13 @@
 The build's NER model (``ner.model``) reads every chunk except those in a language that a
 language model is routed for. A chunk's language is its document's, unless its script
 names another (a Chinese paragraph in an English report: :func:`kgbuild.lang.script_lang`),
-as the extractor's language gate reads it. Each language model is checked and keyed from
-its files when the stage is built, and loaded the first time a batch holds text in its
-language, so a build without such text never loads it.
+as the extractor's language gate reads it. A chunk goes to the model of the most specific
+routed code its language starts with (:meth:`LanguageModels.route`): a ``zh-TW`` document
+to the ``zh-tw`` model, a ``zh-HK`` one or one detected as ``zh`` to the ``zh`` model. A
+script names a language only, never a region, so a Chinese paragraph of an English report
+goes to the ``zh`` model. Each language model is checked and keyed from its files when the
+stage is built, and loaded the first time a batch holds text in its language, so a build
+without such text never loads it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from collections.abc import Mapping, Sequence
 from kgbuild.config import NerConfig
 from kgbuild.data import Chunk, Mention
 from kgbuild.errors import ConfigError
-from kgbuild.lang import base_language, covers, model_languages, script_lang
+from kgbuild.lang import (
+    base_language,
+    covers,
+    language_code,
+    language_lookup,
+    model_languages,
+    script_lang,
+    script_languages,
+)
 from kgbuild.nlp.hf import ModelFacts, describe_token_classifier
 from kgbuild.stages.ner import NerStage, mention_labels
 
@@ -26,11 +38,14 @@ log = logging.getLogger(__name__)
 
 
 class LanguageModels:
-    """The NER models of ``routes`` (base language code -> model reference), loaded lazily.
+    """The NER models of ``routes`` (language code -> model reference), loaded lazily.
+
+    Codes are compared as :func:`~kgbuild.lang.language_code` writes them (``zh-tw``).
 
     Raises:
         ConfigError: a model declares languages (its manifest's ``languages``) and not
-            the one it is routed for.
+            the one it is routed for (one declaring ``zh`` serves ``zh-tw``, one declaring
+            only ``zh-tw`` does not serve ``zh``, which also reads the other regions).
         ModelLoadError: a model's files cannot be read.
     """
 
@@ -45,7 +60,7 @@ class LanguageModels:
         self.config = config
         self.run_id = run_id
         self.progress = progress
-        self.refs = {base_language(lang): ref for lang, ref in routes.items()}
+        self.refs = {language_code(lang): ref for lang, ref in routes.items()}
         self.facts: dict[str, ModelFacts] = {}
         for lang, ref in sorted(self.refs.items()):
             facts = describe_token_classifier(ref)
@@ -64,6 +79,25 @@ class LanguageModels:
     def languages(self) -> frozenset[str]:
         """The languages routed to a model of their own."""
         return frozenset(self.refs)
+
+    def route(self, lang: str) -> str | None:
+        """The routed code whose model reads text in ``lang``; ``None``: the build's model.
+
+        The most specific code that names ``lang`` (:func:`~kgbuild.lang.language_lookup`):
+        "zh-TW" goes to ``zh-tw`` where it is routed, else to ``zh``.
+        """
+        return next((code for code in language_lookup(lang) if code in self.refs), None)
+
+    def routes_of(self, lang: str, text: str) -> frozenset[str]:
+        """The routed codes whose models can read some of a document in ``lang`` of ``text``.
+
+        Its language's, and those of the scripts in its text of other languages
+        (:func:`~kgbuild.lang.script_languages`, a superset of what :meth:`read` finds).
+        """
+        base = base_language(lang)
+        found = [self.route(lang)]
+        found += [self.route(other) for other in script_languages(text) if other != base]
+        return frozenset(code for code in found if code is not None)
 
     def labels(self) -> dict[str, list[str]]:
         """Per language, the mention labels its model predicts (after ``label_map``)."""
@@ -101,8 +135,8 @@ class LanguageModels:
         chunk_langs: dict[str, dict[str, str]] = {}
         for chunk in chunks:
             lang = _chunk_lang(chunk, langs.get(chunk.doc_id, "en"))
-            route = base_language(lang)
-            if route in self.refs:
+            route = self.route(lang)
+            if route is not None:
                 routed.setdefault(route, []).append(chunk)
                 chunk_langs.setdefault(route, {})[chunk.doc_id] = lang
             else:

@@ -284,12 +284,17 @@ def test_threads_loading_other_config_files_each_get_their_own(tmp_path: Path) -
 
 def test_ner_language_models_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().ner.language_models is None  # unset: the manifest's by_language
-    monkeypatch.setenv("KGBUILD_NER__LANGUAGE_MODELS", '{"zh-CN": "models/ner-zh"}')
-    assert load_settings().ner.language_models == {"zh": "models/ner-zh"}  # the base language
+    monkeypatch.setenv("KGBUILD_NER__LANGUAGE_MODELS", '{"ZH": "models/ner-zh"}')
+    assert load_settings().ner.language_models == {"zh": "models/ner-zh"}
     monkeypatch.setenv("KGBUILD_NER__LANGUAGE_MODELS", "{}")
     assert load_settings().ner.language_models == {}  # none, whatever the manifest lists
-    monkeypatch.setenv("KGBUILD_NER__LANGUAGE_MODELS", '{"zh": "a", "zh_TW": "b"}')
-    with pytest.raises(ConfigError, match="two models for language 'zh'"):
+    monkeypatch.setenv("KGBUILD_NER__LANGUAGE_MODELS", '{"zh": "a", "zh_TW": "b", "pt-BR": "c"}')
+    assert load_settings().ner.language_models == {"zh": "a", "zh-tw": "b", "pt-br": "c"}
+    monkeypatch.setenv("KGBUILD_NER__LANGUAGE_MODELS", '{"zh-TW": "a", "zh_tw": "b"}')
+    with pytest.raises(ConfigError, match="two models for language 'zh-tw'"):
+        load_settings()
+    monkeypatch.setenv("KGBUILD_NER__LANGUAGE_MODELS", '{"zh-": "a"}')
+    with pytest.raises(ConfigError, match="'zh-' is not a language code"):
         load_settings()
     monkeypatch.setenv("KGBUILD_NER__LANGUAGE_MODELS", "zh: models/ner-zh")
     with pytest.raises(ConfigError, match="KGBUILD_NER__LANGUAGE_MODELS='"):

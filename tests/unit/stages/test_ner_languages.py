@@ -103,7 +103,7 @@ def test_without_a_chinese_model_the_chinese_document_is_skipped(tmp_path, setti
 def test_a_language_model_must_declare_its_language(tmp_path, settings_for) -> None:
     main, english = models(tmp_path, ["en"])
     with pytest.raises(
-        ConfigError, match=rf"language 'zh' to model {english}, which declares only en"
+        ConfigError, match=rf"language 'zh-cn' to model {english}, which declares only en"
     ):
         Extractor(settings_for(main, language_models={"zh-CN": str(english)}), run_id="t")
 
@@ -142,7 +142,7 @@ def test_the_key_changes_with_the_language_models(tmp_path, settings_for) -> Non
 
 def test_the_manifest_names_the_language_models(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     main, chinese = models(tmp_path, ["zh"])
-    docs = [document("en", ENGLISH, "en"), document("zh", CHINESE, "zh")]
+    docs = [document("en", ENGLISH, "en"), document("zh", CHINESE, "zh-CN")]
 
     def extracted(by_language: str, **ner: object) -> list[DocumentResult]:
         folder = tmp_path / f"models-{len(list(tmp_path.glob('models-*')))}"
@@ -154,7 +154,7 @@ def test_the_manifest_names_the_language_models(tmp_path, monkeypatch: pytest.Mo
         settings = Settings(out_dir=tmp_path / "out", ner=ner)  # type: ignore[arg-type]
         return Extractor(settings, run_id="t")(docs)
 
-    _, zh = extracted("{zh-CN: ner-zh}")  # language_models unset: the manifest's
+    _, zh = extracted("{zh_CN: ner-zh}")  # language_models unset: the manifest's
     assert {m.provenance.model for m in zh.mentions} == {str(tmp_path / "models-0" / "ner-zh")}
     _, zh = extracted("{zh: ner-zh}", language_models={})  # a mapping replaces the manifest's
     assert zh.skipped_stages == ("ner",)
@@ -221,3 +221,91 @@ def test_a_language_model_lacking_schema_types_is_named_with_its_language(
     [message] = [m for m in messages if str(few) in m]
     assert "will be found in zh text): " in message
     assert all("in zh text" not in m for m in messages if str(few) not in m)
+
+
+def regional(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """:func:`models`, and one declaring ``zh-TW`` that finds organisations."""
+    main, chinese = models(tmp_path, ["zh"])
+    return main, chinese, tagger(tmp_path / "zh-tw", "ORG", ["zh-TW"])
+
+
+def test_a_regional_code_takes_its_regions_documents_from_its_languages_model(
+    tmp_path, settings_for
+) -> None:
+    main, chinese, taiwan = regional(tmp_path)
+    routes = {"zh": str(chinese), "zh_tw": str(taiwan)}
+    extractor = Extractor(settings_for(main, language_models=routes), run_id="t")
+    results = extractor(
+        [
+            document("tw", CHINESE, "zh-TW"),
+            document("tw-posix", CHINESE, "ZH_tw"),
+            document("cn", CHINESE, "zh-CN"),
+            document("zh", CHINESE, "zh"),  # detected: the language only
+            document("mixed", f"{ENGLISH}\n\n{CHINESE}", "en"),  # a script tells no region
+        ]
+    )
+    assert {r.doc_id: {m.provenance.model for m in r.mentions} for r in results} == {
+        "tw": {str(taiwan)},
+        "tw-posix": {str(taiwan)},
+        "cn": {str(chinese)},
+        "zh": {str(chinese)},
+        "mixed": {str(main), str(chinese)},
+    }
+    assert all((r.skipped_stages, r.skipped_sentences) == ((), ()) for r in results)
+
+
+def test_a_regional_model_alone_reads_no_other_region(tmp_path, settings_for) -> None:
+    main, _, taiwan = regional(tmp_path)
+    extractor = Extractor(settings_for(main, language_models={"zh-TW": str(taiwan)}), run_id="t")
+    tw, cn, zh = extractor(
+        [
+            document("tw", CHINESE, "zh-TW"),
+            document("cn", CHINESE, "zh-CN"),
+            document("zh", CHINESE, "zh"),
+        ]
+    )
+    # the Chinese sentences of a zh-TW document are in its language, not "zh" left out
+    assert (tw.skipped_stages, tw.skipped_sentences) == ((), ())
+    assert tw.mentions and {m.provenance.model for m in tw.mentions} == {str(taiwan)}
+    assert (cn.skipped_stages, zh.skipped_stages) == (("ner",), ("ner",))  # the English model's
+    assert not cn.mentions and not zh.mentions
+
+
+def test_a_model_of_a_region_serves_no_other(tmp_path, settings_for) -> None:
+    main, chinese, taiwan = regional(tmp_path)
+    with pytest.raises(
+        ConfigError, match=rf"language 'zh' to model {taiwan}, which declares only zh-tw"
+    ):
+        Extractor(settings_for(main, language_models={"zh": str(taiwan)}), run_id="t")
+    with pytest.raises(ConfigError, match=rf"language 'zh-cn' to model {taiwan}"):
+        Extractor(settings_for(main, language_models={"zh-CN": str(taiwan)}), run_id="t")
+    # a model of the language serves any of its regions
+    routes = {"zh-HK": str(chinese), "zh-TW": str(taiwan)}
+    assert ner_step(
+        Extractor(settings_for(main, language_models=routes), run_id="t")
+    ).routed_languages == {"zh-hk", "zh-tw"}
+
+
+def test_a_regional_model_re_reads_only_the_documents_of_its_region(tmp_path, settings_for) -> None:
+    main, chinese, taiwan = regional(tmp_path)
+    other = tagger(tmp_path / "other", "PER", ["zh"], seed=1)
+    records = [
+        {"id": "en", "text": ENGLISH},
+        {"id": "mixed", "text": f"{ENGLISH}\n\n{CHINESE}"},
+        {"id": "cn", "text": CHINESE, "metadata": {"lang": "zh-CN"}},
+        {"id": "tw", "text": CHINESE, "metadata": {"lang": "zh-TW"}},
+    ]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "docs.jsonl").write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in records), encoding="utf-8"
+    )
+
+    def built(**routes: str) -> tuple[int, int]:
+        report = build([docs], settings_for(main, language_models=routes))
+        assert (report.failed, report.language_skips) == (0, {})
+        return report.processed, report.skipped
+
+    assert built(zh=str(chinese)) == (4, 0)
+    assert built(zh=str(chinese), **{"zh-TW": str(taiwan)}) == (1, 3)  # tw only
+    assert built(zh=str(other), **{"zh-TW": str(taiwan)}) == (2, 2)  # mixed and cn, not tw
