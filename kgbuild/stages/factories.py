@@ -282,12 +282,14 @@ def make_ner(settings: Settings, context: StageContext) -> NerStep:
             f"ner.label_map renames model labels to {', '.join(renamed)}, which the graph "
             f"schema ({settings.schema_path or 'wikidata'}) does not declare; declared: {', '.join(sorted(declared))}"
         )
-    models = {stage.loaded.name: stage.labels}
+    main = stage.loaded.name
+    models = {main: stage.labels}
     routed: dict[str, list[str]] = {}  # a language model -> the languages it reads here
     if by_language is not None:
         for lang, labels in by_language.labels().items():
-            models[by_language.refs[lang]] = labels
-            routed.setdefault(by_language.refs[lang], []).append(lang)
+            if by_language.refs[lang] != main:  # the build's model reads that text anyway
+                models[by_language.refs[lang]] = labels
+                routed.setdefault(by_language.refs[lang], []).append(lang)
     for name, labels in models.items():
         refused = sorted(step.undeclared & set(labels))
         if refused:
@@ -304,11 +306,36 @@ def make_ner(settings: Settings, context: StageContext) -> NerStep:
                 "the model predicts %s",
                 settings.schema_path or "wikidata",
                 name,
-                f" in {', '.join(routed[name])} text" if name in routed else "",
+                _text_read(name, main, routed),
                 ", ".join(unfound),
                 ", ".join(labels) or "nothing",
             )
     return step
+
+
+def _text_read(name: str, main: str, routed: dict[str, list[str]]) -> str:
+    """Which text NER model ``name`` reads, as its warning of missing types says it.
+
+    ``main``: the build's model, which reads all text but that of ``routed`` (a language
+    model -> the languages routed to it). Empty where ``name`` reads all text.
+
+    >>> _text_read("m", "m", {}), _text_read("m", "m", {"z": ["zh", "zh-tw"]})
+    ('', ' in the text it reads: all but the zh, zh-tw text that ner.language_models routes to other models')
+    >>> _text_read("z", "m", {"z": ["zh"]})
+    ' in the zh text that ner.language_models routes to it; m reads the rest'
+    """
+    if name != main:
+        return (
+            f" in the {', '.join(routed[name])} text that ner.language_models routes to it; "
+            f"{main} reads the rest"
+        )
+    others = sorted(chain.from_iterable(routed.values()))
+    if not others:
+        return ""
+    return (
+        f" in the text it reads: all but the {', '.join(others)} text that "
+        "ner.language_models routes to other models"
+    )
 
 
 def _document_level(settings: Settings) -> bool:

@@ -210,17 +210,31 @@ def test_a_language_models_types_the_schema_lacks_are_refused(tmp_path, settings
 def test_a_language_model_lacking_schema_types_is_named_with_its_language(
     tmp_path, settings_for, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The warning said the types would never be found at all, as if English lost them too."""
+    """The build's model said its types would never be found, though the zh text is read by
+    another model; the zh model's said "in zh text", not that only the text routed to it."""
     import logging
 
     main, _ = models(tmp_path, ["zh"])
     few = tagger(tmp_path / "few", "PER", ["zh"], labels=["O", "B-PER", "I-PER"])
-    with caplog.at_level(logging.WARNING, logger="kgbuild.stages.factories"):
-        Extractor(settings_for(main, language_models={"zh": str(few)}), run_id="t")
-    messages = [r.getMessage() for r in caplog.records if "never predicts" in r.getMessage()]
-    [message] = [m for m in messages if str(few) in m]
-    assert "will be found in zh text): " in message
-    assert all("in zh text" not in m for m in messages if str(few) not in m)
+    lead = "the graph schema (wikidata) declares entity types that NER model"
+    found = "(none of them, nor relations and attributes of them, will be found"
+
+    def warned(**ner: object) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="kgbuild.stages.factories"):
+            Extractor(settings_for(main, **ner), run_id="t")
+        return [r.getMessage() for r in caplog.records if "never predicts" in r.getMessage()]
+
+    assert warned(language_models={}) == [
+        f"{lead} {main} never predicts {found}): MISC, NUM, TIME; the model predicts LOC, ORG, PER"
+    ]
+    assert warned(language_models={"zh": str(few), "zh_TW": str(few)}) == [
+        f"{lead} {main} never predicts {found} in the text it reads: all but the zh, zh-tw text "
+        "that ner.language_models routes to other models): MISC, NUM, TIME; "
+        "the model predicts LOC, ORG, PER",
+        f"{lead} {few} never predicts {found} in the zh, zh-tw text that ner.language_models "
+        f"routes to it; {main} reads the rest): LOC, MISC, NUM, ORG, TIME; the model predicts PER",
+    ]
 
 
 def regional(tmp_path: Path) -> tuple[Path, Path, Path]:
