@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from kgbuild.byte_order import BYTE_ORDER_MARKS, marked_codec
+from kgbuild.byte_order import BYTE_ORDER_MARKS, is_wide, marked_codec
 from kgbuild.errors import DataFormatError, InputError, KGBuildError
 
 __all__ = [
@@ -70,7 +70,7 @@ def open_text(path: Path, encoding: str) -> Iterator[TextIO]:
         with path.open("rb") as raw:
             head = raw.read(_SNIFFED_BYTES)
             marked = marked_codec(head)
-            if marked is None and b"\x00" in head and not encoding.startswith(("utf-16", "utf-32")):
+            if marked is None and b"\x00" in head and not is_wide(encoding):
                 raise _wide_without_mark(path, head, encoding)
             encoding = marked or encoding
             raw.seek(0)

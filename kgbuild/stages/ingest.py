@@ -22,7 +22,6 @@ Metadata values that are not strings are stored as JSON (sorted keys).
 
 from __future__ import annotations
 
-import codecs
 import json
 import logging
 import re
@@ -36,7 +35,7 @@ from typing import Any, NamedTuple
 import charset_normalizer
 from pydantic import BaseModel, ConfigDict
 
-from kgbuild.byte_order import marked_codec
+from kgbuild.byte_order import is_wide, marked_codec
 from kgbuild.config import IngestConfig
 from kgbuild.data import Document, DocumentFailure
 from kgbuild.ids import content_hash
@@ -125,7 +124,7 @@ def decode_bytes(data: bytes, *, declared: str | None = None, undecodable: str =
     if marked is not None:
         return _decode_marked(data, marked, undecodable)
     if b"\x00" in data[:8192]:
-        if declared and _is_wide(declared):
+        if declared and is_wide(declared):
             try:
                 return Decoded(data.decode(declared), declared)
             except UnicodeDecodeError as exc:
@@ -161,15 +160,6 @@ def decode_bytes(data: bytes, *, declared: str | None = None, undecodable: str =
         f"{why}; set ingest.encoding (KGBUILD_INGEST__ENCODING) to the file's encoding, "
         "or ingest.undecodable: replace"
     )
-
-
-def _is_wide(encoding: str) -> bool:
-    """Whether ``encoding`` is a UTF-16 or UTF-32 codec (its text holds NUL bytes)."""
-    try:
-        name = codecs.lookup(encoding).name
-    except LookupError:
-        return False
-    return name.startswith(("utf-16", "utf-32"))
 
 
 def _decode_marked(data: bytes, codec: str, undecodable: str) -> Decoded:

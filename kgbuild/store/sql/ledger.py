@@ -9,10 +9,10 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, Delete, Update, delete, func, select, update
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -87,7 +87,10 @@ large corpus are sent in batches. Rows read in several batches are put in id ord
 Python (code point order, SQLite's; a PostgreSQL collation may order some ids otherwise)."""
 
 
-def _batches(session: Session, ids: Sequence[str]) -> list[Sequence[str]]:
+_Id = TypeVar("_Id", bound=str | None)
+
+
+def _batches(session: Session, ids: Sequence[_Id]) -> list[Sequence[_Id]]:
     """``ids`` in slices small enough to bind in one statement of ``session``'s database."""
     size = _IDS_PER_STATEMENT.get(session.get_bind().dialect.name, 900)
     return [ids[start : start + size] for start in range(0, len(ids), size)]
@@ -110,10 +113,21 @@ def _rows_by_id(
     return rows
 
 
-def _drop_results(session: Session, ids: Sequence[str]) -> None:
-    """Delete the stored results of the documents ``ids`` (one statement a batch of ids)."""
+def _change_by_id(
+    session: Session,
+    statement: Delete | Update,
+    column: InstrumentedAttribute[Any],
+    ids: Sequence[str | None],
+) -> int:
+    """Run ``statement`` on the rows whose ``column`` is one of ``ids``; how many it matched.
+
+    One statement a batch of ids, as :func:`_rows_by_id` reads them.
+    """
+    matched = 0
     for batch in _batches(session, ids):
-        session.execute(delete(ResultRow).where(ResultRow.doc_id.in_(batch)))
+        done = session.execute(statement.where(column.in_(batch)))
+        matched += done.rowcount  # type: ignore[attr-defined]
+    return matched
 
 
 def _known(rows: dict[str, DocumentRow], ids: Iterable[str], why: str) -> None:
@@ -201,21 +215,16 @@ def unchanged_documents(
     differ by document: :meth:`kgbuild.extraction.Extractor.document_key`).
     """
     key_of = model_key if callable(model_key) else (lambda _: model_key)
-    stored: dict[str, tuple[str, str]] = {}
-    ok: dict[str, str] = {}
-    for ids in _batches(session, [doc.id for doc in documents]):
-        stored.update(
-            (row.doc_id, (row.content_hash, row.model_key))
-            for row in session.scalars(select(ResultRow).where(ResultRow.doc_id.in_(ids)))
-        )
-        ok.update(
-            (doc_id, lang)
-            for doc_id, lang in session.execute(
-                select(DocumentRow.id, DocumentRow.lang).where(
-                    DocumentRow.id.in_(ids), DocumentRow.status == "ok"
-                )
-            )
-        )
+    ids = [doc.id for doc in documents]
+    stored = {
+        doc_id: (row.content_hash, row.model_key)
+        for doc_id, row in _rows_by_id(session, ResultRow, ResultRow.doc_id, ids).items()
+    }
+    ok = {
+        doc_id: row.lang
+        for doc_id, row in _rows_by_id(session, DocumentRow, DocumentRow.id, ids).items()
+        if row.status == "ok"
+    }
     return {
         doc.id
         for doc in documents
@@ -366,18 +375,13 @@ def record_skipped(session: Session, run_id: str, documents: Iterable[Document])
     line or file) and metadata are kept current.
     """
     skipped = list(documents)
-    rows: dict[str, DocumentRow] = {}
-    for ids in _batches(session, [doc.id for doc in skipped]):
-        rows.update(
-            (row.id, row)
-            for row in session.scalars(select(DocumentRow).where(DocumentRow.id.in_(ids)))
-        )
-        session.execute(
-            delete(StageEventRow).where(
-                StageEventRow.doc_id.in_([_storable(doc_id) for doc_id in ids]),
-                StageEventRow.status == "skipped",
-            )
-        )
+    rows = _rows_by_id(session, DocumentRow, DocumentRow.id, [doc.id for doc in skipped])
+    _change_by_id(
+        session,
+        delete(StageEventRow).where(StageEventRow.status == "skipped"),
+        StageEventRow.doc_id,
+        [_storable(doc.id) for doc in skipped],
+    )
     for doc in skipped:
         if doc.id in rows:
             rows[doc.id].source = doc.source
@@ -469,7 +473,7 @@ def mark_deleted(session: Session, run_id: str, present_ids: Iterable[str]) -> l
         for row in session.scalars(select(DocumentRow).where(DocumentRow.status != "deleted"))
         if row.id not in present
     ]
-    _drop_results(session, [row.id for row in gone])
+    _change_by_id(session, delete(ResultRow), ResultRow.doc_id, [row.id for row in gone])
     for row in gone:
         row.status = "deleted"
         row.last_run_id = run_id
@@ -585,11 +589,9 @@ def forget_graph_keys(session: Session, doc_ids: Iterable[str]) -> None:
         NoResultFound: a document is not in the ledger.
     """
     ids = sorted(set(doc_ids))
-    cleared = 0
-    for batch in _batches(session, ids):
-        cleared += session.execute(  # type: ignore[attr-defined]
-            update(DocumentRow).where(DocumentRow.id.in_(batch)).values(neo4j_key=None)
-        ).rowcount
+    cleared = _change_by_id(
+        session, update(DocumentRow).values(neo4j_key=None), DocumentRow.id, ids
+    )
     if cleared != len(ids):
         _known(_rows_by_id(session, DocumentRow, DocumentRow.id, ids), ids, "forget_graph_keys")
 

@@ -79,14 +79,20 @@ def _docs(tmp_path: Path, **texts: str | bytes) -> Path:
     return docs
 
 
+def _build(docs: Path, out: Path, model: Path, *, exit_code: int = 0) -> Any:
+    """``kgbuild build DOCS --out OUT --model MODEL --no-progress``, its result checked to
+    have exited ``exit_code`` (the output shown when not)."""
+    result = runner.invoke(
+        app, ["build", str(docs), "--out", str(out), "--model", str(model), "--no-progress"]
+    )
+    assert result.exit_code == exit_code, result.output
+    return result
+
+
 def test_build_then_export_from_the_ledger(tmp_path: Path, keyword_ner_model: Path) -> None:
     docs = _docs(tmp_path, a="Maria Gonzalez founded Acme Robotics in Toronto.")
     out = tmp_path / "out"
-    result = runner.invoke(
-        app,
-        ["build", str(docs), "--out", str(out), "--model", str(keyword_ner_model), "--no-progress"],
-    )
-    assert result.exit_code == 0, result.output
+    result = _build(docs, out, keyword_ner_model)
     assert "1 documents (1 processed" in result.output
     (out / "graph.json").unlink()
     html = out / "graph.html"
@@ -107,12 +113,6 @@ def test_clear_errors_exit_2(tmp_path: Path) -> None:
     assert "run `kgbuild build` first" in result.output
 
 
-def _build(docs: Path, out: Path, model: Path) -> Any:
-    return runner.invoke(
-        app, ["build", str(docs), "--out", str(out), "--model", str(model), "--no-progress"]
-    )
-
-
 def test_build_exits_2_when_the_output_folder_is_a_file(
     tmp_path: Path, keyword_ner_model: Path
 ) -> None:
@@ -120,8 +120,7 @@ def test_build_exits_2_when_the_output_folder_is_a_file(
     afile = tmp_path / "graph.out"
     afile.write_text("not a folder", encoding="utf-8")
     for out in (afile, afile / "sub"):
-        result = _build(docs, out, keyword_ner_model)
-        assert result.exit_code == 2, result.output
+        result = _build(docs, out, keyword_ner_model, exit_code=2)
         assert isinstance(result.exception, SystemExit)  # an error line, not a traceback
         assert f"error: cannot use {out} as the output folder" in result.output
     assert afile.read_text(encoding="utf-8") == "not a folder"
@@ -131,8 +130,7 @@ def test_build_exits_1_when_some_documents_failed_and_names_them(
     tmp_path: Path, keyword_ner_model: Path
 ) -> None:
     docs = _docs(tmp_path, good="Maria Gonzalez founded Acme Robotics.", empty="")
-    result = _build(docs, tmp_path / "out", keyword_ner_model)
-    assert result.exit_code == 1, result.output
+    result = _build(docs, tmp_path / "out", keyword_ner_model, exit_code=1)
     assert "1 processed" in result.output
     assert f"failed: {docs / 'empty.txt'}" in result.output
     assert "exit 1: 1 of 2 inputs failed" in result.output
@@ -143,15 +141,13 @@ def test_build_exits_2_when_every_input_failed_or_there_was_none(
     tmp_path: Path, keyword_ner_model: Path
 ) -> None:
     docs = _docs(tmp_path, empty="", binary=b"\x00\x01\x02" * 100)
-    result = _build(docs, tmp_path / "out", keyword_ner_model)
-    assert result.exit_code == 2, result.output
+    result = _build(docs, tmp_path / "out", keyword_ner_model, exit_code=2)
     assert "exit 2: nothing usable: every input failed (2 of 2)" in result.output
     assert "failed: " in result.output  # each one is listed
 
     nothing = tmp_path / "nothing"
     nothing.mkdir()
-    result = _build(nothing, tmp_path / "out2", keyword_ner_model)
-    assert result.exit_code == 2, result.output
+    result = _build(nothing, tmp_path / "out2", keyword_ner_model, exit_code=2)
     assert "exit 2: no input documents" in result.output
 
 
@@ -172,13 +168,12 @@ def test_build_and_export_exit_2_while_another_process_holds_the_output_folder(
 
     docs = _docs(tmp_path, a="Maria Gonzalez founded Acme Robotics.")
     out = tmp_path / "out"
-    assert _build(docs, out, keyword_ner_model).exit_code == 0
+    _build(docs, out, keyword_ner_model)
     before = (out / "graph.json").read_bytes()
     holder = hold_lock(out)
     try:
         (docs / "b.txt").write_text("David Chen works in Berlin.", encoding="utf-8")
-        result = _build(docs, out, keyword_ner_model)
-        assert result.exit_code == 2, result.output
+        result = _build(docs, out, keyword_ner_model, exit_code=2)
         assert f"is in use by kgbuild build run_holder (pid {holder.pid} on host" in result.output
         result = runner.invoke(app, ["export", "--out", str(out)])
         assert result.exit_code == 2, result.output
@@ -193,7 +188,7 @@ def test_export_exits_2_when_the_ledger_holds_no_built_document(
     tmp_path: Path, keyword_ner_model: Path
 ) -> None:
     docs = _docs(tmp_path, empty="")
-    assert _build(docs, tmp_path / "out", keyword_ner_model).exit_code == 2
+    _build(docs, tmp_path / "out", keyword_ner_model, exit_code=2)
     result = runner.invoke(app, ["export", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2, result.output
     assert "holds no successfully built document" in result.output
@@ -463,8 +458,7 @@ def test_build_records_a_file_name_that_is_not_utf8_as_a_failure(
     docs = _docs(tmp_path, good="Maria Gonzalez works in Berlin.")
     latin1 = docs / os.fsdecode(b"caf\xe9.txt")  # a name from a Latin-1 archive
     latin1.write_text("David Chen works in Lisbon.", encoding="utf-8")
-    result = _build(docs, tmp_path / "out", random_ner_model)
-    assert result.exit_code == 1, result.output
+    result = _build(docs, tmp_path / "out", random_ner_model, exit_code=1)
     assert isinstance(result.exception, SystemExit)  # was a UnicodeEncodeError traceback
     assert "1 processed" in result.output
     assert "failed: " in result.output and "caf\\udce9.txt" in result.output
@@ -536,7 +530,7 @@ def test_a_stopped_export_exits_cleanly_and_leaves_no_partial_file(
 ) -> None:
     docs = _docs(tmp_path, a="Maria Gonzalez founded Acme Robotics.")
     out = tmp_path / "out"
-    assert _build(docs, out, keyword_ner_model).exit_code == 0
+    _build(docs, out, keyword_ner_model)
     before = (out / "graph.html").read_bytes()
     # The HTML file is written as .graph.html.partial first: made a named pipe here, the
     # export blocks writing it (the explorer is far larger than a pipe holds) until read.

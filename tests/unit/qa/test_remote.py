@@ -6,12 +6,14 @@ the CLI finds it through the record the server side writes (:mod:`kgbuild.qa.rem
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -64,6 +66,32 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("KGBUILD_SERVE__REGISTRY_DIR", str(folder))
     monkeypatch.delenv("KGBUILD_SERVE__TOKEN", raising=False)
     return folder
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[str]]]:
+    """A plain HTTP server on a free loopback port that answers every POST with 502.
+
+    Yields its port and the list it fills with ``"<path> <Authorization header>"`` per POST,
+    so a test can tell whether (and with which token) anything was sent there.
+    """
+    posted: list[str] = []
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posted.append(f"{self.path} {self.headers.get('Authorization')}")
+            self.send_error(502)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_port, posted
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _record_server(
@@ -229,40 +257,21 @@ def test_the_server_is_asked_directly_never_through_a_proxy(
     monkeypatch: pytest.MonkeyPatch,
     keyword_qa_model: Path,
     keyword_ner_model: Path,
+    listener: tuple[int, list[str]],
 ) -> None:
     """``http_proxy`` set (as on many company machines) must not take the token elsewhere."""
-    import http.server
-    import threading
-
     from kgbuild.qa.api import create_app
 
-    proxied: list[str] = []
-
-    class Proxy(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            proxied.append(f"{self.path} {self.headers.get('Authorization')}")
-            self.send_error(502)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    proxy_port, proxied = listener
     for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.server_port}")
+        monkeypatch.setenv(name, f"http://127.0.0.1:{proxy_port}")
     for name in ("no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KGBUILD_SERVE__TOKEN", TOKEN)
     qa_model, ner_model = str(keyword_qa_model), str(keyword_ner_model)
-    try:
-        with running(
-            create_app(qa, ServeConfig(token=SecretStr(TOKEN)), server_id=SERVER_ID)
-        ) as url:
-            _register(registry, example, url, qa_model, ner_model)
-            code, output = _ask(example, qa_model, ner_model)
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
+    with running(create_app(qa, ServeConfig(token=SecretStr(TOKEN)), server_id=SERVER_ID)) as url:
+        _register(registry, example, url, qa_model, ner_model)
+        code, output = _ask(example, qa_model, ner_model)
     assert proxied == []
     assert code == 0 and "answering here" not in output and "Answer: Berlin" in output
 
@@ -270,9 +279,6 @@ def test_the_server_is_asked_directly_never_through_a_proxy(
 def test_a_server_on_the_recorded_port_must_name_the_recorded_id(tmp_path: Path) -> None:
     """A server killed (kill -9) leaves its record; its process id alive again (another
     process) and its port taken by another server, that server got the questions."""
-    import http.server
-    import threading
-
     asked: list[str] = []
     health: dict[str, object] = {"status": "ok", "server_id": SERVER_ID}
 
@@ -308,29 +314,18 @@ def test_a_server_on_the_recorded_port_must_name_the_recorded_id(tmp_path: Path)
 
 
 def test_a_record_another_user_could_have_written_is_never_asked(
-    example: Settings, registry: Path, monkeypatch: pytest.MonkeyPatch
+    example: Settings,
+    registry: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    listener: tuple[int, list[str]],
 ) -> None:
     """A registry folder others may write (``serve.registry_dir: /tmp/kg`` made with umask
     0, or made by another user first): a record planted there pointed ``kgbuild ask`` at
     any loopback port, and the CLI sent the question and its token to whoever listened."""
-    import http.server
-    import threading
-
-    asked: list[str] = []
-
-    class Listener(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            asked.append(f"{self.path} {self.headers.get('Authorization')}")
-            self.send_error(502)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    listener = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Listener)
-    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    port, asked = listener
     monkeypatch.setenv("KGBUILD_SERVE__TOKEN", TOKEN)
     source = graph_source(example, graph=None, neo4j=None)
-    url = f"http://127.0.0.1:{listener.server_port}"
+    url = f"http://127.0.0.1:{port}"
     other_user = None
     try:
         path = _register(registry, example, url, SERVED_QA, SERVED_NER)
@@ -353,8 +348,6 @@ def test_a_record_another_user_could_have_written_is_never_asked(
             path.write_text(record.model_copy(update={"pid": other_user.pid}).model_dump_json())
             assert find_server(registry, source, SERVED_QA, SERVED_NER) is None
     finally:
-        listener.shutdown()
-        listener.server_close()
         if other_user is not None:
             other_user.kill()
             other_user.wait()
