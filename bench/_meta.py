@@ -38,7 +38,13 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 GENERATED = ("bench/results/", "docs/benchmarks.md")
 """Paths a benchmark run itself rewrites: they do not make the tree dirty."""
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM")
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "TOKENIZERS_PARALLELISM",
+    "OMP_WAIT_POLICY",
+    "GOMP_SPINCOUNT",
+)
 
 
 def _git(*args: str) -> str:

@@ -297,7 +297,24 @@ def _attribute_points(r: Result) -> str:
     return f"{rows}; {r['rule']}: **{r['chosen']}**"
 
 
+def _contention(r: Result) -> str:
+    full = "ner+relations+attributes"
+    median = r["median_seconds"]
+    arms = "; ".join(
+        f"{load}: {_f(median[f'{full}|libgomp_default|{load}'], 2)} s with libgomp's default "
+        f"spinning, **{_f(median[f'{full}|kgbuild|{load}'], 2)} s** with kgbuild's "
+        f"OMP_WAIT_POLICY=PASSIVE ({_f(r['kgbuild_over_libgomp_default'][load], 2)}x)"
+        for load in ("quiet", "busy")
+    )
+    ratio = r["every_default_stage_over_ner_only"]["kgbuild"]
+    return (
+        f"every default stage, median round: {arms}; every default stage over NER only, "
+        f"quiet: {_f(ratio, 2)}x"
+    )
+
+
 KINDS: list[tuple[str, str, Callable[[Result], str]]] = [
+    ("contention", "bench_contention.py", _contention),
     ("attribute_points", "bench_attribute_points.py", _attribute_points),
     ("cpu_paths", "bench_cpu_paths.py", _cpu_paths),
     ("long_document", "bench_long_document.py", _long_document),
