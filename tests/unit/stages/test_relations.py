@@ -392,6 +392,38 @@ def test_stage_returns_relations_with_evidence(
     assert any("window" in record.getMessage() for record in caplog.records)
 
 
+def test_a_pair_read_without_the_text_between_its_mentions_is_a_warning(
+    trained: tuple[Path, Path, ReTrainResult], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Mentions farther apart than the model reads: the document and the count are named."""
+    out, _dev, _ = trained
+    schema = load_schema("business")
+    far = RelationStage(
+        ReConfig(model=str(out), threshold=0.0, max_distance_chars=10_000),
+        schema=schema,
+        run_id="r",
+    )
+    long_chunk = _chunk("far-doc", 0, 0, "Mary Smith works " + "the " * 200 + "in Paris .")
+    near_chunk = _chunk("near-doc", 0, 0, "Mary Smith works in Paris " + "the " * 200 + ".")
+    with caplog.at_level(logging.WARNING, logger="kgbuild.stages.relations"):
+        far(
+            [long_chunk, near_chunk],
+            [
+                _mention(long_chunk, "Mary Smith", "PER"),
+                _mention(long_chunk, "Paris", "LOC"),
+                _mention(near_chunk, "Mary Smith", "PER"),
+                _mention(near_chunk, "Paris", "LOC"),
+            ],
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    (warning,) = [w for w in warnings if "not read" in w]
+    assert warning.startswith("document far-doc: 1 candidate pairs")  # PER -> LOC only
+    assert f"({far.encoder.max_length} tokens)" in warning
+    # 202 tokens between the mentions ("works", 200 "the", "in"), fewer than 128 read
+    unread = int(warning.split("): ")[1].split(" tokens between")[0])
+    assert 202 - far.encoder.max_length < unread < 202
+
+
 def test_evidence_across_sentences_is_the_documents_text(
     trained: tuple[Path, Path, ReTrainResult],
 ) -> None:
