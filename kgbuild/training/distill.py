@@ -62,7 +62,8 @@ def teacher_word_probabilities(
 
     The teacher (:func:`load_teacher`) reads the documents as it was trained to (in context
     when its manifest says so, packed as the NER stage packs them; else one sentence at a
-    time). A word the teacher's windows cut off gets a zero row.
+    time; a sentence longer than a window in parts). A word that gets no sub-token gets a
+    zero row.
 
     Raises:
         InputError: The teacher's labels are not ``labels`` (in any order).

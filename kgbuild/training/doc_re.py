@@ -163,12 +163,33 @@ def training_windows(
 
     Facts whose type is not in ``label2id`` are left out (the pair may still hold others).
     """
+    return training_windows_reported(
+        tokenizer, examples, label2id, max_length=max_length, overlap=overlap
+    )[0]
+
+
+def training_windows_reported(
+    tokenizer: Any,
+    examples: Sequence[DocExample],
+    label2id: Mapping[str, int],
+    *,
+    max_length: int,
+    overlap: float = 0.25,
+) -> tuple[list[TrainingPair], int]:
+    """:func:`training_windows`, and how many of its facts no window trains on.
+
+    A fact is trained on in the windows that read a mention of both its entities; one
+    whose entities are never read in the same window (farther apart than ``max_length``)
+    is in none, and counted.
+    """
     features = []
+    unread = 0
     for example in examples:
         gold: dict[tuple[int, int], list[tuple[str, tuple[int, ...]]]] = defaultdict(list)
         for head, tail, kind, evidence in example.facts:
             if kind in label2id:
                 gold[head, tail].append((kind, evidence))
+        seen: set[tuple[int, int]] = set()
         for window, entities in example_windows(
             tokenizer, example, max_length=max_length, overlap=overlap
         ):
@@ -176,6 +197,7 @@ def training_windows(
             labels = torch.zeros((len(window.pairs), len(label2id)))
             support = torch.zeros((len(window.pairs), len(window.sentences)))
             for row, (h, t) in enumerate(window.pairs):
+                seen.add((entities[h], entities[t]))
                 for kind, sentences in gold.get((entities[h], entities[t]), ()):
                     labels[row, label2id[kind]] = 1.0
                     for sentence in sentences:
@@ -183,7 +205,8 @@ def training_windows(
                             support[row, local[sentence]] = 1.0
             if window.pairs:
                 features.append(TrainingPair(window, labels, support))
-    return features
+        unread += sum(len(facts) for pair, facts in gold.items() if pair not in seen)
+    return features, unread
 
 
 # -- prediction and scores ------------------------------------------------------------------------

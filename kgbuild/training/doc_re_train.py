@@ -64,7 +64,7 @@ from kgbuild.training.doc_re import (
     predict_examples,
     score_facts,
     train_facts,
-    training_windows,
+    training_windows_reported,
 )
 from kgbuild.training.doc_re_labels import UNKNOWN_RELATIONS, DocLabelCheck, UnknownRelations
 from kgbuild.training.recipe import Elapsed, Fitted, Run, TrainOptions
@@ -341,6 +341,19 @@ def _split(
     return documents[dev_docs:], documents[:dev_docs], split
 
 
+def _warn_unread(unread: int, facts: int, source: str, max_length: int) -> None:
+    """A WARNING when facts of ``source`` are in no training window."""
+    if unread:
+        logger.warning(
+            "%d of %d facts in %s are trained on in no window: their two entities are never "
+            "read in one window of max_length %d",
+            unread,
+            facts,
+            source,
+            max_length,
+        )
+
+
 def _extra_features(
     extra: Sequence[tuple[str, Path]],
     tokenizer: Any,
@@ -359,10 +372,12 @@ def _extra_features(
             raise InputError(f"extra training data format {kind!r}: use fewrel or conll04")
         check_data_file(path)
         documents = readers[kind](path, relation_types, seed=run.order_seed, encoding=encoding)
-        features += training_windows(
+        windows, unread = training_windows_reported(
             tokenizer, documents, label2id, max_length=run.max_length, overlap=run.overlap
         )
+        features += windows
         facts = sum(len(d.facts) for d in documents)
+        _warn_unread(unread, facts, str(path), run.max_length)
         card.append(
             {
                 "format": kind,
@@ -370,6 +385,7 @@ def _extra_features(
                 "sha256": sha256_file(path),
                 "documents": len(documents),
                 "facts": facts,
+                "facts_in_no_window": unread,
             }
         )
         logger.info("extra %s: %d pseudo-documents, %d facts", kind, len(documents), facts)
@@ -551,6 +567,8 @@ class DocReTask:
         self.dev_card: dict[str, Any] = {}
         self.relation_types: list[str] = []
         self.windows = 0
+        self.facts_in_no_window = 0
+        """Training facts whose two entities no window reads together (set by :meth:`fit`)."""
         self.extra_card: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
         self.dev_scores: DocScores | None = None
@@ -614,10 +632,12 @@ class DocReTask:
         model.to(run.device)
         doc, tokenizer = self.run, run.tokenizer
         label2id = {label: i for i, label in enumerate(self.labels)}
-        features = training_windows(
+        features, self.facts_in_no_window = training_windows_reported(
             tokenizer, self.train_examples, label2id, max_length=doc.max_length, overlap=doc.overlap
         )
         self.windows = len(features)
+        facts = sum(len(e.facts) for e in self.train_examples)
+        _warn_unread(self.facts_in_no_window, facts, str(self.train), doc.max_length)
         extra, self.extra_card = _extra_features(
             self.data.extra, tokenizer, self.relation_types, label2id, doc, self.data.encoding
         )
@@ -793,6 +813,7 @@ class DocReTask:
                     "encoding": self.data.encoding,
                     "documents": len(self.train_examples),
                     "windows": self.windows,
+                    "facts_in_no_window": self.facts_in_no_window,
                 },
                 "dev": {**self.dev_card, "documents": len(self.dev_examples)},
                 "extra": self.extra_card,

@@ -125,6 +125,30 @@ class _Window(BaseModel):
     """Packed windows (:func:`_packed_windows`): the sentence of each position (-1: none)."""
 
 
+def _parts(
+    ids: Sequence[int], word_ids: Sequence[int | None], room: int
+) -> list[tuple[list[int], list[int | None]]]:
+    """A sentence's sub-tokens in consecutive parts of at most ``room``, cut between words.
+
+    A sentence that fits is one part. A single word longer than ``room`` keeps its first
+    ``room`` sub-tokens (its label is on the first); no word is left out.
+    """
+    parts: list[tuple[list[int], list[int | None]]] = []
+    start, n = 0, len(ids)
+    while n - start > room:
+        stop = start + room
+        cut = next((i for i in range(stop, start, -1) if word_ids[i] != word_ids[i - 1]), None)
+        if cut is None:  # one word fills the part: the rest of its pieces are skipped
+            cut = next((i for i in range(stop, n) if word_ids[i] != word_ids[start]), n)
+            parts.append((list(ids[start:stop]), list(word_ids[start:stop])))
+        else:
+            parts.append((list(ids[start:cut]), list(word_ids[start:cut])))
+        start = cut
+    if start < n:
+        parts.append((list(ids[start:]), list(word_ids[start:])))
+    return parts
+
+
 def _packed_windows(
     document: Sequence[Sequence[str]],
     tokenizer: Any,
@@ -137,22 +161,31 @@ def _packed_windows(
     With a ``margin`` (a context model), consecutive sentences share a window with at
     least ``margin`` sub-tokens of their neighbours read on each side
     (:func:`kgbuild.nlp.context.pack_sentences`); ``None``: each sentence alone. A
-    sentence longer than a window keeps its first ``max_length - 2`` sub-tokens (the
-    rest is tagged ``O``).
+    sentence longer than a window is read whole, in consecutive parts cut between words
+    (:func:`_parts`), each labelled in a window of its own.
     """
     first, last = special_token_ids(tokenizer)
     indexed = [i for i, words in enumerate(document) if words]
     if not indexed:
         return []
     encoding = tokenizer(
-        [list(document[i]) for i in indexed], is_split_into_words=True, add_special_tokens=False
+        [list(document[i]) for i in indexed],
+        is_split_into_words=True,
+        add_special_tokens=False,
+        verbose=False,  # a long sentence is cut into parts below, not truncated
     )
     room = max_length - 2
-    pieces = [list(encoding["input_ids"][row])[:room] for row in range(len(indexed))]
-    word_ids = [list(encoding.word_ids(row))[:room] for row in range(len(indexed))]
+    pieces: list[list[int]] = []
+    word_ids: list[list[int | None]] = []
+    owner: list[int] = []  # each part's sentence
+    for row, sentence in enumerate(indexed):
+        for ids, words in _parts(encoding["input_ids"][row], encoding.word_ids(row), room):
+            pieces.append(ids)
+            word_ids.append(words)
+            owner.append(sentence)
     lengths = [len(p) for p in pieces]
     if margin is None:
-        groups = [range(row, row + 1) for row in range(len(indexed))]
+        groups = [range(row, row + 1) for row in range(len(pieces))]
     else:
         groups = pack_sentences(lengths, room, margin)
     windows = []
@@ -180,7 +213,7 @@ def _packed_windows(
                 ),
                 sentences=(
                     *([-1] * outside_before),
-                    *(indexed[r] for r in group for _ in range(lengths[r])),
+                    *(owner[r] for r in group for _ in range(lengths[r])),
                     *([-1] * outside_after),
                 ),
             )
@@ -229,6 +262,7 @@ def _encode(
     margin = NerConfig().context_margin if context_margin is None else context_margin
     with_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
     features: list[dict[str, Any]] = []
+    windowed = 0  # sentences longer than a window, read in several
     for source, (documents, covered) in enumerate(sources):
         teacher = teachers[source] if teachers else None
         for doc_index, document in enumerate(documents):
@@ -238,6 +272,8 @@ def _encode(
                 max_length=max_length,
                 margin=margin if context else None,
             )
+            parts = Counter(i for window in windows for i in set(window.sentences) if i >= 0)
+            windowed += sum(1 for count in parts.values() if count > 1)
             masks = [
                 unannotated_words(sentence)
                 if covered == "partial"
@@ -280,6 +316,13 @@ def _encode(
                 if soft is not None:
                     feature[TEACHER_FEATURE] = soft
                 features.append(feature)
+    if windowed:
+        logger.info(
+            "%d sentences are longer than max_length %d (special tokens included): each is "
+            "read whole, in parts cut between words",
+            windowed,
+            max_length,
+        )
     return FeatureDataset(features)
 
 
@@ -521,7 +564,7 @@ class NerOptions:
     """What a NER run sets beyond :class:`~kgbuild.training.common.TrainOptions`."""
 
     max_length: int = 128
-    """Maximum sub-tokens per sentence (longer ones are truncated for training)."""
+    """Sub-tokens per window, special tokens included (a longer sentence is read in parts)."""
     label_all_subtokens: bool = False
     """Train on every sub-token (continuation pieces get the ``I-`` label) instead of on
     first sub-tokens only."""
@@ -1066,8 +1109,8 @@ def predict_tags(
 ) -> list[list[str]]:
     """Tag pre-tokenized sentences with a token classifier (first sub-token per word).
 
-    Words that get no sub-token (e.g. control characters) or fall beyond the
-    model's maximum length are tagged ``"O"``.
+    Words that get no sub-token (e.g. control characters) are tagged ``"O"``; a sentence
+    longer than the model's maximum length is read in parts, cut between words.
 
     Args:
         model_ref: Model reference for :func:`kgbuild.nlp.hf.load_token_classifier`.

@@ -37,6 +37,7 @@ import torch
 
 from kgbuild.errors import InputError
 from kgbuild.nlp.hf import LoadedModel
+from kgbuild.nlp.question_room import too_long_questions
 from kgbuild.nlp.reader import NO_ANSWER_KEY, ExtractiveReader, QaQuery
 from kgbuild.nlp.sentence_prior import MANIFEST_KEY, SentencePrior
 from kgbuild.readers.files import check_data_file
@@ -165,14 +166,24 @@ CUT_BY_WINDOWS = (
 )
 
 
+TOO_LONG = "the question leaves no more than --stride sub-tokens of --max-length for the context"
+
+
 def encode_training_windows_reported(
     examples: Sequence[QAExample], tokenizer: Any, max_length: int, stride: int
 ) -> tuple[FeatureDataset, SkipReport]:
     """:func:`encode_training_windows`, and the questions no window holds the answer of.
 
     Those are kept, as the reference recipe keeps them, with every window a ``[CLS]``
-    target; the report says how many.
+    target; the report says how many. A question too long to be read with any context
+    (:func:`~kgbuild.nlp.question_room.too_long_questions`) is left out, and reported.
     """
+    questions = [e.question.strip() for e in examples]
+    contexts = [e.context for e in examples]
+    long = too_long_questions(tokenizer, questions, contexts, max_length, stride)
+    dropped = [Skip(examples[i].id, TOO_LONG, f"{count} sub-tokens") for i, count in long.items()]
+    everything = examples
+    examples = [e for i, e in enumerate(examples) if i not in long]
     encoded = tokenizer(
         [e.question.strip() for e in examples],
         [e.context for e in examples],
@@ -216,7 +227,7 @@ def encode_training_windows_reported(
         for i, e in enumerate(examples)
         if e.answers and i not in located
     ]
-    report = SkipReport.of("training questions", len(examples), (), cut)
+    report = SkipReport.of("training questions", len(everything), dropped, cut)
     return FeatureDataset(features), report
 
 

@@ -191,19 +191,49 @@ def _keys_by_sentence(
     return out
 
 
+@dataclass(frozen=True)
+class PairWindows:
+    """How many pairs of a split were longer than ``max_length``, and what they lost."""
+
+    windowed: int = 0
+    """Read in a window around their two mentions."""
+    cut_between: int = 0
+    """Of those, read with part of the text between the two mentions left out."""
+
+    def to_json(self) -> dict[str, int]:
+        """The card's entry."""
+        return {"pairs_windowed": self.windowed, "pairs_cut_between_mentions": self.cut_between}
+
+
 def _encode_pairs(
-    pairs: Sequence[RePair], encoder: MarkerEncoder, label2id: Mapping[str, int]
-) -> FeatureDataset:
-    features, cut = [], 0
+    pairs: Sequence[RePair], encoder: MarkerEncoder, label2id: Mapping[str, int], split: str
+) -> tuple[FeatureDataset, PairWindows]:
+    features, windowed, cut = [], 0, 0
     for pair in pairs:
-        ids, was_cut = encoder.encode(pair.text)
-        cut += was_cut
+        encoded = encoder.encode_pair(pair.text)
+        windowed += encoded.windowed
+        cut += encoded.unread_between > 0
+        ids = encoded.ids
         features.append(
             {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": label2id[pair.label]}
         )
+    if windowed:
+        logger.info(
+            "%d of %d %s candidates read in a window around their mentions",
+            windowed,
+            len(pairs),
+            split,
+        )
     if cut:
-        logger.info("%d of %d candidates read in a window around their mentions", cut, len(pairs))
-    return FeatureDataset(features)
+        logger.warning(
+            "%d of %d %s candidates are longer than max_length %d from one mention to the other: "
+            "read with part of the text between their mentions left out",
+            cut,
+            len(pairs),
+            split,
+            encoder.max_length,
+        )
+    return FeatureDataset(features), PairWindows(windowed, cut)
 
 
 def manifest_maps(manifest: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
@@ -421,6 +451,9 @@ class ReTask:
         self.train_pairs: list[RePair] = []
         self.dev_pairs: list[RePair] = []
         self.pairs_before_sampling = 0
+        self.train_windows = PairWindows()
+        """Training pairs longer than ``max_length`` (set by :meth:`fit`)."""
+        self.dev_windows = PairWindows()
         self.no_relation_weight = 1.0
         self.labels: list[str] = []
         self.entity_types: list[str] = []
@@ -542,13 +575,17 @@ class ReTask:
         encoder = MarkerEncoder(run.tokenizer, self.markers, self.relation.max_length)
         no_relation, weight = self.label2id[NO_RELATION], self.no_relation_weight
         n_gold = sum(len(set(keys)) for keys in gold_keys(self.dev_examples, self.relabel))
+        train_data, self.train_windows = _encode_pairs(
+            self.train_pairs, encoder, self.label2id, "training"
+        )
+        dev_data, self.dev_windows = _encode_pairs(self.dev_pairs, encoder, self.label2id, "dev")
         return fit(
             model,
             run.tokenizer,
             self.options,
             name=self.name,
-            train_data=_encode_pairs(self.train_pairs, encoder, self.label2id),
-            dev_data=_encode_pairs(self.dev_pairs, encoder, self.label2id),
+            train_data=train_data,
+            dev_data=dev_data,
             collator=DataCollatorWithPadding(run.tokenizer),
             compute_metrics=_dev_metrics(no_relation, n_gold),
             preprocess_logits=lambda logits, _labels: undo_negative_sampling(
@@ -604,11 +641,13 @@ class ReTask:
                     "sentences": len(self.train_examples),
                     "pairs": len(self.train_pairs),
                     "pairs_before_sampling": self.pairs_before_sampling,
+                    **self.train_windows.to_json(),
                 },
                 "dev": {
                     **dev_card,
                     "sentences": len(self.dev_examples),
                     "pairs": len(self.dev_pairs),
+                    **self.dev_windows.to_json(),
                 },
             },
             "command": options.command_line(),

@@ -8,6 +8,7 @@ import torch
 from kgbuild.nlp.hf import bf16_supported
 from kgbuild.nlp.sentence_encoder import (
     DEFAULT_SENTENCE_ENCODER,
+    MAX_TOKENS,
     SentenceEncoder,
     load_sentence_encoder,
 )
@@ -82,3 +83,35 @@ def test_texts_of_different_lengths_are_not_padded_to_the_longest() -> None:
     assert padded < 1.3 * real  # one batch of all eleven would be about 4x
     encoder._cache.clear()
     assert torch.allclose(vectors[len(QUESTIONS)], encoder.encode([paragraph])[0], atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> SentenceEncoder:
+    """A tiny random BERT of 128 positions (one window is all it can read at once)."""
+    from kgbuild.nlp.tiny import make_tiny_bert
+
+    path = make_tiny_bert(tmp_path_factory.mktemp("tiny-encoder") / "model", ["O"], seed=0)
+    return SentenceEncoder(str(path), device="cpu", precision="fp32")
+
+
+def test_a_text_longer_than_a_window_is_read_to_its_end(tiny_encoder: SentenceEncoder) -> None:
+    """Two texts that differ only past the first MAX_TOKENS tokens embed differently."""
+    start = " ".join(["the city of paris"] * 60)  # 240 words, each one token
+    texts = [f"{start} london bank market", f"{start} tokyo police court"]
+    assert all(len(tiny_encoder.tokenizer(t)["input_ids"]) > MAX_TOKENS + 100 for t in texts)
+    first, second = tiny_encoder.encode(texts)
+    assert not torch.allclose(first, second, atol=1e-4)
+    assert torch.allclose(first.norm(), torch.tensor(1.0), atol=1e-5)
+
+
+def test_a_long_text_is_the_mean_of_its_windows_tokens(tiny_encoder: SentenceEncoder) -> None:
+    """Each window framed by [CLS] ... [SEP]; a text that fits is read as before."""
+    from kgbuild.nlp.sentence_encoder import _windows
+
+    short = "the city of paris"
+    ids = tiny_encoder.tokenizer([short, " ".join([short] * 60)])["input_ids"]
+    windows, owner = _windows(ids, MAX_TOKENS)
+    assert windows[0] == ids[0]
+    assert owner == [0, 1, 1]
+    assert all(len(w) <= MAX_TOKENS and w[0] == ids[1][0] and w[-1] == ids[1][-1] for w in windows)
+    assert [t for w in windows[1:] for t in w[1:-1]] == ids[1][1:-1]

@@ -84,6 +84,38 @@ def test_mentions_are_marked_and_read_at_their_opening_marker(tmp_path: Path) ->
     assert window.token_sentences[0] == window.token_sentences[-1] == -1
 
 
+def test_training_facts_no_window_reads_both_entities_of_are_counted(tmp_path: Path) -> None:
+    from kgbuild.training.doc_re import DocExample, training_windows_reported
+
+    tokenizer = _tokenizer(tmp_path)
+    first, filler, last = "john works for the bank .", "the " * 30 + ".", "paris is big ."
+    text = f"{first} {filler} {last}"
+    starts = [0, len(first) + 1, len(first) + len(filler) + 2]
+    sentences = ((starts[0], len(first)), (starts[1], starts[2] - 1), (starts[2], len(text)))
+    example = DocExample(
+        title="far",
+        text=text,
+        sentences=sentences,
+        mentions=(
+            MentionSpan(0, 4, 0),
+            MentionSpan(first.index("bank"), first.index("bank") + 4, 1),
+            MentionSpan(starts[2], starts[2] + 5, 2),
+        ),
+        entity_types=("PER", "ORG", "LOC"),
+        entity_names=(("john",), ("bank",), ("paris",)),
+        facts=((0, 1, "works_for", (0,)), (0, 2, "lives_in", (0, 2))),
+    )
+    label2id = {"works_for": 0, "lives_in": 1}
+    features, unread = training_windows_reported(
+        tokenizer, [example], label2id, max_length=24, overlap=0.0
+    )
+    assert features and unread == 1  # john and paris are 30 tokens apart: never together
+    _, read_whole = training_windows_reported(
+        tokenizer, [example], label2id, max_length=128, overlap=0.0
+    )
+    assert read_whole == 0
+
+
 def test_long_documents_are_read_in_overlapping_windows_that_grow_linearly(
     tmp_path: Path,
 ) -> None:
@@ -385,6 +417,7 @@ def test_trained_model_predicts_the_cross_sentence_relation(
     assert dev["per_type"]["P108"]["f1"] > 90.0  # head in sentence 0, tail in sentence 1
     card = json.loads((trained_doc_model.out_dir / "model_card.json").read_text())
     assert card["history"] and card["calibration"]["platt"]["scale"] > 0
+    assert card["data"]["train"]["facts_in_no_window"] == 0  # short documents
     manifest = json.loads((trained_doc_model.out_dir / "kgbuild_model.json").read_text())
     assert manifest["task"] == "document-relation-classification"
     assert manifest["entity_attention"] == ENTITY_ATTENTION  # trained with the plain mean

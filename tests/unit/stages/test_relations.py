@@ -143,6 +143,36 @@ def test_encoder_cuts_a_window_that_keeps_all_markers(tmp_path: Path) -> None:
     assert tokens[1:-1].count("the") == 10
 
 
+def test_training_pairs_cut_between_their_mentions_are_counted_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from transformers import AutoTokenizer
+
+    from kgbuild.training.re import RePair, _encode_pairs
+
+    base = make_tiny_bert(tmp_path / "tok", ["O"])
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    markers = marker_tokens(["PER", "ORG"])
+    tokenizer.add_tokens(markers, special_tokens=True)
+    encoder = MarkerEncoder(tokenizer, markers, max_length=16)
+    text = " ".join(["the"] * 40)
+    far = mark_pair(text, (0, 3), "PER", (len(text) - 3, len(text)), "ORG")
+    near = mark_pair(text, (40, 43), "PER", (48, 51), "ORG")  # windowed, nothing between lost
+    short = mark_pair("the the", (0, 3), "PER", (4, 7), "ORG")
+    key = RelationKey(0, 1, "PER", 1, 2, "ORG", "no_relation")
+    pairs = [
+        RePair(sentence=0, head=0, tail=1, text=t, label="no_relation", key=key)
+        for t in (far, near, short)
+    ]
+    with caplog.at_level(logging.INFO, logger="kgbuild.training.re"):
+        data, windows = _encode_pairs(pairs, encoder, {"no_relation": 0}, "training")
+    assert len(data) == 3
+    assert (windows.windowed, windows.cut_between) == (2, 1)
+    assert windows.to_json() == {"pairs_windowed": 2, "pairs_cut_between_mentions": 1}
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith("1 of 3 training candidates are longer than max_length 16")
+
+
 def test_pair_classifier_reads_the_first_head_and_tail_markers(tmp_path: Path) -> None:
     from transformers import AutoModel, AutoTokenizer
 
@@ -226,6 +256,7 @@ def test_train_re_writes_card_manifest_and_learns(
     assert card["command"] == "kgbuild train re (test)"
     assert card["seed"] == 1
     assert len(card["data"]["train"]["sha256"]) == 64
+    assert card["data"]["train"]["pairs_cut_between_mentions"] == 0  # short sentences
     assert card["timing"]["train_pairs_per_second"] > 0
     assert len(card["dev_f1_per_epoch"]) == round(result.epochs_run)
     assert max(card["dev_f1_per_epoch"]) == result.best_dev_f1_during_training
@@ -390,6 +421,38 @@ def test_stage_returns_relations_with_evidence(
     with caplog.at_level(logging.DEBUG, logger="kgbuild.stages.relations"):
         far([long_chunk], long_mentions)
     assert any("window" in record.getMessage() for record in caplog.records)
+
+
+def test_a_pair_read_without_the_text_between_its_mentions_is_a_warning(
+    trained: tuple[Path, Path, ReTrainResult], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Mentions farther apart than the model reads: the document and the count are named."""
+    out, _dev, _ = trained
+    schema = load_schema("business")
+    far = RelationStage(
+        ReConfig(model=str(out), threshold=0.0, max_distance_chars=10_000),
+        schema=schema,
+        run_id="r",
+    )
+    long_chunk = _chunk("far-doc", 0, 0, "Mary Smith works " + "the " * 200 + "in Paris .")
+    near_chunk = _chunk("near-doc", 0, 0, "Mary Smith works in Paris " + "the " * 200 + ".")
+    with caplog.at_level(logging.WARNING, logger="kgbuild.stages.relations"):
+        far(
+            [long_chunk, near_chunk],
+            [
+                _mention(long_chunk, "Mary Smith", "PER"),
+                _mention(long_chunk, "Paris", "LOC"),
+                _mention(near_chunk, "Mary Smith", "PER"),
+                _mention(near_chunk, "Paris", "LOC"),
+            ],
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    (warning,) = [w for w in warnings if "not read" in w]
+    assert warning.startswith("document far-doc: 1 candidate pairs")  # PER -> LOC only
+    assert f"({far.encoder.max_length} tokens)" in warning
+    # 202 tokens between the mentions ("works", 200 "the", "in"), fewer than 128 read
+    unread = int(warning.split("): ")[1].split(" tokens between")[0])
+    assert 202 - far.encoder.max_length < unread < 202
 
 
 def test_evidence_across_sentences_is_the_documents_text(

@@ -103,6 +103,62 @@ def test_reader_spans_map_back_and_long_contexts_are_read_to_the_end(qa_base: Pa
     assert [a.score for a in answers[0]] == sorted((a.score for a in answers[0]), reverse=True)
 
 
+def test_a_question_too_long_for_the_window_is_reported_not_a_crash(
+    qa_base: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The fast tokenizer panics on a question that leaves no more than stride for context."""
+    from transformers import AutoModelForQuestionAnswering
+
+    qa_dir = tmp_path / "qa-random"
+    AutoModelForQuestionAnswering.from_pretrained(qa_base, num_labels=2).save_pretrained(qa_dir)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (qa_dir / name).write_bytes((qa_base / name).read_bytes())
+    reader = ExtractiveReader(str(qa_dir), max_length=48, stride=16, device="cpu")
+    short = "maria gonzalez works for acme robotics in berlin ."
+    context = " ".join([short] * 10)
+    long_question = "who works for acme " * 8 + "?"  # 33 sub-tokens: 48 - 3 - 16 leaves none
+    with caplog.at_level(logging.WARNING, logger="kgbuild.nlp.reader"):
+        answers = reader.read_batch(
+            [
+                QaQuery(long_question, context),
+                QaQuery("who works ?", context),
+                QaQuery(long_question, short),  # the pair fits one window: read as it is
+            ],
+            top_k=1,
+        )
+    assert answers[0] == []
+    assert len(answers[1]) == 1
+    assert len(answers[2]) == 1
+    warning = next(r.getMessage() for r in caplog.records if "not read" in r.getMessage())
+    assert "33 sub-tokens" in warning and "at most 28" in warning
+
+
+def test_a_training_question_too_long_for_the_window_is_skipped_and_reported(
+    qa_base: Path,
+) -> None:
+    from transformers import AutoTokenizer
+
+    from kgbuild.readers.squad import Answer, QAExample
+    from kgbuild.training.qa import TOO_LONG, encode_training_windows_reported
+
+    context = "the company said on monday that acme won"
+    short = QAExample(
+        id="short",
+        title="t",
+        question="who ?",
+        context=context,
+        answers=(Answer(text="acme", start=context.index("acme")),),
+    )
+    long = short.model_copy(update={"id": "long", "question": "who won " * 12 + "?"})
+    tokenizer = AutoTokenizer.from_pretrained(qa_base)
+    windows, report = encode_training_windows_reported([short, long], tokenizer, 32, 8)
+    assert len(windows) == 1
+    assert [(s.id, s.reason, s.detail) for s in report.skipped] == [
+        ("long", TOO_LONG, "25 sub-tokens")
+    ]
+    assert report.lines()[0].startswith("1 of 2 training questions skipped: the question")
+
+
 def test_fewer_answers_are_the_first_of_more(qa_base: Path) -> None:
     """Each window hands on only spans that can make its query's top_k: nothing better is lost."""
     reader = ExtractiveReader(str(_random_qa(qa_base)), max_length=48, stride=16, device="cpu")

@@ -431,6 +431,58 @@ def test_encoding_masks_context_and_unannotated_dates(data: tuple[Path, Path, Pa
     assert [x for x in short.features[1]["labels"] if x != -100] == [1, 0, 0, 0, 0, 0]
 
 
+@pytest.mark.parametrize("context", [False, True], ids=["alone", "context"])
+def test_a_sentence_longer_than_max_length_is_trained_on_to_its_last_word(
+    data: tuple[Path, Path, Path], context: bool
+) -> None:
+    """A 40-word sentence (a table row, a line without punctuation) in 12-token windows."""
+    from transformers import AutoTokenizer
+
+    from kgbuild.readers.conll import TaggedSentence
+    from kgbuild.training.ner import _encode
+
+    tokenizer = AutoTokenizer.from_pretrained(str(data[2]))
+    words = ("john", "went", "to", "london", "with", "reuters", "and", "mary", "smith") * 4
+    tags = (*("B-PER" if w in ("john", "mary") else "O" for w in words), "B-PER")
+    long = TaggedSentence(tokens=(*words, "peter"), tags=tags)
+    short = TaggedSentence(tokens=("it", "rained", "."), tags=("O",) * 3)
+    label2id = {"O": 0, "B-PER": 1}
+    encoded = _encode(
+        [([[short, long, short]], "full")],
+        tokenizer,
+        label2id,
+        max_length=12,
+        label_all_subtokens=False,
+        context=context,
+    )
+    assert all(len(f["input_ids"]) <= 12 for f in encoded.features)
+    labelled = [x for f in encoded.features for x in f["labels"] if x != -100]
+    assert labelled == [0, 0, 0, *(label2id[t] for t in tags), 0, 0, 0]  # "peter" last
+
+
+def test_predict_tags_reads_a_sentence_longer_than_the_model_to_its_end(tmp_path: Path) -> None:
+    """A sentence of more sub-tokens than the model has positions is tagged word by word."""
+    model = make_tiny_bert(tmp_path / "m", ["O", "B-PER"], max_length=16)
+    words = ["john", "smith"] * 20
+    loaded = load_token_classifier(str(model), device="cpu")
+    widths: list[int] = []
+    real: list[int] = []
+
+    def count(_: object, args: tuple[object, ...], kwargs: dict[str, torch.Tensor]) -> None:
+        widths.append(kwargs["input_ids"].shape[1])
+        real.append(int(kwargs["attention_mask"].sum()))
+
+    handle = loaded.model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        tags = predict_tags(str(model), [words], device="cpu")
+    finally:
+        handle.remove()
+        clear_model_cache()
+    assert len(tags[0]) == len(words)
+    assert max(widths) <= 16
+    assert sum(real) >= len(words) + 2  # every word read, not cut at the 14th
+
+
 def test_train_on_several_sources_with_context(
     data: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
