@@ -391,18 +391,31 @@ def _refuse_duplicate_keys(root: yaml.Node) -> None:
             stack += node.value
 
 
+def _not_found(path: Path) -> str:
+    """Why ``path`` names no schema, and what a schema may be named by."""
+    where = "" if path.is_absolute() else f" (relative to the current directory, {Path.cwd()})"
+    shipped = sorted(p.stem for p in resource_dir("schemas").glob("*.yaml"))
+    return (
+        f"schema file {path} not found{where}: a schema is a YAML file, or the name of a "
+        f"shipped schema: {', '.join(shipped) or 'none'}"
+    )
+
+
 def load_schema(path: Path | None = None) -> GraphSchema:
     """Load and validate a schema YAML file (default: ``schemas/wikidata.yaml``).
 
     ``path`` may also name a schema that ships in ``schemas/`` (``wikidata``, ``business``).
 
     Raises:
-        ConfigError: unreadable file (or not UTF-8: the line is named), invalid YAML, or a
-            wrong field (named in the message).
+        ConfigError: a missing file (the shipped schemas' names listed), an unreadable
+            one (or not UTF-8: the line is named), invalid YAML, or a wrong field (named in
+            the message).
     """
     path = schema_file(path)
     try:
         data = load_unique_yaml(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:  # a typo, or a shipped name that is not one
+        raise ConfigError(_not_found(path)) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read schema file {path}: {exc}") from exc
     except UnicodeDecodeError as exc:  # e.g. saved in cp1252 with an accented description

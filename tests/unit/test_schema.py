@@ -114,6 +114,23 @@ def test_an_empty_or_non_mapping_schema_file_is_refused_plainly(
         load_schema(path)
 
 
+def test_a_missing_schema_file_names_the_shipped_schemas_and_the_directory_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``schema_path: buisness`` or ``film.yaml`` run from another directory."""
+    monkeypatch.chdir(tmp_path)
+    for given in ("buisness", "film.yaml"):
+        message = (
+            f"schema file {given} not found (relative to the current directory, "
+            f"{tmp_path}): a schema is a YAML file, or the name of a shipped "
+            "schema: business, wikidata"
+        )
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_schema(given)
+    with pytest.raises(ConfigError, match=r"/nowhere/film.yaml not found: a schema is"):
+        load_schema(Path("/nowhere/film.yaml"))
+
+
 def test_a_schema_file_not_in_utf8_is_refused_naming_its_line(tmp_path: Path) -> None:
     """Saved in cp1252 (an accented description): a ConfigError, not a UnicodeDecodeError."""
     path = tmp_path / "schema.yaml"
