@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kgbuild.errors import ConfigError
 from kgbuild.resources import resource_dir
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 __all__ = [
     "DEFAULT_SCHEMA_PATH",
@@ -69,11 +73,26 @@ NO_RELATION = "no_relation"
 """The label of relation classifiers for a pair with no relation (never a graph edge, never
 scored)."""
 
-TypeName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9_]*$", max_length=64)]
-RelationName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=64)]
-WikidataId = Annotated[str, Field(pattern=r"^P[1-9][0-9]*$")]
+_TYPE_NAME = r"^[A-Z][A-Za-z0-9_]*$"
+_RELATION_NAME = r"^[A-Z][A-Z0-9_]*$"
+_ATTRIBUTE_NAME = r"^[a-z][a-z0-9_]*$"
+_WIKIDATA_ID = r"^P[1-9][0-9]*$"
+_KIND_NAME = r"^\S(.*\S)?$"
+_PATTERN_WORDS = {
+    _TYPE_NAME: "an uppercase letter, then letters, digits or _ (it becomes a Neo4j label)",
+    _RELATION_NAME: "uppercase letters, digits and _, from a letter (DIRECTED_BY: it "
+    "becomes a Neo4j relationship type)",
+    _ATTRIBUTE_NAME: "lowercase letters, digits and _, from a letter (release_date)",
+    _WIKIDATA_ID: "a Wikidata property id, P and its number (P57)",
+    _KIND_NAME: "words without spaces at either end",
+}
+"""What each name pattern allows, in words, for the errors of :func:`load_schema`."""
+
+TypeName = Annotated[str, Field(pattern=_TYPE_NAME, max_length=64)]
+RelationName = Annotated[str, Field(pattern=_RELATION_NAME, max_length=64)]
+WikidataId = Annotated[str, Field(pattern=_WIKIDATA_ID)]
 Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
-KindName = Annotated[str, Field(pattern=r"^\S(.*\S)?$", min_length=1, max_length=64)]
+KindName = Annotated[str, Field(pattern=_KIND_NAME, min_length=1, max_length=64)]
 """A kind of thing in plain words (``film``, ``television series``)."""
 
 ValueType = Literal["entity", "date", "year", "number", "quantity", "string", "location", "text"]
@@ -181,7 +200,7 @@ class AttributeSpec(_Strict):
     label in the evidence sentences fills the slot instead of the QA model.
     """
 
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    name: Annotated[str, Field(pattern=_ATTRIBUTE_NAME)]
     entity_type: TypeName
     question: str = ""
     value_type: ValueType = "text"
@@ -434,11 +453,42 @@ def load_schema(path: Path | None = None) -> GraphSchema:
     try:
         return GraphSchema.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid schema file {path}: {problems}") from exc
+
+
+def _problem(err: ErrorDetails) -> str:
+    """One validation error of a schema file, with the value given and what is allowed."""
+    where = ".".join(str(p) for p in err["loc"]) or "<root>"
+    given, kind = err.get("input"), err["type"]
+    shown = repr(given) if len(repr(given)) <= 60 else f"{repr(given)[:57]}..."
+    if kind == "extra_forbidden":
+        fields = list(_model_at(err["loc"][:-1]).model_fields)
+        near = get_close_matches(str(err["loc"][-1]), fields, n=1)
+        hint = f"did you mean {near[0]}? " if near else ""
+        return f"{where}: unknown field ({hint}the fields here: {', '.join(fields)})"
+    if kind == "string_pattern_mismatch":
+        pattern = str((err.get("ctx") or {}).get("pattern", ""))
+        return f"{where}: {shown} is not allowed: {_PATTERN_WORDS.get(pattern, err['msg'])}"
+    if kind == "tuple_type":
+        example = f"[{given}]" if isinstance(given, str) else "[A, B]"
+        return f"{where}: {shown} is not a list; write a list, e.g. {example}"
+    if kind == "literal_error":
+        return f"{where}: {err['msg']}, not {shown}"
+    return f"{where}: {err['msg']}"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
+    """The schema model that the error location ``loc`` is inside (a list's item's model)."""
+    model: type[BaseModel] = GraphSchema
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            continue  # a list index
+        item = next(iter(get_args(field.annotation)), field.annotation)
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            model = item
+    return model
 
 
 def generated_json_schemas() -> dict[str, dict[str, object]]:

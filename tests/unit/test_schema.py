@@ -101,6 +101,58 @@ def test_wrong_schema_files_name_the_field(tmp_path: Path, text: str, field: str
         load_schema(path)
 
 
+_FILM = "entity_types: [{name: PER}, {name: MISC}]\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (  # a misspelt field: the fields of its entry, the nearest first
+            _FILM + "relation_types:\n  - {name: DIRECTOR, questoin: 'Who directed {head}?',"
+            " domain: [MISC], range: [PER]}",
+            "relation_types.0.questoin: unknown field (did you mean question? the fields here:"
+            " name, domain, range, description, label, wikidata, symmetric, inverse, question,",
+        ),
+        (
+            _FILM
+            + "attributes: [{name: budget, entity_type: MISC, question: 'q {head}', unit: USD}]",
+            "attributes.0.unit: unknown field (the fields here: name, entity_type, question,",
+        ),
+        (_FILM + "relation_type: []", "relation_type: unknown field (did you mean relation_types?"),
+        (  # names as Neo4j would need them, said in words, with the name given
+            _FILM + "relation_types: [{name: DIRECTED BY, domain: [MISC], range: [PER]}]",
+            "relation_types.0.name: 'DIRECTED BY' is not allowed: uppercase letters, digits and"
+            " _, from a letter",
+        ),
+        (
+            "entity_types: [{name: film}]",
+            "entity_types.0.name: 'film' is not allowed: an uppercase letter, then letters",
+        ),
+        (
+            _FILM + "attributes: [{name: Budget, entity_type: MISC, question: 'q {head}'}]",
+            "attributes.0.name: 'Budget' is not allowed: lowercase letters, digits and _",
+        ),
+        (  # a type where YAML needs a list of them
+            _FILM + "relation_types: [{name: DIRECTOR, domain: MISC, range: [PER]}]",
+            "relation_types.0.domain: 'MISC' is not a list; write a list, e.g. [MISC]",
+        ),
+        (
+            _FILM + "attributes: [{name: budget, entity_type: MISC, question: 'q {head}',"
+            " value_type: money}]",
+            "attributes.0.value_type: Input should be 'entity', 'date', 'year', 'number',"
+            " 'quantity', 'string', 'location' or 'text', not 'money'",
+        ),
+    ],
+)
+def test_a_wrong_field_is_named_with_the_value_given_and_what_is_allowed(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "schema.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_schema(path)
+
+
 @pytest.mark.parametrize(
     ("text", "found"), [("", "nothing"), ("# a comment\n", "nothing"), ("- {name: PER}", "a list")]
 )
