@@ -571,6 +571,55 @@ def test_templates_on_with_relations_off_and_no_types_listed_say_they_read_nothi
     assert not [r for r in caplog.records if "templates.enabled" in r.getMessage()]
 
 
+def test_relation_types_nothing_extracts_are_named_at_build_start(
+    tmp_path: Path,
+    keyword_ner_model: Path,
+    keyword_re_model: Path,
+    keyword_qa_model: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A type the relation model does not predict, with no question (or ``extract: model``),
+    is never found: the user is told which, not left with a graph without them."""
+    from kgbuild.extraction import Extractor
+
+    schema = ZERO_SHOT_SCHEMA.model_copy(
+        update={
+            "relation_types": (
+                *ZERO_SHOT_SCHEMA.relation_types,
+                RelationType(name="SUPPLIES", domain=("ORG",), range=("ORG",)),
+                RelationType(
+                    name="MANAGER",
+                    domain=("PER",),
+                    range=("PER",),
+                    question="who manages {head} ?",
+                    extract="model",
+                ),
+            )
+        }
+    )
+    settings = zero_shot_settings(
+        tmp_path, keyword_ner_model, keyword_re_model, keyword_qa_model, schema
+    )
+    with caplog.at_level(logging.INFO, logger="kgbuild.stages.factories"):
+        assert Extractor(settings, run_id="t").templates is not None
+    unfound = [r for r in caplog.records if "none of them will be found" in r.getMessage()]
+    assert [r.levelno for r in unfound] == [logging.WARNING]
+    message = unfound[0].getMessage()
+    assert "(none of them will be found): SUPPLIES, MANAGER (extract: model);" in message
+    assert "the model predicts HEADQUARTERED_IN, " in message and "WORKS_FOR" in message
+    assert not [r for r in caplog.records if "templates.enabled off" in r.getMessage()]
+    caplog.clear()
+    off = settings.model_copy(update={"templates": TemplateConfig(model=str(keyword_qa_model))})
+    with caplog.at_level(logging.INFO, logger="kgbuild.stages.factories"):
+        assert Extractor(off, run_id="t").templates is None
+    assert [r.levelno for r in caplog.records if "will be found" in r.getMessage()] == [
+        logging.WARNING
+    ]
+    [left] = [r for r in caplog.records if "templates.enabled off" in r.getMessage()]
+    assert left.levelno == logging.INFO  # the default, not a mistake
+    assert left.getMessage().endswith("(not extracted): EMPLOYER, WORK_CITY, EMPLOYER_PLACE")
+
+
 # -- graph evaluation: zero-shot types apart, attributes against gold facts --------------------
 
 
