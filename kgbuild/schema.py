@@ -115,7 +115,16 @@ _FILLED = frozenset({"{head}", "{name}"})
 
 
 def _check_placeholders(field: str, template: str) -> None:
-    """Refuse a placeholder that :func:`fill_question` leaves in (``{year}``, ``{Head}``)."""
+    """Refuse a placeholder that :func:`fill_question` leaves in (``{year}``, ``{Head}``).
+
+    Doubled braces (``{{head}}``, as Jinja or ``str.format`` escape them) would reach the
+    QA model as ``{Vertigo}``.
+    """
+    if "{{" in template or "}}" in template:
+        raise ValueError(
+            f"{field} {template!r} doubles its braces: write {{head}}, with one brace each "
+            "side (it is replaced as written, not by a template engine)"
+        )
     unfilled = sorted(set(_PLACEHOLDER.findall(template)) - _FILLED)
     if unfilled:
         raise ValueError(

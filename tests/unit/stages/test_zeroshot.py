@@ -78,6 +78,16 @@ from kgbuild.stages.zeroshot import template_types
             "question: 'Who directed {head}?', paraphrases: ['Who directed {head} {film}?']}]",
             r"relation_types\.0.*paraphrase.*\{film\}",
         ),
+        (  # doubled braces (Jinja, str.format) would reach the QA model as "{Vertigo}"
+            "relation_types: [{name: DIRECTOR, domain: [PER], range: [PER], "
+            "question: 'Who directed {{head}}?'}]",
+            r"relation_types\.0.*question 'Who directed \{\{head\}\}\?' doubles its braces",
+        ),
+        (
+            "attributes: [{name: born, entity_type: PER, question: 'When was {{head}} born?', "
+            "value_type: date}]",
+            r"attributes\.0.*doubles its braces: write \{head\}",
+        ),
         (
             "attributes: [{name: budget, entity_type: PER, value_type: number, "
             "question: 'What was the budget of {head} in {currency}?'}]",
