@@ -462,7 +462,11 @@ def load_schema(path: Path | None = None) -> GraphSchema:
     try:
         return GraphSchema.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(_problem(err) for err in exc.errors())
+        errors = exc.errors()
+        inside = {err["loc"][:end] for err in errors for end in range(len(err["loc"]))}
+        # a list whose entries were all refused is also "too short": the entries say why
+        kept = [e for e in errors if not (e["type"] == "too_short" and e["loc"] in inside)]
+        problems = "; ".join(_problem(err) for err in kept)
         raise ConfigError(f"invalid schema file {path}: {problems}") from exc
 
 
@@ -479,9 +483,22 @@ def _problem(err: ErrorDetails) -> str:
     if kind == "string_pattern_mismatch":
         pattern = str((err.get("ctx") or {}).get("pattern", ""))
         return f"{where}: {shown} is not allowed: {_PATTERN_WORDS.get(pattern, err['msg'])}"
+    if kind == "tuple_type" and isinstance(given, dict):
+        return (
+            f"{where}: a mapping, not a list; write one entry a line, each with its name "
+            f"(- {{name: {next(iter(given), 'X')}, ...}})"
+        )
     if kind == "tuple_type":
         example = f"[{given}]" if isinstance(given, str) else "[A, B]"
         return f"{where}: {shown} is not a list; write a list, e.g. {example}"
+    if kind == "model_type":  # a name where an entry (a mapping) belongs
+        model = _model_at(err["loc"])
+        needed = [name for name, field in model.model_fields.items() if field.is_required()]
+        example = f"{{name: {given}, ...}}" if isinstance(given, str) else "{name: ..., ...}"
+        return (
+            f"{where}: {shown} is not an entry; write a mapping with {', '.join(needed)}, "
+            f"e.g. {example}"
+        )
     if kind == "literal_error":
         return f"{where}: {err['msg']}, not {shown}"
     return f"{where}: {err['msg']}"

@@ -136,6 +136,21 @@ _FILM = "entity_types: [{name: PER}, {name: MISC}]\n"
             _FILM + "relation_types: [{name: DIRECTOR, domain: MISC, range: [PER]}]",
             "relation_types.0.domain: 'MISC' is not a list; write a list, e.g. [MISC]",
         ),
+        (  # names where entries belong
+            "entity_types: [PER, MISC]",
+            "invalid schema file {path}: entity_types.0: 'PER' is not an entry; write a mapping"
+            " with name, e.g. {name: PER, ...}; entity_types.1: 'MISC' is not an entry",
+        ),
+        (
+            _FILM + "relation_types: [DIRECTOR]",
+            "relation_types.0: 'DIRECTOR' is not an entry; write a mapping with name, domain,"
+            " range, e.g. {name: DIRECTOR, ...}",
+        ),
+        (
+            _FILM + "relation_types:\n  DIRECTOR: {domain: [MISC], range: [PER]}",
+            "relation_types: a mapping, not a list; write one entry a line, each with its name"
+            " (- {name: DIRECTOR, ...})",
+        ),
         (
             _FILM + "attributes: [{name: budget, entity_type: MISC, question: 'q {head}',"
             " value_type: money}]",
@@ -149,8 +164,11 @@ def test_a_wrong_field_is_named_with_the_value_given_and_what_is_allowed(
 ) -> None:
     path = tmp_path / "schema.yaml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(
+        ConfigError, match=re.escape(message.replace("{path}", str(path)))
+    ) as raised:
         load_schema(path)
+    assert "Tuple should have" not in str(raised.value)  # the entries say why it is empty
 
 
 @pytest.mark.parametrize(
