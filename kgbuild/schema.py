@@ -419,6 +419,21 @@ def _refuse_duplicate_keys(root: yaml.Node) -> None:
             stack += node.value
 
 
+def _yaml_problem(exc: yaml.YAMLError, path: Path) -> str:
+    """PyYAML's message with its lines named as lines (not of ``"<unicode string>"``).
+
+    A line indented with a tab, which YAML refuses, is named as such.
+    """
+    message = str(exc).replace('in "<unicode string>", line', "at line")
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        line = lines[mark.line] if mark.line < len(lines) else ""
+        if "\t" in line[: len(line) - len(line.lstrip())]:
+            message += f"\nline {mark.line + 1} is indented with a tab: YAML indents with spaces"
+    return message
+
+
 def _not_found(path: Path) -> str:
     """Why ``path`` names no schema, and what a schema may be named by."""
     where = "" if path.is_absolute() else f" (relative to the current directory, {Path.cwd()})"
@@ -452,7 +467,9 @@ def load_schema(path: Path | None = None) -> GraphSchema:
             f"schema file {path}:{line}: not UTF-8 text ({exc.reason}); save it as UTF-8"
         ) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"schema file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(
+            f"schema file {path} is not valid YAML: {_yaml_problem(exc, path)}"
+        ) from exc
     if not isinstance(data, dict):
         found = "nothing" if data is None else f"a {type(data).__name__}"
         raise ConfigError(

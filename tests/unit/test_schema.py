@@ -209,6 +209,21 @@ def test_a_schema_file_not_in_utf8_is_refused_naming_its_line(tmp_path: Path) ->
         load_schema(path)
 
 
+def test_a_yaml_error_names_its_line_and_a_tab_indent_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "schema.yaml"
+    path.write_text("entity_types:\n\t- {name: PER}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_schema(path)
+    message = str(raised.value)
+    assert message.startswith(f"schema file {path} is not valid YAML: ")
+    assert "<unicode string>" not in message and "at line 2, column 1" in message
+    assert message.endswith("line 2 is indented with a tab: YAML indents with spaces")
+    path.write_text("entity_types:\n  - {name: PER\n", encoding="utf-8")  # no tab: no word of one
+    with pytest.raises(ConfigError, match=r"at line 3, column 1") as raised:
+        load_schema(path)
+    assert "tab" not in str(raised.value)
+
+
 def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path: Path) -> None:
     """The docs' DIRECTOR block pasted below one's own relation_types: both were one key."""
     own = (
