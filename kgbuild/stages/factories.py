@@ -547,6 +547,14 @@ def _say_unfound_relation_types(
             ", ".join(never),
             ", ".join(shown) or "none of the schema's types",
         )
+    if read_by_template and not predicted & schema.relation_names:
+        log.info(
+            "relation model %s predicts none of the schema's relation types: only question "
+            "templates find relations, and relations.enabled off with templates.types: [%s] "
+            "reads the same without running it",
+            model,
+            ", ".join(sorted(read_by_template)),
+        )
     left = [r.name for r in unfound if r.question is not None and r.extract != "model"]
     if left and not settings.templates.enabled:
         log.info(

@@ -628,6 +628,23 @@ def test_relation_types_nothing_extracts_are_named_at_build_start(
     [left] = [r for r in caplog.records if "templates.enabled off" in r.getMessage()]
     assert left.levelno == logging.INFO  # the default, not a mistake
     assert left.getMessage().endswith("(not extracted): EMPLOYER, WORK_CITY, EMPLOYER_PLACE")
+    assert not [r for r in caplog.records if "predicts none" in r.getMessage()]
+    # a schema of the user's own types alone: the relation model runs for nothing
+    own = ZERO_SHOT_SCHEMA.model_copy(
+        update={"relation_types": ZERO_SHOT_SCHEMA.relation_types[2:]}
+    )
+    settings = zero_shot_settings(
+        tmp_path, keyword_ner_model, keyword_re_model, keyword_qa_model, own
+    )
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="kgbuild.stages.factories"):
+        assert Extractor(settings, run_id="t").templates is not None
+    [hint] = [r.getMessage() for r in caplog.records if "predicts none" in r.getMessage()]
+    assert hint.endswith(
+        "relations.enabled off with templates.types: [EMPLOYER, EMPLOYER_PLACE, WORK_CITY] "
+        "reads the same without running it"
+    )
+    assert not [r for r in caplog.records if "will be found" in r.getMessage()]
 
 
 # -- graph evaluation: zero-shot types apart, attributes against gold facts --------------------
