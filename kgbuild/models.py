@@ -40,17 +40,28 @@ def _manifest(folder: Path) -> dict[str, Any]:
 
 
 def resolve_task_model(task: str, ref: str) -> str:
-    """Turn ``"default"`` into the manifest's model for ``task``; return other refs as given.
+    """The model ``ref`` names for ``task``: ``default`` and shipped names resolved.
 
-    A manifest path is relative to the ``models/`` folder.
+    ``"default"`` is the manifest's model for ``task`` (a manifest path is relative to the
+    ``models/`` folder); a shipped model's name (``re-en-minilm``) is its folder there,
+    when it holds no ``/`` and names no folder of the current directory (which it still
+    means). Other refs are returned as given.
     """
     if ref != "default":
-        return ref
+        return _shipped_model(ref) or ref
     folder = models_dir()
     entry = _manifest(folder).get(task)
     if not isinstance(entry, dict) or "default" not in entry:
         raise ConfigError(f"model manifest has no default model for task {task!r}")
     return _in_folder(folder, str(entry["default"]), task, f"{task}.model")
+
+
+def _shipped_model(ref: str) -> str | None:
+    """The folder of the model ``ref`` names in ``models/`` (``ner-en-minilm``), else ``None``."""
+    if not ref or "/" in ref or "\\" in ref or ref in (".", "..") or Path(ref).exists():
+        return None
+    local = models_dir() / ref
+    return str(local) if local.is_dir() else None
 
 
 def _in_folder(folder: Path, ref: str, task: str, setting: str) -> str:

@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kgbuild.errors import ConfigError
 from kgbuild.resources import resource_dir
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 __all__ = [
     "DEFAULT_SCHEMA_PATH",
@@ -69,11 +73,26 @@ NO_RELATION = "no_relation"
 """The label of relation classifiers for a pair with no relation (never a graph edge, never
 scored)."""
 
-TypeName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9_]*$", max_length=64)]
-RelationName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=64)]
-WikidataId = Annotated[str, Field(pattern=r"^P[1-9][0-9]*$")]
+_TYPE_NAME = r"^[A-Z][A-Za-z0-9_]*$"
+_RELATION_NAME = r"^[A-Z][A-Z0-9_]*$"
+_ATTRIBUTE_NAME = r"^[a-z][a-z0-9_]*$"
+_WIKIDATA_ID = r"^P[1-9][0-9]*$"
+_KIND_NAME = r"^\S(.*\S)?$"
+_PATTERN_WORDS = {
+    _TYPE_NAME: "an uppercase letter, then letters, digits or _ (it becomes a Neo4j label)",
+    _RELATION_NAME: "uppercase letters, digits and _, from a letter (DIRECTED_BY: it "
+    "becomes a Neo4j relationship type)",
+    _ATTRIBUTE_NAME: "lowercase letters, digits and _, from a letter (release_date)",
+    _WIKIDATA_ID: "a Wikidata property id, P and its number (P57)",
+    _KIND_NAME: "words without spaces at either end",
+}
+"""What each name pattern allows, in words, for the errors of :func:`load_schema`."""
+
+TypeName = Annotated[str, Field(pattern=_TYPE_NAME, max_length=64)]
+RelationName = Annotated[str, Field(pattern=_RELATION_NAME, max_length=64)]
+WikidataId = Annotated[str, Field(pattern=_WIKIDATA_ID)]
 Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
-KindName = Annotated[str, Field(pattern=r"^\S(.*\S)?$", min_length=1, max_length=64)]
+KindName = Annotated[str, Field(pattern=_KIND_NAME, min_length=1, max_length=64)]
 """A kind of thing in plain words (``film``, ``television series``)."""
 
 ValueType = Literal["entity", "date", "year", "number", "quantity", "string", "location", "text"]
@@ -96,7 +115,16 @@ _FILLED = frozenset({"{head}", "{name}"})
 
 
 def _check_placeholders(field: str, template: str) -> None:
-    """Refuse a placeholder that :func:`fill_question` leaves in (``{year}``, ``{Head}``)."""
+    """Refuse a placeholder that :func:`fill_question` leaves in (``{year}``, ``{Head}``).
+
+    Doubled braces (``{{head}}``, as Jinja or ``str.format`` escape them) would reach the
+    QA model as ``{Vertigo}``.
+    """
+    if "{{" in template or "}}" in template:
+        raise ValueError(
+            f"{field} {template!r} doubles its braces: write {{head}}, with one brace each "
+            "side (it is replaced as written, not by a template engine)"
+        )
     unfilled = sorted(set(_PLACEHOLDER.findall(template)) - _FILLED)
     if unfilled:
         raise ValueError(
@@ -181,7 +209,7 @@ class AttributeSpec(_Strict):
     label in the evidence sentences fills the slot instead of the QA model.
     """
 
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    name: Annotated[str, Field(pattern=_ATTRIBUTE_NAME)]
     entity_type: TypeName
     question: str = ""
     value_type: ValueType = "text"
@@ -391,18 +419,46 @@ def _refuse_duplicate_keys(root: yaml.Node) -> None:
             stack += node.value
 
 
+def _yaml_problem(exc: yaml.YAMLError, path: Path) -> str:
+    """PyYAML's message with its lines named as lines (not of ``"<unicode string>"``).
+
+    A line indented with a tab, which YAML refuses, is named as such.
+    """
+    message = str(exc).replace('in "<unicode string>", line', "at line")
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        line = lines[mark.line] if mark.line < len(lines) else ""
+        if "\t" in line[: len(line) - len(line.lstrip())]:
+            message += f"\nline {mark.line + 1} is indented with a tab: YAML indents with spaces"
+    return message
+
+
+def _not_found(path: Path) -> str:
+    """Why ``path`` names no schema, and what a schema may be named by."""
+    where = "" if path.is_absolute() else f" (relative to the current directory, {Path.cwd()})"
+    shipped = sorted(p.stem for p in resource_dir("schemas").glob("*.yaml"))
+    return (
+        f"schema file {path} not found{where}: a schema is a YAML file, or the name of a "
+        f"shipped schema: {', '.join(shipped) or 'none'}"
+    )
+
+
 def load_schema(path: Path | None = None) -> GraphSchema:
     """Load and validate a schema YAML file (default: ``schemas/wikidata.yaml``).
 
     ``path`` may also name a schema that ships in ``schemas/`` (``wikidata``, ``business``).
 
     Raises:
-        ConfigError: unreadable file (or not UTF-8: the line is named), invalid YAML, or a
-            wrong field (named in the message).
+        ConfigError: a missing file (the shipped schemas' names listed), an unreadable
+            one (or not UTF-8: the line is named), invalid YAML, or a wrong field (named in
+            the message).
     """
     path = schema_file(path)
     try:
         data = load_unique_yaml(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:  # a typo, or a shipped name that is not one
+        raise ConfigError(_not_found(path)) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read schema file {path}: {exc}") from exc
     except UnicodeDecodeError as exc:  # e.g. saved in cp1252 with an accented description
@@ -411,7 +467,9 @@ def load_schema(path: Path | None = None) -> GraphSchema:
             f"schema file {path}:{line}: not UTF-8 text ({exc.reason}); save it as UTF-8"
         ) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"schema file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(
+            f"schema file {path} is not valid YAML: {_yaml_problem(exc, path)}"
+        ) from exc
     if not isinstance(data, dict):
         found = "nothing" if data is None else f"a {type(data).__name__}"
         raise ConfigError(
@@ -421,11 +479,59 @@ def load_schema(path: Path | None = None) -> GraphSchema:
     try:
         return GraphSchema.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        errors = exc.errors()
+        inside = {err["loc"][:end] for err in errors for end in range(len(err["loc"]))}
+        # a list whose entries were all refused is also "too short": the entries say why
+        kept = [e for e in errors if not (e["type"] == "too_short" and e["loc"] in inside)]
+        problems = "; ".join(_problem(err) for err in kept)
         raise ConfigError(f"invalid schema file {path}: {problems}") from exc
+
+
+def _problem(err: ErrorDetails) -> str:
+    """One validation error of a schema file, with the value given and what is allowed."""
+    where = ".".join(str(p) for p in err["loc"]) or "<root>"
+    given, kind = err.get("input"), err["type"]
+    shown = repr(given) if len(repr(given)) <= 60 else f"{repr(given)[:57]}..."
+    if kind == "extra_forbidden":
+        fields = list(_model_at(err["loc"][:-1]).model_fields)
+        near = get_close_matches(str(err["loc"][-1]), fields, n=1)
+        hint = f"did you mean {near[0]}? " if near else ""
+        return f"{where}: unknown field ({hint}the fields here: {', '.join(fields)})"
+    if kind == "string_pattern_mismatch":
+        pattern = str((err.get("ctx") or {}).get("pattern", ""))
+        return f"{where}: {shown} is not allowed: {_PATTERN_WORDS.get(pattern, err['msg'])}"
+    if kind == "tuple_type" and isinstance(given, dict):
+        return (
+            f"{where}: a mapping, not a list; write one entry a line, each with its name "
+            f"(- {{name: {next(iter(given), 'X')}, ...}})"
+        )
+    if kind == "tuple_type":
+        example = f"[{given}]" if isinstance(given, str) else "[A, B]"
+        return f"{where}: {shown} is not a list; write a list, e.g. {example}"
+    if kind == "model_type":  # a name where an entry (a mapping) belongs
+        model = _model_at(err["loc"])
+        needed = [name for name, field in model.model_fields.items() if field.is_required()]
+        example = f"{{name: {given}, ...}}" if isinstance(given, str) else "{name: ..., ...}"
+        return (
+            f"{where}: {shown} is not an entry; write a mapping with {', '.join(needed)}, "
+            f"e.g. {example}"
+        )
+    if kind == "literal_error":
+        return f"{where}: {err['msg']}, not {shown}"
+    return f"{where}: {err['msg']}"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
+    """The schema model that the error location ``loc`` is inside (a list's item's model)."""
+    model: type[BaseModel] = GraphSchema
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            continue  # a list index
+        item = next(iter(get_args(field.annotation)), field.annotation)
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            model = item
+    return model
 
 
 def generated_json_schemas() -> dict[str, dict[str, object]]:

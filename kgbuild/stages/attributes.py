@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from kgbuild.config import AttributeConfig, NerConfig, ReaderConfig
 from kgbuild.data import Chunk, Evidence, Mention, MentionAttribute, MentionRelation
-from kgbuild.errors import ConfigError
+from kgbuild.errors import ConfigError, ModelLoadError
 from kgbuild.ids import stable_id
 from kgbuild.models import resolve_task_model
 from kgbuild.nlp.reader import ExtractiveReader
@@ -183,9 +183,20 @@ class AttributeStage:
         for model in sorted({s.model for s in self.specs if s.model is not None}):
             from kgbuild.stages.ner import NerStage
 
-            self._taggers[model] = NerStage(
-                NerConfig(model=model, device=config.device), run_id=run_id
-            )
+            try:
+                self._taggers[model] = NerStage(
+                    NerConfig(model=model, device=config.device), run_id=run_id
+                )
+            except ModelLoadError as exc:  # say which of the schema's attributes names it
+                named = [
+                    f"attributes.{i} ({s.entity_type}.{s.name})"
+                    for i, s in enumerate(self.specs)
+                    if s.model == model
+                ]
+                raise ModelLoadError(
+                    f"the schema's {', '.join(named)} names model {model!r}, which cannot be "
+                    f"loaded: {exc}"
+                ) from exc
         for index, spec in enumerate(self.specs):
             labels = self._taggers[spec.model].labels if spec.model is not None else None
             if labels is not None and spec.label not in labels:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from itertools import chain
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,7 @@ from kgbuild.lang import model_languages
 from kgbuild.stages.registry import StageBatch, StageContext, stage_factory
 
 if TYPE_CHECKING:
-    from kgbuild.schema import GraphSchema
+    from kgbuild.schema import GraphSchema, RelationType
     from kgbuild.stages.attributes import AttributeStage
     from kgbuild.stages.doc_relations import DocRelationStage
     from kgbuild.stages.ner import NerStage
@@ -501,6 +501,9 @@ def make_zero_shot(settings: Settings, context: StageContext) -> ZeroShotStep | 
     from kgbuild.stages.zeroshot import TemplateRelationStage, template_types
 
     config = settings.templates
+    relations = context.stage("re")
+    if isinstance(relations, RelationsStep) and not config.enabled:
+        _say_unfound_relation_types(settings, context.schema(settings), relations, ())
     only_templates = not settings.relations.enabled and bool(config.types)
     if not (settings.relations.enabled or only_templates) or not config.enabled:
         if config.enabled:  # on, yet it reads nothing: say why rather than build without it
@@ -514,7 +517,6 @@ def make_zero_shot(settings: Settings, context: StageContext) -> ZeroShotStep | 
             )
         return None
     schema = context.schema(settings)
-    relations = context.stage("re")
     try:
         if not isinstance(relations, RelationsStep):
             template_types(schema, (), config.types)  # each must be declared, with a question
@@ -524,6 +526,8 @@ def make_zero_shot(settings: Settings, context: StageContext) -> ZeroShotStep | 
             types = template_types(schema, predicted, config.types)
     except KeyError as exc:
         raise ConfigError(f"templates.types: {exc.args[0]}") from exc
+    if isinstance(relations, RelationsStep):
+        _say_unfound_relation_types(settings, schema, relations, types)
     if not types:
         return None
     log.info("relation types read by template (zero-shot): %s", ", ".join(r.name for r in types))
@@ -537,3 +541,55 @@ def make_zero_shot(settings: Settings, context: StageContext) -> ZeroShotStep | 
             progress=context.progress,
         )
     )
+
+
+def _say_unfound_relation_types(
+    settings: Settings,
+    schema: GraphSchema,
+    relations: RelationsStep,
+    templated: Sequence[RelationType],
+) -> None:
+    """Warn of the schema's relation types that neither the relation model nor a template finds.
+
+    A model's label stands for a type by its name or its ``wikidata`` id; a type without
+    one, and without a question to read it by (or marked ``extract: model``), is never
+    extracted. Types left to their question while ``templates.enabled`` is off are named at
+    INFO: that is the default, not a mistake.
+    """
+    predicted = {t for t in relations.predicted_types() if t}
+    read_by_template = {r.name for r in templated}
+    unfound = [r for r in schema.relation_types if r.name not in predicted | read_by_template]
+    never = [
+        r.name + (" (extract: model)" if r.question else "")
+        for r in unfound
+        if r.question is None or r.extract == "model"
+    ]
+    model = relations.stage.loaded.name
+    shown = sorted(predicted)[:10] + (["..."] if len(predicted) > 10 else [])
+    if never:
+        log.warning(
+            "the graph schema (%s) declares relation types that relation model %s does not "
+            "predict and no question template reads (none of them will be found): %s; a "
+            "model's label stands for a type by its name or its wikidata id (the model "
+            "predicts %s); give a type a question (read with templates.enabled), or set "
+            "relations.model to a model that predicts it",
+            settings.schema_path or "wikidata",
+            model,
+            ", ".join(never),
+            ", ".join(shown) or "none of the schema's types",
+        )
+    if read_by_template and not predicted & schema.relation_names:
+        log.info(
+            "relation model %s predicts none of the schema's relation types: only question "
+            "templates find relations, and relations.enabled off with templates.types: [%s] "
+            "reads the same without running it",
+            model,
+            ", ".join(sorted(read_by_template)),
+        )
+    left = [r.name for r in unfound if r.question is not None and r.extract != "model"]
+    if left and not settings.templates.enabled:
+        log.info(
+            "relation types read only by their question template, with templates.enabled "
+            "off (not extracted): %s",
+            ", ".join(left),
+        )

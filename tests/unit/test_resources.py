@@ -32,3 +32,16 @@ def test_the_environment_overrides_the_models_and_schemas(
     assert resolve_task_model("ner", "default") == str(models / "my-ner")
     assert schema_file(None) == schemas / "wikidata.yaml"
     assert load_schema() == load_schema(REPO / "schemas" / "business.yaml")
+
+
+def test_a_shipped_models_name_is_its_folder_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``relations.model: re-en-minilm`` (as the manifest and docs name it) outside the checkout."""
+    monkeypatch.chdir(tmp_path)
+    assert resolve_task_model("re", "re-en-minilm") == str(models_dir() / "re-en-minilm")
+    assert resolve_task_model("ner", "ner-en-minilm") == str(models_dir() / "ner-en-minilm")
+    assert resolve_task_model("ner", "dslim/bert-base-NER") == "dslim/bert-base-NER"  # a hub id
+    assert resolve_task_model("ner", "no-such-model") == "no-such-model"
+    (tmp_path / "re-en-minilm").mkdir()  # a folder of the current directory still wins
+    assert resolve_task_model("re", "re-en-minilm") == "re-en-minilm"

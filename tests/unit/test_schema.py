@@ -101,6 +101,76 @@ def test_wrong_schema_files_name_the_field(tmp_path: Path, text: str, field: str
         load_schema(path)
 
 
+_FILM = "entity_types: [{name: PER}, {name: MISC}]\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (  # a misspelt field: the fields of its entry, the nearest first
+            _FILM + "relation_types:\n  - {name: DIRECTOR, questoin: 'Who directed {head}?',"
+            " domain: [MISC], range: [PER]}",
+            "relation_types.0.questoin: unknown field (did you mean question? the fields here:"
+            " name, domain, range, description, label, wikidata, symmetric, inverse, question,",
+        ),
+        (
+            _FILM
+            + "attributes: [{name: budget, entity_type: MISC, question: 'q {head}', unit: USD}]",
+            "attributes.0.unit: unknown field (the fields here: name, entity_type, question,",
+        ),
+        (_FILM + "relation_type: []", "relation_type: unknown field (did you mean relation_types?"),
+        (  # names as Neo4j would need them, said in words, with the name given
+            _FILM + "relation_types: [{name: DIRECTED BY, domain: [MISC], range: [PER]}]",
+            "relation_types.0.name: 'DIRECTED BY' is not allowed: uppercase letters, digits and"
+            " _, from a letter",
+        ),
+        (
+            "entity_types: [{name: film}]",
+            "entity_types.0.name: 'film' is not allowed: an uppercase letter, then letters",
+        ),
+        (
+            _FILM + "attributes: [{name: Budget, entity_type: MISC, question: 'q {head}'}]",
+            "attributes.0.name: 'Budget' is not allowed: lowercase letters, digits and _",
+        ),
+        (  # a type where YAML needs a list of them
+            _FILM + "relation_types: [{name: DIRECTOR, domain: MISC, range: [PER]}]",
+            "relation_types.0.domain: 'MISC' is not a list; write a list, e.g. [MISC]",
+        ),
+        (  # names where entries belong
+            "entity_types: [PER, MISC]",
+            "invalid schema file {path}: entity_types.0: 'PER' is not an entry; write a mapping"
+            " with name, e.g. {name: PER, ...}; entity_types.1: 'MISC' is not an entry",
+        ),
+        (
+            _FILM + "relation_types: [DIRECTOR]",
+            "relation_types.0: 'DIRECTOR' is not an entry; write a mapping with name, domain,"
+            " range, e.g. {name: DIRECTOR, ...}",
+        ),
+        (
+            _FILM + "relation_types:\n  DIRECTOR: {domain: [MISC], range: [PER]}",
+            "relation_types: a mapping, not a list; write one entry a line, each with its name"
+            " (- {name: DIRECTOR, ...})",
+        ),
+        (
+            _FILM + "attributes: [{name: budget, entity_type: MISC, question: 'q {head}',"
+            " value_type: money}]",
+            "attributes.0.value_type: Input should be 'entity', 'date', 'year', 'number',"
+            " 'quantity', 'string', 'location' or 'text', not 'money'",
+        ),
+    ],
+)
+def test_a_wrong_field_is_named_with_the_value_given_and_what_is_allowed(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "schema.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(
+        ConfigError, match=re.escape(message.replace("{path}", str(path)))
+    ) as raised:
+        load_schema(path)
+    assert "Tuple should have" not in str(raised.value)  # the entries say why it is empty
+
+
 @pytest.mark.parametrize(
     ("text", "found"), [("", "nothing"), ("# a comment\n", "nothing"), ("- {name: PER}", "a list")]
 )
@@ -114,12 +184,44 @@ def test_an_empty_or_non_mapping_schema_file_is_refused_plainly(
         load_schema(path)
 
 
+def test_a_missing_schema_file_names_the_shipped_schemas_and_the_directory_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``schema_path: buisness`` or ``film.yaml`` run from another directory."""
+    monkeypatch.chdir(tmp_path)
+    for given in ("buisness", "film.yaml"):
+        message = (
+            f"schema file {given} not found (relative to the current directory, "
+            f"{tmp_path}): a schema is a YAML file, or the name of a shipped "
+            "schema: business, wikidata"
+        )
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_schema(given)
+    with pytest.raises(ConfigError, match=r"/nowhere/film.yaml not found: a schema is"):
+        load_schema(Path("/nowhere/film.yaml"))
+
+
 def test_a_schema_file_not_in_utf8_is_refused_naming_its_line(tmp_path: Path) -> None:
     """Saved in cp1252 (an accented description): a ConfigError, not a UnicodeDecodeError."""
     path = tmp_path / "schema.yaml"
     path.write_bytes("entity_types:\n  - {name: GENE, description: g\u00e8ne}\n".encode("cp1252"))
     with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}:2: not UTF-8 text"):
         load_schema(path)
+
+
+def test_a_yaml_error_names_its_line_and_a_tab_indent_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "schema.yaml"
+    path.write_text("entity_types:\n\t- {name: PER}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_schema(path)
+    message = str(raised.value)
+    assert message.startswith(f"schema file {path} is not valid YAML: ")
+    assert "<unicode string>" not in message and "at line 2, column 1" in message
+    assert message.endswith("line 2 is indented with a tab: YAML indents with spaces")
+    path.write_text("entity_types:\n  - {name: PER\n", encoding="utf-8")  # no tab: no word of one
+    with pytest.raises(ConfigError, match=r"at line 3, column 1") as raised:
+        load_schema(path)
+    assert "tab" not in str(raised.value)
 
 
 def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path: Path) -> None:

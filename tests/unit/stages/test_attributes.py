@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -741,6 +742,28 @@ def test_a_tagger_attribute_whose_label_the_model_never_tags_is_refused(tmp_path
     ):
         stage("GENES")
     assert stage("GENE").model_key
+
+
+def test_a_tagger_attribute_whose_model_cannot_be_loaded_is_named(tmp_path: Path) -> None:
+    """The docs' `model: my/finance-tagger` placeholder, or a folder that holds no model."""
+    from kgbuild.errors import ModelLoadError
+    from kgbuild.stages.attributes import AttributeStage
+
+    folder = tmp_path / "finance-tagger"
+    folder.mkdir()
+    revenue = AttributeSpec(
+        name="revenue", entity_type="ORG", model=str(folder), label="MONEY", value_type="number"
+    )
+    age = AttributeSpec(name="age", entity_type="PER", question="How old is {head}?")
+    schema = GraphSchema(
+        entity_types=(EntityType(name="PER"), EntityType(name="ORG")), attributes=(age, revenue)
+    )
+    message = (
+        f"the schema's attributes.1 (ORG.revenue) names model '{folder}', which cannot be "
+        f"loaded: model '{folder}': cannot load its config"
+    )
+    with pytest.raises(ModelLoadError, match=re.escape(message)):
+        AttributeStage(AttributeConfig(), schema=schema, run_id="r")
 
 
 def test_no_relation_model_is_read_for_attributes_it_cannot_fill(

@@ -78,6 +78,16 @@ from kgbuild.stages.zeroshot import template_types
             "question: 'Who directed {head}?', paraphrases: ['Who directed {head} {film}?']}]",
             r"relation_types\.0.*paraphrase.*\{film\}",
         ),
+        (  # doubled braces (Jinja, str.format) would reach the QA model as "{Vertigo}"
+            "relation_types: [{name: DIRECTOR, domain: [PER], range: [PER], "
+            "question: 'Who directed {{head}}?'}]",
+            r"relation_types\.0.*question 'Who directed \{\{head\}\}\?' doubles its braces",
+        ),
+        (
+            "attributes: [{name: born, entity_type: PER, question: 'When was {{head}} born?', "
+            "value_type: date}]",
+            r"attributes\.0.*doubles its braces: write \{head\}",
+        ),
         (
             "attributes: [{name: budget, entity_type: PER, value_type: number, "
             "question: 'What was the budget of {head} in {currency}?'}]",
@@ -569,6 +579,72 @@ def test_templates_on_with_relations_off_and_no_types_listed_say_they_read_nothi
     with caplog.at_level(logging.WARNING, logger="kgbuild.stages.factories"):
         assert Extractor(off, run_id="t").templates is None
     assert not [r for r in caplog.records if "templates.enabled" in r.getMessage()]
+
+
+def test_relation_types_nothing_extracts_are_named_at_build_start(
+    tmp_path: Path,
+    keyword_ner_model: Path,
+    keyword_re_model: Path,
+    keyword_qa_model: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A type the relation model does not predict, with no question (or ``extract: model``),
+    is never found: the user is told which, not left with a graph without them."""
+    from kgbuild.extraction import Extractor
+
+    schema = ZERO_SHOT_SCHEMA.model_copy(
+        update={
+            "relation_types": (
+                *ZERO_SHOT_SCHEMA.relation_types,
+                RelationType(name="SUPPLIES", domain=("ORG",), range=("ORG",)),
+                RelationType(
+                    name="MANAGER",
+                    domain=("PER",),
+                    range=("PER",),
+                    question="who manages {head} ?",
+                    extract="model",
+                ),
+            )
+        }
+    )
+    settings = zero_shot_settings(
+        tmp_path, keyword_ner_model, keyword_re_model, keyword_qa_model, schema
+    )
+    with caplog.at_level(logging.INFO, logger="kgbuild.stages.factories"):
+        assert Extractor(settings, run_id="t").templates is not None
+    unfound = [r for r in caplog.records if "none of them will be found" in r.getMessage()]
+    assert [r.levelno for r in unfound] == [logging.WARNING]
+    message = unfound[0].getMessage()
+    assert "(none of them will be found): SUPPLIES, MANAGER (extract: model);" in message
+    assert "the model predicts HEADQUARTERED_IN, " in message and "WORKS_FOR" in message
+    assert not [r for r in caplog.records if "templates.enabled off" in r.getMessage()]
+    caplog.clear()
+    off = settings.model_copy(update={"templates": TemplateConfig(model=str(keyword_qa_model))})
+    with caplog.at_level(logging.INFO, logger="kgbuild.stages.factories"):
+        assert Extractor(off, run_id="t").templates is None
+    assert [r.levelno for r in caplog.records if "will be found" in r.getMessage()] == [
+        logging.WARNING
+    ]
+    [left] = [r for r in caplog.records if "templates.enabled off" in r.getMessage()]
+    assert left.levelno == logging.INFO  # the default, not a mistake
+    assert left.getMessage().endswith("(not extracted): EMPLOYER, WORK_CITY, EMPLOYER_PLACE")
+    assert not [r for r in caplog.records if "predicts none" in r.getMessage()]
+    # a schema of the user's own types alone: the relation model runs for nothing
+    own = ZERO_SHOT_SCHEMA.model_copy(
+        update={"relation_types": ZERO_SHOT_SCHEMA.relation_types[2:]}
+    )
+    settings = zero_shot_settings(
+        tmp_path, keyword_ner_model, keyword_re_model, keyword_qa_model, own
+    )
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="kgbuild.stages.factories"):
+        assert Extractor(settings, run_id="t").templates is not None
+    [hint] = [r.getMessage() for r in caplog.records if "predicts none" in r.getMessage()]
+    assert hint.endswith(
+        "relations.enabled off with templates.types: [EMPLOYER, EMPLOYER_PLACE, WORK_CITY] "
+        "reads the same without running it"
+    )
+    assert not [r for r in caplog.records if "will be found" in r.getMessage()]
 
 
 # -- graph evaluation: zero-shot types apart, attributes against gold facts --------------------
