@@ -1,9 +1,9 @@
 """Whole builds on a quiet machine and beside a busy process: how torch's waiting threads act.
 
 torch's CPU threads (GNU OpenMP) spin up to 300,000 times waiting for work before they sleep
-(libgomp's default, ``GOMP_SPINCOUNT=300000``). kgbuild sets ``OMP_WAIT_POLICY=PASSIVE``
-when neither variable is set (``kgbuild/__init__.py``): waiting threads sleep at once.
-This measures both, each way:
+(libgomp's default, ``GOMP_SPINCOUNT=300000``). kgbuild sets ``GOMP_SPINCOUNT=10000``
+when neither it nor ``OMP_WAIT_POLICY`` is set (``kgbuild/__init__.py``): waiting threads
+sleep soon. This measures both, each way:
 
 - ``quiet``: nothing else runs;
 - ``busy``: one other process keeps a core busy (a pure-Python loop, as a second build, a
@@ -62,6 +62,20 @@ def build_once(config: str, corpus: Path, out: Path, policy: str) -> dict[str, A
     )
     measured: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return measured
+
+
+def what_kgbuild_sets() -> dict[str, str | None]:
+    """``GOMP_SPINCOUNT`` and ``OMP_WAIT_POLICY`` after ``import kgbuild``, neither set before."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    code = (
+        "import json, os, kgbuild; "
+        "print(json.dumps({k: os.environ.get(k) for k in ('GOMP_SPINCOUNT', 'OMP_WAIT_POLICY')}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    found: dict[str, str | None] = json.loads(done.stdout)
+    return found
 
 
 def measure(config: str, corpus: Path, out: Path, policy: str, load: str) -> dict[str, Any]:
@@ -123,7 +137,7 @@ def main() -> None:
         "benchmark": "bench_contention",
         "data": f"Re-DocRED dev documents {args.documents} ({n} documents)",
         "busy_load": f"one other process: python -c {BUSY_LOOP!r}",
-        "policies": POLICIES,
+        "policies": POLICIES | {"kgbuild": what_kgbuild_sets()},
         "median_seconds": median,
         "busy_over_quiet": {
             policy: median[f"{full}|{policy}|busy"] / median[f"{full}|{policy}|quiet"]

@@ -303,7 +303,7 @@ def _contention(r: Result) -> str:
     arms = "; ".join(
         f"{load}: {_f(median[f'{full}|libgomp_default|{load}'], 2)} s with libgomp's default "
         f"spinning, **{_f(median[f'{full}|kgbuild|{load}'], 2)} s** with kgbuild's "
-        f"OMP_WAIT_POLICY=PASSIVE ({_f(r['kgbuild_over_libgomp_default'][load], 2)}x)"
+        f"GOMP_SPINCOUNT=10000 ({_f(r['kgbuild_over_libgomp_default'][load], 2)}x)"
         for load in ("quiet", "busy")
     )
     ratio = r["every_default_stage_over_ner_only"]["kgbuild"]

@@ -26,12 +26,13 @@ os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024")
 # torch's CPU threads (GNU OpenMP) spin, by default, up to 300,000 times waiting for work before
 # they sleep. When other processes want the cores (a browser, a second build, parallel Prefect
 # tasks), a spinning thread holds the core its partner needs, and each of the thousands of small
-# operations of a build waits for a scheduler time slice: a build of 100 Re-DocRED documents
-# took 3-5x longer than with waiting threads that sleep at once (``bench/bench_contention.py``).
-# Read when torch is first imported (so only if kgbuild is imported before torch); set
-# OMP_WAIT_POLICY or GOMP_SPINCOUNT yourself to choose otherwise.
+# operations of a build waits for a scheduler time slice: beside one busy process a build of 100
+# Re-DocRED documents took 44-72 s, against 14 s spinning 10,000 times and 10 s not at all; on a
+# quiet machine 7.1-7.5, 7.35-7.38 and 8.3-8.6 s (``bench/bench_contention.py``). Read when torch
+# is first imported (so only if kgbuild is imported before torch); set GOMP_SPINCOUNT or
+# OMP_WAIT_POLICY yourself to choose otherwise.
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ["GOMP_SPINCOUNT"] = "10000"
 
 __version__ = "0.1.0"
 
