@@ -81,15 +81,16 @@ def resolve_language_models(task: str, configured: dict[str, str] | None) -> dic
     """The models for ``task`` per language: ``configured``, else the manifest's ``by_language``.
 
     ``None`` reads ``by_language`` of the task's manifest entry (``{}`` when there is no
-    manifest or no such entry); a mapping is returned as given, however empty. Manifest
-    paths are relative to the ``models/`` folder.
+    manifest or no such entry); a configured mapping is returned however empty, a shipped
+    model's name in it resolved as :func:`resolve_task_model` resolves one. Manifest paths
+    are relative to the ``models/`` folder.
 
     Raises:
         ConfigError: ``by_language`` is not a mapping of language code -> model, or names a
             folder of ours that is missing.
     """
     if configured is not None:
-        return dict(configured)
+        return {code: _shipped_model(ref) or ref for code, ref in configured.items()}
     folder = models_dir()
     if not (folder / "manifest.yaml").is_file():
         return {}

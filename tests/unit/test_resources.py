@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from kgbuild.models import models_dir, resolve_task_model
+from kgbuild.models import models_dir, resolve_language_models, resolve_task_model
 from kgbuild.resources import resource_dir
 from kgbuild.schema import load_schema, schema_file
 
@@ -45,3 +45,13 @@ def test_a_shipped_models_name_is_its_folder_from_any_directory(
     assert resolve_task_model("ner", "no-such-model") == "no-such-model"
     (tmp_path / "re-en-minilm").mkdir()  # a folder of the current directory still wins
     assert resolve_task_model("re", "re-en-minilm") == "re-en-minilm"
+
+
+def test_a_shipped_models_name_routed_to_a_language_is_its_folder_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ner.language_models: {en: ner-en-minilm}`` is read as ``ner.model`` would read it."""
+    monkeypatch.chdir(tmp_path)
+    routes = resolve_language_models("ner", {"en": "ner-en-minilm", "zh": "org/zh-ner"})
+    assert routes == {"en": str(models_dir() / "ner-en-minilm"), "zh": "org/zh-ner"}
+    assert resolve_language_models("ner", {}) == {}
