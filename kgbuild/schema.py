@@ -264,10 +264,15 @@ def _check_unique(section: str, field: str, values: Sequence[str | None]) -> Non
         first[value] = index
 
 
+SCHEMA_VERSION = 1
+"""The schema file format this kgbuild reads (a file's ``version``)."""
+
+
 class GraphSchema(_Strict):
     """What the graph may contain; labels and types outside it are refused."""
 
     version: int = 1
+    """The schema format; this kgbuild reads version 1 (another is refused, not guessed at)."""
     entity_types: tuple[EntityType, ...] = Field(min_length=1)
     relation_types: tuple[RelationType, ...] = ()
     attributes: tuple[AttributeSpec, ...] = ()
@@ -277,6 +282,11 @@ class GraphSchema(_Strict):
 
     @model_validator(mode="after")
     def _check_references(self) -> GraphSchema:
+        if self.version != SCHEMA_VERSION:
+            raise ValueError(
+                f"version: {self.version} is not a schema format this kgbuild reads (it reads "
+                f"version {SCHEMA_VERSION}); a newer kgbuild may read it"
+            )
         names = [t.name for t in self.entity_types]
         _check_unique("entity_types", "name", names)
         for index, name in enumerate(names):
@@ -518,6 +528,9 @@ def _problem(err: ErrorDetails) -> str:
         )
     if kind == "literal_error":
         return f"{where}: {err['msg']}, not {shown}"
+    if kind == "value_error":  # a check of ours: its message names where (pydantic: "<root>")
+        message = str((err.get("ctx") or {}).get("error", err["msg"]))
+        return message if where == "<root>" else f"{where}: {message}"
     return f"{where}: {err['msg']}"
 
 

@@ -151,6 +151,15 @@ _FILM = "entity_types: [{name: PER}, {name: MISC}]\n"
             "relation_types: a mapping, not a list; write one entry a line, each with its name"
             " (- {name: DIRECTOR, ...})",
         ),
+        (  # a format this kgbuild does not read is refused, not guessed at
+            "version: 2\n" + _FILM,
+            "invalid schema file {path}: version: 2 is not a schema format this kgbuild reads"
+            " (it reads version 1)",
+        ),
+        (  # a check of ours names its own place, without pydantic's "<root>: Value error"
+            _FILM + "relation_types: [{name: DIRECTOR, domain: [ORG], range: [PER]}]",
+            "invalid schema file {path}: relation_types.0.domain: unknown entity types ['ORG']",
+        ),
         (
             _FILM + "attributes: [{name: budget, entity_type: MISC, question: 'q {head}',"
             " value_type: money}]",
