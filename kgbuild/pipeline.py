@@ -373,7 +373,8 @@ def assembly_inputs(settings: Settings, engine: Engine) -> str:
     """A digest of everything :func:`assemble` and :func:`export` read.
 
     The current documents and their stored results (their ids, sources, hashes, runs and
-    model keys), the resolution and graph settings, and kgbuild's code and versions
+    model keys), the resolution and graph settings, the graph schema's symmetric relation
+    types (stored once per pair), and kgbuild's code and versions
     (:func:`kgbuild.graph.outputs.code_digest`). ``graph.html_pages`` is left out: only
     ``graph.html`` depends on it, and a kept build writes that file again for a new one
     (:func:`kgbuild.graph.outputs.refresh_html`).
@@ -384,7 +385,8 @@ def assembly_inputs(settings: Settings, engine: Engine) -> str:
     # stage_key: canonical JSON (sets sorted: their order changes from process to
     # process) without the run-time-only fields (threads, batch sizes)
     graph = stage_key(settings.graph, unused=("html_pages",))
-    for part in (state, stage_key(settings.resolve), graph, code_digest()):
+    symmetric = ",".join(sorted(load_schema(settings.schema_path).symmetric_relations))
+    for part in (state, stage_key(settings.resolve), graph, symmetric, code_digest()):
         digest.update(part.encode("utf-8") + b"\0")
     return digest.hexdigest()
 
@@ -414,6 +416,7 @@ def assemble(settings: Settings, engine: Engine) -> Assembled:
     relations = resolve_relations(
         (relation for result in results for relation in result.relations),
         resolution.mention_to_entity,
+        load_schema(settings.schema_path).symmetric_relations,
     )
     attributes = resolve_attributes(
         (attribute for result in results for attribute in result.attributes),

@@ -346,6 +346,11 @@ class GraphSchema(_Strict):
         return frozenset(t.name for t in self.relation_types)
 
     @property
+    def symmetric_relations(self) -> frozenset[str]:
+        """Names of the relation types declared ``symmetric`` (stored once per pair)."""
+        return frozenset(t.name for t in self.relation_types if t.symmetric)
+
+    @property
     def kind_pool(self) -> tuple[str, ...]:
         """Every kind an entity's kind is checked against: ``kinds`` and all ``head_kinds``."""
         pool = dict.fromkeys(self.kinds)

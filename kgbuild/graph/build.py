@@ -17,7 +17,7 @@ documents of a within-document rule; see :class:`kgbuild.data.Merge`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
@@ -73,26 +73,37 @@ def _provenance(mention: Mention) -> dict[str, Any]:
 
 
 def resolve_relations(
-    relations: Iterable[MentionRelation], mention_to_entity: Mapping[str, str]
+    relations: Iterable[MentionRelation],
+    mention_to_entity: Mapping[str, str],
+    symmetric: Collection[str] = frozenset(),
 ) -> list[Relation]:
     """Lift mention-level relations to entities: one relation per (head, type, tail).
 
     Its score is the best of its mentions' scores and its evidence all of theirs (in
     document and offset order); relations of an entity to itself are dropped.
+    A type in ``symmetric`` (:attr:`~kgbuild.schema.GraphSchema.symmetric_relations`)
+    holds both ways, so it is stored once per pair of entities: from the smaller entity
+    id to the larger, both directions' findings merged (an evidence entry found the other
+    way has its head and tail mentions swapped, so its head is always the head's).
     O(relations).
     """
-    grouped: dict[tuple[str, str, str], list[MentionRelation]] = defaultdict(list)
+    grouped: dict[tuple[str, str, str], list[tuple[MentionRelation, bool]]] = defaultdict(list)
     for relation in relations:
         head = mention_to_entity.get(relation.head_mention)
         tail = mention_to_entity.get(relation.tail_mention)
         if head is None or tail is None or head == tail:
             continue
-        grouped[(head, relation.type, tail)].append(relation)
+        swapped = relation.type in symmetric and tail < head
+        if swapped:
+            head, tail = tail, head
+        grouped[(head, relation.type, tail)].append((relation, swapped))
     lifted = []
     for (head, rel_type, tail), found in sorted(grouped.items()):
         evidence: dict[tuple[str, str], Evidence] = {}
-        for relation in found:
+        for relation, swapped in found:
             for item in relation.evidence:
+                if swapped:
+                    item = item.model_copy(update={"head": item.tail, "tail": item.head})
                 evidence.setdefault((item.provenance.doc_id, item.provenance.chunk_id), item)
         ordered = sorted(
             evidence.values(), key=lambda e: (e.provenance.doc_id, e.provenance.span.start)
@@ -103,7 +114,7 @@ def resolve_relations(
                 head=head,
                 tail=tail,
                 type=rel_type,
-                score=max(r.score for r in found),
+                score=max(r.score for r, _ in found),
                 evidence=tuple(ordered),
             )
         )
