@@ -12,7 +12,10 @@ chunking, NER, relations, then resolution over all the documents' mentions. Scor
 * **triples**: each resolved entity of a document stands for the gold entity that most of
   its correctly-spanned mentions belong to (none if it has none); a predicted
   ``(head, tail, type)`` is correct when it maps to a gold fact; P/R/F1, Ign F1 (facts
-  seen in ``--train-facts`` data by mention names) and per type.
+  seen in ``--train-facts`` data by mention names) and per type. A type the schema
+  declares ``symmetric`` (stored once per pair in the graph) counts as predicted both
+  ways, ``(head, tail)`` and ``(tail, head)``, as Re-DocRED's gold annotates it: a model
+  that predicted both directions scores exactly as it would without the flag.
 
 With ``gold_entities`` the relation model alone is scored: the gold mentions and
 clusters are given to the model, as in DocRED's standard setting.
@@ -257,6 +260,7 @@ def score_graph(
     zero_shot: Collection[str] = (),
     attributes: Sequence[Sequence[MentionAttribute]] | None = None,
     attribute_specs: Sequence[AttributeSpec] = (),
+    symmetric: Collection[str] = (),
 ) -> GraphScores:
     """Score one predicted graph per document against the gold annotations.
 
@@ -271,6 +275,8 @@ def score_graph(
         attributes: Predicted mention-level attributes per document (scored by the
             ``wikidata`` property of their spec in ``attribute_specs``).
         attribute_specs: The schema's attributes.
+        symmetric: Relation types (schema names) that hold both ways: each predicted
+            fact of one counts as ``(head, tail)`` and ``(tail, head)``.
     """
     gold_typed, gold_clusters, predicted_typed, predicted_clusters = [], [], [], []
     facts: list[list[tuple[int, int, str]]] = []
@@ -301,7 +307,10 @@ def score_graph(
             head = to_gold.get(mention_to_entity.get(relation.head_mention, ""))
             tail = to_gold.get(mention_to_entity.get(relation.tail_mention, ""))
             if head is not None and tail is not None and head != tail:
-                doc_facts.add((head, tail, type_to_label.get(relation.type, relation.type)))
+                label = type_to_label.get(relation.type, relation.type)
+                doc_facts.add((head, tail, label))
+                if relation.type in symmetric:
+                    doc_facts.add((tail, head, label))
         facts.append(sorted(doc_facts))
         if attribute_counts:
             _count_attributes(
@@ -467,6 +476,7 @@ def evaluate_graph(
         zero_shot=[type_to_label[t] for t in _zero_shot_types(settings, templates)],
         attributes=attributes,
         attribute_specs=schema.attributes,
+        symmetric=schema.symmetric_relations,
     )
 
 

@@ -791,6 +791,63 @@ def test_graph_scorer_hand_checked_on_two_invented_documents() -> None:
     assert scores.triples.micro.gold == 2
 
 
+def test_graph_scorer_counts_a_symmetric_fact_both_ways() -> None:
+    from kgbuild.data import MentionRelation
+    from kgbuild.readers.docred import _document
+    from kgbuild.training.graph_eval import score_graph
+
+    # doc 1: "ada met bo ." spouses, annotated both ways (as Re-DocRED does);
+    # doc 2: "rome is in italy ." (rome, italy, P17), a type that is not symmetric
+    first = {
+        "title": "one",
+        "sents": [["ada", "met", "bo", "."]],
+        "vertexSet": [
+            [{"name": "ada", "sent_id": 0, "pos": [0, 1], "type": "PER"}],
+            [{"name": "bo", "sent_id": 0, "pos": [2, 3], "type": "PER"}],
+        ],
+        "labels": [
+            {"h": 0, "t": 1, "r": "P26", "evidence": [0]},
+            {"h": 1, "t": 0, "r": "P26", "evidence": [0]},
+        ],
+    }
+    second = {
+        "title": "two",
+        "sents": [["rome", "is", "in", "italy", "."]],
+        "vertexSet": [
+            [{"name": "rome", "sent_id": 0, "pos": [0, 1], "type": "LOC"}],
+            [{"name": "italy", "sent_id": 0, "pos": [3, 4], "type": "LOC"}],
+        ],
+        "labels": [{"h": 0, "t": 1, "r": "P17", "evidence": [0]}],
+    }
+    examples = docred_examples([_document(first), _document(second)])
+    mentions = [
+        [_predicted("d1", 0, 3, "PER"), _predicted("d1", 8, 10, "PER")],
+        [_predicted("d2", 0, 4, "LOC"), _predicted("d2", 11, 16, "LOC")],
+    ]
+    entity = {"d1:0": "A", "d1:8": "B", "d2:0": "R", "d2:11": "I"}
+
+    def rel(head: str, kind: str, tail: str) -> MentionRelation:
+        return MentionRelation(id=f"{head}{kind}{tail}", head_mention=head, tail_mention=tail,
+                               type=kind, score=0.9, evidence=())  # fmt: skip
+
+    country = [rel("d2:0", "COUNTRY", "d2:11"), rel("d2:11", "COUNTRY", "d2:0")]
+    labels = {"SPOUSE": "P26", "COUNTRY": "P17"}
+
+    def triples(spouse: list[MentionRelation], symmetric: set[str]) -> tuple[int, int, int]:
+        micro = score_graph(
+            examples, mentions, entity, [spouse, country], type_to_label=labels,
+            symmetric=symmetric,
+        ).triples.micro  # fmt: skip
+        return micro.correct, micro.predicted, micro.gold
+
+    # one way (as the graph stores it): both gold facts; COUNTRY's reverse stays wrong
+    assert triples([rel("d1:8", "SPOUSE", "d1:0")], {"SPOUSE"}) == (3, 4, 3)
+    assert triples([rel("d1:8", "SPOUSE", "d1:0")], set()) == (2, 3, 3)
+    # both ways: exactly as without the flag
+    both = [rel("d1:0", "SPOUSE", "d1:8"), rel("d1:8", "SPOUSE", "d1:0")]
+    assert triples(both, {"SPOUSE"}) == triples(both, set()) == (3, 4, 3)
+
+
 def test_a_compressed_model_finds_the_same_facts(
     trained_doc_model: DocReTrainResult, tmp_path: Path
 ) -> None:
