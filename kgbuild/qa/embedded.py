@@ -278,9 +278,12 @@ class EmbeddedGraph:
                     self._read_documents |= unread
         return {c: self._sentences[c] for c in chunk_ids if c in self._sentences}
 
-    def related(self, entity_id: str, rel_type: str, outgoing: bool) -> list[RelationFact]:
-        """Relations of ``rel_type`` from or to the entity."""
-        edges = (self._out if outgoing else self._in).get(entity_id, [])
+    def related(self, entity_id: str, rel_type: str, outgoing: bool | None) -> list[RelationFact]:
+        """Relations of ``rel_type`` from or to the entity (``None``: both ways)."""
+        sides = (
+            (self._out, self._in) if outgoing is None else (self._out if outgoing else self._in,)
+        )
+        edges = [edge for side in sides for edge in side.get(entity_id, [])]
         return list(sort_relations(self._relation(e) for e in edges if e.get("type") == rel_type))
 
     def counts(self) -> dict[str, int]:

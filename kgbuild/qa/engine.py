@@ -207,6 +207,8 @@ class GraphQA:
             if r.wikidata in by_property
         }
         """Relation type -> the attribute of the same Wikidata property."""
+        self._symmetric = schema.symmetric_relations
+        """Relation types stored once per pair: asked about from either side."""
         self._ranges = {
             t.rel_type: t.range
             for t in (self.relation_questions.templates if self.relation_questions else ())
@@ -444,7 +446,11 @@ class GraphQA:
                 for rel_type in query.rel_types
                 if (
                     found := query.answers(
-                        self.store.related(query.entity.id, rel_type, query.outgoing)
+                        self.store.related(
+                            query.entity.id,
+                            rel_type,
+                            None if rel_type in self._symmetric else query.outgoing,
+                        )
                     )
                 )
             ),
@@ -454,7 +460,7 @@ class GraphQA:
             return None
         names: list[str] = []
         for rel in relations:
-            name = rel.tail_name if query.outgoing else rel.head_name
+            name = query.far_end(rel)[0]
             if name not in names:
                 names.append(name)
         if query.mode == "one":

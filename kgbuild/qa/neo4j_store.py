@@ -304,8 +304,8 @@ class Neo4jGraph:
             for r in self._read(q.QA_SENTENCES, ids=list(chunk_ids))
         }
 
-    def related(self, entity_id: str, rel_type: str, outgoing: bool) -> list[RelationFact]:
-        """Relations of ``rel_type`` from or to the entity."""
+    def related(self, entity_id: str, rel_type: str, outgoing: bool | None) -> list[RelationFact]:
+        """Relations of ``rel_type`` from or to the entity (``None``: both ways)."""
         rows = self._read(q.QA_RELATED, id=entity_id, rel_type=rel_type, outgoing=outgoing)
         return list(sort_relations(_relation(r) for r in rows))
 

@@ -39,8 +39,11 @@ class GraphStore(Protocol):
         """Stored sentences by chunk id (those that exist)."""
         ...
 
-    def related(self, entity_id: str, rel_type: str, outgoing: bool) -> list[RelationFact]:
-        """Relations of one type from (``outgoing``) or to the entity, best first."""
+    def related(self, entity_id: str, rel_type: str, outgoing: bool | None) -> list[RelationFact]:
+        """Relations of one type from (``outgoing``) or to the entity, best first.
+
+        ``outgoing=None``: both ways (a symmetric type, stored once per pair).
+        """
         ...
 
     def counts(self) -> dict[str, int]:

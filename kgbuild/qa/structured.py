@@ -80,7 +80,8 @@ class GraphQuery:
     """A one-hop query: relations of ``rel_types`` from (``outgoing``) or to ``entity``.
 
     ``rel_types`` are the same relation in the schemas kgbuild ships (``WORKS_FOR``,
-    ``EMPLOYER``); the first one the graph holds relations of answers.
+    ``EMPLOYER``); the first one the graph holds relations of answers. A symmetric type
+    is stored once per pair, from either side: it is read both ways.
     """
 
     entity: EntityHit
@@ -93,8 +94,13 @@ class GraphQuery:
         """The relations whose far end has the wanted label (all when no label is wanted)."""
         if self.answer_label is None:
             return relations
-        far = "tail_label" if self.outgoing else "head_label"
-        return [r for r in relations if getattr(r, far) == self.answer_label]
+        return [r for r in relations if self.far_end(r)[1] == self.answer_label]
+
+    def far_end(self, relation: RelationFact) -> tuple[str, str]:
+        """The name and label of the relation's other entity than the asked one."""
+        if relation.head_id == self.entity.id:
+            return relation.tail_name, relation.tail_label
+        return relation.head_name, relation.head_label
 
 
 def _mode(q: str) -> tuple[Literal["list", "count", "one"], str | None] | None:

@@ -655,7 +655,7 @@ RETURN r.id AS id, type(r) AS type, h.id AS head_id, h.name AS head_name, h.labe
 #: Relations of one type from (``$outgoing``) or to an entity; the type is a parameter.
 QA_RELATED: Final = """
 MATCH (e:Entity {id: $id})-[r]-(o:Entity)
-WHERE type(r) = $rel_type AND (startNode(r) = e) = $outgoing
+WHERE type(r) = $rel_type AND ($outgoing IS NULL OR (startNode(r) = e) = $outgoing)
 WITH r, startNode(r) AS h, endNode(r) AS t
 RETURN r.id AS id, type(r) AS type, h.id AS head_id, h.name AS head_name, h.label AS head_label,
        t.id AS tail_id, t.name AS tail_name, t.label AS tail_label, r.score AS score,

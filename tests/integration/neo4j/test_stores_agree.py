@@ -16,7 +16,7 @@ import pytest
 from neo4j import Driver
 
 from kgbuild.config import AttributeConfig, Neo4jConfig, ReConfig, Settings
-from kgbuild.data import Entity
+from kgbuild.data import Entity, Relation
 from kgbuild.graph.build import build_graph
 from kgbuild.graph.export import write_node_link
 from kgbuild.models import MODELS_DIR
@@ -84,6 +84,32 @@ def test_both_stores_link_the_same_entities_and_neo4j_sees_new_ones(
     # a write that adds an entity is seen at the next question (the graph's version changed)
     writer.write_entities([entity("e6", "Quotedesk Labs")])
     assert "e6" in {h.id for h in neo4j.search(["quotedesk"], 10)}
+
+
+def test_both_stores_read_a_relation_one_way_or_both(
+    tmp_path: Path, clean_db: Driver, neo4j_target: Neo4jTarget
+) -> None:
+    entities = [entity("e1", "Ada Lovelace", "PER"), entity("e2", "William King", "PER")]
+    spouse = Relation(id="r1", head="e1", tail="e2", type="SPOUSE", score=0.9, evidence=())
+    graph = build_graph([], entities, [], {}, [spouse])
+    files = EmbeddedGraph(write_node_link(graph, tmp_path / "graph.json"))
+    writer = Neo4jWriter(clean_db, database=neo4j_target.database)
+    writer.ensure_schema(["PER"], ["SPOUSE"])
+    writer.write_entities(entities)
+    writer.write_relations([spouse])
+    neo4j = Neo4jGraph(driver=clean_db, database=neo4j_target.database)
+    # outgoing None: both ways (a symmetric type, stored once per pair)
+    expected = {
+        ("e1", True): ["r1"],
+        ("e1", False): [],
+        ("e1", None): ["r1"],
+        ("e2", True): [],
+        ("e2", False): ["r1"],
+        ("e2", None): ["r1"],
+    }
+    for (entity_id, outgoing), ids in expected.items():
+        found = [r.id for r in neo4j.related(entity_id, "SPOUSE", outgoing)]
+        assert found == [r.id for r in files.related(entity_id, "SPOUSE", outgoing)] == ids
 
 
 @pytest.mark.slow

@@ -757,6 +757,59 @@ def test_a_relation_question_is_answered_by_the_attribute_of_its_property(
         assert other.relation_question is not None and not other.relation_question.in_graph
 
 
+def _spouses(tmp_path: Path) -> Path:
+    """A graph.json of one marriage, stored once (a symmetric type) from "ada" to "bo"."""
+    sentence = "Ada Lovelace married William King in 1835 ."
+    edge = {
+        "source": "ada",
+        "target": "bo",
+        "key": "rel-ada-bo",
+        "type": "SPOUSE",
+        "score": 0.9,
+        "count": 1,
+        "provenance": [
+            {"doc_id": "a.txt", "chunk_id": "c1", "start": 0, "end": len(sentence),
+             "text": sentence}
+        ],
+    }  # fmt: skip
+    nodes = [
+        entity_node("ada", "Ada Lovelace", "PER", []),
+        entity_node("bo", "William King", "PER", []),
+    ]
+    path = tmp_path / "graph.json"
+    path.write_text(json.dumps({"nodes": nodes, "edges": [edge]}), encoding="utf-8")
+    return path
+
+
+def test_the_embedded_store_reads_a_relation_both_ways_when_asked_to(tmp_path: Path) -> None:
+    graph = EmbeddedGraph(_spouses(tmp_path))
+    assert [r.id for r in graph.related("bo", "SPOUSE", True)] == []
+    assert [r.id for r in graph.related("bo", "SPOUSE", False)] == ["rel-ada-bo"]
+    assert [r.id for r in graph.related("bo", "SPOUSE", None)] == ["rel-ada-bo"]
+    assert [r.id for r in graph.related("ada", "SPOUSE", None)] == ["rel-ada-bo"]
+
+
+def test_a_symmetric_relation_is_answered_from_either_entity(
+    tmp_path: Path, keyword_qa_model: Path
+) -> None:
+    schema = load_schema(None)
+    assert "SPOUSE" in schema.symmetric_relations
+    with GraphQA(
+        EmbeddedGraph(_spouses(tmp_path)),
+        qa_model=str(keyword_qa_model),
+        ner_model=None,
+        encoder=ENCODER,
+        threshold=0.0,
+        schema=schema,
+    ) as qa:
+        for asked, spouse in (("Ada Lovelace", "William King"), ("William King", "Ada Lovelace")):
+            result = qa.ask(f"Who is the spouse of {asked}?")
+            assert result.path == "graph" and result.answer is not None, asked
+            assert result.answer.text == spouse
+            assert result.answer.relation is not None
+            assert result.answer.relation.id == "rel-ada-bo"
+
+
 def test_a_question_near_a_relation_template_is_answered_from_the_graph(
     example: Settings, keyword_qa_model: Path, keyword_ner_model: Path
 ) -> None:
