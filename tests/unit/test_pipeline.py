@@ -403,3 +403,65 @@ def test_file_names_with_control_characters_cannot_fake_summary_lines(
     assert not any(line.startswith("  failed: payroll") for line in lines)
     assert "\x1b" not in report.summary()
     assert any(line.startswith("  failed: ") and "x\\n  failed: payroll" in line for line in lines)
+
+
+def test_a_symmetric_relation_type_is_built_as_one_edge_from_the_smaller_id(
+    tmp_path, keyword_ner_model, keyword_re_model
+) -> None:
+    from kgbuild.config import NerConfig, ReConfig, Settings
+    from kgbuild.schema import load_schema
+
+    docs = {
+        "a.txt": "Maria Gonzalez works for Acme Robotics in Berlin .",
+        "b.txt": "David Chen works for Helix in Nairobi .",
+        "c.txt": "Omar Haddad works for Granite Capital in Toronto .",
+    }
+    folder = corpus(tmp_path, docs)
+
+    def works_for(symmetric: bool) -> list[tuple[str, str, str]]:
+        """The WORKS_FOR edges built (source, target, first evidence's head mention)."""
+        business = load_schema("business")
+        schema = business.model_copy(
+            update={
+                "relation_types": tuple(
+                    r.model_copy(update={"symmetric": symmetric and r.name == "WORKS_FOR"})
+                    for r in business.relation_types
+                )
+            }
+        )
+        schema_path = tmp_path / "schema.json"
+        schema_path.write_text(json.dumps(schema.model_dump(mode="json")), encoding="utf-8")
+        settings = Settings(
+            out_dir=tmp_path / "out",
+            ner=NerConfig(model=str(keyword_ner_model)),
+            relations=ReConfig(enabled=True, model=str(keyword_re_model), threshold=0.0),
+            schema_path=schema_path,
+        )
+        report = build([folder], settings, progress=False)
+        data = json.loads(report.outputs["json"].read_text(encoding="utf-8"))
+        return sorted(
+            (e["source"], e["target"], e["provenance"][0]["head_mention"])
+            for e in data["edges"]
+            if e["type"] == "WORKS_FOR"
+        )
+
+    def mention_entities() -> dict[str, str]:
+        """Mention id -> entity id, from the built graph's MENTIONED_IN provenance."""
+        data = json.loads((tmp_path / "out" / "graph.json").read_text(encoding="utf-8"))
+        return {
+            p["mention_id"]: e["source"]
+            for e in data["edges"]
+            if e["type"] == "MENTIONED_IN"
+            for p in e["provenance"]
+        }
+
+    directed = works_for(symmetric=False)
+    assert len(directed) == 3
+    # a type turned symmetric (the same documents built again): each edge from the smaller
+    # id, its evidence's head mention the stored head's, at least one edge turned round
+    stored = works_for(symmetric=True)
+    mention_entity = mention_entities()
+    assert all(source < target for source, target, _ in stored)
+    assert all(mention_entity[head] == source for source, _, head in stored)
+    assert {(min(s, t), max(s, t)) for s, t, _ in directed} == {(s, t) for s, t, _ in stored}
+    assert any(source > target for source, target, _ in directed)
