@@ -787,6 +787,10 @@ def test_the_embedded_store_reads_a_relation_both_ways_when_asked_to(tmp_path: P
     assert [r.id for r in graph.related("bo", "SPOUSE", False)] == ["rel-ada-bo"]
     assert [r.id for r in graph.related("bo", "SPOUSE", None)] == ["rel-ada-bo"]
     assert [r.id for r in graph.related("ada", "SPOUSE", None)] == ["rel-ada-bo"]
+    # the explorer's entity page (the entity card) lists it on both entities
+    for entity_id in ("ada", "bo"):
+        card = graph.entity(entity_id)
+        assert card is not None and [r.id for r in card.relations] == ["rel-ada-bo"]
 
 
 def test_a_symmetric_relation_is_answered_from_either_entity(
