@@ -419,6 +419,9 @@ class GraphDelta(Frozen):
     retired: tuple[str, ...] = ()
     """Ids of rewritten or deleted documents: what their earlier versions contributed and
     this delta does not hold is removed after the write."""
+    symmetric_types: tuple[str, ...] = ()
+    """Relation types stored once per pair, from the smaller entity id: their edges that
+    run the other way are removed after the write."""
 
     def entity_of(self) -> dict[str, str]:
         """Mention id -> entity id of every linked mention."""

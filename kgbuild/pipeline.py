@@ -569,6 +569,7 @@ def persist_graph(
             retire=[*stale, *removed],
             cooccurrence_window=settings.graph.cooccurrence_window,
             cooccurrences=assembled.cooccurrences,
+            symmetric_types=schema.symmetric_relations,
         )
         applied = writer.apply(delta)
         moved = {

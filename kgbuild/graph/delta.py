@@ -28,6 +28,7 @@ def graph_delta(
     retire: Collection[str] = (),
     cooccurrence_window: int = 0,
     cooccurrences: Sequence[CoOccurrence] | None = None,
+    symmetric_types: Collection[str] = (),
 ) -> GraphDelta:
     """The delta that brings a store in line with ``results``.
 
@@ -42,6 +43,7 @@ def graph_delta(
         cooccurrence_window: ``CO_OCCURS`` joins entities at most this many sentences apart.
         cooccurrences: The ``CO_OCCURS`` pairs of ``results`` at that window, where the
             caller has them already (the assembled graph's); ``None``: computed here.
+        symmetric_types: Relation types stored once per pair (the schema's symmetric ones).
 
     Returns:
         Documents and chunks of ``rewrite`` (in ``results`` order), every entity, current
@@ -68,4 +70,5 @@ def graph_delta(
         ),
         document_links=tuple(document_links(mentions, resolution.mention_to_entity)),
         retired=tuple(sorted(retire)),
+        symmetric_types=tuple(sorted(symmetric_types)),
     )

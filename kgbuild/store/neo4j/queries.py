@@ -287,6 +287,17 @@ DELETE r
 RETURN count(*) AS deleted
 """
 
+#: Edges of a symmetric relation type that run from the larger entity id to the smaller: a
+#: symmetric type is one edge per pair, from the smaller id (:func:`kgbuild.graph.build.
+#: resolve_relations`), so these were written before it was (an upgrade, a schema that
+#: made the type symmetric) and the pair's current edge holds their evidence.
+DELETE_REVERSED_RELATIONS_TEMPLATE: Final = """
+MATCH (h:Entity)-[r:{rel_type}]->(t:Entity)
+WHERE h.id > t.id
+DELETE r
+RETURN count(*) AS deleted
+"""
+
 TRIM_DOCS_RELATIONS_TEMPLATE: Final = (
     """
 MATCH ()-[x:{rel_type}]->()

@@ -81,6 +81,7 @@ class GraphSchema:
     create_relation_queries: Mapping[str, str] = field(repr=False)
     delete_docs_relation_queries: Mapping[str, str] = field(repr=False)
     trim_docs_relation_queries: Mapping[str, str] = field(repr=False)
+    reversed_relation_queries: Mapping[str, str] = field(repr=False)
 
     @classmethod
     def of(cls, entity_labels: Iterable[str], relation_types: Iterable[str]) -> GraphSchema:
@@ -134,6 +135,10 @@ class GraphSchema:
             },
             trim_docs_relation_queries={
                 t: queries.TRIM_DOCS_RELATIONS_TEMPLATE.format(rel_type=t) for t in sorted(types)
+            },
+            reversed_relation_queries={
+                t: queries.DELETE_REVERSED_RELATIONS_TEMPLATE.format(rel_type=t)
+                for t in sorted(types)
             },
         )
 

@@ -258,6 +258,7 @@ class Neo4jWriter:
         retired = self.retire_documents(delta.retired, delta)
         pruned = self.prune_unmentioned_entities()
         self.remove_stale_derived(delta.cooccurrences, delta.document_links)
+        self.remove_reversed(delta.symmetric_types)
         return AppliedDelta(written, retired, pruned)
 
     def write(self, delta: GraphDelta) -> WriteSummary:
@@ -427,6 +428,25 @@ class Neo4jWriter:
                     count += session.execute_write(delete_ids, delete_query, group)
                 deleted.append(count)
         return deleted[0], deleted[1]
+
+    def remove_reversed(self, symmetric_types: Iterable[str]) -> int:
+        """Delete the edges of ``symmetric_types`` that run from the larger entity id.
+
+        A symmetric type is one edge per pair, from the smaller id; an edge the other way
+        was written before it was (before an upgrade, or before the schema made the type
+        symmetric), and the pair's current edge holds its evidence. Types the store's
+        schema does not hold have no edges. Safe to repeat.
+
+        Returns:
+            Edges deleted.
+        """
+        schema = self.schema
+        deleted = 0
+        with self._session() as session:
+            for rel_type in sorted(set(symmetric_types) & schema.relation_types):
+                query = schema.reversed_relation_queries[rel_type]
+                deleted += session.execute_write(_deleted_by, query)
+        return deleted
 
     # -- incremental removal -----------------------------------------------------------------
 
@@ -669,6 +689,11 @@ class Neo4jWriter:
                 if self.progress is not None:
                     self.progress(kind.name, min(start + self.batch_size, len(items)), len(items))
         return written
+
+
+def _deleted_by(tx: ManagedTransaction, query: str) -> int:
+    """Transaction function: run a parameterless delete; the ``deleted`` count it returns."""
+    return single(tx.run(query), "deleted")
 
 
 def _driver_uri(driver: Driver) -> str:

@@ -686,3 +686,34 @@ def test_retiring_a_deleted_document_removes_all_it_contributed(
     assert ids == {"B", "bob", "acme", "paris"}
     (rel,) = query(clean_db, "MATCH ()-[r:LOCATED_IN]->() RETURN r.evidence_doc_ids AS d")
     assert rel["d"] == ["B"]
+
+
+def test_a_symmetric_types_edge_from_the_larger_id_goes_once_the_pair_is_one_edge(
+    clean_db: Driver, neo4j_database: str
+) -> None:
+    """A database written before a type was stored once per pair converges on the next write."""
+    w = Neo4jWriter(clean_db, database=neo4j_database)
+    w.ensure_schema(LABELS, (*TYPES, "SPOUSE"))
+    batch, entities = two_document_graph()
+    spouses = (
+        relation("r-ada-bob", "ada", "bob", "SPOUSE", ["A"]),
+        relation("r-bob-ada", "bob", "ada", "SPOUSE", ["B"]),  # the same marriage, read back
+    )
+    w.apply(delta(batch.model_copy(update={"relations": (*batch.relations, *spouses)}), entities))
+    assert len(query(clean_db, "MATCH ()-[r:SPOUSE]->() RETURN r.id AS id")) == 2
+
+    once = batch.model_copy(
+        update={
+            "relations": (
+                *batch.relations,
+                relation("r-ada-bob", "ada", "bob", "SPOUSE", ["A", "B"]),
+            ),
+            "symmetric_types": ("SPOUSE",),
+        }
+    )
+    w.apply(delta(once, entities))
+    rows = query(clean_db, "MATCH (h)-[r:SPOUSE]->(t) RETURN h.id AS h, t.id AS t, r.id AS id")
+    assert rows == [{"h": "ada", "t": "bob", "id": "r-ada-bob"}]
+    # a type not symmetric keeps its edges from the larger id ("ada" -> "acme")
+    assert len(query(clean_db, "MATCH ()-[r:WORKS_FOR]->() RETURN r.id AS id")) == 2
+    assert w.remove_reversed(("SPOUSE", "WORKS_FOR_NOT_IN_SCHEMA")) == 0  # repeatable
