@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, Delete, Update, delete, func, select, update
 from sqlalchemy.exc import NoResultFound
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, load_only
 
 from kgbuild.data import (
     Chunk,
@@ -100,15 +100,23 @@ _Row = TypeVar("_Row", DocumentRow, ResultRow)
 
 
 def _rows_by_id(
-    session: Session, model: type[_Row], column: InstrumentedAttribute[str], ids: Iterable[str]
+    session: Session,
+    model: type[_Row],
+    column: InstrumentedAttribute[str],
+    ids: Iterable[str],
+    *,
+    only: Sequence[InstrumentedAttribute[Any]] = (),
 ) -> dict[str, _Row]:
     """The rows of ``model`` whose ``column`` is one of ``ids``, by that id.
 
-    One query a batch of ids; ids the table lacks are missing from the result.
+    One query a batch of ids; ids the table lacks are missing from the result. ``only``:
+    the columns to read (the others load if touched), e.g. not a result's payload.
     """
     rows: dict[str, _Row] = {}
     for batch in _batches(session, sorted(set(ids))):
         query = select(model).where(column.in_(batch))
+        if only:
+            query = query.options(load_only(column, *only))
         rows.update((getattr(row, column.key), row) for row in session.scalars(query))
     return rows
 
@@ -216,9 +224,12 @@ def unchanged_documents(
     """
     key_of = model_key if callable(model_key) else (lambda _: model_key)
     ids = [doc.id for doc in documents]
+    hashes = (ResultRow.content_hash, ResultRow.model_key)  # not the payloads (11 KB+ each)
     stored = {
         doc_id: (row.content_hash, row.model_key)
-        for doc_id, row in _rows_by_id(session, ResultRow, ResultRow.doc_id, ids).items()
+        for doc_id, row in _rows_by_id(
+            session, ResultRow, ResultRow.doc_id, ids, only=hashes
+        ).items()
     }
     ok = {
         doc_id: row.lang

@@ -93,6 +93,29 @@ def test_results_round_trip_and_skip_logic(engine) -> None:  # type: ignore[no-u
         assert session.get_one(RunRow, "run1").processed == 2
 
 
+def test_deciding_what_is_unchanged_reads_no_result_payload(engine) -> None:  # type: ignore[no-untyped-def]
+    """A re-run compares hashes and keys; a result's payload (11 KB+ a document) stays unread."""
+    a = doc("a.txt", "Acme Robotics opened in Oslo.")
+    with Session(engine) as session, session.begin():
+        ledger.start_run(session, "run1")
+        ledger.record_result(
+            session, "run1", result(a, mentions=[mention("a.txt", "Acme", 0)]), "key1", ["ner"]
+        )
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))  # (connection, cursor, statement, ...)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with Session(engine) as session:
+            assert ledger.unchanged_documents(session, [a], "key1") == {"a.txt"}
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    reads = [s for s in statements if "FROM results" in s]
+    assert reads and not any("payload" in s for s in reads), reads
+
+
 def test_mention_relations_and_attributes_keep_their_stored_keys(engine) -> None:  # type: ignore[no-untyped-def]
     """Results stored before the mention-level types (keys head, tail, entity) still load."""
     a = doc("a.txt", "Acme hired Ada in 1990.")
