@@ -351,6 +351,16 @@ class GraphSchema(_Strict):
         return frozenset(t.name for t in self.relation_types if t.symmetric)
 
     @property
+    def inverse_relations(self) -> dict[str, str]:
+        """Relation type -> the type that holds from its tail to its head.
+
+        Each type's ``inverse`` (``FOLLOWS`` -> ``FOLLOWED_BY``), and for a type that
+        declares none, the type that names it as its inverse.
+        """
+        declared = {t.name: t.inverse for t in self.relation_types if t.inverse is not None}
+        return {inverse: name for name, inverse in declared.items()} | declared
+
+    @property
     def kind_pool(self) -> tuple[str, ...]:
         """Every kind an entity's kind is checked against: ``kinds`` and all ``head_kinds``."""
         pool = dict.fromkeys(self.kinds)

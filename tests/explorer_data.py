@@ -29,7 +29,7 @@ from kgbuild.data import (
 from kgbuild.graph.build import build_graph
 from kgbuild.ids import content_hash, stable_id
 
-__all__ = ["ENTITIES", "MERGES", "SmallGraph", "chain_graph", "small_graph"]
+__all__ = ["ENTITIES", "MERGES", "SmallGraph", "chain_graph", "crowd_graph", "small_graph"]
 
 ENTITIES = {
     "quillon": ("ORG", "Quillon Robotics", ("Quillon",)),
@@ -321,3 +321,34 @@ def chain_graph(size: int, related: int) -> nx.MultiDiGraph[str]:
     document = {"id": doc_id, "source": f"/data/{doc_id}", "content_hash": "h"}
     mention_to_entity = {m.id: ids[i] for i, m in enumerate(mentions)}
     return build_graph([document], entities, mentions, mention_to_entity, relations)
+
+
+def crowd_graph(size: int) -> nx.MultiDiGraph[str]:
+    """``size`` invented organisations, "Orvel 0", "Orvel 1", ..., all named in one sentence
+    ("Orvel 0 , Orvel 1 , ..."): each is mentioned with every other one; no relation."""
+    doc_id = "crowd.txt"
+    names = [f"Orvel {i}" for i in range(size)]
+    ids = [stable_id("ent", "ORG", name.lower()) for name in names]
+    mentions, entities, at = [], [], 0
+    for i, (entity, name) in enumerate(zip(ids, names, strict=True)):
+        mention = Mention(
+            id=f"m{i}",
+            text=name,
+            label="ORG",
+            provenance=_provenance(doc_id, "c0", at, at + len(name), "ner"),
+        )
+        at += len(name) + 3  # " , "
+        mentions.append(mention)
+        entities.append(
+            Entity(
+                id=entity,
+                label="ORG",
+                name=name,
+                aliases=(),
+                mention_ids=(mention.id,),
+                doc_ids=(doc_id,),
+            )
+        )
+    document = {"id": doc_id, "source": f"/data/{doc_id}", "content_hash": "h"}
+    mention_to_entity = {m.id: ids[i] for i, m in enumerate(mentions)}
+    return build_graph([document], entities, mentions, mention_to_entity, [])

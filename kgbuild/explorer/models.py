@@ -165,6 +165,10 @@ class EntityPage(_Frozen):
     attributes: tuple[AttributeView, ...] = ()
     merges: tuple[MergeView, ...] = ()
     co_mentions: tuple[CoMention, ...] = ()
+    """The entities mentioned most often in its sentences, most first."""
+    co_mentions_total: int = 0
+    """Entities mentioned in its sentences in all (those read: ``MENTION_SENTENCES``);
+    ``co_mentions`` lists the first ``MAX_CO_MENTIONS`` of them (:mod:`.service`)."""
 
 
 class GraphEdge(_Frozen):
@@ -217,6 +221,11 @@ def document_title(doc_id: str, source: str | None = None, title: str | None = N
     return doc_id
 
 
+def _shortened(text: str, limit: int) -> str:
+    """``text``, cut to ``limit`` characters ending in "…" when it is longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def merge_records(value: Any) -> list[dict[str, Any]]:
     """An entity's ``merges`` property as records: a list, JSON text of one (Neo4j), or none."""
     if value is None or value == "":
@@ -225,7 +234,7 @@ def merge_records(value: Any) -> list[dict[str, Any]]:
         try:
             value = json.loads(value)
         except ValueError:
-            return [{"rule": "unreadable merge record", "other": value[:200]}]
+            return [{"rule": "unreadable merge record", "other": _shortened(value, 200)}]
     if isinstance(value, Mapping):
         value = [value]
     if not isinstance(value, list):

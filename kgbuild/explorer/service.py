@@ -49,7 +49,7 @@ MAX_RELATIONS = 100
 MAX_EVIDENCE = 3
 """Evidence sentences shown per relation or attribute."""
 MAX_CO_MENTIONS = 20
-"""Co-mentioned entities listed on an entity page."""
+"""Co-mentioned entities listed on an entity page (the page says how many more there are)."""
 MENTION_SENTENCES = 300
 """Sentences of an entity read for its co-mentions."""
 NEIGHBOURS = 40
@@ -118,6 +118,7 @@ class Explorer:
         )
         view = _EvidenceViews(docs, by_chunk)
         per_doc = Counter(m.doc_id for m in card.mentions)
+        co = _co_mentions(entity_id, own, by_chunk)
         return EntityPage(
             entity=node,
             documents=tuple(
@@ -141,9 +142,8 @@ class Explorer:
                 for a in card.attributes
             ),
             merges=tuple(_merge_view(m, docs) for m in merges),
-            co_mentions=tuple(
-                _co_mention(c) for c in _co_mentions(entity_id, own, by_chunk)[:MAX_CO_MENTIONS]
-            ),
+            co_mentions=tuple(_co_mention(c) for c in co[:MAX_CO_MENTIONS]),
+            co_mentions_total=len(co),
         )
 
     # -- drawn views ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from kgbuild.errors import InputError
 from kgbuild.lang import covers
 from kgbuild.nlp.sentence_encoder import load_sentence_encoder
 from kgbuild.qa.contexts import gather_contexts
+from kgbuild.qa.embedded import sort_relations
 from kgbuild.qa.linking import EntityLinker
 from kgbuild.qa.models import (
     Answer,
@@ -209,6 +210,8 @@ class GraphQA:
         """Relation type -> the attribute of the same Wikidata property."""
         self._symmetric = schema.symmetric_relations
         """Relation types stored once per pair: asked about from either side."""
+        self._inverse = schema.inverse_relations
+        """Relation type -> its inverse type, whose edges hold the same facts the other way."""
         self._ranges = {
             t.rel_type: t.range
             for t in (self.relation_questions.templates if self.relation_questions else ())
@@ -439,30 +442,41 @@ class GraphQA:
             evidence=_locate(fact.value, fact.evidence),
         )
 
+    def _related(self, query: GraphQuery, rel_type: str) -> list[RelationFact]:
+        """The entity's relations of ``rel_type`` the way the query asks, best first.
+
+        A symmetric type is read both ways; the edges of the type's inverse are read the
+        other way ("What came after X?": ``X FOLLOWED_BY Y`` and ``Y FOLLOWS X`` are one fact),
+        as stored (their own type, evidence and score).
+        """
+        reads = [(rel_type, query.outgoing)]
+        inverse = self._inverse.get(rel_type)
+        if inverse is not None and inverse != rel_type:
+            reads.append((inverse, not query.outgoing))
+        found = {
+            r.id: r
+            for t, outgoing in reads
+            for r in self.store.related(
+                query.entity.id, t, None if t in self._symmetric else outgoing
+            )
+        }
+        return list(sort_relations(found.values()))
+
     def _graph_answer(self, query: GraphQuery) -> Answer | None:
         relations = next(
             (
                 found
                 for rel_type in query.rel_types
-                if (
-                    found := query.answers(
-                        self.store.related(
-                            query.entity.id,
-                            rel_type,
-                            None if rel_type in self._symmetric else query.outgoing,
-                        )
-                    )
-                )
+                if (found := query.answers(self._related(query, rel_type)))
             ),
             [],
         )
         if not relations:
             return None
-        names: list[str] = []
+        best: dict[str, RelationFact] = {}
         for rel in relations:
-            name = query.far_end(rel)[0]
-            if name not in names:
-                names.append(name)
+            best.setdefault(query.far_end(rel)[0], rel)
+        names = list(best)
         if query.mode == "one":
             names = names[:1]
         text = str(len(names)) if query.mode == "count" else ", ".join(names)
@@ -470,7 +484,8 @@ class GraphQA:
         evidence = first.evidence[0] if first.evidence else None
         return Answer(
             text=text,
-            score=round(min(r.score for r in relations[: len(names)]), 6),
+            # each answer's best fact: a fact stored both ways is not counted twice
+            score=round(min(best[name].score for name in names), 6),
             path="graph",
             entity_id=query.entity.id,
             entity_name=query.entity.name,

@@ -81,7 +81,8 @@ class GraphQuery:
 
     ``rel_types`` are the same relation in the schemas kgbuild ships (``WORKS_FOR``,
     ``EMPLOYER``); the first one the graph holds relations of answers. A symmetric type
-    is stored once per pair, from either side: it is read both ways.
+    is stored once per pair, from either side: it is read both ways; the edges of a type's
+    ``inverse`` in the schema are read the other way (the same facts).
     """
 
     entity: EntityHit

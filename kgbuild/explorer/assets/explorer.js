@@ -481,8 +481,9 @@
     return el("section", { class: "panel-section" }, el("h3", {}, title, count == null ? "" : el("span", { class: "count" }, ` (${count})`)), ...body);
   }
 
-  function moreEvidence(shown, total) {
-    return total > shown ? el("div", { class: "meta" }, `and ${plural(total - shown, "more sentence")}`) : null;
+  /** "and N more sentences" (or `one` / `many`) under a list that shows `shown` of `total`. */
+  function andMore(shown, total, one = "more sentence", many) {
+    return total > shown ? el("div", { class: "meta" }, `and ${plural(total - shown, one, many)}`) : null;
   }
 
   /** Render an entity page into `box`; entity names call `open(id)`. */
@@ -494,6 +495,7 @@
     const attributes = page.attributes || [];
     const merges = page.merges || [];
     const co = page.co_mentions || [];
+    const coTotal = Math.max(page.co_mentions_total || 0, co.length);
     const byType = new Map();
     for (const r of relations) {
       const key = `${r.type}\u0000${r.outgoing}`;
@@ -504,7 +506,7 @@
       el("h4", {}, group[0].outgoing ? `${e.name} \u2192 ${group[0].type} \u2192` : `\u2192 ${group[0].type} \u2192 ${e.name}`),
       el("ul", {}, group.map((r) => el("li", { class: "relation", dataset: { type: r.type } },
         entityLink(r.other, open), el("span", { class: "meta" }, ` score ${(r.score || 0).toFixed(2)}`),
-        (r.evidence || []).map(evidence), moreEvidence((r.evidence || []).length, r.evidence_total || 0))))));
+        (r.evidence || []).map(evidence), andMore((r.evidence || []).length, r.evidence_total || 0))))));
     const hidden = (page.relations_total || 0) - relations.length;
     box.replaceChildren(...[
       el("h2", { id: "entity-name" }, e.name),
@@ -517,7 +519,7 @@
       section("Attributes", attributes.length,
         attributes.length ? el("ul", {}, attributes.map((a) => el("li", { class: "attribute" },
           el("strong", {}, a.key), ": ", a.value, el("span", { class: "meta" }, ` score ${(a.score || 0).toFixed(2)}`),
-          (a.evidence || []).map(evidence), moreEvidence((a.evidence || []).length, a.evidence_total || 0))))
+          (a.evidence || []).map(evidence), andMore((a.evidence || []).length, a.evidence_total || 0))))
           : el("p", { class: "meta" }, "No attribute value was read for this entity.")),
       section("Documents", documents.length, el("ul", { class: "documents" }, documents.map((d) =>
         el("li", { title: d.id }, d.title, el("span", { class: "meta" }, ` ${plural(d.mentions || 0, "mention")}`))))),
@@ -529,10 +531,11 @@
           (m.documents || []).length ? el("div", { class: "meta" }, `in ${(m.documents || []).map((d) => d.title).join(", ")}`) : null,
           Object.entries(m.other || {}).map(([k, v]) => el("div", { class: "meta" }, `${k}: ${v}`)))))
           : el("p", { class: "meta" }, aliases.length ? "This graph records no reasons for the merge of these names." : "One name: nothing was merged.")),
-      section("Mentioned with", co.length, co.length
+      section("Mentioned with", coTotal, co.length
         ? el("ul", { class: "co-mentions" }, co.map((c) => el("li", {}, entityLink(c.entity, open),
             el("span", { class: "meta" }, ` in ${plural(c.sentences, "sentence")}`))))
-        : el("p", { class: "meta" }, "No other entity is mentioned in its sentences.")),
+        : el("p", { class: "meta" }, "No other entity is mentioned in its sentences."),
+        andMore(co.length, coTotal, "more entity", "more entities")),
     ].filter(Boolean));
     box.dataset.entity = e.id;
   };

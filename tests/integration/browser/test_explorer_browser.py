@@ -15,7 +15,7 @@ from kgbuild.config import ServeConfig
 from kgbuild.graph.export import write_html
 from kgbuild.qa import GraphQA
 from tests.cdp import Page, open_page
-from tests.explorer_data import SmallGraph, chain_graph
+from tests.explorer_data import SmallGraph, chain_graph, crowd_graph
 from tests.http_server import running
 from tests.unit.explorer import test_explorer
 
@@ -146,6 +146,22 @@ def test_a_capped_static_explorer_searches_its_pages_and_says_serve_searches_all
         page.click_selector("#suggestions li[role=option]")  # a found entity opens
         page.wait_for("document.getElementById('entity-name')")
         assert page.evaluate("document.getElementById('error').textContent") == ""
+
+
+def test_the_entity_page_says_how_many_co_mentioned_entities_are_not_listed(
+    tmp_path: Path,
+) -> None:
+    graph = crowd_graph(25)  # each mentioned with the 24 others; 20 are listed
+    first = next(i for i, d in graph.nodes(data=True) if d.get("name") == "Orvel 0")
+    path = write_html(graph, tmp_path / "graph.html")
+    with open_page(tmp_path / "profile") as page:
+        page.goto(path.as_uri())
+        page.wait_for("document.body.dataset.ready === 'true'")
+        page.evaluate(f"void kgExplorer.openEntity({json.dumps(first)}, true)")
+        page.wait_for("document.getElementById('entity-name')?.textContent === 'Orvel 0'")
+        assert page.evaluate("document.querySelectorAll('.co-mentions li').length") == 20
+        shown = page.evaluate("document.getElementById('entity').textContent")
+        assert "Mentioned with (24)" in shown and "and 4 more entities" in shown
 
 
 def test_the_served_explorer_asks_for_its_token(

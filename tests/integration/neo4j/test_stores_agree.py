@@ -112,6 +112,43 @@ def test_both_stores_read_a_relation_one_way_or_both(
         assert found == [r.id for r in files.related(entity_id, "SPOUSE", outgoing)] == ids
 
 
+def test_both_stores_answer_from_the_edges_of_an_inverse_type(
+    tmp_path: Path, clean_db: Driver, neo4j_target: Neo4jTarget, keyword_qa_model: Path
+) -> None:
+    entities = [
+        entity("one", "Dune Messiah", "MISC"),
+        entity("two", "Children of Dune", "MISC"),
+        entity("fr", "France", "LOC"),
+        entity("lyon", "Lyon", "LOC"),
+        entity("paris", "Paris", "LOC"),
+    ]
+    relations = [
+        Relation(id="r1", head="two", tail="one", type="FOLLOWS", score=0.8, evidence=()),
+        Relation(id="r2", head="lyon", tail="fr", type="LOCATED_IN", score=0.7, evidence=()),
+        Relation(
+            id="r3", head="fr", tail="paris", type="CONTAINS_ADMINISTRATIVE_ENTITY", score=0.9,
+            evidence=(),
+        ),
+    ]  # fmt: skip
+    graph = build_graph([], entities, [], {}, relations)
+    files = EmbeddedGraph(write_node_link(graph, tmp_path / "graph.json"))
+    writer = Neo4jWriter(clean_db, database=neo4j_target.database)
+    writer.ensure_schema(["LOC", "MISC"], sorted({r.type for r in relations}))
+    writer.write_entities(entities)
+    writer.write_relations(relations)
+    neo4j = Neo4jGraph(driver=clean_db, database=neo4j_target.database)
+    options = {"qa_model": str(keyword_qa_model), "ner_model": None, "threshold": 0.0}
+    with GraphQA(files, **options) as from_files, GraphQA(neo4j, **options) as from_neo4j:
+        for question, answer in (
+            ("What came after Dune Messiah?", "Children of Dune"),  # FOLLOWED_BY, read FOLLOWS
+            ("Which cities are located in France?", "Paris, Lyon"),
+        ):
+            expected = from_files.ask(question)
+            assert expected.path == "graph" and expected.answer is not None, question
+            assert expected.answer.text == answer
+            assert from_neo4j.ask(question) == expected
+
+
 @pytest.mark.slow
 def test_files_and_neo4j_answer_every_example_question_alike(
     tmp_path: Path, clean_db: Driver, neo4j_target: Neo4jTarget

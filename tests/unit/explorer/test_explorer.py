@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import networkx as nx
 import pytest
 from pydantic import SecretStr
 
@@ -24,7 +25,14 @@ from kgbuild.explorer.static import static_bundle
 from kgbuild.graph.export import write_html
 from kgbuild.qa import GraphQA
 from kgbuild.qa.embedded import EmbeddedGraph
-from tests.explorer_data import ENTITIES, MERGES, SmallGraph, chain_graph, small_graph
+from tests.explorer_data import (
+    ENTITIES,
+    MERGES,
+    SmallGraph,
+    chain_graph,
+    crowd_graph,
+    small_graph,
+)
 from tests.http_server import running
 
 
@@ -156,6 +164,17 @@ def test_merges_show_their_reasons_when_the_graph_records_them(
     assert merge.rule == "short_form" and merge.other == {"context_score": "0.8"}
 
 
+def test_an_unreadable_merge_record_is_shown_shortened_with_an_ellipsis(
+    small: SmallGraph,
+) -> None:
+    store = EmbeddedGraph.from_node_link(small.node_link())
+    quillon = small.ids["quillon"]
+    for written, shown in (("not json", "not json"), ("x" * 300, "x" * 199 + "\u2026")):
+        store._nodes[quillon]["merges"] = written
+        (merge,) = Explorer(store).entity_page(quillon).merges  # type: ignore[union-attr]
+        assert merge.rule == "unreadable merge record" and merge.other == {"other": shown}
+
+
 def test_co_occurs_edges_are_not_listed_as_relations(small: SmallGraph) -> None:
     explorer = Explorer(EmbeddedGraph.from_node_link(small.node_link(co_occurs=True)))
     page = explorer.entity_page(small.ids["quillon"])
@@ -183,6 +202,22 @@ def test_an_entity_without_relations_has_its_co_mentions_as_neighbours(
     assert len(hood.nodes) == 4 and hood.nodes[0].id == ines
     assert {e.kind for e in hood.edges} == {"co-mention"}
     assert all(ines in (e.source, e.target) for e in hood.edges)
+
+
+def test_an_entity_page_says_how_many_co_mentioned_entities_it_leaves_out(
+    small: SmallGraph, explorer: Explorer
+) -> None:
+    graph = crowd_graph(25)  # each mentioned with the 24 others
+    crowd = Explorer(EmbeddedGraph.from_node_link(nx.node_link_data(graph, edges="edges")))
+    first = next(i for i, d in graph.nodes(data=True) if d.get("name") == "Orvel 0")
+    page = crowd.entity_page(first)
+    assert page is not None
+    assert len(page.co_mentions) == 20 and page.co_mentions_total == 24
+    # the JSON the static page reads (the served route sends the same model)
+    assert static_bundle(graph)["pages"][first]["co_mentions_total"] == 24
+    # all listed: the total is the list's length
+    ines = explorer.entity_page(small.ids["ines"])
+    assert ines is not None and ines.co_mentions_total == len(ines.co_mentions) == 3
 
 
 def test_a_neighbourhood_puts_relations_first_and_says_what_it_left_out(

@@ -814,6 +814,81 @@ def test_a_symmetric_relation_is_answered_from_either_entity(
             assert result.answer.relation.id == "rel-ada-bo"
 
 
+def _edge(head: str, tail: str, rel_type: str, score: float, sentence: str) -> dict[str, object]:
+    """A graph.json relation edge with one evidence sentence."""
+    return {
+        "source": head,
+        "target": tail,
+        "key": f"rel-{head}-{tail}",
+        "type": rel_type,
+        "score": score,
+        "count": 1,
+        "provenance": [
+            {"doc_id": "a.txt", "chunk_id": "c1", "start": 0, "end": len(sentence),
+             "text": sentence}
+        ],
+    }  # fmt: skip
+
+
+def _inverses(tmp_path: Path) -> Path:
+    """A graph.json whose facts are stored under one type or its inverse, as found."""
+    nodes = [
+        entity_node("one", "Dune Messiah", "MISC", []),
+        entity_node("two", "Children of Dune", "MISC", []),
+        entity_node("fr", "France", "LOC", []),
+        entity_node("lyon", "Lyon", "LOC", []),
+        entity_node("paris", "Paris", "LOC", []),
+    ]
+    edges = [
+        _edge("two", "one", "FOLLOWS", 0.8, "Children of Dune follows Dune Messiah ."),
+        _edge("lyon", "fr", "LOCATED_IN", 0.7, "Lyon is a city in France ."),
+        _edge("fr", "paris", "CONTAINS_ADMINISTRATIVE_ENTITY", 0.9, "France has Paris ."),
+        # the same fact both ways: one answer, at its best score
+        _edge("paris", "fr", "LOCATED_IN", 0.6, "Paris is in France ."),
+    ]
+    path = tmp_path / "graph.json"
+    path.write_text(json.dumps({"nodes": nodes, "edges": edges}), encoding="utf-8")
+    return path
+
+
+def test_a_relation_is_answered_from_the_edges_of_its_inverse_type(
+    tmp_path: Path, keyword_qa_model: Path
+) -> None:
+    schema = load_schema(None)
+    assert schema.inverse_relations["FOLLOWED_BY"] == "FOLLOWS"
+    assert schema.inverse_relations["LOCATED_IN"] == "CONTAINS_ADMINISTRATIVE_ENTITY"
+    with GraphQA(
+        EmbeddedGraph(_inverses(tmp_path)),
+        qa_model=str(keyword_qa_model),
+        ner_model=None,
+        encoder=ENCODER,
+        threshold=0.0,
+        schema=schema,
+    ) as qa:
+        # a relation template (FOLLOWED_BY from Dune Messiah), answered by the FOLLOWS edge
+        after = qa.ask("What came after Dune Messiah?")
+        assert after.path == "graph" and after.answer is not None
+        assert after.relation_question is not None
+        assert after.relation_question.type == "FOLLOWED_BY"
+        assert after.answer.text == "Children of Dune"
+        assert after.answer.relation is not None
+        assert after.answer.relation.id == "rel-two-one"
+        assert after.answer.relation.type == "FOLLOWS"
+        assert after.answer.score == 0.8
+        assert after.answer.evidence is not None
+        assert after.answer.evidence.text == "Children of Dune follows Dune Messiah ."
+        # the type itself still answers the way it is stored
+        before = qa.ask("What came before Children of Dune?")
+        assert before.answer is not None and before.answer.text == "Dune Messiah"
+        # a list question (LOCATED_IN to France) reads both types, each fact once
+        cities = qa.ask("Which cities are located in France?")
+        assert cities.path == "graph" and cities.answer is not None
+        assert cities.answer.items == ("Paris", "Lyon")
+        assert cities.answer.score == 0.7
+        assert cities.answer.relation is not None
+        assert cities.answer.relation.type == "CONTAINS_ADMINISTRATIVE_ENTITY"
+
+
 def test_a_question_near_a_relation_template_is_answered_from_the_graph(
     example: Settings, keyword_qa_model: Path, keyword_ner_model: Path
 ) -> None:
