@@ -56,6 +56,18 @@ ORGS = ["reuters", "police", "bank", "court"]
 CITIES = ["london", "paris", "tokyo", "berlin"]
 
 
+_ROME_IN_ITALY: dict[str, Any] = {
+    "title": "two",
+    "sents": [["rome", "is", "in", "italy", "."]],
+    "vertexSet": [
+        [{"name": "rome", "sent_id": 0, "pos": [0, 1], "type": "LOC"}],
+        [{"name": "italy", "sent_id": 0, "pos": [3, 4], "type": "LOC"}],
+    ],
+    "labels": [{"h": 0, "t": 1, "r": "P17", "evidence": [0]}],
+}
+"""An invented DocRED document: "rome is in italy ." with the fact (rome, italy, P17)."""
+
+
 def _tokenizer(tmp_path: Path) -> object:
     from transformers import AutoTokenizer
 
@@ -744,15 +756,7 @@ def test_graph_scorer_hand_checked_on_two_invented_documents() -> None:
         "labels": [{"h": 0, "t": 1, "r": "P26", "evidence": [0]}],
     }
     # doc 2: "rome is in italy ." gold: rome (LOC), italy (LOC); fact (rome, italy, P17)
-    second = {
-        "title": "two",
-        "sents": [["rome", "is", "in", "italy", "."]],
-        "vertexSet": [
-            [{"name": "rome", "sent_id": 0, "pos": [0, 1], "type": "LOC"}],
-            [{"name": "italy", "sent_id": 0, "pos": [3, 4], "type": "LOC"}],
-        ],
-        "labels": [{"h": 0, "t": 1, "r": "P17", "evidence": [0]}],
-    }
+    second = _ROME_IN_ITALY
     examples = docred_examples([_document(first), _document(second)])
     assert examples[0].text == "ada lee met bo . lee left ."
     # predictions, doc 1: "ada lee" PER, "bo" ORG (wrong type), "lee" PER, but "lee" is
@@ -810,15 +814,7 @@ def test_graph_scorer_counts_a_symmetric_fact_both_ways() -> None:
             {"h": 1, "t": 0, "r": "P26", "evidence": [0]},
         ],
     }
-    second = {
-        "title": "two",
-        "sents": [["rome", "is", "in", "italy", "."]],
-        "vertexSet": [
-            [{"name": "rome", "sent_id": 0, "pos": [0, 1], "type": "LOC"}],
-            [{"name": "italy", "sent_id": 0, "pos": [3, 4], "type": "LOC"}],
-        ],
-        "labels": [{"h": 0, "t": 1, "r": "P17", "evidence": [0]}],
-    }
+    second = _ROME_IN_ITALY
     examples = docred_examples([_document(first), _document(second)])
     mentions = [
         [_predicted("d1", 0, 3, "PER"), _predicted("d1", 8, 10, "PER")],
