@@ -59,9 +59,10 @@ _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _DATE_PATTERNS = [
     re.compile(rf"^{_YEAR}-(?P<m>\d\d)-(?P<d>\d\d)$"),  # ISO already
     re.compile(rf"^{_YEAR}\s*年\s*(?:(?P<m>\d{{1,2}})\s*月\s*(?:(?P<d>\d{{1,2}})\s*[日号])?)?$"),
-    re.compile(rf"^{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}$", re.IGNORECASE),
-    re.compile(rf"^{_MONTH}\s+{_DAY},?\s+{_YEAR}$", re.IGNORECASE),
-    re.compile(rf"^{_MONTH},?\s+{_YEAR}$", re.IGNORECASE),
+    # "\s*," also reads tokenized text, as Re-DocRED writes it: "August 20 , 1920"
+    re.compile(rf"^{_DAY}\s+(?:of\s+)?{_MONTH}(?:\s*,)?\s+{_YEAR}$", re.IGNORECASE),
+    re.compile(rf"^{_MONTH}\s+{_DAY}(?:\s*,)?\s+{_YEAR}$", re.IGNORECASE),
+    re.compile(rf"^{_MONTH}(?:\s*,)?\s+{_YEAR}$", re.IGNORECASE),
     re.compile(rf"^(?P<d>\d{{1,2}})/(?P<m>\d{{1,2}})/{_YEAR}$"),  # day/month/year
     re.compile(rf"^(?P<d>\d{{1,2}})\.(?P<m>\d{{1,2}})\.{_YEAR}$"),  # day.month.year
     re.compile(rf"^(?:(?:in|since|from|around|circa|c\.)\s+)?{_YEAR}$", re.IGNORECASE),
@@ -124,10 +125,12 @@ def normalise_date(text: str, lang: str | None = None) -> str | None:
 
 _NOT_ONE_DATE = re.compile(
     r"^(?:after|before|until|till|by|not before|not after|no later than|no earlier than)\b"
-    r"|(?<!\d)\d{4}\s*[/–—]\s*\d{2,4}(?!\d)",
+    r"|(?<!\d)\d{4}\s*[/–—]\s*\d{2,4}(?!\d)"
+    r"|(?<!\d)\d{3}0\s*'?s\b",
     re.IGNORECASE,
 )
-"""A bound ("after 1900") or a span ("2020/21", "1990–1995"): no one date to store."""
+"""A bound ("after 1900"), a span ("2020/21", "1990–1995") or a decade ("the 1950s",
+"1990 's"): no one date to store."""
 
 
 _YEAR_IN_TEXT = re.compile(r"(?<!\d)(1[0-9]\d\d|20\d\d|21\d\d)(?!\d)")

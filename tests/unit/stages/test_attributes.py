@@ -15,7 +15,7 @@ from kgbuild.errors import ConfigError
 from kgbuild.graph.build import resolve_attributes
 from kgbuild.lang import detect_lang
 from kgbuild.schema import AttributeSpec, EntityType, GraphSchema, load_schema
-from kgbuild.stages.values import normalise_date, normalise_number, normalise_value
+from kgbuild.stages.values import _parsed_date, normalise_date, normalise_number, normalise_value
 
 # -- normalisation (hand-checked) -------------------------------------------------------------
 
@@ -35,10 +35,22 @@ from kgbuild.stages.values import normalise_date, normalise_number, normalise_va
         ("2021年7月14日", "2021-07-14"),
         ("14/07/2021", "2021-07-14"),
         ("29 February 2024", "2024-02-29"),
+        ("August 20 , 1920", "1920-08-20"),  # tokenized text (Re-DocRED)
+        ("20 August , 1920", "1920-08-20"),
+        ("March , 2019", "2019-03"),
     ],
 )
 def test_dates_become_iso_8601(text: str, iso: str) -> None:
     assert normalise_date(text) == iso
+
+
+def test_tokenized_dates_and_decades_are_read_without_dateparser() -> None:
+    # dateparser costs a tenth of a second to start and about a millisecond a string: the
+    # shapes of tokenized text and decades are settled by the patterns
+    _parsed_date.cache_clear()
+    assert normalise_date("July 3 , 1954", "en") == "1954-07-03"
+    assert normalise_date("1950s", "en") is None
+    assert _parsed_date.cache_info().currsize == 0
 
 
 @pytest.mark.parametrize(
@@ -117,6 +129,9 @@ def test_a_date_is_read_in_its_sentence_language(sentence: str, date: str, iso: 
         "by 2020",
         "2020/21",  # a span, which dateparser read as 21 December 2020
         "1990–1995",
+        "1950s",  # a decade
+        "the 1990 's",
+        "mid-1980s",
     ],
 )
 def test_non_dates_are_refused(text: str) -> None:
