@@ -15,7 +15,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from kgbuild.data import Mention
-from kgbuild.stages.resolve import ResolveConfig, resolve_mentions
+from kgbuild.stages.resolve import ResolveConfig
+from kgbuild.stages.resolve.clustering import find_clusters
 
 __all__ = ["LocalEntity", "local_entities", "shared_grouping"]
 
@@ -77,12 +78,18 @@ def _group(ordered: Sequence[Mention], config: ResolveConfig) -> list[LocalEntit
             i = parent[i]
         return i
 
-    if config.context_similarity:  # a veto on merges across documents, read from sentences
-        config = config.model_copy(update={"context_similarity": False})  # one document here
-    resolved = resolve_mentions(ordered, config).mention_to_entity
-    first_of: dict[tuple[str, str], int] = {}
+    # the clusters that resolution makes entities of, without naming the entities; no
+    # sentence contexts: the context veto is for merges across documents
+    cluster = find_clusters(
+        [m.label for m in ordered],
+        [m.text for m in ordered],
+        [m.provenance.doc_id for m in ordered],
+        config,
+        starts=[m.span.start for m in ordered],
+    ).cluster.tolist()
+    first_of: dict[tuple[str, str | int], int] = {}
     for i, mention in enumerate(ordered):
-        for key in (("entity", resolved[mention.id]), ("text", mention.text.casefold())):
+        for key in (("entity", cluster[i]), ("text", mention.text.casefold())):
             j = first_of.setdefault(key, i)
             parent[find(i)] = find(j)
     groups: dict[int, list[Mention]] = defaultdict(list)

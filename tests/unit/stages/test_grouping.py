@@ -32,13 +32,15 @@ def _mentions(doc_id: str, named: Sequence[tuple[str, str]]) -> list[Mention]:
 def resolutions(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """How many times resolution ran, per document (the real resolution still runs)."""
     counts: Counter[str] = Counter()
-    real = grouping.resolve_mentions
+    real = grouping.find_clusters
 
-    def counting(mentions: Sequence[Mention], config: ResolveConfig) -> Any:
-        counts[mentions[0].doc_id] += 1
-        return real(mentions, config)
+    def counting(
+        labels: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str], *args: Any, **kw: Any
+    ) -> Any:
+        counts[doc_ids[0]] += 1
+        return real(labels, texts, doc_ids, *args, **kw)
 
-    monkeypatch.setattr(grouping, "resolve_mentions", counting)
+    monkeypatch.setattr(grouping, "find_clusters", counting)
     return counts
 
 
