@@ -222,6 +222,10 @@ class _SelfAttention(nn.Module):
 
     def forward(self, states: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         batch, length, hidden = states.shape
+        device = states.device.type
+        if torch.is_autocast_enabled(device) and states.dtype == torch.float32:
+            # cast once for the three projections (autocast would cast for each, the same)
+            states = states.to(torch.get_autocast_dtype(device))
 
         def split(x: torch.Tensor) -> torch.Tensor:
             return x.view(batch, length, self.heads, hidden // self.heads).transpose(1, 2)

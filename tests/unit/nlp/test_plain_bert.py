@@ -94,6 +94,21 @@ def test_each_head_gives_transformers_outputs(
     assert plain.get_input_embeddings().num_embeddings == 50
 
 
+def test_under_bf16_autocast_it_gives_transformers_outputs_exactly(tmp_path: Path) -> None:
+    # the attention casts its input once for its three projections, as autocast would
+    # have cast it for each: the same bf16 numbers
+    folder = _save_bert(tmp_path / "bert", None)
+    reference = transformers.BertModel.from_pretrained(folder, attn_implementation="sdpa")
+    plain = load_plain_bert(folder)
+    assert plain is not None
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = reference.eval()(**_inputs(), output_hidden_states=True).hidden_states
+        got = plain(**_inputs(), output_hidden_states=True).hidden_states
+    assert got is not None and len(got) == len(expected) == 3
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_the_encoder_gives_every_layer_and_grows_its_vocabulary(tmp_path: Path) -> None:
     folder = _save_bert(tmp_path / "bert", None)
     reference = transformers.BertModel.from_pretrained(folder).eval()
