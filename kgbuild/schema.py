@@ -264,6 +264,36 @@ def _check_unique(section: str, field: str, values: Sequence[str | None]) -> Non
         first[value] = index
 
 
+def _check_inverses(relations: Sequence[RelationType]) -> None:
+    """Refuse inverses that disagree, naming both entries (each ``inverse`` declared).
+
+    An inverse holds both ways: ``A.inverse: B`` with ``B.inverse: C``, or ``A`` and ``C``
+    both naming ``B``, would leave the type read with ``B`` to whichever entry came last
+    (:attr:`GraphSchema.inverse_relations`). ``B`` naming none is fine: it is ``A``'s.
+    """
+    index = {relation.name: i for i, relation in enumerate(relations)}
+    claimed: dict[str, int] = {}
+    for i, relation in enumerate(relations):
+        inverse = relation.inverse
+        if inverse is None:
+            continue
+        other = relations[index[inverse]]
+        if other.inverse is not None and other.inverse != relation.name:
+            raise ValueError(
+                f"relation_types.{i}.inverse: {relation.name} names {inverse} as its inverse, "
+                f"but {inverse} (relation_types.{index[inverse]}) names {other.inverse}: an "
+                "inverse holds both ways; make the two agree, or leave one of them unset"
+            )
+        if inverse in claimed:
+            first = relations[claimed[inverse]].name
+            raise ValueError(
+                f"relation_types.{i}.inverse: {relation.name} names {inverse} as its inverse, "
+                f"and so does {first} (relation_types.{claimed[inverse]}): a type has one "
+                "inverse; keep one of them"
+            )
+        claimed[inverse] = i
+
+
 SCHEMA_VERSION = 1
 """The schema file format this kgbuild reads (a file's ``version``)."""
 
@@ -319,6 +349,7 @@ class GraphSchema(_Strict):
                     f"relation_types.{index}.inverse: {relation.inverse!r} is not a declared "
                     "relation type"
                 )
+        _check_inverses(self.relation_types)
         for index, attribute in enumerate(self.attributes):
             if attribute.entity_type not in known:
                 raise ValueError(
