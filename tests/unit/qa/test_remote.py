@@ -36,6 +36,7 @@ from kgbuild.qa.remote import (
     unregister_server,
     verify_server,
 )
+from kgbuild.schema import load_schema
 from tests.http_server import free_port, running
 from tests.processes import BuildProcess
 
@@ -178,12 +179,14 @@ def test_the_console_command_answers_alone_and_leaves_cleanly(
     assert done.returncode == 0, done.stderr
     answered = json.loads(done.stdout)  # all flushed
     # the same answer as the library gives with the CLI's defaults (its sentence encoder and
-    # the default schema, so the question may match a relation type, read typed from the text)
+    # the schema the graph was built with, so the question may match a relation type, read
+    # typed from the text)
     with GraphQA(
         open_store(example),
         qa_model=str(keyword_qa_model),
         ner_model=str(keyword_ner_model),
         threshold=0.2,
+        schema=load_schema(example.schema_path),
     ) as like_cli:
         assert answered == like_cli.ask(QUESTION).model_dump(mode="json")
     assert "leaked" not in done.stderr and "Loading weights" not in done.stderr
