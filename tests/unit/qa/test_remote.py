@@ -232,6 +232,33 @@ def test_a_stopped_server_removes_its_record(
     assert code == (-signal.SIGTERM if stop == signal.SIGTERM else 0), server.output
 
 
+def test_a_server_reads_questions_with_the_schema_the_graph_was_built_with(
+    example: Settings,
+    registry: Path,
+    keyword_qa_model: Path,
+    keyword_ner_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The example graph's own schema has WORKS_FOR, the default none: served without
+    naming the schema, the question is matched to WORKS_FOR and answered from the graph."""
+    import httpx
+
+    for name in ("KGBUILD_SCHEMA_PATH", "KGBUILD_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    port = free_port()
+    args = ["--qa-model", str(keyword_qa_model), "--ner-model", str(keyword_ner_model)]
+    server = BuildProcess(["serve", "--out", str(example.out_dir), "--port", str(port), *args])
+    try:
+        server.wait_for("asks this server (record:", timeout=300)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            body = {"question": "Who employs Maria Gonzalez?", "threshold": 0.0}
+            answered = client.post("/ask", json=body).json()
+    finally:
+        server.stop()
+    assert answered["relation_question"]["type"] == "WORKS_FOR", answered
+    assert answered["path"] == "graph"
+
+
 def test_a_token_server_is_asked_with_the_configured_token(
     example: Settings,
     qa: GraphQA,
