@@ -1182,3 +1182,20 @@ def test_the_question_ner_follows_the_language_rule_of_the_build(
     assert reads_english(russian) == []
     question = "Where does Maria Gonzalez work ?"
     assert [question[a:b] for a, b in reads_english(question)] == ["Maria Gonzalez"]
+
+
+@pytest.mark.usefixtures("no_schema_given")
+def test_a_recorded_schema_that_cannot_be_read_is_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kgbuild.errors import ConfigError
+    from kgbuild.qa.graph_schema import question_schema
+
+    (tmp_path / "schema.yaml").write_text("entity_types: [{name: per}]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"schema\.yaml.*entity_types\.0\.name"):
+        question_schema(Settings(out_dir=tmp_path), tmp_path)
+    # a schema named in the settings is read, and the copy's problem said
+    named = question_schema(Settings(out_dir=tmp_path, schema_path=Path("business")), tmp_path)
+    assert named == load_schema("business")
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "schema.yaml" in caplog.records[0].getMessage()
