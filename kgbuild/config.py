@@ -883,7 +883,8 @@ class Settings(BaseSettings):
     templates: TemplateConfig = TemplateConfig()
     schema_path: Path | None = None
     """Graph schema: a YAML file, or the name of one in ``schemas/`` (``wikidata``, the
-    default; ``business``)."""
+    default; ``business``). A build keeps a copy in ``out_dir`` (``schema.yaml``), which
+    ``kgbuild ask`` and ``serve`` read questions with when this is unset."""
     resolve: ResolveConfig = ResolveConfig()
     graph: GraphConfig = GraphConfig()
     neo4j: Neo4jConfig = Neo4jConfig()

@@ -47,10 +47,11 @@ from kgbuild.graph.outputs import (
     export_outputs,
     kept_outputs,
     refresh_html,
+    write_schema,
 )
 from kgbuild.interrupts import interruption, restated, sigterm_raises
 from kgbuild.runlock import output_lock
-from kgbuild.schema import load_schema, schema_file
+from kgbuild.schema import SchemaText, load_schema, read_schema_text, schema_file
 from kgbuild.stages.discovery import Inputs, check_inputs
 from kgbuild.stages.ingest import IngestResult, IngestWarning, printable, read_documents
 from kgbuild.stages.registry import stage_key
@@ -453,6 +454,7 @@ def export(
     totals: Totals | None = None,
     html_pages: int | None = None,
     results: Sequence[DocumentResult] = (),
+    schema: SchemaText | None = None,
 ) -> dict[str, Path]:
     """Write GraphML, node-link JSON, the HTML view and ``sentences.jsonl`` into ``out_dir``.
 
@@ -461,8 +463,10 @@ def export(
     kept as it is, unless ``force``; ``inputs`` (:func:`assembly_inputs`) and ``totals``
     are recorded for the next build (see :mod:`kgbuild.graph.outputs`). ``html_pages``
     (``graph.html_pages``) caps the entity pages of the HTML view (``None``: all).
+    ``schema``, the graph schema the graph was built with, is recorded beside the files
+    (:func:`kgbuild.graph.outputs.write_schema`), for ``kgbuild ask`` and ``serve``.
     """
-    return export_outputs(
+    written = export_outputs(
         graph,
         out_dir,
         force=force,
@@ -471,6 +475,9 @@ def export(
         html_pages=html_pages,
         sentences=sentences_text((r.document.id, r.document.source, r.chunks) for r in results),
     )
+    if schema is not None:
+        write_schema(out_dir, schema)
+    return written
 
 
 @dataclass(frozen=True)
@@ -862,6 +869,9 @@ def assemble_step(run: BuildRun) -> None:
     nothing (see :func:`kgbuild.graph.outputs.kept_outputs`); with Neo4j, only where the
     ledger says the last complete write there was of the same inputs (:func:`neo4j_kept`).
     For a new ``graph.html_pages`` it then writes ``graph.html`` alone, from ``graph.json``.
+    Either way the graph schema of the settings is recorded as the graph's
+    (:func:`kgbuild.graph.outputs.write_schema`): a schema edited since the last build
+    whose graph it leaves as it was is the one ``kgbuild ask`` reads questions with.
     """
     _, report = run.planned()
     out_dir = run.settings.out_dir
@@ -875,6 +885,7 @@ def assemble_step(run: BuildRun) -> None:
     ):
         report.outputs = kept[0]
         run.totals = Totals(**kept[1])
+        write_schema(out_dir, read_schema_text(run.settings.schema_path))
         log.info("nothing that the graph is built from changed: %s kept", out_dir)
         return
     _assemble_and_export(run, report, inputs)
@@ -897,6 +908,7 @@ def _assemble_and_export(run: BuildRun, report: BuildReport, inputs: str) -> Ass
             totals=run.totals,
             html_pages=run.settings.graph.html_pages,
             results=run.assembled.results,
+            schema=read_schema_text(run.settings.schema_path),
         )
     return run.assembled
 

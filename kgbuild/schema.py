@@ -8,9 +8,11 @@ data models are generated from this code (``python -m kgbuild.schema``) and kept
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
@@ -34,10 +36,13 @@ __all__ = [
     "EntityType",
     "GraphSchema",
     "RelationType",
+    "SchemaText",
     "fill_question",
     "generated_json_schemas",
     "load_schema",
     "load_unique_yaml",
+    "parse_schema",
+    "read_schema_text",
     "schema_file",
 ]
 
@@ -264,6 +269,36 @@ def _check_unique(section: str, field: str, values: Sequence[str | None]) -> Non
         first[value] = index
 
 
+def _check_inverses(relations: Sequence[RelationType]) -> None:
+    """Refuse inverses that disagree, naming both entries (each ``inverse`` declared).
+
+    An inverse holds both ways: ``A.inverse: B`` with ``B.inverse: C``, or ``A`` and ``C``
+    both naming ``B``, would leave the type read with ``B`` to whichever entry came last
+    (:attr:`GraphSchema.inverse_relations`). ``B`` naming none is fine: it is ``A``'s.
+    """
+    index = {relation.name: i for i, relation in enumerate(relations)}
+    claimed: dict[str, int] = {}
+    for i, relation in enumerate(relations):
+        inverse = relation.inverse
+        if inverse is None:
+            continue
+        other = relations[index[inverse]]
+        if other.inverse is not None and other.inverse != relation.name:
+            raise ValueError(
+                f"relation_types.{i}.inverse: {relation.name} names {inverse} as its inverse, "
+                f"but {inverse} (relation_types.{index[inverse]}) names {other.inverse}: an "
+                "inverse holds both ways; make the two agree, or leave one of them unset"
+            )
+        if inverse in claimed:
+            first = relations[claimed[inverse]].name
+            raise ValueError(
+                f"relation_types.{i}.inverse: {relation.name} names {inverse} as its inverse, "
+                f"and so does {first} (relation_types.{claimed[inverse]}): a type has one "
+                "inverse; keep one of them"
+            )
+        claimed[inverse] = i
+
+
 SCHEMA_VERSION = 1
 """The schema file format this kgbuild reads (a file's ``version``)."""
 
@@ -319,6 +354,7 @@ class GraphSchema(_Strict):
                     f"relation_types.{index}.inverse: {relation.inverse!r} is not a declared "
                     "relation type"
                 )
+        _check_inverses(self.relation_types)
         for index, attribute in enumerate(self.attributes):
             if attribute.entity_type not in known:
                 raise ValueError(
@@ -444,7 +480,7 @@ def _refuse_duplicate_keys(root: yaml.Node) -> None:
             stack += node.value
 
 
-def _yaml_problem(exc: yaml.YAMLError, path: Path) -> str:
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
     """PyYAML's message with its lines named as lines (not of ``"<unicode string>"``).
 
     A line indented with a tab, which YAML refuses, is named as such.
@@ -452,7 +488,7 @@ def _yaml_problem(exc: yaml.YAMLError, path: Path) -> str:
     message = str(exc).replace('in "<unicode string>", line', "at line")
     mark = getattr(exc, "problem_mark", None)
     if mark is not None:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = text.splitlines()
         line = lines[mark.line] if mark.line < len(lines) else ""
         if "\t" in line[: len(line) - len(line.lstrip())]:
             message += f"\nline {mark.line + 1} is indented with a tab: YAML indents with spaces"
@@ -479,9 +515,41 @@ def load_schema(path: Path | None = None) -> GraphSchema:
             one (or not UTF-8: the line is named), invalid YAML, or a wrong field (named in
             the message).
     """
+    return read_schema_text(path).load()
+
+
+@dataclass(frozen=True)
+class SchemaText:
+    """A schema file's text and the file it was read from (as a build records it)."""
+
+    source: str
+    """The file, as named in messages."""
+    text: str
+
+    @property
+    def digest(self) -> str:
+        """The SHA-256 of the text."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    def load(self) -> GraphSchema:
+        """The schema the text declares.
+
+        Raises:
+            ConfigError: invalid YAML, or a wrong field (named in the message).
+        """
+        return parse_schema(self.text, self.source)
+
+
+def read_schema_text(path: Path | str | None = None) -> SchemaText:
+    """The text of the schema file for a config value (:func:`schema_file`), unparsed.
+
+    Raises:
+        ConfigError: a missing file (the shipped schemas' names listed), an unreadable
+            one, or one that is not UTF-8 (the line is named).
+    """
     path = schema_file(path)
     try:
-        data = load_unique_yaml(path.read_text(encoding="utf-8"))
+        return SchemaText(str(path), path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:  # a typo, or a shipped name that is not one
         raise ConfigError(_not_found(path)) from exc
     except OSError as exc:
@@ -491,14 +559,24 @@ def load_schema(path: Path | None = None) -> GraphSchema:
         raise ConfigError(
             f"schema file {path}:{line}: not UTF-8 text ({exc.reason}); save it as UTF-8"
         ) from exc
+
+
+def parse_schema(text: str, source: str) -> GraphSchema:
+    """Validate the schema YAML ``text`` of the file ``source`` (named in the errors).
+
+    Raises:
+        ConfigError: invalid YAML, or a wrong field (named in the message).
+    """
+    try:
+        data = load_unique_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(
-            f"schema file {path} is not valid YAML: {_yaml_problem(exc, path)}"
+            f"schema file {source} is not valid YAML: {_yaml_problem(exc, text)}"
         ) from exc
     if not isinstance(data, dict):
         found = "nothing" if data is None else f"a {type(data).__name__}"
         raise ConfigError(
-            f"schema file {path} holds {found}: a schema is a mapping with entity_types "
+            f"schema file {source} holds {found}: a schema is a mapping with entity_types "
             "(and optionally relation_types, attributes, kinds)"
         )
     try:
@@ -509,7 +587,7 @@ def load_schema(path: Path | None = None) -> GraphSchema:
         # a list whose entries were all refused is also "too short": the entries say why
         kept = [e for e in errors if not (e["type"] == "too_short" and e["loc"] in inside)]
         problems = "; ".join(_problem(err) for err in kept)
-        raise ConfigError(f"invalid schema file {path}: {problems}") from exc
+        raise ConfigError(f"invalid schema file {source}: {problems}") from exc
 
 
 def _problem(err: ErrorDetails) -> str:

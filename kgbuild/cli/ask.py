@@ -60,9 +60,14 @@ def _open(
     ner_model: str,
     threshold: float,
 ) -> GraphQA:
+    from kgbuild.config import expand_home
     from kgbuild.qa.engine import GraphQA, open_store
-    from kgbuild.schema import load_schema
+    from kgbuild.qa.graph_schema import question_schema
+    from kgbuild.qa.store import store_location
 
+    graph = None if graph is None else expand_home(graph)
+    _, path = store_location(settings, graph=graph, neo4j=neo4j)
+    schema = question_schema(settings, path.parent)
     store = open_store(settings, graph=graph, neo4j=neo4j)
     try:
         return GraphQA(
@@ -70,7 +75,7 @@ def _open(
             qa_model=qa_model,
             ner_model=None if ner_model == "none" else ner_model,
             threshold=threshold,
-            schema=load_schema(settings.schema_path),
+            schema=schema,
         )
     except BaseException:
         store.close()

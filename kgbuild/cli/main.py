@@ -238,6 +238,7 @@ def _export(config: Path | None, out: Path | None) -> dict[str, Path]:
     from kgbuild.pipeline import assemble
     from kgbuild.pipeline import export as write_outputs
     from kgbuild.runlock import output_lock
+    from kgbuild.schema import read_schema_text
     from kgbuild.store.sql.orm import make_engine
 
     settings = _settings(config, out)
@@ -262,6 +263,7 @@ def _export(config: Path | None, out: Path | None) -> dict[str, Path]:
                 force=True,
                 html_pages=settings.graph.html_pages,
                 results=assembled.results,
+                schema=read_schema_text(settings.schema_path),
             )
         finally:
             engine.dispose()

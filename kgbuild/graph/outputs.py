@@ -18,10 +18,15 @@ documents, the settings and :func:`code_digest`) and its totals; :func:`kept_out
 then tells the next build that nothing it would read has changed, so that it need not
 resolve the graph again at all. The cap on the explorer's pages is not among those inputs:
 :func:`refresh_html` writes ``graph.html`` for a new cap from the kept ``graph.json``.
+
+Every build also keeps a copy of the graph schema it was built with, ``schema.yaml``
+(:func:`write_schema`): ``kgbuild ask`` and ``serve`` read questions with it when their
+own settings name no schema (:func:`recorded_schema`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -37,16 +42,20 @@ import networkx as nx
 
 from kgbuild.errors import KGBuildError
 from kgbuild.graph.export import node_link_text, write_graphml, write_html
+from kgbuild.schema import SchemaText
 
 __all__ = [
     "OUTPUT_FILES",
     "RECORD_NAME",
+    "SCHEMA_NAME",
     "code_digest",
     "code_files",
     "export_outputs",
     "kept_outputs",
+    "recorded_schema",
     "refresh_html",
     "sources_digest",
+    "write_schema",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,6 +70,11 @@ OUTPUT_FILES: dict[str, str] = {
 
 #: The record of the last export, in the output folder.
 RECORD_NAME = ".kgbuild-outputs.json"
+
+#: The copy of the graph schema the folder's graph was built with (:func:`write_schema`).
+SCHEMA_NAME = "schema.yaml"
+
+_SCHEMA_HEADER = "# kgbuild: the graph schema the graph in this folder was built with, from "
 
 
 _CODE_SUFFIXES = (".py", ".html", ".js", ".css")
@@ -291,6 +305,60 @@ def _fingerprints(graph_text: bytes, html_pages: int | None, sentences: str) -> 
         "html": html.hexdigest(),
         "sentences": code.hexdigest(),
     }
+
+
+def write_schema(out_dir: Path, schema: SchemaText) -> Path:
+    """Record in ``out_dir`` that its graph was built with ``schema``: ``schema.yaml``.
+
+    The file is the schema's text under a comment naming where it was read from;
+    ``kgbuild ask`` and ``serve`` read questions with it when their settings name no
+    schema (:func:`recorded_schema`). Written only when it would change, beside its place
+    and then renamed into it. Returns its path.
+
+    Raises:
+        KGBuildError: it could not be written (the message names it and why).
+    """
+    path = out_dir / SCHEMA_NAME
+    body = schema.text.removeprefix("\ufeff")  # a byte order mark only opens a stream
+    text = f"{_SCHEMA_HEADER}{json.dumps(schema.source)}\n{body}"
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return path
+    except (OSError, ValueError):
+        pass  # none yet, or not ours: written
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_replacing(path, lambda staged: staged.write_text(text, encoding="utf-8"))
+    except OSError as exc:
+        raise KGBuildError(f"cannot write the graph schema into {path}: {exc}") from exc
+    return path
+
+
+def recorded_schema(out_dir: Path) -> SchemaText | None:
+    """The schema the graph in ``out_dir`` was built with (:func:`write_schema`).
+
+    ``None`` when the folder holds no record of it (a graph built before kgbuild recorded
+    its schema). Its ``source`` names the copy and the file it was copied from.
+
+    Raises:
+        KGBuildError: the copy is there but cannot be read (the message names it).
+    """
+    path = out_dir / SCHEMA_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise KGBuildError(
+            f"cannot read {path}, the schema the graph was built with: {exc}; build again, "
+            "or name the schema in your settings (schema_path)"
+        ) from exc
+    first = text.partition("\n")[0]
+    source = str(path)
+    if first.startswith(_SCHEMA_HEADER):
+        with contextlib.suppress(ValueError):  # a header edited by hand: the copy named
+            source = f"{path} (a copy of {json.loads(first.removeprefix(_SCHEMA_HEADER))})"
+    return SchemaText(source, text)
 
 
 def _write_record(path: Path, record: Mapping[str, Any]) -> None:

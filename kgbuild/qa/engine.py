@@ -679,8 +679,8 @@ def _states(text: str, attribute: AttributeFact) -> bool:
     return str(normalise_value(text, attribute.value_type)) == attribute.value
 
 
-_CACHE: dict[tuple[Any, ...], tuple[tuple[int, ...] | None, GraphQA]] = {}
-"""Per graph and models: the graph file's stamp when it was read, and its :class:`GraphQA`."""
+_CACHE: dict[tuple[Any, ...], tuple[tuple[tuple[int, ...] | None, ...], GraphQA]] = {}
+"""Per graph and models: the graph's stamp when it was read, and its :class:`GraphQA`."""
 
 
 def _store_key(
@@ -698,18 +698,22 @@ def _store_key(
     return (where if uri else str(path.absolute()), ledger, schema)
 
 
-def _graph_stamp(uri: str | None, path: Path) -> tuple[int, ...] | None:
-    """The identity of the ``graph.json`` :func:`ask` reads (``None``: Neo4j, or no file).
+def _graph_stamp(uri: str | None, path: Path) -> tuple[tuple[int, ...] | None, ...]:
+    """The identity of the ``graph.json`` :func:`ask` reads and of its recorded schema.
 
-    A build writes a new file: a kept graph read from another stamp is out of date.
+    ``None`` for each that is not there (the graph's with Neo4j). A build writes new files:
+    a kept graph read from another stamp is out of date.
     """
-    if uri:
-        return None
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    from kgbuild.graph.outputs import SCHEMA_NAME
+
+    def stamp(file: Path) -> tuple[int, ...] | None:
+        try:
+            stat = file.stat()
+        except OSError:
+            return None
+        return (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+    return (None if uri else stamp(path), stamp(path.parent / SCHEMA_NAME))
 
 
 def ask(
@@ -729,6 +733,8 @@ def ask(
         question: The question.
         settings: Where the graph is (``out_dir``, ``neo4j.uri``); default:
             :func:`~kgbuild.config.load_settings` (the environment, ``KGBUILD_CONFIG``).
+            Questions are read with the schema the graph was built with unless these
+            name one (:func:`~kgbuild.qa.graph_schema.question_schema`).
         graph: A ``graph.json`` to read instead.
         neo4j: A Bolt URI to read instead.
         qa_model: Extractive QA model (``"default"``: the manifest's).
@@ -745,15 +751,16 @@ def ask(
     stamp = _graph_stamp(uri, path)
     stamped, qa = _CACHE.get(key, (None, None))
     if qa is None or stamped != stamp:
-        from kgbuild.schema import load_schema
+        from kgbuild.qa.graph_schema import question_schema
 
         if qa is not None:
             qa.close()
+        schema = question_schema(settings, path.parent)
         qa = GraphQA(
             open_store(settings, graph=graph, neo4j=neo4j),
             qa_model=qa_model,
             ner_model=ner_model,
-            schema=load_schema(settings.schema_path),
+            schema=schema,
         )
         _CACHE[key] = (stamp, qa)
     return qa.ask(question, top_k=top_k, threshold=threshold)

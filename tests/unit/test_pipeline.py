@@ -465,3 +465,33 @@ def test_a_symmetric_relation_type_is_built_as_one_edge_from_the_smaller_id(
     assert all(mention_entity[head] == source for source, _, head in stored)
     assert {(min(s, t), max(s, t)) for s, t, _ in directed} == {(s, t) for s, t, _ in stored}
     assert any(source > target for source, target, _ in directed)
+
+
+def test_a_build_records_the_schema_it_was_built_with_and_keeps_it_current(
+    tmp_path, keyword_ner_model, settings_for
+) -> None:
+    from kgbuild.schema import load_schema
+
+    folder = corpus(tmp_path)
+    settings = settings_for(keyword_ner_model)
+    recorded = settings.out_dir / "schema.yaml"
+    build([folder], settings, progress=False)  # no schema_path: the default
+    assert load_schema(recorded) == load_schema(None)
+    assert "wikidata.yaml" in recorded.read_text(encoding="utf-8").partition("\n")[0]
+    # a schema of one's own, then edited where the graph does not change (kept as it was)
+    own = tmp_path / "film.yaml"
+    own.write_text(load_schema(None).model_dump_json(), encoding="utf-8")
+    mine = settings.model_copy(update={"schema_path": own})
+    build([folder], mine, progress=False)
+    assert json.dumps(str(own)) in recorded.read_text(encoding="utf-8").partition("\n")[0]
+    edited = load_schema(None).model_copy(update={"kinds": ("film",)})
+    own.write_text(edited.model_dump_json(), encoding="utf-8")
+    graph = (settings.out_dir / "graph.json").stat().st_mtime_ns
+    report = build([folder], mine, progress=False)
+    assert report.processed == 0
+    assert (settings.out_dir / "graph.json").stat().st_mtime_ns == graph  # the graph kept
+    assert load_schema(recorded) == edited
+    # the record deleted: written again by the next build
+    recorded.unlink()
+    build([folder], mine, progress=False)
+    assert load_schema(recorded) == edited

@@ -92,6 +92,20 @@ def test_committed_json_schemas_match_the_code(name: str) -> None:
             "entity_types: [{name: PER}]\nattributes: [{name: age, entity_type: ORG, question: 'q {name}'}]",
             "attributes.0.entity_type",
         ),
+        (  # inverses that disagree: FOLLOWS -> FOLLOWED_BY, but FOLLOWED_BY -> PRECEDES
+            "entity_types: [{name: MISC}]\nrelation_types: [{name: FOLLOWS, domain: [MISC], range: [MISC],"
+            " inverse: FOLLOWED_BY}, {name: FOLLOWED_BY, domain: [MISC], range: [MISC], inverse: PRECEDES},"
+            " {name: PRECEDES, domain: [MISC], range: [MISC]}]",
+            "relation_types.0.inverse: FOLLOWS names FOLLOWED_BY as its inverse, but FOLLOWED_BY"
+            " (relation_types.1) names PRECEDES",
+        ),
+        (  # two types that name one inverse
+            "entity_types: [{name: MISC}]\nrelation_types: [{name: FOLLOWS, domain: [MISC], range: [MISC],"
+            " inverse: FOLLOWED_BY}, {name: FOLLOWED_BY, domain: [MISC], range: [MISC]},"
+            " {name: PRECEDES, domain: [MISC], range: [MISC], inverse: FOLLOWED_BY}]",
+            "relation_types.2.inverse: PRECEDES names FOLLOWED_BY as its inverse, and so does"
+            " FOLLOWS (relation_types.0)",
+        ),
     ],
 )
 def test_wrong_schema_files_name_the_field(tmp_path: Path, text: str, field: str) -> None:

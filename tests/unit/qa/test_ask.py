@@ -934,6 +934,98 @@ def test_a_question_near_a_relation_template_is_answered_from_the_graph(
         assert qa.ask("Who employs Maria Gonzalez?").path == "reader"
 
 
+def _ask_json(question: str, *args: str) -> tuple[dict[str, object], str]:
+    """``kgbuild ask --json`` (no running server asked): the result and everything printed."""
+    result = CliRunner().invoke(app, ["ask", question, "--json", "--no-server", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), result.output
+
+
+def _models(qa_model: Path, ner_model: Path) -> list[str]:
+    return ["--qa-model", str(qa_model), "--ner-model", str(ner_model), "--threshold", "0.0"]
+
+
+def _asked_type(result: dict[str, object]) -> object:
+    asked = result["relation_question"]
+    return asked["type"] if isinstance(asked, dict) else None
+
+
+@pytest.fixture
+def no_schema_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings that name no schema (none in the environment either)."""
+    for name in ("KGBUILD_SCHEMA_PATH", "KGBUILD_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_schema_given")
+def test_a_graph_is_asked_with_the_schema_it_was_built_with(
+    example: Settings, keyword_qa_model: Path, keyword_ner_model: Path, tmp_path: Path
+) -> None:
+    """Built with its own schema (WORKS_FOR), asked without naming it: its types, not the
+    default schema's, which has no WORKS_FOR."""
+    from kgbuild.qa.engine import ask
+
+    assert "WORKS_FOR" not in load_schema(None).relation_names
+    question = "Who employs Maria Gonzalez?"
+    models = _models(keyword_qa_model, keyword_ner_model)
+    result, output = _ask_json(question, "--out", str(example.out_dir), *models)
+    assert _asked_type(result) == "WORKS_FOR" and result["path"] == "graph"
+    assert "WARNING" not in output
+    # the library's ask, with settings naming the folder alone
+    answered = ask(
+        question,
+        settings=Settings(out_dir=example.out_dir),
+        qa_model=str(keyword_qa_model),
+        ner_model=str(keyword_ner_model),
+    )
+    asked = answered.relation_question
+    assert asked is not None and asked.type == "WORKS_FOR" and answered.path == "graph"
+    # a graph built before builds recorded their schema: read with the default, as it was
+    old = tmp_path / "old"
+    shutil.copytree(example.out_dir, old)
+    (old / "schema.yaml").unlink()
+    result, output = _ask_json(question, "--out", str(old), *models)
+    assert _asked_type(result) != "WORKS_FOR" and "WARNING" not in output
+
+
+@pytest.mark.usefixtures("no_schema_given")
+def test_a_schema_of_ones_own_that_is_not_the_graphs_is_used_with_a_warning(
+    example: Settings,
+    keyword_qa_model: Path,
+    keyword_ner_model: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert example.schema_path is not None
+    built = load_schema(example.schema_path)
+    bare = built.model_copy(  # the graph's schema without its question templates
+        update={
+            "relation_types": tuple(
+                r.model_copy(update={"question": None, "paraphrases": ()})
+                for r in built.relation_types
+            )
+        }
+    )
+    mine = tmp_path / "mine.json"
+    mine.write_text(bare.model_dump_json(), encoding="utf-8")
+    question = "Who employs Maria Gonzalez?"
+    args = ["--out", str(example.out_dir), *_models(keyword_qa_model, keyword_ner_model)]
+    for schema, warned in ((mine, True), (example.schema_path, False)):
+        config = tmp_path / "config.yaml"
+        config.write_text(json.dumps({"schema_path": str(schema)}), encoding="utf-8")
+        caplog.clear()
+        result, _ = _ask_json(question, "--config", str(config), *args)
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        if not warned:  # the graph's own schema named: nothing to say
+            assert warnings == [] and _asked_type(result) == "WORKS_FOR"
+            continue
+        # the user's schema is used (no templates: read from the text), said once
+        assert _asked_type(result) is None and result["path"] == "reader"
+        assert len(warnings) == 1, warnings
+        assert str(mine) in warnings[0] and str(example.schema_path) in warnings[0]
+        assert str(example.out_dir / "schema.yaml") in warnings[0]
+
+
 def _typed_and_untyped(
     example: Settings,
     qa_model: Path,
@@ -1090,3 +1182,20 @@ def test_the_question_ner_follows_the_language_rule_of_the_build(
     assert reads_english(russian) == []
     question = "Where does Maria Gonzalez work ?"
     assert [question[a:b] for a, b in reads_english(question)] == ["Maria Gonzalez"]
+
+
+@pytest.mark.usefixtures("no_schema_given")
+def test_a_recorded_schema_that_cannot_be_read_is_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kgbuild.errors import ConfigError
+    from kgbuild.qa.graph_schema import question_schema
+
+    (tmp_path / "schema.yaml").write_text("entity_types: [{name: per}]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"schema\.yaml.*entity_types\.0\.name"):
+        question_schema(Settings(out_dir=tmp_path), tmp_path)
+    # a schema named in the settings is read, and the copy's problem said
+    named = question_schema(Settings(out_dir=tmp_path, schema_path=Path("business")), tmp_path)
+    assert named == load_schema("business")
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "schema.yaml" in caplog.records[0].getMessage()

@@ -36,6 +36,7 @@ from kgbuild.qa.remote import (
     unregister_server,
     verify_server,
 )
+from kgbuild.schema import load_schema
 from tests.http_server import free_port, running
 from tests.processes import BuildProcess
 
@@ -178,12 +179,14 @@ def test_the_console_command_answers_alone_and_leaves_cleanly(
     assert done.returncode == 0, done.stderr
     answered = json.loads(done.stdout)  # all flushed
     # the same answer as the library gives with the CLI's defaults (its sentence encoder and
-    # the default schema, so the question may match a relation type, read typed from the text)
+    # the schema the graph was built with, so the question may match a relation type, read
+    # typed from the text)
     with GraphQA(
         open_store(example),
         qa_model=str(keyword_qa_model),
         ner_model=str(keyword_ner_model),
         threshold=0.2,
+        schema=load_schema(example.schema_path),
     ) as like_cli:
         assert answered == like_cli.ask(QUESTION).model_dump(mode="json")
     assert "leaked" not in done.stderr and "Loading weights" not in done.stderr
@@ -227,6 +230,33 @@ def test_a_stopped_server_removes_its_record(
     assert "Traceback" not in server.output
     # SIGTERM still ends the process by the signal (what a supervisor expects); Ctrl-C, 0
     assert code == (-signal.SIGTERM if stop == signal.SIGTERM else 0), server.output
+
+
+def test_a_server_reads_questions_with_the_schema_the_graph_was_built_with(
+    example: Settings,
+    registry: Path,
+    keyword_qa_model: Path,
+    keyword_ner_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The example graph's own schema has WORKS_FOR, the default none: served without
+    naming the schema, the question is matched to WORKS_FOR and answered from the graph."""
+    import httpx
+
+    for name in ("KGBUILD_SCHEMA_PATH", "KGBUILD_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    port = free_port()
+    args = ["--qa-model", str(keyword_qa_model), "--ner-model", str(keyword_ner_model)]
+    server = BuildProcess(["serve", "--out", str(example.out_dir), "--port", str(port), *args])
+    try:
+        server.wait_for("asks this server (record:", timeout=300)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            body = {"question": "Who employs Maria Gonzalez?", "threshold": 0.0}
+            answered = client.post("/ask", json=body).json()
+    finally:
+        server.stop()
+    assert answered["relation_question"]["type"] == "WORKS_FOR", answered
+    assert answered["path"] == "graph"
 
 
 def test_a_token_server_is_asked_with_the_configured_token(
