@@ -79,7 +79,9 @@ _SCALES = {
     "万": 1e4,
     "亿": 1e8,
 }
-_CURRENCY = r"(?P<currency>[$€£¥]|usd|eur|gbp|rmb|cny)?"
+_CURRENCY_SIGN = r"(?:u\.?\s?s\.?\s?)?\$|[€£¥]|usd|eur|gbp|rmb|cny"
+"""A currency before an amount: a sign (``"US$"``, tokenized ``"U.S. $"``) or a code."""
+_CURRENCY = rf"(?P<currency>{_CURRENCY_SIGN})?"
 _APPROXIMATELY = r"(?:about|around|nearly|some|approximately|roughly|almost|circa|c\.)"
 """Words that round a number ("about 5,000"): the number is kept."""
 _BOUND = re.compile(
@@ -234,8 +236,8 @@ def normalise_number(text: str) -> int | float | None:
 
 _QUANTITY = re.compile(
     rf"^{_APPROXIMATELY}?\s*"
-    r"(?P<currency>[$€£¥])?\s*"
-    r"(?P<number>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?P<gap>\s*)"
+    + _CURRENCY
+    + r"\s*(?P<number>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?P<gap>\s*)"
     r"(?P<scale>thousand|million|billion|trillion|bn|mn|[kmb](?=\s|$))?\s*"
     r"(?P<unit>%|°\s?[CF]|[A-Za-z\u00b2\u00b3/.]{1,24}(?:\s[a-z\u00b2\u00b3/.]{1,12})?)?$",
     re.IGNORECASE,
@@ -282,8 +284,14 @@ def normalise_quantity(text: str) -> str | None:
         number *= _SCALES[scale.lower()]
     shown = int(number) if number.is_integer() else number
     if match["currency"]:
-        return f"{match['currency']}{shown}" + (f" {unit}" if unit else "")
+        return f"{_currency(match['currency'])}{shown}" + (f" {unit}" if unit else "")
     return f"{shown}{unit}" if unit == "%" else f"{shown} {unit}"
+
+
+def _currency(written: str) -> str:
+    """A currency as stored: ``"U.S. $"`` -> ``"US$"``; a code is upper-cased, then a space."""
+    sign = re.sub(r"[.\s]", "", written).upper()
+    return f"{sign} " if sign.isalpha() else sign
 
 
 def normalise_value(

@@ -189,6 +189,25 @@ def test_quantities_keep_their_unit(text: str, value: str | None) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "value", "number"),
+    [
+        ("$ 12 million", "$12000000", 12_000_000),  # Re-DocRED tokens: a space after the sign
+        ("U.S. $ 5 million", "US$5000000", 5_000_000),
+        ("US$5 million", "US$5000000", 5_000_000),
+        ("US $ 5 million", "US$5000000", 5_000_000),
+        ("USD 5 million", "USD 5000000", 5_000_000),
+        ("€ 3.5 m", "€3500000", 3_500_000),
+    ],
+)
+def test_tokenized_and_prefixed_currencies_read_as_written_together(
+    text: str, value: str, number: int
+) -> None:
+    # "U.S. $ 5 million" and "US$5 million" were no quantity and no number
+    assert normalise_value(text, "quantity") == value
+    assert normalise_number(text) == number
+
+
+@pytest.mark.parametrize(
     "text", ["over 500", "more than 1,200", "up to $3 million", "at least 40", "under 5k"]
 )
 def test_a_bound_is_no_number(text: str) -> None:
