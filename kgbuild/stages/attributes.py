@@ -85,6 +85,7 @@ def template_of(spec: AttributeSpec) -> Template:
         value_range=spec.value_range,
         threshold=spec.threshold,
         cues=spec.cues,
+        unit=spec.unit,
     )
 
 
@@ -215,7 +216,11 @@ class AttributeStage:
         resolved: dict[str, object] = {
             "model": reader.key if reader is not None else None,
             "precision": None if reader is None else "bf16" if reader.bf16 else "fp32",
-            "specs": sorted(repr(s.model_dump(mode="json")) for s in self.specs),
+            # a spec without a unit keeps the key it had before units
+            "specs": sorted(
+                repr(s.model_dump(mode="json", exclude=set() if s.unit else {"unit"}))
+                for s in self.specs
+            ),
             "from_relations": sorted(self.relation_types.items()),
             "relation_thresholds": sorted(self.relation_thresholds.items()),
             "resolve": output_settings(self.resolve),
@@ -314,7 +319,8 @@ class AttributeStage:
                 if spec.value_type in ENTITY_VALUE_TYPES:
                     value = " ".join(tail.text.split()) if tail.label in spec.value_range else None
                 else:
-                    value = normalise_value(tail.text, spec.value_type, langs.get(tail.doc_id))
+                    lang = langs.get(tail.doc_id)
+                    value = normalise_value(tail.text, spec.value_type, lang, spec.unit)
                 if value is None:
                     self.refused[tail.doc_id, spec.name] += 1
                     continue
@@ -368,7 +374,7 @@ class AttributeStage:
             if not candidates:
                 continue
             best = max(candidates, key=lambda m: (m.score, -m.span.start))
-            value = normalise_value(best.text, spec.value_type, langs.get(best.doc_id))
+            value = normalise_value(best.text, spec.value_type, langs.get(best.doc_id), spec.unit)
             if value is None:
                 self.refused[chunk.doc_id, spec.name] += 1
                 continue

@@ -68,6 +68,8 @@ class Template:
     cues: tuple[str, ...] = ()
     head_kinds: tuple[str, ...] = ()
     """What the head must be (``film``); empty: any entity of ``head_types``."""
+    unit: str | None = None
+    """What a quantity answer must measure (:data:`kgbuild.schema.QuantityUnit`)."""
 
 
 @dataclass(frozen=True)
@@ -423,7 +425,7 @@ def _typed(
         chunk = next(c for c in question.chunks if c.id == mention.provenance.chunk_id)
         return Answer(template, head, " ".join(mention.text.split()), mention, chunk, score)
     text = chunk.text[start - chunk.span.start : end - chunk.span.start]
-    value = normalise_value(text, template.value_type, detect_lang(chunk.text))
+    value = normalise_value(text, template.value_type, detect_lang(chunk.text), template.unit)
     if value is None:
         return None
     return Answer(template, head, value, None, chunk, score)

@@ -255,17 +255,29 @@ def _letter_is_scale(match: re.Match[str]) -> bool:
     return bool(match["currency"]) or (not match["gap"] and letter in {"k", "K", "M", "B"})
 
 
-def normalise_quantity(text: str) -> str | None:
+def normalise_quantity(text: str, unit: str | None = None) -> str | None:
     """A number with its unit (``"8,848 metres"`` -> ``"8848 metres"``), or ``None``.
 
     A bare number (no unit, or only a scale: ``"1.2 billion"``, ``"12M"``) is not a
     quantity, nor is a number followed by a sentence or a time reference (``"5 years
     ago"``), nor a bound (``"more than 40 km"``). A currency sign is the unit, kept in
     front: ``"$2.5 million"`` -> ``"$2500000"``.
+
+    ``unit`` (an attribute's, :data:`kgbuild.schema.QuantityUnit`) is what the quantity
+    must measure: ``currency``, an amount of money (a currency sign, code or word:
+    ``"12 million dollars"``); a unit of time (``minutes``...), a duration, stored in that
+    unit (``"1 h 35 min"`` -> ``"95 minutes"``). Anything else is refused: a year, a
+    number without its currency, a sum of money as a running time.
     """
     value = _clean(text)
     if _BOUND.match(value):
         return None
+    if unit in DURATION_UNITS:
+        return _duration(value, unit)
+    if unit not in (None, "currency"):
+        raise ValueError(
+            f"unknown quantity unit {unit!r}: currency or one of {', '.join(DURATION_UNITS)}"
+        )
     match = _QUANTITY.match(value)
     if match is None:
         return None
@@ -276,16 +288,68 @@ def normalise_quantity(text: str) -> str | None:
         return None
     if len(words) > 1 and words[-1].lower() in _DIMENSION_WORDS:
         words = words[:-1]
-    unit = " ".join(words)
-    if unit.lower() in _SCALE_WORDS or not (unit or match["currency"]):
+    unit_written = " ".join(words)
+    if unit_written.lower() in _SCALE_WORDS or not (unit_written or match["currency"]):
         return None  # a number: a scale is no unit
+    if unit == "currency" and not (
+        match["currency"] or (words and words[-1].lower() in _CURRENCY_WORDS)
+    ):
+        return None  # "95 minutes", "12 km" are no sums of money
     number = float(match["number"].replace(",", ""))
     if scale:
         number *= _SCALES[scale.lower()]
-    shown = int(number) if number.is_integer() else number
+    shown = _shown(number)
     if match["currency"]:
-        return f"{_currency(match['currency'])}{shown}" + (f" {unit}" if unit else "")
-    return f"{shown}{unit}" if unit == "%" else f"{shown} {unit}"
+        return f"{_currency(match['currency'])}{shown}" + (
+            f" {unit_written}" if unit_written else ""
+        )
+    return f"{shown}{unit_written}" if unit_written == "%" else f"{shown} {unit_written}"
+
+
+_CURRENCY_WORDS = frozenset(
+    {
+        *("dollar", "dollars", "euro", "euros", "pound", "pounds", "sterling", "yen", "yuan"),
+        *("renminbi", "rupee", "rupees", "franc", "francs", "won", "rouble", "roubles"),
+        *("ruble", "rubles", "usd", "eur", "gbp", "jpy", "cny", "rmb", "inr", "chf", "cad"),
+        "aud",
+    }
+)
+"""Currency words and codes written after an amount (``"12 million dollars"``)."""
+
+DURATION_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
+"""Units of time a quantity attribute may declare, in seconds."""
+_DURATION_WORDS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
+    **dict.fromkeys(("day", "days"), 86400),
+    **dict.fromkeys(("wk", "wks", "week", "weeks"), 604800),
+}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*-?\s*([a-z]+)\.?", re.IGNORECASE)
+_DURATION_JOIN = re.compile(rf"\s*(?:,|and)?\s*|{_APPROXIMATELY}\s*", re.IGNORECASE)
+"""What may stand between the parts of a duration ("1 hour and 35 minutes"), or before it."""
+
+
+def _duration(value: str, unit: str) -> str | None:
+    """A duration in ``unit`` (``"1 h 35 min"`` -> ``"95 minutes"``), or ``None``.
+
+    "m" is minutes only after hours (``"1h 35m"``); alone it is metres.
+    """
+    seconds, position, after_hours = 0.0, 0, False
+    for part in _DURATION_PART.finditer(value):
+        word = part[2].lower()
+        size = 60 if word == "m" and after_hours else _DURATION_WORDS.get(word)
+        if size is None or not _DURATION_JOIN.fullmatch(value[position : part.start()]):
+            return None
+        seconds += float(part[1]) * size
+        position, after_hours = part.end(), size == 3600
+    if position == 0 or position != len(value):
+        return None
+    return f"{_shown(round(seconds / DURATION_UNITS[unit], 2))} {unit}"
+
+
+def _shown(number: float) -> int | float:
+    return int(number) if number.is_integer() else number
 
 
 def _currency(written: str) -> str:
@@ -295,11 +359,12 @@ def _currency(written: str) -> str:
 
 
 def normalise_value(
-    text: str, value_type: ValueType | str, lang: str | None = None
+    text: str, value_type: ValueType | str, lang: str | None = None, unit: str | None = None
 ) -> str | int | float | None:
     """Normalise ``text`` as ``value_type``; ``None`` when it is not a value of that type.
 
-    ``lang`` is the language of the text's document (see :func:`normalise_date`).
+    ``lang`` is the language of the text's document (see :func:`normalise_date`); ``unit``
+    what a quantity must measure (see :func:`normalise_quantity`).
     """
     if value_type == "date":
         return normalise_date(text, lang)
@@ -308,6 +373,6 @@ def normalise_value(
     if value_type == "number":
         return normalise_number(text)
     if value_type == "quantity":
-        return normalise_quantity(text)
+        return normalise_quantity(text, unit)
     cleaned = _clean(text)
     return cleaned or None

@@ -208,6 +208,48 @@ def test_tokenized_and_prefixed_currencies_read_as_written_together(
 
 
 @pytest.mark.parametrize(
+    ("text", "unit", "value"),
+    [
+        ("$12 million", "currency", "$12000000"),
+        ("12 million dollars", "currency", "12000000 dollars"),
+        ("€3.5m", "currency", "€3500000"),
+        ("U.S. $ 5 million", "currency", "US$5000000"),
+        ("5 million USD", "currency", "5000000 USD"),
+        ("2019", "currency", None),  # a year is no budget
+        ("12 million", "currency", None),  # nor a number without its currency
+        ("95 minutes", "currency", None),
+        ("95 minutes", "minutes", "95 minutes"),
+        ("1 h 35 min", "minutes", "95 minutes"),  # a duration is stored in the declared unit
+        ("1h 35m", "minutes", "95 minutes"),
+        ("1 hour and 35 minutes", "minutes", "95 minutes"),
+        ("a 90-minute", "minutes", None),
+        ("90-minute", "minutes", "90 minutes"),
+        ("2 hours", "minutes", "120 minutes"),
+        ("90 minutes", "hours", "1.5 hours"),
+        ("$12 million", "minutes", None),  # a sum of money is no running time
+        ("2019", "minutes", None),
+        ("100 m", "minutes", None),  # "m" alone is metres
+        ("5 minutes later", "minutes", None),
+        ("over 90 minutes", "minutes", None),
+    ],
+)
+def test_a_quantity_with_a_unit_measures_it(text: str, unit: str, value: str | None) -> None:
+    # a quantity took any unit: "$12000000" was stored as a running time
+    assert normalise_value(text, "quantity", unit=unit) == value
+
+
+def test_quantity_units_are_those_the_normaliser_reads() -> None:
+    from typing import get_args
+
+    from kgbuild.schema import QuantityUnit
+    from kgbuild.stages.values import DURATION_UNITS
+
+    assert set(get_args(QuantityUnit)) == {"currency", *DURATION_UNITS}
+    with pytest.raises(ValueError, match="unknown quantity unit 'parsecs'"):
+        normalise_value("3 parsecs", "quantity", unit="parsecs")
+
+
+@pytest.mark.parametrize(
     "text", ["over 500", "more than 1,200", "up to $3 million", "at least 40", "under 5k"]
 )
 def test_a_bound_is_no_number(text: str) -> None:
@@ -635,6 +677,45 @@ def test_relations_that_are_no_value_of_the_type_are_refused() -> None:
     ]
     assert stage([chunk], [ada, spring, acme, bob], relations=relations) == []
     assert stage.refused == {("d", "birth_date"): 1, ("d", "birthplace"): 1}
+
+
+def test_a_quantity_attribute_refuses_values_not_in_its_unit() -> None:
+    from kgbuild.schema import RelationType
+    from kgbuild.stages.attributes import AttributeStage, template_of
+
+    budget = AttributeSpec(
+        name="budget", entity_type="MISC", question="What was the budget of {head}?",
+        value_type="quantity", unit="currency", wikidata="P2130",
+    )  # fmt: skip
+    assert template_of(budget).unit == "currency"  # and so read by QA too
+    schema = GraphSchema(
+        entity_types=tuple(EntityType(name=n) for n in ("MISC", "NUM")),
+        relation_types=(
+            RelationType(name="COST", domain=("MISC",), range=("NUM",), wikidata="P2130"),
+        ),
+        attributes=(budget,),
+    )
+    stage = AttributeStage(
+        AttributeConfig(), schema=schema, run_id="run", relation_types={"budget": "COST"}
+    )
+    chunk, (film, year, other, cost) = _sentence_with(
+        [("Vertigo", "MISC"), ("1958", "NUM"), ("Psycho", "MISC"), ("$2.5M", "NUM")]
+    )
+    relations = [
+        _relation("COST", film, year, chunk, 0.95),  # a year is no sum of money
+        _relation("COST", other, cost, chunk, 0.95),
+    ]
+    [stored] = stage([chunk], [film, year, other, cost], relations=relations)
+    assert (stored.mention, stored.value) == (other.id, "$2500000")
+    assert stage.refused == {("d", "budget"): 1}
+
+
+def test_a_unit_is_for_quantities_only() -> None:
+    with pytest.raises(ValueError, match="unit is for quantity values"):
+        AttributeSpec(
+            name="budget", entity_type="MISC", question="Budget of {head}?",
+            value_type="number", unit="currency",
+        )  # fmt: skip
 
 
 def test_with_relations_on_attributes_also_read_the_facts_below_the_relations_point() -> None:
