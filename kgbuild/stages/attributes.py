@@ -44,7 +44,7 @@ from kgbuild.nlp.reader import ExtractiveReader
 from kgbuild.schema import ENTITY_VALUE_TYPES, AttributeSpec, GraphSchema
 from kgbuild.stages.doc_relations import nearest_mention
 from kgbuild.stages.grouping import LocalEntity, local_entities
-from kgbuild.stages.reading import Template, TemplateReader
+from kgbuild.stages.reading import STRING_TYPES, Template, TemplateReader, in_own_name
 from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig
 from kgbuild.stages.values import normalise_value
@@ -102,6 +102,15 @@ def attribute_relation_types(
         for s in specs
         if s.model is None and s.wikidata and s.wikidata in by_property
     }
+
+
+def _own_name_refused(
+    value: str | int | float | None, spec: AttributeSpec, head: LocalEntity
+) -> str | int | float | None:
+    """``value``, or ``None`` for a text value that is the head's own name (or words of it)."""
+    if value is not None and spec.value_type in STRING_TYPES and in_own_name(str(value), head):
+        return None
+    return value
 
 
 @dataclass(frozen=True)
@@ -320,7 +329,9 @@ class AttributeStage:
                     value = " ".join(tail.text.split()) if tail.label in spec.value_range else None
                 else:
                     lang = langs.get(tail.doc_id)
-                    value = normalise_value(tail.text, spec.value_type, lang, spec.unit)
+                    value = _own_name_refused(
+                        normalise_value(tail.text, spec.value_type, lang, spec.unit), spec, head
+                    )
                 if value is None:
                     self.refused[tail.doc_id, spec.name] += 1
                     continue
@@ -374,7 +385,11 @@ class AttributeStage:
             if not candidates:
                 continue
             best = max(candidates, key=lambda m: (m.score, -m.span.start))
-            value = normalise_value(best.text, spec.value_type, langs.get(best.doc_id), spec.unit)
+            value = _own_name_refused(
+                normalise_value(best.text, spec.value_type, langs.get(best.doc_id), spec.unit),
+                spec,
+                head,
+            )
             if value is None:
                 self.refused[chunk.doc_id, spec.name] += 1
                 continue

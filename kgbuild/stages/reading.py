@@ -39,7 +39,7 @@ from kgbuild.schema import fill_question
 from kgbuild.stages.grouping import LocalEntity
 from kgbuild.stages.values import normalise_value
 
-__all__ = ["Answer", "Template", "TemplateReader"]
+__all__ = ["STRING_TYPES", "Answer", "Template", "TemplateReader", "in_own_name"]
 
 READ_GROUP_BATCHES = 8
 """Model batches of questions read per reader call (the unit of progress reports)."""
@@ -426,6 +426,28 @@ def _typed(
         return Answer(template, head, " ".join(mention.text.split()), mention, chunk, score)
     text = chunk.text[start - chunk.span.start : end - chunk.span.start]
     value = normalise_value(text, template.value_type, detect_lang(chunk.text), template.unit)
-    if value is None:
+    if value is None or (template.value_type in STRING_TYPES and in_own_name(str(value), head)):
         return None
     return Answer(template, head, value, None, chunk, score)
+
+
+STRING_TYPES = frozenset({"string", "text"})
+"""Value types whose values are free text."""
+_WORD = re.compile(r"\w+")
+
+
+def in_own_name(value: str, head: LocalEntity) -> bool:
+    """Whether a text value is the head's name or words of it (case-insensitive).
+
+    The span of a head's mention is refused as its answer; its name written again where
+    no mention of it was found ("NIGHT TRAIN", a title repeated untagged) is too: "Silent
+    Harbor" or "Harbor" is no genre of Silent Harbor.
+    """
+    words = _WORD.findall(value.casefold())
+    if not words:
+        return False
+    for mention in head.mentions:
+        name = _WORD.findall(mention.text.casefold())
+        if any(name[i : i + len(words)] == words for i in range(len(name) - len(words) + 1)):
+            return True
+    return False

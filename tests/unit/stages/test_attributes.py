@@ -710,6 +710,37 @@ def test_a_quantity_attribute_refuses_values_not_in_its_unit() -> None:
     assert stage.refused == {("d", "budget"): 1}
 
 
+def test_a_text_attribute_from_relations_refuses_the_heads_own_name() -> None:
+    from kgbuild.schema import RelationType
+    from kgbuild.stages.attributes import AttributeStage
+
+    schema = GraphSchema(
+        entity_types=(EntityType(name="MISC"),),
+        relation_types=(
+            RelationType(name="GENRE", domain=("MISC",), range=("MISC",), wikidata="P136"),
+        ),
+        attributes=(
+            AttributeSpec(
+                name="genre", entity_type="MISC", question="What genre is {head}?",
+                value_type="string", wikidata="P136",
+            ),
+        ),
+    )  # fmt: skip
+    stage = AttributeStage(
+        AttributeConfig(), schema=schema, run_id="run", relation_types={"genre": "GENRE"}
+    )
+    chunk, (film, again, noir) = _sentence_with(
+        [("Vertigo", "MISC"), ("Vertigo", "MISC"), ("noir", "MISC")]
+    )
+    relations = [
+        _relation("GENRE", film, again, chunk, 0.95),  # the film's own name
+        _relation("GENRE", film, noir, chunk, 0.9),
+    ]
+    [stored] = stage([chunk], [film, again, noir], relations=relations)
+    assert stored.value == "noir"
+    assert stage.refused == {("d", "genre"): 1}
+
+
 def test_a_unit_is_for_quantities_only() -> None:
     with pytest.raises(ValueError, match="unit is for quantity values"):
         AttributeSpec(

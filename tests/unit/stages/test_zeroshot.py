@@ -350,6 +350,31 @@ def test_attribute_values_are_typed_or_refused(keyword_qa_model: Path) -> None:
     assert stage.refused == {("d", "home"): 1}
 
 
+def test_a_text_value_that_is_the_heads_own_name_is_refused() -> None:
+    from kgbuild.stages.grouping import LocalEntity
+    from kgbuild.stages.reading import Answer, Template, _Question, _typed
+
+    texts = ["Silent Harbor is a film by Ana Lima .", "Fans of SILENT HARBOR call it a thriller ."]
+    # the title repeated in capitals is no mention: only the first sentence's is the head's
+    chunks, mentions = _chunks_and_mentions(texts, {0: (27, 35)}, [(0, 0, 13, "MISC")])
+    head = LocalEntity(label="MISC", mentions=(mentions[1],))
+    genre = Template(
+        key="genre", question="What genre is {head}?", head_types=frozenset({"MISC"}),
+        value_type="string",
+    )  # fmt: skip
+    question = _Question(genre, head, (chunks[0], chunks[1]), "What genre is Silent Harbor?")
+    second = chunks[1].span.start
+
+    def answer(word: str) -> Answer | None:
+        start = second + texts[1].index(word)
+        return _typed(question, start, start + len(word), 0.9, mentions)
+
+    assert answer("SILENT HARBOR") is None  # it was stored as the film's genre
+    assert answer("HARBOR") is None
+    kept = answer("thriller")
+    assert kept is not None and kept.value == "thriller"
+
+
 def test_sentences_that_cannot_hold_the_value_are_not_read(keyword_qa_model: Path) -> None:
     from kgbuild.stages.attributes import AttributeStage
 
