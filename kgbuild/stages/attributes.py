@@ -47,7 +47,7 @@ from kgbuild.stages.grouping import LocalEntity, local_entities
 from kgbuild.stages.reading import STRING_TYPES, Template, TemplateReader, in_own_name
 from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig
-from kgbuild.stages.values import normalise_value
+from kgbuild.stages.values import finest_date, normalise_value
 
 if TYPE_CHECKING:
     from kgbuild.stages.ner import NerStage
@@ -409,8 +409,11 @@ class AttributeStage:
     # -- choosing ----------------------------------------------------------------------------
 
     def _choose(self, findings: Iterable[_Finding]) -> list[MentionAttribute]:
-        """Per local entity and attribute: the best-scoring value, with its evidence."""
-        best: dict[tuple[str, str], tuple[str | int | float, list[_Finding]]] = {}
+        """Per local entity and attribute: the best-scoring value, with its evidence.
+
+        A date is the finest that agrees with the best-scoring one (:func:`finest_date`).
+        """
+        kept: dict[tuple[str, str], list[_Finding]] = defaultdict(list)
         ranked = sorted(findings, key=lambda f: (-f.score, f.chunk.span.start))
         for finding in ranked:
             threshold = finding.spec.threshold
@@ -418,13 +421,14 @@ class AttributeStage:
                 threshold = 0.0 if finding.calibrated else self.config.threshold
             if finding.score < threshold:
                 continue
-            key = (finding.head.mentions[0].id, finding.spec.name)
-            if key not in best:
-                best[key] = (finding.value, [finding])
-            elif best[key][0] == finding.value:
-                best[key][1].append(finding)
+            kept[finding.head.mentions[0].id, finding.spec.name].append(finding)
         attributes = []
-        for (mention_id, name), (value, support) in best.items():
+        for (mention_id, name), found in kept.items():
+            winner = found[0]
+            if winner.spec.value_type == "date":
+                winner = finest_date(winner, found, lambda f: f.value)
+            value = winner.value
+            support = [f for f in found if f.value == value]
             spec = support[0].spec
             attributes.append(
                 MentionAttribute(

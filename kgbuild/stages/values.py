@@ -17,10 +17,12 @@ from __future__ import annotations
 import calendar
 import functools
 import re
-from typing import Any, Literal
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, TypeVar
 
 __all__ = [
     "ValueType",
+    "finest_date",
     "normalise_date",
     "normalise_number",
     "normalise_quantity",
@@ -376,3 +378,26 @@ def normalise_value(
         return normalise_quantity(text, unit)
     cleaned = _clean(text)
     return cleaned or None
+
+
+_Found = TypeVar("_Found")
+
+
+def finest_date(best: _Found, found: Iterable[_Found], value: Callable[[_Found], object]) -> _Found:
+    """The finding whose date says most and agrees with ``best``'s (``found`` best first).
+
+    "2015-06-14" refines "2015": where one sentence gives a film's year ("a 2015 drama")
+    and another its release date, the best-scored year would hide the date the text
+    gives. Of the findings that refine ``best``'s date, the first (best-scored) wins, and
+    so on down to the day.
+    """
+    ordered = list(found)
+    while True:
+        coarse = value(best)
+        finer = next(
+            (f for f in ordered if isinstance(v := value(f), str) and v.startswith(f"{coarse}-")),
+            None,
+        )
+        if finer is None:
+            return best
+        best = finer

@@ -356,6 +356,24 @@ def test_resolve_attributes_keeps_the_best_value_with_all_its_evidence() -> None
     )
 
 
+def test_resolve_attributes_takes_the_finest_date_that_agrees_with_the_best() -> None:
+    def dated(mention: str, value: str, score: float, doc: str) -> MentionAttribute:
+        found = _attribute(mention, value, score, doc, 0)
+        return found.model_copy(update={"key": "release_date", "value_type": "date"})
+
+    found = [
+        dated("m1", "2015", 0.99, "d1"),  # "a 2015 drama film"
+        dated("m2", "2015-06", 0.6, "d2"),
+        dated("m3", "2015-06-14", 0.8, "d3"),  # "premiered on 14 June 2015"
+        dated("m4", "2016-01-02", 0.9, "d4"),  # disagrees: no refinement of 2015
+    ]
+    [lifted] = resolve_attributes(found, dict.fromkeys(("m1", "m2", "m3", "m4"), "E1"))
+    assert (lifted.value, lifted.score) == ("2015-06-14", 0.8)
+    assert [e.provenance.doc_id for e in lifted.evidence] == ["d3"]
+    [year] = resolve_attributes(found[:1] + found[3:], {"m1": "E1", "m4": "E1"})
+    assert year.value == "2015"
+
+
 def test_entity_values_agree_by_the_entity_they_name_and_take_its_name() -> None:
     def located(mention: str, value: str, tail: str, score: float, doc: str) -> MentionAttribute:
         base = _attribute(mention, value, score, doc, 0)
@@ -739,6 +757,28 @@ def test_a_text_attribute_from_relations_refuses_the_heads_own_name() -> None:
     [stored] = stage([chunk], [film, again, noir], relations=relations)
     assert stored.value == "noir"
     assert stage.refused == {("d", "genre"): 1}
+
+
+def test_a_date_attribute_takes_the_finest_date_that_agrees_with_the_best() -> None:
+    from kgbuild.stages.attributes import AttributeStage
+
+    stage = AttributeStage(
+        AttributeConfig(),
+        schema=_relation_schema(),
+        run_id="run",
+        relation_types={"birth_date": "DATE_OF_BIRTH"},
+    )
+    chunk, (ada, year, day) = _sentence_with(
+        [("Ada", "PER"), ("1815", "TIME"), ("1815-12-10", "TIME")]
+    )
+    relations = [
+        _relation("DATE_OF_BIRTH", ada, year, chunk, 0.95),
+        _relation("DATE_OF_BIRTH", ada, day, chunk, 0.85),
+    ]
+    [born] = stage([chunk], [ada, year, day], relations=relations)
+    # the year scored best, but the text gives the day: it was stored as "1815"
+    assert (born.value, born.score) == ("1815-12-10", 0.85)
+    assert [e.tail for e in born.evidence] == [day.id]
 
 
 def test_a_unit_is_for_quantities_only() -> None:
