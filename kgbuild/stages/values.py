@@ -81,8 +81,22 @@ _SCALES = {
     "万": 1e4,
     "亿": 1e8,
 }
-_CURRENCY_SIGN = r"(?:u\.?\s?s\.?\s?)?\$|[€£¥]|usd|eur|gbp|rmb|cny"
-"""A currency before an amount: a sign (``"US$"``, tokenized ``"U.S. $"``) or a code."""
+_CURRENCY_SIGN = r"(?:(?:u\.?\s?s\.?|(?-i:AU|A|C|HK|NZ|S))\s?)?\$|[€£¥]|usd|eur|gbp|rmb|cny"
+"""A currency before an amount: a sign (``"US$"``, tokenized ``"U.S. $"``, ``"HK$"``) or a
+code."""
+_CURRENCY_WORDS = frozenset(
+    {
+        *("dollar", "dollars", "euro", "euros", "pound", "pounds", "sterling", "yen", "yuan"),
+        *("renminbi", "rupee", "rupees", "franc", "francs", "won", "rouble", "roubles"),
+        *("ruble", "rubles", "usd", "eur", "gbp", "jpy", "cny", "rmb", "inr", "chf", "cad"),
+        "aud",
+    }
+)
+"""Currency words and codes written after an amount (``"12 million dollars"``)."""
+_CURRENCY_AFTER = (
+    r"(?:u\.?\s?s\.?\s)?(?:" + "|".join(sorted(_CURRENCY_WORDS, key=len, reverse=True)) + ")"
+)
+"""A currency word or code after an amount, maybe American (``"12 million U.S. dollars"``)."""
 _CURRENCY = rf"(?P<currency>{_CURRENCY_SIGN})?"
 _APPROXIMATELY = r"(?:about|around|nearly|some|approximately|roughly|almost|circa|c\.)"
 """Words that round a number ("about 5,000"): the number is kept."""
@@ -98,7 +112,7 @@ _NUMBER = re.compile(
     + _CURRENCY
     + r"\s*(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<gap>\s*)"
     r"(?P<scale>thousand|million|billion|trillion|mn|bn|[kmb]|万|亿)?\s*"
-    r"(?:[$€£¥]|usd|eur|gbp|dollars|euros|pounds|元|人)?$",
+    rf"(?:[$€£¥]|{_CURRENCY_AFTER}|元|人)?$",
     re.IGNORECASE,
 )
 _LETTER_SCALES = frozenset("kmb")
@@ -307,16 +321,6 @@ def normalise_quantity(text: str, unit: str | None = None) -> str | None:
         )
     return f"{shown}{unit_written}" if unit_written == "%" else f"{shown} {unit_written}"
 
-
-_CURRENCY_WORDS = frozenset(
-    {
-        *("dollar", "dollars", "euro", "euros", "pound", "pounds", "sterling", "yen", "yuan"),
-        *("renminbi", "rupee", "rupees", "franc", "francs", "won", "rouble", "roubles"),
-        *("ruble", "rubles", "usd", "eur", "gbp", "jpy", "cny", "rmb", "inr", "chf", "cad"),
-        "aud",
-    }
-)
-"""Currency words and codes written after an amount (``"12 million dollars"``)."""
 
 DURATION_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
 """Units of time a quantity attribute may declare, in seconds."""

@@ -208,6 +208,22 @@ def test_tokenized_and_prefixed_currencies_read_as_written_together(
 
 
 @pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("12 million US dollars", 12_000_000),  # as "12 million dollars" was
+        ("12 million U.S. dollars", 12_000_000),
+        ("1.2 billion yuan", 1_200_000_000),
+        ("HK $ 5 million", 5_000_000),
+        ("C$5 million", 5_000_000),
+        ("a $5 million", None),  # an article, not Australian dollars
+    ],
+)
+def test_numbers_read_the_currencies_quantities_read(text: str, number: int | None) -> None:
+    assert normalise_number(text) == number
+    assert (normalise_value(text, "quantity", unit="currency") is None) == (number is None)
+
+
+@pytest.mark.parametrize(
     ("text", "unit", "value"),
     [
         ("$12 million", "currency", "$12000000"),
