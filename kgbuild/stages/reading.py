@@ -437,15 +437,24 @@ _WORD = re.compile(r"\w+")
 
 
 def in_own_name(value: str, head: LocalEntity) -> bool:
-    """Whether a text value is the head's name or words of it (case-insensitive).
+    """Whether a text value is the head's name, or words of it written as in the name.
 
     The span of a head's mention is refused as its answer; its name written again where
-    no mention of it was found ("NIGHT TRAIN", a title repeated untagged) is too: "Silent
-    Harbor" or "Harbor" is no genre of Silent Harbor.
+    no mention of it was found is too: "SILENT HARBOR" (the whole name, in any case) or
+    "Harbor" is no genre of Silent Harbor. A word of the name in other case is a word of
+    its own: "horror" is the genre of Horror Express.
     """
-    words = _WORD.findall(value.casefold())
+    words = _WORD.findall(value)
     if not words:
         return False
+    folded = [w.casefold() for w in words]
+    for mention in head.mentions:
+        name = _WORD.findall(mention.text)
+        if folded == [w.casefold() for w in name]:
+            return True
+        if any(name[i : i + len(words)] == words for i in range(len(name) - len(words) + 1)):
+            return True
+    return False
     for mention in head.mentions:
         name = _WORD.findall(mention.text.casefold())
         if any(name[i : i + len(words)] == words for i in range(len(name) - len(words) + 1)):

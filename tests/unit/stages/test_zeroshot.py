@@ -352,9 +352,12 @@ def test_attribute_values_are_typed_or_refused(keyword_qa_model: Path) -> None:
 
 def test_a_text_value_that_is_the_heads_own_name_is_refused() -> None:
     from kgbuild.stages.grouping import LocalEntity
-    from kgbuild.stages.reading import Answer, Template, _Question, _typed
+    from kgbuild.stages.reading import Answer, Template, _Question, _typed, in_own_name
 
-    texts = ["Silent Harbor is a film by Ana Lima .", "Fans of SILENT HARBOR call it a thriller ."]
+    texts = [
+        "Silent Harbor is a film by Ana Lima .",
+        "Fans of SILENT HARBOR call the Harbor a thriller .",
+    ]
     # the title repeated in capitals is no mention: only the first sentence's is the head's
     chunks, mentions = _chunks_and_mentions(texts, {0: (27, 35)}, [(0, 0, 13, "MISC")])
     head = LocalEntity(label="MISC", mentions=(mentions[1],))
@@ -370,9 +373,14 @@ def test_a_text_value_that_is_the_heads_own_name_is_refused() -> None:
         return _typed(question, start, start + len(word), 0.9, mentions)
 
     assert answer("SILENT HARBOR") is None  # it was stored as the film's genre
-    assert answer("HARBOR") is None
+    assert answer("Harbor") is None  # a word of the name, written as in it
     kept = answer("thriller")
     assert kept is not None and kept.value == "thriller"
+    horror = LocalEntity(
+        label="MISC", mentions=(mentions[1].model_copy(update={"text": "Horror Express"}),)
+    )
+    assert in_own_name("Express", horror) and in_own_name("HORROR EXPRESS", horror)
+    assert not in_own_name("horror", horror)  # "Horror Express is a horror film"
 
 
 def test_sentences_that_cannot_hold_the_value_are_not_read(keyword_qa_model: Path) -> None:
