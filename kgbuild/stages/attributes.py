@@ -44,7 +44,14 @@ from kgbuild.nlp.reader import ExtractiveReader
 from kgbuild.schema import ENTITY_VALUE_TYPES, AttributeSpec, GraphSchema
 from kgbuild.stages.doc_relations import nearest_mention
 from kgbuild.stages.grouping import LocalEntity, local_entities
-from kgbuild.stages.reading import STRING_TYPES, Template, TemplateReader, in_own_name
+from kgbuild.stages.reading import (
+    NUMERIC_TYPES,
+    STRING_TYPES,
+    Template,
+    TemplateReader,
+    in_own_name,
+    year_not_number,
+)
 from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig
 from kgbuild.stages.values import finest_date, normalise_value
@@ -332,6 +339,10 @@ class AttributeStage:
                     value = _own_name_refused(
                         normalise_value(tail.text, spec.value_type, lang, spec.unit), spec, head
                     )
+                    if spec.value_type in NUMERIC_TYPES and year_not_number(
+                        tail.text, {tail.label}
+                    ):
+                        value = None  # a date the relation model took for an amount
                 if value is None:
                     self.refused[tail.doc_id, spec.name] += 1
                     continue

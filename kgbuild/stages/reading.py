@@ -37,9 +37,18 @@ from kgbuild.nlp.reader import ExtractiveReader, QaQuery
 from kgbuild.progress import track
 from kgbuild.schema import fill_question
 from kgbuild.stages.grouping import LocalEntity
-from kgbuild.stages.values import normalise_value
+from kgbuild.stages.values import normalise_value, normalise_year
 
-__all__ = ["STRING_TYPES", "Answer", "Template", "TemplateReader", "in_own_name"]
+__all__ = [
+    "DATE_LABEL",
+    "NUMERIC_TYPES",
+    "STRING_TYPES",
+    "Answer",
+    "Template",
+    "TemplateReader",
+    "in_own_name",
+    "year_not_number",
+]
 
 READ_GROUP_BATCHES = 8
 """Model batches of questions read per reader call (the unit of progress reports)."""
@@ -428,7 +437,26 @@ def _typed(
     value = normalise_value(text, template.value_type, detect_lang(chunk.text), template.unit)
     if value is None or (template.value_type in STRING_TYPES and in_own_name(str(value), head)):
         return None
+    if template.value_type in NUMERIC_TYPES:
+        labels = {m.label for m in mentions if m.span.start < end and start < m.span.end}
+        if year_not_number(text, labels):
+            return None
     return Answer(template, head, value, None, chunk, score)
+
+
+NUMERIC_TYPES = frozenset({"number", "quantity"})
+DATE_LABEL = "TIME"
+"""The entity type of dates in the shipped NER models and schemas."""
+
+
+def year_not_number(text: str, labels: Iterable[str]) -> bool:
+    """Whether a numeric answer is a year that the NER model found as a date.
+
+    ``labels`` are those of the mentions the answer overlaps: "2019" in "a 2019 thriller
+    film" (a ``TIME`` mention) is no budget; "2000" in "2000 employees" (``NUM``) is a
+    number.
+    """
+    return DATE_LABEL in labels and normalise_year(text) is not None
 
 
 STRING_TYPES = frozenset({"string", "text"})

@@ -797,6 +797,37 @@ def test_a_date_attribute_takes_the_finest_date_that_agrees_with_the_best() -> N
     assert [e.tail for e in born.evidence] == [day.id]
 
 
+def test_a_number_attribute_from_relations_refuses_a_date_mention() -> None:
+    from kgbuild.schema import RelationType
+    from kgbuild.stages.attributes import AttributeStage
+
+    schema = GraphSchema(
+        entity_types=tuple(EntityType(name=n) for n in ("MISC", "NUM", "TIME")),
+        relation_types=(
+            RelationType(name="COST", domain=("MISC",), range=("NUM", "TIME"), wikidata="P2130"),
+        ),
+        attributes=(
+            AttributeSpec(
+                name="budget", entity_type="MISC", question="What was the budget of {head}?",
+                value_type="number", wikidata="P2130",
+            ),
+        ),
+    )  # fmt: skip
+    stage = AttributeStage(
+        AttributeConfig(), schema=schema, run_id="run", relation_types={"budget": "COST"}
+    )
+    chunk, (film, year, other, cost) = _sentence_with(
+        [("Vertigo", "MISC"), ("1958", "TIME"), ("Psycho", "MISC"), ("806,947", "NUM")]
+    )
+    relations = [
+        _relation("COST", film, year, chunk, 0.95),  # a date, not an amount
+        _relation("COST", other, cost, chunk, 0.95),
+    ]
+    [stored] = stage([chunk], [film, year, other, cost], relations=relations)
+    assert (stored.mention, stored.value) == (other.id, 806947)
+    assert stage.refused == {("d", "budget"): 1}
+
+
 def test_a_unit_is_for_quantities_only() -> None:
     with pytest.raises(ValueError, match="unit is for quantity values"):
         AttributeSpec(

@@ -383,6 +383,29 @@ def test_a_text_value_that_is_the_heads_own_name_is_refused() -> None:
     assert not in_own_name("horror", horror)  # "Horror Express is a horror film"
 
 
+def test_a_number_answer_that_is_a_year_tagged_as_a_date_is_refused() -> None:
+    from kgbuild.stages.grouping import LocalEntity
+    from kgbuild.stages.reading import Answer, Template, _Question, _typed
+
+    text = "Silent Harbor is a 2019 film that cost 12 million and hired 2000 extras ."
+    spans = [(0, 0, 13, "MISC"), (0, 19, 23, "TIME"), (0, 39, 49, "NUM"), (0, 60, 64, "NUM")]
+    chunks, mentions = _chunks_and_mentions([text], {}, spans)
+    head = LocalEntity(label="MISC", mentions=(mentions[0],))
+    budget = Template(
+        key="budget", question="What was the budget of {head}?",
+        head_types=frozenset({"MISC"}), value_type="number",
+    )  # fmt: skip
+    question = _Question(budget, head, (chunks[0],), "What was the budget of Silent Harbor?")
+
+    def answer(word: str) -> Answer | None:
+        start = text.index(word)
+        return _typed(question, start, start + len(word), 0.9, mentions)
+
+    assert answer("2019") is None  # "a 2019 film": it was stored as the budget
+    kept = [answer(w) for w in ("12 million", "2000")]  # "2000 extras": a number
+    assert [a.value if a else None for a in kept] == [12_000_000, 2000]
+
+
 def test_sentences_that_cannot_hold_the_value_are_not_read(keyword_qa_model: Path) -> None:
     from kgbuild.stages.attributes import AttributeStage
 
