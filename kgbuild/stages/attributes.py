@@ -50,7 +50,7 @@ from kgbuild.stages.reading import (
     Template,
     TemplateReader,
     in_own_name,
-    year_not_number,
+    is_a_date,
 )
 from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig
@@ -339,9 +339,7 @@ class AttributeStage:
                     value = _own_name_refused(
                         normalise_value(tail.text, spec.value_type, lang, spec.unit), spec, head
                     )
-                    if spec.value_type in NUMERIC_TYPES and year_not_number(
-                        tail.text, {tail.label}
-                    ):
+                    if spec.value_type in NUMERIC_TYPES and is_a_date([tail]):
                         value = None  # a date the relation model took for an amount
                 if value is None:
                     self.refused[tail.doc_id, spec.name] += 1

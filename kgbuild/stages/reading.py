@@ -37,7 +37,7 @@ from kgbuild.nlp.reader import ExtractiveReader, QaQuery
 from kgbuild.progress import track
 from kgbuild.schema import fill_question
 from kgbuild.stages.grouping import LocalEntity
-from kgbuild.stages.values import normalise_value, normalise_year
+from kgbuild.stages.values import normalise_date, normalise_value
 
 __all__ = [
     "DATE_LABEL",
@@ -47,7 +47,7 @@ __all__ = [
     "Template",
     "TemplateReader",
     "in_own_name",
-    "year_not_number",
+    "is_a_date",
 ]
 
 READ_GROUP_BATCHES = 8
@@ -437,10 +437,10 @@ def _typed(
     value = normalise_value(text, template.value_type, detect_lang(chunk.text), template.unit)
     if value is None or (template.value_type in STRING_TYPES and in_own_name(str(value), head)):
         return None
-    if template.value_type in NUMERIC_TYPES:
-        labels = {m.label for m in mentions if m.span.start < end and start < m.span.end}
-        if year_not_number(text, labels):
-            return None
+    if template.value_type in NUMERIC_TYPES and is_a_date(
+        m for m in mentions if m.span.start < end and start < m.span.end
+    ):
+        return None
     return Answer(template, head, value, None, chunk, score)
 
 
@@ -449,14 +449,14 @@ DATE_LABEL = "TIME"
 """The entity type of dates in the shipped NER models and schemas."""
 
 
-def year_not_number(text: str, labels: Iterable[str]) -> bool:
-    """Whether a numeric answer is a year that the NER model found as a date.
+def is_a_date(mentions: Iterable[Mention]) -> bool:
+    """Whether one of the mentions a numeric answer overlaps is a date.
 
-    ``labels`` are those of the mentions the answer overlaps: "2019" in "a 2019 thriller
-    film" (a ``TIME`` mention) is no budget; "2000" in "2000 employees" (``NUM``) is a
-    number.
+    A ``TIME`` mention whose text reads as a date: "2019" (or "2019 drama") in "a 2019
+    drama film" is no budget; "2000" in "2000 extras" (``NUM``) is a number, and so is a
+    duration the NER model tagged ``TIME`` ("95 minutes").
     """
-    return DATE_LABEL in labels and normalise_year(text) is not None
+    return any(m.label == DATE_LABEL and normalise_date(m.text) is not None for m in mentions)
 
 
 STRING_TYPES = frozenset({"string", "text"})

@@ -387,23 +387,30 @@ def test_a_number_answer_that_is_a_year_tagged_as_a_date_is_refused() -> None:
     from kgbuild.stages.grouping import LocalEntity
     from kgbuild.stages.reading import Answer, Template, _Question, _typed
 
-    text = "Silent Harbor is a 2019 film that cost 12 million and hired 2000 extras ."
-    spans = [(0, 0, 13, "MISC"), (0, 19, 23, "TIME"), (0, 39, 49, "NUM"), (0, 60, 64, "NUM")]
+    text = (
+        "Silent Harbor is a 2019 film that cost 12 million , hired 2000 extras , runs 95 minutes ."
+    )
+    words = [("Silent Harbor", "MISC"), ("2019", "TIME"), ("12 million", "NUM"),
+             ("2000", "NUM"), ("95 minutes", "TIME")]  # fmt: skip
+    spans = [(0, text.index(w), text.index(w) + len(w), label) for w, label in words]
     chunks, mentions = _chunks_and_mentions([text], {}, spans)
     head = LocalEntity(label="MISC", mentions=(mentions[0],))
-    budget = Template(
-        key="budget", question="What was the budget of {head}?",
-        head_types=frozenset({"MISC"}), value_type="number",
-    )  # fmt: skip
-    question = _Question(budget, head, (chunks[0],), "What was the budget of Silent Harbor?")
 
-    def answer(word: str) -> Answer | None:
+    def answer(word: str, value_type: str, unit: str | None = None) -> Answer | None:
+        template = Template(
+            key="k", question="How much is {head}?", head_types=frozenset({"MISC"}),
+            value_type=value_type, unit=unit,
+        )  # fmt: skip
+        question = _Question(template, head, (chunks[0],), "How much is Silent Harbor?")
         start = text.index(word)
         return _typed(question, start, start + len(word), 0.9, mentions)
 
-    assert answer("2019") is None  # "a 2019 film": it was stored as the budget
-    kept = [answer(w) for w in ("12 million", "2000")]  # "2000 extras": a number
+    assert answer("2019", "number") is None  # "a 2019 film": it was stored as the budget
+    assert answer("2019 film", "quantity") is None  # and as a quantity of "film"
+    kept = [answer("12 million", "number"), answer("2000", "number")]  # "2000 extras"
     assert [a.value if a else None for a in kept] == [12_000_000, 2000]
+    duration = answer("95 minutes", "quantity", "minutes")  # a duration tagged TIME
+    assert duration is not None and duration.value == "95 minutes"
 
 
 def test_sentences_that_cannot_hold_the_value_are_not_read(keyword_qa_model: Path) -> None:
