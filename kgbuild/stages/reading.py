@@ -483,8 +483,3 @@ def in_own_name(value: str, head: LocalEntity) -> bool:
         if any(name[i : i + len(words)] == words for i in range(len(name) - len(words) + 1)):
             return True
     return False
-    for mention in head.mentions:
-        name = _WORD.findall(mention.text.casefold())
-        if any(name[i : i + len(words)] == words for i in range(len(name) - len(words) + 1)):
-            return True
-    return False
