@@ -339,7 +339,7 @@ class AttributeStage:
                     value = _own_name_refused(
                         normalise_value(tail.text, spec.value_type, lang, spec.unit), spec, head
                     )
-                    if spec.value_type in NUMERIC_TYPES and is_a_date([tail]):
+                    if spec.value_type in NUMERIC_TYPES and is_a_date([tail], lang):
                         value = None  # a date the relation model took for an amount
                 if value is None:
                     self.refused[tail.doc_id, spec.name] += 1

@@ -434,11 +434,12 @@ def _typed(
         chunk = next(c for c in question.chunks if c.id == mention.provenance.chunk_id)
         return Answer(template, head, " ".join(mention.text.split()), mention, chunk, score)
     text = chunk.text[start - chunk.span.start : end - chunk.span.start]
-    value = normalise_value(text, template.value_type, detect_lang(chunk.text), template.unit)
+    lang = detect_lang(chunk.text)
+    value = normalise_value(text, template.value_type, lang, template.unit)
     if value is None or (template.value_type in STRING_TYPES and in_own_name(str(value), head)):
         return None
     if template.value_type in NUMERIC_TYPES and is_a_date(
-        m for m in mentions if m.span.start < end and start < m.span.end
+        (m for m in mentions if m.span.start < end and start < m.span.end), lang
     ):
         return None
     return Answer(template, head, value, None, chunk, score)
@@ -449,14 +450,14 @@ DATE_LABEL = "TIME"
 """The entity type of dates in the shipped NER models and schemas."""
 
 
-def is_a_date(mentions: Iterable[Mention]) -> bool:
-    """Whether one of the mentions a numeric answer overlaps is a date.
+def is_a_date(mentions: Iterable[Mention], lang: str | None = None) -> bool:
+    """Whether one of the mentions a numeric answer overlaps is a date (read in ``lang``).
 
     A ``TIME`` mention whose text reads as a date: "2019" (or "2019 drama") in "a 2019
     drama film" is no budget; "2000" in "2000 extras" (``NUM``) is a number, and so is a
     duration the NER model tagged ``TIME`` ("95 minutes").
     """
-    return any(m.label == DATE_LABEL and normalise_date(m.text) is not None for m in mentions)
+    return any(m.label == DATE_LABEL and normalise_date(m.text, lang) is not None for m in mentions)
 
 
 STRING_TYPES = frozenset({"string", "text"})
