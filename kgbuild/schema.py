@@ -35,6 +35,7 @@ __all__ = [
     "AttributeSpec",
     "EntityType",
     "GraphSchema",
+    "QuantityUnit",
     "RelationType",
     "SchemaText",
     "fill_question",
@@ -105,6 +106,12 @@ ValueType = Literal["entity", "date", "year", "number", "quantity", "string", "l
 ``location`` is one of type ``LOC`` unless ``range`` says otherwise), a ``date`` (ISO
 8601), a ``year``, a ``number``, a ``quantity`` (number and unit) or a ``string``
 (``text`` is the older name). A value that is not of its type is refused."""
+
+QuantityUnit = Literal["currency", "seconds", "minutes", "hours", "days", "weeks"]
+"""What a ``quantity`` attribute measures: ``currency`` (an amount of money, in the currency
+the text names: ``$12000000``, ``12000000 dollars``) or a unit of time (a duration, stored
+in that unit: "1 h 35 min" is ``95 minutes``). A value that measures anything else is
+refused: a year or a bare number as a budget, a sum of money as a running time."""
 
 ENTITY_VALUE_TYPES = frozenset({"entity", "location"})
 """Value types whose answers must be entity mentions."""
@@ -220,6 +227,8 @@ class AttributeSpec(_Strict):
     value_type: ValueType = "text"
     range: tuple[TypeName, ...] = ()
     """Entity types an ``entity`` value may have (``location``: ``LOC`` when empty)."""
+    unit: QuantityUnit | None = None
+    """What a ``quantity`` value measures (see :data:`QuantityUnit`); unset: any unit."""
     wikidata: WikidataId | None = None
     """The Wikidata property the attribute stands for (evaluation maps gold facts by it)."""
     threshold: Threshold | None = None
@@ -244,6 +253,11 @@ class AttributeSpec(_Strict):
             raise ValueError(
                 f"range is for entity and location values: a {self.value_type} value is "
                 "never an entity mention, so range would be ignored"
+            )
+        if self.unit is not None and self.value_type != "quantity":
+            raise ValueError(
+                f"unit is for quantity values: a {self.value_type} value has no unit, so unit "
+                "would be ignored"
             )
         return self
 

@@ -38,6 +38,7 @@ from kgbuild.graph.cooccurrence import co_occurrences
 from kgbuild.ids import stable_id
 from kgbuild.layout import Layout
 from kgbuild.schema import ENTITY_VALUE_TYPES
+from kgbuild.stages.values import finest_date
 
 __all__ = [
     "DocumentInfo",
@@ -129,7 +130,8 @@ def resolve_attributes(
     """Lift mention-level attributes to entities: one value per (entity, attribute).
 
     Where documents disagree, the value with the highest score wins (ties: the value
-    read first in document order); the evidence of every finding of that value is kept,
+    read first in document order), or the finest date that agrees with it (a release
+    date over the year another document gives, :func:`finest_date`); the evidence of every finding of that value is kept,
     in document and offset order. An entity value whose mention (the evidence's ``tail``)
     was resolved is that entity: findings agree when they name the same entity ("BERLIN"
     in a dateline, "Berlin" elsewhere), and the value is its canonical name from
@@ -144,6 +146,8 @@ def resolve_attributes(
     for (entity, key), found in sorted(grouped.items()):
         found.sort(key=lambda a: (-a.score, _first_evidence(a)))
         winner = found[0]
+        if winner.value_type == "date":  # "2015-06-14" from one document beats "2015"
+            winner = finest_date(winner, found, lambda a: a.value)
         named = _value_entity(winner, mention_to_entity)
         agreeing = [
             a

@@ -667,16 +667,20 @@ def _states(text: str, attribute: AttributeFact) -> bool:
     """Whether an answer read from an attribute's evidence is that attribute's value.
 
     The same text, one inside the other ("Toronto" in "Toronto, Canada"), or, for dates
-    and numbers, the same value once normalised ("June 17, 1953" for ``1953-06-17``).
+    and numbers, the same value once normalised ("June 17, 1953" for ``1953-06-17``, "1 h
+    35 min" for ``95 minutes``).
     """
     answer, value = fold(text).strip(), fold(attribute.value).strip()
     if answer and value and (answer in value or value in answer):
         return True
     if attribute.value_type not in ("date", "year", "number", "quantity"):
         return False
-    from kgbuild.stages.values import normalise_value
+    from kgbuild.stages.values import DURATION_UNITS, normalise_value
 
-    return str(normalise_value(text, attribute.value_type)) == attribute.value
+    # a duration is stored in its attribute's unit ("95 minutes" from "1 h 35 min")
+    unit = attribute.value.rsplit(" ", 1)[-1] if attribute.value_type == "quantity" else None
+    unit = unit if unit in DURATION_UNITS else None
+    return str(normalise_value(text, attribute.value_type, unit=unit)) == attribute.value
 
 
 _CACHE: dict[tuple[Any, ...], tuple[tuple[tuple[int, ...] | None, ...], GraphQA]] = {}

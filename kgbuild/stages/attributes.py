@@ -44,10 +44,17 @@ from kgbuild.nlp.reader import ExtractiveReader
 from kgbuild.schema import ENTITY_VALUE_TYPES, AttributeSpec, GraphSchema
 from kgbuild.stages.doc_relations import nearest_mention
 from kgbuild.stages.grouping import LocalEntity, local_entities
-from kgbuild.stages.reading import Template, TemplateReader
+from kgbuild.stages.reading import (
+    NUMERIC_TYPES,
+    STRING_TYPES,
+    Template,
+    TemplateReader,
+    in_own_name,
+    is_a_date,
+)
 from kgbuild.stages.registry import output_settings, stage_key
 from kgbuild.stages.resolve import ResolveConfig
-from kgbuild.stages.values import normalise_value
+from kgbuild.stages.values import finest_date, normalise_value
 
 if TYPE_CHECKING:
     from kgbuild.stages.ner import NerStage
@@ -85,6 +92,7 @@ def template_of(spec: AttributeSpec) -> Template:
         value_range=spec.value_range,
         threshold=spec.threshold,
         cues=spec.cues,
+        unit=spec.unit,
     )
 
 
@@ -101,6 +109,15 @@ def attribute_relation_types(
         for s in specs
         if s.model is None and s.wikidata and s.wikidata in by_property
     }
+
+
+def _own_name_refused(
+    value: str | int | float | None, spec: AttributeSpec, head: LocalEntity
+) -> str | int | float | None:
+    """``value``, or ``None`` for a text value that is the head's own name (or words of it)."""
+    if value is not None and spec.value_type in STRING_TYPES and in_own_name(str(value), head):
+        return None
+    return value
 
 
 @dataclass(frozen=True)
@@ -215,7 +232,11 @@ class AttributeStage:
         resolved: dict[str, object] = {
             "model": reader.key if reader is not None else None,
             "precision": None if reader is None else "bf16" if reader.bf16 else "fp32",
-            "specs": sorted(repr(s.model_dump(mode="json")) for s in self.specs),
+            # a spec without a unit keeps the key it had before units
+            "specs": sorted(
+                repr(s.model_dump(mode="json", exclude=set() if s.unit else {"unit"}))
+                for s in self.specs
+            ),
             "from_relations": sorted(self.relation_types.items()),
             "relation_thresholds": sorted(self.relation_thresholds.items()),
             "resolve": output_settings(self.resolve),
@@ -314,7 +335,12 @@ class AttributeStage:
                 if spec.value_type in ENTITY_VALUE_TYPES:
                     value = " ".join(tail.text.split()) if tail.label in spec.value_range else None
                 else:
-                    value = normalise_value(tail.text, spec.value_type, langs.get(tail.doc_id))
+                    lang = langs.get(tail.doc_id)
+                    value = _own_name_refused(
+                        normalise_value(tail.text, spec.value_type, lang, spec.unit), spec, head
+                    )
+                    if spec.value_type in NUMERIC_TYPES and is_a_date([tail], lang):
+                        value = None  # a date the relation model took for an amount
                 if value is None:
                     self.refused[tail.doc_id, spec.name] += 1
                     continue
@@ -368,7 +394,11 @@ class AttributeStage:
             if not candidates:
                 continue
             best = max(candidates, key=lambda m: (m.score, -m.span.start))
-            value = normalise_value(best.text, spec.value_type, langs.get(best.doc_id))
+            value = _own_name_refused(
+                normalise_value(best.text, spec.value_type, langs.get(best.doc_id), spec.unit),
+                spec,
+                head,
+            )
             if value is None:
                 self.refused[chunk.doc_id, spec.name] += 1
                 continue
@@ -388,8 +418,11 @@ class AttributeStage:
     # -- choosing ----------------------------------------------------------------------------
 
     def _choose(self, findings: Iterable[_Finding]) -> list[MentionAttribute]:
-        """Per local entity and attribute: the best-scoring value, with its evidence."""
-        best: dict[tuple[str, str], tuple[str | int | float, list[_Finding]]] = {}
+        """Per local entity and attribute: the best-scoring value, with its evidence.
+
+        A date is the finest that agrees with the best-scoring one (:func:`finest_date`).
+        """
+        kept: dict[tuple[str, str], list[_Finding]] = defaultdict(list)
         ranked = sorted(findings, key=lambda f: (-f.score, f.chunk.span.start))
         for finding in ranked:
             threshold = finding.spec.threshold
@@ -397,13 +430,14 @@ class AttributeStage:
                 threshold = 0.0 if finding.calibrated else self.config.threshold
             if finding.score < threshold:
                 continue
-            key = (finding.head.mentions[0].id, finding.spec.name)
-            if key not in best:
-                best[key] = (finding.value, [finding])
-            elif best[key][0] == finding.value:
-                best[key][1].append(finding)
+            kept[finding.head.mentions[0].id, finding.spec.name].append(finding)
         attributes = []
-        for (mention_id, name), (value, support) in best.items():
+        for (mention_id, name), found in kept.items():
+            winner = found[0]
+            if winner.spec.value_type == "date":
+                winner = finest_date(winner, found, lambda f: f.value)
+            value = winner.value
+            support = [f for f in found if f.value == value]
             spec = support[0].spec
             attributes.append(
                 MentionAttribute(

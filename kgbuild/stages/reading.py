@@ -37,9 +37,18 @@ from kgbuild.nlp.reader import ExtractiveReader, QaQuery
 from kgbuild.progress import track
 from kgbuild.schema import fill_question
 from kgbuild.stages.grouping import LocalEntity
-from kgbuild.stages.values import normalise_value
+from kgbuild.stages.values import normalise_date, normalise_value
 
-__all__ = ["Answer", "Template", "TemplateReader"]
+__all__ = [
+    "DATE_LABEL",
+    "NUMERIC_TYPES",
+    "STRING_TYPES",
+    "Answer",
+    "Template",
+    "TemplateReader",
+    "in_own_name",
+    "is_a_date",
+]
 
 READ_GROUP_BATCHES = 8
 """Model batches of questions read per reader call (the unit of progress reports)."""
@@ -68,6 +77,8 @@ class Template:
     cues: tuple[str, ...] = ()
     head_kinds: tuple[str, ...] = ()
     """What the head must be (``film``); empty: any entity of ``head_types``."""
+    unit: str | None = None
+    """What a quantity answer must measure (:data:`kgbuild.schema.QuantityUnit`)."""
 
 
 @dataclass(frozen=True)
@@ -423,7 +434,53 @@ def _typed(
         chunk = next(c for c in question.chunks if c.id == mention.provenance.chunk_id)
         return Answer(template, head, " ".join(mention.text.split()), mention, chunk, score)
     text = chunk.text[start - chunk.span.start : end - chunk.span.start]
-    value = normalise_value(text, template.value_type, detect_lang(chunk.text))
-    if value is None:
+    lang = detect_lang(chunk.text)
+    value = normalise_value(text, template.value_type, lang, template.unit)
+    if value is None or (template.value_type in STRING_TYPES and in_own_name(str(value), head)):
+        return None
+    if template.value_type in NUMERIC_TYPES and is_a_date(
+        (m for m in mentions if m.span.start < end and start < m.span.end), lang
+    ):
         return None
     return Answer(template, head, value, None, chunk, score)
+
+
+NUMERIC_TYPES = frozenset({"number", "quantity"})
+DATE_LABEL = "TIME"
+"""The entity type of dates in the shipped NER models and schemas."""
+
+
+def is_a_date(mentions: Iterable[Mention], lang: str | None = None) -> bool:
+    """Whether one of the mentions a numeric answer overlaps is a date (read in ``lang``).
+
+    A ``TIME`` mention whose text reads as a date: "2019" (or "2019 drama") in "a 2019
+    drama film" is no budget; "2000" in "2000 extras" (``NUM``) is a number, and so is a
+    duration the NER model tagged ``TIME`` ("95 minutes").
+    """
+    return any(m.label == DATE_LABEL and normalise_date(m.text, lang) is not None for m in mentions)
+
+
+STRING_TYPES = frozenset({"string", "text"})
+"""Value types whose values are free text."""
+_WORD = re.compile(r"\w+")
+
+
+def in_own_name(value: str, head: LocalEntity) -> bool:
+    """Whether a text value is the head's name, or words of it written as in the name.
+
+    The span of a head's mention is refused as its answer; its name written again where
+    no mention of it was found is too: "SILENT HARBOR" (the whole name, in any case) or
+    "Harbor" is no genre of Silent Harbor. A word of the name in other case is a word of
+    its own: "horror" is the genre of Horror Express.
+    """
+    words = _WORD.findall(value)
+    if not words:
+        return False
+    folded = [w.casefold() for w in words]
+    for mention in head.mentions:
+        name = _WORD.findall(mention.text)
+        if folded == [w.casefold() for w in name]:
+            return True
+        if any(name[i : i + len(words)] == words for i in range(len(name) - len(words) + 1)):
+            return True
+    return False

@@ -17,10 +17,12 @@ from __future__ import annotations
 import calendar
 import functools
 import re
-from typing import Any, Literal
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, TypeVar
 
 __all__ = [
     "ValueType",
+    "finest_date",
     "normalise_date",
     "normalise_number",
     "normalise_quantity",
@@ -80,7 +82,23 @@ _SCALES = {
     "万": 1e4,
     "亿": 1e8,
 }
-_CURRENCY = r"(?P<currency>[$€£¥]|usd|eur|gbp|rmb|cny)?"
+_CURRENCY_SIGN = r"(?:(?:u\.?\s?s\.?|(?-i:AU|A|C|HK|NZ|S))\s?)?\$|[€£¥]|usd|eur|gbp|rmb|cny"
+"""A currency before an amount: a sign (``"US$"``, tokenized ``"U.S. $"``, ``"HK$"``) or a
+code."""
+_CURRENCY_WORDS = frozenset(
+    {
+        *("dollar", "dollars", "euro", "euros", "pound", "pounds", "sterling", "yen", "yuan"),
+        *("renminbi", "rupee", "rupees", "franc", "francs", "won", "rouble", "roubles"),
+        *("ruble", "rubles", "usd", "eur", "gbp", "jpy", "cny", "rmb", "inr", "chf", "cad"),
+        "aud",
+    }
+)
+"""Currency words and codes written after an amount (``"12 million dollars"``)."""
+_CURRENCY_AFTER = (
+    r"(?:u\.?\s?s\.?\s)?(?:" + "|".join(sorted(_CURRENCY_WORDS, key=len, reverse=True)) + ")"
+)
+"""A currency word or code after an amount, maybe American (``"12 million U.S. dollars"``)."""
+_CURRENCY = rf"(?P<currency>{_CURRENCY_SIGN})?"
 _APPROXIMATELY = r"(?:about|around|nearly|some|approximately|roughly|almost|circa|c\.)"
 """Words that round a number ("about 5,000"): the number is kept."""
 _BOUND = re.compile(
@@ -95,7 +113,7 @@ _NUMBER = re.compile(
     + _CURRENCY
     + r"\s*(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<gap>\s*)"
     r"(?P<scale>thousand|million|billion|trillion|mn|bn|[kmb]|万|亿)?\s*"
-    r"(?:[$€£¥]|usd|eur|gbp|dollars|euros|pounds|元|人)?$",
+    rf"(?:[$€£¥]|{_CURRENCY_AFTER}|元|人)?$",
     re.IGNORECASE,
 )
 _LETTER_SCALES = frozenset("kmb")
@@ -237,8 +255,8 @@ def normalise_number(text: str) -> int | float | None:
 
 _QUANTITY = re.compile(
     rf"^{_APPROXIMATELY}?\s*"
-    r"(?P<currency>[$€£¥])?\s*"
-    r"(?P<number>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?P<gap>\s*)"
+    + _CURRENCY
+    + r"\s*(?P<number>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?P<gap>\s*)"
     r"(?P<scale>thousand|million|billion|trillion|bn|mn|[kmb](?=\s|$))?\s*"
     r"(?P<unit>%|°\s?[CF]|[A-Za-z\u00b2\u00b3/.]{1,24}(?:\s[a-z\u00b2\u00b3/.]{1,12})?)?$",
     re.IGNORECASE,
@@ -256,17 +274,29 @@ def _letter_is_scale(match: re.Match[str]) -> bool:
     return bool(match["currency"]) or (not match["gap"] and letter in {"k", "K", "M", "B"})
 
 
-def normalise_quantity(text: str) -> str | None:
+def normalise_quantity(text: str, unit: str | None = None) -> str | None:
     """A number with its unit (``"8,848 metres"`` -> ``"8848 metres"``), or ``None``.
 
     A bare number (no unit, or only a scale: ``"1.2 billion"``, ``"12M"``) is not a
     quantity, nor is a number followed by a sentence or a time reference (``"5 years
     ago"``), nor a bound (``"more than 40 km"``). A currency sign is the unit, kept in
     front: ``"$2.5 million"`` -> ``"$2500000"``.
+
+    ``unit`` (an attribute's, :data:`kgbuild.schema.QuantityUnit`) is what the quantity
+    must measure: ``currency``, an amount of money (a currency sign, code or word:
+    ``"12 million dollars"``); a unit of time (``minutes``...), a duration, stored in that
+    unit (``"1 h 35 min"`` -> ``"95 minutes"``). Anything else is refused: a year, a
+    number without its currency, a sum of money as a running time.
     """
     value = _clean(text)
     if _BOUND.match(value):
         return None
+    if unit in DURATION_UNITS:
+        return _duration(value, unit)
+    if unit not in (None, "currency"):
+        raise ValueError(
+            f"unknown quantity unit {unit!r}: currency or one of {', '.join(DURATION_UNITS)}"
+        )
     match = _QUANTITY.match(value)
     if match is None:
         return None
@@ -277,24 +307,73 @@ def normalise_quantity(text: str) -> str | None:
         return None
     if len(words) > 1 and words[-1].lower() in _DIMENSION_WORDS:
         words = words[:-1]
-    unit = " ".join(words)
-    if unit.lower() in _SCALE_WORDS or not (unit or match["currency"]):
+    unit_written = " ".join(words)
+    if unit_written.lower() in _SCALE_WORDS or not (unit_written or match["currency"]):
         return None  # a number: a scale is no unit
+    if unit == "currency" and not (
+        match["currency"] or (words and words[-1].lower() in _CURRENCY_WORDS)
+    ):
+        return None  # "95 minutes", "12 km" are no sums of money
     number = float(match["number"].replace(",", ""))
     if scale:
         number *= _SCALES[scale.lower()]
-    shown = int(number) if number.is_integer() else number
+    shown = _shown(number)
     if match["currency"]:
-        return f"{match['currency']}{shown}" + (f" {unit}" if unit else "")
-    return f"{shown}{unit}" if unit == "%" else f"{shown} {unit}"
+        return f"{_currency(match['currency'])}{shown}" + (
+            f" {unit_written}" if unit_written else ""
+        )
+    return f"{shown}{unit_written}" if unit_written == "%" else f"{shown} {unit_written}"
+
+
+DURATION_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
+"""Units of time a quantity attribute may declare, in seconds."""
+_DURATION_WORDS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
+    **dict.fromkeys(("day", "days"), 86400),
+    **dict.fromkeys(("wk", "wks", "week", "weeks"), 604800),
+}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*-?\s*([a-z]+)\.?", re.IGNORECASE)
+_DURATION_JOIN = re.compile(rf"\s*(?:,|and)?\s*|{_APPROXIMATELY}\s*", re.IGNORECASE)
+"""What may stand between the parts of a duration ("1 hour and 35 minutes"), or before it."""
+
+
+def _duration(value: str, unit: str) -> str | None:
+    """A duration in ``unit`` (``"1 h 35 min"`` -> ``"95 minutes"``), or ``None``.
+
+    "m" is minutes only after hours (``"1h 35m"``); alone it is metres.
+    """
+    seconds, position, after_hours = 0.0, 0, False
+    for part in _DURATION_PART.finditer(value):
+        word = part[2].lower()
+        size = 60 if word == "m" and after_hours else _DURATION_WORDS.get(word)
+        if size is None or not _DURATION_JOIN.fullmatch(value[position : part.start()]):
+            return None
+        seconds += float(part[1]) * size
+        position, after_hours = part.end(), size == 3600
+    if position == 0 or position != len(value):
+        return None
+    return f"{_shown(round(seconds / DURATION_UNITS[unit], 2))} {unit}"
+
+
+def _shown(number: float) -> int | float:
+    return int(number) if number.is_integer() else number
+
+
+def _currency(written: str) -> str:
+    """A currency as stored: ``"U.S. $"`` -> ``"US$"``; a code is upper-cased, then a space."""
+    sign = re.sub(r"[.\s]", "", written).upper()
+    return f"{sign} " if sign.isalpha() else sign
 
 
 def normalise_value(
-    text: str, value_type: ValueType | str, lang: str | None = None
+    text: str, value_type: ValueType | str, lang: str | None = None, unit: str | None = None
 ) -> str | int | float | None:
     """Normalise ``text`` as ``value_type``; ``None`` when it is not a value of that type.
 
-    ``lang`` is the language of the text's document (see :func:`normalise_date`).
+    ``lang`` is the language of the text's document (see :func:`normalise_date`); ``unit``
+    what a quantity must measure (see :func:`normalise_quantity`).
     """
     if value_type == "date":
         return normalise_date(text, lang)
@@ -303,6 +382,29 @@ def normalise_value(
     if value_type == "number":
         return normalise_number(text)
     if value_type == "quantity":
-        return normalise_quantity(text)
+        return normalise_quantity(text, unit)
     cleaned = _clean(text)
     return cleaned or None
+
+
+_Found = TypeVar("_Found")
+
+
+def finest_date(best: _Found, found: Iterable[_Found], value: Callable[[_Found], object]) -> _Found:
+    """The finding whose date says most and agrees with ``best``'s (``found`` best first).
+
+    "2015-06-14" refines "2015": where one sentence gives a film's year ("a 2015 drama")
+    and another its release date, the best-scored year would hide the date the text
+    gives. Of the findings that refine ``best``'s date, the first (best-scored) wins, and
+    so on down to the day.
+    """
+    ordered = list(found)
+    while True:
+        coarse = value(best)
+        finer = next(
+            (f for f in ordered if isinstance(v := value(f), str) and v.startswith(f"{coarse}-")),
+            None,
+        )
+        if finer is None:
+            return best
+        best = finer

@@ -357,7 +357,7 @@ def _count_attributes(
         if spec.value_type in ENTITY_VALUE_TYPES:
             count.wrong_type += tail is None or tail.label not in spec.value_range
         else:
-            again = normalise_value(str(attribute.value), spec.value_type)
+            again = normalise_value(str(attribute.value), spec.value_type, unit=spec.unit)
             count.wrong_type += again != attribute.value
         head = gold_entity_of(attribute.mention)
         tails = {t for h, t, kind, _ in example.facts if h == head and kind == spec.wikidata}
@@ -372,7 +372,7 @@ def _count_attributes(
             right = entity in tails or str(attribute.value).casefold() in names
         else:
             golds = {
-                normalise_value(n, spec.value_type, detect_lang(n))
+                normalise_value(n, spec.value_type, detect_lang(n), spec.unit)
                 for t in tails
                 for n in example.entity_names[t]
             }

@@ -129,8 +129,13 @@ _FILM = "entity_types: [{name: PER}, {name: MISC}]\n"
         ),
         (
             _FILM
-            + "attributes: [{name: budget, entity_type: MISC, question: 'q {head}', unit: USD}]",
-            "attributes.0.unit: unknown field (the fields here: name, entity_type, question,",
+            + "attributes: [{name: budget, entity_type: MISC, question: 'q {head}', currency: USD}]",
+            "attributes.0.currency: unknown field (the fields here: name, entity_type, question,",
+        ),
+        (  # a quantity's unit is what it measures: money or a unit of time
+            _FILM + "attributes: [{name: budget, entity_type: MISC, question: 'q {head}', "
+            "value_type: quantity, unit: USD}]",
+            "attributes.0.unit: Input should be 'currency', 'seconds', 'minutes', 'hours',",
         ),
         (_FILM + "relation_type: []", "relation_type: unknown field (did you mean relation_types?"),
         (  # names as Neo4j would need them, said in words, with the name given

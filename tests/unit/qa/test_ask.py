@@ -322,6 +322,10 @@ def test_an_answer_names_the_attribute_only_when_it_states_its_value() -> None:
     assert _states("1953", fact("1953-06-17", "date"))
     assert not _states("Berlin", fact("Toronto"))  # the same sentence, another answer
     assert not _states("June 18, 1953", fact("1953-06-17", "date"))
+    # a duration is stored in its attribute's unit, not as the text wrote it
+    assert _states("1 h 35 min", fact("95 minutes", "quantity"))
+    assert not _states("1 h 45 min", fact("95 minutes", "quantity"))
+    assert _states("$ 12 million", fact("$12000000", "quantity"))
     assert not _states("Berlin", fact("1953-06-17", "date"))
 
 

@@ -204,6 +204,83 @@ def test_quantities_keep_their_unit(text: str, value: str | None) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "value", "number"),
+    [
+        ("$ 12 million", "$12000000", 12_000_000),  # Re-DocRED tokens: a space after the sign
+        ("U.S. $ 5 million", "US$5000000", 5_000_000),
+        ("US$5 million", "US$5000000", 5_000_000),
+        ("US $ 5 million", "US$5000000", 5_000_000),
+        ("USD 5 million", "USD 5000000", 5_000_000),
+        ("€ 3.5 m", "€3500000", 3_500_000),
+    ],
+)
+def test_tokenized_and_prefixed_currencies_read_as_written_together(
+    text: str, value: str, number: int
+) -> None:
+    # "U.S. $ 5 million" and "US$5 million" were no quantity and no number
+    assert normalise_value(text, "quantity") == value
+    assert normalise_number(text) == number
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("12 million US dollars", 12_000_000),  # as "12 million dollars" was
+        ("12 million U.S. dollars", 12_000_000),
+        ("1.2 billion yuan", 1_200_000_000),
+        ("HK $ 5 million", 5_000_000),
+        ("C$5 million", 5_000_000),
+        ("a $5 million", None),  # an article, not Australian dollars
+    ],
+)
+def test_numbers_read_the_currencies_quantities_read(text: str, number: int | None) -> None:
+    assert normalise_number(text) == number
+    assert (normalise_value(text, "quantity", unit="currency") is None) == (number is None)
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "value"),
+    [
+        ("$12 million", "currency", "$12000000"),
+        ("12 million dollars", "currency", "12000000 dollars"),
+        ("€3.5m", "currency", "€3500000"),
+        ("U.S. $ 5 million", "currency", "US$5000000"),
+        ("5 million USD", "currency", "5000000 USD"),
+        ("2019", "currency", None),  # a year is no budget
+        ("12 million", "currency", None),  # nor a number without its currency
+        ("95 minutes", "currency", None),
+        ("95 minutes", "minutes", "95 minutes"),
+        ("1 h 35 min", "minutes", "95 minutes"),  # a duration is stored in the declared unit
+        ("1h 35m", "minutes", "95 minutes"),
+        ("1 hour and 35 minutes", "minutes", "95 minutes"),
+        ("a 90-minute", "minutes", None),
+        ("90-minute", "minutes", "90 minutes"),
+        ("2 hours", "minutes", "120 minutes"),
+        ("90 minutes", "hours", "1.5 hours"),
+        ("$12 million", "minutes", None),  # a sum of money is no running time
+        ("2019", "minutes", None),
+        ("100 m", "minutes", None),  # "m" alone is metres
+        ("5 minutes later", "minutes", None),
+        ("over 90 minutes", "minutes", None),
+    ],
+)
+def test_a_quantity_with_a_unit_measures_it(text: str, unit: str, value: str | None) -> None:
+    # a quantity took any unit: "$12000000" was stored as a running time
+    assert normalise_value(text, "quantity", unit=unit) == value
+
+
+def test_quantity_units_are_those_the_normaliser_reads() -> None:
+    from typing import get_args
+
+    from kgbuild.schema import QuantityUnit
+    from kgbuild.stages.values import DURATION_UNITS
+
+    assert set(get_args(QuantityUnit)) == {"currency", *DURATION_UNITS}
+    with pytest.raises(ValueError, match="unknown quantity unit 'parsecs'"):
+        normalise_value("3 parsecs", "quantity", unit="parsecs")
+
+
+@pytest.mark.parametrize(
     "text", ["over 500", "more than 1,200", "up to $3 million", "at least 40", "under 5k"]
 )
 def test_a_bound_is_no_number(text: str) -> None:
@@ -308,6 +385,24 @@ def test_resolve_attributes_keeps_the_best_value_with_all_its_evidence() -> None
         by_entity["E1"].id
         == resolve_attributes(found[:3], {"m1": "E1", "m2": "E1", "m3": "E1"})[0].id
     )
+
+
+def test_resolve_attributes_takes_the_finest_date_that_agrees_with_the_best() -> None:
+    def dated(mention: str, value: str, score: float, doc: str) -> MentionAttribute:
+        found = _attribute(mention, value, score, doc, 0)
+        return found.model_copy(update={"key": "release_date", "value_type": "date"})
+
+    found = [
+        dated("m1", "2015", 0.99, "d1"),  # "a 2015 drama film"
+        dated("m2", "2015-06", 0.6, "d2"),
+        dated("m3", "2015-06-14", 0.8, "d3"),  # "premiered on 14 June 2015"
+        dated("m4", "2016-01-02", 0.9, "d4"),  # disagrees: no refinement of 2015
+    ]
+    [lifted] = resolve_attributes(found, dict.fromkeys(("m1", "m2", "m3", "m4"), "E1"))
+    assert (lifted.value, lifted.score) == ("2015-06-14", 0.8)
+    assert [e.provenance.doc_id for e in lifted.evidence] == ["d3"]
+    [year] = resolve_attributes(found[:1] + found[3:], {"m1": "E1", "m4": "E1"})
+    assert year.value == "2015"
 
 
 def test_entity_values_agree_by_the_entity_they_name_and_take_its_name() -> None:
@@ -631,6 +726,129 @@ def test_relations_that_are_no_value_of_the_type_are_refused() -> None:
     ]
     assert stage([chunk], [ada, spring, acme, bob], relations=relations) == []
     assert stage.refused == {("d", "birth_date"): 1, ("d", "birthplace"): 1}
+
+
+def test_a_quantity_attribute_refuses_values_not_in_its_unit() -> None:
+    from kgbuild.schema import RelationType
+    from kgbuild.stages.attributes import AttributeStage, template_of
+
+    budget = AttributeSpec(
+        name="budget", entity_type="MISC", question="What was the budget of {head}?",
+        value_type="quantity", unit="currency", wikidata="P2130",
+    )  # fmt: skip
+    assert template_of(budget).unit == "currency"  # and so read by QA too
+    schema = GraphSchema(
+        entity_types=tuple(EntityType(name=n) for n in ("MISC", "NUM")),
+        relation_types=(
+            RelationType(name="COST", domain=("MISC",), range=("NUM",), wikidata="P2130"),
+        ),
+        attributes=(budget,),
+    )
+    stage = AttributeStage(
+        AttributeConfig(), schema=schema, run_id="run", relation_types={"budget": "COST"}
+    )
+    chunk, (film, year, other, cost) = _sentence_with(
+        [("Vertigo", "MISC"), ("1958", "NUM"), ("Psycho", "MISC"), ("$2.5M", "NUM")]
+    )
+    relations = [
+        _relation("COST", film, year, chunk, 0.95),  # a year is no sum of money
+        _relation("COST", other, cost, chunk, 0.95),
+    ]
+    [stored] = stage([chunk], [film, year, other, cost], relations=relations)
+    assert (stored.mention, stored.value) == (other.id, "$2500000")
+    assert stage.refused == {("d", "budget"): 1}
+
+
+def test_a_text_attribute_from_relations_refuses_the_heads_own_name() -> None:
+    from kgbuild.schema import RelationType
+    from kgbuild.stages.attributes import AttributeStage
+
+    schema = GraphSchema(
+        entity_types=(EntityType(name="MISC"),),
+        relation_types=(
+            RelationType(name="GENRE", domain=("MISC",), range=("MISC",), wikidata="P136"),
+        ),
+        attributes=(
+            AttributeSpec(
+                name="genre", entity_type="MISC", question="What genre is {head}?",
+                value_type="string", wikidata="P136",
+            ),
+        ),
+    )  # fmt: skip
+    stage = AttributeStage(
+        AttributeConfig(), schema=schema, run_id="run", relation_types={"genre": "GENRE"}
+    )
+    chunk, (film, again, noir) = _sentence_with(
+        [("Vertigo", "MISC"), ("Vertigo", "MISC"), ("noir", "MISC")]
+    )
+    relations = [
+        _relation("GENRE", film, again, chunk, 0.95),  # the film's own name
+        _relation("GENRE", film, noir, chunk, 0.9),
+    ]
+    [stored] = stage([chunk], [film, again, noir], relations=relations)
+    assert stored.value == "noir"
+    assert stage.refused == {("d", "genre"): 1}
+
+
+def test_a_date_attribute_takes_the_finest_date_that_agrees_with_the_best() -> None:
+    from kgbuild.stages.attributes import AttributeStage
+
+    stage = AttributeStage(
+        AttributeConfig(),
+        schema=_relation_schema(),
+        run_id="run",
+        relation_types={"birth_date": "DATE_OF_BIRTH"},
+    )
+    chunk, (ada, year, day) = _sentence_with(
+        [("Ada", "PER"), ("1815", "TIME"), ("1815-12-10", "TIME")]
+    )
+    relations = [
+        _relation("DATE_OF_BIRTH", ada, year, chunk, 0.95),
+        _relation("DATE_OF_BIRTH", ada, day, chunk, 0.85),
+    ]
+    [born] = stage([chunk], [ada, year, day], relations=relations)
+    # the year scored best, but the text gives the day: it was stored as "1815"
+    assert (born.value, born.score) == ("1815-12-10", 0.85)
+    assert [e.tail for e in born.evidence] == [day.id]
+
+
+def test_a_number_attribute_from_relations_refuses_a_date_mention() -> None:
+    from kgbuild.schema import RelationType
+    from kgbuild.stages.attributes import AttributeStage
+
+    schema = GraphSchema(
+        entity_types=tuple(EntityType(name=n) for n in ("MISC", "NUM", "TIME")),
+        relation_types=(
+            RelationType(name="COST", domain=("MISC",), range=("NUM", "TIME"), wikidata="P2130"),
+        ),
+        attributes=(
+            AttributeSpec(
+                name="budget", entity_type="MISC", question="What was the budget of {head}?",
+                value_type="number", wikidata="P2130",
+            ),
+        ),
+    )  # fmt: skip
+    stage = AttributeStage(
+        AttributeConfig(), schema=schema, run_id="run", relation_types={"budget": "COST"}
+    )
+    chunk, (film, year, other, cost) = _sentence_with(
+        [("Vertigo", "MISC"), ("1958", "TIME"), ("Psycho", "MISC"), ("806,947", "NUM")]
+    )
+    relations = [
+        _relation("COST", film, year, chunk, 0.95),  # a date, not an amount
+        _relation("COST", other, cost, chunk, 0.95),
+    ]
+    [stored] = stage([chunk], [film, year, other, cost], relations=relations)
+    assert (stored.mention, stored.value) == (other.id, 806947)
+    assert stage.refused == {("d", "budget"): 1}
+
+
+def test_a_unit_is_for_quantities_only() -> None:
+    with pytest.raises(ValueError, match="unit is for quantity values"):
+        AttributeSpec(
+            name="budget", entity_type="MISC", question="Budget of {head}?",
+            value_type="number", unit="currency",
+        )  # fmt: skip
 
 
 def test_with_relations_on_attributes_also_read_the_facts_below_the_relations_point() -> None:

@@ -350,6 +350,69 @@ def test_attribute_values_are_typed_or_refused(keyword_qa_model: Path) -> None:
     assert stage.refused == {("d", "home"): 1}
 
 
+def test_a_text_value_that_is_the_heads_own_name_is_refused() -> None:
+    from kgbuild.stages.grouping import LocalEntity
+    from kgbuild.stages.reading import Answer, Template, _Question, _typed, in_own_name
+
+    texts = [
+        "Silent Harbor is a film by Ana Lima .",
+        "Fans of SILENT HARBOR call the Harbor a thriller .",
+    ]
+    # the title repeated in capitals is no mention: only the first sentence's is the head's
+    chunks, mentions = _chunks_and_mentions(texts, {0: (27, 35)}, [(0, 0, 13, "MISC")])
+    head = LocalEntity(label="MISC", mentions=(mentions[1],))
+    genre = Template(
+        key="genre", question="What genre is {head}?", head_types=frozenset({"MISC"}),
+        value_type="string",
+    )  # fmt: skip
+    question = _Question(genre, head, (chunks[0], chunks[1]), "What genre is Silent Harbor?")
+    second = chunks[1].span.start
+
+    def answer(word: str) -> Answer | None:
+        start = second + texts[1].index(word)
+        return _typed(question, start, start + len(word), 0.9, mentions)
+
+    assert answer("SILENT HARBOR") is None  # it was stored as the film's genre
+    assert answer("Harbor") is None  # a word of the name, written as in it
+    kept = answer("thriller")
+    assert kept is not None and kept.value == "thriller"
+    horror = LocalEntity(
+        label="MISC", mentions=(mentions[1].model_copy(update={"text": "Horror Express"}),)
+    )
+    assert in_own_name("Express", horror) and in_own_name("HORROR EXPRESS", horror)
+    assert not in_own_name("horror", horror)  # "Horror Express is a horror film"
+
+
+def test_a_number_answer_that_is_a_year_tagged_as_a_date_is_refused() -> None:
+    from kgbuild.stages.grouping import LocalEntity
+    from kgbuild.stages.reading import Answer, Template, _Question, _typed
+
+    text = (
+        "Silent Harbor is a 2019 film that cost 12 million , hired 2000 extras , runs 95 minutes ."
+    )
+    words = [("Silent Harbor", "MISC"), ("2019", "TIME"), ("12 million", "NUM"),
+             ("2000", "NUM"), ("95 minutes", "TIME")]  # fmt: skip
+    spans = [(0, text.index(w), text.index(w) + len(w), label) for w, label in words]
+    chunks, mentions = _chunks_and_mentions([text], {}, spans)
+    head = LocalEntity(label="MISC", mentions=(mentions[0],))
+
+    def answer(word: str, value_type: str, unit: str | None = None) -> Answer | None:
+        template = Template(
+            key="k", question="How much is {head}?", head_types=frozenset({"MISC"}),
+            value_type=value_type, unit=unit,
+        )  # fmt: skip
+        question = _Question(template, head, (chunks[0],), "How much is Silent Harbor?")
+        start = text.index(word)
+        return _typed(question, start, start + len(word), 0.9, mentions)
+
+    assert answer("2019", "number") is None  # "a 2019 film": it was stored as the budget
+    assert answer("2019 film", "quantity") is None  # and as a quantity of "film"
+    kept = [answer("12 million", "number"), answer("2000", "number")]  # "2000 extras"
+    assert [a.value if a else None for a in kept] == [12_000_000, 2000]
+    duration = answer("95 minutes", "quantity", "minutes")  # a duration tagged TIME
+    assert duration is not None and duration.value == "95 minutes"
+
+
 def test_sentences_that_cannot_hold_the_value_are_not_read(keyword_qa_model: Path) -> None:
     from kgbuild.stages.attributes import AttributeStage
 
