@@ -37,7 +37,7 @@ from kgbuild.nlp.reader import ExtractiveReader, QaQuery
 from kgbuild.progress import track
 from kgbuild.schema import fill_question
 from kgbuild.stages.grouping import LocalEntity
-from kgbuild.stages.values import normalise_date, normalise_value
+from kgbuild.stages.values import normalise_value, reads_as_time
 
 __all__ = [
     "DATE_LABEL",
@@ -453,11 +453,12 @@ DATE_LABEL = "TIME"
 def is_a_date(mentions: Iterable[Mention], lang: str | None = None) -> bool:
     """Whether one of the mentions a numeric answer overlaps is a date (read in ``lang``).
 
-    A ``TIME`` mention whose text reads as a date: "2019" (or "2019 drama") in "a 2019
-    drama film" is no budget; "2000" in "2000 extras" (``NUM``) is a number, and so is a
+    A ``TIME`` mention whose text reads as a time (:func:`~kgbuild.stages.values.
+    reads_as_time`): "2019" (or "2019 drama") in "a 2019 drama film" is no budget, nor
+    "1990" in "the 1990s"; "2000" in "2000 extras" (``NUM``) is a number, and so is a
     duration the NER model tagged ``TIME`` ("95 minutes").
     """
-    return any(m.label == DATE_LABEL and normalise_date(m.text, lang) is not None for m in mentions)
+    return any(m.label == DATE_LABEL and reads_as_time(m.text, lang) for m in mentions)
 
 
 STRING_TYPES = frozenset({"string", "text"})

@@ -28,6 +28,7 @@ __all__ = [
     "normalise_quantity",
     "normalise_value",
     "normalise_year",
+    "reads_as_time",
 ]
 
 ValueType = Literal["date", "year", "number", "quantity", "string", "location", "text"]
@@ -200,6 +201,18 @@ def _parsed_date(value: str, lang: str | None = None) -> str | None:
     return [f"{year:04d}", f"{year:04d}-{month:02d}", f"{year:04d}-{month:02d}-{day:02d}"][
         parts - 1
     ]
+
+
+def reads_as_time(text: str, lang: str | None = None) -> bool:
+    """Whether ``text`` names a time: a date, or a bound, span or decade of years.
+
+    "after 1900", "1990–1995" and "the 1990s" are times, though :func:`normalise_date`
+    finds no one date to store in them.
+    """
+    value = _clean(text)
+    if _NOT_ONE_DATE.search(value) and _YEAR_IN_TEXT.search(value):
+        return True
+    return normalise_date(text, lang) is not None
 
 
 def normalise_year(text: str, lang: str | None = None) -> str | None:

@@ -388,9 +388,10 @@ def test_a_number_answer_that_is_a_year_tagged_as_a_date_is_refused() -> None:
     from kgbuild.stages.reading import Answer, Template, _Question, _typed
 
     text = (
-        "Silent Harbor is a 2019 film that cost 12 million , hired 2000 extras , runs 95 minutes ."
+        "Silent Harbor is a 2019 film set in the 1990s that cost 12 million , hired 2000 extras , "
+        "runs 95 minutes ."
     )
-    words = [("Silent Harbor", "MISC"), ("2019", "TIME"), ("12 million", "NUM"),
+    words = [("Silent Harbor", "MISC"), ("2019", "TIME"), ("1990s", "TIME"), ("12 million", "NUM"),
              ("2000", "NUM"), ("95 minutes", "TIME")]  # fmt: skip
     spans = [(0, text.index(w), text.index(w) + len(w), label) for w, label in words]
     chunks, mentions = _chunks_and_mentions([text], {}, spans)
@@ -407,6 +408,7 @@ def test_a_number_answer_that_is_a_year_tagged_as_a_date_is_refused() -> None:
 
     assert answer("2019", "number") is None  # "a 2019 film": it was stored as the budget
     assert answer("2019 film", "quantity") is None  # and as a quantity of "film"
+    assert answer("1990", "number") is None  # a decade: a time, though no one date
     kept = [answer("12 million", "number"), answer("2000", "number")]  # "2000 extras"
     assert [a.value if a else None for a in kept] == [12_000_000, 2000]
     duration = answer("95 minutes", "quantity", "minutes")  # a duration tagged TIME
