@@ -57,7 +57,7 @@ _MONTHS = {
     for name in names
 }
 _MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
-_YEAR = r"(?P<year>1[5-9]\d\d|20\d\d|21\d\d)"
+_YEAR = r"(?P<year>1\d\d\d|20\d\d|21\d\d)"  # the years dateparser reads (1000-2199)
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _DATE_PATTERNS = [
     re.compile(rf"^{_YEAR}-(?P<m>\d\d)-(?P<d>\d\d)$"),  # ISO already
@@ -69,6 +69,7 @@ _DATE_PATTERNS = [
     re.compile(rf"^(?P<d>\d{{1,2}})/(?P<m>\d{{1,2}})/{_YEAR}$"),  # day/month/year
     re.compile(rf"^(?P<d>\d{{1,2}})\.(?P<m>\d{{1,2}})\.{_YEAR}$"),  # day.month.year
     re.compile(rf"^(?:(?:in|since|from|around|circa|c\.)\s+)?{_YEAR}$", re.IGNORECASE),
+    re.compile(rf"^(?:early|mid|late)(?:-|\s+){_YEAR}$", re.IGNORECASE),  # the year: "late 2003"
 ]
 _SCALES = {
     "thousand": 1e3,

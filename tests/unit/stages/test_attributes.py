@@ -38,6 +38,10 @@ from kgbuild.stages.values import _parsed_date, normalise_date, normalise_number
         ("August 20 , 1920", "1920-08-20"),  # tokenized text (Re-DocRED)
         ("20 August , 1920", "1920-08-20"),
         ("March , 2019", "2019-03"),
+        ("1443", "1443"),  # years from 1000 on, as dateparser reads them
+        ("18 September 1443", "1443-09-18"),
+        ("late-2003", "2003"),  # the year is known
+        ("mid 1990", "1990"),
     ],
 )
 def test_dates_become_iso_8601(text: str, iso: str) -> None:
@@ -50,6 +54,8 @@ def test_tokenized_dates_and_decades_are_read_without_dateparser() -> None:
     _parsed_date.cache_clear()
     assert normalise_date("July 3 , 1954", "en") == "1954-07-03"
     assert normalise_date("1950s", "en") is None
+    assert normalise_date("18 September 1443", "en") == "1443-09-18"
+    assert normalise_date("late-2003", "en") == "2003"
     assert _parsed_date.cache_info().currsize == 0
 
 
