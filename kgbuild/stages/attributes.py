@@ -5,10 +5,13 @@ The schema declares, per entity type, attributes with a question template ("When
 document, the mentions that name one thing are one local entity; the extractive QA
 model reads the question over the entity's sentences that can hold a value of the type,
 nearest the question first (:mod:`kgbuild.stages.reading`, shared with zero-shot
-relations). The best answer that clears the threshold and is a value of the type (a
-mention of the range types for entity values, which the evidence names as ``tail``; a
-normalised date, year, number or quantity) is the value, with its sentence as evidence.
-An answer of the wrong type is refused and counted (:attr:`AttributeStage.refused`).
+relations). Each sentence read offers the best of its ``answers_per_context`` best spans
+that clears the threshold and is a value of the type (a mention of the range types for
+entity values, which the evidence names as ``tail``; a normalised date, year, number or
+quantity): a date refused as a budget gives way to "$ 5 million" after it. The
+best-scoring of those is the value, with its sentence as evidence. A sentence whose
+answers were all of the wrong type is refused and counted once
+(:attr:`AttributeStage.refused`).
 
 An attribute may name a token-classification model and label instead (``model``,
 ``label`` in the schema): then the best span of that label in the entity's sentences is
@@ -192,6 +195,8 @@ class AttributeStage:
                 max_contexts=config.max_contexts,
                 encoder=config.encoder,
                 stage=STAGE,
+                answers_per_context=config.answers_per_context,
+                best_per_context=True,
                 progress=progress,
             )
         self._taggers: dict[str, NerStage] = {}
@@ -243,7 +248,10 @@ class AttributeStage:
         }
         if self._taggers:  # only then: a schema without taggers keeps the key it had
             resolved["taggers"] = [tagger.model_key for _, tagger in sorted(self._taggers.items())]
-        return stage_key(self.config, resolved)
+        # one span a sentence (or no attribute read by QA) keeps the key it had before
+        unread = self.reading is None or self.config.answers_per_context == 1
+        unused = ("answers_per_context",) if unread else ()
+        return stage_key(self.config, resolved, unused=unused)
 
     def __call__(
         self,

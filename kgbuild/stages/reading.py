@@ -16,11 +16,14 @@ rules, within the document); for every entity of a template's head types:
    one of them (``a film``) as any kind of the pool (``kinds``);
 3. each is read by the extractive QA model as its own context (a following sentence
    together with the sentence before it, which names the entity);
-4. the answer counts when its score reaches the threshold: the model's calibrated
-   confidence where it has one (and the reader abstains below its operating point),
-   else the span probability. It must then be a value of the type: a span that overlaps a
-   mention of a range type (which becomes the value) or that normalises
+4. an answer (one of the ``answers_per_context`` best distinct spans of the context)
+   counts when its score reaches the threshold: the model's calibrated confidence where
+   it has one (and the reader abstains below its operating point), else the span
+   probability. It must then be a value of the type: a span that overlaps a mention of a
+   range type (which becomes the value) or that normalises
    (:func:`kgbuild.stages.values.normalise_value`). Anything else is refused and counted.
+   Zero-shot relations keep every answer that passes; attributes the best of a context
+   (``best_per_context``).
 """
 
 from __future__ import annotations
@@ -130,6 +133,10 @@ class TemplateReader:
             than the nearest of a template's ``head_kinds``; ``None``: no kind check.
         answers_per_context: Best distinct spans taken from each context read, each
             judged on its own ("The film stars A, B and C" answers a question thrice).
+        best_per_context: Keep only the best-scoring of a context's spans that clears the
+            threshold and is a value of the type (an attribute has one value: a refused
+            top span gives way to the next); a context counts as refused once, when some
+            of its spans cleared the threshold and none was a value of the type.
         stage: Name used in progress reports.
         progress: Report progress over long batches.
     """
@@ -147,6 +154,7 @@ class TemplateReader:
         kinds: Sequence[str] = (),
         kind_margin: float | None = None,
         answers_per_context: int = 1,
+        best_per_context: bool = False,
         progress: bool = False,
     ) -> None:
         self.reader = reader
@@ -158,6 +166,7 @@ class TemplateReader:
         self.kinds = tuple(kinds)
         self.kind_margin = kind_margin
         self.answers_per_context = answers_per_context
+        self.best_per_context = best_per_context
         self.wrong_kind: Counter[tuple[str, str]] = Counter()
         """Per (document id, template key), in the last :meth:`questions` call: entities
         not asked because they are not of its ``head_kinds``."""
@@ -174,6 +183,8 @@ class TemplateReader:
             key = f"{key}|kinds={sorted(self.kinds)}|kind_margin={self.kind_margin}"
         if self.answers_per_context != 1:
             key = f"{key}|answers_per_context={self.answers_per_context}"
+        if self.best_per_context:
+            key = f"{key}|best_per_context"
         return key
 
     def __call__(
@@ -186,14 +197,21 @@ class TemplateReader:
         by_doc = _by_doc(mentions)
         for question, spans in zip(questions, read, strict=True):
             threshold = question.template.threshold
-            for start, end, score in spans:
-                if score < (self.threshold if threshold is None else threshold):
-                    continue
-                answer = _typed(question, start, end, score, by_doc[question.chunks[0].doc_id])
-                if answer is None:
-                    result.refused[question.chunks[0].doc_id, question.template.key] += 1
-                else:
-                    result.answers.append(answer)
+            doc_id = question.chunks[0].doc_id
+            typed = [
+                _typed(question, start, end, score, by_doc[doc_id])
+                for start, end, score in spans
+                if score >= (self.threshold if threshold is None else threshold)
+            ]
+            kept = [a for a in typed if a is not None]
+            if self.best_per_context:
+                kept = sorted(kept, key=lambda a: -a.score)[:1]
+                refused = int(bool(typed) and not kept)
+            else:
+                refused = len(typed) - len(kept)
+            result.answers.extend(kept)
+            if refused:
+                result.refused[doc_id, question.template.key] += refused
         return result
 
     # -- choosing what to read -------------------------------------------------------------

@@ -35,6 +35,7 @@ def test_defaults_and_ledger_url(tmp_path: Path) -> None:
     [
         ("ner:\n  batch_size: 0\n", r"ner\.batch_size"),
         ("ner:\n  aggregation: mean\n", r"ner\.aggregation"),
+        ("attributes:\n  answers_per_context: 0\n", r"attributes\.answers_per_context"),
         ("nre:\n  batch_size: 3\n", r"nre"),
         ("ner: [unclosed\n", "not valid YAML"),
         ("neo4j:\n  uri: localhost:7687\n", r"neo4j\.uri: .*not a Neo4j URI"),

@@ -350,6 +350,50 @@ def test_attribute_values_are_typed_or_refused(keyword_qa_model: Path) -> None:
     assert stage.refused == {("d", "home"): 1}
 
 
+def test_an_attribute_refused_its_best_span_takes_the_next_that_is_a_value(
+    keyword_qa_model: Path,
+) -> None:
+    """A film's budget: the date the model liked best was refused, and "$ 5 million" after
+    it never read; here a place asked "who does X work for ?"."""
+    from kgbuild.stages.attributes import AttributeStage
+
+    schema = GraphSchema(
+        entity_types=(EntityType(name="PER"), EntityType(name="ORG"), EntityType(name="LOC")),
+        attributes=(
+            # best span "acme robotics": no place; next "acme robotics in berlin": berlin
+            AttributeSpec(
+                name="home", entity_type="PER", question="who does {head} work for ?",
+                value_type="entity", range=("LOC",),
+            ),
+        ),
+    )  # fmt: skip
+    text = "maria gonzalez works for acme robotics in berlin ."
+    chunks, mentions = _chunks_and_mentions(
+        [text], {0: (0, 14)}, [(0, 25, 38, "ORG"), (0, 42, 48, "LOC")]
+    )
+
+    def stage(answers: int) -> AttributeStage:
+        config = AttributeConfig(
+            model=str(keyword_qa_model), threshold=0.005, answers_per_context=answers
+        )
+        return AttributeStage(config, schema=schema, run_id="r")
+
+    one = stage(1)
+    assert one(chunks, mentions) == []
+    assert one.refused == {("d", "home"): 1}
+    three = stage(3)
+    [home] = three(chunks, mentions)
+    assert (home.key, home.value) == ("home", "berlin")
+    [evidence] = home.evidence  # one sentence, one answer of it
+    assert (evidence.head, evidence.tail) == ("m0", "m2")
+    # a sentence that gave a value is not refused, though its third span (the head's
+    # own name with "works for acme robotics") was: refusals count sentences, not spans
+    assert three.refused == {}
+    # the setting is in the key (documents are read again); one span keeps the old key
+    assert one.model_key != three.model_key
+    assert "answers_per_context" not in one.model_key
+
+
 def test_a_text_value_that_is_the_heads_own_name_is_refused() -> None:
     from kgbuild.stages.grouping import LocalEntity
     from kgbuild.stages.reading import Answer, Template, _Question, _typed, in_own_name
