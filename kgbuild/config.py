@@ -418,18 +418,17 @@ class AttributeConfig(ReaderConfig):
     from_relations: bool = True
     """Take attributes the relation model covers from its relations (run for them alone
     when ``relations.enabled`` is off); ``False`` reads every attribute by QA."""
-    min_precision: float = Field(default=0.8, ge=0.0, le=1.0)
+    min_precision: float = Field(default=0.85, ge=0.0, le=1.0)
     """Attributes from relations: a relation becomes a value when its calibrated
     probability reaches its type's threshold for this precision. Independent of
     ``relations.min_precision``: a fact between the two points becomes a value, not a
-    relation. The default was chosen on Re-DocRED docs 50-99 (the relation model's
+    relation. The default is chosen on Re-DocRED docs 50-99 (the relation model's
     calibration part): the laxest point whose values were right at least 85% of the time
-    one standard error below what was seen (0.8: 50 of 55; 0.7: 57 of 65 fell short),
-    in fp32 on an AMD EPYC. In bf16 on the AMX Xeon one wrong value more is stored at 0.8
-    (50 of 56), just under that bound, so the rule picks 0.85 there; the held-out docs
-    0-49 are right 35 of 36 at 0.8 on that host, and the default stays. The thresholds are
-    pooled over all relation types, and the attribute types (dates above all) are more
-    precise than the pool."""
+    one standard error below what was seen. In bf16 on the AMX Xeon that is 0.85 (45 of
+    48 right; 0.8: 50 of 56, just under the bound); in fp32 on an AMD EPYC it was 0.8
+    (50 of 55), where 0.85 holds too (45 of 48). The thresholds are pooled over all
+    relation types, and the attribute types (dates above all) are more precise than the
+    pool."""
     answers_per_context: int = Field(default=1, gt=0)
     """QA-read attributes: best distinct answer spans read from each sentence. The best
     of them that clears ``threshold`` and is a value of the type is the sentence's answer,
