@@ -98,6 +98,13 @@ def open_qa(store: object, qa_model: Path, ner_model: Path) -> GraphQA:
     )
 
 
+def graph_reader(store: EmbeddedGraph, qa_model: Path, schema: GraphSchema) -> GraphQA:
+    """Questions over ``store`` with ``schema``'s templates: no NER, every answer kept."""
+    return GraphQA(
+        store, qa_model=str(qa_model), ner_model=None, encoder=ENCODER, threshold=0.0, schema=schema
+    )
+
+
 @pytest.fixture(scope="module")
 def qa(example: Settings, keyword_qa_model: Path, keyword_ner_model: Path) -> Iterator[GraphQA]:
     with open_qa(open_store(example), keyword_qa_model, keyword_ner_model) as graph_qa:
@@ -739,14 +746,7 @@ def test_a_relation_question_is_answered_by_the_attribute_of_its_property(
     path.write_text(json.dumps({"nodes": [acme, northwind], "edges": []}), encoding="utf-8")
     schema = load_schema(None)
     assert {a.name for a in schema.attributes if a.wikidata == "P571"} == {"inception"}
-    with GraphQA(
-        EmbeddedGraph(path),
-        qa_model=str(keyword_qa_model),
-        ner_model=None,
-        encoder=ENCODER,
-        threshold=0.0,
-        schema=schema,
-    ) as qa:
+    with graph_reader(EmbeddedGraph(path), keyword_qa_model, schema) as qa:
         result = qa.ask("When was Acme Robotics founded?")
         assert result.path == "graph" and result.answer is not None
         assert result.answer.text == "2011" and result.answer.score == pytest.approx(0.87)
@@ -802,14 +802,7 @@ def test_a_symmetric_relation_is_answered_from_either_entity(
 ) -> None:
     schema = load_schema(None)
     assert "SPOUSE" in schema.symmetric_relations
-    with GraphQA(
-        EmbeddedGraph(_spouses(tmp_path)),
-        qa_model=str(keyword_qa_model),
-        ner_model=None,
-        encoder=ENCODER,
-        threshold=0.0,
-        schema=schema,
-    ) as qa:
+    with graph_reader(EmbeddedGraph(_spouses(tmp_path)), keyword_qa_model, schema) as qa:
         for asked, spouse in (("Ada Lovelace", "William King"), ("William King", "Ada Lovelace")):
             result = qa.ask(f"Who is the spouse of {asked}?")
             assert result.path == "graph" and result.answer is not None, asked
@@ -861,14 +854,7 @@ def test_a_relation_is_answered_from_the_edges_of_its_inverse_type(
     schema = load_schema(None)
     assert schema.inverse_relations["FOLLOWED_BY"] == "FOLLOWS"
     assert schema.inverse_relations["LOCATED_IN"] == "CONTAINS_ADMINISTRATIVE_ENTITY"
-    with GraphQA(
-        EmbeddedGraph(_inverses(tmp_path)),
-        qa_model=str(keyword_qa_model),
-        ner_model=None,
-        encoder=ENCODER,
-        threshold=0.0,
-        schema=schema,
-    ) as qa:
+    with graph_reader(EmbeddedGraph(_inverses(tmp_path)), keyword_qa_model, schema) as qa:
         # a relation template (FOLLOWED_BY from Dune Messiah), answered by the FOLLOWS edge
         after = qa.ask("What came after Dune Messiah?")
         assert after.path == "graph" and after.answer is not None
