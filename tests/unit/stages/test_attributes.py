@@ -866,7 +866,8 @@ def test_with_relations_on_attributes_also_read_the_facts_below_the_relations_po
     from kgbuild.stages.factories import AttributesStep
     from kgbuild.stages.registry import StageBatch
 
-    settings = Settings(relations=ReConfig(enabled=True), attributes=AttributeConfig(enabled=True))
+    laxer = AttributeConfig(enabled=True, min_precision=0.8)  # than the relations' 0.85
+    settings = Settings(relations=ReConfig(enabled=True), attributes=laxer)
     steps = {step.label: step for step in Extractor(settings, run_id="run").stages}
     relations = steps["re"].stage  # type: ignore[attr-defined]
     attributes = steps["attributes"].stage  # type: ignore[attr-defined]
@@ -905,7 +906,7 @@ def test_attributes_read_the_relation_model_even_with_relations_off() -> None:
     """The default schema's attributes come from the default relation model's own pass."""
     from kgbuild.extraction import Extractor
 
-    settings = Settings(attributes=AttributeConfig(enabled=True))
+    settings = Settings(attributes=AttributeConfig(enabled=True, min_precision=0.8))
     assert not settings.relations.enabled
     step = Extractor(settings, run_id="run").stages[-1]
     assert step.label == "attributes"
@@ -914,7 +915,7 @@ def test_attributes_read_the_relation_model_even_with_relations_off() -> None:
     assert stage.reading is None  # every default attribute is a relation model's type
     own = step.relations  # type: ignore[attr-defined]
     assert own is not None and set(filter(None, own.types)) == set(stage.relation_types.values())
-    at_80 = own.type_thresholds(0.8)  # the attributes' default point, laxer than 0.85
+    at_80 = own.type_thresholds(0.8)  # the attributes' point, laxer than the relations' 0.85
     assert stage.relation_thresholds["DATE_OF_BIRTH"] == at_80["DATE_OF_BIRTH"]
     column = own.types.index("DATE_OF_BIRTH")
     assert (
