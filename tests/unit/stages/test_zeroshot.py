@@ -320,6 +320,19 @@ def _chunks_and_mentions(
     return chunks, mentions
 
 
+HOME = AttributeSpec(
+    name="home", entity_type="PER", question="who does {head} work for ?", value_type="entity",
+    range=("LOC",),
+)  # fmt: skip
+"""A place asked with an organisation's question: its best answer is no place."""
+
+
+def _maria_in_berlin() -> tuple[list[Chunk], list[Mention]]:
+    """One sentence: maria gonzalez (m0) works for acme robotics (m1, ORG) in berlin (m2, LOC)."""
+    text = "maria gonzalez works for acme robotics in berlin ."
+    return _chunks_and_mentions([text], {0: (0, 14)}, [(0, 25, 38, "ORG"), (0, 42, 48, "LOC")])
+
+
 def test_attribute_values_are_typed_or_refused(keyword_qa_model: Path) -> None:
     from kgbuild.stages.attributes import AttributeStage
 
@@ -330,17 +343,10 @@ def test_attribute_values_are_typed_or_refused(keyword_qa_model: Path) -> None:
                 name="city", entity_type="PER", question="in which city does {head} work ?",
                 value_type="location",
             ),
-            # the answer is an organisation, not a place: refused
-            AttributeSpec(
-                name="home", entity_type="PER", question="who does {head} work for ?",
-                value_type="entity", range=("LOC",),
-            ),
+            HOME,  # the answer is an organisation, not a place: refused
         ),
     )  # fmt: skip
-    text = "maria gonzalez works for acme robotics in berlin ."
-    chunks, mentions = _chunks_and_mentions(
-        [text], {0: (0, 14)}, [(0, 25, 38, "ORG"), (0, 42, 48, "LOC")]
-    )
+    chunks, mentions = _maria_in_berlin()
     stage = AttributeStage(
         AttributeConfig(model=str(keyword_qa_model), threshold=0.005), schema=schema, run_id="r"
     )
@@ -360,17 +366,10 @@ def test_an_attribute_refused_its_best_span_takes_the_next_that_is_a_value(
     schema = GraphSchema(
         entity_types=(EntityType(name="PER"), EntityType(name="ORG"), EntityType(name="LOC")),
         attributes=(
-            # best span "acme robotics": no place; next "acme robotics in berlin": berlin
-            AttributeSpec(
-                name="home", entity_type="PER", question="who does {head} work for ?",
-                value_type="entity", range=("LOC",),
-            ),
+            HOME,  # best span "acme robotics": no place; next "acme robotics in berlin": berlin
         ),
     )  # fmt: skip
-    text = "maria gonzalez works for acme robotics in berlin ."
-    chunks, mentions = _chunks_and_mentions(
-        [text], {0: (0, 14)}, [(0, 25, 38, "ORG"), (0, 42, 48, "LOC")]
-    )
+    chunks, mentions = _maria_in_berlin()
 
     def stage(answers: int) -> AttributeStage:
         config = AttributeConfig(
