@@ -276,6 +276,29 @@ def small_graph() -> SmallGraph:
     return SmallGraph(delta=delta, entities=entities, documents=documents, ids=ids)
 
 
+def _organisation(
+    entity_id: str,
+    name: str,
+    mention_id: str,
+    doc_id: str,
+    chunk_id: str,
+    start: int,
+    aliases: tuple[str, ...] = (),
+) -> tuple[Mention, Entity]:
+    """An organisation named once, at ``start`` of ``chunk_id``: its mention and entity."""
+    provenance = _provenance(doc_id, chunk_id, start, start + len(name), "ner")
+    mention = Mention(id=mention_id, text=name, label="ORG", provenance=provenance)
+    entity = Entity(
+        id=entity_id,
+        label="ORG",
+        name=name,
+        aliases=aliases,
+        mention_ids=(mention_id,),
+        doc_ids=(doc_id,),
+    )
+    return mention, entity
+
+
 def chain_graph(size: int, related: int) -> nx.MultiDiGraph[str]:
     """``size`` invented organisations, "Varnok 0", "Varnok 1", ..., each named in a sentence
     of its own; the first ``related`` form a chain (each works with the next), the rest have
@@ -284,24 +307,11 @@ def chain_graph(size: int, related: int) -> nx.MultiDiGraph[str]:
     ids = [stable_id("ent", "ORG", f"varnok {i}") for i in range(size)]
     mentions, entities = [], []
     for i, entity in enumerate(ids):
-        name = f"Varnok {i}"
-        mention = Mention(
-            id=f"m{i}",
-            text=name,
-            label="ORG",
-            provenance=_provenance(doc_id, f"c{i}", 100 * i, 100 * i + len(name), "ner"),
+        mention, named = _organisation(
+            entity, f"Varnok {i}", f"m{i}", doc_id, f"c{i}", 100 * i, aliases=(f"V{i}",)
         )
         mentions.append(mention)
-        entities.append(
-            Entity(
-                id=entity,
-                label="ORG",
-                name=name,
-                aliases=(f"V{i}",),
-                mention_ids=(mention.id,),
-                doc_ids=(doc_id,),
-            )
-        )
+        entities.append(named)
     relations = [
         Relation(
             id=stable_id("rel", ids[i], "PARTNER_OF", ids[i + 1]),
@@ -331,24 +341,10 @@ def crowd_graph(size: int) -> nx.MultiDiGraph[str]:
     ids = [stable_id("ent", "ORG", name.lower()) for name in names]
     mentions, entities, at = [], [], 0
     for i, (entity, name) in enumerate(zip(ids, names, strict=True)):
-        mention = Mention(
-            id=f"m{i}",
-            text=name,
-            label="ORG",
-            provenance=_provenance(doc_id, "c0", at, at + len(name), "ner"),
-        )
+        mention, named = _organisation(entity, name, f"m{i}", doc_id, "c0", at)
         at += len(name) + 3  # " , "
         mentions.append(mention)
-        entities.append(
-            Entity(
-                id=entity,
-                label="ORG",
-                name=name,
-                aliases=(),
-                mention_ids=(mention.id,),
-                doc_ids=(doc_id,),
-            )
-        )
+        entities.append(named)
     document = {"id": doc_id, "source": f"/data/{doc_id}", "content_hash": "h"}
     mention_to_entity = {m.id: ids[i] for i, m in enumerate(mentions)}
     return build_graph([document], entities, mentions, mention_to_entity, [])
