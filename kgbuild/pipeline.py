@@ -748,9 +748,38 @@ def fail(
         ledger.finish_run(session, run_id, status=status, error=f"{type(exc).__name__}: {what}")
 
 
-def batches(documents: Sequence[Document], size: int) -> list[list[Document]]:
-    """Split documents into batches of ``size`` (the unit of model work and of ledger commits)."""
-    return [list(documents[i : i + size]) for i in range(0, len(documents), size)]
+def batches(
+    documents: Sequence[Document], size: int, max_chars: int | None = None
+) -> list[list[Document]]:
+    """Split documents, in order, into batches (the unit of model work and of ledger commits).
+
+    A batch holds at most ``size`` documents and ends before the document that would take
+    its text past ``max_chars`` characters; a longer document is a batch alone.
+
+    >>> docs = [
+    ...     Document(id=f"d{i}", source=f"d{i}.txt", text="x" * n, content_hash="h")
+    ...     for i, n in enumerate([4, 4, 9, 1, 1, 1, 1])
+    ... ]
+    >>> [[d.id for d in batch] for batch in batches(docs, 3, max_chars=8)]
+    [['d0', 'd1'], ['d2'], ['d3', 'd4', 'd5'], ['d6']]
+    """
+    if size < 1:
+        raise ValueError(f"a batch holds at least 1 document, not {size}")
+    out: list[list[Document]] = []
+    current: list[Document] = []
+    chars = 0
+    for document in documents:
+        length = len(document.text)
+        if current and (
+            len(current) == size or (max_chars is not None and chars + length > max_chars)
+        ):
+            out.append(current)
+            current, chars = [], 0
+        current.append(document)
+        chars += length
+    if current:
+        out.append(current)
+    return out
 
 
 @dataclass
@@ -854,7 +883,9 @@ def extract_step(run: BuildRun) -> None:
     todo, report = run.planned()
     stages = run.stages or extractor(run.settings, run.run_id, progress=run.progress)
     with count_documents(len(todo.to_process), enabled=run.progress) as done:
-        for batch in batches(todo.to_process, run.settings.docs_per_batch):
+        for batch in batches(
+            todo.to_process, run.settings.docs_per_batch, run.settings.batch_chars
+        ):
             outcomes = extract(batch, stages)
             record(run.engine, run.run_id, todo.model_key, outcomes)
             add_outcomes(report, outcomes)

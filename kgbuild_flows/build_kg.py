@@ -278,7 +278,7 @@ def _extracted_batches(
     """Each batch's outcomes, in batch order, computed by the configured task runner."""
     config = settings.orchestration
     extract = _configured(extract_task, config)
-    batches = pipeline.batches(todo.to_process, settings.docs_per_batch)
+    batches = pipeline.batches(todo.to_process, settings.docs_per_batch, settings.batch_chars)
     if config.task_runner == "thread" or not batches:
         for batch in batches:
             yield extract(_whole(batch), settings, run_id, todo.model_key, progress)

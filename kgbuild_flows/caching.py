@@ -123,7 +123,7 @@ def current_batch_keys(todo: Plan, settings: Settings) -> set[str]:
     """
     return {
         batch_key(batch, settings, todo.model_key)
-        for batch in batches(todo.as_read(), settings.docs_per_batch)
+        for batch in batches(todo.as_read(), settings.docs_per_batch, settings.batch_chars)
     }
 
 

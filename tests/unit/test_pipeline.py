@@ -495,3 +495,21 @@ def test_a_build_records_the_schema_it_was_built_with_and_keeps_it_current(
     recorded.unlink()
     build([folder], mine, progress=False)
     assert load_schema(recorded) == edited
+
+
+def test_batches_end_at_the_document_count_or_before_the_character_budget() -> None:
+    from kgbuild.data import Document
+    from kgbuild.pipeline import batches
+
+    docs = [
+        Document(id=f"d{i}", source=f"d{i}.txt", text="x" * n, content_hash=f"h{i}")
+        for i, n in enumerate([3, 3, 3, 20, 3, 3])
+    ]
+    ids = lambda found: [[d.id for d in batch] for batch in found]  # noqa: E731
+    assert ids(batches(docs, 2)) == [["d0", "d1"], ["d2", "d3"], ["d4", "d5"]]
+    # 20 characters is past the budget of 10: alone; 3 + 3 + 3 fits, a fourth would not
+    assert ids(batches(docs, 64, max_chars=10)) == [["d0", "d1", "d2"], ["d3"], ["d4", "d5"]]
+    assert ids(batches(docs[:1], 64, max_chars=1)) == [["d0"]]
+    assert batches([], 4, max_chars=10) == []
+    with pytest.raises(ValueError, match="at least 1 document"):
+        batches(docs, 0)
