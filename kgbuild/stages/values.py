@@ -103,6 +103,11 @@ _CURRENCY_AFTER = (
 _CURRENCY = rf"(?P<currency>{_CURRENCY_SIGN})?"
 _APPROXIMATELY = r"(?:about|around|nearly|some|approximately|roughly|almost|circa|c\.)"
 """Words that round a number ("about 5,000"): the number is kept."""
+_DIGITS = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+,\d{1,2}(?![\d,])|\d+(?:\.\d+)?"
+"""A number as written: commas between thousands (``"8,848"``), a decimal point, or a
+decimal comma before one or two digits (``"3,5 million"``, ``"€ 2,50"``: thousands take
+three)."""
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d{1,2}")
 _BOUND = re.compile(
     r"^(?:over|above|under|below|more than|less than|fewer than|greater than|at least|"
     r"at most|up to|in excess of|exceeding|upwards of|no more than|no less than)\s",
@@ -111,9 +116,7 @@ _BOUND = re.compile(
 """Words that make a number a bound ("over 500", "up to 3 m"): no one value to store, as
 "after 1900" is no date."""
 _NUMBER = re.compile(
-    rf"^{_APPROXIMATELY}?\s*"
-    + _CURRENCY
-    + r"\s*(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<gap>\s*)"
+    rf"^{_APPROXIMATELY}?\s*" + _CURRENCY + rf"\s*(?P<number>{_DIGITS})(?P<gap>\s*)"
     r"(?P<scale>thousand|million|billion|trillion|mn|bn|[kmb]|万|亿)?\s*"
     rf"(?:[$€£¥]|{_CURRENCY_AFTER}|元|人)?$",
     re.IGNORECASE,
@@ -258,7 +261,7 @@ def normalise_number(text: str) -> int | float | None:
     match = _NUMBER.match(value)
     if match is None:
         return None
-    number = float(match["number"].replace(",", ""))
+    number = _float(match["number"])
     scale = match["scale"]
     if scale and scale.lower() in _LETTER_SCALES and match["gap"] and not match["currency"]:
         return None  # "8,848 m" is a length, not 8.8 billion
@@ -268,9 +271,7 @@ def normalise_number(text: str) -> int | float | None:
 
 
 _QUANTITY = re.compile(
-    rf"^{_APPROXIMATELY}?\s*"
-    + _CURRENCY
-    + r"\s*(?P<number>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?P<gap>\s*)"
+    rf"^{_APPROXIMATELY}?\s*" + _CURRENCY + rf"\s*(?P<number>[-+]?(?:{_DIGITS}))(?P<gap>\s*)"
     r"(?P<scale>thousand|million|billion|trillion|bn|mn|[kmb](?=\s|$))?\s*"
     r"(?P<unit>%|°\s?[CF]|[A-Za-z\u00b2\u00b3/.]{1,24}(?:\s[a-z\u00b2\u00b3/.]{1,12})?)?$",
     re.IGNORECASE,
@@ -328,7 +329,7 @@ def normalise_quantity(text: str, unit: str | None = None) -> str | None:
         match["currency"] or (words and words[-1].lower() in _CURRENCY_WORDS)
     ):
         return None  # "95 minutes", "12 km" are no sums of money
-    number = float(match["number"].replace(",", ""))
+    number = _float(match["number"])
     if scale:
         number *= _SCALES[scale.lower()]
     shown = _shown(number)
@@ -369,6 +370,13 @@ def _duration(value: str, unit: str) -> str | None:
     if position == 0 or position != len(value):
         return None
     return f"{_shown(round(seconds / DURATION_UNITS[unit], 2))} {unit}"
+
+
+def _float(written: str) -> float:
+    """A number as :data:`_DIGITS` matched it: ``"8,848"`` -> 8848.0, ``"3,5"`` -> 3.5."""
+    if _DECIMAL_COMMA.fullmatch(written):
+        return float(written.replace(",", "."))
+    return float(written.replace(",", ""))
 
 
 def _shown(number: float) -> int | float:

@@ -229,6 +229,26 @@ def test_tokenized_and_prefixed_currencies_read_as_written_together(
 
 
 @pytest.mark.parametrize(
+    ("text", "number", "money"),
+    [
+        ("€ 3,5 million", 3_500_000, "€3500000"),  # a decimal comma, as in translated text
+        ("3,5 million euros", 3_500_000, "3500000 euros"),
+        ("€ 2,50", 2.5, "€2.5"),
+        ("3,500 dollars", 3500, "3500 dollars"),  # three digits: thousands, as before
+        ("1,234,567.5 dollars", 1_234_567.5, "1234567.5 dollars"),
+        ("1,2,3", None, None),  # a list, not a number
+        ("12,34,567", None, None),
+    ],
+)
+def test_a_comma_before_one_or_two_digits_is_a_decimal_comma(
+    text: str, number: float | None, money: str | None
+) -> None:
+    # "€ 3,5 million" (a film's budget) was refused as no number at all
+    assert normalise_number(text) == number
+    assert normalise_value(text, "quantity", unit="currency") == money
+
+
+@pytest.mark.parametrize(
     ("text", "number"),
     [
         ("12 million US dollars", 12_000_000),  # as "12 million dollars" was
