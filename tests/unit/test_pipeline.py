@@ -505,7 +505,10 @@ def test_batches_end_at_the_document_count_or_before_the_character_budget() -> N
         Document(id=f"d{i}", source=f"d{i}.txt", text="x" * n, content_hash=f"h{i}")
         for i, n in enumerate([3, 3, 3, 20, 3, 3])
     ]
-    ids = lambda found: [[d.id for d in batch] for batch in found]  # noqa: E731
+
+    def ids(found: list[list[Document]]) -> list[list[str]]:
+        return [[d.id for d in batch] for batch in found]
+
     assert ids(batches(docs, 2)) == [["d0", "d1"], ["d2", "d3"], ["d4", "d5"]]
     # 20 characters is past the budget of 10: alone; 3 + 3 + 3 fits, a fourth would not
     assert ids(batches(docs, 64, max_chars=10)) == [["d0", "d1", "d2"], ["d3"], ["d4", "d5"]]
